@@ -1,0 +1,130 @@
+/*
+ * cedar.h - the public interface of Mandate's Cedar engine.
+ *
+ * Cedar policies, schemas, entities and requests go in as text; a
+ * decision (allow/deny, the ids of the policies that decided it, and the
+ * ids of the policies that failed to evaluate) comes out.  The CLI, the
+ * daemon and the tests use only this header.
+ *
+ * Life cycle of a policy set: cedar_policy_set_new(), then any number of
+ * cedar_policy_set_add() / cedar_policy_set_link(), then
+ * cedar_policy_set_finish(), which compiles the index; from then on the
+ * set is immutable and may be shared between threads (reference counted).
+ *
+ * Every function returns an enum mandate_status; out-parameters are NULL
+ * on error; diagnostics (file, line, column, span, message) are added to
+ * the caller's diag_list, which never allocates.
+ */
+#ifndef MANDATE_CEDAR_H
+#define MANDATE_CEDAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../util/arena.h"
+#include "../util/diag.h"
+#include "../util/status.h"
+
+struct cedar_policy_set;   /* opaque, reference counted */
+struct cedar_schema;       /* opaque, owned by the caller */
+struct cedar_entities;     /* opaque, owned by the caller */
+struct cedar_request;      /* lives in the caller's arena */
+
+/* How policies are named. */
+enum cedar_id_mode {
+	CEDAR_IDS_ANNOTATION = 0,  /* @id("...") where present, else policyN */
+	CEDAR_IDS_POSITIONAL = 1,  /* always policyN (the conformance suite) */
+};
+
+/* ---- policy sets ---- */
+
+int cedar_policy_set_new(struct cedar_policy_set **out);
+
+/* Parse and append the policies and templates in src.  N in "policyN"
+ * counts every policy and template added so far, in load order.  A
+ * duplicate id is an error.  On error nothing is added. */
+int cedar_policy_set_add(struct cedar_policy_set *ps, const char *src,
+    size_t len, const char *file, enum cedar_id_mode mode,
+    struct diag_list *dl);
+
+/* Link template `template_id` as a new policy `new_id`; principal and
+ * resource are uids in Cedar syntax (`Type::"id"`) or NULL when the
+ * template has no such slot. */
+int cedar_policy_set_link(struct cedar_policy_set *ps,
+    const char *template_id, const char *new_id, const char *principal,
+    const char *resource, struct diag_list *dl);
+
+/* Compile the index; the set becomes immutable. */
+int cedar_policy_set_finish(struct cedar_policy_set *ps, struct diag_list *dl);
+
+/* Number of policies (static and linked; templates excluded). */
+size_t cedar_policy_set_count(const struct cedar_policy_set *ps);
+
+struct cedar_policy_set *cedar_policy_set_ref(struct cedar_policy_set *ps);
+void cedar_policy_set_unref(struct cedar_policy_set *ps);
+
+/* Strict schema validation of every policy and template in the set
+ * (call before or after finish).  MANDATE_OK or MANDATE_EVALIDATE. */
+int cedar_policy_set_validate(const struct cedar_policy_set *ps,
+    const struct cedar_schema *schema, struct diag_list *dl);
+
+/* ---- schemas ---- */
+
+/* Human-readable `.cedarschema` text, or the JSON form. */
+int cedar_schema_parse_text(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl);
+int cedar_schema_parse_json(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl);
+void cedar_schema_free(struct cedar_schema *s);
+
+/* ---- entities ---- */
+
+/* A JSON array of entities in Cedar's format; the schema (may be NULL)
+ * directs the parse and contributes its action entities. */
+int cedar_entities_parse_json(const char *src, size_t len, const char *file,
+    const struct cedar_schema *schema, struct cedar_entities **out,
+    struct diag_list *dl);
+void cedar_entities_free(struct cedar_entities *es);
+
+/* ---- requests ---- */
+
+/* A request from uids in Cedar syntax and a context JSON object (NULL or
+ * "" for {}).  With a schema, the context is parsed against the action's
+ * context type; with `validate` the request is also checked against the
+ * schema (action declared, types in appliesTo, context conforms). */
+int cedar_request_build(struct arena *a, const char *principal,
+    const char *action, const char *resource, const char *context_json,
+    const struct cedar_schema *schema, bool validate,
+    struct cedar_request **out, struct diag_list *dl);
+
+/* The same from one JSON object
+ * {"principal":{"type","id"},"action":{...},"resource":{...},"context":{}}
+ * (uids may also use the {"__entity":{...}} escape). */
+int cedar_request_parse_json(struct arena *a, const char *json, size_t len,
+    const struct cedar_schema *schema, bool validate,
+    struct cedar_request **out, struct diag_list *dl);
+
+/* ---- decisions ---- */
+
+struct cedar_policy_error {
+	const char *policy_id;
+	const char *message;
+};
+
+struct cedar_decision {
+	bool allow;
+	const char *const *reasons;   /* ids of the determining policies */
+	size_t n_reasons;
+	const struct cedar_policy_error *errors;
+	size_t n_errors;
+};
+
+/* Authorize: forbid overrides permit, default deny; a policy whose
+ * evaluation errors is skipped and listed in errors.  Everything in *out
+ * is allocated in `a`.  An error return (not a deny) means no decision
+ * could be made; callers must treat it as deny. */
+int cedar_authorize(const struct cedar_policy_set *ps,
+    const struct cedar_entities *es, const struct cedar_request *req,
+    struct arena *a, struct cedar_decision *out);
+
+#endif

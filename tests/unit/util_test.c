@@ -1,0 +1,105 @@
+/* util_test.c - arena, diagnostics and status text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "util/arena.h"
+#include "util/diag.h"
+#include "util/status.h"
+
+static void
+test_arena_alloc_and_limit(void **state)
+{
+	struct arena a;
+	char *p;
+
+	(void)state;
+	arena_init(&a, 1024);
+	p = arena_alloc(&a, 100);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % 16, 0);
+	memset(p, 'x', 100);
+	assert_null(arena_alloc(&a, 2000));      /* past the limit */
+	assert_non_null(arena_alloc(&a, 500));
+	assert_null(arena_alloc(&a, 500));       /* cumulative limit */
+	arena_free(&a);
+}
+
+static void
+test_arena_big_blocks_and_reset(void **state)
+{
+	struct arena a;
+
+	(void)state;
+	arena_init(&a, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_non_null(arena_zalloc(&a, (size_t)(i * 37 % 5000 + 1)));
+	assert_non_null(arena_alloc(&a, 1u << 20));
+	arena_reset(&a);
+	assert_int_equal(a.used_total, 0);
+	assert_non_null(arena_alloc(&a, 10));
+	arena_free(&a);
+}
+
+static void
+test_arena_strdup_and_failure_injection(void **state)
+{
+	struct arena a;
+	struct str s;
+
+	(void)state;
+	arena_init(&a, 0);
+	s = arena_strdup(&a, "hello", 5);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.p, "hello");
+	a.fail_after = 2;
+	assert_null(arena_alloc(&a, 8));
+	assert_non_null(arena_alloc(&a, 8));    /* one failure, then normal */
+	assert_null(arena_calloc(&a, SIZE_MAX / 2, 4));
+	arena_free(&a);
+}
+
+static void
+test_diag_linecol_and_overflow(void **state)
+{
+	struct diag_list dl;
+	const char *src = "ab\ncd\nef";
+	size_t line, col;
+
+	(void)state;
+	diag_init(&dl);
+	diag_add(&dl, MANDATE_EPARSE, "f.cedar", src, strlen(src), 4, 1,
+	    "bad %s", "token");
+	diag_linecol(&dl.items[0], &line, &col);
+	assert_int_equal(line, 2);
+	assert_int_equal(col, 2);
+	assert_string_equal(dl.items[0].msg, "bad token");
+	for (int i = 0; i < DIAG_MAX + 5; i++)
+		diag_add(&dl, MANDATE_EPARSE, NULL, NULL, 0, 0, 0, "x");
+	assert_int_equal(dl.n, DIAG_MAX);
+	assert_int_equal(dl.dropped, 6);
+}
+
+static void
+test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(mandate_strerror(MANDATE_OK), "success");
+	assert_string_equal(mandate_strerror(12345), "unknown status");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arena_alloc_and_limit),
+		cmocka_unit_test(test_arena_big_blocks_and_reset),
+		cmocka_unit_test(test_arena_strdup_and_failure_injection),
+		cmocka_unit_test(test_diag_linecol_and_overflow),
+		cmocka_unit_test(test_strerror),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
