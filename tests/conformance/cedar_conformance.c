@@ -230,6 +230,173 @@ resolve(const struct run *run, const char *test_file, const char *rel,
 	return false;
 }
 
+/* ---- raw JSON spans ----
+ *
+ * jansson cannot hold a NUL byte in an object key, and the corpus has
+ * contexts with such keys.  So the runner hands each request to the
+ * engine as the exact bytes of the test file (principal, action, resource
+ * and context spans, found by the small scanner below), and gives jansson
+ * a copy in which every \u0000 escape is replaced by \u0001 (same length,
+ * same structure) for the fields it reads itself. */
+
+struct span {
+	const char *p;
+	size_t n;
+};
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* End of the string starting at p (on the opening quote), or NULL. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* End of the JSON value starting at p, or NULL if malformed. */
+static const char *
+skip_value(const char *p, const char *end, int depth)
+{
+	p = skip_ws(p, end);
+	if (p >= end || depth > 1000)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		p = skip_ws(p + 1, end);
+		if (p < end && *p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				if (p >= end || *p != '"' ||
+				    (p = skip_string(p, end)) == NULL)
+					return NULL;
+				p = skip_ws(p, end);
+				if (p >= end || *p != ':')
+					return NULL;
+				p++;
+			}
+			if ((p = skip_value(p, end, depth + 1)) == NULL)
+				return NULL;
+			p = skip_ws(p, end);
+			if (p < end && *p == ',') {
+				p = skip_ws(p + 1, end);
+				continue;
+			}
+			return p < end && *p == close ? p + 1 : NULL;
+		}
+	}
+	while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' &&
+	    *p != '\n' && *p != '\r' && *p != '\t')
+		p++;
+	return p;
+}
+
+/* In the object starting at p, the span of the value of `key` (a plain
+ * ASCII key, compared byte-wise); n = 0 if absent. */
+static struct span
+object_member(const char *p, const char *end, const char *key)
+{
+	struct span none = { NULL, 0 };
+	size_t klen = strlen(key);
+
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return none;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p == '"') {
+		const char *k = p, *v, *ve;
+		if ((p = skip_string(p, end)) == NULL)
+			return none;
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return none;
+		v = skip_ws(p + 1, end);
+		if ((ve = skip_value(v, end, 0)) == NULL)
+			return none;
+		if ((size_t)(p - k) >= klen + 2 && memcmp(k + 1, key, klen) == 0 &&
+		    k[klen + 1] == '"') {
+			struct span sp = { v, (size_t)(ve - v) };
+			return sp;
+		}
+		p = skip_ws(ve, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	return none;
+}
+
+/* The spans of the elements of the array `key` of the top-level object;
+ * *n_out = 0 if absent or malformed.  Returns a malloc'd array. */
+static struct span *
+array_elements(const char *text, size_t len, const char *key, size_t *n_out)
+{
+	const char *end = text + len, *p;
+	struct span arr = object_member(text, end, key);
+	struct span *els = NULL;
+	size_t n = 0, cap = 0;
+
+	*n_out = 0;
+	if (arr.n == 0 || arr.p[0] != '[')
+		return NULL;
+	p = skip_ws(arr.p + 1, end);
+	while (p < end && *p != ']') {
+		const char *ve = skip_value(p, end, 0);
+		if (ve == NULL)
+			break;
+		if (n == cap) {
+			struct span *grown;
+			cap = cap ? cap * 2 : 16;
+			if ((grown = realloc(els, cap * sizeof(*els))) == NULL)
+				break;
+			els = grown;
+		}
+		els[n].p = p;
+		els[n].n = (size_t)(ve - p);
+		n++;
+		p = skip_ws(ve, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	*n_out = n;
+	return els;
+}
+
+/* Replace each \u0000 escape by \u0001 in place (see above). */
+static void
+sanitize_nul_escapes(char *text, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+			continue;
+		}
+		if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(text + i + 2, "0000", 4) == 0)
+				text[i + 5] = '1';
+			i++;
+		}
+	}
+}
+
 /* ---- reporting ---- */
 
 static bool
@@ -276,6 +443,30 @@ print_diags(const struct diag_list *dl)
 			    dl->items[i].file ? dl->items[i].file : "<input>",
 			    line, col, dl->items[i].msg);
 		}
+	}
+}
+
+/* JSON text on one line: whitespace outside strings dropped. */
+static void
+print_compact(const char *p, size_t n)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_string) {
+			if (c == '\\' && i + 1 < n) {
+				putchar(c);
+				c = p[++i];
+			} else if (c == '"') {
+				in_string = false;
+			}
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+			continue;
+		}
+		putchar(c);
 	}
 }
 
@@ -395,14 +586,15 @@ out:
 
 static void
 run_request(struct run *run, const char *test_file, const struct loaded *l,
-    json_t *jreq, size_t index)
+    json_t *jreq, struct span raw, size_t index)
 {
 	struct arena a;
 	struct diag_list dl;
 	struct cedar_request *req = NULL;
 	struct cedar_decision dec;
-	json_t *obj = NULL, *v;
+	json_t *v;
 	char *body = NULL;
+	size_t body_len = 0, body_cap;
 	const char *desc;
 	bool validate = true, want_allow;
 	bool ok_decision, ok_reason, ok_errors;
@@ -426,19 +618,31 @@ run_request(struct run *run, const char *test_file, const struct loaded *l,
 	want_allow = json_is_string(v) &&
 	    strcmp(json_string_value(v), "allow") == 0;
 
-	if ((obj = json_object()) == NULL)
+	/* {"principal":...,"action":...,"resource":...,"context":...} from
+	 * the raw bytes of the test file */
+	body_cap = raw.n + 64;
+	if ((body = malloc(body_cap)) == NULL)
 		goto fail_setup;
+	body[body_len++] = '{';
 	for (int i = 0; i < 4; i++) {
 		static const char *const parts[4] = {
 			"principal", "action", "resource", "context",
 		};
-		json_t *p = json_object_get(jreq, parts[i]);
-		if (p != NULL && json_object_set(obj, parts[i], p) != 0)
+		struct span sp = object_member(raw.p, raw.p + raw.n, parts[i]);
+		int n;
+		if (sp.n == 0)
+			continue;
+		n = snprintf(body + body_len, body_cap - body_len, "%s\"%s\":",
+		    body_len > 1 ? "," : "", parts[i]);
+		if (n < 0 || (size_t)n + sp.n + 2 > body_cap - body_len)
 			goto fail_setup;
+		body_len += (size_t)n;
+		memcpy(body + body_len, sp.p, sp.n);
+		body_len += sp.n;
 	}
-	if ((body = json_dumps(obj, JSON_COMPACT)) == NULL)
-		goto fail_setup;
-	r = cedar_request_parse_json(&a, body, strlen(body), l->schema,
+	body[body_len++] = '}';
+	body[body_len] = '\0';
+	r = cedar_request_parse_json(&a, body, body_len, l->schema,
 	    validate, &req, &dl);
 	if (r != MANDATE_OK) {
 		if (show_failure(run)) {
@@ -489,7 +693,9 @@ run_request(struct run *run, const char *test_file, const struct loaded *l,
 		for (size_t i = 0; i < dec.n_errors && i < 5; i++)
 			printf("      %s: %s\n", dec.errors[i].policy_id,
 			    dec.errors[i].message ? dec.errors[i].message : "");
-		printf("      request %s\n", body);
+		printf("      request ");
+		print_compact(body, body_len);
+		printf("\n");
 	}
 	goto out;
 fail_setup:
@@ -498,15 +704,15 @@ fail_setup:
 		    test_file, index);
 out:
 	free(body);
-	json_decref(obj);
 	arena_free(&a);
 }
 
 static void
 run_test(struct run *run, const char *test_file)
 {
-	char *text = NULL;
-	size_t len, i, n_requests = 0;
+	char *text = NULL, *clean = NULL;
+	size_t len, i, n_requests = 0, n_raw = 0;
+	struct span *raw = NULL;
 	json_t *test = NULL, *requests, *jreq, *v;
 	json_error_t jerr;
 	struct loaded l;
@@ -517,9 +723,14 @@ run_test(struct run *run, const char *test_file)
 	diag_init(&dl);
 	memset(&l, 0, sizeof(l));
 	run->validation.total++;
-	if (read_file(test_file, &text, &len) != MANDATE_OK ||
-	    (test = json_loadb(text, len, 0, &jerr)) == NULL ||
-	    !json_is_object(test)) {
+	if (read_file(test_file, &text, &len) == MANDATE_OK &&
+	    (clean = malloc(len + 1)) != NULL) {
+		memcpy(clean, text, len + 1);
+		sanitize_nul_escapes(clean, len);
+		raw = array_elements(text, len, "requests", &n_raw);
+		test = json_loadb(clean, len, JSON_ALLOW_NUL, &jerr);
+	}
+	if (test == NULL || !json_is_object(test)) {
 		run->setup_failures++;
 		if (show_failure(run))
 			printf("FAIL %s: not a readable test file\n", test_file);
@@ -551,11 +762,23 @@ run_test(struct run *run, const char *test_file)
 		print_diags(&dl);
 	}
 
+	if (n_raw != n_requests) {
+		/* the scanner and jansson disagree: count every request failed */
+		if (show_failure(run))
+			printf("FAIL %s: cannot split the requests\n", test_file);
+		run->requests.total += n_requests;
+		run->decisions.total += n_requests;
+		run->reasons.total += n_requests;
+		run->errors.total += n_requests;
+		goto out;
+	}
 	json_array_foreach(requests, i, jreq)
-		run_request(run, test_file, &l, jreq, i);
+		run_request(run, test_file, &l, jreq, raw[i], i);
 out:
 	loaded_free(&l);
 	json_decref(test);
+	free(raw);
+	free(clean);
 	free(text);
 }
 
