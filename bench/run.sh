@@ -28,8 +28,8 @@ const dir = process.argv[1];
 const ours = JSON.parse(fs.readFileSync(dir + "/ours.json", "utf8"));
 const wasm = JSON.parse(fs.readFileSync(dir + "/wasm.json", "utf8"));
 const f = (x, d) => x.toFixed(d).padStart(12);
-const row = (name, r) => console.log(name.padEnd(40) + f(r.per_sec, 0) + f(r.p50_us, 3) + f(r.p99_us, 3));
-console.log("".padEnd(40) + "decisions/s".padStart(12) + "p50 us".padStart(12) + "p99 us".padStart(12));
+const row = (name, r) => console.log(name.padEnd(46) + f(r.per_sec, 0) + f(r.p50_us, 3) + f(r.p99_us, 3));
+console.log("".padEnd(46) + "decisions/s".padStart(12) + "p50 us".padStart(12) + "p99 us".padStart(12));
 for (const k of ["a", "b"]) {
   const label = k === "a" ? "(a) 50 policies" : "(b) +10,000 unrelated";
   row(label + ", ours", ours[k].authorize);
