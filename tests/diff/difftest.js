@@ -5,13 +5,15 @@
  *
  * Usage (from the repository root, after `npm install` and a build):
  *   node tests/diff/difftest.js [--n N] [--seed S] [--cli PATH] [--jobs J]
- *                               [--out DIR] [--show K]
+ *                               [--procs P] [--out DIR] [--show K]
  *     --n     number of generated cases (default 10000)
  *     --seed  seed of the run (default 1); case i of seed S is always the
  *             same case, so a failure is reproduced with --seed S --only i
  *     --only  run just case i (repeatable)
  *     --cli   the mandate binary (default build/src/mandate)
- *     --jobs  CLI processes in flight (default 2)
+ *     --procs node processes, each running a shard of the cases with its
+ *             own cedar-wasm (default 2: the reference is the slow side)
+ *     --jobs  CLI processes in flight per node process (default 1)
  *     --out   where mismatching cases are written (default
  *             build/difftest-failures); each is a directory with
  *             policies.cedar, entities.json, requests.json, expected.json
@@ -41,7 +43,8 @@ const cedar = require(path.join(root, 'node_modules', '@cedar-policy', 'cedar-wa
 function parseArgs(argv) {
     const o = {
         n: 10000, seed: 1, cli: path.join(root, 'build', 'src', 'mandate'),
-        jobs: 2, out: path.join(root, 'build', 'difftest-failures'), show: 10, only: [],
+        jobs: 1, procs: 2, shard: null,
+        out: path.join(root, 'build', 'difftest-failures'), show: 10, only: [],
     };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -53,19 +56,26 @@ function parseArgs(argv) {
         else if (a === '--seed') o.seed = Number(val());
         else if (a === '--cli') o.cli = path.resolve(val());
         else if (a === '--jobs') o.jobs = Number(val());
+        else if (a === '--procs') o.procs = Number(val());
+        else if (a === '--shard') {
+            const m = /^(\d+)\/(\d+)$/.exec(val());
+            if (!m || Number(m[1]) >= Number(m[2])) usage();
+            o.shard = { k: Number(m[1]), m: Number(m[2]) };
+        }
         else if (a === '--out') o.out = path.resolve(val());
         else if (a === '--show') o.show = Number(val());
         else if (a === '--only') o.only.push(Number(val()));
         else usage();
     }
     if (!Number.isInteger(o.n) || o.n < 0 || !Number.isInteger(o.jobs) || o.jobs < 1 ||
+        !Number.isInteger(o.procs) || o.procs < 1 ||
         !Number.isFinite(o.seed) || o.only.some((x) => !Number.isInteger(x) || x < 0)) usage();
     return o;
 }
 
 function usage() {
     console.error('usage: node tests/diff/difftest.js [--n N] [--seed S] [--only I] [--cli PATH] ' +
-        '[--jobs J] [--out DIR] [--show K]');
+        '[--jobs J] [--procs P] [--out DIR] [--show K]');
     process.exit(2);
 }
 
@@ -100,55 +110,101 @@ function wasmAnswer(c, req) {
     };
 }
 
-function cliAnswers(opts, dir, nRequests) {
-    return new Promise((resolve) => {
-        const args = ['check', '--policies', path.join(dir, 'policies.cedar'),
-            '--entities', path.join(dir, 'entities.json'),
-            '--requests', path.join(dir, 'requests.json'), '--format', 'json'];
-        let out = '', err = '';
-        let child;
-        try {
-            child = spawn(opts.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        } catch (e) {
-            resolve(Array(nRequests).fill({ error: 'spawn failed: ' + e.message }));
-            return;
-        }
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-        child.stdout.on('data', (b) => { out += b; });
-        child.stderr.on('data', (b) => { err += b; });
-        child.on('error', (e) => { err += e.message; });
-        child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            const lines = out.split('\n').filter((l) => l.trim() !== '');
-            const answers = [];
-            const why = signal ? 'killed by ' + signal : 'exit ' + code;
-            for (let i = 0; i < nRequests; i++) {
-                if (i >= lines.length) {
-                    answers.push({ error: 'no answer (' + why + '): ' + err.trim().slice(0, 300) });
-                    continue;
-                }
-                let j;
-                try {
-                    j = JSON.parse(lines[i]);
-                } catch (e) {
-                    answers.push({ error: 'unparsable line: ' + lines[i].slice(0, 200) });
-                    continue;
-                }
-                if (j.decision !== 'allow' && j.decision !== 'deny') {
-                    answers.push({ error: j.error ? String(j.error) : 'no decision: ' + lines[i].slice(0, 200) });
-                    continue;
-                }
-                const errs = Array.isArray(j.errors) ? j.errors : [];
-                answers.push({
-                    decision: j.decision,
-                    reason: [...new Set(Array.isArray(j.reason) ? j.reason : [])].sort(),
-                    errors: [...new Set(errs.map((e) => (typeof e === 'string' ? e : e.policy)))].sort(),
-                    messages: errs.map((e) => (typeof e === 'string' ? e : e.policy + ': ' + e.message)),
-                });
-            }
-            resolve(answers);
+/* Our CLI is run by long-lived shell workers: node's spawn() forks the
+ * whole (large) node process and costs ~10 ms a call, a small shell
+ * costs far less.  A worker reads a case directory per line, runs the CLI
+ * on it (stdout straight back to us, stderr into the directory) and
+ * marks the end with "@@END <status>". */
+const WORKER_SCRIPT = `
+while IFS= read -r dir; do
+  if command -v timeout >/dev/null 2>&1; then t="timeout 20"; else t=""; fi
+  $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
+      --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
+  printf '\\n@@END %s\\n' "$?"
+done
+`;
+
+class CliWorker {
+    constructor(opts, slotDir) {
+        this.dir = slotDir;
+        fs.mkdirSync(slotDir, { recursive: true });
+        this.proc = spawn('/bin/sh', ['-c', WORKER_SCRIPT], {
+            stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, CLI: opts.cli },
         });
-    });
+        this.buf = '';
+        this.lines = [];
+        this.resolve = null;
+        this.proc.stdout.setEncoding('utf8');
+        this.proc.stdout.on('data', (chunk) => this.onData(chunk));
+        this.proc.on('exit', () => {
+            if (this.resolve) this.finish('worker shell exited');
+        });
+    }
+
+    onData(chunk) {
+        this.buf += chunk;
+        let nl;
+        while ((nl = this.buf.indexOf('\n')) >= 0) {
+            const line = this.buf.slice(0, nl);
+            this.buf = this.buf.slice(nl + 1);
+            if (line.startsWith('@@END ')) this.finish(line.slice(6));
+            else if (line.trim() !== '') this.lines.push(line);
+        }
+    }
+
+    finish(status) {
+        const resolve = this.resolve;
+        const lines = this.lines;
+        this.resolve = null;
+        this.lines = [];
+        if (resolve) resolve({ lines, status });
+    }
+
+    /* The case's files must already be in this.dir. */
+    run() {
+        return new Promise((resolve) => {
+            this.resolve = resolve;
+            this.proc.stdin.write(this.dir + '\n');
+        });
+    }
+
+    close() {
+        this.proc.stdin.end();
+    }
+}
+
+function parseCliOutput(dir, out, nRequests) {
+    const answers = [];
+    let stderr = '';
+    try {
+        stderr = fs.readFileSync(path.join(dir, 'stderr.txt'), 'utf8');
+    } catch (e) { /* none */ }
+    for (let i = 0; i < nRequests; i++) {
+        const line = out.lines[i];
+        if (line === undefined) {
+            answers.push({ error: 'no answer (exit ' + out.status + '): ' + stderr.trim().slice(0, 300) });
+            continue;
+        }
+        let j;
+        try {
+            j = JSON.parse(line);
+        } catch (e) {
+            answers.push({ error: 'unparsable line: ' + line.slice(0, 200) });
+            continue;
+        }
+        if (j.decision !== 'allow' && j.decision !== 'deny') {
+            answers.push({ error: j.error ? String(j.error) : 'no decision: ' + line.slice(0, 200) });
+            continue;
+        }
+        const errs = Array.isArray(j.errors) ? j.errors : [];
+        answers.push({
+            decision: j.decision,
+            reason: [...new Set(Array.isArray(j.reason) ? j.reason : [])].sort(),
+            errors: [...new Set(errs.map((e) => (typeof e === 'string' ? e : e.policy)))].sort(),
+            messages: errs.map((e) => (typeof e === 'string' ? e : e.policy + ': ' + e.message)),
+        });
+    }
+    return answers;
 }
 
 function sameAnswer(want, got) {
@@ -167,88 +223,158 @@ function brief(a) {
 /* ---- main ---- */
 
 function writeCase(dir, c) {
-    fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'policies.cedar'), c.policies);
     fs.writeFileSync(path.join(dir, 'entities.json'), JSON.stringify(c.entities, null, 1) + '\n');
     fs.writeFileSync(path.join(dir, 'requests.json'), JSON.stringify(c.requests, null, 1) + '\n');
 }
 
-async function main() {
-    const opts = parseArgs(process.argv.slice(2));
-    if (!fs.existsSync(opts.cli)) {
-        console.error('difftest: no CLI at ' + opts.cli + ' (build first, or pass --cli)');
-        process.exit(2);
+/* Scratch space: tmpfs when there is one (rewriting a small file on ext4
+ * can cost milliseconds), else the system's temporary directory. */
+function scratchRoot() {
+    try {
+        fs.accessSync('/dev/shm', fs.constants.W_OK);
+        return '/dev/shm';
+    } catch (e) {
+        return os.tmpdir();
     }
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mandate-difftest-'));
-    const indices = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
-    const t0 = Date.now();
-    let passed = 0, failed = 0, shown = 0, requests = 0, rejectedBoth = 0;
+}
+
+/* Run the cases of one shard (i % shards.m === shards.k) in this process:
+ * cedar-wasm here, our CLI in opts.jobs shell workers.  Returns counts. */
+async function runShard(opts, shard) {
+    const work = fs.mkdtempSync(path.join(scratchRoot(), 'mandate-difftest-'));
+    const all = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
+    const indices = all.filter((i) => i % shard.m === shard.k);
+    const res = { cases: indices.length, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
+        allow: 0, deny: 0, withErrors: 0 };
+    let shown = 0;
+    const workers = Array.from({ length: opts.jobs }, (_, k) => new CliWorker(opts, path.join(work, 'slot' + k)));
+    const idle = workers.slice();
+    const waiting = [];
     const inflight = new Set();
-    const stats = { allow: 0, deny: 0, withErrors: 0 };
 
     const finish = (i, c, want, got, dir) => {
-        let ok = true;
         const bad = [];
         for (let r = 0; r < c.requests.length; r++) {
             if (!sameAnswer(want[r], got[r])) {
-                ok = false;
                 bad.push(r);
             } else if (want[r].error !== undefined) {
-                rejectedBoth++;
+                res.rejectedBoth++;
             } else {
-                stats[want[r].decision]++;
-                if (want[r].errors.length) stats.withErrors++;
+                res[want[r].decision]++;
+                if (want[r].errors.length) res.withErrors++;
             }
         }
-        if (ok) {
-            passed++;
-            fs.rmSync(dir, { recursive: true, force: true });
+        if (bad.length === 0) {
+            res.passed++;
             return;
         }
-        failed++;
+        res.failed++;
         const keep = path.join(opts.out, 'seed' + opts.seed + '-case' + i);
         fs.rmSync(keep, { recursive: true, force: true });
         fs.mkdirSync(opts.out, { recursive: true });
         fs.cpSync(dir, keep, { recursive: true });
-        fs.rmSync(dir, { recursive: true, force: true });
         fs.writeFileSync(path.join(keep, 'expected.json'), JSON.stringify(want, null, 1) + '\n');
         fs.writeFileSync(path.join(keep, 'got.json'), JSON.stringify(got, null, 1) + '\n');
         if (shown < opts.show) {
             shown++;
-            console.log('MISMATCH seed ' + opts.seed + ' case ' + i + ' (' + keep + ')');
+            const lines = ['MISMATCH seed ' + opts.seed + ' case ' + i + ' (' + keep + ')'];
             for (const r of bad.slice(0, 3)) {
-                console.log('  request ' + r + ': ' + JSON.stringify(c.requests[r]).slice(0, 300));
-                console.log('    expected ' + brief(want[r]));
-                console.log('    got      ' + brief(got[r]));
-                for (const m of (want[r].messages || []).slice(0, 3)) console.log('    wasm:  ' + m.slice(0, 200));
-                for (const m of (got[r].messages || []).slice(0, 3)) console.log('    ours:  ' + m.slice(0, 200));
+                lines.push('  request ' + r + ': ' + JSON.stringify(c.requests[r]).slice(0, 300));
+                lines.push('    expected ' + brief(want[r]));
+                lines.push('    got      ' + brief(got[r]));
+                for (const m of (want[r].messages || []).slice(0, 3)) lines.push('    wasm:  ' + m.slice(0, 200));
+                for (const m of (got[r].messages || []).slice(0, 3)) lines.push('    ours:  ' + m.slice(0, 200));
             }
+            console.log(lines.join('\n'));
         }
     };
 
     for (const i of indices) {
         const c = generateCase(makeRng(caseSeed(opts.seed, i)));
-        const dir = path.join(work, 'case' + i);
-        writeCase(dir, c);
-        requests += c.requests.length;
+        res.requests += c.requests.length;
+        if (idle.length === 0) await new Promise((resolve) => waiting.push(resolve));
+        const w = idle.pop();
+        writeCase(w.dir, c);
         /* start our CLI, then run the reference while it works */
-        const pending = cliAnswers(opts, dir, c.requests.length);
+        const pending = w.run();
         const want = c.requests.map((req) => wasmAnswer(c, req));
-        const p = pending.then((got) => finish(i, c, want, got, dir));
+        const p = pending.then((out) => {
+            finish(i, c, want, parseCliOutput(w.dir, out, c.requests.length), w.dir);
+            idle.push(w);
+            if (waiting.length) waiting.shift()();
+        });
         inflight.add(p);
         p.finally(() => inflight.delete(p));
-        if (inflight.size >= opts.jobs) await Promise.race(inflight);
     }
     await Promise.all(inflight);
+    for (const w of workers) w.close();
     fs.rmSync(work, { recursive: true, force: true });
+    return res;
+}
 
+/* Run opts.procs copies of this script, one shard each (cedar-wasm is the
+ * slow side and is single-threaded), and add up their counts. */
+function runSharded(opts, argv) {
+    const total = { cases: 0, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
+        allow: 0, deny: 0, withErrors: 0 };
+    const show = Math.ceil(opts.show / opts.procs);
+    const children = [];
+    for (let k = 0; k < opts.procs; k++) {
+        children.push(new Promise((resolve) => {
+            const child = spawn(process.execPath, [__filename, ...argv, '--show', String(show),
+                '--shard', k + '/' + opts.procs], { stdio: ['ignore', 'pipe', 'inherit'] });
+            let buf = '';
+            let result = null;
+            child.stdout.setEncoding('utf8');
+            child.stdout.on('data', (chunk) => {
+                buf += chunk;
+                let nl;
+                while ((nl = buf.indexOf('\n')) >= 0) {
+                    const line = buf.slice(0, nl);
+                    buf = buf.slice(nl + 1);
+                    if (line.startsWith('@@SHARD ')) result = JSON.parse(line.slice(8));
+                    else console.log(line);
+                }
+            });
+            child.on('close', (code) => resolve(result || { error: 'shard ' + k + ' exited ' + code }));
+        }));
+    }
+    return Promise.all(children).then((results) => {
+        for (const r of results) {
+            if (r.error) {
+                console.error('difftest: ' + r.error);
+                total.failed++;
+                continue;
+            }
+            for (const key of Object.keys(total)) total[key] += r[key];
+        }
+        return total;
+    });
+}
+
+async function main() {
+    const argv = process.argv.slice(2);
+    const opts = parseArgs(argv);
+    if (!fs.existsSync(opts.cli)) {
+        console.error('difftest: no CLI at ' + opts.cli + ' (build first, or pass --cli)');
+        process.exit(2);
+    }
+    const t0 = Date.now();
+    if (opts.shard) {
+        const r = await runShard(opts, opts.shard);
+        console.log('@@SHARD ' + JSON.stringify(r));
+        return;
+    }
+    const res = opts.procs > 1 && (opts.only.length === 0 ? opts.n : opts.only.length) > 1
+        ? await runSharded(opts, argv) : await runShard(opts, { k: 0, m: 1 });
     const secs = (Date.now() - t0) / 1000;
-    console.log(indices.length + ' cases, ' + requests + ' requests in ' + secs.toFixed(1) + ' s (seed ' +
-        opts.seed + '); matching answers: ' + stats.allow + ' allow, ' + stats.deny + ' deny, ' +
-        stats.withErrors + ' with policy errors, ' + rejectedBoth + ' inputs rejected by both');
-    if (failed > 0) console.log('mismatching cases written to ' + opts.out);
-    console.log(passed + ' passed, ' + failed + ' failed');
-    process.exit(failed === 0 ? 0 : 1);
+    console.log(res.cases + ' cases, ' + res.requests + ' requests in ' + secs.toFixed(1) + ' s (seed ' +
+        opts.seed + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
+        res.withErrors + ' with policy errors, ' + res.rejectedBoth + ' inputs rejected by both');
+    if (res.failed > 0) console.log('mismatching cases written to ' + opts.out);
+    console.log(res.passed + ' passed, ' + res.failed + ' failed');
+    process.exit(res.failed === 0 ? 0 : 1);
 }
 
 main().catch((e) => {
