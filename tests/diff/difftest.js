@@ -319,27 +319,35 @@ function runSharded(opts, argv) {
     const total = { cases: 0, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
         allow: 0, deny: 0, withErrors: 0 };
     const show = Math.ceil(opts.show / opts.procs);
+    /* Node 20's V8 now and then dies in its deoptimizer ("Fatal error ...
+     * unreachable code", nodejs/node#51555); a shard is deterministic, so
+     * one that died without a result is run once more. */
+    const runOne = (k, attempt) => new Promise((resolve) => {
+        const child = spawn(process.execPath, [__filename, ...argv, '--show', String(show),
+            '--shard', k + '/' + opts.procs], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let buf = '';
+        let result = null;
+        child.stdout.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            buf += chunk;
+            let nl;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+                const line = buf.slice(0, nl);
+                buf = buf.slice(nl + 1);
+                if (line.startsWith('@@SHARD ')) result = JSON.parse(line.slice(8));
+                else console.log(line);
+            }
+        });
+        child.on('close', (code, signal) => {
+            if (result) resolve(result);
+            else if (attempt === 0) {
+                console.error('difftest: shard ' + k + ' died (' + (signal || 'exit ' + code) + '), running it again');
+                resolve(runOne(k, 1));
+            } else resolve({ error: 'shard ' + k + ' died twice (' + (signal || 'exit ' + code) + ')' });
+        });
+    });
     const children = [];
-    for (let k = 0; k < opts.procs; k++) {
-        children.push(new Promise((resolve) => {
-            const child = spawn(process.execPath, [__filename, ...argv, '--show', String(show),
-                '--shard', k + '/' + opts.procs], { stdio: ['ignore', 'pipe', 'inherit'] });
-            let buf = '';
-            let result = null;
-            child.stdout.setEncoding('utf8');
-            child.stdout.on('data', (chunk) => {
-                buf += chunk;
-                let nl;
-                while ((nl = buf.indexOf('\n')) >= 0) {
-                    const line = buf.slice(0, nl);
-                    buf = buf.slice(nl + 1);
-                    if (line.startsWith('@@SHARD ')) result = JSON.parse(line.slice(8));
-                    else console.log(line);
-                }
-            });
-            child.on('close', (code) => resolve(result || { error: 'shard ' + k + ' exited ' + code }));
-        }));
-    }
+    for (let k = 0; k < opts.procs; k++) children.push(runOne(k, 0));
     return Promise.all(children).then((results) => {
         for (const r of results) {
             if (r.error) {
