@@ -314,16 +314,20 @@ async function runShard(opts, shard) {
 }
 
 /* Run opts.procs copies of this script, one shard each (cedar-wasm is the
- * slow side and is single-threaded), and add up their counts. */
+ * slow side and is single-threaded), and add up their counts.  Even with
+ * one process the work runs in a child, for the V8 flag below. */
 function runSharded(opts, argv) {
     const total = { cases: 0, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
         allow: 0, deny: 0, withErrors: 0 };
     const show = Math.ceil(opts.show / opts.procs);
-    /* Node 20's V8 now and then dies in its deoptimizer ("Fatal error ...
-     * unreachable code", nodejs/node#51555); a shard is deterministic, so
-     * one that died without a result is run once more. */
+    /* Node 20's V8 dies now and then in its deoptimizer on this workload
+     * ("Fatal error ... unreachable code", cf. nodejs/node#51555), every
+     * few thousand cases.  Shards therefore run without the optimizing JS
+     * compiler (--no-opt: the time goes into wasm, which it does not
+     * affect), and a shard that still dies is run once more (shards are
+     * deterministic). */
     const runOne = (k, attempt) => new Promise((resolve) => {
-        const child = spawn(process.execPath, [__filename, ...argv, '--show', String(show),
+        const child = spawn(process.execPath, ['--no-opt', __filename, ...argv, '--show', String(show),
             '--shard', k + '/' + opts.procs], { stdio: ['ignore', 'pipe', 'inherit'] });
         let buf = '';
         let result = null;
@@ -374,8 +378,7 @@ async function main() {
         console.log('@@SHARD ' + JSON.stringify(r));
         return;
     }
-    const res = opts.procs > 1 && (opts.only.length === 0 ? opts.n : opts.only.length) > 1
-        ? await runSharded(opts, argv) : await runShard(opts, { k: 0, m: 1 });
+    const res = await runSharded(opts, argv);
     const secs = (Date.now() - t0) / 1000;
     console.log(res.cases + ' cases, ' + res.requests + ' requests in ' + secs.toFixed(1) + ' s (seed ' +
         opts.seed + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
