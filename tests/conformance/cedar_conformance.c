@@ -509,6 +509,9 @@ struct loaded {
 	struct cedar_schema *schema;
 	struct cedar_policy_set *ps;
 	struct cedar_entities *es;
+	/* schema, policies, entities: diagnostics point into these */
+	char *text[3];
+	char paths[3][MAX_PATH_BYTES];
 };
 
 static void
@@ -517,6 +520,8 @@ loaded_free(struct loaded *l)
 	cedar_entities_free(l->es);
 	cedar_policy_set_unref(l->ps);
 	cedar_schema_free(l->schema);
+	for (int i = 0; i < 3; i++)
+		free(l->text[i]);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -527,13 +532,12 @@ load_inputs(struct run *run, const char *test_file, json_t *test,
     struct loaded *l, struct diag_list *dl)
 {
 	const char *keys[3] = { "schema", "policies", "entities" };
-	char paths[3][MAX_PATH_BYTES];
-	char *text[3] = { NULL, NULL, NULL };
+	char (*paths)[MAX_PATH_BYTES] = l->paths;
+	char **text = l->text;
 	size_t len[3] = { 0, 0, 0 };
 	const char *what = "";
 	int r = MANDATE_EINVAL;
 
-	memset(l, 0, sizeof(*l));
 	for (int i = 0; i < 3; i++) {
 		json_t *v = json_object_get(test, keys[i]);
 		if (!json_is_string(v)) {
@@ -577,10 +581,6 @@ out:
 		}
 		loaded_free(l);
 	}
-	/* text must outlive nothing: the engine copies what it keeps, but the
-	 * diagnostics above point into it, so free only now */
-	for (int i = 0; i < 3; i++)
-		free(text[i]);
 	return r;
 }
 
