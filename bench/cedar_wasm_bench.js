@@ -21,7 +21,15 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const cedar = require(path.join(root, 'node_modules', '@cedar-policy', 'cedar-wasm', 'nodejs'));
+function loadCedarWasm() {
+    try {
+        return require(path.join(root, 'node_modules', '@cedar-policy', 'cedar-wasm', 'nodejs'));
+    } catch (e) {
+        console.error('cedar-wasm is not installed: run `npm install` (or `npm ci`) in ' + root);
+        process.exit(2);
+    }
+}
+const cedar = loadCedarWasm();
 
 function usage() {
     console.error('usage: node bench/cedar_wasm_bench.js DIR [--passes P] [--max-a N] [--max-b N]');

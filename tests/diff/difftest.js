@@ -38,7 +38,15 @@ const { spawn } = require('child_process');
 const { makeRng, generateCase } = require('./gen.js');
 
 const root = path.resolve(__dirname, '..', '..');
-const cedar = require(path.join(root, 'node_modules', '@cedar-policy', 'cedar-wasm', 'nodejs'));
+function loadCedarWasm() {
+    try {
+        return require(path.join(root, 'node_modules', '@cedar-policy', 'cedar-wasm', 'nodejs'));
+    } catch (e) {
+        console.error('cedar-wasm is not installed: run `npm install` (or `npm ci`) in ' + root);
+        process.exit(2);
+    }
+}
+const cedar = loadCedarWasm();
 
 function parseArgs(argv) {
     const o = {
@@ -278,7 +286,8 @@ async function runShard(opts, shard) {
         fs.writeFileSync(path.join(keep, 'got.json'), JSON.stringify(got, null, 1) + '\n');
         if (shown < opts.show) {
             shown++;
-            const lines = ['MISMATCH seed ' + opts.seed + ' case ' + i + ' (' + keep + ')'];
+            const lines = ['MISMATCH seed ' + opts.seed + ' case ' + i + ' (' + keep +
+                '; rerun with --seed ' + opts.seed + ' --only ' + i + ')'];
             for (const r of bad.slice(0, 3)) {
                 lines.push('  request ' + r + ': ' + JSON.stringify(c.requests[r]).slice(0, 300));
                 lines.push('    expected ' + brief(want[r]));

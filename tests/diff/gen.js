@@ -227,6 +227,40 @@ function mkEntities(rng, u) {
         if (rng.chance(0.05)) continue;
         out.push({ uid: { type: a.type, id: a.id }, attrs: {}, parents: actionParents[a.id].map((p) => ({ type: p.type, id: p.id })) });
     }
+    /* rare hazards in the entity data itself */
+    if (out.length > 1 && rng.chance(0.01)) {
+        /* the same uid twice: Cedar accepts an identical copy and
+         * rejects a differing one */
+        const dup = JSON.parse(JSON.stringify(rng.pick(out)));
+        if (rng.chance(0.5)) dup.attrs.extra = 1;
+        out.push(dup);
+    }
+    if (out.length > 1 && rng.chance(0.03)) {
+        /* a cycle in the hierarchy */
+        const a = rng.pick(out), b = rng.pick(out);
+        a.parents.push({ type: b.uid.type, id: b.uid.id });
+        b.parents.push({ type: a.uid.type, id: a.uid.id });
+    }
+    if (out.length > 0 && rng.chance(0.05)) {
+        /* odd but legal attribute values: an entity reference without the
+         * __entity escape (a record, without a schema), an __extn in the
+         * "args" form, an empty record key, an explicit null-free nesting */
+        const e = rng.pick(out);
+        e.attrs[rng.pick(['owner', 'manager', 'info'])] = rng.pick([
+            { type: u.T.user, id: 'u0' },
+            { __entity: { type: u.T.user, id: 'u0' } },
+            { __extn: { fn: 'decimal', args: ['1.5'] } },
+            { '': 1, ' ': { '': [] } },
+        ]);
+    }
+    if (out.length > 0 && rng.chance(0.01)) {
+        /* invalid values: every request of the case must be rejected */
+        const e = rng.pick(out);
+        e.attrs.bad = rng.pick([
+            9223372036854775808, 1.5, null, { __extn: { fn: 'nosuch', arg: 'x' } },
+            { __extn: { fn: 'ip', arg: 'bad' } }, { __entity: { type: 'User' } },
+        ]);
+    }
     /* shuffle so order does not matter */
     for (let i = out.length - 1; i > 0; i--) {
         const j = rng.int(0, i);
