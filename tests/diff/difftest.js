@@ -15,7 +15,8 @@
  *             own cedar-wasm (default 2: the reference is the slow side)
  *     --jobs  CLI processes in flight per node process (default 1)
  *     --out   where mismatching cases are written (default
- *             build/difftest-failures); each is a directory with
+ *             build/difftest-failures; emptied of earlier cases first);
+ *             each is a directory with
  *             policies.cedar, entities.json, requests.json, expected.json
  *             (cedar-wasm) and got.json (ours), ready to become a unit test
  *     --show  mismatches printed in detail (default 10)
@@ -382,6 +383,14 @@ async function main() {
         process.exit(2);
     }
     const t0 = Date.now();
+    if (!opts.shard) {
+        /* the failures of an earlier run would be mistaken for this one's */
+        try {
+            for (const name of fs.readdirSync(opts.out)) {
+                if (/^seed[0-9.e+-]+-case[0-9]+$/.test(name)) fs.rmSync(path.join(opts.out, name), { recursive: true, force: true });
+            }
+        } catch (e) { /* no such directory yet */ }
+    }
     if (opts.shard) {
         const r = await runShard(opts, opts.shard);
         console.log('@@SHARD ' + JSON.stringify(r));
