@@ -157,6 +157,8 @@ schema_is_path(struct str s)
 {
 	size_t start = 0;
 
+	if (s.n == 0)
+		return false;
 	for (size_t i = 0; i + 1 < s.n; i++) {
 		if (s.p[i] == ':' && s.p[i + 1] == ':') {
 			if (!schema_is_ident(str_make(s.p + start, i - start)))
@@ -183,6 +185,8 @@ has_cedar_component(struct str s)
 {
 	size_t start = 0;
 
+	if (s.n == 0)
+		return false;
 	for (size_t i = 0; i <= s.n; i++) {
 		if (i == s.n || (i + 1 < s.n && s.p[i] == ':' &&
 		    s.p[i + 1] == ':')) {
@@ -501,7 +505,10 @@ common_type(struct builder *b, struct cdef *c, const struct raw_loc *use,
 	}
 	c->state = CS_BUSY;
 	b->alias_depth++;
-	t = conv_type(b, c->ns->name, c->rc->type, 0, &h);
+	/* converted at the depth of its first use, so that recursion stays
+	 * within CEDAR_MAX_NESTING type levels plus the alias chain; the
+	 * height it reports does not depend on that depth */
+	t = conv_type(b, c->ns->name, c->rc->type, depth, &h);
 	b->alias_depth--;
 	if (t == NULL) {
 		c->state = CS_FAILED;
@@ -732,6 +739,44 @@ check_decl_names(struct builder *b, const struct raw_schema *rs)
 			}
 		}
 	}
+	return ok;
+}
+
+static int
+cmp_ns_ptr(const void *x, const void *y)
+{
+	const struct raw_ns *a = *(const struct raw_ns *const *)x;
+	const struct raw_ns *b = *(const struct raw_ns *const *)y;
+	int r = str_cmp(a->name, b->name);
+
+	if (r != 0)
+		return r;
+	return a->loc.off < b->loc.off ? -1 : a->loc.off > b->loc.off;
+}
+
+/* A namespace may be opened once per schema. */
+static bool
+check_namespaces(struct builder *b, const struct raw_schema *rs)
+{
+	const struct raw_ns **v;
+	bool ok = true;
+
+	if (rs->n_ns < 2)
+		return true;
+	if ((v = arena_calloc(b->tmp, rs->n_ns, sizeof(*v))) == NULL) {
+		b->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < rs->n_ns; i++)
+		v[i] = &rs->ns[i];
+	qsort(v, rs->n_ns, sizeof(*v), cmp_ns_ptr);
+	for (size_t i = 1; i < rs->n_ns; i++)
+		if (str_eq(v[i]->name, v[i - 1]->name)) {
+			schema_error(b->rep, MANDATE_EPARSE, &v[i]->loc,
+			    "namespace `%.*s` is declared twice",
+			    (int)v[i]->name.n, v[i]->name.p);
+			ok = false;
+		}
 	return ok;
 }
 
@@ -1110,6 +1155,8 @@ schema_build(const struct raw_schema *rs, struct schema_report *rep,
 		b.bt = bt;
 	}
 	if (!check_decl_names(&b, rs))
+		ok = false;
+	if (!check_namespaces(&b, rs))
 		ok = false;
 	if (!collect_defs(&b, rs))
 		ok = false;

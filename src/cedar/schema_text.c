@@ -1084,15 +1084,6 @@ namespace_decl(struct tparser *p)
 			next(p);
 		return;
 	}
-	for (size_t i = 0; i < p->rs->n_ns; i++) {
-		if (str_eq(p->rs->ns[i].name, nm) && (ptrdiff_t)i !=
-		    p->empty_ns) {
-			schema_error(p->rep, MANDATE_EPARSE, &loc,
-			    "namespace `%.*s` is declared twice", (int)nm.n,
-			    nm.p);
-			break;
-		}
-	}
 	if ((ns = raw_schema_add_ns(p->a, p->rs)) == NULL) {
 		p->oom = true;
 		return;
