@@ -1903,7 +1903,11 @@ check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
 			}
 			arena_reset(&v->wa);
 			v->err = MANDATE_OK;
-			(void)typecheck_env(v, p);
+			if (++v->steps > VAL_MAX_STEPS)
+				(void)tlimit(v, NULL, MANDATE_ELIMIT,
+				    "validation step limit exceeded");
+			else
+				(void)typecheck_env(v, p);
 			if (v->err == MANDATE_ENOMEM || v->err == MANDATE_ELIMIT) {
 				flush_env_error(v);
 				return MANDATE_ELIMIT;
