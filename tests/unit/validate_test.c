@@ -327,12 +327,67 @@ test_diagnostic_span(void **state)
 	cedar_schema_free(schema);
 }
 
+/* Linked policies: the slot values must be declared types that the
+ * action's appliesTo accepts. */
+static void
+test_links(void **state)
+{
+	static const struct {
+		const char *principal, *resource, *expect;
+	} links[] = {
+		{ "User::\"a\"", "Photo::\"p\"", NULL },
+		/* no Photo can be in a Group */
+		{ "User::\"a\"", "Group::\"g\"", "invalid action application" },
+		{ "Photo::\"x\"", "Photo::\"p\"", "invalid action application" },
+		{ "Nope::\"x\"", "Photo::\"p\"", "unrecognized entity type" },
+	};
+	const char *tmpl = "@id(\"t\") permit(principal == ?principal, "
+	    "action == Action::\"view\", resource in ?resource);";
+	struct cedar_schema *schema = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(SCHEMA, strlen(SCHEMA), "s",
+	    &schema, &dl), MANDATE_OK);
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		struct cedar_policy_set *ps = NULL;
+		int r;
+
+		assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+		diag_init(&dl);
+		assert_int_equal(cedar_policy_set_add(ps, tmpl, strlen(tmpl),
+		    "t", CEDAR_IDS_ANNOTATION, &dl), MANDATE_OK);
+		assert_int_equal(cedar_policy_set_link(ps, "t", "link",
+		    links[i].principal, links[i].resource, &dl), MANDATE_OK);
+		diag_init(&dl);
+		r = cedar_policy_set_validate(ps, schema, &dl);
+		if (links[i].expect == NULL) {
+			if (r != MANDATE_OK)
+				diag_print(&dl, stdout);
+			assert_int_equal(r, MANDATE_OK);
+		} else {
+			bool found = false;
+			assert_int_equal(r, MANDATE_EVALIDATE);
+			for (size_t j = 0; j < dl.n; j++)
+				if (strstr(dl.items[j].msg, links[i].expect))
+					found = true;
+			if (!found)
+				diag_print(&dl, stdout);
+			assert_true(found);
+		}
+		cedar_policy_set_unref(ps);
+	}
+	cedar_schema_free(schema);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_diagnostic_span),
+		cmocka_unit_test(test_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
