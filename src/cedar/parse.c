@@ -98,11 +98,16 @@ unexpected(struct parser *p, const char *expected)
 		diag_add(p->dl, MANDATE_EPARSE, p->file, p->src, p->len,
 		    t->off, 0, "unexpected end of input, expected %s",
 		    expected);
-	else
+	else if (t->kind == TK_IDENT || t->kind == TK_INT ||
+	    t->kind == TK_STRING || t->kind == TK_SLOT)
 		diag_add(p->dl, MANDATE_EPARSE, p->file, p->src, p->len,
 		    t->off, t->len, "unexpected %s `%.*s`, expected %s",
 		    lex_kind_name(t->kind), (int)(t->len > 40 ? 40 : t->len),
 		    p->src + t->off, expected);
+	else
+		diag_add(p->dl, MANDATE_EPARSE, p->file, p->src, p->len,
+		    t->off, t->len, "unexpected %s, expected %s",
+		    lex_kind_name(t->kind), expected);
 }
 
 static void
@@ -946,8 +951,8 @@ parse_unary(struct parser *p)
 		else
 			e->ival = pr.uval == (uint64_t)INT64_MAX + 1 ?
 			    INT64_MIN : -(int64_t)pr.uval;
-		e->off = off;
 		e->len = end_of(e) - off;
+		e->off = off;
 		pr.bare_int = false;
 		n--;
 	}
