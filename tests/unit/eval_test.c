@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cedar/cedar_int.h"
@@ -471,6 +472,361 @@ test_values(void **state)
 	assert_false(cedar_record_normalize(fields, 2));
 }
 
+/* ------------------------------------------------------------------ */
+/* Authorizer and index: random policy sets, hand-built (no parser), give
+ * the same decisions through the index as through a linear scan. */
+
+/* A tiny universe: users u0..u5 in groups g0..g2 (g0 in g2), actions
+ * a0..a3 with a0, a1 in the group ag, resources r0..r3 of two types. */
+struct world {
+	struct arena arena;
+	struct cedar_entities es;
+	struct cedar_uid users[6], groups[3], actions[4], agroup, res[4];
+};
+
+static struct cedar_uid
+mkuid(struct arena *a, const char *type, const char *prefix, int i)
+{
+	char buf[32];
+	struct cedar_uid u;
+
+	snprintf(buf, sizeof(buf), "%s%d", prefix, i);
+	u.type = arena_strdup(a, type, strlen(type));
+	u.id = arena_strdup(a, buf, strlen(buf));
+	return u;
+}
+
+static int
+uid_qcmp(const void *x, const void *y)
+{
+	return cedar_uid_cmp(x, y);
+}
+
+static void
+world_init(struct world *w)
+{
+	struct cedar_entity *ents;
+	size_t n = 0;
+
+	memset(w, 0, sizeof(*w));
+	arena_init(&w->arena, 0);
+	for (int i = 0; i < 6; i++)
+		w->users[i] = mkuid(&w->arena, "User", "u", i);
+	for (int i = 0; i < 3; i++)
+		w->groups[i] = mkuid(&w->arena, "Group", "g", i);
+	for (int i = 0; i < 4; i++)
+		w->actions[i] = mkuid(&w->arena, "Action", "a", i);
+	w->agroup = mkuid(&w->arena, "Action", "ag", 0);
+	for (int i = 0; i < 4; i++)
+		w->res[i] = mkuid(&w->arena, i < 2 ? "Doc" : "Photo", "r", i);
+	ents = arena_calloc(&w->arena, 32, sizeof(*ents));
+	/* users: u_i in g_(i%3); g0 in g2, so u0 and u3 are also in g2 */
+	for (int i = 0; i < 6; i++) {
+		struct cedar_uid *anc = arena_calloc(&w->arena, 2, sizeof(*anc));
+		size_t na = 0;
+		anc[na++] = w->groups[i % 3];
+		if (i % 3 == 0)
+			anc[na++] = w->groups[2];
+		qsort(anc, na, sizeof(*anc), uid_qcmp);
+		ents[n].uid = w->users[i];
+		ents[n].parents = anc;
+		ents[n].n_parents = 1;
+		ents[n].ancestors = anc;
+		ents[n].n_ancestors = na;
+		ents[n].attrs.kind = CV_RECORD;
+		ents[n].tags.kind = CV_RECORD;
+		n++;
+	}
+	for (int i = 0; i < 3; i++) {
+		ents[n].uid = w->groups[i];
+		if (i == 0) {
+			ents[n].ancestors = &w->groups[2];
+			ents[n].n_ancestors = 1;
+		}
+		ents[n].attrs.kind = CV_RECORD;
+		ents[n].tags.kind = CV_RECORD;
+		n++;
+	}
+	for (int i = 0; i < 4; i++) {
+		ents[n].uid = w->actions[i];
+		if (i < 2) {
+			ents[n].ancestors = &w->agroup;
+			ents[n].n_ancestors = 1;
+		}
+		ents[n].attrs.kind = CV_RECORD;
+		ents[n].tags.kind = CV_RECORD;
+		n++;
+	}
+	w->es.entities = ents;
+	w->es.n_entities = n;
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A scope for principal (which=0) or resource (which=1). */
+static void
+rand_pr_scope(struct world *w, uint64_t *seed, int which,
+    struct cedar_scope *sc)
+{
+	const struct cedar_uid *pool = which == 0 ? w->users : w->res;
+	int n_pool = which == 0 ? 6 : 4;
+	const char *types[2] = { which == 0 ? "User" : "Doc",
+		which == 0 ? "Group" : "Photo" };
+
+	memset(sc, 0, sizeof(*sc));
+	switch (rnd(seed) % 5) {
+	case 0:
+		sc->kind = CSCOPE_ANY;
+		break;
+	case 1:
+		sc->kind = CSCOPE_EQ;
+		sc->uid = pool[rnd(seed) % (uint64_t)n_pool];
+		break;
+	case 2:
+		sc->kind = CSCOPE_IN;
+		sc->uid = which == 0 && rnd(seed) % 2 ? w->groups[rnd(seed) % 3]
+		    : pool[rnd(seed) % (uint64_t)n_pool];
+		break;
+	case 3:
+		sc->kind = CSCOPE_IS;
+		sc->is_type = str_c(types[rnd(seed) % 2]);
+		break;
+	default:
+		sc->kind = CSCOPE_IS_IN;
+		sc->is_type = str_c(types[rnd(seed) % 2]);
+		sc->uid = which == 0 ? w->groups[rnd(seed) % 3]
+		    : pool[rnd(seed) % (uint64_t)n_pool];
+		break;
+	}
+}
+
+static void
+rand_action_scope(struct world *w, uint64_t *seed, struct cedar_scope *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	switch (rnd(seed) % 4) {
+	case 0:
+		sc->kind = CSCOPE_ANY;
+		break;
+	case 1:
+		sc->kind = CSCOPE_EQ;
+		sc->uid = w->actions[rnd(seed) % 4];
+		break;
+	case 2:
+		sc->kind = CSCOPE_IN;
+		sc->uid = rnd(seed) % 2 ? w->agroup : w->actions[rnd(seed) % 4];
+		break;
+	default: {
+		struct cedar_uid *u = arena_calloc(&w->arena, 2, sizeof(*u));
+		u[0] = w->actions[rnd(seed) % 4];
+		u[1] = rnd(seed) % 2 ? w->agroup : w->actions[rnd(seed) % 4];
+		sc->kind = CSCOPE_IN_SET;
+		sc->uids = u;
+		sc->n_uids = rnd(seed) % 3;
+		break;
+	}
+	}
+}
+
+static struct cedar_policy *
+rand_policy(struct world *w, uint64_t *seed, size_t i)
+{
+	struct cedar_policy *p = arena_zalloc(&w->arena, sizeof(*p));
+	struct cedar_cond *c;
+	struct cedar_expr *e;
+	char id[32];
+
+	snprintf(id, sizeof(id), "policy%zu", i);
+	p->id = arena_strdup(&w->arena, id, strlen(id));
+	p->effect = rnd(seed) % 4 == 0 ? CEDAR_FORBID : CEDAR_PERMIT;
+	rand_pr_scope(w, seed, 0, &p->principal);
+	rand_action_scope(w, seed, &p->action);
+	rand_pr_scope(w, seed, 1, &p->resource);
+	/* condition: true, false, or an error (1 + "x") */
+	c = arena_zalloc(&w->arena, sizeof(*c));
+	e = arena_zalloc(&w->arena, 3 * sizeof(*e));
+	c->is_when = true;
+	c->expr = e;
+	switch (rnd(seed) % 6) {
+	case 0:
+		e->kind = CX_BOOL;
+		e->bval = false;
+		break;
+	case 1:
+		e->kind = CX_ADD;
+		e->a = &e[1];
+		e->b = &e[2];
+		e[1].kind = CX_LONG;
+		e[1].ival = 1;
+		e[2].kind = CX_STRING;
+		e[2].s = STR_LIT("x");
+		break;
+	default:
+		e->kind = CX_BOOL;
+		e->bval = true;
+		break;
+	}
+	p->conds = c;
+	p->n_conds = 1;
+	return p;
+}
+
+static void
+decision_str(const struct cedar_decision *d, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%s r:", d->allow ? "allow" : "deny");
+
+	for (size_t i = 0; i < d->n_reasons && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " %s", d->reasons[i]);
+	for (size_t i = 0; i < d->n_errors && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " e:%s", d->errors[i].policy_id);
+}
+
+static void
+check_same_as_linear(struct world *w, struct cedar_policy_set *ps,
+    size_t *n_allow, size_t *n_err)
+{
+	struct cedar_request req;
+	struct arena a;
+	char b1[4096], b2[4096];
+
+	arena_init(&a, 0);
+	memset(&req, 0, sizeof(req));
+	req.context.kind = CV_RECORD;
+	for (int pi = 0; pi < 6; pi++)
+	for (int ai = 0; ai < 4; ai++)
+	for (int ri = 0; ri < 4; ri++) {
+		struct cedar_decision d1, d2;
+		struct cedar_index *ix = ps->index;
+
+		req.principal = w->users[pi];
+		req.action = w->actions[ai];
+		req.resource = w->res[ri];
+		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d1),
+		    MANDATE_OK);
+		ps->index = NULL;     /* the linear scan */
+		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d2),
+		    MANDATE_OK);
+		ps->index = ix;
+		decision_str(&d1, b1, sizeof(b1));
+		decision_str(&d2, b2, sizeof(b2));
+		assert_string_equal(b1, b2);
+		*n_allow += d1.allow;
+		*n_err += d1.n_errors > 0;
+		arena_reset(&a);
+	}
+	arena_free(&a);
+}
+
+static void
+test_authorize_index(void **state)
+{
+	struct world w;
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	size_t n_allow = 0, n_err = 0;
+
+	(void)state;
+	world_init(&w);
+	for (int round = 0; round < 40; round++) {
+		struct cedar_policy_set ps;
+		size_t n = 1 + rnd(&seed) % 30;
+
+		memset(&ps, 0, sizeof(ps));
+		arena_init(&ps.arena, 0);
+		ps.all = arena_calloc(&w.arena, n, sizeof(*ps.all));
+		for (size_t i = 0; i < n; i++)
+			ps.all[i] = rand_policy(&w, &seed, i);
+		ps.n_all = n;
+		assert_int_equal(cedar_policy_set_finish(&ps, NULL), MANDATE_OK);
+		assert_true(ps.finished);
+		check_same_as_linear(&w, &ps, &n_allow, &n_err);
+		arena_free(&ps.arena);
+	}
+	/* the random sets exercise every outcome */
+	assert_true(n_allow > 100);
+	assert_true(n_err > 100);
+	arena_free(&w.arena);
+}
+
+/* 10,000 policies for other principals and actions are never visited:
+ * the decision only evaluates the few that can apply (an erroring
+ * condition on every unrelated policy would show up in the errors). */
+static void
+test_authorize_index_skips(void **state)
+{
+	struct world w;
+	struct cedar_policy_set ps;
+	struct cedar_request req;
+	struct cedar_decision d;
+	struct arena a;
+	uint64_t seed = 42;
+	size_t n = 10003;
+
+	(void)state;
+	world_init(&w);
+	memset(&ps, 0, sizeof(ps));
+	arena_init(&ps.arena, 0);
+	arena_init(&a, 0);
+	ps.all = arena_calloc(&w.arena, n, sizeof(*ps.all));
+	for (size_t i = 0; i < n - 3; i++) {
+		struct cedar_policy *p = rand_policy(&w, &seed, i);
+		/* an erroring condition, scoped to someone else */
+		p->conds[0].expr->kind = CX_ADD;
+		p->conds[0].expr->a = &p->conds[0].expr[1];
+		p->conds[0].expr->b = &p->conds[0].expr[2];
+		p->conds[0].expr[1].kind = CX_LONG;
+		p->conds[0].expr[2].kind = CX_STRING;
+		p->principal.kind = CSCOPE_EQ;
+		p->principal.uid = mkuid(&w.arena, "User", "other", (int)i);
+		if (i % 2) {
+			p->principal.kind = CSCOPE_ANY;
+			p->action.kind = CSCOPE_EQ;
+			p->action.uid = mkuid(&w.arena, "Action", "x", (int)i);
+		}
+		ps.all[i] = p;
+	}
+	for (size_t i = n - 3; i < n; i++) {
+		struct cedar_policy *p = rand_policy(&w, &seed, i);
+		p->principal.kind = CSCOPE_IN;
+		p->principal.uid = w.groups[2];
+		p->action.kind = CSCOPE_IN;
+		p->action.uid = w.agroup;
+		p->resource.kind = CSCOPE_ANY;
+		p->effect = CEDAR_PERMIT;
+		p->conds[0].expr->kind = CX_BOOL;
+		p->conds[0].expr->bval = true;
+		ps.all[i] = p;
+	}
+	ps.n_all = n;
+	assert_int_equal(cedar_policy_set_finish(&ps, NULL), MANDATE_OK);
+	memset(&req, 0, sizeof(req));
+	req.context.kind = CV_RECORD;
+	req.principal = w.users[3];   /* in g0, hence in g2 */
+	req.action = w.actions[1];    /* in ag */
+	req.resource = w.res[0];
+	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_true(d.allow);
+	assert_int_equal(d.n_reasons, 3);
+	assert_int_equal(d.n_errors, 0);
+	assert_string_equal(d.reasons[0], "policy10000");
+	assert_string_equal(d.reasons[2], "policy10002");
+	req.principal = w.users[1];   /* not in g2 */
+	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_false(d.allow);
+	assert_int_equal(d.n_reasons, 0);
+	assert_int_equal(d.n_errors, 0);
+	arena_free(&a);
+	arena_free(&ps.arena);
+	arena_free(&w.arena);
+}
+
 int
 main(void)
 {
@@ -482,6 +838,8 @@ main(void)
 		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_datetime_date_time),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_authorize_index),
+		cmocka_unit_test(test_authorize_index_skips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
