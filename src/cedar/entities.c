@@ -45,13 +45,41 @@ cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
 	return code;
 }
 
+/* Is src[i] the backslash of a real escape (not itself escaped)? */
+static bool
+is_escape_at(const char *src, size_t i)
+{
+	size_t k = 0;
+
+	while (k < i && src[i - 1 - k] == '\\')
+		k++;
+	return k % 2 == 0;
+}
+
+static bool
+hex4_is(const char *p, const char *want)
+{
+	for (int i = 0; i < 4; i++) {
+		char ch = p[i];
+
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (ch != want[i])
+			return false;
+	}
+	return true;
+}
+
 json_t *
 cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
     int *status)
 {
 	json_error_t jerr;
 	json_t *j;
+	char *copy = NULL;
+	bool has_nul = false, has_ffff = false;
 
+	c->remap_nul = false;
 	if (len > CEDAR_MAX_JSON_TEXT) {
 		c->off = 0;
 		*status = cedar_jctx_error(c, MANDATE_ELIMIT,
@@ -59,7 +87,37 @@ cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
 		    CEDAR_MAX_JSON_TEXT);
 		return NULL;
 	}
-	j = json_loadb(src ? src : "", len, CEDAR_JSON_FLAGS, &jerr);
+	if (src == NULL)
+		src = "";
+	for (size_t i = 0; i + 5 < len || (i + 2 < len && !has_ffff); i++) {
+		if ((unsigned char)src[i] == 0xEF && i + 2 < len &&
+		    (unsigned char)src[i + 1] == 0xBF &&
+		    (unsigned char)src[i + 2] == 0xBF)
+			has_ffff = true;
+		if (i + 5 < len && src[i] == '\\' && src[i + 1] == 'u' &&
+		    is_escape_at(src, i)) {
+			if (hex4_is(src + i + 2, "0000"))
+				has_nul = true;
+			else if (hex4_is(src + i + 2, "ffff"))
+				has_ffff = true;
+		}
+	}
+	if (has_nul && !has_ffff) {
+		if ((copy = malloc(len ? len : 1)) == NULL) {
+			*status = cedar_jctx_error(c, MANDATE_ENOMEM,
+			    "out of memory");
+			return NULL;
+		}
+		memcpy(copy, src, len);
+		for (size_t i = 0; i + 5 < len; i++)
+			if (copy[i] == '\\' && copy[i + 1] == 'u' &&
+			    is_escape_at(copy, i) && hex4_is(copy + i + 2,
+			    "0000"))
+				memcpy(copy + i + 2, "FFFF", 4);
+		c->remap_nul = true;
+	}
+	j = json_loadb(copy ? copy : src, len, CEDAR_JSON_FLAGS, &jerr);
+	free(copy);
 	if (j == NULL) {
 		/* jansson reports the position after the bad token */
 		size_t pos = jerr.position > 0 ? (size_t)jerr.position - 1 : 0;
@@ -73,6 +131,31 @@ cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
 	}
 	*status = MANDATE_OK;
 	return j;
+}
+
+struct str
+cedar_json_str(struct cedar_jctx *c, const char *p, size_t n)
+{
+	struct str s = arena_strdup(c->a, p ? p : "", n);
+	char *w;
+	size_t o = 0;
+
+	if (s.p == NULL || !c->remap_nul || memchr(s.p, 0xEF, s.n) == NULL)
+		return s;
+	w = (char *)(uintptr_t)s.p;   /* our own fresh copy */
+	for (size_t i = 0; i < s.n; i++) {
+		if (i + 2 < s.n && (unsigned char)w[i] == 0xEF &&
+		    (unsigned char)w[i + 1] == 0xBF &&
+		    (unsigned char)w[i + 2] == 0xBF) {
+			w[o++] = '\0';
+			i += 2;
+		} else {
+			w[o++] = w[i];
+		}
+	}
+	w[o] = '\0';
+	s.n = o;
+	return s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -215,6 +298,25 @@ record_attr(const struct cedar_type *t, struct str name)
 	return NULL;
 }
 
+static bool
+has_field(const struct cedar_value *rec, struct str key)
+{
+	size_t lo = 0, hi = rec->u.rec.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = str_cmp(rec->u.rec.fields[mid].key, key);
+
+		if (r == 0)
+			return true;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 static const char *
 ext_name(int ext)
 {
@@ -278,7 +380,7 @@ mismatch(struct cedar_jctx *c, const struct cedar_type *t, const char *got)
 static int
 copy_str(struct cedar_jctx *c, const json_t *j, struct str *out)
 {
-	*out = arena_strdup(c->a, json_string_value(j), json_string_length(j));
+	*out = cedar_json_str(c, json_string_value(j), json_string_length(j));
 	if (out->p == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	return MANDATE_OK;
@@ -522,59 +624,64 @@ parse_set(struct cedar_jctx *c, json_t *j, const struct cedar_type *elem,
 	return MANDATE_OK;
 }
 
-/* An object as a record; with a record type t, attributes are checked:
- * none unknown, every required one present. */
+/* An object's members as record fields.  With a record type `rt`, each
+ * value is typed by its attribute (unknown ones are errors, required ones
+ * must be present); with `all`, every value has that type (tags).  When
+ * `label` is set, the key is added to the error prefix. */
 static int
-parse_record(struct cedar_jctx *c, json_t *j, const struct cedar_type *t,
-    struct cedar_value *out, int depth)
+parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
+    const struct cedar_type *all, const char *label, int depth,
+    struct cedar_value *out)
 {
 	size_t n = json_object_size(j), i = 0, klen;
+	size_t where_len = strlen(c->where);
 	struct cedar_field *fields = NULL;
 	const char *key;
 	json_t *v;
 	int r;
 
+	out->kind = CV_RECORD;
 	if (n > 0 && (fields = arena_calloc(c->a, n, sizeof(*fields))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	json_object_keylen_foreach(j, key, klen, v) {
-		const struct cedar_type *ft = NULL;
-		struct str k = str_make(key, klen);
+		const struct cedar_type *ft = all;
+		struct str k = cedar_json_str(c, key, klen);
 
-		if (t != NULL) {
-			const struct cedar_attr_type *at = record_attr(t, k);
+		if (k.p == NULL)
+			return cedar_jctx_error(c, MANDATE_ENOMEM,
+			    "out of memory");
+		if (label != NULL)
+			snprintf(c->where + where_len, sizeof(c->where) -
+			    where_len, "%s `%.*s`: ", label,
+			    (int)(k.n > 40 ? 40 : k.n), k.p);
+		if (rt != NULL) {
+			const struct cedar_attr_type *at = record_attr(rt, k);
 
 			if (at == NULL)
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "attribute `%.*s` is not declared in the "
-				    "record type", (int)(klen > 60 ? 60 : klen),
-				    key);
+				    "%s", (int)(k.n > 60 ? 60 : k.n), k.p,
+				    label ? "entity type" : "record type");
 			ft = at->type;
 		}
-		fields[i].key = arena_strdup(c->a, key, klen);
-		if (fields[i].key.p == NULL)
-			return cedar_jctx_error(c, MANDATE_ENOMEM,
-			    "out of memory");
+		fields[i].key = k;
 		if ((r = cedar_json_value(c, v, ft, &fields[i].v, depth + 1)) !=
 		    MANDATE_OK)
 			return r;
 		i++;
 	}
-	if (t != NULL) {
-		for (size_t a = 0; a < t->n_attrs; a++) {
-			if (t->attrs[a].required && json_object_getn(j,
-			    t->attrs[a].name.p, t->attrs[a].name.n) == NULL)
-				return cedar_jctx_error(c, MANDATE_EINVAL,
-				    "required attribute `%.*s` is missing",
-				    (int)t->attrs[a].name.n,
-				    t->attrs[a].name.p);
-		}
-	}
+	c->where[where_len] = '\0';
 	if (n > 0 && !cedar_record_normalize(fields, n))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "duplicate key in record");
-	out->kind = CV_RECORD;
 	out->u.rec.fields = fields;
 	out->u.rec.n = n;
+	for (size_t a = 0; rt != NULL && a < rt->n_attrs; a++)
+		if (rt->attrs[a].required && !has_field(out,
+		    rt->attrs[a].name))
+			return cedar_jctx_error(c, MANDATE_EINVAL,
+			    "required attribute `%.*s` is missing",
+			    (int)rt->attrs[a].name.n, rt->attrs[a].name.p);
 	return MANDATE_OK;
 }
 
@@ -662,7 +769,7 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 		case CT_RECORD:
 			if (!json_is_object(j))
 				return mismatch(c, t, json_kind(j));
-			return parse_record(c, j, t, out, depth);
+			return parse_fields(c, j, t, NULL, NULL, depth, out);
 		default:
 			break;
 		}
@@ -711,8 +818,8 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 		} else if (json_object_get(j, "__expr") != NULL) {
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "the `__expr` escape is not supported");
-		} else if ((r = parse_record(c, j, NULL, out, depth)) !=
-		    MANDATE_OK) {
+		} else if ((r = parse_fields(c, j, NULL, NULL, NULL, depth,
+		    out)) != MANDATE_OK) {
 			return r;
 		}
 		break;
@@ -729,25 +836,6 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 		return mismatch(c, t, got);
 	}
 	return MANDATE_OK;
-}
-
-static bool
-has_field(const struct cedar_value *rec, struct str key)
-{
-	size_t lo = 0, hi = rec->u.rec.n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = str_cmp(rec->u.rec.fields[mid].key, key);
-
-		if (r == 0)
-			return true;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
 }
 
 /* Conformance of an already-built value (request contexts). */
@@ -1120,68 +1208,29 @@ static int
 parse_attrs(struct cedar_jctx *c, json_t *j, bool is_tags,
     const struct cedar_type *type, struct cedar_value *out)
 {
-	const char *what = is_tags ? "tags" : "attrs";
-	size_t klen, i = 0, n = 0;
-	struct cedar_field *fields = NULL;
-	const char *key;
-	json_t *v;
-	size_t where_len = strlen(c->where);
+	json_t *empty = NULL;
 	int r;
 
+	memset(out, 0, sizeof(*out));
 	out->kind = CV_RECORD;
 	if (j != NULL && !json_is_object(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "\"%s\" must be an object, got %s", what, json_kind(j));
-	if (j != NULL)
-		n = json_object_size(j);
-	if (n > 0 && (fields = arena_calloc(c->a, n, sizeof(*fields))) ==
-	    NULL)
-		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
-	if (n > 0) {
-		json_object_keylen_foreach(j, key, klen, v) {
-			const struct cedar_type *ft = NULL;
-
-			snprintf(c->where + where_len, sizeof(c->where) -
-			    where_len, "%s `%.*s`: ", is_tags ? "tag" :
-			    "attribute", (int)(klen > 40 ? 40 : klen), key);
-			if (type != NULL && !is_tags) {
-				const struct cedar_attr_type *at =
-				    record_attr(type, str_make(key, klen));
-
-				if (at == NULL)
-					return cedar_jctx_error(c,
-					    MANDATE_EINVAL, "attribute is not "
-					    "declared for the entity type");
-				ft = at->type;
-			} else if (type != NULL) {
-				ft = type;
-			}
-			fields[i].key = arena_strdup(c->a, key, klen);
-			if (fields[i].key.p == NULL)
-				return cedar_jctx_error(c, MANDATE_ENOMEM,
-				    "out of memory");
-			if ((r = cedar_json_value(c, v, ft, &fields[i].v,
-			    0)) != MANDATE_OK)
-				return r;
-			i++;
-		}
-		c->where[where_len] = '\0';
-		if (!cedar_record_normalize(fields, n))
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "duplicate key in \"%s\"", what);
-	}
-	out->u.rec.fields = fields;
-	out->u.rec.n = n;
-	if (type == NULL || is_tags || type->kind != CT_RECORD)
+		    "\"%s\" must be an object, got %s",
+		    is_tags ? "tags" : "attrs", json_kind(j));
+	if (j == NULL && (is_tags || type == NULL))
 		return MANDATE_OK;
-	for (size_t a = 0; a < type->n_attrs; a++)
-		if (type->attrs[a].required && (j == NULL ||
-		    json_object_getn(j, type->attrs[a].name.p,
-		    type->attrs[a].name.n) == NULL))
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "required attribute `%.*s` is missing",
-			    (int)type->attrs[a].name.n, type->attrs[a].name.p);
-	return MANDATE_OK;
+	if (j == NULL) {
+		/* absent attrs: still report missing required ones */
+		if ((j = empty = json_object()) == NULL)
+			return cedar_jctx_error(c, MANDATE_ENOMEM,
+			    "out of memory");
+	}
+	if (is_tags)
+		r = parse_fields(c, j, NULL, type, "tag", -1, out);
+	else
+		r = parse_fields(c, j, type, NULL, "attribute", -1, out);
+	json_decref(empty);
+	return r;
 }
 
 static int

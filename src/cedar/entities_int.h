@@ -30,6 +30,7 @@ struct cedar_jctx {
 	size_t src_len;
 	size_t off;                          /* where errors are reported */
 	char where[160];                     /* message prefix, may be "" */
+	bool remap_nul;                      /* see cedar_json_load */
 };
 
 /* Report an error at ctx->off, prefixed with ctx->where; returns code. */
@@ -37,9 +38,17 @@ int cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Parse the JSON text; a syntax error is reported with its byte offset
- * and NULL returned (*status set to MANDATE_EPARSE / ELIMIT). */
+ * and NULL returned (*status set to MANDATE_EPARSE / ELIMIT).  jansson
+ * cannot hold NUL in object keys, which Cedar allows, so a text with
+ * \u0000 escapes is parsed with them rewritten to \uFFFF (same length,
+ * so offsets hold) when U+FFFF does not occur otherwise; c->remap_nul
+ * then tells cedar_json_str() to turn U+FFFF back into NUL. */
 json_t *cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
     int *status);
+
+/* Copy a string or key from the tree into c->a (undoing the NUL
+ * rewrite); .p NULL on allocation failure. */
+struct str cedar_json_str(struct cedar_jctx *c, const char *p, size_t n);
 
 /* A Cedar value; `expected` (may be NULL) directs the parse and is
  * enforced (type mismatch is MANDATE_EINVAL). */
