@@ -70,6 +70,36 @@ hex4_is(const char *p, const char *want)
 	return true;
 }
 
+const char *
+cedar_ej_printable(struct str s, size_t max, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return "";
+	for (size_t i = 0; i < s.n && o + 5 < cap; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+
+		if (i >= max) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			buf[o++] = (char)ch;
+		} else {
+			static const char hex[] = "0123456789abcdef";
+
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[ch >> 4];
+			buf[o++] = hex[ch & 15];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 json_t *
 cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
     int *status)
@@ -386,28 +416,28 @@ copy_str(struct cedar_jctx *c, const json_t *j, struct str *out)
 	return MANDATE_OK;
 }
 
-/* {"type": T, "id": I} and nothing else. */
+static bool
+is_type_and_id(json_t *j)
+{
+	return json_is_object(j) && json_is_string(json_object_get(j, "type")) &&
+	    json_is_string(json_object_get(j, "id"));
+}
+
+/* {"type": T, "id": I}; other keys are ignored, as the reference's
+ * deserializer does. */
 static int
 type_and_id(struct cedar_jctx *c, json_t *j, struct cedar_uid *out)
 {
-	json_t *t, *id;
 	int r;
 
-	if (!json_is_object(j))
+	if (!is_type_and_id(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "expected an entity uid {\"type\", \"id\"}, got %s",
-		    json_kind(j));
-	t = json_object_get(j, "type");
-	id = json_object_get(j, "id");
-	if (t == NULL || id == NULL || json_object_size(j) != 2)
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "an entity uid must have exactly the keys \"type\" and "
-		    "\"id\"");
-	if (!json_is_string(t) || !json_is_string(id))
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "entity uid \"type\" and \"id\" must be strings");
-	if ((r = copy_str(c, t, &out->type)) != MANDATE_OK ||
-	    (r = copy_str(c, id, &out->id)) != MANDATE_OK)
+		    "expected an entity uid {\"type\": string, \"id\": "
+		    "string}, got %s", json_kind(j));
+	if ((r = copy_str(c, json_object_get(j, "type"), &out->type)) !=
+	    MANDATE_OK ||
+	    (r = copy_str(c, json_object_get(j, "id"), &out->id)) !=
+	    MANDATE_OK)
 		return r;
 	if (!valid_type_name(out->type))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
@@ -422,13 +452,10 @@ cedar_json_uid(struct cedar_jctx *c, json_t *j, struct cedar_uid *out)
 	json_t *inner;
 
 	memset(out, 0, sizeof(*out));
+	/* the explicit escape first, then the implicit form */
 	if (json_is_object(j) && (inner = json_object_get(j, "__entity")) !=
-	    NULL) {
-		if (json_object_size(j) != 1)
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "an `__entity` escape may not have other keys");
+	    NULL && is_type_and_id(inner))
 		return type_and_id(c, inner, out);
-	}
 	return type_and_id(c, j, out);
 }
 
@@ -437,10 +464,12 @@ check_enum(struct cedar_jctx *c, const struct cedar_uid *uid)
 {
 	if (c->schema == NULL || cedar_ej_enum_ok(c->schema, uid))
 		return MANDATE_OK;
+	char id[128];
+
 	return cedar_jctx_error(c, MANDATE_EINVAL,
-	    "entity `%.*s::\"%.*s\"` is not one of the declared values of the "
+	    "entity `%.*s::\"%s\"` is not one of the declared values of the "
 	    "enumerated type", (int)uid->type.n, uid->type.p,
-	    (int)(uid->id.n > 60 ? 60 : uid->id.n), uid->id.p);
+	    cedar_ej_printable(uid->id, 40, id, sizeof(id)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -468,10 +497,13 @@ ext_ctor(struct cedar_jctx *c, int ext, const struct cedar_value *arg,
 		break;
 	default: break;
 	}
-	if (!ok)
+	if (!ok) {
+		char lit[128];
+
 		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "invalid %s literal \"%.*s\"", ext_name(ext),
-		    (int)(arg->u.s.n > 60 ? 60 : arg->u.s.n), arg->u.s.p);
+		    "invalid %s literal \"%s\"", ext_name(ext),
+		    cedar_ej_printable(arg->u.s, 60, lit, sizeof(lit)));
+	}
 	return MANDATE_OK;
 }
 
@@ -551,13 +583,28 @@ ext_call(struct cedar_jctx *c, struct str fn, const struct cedar_value *args,
 		out->u.i = v;
 		return MANDATE_OK;
 	}
-	return cedar_jctx_error(c, MANDATE_EINVAL,
-	    "extension function `%.*s` is not allowed in a JSON value",
-	    (int)(fn.n > 60 ? 60 : fn.n), fn.p);
+	{
+		char name[128];
+
+		return cedar_jctx_error(c, MANDATE_EINVAL,
+		    "extension function `%s` is not allowed in a JSON value",
+		    cedar_ej_printable(fn, 40, name, sizeof(name)));
+	}
+}
+
+/* Does j look like the body of an `__extn` escape: an object with a
+ * string "fn" and an "arg" or an array "args" (other keys ignored)? */
+static bool
+is_fn_and_args(json_t *j)
+{
+	return json_is_object(j) && json_is_string(json_object_get(j, "fn")) &&
+	    (json_object_get(j, "arg") != NULL ||
+	    json_is_array(json_object_get(j, "args")));
 }
 
 /* The body of an `__extn` escape (or the implicit {"fn", "arg"} form):
- * {"fn": name, "arg": value} or {"fn": name, "args": [values]}. */
+ * {"fn": name, "arg": value} or {"fn": name, "args": [values]}; "arg"
+ * wins when both are given, as in the reference. */
 static int
 parse_extn(struct cedar_jctx *c, json_t *j, struct cedar_value *out,
     int depth)
@@ -567,27 +614,14 @@ parse_extn(struct cedar_jctx *c, json_t *j, struct cedar_value *out,
 	size_t n = 0;
 	int r;
 
-	if (!json_is_object(j))
+	if (!is_fn_and_args(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "an extension value must be an object {\"fn\", \"arg\"}");
+		    "an extension value must be {\"fn\": string, \"arg\": "
+		    "value} or {\"fn\": string, \"args\": [values]}");
 	fn = json_object_get(j, "fn");
 	arg = json_object_get(j, "arg");
 	args = json_object_get(j, "args");
-	if (fn == NULL || !json_is_string(fn))
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "an extension value needs a string \"fn\"");
-	if ((arg == NULL) == (args == NULL) || json_object_size(j) != 2)
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "an extension value needs exactly \"fn\" and one of \"arg\" "
-		    "or \"args\"");
-	if (arg != NULL) {
-		n = 1;
-	} else {
-		if (!json_is_array(args))
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "extension \"args\" must be an array");
-		n = json_array_size(args);
-	}
+	n = arg != NULL ? 1 : json_array_size(args);
 	if (n > 0 && (vals = arena_calloc(c->a, n, sizeof(*vals))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -636,6 +670,7 @@ parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
 	size_t n = json_object_size(j), i = 0, klen;
 	size_t where_len = strlen(c->where);
 	struct cedar_field *fields = NULL;
+	char pk[128];
 	const char *key;
 	json_t *v;
 	int r;
@@ -652,16 +687,17 @@ parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
 			    "out of memory");
 		if (label != NULL)
 			snprintf(c->where + where_len, sizeof(c->where) -
-			    where_len, "%s `%.*s`: ", label,
-			    (int)(k.n > 40 ? 40 : k.n), k.p);
+			    where_len, "%s `%s`: ", label,
+			    cedar_ej_printable(k, 30, pk, sizeof(pk)));
 		if (rt != NULL) {
 			const struct cedar_attr_type *at = record_attr(rt, k);
 
 			if (at == NULL)
 				return cedar_jctx_error(c, MANDATE_EINVAL,
-				    "attribute `%.*s` is not declared in the "
-				    "%s", (int)(k.n > 60 ? 60 : k.n), k.p,
-				    label ? "entity type" : "record type");
+				    "attribute `%s` is not declared in the "
+				    "%s", cedar_ej_printable(k, 40, pk,
+				    sizeof(pk)), label ? "entity type" :
+				    "record type");
 			ft = at->type;
 		}
 		fields[i].key = k;
@@ -704,28 +740,29 @@ parse_entity_ref(struct cedar_jctx *c, json_t *j, const struct cedar_type *t,
 	return check_enum(c, &out->u.uid);
 }
 
+/* Where an extension type is expected: {"__extn": ...}, the implicit
+ * {"fn", "arg"} form, or any other value as the argument of that type's
+ * constructor (normally a string). */
 static int
 parse_ext_expected(struct cedar_jctx *c, json_t *j,
     const struct cedar_type *t, struct cedar_value *out, int depth)
 {
+	struct cedar_value arg;
 	json_t *inner;
 	int r;
 
-	if (json_is_string(j)) {
-		struct cedar_value arg = { .kind = CV_STRING };
-
-		arg.u.s = str_make(json_string_value(j), json_string_length(j));
-		return ext_ctor(c, t->ext, &arg, out);
-	}
-	if (!json_is_object(j))
-		return mismatch(c, t, json_kind(j));
-	if ((inner = json_object_get(j, "__extn")) != NULL) {
-		if (json_object_size(j) != 1)
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "an `__extn` escape may not have other keys");
+	if (json_is_object(j) && (inner = json_object_get(j, "__extn")) !=
+	    NULL && is_fn_and_args(inner)) {
 		r = parse_extn(c, inner, out, depth);
-	} else {
+	} else if (is_fn_and_args(j)) {
 		r = parse_extn(c, j, out, depth);
+	} else {
+		if ((r = cedar_json_value(c, j, NULL, &arg, depth + 1)) !=
+		    MANDATE_OK)
+			return r;
+		if (arg.kind != CV_STRING)
+			return mismatch(c, t, json_kind(j));
+		return ext_ctor(c, t->ext, &arg, out);
 	}
 	if (r != MANDATE_OK)
 		return r;
@@ -800,24 +837,26 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 			return r;
 		break;
 	case JSON_OBJECT:
-		if ((inner = json_object_get(j, "__entity")) != NULL) {
-			if ((r = cedar_json_uid(c, j, &out->u.uid)) !=
+		/* an escape is an object with exactly one reserved key whose
+		 * value has the escape's shape; anything else is a record */
+		if (json_object_size(j) == 1 && (inner = json_object_get(j,
+		    "__entity")) != NULL && is_type_and_id(inner)) {
+			if ((r = type_and_id(c, inner, &out->u.uid)) !=
 			    MANDATE_OK)
 				return r;
 			out->kind = CV_ENTITY;
 			if ((r = check_enum(c, &out->u.uid)) != MANDATE_OK)
 				return r;
-		} else if ((inner = json_object_get(j, "__extn")) != NULL) {
-			if (json_object_size(j) != 1)
-				return cedar_jctx_error(c, MANDATE_EINVAL,
-				    "an `__extn` escape may not have other "
-				    "keys");
+		} else if (json_object_size(j) == 1 && (inner =
+		    json_object_get(j, "__extn")) != NULL &&
+		    is_fn_and_args(inner)) {
 			if ((r = parse_extn(c, inner, out, depth)) !=
 			    MANDATE_OK)
 				return r;
-		} else if (json_object_get(j, "__expr") != NULL) {
+		} else if (json_object_size(j) == 1 &&
+		    json_is_string(json_object_get(j, "__expr"))) {
 			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "the `__expr` escape is not supported");
+			    "the `__expr` escape is no longer supported");
 		} else if ((r = parse_fields(c, j, NULL, NULL, NULL, depth,
 		    out)) != MANDATE_OK) {
 			return r;
@@ -862,11 +901,13 @@ cedar_value_conforms(const struct cedar_schema *s,
 		if (v->kind != CV_ENTITY || !str_eq(v->u.uid.type, t->name))
 			break;
 		if (!cedar_ej_enum_ok(s, &v->u.uid)) {
-			snprintf(why, why_len, "entity `%.*s::\"%.*s\"` is not a "
+			char id[128];
+
+			snprintf(why, why_len, "entity `%.*s::\"%s\"` is not a "
 			    "declared value of its enumerated type",
 			    (int)v->u.uid.type.n, v->u.uid.type.p,
-			    (int)(v->u.uid.id.n > 60 ? 60 : v->u.uid.id.n),
-			    v->u.uid.id.p);
+			    cedar_ej_printable(v->u.uid.id, 40, id,
+			    sizeof(id)));
 			return false;
 		}
 		return true;
@@ -892,9 +933,11 @@ cedar_value_conforms(const struct cedar_schema *s,
 			const struct cedar_attr_type *at = record_attr(t, f->key);
 
 			if (at == NULL) {
-				snprintf(why, why_len, "attribute `%.*s` is not "
-				    "declared", (int)(f->key.n > 60 ? 60 :
-				    f->key.n), f->key.p);
+				char k[128];
+
+				snprintf(why, why_len, "attribute `%s` is not "
+				    "declared", cedar_ej_printable(f->key, 40, k,
+				    sizeof(k)));
 				return false;
 			}
 			if (!cedar_value_conforms(s, &f->v, at->type, why,
@@ -1050,9 +1093,11 @@ static void
 set_where_uid(struct cedar_jctx *c, const char *what,
     const struct cedar_uid *u)
 {
-	snprintf(c->where, sizeof(c->where), "%s `%.*s::\"%.*s\"`: ", what,
+	char id[64];
+
+	snprintf(c->where, sizeof(c->where), "%s `%.*s::\"%s\"`: ", what,
 	    (int)(u->type.n > 60 ? 60 : u->type.n), u->type.p,
-	    (int)(u->id.n > 40 ? 40 : u->id.n), u->id.p);
+	    cedar_ej_printable(u->id, 12, id, sizeof(id)));
 }
 
 /* Build the slot table over es->entities; a duplicate uid is an error
@@ -1240,8 +1285,6 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 	bool is_action, schema_action = false;
 	json_t *attrs, *parents, *tags, *uid;
 	struct cedar_uid *ps = NULL;
-	const char *key;
-	json_t *v;
 	size_t np;
 	int r;
 
@@ -1250,12 +1293,7 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 	if (!json_is_object(ej))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "an entity must be an object, got %s", json_kind(ej));
-	json_object_foreach(ej, key, v) {
-		if (strcmp(key, "uid") != 0 && strcmp(key, "attrs") != 0 &&
-		    strcmp(key, "parents") != 0 && strcmp(key, "tags") != 0)
-			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "unknown key \"%.40s\" in entity", key);
-	}
+	/* other keys are ignored, as by the reference's deserializer */
 	if ((uid = json_object_get(ej, "uid")) == NULL)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "entity without \"uid\"");
@@ -1277,9 +1315,13 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 		if ((r = check_enum(c, &e->uid)) != MANDATE_OK)
 			return r;
 	}
-	attrs = json_object_get(ej, "attrs");
-	tags = json_object_get(ej, "tags");
-	parents = json_object_get(ej, "parents");
+	/* null means absent */
+	if (json_is_null(attrs = json_object_get(ej, "attrs")))
+		attrs = NULL;
+	if (json_is_null(tags = json_object_get(ej, "tags")))
+		tags = NULL;
+	if (json_is_null(parents = json_object_get(ej, "parents")))
+		parents = NULL;
 	if (schema_action && ((attrs != NULL && (!json_is_object(attrs) ||
 	    json_object_size(attrs) != 0)) || (tags != NULL &&
 	    (!json_is_object(tags) || json_object_size(tags) != 0))))

@@ -37,6 +37,11 @@ struct cedar_jctx {
 int cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* s with bytes outside printable ASCII (and backslash) as \xNN, at most
+ * max input bytes (then "..."), into buf; returns buf.  For messages. */
+const char *cedar_ej_printable(struct str s, size_t max, char *buf,
+    size_t cap);
+
 /* Parse the JSON text; a syntax error is reported with its byte offset
  * and NULL returned (*status set to MANDATE_EPARSE / ELIMIT).  jansson
  * cannot hold NUL in object keys, which Cedar allows, so a text with

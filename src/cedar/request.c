@@ -28,13 +28,14 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 		const struct cedar_action_decl *d =
 		    cedar_ej_action(c->schema, action);
 
+		char id[128];
+
 		if (d == NULL)
 			return cedar_jctx_error(c, MANDATE_EINVAL,
-			    "action `%.*s::\"%.*s\"` is not declared in the "
+			    "action `%.*s::\"%s\"` is not declared in the "
 			    "schema, so its context cannot be parsed",
 			    (int)action->type.n, action->type.p,
-			    (int)(action->id.n > 60 ? 60 : action->id.n),
-			    action->id.p);
+			    cedar_ej_printable(action->id, 40, id, sizeof(id)));
 		t = d->context;
 	}
 	r = cedar_json_value(c, j, t, out, 0);
@@ -78,7 +79,7 @@ check_var(const struct cedar_schema *s, const char *what,
     const struct cedar_uid *u, const struct str *allowed, size_t n_allowed,
     struct diag_list *dl)
 {
-	int w = (int)(u->id.n > 60 ? 60 : u->id.n);
+	char id[128];
 
 	if (cedar_ej_entity_type(s, u->type) == NULL) {
 		diag_add(dl, MANDATE_EVALIDATE, NULL, NULL, 0, 0, 0,
@@ -94,9 +95,9 @@ check_var(const struct cedar_schema *s, const char *what,
 	}
 	if (!cedar_ej_enum_ok(s, u)) {
 		diag_add(dl, MANDATE_EVALIDATE, NULL, NULL, 0, 0, 0,
-		    "%s `%.*s::\"%.*s\"` is not a declared value of its "
-		    "enumerated type", what, (int)u->type.n, u->type.p, w,
-		    u->id.p);
+		    "%s `%.*s::\"%s\"` is not a declared value of its "
+		    "enumerated type", what, (int)u->type.n, u->type.p,
+		    cedar_ej_printable(u->id, 40, id, sizeof(id)));
 		return MANDATE_EVALIDATE;
 	}
 	return MANDATE_OK;
@@ -114,11 +115,12 @@ cedar_request_check(const struct cedar_schema *s,
 	if (s == NULL)
 		return MANDATE_OK;
 	if ((d = cedar_ej_action(s, &req->action)) == NULL) {
+		char id[128];
+
 		diag_add(dl, MANDATE_EVALIDATE, NULL, NULL, 0, 0, 0,
-		    "request's action `%.*s::\"%.*s\"` is not declared in the "
+		    "request's action `%.*s::\"%s\"` is not declared in the "
 		    "schema", (int)req->action.type.n, req->action.type.p,
-		    (int)(req->action.id.n > 60 ? 60 : req->action.id.n),
-		    req->action.id.p);
+		    cedar_ej_printable(req->action.id, 40, id, sizeof(id)));
 		return MANDATE_EVALIDATE;
 	}
 	if (check_var(s, "principal", &req->principal, d->principal_types,
