@@ -31,6 +31,11 @@ struct cedar_jctx {
 	size_t off;                          /* where errors are reported */
 	char where[160];                     /* message prefix, may be "" */
 	bool remap_nul;                      /* see cedar_json_load */
+	/* Context parsing, as the reference's: the expected type directs the
+	 * structure (records, sets, uids, extension constructors) but leaf
+	 * types, entity types and enumerated ids are left to request
+	 * validation.  Entity data is always checked in full. */
+	bool lenient;
 };
 
 /* Report an error at ctx->off, prefixed with ctx->where; returns code. */

@@ -21,13 +21,13 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	c->lenient = true;
 	if (!json_is_object(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a JSON object");
 	if (c->schema != NULL) {
 		const struct cedar_action_decl *d =
 		    cedar_ej_action(c->schema, action);
-
 		char id[128];
 
 		if (d == NULL)

@@ -514,6 +514,39 @@ test_null_store_and_tags(void **state)
 }
 
 static void
+test_nul_in_keys(void **state)
+{
+	/* jansson cannot hold NUL in keys; the loader works around it */
+	const char *json = "[{\"uid\":{\"type\":\"A\",\"id\":\"a\\u0000\"},"
+	    "\"attrs\":{\"k\\u0000x\":\"\\u0000\",\"\\\\u0000\":1}}]";
+	const char *both = "[{\"uid\":{\"type\":\"A\",\"id\":\"\\uFFFF\"},"
+	    "\"attrs\":{\"k\\u0000\":1}}]";
+	struct cedar_uid a = { STR_LIT("A"), { "a\0", 2 } };
+	struct cedar_entities *es = NULL;
+	const struct cedar_entity *e;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_entities_parse_json(json, strlen(json), NULL,
+	    NULL, &es, &dl), MANDATE_OK);
+	e = cedar_entities_find(es, &a);
+	assert_non_null(e);
+	assert_int_equal(e->attrs.u.rec.n, 2);
+	/* "\\u0000" is an escaped backslash, not a NUL */
+	assert_int_equal(e->attrs.u.rec.fields[0].key.n, 6);
+	assert_memory_equal(e->attrs.u.rec.fields[1].key.p, "k\0x", 3);
+	assert_int_equal(e->attrs.u.rec.fields[1].v.u.s.n, 1);
+	assert_int_equal(e->attrs.u.rec.fields[1].v.u.s.p[0], 0);
+	cedar_entities_free(es);
+	/* with U+FFFF also present the workaround is off: an error */
+	diag_init(&dl);
+	assert_int_equal(cedar_entities_parse_json(both, strlen(both), NULL,
+	    NULL, &es, &dl), MANDATE_EPARSE);
+	assert_null(es);
+}
+
+static void
 test_deep_nesting(void **state)
 {
 	char buf[4096];
@@ -704,6 +737,14 @@ static const struct req_case req_cases[] = {
 	{ "{" P_USER A_VIEW "\"context\":{}}", false, false, MANDATE_EINVAL,
 	  "resource: missing" },
 	{ "[]", false, false, MANDATE_EINVAL, "JSON object" },
+	/* leaf types are left to validation, structure is not */
+	{ "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":\"1.2.3.4\","
+	  "\"n\":\"x\"}}", true, false, MANDATE_OK,
+	  "{ip:ip(1.2.3.4/32),n:\"x\"}" },
+	{ "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":\"1.2.3.4\","
+	  "\"n\":\"x\"}}", true, true, MANDATE_EVALIDATE, "expected Long" },
+	{ "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":\"1.2.3.4\","
+	  "\"m\":1}}", true, false, MANDATE_EINVAL, "`m` is not declared" },
 };
 
 static void
@@ -831,6 +872,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entity_cases),
 		cmocka_unit_test(test_null_store_and_tags),
+		cmocka_unit_test(test_nul_in_keys),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_long_chain),
 		cmocka_unit_test(test_value_cases),
