@@ -408,20 +408,43 @@ find_action(const struct builder *b, const struct cedar_uid *uid)
 /* ------------------------------------------------------------------ */
 /* Name resolution */
 
-enum rkind { R_NONE = 0, R_COMMON, R_ENTITY, R_BUILTIN };
+enum rkind { R_NONE = 0, R_COMMON, R_ENTITY, R_BUILTIN, R_ACTION_TYPE };
 
 struct resolved {
 	int kind;                    /* enum rkind */
 	struct cdef *c;
 	const struct edef *e;
 	const struct builtin *bi;
+	struct str action_type;      /* R_ACTION_TYPE, in the schema arena */
 };
+
+/* Is `type` the entity type of some declared action?  Such a type may
+ * be named where a type is expected (an attribute of type NS::Action),
+ * though not as a parent or in appliesTo. */
+static const struct adef *
+find_action_type(const struct builder *b, struct str type)
+{
+	size_t lo = 0, hi = b->n_acts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = str_cmp(type, b->acts[mid].uid.type);
+		if (r == 0)
+			return &b->acts[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
 
 static struct resolved
 resolve(struct builder *b, struct str ns, struct str name, bool want_common,
     bool want_entity)
 {
-	struct resolved r = { R_NONE, NULL, NULL, NULL };
+	struct resolved r = { R_NONE, NULL, NULL, NULL, STR_NULL };
+	const struct adef *ad;
 	struct str cands[2];
 	size_t n = 0;
 
@@ -453,6 +476,11 @@ resolve(struct builder *b, struct str ns, struct str name, bool want_common,
 		}
 		if (want_entity && (r.e = find_entity(b, c)) != NULL) {
 			r.kind = R_ENTITY;
+			return r;
+		}
+		if (want_entity && (ad = find_action_type(b, c)) != NULL) {
+			r.kind = R_ACTION_TYPE;
+			r.action_type = ad->uid.type;
 			return r;
 		}
 	}
@@ -541,12 +569,13 @@ conv_named(struct builder *b, struct str ns, const struct raw_type *rt,
 		*height = 1;
 		return builtin_type(b, r.bi);
 	case R_ENTITY:
+	case R_ACTION_TYPE:
 		if ((t = arena_zalloc(b->out, sizeof(*t))) == NULL) {
 			b->oom = true;
 			return NULL;
 		}
 		t->kind = CT_ENTITY;
-		t->name = r.e->full;
+		t->name = r.kind == R_ENTITY ? r.e->full : r.action_type;
 		*height = 1;
 		return t;
 	default:

@@ -872,6 +872,16 @@ applies_to(struct tparser *p, struct raw_action *proto, struct str first,
 				    &proto->n_resources))
 					return false;
 			}
+			/* `[]` is an error in this syntax (the JSON form's
+			 * empty list is allowed and means "none") */
+			if ((is_p ? proto->n_principals : proto->n_resources) ==
+			    0) {
+				schema_error(p->rep, MANDATE_EPARSE, &kl,
+				    "for action `%.*s`, `%s` is `[]`, which is "
+				    "invalid", (int)first.n, first.p, is_p ?
+				    "principal" : "resource");
+				return false;
+			}
 		} else if (is_kw(p, "context")) {
 			if (seen_c) {
 				schema_error(p->rep, MANDATE_EPARSE, &kl,

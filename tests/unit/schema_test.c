@@ -233,10 +233,15 @@ static const struct good_case good_cases[] = {
 	    "action Action::\"b\" => [N::Action::\"a\"]" } },
 	/* annotations, comments, empty lists, trailing commas */
 	{ "// c\n@doc(\"x\") namespace N { @a @b(\"y\") entity E { @c(\"\") "
-	  "x: Long, // inline\n }; action \"a b\" appliesTo { principal: [], "
+	  "x: Long, // inline\n }; action \"a b\" appliesTo { principal: [E], "
 	  "resource: [E], context: {}, }; }", false, {
 	    "entity N::E => [] {x:Long}",
-	    "action N::Action::\"a b\" => [] P[] R[N::E] {}" } },
+	    "action N::Action::\"a b\" => [] P[N::E] R[N::E] {}" } },
+	/* the entity type of actions may be named as an attribute type */
+	{ "namespace N { entity E { a: Action, b: N::Action }; action x; } "
+	  "entity F { n: N::Action };", false, {
+	    "entity N::E => [] {a:N::Action,b:N::Action}",
+	    "entity F => [] {n:N::Action}" } },
 	{ "entity E { \"\\u{1F600}\\n\": Long };", false, {
 	    "entity E => [] {\xF0\x9F\x98\x80\n:Long}" } },
 	/* keywords of the schema syntax are identifiers elsewhere */
@@ -386,8 +391,15 @@ static const struct bad_case bad_cases[] = {
 	    "undeclared", 1 },
 	{ "type C = Long; entity A = C;", false, MANDATE_EPARSE, 26,
 	    "expected `{`", 1 },
-	{ "type C = Long; action a appliesTo { principal: [], resource: [], "
-	  "context: C };", false, MANDATE_EPARSE, 74, "must be a record", 1 },
+	{ "entity E; type C = Long; action a appliesTo { principal: [E], "
+	  "resource: E, context: C };", false, MANDATE_EPARSE, 84,
+	    "must be a record", 1 },
+	{ "entity E; action a appliesTo { principal: [], resource: E };",
+	    false, MANDATE_EPARSE, 31, "`principal` is `[]`", 1 },
+	{ "entity E in [Action]; action a;", false, MANDATE_EPARSE, 13,
+	    "undeclared entity type `Action`", 1 },
+	{ "entity E { a: Action };", false, MANDATE_EPARSE, 14,
+	    "undeclared", 1 },
 	{ "@a @a entity A;", false, MANDATE_EPARSE, 4,
 	    "duplicate annotation", 1 },
 	{ "entity A { a: \"x\\q\" };", false, MANDATE_EPARSE, 14,
