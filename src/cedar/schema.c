@@ -344,13 +344,6 @@ cmp_uid(const void *x, const void *y)
 	    (const struct cedar_uid *)y);
 }
 
-static int
-cmp_attr(const void *x, const void *y)
-{
-	return str_cmp(((const struct cedar_attr_type *)x)->name,
-	    ((const struct cedar_attr_type *)y)->name);
-}
-
 static struct cdef *
 find_common(struct builder *b, struct str full)
 {
@@ -590,54 +583,74 @@ conv_named(struct builder *b, struct str ns, const struct raw_type *rt,
 	}
 }
 
+struct attr_ix {
+	struct str name;
+	size_t ix;
+};
+
+static int
+cmp_attr_ix(const void *x, const void *y)
+{
+	const struct attr_ix *a = x, *b = y;
+	int r = str_cmp(a->name, b->name);
+
+	if (r != 0)
+		return r;
+	return a->ix < b->ix ? -1 : a->ix > b->ix;
+}
+
+/* A record type.  An attribute written twice in the text syntax keeps its
+ * last declaration, as the reference's map does (the JSON form cannot
+ * repeat a key: duplicates are rejected when the JSON is read). */
 static const struct cedar_type *
 conv_record(struct builder *b, struct str ns, const struct raw_type *rt,
     int depth, int *height)
 {
 	struct cedar_type *t;
 	struct cedar_attr_type *attrs = NULL;
+	struct attr_ix *ix = NULL;
+	size_t n = 0;
 	bool ok = true;
 	int maxh = 0;
 
 	if ((t = arena_zalloc(b->out, sizeof(*t))) == NULL ||
-	    (rt->n_attrs > 0 && (attrs = arena_calloc(b->out, rt->n_attrs,
-	    sizeof(*attrs))) == NULL)) {
+	    (rt->n_attrs > 0 && ((attrs = arena_calloc(b->out, rt->n_attrs,
+	    sizeof(*attrs))) == NULL || (ix = arena_calloc(b->tmp,
+	    rt->n_attrs, sizeof(*ix))) == NULL))) {
 		b->oom = true;
 		return NULL;
 	}
+	for (size_t i = 0; i < rt->n_attrs; i++) {
+		ix[i].name = rt->attrs[i].name;
+		ix[i].ix = i;
+	}
+	if (rt->n_attrs > 1)
+		qsort(ix, rt->n_attrs, sizeof(*ix), cmp_attr_ix);
 	/* XXX additionalAttributes: true (open records) is accepted but not
 	 * represented in the model; strict validation treats them as closed. */
 	for (size_t i = 0; i < rt->n_attrs; i++) {
-		const struct raw_attr *ra = &rt->attrs[i];
+		const struct raw_attr *ra;
 		int h = 0;
 
-		attrs[i].name = copy_str(b, ra->name);
-		attrs[i].required = ra->required;
-		attrs[i].type = conv_type(b, ns, ra->type, depth + 1, &h);
-		if (attrs[i].type == NULL)
+		if (i + 1 < rt->n_attrs && str_eq(ix[i].name, ix[i + 1].name))
+			continue;   /* a later declaration wins */
+		ra = &rt->attrs[ix[i].ix];
+		attrs[n].name = copy_str(b, ra->name);
+		attrs[n].required = ra->required;
+		attrs[n].type = conv_type(b, ns, ra->type, depth + 1, &h);
+		if (attrs[n].type == NULL)
 			ok = false;
 		if (h > maxh)
 			maxh = h;
 		if (b->oom)
 			return NULL;
-	}
-	if (rt->n_attrs > 1) {
-		qsort(attrs, rt->n_attrs, sizeof(*attrs), cmp_attr);
-		for (size_t i = 1; i < rt->n_attrs; i++) {
-			if (str_eq(attrs[i - 1].name, attrs[i].name)) {
-				schema_error(b->rep, MANDATE_EPARSE, &rt->loc,
-				    "duplicate attribute `%.*s` in record type",
-				    (int)attrs[i].name.n, attrs[i].name.p);
-				ok = false;
-				break;
-			}
-		}
+		n++;
 	}
 	if (!ok)
 		return NULL;
 	t->kind = CT_RECORD;
 	t->attrs = attrs;
-	t->n_attrs = rt->n_attrs;
+	t->n_attrs = n;
 	*height = maxh + 1;
 	return t;
 }
