@@ -228,8 +228,6 @@ annotations(struct jparser *p, json_t *v, const char *where)
 	const char *k;
 	json_t *x;
 
-	if (json_is_null(v))
-		return true;
 	if (!json_is_object(v)) {
 		jerr(p, where, "expected annotations (an object of strings)");
 		return false;
@@ -492,7 +490,10 @@ entity_type(struct jparser *p, struct raw_ns *ns, const char *key,
 	json_t *member = NULL, *shape = NULL, *tags = NULL, *en = NULL, *x;
 	const char *k;
 
-	if (!json_is_object(v)) {
+	/* serde reads a struct from a sequence too; the only one that can
+	 * make sense here is the empty one, which means {} */
+	if (!json_is_object(v) && !(json_is_array(v) &&
+	    json_array_size(v) == 0)) {
 		jerr(p, where, "expected an entity type (an object)");
 		return false;
 	}
@@ -502,9 +503,9 @@ entity_type(struct jparser *p, struct raw_ns *ns, const char *key,
 		else if (strcmp(k, "shape") == 0)
 			shape = x;
 		else if (strcmp(k, "tags") == 0)
-			tags = json_is_null(x) ? NULL : x;
+			tags = x;
 		else if (strcmp(k, "enum") == 0)
-			en = json_is_null(x) ? NULL : x;
+			en = x;
 		else if (strcmp(k, "annotations") == 0) {
 			if (!annotations(p, x, sub(p, where, k, strlen(k))))
 				return false;
@@ -654,7 +655,8 @@ action(struct jparser *p, struct raw_ns *ns, const char *key, size_t keylen,
 	json_t *member = NULL, *applies = NULL, *x;
 	const char *k;
 
-	if (!json_is_object(v)) {
+	if (!json_is_object(v) && !(json_is_array(v) &&
+	    json_array_size(v) == 0)) {
 		jerr(p, where, "expected an action (an object)");
 		return false;
 	}
@@ -667,6 +669,8 @@ action(struct jparser *p, struct raw_ns *ns, const char *key, size_t keylen,
 			if (!annotations(p, x, sub(p, where, k, strlen(k))))
 				return false;
 		} else if (strcmp(k, "attributes") == 0) {
+			if (json_is_null(x))
+				continue;
 			jerr(p, where, "action attributes are not supported");
 			return false;
 		} else {
