@@ -1179,6 +1179,10 @@ schema_build(const struct raw_schema *rs, struct schema_report *rep,
 		goto out;
 	}
 	arena_init(&s->arena, SCHEMA_ARENA_LIMIT);
+	if (rep->fault != NULL) {
+		tmp.fail_after = rep->fault->build_tmp;
+		s->arena.fail_after = rep->fault->build_out;
+	}
 	b.tmp = &tmp;
 	b.out = &s->arena;
 	b.rep = rep;

@@ -795,11 +795,12 @@ namespace_def(struct jparser *p, const char *nskey, size_t nslen,
 	}
 }
 
-int
-cedar_schema_parse_json(const char *src, size_t len, const char *file,
-    struct cedar_schema **out, struct diag_list *dl)
+static int
+parse_schema(const char *src, size_t len, const char *file,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl)
 {
-	struct schema_report rep = { dl, file, src, len, 0, false };
+	struct schema_report rep = { dl, file, src, len, 0, false, fault };
 	struct raw_schema rs;
 	struct jparser p;
 	struct arena a;
@@ -825,6 +826,8 @@ cedar_schema_parse_json(const char *src, size_t len, const char *file,
 		return MANDATE_ELIMIT;
 	}
 	arena_init(&a, SCHEMA_JSON_ARENA_LIMIT);
+	if (fault != NULL)
+		a.fail_after = fault->parse;
 	memset(&p, 0, sizeof(p));
 	copy = remap_nul_escapes(&a, src, len);
 	p.remap_nul = copy != NULL;
@@ -866,4 +869,18 @@ cedar_schema_parse_json(const char *src, size_t len, const char *file,
 	}
 	arena_free(&a);
 	return r;
+}
+
+int
+cedar_schema_parse_json(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, file, NULL, out, dl);
+}
+
+int
+schema_parse_json_fault(const char *src, size_t len, const struct schema_fault *fault,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, "fault", fault, out, dl);
 }

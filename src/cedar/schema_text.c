@@ -1186,11 +1186,12 @@ utf8_check(const unsigned char *s, size_t len)
 	return len;
 }
 
-int
-cedar_schema_parse_text(const char *src, size_t len, const char *file,
-    struct cedar_schema **out, struct diag_list *dl)
+static int
+parse_schema(const char *src, size_t len, const char *file,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl)
 {
-	struct schema_report rep = { dl, file, src, len, 0, false };
+	struct schema_report rep = { dl, file, src, len, 0, false, fault };
 	struct raw_schema rs;
 	struct tparser p;
 	struct arena a;
@@ -1218,6 +1219,8 @@ cedar_schema_parse_text(const char *src, size_t len, const char *file,
 		return MANDATE_EPARSE;
 	}
 	arena_init(&a, SCHEMA_TEXT_ARENA_LIMIT);
+	if (fault != NULL)
+		a.fail_after = fault->parse;
 	memset(&rs, 0, sizeof(rs));
 	memset(&p, 0, sizeof(p));
 	p.src = src;
@@ -1238,4 +1241,18 @@ cedar_schema_parse_text(const char *src, size_t len, const char *file,
 	}
 	arena_free(&a);
 	return r;
+}
+
+int
+cedar_schema_parse_text(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, file, NULL, out, dl);
+}
+
+int
+schema_parse_text_fault(const char *src, size_t len, const struct schema_fault *fault,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, "fault", fault, out, dl);
 }

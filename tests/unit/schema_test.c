@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cedar/cedar_int.h"
+#include "cedar/schema_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Rendering the model */
@@ -643,6 +644,56 @@ test_limits_and_edges(void **state)
 	    MANDATE_EPARSE);
 }
 
+/* ------------------------------------------------------------------ */
+/* Allocation failures: every one ends in MANDATE_ENOMEM, nothing leaks,
+ * and past the last allocation the schema builds. */
+
+static void
+fault_loop(const char *src, bool json, int which)
+{
+	bool done = false;
+
+	for (long i = 1; i < 100000 && !done; i++) {
+		struct schema_fault f = { 0, 0, 0 };
+		struct cedar_schema *s = NULL;
+		struct diag_list dl;
+		int r;
+
+		if (which == 0)
+			f.parse = i;
+		else if (which == 1)
+			f.build_tmp = i;
+		else
+			f.build_out = i;
+		diag_init(&dl);
+		r = json ? schema_parse_json_fault(src, strlen(src), &f, &s, &dl)
+		    : schema_parse_text_fault(src, strlen(src), &f, &s, &dl);
+		if (r == MANDATE_OK) {
+			assert_non_null(s);
+			done = true;
+		} else {
+			if (r != MANDATE_ENOMEM) {
+				print_diags(&dl);
+				fail_msg("%s arena %d, allocation %ld: status %d",
+				    json ? "JSON" : "text", which, i, r);
+			}
+			assert_null(s);
+		}
+		cedar_schema_free(s);
+	}
+	assert_true(done);
+}
+
+static void
+test_allocation_failures(void **state)
+{
+	(void)state;
+	for (int which = 0; which < 3; which++) {
+		fault_loop(pair_cases[1].text, false, which);
+		fault_loop(pair_cases[1].json, true, which);
+	}
+}
+
 int
 main(void)
 {
@@ -651,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_bad_schemas),
 		cmocka_unit_test(test_text_json_same_model),
 		cmocka_unit_test(test_limits_and_edges),
+		cmocka_unit_test(test_allocation_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
