@@ -242,7 +242,7 @@ eval_text(struct eval_env *env, const char *text, struct cedar_value *out,
 		    dl.n > 0 ? dl.items[0].msg : "?");
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->arena = &env->a;
-	ctx->entities = &env->w.es;
+	ctx->entities = env->w.es;
 	ctx->req = &env->req;
 	return cedar_eval(ctx, e, out);
 }
@@ -261,8 +261,6 @@ eval_ok(struct eval_env *env, const char *text)
 static void
 eval_setup(struct eval_env *env)
 {
-	struct cedar_entity *u0;
-
 	world_init(&env->w);
 	arena_init(&env->a, 0);
 	memset(&env->req, 0, sizeof(env->req));
@@ -270,10 +268,6 @@ eval_setup(struct eval_env *env)
 	env->req.action = env->w.actions[0];
 	env->req.resource = env->w.res[0];
 	env->req.context = eval_ok(env, "{n: 5, s: \"hello\", flag: true}");
-	u0 = &env->w.es.entities[0];
-	u0->attrs = eval_ok(env, "{age: 30, name: \"alice\", "
-	    "manager: User::\"nobody\", nick: {first: \"al\"}}");
-	u0->tags = eval_ok(env, "{level: 3}");
 }
 
 static void
@@ -319,7 +313,7 @@ test_eval_exprs(void **state)
 	}
 	assert_int_equal(failures, 0);
 	arena_free(&env.a);
-	arena_free(&env.w.arena);
+	world_free(&env.w);
 }
 
 /* The step limit turns runaway work into an error, not a hang. */
@@ -351,7 +345,7 @@ test_eval_step_limit(void **state)
 	ctx.steps = 0;
 	assert_int_equal(cedar_eval(&ctx, e, &v), MANDATE_ENOMEM);
 	arena_free(&env.a);
-	arena_free(&env.w.arena);
+	world_free(&env.w);
 }
 
 int

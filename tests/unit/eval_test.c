@@ -614,10 +614,10 @@ check_same_as_linear(struct world *w, struct cedar_policy_set *ps,
 		req.principal = w->users[pi];
 		req.action = w->actions[ai];
 		req.resource = w->res[ri];
-		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d1),
+		assert_int_equal(cedar_authorize(ps, w->es, &req, &a, &d1),
 		    MANDATE_OK);
 		ps->index = NULL;     /* the linear scan */
-		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d2),
+		assert_int_equal(cedar_authorize(ps, w->es, &req, &a, &d2),
 		    MANDATE_OK);
 		ps->index = ix;
 		decision_str(&d1, b1, sizeof(b1));
@@ -657,7 +657,7 @@ test_authorize_index(void **state)
 	/* the random sets exercise every outcome */
 	assert_true(n_allow > 100);
 	assert_true(n_err > 100);
-	arena_free(&w.arena);
+	world_free(&w);
 }
 
 /* 10,000 policies for other principals and actions are never visited:
@@ -720,20 +720,20 @@ test_authorize_index_skips(void **state)
 	req.principal = w.users[3];   /* in g0, hence in g2 */
 	req.action = w.actions[1];    /* in ag */
 	req.resource = w.res[0];
-	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_int_equal(cedar_authorize(&ps, w.es, &req, &a, &d), MANDATE_OK);
 	assert_true(d.allow);
 	assert_int_equal(d.n_reasons, 3);
 	assert_int_equal(d.n_errors, 0);
 	assert_string_equal(d.reasons[0], "policy10000");
 	assert_string_equal(d.reasons[2], "policy10002");
 	req.principal = w.users[1];   /* not in g2 */
-	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_int_equal(cedar_authorize(&ps, w.es, &req, &a, &d), MANDATE_OK);
 	assert_false(d.allow);
 	assert_int_equal(d.n_reasons, 0);
 	assert_int_equal(d.n_errors, 0);
 	arena_free(&a);
 	arena_free(&ps.arena);
-	arena_free(&w.arena);
+	world_free(&w);
 }
 
 int

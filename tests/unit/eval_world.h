@@ -1,49 +1,18 @@
-/* eval_world.h - shared by the eval unit tests: test-only entity store
- * lookups and a small hand-built world of users, groups, actions and
- * resources.  Included by exactly one file per test program. */
+/* eval_world.h - shared by the eval unit tests: a small world of users,
+ * groups, actions and resources, with its entity store.  Included by
+ * exactly one file per test program. */
 #ifndef EVAL_WORLD_H
 #define EVAL_WORLD_H
-
-/* ------------------------------------------------------------------ */
-/* Test-only entity store lookups.  Weak, so that the real ones from the
- * entities module win whenever they are linked in; the stores built here
- * list their entities in an array and these stubs scan it. */
-
-__attribute__((weak)) const struct cedar_entity *
-cedar_entities_find(const struct cedar_entities *es, const struct cedar_uid *uid)
-{
-	for (size_t i = 0; es != NULL && i < es->n_entities; i++) {
-		if (cedar_uid_eq(&es->entities[i].uid, uid))
-			return &es->entities[i];
-	}
-	return NULL;
-}
-
-__attribute__((weak)) bool
-cedar_entities_in(const struct cedar_entities *es, const struct cedar_uid *a,
-    const struct cedar_uid *b)
-{
-	const struct cedar_entity *e;
-
-	if (cedar_uid_eq(a, b))
-		return true;
-	if ((e = cedar_entities_find(es, a)) == NULL)
-		return false;
-	for (size_t i = 0; i < e->n_ancestors; i++) {
-		if (cedar_uid_eq(&e->ancestors[i], b))
-			return true;
-	}
-	return false;
-}
 
 #define S(lit) STR_LIT(lit)
 
 /* ------------------------------------------------------------------ */
-/* A tiny universe: users u0..u5 in groups g0..g2 (g0 in g2), actions
- * a0..a3 with a0, a1 in the group ag, resources r0..r3 of two types. */
+/* A tiny universe: users u_i in groups g_(i%3) (g0 in g2), actions a0..a3
+ * with a0, a1 in the group ag0, resources r0..r3 of two types (not in the
+ * store). */
 struct world {
 	struct arena arena;
-	struct cedar_entities es;
+	struct cedar_entities *es;
 	struct cedar_uid users[6], groups[3], actions[4], agroup, res[4];
 };
 
@@ -59,17 +28,42 @@ mkuid(struct arena *a, const char *type, const char *prefix, int i)
 	return u;
 }
 
-static int
-uid_qcmp(const void *x, const void *y)
-{
-	return cedar_uid_cmp(x, y);
-}
+/* The world's entities, in Cedar's entity JSON.  User::"u0" has
+ * attributes and a tag. */
+static const char world_json[] =
+    "["
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u0\"},"
+    " \"attrs\":{\"age\":30,\"name\":\"alice\","
+    "  \"manager\":{\"__entity\":{\"type\":\"User\",\"id\":\"nobody\"}},"
+    "  \"nick\":{\"first\":\"al\"}},"
+    " \"tags\":{\"level\":3},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g0\"}]},"
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u1\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g1\"}]},"
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u2\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g2\"}]},"
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u3\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g0\"}]},"
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u4\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g1\"}]},"
+    "{\"uid\":{\"type\":\"User\",\"id\":\"u5\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g2\"}]},"
+    "{\"uid\":{\"type\":\"Group\",\"id\":\"g0\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Group\",\"id\":\"g2\"}]},"
+    "{\"uid\":{\"type\":\"Group\",\"id\":\"g1\"},\"attrs\":{},\"parents\":[]},"
+    "{\"uid\":{\"type\":\"Group\",\"id\":\"g2\"},\"attrs\":{},\"parents\":[]},"
+    "{\"uid\":{\"type\":\"Action\",\"id\":\"a0\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Action\",\"id\":\"ag0\"}]},"
+    "{\"uid\":{\"type\":\"Action\",\"id\":\"a1\"},\"attrs\":{},"
+    " \"parents\":[{\"type\":\"Action\",\"id\":\"ag0\"}]},"
+    "{\"uid\":{\"type\":\"Action\",\"id\":\"a2\"},\"attrs\":{},\"parents\":[]},"
+    "{\"uid\":{\"type\":\"Action\",\"id\":\"a3\"},\"attrs\":{},\"parents\":[]}"
+    "]";
 
 static void
 world_init(struct world *w)
 {
-	struct cedar_entity *ents;
-	size_t n = 0;
+	struct diag_list dl;
 
 	memset(w, 0, sizeof(*w));
 	arena_init(&w->arena, 0);
@@ -82,47 +76,17 @@ world_init(struct world *w)
 	w->agroup = mkuid(&w->arena, "Action", "ag", 0);
 	for (int i = 0; i < 4; i++)
 		w->res[i] = mkuid(&w->arena, i < 2 ? "Doc" : "Photo", "r", i);
-	ents = arena_calloc(&w->arena, 32, sizeof(*ents));
-	/* users: u_i in g_(i%3); g0 in g2, so u0 and u3 are also in g2 */
-	for (int i = 0; i < 6; i++) {
-		struct cedar_uid *anc = arena_calloc(&w->arena, 2, sizeof(*anc));
-		size_t na = 0;
-		anc[na++] = w->groups[i % 3];
-		if (i % 3 == 0)
-			anc[na++] = w->groups[2];
-		qsort(anc, na, sizeof(*anc), uid_qcmp);
-		ents[n].uid = w->users[i];
-		ents[n].parents = anc;
-		ents[n].n_parents = 1;
-		ents[n].ancestors = anc;
-		ents[n].n_ancestors = na;
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	for (int i = 0; i < 3; i++) {
-		ents[n].uid = w->groups[i];
-		if (i == 0) {
-			ents[n].ancestors = &w->groups[2];
-			ents[n].n_ancestors = 1;
-		}
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	for (int i = 0; i < 4; i++) {
-		ents[n].uid = w->actions[i];
-		if (i < 2) {
-			ents[n].ancestors = &w->agroup;
-			ents[n].n_ancestors = 1;
-		}
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	w->es.entities = ents;
-	w->es.n_entities = n;
+	diag_init(&dl);
+	if (cedar_entities_parse_json(world_json, sizeof(world_json) - 1, NULL,
+	    NULL, &w->es, &dl) != MANDATE_OK)
+		fail_msg("world entities: %s", dl.n > 0 ? dl.items[0].msg : "?");
 }
 
+static void
+world_free(struct world *w)
+{
+	cedar_entities_free(w->es);
+	arena_free(&w->arena);
+}
 
 #endif
