@@ -479,6 +479,13 @@ cedar_authorize(const struct cedar_policy_set *ps,
 		ctx.req = req;
 		ctx.max_steps = CEDAR_MAX_EVAL_STEPS;
 		er = cedar_policy_eval(&ctx, p, &applies);
+		if (er == MANDATE_ELIMIT && p->effect == CEDAR_FORBID) {
+			/* A step limit is ours, not Cedar's (Cedar has none).
+			 * Skipping a forbid we could not finish could turn a
+			 * deny into an allow: fail closed, no decision. */
+			r = er;
+			goto out;
+		}
 		if (er == MANDATE_EEVAL || er == MANDATE_ELIMIT) {
 			errors[n_err].policy_id = cstr_copy(a, p->id);
 			errors[n_err].message = arena_cstrdup(a, ctx.err.msg);
