@@ -772,7 +772,11 @@ entity_decl(struct tparser *p, struct raw_ns *ns)
 				return false;
 		}
 	}
-	if (!expect(p, T_SEMI, "`;`"))
+	if (!expect(p, T_SEMI, proto.is_enum || proto.tags != NULL ? "`;`" :
+	    proto.shape != NULL ? "`tags` or `;`" :
+	    proto.member_of != NULL || proto.n_member_of > 0 ?
+	    "`=`, `{`, `tags` or `;`" :
+	    "`,`, `in`, `=`, `{`, `tags`, `enum` or `;`"))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		struct raw_entity *e = raw_ns_add_entity(p->a, ns);
@@ -986,6 +990,11 @@ action_decl(struct tparser *p, struct raw_ns *ns)
 		next(p);
 		if (!expect(p, T_LBRACE, "`{`") || !expect(p, T_RBRACE, "`}`"))
 			return false;
+	} else if (p->cur.kind != T_SEMI) {
+		syntax_error(p, proto.has_applies_to ? "`;`" :
+		    proto.n_member_of > 0 ? "`appliesTo` or `;`" :
+		    "`,`, `in`, `appliesTo` or `;`");
+		return false;
 	}
 	if (!expect(p, T_SEMI, "`;`"))
 		return false;

@@ -368,7 +368,12 @@ static const struct bad_case bad_cases[] = {
 	{ "action a in c;", false, MANDATE_EPARSE, 12,
 	    "undeclared action `Action::\"c\"`", 1 },
 	{ "entity A\nentity B;", false, MANDATE_EPARSE, 9,
-	    "unexpected `entity`, expected `;`", 1 },
+	    "unexpected `entity`, expected `,`, `in`, `=`, `{`, `tags`, "
+	    "`enum` or `;`", 1 },
+	{ "entity A in B { } C;", false, MANDATE_EPARSE, 18,
+	    "unexpected `C`, expected `tags` or `;`", 1 },
+	{ "action a in b c;", false, MANDATE_EPARSE, 14,
+	    "expected `appliesTo` or `;`", 1 },
 	/* several errors in one run */
 	{ "entity A { x: Set<Long };\nentity B in;\nentity C;", false,
 	    MANDATE_EPARSE, 23, "expected `>`", 2 },
