@@ -242,64 +242,9 @@ valid_type_name(struct str s)
 }
 
 bool
-cedar_ej_is_action_type(struct str t)
-{
-	static const char act[] = "Action";
-
-	if (t.n < 6 || memcmp(t.p + t.n - 6, act, 6) != 0)
-		return false;
-	return t.n == 6 || (t.n >= 8 && t.p[t.n - 7] == ':' &&
-	    t.p[t.n - 8] == ':');
-}
-
-const struct cedar_entity_type *
-cedar_ej_entity_type(const struct cedar_schema *s, struct str name)
-{
-	size_t lo = 0, hi;
-
-	if (s == NULL)
-		return NULL;
-	hi = s->n_entity_types;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = str_cmp(s->entity_types[mid].name, name);
-
-		if (r == 0)
-			return &s->entity_types[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-const struct cedar_action_decl *
-cedar_ej_action(const struct cedar_schema *s, const struct cedar_uid *uid)
-{
-	size_t lo = 0, hi;
-
-	if (s == NULL)
-		return NULL;
-	hi = s->n_actions;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = cedar_uid_cmp(&s->actions[mid].uid, uid);
-
-		if (r == 0)
-			return &s->actions[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-bool
 cedar_ej_enum_ok(const struct cedar_schema *s, const struct cedar_uid *uid)
 {
-	const struct cedar_entity_type *et = cedar_ej_entity_type(s, uid->type);
+	const struct cedar_entity_type *et = cedar_schema_entity_type(s, uid->type);
 
 	if (et == NULL || et->enum_ids == NULL)
 		return true;
@@ -1300,14 +1245,14 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 	if ((r = cedar_json_uid(c, uid, &e->uid)) != MANDATE_OK)
 		return r;
 	set_where_uid(c, "entity", &e->uid);
-	is_action = cedar_ej_is_action_type(e->uid.type);
+	is_action = cedar_type_is_action(e->uid.type);
 	if (c->schema != NULL) {
 		if (is_action) {
-			if (cedar_ej_action(c->schema, &e->uid) == NULL)
+			if (cedar_schema_action(c->schema, &e->uid) == NULL)
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "action is not declared in the schema");
 			schema_action = true;
-		} else if ((et = cedar_ej_entity_type(c->schema,
+		} else if ((et = cedar_schema_entity_type(c->schema,
 		    e->uid.type)) == NULL) {
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "entity type is not declared in the schema");
@@ -1349,7 +1294,7 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 		if ((r = cedar_json_uid(c, json_array_get(parents, i),
 		    &ps[i])) != MANDATE_OK)
 			return r;
-		if (is_action && !cedar_ej_is_action_type(ps[i].type))
+		if (is_action && !cedar_type_is_action(ps[i].type))
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "parent `%.*s` of an action is not an action",
 			    (int)ps[i].type.n, ps[i].type.p);
@@ -1394,7 +1339,7 @@ ancestor_type_allowed(struct anc_types *at, const struct cedar_entity_type *et,
 
 			for (size_t i = 0; i < cur->n_member_of; i++) {
 				const struct cedar_entity_type *nx =
-				    cedar_ej_entity_type(s, cur->member_of[i]);
+				    cedar_schema_entity_type(s, cur->member_of[i]);
 				size_t ni;
 
 				if (nx == NULL)
@@ -1556,9 +1501,9 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 			struct cedar_entity *e = &es->entities[i];
 			const struct cedar_entity_type *et;
 
-			if (cedar_ej_is_action_type(e->uid.type))
+			if (cedar_type_is_action(e->uid.type))
 				continue;
-			et = cedar_ej_entity_type(schema, e->uid.type);
+			et = cedar_schema_entity_type(schema, e->uid.type);
 			for (size_t a = 0; et != NULL && a < e->n_ancestors;
 			    a++) {
 				if (ancestor_type_allowed(&at, et,
@@ -1587,7 +1532,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 			struct cedar_entity *e = &es->entities[i];
 			const struct cedar_entity *d;
 
-			if (!cedar_ej_is_action_type(e->uid.type))
+			if (!cedar_type_is_action(e->uid.type))
 				continue;
 			d = cedar_entities_find(&acts, &e->uid);
 			if (d == NULL || !uids_equal(e->ancestors,
@@ -1603,7 +1548,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 		/* the store: the data's non-actions and the schema's actions */
 		total = acts.n_entities;
 		for (size_t i = 0; i < n; i++)
-			if (!cedar_ej_is_action_type(es->entities[i].uid.type))
+			if (!cedar_type_is_action(es->entities[i].uid.type))
 				total++;
 		all = arena_calloc(&es->arena, total ? total : 1,
 		    sizeof(*all));
@@ -1613,7 +1558,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 			goto out_store;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (!cedar_ej_is_action_type(es->entities[i].uid.type))
+			if (!cedar_type_is_action(es->entities[i].uid.type))
 				all[w++] = es->entities[i];
 		for (size_t i = 0; i < acts.n_entities; i++)
 			all[w++] = acts.entities[i];

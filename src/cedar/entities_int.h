@@ -79,15 +79,6 @@ bool cedar_value_conforms(const struct cedar_schema *s,
     const struct cedar_value *v, const struct cedar_type *t, char *why,
     size_t why_len, int depth);
 
-/* Schema lookups by binary search over the sorted arrays. */
-const struct cedar_entity_type *cedar_ej_entity_type(
-    const struct cedar_schema *s, struct str name);
-const struct cedar_action_decl *cedar_ej_action(const struct cedar_schema *s,
-    const struct cedar_uid *uid);
-
-/* "Action" or "...::Action". */
-bool cedar_ej_is_action_type(struct str type);
-
 /* Is this uid allowed by the schema's enumerated entity types? */
 bool cedar_ej_enum_ok(const struct cedar_schema *s,
     const struct cedar_uid *uid);

@@ -106,15 +106,9 @@ uid(const char *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* A hand-built schema:
- *   entity Group;
- *   entity User in [Group] { age: Long, ip?: ipaddr, manager?: User,
- *       nick?: Set<String>, rec?: { x: Long } } tags String;
- *   entity Status enum ["on", "off"];
- *   action read;
- *   action view in [read] appliesTo { principal: [User],
- *       resource: [Group], context: { ip: ipaddr, n?: Long } };
- */
+/* Types for the value tests, and the schema of the schema-directed
+ * cases (parsed once for the group). */
+
 #define S(x) { (x), sizeof(x) - 1 }
 
 static const struct cedar_type t_long = { .kind = CT_LONG };
@@ -129,67 +123,50 @@ static const struct cedar_attr_type rec_attrs[] = {
 };
 static const struct cedar_type t_rec = { .kind = CT_RECORD,
     .attrs = rec_attrs, .n_attrs = 1 };
-static const struct cedar_attr_type user_attrs[] = {   /* sorted */
-	{ S("age"), &t_long, true },
-	{ S("ip"), &t_ip, false },
-	{ S("manager"), &t_user, false },
-	{ S("nick"), &t_set_string, false },
-	{ S("rec"), &t_rec, false },
-};
-static const struct cedar_type user_shape = { .kind = CT_RECORD,
-    .attrs = user_attrs, .n_attrs = 5 };
-static const struct cedar_type empty_shape = { .kind = CT_RECORD };
-static const struct str user_member_of[] = { S("Group") };
-static const struct str status_ids[] = { S("on"), S("off") };
-static const struct cedar_attr_type ctx_attrs[] = {
-	{ S("ip"), &t_ip, true },
-	{ S("n"), &t_long, false },
-};
-static const struct cedar_type view_ctx = { .kind = CT_RECORD,
-    .attrs = ctx_attrs, .n_attrs = 2 };
-static const struct cedar_uid view_groups[] = {
-	{ S("Action"), S("read") },
-};
-static const struct str user_types[] = { S("User") };
-static const struct str group_types[] = { S("Group") };
+
+static const char schema_text[] =
+    "entity Group;\n"
+    "entity User in [Group] {\n"
+    "  age: Long, ip?: ipaddr, manager?: User, nick?: Set<String>,\n"
+    "  rec?: { x: Long },\n"
+    "} tags String;\n"
+    "entity Status enum [\"on\", \"off\"];\n"
+    "action read;\n"
+    "action view in [read] appliesTo {\n"
+    "  principal: [User], resource: [Group],\n"
+    "  context: { ip: ipaddr, n?: Long },\n"
+    "};\n";
+
+static struct cedar_schema *the_schema;   /* set by group setup */
 
 static struct cedar_schema *
 test_schema(void)
 {
-	static struct cedar_entity_type types[3];
-	static struct cedar_action_decl actions[2];
-	static struct cedar_schema s;
+	return the_schema;
+}
 
-	memset(&s, 0, sizeof(s));
-	memset(types, 0, sizeof(types));
-	memset(actions, 0, sizeof(actions));
-	types[0].name = STR_LIT("Group");
-	types[0].shape = &empty_shape;
-	types[1].name = STR_LIT("Status");
-	types[1].shape = &empty_shape;
-	types[1].enum_ids = status_ids;
-	types[1].n_enum_ids = 2;
-	types[2].name = STR_LIT("User");
-	types[2].shape = &user_shape;
-	types[2].member_of = user_member_of;
-	types[2].n_member_of = 1;
-	types[2].tags = &t_string;
-	actions[0].uid = (struct cedar_uid){ STR_LIT("Action"), STR_LIT("read") };
-	actions[0].context = &empty_shape;
-	actions[1].uid = (struct cedar_uid){ STR_LIT("Action"), STR_LIT("view") };
-	actions[1].member_of = view_groups;
-	actions[1].n_member_of = 1;
-	actions[1].has_applies_to = true;
-	actions[1].principal_types = user_types;
-	actions[1].n_principal_types = 1;
-	actions[1].resource_types = group_types;
-	actions[1].n_resource_types = 1;
-	actions[1].context = &view_ctx;
-	s.entity_types = types;
-	s.n_entity_types = 3;
-	s.actions = actions;
-	s.n_actions = 2;
-	return &s;
+static int
+group_setup(void **state)
+{
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	if (cedar_schema_parse_text(schema_text, sizeof(schema_text) - 1,
+	    "test.cedarschema", &the_schema, &dl) != MANDATE_OK) {
+		diag_print(&dl, stdout);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	cedar_schema_free(the_schema);
+	the_schema = NULL;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -882,5 +859,5 @@ main(void)
 		cmocka_unit_test(test_alloc_failures),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
