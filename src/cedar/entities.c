@@ -1034,6 +1034,20 @@ element_offset(const char *src, size_t len, size_t index)
 	return 0;
 }
 
+/* Point the diagnostics added since n_diag at entity `index` of the
+ * array (computed only on error: the scan is linear). */
+static void
+locate(struct cedar_jctx *c, size_t n_diag, size_t index)
+{
+	size_t off;
+
+	if (c->dl == NULL || c->dl->n <= n_diag)
+		return;
+	off = element_offset(c->src, c->src_len, index);
+	for (size_t k = n_diag; k < c->dl->n; k++)
+		c->dl->items[k].off = off;
+}
+
 static void
 set_where_uid(struct cedar_jctx *c, const char *what,
     const struct cedar_uid *u)
@@ -1068,6 +1082,7 @@ store_index(struct cedar_jctx *c, struct cedar_entities *es)
 			if (cedar_uid_eq(&es->entities[es->slots[i] - 1].uid,
 			    u)) {
 				c->where[0] = '\0';
+				c->err_entity = e;
 				set_where_uid(c, "entity", u);
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "duplicate entity");
@@ -1125,6 +1140,7 @@ store_closure(struct cedar_jctx *c, struct cedar_entities *es)
 				if (pe != NULL) {
 					pi = (size_t)(pe - es->entities);
 					if (pi == e) {
+						c->err_entity = e;
 						set_where_uid(c, "entity",
 						    &ent->uid);
 						r = cedar_jctx_error(c,
@@ -1466,17 +1482,28 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	es->arena = arena;   /* from here on the store's arena is es->arena */
 	c.a = &es->arena;
 	for (size_t i = 0; i < n; i++) {
-		c.off = element_offset(src, len, i);
+		size_t n_diag = dl ? dl->n : 0;
+
 		if ((r = parse_entity(&c, json_array_get(root, i),
-		    &es->entities[i])) != MANDATE_OK)
+		    &es->entities[i])) != MANDATE_OK) {
+			locate(&c, n_diag, i);
 			goto out_store;
+		}
 	}
 	es->n_entities = n;
 	c.off = 0;
 	c.where[0] = '\0';
-	if ((r = store_index(&c, es)) != MANDATE_OK ||
-	    (r = store_closure(&c, es)) != MANDATE_OK)
-		goto out_store;
+	c.err_entity = SIZE_MAX;
+	{
+		size_t n_diag = dl ? dl->n : 0;
+
+		if ((r = store_index(&c, es)) != MANDATE_OK ||
+		    (r = store_closure(&c, es)) != MANDATE_OK) {
+			if (c.err_entity != SIZE_MAX)
+				locate(&c, n_diag, c.err_entity);
+			goto out_store;
+		}
+	}
 	if (schema != NULL) {
 		size_t w = 0, total;
 		struct cedar_entity *all;

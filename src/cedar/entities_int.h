@@ -36,6 +36,7 @@ struct cedar_jctx {
 	 * types, entity types and enumerated ids are left to request
 	 * validation.  Entity data is always checked in full. */
 	bool lenient;
+	size_t err_entity;   /* entities.c: index of the failing entity */
 };
 
 /* Report an error at ctx->off, prefixed with ctx->where; returns code. */

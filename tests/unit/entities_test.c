@@ -255,7 +255,7 @@ static const struct ent_case ent_cases[] = {
 	{ "duplicate entity", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},"
 	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"}}]",
-	  MANDATE_EINVAL, "duplicate entity", -1, { { NULL, NULL, 0 } },
+	  MANDATE_EINVAL, "duplicate entity", 32, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "float", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1.5}}]",
@@ -275,7 +275,7 @@ static const struct ent_case ent_cases[] = {
 	  "{\"type\":\"A\",\"id\":\"b\"}]},"
 	  "{\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"parents\":["
 	  "{\"type\":\"A\",\"id\":\"a\"}]}]",
-	  MANDATE_EINVAL, "cycle", -1, { { NULL, NULL, 0 } },
+	  MANDATE_EINVAL, "cycle", 1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "self parent", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":["
