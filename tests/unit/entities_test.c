@@ -789,6 +789,106 @@ test_request_build(void **state)
 	arena_free(&a);
 }
 
+struct ctx_case {
+	const char *json;
+	const char *action;    /* "Type::id" */
+	bool with_schema;
+	int status;
+	const char *expect;    /* rendered, or message substring */
+};
+
+static const struct ctx_case ctx_cases[] = {
+	{ "{}", "Action::read", true, MANDATE_OK, "{}" },
+	{ "{\"ip\":{\"fn\":\"ip\",\"arg\":\"::1\"}}", "Action::view", true,
+	  MANDATE_OK, "{ip:ip(0.0.0.0/128)}" },
+	{ "{\"a\":{\"__entity\":{\"type\":\"User\",\"id\":\"x\"}}}",
+	  "Action::other", false, MANDATE_OK, "{a:User::\"x\"}" },
+	{ "{}", "Action::other", true, MANDATE_EINVAL, "not declared" },
+	{ "[]", "Action::read", false, MANDATE_EINVAL, "JSON object" },
+	{ "{\"__entity\":{\"type\":\"User\",\"id\":\"x\"}}", "Action::read",
+	  false, MANDATE_EINVAL, "must be a record" },
+	{ "{\"a\":1.5}", "Action::read", false, MANDATE_EINVAL,
+	  "floating-point" },
+};
+
+static void
+test_context_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ctx_cases) / sizeof(ctx_cases[0]); i++) {
+		const struct ctx_case *tc = &ctx_cases[i];
+		struct cedar_uid act = uid(tc->action);
+		struct cedar_value v;
+		struct arena a;
+		struct diag_list dl;
+		int r;
+
+		arena_init(&a, 0);
+		diag_init(&dl);
+		r = cedar_context_parse_json(&a, tc->json, strlen(tc->json),
+		    tc->with_schema ? test_schema() : NULL, &act, &v, &dl);
+		if (r != tc->status) {
+			print_message("context %zu: status %d, want %d\n", i, r,
+			    tc->status);
+			diag_print(&dl, stdout);
+			fail();
+		}
+		if (r == MANDATE_OK) {
+			/* ipv6 renders as the v4 fields: compare the prefix */
+			if (strncmp(show(&v), tc->expect, 4) != 0) {
+				print_message("context %zu: got %s\n", i,
+				    show(&v));
+				fail();
+			}
+		} else if (dl.n == 0 || !strstr(dl.items[0].msg, tc->expect)) {
+			print_message("context %zu: message '%s'\n", i,
+			    dl.n ? dl.items[0].msg : "");
+			fail();
+		}
+		arena_free(&a);
+	}
+}
+
+static void
+test_action_hierarchy(void **state)
+{
+	/* groups of groups: the store's actions have the whole closure, and
+	 * data listing an action must give the same ancestors */
+	static const char sch[] =
+	    "entity U; action all; action read in [all];\n"
+	    "action view in [read] appliesTo { principal: U, resource: U };\n";
+	const char *ok = "[{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},"
+	    "\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]},"
+	    "{\"uid\":{\"type\":\"Action\",\"id\":\"read\"},"
+	    "\"parents\":[{\"type\":\"Action\",\"id\":\"all\"}]}]";
+	const char *partial = "[{\"uid\":{\"type\":\"Action\",\"id\":"
+	    "\"view\"},\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]}]";
+	struct cedar_uid view = uid("Action::view"), all = uid("Action::all");
+	struct cedar_schema *s = NULL;
+	struct cedar_entities *es = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(sch, sizeof(sch) - 1, NULL,
+	    &s, &dl), MANDATE_OK);
+	assert_int_equal(cedar_entities_parse_json("[]", 2, NULL, s, &es,
+	    &dl), MANDATE_OK);
+	assert_true(cedar_entities_in(es, &view, &all));
+	assert_int_equal(es->n_entities, 3);
+	cedar_entities_free(es);
+	assert_int_equal(cedar_entities_parse_json(ok, strlen(ok), NULL, s,
+	    &es, &dl), MANDATE_OK);
+	assert_true(cedar_entities_in(es, &view, &all));
+	assert_int_equal(es->n_entities, 3);
+	cedar_entities_free(es);
+	/* without read's entry, view's ancestors in the data lack `all` */
+	assert_int_equal(cedar_entities_parse_json(partial, strlen(partial),
+	    NULL, s, &es, &dl), MANDATE_EINVAL);
+	assert_null(es);
+	cedar_schema_free(s);
+}
+
 static void
 test_request_check_enum(void **state)
 {
@@ -856,6 +956,8 @@ main(void)
 		cmocka_unit_test(test_request_cases),
 		cmocka_unit_test(test_request_build),
 		cmocka_unit_test(test_request_check_enum),
+		cmocka_unit_test(test_context_cases),
+		cmocka_unit_test(test_action_hierarchy),
 		cmocka_unit_test(test_alloc_failures),
 	};
 
