@@ -41,6 +41,14 @@ static const char *const SCHEMA =
     "action edit in [view] appliesTo { principal: [User], resource: [Photo] };\n"
     "action admin;\n";
 
+static const char *const NS_SCHEMA =
+    "namespace NS {\n"
+    "  entity G;\n"
+    "  entity U in [G] { n: Long };\n"
+    "  entity R;\n"
+    "  action a appliesTo { principal: [U], resource: [R] };\n"
+    "}\n";
+
 struct vcase {
 	const char *name;
 	const char *schema;   /* NULL: SCHEMA */
@@ -216,6 +224,18 @@ static const struct vcase cases[] = {
 	{ "action in set scope", NULL,
 	  "permit(principal, action in [Action::\"view\", Action::\"edit\"], "
 	  "resource);", NULL },
+	{ "namespaced ok", NS_SCHEMA,
+	  "permit(principal in NS::G::\"g\", action == NS::Action::\"a\", "
+	  "resource is NS::R) when { principal.n > 0 };", NULL },
+	{ "namespaced action spelled without namespace", NS_SCHEMA,
+	  "permit(principal, action == Action::\"a\", resource);",
+	  "unrecognized action" },
+	{ "is-in scope no appliesTo accepts", NS_SCHEMA,
+	  "permit(principal, action, resource is NS::U in NS::G::\"g\");",
+	  "invalid action application" },
+	{ "is-in scope with a possible type", NS_SCHEMA,
+	  "permit(principal is NS::U in NS::G::\"g\", action, resource);",
+	  NULL },
 	{ "template ok", NULL,
 	  "permit(principal == ?principal, action, resource in ?resource) "
 	  "when { resource.level > 1 };", NULL },
@@ -327,6 +347,45 @@ test_diagnostic_span(void **state)
 	cedar_schema_free(schema);
 }
 
+/* The JSON schema form gives the same model. */
+static void
+test_json_schema(void **state)
+{
+	const char *js =
+	    "{\"\": {\"entityTypes\": {"
+	    "\"User\": {\"shape\": {\"type\": \"Record\", \"attributes\": {"
+	    "\"age\": {\"type\": \"Long\"},"
+	    "\"nick\": {\"type\": \"String\", \"required\": false}}}}},"
+	    "\"actions\": {\"view\": {\"appliesTo\": {"
+	    "\"principalTypes\": [\"User\"], \"resourceTypes\": [\"User\"]}}}}}";
+	const char *good = P("principal has nick && principal.age > 1");
+	const char *bad = P("principal.nick == \"a\"");
+	struct cedar_schema *schema = NULL;
+	struct cedar_policy_set *ps = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	if (cedar_schema_parse_json(js, strlen(js), "s.json", &schema, &dl) !=
+	    MANDATE_OK)
+		diag_print(&dl, stdout);
+	assert_non_null(schema);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, good, strlen(good), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, bad, strlen(bad), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_EVALIDATE);
+	assert_int_equal(dl.n, 1);
+	assert_non_null(strstr(dl.items[0].msg, "policy1"));
+	cedar_policy_set_unref(ps);
+	cedar_schema_free(schema);
+}
+
 /* Linked policies: the slot values must be declared types that the
  * action's appliesTo accepts. */
 static void
@@ -388,6 +447,7 @@ main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_diagnostic_span),
 		cmocka_unit_test(test_links),
+		cmocka_unit_test(test_json_schema),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
