@@ -968,8 +968,10 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 	} else if (t->kind == VT_ENTITY) {
 		const struct cedar_entity_type *et = et_get(v, t->name);
 		if (et == NULL)
-			return terr(v, e, "%.*s has no attributes",
-			    (int)t->name.n, t->name.p);
+			return terr(v, e, "%s %.*s has no attributes",
+			    is_action_type(v, t->name) ? "action type" :
+			    "undeclared entity type", (int)t->name.n,
+			    t->name.p);
 		if (et->shape == NULL)
 			return terr(v, e, "attribute `%.*s` not found on %.*s",
 			    (int)e->s.n, e->s.p, (int)t->name.n, t->name.p);
@@ -1004,7 +1006,9 @@ type_tag(struct vctx *v, const struct cedar_expr *e, bool is_get,
 	if (et == NULL) {
 		if (!is_get && is_action_type(v, ety))
 			return ok(out, &T_FALSE);
-		return terr(v, e, "%.*s has no tags", (int)ety.n, ety.p);
+		return terr(v, e, "%s %.*s has no tags",
+		    is_action_type(v, ety) ? "action type" :
+		    "undeclared entity type", (int)ety.n, ety.p);
 	}
 	if (et->tags == NULL || et->enum_ids != NULL) {
 		if (!is_get)
@@ -1876,6 +1880,9 @@ slot_candidate(const struct vctx *v, const struct cedar_scope *sc,
 	return true;
 }
 
+/* Typecheck p in env, once per possible binding of its slots (a static
+ * policy has none: one check).  Each check starts from an empty scratch
+ * arena; a limit or out-of-memory stops this policy (fail closed). */
 static int
 check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
     struct venv *env)
