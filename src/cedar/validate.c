@@ -93,10 +93,7 @@ struct vctx {
 	const struct venv *env;
 	int depth;
 	uint64_t steps;
-	/* first error of the current environment */
-	int err;                        /* MANDATE_OK when none */
-	uint32_t err_off, err_len;
-	char err_msg[DIAG_MSG_MAX];
+	int err;                        /* a limit hit: MANDATE_ELIMIT/ENOMEM */
 	struct diag_list *dl;
 	bool failed;
 };
@@ -106,6 +103,7 @@ static const struct vtype T_FALSE = { .kind = VT_BOOL, .b = VB_FF };
 static const struct vtype T_BOOL = { .kind = VT_BOOL, .b = VB_ANY };
 static const struct vtype T_LONG = { .kind = VT_LONG };
 static const struct vtype T_STRING = { .kind = VT_STRING };
+static const struct vtype T_ERR = { .kind = VT_ERR };
 
 static const char *const ext_names[] = {
 	"ipaddr", "decimal", "datetime", "duration",
@@ -283,35 +281,44 @@ report(struct vctx *v, int code, uint32_t off, uint32_t len, const char *msg)
 	diag_add(dl, code, p->file, p->src, p->src_len, off, len, "%s", full);
 }
 
-/* Record the first type error of the current environment. */
+/* Report a type error.  Returning MANDATE_EVALIDATE makes type_of() give
+ * the failed subexpression the error type, so checking goes on and finds
+ * independent problems without repeating this one. */
 static int terr(struct vctx *v, const struct cedar_expr *e, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 
 static int
 terr(struct vctx *v, const struct cedar_expr *e, const char *fmt, ...)
 {
+	char msg[DIAG_MSG_MAX];
 	va_list ap;
 
-	if (v->err != MANDATE_OK)
-		return v->err;
-	v->err = MANDATE_EVALIDATE;
-	v->err_off = e ? e->off : v->p->off;
-	v->err_len = e ? e->len : v->p->len;
 	va_start(ap, fmt);
-	vsnprintf(v->err_msg, sizeof(v->err_msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return v->err;
+	report(v, MANDATE_EVALIDATE, e ? e->off : v->p->off,
+	    e ? e->len : v->p->len, msg);
+	return MANDATE_EVALIDATE;
 }
 
+/* A type error already reported by the name checks (an undeclared entity
+ * type, action or enumerated id): fail without repeating it. */
+static int
+tfail(struct vctx *v)
+{
+	v->failed = true;
+	return MANDATE_EVALIDATE;
+}
+
+/* A limit or out-of-memory: reported once, and checking of the current
+ * policy stops (fail closed). */
 static int
 tlimit(struct vctx *v, const struct cedar_expr *e, int code, const char *what)
 {
 	if (v->err != MANDATE_OK)
 		return v->err;
 	v->err = code;
-	v->err_off = e ? e->off : v->p->off;
-	v->err_len = e ? e->len : v->p->len;
-	snprintf(v->err_msg, sizeof(v->err_msg), "%s", what);
+	report(v, code, e ? e->off : v->p->off, e ? e->len : v->p->len, what);
 	return code;
 }
 
@@ -350,6 +357,9 @@ type_fmt(const struct vtype *t, char *buf, size_t cap, int depth)
 		break;
 	case VT_EXT:
 		PUT("%s", t->ext < 4 ? ext_names[t->ext] : "extension");
+		break;
+	case VT_ERR:
+		PUT("<error>");
 		break;
 	case VT_SET:
 		PUT("Set<");
@@ -518,6 +528,8 @@ type_eq(const struct vtype *a, const struct vtype *b)
 		return str_eq(a->name, b->name);
 	case VT_EXT:
 		return a->ext == b->ext;
+	case VT_ERR:
+		return true;
 	case VT_SET:
 		return type_eq(a->elem, b->elem);
 	case VT_RECORD:
@@ -545,6 +557,10 @@ type_lub(struct vctx *v, const struct vtype *a, const struct vtype *b,
 	int r;
 
 	*out = NULL;
+	if (a->kind == VT_ERR || b->kind == VT_ERR) {
+		*out = &T_ERR;
+		return MANDATE_OK;
+	}
 	if (a->kind == VT_BOOL && b->kind == VT_BOOL) {
 		*out = vt_bool(a->b == b->b ? a->b : VB_ANY);
 		return MANDATE_OK;
@@ -1087,6 +1103,7 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	const struct vtype *tys[3];
 	size_t n = 0;
 	struct tres r1;
+	bool failed = false;
 	char b[96];
 	int r;
 
@@ -1101,7 +1118,11 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if ((r = type_of(v, args[i], c, &r1)) != MANDATE_OK)
 			return r;
 		tys[i] = r1.t;
+		if (r1.t->kind == VT_ERR)
+			failed = true;
 	}
+	if (failed)
+		return ok(out, &T_ERR);
 	switch (e->fn) {
 	case CFN_IP:
 	case CFN_DECIMAL:
@@ -1210,6 +1231,7 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	struct tres r1, r2, r3;
 	const struct vtype *l;
 	struct caps cc;
+	bool failed = false;
 	int r;
 
 	switch (e->kind) {
@@ -1220,15 +1242,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_STRING:
 		return ok(out, &T_STRING);
 	case CX_ENTITY:
-		if (!uid_known(v, &e->uid)) {
-			if (cedar_type_is_action(e->uid.type) ||
-			    act_find(v, &e->uid) != SIZE_MAX)
-				return terr(v, e, "unrecognized action");
-			return terr(v, e, "unknown entity %.*s::\"%.*s\"",
-			    (int)e->uid.type.n, e->uid.type.p,
-			    (int)(e->uid.id.n > 40 ? 40 : e->uid.id.n),
-			    e->uid.id.p);
-		}
+		if (!uid_known(v, &e->uid))
+			return tfail(v);
 		if ((l = vt_entity(v, e->uid.type)) == NULL)
 			return oom(v, e);
 		return ok(out, l);
@@ -1264,8 +1279,15 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_IF:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			/* still check both branches for their own errors */
+			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK ||
+			    (r = type_of(v, e->c, c, &r3)) != MANDATE_OK)
+				return r;
+			return ok(out, &T_ERR);
+		}
 		if (r1.t->b == VB_TT || r1.t->b == VB_ANY) {
 			if (caps_union(v, c, r1.c, &cc) != MANDATE_OK)
 				return oom(v, e);
@@ -1275,6 +1297,9 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if (r1.t->b == VB_FF || r1.t->b == VB_ANY)
 			if ((r = type_of(v, e->c, c, &r3)) != MANDATE_OK)
 				return r;
+		if ((r1.t->b != VB_FF && r2.t->kind == VT_ERR) ||
+		    (r1.t->b != VB_TT && r3.t->kind == VT_ERR))
+			return ok(out, &T_ERR);
 		if (r1.t->b == VB_TT) {
 			out->t = r2.t;
 			if (caps_union(v, r1.c, r2.c, &out->c) != MANDATE_OK)
@@ -1298,14 +1323,23 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_AND:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
+				return r;
+			if (r2.t->kind != VT_BOOL && r2.t->kind != VT_ERR)
+				(void)expect_bool(v, e->b, r2.t);
+			return ok(out, &T_ERR);
+		}
 		if (r1.t->b == VB_FF)
 			return ok(out, &T_FALSE);
 		if (caps_union(v, c, r1.c, &cc) != MANDATE_OK)
 			return oom(v, e);
 		if ((r = type_of(v, e->b, cc, &r2)) != MANDATE_OK)
 			return r;
+		if (r2.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r2.t->kind != VT_BOOL)
 			return expect_bool(v, e->b, r2.t);
 		if (r2.t->b == VB_FF)
@@ -1317,12 +1351,21 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_OR:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
+				return r;
+			if (r2.t->kind != VT_BOOL && r2.t->kind != VT_ERR)
+				(void)expect_bool(v, e->b, r2.t);
+			return ok(out, &T_ERR);
+		}
 		if (r1.t->b == VB_TT)
 			return ok(out, &T_TRUE);
 		if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
 			return r;
+		if (r2.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r2.t->kind != VT_BOOL)
 			return expect_bool(v, e->b, r2.t);
 		if (r1.t->b == VB_FF) {
@@ -1343,6 +1386,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_NOT:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r1.t->kind != VT_BOOL)
 			return expect_bool(v, e->a, r1.t);
 		return ok(out, vt_bool(r1.t->b == VB_TT ? VB_FF :
@@ -1350,28 +1395,38 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_NEG:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r1.t->kind != VT_LONG)
 			return unexpected(v, e->a, r1.t, "Long");
 		return ok(out, &T_LONG);
 	case CX_LIKE:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r1.t->kind != VT_STRING)
 			return unexpected(v, e->a, r1.t, "String");
 		return ok(out, &T_BOOL);
 	case CX_IS:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		if (r1.t->kind != VT_ENTITY)
 			return unexpected(v, e->a, r1.t, "an entity");
 		return ok(out, str_eq(r1.t->name, e->s) ? &T_TRUE : &T_FALSE);
 	case CX_HAS:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		return type_has(v, e, r1.t, c, out);
 	case CX_GETATTR:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &T_ERR);
 		return type_getattr(v, e, r1.t, c, out);
 	case CX_SET: {
 		if (e->n_items == 0)
@@ -1381,6 +1436,10 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		for (uint32_t i = 0; i < e->n_items; i++) {
 			if ((r = type_of(v, e->items[i], c, &r1)) != MANDATE_OK)
 				return r;
+			if (r1.t->kind == VT_ERR)
+				failed = true;
+			if (failed)
+				continue;
 			if (l == NULL) {
 				l = r1.t;
 				continue;
@@ -1389,12 +1448,17 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 				const struct vtype *nl;
 				if (type_lub(v, l, r1.t, &nl) != MANDATE_OK)
 					return oom(v, e);
-				if (nl == NULL)
-					return lub_err(v, e, l, r1.t,
+				if (nl == NULL) {
+					(void)lub_err(v, e, l, r1.t,
 					    "set elements");
+					failed = true;
+					continue;
+				}
 				l = nl;
 			}
 		}
+		if (failed)
+			return ok(out, &T_ERR);
 		{
 			struct vtype *t = vt_new(&v->wa, VT_SET);
 			if (t == NULL)
@@ -1415,6 +1479,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			size_t j;
 			if ((r = type_of(v, e->items[i], c, &r1)) != MANDATE_OK)
 				return r;
+			if (r1.t->kind == VT_ERR)
+				failed = true;
 			/* insertion sort by key; a repeated key keeps the
 			 * last value */
 			for (j = 0; j < n; j++)
@@ -1430,6 +1496,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			at[j].required = true;
 			n++;
 		}
+		if (failed)
+			return ok(out, &T_ERR);
 		t->attrs = at;
 		t->n_attrs = n;
 		return ok(out, t);
@@ -1448,6 +1516,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		return r;
 	if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
 		return r;
+	if (r1.t->kind == VT_ERR || r2.t->kind == VT_ERR)
+		return ok(out, &T_ERR);
 	switch (e->kind) {
 	case CX_EQ:
 		return type_eq_op(v, e, e->a, e->b, r1.t, r2.t, out);
@@ -1515,6 +1585,8 @@ type_of(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	v->depth++;
 	r = type_of_inner(v, e, c, out);
 	v->depth--;
+	if (r == MANDATE_EVALIDATE)
+		r = ok(out, &T_ERR);   /* reported; carry on */
 	return r;
 }
 
@@ -1524,19 +1596,11 @@ type_of(struct vctx *v, const struct cedar_expr *e, struct caps c,
  * `principal is T in uid`, `action in [uids]`. */
 
 static int
-scope_literal(struct vctx *v, const struct cedar_uid *uid,
-    const struct cedar_scope *sc)
+scope_literal(struct vctx *v, const struct cedar_uid *uid)
 {
-	struct cedar_expr fake;
-
 	if (uid_known(v, uid))
 		return MANDATE_OK;
-	memset(&fake, 0, sizeof(fake));
-	fake.off = sc->off;
-	fake.len = sc->len;
-	return terr(v, &fake, "unknown entity %.*s::\"%.*s\"",
-	    (int)uid->type.n, uid->type.p,
-	    (int)(uid->id.n > 40 ? 40 : uid->id.n), uid->id.p);
+	return tfail(v);
 }
 
 /* Type of one scope constraint on principal/resource (is_action false) or
@@ -1579,7 +1643,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			*b = str_eq(vty, slot_ty) ? VB_ANY : VB_FF;
 			return MANDATE_OK;
 		}
-		if ((r = scope_literal(v, uid, sc)) != MANDATE_OK)
+		if ((r = scope_literal(v, uid)) != MANDATE_OK)
 			return r;
 		if (var == CVAR_ACTION)
 			*b = cedar_uid_eq(au, uid) ? VB_TT : VB_FF;
@@ -1601,7 +1665,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			in_b = type_descendant(v, vty, slot_ty) ? VB_ANY :
 			    VB_FF;
 		} else {
-			if ((r = scope_literal(v, uid, sc)) != MANDATE_OK)
+			if ((r = scope_literal(v, uid)) != MANDATE_OK)
 				return r;
 			if (var == CVAR_ACTION)
 				in_b = action_descendant(v, au, uid) ? VB_TT :
@@ -1619,7 +1683,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			return terr(v, NULL, "empty set literals are not "
 			    "allowed");
 		for (size_t i = 0; i < sc->n_uids; i++) {
-			if ((r = scope_literal(v, &sc->uids[i], sc)) !=
+			if ((r = scope_literal(v, &sc->uids[i])) !=
 			    MANDATE_OK)
 				return r;
 			if (i > 0 && !str_eq(sc->uids[i].type,
@@ -1646,8 +1710,9 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 	}
 }
 
-/* Typecheck the whole policy in the current environment.  Returns
- * MANDATE_OK (with v->err unset) or the first error. */
+/* Typecheck the whole policy in the current environment, reporting each
+ * type error.  Returns MANDATE_OK, MANDATE_EVALIDATE when the scope itself
+ * is ill-typed, or a limit / out-of-memory code. */
 static int
 typecheck_env(struct vctx *v, const struct cedar_policy *p)
 {
@@ -1671,8 +1736,12 @@ typecheck_env(struct vctx *v, const struct cedar_policy *p)
 
 		if ((r = type_of(v, cd->expr, c, &t)) != MANDATE_OK)
 			return r;
-		if (t.t->kind != VT_BOOL)
-			return expect_bool(v, cd->expr, t.t);
+		if (t.t->kind != VT_BOOL) {
+			/* reported; check the other conditions too */
+			if (t.t->kind != VT_ERR)
+				(void)expect_bool(v, cd->expr, t.t);
+			continue;
+		}
 		if (!cd->is_when) {
 			/* `unless {e}` is `!e`: no capabilities */
 			if (t.t->b == VB_TT)
@@ -1857,15 +1926,6 @@ action_application_ok(const struct vctx *v, const struct cedar_policy *p,
 /* ------------------------------------------------------------------ */
 /* Per-policy driver */
 
-static void
-flush_env_error(struct vctx *v)
-{
-	if (v->err == MANDATE_OK)
-		return;
-	report(v, v->err, v->err_off, v->err_len, v->err_msg);
-	v->err = MANDATE_OK;
-}
-
 /* Candidate slot types for a template slot in an environment whose
  * variable has type vty: `== ?slot` only vty, `in ?slot` every type vty
  * descends from (vty included). */
@@ -1909,17 +1969,13 @@ check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
 				env->rslot = cand;
 			}
 			arena_reset(&v->wa);
-			v->err = MANDATE_OK;
 			if (++v->steps > VAL_MAX_STEPS)
 				(void)tlimit(v, NULL, MANDATE_ELIMIT,
 				    "validation step limit exceeded");
 			else
 				(void)typecheck_env(v, p);
-			if (v->err == MANDATE_ENOMEM || v->err == MANDATE_ELIMIT) {
-				flush_env_error(v);
+			if (v->err != MANDATE_OK)
 				return MANDATE_ELIMIT;
-			}
-			flush_env_error(v);
 		}
 	}
 	return MANDATE_OK;
@@ -1931,6 +1987,7 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 	const struct cedar_uid *pslot = NULL, *rslot = NULL;
 
 	v->p = p;
+	v->err = MANDATE_OK;
 	/* linked policies: only the slot values need checking */
 	if (p->template_of != NULL) {
 		if (p->has_slot_principal) {

@@ -21,6 +21,8 @@ enum vt_kind {
 	VT_SET,
 	VT_RECORD,
 	VT_EXT,
+	VT_ERR,       /* a subexpression that failed to typecheck (already
+	               * reported): absorbs further errors about it */
 };
 
 enum vt_bool {

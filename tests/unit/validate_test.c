@@ -347,6 +347,40 @@ test_diagnostic_span(void **state)
 	cedar_schema_free(schema);
 }
 
+/* Independent problems are each reported once; errors do not cascade. */
+static void
+test_several_errors(void **state)
+{
+	const char *pol = P("principal.nick == \"x\" || principal.age == \"3\"")
+	    "\n" P("Team::\"t\" in principal && [1, \"a\"].isEmpty() && "
+	    "(principal.foo + 1 > 2)");
+	struct cedar_schema *schema = NULL;
+	struct cedar_policy_set *ps = NULL;
+	struct diag_list dl;
+	static const char *const want[] = {
+		"optional attribute", "Long and String", "unrecognized entity "
+		"type Team", "set elements", "attribute `foo` not found",
+	};
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(SCHEMA, strlen(SCHEMA), "s",
+	    &schema, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, pol, strlen(pol), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_EVALIDATE);
+	if (dl.n != 5)
+		diag_print(&dl, stdout);
+	assert_int_equal(dl.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_non_null(strstr(dl.items[i].msg, want[i]));
+	cedar_policy_set_unref(ps);
+	cedar_schema_free(schema);
+}
+
 /* The JSON schema form gives the same model. */
 static void
 test_json_schema(void **state)
@@ -448,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_diagnostic_span),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_json_schema),
+		cmocka_unit_test(test_several_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
