@@ -1418,19 +1418,45 @@ slot_candidate(const struct vctx *v, const struct cedar_scope *sc,
 	return true;
 }
 
+static bool
+expr_has_slot(const struct cedar_expr *e, int depth)
+{
+	if (e == NULL || depth > VAL_MAX_DEPTH)
+		return false;
+	if (e->kind == CX_SLOT)
+		return true;
+	if (expr_has_slot(e->a, depth + 1) || expr_has_slot(e->b, depth + 1) ||
+	    expr_has_slot(e->c, depth + 1))
+		return true;
+	for (uint32_t i = 0; i < e->n_items; i++)
+		if (expr_has_slot(e->items[i], depth + 1))
+			return true;
+	return false;
+}
+
 /* Typecheck p in env, once per possible binding of its slots (a static
  * policy has none: one check).  Each check starts from an empty scratch
- * arena; a limit or out-of-memory stops this policy (fail closed). */
+ * arena; a limit or out-of-memory stops this policy (fail closed).
+ *
+ * When no condition mentions a slot, the slots' types cannot change any
+ * result: a scope `== ?slot` binds only the variable's own type and
+ * `in ?slot` only types the variable descends from, so both type as Bool
+ * whichever candidate is taken.  The variable's own type (always a
+ * candidate) then stands for all of them, which keeps templates over deep
+ * hierarchies from multiplying the environments. */
 static int
 check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
-    struct venv *env)
+    struct venv *env, bool slots_matter)
 {
 	bool ps = p->principal.is_slot, rs = p->resource.is_slot;
-	size_t np = ps ? v->s->n_entity_types : 1;
-	size_t nr = rs ? v->s->n_entity_types : 1;
+	size_t np = ps && slots_matter ? v->s->n_entity_types : 1;
+	size_t nr = rs && slots_matter ? v->s->n_entity_types : 1;
 
 	for (size_t i = 0; i < np; i++) {
-		if (ps) {
+		if (ps && !slots_matter) {
+			env->has_pslot = true;
+			env->pslot = env->ptype;
+		} else if (ps) {
 			struct str cand = v->s->entity_types[i].name;
 			if (!slot_candidate(v, &p->principal, env->ptype, cand))
 				continue;
@@ -1438,7 +1464,10 @@ check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
 			env->pslot = cand;
 		}
 		for (size_t j = 0; j < nr; j++) {
-			if (rs) {
+			if (rs && !slots_matter) {
+				env->has_rslot = true;
+				env->rslot = env->rtype;
+			} else if (rs) {
 				struct str cand = v->s->entity_types[j].name;
 				if (!slot_candidate(v, &p->resource,
 				    env->rtype, cand))
@@ -1463,9 +1492,11 @@ static void
 validate_policy(struct vctx *v, const struct cedar_policy *p)
 {
 	const struct cedar_uid *pslot = NULL, *rslot = NULL;
+	bool slots_matter = false;
 
 	v->p = p;
 	v->err = MANDATE_OK;
+	v->steps = 0;
 	/* linked policies: only the slot values need checking */
 	if (p->template_of != NULL) {
 		if (p->has_slot_principal) {
@@ -1495,6 +1526,9 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 		    "this schema allows can satisfy it (invalid action "
 		    "application)");
 
+	for (size_t i = 0; i < p->n_conds && !slots_matter; i++)
+		slots_matter = expr_has_slot(p->conds[i].expr, 0);
+
 	for (size_t ai = 0; ai < v->s->n_actions; ai++) {
 		const struct cedar_action_decl *ad = &v->s->actions[ai];
 		const struct vtype *ctx;
@@ -1522,8 +1556,8 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 				env.rtype = ad->resource_types[j];
 				env.context = ctx;
 				v->env = &env;
-				if (check_env_with_slots(v, p, &env) !=
-				    MANDATE_OK)
+				if (check_env_with_slots(v, p, &env,
+				    slots_matter) != MANDATE_OK)
 					return;
 			}
 		}

@@ -53,7 +53,7 @@ struct vtype {
 
 #define VAL_WORK_LIMIT   (256u << 20)  /* bytes of scratch per call */
 #define VAL_MAX_DEPTH    (4 * CEDAR_MAX_NESTING)
-#define VAL_MAX_STEPS    50000000ull   /* typing steps per call */
+#define VAL_MAX_STEPS    20000000ull   /* typing steps per policy */
 #define VAL_MAX_TYPES    20000         /* entity types / actions indexed */
 
 /* A capability: `e has attr` (tag NULL) or `e.hasTag(tag)` is known to
