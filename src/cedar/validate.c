@@ -416,7 +416,7 @@ type_has(struct vctx *v, const struct cedar_expr *e, const struct vtype *t,
 		rec = t;
 		known_to_exist = true;
 	} else if (t->kind == VT_ENTITY) {
-		const struct cedar_entity_type *et = cedar_vt_etype(v, t->name);
+		const struct cedar_entity_type *et = t->et;
 		if (et == NULL) {
 			if (cedar_vt_is_action_type(v, t->name))
 				return ok(out, &cedar_vt_false);
@@ -456,7 +456,7 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 	if (t->kind == VT_RECORD) {
 		rec = t;
 	} else if (t->kind == VT_ENTITY) {
-		const struct cedar_entity_type *et = cedar_vt_etype(v, t->name);
+		const struct cedar_entity_type *et = t->et;
 		if (et == NULL)
 			return terr(v, e, "%s %.*s has no attributes",
 			    cedar_vt_is_action_type(v, t->name) ?
@@ -488,9 +488,10 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 static int
 type_tag(struct vctx *v, const struct cedar_expr *e, bool is_get,
     const struct cedar_expr *x, const struct cedar_expr *key,
-    struct str ety, struct caps c, struct tres *out)
+    const struct vtype *t, struct caps c, struct tres *out)
 {
-	const struct cedar_entity_type *et = cedar_vt_etype(v, ety);
+	const struct cedar_entity_type *et = t->et;
+	struct str ety = t->name;
 	struct cap k;
 
 	if (et == NULL) {
@@ -641,7 +642,7 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if (tys[1]->kind != VT_STRING)
 			return unexpected(v, args[1], tys[1], "a String");
 		return type_tag(v, e, e->fn == CFN_GET_TAG, args[0], args[1],
-		    tys[0]->name, c, out);
+		    tys[0], c, out);
 	default:
 		break;
 	}
@@ -727,13 +728,13 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_VAR:
 		switch (e->var) {
 		case CVAR_PRINCIPAL:
-			l = cedar_vt_entity(v, v->env->ptype);
+			l = &v->env->pvt;
 			break;
 		case CVAR_ACTION:
 			l = cedar_vt_entity(v, env_action_uid(v)->type);
 			break;
 		case CVAR_RESOURCE:
-			l = cedar_vt_entity(v, v->env->rtype);
+			l = &v->env->rvt;
 			break;
 		default:
 			l = v->env->context;
@@ -1554,6 +1555,12 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 				env.action = ai;
 				env.ptype = ad->principal_types[i];
 				env.rtype = ad->resource_types[j];
+				env.pvt.kind = VT_ENTITY;
+				env.pvt.name = env.ptype;
+				env.pvt.et = v->act_pdecl[ai][i];
+				env.rvt.kind = VT_ENTITY;
+				env.rvt.name = env.rtype;
+				env.rvt.et = v->act_rdecl[ai][j];
 				env.context = ctx;
 				v->env = &env;
 				if (check_env_with_slots(v, p, &env,

@@ -46,6 +46,9 @@ struct vtype {
 	uint8_t b;                 /* enum vt_bool when VT_BOOL */
 	uint8_t ext;               /* enum cedar_ext_kind when VT_EXT */
 	struct str name;           /* VT_ENTITY */
+	/* VT_ENTITY: the schema's declaration, NULL when the type is not a
+	 * declared entity type (an action type, or undeclared) */
+	const struct cedar_entity_type *et;
 	const struct vtype *elem;  /* VT_SET */
 	const struct vt_attr *attrs;   /* VT_RECORD, sorted by name, unique */
 	size_t n_attrs;
@@ -96,6 +99,7 @@ struct tcache_ent {
 struct venv {
 	size_t action;                  /* index into s->actions */
 	struct str ptype, rtype;
+	struct vtype pvt, rvt;          /* principal and resource types */
 	const struct vtype *context;
 	bool has_pslot, has_rslot;
 	struct str pslot, rslot;        /* slot entity types */
@@ -114,6 +118,8 @@ struct vctx {
 	size_t et_words;
 	uint64_t *act_anc;              /* row i: ancestors of action i */
 	size_t act_words;
+	/* per action: its principal / resource types' declarations */
+	const struct cedar_entity_type ***act_pdecl, ***act_rdecl;
 	struct tcache_ent *cache;       /* schema type -> vtype */
 	size_t cache_cap, cache_n;
 	/* the policy and environment being checked */

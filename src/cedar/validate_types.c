@@ -260,8 +260,10 @@ const struct vtype *
 cedar_vt_entity(struct vctx *v, struct str name)
 {
 	struct vtype *t = cedar_vt_new(&v->wa, VT_ENTITY);
-	if (t != NULL)
+	if (t != NULL) {
 		t->name = name;
+		t->et = cedar_vt_etype(v, name);
+	}
 	return t;
 }
 
@@ -304,6 +306,7 @@ cedar_vt_from_schema(struct vctx *v, const struct cedar_type *ct, int depth)
 		if ((t = cedar_vt_new(&v->sa, VT_ENTITY)) == NULL)
 			return NULL;
 		t->name = ct->name;
+		t->et = cedar_vt_etype(v, ct->name);
 		break;
 	case CT_EXT:
 		if ((t = cedar_vt_new(&v->sa, VT_EXT)) == NULL)
@@ -522,6 +525,28 @@ cedar_vt_index_schema(struct vctx *v)
 	}
 	qsort(v->acts, m, sizeof(*v->acts), uid_ix_cmp);
 	v->n_acts = m;
+
+	/* each action's principal and resource types, resolved once */
+	v->act_pdecl = arena_calloc(&v->sa, m ? m : 1, sizeof(*v->act_pdecl));
+	v->act_rdecl = arena_calloc(&v->sa, m ? m : 1, sizeof(*v->act_rdecl));
+	if (v->act_pdecl == NULL || v->act_rdecl == NULL)
+		return MANDATE_ENOMEM;
+	for (size_t i = 0; i < m; i++) {
+		const struct cedar_action_decl *ad = &s->actions[i];
+		size_t np = ad->n_principal_types, nr = ad->n_resource_types;
+		v->act_pdecl[i] = arena_calloc(&v->sa, np ? np : 1,
+		    sizeof(**v->act_pdecl));
+		v->act_rdecl[i] = arena_calloc(&v->sa, nr ? nr : 1,
+		    sizeof(**v->act_rdecl));
+		if (v->act_pdecl[i] == NULL || v->act_rdecl[i] == NULL)
+			return MANDATE_ENOMEM;
+		for (size_t k = 0; k < np; k++)
+			v->act_pdecl[i][k] = cedar_vt_etype(v,
+			    ad->principal_types[k]);
+		for (size_t k = 0; k < nr; k++)
+			v->act_rdecl[i][k] = cedar_vt_etype(v,
+			    ad->resource_types[k]);
+	}
 
 	/* transitive ancestors by depth-first search from each node */
 	for (size_t i = 0; i < n; i++) {
