@@ -473,7 +473,7 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 	if ((at = cedar_vt_attr(rec, e->s)) == NULL)
 		return terr(v, e, "attribute `%.*s` not found on %s",
 		    (int)e->s.n, e->s.p, cedar_vt_name(t, b, sizeof(b)));
-	if (!at->required) {
+	if (!at->required && v->lenient == 0) {
 		k.e = e->a;
 		k.tag = NULL;
 		k.attr = e->s;
@@ -512,7 +512,7 @@ type_tag(struct vctx *v, const struct cedar_expr *e, bool is_get,
 	k.attr = STR_NULL;
 	if (is_get) {
 		const struct vtype *tt;
-		if (!caps_has(v, c, &k))
+		if (!caps_has(v, c, &k) && v->lenient == 0)
 			return terr(v, e, "tag may be absent: test it with "
 			    "`hasTag` first");
 		if ((tt = cedar_vt_from_schema(v, et->tags, 0)) == NULL)
@@ -761,8 +761,12 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			if (r1.t->kind != VT_ERR)
 				(void)expect_bool(v, e->a, r1.t);
 			/* still check both branches for their own errors */
-			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK ||
-			    (r = type_of(v, e->c, c, &r3)) != MANDATE_OK)
+			v->lenient++;
+			r = type_of(v, e->b, c, &r2);
+			if (r == MANDATE_OK)
+				r = type_of(v, e->c, c, &r3);
+			v->lenient--;
+			if (r != MANDATE_OK)
 				return r;
 			return ok(out, &cedar_vt_err);
 		}
@@ -804,7 +808,10 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if (r1.t->kind != VT_BOOL) {
 			if (r1.t->kind != VT_ERR)
 				(void)expect_bool(v, e->a, r1.t);
-			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
+			v->lenient++;
+			r = type_of(v, e->b, c, &r2);
+			v->lenient--;
+			if (r != MANDATE_OK)
 				return r;
 			if (r2.t->kind != VT_BOOL && r2.t->kind != VT_ERR)
 				(void)expect_bool(v, e->b, r2.t);
@@ -1195,6 +1202,7 @@ static int
 typecheck_env(struct vctx *v, const struct cedar_policy *p)
 {
 	struct caps c = { NULL, 0 };
+	bool lenient = false;
 	uint8_t b;
 	int r;
 
@@ -1213,26 +1221,37 @@ typecheck_env(struct vctx *v, const struct cedar_policy *p)
 		struct caps nc;
 
 		if ((r = type_of(v, cd->expr, c, &t)) != MANDATE_OK)
-			return r;
+			goto out;
 		if (t.t->kind != VT_BOOL) {
-			/* reported; check the other conditions too */
+			/* reported; check the other conditions too, without
+			 * the capabilities this one would have given */
 			if (t.t->kind != VT_ERR)
 				(void)expect_bool(v, cd->expr, t.t);
+			if (!lenient) {
+				lenient = true;
+				v->lenient++;
+			}
 			continue;
 		}
 		if (!cd->is_when) {
 			/* `unless {e}` is `!e`: no capabilities */
 			if (t.t->b == VB_TT)
-				return MANDATE_OK;
+				break;
 			continue;
 		}
 		if (t.t->b == VB_FF)
-			return MANDATE_OK;
-		if (caps_union(v, c, t.c, &nc) != MANDATE_OK)
-			return oom(v, cd->expr);
+			break;
+		if (caps_union(v, c, t.c, &nc) != MANDATE_OK) {
+			r = oom(v, cd->expr);
+			goto out;
+		}
 		c = nc;
 	}
-	return MANDATE_OK;
+	r = MANDATE_OK;
+out:
+	if (lenient)
+		v->lenient--;
+	return r;
 }
 
 /* ------------------------------------------------------------------ */

@@ -126,6 +126,7 @@ struct vctx {
 	const struct cedar_policy *p;
 	const struct venv *env;
 	int depth;
+	int lenient;                    /* > 0: under a failed guard */
 	uint64_t steps;
 	int err;                        /* a limit hit: MANDATE_ELIMIT/ENOMEM */
 	struct diag_list *dl;

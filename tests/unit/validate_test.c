@@ -38,7 +38,8 @@ static const char *const SCHEMA =
     "  principal: [User], resource: [Photo],\n"
     "  context: { authenticated: Bool, tok?: String }\n"
     "};\n"
-    "action edit in [view] appliesTo { principal: [User], resource: [Photo] };\n"
+    "action edit in [view] appliesTo {\n"
+    "  principal: [User], resource: [Photo] };\n"
     "action admin;\n";
 
 static const char *const NS_SCHEMA =
@@ -381,6 +382,43 @@ test_several_errors(void **state)
 	cedar_schema_free(schema);
 }
 
+/* An error in a guard does not make what it guards look unguarded. */
+static void
+test_no_cascade(void **state)
+{
+	static const char *const pols[] = {
+		P("principal.foo == 1 && principal has nick && "
+		  "principal.nick == \"x\""),
+		P("if principal has nick && principal.foo then "
+		  "principal.nick == \"x\" else false"),
+		"permit(principal, action, resource) when { principal has nick "
+		"&& principal.foo } when { principal.nick == \"x\" };",
+	};
+	struct cedar_schema *schema = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(SCHEMA, strlen(SCHEMA), "s",
+	    &schema, &dl), MANDATE_OK);
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		struct cedar_policy_set *ps = NULL;
+		assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+		assert_int_equal(cedar_policy_set_add(ps, pols[i],
+		    strlen(pols[i]), "p", CEDAR_IDS_POSITIONAL, &dl),
+		    MANDATE_OK);
+		diag_init(&dl);
+		assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+		    MANDATE_EVALIDATE);
+		if (dl.n != 1)
+			diag_print(&dl, stdout);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "`foo` not found"));
+		cedar_policy_set_unref(ps);
+	}
+	cedar_schema_free(schema);
+}
+
 /* The JSON schema form gives the same model. */
 static void
 test_json_schema(void **state)
@@ -391,7 +429,8 @@ test_json_schema(void **state)
 	    "\"age\": {\"type\": \"Long\"},"
 	    "\"nick\": {\"type\": \"String\", \"required\": false}}}}},"
 	    "\"actions\": {\"view\": {\"appliesTo\": {"
-	    "\"principalTypes\": [\"User\"], \"resourceTypes\": [\"User\"]}}}}}";
+	    "\"principalTypes\": [\"User\"], "
+	    "\"resourceTypes\": [\"User\"]}}}}}";
 	const char *good = P("principal has nick && principal.age > 1");
 	const char *bad = P("principal.nick == \"a\"");
 	struct cedar_schema *schema = NULL;
@@ -431,7 +470,8 @@ test_links(void **state)
 		{ "User::\"a\"", "Photo::\"p\"", NULL },
 		/* no Photo can be in a Group */
 		{ "User::\"a\"", "Group::\"g\"", "invalid action application" },
-		{ "Photo::\"x\"", "Photo::\"p\"", "invalid action application" },
+		{ "Photo::\"x\"", "Photo::\"p\"",
+		  "invalid action application" },
 		{ "Nope::\"x\"", "Photo::\"p\"", "unrecognized entity type" },
 	};
 	const char *tmpl = "@id(\"t\") permit(principal == ?principal, "
@@ -483,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_json_schema),
 		cmocka_unit_test(test_several_errors),
+		cmocka_unit_test(test_no_cascade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
