@@ -2,15 +2,20 @@
  * authorize.c - the policy-set index and the authorizer.
  *
  * cedar_policy_set_finish() files every policy (templates excluded) under
- * one key, chosen from its most selective scope constraint:
- * principal == uid, resource == uid, action == uid, principal in uid,
- * resource in uid, action in uid (one key per uid of `in [...]`),
- * principal is T, resource is T; a policy with no scope constraint goes to
- * a catch-all list.  A request looks up the keys its principal, action and
- * resource can match (for `in`, the uid itself and its ancestors in the
- * entity store; for `is`, its type), so a policy filed anywhere else has a
- * scope that cannot match and is never visited.  Scope checks never
- * error, so skipping is exact.  Candidates are evaluated in load order.
+ * the keys of one scope constraint: principal or resource `==` uid, `in`
+ * uid (also `is T in uid`), `is T`; action `==` uid, `in` uid, one key per
+ * uid of `in [...]`.  Of its constrained dimensions it picks the one whose
+ * keys the fewest policies of the set share, so that 10,000 policies for
+ * one action but different principals are filed by principal.  A policy
+ * with no scope constraint goes to a catch-all list; one whose scope can
+ * never match (`action in []`, an unbound slot) is not filed at all.
+ *
+ * A request looks up the keys its principal, action and resource can
+ * match (the uid itself, for `in` also its ancestors in the entity store,
+ * for `is` its type), so a policy filed anywhere else has a scope that
+ * cannot match and is never visited.  Scope checks never error, so
+ * skipping is exact.  Candidates are evaluated in load order, which keeps
+ * reasons and errors in a stable order.
  *
  * The index lives in the set's arena and is read-only after finish, so
  * any number of threads may authorize against one set concurrently.
@@ -44,8 +49,9 @@ struct posting {
 struct bucket {
 	uint8_t tag;
 	struct cedar_uid key;
-	const uint32_t *idx;    /* ascending */
+	const uint32_t *idx;    /* ascending (a policy may repeat) */
 	size_t n;
+	size_t weight;          /* policies naming the key in any dimension */
 };
 
 struct cedar_index {
@@ -74,19 +80,6 @@ key_hash(uint8_t tag, const struct cedar_uid *k)
 	return h ^ (str_hash(k->id) * 0x9E3779B97F4A7C15ULL);
 }
 
-static int
-posting_cmp(const void *x, const void *y)
-{
-	const struct posting *a = x, *b = y;
-	int r;
-
-	if (a->tag != b->tag)
-		return a->tag < b->tag ? -1 : 1;
-	if ((r = cedar_uid_cmp(&a->key, &b->key)) != 0)
-		return r;
-	return a->idx < b->idx ? -1 : a->idx > b->idx;
-}
-
 /* The uid a scope names, resolving a bound slot; NULL when unbound. */
 static const struct cedar_uid *
 scope_key(const struct cedar_scope *sc, const struct cedar_uid *slot,
@@ -97,71 +90,120 @@ scope_key(const struct cedar_scope *sc, const struct cedar_uid *slot,
 	return has_slot ? slot : NULL;
 }
 
-/* Choose the key(s) a policy is filed under.  Returns the number of
- * postings written to out (0 with *catch_all set, or 0 when the scope
- * can never match); with out NULL only counts. */
+enum dim { DIM_P = 0, DIM_R, DIM_A, DIM__COUNT };
+
+/* The keys a policy could be filed under in one dimension (principal,
+ * resource, action): returns how many (written to out when not NULL), 0
+ * when the dimension is unconstrained, or SIZE_MAX when the scope can
+ * never match (an unbound slot, `action in []`). */
 static size_t
-policy_keys(const struct cedar_policy *p, uint32_t idx, struct posting *out,
-    bool *catch_all)
+dim_keys(const struct cedar_policy *p, int dim, uint32_t idx,
+    struct posting *out)
 {
-	const struct cedar_scope *ps = &p->principal, *as = &p->action,
-	    *rs = &p->resource;
-	const struct cedar_uid *pk = NULL, *rk = NULL;
+	const struct cedar_scope *sc;
+	const struct cedar_uid *k = NULL;
 	struct posting one;
 
-	*catch_all = false;
 	memset(&one, 0, sizeof(one));
 	one.idx = idx;
-	if (ps->kind == CSCOPE_EQ || ps->kind == CSCOPE_IN ||
-	    ps->kind == CSCOPE_IS_IN) {
-		pk = scope_key(ps, &p->slot_principal, p->has_slot_principal);
-		if (pk == NULL)
-			return 0;
+	sc = dim == DIM_P ? &p->principal : dim == DIM_R ? &p->resource :
+	    &p->action;
+	if (sc->kind == CSCOPE_EQ || sc->kind == CSCOPE_IN ||
+	    sc->kind == CSCOPE_IS_IN) {
+		if (dim == DIM_P)
+			k = scope_key(sc, &p->slot_principal, p->has_slot_principal);
+		else if (dim == DIM_R)
+			k = scope_key(sc, &p->slot_resource, p->has_slot_resource);
+		else
+			k = &sc->uid;
+		if (k == NULL)
+			return SIZE_MAX;
+		one.key = *k;
 	}
-	if (rs->kind == CSCOPE_EQ || rs->kind == CSCOPE_IN ||
-	    rs->kind == CSCOPE_IS_IN) {
-		rk = scope_key(rs, &p->slot_resource, p->has_slot_resource);
-		if (rk == NULL)
-			return 0;
-	}
-	if (ps->kind == CSCOPE_EQ) {
-		one.tag = K_P_EQ;
-		one.key = *pk;
-	} else if (rs->kind == CSCOPE_EQ) {
-		one.tag = K_R_EQ;
-		one.key = *rk;
-	} else if (as->kind == CSCOPE_EQ) {
-		one.tag = K_A_EQ;
-		one.key = as->uid;
-	} else if (pk != NULL) {
-		one.tag = K_P_IN;
-		one.key = *pk;
-	} else if (rk != NULL) {
-		one.tag = K_R_IN;
-		one.key = *rk;
-	} else if (as->kind == CSCOPE_IN) {
-		one.tag = K_A_IN;
-		one.key = as->uid;
-	} else if (as->kind == CSCOPE_IN_SET) {
-		for (size_t i = 0; out != NULL && i < as->n_uids; i++) {
+	switch (sc->kind) {
+	case CSCOPE_ANY:
+		return 0;
+	case CSCOPE_EQ:
+		one.tag = dim == DIM_P ? K_P_EQ : dim == DIM_R ? K_R_EQ : K_A_EQ;
+		break;
+	case CSCOPE_IN:
+	case CSCOPE_IS_IN:
+		one.tag = dim == DIM_P ? K_P_IN : dim == DIM_R ? K_R_IN : K_A_IN;
+		break;
+	case CSCOPE_IS:
+		one.tag = dim == DIM_P ? K_P_IS : K_R_IS;
+		one.key.type = sc->is_type;
+		break;
+	case CSCOPE_IN_SET:
+		if (sc->n_uids == 0)
+			return SIZE_MAX;
+		for (size_t i = 0; out != NULL && i < sc->n_uids; i++) {
 			out[i] = one;
 			out[i].tag = K_A_IN;
-			out[i].key = as->uids[i];
+			out[i].key = sc->uids[i];
 		}
-		return as->n_uids;
-	} else if (ps->kind == CSCOPE_IS) {
-		one.tag = K_P_IS;
-		one.key.type = ps->is_type;
-	} else if (rs->kind == CSCOPE_IS) {
-		one.tag = K_R_IS;
-		one.key.type = rs->is_type;
-	} else {
-		*catch_all = true;
-		return 0;
+		return sc->n_uids;
+	default:
+		return SIZE_MAX;
 	}
 	if (out != NULL)
 		out[0] = one;
 	return 1;
+}
+
+/* Find or add the bucket of a key (the table has room: it is sized for
+ * every key of every policy). */
+static struct bucket *
+bucket_get(struct cedar_index *ix, const struct posting *k)
+{
+	size_t s = key_hash(k->tag, &k->key) & (ix->n_slots - 1);
+	struct bucket *b;
+
+	while (ix->slots[s] != 0) {
+		b = &ix->buckets[ix->slots[s] - 1];
+		if (b->tag == k->tag && cedar_uid_eq(&b->key, &k->key))
+			return b;
+		s = (s + 1) & (ix->n_slots - 1);
+	}
+	b = &ix->buckets[ix->n_buckets++];
+	b->tag = k->tag;
+	b->key = k->key;
+	ix->slots[s] = (uint32_t)ix->n_buckets;
+	return b;
+}
+
+/* Where a policy is filed: the constrained dimension whose keys are
+ * shared with the fewest other policies (ties: principal, resource,
+ * action); -1 for an unconstrained scope, -2 for one that never
+ * matches. */
+static int
+choose_dim(struct cedar_index *ix, const struct cedar_policy *p,
+    struct posting *tmp, size_t tmp_cap)
+{
+	size_t best_cost = SIZE_MAX, n;
+	int best = -1;
+
+	for (int d = 0; d < DIM__COUNT; d++) {
+		size_t cost = 0;
+
+		n = dim_keys(p, d, 0, NULL);
+		if (n == SIZE_MAX)
+			return -2;
+		if (n == 0)
+			continue;
+		if (n > tmp_cap) {
+			cost = SIZE_MAX - 1;   /* usable, but the last choice */
+		} else {
+			dim_keys(p, d, 0, tmp);
+			for (size_t i = 0; i < n; i++)
+				cost += bucket_get(ix, &tmp[i])->weight;
+		}
+		if (best < 0 || cost < best_cost) {
+			best = d;
+			best_cost = cost;
+		}
+	}
+	return best;
 }
 
 int
@@ -169,10 +211,10 @@ cedar_policy_set_finish(struct cedar_policy_set *ps, struct diag_list *dl)
 {
 	struct arena *a;
 	struct cedar_index *ix;
-	struct posting *post = NULL;
-	uint32_t *idx_all;
-	size_t n_post = 0, k, n_catch = 0;
-	bool catch_all;
+	struct posting *tmp = NULL;
+	uint32_t *idx_all, *fill = NULL;
+	int8_t *dim = NULL;
+	size_t n_keys = 0, n_post = 0, n_catch = 0, tmp_cap = 0, m, off;
 	int r = MANDATE_ENOMEM;
 
 	if (ps == NULL)
@@ -189,62 +231,86 @@ cedar_policy_set_finish(struct cedar_policy_set *ps, struct diag_list *dl)
 		if (!is_template(ps->all[i]))
 			ix->policies[ix->n_policies++] = ps->all[i];
 	}
-	if (ix->n_policies > UINT32_MAX - 1) {
+	if (ix->n_policies > UINT32_MAX / 4) {
 		r = MANDATE_ELIMIT;
 		goto out;
 	}
+	/* room for every key of every dimension of every policy */
 	for (size_t i = 0; i < ix->n_policies; i++) {
-		n_post += policy_keys(ix->policies[i], (uint32_t)i, NULL,
-		    &catch_all);
-		n_catch += catch_all;
-	}
-	post = calloc(n_post + 1, sizeof(*post));   /* scratch, freed below */
-	idx_all = arena_calloc(a, n_post + 1, sizeof(*idx_all));
-	ix->catch_all = arena_calloc(a, n_catch + 1, sizeof(*ix->catch_all));
-	if (post == NULL || idx_all == NULL || ix->catch_all == NULL)
-		goto out;
-	k = 0;
-	for (size_t i = 0; i < ix->n_policies; i++) {
-		k += policy_keys(ix->policies[i], (uint32_t)i, post + k,
-		    &catch_all);
-		if (catch_all)
-			ix->catch_all[ix->n_catch_all++] = (uint32_t)i;
-	}
-	qsort(post, n_post, sizeof(*post), posting_cmp);
-
-	/* one bucket per distinct key */
-	ix->buckets = arena_calloc(a, n_post + 1, sizeof(*ix->buckets));
-	if (ix->buckets == NULL)
-		goto out;
-	for (size_t i = 0; i < n_post; i++) {
-		struct bucket *b;
-		idx_all[i] = post[i].idx;
-		if (i == 0 || post[i].tag != post[i - 1].tag ||
-		    !cedar_uid_eq(&post[i].key, &post[i - 1].key)) {
-			b = &ix->buckets[ix->n_buckets++];
-			b->tag = post[i].tag;
-			b->key = post[i].key;
-			b->idx = &idx_all[i];
+		for (int d = 0; d < DIM__COUNT; d++) {
+			m = dim_keys(ix->policies[i], d, 0, NULL);
+			if (m != SIZE_MAX) {
+				n_keys += m;
+				tmp_cap = m > tmp_cap ? m : tmp_cap;
+			}
 		}
-		ix->buckets[ix->n_buckets - 1].n++;
+	}
+	if (n_keys > UINT32_MAX / 4) {
+		r = MANDATE_ELIMIT;
+		goto out;
 	}
 	ix->n_slots = 8;
-	while (ix->n_slots < 2 * ix->n_buckets)
+	while (ix->n_slots < 2 * n_keys)
 		ix->n_slots *= 2;
-	if ((ix->slots = arena_calloc(a, ix->n_slots, sizeof(*ix->slots))) == NULL)
+	ix->slots = arena_calloc(a, ix->n_slots, sizeof(*ix->slots));
+	ix->buckets = arena_calloc(a, n_keys + 1, sizeof(*ix->buckets));
+	tmp = calloc(tmp_cap + 1, sizeof(*tmp));          /* scratch */
+	dim = calloc(ix->n_policies + 1, sizeof(*dim));   /* scratch */
+	if (ix->slots == NULL || ix->buckets == NULL || tmp == NULL ||
+	    dim == NULL)
 		goto out;
-	for (size_t i = 0; i < ix->n_buckets; i++) {
-		size_t s = key_hash(ix->buckets[i].tag, &ix->buckets[i].key) &
-		    (ix->n_slots - 1);
-		while (ix->slots[s] != 0)
-			s = (s + 1) & (ix->n_slots - 1);
-		ix->slots[s] = (uint32_t)(i + 1);
+
+	/* 1: how many policies name each key, in any dimension */
+	for (size_t i = 0; i < ix->n_policies; i++) {
+		for (int d = 0; d < DIM__COUNT; d++) {
+			m = dim_keys(ix->policies[i], d, 0, tmp);
+			for (size_t k = 0; m != SIZE_MAX && k < m; k++)
+				bucket_get(ix, &tmp[k])->weight++;
+		}
+	}
+	/* 2: file each policy under its least shared dimension */
+	for (size_t i = 0; i < ix->n_policies; i++) {
+		dim[i] = (int8_t)choose_dim(ix, ix->policies[i], tmp, tmp_cap);
+		if (dim[i] == -1) {
+			n_catch++;
+		} else if (dim[i] >= 0) {
+			m = dim_keys(ix->policies[i], dim[i], 0, tmp);
+			for (size_t k = 0; k < m; k++)
+				bucket_get(ix, &tmp[k])->n++;
+			n_post += m;
+		}
+	}
+	/* 3: lay the buckets out and fill them in load order, so each list
+	 * is ascending */
+	idx_all = arena_calloc(a, n_post + 1, sizeof(*idx_all));
+	ix->catch_all = arena_calloc(a, n_catch + 1, sizeof(*ix->catch_all));
+	fill = calloc(ix->n_buckets + 1, sizeof(*fill));   /* scratch */
+	if (idx_all == NULL || ix->catch_all == NULL || fill == NULL)
+		goto out;
+	off = 0;
+	for (size_t b = 0; b < ix->n_buckets; b++) {
+		ix->buckets[b].idx = idx_all + off;
+		off += ix->buckets[b].n;
+	}
+	for (size_t i = 0; i < ix->n_policies; i++) {
+		if (dim[i] == -1) {
+			ix->catch_all[ix->n_catch_all++] = (uint32_t)i;
+		} else if (dim[i] >= 0) {
+			m = dim_keys(ix->policies[i], dim[i], 0, tmp);
+			for (size_t k = 0; k < m; k++) {
+				struct bucket *bk = bucket_get(ix, &tmp[k]);
+				size_t bi = (size_t)(bk - ix->buckets);
+				idx_all[bk->idx - idx_all + fill[bi]++] = (uint32_t)i;
+			}
+		}
 	}
 	ps->index = ix;
 	ps->finished = true;
 	r = MANDATE_OK;
 out:
-	free(post);
+	free(tmp);
+	free(dim);
+	free(fill);
 	if (r != MANDATE_OK && dl != NULL)
 		diag_add(dl, r, NULL, NULL, 0, 0, 0,
 		    "cannot build the policy index: %s", mandate_strerror(r));
@@ -413,6 +479,13 @@ cedar_authorize(const struct cedar_policy_set *ps,
 		ctx.req = req;
 		ctx.max_steps = CEDAR_MAX_EVAL_STEPS;
 		er = cedar_policy_eval(&ctx, p, &applies);
+		if (er == MANDATE_ELIMIT && p->effect == CEDAR_FORBID) {
+			/* A step limit is ours, not Cedar's (Cedar has none).
+			 * Skipping a forbid we could not finish could turn a
+			 * deny into an allow: fail closed, no decision. */
+			r = er;
+			goto out;
+		}
 		if (er == MANDATE_EEVAL || er == MANDATE_ELIMIT) {
 			errors[n_err].policy_id = cstr_copy(a, p->id);
 			errors[n_err].message = arena_cstrdup(a, ctx.err.msg);

@@ -14,39 +14,7 @@
 #include "cedar/cedar_int.h"
 #include "cedar/eval_int.h"
 
-/* ------------------------------------------------------------------ */
-/* Test-only entity store lookups.  Weak, so that the real ones from the
- * entities module win whenever they are linked in; the stores built here
- * list their entities in an array and these stubs scan it. */
-
-__attribute__((weak)) const struct cedar_entity *
-cedar_entities_find(const struct cedar_entities *es, const struct cedar_uid *uid)
-{
-	for (size_t i = 0; es != NULL && i < es->n_entities; i++) {
-		if (cedar_uid_eq(&es->entities[i].uid, uid))
-			return &es->entities[i];
-	}
-	return NULL;
-}
-
-__attribute__((weak)) bool
-cedar_entities_in(const struct cedar_entities *es, const struct cedar_uid *a,
-    const struct cedar_uid *b)
-{
-	const struct cedar_entity *e;
-
-	if (cedar_uid_eq(a, b))
-		return true;
-	if ((e = cedar_entities_find(es, a)) == NULL)
-		return false;
-	for (size_t i = 0; i < e->n_ancestors; i++) {
-		if (cedar_uid_eq(&e->ancestors[i], b))
-			return true;
-	}
-	return false;
-}
-
-#define S(lit) STR_LIT(lit)
+#include "eval_world.h"
 
 /* ------------------------------------------------------------------ */
 /* Extension parsers */
@@ -476,91 +444,6 @@ test_values(void **state)
 /* Authorizer and index: random policy sets, hand-built (no parser), give
  * the same decisions through the index as through a linear scan. */
 
-/* A tiny universe: users u0..u5 in groups g0..g2 (g0 in g2), actions
- * a0..a3 with a0, a1 in the group ag, resources r0..r3 of two types. */
-struct world {
-	struct arena arena;
-	struct cedar_entities es;
-	struct cedar_uid users[6], groups[3], actions[4], agroup, res[4];
-};
-
-static struct cedar_uid
-mkuid(struct arena *a, const char *type, const char *prefix, int i)
-{
-	char buf[32];
-	struct cedar_uid u;
-
-	snprintf(buf, sizeof(buf), "%s%d", prefix, i);
-	u.type = arena_strdup(a, type, strlen(type));
-	u.id = arena_strdup(a, buf, strlen(buf));
-	return u;
-}
-
-static int
-uid_qcmp(const void *x, const void *y)
-{
-	return cedar_uid_cmp(x, y);
-}
-
-static void
-world_init(struct world *w)
-{
-	struct cedar_entity *ents;
-	size_t n = 0;
-
-	memset(w, 0, sizeof(*w));
-	arena_init(&w->arena, 0);
-	for (int i = 0; i < 6; i++)
-		w->users[i] = mkuid(&w->arena, "User", "u", i);
-	for (int i = 0; i < 3; i++)
-		w->groups[i] = mkuid(&w->arena, "Group", "g", i);
-	for (int i = 0; i < 4; i++)
-		w->actions[i] = mkuid(&w->arena, "Action", "a", i);
-	w->agroup = mkuid(&w->arena, "Action", "ag", 0);
-	for (int i = 0; i < 4; i++)
-		w->res[i] = mkuid(&w->arena, i < 2 ? "Doc" : "Photo", "r", i);
-	ents = arena_calloc(&w->arena, 32, sizeof(*ents));
-	/* users: u_i in g_(i%3); g0 in g2, so u0 and u3 are also in g2 */
-	for (int i = 0; i < 6; i++) {
-		struct cedar_uid *anc = arena_calloc(&w->arena, 2, sizeof(*anc));
-		size_t na = 0;
-		anc[na++] = w->groups[i % 3];
-		if (i % 3 == 0)
-			anc[na++] = w->groups[2];
-		qsort(anc, na, sizeof(*anc), uid_qcmp);
-		ents[n].uid = w->users[i];
-		ents[n].parents = anc;
-		ents[n].n_parents = 1;
-		ents[n].ancestors = anc;
-		ents[n].n_ancestors = na;
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	for (int i = 0; i < 3; i++) {
-		ents[n].uid = w->groups[i];
-		if (i == 0) {
-			ents[n].ancestors = &w->groups[2];
-			ents[n].n_ancestors = 1;
-		}
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	for (int i = 0; i < 4; i++) {
-		ents[n].uid = w->actions[i];
-		if (i < 2) {
-			ents[n].ancestors = &w->agroup;
-			ents[n].n_ancestors = 1;
-		}
-		ents[n].attrs.kind = CV_RECORD;
-		ents[n].tags.kind = CV_RECORD;
-		n++;
-	}
-	w->es.entities = ents;
-	w->es.n_entities = n;
-}
-
 static uint64_t
 rnd(uint64_t *s)
 {
@@ -675,6 +558,28 @@ rand_policy(struct world *w, uint64_t *seed, size_t i)
 	}
 	p->conds = c;
 	p->n_conds = 1;
+	/* some are template links (slots bound), some unlinked templates,
+	 * which are never evaluated */
+	switch (rnd(seed) % 8) {
+	case 0:
+		if (p->principal.kind == CSCOPE_EQ || p->principal.kind == CSCOPE_IN ||
+		    p->principal.kind == CSCOPE_IS_IN) {
+			p->principal.is_slot = true;
+			p->has_slot_principal = true;
+			p->slot_principal = p->principal.uid;
+			memset(&p->principal.uid, 0, sizeof(p->principal.uid));
+			p->template_of = p;   /* any non-NULL template */
+		}
+		break;
+	case 1:
+		if (p->resource.kind == CSCOPE_EQ || p->resource.kind == CSCOPE_IN) {
+			p->resource.is_slot = true;
+			p->is_template = true;
+		}
+		break;
+	default:
+		break;
+	}
 	return p;
 }
 
@@ -709,10 +614,10 @@ check_same_as_linear(struct world *w, struct cedar_policy_set *ps,
 		req.principal = w->users[pi];
 		req.action = w->actions[ai];
 		req.resource = w->res[ri];
-		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d1),
+		assert_int_equal(cedar_authorize(ps, w->es, &req, &a, &d1),
 		    MANDATE_OK);
 		ps->index = NULL;     /* the linear scan */
-		assert_int_equal(cedar_authorize(ps, &w->es, &req, &a, &d2),
+		assert_int_equal(cedar_authorize(ps, w->es, &req, &a, &d2),
 		    MANDATE_OK);
 		ps->index = ix;
 		decision_str(&d1, b1, sizeof(b1));
@@ -752,7 +657,7 @@ test_authorize_index(void **state)
 	/* the random sets exercise every outcome */
 	assert_true(n_allow > 100);
 	assert_true(n_err > 100);
-	arena_free(&w.arena);
+	world_free(&w);
 }
 
 /* 10,000 policies for other principals and actions are never visited:
@@ -777,6 +682,8 @@ test_authorize_index_skips(void **state)
 	ps.all = arena_calloc(&w.arena, n, sizeof(*ps.all));
 	for (size_t i = 0; i < n - 3; i++) {
 		struct cedar_policy *p = rand_policy(&w, &seed, i);
+		p->principal.is_slot = p->resource.is_slot = false;
+		p->is_template = false;
 		/* an erroring condition, scoped to someone else */
 		p->conds[0].expr->kind = CX_ADD;
 		p->conds[0].expr->a = &p->conds[0].expr[1];
@@ -794,6 +701,8 @@ test_authorize_index_skips(void **state)
 	}
 	for (size_t i = n - 3; i < n; i++) {
 		struct cedar_policy *p = rand_policy(&w, &seed, i);
+		p->principal.is_slot = p->resource.is_slot = false;
+		p->is_template = false;
 		p->principal.kind = CSCOPE_IN;
 		p->principal.uid = w.groups[2];
 		p->action.kind = CSCOPE_IN;
@@ -811,20 +720,20 @@ test_authorize_index_skips(void **state)
 	req.principal = w.users[3];   /* in g0, hence in g2 */
 	req.action = w.actions[1];    /* in ag */
 	req.resource = w.res[0];
-	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_int_equal(cedar_authorize(&ps, w.es, &req, &a, &d), MANDATE_OK);
 	assert_true(d.allow);
 	assert_int_equal(d.n_reasons, 3);
 	assert_int_equal(d.n_errors, 0);
 	assert_string_equal(d.reasons[0], "policy10000");
 	assert_string_equal(d.reasons[2], "policy10002");
 	req.principal = w.users[1];   /* not in g2 */
-	assert_int_equal(cedar_authorize(&ps, &w.es, &req, &a, &d), MANDATE_OK);
+	assert_int_equal(cedar_authorize(&ps, w.es, &req, &a, &d), MANDATE_OK);
 	assert_false(d.allow);
 	assert_int_equal(d.n_reasons, 0);
 	assert_int_equal(d.n_errors, 0);
 	arena_free(&a);
 	arena_free(&ps.arena);
-	arena_free(&w.arena);
+	world_free(&w);
 }
 
 int
