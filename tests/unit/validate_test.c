@@ -359,8 +359,9 @@ test_several_errors(void **state)
 	struct cedar_policy_set *ps = NULL;
 	struct diag_list dl;
 	static const char *const want[] = {
-		"optional attribute", "Long and String", "unrecognized entity "
-		"type Team", "set elements", "attribute `foo` not found",
+		"optional attribute", "Long and String",
+		"unrecognized entity type Team", "set elements",
+		"attribute `foo` not found",
 	};
 
 	(void)state;
@@ -391,8 +392,8 @@ test_no_cascade(void **state)
 		  "principal.nick == \"x\""),
 		P("if principal has nick && principal.foo then "
 		  "principal.nick == \"x\" else false"),
-		"permit(principal, action, resource) when { principal has nick "
-		"&& principal.foo } when { principal.nick == \"x\" };",
+		("permit(principal, action, resource) when { principal has nick "
+		 "&& principal.foo } when { principal.nick == \"x\" };"),
 	};
 	struct cedar_schema *schema = NULL;
 	struct diag_list dl;
