@@ -109,8 +109,13 @@ cedar_policy_set_add(struct cedar_policy_set *ps, const char *src,
 	int r;
 	bool dup = false;
 
-	if (ps == NULL || ps->finished)
+	if (ps == NULL)
 		return MANDATE_EINVAL;
+	if (ps->finished) {
+		diag_add(dl, MANDATE_EINVAL, file, NULL, 0, 0, 0,
+		    "the policy set is finished and cannot change");
+		return MANDATE_EINVAL;
+	}
 	r = cedar_parse_policies(&ps->arena, src, len, file, ps->n_loaded,
 	    mode == CEDAR_IDS_ANNOTATION, &pols, &n, dl);
 	if (r != MANDATE_OK)
@@ -159,9 +164,13 @@ cedar_policy_set_link(struct cedar_policy_set *ps, const char *template_id,
 	struct cedar_policy *pol = NULL;
 	int r;
 
-	if (ps == NULL || ps->finished || template_id == NULL ||
-	    new_id == NULL)
+	if (ps == NULL || template_id == NULL || new_id == NULL)
 		return MANDATE_EINVAL;
+	if (ps->finished) {
+		diag_add(dl, MANDATE_EINVAL, NULL, NULL, 0, 0, 0,
+		    "the policy set is finished and cannot change");
+		return MANDATE_EINVAL;
+	}
 	if ((tmpl = find_by_id(ps, str_c(template_id))) == NULL ||
 	    !tmpl->is_template) {
 		diag_add(dl, MANDATE_ENOTFOUND, NULL, NULL, 0, 0, 0,
@@ -176,12 +185,10 @@ cedar_policy_set_link(struct cedar_policy_set *ps, const char *template_id,
 	if ((tmpl->principal.is_slot != (principal != NULL)) ||
 	    (tmpl->resource.is_slot != (resource != NULL))) {
 		diag_add(dl, MANDATE_EINVAL, NULL, NULL, 0, 0, 0,
-		    "template `%s` needs %s%s%s", template_id,
-		    tmpl->principal.is_slot ? "?principal" : "",
-		    tmpl->principal.is_slot && tmpl->resource.is_slot ?
-		    " and " : "",
-		    tmpl->resource.is_slot ? "?resource" :
-		    tmpl->principal.is_slot ? "" : "no slot values");
+		    "template `%s` takes %s ?principal value and %s "
+		    "?resource value", template_id,
+		    tmpl->principal.is_slot ? "one" : "no",
+		    tmpl->resource.is_slot ? "one" : "no");
 		return MANDATE_EINVAL;
 	}
 	if (principal != NULL && (r = cedar_parse_uid(&ps->arena, principal,
