@@ -33,6 +33,7 @@ const bases = [
   'permit(principal, action, resource) when { [1, [2, "x"], []].contains(1) && {a: 1, "b": 2}.a == 1 };',
   'permit(principal, action, resource) when { ip("10.0.0.1").isInRange(ip("10.0.0.0/8")) && decimal("1.2").lessThan(decimal("2")) };',
   'permit(principal, action, resource) when { principal["x y"].z.getTag("t") < -9223372036854775808 };',
+  'permit(principal, action, resource) when { "a\\u{1F600}\\x41\\n\\t\\\\\\0\\\'\\"" like "\\u{e9}*\\*" };',
 ];
 for (const f of files) {
   try { bases.push(fs.readFileSync(f, 'utf8')); } catch (e) { /* skip */ }
@@ -59,7 +60,28 @@ function tokens(s) {
   return s.match(re) || [];
 }
 
+const chars = ['"', '\\', '*', 'u', '{', '}', 'x', '0', '9', 'F', ' ',
+  '\n', '\r', '\t', '\u00a0', '\u2028', '\ufeff', '\u00e9', '\0', '?', '_',
+  ':', '.', '-', '!', '/', '\u000b', '\u0085', '\u3000', 'a', '7f', '80', 'D800',
+  '10FFFF', '110000', '1_0', '_1'];
+
+// character-level mutation: exercises the lexer and escapes
+function mutateChars(s) {
+  const a = Array.from(s);
+  const ops = 1 + rnd(3);
+  for (let k = 0; k < ops && a.length > 0; k++) {
+    const i = rnd(a.length);
+    switch (rnd(3)) {
+      case 0: a.splice(i, 1); break;
+      case 1: a.splice(i, 0, pick(chars)); break;
+      case 2: a[i] = pick(chars); break;
+    }
+  }
+  return a.join('');
+}
+
 function mutate(s) {
+  if (rnd(3) === 0) return mutateChars(s);
   const t = tokens(s);
   const ops = 1 + rnd(3);
   for (let k = 0; k < ops && t.length > 0; k++) {
