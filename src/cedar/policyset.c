@@ -132,14 +132,21 @@ cedar_policy_set_add(struct cedar_policy_set *ps, const char *src,
 		qsort(sorted, total, sizeof(*sorted), id_ptr_cmp);
 		for (size_t i = 1; i < total; i++) {
 			const struct cedar_policy *q;
+			char idb[84] = "";
 			if (!str_eq(sorted[i]->id, sorted[i - 1]->id))
 				continue;
 			/* report at the new one */
 			q = sorted[i] >= pols && sorted[i] < pols + n ?
 			    sorted[i] : sorted[i - 1];
+			for (size_t k = 0; k < q->id.n && k + 4 < sizeof(idb);
+			    k++) {
+				unsigned char c = (unsigned char)q->id.p[k];
+				idb[k] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+				idb[k + 1] = '\0';
+			}
 			diag_add(dl, MANDATE_EPARSE, file, q->src, q->src_len,
-			    q->off, q->len, "duplicate policy id `%.*s`",
-			    (int)(q->id.n > 80 ? 80 : q->id.n), q->id.p);
+			    q->off, q->len, "duplicate policy id `%s%s`", idb,
+			    q->id.n + 4 >= sizeof(idb) ? "..." : "");
 			dup = true;
 		}
 		free(sorted);

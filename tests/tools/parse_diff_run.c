@@ -40,7 +40,12 @@ main(int argc, char **argv)
 				nt += p[i].is_template;
 			printf("OK %zu %zu\n", np - nt, nt);
 		} else {
-			printf("ERR %s\n", dl.n ? dl.items[0].msg : "");
+			/* one line per case: newlines in the message go */
+			const char *m = dl.n ? dl.items[0].msg : "";
+			fputs("ERR ", stdout);
+			for (; *m; m++)
+				putchar(*m == '\n' || *m == '\r' ? ' ' : *m);
+			putchar('\n');
 		}
 		arena_free(&a);
 	}

@@ -188,6 +188,8 @@ static const struct {
 	{ "principal.foo(1)(2)", 16, "expressions cannot be called" },
 	{ "{a: 1, a: 2}", 0, "duplicate key `a`" },
 	{ "{a: 1, \"a\": 2}", 0, "duplicate key `a`" },
+	{ "{\"a\\nb\": 1, \"a\\nb\": 2}", 0, "duplicate key `a?b`" },
+	{ "1 \"a\nb\"", 2, "unexpected string literal `\"a...`" },
 	{ "{if: 1}", 1, "reserved" },
 	{ "{true: 1}", 1, "reserved" },
 	{ "{a::b: 1}", 2, "not a path" },
