@@ -1474,6 +1474,36 @@ resync(struct parser *p)
 		next(p);
 }
 
+/* Duplicate annotation keys are an error (reported at the later one);
+ * sorting keeps this O(n log n) however many annotations there are. */
+static int
+annot_ptr_cmp(const void *x, const void *y)
+{
+	const struct cedar_annotation *a =
+	    *(const struct cedar_annotation *const *)x;
+	const struct cedar_annotation *b =
+	    *(const struct cedar_annotation *const *)y;
+	int r = str_cmp(a->key, b->key);
+
+	return r != 0 ? r : (a->off > b->off) - (a->off < b->off);
+}
+
+static bool
+check_annotation_keys(struct parser *p, const struct plist *annots)
+{
+	const struct cedar_annotation **v;
+
+	if ((v = palloc(p, annots->n * sizeof(*v))) == NULL)
+		return false;
+	memcpy(v, annots->v, annots->n * sizeof(*v));
+	qsort(v, annots->n, sizeof(*v), annot_ptr_cmp);
+	for (size_t i = 1; i < annots->n; i++)
+		if (str_eq(v[i]->key, v[i - 1]->key))
+			perr(p, v[i]->off, v[i]->len, "duplicate annotation "
+			    "`@%.*s`", (int)v[i]->key.n, v[i]->key.p);
+	return true;
+}
+
 static struct cedar_policy *
 parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 {
@@ -1513,15 +1543,6 @@ parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 			if (!expect(p, TK_RPAREN, "`)`"))
 				return NULL;
 		}
-		for (size_t i = 0; i < annots.n; i++) {
-			const struct cedar_annotation *o = annots.v[i];
-			if (str_eq(o->key, an->key)) {
-				perr(p, an->off, an->len, "duplicate "
-				    "annotation `@%.*s`", (int)an->key.n,
-				    an->key.p);
-				break;
-			}
-		}
 		if (!plist_push(p, &annots, an))
 			return NULL;
 		if (use_annotation_ids && str_eq_c(an->key, "id")) {
@@ -1529,6 +1550,8 @@ parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 			have_id = true;
 		}
 	}
+	if (annots.n > 1 && !check_annotation_keys(p, &annots))
+		return NULL;
 	/* effect */
 	et = p->tok;
 	if (et.kind != TK_IDENT) {
