@@ -242,64 +242,9 @@ valid_type_name(struct str s)
 }
 
 bool
-cedar_ej_is_action_type(struct str t)
-{
-	static const char act[] = "Action";
-
-	if (t.n < 6 || memcmp(t.p + t.n - 6, act, 6) != 0)
-		return false;
-	return t.n == 6 || (t.n >= 8 && t.p[t.n - 7] == ':' &&
-	    t.p[t.n - 8] == ':');
-}
-
-const struct cedar_entity_type *
-cedar_ej_entity_type(const struct cedar_schema *s, struct str name)
-{
-	size_t lo = 0, hi;
-
-	if (s == NULL)
-		return NULL;
-	hi = s->n_entity_types;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = str_cmp(s->entity_types[mid].name, name);
-
-		if (r == 0)
-			return &s->entity_types[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-const struct cedar_action_decl *
-cedar_ej_action(const struct cedar_schema *s, const struct cedar_uid *uid)
-{
-	size_t lo = 0, hi;
-
-	if (s == NULL)
-		return NULL;
-	hi = s->n_actions;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = cedar_uid_cmp(&s->actions[mid].uid, uid);
-
-		if (r == 0)
-			return &s->actions[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-bool
 cedar_ej_enum_ok(const struct cedar_schema *s, const struct cedar_uid *uid)
 {
-	const struct cedar_entity_type *et = cedar_ej_entity_type(s, uid->type);
+	const struct cedar_entity_type *et = cedar_schema_entity_type(s, uid->type);
 
 	if (et == NULL || et->enum_ids == NULL)
 		return true;
@@ -1089,6 +1034,20 @@ element_offset(const char *src, size_t len, size_t index)
 	return 0;
 }
 
+/* Point the diagnostics added since n_diag at entity `index` of the
+ * array (computed only on error: the scan is linear). */
+static void
+locate(struct cedar_jctx *c, size_t n_diag, size_t index)
+{
+	size_t off;
+
+	if (c->dl == NULL || c->dl->n <= n_diag)
+		return;
+	off = element_offset(c->src, c->src_len, index);
+	for (size_t k = n_diag; k < c->dl->n; k++)
+		c->dl->items[k].off = off;
+}
+
 static void
 set_where_uid(struct cedar_jctx *c, const char *what,
     const struct cedar_uid *u)
@@ -1103,13 +1062,13 @@ set_where_uid(struct cedar_jctx *c, const char *what,
 /* Build the slot table over es->entities; a duplicate uid is an error
  * reported through c (the second occurrence is named). */
 static int
-store_index(struct cedar_jctx *c, struct cedar_entities *es)
+store_index(struct cedar_jctx *c, struct cedar_entities *es, struct arena *a)
 {
 	size_t n_slots = 8, mask;
 
 	while (n_slots < es->n_entities * 2)
 		n_slots <<= 1;
-	es->slots = arena_calloc(&es->arena, n_slots, sizeof(*es->slots));
+	es->slots = arena_calloc(a, n_slots, sizeof(*es->slots));
 	if (es->slots == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	es->n_slots = n_slots;
@@ -1123,6 +1082,7 @@ store_index(struct cedar_jctx *c, struct cedar_entities *es)
 			if (cedar_uid_eq(&es->entities[es->slots[i] - 1].uid,
 			    u)) {
 				c->where[0] = '\0';
+				c->err_entity = e;
 				set_where_uid(c, "entity", u);
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "duplicate entity");
@@ -1143,7 +1103,8 @@ uid_qsort_cmp(const void *a, const void *b)
  * depth-first walk with visit marks, so a cycle cannot loop; reaching the
  * entity itself means the hierarchy has a cycle, which is an error. */
 static int
-store_closure(struct cedar_jctx *c, struct cedar_entities *es)
+store_closure(struct cedar_jctx *c, struct cedar_entities *es,
+    struct arena *a)
 {
 	struct arena tmp;
 	size_t *mark = NULL, *stack = NULL, n = es->n_entities, total = 0;
@@ -1180,6 +1141,7 @@ store_closure(struct cedar_jctx *c, struct cedar_entities *es)
 				if (pe != NULL) {
 					pi = (size_t)(pe - es->entities);
 					if (pi == e) {
+						c->err_entity = e;
 						set_where_uid(c, "entity",
 						    &ent->uid);
 						r = cedar_jctx_error(c,
@@ -1229,7 +1191,7 @@ store_closure(struct cedar_jctx *c, struct cedar_entities *es)
 					acc[w++] = acc[i];
 			n_acc = w;
 		}
-		anc = arena_alloc(&es->arena, n_acc * sizeof(*anc));
+		anc = arena_alloc(a, n_acc * sizeof(*anc));
 		if (anc == NULL) {
 			r = cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 			goto out;
@@ -1300,14 +1262,14 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 	if ((r = cedar_json_uid(c, uid, &e->uid)) != MANDATE_OK)
 		return r;
 	set_where_uid(c, "entity", &e->uid);
-	is_action = cedar_ej_is_action_type(e->uid.type);
+	is_action = cedar_type_is_action(e->uid.type);
 	if (c->schema != NULL) {
 		if (is_action) {
-			if (cedar_ej_action(c->schema, &e->uid) == NULL)
+			if (cedar_schema_action(c->schema, &e->uid) == NULL)
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "action is not declared in the schema");
 			schema_action = true;
-		} else if ((et = cedar_ej_entity_type(c->schema,
+		} else if ((et = cedar_schema_entity_type(c->schema,
 		    e->uid.type)) == NULL) {
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "entity type is not declared in the schema");
@@ -1349,7 +1311,7 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 		if ((r = cedar_json_uid(c, json_array_get(parents, i),
 		    &ps[i])) != MANDATE_OK)
 			return r;
-		if (is_action && !cedar_ej_is_action_type(ps[i].type))
+		if (is_action && !cedar_type_is_action(ps[i].type))
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "parent `%.*s` of an action is not an action",
 			    (int)ps[i].type.n, ps[i].type.p);
@@ -1394,7 +1356,7 @@ ancestor_type_allowed(struct anc_types *at, const struct cedar_entity_type *et,
 
 			for (size_t i = 0; i < cur->n_member_of; i++) {
 				const struct cedar_entity_type *nx =
-				    cedar_ej_entity_type(s, cur->member_of[i]);
+				    cedar_schema_entity_type(s, cur->member_of[i]);
 				size_t ni;
 
 				if (nx == NULL)
@@ -1437,7 +1399,9 @@ copy_uid(struct arena *a, const struct cedar_uid *in, struct cedar_uid *out)
 }
 
 /* The schema's action entities (with their groups as parents) as a
- * store of their own, closure computed. */
+ * temporary store of their own (acts->arena unused: everything is
+ * allocated in es->arena, where the merged store will live), closure
+ * computed. */
 static int
 schema_actions(struct cedar_jctx *c, struct cedar_entities *es,
     struct cedar_entities *acts)
@@ -1446,9 +1410,8 @@ schema_actions(struct cedar_jctx *c, struct cedar_entities *es,
 	int r;
 
 	memset(acts, 0, sizeof(*acts));
-	acts->arena = es->arena;   /* borrow; handed back by the caller */
 	acts->n_entities = s->n_actions;
-	if (s->n_actions > 0 && (acts->entities = arena_calloc(&acts->arena,
+	if (s->n_actions > 0 && (acts->entities = arena_calloc(&es->arena,
 	    s->n_actions, sizeof(*acts->entities))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->n_actions; i++) {
@@ -1458,15 +1421,15 @@ schema_actions(struct cedar_jctx *c, struct cedar_entities *es,
 		struct cedar_uid *ps = NULL;
 
 		/* copies: the store may outlive the schema */
-		if ((r = copy_uid(&acts->arena, &d->uid, &e->uid)) !=
+		if ((r = copy_uid(&es->arena, &d->uid, &e->uid)) !=
 		    MANDATE_OK)
 			return cedar_jctx_error(c, r, "out of memory");
-		if (d->n_member_of > 0 && (ps = arena_calloc(&acts->arena,
+		if (d->n_member_of > 0 && (ps = arena_calloc(&es->arena,
 		    d->n_member_of, sizeof(*ps))) == NULL)
 			return cedar_jctx_error(c, MANDATE_ENOMEM,
 			    "out of memory");
 		for (size_t p = 0; p < d->n_member_of; p++)
-			if ((r = copy_uid(&acts->arena, &d->member_of[p],
+			if ((r = copy_uid(&es->arena, &d->member_of[p],
 			    &ps[p])) != MANDATE_OK)
 				return cedar_jctx_error(c, r, "out of memory");
 		e->attrs.kind = CV_RECORD;
@@ -1475,9 +1438,99 @@ schema_actions(struct cedar_jctx *c, struct cedar_entities *es,
 		e->n_parents = d->n_member_of;
 	}
 	c->where[0] = '\0';
-	if ((r = store_index(c, acts)) != MANDATE_OK)
+	if ((r = store_index(c, acts, &es->arena)) != MANDATE_OK)
 		return r;
-	return store_closure(c, acts);
+	return store_closure(c, acts, &es->arena);
+}
+
+/* With a schema: every ancestor of a non-action entity must have a type
+ * its entity type may have as an ancestor. */
+static int
+check_ancestor_types(struct cedar_jctx *c, struct cedar_entities *es)
+{
+	const struct cedar_schema *schema = c->schema;
+	struct arena tmp;
+	struct anc_types at = { .s = schema, .tmp = &tmp };
+	int r = MANDATE_OK;
+
+	arena_init(&tmp, 0);
+	at.types = arena_calloc(&tmp, schema->n_entity_types + 1,
+	    sizeof(*at.types));
+	at.n_types = arena_calloc(&tmp, schema->n_entity_types + 1,
+	    sizeof(*at.n_types));
+	if (at.types == NULL || at.n_types == NULL) {
+		r = cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < es->n_entities; i++) {
+		const struct cedar_entity *e = &es->entities[i];
+		const struct cedar_entity_type *et;
+
+		if (cedar_type_is_action(e->uid.type))
+			continue;
+		et = cedar_schema_entity_type(schema, e->uid.type);
+		for (size_t a = 0; et != NULL && a < e->n_ancestors; a++) {
+			if (ancestor_type_allowed(&at, et, e->ancestors[a].type))
+				continue;
+			c->off = element_offset(c->src, c->src_len, i);
+			set_where_uid(c, "entity", &e->uid);
+			r = cedar_jctx_error(c, MANDATE_EINVAL,
+			    "an ancestor of type `%.*s` is not allowed by the "
+			    "schema", (int)e->ancestors[a].type.n,
+			    e->ancestors[a].type.p);
+			goto out;
+		}
+	}
+out:
+	arena_free(&tmp);
+	return r;
+}
+
+/* With a schema: action entities given in the data must match the
+ * schema's declarations (same ancestors, no attributes); the store then
+ * holds the data's other entities and the schema's actions.  Called
+ * with the data's store indexed and closed. */
+static int
+merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
+{
+	struct cedar_entities acts;
+	struct cedar_entity *all;
+	size_t n = es->n_entities, total, w = 0;
+	int r;
+
+	if ((r = schema_actions(c, es, &acts)) != MANDATE_OK)
+		return r;
+	total = acts.n_entities;
+	for (size_t i = 0; i < n; i++) {
+		const struct cedar_entity *e = &es->entities[i];
+		const struct cedar_entity *d;
+
+		if (!cedar_type_is_action(e->uid.type)) {
+			total++;
+			continue;
+		}
+		d = cedar_entities_find(&acts, &e->uid);
+		if (d == NULL || !uids_equal(e->ancestors, e->n_ancestors,
+		    d->ancestors, d->n_ancestors)) {
+			c->off = element_offset(c->src, c->src_len, i);
+			set_where_uid(c, "action", &e->uid);
+			return cedar_jctx_error(c, MANDATE_EINVAL,
+			    "definition does not match its schema declaration");
+		}
+	}
+	if ((all = arena_calloc(&es->arena, total ? total : 1,
+	    sizeof(*all))) == NULL)
+		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!cedar_type_is_action(es->entities[i].uid.type))
+			all[w++] = es->entities[i];
+	for (size_t i = 0; i < acts.n_entities; i++)
+		all[w++] = acts.entities[i];
+	es->entities = all;
+	es->n_entities = w;
+	c->off = 0;
+	c->where[0] = '\0';
+	return store_index(c, es, &es->arena);
 }
 
 int
@@ -1487,7 +1540,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 {
 	struct cedar_jctx c = { .schema = schema, .dl = dl, .file = file,
 	    .src = src, .src_len = len };
-	struct cedar_entities *es = NULL, acts;
+	struct cedar_entities *es = NULL;
 	struct arena arena;
 	json_t *root = NULL;
 	size_t n;
@@ -1495,7 +1548,6 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 
 	*out = NULL;
 	arena_init(&arena, ENT_ARENA_LIMIT);
-	memset(&acts, 0, sizeof(acts));
 	if ((es = arena_zalloc(&arena, sizeof(*es))) == NULL) {
 		r = cedar_jctx_error(&c, MANDATE_ENOMEM, "out of memory");
 		goto out;
@@ -1521,109 +1573,32 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	es->arena = arena;   /* from here on the store's arena is es->arena */
 	c.a = &es->arena;
 	for (size_t i = 0; i < n; i++) {
-		c.off = element_offset(src, len, i);
+		size_t n_diag = dl ? dl->n : 0;
+
 		if ((r = parse_entity(&c, json_array_get(root, i),
-		    &es->entities[i])) != MANDATE_OK)
+		    &es->entities[i])) != MANDATE_OK) {
+			locate(&c, n_diag, i);
 			goto out_store;
+		}
 	}
 	es->n_entities = n;
 	c.off = 0;
 	c.where[0] = '\0';
-	if ((r = store_index(&c, es)) != MANDATE_OK ||
-	    (r = store_closure(&c, es)) != MANDATE_OK)
-		goto out_store;
-	if (schema != NULL) {
-		size_t w = 0, total;
-		struct cedar_entity *all;
+	c.err_entity = SIZE_MAX;
+	{
+		size_t n_diag = dl ? dl->n : 0;
 
-		/* ancestor types must be allowed by memberOf (closed) */
-		struct arena tmp;
-		struct anc_types at = { .s = schema, .tmp = &tmp };
-		bool bad = false;
-
-		arena_init(&tmp, 0);
-		at.types = arena_calloc(&tmp, schema->n_entity_types + 1,
-		    sizeof(*at.types));
-		at.n_types = arena_calloc(&tmp, schema->n_entity_types + 1,
-		    sizeof(*at.n_types));
-		if (at.types == NULL || at.n_types == NULL) {
-			arena_free(&tmp);
-			r = cedar_jctx_error(&c, MANDATE_ENOMEM,
-			    "out of memory");
+		if ((r = store_index(&c, es, &es->arena)) != MANDATE_OK ||
+		    (r = store_closure(&c, es, &es->arena)) != MANDATE_OK) {
+			if (c.err_entity != SIZE_MAX)
+				locate(&c, n_diag, c.err_entity);
 			goto out_store;
 		}
-		for (size_t i = 0; i < n && !bad; i++) {
-			struct cedar_entity *e = &es->entities[i];
-			const struct cedar_entity_type *et;
-
-			if (cedar_ej_is_action_type(e->uid.type))
-				continue;
-			et = cedar_ej_entity_type(schema, e->uid.type);
-			for (size_t a = 0; et != NULL && a < e->n_ancestors;
-			    a++) {
-				if (ancestor_type_allowed(&at, et,
-				    e->ancestors[a].type))
-					continue;
-				c.off = element_offset(src, len, i);
-				set_where_uid(&c, "entity", &e->uid);
-				r = cedar_jctx_error(&c, MANDATE_EINVAL,
-				    "an ancestor of type `%.*s` is not allowed "
-				    "by the schema", (int)e->ancestors[a].type.n,
-				    e->ancestors[a].type.p);
-				bad = true;
-				break;
-			}
-		}
-		arena_free(&tmp);
-		if (bad)
-			goto out_store;
-		if ((r = schema_actions(&c, es, &acts)) != MANDATE_OK) {
-			es->arena = acts.arena;
-			goto out_store;
-		}
-		es->arena = acts.arena;
-		/* action entities given in the data must match the schema's */
-		for (size_t i = 0; i < n; i++) {
-			struct cedar_entity *e = &es->entities[i];
-			const struct cedar_entity *d;
-
-			if (!cedar_ej_is_action_type(e->uid.type))
-				continue;
-			d = cedar_entities_find(&acts, &e->uid);
-			if (d == NULL || !uids_equal(e->ancestors,
-			    e->n_ancestors, d->ancestors, d->n_ancestors)) {
-				c.off = element_offset(src, len, i);
-				set_where_uid(&c, "action", &e->uid);
-				r = cedar_jctx_error(&c, MANDATE_EINVAL,
-				    "definition does not match its schema "
-				    "declaration");
-				goto out_store;
-			}
-		}
-		/* the store: the data's non-actions and the schema's actions */
-		total = acts.n_entities;
-		for (size_t i = 0; i < n; i++)
-			if (!cedar_ej_is_action_type(es->entities[i].uid.type))
-				total++;
-		all = arena_calloc(&es->arena, total ? total : 1,
-		    sizeof(*all));
-		if (all == NULL) {
-			r = cedar_jctx_error(&c, MANDATE_ENOMEM,
-			    "out of memory");
-			goto out_store;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (!cedar_ej_is_action_type(es->entities[i].uid.type))
-				all[w++] = es->entities[i];
-		for (size_t i = 0; i < acts.n_entities; i++)
-			all[w++] = acts.entities[i];
-		es->entities = all;
-		es->n_entities = w;
-		c.off = 0;
-		c.where[0] = '\0';
-		if ((r = store_index(&c, es)) != MANDATE_OK)
-			goto out_store;
 	}
+	if (schema != NULL &&
+	    ((r = check_ancestor_types(&c, es)) != MANDATE_OK ||
+	    (r = merge_schema_actions(&c, es)) != MANDATE_OK))
+		goto out_store;
 	json_decref(root);
 	*out = es;
 	return MANDATE_OK;

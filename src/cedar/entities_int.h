@@ -36,6 +36,7 @@ struct cedar_jctx {
 	 * types, entity types and enumerated ids are left to request
 	 * validation.  Entity data is always checked in full. */
 	bool lenient;
+	size_t err_entity;   /* entities.c: index of the failing entity */
 };
 
 /* Report an error at ctx->off, prefixed with ctx->where; returns code. */
@@ -78,15 +79,6 @@ int cedar_json_context(struct cedar_jctx *c, json_t *j,
 bool cedar_value_conforms(const struct cedar_schema *s,
     const struct cedar_value *v, const struct cedar_type *t, char *why,
     size_t why_len, int depth);
-
-/* Schema lookups by binary search over the sorted arrays. */
-const struct cedar_entity_type *cedar_ej_entity_type(
-    const struct cedar_schema *s, struct str name);
-const struct cedar_action_decl *cedar_ej_action(const struct cedar_schema *s,
-    const struct cedar_uid *uid);
-
-/* "Action" or "...::Action". */
-bool cedar_ej_is_action_type(struct str type);
 
 /* Is this uid allowed by the schema's enumerated entity types? */
 bool cedar_ej_enum_ok(const struct cedar_schema *s,

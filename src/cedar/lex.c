@@ -216,7 +216,11 @@ lex_next(struct lexer *lx, struct token *t)
 				break;
 			}
 			if (s[i] == '\\') {
-				if (i + 1 >= n || s[i + 1] == '\n') {
+				if (i + 1 >= n) {
+					i++;
+					break;
+				}
+				if (s[i + 1] == '\n') {
 					t->msg = "invalid string literal: "
 					    "a backslash ends a line";
 					i++;

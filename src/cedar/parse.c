@@ -85,7 +85,13 @@ static void
 unexpected(struct parser *p, const char *expected)
 {
 	const struct token *t = &p->tok;
+	int shown = 0;
 
+	/* show at most 40 bytes of the token, and only its first line */
+	while (shown < 40 && (uint32_t)shown < t->len &&
+	    p->src[t->off + (uint32_t)shown] != '\n' &&
+	    p->src[t->off + (uint32_t)shown] != '\r')
+		shown++;
 	p->failed = true;
 	p->policy_failed = true;
 	if (p->reported || p->oom)
@@ -101,13 +107,31 @@ unexpected(struct parser *p, const char *expected)
 	else if (t->kind == TK_IDENT || t->kind == TK_INT ||
 	    t->kind == TK_STRING || t->kind == TK_SLOT)
 		diag_add(p->dl, MANDATE_EPARSE, p->file, p->src, p->len,
-		    t->off, t->len, "unexpected %s `%.*s`, expected %s",
-		    lex_kind_name(t->kind), (int)(t->len > 40 ? 40 : t->len),
-		    p->src + t->off, expected);
+		    t->off, t->len, "unexpected %s `%.*s%s`, expected %s",
+		    lex_kind_name(t->kind), shown, p->src + t->off,
+		    (uint32_t)shown < t->len ? "..." : "", expected);
 	else
 		diag_add(p->dl, MANDATE_EPARSE, p->file, p->src, p->len,
 		    t->off, t->len, "unexpected %s, expected %s",
 		    lex_kind_name(t->kind), expected);
+}
+
+/* A copy of s fit for a one-line message: control characters become
+ * `?`, and long text is cut with "...". */
+static const char *
+printable(const char *s, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 4 < cap; i++)
+		buf[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? '?' :
+		    s[i];
+	if (o < n && o + 3 < cap) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
 }
 
 static void
@@ -563,10 +587,11 @@ parse_record(struct parser *p)
 		qsort(sorted, keys.n, sizeof(*sorted), str_ptr_cmp);
 		for (size_t i = 1; i < keys.n; i++) {
 			if (str_eq(*sorted[i], *sorted[i - 1])) {
+				char kb[64];
 				perr(p, off, end - off,
-				    "duplicate key `%.*s` in record literal",
-				    (int)(sorted[i]->n > 60 ? 60 : sorted[i]->n),
-				    sorted[i]->p);
+				    "duplicate key `%s` in record literal",
+				    printable(sorted[i]->p, sorted[i]->n, kb,
+				    sizeof(kb)));
 				break;
 			}
 		}
@@ -1281,9 +1306,11 @@ cedar_type_is_action(struct str type)
 static void
 action_type_err(struct parser *p, const struct cedar_expr *e)
 {
+	char ub[88];
+
 	perr(p, e->off, e->len, "expected an entity uid of type `Action` (or "
-	    "`NS::Action`), got `%.*s`", (int)(e->len > 80 ? 80 : e->len),
-	    p->src + e->off);
+	    "`NS::Action`), got `%s`", printable(p->src + e->off, e->len, ub,
+	    sizeof(ub)));
 }
 
 /* One element of the scope: principal, action or resource.  `want` is the
@@ -1447,6 +1474,36 @@ resync(struct parser *p)
 		next(p);
 }
 
+/* Duplicate annotation keys are an error (reported at the later one);
+ * sorting keeps this O(n log n) however many annotations there are. */
+static int
+annot_ptr_cmp(const void *x, const void *y)
+{
+	const struct cedar_annotation *a =
+	    *(const struct cedar_annotation *const *)x;
+	const struct cedar_annotation *b =
+	    *(const struct cedar_annotation *const *)y;
+	int r = str_cmp(a->key, b->key);
+
+	return r != 0 ? r : (a->off > b->off) - (a->off < b->off);
+}
+
+static bool
+check_annotation_keys(struct parser *p, const struct plist *annots)
+{
+	const struct cedar_annotation **v;
+
+	if ((v = palloc(p, annots->n * sizeof(*v))) == NULL)
+		return false;
+	memcpy(v, annots->v, annots->n * sizeof(*v));
+	qsort(v, annots->n, sizeof(*v), annot_ptr_cmp);
+	for (size_t i = 1; i < annots->n; i++)
+		if (str_eq(v[i]->key, v[i - 1]->key))
+			perr(p, v[i]->off, v[i]->len, "duplicate annotation "
+			    "`@%.*s`", (int)v[i]->key.n, v[i]->key.p);
+	return true;
+}
+
 static struct cedar_policy *
 parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 {
@@ -1486,15 +1543,6 @@ parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 			if (!expect(p, TK_RPAREN, "`)`"))
 				return NULL;
 		}
-		for (size_t i = 0; i < annots.n; i++) {
-			const struct cedar_annotation *o = annots.v[i];
-			if (str_eq(o->key, an->key)) {
-				perr(p, an->off, an->len, "duplicate "
-				    "annotation `@%.*s`", (int)an->key.n,
-				    an->key.p);
-				break;
-			}
-		}
 		if (!plist_push(p, &annots, an))
 			return NULL;
 		if (use_annotation_ids && str_eq_c(an->key, "id")) {
@@ -1502,6 +1550,8 @@ parse_policy(struct parser *p, size_t index, bool use_annotation_ids)
 			have_id = true;
 		}
 	}
+	if (annots.n > 1 && !check_annotation_keys(p, &annots))
+		return NULL;
 	/* effect */
 	et = p->tok;
 	if (et.kind != TK_IDENT) {

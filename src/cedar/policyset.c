@@ -109,8 +109,13 @@ cedar_policy_set_add(struct cedar_policy_set *ps, const char *src,
 	int r;
 	bool dup = false;
 
-	if (ps == NULL || ps->finished)
+	if (ps == NULL)
 		return MANDATE_EINVAL;
+	if (ps->finished) {
+		diag_add(dl, MANDATE_EINVAL, file, NULL, 0, 0, 0,
+		    "the policy set is finished and cannot change");
+		return MANDATE_EINVAL;
+	}
 	r = cedar_parse_policies(&ps->arena, src, len, file, ps->n_loaded,
 	    mode == CEDAR_IDS_ANNOTATION, &pols, &n, dl);
 	if (r != MANDATE_OK)
@@ -127,14 +132,21 @@ cedar_policy_set_add(struct cedar_policy_set *ps, const char *src,
 		qsort(sorted, total, sizeof(*sorted), id_ptr_cmp);
 		for (size_t i = 1; i < total; i++) {
 			const struct cedar_policy *q;
+			char idb[84] = "";
 			if (!str_eq(sorted[i]->id, sorted[i - 1]->id))
 				continue;
 			/* report at the new one */
 			q = sorted[i] >= pols && sorted[i] < pols + n ?
 			    sorted[i] : sorted[i - 1];
+			for (size_t k = 0; k < q->id.n && k + 4 < sizeof(idb);
+			    k++) {
+				unsigned char c = (unsigned char)q->id.p[k];
+				idb[k] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+				idb[k + 1] = '\0';
+			}
 			diag_add(dl, MANDATE_EPARSE, file, q->src, q->src_len,
-			    q->off, q->len, "duplicate policy id `%.*s`",
-			    (int)(q->id.n > 80 ? 80 : q->id.n), q->id.p);
+			    q->off, q->len, "duplicate policy id `%s%s`", idb,
+			    q->id.n + 4 >= sizeof(idb) ? "..." : "");
 			dup = true;
 		}
 		free(sorted);
@@ -159,9 +171,13 @@ cedar_policy_set_link(struct cedar_policy_set *ps, const char *template_id,
 	struct cedar_policy *pol = NULL;
 	int r;
 
-	if (ps == NULL || ps->finished || template_id == NULL ||
-	    new_id == NULL)
+	if (ps == NULL || template_id == NULL || new_id == NULL)
 		return MANDATE_EINVAL;
+	if (ps->finished) {
+		diag_add(dl, MANDATE_EINVAL, NULL, NULL, 0, 0, 0,
+		    "the policy set is finished and cannot change");
+		return MANDATE_EINVAL;
+	}
 	if ((tmpl = find_by_id(ps, str_c(template_id))) == NULL ||
 	    !tmpl->is_template) {
 		diag_add(dl, MANDATE_ENOTFOUND, NULL, NULL, 0, 0, 0,
@@ -176,12 +192,10 @@ cedar_policy_set_link(struct cedar_policy_set *ps, const char *template_id,
 	if ((tmpl->principal.is_slot != (principal != NULL)) ||
 	    (tmpl->resource.is_slot != (resource != NULL))) {
 		diag_add(dl, MANDATE_EINVAL, NULL, NULL, 0, 0, 0,
-		    "template `%s` needs %s%s%s", template_id,
-		    tmpl->principal.is_slot ? "?principal" : "",
-		    tmpl->principal.is_slot && tmpl->resource.is_slot ?
-		    " and " : "",
-		    tmpl->resource.is_slot ? "?resource" :
-		    tmpl->principal.is_slot ? "" : "no slot values");
+		    "template `%s` takes %s ?principal value and %s "
+		    "?resource value", template_id,
+		    tmpl->principal.is_slot ? "one" : "no",
+		    tmpl->resource.is_slot ? "one" : "no");
 		return MANDATE_EINVAL;
 	}
 	if (principal != NULL && (r = cedar_parse_uid(&ps->arena, principal,

@@ -27,7 +27,7 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 		    "the context must be a JSON object");
 	if (c->schema != NULL) {
 		const struct cedar_action_decl *d =
-		    cedar_ej_action(c->schema, action);
+		    cedar_schema_action(c->schema, action);
 		char id[128];
 
 		if (d == NULL)
@@ -81,7 +81,7 @@ check_var(const struct cedar_schema *s, const char *what,
 {
 	char id[128];
 
-	if (cedar_ej_entity_type(s, u->type) == NULL) {
+	if (cedar_schema_entity_type(s, u->type) == NULL) {
 		diag_add(dl, MANDATE_EVALIDATE, NULL, NULL, 0, 0, 0,
 		    "%s type `%.*s` is not declared in the schema", what,
 		    (int)u->type.n, u->type.p);
@@ -114,7 +114,7 @@ cedar_request_check(const struct cedar_schema *s,
 
 	if (s == NULL)
 		return MANDATE_OK;
-	if ((d = cedar_ej_action(s, &req->action)) == NULL) {
+	if ((d = cedar_schema_action(s, &req->action)) == NULL) {
 		char id[128];
 
 		diag_add(dl, MANDATE_EVALIDATE, NULL, NULL, 0, 0, 0,

@@ -11,11 +11,14 @@
  *    types x resource types, its context type; for a template also each
  *    possible slot type) the whole policy, `scope && conditions`,
  *    typechecks to a boolean under Cedar's strict typing rules.
+ * The type algebra and the schema indexes are in validate_types.c.
  * The typing rules follow the reference (cedar-spec's Lean
  * Typechecker.lean, cedar's typecheck.rs): singleton True/False types
  * that short-circuit &&, || and if; capabilities (which `has` tests are
  * known to hold) flowing through && / || / if; least upper bounds without
- * subtyping between distinct entity types or record shapes.  A policy
+ * subtyping between distinct entity types or record shapes.  Every
+ * independent type error is reported; a failed subexpression gets the
+ * error type, which absorbs the errors it would cause.  A policy
  * that can never apply is only a warning in the reference and is not
  * reported here.
  */
@@ -26,237 +29,6 @@
 
 #include "cedar_int.h"
 #include "validate_int.h"
-
-#define VAL_WORK_LIMIT   (256u << 20)  /* bytes of scratch per call */
-#define VAL_MAX_DEPTH    (4 * CEDAR_MAX_NESTING)
-#define VAL_MAX_STEPS    50000000ull   /* typing steps per call */
-#define VAL_MAX_TYPES    20000         /* entity types / actions indexed */
-
-/* ------------------------------------------------------------------ */
-/* Context */
-
-struct cap {
-	const struct cedar_expr *e;     /* the expression tested */
-	const struct cedar_expr *tag;   /* hasTag key; NULL for an attribute */
-	struct str attr;
-};
-
-struct caps {
-	const struct cap *v;
-	size_t n;
-};
-
-struct tres {
-	const struct vtype *t;
-	struct caps c;
-};
-
-struct name_ix {
-	struct str name;
-	size_t ix;
-};
-
-struct uid_ix {
-	const struct cedar_uid *uid;
-	size_t ix;
-};
-
-struct tcache_ent {
-	const struct cedar_type *k;
-	const struct vtype *v;
-};
-
-struct venv {
-	size_t action;                  /* index into s->actions */
-	struct str ptype, rtype;
-	const struct vtype *context;
-	bool has_pslot, has_rslot;
-	struct str pslot, rslot;        /* slot entity types */
-};
-
-struct vctx {
-	const struct cedar_schema *s;
-	struct arena sa;                /* schema-derived, whole call */
-	struct arena wa;                /* scratch, reset per environment */
-	struct name_ix *ets;            /* entity types sorted by name */
-	size_t n_ets;
-	struct uid_ix *acts;            /* actions sorted by uid */
-	size_t n_acts;
-	uint64_t *et_anc;               /* row i: ancestors of entity type i */
-	size_t et_words;
-	uint64_t *act_anc;              /* row i: ancestor actions of action i */
-	size_t act_words;
-	struct tcache_ent *cache;       /* schema type -> vtype */
-	size_t cache_cap, cache_n;
-	/* the policy and environment being checked */
-	const struct cedar_policy *p;
-	const struct venv *env;
-	int depth;
-	uint64_t steps;
-	/* first error of the current environment */
-	int err;                        /* MANDATE_OK when none */
-	uint32_t err_off, err_len;
-	char err_msg[DIAG_MSG_MAX];
-	struct diag_list *dl;
-	bool failed;
-};
-
-static const struct vtype T_TRUE = { .kind = VT_BOOL, .b = VB_TT };
-static const struct vtype T_FALSE = { .kind = VT_BOOL, .b = VB_FF };
-static const struct vtype T_BOOL = { .kind = VT_BOOL, .b = VB_ANY };
-static const struct vtype T_LONG = { .kind = VT_LONG };
-static const struct vtype T_STRING = { .kind = VT_STRING };
-
-static const char *const ext_names[] = {
-	"ipaddr", "decimal", "datetime", "duration",
-};
-
-/* ------------------------------------------------------------------ */
-/* Small helpers */
-
-static bool
-bit_get(const uint64_t *row, size_t i)
-{
-	return (row[i / 64] >> (i % 64)) & 1u;
-}
-
-static void
-bit_set(uint64_t *row, size_t i)
-{
-	row[i / 64] |= (uint64_t)1 << (i % 64);
-}
-
-static int
-name_ix_cmp(const void *a, const void *b)
-{
-	return str_cmp(((const struct name_ix *)a)->name,
-	    ((const struct name_ix *)b)->name);
-}
-
-static int
-uid_ix_cmp(const void *a, const void *b)
-{
-	return cedar_uid_cmp(((const struct uid_ix *)a)->uid,
-	    ((const struct uid_ix *)b)->uid);
-}
-
-/* Index of an entity type, or SIZE_MAX when undeclared. */
-static size_t
-et_find(const struct vctx *v, struct str name)
-{
-	size_t lo = 0, hi = v->n_ets;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = str_cmp(v->ets[mid].name, name);
-		if (r == 0)
-			return v->ets[mid].ix;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return SIZE_MAX;
-}
-
-static size_t
-act_find(const struct vctx *v, const struct cedar_uid *uid)
-{
-	size_t lo = 0, hi = v->n_acts;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = cedar_uid_cmp(v->acts[mid].uid, uid);
-		if (r == 0)
-			return v->acts[mid].ix;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return SIZE_MAX;
-}
-
-static const struct cedar_entity_type *
-et_get(const struct vctx *v, struct str name)
-{
-	size_t i = et_find(v, name);
-	return i == SIZE_MAX ? NULL : &v->s->entity_types[i];
-}
-
-/* Some declared action has this entity type. */
-static bool
-is_action_type(const struct vctx *v, struct str ety)
-{
-	for (size_t i = 0; i < v->s->n_actions; i++)
-		if (str_eq(v->s->actions[i].uid.type, ety))
-			return true;
-	return false;
-}
-
-/* Enumerated types accept only their declared ids. */
-static bool
-et_valid_uid(const struct vctx *v, const struct cedar_uid *uid)
-{
-	const struct cedar_entity_type *et = et_get(v, uid->type);
-
-	if (et == NULL)
-		return false;
-	if (et->enum_ids == NULL)
-		return true;
-	for (size_t i = 0; i < et->n_enum_ids; i++)
-		if (str_eq(et->enum_ids[i], uid->id))
-			return true;
-	return false;
-}
-
-static bool
-uid_known(const struct vctx *v, const struct cedar_uid *uid)
-{
-	return et_valid_uid(v, uid) || act_find(v, uid) != SIZE_MAX;
-}
-
-/* Is entity type a a descendant of (or equal to) entity type b? */
-static bool
-type_descendant(const struct vctx *v, struct str a, struct str b)
-{
-	size_t ia, ib;
-
-	if (str_eq(a, b))
-		return true;
-	ia = et_find(v, a);
-	if (ia != SIZE_MAX) {
-		ib = et_find(v, b);
-		return ib != SIZE_MAX &&
-		    bit_get(v->et_anc + ia * v->et_words, ib);
-	}
-	/* action types: some action of type a is in some action of type b */
-	for (size_t i = 0; i < v->s->n_actions; i++) {
-		if (!str_eq(v->s->actions[i].uid.type, a))
-			continue;
-		for (size_t j = 0; j < v->s->n_actions; j++)
-			if (str_eq(v->s->actions[j].uid.type, b) &&
-			    bit_get(v->act_anc + i * v->act_words, j))
-				return true;
-	}
-	return false;
-}
-
-/* Is action a a descendant of (or equal to) action b? */
-static bool
-action_descendant(const struct vctx *v, const struct cedar_uid *a,
-    const struct cedar_uid *b)
-{
-	size_t ia, ib;
-
-	if (cedar_uid_eq(a, b))
-		return true;
-	ia = act_find(v, a);
-	ib = act_find(v, b);
-	if (ia == SIZE_MAX || ib == SIZE_MAX)
-		return false;
-	return bit_get(v->act_anc + ia * v->act_words, ib);
-}
 
 /* ------------------------------------------------------------------ */
 /* Errors */
@@ -283,335 +55,45 @@ report(struct vctx *v, int code, uint32_t off, uint32_t len, const char *msg)
 	diag_add(dl, code, p->file, p->src, p->src_len, off, len, "%s", full);
 }
 
-/* Record the first type error of the current environment. */
+/* Report a type error.  Returning MANDATE_EVALIDATE makes type_of() give
+ * the failed subexpression the error type, so checking goes on and finds
+ * independent problems without repeating this one. */
 static int terr(struct vctx *v, const struct cedar_expr *e, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 
 static int
 terr(struct vctx *v, const struct cedar_expr *e, const char *fmt, ...)
 {
+	char msg[DIAG_MSG_MAX];
 	va_list ap;
 
-	if (v->err != MANDATE_OK)
-		return v->err;
-	v->err = MANDATE_EVALIDATE;
-	v->err_off = e ? e->off : v->p->off;
-	v->err_len = e ? e->len : v->p->len;
 	va_start(ap, fmt);
-	vsnprintf(v->err_msg, sizeof(v->err_msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return v->err;
+	report(v, MANDATE_EVALIDATE, e ? e->off : v->p->off,
+	    e ? e->len : v->p->len, msg);
+	return MANDATE_EVALIDATE;
 }
 
+/* A type error already reported by the name checks (an undeclared entity
+ * type, action or enumerated id): fail without repeating it. */
+static int
+tfail(struct vctx *v)
+{
+	v->failed = true;
+	return MANDATE_EVALIDATE;
+}
+
+/* A limit or out-of-memory: reported once, and checking of the current
+ * policy stops (fail closed). */
 static int
 tlimit(struct vctx *v, const struct cedar_expr *e, int code, const char *what)
 {
 	if (v->err != MANDATE_OK)
 		return v->err;
 	v->err = code;
-	v->err_off = e ? e->off : v->p->off;
-	v->err_len = e ? e->len : v->p->len;
-	snprintf(v->err_msg, sizeof(v->err_msg), "%s", what);
+	report(v, code, e ? e->off : v->p->off, e ? e->len : v->p->len, what);
 	return code;
-}
-
-/* Render a type for messages (bounded). */
-static size_t
-type_fmt(const struct vtype *t, char *buf, size_t cap, int depth)
-{
-	size_t n = 0;
-
-#define PUT(...) do { \
-	int w_ = snprintf(buf + n, cap > n ? cap - n : 0, __VA_ARGS__); \
-	if (w_ > 0) n += (size_t)w_; \
-	if (n >= cap) return cap ? cap - 1 : 0; \
-} while (0)
-
-	if (cap == 0)
-		return 0;
-	buf[0] = '\0';
-	if (depth > 8) {
-		PUT("...");
-		return n;
-	}
-	switch (t->kind) {
-	case VT_BOOL:
-		PUT("%s", t->b == VB_TT ? "True" : t->b == VB_FF ? "False" :
-		    "Bool");
-		break;
-	case VT_LONG:
-		PUT("Long");
-		break;
-	case VT_STRING:
-		PUT("String");
-		break;
-	case VT_ENTITY:
-		PUT("%.*s", (int)t->name.n, t->name.p ? t->name.p : "");
-		break;
-	case VT_EXT:
-		PUT("%s", t->ext < 4 ? ext_names[t->ext] : "extension");
-		break;
-	case VT_SET:
-		PUT("Set<");
-		n += type_fmt(t->elem, buf + n, cap - n, depth + 1);
-		PUT(">");
-		break;
-	case VT_RECORD:
-		PUT("{");
-		for (size_t i = 0; i < t->n_attrs; i++) {
-			PUT("%s%.*s%s: ", i ? ", " : "",
-			    (int)t->attrs[i].name.n, t->attrs[i].name.p,
-			    t->attrs[i].required ? "" : "?");
-			n += type_fmt(t->attrs[i].type, buf + n, cap - n,
-			    depth + 1);
-			if (n + 1 >= cap)
-				return n;
-		}
-		PUT("}");
-		break;
-	}
-#undef PUT
-	return n;
-}
-
-static const char *
-tname(const struct vtype *t, char *buf, size_t cap)
-{
-	type_fmt(t, buf, cap, 0);
-	return buf;
-}
-
-/* ------------------------------------------------------------------ */
-/* Types: construction, equality, least upper bound */
-
-static struct vtype *
-vt_new(struct arena *a, uint8_t kind)
-{
-	struct vtype *t = arena_zalloc(a, sizeof(*t));
-	if (t != NULL)
-		t->kind = kind;
-	return t;
-}
-
-static const struct vtype *
-vt_entity(struct vctx *v, struct str name)
-{
-	struct vtype *t = vt_new(&v->wa, VT_ENTITY);
-	if (t != NULL)
-		t->name = name;
-	return t;
-}
-
-static const struct vtype *
-vt_bool(uint8_t b)
-{
-	return b == VB_TT ? &T_TRUE : b == VB_FF ? &T_FALSE : &T_BOOL;
-}
-
-/* Convert a schema type (cached; lives in v->sa). */
-static const struct vtype *
-vt_from_schema(struct vctx *v, const struct cedar_type *ct, int depth)
-{
-	struct vtype *t;
-	size_t h;
-
-	if (ct == NULL || depth > VAL_MAX_DEPTH)
-		return NULL;
-	switch (ct->kind) {
-	case CT_BOOL:
-		return &T_BOOL;
-	case CT_LONG:
-		return &T_LONG;
-	case CT_STRING:
-		return &T_STRING;
-	default:
-		break;
-	}
-	if (v->cache_cap != 0) {
-		h = ((uintptr_t)ct >> 4) & (v->cache_cap - 1);
-		while (v->cache[h].k != NULL) {
-			if (v->cache[h].k == ct)
-				return v->cache[h].v;
-			h = (h + 1) & (v->cache_cap - 1);
-		}
-	}
-	switch (ct->kind) {
-	case CT_ENTITY:
-		if ((t = vt_new(&v->sa, VT_ENTITY)) == NULL)
-			return NULL;
-		t->name = ct->name;
-		break;
-	case CT_EXT:
-		if ((t = vt_new(&v->sa, VT_EXT)) == NULL)
-			return NULL;
-		t->ext = ct->ext;
-		break;
-	case CT_SET:
-		if ((t = vt_new(&v->sa, VT_SET)) == NULL)
-			return NULL;
-		if ((t->elem = vt_from_schema(v, ct->elem, depth + 1)) == NULL)
-			return NULL;
-		break;
-	case CT_RECORD: {
-		struct vt_attr *at;
-		if ((t = vt_new(&v->sa, VT_RECORD)) == NULL)
-			return NULL;
-		at = arena_calloc(&v->sa, ct->n_attrs ? ct->n_attrs : 1,
-		    sizeof(*at));
-		if (at == NULL)
-			return NULL;
-		for (size_t i = 0; i < ct->n_attrs; i++) {
-			at[i].name = ct->attrs[i].name;
-			at[i].required = ct->attrs[i].required;
-			at[i].type = vt_from_schema(v, ct->attrs[i].type,
-			    depth + 1);
-			if (at[i].type == NULL)
-				return NULL;
-		}
-		t->attrs = at;
-		t->n_attrs = ct->n_attrs;
-		break;
-	}
-	default:
-		return NULL;
-	}
-	/* insert, growing the table at half load */
-	if (v->cache_n * 2 >= v->cache_cap) {
-		size_t ncap = v->cache_cap ? v->cache_cap * 2 : 256;
-		struct tcache_ent *nc = arena_calloc(&v->sa, ncap, sizeof(*nc));
-		if (nc == NULL)
-			return t;   /* uncached still works */
-		for (size_t i = 0; i < v->cache_cap; i++) {
-			if (v->cache[i].k == NULL)
-				continue;
-			h = ((uintptr_t)v->cache[i].k >> 4) & (ncap - 1);
-			while (nc[h].k != NULL)
-				h = (h + 1) & (ncap - 1);
-			nc[h] = v->cache[i];
-		}
-		v->cache = nc;
-		v->cache_cap = ncap;
-	}
-	h = ((uintptr_t)ct >> 4) & (v->cache_cap - 1);
-	while (v->cache[h].k != NULL)
-		h = (h + 1) & (v->cache_cap - 1);
-	v->cache[h].k = ct;
-	v->cache[h].v = t;
-	v->cache_n++;
-	return t;
-}
-
-static bool
-type_eq(const struct vtype *a, const struct vtype *b)
-{
-	if (a == b)
-		return true;
-	if (a->kind != b->kind)
-		return false;
-	switch (a->kind) {
-	case VT_BOOL:
-		return a->b == b->b;
-	case VT_LONG:
-	case VT_STRING:
-		return true;
-	case VT_ENTITY:
-		return str_eq(a->name, b->name);
-	case VT_EXT:
-		return a->ext == b->ext;
-	case VT_SET:
-		return type_eq(a->elem, b->elem);
-	case VT_RECORD:
-		if (a->n_attrs != b->n_attrs)
-			return false;
-		for (size_t i = 0; i < a->n_attrs; i++)
-			if (!str_eq(a->attrs[i].name, b->attrs[i].name) ||
-			    a->attrs[i].required != b->attrs[i].required ||
-			    !type_eq(a->attrs[i].type, b->attrs[i].type))
-				return false;
-		return true;
-	}
-	return false;
-}
-
-/* Least upper bound in strict mode: Bool singletons widen to Bool, sets
- * and records (same attribute names) go element-wise, an attribute is
- * required only when it is required on both sides; everything else must
- * be equal.  *out NULL when there is none; MANDATE_ENOMEM on OOM. */
-static int
-type_lub(struct vctx *v, const struct vtype *a, const struct vtype *b,
-    const struct vtype **out)
-{
-	struct vtype *t;
-	int r;
-
-	*out = NULL;
-	if (a->kind == VT_BOOL && b->kind == VT_BOOL) {
-		*out = vt_bool(a->b == b->b ? a->b : VB_ANY);
-		return MANDATE_OK;
-	}
-	if (a->kind == VT_SET && b->kind == VT_SET) {
-		const struct vtype *e;
-		if ((r = type_lub(v, a->elem, b->elem, &e)) != MANDATE_OK ||
-		    e == NULL)
-			return r;
-		if (e == a->elem) {
-			*out = a;
-			return MANDATE_OK;
-		}
-		if ((t = vt_new(&v->wa, VT_SET)) == NULL)
-			return MANDATE_ENOMEM;
-		t->elem = e;
-		*out = t;
-		return MANDATE_OK;
-	}
-	if (a->kind == VT_RECORD && b->kind == VT_RECORD) {
-		struct vt_attr *at;
-		if (a->n_attrs != b->n_attrs)
-			return MANDATE_OK;
-		at = arena_calloc(&v->wa, a->n_attrs ? a->n_attrs : 1,
-		    sizeof(*at));
-		if (at == NULL)
-			return MANDATE_ENOMEM;
-		for (size_t i = 0; i < a->n_attrs; i++) {
-			const struct vtype *e;
-			if (!str_eq(a->attrs[i].name, b->attrs[i].name))
-				return MANDATE_OK;
-			r = type_lub(v, a->attrs[i].type, b->attrs[i].type, &e);
-			if (r != MANDATE_OK || e == NULL)
-				return r;
-			at[i].name = a->attrs[i].name;
-			at[i].type = e;
-			at[i].required = a->attrs[i].required &&
-			    b->attrs[i].required;
-		}
-		if ((t = vt_new(&v->wa, VT_RECORD)) == NULL)
-			return MANDATE_ENOMEM;
-		t->attrs = at;
-		t->n_attrs = a->n_attrs;
-		*out = t;
-		return MANDATE_OK;
-	}
-	if (type_eq(a, b))
-		*out = a;
-	return MANDATE_OK;
-}
-
-static const struct vt_attr *
-rec_find(const struct vtype *rec, struct str name)
-{
-	size_t lo = 0, hi = rec->n_attrs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = str_cmp(rec->attrs[mid].name, name);
-		if (r == 0)
-			return &rec->attrs[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -795,6 +277,13 @@ oom(struct vctx *v, const struct cedar_expr *e)
 	return tlimit(v, e, MANDATE_ENOMEM, "out of memory while validating");
 }
 
+/* The singleton True or False type. */
+static const struct vtype *
+tf(bool b)
+{
+	return b ? &cedar_vt_true : &cedar_vt_false;
+}
+
 static int
 ok(struct tres *out, const struct vtype *t)
 {
@@ -812,7 +301,7 @@ expect_bool(struct vctx *v, const struct cedar_expr *e, const struct vtype *t)
 	if (t->kind == VT_BOOL)
 		return MANDATE_OK;
 	return terr(v, e, "expected a boolean, got %s",
-	    tname(t, b, sizeof(b)));
+	    cedar_vt_name(t, b, sizeof(b)));
 }
 
 static int
@@ -821,7 +310,7 @@ unexpected(struct vctx *v, const struct cedar_expr *e, const struct vtype *t,
 {
 	char b[96];
 	return terr(v, e, "unexpected type %s (expected %s)",
-	    tname(t, b, sizeof(b)), wanted);
+	    cedar_vt_name(t, b, sizeof(b)), wanted);
 }
 
 static int
@@ -830,7 +319,7 @@ lub_err(struct vctx *v, const struct cedar_expr *e, const struct vtype *a,
 {
 	char ba[80], bb[80];
 	return terr(v, e, "%s: types %s and %s are incompatible", what,
-	    tname(a, ba, sizeof(ba)), tname(b, bb, sizeof(bb)));
+	    cedar_vt_name(a, ba, sizeof(ba)), cedar_vt_name(b, bb, sizeof(bb)));
 }
 
 static bool
@@ -870,13 +359,13 @@ type_eq_op(struct vctx *v, const struct cedar_expr *e,
 	int r;
 
 	if (is_literal(x1) && is_literal(x2))
-		return ok(out, literal_eq(v, x1, x2) ? &T_TRUE : &T_FALSE);
-	if ((r = type_lub(v, t1, t2, &l)) != MANDATE_OK)
+		return ok(out, tf(literal_eq(v, x1, x2)));
+	if ((r = cedar_vt_lub(v, t1, t2, &l)) != MANDATE_OK)
 		return oom(v, e);
 	if (l != NULL)
-		return ok(out, &T_BOOL);
+		return ok(out, &cedar_vt_bool);
 	if (t1->kind == VT_ENTITY && t2->kind == VT_ENTITY)
-		return ok(out, &T_FALSE);
+		return ok(out, &cedar_vt_false);
 	return lub_err(v, e, t1, t2, "`==` on incomparable operands");
 }
 
@@ -888,12 +377,12 @@ type_in(struct vctx *v, const struct cedar_expr *x1,
 {
 	const struct cedar_uid *u1 = lit_uid(v, x1);
 
-	if (u1 != NULL && act_find(v, u1) != SIZE_MAX) {
+	if (u1 != NULL && cedar_vt_action_ix(v, u1) != SIZE_MAX) {
 		if (!rhs_set) {
 			const struct cedar_uid *u2 = lit_uid(v, x2);
 			if (u2 != NULL)
-				return ok(out, action_descendant(v, u1, u2) ?
-				    &T_TRUE : &T_FALSE);
+				return ok(out, cedar_vt_action_in(v, u1, u2) ?
+				    &cedar_vt_true : &cedar_vt_false);
 		} else if (x2->kind == CX_SET) {
 			bool all = true, any = false;
 			for (uint32_t i = 0; i < x2->n_items; i++) {
@@ -903,14 +392,15 @@ type_in(struct vctx *v, const struct cedar_expr *x1,
 					all = false;
 					break;
 				}
-				if (action_descendant(v, u1, u2))
+				if (cedar_vt_action_in(v, u1, u2))
 					any = true;
 			}
 			if (all)
-				return ok(out, any ? &T_TRUE : &T_FALSE);
+				return ok(out, tf(any));
 		}
 	}
-	return ok(out, type_descendant(v, ety1, ety2) ? &T_BOOL : &T_FALSE);
+	return ok(out, cedar_vt_type_in(v, ety1, ety2) ? &cedar_vt_bool :
+	    &cedar_vt_false);
 }
 
 static int
@@ -926,29 +416,29 @@ type_has(struct vctx *v, const struct cedar_expr *e, const struct vtype *t,
 		rec = t;
 		known_to_exist = true;
 	} else if (t->kind == VT_ENTITY) {
-		const struct cedar_entity_type *et = et_get(v, t->name);
+		const struct cedar_entity_type *et = t->et;
 		if (et == NULL) {
-			if (is_action_type(v, t->name))
-				return ok(out, &T_FALSE);
+			if (cedar_vt_is_action_type(v, t->name))
+				return ok(out, &cedar_vt_false);
 			return terr(v, e, "unknown entity type %.*s",
 			    (int)t->name.n, t->name.p);
 		}
 		if (et->shape == NULL)
-			return ok(out, &T_FALSE);
-		if ((rec = vt_from_schema(v, et->shape, 0)) == NULL)
+			return ok(out, &cedar_vt_false);
+		if ((rec = cedar_vt_from_schema(v, et->shape, 0)) == NULL)
 			return oom(v, e);
 		known_to_exist = false;
 	} else {
 		return unexpected(v, e->a, t, "an entity or a record");
 	}
-	if ((at = rec_find(rec, e->s)) == NULL)
-		return ok(out, &T_FALSE);
+	if ((at = cedar_vt_attr(rec, e->s)) == NULL)
+		return ok(out, &cedar_vt_false);
 	k.e = e->a;
 	k.tag = NULL;
 	k.attr = e->s;
 	if (caps_has(v, c, &k) || (at->required && known_to_exist))
-		return ok(out, &T_TRUE);
-	out->t = &T_BOOL;
+		return ok(out, &cedar_vt_true);
+	out->t = &cedar_vt_bool;
 	if (caps_one(v, e->a, NULL, e->s, &out->c) != MANDATE_OK)
 		return oom(v, e);
 	return MANDATE_OK;
@@ -966,22 +456,24 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 	if (t->kind == VT_RECORD) {
 		rec = t;
 	} else if (t->kind == VT_ENTITY) {
-		const struct cedar_entity_type *et = et_get(v, t->name);
+		const struct cedar_entity_type *et = t->et;
 		if (et == NULL)
-			return terr(v, e, "%.*s has no attributes",
+			return terr(v, e, "%s %.*s has no attributes",
+			    cedar_vt_is_action_type(v, t->name) ?
+			    "action type" : "undeclared entity type",
 			    (int)t->name.n, t->name.p);
 		if (et->shape == NULL)
 			return terr(v, e, "attribute `%.*s` not found on %.*s",
 			    (int)e->s.n, e->s.p, (int)t->name.n, t->name.p);
-		if ((rec = vt_from_schema(v, et->shape, 0)) == NULL)
+		if ((rec = cedar_vt_from_schema(v, et->shape, 0)) == NULL)
 			return oom(v, e);
 	} else {
 		return unexpected(v, e->a, t, "an entity or a record");
 	}
-	if ((at = rec_find(rec, e->s)) == NULL)
+	if ((at = cedar_vt_attr(rec, e->s)) == NULL)
 		return terr(v, e, "attribute `%.*s` not found on %s",
-		    (int)e->s.n, e->s.p, tname(t, b, sizeof(b)));
-	if (!at->required) {
+		    (int)e->s.n, e->s.p, cedar_vt_name(t, b, sizeof(b)));
+	if (!at->required && v->lenient == 0) {
 		k.e = e->a;
 		k.tag = NULL;
 		k.attr = e->s;
@@ -996,19 +488,22 @@ type_getattr(struct vctx *v, const struct cedar_expr *e,
 static int
 type_tag(struct vctx *v, const struct cedar_expr *e, bool is_get,
     const struct cedar_expr *x, const struct cedar_expr *key,
-    struct str ety, struct caps c, struct tres *out)
+    const struct vtype *t, struct caps c, struct tres *out)
 {
-	const struct cedar_entity_type *et = et_get(v, ety);
+	const struct cedar_entity_type *et = t->et;
+	struct str ety = t->name;
 	struct cap k;
 
 	if (et == NULL) {
-		if (!is_get && is_action_type(v, ety))
-			return ok(out, &T_FALSE);
-		return terr(v, e, "%.*s has no tags", (int)ety.n, ety.p);
+		if (!is_get && cedar_vt_is_action_type(v, ety))
+			return ok(out, &cedar_vt_false);
+		return terr(v, e, "%s %.*s has no tags",
+		    cedar_vt_is_action_type(v, ety) ? "action type" :
+		    "undeclared entity type", (int)ety.n, ety.p);
 	}
 	if (et->tags == NULL || et->enum_ids != NULL) {
 		if (!is_get)
-			return ok(out, &T_FALSE);
+			return ok(out, &cedar_vt_false);
 		return terr(v, e, "entity type %.*s has no tags",
 		    (int)ety.n, ety.p);
 	}
@@ -1017,16 +512,16 @@ type_tag(struct vctx *v, const struct cedar_expr *e, bool is_get,
 	k.attr = STR_NULL;
 	if (is_get) {
 		const struct vtype *tt;
-		if (!caps_has(v, c, &k))
+		if (!caps_has(v, c, &k) && v->lenient == 0)
 			return terr(v, e, "tag may be absent: test it with "
 			    "`hasTag` first");
-		if ((tt = vt_from_schema(v, et->tags, 0)) == NULL)
+		if ((tt = cedar_vt_from_schema(v, et->tags, 0)) == NULL)
 			return oom(v, e);
 		return ok(out, tt);
 	}
 	if (caps_has(v, c, &k))
-		return ok(out, &T_TRUE);
-	out->t = &T_BOOL;
+		return ok(out, &cedar_vt_true);
+	out->t = &cedar_vt_bool;
 	if (caps_one(v, x, key, STR_NULL, &out->c) != MANDATE_OK)
 		return oom(v, e);
 	return MANDATE_OK;
@@ -1064,12 +559,13 @@ type_ext_ctor(struct vctx *v, const struct cedar_expr *e,
 		}
 		if (!good)
 			return terr(v, e, "invalid %s literal \"%.*s\"",
-			    ext_names[ext], (int)(s.n > 60 ? 60 : s.n), s.p);
+			    cedar_vt_ext_names[ext], (int)(s.n > 60 ? 60 : s.n),
+			    s.p);
 	} else {
 		return terr(v, e, "%s() takes one string literal",
-		    ext_names[ext]);
+		    cedar_vt_ext_names[ext]);
 	}
-	if ((t = vt_new(&v->wa, VT_EXT)) == NULL)
+	if ((t = cedar_vt_new(&v->wa, VT_EXT)) == NULL)
 		return oom(v, e);
 	t->ext = ext;
 	return ok(out, t);
@@ -1083,6 +579,7 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	const struct vtype *tys[3];
 	size_t n = 0;
 	struct tres r1;
+	bool failed = false;
 	char b[96];
 	int r;
 
@@ -1097,7 +594,11 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if ((r = type_of(v, args[i], c, &r1)) != MANDATE_OK)
 			return r;
 		tys[i] = r1.t;
+		if (r1.t->kind == VT_ERR)
+			failed = true;
 	}
+	if (failed)
+		return ok(out, &cedar_vt_err);
 	switch (e->fn) {
 	case CFN_IP:
 	case CFN_DECIMAL:
@@ -1119,19 +620,19 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 				return unexpected(v, args[1], tys[1], "a set");
 			other = tys[1]->elem;
 		}
-		if (type_lub(v, other, tys[0]->elem, &l) != MANDATE_OK)
+		if (cedar_vt_lub(v, other, tys[0]->elem, &l) != MANDATE_OK)
 			return oom(v, e);
 		if (l == NULL)
 			return lub_err(v, e, tys[0]->elem, other,
 			    "set element types");
-		return ok(out, &T_BOOL);
+		return ok(out, &cedar_vt_bool);
 	}
 	case CFN_IS_EMPTY:
 		if (n != 1)
 			return terr(v, e, "wrong number of arguments");
 		if (tys[0]->kind != VT_SET)
 			return unexpected(v, args[0], tys[0], "a set");
-		return ok(out, &T_BOOL);
+		return ok(out, &cedar_vt_bool);
 	case CFN_GET_TAG:
 	case CFN_HAS_TAG:
 		if (n != 2)
@@ -1141,7 +642,7 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if (tys[1]->kind != VT_STRING)
 			return unexpected(v, args[1], tys[1], "a String");
 		return type_tag(v, e, e->fn == CFN_GET_TAG, args[0], args[1],
-		    tys[0]->name, c, out);
+		    tys[0], c, out);
 	default:
 		break;
 	}
@@ -1149,7 +650,7 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	{
 		uint8_t want[2];
 		size_t nwant;
-		const struct vtype *res = &T_BOOL;
+		const struct vtype *res = &cedar_vt_bool;
 		struct vtype *t;
 		int res_ext = -1;
 
@@ -1176,7 +677,8 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			res_ext = CEXT_DURATION; break;
 		case CFN_TO_MILLISECONDS: case CFN_TO_SECONDS:
 		case CFN_TO_MINUTES: case CFN_TO_HOURS: case CFN_TO_DAYS:
-			want[0] = CEXT_DURATION; nwant = 1; res = &T_LONG;
+			want[0] = CEXT_DURATION; nwant = 1;
+			res = &cedar_vt_long;
 			break;
 		default:
 			return terr(v, e, "unknown function");
@@ -1187,10 +689,11 @@ type_call(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		for (size_t i = 0; i < n; i++)
 			if (!is_ext(tys[i], want[i]))
 				return terr(v, args[i], "unexpected type %s "
-				    "(expected %s)", tname(tys[i], b, sizeof(b)),
-				    ext_names[want[i]]);
+				    "(expected %s)",
+				    cedar_vt_name(tys[i], b, sizeof(b)),
+				    cedar_vt_ext_names[want[i]]);
 		if (res_ext >= 0) {
-			if ((t = vt_new(&v->wa, VT_EXT)) == NULL)
+			if ((t = cedar_vt_new(&v->wa, VT_EXT)) == NULL)
 				return oom(v, e);
 			t->ext = (uint8_t)res_ext;
 			res = t;
@@ -1206,38 +709,32 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	struct tres r1, r2, r3;
 	const struct vtype *l;
 	struct caps cc;
+	bool failed = false;
 	int r;
 
 	switch (e->kind) {
 	case CX_BOOL:
-		return ok(out, e->bval ? &T_TRUE : &T_FALSE);
+		return ok(out, e->bval ? &cedar_vt_true : &cedar_vt_false);
 	case CX_LONG:
-		return ok(out, &T_LONG);
+		return ok(out, &cedar_vt_long);
 	case CX_STRING:
-		return ok(out, &T_STRING);
+		return ok(out, &cedar_vt_string);
 	case CX_ENTITY:
-		if (!uid_known(v, &e->uid)) {
-			if (cedar_type_is_action(e->uid.type) ||
-			    act_find(v, &e->uid) != SIZE_MAX)
-				return terr(v, e, "unrecognized action");
-			return terr(v, e, "unknown entity %.*s::\"%.*s\"",
-			    (int)e->uid.type.n, e->uid.type.p,
-			    (int)(e->uid.id.n > 40 ? 40 : e->uid.id.n),
-			    e->uid.id.p);
-		}
-		if ((l = vt_entity(v, e->uid.type)) == NULL)
+		if (!cedar_vt_uid_known(v, &e->uid))
+			return tfail(v);
+		if ((l = cedar_vt_entity(v, e->uid.type)) == NULL)
 			return oom(v, e);
 		return ok(out, l);
 	case CX_VAR:
 		switch (e->var) {
 		case CVAR_PRINCIPAL:
-			l = vt_entity(v, v->env->ptype);
+			l = &v->env->pvt;
 			break;
 		case CVAR_ACTION:
-			l = vt_entity(v, env_action_uid(v)->type);
+			l = cedar_vt_entity(v, env_action_uid(v)->type);
 			break;
 		case CVAR_RESOURCE:
-			l = vt_entity(v, v->env->rtype);
+			l = &v->env->rvt;
 			break;
 		default:
 			l = v->env->context;
@@ -1251,8 +748,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		    v->env->has_rslot;
 		if (!has)
 			return terr(v, e, "slot outside the policy scope");
-		l = vt_entity(v, e->var == CSLOT_PRINCIPAL ? v->env->pslot :
-		    v->env->rslot);
+		l = cedar_vt_entity(v, e->var == CSLOT_PRINCIPAL ?
+		    v->env->pslot : v->env->rslot);
 		if (l == NULL)
 			return oom(v, e);
 		return ok(out, l);
@@ -1260,8 +757,19 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_IF:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			/* still check both branches for their own errors */
+			v->lenient++;
+			r = type_of(v, e->b, c, &r2);
+			if (r == MANDATE_OK)
+				r = type_of(v, e->c, c, &r3);
+			v->lenient--;
+			if (r != MANDATE_OK)
+				return r;
+			return ok(out, &cedar_vt_err);
+		}
 		if (r1.t->b == VB_TT || r1.t->b == VB_ANY) {
 			if (caps_union(v, c, r1.c, &cc) != MANDATE_OK)
 				return oom(v, e);
@@ -1271,6 +779,9 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if (r1.t->b == VB_FF || r1.t->b == VB_ANY)
 			if ((r = type_of(v, e->c, c, &r3)) != MANDATE_OK)
 				return r;
+		if ((r1.t->b != VB_FF && r2.t->kind == VT_ERR) ||
+		    (r1.t->b != VB_TT && r3.t->kind == VT_ERR))
+			return ok(out, &cedar_vt_err);
 		if (r1.t->b == VB_TT) {
 			out->t = r2.t;
 			if (caps_union(v, r1.c, r2.c, &out->c) != MANDATE_OK)
@@ -1281,7 +792,7 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			*out = r3;
 			return MANDATE_OK;
 		}
-		if (type_lub(v, r2.t, r3.t, &l) != MANDATE_OK)
+		if (cedar_vt_lub(v, r2.t, r3.t, &l) != MANDATE_OK)
 			return oom(v, e);
 		if (l == NULL)
 			return lub_err(v, e, r2.t, r3.t,
@@ -1294,31 +805,52 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_AND:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			v->lenient++;
+			r = type_of(v, e->b, c, &r2);
+			v->lenient--;
+			if (r != MANDATE_OK)
+				return r;
+			if (r2.t->kind != VT_BOOL && r2.t->kind != VT_ERR)
+				(void)expect_bool(v, e->b, r2.t);
+			return ok(out, &cedar_vt_err);
+		}
 		if (r1.t->b == VB_FF)
-			return ok(out, &T_FALSE);
+			return ok(out, &cedar_vt_false);
 		if (caps_union(v, c, r1.c, &cc) != MANDATE_OK)
 			return oom(v, e);
 		if ((r = type_of(v, e->b, cc, &r2)) != MANDATE_OK)
 			return r;
+		if (r2.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r2.t->kind != VT_BOOL)
 			return expect_bool(v, e->b, r2.t);
 		if (r2.t->b == VB_FF)
-			return ok(out, &T_FALSE);
-		out->t = r2.t->b == VB_TT ? r1.t : &T_BOOL;
+			return ok(out, &cedar_vt_false);
+		out->t = r2.t->b == VB_TT ? r1.t : &cedar_vt_bool;
 		if (caps_union(v, r1.c, r2.c, &out->c) != MANDATE_OK)
 			return oom(v, e);
 		return MANDATE_OK;
 	case CX_OR:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
-		if (r1.t->kind != VT_BOOL)
-			return expect_bool(v, e->a, r1.t);
+		if (r1.t->kind != VT_BOOL) {
+			if (r1.t->kind != VT_ERR)
+				(void)expect_bool(v, e->a, r1.t);
+			if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
+				return r;
+			if (r2.t->kind != VT_BOOL && r2.t->kind != VT_ERR)
+				(void)expect_bool(v, e->b, r2.t);
+			return ok(out, &cedar_vt_err);
+		}
 		if (r1.t->b == VB_TT)
-			return ok(out, &T_TRUE);
+			return ok(out, &cedar_vt_true);
 		if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
 			return r;
+		if (r2.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r2.t->kind != VT_BOOL)
 			return expect_bool(v, e->b, r2.t);
 		if (r1.t->b == VB_FF) {
@@ -1326,48 +858,60 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			return MANDATE_OK;
 		}
 		if (r2.t->b == VB_TT)
-			return ok(out, &T_TRUE);
+			return ok(out, &cedar_vt_true);
 		if (r2.t->b == VB_FF) {
-			out->t = &T_BOOL;
+			out->t = &cedar_vt_bool;
 			out->c = r1.c;
 			return MANDATE_OK;
 		}
-		out->t = &T_BOOL;
+		out->t = &cedar_vt_bool;
 		if (caps_inter(v, r1.c, r2.c, &out->c) != MANDATE_OK)
 			return oom(v, e);
 		return MANDATE_OK;
 	case CX_NOT:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r1.t->kind != VT_BOOL)
 			return expect_bool(v, e->a, r1.t);
-		return ok(out, vt_bool(r1.t->b == VB_TT ? VB_FF :
+		return ok(out, cedar_vt_bool_of(r1.t->b == VB_TT ? VB_FF :
 		    r1.t->b == VB_FF ? VB_TT : VB_ANY));
 	case CX_NEG:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r1.t->kind != VT_LONG)
 			return unexpected(v, e->a, r1.t, "Long");
-		return ok(out, &T_LONG);
+		return ok(out, &cedar_vt_long);
 	case CX_LIKE:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r1.t->kind != VT_STRING)
 			return unexpected(v, e->a, r1.t, "String");
-		return ok(out, &T_BOOL);
+		return ok(out, &cedar_vt_bool);
 	case CX_IS:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		if (r1.t->kind != VT_ENTITY)
 			return unexpected(v, e->a, r1.t, "an entity");
-		return ok(out, str_eq(r1.t->name, e->s) ? &T_TRUE : &T_FALSE);
+		return ok(out, tf(str_eq(r1.t->name, e->s)));
 	case CX_HAS:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		return type_has(v, e, r1.t, c, out);
 	case CX_GETATTR:
 		if ((r = type_of(v, e->a, c, &r1)) != MANDATE_OK)
 			return r;
+		if (r1.t->kind == VT_ERR)
+			return ok(out, &cedar_vt_err);
 		return type_getattr(v, e, r1.t, c, out);
 	case CX_SET: {
 		if (e->n_items == 0)
@@ -1377,22 +921,31 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		for (uint32_t i = 0; i < e->n_items; i++) {
 			if ((r = type_of(v, e->items[i], c, &r1)) != MANDATE_OK)
 				return r;
+			if (r1.t->kind == VT_ERR)
+				failed = true;
+			if (failed)
+				continue;
 			if (l == NULL) {
 				l = r1.t;
 				continue;
 			}
 			{
 				const struct vtype *nl;
-				if (type_lub(v, l, r1.t, &nl) != MANDATE_OK)
+				if (cedar_vt_lub(v, l, r1.t, &nl) != MANDATE_OK)
 					return oom(v, e);
-				if (nl == NULL)
-					return lub_err(v, e, l, r1.t,
+				if (nl == NULL) {
+					(void)lub_err(v, e, l, r1.t,
 					    "set elements");
+					failed = true;
+					continue;
+				}
 				l = nl;
 			}
 		}
+		if (failed)
+			return ok(out, &cedar_vt_err);
 		{
-			struct vtype *t = vt_new(&v->wa, VT_SET);
+			struct vtype *t = cedar_vt_new(&v->wa, VT_SET);
 			if (t == NULL)
 				return oom(v, e);
 			t->elem = l;
@@ -1405,12 +958,14 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		size_t n = 0;
 		at = arena_calloc(&v->wa, e->n_items ? e->n_items : 1,
 		    sizeof(*at));
-		if (at == NULL || (t = vt_new(&v->wa, VT_RECORD)) == NULL)
+		if (at == NULL || (t = cedar_vt_new(&v->wa, VT_RECORD)) == NULL)
 			return oom(v, e);
 		for (uint32_t i = 0; i < e->n_items; i++) {
 			size_t j;
 			if ((r = type_of(v, e->items[i], c, &r1)) != MANDATE_OK)
 				return r;
+			if (r1.t->kind == VT_ERR)
+				failed = true;
 			/* insertion sort by key; a repeated key keeps the
 			 * last value */
 			for (j = 0; j < n; j++)
@@ -1426,6 +981,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			at[j].required = true;
 			n++;
 		}
+		if (failed)
+			return ok(out, &cedar_vt_err);
 		t->attrs = at;
 		t->n_attrs = n;
 		return ok(out, t);
@@ -1444,6 +1001,8 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		return r;
 	if ((r = type_of(v, e->b, c, &r2)) != MANDATE_OK)
 		return r;
+	if (r1.t->kind == VT_ERR || r2.t->kind == VT_ERR)
+		return ok(out, &cedar_vt_err);
 	switch (e->kind) {
 	case CX_EQ:
 		return type_eq_op(v, e, e->a, e->b, r1.t, r2.t, out);
@@ -1451,7 +1010,7 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 		if ((r = type_eq_op(v, e, e->a, e->b, r1.t, r2.t, out)) !=
 		    MANDATE_OK)
 			return r;
-		out->t = vt_bool(out->t->b == VB_TT ? VB_FF :
+		out->t = cedar_vt_bool_of(out->t->b == VB_TT ? VB_FF :
 		    out->t->b == VB_FF ? VB_TT : VB_ANY);
 		return MANDATE_OK;
 	case CX_LT:
@@ -1459,11 +1018,11 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	case CX_GT:
 	case CX_GE:
 		if (r1.t->kind == VT_LONG && r2.t->kind == VT_LONG)
-			return ok(out, &T_BOOL);
+			return ok(out, &cedar_vt_bool);
 		if (r1.t->kind == VT_EXT && r2.t->kind == VT_EXT &&
 		    r1.t->ext == r2.t->ext && (r1.t->ext == CEXT_DATETIME ||
 		    r1.t->ext == CEXT_DURATION))
-			return ok(out, &T_BOOL);
+			return ok(out, &cedar_vt_bool);
 		if (r1.t->kind != VT_LONG && !is_ext(r1.t, CEXT_DATETIME) &&
 		    !is_ext(r1.t, CEXT_DURATION))
 			return unexpected(v, e->a, r1.t,
@@ -1476,7 +1035,7 @@ type_of_inner(struct vctx *v, const struct cedar_expr *e, struct caps c,
 			return unexpected(v, e->a, r1.t, "Long");
 		if (r2.t->kind != VT_LONG)
 			return unexpected(v, e->b, r2.t, "Long");
-		return ok(out, &T_LONG);
+		return ok(out, &cedar_vt_long);
 	case CX_IN:
 		if (r1.t->kind != VT_ENTITY)
 			return unexpected(v, e->a, r1.t, "an entity");
@@ -1511,6 +1070,8 @@ type_of(struct vctx *v, const struct cedar_expr *e, struct caps c,
 	v->depth++;
 	r = type_of_inner(v, e, c, out);
 	v->depth--;
+	if (r == MANDATE_EVALIDATE)
+		r = ok(out, &cedar_vt_err);   /* reported; carry on */
 	return r;
 }
 
@@ -1520,19 +1081,11 @@ type_of(struct vctx *v, const struct cedar_expr *e, struct caps c,
  * `principal is T in uid`, `action in [uids]`. */
 
 static int
-scope_literal(struct vctx *v, const struct cedar_uid *uid,
-    const struct cedar_scope *sc)
+scope_literal(struct vctx *v, const struct cedar_uid *uid)
 {
-	struct cedar_expr fake;
-
-	if (uid_known(v, uid))
+	if (cedar_vt_uid_known(v, uid))
 		return MANDATE_OK;
-	memset(&fake, 0, sizeof(fake));
-	fake.off = sc->off;
-	fake.len = sc->len;
-	return terr(v, &fake, "unknown entity %.*s::\"%.*s\"",
-	    (int)uid->type.n, uid->type.p,
-	    (int)(uid->id.n > 40 ? 40 : uid->id.n), uid->id.p);
+	return tfail(v);
 }
 
 /* Type of one scope constraint on principal/resource (is_action false) or
@@ -1575,7 +1128,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			*b = str_eq(vty, slot_ty) ? VB_ANY : VB_FF;
 			return MANDATE_OK;
 		}
-		if ((r = scope_literal(v, uid, sc)) != MANDATE_OK)
+		if ((r = scope_literal(v, uid)) != MANDATE_OK)
 			return r;
 		if (var == CVAR_ACTION)
 			*b = cedar_uid_eq(au, uid) ? VB_TT : VB_FF;
@@ -1594,16 +1147,16 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			}
 		}
 		if (slot) {
-			in_b = type_descendant(v, vty, slot_ty) ? VB_ANY :
+			in_b = cedar_vt_type_in(v, vty, slot_ty) ? VB_ANY :
 			    VB_FF;
 		} else {
-			if ((r = scope_literal(v, uid, sc)) != MANDATE_OK)
+			if ((r = scope_literal(v, uid)) != MANDATE_OK)
 				return r;
 			if (var == CVAR_ACTION)
-				in_b = action_descendant(v, au, uid) ? VB_TT :
+				in_b = cedar_vt_action_in(v, au, uid) ? VB_TT :
 				    VB_FF;
 			else
-				in_b = type_descendant(v, vty, uid->type) ?
+				in_b = cedar_vt_type_in(v, vty, uid->type) ?
 				    VB_ANY : VB_FF;
 		}
 		*b = in_b == VB_FF ? VB_FF : in_b == VB_TT ? is_b : VB_ANY;
@@ -1615,7 +1168,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 			return terr(v, NULL, "empty set literals are not "
 			    "allowed");
 		for (size_t i = 0; i < sc->n_uids; i++) {
-			if ((r = scope_literal(v, &sc->uids[i], sc)) !=
+			if ((r = scope_literal(v, &sc->uids[i])) !=
 			    MANDATE_OK)
 				return r;
 			if (i > 0 && !str_eq(sc->uids[i].type,
@@ -1631,7 +1184,7 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 				    (int)sc->uids[i].type.n,
 				    sc->uids[i].type.p);
 			}
-			if (action_descendant(v, au, &sc->uids[i]))
+			if (cedar_vt_action_in(v, au, &sc->uids[i]))
 				any = true;
 		}
 		*b = any ? VB_TT : VB_FF;
@@ -1642,12 +1195,14 @@ type_scope(struct vctx *v, const struct cedar_scope *sc, int var,
 	}
 }
 
-/* Typecheck the whole policy in the current environment.  Returns
- * MANDATE_OK (with v->err unset) or the first error. */
+/* Typecheck the whole policy in the current environment, reporting each
+ * type error.  Returns MANDATE_OK, MANDATE_EVALIDATE when the scope itself
+ * is ill-typed, or a limit / out-of-memory code. */
 static int
 typecheck_env(struct vctx *v, const struct cedar_policy *p)
 {
 	struct caps c = { NULL, 0 };
+	bool lenient = false;
 	uint8_t b;
 	int r;
 
@@ -1666,22 +1221,37 @@ typecheck_env(struct vctx *v, const struct cedar_policy *p)
 		struct caps nc;
 
 		if ((r = type_of(v, cd->expr, c, &t)) != MANDATE_OK)
-			return r;
-		if (t.t->kind != VT_BOOL)
-			return expect_bool(v, cd->expr, t.t);
+			goto out;
+		if (t.t->kind != VT_BOOL) {
+			/* reported; check the other conditions too, without
+			 * the capabilities this one would have given */
+			if (t.t->kind != VT_ERR)
+				(void)expect_bool(v, cd->expr, t.t);
+			if (!lenient) {
+				lenient = true;
+				v->lenient++;
+			}
+			continue;
+		}
 		if (!cd->is_when) {
 			/* `unless {e}` is `!e`: no capabilities */
 			if (t.t->b == VB_TT)
-				return MANDATE_OK;
+				break;
 			continue;
 		}
 		if (t.t->b == VB_FF)
-			return MANDATE_OK;
-		if (caps_union(v, c, t.c, &nc) != MANDATE_OK)
-			return oom(v, cd->expr);
+			break;
+		if (caps_union(v, c, t.c, &nc) != MANDATE_OK) {
+			r = oom(v, cd->expr);
+			goto out;
+		}
 		c = nc;
 	}
-	return MANDATE_OK;
+	r = MANDATE_OK;
+out:
+	if (lenient)
+		v->lenient--;
+	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1696,7 +1266,7 @@ check_uid(struct vctx *v, const struct cedar_uid *uid, uint32_t off,
 	const struct cedar_entity_type *et;
 
 	if (cedar_type_is_action(uid->type)) {
-		if (act_find(v, uid) == SIZE_MAX) {
+		if (cedar_vt_action_ix(v, uid) == SIZE_MAX) {
 			snprintf(msg, sizeof(msg), "unrecognized action "
 			    "%.*s::\"%.*s\"", (int)uid->type.n, uid->type.p,
 			    (int)(uid->id.n > 40 ? 40 : uid->id.n), uid->id.p);
@@ -1704,13 +1274,13 @@ check_uid(struct vctx *v, const struct cedar_uid *uid, uint32_t off,
 		}
 		return;
 	}
-	if ((et = et_get(v, uid->type)) == NULL) {
+	if ((et = cedar_vt_etype(v, uid->type)) == NULL) {
 		snprintf(msg, sizeof(msg), "unrecognized entity type %.*s",
 		    (int)uid->type.n, uid->type.p);
 		report(v, MANDATE_EVALIDATE, off, len, msg);
 		return;
 	}
-	if (!et_valid_uid(v, uid)) {
+	if (!cedar_vt_valid_entity_uid(v, uid)) {
 		snprintf(msg, sizeof(msg), "\"%.*s\" is not a declared id of "
 		    "enumerated entity type %.*s",
 		    (int)(uid->id.n > 40 ? 40 : uid->id.n), uid->id.p,
@@ -1724,7 +1294,7 @@ check_type_name(struct vctx *v, struct str ty, uint32_t off, uint32_t len)
 {
 	char msg[DIAG_MSG_MAX];
 
-	if (cedar_type_is_action(ty) || et_find(v, ty) != SIZE_MAX)
+	if (cedar_type_is_action(ty) || cedar_vt_etype_ix(v, ty) != SIZE_MAX)
 		return;
 	snprintf(msg, sizeof(msg), "unrecognized entity type %.*s",
 	    (int)ty.n, ty.p);
@@ -1782,18 +1352,19 @@ scope_admits(const struct vctx *v, const struct cedar_scope *sc,
 		if (uid == NULL)
 			return true;
 		return str_eq(uid->type, ty) ||
-		    (et_find(v, uid->type) != SIZE_MAX &&
-		    type_descendant(v, ty, uid->type));
+		    (cedar_vt_etype_ix(v, uid->type) != SIZE_MAX &&
+		    cedar_vt_type_in(v, ty, uid->type));
 	case CSCOPE_IS:
-		return str_eq(sc->is_type, ty) && et_find(v, ty) != SIZE_MAX;
+		return str_eq(sc->is_type, ty) &&
+		    cedar_vt_etype_ix(v, ty) != SIZE_MAX;
 	case CSCOPE_IS_IN:
 		if (!str_eq(sc->is_type, ty))
 			return false;
 		if (uid == NULL)
-			return et_find(v, ty) != SIZE_MAX;
+			return cedar_vt_etype_ix(v, ty) != SIZE_MAX;
 		return str_eq(uid->type, ty) ||
-		    (et_find(v, uid->type) != SIZE_MAX &&
-		    type_descendant(v, ty, uid->type));
+		    (cedar_vt_etype_ix(v, uid->type) != SIZE_MAX &&
+		    cedar_vt_type_in(v, ty, uid->type));
 	default:
 		return false;
 	}
@@ -1811,14 +1382,14 @@ action_admitted(const struct vctx *v, const struct cedar_scope *sc,
 	case CSCOPE_EQ:
 		return cedar_uid_eq(au, &sc->uid);
 	case CSCOPE_IN:
-		return act_find(v, &sc->uid) != SIZE_MAX &&
-		    action_descendant(v, au, &sc->uid);
+		return cedar_vt_action_ix(v, &sc->uid) != SIZE_MAX &&
+		    cedar_vt_action_in(v, au, &sc->uid);
 	case CSCOPE_IN_SET: {
 		bool any = false;
 		for (size_t i = 0; i < sc->n_uids; i++) {
-			if (act_find(v, &sc->uids[i]) == SIZE_MAX)
+			if (cedar_vt_action_ix(v, &sc->uids[i]) == SIZE_MAX)
 				return false;   /* the reference drops all */
-			if (action_descendant(v, au, &sc->uids[i]))
+			if (cedar_vt_action_in(v, au, &sc->uids[i]))
 				any = true;
 		}
 		return any;
@@ -1853,15 +1424,6 @@ action_application_ok(const struct vctx *v, const struct cedar_policy *p,
 /* ------------------------------------------------------------------ */
 /* Per-policy driver */
 
-static void
-flush_env_error(struct vctx *v)
-{
-	if (v->err == MANDATE_OK)
-		return;
-	report(v, v->err, v->err_off, v->err_len, v->err_msg);
-	v->err = MANDATE_OK;
-}
-
 /* Candidate slot types for a template slot in an environment whose
  * variable has type vty: `== ?slot` only vty, `in ?slot` every type vty
  * descends from (vty included). */
@@ -1872,20 +1434,49 @@ slot_candidate(const struct vctx *v, const struct cedar_scope *sc,
 	if (sc->kind == CSCOPE_EQ)
 		return str_eq(vty, cand);
 	if (sc->kind == CSCOPE_IN || sc->kind == CSCOPE_IS_IN)
-		return type_descendant(v, vty, cand);
+		return cedar_vt_type_in(v, vty, cand);
 	return true;
 }
 
+static bool
+expr_has_slot(const struct cedar_expr *e, int depth)
+{
+	if (e == NULL || depth > VAL_MAX_DEPTH)
+		return false;
+	if (e->kind == CX_SLOT)
+		return true;
+	if (expr_has_slot(e->a, depth + 1) || expr_has_slot(e->b, depth + 1) ||
+	    expr_has_slot(e->c, depth + 1))
+		return true;
+	for (uint32_t i = 0; i < e->n_items; i++)
+		if (expr_has_slot(e->items[i], depth + 1))
+			return true;
+	return false;
+}
+
+/* Typecheck p in env, once per possible binding of its slots (a static
+ * policy has none: one check).  Each check starts from an empty scratch
+ * arena; a limit or out-of-memory stops this policy (fail closed).
+ *
+ * When no condition mentions a slot, the slots' types cannot change any
+ * result: a scope `== ?slot` binds only the variable's own type and
+ * `in ?slot` only types the variable descends from, so both type as Bool
+ * whichever candidate is taken.  The variable's own type (always a
+ * candidate) then stands for all of them, which keeps templates over deep
+ * hierarchies from multiplying the environments. */
 static int
 check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
-    struct venv *env)
+    struct venv *env, bool slots_matter)
 {
 	bool ps = p->principal.is_slot, rs = p->resource.is_slot;
-	size_t np = ps ? v->s->n_entity_types : 1;
-	size_t nr = rs ? v->s->n_entity_types : 1;
+	size_t np = ps && slots_matter ? v->s->n_entity_types : 1;
+	size_t nr = rs && slots_matter ? v->s->n_entity_types : 1;
 
 	for (size_t i = 0; i < np; i++) {
-		if (ps) {
+		if (ps && !slots_matter) {
+			env->has_pslot = true;
+			env->pslot = env->ptype;
+		} else if (ps) {
 			struct str cand = v->s->entity_types[i].name;
 			if (!slot_candidate(v, &p->principal, env->ptype, cand))
 				continue;
@@ -1893,7 +1484,10 @@ check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
 			env->pslot = cand;
 		}
 		for (size_t j = 0; j < nr; j++) {
-			if (rs) {
+			if (rs && !slots_matter) {
+				env->has_rslot = true;
+				env->rslot = env->rtype;
+			} else if (rs) {
 				struct str cand = v->s->entity_types[j].name;
 				if (!slot_candidate(v, &p->resource,
 				    env->rtype, cand))
@@ -1902,17 +1496,13 @@ check_env_with_slots(struct vctx *v, const struct cedar_policy *p,
 				env->rslot = cand;
 			}
 			arena_reset(&v->wa);
-			v->err = MANDATE_OK;
 			if (++v->steps > VAL_MAX_STEPS)
 				(void)tlimit(v, NULL, MANDATE_ELIMIT,
 				    "validation step limit exceeded");
 			else
 				(void)typecheck_env(v, p);
-			if (v->err == MANDATE_ENOMEM || v->err == MANDATE_ELIMIT) {
-				flush_env_error(v);
+			if (v->err != MANDATE_OK)
 				return MANDATE_ELIMIT;
-			}
-			flush_env_error(v);
 		}
 	}
 	return MANDATE_OK;
@@ -1922,8 +1512,11 @@ static void
 validate_policy(struct vctx *v, const struct cedar_policy *p)
 {
 	const struct cedar_uid *pslot = NULL, *rslot = NULL;
+	bool slots_matter = false;
 
 	v->p = p;
+	v->err = MANDATE_OK;
+	v->steps = 0;
 	/* linked policies: only the slot values need checking */
 	if (p->template_of != NULL) {
 		if (p->has_slot_principal) {
@@ -1953,6 +1546,9 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 		    "this schema allows can satisfy it (invalid action "
 		    "application)");
 
+	for (size_t i = 0; i < p->n_conds && !slots_matter; i++)
+		slots_matter = expr_has_slot(p->conds[i].expr, 0);
+
 	for (size_t ai = 0; ai < v->s->n_actions; ai++) {
 		const struct cedar_action_decl *ad = &v->s->actions[ai];
 		const struct vtype *ctx;
@@ -1960,7 +1556,7 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 		if (!ad->has_applies_to)
 			continue;
 		if (ad->context != NULL) {
-			ctx = vt_from_schema(v, ad->context, 0);
+			ctx = cedar_vt_from_schema(v, ad->context, 0);
 		} else {
 			static const struct vtype empty_rec = {
 				.kind = VT_RECORD };
@@ -1978,88 +1574,21 @@ validate_policy(struct vctx *v, const struct cedar_policy *p)
 				env.action = ai;
 				env.ptype = ad->principal_types[i];
 				env.rtype = ad->resource_types[j];
+				env.pvt.kind = VT_ENTITY;
+				env.pvt.name = env.ptype;
+				env.pvt.et = v->act_pdecl[ai][i];
+				env.rvt.kind = VT_ENTITY;
+				env.rvt.name = env.rtype;
+				env.rvt.et = v->act_rdecl[ai][j];
 				env.context = ctx;
 				v->env = &env;
-				if (check_env_with_slots(v, p, &env) !=
-				    MANDATE_OK)
+				if (check_env_with_slots(v, p, &env,
+				    slots_matter) != MANDATE_OK)
 					return;
 			}
 		}
 	}
 	v->env = NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Schema indexes */
-
-static int
-build_indexes(struct vctx *v)
-{
-	const struct cedar_schema *s = v->s;
-	size_t n = s->n_entity_types, m = s->n_actions;
-	size_t *stack;
-
-	if (n > VAL_MAX_TYPES || m > VAL_MAX_TYPES)
-		return MANDATE_ELIMIT;
-	v->ets = arena_calloc(&v->sa, n ? n : 1, sizeof(*v->ets));
-	v->acts = arena_calloc(&v->sa, m ? m : 1, sizeof(*v->acts));
-	v->et_words = (n + 63) / 64 ? (n + 63) / 64 : 1;
-	v->act_words = (m + 63) / 64 ? (m + 63) / 64 : 1;
-	v->et_anc = arena_calloc(&v->sa, (n ? n : 1) * v->et_words,
-	    sizeof(uint64_t));
-	v->act_anc = arena_calloc(&v->sa, (m ? m : 1) * v->act_words,
-	    sizeof(uint64_t));
-	stack = arena_calloc(&v->sa, (n > m ? n : m) + 1, sizeof(size_t));
-	if (v->ets == NULL || v->acts == NULL || v->et_anc == NULL ||
-	    v->act_anc == NULL || stack == NULL)
-		return MANDATE_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		v->ets[i].name = s->entity_types[i].name;
-		v->ets[i].ix = i;
-	}
-	qsort(v->ets, n, sizeof(*v->ets), name_ix_cmp);
-	v->n_ets = n;
-	for (size_t i = 0; i < m; i++) {
-		v->acts[i].uid = &s->actions[i].uid;
-		v->acts[i].ix = i;
-	}
-	qsort(v->acts, m, sizeof(*v->acts), uid_ix_cmp);
-	v->n_acts = m;
-
-	/* transitive ancestors by depth-first search from each node */
-	for (size_t i = 0; i < n; i++) {
-		uint64_t *row = v->et_anc + i * v->et_words;
-		size_t sp = 0;
-		stack[sp++] = i;
-		while (sp > 0) {
-			const struct cedar_entity_type *et =
-			    &s->entity_types[stack[--sp]];
-			for (size_t k = 0; k < et->n_member_of; k++) {
-				size_t j = et_find(v, et->member_of[k]);
-				if (j == SIZE_MAX || bit_get(row, j))
-					continue;
-				bit_set(row, j);
-				stack[sp++] = j;
-			}
-		}
-	}
-	for (size_t i = 0; i < m; i++) {
-		uint64_t *row = v->act_anc + i * v->act_words;
-		size_t sp = 0;
-		stack[sp++] = i;
-		while (sp > 0) {
-			const struct cedar_action_decl *ad =
-			    &s->actions[stack[--sp]];
-			for (size_t k = 0; k < ad->n_member_of; k++) {
-				size_t j = act_find(v, &ad->member_of[k]);
-				if (j == SIZE_MAX || bit_get(row, j))
-					continue;
-				bit_set(row, j);
-				stack[sp++] = j;
-			}
-		}
-	}
-	return MANDATE_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2080,7 +1609,7 @@ cedar_validate_policies(const struct cedar_schema *s,
 	v.dl = dl;
 	arena_init(&v.sa, VAL_WORK_LIMIT);
 	arena_init(&v.wa, VAL_WORK_LIMIT);
-	if ((r = build_indexes(&v)) != MANDATE_OK) {
+	if ((r = cedar_vt_index_schema(&v)) != MANDATE_OK) {
 		if (dl != NULL)
 			diag_add(dl, r, NULL, NULL, 0, 0, 0,
 			    "schema too large to validate against");

@@ -106,15 +106,9 @@ uid(const char *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* A hand-built schema:
- *   entity Group;
- *   entity User in [Group] { age: Long, ip?: ipaddr, manager?: User,
- *       nick?: Set<String>, rec?: { x: Long } } tags String;
- *   entity Status enum ["on", "off"];
- *   action read;
- *   action view in [read] appliesTo { principal: [User],
- *       resource: [Group], context: { ip: ipaddr, n?: Long } };
- */
+/* Types for the value tests, and the schema of the schema-directed
+ * cases (parsed once for the group). */
+
 #define S(x) { (x), sizeof(x) - 1 }
 
 static const struct cedar_type t_long = { .kind = CT_LONG };
@@ -129,67 +123,50 @@ static const struct cedar_attr_type rec_attrs[] = {
 };
 static const struct cedar_type t_rec = { .kind = CT_RECORD,
     .attrs = rec_attrs, .n_attrs = 1 };
-static const struct cedar_attr_type user_attrs[] = {   /* sorted */
-	{ S("age"), &t_long, true },
-	{ S("ip"), &t_ip, false },
-	{ S("manager"), &t_user, false },
-	{ S("nick"), &t_set_string, false },
-	{ S("rec"), &t_rec, false },
-};
-static const struct cedar_type user_shape = { .kind = CT_RECORD,
-    .attrs = user_attrs, .n_attrs = 5 };
-static const struct cedar_type empty_shape = { .kind = CT_RECORD };
-static const struct str user_member_of[] = { S("Group") };
-static const struct str status_ids[] = { S("on"), S("off") };
-static const struct cedar_attr_type ctx_attrs[] = {
-	{ S("ip"), &t_ip, true },
-	{ S("n"), &t_long, false },
-};
-static const struct cedar_type view_ctx = { .kind = CT_RECORD,
-    .attrs = ctx_attrs, .n_attrs = 2 };
-static const struct cedar_uid view_groups[] = {
-	{ S("Action"), S("read") },
-};
-static const struct str user_types[] = { S("User") };
-static const struct str group_types[] = { S("Group") };
+
+static const char schema_text[] =
+    "entity Group;\n"
+    "entity User in [Group] {\n"
+    "  age: Long, ip?: ipaddr, manager?: User, nick?: Set<String>,\n"
+    "  rec?: { x: Long },\n"
+    "} tags String;\n"
+    "entity Status enum [\"on\", \"off\"];\n"
+    "action read;\n"
+    "action view in [read] appliesTo {\n"
+    "  principal: [User], resource: [Group],\n"
+    "  context: { ip: ipaddr, n?: Long },\n"
+    "};\n";
+
+static struct cedar_schema *the_schema;   /* set by group setup */
 
 static struct cedar_schema *
 test_schema(void)
 {
-	static struct cedar_entity_type types[3];
-	static struct cedar_action_decl actions[2];
-	static struct cedar_schema s;
+	return the_schema;
+}
 
-	memset(&s, 0, sizeof(s));
-	memset(types, 0, sizeof(types));
-	memset(actions, 0, sizeof(actions));
-	types[0].name = STR_LIT("Group");
-	types[0].shape = &empty_shape;
-	types[1].name = STR_LIT("Status");
-	types[1].shape = &empty_shape;
-	types[1].enum_ids = status_ids;
-	types[1].n_enum_ids = 2;
-	types[2].name = STR_LIT("User");
-	types[2].shape = &user_shape;
-	types[2].member_of = user_member_of;
-	types[2].n_member_of = 1;
-	types[2].tags = &t_string;
-	actions[0].uid = (struct cedar_uid){ STR_LIT("Action"), STR_LIT("read") };
-	actions[0].context = &empty_shape;
-	actions[1].uid = (struct cedar_uid){ STR_LIT("Action"), STR_LIT("view") };
-	actions[1].member_of = view_groups;
-	actions[1].n_member_of = 1;
-	actions[1].has_applies_to = true;
-	actions[1].principal_types = user_types;
-	actions[1].n_principal_types = 1;
-	actions[1].resource_types = group_types;
-	actions[1].n_resource_types = 1;
-	actions[1].context = &view_ctx;
-	s.entity_types = types;
-	s.n_entity_types = 3;
-	s.actions = actions;
-	s.n_actions = 2;
-	return &s;
+static int
+group_setup(void **state)
+{
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	if (cedar_schema_parse_text(schema_text, sizeof(schema_text) - 1,
+	    "test.cedarschema", &the_schema, &dl) != MANDATE_OK) {
+		diag_print(&dl, stdout);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	cedar_schema_free(the_schema);
+	the_schema = NULL;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -278,7 +255,7 @@ static const struct ent_case ent_cases[] = {
 	{ "duplicate entity", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},"
 	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"}}]",
-	  MANDATE_EINVAL, "duplicate entity", -1, { { NULL, NULL, 0 } },
+	  MANDATE_EINVAL, "duplicate entity", 32, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "float", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1.5}}]",
@@ -298,7 +275,7 @@ static const struct ent_case ent_cases[] = {
 	  "{\"type\":\"A\",\"id\":\"b\"}]},"
 	  "{\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"parents\":["
 	  "{\"type\":\"A\",\"id\":\"a\"}]}]",
-	  MANDATE_EINVAL, "cycle", -1, { { NULL, NULL, 0 } },
+	  MANDATE_EINVAL, "cycle", 1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "self parent", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":["
@@ -812,6 +789,106 @@ test_request_build(void **state)
 	arena_free(&a);
 }
 
+struct ctx_case {
+	const char *json;
+	const char *action;    /* "Type::id" */
+	bool with_schema;
+	int status;
+	const char *expect;    /* rendered, or message substring */
+};
+
+static const struct ctx_case ctx_cases[] = {
+	{ "{}", "Action::read", true, MANDATE_OK, "{}" },
+	{ "{\"ip\":{\"fn\":\"ip\",\"arg\":\"::1\"}}", "Action::view", true,
+	  MANDATE_OK, "{ip:ip(0.0.0.0/128)}" },
+	{ "{\"a\":{\"__entity\":{\"type\":\"User\",\"id\":\"x\"}}}",
+	  "Action::other", false, MANDATE_OK, "{a:User::\"x\"}" },
+	{ "{}", "Action::other", true, MANDATE_EINVAL, "not declared" },
+	{ "[]", "Action::read", false, MANDATE_EINVAL, "JSON object" },
+	{ "{\"__entity\":{\"type\":\"User\",\"id\":\"x\"}}", "Action::read",
+	  false, MANDATE_EINVAL, "must be a record" },
+	{ "{\"a\":1.5}", "Action::read", false, MANDATE_EINVAL,
+	  "floating-point" },
+};
+
+static void
+test_context_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ctx_cases) / sizeof(ctx_cases[0]); i++) {
+		const struct ctx_case *tc = &ctx_cases[i];
+		struct cedar_uid act = uid(tc->action);
+		struct cedar_value v;
+		struct arena a;
+		struct diag_list dl;
+		int r;
+
+		arena_init(&a, 0);
+		diag_init(&dl);
+		r = cedar_context_parse_json(&a, tc->json, strlen(tc->json),
+		    tc->with_schema ? test_schema() : NULL, &act, &v, &dl);
+		if (r != tc->status) {
+			print_message("context %zu: status %d, want %d\n", i, r,
+			    tc->status);
+			diag_print(&dl, stdout);
+			fail();
+		}
+		if (r == MANDATE_OK) {
+			/* ipv6 renders as the v4 fields: compare the prefix */
+			if (strncmp(show(&v), tc->expect, 4) != 0) {
+				print_message("context %zu: got %s\n", i,
+				    show(&v));
+				fail();
+			}
+		} else if (dl.n == 0 || !strstr(dl.items[0].msg, tc->expect)) {
+			print_message("context %zu: message '%s'\n", i,
+			    dl.n ? dl.items[0].msg : "");
+			fail();
+		}
+		arena_free(&a);
+	}
+}
+
+static void
+test_action_hierarchy(void **state)
+{
+	/* groups of groups: the store's actions have the whole closure, and
+	 * data listing an action must give the same ancestors */
+	static const char sch[] =
+	    "entity U; action all; action read in [all];\n"
+	    "action view in [read] appliesTo { principal: U, resource: U };\n";
+	const char *ok = "[{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},"
+	    "\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]},"
+	    "{\"uid\":{\"type\":\"Action\",\"id\":\"read\"},"
+	    "\"parents\":[{\"type\":\"Action\",\"id\":\"all\"}]}]";
+	const char *partial = "[{\"uid\":{\"type\":\"Action\",\"id\":"
+	    "\"view\"},\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]}]";
+	struct cedar_uid view = uid("Action::view"), all = uid("Action::all");
+	struct cedar_schema *s = NULL;
+	struct cedar_entities *es = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(sch, sizeof(sch) - 1, NULL,
+	    &s, &dl), MANDATE_OK);
+	assert_int_equal(cedar_entities_parse_json("[]", 2, NULL, s, &es,
+	    &dl), MANDATE_OK);
+	assert_true(cedar_entities_in(es, &view, &all));
+	assert_int_equal(es->n_entities, 3);
+	cedar_entities_free(es);
+	assert_int_equal(cedar_entities_parse_json(ok, strlen(ok), NULL, s,
+	    &es, &dl), MANDATE_OK);
+	assert_true(cedar_entities_in(es, &view, &all));
+	assert_int_equal(es->n_entities, 3);
+	cedar_entities_free(es);
+	/* without read's entry, view's ancestors in the data lack `all` */
+	assert_int_equal(cedar_entities_parse_json(partial, strlen(partial),
+	    NULL, s, &es, &dl), MANDATE_EINVAL);
+	assert_null(es);
+	cedar_schema_free(s);
+}
+
 static void
 test_request_check_enum(void **state)
 {
@@ -879,8 +956,10 @@ main(void)
 		cmocka_unit_test(test_request_cases),
 		cmocka_unit_test(test_request_build),
 		cmocka_unit_test(test_request_check_enum),
+		cmocka_unit_test(test_context_cases),
+		cmocka_unit_test(test_action_hierarchy),
 		cmocka_unit_test(test_alloc_failures),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

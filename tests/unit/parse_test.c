@@ -188,6 +188,8 @@ static const struct {
 	{ "principal.foo(1)(2)", 16, "expressions cannot be called" },
 	{ "{a: 1, a: 2}", 0, "duplicate key `a`" },
 	{ "{a: 1, \"a\": 2}", 0, "duplicate key `a`" },
+	{ "{\"a\\nb\": 1, \"a\\nb\": 2}", 0, "duplicate key `a?b`" },
+	{ "1 \"a\nb\"", 2, "unexpected string literal `\"a...`" },
 	{ "{if: 1}", 1, "reserved" },
 	{ "{true: 1}", 1, "reserved" },
 	{ "{a::b: 1}", 2, "not a path" },
@@ -218,6 +220,7 @@ static const struct {
 	{ "\"a\rb\"", 2, "carriage return" },
 	{ "\"a\\\nb\"", 0, "backslash ends a line" },
 	{ "\"abc", 0, "unterminated string" },
+	{ "\"abc\\", 0, "unterminated string" },
 	{ "\"abc\" like \"\\q\"", 12, "invalid escape" },
 	{ "1 / 2", 2, "division" },
 	{ "1 % 2", 2, "remainder" },
@@ -914,6 +917,13 @@ test_policy_set(void **state)
 	assert_int_equal(cedar_policy_set_add(ps, t1, 37, NULL,
 	    CEDAR_IDS_ANNOTATION, &dl), MANDATE_OK);
 	assert_true(str_eq_c(ps->all[5]->id, "policy4"));
+	/* a finished set does not change */
+	ps->finished = true;
+	assert_int_equal(cedar_policy_set_add(ps, t1, strlen(t1), NULL,
+	    CEDAR_IDS_ANNOTATION, &dl), MANDATE_EINVAL);
+	assert_int_equal(cedar_policy_set_link(ps, "tmpl", "l9",
+	    "User::\"x\"", NULL, &dl), MANDATE_EINVAL);
+	assert_int_equal(ps->n_all, 6);
 	/* reference counting */
 	assert_ptr_equal(cedar_policy_set_ref(ps), ps);
 	assert_int_equal(ps->refs, 2);

@@ -38,8 +38,17 @@ static const char *const SCHEMA =
     "  principal: [User], resource: [Photo],\n"
     "  context: { authenticated: Bool, tok?: String }\n"
     "};\n"
-    "action edit in [view] appliesTo { principal: [User], resource: [Photo] };\n"
+    "action edit in [view] appliesTo {\n"
+    "  principal: [User], resource: [Photo] };\n"
     "action admin;\n";
+
+static const char *const NS_SCHEMA =
+    "namespace NS {\n"
+    "  entity G;\n"
+    "  entity U in [G] { n: Long };\n"
+    "  entity R;\n"
+    "  action a appliesTo { principal: [U], resource: [R] };\n"
+    "}\n";
 
 struct vcase {
 	const char *name;
@@ -216,6 +225,18 @@ static const struct vcase cases[] = {
 	{ "action in set scope", NULL,
 	  "permit(principal, action in [Action::\"view\", Action::\"edit\"], "
 	  "resource);", NULL },
+	{ "namespaced ok", NS_SCHEMA,
+	  "permit(principal in NS::G::\"g\", action == NS::Action::\"a\", "
+	  "resource is NS::R) when { principal.n > 0 };", NULL },
+	{ "namespaced action spelled without namespace", NS_SCHEMA,
+	  "permit(principal, action == Action::\"a\", resource);",
+	  "unrecognized action" },
+	{ "is-in scope no appliesTo accepts", NS_SCHEMA,
+	  "permit(principal, action, resource is NS::U in NS::G::\"g\");",
+	  "invalid action application" },
+	{ "is-in scope with a possible type", NS_SCHEMA,
+	  "permit(principal is NS::U in NS::G::\"g\", action, resource);",
+	  NULL },
 	{ "template ok", NULL,
 	  "permit(principal == ?principal, action, resource in ?resource) "
 	  "when { resource.level > 1 };", NULL },
@@ -327,6 +348,118 @@ test_diagnostic_span(void **state)
 	cedar_schema_free(schema);
 }
 
+/* Independent problems are each reported once; errors do not cascade. */
+static void
+test_several_errors(void **state)
+{
+	const char *pol = P("principal.nick == \"x\" || principal.age == \"3\"")
+	    "\n" P("Team::\"t\" in principal && [1, \"a\"].isEmpty() && "
+	    "(principal.foo + 1 > 2)");
+	struct cedar_schema *schema = NULL;
+	struct cedar_policy_set *ps = NULL;
+	struct diag_list dl;
+	static const char *const want[] = {
+		"optional attribute", "Long and String",
+		"unrecognized entity type Team", "set elements",
+		"attribute `foo` not found",
+	};
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(SCHEMA, strlen(SCHEMA), "s",
+	    &schema, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, pol, strlen(pol), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_EVALIDATE);
+	if (dl.n != 5)
+		diag_print(&dl, stdout);
+	assert_int_equal(dl.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_non_null(strstr(dl.items[i].msg, want[i]));
+	cedar_policy_set_unref(ps);
+	cedar_schema_free(schema);
+}
+
+/* An error in a guard does not make what it guards look unguarded. */
+static void
+test_no_cascade(void **state)
+{
+	static const char *const pols[] = {
+		P("principal.foo == 1 && principal has nick && "
+		  "principal.nick == \"x\""),
+		P("if principal has nick && principal.foo then "
+		  "principal.nick == \"x\" else false"),
+		("permit(principal, action, resource) when { principal has nick "
+		 "&& principal.foo } when { principal.nick == \"x\" };"),
+	};
+	struct cedar_schema *schema = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_schema_parse_text(SCHEMA, strlen(SCHEMA), "s",
+	    &schema, &dl), MANDATE_OK);
+	for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+		struct cedar_policy_set *ps = NULL;
+		assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+		assert_int_equal(cedar_policy_set_add(ps, pols[i],
+		    strlen(pols[i]), "p", CEDAR_IDS_POSITIONAL, &dl),
+		    MANDATE_OK);
+		diag_init(&dl);
+		assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+		    MANDATE_EVALIDATE);
+		if (dl.n != 1)
+			diag_print(&dl, stdout);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "`foo` not found"));
+		cedar_policy_set_unref(ps);
+	}
+	cedar_schema_free(schema);
+}
+
+/* The JSON schema form gives the same model. */
+static void
+test_json_schema(void **state)
+{
+	const char *js =
+	    "{\"\": {\"entityTypes\": {"
+	    "\"User\": {\"shape\": {\"type\": \"Record\", \"attributes\": {"
+	    "\"age\": {\"type\": \"Long\"},"
+	    "\"nick\": {\"type\": \"String\", \"required\": false}}}}},"
+	    "\"actions\": {\"view\": {\"appliesTo\": {"
+	    "\"principalTypes\": [\"User\"], "
+	    "\"resourceTypes\": [\"User\"]}}}}}";
+	const char *good = P("principal has nick && principal.age > 1");
+	const char *bad = P("principal.nick == \"a\"");
+	struct cedar_schema *schema = NULL;
+	struct cedar_policy_set *ps = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	if (cedar_schema_parse_json(js, strlen(js), "s.json", &schema, &dl) !=
+	    MANDATE_OK)
+		diag_print(&dl, stdout);
+	assert_non_null(schema);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, good, strlen(good), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, bad, strlen(bad), "p",
+	    CEDAR_IDS_POSITIONAL, &dl), MANDATE_OK);
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_validate(ps, schema, &dl),
+	    MANDATE_EVALIDATE);
+	assert_int_equal(dl.n, 1);
+	assert_non_null(strstr(dl.items[0].msg, "policy1"));
+	cedar_policy_set_unref(ps);
+	cedar_schema_free(schema);
+}
+
 /* Linked policies: the slot values must be declared types that the
  * action's appliesTo accepts. */
 static void
@@ -338,7 +471,8 @@ test_links(void **state)
 		{ "User::\"a\"", "Photo::\"p\"", NULL },
 		/* no Photo can be in a Group */
 		{ "User::\"a\"", "Group::\"g\"", "invalid action application" },
-		{ "Photo::\"x\"", "Photo::\"p\"", "invalid action application" },
+		{ "Photo::\"x\"", "Photo::\"p\"",
+		  "invalid action application" },
 		{ "Nope::\"x\"", "Photo::\"p\"", "unrecognized entity type" },
 	};
 	const char *tmpl = "@id(\"t\") permit(principal == ?principal, "
@@ -388,6 +522,9 @@ main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_diagnostic_span),
 		cmocka_unit_test(test_links),
+		cmocka_unit_test(test_json_schema),
+		cmocka_unit_test(test_several_errors),
+		cmocka_unit_test(test_no_cascade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
