@@ -2,30 +2,45 @@
 #include <stdio.h>
 #include <string.h>
 
-static void
-usage(FILE *fp)
-{
-	fputs("usage: mandate <command> [options]\n"
-	    "\n"
-	    "commands:\n"
-	    "  check            evaluate Cedar policies offline\n"
-	    "  policy validate  validate policies against a schema\n"
-	    "\n"
-	    "Run 'mandate <command> --help' for a command's options.\n", fp);
-}
+#include "cli.h"
+
+#ifndef MANDATE_VERSION
+#define MANDATE_VERSION "unknown"
+#endif
+
+static const char main_usage[] =
+    "usage: mandate <command> [options]\n"
+    "\n"
+    "Mandate: access control for AI agents.\n"
+    "\n"
+    "commands:\n"
+    "  check            evaluate Cedar policies against a request, offline\n"
+    "  policy validate  parse policies and validate them against a schema\n"
+    "  version          print the version\n"
+    "\n"
+    "Run 'mandate <command> --help' for a command's options.\n";
 
 int
 main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		fputs(main_usage, stderr);
 		return 1;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
+	if (cli_opt(argv[1], "--help", "-h") || strcmp(argv[1], "help") == 0) {
+		fputs(main_usage, stdout);
 		return 0;
 	}
+	if (cli_opt(argv[1], "--version", NULL) ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("mandate %s\n", MANDATE_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "policy") == 0)
+		return cmd_policy(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
-	usage(stderr);
+	fputs(main_usage, stderr);
 	return 1;
 }

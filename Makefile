@@ -1,0 +1,98 @@
+# Mandate - the two commands a newcomer needs are `make run` and `make test`.
+#
+#   make run        install what is missing, build, run the demonstration
+#   make test       install, build, run every test (also under ASan+UBSan);
+#                   ends with "N passed, M failed"
+#   make bench      benchmarks (not tests): decisions/s and latency
+#   make difftest N=100000 SEED=1   differential test against cedar-wasm
+#   make fuzz FUZZ_SECONDS=60       libFuzzer on every parser (clang)
+#   make build | clean
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+N          ?= 10000
+SEED       ?= 1
+FUZZ_SECONDS ?= 30
+PYTHON     := /usr/bin/python3
+
+.PHONY: all deps build run test test-fast test-asan test-tsan difftest bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@scripts/demo $(BUILD)/src/mandate
+
+# Every suite runs even if an earlier one fails, so the summary counts all.
+test: build
+	@rm -f $(BUILD)/difftest.log
+	@meson test -C $(BUILD) --print-errorlogs --num-processes 2 || true
+	@$(MAKE) --no-print-directory test-asan || true
+	@$(MAKE) --no-print-directory test-tsan || true
+	@$(MAKE) --no-print-directory difftest N=$(N) SEED=$(SEED) \
+	    > $(BUILD)/difftest.log 2>&1 || true
+	@tail -n 5 $(BUILD)/difftest.log
+	@echo "== summary"
+	@$(PYTHON) scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
+	    $(ASAN_BUILD)/meson-logs/testlog.json \
+	    $(TSAN_BUILD)/meson-logs/testlog.json -x $(BUILD)/difftest.log
+
+test-fast: build
+	meson test -C $(BUILD) --print-errorlogs
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug \
+	    -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dc_args=-fno-sanitize-recover=undefined
+
+test-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
+	    --timeout-multiplier 4
+
+# ThreadSanitizer on the tests that share one policy set between threads
+$(TSAN_BUILD)/build.ninja:
+	meson setup $(TSAN_BUILD) --buildtype=debug -Db_sanitize=thread \
+	    -Db_lundef=false
+
+test-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test
+	TSAN_OPTIONS=halt_on_error=1 \
+	    meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
+	    threads authorize
+
+difftest: build
+	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)
+
+bench: build
+	bench/run.sh $(BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \
+	    -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	@for f in $(FUZZ_BUILD)/tests/fuzz/fuzz_*; do \
+	    [ -x "$$f" ] || continue; \
+	    name=$${f##*/fuzz_}; \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	    echo "== fuzz $$name ($(FUZZ_SECONDS)s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+	done
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,35 @@
+/*
+ * cli.h - shared pieces of the `mandate` subcommands.
+ *
+ * The CLI uses only the library's public headers.  Every subcommand
+ * returns its process exit status: 0 on success (for `check`: a decision
+ * was made, allow or deny), 1 on usage or input errors.
+ */
+#ifndef MANDATE_CLI_H
+#define MANDATE_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cedar/cedar.h"
+
+#define CLI_MAX_FILE (64u << 20)   /* largest input file we read */
+#define CLI_MAX_POLICY_FILES 256
+
+int cmd_check(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+/* Load helpers: print diagnostics to stderr and return MANDATE_* codes. */
+int cli_load_policies(const char *const *files, size_t n_files,
+    enum cedar_id_mode mode, struct cedar_policy_set **out);
+int cli_load_schema(const char *file, struct cedar_schema **out);
+int cli_load_entities(const char *file, const struct cedar_schema *schema,
+    struct cedar_entities **out);
+
+/* Read a file whole (caller frees); prints the reason on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* True when arg is exactly one of the given option spellings. */
+bool cli_opt(const char *arg, const char *long_name, const char *short_name);
+
+#endif

@@ -1,0 +1,70 @@
+/* file.c - whole-file reads with a size limit. */
+#include "file.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+int
+file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+{
+	int r = MANDATE_EIO;
+	FILE *fp = NULL;
+	char *buf = NULL, *nbuf;
+	size_t len = 0, cap = 0, got;
+
+	*out = NULL;
+	*out_len = 0;
+	if (strcmp(path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(path, "rb")) == NULL)
+		goto out;
+	for (;;) {
+		if (cap - len < 4096 + 1) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			if (ncap > max + 4096 + 1)
+				ncap = max + 4096 + 1;
+			if (ncap <= cap) {
+				r = MANDATE_ELIMIT;
+				goto out;
+			}
+			if ((nbuf = realloc(buf, ncap)) == NULL) {
+				r = MANDATE_ENOMEM;
+				goto out;
+			}
+			buf = nbuf;
+			cap = ncap;
+		}
+		got = fread(buf + len, 1, cap - len - 1, fp);
+		len += got;
+		if (len > max) {
+			r = MANDATE_ELIMIT;
+			goto out;
+		}
+		if (got == 0) {
+			if (ferror(fp))
+				goto out;
+			break;
+		}
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	r = MANDATE_OK;
+out:
+	if (fp != NULL && fp != stdin) {
+		int saved = errno;
+		fclose(fp);
+		errno = saved;
+	}
+	free(buf);
+	return r;
+}
