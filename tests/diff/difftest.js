@@ -4,7 +4,7 @@
  * reference implementation (cedar-wasm, the Rust engine compiled to wasm).
  *
  * Usage (from the repository root, after `npm install` and a build):
- *   node tests/diff/difftest.js [--n N] [--seed S] [--cli PATH] [--jobs J]
+ *   node tests/diff/difftest.js [--n|-n N] [--seed S] [--cli PATH] [--jobs J]
  *                               [--procs P] [--out DIR] [--show K]
  *     --n     number of generated cases (default 10000)
  *     --seed  seed of the run (default 1); case i of seed S is always the
@@ -61,7 +61,7 @@ function parseArgs(argv) {
             if (i + 1 >= argv.length) usage();
             return argv[++i];
         };
-        if (a === '--n') o.n = Number(val());
+        if (a === '--n' || a === '-n') o.n = Number(val());
         else if (a === '--seed') o.seed = Number(val());
         else if (a === '--cli') o.cli = path.resolve(val());
         else if (a === '--jobs') o.jobs = Number(val());
