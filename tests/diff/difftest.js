@@ -4,8 +4,9 @@
  * reference implementation (cedar-wasm, the Rust engine compiled to wasm).
  *
  * Usage (from the repository root, after `npm install` and a build):
- *   node tests/diff/difftest.js [--n|-n N] [--seed S] [--cli PATH] [--jobs J]
- *                               [--procs P] [--out DIR] [--show K]
+ *   node tests/diff/difftest.js [--n|-n N] [--seed S] [--only I] [--cli PATH]
+ *                               [--procs P] [--jobs J] [--out DIR] [--show K]
+ *   (make difftest N=... SEED=... runs it on build/src/mandate)
  *     --n     number of generated cases (default 10000)
  *     --seed  seed of the run (default 1); case i of seed S is always the
  *             same case, so a failure is reproduced with --seed S --only i
@@ -16,9 +17,9 @@
  *     --jobs  CLI processes in flight per node process (default 1)
  *     --out   where mismatching cases are written (default
  *             build/difftest-failures; emptied of earlier cases first);
- *             each is a directory with
- *             policies.cedar, entities.json, requests.json, expected.json
- *             (cedar-wasm) and got.json (ours), ready to become a unit test
+ *             each is a directory with policies.cedar, entities.json,
+ *             requests.json, expected.json (cedar-wasm), got.json (ours)
+ *             and stderr.txt (the CLI's), ready to become a unit test
  *     --show  mismatches printed in detail (default 10)
  *
  * Each case (tests/diff/gen.js) holds policies, entities and several
