@@ -118,6 +118,10 @@ function mkUniverse(rng) {
     };
     /* odd ids exercise string escapes in uids */
     if (rng.chance(0.1)) u.users.push({ type: T.user, id: rng.pick(['', 'a"b', 'x\\y', 'ünï', 'sp ace', '\n']) });
+    /* whitespace noise between tokens in some cases: tabs, CRLF, comments */
+    const noisy = rng.chance(0.1);
+    u.ws = noisy ? () => rng.pick([' ', '  ', '\t', '\n', '\r\n', ' // note\n', '\n\n ']) : () => ' ';
+    u.wt = noisy ? () => rng.pick(['', '', ' ', '\n', '\t', '//x\n']) : () => '';
     u.missing = [{ type: T.user, id: 'ghost' }, { type: T.doc, id: 'nodoc' },
         { type: ns + 'Other', id: 'o' }];
     return u;
@@ -125,8 +129,10 @@ function mkUniverse(rng) {
 
 /* ---- values (as JSON for entities/context, and as Cedar text) ---- */
 
-function uidText(e) {
-    return e.type + '::' + JSON.stringify(e.id);
+/* A uid in policy text; with u, spaced as u's whitespace noise says. */
+function uidText(e, u) {
+    const wt = u ? u.wt : () => '';
+    return e.type.split('::').join(wt() + '::' + wt()) + wt() + '::' + wt() + JSON.stringify(e.id);
 }
 
 function extJson(fn, arg) {
@@ -290,9 +296,12 @@ function mkExprGen(rng, u, opts) {
         return e.s;
     }
     const E = (s, p) => ({ s, p });
-    const bin = (l, op, r, p) => E(wrap(l, p) + ' ' + op + ' ' + wrap(r, p + 1), p);
-    const rel = (l, op, r) => E(wrap(l, P_ADD) + ' ' + op + ' ' + wrap(r, P_ADD), P_REL);
-    const call = (recv, m, args) => E(wrap(recv, P_MEM) + '.' + m + '(' + args.map((a) => a.s).join(', ') + ')', P_MEM);
+    const ws = u.ws, wt = u.wt;
+    /* "a, b, c" with an occasional trailing comma (Cedar accepts one) */
+    const list = (items) => items.join(',' + ws()) + (items.length > 0 && rng.chance(0.05) ? ',' : '');
+    const bin = (l, op, r, p) => E(wrap(l, p) + ws() + op + ws() + wrap(r, p + 1), p);
+    const rel = (l, op, r) => E(wrap(l, P_ADD) + ws() + op + ws() + wrap(r, P_ADD), P_REL);
+    const call = (recv, m, args) => E(wrap(recv, P_MEM) + wt() + '.' + wt() + m + wt() + '(' + args.map((a) => a.s).join(',' + ws()) + ')', P_MEM);
 
     function strLit(s) {
         /* Cedar string literal; escapes chosen at random among the
@@ -319,7 +328,7 @@ function mkExprGen(rng, u, opts) {
         return E(s, P_MEM);
     }
     function entityLit() {
-        return E(uidText(rng.chance(0.1) ? rng.pick(u.missing) : anyEntity(rng, u)), P_MEM);
+        return E(uidText(rng.chance(0.1) ? rng.pick(u.missing) : anyEntity(rng, u), u), P_MEM);
     }
     function varOf(kind) {
         /* kind: 'entity' picks principal/resource/action */
@@ -332,7 +341,7 @@ function mkExprGen(rng, u, opts) {
     }
     function access(recv, name) {
         /* .name or ["name"] */
-        if (/^[a-z_][a-z0-9_]*$/i.test(name) && !rng.chance(0.15)) return E(wrap(recv, P_MEM) + '.' + name, P_MEM);
+        if (/^[a-z_][a-z0-9_]*$/i.test(name) && !rng.chance(0.15)) return E(wrap(recv, P_MEM) + wt() + '.' + wt() + name, P_MEM);
         return E(wrap(recv, P_MEM) + '[' + strLit(name) + ']', P_MEM);
     }
     function attrOf(type, d) {
@@ -352,7 +361,7 @@ function mkExprGen(rng, u, opts) {
         case 'long': return longLit();
         case 'string': return E(strLit(randomString(rng)), P_MEM);
         case 'entity': return rng.chance(0.5) ? varOf('entity') : entityLit();
-        case 'set': return E('[' + Array.from({ length: rng.int(0, 3) }, () => genLeaf(rng.pick(['long', 'string', 'entity'])).s).join(', ') + ']', P_MEM);
+        case 'set': return E('[' + list(Array.from({ length: rng.int(0, 3) }, () => genLeaf(rng.pick(['long', 'string', 'entity'])).s)) + ']', P_MEM);
         case 'record': return E('{}', P_MEM);
         case 'ipaddr': return extCtor('ip', IP_GOOD, IP_BAD);
         case 'decimal': return extCtor('decimal', DEC_GOOD, DEC_BAD);
@@ -371,7 +380,7 @@ function mkExprGen(rng, u, opts) {
         const g = (t) => gen(t, d + 1);
         const common = [
             [2, () => genLeaf(type)],
-            [1, () => E('if ' + wrap(g('bool'), P_IF) + ' then ' + wrap(g(type), P_IF) + ' else ' + wrap(g(type), P_IF), P_IF)],
+            [1, () => E('if' + ws() + wrap(g('bool'), P_IF) + ws() + 'then' + ws() + wrap(g(type), P_IF) + ws() + 'else' + ws() + wrap(g(type), P_IF), P_IF)],
         ];
         let choices;
         switch (type) {
@@ -426,14 +435,14 @@ function mkExprGen(rng, u, opts) {
             break;
         case 'set':
             choices = [
-                [3, () => { const et = rng.pick(['long', 'string', 'entity', 'bool', 'set', 'record']); return E('[' + Array.from({ length: rng.int(0, 3) }, () => g(rng.chance(0.9) ? et : rng.pick(ANY_TYPES)).s).join(', ') + ']', P_MEM); }],
+                [3, () => { const et = rng.pick(['long', 'string', 'entity', 'bool', 'set', 'record']); return E('[' + list(Array.from({ length: rng.int(0, 3) }, () => g(rng.chance(0.9) ? et : rng.pick(ANY_TYPES)).s)) + ']', P_MEM); }],
                 [3, () => attrOf(rng.pick(['set_string', 'set_long', 'set_entity']), d)],
                 [1, () => call(g('entity'), 'getTag', [tagKey(d)])],
             ];
             break;
         case 'record':
             choices = [
-                [3, () => { const keys = ['a', 'b', '"c d"', 'nested', 'x', '"if"', 'principal']; const parts = []; const used = new Set(); const n = rng.int(0, 3); for (let i = 0; i < n; i++) { const k = rng.pick(keys); if (used.has(k.replace(/"/g, ''))) continue; used.add(k.replace(/"/g, '')); parts.push(k + ': ' + g(k === 'a' ? 'long' : k === 'b' ? 'string' : rng.pick(ANY_TYPES)).s); } return E('{' + parts.join(', ') + '}', P_MEM); }],
+                [3, () => { const keys = ['a', 'b', '"c d"', 'nested', 'x', '"if"', 'principal']; const parts = []; const used = new Set(); const n = rng.int(0, 3); for (let i = 0; i < n; i++) { const k = rng.pick(keys); if (used.has(k.replace(/"/g, ''))) continue; used.add(k.replace(/"/g, '')); parts.push(k + ': ' + g(k === 'a' ? 'long' : k === 'b' ? 'string' : rng.pick(ANY_TYPES)).s); } return E('{' + list(parts) + '}', P_MEM); }],
                 [3, () => attrOf('record', d)],
                 [1, () => E('context', P_MEM)],
                 [1, () => access(g('record'), 'nested')],
@@ -474,7 +483,7 @@ function mkExprGen(rng, u, opts) {
         const recv = rng.chance(0.3) ? E('context', P_MEM) : rng.chance(0.2) ? gen('record', d + 1) : varOf('entity');
         let path = rng.chance(0.8) ? rng.pick(ATTR_NAMES.concat(['missing'])) : rng.pick(['a', 'b', 'nested', 'flag', 'n']);
         const quoted = rng.chance(0.15) || !/^[a-z_]+$/i.test(path);
-        let s = wrap(recv, P_ADD) + ' has ' + (quoted ? strLit(path) : path);
+        let s = wrap(recv, P_ADD) + ws() + 'has' + ws() + (quoted ? strLit(path) : path);
         if (!quoted && rng.chance(0.15)) s += '.' + rng.pick(['a', 'b', 'nested', 'x']);
         if (rng.chance(0.3)) {
             /* guarded access, the idiomatic form */
@@ -494,20 +503,20 @@ function mkExprGen(rng, u, opts) {
         }
         if (rng.chance(0.02)) pieces.push('\\q');
         const subject = rng.chance(0.7) ? attrOf('string', d) : gen('string', d + 1);
-        return E(wrap(subject, P_ADD) + ' like "' + pieces.join('') + '"', P_REL);
+        return E(wrap(subject, P_ADD) + ws() + 'like' + ws() + '"' + pieces.join('') + '"', P_REL);
     }
     function genIs(d) {
         const subject = rng.chance(0.7) ? varOf('entity') : gen('entity', d + 1);
         const t = rng.pick(Object.values(u.T).concat([u.T.user, u.T.doc, 'Other', 'App::User']));
-        let s = wrap(subject, P_ADD) + ' is ' + t;
-        if (rng.chance(0.3)) s += ' in ' + wrap(rng.chance(0.7) ? entityLit() : gen(rng.chance(0.8) ? 'entity' : 'set', d + 1), P_ADD);
+        let s = wrap(subject, P_ADD) + ws() + 'is' + ws() + t.split('::').join(wt() + '::' + wt());
+        if (rng.chance(0.3)) s += ws() + 'in' + ws() + wrap(rng.chance(0.7) ? entityLit() : gen(rng.chance(0.8) ? 'entity' : 'set', d + 1), P_ADD);
         return E(s, P_REL);
     }
     function genIn(d) {
         const lhs = rng.chance(0.7) ? varOf('entity') : gen('entity', d + 1);
         let rhs;
         if (rng.chance(0.3)) {
-            rhs = E('[' + Array.from({ length: rng.int(0, 3) }, () => entityLit().s).join(', ') + ']', P_MEM);
+            rhs = E('[' + list(Array.from({ length: rng.int(0, 3) }, () => entityLit().s)) + ']', P_MEM);
         } else if (rng.chance(0.15)) {
             rhs = gen(rng.pick(['set', 'entity', 'string', 'long']), d + 1);
         } else {
@@ -530,19 +539,19 @@ function scopeClause(rng, u, kind) {
     const types = kind === 'principal' ? [u.T.user, u.T.team, u.T.group] : [u.T.doc, u.T.folder];
     return rng.weighted([
         [4, () => kind],
-        [2, () => kind + ' == ' + uidText(scopeEntity(rng, u, kind))],
-        [3, () => kind + ' in ' + uidText(scopeEntity(rng, u, kind === 'principal' ? 'principal' : 'resource'))],
-        [2, () => kind + ' is ' + rng.pick(types)],
-        [1, () => kind + ' is ' + rng.pick(types) + ' in ' + uidText(scopeEntity(rng, u, kind))],
+        [2, () => kind + u.ws() + '==' + u.ws() + uidText(scopeEntity(rng, u, kind), u)],
+        [3, () => kind + u.ws() + 'in' + u.ws() + uidText(scopeEntity(rng, u, kind === 'principal' ? 'principal' : 'resource'), u)],
+        [2, () => kind + u.ws() + 'is' + u.ws() + rng.pick(types)],
+        [1, () => kind + u.ws() + 'is' + u.ws() + rng.pick(types) + u.ws() + 'in' + u.ws() + uidText(scopeEntity(rng, u, kind), u)],
     ])();
 }
 
 function actionClause(rng, u) {
     return rng.weighted([
         [4, () => 'action'],
-        [3, () => 'action == ' + uidText(rng.pick(u.actions))],
-        [2, () => 'action in ' + uidText(rng.pick(u.actions))],
-        [2, () => 'action in [' + Array.from({ length: rng.int(0, 3) }, () => uidText(rng.pick(u.actions))).join(', ') + ']'],
+        [3, () => 'action' + u.ws() + '==' + u.ws() + uidText(rng.pick(u.actions), u)],
+        [2, () => 'action' + u.ws() + 'in' + u.ws() + uidText(rng.pick(u.actions), u)],
+        [2, () => { const n = rng.int(0, 3); return 'action' + u.ws() + 'in' + u.ws() + '[' + Array.from({ length: n }, () => uidText(rng.pick(u.actions), u)).join(',' + u.ws()) + (n > 0 && rng.chance(0.1) ? ',' : '') + ']'; }],
     ])();
 }
 
