@@ -23,10 +23,13 @@
  *     --show  mismatches printed in detail (default 10)
  *
  * Each case (tests/diff/gen.js) holds policies, entities and several
- * requests.  cedar-wasm's isAuthorized answers each request; our CLI
+ * requests.  cedar-wasm answers each request; our CLI
  * answers all of a case's requests in one call:
  *   mandate check --policies P --entities E --requests R --format json
- * printing one JSON line per request.  Compared per request: the decision,
+ * printing one JSON line per request (with --schema S when the case has
+ * one; then `mandate policy validate --schema S --positional-ids P` also
+ * runs and its verdict must equal cedar-wasm's strict validation).
+ * Compared per request: the decision,
  * the reasons (as a set) and the ids of the policies that errored (as a
  * set); when the reference rejects the input (policies that do not parse,
  * malformed entities or context) we must reject it too.  A case passes
@@ -98,26 +101,71 @@ function caseSeed(seed, i) {
 
 /* ---- the two engines ---- */
 
-/* A normalised answer: { error: message } or
- * { decision, reason: [sorted ids], errors: [sorted ids], messages }. */
-function wasmAnswer(c, req) {
-    let a;
+/* The reference's answers to a case's requests.  A normalised answer is
+ * { error: message } or { decision, reason: [sorted ids], errors: [sorted
+ * ids], messages }.  The policies (and schema) are parsed once per case
+ * (preparse + statefulIsAuthorized), as isAuthorized would parse them per
+ * request; a parse failure rejects every request, as it would there. */
+function wasmAnswers(c) {
+    const fail = (msg) => c.requests.map(() => ({ error: msg }));
     try {
-        a = cedar.isAuthorized({
-            principal: req.principal, action: req.action, resource: req.resource,
-            context: req.context, policies: { staticPolicies: c.policies }, entities: c.entities,
-        });
+        const pp = cedar.preparsePolicySet('case', { staticPolicies: c.policies });
+        if (pp.type !== 'success') return fail(pp.errors.map((e) => e.message).join('; '));
+        if (c.schema !== undefined) {
+            const ps = cedar.preparseSchema('case', c.schema);
+            if (ps.type !== 'success') return fail(ps.errors.map((e) => e.message).join('; '));
+        }
     } catch (e) {
-        return { error: 'cedar-wasm threw: ' + e.message };
+        return fail('cedar-wasm threw: ' + e.message);
     }
-    if (a.type !== 'success') return { error: a.errors.map((e) => e.message).join('; ') };
-    const d = a.response.diagnostics;
-    return {
-        decision: a.response.decision,
-        reason: [...new Set(d.reason)].sort(),
-        errors: [...new Set(d.errors.map((e) => e.policyId))].sort(),
-        messages: d.errors.map((e) => e.policyId + ': ' + e.error.message),
-    };
+    return c.requests.map((req) => {
+        let a;
+        try {
+            const call = {
+                principal: req.principal, action: req.action, resource: req.resource,
+                context: req.context, preparsedPolicySetId: 'case', entities: c.entities,
+            };
+            if (c.schema !== undefined) {
+                call.preparsedSchemaName = 'case';
+                call.validateRequest = true;
+            }
+            a = cedar.statefulIsAuthorized(call);
+        } catch (e) {
+            return { error: 'cedar-wasm threw: ' + e.message };
+        }
+        if (a.type !== 'success') return { error: a.errors.map((e) => e.message).join('; ') };
+        const d = a.response.diagnostics;
+        return {
+            decision: a.response.decision,
+            reason: [...new Set(d.reason)].sort(),
+            errors: [...new Set(d.errors.map((e) => e.policyId))].sort(),
+            messages: d.errors.map((e) => e.policyId + ': ' + e.error.message),
+        };
+    });
+}
+
+/* Strict validation of the case's policies against its schema: true when
+ * the reference finds no error (a schema or policies that do not parse
+ * count as not valid, as they make our `policy validate` fail too).
+ *
+ * One deliberate exception: a policy whose scope no action's appliesTo
+ * admits.  cedar-wasm 4.13 only warns ("unable to find an applicable
+ * action given the policy scope constraints"); the conformance corpus,
+ * made with an earlier 4.x, expects an error (35 of its tests), and we
+ * follow the corpus.  So that warning counts as an error here. */
+const SCOPE_WARNING = /unable to find an applicable action given the policy scope constraints/;
+
+function wasmValid(c) {
+    try {
+        const v = cedar.validate({
+            schema: c.schema, policies: { staticPolicies: c.policies },
+            validationSettings: { mode: 'strict' },
+        });
+        return v.type === 'success' && v.validationErrors.length === 0 &&
+            !v.validationWarnings.some((w) => SCOPE_WARNING.test(w.error.message));
+    } catch (e) {
+        return false;
+    }
 }
 
 /* Our CLI is run by long-lived shell workers: node's spawn() forks the
@@ -126,11 +174,22 @@ function wasmAnswer(c, req) {
  * on it (stdout straight back to us, stderr into the directory) and
  * marks the end with "@@END <status>". */
 const WORKER_SCRIPT = `
+if command -v timeout >/dev/null 2>&1; then t="timeout 20"; else t=""; fi
 while IFS= read -r dir; do
-  if command -v timeout >/dev/null 2>&1; then t="timeout 20"; else t=""; fi
-  $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
-      --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
-  printf '\\n@@END %s\\n' "$?"
+  if [ -f "$dir/schema.cedarschema" ]; then
+    $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
+        --schema "$dir/schema.cedarschema" \\
+        --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
+    rc=$?
+    $t "$CLI" policy validate --schema "$dir/schema.cedarschema" --positional-ids \\
+        "$dir/policies.cedar" >"$dir/validate.txt" 2>&1
+    printf '\\n@@VALID %s\\n' "$?"
+  else
+    $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
+        --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
+    rc=$?
+  fi
+  printf '\\n@@END %s\\n' "$rc"
 done
 `;
 
@@ -143,6 +202,7 @@ class CliWorker {
         });
         this.buf = '';
         this.lines = [];
+        this.valid = null;
         this.resolve = null;
         this.proc.stdout.setEncoding('utf8');
         this.proc.stdout.on('data', (chunk) => this.onData(chunk));
@@ -158,6 +218,7 @@ class CliWorker {
             const line = this.buf.slice(0, nl);
             this.buf = this.buf.slice(nl + 1);
             if (line.startsWith('@@END ')) this.finish(line.slice(6));
+            else if (line.startsWith('@@VALID ')) this.valid = line.slice(8).trim();
             else if (line.trim() !== '') this.lines.push(line);
         }
     }
@@ -165,9 +226,11 @@ class CliWorker {
     finish(status) {
         const resolve = this.resolve;
         const lines = this.lines;
+        const valid = this.valid;
         this.resolve = null;
         this.lines = [];
-        if (resolve) resolve({ lines, status });
+        this.valid = null;
+        if (resolve) resolve({ lines, status, valid });
     }
 
     /* The case's files must already be in this.dir. */
@@ -234,6 +297,9 @@ function brief(a) {
 
 function writeCase(dir, c) {
     fs.writeFileSync(path.join(dir, 'policies.cedar'), c.policies);
+    const schema = path.join(dir, 'schema.cedarschema');
+    if (c.schema !== undefined) fs.writeFileSync(schema, c.schema);
+    else fs.rmSync(schema, { force: true });
     fs.writeFileSync(path.join(dir, 'entities.json'), JSON.stringify(c.entities, null, 1) + '\n');
     fs.writeFileSync(path.join(dir, 'requests.json'), JSON.stringify(c.requests, null, 1) + '\n');
 }
@@ -256,15 +322,22 @@ async function runShard(opts, shard) {
     const all = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
     const indices = all.filter((i) => i % shard.m === shard.k);
     const res = { cases: indices.length, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
-        allow: 0, deny: 0, withErrors: 0 };
+        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0 };
     let shown = 0;
     const workers = Array.from({ length: opts.jobs }, (_, k) => new CliWorker(opts, path.join(work, 'slot' + k)));
     const idle = workers.slice();
     const waiting = [];
     const inflight = new Set();
 
-    const finish = (i, c, want, got, dir) => {
+    /* want/got: per-request answers; wantValid/gotValid: the validation
+     * verdicts (null without a schema) */
+    const finish = (i, c, want, got, wantValid, gotValid, dir) => {
         const bad = [];
+        const badValid = wantValid !== gotValid;
+        if (wantValid !== null) {
+            res.withSchema++;
+            if (!badValid) res[wantValid ? 'validBoth' : 'invalidBoth']++;
+        }
         for (let r = 0; r < c.requests.length; r++) {
             if (!sameAnswer(want[r], got[r])) {
                 bad.push(r);
@@ -275,7 +348,7 @@ async function runShard(opts, shard) {
                 if (want[r].errors.length) res.withErrors++;
             }
         }
-        if (bad.length === 0) {
+        if (bad.length === 0 && !badValid) {
             res.passed++;
             return;
         }
@@ -284,12 +357,23 @@ async function runShard(opts, shard) {
         fs.rmSync(keep, { recursive: true, force: true });
         fs.mkdirSync(opts.out, { recursive: true });
         fs.cpSync(dir, keep, { recursive: true });
-        fs.writeFileSync(path.join(keep, 'expected.json'), JSON.stringify(want, null, 1) + '\n');
-        fs.writeFileSync(path.join(keep, 'got.json'), JSON.stringify(got, null, 1) + '\n');
+        const record = (answers, valid) => JSON.stringify(valid === null ? answers
+            : { valid, requests: answers }, null, 1) + '\n';
+        fs.writeFileSync(path.join(keep, 'expected.json'), record(want, wantValid));
+        fs.writeFileSync(path.join(keep, 'got.json'), record(got, gotValid));
         if (shown < opts.show) {
             shown++;
             const lines = ['MISMATCH seed ' + opts.seed + ' case ' + i + ' (' + keep +
                 '; rerun with --seed ' + opts.seed + ' --only ' + i + ')'];
+            if (badValid) {
+                lines.push('  strict validation: expected ' + (wantValid ? 'valid' : 'invalid') +
+                    ', got ' + (gotValid ? 'valid' : 'invalid'));
+                let ours = '';
+                try {
+                    ours = fs.readFileSync(path.join(dir, 'validate.txt'), 'utf8');
+                } catch (e) { /* none */ }
+                for (const l of ours.split('\n').filter((x) => x).slice(0, 3)) lines.push('    ours:  ' + l.slice(0, 200));
+            }
             for (const r of bad.slice(0, 3)) {
                 lines.push('  request ' + r + ': ' + JSON.stringify(c.requests[r]).slice(0, 300));
                 lines.push('    expected ' + brief(want[r]));
@@ -309,9 +393,12 @@ async function runShard(opts, shard) {
         writeCase(w.dir, c);
         /* start our CLI, then run the reference while it works */
         const pending = w.run();
-        const want = c.requests.map((req) => wasmAnswer(c, req));
+        const want = wasmAnswers(c);
+        const wantValid = c.schema !== undefined ? wasmValid(c) : null;
         const p = pending.then((out) => {
-            finish(i, c, want, parseCliOutput(w.dir, out, c.requests.length), w.dir);
+            const gotValid = c.schema === undefined ? null
+                : out.valid === null ? undefined : out.valid === '0';
+            finish(i, c, want, parseCliOutput(w.dir, out, c.requests.length), wantValid, gotValid, w.dir);
             idle.push(w);
             if (waiting.length) waiting.shift()();
         });
@@ -329,7 +416,7 @@ async function runShard(opts, shard) {
  * one process the work runs in a child, for the V8 flag below. */
 function runSharded(opts, argv) {
     const total = { cases: 0, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
-        allow: 0, deny: 0, withErrors: 0 };
+        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0 };
     const show = Math.ceil(opts.show / opts.procs);
     /* Node 20's V8 dies now and then in its deoptimizer on this workload
      * ("Fatal error ... unreachable code", cf. nodejs/node#51555), every
@@ -401,7 +488,9 @@ async function main() {
     const secs = (Date.now() - t0) / 1000;
     console.log(res.cases + ' cases, ' + res.requests + ' requests in ' + secs.toFixed(1) + ' s (seed ' +
         opts.seed + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
-        res.withErrors + ' with policy errors, ' + res.rejectedBoth + ' inputs rejected by both');
+        res.withErrors + ' with policy errors, ' + res.rejectedBoth + ' inputs rejected by both; ' +
+        res.withSchema + ' cases with a schema, policies agreed valid in ' + res.validBoth +
+        ' and invalid in ' + res.invalidBoth);
     if (res.failed > 0) console.log('mismatching cases written to ' + opts.out);
     console.log(res.passed + ' passed, ' + res.failed + ' failed');
     process.exit(res.failed === 0 ? 0 : 1);

@@ -3,7 +3,10 @@
  * gen.js - seeded random Cedar cases for differential testing.
  *
  * A case is { policies: "<Cedar text>", entities: [<Cedar entity JSON>],
- * requests: [{principal, action, resource, context}] }.  The generator
+ * requests: [{principal, action, resource, context}], schema?: "<text>" }.
+ * A quarter of the cases carry a schema (.cedarschema text) to which their
+ * data conforms (but for rare slips): they also exercise schema-directed
+ * entity and context parsing, request validation and strict validation.  The generator
  * covers the whole language: every operator at every precedence level
  * (parentheses are sometimes dropped or doubled, so both engines must
  * agree on precedence and on what does not parse), has/like/is/in, sets,
@@ -157,15 +160,16 @@ function jsonLong(rng) {
 
 /* A JSON value of the given attribute type (sometimes of a wrong type). */
 function jsonValue(rng, u, type, depth = 0) {
-    if (depth < 2 && rng.chance(0.05)) type = rng.pick(Object.values(ATTR_TYPES));
+    /* with a schema (u.strict) the data conforms, but for a rare slip */
+    if (depth < 2 && rng.chance(u.strict ? 0.0003 : 0.05)) type = rng.pick(Object.values(ATTR_TYPES));
     switch (type) {
     case 'string': return randomString(rng);
     case 'long': return jsonLong(rng);
     case 'bool': return rng.chance(0.5);
     case 'set_string': return Array.from({ length: rng.int(0, 3) }, () => rng.pick(STRINGS.slice(0, 12)));
     case 'set_long': return Array.from({ length: rng.int(0, 3) }, () => rng.int(-3, 10));
-    case 'set_entity': return Array.from({ length: rng.int(0, 3) }, () => ({ __entity: anyEntity(rng, u) }));
-    case 'entity': return { __entity: anyEntity(rng, u) };
+    case 'set_entity': return Array.from({ length: rng.int(0, 3) }, () => ({ __entity: u.strict ? userRef(rng, u) : anyEntity(rng, u) }));
+    case 'entity': return { __entity: u.strict ? userRef(rng, u) : anyEntity(rng, u) };
     case 'record': {
         const r = {};
         for (const [k, t] of Object.entries(RECORD_FIELDS)) {
@@ -181,6 +185,12 @@ function jsonValue(rng, u, type, depth = 0) {
     case 'duration': return extJson('duration', rng.pick(DUR_GOOD));
     default: return null;
     }
+}
+
+/* A User uid (the declared type of entity attributes under a schema),
+ * now and then of a user that does not exist. */
+function userRef(rng, u) {
+    return rng.chance(0.1) ? u.missing[0] : rng.pick(u.users);
 }
 
 function anyEntity(rng, u) {
@@ -212,7 +222,7 @@ function mkEntities(rng, u) {
         if (withTags && rng.chance(0.5)) {
             ent.tags = {};
             for (const k of TAG_KEYS) {
-                if (rng.chance(0.4)) ent.tags[k] = jsonValue(rng, u, rng.pick(['string', 'long', 'bool', 'set_string']));
+                if (rng.chance(0.4)) ent.tags[k] = jsonValue(rng, u, u.strict ? 'string' : rng.pick(['string', 'long', 'bool', 'set_string']));
             }
         }
         out.push(ent);
@@ -230,24 +240,24 @@ function mkEntities(rng, u) {
         read: [A('all')], write: [A('all')], all: [],
     };
     for (const a of u.actions) {
-        if (rng.chance(0.05)) continue;
+        if (u.strict || rng.chance(0.05)) continue; /* a schema declares them */
         out.push({ uid: { type: a.type, id: a.id }, attrs: {}, parents: actionParents[a.id].map((p) => ({ type: p.type, id: p.id })) });
     }
     /* rare hazards in the entity data itself */
-    if (out.length > 1 && rng.chance(0.01)) {
+    if (!u.strict && out.length > 1 && rng.chance(0.01)) {
         /* the same uid twice: Cedar accepts an identical copy and
          * rejects a differing one */
         const dup = JSON.parse(JSON.stringify(rng.pick(out)));
         if (rng.chance(0.5)) dup.attrs.extra = 1;
         out.push(dup);
     }
-    if (out.length > 1 && rng.chance(0.03)) {
+    if (!u.strict && out.length > 1 && rng.chance(0.03)) {
         /* a cycle in the hierarchy */
         const a = rng.pick(out), b = rng.pick(out);
         a.parents.push({ type: b.uid.type, id: b.uid.id });
         b.parents.push({ type: a.uid.type, id: a.uid.id });
     }
-    if (out.length > 0 && rng.chance(0.05)) {
+    if (!u.strict && out.length > 0 && rng.chance(0.05)) {
         /* odd but legal attribute values: an entity reference without the
          * __entity escape (a record, without a schema), an __extn in the
          * "args" form, an empty record key, an explicit null-free nesting */
@@ -259,7 +269,7 @@ function mkEntities(rng, u) {
             { '': 1, ' ': { '': [] } },
         ]);
     }
-    if (out.length > 0 && rng.chance(0.01)) {
+    if (!u.strict && out.length > 0 && rng.chance(0.01)) {
         /* invalid values: every request of the case must be rejected */
         const e = rng.pick(out);
         e.attrs.bad = rng.pick([
@@ -575,7 +585,7 @@ function mkContext(rng, u) {
     const ctx = {};
     if (rng.chance(0.6)) ctx.flag = rng.chance(0.5);
     if (rng.chance(0.6)) ctx.n = rng.int(-5, 100);
-    if (rng.chance(0.3)) ctx.ok = rng.chance(0.2) ? 'yes' : rng.chance(0.5);
+    if (rng.chance(0.3)) ctx.ok = rng.chance(u.strict ? 0.05 : 0.2) ? 'yes' : rng.chance(0.5);
     for (const name of ATTR_NAMES) {
         if (rng.chance(0.15)) ctx[name] = jsonValue(rng, u, ATTR_TYPES[name]);
     }
@@ -596,10 +606,45 @@ function mkRequest(rng, u) {
     };
 }
 
+/* ---- a schema for the universe (some cases are checked with one) ----
+ * Every attribute is optional, so any subset of them conforms; entity
+ * references are Users; tags are Strings.  Every action applies to the
+ * same principals and resources and has the same context type. */
+
+const SCHEMA_TYPES = {
+    string: 'String', long: 'Long', bool: 'Bool', set_string: 'Set<String>',
+    set_long: 'Set<Long>', set_entity: 'Set<User>', entity: 'User', record: 'Info',
+    ipaddr: 'ipaddr', decimal: 'decimal', datetime: 'datetime', duration: 'duration',
+};
+
+function schemaText(u) {
+    const ns = u.T.user.includes('::') ? u.T.user.slice(0, u.T.user.lastIndexOf('::')) : '';
+    const attrs = ATTR_NAMES.map((n) => n + '?: ' + SCHEMA_TYPES[ATTR_TYPES[n]]).join(', ');
+    const lines = [
+        'type Info = { a?: Long, b?: String, "c d"?: Bool, nested?: { x: Long, y: String } };',
+        'type Ctx = { flag?: Bool, n?: Long, ok?: Bool, a?: Long, nested?: { x: Long, y: String }, ' + attrs + ' };',
+        'entity Group { ' + attrs + ' };',
+        'entity Team in [Group] { ' + attrs + ' };',
+        'entity User in [Team, Group] { ' + attrs + ' } tags String;',
+        'entity Folder in [Folder] { ' + attrs + ' } tags String;',
+        'entity Doc in [Folder] { ' + attrs + ' } tags String;',
+    ];
+    const applies = ' appliesTo { principal: [User, Team, Group], resource: [Doc, Folder, User], context: Ctx }';
+    lines.push('action all' + applies + ';');
+    lines.push('action read, write in [all]' + applies + ';');
+    lines.push('action view in [read]' + applies + ';');
+    lines.push('action edit, "delete" in [write]' + applies + ';');
+    const body = lines.join('\n');
+    return ns ? 'namespace ' + ns + ' {\n' + body + '\n}\n' : body + '\n';
+}
+
 /* ---- a whole case ---- */
 
 function generateCase(rng) {
     const u = mkUniverse(rng);
+    /* a quarter of the cases come with a schema: entities and context are
+     * parsed with it, requests validated, and the policies validated */
+    u.strict = rng.chance(0.25);
     const opts = {
         maxDepth: rng.int(2, 5),
         dropParens: rng.chance(0.2) ? 0.2 : 0.0,
@@ -614,7 +659,9 @@ function generateCase(rng) {
     const requests = [];
     const n_requests = rng.int(2, 5);
     for (let i = 0; i < n_requests; i++) requests.push(mkRequest(rng, u));
-    return { policies: policies.join('\n\n') + '\n', entities: mkEntities(rng, u), requests };
+    const c = { policies: policies.join('\n\n') + '\n', entities: mkEntities(rng, u), requests };
+    if (u.strict) c.schema = schemaText(u);
+    return c;
 }
 
 module.exports = { makeRng, generateCase };
