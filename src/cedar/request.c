@@ -14,7 +14,7 @@
 #include "entities_int.h"
 
 int
-cedar_json_context(struct cedar_jctx *c, json_t *j,
+cedar_json_context(struct cedar_jctx *c, const struct ajson *j,
     const struct cedar_uid *action, struct cedar_value *out)
 {
 	const struct cedar_type *t = NULL;
@@ -22,7 +22,8 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 
 	memset(out, 0, sizeof(*out));
 	c->lenient = true;
-	if (!json_is_object(j))
+	c->off = j->off;
+	if (j->type != AJSON_OBJECT)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a JSON object");
 	if (c->schema != NULL) {
@@ -39,6 +40,7 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 		t = d->context;
 	}
 	r = cedar_json_value(c, j, t, out, 0);
+	c->off = j->off;
 	if (r == MANDATE_OK && out->kind != CV_RECORD)
 		r = cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a record");
@@ -52,14 +54,13 @@ cedar_context_parse_json(struct arena *a, const char *src, size_t len,
 {
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = src, .src_len = len };
-	json_t *j;
+	const struct ajson *j;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = cedar_json_load(&c, src, len, &r)) == NULL)
+	if ((j = cedar_json_load(&c, a, src, len, &r)) == NULL)
 		return r;
 	r = cedar_json_context(&c, j, action, out);
-	json_decref(j);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -154,13 +155,14 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = json, .src_len = len };
 	struct cedar_request *req = NULL;
-	json_t *root = NULL, *ctx;
+	const struct ajson *root, *ctx;
 	int r;
 
 	*out = NULL;
-	if ((root = cedar_json_load(&c, json, len, &r)) == NULL)
+	if ((root = cedar_json_load(&c, a, json, len, &r)) == NULL)
 		return r;
-	if (!json_is_object(root)) {
+	c.off = root->off;
+	if (root->type != AJSON_OBJECT) {
 		r = cedar_jctx_error(&c, MANDATE_EINVAL,
 		    "a request must be a JSON object");
 		goto out;
@@ -172,9 +174,10 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	for (size_t i = 0; i < 3; i++) {
 		struct cedar_uid *u = i == 0 ? &req->principal :
 		    i == 1 ? &req->action : &req->resource;
-		json_t *j = json_object_get(root, vars[i]);
+		const struct ajson *j = ajson_get(root, vars[i]);
 
 		snprintf(c.where, sizeof(c.where), "request %s: ", vars[i]);
+		c.off = root->off;
 		if (j == NULL) {
 			r = cedar_jctx_error(&c, MANDATE_EINVAL, "missing");
 			goto out;
@@ -183,7 +186,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 			goto out;
 	}
 	snprintf(c.where, sizeof(c.where), "request context: ");
-	if ((ctx = json_object_get(root, "context")) == NULL) {
+	if ((ctx = ajson_get(root, "context")) == NULL) {
 		req->context.kind = CV_RECORD;
 	} else if ((r = cedar_json_context(&c, ctx, &req->action,
 	    &req->context)) != MANDATE_OK) {
@@ -195,7 +198,6 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	*out = req;
 	r = MANDATE_OK;
 out:
-	json_decref(root);
 	return r;
 }
 
