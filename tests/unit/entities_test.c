@@ -856,6 +856,90 @@ test_context_cases(void **state)
 	}
 }
 
+/* Errors inside entities, contexts and requests point at the offending
+ * JSON value: the expected offset is where `at` first occurs. */
+struct pos_case {
+	char kind;             /* 'e' entities, 'r' request, 'c' context */
+	bool with_schema;
+	const char *json;
+	const char *at;
+	const char *msg;
+};
+
+static const struct pos_case pos_cases[] = {
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
+	  "{\"x\":[1, 2.5]}}]", "2.5", "floating-point" },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
+	  "{\"x\":123456789012345678901}}]", "1234", "out of the range" },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A :: B\",\"id\":\"a\"}}]",
+	  "\"A :: B\"", "invalid entity type name" },
+	{ 'e', false, "[{\"uid\":{\"type\":\"Action\",\"id\":\"a\"},"
+	  "\"parents\":[{\"type\":\"Action\",\"id\":\"b\"},"
+	  "{\"type\":\"User\",\"id\":\"u\"}]}]", "{\"type\":\"User\"",
+	  "not an action" },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
+	  "{\"x\":{\"__extn\":{\"fn\":\"ip\",\"arg\":\"1.2.3\"}}}}]",
+	  "{\"fn\"", "invalid ipaddr" },
+	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
+	  "{\"age\":1,\"bogus\":2}}]", "\"bogus\"", "not declared" },
+	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
+	  "{\"age\":\"old\"}}]", "\"old\"", "expected Long" },
+	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
+	  "{}}]", "{}", "required attribute" },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},\n"
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"attrs\":null,"
+	  "\"tags\":[1]}]", "[1]", "must be an object" },
+	{ 'c', false, "{\"a\":{\"b\":[true, null]}}", "null", "null" },
+	{ 'c', true, "{\"ip\":\"1.2.3\"}", "\"1.2.3\"", "invalid ipaddr" },
+	{ 'r', true, "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":"
+	  "\"1.2.3.4\",\"m\":1}}", "\"m\"", "`m` is not declared" },
+	{ 'r', false, "{\"principal\":{\"type\":\"User\",\"id\":7}," A_VIEW
+	  R_GROUP "}", "{\"type\":\"User\",\"id\":7}", "expected an entity" },
+	{ 'r', false, "{" P_USER A_VIEW R_GROUP ",\"context\":\n[]}", "[]",
+	  "JSON object" },
+};
+
+static void
+test_error_positions(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(pos_cases) / sizeof(pos_cases[0]); i++) {
+		const struct pos_case *tc = &pos_cases[i];
+		const struct cedar_schema *schema = tc->with_schema ?
+		    test_schema() : NULL;
+		struct cedar_uid act = uid("Action::view");
+		struct cedar_entities *es = NULL;
+		struct cedar_request *req = NULL;
+		struct cedar_value v;
+		struct arena a;
+		struct diag_list dl;
+		size_t want = (size_t)(strstr(tc->json, tc->at) - tc->json);
+		int r;
+
+		arena_init(&a, 0);
+		diag_init(&dl);
+		if (tc->kind == 'e')
+			r = cedar_entities_parse_json(tc->json,
+			    strlen(tc->json), NULL, schema, &es, &dl);
+		else if (tc->kind == 'r')
+			r = cedar_request_parse_json(&a, tc->json,
+			    strlen(tc->json), schema, false, &req, &dl);
+		else
+			r = cedar_context_parse_json(&a, tc->json,
+			    strlen(tc->json), schema, &act, &v, &dl);
+		assert_int_not_equal(r, MANDATE_OK);
+		assert_null(es);
+		if (dl.n == 0 || strstr(dl.items[0].msg, tc->msg) == NULL ||
+		    dl.items[0].off != want) {
+			print_message("position case %zu: off %zu, want %zu: "
+			    "%s\n", i, dl.n ? dl.items[0].off : 0, want,
+			    dl.n ? dl.items[0].msg : "");
+			fail();
+		}
+		arena_free(&a);
+	}
+}
+
 static void
 test_action_hierarchy(void **state)
 {
@@ -964,6 +1048,7 @@ main(void)
 		cmocka_unit_test(test_request_build),
 		cmocka_unit_test(test_request_check_enum),
 		cmocka_unit_test(test_context_cases),
+		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_action_hierarchy),
 		cmocka_unit_test(test_alloc_failures),
 	};
