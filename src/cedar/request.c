@@ -150,7 +150,9 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
     const struct cedar_schema *schema, bool validate,
     struct cedar_request **out, struct diag_list *dl)
 {
-	static const char *const vars[] = { "principal", "action",
+	static const char *const vars[] = { "request principal: ",
+	    "request action: ", "request resource: " };
+	static const char *const keys[] = { "principal", "action",
 	    "resource" };
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = json, .src_len = len };
@@ -174,9 +176,10 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	for (size_t i = 0; i < 3; i++) {
 		struct cedar_uid *u = i == 0 ? &req->principal :
 		    i == 1 ? &req->action : &req->resource;
-		const struct ajson *j = ajson_get(root, vars[i]);
+		const struct ajson *j = ajson_get(root, keys[i]);
 
-		snprintf(c.where, sizeof(c.where), "request %s: ", vars[i]);
+		/* (no snprintf: this is on every request's path) */
+		memcpy(c.where, vars[i], strlen(vars[i]) + 1);
 		c.off = root->off;
 		if (j == NULL) {
 			r = cedar_jctx_error(&c, MANDATE_EINVAL, "missing");
@@ -185,7 +188,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 		if ((r = cedar_json_uid(&c, j, u)) != MANDATE_OK)
 			goto out;
 	}
-	snprintf(c.where, sizeof(c.where), "request context: ");
+	memcpy(c.where, "request context: ", sizeof("request context: "));
 	if ((ctx = ajson_get(root, "context")) == NULL) {
 		req->context.kind = CV_RECORD;
 	} else if ((r = cedar_json_context(&c, ctx, &req->action,

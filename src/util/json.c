@@ -2,10 +2,10 @@
  * json.c - the strict arena JSON parser of json.h.
  *
  * Recursive descent, one C frame pair per nesting level (bounded by the
- * caller's depth limit).  Children of an open array or object are pushed
- * on one scratch stack (on the C stack at first, then in a private arena)
- * and copied into the caller's arena as one contiguous block when the
- * container closes, so the tree has exact-size arrays and no per-node
+ * caller's depth limit).  Children of an open array or object are parsed
+ * straight into slots of one scratch stack (on the C stack at first, then
+ * in a private arena) and copied into the caller's arena as one
+ * contiguous block when the container closes, so the tree has exact-size arrays and no per-node
  * allocation.  Strings are validated in a fast scan; only strings with
  * escapes are copied (escapes never make a string longer, so the raw
  * length bounds the copy).
@@ -91,8 +91,10 @@ skip_ws(struct parser *p)
 	p->pos = i;
 }
 
+/* Reserve the next scratch slot; its index into *slot.  Slots are named
+ * by index because growing the scratch moves it. */
 static int
-push(struct parser *p, const struct ajson_member *m)
+reserve(struct parser *p, size_t *slot)
 {
 	if (p->top == p->cap) {
 		size_t nc = p->cap * 2;
@@ -105,7 +107,7 @@ push(struct parser *p, const struct ajson_member *m)
 		p->stk = ns;   /* the old block stays in tmp (or on the stack) */
 		p->cap = nc;
 	}
-	p->stk[p->top++] = *m;
+	*slot = p->top++;
 	return MANDATE_OK;
 }
 
@@ -393,7 +395,7 @@ parse_literal(struct parser *p, struct ajson *node, const char *word,
 /* ------------------------------------------------------------------ */
 /* Containers */
 
-static int parse_value(struct parser *p, struct ajson *node, int depth);
+static int parse_value(struct parser *p, size_t slot, int depth);
 
 static int
 member_cmp(const void *a, const void *b)
@@ -450,12 +452,13 @@ enter(struct parser *p, int depth)
 	return MANDATE_OK;
 }
 
+/* The container at p->pos (opening bracket) into scratch slot `slot`:
+ * its children go to the slots above, then into one arena block. */
 static int
-parse_array(struct parser *p, struct ajson *node, int depth)
+parse_array(struct parser *p, size_t slot, int depth)
 {
-	size_t start = p->pos, base = p->top, n;
-	struct ajson_member m;
-	struct ajson *items = NULL;
+	size_t start = p->pos, base = p->top, n, idx;
+	struct ajson *items = NULL, *node;
 	int r;
 
 	if ((r = enter(p, depth)) != MANDATE_OK)
@@ -465,10 +468,9 @@ parse_array(struct parser *p, struct ajson *node, int depth)
 	if (p->pos < p->len && p->s[p->pos] == ']') {
 		p->pos++;
 	} else {
-		memset(&m, 0, sizeof(m));
 		for (;;) {
-			if ((r = parse_value(p, &m.val, depth + 1)) !=
-			    MANDATE_OK || (r = push(p, &m)) != MANDATE_OK)
+			if ((r = reserve(p, &idx)) != MANDATE_OK ||
+			    (r = parse_value(p, idx, depth + 1)) != MANDATE_OK)
 				return r;
 			skip_ws(p);
 			if (p->pos < p->len && p->s[p->pos] == ',') {
@@ -490,6 +492,7 @@ parse_array(struct parser *p, struct ajson *node, int depth)
 			items[i] = p->stk[base + i].val;
 	}
 	p->top = base;
+	node = &p->stk[slot].val;
 	node->type = AJSON_ARRAY;
 	node->off = start;
 	node->len = p->pos - start;
@@ -499,10 +502,11 @@ parse_array(struct parser *p, struct ajson *node, int depth)
 }
 
 static int
-parse_object(struct parser *p, struct ajson *node, int depth)
+parse_object(struct parser *p, size_t slot, int depth)
 {
-	size_t start = p->pos, base = p->top, n;
-	struct ajson_member m, *items = NULL;
+	size_t start = p->pos, base = p->top, n, idx;
+	struct ajson_member *items = NULL, *m;
+	struct ajson *node;
 	int r;
 
 	if ((r = enter(p, depth)) != MANDATE_OK)
@@ -513,18 +517,19 @@ parse_object(struct parser *p, struct ajson *node, int depth)
 		p->pos++;
 	} else {
 		for (;;) {
-			memset(&m, 0, sizeof(m));
 			if (p->pos >= p->len || p->s[p->pos] != '"')
 				return unexpected(p, p->pos, "a string key");
-			if ((r = parse_string(p, &m.key, &m.key_off,
-			    &m.key_len)) != MANDATE_OK)
+			if ((r = reserve(p, &idx)) != MANDATE_OK)
+				return r;
+			m = &p->stk[idx];   /* stable until the value's parse */
+			if ((r = parse_string(p, &m->key, &m->key_off,
+			    &m->key_len)) != MANDATE_OK)
 				return r;
 			skip_ws(p);
 			if (p->pos >= p->len || p->s[p->pos] != ':')
 				return unexpected(p, p->pos, "':'");
 			p->pos++;
-			if ((r = parse_value(p, &m.val, depth + 1)) !=
-			    MANDATE_OK || (r = push(p, &m)) != MANDATE_OK)
+			if ((r = parse_value(p, idx, depth + 1)) != MANDATE_OK)
 				return r;
 			skip_ws(p);
 			if (p->pos < p->len && p->s[p->pos] == ',') {
@@ -549,6 +554,7 @@ parse_object(struct parser *p, struct ajson *node, int depth)
 		memcpy(items, p->stk + base, n * sizeof(*items));
 	}
 	p->top = base;
+	node = &p->stk[slot].val;
 	node->type = AJSON_OBJECT;
 	node->off = start;
 	node->len = p->pos - start;
@@ -557,18 +563,21 @@ parse_object(struct parser *p, struct ajson *node, int depth)
 	return MANDATE_OK;
 }
 
+/* The value at p->pos into scratch slot `slot` (its .val). */
 static int
-parse_value(struct parser *p, struct ajson *node, int depth)
+parse_value(struct parser *p, size_t slot, int depth)
 {
+	struct ajson *node = &p->stk[slot].val;
+
 	skip_ws(p);
 	memset(node, 0, sizeof(*node));
 	if (p->pos >= p->len)
 		return unexpected(p, p->pos, "a value");
 	switch (p->s[p->pos]) {
 	case '{':
-		return parse_object(p, node, depth);
+		return parse_object(p, slot, depth);
 	case '[':
-		return parse_array(p, node, depth);
+		return parse_array(p, slot, depth);
 	case '"':
 		node->type = AJSON_STRING;
 		return parse_string(p, &node->u.s, &node->off, &node->len);
@@ -594,6 +603,7 @@ ajson_parse(struct arena *a, const char *src, size_t len,
 	struct ajson_member inline_stk[AJSON_INLINE_STACK];
 	struct parser p;
 	struct ajson *root = NULL;
+	size_t slot = 0;
 	int r;
 
 	*out = NULL;
@@ -614,17 +624,20 @@ ajson_parse(struct arena *a, const char *src, size_t len,
 		    "limit %zu)", len, opts->max_len);
 		goto out;
 	}
-	if ((root = arena_alloc(a, sizeof(*root))) == NULL) {
-		r = fail(&p, MANDATE_ENOMEM, 0, "out of memory");
-		goto out;
-	}
-	if ((r = parse_value(&p, root, 0)) != MANDATE_OK)
+	/* the root lives in scratch slot 0 until the end */
+	if ((r = reserve(&p, &slot)) != MANDATE_OK ||
+	    (r = parse_value(&p, slot, 0)) != MANDATE_OK)
 		goto out;
 	skip_ws(&p);
 	if (p.pos < p.len) {
 		r = unexpected(&p, p.pos, "end of input after the value");
 		goto out;
 	}
+	if ((root = arena_alloc(a, sizeof(*root))) == NULL) {
+		r = fail(&p, MANDATE_ENOMEM, 0, "out of memory");
+		goto out;
+	}
+	*root = p.stk[slot].val;
 	*out = root;
 	r = MANDATE_OK;
 out:
@@ -655,12 +668,6 @@ ajson_get_str(const struct ajson *j, struct str key)
 	const struct ajson_member *m = ajson_member(j, key);
 
 	return m != NULL ? &m->val : NULL;
-}
-
-const struct ajson *
-ajson_get(const struct ajson *j, const char *key)
-{
-	return ajson_get_str(j, str_c(key));
 }
 
 const char *

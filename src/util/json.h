@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "diag.h"
@@ -105,8 +106,14 @@ int ajson_parse(struct arena *a, const char *src, size_t len,
 /* The value of member `key` of an object, NULL when j is not an object or
  * has no such member.  With duplicates (when allowed), the last one.
  * Linear in the object's size. */
-const struct ajson *ajson_get(const struct ajson *j, const char *key);
 const struct ajson *ajson_get_str(const struct ajson *j, struct str key);
+
+static inline const struct ajson *
+ajson_get(const struct ajson *j, const char *key)
+{
+	/* inline so that strlen of a literal key folds to a constant */
+	return ajson_get_str(j, str_make(key, strlen(key)));
+}
 
 /* The member holding `key`, as ajson_get(); for the key's position. */
 const struct ajson_member *ajson_member(const struct ajson *j,
