@@ -40,7 +40,8 @@ cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	diag_add(c->dl, code, c->file, c->src, c->src_len, c->off, 0, "%s%s",
+	diag_add(c->dl, code, c->file, c->src, c->src_len, c->off, c->len,
+	    "%s%s",
 	    c->where, msg);
 	return code;
 }
@@ -98,8 +99,10 @@ cedar_json_str(struct cedar_jctx *c, const char *p, size_t n)
 static void
 at(struct cedar_jctx *c, const struct ajson *j)
 {
-	if (j != NULL)
+	if (j != NULL) {
 		c->off = j->off;
+		c->len = j->len;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -550,6 +553,7 @@ parse_fields(struct cedar_jctx *c, const struct ajson *j,
 
 			if (at == NULL) {
 				c->off = m->key_off;
+				c->len = m->key_len;
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "attribute `%s` is not declared in the "
 				    "%s", cedar_ej_printable(k, 40, pk,
@@ -930,8 +934,10 @@ locate(struct cedar_jctx *c, size_t n_diag, size_t index)
 {
 	if (c->dl == NULL)
 		return;
-	for (size_t k = n_diag; k < c->dl->n; k++)
+	for (size_t k = n_diag; k < c->dl->n; k++) {
 		c->dl->items[k].off = entity_off(c, index);
+		c->dl->items[k].len = 0;
+	}
 }
 
 static void
@@ -1371,6 +1377,7 @@ check_ancestor_types(struct cedar_jctx *c, struct cedar_entities *es)
 			if (ancestor_type_allowed(&at, et, e->ancestors[a].type))
 				continue;
 			c->off = entity_off(c, i);
+			c->len = 0;
 			set_where_uid(c, "entity", &e->uid);
 			r = cedar_jctx_error(c, MANDATE_EINVAL,
 			    "an ancestor of type `%.*s` is not allowed by the "
@@ -1411,6 +1418,7 @@ merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
 		if (d == NULL || !uids_equal(e->ancestors, e->n_ancestors,
 		    d->ancestors, d->n_ancestors)) {
 			c->off = entity_off(c, i);
+			c->len = 0;
 			set_where_uid(c, "action", &e->uid);
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "definition does not match its schema declaration");
@@ -1426,7 +1434,7 @@ merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
 		all[w++] = acts.entities[i];
 	es->entities = all;
 	es->n_entities = w;
-	c->off = 0;
+	c->off = c->len = 0;
 	c->where[0] = '\0';
 	return store_index(c, es, &es->arena);
 }
@@ -1478,7 +1486,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 		    &es->entities[i])) != MANDATE_OK)
 			goto out_store;
 	es->n_entities = n;
-	c.off = 0;
+	c.off = c.len = 0;
 	c.where[0] = '\0';
 	c.err_entity = SIZE_MAX;
 	{

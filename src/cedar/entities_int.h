@@ -28,7 +28,7 @@ struct cedar_jctx {
 	const char *file;                    /* borrowed, for diagnostics */
 	const char *src;                     /* the whole JSON text */
 	size_t src_len;
-	size_t off;                          /* where errors are reported */
+	size_t off, len;                     /* where errors are reported */
 	char where[160];                     /* message prefix, may be "" */
 	/* Context parsing, as the reference's: the expected type directs the
 	 * structure (records, sets, uids, extension constructors) but leaf

@@ -23,6 +23,7 @@ cedar_json_context(struct cedar_jctx *c, const struct ajson *j,
 	memset(out, 0, sizeof(*out));
 	c->lenient = true;
 	c->off = j->off;
+	c->len = j->len;
 	if (j->type != AJSON_OBJECT)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a JSON object");
@@ -41,6 +42,7 @@ cedar_json_context(struct cedar_jctx *c, const struct ajson *j,
 	}
 	r = cedar_json_value(c, j, t, out, 0);
 	c->off = j->off;
+	c->len = j->len;
 	if (r == MANDATE_OK && out->kind != CV_RECORD)
 		r = cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a record");
@@ -164,6 +166,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	if ((root = cedar_json_load(&c, a, json, len, &r)) == NULL)
 		return r;
 	c.off = root->off;
+	c.len = root->len;
 	if (root->type != AJSON_OBJECT) {
 		r = cedar_jctx_error(&c, MANDATE_EINVAL,
 		    "a request must be a JSON object");
@@ -181,6 +184,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 		/* (no snprintf: this is on every request's path) */
 		memcpy(c.where, vars[i], strlen(vars[i]) + 1);
 		c.off = root->off;
+		c.len = root->len;
 		if (j == NULL) {
 			r = cedar_jctx_error(&c, MANDATE_EINVAL, "missing");
 			goto out;

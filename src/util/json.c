@@ -5,8 +5,8 @@
  * caller's depth limit).  Children of an open array or object are parsed
  * straight into slots of one scratch stack (on the C stack at first, then
  * in a private arena) and copied into the caller's arena as one
- * contiguous block when the container closes, so the tree has exact-size arrays and no per-node
- * allocation.  Strings are validated in a fast scan; only strings with
+ * contiguous block when the container closes, so the tree has exact-size
+ * arrays and no per-node allocation.  Strings are validated in a fast scan; only strings with
  * escapes are copied (escapes never make a string longer, so the raw
  * length bounds the copy).
  */

@@ -864,39 +864,42 @@ struct pos_case {
 	const char *json;
 	const char *at;
 	const char *msg;
+	bool whole;            /* `at` is the whole span of the error */
 };
 
 static const struct pos_case pos_cases[] = {
 	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
-	  "{\"x\":[1, 2.5]}}]", "2.5", "floating-point" },
+	  "{\"x\":[1, 2.5]}}]", "2.5", "floating-point", true },
 	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
-	  "{\"x\":123456789012345678901}}]", "1234", "out of the range" },
+	  "{\"x\":123456789012345678901}}]", "1234", "out of the range",
+	  false },
 	{ 'e', false, "[{\"uid\":{\"type\":\"A :: B\",\"id\":\"a\"}}]",
-	  "\"A :: B\"", "invalid entity type name" },
+	  "\"A :: B\"", "invalid entity type name", true },
 	{ 'e', false, "[{\"uid\":{\"type\":\"Action\",\"id\":\"a\"},"
 	  "\"parents\":[{\"type\":\"Action\",\"id\":\"b\"},"
 	  "{\"type\":\"User\",\"id\":\"u\"}]}]", "{\"type\":\"User\"",
-	  "not an action" },
+	  "not an action", false },
 	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":"
 	  "{\"x\":{\"__extn\":{\"fn\":\"ip\",\"arg\":\"1.2.3\"}}}}]",
-	  "{\"fn\"", "invalid ipaddr" },
+	  "{\"fn\"", "invalid ipaddr", false },
 	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
-	  "{\"age\":1,\"bogus\":2}}]", "\"bogus\"", "not declared" },
+	  "{\"age\":1,\"bogus\":2}}]", "\"bogus\"", "not declared", true },
 	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
-	  "{\"age\":\"old\"}}]", "\"old\"", "expected Long" },
+	  "{\"age\":\"old\"}}]", "\"old\"", "expected Long", true },
 	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
-	  "{}}]", "{}", "required attribute" },
+	  "{}}]", "{}", "required attribute", true },
 	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},\n"
 	  " {\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"attrs\":null,"
-	  "\"tags\":[1]}]", "[1]", "must be an object" },
-	{ 'c', false, "{\"a\":{\"b\":[true, null]}}", "null", "null" },
-	{ 'c', true, "{\"ip\":\"1.2.3\"}", "\"1.2.3\"", "invalid ipaddr" },
+	  "\"tags\":[1]}]", "[1]", "must be an object", true },
+	{ 'c', false, "{\"a\":{\"b\":[true, null]}}", "null", "null", true },
+	{ 'c', true, "{\"ip\":\"1.2.3\"}", "\"1.2.3\"", "invalid ipaddr", true },
 	{ 'r', true, "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":"
-	  "\"1.2.3.4\",\"m\":1}}", "\"m\"", "`m` is not declared" },
+	  "\"1.2.3.4\",\"m\":1}}", "\"m\"", "`m` is not declared", true },
 	{ 'r', false, "{\"principal\":{\"type\":\"User\",\"id\":7}," A_VIEW
-	  R_GROUP "}", "{\"type\":\"User\",\"id\":7}", "expected an entity" },
+	  R_GROUP "}", "{\"type\":\"User\",\"id\":7}", "expected an entity",
+	  true },
 	{ 'r', false, "{" P_USER A_VIEW R_GROUP ",\"context\":\n[]}", "[]",
-	  "JSON object" },
+	  "JSON object", true },
 };
 
 static void
@@ -930,9 +933,11 @@ test_error_positions(void **state)
 		assert_int_not_equal(r, MANDATE_OK);
 		assert_null(es);
 		if (dl.n == 0 || strstr(dl.items[0].msg, tc->msg) == NULL ||
-		    dl.items[0].off != want) {
-			print_message("position case %zu: off %zu, want %zu: "
-			    "%s\n", i, dl.n ? dl.items[0].off : 0, want,
+		    dl.items[0].off != want || (tc->whole &&
+		    dl.items[0].len != strlen(tc->at))) {
+			print_message("position case %zu: off %zu len %zu, "
+			    "want %zu: %s\n", i, dl.n ? dl.items[0].off : 0,
+			    dl.n ? dl.items[0].len : 0, want,
 			    dl.n ? dl.items[0].msg : "");
 			fail();
 		}
