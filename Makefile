@@ -10,13 +10,14 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 N          ?= 10000
 SEED       ?= 1
 FUZZ_SECONDS ?= 30
 PYTHON     := /usr/bin/python3
 
-.PHONY: all deps build run test test-fast test-asan difftest bench fuzz clean
+.PHONY: all deps build run test test-fast test-asan test-tsan difftest bench fuzz clean
 
 all: build
 
@@ -37,12 +38,14 @@ test: build
 	@rm -f $(BUILD)/difftest.log
 	@meson test -C $(BUILD) --print-errorlogs --num-processes 2 || true
 	@$(MAKE) --no-print-directory test-asan || true
+	@$(MAKE) --no-print-directory test-tsan || true
 	@$(MAKE) --no-print-directory difftest N=$(N) SEED=$(SEED) \
 	    > $(BUILD)/difftest.log 2>&1 || true
 	@tail -n 5 $(BUILD)/difftest.log
 	@echo "== summary"
 	@$(PYTHON) scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
-	    $(ASAN_BUILD)/meson-logs/testlog.json -x $(BUILD)/difftest.log
+	    $(ASAN_BUILD)/meson-logs/testlog.json \
+	    $(TSAN_BUILD)/meson-logs/testlog.json -x $(BUILD)/difftest.log
 
 test-fast: build
 	meson test -C $(BUILD) --print-errorlogs
@@ -58,6 +61,17 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
 	    --timeout-multiplier 4
+
+# ThreadSanitizer on the tests that share one policy set between threads
+$(TSAN_BUILD)/build.ninja:
+	meson setup $(TSAN_BUILD) --buildtype=debug -Db_sanitize=thread \
+	    -Db_lundef=false
+
+test-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test
+	TSAN_OPTIONS=halt_on_error=1 \
+	    meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
+	    threads authorize
 
 difftest: build
 	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)
@@ -81,4 +95,4 @@ fuzz: deps $(FUZZ_BUILD)/build.ninja
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

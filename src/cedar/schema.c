@@ -11,11 +11,16 @@
  *     Long, String, ipaddr, decimal, datetime, duration) unless the empty
  *     namespace declares N itself; a qualified name means only itself, and
  *     `__cedar::N` always means the builtin;
+ *   - the entity type of declared actions (NS::Action) may be named as an
+ *     attribute type, though not as a parent or in appliesTo;
  *   - common types are inlined (a cycle is an error), shapes and contexts
- *     must be records;
+ *     must be records; an attribute written twice keeps the last one;
  *   - action references resolve against declared actions, NS::Action
  *     before Action; the action hierarchy must be acyclic.
- * The model is sorted so that lookups are binary searches.
+ * The model is sorted so that lookups are binary searches: entity types
+ * by name, actions by uid, record attributes by name; member_of lists,
+ * appliesTo lists and enum ids are sorted and free of duplicates.  This
+ * was checked against cedar-wasm 4.13 (tests/tools/schema_diff.js).
  */
 #include "schema_int.h"
 
@@ -157,6 +162,8 @@ schema_is_path(struct str s)
 {
 	size_t start = 0;
 
+	if (s.n == 0)
+		return false;
 	for (size_t i = 0; i + 1 < s.n; i++) {
 		if (s.p[i] == ':' && s.p[i + 1] == ':') {
 			if (!schema_is_ident(str_make(s.p + start, i - start)))
@@ -183,6 +190,8 @@ has_cedar_component(struct str s)
 {
 	size_t start = 0;
 
+	if (s.n == 0)
+		return false;
 	for (size_t i = 0; i <= s.n; i++) {
 		if (i == s.n || (i + 1 < s.n && s.p[i] == ':' &&
 		    s.p[i + 1] == ':')) {
@@ -340,13 +349,6 @@ cmp_uid(const void *x, const void *y)
 	    (const struct cedar_uid *)y);
 }
 
-static int
-cmp_attr(const void *x, const void *y)
-{
-	return str_cmp(((const struct cedar_attr_type *)x)->name,
-	    ((const struct cedar_attr_type *)y)->name);
-}
-
 static struct cdef *
 find_common(struct builder *b, struct str full)
 {
@@ -404,20 +406,43 @@ find_action(const struct builder *b, const struct cedar_uid *uid)
 /* ------------------------------------------------------------------ */
 /* Name resolution */
 
-enum rkind { R_NONE = 0, R_COMMON, R_ENTITY, R_BUILTIN };
+enum rkind { R_NONE = 0, R_COMMON, R_ENTITY, R_BUILTIN, R_ACTION_TYPE };
 
 struct resolved {
 	int kind;                    /* enum rkind */
 	struct cdef *c;
 	const struct edef *e;
 	const struct builtin *bi;
+	struct str action_type;      /* R_ACTION_TYPE, in the schema arena */
 };
+
+/* Is `type` the entity type of some declared action?  Such a type may
+ * be named where a type is expected (an attribute of type NS::Action),
+ * though not as a parent or in appliesTo. */
+static const struct adef *
+find_action_type(const struct builder *b, struct str type)
+{
+	size_t lo = 0, hi = b->n_acts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = str_cmp(type, b->acts[mid].uid.type);
+		if (r == 0)
+			return &b->acts[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
 
 static struct resolved
 resolve(struct builder *b, struct str ns, struct str name, bool want_common,
     bool want_entity)
 {
-	struct resolved r = { R_NONE, NULL, NULL, NULL };
+	struct resolved r = { R_NONE, NULL, NULL, NULL, STR_NULL };
+	const struct adef *ad;
 	struct str cands[2];
 	size_t n = 0;
 
@@ -449,6 +474,11 @@ resolve(struct builder *b, struct str ns, struct str name, bool want_common,
 		}
 		if (want_entity && (r.e = find_entity(b, c)) != NULL) {
 			r.kind = R_ENTITY;
+			return r;
+		}
+		if (want_entity && (ad = find_action_type(b, c)) != NULL) {
+			r.kind = R_ACTION_TYPE;
+			r.action_type = ad->uid.type;
 			return r;
 		}
 	}
@@ -501,7 +531,10 @@ common_type(struct builder *b, struct cdef *c, const struct raw_loc *use,
 	}
 	c->state = CS_BUSY;
 	b->alias_depth++;
-	t = conv_type(b, c->ns->name, c->rc->type, 0, &h);
+	/* converted at the depth of its first use, so that recursion stays
+	 * within CEDAR_MAX_NESTING type levels plus the alias chain; the
+	 * height it reports does not depend on that depth */
+	t = conv_type(b, c->ns->name, c->rc->type, depth, &h);
 	b->alias_depth--;
 	if (t == NULL) {
 		c->state = CS_FAILED;
@@ -534,12 +567,13 @@ conv_named(struct builder *b, struct str ns, const struct raw_type *rt,
 		*height = 1;
 		return builtin_type(b, r.bi);
 	case R_ENTITY:
+	case R_ACTION_TYPE:
 		if ((t = arena_zalloc(b->out, sizeof(*t))) == NULL) {
 			b->oom = true;
 			return NULL;
 		}
 		t->kind = CT_ENTITY;
-		t->name = r.e->full;
+		t->name = r.kind == R_ENTITY ? r.e->full : r.action_type;
 		*height = 1;
 		return t;
 	default:
@@ -554,54 +588,74 @@ conv_named(struct builder *b, struct str ns, const struct raw_type *rt,
 	}
 }
 
+struct attr_ix {
+	struct str name;
+	size_t ix;
+};
+
+static int
+cmp_attr_ix(const void *x, const void *y)
+{
+	const struct attr_ix *a = x, *b = y;
+	int r = str_cmp(a->name, b->name);
+
+	if (r != 0)
+		return r;
+	return a->ix < b->ix ? -1 : a->ix > b->ix;
+}
+
+/* A record type.  An attribute written twice in the text syntax keeps its
+ * last declaration, as the reference's map does (the JSON form cannot
+ * repeat a key: duplicates are rejected when the JSON is read). */
 static const struct cedar_type *
 conv_record(struct builder *b, struct str ns, const struct raw_type *rt,
     int depth, int *height)
 {
 	struct cedar_type *t;
 	struct cedar_attr_type *attrs = NULL;
+	struct attr_ix *ix = NULL;
+	size_t n = 0;
 	bool ok = true;
 	int maxh = 0;
 
 	if ((t = arena_zalloc(b->out, sizeof(*t))) == NULL ||
-	    (rt->n_attrs > 0 && (attrs = arena_calloc(b->out, rt->n_attrs,
-	    sizeof(*attrs))) == NULL)) {
+	    (rt->n_attrs > 0 && ((attrs = arena_calloc(b->out, rt->n_attrs,
+	    sizeof(*attrs))) == NULL || (ix = arena_calloc(b->tmp,
+	    rt->n_attrs, sizeof(*ix))) == NULL))) {
 		b->oom = true;
 		return NULL;
 	}
+	for (size_t i = 0; i < rt->n_attrs; i++) {
+		ix[i].name = rt->attrs[i].name;
+		ix[i].ix = i;
+	}
+	if (rt->n_attrs > 1)
+		qsort(ix, rt->n_attrs, sizeof(*ix), cmp_attr_ix);
 	/* XXX additionalAttributes: true (open records) is accepted but not
 	 * represented in the model; strict validation treats them as closed. */
 	for (size_t i = 0; i < rt->n_attrs; i++) {
-		const struct raw_attr *ra = &rt->attrs[i];
+		const struct raw_attr *ra;
 		int h = 0;
 
-		attrs[i].name = copy_str(b, ra->name);
-		attrs[i].required = ra->required;
-		attrs[i].type = conv_type(b, ns, ra->type, depth + 1, &h);
-		if (attrs[i].type == NULL)
+		if (i + 1 < rt->n_attrs && str_eq(ix[i].name, ix[i + 1].name))
+			continue;   /* a later declaration wins */
+		ra = &rt->attrs[ix[i].ix];
+		attrs[n].name = copy_str(b, ra->name);
+		attrs[n].required = ra->required;
+		attrs[n].type = conv_type(b, ns, ra->type, depth + 1, &h);
+		if (attrs[n].type == NULL)
 			ok = false;
 		if (h > maxh)
 			maxh = h;
 		if (b->oom)
 			return NULL;
-	}
-	if (rt->n_attrs > 1) {
-		qsort(attrs, rt->n_attrs, sizeof(*attrs), cmp_attr);
-		for (size_t i = 1; i < rt->n_attrs; i++) {
-			if (str_eq(attrs[i - 1].name, attrs[i].name)) {
-				schema_error(b->rep, MANDATE_EPARSE, &rt->loc,
-				    "duplicate attribute `%.*s` in record type",
-				    (int)attrs[i].name.n, attrs[i].name.p);
-				ok = false;
-				break;
-			}
-		}
+		n++;
 	}
 	if (!ok)
 		return NULL;
 	t->kind = CT_RECORD;
 	t->attrs = attrs;
-	t->n_attrs = rt->n_attrs;
+	t->n_attrs = n;
 	*height = maxh + 1;
 	return t;
 }
@@ -732,6 +786,44 @@ check_decl_names(struct builder *b, const struct raw_schema *rs)
 			}
 		}
 	}
+	return ok;
+}
+
+static int
+cmp_ns_ptr(const void *x, const void *y)
+{
+	const struct raw_ns *a = *(const struct raw_ns *const *)x;
+	const struct raw_ns *b = *(const struct raw_ns *const *)y;
+	int r = str_cmp(a->name, b->name);
+
+	if (r != 0)
+		return r;
+	return a->loc.off < b->loc.off ? -1 : a->loc.off > b->loc.off;
+}
+
+/* A namespace may be opened once per schema. */
+static bool
+check_namespaces(struct builder *b, const struct raw_schema *rs)
+{
+	const struct raw_ns **v;
+	bool ok = true;
+
+	if (rs->n_ns < 2)
+		return true;
+	if ((v = arena_calloc(b->tmp, rs->n_ns, sizeof(*v))) == NULL) {
+		b->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < rs->n_ns; i++)
+		v[i] = &rs->ns[i];
+	qsort(v, rs->n_ns, sizeof(*v), cmp_ns_ptr);
+	for (size_t i = 1; i < rs->n_ns; i++)
+		if (str_eq(v[i]->name, v[i - 1]->name)) {
+			schema_error(b->rep, MANDATE_EPARSE, &v[i]->loc,
+			    "namespace `%.*s` is declared twice",
+			    (int)v[i]->name.n, v[i]->name.p);
+			ok = false;
+		}
 	return ok;
 }
 
@@ -1092,6 +1184,10 @@ schema_build(const struct raw_schema *rs, struct schema_report *rep,
 		goto out;
 	}
 	arena_init(&s->arena, SCHEMA_ARENA_LIMIT);
+	if (rep->fault != NULL) {
+		tmp.fail_after = rep->fault->build_tmp;
+		s->arena.fail_after = rep->fault->build_out;
+	}
 	b.tmp = &tmp;
 	b.out = &s->arena;
 	b.rep = rep;
@@ -1110,6 +1206,8 @@ schema_build(const struct raw_schema *rs, struct schema_report *rep,
 		b.bt = bt;
 	}
 	if (!check_decl_names(&b, rs))
+		ok = false;
+	if (!check_namespaces(&b, rs))
 		ok = false;
 	if (!collect_defs(&b, rs))
 		ok = false;

@@ -120,6 +120,14 @@ struct raw_schema {
 	size_t n_ns, cap_ns;
 };
 
+/* Allocation-failure injection for tests: when > 0, the n-th allocation
+ * from that arena fails (see arena.h fail_after). */
+struct schema_fault {
+	long parse;        /* the front end's scratch arena */
+	long build_tmp;    /* the builder's scratch arena */
+	long build_out;    /* the new schema's arena */
+};
+
 /* Context for reporting while parsing or building one schema. */
 struct schema_report {
 	struct diag_list *dl;
@@ -128,6 +136,7 @@ struct schema_report {
 	size_t src_len;
 	int n_errors;
 	bool limit_hit;       /* some error was MANDATE_ELIMIT */
+	const struct schema_fault *fault;   /* tests only; NULL normally */
 };
 
 /* Add a diagnostic at loc: "message" or, for JSON, "message (at path)". */
@@ -147,6 +156,14 @@ bool schema_is_ident(struct str s);
 
 /* Is s a `::`-separated path of such identifiers (no spaces)? */
 bool schema_is_path(struct str s);
+
+/* cedar_schema_parse_text / _json with allocation failures injected. */
+int schema_parse_text_fault(const char *src, size_t len,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl);
+int schema_parse_json_fault(const char *src, size_t len,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl);
 
 /* Build the model from a raw schema.  On success *out is the new schema;
  * otherwise diagnostics were added and *out is NULL.  Returns a status. */

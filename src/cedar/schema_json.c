@@ -15,6 +15,7 @@
 #include "schema_int.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct jparser {
 	struct arena *a;
 	struct raw_schema *rs;
 	struct schema_report *rep;
+	bool remap_nul;      /* U+FFFF in strings stands for NUL, see below */
 	bool oom;
 };
 
@@ -98,37 +100,112 @@ at(const char *where)
 	return l;
 }
 
-/* A copy of a JSON string's bytes (may contain NUL). */
+/*
+ * jansson cannot hold NUL in object keys, and Cedar names (action ids,
+ * attribute names) may contain it.  When the text has \u0000 escapes and
+ * no U+FFFF anywhere, the escapes are rewritten to \uFFFF before parsing
+ * (same length, so offsets hold) and U+FFFF is turned back into NUL in
+ * every string copied out.
+ */
 static bool
-jstr(struct jparser *p, json_t *v, const char *where, const char *what,
-    struct str *out)
+escape_at(const char *s, size_t i)
 {
-	struct str r;
+	size_t k = 0;
 
-	if (!json_is_string(v)) {
-		jerr(p, where, "expected %s (a string)", what);
-		return false;
+	while (k < i && s[i - 1 - k] == '\\')
+		k++;
+	return k % 2 == 0;
+}
+
+static bool
+hex4_eq(const char *p, const char *want)
+{
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		if (c >= 'a' && c <= 'f')
+			c = (char)(c - 'a' + 'A');
+		if (c != want[i])
+			return false;
 	}
-	r = arena_strdup(p->a, json_string_value(v), json_string_length(v));
+	return true;
+}
+
+/* A copy of the text with \u0000 rewritten, or NULL when not needed (or
+ * on allocation failure, which then parses the text as it is). */
+static char *
+remap_nul_escapes(struct arena *a, const char *src, size_t len)
+{
+	bool has_nul = false;
+	char *copy;
+
+	for (size_t i = 0; i < len; i++) {
+		if (i + 2 < len && (unsigned char)src[i] == 0xEF &&
+		    (unsigned char)src[i + 1] == 0xBF &&
+		    (unsigned char)src[i + 2] == 0xBF)
+			return NULL;
+		if (i + 5 < len && src[i] == '\\' && src[i + 1] == 'u' &&
+		    escape_at(src, i)) {
+			if (hex4_eq(src + i + 2, "FFFF"))
+				return NULL;
+			if (hex4_eq(src + i + 2, "0000"))
+				has_nul = true;
+		}
+	}
+	if (!has_nul || (copy = arena_alloc(a, len)) == NULL)
+		return NULL;
+	memcpy(copy, src, len);
+	for (size_t i = 0; i + 5 < len; i++)
+		if (copy[i] == '\\' && copy[i + 1] == 'u' &&
+		    escape_at(copy, i) && hex4_eq(copy + i + 2, "0000"))
+			memcpy(copy + i + 2, "FFFF", 4);
+	return copy;
+}
+
+static bool
+copy_out(struct jparser *p, const char *s, size_t n, struct str *out)
+{
+	struct str r = arena_strdup(p->a, s != NULL ? s : "", n);
+	char *w;
+	size_t o = 0;
+
 	if (r.p == NULL) {
 		p->oom = true;
 		return false;
+	}
+	if (p->remap_nul && memchr(r.p, 0xEF, r.n) != NULL) {
+		w = (char *)(uintptr_t)r.p;   /* our own fresh copy */
+		for (size_t i = 0; i < r.n; i++) {
+			if (i + 2 < r.n && (unsigned char)w[i] == 0xEF &&
+			    (unsigned char)w[i + 1] == 0xBF &&
+			    (unsigned char)w[i + 2] == 0xBF) {
+				w[o++] = '\0';
+				i += 2;
+			} else {
+				w[o++] = w[i];
+			}
+		}
+		r.n = o;
 	}
 	*out = r;
 	return true;
 }
 
+/* A copy of a JSON string's bytes (may contain NUL). */
+static bool
+jstr(struct jparser *p, json_t *v, const char *where, const char *what,
+    struct str *out)
+{
+	if (!json_is_string(v)) {
+		jerr(p, where, "expected %s (a string)", what);
+		return false;
+	}
+	return copy_out(p, json_string_value(v), json_string_length(v), out);
+}
+
 static bool
 jkey(struct jparser *p, const char *key, size_t keylen, struct str *out)
 {
-	struct str r = arena_strdup(p->a, key, keylen);
-
-	if (r.p == NULL) {
-		p->oom = true;
-		return false;
-	}
-	*out = r;
-	return true;
+	return copy_out(p, key, keylen, out);
 }
 
 /* [_a-zA-Z][_a-zA-Z0-9]*, reserved words included (annotation keys). */
@@ -151,8 +228,6 @@ annotations(struct jparser *p, json_t *v, const char *where)
 	const char *k;
 	json_t *x;
 
-	if (json_is_null(v))
-		return true;
 	if (!json_is_object(v)) {
 		jerr(p, where, "expected annotations (an object of strings)");
 		return false;
@@ -415,7 +490,10 @@ entity_type(struct jparser *p, struct raw_ns *ns, const char *key,
 	json_t *member = NULL, *shape = NULL, *tags = NULL, *en = NULL, *x;
 	const char *k;
 
-	if (!json_is_object(v)) {
+	/* serde reads a struct from a sequence too; the only one that can
+	 * make sense here is the empty one, which means {} */
+	if (!json_is_object(v) && !(json_is_array(v) &&
+	    json_array_size(v) == 0)) {
 		jerr(p, where, "expected an entity type (an object)");
 		return false;
 	}
@@ -425,9 +503,9 @@ entity_type(struct jparser *p, struct raw_ns *ns, const char *key,
 		else if (strcmp(k, "shape") == 0)
 			shape = x;
 		else if (strcmp(k, "tags") == 0)
-			tags = json_is_null(x) ? NULL : x;
+			tags = x;
 		else if (strcmp(k, "enum") == 0)
-			en = json_is_null(x) ? NULL : x;
+			en = x;
 		else if (strcmp(k, "annotations") == 0) {
 			if (!annotations(p, x, sub(p, where, k, strlen(k))))
 				return false;
@@ -577,7 +655,8 @@ action(struct jparser *p, struct raw_ns *ns, const char *key, size_t keylen,
 	json_t *member = NULL, *applies = NULL, *x;
 	const char *k;
 
-	if (!json_is_object(v)) {
+	if (!json_is_object(v) && !(json_is_array(v) &&
+	    json_array_size(v) == 0)) {
 		jerr(p, where, "expected an action (an object)");
 		return false;
 	}
@@ -590,6 +669,8 @@ action(struct jparser *p, struct raw_ns *ns, const char *key, size_t keylen,
 			if (!annotations(p, x, sub(p, where, k, strlen(k))))
 				return false;
 		} else if (strcmp(k, "attributes") == 0) {
+			if (json_is_null(x))
+				continue;
 			jerr(p, where, "action attributes are not supported");
 			return false;
 		} else {
@@ -601,11 +682,8 @@ action(struct jparser *p, struct raw_ns *ns, const char *key, size_t keylen,
 		p->oom = true;
 		return false;
 	}
-	a->id = arena_strdup(p->a, key, keylen);
-	if (a->id.p == NULL) {
-		p->oom = true;
+	if (!jkey(p, key, keylen, &a->id))
 		return false;
-	}
 	a->loc = at(where);
 	if (member != NULL) {
 		size_t n;
@@ -717,15 +795,17 @@ namespace_def(struct jparser *p, const char *nskey, size_t nslen,
 	}
 }
 
-int
-cedar_schema_parse_json(const char *src, size_t len, const char *file,
-    struct cedar_schema **out, struct diag_list *dl)
+static int
+parse_schema(const char *src, size_t len, const char *file,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl)
 {
-	struct schema_report rep = { dl, file, src, len, 0, false };
+	struct schema_report rep = { dl, file, src, len, 0, false, fault };
 	struct raw_schema rs;
 	struct jparser p;
 	struct arena a;
 	json_error_t jerror;
+	char *copy;
 	json_t *root = NULL, *x;
 	const char *k;
 	size_t klen;
@@ -745,8 +825,14 @@ cedar_schema_parse_json(const char *src, size_t len, const char *file,
 		    (unsigned)CEDAR_MAX_POLICY_TEXT);
 		return MANDATE_ELIMIT;
 	}
-	root = json_loadb(src, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-	    &jerror);
+	arena_init(&a, SCHEMA_JSON_ARENA_LIMIT);
+	if (fault != NULL)
+		a.fail_after = fault->parse;
+	memset(&p, 0, sizeof(p));
+	copy = remap_nul_escapes(&a, src, len);
+	p.remap_nul = copy != NULL;
+	root = json_loadb(copy != NULL ? copy : src, len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerror);
 	if (root == NULL) {
 		struct raw_loc l = { 0, 1, NULL };
 		l.off = jerror.position > 0 && (size_t)jerror.position <= len ?
@@ -755,11 +841,10 @@ cedar_schema_parse_json(const char *src, size_t len, const char *file,
 			l.off--;
 		schema_error(&rep, MANDATE_EPARSE, &l, "invalid JSON: %s",
 		    jerror.text);
+		arena_free(&a);
 		return MANDATE_EPARSE;
 	}
-	arena_init(&a, SCHEMA_JSON_ARENA_LIMIT);
 	memset(&rs, 0, sizeof(rs));
-	memset(&p, 0, sizeof(p));
 	p.a = &a;
 	p.rs = &rs;
 	p.rep = &rep;
@@ -784,4 +869,18 @@ cedar_schema_parse_json(const char *src, size_t len, const char *file,
 	}
 	arena_free(&a);
 	return r;
+}
+
+int
+cedar_schema_parse_json(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, file, NULL, out, dl);
+}
+
+int
+schema_parse_json_fault(const char *src, size_t len, const struct schema_fault *fault,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, "fault", fault, out, dl);
 }

@@ -772,7 +772,11 @@ entity_decl(struct tparser *p, struct raw_ns *ns)
 				return false;
 		}
 	}
-	if (!expect(p, T_SEMI, "`;`"))
+	if (!expect(p, T_SEMI, proto.is_enum || proto.tags != NULL ? "`;`" :
+	    proto.shape != NULL ? "`tags` or `;`" :
+	    proto.member_of != NULL || proto.n_member_of > 0 ?
+	    "`=`, `{`, `tags` or `;`" :
+	    "`,`, `in`, `=`, `{`, `tags`, `enum` or `;`"))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		struct raw_entity *e = raw_ns_add_entity(p->a, ns);
@@ -871,6 +875,16 @@ applies_to(struct tparser *p, struct raw_action *proto, struct str first,
 				if (!entity_types(p, &proto->resources,
 				    &proto->n_resources))
 					return false;
+			}
+			/* `[]` is an error in this syntax (the JSON form's
+			 * empty list is allowed and means "none") */
+			if ((is_p ? proto->n_principals : proto->n_resources) ==
+			    0) {
+				schema_error(p->rep, MANDATE_EPARSE, &kl,
+				    "for action `%.*s`, `%s` is `[]`, which is "
+				    "invalid", (int)first.n, first.p, is_p ?
+				    "principal" : "resource");
+				return false;
 			}
 		} else if (is_kw(p, "context")) {
 			if (seen_c) {
@@ -976,6 +990,11 @@ action_decl(struct tparser *p, struct raw_ns *ns)
 		next(p);
 		if (!expect(p, T_LBRACE, "`{`") || !expect(p, T_RBRACE, "`}`"))
 			return false;
+	} else if (p->cur.kind != T_SEMI) {
+		syntax_error(p, proto.has_applies_to ? "`;`" :
+		    proto.n_member_of > 0 ? "`appliesTo` or `;`" :
+		    "`,`, `in`, `appliesTo` or `;`");
+		return false;
 	}
 	if (!expect(p, T_SEMI, "`;`"))
 		return false;
@@ -1084,15 +1103,6 @@ namespace_decl(struct tparser *p)
 			next(p);
 		return;
 	}
-	for (size_t i = 0; i < p->rs->n_ns; i++) {
-		if (str_eq(p->rs->ns[i].name, nm) && (ptrdiff_t)i !=
-		    p->empty_ns) {
-			schema_error(p->rep, MANDATE_EPARSE, &loc,
-			    "namespace `%.*s` is declared twice", (int)nm.n,
-			    nm.p);
-			break;
-		}
-	}
 	if ((ns = raw_schema_add_ns(p->a, p->rs)) == NULL) {
 		p->oom = true;
 		return;
@@ -1185,11 +1195,12 @@ utf8_check(const unsigned char *s, size_t len)
 	return len;
 }
 
-int
-cedar_schema_parse_text(const char *src, size_t len, const char *file,
-    struct cedar_schema **out, struct diag_list *dl)
+static int
+parse_schema(const char *src, size_t len, const char *file,
+    const struct schema_fault *fault, struct cedar_schema **out,
+    struct diag_list *dl)
 {
-	struct schema_report rep = { dl, file, src, len, 0, false };
+	struct schema_report rep = { dl, file, src, len, 0, false, fault };
 	struct raw_schema rs;
 	struct tparser p;
 	struct arena a;
@@ -1217,6 +1228,8 @@ cedar_schema_parse_text(const char *src, size_t len, const char *file,
 		return MANDATE_EPARSE;
 	}
 	arena_init(&a, SCHEMA_TEXT_ARENA_LIMIT);
+	if (fault != NULL)
+		a.fail_after = fault->parse;
 	memset(&rs, 0, sizeof(rs));
 	memset(&p, 0, sizeof(p));
 	p.src = src;
@@ -1237,4 +1250,18 @@ cedar_schema_parse_text(const char *src, size_t len, const char *file,
 	}
 	arena_free(&a);
 	return r;
+}
+
+int
+cedar_schema_parse_text(const char *src, size_t len, const char *file,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, file, NULL, out, dl);
+}
+
+int
+schema_parse_text_fault(const char *src, size_t len, const struct schema_fault *fault,
+    struct cedar_schema **out, struct diag_list *dl)
+{
+	return parse_schema(src, len, "fault", fault, out, dl);
 }

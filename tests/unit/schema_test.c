@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cedar/cedar_int.h"
+#include "cedar/schema_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Rendering the model */
@@ -233,10 +234,20 @@ static const struct good_case good_cases[] = {
 	    "action Action::\"b\" => [N::Action::\"a\"]" } },
 	/* annotations, comments, empty lists, trailing commas */
 	{ "// c\n@doc(\"x\") namespace N { @a @b(\"y\") entity E { @c(\"\") "
-	  "x: Long, // inline\n }; action \"a b\" appliesTo { principal: [], "
+	  "x: Long, // inline\n }; action \"a b\" appliesTo { principal: [E], "
 	  "resource: [E], context: {}, }; }", false, {
 	    "entity N::E => [] {x:Long}",
-	    "action N::Action::\"a b\" => [] P[] R[N::E] {}" } },
+	    "action N::Action::\"a b\" => [] P[N::E] R[N::E] {}" } },
+	/* the entity type of actions may be named as an attribute type */
+	{ "namespace N { entity E { a: Action, b: N::Action }; action x; } "
+	  "entity F { n: N::Action };", false, {
+	    "entity N::E => [] {a:N::Action,b:N::Action}",
+	    "entity F => [] {n:N::Action}" } },
+	/* an attribute written twice: the last one counts (as in the
+	 * reference, whose map keeps the last insertion) */
+	{ "entity A = { a: Long, b: Bool, a: Set<String>, a: Foo, a: String };",
+	    false, {
+	    "entity A => [] {a:String,b:Bool}" } },
 	{ "entity E { \"\\u{1F600}\\n\": Long };", false, {
 	    "entity E => [] {\xF0\x9F\x98\x80\n:Long}" } },
 	/* keywords of the schema syntax are identifiers elsewhere */
@@ -356,10 +367,13 @@ static const struct bad_case bad_cases[] = {
 	{ "action a in a;", false, MANDATE_EPARSE, 7, "cycle", 1 },
 	{ "action a in c;", false, MANDATE_EPARSE, 12,
 	    "undeclared action `Action::\"c\"`", 1 },
-	{ "entity A = { a: Long, a: String };", false, MANDATE_EPARSE, 11,
-	    "duplicate attribute `a`", 1 },
 	{ "entity A\nentity B;", false, MANDATE_EPARSE, 9,
-	    "unexpected `entity`, expected `;`", 1 },
+	    "unexpected `entity`, expected `,`, `in`, `=`, `{`, `tags`, "
+	    "`enum` or `;`", 1 },
+	{ "entity A in B { } C;", false, MANDATE_EPARSE, 18,
+	    "unexpected `C`, expected `tags` or `;`", 1 },
+	{ "action a in b c;", false, MANDATE_EPARSE, 14,
+	    "expected `appliesTo` or `;`", 1 },
 	/* several errors in one run */
 	{ "entity A { x: Set<Long };\nentity B in;\nentity C;", false,
 	    MANDATE_EPARSE, 23, "expected `>`", 2 },
@@ -386,8 +400,15 @@ static const struct bad_case bad_cases[] = {
 	    "undeclared", 1 },
 	{ "type C = Long; entity A = C;", false, MANDATE_EPARSE, 26,
 	    "expected `{`", 1 },
-	{ "type C = Long; action a appliesTo { principal: [], resource: [], "
-	  "context: C };", false, MANDATE_EPARSE, 74, "must be a record", 1 },
+	{ "entity E; type C = Long; action a appliesTo { principal: [E], "
+	  "resource: E, context: C };", false, MANDATE_EPARSE, 84,
+	    "must be a record", 1 },
+	{ "entity E; action a appliesTo { principal: [], resource: E };",
+	    false, MANDATE_EPARSE, 31, "`principal` is `[]`", 1 },
+	{ "entity E in [Action]; action a;", false, MANDATE_EPARSE, 13,
+	    "undeclared entity type `Action`", 1 },
+	{ "entity E { a: Action };", false, MANDATE_EPARSE, 14,
+	    "undeclared", 1 },
 	{ "@a @a entity A;", false, MANDATE_EPARSE, 4,
 	    "duplicate annotation", 1 },
 	{ "entity A { a: \"x\\q\" };", false, MANDATE_EPARSE, 14,
@@ -628,6 +649,56 @@ test_limits_and_edges(void **state)
 	    MANDATE_EPARSE);
 }
 
+/* ------------------------------------------------------------------ */
+/* Allocation failures: every one ends in MANDATE_ENOMEM, nothing leaks,
+ * and past the last allocation the schema builds. */
+
+static void
+fault_loop(const char *src, bool json, int which)
+{
+	bool done = false;
+
+	for (long i = 1; i < 100000 && !done; i++) {
+		struct schema_fault f = { 0, 0, 0 };
+		struct cedar_schema *s = NULL;
+		struct diag_list dl;
+		int r;
+
+		if (which == 0)
+			f.parse = i;
+		else if (which == 1)
+			f.build_tmp = i;
+		else
+			f.build_out = i;
+		diag_init(&dl);
+		r = json ? schema_parse_json_fault(src, strlen(src), &f, &s, &dl)
+		    : schema_parse_text_fault(src, strlen(src), &f, &s, &dl);
+		if (r == MANDATE_OK) {
+			assert_non_null(s);
+			done = true;
+		} else {
+			if (r != MANDATE_ENOMEM) {
+				print_diags(&dl);
+				fail_msg("%s arena %d, allocation %ld: status %d",
+				    json ? "JSON" : "text", which, i, r);
+			}
+			assert_null(s);
+		}
+		cedar_schema_free(s);
+	}
+	assert_true(done);
+}
+
+static void
+test_allocation_failures(void **state)
+{
+	(void)state;
+	for (int which = 0; which < 3; which++) {
+		fault_loop(pair_cases[1].text, false, which);
+		fault_loop(pair_cases[1].json, true, which);
+	}
+}
+
 int
 main(void)
 {
@@ -636,6 +707,7 @@ main(void)
 		cmocka_unit_test(test_bad_schemas),
 		cmocka_unit_test(test_text_json_same_model),
 		cmocka_unit_test(test_limits_and_edges),
+		cmocka_unit_test(test_allocation_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
