@@ -840,12 +840,14 @@ cedar_value_parse_json(struct arena *a, const char *src, size_t len,
 {
 	struct cedar_jctx c = { .a = a, .dl = dl, .src = src, .src_len = len };
 	const struct ajson *j;
+	struct arena dom;   /* the tree dies here; out lives in a */
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = cedar_json_load(&c, a, src, len, &r)) == NULL)
-		return r;
-	r = cedar_json_value(&c, j, expected, out, 0);
+	arena_init(&dom, a->limit);
+	if ((j = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
+		r = cedar_json_value(&c, j, expected, out, 0);
+	arena_free(&dom);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;

@@ -57,12 +57,14 @@ cedar_context_parse_json(struct arena *a, const char *src, size_t len,
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = src, .src_len = len };
 	const struct ajson *j;
+	struct arena dom;   /* the tree dies here; out lives in a */
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = cedar_json_load(&c, a, src, len, &r)) == NULL)
-		return r;
-	r = cedar_json_context(&c, j, action, out);
+	arena_init(&dom, a->limit);
+	if ((j = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
+		r = cedar_json_context(&c, j, action, out);
+	arena_free(&dom);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -160,11 +162,15 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	    .src = json, .src_len = len };
 	struct cedar_request *req = NULL;
 	const struct ajson *root, *ctx;
+	struct arena dom;
 	int r;
 
 	*out = NULL;
-	if ((root = cedar_json_load(&c, a, json, len, &r)) == NULL)
-		return r;
+	/* the tree in an arena of its own, so that the request's arena
+	 * holds only the request (which may be kept and used many times) */
+	arena_init(&dom, a->limit);
+	if ((root = cedar_json_load(&c, &dom, json, len, &r)) == NULL)
+		goto out;
 	c.off = root->off;
 	c.len = root->len;
 	if (root->type != AJSON_OBJECT) {
@@ -205,6 +211,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	*out = req;
 	r = MANDATE_OK;
 out:
+	arena_free(&dom);
 	return r;
 }
 
