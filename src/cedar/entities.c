@@ -41,8 +41,7 @@ cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	diag_add(c->dl, code, c->file, c->src, c->src_len, c->off, c->len,
-	    "%s%s",
-	    c->where, msg);
+	    "%s%s", c->where, msg);
 	return code;
 }
 
@@ -97,7 +96,7 @@ cedar_json_str(struct cedar_jctx *c, const char *p, size_t n)
 
 /* Errors from here on point at node j. */
 static void
-at(struct cedar_jctx *c, const struct ajson *j)
+point_at(struct cedar_jctx *c, const struct ajson *j)
 {
 	if (j != NULL) {
 		c->off = j->off;
@@ -284,7 +283,7 @@ type_and_id(struct cedar_jctx *c, const struct ajson *j,
 	const struct ajson *type;
 	int r;
 
-	at(c, j);
+	point_at(c, j);
 	if (!is_type_and_id(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "expected an entity uid {\"type\": string, \"id\": "
@@ -294,7 +293,7 @@ type_and_id(struct cedar_jctx *c, const struct ajson *j,
 	    (r = copy_str(c, ajson_get(j, "id"), &out->id)) != MANDATE_OK)
 		return r;
 	if (!valid_type_name(out->type)) {
-		at(c, type);
+		point_at(c, type);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "invalid entity type name `%.*s`",
 		    (int)(out->type.n > 80 ? 80 : out->type.n), out->type.p);
@@ -471,7 +470,7 @@ parse_extn(struct cedar_jctx *c, const struct ajson *j,
 	size_t n = 0;
 	int r;
 
-	at(c, j);
+	point_at(c, j);
 	if (!is_fn_and_args(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "an extension value must be {\"fn\": string, \"arg\": "
@@ -490,7 +489,7 @@ parse_extn(struct cedar_jctx *c, const struct ajson *j,
 		    MANDATE_OK)
 			return r;
 	}
-	at(c, j);
+	point_at(c, j);
 	return ext_call(c, fn->u.s, vals, n, out);
 }
 
@@ -568,7 +567,7 @@ parse_fields(struct cedar_jctx *c, const struct ajson *j,
 			return r;
 	}
 	c->where[where_len] = '\0';
-	at(c, j);
+	point_at(c, j);
 	if (n > 0 && !cedar_record_normalize(fields, n))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "duplicate key in record");
@@ -594,7 +593,7 @@ parse_entity_ref(struct cedar_jctx *c, const struct ajson *j,
 	if ((r = cedar_json_uid(c, j, &out->u.uid)) != MANDATE_OK)
 		return r;
 	out->kind = CV_ENTITY;
-	at(c, j);
+	point_at(c, j);
 	if (!c->lenient && !str_eq(out->u.uid.type, t->name))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "type mismatch: expected entity of type `%.*s`, got `%.*s`",
@@ -622,14 +621,14 @@ parse_ext_expected(struct cedar_jctx *c, const struct ajson *j,
 		if ((r = cedar_json_value(c, j, NULL, &arg, depth + 1)) !=
 		    MANDATE_OK)
 			return r;
-		at(c, j);
+		point_at(c, j);
 		if (arg.kind != CV_STRING)
 			return mismatch(c, t, ajson_kind(j));
 		return ext_ctor(c, t->ext, &arg, out);
 	}
 	if (r != MANDATE_OK)
 		return r;
-	at(c, j);
+	point_at(c, j);
 	if (!c->lenient && !is_ext(out, t->ext))
 		return mismatch(c, t, "a different extension value");
 	return MANDATE_OK;
@@ -654,7 +653,7 @@ cedar_json_value(struct cedar_jctx *c, const struct ajson *j,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	at(c, j);
+	point_at(c, j);
 	if (depth > CEDAR_MAX_NESTING)
 		return cedar_jctx_error(c, MANDATE_ELIMIT,
 		    "value nested too deeply (limit %d)", CEDAR_MAX_NESTING);
@@ -736,7 +735,7 @@ cedar_json_value(struct cedar_jctx *c, const struct ajson *j,
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "unsupported JSON value");
 	}
-	at(c, j);
+	point_at(c, j);
 	if (t != NULL && !c->lenient && !kind_matches(out, t)) {
 		const char *got = out->kind == CV_ENTITY ? "an entity" :
 		    out->kind == CV_EXT ? "an extension value" :
@@ -1112,7 +1111,7 @@ parse_attrs(struct cedar_jctx *c, const struct ajson *j, bool is_tags,
 	memset(out, 0, sizeof(*out));
 	out->kind = CV_RECORD;
 	if (j != NULL && j->type != AJSON_OBJECT) {
-		at(c, j);
+		point_at(c, j);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "\"%s\" must be an object, got %s",
 		    is_tags ? "tags" : "attrs", ajson_kind(j));
@@ -1153,7 +1152,7 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 
 	memset(e, 0, sizeof(*e));
 	c->where[0] = '\0';
-	at(c, ej);
+	point_at(c, ej);
 	if (ej->type != AJSON_OBJECT)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "an entity must be an object, got %s", ajson_kind(ej));
@@ -1164,7 +1163,7 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 	if ((r = cedar_json_uid(c, uid, &e->uid)) != MANDATE_OK)
 		return r;
 	set_where_uid(c, "entity", &e->uid);
-	at(c, uid);
+	point_at(c, uid);
 	is_action = cedar_type_is_action(e->uid.type);
 	if (c->schema != NULL) {
 		if (is_action) {
@@ -1185,17 +1184,17 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 	parents = get_present(ej, "parents");
 	if (schema_action && (!is_empty_object(attrs) ||
 	    !is_empty_object(tags))) {
-		at(c, !is_empty_object(attrs) ? attrs : tags);
+		point_at(c, !is_empty_object(attrs) ? attrs : tags);
 		return cedar_jctx_error(c, MANDATE_EINVAL, "definition of the "
 		    "action does not match its schema declaration");
 	}
-	at(c, ej);
+	point_at(c, ej);
 	if ((r = parse_attrs(c, attrs, false, et ? et->shape : NULL,
 	    &e->attrs)) != MANDATE_OK)
 		return r;
 	if (et != NULL && et->tags == NULL && tags != NULL &&
 	    tags->type == AJSON_OBJECT && tags->u.obj.n != 0) {
-		at(c, tags);
+		point_at(c, tags);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "entity has tags but its type declares none");
 	}
@@ -1204,7 +1203,7 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 		return r;
 	if (parents == NULL)
 		return MANDATE_OK;
-	at(c, parents);
+	point_at(c, parents);
 	if (parents->type != AJSON_ARRAY)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "\"parents\" must be an array");
@@ -1216,7 +1215,7 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 
 		if ((r = cedar_json_uid(c, pj, &ps[i])) != MANDATE_OK)
 			return r;
-		at(c, pj);
+		point_at(c, pj);
 		if (is_action && !cedar_type_is_action(ps[i].type))
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "parent `%.*s` of an action is not an action",
@@ -1464,7 +1463,7 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	if ((root = cedar_json_load(&c, &dom, src, len, &r)) == NULL)
 		goto out;
 	if (root->type != AJSON_ARRAY) {
-		at(&c, root);
+		point_at(&c, root);
 		r = cedar_jctx_error(&c, MANDATE_EINVAL,
 		    "entities must be a JSON array, got %s", ajson_kind(root));
 		goto out;
