@@ -40,34 +40,9 @@ cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	diag_add(c->dl, code, c->file, c->src, c->src_len, c->off, 0, "%s%s",
-	    c->where, msg);
+	diag_add(c->dl, code, c->file, c->src, c->src_len, c->off, c->len,
+	    "%s%s", c->where, msg);
 	return code;
-}
-
-/* Is src[i] the backslash of a real escape (not itself escaped)? */
-static bool
-is_escape_at(const char *src, size_t i)
-{
-	size_t k = 0;
-
-	while (k < i && src[i - 1 - k] == '\\')
-		k++;
-	return k % 2 == 0;
-}
-
-static bool
-hex4_is(const char *p, const char *want)
-{
-	for (int i = 0; i < 4; i++) {
-		char ch = p[i];
-
-		if (ch >= 'A' && ch <= 'F')
-			ch = (char)(ch - 'A' + 'a');
-		if (ch != want[i])
-			return false;
-	}
-	return true;
 }
 
 const char *
@@ -100,92 +75,33 @@ cedar_ej_printable(struct str s, size_t max, char *buf, size_t cap)
 	return buf;
 }
 
-json_t *
-cedar_json_load(struct cedar_jctx *c, const char *src, size_t len,
-    int *status)
+const struct ajson *
+cedar_json_load(struct cedar_jctx *c, struct arena *dom, const char *src,
+    size_t len, int *status)
 {
-	json_error_t jerr;
-	json_t *j;
-	char *copy = NULL;
-	bool has_nul = false, has_ffff = false;
+	const struct ajson_opts opts = { .flags = AJSON_REJECT_DUPLICATES,
+	    .max_depth = CEDAR_JSON_DEPTH, .max_len = CEDAR_MAX_JSON_TEXT,
+	    .file = c->file };
+	const struct ajson *j = NULL;
 
-	c->remap_nul = false;
-	if (len > CEDAR_MAX_JSON_TEXT) {
-		c->off = 0;
-		*status = cedar_jctx_error(c, MANDATE_ELIMIT,
-		    "JSON text too large (%zu bytes, limit %u)", len,
-		    CEDAR_MAX_JSON_TEXT);
-		return NULL;
-	}
-	if (src == NULL)
-		src = "";
-	for (size_t i = 0; i + 5 < len || (i + 2 < len && !has_ffff); i++) {
-		if ((unsigned char)src[i] == 0xEF && i + 2 < len &&
-		    (unsigned char)src[i + 1] == 0xBF &&
-		    (unsigned char)src[i + 2] == 0xBF)
-			has_ffff = true;
-		if (i + 5 < len && src[i] == '\\' && src[i + 1] == 'u' &&
-		    is_escape_at(src, i)) {
-			if (hex4_is(src + i + 2, "0000"))
-				has_nul = true;
-			else if (hex4_is(src + i + 2, "ffff"))
-				has_ffff = true;
-		}
-	}
-	if (has_nul && !has_ffff) {
-		if ((copy = malloc(len ? len : 1)) == NULL) {
-			*status = cedar_jctx_error(c, MANDATE_ENOMEM,
-			    "out of memory");
-			return NULL;
-		}
-		memcpy(copy, src, len);
-		for (size_t i = 0; i + 5 < len; i++)
-			if (copy[i] == '\\' && copy[i + 1] == 'u' &&
-			    is_escape_at(copy, i) && hex4_is(copy + i + 2,
-			    "0000"))
-				memcpy(copy + i + 2, "FFFF", 4);
-		c->remap_nul = true;
-	}
-	j = json_loadb(copy ? copy : src, len, CEDAR_JSON_FLAGS, &jerr);
-	free(copy);
-	if (j == NULL) {
-		/* jansson reports the position after the bad token */
-		size_t pos = jerr.position > 0 ? (size_t)jerr.position - 1 : 0;
-
-		if (pos > len)
-			pos = len;
-		diag_add(c->dl, MANDATE_EPARSE, c->file, c->src, c->src_len,
-		    pos, 1, "invalid JSON: %s", jerr.text);
-		*status = MANDATE_EPARSE;
-		return NULL;
-	}
-	*status = MANDATE_OK;
+	*status = ajson_parse(dom, src, len, &opts, &j, c->dl);
 	return j;
 }
 
 struct str
 cedar_json_str(struct cedar_jctx *c, const char *p, size_t n)
 {
-	struct str s = arena_strdup(c->a, p ? p : "", n);
-	char *w;
-	size_t o = 0;
+	return arena_strdup(c->a, p ? p : "", n);
+}
 
-	if (s.p == NULL || !c->remap_nul || memchr(s.p, 0xEF, s.n) == NULL)
-		return s;
-	w = (char *)(uintptr_t)s.p;   /* our own fresh copy */
-	for (size_t i = 0; i < s.n; i++) {
-		if (i + 2 < s.n && (unsigned char)w[i] == 0xEF &&
-		    (unsigned char)w[i + 1] == 0xBF &&
-		    (unsigned char)w[i + 2] == 0xBF) {
-			w[o++] = '\0';
-			i += 2;
-		} else {
-			w[o++] = w[i];
-		}
+/* Errors from here on point at node j. */
+static void
+point_at(struct cedar_jctx *c, const struct ajson *j)
+{
+	if (j != NULL) {
+		c->off = j->off;
+		c->len = j->len;
 	}
-	w[o] = '\0';
-	s.n = o;
-	return s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -207,11 +123,16 @@ is_ident_char(unsigned char ch)
 static bool
 is_reserved(const char *p, size_t n)
 {
-	static const char *const words[] = { "true", "false", "if", "then",
-	    "else", "in", "is", "like", "has", "__cedar" };
+	static const struct { const char *w; size_t n; } words[] = {
+		{ "true", 4 }, { "false", 5 }, { "if", 2 }, { "then", 4 },
+		{ "else", 4 }, { "in", 2 }, { "is", 2 }, { "like", 4 },
+		{ "has", 3 }, { "__cedar", 7 },
+	};
 
+	if (n < 2 || n > 7)   /* the shortest and longest words */
+		return false;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strlen(words[i]) == n && memcmp(words[i], p, n) == 0)
+		if (words[i].n == n && memcmp(words[i].w, p, n) == 0)
 			return true;
 	return false;
 }
@@ -323,22 +244,6 @@ type_desc(const struct cedar_type *t, char *buf, size_t cap)
 	}
 }
 
-static const char *
-json_kind(const json_t *j)
-{
-	switch (json_typeof(j)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a floating-point number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	default: return "an unknown JSON value";
-	}
-}
-
 static int
 mismatch(struct cedar_jctx *c, const struct cedar_type *t, const char *got)
 {
@@ -353,53 +258,58 @@ mismatch(struct cedar_jctx *c, const struct cedar_type *t, const char *got)
 /* Uids */
 
 static int
-copy_str(struct cedar_jctx *c, const json_t *j, struct str *out)
+copy_str(struct cedar_jctx *c, const struct ajson *j, struct str *out)
 {
-	*out = cedar_json_str(c, json_string_value(j), json_string_length(j));
+	*out = cedar_json_str(c, j->u.s.p, j->u.s.n);
 	if (out->p == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	return MANDATE_OK;
 }
 
 static bool
-is_type_and_id(json_t *j)
+is_type_and_id(const struct ajson *j)
 {
-	return json_is_object(j) && json_is_string(json_object_get(j, "type")) &&
-	    json_is_string(json_object_get(j, "id"));
+	return ajson_is(j, AJSON_OBJECT) &&
+	    ajson_is(ajson_get(j, "type"), AJSON_STRING) &&
+	    ajson_is(ajson_get(j, "id"), AJSON_STRING);
 }
 
 /* {"type": T, "id": I}; other keys are ignored, as the reference's
  * deserializer does. */
 static int
-type_and_id(struct cedar_jctx *c, json_t *j, struct cedar_uid *out)
+type_and_id(struct cedar_jctx *c, const struct ajson *j,
+    struct cedar_uid *out)
 {
+	const struct ajson *type;
 	int r;
 
+	point_at(c, j);
 	if (!is_type_and_id(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "expected an entity uid {\"type\": string, \"id\": "
-		    "string}, got %s", json_kind(j));
-	if ((r = copy_str(c, json_object_get(j, "type"), &out->type)) !=
-	    MANDATE_OK ||
-	    (r = copy_str(c, json_object_get(j, "id"), &out->id)) !=
-	    MANDATE_OK)
+		    "string}, got %s", ajson_kind(j));
+	type = ajson_get(j, "type");
+	if ((r = copy_str(c, type, &out->type)) != MANDATE_OK ||
+	    (r = copy_str(c, ajson_get(j, "id"), &out->id)) != MANDATE_OK)
 		return r;
-	if (!valid_type_name(out->type))
+	if (!valid_type_name(out->type)) {
+		point_at(c, type);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "invalid entity type name `%.*s`",
 		    (int)(out->type.n > 80 ? 80 : out->type.n), out->type.p);
+	}
 	return MANDATE_OK;
 }
 
 int
-cedar_json_uid(struct cedar_jctx *c, json_t *j, struct cedar_uid *out)
+cedar_json_uid(struct cedar_jctx *c, const struct ajson *j,
+    struct cedar_uid *out)
 {
-	json_t *inner;
+	const struct ajson *inner;
 
 	memset(out, 0, sizeof(*out));
 	/* the explicit escape first, then the implicit form */
-	if (json_is_object(j) && (inner = json_object_get(j, "__entity")) !=
-	    NULL && is_type_and_id(inner))
+	if ((inner = ajson_get(j, "__entity")) != NULL && is_type_and_id(inner))
 		return type_and_id(c, inner, out);
 	return type_and_id(c, j, out);
 }
@@ -540,61 +450,64 @@ ext_call(struct cedar_jctx *c, struct str fn, const struct cedar_value *args,
 /* Does j look like the body of an `__extn` escape: an object with a
  * string "fn" and an "arg" or an array "args" (other keys ignored)? */
 static bool
-is_fn_and_args(json_t *j)
+is_fn_and_args(const struct ajson *j)
 {
-	return json_is_object(j) && json_is_string(json_object_get(j, "fn")) &&
-	    (json_object_get(j, "arg") != NULL ||
-	    json_is_array(json_object_get(j, "args")));
+	return ajson_is(j, AJSON_OBJECT) &&
+	    ajson_is(ajson_get(j, "fn"), AJSON_STRING) &&
+	    (ajson_get(j, "arg") != NULL ||
+	    ajson_is(ajson_get(j, "args"), AJSON_ARRAY));
 }
 
 /* The body of an `__extn` escape (or the implicit {"fn", "arg"} form):
  * {"fn": name, "arg": value} or {"fn": name, "args": [values]}; "arg"
  * wins when both are given, as in the reference. */
 static int
-parse_extn(struct cedar_jctx *c, json_t *j, struct cedar_value *out,
-    int depth)
+parse_extn(struct cedar_jctx *c, const struct ajson *j,
+    struct cedar_value *out, int depth)
 {
-	json_t *fn, *arg, *args;
+	const struct ajson *fn, *arg, *args;
 	struct cedar_value *vals = NULL;
 	size_t n = 0;
 	int r;
 
+	point_at(c, j);
 	if (!is_fn_and_args(j))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "an extension value must be {\"fn\": string, \"arg\": "
 		    "value} or {\"fn\": string, \"args\": [values]}");
-	fn = json_object_get(j, "fn");
-	arg = json_object_get(j, "arg");
-	args = json_object_get(j, "args");
-	n = arg != NULL ? 1 : json_array_size(args);
+	fn = ajson_get(j, "fn");
+	arg = ajson_get(j, "arg");
+	args = ajson_get(j, "args");
+	n = arg != NULL ? 1 : args->u.arr.n;
 	if (n > 0 && (vals = arena_calloc(c->a, n, sizeof(*vals))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		json_t *aj = arg != NULL ? arg : json_array_get(args, i);
+		const struct ajson *aj = arg != NULL ? arg :
+		    &args->u.arr.items[i];
 
 		if ((r = cedar_json_value(c, aj, NULL, &vals[i], depth + 1)) !=
 		    MANDATE_OK)
 			return r;
 	}
-	return ext_call(c, str_make(json_string_value(fn),
-	    json_string_length(fn)), vals, n, out);
+	point_at(c, j);
+	return ext_call(c, fn->u.s, vals, n, out);
 }
 
 /* ------------------------------------------------------------------ */
 /* Values */
 
 static int
-parse_set(struct cedar_jctx *c, json_t *j, const struct cedar_type *elem,
-    struct cedar_value *out, int depth)
+parse_set(struct cedar_jctx *c, const struct ajson *j,
+    const struct cedar_type *elem, struct cedar_value *out, int depth)
 {
-	size_t n = json_array_size(j);
+	size_t n = j->u.arr.n;
 	struct cedar_value *items = NULL;
 	int r;
 
 	if (n > 0 && (items = arena_calloc(c->a, n, sizeof(*items))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
-		if ((r = cedar_json_value(c, json_array_get(j, i), elem,
+		if ((r = cedar_json_value(c, &j->u.arr.items[i], elem,
 		    &items[i], depth + 1)) != MANDATE_OK)
 			return r;
 	out->kind = CV_SET;
@@ -606,26 +519,26 @@ parse_set(struct cedar_jctx *c, json_t *j, const struct cedar_type *elem,
 /* An object's members as record fields.  With a record type `rt`, each
  * value is typed by its attribute (unknown ones are errors, required ones
  * must be present); with `all`, every value has that type (tags).  When
- * `label` is set, the key is added to the error prefix. */
+ * `label` is set, the key is added to the error prefix.  j NULL is an
+ * empty object (at c->off). */
 static int
-parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
-    const struct cedar_type *all, const char *label, int depth,
-    struct cedar_value *out)
+parse_fields(struct cedar_jctx *c, const struct ajson *j,
+    const struct cedar_type *rt, const struct cedar_type *all,
+    const char *label, int depth, struct cedar_value *out)
 {
-	size_t n = json_object_size(j), i = 0, klen;
+	size_t n = j != NULL ? j->u.obj.n : 0;
 	size_t where_len = strlen(c->where);
 	struct cedar_field *fields = NULL;
 	char pk[128];
-	const char *key;
-	json_t *v;
 	int r;
 
 	out->kind = CV_RECORD;
 	if (n > 0 && (fields = arena_calloc(c->a, n, sizeof(*fields))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
-	json_object_keylen_foreach(j, key, klen, v) {
+	for (size_t i = 0; i < n; i++) {
+		const struct ajson_member *m = &j->u.obj.items[i];
 		const struct cedar_type *ft = all;
-		struct str k = cedar_json_str(c, key, klen);
+		struct str k = cedar_json_str(c, m->key.p, m->key.n);
 
 		if (k.p == NULL)
 			return cedar_jctx_error(c, MANDATE_ENOMEM,
@@ -637,21 +550,24 @@ parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
 		if (rt != NULL) {
 			const struct cedar_attr_type *at = record_attr(rt, k);
 
-			if (at == NULL)
+			if (at == NULL) {
+				c->off = m->key_off;
+				c->len = m->key_len;
 				return cedar_jctx_error(c, MANDATE_EINVAL,
 				    "attribute `%s` is not declared in the "
 				    "%s", cedar_ej_printable(k, 40, pk,
 				    sizeof(pk)), label ? "entity type" :
 				    "record type");
+			}
 			ft = at->type;
 		}
 		fields[i].key = k;
-		if ((r = cedar_json_value(c, v, ft, &fields[i].v, depth + 1)) !=
-		    MANDATE_OK)
+		if ((r = cedar_json_value(c, &m->val, ft, &fields[i].v,
+		    depth + 1)) != MANDATE_OK)
 			return r;
-		i++;
 	}
 	c->where[where_len] = '\0';
+	point_at(c, j);
 	if (n > 0 && !cedar_record_normalize(fields, n))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "duplicate key in record");
@@ -667,16 +583,17 @@ parse_fields(struct cedar_jctx *c, json_t *j, const struct cedar_type *rt,
 }
 
 static int
-parse_entity_ref(struct cedar_jctx *c, json_t *j, const struct cedar_type *t,
-    struct cedar_value *out)
+parse_entity_ref(struct cedar_jctx *c, const struct ajson *j,
+    const struct cedar_type *t, struct cedar_value *out)
 {
 	int r;
 
-	if (!json_is_object(j))
-		return mismatch(c, t, json_kind(j));
+	if (!ajson_is(j, AJSON_OBJECT))
+		return mismatch(c, t, ajson_kind(j));
 	if ((r = cedar_json_uid(c, j, &out->u.uid)) != MANDATE_OK)
 		return r;
 	out->kind = CV_ENTITY;
+	point_at(c, j);
 	if (!c->lenient && !str_eq(out->u.uid.type, t->name))
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "type mismatch: expected entity of type `%.*s`, got `%.*s`",
@@ -689,15 +606,14 @@ parse_entity_ref(struct cedar_jctx *c, json_t *j, const struct cedar_type *t,
  * {"fn", "arg"} form, or any other value as the argument of that type's
  * constructor (normally a string). */
 static int
-parse_ext_expected(struct cedar_jctx *c, json_t *j,
+parse_ext_expected(struct cedar_jctx *c, const struct ajson *j,
     const struct cedar_type *t, struct cedar_value *out, int depth)
 {
 	struct cedar_value arg;
-	json_t *inner;
+	const struct ajson *inner;
 	int r;
 
-	if (json_is_object(j) && (inner = json_object_get(j, "__extn")) !=
-	    NULL && is_fn_and_args(inner)) {
+	if ((inner = ajson_get(j, "__extn")) != NULL && is_fn_and_args(inner)) {
 		r = parse_extn(c, inner, out, depth);
 	} else if (is_fn_and_args(j)) {
 		r = parse_extn(c, j, out, depth);
@@ -705,12 +621,14 @@ parse_ext_expected(struct cedar_jctx *c, json_t *j,
 		if ((r = cedar_json_value(c, j, NULL, &arg, depth + 1)) !=
 		    MANDATE_OK)
 			return r;
+		point_at(c, j);
 		if (arg.kind != CV_STRING)
-			return mismatch(c, t, json_kind(j));
+			return mismatch(c, t, ajson_kind(j));
 		return ext_ctor(c, t->ext, &arg, out);
 	}
 	if (r != MANDATE_OK)
 		return r;
+	point_at(c, j);
 	if (!c->lenient && !is_ext(out, t->ext))
 		return mismatch(c, t, "a different extension value");
 	return MANDATE_OK;
@@ -728,13 +646,14 @@ kind_matches(const struct cedar_value *v, const struct cedar_type *t)
 }
 
 int
-cedar_json_value(struct cedar_jctx *c, json_t *j,
+cedar_json_value(struct cedar_jctx *c, const struct ajson *j,
     const struct cedar_type *t, struct cedar_value *out, int depth)
 {
-	json_t *inner;
+	const struct ajson *inner;
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	point_at(c, j);
 	if (depth > CEDAR_MAX_NESTING)
 		return cedar_jctx_error(c, MANDATE_ELIMIT,
 		    "value nested too deeply (limit %d)", CEDAR_MAX_NESTING);
@@ -745,61 +664,66 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 		case CT_EXT:
 			return parse_ext_expected(c, j, t, out, depth);
 		case CT_SET:
-			if (!json_is_array(j))
-				return mismatch(c, t, json_kind(j));
+			if (j->type != AJSON_ARRAY)
+				return mismatch(c, t, ajson_kind(j));
 			return parse_set(c, j, t->elem, out, depth);
 		case CT_RECORD:
-			if (!json_is_object(j))
-				return mismatch(c, t, json_kind(j));
+			if (j->type != AJSON_OBJECT)
+				return mismatch(c, t, ajson_kind(j));
 			return parse_fields(c, j, t, NULL, NULL, depth, out);
 		default:
 			break;
 		}
 	}
-	switch (json_typeof(j)) {
-	case JSON_TRUE:
-	case JSON_FALSE:
+	switch (j->type) {
+	case AJSON_TRUE:
+	case AJSON_FALSE:
 		out->kind = CV_BOOL;
-		out->u.b = json_is_true(j);
+		out->u.b = j->type == AJSON_TRUE;
 		break;
-	case JSON_INTEGER:
+	case AJSON_NUMBER:
+		if (!j->num_int)
+			return cedar_jctx_error(c, MANDATE_EINVAL,
+			    "floating-point numbers are not Cedar values");
+		if (!j->num_fits)
+			/* a syntax error, as for the reference's parser */
+			return cedar_jctx_error(c, MANDATE_EPARSE,
+			    "invalid JSON: integer %.*s is out of the range "
+			    "of a 64-bit Long", (int)(j->len > 40 ? 40 : j->len),
+			    c->src + j->off);
 		out->kind = CV_LONG;
-		out->u.i = (int64_t)json_integer_value(j);
+		out->u.i = j->u.i;
 		break;
-	case JSON_REAL:
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "floating-point numbers are not Cedar values");
-	case JSON_NULL:
+	case AJSON_NULL:
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "null is not a Cedar value");
-	case JSON_STRING:
+	case AJSON_STRING:
 		out->kind = CV_STRING;
 		if ((r = copy_str(c, j, &out->u.s)) != MANDATE_OK)
 			return r;
 		break;
-	case JSON_ARRAY:
+	case AJSON_ARRAY:
 		if ((r = parse_set(c, j, NULL, out, depth)) != MANDATE_OK)
 			return r;
 		break;
-	case JSON_OBJECT:
+	case AJSON_OBJECT:
 		/* an escape is an object with exactly one reserved key whose
 		 * value has the escape's shape; anything else is a record */
-		if (json_object_size(j) == 1 && (inner = json_object_get(j,
-		    "__entity")) != NULL && is_type_and_id(inner)) {
+		if (j->u.obj.n == 1 && (inner = ajson_get(j, "__entity")) !=
+		    NULL && is_type_and_id(inner)) {
 			if ((r = type_and_id(c, inner, &out->u.uid)) !=
 			    MANDATE_OK)
 				return r;
 			out->kind = CV_ENTITY;
 			if ((r = check_enum(c, &out->u.uid)) != MANDATE_OK)
 				return r;
-		} else if (json_object_size(j) == 1 && (inner =
-		    json_object_get(j, "__extn")) != NULL &&
-		    is_fn_and_args(inner)) {
+		} else if (j->u.obj.n == 1 && (inner = ajson_get(j,
+		    "__extn")) != NULL && is_fn_and_args(inner)) {
 			if ((r = parse_extn(c, inner, out, depth)) !=
 			    MANDATE_OK)
 				return r;
-		} else if (json_object_size(j) == 1 &&
-		    json_is_string(json_object_get(j, "__expr"))) {
+		} else if (j->u.obj.n == 1 &&
+		    ajson_is(ajson_get(j, "__expr"), AJSON_STRING)) {
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "the `__expr` escape is no longer supported");
 		} else if ((r = parse_fields(c, j, NULL, NULL, NULL, depth,
@@ -811,11 +735,12 @@ cedar_json_value(struct cedar_jctx *c, json_t *j,
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "unsupported JSON value");
 	}
+	point_at(c, j);
 	if (t != NULL && !c->lenient && !kind_matches(out, t)) {
 		const char *got = out->kind == CV_ENTITY ? "an entity" :
 		    out->kind == CV_EXT ? "an extension value" :
 		    out->kind == CV_SET ? "a set" :
-		    out->kind == CV_RECORD ? "a record" : json_kind(j);
+		    out->kind == CV_RECORD ? "a record" : ajson_kind(j);
 
 		return mismatch(c, t, got);
 	}
@@ -913,14 +838,15 @@ cedar_value_parse_json(struct arena *a, const char *src, size_t len,
     struct diag_list *dl)
 {
 	struct cedar_jctx c = { .a = a, .dl = dl, .src = src, .src_len = len };
-	json_t *j;
+	const struct ajson *j;
+	struct arena dom;   /* the tree dies here; out lives in a */
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = cedar_json_load(&c, src, len, &r)) == NULL)
-		return r;
-	r = cedar_json_value(&c, j, expected, out, 0);
-	json_decref(j);
+	arena_init(&dom, a->limit);
+	if ((j = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
+		r = cedar_json_value(&c, j, expected, out, 0);
+	arena_free(&dom);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -991,61 +917,28 @@ cedar_entities_free(struct cedar_entities *es)
 	arena_free(&a);
 }
 
-/* Byte offset of the index-th element of the top-level array, for error
- * locations (jansson keeps none).  0 when not found. */
+/* Byte offset of entity `index` of the JSON array (0 when unknown). */
 static size_t
-element_offset(const char *src, size_t len, size_t index)
+entity_off(const struct cedar_jctx *c, size_t index)
 {
-	size_t depth = 0, count = 0;
-	bool in_str = false, want = false;
+	const struct ajson *root = c->entities_json;
 
-	for (size_t i = 0; src != NULL && i < len; i++) {
-		char ch = src[i];
-
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = false;
-			continue;
-		}
-		if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
-			continue;
-		if (want && depth == 1) {
-			if (count == index)
-				return i;
-			count++;
-			want = false;
-		}
-		switch (ch) {
-		case '"': in_str = true; break;
-		case '[':
-		case '{':
-			depth++;
-			if (depth == 1)
-				want = true;
-			break;
-		case ']':
-		case '}': depth--; break;
-		case ',': if (depth == 1) want = true; break;
-		default: break;
-		}
-	}
-	return 0;
+	if (root == NULL || index >= root->u.arr.n)
+		return 0;
+	return root->u.arr.items[index].off;
 }
 
 /* Point the diagnostics added since n_diag at entity `index` of the
- * array (computed only on error: the scan is linear). */
+ * array (store-level errors: duplicates, cycles). */
 static void
 locate(struct cedar_jctx *c, size_t n_diag, size_t index)
 {
-	size_t off;
-
-	if (c->dl == NULL || c->dl->n <= n_diag)
+	if (c->dl == NULL)
 		return;
-	off = element_offset(c->src, c->src_len, index);
-	for (size_t k = n_diag; k < c->dl->n; k++)
-		c->dl->items[k].off = off;
+	for (size_t k = n_diag; k < c->dl->n; k++) {
+		c->dl->items[k].off = entity_off(c, index);
+		c->dl->items[k].len = 0;
+	}
 }
 
 static void
@@ -1212,56 +1105,65 @@ out:
 /* "attrs" (typed by the entity type's shape) or "tags" (every value
  * typed by the tag type); a missing member is empty. */
 static int
-parse_attrs(struct cedar_jctx *c, json_t *j, bool is_tags,
+parse_attrs(struct cedar_jctx *c, const struct ajson *j, bool is_tags,
     const struct cedar_type *type, struct cedar_value *out)
 {
-	json_t *empty = NULL;
-	int r;
-
 	memset(out, 0, sizeof(*out));
 	out->kind = CV_RECORD;
-	if (j != NULL && !json_is_object(j))
+	if (j != NULL && j->type != AJSON_OBJECT) {
+		point_at(c, j);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "\"%s\" must be an object, got %s",
-		    is_tags ? "tags" : "attrs", json_kind(j));
+		    is_tags ? "tags" : "attrs", ajson_kind(j));
+	}
 	if (j == NULL && (is_tags || type == NULL))
 		return MANDATE_OK;
-	if (j == NULL) {
-		/* absent attrs: still report missing required ones */
-		if ((j = empty = json_object()) == NULL)
-			return cedar_jctx_error(c, MANDATE_ENOMEM,
-			    "out of memory");
-	}
+	/* absent attrs (j NULL): still report missing required ones */
 	if (is_tags)
-		r = parse_fields(c, j, NULL, type, "tag", -1, out);
-	else
-		r = parse_fields(c, j, type, NULL, "attribute", -1, out);
-	json_decref(empty);
-	return r;
+		return parse_fields(c, j, NULL, type, "tag", -1, out);
+	return parse_fields(c, j, type, NULL, "attribute", -1, out);
+}
+
+static bool
+is_empty_object(const struct ajson *j)
+{
+	return j == NULL || (j->type == AJSON_OBJECT && j->u.obj.n == 0);
+}
+
+/* A member that is null counts as absent. */
+static const struct ajson *
+get_present(const struct ajson *j, const char *key)
+{
+	const struct ajson *v = ajson_get(j, key);
+
+	return v != NULL && v->type == AJSON_NULL ? NULL : v;
 }
 
 static int
-parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
+parse_entity(struct cedar_jctx *c, const struct ajson *ej,
+    struct cedar_entity *e)
 {
 	const struct cedar_entity_type *et = NULL;
 	bool is_action, schema_action = false;
-	json_t *attrs, *parents, *tags, *uid;
+	const struct ajson *attrs, *parents, *tags, *uid;
 	struct cedar_uid *ps = NULL;
 	size_t np;
 	int r;
 
 	memset(e, 0, sizeof(*e));
 	c->where[0] = '\0';
-	if (!json_is_object(ej))
+	point_at(c, ej);
+	if (ej->type != AJSON_OBJECT)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "an entity must be an object, got %s", json_kind(ej));
+		    "an entity must be an object, got %s", ajson_kind(ej));
 	/* other keys are ignored, as by the reference's deserializer */
-	if ((uid = json_object_get(ej, "uid")) == NULL)
+	if ((uid = ajson_get(ej, "uid")) == NULL)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "entity without \"uid\"");
 	if ((r = cedar_json_uid(c, uid, &e->uid)) != MANDATE_OK)
 		return r;
 	set_where_uid(c, "entity", &e->uid);
+	point_at(c, uid);
 	is_action = cedar_type_is_action(e->uid.type);
 	if (c->schema != NULL) {
 		if (is_action) {
@@ -1277,40 +1179,43 @@ parse_entity(struct cedar_jctx *c, json_t *ej, struct cedar_entity *e)
 		if ((r = check_enum(c, &e->uid)) != MANDATE_OK)
 			return r;
 	}
-	/* null means absent */
-	if (json_is_null(attrs = json_object_get(ej, "attrs")))
-		attrs = NULL;
-	if (json_is_null(tags = json_object_get(ej, "tags")))
-		tags = NULL;
-	if (json_is_null(parents = json_object_get(ej, "parents")))
-		parents = NULL;
-	if (schema_action && ((attrs != NULL && (!json_is_object(attrs) ||
-	    json_object_size(attrs) != 0)) || (tags != NULL &&
-	    (!json_is_object(tags) || json_object_size(tags) != 0))))
+	attrs = get_present(ej, "attrs");
+	tags = get_present(ej, "tags");
+	parents = get_present(ej, "parents");
+	if (schema_action && (!is_empty_object(attrs) ||
+	    !is_empty_object(tags))) {
+		point_at(c, !is_empty_object(attrs) ? attrs : tags);
 		return cedar_jctx_error(c, MANDATE_EINVAL, "definition of the "
 		    "action does not match its schema declaration");
+	}
+	point_at(c, ej);
 	if ((r = parse_attrs(c, attrs, false, et ? et->shape : NULL,
 	    &e->attrs)) != MANDATE_OK)
 		return r;
 	if (et != NULL && et->tags == NULL && tags != NULL &&
-	    json_object_size(tags) != 0)
+	    tags->type == AJSON_OBJECT && tags->u.obj.n != 0) {
+		point_at(c, tags);
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "entity has tags but its type declares none");
+	}
 	if ((r = parse_attrs(c, tags, true, et ? et->tags : NULL,
 	    &e->tags)) != MANDATE_OK)
 		return r;
 	if (parents == NULL)
 		return MANDATE_OK;
-	if (!json_is_array(parents))
+	point_at(c, parents);
+	if (parents->type != AJSON_ARRAY)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "\"parents\" must be an array");
-	np = json_array_size(parents);
+	np = parents->u.arr.n;
 	if (np > 0 && (ps = arena_calloc(c->a, np, sizeof(*ps))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < np; i++) {
-		if ((r = cedar_json_uid(c, json_array_get(parents, i),
-		    &ps[i])) != MANDATE_OK)
+		const struct ajson *pj = &parents->u.arr.items[i];
+
+		if ((r = cedar_json_uid(c, pj, &ps[i])) != MANDATE_OK)
 			return r;
+		point_at(c, pj);
 		if (is_action && !cedar_type_is_action(ps[i].type))
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "parent `%.*s` of an action is not an action",
@@ -1472,7 +1377,8 @@ check_ancestor_types(struct cedar_jctx *c, struct cedar_entities *es)
 		for (size_t a = 0; et != NULL && a < e->n_ancestors; a++) {
 			if (ancestor_type_allowed(&at, et, e->ancestors[a].type))
 				continue;
-			c->off = element_offset(c->src, c->src_len, i);
+			c->off = entity_off(c, i);
+			c->len = 0;
 			set_where_uid(c, "entity", &e->uid);
 			r = cedar_jctx_error(c, MANDATE_EINVAL,
 			    "an ancestor of type `%.*s` is not allowed by the "
@@ -1512,7 +1418,8 @@ merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
 		d = cedar_entities_find(&acts, &e->uid);
 		if (d == NULL || !uids_equal(e->ancestors, e->n_ancestors,
 		    d->ancestors, d->n_ancestors)) {
-			c->off = element_offset(c->src, c->src_len, i);
+			c->off = entity_off(c, i);
+			c->len = 0;
 			set_where_uid(c, "action", &e->uid);
 			return cedar_jctx_error(c, MANDATE_EINVAL,
 			    "definition does not match its schema declaration");
@@ -1528,7 +1435,7 @@ merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
 		all[w++] = acts.entities[i];
 	es->entities = all;
 	es->n_entities = w;
-	c->off = 0;
+	c->off = c->len = 0;
 	c->where[0] = '\0';
 	return store_index(c, es, &es->arena);
 }
@@ -1541,25 +1448,28 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	struct cedar_jctx c = { .schema = schema, .dl = dl, .file = file,
 	    .src = src, .src_len = len };
 	struct cedar_entities *es = NULL;
-	struct arena arena;
-	json_t *root = NULL;
+	struct arena arena, dom;
+	const struct ajson *root = NULL;
 	size_t n;
 	int r = MANDATE_EINTERNAL;
 
 	*out = NULL;
 	arena_init(&arena, ENT_ARENA_LIMIT);
+	arena_init(&dom, ENT_ARENA_LIMIT);   /* the tree dies at the end */
 	if ((es = arena_zalloc(&arena, sizeof(*es))) == NULL) {
 		r = cedar_jctx_error(&c, MANDATE_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((root = cedar_json_load(&c, src, len, &r)) == NULL)
+	if ((root = cedar_json_load(&c, &dom, src, len, &r)) == NULL)
 		goto out;
-	if (!json_is_array(root)) {
+	if (root->type != AJSON_ARRAY) {
+		point_at(&c, root);
 		r = cedar_jctx_error(&c, MANDATE_EINVAL,
-		    "entities must be a JSON array, got %s", json_kind(root));
+		    "entities must be a JSON array, got %s", ajson_kind(root));
 		goto out;
 	}
-	n = json_array_size(root);
+	n = root->u.arr.n;
+	c.entities_json = root;
 	if (n > ENT_MAX_ENTITIES) {
 		r = cedar_jctx_error(&c, MANDATE_ELIMIT, "too many entities");
 		goto out;
@@ -1572,17 +1482,12 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	}
 	es->arena = arena;   /* from here on the store's arena is es->arena */
 	c.a = &es->arena;
-	for (size_t i = 0; i < n; i++) {
-		size_t n_diag = dl ? dl->n : 0;
-
-		if ((r = parse_entity(&c, json_array_get(root, i),
-		    &es->entities[i])) != MANDATE_OK) {
-			locate(&c, n_diag, i);
+	for (size_t i = 0; i < n; i++)
+		if ((r = parse_entity(&c, &root->u.arr.items[i],
+		    &es->entities[i])) != MANDATE_OK)
 			goto out_store;
-		}
-	}
 	es->n_entities = n;
-	c.off = 0;
+	c.off = c.len = 0;
 	c.where[0] = '\0';
 	c.err_entity = SIZE_MAX;
 	{
@@ -1599,16 +1504,16 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 	    ((r = check_ancestor_types(&c, es)) != MANDATE_OK ||
 	    (r = merge_schema_actions(&c, es)) != MANDATE_OK))
 		goto out_store;
-	json_decref(root);
+	arena_free(&dom);
 	*out = es;
 	return MANDATE_OK;
 out_store:
-	json_decref(root);
+	arena_free(&dom);
 	arena = es->arena;
 	arena_free(&arena);
 	return r;
 out:
-	json_decref(root);
+	arena_free(&dom);
 	arena_free(&arena);
 	return r;
 }

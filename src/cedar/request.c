@@ -14,7 +14,7 @@
 #include "entities_int.h"
 
 int
-cedar_json_context(struct cedar_jctx *c, json_t *j,
+cedar_json_context(struct cedar_jctx *c, const struct ajson *j,
     const struct cedar_uid *action, struct cedar_value *out)
 {
 	const struct cedar_type *t = NULL;
@@ -22,7 +22,9 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 
 	memset(out, 0, sizeof(*out));
 	c->lenient = true;
-	if (!json_is_object(j))
+	c->off = j->off;
+	c->len = j->len;
+	if (j->type != AJSON_OBJECT)
 		return cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a JSON object");
 	if (c->schema != NULL) {
@@ -39,6 +41,8 @@ cedar_json_context(struct cedar_jctx *c, json_t *j,
 		t = d->context;
 	}
 	r = cedar_json_value(c, j, t, out, 0);
+	c->off = j->off;
+	c->len = j->len;
 	if (r == MANDATE_OK && out->kind != CV_RECORD)
 		r = cedar_jctx_error(c, MANDATE_EINVAL,
 		    "the context must be a record");
@@ -52,14 +56,15 @@ cedar_context_parse_json(struct arena *a, const char *src, size_t len,
 {
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = src, .src_len = len };
-	json_t *j;
+	const struct ajson *j;
+	struct arena dom;   /* the tree dies here; out lives in a */
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = cedar_json_load(&c, src, len, &r)) == NULL)
-		return r;
-	r = cedar_json_context(&c, j, action, out);
-	json_decref(j);
+	arena_init(&dom, a->limit);
+	if ((j = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
+		r = cedar_json_context(&c, j, action, out);
+	arena_free(&dom);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -149,18 +154,26 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
     const struct cedar_schema *schema, bool validate,
     struct cedar_request **out, struct diag_list *dl)
 {
-	static const char *const vars[] = { "principal", "action",
+	static const char *const vars[] = { "request principal: ",
+	    "request action: ", "request resource: " };
+	static const char *const keys[] = { "principal", "action",
 	    "resource" };
 	struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 	    .src = json, .src_len = len };
 	struct cedar_request *req = NULL;
-	json_t *root = NULL, *ctx;
+	const struct ajson *root, *ctx;
+	struct arena dom;
 	int r;
 
 	*out = NULL;
-	if ((root = cedar_json_load(&c, json, len, &r)) == NULL)
-		return r;
-	if (!json_is_object(root)) {
+	/* the tree in an arena of its own, so that the request's arena
+	 * holds only the request (which may be kept and used many times) */
+	arena_init(&dom, a->limit);
+	if ((root = cedar_json_load(&c, &dom, json, len, &r)) == NULL)
+		goto out;
+	c.off = root->off;
+	c.len = root->len;
+	if (root->type != AJSON_OBJECT) {
 		r = cedar_jctx_error(&c, MANDATE_EINVAL,
 		    "a request must be a JSON object");
 		goto out;
@@ -172,9 +185,12 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	for (size_t i = 0; i < 3; i++) {
 		struct cedar_uid *u = i == 0 ? &req->principal :
 		    i == 1 ? &req->action : &req->resource;
-		json_t *j = json_object_get(root, vars[i]);
+		const struct ajson *j = ajson_get(root, keys[i]);
 
-		snprintf(c.where, sizeof(c.where), "request %s: ", vars[i]);
+		/* (no snprintf: this is on every request's path) */
+		memcpy(c.where, vars[i], strlen(vars[i]) + 1);
+		c.off = root->off;
+		c.len = root->len;
 		if (j == NULL) {
 			r = cedar_jctx_error(&c, MANDATE_EINVAL, "missing");
 			goto out;
@@ -182,8 +198,8 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 		if ((r = cedar_json_uid(&c, j, u)) != MANDATE_OK)
 			goto out;
 	}
-	snprintf(c.where, sizeof(c.where), "request context: ");
-	if ((ctx = json_object_get(root, "context")) == NULL) {
+	memcpy(c.where, "request context: ", sizeof("request context: "));
+	if ((ctx = ajson_get(root, "context")) == NULL) {
 		req->context.kind = CV_RECORD;
 	} else if ((r = cedar_json_context(&c, ctx, &req->action,
 	    &req->context)) != MANDATE_OK) {
@@ -195,7 +211,7 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	*out = req;
 	r = MANDATE_OK;
 out:
-	json_decref(root);
+	arena_free(&dom);
 	return r;
 }
 
