@@ -20,8 +20,11 @@ int cmd_check(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
 /* Load helpers: print diagnostics to stderr and return MANDATE_* codes. */
+/* Policy files, then template links from links_file (may be NULL; the
+ * Cedar CLI's JSON format), then the index: a finished set. */
 int cli_load_policies(const char *const *files, size_t n_files,
-    enum cedar_id_mode mode, struct cedar_policy_set **out);
+    const char *links_file, enum cedar_id_mode mode,
+    struct cedar_policy_set **out);
 int cli_load_schema(const char *file, struct cedar_schema **out);
 int cli_load_entities(const char *file, const struct cedar_schema *schema,
     struct cedar_entities **out);

@@ -14,7 +14,7 @@
 
 static const char check_usage[] =
     "usage: mandate check --policies FILE... [--entities FILE] [--schema FILE]\n"
-    "           --principal 'Type::\"id\"' --action 'Action::\"name\"'\n"
+    "           [--template-links FILE] --principal 'Type::\"id\"' --action 'Action::\"name\"'\n"
     "           --resource 'Type::\"id\"' [--context JSON|@FILE]\n"
     "           [--format text|json] [--positional-ids] [--no-request-validation]\n"
     "       mandate check --policies FILE... [--entities FILE] [--schema FILE]\n"
@@ -24,6 +24,10 @@ static const char check_usage[] =
     "\n"
     "  -p, --policies FILE...   policy files (repeatable; several files may follow)\n"
     "  -e, --entities FILE      entities in Cedar's JSON format\n"
+    "      --template-links FILE  link templates: a JSON array of\n"
+    "                           {\"template_id\":T, \"link_id\":L, \"args\":\n"
+    "                            {\"?principal\":UID, \"?resource\":UID}}, UID being\n"
+    "                           'Type::\"id\"' or {\"type\",\"id\"}\n"
     "  -s, --schema FILE        schema (.cedarschema text, or JSON); entities and\n"
     "                           context are parsed with it and each request is\n"
     "                           validated against it\n"
@@ -53,7 +57,7 @@ enum out_format { FMT_TEXT, FMT_JSON };
 struct check_opts {
 	const char *policies[CLI_MAX_POLICY_FILES];
 	size_t n_policies;
-	const char *entities, *schema, *requests;
+	const char *entities, *schema, *requests, *links;
 	const char *principal, *action, *resource, *context;
 	enum out_format format;
 	bool format_given;
@@ -117,6 +121,8 @@ parse_args(int argc, char **argv, struct check_opts *o)
 			slot = &o->entities;
 		else if (cli_opt(a, "--schema", "-s"))
 			slot = &o->schema;
+		else if (cli_opt(a, "--template-links", NULL))
+			slot = &o->links;
 		else if (cli_opt(a, "--requests", "-r"))
 			slot = &o->requests;
 		else if (cli_opt(a, "--principal", NULL))
@@ -339,7 +345,7 @@ cmd_check(int argc, char **argv)
 	}
 	if (o.schema != NULL && cli_load_schema(o.schema, &schema) != MANDATE_OK)
 		goto out;
-	if (cli_load_policies(o.policies, o.n_policies,
+	if (cli_load_policies(o.policies, o.n_policies, o.links,
 	    o.positional ? CEDAR_IDS_POSITIONAL : CEDAR_IDS_ANNOTATION,
 	    &ps) != MANDATE_OK)
 		goto out;

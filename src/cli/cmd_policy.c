@@ -7,13 +7,15 @@
 #include "cli.h"
 
 static const char policy_usage[] =
-    "usage: mandate policy validate [--schema FILE] [--positional-ids] FILE...\n"
+    "usage: mandate policy validate [--schema FILE] [--template-links FILE]\n"
+    "           [--positional-ids] FILE...\n"
     "\n"
     "Parse Cedar policy files and, with --schema, validate every policy and\n"
     "template against the schema (Cedar's strict validation).  Diagnostics\n"
     "are printed as file:line:column: message.\n"
     "\n"
     "  -s, --schema FILE   schema (.cedarschema text, or JSON)\n"
+    "      --template-links FILE  link templates (see mandate check --help)\n"
     "      --positional-ids  name policies policy0, policy1, ... in load order\n"
     "  -h, --help          this text\n"
     "\n"
@@ -24,7 +26,7 @@ policy_validate(int argc, char **argv)
 {
 	const char *files[CLI_MAX_POLICY_FILES];
 	size_t n_files = 0;
-	const char *schema_file = NULL;
+	const char *schema_file = NULL, *links = NULL;
 	bool positional = false;
 	struct cedar_policy_set *ps = NULL;
 	struct cedar_schema *schema = NULL;
@@ -38,6 +40,13 @@ policy_validate(int argc, char **argv)
 		}
 		if (cli_opt(argv[i], "--positional-ids", NULL)) {
 			positional = true;
+		} else if (cli_opt(argv[i], "--template-links", NULL)) {
+			if (++i >= argc) {
+				fprintf(stderr, "mandate policy validate: "
+				    "--template-links needs a file\n");
+				return 1;
+			}
+			links = argv[i];
 		} else if (cli_opt(argv[i], "--schema", "-s")) {
 			if (++i >= argc) {
 				fprintf(stderr, "mandate policy validate: "
@@ -64,7 +73,7 @@ policy_validate(int argc, char **argv)
 	if (schema_file != NULL &&
 	    cli_load_schema(schema_file, &schema) != MANDATE_OK)
 		goto out;
-	if (cli_load_policies(files, n_files,
+	if (cli_load_policies(files, n_files, links,
 	    positional ? CEDAR_IDS_POSITIONAL : CEDAR_IDS_ANNOTATION,
 	    &ps) != MANDATE_OK)
 		goto out;

@@ -1,5 +1,7 @@
 /* load.c - read policy, schema and entity files for the CLI. */
 #include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +31,108 @@ cli_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* A uid for cedar_policy_set_link from a links-file value: a string in
+ * Cedar syntax as is, or {"type": T, "id": I} written in Cedar syntax
+ * (the id escaped).  Returns a malloc'd string or NULL. */
+static char *
+link_uid_text(json_t *v)
+{
+	const char *type, *id;
+	size_t n, len = 0;
+	char *buf;
+
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (!json_is_object(v) ||
+	    (type = json_string_value(json_object_get(v, "type"))) == NULL ||
+	    (id = json_string_value(json_object_get(v, "id"))) == NULL)
+		return NULL;
+	n = strlen(type) + 2 * strlen(id) + 8;
+	if ((buf = malloc(n)) == NULL)
+		return NULL;
+	len = (size_t)snprintf(buf, n, "%s::\"", type);
+	for (const char *c = id; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			buf[len++] = '\\';
+		buf[len++] = *c;
+	}
+	buf[len++] = '"';
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Template links, in the Cedar CLI's format: a JSON array of
+ * {"template_id": T, "link_id": L, "args": {"?principal": UID,
+ * "?resource": UID}} where UID is `Type::"id"` or {"type","id"}.
+ */
+static int
+add_links(struct cedar_policy_set *ps, const char *file, struct diag_list *dl)
+{
+	json_error_t jerr;
+	json_t *arr = NULL, *item;
+	size_t len, i;
+	char *src;
+	int r = MANDATE_EINVAL;
+
+	if ((src = cli_read_file(file, &len)) == NULL)
+		return MANDATE_EIO;
+	arr = json_loadb(src, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(src);
+	if (arr == NULL) {
+		fprintf(stderr, "%s:%d:%d: error: %s\n", file, jerr.line,
+		    jerr.column, jerr.text);
+		return MANDATE_EINVAL;
+	}
+	if (!json_is_array(arr)) {
+		fprintf(stderr, "%s: error: expected a JSON array of links\n",
+		    file);
+		goto out;
+	}
+	json_array_foreach(arr, i, item) {
+		const char *tid = json_string_value(json_object_get(item,
+		    "template_id"));
+		const char *lid = json_string_value(json_object_get(item,
+		    "link_id"));
+		json_t *args = json_object_get(item, "args");
+		json_t *pv = json_object_get(args, "?principal");
+		json_t *rv = json_object_get(args, "?resource");
+		char *p = pv ? link_uid_text(pv) : NULL;
+		char *res = rv ? link_uid_text(rv) : NULL;
+
+		if (tid == NULL || lid == NULL || !json_is_object(args) ||
+		    (pv != NULL && p == NULL) || (rv != NULL && res == NULL)) {
+			fprintf(stderr, "%s: error: link %zu: expected "
+			    "{\"template_id\", \"link_id\", \"args\": "
+			    "{\"?principal\"?, \"?resource\"?}}\n", file, i);
+			free(p);
+			free(res);
+			goto out;
+		}
+		r = cedar_policy_set_link(ps, tid, lid, p, res, dl);
+		free(p);
+		free(res);
+		if (r != MANDATE_OK) {
+			for (size_t k = 0; k < dl->n; k++)
+				fprintf(stderr, "%s: error: link %zu (%s): %s\n",
+				    file, i, lid, dl->items[k].msg);
+			if (dl->n == 0)
+				fprintf(stderr, "%s: error: link %zu (%s): %s\n",
+				    file, i, lid, mandate_strerror(r));
+			diag_init(dl);
+			goto out;
+		}
+	}
+	r = MANDATE_OK;
+out:
+	json_decref(arr);
+	return r;
+}
+
 int
 cli_load_policies(const char *const *files, size_t n_files,
-    enum cedar_id_mode mode, struct cedar_policy_set **out)
+    const char *links_file, enum cedar_id_mode mode,
+    struct cedar_policy_set **out)
 {
 	struct cedar_policy_set *ps = NULL;
 	struct diag_list dl;
@@ -57,6 +158,9 @@ cli_load_policies(const char *const *files, size_t n_files,
 		if (r != MANDATE_OK)
 			goto out;
 	}
+	if (links_file != NULL &&
+	    (r = add_links(ps, links_file, &dl)) != MANDATE_OK)
+		goto out;
 	if ((r = cedar_policy_set_finish(ps, &dl)) != MANDATE_OK)
 		goto out;
 	*out = ps;
