@@ -952,7 +952,66 @@ set_where_uid(struct cedar_jctx *c, const char *what,
 	    cedar_ej_printable(u->id, 12, id, sizeof(id)));
 }
 
-/* Build the slot table over es->entities; a duplicate uid is an error
+static int
+uid_qsort_cmp(const void *a, const void *b)
+{
+	return cedar_uid_cmp(a, b);
+}
+
+/* Do two parent lists name the same set of uids?  (Order and repeats do
+ * not matter.)  Sorted copies in a scratch arena; false when out of
+ * memory, which makes the duplicate an error: fail closed. */
+static bool
+same_parents(const struct cedar_entity *x, const struct cedar_entity *y)
+{
+	struct arena tmp;
+	struct cedar_uid *a = NULL, *b = NULL;
+	size_t na, nb, i, j;
+	bool same = false;
+
+	arena_init(&tmp, 0);
+	if ((x->n_parents && (a = arena_calloc(&tmp, x->n_parents,
+	    sizeof(*a))) == NULL) || (y->n_parents && (b = arena_calloc(&tmp,
+	    y->n_parents, sizeof(*b))) == NULL))
+		goto out;
+	if (x->n_parents)
+		memcpy(a, x->parents, x->n_parents * sizeof(*a));
+	if (y->n_parents)
+		memcpy(b, y->parents, y->n_parents * sizeof(*b));
+	if (x->n_parents)
+		qsort(a, x->n_parents, sizeof(*a), uid_qsort_cmp);
+	if (y->n_parents)
+		qsort(b, y->n_parents, sizeof(*b), uid_qsort_cmp);
+	for (i = j = 0, na = x->n_parents, nb = y->n_parents; i < na || j < nb;) {
+		if (i == na || j == nb || !cedar_uid_eq(&a[i], &b[j]))
+			goto out;
+		/* skip repeats on both sides */
+		while (i + 1 < na && cedar_uid_eq(&a[i], &a[i + 1]))
+			i++;
+		while (j + 1 < nb && cedar_uid_eq(&b[j], &b[j + 1]))
+			j++;
+		i++;
+		j++;
+	}
+	same = true;
+out:
+	arena_free(&tmp);
+	return same;
+}
+
+/* The reference accepts an entity listed twice when both entries are the
+ * same entity (equal attributes and tags as values, the same parents);
+ * entries that differ are an error. */
+static bool
+same_entity(const struct cedar_entity *x, const struct cedar_entity *y)
+{
+	return cedar_value_eq(&x->attrs, &y->attrs) &&
+	    cedar_value_eq(&x->tags, &y->tags) && same_parents(x, y);
+}
+
+/* Build the slot table over es->entities.  A repeated uid that is the same
+ * entity is left out of the table (lookups find the first entry, and the
+ * repeat is harmless elsewhere); a repeated uid that differs is an error
  * reported through c (the second occurrence is named). */
 static int
 store_index(struct cedar_jctx *c, struct cedar_entities *es, struct arena *a)
@@ -968,28 +1027,30 @@ store_index(struct cedar_jctx *c, struct cedar_entities *es, struct arena *a)
 	mask = n_slots - 1;
 	for (size_t e = 0; e < es->n_entities; e++) {
 		const struct cedar_uid *u = &es->entities[e].uid;
+		bool repeat = false;
 		size_t i;
 
 		for (i = uid_hash(u) & mask; es->slots[i] != 0;
 		    i = (i + 1) & mask) {
-			if (cedar_uid_eq(&es->entities[es->slots[i] - 1].uid,
-			    u)) {
-				c->where[0] = '\0';
-				c->err_entity = e;
-				set_where_uid(c, "entity", u);
-				return cedar_jctx_error(c, MANDATE_EINVAL,
-				    "duplicate entity");
+			const struct cedar_entity *first =
+			    &es->entities[es->slots[i] - 1];
+
+			if (!cedar_uid_eq(&first->uid, u))
+				continue;
+			if (same_entity(first, &es->entities[e])) {
+				repeat = true;
+				break;
 			}
+			c->where[0] = '\0';
+			c->err_entity = e;
+			set_where_uid(c, "entity", u);
+			return cedar_jctx_error(c, MANDATE_EINVAL,
+			    "duplicate entity with a different definition");
 		}
-		es->slots[i] = e + 1;
+		if (!repeat)
+			es->slots[i] = e + 1;
 	}
 	return MANDATE_OK;
-}
-
-static int
-uid_qsort_cmp(const void *a, const void *b)
-{
-	return cedar_uid_cmp(a, b);
 }
 
 /* Transitive closure of the parents of every entity.  Each entity is a

@@ -252,10 +252,27 @@ static const struct ent_case ent_cases[] = {
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1,\"x\":2}}]",
 	  MANDATE_EPARSE, "duplicate", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
-	{ "duplicate entity", false,
+	{ "duplicate entity, different", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},"
-	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"}}]",
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1}}]",
 	  MANDATE_EINVAL, "duplicate entity", 32, { { NULL, NULL, 0 } },
+	  { { NULL, NULL } }, -1 },
+	{ "duplicate entity, different parents", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":"
+	  "[{\"type\":\"G\",\"id\":\"1\"}]},"
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":[]}]",
+	  MANDATE_EINVAL, "duplicate entity", -1, { { NULL, NULL, 0 } },
+	  { { NULL, NULL } }, -1 },
+	/* the reference accepts a repeat that is the same entity: attrs equal
+	 * as values (set order, decimal spelling), parents as a set */
+	{ "duplicate entity, identical", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"s\":[1,2],"
+	  "\"d\":{\"__extn\":{\"fn\":\"decimal\",\"arg\":\"1.0\"}}},\"parents\":"
+	  "[{\"type\":\"G\",\"id\":\"1\"},{\"type\":\"G\",\"id\":\"2\"}]},"
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"d\":{\"__extn\":"
+	  "{\"fn\":\"decimal\",\"arg\":\"1.0000\"}},\"s\":[2,1]},\"parents\":"
+	  "[{\"type\":\"G\",\"id\":\"2\"},{\"type\":\"G\",\"id\":\"1\"}]}]",
+	  MANDATE_OK, NULL, -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "float", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1.5}}]",
