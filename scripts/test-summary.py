@@ -3,7 +3,8 @@
 
 Reads meson's testlog.json files (one JSON object per test) and counts the
 cases inside each test from its output: cmocka's "[  PASSED  ] N test(s)"
-and "[  FAILED  ] N test(s)" lines, or a "N passed, M failed" line (the
+and "[  FAILED  ] N test(s)" lines, pytest's "N passed in Xs" line, or a
+"N passed, M failed" line (the
 conformance runner, the fuzz corpus replays, the differential test).  A
 test whose output has no count counts as one case, failed unless it exited
 0.  Extra "N passed, M failed" counts can be given as files with -x.
@@ -16,6 +17,8 @@ import sys
 PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed", re.M)
 CM_PASS = re.compile(r"^\[  PASSED  \] (\d+) test", re.M)
 CM_FAIL = re.compile(r"^\[  FAILED  \] (\d+) test", re.M)
+# pytest's last line: "3 passed in 0.1s", "1 failed, 2 passed, 1 error in 0.2s"
+PYTEST = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.M)
 
 
 def count(text, ok):
@@ -23,6 +26,12 @@ def count(text, ok):
     if m:
         p, f = m[-1]
         return int(p), int(f)
+    m = PYTEST.findall(text)
+    if m:
+        counts = dict((w, int(n)) for n, w in re.findall(r"(\d+) (\w+)", m[-1]))
+        return (counts.get("passed", 0),
+                counts.get("failed", 0) + counts.get("error", 0) +
+                counts.get("errors", 0))
     p = CM_PASS.findall(text)
     f = CM_FAIL.findall(text)
     if p or f:

@@ -1,0 +1,260 @@
+"""End-to-end tests of the `mandate` command: the real binary, real files.
+
+Run by meson (suite "cli") with MANDATE_BIN set to the built binary:
+    MANDATE_BIN=build/src/mandate /usr/bin/python3 -m pytest tests/cli -q
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+BIN = os.environ.get("MANDATE_BIN", "build/src/mandate")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EX = os.path.join(ROOT, "examples", "quickstart")
+AGENT = 'Agent::"spiffe://acme.example/agents/triage"'
+
+
+def run(*args, stdin=None):
+    return subprocess.run([BIN, *args], capture_output=True, text=True,
+                          input=stdin, timeout=60)
+
+
+def quickstart(*args):
+    return run("check", "--policies", os.path.join(EX, "policies.cedar"),
+               "--entities", os.path.join(EX, "entities.json"),
+               "--schema", os.path.join(EX, "schema.cedarschema"), *args)
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("cmd", [[], ["check"], ["policy"], ["policy", "validate"]])
+def test_help_everywhere(cmd):
+    r = run(*cmd, "--help")
+    assert r.returncode == 0
+    assert "usage: mandate" in r.stdout
+
+
+def test_no_arguments_is_a_usage_error():
+    r = run()
+    assert r.returncode == 1
+    assert "usage: mandate" in r.stderr
+
+
+def test_unknown_command():
+    r = run("frobnicate")
+    assert r.returncode == 1
+    assert "unknown command" in r.stderr
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("mandate ")
+
+
+def test_allow_text():
+    r = quickstart("--principal", AGENT, "--action", 'Action::"read_ticket"',
+                   "--resource", 'Tool::"tickets"', "--context",
+                   '{"session":{"labels":[]},"input":{"ticket_id":"T-1"}}')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "decision: allow"
+    assert "support-reads-tickets" in r.stdout
+
+
+def test_deny_json_exact_shape():
+    r = quickstart("--principal", AGENT, "--action", 'Action::"send_email"',
+                   "--resource", 'Tool::"mail"', "--format", "json", "--context",
+                   '{"session":{"labels":["confidential"]},'
+                   '"input":{"to":"x@evil.example","subject":"s"}}')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out == {"decision": "deny",
+                   "reason": ["no-external-send-after-confidential-read"],
+                   "errors": []}
+
+
+def test_context_from_file(tmp_path):
+    ctx = write(tmp_path, "ctx.json",
+                '{"session":{"labels":[]},"input":{"to":"a@acme.example","subject":"s"}}')
+    r = quickstart("--principal", AGENT, "--action", 'Action::"send_email"',
+                   "--resource", 'Tool::"mail"', "--context", "@" + ctx, "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["decision"] == "allow"
+
+
+def test_request_validation_against_schema():
+    # send_email's context needs input.to and input.subject
+    r = quickstart("--principal", AGENT, "--action", 'Action::"send_email"',
+                   "--resource", 'Tool::"mail"', "--context", '{"session":{"labels":[]}}')
+    assert r.returncode == 1
+    assert "error" in r.stderr
+    assert "decision" not in r.stdout
+
+
+def test_undeclared_action_rejected():
+    r = quickstart("--principal", AGENT, "--action", 'Action::"delete_everything"',
+                   "--resource", 'Tool::"mail"')
+    assert r.returncode == 1
+
+
+def test_batch_in_order_with_bad_item(tmp_path):
+    reqs = [
+        {"principal": {"type": "User", "id": "alice"},
+         "action": {"type": "Action", "id": "view"},
+         "resource": {"type": "Doc", "id": "d1"}, "context": {}},
+        {"principal": {"type": "User", "id": "bob"}},      # malformed
+        {"principal": {"type": "User", "id": "bob"},
+         "action": {"type": "Action", "id": "view"},
+         "resource": {"type": "Doc", "id": "d1"}, "context": {"x": 1}},
+    ]
+    pol = write(tmp_path, "p.cedar",
+                'permit(principal == User::"alice", action, resource);\n'
+                'permit(principal, action, resource) when { context.x == 1 };\n')
+    rq = write(tmp_path, "r.json", json.dumps(reqs))
+    r = run("check", "--policies", pol, "--requests", rq)
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(lines) == 3
+    # policy1 errors on request 0 (its context has no x): reported, skipped
+    assert lines[0]["decision"] == "allow" and lines[0]["reason"] == ["policy0"]
+    assert [e["policy"] for e in lines[0]["errors"]] == ["policy1"]
+    assert "error" in lines[1] and "request 1" in lines[1]["error"]
+    assert lines[2]["decision"] == "allow" and lines[2]["reason"] == ["policy1"]
+    # one request could not be read: the run as a whole reports failure
+    assert r.returncode == 1
+
+
+def test_policy_errors_are_reported_and_skipped(tmp_path):
+    pol = write(tmp_path, "p.cedar",
+                '@id("boom") forbid(principal, action, resource) when { context.missing };\n'
+                '@id("ok") permit(principal, action, resource);\n')
+    r = run("check", "-p", pol, "--principal", 'User::"a"', "--action",
+            'Action::"v"', "--resource", 'R::"r"', "-f", "json")
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert out["decision"] == "allow"
+    assert out["reason"] == ["ok"]
+    assert [e["policy"] for e in out["errors"]] == ["boom"]
+
+
+def test_positional_ids(tmp_path):
+    pol = write(tmp_path, "p.cedar", '@id("named") permit(principal, action, resource);\n')
+    r = run("check", "-p", pol, "--positional-ids", "--principal", 'U::"a"',
+            "--action", 'Action::"v"', "--resource", 'R::"r"', "-f", "json")
+    assert json.loads(r.stdout)["reason"] == ["policy0"]
+
+
+def test_several_policy_files_number_in_load_order(tmp_path):
+    a = write(tmp_path, "a.cedar", "forbid(principal, action, resource) when { false };\n")
+    b = write(tmp_path, "b.cedar", "permit(principal, action, resource);\n")
+    r = run("check", "-p", a, b, "--principal", 'U::"a"', "--action",
+            'Action::"v"', "--resource", 'R::"r"', "-f", "json")
+    assert json.loads(r.stdout)["reason"] == ["policy1"]
+
+
+def test_syntax_error_has_file_line_column(tmp_path):
+    pol = write(tmp_path, "bad.cedar",
+                "permit(principal, action, resource);\n"
+                "permit(principal, action, resource) when { 1 + };\n")
+    r = run("check", "-p", pol, "--principal", 'U::"a"', "--action",
+            'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert f"{pol}:2:" in r.stderr
+
+
+def test_duplicate_policy_id_rejected(tmp_path):
+    pol = write(tmp_path, "d.cedar",
+                '@id("x") permit(principal, action, resource);\n'
+                '@id("x") forbid(principal, action, resource);\n')
+    r = run("check", "-p", pol, "--principal", 'U::"a"', "--action",
+            'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1
+    assert "x" in r.stderr
+
+
+def test_bad_uid_rejected():
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"), "--principal",
+            "alice", "--action", 'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1
+
+
+def test_missing_file():
+    r = run("check", "-p", "/nonexistent/p.cedar", "--principal", 'U::"a"',
+            "--action", 'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1
+    assert "/nonexistent/p.cedar" in r.stderr
+
+
+def test_bad_entities_json(tmp_path):
+    ents = write(tmp_path, "e.json", '[{"uid": {"type": "A"}}]')
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"), "-e", ents,
+            "--principal", 'U::"a"', "--action", 'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1
+    assert ents in r.stderr
+
+
+def test_template_links(tmp_path):
+    pol = write(tmp_path, "t.cedar",
+                '@id("t") permit(principal == ?principal, action, resource in ?resource);\n')
+    links = write(tmp_path, "l.json", json.dumps([
+        {"template_id": "t", "link_id": "alice-folder",
+         "args": {"?principal": 'User::"alice"',
+                  "?resource": {"type": "Folder", "id": 'quo"te'}}}]))
+    ents = write(tmp_path, "e.json", json.dumps([
+        {"uid": {"type": "Doc", "id": "d"}, "attrs": {},
+         "parents": [{"type": "Folder", "id": 'quo"te'}]}]))
+    base = ["check", "-p", pol, "--template-links", links, "-e", ents,
+            "--action", 'Action::"v"', "--resource", 'Doc::"d"', "-f", "json"]
+    r = run(*base, "--principal", 'User::"alice"')
+    assert json.loads(r.stdout) == {"decision": "allow", "reason": ["alice-folder"],
+                                    "errors": []}
+    r = run(*base, "--principal", 'User::"bob"')
+    assert json.loads(r.stdout)["decision"] == "deny"
+    bad = write(tmp_path, "bad.json", json.dumps(
+        [{"template_id": "nope", "link_id": "x", "args": {}}]))
+    r = run("check", "-p", pol, "--template-links", bad, "--principal", 'U::"a"',
+            "--action", 'Action::"v"', "--resource", 'R::"r"')
+    assert r.returncode == 1 and "nope" in r.stderr
+
+
+def test_policy_validate_ok_and_failure(tmp_path):
+    schema = os.path.join(EX, "schema.cedarschema")
+    r = run("policy", "validate", "--schema", schema, os.path.join(EX, "policies.cedar"))
+    assert r.returncode == 0, r.stderr
+    assert "ok: 4 policies" in r.stdout
+    bad = write(tmp_path, "bad.cedar",
+                'permit(principal, action == Action::"read_ticket", resource)\n'
+                '  when { principal.no_such_attribute == 1 };\n')
+    r = run("policy", "validate", "--schema", schema, bad)
+    assert r.returncode == 1
+    assert f"{bad}:" in r.stderr and "no_such_attribute" in r.stderr
+
+
+def test_policy_validate_without_schema_parses_only(tmp_path):
+    pol = write(tmp_path, "p.cedar", "permit(principal, action, resource);\n")
+    r = run("policy", "validate", pol)
+    assert r.returncode == 0 and "not validated" in r.stdout
+
+
+def test_json_schema_accepted(tmp_path):
+    schema = write(tmp_path, "s.json", json.dumps({"": {
+        "entityTypes": {"User": {}, "Doc": {"shape": {"type": "Record", "attributes": {
+            "owner": {"type": "Entity", "name": "User"}}}}},
+        "actions": {"view": {"appliesTo": {"principalTypes": ["User"],
+                                           "resourceTypes": ["Doc"]}}}}}))
+    pol = write(tmp_path, "p.cedar",
+                'permit(principal, action == Action::"view", resource) '
+                'when { resource.owner == principal };\n')
+    ents = write(tmp_path, "e.json", json.dumps([
+        {"uid": {"type": "Doc", "id": "d"},
+         "attrs": {"owner": {"type": "User", "id": "alice"}}, "parents": []}]))
+    r = run("policy", "validate", "--schema", schema, pol)
+    assert r.returncode == 0, r.stderr
+    r = run("check", "-p", pol, "-s", schema, "-e", ents, "--principal",
+            'User::"alice"', "--action", 'Action::"view"', "--resource",
+            'Doc::"d"', "-f", "json")
+    assert json.loads(r.stdout)["decision"] == "allow", r.stderr
