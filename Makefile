@@ -86,7 +86,7 @@ $(FUZZ_BUILD)/build.ninja:
 fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	@for f in $(FUZZ_BUILD)/tests/fuzz/fuzz_*; do \
-	    [ -x "$$f" ] || continue; \
+	    [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	    name=$${f##*/fuzz_}; \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	    echo "== fuzz $$name ($(FUZZ_SECONDS)s)"; \
