@@ -215,8 +215,11 @@ struct store_ops {
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 };
 
-/* The SQLite backend: target is a file path.  The file is created with
- * mode 0600 (WAL mode, foreign keys on, busy timeout). */
+/* The SQLite backend: target is a file path (not a symlink).  A new file
+ * is created with mode 0600; an existing one keeps its mode (a warning is
+ * logged if others may read it).  WAL mode, foreign keys on,
+ * synchronous=FULL, busy timeout; SQLite's -wal and -shm files sit next to
+ * the database and take its mode. */
 extern const struct store_ops store_sqlite_ops;
 
 /* Open a store and migrate its schema to the latest version (or

@@ -636,6 +636,9 @@ create_file(struct sq_store *st, const char *path)
 		return MANDATE_EIO;
 	}
 	close(fd);
+	if ((sb.st_mode & 077) != 0)   /* someone widened it: say so */
+		log_msg(st, MANDATE_OK, "open", "warning: the database file is"
+		    " readable or writable by other users (want mode 0600)");
 	return MANDATE_OK;
 }
 
@@ -648,6 +651,15 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	int mu_ok = 0, cv_ok = 0;
 
 	*impl = NULL;
+	/* Connections move between threads (one at a time): SQLite must be
+	 * built thread-safe. */
+	if (!sqlite3_threadsafe()) {
+		if (opt->log != NULL)
+			opt->log(opt->log_ctx, MANDATE_EINTERNAL, "open",
+			    "sqlite: the library is built without thread"
+			    " support");
+		return MANDATE_EINTERNAL;
+	}
 	if (opt->max_schema_version > 0 &&
 	    opt->max_schema_version < SCHEMA_LATEST)
 		target_version = opt->max_schema_version;

@@ -249,8 +249,11 @@ test_task_create_get(void **state)
 	assert_int_equal(store_task_state_at(&got, T0 + 600),
 	    STORE_TASK_EXPIRED);
 
-	/* duplicate id, unknown id */
+	/* duplicate id (the database's message goes to the log), unknown id */
+	f->n_logged = 0;
 	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	assert_int_equal(f->n_logged, 1);
+	assert_non_null(strstr(f->log, "task_create: sqlite:"));
 	assert_int_equal(store_task_get(f->s, str_c("nope"), &f->a, &got),
 	    MANDATE_ENOTFOUND);
 	assert_null(got.id.p);
@@ -1059,6 +1062,56 @@ test_small_pool(void **state)
 	    MANDATE_EINVAL);
 }
 
+/* Out of memory in the caller's arena at every allocation of a read:
+ * ENOMEM, zeroed out-records, and the store still works afterwards. */
+static void
+test_arena_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "a", T0, 600, 5);
+	struct store_credential c = mk_cred("j1", "t1", "a", T0, 60);
+	struct store_task got, *list;
+	struct store_credential cg;
+	struct store_page page;
+	size_t n;
+	int fails = 0;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	memset(&page, 0, sizeof(page));
+	page.limit = 10;
+	for (long k = 1; k <= 20; k++) {
+		int r;
+		arena_reset(&f->a);
+		f->a.fail_after = k;
+		r = store_task_get(f->s, str_c("t1"), &f->a, &got);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(got.id.p);
+			fails++;
+		}
+		f->a.fail_after = k;
+		r = store_cred_get(f->s, str_c("j1"), &f->a, &cg);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(cg.jti.p);
+		}
+		f->a.fail_after = k;
+		r = store_task_list_by_agent(f->s, str_c("a"), &page, &f->a,
+		    &list, &n);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(list);
+			assert_int_equal(n, 0);
+		}
+	}
+	f->a.fail_after = 0;
+	assert_true(fails > 0);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(usable(f->s, "j1", T0 + 1), STORE_USABLE);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1084,6 +1137,7 @@ main(void)
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
 		T(test_small_pool),
+		T(test_arena_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
