@@ -624,8 +624,10 @@ create_file(struct sq_store *st, const char *path)
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
+		char eb[128];
+		/* GNU strerror_r (_GNU_SOURCE): thread-safe, returns the text */
 		snprintf(buf, sizeof(buf), "cannot open the database file: %s",
-		    strerror(errno));
+		    strerror_r(errno, eb, sizeof(eb)));
 		log_msg(st, MANDATE_EIO, "open", buf);
 		return MANDATE_EIO;
 	}

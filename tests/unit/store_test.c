@@ -257,6 +257,17 @@ test_task_create_get(void **state)
 	assert_int_equal(store_task_get(f->s, str_c("nope"), &f->a, &got),
 	    MANDATE_ENOTFOUND);
 	assert_null(got.id.p);
+
+	/* bytes are stored as given: no SQL, no UTF-8 assumptions */
+	t = mk_task("t2", "'; DROP TABLE tasks; --", T0, 600, 1);
+	t.objective = str_make("\xff\xfe\x80 \xc3(", 6);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_get(f->s, str_c("t2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_true(str_eq(got.agent, t.agent));
+	assert_true(str_eq(got.objective, t.objective));
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &got),
+	    MANDATE_OK);
 }
 
 static void
