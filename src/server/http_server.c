@@ -909,7 +909,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		ri->req.body = str_make(ri->body, ri->body_len);
 	}
 	dispatch(ri, url);
-	return MHD_YES;
+	/* an answer MHD refused to queue leaves nothing to send: close */
+	return ri->status != 0 ? MHD_YES : MHD_NO;
 }
 
 static const char *
