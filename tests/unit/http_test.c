@@ -635,6 +635,46 @@ test_graceful_stop(void **state)
 	free(r);
 }
 
+static void
+test_log_file_and_bind_conflict(void **state)
+{
+	FILE *fp = tmpfile();
+	struct http_config cfg = { .log_fp = NULL };
+	struct http_server *srv, *other = NULL;
+	struct reply r;
+	char line[2048];
+	int lines = 0;
+
+	(void)state;
+	assert_non_null(fp);
+	cfg.log_fp = fp;
+	srv = start_server(&cfg);
+	get(http_server_port(srv), "/v1/tasks/%22q%22%0A", &r);
+	assert_int_equal(r.status, 200);
+	get(http_server_port(srv), "/healthz", &r);
+	/* a second server on the same port cannot start */
+	cfg.port = http_server_port(srv);
+	cfg.log_fp = NULL;
+	assert_int_equal(http_server_new(&cfg, &other), 0);
+	assert_int_equal(http_server_start(other), MANDATE_EIO);
+	http_server_free(other);
+	http_server_free(srv);
+	rewind(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		json_error_t err;
+		json_t *j = json_loads(line, 0, &err);
+		assert_non_null(j);     /* every line is JSON on its own */
+		if (lines == 0)
+			assert_string_equal(json_string_value(
+			    json_object_get(j, "path")),
+			    "/v1/tasks/%22q%22%0A");
+		json_decref(j);
+		lines++;
+	}
+	assert_int_equal(lines, 2);
+	fclose(fp);
+}
+
 /* ---- TLS ---- */
 
 struct pki {
@@ -1053,6 +1093,7 @@ main(void)
 		cmocka_unit_test(test_health_ready_metrics),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_graceful_stop),
+		cmocka_unit_test(test_log_file_and_bind_conflict),
 		cmocka_unit_test(test_tls_and_mtls),
 	};
 	int r;
