@@ -29,6 +29,9 @@
  * printing one JSON line per request (with --schema S when the case has
  * one; then `mandate policy validate --schema S --positional-ids P` also
  * runs and its verdict must equal cedar-wasm's strict validation).
+ * A case with templates also gets --template-links L (its links, in the
+ * Cedar CLI's format) in both calls; cedar-wasm gets the same policy set
+ * as {staticPolicies, templates, templateLinks} keyed by positional id.
  * Compared per request: the decision,
  * the reasons (as a set) and the ids of the policies that errored (as a
  * set); when the reference rejects the input (policies that do not parse,

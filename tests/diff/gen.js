@@ -621,7 +621,8 @@ function mkTemplate(rng, u, eg) {
 
 /* A link's slot value: {type, id}, or as text `Type::"id"`. */
 function slotValue(rng, u, kind) {
-    const e = kind === 'principal'
+    const e = rng.chance(0.1) ? rng.pick(u.actions.concat(u.missing, u.users, u.docs))
+        : kind === 'principal'
         ? rng.pick(rng.chance(0.6) ? u.users : rng.chance(0.5) ? u.teams : u.groups.concat(u.missing))
         : rng.pick(rng.chance(0.6) ? u.docs : u.folders.concat(u.missing));
     return rng.chance(0.5) ? { type: e.type, id: e.id } : uidText(e);
