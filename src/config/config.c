@@ -12,6 +12,7 @@
  * diagnostic is recorded.
  */
 #include "config.h"
+#include "config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,6 +56,21 @@ struct ctx {
 	int status;               /* first error, or MANDATE_OK */
 	size_t n_nodes;
 };
+
+/* libyaml's character index of byte offset `off` (for reader errors,
+ * which libyaml reports as a byte offset). */
+static size_t
+byte_to_char(const struct ctx *c, size_t off)
+{
+	size_t i = 0, chars = 0;
+
+	if (c->len >= 3 && memcmp(c->src, "\xef\xbb\xbf", 3) == 0)
+		i = 3;
+	for (; i < off && i < c->len; i++)
+		if (((unsigned char)c->src[i] & 0xc0) != 0x80)
+			chars++;
+	return chars;
+}
 
 /* Byte offset of libyaml's character index `idx` (a UTF-8 BOM is not
  * counted by libyaml). */
@@ -202,9 +218,12 @@ build_tree(struct ctx *c, struct ynode **root_out)
 		struct ynode *n = NULL;
 
 		if (!yaml_parser_parse(&p, &ev)) {
+			size_t where = p.error == YAML_READER_ERROR ?
+			    byte_to_char(c, p.problem_offset) :
+			    p.problem_mark.index;
+
 			report_at(c, p.error == YAML_MEMORY_ERROR ?
-			    MANDATE_ENOMEM : MANDATE_EPARSE,
-			    p.problem_mark.index, p.problem_mark.index,
+			    MANDATE_ENOMEM : MANDATE_EPARSE, where, where,
 			    "YAML: %s%s%s", p.problem ? p.problem : "error",
 			    p.context ? " " : "", p.context ? p.context : "");
 			goto out;
@@ -1722,6 +1741,13 @@ int
 config_parse(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl)
 {
+	return config_parse_fail_after(file, src, len, out, dl, 0);
+}
+
+int
+config_parse_fail_after(const char *file, const char *src, size_t len,
+    struct config **out, struct diag_list *dl, long fail_after)
+{
 	struct config *cfg = NULL;
 	struct ynode *root = NULL;
 	struct ctx c;
@@ -1743,6 +1769,7 @@ config_parse(const char *file, const char *src, size_t len,
 		return MANDATE_ENOMEM;
 	}
 	c.a = &cfg->arena;
+	c.a->fail_after = fail_after;
 	if ((cfg->source = file ? arena_cstrdup(c.a, file) : NULL) == NULL &&
 	    file != NULL) {
 		oom(&c);

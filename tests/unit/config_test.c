@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/config_int.h"
+#include "util/file.h"
 #include "util/status.h"
 
 /* The value of a named field as text, for table-driven comparisons. */
@@ -413,7 +415,7 @@ static const struct bad_case bad_cases[] = {
 	{ "a: 1\n---\nb: 2\n", MANDATE_EPARSE, 2, 1, "one YAML document" },
 	{ "x: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]\n", MANDATE_ELIMIT, 0,
 	  0, "nested deeper" },
-	{ "x: \"\xff\"\n", MANDATE_EPARSE, 0, 0, "YAML" },
+	{ "x: \"\xff\"\n", MANDATE_EPARSE, 1, 5, "YAML" },
 	{ "\xc3\xa9t\xc3\xa9: 1\nfoo: 2\n", MANDATE_EINVAL, 2, 1,
 	  "unknown key 'foo'" },
 };
@@ -541,6 +543,44 @@ test_lists_grow(void **state)
 	}
 }
 
+/* Every allocation of a full parse fails in turn: the result is always
+ * MANDATE_OK or MANDATE_ENOMEM, never a crash or a leak (under ASan). */
+static void
+test_alloc_failures(void **state)
+{
+	static const char text[] =
+	    "data_dir: /d\n"
+	    "server: {listen: '[::1]:9', tls: {cert_file: c, key_file: k}}\n"
+	    "policies:\n  platform: [a, b, c, d, e, f, g, h, i, j]\n"
+	    "  tool_servers: {mail: m, gh: [x, y]}\n"
+	    "identity:\n  issuers:\n  - name: i\n    issuer: https://i\n"
+	    "    discovery: true\n    audiences: [m]\n"
+	    "  - name: s\n    kind: spiffe\n    trust_domain: s.example\n"
+	    "    bundle_file: b\n    audiences: [m]\n"
+	    "api_auth: {bearer_issuers: [i]}\n";
+	long ok_at = 0;
+
+	(void)state;
+	for (long k = 1; k < 2000 && ok_at == 0; k++) {
+		struct diag_list dl;
+		struct config *cfg = NULL;
+		int r;
+
+		diag_init(&dl);
+		r = config_parse_fail_after("t", text, sizeof(text) - 1, &cfg,
+		    &dl, k);
+		if (r == MANDATE_OK) {
+			assert_int_equal(cfg->identity.n_issuers, 2);
+			config_free(cfg);
+			ok_at = k;
+		} else {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(cfg);
+		}
+	}
+	assert_true(ok_at > 10);
+}
+
 static void
 test_example_file(void **state)
 {
@@ -586,6 +626,7 @@ main(void)
 		cmocka_unit_test(test_defaults_are_dev),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_lists_grow),
+		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_example_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
