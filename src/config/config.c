@@ -394,12 +394,25 @@ scalar_text(struct ctx *c, const struct ynode *n, const char *what,
 	return 0;
 }
 
+/* ASCII and C1 control characters, and the Unicode line and paragraph
+ * separators (YAML folds them, so they could not be written back). */
 static bool
 has_nul_or_ctl(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7f)
 			return true;
+		if (ch == 0xc2 && i + 1 < n &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			return true;
+		if (ch == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+		    ((unsigned char)s[i + 2] == 0xa8 ||
+		    (unsigned char)s[i + 2] == 0xa9))
+			return true;
+	}
 	return false;
 }
 
@@ -1683,6 +1696,269 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		cfg->dev.oidc_issuer = aprintf(c, "%s%sdev", cfg->tokens.issuer,
 		    n && cfg->tokens.issuer[n - 1] == '/' ? "" : "/");
 	}
+}
+
+/* ---- printing --------------------------------------------------------- */
+
+static void
+print_quoted(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(fp, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(fp, "\\x%02x", ch);
+		else
+			fputc(ch, fp);
+	}
+	fputc('"', fp);
+}
+
+static void
+print_duration(FILE *fp, uint64_t v)
+{
+	static const struct { char unit; uint64_t secs; } units[] = {
+		{ 'd', DAY }, { 'h', HOUR }, { 'm', 60 }, { 's', 1 },
+	};
+
+	if (v == 0) {
+		fputs("0s", fp);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (v >= units[i].secs) {
+			fprintf(fp, "%llu%c",
+			    (unsigned long long)(v / units[i].secs),
+			    units[i].unit);
+			v %= units[i].secs;
+		}
+	}
+}
+
+static void
+print_list(FILE *fp, const struct config_strlist *l)
+{
+	fputc('[', fp);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			fputs(", ", fp);
+		print_quoted(fp, l->v[i]);
+	}
+	fputc(']', fp);
+}
+
+static void
+print_algs(FILE *fp, unsigned bits)
+{
+	bool first = true;
+
+	fputc('[', fp);
+	for (size_t i = 0; i < sizeof(alg_table) / sizeof(alg_table[0]); i++) {
+		if (bits & (unsigned)alg_table[i].bit) {
+			fprintf(fp, "%s%s", first ? "" : ", ", alg_table[i].name);
+			first = false;
+		}
+	}
+	fputc(']', fp);
+}
+
+/* Whether an issuer key belongs to the issuer's kind. */
+static bool
+issuer_key_applies(const struct config_issuer *is, size_t idx)
+{
+	bool oidc_only = idx == IF_ISSUER || idx == IF_DISCOVERY ||
+	    idx == IF_JWKS_URI || idx == IF_JWKS_FILE;
+	bool spiffe_only = idx == IF_TD || idx == IF_BUNDLE_FILE ||
+	    idx == IF_BUNDLE_URL || idx == IF_HINT || idx == IF_X509;
+
+	if (is->kind == CONFIG_ISSUER_OIDC)
+		return !spiffe_only;
+	return !oidc_only;
+}
+
+static void print_map(FILE *fp, const struct field *tab, const void *base,
+    int indent, bool redact, bool list_item);
+
+static void
+print_value(FILE *fp, const struct field *f, const void *base, int indent,
+    bool redact)
+{
+	const char *slot = (const char *)base + f->off;
+
+	switch (f->type) {
+	case F_STR:
+	case F_PATH:
+	case F_URL:
+	case F_DSN:
+	case F_TD: {
+		const char *s;
+
+		memcpy(&s, slot, sizeof(s));
+		if (f->type == F_DSN && redact) {
+			fputs("null  # set, not shown\n", fp);
+			return;
+		}
+		print_quoted(fp, s);
+		break;
+	}
+	case F_LISTEN:
+		print_quoted(fp, ((const struct config_server *)base)->listen);
+		break;
+	case F_BOOL: {
+		bool b;
+
+		memcpy(&b, slot, sizeof(b));
+		fputs(b ? "true" : "false", fp);
+		break;
+	}
+	case F_UINT: {
+		unsigned u;
+
+		memcpy(&u, slot, sizeof(u));
+		fprintf(fp, "%u", u);
+		break;
+	}
+	case F_COUNT:
+	case F_SIZE: {
+		size_t z;
+
+		memcpy(&z, slot, sizeof(z));
+		if (f->type == F_SIZE && z > 0 && z % MiB == 0)
+			fprintf(fp, "%zuMiB", (size_t)(z / MiB));
+		else if (f->type == F_SIZE && z > 0 && z % KiB == 0)
+			fprintf(fp, "%zuKiB", (size_t)(z / KiB));
+		else
+			fprintf(fp, "%zu", z);
+		break;
+	}
+	case F_DUR: {
+		uint64_t u;
+
+		memcpy(&u, slot, sizeof(u));
+		print_duration(fp, u);
+		break;
+	}
+	case F_ENUM: {
+		int v;
+
+		memcpy(&v, slot, sizeof(v));
+		fputs(f->names[v], fp);
+		break;
+	}
+	case F_STRS:
+	case F_PATHS:
+	case F_SPIFFE_IDS:
+		print_list(fp, (const struct config_strlist *)(const void *)slot);
+		break;
+	case F_ALGS: {
+		unsigned bits;
+
+		memcpy(&bits, slot, sizeof(bits));
+		print_algs(fp, bits);
+		break;
+	}
+	case F_SECTION:
+		fputc('\n', fp);
+		print_map(fp, f->sub, slot, indent + 2, redact, false);
+		return;
+	case F_ISSUERS: {
+		const struct config_identity *id = base;
+
+		fputc('\n', fp);
+		for (size_t i = 0; i < id->n_issuers; i++)
+			print_map(fp, issuer_fields, &id->issuers[i],
+			    indent + 2, redact, true);
+		return;
+	}
+	case F_TOOLS: {
+		const struct config_policies *pol = base;
+
+		fputc('\n', fp);
+		for (size_t i = 0; i < pol->n_tool_servers; i++) {
+			fprintf(fp, "%*s", indent + 2, "");
+			print_quoted(fp, pol->tool_servers[i].name);
+			fputs(": ", fp);
+			print_list(fp, &pol->tool_servers[i].paths);
+			fputc('\n', fp);
+		}
+		return;
+	}
+	}
+	fputc('\n', fp);
+}
+
+/* Whether a field holds a value worth writing: set strings, non-empty
+ * lists and maps, numbers inside their range (0 means "unset" for keys
+ * whose minimum is above 0). */
+static bool
+field_present(const struct field *f, const void *base)
+{
+	const char *slot = (const char *)base + f->off;
+
+	switch (f->type) {
+	case F_STR:
+	case F_PATH:
+	case F_URL:
+	case F_DSN:
+	case F_TD: {
+		const char *s;
+
+		memcpy(&s, slot, sizeof(s));
+		return s != NULL;
+	}
+	case F_STRS:
+	case F_PATHS:
+	case F_SPIFFE_IDS:
+		return ((const struct config_strlist *)(const void *)slot)->n > 0;
+	case F_ISSUERS:
+		return ((const struct config_identity *)base)->n_issuers > 0;
+	case F_TOOLS:
+		return ((const struct config_policies *)base)->n_tool_servers > 0;
+	case F_DUR: {
+		uint64_t u;
+
+		memcpy(&u, slot, sizeof(u));
+		return u >= f->min;
+	}
+	default:
+		return true;
+	}
+}
+
+static void
+print_map(FILE *fp, const struct field *tab, const void *base, int indent,
+    bool redact, bool list_item)
+{
+	bool first = true;
+
+	for (const struct field *f = tab; f->key; f++) {
+		if (!field_present(f, base))
+			continue;
+		if (tab == issuer_fields &&
+		    !issuer_key_applies(base, (size_t)(f - tab)))
+			continue;
+		if (list_item)
+			fprintf(fp, "%*s%s", indent, "", first ? "- " : "  ");
+		else
+			fprintf(fp, "%*s", indent, "");
+		first = false;
+		fprintf(fp, "%s:%s", f->key, f->type == F_SECTION ||
+		    f->type == F_ISSUERS || f->type == F_TOOLS ? "" : " ");
+		print_value(fp, f, base, indent + (list_item ? 2 : 0), redact);
+	}
+}
+
+int
+config_print(const struct config *cfg, FILE *fp, bool redact)
+{
+	fprintf(fp, "# effective configuration%s%s\n",
+	    cfg->source ? " from " : " (built-in defaults)",
+	    cfg->source ? cfg->source : "");
+	print_map(fp, top_fields, cfg, 0, redact, false);
+	return ferror(fp) ? -1 : 0;
 }
 
 /* ---- entry points ----------------------------------------------------- */

@@ -240,7 +240,14 @@ int config_load_file(const char *path, struct config **out, FILE *err);
 /* Free a configuration (NULL is fine). */
 void config_free(struct config *cfg);
 
-/* Names of enum values, for logs and `mandate serve --print-config`. */
+/* Write the effective configuration (defaults filled in) as YAML that
+ * config_parse() reads back to the same values; for
+ * `mandate serve --print-config` and the startup log.  With `redact`,
+ * secrets (store.dsn) are replaced by a comment, so the output is safe
+ * to log but may not load as is.  Returns 0, or -1 on a write error. */
+int config_print(const struct config *cfg, FILE *fp, bool redact);
+
+/* The name of one algorithm bit ("ES256"...), "?" for anything else. */
 const char *config_alg_name(enum config_alg alg);
 
 #endif

@@ -231,6 +231,56 @@ test_good(void **state)
 	}
 }
 
+static char *
+print_to_string(const struct config *cfg, bool redact)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *fp = open_memstream(&buf, &n);
+
+	assert_non_null(fp);
+	assert_int_equal(config_print(cfg, fp, redact), 0);
+	fclose(fp);
+	return buf;
+}
+
+/* What config_print() writes, config_parse() reads back to the same
+ * values: printing the reparsed configuration gives the same text. */
+static void
+test_print_round_trip(void **state)
+{
+	(void)state;
+	setenv("CONFIG_TEST_DSN", "postgres://secret@db/m", 1);
+	for (size_t i = 0; i < sizeof(good_cases) / sizeof(good_cases[0]);
+	    i++) {
+		const char *yaml = good_cases[i].yaml;
+		struct diag_list dl;
+		struct config *a = NULL, *b = NULL;
+		char *ta, *tb, *redacted;
+
+		diag_init(&dl);
+		assert_int_equal(config_parse("t", yaml, strlen(yaml), &a, &dl),
+		    MANDATE_OK);
+		ta = print_to_string(a, false);
+		if (config_parse("t", ta, strlen(ta), &b, &dl) != MANDATE_OK) {
+			diag_print(&dl, stdout);
+			fail_msg("case %zu: printed form does not load:\n%s", i,
+			    ta);
+		}
+		tb = print_to_string(b, false);
+		if (strcmp(ta, tb) != 0)
+			fail_msg("case %zu: round trip differs:\n%s\n--\n%s", i,
+			    ta, tb);
+		redacted = print_to_string(a, true);
+		assert_null(strstr(redacted, "secret"));
+		free(ta);
+		free(tb);
+		free(redacted);
+		config_free(a);
+		config_free(b);
+	}
+}
+
 struct bad_case {
 	const char *yaml;
 	int code;
@@ -622,6 +672,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_defaults_are_dev),
 		cmocka_unit_test(test_limits),
