@@ -16,6 +16,7 @@ static const char main_usage[] =
     "commands:\n"
     "  check            evaluate Cedar policies against a request, offline\n"
     "  policy validate  parse policies and validate them against a schema\n"
+    "  serve            run the daemon (tasks API, health, metrics)\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";
@@ -40,6 +41,8 @@ main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(argv[1], "policy") == 0)
 		return cmd_policy(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
 	fputs(main_usage, stderr);
 	return 1;

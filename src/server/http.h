@@ -94,6 +94,10 @@ struct http_config {
 	 * NULL = the server makes its own (http_server_metrics()).  Borrowed:
 	 * must outlive the server. */
 	struct http_metrics *metrics;
+
+	/* Nonzero: an encoded '/' (%2F) in the path is decoded inside its
+	 * segment, so a {param} may hold a '/'; 0 (default): refused, 400. */
+	int encoded_slash;
 };
 
 /* Create a server (not yet listening); reads the TLS files.  *out is NULL
@@ -230,6 +234,11 @@ int http_pct_decode(struct arena *a, const char *p, size_t n,
  * or ".." segments, more than HTTP_MAX_SEGMENTS or HTTP_MAX_PATH bytes. */
 int http_path_split(struct arena *a, const char *p, size_t n,
     struct str *segs, size_t max_segs, size_t *n_segs);
+
+/* The same; with encoded_slash, "%2F" decodes to a '/' inside its
+ * segment (it never splits one): for ids such as SPIFFE IDs in a path. */
+int http_path_split_opt(struct arena *a, const char *p, size_t n,
+    struct str *segs, size_t max_segs, size_t *n_segs, int encoded_slash);
 
 /* ---- metrics (Prometheus text format 0.0.4) ---- */
 

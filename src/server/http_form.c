@@ -66,6 +66,13 @@ int
 http_path_split(struct arena *a, const char *p, size_t n, struct str *segs,
     size_t max_segs, size_t *n_segs)
 {
+	return http_path_split_opt(a, p, n, segs, max_segs, n_segs, 0);
+}
+
+int
+http_path_split_opt(struct arena *a, const char *p, size_t n,
+    struct str *segs, size_t max_segs, size_t *n_segs, int encoded_slash)
+{
 	size_t i = 1, count = 0;
 	int r;
 
@@ -85,7 +92,8 @@ http_path_split(struct arena *a, const char *p, size_t n, struct str *segs,
 			j++;
 		if (count >= max_segs)
 			return MANDATE_ELIMIT;
-		if ((r = http_pct_decode(a, p + i, j - i, 0, 1, &seg)) != 0)
+		if ((r = http_pct_decode(a, p + i, j - i, 0,
+		    !encoded_slash, &seg)) != 0)
 			return r;
 		if (str_eq_c(seg, ".") || str_eq_c(seg, ".."))
 			return MANDATE_EPARSE;

@@ -739,8 +739,8 @@ dispatch(struct http_request_int *ri, const char *url)
 	int r;
 
 	req->path = str_make(url, strlen(url));
-	if ((r = http_path_split(&ri->arena, url, req->path.n, segs,
-	    HTTP_MAX_SEGMENTS, &n_segs)) != 0) {
+	if ((r = http_path_split_opt(&ri->arena, url, req->path.n, segs,
+	    HTTP_MAX_SEGMENTS, &n_segs, srv->cfg.encoded_slash)) != 0) {
 		http_respond_error(req, r == MANDATE_ELIMIT ? 414 : 400,
 		    "invalid_request", "bad request path");
 		return;

@@ -1,0 +1,390 @@
+/*
+ * api_task_parse.c - the POST /v1/tasks body: shape, bounds, defaults.
+ *
+ * Pure functions, no I/O: the body (untrusted JSON) goes through the
+ * arena JSON parser with duplicate keys rejected and a depth bound; every
+ * field is checked for type and size, unknown keys are refused, and the
+ * TTL and call budget get their configured defaults and caps.  Messages
+ * are safe to return to the client: they name the field, never echo it.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+static const char *const sens_names[] = {
+	"public", "internal", "confidential", "restricted",
+};
+
+const char *
+daemon_sensitivity_name(int64_t s)
+{
+	if (s < 0 || s > DAEMON_SENS_RESTRICTED)
+		return NULL;
+	return sens_names[s];
+}
+
+static int
+fail(char *err, size_t err_len, int status, const char *msg)
+{
+	snprintf(err, err_len, "%s", msg);
+	return status;
+}
+
+/* No C0 controls, no DEL (the JSON parser already checked UTF-8). */
+static bool
+printable(struct str s, bool allow_newlines)
+{
+	for (size_t i = 0; i < s.n; i++) {
+		unsigned char c = (unsigned char)s.p[i];
+		if (c == 0x7f)
+			return false;
+		if (c < 0x20 && !(allow_newlines &&
+		    (c == '\n' || c == '\t' || c == '\r')))
+			return false;
+	}
+	return true;
+}
+
+static bool
+td_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    c == '.' || c == '-' || c == '_';
+}
+
+static bool
+path_char(unsigned char c)
+{
+	return isalnum(c) || c == '.' || c == '-' || c == '_';
+}
+
+int
+daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
+    struct str *trust_domain, char *err, size_t err_len)
+{
+	static const char scheme[] = "spiffe://";
+	const size_t sn = sizeof(scheme) - 1;
+	size_t i, td_end;
+
+	*kind = DAEMON_AGENT_SUBJECT;
+	*trust_domain = str_make("", 0);
+	if (id.n == 0)
+		return fail(err, err_len, MANDATE_EINVAL, "agent is empty");
+	if (id.n > STORE_MAX_NAME)
+		return fail(err, err_len, MANDATE_ELIMIT, "agent is too long");
+	if (id.n < sn || strncasecmp(id.p, "spiffe:", 7) != 0) {
+		if (!printable(id, false))
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "agent contains control characters");
+		return MANDATE_OK;
+	}
+	/* SPIFFE ID: lowercase scheme, trust domain [a-z0-9.-_]+, then a
+	 * path of one or more non-empty segments [A-Za-z0-9.-_]+ that are
+	 * not "." or ".."; no query, fragment, port, userinfo or escapes. */
+	if (memcmp(id.p, scheme, sn) != 0)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "agent: a SPIFFE ID starts with spiffe:// in lowercase");
+	for (i = sn; i < id.n && id.p[i] != '/'; i++)
+		if (!td_char((unsigned char)id.p[i]))
+			return fail(err, err_len, MANDATE_EINVAL, "agent: bad "
+			    "character in the SPIFFE trust domain");
+	td_end = i;
+	if (td_end == sn)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "agent: the SPIFFE trust domain is empty");
+	if (td_end == id.n)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "agent: a workload SPIFFE ID needs a path");
+	while (i < id.n) {
+		size_t j = i + 1;
+		while (j < id.n && id.p[j] != '/') {
+			if (!path_char((unsigned char)id.p[j]))
+				return fail(err, err_len, MANDATE_EINVAL,
+				    "agent: bad character in the SPIFFE path");
+			j++;
+		}
+		if (j == i + 1)
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "agent: empty segment in the SPIFFE path");
+		if ((j - i - 1 == 1 && id.p[i + 1] == '.') ||
+		    (j - i - 1 == 2 && id.p[i + 1] == '.' && id.p[i + 2] == '.'))
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "agent: '.' or '..' in the SPIFFE path");
+		i = j;
+	}
+	*kind = DAEMON_AGENT_SPIFFE;
+	*trust_domain = str_make(id.p + sn, td_end - sn);
+	return MANDATE_OK;
+}
+
+/* A positive integer member, or absent (*present = false). */
+static int
+get_uint(const struct ajson *o, const char *key, uint64_t max,
+    uint64_t *v, bool *present, char *err, size_t err_len)
+{
+	const struct ajson *j = ajson_get(o, key);
+	char msg[96];
+
+	*present = false;
+	if (j == NULL || j->type == AJSON_NULL)
+		return MANDATE_OK;
+	if (j->type != AJSON_NUMBER || !j->num_int || !j->num_fits ||
+	    j->u.i < 1 || (uint64_t)j->u.i > max) {
+		snprintf(msg, sizeof(msg), "%s must be an integer from 1 to "
+		    "%" PRIu64, key, max);
+		return fail(err, err_len, MANDATE_EINVAL, msg);
+	}
+	*v = (uint64_t)j->u.i;
+	*present = true;
+	return MANDATE_OK;
+}
+
+static bool
+action_char(unsigned char c)
+{
+	/* Cedar action ids are arbitrary strings; we keep intents to a
+	 * conservative, log- and header-safe alphabet. */
+	return isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':' ||
+	    c == '/';
+}
+
+static int
+parse_intent(const struct ajson *it, const char *body,
+    struct daemon_intent *out, char *err, size_t err_len)
+{
+	const struct ajson *act, *res, *con;
+
+	if (it->type != AJSON_OBJECT)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "each intent must be an object");
+	for (size_t k = 0; k < it->u.obj.n; k++) {
+		struct str key = it->u.obj.items[k].key;
+		if (!str_eq_c(key, "action") && !str_eq_c(key, "resource") &&
+		    !str_eq_c(key, "constraints"))
+			return fail(err, err_len, MANDATE_EINVAL, "unknown "
+			    "intent member (allowed: action, resource, "
+			    "constraints)");
+	}
+	act = ajson_get(it, "action");
+	if (!ajson_is(act, AJSON_STRING))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "intent.action must be a string");
+	if (act->u.s.n == 0 || act->u.s.n > DAEMON_MAX_ACTION)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "intent.action must have 1 to 256 characters");
+	for (size_t i = 0; i < act->u.s.n; i++)
+		if (!action_char((unsigned char)act->u.s.p[i]))
+			return fail(err, err_len, MANDATE_EINVAL, "intent.action "
+			    "may use only letters, digits and _ - . : /");
+	out->action = act->u.s;
+	out->resource = STR_NULL;
+	out->constraints = STR_NULL;
+	res = ajson_get(it, "resource");
+	if (res != NULL && res->type != AJSON_NULL) {
+		if (res->type != AJSON_STRING || res->u.s.n == 0 ||
+		    res->u.s.n > DAEMON_MAX_RESOURCE || !printable(res->u.s,
+		    false))
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "intent.resource must be a non-empty string of at "
+			    "most 2048 printable characters");
+		out->resource = res->u.s;
+	}
+	con = ajson_get(it, "constraints");
+	if (con != NULL && con->type != AJSON_NULL) {
+		if (con->type != AJSON_OBJECT)
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "intent.constraints must be an object");
+		if (con->len > DAEMON_MAX_CONSTRAINTS)
+			return fail(err, err_len, MANDATE_ELIMIT,
+			    "intent.constraints is too large");
+		out->constraints = str_make(body + con->off, con->len);
+	}
+	return MANDATE_OK;
+}
+
+int
+daemon_task_request_parse(struct arena *a, const char *body, size_t len,
+    const struct daemon_task_limits *lim, struct daemon_task_request *out,
+    char *err, size_t err_len)
+{
+	struct ajson_opts opts = {
+		.flags = AJSON_REJECT_DUPLICATES,
+		.max_depth = DAEMON_MAX_JSON_DEPTH,
+		.max_len = 1u << 20,
+	};
+	const struct ajson *root = NULL, *j;
+	uint64_t v;
+	bool present;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (err_len > 0)
+		err[0] = '\0';
+	if ((r = ajson_parse(a, body, len, &opts, &root, NULL)) != MANDATE_OK)
+		return fail(err, err_len, r == MANDATE_ENOMEM ? r :
+		    MANDATE_EPARSE, r == MANDATE_ELIMIT ? "body is too large "
+		    "or too deeply nested" : "body is not valid JSON (or has "
+		    "a duplicate key)");
+	if (root->type != AJSON_OBJECT)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "body must be a JSON object");
+	for (size_t k = 0; k < root->u.obj.n; k++) {
+		static const char *const known[] = { "agent", "objective",
+		    "intents", "sensitivity", "ttl", "call_budget" };
+		struct str key = root->u.obj.items[k].key;
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok = ok || str_eq_c(key, known[i]);
+		if (!ok)
+			return fail(err, err_len, MANDATE_EINVAL, "unknown member "
+			    "(allowed: agent, objective, intents, sensitivity, "
+			    "ttl, call_budget)");
+	}
+
+	j = ajson_get(root, "agent");
+	if (!ajson_is(j, AJSON_STRING))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "agent is required and must be a string");
+	if ((r = daemon_agent_id_check(j->u.s, &out->agent_kind,
+	    &out->trust_domain, err, err_len)) != MANDATE_OK)
+		return r;
+	out->agent = j->u.s;
+
+	j = ajson_get(root, "objective");
+	if (!ajson_is(j, AJSON_STRING))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "objective is required and must be a string");
+	if (j->u.s.n == 0 || j->u.s.n > DAEMON_MAX_OBJECTIVE)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "objective must have 1 to 4096 bytes");
+	if (!printable(j->u.s, true))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "objective contains control characters");
+	out->objective = j->u.s;
+
+	j = ajson_get(root, "intents");
+	if (!ajson_is(j, AJSON_ARRAY))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "intents is required and must be an array");
+	if (j->u.arr.n == 0)
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "intents must name at least one action");
+	if (lim->max_intents > 0 && j->u.arr.n > lim->max_intents)
+		return fail(err, err_len, MANDATE_ELIMIT, "too many intents");
+	out->intents = arena_calloc(a, j->u.arr.n, sizeof(*out->intents));
+	if (out->intents == NULL)
+		return fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < j->u.arr.n; i++) {
+		if ((r = parse_intent(&j->u.arr.items[i], body, &out->intents[i],
+		    err, err_len)) != MANDATE_OK)
+			return r;
+	}
+	out->n_intents = j->u.arr.n;
+
+	out->sensitivity = DAEMON_SENS_PUBLIC;    /* lowest ceiling */
+	j = ajson_get(root, "sensitivity");
+	if (j != NULL && j->type != AJSON_NULL) {
+		int found = -1;
+		if (j->type == AJSON_STRING)
+			for (int i = 0; i <= DAEMON_SENS_RESTRICTED; i++)
+				if (str_eq_c(j->u.s, sens_names[i]))
+					found = i;
+		if (found < 0)
+			return fail(err, err_len, MANDATE_EINVAL, "sensitivity "
+			    "must be one of public, internal, confidential, "
+			    "restricted");
+		out->sensitivity = found;
+	}
+
+	if ((r = get_uint(root, "ttl", UINT32_MAX, &v, &present, err,
+	    err_len)) != MANDATE_OK)
+		return r;
+	out->ttl = present ? v : lim->default_ttl;
+	if (lim->max_ttl > 0 && out->ttl > lim->max_ttl)
+		out->ttl = lim->max_ttl;
+	if (out->ttl == 0)
+		out->ttl = 1;
+
+	if ((r = get_uint(root, "call_budget", UINT32_MAX, &v, &present, err,
+	    err_len)) != MANDATE_OK)
+		return r;
+	if (!present)
+		v = lim->default_call_budget;
+	if (lim->max_call_budget > 0 && (v == 0 || v > lim->max_call_budget))
+		v = lim->max_call_budget;
+	out->call_budget = v == 0 ? INT64_MAX : (int64_t)v;
+	return MANDATE_OK;
+}
+
+char *
+daemon_intents_json(const struct daemon_task_request *t)
+{
+	json_t *arr = json_array();
+	char *s = NULL;
+
+	if (arr == NULL)
+		return NULL;
+	for (size_t i = 0; i < t->n_intents; i++) {
+		const struct daemon_intent *in = &t->intents[i];
+		json_t *o = json_object();
+		if (o == NULL || json_array_append_new(arr, o) != 0)
+			goto out;
+		if (json_object_set_new(o, "action", json_stringn(in->action.p,
+		    in->action.n)) != 0)
+			goto out;
+		if (in->resource.p != NULL && json_object_set_new(o, "resource",
+		    json_stringn(in->resource.p, in->resource.n)) != 0)
+			goto out;
+		if (in->constraints.p != NULL) {
+			json_t *c = json_loadb(in->constraints.p,
+			    in->constraints.n, JSON_REJECT_DUPLICATES |
+			    JSON_DECODE_ANY, NULL);
+			if (c == NULL || json_object_set_new(o, "constraints",
+			    c) != 0)
+				goto out;
+		}
+	}
+	s = json_dumps(arr, JSON_COMPACT | JSON_ENSURE_ASCII);
+out:
+	json_decref(arr);
+	return s;
+}
+
+char *
+daemon_cedar_uid(struct arena *a, const char *type, struct str id)
+{
+	size_t tn = strlen(type), cap, o = 0;
+	char *buf;
+
+	/* worst case: every byte as \u{XX} (6 bytes) */
+	if (id.n > (SIZE_MAX - tn - 8) / 6)
+		return NULL;
+	cap = tn + 4 + id.n * 6 + 2;
+	if ((buf = arena_alloc(a, cap)) == NULL)
+		return NULL;
+	memcpy(buf, type, tn);
+	o = tn;
+	memcpy(buf + o, "::\"", 3);
+	o += 3;
+	for (size_t i = 0; i < id.n; i++) {
+		unsigned char c = (unsigned char)id.p[i];
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(buf + o, cap - o, "\\u{%02x}", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}

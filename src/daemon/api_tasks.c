@@ -1,0 +1,559 @@
+/*
+ * api_tasks.c - the tasks API and the kill switch over HTTP.
+ *
+ *   POST /v1/tasks               create a task (decided by Cedar)
+ *   GET  /v1/tasks/{id}          read one (its delegator only)
+ *   POST /v1/tasks/{id}/end      end it and its credentials (idempotent)
+ *   POST /v1/agents/{id}/revoke  kill switch (decided by Cedar)
+ *
+ * Every handler authenticates the caller first (api_authenticate), fails
+ * closed on every error, writes every change to the audit table and
+ * answers errors in the OAuth shape {"error", "error_description"}.
+ * docs/api.md describes requests, responses and errors.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+/* ---- callers ---- */
+
+static bool
+is_loopback(const char *addr)
+{
+	return addr != NULL && (strncmp(addr, "127.", 4) == 0 ||
+	    strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0);
+}
+
+int
+api_authenticate(struct daemon *d, struct http_request *req,
+    struct api_caller *out)
+{
+	const char *authz = http_request_header(req, "Authorization");
+
+	memset(out, 0, sizeof(*out));
+	if (authz != NULL) {
+		/* XXX integration point: verify the bearer token (or the
+		 * mTLS client certificate) with src/identity against
+		 * api_auth.bearer_issuers / bearer_subjects /
+		 * mtls_identities.  Until then a presented credential cannot
+		 * be verified, so it fails (closed). */
+		daemon_log(d, DLOG_WARN, "request %s: authentication failed: "
+		    "bearer tokens are not verified by this build yet",
+		    req->request_id);
+		http_response_header(req, "WWW-Authenticate",
+		    "Bearer realm=\"mandate\", error=\"invalid_token\"");
+		http_respond_error(req, 401, "invalid_token",
+		    "authentication failed");
+		return 0;
+	}
+	if (d->cfg->api_auth.open_on_loopback && is_loopback(req->remote_addr)) {
+		out->principal = "dev:loopback";
+		out->kind = "loopback";
+		return 1;
+	}
+	http_response_header(req, "WWW-Authenticate", "Bearer realm=\"mandate\"");
+	http_respond_error(req, 401, "unauthorized", "authentication required");
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+count(struct http_metric *m, const char *a, const char *b)
+{
+	const char *v[2] = { a, b };
+	http_series_add(http_metric_series(m, v), 1);
+}
+
+static void
+server_error(struct daemon *d, struct http_request *req, const char *what,
+    int r)
+{
+	daemon_log(d, DLOG_ERROR, "request %s: %s: %s", req->request_id, what,
+	    mandate_strerror(r));
+	http_respond_error(req, r == MANDATE_ELIMIT ? 400 : 500,
+	    r == MANDATE_ELIMIT ? "invalid_request" : "server_error", NULL);
+}
+
+/* Append an audit event; fields is consumed. */
+static int
+audit(struct daemon *d, struct http_request *req, const char *type,
+    struct str agent, struct str task_id, json_t *fields)
+{
+	struct store_audit_event e;
+	char *fj = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+	int r;
+
+	json_decref(fields);
+	if (fj == NULL)
+		return MANDATE_ENOMEM;
+	memset(&e, 0, sizeof(e));
+	e.time = now_s();
+	e.type = str_c(type);
+	e.request_id = str_c(req->request_id);
+	e.agent = agent;
+	e.task_id = task_id;
+	e.fields_json = str_c(fj);
+	r = store_audit_append(d->store, &e, NULL);
+	free(fj);
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "request %s: audit append (%s) "
+		    "failed: %s", req->request_id, type, mandate_strerror(r));
+	return r;
+}
+
+/* Ask the policies.  MANDATE_OK with *allow set; any error means deny
+ * (and is logged).  context is consumed. */
+static int
+decide(struct daemon *d, struct http_request *req, const char *caller,
+    const char *action, struct str agent, json_t *context, bool *allow,
+    json_t **reasons)
+{
+	struct daemon_policies *p = daemon_policies_get(d);
+	struct diag_list dl;
+	struct cedar_request *creq = NULL;
+	struct cedar_decision dec;
+	char action_uid[128], *principal, *resource, *ctx = NULL;
+	int r = MANDATE_EINTERNAL;
+
+	*allow = false;
+	*reasons = NULL;
+	diag_init(&dl);
+	snprintf(action_uid, sizeof(action_uid), "Action::\"%s\"", action);
+	principal = daemon_cedar_uid(req->arena, "Delegator", str_c(caller));
+	resource = daemon_cedar_uid(req->arena, "Agent", agent);
+	ctx = context ? json_dumps(context, JSON_COMPACT) : NULL;
+	if (p == NULL || principal == NULL || resource == NULL || ctx == NULL) {
+		r = p == NULL ? MANDATE_EINTERNAL : MANDATE_ENOMEM;
+		goto out;
+	}
+	if ((r = cedar_request_build(req->arena, principal, action_uid,
+	    resource, ctx, p->schema, false, &creq, &dl)) != MANDATE_OK) {
+		for (size_t i = 0; i < dl.n; i++)
+			daemon_log(d, DLOG_WARN, "request %s: cannot build the "
+			    "Cedar request: %s", req->request_id,
+			    dl.items[i].msg);
+		goto out;
+	}
+	if ((r = cedar_authorize(p->set, p->entities, creq, req->arena,
+	    &dec)) != MANDATE_OK)
+		goto out;
+	for (size_t i = 0; i < dec.n_errors; i++)
+		daemon_log(d, DLOG_WARN, "request %s: policy %s: %s",
+		    req->request_id, dec.errors[i].policy_id,
+		    dec.errors[i].message);
+	if ((*reasons = json_array()) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < dec.n_reasons; i++)
+		json_array_append_new(*reasons, json_string(dec.reasons[i]));
+	*allow = dec.allow;
+	r = MANDATE_OK;
+out:
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "request %s: no decision for %s (%s): "
+		    "deny", req->request_id, action, mandate_strerror(r));
+	count(d->m_decisions, action, *allow ? "allow" : "deny");
+	free(ctx);
+	json_decref(context);
+	daemon_policies_put(p);
+	return r;
+}
+
+static json_t *
+agent_json(struct str agent)
+{
+	enum daemon_agent_kind kind;
+	struct str td;
+	char err[8];
+
+	if (daemon_agent_id_check(agent, &kind, &td, err, sizeof(err)) !=
+	    MANDATE_OK)
+		td = str_make("", 0);
+	return json_pack("{s:s%,s:s,s:s%}", "id", agent.p, agent.n, "kind",
+	    kind == DAEMON_AGENT_SPIFFE ? "spiffe" : "subject", "trust_domain",
+	    td.p, td.n);
+}
+
+static const char *const state_names[] = { "active", "ended", "revoked",
+    "expired" };
+
+static json_t *
+task_json(const struct store_task *t, int64_t now)
+{
+	int st = store_task_state_at(t, now);
+	json_t *o, *intents;
+	const char *sens = daemon_sensitivity_name(t->sensitivity);
+
+	intents = json_loadb(t->intents_json.p, t->intents_json.n, 0, NULL);
+	o = json_pack("{s:s%,s:s%,s:s%,s:s%,s:o,s:s,s:I,s:I,s:I,s:s}",
+	    "id", t->id.p, t->id.n,
+	    "agent", t->agent.p, t->agent.n,
+	    "delegator", t->delegator.p, t->delegator.n,
+	    "objective", t->objective.p, t->objective.n,
+	    "intents", intents ? intents : json_array(),
+	    "sensitivity", sens ? sens : "restricted",
+	    "created_at", (json_int_t)t->created_at,
+	    "expires_at", (json_int_t)t->expires_at,
+	    "calls_used", (json_int_t)t->calls_used,
+	    "state", st >= 0 && st <= 3 ? state_names[st] : "revoked");
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "call_budget", t->call_budget == INT64_MAX ?
+	    json_null() : json_integer((json_int_t)t->call_budget));
+	if (t->ended_at != 0) {
+		json_object_set_new(o, "ended_at",
+		    json_integer((json_int_t)t->ended_at));
+		json_object_set_new(o, "reason", json_stringn(t->reason.p,
+		    t->reason.n));
+	}
+	return o;
+}
+
+static bool
+task_id_ok(struct str id)
+{
+	if (id.n != STORE_TASK_ID_LEN)
+		return false;
+	for (size_t i = 0; i < id.n; i++) {
+		char c = id.p[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* The optional {"reason": "..."} body of end and revoke.  1 with *reason
+ * set (or left as is when there is no body), 0 after answering 400. */
+static int
+reason_body(struct http_request *req, struct str *reason)
+{
+	struct ajson_opts opts = { .flags = AJSON_REJECT_DUPLICATES,
+	    .max_depth = 4, .max_len = 65536 };
+	const struct ajson *root = NULL, *j;
+
+	if (req->body.n == 0)
+		return 1;
+	if (!http_require_content_type(req, "application/json"))
+		return 0;
+	if (ajson_parse(req->arena, req->body.p, req->body.n, &opts, &root,
+	    NULL) != MANDATE_OK || root->type != AJSON_OBJECT) {
+		http_respond_error(req, 400, "invalid_request",
+		    "body must be a JSON object");
+		return 0;
+	}
+	for (size_t i = 0; i < root->u.obj.n; i++)
+		if (!str_eq_c(root->u.obj.items[i].key, "reason")) {
+			http_respond_error(req, 400, "invalid_request",
+			    "unknown member (allowed: reason)");
+			return 0;
+		}
+	j = ajson_get(root, "reason");
+	if (j == NULL || j->type == AJSON_NULL)
+		return 1;
+	if (j->type != AJSON_STRING || j->u.s.n == 0 ||
+	    j->u.s.n > DAEMON_MAX_REASON || memchr(j->u.s.p, 0, j->u.s.n)) {
+		http_respond_error(req, 400, "invalid_request", "reason must be "
+		    "a non-empty string of at most 1024 bytes");
+		return 0;
+	}
+	*reason = j->u.s;
+	return 1;
+}
+
+/* Read the task named in the path for its delegator.  1 with *t filled,
+ * 0 after answering (404 for unknown ids and other delegators' tasks, so
+ * that ids cannot be probed). */
+static int
+load_own_task(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, struct store_task *t)
+{
+	struct str id = http_request_param(req, "id");
+	int r;
+
+	if (!task_id_ok(id)) {
+		http_respond_error(req, 404, "not_found", "no such task");
+		return 0;
+	}
+	r = store_task_get(d->store, id, req->arena, t);
+	if (r == MANDATE_ENOTFOUND || (r == MANDATE_OK &&
+	    !str_eq_c(t->delegator, caller->principal))) {
+		/* XXX: operators reading others' tasks will be a Cedar action
+		 * (mandate:read_task) once callers are verified identities. */
+		http_respond_error(req, 404, "not_found", "no such task");
+		return 0;
+	}
+	if (r != MANDATE_OK) {
+		server_error(d, req, "store_task_get", r);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- handlers ---- */
+
+static void
+h_create(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const struct config_tasks *ct = &d->cfg->tasks;
+	struct daemon_task_limits lim = {
+		.default_ttl = ct->default_ttl, .max_ttl = ct->max_ttl,
+		.default_call_budget = ct->default_call_budget,
+		.max_call_budget = ct->max_call_budget,
+		.max_intents = ct->max_intents,
+	};
+	struct api_caller caller;
+	struct daemon_task_request tr;
+	struct store_task t, back;
+	char err[200], id[STORE_TASK_ID_SIZE], *intents = NULL;
+	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body;
+	bool allow = false;
+	int64_t now;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	if (!http_require_content_type(req, "application/json"))
+		return;
+	r = daemon_task_request_parse(req->arena, req->body.p, req->body.n,
+	    &lim, &tr, err, sizeof(err));
+	if (r == MANDATE_ENOMEM) {
+		server_error(d, req, "task request", r);
+		return;
+	}
+	if (r != MANDATE_OK) {
+		http_respond_error(req, 400, "invalid_request", err);
+		return;
+	}
+
+	if ((names = json_array()) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < tr.n_intents; i++)
+		json_array_append_new(names, json_stringn(tr.intents[i].action.p,
+		    tr.intents[i].action.n));
+	ctx = json_pack("{s:s%,s:O,s:I,s:I,s:s,s:o}",
+	    "objective", tr.objective.p, tr.objective.n,
+	    "intents", names,
+	    "ttl", (json_int_t)tr.ttl,
+	    "call_budget", (json_int_t)tr.call_budget,
+	    "sensitivity", daemon_sensitivity_name(tr.sensitivity),
+	    "agent", agent_json(tr.agent));
+	if (ctx == NULL)
+		goto nomem;
+	r = decide(d, req, caller.principal, "mandate:create_task", tr.agent,
+	    ctx, &allow, &reasons);
+	ctx = NULL;
+	if (!allow) {
+		audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
+		    "{s:s,s:O,s:s%,s:O?}", "by", caller.principal, "intents",
+		    names, "objective", tr.objective.p, tr.objective.n,
+		    "policies", reasons));
+		http_respond_error(req, 403, "access_denied",
+		    "the policies do not allow this task");
+		goto out;
+	}
+
+	if ((intents = daemon_intents_json(&tr)) == NULL)
+		goto nomem;
+	if ((r = store_task_new_id(id)) != MANDATE_OK) {
+		server_error(d, req, "task id", r);
+		goto out;
+	}
+	now = now_s();
+	memset(&t, 0, sizeof(t));
+	t.id = str_make(id, STORE_TASK_ID_LEN);
+	t.agent = tr.agent;
+	t.delegator = str_c(caller.principal);
+	t.act_json = str_make("", 0);
+	t.objective = tr.objective;
+	t.intents_json = str_c(intents);
+	t.sensitivity = tr.sensitivity;
+	t.created_at = now;
+	t.expires_at = now + (int64_t)tr.ttl;
+	t.call_budget = tr.call_budget;
+	if ((r = store_task_create(d->store, &t)) != MANDATE_OK) {
+		server_error(d, req, "store_task_create", r);
+		goto out;
+	}
+	if (audit(d, req, "task.created", t.agent, t.id, json_pack(
+	    "{s:s,s:O,s:I,s:s,s:O?}", "by", caller.principal, "intents", names,
+	    "expires_at", (json_int_t)t.expires_at, "sensitivity",
+	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons)) !=
+	    MANDATE_OK) {
+		/* fail closed: a task without its audit record must not live */
+		store_task_end(d->store, t.id, now, STR_LIT("audit failure"),
+		    NULL);
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
+	count(d->m_tasks, "created", NULL);
+	daemon_log(d, DLOG_INFO, "task %s created for %.*s by %s", id,
+	    (int)(tr.agent.n > 256 ? 256 : tr.agent.n), tr.agent.p,
+	    caller.principal);
+	if ((r = store_task_get(d->store, t.id, req->arena, &back)) !=
+	    MANDATE_OK) {
+		server_error(d, req, "store_task_get", r);
+		goto out;
+	}
+	{
+		char loc[64];
+		snprintf(loc, sizeof(loc), "/v1/tasks/%s", id);
+		http_response_header(req, "Location", loc);
+	}
+	body = task_json(&back, now);
+	http_respond_json(req, 201, body);
+	goto out;
+nomem:
+	server_error(d, req, "task", MANDATE_ENOMEM);
+out:
+	free(intents);
+	json_decref(ctx);
+	json_decref(names);
+	json_decref(reasons);
+}
+
+static void
+h_get(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct store_task t;
+
+	if (!api_authenticate(d, req, &caller) ||
+	    !load_own_task(d, req, &caller, &t))
+		return;
+	http_respond_json(req, 200, task_json(&t, now_s()));
+}
+
+static void
+h_end(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct store_task t;
+	struct str reason = STR_LIT("ended by the delegator");
+	int64_t now = now_s();
+	int changed = 0, r;
+
+	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
+	    !load_own_task(d, req, &caller, &t))
+		return;
+	if ((r = store_task_end(d->store, t.id, now, reason, &changed)) !=
+	    MANDATE_OK) {
+		server_error(d, req, "store_task_end", r);
+		return;
+	}
+	if (changed) {
+		count(d->m_tasks, "ended", NULL);
+		if (audit(d, req, "task.ended", t.agent, t.id, json_pack(
+		    "{s:s,s:s%}", "by", caller.principal, "reason", reason.p,
+		    reason.n)) != MANDATE_OK) {
+			http_respond_error(req, 500, "server_error", NULL);
+			return;
+		}
+		daemon_log(d, DLOG_INFO, "task %.*s ended by %s", (int)t.id.n,
+		    t.id.p, caller.principal);
+	}
+	if ((r = store_task_get(d->store, t.id, req->arena, &t)) !=
+	    MANDATE_OK) {
+		server_error(d, req, "store_task_get", r);
+		return;
+	}
+	http_respond_json(req, 200, task_json(&t, now));
+}
+
+static void
+h_revoke_agent(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct str agent = http_request_param(req, "id");
+	struct str reason = STR_LIT("kill switch");
+	struct store_agent_revocation rev;
+	enum daemon_agent_kind kind;
+	struct str td;
+	char err[200];
+	json_t *ctx, *reasons = NULL;
+	bool allow = false;
+	size_t n_tasks = 0;
+	int64_t now = now_s();
+	int r;
+
+	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason))
+		return;
+	if (daemon_agent_id_check(agent, &kind, &td, err, sizeof(err)) !=
+	    MANDATE_OK) {
+		http_respond_error(req, 400, "invalid_request", err);
+		return;
+	}
+	ctx = json_pack("{s:o,s:s%}", "agent", agent_json(agent), "reason",
+	    reason.p, reason.n);
+	if (ctx == NULL) {
+		server_error(d, req, "revoke", MANDATE_ENOMEM);
+		return;
+	}
+	decide(d, req, caller.principal, "mandate:revoke_agent", agent, ctx,
+	    &allow, &reasons);
+	if (!allow) {
+		audit(d, req, "agent.revoke_denied", agent, STR_NULL, json_pack(
+		    "{s:s,s:O?}", "by", caller.principal, "policies", reasons));
+		http_respond_error(req, 403, "access_denied",
+		    "the policies do not allow this revocation");
+		goto out;
+	}
+	memset(&rev, 0, sizeof(rev));
+	rev.agent = agent;
+	rev.revoked_by = str_c(caller.principal);
+	rev.reason = reason;
+	if ((r = store_agent_revoke(d->store, &rev, now, &n_tasks)) !=
+	    MANDATE_OK) {
+		server_error(d, req, "store_agent_revoke", r);
+		goto out;
+	}
+	count(d->m_tasks, "agent_revoked", NULL);
+	daemon_log(d, DLOG_WARN, "kill switch: agent %.*s revoked by %s (%zu "
+	    "tasks)", (int)(agent.n > 256 ? 256 : agent.n), agent.p,
+	    caller.principal, n_tasks);
+	if (audit(d, req, "agent.revoked", agent, STR_NULL, json_pack(
+	    "{s:s,s:s%,s:I}", "by", caller.principal, "reason", reason.p,
+	    reason.n, "tasks_revoked", (json_int_t)n_tasks)) != MANDATE_OK) {
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
+	http_respond_json(req, 200, json_pack("{s:s%,s:I,s:I,s:s%}", "agent",
+	    agent.p, agent.n, "revoked_at", (json_int_t)now, "tasks_revoked",
+	    (json_int_t)n_tasks, "reason", reason.p, reason.n));
+out:
+	json_decref(reasons);
+}
+
+int
+api_tasks_register(struct daemon *d, struct http_server *srv)
+{
+	int r;
+
+	if ((r = http_server_route(srv, "POST", "/v1/tasks", h_create, d)) !=
+	    MANDATE_OK ||
+	    (r = http_server_route(srv, "GET", "/v1/tasks/{id}", h_get, d)) !=
+	    MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/v1/tasks/{id}/end", h_end,
+	    d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/v1/agents/{id}/revoke",
+	    h_revoke_agent, d)) != MANDATE_OK)
+		return r;
+	return MANDATE_OK;
+}

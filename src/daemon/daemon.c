@@ -1,0 +1,454 @@
+/*
+ * daemon.c - the life cycle of `mandate serve`: configuration, data
+ * directory, store, policies, HTTP server, logging, signals, shutdown.
+ *
+ * Everything the request threads share is created here before the server
+ * starts and destroyed after it has stopped; see daemon.h for the order
+ * of calls.  Start-up fails closed: any error stops the daemon from
+ * starting, with the reason in the log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+/* ---- logging ---- */
+
+static const char *const level_names[] = { "debug", "info", "warn",
+    "error" };
+
+static int
+cfg_level(const struct daemon *d)
+{
+	return d->cfg != NULL ? (int)d->cfg->logging.level : DLOG_INFO;
+}
+
+static bool
+json_logs(const struct daemon *d)
+{
+	return d->cfg != NULL && d->cfg->logging.format == CONFIG_LOG_JSON;
+}
+
+static void
+now_iso(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	if (strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && n > 0)
+		buf[0] = '\0';
+}
+
+static void
+log_line(struct daemon *d, const char *line, size_t len)
+{
+	pthread_mutex_lock(&d->log_lock);
+	fwrite(line, 1, len, d->log);
+	fputc('\n', d->log);
+	fflush(d->log);
+	pthread_mutex_unlock(&d->log_lock);
+}
+
+void
+daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
+{
+	char msg[1024], when[32], line[1400];
+	va_list ap;
+	int n;
+
+	if ((int)lvl < cfg_level(d))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	now_iso(when, sizeof(when));
+	if (json_logs(d)) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "time", when, "level",
+		    level_names[lvl], "msg", msg);
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s != NULL)
+			log_line(d, s, strlen(s));
+		free(s);
+		json_decref(o);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%s %-5s %s", when, level_names[lvl],
+	    msg);
+	if (n > 0)
+		log_line(d, line, (size_t)n < sizeof(line) ? (size_t)n :
+		    sizeof(line) - 1);
+}
+
+static void
+access_log(void *arg, const char *line, size_t len)
+{
+	struct daemon *d = arg;
+
+	if (cfg_level(d) <= DLOG_INFO)
+		log_line(d, line, len);
+}
+
+static void
+store_log(void *ctx, int status, const char *op, const char *msg)
+{
+	daemon_log(ctx, DLOG_WARN, "store: %s: %s (%s)", op, msg,
+	    mandate_strerror(status));
+}
+
+/* ---- readiness ---- */
+
+static int
+ready_store(void *arg)
+{
+	struct daemon *d = arg;
+	return store_health(d->store, (int64_t)time(NULL)) == MANDATE_OK;
+}
+
+static int
+ready_policies(void *arg)
+{
+	struct daemon *d = arg;
+	return atomic_load(&d->policies) != NULL;
+}
+
+/* ---- start-up ---- */
+
+/* "host:port" or "[v6]:port" into the configuration's arena. */
+static int
+apply_listen(struct config *cfg, const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	const char *h = listen;
+	size_t hn;
+	char *end = NULL;
+	long port;
+
+	if (colon == NULL)
+		return MANDATE_EINVAL;
+	hn = (size_t)(colon - listen);
+	if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+		h++;
+		hn -= 2;
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (hn == 0 || errno != 0 || end == colon + 1 || *end != '\0' ||
+	    port < 0 || port > 65535)
+		return MANDATE_EINVAL;
+	if ((cfg->server.listen_host = arena_strdup(&cfg->arena, h, hn).p) ==
+	    NULL || (cfg->server.listen = arena_cstrdup(&cfg->arena,
+	    listen)) == NULL)
+		return MANDATE_ENOMEM;
+	cfg->server.listen_port = (uint16_t)port;
+	return MANDATE_OK;
+}
+
+static int
+make_data_dir(struct daemon *d, const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		daemon_log(d, DLOG_ERROR, "cannot create data directory %s: %s",
+		    dir, strerror(errno));
+		return MANDATE_EIO;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		daemon_log(d, DLOG_ERROR, "data directory %s is not a "
+		    "directory", dir);
+		return MANDATE_EIO;
+	}
+	if ((st.st_mode & 077) != 0)
+		daemon_log(d, DLOG_WARN, "data directory %s is accessible to "
+		    "other users (mode %03o); it should be 0700", dir,
+		    (unsigned)(st.st_mode & 0777));
+	return MANDATE_OK;
+}
+
+static int
+build_server(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	struct http_config hc;
+	static const char *const ev_labels[] = { "event" };
+	static const char *const dec_labels[] = { "action", "decision" };
+	int r;
+
+	if ((d->metrics = http_metrics_new()) == NULL)
+		return MANDATE_ENOMEM;
+	d->m_tasks = http_metrics_counter(d->metrics, "mandate_tasks_total",
+	    "Task changes (created, ended, revoked agents).", ev_labels, 1);
+	d->m_decisions = http_metrics_counter(d->metrics,
+	    "mandate_decisions_total", "Cedar decisions made by the API.",
+	    dec_labels, 2);
+	if (d->m_tasks == NULL || d->m_decisions == NULL)
+		return MANDATE_ENOMEM;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.address = cfg->server.listen_host;
+	hc.port = cfg->server.listen_port;
+	hc.threads = cfg->server.threads;
+	hc.timeout_s = (unsigned)cfg->server.request_timeout;
+	hc.max_body = cfg->server.max_body_size;
+	hc.tls_cert_file = cfg->server.tls.cert_file;
+	hc.tls_key_file = cfg->server.tls.key_file;
+	hc.client_ca_file = cfg->server.tls.client_ca_file;
+	hc.client_auth = cfg->server.tls.client_auth ==
+	    CONFIG_CLIENT_AUTH_REQUIRE ? HTTP_CLIENT_AUTH_REQUIRE :
+	    cfg->server.tls.client_auth == CONFIG_CLIENT_AUTH_OPTIONAL ?
+	    HTTP_CLIENT_AUTH_OPTIONAL : HTTP_CLIENT_AUTH_NONE;
+	hc.log_fn = access_log;
+	hc.log_arg = d;
+	hc.metrics = d->metrics;
+	hc.encoded_slash = 1;      /* agent ids (SPIFFE IDs) in paths */
+	if ((r = http_server_new(&hc, &d->srv)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "cannot set up the HTTP server: %s",
+		    mandate_strerror(r));
+		return r;
+	}
+	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)
+		return r;
+	/* XXX integration point: the OAuth endpoints (POST /oauth2/token,
+	 * /oauth2/introspect, /oauth2/revoke, GET /.well-known/jwks.json and
+	 * /.well-known/oauth-authorization-server) are registered here once
+	 * src/sts lands, and a "signing_key" readiness check with them. */
+	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
+	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
+	    ready_policies, d)) != MANDATE_OK)
+		return r;
+	return MANDATE_OK;
+}
+
+int
+daemon_new(const struct daemon_options *opt, struct daemon **out)
+{
+	struct daemon *d = NULL;
+	struct daemon_policies *pol = NULL;
+	struct store_options so;
+	int r = MANDATE_ENOMEM;
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return MANDATE_ENOMEM;
+	d->log = opt->log != NULL ? opt->log : stderr;
+	if (pthread_mutex_init(&d->log_lock, NULL) != 0) {
+		free(d);
+		return MANDATE_EINTERNAL;
+	}
+	if (pthread_mutex_init(&d->policy_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->log_lock);
+		free(d);
+		return MANDATE_EINTERNAL;
+	}
+	d->locks_ok = true;
+	atomic_init(&d->policies, NULL);
+
+	if (opt->config_file != NULL) {
+		if ((r = config_load_file(opt->config_file, &d->cfg, d->log)) !=
+		    MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "%s: configuration refused; "
+			    "not starting", opt->config_file);
+			goto out;
+		}
+	} else if ((r = config_default(&d->cfg)) != MANDATE_OK) {
+		goto out;
+	}
+	if (opt->listen != NULL) {
+		if ((r = apply_listen(d->cfg, opt->listen)) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "--listen %s: expected "
+			    "HOST:PORT", opt->listen);
+			goto out;
+		}
+	}
+	if (d->cfg->store.driver != CONFIG_STORE_SQLITE) {
+		daemon_log(d, DLOG_ERROR, "store.driver postgres is not "
+		    "supported by this build yet");
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if ((r = make_data_dir(d, d->cfg->data_dir)) != MANDATE_OK)
+		goto out;
+
+	memset(&so, 0, sizeof(so));
+	so.log = store_log;
+	so.log_ctx = d;
+	so.pool_size = d->cfg->server.threads > 0 &&
+	    d->cfg->server.threads < 64 ? d->cfg->server.threads : 4;
+	if ((r = store_open(&store_sqlite_ops, d->cfg->store.path, &so,
+	    &d->store)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "cannot open the store %s: %s",
+		    d->cfg->store.path, mandate_strerror(r));
+		goto out;
+	}
+
+	if ((r = daemon_policies_load(d->cfg, d->log, &pol)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "policies refused (%s); not starting",
+		    mandate_strerror(r));
+		goto out;
+	}
+	daemon_log(d, DLOG_INFO, "loaded %s: %zu policies from %zu files%s%s",
+	    pol->origin, cedar_policy_set_count(pol->set), pol->n_files,
+	    pol->schema ? ", validated against the schema" : "",
+	    pol->entities ? ", with entities" : "");
+	if (cedar_policy_set_count(pol->set) == 0)
+		daemon_log(d, DLOG_WARN, "no policies: every decision is deny");
+	daemon_policies_swap(d, pol);
+	pol = NULL;
+
+	if ((r = build_server(d)) != MANDATE_OK)
+		goto out;
+	*out = d;
+	d = NULL;
+	r = MANDATE_OK;
+out:
+	daemon_policies_put(pol);
+	daemon_free(d);
+	return r;
+}
+
+int
+daemon_start(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	int r;
+
+	if ((r = http_server_start(d->srv)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "cannot listen on %s: %s",
+		    cfg->server.listen, mandate_strerror(r));
+		return r;
+	}
+	d->started = true;
+	daemon_log(d, DLOG_INFO, "mandate serve: listening on %s://%s%s%s:%u, "
+	    "data dir %s, %s%s",
+	    cfg->server.tls.cert_file ? "https" : "http",
+	    strchr(cfg->server.listen_host, ':') ? "[" : "",
+	    cfg->server.listen_host,
+	    strchr(cfg->server.listen_host, ':') ? "]" : "",
+	    (unsigned)http_server_port(d->srv), cfg->data_dir,
+	    cfg->dev.enabled ? "development instance" : "configured instance",
+	    cfg->api_auth.open_on_loopback ? "; the API is open to callers on "
+	    "loopback without authentication" : "");
+	if (cfg->dev.enabled)
+		daemon_log(d, DLOG_INFO, "try: curl -s -X POST -H 'Content-Type: "
+		    "application/json' -d '{\"agent\":\"spiffe://dev.local/"
+		    "agents/demo\",\"objective\":\"try Mandate\",\"intents\":"
+		    "[{\"action\":\"read_ticket\"}]}' http://127.0.0.1:%u/v1/tasks",
+		    (unsigned)http_server_port(d->srv));
+	return MANDATE_OK;
+}
+
+uint16_t
+daemon_port(const struct daemon *d)
+{
+	return d->srv != NULL ? http_server_port(d->srv) : 0;
+}
+
+/* The self-pipe's write end, for the signal handler.  The one mutable
+ * global of the daemon: a signal handler has no other way to find it.
+ * Set before the handlers are installed, reset after they are removed. */
+static volatile sig_atomic_t sig_pipe_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (sig_pipe_fd >= 0 && write(sig_pipe_fd, &b, 1) < 0) {
+		/* nothing to do: a full pipe already wakes the reader */
+	}
+	errno = saved;
+}
+
+int
+daemon_run(struct daemon *d)
+{
+	struct sigaction sa, old_term, old_int, old_pipe;
+	int fds[2] = { -1, -1 };
+	unsigned char b = 0;
+	int r = MANDATE_EIO;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
+		return MANDATE_EIO;
+	}
+	sig_pipe_fd = fds[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGINT, &sa, &old_int);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, &old_pipe);
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		int n = poll(&pfd, 1, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			daemon_log(d, DLOG_ERROR, "poll: %s", strerror(errno));
+			break;
+		}
+		if (read(fds[0], &b, 1) == 1) {
+			r = MANDATE_OK;
+			break;
+		}
+	}
+	daemon_log(d, DLOG_INFO, "%s received: shutting down (up to %u ms for "
+	    "requests in flight)", b == SIGINT ? "SIGINT" : "SIGTERM",
+	    DAEMON_GRACE_MS);
+	daemon_stop(d);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	sig_pipe_fd = -1;
+	close(fds[0]);
+	close(fds[1]);
+	daemon_log(d, DLOG_INFO, "stopped");
+	return r;
+}
+
+void
+daemon_stop(struct daemon *d)
+{
+	if (d == NULL || d->stopped)
+		return;
+	d->stopped = true;
+	if (d->srv != NULL)
+		http_server_shutdown(d->srv, DAEMON_GRACE_MS);
+}
+
+void
+daemon_free(struct daemon *d)
+{
+	if (d == NULL)
+		return;
+	daemon_stop(d);
+	http_server_free(d->srv);
+	http_metrics_free(d->metrics);
+	daemon_policies_put(atomic_load(&d->policies));
+	store_close(d->store);
+	config_free(d->cfg);
+	if (d->locks_ok) {
+		pthread_mutex_destroy(&d->policy_lock);
+		pthread_mutex_destroy(&d->log_lock);
+	}
+	free(d);
+}

@@ -1,0 +1,141 @@
+/*
+ * daemon_int.h - what the daemon's files share: the struct daemon, its
+ * logger, caller authentication and the task request model.
+ *
+ * Not part of the public interface: only the src/daemon sources and the daemon's
+ * unit tests and fuzz target include it.
+ */
+#ifndef MANDATE_DAEMON_INT_H
+#define MANDATE_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/daemon.h"
+#include "server/http.h"
+#include "store/store.h"
+#include "util/arena.h"
+#include "util/json.h"
+#include "util/str.h"
+
+/* Bounds on a task request (bytes unless said otherwise). */
+#define DAEMON_MAX_OBJECTIVE   4096
+#define DAEMON_MAX_ACTION      256
+#define DAEMON_MAX_RESOURCE    2048
+#define DAEMON_MAX_REASON      1024
+#define DAEMON_MAX_JSON_DEPTH  16       /* request bodies, constraints */
+#define DAEMON_MAX_CONSTRAINTS 16384    /* one intent's constraints JSON */
+
+enum daemon_log_level {
+	DLOG_DEBUG = 0,
+	DLOG_INFO,
+	DLOG_WARN,
+	DLOG_ERROR,
+};
+
+struct daemon {
+	struct config *cfg;
+	FILE *log;
+	pthread_mutex_t log_lock;
+	struct store *store;
+	struct http_server *srv;
+	struct http_metrics *metrics;
+	struct http_metric *m_tasks;       /* mandate_tasks_total{event} */
+	struct http_metric *m_decisions;   /* mandate_decisions_total{...} */
+	/* the current snapshot; readers take a reference under policy_lock
+	 * so that a swap cannot free it between the load and the increment */
+	struct daemon_policies *_Atomic policies;
+	pthread_mutex_t policy_lock;
+	bool started;
+	bool stopped;
+	bool locks_ok;
+};
+
+/* One log line (JSON or text per configuration); thread-safe. */
+void daemon_log(struct daemon *d, enum daemon_log_level lvl,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- callers ---- */
+
+struct api_caller {
+	const char *principal;     /* "dev:loopback", or a verified subject */
+	const char *kind;          /* "loopback", "spiffe", "oidc" */
+};
+
+/* Authenticate the caller of req.  1 with *out filled, or 0 after
+ * answering 401 with WWW-Authenticate (RFC 6750). */
+int api_authenticate(struct daemon *d, struct http_request *req,
+    struct api_caller *out);
+
+/* Register the tasks API and the kill switch. */
+int api_tasks_register(struct daemon *d, struct http_server *srv);
+
+/* ---- the task request model (api_task_parse.c) ---- */
+
+enum daemon_sensitivity {
+	DAEMON_SENS_PUBLIC = 0,
+	DAEMON_SENS_INTERNAL = 1,
+	DAEMON_SENS_CONFIDENTIAL = 2,
+	DAEMON_SENS_RESTRICTED = 3,
+};
+
+/* "public"... or NULL for a value outside the enum. */
+const char *daemon_sensitivity_name(int64_t s);
+
+enum daemon_agent_kind {
+	DAEMON_AGENT_SPIFFE = 0,
+	DAEMON_AGENT_SUBJECT = 1,
+};
+
+struct daemon_intent {
+	struct str action;
+	struct str resource;       /* STR_NULL when absent */
+	struct str constraints;    /* the raw JSON object text, or STR_NULL */
+};
+
+struct daemon_task_request {
+	struct str agent;
+	enum daemon_agent_kind agent_kind;
+	struct str trust_domain;   /* SPIFFE agents; empty otherwise */
+	struct str objective;
+	struct daemon_intent *intents;
+	size_t n_intents;
+	int sensitivity;           /* enum daemon_sensitivity */
+	uint64_t ttl;              /* seconds, after defaults and the cap */
+	int64_t call_budget;       /* INT64_MAX: unlimited */
+};
+
+/* Limits and defaults of task creation (from struct config_tasks). */
+struct daemon_task_limits {
+	uint64_t default_ttl, max_ttl;
+	unsigned default_call_budget, max_call_budget;   /* 0: unlimited */
+	unsigned max_intents;
+};
+
+/* Parse a POST /v1/tasks body into *out (strings point into body or the
+ * arena).  MANDATE_OK, or MANDATE_EPARSE/EINVAL/ELIMIT/ENOMEM with a
+ * client-safe message in err. */
+int daemon_task_request_parse(struct arena *a, const char *body, size_t len,
+    const struct daemon_task_limits *lim, struct daemon_task_request *out,
+    char *err, size_t err_len);
+
+/* Check an agent id: a SPIFFE ID (spiffe://trust-domain/path, the
+ * SPIFFE syntax rules) or an OIDC subject (1..STORE_MAX_NAME bytes of
+ * printable UTF-8, no control characters).  MANDATE_OK with the kind and
+ * trust domain (a slice of id), or MANDATE_EINVAL with a message. */
+int daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
+    struct str *trust_domain, char *err, size_t err_len);
+
+/* The intents as stored (store_task.intents_json): a JSON array of
+ * {"action": s[, "resource": s][, "constraints": {...}]}.  Malloc'd C
+ * string (free()), NULL on ENOMEM. */
+char *daemon_intents_json(const struct daemon_task_request *t);
+
+/* `Type::"id"` with the id escaped for Cedar, in the arena; NULL on
+ * ENOMEM. */
+char *daemon_cedar_uid(struct arena *a, const char *type, struct str id);
+
+#endif

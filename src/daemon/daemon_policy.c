@@ -1,0 +1,278 @@
+/*
+ * daemon_policy.c - load the configured policies into one immutable,
+ * reference-counted snapshot, and publish it.
+ *
+ * A snapshot is built completely (every file parsed, the index compiled,
+ * strict validation against the schema when one is configured, entities
+ * parsed) before anyone can see it; any error rejects the whole load.
+ * Publication is a pointer swap; readers hold references, so the old
+ * snapshot dies with its last reader.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon_int.h"
+#include "daemon_paths.h"
+#include "util/file.h"
+#include "util/status.h"
+
+#define POLICY_MAX_FILE   (16u << 20)   /* one .cedar, schema or entity file */
+#define POLICY_MAX_FILES  1024          /* .cedar files in one snapshot */
+
+struct loader {
+	struct daemon_policies *p;
+	FILE *err;
+	const char **files;      /* in the snapshot's arena */
+	size_t n_files;
+	char **srcs;             /* kept until validation has printed */
+	size_t *lens;
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+add_file(struct loader *l, const char *path)
+{
+	if (l->n_files >= POLICY_MAX_FILES) {
+		fprintf(l->err, "%s: error: more than %u policy files\n", path,
+		    POLICY_MAX_FILES);
+		return MANDATE_ELIMIT;
+	}
+	if ((l->files[l->n_files] = arena_cstrdup(&l->p->arena_priv,
+	    path)) == NULL)
+		return MANDATE_ENOMEM;
+	l->n_files++;
+	return MANDATE_OK;
+}
+
+/* A file, or every *.cedar in a directory (not recursive), sorted. */
+static int
+add_path(struct loader *l, const char *path)
+{
+	struct stat st;
+	DIR *dir = NULL;
+	struct dirent *de;
+	size_t first = l->n_files;
+	int r = MANDATE_OK;
+
+	if (stat(path, &st) != 0) {
+		fprintf(l->err, "%s: error: %s\n", path, strerror(errno));
+		return MANDATE_EIO;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return add_file(l, path);
+	if ((dir = opendir(path)) == NULL) {
+		fprintf(l->err, "%s: error: %s\n", path, strerror(errno));
+		return MANDATE_EIO;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		size_t n = strlen(de->d_name);
+		char full[4096];
+		int w;
+
+		if (n < 7 || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + n - 6, ".cedar") != 0)
+			continue;
+		w = snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
+		if (w < 0 || (size_t)w >= sizeof(full)) {
+			r = MANDATE_ELIMIT;
+			goto out;
+		}
+		if ((r = add_file(l, full)) != MANDATE_OK)
+			goto out;
+	}
+	qsort(l->files + first, l->n_files - first, sizeof(*l->files),
+	    name_cmp);
+out:
+	closedir(dir);
+	return r;
+}
+
+static int
+read_file(FILE *err, const char *path, char **src, size_t *len)
+{
+	int r = file_read_all(path, POLICY_MAX_FILE, src, len);
+
+	if (r != MANDATE_OK)
+		fprintf(err, "%s: error: %s\n", path, r == MANDATE_ELIMIT ?
+		    "file too large" : strerror(errno));
+	return r;
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+daemon_policies_load(const struct config *cfg, FILE *err,
+    struct daemon_policies **out)
+{
+	const struct config_policies *pc = &cfg->policies;
+	struct daemon_policies *p = NULL;
+	struct loader l;
+	struct diag_list dl;
+	char *src = NULL;
+	size_t len = 0, n_paths;
+	int r = MANDATE_ENOMEM;
+
+	*out = NULL;
+	memset(&l, 0, sizeof(l));
+	diag_init(&dl);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return MANDATE_ENOMEM;
+	atomic_init(&p->refs_priv, 1);
+	arena_init(&p->arena_priv, 0);
+	l.p = p;
+	l.err = err;
+	if ((l.files = calloc(POLICY_MAX_FILES, sizeof(*l.files))) == NULL ||
+	    (l.srcs = calloc(POLICY_MAX_FILES, sizeof(*l.srcs))) == NULL ||
+	    (l.lens = calloc(POLICY_MAX_FILES, sizeof(*l.lens))) == NULL)
+		goto out;
+
+	n_paths = pc->platform.n;
+	for (size_t i = 0; i < pc->n_tool_servers; i++)
+		n_paths += pc->tool_servers[i].paths.n;
+	if (n_paths == 0 && cfg->dev.enabled) {
+		/* The development policies: from the working directory (a
+		 * checkout) or the source tree this binary was built from. */
+		const char *dev = exists(DAEMON_DEV_POLICY_REL) ?
+		    DAEMON_DEV_POLICY_REL : DAEMON_DEV_POLICY_FILE;
+		if ((r = add_path(&l, dev)) != MANDATE_OK)
+			goto out;
+		p->origin = "development policies";
+	} else {
+		for (size_t i = 0; i < pc->platform.n; i++)
+			if ((r = add_path(&l, pc->platform.v[i])) != MANDATE_OK)
+				goto out;
+		for (size_t t = 0; t < pc->n_tool_servers; t++)
+			for (size_t i = 0; i < pc->tool_servers[t].paths.n; i++)
+				if ((r = add_path(&l,
+				    pc->tool_servers[t].paths.v[i])) != MANDATE_OK)
+					goto out;
+		p->origin = "configured policies";
+	}
+
+	if ((r = cedar_policy_set_new(&p->set)) != MANDATE_OK)
+		goto out;
+	for (size_t i = 0; i < l.n_files; i++) {
+		if ((r = read_file(err, l.files[i], &l.srcs[i], &l.lens[i])) !=
+		    MANDATE_OK)
+			goto out;
+		r = cedar_policy_set_add(p->set, l.srcs[i], l.lens[i],
+		    l.files[i], CEDAR_IDS_ANNOTATION, &dl);
+		diag_print(&dl, err);
+		diag_init(&dl);
+		if (r != MANDATE_OK)
+			goto out;
+	}
+	if ((r = cedar_policy_set_finish(p->set, &dl)) != MANDATE_OK)
+		goto out;
+
+	if (pc->schema_file != NULL) {
+		size_t n = strlen(pc->schema_file);
+		if ((r = read_file(err, pc->schema_file, &src, &len)) !=
+		    MANDATE_OK)
+			goto out;
+		if (n >= 5 && strcmp(pc->schema_file + n - 5, ".json") == 0)
+			r = cedar_schema_parse_json(src, len, pc->schema_file,
+			    &p->schema, &dl);
+		else
+			r = cedar_schema_parse_text(src, len, pc->schema_file,
+			    &p->schema, &dl);
+		diag_print(&dl, err);
+		diag_init(&dl);
+		free(src);
+		src = NULL;
+		if (r != MANDATE_OK)
+			goto out;
+		r = cedar_policy_set_validate(p->set, p->schema, &dl);
+		diag_print(&dl, err);      /* the sources are still alive */
+		diag_init(&dl);
+		if (r != MANDATE_OK)
+			goto out;
+	}
+
+	if (pc->entity_files.n > 1) {
+		/* XXX: cedar_entities has no merge yet; one file for now. */
+		fprintf(err, "%s: error: only one entities file is supported "
+		    "for now\n", pc->entity_files.v[1]);
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if (pc->entity_files.n == 1) {
+		const char *f = pc->entity_files.v[0];
+		if ((r = read_file(err, f, &src, &len)) != MANDATE_OK)
+			goto out;
+		r = cedar_entities_parse_json(src, len, f, p->schema,
+		    &p->entities, &dl);
+		diag_print(&dl, err);
+		diag_init(&dl);
+		if (r != MANDATE_OK)
+			goto out;
+	}
+	p->n_files = l.n_files;
+	*out = p;
+	p = NULL;
+	r = MANDATE_OK;
+out:
+	free(src);
+	if (l.srcs != NULL)
+		for (size_t i = 0; i < l.n_files; i++)
+			free(l.srcs[i]);
+	free(l.srcs);
+	free(l.lens);
+	free(l.files);
+	if (p != NULL) {
+		if (r == MANDATE_ENOMEM)
+			fprintf(err, "mandate: out of memory loading policies\n");
+		daemon_policies_put(p);
+	}
+	return r;
+}
+
+void
+daemon_policies_put(struct daemon_policies *p)
+{
+	if (p == NULL || atomic_fetch_sub(&p->refs_priv, 1) != 1)
+		return;
+	if (p->set != NULL)
+		cedar_policy_set_unref(p->set);
+	cedar_schema_free(p->schema);
+	cedar_entities_free(p->entities);
+	arena_free(&p->arena_priv);
+	free(p);
+}
+
+struct daemon_policies *
+daemon_policies_get(struct daemon *d)
+{
+	struct daemon_policies *p;
+
+	pthread_mutex_lock(&d->policy_lock);
+	p = atomic_load(&d->policies);
+	if (p != NULL)
+		atomic_fetch_add(&p->refs_priv, 1);
+	pthread_mutex_unlock(&d->policy_lock);
+	return p;
+}
+
+void
+daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
+{
+	struct daemon_policies *old;
+
+	pthread_mutex_lock(&d->policy_lock);
+	old = atomic_exchange(&d->policies, p);
+	pthread_mutex_unlock(&d->policy_lock);
+	daemon_policies_put(old);
+}
