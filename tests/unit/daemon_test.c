@@ -1,0 +1,412 @@
+/*
+ * daemon_test.c - the daemon's pure parts and its life cycle.
+ *
+ * Task request bodies (tables of good and bad inputs with the expected
+ * status and message), agent ids, Cedar uid escaping, the stored intents,
+ * policy loading and the snapshot swap under concurrent readers, and a
+ * daemon started on an ephemeral port and stopped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+static const struct daemon_task_limits lim = {
+	.default_ttl = 900, .max_ttl = 3600,
+	.default_call_budget = 0, .max_call_budget = 0, .max_intents = 4,
+};
+
+struct parse_case {
+	const char *body;
+	int status;
+	const char *msg;          /* substring of the message, or NULL */
+};
+
+#define OK_HEAD "{\"agent\":\"spiffe://dev.local/a\",\"objective\":\"o\","
+
+static const struct parse_case parse_cases[] = {
+	{ OK_HEAD "\"intents\":[{\"action\":\"read\"}]}", MANDATE_OK, NULL },
+	{ OK_HEAD "\"intents\":[{\"action\":\"mail:send\",\"resource\":"
+	    "\"Tool::\\\"mail\\\"\",\"constraints\":{\"to\":[1,2]}}],"
+	    "\"sensitivity\":\"restricted\",\"ttl\":60,\"call_budget\":3}",
+	    MANDATE_OK, NULL },
+	{ "{\"agent\":\"user-42\",\"objective\":\"multi\\nline\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "", MANDATE_EPARSE, "not valid JSON" },
+	{ "{", MANDATE_EPARSE, "not valid JSON" },
+	{ "{\"agent\":\"a\",\"agent\":\"b\"}", MANDATE_EPARSE, "duplicate" },
+	{ "[]", MANDATE_EINVAL, "must be a JSON object" },
+	{ "{\"nope\":1}", MANDATE_EINVAL, "unknown member" },
+	{ "{}", MANDATE_EINVAL, "agent is required" },
+	{ "{\"agent\":\"\"}", MANDATE_EINVAL, "agent is empty" },
+	{ "{\"agent\":\"a\\u0000b\"}", MANDATE_EINVAL, "control" },
+	{ "{\"agent\":\"SPIFFE://x/y\"}", MANDATE_EINVAL, "lowercase" },
+	{ "{\"agent\":\"spiffe:///y\"}", MANDATE_EINVAL, "trust domain is empty" },
+	{ "{\"agent\":\"spiffe://X/y\"}", MANDATE_EINVAL, "trust domain" },
+	{ "{\"agent\":\"spiffe://x\"}", MANDATE_EINVAL, "needs a path" },
+	{ "{\"agent\":\"spiffe://x/\"}", MANDATE_EINVAL, "empty segment" },
+	{ "{\"agent\":\"spiffe://x/a//b\"}", MANDATE_EINVAL, "empty segment" },
+	{ "{\"agent\":\"spiffe://x/a/..\"}", MANDATE_EINVAL, "'..'" },
+	{ "{\"agent\":\"spiffe://x/a%20\"}", MANDATE_EINVAL, "bad character" },
+	{ "{\"agent\":\"spiffe://x:80/a\"}", MANDATE_EINVAL, "trust domain" },
+	{ "{\"agent\":\"spiffe://x/a\"}", MANDATE_EINVAL, "objective" },
+	{ OK_HEAD "\"intents\":[]}", MANDATE_EINVAL, "at least one" },
+	{ OK_HEAD "\"intents\":{}}", MANDATE_EINVAL, "must be an array" },
+	{ OK_HEAD "\"intents\":[1]}", MANDATE_EINVAL, "must be an object" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"\"}]}", MANDATE_EINVAL, "1 to 256" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a b\"}]}", MANDATE_EINVAL,
+	    "letters" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"why\":1}]}", MANDATE_EINVAL,
+	    "unknown intent member" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"resource\":\"\"}]}",
+	    MANDATE_EINVAL, "resource" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":3}]}",
+	    MANDATE_EINVAL, "constraints must be an object" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"},{\"action\":\"b\"},"
+	    "{\"action\":\"c\"},{\"action\":\"d\"},{\"action\":\"e\"}]}",
+	    MANDATE_ELIMIT, "too many" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"sensitivity\":\"top\"}",
+	    MANDATE_EINVAL, "sensitivity" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"sensitivity\":1}",
+	    MANDATE_EINVAL, "sensitivity" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"ttl\":0}", MANDATE_EINVAL,
+	    "ttl" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"ttl\":1e3}",
+	    MANDATE_EINVAL, "ttl" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"ttl\":99999999999}",
+	    MANDATE_EINVAL, "ttl" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\"}],\"call_budget\":-1}",
+	    MANDATE_EINVAL, "call_budget" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":"
+	    "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}]}", MANDATE_EPARSE,
+	    "nested" },
+};
+
+static void
+test_parse_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]);
+	    i++) {
+		const struct parse_case *c = &parse_cases[i];
+		struct arena a;
+		struct daemon_task_request tr;
+		char err[200];
+		int r;
+
+		arena_init(&a, 1u << 20);
+		r = daemon_task_request_parse(&a, c->body, strlen(c->body), &lim,
+		    &tr, err, sizeof(err));
+		if (r != c->status || (c->msg && strstr(err, c->msg) == NULL))
+			print_error("case %zu: %s -> %d '%s'\n", i, c->body, r,
+			    err);
+		assert_int_equal(r, c->status);
+		if (c->msg != NULL)
+			assert_non_null(strstr(err, c->msg));
+		arena_free(&a);
+	}
+}
+
+static void
+test_parse_defaults_and_caps(void **state)
+{
+	struct daemon_task_limits l = lim;
+	struct daemon_task_request tr;
+	struct arena a;
+	char err[200];
+	const char *b = OK_HEAD "\"intents\":[{\"action\":\"a\"}]}";
+	const char *b2 = OK_HEAD "\"intents\":[{\"action\":\"a\"}],"
+	    "\"ttl\":100000,\"call_budget\":500}";
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(tr.ttl, 900);
+	assert_true(tr.call_budget == INT64_MAX);
+	assert_int_equal(tr.sensitivity, DAEMON_SENS_PUBLIC);
+	assert_int_equal(tr.agent_kind, DAEMON_AGENT_SPIFFE);
+	assert_true(str_eq_c(tr.trust_domain, "dev.local"));
+
+	l.default_call_budget = 10;
+	l.max_call_budget = 100;
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_true(tr.call_budget == 10);
+	assert_int_equal(daemon_task_request_parse(&a, b2, strlen(b2), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(tr.ttl, 3600);            /* capped at max_ttl */
+	assert_true(tr.call_budget == 100);        /* capped */
+	arena_free(&a);
+}
+
+static void
+test_intents_json(void **state)
+{
+	struct daemon_task_request tr;
+	struct arena a;
+	char err[200], *s;
+	const char *b = OK_HEAD "\"intents\":[{\"action\":\"a\",\"resource\":"
+	    "\"R\",\"constraints\":{\"k\":\"\\u00e9\"}},{\"action\":\"b\"}]}";
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &lim, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	s = daemon_intents_json(&tr);
+	assert_non_null(s);
+	assert_string_equal(s, "[{\"action\":\"a\",\"resource\":\"R\","
+	    "\"constraints\":{\"k\":\"\\u00E9\"}},{\"action\":\"b\"}]");
+	free(s);
+	arena_free(&a);
+}
+
+static void
+test_cedar_uid(void **state)
+{
+	struct arena a;
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_string_equal(daemon_cedar_uid(&a, "Agent",
+	    str_c("spiffe://x/y")), "Agent::\"spiffe://x/y\"");
+	assert_string_equal(daemon_cedar_uid(&a, "Agent", str_c("a\"b\\c")),
+	    "Agent::\"a\\\"b\\\\c\"");
+	assert_string_equal(daemon_cedar_uid(&a, "D", str_make("\x01", 1)),
+	    "D::\"\\u{01}\"");
+	arena_free(&a);
+}
+
+static void
+test_sensitivity_names(void **state)
+{
+	(void)state;
+	assert_string_equal(daemon_sensitivity_name(0), "public");
+	assert_string_equal(daemon_sensitivity_name(3), "restricted");
+	assert_null(daemon_sensitivity_name(4));
+	assert_null(daemon_sensitivity_name(-1));
+}
+
+static void
+test_path_split_encoded_slash(void **state)
+{
+	struct arena a;
+	struct str segs[HTTP_MAX_SEGMENTS];
+	size_t n = 0;
+	const char *p = "/v1/agents/spiffe%3A%2F%2Fx%2Fy/revoke";
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_int_equal(http_path_split(&a, p, strlen(p), segs,
+	    HTTP_MAX_SEGMENTS, &n), MANDATE_EPARSE);
+	assert_int_equal(http_path_split_opt(&a, p, strlen(p), segs,
+	    HTTP_MAX_SEGMENTS, &n, 1), MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_true(str_eq_c(segs[2], "spiffe://x/y"));
+	arena_free(&a);
+}
+
+/* ---- policies and the daemon, in a temporary directory ---- */
+
+static char tmpdir[64];
+
+static void
+write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static int
+setup_dir(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/daemon_test.XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+load_yaml(const char *yaml, struct config **cfg)
+{
+	struct diag_list dl;
+
+	diag_init(&dl);
+	return config_parse("t.yaml", yaml, strlen(yaml), cfg, &dl);
+}
+
+static void
+test_policies_load(void **state)
+{
+	struct config *cfg = NULL;
+	struct daemon_policies *p = NULL;
+	char yaml[512], path[256];
+	FILE *err = tmpfile();
+
+	(void)state;
+	assert_non_null(err);
+	snprintf(path, sizeof(path), "%s/pol", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	write_file("pol/b.cedar", "@id(\"b\") permit (principal, action, "
+	    "resource);\n");
+	write_file("pol/a.cedar", "permit (principal, action, resource);\n");
+	write_file("pol/ignored.txt", "not cedar");
+	write_file("extra.cedar", "@id(\"x\") forbid (principal, action, "
+	    "resource) when { context.intents.contains(\"rm\") };\n");
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/pol]\n"
+	    "  tool_servers:\n    mail: %s/extra.cedar\n", tmpdir, tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_count(p->set), 3);
+	assert_int_equal(p->n_files, 3);
+	daemon_policies_put(p);
+	config_free(cfg);
+
+	/* a syntax error names the file, line and column */
+	write_file("pol/c.cedar", "permit (principal,\n  nope);\n");
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/pol]\n",
+	    tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_not_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	assert_null(p);
+	config_free(cfg);
+	{
+		char buf[4096];
+		size_t n;
+		rewind(err);
+		n = fread(buf, 1, sizeof(buf) - 1, err);
+		buf[n] = '\0';
+		assert_non_null(strstr(buf, "c.cedar:2:"));
+	}
+
+	/* a missing path */
+	assert_int_equal(load_yaml("policies:\n  platform: [/nonexistent/x]\n",
+	    &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_EIO);
+	config_free(cfg);
+
+	/* the development instance's default policies */
+	assert_int_equal(config_default(&cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_count(p->set), 2);
+	daemon_policies_put(p);
+	config_free(cfg);
+	fclose(err);
+}
+
+struct reader_arg {
+	struct daemon *d;
+	int iterations;
+};
+
+static void *
+reader(void *arg)
+{
+	struct reader_arg *ra = arg;
+	for (int i = 0; i < ra->iterations; i++) {
+		struct daemon_policies *p = daemon_policies_get(ra->d);
+		if (p == NULL || cedar_policy_set_count(p->set) == 0)
+			return (void *)1;
+		daemon_policies_put(p);
+	}
+	return NULL;
+}
+
+static void
+test_daemon_life_cycle_and_swap(void **state)
+{
+	struct daemon_options opt;
+	struct daemon *d = NULL;
+	char yaml[512], cfgpath[256];
+	FILE *log = tmpfile();
+	pthread_t th[4];
+	struct reader_arg ra;
+
+	(void)state;
+	assert_non_null(log);
+	write_file("p.cedar", "permit (principal, action, resource);\n");
+	snprintf(yaml, sizeof(yaml), "data_dir: %s/data\npolicies:\n"
+	    "  platform: [%s/p.cedar]\nlogging:\n  format: json\n", tmpdir,
+	    tmpdir);
+	write_file("daemon.yaml", yaml);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/daemon.yaml", tmpdir);
+
+	memset(&opt, 0, sizeof(opt));
+	opt.config_file = cfgpath;
+	opt.listen = "127.0.0.1:0";
+	opt.log = log;
+	assert_int_equal(daemon_new(&opt, &d), MANDATE_OK);
+	assert_int_equal(daemon_start(d), MANDATE_OK);
+	assert_int_not_equal(daemon_port(d), 0);
+
+	ra.d = d;
+	ra.iterations = 20000;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader, &ra), 0);
+	for (int i = 0; i < 200; i++) {
+		struct daemon_policies *p = NULL;
+		assert_int_equal(daemon_policies_load(d->cfg, log, &p),
+		    MANDATE_OK);
+		daemon_policies_swap(d, p);
+	}
+	for (int i = 0; i < 4; i++) {
+		void *res;
+		pthread_join(th[i], &res);
+		assert_null(res);
+	}
+	daemon_stop(d);
+	daemon_stop(d);               /* idempotent */
+	daemon_free(d);
+
+	/* bad options refuse to start */
+	opt.listen = "no-port";
+	assert_int_not_equal(daemon_new(&opt, &d), MANDATE_OK);
+	assert_null(d);
+	opt.listen = NULL;
+	write_file("bad.yaml", "server:\n  nope: 1\n");
+	snprintf(cfgpath, sizeof(cfgpath), "%s/bad.yaml", tmpdir);
+	assert_int_not_equal(daemon_new(&opt, &d), MANDATE_OK);
+	assert_null(d);
+	fclose(log);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_parse_defaults_and_caps),
+		cmocka_unit_test(test_intents_json),
+		cmocka_unit_test(test_cedar_uid),
+		cmocka_unit_test(test_sensitivity_names),
+		cmocka_unit_test(test_path_split_encoded_slash),
+		cmocka_unit_test(test_policies_load),
+		cmocka_unit_test(test_daemon_life_cycle_and_swap),
+	};
+	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
