@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -390,9 +392,11 @@ test_pem_round_trip(void **state)
 	jose_key_thumbprint(k, tp1);
 	jose_key_thumbprint(k2, tp2);
 	assert_string_equal(tp1, tp2);
+	assert_true(str_eq_c(jose_key_kid(k2), "re"));
 	assert_int_equal(jose_jws_sign(&a, k2, JOSE_ALG_ES256, NULL,
 	    STR_LIT("{}"), &tok), 0);
 	assert_int_equal(verify_tok(&a, tok.p, k, JOSE_ALGS_EC, &why), 0);
+	jose_key_unref(k2);
 	/* a public key has no PEM private form; junk is refused */
 	assert_int_equal(jose_key_from_pem("junk", 4, STR_NULL, &k2, &why),
 	    MANDATE_EINVAL);
@@ -977,6 +981,78 @@ test_embedded_jwk(void **state)
 	arena_free(&a);
 }
 
+/* ------------------------------------------------------------------ */
+/* Threads: one key and one set shared by concurrent verifiers/signers */
+
+struct shared {
+	struct jose_key *key;
+	struct jose_keyset *set;
+	const char *tok;
+	int failures;   /* written by its own thread only */
+};
+
+static void *
+worker(void *arg)
+{
+	struct shared *sh = arg;
+	struct arena a;
+	enum jose_reason why;
+
+	arena_init(&a, 0);
+	for (int i = 0; i < 200; i++) {
+		struct jose_jws jws;
+		struct str tok;
+		struct jose_key *k;
+
+		arena_reset(&a);
+		if (jose_jws_parse(&a, sh->tok, strlen(sh->tok), 0, &jws,
+		    &why) != MANDATE_OK ||
+		    jose_jws_verify_set(&jws, sh->set, JOSE_ALGS_ALL, &why) !=
+		    MANDATE_OK ||
+		    jose_jws_sign(&a, sh->key, JOSE_ALG_ES256, NULL,
+		    STR_LIT("{}"), &tok) != MANDATE_OK)
+			sh->failures++;
+		k = jose_key_ref(jose_keyset_find(sh->set, STR_LIT("t")));
+		jose_key_unref(k);
+	}
+	arena_free(&a);
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct arena a;
+	struct jose_key *k;
+	struct jose_keyset *set;
+	struct str jwktext, tok;
+	char text[1024];
+	enum jose_reason why;
+	pthread_t th[4];
+	struct shared sh[4];
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_int_equal(jose_key_generate_es256(STR_LIT("t"), &k), 0);
+	jose_key_public_jwk(k, &a, &jwktext);
+	snprintf(text, sizeof(text), "{\"keys\":[%s]}", jwktext.p);
+	assert_int_equal(jose_keyset_parse(text, strlen(text), &set, &why), 0);
+	assert_int_equal(jose_jws_sign(&a, k, JOSE_ALG_ES256, NULL,
+	    STR_LIT("{\"x\":1}"), &tok), 0);
+	for (int i = 0; i < 4; i++) {
+		sh[i] = (struct shared){ k, set, tok.p, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &sh[i]),
+		    0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(sh[i].failures, 0);
+	}
+	jose_keyset_unref(set);
+	jose_key_unref(k);
+	arena_free(&a);
+}
+
 static void
 test_names(void **state)
 {
@@ -1008,6 +1084,7 @@ main(void)
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_keyset),
 		cmocka_unit_test(test_embedded_jwk),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
