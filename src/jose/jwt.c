@@ -145,6 +145,12 @@ jose_jwt_check(struct arena *a, const struct jose_jws *jws,
 	if (out->has_iat && out->iat >= INT64_MIN + leeway &&
 	    out->iat - leeway > rules->now)
 		return bad(why, JOSE_R_IAT_FUTURE);
+	if (!out->has_iat && rules->iat_required)
+		return bad(why, JOSE_R_IAT_MISSING);
+	if (out->has_iat && rules->iat_max_age > 0 &&
+	    out->iat <= INT64_MAX - leeway - rules->iat_max_age &&
+	    out->iat + rules->iat_max_age + leeway < rules->now)
+		return bad(why, JOSE_R_IAT_STALE);
 
 	if (rules->iss.p != NULL && (ajson_get(obj, "iss") == NULL ||
 	    !str_eq(out->iss, rules->iss)))
