@@ -317,6 +317,11 @@ run_single(const struct check_opts *o, const struct cedar_policy_set *ps,
 	}
 	if (cedar_request_build(&a, o->principal, o->action, o->resource, ctx,
 	    schema, o->validate && schema != NULL, &req, &dl) != MANDATE_OK) {
+		/* name the context file in its diagnostics */
+		for (size_t i = 0; i < dl.n; i++)
+			if (dl.items[i].file == NULL)
+				dl.items[i].file = ctx_file != NULL ?
+				    o->context + 1 : "--context";
 		diag_print(&dl, stderr);
 		if (dl.n == 0)
 			fprintf(stderr, "mandate check: invalid request\n");

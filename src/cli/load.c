@@ -107,6 +107,7 @@ add_links(struct cedar_policy_set *ps, const char *file, struct diag_list *dl)
 			    "{\"?principal\"?, \"?resource\"?}}\n", file, i);
 			free(p);
 			free(res);
+			r = MANDATE_EINVAL;	/* an earlier link left r OK */
 			goto out;
 		}
 		r = cedar_policy_set_link(ps, tid, lid, p, res, dl);

@@ -29,6 +29,9 @@
  * printing one JSON line per request (with --schema S when the case has
  * one; then `mandate policy validate --schema S --positional-ids P` also
  * runs and its verdict must equal cedar-wasm's strict validation).
+ * A case with templates also gets --template-links L (its links, in the
+ * Cedar CLI's format) in both calls; cedar-wasm gets the same policy set
+ * as {staticPolicies, templates, templateLinks} keyed by positional id.
  * Compared per request: the decision,
  * the reasons (as a set) and the ids of the policies that errored (as a
  * set); when the reference rejects the input (policies that do not parse,
@@ -101,6 +104,29 @@ function caseSeed(seed, i) {
 
 /* ---- the two engines ---- */
 
+/* A link's slot value as cedar-wasm takes it: {type, id} as is, text
+ * `Type::"id"` (the id written as a JSON string, as gen.js does) split. */
+function wasmUid(v) {
+    if (typeof v !== 'string') return v;
+    const m = /^(.*?)::("(?:[^"\\]|\\.)*")$/s.exec(v);
+    return m ? { type: m[1], id: JSON.parse(m[2]) } : v;
+}
+
+/* The case's policy set in cedar-wasm's shape: the text as is, or, with
+ * templates, every static policy and template under its positional id
+ * (as our CLI names them) and the links. */
+function wasmPolicySet(c) {
+    if (c.parts === undefined) return { staticPolicies: c.policies };
+    const ps = { staticPolicies: {}, templates: {}, templateLinks: [] };
+    for (const p of c.parts) (p.template ? ps.templates : ps.staticPolicies)[p.id] = p.text;
+    for (const l of c.links) {
+        const values = {};
+        for (const [k, v] of Object.entries(l.args)) values[k] = wasmUid(v);
+        ps.templateLinks.push({ templateId: l.template_id, newId: l.link_id, values });
+    }
+    return ps;
+}
+
 /* The reference's answers to a case's requests.  A normalised answer is
  * { error: message } or { decision, reason: [sorted ids], errors: [sorted
  * ids], messages }.  The policies (and schema) are parsed once per case
@@ -109,7 +135,7 @@ function caseSeed(seed, i) {
 function wasmAnswers(c) {
     const fail = (msg) => c.requests.map(() => ({ error: msg }));
     try {
-        const pp = cedar.preparsePolicySet('case', { staticPolicies: c.policies });
+        const pp = cedar.preparsePolicySet('case', wasmPolicySet(c));
         if (pp.type !== 'success') return fail(pp.errors.map((e) => e.message).join('; '));
         if (c.schema !== undefined) {
             const ps = cedar.preparseSchema('case', c.schema);
@@ -158,7 +184,7 @@ const SCOPE_WARNING = /unable to find an applicable action given the policy scop
 function wasmValid(c) {
     try {
         const v = cedar.validate({
-            schema: c.schema, policies: { staticPolicies: c.policies },
+            schema: c.schema, policies: wasmPolicySet(c),
             validationSettings: { mode: 'strict' },
         });
         return v.type === 'success' && v.validationErrors.length === 0 &&
@@ -176,16 +202,17 @@ function wasmValid(c) {
 const WORKER_SCRIPT = `
 if command -v timeout >/dev/null 2>&1; then t="timeout 20"; else t=""; fi
 while IFS= read -r dir; do
+  if [ -f "$dir/links.json" ]; then set -- --template-links "$dir/links.json"; else set --; fi
   if [ -f "$dir/schema.cedarschema" ]; then
     $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
-        --schema "$dir/schema.cedarschema" \\
+        --schema "$dir/schema.cedarschema" "$@" \\
         --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
     rc=$?
-    $t "$CLI" policy validate --schema "$dir/schema.cedarschema" --positional-ids \\
+    $t "$CLI" policy validate --schema "$dir/schema.cedarschema" --positional-ids "$@" \\
         "$dir/policies.cedar" >"$dir/validate.txt" 2>&1
     printf '\\n@@VALID %s\\n' "$?"
   else
-    $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
+    $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" "$@" \\
         --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
     rc=$?
   fi
@@ -302,6 +329,9 @@ function writeCase(dir, c) {
     else fs.rmSync(schema, { force: true });
     fs.writeFileSync(path.join(dir, 'entities.json'), JSON.stringify(c.entities, null, 1) + '\n');
     fs.writeFileSync(path.join(dir, 'requests.json'), JSON.stringify(c.requests, null, 1) + '\n');
+    const links = path.join(dir, 'links.json');
+    if (c.links !== undefined) fs.writeFileSync(links, JSON.stringify(c.links, null, 1) + '\n');
+    else fs.rmSync(links, { force: true });
 }
 
 /* Scratch space: tmpfs when there is one (rewriting a small file on ext4
@@ -322,7 +352,8 @@ async function runShard(opts, shard) {
     const all = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
     const indices = all.filter((i) => i % shard.m === shard.k);
     const res = { cases: indices.length, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
-        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0 };
+        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0,
+        withTemplates: 0, linkedReasons: 0 };
     let shown = 0;
     const workers = Array.from({ length: opts.jobs }, (_, k) => new CliWorker(opts, path.join(work, 'slot' + k)));
     const idle = workers.slice();
@@ -346,6 +377,7 @@ async function runShard(opts, shard) {
             } else {
                 res[want[r].decision]++;
                 if (want[r].errors.length) res.withErrors++;
+                if (want[r].reason.some((id) => id.startsWith('link'))) res.linkedReasons++;
             }
         }
         if (bad.length === 0 && !badValid) {
@@ -388,6 +420,7 @@ async function runShard(opts, shard) {
     for (const i of indices) {
         const c = generateCase(makeRng(caseSeed(opts.seed, i)));
         res.requests += c.requests.length;
+        if (c.parts !== undefined) res.withTemplates++;
         if (idle.length === 0) await new Promise((resolve) => waiting.push(resolve));
         const w = idle.pop();
         writeCase(w.dir, c);
@@ -416,7 +449,8 @@ async function runShard(opts, shard) {
  * one process the work runs in a child, for the V8 flag below. */
 function runSharded(opts, argv) {
     const total = { cases: 0, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
-        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0 };
+        allow: 0, deny: 0, withErrors: 0, withSchema: 0, validBoth: 0, invalidBoth: 0,
+        withTemplates: 0, linkedReasons: 0 };
     const show = Math.ceil(opts.show / opts.procs);
     /* Node 20's V8 dies now and then in its deoptimizer on this workload
      * ("Fatal error ... unreachable code", cf. nodejs/node#51555), every
@@ -490,7 +524,8 @@ async function main() {
         opts.seed + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
         res.withErrors + ' with policy errors, ' + res.rejectedBoth + ' inputs rejected by both; ' +
         res.withSchema + ' cases with a schema, policies agreed valid in ' + res.validBoth +
-        ' and invalid in ' + res.invalidBoth);
+        ' and invalid in ' + res.invalidBoth + '; ' + res.withTemplates + ' cases with templates, ' +
+        res.linkedReasons + ' matching answers with a link among the reasons');
     if (res.failed > 0) console.log('mismatching cases written to ' + opts.out);
     console.log(res.passed + ' passed, ' + res.failed + ' failed');
     process.exit(res.failed === 0 ? 0 : 1);

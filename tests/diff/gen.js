@@ -17,7 +17,13 @@
  * attributes and tags so that evaluation errors happen.
  *
  * Policies never carry @id annotations: both engines then name them
- * policy0, policy1... by position.
+ * policy0, policy1... by position.  A quarter of the cases also hold
+ * templates (with principal and/or resource slots) among the policies,
+ * and links to them: then c.parts lists every policy and template of
+ * c.policies in order, {id, text, template}, and c.links the links in
+ * the Cedar CLI's format, [{template_id, link_id, args: {"?principal":
+ * UID, "?resource": UID}}], UID being {type, id} or `Type::"id"`; one
+ * case in ten of these has a bad link that both engines must reject.
  *
  * Usage as a script (prints cases as JSON, one per line):
  *   node tests/diff/gen.js [--seed S] [--count N]
@@ -579,6 +585,84 @@ function mkPolicy(rng, u, eg) {
     return text + ';';
 }
 
+/* ---- templates and their links ----
+ * A template is a policy whose scope has a slot: `principal == ?principal`,
+ * `principal in ?principal`, `principal is T in ?principal`, the same for
+ * ?resource, one slot or both; its conditions are like any policy's (now
+ * and then one names a slot, which Cedar rejects).  Links bind the slots
+ * to uids of the case (some absent from the store). */
+
+function slotClause(rng, u, kind) {
+    const slot = '?' + kind;
+    const types = kind === 'principal' ? [u.T.user, u.T.team, u.T.group] : [u.T.doc, u.T.folder];
+    return rng.weighted([
+        [3, () => kind + u.ws() + '==' + u.ws() + slot],
+        [3, () => kind + u.ws() + 'in' + u.ws() + slot],
+        [2, () => kind + u.ws() + 'is' + u.ws() + rng.pick(types) + u.ws() + 'in' + u.ws() + slot],
+    ])();
+}
+
+function mkTemplate(rng, u, eg) {
+    const slots = rng.weighted([[2, ['principal']], [2, ['resource']], [1, ['principal', 'resource']]]);
+    let text = '';
+    if (rng.chance(0.2)) text += '@' + rng.pick(['advice', 'note']) + '(' + eg.strLit(randomString(rng)) + ')\n';
+    const effect = rng.chance(0.7) ? 'permit' : 'forbid';
+    const clause = (kind) => (slots.includes(kind) ? slotClause(rng, u, kind) : scopeClause(rng, u, kind));
+    text += effect + ' (\n  ' + clause('principal') + ',\n  ' + actionClause(rng, u) + ',\n  ' + clause('resource') + '\n)';
+    const n = rng.weighted([[4, 0], [4, 1], [1, 2]]);
+    for (let i = 0; i < n; i++) {
+        const cond = rng.chance(0.02)
+            ? rng.pick(['?principal', '?resource']) + ' == principal'
+            : eg.gen('bool', 0).s;
+        text += '\n' + (rng.chance(0.75) ? 'when' : 'unless') + ' { ' + cond + ' }';
+    }
+    return { text: text + ';', slots };
+}
+
+/* A link's slot value: {type, id}, or as text `Type::"id"`. */
+function slotValue(rng, u, kind) {
+    const e = rng.chance(0.1) ? rng.pick(u.actions.concat(u.missing, u.users, u.docs))
+        : kind === 'principal'
+        ? rng.pick(rng.chance(0.6) ? u.users : rng.chance(0.5) ? u.teams : u.groups.concat(u.missing))
+        : rng.pick(rng.chance(0.6) ? u.docs : u.folders.concat(u.missing));
+    return rng.chance(0.5) ? { type: e.type, id: e.id } : uidText(e);
+}
+
+/* Links in the Cedar CLI's format, 0-3 per template; in 1 case in 10 one
+ * of them is bad (unknown template, a missing or an extra slot value, a
+ * link id already taken), which must make both engines reject the case. */
+function mkLinks(rng, u, templates, staticIds) {
+    const links = [];
+    let k = 0;
+    for (const t of templates) {
+        const n = rng.weighted([[1, 0], [3, 1], [2, 2], [1, 3]]);
+        for (let i = 0; i < n; i++) {
+            const args = {};
+            for (const kind of t.slots) args['?' + kind] = slotValue(rng, u, kind);
+            links.push({ template_id: t.id, link_id: 'link' + k++, args });
+        }
+    }
+    if (rng.chance(0.1)) {
+        const t = rng.pick(templates);
+        const args = {};
+        for (const kind of t.slots) args['?' + kind] = slotValue(rng, u, kind);
+        const bad = { template_id: t.id, link_id: 'link' + k++, args };
+        const what = rng.pick(['template', 'static', 'missing', 'extra', 'dup']);
+        if (what === 'template') bad.template_id = 'nosuch';
+        else if (what === 'static' && staticIds.length) bad.template_id = rng.pick(staticIds);
+        else if (what === 'missing') delete args['?' + rng.pick(t.slots)];
+        else if (what === 'extra' && t.slots.length < 2) {
+            const other = t.slots[0] === 'principal' ? 'resource' : 'principal';
+            args['?' + other] = slotValue(rng, u, other);
+        } else {
+            const taken = links.map((l) => l.link_id).concat(staticIds, templates.map((x) => x.id));
+            bad.link_id = rng.pick(taken);
+        }
+        links.splice(rng.int(0, links.length), 0, bad);
+    }
+    return links;
+}
+
 /* ---- requests ---- */
 
 function mkContext(rng, u) {
@@ -656,11 +740,31 @@ function generateCase(rng) {
     const n_policies = rng.int(1, 6);
     const policies = [];
     for (let i = 0; i < n_policies; i++) policies.push(mkPolicy(rng, u, eg));
+    /* a quarter of the cases also have templates, placed among the static
+     * policies (ids count both) */
+    let parts = null, links = null;
+    if (rng.chance(0.25)) {
+        parts = policies.map((text) => ({ text, template: false }));
+        const n_templates = rng.int(1, 2);
+        for (let i = 0; i < n_templates; i++) {
+            const t = mkTemplate(rng, u, eg);
+            parts.splice(rng.int(0, parts.length), 0, { text: t.text, template: true, slots: t.slots });
+        }
+        parts.forEach((p, i) => { p.id = 'policy' + i; });
+        policies.length = 0;
+        for (const p of parts) policies.push(p.text);
+        links = mkLinks(rng, u, parts.filter((p) => p.template),
+            parts.filter((p) => !p.template).map((p) => p.id));
+    }
     const requests = [];
     const n_requests = rng.int(2, 5);
     for (let i = 0; i < n_requests; i++) requests.push(mkRequest(rng, u));
     const c = { policies: policies.join('\n\n') + '\n', entities: mkEntities(rng, u), requests };
     if (u.strict) c.schema = schemaText(u);
+    if (parts) {
+        c.parts = parts.map((p) => ({ id: p.id, text: p.text, template: p.template }));
+        c.links = links;
+    }
     return c;
 }
 

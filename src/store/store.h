@@ -1,0 +1,349 @@
+/*
+ * store.h - the daemon's persistent state behind one ops table.
+ *
+ * Tasks (mandates), issued credentials, agent revocations (kill switch),
+ * signing-key metadata and the append-only audit events live behind
+ * struct store_ops, the way SQLite keeps the OS behind sqlite3_vfs: the
+ * SQLite implementation (store_sqlite_ops) now, a PostgreSQL one later
+ * with the same semantics.  Nothing here names a database type.
+ *
+ * Conventions for every function below:
+ * - Return a MANDATE_* status.  MANDATE_ENOTFOUND: the id is unknown.
+ *   MANDATE_ELIMIT: an input is longer than its STORE_MAX_* bound.
+ *   MANDATE_EINVAL: a bad argument, or a uniqueness conflict (duplicate id).
+ *   MANDATE_EIO: the database cannot be read or written (busy past the
+ *   timeout, corrupt, read-only, disk full...).  MANDATE_ENOMEM, and
+ *   MANDATE_EINTERNAL for anything else.  Callers fail closed on any of
+ *   them.  The database's own message goes to the log callback given in
+ *   struct store_options, never into a reply.
+ * - Times are Unix seconds (int64_t).  Operations that depend on the clock
+ *   take `now` from the caller, so tests control time.
+ * - Input strings are borrowed for the call only (struct str, need not be
+ *   NUL-terminated).  Records read back are filled with strings copied
+ *   into the caller's arena (NUL-terminated, lifetime of that arena).  On
+ *   error, out-records are zeroed.
+ * - Thread safety: a struct store may be shared by any number of threads;
+ *   every function except store_open/store_close may be called
+ *   concurrently.  The SQLite implementation keeps a small pool of
+ *   connections (options.pool_size) guarded by a mutex: a call borrows one
+ *   connection, with its own cached prepared statements, for its duration.
+ */
+#ifndef MANDATE_STORE_H
+#define MANDATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+#include "util/str.h"
+
+/* Bounds on stored fields (bytes); longer inputs fail with ELIMIT. */
+#define STORE_MAX_ID        128      /* task id, jti, kid, request id */
+#define STORE_MAX_NAME      2048     /* agent, delegator, audience, names */
+#define STORE_MAX_TEXT      65536    /* objective, reasons */
+#define STORE_MAX_JSON      262144   /* act chain, intents, JWK, fields */
+#define STORE_MAX_PAGE      1000     /* rows per list / read call */
+
+/* A task id: 128 random bits as 32 lowercase hex digits, plus NUL. */
+#define STORE_TASK_ID_LEN   32
+#define STORE_TASK_ID_SIZE  (STORE_TASK_ID_LEN + 1)
+
+enum store_task_state {
+	STORE_TASK_ACTIVE = 0,
+	STORE_TASK_ENDED = 1,
+	STORE_TASK_REVOKED = 2,
+	STORE_TASK_EXPIRED = 3,   /* derived from time, never stored */
+};
+
+struct store_task {
+	struct str id;            /* STORE_TASK_ID_LEN hex (store_task_new_id) */
+	struct str agent;         /* SPIFFE ID or OIDC sub */
+	struct str delegator;     /* sub of the delegating principal */
+	struct str act_json;      /* the act chain, JSON text ("" if none) */
+	struct str objective;     /* free text */
+	struct str intents_json;  /* JSON text: granted actions, constraints */
+	int64_t sensitivity;      /* ceiling, the caller's scale */
+	int64_t created_at;
+	int64_t expires_at;       /* > created_at */
+	int64_t call_budget;      /* >= 1; INT64_MAX for "no practical limit" */
+	int64_t calls_used;       /* ignored by create (starts at 0) */
+	int state;                /* enum store_task_state as stored */
+	int64_t ended_at;         /* 0 while active */
+	struct str reason;        /* why it ended / was revoked ("" if not) */
+};
+
+/* Outcome of consuming one call of a task's budget. */
+enum store_consume {
+	STORE_CONSUMED = 0,       /* one call counted; *calls_used updated */
+	STORE_EXHAUSTED = 1,      /* calls_used == call_budget already */
+	STORE_NOT_ACTIVE = 2,     /* ended or revoked */
+	STORE_TASK_EXPIRED_NOW = 3, /* expires_at <= now */
+};
+
+struct store_credential {
+	struct str jti;
+	struct str task_id;
+	struct str agent;
+	struct str audience;
+	int64_t issued_at;
+	int64_t expires_at;
+	struct str cnf_jkt;       /* DPoP key thumbprint, "" when unbound */
+	int revoked;              /* 0 or 1 (read back; ignored by insert) */
+	int64_t revoked_at;       /* 0 unless revoked */
+};
+
+/* Why a jti is not usable (STORE_USABLE when it is). */
+enum store_usable {
+	STORE_USABLE = 0,
+	STORE_UNUSABLE_REVOKED = 1,        /* the credential itself */
+	STORE_UNUSABLE_EXPIRED = 2,        /* credential expires_at <= now */
+	STORE_UNUSABLE_TASK_ENDED = 3,     /* its task ended or was revoked */
+	STORE_UNUSABLE_TASK_EXPIRED = 4,   /* its task expires_at <= now */
+	STORE_UNUSABLE_AGENT_REVOKED = 5,  /* a kill switch at or after issue */
+	STORE_UNUSABLE_UNKNOWN = 6,        /* no such jti */
+};
+
+struct store_agent_revocation {
+	struct str agent;
+	int64_t revoked_at;
+	struct str revoked_by;
+	struct str reason;
+};
+
+enum store_key_state {
+	STORE_KEY_NEXT = 0,
+	STORE_KEY_ACTIVE = 1,
+	STORE_KEY_RETIRED = 2,
+};
+
+/* Signing-key metadata; the private key is never stored here. */
+struct store_key {
+	struct str kid;
+	struct str alg;           /* "ES256", "EdDSA", ... */
+	struct str public_jwk;    /* JSON text */
+	int state;                /* enum store_key_state */
+	int64_t created_at;
+	int64_t activated_at;     /* 0 until active */
+	int64_t retire_after;     /* 0 unless retired: publish until then */
+};
+
+struct store_audit_event {
+	int64_t id;               /* assigned by append: 1, 2, 3... increasing */
+	int64_t time;
+	struct str type;          /* "token.issued", "decision", ... */
+	struct str request_id;
+	struct str agent;
+	struct str task_id;
+	struct str fields_json;   /* JSON text */
+};
+
+/* Paging for list calls: start after (after_created_at, after_id), which is
+ * the last row of the previous page; after_id.n == 0 starts at the top.
+ * Rows come in (created_at, id) ascending order. */
+struct store_page {
+	int64_t after_created_at;
+	struct str after_id;
+	size_t limit;             /* 1..STORE_MAX_PAGE */
+};
+
+/* Log sink for database messages (op names what was being done). */
+typedef void store_log_fn(void *ctx, int status, const char *op,
+    const char *msg);
+
+struct store_options {
+	unsigned pool_size;       /* connections; 0 = 4; at most 64 */
+	int busy_timeout_ms;      /* 0 = 5000 */
+	store_log_fn *log;        /* may be NULL */
+	void *log_ctx;
+	/* Test hook: migrate only up to this schema version (0 = latest).
+	 * Opening a database newer than this fails like a newer binary would
+	 * have written it. */
+	int max_schema_version;
+};
+
+struct store;
+
+/*
+ * The backend ops table.  Each op receives the backend's private handle;
+ * store.c validates arguments and bounds before calling, so backends may
+ * assume non-NULL pointers and bounded lengths.  Semantics are those of
+ * the store_* function of the same name below.
+ */
+struct store_ops {
+	const char *name;
+	int (*open)(const char *target, const struct store_options *opt,
+	    void **impl);
+	void (*close)(void *impl);
+	int (*schema_version)(void *impl, int *version);
+	int (*health)(void *impl, int64_t now);
+
+	int (*task_create)(void *impl, const struct store_task *t);
+	int (*task_get)(void *impl, struct str id, struct arena *a,
+	    struct store_task *out);
+	int (*task_end)(void *impl, struct str id, int64_t now,
+	    struct str reason, int *changed);
+	int (*task_consume)(void *impl, struct str id, int64_t now,
+	    int *outcome, int64_t *calls_used);
+	int (*task_list_by_agent)(void *impl, struct str agent,
+	    const struct store_page *page, struct arena *a,
+	    struct store_task **out, size_t *n_out);
+	int (*agent_revoke)(void *impl, const struct store_agent_revocation *r,
+	    int64_t now, size_t *n_tasks);
+	int (*agent_revocation_last)(void *impl, struct str agent,
+	    struct arena *a, struct store_agent_revocation *out);
+
+	int (*cred_insert)(void *impl, const struct store_credential *c);
+	int (*cred_get)(void *impl, struct str jti, struct arena *a,
+	    struct store_credential *out);
+	int (*cred_revoke)(void *impl, struct str jti, int64_t now,
+	    int *changed);
+	int (*cred_usable)(void *impl, struct str jti, int64_t now,
+	    int *usable);
+
+	int (*key_insert)(void *impl, const struct store_key *k);
+	int (*key_get)(void *impl, struct str kid, struct arena *a,
+	    struct store_key *out);
+	int (*key_list)(void *impl, struct arena *a, struct store_key **out,
+	    size_t *n_out);
+	int (*key_activate)(void *impl, struct str kid, int64_t now,
+	    int64_t retire_after);
+	int (*key_retire)(void *impl, struct str kid, int64_t retire_after);
+
+	int (*audit_append)(void *impl, const struct store_audit_event *e,
+	    int64_t *id);
+	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
+	    struct arena *a, struct store_audit_event **out, size_t *n_out);
+};
+
+/* The SQLite backend: target is a file path (not a symlink).  A new file
+ * is created with mode 0600; an existing one keeps its mode (a warning is
+ * logged if others may read it).  WAL mode, foreign keys on,
+ * synchronous=FULL, busy timeout; SQLite's -wal and -shm files sit next to
+ * the database and take its mode. */
+extern const struct store_ops store_sqlite_ops;
+
+/* Open a store and migrate its schema to the latest version (or
+ * opt->max_schema_version).  opt may be NULL for the defaults.  A database
+ * whose schema is newer than this build knows fails with MANDATE_EINVAL
+ * (and a log message naming both versions).  *out is NULL on error.  The
+ * caller frees the handle with store_close(). */
+int store_open(const struct store_ops *ops, const char *target,
+    const struct store_options *opt, struct store **out);
+
+/* Close and free; NULL is fine.  No call may be in flight. */
+void store_close(struct store *s);
+
+/* The schema version the open database is at. */
+int store_schema_version(struct store *s, int *version);
+
+/* MANDATE_OK when the store can be read and written right now. */
+int store_health(struct store *s, int64_t now);
+
+/* Fill buf with a fresh random task id (32 hex digits + NUL) from the
+ * OpenSSL CSPRNG; MANDATE_EINTERNAL if the generator fails. */
+int store_task_new_id(char buf[STORE_TASK_ID_SIZE]);
+
+/* --- tasks ------------------------------------------------------------ */
+
+/* Insert a new active task (state, ended_at, reason and calls_used are
+ * ignored).  EINVAL on a duplicate id, an empty id or agent, expires_at <=
+ * created_at or call_budget < 1. */
+int store_task_create(struct store *s, const struct store_task *t);
+
+/* Read one task (state as stored: see store_task_state_at for expiry). */
+int store_task_get(struct store *s, struct str id, struct arena *a,
+    struct store_task *out);
+
+/* The effective state at time now: STORE_TASK_EXPIRED for a task still
+ * stored as active whose expires_at <= now. */
+int store_task_state_at(const struct store_task *t, int64_t now);
+
+/* End a task and revoke every credential issued for it, atomically.
+ * Idempotent: *changed is 1 if it was active (even if expired), 0 if it had
+ * already ended or been revoked (its reason is kept). */
+int store_task_end(struct store *s, struct str id, int64_t now,
+    struct str reason, int *changed);
+
+/* Count one call against the task's budget, atomically (concurrent callers
+ * never exceed the budget).  *outcome is an enum store_consume; only
+ * STORE_CONSUMED counted the call, and then *calls_used (may be NULL) is
+ * the new count.  A refused call is a result (MANDATE_OK), not an error. */
+int store_task_consume(struct store *s, struct str id, int64_t now,
+    int *outcome, int64_t *calls_used);
+
+/* One page of an agent's tasks (any state), in (created_at, id) order.
+ * *out is an array of *n_out tasks in the arena (NULL when empty). */
+int store_task_list_by_agent(struct store *s, struct str agent,
+    const struct store_page *page, struct arena *a,
+    struct store_task **out, size_t *n_out);
+
+/* --- kill switch ------------------------------------------------------ */
+
+/* Record a revocation of r->agent at time now (r->revoked_at is ignored),
+ * revoke every one of its tasks that is active and unexpired at now and
+ * every credential issued to it, atomically.  *n_tasks (may be NULL) is
+ * the number of tasks revoked.  Credentials issued to the agent at or
+ * before a revocation's time are unusable for ever after. */
+int store_agent_revoke(struct store *s,
+    const struct store_agent_revocation *r, int64_t now, size_t *n_tasks);
+
+/* The agent's most recent revocation; ENOTFOUND if it has none. */
+int store_agent_revocation_last(struct store *s, struct str agent,
+    struct arena *a, struct store_agent_revocation *out);
+
+/* --- credentials ------------------------------------------------------ */
+
+/* Record an issued credential.  Its task must exist (EINVAL otherwise, as
+ * for a duplicate jti); revoked fields are ignored. */
+int store_cred_insert(struct store *s, const struct store_credential *c);
+
+int store_cred_get(struct store *s, struct str jti, struct arena *a,
+    struct store_credential *out);
+
+/* Revoke one credential (RFC 7009).  Idempotent: *changed (may be NULL)
+ * is 1 if it was not yet revoked.  ENOTFOUND for an unknown jti (an RFC
+ * 7009 endpoint answers 200 regardless). */
+int store_cred_revoke(struct store *s, struct str jti, int64_t now,
+    int *changed);
+
+/* The hot-path check: *usable is an enum store_usable, STORE_USABLE only
+ * if the credential is known, unrevoked and unexpired, its task is active
+ * and unexpired, and its agent has no revocation at or after its issue
+ * time.  An unknown jti is a result (STORE_UNUSABLE_UNKNOWN), not an
+ * error.  On any error *usable is not STORE_USABLE. */
+int store_cred_usable(struct store *s, struct str jti, int64_t now,
+    int *usable);
+
+/* --- signing keys ----------------------------------------------------- */
+
+/* Insert key metadata in state k->state (normally STORE_KEY_NEXT); EINVAL
+ * on a duplicate kid. */
+int store_key_insert(struct store *s, const struct store_key *k);
+
+int store_key_get(struct store *s, struct str kid, struct arena *a,
+    struct store_key *out);
+
+/* Every key, ordered by created_at then kid (at most STORE_MAX_PAGE). */
+int store_key_list(struct store *s, struct arena *a, struct store_key **out,
+    size_t *n_out);
+
+/* Rotation step, atomic: kid becomes active (activated_at = now), and the
+ * key that was active, if another, becomes retired with retire_after. */
+int store_key_activate(struct store *s, struct str kid, int64_t now,
+    int64_t retire_after);
+
+/* Retire one key (publish its public part until retire_after). */
+int store_key_retire(struct store *s, struct str kid, int64_t retire_after);
+
+/* --- audit events (append-only) ---------------------------------------- */
+
+/* Append an event (e->id ignored); *id (may be NULL) is its id, greater
+ * than every earlier one.  Rows are never updated or deleted. */
+int store_audit_append(struct store *s, const struct store_audit_event *e,
+    int64_t *id);
+
+/* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
+int store_audit_read(struct store *s, int64_t from_id, size_t limit,
+    struct arena *a, struct store_audit_event **out, size_t *n_out);
+
+#endif

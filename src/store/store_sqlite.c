@@ -1,0 +1,1506 @@
+/*
+ * store_sqlite.c - the SQLite backend of struct store_ops.
+ *
+ * One database file in WAL mode (readers never block the writer), foreign
+ * keys on, synchronous=FULL (an acknowledged write, such as an audit
+ * event, survives a power cut), a busy timeout for writers that meet.
+ * Thread safety: a small pool of connections guarded by a mutex and a
+ * condition variable; each call borrows one connection for its duration
+ * and uses that connection's cache of prepared statements, so no SQLite
+ * object is ever used by two threads at once.  Operations that touch
+ * several rows run in BEGIN IMMEDIATE transactions (the write lock is
+ * taken up front, so the busy timeout applies and nothing deadlocks on a
+ * lock upgrade).  Every SQLite result is checked and mapped to a
+ * MANDATE_* code; SQLite's message goes to the log callback.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/status.h"
+
+/* --- schema ----------------------------------------------------------- */
+
+/* Migration i (0-based) takes the schema from version i to version i + 1.
+ * Append new versions; never edit a released one. */
+static const char *const migrations[] = {
+	/* 1: the tables */
+	"CREATE TABLE tasks ("
+	" id TEXT PRIMARY KEY,"
+	" agent TEXT NOT NULL,"
+	" delegator TEXT NOT NULL,"
+	" act_json TEXT NOT NULL,"
+	" objective TEXT NOT NULL,"
+	" intents_json TEXT NOT NULL,"
+	" sensitivity INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" call_budget INTEGER NOT NULL CHECK (call_budget >= 1),"
+	" calls_used INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (calls_used >= 0 AND calls_used <= call_budget),"
+	" state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),"
+	" ended_at INTEGER NOT NULL DEFAULT 0,"
+	" reason TEXT NOT NULL DEFAULT ''"
+	") STRICT;"
+	"CREATE INDEX tasks_by_agent ON tasks (agent, created_at, id);"
+	"CREATE TABLE credentials ("
+	" jti TEXT PRIMARY KEY,"
+	" task_id TEXT NOT NULL REFERENCES tasks (id),"
+	" agent TEXT NOT NULL,"
+	" audience TEXT NOT NULL,"
+	" issued_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" cnf_jkt TEXT NOT NULL,"
+	" revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),"
+	" revoked_at INTEGER NOT NULL DEFAULT 0"
+	") STRICT;"
+	"CREATE INDEX credentials_by_task ON credentials (task_id);"
+	"CREATE INDEX credentials_by_agent ON credentials (agent, revoked);"
+	"CREATE TABLE agent_revocations ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" agent TEXT NOT NULL,"
+	" revoked_at INTEGER NOT NULL,"
+	" revoked_by TEXT NOT NULL,"
+	" reason TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX agent_revocations_by_agent"
+	" ON agent_revocations (agent, revoked_at);"
+	"CREATE TABLE signing_keys ("
+	" kid TEXT PRIMARY KEY,"
+	" alg TEXT NOT NULL,"
+	" public_jwk TEXT NOT NULL,"
+	" state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+	" created_at INTEGER NOT NULL,"
+	" activated_at INTEGER NOT NULL DEFAULT 0,"
+	" retire_after INTEGER NOT NULL DEFAULT 0"
+	") STRICT;"
+	"CREATE TABLE audit_events ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" type TEXT NOT NULL,"
+	" request_id TEXT NOT NULL,"
+	" agent TEXT NOT NULL,"
+	" task_id TEXT NOT NULL,"
+	" fields_json TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TABLE health ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" checked_at INTEGER NOT NULL"
+	") STRICT;",
+
+	/* 2: invariants the database enforces itself: audit rows are never
+	 * updated or deleted; at most one active signing key. */
+	"CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events"
+	" BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;"
+	"CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events"
+	" BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;"
+	"CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state)"
+	" WHERE state = 1;",
+};
+
+#define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* --- statements --------------------------------------------------------- */
+
+#define TASK_COLS "id, agent, delegator, act_json, objective, intents_json," \
+	" sensitivity, created_at, expires_at, call_budget, calls_used, state," \
+	" ended_at, reason"
+#define CRED_COLS "jti, task_id, agent, audience, issued_at, expires_at," \
+	" cnf_jkt, revoked, revoked_at"
+#define KEY_COLS "kid, alg, public_jwk, state, created_at, activated_at," \
+	" retire_after"
+#define AUDIT_COLS "id, time, type, request_id, agent, task_id, fields_json"
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_VERSION,
+	ST_HEALTH_WRITE,
+	ST_HEALTH_READ,
+	ST_TASK_INSERT,
+	ST_TASK_GET,
+	ST_TASK_EXISTS,
+	ST_TASK_END,
+	ST_TASK_CREDS_REVOKE,
+	ST_TASK_CONSUME,
+	ST_TASK_STATUS,
+	ST_TASK_LIST,
+	ST_REVOCATION_INSERT,
+	ST_AGENT_TASKS_REVOKE,
+	ST_AGENT_CREDS_REVOKE,
+	ST_REVOCATION_LAST,
+	ST_CRED_INSERT,
+	ST_CRED_GET,
+	ST_CRED_EXISTS,
+	ST_CRED_REVOKE,
+	ST_CRED_USABLE,
+	ST_KEY_INSERT,
+	ST_KEY_GET,
+	ST_KEY_LIST,
+	ST_KEY_RETIRE_OTHERS,
+	ST_KEY_ACTIVATE,
+	ST_KEY_RETIRE,
+	ST_AUDIT_APPEND,
+	ST_AUDIT_READ,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_VERSION] = "SELECT version FROM schema_version WHERE id = 1",
+	[ST_HEALTH_WRITE] = "INSERT INTO health (id, checked_at) VALUES (1, ?1)"
+	    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+	[ST_HEALTH_READ] = "SELECT checked_at FROM health WHERE id = 1",
+	[ST_TASK_INSERT] = "INSERT INTO tasks (id, agent, delegator, act_json,"
+	    " objective, intents_json, sensitivity, created_at, expires_at,"
+	    " call_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_TASK_GET] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
+	[ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+	[ST_TASK_END] = "UPDATE tasks SET state = 1, ended_at = ?2,"
+	    " reason = ?3 WHERE id = ?1 AND state = 0",
+	[ST_TASK_CREDS_REVOKE] = "UPDATE credentials SET revoked = 1,"
+	    " revoked_at = ?2 WHERE task_id = ?1 AND revoked = 0",
+	[ST_TASK_CONSUME] = "UPDATE tasks SET calls_used = calls_used + 1"
+	    " WHERE id = ?1 AND state = 0 AND expires_at > ?2"
+	    " AND calls_used < call_budget RETURNING calls_used",
+	[ST_TASK_STATUS] = "SELECT state, expires_at FROM tasks WHERE id = ?1",
+	[ST_TASK_LIST] = "SELECT " TASK_COLS " FROM tasks WHERE agent = ?1"
+	    " AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))"
+	    " ORDER BY created_at, id LIMIT ?4",
+	[ST_REVOCATION_INSERT] = "INSERT INTO agent_revocations (agent,"
+	    " revoked_at, revoked_by, reason) VALUES (?1, ?2, ?3, ?4)",
+	[ST_AGENT_TASKS_REVOKE] = "UPDATE tasks SET state = 2, ended_at = ?2,"
+	    " reason = ?3 WHERE agent = ?1 AND state = 0 AND expires_at > ?2",
+	[ST_AGENT_CREDS_REVOKE] = "UPDATE credentials SET revoked = 1,"
+	    " revoked_at = ?2 WHERE agent = ?1 AND revoked = 0",
+	[ST_REVOCATION_LAST] = "SELECT agent, revoked_at, revoked_by, reason"
+	    " FROM agent_revocations WHERE agent = ?1"
+	    " ORDER BY revoked_at DESC, id DESC LIMIT 1",
+	[ST_CRED_INSERT] = "INSERT INTO credentials (jti, task_id, agent,"
+	    " audience, issued_at, expires_at, cnf_jkt)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials WHERE jti = ?1",
+	[ST_CRED_EXISTS] = "SELECT 1 FROM credentials WHERE jti = ?1",
+	[ST_CRED_REVOKE] = "UPDATE credentials SET revoked = 1,"
+	    " revoked_at = ?2 WHERE jti = ?1 AND revoked = 0",
+	[ST_CRED_USABLE] = "SELECT c.revoked, c.expires_at, t.state,"
+	    " t.expires_at, EXISTS (SELECT 1 FROM agent_revocations r"
+	    "  WHERE r.agent = c.agent AND r.revoked_at >= c.issued_at)"
+	    " FROM credentials c JOIN tasks t ON t.id = c.task_id"
+	    " WHERE c.jti = ?1",
+	[ST_KEY_INSERT] = "INSERT INTO signing_keys (" KEY_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_KEY_GET] = "SELECT " KEY_COLS " FROM signing_keys WHERE kid = ?1",
+	[ST_KEY_LIST] = "SELECT " KEY_COLS " FROM signing_keys"
+	    " ORDER BY created_at, kid LIMIT ?1",
+	[ST_KEY_RETIRE_OTHERS] = "UPDATE signing_keys SET state = 2,"
+	    " retire_after = ?2 WHERE state = 1 AND kid <> ?1",
+	[ST_KEY_ACTIVATE] = "UPDATE signing_keys SET state = 1,"
+	    " activated_at = ?2, retire_after = 0 WHERE kid = ?1",
+	[ST_KEY_RETIRE] = "UPDATE signing_keys SET state = 2,"
+	    " retire_after = ?2 WHERE kid = ?1",
+	[ST_AUDIT_APPEND] = "INSERT INTO audit_events (time, type, request_id,"
+	    " agent, task_id, fields_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+};
+
+/* --- connections and the pool ------------------------------------------- */
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];   /* prepared on first use */
+	int in_use;
+};
+
+struct sq_store {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct sq_conn *conns;
+	unsigned n_conns;
+	int busy_timeout_ms;
+	store_log_fn *log;
+	void *log_ctx;
+};
+
+/* One operation's borrowed connection. */
+struct op {
+	struct sq_store *st;
+	struct sq_conn *c;
+	const char *name;
+};
+
+static int
+map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return MANDATE_OK;
+	case SQLITE_NOMEM:
+		return MANDATE_ENOMEM;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+		return MANDATE_EINVAL;
+	case SQLITE_TOOBIG:
+		return MANDATE_ELIMIT;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_FULL:
+	case SQLITE_PERM:
+	case SQLITE_PROTOCOL:
+	case SQLITE_AUTH:
+		return MANDATE_EIO;
+	default:
+		return MANDATE_EINTERNAL;
+	}
+}
+
+static void
+log_msg(struct sq_store *st, int status, const char *op, const char *msg)
+{
+	if (st->log != NULL)
+		st->log(st->log_ctx, status, op, msg);
+}
+
+/* Map a failed SQLite call on db (may be NULL) and log its message. */
+static int
+fail_rc(struct sq_store *st, sqlite3 *db, int rc, const char *opname)
+{
+	int r = map_rc(rc);
+	char buf[512];
+
+	if (r == MANDATE_OK)       /* a failure that SQLite calls success */
+		r = MANDATE_EINTERNAL;
+	snprintf(buf, sizeof(buf), "sqlite: %s (%d)",
+	    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+	log_msg(st, r, opname, buf);
+	return r;
+}
+
+static int
+op_fail(struct op *op, int rc)
+{
+	return fail_rc(op->st, op->c->db, rc, op->name);
+}
+
+static void
+conn_close(struct sq_conn *c)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+	}
+	if (c->db != NULL)
+		sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+/* Run one PRAGMA or other statement that may return a row; the first
+ * column of the first row (if any) is copied into val. */
+static int
+exec_one(struct sq_store *st, sqlite3 *db, const char *sql, char *val,
+    size_t val_size, const char *opname)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	if (val_size > 0)
+		val[0] = '\0';
+	rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return fail_rc(st, db, rc, opname);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(q, 0);
+		if (val_size > 0 && val[0] == '\0' && t != NULL)
+			snprintf(val, val_size, "%s", (const char *)t);
+	}
+	if (rc != SQLITE_DONE) {
+		int r = fail_rc(st, db, rc, opname);
+		sqlite3_finalize(q);
+		return r;
+	}
+	sqlite3_finalize(q);
+	return MANDATE_OK;
+}
+
+static int
+conn_open(struct sq_store *st, const char *path, struct sq_conn *c)
+{
+	char mode[32];
+	int rc, r;
+
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		r = fail_rc(st, c->db, rc, "open");
+		conn_close(c);
+		return r;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0,
+	    (int *)NULL);
+	if ((r = exec_one(st, c->db, "PRAGMA journal_mode = WAL", mode,
+	    sizeof(mode), "open")) != MANDATE_OK)
+		goto fail;
+	if (strcmp(mode, "wal") != 0) {
+		log_msg(st, MANDATE_EIO, "open",
+		    "sqlite: the database cannot use WAL mode");
+		r = MANDATE_EIO;
+		goto fail;
+	}
+	if ((r = exec_one(st, c->db, "PRAGMA foreign_keys = ON", NULL, 0,
+	    "open")) != MANDATE_OK ||
+	    (r = exec_one(st, c->db, "PRAGMA synchronous = FULL", NULL, 0,
+	    "open")) != MANDATE_OK)
+		goto fail;
+	return MANDATE_OK;
+fail:
+	conn_close(c);
+	return r;
+}
+
+static int
+op_begin(void *impl, const char *name, struct op *op)
+{
+	struct sq_store *st = impl;
+	struct sq_conn *c = NULL;
+
+	op->st = st;
+	op->name = name;
+	op->c = NULL;
+	if (pthread_mutex_lock(&st->mu) != 0)
+		return MANDATE_EINTERNAL;
+	for (;;) {
+		for (unsigned i = 0; i < st->n_conns; i++) {
+			if (!st->conns[i].in_use) {
+				c = &st->conns[i];
+				break;
+			}
+		}
+		if (c != NULL)
+			break;
+		if (pthread_cond_wait(&st->cv, &st->mu) != 0) {
+			pthread_mutex_unlock(&st->mu);
+			return MANDATE_EINTERNAL;
+		}
+	}
+	c->in_use = 1;
+	pthread_mutex_unlock(&st->mu);
+	op->c = c;
+	return MANDATE_OK;
+}
+
+static void
+op_end(struct op *op)
+{
+	struct sq_store *st = op->st;
+
+	if (op->c == NULL)
+		return;
+	pthread_mutex_lock(&st->mu);
+	op->c->in_use = 0;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	op->c = NULL;
+}
+
+/* The connection's cached statement id, prepared on first use; reset and
+ * unbound before it is handed out.  NULL with *r set on failure. */
+static sqlite3_stmt *
+op_stmt(struct op *op, enum stmt_id id, int *r)
+{
+	struct sq_conn *c = op->c;
+	int rc;
+
+	if (c->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+		    SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			*r = op_fail(op, rc);
+			c->stmt[id] = NULL;
+			return NULL;
+		}
+	}
+	return c->stmt[id];
+}
+
+/* Return a statement to its idle state, dropping the borrowed bindings. */
+static void
+stmt_idle(sqlite3_stmt *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+}
+
+static int
+bind_str(sqlite3_stmt *q, int i, struct str v)
+{
+	/* Lengths are bounded by store.c (STORE_MAX_JSON < INT_MAX). */
+	return sqlite3_bind_text(q, i, v.p != NULL ? v.p : "", (int)v.n,
+	    SQLITE_STATIC);
+}
+
+/* Run a statement that returns no rows; *changes (may be NULL) gets the
+ * number of rows it changed. */
+static int
+run_stmt(struct op *op, enum stmt_id id, sqlite3_stmt *q, int *changes)
+{
+	int rc = sqlite3_step(q);
+	int r = MANDATE_OK;
+
+	(void)id;
+	if (rc != SQLITE_DONE)
+		r = op_fail(op, rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+	else if (changes != NULL)
+		*changes = sqlite3_changes(op->c->db);
+	stmt_idle(q);
+	return r;
+}
+
+/* A parameterless statement (BEGIN, COMMIT, ROLLBACK). */
+static int
+run_simple(struct op *op, enum stmt_id id)
+{
+	int r;
+	sqlite3_stmt *q = op_stmt(op, id, &r);
+
+	if (q == NULL)
+		return r;
+	return run_stmt(op, id, q, NULL);
+}
+
+static int
+tx_begin(struct op *op)
+{
+	return run_simple(op, ST_BEGIN);
+}
+
+/* Commit when r is MANDATE_OK, else roll back; returns the final status. */
+static int
+tx_end(struct op *op, int r)
+{
+	if (r == MANDATE_OK)
+		r = run_simple(op, ST_COMMIT);
+	if (r != MANDATE_OK && !sqlite3_get_autocommit(op->c->db))
+		(void)run_simple(op, ST_ROLLBACK);
+	return r;
+}
+
+/* Copy column i as text into the arena. */
+static int
+col_str(sqlite3_stmt *q, int i, struct arena *a, struct str *out)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	int n = sqlite3_column_bytes(q, i);
+
+	if (t == NULL && sqlite3_errcode(sqlite3_db_handle(q)) == SQLITE_NOMEM)
+		return MANDATE_ENOMEM;
+	*out = arena_strdup(a, t != NULL ? (const char *)t : "",
+	    t != NULL ? (size_t)n : 0);
+	return out->p == NULL ? MANDATE_ENOMEM : MANDATE_OK;
+}
+
+/* --- the schema and migrations ------------------------------------------ */
+
+static int
+read_version(struct op *op, int *version)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*version = 0;
+	if ((q = op_stmt(op, ST_VERSION, &r)) == NULL)
+		return r;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(q, 0);
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_OK;           /* a fresh database */
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+static int
+migrate(struct sq_store *st, struct sq_conn *c, int target)
+{
+	struct op op = { st, c, "migrate" };
+	char *errmsg = NULL;
+	char buf[160];
+	int r, version = 0;
+
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		return r;
+	r = exec_one(st, c->db, "CREATE TABLE IF NOT EXISTS schema_version ("
+	    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+	    " version INTEGER NOT NULL)", NULL, 0, "migrate");
+	if (r != MANDATE_OK)
+		goto out;
+	if ((r = read_version(&op, &version)) != MANDATE_OK)
+		goto out;
+	if (version < 0 || version > target) {
+		snprintf(buf, sizeof(buf), "database schema version %d is newer"
+		    " than this build supports (%d)", version, target);
+		log_msg(st, MANDATE_EINVAL, "migrate", buf);
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	for (int v = version; v < target; v++) {
+		int rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, &errmsg);
+		if (rc != SQLITE_OK) {
+			snprintf(buf, sizeof(buf), "migration to version %d: %s",
+			    v + 1, errmsg != NULL ? errmsg : sqlite3_errstr(rc));
+			r = map_rc(rc);
+			if (r == MANDATE_OK)
+				r = MANDATE_EINTERNAL;
+			log_msg(st, r, "migrate", buf);
+			goto out;
+		}
+	}
+	if (version < target) {
+		snprintf(buf, sizeof(buf), "INSERT INTO schema_version (id,"
+		    " version) VALUES (1, %d) ON CONFLICT (id) DO UPDATE SET"
+		    " version = excluded.version", target);
+		r = exec_one(st, c->db, buf, NULL, 0, "migrate");
+	}
+out:
+	sqlite3_free(errmsg);
+	return tx_end(&op, r);
+}
+
+/* --- open and close ----------------------------------------------------- */
+
+static void
+sq_close(void *impl)
+{
+	struct sq_store *st = impl;
+
+	if (st == NULL)
+		return;
+	for (unsigned i = 0; i < st->n_conns; i++)
+		conn_close(&st->conns[i]);
+	free(st->conns);
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+/* Create the file with mode 0600 before SQLite does (SQLite would use
+ * 0644 less the umask; its -wal and -shm files copy the database's
+ * mode).  An existing file keeps its mode but must be a regular file. */
+static int
+create_file(struct sq_store *st, const char *path)
+{
+	struct stat sb;
+	char buf[256];
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		char eb[128];
+		/* GNU strerror_r (_GNU_SOURCE): thread-safe, returns the text */
+		snprintf(buf, sizeof(buf), "cannot open the database file: %s",
+		    strerror_r(errno, eb, sizeof(eb)));
+		log_msg(st, MANDATE_EIO, "open", buf);
+		return MANDATE_EIO;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		log_msg(st, MANDATE_EIO, "open",
+		    "the database path is not a regular file");
+		return MANDATE_EIO;
+	}
+	close(fd);
+	if ((sb.st_mode & 077) != 0)   /* someone widened it: say so */
+		log_msg(st, MANDATE_OK, "open", "warning: the database file is"
+		    " readable or writable by other users (want mode 0600)");
+	return MANDATE_OK;
+}
+
+static int
+sq_open(const char *target, const struct store_options *opt, void **impl)
+{
+	struct sq_store *st = NULL;
+	int r = MANDATE_EINTERNAL;
+	int target_version = SCHEMA_LATEST;
+	int mu_ok = 0, cv_ok = 0;
+
+	*impl = NULL;
+	/* Connections move between threads (one at a time): SQLite must be
+	 * built thread-safe. */
+	if (!sqlite3_threadsafe()) {
+		if (opt->log != NULL)
+			opt->log(opt->log_ctx, MANDATE_EINTERNAL, "open",
+			    "sqlite: the library is built without thread"
+			    " support");
+		return MANDATE_EINTERNAL;
+	}
+	if (opt->max_schema_version > 0 &&
+	    opt->max_schema_version < SCHEMA_LATEST)
+		target_version = opt->max_schema_version;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return MANDATE_ENOMEM;
+	st->log = opt->log;
+	st->log_ctx = opt->log_ctx;
+	st->busy_timeout_ms = opt->busy_timeout_ms;
+	if (pthread_mutex_init(&st->mu, NULL) != 0)
+		goto out;
+	mu_ok = 1;
+	if (pthread_cond_init(&st->cv, NULL) != 0)
+		goto out;
+	cv_ok = 1;
+	if ((st->conns = calloc(opt->pool_size, sizeof(*st->conns))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if ((r = create_file(st, target)) != MANDATE_OK)
+		goto out;
+	for (unsigned i = 0; i < opt->pool_size; i++) {
+		if ((r = conn_open(st, target, &st->conns[i])) != MANDATE_OK)
+			goto out;
+		st->n_conns = i + 1;
+		if (i == 0 && (r = migrate(st, &st->conns[0],
+		    target_version)) != MANDATE_OK)
+			goto out;
+	}
+	*impl = st;
+	st = NULL;
+	r = MANDATE_OK;
+out:
+	if (st != NULL) {
+		for (unsigned i = 0; i < st->n_conns; i++)
+			conn_close(&st->conns[i]);
+		free(st->conns);
+		if (cv_ok)
+			pthread_cond_destroy(&st->cv);
+		if (mu_ok)
+			pthread_mutex_destroy(&st->mu);
+		free(st);
+	}
+	return r;
+}
+
+static int
+sq_schema_version(void *impl, int *version)
+{
+	struct op op;
+	int r;
+
+	if ((r = op_begin(impl, "schema_version", &op)) != MANDATE_OK)
+		return r;
+	r = read_version(&op, version);
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_health(void *impl, int64_t now)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "health", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	if ((q = op_stmt(&op, ST_HEALTH_WRITE, &r)) == NULL)
+		goto tx;
+	if ((rc = sqlite3_bind_int64(q, 1, now)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+		stmt_idle(q);
+		goto tx;
+	}
+	if ((r = run_stmt(&op, ST_HEALTH_WRITE, q, NULL)) != MANDATE_OK)
+		goto tx;
+	if ((q = op_stmt(&op, ST_HEALTH_READ, &r)) == NULL)
+		goto tx;
+	rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW)
+		r = op_fail(&op, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+	else if (sqlite3_column_int64(q, 0) != now)
+		r = op_fail(&op, SQLITE_CORRUPT);
+	stmt_idle(q);
+tx:
+	r = tx_end(&op, r);
+out:
+	op_end(&op);
+	return r;
+}
+
+/* --- tasks -------------------------------------------------------------- */
+
+static int
+read_task(sqlite3_stmt *q, struct arena *a, struct store_task *t)
+{
+	int r;
+
+	if ((r = col_str(q, 0, a, &t->id)) != MANDATE_OK ||
+	    (r = col_str(q, 1, a, &t->agent)) != MANDATE_OK ||
+	    (r = col_str(q, 2, a, &t->delegator)) != MANDATE_OK ||
+	    (r = col_str(q, 3, a, &t->act_json)) != MANDATE_OK ||
+	    (r = col_str(q, 4, a, &t->objective)) != MANDATE_OK ||
+	    (r = col_str(q, 5, a, &t->intents_json)) != MANDATE_OK ||
+	    (r = col_str(q, 13, a, &t->reason)) != MANDATE_OK)
+		return r;
+	t->sensitivity = sqlite3_column_int64(q, 6);
+	t->created_at = sqlite3_column_int64(q, 7);
+	t->expires_at = sqlite3_column_int64(q, 8);
+	t->call_budget = sqlite3_column_int64(q, 9);
+	t->calls_used = sqlite3_column_int64(q, 10);
+	t->state = sqlite3_column_int(q, 11);
+	t->ended_at = sqlite3_column_int64(q, 12);
+	return MANDATE_OK;
+}
+
+static int
+sq_task_create(void *impl, const struct store_task *t)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = op_begin(impl, "task_create", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_TASK_INSERT, &r)) == NULL)
+		goto out;
+	if (bind_str(q, 1, t->id) || bind_str(q, 2, t->agent) ||
+	    bind_str(q, 3, t->delegator) || bind_str(q, 4, t->act_json) ||
+	    bind_str(q, 5, t->objective) || bind_str(q, 6, t->intents_json) ||
+	    sqlite3_bind_int64(q, 7, t->sensitivity) ||
+	    sqlite3_bind_int64(q, 8, t->created_at) ||
+	    sqlite3_bind_int64(q, 9, t->expires_at) ||
+	    sqlite3_bind_int64(q, 10, t->call_budget)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = run_stmt(&op, ST_TASK_INSERT, q, NULL);
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_task_get(void *impl, struct str id, struct arena *a,
+    struct store_task *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "task_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_TASK_GET, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		r = read_task(q, a, out);
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+/* Whether a row exists for the one-parameter existence query id. */
+static int
+row_exists(struct op *op, enum stmt_id id, struct str key, int *exists)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*exists = 0;
+	if ((q = op_stmt(op, id, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, key)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*exists = 1;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_OK;
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+/* Bind (key text, time[, text]) and run an UPDATE; *changes set. */
+static int
+run_update(struct op *op, enum stmt_id id, struct str key, int64_t t,
+    const struct str *text, int *changes)
+{
+	sqlite3_stmt *q;
+	int r;
+
+	if ((q = op_stmt(op, id, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, key) || sqlite3_bind_int64(q, 2, t) ||
+	    (text != NULL && bind_str(q, 3, *text))) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	return run_stmt(op, id, q, changes);
+}
+
+static int
+sq_task_end(void *impl, struct str id, int64_t now, struct str reason,
+    int *changed)
+{
+	struct op op;
+	int r, changes = 0, exists = 0;
+
+	if ((r = op_begin(impl, "task_end", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	if ((r = run_update(&op, ST_TASK_END, id, now, &reason,
+	    &changes)) != MANDATE_OK)
+		goto tx;
+	if (changes == 0) {
+		if ((r = row_exists(&op, ST_TASK_EXISTS, id, &exists)) ==
+		    MANDATE_OK && !exists)
+			r = MANDATE_ENOTFOUND;
+		goto tx;
+	}
+	r = run_update(&op, ST_TASK_CREDS_REVOKE, id, now, NULL, NULL);
+tx:
+	r = tx_end(&op, r);
+	if (r == MANDATE_OK)
+		*changed = changes > 0;
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_task_consume(void *impl, struct str id, int64_t now, int *outcome,
+    int64_t *calls_used)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "task_consume", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_TASK_CONSUME, &r)) == NULL)
+		goto out;
+	if (bind_str(q, 1, id) || sqlite3_bind_int64(q, 2, now)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		int64_t used = sqlite3_column_int64(q, 0);
+		/* Step to the end so that the autocommit finishes here and a
+		 * failure to commit is seen, not lost in the reset. */
+		rc = sqlite3_step(q);
+		if (rc != SQLITE_DONE) {
+			r = op_fail(&op, rc);
+			stmt_idle(q);
+			goto out;
+		}
+		stmt_idle(q);
+		*outcome = STORE_CONSUMED;
+		*calls_used = used;
+		r = MANDATE_OK;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = op_fail(&op, rc);
+		stmt_idle(q);
+		goto out;
+	}
+	stmt_idle(q);
+	/* Refused: say why.  A concurrent change can only move the task
+	 * further from usable, so any answer here is a refusal. */
+	if ((q = op_stmt(&op, ST_TASK_STATUS, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int state = sqlite3_column_int(q, 0);
+		int64_t expires_at = sqlite3_column_int64(q, 1);
+		if (state != STORE_TASK_ACTIVE)
+			*outcome = STORE_NOT_ACTIVE;
+		else if (expires_at <= now)
+			*outcome = STORE_TASK_EXPIRED_NOW;
+		else
+			*outcome = STORE_EXHAUSTED;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_task_list_by_agent(void *impl, struct str agent,
+    const struct store_page *page, struct arena *a, struct store_task **out,
+    size_t *n_out)
+{
+	struct op op;
+	struct store_task *tasks = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+	int64_t after = page->after_id.n ? page->after_created_at : INT64_MIN;
+
+	if ((r = op_begin(impl, "task_list_by_agent", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_TASK_LIST, &r)) == NULL)
+		goto out;
+	if ((tasks = arena_calloc(a, page->limit, sizeof(*tasks))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (bind_str(q, 1, agent) || sqlite3_bind_int64(q, 2, after) ||
+	    bind_str(q, 3, page->after_id) ||
+	    sqlite3_bind_int64(q, 4, (int64_t)page->limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n >= page->limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		r = read_task(q, a, &tasks[n++]);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = tasks;
+		*n_out = n;
+	}
+	return r;
+}
+
+/* --- kill switch -------------------------------------------------------- */
+
+static int
+sq_agent_revoke(void *impl, const struct store_agent_revocation *rv,
+    int64_t now, size_t *n_tasks)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, changes = 0;
+
+	if ((r = op_begin(impl, "agent_revoke", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	if ((q = op_stmt(&op, ST_REVOCATION_INSERT, &r)) == NULL)
+		goto tx;
+	if (bind_str(q, 1, rv->agent) || sqlite3_bind_int64(q, 2, now) ||
+	    bind_str(q, 3, rv->revoked_by) || bind_str(q, 4, rv->reason)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto tx;
+	}
+	if ((r = run_stmt(&op, ST_REVOCATION_INSERT, q, NULL)) != MANDATE_OK)
+		goto tx;
+	if ((r = run_update(&op, ST_AGENT_TASKS_REVOKE, rv->agent, now,
+	    &rv->reason, &changes)) != MANDATE_OK)
+		goto tx;
+	r = run_update(&op, ST_AGENT_CREDS_REVOKE, rv->agent, now, NULL, NULL);
+tx:
+	r = tx_end(&op, r);
+	if (r == MANDATE_OK)
+		*n_tasks = (size_t)changes;
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_agent_revocation_last(void *impl, struct str agent, struct arena *a,
+    struct store_agent_revocation *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "agent_revocation_last", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_REVOCATION_LAST, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, agent)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((r = col_str(q, 0, a, &out->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 2, a, &out->revoked_by)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &out->reason)) == MANDATE_OK)
+			out->revoked_at = sqlite3_column_int64(q, 1);
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+/* --- credentials -------------------------------------------------------- */
+
+static int
+sq_cred_insert(void *impl, const struct store_credential *c)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = op_begin(impl, "cred_insert", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CRED_INSERT, &r)) == NULL)
+		goto out;
+	if (bind_str(q, 1, c->jti) || bind_str(q, 2, c->task_id) ||
+	    bind_str(q, 3, c->agent) || bind_str(q, 4, c->audience) ||
+	    sqlite3_bind_int64(q, 5, c->issued_at) ||
+	    sqlite3_bind_int64(q, 6, c->expires_at) ||
+	    bind_str(q, 7, c->cnf_jkt)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = run_stmt(&op, ST_CRED_INSERT, q, NULL);
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_cred_get(void *impl, struct str jti, struct arena *a,
+    struct store_credential *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "cred_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CRED_GET, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, jti)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((r = col_str(q, 0, a, &out->jti)) == MANDATE_OK &&
+		    (r = col_str(q, 1, a, &out->task_id)) == MANDATE_OK &&
+		    (r = col_str(q, 2, a, &out->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &out->audience)) == MANDATE_OK &&
+		    (r = col_str(q, 6, a, &out->cnf_jkt)) == MANDATE_OK) {
+			out->issued_at = sqlite3_column_int64(q, 4);
+			out->expires_at = sqlite3_column_int64(q, 5);
+			out->revoked = sqlite3_column_int(q, 7) != 0;
+			out->revoked_at = sqlite3_column_int64(q, 8);
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sq_cred_revoke(void *impl, struct str jti, int64_t now, int *changed)
+{
+	struct op op;
+	int r, changes = 0, exists = 0;
+
+	if ((r = op_begin(impl, "cred_revoke", &op)) != MANDATE_OK)
+		return r;
+	r = run_update(&op, ST_CRED_REVOKE, jti, now, NULL, &changes);
+	if (r == MANDATE_OK && changes == 0 &&
+	    (r = row_exists(&op, ST_CRED_EXISTS, jti, &exists)) ==
+	    MANDATE_OK && !exists)
+		r = MANDATE_ENOTFOUND;
+	if (r == MANDATE_OK)
+		*changed = changes > 0;
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_cred_usable(void *impl, struct str jti, int64_t now, int *usable)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*usable = STORE_UNUSABLE_UNKNOWN;
+	if ((r = op_begin(impl, "cred_usable", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CRED_USABLE, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, jti)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (sqlite3_column_int(q, 0) != 0)
+			*usable = STORE_UNUSABLE_REVOKED;
+		else if (sqlite3_column_int64(q, 1) <= now)
+			*usable = STORE_UNUSABLE_EXPIRED;
+		else if (sqlite3_column_int(q, 2) != STORE_TASK_ACTIVE)
+			*usable = STORE_UNUSABLE_TASK_ENDED;
+		else if (sqlite3_column_int64(q, 3) <= now)
+			*usable = STORE_UNUSABLE_TASK_EXPIRED;
+		else if (sqlite3_column_int(q, 4) != 0)
+			*usable = STORE_UNUSABLE_AGENT_REVOKED;
+		else
+			*usable = STORE_USABLE;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_OK;           /* unknown: a result, not an error */
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		*usable = STORE_UNUSABLE_UNKNOWN;
+	return r;
+}
+
+/* --- signing keys ------------------------------------------------------- */
+
+static int
+read_key(sqlite3_stmt *q, struct arena *a, struct store_key *k)
+{
+	int r;
+
+	if ((r = col_str(q, 0, a, &k->kid)) != MANDATE_OK ||
+	    (r = col_str(q, 1, a, &k->alg)) != MANDATE_OK ||
+	    (r = col_str(q, 2, a, &k->public_jwk)) != MANDATE_OK)
+		return r;
+	k->state = sqlite3_column_int(q, 3);
+	k->created_at = sqlite3_column_int64(q, 4);
+	k->activated_at = sqlite3_column_int64(q, 5);
+	k->retire_after = sqlite3_column_int64(q, 6);
+	return MANDATE_OK;
+}
+
+static int
+sq_key_insert(void *impl, const struct store_key *k)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = op_begin(impl, "key_insert", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_KEY_INSERT, &r)) == NULL)
+		goto out;
+	if (bind_str(q, 1, k->kid) || bind_str(q, 2, k->alg) ||
+	    bind_str(q, 3, k->public_jwk) || sqlite3_bind_int(q, 4, k->state) ||
+	    sqlite3_bind_int64(q, 5, k->created_at) ||
+	    sqlite3_bind_int64(q, 6, k->activated_at) ||
+	    sqlite3_bind_int64(q, 7, k->retire_after)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = run_stmt(&op, ST_KEY_INSERT, q, NULL);
+out:
+	op_end(&op);
+	return r;
+}
+
+/* Read one key on a borrowed connection; ENOTFOUND if absent. */
+static int
+key_get_on(struct op *op, struct str kid, struct arena *a,
+    struct store_key *out)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((q = op_stmt(op, ST_KEY_GET, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, kid)) != SQLITE_OK)
+		r = op_fail(op, rc);
+	else if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		r = read_key(q, a, out);
+	else if (rc == SQLITE_DONE)
+		r = MANDATE_ENOTFOUND;
+	else
+		r = op_fail(op, rc);
+	stmt_idle(q);
+	return r;
+}
+
+static int
+sq_key_get(void *impl, struct str kid, struct arena *a,
+    struct store_key *out)
+{
+	struct op op;
+	int r;
+
+	if ((r = op_begin(impl, "key_get", &op)) != MANDATE_OK)
+		return r;
+	r = key_get_on(&op, kid, a, out);
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sq_key_list(void *impl, struct arena *a, struct store_key **out,
+    size_t *n_out)
+{
+	struct op op;
+	struct store_key *keys = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0, cap = 0;
+	int r, rc = SQLITE_DONE;
+
+	if ((r = op_begin(impl, "key_list", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_KEY_LIST, &r)) == NULL)
+		goto out;
+	if ((rc = sqlite3_bind_int64(q, 1, STORE_MAX_PAGE)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct store_key *nk = arena_realloc(a, keys,
+			    cap * sizeof(*keys), ncap * sizeof(*keys));
+			if (nk == NULL) {
+				r = MANDATE_ENOMEM;
+				break;
+			}
+			keys = nk;
+			cap = ncap;
+		}
+		memset(&keys[n], 0, sizeof(keys[n]));
+		r = read_key(q, a, &keys[n++]);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = keys;
+		*n_out = n;
+	}
+	return r;
+}
+
+static int
+sq_key_activate(void *impl, struct str kid, int64_t now,
+    int64_t retire_after)
+{
+	struct op op;
+	struct store_key k;
+	struct arena a;
+	int r;
+
+	arena_init(&a, 1u << 20);
+	if ((r = op_begin(impl, "key_activate", &op)) != MANDATE_OK)
+		goto done;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	memset(&k, 0, sizeof(k));
+	if ((r = key_get_on(&op, kid, &a, &k)) != MANDATE_OK)
+		goto tx;
+	if (k.state == STORE_KEY_RETIRED) {
+		log_msg(op.st, MANDATE_EINVAL, op.name,
+		    "a retired key cannot become active again");
+		r = MANDATE_EINVAL;
+		goto tx;
+	}
+	if ((r = run_update(&op, ST_KEY_RETIRE_OTHERS, kid, retire_after,
+	    NULL, NULL)) != MANDATE_OK)
+		goto tx;
+	if (k.state != STORE_KEY_ACTIVE)
+		r = run_update(&op, ST_KEY_ACTIVATE, kid, now, NULL, NULL);
+tx:
+	r = tx_end(&op, r);
+out:
+	op_end(&op);
+done:
+	arena_free(&a);
+	return r;
+}
+
+static int
+sq_key_retire(void *impl, struct str kid, int64_t retire_after)
+{
+	struct op op;
+	int r, changes = 0;
+
+	if ((r = op_begin(impl, "key_retire", &op)) != MANDATE_OK)
+		return r;
+	r = run_update(&op, ST_KEY_RETIRE, kid, retire_after, NULL, &changes);
+	if (r == MANDATE_OK && changes == 0)
+		r = MANDATE_ENOTFOUND;
+	op_end(&op);
+	return r;
+}
+
+/* --- audit -------------------------------------------------------------- */
+
+static int
+sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = op_begin(impl, "audit_append", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_AUDIT_APPEND, &r)) == NULL)
+		goto out;
+	if (sqlite3_bind_int64(q, 1, e->time) || bind_str(q, 2, e->type) ||
+	    bind_str(q, 3, e->request_id) || bind_str(q, 4, e->agent) ||
+	    bind_str(q, 5, e->task_id) || bind_str(q, 6, e->fields_json)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	if ((r = run_stmt(&op, ST_AUDIT_APPEND, q, NULL)) == MANDATE_OK)
+		*id = sqlite3_last_insert_rowid(op.c->db);
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_audit_read(void *impl, int64_t from_id, size_t limit, struct arena *a,
+    struct store_audit_event **out, size_t *n_out)
+{
+	struct op op;
+	struct store_audit_event *ev = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+
+	if ((r = op_begin(impl, "audit_read", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_AUDIT_READ, &r)) == NULL)
+		goto out;
+	if ((ev = arena_calloc(a, limit, sizeof(*ev))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_bind_int64(q, 1, from_id) ||
+	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_audit_event *e;
+		if (n >= limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		e = &ev[n++];
+		e->id = sqlite3_column_int64(q, 0);
+		e->time = sqlite3_column_int64(q, 1);
+		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &e->request_id)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &e->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 5, a, &e->task_id)) == MANDATE_OK)
+			r = col_str(q, 6, a, &e->fields_json);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = ev;
+		*n_out = n;
+	}
+	return r;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.health = sq_health,
+	.task_create = sq_task_create,
+	.task_get = sq_task_get,
+	.task_end = sq_task_end,
+	.task_consume = sq_task_consume,
+	.task_list_by_agent = sq_task_list_by_agent,
+	.agent_revoke = sq_agent_revoke,
+	.agent_revocation_last = sq_agent_revocation_last,
+	.cred_insert = sq_cred_insert,
+	.cred_get = sq_cred_get,
+	.cred_revoke = sq_cred_revoke,
+	.cred_usable = sq_cred_usable,
+	.key_insert = sq_key_insert,
+	.key_get = sq_key_get,
+	.key_list = sq_key_list,
+	.key_activate = sq_key_activate,
+	.key_retire = sq_key_retire,
+	.audit_append = sq_audit_append,
+	.audit_read = sq_audit_read,
+};

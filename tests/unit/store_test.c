@@ -1,0 +1,1155 @@
+/*
+ * store_test.c - the storage interface, through store.h only.
+ *
+ * Every case opens a fresh store with the ops table under test (SQLite on
+ * a temporary file today; the PostgreSQL backend will run the same cases)
+ * and checks the documented semantics: each operation, edge cases (double
+ * end, exhausted budget, expired task, revoked agent, unknown ids),
+ * concurrent consumption of one budget, migrations forward and refusal of
+ * a newer schema, and bad files giving errors rather than crashes.  The
+ * few SQLite-only checks (file mode, append-only triggers, a version
+ * written by a "newer build") are marked as such.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/arena.h"
+#include "util/status.h"
+
+static const struct store_ops *const ops_under_test = &store_sqlite_ops;
+
+#define T0 1700000000LL   /* a fixed "now" */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+	struct arena a;
+	char log[512];      /* last logged message */
+	int n_logged;
+};
+
+static void
+test_log(void *ctx, int status, const char *op, const char *msg)
+{
+	struct fixture *f = ctx;
+
+	(void)status;
+	f->n_logged++;
+	snprintf(f->log, sizeof(f->log), "%s: %s", op, msg);
+}
+
+static struct store_options
+fx_options(struct fixture *f)
+{
+	struct store_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.log = test_log;
+	o.log_ctx = f;
+	return o;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_options o;
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/store_test.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/mandate.db", f->dir);
+	o = fx_options(f);
+	if (store_open(ops_under_test, f->path, &o, &f->s) != MANDATE_OK)
+		return -1;
+	arena_init(&f->a, 0);
+	*state = f;
+	return 0;
+}
+
+static void
+remove_db_files(const char *path)
+{
+	char buf[256];
+
+	unlink(path);
+	snprintf(buf, sizeof(buf), "%s-wal", path);
+	unlink(buf);
+	snprintf(buf, sizeof(buf), "%s-shm", path);
+	unlink(buf);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	arena_free(&f->a);
+	remove_db_files(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* A valid task for agent with the given id (a C string). */
+static struct store_task
+mk_task(const char *id, const char *agent, int64_t created, int64_t ttl,
+    int64_t budget)
+{
+	struct store_task t;
+
+	memset(&t, 0, sizeof(t));
+	t.id = str_c(id);
+	t.agent = str_c(agent);
+	t.delegator = str_c("user:alice");
+	t.act_json = str_c("{\"sub\":\"user:alice\"}");
+	t.objective = str_c("summarise the quarterly report");
+	t.intents_json = str_c("[{\"action\":\"read_file\"}]");
+	t.sensitivity = 2;
+	t.created_at = created;
+	t.expires_at = created + ttl;
+	t.call_budget = budget;
+	return t;
+}
+
+static struct store_credential
+mk_cred(const char *jti, const char *task, const char *agent, int64_t iat,
+    int64_t ttl)
+{
+	struct store_credential c;
+
+	memset(&c, 0, sizeof(c));
+	c.jti = str_c(jti);
+	c.task_id = str_c(task);
+	c.agent = str_c(agent);
+	c.audience = str_c("https://tools.example");
+	c.issued_at = iat;
+	c.expires_at = iat + ttl;
+	c.cnf_jkt = str_c("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+	return c;
+}
+
+static int
+usable(struct store *s, const char *jti, int64_t now)
+{
+	int u = -1;
+
+	assert_int_equal(store_cred_usable(s, str_c(jti), now, &u),
+	    MANDATE_OK);
+	return u;
+}
+
+/* --- open, health, ids --------------------------------------------------- */
+
+static void
+test_open_health_version(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sb;
+	int v = 0;
+
+	assert_int_equal(store_health(f->s, T0), MANDATE_OK);
+	assert_int_equal(store_health(f->s, T0 + 1), MANDATE_OK);
+	assert_int_equal(store_schema_version(f->s, &v), MANDATE_OK);
+	assert_true(v >= 2);
+	/* SQLite: the file is private to the daemon's user. */
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+static void
+test_task_new_id(void **state)
+{
+	char a[STORE_TASK_ID_SIZE], b[STORE_TASK_ID_SIZE];
+
+	(void)state;
+	assert_int_equal(store_task_new_id(a), MANDATE_OK);
+	assert_int_equal(store_task_new_id(b), MANDATE_OK);
+	assert_int_equal(strlen(a), STORE_TASK_ID_LEN);
+	assert_int_equal(strspn(a, "0123456789abcdef"), STORE_TASK_ID_LEN);
+	assert_string_not_equal(a, b);
+}
+
+static void
+test_bad_arguments(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = NULL;
+	struct store_task t = mk_task("t1", "spiffe://d/a", T0, 60, 5);
+	struct store_task got;
+	int outcome, u;
+
+	assert_int_equal(store_open(NULL, f->path, NULL, &s), MANDATE_EINVAL);
+	assert_null(s);
+	assert_int_equal(store_open(ops_under_test, "", NULL, &s),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_open(ops_under_test, f->path, NULL, NULL),
+	    MANDATE_EINVAL);
+	store_close(NULL);
+	assert_int_equal(store_task_create(NULL, &t), MANDATE_EINVAL);
+	assert_int_equal(store_task_create(f->s, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), NULL, &got),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_task_consume(f->s, str_c("t1"), T0, NULL,
+	    NULL), MANDATE_EINVAL);
+	assert_int_equal(store_cred_usable(f->s, STR_NULL, T0, &u),
+	    MANDATE_EINVAL);
+	assert_int_not_equal(u, STORE_USABLE);
+	assert_int_equal(store_task_consume(f->s, STR_NULL, T0, &outcome,
+	    NULL), MANDATE_EINVAL);
+}
+
+/* --- tasks ---------------------------------------------------------------- */
+
+static void
+test_task_create_get(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "spiffe://d/a", T0, 600, 10);
+	struct store_task got;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_true(str_eq(got.id, t.id));
+	assert_true(str_eq(got.agent, t.agent));
+	assert_true(str_eq(got.delegator, t.delegator));
+	assert_true(str_eq(got.act_json, t.act_json));
+	assert_true(str_eq(got.objective, t.objective));
+	assert_true(str_eq(got.intents_json, t.intents_json));
+	assert_string_equal(got.objective.p, "summarise the quarterly report");
+	assert_int_equal(got.sensitivity, 2);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.expires_at, T0 + 600);
+	assert_int_equal(got.call_budget, 10);
+	assert_int_equal(got.calls_used, 0);
+	assert_int_equal(got.state, STORE_TASK_ACTIVE);
+	assert_int_equal(got.ended_at, 0);
+	assert_int_equal(got.reason.n, 0);
+	assert_int_equal(store_task_state_at(&got, T0 + 599),
+	    STORE_TASK_ACTIVE);
+	assert_int_equal(store_task_state_at(&got, T0 + 600),
+	    STORE_TASK_EXPIRED);
+
+	/* duplicate id (the database's message goes to the log), unknown id */
+	f->n_logged = 0;
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	assert_int_equal(f->n_logged, 1);
+	assert_non_null(strstr(f->log, "task_create: sqlite:"));
+	assert_int_equal(store_task_get(f->s, str_c("nope"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_null(got.id.p);
+
+	/* bytes are stored as given: no SQL, no UTF-8 assumptions */
+	t = mk_task("t2", "'; DROP TABLE tasks; --", T0, 600, 1);
+	t.objective = str_make("\xff\xfe\x80 \xc3(", 6);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_get(f->s, str_c("t2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_true(str_eq(got.agent, t.agent));
+	assert_true(str_eq(got.objective, t.objective));
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &got),
+	    MANDATE_OK);
+}
+
+static void
+test_task_create_rejects(void **state)
+{
+	struct fixture *f = *state;
+	static char big[STORE_MAX_TEXT + 2];
+	struct store_task t;
+
+	t = mk_task("", "spiffe://d/a", T0, 60, 1);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	t = mk_task("x1", "", T0, 60, 1);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	t = mk_task("x2", "a", T0, 0, 1);          /* expires == created */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	t = mk_task("x3", "a", T0, 60, 0);         /* no budget */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	t = mk_task("x4", "a", T0, 60, -5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	t = mk_task("x5", "a", T0, 60, 1);
+	t.id = str_make("x5\0z", 4);               /* embedded NUL */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_EINVAL);
+	memset(big, 'o', sizeof(big));
+	t = mk_task("x6", "a", T0, 60, 1);
+	t.objective = str_make(big, STORE_MAX_TEXT + 1);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_ELIMIT);
+	t.objective = str_make(big, STORE_MAX_TEXT);   /* at the bound */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	t = mk_task("x7", "a", T0, 60, 1);
+	t.id = str_make(big, STORE_MAX_ID + 1);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_ELIMIT);
+}
+
+static void
+test_task_end_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "spiffe://d/a", T0, 600, 10);
+	struct store_credential c1 = mk_cred("j1", "t1", "spiffe://d/a", T0,
+	    300);
+	struct store_credential c2 = mk_cred("j2", "t1", "spiffe://d/a", T0,
+	    300);
+	struct store_credential got;
+	struct store_task tg;
+	int changed = -1;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c1), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c2), MANDATE_OK);
+	assert_int_equal(usable(f->s, "j1", T0 + 1), STORE_USABLE);
+
+	assert_int_equal(store_task_end(f->s, str_c("t1"), T0 + 10,
+	    str_c("done"), &changed), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_task_end(f->s, str_c("t1"), T0 + 20,
+	    str_c("again"), &changed), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_task_end(f->s, str_c("t1"), T0 + 20,
+	    STR_NULL, NULL), MANDATE_OK);
+
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_ENDED);
+	assert_int_equal(tg.ended_at, T0 + 10);
+	assert_string_equal(tg.reason.p, "done");
+	assert_int_equal(store_task_state_at(&tg, T0 + 10000),
+	    STORE_TASK_ENDED);
+
+	/* ending revoked its credentials in the same transaction */
+	assert_int_equal(store_cred_get(f->s, str_c("j2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.revoked, 1);
+	assert_int_equal(got.revoked_at, T0 + 10);
+	assert_int_equal(usable(f->s, "j1", T0 + 11), STORE_UNUSABLE_REVOKED);
+
+	/* a credential recorded after the end (a race) is still refused */
+	c1.jti = str_c("j3");
+	assert_int_equal(store_cred_insert(f->s, &c1), MANDATE_OK);
+	assert_int_equal(usable(f->s, "j3", T0 + 11),
+	    STORE_UNUSABLE_TASK_ENDED);
+
+	assert_int_equal(store_task_end(f->s, str_c("nope"), T0, STR_NULL,
+	    &changed), MANDATE_ENOTFOUND);
+	assert_int_equal(changed, 0);
+}
+
+static void
+test_task_consume_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "a", T0, 100, 3);
+	struct store_task tg;
+	int64_t used = -1;
+	int outcome = -1;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(store_task_consume(f->s, str_c("t1"), T0 + i,
+		    &outcome, &used), MANDATE_OK);
+		assert_int_equal(outcome, STORE_CONSUMED);
+		assert_int_equal(used, i);
+	}
+	assert_int_equal(store_task_consume(f->s, str_c("t1"), T0 + 5,
+	    &outcome, &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_EXHAUSTED);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.calls_used, 3);
+
+	/* expired */
+	t = mk_task("t2", "a", T0, 100, 3);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_consume(f->s, str_c("t2"), T0 + 100,
+	    &outcome, NULL), MANDATE_OK);
+	assert_int_equal(outcome, STORE_TASK_EXPIRED_NOW);
+	assert_int_equal(store_task_consume(f->s, str_c("t2"), T0 + 99,
+	    &outcome, NULL), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+
+	/* ended */
+	assert_int_equal(store_task_end(f->s, str_c("t2"), T0 + 1, STR_NULL,
+	    NULL), MANDATE_OK);
+	assert_int_equal(store_task_consume(f->s, str_c("t2"), T0 + 2,
+	    &outcome, NULL), MANDATE_OK);
+	assert_int_equal(outcome, STORE_NOT_ACTIVE);
+
+	/* unknown */
+	assert_int_equal(store_task_consume(f->s, str_c("t9"), T0, &outcome,
+	    NULL), MANDATE_ENOTFOUND);
+	assert_int_not_equal(outcome, STORE_CONSUMED);
+}
+
+static void
+test_task_list_paged(void **state)
+{
+	struct fixture *f = *state;
+	struct store_page page;
+	struct store_task *out = NULL;
+	char ids[40][8];
+	size_t n = 0, seen = 0;
+	int pages = 0;
+
+	for (int i = 0; i < 25; i++) {
+		struct store_task t;
+		snprintf(ids[i], sizeof(ids[i]), "a%02d", 24 - i);
+		/* several tasks share a created_at: ties broken by id */
+		t = mk_task(ids[i], "agent-a", T0 + i / 4, 600, 1);
+		assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	}
+	for (int i = 25; i < 28; i++) {
+		struct store_task t;
+		snprintf(ids[i], sizeof(ids[i]), "b%02d", i);
+		t = mk_task(ids[i], "agent-b", T0, 600, 1);
+		assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	}
+	memset(&page, 0, sizeof(page));
+	page.limit = 10;
+	for (;;) {
+		assert_int_equal(store_task_list_by_agent(f->s,
+		    str_c("agent-a"), &page, &f->a, &out, &n), MANDATE_OK);
+		if (n == 0) {
+			assert_null(out);
+			break;
+		}
+		pages++;
+		assert_true(n <= 10);
+		for (size_t i = 0; i < n; i++) {
+			/* (created_at, id) strictly increasing across pages */
+			assert_string_equal(out[i].agent.p, "agent-a");
+			assert_true((page.after_id.n == 0 && i == 0) ||
+			    page.after_created_at < out[i].created_at ||
+			    (page.after_created_at == out[i].created_at &&
+			    str_cmp(page.after_id, out[i].id) < 0));
+			page.after_created_at = out[i].created_at;
+			page.after_id = out[i].id;
+		}
+		seen += n;
+	}
+	assert_int_equal(seen, 25);
+	assert_int_equal(pages, 3);
+
+	page.limit = 0;
+	assert_int_equal(store_task_list_by_agent(f->s, str_c("agent-a"),
+	    &page, &f->a, &out, &n), MANDATE_EINVAL);
+	page.limit = STORE_MAX_PAGE + 1;
+	assert_int_equal(store_task_list_by_agent(f->s, str_c("agent-a"),
+	    &page, &f->a, &out, &n), MANDATE_EINVAL);
+	memset(&page, 0, sizeof(page));
+	page.limit = 5;
+	assert_int_equal(store_task_list_by_agent(f->s, str_c("nobody"),
+	    &page, &f->a, &out, &n), MANDATE_OK);
+	assert_int_equal(n, 0);
+}
+
+/* --- kill switch ---------------------------------------------------------- */
+
+static void
+test_agent_revoke(void **state)
+{
+	struct fixture *f = *state;
+	const char *ag = "spiffe://d/bad";
+	struct store_agent_revocation rv, got;
+	struct store_task t, tg;
+	struct store_credential c;
+	size_t n = 99;
+	int outcome;
+
+	t = mk_task("k1", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	t = mk_task("k2", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	t = mk_task("k3", ag, T0, 600, 5);                 /* ended */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_end(f->s, str_c("k3"), T0 + 1, STR_NULL,
+	    NULL), MANDATE_OK);
+	t = mk_task("k4", ag, T0 - 1000, 10, 5);           /* expired */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	t = mk_task("o1", "spiffe://d/good", T0, 600, 5);  /* other agent */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("jk1", "k1", ag, T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	c = mk_cred("jo1", "o1", "spiffe://d/good", T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &got), MANDATE_ENOTFOUND);
+
+	memset(&rv, 0, sizeof(rv));
+	rv.agent = str_c(ag);
+	rv.revoked_by = str_c("user:secops");
+	rv.reason = str_c("prompt injection suspected");
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0 + 50, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(store_task_get(f->s, str_c("k1"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_REVOKED);
+	assert_string_equal(tg.reason.p, "prompt injection suspected");
+	assert_int_equal(store_task_get(f->s, str_c("k3"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_ENDED);       /* untouched */
+	assert_int_equal(store_task_get(f->s, str_c("o1"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_ACTIVE);
+	assert_int_equal(store_task_consume(f->s, str_c("k2"), T0 + 51,
+	    &outcome, NULL), MANDATE_OK);
+	assert_int_equal(outcome, STORE_NOT_ACTIVE);
+
+	assert_int_not_equal(usable(f->s, "jk1", T0 + 51), STORE_USABLE);
+	assert_int_equal(usable(f->s, "jo1", T0 + 51), STORE_USABLE);
+
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &got), MANDATE_OK);
+	assert_string_equal(got.agent.p, ag);
+	assert_int_equal(got.revoked_at, T0 + 50);
+	assert_string_equal(got.revoked_by.p, "user:secops");
+	assert_string_equal(got.reason.p, "prompt injection suspected");
+
+	/* A credential issued before the kill but recorded after it: its
+	 * task is a new one (the race a kill switch must still win). */
+	t = mk_task("k5", ag, T0 + 40, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("jk5", "k5", ag, T0 + 45, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(usable(f->s, "jk5", T0 + 60),
+	    STORE_UNUSABLE_AGENT_REVOKED);
+	/* ... and one issued later is usable again (the kill is a point in
+	 * time, not a ban). */
+	t = mk_task("k6", ag, T0 + 100, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("jk6", "k6", ag, T0 + 100, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(usable(f->s, "jk6", T0 + 101), STORE_USABLE);
+
+	/* revoking again finds nothing active but k5/k6 */
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0 + 200, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0 + 201, NULL),
+	    MANDATE_OK);
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &got), MANDATE_OK);
+	assert_int_equal(got.revoked_at, T0 + 201);
+}
+
+/* --- credentials ---------------------------------------------------------- */
+
+static void
+test_credentials(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "a", T0, 600, 5);
+	struct store_credential c = mk_cred("j1", "t1", "a", T0, 300);
+	struct store_credential got;
+	int changed = -1;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_EINVAL);
+	assert_int_equal(store_cred_get(f->s, str_c("j1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_string_equal(got.jti.p, "j1");
+	assert_string_equal(got.task_id.p, "t1");
+	assert_string_equal(got.agent.p, "a");
+	assert_string_equal(got.audience.p, "https://tools.example");
+	assert_true(str_eq(got.cnf_jkt, c.cnf_jkt));
+	assert_int_equal(got.issued_at, T0);
+	assert_int_equal(got.expires_at, T0 + 300);
+	assert_int_equal(got.revoked, 0);
+	assert_int_equal(got.revoked_at, 0);
+
+	/* unbound credential (no DPoP) */
+	c = mk_cred("j2", "t1", "a", T0, 300);
+	c.cnf_jkt = STR_NULL;
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(store_cred_get(f->s, str_c("j2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.cnf_jkt.n, 0);
+
+	/* unknown task: refused */
+	c = mk_cred("j3", "no-such-task", "a", T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_EINVAL);
+	c = mk_cred("j3", "t1", "a", T0, 0);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_EINVAL);
+
+	assert_int_equal(usable(f->s, "j1", T0), STORE_USABLE);
+	assert_int_equal(usable(f->s, "j1", T0 + 299), STORE_USABLE);
+	assert_int_equal(usable(f->s, "j1", T0 + 300), STORE_UNUSABLE_EXPIRED);
+	assert_int_equal(usable(f->s, "zz", T0), STORE_UNUSABLE_UNKNOWN);
+	assert_int_equal(store_cred_get(f->s, str_c("zz"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+
+	assert_int_equal(store_cred_revoke(f->s, str_c("j1"), T0 + 5,
+	    &changed), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_cred_revoke(f->s, str_c("j1"), T0 + 6,
+	    &changed), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_cred_get(f->s, str_c("j1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.revoked, 1);
+	assert_int_equal(got.revoked_at, T0 + 5);
+	assert_int_equal(usable(f->s, "j1", T0 + 6), STORE_UNUSABLE_REVOKED);
+	assert_int_equal(usable(f->s, "j2", T0 + 6), STORE_USABLE);
+	assert_int_equal(store_cred_revoke(f->s, str_c("zz"), T0, &changed),
+	    MANDATE_ENOTFOUND);
+
+	/* task expiry makes a longer-lived credential unusable */
+	t = mk_task("t2", "a", T0, 100, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("j4", "t2", "a", T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(usable(f->s, "j4", T0 + 99), STORE_USABLE);
+	assert_int_equal(usable(f->s, "j4", T0 + 100),
+	    STORE_UNUSABLE_TASK_EXPIRED);
+}
+
+/* --- signing keys ----------------------------------------------------------- */
+
+static struct store_key
+mk_key(const char *kid, int64_t created)
+{
+	struct store_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.kid = str_c(kid);
+	k.alg = str_c("ES256");
+	k.public_jwk = str_c("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"x\","
+	    "\"y\":\"y\"}");
+	k.state = STORE_KEY_NEXT;
+	k.created_at = created;
+	return k;
+}
+
+static void
+test_signing_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct store_key k = mk_key("k1", T0), got, *list = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_OK);
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_EINVAL);
+	k = mk_key("k2", T0 + 10);
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_OK);
+	k.state = 7;
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_EINVAL);
+
+	assert_int_equal(store_key_activate(f->s, str_c("k1"), T0 + 1, 0),
+	    MANDATE_OK);
+	assert_int_equal(store_key_get(f->s, str_c("k1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_KEY_ACTIVE);
+	assert_int_equal(got.activated_at, T0 + 1);
+	assert_string_equal(got.alg.p, "ES256");
+	assert_string_equal(got.public_jwk.p, k.public_jwk.p);
+
+	/* rotation: k2 active, k1 retired and published until T0 + 1000 */
+	assert_int_equal(store_key_activate(f->s, str_c("k2"), T0 + 20,
+	    T0 + 1000), MANDATE_OK);
+	assert_int_equal(store_key_list(f->s, &f->a, &list, &n), MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].kid.p, "k1");
+	assert_int_equal(list[0].state, STORE_KEY_RETIRED);
+	assert_int_equal(list[0].retire_after, T0 + 1000);
+	assert_string_equal(list[1].kid.p, "k2");
+	assert_int_equal(list[1].state, STORE_KEY_ACTIVE);
+	assert_int_equal(list[1].activated_at, T0 + 20);
+
+	/* activating the active key again changes nothing */
+	assert_int_equal(store_key_activate(f->s, str_c("k2"), T0 + 30,
+	    T0 + 2000), MANDATE_OK);
+	assert_int_equal(store_key_get(f->s, str_c("k2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_KEY_ACTIVE);
+	assert_int_equal(got.activated_at, T0 + 20);
+
+	/* a retired key stays retired; unknown kids */
+	assert_int_equal(store_key_activate(f->s, str_c("k1"), T0 + 40, 0),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_key_activate(f->s, str_c("k9"), T0 + 40, 0),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(store_key_get(f->s, str_c("k9"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(store_key_retire(f->s, str_c("k9"), T0),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(store_key_retire(f->s, str_c("k2"), T0 + 500),
+	    MANDATE_OK);
+	assert_int_equal(store_key_get(f->s, str_c("k2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_KEY_RETIRED);
+	assert_int_equal(got.retire_after, T0 + 500);
+}
+
+/* --- audit ---------------------------------------------------------------- */
+
+static void
+test_audit_append_read(void **state)
+{
+	struct fixture *f = *state;
+	struct store_audit_event e, *out = NULL;
+	int64_t ids[7], id = 0;
+	size_t n = 0;
+
+	for (int i = 0; i < 7; i++) {
+		memset(&e, 0, sizeof(e));
+		e.time = T0 + i;
+		e.type = str_c(i % 2 ? "decision" : "token.issued");
+		e.request_id = str_c("req-1");
+		e.agent = str_c("spiffe://d/a");
+		e.task_id = str_c("t1");
+		e.fields_json = str_c("{\"n\":1}");
+		assert_int_equal(store_audit_append(f->s, &e, &ids[i]),
+		    MANDATE_OK);
+		if (i > 0)
+			assert_true(ids[i] > ids[i - 1]);
+	}
+	assert_int_equal(store_audit_read(f->s, ids[0], 3, &f->a, &out, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].id, ids[0]);
+	assert_int_equal(out[2].id, ids[2]);
+	assert_string_equal(out[1].type.p, "decision");
+	assert_string_equal(out[1].fields_json.p, "{\"n\":1}");
+	assert_string_equal(out[1].agent.p, "spiffe://d/a");
+	assert_string_equal(out[1].request_id.p, "req-1");
+	assert_string_equal(out[1].task_id.p, "t1");
+	assert_int_equal(out[1].time, T0 + 1);
+	assert_int_equal(store_audit_read(f->s, ids[3], 100, &f->a, &out, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_audit_read(f->s, ids[6] + 1, 100, &f->a, &out,
+	    &n), MANDATE_OK);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	assert_int_equal(store_audit_read(f->s, 0, 0, &f->a, &out, &n),
+	    MANDATE_EINVAL);
+
+	/* minimal event; missing type is refused */
+	memset(&e, 0, sizeof(e));
+	e.type = str_c("revocation");
+	assert_int_equal(store_audit_append(f->s, &e, &id), MANDATE_OK);
+	assert_true(id > ids[6]);
+	e.type = STR_NULL;
+	assert_int_equal(store_audit_append(f->s, &e, &id), MANDATE_EINVAL);
+}
+
+/* SQLite only: the table refuses updates and deletes itself. */
+static void
+test_audit_append_only_sqlite(void **state)
+{
+	struct fixture *f = *state;
+	struct store_audit_event e;
+	sqlite3 *db = NULL;
+
+	memset(&e, 0, sizeof(e));
+	e.type = str_c("x");
+	assert_int_equal(store_audit_append(f->s, &e, NULL), MANDATE_OK);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE audit_events SET"
+	    " type = 'y'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_events",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* --- concurrency ----------------------------------------------------------- */
+
+#define N_THREADS 6
+#define TRIES 40
+#define BUDGET 100
+
+struct consumer {
+	struct store *s;
+	int consumed, refused, errors;
+	int64_t max_used;
+};
+
+static void *
+consume_thread(void *arg)
+{
+	struct consumer *c = arg;
+
+	for (int i = 0; i < TRIES; i++) {
+		int outcome = -1;
+		int64_t used = 0;
+		int r = store_task_consume(c->s, str_c("busy"), T0 + 1,
+		    &outcome, &used);
+		if (r != MANDATE_OK)
+			c->errors++;
+		else if (outcome == STORE_CONSUMED) {
+			c->consumed++;
+			if (used > c->max_used)
+				c->max_used = used;
+		} else if (outcome == STORE_EXHAUSTED)
+			c->refused++;
+		else
+			c->errors++;
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_consume(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("busy", "a", T0, 600, BUDGET);
+	struct consumer cs[N_THREADS];
+	pthread_t th[N_THREADS];
+	int consumed = 0, refused = 0;
+	int64_t max_used = 0;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	memset(cs, 0, sizeof(cs));
+	for (int i = 0; i < N_THREADS; i++) {
+		cs[i].s = f->s;
+		assert_int_equal(pthread_create(&th[i], NULL, consume_thread,
+		    &cs[i]), 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(cs[i].errors, 0);
+		consumed += cs[i].consumed;
+		refused += cs[i].refused;
+		if (cs[i].max_used > max_used)
+			max_used = cs[i].max_used;
+	}
+	assert_int_equal(consumed, BUDGET);
+	assert_int_equal(refused, N_THREADS * TRIES - BUDGET);
+	assert_int_equal(max_used, BUDGET);
+}
+
+struct appender {
+	struct store *s;
+	int64_t ids[TRIES];
+	int errors;
+};
+
+static void *
+append_thread(void *arg)
+{
+	struct appender *ap = arg;
+	struct store_audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = str_c("decision");
+	for (int i = 0; i < TRIES; i++)
+		if (store_audit_append(ap->s, &e, &ap->ids[i]) != MANDATE_OK)
+			ap->errors++;
+	return NULL;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+test_concurrent_audit(void **state)
+{
+	struct fixture *f = *state;
+	static struct appender ap[N_THREADS];
+	int64_t all[N_THREADS * TRIES];
+	pthread_t th[N_THREADS];
+
+	memset(ap, 0, sizeof(ap));
+	for (int i = 0; i < N_THREADS; i++) {
+		ap[i].s = f->s;
+		assert_int_equal(pthread_create(&th[i], NULL, append_thread,
+		    &ap[i]), 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(ap[i].errors, 0);
+		for (int j = 0; j < TRIES; j++) {
+			if (j > 0)   /* increasing within one thread */
+				assert_true(ap[i].ids[j] > ap[i].ids[j - 1]);
+			all[i * TRIES + j] = ap[i].ids[j];
+		}
+	}
+	qsort(all, N_THREADS * TRIES, sizeof(all[0]), cmp_i64);
+	for (int i = 1; i < N_THREADS * TRIES; i++)
+		assert_true(all[i] > all[i - 1]);       /* all distinct */
+}
+
+/* --- migrations and bad files ---------------------------------------------- */
+
+static void
+test_migrations(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = fx_options(f);
+	struct store *s = NULL;
+	struct store_task t = mk_task("m1", "a", T0, 600, 2);
+	struct store_task got;
+	char path[160];
+	int v = 0, latest = 0;
+
+	assert_int_equal(store_schema_version(f->s, &latest), MANDATE_OK);
+	snprintf(path, sizeof(path), "%s/old.db", f->dir);
+
+	/* A database created by a build that knew only version 1 ... */
+	o.max_schema_version = 1;
+	assert_int_equal(store_open(ops_under_test, path, &o, &s), MANDATE_OK);
+	assert_int_equal(store_schema_version(s, &v), MANDATE_OK);
+	assert_int_equal(v, 1);
+	assert_int_equal(store_task_create(s, &t), MANDATE_OK);
+	store_close(s);
+
+	/* ... is migrated forward by this one, keeping its rows ... */
+	o.max_schema_version = 0;
+	assert_int_equal(store_open(ops_under_test, path, &o, &s), MANDATE_OK);
+	assert_int_equal(store_schema_version(s, &v), MANDATE_OK);
+	assert_int_equal(v, latest);
+	assert_int_equal(store_task_get(s, str_c("m1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.call_budget, 2);
+	store_close(s);
+
+	/* ... and then the old build refuses it, saying why. */
+	o.max_schema_version = 1;
+	f->log[0] = '\0';
+	s = (struct store *)&v;
+	assert_int_equal(store_open(ops_under_test, path, &o, &s),
+	    MANDATE_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(f->log, "newer"));
+
+	/* reopening is idempotent */
+	o.max_schema_version = 0;
+	assert_int_equal(store_open(ops_under_test, path, &o, &s), MANDATE_OK);
+	assert_int_equal(store_schema_version(s, &v), MANDATE_OK);
+	assert_int_equal(v, latest);
+	store_close(s);
+	remove_db_files(path);
+}
+
+/* SQLite only: a version written by a future build is refused. */
+static void
+test_newer_schema_sqlite(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = fx_options(f);
+	struct store *s = NULL;
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET"
+	    " version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->log[0] = '\0';
+	assert_int_equal(store_open(ops_under_test, f->path, &o, &s),
+	    MANDATE_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(f->log, "999"));
+}
+
+static void
+write_file(const char *path, const char *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+}
+
+static void
+test_bad_files(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = fx_options(f);
+	struct store *s = NULL;
+	char path[160], junk[8192];
+
+	/* not a database */
+	snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)('a' + (i * 7) % 26);
+	write_file(path, junk, sizeof(junk));
+	f->n_logged = 0;
+	assert_int_equal(store_open(ops_under_test, path, &o, &s),
+	    MANDATE_EIO);
+	assert_null(s);
+	assert_true(f->n_logged > 0);
+	remove_db_files(path);
+
+	/* a SQLite header followed by garbage */
+	memcpy(junk, "SQLite format 3", 16);
+	write_file(path, junk, sizeof(junk));
+	assert_int_not_equal(store_open(ops_under_test, path, &o, &s),
+	    MANDATE_OK);
+	assert_null(s);
+	remove_db_files(path);
+
+	/* a directory that does not exist */
+	snprintf(path, sizeof(path), "%s/no/such/dir.db", f->dir);
+	assert_int_equal(store_open(ops_under_test, path, &o, &s),
+	    MANDATE_EIO);
+	assert_null(s);
+
+	/* a directory where the file should be */
+	assert_int_equal(store_open(ops_under_test, f->dir, &o, &s),
+	    MANDATE_EIO);
+	assert_null(s);
+
+	/* a read-only file (root ignores modes: skip then) */
+	if (geteuid() != 0) {
+		snprintf(path, sizeof(path), "%s/ro.db", f->dir);
+		assert_int_equal(store_open(ops_under_test, path, &o, &s),
+		    MANDATE_OK);
+		store_close(s);
+		s = NULL;
+		remove_db_files(path);
+		write_file(path, "", 0);
+		chmod(path, 0400);
+		assert_int_not_equal(store_open(ops_under_test, path, &o, &s),
+		    MANDATE_OK);
+		assert_null(s);
+		chmod(path, 0600);
+		remove_db_files(path);
+	}
+}
+
+/* A single-connection pool still serves several threads (they queue). */
+static void
+test_small_pool(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = fx_options(f);
+	struct store *s = NULL;
+	struct consumer cs[3];
+	pthread_t th[3];
+	struct store_task t = mk_task("busy", "a", T0, 600, 50);
+	int consumed = 0;
+
+	store_close(f->s);
+	o.pool_size = 1;
+	assert_int_equal(store_open(ops_under_test, f->path, &o, &s),
+	    MANDATE_OK);
+	f->s = s;
+	assert_int_equal(store_task_create(s, &t), MANDATE_OK);
+	memset(cs, 0, sizeof(cs));
+	for (int i = 0; i < 3; i++) {
+		cs[i].s = s;
+		assert_int_equal(pthread_create(&th[i], NULL, consume_thread,
+		    &cs[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(cs[i].errors, 0);
+		consumed += cs[i].consumed;
+	}
+	assert_int_equal(consumed, 50);
+	o.pool_size = 65;
+	assert_int_equal(store_open(ops_under_test, f->path, &o, &s),
+	    MANDATE_EINVAL);
+}
+
+/* Out of memory in the caller's arena at every allocation of a read:
+ * ENOMEM, zeroed out-records, and the store still works afterwards. */
+static void
+test_arena_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "a", T0, 600, 5);
+	struct store_credential c = mk_cred("j1", "t1", "a", T0, 60);
+	struct store_task got, *list;
+	struct store_credential cg;
+	struct store_page page;
+	size_t n;
+	int fails = 0;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	memset(&page, 0, sizeof(page));
+	page.limit = 10;
+	for (long k = 1; k <= 20; k++) {
+		int r;
+		arena_reset(&f->a);
+		f->a.fail_after = k;
+		r = store_task_get(f->s, str_c("t1"), &f->a, &got);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(got.id.p);
+			fails++;
+		}
+		f->a.fail_after = k;
+		r = store_cred_get(f->s, str_c("j1"), &f->a, &cg);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(cg.jti.p);
+		}
+		f->a.fail_after = k;
+		r = store_task_list_by_agent(f->s, str_c("a"), &page, &f->a,
+		    &list, &n);
+		if (r != MANDATE_OK) {
+			assert_int_equal(r, MANDATE_ENOMEM);
+			assert_null(list);
+			assert_int_equal(n, 0);
+		}
+	}
+	f->a.fail_after = 0;
+	assert_true(fails > 0);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(usable(f->s, "j1", T0 + 1), STORE_USABLE);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_health_version),
+		T(test_task_new_id),
+		T(test_bad_arguments),
+		T(test_task_create_get),
+		T(test_task_create_rejects),
+		T(test_task_end_idempotent),
+		T(test_task_consume_budget),
+		T(test_task_list_paged),
+		T(test_agent_revoke),
+		T(test_credentials),
+		T(test_signing_keys),
+		T(test_audit_append_read),
+		T(test_audit_append_only_sqlite),
+		T(test_concurrent_consume),
+		T(test_concurrent_audit),
+		T(test_migrations),
+		T(test_newer_schema_sqlite),
+		T(test_bad_files),
+		T(test_small_pool),
+		T(test_arena_failure),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
