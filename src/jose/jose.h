@@ -337,4 +337,13 @@ int jose_jwt_check(struct arena *a, const struct jose_jws *jws,
     const struct jose_jwt_rules *rules, struct jose_claims *out,
     enum jose_reason *why);
 
+/* The whole path for a bearer JWT: parse (max_len 0 = default), verify
+ * with the set (kid lookup, allow-list), then check the claims.  On
+ * success *jws and *claims describe the token; on failure both are
+ * zeroed and *why says which step refused it. */
+int jose_jwt_verify(struct arena *a, const char *token, size_t len,
+    size_t max_len, const struct jose_keyset *set, unsigned allowed,
+    const struct jose_jwt_rules *rules, struct jose_jws *jws,
+    struct jose_claims *claims, enum jose_reason *why);
+
 #endif

@@ -182,3 +182,24 @@ jose_jwt_check(struct arena *a, const struct jose_jws *jws,
 	out->obj = obj;
 	return MANDATE_OK;
 }
+
+int
+jose_jwt_verify(struct arena *a, const char *token, size_t len,
+    size_t max_len, const struct jose_keyset *set, unsigned allowed,
+    const struct jose_jwt_rules *rules, struct jose_jws *jws,
+    struct jose_claims *claims, enum jose_reason *why)
+{
+	int r;
+
+	memset(claims, 0, sizeof(*claims));
+	if ((r = jose_jws_parse(a, token, len, max_len, jws, why)) !=
+	    MANDATE_OK)
+		return r;
+	if ((r = jose_jws_verify_set(jws, set, allowed, why)) == MANDATE_OK)
+		r = jose_jwt_check(a, jws, rules, claims, why);
+	if (r != MANDATE_OK) {
+		memset(jws, 0, sizeof(*jws));
+		memset(claims, 0, sizeof(*claims));
+	}
+	return r;
+}

@@ -637,7 +637,10 @@ jose_key_from_jwk(const char *json, size_t len, unsigned flags,
 	if ((r = parse_json(&a, json, len, JOSE_JWK_MAX_LEN, &root, why)) ==
 	    MANDATE_OK)
 		r = jose_key_from_ajson(root, flags, out, why);
-	arena_free(&a);   /* XXX private JWK text in the arena is not wiped */
+	/* XXX a private member written with JSON escapes is unescaped into
+	 * the arena, which is freed without wiping; unescaped strings point
+	 * into the caller's text, which the caller wipes. */
+	arena_free(&a);
 	return r;
 }
 

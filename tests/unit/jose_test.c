@@ -926,6 +926,35 @@ test_keyset(void **state)
 		    &why), MANDATE_EINVAL);
 		assert_int_equal(why, JOSE_R_KID_UNKNOWN);
 	}
+	/* the one-shot path: parse, kid lookup, verify, claims */
+	{
+		struct jose_sign_opts o = { .typ = STR_LIT("JWT") };
+		struct jose_jwt_rules rules = { .now = 100,
+		    .aud = STR_LIT("me"), .typ = jose_typ_jwt_svid,
+		    .typ_absent_ok = true };
+		struct jose_claims c;
+
+		jose_jws_sign(&a, signer, JOSE_ALG_ES256, &o,
+		    STR_LIT("{\"sub\":\"spiffe://d/w\",\"aud\":\"me\","
+		    "\"exp\":200}"), &tok);
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_OK);
+		assert_true(str_eq_c(c.sub, "spiffe://d/w"));
+		assert_int_equal(c.exp, 200);
+		rules.now = 200;
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_EINVAL);
+		assert_int_equal(why, JOSE_R_EXPIRED);
+		assert_null(jws.header);
+		rules.now = 100;
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALG_BIT(JOSE_ALG_RS256), &rules, &jws, &c, &why),
+		    MANDATE_EINVAL);
+		assert_int_equal(why, JOSE_R_ALG_NOT_ALLOWED);
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 10, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_ELIMIT);
+		assert_int_equal(why, JOSE_R_TOO_LARGE);
+	}
 	/* a key borrowed from the set outlives it with a reference */
 	k2 = jose_key_ref(jose_keyset_find(set, STR_LIT("ed")));
 	assert_ptr_equal(jose_keyset_ref(set), set);
