@@ -32,6 +32,7 @@ class Daemon:
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = os.path.join(workdir, "daemon.log")
+        self.was_ready = False
         args = [BIN, "serve"]
         if config_text is not None:
             cfg = os.path.join(workdir, "mandate.yaml")
@@ -87,11 +88,18 @@ def start_daemon(tmp_path):
     def start(config_text=None, ready=True):
         d = Daemon(str(tmp_path), config_text)
         started.append(d)
-        return d.wait_ready() if ready else d
+        if ready:
+            d.wait_ready()
+            d.was_ready = True
+        return d
 
     yield start
-    for d in started:
-        d.stop()
+    codes = [(d, d.stop()) for d in started]
+    for d, code in codes:
+        # a daemon that became ready must stop cleanly (also: no leak
+        # reports under the sanitizers)
+        if d.was_ready:
+            assert code == 0, d.log_text()
 
 
 @pytest.fixture
