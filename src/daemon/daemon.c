@@ -155,6 +155,23 @@ apply_listen(struct config *cfg, const char *listen)
 	    listen)) == NULL)
 		return MANDATE_ENOMEM;
 	cfg->server.listen_port = (uint16_t)port;
+	/* The development instance names itself after where it listens
+	 * (a configured one keeps its tokens.issuer). */
+	if (cfg->source == NULL && port != 0) {
+		char buf[300];
+		bool v6 = memchr(h, ':', hn) != NULL;
+		int n = snprintf(buf, sizeof(buf), "http://%s%.*s%s:%ld",
+		    v6 ? "[" : "", (int)hn, h, v6 ? "]" : "", port);
+		if (n < 0 || (size_t)n >= sizeof(buf) - 4)
+			return MANDATE_EINVAL;
+		if ((cfg->tokens.issuer = arena_cstrdup(&cfg->arena, buf)) ==
+		    NULL)
+			return MANDATE_ENOMEM;
+		memcpy(buf + n, "/dev", 5);
+		if ((cfg->dev.oidc_issuer = arena_cstrdup(&cfg->arena, buf)) ==
+		    NULL)
+			return MANDATE_ENOMEM;
+	}
 	return MANDATE_OK;
 }
 
