@@ -5,6 +5,7 @@
  * start (bad configuration or policies, unusable data dir or store,
  * address in use) or on a usage error.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,8 @@
 #include "daemon/daemon.h"
 
 static const char serve_usage[] =
-    "usage: mandate serve [--config FILE] [--listen HOST:PORT]\n"
+    "usage: mandate serve [--config FILE] [--listen HOST:PORT] "
+    "[--print-config]\n"
     "\n"
     "Run the Mandate daemon: the tasks API, /healthz, /readyz, /metrics.\n"
     "Without --config it starts a development instance: 127.0.0.1:8700,\n"
@@ -23,13 +25,30 @@ static const char serve_usage[] =
     "  --config FILE       YAML configuration (docs/configuration.md)\n"
     "  --listen HOST:PORT  listen here instead of server.listen\n"
     "                      (IPv6 as [::1]:8700; port 0 picks a free one)\n"
+    "  --print-config      print the effective configuration (secrets\n"
+    "                      redacted) and exit\n"
     "  -h, --help          this help\n";
+
+static int
+print_effective_config(const char *file)
+{
+	struct config *cfg = NULL;
+	int rc;
+
+	if (file != NULL ? config_load_file(file, &cfg, stderr) != 0 :
+	    config_default(&cfg) != 0)
+		return 1;
+	rc = config_print(cfg, stdout, true) == 0 ? 0 : 1;
+	config_free(cfg);
+	return rc;
+}
 
 int
 cmd_serve(int argc, char **argv)
 {
 	struct daemon_options opt;
 	struct daemon *d = NULL;
+	bool print_config = false;
 	int rc = 1;
 
 	memset(&opt, 0, sizeof(opt));
@@ -41,6 +60,8 @@ cmd_serve(int argc, char **argv)
 			opt.config_file = argv[++i];
 		} else if (cli_opt(argv[i], "--listen", NULL) && i + 1 < argc) {
 			opt.listen = argv[++i];
+		} else if (cli_opt(argv[i], "--print-config", NULL)) {
+			print_config = true;
 		} else {
 			fprintf(stderr, "mandate serve: bad argument '%s'\n",
 			    argv[i]);
@@ -48,6 +69,8 @@ cmd_serve(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (print_config)
+		return print_effective_config(opt.config_file);
 	if (daemon_new(&opt, &d) != 0)
 		return 1;
 	if (daemon_start(d) == 0 && daemon_run(d) == 0)

@@ -88,7 +88,7 @@ struct daemon_policies {
 /* Load and check the policies a configuration names: platform files and
  * directories (every *.cedar, sorted by name), every tool server's, the
  * schema (strict validation of every policy when set) and the entity
- * files.  With no policy path at all and cfg->dev.enabled, the
+ * files (merged into one set).  With no policy path at all and cfg->dev.enabled, the
  * development policies (examples/policies/mandate.cedar) are loaded.
  * Diagnostics go to err as file:line:col lines.  *out holds one
  * reference.  MANDATE_EPARSE / EVALIDATE / EIO / ELIMIT / ENOMEM. */

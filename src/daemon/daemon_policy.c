@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "daemon/daemon_int.h"
 #include "daemon_paths.h"
 #include "util/file.h"
@@ -113,6 +115,64 @@ exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Every entity file is parsed on its own first (so that diagnostics name
+ * the file, line and column), then several are merged into one array and
+ * parsed once more as a whole (a uid defined differently in two files
+ * is an error; identical copies are accepted, as Cedar does). */
+static int
+load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p)
+{
+	const struct config_strlist *files = &cfg->policies.entity_files;
+	struct diag_list dl;
+	json_t *all = NULL;
+	char *src = NULL, *merged = NULL;
+	size_t len;
+	int r = MANDATE_ENOMEM;
+
+	diag_init(&dl);
+	if (files->n > 1 && (all = json_array()) == NULL)
+		goto out;
+	for (size_t i = 0; i < files->n; i++) {
+		struct cedar_entities *es = NULL;
+		json_t *arr;
+
+		if ((r = read_file(err, files->v[i], &src, &len)) != MANDATE_OK)
+			goto out;
+		r = cedar_entities_parse_json(src, len, files->v[i], p->schema,
+		    &es, &dl);
+		diag_print(&dl, err);
+		diag_init(&dl);
+		if (r != MANDATE_OK)
+			goto out;
+		if (files->n == 1) {
+			p->entities = es;
+			r = MANDATE_OK;
+			goto out;
+		}
+		cedar_entities_free(es);
+		r = MANDATE_ENOMEM;
+		if ((arr = json_loadb(src, len, 0, NULL)) == NULL)
+			goto out;
+		if (json_array_extend(all, arr) != 0) {
+			json_decref(arr);
+			goto out;
+		}
+		json_decref(arr);
+		free(src);
+		src = NULL;
+	}
+	if ((merged = json_dumps(all, JSON_COMPACT)) == NULL)
+		goto out;
+	r = cedar_entities_parse_json(merged, strlen(merged),
+	    "policies.entities (merged)", p->schema, &p->entities, &dl);
+	diag_print(&dl, err);
+out:
+	free(src);
+	free(merged);
+	json_decref(all);
+	return r;
+}
+
 int
 daemon_policies_load(const struct config *cfg, FILE *err,
     struct daemon_policies **out)
@@ -202,24 +262,9 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 			goto out;
 	}
 
-	if (pc->entity_files.n > 1) {
-		/* XXX: cedar_entities has no merge yet; one file for now. */
-		fprintf(err, "%s: error: only one entities file is supported "
-		    "for now\n", pc->entity_files.v[1]);
-		r = MANDATE_EINVAL;
+	if (pc->entity_files.n > 0 &&
+	    (r = load_entities(cfg, err, p)) != MANDATE_OK)
 		goto out;
-	}
-	if (pc->entity_files.n == 1) {
-		const char *f = pc->entity_files.v[0];
-		if ((r = read_file(err, f, &src, &len)) != MANDATE_OK)
-			goto out;
-		r = cedar_entities_parse_json(src, len, f, p->schema,
-		    &p->entities, &dl);
-		diag_print(&dl, err);
-		diag_init(&dl);
-		if (r != MANDATE_OK)
-			goto out;
-	}
 	p->n_files = l.n_files;
 	*out = p;
 	p = NULL;

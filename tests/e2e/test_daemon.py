@@ -232,6 +232,42 @@ def test_cedar_deny(start_daemon, tmp_path):
             json.loads(line)
 
 
+SCHEMA_POLICY = """
+@id("short-public-tasks")
+permit (principal == Delegator::"dev:loopback",
+        action == Action::"mandate:create_task", resource)
+when { context.sensitivity == "public" && context.ttl <= 300 &&
+       context.agent.kind == "spiffe" };
+"""
+
+
+def test_schema_validated_policies(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(SCHEMA_POLICY)
+    schema = os.path.join(ROOT, "examples", "policies", "mandate.cedarschema")
+    d = start_daemon(CONFIG.replace("@OPEN@", "true").replace(
+        "  platform: [@DIR@/policies]\n",
+        "  platform: [@DIR@/policies]\n  schema: %s\n" % schema))
+    assert "validated against the schema" in d.log_text()
+    assert create(d, ttl=300).status_code == 201
+    assert create(d, ttl=400).status_code == 403   # 400 s > 300
+    assert create(d, ttl=300, sensitivity="internal").status_code == 403
+    assert create(d, ttl=300, agent="user-1").status_code == 403
+
+
+def test_schema_rejects_bad_policy(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(
+        SCHEMA_POLICY.replace("context.ttl", "context.tll"))
+    schema = os.path.join(ROOT, "examples", "policies", "mandate.cedarschema")
+    cfg = CONFIG.replace("@OPEN@", "true").replace(
+        "  platform: [@DIR@/policies]\n",
+        "  platform: [@DIR@/policies]\n  schema: %s\n" % schema)
+    d = start_daemon(cfg, ready=False)
+    assert d.proc.wait(timeout=30) == 1
+    assert "p.cedar:" in d.log_text()
+
+
 def test_closed_api_needs_authentication(start_daemon, tmp_path):
     d = configured(start_daemon, tmp_path, open_on_loopback="false")
     r = create(d)
@@ -267,3 +303,11 @@ def test_serve_help():
     r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0 and "usage: mandate serve" in r.stdout
+
+
+def test_print_config(tmp_path):
+    r = subprocess.run([BIN, "serve", "--print-config"], capture_output=True,
+                       text=True, timeout=30, cwd=str(tmp_path))
+    assert r.returncode == 0
+    assert "127.0.0.1:8700" in r.stdout and "open_on_loopback: true" in r.stdout
+    assert not os.path.exists(tmp_path / "mandate-data")   # nothing started

@@ -310,6 +310,41 @@ test_policies_load(void **state)
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_EIO);
 	config_free(cfg);
 
+	/* a schema (strict validation) and two entity files, merged */
+	write_file("s.cedarschema", "entity User;\naction \"a\" appliesTo "
+	    "{ principal: User, resource: User };\n");
+	write_file("ok.cedar", "permit (principal == User::\"x\", "
+	    "action == Action::\"a\", resource);\n");
+	write_file("bad.cedar", "permit (principal == Usr::\"x\", "
+	    "action == Action::\"a\", resource);\n");
+	write_file("e1.json", "[{\"uid\":{\"type\":\"User\",\"id\":\"x\"},"
+	    "\"attrs\":{},\"parents\":[]}]");
+	write_file("e2.json", "[{\"uid\":{\"type\":\"User\",\"id\":\"y\"},"
+	    "\"attrs\":{},\"parents\":[]}]");
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n"
+	    "  schema: %s/s.cedarschema\n  entities: [%s/e1.json, %s/e2.json]\n",
+	    tmpdir, tmpdir, tmpdir, tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	assert_non_null(p->schema);
+	assert_non_null(p->entities);
+	daemon_policies_put(p);
+	config_free(cfg);
+	/* the same uid, defined differently in two files */
+	write_file("e3.json", "[{\"uid\":{\"type\":\"User\",\"id\":\"x\"},"
+	    "\"attrs\":{\"n\":1},\"parents\":[]}]");
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n"
+	    "  entities: [%s/e1.json, %s/e3.json]\n", tmpdir, tmpdir, tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_not_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	config_free(cfg);
+	/* a policy the schema rejects */
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/bad.cedar]\n"
+	    "  schema: %s/s.cedarschema\n", tmpdir, tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_EVALIDATE);
+	config_free(cfg);
+
 	/* the development instance's default policies */
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
