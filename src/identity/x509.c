@@ -237,6 +237,7 @@ identity_verify_x509(struct identity_verifier *v,
 
 	/* leaf rules */
 	if (X509_check_ca(leaf) != 0 ||
+	    (X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 ||
 	    (X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) == 0) {
 		reason = IDENTITY_R_X509_LEAF;
 		goto out;
