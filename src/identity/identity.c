@@ -97,6 +97,67 @@ jose_algs_of(unsigned config_algs, bool spiffe)
 /* ---- key sets ---- */
 
 /*
+ * A SPIFFE bundle's JWT-SVID keys: only entries with "use":"jwt-svid"
+ * and a kid (the SPIFFE bundle format) go to the JWKS parser, copied as
+ * their raw text into {"keys":[...]}; *hint gets spiffe_refresh_hint
+ * (0 when absent or not a positive integer).  The result is malloc'd.
+ */
+static int
+spiffe_jwt_keys(const char *text, size_t len, char **out, size_t *out_len,
+    int64_t *hint)
+{
+	struct ajson_opts o = { .max_depth = 16,
+	    .max_len = JOSE_JWKS_MAX_LEN };
+	const struct ajson *doc = NULL, *keys, *h;
+	struct arena a;
+	char *buf = NULL;
+	size_t n = 0;
+	int r = MANDATE_EINVAL;
+
+	*out = NULL;
+	*out_len = 0;
+	*hint = 0;
+	arena_init(&a, 4u * 1024 * 1024);
+	if (ajson_parse(&a, text, len, &o, &doc, NULL) != MANDATE_OK ||
+	    !ajson_is(keys = ajson_get(doc, "keys"), AJSON_ARRAY))
+		goto out;
+	h = ajson_get(doc, "spiffe_refresh_hint");
+	if (ajson_is(h, AJSON_NUMBER) && h->num_fits && h->u.i > 0)
+		*hint = h->u.i;
+	/* the filtered text is never longer than the original plus 12 */
+	if ((buf = malloc(len + 16)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	memcpy(buf, "{\"keys\":[", 9);
+	n = 9;
+	for (size_t i = 0; i < keys->u.arr.n; i++) {
+		const struct ajson *k = &keys->u.arr.items[i];
+		const struct ajson *use = ajson_get(k, "use");
+		const struct ajson *kid = ajson_get(k, "kid");
+
+		if (!ajson_is(use, AJSON_STRING) ||
+		    !str_eq_c(use->u.s, "jwt-svid") ||
+		    !ajson_is(kid, AJSON_STRING) || kid->u.s.n == 0)
+			continue;
+		if (n > 9)
+			buf[n++] = ',';
+		memcpy(buf + n, text + k->off, k->len);
+		n += k->len;
+	}
+	memcpy(buf + n, "]}", 3);
+	n += 2;
+	*out = buf;
+	*out_len = n;
+	buf = NULL;
+	r = MANDATE_OK;
+out:
+	free(buf);
+	arena_free(&a);
+	return r;
+}
+
+/*
  * Load the issuer's source and install it.  Called with fetch_mu held
  * (one loader per issuer).  On failure the current set stays.
  */
@@ -108,9 +169,9 @@ issuer_load(struct identity_verifier *v, struct id_issuer *is)
 	X509_STORE *store = NULL, *old_store = NULL;
 	unsigned char digest[32];
 	enum jose_reason jr = JOSE_R_OK;
-	int64_t hint = 0, now = id_clock(v);
-	char *text = NULL;
-	size_t len = 0;
+	int64_t hint = 0, every, now = id_clock(v);
+	char *text = NULL, *jwt_text = NULL;
+	size_t len = 0, jwt_len = 0;
 	bool changed;
 	int r;
 
@@ -120,10 +181,27 @@ issuer_load(struct identity_verifier *v, struct id_issuer *is)
 
 	if ((r = id_fetch_source(v, cfg, &text, &len)) != MANDATE_OK)
 		goto out;
-	if ((r = jose_keyset_parse(text, len, &set, &jr)) != MANDATE_OK) {
+	if (cfg->kind == CONFIG_ISSUER_SPIFFE) {
+		r = spiffe_jwt_keys(text, len, &jwt_text, &jwt_len, &hint);
+		if (r != MANDATE_OK) {
+			id_log(v, IDENTITY_LOG_ERROR, "issuer %s: trust "
+			    "bundle is not a JWK Set", cfg->name);
+			goto out;
+		}
+	}
+	if ((r = jose_keyset_parse(jwt_text ? jwt_text : text,
+	    jwt_text ? jwt_len : len, &set, &jr)) != MANDATE_OK) {
 		id_log(v, IDENTITY_LOG_ERROR, "issuer %s: key set rejected: "
 		    "%s", cfg->name, jose_reason_str(jr));
 		r = r == MANDATE_ENOMEM ? r : MANDATE_EINVAL;
+		goto out;
+	}
+	if (v->cfg->jwks_cache_size > 0 &&
+	    jose_keyset_count(set) > v->cfg->jwks_cache_size) {
+		id_log(v, IDENTITY_LOG_ERROR, "issuer %s: key set has %zu "
+		    "keys, more than jwks_cache_size (%zu)", cfg->name,
+		    jose_keyset_count(set), v->cfg->jwks_cache_size);
+		r = MANDATE_EINVAL;
 		goto out;
 	}
 	if (cfg->kind == CONFIG_ISSUER_SPIFFE &&
@@ -134,11 +212,21 @@ issuer_load(struct identity_verifier *v, struct id_issuer *is)
 		r = MANDATE_EINTERNAL;
 		goto out;
 	}
-	if (cfg->kind == CONFIG_ISSUER_SPIFFE && cfg->refresh_hint == 0 &&
-	    jose_keyset_spiffe_refresh_hint(set, &hint) && hint > 0)
-		hint = hint < 5 ? 5 : hint;   /* bound a hostile hint */
-	else
-		hint = 0;
+	/* refresh period: configured hint, bundle hint (bounded, so a
+	 * hostile hint can neither hammer the source nor let the set go
+	 * stale), or jwks_refresh */
+	if (cfg->kind == CONFIG_ISSUER_SPIFFE && cfg->refresh_hint > 0)
+		every = (int64_t)cfg->refresh_hint;
+	else if (hint > 0) {
+		int64_t max = (int64_t)(cfg->jwks_max_stale / 2);
+
+		every = hint < 5 ? 5 : hint;
+		if (max >= 5 && every > max)
+			every = max;
+	} else
+		every = (int64_t)cfg->jwks_refresh;
+	if (every <= 0)
+		every = 300;
 
 	pthread_mutex_lock(&is->mu);
 	changed = is->keys == NULL ||
@@ -153,8 +241,7 @@ issuer_load(struct identity_verifier *v, struct id_issuer *is)
 	if (changed)
 		is->generation++;
 	is->last_ok = now;
-	if (hint > 0)
-		is->refresh_every = hint;
+	is->refresh_every = every;
 	pthread_mutex_unlock(&is->mu);
 	if (changed)
 		id_log(v, IDENTITY_LOG_INFO, "issuer %s: key set loaded "
@@ -166,6 +253,7 @@ out:
 	X509_STORE_free(store);
 	X509_STORE_free(old_store);
 	free(text);
+	free(jwt_text);
 	return r;
 }
 
@@ -185,7 +273,7 @@ id_issuer_acquire(struct identity_verifier *v, struct id_issuer *is,
 	*out = NULL;
 	if (store != NULL)
 		*store = NULL;
-	if (is->remote) {
+	{
 		pthread_mutex_lock(&is->mu);
 		if (is->keys == NULL || kid_miss)
 			due = now - is->last_attempt >= v->opts.kid_refresh_min;
@@ -203,7 +291,7 @@ id_issuer_acquire(struct identity_verifier *v, struct id_issuer *is,
 	pthread_mutex_lock(&is->mu);
 	if (is->keys == NULL) {
 		*why = IDENTITY_R_NO_KEYS;
-	} else if (is->remote && now - is->last_ok >
+	} else if (now - is->last_ok >
 	    (int64_t)is->cfg->jwks_max_stale) {
 		*why = IDENTITY_R_STALE;
 	} else {
@@ -227,9 +315,8 @@ issuer_current(struct identity_verifier *v, struct id_issuer *is,
 
 	pthread_mutex_lock(&is->mu);
 	ok = is->keys != NULL && is->generation == gen &&
-	    (!is->remote || now - is->last_ok <=
-	    (int64_t)is->cfg->jwks_max_stale) &&
-	    (!is->remote || now - is->last_ok < is->refresh_every);
+	    now - is->last_ok <= (int64_t)is->cfg->jwks_max_stale &&
+	    now - is->last_ok < is->refresh_every;
 	pthread_mutex_unlock(&is->mu);
 	return ok;
 }
@@ -346,8 +433,6 @@ identity_refresh(struct identity_verifier *v, const char *name)
 		if (name != NULL && strcmp(name, is->cfg->name) != 0)
 			continue;
 		found = true;
-		if (!is->remote)
-			continue;
 		pthread_mutex_lock(&is->fetch_mu);
 		if (issuer_load(v, is) != MANDATE_OK)
 			r = MANDATE_EIO;

@@ -16,8 +16,10 @@
  * development.
  *
  * Refresh is lazy, on the request path: a verification that finds the
- * issuer's set due (jwks_refresh seconds, or the SPIFFE bundle's refresh
- * hint) fetches it, one thread per issuer at a time (the others go on
+ * issuer's set due (jwks_refresh seconds, or the SPIFFE refresh hint:
+ * the configured refresh_hint, else the bundle's spiffe_refresh_hint
+ * bounded to [5 s, jwks_max_stale / 2]) fetches it again (files are
+ * re-read too, so a rotated file is picked up), one thread per issuer at a time (the others go on
  * with the current set); an unknown kid triggers a refresh at most once
  * per IDENTITY_KID_REFRESH_MIN seconds per issuer.  A failed fetch keeps
  * the last good set until jwks_max_stale seconds after its last
@@ -99,7 +101,8 @@ enum identity_kind {
  * the arena passed to the verify call; empty (.n == 0) when absent. */
 struct identity_principal {
 	enum identity_kind kind;
-	struct str issuer_name;       /* the configured issuer's name */
+	struct str issuer_name;       /* the issuer's name (borrowed from
+	                               * the configuration, not the arena) */
 	struct str issuer;            /* the token's iss (may be empty) */
 	struct str subject;           /* SPIFFE ID or the OIDC sub */
 	struct str trust_domain;      /* SPIFFE only */
@@ -137,7 +140,9 @@ struct identity_verifier;
 
 /*
  * Build a verifier for cfg->issuers.  `cfg` is borrowed and must outlive
- * the verifier (it is immutable: the daemon's struct config).  Key files
+ * the verifier (it is immutable: the daemon's struct config).  A key set
+ * with more usable keys than cfg->jwks_cache_size (when not 0) is
+ * refused, like a malformed one.  Key files
  * and CA files must load (MANDATE_EIO / MANDATE_EINVAL otherwise, with
  * a log line); key URLs are tried once, and an issuer whose first fetch
  * fails starts without keys (its tokens are rejected) and retries on the

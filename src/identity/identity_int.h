@@ -20,7 +20,7 @@ struct id_issuer {
 	const struct config_issuer *cfg;
 	size_t index;
 	unsigned algs;                 /* jose JOSE_ALG_BIT set */
-	bool remote;                   /* key source is a URL */
+	bool remote;                   /* key source is a URL (else a file) */
 	pthread_mutex_t fetch_mu;
 	pthread_mutex_t mu;
 	struct jose_keyset *keys;      /* NULL: never loaded */

@@ -48,7 +48,7 @@ struct fx {
 	int fetches;
 	struct http_server *srv;
 	uint16_t port;
-	char tmpfiles[4][64];
+	char tmpfiles[8][64];
 	size_t n_tmp;
 };
 
@@ -178,8 +178,11 @@ make_jwks(struct fx *f, char *out, size_t cap, const char *use,
 static const char *
 tmp_write(struct fx *f, const char *text, size_t len)
 {
-	char *path = f->tmpfiles[f->n_tmp++];
+	char *path;
 	int fd;
+
+	assert_true(f->n_tmp < 8);
+	path = f->tmpfiles[f->n_tmp++];
 
 	snprintf(path, 64, "/tmp/identity_test_XXXXXX");
 	fd = mkstemp(path);
@@ -546,6 +549,56 @@ test_bad_sources(void **state)
 	identity_free(v);
 }
 
+static void
+test_file_rotation_and_limits(void **state)
+{
+	struct fx *f = *state;
+	struct config_issuer is;
+	struct config_identity ci = { 0 };
+	struct identity_verifier *v = file_oidc(f, &is, &ci, 100);
+	struct jose_key *k3[] = { f->k3 }, *three[] = { f->k1, f->k2, f->k3 };
+	struct identity_principal p;
+	enum identity_reason why;
+	const char *t1, *t3;
+	char jwks[8192];
+	FILE *fp;
+
+	t1 = sign(f, f->k1, NULL, false, claims(f, ISS, "a", "\"" AUD "\"",
+	    NOW + 3600, NULL));
+	t3 = sign(f, f->k3, NULL, false, claims(f, ISS, "c", "\"" AUD "\"",
+	    NOW + 3600, NULL));
+	assert_int_equal(verify(v, f, t1, NOW, &p, &why), MANDATE_OK);
+	assert_int_equal(verify(v, f, t3, NOW, &p, &why), MANDATE_EINVAL);
+	/* the file is rotated to k3 only: an unknown kid re-reads it */
+	make_jwks(f, jwks, sizeof(jwks), NULL, NULL, k3, 1);
+	fp = fopen(is.jwks_file, "w");
+	assert_non_null(fp);
+	fputs(jwks, fp);
+	fclose(fp);
+	f->clock += 6;
+	assert_int_equal(verify(v, f, t3, NOW, &p, &why), MANDATE_OK);
+	assert_int_equal(verify(v, f, t1, NOW, &p, &why), MANDATE_EINVAL);
+	/* the file disappears: last good set until jwks_max_stale */
+	unlink(is.jwks_file);
+	f->clock += 100;
+	assert_int_equal(verify(v, f, t3, NOW, &p, &why), MANDATE_OK);
+	f->clock += 300;
+	assert_int_equal(verify(v, f, t3, NOW, &p, &why), MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_STALE);
+	identity_free(v);
+
+	/* more keys than jwks_cache_size: refused */
+	make_jwks(f, jwks, sizeof(jwks), NULL, NULL, three, 3);
+	is.jwks_file = tmp_write(f, jwks, strlen(jwks));
+	ci.jwks_cache_size = 2;
+	v = NULL;
+	assert_int_equal(identity_new(&ci, NULL, &v), MANDATE_EINVAL);
+	assert_null(v);
+	ci.jwks_cache_size = 3;
+	assert_int_equal(identity_new(&ci, NULL, &v), MANDATE_OK);
+	identity_free(v);
+}
+
 /* ---- SPIFFE JWT-SVIDs from a bundle file ---- */
 
 static void
@@ -614,6 +667,47 @@ test_spiffe_file(void **state)
 	    NOW, &p, &why), MANDATE_OK);
 	assert_int_equal(p.kind, IDENTITY_KIND_OIDC);
 	identity_free(v);
+
+	/* only use:jwt-svid keys with a kid verify JWT-SVIDs */
+	{
+		struct jose_key *k2[] = { f->k2 }, *k3[] = { f->k3 };
+		char sig_key[4096], svid_key[4096], mixed[8192];
+		struct str nokid;
+
+		make_jwks(f, sig_key, sizeof(sig_key), "sig", NULL, k2, 1);
+		make_jwks(f, svid_key, sizeof(svid_key), "x509-svid", NULL,
+		    k3, 1);
+		assert_int_equal(jose_key_public_jwk(f->k1, &f->a, &nokid), 0);
+		/* k2 as "sig", k3 as "x509-svid" (no x5c), and k1 as
+		 * jwt-svid without its kid: none may verify a JWT-SVID */
+		snprintf(mixed, sizeof(mixed), "{\"keys\":[%.*s,%.*s,"
+		    "{\"use\":\"jwt-svid\",\"kty\":\"EC\",%s]}",
+		    (int)strlen(sig_key) - 11, sig_key + 9,
+		    (int)strlen(svid_key) - 11, svid_key + 9,
+		    strstr(nokid.p, "\"crv\""));
+		/* cut the kid/alg members off the last key */
+		{
+			char *kid = strstr(mixed + strlen(mixed) - 200,
+			    ",\"kid\"");
+
+			assert_non_null(kid);
+			snprintf(kid, 8, "}]}");
+		}
+		is[0].bundle_file = tmp_write(f, mixed, strlen(mixed));
+		ci.n_issuers = 1;
+		v = make_verifier(f, &ci);
+		assert_int_equal(verify(v, f, sign(f, f->k2, NULL, false,
+		    claims(f, "x", "spiffe://example.org/w", "\"" AUD "\"",
+		    NOW + 300, NULL)), NOW, &p, &why), MANDATE_EINVAL);
+		assert_int_equal(why, IDENTITY_R_KID);
+		assert_int_equal(verify(v, f, sign(f, f->k3, NULL, false,
+		    claims(f, "x", "spiffe://example.org/w", "\"" AUD "\"",
+		    NOW + 300, NULL)), NOW, &p, &why), MANDATE_EINVAL);
+		assert_int_equal(verify(v, f, sign(f, f->k1, NULL, true,
+		    claims(f, "x", "spiffe://example.org/w", "\"" AUD "\"",
+		    NOW + 300, NULL)), NOW, &p, &why), MANDATE_EINVAL);
+		identity_free(v);
+	}
 
 	/* an empty bundle revokes every key */
 	is[0].bundle_file = tmp_write(f, "{\"keys\":[]}", 11);
@@ -1180,6 +1274,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sources, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_file_rotation_and_limits,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spiffe_file, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
