@@ -37,7 +37,8 @@
  * (least recently used evicted; 0 disables the cache).  When an issuer's
  * key set changes, its generation is bumped and every token cached under
  * the previous set is verified afresh; a stale issuer rejects cached
- * tokens too.
+ * tokens too, and while a refresh is due (e.g. during an outage) tokens
+ * are verified afresh rather than answered from the cache.
  *
  * Errors: MANDATE_OK, or MANDATE_EINVAL for every rejected token or chain
  * whatever the check that failed (callers tell the client only "failed";
@@ -180,7 +181,7 @@ struct identity_der {
  * Verify an X.509-SVID chain (leaf first, then intermediates; at most
  * IDENTITY_MAX_CHAIN) at time `now` against the CAs of the trust domain
  * named by the leaf's SPIFFE ID (x509_ca_file and the bundle's x509-svid
- * keys).  The leaf must have exactly one URI SAN, a valid SPIFFE ID with
+ * keys; each of them is a trust anchor, self-signed or not).  The leaf must have exactly one URI SAN, a valid SPIFFE ID with
  * a path, not be a CA, have keyUsage with digitalSignature and without
  * keyCertSign and cRLSign.  Not cached.
  */

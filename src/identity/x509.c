@@ -264,7 +264,11 @@ identity_verify_x509(struct identity_verifier *v,
 		goto out;
 	}
 	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	/* every certificate of the trust domain's bundle is a trust anchor
+	 * (SPIFFE bundles may hold intermediates, e.g. SPIRE with an
+	 * upstream authority), hence PARTIAL_CHAIN */
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT |
+	    X509_V_FLAG_PARTIAL_CHAIN);
 	if (X509_verify_cert(ctx) != 1) {
 		id_log(v, IDENTITY_LOG_DEBUG, "issuer %s: chain: %s",
 		    is->cfg->name, X509_verify_cert_error_string(

@@ -1161,6 +1161,30 @@ test_x509(void **state)
 	    MANDATE_OK);
 	assert_int_equal(identity_verify_x509(v, ch, 1, NOW, &f->a, &p, &why),
 	    MANDATE_EINVAL);
+	/* an intermediate alone in the CA file is a trust anchor too */
+	{
+		BIO *ib = BIO_new(BIO_s_mem());
+		struct config_issuer saved = is[0];
+		struct identity_verifier *v2;
+		char *ipem;
+		long ipem_len;
+
+		assert_int_equal(PEM_write_bio_X509(ib, inter), 1);
+		ipem_len = BIO_get_mem_data(ib, &ipem);
+		is[0].x509_ca_file = tmp_write(f, ipem, (size_t)ipem_len);
+		v2 = make_verifier(f, &ci);
+		assert_int_equal(identity_verify_x509(v2, ch, 1, NOW, &f->a,
+		    &p, &why), MANDATE_OK);
+		/* but not for a leaf of the root */
+		leaf = make_cert(leaf_k, ca, ca_k, "leaf", &lo);
+		ch[2] = der_of(f, leaf);
+		X509_free(leaf);
+		assert_int_equal(identity_verify_x509(v2, &ch[2], 1, NOW,
+		    &f->a, &p, &why), MANDATE_EINVAL);
+		identity_free(v2);
+		BIO_free(ib);
+		is[0] = saved;
+	}
 	/* garbage and truncated DER */
 	ch[1].len = ch[0].len - 1;
 	ch[1].der = ch[0].der;
