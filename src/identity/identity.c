@@ -5,6 +5,7 @@
  * The contract is in identity.h.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,32 +263,54 @@ out:
  * it first when due or when `kid_miss` and the rate limit allow.  Fails
  * closed on staleness.
  */
+/* Is a fetch due: a scheduled refresh, or (no keys yet / unknown kid)
+ * a retry allowed by the rate limit? */
+static bool
+issuer_due(const struct identity_verifier *v, struct id_issuer *is,
+    bool kid_miss, int64_t now)
+{
+	int64_t min_gap;
+	bool due;
+
+	pthread_mutex_lock(&is->mu);
+	if (is->keys == NULL || kid_miss) {
+		due = now - is->last_attempt >= v->opts.kid_refresh_min;
+	} else {
+		min_gap = is->refresh_every < v->opts.kid_refresh_min ?
+		    is->refresh_every : v->opts.kid_refresh_min;
+		due = now - is->last_ok >= is->refresh_every &&
+		    now - is->last_attempt >= min_gap;
+	}
+	pthread_mutex_unlock(&is->mu);
+	return due;
+}
+
+/* Fetch when due, unless another thread is fetching already. */
+static void
+issuer_maybe_refresh(struct identity_verifier *v, struct id_issuer *is,
+    bool kid_miss, int64_t now)
+{
+	if (issuer_due(v, is, kid_miss, now) &&
+	    pthread_mutex_trylock(&is->fetch_mu) == 0) {
+		(void)issuer_load(v, is);
+		pthread_mutex_unlock(&is->fetch_mu);
+	}
+}
+
 int
 id_issuer_acquire(struct identity_verifier *v, struct id_issuer *is,
     bool kid_miss, struct jose_keyset **out, X509_STORE **store,
     uint64_t *gen, enum identity_reason *why)
 {
 	int64_t now = id_clock(v);
-	bool due;
 
 	*out = NULL;
 	if (store != NULL)
 		*store = NULL;
-	{
-		pthread_mutex_lock(&is->mu);
-		if (is->keys == NULL || kid_miss)
-			due = now - is->last_attempt >= v->opts.kid_refresh_min;
-		else
-			due = now - is->last_ok >= is->refresh_every &&
-			    now - is->last_attempt >= (is->refresh_every < v->
-			    opts.kid_refresh_min ? is->refresh_every :
-			    v->opts.kid_refresh_min);
-		pthread_mutex_unlock(&is->mu);
-		if (due && pthread_mutex_trylock(&is->fetch_mu) == 0) {
-			(void)issuer_load(v, is);
-			pthread_mutex_unlock(&is->fetch_mu);
-		}
-	}
+	/* with the background refresher, scheduled refreshes are its job;
+	 * an unknown kid still fetches here (rate-limited) */
+	if (kid_miss || !atomic_load(&v->bg_running))
+		issuer_maybe_refresh(v, is, kid_miss, now);
 	pthread_mutex_lock(&is->mu);
 	if (is->keys == NULL) {
 		*why = IDENTITY_R_NO_KEYS;
@@ -321,6 +344,71 @@ issuer_current(struct identity_verifier *v, struct id_issuer *is,
 	return ok;
 }
 
+/* ---- the optional background refresher ---- */
+
+static void *
+refresher_main(void *arg)
+{
+	struct identity_verifier *v = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&v->bg_mu);
+	while (!v->bg_stop) {
+		pthread_mutex_unlock(&v->bg_mu);
+		for (size_t i = 0; i < v->n_issuers; i++)
+			issuer_maybe_refresh(v, &v->issuers[i], false,
+			    id_clock(v));
+		pthread_mutex_lock(&v->bg_mu);
+		if (v->bg_stop)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		(void)pthread_cond_timedwait(&v->bg_cv, &v->bg_mu, &ts);
+	}
+	pthread_mutex_unlock(&v->bg_mu);
+	return NULL;
+}
+
+int
+identity_start(struct identity_verifier *v)
+{
+	pthread_condattr_t ca;
+	int r = MANDATE_EINTERNAL;
+
+	if (v == NULL || atomic_load(&v->bg_running))
+		return MANDATE_EINVAL;
+	if (pthread_condattr_init(&ca) != 0)
+		return MANDATE_EINTERNAL;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&v->bg_cv, &ca) != 0)
+		goto out;
+	v->bg_stop = false;
+	atomic_store(&v->bg_running, true);
+	if (pthread_create(&v->bg_thread, NULL, refresher_main, v) != 0) {
+		atomic_store(&v->bg_running, false);
+		pthread_cond_destroy(&v->bg_cv);
+		goto out;
+	}
+	r = MANDATE_OK;
+out:
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+void
+identity_stop(struct identity_verifier *v)
+{
+	if (v == NULL || !atomic_load(&v->bg_running))
+		return;
+	pthread_mutex_lock(&v->bg_mu);
+	v->bg_stop = true;
+	pthread_cond_signal(&v->bg_cv);
+	pthread_mutex_unlock(&v->bg_mu);
+	pthread_join(v->bg_thread, NULL);
+	pthread_cond_destroy(&v->bg_cv);
+	atomic_store(&v->bg_running, false);
+}
+
 /* ---- lifecycle ---- */
 
 int
@@ -336,6 +424,7 @@ identity_new(const struct config_identity *cfg,
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return MANDATE_ENOMEM;
 	v->cfg = cfg;
+	pthread_mutex_init(&v->bg_mu, NULL);
 	if (opts != NULL)
 		v->opts = *opts;
 	if (v->opts.fetch_timeout_ms <= 0)
@@ -343,12 +432,14 @@ identity_new(const struct config_identity *cfg,
 	if (v->opts.kid_refresh_min <= 0)
 		v->opts.kid_refresh_min = IDENTITY_KID_REFRESH_MIN;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		pthread_mutex_destroy(&v->bg_mu);
 		free(v);
 		return MANDATE_EINTERNAL;
 	}
 	if ((r = id_cache_init(&v->cache, cfg->token_cache_size)) !=
 	    MANDATE_OK) {
 		curl_global_cleanup();
+		pthread_mutex_destroy(&v->bg_mu);
 		free(v);
 		return r;
 	}
@@ -407,6 +498,7 @@ identity_free(struct identity_verifier *v)
 {
 	if (v == NULL)
 		return;
+	identity_stop(v);
 	for (size_t i = 0; i < v->n_issuers; i++) {
 		struct id_issuer *is = &v->issuers[i];
 
@@ -418,6 +510,7 @@ identity_free(struct identity_verifier *v)
 	free(v->issuers);
 	id_cache_fini(&v->cache);
 	curl_global_cleanup();
+	pthread_mutex_destroy(&v->bg_mu);
 	free(v);
 }
 

@@ -24,9 +24,11 @@
  * per IDENTITY_KID_REFRESH_MIN seconds per issuer.  A failed fetch keeps
  * the last good set until jwks_max_stale seconds after its last
  * successful fetch; from then on every token of that issuer is rejected
- * (fail closed) until a fetch succeeds.  There is no background thread,
- * so there is nothing to stop; identity_refresh() forces a refresh (for
- * a daemon timer or a SIGHUP).
+ * (fail closed) until a fetch succeeds.  Optionally identity_start()
+ * runs a background thread that does the scheduled refreshes instead, so
+ * that no request waits on one (an unknown kid still fetches on the
+ * request path, rate-limited); identity_stop() ends it.
+ * identity_refresh() forces a refresh (for a SIGHUP, say).
  *
  * Threads: after identity_new() returns, every function below may be
  * called from any number of threads at once on one verifier, except
@@ -152,8 +154,18 @@ struct identity_verifier;
 int identity_new(const struct config_identity *cfg,
     const struct identity_opts *opts, struct identity_verifier **out);
 
-/* Free the verifier (NULL is fine); no call may be running. */
+/* Free the verifier (NULL is fine; stops the refresher); no other call
+ * may be running. */
 void identity_free(struct identity_verifier *v);
+
+/* Start the background refresher (checks every second which issuers are
+ * due, by the clock hook).  MANDATE_EINVAL when already running,
+ * MANDATE_EINTERNAL when the thread cannot start.  identity_stop() wakes
+ * and joins it (waiting for a fetch in progress, at most the fetch
+ * timeout); calling it when not running is fine.  Start and stop are not
+ * meant to race each other (call them from the daemon's main thread). */
+int identity_start(struct identity_verifier *v);
+void identity_stop(struct identity_verifier *v);
 
 /*
  * Verify a JWT (OIDC token or JWT-SVID) of len bytes at time `now`.

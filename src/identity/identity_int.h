@@ -6,6 +6,7 @@
 #define MANDATE_IDENTITY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,6 +52,12 @@ struct identity_verifier {
 	size_t n_issuers;
 	size_t max_token;              /* largest per-issuer limit */
 	struct id_cache cache;
+	/* the optional background refresher */
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+	pthread_t bg_thread;
+	bool bg_stop;                  /* under bg_mu */
+	atomic_bool bg_running;
 };
 
 /* Principal as kept in the cache: one malloc'd block. */

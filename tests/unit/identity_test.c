@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@
 /* ---- fixture: a clock, keys, an HTTP server with mutable bodies ---- */
 
 struct fx {
-	int64_t clock;
+	_Atomic int64_t clock;     /* read by the refresher thread too */
 	struct arena a;
 	struct jose_key *k1, *k2, *k3;
 	pthread_mutex_t mu;
@@ -870,6 +871,63 @@ test_http_spiffe_bundle(void **state)
 	identity_free(v);
 }
 
+static void
+test_background_refresher(void **state)
+{
+	struct fx *f = *state;
+	struct config_issuer is;
+	struct config_identity ci = { .issuers = &is, .n_issuers = 1,
+	    .token_cache_size = 100 };
+	struct identity_verifier *v;
+	struct identity_principal p;
+	enum identity_reason why;
+	struct jose_key *k1[] = { f->k1 }, *k2[] = { f->k2 };
+	char url[128], buf[4096];
+	const char *t1, *t2;
+	int fetches, r = MANDATE_OK;
+
+	start_server(f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/jwks", f->port);
+	make_jwks(f, buf, sizeof(buf), NULL, NULL, k1, 1);
+	set_body(f, f->jwks, sizeof(f->jwks), buf);
+	is = oidc_issuer("idp");
+	is.jwks_uri = url;
+	v = make_verifier(f, &ci);
+	assert_int_equal(identity_start(v), MANDATE_OK);
+	assert_int_equal(identity_start(v), MANDATE_EINVAL);
+	t1 = sign(f, f->k1, NULL, false, claims(f, ISS, "a", "\"" AUD "\"",
+	    NOW + 3600, NULL));
+	t2 = sign(f, f->k2, NULL, false, claims(f, ISS, "b", "\"" AUD "\"",
+	    NOW + 3600, NULL));
+	assert_int_equal(verify(v, f, t1, NOW, &p, &why), MANDATE_OK);
+
+	/* rotate; once the refresh is due the thread picks it up */
+	make_jwks(f, buf, sizeof(buf), NULL, NULL, k2, 1);
+	set_body(f, f->jwks, sizeof(f->jwks), buf);
+	f->clock += 61;
+	for (int i = 0; i < 100 && r == MANDATE_OK; i++) {
+		usleep(50000);
+		r = verify(v, f, t1, NOW, &p, &why);
+	}
+	assert_int_equal(r, MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_KID);
+	pthread_mutex_lock(&f->mu);
+	fetches = f->fetches;
+	pthread_mutex_unlock(&f->mu);
+	/* k2 is there already: no fetch on the request path */
+	assert_int_equal(verify(v, f, t2, NOW, &p, &why), MANDATE_OK);
+	pthread_mutex_lock(&f->mu);
+	assert_int_equal(f->fetches, fetches);
+	pthread_mutex_unlock(&f->mu);
+	identity_stop(v);
+	identity_stop(v);
+	identity_free(v);
+	/* free stops a running refresher itself */
+	v = make_verifier(f, &ci);
+	assert_int_equal(identity_start(v), MANDATE_OK);
+	identity_free(v);
+}
+
 /* ---- the cache ---- */
 
 static double
@@ -1308,6 +1366,8 @@ main(void)
 		    test_http_discovery_issuer_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_spiffe_bundle, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_background_refresher,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
