@@ -8,7 +8,7 @@
  * Key sources, per issuer: a JWKS file, a JWKS URL, OIDC discovery
  * ({issuer}/.well-known/openid-configuration, whose "issuer" must equal
  * the configured one, then its jwks_uri), or a SPIFFE trust bundle (file
- * or URL: "use":"jwt-svid" keys verify JWT-SVIDs, "use":"x509-svid" keys
+ * or URL: "use":"jwt-svid" keys with a kid verify JWT-SVIDs, "use":"x509-svid" keys
  * with x5c are the CAs for X.509-SVIDs, next to x509_ca_file).  URLs are
  * fetched with libcurl, never following redirects, within a time limit
  * and JOSE_JWKS_MAX_LEN bytes; only https is allowed, except plain http
@@ -19,9 +19,9 @@
  * issuer's set due (jwks_refresh seconds, or the SPIFFE refresh hint:
  * the configured refresh_hint, else the bundle's spiffe_refresh_hint
  * bounded to [5 s, jwks_max_stale / 2]) fetches it again (files are
- * re-read too, so a rotated file is picked up), one thread per issuer at a time (the others go on
- * with the current set); an unknown kid triggers a refresh at most once
- * per IDENTITY_KID_REFRESH_MIN seconds per issuer.  A failed fetch keeps
+ * re-read too, so a rotated file is picked up), one thread per issuer
+ * at a time (the others go on with the current set); an unknown kid
+ * triggers a refresh at most once per IDENTITY_KID_REFRESH_MIN seconds per issuer.  A failed fetch keeps
  * the last good set until jwks_max_stale seconds after its last
  * successful fetch; from then on every token of that issuer is rejected
  * (fail closed) until a fetch succeeds.  Optionally identity_start()
