@@ -21,7 +21,8 @@
  * bounded to [5 s, jwks_max_stale / 2]) fetches it again (files are
  * re-read too, so a rotated file is picked up), one thread per issuer
  * at a time (the others go on with the current set); an unknown kid
- * triggers a refresh at most once per IDENTITY_KID_REFRESH_MIN seconds per issuer.  A failed fetch keeps
+ * triggers a refresh at most once per kid_refresh_min (default
+ * IDENTITY_KID_REFRESH_MIN) seconds per issuer.  A failed fetch keeps
  * the last good set until jwks_max_stale seconds after its last
  * successful fetch; from then on every token of that issuer is rejected
  * (fail closed) until a fetch succeeds.  Optionally identity_start()
