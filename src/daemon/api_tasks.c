@@ -21,47 +21,6 @@
 #include "daemon/daemon_int.h"
 #include "util/status.h"
 
-/* ---- callers ---- */
-
-static bool
-is_loopback(const char *addr)
-{
-	return addr != NULL && (strncmp(addr, "127.", 4) == 0 ||
-	    strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0);
-}
-
-int
-api_authenticate(struct daemon *d, struct http_request *req,
-    struct api_caller *out)
-{
-	const char *authz = http_request_header(req, "Authorization");
-
-	memset(out, 0, sizeof(*out));
-	if (authz != NULL) {
-		/* XXX integration point: verify the bearer token (or the
-		 * mTLS client certificate) with src/identity against
-		 * api_auth.bearer_issuers / bearer_subjects /
-		 * mtls_identities.  Until then a presented credential cannot
-		 * be verified, so it fails (closed). */
-		daemon_log(d, DLOG_WARN, "request %s: authentication failed: "
-		    "bearer tokens are not verified by this build yet",
-		    req->request_id);
-		http_response_header(req, "WWW-Authenticate",
-		    "Bearer realm=\"mandate\", error=\"invalid_token\"");
-		http_respond_error(req, 401, "invalid_token",
-		    "authentication failed");
-		return 0;
-	}
-	if (d->cfg->api_auth.open_on_loopback && is_loopback(req->remote_addr)) {
-		out->principal = "dev:loopback";
-		out->kind = "loopback";
-		return 1;
-	}
-	http_response_header(req, "WWW-Authenticate", "Bearer realm=\"mandate\"");
-	http_respond_error(req, 401, "unauthorized", "authentication required");
-	return 0;
-}
-
 /* ---- helpers ---- */
 
 static int64_t

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon_int.h"
+#include "identity/identity.h"
 #include "util/status.h"
 
 /* ---- logging ---- */
@@ -101,6 +102,14 @@ access_log(void *arg, const char *line, size_t len)
 
 	if (cfg_level(d) <= DLOG_INFO)
 		log_line(d, line, len);
+}
+
+static void
+identity_log(void *arg, enum identity_log_level level, const char *msg)
+{
+	daemon_log(arg, level == IDENTITY_LOG_DEBUG ? DLOG_DEBUG :
+	    level == IDENTITY_LOG_INFO ? DLOG_INFO : level == IDENTITY_LOG_WARN ?
+	    DLOG_WARN : DLOG_ERROR, "identity: %s", msg);
 }
 
 static void
@@ -313,6 +322,23 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		goto out;
 	}
 
+	if (d->cfg->identity.n_issuers > 0) {
+		struct identity_opts io;
+
+		memset(&io, 0, sizeof(io));
+		io.log = identity_log;
+		io.arg = d;
+		if ((r = identity_new(&d->cfg->identity, &io, &d->idv)) !=
+		    MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "identity issuers refused (%s); "
+			    "not starting", mandate_strerror(r));
+			goto out;
+		}
+	}
+	/* XXX integration point: sts_open() (signing keys) goes here once
+	 * src/sts lands, with the OAuth routes and a signing_key readiness
+	 * check in build_server(). */
+
 	if ((r = daemon_policies_load(d->cfg, d->log, &pol)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "policies refused (%s); not starting",
 		    mandate_strerror(r));
@@ -350,6 +376,11 @@ daemon_start(struct daemon *d)
 		return r;
 	}
 	d->started = true;
+	if (d->idv != NULL && (r = identity_start(d->idv)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "cannot start the key refresher: %s",
+		    mandate_strerror(r));
+		return r;
+	}
 	daemon_log(d, DLOG_INFO, "mandate serve: listening on %s://%s%s%s:%u, "
 	    "data dir %s, %s%s",
 	    cfg->server.tls.cert_file ? "https" : "http",
@@ -450,6 +481,8 @@ daemon_stop(struct daemon *d)
 	d->stopped = true;
 	if (d->srv != NULL)
 		http_server_shutdown(d->srv, DAEMON_GRACE_MS);
+	if (d->idv != NULL)
+		identity_stop(d->idv);
 }
 
 void
@@ -461,6 +494,7 @@ daemon_free(struct daemon *d)
 	http_server_free(d->srv);
 	http_metrics_free(d->metrics);
 	daemon_policies_put(atomic_load(&d->policies));
+	identity_free(d->idv);
 	store_close(d->store);
 	config_free(d->cfg);
 	if (d->locks_ok) {

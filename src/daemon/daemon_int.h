@@ -36,15 +36,26 @@ enum daemon_log_level {
 	DLOG_ERROR,
 };
 
+struct identity_verifier;
+struct sts;
+
+/* Seconds a new signing key is published before it signs (sts). */
+#define DAEMON_KEY_PUBLISH_DELAY 300
+/* Seconds between key maintenance runs (sts_keys_tick). */
+#define DAEMON_TICK_S 5
+
 struct daemon {
 	struct config *cfg;
 	FILE *log;
 	pthread_mutex_t log_lock;
 	struct store *store;
+	struct identity_verifier *idv;     /* NULL without issuers */
+	struct sts *sts;
 	struct http_server *srv;
 	struct http_metrics *metrics;
 	struct http_metric *m_tasks;       /* mandate_tasks_total{event} */
 	struct http_metric *m_decisions;   /* mandate_decisions_total{...} */
+	struct http_metric *m_tokens;      /* mandate_tokens_total{result} */
 	/* the current snapshot; readers take a reference under policy_lock
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
@@ -72,6 +83,10 @@ int api_authenticate(struct daemon *d, struct http_request *req,
 
 /* Register the tasks API and the kill switch. */
 int api_tasks_register(struct daemon *d, struct http_server *srv);
+
+/* Register the OAuth endpoints (token, introspect, revoke, JWKS,
+ * metadata). */
+int api_oauth_register(struct daemon *d, struct http_server *srv);
 
 /* ---- the task request model (api_task_parse.c) ---- */
 

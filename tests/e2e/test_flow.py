@@ -1,0 +1,311 @@
+"""End to end: identity -> task -> credential -> introspection -> end.
+
+A configured daemon trusts two test issuers whose keys this test makes: an
+OIDC issuer for people (the delegator "alice") and a SPIFFE trust domain
+for agents (JWT-SVIDs), both as key files.  The test then walks the whole
+path over HTTP and checks the attacks on it are refused.
+"""
+import base64
+import json
+import time
+import urllib.parse
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+AGENT = "spiffe://acme.test/agents/triage"
+FORM = "application/x-www-form-urlencoded"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+TT_JWT = "urn:ietf:params:oauth:token-type:jwt"
+
+
+def b64(n):
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def jwk(key, kid, use=None):
+    pub = key.public_key().public_numbers()
+    k = {"kty": "EC", "crv": "P-256", "x": b64(pub.x), "y": b64(pub.y),
+         "kid": kid, "alg": "ES256"}
+    if use:
+        k["use"] = use
+    return k
+
+
+class Issuers:
+    def __init__(self, tmp_path):
+        self.people = ec.generate_private_key(ec.SECP256R1())
+        self.agents = ec.generate_private_key(ec.SECP256R1())
+        self.people_jwks = tmp_path / "people.jwks"
+        self.people_jwks.write_text(json.dumps({"keys": [jwk(self.people, "p1")]}))
+        self.bundle = tmp_path / "acme.bundle"
+        self.bundle.write_text(json.dumps({"keys": [jwk(self.agents, "a1", "jwt-svid")],
+                                           "spiffe_refresh_hint": 300}))
+
+    def person(self, sub="alice", **kw):
+        now = int(time.time())
+        claims = {"iss": "https://people.test", "sub": sub, "aud": "mandate",
+                  "iat": now, "exp": now + 300}
+        claims.update(kw)
+        return jwt.encode(claims, self.people, algorithm="ES256",
+                          headers={"kid": "p1"})
+
+    def svid(self, sub=AGENT, key=None, kid="a1", **kw):
+        now = int(time.time())
+        claims = {"sub": sub, "aud": ["mandate"], "iat": now, "exp": now + 300}
+        claims.update(kw)
+        return jwt.encode(claims, key or self.agents, algorithm="ES256",
+                          headers={"kid": kid})
+
+
+POLICY = """
+@id("alice-delegates")
+permit (principal == Delegator::"alice",
+        action in [Action::"mandate:create_task", Action::"mandate:revoke_agent"],
+        resource)
+when { context.agent.trust_domain == "acme.test" };
+"""
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+identity:
+  issuers:
+    - name: people
+      kind: oidc
+      issuer: https://people.test
+      jwks_file: @DIR@/people.jwks
+      audiences: [mandate]
+      algorithms: [ES256]
+    - name: agents
+      kind: spiffe
+      trust_domain: acme.test
+      bundle_file: @DIR@/acme.bundle
+      audiences: [mandate]
+tokens:
+  audience: mcp-gateway
+  default_ttl: 5m
+api_auth:
+  bearer_issuers: [people]
+  open_on_loopback: false
+"""
+
+
+@pytest.fixture
+def flow(start_daemon, tmp_path):
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    d = start_daemon(CONFIG)
+    return d, iss
+
+
+@pytest.fixture
+def oauth(flow):
+    """flow, for tests of the OAuth endpoints (skipped in a build without
+    the token service)."""
+    d, _ = flow
+    if requests.get(d.url + "/.well-known/jwks.json", timeout=5).status_code == 404:
+        pytest.skip("this build has no token service (src/sts)")
+    return flow
+
+
+def bearer(tok):
+    return {"Authorization": "Bearer " + tok}
+
+
+def new_task(d, iss, intents=("read_ticket", "send_email")):
+    r = requests.post(d.url + "/v1/tasks", headers=bearer(iss.person()), timeout=5,
+                      json={"agent": AGENT, "objective": "triage",
+                            "intents": [{"action": a} for a in intents]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def exchange(d, subject_token, task_id, actions=None, **extra):
+    ad = {"type": "mandate_task", "task_id": task_id}
+    if actions is not None:
+        ad["actions"] = actions
+    form = {"grant_type": EXCHANGE, "subject_token": subject_token,
+            "subject_token_type": TT_JWT,
+            "authorization_details": json.dumps([ad])}
+    form.update(extra)
+    return requests.post(d.url + "/oauth2/token", data=form, timeout=5)
+
+
+def introspect(d, iss, token):
+    r = requests.post(d.url + "/oauth2/introspect", headers=bearer(iss.person()),
+                      data={"token": token}, timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_happy_path(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    assert task["delegator"] == "alice"
+
+    r = exchange(d, iss.svid(), task["id"], ["read_ticket"])
+    assert r.status_code == 200, r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    tok = r.json()
+    assert tok["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert tok["token_type"] == "Bearer"
+    at = tok["access_token"]
+    header = jwt.get_unverified_header(at)
+    assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
+
+    # the token verifies with our published key
+    jwks = requests.get(d.url + "/.well-known/jwks.json", timeout=5).json()
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == header["kid"]))
+    claims = jwt.decode(at, key.key, algorithms=["ES256"], audience="mcp-gateway")
+    assert claims["sub"] == AGENT and claims["task"] == task["id"]
+    assert claims["exp"] <= task["expires_at"]
+
+    meta = requests.get(d.url + "/.well-known/oauth-authorization-server",
+                        timeout=5).json()
+    assert meta["token_endpoint"].endswith("/oauth2/token")
+
+    info = introspect(d, iss, at)
+    assert info["active"] is True and info["sub"] == AGENT
+
+    e = requests.post(d.url + "/v1/tasks/%s/end" % task["id"],
+                      headers=bearer(iss.person()), timeout=5)
+    assert e.status_code == 200 and e.json()["state"] == "ended"
+    assert introspect(d, iss, at) == {"active": False}
+    # and no new token for an ended task
+    assert exchange(d, iss.svid(), task["id"]).json()["error"] == "invalid_grant"
+
+    m = requests.get(d.url + "/metrics", timeout=5).text
+    assert 'mandate_tokens_total{result="issued"} 1' in m
+
+
+def test_kill_switch_and_revocation(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    a1 = exchange(d, iss.svid(), task["id"]).json()["access_token"]
+    a2 = exchange(d, iss.svid(), task["id"]).json()["access_token"]
+    r = requests.post(d.url + "/oauth2/revoke", data={"token": a1}, timeout=5)
+    assert r.status_code == 200
+    assert introspect(d, iss, a1) == {"active": False}
+    assert introspect(d, iss, a2)["active"] is True
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % urllib.parse.quote(AGENT, safe=""),
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200, r.text
+    assert introspect(d, iss, a2) == {"active": False}
+
+
+def test_refusals(oauth):
+    d, iss = oauth
+    task = new_task(d, iss, intents=("read_ticket",))
+    # intents the task does not hold
+    r = exchange(d, iss.svid(), task["id"], ["send_email"])
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_authorization_details"
+    # another agent
+    r = exchange(d, iss.svid(sub="spiffe://acme.test/agents/other"), task["id"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    # forged, expired, wrong audience subject tokens: only "not acceptable"
+    other = ec.generate_private_key(ec.SECP256R1())
+    for bad in [iss.svid(key=other), iss.svid(exp=int(time.time()) - 600),
+                iss.svid(aud=["someone-else"]), iss.svid(kid="nope"),
+                iss.svid(sub="spiffe://evil.test/agents/triage"), "x.y.z"]:
+        r = exchange(d, bad, task["id"])
+        assert r.status_code == 400
+        assert r.json() == {"error": "invalid_request",
+                            "error_description": "the subject_token is not acceptable"}
+    # repeated parameter
+    r = requests.post(d.url + "/oauth2/token", timeout=5,
+                      data=[("grant_type", EXCHANGE), ("grant_type", EXCHANGE)])
+    assert r.status_code == 400
+    # a bad DPoP proof
+    r = exchange_dpop(d, iss, task["id"], "not.a.proof")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+
+
+def dpop_proof(key, htu, htm="POST"):
+    import uuid
+    return jwt.encode({"jti": str(uuid.uuid4()), "htm": htm, "htu": htu,
+                       "iat": int(time.time())}, key, algorithm="ES256",
+                      headers={"typ": "dpop+jwt", "jwk": jwk(key, "d")})
+
+
+def exchange_dpop(d, iss, task_id, proof):
+    return requests.post(
+        d.url + "/oauth2/token", headers={"DPoP": proof}, timeout=5,
+        data={"grant_type": EXCHANGE, "subject_token": iss.svid(),
+              "subject_token_type": TT_JWT,
+              "authorization_details": json.dumps(
+                  [{"type": "mandate_task", "task_id": task_id}])})
+
+
+def test_dpop_bound_token(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    htu = d.url + "/oauth2/token"
+    proof = dpop_proof(key, htu)
+    r = exchange_dpop(d, iss, task["id"], proof)
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "DPoP"
+    info = introspect(d, iss, r.json()["access_token"])
+    assert info["active"] is True and "jkt" in info["cnf"]
+    # the same proof again is a replay; a proof for another URL or method fails
+    for bad in [proof, dpop_proof(key, d.url + "/other"),
+                dpop_proof(key, htu, htm="GET")]:
+        r = exchange_dpop(d, iss, task["id"], bad)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+
+
+def test_api_needs_a_verified_caller(flow):
+    d, iss = flow
+    body = {"agent": AGENT, "objective": "o", "intents": [{"action": "a"}]}
+    r = requests.post(d.url + "/v1/tasks", json=body, timeout=5)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="mandate"'
+    # an agent's SVID is not a delegator (issuer not in bearer_issuers)
+    r = requests.post(d.url + "/v1/tasks", json=body, headers=bearer(iss.svid()),
+                      timeout=5)
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    # a person the policies do not know
+    r = requests.post(d.url + "/v1/tasks", json=body,
+                      headers=bearer(iss.person(sub="mallory")), timeout=5)
+    assert r.status_code == 403
+
+
+
+def test_delegator_task_life_cycle(flow):
+    d, iss = flow
+    task = new_task(d, iss)
+    assert task["delegator"] == "alice"
+    url = d.url + "/v1/tasks/" + task["id"]
+    assert requests.get(url, headers=bearer(iss.person()), timeout=5).json() == task
+    # another verified person does not see alice's tasks
+    assert requests.get(url, headers=bearer(iss.person(sub="bob")),
+                        timeout=5).status_code == 404
+    # an expired or forged delegator token is refused
+    assert requests.get(url, headers=bearer(iss.person(exp=int(time.time()) - 600)),
+                        timeout=5).status_code == 401
+    r = requests.post(url + "/end", headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200 and r.json()["state"] == "ended"
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % urllib.parse.quote(AGENT, safe=""),
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200
+
+
+def test_introspection_needs_a_caller(oauth):
+    d, _ = oauth
+    r = requests.post(d.url + "/oauth2/introspect", data={"token": "x"}, timeout=5)
+    assert r.status_code == 401
+
+
+def test_readyz_has_signing_key(oauth):
+    d, _ = oauth
+    r = requests.get(d.url + "/readyz", timeout=5)
+    assert r.status_code == 200
