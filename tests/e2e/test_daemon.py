@@ -282,6 +282,13 @@ def test_sigterm_is_graceful(dev):
     assert "shutting down" in dev.log_text()
 
 
+def test_sigint_is_graceful(dev):
+    import signal
+    dev.proc.send_signal(signal.SIGINT)
+    assert dev.proc.wait(timeout=15) == 0
+    assert "SIGINT received" in dev.log_text()
+
+
 def test_bad_config_refuses_to_start(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("server:\n  listen: 127.0.0.1:1\n  threadz: 4\n")
