@@ -10,10 +10,11 @@ import json
 import time
 import urllib.parse
 
-import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import ec
+
+jwt = pytest.importorskip("jwt")            # Debian: python3-jwt
+ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
 
 AGENT = "spiffe://acme.test/agents/triage"
 FORM = "application/x-www-form-urlencoded"
