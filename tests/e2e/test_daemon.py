@@ -150,6 +150,16 @@ def test_wrong_content_type(dev):
     assert r.status_code == 415
 
 
+def test_limits_and_methods(dev):
+    big = b'{"agent":"' + b"a" * (2 << 20) + b'"}'
+    r = requests.post(dev.url + "/v1/tasks", data=big, headers=JSON, timeout=10)
+    assert r.status_code == 413
+    r = requests.delete(dev.url + "/v1/tasks/" + "0" * 32, timeout=5)
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    r = requests.post(dev.url + "/v1/agents/a%00b/revoke", timeout=5)
+    assert r.status_code == 400
+
+
 def test_unknown_task(dev):
     for tid in ["0" * 32, "nope", "A" * 32]:
         r = requests.get(dev.url + "/v1/tasks/" + tid, timeout=5)
