@@ -88,6 +88,10 @@ daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 		json_decref(o);
 		return;
 	}
+	/* one event, one line: no control characters from request data */
+	for (char *c = msg; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	n = snprintf(line, sizeof(line), "%s %-5s %s", when, level_names[lvl],
 	    msg);
 	if (n > 0)
