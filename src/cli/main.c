@@ -17,6 +17,8 @@ static const char main_usage[] =
     "  check            evaluate Cedar policies against a request, offline\n"
     "  policy validate  parse policies and validate them against a schema\n"
     "  serve            run the daemon (tasks API, health, metrics)\n"
+    "  task             create, show or end a task through the daemon's API\n"
+    "  revoke           kill switch: revoke an agent's tasks and credentials\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";
@@ -43,6 +45,10 @@ main(int argc, char **argv)
 		return cmd_policy(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "task") == 0)
+		return cmd_task(argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return cmd_revoke(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
 	fputs(main_usage, stderr);
 	return 1;

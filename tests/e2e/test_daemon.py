@@ -3,6 +3,7 @@
 Run by meson (suite "e2e") with MANDATE_BIN set:
     MANDATE_BIN=build/src/mandate /usr/bin/python3 -m pytest tests/e2e -q
 """
+import json
 import os
 import subprocess
 import urllib.parse
@@ -328,3 +329,40 @@ def test_print_config(tmp_path):
     assert r.returncode == 0
     assert "127.0.0.1:8700" in r.stdout and "open_on_loopback: true" in r.stdout
     assert not os.path.exists(tmp_path / "mandate-data")   # nothing started
+
+
+def cli(d, *args, token=None):
+    env = dict(os.environ, MANDATE_SERVER=d.url)
+    env.pop("MANDATE_TOKEN", None)
+    if token:
+        env["MANDATE_TOKEN"] = token
+    return subprocess.run([BIN, *args], capture_output=True, text=True,
+                          timeout=30, env=env)
+
+
+def test_cli_task_commands(dev):
+    r = cli(dev, "task", "create", "--agent", AGENT, "--objective", "from the CLI",
+            "--intent", "read_ticket@Tool::\"tickets\"", "--intent", "send_email",
+            "--sensitivity", "internal", "--ttl", "120", "--call-budget", "3")
+    assert r.returncode == 0, r.stderr
+    t = json.loads(r.stdout)
+    assert t["intents"][0] == {"action": "read_ticket", "resource": 'Tool::"tickets"'}
+    assert t["call_budget"] == 3 and t["sensitivity"] == "internal"
+    r = cli(dev, "task", "show", t["id"])
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == "active"
+    r = cli(dev, "task", "end", t["id"], "--reason", "done")
+    assert r.returncode == 0 and json.loads(r.stdout)["reason"] == "done"
+    r = cli(dev, "revoke", "--agent", AGENT, "--reason", "test")
+    assert r.returncode == 0 and json.loads(r.stdout)["agent"] == AGENT
+    # errors: the server's answer on stderr, exit 1
+    r = cli(dev, "task", "show", "0" * 32)
+    assert r.returncode == 1 and "404 not_found" in r.stderr
+    r = cli(dev, "task", "create", "--agent", "spiffe://other/a", "--objective",
+            "x", "--intent", "a")
+    assert r.returncode == 1 and "403 access_denied" in r.stderr
+    r = cli(dev, "task", "create", "--agent", AGENT)
+    assert r.returncode == 1 and "required" in r.stderr
+    r = cli(dev, "task", "show", "0" * 32, token="abc")
+    assert r.returncode == 1 and "401" in r.stderr
+    r = cli(dev, "task", "--help")
+    assert r.returncode == 0 and "mandate task create" in r.stdout

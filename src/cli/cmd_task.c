@@ -1,0 +1,377 @@
+/*
+ * cmd_task.c - `mandate task create|show|end` and `mandate revoke`: the
+ * tasks API from the command line (libcurl).
+ *
+ * The server is --server URL, else $MANDATE_SERVER, else the development
+ * instance http://127.0.0.1:8700; a bearer token comes from --token or
+ * $MANDATE_TOKEN (none: the development instance's open loopback mode).
+ * The answer's JSON goes to standard output; exit status 0 on a 2xx
+ * answer, 1 otherwise (with the server's error on standard error).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli.h"
+
+#define TASK_MAX_REPLY (1u << 20)
+#define TASK_MAX_INTENTS 64
+
+static const char task_usage[] =
+    "usage: mandate task create --agent ID --objective TEXT --intent ACTION...\n"
+    "           [--sensitivity public|internal|confidential|restricted]\n"
+    "           [--ttl SECONDS] [--call-budget N] [common options]\n"
+    "       mandate task show ID [common options]\n"
+    "       mandate task end ID [--reason TEXT] [common options]\n"
+    "       mandate revoke --agent ID [--reason TEXT] [common options]\n"
+    "\n"
+    "Create, read and end tasks, or pull an agent's kill switch, through\n"
+    "the daemon's API (docs/api.md).  --intent ACTION[@RESOURCE] may be\n"
+    "repeated.\n"
+    "\n"
+    "common options:\n"
+    "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
+    "                 http://127.0.0.1:8700)\n"
+    "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
+    "                 none: the development instance's loopback mode)\n"
+    "  -h, --help     this help\n";
+
+struct reply {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct reply *r = arg;
+	size_t add = size * n;
+	char *nb;
+
+	if (add > TASK_MAX_REPLY - r->len) {
+		r->too_big = true;
+		return 0;                  /* aborts the transfer */
+	}
+	if ((nb = realloc(r->buf, r->len + add + 1)) == NULL)
+		return 0;
+	r->buf = nb;
+	memcpy(r->buf + r->len, p, add);
+	r->len += add;
+	r->buf[r->len] = '\0';
+	return add;
+}
+
+/* One request; prints the answer.  Returns the exit status. */
+static int
+call(const char *server, const char *token, const char *method,
+    const char *path, const char *body)
+{
+	CURL *c = NULL;
+	struct curl_slist *h = NULL;
+	struct reply rep = { NULL, 0, false };
+	char url[4096], auth[8192];
+	long status = 0;
+	int rc = 1, n;
+	CURLcode cr;
+
+	n = snprintf(url, sizeof(url), "%s%s", server, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		fprintf(stderr, "mandate: URL too long\n");
+		return 1;
+	}
+	if ((c = curl_easy_init()) == NULL)
+		goto out;
+	h = curl_slist_append(h, "Accept: application/json");
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (token != NULL && token[0] != '\0') {
+		n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    token);
+		if (n < 0 || (size_t)n >= sizeof(auth)) {
+			fprintf(stderr, "mandate: token too long\n");
+			goto out;
+		}
+		h = curl_slist_append(h, auth);
+	}
+	if (h == NULL)
+		goto out;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	else if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((cr = curl_easy_perform(c)) != CURLE_OK) {
+		fprintf(stderr, "mandate: %s: %s\n", url, rep.too_big ?
+		    "answer too large" : curl_easy_strerror(cr));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300) {
+		json_t *j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) :
+		    NULL;
+		if (j != NULL) {
+			json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+		rc = 0;
+	} else {
+		json_t *j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) :
+		    NULL;
+		const char *e = j ? json_string_value(json_object_get(j,
+		    "error")) : NULL;
+		const char *d = j ? json_string_value(json_object_get(j,
+		    "error_description")) : NULL;
+		fprintf(stderr, "mandate: %ld %s%s%s\n", status,
+		    e ? e : "error", d ? ": " : "", d ? d : "");
+		json_decref(j);
+	}
+out:
+	curl_slist_free_all(h);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	free(rep.buf);
+	return rc;
+}
+
+/* "--name value" options; returns the index after them or -1. */
+struct opts {
+	const char *server, *token, *agent, *objective, *sensitivity;
+	const char *ttl, *budget, *reason;
+	const char *intents[TASK_MAX_INTENTS];
+	size_t n_intents;
+	const char *positional;
+};
+
+static int
+parse_opts(int argc, char **argv, int start, struct opts *o)
+{
+	for (int i = start; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+
+		if (cli_opt(a, "--help", "-h")) {
+			fputs(task_usage, stdout);
+			return 0;
+		}
+		if (a[0] != '-') {
+			if (o->positional != NULL)
+				goto bad;
+			o->positional = a;
+			continue;
+		}
+		if (i + 1 >= argc)
+			goto bad;
+		if (cli_opt(a, "--server", NULL))
+			slot = &o->server;
+		else if (cli_opt(a, "--token", NULL))
+			slot = &o->token;
+		else if (cli_opt(a, "--agent", NULL))
+			slot = &o->agent;
+		else if (cli_opt(a, "--objective", NULL))
+			slot = &o->objective;
+		else if (cli_opt(a, "--sensitivity", NULL))
+			slot = &o->sensitivity;
+		else if (cli_opt(a, "--ttl", NULL))
+			slot = &o->ttl;
+		else if (cli_opt(a, "--call-budget", NULL))
+			slot = &o->budget;
+		else if (cli_opt(a, "--reason", NULL))
+			slot = &o->reason;
+		else if (cli_opt(a, "--intent", NULL)) {
+			if (o->n_intents >= TASK_MAX_INTENTS)
+				goto bad;
+			o->intents[o->n_intents++] = argv[++i];
+			continue;
+		} else
+			goto bad;
+		*slot = argv[++i];
+	}
+	return 1;
+bad:
+	fprintf(stderr, "mandate: bad arguments\n");
+	fputs(task_usage, stderr);
+	return -1;
+}
+
+static bool
+parse_count(const char *s, json_int_t *v)
+{
+	char *end = NULL;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || x < 1)
+		return false;
+	*v = (json_int_t)x;
+	return true;
+}
+
+static int
+task_create(const struct opts *o, const char *server)
+{
+	json_t *b = json_object(), *intents = json_array();
+	json_int_t v;
+	char *text = NULL;
+	int rc = 1;
+
+	if (b == NULL || intents == NULL)
+		goto out;
+	if (o->agent == NULL || o->objective == NULL || o->n_intents == 0) {
+		fprintf(stderr, "mandate task create: --agent, --objective and "
+		    "at least one --intent are required\n");
+		goto out;
+	}
+	json_object_set_new(b, "agent", json_string(o->agent));
+	json_object_set_new(b, "objective", json_string(o->objective));
+	for (size_t i = 0; i < o->n_intents; i++) {
+		const char *at = strchr(o->intents[i], '@');
+		json_t *it = json_object();
+		if (it == NULL)
+			goto out;
+		json_object_set_new(it, "action", at ? json_stringn(
+		    o->intents[i], (size_t)(at - o->intents[i])) :
+		    json_string(o->intents[i]));
+		if (at != NULL)
+			json_object_set_new(it, "resource", json_string(at + 1));
+		json_array_append_new(intents, it);
+	}
+	json_object_set(b, "intents", intents);
+	if (o->sensitivity != NULL)
+		json_object_set_new(b, "sensitivity",
+		    json_string(o->sensitivity));
+	if (o->ttl != NULL) {
+		if (!parse_count(o->ttl, &v)) {
+			fprintf(stderr, "mandate: --ttl takes seconds\n");
+			goto out;
+		}
+		json_object_set_new(b, "ttl", json_integer(v));
+	}
+	if (o->budget != NULL) {
+		if (!parse_count(o->budget, &v)) {
+			fprintf(stderr, "mandate: --call-budget takes a count\n");
+			goto out;
+		}
+		json_object_set_new(b, "call_budget", json_integer(v));
+	}
+	if ((text = json_dumps(b, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "mandate: bad text in the arguments (not "
+		    "UTF-8?)\n");
+		goto out;
+	}
+	rc = call(server, o->token, "POST", "/v1/tasks", text);
+out:
+	free(text);
+	json_decref(intents);
+	json_decref(b);
+	return rc;
+}
+
+static char *
+reason_body(const struct opts *o)
+{
+	json_t *b;
+	char *s;
+
+	if (o->reason == NULL)
+		return NULL;
+	b = json_pack("{s:s}", "reason", o->reason);
+	s = b ? json_dumps(b, JSON_COMPACT) : NULL;
+	json_decref(b);
+	return s;
+}
+
+static int
+run(int argc, char **argv, int start, const char *what)
+{
+	struct opts o;
+	const char *server;
+	char path[4096], *body = NULL, *esc = NULL;
+	int r, rc = 1;
+
+	memset(&o, 0, sizeof(o));
+	if ((r = parse_opts(argc, argv, start, &o)) <= 0)
+		return r == 0 ? 0 : 1;
+	if ((server = o.server) == NULL &&
+	    (server = getenv("MANDATE_SERVER")) == NULL)
+		server = "http://127.0.0.1:8700";
+	if (o.token == NULL)
+		o.token = getenv("MANDATE_TOKEN");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return 1;
+	if (strcmp(what, "create") == 0) {
+		rc = task_create(&o, server);
+		goto out;
+	}
+	if (strcmp(what, "revoke") == 0) {
+		if (o.agent == NULL || o.positional != NULL) {
+			fprintf(stderr, "mandate revoke: --agent ID is required\n");
+			goto out;
+		}
+		if ((esc = curl_easy_escape(NULL, o.agent, 0)) == NULL)
+			goto out;
+		snprintf(path, sizeof(path), "/v1/agents/%s/revoke", esc);
+		body = reason_body(&o);
+		if (o.reason != NULL && body == NULL)
+			goto out;
+		rc = call(server, o.token, "POST", path, body);
+		goto out;
+	}
+	if (o.positional == NULL || strlen(o.positional) > 64) {
+		fprintf(stderr, "mandate task %s: a task id is required\n", what);
+		goto out;
+	}
+	if ((esc = curl_easy_escape(NULL, o.positional, 0)) == NULL)
+		goto out;
+	if (strcmp(what, "show") == 0) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s", esc);
+		rc = call(server, o.token, "GET", path, NULL);
+	} else {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/end", esc);
+		body = reason_body(&o);
+		if (o.reason != NULL && body == NULL)
+			goto out;
+		rc = call(server, o.token, "POST", path, body);
+	}
+out:
+	curl_free(esc);
+	free(body);
+	curl_global_cleanup();
+	return rc;
+}
+
+int
+cmd_task(int argc, char **argv)
+{
+	if (argc < 2 || cli_opt(argv[1], "--help", "-h")) {
+		fputs(task_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 1 : 0;
+	}
+	if (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "show") == 0 ||
+	    strcmp(argv[1], "end") == 0)
+		return run(argc, argv, 2, argv[1]);
+	fprintf(stderr, "mandate task: unknown subcommand '%s'\n", argv[1]);
+	fputs(task_usage, stderr);
+	return 1;
+}
+
+int
+cmd_revoke(int argc, char **argv)
+{
+	return run(argc, argv, 1, "revoke");
+}
