@@ -60,6 +60,10 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 	sts->dpop_algs = dpop_algs_from_config(sts->tok->dpop.algorithms);
 	pthread_mutex_init(&sts->mu, NULL);
 	pthread_mutex_init(&sts->rot_mu, NULL);
+	if (RAND_bytes(sts->nonce_key, sizeof sts->nonce_key) != 1) {
+		r = MANDATE_EINTERNAL;
+		goto fail;
+	}
 	if ((r = sts_replay_init(&sts->replay,
 	    sts->tok->dpop.replay_cache_size)) != MANDATE_OK)
 		goto fail;
@@ -79,6 +83,7 @@ sts_close(struct sts *sts)
 		return;
 	sts_keys_fini(sts);
 	sts_replay_fini(&sts->replay);
+	OPENSSL_cleanse(sts->nonce_key, sizeof sts->nonce_key);
 	pthread_mutex_destroy(&sts->mu);
 	pthread_mutex_destroy(&sts->rot_mu);
 	free(sts);
@@ -169,36 +174,42 @@ sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 	for (i = 0; i < req->n_actions; i++)
 		if (json_array_append_new(acts, jstr(req->actions[i])) != 0)
 			goto out;
-	json_object_set_new(ad, "type", json_string(STS_AUTHZ_TYPE));
-	json_object_set_new(ad, "task_id", jstr(req->task_id));
-	json_object_set(ad, "actions", acts);
-	json_object_set_new(c, "iss", json_string(sts->tok->issuer));
-	json_object_set_new(c, "sub", jstr(req->sub));
-	json_object_set(c, "aud", aud);
-	json_object_set_new(c, "exp", json_integer(req->exp));
-	json_object_set_new(c, "iat", json_integer(req->now));
-	json_object_set_new(c, "nbf", json_integer(req->now));
-	json_object_set_new(c, "jti", json_string(jti));
-	json_object_set_new(c, "client_id",
-	    jstr(req->client_id.n ? req->client_id : req->sub));
-	json_object_set_new(c, "task", jstr(req->task_id));
-	json_object_set_new(c, "authorization_details",
-	    json_pack("[O]", ad));
-	if (req->scope.n > 0)
-		json_object_set_new(c, "scope", jstr(req->scope));
+	/* every member must be set: a claim silently missing (e.g. text
+	 * jansson refuses as bad UTF-8) would change the token's meaning */
+	r = MANDATE_EINVAL;
+	if (json_object_set_new(ad, "type", json_string(STS_AUTHZ_TYPE)) ||
+	    json_object_set_new(ad, "task_id", jstr(req->task_id)) ||
+	    json_object_set(ad, "actions", acts) ||
+	    json_object_set_new(c, "iss", json_string(sts->tok->issuer)) ||
+	    json_object_set_new(c, "sub", jstr(req->sub)) ||
+	    json_object_set(c, "aud", aud) ||
+	    json_object_set_new(c, "exp", json_integer(req->exp)) ||
+	    json_object_set_new(c, "iat", json_integer(req->now)) ||
+	    json_object_set_new(c, "nbf", json_integer(req->now)) ||
+	    json_object_set_new(c, "jti", json_string(jti)) ||
+	    json_object_set_new(c, "client_id",
+	    jstr(req->client_id.n ? req->client_id : req->sub)) ||
+	    json_object_set_new(c, "task", jstr(req->task_id)) ||
+	    json_object_set_new(c, "authorization_details",
+	    json_pack("[O]", ad)))
+		goto out;
+	if (req->scope.n > 0 &&
+	    json_object_set_new(c, "scope", jstr(req->scope)))
+		goto out;
 	if (req->act_json.n > 0) {
 		json_t *act = json_loadb(req->act_json.p, req->act_json.n,
 		    JSON_REJECT_DUPLICATES, NULL);
 		if (!json_is_object(act)) {
 			json_decref(act);
-			r = MANDATE_EINVAL;
 			goto out;
 		}
-		json_object_set_new(c, "act", act);
+		if (json_object_set_new(c, "act", act))
+			goto out;
 	}
-	if (req->jkt.n > 0)
-		json_object_set_new(c, "cnf",
-		    json_pack("{s:s%}", "jkt", req->jkt.p, req->jkt.n));
+	if (req->jkt.n > 0 && (req->jkt.n != JOSE_THUMBPRINT_LEN ||
+	    json_object_set_new(c, "cnf",
+	    json_pack("{s:s%}", "jkt", req->jkt.p, req->jkt.n))))
+		goto out;
 	if ((r = dump(c, a, &payload)) != MANDATE_OK)
 		goto out;
 	memset(&so, 0, sizeof so);
@@ -500,6 +511,23 @@ exchange(struct xstate *x)
 	if (n_act == 0)
 		return refuse(x, 400, "invalid_authorization_details",
 		    "the task grants no action", "no intents");
+	/* scope: only names of granted actions, so that a resource server
+	 * reading scope never sees more than the task grants */
+	for (i = 0; i < req->scope.n;) {
+		size_t k = i;
+		while (k < req->scope.n && req->scope.p[k] != ' ')
+			k++;
+		if (k > i) {
+			struct str w = str_make(req->scope.p + i, k - i);
+			for (j = 0; j < n_act && !str_eq(actions[j], w); j++)
+				;
+			if (j == n_act)
+				return refuse(x, 400, "invalid_scope",
+				    "scope exceeds the granted actions",
+				    "scope not among the granted actions");
+		}
+		i = k + 1;
+	}
 
 	/* the act chain and the actor */
 	if (task.act_json.n > 0 && (ajson_parse(a, task.act_json.p,
@@ -592,6 +620,12 @@ exchange(struct xstate *x)
 	x->res->http_status = 200;
 	json_object_set_new(x->fields, "jti", jstr(t.jti));
 	json_object_set_new(x->fields, "exp", json_integer(exp));
+	{
+		json_t *ja = json_array();
+		for (i = 0; ja != NULL && i < n_aud; i++)
+			json_array_append_new(ja, jstr(auds[i]));
+		json_object_set_new(x->fields, "aud", ja);
+	}
 	json_object_set(x->fields, "actions", jacts);
 	if (req->dpop_jkt.n > 0)
 		json_object_set_new(x->fields, "jkt", jstr(req->dpop_jkt));

@@ -218,6 +218,18 @@ int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, int64_t now, char *jkt,
     const char **reason);
 
+/* Server-provided nonces (RFC 9449 section 8), used when
+ * tokens.dpop.nonce is on: a proof must then carry a nonce made by
+ * sts_dpop_nonce() in the current or the previous iat_window.  When
+ * sts_dpop_verify refuses a proof for its nonce, sts_dpop_reason_is_nonce
+ * (reason) is true and the caller answers error "use_dpop_nonce" with a
+ * fresh nonce in the DPoP-Nonce header.  Nonces are an HMAC of the time
+ * window under a per-process key: stateless, and void after a restart. */
+#define STS_DPOP_NONCE_LEN 43
+int sts_dpop_nonce(struct sts *sts, int64_t now,
+    char out[STS_DPOP_NONCE_LEN + 1]);
+bool sts_dpop_reason_is_nonce(const char *reason);
+
 /* --- our tokens --------------------------------------------------------- */
 
 struct sts_verified {

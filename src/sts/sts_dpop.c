@@ -8,6 +8,8 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "sts/sts_int.h"
@@ -100,8 +102,12 @@ replay_check(struct sts_replay *r, const uint8_t id[16], int64_t now,
 	int rc = MANDATE_OK;
 
 	pthread_mutex_lock(&r->mu);
-	if (r->used >= r->cap / 4 * 3)
+	/* sweep when the table looks full, but at most once a second so a
+	 * cache full of live entries does not cost a scan per proof */
+	if (r->used >= r->limit && now != r->last_sweep) {
+		r->last_sweep = now;
 		replay_sweep(r, now);
+	}
 	j = slot_index(id, r->cap);
 	while (r->slots[j].expires != 0) {
 		if (CRYPTO_memcmp(r->slots[j].id, id, 16) == 0) {
@@ -131,6 +137,77 @@ replay_check(struct sts_replay *r, const uint8_t id[16], int64_t now,
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+/* --- nonces -------------------------------------------------------------- */
+
+static const char reason_nonce_missing[] = "proof nonce missing";
+static const char reason_nonce_bad[] = "proof nonce invalid or stale";
+
+bool
+sts_dpop_reason_is_nonce(const char *reason)
+{
+	return reason == reason_nonce_missing || reason == reason_nonce_bad;
+}
+
+static int64_t
+nonce_window(const struct sts *sts)
+{
+	int64_t w = (int64_t)sts->tok->dpop.iat_window;
+	return w > 0 ? w : 60;
+}
+
+/* raw: 8 bytes window counter (big-endian) + 24 bytes of HMAC */
+static int
+nonce_raw(const struct sts *sts, int64_t counter, uint8_t raw[32])
+{
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned mac_len = 0;
+
+	for (int i = 0; i < 8; i++)
+		raw[i] = (uint8_t)((uint64_t)counter >> (56 - 8 * i));
+	if (HMAC(EVP_sha256(), sts->nonce_key, sizeof sts->nonce_key, raw, 8,
+	    mac, &mac_len) == NULL || mac_len < 24)
+		return MANDATE_EINTERNAL;
+	memcpy(raw + 8, mac, 24);
+	OPENSSL_cleanse(mac, sizeof mac);
+	return MANDATE_OK;
+}
+
+int
+sts_dpop_nonce(struct sts *sts, int64_t now, char out[STS_DPOP_NONCE_LEN + 1])
+{
+	uint8_t raw[32];
+
+	out[0] = '\0';
+	if (now < 0 || nonce_raw(sts, now / nonce_window(sts), raw) !=
+	    MANDATE_OK)
+		return MANDATE_EINTERNAL;
+	if (jose_b64url_encode(raw, sizeof raw, out, STS_DPOP_NONCE_LEN + 1) !=
+	    STS_DPOP_NONCE_LEN)
+		return MANDATE_EINTERNAL;
+	return MANDATE_OK;
+}
+
+static bool
+nonce_ok(const struct sts *sts, struct str nonce, int64_t now)
+{
+	uint8_t got[33], want[32];
+	size_t n = 0;
+	int64_t cur, counter = 0;
+
+	if (now < 0 || nonce.n != STS_DPOP_NONCE_LEN ||
+	    jose_b64url_decode(nonce.p, nonce.n, got, sizeof got, &n) !=
+	    MANDATE_OK || n != 32)
+		return false;
+	for (int i = 0; i < 8; i++)
+		counter = (int64_t)(((uint64_t)counter << 8) | got[i]);
+	cur = now / nonce_window(sts);
+	if (counter != cur && counter != cur - 1)
+		return false;
+	if (nonce_raw(sts, counter, want) != MANDATE_OK)
+		return false;
+	return CRYPTO_memcmp(got, want, sizeof want) == 0;
 }
 
 /* --- htu ------------------------------------------------------------------ */
@@ -322,11 +399,15 @@ sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 		}
 	}
 	v = ajson_get(cl.obj, "nonce");
-	if (sts->tok->dpop.nonce && v == NULL) {
-		/* XXX server nonces are not issued yet: refuse rather than
-		 * accept proofs the configuration says must carry one. */
-		why = "proof nonce required";
-		goto out;
+	if (sts->tok->dpop.nonce) {
+		if (v == NULL) {
+			why = reason_nonce_missing;
+			goto out;
+		}
+		if (!ajson_is(v, AJSON_STRING) || !nonce_ok(sts, v->u.s, now)) {
+			why = reason_nonce_bad;
+			goto out;
+		}
 	}
 	if (jose_key_thumbprint(key, tp) != MANDATE_OK) {
 		r = MANDATE_EINTERNAL;

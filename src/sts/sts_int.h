@@ -31,6 +31,7 @@ struct sts_replay {
 	size_t cap;                   /* power of two, >= 2 * limit */
 	size_t used;                  /* non-empty slots */
 	size_t limit;                 /* live entries at most */
+	int64_t last_sweep;           /* sweeps at most once a second */
 };
 
 struct sts {
@@ -43,6 +44,7 @@ struct sts {
 	struct sts_snap *snap;
 	struct sts_replay replay;
 	unsigned dpop_algs;           /* JOSE_ALG_BIT set */
+	uint8_t nonce_key[32];        /* DPoP server nonces; per process */
 };
 
 /* Take / drop a snapshot reference (never NULL once opened). */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,7 @@ struct xreq {
 	const char *grant, *stt, *rtt, *authz, *aud, *agent;
 	const char *actor, *att;
 	const char *jkt;
+	const char *scope;
 	int64_t now;
 };
 
@@ -198,6 +200,7 @@ do_exchange(struct fx *f, const struct xreq *x, struct sts_result *res)
 		r.actor = &actor;
 	}
 	r.dpop_jkt = str_c(x->jkt);
+	r.scope = str_c(x->scope);
 	r.request_id = STR_LIT("req-1");
 	r.now = x->now;
 	return sts_exchange(f->sts, &r, &f->a, res);
@@ -537,6 +540,8 @@ static const struct refusal refusals[] = {
 	    NULL, NULL, "[\"read\"]", "invalid_grant", 400 },
 	{ "audience", GT, TT, NULL, NULL, "https://evil", AGENT, NULL, NULL,
 	    "[\"read\"]", "invalid_target", 400 },
+	{ "scope beyond actions", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[\"read\"]", "invalid_scope", 400 },
 	{ "empty subject", GT, TT, NULL, NULL, NULL, "", NULL, NULL,
 	    "[\"read\"]", "invalid_request", 400 },
 };
@@ -565,6 +570,8 @@ test_refusals(void **state)
 		x.agent = c->agent;
 		x.actor = c->actor;
 		x.att = c->att;
+		if (strcmp(c->name, "scope beyond actions") == 0)
+			x.scope = "read admin";
 		assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
 		if (res.error == NULL || strcmp(res.error, c->error) != 0)
 			fail_msg("%s: got %s", c->name,
@@ -591,12 +598,157 @@ test_actor(void **state)
 	struct fx *f = *state;
 	struct xreq x;
 	struct sts_result res;
+	json_t *b;
 
-	xreq_default(f, &x, "[\"send\"]");
+	xreq_default(f, &x, "[\"send\",\"write\"]");
 	x.actor = HUMAN;
 	x.aud = AUD;
+	x.scope = "send";
 	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
 	assert_null(res.error);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(b, "scope")),
+	    "send");
+	assert_string_equal(json_string_value(json_object_get(b,
+	    "issued_token_type")), STS_TT_ACCESS_TOKEN);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(
+	    json_object_get(b, "authorization_details"), 0), "actions")), 2);
+	json_decref(b);
+}
+
+static void
+test_dpop_nonce(void **state)
+{
+	struct fx *f = *state;
+	char nonce[STS_DPOP_NONCE_LEN + 1], jkt[JOSE_THUMBPRINT_LEN + 1];
+	char payload[512];
+	struct jose_sign_opts so;
+	struct str p;
+	const char *why;
+	int64_t now = T0 + 10;
+	static const struct { int64_t minted, used; bool ok; } cases[] = {
+		{ T0 + 10, T0 + 10, true },
+		{ T0 - 50, T0 + 10, true },     /* previous window */
+		{ T0 - 200, T0 + 10, false },   /* stale */
+		{ T0 + 200, T0 + 10, false },   /* future window */
+	};
+
+	f->tok.dpop.nonce = true;
+	p = proof(f, f->dkey, "POST", HTU, now, "n0", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	assert_true(sts_dpop_reason_is_nonce(why));
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char jti[16];
+		assert_int_equal(sts_dpop_nonce(f->sts, cases[i].minted, nonce),
+		    MANDATE_OK);
+		assert_int_equal(strlen(nonce), STS_DPOP_NONCE_LEN);
+		snprintf(jti, sizeof jti, "n%zu", i + 1);
+		snprintf(payload, sizeof payload, "{\"jti\":\"%s\","
+		    "\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%lld,"
+		    "\"nonce\":\"%s\"}", jti, HTU, (long long)cases[i].used,
+		    nonce);
+		memset(&so, 0, sizeof so);
+		so.typ = STR_LIT("dpop+jwt");
+		so.embed_jwk = true;
+		so.omit_kid = true;
+		assert_int_equal(jose_jws_sign(&f->a, f->dkey, JOSE_ALG_ES256,
+		    &so, str_c(payload), &p), MANDATE_OK);
+		assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, cases[i].used, jkt, &why),
+		    cases[i].ok ? MANDATE_OK : MANDATE_EINVAL);
+		if (!cases[i].ok)
+			assert_true(sts_dpop_reason_is_nonce(why));
+	}
+	f->tok.dpop.nonce = false;
+}
+
+/* A replay cache of 20 entries: full of live proofs refuses (fail
+ * closed); once they expire it takes new ones again. */
+static void
+test_replay_full(void **state)
+{
+	struct fx *f = *state;
+	struct sts *small = NULL;
+	struct sts_options o;
+	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16];
+	const char *why;
+	struct str p;
+	int i;
+
+	f->tok.dpop.replay_cache_size = 20;
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
+	for (i = 0; i < 21; i++) {
+		snprintf(jti, sizeof jti, "r%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0, jti, STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, T0, jkt, &why),
+		    i < 20 ? MANDATE_OK : MANDATE_EINVAL);
+	}
+	assert_string_equal(why, "replay cache full");
+	for (i = 0; i < 200; i++) {
+		snprintf(jti, sizeof jti, "s%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0 + 100 + 4 * i, jti,
+		    STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, T0 + 100 + 4 * i, jkt, &why),
+		    MANDATE_OK);
+	}
+	sts_close(small);
+	f->tok.dpop.replay_cache_size = 1000;
+}
+
+/* Threads verify and mint while another rotates keys. */
+struct race {
+	struct fx *f;
+	struct str tok;
+	int failures;
+};
+
+static void *
+race_verify(void *arg)
+{
+	struct race *rc = arg;
+
+	for (int i = 0; i < 100; i++) {
+		struct arena a;
+		struct sts_verified v;
+		const char *why;
+		arena_init(&a, 0);
+		if (sts_verify_access_token(rc->f->sts, rc->tok, STR_NULL,
+		    STR_NULL, STR_NULL, STR_NULL, T0 + 20, &a, &v, &why) !=
+		    MANDATE_OK)
+			rc->failures++;
+		arena_free(&a);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *f = *state;
+	struct race rc[3];
+	pthread_t th[3];
+	struct str kid;
+
+	memset(rc, 0, sizeof rc);
+	for (int i = 0; i < 3; i++) {
+		rc[i].f = f;
+		rc[i].tok = get_token(f, "[\"read\"]", NULL);
+		assert_int_equal(pthread_create(&th[i], NULL, race_verify,
+		    &rc[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sts_keys_rotate(f->sts, T0 + 15 + i, &f->a,
+		    &kid), MANDATE_OK);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(rc[i].failures, 0);
+	}
+	assert_int_equal(jwks_count(f), 4);
 }
 
 /* --- DPoP ------------------------------------------------------------------ */
@@ -891,6 +1043,9 @@ main(void)
 		T(test_dpop),
 		T(test_dpop_bad_headers),
 		T(test_dpop_required),
+		T(test_dpop_nonce),
+		T(test_replay_full),
+		T(test_threads),
 		cmocka_unit_test_setup_teardown(test_rotation, setup_delayed,
 		    teardown),
 		T(test_metadata),
