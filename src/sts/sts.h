@@ -78,10 +78,14 @@ struct sts_options {
 };
 
 /*
- * Open the service: create tokens->key_dir if missing (0700), load the
- * keys recorded in the store (or tokens->key_files), generate the first
- * key if there is none, and build the first snapshot.  *out is NULL on
- * error.  s must outlive the sts.  Free with sts_close().
+ * Open the service: create tokens->key_dir if missing (0700; an existing
+ * one open to others is tightened to 0700), load the keys recorded in the
+ * store (or tokens->key_files), generate the first key if there is none,
+ * and build the first snapshot.  *out is NULL on error: ENOTFOUND or EIO
+ * when the active key's file is missing or unreadable (no new key is made
+ * silently: tokens in flight would all fail), EINVAL when a key file may be
+ * read by others or is not a P-256 key.  One key_dir per
+ * store.  s must outlive the sts.  Free with sts_close().
  */
 int sts_open(const struct sts_options *opt, struct store *s, int64_t now,
     struct sts **out);
@@ -103,6 +107,9 @@ int sts_keys_tick(struct sts *sts, int64_t now);
 
 /* The JWKS (RFC 7517) of every published key, for /.well-known/jwks.json. */
 int sts_keys_jwks_json(struct sts *sts, struct arena *a, struct str *out);
+
+/* For /readyz: MANDATE_OK when the active key can sign right now. */
+int sts_health(struct sts *sts);
 
 /* The kid that signs right now. */
 int sts_keys_active_kid(struct sts *sts, struct arena *a, struct str *out);

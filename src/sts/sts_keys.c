@@ -165,6 +165,9 @@ ensure_dir(const char *dir)
 		return MANDATE_EIO;
 	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return MANDATE_EIO;
+	/* an existing directory others may enter is tightened, not trusted */
+	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
+		return MANDATE_EIO;
 	return MANDATE_OK;
 }
 
@@ -558,6 +561,25 @@ sts_keys_active_kid(struct sts *sts, struct arena *a, struct str *out)
 	kid = jose_key_kid(snap->signer);
 	*out = arena_strdup(a, kid.p, kid.n);
 	r = out->p != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+	sts_snap_put(snap);
+	return r;
+}
+
+int
+sts_health(struct sts *sts)
+{
+	struct sts_snap *snap = sts_snap_get(sts);
+	struct arena a;
+	struct str tok;
+	int r = MANDATE_EINTERNAL;
+
+	if (snap == NULL)
+		return r;
+	arena_init(&a, 64 * 1024);
+	/* a real signature: the key is loaded and OpenSSL can use it */
+	r = jose_jws_sign(&a, snap->signer, JOSE_ALG_ES256, NULL,
+	    STR_LIT("{}"), &tok);
+	arena_free(&a);
 	sts_snap_put(snap);
 	return r;
 }

@@ -917,6 +917,7 @@ test_rotation(void **state)
 	    MANDATE_OK);
 	assert_int_equal(kid_a.n, JOSE_THUMBPRINT_LEN);
 	assert_int_equal(jwks_count(f), 1);
+	assert_int_equal(sts_health(f->sts), MANDATE_OK);
 	/* key files and directory modes */
 	assert_int_equal(stat(f->keydir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -964,6 +965,48 @@ test_rotation(void **state)
 	/* a token signed by A (were it still valid) no longer verifies */
 	assert_string_equal(verify(f, t_old, STR_NULL, NULL, NULL, T0 + 90),
 	    "token signature invalid or key unknown");
+}
+
+/* Restarts fail closed on a key file others may read or one missing. */
+static void
+test_key_files(void **state)
+{
+	struct fx *f = *state;
+	struct str kid;
+	char path[256], moved[300];
+	struct sts *again = NULL;
+	struct sts_options o;
+
+	assert_int_equal(sts_keys_active_kid(f->sts, &f->a, &kid), MANDATE_OK);
+	snprintf(path, sizeof path, "%s/%s.pem", f->keydir, kid.p);
+	snprintf(moved, sizeof moved, "%s.moved", path);
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_EINVAL);
+	assert_null(again);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_not_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	assert_null(again);
+	assert_int_equal(rename(moved, path), 0);
+	/* a key directory open to others is tightened */
+	assert_int_equal(chmod(f->keydir, 0755), 0);
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	sts_close(again);
+	{
+		struct stat st;
+		assert_int_equal(stat(f->keydir, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+	}
+	/* explicit key files: that key signs, rotation is refused */
+	f->tok.key_files.v = (const char *const[]){ path };
+	f->tok.key_files.n = 1;
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	assert_int_equal(sts_keys_rotate(again, T0, &f->a, &kid),
+	    MANDATE_EINVAL);
+	sts_close(again);
+	f->tok.key_files.n = 0;
 }
 
 static void
@@ -1048,6 +1091,7 @@ main(void)
 		T(test_threads),
 		cmocka_unit_test_setup_teardown(test_rotation, setup_delayed,
 		    teardown),
+		T(test_key_files),
 		T(test_metadata),
 		T(test_rate),
 	};
