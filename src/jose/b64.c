@@ -169,6 +169,8 @@ static const char *const reason_text[JOSE_R__COUNT] = {
 	[JOSE_R_AUD] = "audience mismatch",
 	[JOSE_R_TYP] = "typ header mismatch",
 	[JOSE_R_PEM] = "unreadable PEM key",
+	[JOSE_R_IAT_MISSING] = "iat missing",
+	[JOSE_R_IAT_STALE] = "iat too old",
 };
 
 const char *

@@ -74,6 +74,8 @@ enum jose_reason {
 	JOSE_R_AUD,                /* audience missing or not included */
 	JOSE_R_TYP,                /* typ header not as required */
 	JOSE_R_PEM,                /* PEM text unreadable */
+	JOSE_R_IAT_MISSING,        /* iat required but absent */
+	JOSE_R_IAT_STALE,          /* iat older than the allowed age */
 	JOSE_R__COUNT
 };
 
@@ -193,9 +195,15 @@ unsigned jose_key_algs(const struct jose_key *key);
 int jose_key_public_jwk(const struct jose_key *key, struct arena *a,
     struct str *out);
 
+#define JOSE_THUMBPRINT_LEN 43
+
+/* base64url of the SHA-256 of n bytes (43 characters and a NUL): the
+ * DPoP "ath" of an access token, or a cache key for a verified token. */
+int jose_sha256_b64url(const void *data, size_t n,
+    char out[JOSE_THUMBPRINT_LEN + 1]);
+
 /* RFC 7638 SHA-256 thumbprint, base64url: out gets 43 characters and a
  * NUL (room for JOSE_THUMBPRINT_LEN + 1). */
-#define JOSE_THUMBPRINT_LEN 43
 int jose_key_thumbprint(const struct jose_key *key,
     char out[JOSE_THUMBPRINT_LEN + 1]);
 
@@ -299,6 +307,9 @@ struct jose_jwt_rules {
 	int64_t now;              /* seconds since the epoch */
 	int64_t leeway;           /* seconds of clock skew tolerated (>= 0) */
 	bool exp_optional;        /* exp may be absent */
+	bool iat_required;        /* iat must be present (DPoP proofs) */
+	int64_t iat_max_age;      /* > 0: iat must be no older than this many
+	                           * seconds (plus leeway): the DPoP window */
 	struct str iss;           /* required issuer; .p == NULL: no check */
 	struct str aud;           /* required audience; .p == NULL: no check */
 	/* typ: accepted values (compared case-insensitively, with an
@@ -325,5 +336,14 @@ struct jose_claims {
 int jose_jwt_check(struct arena *a, const struct jose_jws *jws,
     const struct jose_jwt_rules *rules, struct jose_claims *out,
     enum jose_reason *why);
+
+/* The whole path for a bearer JWT: parse (max_len 0 = default), verify
+ * with the set (kid lookup, allow-list), then check the claims.  On
+ * success *jws and *claims describe the token; on failure both are
+ * zeroed and *why says which step refused it. */
+int jose_jwt_verify(struct arena *a, const char *token, size_t len,
+    size_t max_len, const struct jose_keyset *set, unsigned allowed,
+    const struct jose_jwt_rules *rules, struct jose_jws *jws,
+    struct jose_claims *claims, enum jose_reason *why);
 
 #endif

@@ -145,6 +145,12 @@ jose_jwt_check(struct arena *a, const struct jose_jws *jws,
 	if (out->has_iat && out->iat >= INT64_MIN + leeway &&
 	    out->iat - leeway > rules->now)
 		return bad(why, JOSE_R_IAT_FUTURE);
+	if (!out->has_iat && rules->iat_required)
+		return bad(why, JOSE_R_IAT_MISSING);
+	if (out->has_iat && rules->iat_max_age > 0 &&
+	    out->iat <= INT64_MAX - leeway - rules->iat_max_age &&
+	    out->iat + rules->iat_max_age + leeway < rules->now)
+		return bad(why, JOSE_R_IAT_STALE);
 
 	if (rules->iss.p != NULL && (ajson_get(obj, "iss") == NULL ||
 	    !str_eq(out->iss, rules->iss)))
@@ -175,4 +181,25 @@ jose_jwt_check(struct arena *a, const struct jose_jws *jws,
 	}
 	out->obj = obj;
 	return MANDATE_OK;
+}
+
+int
+jose_jwt_verify(struct arena *a, const char *token, size_t len,
+    size_t max_len, const struct jose_keyset *set, unsigned allowed,
+    const struct jose_jwt_rules *rules, struct jose_jws *jws,
+    struct jose_claims *claims, enum jose_reason *why)
+{
+	int r;
+
+	memset(claims, 0, sizeof(*claims));
+	if ((r = jose_jws_parse(a, token, len, max_len, jws, why)) !=
+	    MANDATE_OK)
+		return r;
+	if ((r = jose_jws_verify_set(jws, set, allowed, why)) == MANDATE_OK)
+		r = jose_jwt_check(a, jws, rules, claims, why);
+	if (r != MANDATE_OK) {
+		memset(jws, 0, sizeof(*jws));
+		memset(claims, 0, sizeof(*claims));
+	}
+	return r;
 }

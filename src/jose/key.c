@@ -637,7 +637,10 @@ jose_key_from_jwk(const char *json, size_t len, unsigned flags,
 	if ((r = parse_json(&a, json, len, JOSE_JWK_MAX_LEN, &root, why)) ==
 	    MANDATE_OK)
 		r = jose_key_from_ajson(root, flags, out, why);
-	arena_free(&a);   /* XXX private JWK text in the arena is not wiped */
+	/* XXX a private member written with JSON escapes is unescaped into
+	 * the arena, which is freed without wiping; unescaped strings point
+	 * into the caller's text, which the caller wipes. */
+	arena_free(&a);
 	return r;
 }
 
@@ -830,26 +833,32 @@ jose_key_public_jwk(const struct jose_key *key, struct arena *a,
 }
 
 int
+jose_sha256_b64url(const void *data, size_t n,
+    char out[JOSE_THUMBPRINT_LEN + 1])
+{
+	uint8_t md[32];
+	unsigned int md_len = 0;
+
+	out[0] = '\0';
+	if (!EVP_Digest(data, n, md, &md_len, EVP_sha256(), NULL) ||
+	    md_len != 32)
+		return MANDATE_EINTERNAL;
+	jose_b64url_encode(md, 32, out, JOSE_THUMBPRINT_LEN + 1);
+	return MANDATE_OK;
+}
+
+int
 jose_key_thumbprint(const struct jose_key *key,
     char out[JOSE_THUMBPRINT_LEN + 1])
 {
 	struct arena a;
 	struct str text;
-	uint8_t md[32];
-	unsigned int md_len = 0;
 	int r;
 
 	out[0] = '\0';
 	arena_init(&a, 0);
-	if ((r = jwk_text(key, &a, true, &text)) != MANDATE_OK)
-		goto out;
-	r = MANDATE_EINTERNAL;
-	if (!EVP_Digest(text.p, text.n, md, &md_len, EVP_sha256(), NULL) ||
-	    md_len != 32)
-		goto out;
-	jose_b64url_encode(md, 32, out, JOSE_THUMBPRINT_LEN + 1);
-	r = MANDATE_OK;
-out:
+	if ((r = jwk_text(key, &a, true, &text)) == MANDATE_OK)
+		r = jose_sha256_b64url(text.p, text.n, out);
 	arena_free(&a);
 	return r;
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -21,7 +23,8 @@
 #include "jose/jose_int.h"
 #include "util/status.h"
 
-#define RFC7638_N "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAt" \
+#define RFC7638_N \
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAt" \
     "VT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4" \
     "Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZ" \
     "gnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0" \
@@ -185,6 +188,10 @@ test_thumbprints(void **state)
 	assert_int_equal(jose_key_thumbprint(k, tp), MANDATE_OK);
 	assert_string_equal(tp, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
 	jose_key_unref(k);
+
+	/* FIPS 180-2 "abc" */
+	assert_int_equal(jose_sha256_b64url("abc", 3, tp), MANDATE_OK);
+	assert_string_equal(tp, "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
 
 	k = jwk(ED_PUB, 0);
 	assert_int_equal(jose_key_thumbprint(k, tp), MANDATE_OK);
@@ -390,9 +397,11 @@ test_pem_round_trip(void **state)
 	jose_key_thumbprint(k, tp1);
 	jose_key_thumbprint(k2, tp2);
 	assert_string_equal(tp1, tp2);
+	assert_true(str_eq_c(jose_key_kid(k2), "re"));
 	assert_int_equal(jose_jws_sign(&a, k2, JOSE_ALG_ES256, NULL,
 	    STR_LIT("{}"), &tok), 0);
 	assert_int_equal(verify_tok(&a, tok.p, k, JOSE_ALGS_EC, &why), 0);
+	jose_key_unref(k2);
 	/* a public key has no PEM private form; junk is refused */
 	assert_int_equal(jose_key_from_pem("junk", 4, STR_NULL, &k2, &why),
 	    MANDATE_EINVAL);
@@ -718,89 +727,106 @@ test_claims(void **state)
 		int typ;   /* 0 none, 1 at+jwt, 2 dpop, 3 svid */
 		bool exp_optional;
 		enum jose_reason why;
+		int64_t iat_max_age;
+		bool iat_required;
 	} cases[] = {
-		{ H, "{\"exp\":1000}", 999, 0, NULL, NULL, 0, false, JOSE_R_OK },
+		{ H, "{\"exp\":1000}", 999, 0, NULL, NULL, 0, false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":1000}", 1000, 0, NULL, NULL, 0, false,
-		    JOSE_R_EXPIRED },
-		{ H, "{\"exp\":1000}", 1004, 5, NULL, NULL, 0, false, JOSE_R_OK },
+		    JOSE_R_EXPIRED, 0, false },
+		{ H, "{\"exp\":1000}", 1004, 5, NULL, NULL, 0, false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":1000}", 1005, 5, NULL, NULL, 0, false,
-		    JOSE_R_EXPIRED },
+		    JOSE_R_EXPIRED, 0, false },
 		{ H, "{\"exp\":1000.9}", 1000, 0, NULL, NULL, 0, false,
-		    JOSE_R_EXPIRED },
-		{ H, "{\"exp\":999.5}", 998, 0, NULL, NULL, 0, false, JOSE_R_OK },
-		{ H, "{\"exp\":1e3}", 999, 0, NULL, NULL, 0, false, JOSE_R_OK },
+		    JOSE_R_EXPIRED, 0, false },
+		{ H, "{\"exp\":999.5}", 998, 0, NULL, NULL, 0, false, JOSE_R_OK, 0, false },
+		{ H, "{\"exp\":1e3}", 999, 0, NULL, NULL, 0, false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":\"1000\"}", 999, 0, NULL, NULL, 0, false,
-		    JOSE_R_CLAIM_TYPE },
+		    JOSE_R_CLAIM_TYPE, 0, false },
 		{ H, "{\"exp\":1e400}", 999, 0, NULL, NULL, 0, false,
-		    JOSE_R_CLAIM_TYPE },
+		    JOSE_R_CLAIM_TYPE, 0, false },
 		{ H, "{\"exp\":9223372036854775807}", 999, 60, NULL, NULL, 0,
-		    false, JOSE_R_OK },
-		{ H, "{}", 999, 0, NULL, NULL, 0, false, JOSE_R_EXP_MISSING },
-		{ H, "{}", 999, 0, NULL, NULL, 0, true, JOSE_R_OK },
-		{ H, "[]", 999, 0, NULL, NULL, 0, true, JOSE_R_PAYLOAD_JSON },
+		    false, JOSE_R_OK, 0, false },
+		{ H, "{}", 999, 0, NULL, NULL, 0, false, JOSE_R_EXP_MISSING, 0, false },
+		{ H, "{}", 999, 0, NULL, NULL, 0, true, JOSE_R_OK, 0, false },
+		{ H, "[]", 999, 0, NULL, NULL, 0, true, JOSE_R_PAYLOAD_JSON, 0, false },
 		{ H, "{\"a\":1,\"a\":2}", 999, 0, NULL, NULL, 0, true,
-		    JOSE_R_PAYLOAD_JSON },
+		    JOSE_R_PAYLOAD_JSON, 0, false },
 		{ H, "{\"exp\":2000,\"nbf\":1000}", 995, 5, NULL, NULL, 0, false,
-		    JOSE_R_OK },
+		    JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"nbf\":1000}", 994, 5, NULL, NULL, 0, false,
-		    JOSE_R_NOT_YET_VALID },
+		    JOSE_R_NOT_YET_VALID, 0, false },
 		{ H, "{\"exp\":2000,\"nbf\":1000}", 1000, 0, NULL, NULL, 0, false,
-		    JOSE_R_OK },
+		    JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"iat\":1005}", 1000, 5, NULL, NULL, 0, false,
-		    JOSE_R_OK },
+		    JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"iat\":1006}", 1000, 5, NULL, NULL, 0, false,
-		    JOSE_R_IAT_FUTURE },
+		    JOSE_R_IAT_FUTURE, 0, false },
 		{ H, "{\"exp\":2000,\"iat\":true}", 1000, 5, NULL, NULL, 0, false,
-		    JOSE_R_CLAIM_TYPE },
+		    JOSE_R_CLAIM_TYPE, 0, false },
 		{ H, "{\"exp\":2000,\"iss\":\"https://a\"}", 1000, 0,
-		    "https://a", NULL, 0, false, JOSE_R_OK },
+		    "https://a", NULL, 0, false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"iss\":\"https://a/\"}", 1000, 0,
-		    "https://a", NULL, 0, false, JOSE_R_ISS },
+		    "https://a", NULL, 0, false, JOSE_R_ISS, 0, false },
 		{ H, "{\"exp\":2000}", 1000, 0, "https://a", NULL, 0, false,
-		    JOSE_R_ISS },
+		    JOSE_R_ISS, 0, false },
 		{ H, "{\"exp\":2000,\"iss\":5}", 1000, 0, "https://a", NULL, 0,
-		    false, JOSE_R_CLAIM_TYPE },
+		    false, JOSE_R_CLAIM_TYPE, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":\"svc\"}", 1000, 0, NULL, "svc", 0,
-		    false, JOSE_R_OK },
+		    false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":[\"x\",\"svc\"]}", 1000, 0, NULL,
-		    "svc", 0, false, JOSE_R_OK },
+		    "svc", 0, false, JOSE_R_OK, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":[\"x\"]}", 1000, 0, NULL, "svc", 0,
-		    false, JOSE_R_AUD },
+		    false, JOSE_R_AUD, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":[]}", 1000, 0, NULL, "svc", 0,
-		    false, JOSE_R_AUD },
+		    false, JOSE_R_AUD, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":\"svcx\"}", 1000, 0, NULL, "svc", 0,
-		    false, JOSE_R_AUD },
+		    false, JOSE_R_AUD, 0, false },
 		{ H, "{\"exp\":2000}", 1000, 0, NULL, "svc", 0, false,
-		    JOSE_R_AUD },
+		    JOSE_R_AUD, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":[\"svc\",1]}", 1000, 0, NULL, "svc",
-		    0, false, JOSE_R_CLAIM_TYPE },
+		    0, false, JOSE_R_CLAIM_TYPE, 0, false },
 		{ H, "{\"exp\":2000,\"aud\":{}}", 1000, 0, NULL, "svc", 0,
-		    false, JOSE_R_CLAIM_TYPE },
+		    false, JOSE_R_CLAIM_TYPE, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 1, false, JOSE_R_OK },
+		    1000, 0, NULL, NULL, 1, false, JOSE_R_OK, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"application/AT+JWT\"}",
-		    "{\"exp\":2000}", 1000, 0, NULL, NULL, 1, false, JOSE_R_OK },
+		    "{\"exp\":2000}", 1000, 0, NULL, NULL, 1, false, JOSE_R_OK, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"JWT\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 1, false, JOSE_R_TYP },
+		    1000, 0, NULL, NULL, 1, false, JOSE_R_TYP, 0, false },
 		{ H, "{\"exp\":2000}", 1000, 0, NULL, NULL, 1, false,
-		    JOSE_R_TYP },
+		    JOSE_R_TYP, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 2, false, JOSE_R_TYP },
+		    1000, 0, NULL, NULL, 2, false, JOSE_R_TYP, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"dpop+jwt\"}", "{\"iat\":1000}",
-		    1000, 0, NULL, NULL, 2, true, JOSE_R_OK },
-		{ H, "{\"exp\":2000}", 1000, 0, NULL, NULL, 3, false, JOSE_R_OK },
+		    1000, 0, NULL, NULL, 2, true, JOSE_R_OK, 0, false },
+		{ H, "{\"exp\":2000}", 1000, 0, NULL, NULL, 3, false, JOSE_R_OK, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"JWT\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 3, false, JOSE_R_OK },
+		    1000, 0, NULL, NULL, 3, false, JOSE_R_OK, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"JOSE\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 3, false, JOSE_R_OK },
+		    1000, 0, NULL, NULL, 3, false, JOSE_R_OK, 0, false },
 		{ "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}", "{\"exp\":2000}",
-		    1000, 0, NULL, NULL, 3, false, JOSE_R_TYP },
+		    1000, 0, NULL, NULL, 3, false, JOSE_R_TYP, 0, false },
+		/* the DPoP iat window: max age 60 s, leeway 5 s */
+		{ H, "{\"iat\":935}", 1000, 5, NULL, NULL, 0, true, JOSE_R_OK,
+		    60, true },
+		{ H, "{\"iat\":934}", 1000, 5, NULL, NULL, 0, true,
+		    JOSE_R_IAT_STALE, 60, true },
+		{ H, "{\"iat\":1005}", 1000, 5, NULL, NULL, 0, true, JOSE_R_OK,
+		    60, true },
+		{ H, "{\"iat\":1006}", 1000, 5, NULL, NULL, 0, true,
+		    JOSE_R_IAT_FUTURE, 60, true },
+		{ H, "{}", 1000, 5, NULL, NULL, 0, true, JOSE_R_IAT_MISSING, 60,
+		    true },
+		{ H, "{\"iat\":-9223372036854775807}", 1000, 5, NULL, NULL, 0,
+		    true, JOSE_R_IAT_STALE, 9223372036854775807, true },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct jose_jwt_rules r = {
 			.now = cases[i].now, .leeway = cases[i].leeway,
 			.exp_optional = cases[i].exp_optional,
+			.iat_required = cases[i].iat_required,
+			.iat_max_age = cases[i].iat_max_age,
 			.iss = cases[i].iss ? str_c(cases[i].iss) : STR_NULL,
 			.aud = cases[i].aud ? str_c(cases[i].aud) : STR_NULL,
 		};
@@ -900,6 +926,35 @@ test_keyset(void **state)
 		    &why), MANDATE_EINVAL);
 		assert_int_equal(why, JOSE_R_KID_UNKNOWN);
 	}
+	/* the one-shot path: parse, kid lookup, verify, claims */
+	{
+		struct jose_sign_opts o = { .typ = STR_LIT("JWT") };
+		struct jose_jwt_rules rules = { .now = 100,
+		    .aud = STR_LIT("me"), .typ = jose_typ_jwt_svid,
+		    .typ_absent_ok = true };
+		struct jose_claims c;
+
+		jose_jws_sign(&a, signer, JOSE_ALG_ES256, &o,
+		    STR_LIT("{\"sub\":\"spiffe://d/w\",\"aud\":\"me\","
+		    "\"exp\":200}"), &tok);
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_OK);
+		assert_true(str_eq_c(c.sub, "spiffe://d/w"));
+		assert_int_equal(c.exp, 200);
+		rules.now = 200;
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_EINVAL);
+		assert_int_equal(why, JOSE_R_EXPIRED);
+		assert_null(jws.header);
+		rules.now = 100;
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 0, set,
+		    JOSE_ALG_BIT(JOSE_ALG_RS256), &rules, &jws, &c, &why),
+		    MANDATE_EINVAL);
+		assert_int_equal(why, JOSE_R_ALG_NOT_ALLOWED);
+		assert_int_equal(jose_jwt_verify(&a, tok.p, tok.n, 10, set,
+		    JOSE_ALGS_EC, &rules, &jws, &c, &why), MANDATE_ELIMIT);
+		assert_int_equal(why, JOSE_R_TOO_LARGE);
+	}
 	/* a key borrowed from the set outlives it with a reference */
 	k2 = jose_key_ref(jose_keyset_find(set, STR_LIT("ed")));
 	assert_ptr_equal(jose_keyset_ref(set), set);
@@ -977,6 +1032,130 @@ test_embedded_jwk(void **state)
 	arena_free(&a);
 }
 
+/* Every arena allocation of parse + claims may fail: the result is
+ * ENOMEM (never a crash, never a success with missing parts) until the
+ * budget suffices. */
+static void
+test_alloc_failures(void **state)
+{
+	struct arena a, fa;
+	struct jose_key *k;
+	struct str tok;
+	struct jose_sign_opts o = { .typ = STR_LIT("at+jwt"),
+	    .embed_jwk = true };
+	struct jose_jwt_rules rules = { .now = 1000, .iss = STR_LIT("i"),
+	    .aud = STR_LIT("a"), .typ = jose_typ_at_jwt };
+	bool succeeded = false;
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_int_equal(jose_key_generate_es256(STR_LIT("k"), &k), 0);
+	assert_int_equal(jose_jws_sign(&a, k, JOSE_ALG_ES256, &o,
+	    STR_LIT("{\"iss\":\"i\",\"aud\":[\"b\",\"a\"],\"exp\":2000,"
+	    "\"x\":{\"y\":[1,2,3]}}"), &tok), 0);
+	for (long n = 1; n < 200 && !succeeded; n++) {
+		struct jose_jws jws;
+		struct jose_claims c;
+		struct str out;
+		enum jose_reason why;
+		int r;
+
+		arena_init(&fa, 0);
+		fa.fail_after = n;
+		r = jose_jws_parse(&fa, tok.p, tok.n, 0, &jws, &why);
+		if (r == MANDATE_OK) {
+			assert_int_equal(jose_jws_verify(&jws, k, JOSE_ALGS_EC,
+			    &why), 0);
+			r = jose_jwt_check(&fa, &jws, &rules, &c, &why);
+		}
+		if (r == MANDATE_OK)
+			r = jose_key_public_jwk(k, &fa, &out);
+		if (r == MANDATE_OK)
+			r = jose_jws_sign(&fa, k, JOSE_ALG_ES256, &o,
+			    STR_LIT("{}"), &out);
+		if (r == MANDATE_OK)
+			succeeded = true;
+		else
+			assert_int_equal(r, MANDATE_ENOMEM);
+		arena_free(&fa);
+	}
+	assert_true(succeeded);
+	jose_key_unref(k);
+	arena_free(&a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads: one key and one set shared by concurrent verifiers/signers */
+
+struct shared {
+	struct jose_key *key;
+	struct jose_keyset *set;
+	const char *tok;
+	int failures;   /* written by its own thread only */
+};
+
+static void *
+worker(void *arg)
+{
+	struct shared *sh = arg;
+	struct arena a;
+	enum jose_reason why;
+
+	arena_init(&a, 0);
+	for (int i = 0; i < 200; i++) {
+		struct jose_jws jws;
+		struct str tok;
+		struct jose_key *k;
+
+		arena_reset(&a);
+		if (jose_jws_parse(&a, sh->tok, strlen(sh->tok), 0, &jws,
+		    &why) != MANDATE_OK ||
+		    jose_jws_verify_set(&jws, sh->set, JOSE_ALGS_ALL, &why) !=
+		    MANDATE_OK ||
+		    jose_jws_sign(&a, sh->key, JOSE_ALG_ES256, NULL,
+		    STR_LIT("{}"), &tok) != MANDATE_OK)
+			sh->failures++;
+		k = jose_key_ref(jose_keyset_find(sh->set, STR_LIT("t")));
+		jose_key_unref(k);
+	}
+	arena_free(&a);
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct arena a;
+	struct jose_key *k;
+	struct jose_keyset *set;
+	struct str jwktext, tok;
+	char text[1024];
+	enum jose_reason why;
+	pthread_t th[4];
+	struct shared sh[4];
+
+	(void)state;
+	arena_init(&a, 0);
+	assert_int_equal(jose_key_generate_es256(STR_LIT("t"), &k), 0);
+	jose_key_public_jwk(k, &a, &jwktext);
+	snprintf(text, sizeof(text), "{\"keys\":[%s]}", jwktext.p);
+	assert_int_equal(jose_keyset_parse(text, strlen(text), &set, &why), 0);
+	assert_int_equal(jose_jws_sign(&a, k, JOSE_ALG_ES256, NULL,
+	    STR_LIT("{\"x\":1}"), &tok), 0);
+	for (int i = 0; i < 4; i++) {
+		sh[i] = (struct shared){ k, set, tok.p, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &sh[i]),
+		    0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(sh[i].failures, 0);
+	}
+	jose_keyset_unref(set);
+	jose_key_unref(k);
+	arena_free(&a);
+}
+
 static void
 test_names(void **state)
 {
@@ -1008,6 +1187,8 @@ main(void)
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_keyset),
 		cmocka_unit_test(test_embedded_jwk),
+		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
