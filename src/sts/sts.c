@@ -447,6 +447,9 @@ exchange(struct xstate *x)
 	if (sts->tok->dpop.require && req->dpop_jkt.n == 0)
 		return refuse(x, 400, "invalid_dpop_proof",
 		    "a DPoP proof is required", "dpop required");
+	if (req->dpop_jkt.n != 0 && req->dpop_jkt.n != JOSE_THUMBPRINT_LEN)
+		return refuse(x, 400, "invalid_dpop_proof",
+		    "invalid DPoP proof", "jkt is not a thumbprint");
 
 	/* the task */
 	r = store_task_get(sts->store, x->task_id, a, &task);
