@@ -616,6 +616,83 @@ test_actor(void **state)
 	json_decref(b);
 }
 
+/* The act chain: the task's recorded chain, wrapped by an actor who is
+ * in it but not its outermost member; resource joins audience. */
+static void
+test_act_chain(void **state)
+{
+	struct fx *f = *state;
+	struct store_task t;
+	char id[STORE_TASK_ID_SIZE], authz[256];
+	struct sts_exchange_req r;
+	struct sts_principal actor;
+	struct sts_result res;
+	struct str res_uri = STR_LIT(AUD);
+	json_t *b, *claims;
+	struct jose_jws jws;
+	const char *tok;
+	static const struct {
+		const char *actor, *outer, *error;
+	} cases[] = {
+		{ "orchestrator", "orchestrator", NULL },
+		{ HUMAN, HUMAN, NULL },
+		{ "spiffe://dev.local/agent/a1", NULL, "invalid_request" },
+	};
+
+	memset(&t, 0, sizeof t);
+	assert_int_equal(store_task_new_id(id), MANDATE_OK);
+	t.id = str_c(id);
+	t.agent = STR_LIT(AGENT);
+	t.delegator = STR_LIT(HUMAN);
+	t.act_json = STR_LIT("{\"sub\":\"orchestrator\",\"act\":{\"sub\":\""
+	    HUMAN "\"}}");
+	t.intents_json = STR_LIT("[\"read\"]");
+	t.created_at = T0;
+	t.expires_at = T0 + 900;
+	t.call_budget = 5;
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&r, 0, sizeof r);
+		r.grant_type = STR_LIT(STS_GRANT_TOKEN_EXCHANGE);
+		r.subject_token_type = STR_LIT(STS_TT_ID_TOKEN);
+		r.requested_token_type = STR_LIT(STS_TT_ACCESS_TOKEN);
+		r.authorization_details = str_c(authz);
+		r.resource = &res_uri;
+		r.n_resource = 1;
+		r.subject.sub = STR_LIT(AGENT);
+		actor.sub = str_c(cases[i].actor);
+		actor.iss = STR_NULL;
+		r.has_actor_token = true;
+		r.actor_token_type = STR_LIT(STS_TT_JWT);
+		r.actor = &actor;
+		r.now = T0 + 5;
+		assert_int_equal(sts_exchange(f->sts, &r, &f->a, &res),
+		    MANDATE_OK);
+		if (cases[i].error != NULL) {
+			assert_string_equal(res.error, cases[i].error);
+			continue;
+		}
+		assert_null(res.error);
+		b = json_loadb(res.body.p, res.body.n, 0, NULL);
+		tok = json_string_value(json_object_get(b, "access_token"));
+		assert_int_equal(jose_jws_parse(&f->a, tok, strlen(tok), 0,
+		    &jws, NULL), MANDATE_OK);
+		claims = json_loadb(jws.payload.p, jws.payload.n, 0, NULL);
+		assert_string_equal(json_string_value(json_object_get(
+		    json_object_get(claims, "act"), "sub")), cases[i].outer);
+		assert_string_equal(json_string_value(json_object_get(claims,
+		    "aud")), AUD);
+		if (strcmp(cases[i].actor, HUMAN) == 0)   /* wrapped */
+			assert_string_equal(json_string_value(json_object_get(
+			    json_object_get(json_object_get(claims, "act"),
+			    "act"), "sub")), "orchestrator");
+		json_decref(claims);
+		json_decref(b);
+	}
+}
+
 static void
 test_dpop_nonce(void **state)
 {
@@ -1086,6 +1163,7 @@ main(void)
 		T(test_dpop),
 		T(test_dpop_bad_headers),
 		T(test_dpop_required),
+		T(test_act_chain),
 		T(test_dpop_nonce),
 		T(test_replay_full),
 		T(test_threads),
