@@ -392,10 +392,12 @@ exchange(struct xstate *x)
 		    "scope characters");
 
 	/* authorization_details: exactly one entry of our type */
-	if (req->authorization_details.n == 0 ||
+	r = req->authorization_details.n == 0 ? MANDATE_EINVAL :
 	    ajson_parse(a, req->authorization_details.p,
-	    req->authorization_details.n, &jo, &ad, NULL) != MANDATE_OK ||
-	    !ajson_is(ad, AJSON_ARRAY) || ad->u.arr.n != 1)
+	    req->authorization_details.n, &jo, &ad, NULL);
+	if (r == MANDATE_ENOMEM)
+		return r;
+	if (r != MANDATE_OK || !ajson_is(ad, AJSON_ARRAY) || ad->u.arr.n != 1)
 		return refuse(x, 400, "invalid_authorization_details",
 		    "exactly one authorization_details entry is required",
 		    "authorization_details shape");
@@ -473,9 +475,11 @@ exchange(struct xstate *x)
 		    "task belongs to another agent");
 
 	/* the task's intents: names, or objects with "action" */
-	if (ajson_parse(a, task.intents_json.p, task.intents_json.n, &(
-	    struct ajson_opts){ .max_depth = 64 }, &intents, NULL) !=
-	    MANDATE_OK || !ajson_is(intents, AJSON_ARRAY))
+	r = ajson_parse(a, task.intents_json.p, task.intents_json.n,
+	    &(struct ajson_opts){ .max_depth = 64 }, &intents, NULL);
+	if (r == MANDATE_ENOMEM)
+		return r;
+	if (r != MANDATE_OK || !ajson_is(intents, AJSON_ARRAY))
 		return refuse(x, 500, "server_error", "task unreadable",
 		    "task intents_json malformed");
 	for (i = 0; i < intents->u.arr.n && n_act < STS_MAX_ACTIONS; i++) {
@@ -533,9 +537,12 @@ exchange(struct xstate *x)
 	}
 
 	/* the act chain and the actor */
-	if (task.act_json.n > 0 && (ajson_parse(a, task.act_json.p,
-	    task.act_json.n, &(struct ajson_opts){ .max_depth =
-	    STS_MAX_ACT_DEPTH + 2 }, &chain, NULL) != MANDATE_OK ||
+	r = task.act_json.n == 0 ? MANDATE_OK : ajson_parse(a,
+	    task.act_json.p, task.act_json.n, &(struct ajson_opts){
+	    .max_depth = STS_MAX_ACT_DEPTH + 2 }, &chain, NULL);
+	if (r == MANDATE_ENOMEM)
+		return r;
+	if (r != MANDATE_OK || (task.act_json.n > 0 &&
 	    !ajson_is(chain, AJSON_OBJECT)))
 		return refuse(x, 500, "server_error", "task unreadable",
 		    "task act_json malformed");

@@ -1109,6 +1109,50 @@ test_metadata(void **state)
 	json_decref(b);
 }
 
+/* Allocation failures anywhere in an exchange: an error or an answer,
+ * never a crash, and never a token left behind with an error. */
+static void
+test_alloc_failures(void **state)
+{
+	struct fx *f = *state;
+	struct xreq x;
+	int ok = 0, failed = 0;
+
+	for (long k = 1; k < 400 && ok < 3; k++) {
+		struct arena a;
+		struct sts_result res;
+		struct sts_exchange_req r;
+		struct str aud = STR_LIT(AUD);
+		int rc;
+
+		xreq_default(f, &x, "[\"read\"]");
+		memset(&r, 0, sizeof r);
+		r.grant_type = str_c(x.grant);
+		r.subject_token_type = str_c(x.stt);
+		r.authorization_details = str_c(x.authz);
+		r.audience = &aud;
+		r.n_audience = 1;
+		r.subject.sub = STR_LIT(AGENT);
+		r.now = x.now;
+		arena_init(&a, 0);
+		a.fail_after = k;
+		rc = sts_exchange(f->sts, &r, &a, &res);
+		if (rc == MANDATE_OK && res.error == NULL) {
+			ok++;
+			assert_int_equal(res.http_status, 200);
+		} else if (rc != MANDATE_OK) {
+			failed++;
+			assert_int_equal(res.jti.n, 0);
+		} else {
+			fail_msg("k=%ld: refused with %s (%s)", k, res.error,
+			    res.reason);
+		}
+		arena_free(&a);
+	}
+	assert_true(failed > 10);
+	assert_true(ok >= 1);
+}
+
 /* Mint + verify rate (printed, not asserted). */
 static void
 test_rate(void **state)
@@ -1171,6 +1215,7 @@ main(void)
 		    teardown),
 		T(test_key_files),
 		T(test_metadata),
+		T(test_alloc_failures),
 		T(test_rate),
 	};
 
