@@ -1,9 +1,11 @@
 /*
  * fuzz_dpop.c - the token service's parsers of untrusted text.  The first
- * byte picks the target (mod 4): 0 a DPoP proof for POST HTU with no
+ * byte picks the target (mod 5): 0 a DPoP proof for POST HTU with no
  * token, 1 a DPoP proof presented with the fixed token "tok" (ath), 2 an
  * access token (verify, introspect, revoke), 3 the authorization_details
- * of a token exchange.  The rest of the input is the text.  One sts is
+ * of a token exchange, 4 a URI used as htu both in a proof signed here
+ * and as the request's URI (the htu comparison on any text; a URI must
+ * match itself unless it is refused).  The rest of the input is the text.  One sts is
  * set up on first use: a temporary SQLite store holding task TASK for
  * AGENT, and a fixed signing key (so seeds can carry valid signatures);
  * the clock is fixed at T0.
@@ -15,6 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "jose/jose.h"
 #include "store/store.h"
 #include "sts/sts.h"
 #include "util/status.h"
@@ -40,6 +45,8 @@ struct harness {
 	struct config_tokens tok;
 	struct store *s;
 	struct sts *sts;
+	struct jose_key *dkey;        /* signs proofs for target 4 */
+	unsigned long n_proofs;
 };
 
 static struct harness h;
@@ -47,6 +54,7 @@ static struct harness h;
 static void
 cleanup(void)
 {
+	jose_key_unref(h.dkey);
 	sts_close(h.sts);
 	store_close(h.s);
 	unlink(h.db);
@@ -100,6 +108,9 @@ init(void)
 	h.tok.dpop.algorithms = 0x1f;
 	h.tok.dpop.iat_window = 60;
 	h.tok.dpop.replay_cache_size = 4096;
+	if (jose_key_from_pem(key_pem, sizeof key_pem - 1, STR_NULL, &h.dkey,
+	    NULL) != MANDATE_OK)
+		return -1;
 	memset(&o, 0, sizeof o);
 	o.tokens = &h.tok;
 	return sts_open(&o, h.s, T0, &h.sts) == MANDATE_OK ? 0 : -1;
@@ -122,7 +133,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	text = str_make((const char *)data + 1, size - 1);
 	arena_init(&a, 1u << 20);
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 	case 1: {
 		int r = sts_dpop_verify(h.sts, text, STR_LIT("POST"),
@@ -144,6 +155,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    MANDATE_OK && body.p == NULL)
 			__builtin_trap();
 		(void)sts_revoke(h.sts, text, T0 + 1, &revoked);
+		break;
+	}
+	case 4: {
+		json_t *pl = json_object();
+		char *payload = NULL;
+		struct jose_sign_opts so;
+		struct str proof;
+		json_t *htu = json_stringn(text.p, text.n);
+		if (pl == NULL || htu == NULL) {
+			json_decref(pl);
+			json_decref(htu);
+			break;     /* not UTF-8: not a URI anyway */
+		}
+		h.n_proofs++;
+		json_object_set_new(pl, "htm", json_string("GET"));
+		json_object_set_new(pl, "htu", htu);
+		json_object_set_new(pl, "iat", json_integer(T0));
+		json_object_set_new(pl, "jti", json_sprintf("%lu", h.n_proofs));
+		payload = json_dumps(pl, JSON_COMPACT);
+		json_decref(pl);
+		if (payload == NULL)
+			break;
+		memset(&so, 0, sizeof so);
+		so.typ = STR_LIT("dpop+jwt");
+		so.embed_jwk = true;
+		so.omit_kid = true;
+		if (jose_jws_sign(&a, h.dkey, JOSE_ALG_ES256, &so,
+		    str_c(payload), &proof) == MANDATE_OK) {
+			int r = sts_dpop_verify(h.sts, proof, STR_LIT("GET"),
+			    text, STR_NULL, T0, jkt, &why);
+			if (r != MANDATE_OK && (why == NULL ||
+			    (strcmp(why, "proof htu mismatch") != 0 &&
+			    strcmp(why, "proof too large") != 0 &&
+			    strcmp(why, "proof missing or too large") != 0 &&
+			    strcmp(why, "replay cache full") != 0)))
+				__builtin_trap();
+		}
+		free(payload);
 		break;
 	}
 	default: {
