@@ -195,8 +195,11 @@ struct sts_result {
  *   invalid_grant            unknown task, task ended/revoked/expired, or
  *                            the task belongs to another agent
  *   invalid_target           an audience/resource we do not serve
- *   invalid_dpop_proof       dpop.require and no proof
- *   invalid_scope            scope text with control characters
+ *   invalid_dpop_proof       dpop.require and no proof, or a dpop_jkt
+ *                            that is not a thumbprint
+ *   invalid_scope            scope with control characters, or a word
+ *                            that is not one of the granted actions
+ *   server_error (500)       the task's stored JSON is unreadable
  * Every outcome is appended to the audit log by this function
  * ("token.issued" or "token.refused"); if that append fails after a
  * token was minted, the token is revoked and server_error returned.
@@ -267,7 +270,9 @@ int sts_introspect(struct sts *sts, struct str token, int64_t now,
     struct arena *a, struct str *body);
 
 /* RFC 7009: revoke the token's credential when it is ours and its
- * signature verifies (expired or not); anything else is ignored.
+ * signature verifies (expired or not); anything else is ignored.  Holding
+ * the token is enough to revoke it (revocation only ever removes access);
+ * authenticating the caller is the endpoint's job.
  * MANDATE_OK in both cases (answer 200); EIO when the store failed (503).
  * *revoked (may be NULL) tells whether something was revoked now. */
 int sts_revoke(struct sts *sts, struct str token, int64_t now,
