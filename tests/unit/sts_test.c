@@ -1,0 +1,1223 @@
+/*
+ * sts_test.c - the token service through sts.h, on a temporary SQLite
+ * store and freshly generated keys: exchange, mint, verify, introspect,
+ * revoke; task end/expiry and the kill switch; refusals with their OAuth
+ * codes (data-driven); DPoP proofs and bound tokens; key rotation and the
+ * JWKS at each step; metadata; and a mint+verify rate measurement.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "jose/jose.h"
+#include "store/store.h"
+#include "sts/sts.h"
+#include "util/arena.h"
+#include "util/status.h"
+
+#define T0 1700000000LL
+#define ISS "https://mandate.test"
+#define AUD "https://api.test"
+#define AGENT "spiffe://dev.local/agent/a1"
+#define HUMAN "alice@example.com"
+#define HTU "https://mandate.test/oauth2/token"
+
+struct fx {
+	char dir[64];
+	char db[128];
+	char keydir[128];
+	struct store *s;
+	struct config_tokens tok;
+	struct sts *sts;
+	struct arena a;
+	int64_t publish_delay;
+	char task[STORE_TASK_ID_SIZE];
+	struct jose_key *dkey;        /* a client's DPoP key */
+};
+
+static int
+open_sts(struct fx *f)
+{
+	struct sts_options o;
+
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	o.publish_delay = f->publish_delay;
+	return sts_open(&o, f->s, T0, &f->sts);
+}
+
+static int
+make_task(struct fx *f, const char *agent, const char *intents,
+    int64_t expires, char *id)
+{
+	struct store_task t;
+
+	memset(&t, 0, sizeof t);
+	if (store_task_new_id(id) != MANDATE_OK)
+		return -1;
+	t.id = str_c(id);
+	t.agent = str_c(agent);
+	t.delegator = str_c(HUMAN);
+	t.objective = STR_LIT("test");
+	t.intents_json = str_c(intents);
+	t.created_at = T0;
+	t.expires_at = expires;
+	t.call_budget = 100;
+	return store_task_create(f->s, &t);
+}
+
+static int
+setup_delay(void **state, int64_t delay)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/sts_test.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->db, sizeof f->db, "%s/m.db", f->dir);
+	snprintf(f->keydir, sizeof f->keydir, "%s/keys", f->dir);
+	if (store_open(&store_sqlite_ops, f->db, NULL, &f->s) != MANDATE_OK)
+		return -1;
+	f->tok.issuer = ISS;
+	f->tok.audience = AUD;
+	f->tok.default_ttl = 300;
+	f->tok.max_ttl = 3600;
+	f->tok.key_dir = f->keydir;
+	f->tok.rotation_overlap = 3600;
+	f->tok.dpop.algorithms = 0x1f;
+	f->tok.dpop.iat_window = 60;
+	f->tok.dpop.replay_cache_size = 1000;
+	f->publish_delay = delay;
+	if (open_sts(f) != MANDATE_OK)
+		return -1;
+	arena_init(&f->a, 0);
+	if (make_task(f, AGENT, "[\"read\",{\"action\":\"write\","
+	    "\"resource\":\"doc\"},\"send\"]", T0 + 900, f->task) !=
+	    MANDATE_OK)
+		return -1;
+	if (jose_key_generate_es256(STR_NULL, &f->dkey) != MANDATE_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return setup_delay(state, 0);
+}
+
+static int
+setup_delayed(void **state)
+{
+	return setup_delay(state, 60);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[200];
+
+	sts_close(f->sts);
+	store_close(f->s);
+	arena_free(&f->a);
+	jose_key_unref(f->dkey);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* --- helpers ------------------------------------------------------------- */
+
+struct xreq {
+	const char *grant, *stt, *rtt, *authz, *aud, *agent;
+	const char *actor, *att;
+	const char *jkt;
+	const char *scope;
+	int64_t now;
+};
+
+static void
+xreq_default(struct fx *f, struct xreq *x, const char *actions)
+{
+	static char authz[512];
+
+	memset(x, 0, sizeof *x);
+	x->grant = STS_GRANT_TOKEN_EXCHANGE;
+	x->stt = STS_TT_JWT;
+	if (actions != NULL)
+		snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+		    "\"task_id\":\"%s\",\"actions\":%s}]", f->task, actions);
+	else
+		snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+		    "\"task_id\":\"%s\"}]", f->task);
+	x->authz = authz;
+	x->agent = AGENT;
+	x->now = T0 + 10;
+}
+
+static int
+do_exchange(struct fx *f, const struct xreq *x, struct sts_result *res)
+{
+	struct sts_exchange_req r;
+	struct str aud;
+	struct sts_principal actor;
+
+	memset(&r, 0, sizeof r);
+	r.grant_type = str_c(x->grant);
+	r.subject_token_type = str_c(x->stt);
+	r.requested_token_type = str_c(x->rtt);
+	r.authorization_details = str_c(x->authz);
+	if (x->aud != NULL) {
+		aud = str_c(x->aud);
+		r.audience = &aud;
+		r.n_audience = 1;
+	}
+	r.subject.sub = str_c(x->agent);
+	if (x->actor != NULL) {
+		actor.sub = str_c(x->actor);
+		actor.iss = STR_NULL;
+		r.has_actor_token = true;
+		r.actor_token_type = str_c(x->att ? x->att : STS_TT_JWT);
+		r.actor = &actor;
+	}
+	r.dpop_jkt = str_c(x->jkt);
+	r.scope = str_c(x->scope);
+	r.request_id = STR_LIT("req-1");
+	r.now = x->now;
+	return sts_exchange(f->sts, &r, &f->a, res);
+}
+
+/* Exchange and return the access token (asserting success). */
+static struct str
+get_token(struct fx *f, const char *actions, const char *jkt)
+{
+	struct xreq x;
+	struct sts_result res;
+	json_t *b;
+	struct str tok;
+
+	xreq_default(f, &x, actions);
+	x.jkt = jkt;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	assert_int_equal(res.http_status, 200);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	assert_non_null(b);
+	tok = arena_strdup(&f->a, json_string_value(json_object_get(b,
+	    "access_token")), strlen(json_string_value(json_object_get(b,
+	    "access_token"))));
+	assert_string_equal(json_string_value(json_object_get(b,
+	    "token_type")), jkt ? "DPoP" : "Bearer");
+	json_decref(b);
+	return tok;
+}
+
+static const char *
+verify(struct fx *f, struct str tok, struct str proof, const char *htm,
+    const char *htu, int64_t now)
+{
+	struct sts_verified v;
+	const char *why = "x";
+	int r = sts_verify_access_token(f->sts, tok, STR_NULL, proof,
+	    str_c(htm), str_c(htu), now, &f->a, &v, &why);
+
+	if (r == MANDATE_OK) {
+		assert_null(why);
+		return NULL;
+	}
+	assert_non_null(why);
+	return why;
+}
+
+static bool
+introspect_active(struct fx *f, struct str tok, int64_t now)
+{
+	struct str body;
+	json_t *b;
+	bool active;
+
+	assert_int_equal(sts_introspect(f->sts, tok, now, &f->a, &body),
+	    MANDATE_OK);
+	b = json_loadb(body.p, body.n, 0, NULL);
+	assert_non_null(b);
+	active = json_is_true(json_object_get(b, "active"));
+	if (!active)
+		assert_int_equal(json_object_size(b), 1);
+	json_decref(b);
+	return active;
+}
+
+/* A DPoP proof signed by key (ES256 with embedded jwk). */
+static struct str
+proof(struct fx *f, const struct jose_key *key, const char *htm,
+    const char *htu, int64_t iat, const char *jti, struct str token)
+{
+	char payload[1024], ath[64] = "";
+	struct jose_sign_opts so;
+	struct str out;
+
+	if (token.n > 0) {
+		unsigned char h[SHA256_DIGEST_LENGTH];
+		SHA256((const unsigned char *)token.p, token.n, h);
+		jose_b64url_encode(h, sizeof h, ath, sizeof ath);
+	}
+	snprintf(payload, sizeof payload, "{\"jti\":\"%s\",\"htm\":\"%s\","
+	    "\"htu\":\"%s\",\"iat\":%lld%s%s%s}", jti, htm, htu,
+	    (long long)iat, token.n ? ",\"ath\":\"" : "", ath,
+	    token.n ? "\"" : "");
+	memset(&so, 0, sizeof so);
+	so.typ = STR_LIT("dpop+jwt");
+	so.embed_jwk = true;
+	so.omit_kid = true;
+	assert_int_equal(jose_jws_sign(&f->a, key, JOSE_ALG_ES256, &so,
+	    str_c(payload), &out), MANDATE_OK);
+	return out;
+}
+
+static struct str
+token_kid(struct fx *f, struct str tok)
+{
+	struct jose_jws jws;
+
+	assert_int_equal(jose_jws_parse(&f->a, tok.p, tok.n, 0, &jws, NULL),
+	    MANDATE_OK);
+	return jws.kid;
+}
+
+static size_t
+jwks_count(struct fx *f)
+{
+	struct str j;
+	json_t *b;
+	size_t n;
+
+	assert_int_equal(sts_keys_jwks_json(f->sts, &f->a, &j), MANDATE_OK);
+	b = json_loadb(j.p, j.n, 0, NULL);
+	assert_non_null(b);
+	n = json_array_size(json_object_get(b, "keys"));
+	json_decref(b);
+	return n;
+}
+
+/* --- happy path ------------------------------------------------------------ */
+
+static void
+test_happy(void **state)
+{
+	struct fx *f = *state;
+	struct str tok = get_token(f, "[\"read\",\"write\"]", NULL);
+	struct sts_verified v;
+	const char *why;
+	struct str body;
+	json_t *b, *ad;
+	bool revoked;
+	struct store_audit_event *ev;
+	size_t n_ev;
+
+	assert_int_equal(sts_verify_access_token(f->sts, tok, STR_LIT(AUD),
+	    STR_NULL, STR_NULL, STR_NULL, T0 + 20, &f->a, &v, &why),
+	    MANDATE_OK);
+	assert_true(str_eq_c(v.sub, AGENT));
+	assert_true(str_eq_c(v.task_id, f->task));
+	assert_int_equal(v.jti.n, 22);
+	assert_int_equal(v.exp, T0 + 10 + 300);
+	/* wrong audience */
+	assert_int_equal(sts_verify_access_token(f->sts, tok,
+	    STR_LIT("https://other"), STR_NULL, STR_NULL, STR_NULL, T0 + 20,
+	    &f->a, &v, &why), MANDATE_EINVAL);
+
+	assert_int_equal(sts_introspect(f->sts, tok, T0 + 20, &f->a, &body),
+	    MANDATE_OK);
+	b = json_loadb(body.p, body.n, 0, NULL);
+	assert_true(json_is_true(json_object_get(b, "active")));
+	assert_string_equal(json_string_value(json_object_get(b, "sub")),
+	    AGENT);
+	assert_string_equal(json_string_value(json_object_get(b, "iss")), ISS);
+	assert_string_equal(json_string_value(json_object_get(b, "task")),
+	    f->task);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    b, "act"), "sub")), HUMAN);
+	ad = json_array_get(json_object_get(b, "authorization_details"), 0);
+	assert_string_equal(json_string_value(json_object_get(ad, "type")),
+	    "mandate_task");
+	assert_int_equal(json_array_size(json_object_get(ad, "actions")), 2);
+	json_decref(b);
+
+	/* revocation: garbage is fine (200), ours is revoked */
+	assert_int_equal(sts_revoke(f->sts, STR_LIT("garbage"), T0 + 30,
+	    &revoked), MANDATE_OK);
+	assert_false(revoked);
+	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &revoked),
+	    MANDATE_OK);
+	assert_true(revoked);
+	assert_false(introspect_active(f, tok, T0 + 31));
+	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 31),
+	    "credential revoked");
+
+	/* audited */
+	assert_int_equal(store_audit_read(f->s, 1, 10, &f->a, &ev, &n_ev),
+	    MANDATE_OK);
+	assert_int_equal(n_ev, 1);
+	assert_true(str_eq_c(ev[0].type, "token.issued"));
+	assert_true(str_eq_c(ev[0].task_id, f->task));
+}
+
+static void
+test_all_intents_and_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct str tok = get_token(f, NULL, NULL);
+	char task2[STORE_TASK_ID_SIZE], authz[256];
+	struct xreq x;
+	struct sts_result res;
+	struct sts_verified v;
+	const char *why;
+	json_t *b;
+
+	assert_non_null(tok.p);
+	/* expired by time */
+	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 310),
+	    "token claims invalid");
+	/* a task ending in 60 s caps the token's exp */
+	assert_int_equal(make_task(f, AGENT, "[\"read\"]", T0 + 70, task2),
+	    MANDATE_OK);
+	xreq_default(f, &x, NULL);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", task2);
+	x.authz = authz;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(b, "expires_in")),
+	    60);
+	tok = arena_strdup(&f->a, json_string_value(json_object_get(b,
+	    "access_token")), strlen(json_string_value(json_object_get(b,
+	    "access_token"))));
+	json_decref(b);
+	assert_int_equal(sts_verify_access_token(f->sts, tok, STR_NULL,
+	    STR_NULL, STR_NULL, STR_NULL, T0 + 60, &f->a, &v, &why),
+	    MANDATE_OK);
+	assert_int_equal(v.exp, T0 + 70);
+	/* after the task expired: refused */
+	x.now = T0 + 71;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_grant");
+	assert_string_equal(res.reason, "task expired");
+}
+
+static void
+test_task_end_and_kill(void **state)
+{
+	struct fx *f = *state;
+	struct str t1 = get_token(f, "[\"read\"]", NULL);
+	struct str t2;
+	char task2[STORE_TASK_ID_SIZE], authz[256];
+	int changed;
+	struct xreq x;
+	struct sts_result res;
+	struct store_agent_revocation rv;
+
+	assert_true(introspect_active(f, t1, T0 + 20));
+	assert_int_equal(store_task_end(f->s, str_c(f->task), T0 + 20,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	assert_false(introspect_active(f, t1, T0 + 21));
+	assert_string_equal(verify(f, t1, STR_NULL, NULL, NULL, T0 + 21),
+	    "credential revoked");
+	/* exchange for an ended task */
+	xreq_default(f, &x, NULL);
+	x.now = T0 + 22;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_grant");
+
+	/* kill switch */
+	assert_int_equal(make_task(f, AGENT, "[\"read\"]", T0 + 900, task2),
+	    MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", task2);
+	x.authz = authz;
+	x.now = T0 + 30;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	{
+		json_t *b = json_loadb(res.body.p, res.body.n, 0, NULL);
+		const char *s = json_string_value(json_object_get(b,
+		    "access_token"));
+		t2 = arena_strdup(&f->a, s, strlen(s));
+		json_decref(b);
+	}
+	assert_true(introspect_active(f, t2, T0 + 31));
+	memset(&rv, 0, sizeof rv);
+	rv.agent = STR_LIT(AGENT);
+	rv.revoked_by = STR_LIT(HUMAN);
+	rv.reason = STR_LIT("kill");
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0 + 40, NULL),
+	    MANDATE_OK);
+	assert_false(introspect_active(f, t2, T0 + 41));
+	assert_non_null(verify(f, t2, STR_NULL, NULL, NULL, T0 + 41));
+}
+
+/* --- refusals (data-driven) ------------------------------------------------ */
+
+struct refusal {
+	const char *name;
+	const char *grant, *stt, *rtt, *authz, *aud, *agent, *actor, *att;
+	const char *actions;      /* NULL: authz as given; else our entry */
+	const char *error;
+	int http;
+};
+
+#define TT STS_TT_JWT
+#define GT STS_GRANT_TOKEN_EXCHANGE
+
+static const struct refusal refusals[] = {
+	{ "grant_type", "authorization_code", TT, NULL, NULL, NULL, AGENT,
+	    NULL, NULL, "[\"read\"]", "unsupported_grant_type", 400 },
+	{ "grant_type empty", "", TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[\"read\"]", "unsupported_grant_type", 400 },
+	{ "subject type", GT, "urn:x", NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[\"read\"]", "invalid_request", 400 },
+	{ "subject type saml", GT, "urn:ietf:params:oauth:token-type:saml2",
+	    NULL, NULL, NULL, AGENT, NULL, NULL, "[\"read\"]",
+	    "invalid_request", 400 },
+	{ "requested type", GT, TT, STS_TT_ID_TOKEN, NULL, NULL, AGENT, NULL,
+	    NULL, "[\"read\"]", "invalid_request", 400 },
+	{ "actor type", GT, TT, NULL, NULL, NULL, AGENT, HUMAN, "urn:bad",
+	    "[\"read\"]", "invalid_request", 400 },
+	{ "actor not delegator", GT, TT, NULL, NULL, NULL, AGENT,
+	    "mallory", NULL, "[\"read\"]", "invalid_request", 400 },
+	{ "authz empty", GT, TT, NULL, "", NULL, AGENT, NULL, NULL, NULL,
+	    "invalid_authorization_details", 400 },
+	{ "authz object", GT, TT, NULL, "{}", NULL, AGENT, NULL, NULL, NULL,
+	    "invalid_authorization_details", 400 },
+	{ "authz none", GT, TT, NULL, "[]", NULL, AGENT, NULL, NULL, NULL,
+	    "invalid_authorization_details", 400 },
+	{ "authz bad json", GT, TT, NULL, "[{", NULL, AGENT, NULL, NULL,
+	    NULL, "invalid_authorization_details", 400 },
+	{ "authz two", GT, TT, NULL, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"a\"},{\"type\":\"mandate_task\",\"task_id\":\"b\"}]",
+	    NULL, AGENT, NULL, NULL, NULL, "invalid_authorization_details",
+	    400 },
+	{ "authz type", GT, TT, NULL, "[{\"type\":\"payment\","
+	    "\"task_id\":\"a\"}]", NULL, AGENT, NULL, NULL, NULL,
+	    "invalid_authorization_details", 400 },
+	{ "authz no task", GT, TT, NULL, "[{\"type\":\"mandate_task\"}]",
+	    NULL, AGENT, NULL, NULL, NULL, "invalid_authorization_details",
+	    400 },
+	{ "authz dup key", GT, TT, NULL, "[{\"type\":\"mandate_task\","
+	    "\"type\":\"mandate_task\",\"task_id\":\"a\"}]", NULL, AGENT, NULL,
+	    NULL, NULL, "invalid_authorization_details", 400 },
+	{ "actions not array", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "\"read\"", "invalid_authorization_details", 400 },
+	{ "actions empty", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[]", "invalid_authorization_details", 400 },
+	{ "actions number", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[1]", "invalid_authorization_details", 400 },
+	{ "intent not held", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[\"read\",\"delete\"]", "invalid_authorization_details", 400 },
+	{ "unknown task", GT, TT, NULL, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"00000000000000000000000000000000\"}]", NULL, AGENT,
+	    NULL, NULL, NULL, "invalid_grant", 400 },
+	{ "wrong agent", GT, TT, NULL, NULL, NULL, "spiffe://dev.local/b",
+	    NULL, NULL, "[\"read\"]", "invalid_grant", 400 },
+	{ "audience", GT, TT, NULL, NULL, "https://evil", AGENT, NULL, NULL,
+	    "[\"read\"]", "invalid_target", 400 },
+	{ "scope beyond actions", GT, TT, NULL, NULL, NULL, AGENT, NULL, NULL,
+	    "[\"read\"]", "invalid_scope", 400 },
+	{ "empty subject", GT, TT, NULL, NULL, NULL, "", NULL, NULL,
+	    "[\"read\"]", "invalid_request", 400 },
+};
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	int64_t n0 = 0;
+	struct store_audit_event *ev;
+	size_t n_ev, i;
+
+	for (i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+		const struct refusal *c = &refusals[i];
+		struct xreq x;
+		struct sts_result res;
+		json_t *b;
+
+		xreq_default(f, &x, c->actions);
+		x.grant = c->grant;
+		x.stt = c->stt;
+		x.rtt = c->rtt;
+		if (c->actions == NULL)
+			x.authz = c->authz;
+		x.aud = c->aud;
+		x.agent = c->agent;
+		x.actor = c->actor;
+		x.att = c->att;
+		if (strcmp(c->name, "scope beyond actions") == 0)
+			x.scope = "read admin";
+		assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+		if (res.error == NULL || strcmp(res.error, c->error) != 0)
+			fail_msg("%s: got %s", c->name,
+			    res.error ? res.error : "success");
+		assert_int_equal(res.http_status, c->http);
+		assert_int_equal(res.jti.n, 0);
+		b = json_loadb(res.body.p, res.body.n, 0, NULL);
+		assert_string_equal(json_string_value(json_object_get(b,
+		    "error")), c->error);
+		json_decref(b);
+		n0++;
+	}
+	/* each refusal audited */
+	assert_int_equal(store_audit_read(f->s, 1, 1000, &f->a, &ev, &n_ev),
+	    MANDATE_OK);
+	assert_int_equal((int64_t)n_ev, n0);
+	for (i = 0; i < n_ev; i++)
+		assert_true(str_eq_c(ev[i].type, "token.refused"));
+}
+
+static void
+test_actor(void **state)
+{
+	struct fx *f = *state;
+	struct xreq x;
+	struct sts_result res;
+	json_t *b;
+
+	xreq_default(f, &x, "[\"send\",\"write\"]");
+	x.actor = HUMAN;
+	x.aud = AUD;
+	x.scope = "send";
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(b, "scope")),
+	    "send");
+	assert_string_equal(json_string_value(json_object_get(b,
+	    "issued_token_type")), STS_TT_ACCESS_TOKEN);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(
+	    json_object_get(b, "authorization_details"), 0), "actions")), 2);
+	json_decref(b);
+}
+
+/* The act chain: the task's recorded chain, wrapped by an actor who is
+ * in it but not its outermost member; resource joins audience. */
+static void
+test_act_chain(void **state)
+{
+	struct fx *f = *state;
+	struct store_task t;
+	char id[STORE_TASK_ID_SIZE], authz[256];
+	struct sts_exchange_req r;
+	struct sts_principal actor;
+	struct sts_result res;
+	struct str res_uri = STR_LIT(AUD);
+	json_t *b, *claims;
+	struct jose_jws jws;
+	const char *tok;
+	static const struct {
+		const char *actor, *outer, *error;
+	} cases[] = {
+		{ "orchestrator", "orchestrator", NULL },
+		{ HUMAN, HUMAN, NULL },
+		{ "spiffe://dev.local/agent/a1", NULL, "invalid_request" },
+	};
+
+	memset(&t, 0, sizeof t);
+	assert_int_equal(store_task_new_id(id), MANDATE_OK);
+	t.id = str_c(id);
+	t.agent = STR_LIT(AGENT);
+	t.delegator = STR_LIT(HUMAN);
+	t.act_json = STR_LIT("{\"sub\":\"orchestrator\",\"act\":{\"sub\":\""
+	    HUMAN "\"}}");
+	t.intents_json = STR_LIT("[\"read\"]");
+	t.created_at = T0;
+	t.expires_at = T0 + 900;
+	t.call_budget = 5;
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&r, 0, sizeof r);
+		r.grant_type = STR_LIT(STS_GRANT_TOKEN_EXCHANGE);
+		r.subject_token_type = STR_LIT(STS_TT_ID_TOKEN);
+		r.requested_token_type = STR_LIT(STS_TT_ACCESS_TOKEN);
+		r.authorization_details = str_c(authz);
+		r.resource = &res_uri;
+		r.n_resource = 1;
+		r.subject.sub = STR_LIT(AGENT);
+		actor.sub = str_c(cases[i].actor);
+		actor.iss = STR_NULL;
+		r.has_actor_token = true;
+		r.actor_token_type = STR_LIT(STS_TT_JWT);
+		r.actor = &actor;
+		r.now = T0 + 5;
+		assert_int_equal(sts_exchange(f->sts, &r, &f->a, &res),
+		    MANDATE_OK);
+		if (cases[i].error != NULL) {
+			assert_string_equal(res.error, cases[i].error);
+			continue;
+		}
+		assert_null(res.error);
+		b = json_loadb(res.body.p, res.body.n, 0, NULL);
+		tok = json_string_value(json_object_get(b, "access_token"));
+		assert_int_equal(jose_jws_parse(&f->a, tok, strlen(tok), 0,
+		    &jws, NULL), MANDATE_OK);
+		claims = json_loadb(jws.payload.p, jws.payload.n, 0, NULL);
+		assert_string_equal(json_string_value(json_object_get(
+		    json_object_get(claims, "act"), "sub")), cases[i].outer);
+		assert_string_equal(json_string_value(json_object_get(claims,
+		    "aud")), AUD);
+		if (strcmp(cases[i].actor, HUMAN) == 0)   /* wrapped */
+			assert_string_equal(json_string_value(json_object_get(
+			    json_object_get(json_object_get(claims, "act"),
+			    "act"), "sub")), "orchestrator");
+		json_decref(claims);
+		json_decref(b);
+	}
+}
+
+static void
+test_dpop_nonce(void **state)
+{
+	struct fx *f = *state;
+	char nonce[STS_DPOP_NONCE_LEN + 1], jkt[JOSE_THUMBPRINT_LEN + 1];
+	char payload[512];
+	struct jose_sign_opts so;
+	struct str p;
+	const char *why;
+	int64_t now = T0 + 10;
+	static const struct { int64_t minted, used; bool ok; } cases[] = {
+		{ T0 + 10, T0 + 10, true },
+		{ T0 - 50, T0 + 10, true },     /* previous window */
+		{ T0 - 200, T0 + 10, false },   /* stale */
+		{ T0 + 200, T0 + 10, false },   /* future window */
+	};
+
+	f->tok.dpop.nonce = true;
+	p = proof(f, f->dkey, "POST", HTU, now, "n0", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	assert_true(sts_dpop_reason_is_nonce(why));
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char jti[16];
+		assert_int_equal(sts_dpop_nonce(f->sts, cases[i].minted, nonce),
+		    MANDATE_OK);
+		assert_int_equal(strlen(nonce), STS_DPOP_NONCE_LEN);
+		snprintf(jti, sizeof jti, "n%zu", i + 1);
+		snprintf(payload, sizeof payload, "{\"jti\":\"%s\","
+		    "\"htm\":\"POST\",\"htu\":\"%s\",\"iat\":%lld,"
+		    "\"nonce\":\"%s\"}", jti, HTU, (long long)cases[i].used,
+		    nonce);
+		memset(&so, 0, sizeof so);
+		so.typ = STR_LIT("dpop+jwt");
+		so.embed_jwk = true;
+		so.omit_kid = true;
+		assert_int_equal(jose_jws_sign(&f->a, f->dkey, JOSE_ALG_ES256,
+		    &so, str_c(payload), &p), MANDATE_OK);
+		assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, cases[i].used, jkt, &why),
+		    cases[i].ok ? MANDATE_OK : MANDATE_EINVAL);
+		if (!cases[i].ok)
+			assert_true(sts_dpop_reason_is_nonce(why));
+	}
+	f->tok.dpop.nonce = false;
+}
+
+/* A replay cache of 20 entries: full of live proofs refuses (fail
+ * closed); once they expire it takes new ones again. */
+static void
+test_replay_full(void **state)
+{
+	struct fx *f = *state;
+	struct sts *small = NULL;
+	struct sts_options o;
+	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16];
+	const char *why;
+	struct str p;
+	int i;
+
+	f->tok.dpop.replay_cache_size = 20;
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
+	for (i = 0; i < 21; i++) {
+		snprintf(jti, sizeof jti, "r%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0, jti, STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, T0, jkt, &why),
+		    i < 20 ? MANDATE_OK : MANDATE_EINVAL);
+	}
+	assert_string_equal(why, "replay cache full");
+	for (i = 0; i < 200; i++) {
+		snprintf(jti, sizeof jti, "s%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0 + 100 + 4 * i, jti,
+		    STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, T0 + 100 + 4 * i, jkt, &why),
+		    MANDATE_OK);
+	}
+	sts_close(small);
+	f->tok.dpop.replay_cache_size = 1000;
+}
+
+/* Threads verify and mint while another rotates keys. */
+struct race {
+	struct fx *f;
+	struct str tok;
+	int failures;
+};
+
+static void *
+race_verify(void *arg)
+{
+	struct race *rc = arg;
+
+	for (int i = 0; i < 100; i++) {
+		struct arena a;
+		struct sts_verified v;
+		const char *why;
+		arena_init(&a, 0);
+		if (sts_verify_access_token(rc->f->sts, rc->tok, STR_NULL,
+		    STR_NULL, STR_NULL, STR_NULL, T0 + 20, &a, &v, &why) !=
+		    MANDATE_OK)
+			rc->failures++;
+		arena_free(&a);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *f = *state;
+	struct race rc[3];
+	pthread_t th[3];
+	struct str kid;
+
+	memset(rc, 0, sizeof rc);
+	for (int i = 0; i < 3; i++) {
+		rc[i].f = f;
+		rc[i].tok = get_token(f, "[\"read\"]", NULL);
+		assert_int_equal(pthread_create(&th[i], NULL, race_verify,
+		    &rc[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sts_keys_rotate(f->sts, T0 + 15 + i, &f->a,
+		    &kid), MANDATE_OK);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(rc[i].failures, 0);
+	}
+	assert_int_equal(jwks_count(f), 4);
+}
+
+/* --- DPoP ------------------------------------------------------------------ */
+
+static void
+test_dpop(void **state)
+{
+	struct fx *f = *state;
+	char jkt[JOSE_THUMBPRINT_LEN + 1], want[JOSE_THUMBPRINT_LEN + 1];
+	const char *why;
+	struct str p, tok;
+	int64_t now = T0 + 10;
+
+	assert_int_equal(jose_key_thumbprint(f->dkey, want), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", HTU, now, "j1", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	assert_string_equal(jkt, want);
+	/* replayed */
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now + 1, jkt, &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof jti replayed");
+	/* wrong htm, htu */
+	p = proof(f, f->dkey, "GET", HTU, now, "j2", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof htm mismatch");
+	p = proof(f, f->dkey, "POST", "https://mandate.test/other", now, "j3",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof htu mismatch");
+	/* htu normalisation: case, default port, query */
+	p = proof(f, f->dkey, "POST", "HTTPS://Mandate.TEST:443/oauth2/token",
+	    now, "j4", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU "?x=1#f"), STR_NULL, now, jkt, &why), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", "https://mandate.test:8443/oauth2/token",
+	    now, "j5", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	/* iat outside the window, both sides */
+	p = proof(f, f->dkey, "POST", HTU, now - 61, "j6", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	p = proof(f, f->dkey, "POST", HTU, now + 61, "j7", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+
+	/* a bound token */
+	p = proof(f, f->dkey, "POST", HTU, now, "j8", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	tok = get_token(f, "[\"read\"]", jkt);
+	/* used with a proof carrying the right ath */
+	p = proof(f, f->dkey, "GET", "https://api.test/doc", now + 5, "u1",
+	    tok);
+	assert_null(verify(f, tok, p, "GET", "https://api.test/doc", now + 5));
+	/* without a proof */
+	assert_string_equal(verify(f, tok, STR_NULL, "GET",
+	    "https://api.test/doc", now + 5), "bound token without a DPoP proof");
+	/* ath mismatch: proof for another token */
+	p = proof(f, f->dkey, "GET", "https://api.test/doc", now + 5, "u2",
+	    STR_LIT("another.token.value"));
+	assert_string_equal(verify(f, tok, p, "GET", "https://api.test/doc",
+	    now + 5), "proof ath mismatch");
+	/* no ath at all */
+	p = proof(f, f->dkey, "GET", "https://api.test/doc", now + 5, "u3",
+	    STR_NULL);
+	assert_string_equal(verify(f, tok, p, "GET", "https://api.test/doc",
+	    now + 5), "proof ath mismatch");
+	/* another key */
+	{
+		struct jose_key *k2 = NULL;
+		assert_int_equal(jose_key_generate_es256(STR_NULL, &k2),
+		    MANDATE_OK);
+		p = proof(f, k2, "GET", "https://api.test/doc", now + 5, "u4",
+		    tok);
+		assert_string_equal(verify(f, tok, p, "GET",
+		    "https://api.test/doc", now + 5),
+		    "DPoP key does not match cnf.jkt");
+		jose_key_unref(k2);
+	}
+	/* replay of a good use */
+	p = proof(f, f->dkey, "GET", "https://api.test/doc", now + 6, "u5",
+	    tok);
+	assert_null(verify(f, tok, p, "GET", "https://api.test/doc", now + 6));
+	assert_string_equal(verify(f, tok, p, "GET", "https://api.test/doc",
+	    now + 7), "proof jti replayed");
+	/* introspection says DPoP and shows cnf */
+	assert_true(introspect_active(f, tok, now + 8));
+}
+
+/* Proofs built by hand: private jwk, alg none, wrong typ, symmetric. */
+static void
+test_dpop_bad_headers(void **state)
+{
+	struct fx *f = *state;
+	static const char *const headers[] = {
+		/* private "d" member (a signature is not even looked at) */
+		"{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\","
+		"\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9"
+		"uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+		"\",\"d\":\"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI\"}}",
+		"{\"typ\":\"dpop+jwt\",\"alg\":\"none\",\"jwk\":{\"kty\":\"EC\","
+		"\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9"
+		"uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+		"\"}}",
+		"{\"typ\":\"dpop+jwt\",\"alg\":\"HS256\",\"jwk\":{\"kty\":\"oct\","
+		"\"k\":\"AAAA\"}}",
+		"{\"typ\":\"JWT\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\","
+		"\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9"
+		"uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+		"\"}}",
+		"{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\"}",
+	};
+	static const char *const sigs[] = { "AAAA", "", "AAAA", "AAAA",
+	    "AAAA" };
+	char payload[256], text[2048], hb[1024], pb[512];
+	size_t i;
+	const char *why;
+	char jkt[JOSE_THUMBPRINT_LEN + 1];
+
+	snprintf(payload, sizeof payload, "{\"jti\":\"x\",\"htm\":\"POST\","
+	    "\"htu\":\"%s\",\"iat\":%lld}", HTU, (long long)T0);
+	jose_b64url_encode(payload, strlen(payload), pb, sizeof pb);
+	for (i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+		jose_b64url_encode(headers[i], strlen(headers[i]), hb,
+		    sizeof hb);
+		snprintf(text, sizeof text, "%s.%s.%s", hb, pb, sigs[i]);
+		assert_int_equal(sts_dpop_verify(f->sts, str_c(text),
+		    STR_LIT("POST"), STR_LIT(HTU), STR_NULL, T0, jkt, &why),
+		    MANDATE_EINVAL);
+		assert_non_null(why);
+		assert_string_equal(jkt, "");
+	}
+}
+
+static void
+test_dpop_required(void **state)
+{
+	struct fx *f = *state;
+	struct xreq x;
+	struct sts_result res;
+
+	f->tok.dpop.require = true;
+	xreq_default(f, &x, "[\"read\"]");
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_dpop_proof");
+	f->tok.dpop.require = false;
+}
+
+/* --- keys ----------------------------------------------------------------- */
+
+static void
+test_rotation(void **state)
+{
+	struct fx *f = *state;
+	struct str kid_a, kid_b, kid, t_old, t_new;
+	struct stat st;
+	char path[256];
+	struct sts *again = NULL;
+	struct sts_options o;
+
+	assert_int_equal(sts_keys_active_kid(f->sts, &f->a, &kid_a),
+	    MANDATE_OK);
+	assert_int_equal(kid_a.n, JOSE_THUMBPRINT_LEN);
+	assert_int_equal(jwks_count(f), 1);
+	assert_int_equal(sts_health(f->sts), MANDATE_OK);
+	/* key files and directory modes */
+	assert_int_equal(stat(f->keydir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof path, "%s/%s.pem", f->keydir, kid_a.p);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	t_old = get_token(f, "[\"read\"]", NULL);
+	assert_true(str_eq(token_kid(f, t_old), kid_a));
+
+	/* rotate: B published, A still signs */
+	assert_int_equal(sts_keys_rotate(f->sts, T0 + 20, &f->a, &kid_b),
+	    MANDATE_OK);
+	assert_false(str_eq(kid_a, kid_b));
+	assert_int_equal(sts_keys_rotate(f->sts, T0 + 21, &f->a, &kid),
+	    MANDATE_EINVAL);   /* one at a time */
+	assert_int_equal(jwks_count(f), 2);
+	assert_int_equal(sts_keys_tick(f->sts, T0 + 50), MANDATE_OK);
+	assert_int_equal(sts_keys_active_kid(f->sts, &f->a, &kid), MANDATE_OK);
+	assert_true(str_eq(kid, kid_a));
+	/* after the publish delay: B signs, A still published */
+	assert_int_equal(sts_keys_tick(f->sts, T0 + 80), MANDATE_OK);
+	assert_int_equal(sts_keys_active_kid(f->sts, &f->a, &kid), MANDATE_OK);
+	assert_true(str_eq(kid, kid_b));
+	assert_int_equal(jwks_count(f), 2);
+	t_new = get_token(f, "[\"read\"]", NULL);
+	assert_true(str_eq(token_kid(f, t_new), kid_b));
+	assert_null(verify(f, t_old, STR_NULL, NULL, NULL, T0 + 90));
+	assert_null(verify(f, t_new, STR_NULL, NULL, NULL, T0 + 90));
+
+	/* a restart finds the same state */
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	o.publish_delay = 60;
+	assert_int_equal(sts_open(&o, f->s, T0 + 95, &again), MANDATE_OK);
+	assert_int_equal(sts_keys_active_kid(again, &f->a, &kid), MANDATE_OK);
+	assert_true(str_eq(kid, kid_b));
+	sts_close(again);
+
+	/* A leaves the JWKS after retire_after (now + overlap) */
+	assert_int_equal(sts_keys_tick(f->sts, T0 + 80 + 3599), MANDATE_OK);
+	assert_int_equal(jwks_count(f), 2);
+	assert_int_equal(sts_keys_tick(f->sts, T0 + 80 + 3600), MANDATE_OK);
+	assert_int_equal(jwks_count(f), 1);
+	/* a token signed by A (were it still valid) no longer verifies */
+	assert_string_equal(verify(f, t_old, STR_NULL, NULL, NULL, T0 + 90),
+	    "token signature invalid or key unknown");
+}
+
+/* Restarts fail closed on a key file others may read or one missing. */
+static void
+test_key_files(void **state)
+{
+	struct fx *f = *state;
+	struct str kid;
+	char path[256], moved[300];
+	struct sts *again = NULL;
+	struct sts_options o;
+
+	assert_int_equal(sts_keys_active_kid(f->sts, &f->a, &kid), MANDATE_OK);
+	snprintf(path, sizeof path, "%s/%s.pem", f->keydir, kid.p);
+	snprintf(moved, sizeof moved, "%s.moved", path);
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_EINVAL);
+	assert_null(again);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_not_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	assert_null(again);
+	assert_int_equal(rename(moved, path), 0);
+	/* a key directory open to others is tightened */
+	assert_int_equal(chmod(f->keydir, 0755), 0);
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	sts_close(again);
+	{
+		struct stat st;
+		assert_int_equal(stat(f->keydir, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+	}
+	/* explicit key files: that key signs, rotation is refused */
+	f->tok.key_files.v = (const char *const[]){ path };
+	f->tok.key_files.n = 1;
+	assert_int_equal(sts_open(&o, f->s, T0, &again), MANDATE_OK);
+	assert_int_equal(sts_keys_rotate(again, T0, &f->a, &kid),
+	    MANDATE_EINVAL);
+	sts_close(again);
+	f->tok.key_files.n = 0;
+}
+
+static void
+test_metadata(void **state)
+{
+	struct fx *f = *state;
+	struct str m;
+	json_t *b;
+
+	assert_int_equal(sts_metadata_json(f->sts, &f->a, &m), MANDATE_OK);
+	b = json_loadb(m.p, m.n, 0, NULL);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(b, "issuer")),
+	    ISS);
+	assert_string_equal(json_string_value(json_object_get(b,
+	    "token_endpoint")), ISS "/oauth2/token");
+	assert_string_equal(json_string_value(json_object_get(b, "jwks_uri")),
+	    ISS "/.well-known/jwks.json");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
+	    "authorization_details_types_supported"), 0)), "mandate_task");
+	assert_true(json_array_size(json_object_get(b,
+	    "dpop_signing_alg_values_supported")) >= 1);
+	json_decref(b);
+}
+
+/* Allocation failures anywhere in an exchange: an error or an answer,
+ * never a crash, and never a token left behind with an error. */
+static void
+test_alloc_failures(void **state)
+{
+	struct fx *f = *state;
+	struct xreq x;
+	int ok = 0, failed = 0;
+
+	for (long k = 1; k < 400 && ok < 3; k++) {
+		struct arena a;
+		struct sts_result res;
+		struct sts_exchange_req r;
+		struct str aud = STR_LIT(AUD);
+		int rc;
+
+		xreq_default(f, &x, "[\"read\"]");
+		memset(&r, 0, sizeof r);
+		r.grant_type = str_c(x.grant);
+		r.subject_token_type = str_c(x.stt);
+		r.authorization_details = str_c(x.authz);
+		r.audience = &aud;
+		r.n_audience = 1;
+		r.subject.sub = STR_LIT(AGENT);
+		r.now = x.now;
+		arena_init(&a, 0);
+		a.fail_after = k;
+		rc = sts_exchange(f->sts, &r, &a, &res);
+		if (rc == MANDATE_OK && res.error == NULL) {
+			ok++;
+			assert_int_equal(res.http_status, 200);
+		} else if (rc != MANDATE_OK) {
+			failed++;
+			assert_int_equal(res.jti.n, 0);
+		} else {
+			fail_msg("k=%ld: refused with %s (%s)", k, res.error,
+			    res.reason);
+		}
+		arena_free(&a);
+	}
+	assert_true(failed > 10);
+	assert_true(ok >= 1);
+}
+
+/* Mint + verify rate (printed, not asserted). */
+static void
+test_rate(void **state)
+{
+	struct fx *f = *state;
+	struct timespec t0, t1;
+	struct str aud = STR_LIT(AUD), act = STR_LIT("read");
+	struct sts_mint_req m;
+	struct sts_token t;
+	struct sts_verified v;
+	const char *why;
+	int i, n = 300;
+	double secs;
+
+	memset(&m, 0, sizeof m);
+	m.sub = STR_LIT(AGENT);
+	m.task_id = str_c(f->task);
+	m.aud = &aud;
+	m.n_aud = 1;
+	m.actions = &act;
+	m.n_actions = 1;
+	m.now = T0 + 10;
+	m.exp = T0 + 300;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		struct arena a;
+		arena_init(&a, 0);
+		assert_int_equal(sts_mint(f->sts, &m, &a, &t), MANDATE_OK);
+		assert_int_equal(sts_verify_access_token(f->sts,
+		    t.access_token, STR_NULL, STR_NULL, STR_NULL, STR_NULL,
+		    T0 + 11, &a, &v, &why), MANDATE_OK);
+		arena_free(&a);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("sts: %d mint+verify (with store) in %.3f s: %.0f per second\n",
+	    n, secs, n / secs);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_happy),
+		T(test_all_intents_and_expiry),
+		T(test_task_end_and_kill),
+		T(test_refusals),
+		T(test_actor),
+		T(test_dpop),
+		T(test_dpop_bad_headers),
+		T(test_dpop_required),
+		T(test_act_chain),
+		T(test_dpop_nonce),
+		T(test_replay_full),
+		T(test_threads),
+		cmocka_unit_test_setup_teardown(test_rotation, setup_delayed,
+		    teardown),
+		T(test_key_files),
+		T(test_metadata),
+		T(test_alloc_failures),
+		T(test_rate),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
