@@ -22,6 +22,7 @@
 
 #include "daemon/daemon_int.h"
 #include "identity/identity.h"
+#include "sts/sts.h"
 #include "util/status.h"
 
 /* ---- logging ---- */
@@ -133,6 +134,20 @@ ready_store(void *arg)
 }
 
 static int
+ready_signing_key(void *arg)
+{
+	struct daemon *d = arg;
+	struct arena a;
+	struct str kid;
+	int ok;
+
+	arena_init(&a, 1u << 16);
+	ok = sts_keys_active_kid(d->sts, &a, &kid) == MANDATE_OK && kid.n > 0;
+	arena_free(&a);
+	return ok;
+}
+
+static int
 ready_policies(void *arg)
 {
 	struct daemon *d = arg;
@@ -217,6 +232,7 @@ build_server(struct daemon *d)
 	struct http_config hc;
 	static const char *const ev_labels[] = { "event" };
 	static const char *const dec_labels[] = { "action", "decision" };
+	static const char *const tok_labels[] = { "result" };
 	int r;
 
 	if ((d->metrics = http_metrics_new()) == NULL)
@@ -226,7 +242,10 @@ build_server(struct daemon *d)
 	d->m_decisions = http_metrics_counter(d->metrics,
 	    "mandate_decisions_total", "Cedar decisions made by the API.",
 	    dec_labels, 2);
-	if (d->m_tasks == NULL || d->m_decisions == NULL)
+	d->m_tokens = http_metrics_counter(d->metrics, "mandate_tokens_total",
+	    "Token endpoint outcomes (issued, refused, error) and "
+	    "revocations.", tok_labels, 1);
+	if (d->m_tasks == NULL || d->m_decisions == NULL || d->m_tokens == NULL)
 		return MANDATE_ENOMEM;
 
 	memset(&hc, 0, sizeof(hc));
@@ -253,13 +272,13 @@ build_server(struct daemon *d)
 	}
 	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)
 		return r;
-	/* XXX integration point: the OAuth endpoints (POST /oauth2/token,
-	 * /oauth2/introspect, /oauth2/revoke, GET /.well-known/jwks.json and
-	 * /.well-known/oauth-authorization-server) are registered here once
-	 * src/sts lands, and a "signing_key" readiness check with them. */
+	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
 	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
-	    ready_policies, d)) != MANDATE_OK)
+	    ready_policies, d)) != MANDATE_OK ||
+	    (r = http_server_ready_check(d->srv, "signing_key",
+	    ready_signing_key, d)) != MANDATE_OK)
 		return r;
 	return MANDATE_OK;
 }
@@ -339,9 +358,20 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 			goto out;
 		}
 	}
-	/* XXX integration point: sts_open() (signing keys) goes here once
-	 * src/sts lands, with the OAuth routes and a signing_key readiness
-	 * check in build_server(). */
+	{
+		struct sts_options sto;
+
+		memset(&sto, 0, sizeof(sto));
+		sto.tokens = &d->cfg->tokens;
+		sto.publish_delay = DAEMON_KEY_PUBLISH_DELAY;
+		if ((r = sts_open(&sto, d->store, (int64_t)time(NULL),
+		    &d->sts)) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "signing keys unusable (%s, key "
+			    "dir %s); not starting", mandate_strerror(r),
+			    d->cfg->tokens.key_dir);
+			goto out;
+		}
+	}
 
 	if ((r = daemon_policies_load(d->cfg, d->log, &pol)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "policies refused (%s); not starting",
@@ -450,10 +480,18 @@ daemon_run(struct daemon *d)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		int n = poll(&pfd, 1, -1);
+		int n = poll(&pfd, 1, DAEMON_TICK_S * 1000);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0) {
+			/* key maintenance: publish-then-sign rotation steps */
+			int tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
+			if (tr != MANDATE_OK)
+				daemon_log(d, DLOG_WARN, "key maintenance: %s",
+				    mandate_strerror(tr));
+			continue;
+		}
 		if (n < 0) {
 			daemon_log(d, DLOG_ERROR, "poll: %s", strerror(errno));
 			break;
@@ -498,6 +536,7 @@ daemon_free(struct daemon *d)
 	http_server_free(d->srv);
 	http_metrics_free(d->metrics);
 	daemon_policies_put(atomic_load(&d->policies));
+	sts_close(d->sts);
 	identity_free(d->idv);
 	store_close(d->store);
 	config_free(d->cfg);

@@ -4,10 +4,12 @@
  * A struct daemon ties the modules together: it loads the configuration
  * (a YAML file, or config_default() for the development instance),
  * creates the data directory (0700), opens the store, loads the platform
- * and tool-server policies into one finished Cedar policy set, registers
- * the HTTP API (tasks, kill switch; OAuth endpoints when src/sts lands)
- * and the readiness checks, logs (JSON lines or text, per configuration)
- * and runs until SIGTERM or SIGINT, then stops gracefully.
+ * and tool-server policies into one finished Cedar policy set, sets up
+ * the identity verifier (src/identity) and the token service (src/sts),
+ * registers the HTTP API (tasks, kill switch, OAuth endpoints) and the
+ * readiness checks (store, policies, signing key), logs (JSON lines or
+ * text, per configuration) and runs until SIGTERM or SIGINT, then stops
+ * gracefully.
  *
  * Life cycle: daemon_new() -> daemon_start() -> daemon_run() (blocks
  * until a signal) -> daemon_free().  daemon_stop() may replace

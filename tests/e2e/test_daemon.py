@@ -179,7 +179,7 @@ def test_dev_policies_deny_other_trust_domains(dev):
 
 
 def test_bearer_token_fails_closed(dev):
-    # XXX: until src/identity is wired, a presented token cannot be verified
+    # the development instance trusts no issuer: a presented token fails
     r = requests.post(dev.url + "/v1/tasks", json=task_body(), timeout=5,
                       headers={"Authorization": "Bearer abc"})
     assert r.status_code == 401
