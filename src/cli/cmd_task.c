@@ -1,6 +1,7 @@
 /*
- * cmd_task.c - `mandate task create|show|end` and `mandate revoke`: the
- * tasks API from the command line (libcurl).
+ * cmd_task.c - `mandate task create|show|end`, `mandate revoke` and
+ * `mandate token exchange`: the daemon's API from the command line
+ * (libcurl).
  *
  * The server is --server URL, else $MANDATE_SERVER, else the development
  * instance http://127.0.0.1:8700; a bearer token comes from --token or
@@ -30,10 +31,14 @@ static const char task_usage[] =
     "       mandate task show ID [common options]\n"
     "       mandate task end ID [--reason TEXT] [common options]\n"
     "       mandate revoke --agent ID [--reason TEXT] [common options]\n"
+    "       mandate token exchange --subject-token JWT --task ID\n"
+    "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
+    "           [--server URL]\n"
     "\n"
     "Create, read and end tasks, or pull an agent's kill switch, through\n"
     "the daemon's API (docs/api.md).  --intent ACTION[@RESOURCE] may be\n"
-    "repeated.\n"
+    "repeated.  token exchange asks for an access token for the task\n"
+    "(RFC 8693), for the given actions (all of the task's when none).\n"
     "\n"
     "common options:\n"
     "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
@@ -70,8 +75,8 @@ on_data(char *p, size_t size, size_t n, void *arg)
 
 /* One request; prints the answer.  Returns the exit status. */
 static int
-call(const char *server, const char *token, const char *method,
-    const char *path, const char *body)
+call_ct(const char *server, const char *token, const char *method,
+    const char *path, const char *body, const char *content_type)
 {
 	CURL *c = NULL;
 	struct curl_slist *h = NULL;
@@ -90,7 +95,7 @@ call(const char *server, const char *token, const char *method,
 		goto out;
 	h = curl_slist_append(h, "Accept: application/json");
 	if (body != NULL)
-		h = curl_slist_append(h, "Content-Type: application/json");
+		h = curl_slist_append(h, content_type);
 	if (token != NULL && token[0] != '\0') {
 		n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    token);
@@ -148,12 +153,23 @@ out:
 	return rc;
 }
 
+static int
+call(const char *server, const char *token, const char *method,
+    const char *path, const char *body)
+{
+	return call_ct(server, token, method, path, body,
+	    "Content-Type: application/json");
+}
+
 /* "--name value" options; returns the index after them or -1. */
 struct opts {
 	const char *server, *token, *agent, *objective, *sensitivity;
 	const char *ttl, *budget, *reason;
-	const char *intents[TASK_MAX_INTENTS];
+	const char *intents[TASK_MAX_INTENTS];   /* also --action */
 	size_t n_intents;
+	const char *subject_token, *actor_token, *task;
+	const char *audiences[TASK_MAX_INTENTS];
+	size_t n_audiences;
 	const char *positional;
 };
 
@@ -192,7 +208,19 @@ parse_opts(int argc, char **argv, int start, struct opts *o)
 			slot = &o->budget;
 		else if (cli_opt(a, "--reason", NULL))
 			slot = &o->reason;
-		else if (cli_opt(a, "--intent", NULL)) {
+		else if (cli_opt(a, "--subject-token", NULL))
+			slot = &o->subject_token;
+		else if (cli_opt(a, "--actor-token", NULL))
+			slot = &o->actor_token;
+		else if (cli_opt(a, "--task", NULL))
+			slot = &o->task;
+		else if (cli_opt(a, "--audience", NULL)) {
+			if (o->n_audiences >= TASK_MAX_INTENTS)
+				goto bad;
+			o->audiences[o->n_audiences++] = argv[++i];
+			continue;
+		} else if (cli_opt(a, "--intent", NULL) ||
+		    cli_opt(a, "--action", NULL)) {
 			if (o->n_intents >= TASK_MAX_INTENTS)
 				goto bad;
 			o->intents[o->n_intents++] = argv[++i];
@@ -297,6 +325,82 @@ reason_body(const struct opts *o)
 }
 
 static int
+form_add(CURL *c, char *buf, size_t cap, size_t *len, const char *k,
+    const char *v)
+{
+	char *e = curl_easy_escape(c, v, 0);
+	int n;
+
+	if (e == NULL)
+		return -1;
+	n = snprintf(buf + *len, cap - *len, "%s%s=%s", *len ? "&" : "", k, e);
+	curl_free(e);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+static int
+token_exchange(const struct opts *o, const char *server)
+{
+	json_t *ad = NULL, *acts = NULL;
+	char *adtext = NULL, *form = NULL;
+	size_t len = 0, cap = 64u * 1024;
+	CURL *c = NULL;
+	int rc = 1;
+
+	if (o->subject_token == NULL || o->task == NULL) {
+		fprintf(stderr, "mandate token exchange: --subject-token and "
+		    "--task are required\n");
+		return 1;
+	}
+	if ((c = curl_easy_init()) == NULL || (form = malloc(cap)) == NULL)
+		goto out;
+	form[0] = '\0';
+	ad = json_pack("[{s:s,s:s}]", "type", "mandate_task", "task_id",
+	    o->task);
+	if (ad == NULL)
+		goto out;
+	if (o->n_intents > 0) {
+		if ((acts = json_array()) == NULL)
+			goto out;
+		for (size_t i = 0; i < o->n_intents; i++)
+			json_array_append_new(acts, json_string(o->intents[i]));
+		json_object_set(json_array_get(ad, 0), "actions", acts);
+	}
+	if ((adtext = json_dumps(ad, JSON_COMPACT)) == NULL)
+		goto out;
+	if (form_add(c, form, cap, &len, "grant_type",
+	    "urn:ietf:params:oauth:grant-type:token-exchange") ||
+	    form_add(c, form, cap, &len, "subject_token", o->subject_token) ||
+	    form_add(c, form, cap, &len, "subject_token_type",
+	    "urn:ietf:params:oauth:token-type:jwt") ||
+	    form_add(c, form, cap, &len, "authorization_details", adtext))
+		goto toolong;
+	if (o->actor_token != NULL && (form_add(c, form, cap, &len,
+	    "actor_token", o->actor_token) || form_add(c, form, cap, &len,
+	    "actor_token_type", "urn:ietf:params:oauth:token-type:jwt")))
+		goto toolong;
+	for (size_t i = 0; i < o->n_audiences; i++)
+		if (form_add(c, form, cap, &len, "audience", o->audiences[i]))
+			goto toolong;
+	rc = call_ct(server, NULL, "POST", "/oauth2/token", form,
+	    "Content-Type: application/x-www-form-urlencoded");
+	goto out;
+toolong:
+	fprintf(stderr, "mandate token exchange: arguments too long\n");
+out:
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	free(form);
+	free(adtext);
+	json_decref(acts);
+	json_decref(ad);
+	return rc;
+}
+
+static int
 run(int argc, char **argv, int start, const char *what)
 {
 	struct opts o;
@@ -316,6 +420,10 @@ run(int argc, char **argv, int start, const char *what)
 		return 1;
 	if (strcmp(what, "create") == 0) {
 		rc = task_create(&o, server);
+		goto out;
+	}
+	if (strcmp(what, "exchange") == 0) {
+		rc = token_exchange(&o, server);
 		goto out;
 	}
 	if (strcmp(what, "revoke") == 0) {
@@ -374,4 +482,17 @@ int
 cmd_revoke(int argc, char **argv)
 {
 	return run(argc, argv, 1, "revoke");
+}
+
+int
+cmd_token(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "exchange") == 0)
+		return run(argc, argv, 2, "exchange");
+	if (argc >= 2 && cli_opt(argv[1], "--help", "-h")) {
+		fputs(task_usage, stdout);
+		return 0;
+	}
+	fputs(task_usage, stderr);
+	return 1;
 }

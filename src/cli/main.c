@@ -19,6 +19,7 @@ static const char main_usage[] =
     "  serve            run the daemon (tasks API, health, metrics)\n"
     "  task             create, show or end a task through the daemon's API\n"
     "  revoke           kill switch: revoke an agent's tasks and credentials\n"
+    "  token exchange   exchange a workload identity token for a task token\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";
@@ -49,6 +50,8 @@ main(int argc, char **argv)
 		return cmd_task(argc - 1, argv + 1);
 	if (strcmp(argv[1], "revoke") == 0)
 		return cmd_revoke(argc - 1, argv + 1);
+	if (strcmp(argv[1], "token") == 0)
+		return cmd_token(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
 	fputs(main_usage, stderr);
 	return 1;

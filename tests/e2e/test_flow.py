@@ -182,6 +182,27 @@ def test_happy_path(oauth):
     assert 'mandate_tokens_total{result="issued"} 1' in m
 
 
+def test_cli_token_exchange(oauth):
+    import os
+    import subprocess
+    from conftest import BIN
+    d, iss = oauth
+    task = new_task(d, iss)
+    env = dict(os.environ, MANDATE_SERVER=d.url)
+    r = subprocess.run([BIN, "token", "exchange", "--subject-token", iss.svid(),
+                        "--task", task["id"], "--action", "read_ticket",
+                        "--audience", "mcp-gateway"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stderr
+    tok = json.loads(r.stdout)
+    assert tok["token_type"] == "Bearer"
+    assert introspect(d, iss, tok["access_token"])["active"] is True
+    r = subprocess.run([BIN, "token", "exchange", "--subject-token", iss.svid(),
+                        "--task", task["id"], "--action", "delete_everything"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 1 and "invalid_authorization_details" in r.stderr
+
+
 def test_kill_switch_and_revocation(oauth):
     d, iss = oauth
     task = new_task(d, iss)
