@@ -58,7 +58,9 @@ accept_principal(struct http_request *req, const struct identity_principal
 	out->principal = arena_strdup(req->arena, pr->subject.p,
 	    pr->subject.n).p;
 	out->kind = pr->kind == IDENTITY_KIND_SPIFFE ? "spiffe" : "oidc";
-	return out->principal != NULL;
+	out->issuer = arena_strdup(req->arena, pr->issuer_name.p,
+	    pr->issuer_name.n).p;
+	return out->principal != NULL && out->issuer != NULL;
 }
 
 int
@@ -122,6 +124,7 @@ api_authenticate(struct daemon *d, struct http_request *req,
 	if (aa->open_on_loopback && is_loopback(req->remote_addr)) {
 		out->principal = "dev:loopback";
 		out->kind = "loopback";
+		out->issuer = "";
 		return 1;
 	}
 	return fail(d, req, false, NULL);

@@ -147,6 +147,16 @@ agent_json(struct str agent)
 	    td.p, td.n);
 }
 
+/* Who asks, for the policies: { id, kind ("loopback", "oidc", "spiffe"),
+ * issuer (the identity issuer's name, "dev" for the development people
+ * issuer, "" on loopback) }. */
+static json_t *
+caller_json(const struct api_caller *c)
+{
+	return json_pack("{s:s,s:s,s:s}", "id", c->principal, "kind",
+	    c->kind ? c->kind : "", "issuer", c->issuer ? c->issuer : "");
+}
+
 static const char *const state_names[] = { "active", "ended", "revoked",
     "expired" };
 
@@ -304,7 +314,8 @@ h_create(struct http_request *req, void *arg)
 	for (size_t i = 0; i < tr.n_intents; i++)
 		json_array_append_new(names, json_stringn(tr.intents[i].action.p,
 		    tr.intents[i].action.n));
-	ctx = json_pack("{s:s%,s:O,s:I,s:I,s:s,s:o}",
+	ctx = json_pack("{s:o,s:s%,s:O,s:I,s:I,s:s,s:o}",
+	    "caller", caller_json(&caller),
 	    "objective", tr.objective.p, tr.objective.n,
 	    "intents", names,
 	    "ttl", (json_int_t)tr.ttl,
@@ -459,8 +470,8 @@ h_revoke_agent(struct http_request *req, void *arg)
 		http_respond_error(req, 400, "invalid_request", err);
 		return;
 	}
-	ctx = json_pack("{s:o,s:s%}", "agent", agent_json(agent), "reason",
-	    reason.p, reason.n);
+	ctx = json_pack("{s:o,s:o,s:s%}", "caller", caller_json(&caller),
+	    "agent", agent_json(agent), "reason", reason.p, reason.n);
 	if (ctx == NULL) {
 		server_error(d, req, "revoke", MANDATE_ENOMEM);
 		return;

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon_int.h"
+#include "dev/dev.h"
 #include "identity/identity.h"
 #include "sts/sts.h"
 #include "util/status.h"
@@ -345,6 +346,19 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		goto out;
 	}
 
+	if (d->cfg->dev.enabled) {
+		char err[512];
+
+		if ((r = dev_setup(d->cfg, err, sizeof(err))) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "development issuers: %s; not "
+			    "starting", err);
+			goto out;
+		}
+		daemon_log(d, DLOG_INFO, "development issuers: agents "
+		    "spiffe://%s (JWT-SVIDs), people %s; keys in %s/%s",
+		    d->cfg->dev.trust_domain, d->cfg->dev.oidc_issuer,
+		    d->cfg->data_dir, DEV_SUBDIR);
+	}
 	if (d->cfg->identity.n_issuers > 0) {
 		struct identity_opts io;
 

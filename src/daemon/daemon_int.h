@@ -74,6 +74,7 @@ void daemon_log(struct daemon *d, enum daemon_log_level lvl,
 struct api_caller {
 	const char *principal;     /* "dev:loopback", or a verified subject */
 	const char *kind;          /* "loopback", "spiffe", "oidc" */
+	const char *issuer;        /* identity issuer name; "" for loopback */
 };
 
 /* Authenticate the caller of req.  1 with *out filled, or 0 after
