@@ -1,6 +1,9 @@
 # Mandate - the two commands a newcomer needs are `make run` and `make test`.
 #
-#   make run        install what is missing, build, run the demonstration
+#   make run        install what is missing, build, run the daemon as the
+#                   development instance in the foreground (Ctrl-C stops it;
+#                   SERVE_ARGS="--listen 127.0.0.1:8701" to move it)
+#   make demo       build, then show `mandate check` on the example policies
 #   make test       install, build, run every test (also under ASan+UBSan);
 #                   ends with "N passed, M failed"
 #   make bench      benchmarks (not tests): decisions/s and latency
@@ -17,7 +20,7 @@ SEED       ?= 1
 FUZZ_SECONDS ?= 30
 PYTHON     := /usr/bin/python3
 
-.PHONY: all deps build run test test-fast test-asan test-tsan difftest bench fuzz clean
+.PHONY: all deps build run demo test test-fast test-asan test-tsan difftest bench fuzz clean
 
 all: build
 
@@ -30,7 +33,14 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+# The development instance: no configuration, 127.0.0.1:8700, data in
+# ./mandate-data/; its start-up message lists the walkthrough's commands.
 run: build
+	@echo "== mandate serve (development instance); Ctrl-C stops it"
+	@echo "== in a second terminal: export PATH=\"$(CURDIR)/$(BUILD)/src:\$$PATH\""
+	@exec $(BUILD)/src/mandate serve $(SERVE_ARGS)
+
+demo: build
 	@scripts/demo $(BUILD)/src/mandate
 
 # Every suite runs even if an earlier one fails, so the summary counts all.

@@ -412,6 +412,39 @@ out:
 	return r;
 }
 
+/* The development instance's start-up message: the walkthrough's
+ * commands, ready to paste into a second terminal (README.md). */
+static void
+dev_hint(struct daemon *d, unsigned port)
+{
+	const struct config *cfg = d->cfg;
+	bool dflt = strcmp(cfg->data_dir, "./mandate-data") == 0;
+	const char *dd_opt = dflt ? "" : " --data-dir ";
+	const char *dd = dflt ? "" : cfg->data_dir;
+
+	daemon_log(d, DLOG_INFO, "development instance: agents of "
+	    "spiffe://%s and people of %s are trusted; try, in a second "
+	    "terminal in this directory (mandate is build/src/mandate; "
+	    "README.md explains each step):", cfg->dev.trust_domain,
+	    cfg->dev.oidc_issuer);
+	daemon_log(d, DLOG_INFO, "  export MANDATE_SERVER=http://127.0.0.1:%u",
+	    port);
+	daemon_log(d, DLOG_INFO, "  export MANDATE_TOKEN=$(mandate dev login "
+	    "--user alice%s%s)", dd_opt, dd);
+	daemon_log(d, DLOG_INFO, "  TASK=$(mandate task create --agent "
+	    "spiffe://dev.local/agents/demo --objective 'triage tickets' "
+	    "--intent read_ticket | jq -r .id)");
+	daemon_log(d, DLOG_INFO, "  SVID=$(mandate dev svid --agent demo%s%s)",
+	    dd_opt, dd);
+	daemon_log(d, DLOG_INFO, "  AT=$(mandate token exchange "
+	    "--subject-token \"$SVID\" --task \"$TASK\" | jq -r "
+	    ".access_token)");
+	daemon_log(d, DLOG_INFO, "  curl -s -H \"Authorization: Bearer "
+	    "$MANDATE_TOKEN\" -d token=$AT $MANDATE_SERVER/oauth2/introspect");
+	daemon_log(d, DLOG_INFO, "  mandate task end \"$TASK\"   (introspect "
+	    "again: {\"active\":false})");
+}
+
 int
 daemon_start(struct daemon *d)
 {
@@ -440,11 +473,7 @@ daemon_start(struct daemon *d)
 	    cfg->api_auth.open_on_loopback ? "; the API is open to callers on "
 	    "loopback without authentication" : "");
 	if (cfg->dev.enabled)
-		daemon_log(d, DLOG_INFO, "try: curl -s -X POST -H 'Content-Type: "
-		    "application/json' -d '{\"agent\":\"spiffe://dev.local/"
-		    "agents/demo\",\"objective\":\"try Mandate\",\"intents\":"
-		    "[{\"action\":\"read_ticket\"}]}' http://127.0.0.1:%u/v1/tasks",
-		    (unsigned)http_server_port(d->srv));
+		dev_hint(d, (unsigned)http_server_port(d->srv));
 	return MANDATE_OK;
 }
 
