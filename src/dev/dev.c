@@ -341,13 +341,21 @@ dev_setup(struct config *cfg, char *err, size_t err_len)
 
 	r = set_err(err, err_len, MANDATE_ENOMEM, "out of memory");
 	iss = arena_alloc(a, (n + 2) * sizeof(*iss));
-	aud = arena_alloc(a, sizeof(*aud));
+	aud = arena_alloc(a, 2 * sizeof(*aud));
 	bi = arena_alloc(a, (nb + 1) * sizeof(*bi));
 	if (iss == NULL || aud == NULL || bi == NULL)
 		goto out;
 	if (n > 0)
 		memcpy(iss, id->issuers, n * sizeof(*iss));
 	aud[0] = cfg->tokens.issuer;
+	{
+		size_t il = strlen(cfg->tokens.issuer);
+		bool slash = il > 0 && cfg->tokens.issuer[il - 1] == '/';
+		aud[1] = cat3(a, cfg->tokens.issuer, slash ? "" : "/",
+		    "oauth2/token");
+		if (aud[1] == NULL)
+			goto out;
+	}
 
 	dev_issuer(&iss[n]);
 	iss[n].name = DEV_ISSUER_SPIFFE;
@@ -355,7 +363,7 @@ dev_setup(struct config *cfg, char *err, size_t err_len)
 	iss[n].trust_domain = cfg->dev.trust_domain;
 	iss[n].bundle_file = cat3(a, dir, "/", DEV_SPIFFE_BUNDLE);
 	iss[n].audiences.v = aud;
-	iss[n].audiences.n = 1;
+	iss[n].audiences.n = 2;         /* our issuer or token endpoint */
 
 	dev_issuer(&iss[n + 1]);
 	iss[n + 1].name = DEV_ISSUER_PEOPLE;

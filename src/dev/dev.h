@@ -59,8 +59,9 @@ enum dev_which { DEV_KEY_SPIFFE = 0, DEV_KEY_OIDC };
  * when absent (<data_dir>/dev/, 0700/0600), write the public key sets and
  * instance.json, and add the two issuers to the effective configuration
  * (allocated in cfg->arena): DEV_ISSUER_SPIFFE for cfg->dev.trust_domain
- * and DEV_ISSUER_PEOPLE for cfg->dev.oidc_issuer, both with audience
- * cfg->tokens.issuer and ES256 only; DEV_ISSUER_PEOPLE is appended to
+ * (audience cfg->tokens.issuer or its token endpoint <issuer>/oauth2/token)
+ * and DEV_ISSUER_PEOPLE for cfg->dev.oidc_issuer (audience
+ * cfg->tokens.issuer), both ES256 only; DEV_ISSUER_PEOPLE is appended to
  * api_auth.bearer_issuers; tokens.audience defaults to
  * DEV_TOKEN_AUDIENCE.  Call before identity_new(); the config must
  * not be shared yet.  An existing issuer with either name is refused.

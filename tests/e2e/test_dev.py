@@ -113,6 +113,9 @@ def test_flow_with_dev_tokens(dev):
     svid = dev_token(dev, "svid", "demo")
     forged = svid[:-4] + ("AAAA" if not svid.endswith("AAAA") else "BBBB")
     assert exchange(dev, forged, task["id"]).status_code == 400
+    endpoint = dev_token(dev, "svid", "demo", "--audience",
+                         dev.url + "/oauth2/token")
+    assert exchange(dev, endpoint, task["id"]).status_code == 200
     wrong_aud = dev_token(dev, "svid", "demo", "--audience", "elsewhere")
     assert exchange(dev, wrong_aud, task["id"]).status_code == 400
     r = exchange(dev, svid, task["id"])
