@@ -6,6 +6,7 @@
  *   POST /oauth2/revoke      RFC 7009
  *   GET  /.well-known/jwks.json
  *   GET  /.well-known/oauth-authorization-server   (RFC 8414)
+ *   GET  /v1/credential      the agent's own view of a Mandate credential
  *
  * This file only moves bytes: form decoding, identity verification of the
  * subject and actor tokens, the DPoP proof, and the answer of the sts
@@ -14,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "daemon/daemon_int.h"
@@ -331,6 +333,74 @@ h_metadata(struct http_request *req, void *arg)
 	http_respond(req, 200, "application/json", body.p, body.n);
 }
 
+/*
+ * GET /v1/credential: an agent presents its Mandate access token, as a
+ * resource server would see it (`Authorization: Bearer <token>`, or
+ * `Authorization: DPoP <token>` plus a `DPoP` proof for a bound token), and
+ * learns what it grants: agent, task, actions, expiry.  Everything a
+ * resource server checks is checked here, so this is also how a client
+ * finds out its credential is dead (task ended, revoked, agent killed).
+ * Failures: 401 with an RFC 6750 / RFC 9449 WWW-Authenticate and nothing
+ * about which check failed; the log says which.
+ */
+static void
+h_credential(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const char *authz = http_request_header(req, "Authorization");
+	const char *proof = http_request_header(req, "DPoP");
+	struct sts_verified v;
+	const char *reason = NULL;
+	struct str token = STR_NULL, htu;
+	bool dpop_scheme = false;
+	int r;
+
+	no_store(req);
+	if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
+		token = str_c(authz + 7);
+	} else if (authz != NULL && strncasecmp(authz, "DPoP ", 5) == 0) {
+		token = str_c(authz + 5);
+		dpop_scheme = true;
+	}
+	while (token.n > 0 && token.p[0] == ' ') {
+		token.p++;
+		token.n--;
+	}
+	if (token.n == 0) {
+		http_response_header(req, "WWW-Authenticate",
+		    "Bearer realm=\"mandate\", DPoP algs=\"ES256 EdDSA\"");
+		http_respond_error(req, 401, "invalid_request",
+		    "an access token is required");
+		return;
+	}
+	htu = endpoint_url(d, req, "/v1/credential");
+	r = sts_verify_access_token(d->sts, token, STR_NULL,
+	    proof != NULL ? str_c(proof) : STR_NULL, STR_LIT("GET"), htu,
+	    (int64_t)time(NULL), req->arena, &v, &reason);
+	if (r == MANDATE_OK && v.jkt.n > 0 && !dpop_scheme) {
+		/* RFC 9449 section 7.1: a bound token uses the DPoP scheme */
+		r = MANDATE_EINVAL;
+		reason = "DPoP-bound token presented with the Bearer scheme";
+	}
+	if (r != MANDATE_OK) {
+		daemon_log(d, DLOG_INFO, "request %s: credential refused: %s",
+		    req->request_id, reason ? reason : mandate_strerror(r));
+		if (r == MANDATE_EIO) {
+			http_respond_error(req, 503, "temporarily_unavailable",
+			    NULL);
+			return;
+		}
+		http_response_header(req, "WWW-Authenticate", dpop_scheme ?
+		    "DPoP realm=\"mandate\", error=\"invalid_token\", "
+		    "algs=\"ES256 EdDSA\"" :
+		    "Bearer realm=\"mandate\", error=\"invalid_token\"");
+		http_respond_error(req, 401, "invalid_token", NULL);
+		return;
+	}
+	/* the claims, as the token carries them */
+	http_respond(req, 200, "application/json", v.payload.p, v.payload.n);
+}
+
 int
 api_oauth_register(struct daemon *d, struct http_server *srv)
 {
@@ -346,7 +416,9 @@ api_oauth_register(struct daemon *d, struct http_server *srv)
 	    h_jwks, d)) != MANDATE_OK ||
 	    (r = http_server_route(srv, "GET",
 	    "/.well-known/oauth-authorization-server", h_metadata, d)) !=
-	    MANDATE_OK)
+	    MANDATE_OK ||
+	    (r = http_server_route(srv, "GET", "/v1/credential",
+	    h_credential, d)) != MANDATE_OK)
 		return r;
 	return MANDATE_OK;
 }

@@ -327,3 +327,138 @@ def test_readyz_has_signing_key(oauth):
     d, _ = oauth
     r = requests.get(d.url + "/readyz", timeout=5)
     assert r.status_code == 200
+
+
+# ---- the attacks of issue 3 on the subject token, each refused ----------
+
+def _b64j(obj):
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def _unsigned(header, claims, sig=b""):
+    return "%s.%s.%s" % (_b64j(header), _b64j(claims),
+                         base64.urlsafe_b64encode(sig).rstrip(b"=").decode())
+
+
+def _svid_claims(**kw):
+    now = int(time.time())
+    c = {"sub": AGENT, "aud": ["mandate"], "iat": now, "exp": now + 300}
+    c.update(kw)
+    return c
+
+
+def test_subject_token_attacks(oauth):
+    import hashlib
+    import hmac
+    from cryptography.hazmat.primitives import serialization
+    d, iss = oauth
+    task = new_task(d, iss)
+    good = iss.svid()
+    assert exchange(d, good, task["id"]).status_code == 200
+
+    pub_pem = iss.agents.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    hs_header = {"alg": "HS256", "typ": "JWT", "kid": "a1"}
+    signing_input = "%s.%s" % (_b64j(hs_header), _b64j(_svid_claims()))
+    hs_sig = hmac.new(pub_pem, signing_input.encode(), hashlib.sha256).digest()
+    h, p, s = good.split(".")
+    tampered_claims = json.loads(base64.urlsafe_b64decode(p + "=="))
+    tampered_claims["sub"] = "spiffe://acme.test/agents/admin"
+    attacks = {
+        "alg none": _unsigned({"alg": "none", "kid": "a1"}, _svid_claims()),
+        "HS256 keyed with the public key": signing_input + "." +
+            base64.urlsafe_b64encode(hs_sig).rstrip(b"=").decode(),
+        "not yet valid": iss.svid(nbf=int(time.time()) + 3600),
+        "expired": iss.svid(exp=int(time.time()) - 3600),
+        "wrong aud": iss.svid(aud=["other"]),
+        "unknown kid": iss.svid(kid="a2"),
+        "tampered payload": "%s.%s.%s" % (h, _b64j(tampered_claims), s),
+        "bad SPIFFE ID (dot segment)": iss.svid(sub="spiffe://acme.test/agents/../admin"),
+        "bad SPIFFE ID (query)": iss.svid(sub="spiffe://acme.test/agents/x?y=1"),
+        "bad SPIFFE ID (upper-case trust domain)": iss.svid(sub="spiffe://ACME.test/agents/x"),
+        "other trust domain": iss.svid(sub="spiffe://evil.test/agents/triage"),
+        "oversized": iss.svid(pad="x" * 20000),
+    }
+    for name, tok in attacks.items():
+        r = exchange(d, tok, task["id"])
+        assert r.status_code == 400, name
+        assert r.json() == {"error": "invalid_request",
+                            "error_description": "the subject_token is not acceptable"}, name
+
+
+def test_person_token_attacks_on_tasks_api(flow):
+    d, iss = flow
+    body = {"agent": AGENT, "objective": "o", "intents": [{"action": "a"}]}
+    for name, tok in {
+        "wrong iss": iss.person(iss="https://evil.test"),
+        "not yet valid": iss.person(nbf=int(time.time()) + 3600),
+        "alg none": _unsigned({"alg": "none", "kid": "p1"},
+                              {"iss": "https://people.test", "sub": "alice",
+                               "aud": "mandate", "exp": int(time.time()) + 300}),
+    }.items():
+        r = requests.post(d.url + "/v1/tasks", json=body, headers=bearer(tok), timeout=5)
+        assert r.status_code == 401, name
+        assert r.headers["WWW-Authenticate"].startswith("Bearer"), name
+
+
+# ---- using a credential: GET /v1/credential, Bearer and DPoP -------------
+
+def _ath(at):
+    import hashlib
+    return base64.urlsafe_b64encode(hashlib.sha256(at.encode()).digest()).rstrip(b"=").decode()
+
+
+def _use_proof(key, url, at, htm="GET", ath=None):
+    import uuid
+    return jwt.encode({"jti": str(uuid.uuid4()), "htm": htm, "htu": url,
+                       "iat": int(time.time()), "ath": ath or _ath(at)},
+                      key, algorithm="ES256",
+                      headers={"typ": "dpop+jwt", "jwk": jwk(key, "d")})
+
+
+def test_bearer_credential_use_and_reuse_after_end(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    at = exchange(d, iss.svid(), task["id"], ["read_ticket"]).json()["access_token"]
+    url = d.url + "/v1/credential"
+    r = requests.get(url, headers=bearer(at), timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["task"] == task["id"] and r.json()["sub"] == AGENT
+    assert requests.get(url, timeout=5).status_code == 401
+    requests.post(d.url + "/v1/tasks/%s/end" % task["id"], headers=bearer(iss.person()),
+                  timeout=5)
+    r = requests.get(url, headers=bearer(at), timeout=5)
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+def test_dpop_bound_credential_use(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    r = exchange_dpop(d, iss, task["id"], dpop_proof(key, d.url + "/oauth2/token"))
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    url = d.url + "/v1/credential"
+    good = _use_proof(key, url, at)
+    # a bound token used without a proof, or with the Bearer scheme: refused
+    assert requests.get(url, headers={"Authorization": "DPoP " + at},
+                        timeout=5).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer " + at,
+                                      "DPoP": _use_proof(key, url, at)},
+                        timeout=5).status_code == 401
+    # ath of another token, wrong method, wrong URL, another key: refused
+    other = ec.generate_private_key(ec.SECP256R1())
+    for bad in [_use_proof(key, url, at, ath=_ath("another-token")),
+                _use_proof(key, url, at, htm="POST"),
+                _use_proof(key, d.url + "/v1/other", at),
+                _use_proof(other, url, at)]:
+        r = requests.get(url, headers={"Authorization": "DPoP " + at, "DPoP": bad},
+                         timeout=5)
+        assert r.status_code == 401
+    r = requests.get(url, headers={"Authorization": "DPoP " + at, "DPoP": good}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["cnf"]["jkt"]
+    # the same proof twice is a replay
+    r = requests.get(url, headers={"Authorization": "DPoP " + at, "DPoP": good}, timeout=5)
+    assert r.status_code == 401
