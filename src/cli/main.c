@@ -20,6 +20,7 @@ static const char main_usage[] =
     "  task             create, show or end a task through the daemon's API\n"
     "  revoke           kill switch: revoke an agent's tasks and credentials\n"
     "  token exchange   exchange a workload identity token for a task token\n"
+    "  keys             list or rotate the daemon's signing keys\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";
@@ -52,6 +53,8 @@ main(int argc, char **argv)
 		return cmd_revoke(argc - 1, argv + 1);
 	if (strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 1, argv + 1);
+	if (strcmp(argv[1], "keys") == 0)
+		return cmd_keys(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
 	fputs(main_usage, stderr);
 	return 1;
