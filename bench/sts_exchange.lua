@@ -1,7 +1,8 @@
 -- sts_exchange.lua - wrk script of bench/sts_bench.sh: RFC 8693 token
 -- exchanges over keep-alive connections.  Environment: TOKENS (a file of
 -- subject tokens, one a line, used in turn), FORM_REST (the rest of the
--- form, URL-encoded, starting with "&"), LIMIT (requests per thread).
+-- form, URL-encoded, starting with "&"), LIMIT (requests per thread),
+-- THREADS (wrk's -t: each thread takes its own share of the tokens).
 local tokens = {}
 local n, i, sent, done_n, bad = 0, 0, 0, 0, 0
 local limit = tonumber(os.getenv("LIMIT") or "1000")
@@ -20,8 +21,8 @@ function init(args)
          tokens[n] = line
       end
    end
-   -- threads start at different places in the list
-   i = (id or 0) * math.floor(n / 8)
+   -- each thread its own share of the list
+   i = (id or 0) * math.floor(n / tonumber(os.getenv("THREADS") or "1"))
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 end
