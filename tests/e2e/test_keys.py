@@ -76,6 +76,16 @@ def jwks_kids(d):
             requests.get(d.url + "/.well-known/jwks.json", timeout=5).json()["keys"]]
 
 
+def audit_types(d):
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.workdir, "data",
+                                                          "mandate.db"), uri=True)
+    try:
+        return [r[0] for r in db.execute("SELECT type FROM audit_events")]
+    finally:
+        db.close()
+
+
 def test_rotation(keyed):
     d, iss = keyed
     task = new_task(d, iss)
@@ -121,6 +131,16 @@ def test_rotation(keyed):
     assert states[old_kid]["state"] == "retired"
     assert states[old_kid]["published_until"] >= int(time.time()) + 3000
     assert "signing key %s published by alice" % new_kid in d.log_text()
+    # the rotation is in the audit table
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.workdir, "data",
+                                                          "mandate.db"), uri=True)
+    rows = db.execute("SELECT fields_json FROM audit_events WHERE type = ?",
+                      ("keys.rotated",)).fetchall()
+    db.close()
+    assert len(rows) == 1
+    f = json.loads(rows[0][0])
+    assert f["by"] == "alice" and f["kid"] == new_kid and f["previous_kid"] == old_kid
 
 
 def test_rotation_needs_authorization(keyed):
@@ -134,6 +154,7 @@ def test_rotation_needs_authorization(keyed):
     r = requests.get(d.url + "/v1/keys", headers=bearer(iss.person("bob")), timeout=5)
     assert r.status_code == 403, r.text
     assert len(jwks_kids(d)) == 1
+    assert "keys.rotate_denied" in audit_types(d)
 
 
 def test_cli_keys(dev):
