@@ -1,6 +1,6 @@
 /*
  * cmd_task.c - `mandate task create|show|end`, `mandate revoke` and
- * `mandate token exchange`: the daemon's API from the command line
+ * `mandate token exchange`, `mandate keys rotate|list`: the daemon's API from the command line
  * (libcurl).
  *
  * The server is --server URL, else $MANDATE_SERVER, else the development
@@ -34,11 +34,14 @@ static const char task_usage[] =
     "       mandate token exchange --subject-token JWT --task ID\n"
     "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
     "           [--server URL]\n"
+    "       mandate keys list|rotate [common options]\n"
     "\n"
     "Create, read and end tasks, or pull an agent's kill switch, through\n"
     "the daemon's API (docs/api.md).  --intent ACTION[@RESOURCE] may be\n"
     "repeated.  token exchange asks for an access token for the task\n"
     "(RFC 8693), for the given actions (all of the task's when none).\n"
+    "keys list shows the signing keys; keys rotate publishes a new key,\n"
+    "which signs after tokens.publish_delay.\n"
     "\n"
     "common options:\n"
     "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
@@ -426,6 +429,17 @@ run(int argc, char **argv, int start, const char *what)
 		rc = token_exchange(&o, server);
 		goto out;
 	}
+	if (strcmp(what, "keys-list") == 0 || strcmp(what, "keys-rotate") == 0) {
+		if (o.positional != NULL) {
+			fprintf(stderr, "mandate keys: unexpected argument '%s'\n",
+			    o.positional);
+			goto out;
+		}
+		rc = what[5] == 'l' ? call(server, o.token, "GET", "/v1/keys",
+		    NULL) : call(server, o.token, "POST", "/v1/keys/rotate",
+		    NULL);
+		goto out;
+	}
 	if (strcmp(what, "revoke") == 0) {
 		if (o.agent == NULL || o.positional != NULL) {
 			fprintf(stderr, "mandate revoke: --agent ID is required\n");
@@ -489,6 +503,21 @@ cmd_token(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "exchange") == 0)
 		return run(argc, argv, 2, "exchange");
+	if (argc >= 2 && cli_opt(argv[1], "--help", "-h")) {
+		fputs(task_usage, stdout);
+		return 0;
+	}
+	fputs(task_usage, stderr);
+	return 1;
+}
+
+int
+cmd_keys(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return run(argc, argv, 2, "keys-list");
+	if (argc >= 2 && strcmp(argv[1], "rotate") == 0)
+		return run(argc, argv, 2, "keys-rotate");
 	if (argc >= 2 && cli_opt(argv[1], "--help", "-h")) {
 		fputs(task_usage, stdout);
 		return 0;

@@ -796,6 +796,8 @@ static const struct field tokens_fields[] = {
 	FLD("key_files", F_PATHS, struct config_tokens, key_files, 0, 0),
 	FLD("rotation_overlap", F_DUR, struct config_tokens, rotation_overlap,
 	    0, 30 * DAY),
+	FLD("publish_delay", F_DUR, struct config_tokens, publish_delay, 1,
+	    DAY),
 	SECT("dpop", struct config_tokens, dpop, dpop_fields),
 	END
 };
@@ -880,6 +882,7 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->identity.jwks_cache_size = 16;
 	cfg->tokens.default_ttl = 300;
 	cfg->tokens.max_ttl = HOUR;
+	cfg->tokens.publish_delay = 300;
 	cfg->tokens.dpop.algorithms = CONFIG_ALG_ALL;
 	cfg->tokens.dpop.iat_window = 60;
 	cfg->tokens.dpop.replay_cache_size = 100000;

@@ -153,6 +153,8 @@ struct config_tokens {
 	const char *key_dir;              /* default <data_dir>/keys */
 	struct config_strlist key_files;  /* explicit PEM keys, first signs */
 	uint64_t rotation_overlap;        /* old key stays published */
+	uint64_t publish_delay;           /* a new key is published this long
+	                                   * before it signs; default 300 */
 	struct config_dpop dpop;
 };
 

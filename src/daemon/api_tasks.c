@@ -46,9 +46,8 @@ server_error(struct daemon *d, struct http_request *req, const char *what,
 	    r == MANDATE_ELIMIT ? "invalid_request" : "server_error", NULL);
 }
 
-/* Append an audit event; fields is consumed. */
-static int
-audit(struct daemon *d, struct http_request *req, const char *type,
+int
+api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, json_t *fields)
 {
 	struct store_audit_event e;
@@ -73,12 +72,10 @@ audit(struct daemon *d, struct http_request *req, const char *type,
 	return r;
 }
 
-/* Ask the policies.  MANDATE_OK with *allow set; any error means deny
- * (and is logged).  context is consumed. */
-static int
-decide(struct daemon *d, struct http_request *req, const char *caller,
-    const char *action, struct str agent, json_t *context, bool *allow,
-    json_t **reasons)
+int
+api_decide(struct daemon *d, struct http_request *req, const char *caller,
+    const char *action, const char *rtype, struct str rid, json_t *context,
+    bool *allow, json_t **reasons)
 {
 	struct daemon_policies *p = daemon_policies_get(d);
 	struct diag_list dl;
@@ -92,7 +89,7 @@ decide(struct daemon *d, struct http_request *req, const char *caller,
 	diag_init(&dl);
 	snprintf(action_uid, sizeof(action_uid), "Action::\"%s\"", action);
 	principal = daemon_cedar_uid(req->arena, "Delegator", str_c(caller));
-	resource = daemon_cedar_uid(req->arena, "Agent", agent);
+	resource = daemon_cedar_uid(req->arena, rtype, rid);
 	ctx = context ? json_dumps(context, JSON_COMPACT) : NULL;
 	if (p == NULL || principal == NULL || resource == NULL || ctx == NULL) {
 		r = p == NULL ? MANDATE_EINTERNAL : MANDATE_ENOMEM;
@@ -324,11 +321,11 @@ h_create(struct http_request *req, void *arg)
 	    "agent", agent_json(tr.agent));
 	if (ctx == NULL)
 		goto nomem;
-	r = decide(d, req, caller.principal, "mandate:create_task", tr.agent,
-	    ctx, &allow, &reasons);
+	r = api_decide(d, req, caller.principal, "mandate:create_task",
+	    "Agent", tr.agent, ctx, &allow, &reasons);
 	ctx = NULL;
 	if (!allow) {
-		audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
+		api_audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
 		    "{s:s,s:O,s:s%,s:O?}", "by", caller.principal, "intents",
 		    names, "objective", tr.objective.p, tr.objective.n,
 		    "policies", reasons));
@@ -359,7 +356,7 @@ h_create(struct http_request *req, void *arg)
 		server_error(d, req, "store_task_create", r);
 		goto out;
 	}
-	if (audit(d, req, "task.created", t.agent, t.id, json_pack(
+	if (api_audit(d, req, "task.created", t.agent, t.id, json_pack(
 	    "{s:s,s:O,s:I,s:s,s:O?}", "by", caller.principal, "intents", names,
 	    "expires_at", (json_int_t)t.expires_at, "sensitivity",
 	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons)) !=
@@ -429,7 +426,7 @@ h_end(struct http_request *req, void *arg)
 	}
 	if (changed) {
 		count(d->m_tasks, "ended", NULL);
-		if (audit(d, req, "task.ended", t.agent, t.id, json_pack(
+		if (api_audit(d, req, "task.ended", t.agent, t.id, json_pack(
 		    "{s:s,s:s%}", "by", caller.principal, "reason", reason.p,
 		    reason.n)) != MANDATE_OK) {
 			http_respond_error(req, 500, "server_error", NULL);
@@ -476,10 +473,10 @@ h_revoke_agent(struct http_request *req, void *arg)
 		server_error(d, req, "revoke", MANDATE_ENOMEM);
 		return;
 	}
-	decide(d, req, caller.principal, "mandate:revoke_agent", agent, ctx,
-	    &allow, &reasons);
+	api_decide(d, req, caller.principal, "mandate:revoke_agent", "Agent",
+	    agent, ctx, &allow, &reasons);
 	if (!allow) {
-		audit(d, req, "agent.revoke_denied", agent, STR_NULL, json_pack(
+		api_audit(d, req, "agent.revoke_denied", agent, STR_NULL, json_pack(
 		    "{s:s,s:O?}", "by", caller.principal, "policies", reasons));
 		http_respond_error(req, 403, "access_denied",
 		    "the policies do not allow this revocation");
@@ -498,7 +495,7 @@ h_revoke_agent(struct http_request *req, void *arg)
 	daemon_log(d, DLOG_WARN, "kill switch: agent %.*s revoked by %s (%zu "
 	    "tasks)", (int)(agent.n > 256 ? 256 : agent.n), agent.p,
 	    caller.principal, n_tasks);
-	if (audit(d, req, "agent.revoked", agent, STR_NULL, json_pack(
+	if (api_audit(d, req, "agent.revoked", agent, STR_NULL, json_pack(
 	    "{s:s,s:s%,s:I}", "by", caller.principal, "reason", reason.p,
 	    reason.n, "tasks_revoked", (json_int_t)n_tasks)) != MANDATE_OK) {
 		http_respond_error(req, 500, "server_error", NULL);

@@ -273,6 +273,8 @@ build_server(struct daemon *d)
 	}
 	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_keys_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
@@ -377,7 +379,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 
 		memset(&sto, 0, sizeof(sto));
 		sto.tokens = &d->cfg->tokens;
-		sto.publish_delay = DAEMON_KEY_PUBLISH_DELAY;
+		sto.publish_delay = (int64_t)d->cfg->tokens.publish_delay;
 		if ((r = sts_open(&sto, d->store, (int64_t)time(NULL),
 		    &d->sts)) != MANDATE_OK) {
 			daemon_log(d, DLOG_ERROR, "signing keys unusable (%s, key "
@@ -507,7 +509,13 @@ daemon_run(struct daemon *d)
 	int fds[2] = { -1, -1 };
 	unsigned char b = 0;
 	int r = MANDATE_EIO;
+	int tick_ms = DAEMON_TICK_S * 1000;
 
+	/* a short publish delay (tests) needs maintenance as often */
+	if (d->cfg->tokens.publish_delay < DAEMON_TICK_S)
+		tick_ms = (int)d->cfg->tokens.publish_delay * 1000;
+	if (tick_ms < 1000)
+		tick_ms = 1000;
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
 		return MANDATE_EIO;
@@ -523,7 +531,7 @@ daemon_run(struct daemon *d)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		int n = poll(&pfd, 1, DAEMON_TICK_S * 1000);
+		int n = poll(&pfd, 1, tick_ms);
 
 		if (n < 0 && errno == EINTR)
 			continue;

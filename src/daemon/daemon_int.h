@@ -39,9 +39,8 @@ enum daemon_log_level {
 struct identity_verifier;
 struct sts;
 
-/* Seconds a new signing key is published before it signs (sts). */
-#define DAEMON_KEY_PUBLISH_DELAY 300
-/* Seconds between key maintenance runs (sts_keys_tick). */
+/* Seconds between key maintenance runs (sts_keys_tick); shorter when
+ * tokens.publish_delay is. */
 #define DAEMON_TICK_S 5
 
 struct daemon {
@@ -82,12 +81,31 @@ struct api_caller {
 int api_authenticate(struct daemon *d, struct http_request *req,
     struct api_caller *out);
 
+struct json_t;
+
+/* Ask the policies: principal Delegator::"<caller>", the action
+ * Action::"<action>", resource <rtype>::"<rid>".  MANDATE_OK with *allow
+ * set; any error means deny (and is logged).  context (a JSON object) is
+ * consumed; *reasons gets the determining policies (json_decref it). */
+int api_decide(struct daemon *d, struct http_request *req,
+    const char *caller, const char *action, const char *rtype,
+    struct str rid, struct json_t *context, bool *allow,
+    struct json_t **reasons);
+
+/* Append an audit event (time now, the request's id); fields (a JSON
+ * object) is consumed.  Failures are logged. */
+int api_audit(struct daemon *d, struct http_request *req, const char *type,
+    struct str agent, struct str task_id, struct json_t *fields);
+
 /* Register the tasks API and the kill switch. */
 int api_tasks_register(struct daemon *d, struct http_server *srv);
 
 /* Register the OAuth endpoints (token, introspect, revoke, JWKS,
  * metadata). */
 int api_oauth_register(struct daemon *d, struct http_server *srv);
+
+/* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
+int api_keys_register(struct daemon *d, struct http_server *srv);
 
 /* ---- the task request model (api_task_parse.c) ---- */
 

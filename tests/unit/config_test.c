@@ -72,6 +72,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("tokens.max_ttl", c->tokens.max_ttl)
 	S("tokens.key_dir", c->tokens.key_dir)
 	U("tokens.rotation_overlap", c->tokens.rotation_overlap)
+	U("tokens.publish_delay", c->tokens.publish_delay)
 	U("tokens.dpop.algorithms", c->tokens.dpop.algorithms)
 	U("tokens.dpop.iat_window", c->tokens.dpop.iat_window)
 	U("tokens.dpop.require", c->tokens.dpop.require)
@@ -108,6 +109,8 @@ static const struct good_case good_cases[] = {
 	{ "", "tokens.issuer", "http://127.0.0.1:8700" },
 	{ "", "tokens.default_ttl", "300" },
 	{ "", "tokens.rotation_overlap", "3600" },
+	{ "", "tokens.publish_delay", "300" },
+	{ "tokens: {publish_delay: 1s}\n", "tokens.publish_delay", "1" },
 	{ "", "tokens.dpop.iat_window", "60" },
 	{ "", "tokens.dpop.algorithms", "31" },
 	{ "", "tasks.default_ttl", "900" },
@@ -420,6 +423,8 @@ static const struct bad_case bad_cases[] = {
 	{ "tokens: {max_ttl: 2h, rotation_overlap: 1h}\n", MANDATE_EINVAL, 0,
 	  0, "rotation_overlap is shorter" },
 	{ "tokens: {max_ttl: 2d}\n", MANDATE_EINVAL, 1, 19, "out of range" },
+	{ "tokens: {publish_delay: 0s}\n", MANDATE_EINVAL, 1, 25,
+	  "out of range" },
 	{ "tokens:\n  dpop: {iat_window: 1h}\n", MANDATE_EINVAL, 2, 22,
 	  "out of range" },
 	{ "tokens:\n  dpop: {algorithms: [HS512]}\n", MANDATE_EINVAL, 2, 23,

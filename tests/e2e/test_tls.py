@@ -1,0 +1,239 @@
+"""End to end: the daemon over TLS, and callers authenticated by mTLS.
+
+The test makes its own PKI with python3-cryptography: a server CA and a
+server certificate for 127.0.0.1, the CA of the SPIFFE trust domain
+acme.test with X.509-SVIDs under it (URI SAN spiffe://acme.test/...), and
+an unrelated CA.  The daemon asks for client certificates (require); the
+SVID listed in api_auth.mtls_identities may create a task, others may not.
+"""
+import datetime
+import ipaddress
+import json
+
+import pytest
+import requests
+
+from test_flow import Issuers
+
+x509 = pytest.importorskip("cryptography.x509")
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+ORCH = "spiffe://acme.test/orchestrator"
+AGENT = "spiffe://acme.test/agents/triage"
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ku(ca):
+    return x509.KeyUsage(digital_signature=not ca, content_commitment=False,
+                         key_encipherment=False, data_encipherment=False,
+                         key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+                         encipher_only=False, decipher_only=False)
+
+
+def make_ca(cn, uri=None):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+         .add_extension(_ku(True), True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                        False))
+    if uri:
+        b = b.add_extension(x509.SubjectAlternativeName(
+            [x509.UniformResourceIdentifier(uri)]), False)
+    return key, b.sign(key, hashes.SHA256())
+
+
+def make_leaf(ca_key, ca_cert, san, eku):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name("leaf"))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+            .add_extension(_ku(False), True)
+            .add_extension(x509.ExtendedKeyUsage([eku]), False)
+            .add_extension(x509.SubjectAlternativeName(san), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), False)
+            .sign(ca_key, hashes.SHA256()))
+    return key, cert
+
+
+def pem_cert(c):
+    return c.public_bytes(serialization.Encoding.PEM)
+
+
+def pem_key(k):
+    return k.private_bytes(serialization.Encoding.PEM,
+                           serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+
+
+def write_pair(tmp_path, name, key, cert):
+    c, k = tmp_path / (name + ".crt"), tmp_path / (name + ".key")
+    c.write_bytes(pem_cert(cert))
+    k.write_bytes(pem_key(key))
+    k.chmod(0o600)
+    return str(c), str(k)
+
+
+POLICY = """
+@id("orchestrator-delegates")
+permit (principal == Delegator::"%s",
+        action == Action::"mandate:create_task",
+        resource)
+when { context.agent.trust_domain == "acme.test" };
+""" % ORCH
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+  tls:
+    cert_file: @DIR@/server.crt
+    key_file: @DIR@/server.key
+    client_ca_file: @DIR@/clients-ca.pem
+    client_auth: %s
+policies:
+  platform: [@DIR@/policies]
+identity:
+  issuers:
+    - name: agents
+      kind: spiffe
+      trust_domain: acme.test
+      bundle_file: @DIR@/acme.bundle
+      x509_ca_file: @DIR@/acme-ca.pem
+      audiences: [mandate]
+tokens:
+  audience: mcp-gateway
+api_auth:
+  mtls_identities: [%s]
+  open_on_loopback: false
+"""
+
+
+class PKI:
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        srv_ca_key, self.srv_ca = make_ca("test server CA")
+        self.server_ca = tmp_path / "server-ca.pem"
+        self.server_ca.write_bytes(pem_cert(self.srv_ca))
+        k, c = make_leaf(srv_ca_key, self.srv_ca,
+                         [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                          x509.DNSName("localhost")],
+                         ExtendedKeyUsageOID.SERVER_AUTH)
+        write_pair(tmp_path, "server", k, c)
+
+        td_key, td_ca = make_ca("acme.test SPIFFE CA", "spiffe://acme.test")
+        (tmp_path / "acme-ca.pem").write_bytes(pem_cert(td_ca))
+        other_key, other_ca = make_ca("someone else's CA")
+        # TLS accepts both CAs' clients: the daemon's own SPIFFE check
+        # must refuse the one outside the trust domain.
+        (tmp_path / "clients-ca.pem").write_bytes(pem_cert(td_ca) + pem_cert(other_ca))
+
+        def svid(name, ca_key, ca_cert, spiffe_id):
+            k, c = make_leaf(ca_key, ca_cert, [x509.UniformResourceIdentifier(spiffe_id)],
+                             ExtendedKeyUsageOID.CLIENT_AUTH)
+            return write_pair(tmp_path, name, k, c)
+
+        self.orch = svid("orch", td_key, td_ca, ORCH)
+        self.stranger = svid("stranger", td_key, td_ca, "spiffe://acme.test/stranger")
+        self.forged = svid("forged", other_key, other_ca, ORCH)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    Issuers(tmp_path)                       # writes acme.bundle
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    return PKI(tmp_path)
+
+
+def wait_tls_ready(d, pki):
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        assert d.proc.poll() is None, d.log_text()
+        try:
+            r = requests.get(d.https + "/readyz", verify=str(pki.server_ca),
+                             cert=pki.orch, timeout=1)
+            if r.status_code == 200:
+                return
+        except requests.exceptions.RequestException:
+            pass
+        assert time.monotonic() < deadline, d.log_text()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def tls_daemon(start_daemon, pki):
+    d = start_daemon(CONFIG % ("require", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    return d
+
+
+def create(d, pki, cert):
+    return requests.post(d.https + "/v1/tasks", verify=str(pki.server_ca), cert=cert,
+                         timeout=5, json={"agent": AGENT, "objective": "triage",
+                                          "intents": [{"action": "read_ticket"}]})
+
+
+def test_mtls_svid_creates_task(tls_daemon, pki):
+    r = create(tls_daemon, pki, pki.orch)
+    assert r.status_code == 201, r.text
+    assert r.json()["delegator"] == ORCH
+    # the task is readable by its delegator over the same channel
+    g = requests.get(tls_daemon.https + "/v1/tasks/" + r.json()["id"],
+                     verify=str(pki.server_ca), cert=pki.orch, timeout=5)
+    assert g.status_code == 200, g.text
+    meta = requests.get(tls_daemon.https + "/.well-known/oauth-authorization-server",
+                        verify=str(pki.server_ca), cert=pki.orch, timeout=5).json()
+    assert meta["issuer"].startswith("https://")
+
+
+def test_mtls_refusals(tls_daemon, pki):
+    # a certificate of another CA with the same SPIFFE ID
+    r = create(tls_daemon, pki, pki.forged)
+    assert r.status_code == 401, r.text
+    # a valid SVID that is not in api_auth.mtls_identities
+    r = create(tls_daemon, pki, pki.stranger)
+    assert r.status_code == 401, r.text
+    # no client certificate: client_auth require refuses the handshake
+    with pytest.raises(requests.exceptions.RequestException):
+        create(tls_daemon, pki, None)
+    # plain HTTP to the TLS port gets no answer
+    with pytest.raises(requests.exceptions.RequestException):
+        r = requests.get("http://127.0.0.1:%d/readyz" % tls_daemon.port, timeout=2)
+        raise AssertionError("plain HTTP answered %d" % r.status_code)
+    # the server's certificate is checked by the client too
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(tls_daemon.https + "/readyz", cert=pki.orch, timeout=5)
+
+
+def test_tls_optional_client_auth(start_daemon, pki):
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    # without a certificate: the handshake works, the API says 401
+    r = requests.post(d.https + "/v1/tasks", verify=str(pki.server_ca), timeout=5,
+                      json={"agent": AGENT, "objective": "x",
+                            "intents": [{"action": "read_ticket"}]})
+    assert r.status_code == 401, r.text
+    assert requests.get(d.https + "/readyz", verify=str(pki.server_ca),
+                        timeout=5).status_code == 200
+    r = create(d, pki, pki.orch)
+    assert r.status_code == 201, r.text
