@@ -12,6 +12,18 @@
  * taken up front, so the busy timeout applies and nothing deadlocks on a
  * lock upgrade).  Every SQLite result is checked and mapped to a
  * MANDATE_* code; SQLite's message goes to the log callback.
+ *
+ * Group commit: the hot single-row inserts (cred_insert, audit_append)
+ * are queued, and the first caller that finds no leader at work becomes
+ * the leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
+ * BEGIN IMMEDIATE ... COMMIT (one fsync for the batch), each inside its own
+ * SAVEPOINT so that a constraint failure fails only its own write, then
+ * wakes every caller with its own result.  Callers that arrive while a
+ * batch commits wait, and the next of them to wake leads the next batch.
+ * No timers: a lone caller leads at once and commits immediately.  A
+ * caller returns only after its write is durable (or failed).  Audit ids
+ * are assigned in queue order within a batch and batches commit one after
+ * another, so ids increase in commit order.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +164,9 @@ enum stmt_id {
 	ST_KEY_RETIRE,
 	ST_AUDIT_APPEND,
 	ST_AUDIT_READ,
+	ST_SAVEPOINT,
+	ST_SAVEPOINT_UNDO,
+	ST_SAVEPOINT_RELEASE,
 	ST_COUNT
 };
 
@@ -215,6 +230,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " agent, task_id, fields_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_events"
 	    " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
+	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
+	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
 };
 
 /* --- connections and the pool ------------------------------------------- */
@@ -225,9 +243,31 @@ struct sq_conn {
 	int in_use;
 };
 
+/* Most writes per group-commit transaction. */
+#define GC_BATCH_MAX 256
+
+enum gc_kind { GC_CRED, GC_AUDIT };
+
+/* One queued write; lives on its caller's stack until done. */
+struct gc_req {
+	enum gc_kind kind;
+	const struct store_credential *cred;
+	const struct store_audit_event *ev;
+	int64_t id;               /* the audit id assigned */
+	int r;                    /* its result, valid when done */
+	int done;
+	struct gc_req *next;
+};
+
 struct sq_store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	/* group commit: gc_mu guards the queue, gc_leader and every
+	 * queued request's done and r */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	struct gc_req *gc_head, *gc_tail;
+	int gc_leader;
 	struct sq_conn *conns;
 	unsigned n_conns;
 	int busy_timeout_ms;
@@ -604,9 +644,18 @@ sq_close(void *impl)
 
 	if (st == NULL)
 		return;
+	/* Drain the group-commit queue.  No call may be in flight at close,
+	 * so it is empty already; should a caller still be queued, let its
+	 * leader finish rather than free the store under it. */
+	pthread_mutex_lock(&st->gc_mu);
+	while (st->gc_head != NULL || st->gc_leader)
+		pthread_cond_wait(&st->gc_cv, &st->gc_mu);
+	pthread_mutex_unlock(&st->gc_mu);
 	for (unsigned i = 0; i < st->n_conns; i++)
 		conn_close(&st->conns[i]);
 	free(st->conns);
+	pthread_cond_destroy(&st->gc_cv);
+	pthread_mutex_destroy(&st->gc_mu);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
@@ -650,7 +699,7 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	struct sq_store *st = NULL;
 	int r = MANDATE_EINTERNAL;
 	int target_version = SCHEMA_LATEST;
-	int mu_ok = 0, cv_ok = 0;
+	int mu_ok = 0, cv_ok = 0, gmu_ok = 0, gcv_ok = 0;
 
 	*impl = NULL;
 	/* Connections move between threads (one at a time): SQLite must be
@@ -676,6 +725,12 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	if (pthread_cond_init(&st->cv, NULL) != 0)
 		goto out;
 	cv_ok = 1;
+	if (pthread_mutex_init(&st->gc_mu, NULL) != 0)
+		goto out;
+	gmu_ok = 1;
+	if (pthread_cond_init(&st->gc_cv, NULL) != 0)
+		goto out;
+	gcv_ok = 1;
 	if ((st->conns = calloc(opt->pool_size, sizeof(*st->conns))) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
@@ -698,6 +753,10 @@ out:
 		for (unsigned i = 0; i < st->n_conns; i++)
 			conn_close(&st->conns[i]);
 		free(st->conns);
+		if (gcv_ok)
+			pthread_cond_destroy(&st->gc_cv);
+		if (gmu_ok)
+			pthread_mutex_destroy(&st->gc_mu);
 		if (cv_ok)
 			pthread_cond_destroy(&st->cv);
 		if (mu_ok)
@@ -1093,32 +1152,173 @@ out:
 	return r;
 }
 
-/* --- credentials -------------------------------------------------------- */
+/* --- group commit -------------------------------------------------------- */
+
+static int gc_cred_insert(struct op *op, const struct store_credential *c);
+static int gc_audit_append(struct op *op, const struct store_audit_event *e,
+    int64_t *id);
 
 static int
-sq_cred_insert(void *impl, const struct store_credential *c)
+gc_run_one(struct op *op, struct gc_req *w)
+{
+	switch (w->kind) {
+	case GC_CRED:
+		return gc_cred_insert(op, w->cred);
+	case GC_AUDIT:
+		return gc_audit_append(op, w->ev, &w->id);
+	}
+	return MANDATE_EINTERNAL;
+}
+
+/* A write's own failure that leaves the transaction usable: it is undone
+ * by its savepoint and fails only that write. */
+static int
+gc_own_failure(int r)
+{
+	return r == MANDATE_EINVAL || r == MANDATE_ELIMIT;
+}
+
+/* Run batch[0..n) in one transaction and set each request's r.  Called by
+ * the leader without gc_mu held. */
+static void
+gc_run_batch(struct sq_store *st, struct gc_req **batch, size_t n)
 {
 	struct op op;
+	int r;
+	size_t i;
+
+	if ((r = op_begin(st, "group_commit", &op)) != MANDATE_OK)
+		goto fail_all;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto end;
+	for (i = 0; i < n; i++) {
+		struct gc_req *w = batch[i];
+		int wr;
+
+		if (n == 1) {        /* alone: the transaction is its savepoint */
+			wr = gc_run_one(&op, w);
+			w->r = wr;
+			if (wr != MANDATE_OK)
+				r = wr;
+			break;
+		}
+		if ((r = run_simple(&op, ST_SAVEPOINT)) != MANDATE_OK)
+			break;
+		wr = gc_run_one(&op, w);
+		w->r = wr;
+		if (wr != MANDATE_OK) {
+			if (!gc_own_failure(wr) ||
+			    sqlite3_get_autocommit(op.c->db)) {
+				r = wr;      /* the transaction itself is in trouble */
+				break;
+			}
+			if ((r = run_simple(&op, ST_SAVEPOINT_UNDO)) !=
+			    MANDATE_OK)
+				break;
+		}
+		if ((r = run_simple(&op, ST_SAVEPOINT_RELEASE)) != MANDATE_OK)
+			break;
+	}
+	if (n == 1) {
+		/* commit on success, roll back on failure: its own result */
+		r = tx_end(&op, r);
+		batch[0]->r = r;
+		op.name = "group_commit";
+		op_end(&op);
+		return;
+	}
+	op.name = "group_commit";
+	r = tx_end(&op, r);
+end:
+	op_end(&op);
+	if (r == MANDATE_OK)
+		return;          /* committed: each request keeps its own r */
+fail_all:
+	/* Nothing of the batch is durable: every write fails (a write that
+	 * failed on its own keeps its own reason). */
+	for (i = 0; i < n; i++) {
+		if (batch[i]->r == MANDATE_OK || !gc_own_failure(batch[i]->r))
+			batch[i]->r = r;
+	}
+}
+
+/* Queue one write and wait until it is committed or failed; the caller
+ * may lead batches meanwhile.  Returns the write's own result. */
+static int
+gc_submit(struct sq_store *st, struct gc_req *req)
+{
+	struct gc_req *batch[GC_BATCH_MAX];
+
+	req->r = MANDATE_EINTERNAL;
+	req->done = 0;
+	req->next = NULL;
+	if (pthread_mutex_lock(&st->gc_mu) != 0)
+		return MANDATE_EINTERNAL;
+	if (st->gc_tail != NULL)
+		st->gc_tail->next = req;
+	else
+		st->gc_head = req;
+	st->gc_tail = req;
+	for (;;) {
+		size_t n = 0;
+
+		while (!req->done && st->gc_leader)
+			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
+		if (req->done)
+			break;
+		/* Lead: take the pending writes (ours among them, since we
+		 * are not done and writes leave the queue only when taken). */
+		st->gc_leader = 1;
+		while (st->gc_head != NULL && n < GC_BATCH_MAX) {
+			batch[n++] = st->gc_head;
+			st->gc_head = st->gc_head->next;
+		}
+		if (st->gc_head == NULL)
+			st->gc_tail = NULL;
+		pthread_mutex_unlock(&st->gc_mu);
+		for (size_t i = 0; i < n; i++)
+			batch[i]->r = MANDATE_OK;
+		gc_run_batch(st, batch, n);
+		pthread_mutex_lock(&st->gc_mu);
+		for (size_t i = 0; i < n; i++)
+			batch[i]->done = 1;
+		st->gc_leader = 0;
+		pthread_cond_broadcast(&st->gc_cv);
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	return req->r;
+}
+
+/* --- credentials -------------------------------------------------------- */
+
+/* Run one queued credential insert on the leader's connection. */
+static int
+gc_cred_insert(struct op *op, const struct store_credential *c)
+{
 	sqlite3_stmt *q;
 	int r;
 
-	if ((r = op_begin(impl, "cred_insert", &op)) != MANDATE_OK)
+	op->name = "cred_insert";
+	if ((q = op_stmt(op, ST_CRED_INSERT, &r)) == NULL)
 		return r;
-	if ((q = op_stmt(&op, ST_CRED_INSERT, &r)) == NULL)
-		goto out;
 	if (bind_str(q, 1, c->jti) || bind_str(q, 2, c->task_id) ||
 	    bind_str(q, 3, c->agent) || bind_str(q, 4, c->audience) ||
 	    sqlite3_bind_int64(q, 5, c->issued_at) ||
 	    sqlite3_bind_int64(q, 6, c->expires_at) ||
 	    bind_str(q, 7, c->cnf_jkt)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		r = op_fail(op, sqlite3_errcode(op->c->db));
 		stmt_idle(q);
-		goto out;
+		return r;
 	}
-	r = run_stmt(&op, ST_CRED_INSERT, q, NULL);
-out:
-	op_end(&op);
-	return r;
+	return run_stmt(op, ST_CRED_INSERT, q, NULL);
+}
+
+static int
+sq_cred_insert(void *impl, const struct store_credential *c)
+{
+	struct gc_req req = { .kind = GC_CRED, .cred = c };
+
+	return gc_submit(impl, &req);
 }
 
 static int
@@ -1402,28 +1602,37 @@ sq_key_retire(void *impl, struct str kid, int64_t retire_after)
 
 /* --- audit -------------------------------------------------------------- */
 
+/* Run one queued audit append on the leader's connection. */
 static int
-sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
+gc_audit_append(struct op *op, const struct store_audit_event *e,
+    int64_t *id)
 {
-	struct op op;
 	sqlite3_stmt *q;
 	int r;
 
-	if ((r = op_begin(impl, "audit_append", &op)) != MANDATE_OK)
+	op->name = "audit_append";
+	if ((q = op_stmt(op, ST_AUDIT_APPEND, &r)) == NULL)
 		return r;
-	if ((q = op_stmt(&op, ST_AUDIT_APPEND, &r)) == NULL)
-		goto out;
 	if (sqlite3_bind_int64(q, 1, e->time) || bind_str(q, 2, e->type) ||
 	    bind_str(q, 3, e->request_id) || bind_str(q, 4, e->agent) ||
 	    bind_str(q, 5, e->task_id) || bind_str(q, 6, e->fields_json)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		r = op_fail(op, sqlite3_errcode(op->c->db));
 		stmt_idle(q);
-		goto out;
+		return r;
 	}
-	if ((r = run_stmt(&op, ST_AUDIT_APPEND, q, NULL)) == MANDATE_OK)
-		*id = sqlite3_last_insert_rowid(op.c->db);
-out:
-	op_end(&op);
+	if ((r = run_stmt(op, ST_AUDIT_APPEND, q, NULL)) == MANDATE_OK)
+		*id = sqlite3_last_insert_rowid(op->c->db);
+	return r;
+}
+
+static int
+sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_AUDIT, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
 	return r;
 }
 

@@ -1123,6 +1123,176 @@ test_arena_failure(void **state)
 	assert_int_equal(usable(f->s, "j1", T0 + 1), STORE_USABLE);
 }
 
+/* Group commit: many threads write credentials and audit events at once
+ * (so writes share transactions).  Every call that returned OK is in the
+ * database after close and reopen, audit ids increase, and a duplicate
+ * jti or an unknown task fails only its own call. */
+#define GC_THREADS 8
+#define GC_TRIES 50
+
+struct gc_writer {
+	struct store *s;
+	int t;
+	int cred_ok[GC_TRIES];
+	int dup_ok[GC_TRIES];
+	int64_t ids[GC_TRIES];
+	int bad_task_rejected;
+	int errors;
+};
+
+static void *
+gc_thread(void *arg)
+{
+	struct gc_writer *w = arg;
+	char jti[64], rid[64];
+
+	for (int i = 0; i < GC_TRIES; i++) {
+		struct store_credential c;
+		struct store_audit_event e;
+		int r;
+
+		snprintf(jti, sizeof(jti), "jti-%d-%d", w->t, i);
+		c = mk_cred(jti, "gc-task", "spiffe://a.test/x", T0, 300);
+		r = store_cred_insert(w->s, &c);
+		w->cred_ok[i] = r == MANDATE_OK;
+		if (r != MANDATE_OK)
+			w->errors++;
+		/* every thread races for the same jti: one wins */
+		snprintf(jti, sizeof(jti), "dup-%d", i);
+		c = mk_cred(jti, "gc-task", "spiffe://a.test/x", T0, 300);
+		r = store_cred_insert(w->s, &c);
+		w->dup_ok[i] = r == MANDATE_OK;
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			w->errors++;
+		if (i % 10 == w->t % 10) {
+			c = mk_cred("orphan", "no-such-task", "a", T0, 300);
+			if (store_cred_insert(w->s, &c) == MANDATE_EINVAL)
+				w->bad_task_rejected++;
+			else
+				w->errors++;
+		}
+		memset(&e, 0, sizeof(e));
+		snprintf(rid, sizeof(rid), "req-%d-%d", w->t, i);
+		e.time = T0 + i;
+		e.type = str_c("token.issued");
+		e.request_id = str_c(rid);
+		e.fields_json = str_c("{}");
+		if (store_audit_append(w->s, &e, &w->ids[i]) != MANDATE_OK) {
+			w->ids[i] = 0;
+			w->errors++;
+		}
+	}
+	return NULL;
+}
+
+/* Parse "req-<t>-<i>" (no sscanf in this project). */
+static int
+parse_request_id(const char *s, int *t, int *i)
+{
+	char *end;
+	long a, b;
+
+	if (strncmp(s, "req-", 4) != 0)
+		return -1;
+	a = strtol(s + 4, &end, 10);
+	if (*end != '-')
+		return -1;
+	b = strtol(end + 1, &end, 10);
+	if (*end != '\0' || a < 0 || a >= GC_THREADS || b < 0 ||
+	    b >= GC_TRIES)
+		return -1;
+	*t = (int)a;
+	*i = (int)b;
+	return 0;
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	static struct gc_writer w[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	struct store_task t = mk_task("gc-task", "spiffe://a.test/x", T0,
+	    3600, 10);
+	struct store_options o = fx_options(f);
+	struct store_audit_event *ev = NULL;
+	size_t n_ev = 0;
+	int64_t from = 1, last = 0;
+	size_t total = 0;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < GC_THREADS; i++) {
+		w[i].s = f->s;
+		w[i].t = i;
+		assert_int_equal(pthread_create(&th[i], NULL, gc_thread,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < GC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < GC_THREADS; i++) {
+		assert_int_equal(w[i].errors, 0);
+		assert_true(w[i].bad_task_rejected > 0);
+		for (int j = 1; j < GC_TRIES; j++)
+			assert_true(w[i].ids[j] > w[i].ids[j - 1]);
+	}
+	for (int j = 0; j < GC_TRIES; j++) {
+		int winners = 0;
+		for (int i = 0; i < GC_THREADS; i++)
+			winners += w[i].dup_ok[j];
+		assert_int_equal(winners, 1);
+	}
+
+	/* durable: close, reopen, read everything back */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(ops_under_test, f->path, &o, &f->s),
+	    MANDATE_OK);
+	for (int i = 0; i < GC_THREADS; i++) {
+		for (int j = 0; j < GC_TRIES; j++) {
+			struct store_credential got;
+			char jti[64];
+
+			snprintf(jti, sizeof(jti), "jti-%d-%d", i, j);
+			assert_true(w[i].cred_ok[j]);
+			assert_int_equal(store_cred_get(f->s, str_c(jti),
+			    &f->a, &got), MANDATE_OK);
+			assert_string_equal(got.task_id.p, "gc-task");
+		}
+	}
+	for (int j = 0; j < GC_TRIES; j++) {
+		struct store_credential got;
+		char jti[64];
+
+		snprintf(jti, sizeof(jti), "dup-%d", j);
+		assert_int_equal(store_cred_get(f->s, str_c(jti), &f->a, &got),
+		    MANDATE_OK);
+	}
+	{
+		struct store_credential got;
+		assert_int_equal(store_cred_get(f->s, str_c("orphan"), &f->a,
+		    &got), MANDATE_ENOTFOUND);
+	}
+	for (;;) {
+		assert_int_equal(store_audit_read(f->s, from, STORE_MAX_PAGE,
+		    &f->a, &ev, &n_ev), MANDATE_OK);
+		if (n_ev == 0)
+			break;
+		for (size_t k = 0; k < n_ev; k++) {
+			int ti = -1, tj = -1;
+			assert_true(ev[k].id > last);
+			last = ev[k].id;
+			/* the id each caller got is the row with its event */
+			assert_int_equal(parse_request_id(ev[k].request_id.p,
+			    &ti, &tj), 0);
+			assert_int_equal(w[ti].ids[tj], ev[k].id);
+		}
+		total += n_ev;
+		from = last + 1;
+	}
+	assert_int_equal(total, GC_THREADS * GC_TRIES);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1144,6 +1314,7 @@ main(void)
 		T(test_audit_append_only_sqlite),
 		T(test_concurrent_consume),
 		T(test_concurrent_audit),
+		T(test_group_commit),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
