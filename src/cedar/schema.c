@@ -1167,6 +1167,20 @@ check_action_cycles(struct builder *b, const struct cedar_schema *s)
 }
 
 int
+schema_finish(const struct raw_schema *rs, struct schema_report *rep,
+    bool oom, struct cedar_schema **out)
+{
+	if (oom) {
+		schema_error(rep, MANDATE_ENOMEM, NULL,
+		    "out of memory parsing the schema");
+		return MANDATE_ENOMEM;
+	}
+	if (rep->n_errors > 0)
+		return rep->limit_hit ? MANDATE_ELIMIT : MANDATE_EPARSE;
+	return schema_build(rs, rep, out);
+}
+
+int
 schema_build(const struct raw_schema *rs, struct schema_report *rep,
     struct cedar_schema **out)
 {

@@ -170,4 +170,9 @@ int schema_parse_json_fault(const char *src, size_t len,
 int schema_build(const struct raw_schema *rs, struct schema_report *rep,
     struct cedar_schema **out);
 
+/* The last step of both syntaxes: report running out of memory (oom), or
+ * stop on the syntax errors already reported, or build the model. */
+int schema_finish(const struct raw_schema *rs, struct schema_report *rep,
+    bool oom, struct cedar_schema **out);
+
 #endif

@@ -1239,15 +1239,7 @@ parse_schema(const char *src, size_t len, const char *file,
 	p.rep = &rep;
 	p.empty_ns = -1;
 	schema_text(&p);
-	if (p.oom) {
-		schema_error(&rep, MANDATE_ENOMEM, NULL,
-		    "out of memory parsing the schema");
-		r = MANDATE_ENOMEM;
-	} else if (rep.n_errors > 0) {
-		r = rep.limit_hit ? MANDATE_ELIMIT : MANDATE_EPARSE;
-	} else {
-		r = schema_build(&rs, &rep, out);
-	}
+	r = schema_finish(&rs, &rep, p.oom, out);
 	arena_free(&a);
 	return r;
 }
