@@ -9,22 +9,9 @@
 
 #include "cedar_int.h"
 #include "eval_int.h"
+#include "../util/utf8.h"
 
-#define IP_TEXT_MAX 43   /* "ABCD:EF01:2345:6789:ABCD:EF01:2345:6789/128" */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Dotted quad: four decimal parts of 1-3 digits, no leading zero, <= 255. */
+#define IP_TEXT_MAX 43   /* Dotted quad: four decimal parts of 1-3 digits, no leading zero, <= 255. */
 static bool
 parse_v4(const char *p, size_t n, uint8_t out[4])
 {
@@ -69,8 +56,8 @@ read_groups(const char *p, size_t n, size_t *pos, uint16_t *groups,
 			j++;
 		}
 		start = j;
-		while (j < n && j - start < 4 && hexval(p[j]) >= 0)
-			v = v * 16 + (unsigned)hexval(p[j++]);
+		while (j < n && j - start < 4 && hex_digit_value(p[j]) >= 0)
+			v = v * 16 + (unsigned)hex_digit_value(p[j++]);
 		if (j == start)
 			break;
 		groups[count++] = (uint16_t)v;

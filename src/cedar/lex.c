@@ -10,6 +10,7 @@
  * rules of Rust string literals that Cedar uses.
  */
 #include "lex_int.h"
+#include "../util/utf8.h"
 
 #include <string.h>
 
@@ -24,39 +25,7 @@ lex_init(struct lexer *lx, const char *src, size_t len)
 size_t
 lex_utf8_check(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = p[i];
-		size_t n;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1; cp = c & 0x1F; min = 0x80;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2; cp = c & 0x0F; min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (p[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += n + 1;
-	}
-	return len;
+	return utf8_invalid_at(s, len);
 }
 
 uint32_t
@@ -341,43 +310,6 @@ lex_kind_name(int kind)
 	}
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t
-utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
 /* One escape at body[i] == '\\'.  Returns the code point, or -1 with the
  * error set; *end is the index after the escape. */
 static long
@@ -410,8 +342,8 @@ unescape_one(const char *b, size_t n, size_t i, bool pattern, size_t *end,
 		*msg = "invalid escape `\\*` (only allowed in `like` patterns)";
 		return -1;
 	case 'x': {
-		int h1 = i + 2 < n ? hexval(b[i + 2]) : -1;
-		int h2 = i + 3 < n ? hexval(b[i + 3]) : -1;
+		int h1 = i + 2 < n ? hex_digit_value(b[i + 2]) : -1;
+		int h2 = i + 3 < n ? hex_digit_value(b[i + 3]) : -1;
 		if (h1 < 0 || h2 < 0) {
 			*end = i + 2 + (h1 >= 0);
 			*msg = "invalid `\\x` escape: two hex digits expected";
@@ -438,7 +370,7 @@ unescape_one(const char *b, size_t n, size_t i, bool pattern, size_t *end,
 			return -1;
 		}
 		while (k < n && b[k] != '}') {
-			int h = hexval(b[k]);
+			int h = hex_digit_value(b[k]);
 			if (b[k] == '_') {
 				k++;
 				continue;

@@ -15,6 +15,7 @@
 
 #include "lex_int.h"
 #include "parse_int.h"
+#include "../util/utf8.h"
 
 struct out {
 	char *buf;
@@ -72,25 +73,7 @@ put_cp(struct out *o, uint32_t cp)
 		put(o, tmp, n);
 		return;
 	}
-	if (cp < 0x80) {
-		tmp[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		tmp[0] = (char)(0xC0 | (cp >> 6));
-		tmp[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		tmp[0] = (char)(0xE0 | (cp >> 12));
-		tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		tmp[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		tmp[0] = (char)(0xF0 | (cp >> 18));
-		tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		tmp[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
+	n = utf8_encode(cp, tmp);
 	put(o, tmp, n);
 }
 

@@ -25,6 +25,7 @@
  * Annotations are checked (no duplicate keys) and then dropped.
  */
 #include "schema_int.h"
+#include "../util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -306,46 +307,6 @@ push(struct tparser *p, void *arr, size_t *n, size_t *cap, size_t size)
 	return a;
 }
 
-/* ------------------------------------------------------------------ */
-/* String literals */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t
-put_utf8(char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xC0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xE0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	o[0] = (char)(0xF0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	o[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
 /* Unescape the current T_STRING token (Cedar's escapes: \n \r \t \\ \0
  * \' \" and \u{hex}); reports and returns false on a bad escape. */
 static bool
@@ -388,7 +349,7 @@ string_value(struct tparser *p, struct str *out)
 			goto bad;
 		i += 2;
 		while (i < n && s[i] != '}') {
-			int h = hexval(s[i]);
+			int h = hex_digit_value(s[i]);
 			if (h < 0 || ++digits > 6)
 				goto bad;
 			cp = cp * 16 + (uint32_t)h;
@@ -398,7 +359,7 @@ string_value(struct tparser *p, struct str *out)
 		    (cp >= 0xD800 && cp <= 0xDFFF))
 			goto bad;
 		/* the escape text is at least as long as its encoding */
-		k += put_utf8(o + k, cp);
+		k += utf8_encode(cp, o + k);
 	}
 	*out = str_make(o, k);
 	return true;
@@ -1153,48 +1114,6 @@ schema_text(struct tparser *p)
 	}
 }
 
-/* Offset of the first byte that is not valid UTF-8, or len. */
-static size_t
-utf8_check(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += n + 1;
-	}
-	return len;
-}
-
 static int
 parse_schema(const char *src, size_t len, const char *file,
     const struct schema_fault *fault, struct cedar_schema **out,
@@ -1221,7 +1140,7 @@ parse_schema(const char *src, size_t len, const char *file,
 		    (unsigned)CEDAR_MAX_POLICY_TEXT);
 		return MANDATE_ELIMIT;
 	}
-	if ((bad = utf8_check((const unsigned char *)src, len)) < len) {
+	if ((bad = utf8_invalid_at(src, len)) < len) {
 		struct raw_loc l = { (uint32_t)bad, 1, NULL };
 		schema_error(&rep, MANDATE_EPARSE, &l,
 		    "the schema is not valid UTF-8");

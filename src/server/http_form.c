@@ -10,18 +10,7 @@
 
 #include "server/http.h"
 #include "util/status.h"
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util/utf8.h"
 
 int
 http_pct_decode(struct arena *a, const char *p, size_t n, int plus_space,
@@ -41,8 +30,8 @@ http_pct_decode(struct arena *a, const char *p, size_t n, int plus_space,
 			int hi, lo;
 			if (n - i < 3)
 				return MANDATE_EPARSE;
-			hi = hexval((unsigned char)p[i + 1]);
-			lo = hexval((unsigned char)p[i + 2]);
+			hi = hex_digit_value((unsigned char)p[i + 1]);
+			lo = hex_digit_value((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return MANDATE_EPARSE;
 			c = (unsigned char)(hi * 16 + lo);

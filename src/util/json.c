@@ -17,6 +17,7 @@
 
 #include "json.h"
 #include "status.h"
+#include "utf8.h"
 
 #define AJSON_DEPTH_CAP 4096   /* most levels any caller may ask for */
 #define AJSON_INLINE_STACK 32  /* scratch members before the first alloc */
@@ -112,53 +113,6 @@ reserve(struct parser *p, size_t *slot)
 }
 
 /* ------------------------------------------------------------------ */
-/* Strings */
-
-/* Length of the valid UTF-8 sequence at s[i] (first byte >= 0x80), or 0
- * when it is malformed, overlong, a surrogate or above U+10FFFF. */
-static size_t
-utf8_seq(const unsigned char *s, size_t i, size_t n)
-{
-	unsigned char c = s[i];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t k;
-
-	if (c >= 0xC2 && c <= 0xDF)
-		k = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		k = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		k = 4;
-	else
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (n - i < k || s[i + 1] < lo || s[i + 1] > hi)
-		return 0;
-	for (size_t j = 2; j < k; j++)
-		if ((s[i + j] & 0xC0) != 0x80)
-			return 0;
-	return k;
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits at s[i] (caller checked they exist), or -1. */
 static long
 hex4(const unsigned char *s, size_t i)
@@ -166,7 +120,7 @@ hex4(const unsigned char *s, size_t i)
 	long v = 0;
 
 	for (size_t k = 0; k < 4; k++) {
-		int h = hexval(s[i + k]);
+		int h = hex_digit_value(s[i + k]);
 
 		if (h < 0)
 			return -1;
@@ -224,31 +178,6 @@ check_escape(struct parser *p, size_t i, size_t *step, long *cp)
 	return MANDATE_OK;
 }
 
-static size_t
-put_utf8(unsigned char *w, long cp)
-{
-	if (cp < 0x80) {
-		w[0] = (unsigned char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		w[0] = (unsigned char)(0xC0 | (cp >> 6));
-		w[1] = (unsigned char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		w[0] = (unsigned char)(0xE0 | (cp >> 12));
-		w[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		w[2] = (unsigned char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	w[0] = (unsigned char)(0xF0 | (cp >> 18));
-	w[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-	w[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-	w[3] = (unsigned char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
 /* The string whose opening quote is at p->pos; its raw span into
  * off and len and its unescaped bytes into out. */
 static int
@@ -282,7 +211,7 @@ parse_string(struct parser *p, struct str *out, size_t *off, size_t *len)
 		} else if (c < 0x20) {
 			return fail(p, MANDATE_EPARSE, i, "control character "
 			    "0x%02x in a string must be escaped", c);
-		} else if ((step = utf8_seq(s, i, n)) == 0) {
+		} else if ((step = utf8_seq_len(s, i, n)) == 0) {
 			return fail(p, MANDATE_EPARSE, i,
 			    "invalid UTF-8 in a string");
 		} else {
@@ -305,7 +234,7 @@ parse_string(struct parser *p, struct str *out, size_t *off, size_t *len)
 			continue;
 		}
 		(void)check_escape(p, k, &step, &cp);
-		o += put_utf8(w + o, cp);
+		o += utf8_encode((uint32_t)cp, w + o);
 		k += step;
 	}
 	w[o] = '\0';

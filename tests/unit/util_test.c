@@ -9,6 +9,7 @@
 #include "util/arena.h"
 #include "util/diag.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 static void
 test_arena_alloc_and_limit(void **state)
@@ -85,6 +86,38 @@ test_diag_linecol_and_overflow(void **state)
 }
 
 static void
+test_utf8(void **state)
+{
+	static const struct { const char *s; size_t n, bad; } cases[] = {
+		{ "plain ascii", 11, 11 },
+		{ "caf\xc3\xa9", 5, 5 },
+		{ "\xe2\x82\xac\xf0\x9f\x98\x80", 7, 7 },  /* U+20AC U+1F600 */
+		{ "a\xc0\xaf" "b", 4, 1 },           /* overlong '/' */
+		{ "a\xed\xa0\x80", 4, 1 },        /* surrogate U+D800 */
+		{ "\xf4\x90\x80\x80", 4, 0 },     /* above U+10FFFF */
+		{ "ab\xe2\x82", 4, 2 },            /* truncated */
+		{ "\x80", 1, 0 },                  /* lone continuation */
+	};
+	unsigned char buf[4];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(utf8_invalid_at(cases[i].s, cases[i].n),
+		    cases[i].bad);
+	assert_int_equal(utf8_encode(0x24, buf), 1);
+	assert_int_equal(utf8_encode(0xE9, buf), 2);
+	assert_memory_equal(buf, "\xc3\xa9", 2);
+	assert_int_equal(utf8_encode(0x20AC, buf), 3);
+	assert_memory_equal(buf, "\xe2\x82\xac", 3);
+	assert_int_equal(utf8_encode(0x1F600, buf), 4);
+	assert_memory_equal(buf, "\xf0\x9f\x98\x80", 4);
+	assert_int_equal(hex_digit_value('7'), 7);
+	assert_int_equal(hex_digit_value('f'), 15);
+	assert_int_equal(hex_digit_value('B'), 11);
+	assert_int_equal(hex_digit_value('g'), -1);
+}
+
+static void
 test_strerror(void **state)
 {
 	(void)state;
@@ -100,6 +133,7 @@ main(void)
 		cmocka_unit_test(test_arena_big_blocks_and_reset),
 		cmocka_unit_test(test_arena_strdup_and_failure_injection),
 		cmocka_unit_test(test_diag_linecol_and_overflow),
+		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
