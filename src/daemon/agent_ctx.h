@@ -1,0 +1,114 @@
+/*
+ * agent_ctx.h - the agent-aware part of a per-call decision (issue 4).
+ *
+ * The AuthZEN endpoints (api_authzen.c) map a request to Cedar; this
+ * interface adds what Mandate knows about the agent's task.  For each
+ * evaluation the endpoint calls agent_ctx_prepare() with the request's
+ * context object before the policies run, and agent_ctx_finish() with
+ * the policies' answer after; the final decision is the one finish
+ * returns.
+ *
+ * How a policy enforcement point names the task (in the evaluation's
+ * context, which for a batch item is the item's context merged over the
+ * top-level one):
+ *
+ *   "context": { "mandate": { "token": "<Mandate access token>" }, ... }
+ *   "context": { "mandate": { "task": "<task id>" }, ... }
+ *
+ * The token is the RFC 9068 JWT that /oauth2/token issued to the agent
+ * (its signature, expiry and usability are checked: revoked, task ended
+ * or expired, kill switch); a task id may be named only by an
+ * authenticated caller.  Either way the subject of the evaluation must
+ * be the task's agent (subject.id equal to the task's agent), or the call
+ * is denied.  `mandate` is removed from the context the policies see.
+ *
+ * Reserved context names, always set by the server and never taken from
+ * the caller (a caller's `task`, `session` or `approval` is dropped):
+ *
+ *   context.task = {            only when a task was named
+ *     id, objective, agent, delegator: String,
+ *     intents: Set<String>       the action names the task holds
+ *     intent_match: Bool         this call's action, resource and
+ *                                arguments fit one of the intents
+ *     sensitivity: Long          the ceiling, 0 public .. 3 restricted
+ *     sensitivity_name: String
+ *     expires_at, call_budget, calls_used: Long }
+ *   context.session = {         only when a task was named
+ *     labels: Set<String>        labels of data the task has read
+ *     actions: Set<String>       actions permitted so far in the task
+ *     calls: Long                calls permitted so far
+ *     counts: Record             action name -> Long }
+ *   context.approval = { state: String }   "none", "pending", "granted",
+ *                               "denied" or "expired" (the approval of
+ *                               this exact call; "none" until the
+ *                               approval workflow exists)
+ *
+ * The call's arguments, when the enforcement point sends them, are in
+ * context.arguments (an object); intent constraints are checked against
+ * it (see docs/policy-guide.md for the constraint language).
+ *
+ * An ended, expired or revoked task, an unusable token, a subject that is
+ * not the task's agent, or an exhausted call budget is denied before the
+ * policies run (prepare returns AGENT_CTX_DENY).  A permitted call
+ * consumes one call of the budget and is recorded in the session (finish);
+ * if the budget ran out in between, finish turns the permit into a deny.
+ *
+ * Every evaluation gets a decision id (finish), returned to the caller in
+ * the response context and usable with POST /v1/decisions/{id}/outcome.
+ *
+ * Thread safety: the functions may be called concurrently from request
+ * threads; a struct agent_ctx belongs to one request.
+ */
+#ifndef MANDATE_AGENT_CTX_H
+#define MANDATE_AGENT_CTX_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+
+/* A decision id: 32 lowercase hex digits and a NUL. */
+#define AGENT_DECISION_ID_SIZE 33
+
+enum agent_ctx_result {
+	AGENT_CTX_NONE = 0,      /* no task named: plain evaluation */
+	AGENT_CTX_TASK = 1,      /* task found and usable; context filled */
+	AGENT_CTX_DENY = 2,      /* deny without running the policies */
+};
+
+/* What is being decided (borrowed strings, valid for the request). */
+struct agent_call {
+	struct str subject_type, subject_id;
+	struct str action;
+	struct str resource_type, resource_id;
+	bool caller_authenticated;  /* a verified caller, not open loopback */
+};
+
+struct agent_ctx;
+
+/*
+ * Prepare one evaluation: strip the reserved names from context (a JSON
+ * object the caller owns; modified in place), resolve `mandate`, check
+ * the task and set context.task/session/approval.  *out (allocated in
+ * req->arena, never NULL on MANDATE_OK) is passed to finish.  *result
+ * says how to go on; with AGENT_CTX_DENY, *why is a short reason for the
+ * log and the audit (not for the client).  Any error status means deny.
+ */
+int agent_ctx_prepare(struct daemon *d, struct http_request *req,
+    const struct agent_call *call, json_t *context, struct agent_ctx **out,
+    enum agent_ctx_result *result, const char **why);
+
+/*
+ * Record the outcome of one evaluation: permit is the policies' answer
+ * (false when prepare denied).  Assigns the decision id, consumes the
+ * task's budget and updates its session on permit, and writes the
+ * decision's audit record (reasons: the determining policy ids, a JSON
+ * array or NULL; errors likewise; both borrowed).  *final is the
+ * decision to answer with (false on any error: fail closed).
+ */
+int agent_ctx_finish(struct daemon *d, struct http_request *req,
+    struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
+    bool *final, char id[AGENT_DECISION_ID_SIZE]);
+
+#endif
