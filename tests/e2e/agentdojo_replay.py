@@ -330,10 +330,12 @@ class Replay:
             did = ctx.get("id")
             if not did:
                 raise ReplayError("a permit without a decision id: %r" % ans)
+            outcome = {"status": "success"}
             labels = self.model.tool(suite, fn)["output_labels"]
-            self._post("/v1/decisions/%s/outcome" % did, 200, json={
-                "status": "success", "labels": labels},
-                headers=self._gateway_auth())
+            if labels:
+                outcome["labels"] = labels
+            self._post("/v1/decisions/%s/outcome" % did, 200, json=outcome,
+                       headers=self._gateway_auth())
         return ans["decision"], policies
 
     def play(self, token, suite, calls):
