@@ -137,13 +137,13 @@ def _free_port():
 class Daemon:
     """`mandate serve` with the example configuration; stop() always."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, example=EXAMPLE):
         self.port = _free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = os.path.join(workdir, "daemon.log")
-        with open(os.path.join(EXAMPLE, "mandate.yaml")) as f:
+        with open(os.path.join(example, "mandate.yaml")) as f:
             cfg = (f.read().replace("@PORT@", str(self.port))
-                   .replace("@DIR@", workdir).replace("@EXAMPLE@", EXAMPLE))
+                   .replace("@DIR@", workdir).replace("@EXAMPLE@", example))
         os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
         cfg_path = os.path.join(workdir, "mandate.yaml")
         with open(cfg_path, "w") as f:
@@ -188,8 +188,8 @@ class Daemon:
 # ---- the model: tools and intents from examples/agentdojo ----
 
 class Model:
-    def __init__(self):
-        with open(os.path.join(EXAMPLE, "entities.json")) as f:
+    def __init__(self, example=EXAMPLE):
+        with open(os.path.join(example, "entities.json")) as f:
             ents = json.load(f)
         self.tools = {}
         for e in ents:
@@ -199,7 +199,7 @@ class Model:
         self.intents = {}
         self.params = {}
         for suite in SUITES:
-            with open(os.path.join(EXAMPLE, "intents", suite + ".json")) as f:
+            with open(os.path.join(example, "intents", suite + ".json")) as f:
                 self.intents[suite] = json.load(f)
 
     def load_params(self, suite, ds):
@@ -448,6 +448,9 @@ def main(argv=None):
         help="the mandate binary (default $MANDATE_BIN or build/src/mandate)")
     ap.add_argument("--data", help="the AgentDojo data directory "
                     "(default $AGENTDOJO_DATA or shared/testdata/agentdojo)")
+    ap.add_argument("--example", default=EXAMPLE,
+                    help="the policy set: mandate.yaml, entities.json, policies/,"
+                    " intents/ (default examples/agentdojo)")
     ap.add_argument("--suite", action="append", choices=SUITES,
                     help="replay only this suite (repeatable)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -461,9 +464,10 @@ def main(argv=None):
     t0 = time.monotonic()
     try:
         data = find_data(args.data)
-        model = Model()
+        example = os.path.abspath(args.example)
+        model = Model(example)
         iss = Issuers(workdir)
-        daemon = Daemon(os.path.abspath(args.bin), workdir)
+        daemon = Daemon(os.path.abspath(args.bin), workdir, example)
         daemon.wait_ready()
         rp = Replay(daemon.url, iss, model)
         results = [run_suite(rp, model, data, s, args.verbose)
