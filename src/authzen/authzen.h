@@ -44,6 +44,8 @@
 #define AUTHZEN_MAX_BATCH    256     /* items of one evaluations request */
 #define AUTHZEN_MAX_PAGE     1000    /* results of one search page */
 #define AUTHZEN_DEFAULT_PAGE 100     /* when page.limit is absent */
+#define AUTHZEN_MAX_SCAN     10000   /* search candidates evaluated by
+                                      * one request */
 
 enum authzen_semantic {
 	AUTHZEN_EXECUTE_ALL = 0,

@@ -20,7 +20,10 @@
  * Search candidates are the policy information point's entities of the
  * searched type (subject, resource) or the Action entities it holds
  * (action), in the order of the entity files; each one is authorized as
- * a full evaluation.
+ * a full evaluation.  A page token is the index of the candidate where
+ * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
+ * candidates (a page may then hold fewer results than its limit, with a
+ * token to go on).
  */
 #include <stdio.h>
 #include <string.h>
@@ -436,23 +439,37 @@ struct search_walk {
 	bool authn;
 	enum authzen_search_kind kind;
 	struct authzen_eval q;
-	size_t index;           /* candidates permitted so far */
+	size_t cand;            /* index of the next candidate */
+	size_t scanned;         /* candidates evaluated by this request */
 	size_t offset, limit;
-	bool more;              /* a permitted candidate past the page */
+	size_t n_results;
+	bool stop;              /* page full, or the scan bound reached */
+	size_t next;            /* where the next page starts, when stop */
 	json_t *results;
 	int status;
 };
 
+/* One candidate (cedar_entities_each callback).  Candidates before the
+ * page's offset are skipped unevaluated; the page ends at the first
+ * permitted candidate past its limit (so that a next page is announced
+ * only when it has a result) or after AUTHZEN_MAX_SCAN evaluations. */
 static int
 search_one(void *arg, const char *id, size_t id_len)
 {
 	struct search_walk *w = arg;
 	struct authzen_eval e = w->q;
 	struct az_out o;
+	size_t idx = w->cand++;
 	int r;
 
-	if (w->more)
+	if (idx < w->offset)
 		return MANDATE_OK;
+	if (w->scanned >= AUTHZEN_MAX_SCAN) {
+		w->stop = true;
+		w->next = idx;
+		return MANDATE_ELIMIT;
+	}
+	w->scanned++;
 	switch (w->kind) {
 	case AUTHZEN_SEARCH_SUBJECT:
 		e.subject.id = str_make(id, id_len);
@@ -470,24 +487,25 @@ search_one(void *arg, const char *id, size_t id_len)
 		return w->status = r;
 	}
 	if (o.decision) {
-		if (w->index >= w->offset + w->limit) {
-			w->more = true;
-		} else if (w->index >= w->offset) {
-			json_t *x = w->kind == AUTHZEN_SEARCH_ACTION ?
-			    json_pack("{s:s%}", "name", id, id_len) :
-			    json_pack("{s:s%,s:s%}", "type",
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.p : e.resource.type.p,
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.n : e.resource.type.n, "id", id,
-			    id_len);
+		json_t *x;
 
-			if (x == NULL || json_array_append_new(w->results, x)) {
-				az_out_clear(&o);
-				return w->status = MANDATE_ENOMEM;
-			}
+		if (w->n_results >= w->limit) {
+			az_out_clear(&o);
+			w->stop = true;
+			w->next = idx;
+			return MANDATE_ELIMIT;
 		}
-		w->index++;
+		x = w->kind == AUTHZEN_SEARCH_ACTION ?
+		    json_pack("{s:s%}", "name", id, id_len) :
+		    json_pack("{s:s%,s:s%}", "type",
+		    w->kind == AUTHZEN_SEARCH_SUBJECT ? e.subject.type.p :
+		    e.resource.type.p, w->kind == AUTHZEN_SEARCH_SUBJECT ?
+		    e.subject.type.n : e.resource.type.n, "id", id, id_len);
+		if (x == NULL || json_array_append_new(w->results, x) != 0) {
+			az_out_clear(&o);
+			return w->status = MANDATE_ENOMEM;
+		}
+		w->n_results++;
 	}
 	az_out_clear(&o);
 	return MANDATE_OK;
@@ -531,14 +549,14 @@ search(struct http_request *req, struct daemon *d,
 		    &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
-		if (r != MANDATE_OK) {
+		if (r != MANDATE_OK && !w.stop) {
 			/* fail closed: no partial answer */
 			http_respond_error(req, 500, "server_error", NULL);
 			goto out;
 		}
 	}
-	if (w.more)
-		authzen_page_token(w.offset + w.limit, tok, sizeof(tok));
+	if (w.stop)
+		authzen_page_token(w.next, tok, sizeof(tok));
 	else
 		tok[0] = '\0';
 	if ((j = json_pack("{s:O,s:{s:s}}", "results", w.results, "page",
