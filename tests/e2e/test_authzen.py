@@ -340,3 +340,54 @@ def test_authentication_turned_off(start_daemon, tmp_path):
     assert r.status_code == 200 and r.json()["decision"] is True
     # the rest of the API still needs a caller
     assert requests.post(d.url + "/v1/policies/reload", timeout=10).status_code == 401
+
+
+CONFIG_LAYERS = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/platform]
+  tool_servers:
+    docs: [@DIR@/docs-tool]
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_layers_forbid_overrides_and_ids_unique(start_daemon, tmp_path):
+    (tmp_path / "platform").mkdir()
+    (tmp_path / "docs-tool").mkdir()
+    (tmp_path / "platform" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "docs-tool" / "t.cedar").write_text(
+        '@id("docs-no-delete")\n'
+        'forbid (principal, action == Action::"delete", resource is Doc);\n')
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_LAYERS)
+    body = {"subject": {"type": "User", "id": "root"}, "action": {"name": "delete"},
+            "resource": {"type": "Doc", "id": "d1"}}
+    j = post(d, EVAL, body).json()
+    # the platform's admin permit applies, the tool server's forbid wins
+    assert j["decision"] is False
+    assert j["context"]["reason_admin"]["policies"] == ["docs-no-delete"]
+    body["action"]["name"] = "read"
+    assert post(d, EVAL, body).json()["decision"] is True
+    # the same id in two layers: refused, naming the file
+    (tmp_path / "docs-tool" / "dup.cedar").write_text(
+        '@id("admins")\npermit (principal, action, resource);\n')
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: "policy reload (SIGHUP) refused" in d.log_text())
+    assert "dup.cedar" in d.log_text()
+    assert post(d, EVAL, body).json()["decision"] is True
+
+
+def test_development_instance_is_open_on_loopback(dev):
+    assert "AuthZEN evaluation API: open to callers on loopback without " \
+        "authentication (development instance)" in dev.log_text()
+    r = post(dev, EVAL, req())
+    assert r.status_code == 200
+    assert r.json()["decision"] is False       # the dev policies say nothing
+    r = requests.post(dev.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["policies"] == 6
