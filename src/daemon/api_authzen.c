@@ -100,29 +100,47 @@ caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
 }
 
 /* The evaluation's context as a JSON object the agent layer may edit:
- * the top-level one with the item's merged over it. */
-static json_t *
-context_of(const char *body, const struct authzen_eval *e)
+ * the top-level one with the item's merged over it.  The text was
+ * checked by the strict parser already; jansson may still refuse what
+ * it cannot hold (an integer past 64 bits, a NUL in a string):
+ * MANDATE_EINVAL with a message in err. */
+static int
+context_of(const char *body, const struct authzen_eval *e, json_t **out,
+    char *err, size_t err_len)
 {
-	json_t *ctx, *item;
+	json_t *ctx, *item = NULL;
 	json_error_t je;
+	int r = MANDATE_EINVAL;
 
+	*out = NULL;
+	memset(&je, 0, sizeof(je));
 	if (e->context == NULL)
 		ctx = json_object();
 	else
 		ctx = json_loadb(body + e->context->off, e->context->len, 0,
 		    &je);
-	if (ctx == NULL || e->item_context == NULL)
-		return ctx;
-	item = json_loadb(body + e->item_context->off, e->item_context->len, 0,
-	    &je);
-	if (item == NULL || json_object_update(ctx, item) != 0) {
-		json_decref(item);
-		json_decref(ctx);
-		return NULL;
+	if (ctx == NULL)
+		goto bad;
+	if (e->item_context != NULL && (item = json_loadb(body +
+	    e->item_context->off, e->item_context->len, 0, &je)) == NULL)
+		goto bad;
+	if (item != NULL && json_object_update(ctx, item) != 0) {
+		r = MANDATE_ENOMEM;
+		goto out;
 	}
+	*out = ctx;
+	ctx = NULL;
+	r = MANDATE_OK;
+	goto out;
+bad:
+	if (json_error_code(&je) == json_error_out_of_memory ||
+	    (e->context == NULL && ctx == NULL))
+		r = MANDATE_ENOMEM;
+	snprintf(err, err_len, "context cannot be used: %s", je.text);
+out:
 	json_decref(item);
-	return ctx;
+	json_decref(ctx);
+	return r;
 }
 
 /* The request's entity data for the entities the PIP does not hold
@@ -254,10 +272,12 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_type = e->resource.type;
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
-	ctx = context_of(body, e);
-	if (o->reasons == NULL || o->errors == NULL || ctx == NULL) {
-		json_decref(ctx);
+	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
+	if ((r = context_of(body, e, &ctx, o->err, sizeof(o->err))) !=
+	    MANDATE_OK) {
+		o->decision = false;
+		return r;
 	}
 	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
 	    MANDATE_OK || ac == NULL) {

@@ -119,6 +119,12 @@ def test_pip_wins_over_request_properties(pdp):
     (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
      b'"resource":{"type":"Doc","id":"d","properties":{"x":1.5}}}',
      "application/json", "floating-point"),
+    (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"},"context":{"n":123456789012345678901234}}',
+     "application/json", "context cannot be used"),
+    (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"},"context":{"x":0.5}}',
+     "application/json", "cannot be expressed in Cedar"),
     (json.dumps(req()).encode(), "text/plain", "application/json"),
     (json.dumps(req()).encode(), None, "application/json"),
 ])
