@@ -316,24 +316,12 @@ evaluate(struct daemon *d, struct http_request *req,
 	return r;
 }
 
-static json_t *
-context_json(const struct az_out *o)
-{
-	return json_pack("{s:s,s:{s:O,s:O}}", "id", o->id, "reason_admin",
-	    "policies", o->reasons, "errors", o->errors);
-}
-
 static void
 respond_one(struct http_request *req, const struct az_out *o)
 {
-	json_t *j = json_pack("{s:b,s:o}", "decision", o->decision, "context",
-	    context_json(o));
-
-	if (j == NULL) {
-		http_respond_error(req, 500, "server_error", NULL);
-		return;
-	}
-	http_respond_json(req, 200, j);   /* consumes j */
+	/* NULL answers 500 */
+	http_respond_json(req, 200, authzen_decision_json(o->decision, true,
+	    o->id, o->reasons, o->errors));
 }
 
 static void
@@ -421,9 +409,8 @@ h_evaluations(struct http_request *req, void *arg)
 				json_array_append_new(o.errors, json_pack(
 				    "{s:s}", "message", o.err));
 		}
-		item = b.include_context ? json_pack("{s:b,s:o}", "decision",
-		    o.decision, "context", context_json(&o)) :
-		    json_pack("{s:b}", "decision", o.decision);
+		item = authzen_decision_json(o.decision, b.include_context,
+		    o.id, o.reasons, o.errors);
 		if (item == NULL || json_array_append_new(arr, item) != 0) {
 			az_out_clear(&o);
 			goto nomem;
@@ -515,12 +502,9 @@ search_one(void *arg, const char *id, size_t id_len)
 			w->next = idx;
 			return MANDATE_ELIMIT;
 		}
-		x = w->kind == AUTHZEN_SEARCH_ACTION ?
-		    json_pack("{s:s%}", "name", id, id_len) :
-		    json_pack("{s:s%,s:s%}", "type",
-		    w->kind == AUTHZEN_SEARCH_SUBJECT ? e.subject.type.p :
-		    e.resource.type.p, w->kind == AUTHZEN_SEARCH_SUBJECT ?
-		    e.subject.type.n : e.resource.type.n, "id", id, id_len);
+		x = authzen_search_item(w->kind, w->kind ==
+		    AUTHZEN_SEARCH_SUBJECT ? e.subject.type : e.resource.type,
+		    str_make(id, id_len));
 		if (x == NULL || json_array_append_new(w->results, x) != 0) {
 			az_out_clear(&o);
 			return w->status = MANDATE_ENOMEM;
@@ -579,8 +563,7 @@ search(struct http_request *req, struct daemon *d,
 		authzen_page_token(w.next, tok, sizeof(tok));
 	else
 		tok[0] = '\0';
-	if ((j = json_pack("{s:O,s:{s:s}}", "results", w.results, "page",
-	    "next_token", tok)) == NULL)
+	if ((j = authzen_search_page(w.results, tok)) == NULL)
 		goto nomem;
 	http_respond_json(req, 200, j);   /* consumes j */
 	j = NULL;
@@ -630,13 +613,7 @@ h_configuration(struct http_request *req, void *arg)
 		snprintf(b, sizeof(b), "http://%s", host);
 		base = b;
 	}
-	j = json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
-	    "policy_decision_point", base,
-	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
-	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
-	    "search_subject_endpoint", base, "/access/v1/search/subject",
-	    "search_resource_endpoint", base, "/access/v1/search/resource",
-	    "search_action_endpoint", base, "/access/v1/search/action");
+	j = authzen_metadata_json(base);
 	if (j == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);
 		return;
