@@ -83,6 +83,11 @@ struct agent_call {
 	struct str action;
 	struct str resource_type, resource_id;
 	bool caller_authenticated;  /* a verified caller, not open loopback */
+	/* Added by the agent-aware part (additive): the verified caller's
+	 * principal (api_caller.principal), or NULL for open loopback.  It
+	 * is stored with a task's decision: only that caller (or open
+	 * loopback when NULL) may report the decision's outcome. */
+	const char *caller;
 };
 
 struct agent_ctx;
@@ -110,5 +115,27 @@ int agent_ctx_prepare(struct daemon *d, struct http_request *req,
 int agent_ctx_finish(struct daemon *d, struct http_request *req,
     struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
     bool *final, char id[AGENT_DECISION_ID_SIZE]);
+
+/*
+ * The intent constraint language (docs/policy-guide.md).  An intent's
+ * "constraints" is an object: argument name -> one of
+ *   a JSON scalar            the argument equals it (numbers by value)
+ *   an array of scalars      the argument is one of them
+ *   an object of operators   every operator holds: one_of [scalars],
+ *                            min n, max n (numbers), prefix s, suffix s,
+ *                            max_length n (strings, in code points)
+ * An array argument matches when every element does; a constrained
+ * argument that is absent, or is an object, does not match.
+ *
+ * agent_constraints_check validates constraints JSON text at task
+ * creation: MANDATE_OK, or EINVAL/ELIMIT with a client-safe message in
+ * err, so that nothing the server cannot evaluate is ever stored.
+ * agent_constraints_match is the check itself (arguments: the call's
+ * context.arguments, may be NULL).
+ */
+int agent_constraints_check(const char *json, size_t len, char *err,
+    size_t err_len);
+bool agent_constraints_match(json_t *constraints,
+    const json_t *arguments);
 
 #endif
