@@ -27,6 +27,8 @@ struct agent_ctx {
 	const struct agent_call *call;
 	bool task;                   /* a task was resolved (row read) */
 	bool usable;                 /* ... and the call may go to policies */
+	bool named;                  /* context.mandate was given */
+	bool context_set;            /* prepare answered AGENT_CTX_TASK */
 	struct store_task t;
 	const char *resource_uid;    /* `Type::"id"` of the call */
 	bool intent_match;
@@ -611,6 +613,7 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		json_object_del(context, reserved[i]);
 	*out = c;
+	c->named = m != NULL;
 	if (m == NULL) {
 		*result = AGENT_CTX_NONE;
 		*why = NULL;
@@ -643,6 +646,7 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 		c->usable = false;
 		goto out;
 	}
+	c->context_set = true;
 	*result = AGENT_CTX_TASK;
 	*why = NULL;
 out:
@@ -730,7 +734,10 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		return MANDATE_EINVAL;
 	if ((r = new_decision_id(id)) != MANDATE_OK)
 		return r;
-	allow = permit && (!c->task || c->usable);
+	/* a named task must have been resolved and usable: prepare's deny
+	 * (or an error in it) cannot be undone by the policies */
+	allow = permit && (!c->named || (c->task && c->usable &&
+	    c->context_set));
 	if (c->task) {
 		struct store_decision dec;
 		const char *caller = c->call->caller != NULL ?
