@@ -62,6 +62,7 @@ CASES = [
     (ASSISTANT, "send_email", "Mailbox", "outside", ctx(labels=["confidential"]), False),
     (ASSISTANT, "send_email", "Mailbox", "team", ctx(labels=["confidential"]), True),
     # chaining: untrusted input, then any send
+    (ASSISTANT, "fetch_web_page", "WebPage", "https://news.example/", ctx(), True),
     (ASSISTANT, "send_email", "Mailbox", "team", ctx(labels=["untrusted"]), False),
     # read-only retrieval agents
     (RETRIEVER, "send_email", "Mailbox", "team", ctx(), False),
