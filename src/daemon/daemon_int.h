@@ -104,6 +104,9 @@ int api_tasks_register(struct daemon *d, struct http_server *srv);
  * metadata). */
 int api_oauth_register(struct daemon *d, struct http_server *srv);
 
+/* Register the AuthZEN Authorization API (api_authzen.c). */
+int api_authzen_register(struct daemon *d, struct http_server *srv);
+
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
 
