@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "daemon/agent_ctx.h"
+#include "jose/jose.h"
 #include "sts/sts.h"
 #include "util/status.h"
 
@@ -254,7 +256,18 @@ teardown(void **state)
 
 /* A token for task (actions: a JSON array text or NULL for all). */
 static char *
+mint_bound(struct fx *f, const char *task, const char *agent,
+    const char *actions, const char *jkt);
+
+static char *
 mint(struct fx *f, const char *task, const char *agent, const char *actions)
+{
+	return mint_bound(f, task, agent, actions, NULL);
+}
+
+static char *
+mint_bound(struct fx *f, const char *task, const char *agent,
+    const char *actions, const char *jkt)
 {
 	struct sts_exchange_req r;
 	struct sts_result res;
@@ -277,6 +290,7 @@ mint(struct fx *f, const char *task, const char *agent, const char *actions)
 	r.audience = &aud;
 	r.n_audience = 1;
 	r.subject.sub = str_c(agent);
+	r.dpop_jkt = str_c(jkt);
 	r.request_id = STR_LIT("req-1");
 	r.now = f->now;
 	assert_int_equal(sts_exchange(f->d->sts, &r, &f->a, &res), MANDATE_OK);
@@ -553,6 +567,64 @@ test_budget(void **state)
 	expect_deny(f, AGENT, ctx, true, "budget");
 }
 
+/* A DPoP proof by key for htm/htu, bound to token (ES256, embedded jwk). */
+static const char *
+dpop_proof(struct fx *f, const struct jose_key *key, const char *htm,
+    const char *htu, const char *jti, const char *token)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	char payload[1024], ath[64];
+	struct jose_sign_opts so;
+	struct str out;
+
+	SHA256((const unsigned char *)token, strlen(token), h);
+	jose_b64url_encode(h, sizeof(h), ath, sizeof(ath));
+	snprintf(payload, sizeof(payload), "{\"jti\":\"%s\",\"htm\":\"%s\","
+	    "\"htu\":\"%s\",\"iat\":%lld,\"ath\":\"%s\"}", jti, htm, htu,
+	    (long long)f->now, ath);
+	memset(&so, 0, sizeof(so));
+	so.typ = STR_LIT("dpop+jwt");
+	so.embed_jwk = true;
+	so.omit_kid = true;
+	assert_int_equal(jose_jws_sign(&f->a, key, JOSE_ALG_ES256, &so,
+	    str_c(payload), &out), MANDATE_OK);
+	return arena_cstrdup(&f->a, out.p);
+}
+
+/* A DPoP-bound token needs the agent's proof, forwarded by the
+ * enforcement point with the method and URI of the agent's request. */
+static void
+test_dpop_bound_token(void **state)
+{
+	struct fx *f = *state;
+	struct jose_key *key = NULL;
+	char jkt[JOSE_THUMBPRINT_LEN + 1], ctx[8192];
+	const char *tok, *pr;
+	struct call_out o;
+
+	assert_int_equal(jose_key_generate_es256(STR_NULL, &key), MANDATE_OK);
+	assert_int_equal(jose_key_thumbprint(key, jkt), MANDATE_OK);
+	tok = mint_bound(f, f->task, AGENT, NULL, jkt);
+	/* no proof */
+	expect_deny(f, AGENT, with_token(f, tok, ""), false, NULL);
+	/* a proof for the agent's request */
+	pr = dpop_proof(f, key, "POST", "https://tools.example/read", "p1", tok);
+	snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"token\":\"%s\",\"dpop\":"
+	    "\"%s\",\"htm\":\"POST\",\"htu\":\"https://tools.example/read\"},"
+	    "\"arguments\":{\"path\":\"/docs/x\"}}", tok, pr);
+	prepare(f, AGENT, "read_file", "File", "a", ctx, false, &o);
+	assert_int_equal(o.result, AGENT_CTX_TASK);
+	json_decref(o.ctx);
+	/* replayed, and for another URI */
+	expect_deny(f, AGENT, ctx, false, NULL);
+	pr = dpop_proof(f, key, "POST", "https://tools.example/read", "p2", tok);
+	snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"token\":\"%s\",\"dpop\":"
+	    "\"%s\",\"htm\":\"POST\",\"htu\":\"https://tools.example/send\"}}",
+	    tok, pr);
+	expect_deny(f, AGENT, ctx, false, NULL);
+	jose_key_unref(key);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -566,6 +638,7 @@ main(void)
 		T(test_token_actions_bound_intents),
 		T(test_denials),
 		T(test_budget),
+		T(test_dpop_bound_token),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
