@@ -738,7 +738,7 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 	 * (or an error in it) cannot be undone by the policies */
 	allow = permit && (!c->named || (c->task && c->usable &&
 	    c->context_set));
-	if (c->task) {
+	if (c->task && !c->call->dry_run) {
 		struct store_decision dec;
 		const char *caller = c->call->caller != NULL ?
 		    c->call->caller : "";
@@ -783,8 +783,10 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 	if (f == NULL)
 		return MANDATE_ENOMEM;
 	if (c->task && (json_object_set_new(f, "intent_match",
-	    json_boolean(c->intent_match)) || (allow &&
-	    json_object_set_new(f, "calls_used", json_integer(used)))))
+	    json_boolean(c->intent_match)) || (allow && !c->call->dry_run &&
+	    json_object_set_new(f, "calls_used", json_integer(used))) ||
+	    (c->call->dry_run && json_object_set_new(f, "dry_run",
+	    json_true()))))
 		r = MANDATE_ENOMEM;
 	if (c->why != NULL && json_object_set_new(f, "deny_reason",
 	    json_string(c->why)))

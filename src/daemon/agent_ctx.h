@@ -88,6 +88,12 @@ struct agent_call {
 	 * is stored with a task's decision: only that caller (or open
 	 * loopback when NULL) may report the decision's outcome. */
 	const char *caller;
+	/* Added (additive): a question about many candidates (the AuthZEN
+	 * search endpoints), not a call about to be made.  The task is
+	 * resolved and checked and the context set as for a call, but
+	 * finish consumes no budget and records nothing in the session
+	 * (the decision is audited, and not stored for outcome reports). */
+	bool dry_run;
 };
 
 struct agent_ctx;

@@ -221,7 +221,7 @@ out:
 static int
 evaluate(struct daemon *d, struct http_request *req,
     const struct daemon_policies *p, const char *body,
-    const struct api_caller *caller, bool authenticated,
+    const struct api_caller *caller, bool authenticated, bool dry_run,
     const struct authzen_eval *e, struct az_out *o)
 {
 	struct agent_call call;
@@ -243,6 +243,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
 	call.caller = authenticated ? caller->principal : NULL;
+	call.dry_run = dry_run;
 	ctx = context_of(body, e);
 	if (o->reasons == NULL || o->errors == NULL || ctx == NULL) {
 		json_decref(ctx);
@@ -326,7 +327,7 @@ h_evaluation(struct http_request *req, void *arg)
 		return;
 	}
 	p = daemon_policies_get(d);
-	r = evaluate(d, req, p, req->body.p, &caller, authn, &e, &o);
+	r = evaluate(d, req, p, req->body.p, &caller, authn, false, &e, &o);
 	daemon_policies_put(p);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
@@ -360,8 +361,8 @@ h_evaluations(struct http_request *req, void *arg)
 	if (b.single) {
 		struct az_out o;
 
-		r = evaluate(d, req, p, req->body.p, &caller, authn, &b.items[0],
-		    &o);
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[0], &o);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)
@@ -386,7 +387,7 @@ h_evaluations(struct http_request *req, void *arg)
 			    "message", b.items[i].error));
 		} else {
 			r = evaluate(d, req, p, req->body.p, &caller, authn,
-			    &b.items[i], &o);
+			    false, &b.items[i], &o);
 			if (r == MANDATE_EINVAL && o.errors != NULL)
 				json_array_append_new(o.errors, json_pack(
 				    "{s:s}", "message", o.err));
@@ -458,8 +459,8 @@ search_one(void *arg, const char *id, size_t id_len)
 		e.action.name = str_make(id, id_len);
 		break;
 	}
-	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, &e,
-	    &o);
+	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
+	    &e, &o);
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;

@@ -275,3 +275,22 @@ def test_decisions_are_audited(ctl, tmp_path):
     assert recs[did][1]["decision"] is True and recs[did][1]["intent_match"] is True
     assert recs[did2][1]["decision"] is False
     assert "file-sensitivity-ceiling" in json.dumps(recs[did2][1])
+
+
+def test_search_is_a_question_not_a_call(ctl):
+    """A resource search naming a task decides per candidate with the task's
+    context (sensitivity ceiling) but consumes no budget and records nothing."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=1, intents=[{"action": "read_file"}])
+    m = {"token": token(d, iss, task)}
+    r = requests.post(d.url + "/access/v1/search/resource", headers=bearer(iss.person()),
+                      json={"subject": {"type": "Agent", "id": ASSISTANT},
+                            "action": {"name": "read_file"},
+                            "resource": {"type": "File"},
+                            "context": {"mandate": m}}, timeout=5)
+    assert r.status_code == 200, r.text
+    ids = sorted(x["id"] for x in r.json()["results"])
+    assert ids == ["handbook", "roadmap"]          # salaries is above the ceiling
+    # the one call of the budget is still there, and only once
+    assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is False

@@ -306,6 +306,7 @@ mint_bound(struct fx *f, const char *task, const char *agent,
 }
 
 struct call_out {
+	struct agent_call *call;
 	enum agent_ctx_result result;
 	const char *why;
 	struct agent_ctx *c;
@@ -329,6 +330,7 @@ prepare(struct fx *f, const char *subject, const char *action,
 	call->resource_id = str_c(rid);
 	call->caller_authenticated = authn;
 	call->caller = authn ? "spiffe://dev.local/pep" : NULL;
+	o->call = call;
 	o->ctx = json_loads(ctx_json, 0, NULL);
 	assert_non_null(o->ctx);
 	assert_int_equal(agent_ctx_prepare(f->d, &f->req, call, o->ctx, &o->c,
@@ -567,6 +569,41 @@ test_budget(void **state)
 	expect_deny(f, AGENT, ctx, true, "budget");
 }
 
+/* A search (dry run) is decided with the task's context but consumes no
+ * budget and stores nothing. */
+static void
+test_dry_run(void **state)
+{
+	struct fx *f = *state;
+	char one[STORE_TASK_ID_SIZE], ctx[256];
+	char id[AGENT_DECISION_ID_SIZE];
+	struct store_decision dec;
+	struct store_session ss;
+	struct store_task t;
+	struct call_out o;
+
+	assert_int_equal(make_task(f, AGENT, "[\"read_file\"]", 1, one), 0);
+	snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"task\":\"%s\"}}", one);
+	for (int i = 0; i < 3; i++) {
+		prepare(f, AGENT, "read_file", "File", "a", ctx, true, &o);
+		assert_int_equal(o.result, AGENT_CTX_TASK);
+		o.call->dry_run = true;
+		assert_true(finish(f, &o, true, id));
+		assert_int_equal(store_decision_get(f->d->store, str_c(id),
+		    &f->a, &dec), MANDATE_ENOTFOUND);
+	}
+	assert_int_equal(store_task_get(f->d->store, str_c(one), &f->a, &t),
+	    MANDATE_OK);
+	assert_int_equal(t.calls_used, 0);
+	assert_int_equal(store_session_get(f->d->store, str_c(one), &f->a,
+	    &ss), MANDATE_OK);
+	assert_int_equal(ss.n_actions, 0);
+	/* the real call still has its budget */
+	prepare(f, AGENT, "read_file", "File", "a", ctx, true, &o);
+	assert_true(finish(f, &o, true, id));
+	expect_deny(f, AGENT, ctx, true, "budget");
+}
+
 /* A DPoP proof by key for htm/htu, bound to token (ES256, embedded jwk). */
 static const char *
 dpop_proof(struct fx *f, const struct jose_key *key, const char *htm,
@@ -639,6 +676,7 @@ main(void)
 		T(test_denials),
 		T(test_budget),
 		T(test_dpop_bound_token),
+		T(test_dry_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
