@@ -31,6 +31,10 @@ permit (principal == Delegator::"alice",
         action in [Action::"mandate:create_task", Action::"mandate:revoke_agent"],
         resource)
 when { context.agent.trust_domain == "acme.test" };
+
+@id("operators-report-outcomes")
+permit (principal == Delegator::"operator", action == Action::"mandate:report_outcome",
+        resource is Decision);
 """
 
 CONFIG = """
@@ -175,6 +179,10 @@ def test_confidential_read_then_external_send_is_denied(ctl):
         assert outcome(d, iss, did2, bad).status_code == 400, bad
     assert outcome(d, iss, did2, {"status": "success"},
                    who=iss.person(sub="mallory")).status_code == 404
+    r = outcome(d, iss, did2, {"status": "failure", "labels": []},
+                who=iss.person(sub="operator"))
+    assert r.status_code == 200, r.text     # an operator the policies allow
+    assert r.json()["status"] == "failure"
     # a denied call has no outcome
     ok, did3 = evaluate(d, iss, "read_file", "File", "handbook", m,
                         arguments={"path": "/etc/passwd"})
@@ -294,3 +302,15 @@ def test_search_is_a_question_not_a_call(ctl):
     # the one call of the budget is still there, and only once
     assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is True
     assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is False
+
+
+def test_concurrent_calls_share_the_budget(ctl):
+    """Twelve calls at once against a budget of 5: exactly 5 are permitted."""
+    from concurrent.futures import ThreadPoolExecutor
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=5)
+    m = {"token": token(d, iss, task)}
+    with ThreadPoolExecutor(max_workers=6) as ex:
+        got = list(ex.map(lambda _: evaluate(d, iss, "read_file", "File", "handbook", m,
+                                             arguments={"path": "/docs/a"})[0], range(12)))
+    assert got.count(True) == 5, got
