@@ -17,8 +17,16 @@
  *
  * The token is the RFC 9068 JWT that /oauth2/token issued to the agent
  * (its signature, expiry and usability are checked: revoked, task ended
- * or expired, kill switch); a task id may be named only by an
- * authenticated caller.  Either way the subject of the evaluation must
+ * or expired, kill switch).  A DPoP-bound token also needs the agent's
+ * proof, forwarded by the enforcement point with the method and URI of
+ * the agent's request to it:
+ *
+ *   "mandate": { "token": "...", "dpop": "<proof>", "htm": "POST",
+ *                "htu": "https://tool.example/path" }
+ *
+ * A task id may be named only by an authenticated caller.  Any other
+ * member of `mandate`, a non-string member, or both or neither of token
+ * and task is a deny.  Either way the subject of the evaluation must
  * be the task's agent (subject.id equal to the task's agent), or the call
  * is denied.  `mandate` is removed from the context the policies see.
  *
