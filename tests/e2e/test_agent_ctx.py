@@ -314,3 +314,61 @@ def test_concurrent_calls_share_the_budget(ctl):
         got = list(ex.map(lambda _: evaluate(d, iss, "read_file", "File", "handbook", m,
                                              arguments={"path": "/docs/a"})[0], range(12)))
     assert got.count(True) == 5, got
+
+
+DEV_CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [%s, @DIR@/tools.cedar]
+dev:
+  enabled: true
+api_auth:
+  open_on_loopback: true
+""" % os.path.join(ROOT, "examples", "policies", "mandate.cedar")
+
+
+def test_open_loopback(start_daemon, tmp_path):
+    """Over the open development loopback: a token names the task, a bare
+    task id does not (the caller is not authenticated), and the loopback
+    may report the outcome of the decisions it asked for."""
+    from test_dev import dev_token
+    (tmp_path / "tools.cedar").write_text(
+        'permit (principal, action == Action::"read_ticket", resource)\n'
+        'when { context has task && context.task.intent_match };\n'
+        'forbid (principal, action == Action::"send_email", resource)\n'
+        'when { context has session && context.session.labels.contains("pii") };\n'
+        'permit (principal, action == Action::"send_email", resource)\n'
+        'when { context has task };\n')
+    d = start_daemon(DEV_CONFIG)
+    agent = "spiffe://dev.local/agents/demo"
+    r = requests.post(d.url + "/v1/tasks", json={
+        "agent": agent, "objective": "triage",
+        "intents": [{"action": "read_ticket"}, {"action": "send_email"}]}, timeout=10)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    r = exchange(d, dev_token(d, "svid", "demo", "--data-dir", str(tmp_path / "data")),
+                 task["id"])
+    assert r.status_code == 200, r.text
+    tok = r.json()["access_token"]
+
+    def ask(action, mandate):
+        r = requests.post(d.url + "/access/v1/evaluation", json={
+            "subject": {"type": "Agent", "id": agent}, "action": {"name": action},
+            "resource": {"type": "Tool", "id": "t"},
+            "context": {"mandate": mandate}}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["decision"], r.json()["context"]["id"]
+
+    ok, did = ask("read_ticket", {"token": tok})
+    assert ok is True
+    assert ask("read_ticket", {"task": task["id"]})[0] is False
+    assert ask("send_email", {"token": tok})[0] is True
+    r = requests.post(d.url + "/v1/decisions/%s/outcome" % did,
+                      json={"status": "success", "labels": ["pii"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert ask("send_email", {"token": tok})[0] is False
+    r = requests.post(d.url + "/v1/decisions/%s/outcome" % did, data="x",
+                      headers={"Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 415
