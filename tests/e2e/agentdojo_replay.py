@@ -18,7 +18,9 @@ this script acts as the agent and its policy enforcement point would:
     reported (POST /v1/decisions/{id}/outcome), as the PEP would after
     running the tool;
   * then, per injection task, in a fresh task with the same intents: the
-    benign calls again, followed by the attacker's calls.
+    benign calls again, followed by the attacker's calls (--attack-first:
+    the attacker's calls first, as when the injection comes in the first
+    tool output).
 
 Utility: user tasks whose benign calls were all permitted (target 100%).
 Security: user x injection pairs whose side-effecting or exfiltrating
@@ -351,7 +353,7 @@ def injection_calls(it):
     return it.get("calls") or it.get("derived_calls") or []
 
 
-def run_suite(rp, model, data_dir, suite, verbose=False):
+def run_suite(rp, model, data_dir, suite, verbose=False, attack_first=False):
     with open(os.path.join(data_dir, suite + ".json")) as f:
         ds = json.load(f)
     model.load_params(suite, ds)
@@ -373,7 +375,8 @@ def run_suite(rp, model, data_dir, suite, verbose=False):
         for it in ds["injection_tasks"]:
             res["pairs"] += 1
             token = rp.start_task(suite, ut)
-            rp.play(token, suite, ut["calls"])
+            if not attack_first:
+                rp.play(token, suite, ut["calls"])
             calls = injection_calls(it)
             counted = [c for c in calls if model.counted(suite, c["function"])]
             if not counted:
@@ -386,6 +389,10 @@ def run_suite(rp, model, data_dir, suite, verbose=False):
                     got.append((c, pol))
                 for p in ([] if permit else pol or ["(no permit)"]):
                     res["denied_by"][p] = res["denied_by"].get(p, 0) + 1
+            if attack_first:
+                # the benign calls still run after the attack (their
+                # answers are not scored: utility is the clean run's)
+                rp.play(token, suite, ut["calls"])
             if got:
                 res["through"].append({
                     "user_task": ut["id"], "injection_task": it["id"],
@@ -467,6 +474,9 @@ def main(argv=None):
                     " intents/ (default examples/agentdojo)")
     ap.add_argument("--suite", action="append", choices=SUITES,
                     help="replay only this suite (repeatable)")
+    ap.add_argument("--attack-first", action="store_true",
+                    help="play each injection's calls before the user task's "
+                    "benign calls instead of after them")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (daemon log, store)")
@@ -484,7 +494,8 @@ def main(argv=None):
         daemon = Daemon(os.path.abspath(args.bin), workdir, example)
         daemon.wait_ready()
         rp = Replay(daemon.url, iss, model)
-        results = [run_suite(rp, model, data, s, args.verbose)
+        results = [run_suite(rp, model, data, s, args.verbose,
+                             args.attack_first)
                    for s in (args.suite or SUITES)]
         tot = report(results, sys.stdout)
         print("\n%d requests in %.1f s" % (rp.requests, time.monotonic() - t0))
