@@ -1,8 +1,9 @@
 """The AgentDojo replay (agentdojo_replay.py) as a test: the real daemon
 with examples/agentdojo and every suite's ground truth; utility must be
 100% and security at least 95% of the 949 user x injection pairs.  A
-control run with a permissive policy shows the replay does see attacks.
-Skipped only when the AgentDojo data is absent."""
+control run with a permissive policy shows the replay does see attacks,
+and the rules validate against examples/agentdojo/agentdojo.cedarschema.
+The replays are skipped only when the AgentDojo data is absent."""
 import json
 import os
 import shutil
@@ -56,3 +57,22 @@ def test_agentdojo_replay_sees_attacks(data, tmp_path, capsys):
     # every banking injection task has a payment or account change
     assert tot["secure"] == 0, printed
     assert "BELOW TARGET" in printed
+
+
+def test_agentdojo_policies_validate(tmp_path):
+    """The per-call rules validate strictly against their schema, and the
+    schema does catch a mistyped attribute."""
+    import subprocess
+    schema = os.path.join(ar.EXAMPLE, "agentdojo.cedarschema")
+    rules = os.path.join(ar.EXAMPLE, "policies", "tools.cedar")
+    r = subprocess.run([BIN, "policy", "validate", "--schema", schema, rules],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bad = tmp_path / "tools.cedar"
+    with open(rules) as f:
+        text = f.read()
+    assert "resource.external" in text
+    bad.write_text(text.replace("resource.external", "resource.externl", 1))
+    r = subprocess.run([BIN, "policy", "validate", "--schema", schema, str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "externl" in r.stdout + r.stderr
