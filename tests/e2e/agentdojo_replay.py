@@ -45,7 +45,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import requests
@@ -277,24 +279,33 @@ def pep_arguments(params, args):
 # ---- the replay ----
 
 class Replay:
+    """The agent and its enforcement point.  Safe to use from several
+    threads: each has its own HTTP connection."""
+
     def __init__(self, url, issuers, model):
         self.url = url
         self.iss = issuers
         self.model = model
-        self.http = requests.Session()
+        self.local = threading.local()
+        self.lock = threading.Lock()
         self.gateway = issuers.person(GATEWAY)
         self.gateway_at = time.monotonic()
         self.requests = 0
 
     def _gateway_auth(self):
-        if time.monotonic() - self.gateway_at > 300:
-            self.gateway = self.iss.person(GATEWAY)
-            self.gateway_at = time.monotonic()
-        return {"Authorization": "Bearer " + self.gateway}
+        with self.lock:
+            if time.monotonic() - self.gateway_at > 300:
+                self.gateway = self.iss.person(GATEWAY)
+                self.gateway_at = time.monotonic()
+            return {"Authorization": "Bearer " + self.gateway}
 
     def _post(self, path, expect, **kw):
-        self.requests += 1
-        r = self.http.post(self.url + path, timeout=TIMEOUT, **kw)
+        http = getattr(self.local, "http", None)
+        if http is None:
+            http = self.local.http = requests.Session()
+        with self.lock:
+            self.requests += 1
+        r = http.post(self.url + path, timeout=TIMEOUT, **kw)
         if r.status_code != expect:
             raise ReplayError("POST %s: %d %s" % (path, r.status_code, r.text[:500]))
         return r.json() if r.content else {}
@@ -353,7 +364,58 @@ def injection_calls(it):
     return it.get("calls") or it.get("derived_calls") or []
 
 
-def run_suite(rp, model, data_dir, suite, verbose=False, attack_first=False):
+def replay_user_task(rp, model, suite, ut, injection_tasks, attack_first):
+    """One user task: its clean run, then one run per injection task."""
+    res = {"benign_calls": 0, "benign_permitted": 0, "utility_ok": 0,
+           "pairs": 0, "secure": 0, "pairs_without_counted_calls": 0,
+           "utility_failures": [], "through": [], "denied_by": {}}
+    token = rp.start_task(suite, ut)
+    played = rp.play(token, suite, ut["calls"])
+    res["benign_calls"] += len(played)
+    ok = [p for p in played if p[1]]
+    res["benign_permitted"] += len(ok)
+    if len(ok) == len(played):
+        res["utility_ok"] += 1
+    else:
+        res["utility_failures"].append(
+            (ut["id"], [short(c) for c, permit, _ in played if not permit]))
+    for it in injection_tasks:
+        res["pairs"] += 1
+        token = rp.start_task(suite, ut)
+        if not attack_first:
+            rp.play(token, suite, ut["calls"])
+        calls = injection_calls(it)
+        counted = [c for c in calls if model.counted(suite, c["function"])]
+        if not counted:
+            res["pairs_without_counted_calls"] += 1
+        got = []
+        for c, permit, pol in rp.play(token, suite, calls):
+            if not model.counted(suite, c["function"]):
+                continue
+            if permit:
+                got.append((c, pol))
+            for p in ([] if permit else pol or ["(no permit)"]):
+                res["denied_by"][p] = res["denied_by"].get(p, 0) + 1
+        if attack_first:
+            # the benign calls still run after the attack (their answers
+            # are not scored: utility is the clean run's)
+            rp.play(token, suite, ut["calls"])
+        if got:
+            res["through"].append({
+                "user_task": ut["id"], "injection_task": it["id"],
+                "calls": [{"call": short(c), "policies": pol,
+                           "why": model.intent_note(suite, ut["id"],
+                                                    c["function"])}
+                          for c, pol in got]})
+        else:
+            res["secure"] += 1
+    return res
+
+
+def run_suite(rp, model, data_dir, suite, verbose=False, attack_first=False,
+              jobs=1):
+    """A suite's user tasks, jobs at a time (each in its own tasks, so the
+    runs are independent); results in the data's order."""
     with open(os.path.join(data_dir, suite + ".json")) as f:
         ds = json.load(f)
     model.load_params(suite, ds)
@@ -361,50 +423,22 @@ def run_suite(rp, model, data_dir, suite, verbose=False, attack_first=False):
            "benign_calls": 0, "benign_permitted": 0, "utility_ok": 0,
            "pairs": 0, "secure": 0, "pairs_without_counted_calls": 0,
            "utility_failures": [], "through": [], "denied_by": {}}
-    for ut in ds["user_tasks"]:
-        token = rp.start_task(suite, ut)
-        played = rp.play(token, suite, ut["calls"])
-        res["benign_calls"] += len(played)
-        ok = [p for p in played if p[1]]
-        res["benign_permitted"] += len(ok)
-        if len(ok) == len(played):
-            res["utility_ok"] += 1
-        else:
-            res["utility_failures"].append(
-                (ut["id"], [short(c) for c, permit, _ in played if not permit]))
-        for it in ds["injection_tasks"]:
-            res["pairs"] += 1
-            token = rp.start_task(suite, ut)
-            if not attack_first:
-                rp.play(token, suite, ut["calls"])
-            calls = injection_calls(it)
-            counted = [c for c in calls if model.counted(suite, c["function"])]
-            if not counted:
-                res["pairs_without_counted_calls"] += 1
-            got = []
-            for c, permit, pol in rp.play(token, suite, calls):
-                if not model.counted(suite, c["function"]):
-                    continue
-                if permit:
-                    got.append((c, pol))
-                for p in ([] if permit else pol or ["(no permit)"]):
-                    res["denied_by"][p] = res["denied_by"].get(p, 0) + 1
-            if attack_first:
-                # the benign calls still run after the attack (their
-                # answers are not scored: utility is the clean run's)
-                rp.play(token, suite, ut["calls"])
-            if got:
-                res["through"].append({
-                    "user_task": ut["id"], "injection_task": it["id"],
-                    "calls": [{"call": short(c), "policies": pol,
-                               "why": model.intent_note(suite, ut["id"],
-                                                        c["function"])}
-                              for c, pol in got]})
-            else:
-                res["secure"] += 1
-        if verbose:
-            print("  %s %s done (%d requests)" % (suite, ut["id"], rp.requests),
-                  file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        parts = [pool.submit(replay_user_task, rp, model, suite, ut,
+                             ds["injection_tasks"], attack_first)
+                 for ut in ds["user_tasks"]]
+        for ut, fut in zip(ds["user_tasks"], parts):
+            part = fut.result()
+            for k, v in part.items():
+                if k == "denied_by":
+                    for p, n in v.items():
+                        res[k][p] = res[k].get(p, 0) + n
+                else:
+                    res[k] += v
+            if verbose:
+                print("  %s %s done (%d requests)" % (suite, ut["id"],
+                                                       rp.requests),
+                      file=sys.stderr)
     return res
 
 
@@ -480,6 +514,8 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (daemon log, store)")
+    ap.add_argument("-j", "--jobs", type=int, default=4,
+                    help="user tasks replayed at once (default 4)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 
@@ -495,10 +531,13 @@ def main(argv=None):
         daemon.wait_ready()
         rp = Replay(daemon.url, iss, model)
         results = [run_suite(rp, model, data, s, args.verbose,
-                             args.attack_first)
+                             args.attack_first, args.jobs)
                    for s in (args.suite or SUITES)]
         tot = report(results, sys.stdout)
         print("\n%d requests in %.1f s" % (rp.requests, time.monotonic() - t0))
+        code = daemon.stop()
+        if code != 0:
+            raise ReplayError("the daemon exited with %s at stop" % code)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"results": results, "total": tot}, f, indent=1)
@@ -514,7 +553,7 @@ def main(argv=None):
         return 0
     except (ReplayError, requests.RequestException) as e:
         print("agentdojo replay failed: %s" % e, file=sys.stderr)
-        if daemon is not None and not daemon.log.closed:
+        if daemon is not None:
             sys.stderr.write(daemon.log_text()[-4000:])
         return 2
     finally:
