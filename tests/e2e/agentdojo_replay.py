@@ -310,12 +310,15 @@ class Replay:
             raise ReplayError("POST %s: %d %s" % (path, r.status_code, r.text[:500]))
         return r.json() if r.content else {}
 
-    def start_task(self, suite, ut):
-        intents = self.model.task_intents(suite, ut["id"])
+    def start_task(self, suite, ut, intents=None, sensitivity="internal"):
+        """A task for user task ut (its intents from the model unless
+        given); returns the agent's credential for it."""
+        if intents is None:
+            intents = self.model.task_intents(suite, ut["id"])
         task = self._post("/v1/tasks", 201, headers={
             "Authorization": "Bearer " + self.iss.person(USER)}, json={
                 "agent": AGENT, "objective": ut["prompt"][:4000],
-                "intents": intents, "sensitivity": "internal"})
+                "intents": intents, "sensitivity": sensitivity})
         tok = self._post("/oauth2/token", 200, data={
             "grant_type": EXCHANGE, "subject_token": self.iss.svid(),
             "subject_token_type": TT_JWT,
