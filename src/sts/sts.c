@@ -134,9 +134,12 @@ scope_ok(struct str s)
 
 /* --- minting ---------------------------------------------------------------- */
 
-int
-sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
-    struct sts_token *out)
+/* Sign the token and fill *cred, its credential row (strings in the
+ * arena), without recording it: the caller stores cred, alone or with
+ * its audit event. */
+static int
+mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
+    struct sts_token *out, struct store_credential *cred)
 {
 	int r = MANDATE_ENOMEM;
 	struct sts_snap *snap = NULL;
@@ -145,10 +148,10 @@ sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 	char jti[32], *audtext = NULL;
 	struct str payload, tok;
 	struct jose_sign_opts so;
-	struct store_credential cred;
 	size_t i, audlen = 0;
 
 	memset(out, 0, sizeof *out);
+	memset(cred, 0, sizeof *cred);
 	if (req->sub.n == 0 || req->task_id.n == 0 || req->n_aud == 0 ||
 	    req->n_aud > STS_MAX_AUDIENCES || req->exp <= req->now ||
 	    req->n_actions > STS_MAX_ACTIONS)
@@ -231,26 +234,42 @@ sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 		memcpy(audtext + audlen, req->aud[i].p, req->aud[i].n);
 		audlen += req->aud[i].n;
 	}
-	memset(&cred, 0, sizeof cred);
-	cred.jti = str_c(jti);
-	cred.task_id = req->task_id;
-	cred.agent = req->sub;
-	cred.audience = str_make(audtext, audlen);
-	cred.issued_at = req->now;
-	cred.expires_at = req->exp;
-	cred.cnf_jkt = req->jkt;
-	if ((r = store_cred_insert(sts->store, &cred)) != MANDATE_OK)
-		goto out;
 	out->access_token = tok;
 	out->jti = arena_strdup(a, jti, strlen(jti));
 	out->exp = req->exp;
-	r = out->jti.p != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+	if (out->jti.p == NULL) {
+		memset(out, 0, sizeof *out);
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	cred->jti = out->jti;
+	cred->task_id = req->task_id;
+	cred->agent = req->sub;
+	cred->audience = str_make(audtext, audlen);
+	cred->issued_at = req->now;
+	cred->expires_at = req->exp;
+	cred->cnf_jkt = req->jkt;
+	r = MANDATE_OK;
 out:
 	json_decref(c);
 	json_decref(ad);
 	json_decref(acts);
 	json_decref(aud);
 	sts_snap_put(snap);
+	return r;
+}
+
+int
+sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
+    struct sts_token *out)
+{
+	struct store_credential cred;
+	int r;
+
+	if ((r = mint_sign(sts, req, a, out, &cred)) != MANDATE_OK)
+		return r;
+	if ((r = store_cred_insert(sts->store, &cred)) != MANDATE_OK)
+		memset(out, 0, sizeof *out);
 	return r;
 }
 
@@ -263,6 +282,7 @@ struct xstate {
 	struct sts_result *res;
 	struct str task_id;
 	json_t *fields;               /* audit fields */
+	struct store_credential cred; /* the row of the token signed */
 };
 
 static int
@@ -313,10 +333,10 @@ act_chain_has(const struct ajson *act, struct str sub)
 	return false;
 }
 
+/* The exchange's audit event (fields_json in the arena). */
 static int
-audit(struct xstate *x, const char *type)
+audit_event(struct xstate *x, const char *type, struct store_audit_event *e)
 {
-	struct store_audit_event e;
 	struct str f;
 	int r;
 
@@ -326,22 +346,47 @@ audit(struct xstate *x, const char *type)
 		json_object_set_new(x->fields, "reason",
 		    json_string(x->res->reason ? x->res->reason : ""));
 	}
+	memset(e, 0, sizeof *e);
 	if ((r = dump(x->fields, x->a, &f)) != MANDATE_OK)
 		return r;
-	memset(&e, 0, sizeof e);
-	e.time = x->req->now;
-	e.type = str_c(type);
-	e.request_id = x->req->request_id;
-	e.agent = x->req->subject.sub;
-	e.task_id = x->task_id;
-	e.fields_json = f;
-	if (e.agent.n > STORE_MAX_NAME)
-		e.agent = STR_NULL;
-	if (e.task_id.n > STORE_MAX_ID)
-		e.task_id = STR_NULL;
-	if (e.request_id.n > STORE_MAX_ID)
-		e.request_id = STR_NULL;
+	e->time = x->req->now;
+	e->type = str_c(type);
+	e->request_id = x->req->request_id;
+	e->agent = x->req->subject.sub;
+	e->task_id = x->task_id;
+	e->fields_json = f;
+	if (e->agent.n > STORE_MAX_NAME)
+		e->agent = STR_NULL;
+	if (e->task_id.n > STORE_MAX_ID)
+		e->task_id = STR_NULL;
+	if (e->request_id.n > STORE_MAX_ID)
+		e->request_id = STR_NULL;
+	return MANDATE_OK;
+}
+
+/* A refusal's event, on its own. */
+static int
+audit(struct xstate *x, const char *type)
+{
+	struct store_audit_event e;
+	int r;
+
+	if ((r = audit_event(x, type, &e)) != MANDATE_OK)
+		return r;
 	return store_audit_append(x->sts->store, &e, NULL);
+}
+
+/* An issuance: the credential row and its event, in one commit (both
+ * durable, or neither). */
+static int
+record_issued(struct xstate *x)
+{
+	struct store_audit_event e;
+	int r;
+
+	if ((r = audit_event(x, "token.issued", &e)) != MANDATE_OK)
+		return r;
+	return store_cred_insert_audited(x->sts->store, &x->cred, &e, NULL);
 }
 
 /* The checks; returns MANDATE_OK with res filled (refusal or success) or
@@ -605,7 +650,8 @@ exchange(struct xstate *x)
 	m.jkt = req->dpop_jkt;
 	m.now = req->now;
 	m.exp = exp;
-	if ((r = sts_mint(sts, &m, a, &t)) != MANDATE_OK)
+	/* signed here, recorded with its audit event by the caller */
+	if ((r = mint_sign(sts, &m, a, &t, &x->cred)) != MANDATE_OK)
 		return r;
 	x->res->jti = t.jti;
 
@@ -663,23 +709,26 @@ sts_exchange(struct sts *sts, const struct sts_exchange_req *req,
 		return MANDATE_ENOMEM;
 	r = exchange(&x);
 	if (r != MANDATE_OK) {
-		/* no answer: tell the client only "server_error" */
-		if (res->jti.n > 0)
-			store_cred_revoke(sts->store, res->jti, req->now, NULL);
+		/* no answer: tell the client only "server_error"; a token
+		 * signed before the failure was never recorded, and its
+		 * text is dropped with the body */
 		res->jti = STR_NULL;
 		refuse(&x, 500, "server_error", "temporarily unavailable",
 		    mandate_strerror(r));
 		audit(&x, "token.refused");
 		goto out;
 	}
-	ra = audit(&x, res->error == NULL ? "token.issued" :
-	    "token.refused");
-	if (ra != MANDATE_OK && res->error == NULL) {
-		/* an unaudited token must not exist */
-		store_cred_revoke(sts->store, res->jti, req->now, NULL);
+	if (res->error != NULL) {
+		audit(&x, "token.refused");
+		goto out;
+	}
+	if ((ra = record_issued(&x)) != MANDATE_OK) {
+		/* neither the row nor the event is stored: the token was
+		 * never issued (an unaudited token must not exist) */
 		res->jti = STR_NULL;
 		refuse(&x, 500, "server_error", "temporarily unavailable",
-		    "audit append failed");
+		    "credential or audit write failed");
+		audit(&x, "token.refused");
 		r = ra;
 	}
 out:
