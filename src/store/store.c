@@ -260,6 +260,45 @@ store_cred_insert(struct store *s, const struct store_credential *c)
 	return s->ops->cred_insert(s->impl, c);
 }
 
+/* The bounds of store_cred_insert and store_audit_append, for the call
+ * that does both. */
+static int
+check_cred(const struct store_credential *c)
+{
+	CHECK(check_str(c->jti, STORE_MAX_ID, 1));
+	CHECK(check_str(c->task_id, STORE_MAX_ID, 1));
+	CHECK(check_str(c->agent, STORE_MAX_NAME, 1));
+	CHECK(check_str(c->audience, STORE_MAX_NAME, 0));
+	CHECK(check_str(c->cnf_jkt, STORE_MAX_ID, 0));
+	return c->expires_at > c->issued_at ? MANDATE_OK : MANDATE_EINVAL;
+}
+
+static int
+check_audit_event(const struct store_audit_event *e)
+{
+	CHECK(check_str(e->type, STORE_MAX_ID, 1));
+	CHECK(check_str(e->request_id, STORE_MAX_ID, 0));
+	CHECK(check_str(e->agent, STORE_MAX_NAME, 0));
+	CHECK(check_str(e->task_id, STORE_MAX_ID, 0));
+	return check_str(e->fields_json, STORE_MAX_JSON, 0);
+}
+
+int
+store_cred_insert_audited(struct store *s, const struct store_credential *c,
+    const struct store_audit_event *e, int64_t *id)
+{
+	int64_t dummy;
+
+	if (id == NULL)
+		id = &dummy;
+	*id = 0;
+	if (s == NULL || c == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_cred(c));
+	CHECK(check_audit_event(e));
+	return s->ops->cred_insert_audited(s->impl, c, e, id);
+}
+
 int
 store_cred_get(struct store *s, struct str jti, struct arena *a,
     struct store_credential *out)

@@ -236,6 +236,9 @@ struct store_ops {
 	    struct arena *a, struct store_agent_revocation *out);
 
 	int (*cred_insert)(void *impl, const struct store_credential *c);
+	int (*cred_insert_audited)(void *impl,
+	    const struct store_credential *c,
+	    const struct store_audit_event *e, int64_t *id);
 	int (*cred_get)(void *impl, struct str jti, struct arena *a,
 	    struct store_credential *out);
 	int (*cred_revoke)(void *impl, struct str jti, int64_t now,
@@ -350,6 +353,17 @@ int store_agent_revocation_last(struct store *s, struct str agent,
 /* Record an issued credential.  Its task must exist (EINVAL otherwise, as
  * for a duplicate jti); revoked fields are ignored. */
 int store_cred_insert(struct store *s, const struct store_credential *c);
+
+/* Record an issued credential and its audit event in one transaction:
+ * both rows are durable when it returns MANDATE_OK, neither otherwise (an
+ * issued token is never unaudited, and an audited issuance always has its
+ * row).  Errors as for store_cred_insert (EINVAL for a duplicate jti or an
+ * unknown task fails only this call) and store_audit_append; *id (may be
+ * NULL) is the event's id, as store_audit_append gives it.  Costs one
+ * commit where the two calls cost two. */
+int store_cred_insert_audited(struct store *s,
+    const struct store_credential *c, const struct store_audit_event *e,
+    int64_t *id);
 
 int store_cred_get(struct store *s, struct str jti, struct arena *a,
     struct store_credential *out);

@@ -13,9 +13,10 @@
  * lock upgrade).  Every SQLite result is checked and mapped to a
  * MANDATE_* code; SQLite's message goes to the log callback.
  *
- * Group commit: the hot single-row inserts (cred_insert, audit_append)
- * are queued, and the first caller that finds no leader at work becomes
- * the leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
+ * Group commit: the hot inserts (cred_insert, audit_append, and
+ * cred_insert_audited, which writes both rows of one issuance) are
+ * queued, and the first caller that finds no leader at work becomes the
+ * leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
  * BEGIN IMMEDIATE ... COMMIT (one fsync for the batch), each inside its own
  * SAVEPOINT so that a constraint failure fails only its own write, then
  * wakes every caller with its own result.  Callers that arrive while a
@@ -294,7 +295,7 @@ struct sq_conn {
 /* Most writes per group-commit transaction. */
 #define GC_BATCH_MAX 256
 
-enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION };
+enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -1222,6 +1223,13 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return gc_audit_append(op, w->ev, &w->id);
 	case GC_DECISION:
 		return gc_decision_record(op, w);
+	case GC_CRED_AUDITED: {
+		/* both inside the write's savepoint (or, alone, its
+		 * transaction): a failure of either undoes both */
+		int r = gc_cred_insert(op, w->cred);
+		return r != MANDATE_OK ? r :
+		    gc_audit_append(op, w->ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -1375,6 +1383,18 @@ sq_cred_insert(void *impl, const struct store_credential *c)
 	struct gc_req req = { .kind = GC_CRED, .cred = c };
 
 	return gc_submit(impl, &req);
+}
+
+static int
+sq_cred_insert_audited(void *impl, const struct store_credential *c,
+    const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_CRED_AUDITED, .cred = c, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
+	return r;
 }
 
 static int
@@ -2041,6 +2061,7 @@ const struct store_ops store_sqlite_ops = {
 	.agent_revoke = sq_agent_revoke,
 	.agent_revocation_last = sq_agent_revocation_last,
 	.cred_insert = sq_cred_insert,
+	.cred_insert_audited = sq_cred_insert_audited,
 	.cred_get = sq_cred_get,
 	.cred_revoke = sq_cred_revoke,
 	.cred_usable = sq_cred_usable,
