@@ -20,7 +20,10 @@
  * Search candidates are the policy information point's entities of the
  * searched type (subject, resource) or the Action entities it holds
  * (action), in the order of the entity files; each one is authorized as
- * a full evaluation.
+ * a full evaluation.  A page token is the index of the candidate where
+ * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
+ * candidates (a page may then hold fewer results than its limit, with a
+ * token to go on).
  */
 #include <stdio.h>
 #include <string.h>
@@ -75,11 +78,21 @@ bad_request(struct http_request *req, int r, const char *msg)
 }
 
 /* The caller: authenticated per api_auth (open on loopback only where
- * configured).  0 after answering 401. */
+ * api_auth.open_on_loopback says, as on the development instance), or
+ * nobody checked with authzen.authenticate: false.  0 after answering
+ * 401. */
 static int
 caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
     bool *authenticated)
 {
+	if (!d->cfg->authzen.authenticate) {
+		/* authzen.authenticate: false, said at start-up */
+		c->principal = "anonymous";
+		c->kind = "none";
+		c->issuer = "";
+		*authenticated = false;
+		return 1;
+	}
 	if (!api_authenticate(d, req, c))
 		return 0;
 	*authenticated = strcmp(c->kind, "loopback") != 0;
@@ -87,29 +100,47 @@ caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
 }
 
 /* The evaluation's context as a JSON object the agent layer may edit:
- * the top-level one with the item's merged over it. */
-static json_t *
-context_of(const char *body, const struct authzen_eval *e)
+ * the top-level one with the item's merged over it.  The text was
+ * checked by the strict parser already; jansson may still refuse what
+ * it cannot hold (an integer past 64 bits, a NUL in a string):
+ * MANDATE_EINVAL with a message in err. */
+static int
+context_of(const char *body, const struct authzen_eval *e, json_t **out,
+    char *err, size_t err_len)
 {
-	json_t *ctx, *item;
+	json_t *ctx, *item = NULL;
 	json_error_t je;
+	int r = MANDATE_EINVAL;
 
+	*out = NULL;
+	memset(&je, 0, sizeof(je));
 	if (e->context == NULL)
 		ctx = json_object();
 	else
 		ctx = json_loadb(body + e->context->off, e->context->len, 0,
 		    &je);
-	if (ctx == NULL || e->item_context == NULL)
-		return ctx;
-	item = json_loadb(body + e->item_context->off, e->item_context->len, 0,
-	    &je);
-	if (item == NULL || json_object_update(ctx, item) != 0) {
-		json_decref(item);
-		json_decref(ctx);
-		return NULL;
+	if (ctx == NULL)
+		goto bad;
+	if (e->item_context != NULL && (item = json_loadb(body +
+	    e->item_context->off, e->item_context->len, 0, &je)) == NULL)
+		goto bad;
+	if (item != NULL && json_object_update(ctx, item) != 0) {
+		r = MANDATE_ENOMEM;
+		goto out;
 	}
+	*out = ctx;
+	ctx = NULL;
+	r = MANDATE_OK;
+	goto out;
+bad:
+	if (json_error_code(&je) == json_error_out_of_memory ||
+	    (e->context == NULL && ctx == NULL))
+		r = MANDATE_ENOMEM;
+	snprintf(err, err_len, "context cannot be used: %s", je.text);
+out:
 	json_decref(item);
-	return ctx;
+	json_decref(ctx);
+	return r;
 }
 
 /* The request's entity data for the entities the PIP does not hold
@@ -244,10 +275,12 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.caller_authenticated = authenticated;
 	call.caller = authenticated ? caller->principal : NULL;
 	call.dry_run = dry_run;
-	ctx = context_of(body, e);
-	if (o->reasons == NULL || o->errors == NULL || ctx == NULL) {
-		json_decref(ctx);
+	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
+	if ((r = context_of(body, e, &ctx, o->err, sizeof(o->err))) !=
+	    MANDATE_OK) {
+		o->decision = false;
+		return r;
 	}
 	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
 	    MANDATE_OK || ac == NULL) {
@@ -286,24 +319,12 @@ evaluate(struct daemon *d, struct http_request *req,
 	return r;
 }
 
-static json_t *
-context_json(const struct az_out *o)
-{
-	return json_pack("{s:s,s:{s:O,s:O}}", "id", o->id, "reason_admin",
-	    "policies", o->reasons, "errors", o->errors);
-}
-
 static void
 respond_one(struct http_request *req, const struct az_out *o)
 {
-	json_t *j = json_pack("{s:b,s:o}", "decision", o->decision, "context",
-	    context_json(o));
-
-	if (j == NULL) {
-		http_respond_error(req, 500, "server_error", NULL);
-		return;
-	}
-	http_respond_json(req, 200, j);   /* consumes j */
+	/* NULL answers 500 */
+	http_respond_json(req, 200, authzen_decision_json(o->decision, true,
+	    o->id, o->reasons, o->errors));
 }
 
 static void
@@ -392,9 +413,8 @@ h_evaluations(struct http_request *req, void *arg)
 				json_array_append_new(o.errors, json_pack(
 				    "{s:s}", "message", o.err));
 		}
-		item = b.include_context ? json_pack("{s:b,s:o}", "decision",
-		    o.decision, "context", context_json(&o)) :
-		    json_pack("{s:b}", "decision", o.decision);
+		item = authzen_decision_json(o.decision, b.include_context,
+		    o.id, o.reasons, o.errors);
 		if (item == NULL || json_array_append_new(arr, item) != 0) {
 			az_out_clear(&o);
 			goto nomem;
@@ -431,23 +451,37 @@ struct search_walk {
 	bool authn;
 	enum authzen_search_kind kind;
 	struct authzen_eval q;
-	size_t index;           /* candidates permitted so far */
+	size_t cand;            /* index of the next candidate */
+	size_t scanned;         /* candidates evaluated by this request */
 	size_t offset, limit;
-	bool more;              /* a permitted candidate past the page */
+	size_t n_results;
+	bool stop;              /* page full, or the scan bound reached */
+	size_t next;            /* where the next page starts, when stop */
 	json_t *results;
 	int status;
 };
 
+/* One candidate (cedar_entities_each callback).  Candidates before the
+ * page's offset are skipped unevaluated; the page ends at the first
+ * permitted candidate past its limit (so that a next page is announced
+ * only when it has a result) or after AUTHZEN_MAX_SCAN evaluations. */
 static int
 search_one(void *arg, const char *id, size_t id_len)
 {
 	struct search_walk *w = arg;
 	struct authzen_eval e = w->q;
 	struct az_out o;
+	size_t idx = w->cand++;
 	int r;
 
-	if (w->more)
+	if (idx < w->offset)
 		return MANDATE_OK;
+	if (w->scanned >= AUTHZEN_MAX_SCAN) {
+		w->stop = true;
+		w->next = idx;
+		return MANDATE_ELIMIT;
+	}
+	w->scanned++;
 	switch (w->kind) {
 	case AUTHZEN_SEARCH_SUBJECT:
 		e.subject.id = str_make(id, id_len);
@@ -466,24 +500,22 @@ search_one(void *arg, const char *id, size_t id_len)
 		return w->status = r;
 	}
 	if (o.decision) {
-		if (w->index >= w->offset + w->limit) {
-			w->more = true;
-		} else if (w->index >= w->offset) {
-			json_t *x = w->kind == AUTHZEN_SEARCH_ACTION ?
-			    json_pack("{s:s%}", "name", id, id_len) :
-			    json_pack("{s:s%,s:s%}", "type",
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.p : e.resource.type.p,
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.n : e.resource.type.n, "id", id,
-			    id_len);
+		json_t *x;
 
-			if (x == NULL || json_array_append_new(w->results, x)) {
-				az_out_clear(&o);
-				return w->status = MANDATE_ENOMEM;
-			}
+		if (w->n_results >= w->limit) {
+			az_out_clear(&o);
+			w->stop = true;
+			w->next = idx;
+			return MANDATE_ELIMIT;
 		}
-		w->index++;
+		x = authzen_search_item(w->kind, w->kind ==
+		    AUTHZEN_SEARCH_SUBJECT ? e.subject.type : e.resource.type,
+		    str_make(id, id_len));
+		if (x == NULL || json_array_append_new(w->results, x) != 0) {
+			az_out_clear(&o);
+			return w->status = MANDATE_ENOMEM;
+		}
+		w->n_results++;
 	}
 	az_out_clear(&o);
 	return MANDATE_OK;
@@ -528,18 +560,17 @@ search(struct http_request *req, struct daemon *d,
 		    &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
-		if (r != MANDATE_OK) {
+		if (r != MANDATE_OK && !w.stop) {
 			/* fail closed: no partial answer */
 			http_respond_error(req, 500, "server_error", NULL);
 			goto out;
 		}
 	}
-	if (w.more)
-		authzen_page_token(w.offset + w.limit, tok, sizeof(tok));
+	if (w.stop)
+		authzen_page_token(w.next, tok, sizeof(tok));
 	else
 		tok[0] = '\0';
-	if ((j = json_pack("{s:O,s:{s:s}}", "results", w.results, "page",
-	    "next_token", tok)) == NULL)
+	if ((j = authzen_search_page(w.results, tok)) == NULL)
 		goto nomem;
 	http_respond_json(req, 200, j);   /* consumes j */
 	j = NULL;
@@ -589,13 +620,7 @@ h_configuration(struct http_request *req, void *arg)
 		snprintf(b, sizeof(b), "http://%s", host);
 		base = b;
 	}
-	j = json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
-	    "policy_decision_point", base,
-	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
-	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
-	    "search_subject_endpoint", base, "/access/v1/search/subject",
-	    "search_resource_endpoint", base, "/access/v1/search/resource",
-	    "search_action_endpoint", base, "/access/v1/search/action");
+	j = authzen_metadata_json(base);
 	if (j == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);
 		return;
