@@ -691,6 +691,7 @@ test_example_file(void **state)
 	assert_int_equal(config_load_file(path, &cfg, stdout), MANDATE_OK);
 	assert_int_equal(cfg->identity.n_issuers, 3);
 	assert_int_equal(cfg->policies.n_tool_servers, 2);
+	assert_int_equal(cfg->tools.n_output_labels, 2);
 	assert_int_equal(cfg->server.tls.client_auth,
 	    CONFIG_CLIENT_AUTH_OPTIONAL);
 	assert_false(cfg->dev.enabled);
