@@ -66,6 +66,24 @@ int audit_checkpoint_verify(struct arena *a, struct str signed_text,
     const struct jose_key *key, struct audit_checkpoint *out,
     const char **why);
 
+/*
+ * The audit key (audit_key.c).  Load the P-256 private key in PEM at path
+ * (kid: its RFC 7638 thumbprint), or create it when the file does not
+ * exist (directory 0700, file 0600); either way write its public JWK
+ * beside it (audit_key_jwk_path, mode 0644).  On error a message for the
+ * operator goes to err.
+ */
+int audit_key_load_or_create(const char *path, struct jose_key **out,
+    char *err, size_t err_len);
+
+/* A key to verify checkpoints with: a JWK file (public) or a PEM private
+ * key file.  EINVAL unless it is a P-256 key. */
+int audit_key_load_public(const char *path, struct jose_key **out);
+
+/* The public JWK's path for a key file: ".pem" replaced by ".jwk" (or
+ * ".jwk" appended). */
+int audit_key_jwk_path(const char *pem_path, char *buf, size_t n);
+
 /* A merkle_leaves_fn over the store's leaf hashes (ctx: struct store *). */
 int audit_store_leaves(void *ctx, uint64_t begin, size_t count,
     merkle_hash *out);

@@ -202,6 +202,15 @@ struct config_logging {
 	enum config_audit_mode audit;
 };
 
+/* The audit log's signed tree heads (docs/audit.md). */
+struct config_audit {
+	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
+	uint64_t checkpoint_interval;     /* seconds; default 60 */
+	const char *checkpoint_file;      /* each checkpoint appended; NULL: none */
+	const char *key_file;             /* default <data_dir>/audit/
+	                                   * checkpoint-key.pem */
+};
+
 struct config {
 	struct arena arena;               /* owns everything below */
 	const char *source;               /* file name, or NULL for defaults */
@@ -215,6 +224,7 @@ struct config {
 	struct config_api_auth api_auth;
 	struct config_dev dev;
 	struct config_logging logging;
+	struct config_audit audit;
 };
 
 /* The configuration used when no file is given: the development

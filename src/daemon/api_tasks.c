@@ -69,6 +69,8 @@ api_audit(struct daemon *d, struct http_request *req, const char *type,
 	if (r != MANDATE_OK)
 		daemon_log(d, DLOG_ERROR, "request %s: audit append (%s) "
 		    "failed: %s", req->request_id, type, mandate_strerror(r));
+	else
+		(void)daemon_audit_checkpoint(d, DAUDIT_APPENDED);
 	return r;
 }
 

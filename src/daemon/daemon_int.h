@@ -37,6 +37,7 @@ enum daemon_log_level {
 };
 
 struct identity_verifier;
+struct jose_key;
 struct sts;
 
 /* Seconds between key maintenance runs (sts_keys_tick); shorter when
@@ -62,6 +63,12 @@ struct daemon {
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* the audit log's checkpoints (api_audit_log.c) */
+	struct jose_key *audit_key;
+	pthread_mutex_t audit_mu;          /* serialises checkpoint making */
+	bool audit_mu_ok;
+	int64_t audit_ckpt_size;           /* size of the last checkpoint */
+	int64_t audit_ckpt_time;           /* when it was made */
 };
 
 /* One log line (JSON or text per configuration); thread-safe. */
@@ -106,6 +113,29 @@ int api_oauth_register(struct daemon *d, struct http_server *srv);
 
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
+
+/* ---- the audit log's tree heads (api_audit_log.c) ---- */
+
+/* Load or create the audit key (audit.key_file) and read the last
+ * checkpoint; after the store is open.  Errors are logged. */
+int daemon_audit_open(struct daemon *d);
+
+/* Release what daemon_audit_open took; safe on a partly opened daemon. */
+void daemon_audit_close(struct daemon *d);
+
+enum daemon_audit_when {
+	DAUDIT_APPENDED = 0,   /* after an append: audit.checkpoint_every */
+	DAUDIT_TICK,           /* periodic: every or checkpoint_interval */
+	DAUDIT_NOW,            /* whenever the tree grew (shutdown, GET) */
+};
+
+/* Sign, store and export a checkpoint of the current tree when one is
+ * due.  MANDATE_OK also when none was due; errors are logged. */
+int daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when);
+
+/* Register GET /v1/audit/checkpoint and /v1/audit/proof/{inclusion,
+ * consistency}. */
+int api_audit_log_register(struct daemon *d, struct http_server *srv);
 
 /* ---- the task request model (api_task_parse.c) ---- */
 
