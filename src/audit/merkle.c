@@ -9,6 +9,7 @@
  * right-to-left fold of its perfect subtrees).  Verification is the
  * iterative algorithm of 2.1.3.2 and 2.1.4.2, bounded by the proof length.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -156,23 +157,37 @@ split_point(uint64_t n)
 }
 
 struct proof_out {
+	merkle_range_fn *range;
+	void *ctx;
 	merkle_hash *h;
 	size_t n, max;
 };
 
 static int
-proof_add(merkle_leaves_fn *get, void *ctx, uint64_t lo, uint64_t hi,
-    struct proof_out *p)
+proof_add(uint64_t lo, uint64_t hi, struct proof_out *p)
 {
 	if (p->n >= p->max)
 		return MANDATE_ELIMIT;
-	return merkle_range_root(get, ctx, lo, hi, p->h[p->n++]);
+	return p->range(p->ctx, lo, hi, p->h[p->n++]);
+}
+
+/* A leaf source as a range source. */
+struct leaves_src {
+	merkle_leaves_fn *get;
+	void *ctx;
+};
+
+static int
+leaves_range(void *ctx, uint64_t begin, uint64_t end, merkle_hash out)
+{
+	struct leaves_src *src = ctx;
+
+	return merkle_range_root(src->get, src->ctx, begin, end, out);
 }
 
 /* PATH(index - lo, D[lo:hi]) */
 static int
-path(merkle_leaves_fn *get, void *ctx, uint64_t index, uint64_t lo,
-    uint64_t hi, struct proof_out *p)
+path(uint64_t index, uint64_t lo, uint64_t hi, struct proof_out *p)
 {
 	uint64_t k;
 	int r;
@@ -181,65 +196,173 @@ path(merkle_leaves_fn *get, void *ctx, uint64_t index, uint64_t lo,
 		return MANDATE_OK;
 	k = split_point(hi - lo);
 	if (index - lo < k) {
-		if ((r = path(get, ctx, index, lo, lo + k, p)) != MANDATE_OK)
+		if ((r = path(index, lo, lo + k, p)) != MANDATE_OK)
 			return r;
-		return proof_add(get, ctx, lo + k, hi, p);
+		return proof_add(lo + k, hi, p);
 	}
-	if ((r = path(get, ctx, index, lo + k, hi, p)) != MANDATE_OK)
+	if ((r = path(index, lo + k, hi, p)) != MANDATE_OK)
 		return r;
-	return proof_add(get, ctx, lo, lo + k, p);
+	return proof_add(lo, lo + k, p);
+}
+
+int
+merkle_inclusion_proof_r(merkle_range_fn *range, void *ctx, uint64_t index,
+    uint64_t size, merkle_hash *proof, size_t *n)
+{
+	struct proof_out p = { range, ctx, proof, 0, MERKLE_MAX_PATH };
+	int r;
+
+	*n = 0;
+	if (index >= size || size > INT64_MAX)
+		return MANDATE_EINVAL;
+	if ((r = path(index, 0, size, &p)) == MANDATE_OK)
+		*n = p.n;
+	return r;
 }
 
 int
 merkle_inclusion_proof(merkle_leaves_fn *get, void *ctx, uint64_t index,
     uint64_t size, merkle_hash *proof, size_t *n)
 {
-	struct proof_out p = { proof, 0, MERKLE_MAX_PATH };
-	int r;
+	struct leaves_src src = { get, ctx };
 
-	*n = 0;
-	if (index >= size || size > INT64_MAX)
-		return MANDATE_EINVAL;
-	if ((r = path(get, ctx, index, 0, size, &p)) == MANDATE_OK)
-		*n = p.n;
-	return r;
+	return merkle_inclusion_proof_r(leaves_range, &src, index, size,
+	    proof, n);
 }
 
 /* SUBPROOF(m, D[lo:hi], b) */
 static int
-subproof(merkle_leaves_fn *get, void *ctx, uint64_t m, uint64_t lo,
-    uint64_t hi, int b, struct proof_out *p)
+subproof(uint64_t m, uint64_t lo, uint64_t hi, int b, struct proof_out *p)
 {
 	uint64_t k;
 	int r;
 
 	if (m == hi - lo)
-		return b ? MANDATE_OK : proof_add(get, ctx, lo, hi, p);
+		return b ? MANDATE_OK : proof_add(lo, hi, p);
 	k = split_point(hi - lo);
 	if (m <= k) {
-		if ((r = subproof(get, ctx, m, lo, lo + k, b, p)) !=
+		if ((r = subproof(m, lo, lo + k, b, p)) !=
 		    MANDATE_OK)
 			return r;
-		return proof_add(get, ctx, lo + k, hi, p);
+		return proof_add(lo + k, hi, p);
 	}
-	if ((r = subproof(get, ctx, m - k, lo + k, hi, 0, p)) != MANDATE_OK)
+	if ((r = subproof(m - k, lo + k, hi, 0, p)) != MANDATE_OK)
 		return r;
-	return proof_add(get, ctx, lo, lo + k, p);
+	return proof_add(lo, lo + k, p);
+}
+
+int
+merkle_consistency_proof_r(merkle_range_fn *range, void *ctx,
+    uint64_t first, uint64_t second, merkle_hash *proof, size_t *n)
+{
+	struct proof_out p = { range, ctx, proof, 0, MERKLE_MAX_PROOF };
+	int r;
+
+	*n = 0;
+	if (first < 1 || first > second || second > INT64_MAX)
+		return MANDATE_EINVAL;
+	if ((r = subproof(first, 0, second, 1, &p)) == MANDATE_OK)
+		*n = p.n;
+	return r;
 }
 
 int
 merkle_consistency_proof(merkle_leaves_fn *get, void *ctx, uint64_t first,
     uint64_t second, merkle_hash *proof, size_t *n)
 {
-	struct proof_out p = { proof, 0, MERKLE_MAX_PROOF };
+	struct leaves_src src = { get, ctx };
+
+	return merkle_consistency_proof_r(leaves_range, &src, first, second,
+	    proof, n);
+}
+
+/* --- a whole tree in memory ------------------------------------------- */
+
+struct merkle_mem {
+	uint64_t n;
+	unsigned n_levels;
+	uint8_t *level[64];       /* level[h]: n >> h hashes */
+};
+
+void
+merkle_mem_free(struct merkle_mem *t)
+{
+	unsigned h;
+
+	if (t == NULL)
+		return;
+	for (h = 0; h < t->n_levels; h++)
+		free(t->level[h]);
+	free(t);
+}
+
+int
+merkle_mem_build(const uint8_t *leaves, uint64_t n, struct merkle_mem **out)
+{
+	struct merkle_mem *t;
+	uint64_t count = n, j;
+	unsigned h;
+	int r = MANDATE_ENOMEM;
+
+	*out = NULL;
+	if (n > MERKLE_MEM_MAX)
+		return MANDATE_ELIMIT;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return MANDATE_ENOMEM;
+	t->n = n;
+	for (h = 0; count > 0 && h < 64; h++, count >>= 1) {
+		if ((t->level[h] = malloc(count * MERKLE_HASH_LEN)) == NULL)
+			goto out;
+		t->n_levels = h + 1;
+		if (h == 0) {
+			memcpy(t->level[0], leaves, count * MERKLE_HASH_LEN);
+			continue;
+		}
+		for (j = 0; j < count; j++) {
+			const uint8_t *below = t->level[h - 1];
+			if ((r = merkle_node_hash(below + 2 * j * MERKLE_HASH_LEN,
+			    below + (2 * j + 1) * MERKLE_HASH_LEN,
+			    t->level[h] + j * MERKLE_HASH_LEN)) != MANDATE_OK)
+				goto out;
+		}
+	}
+	*out = t;
+	t = NULL;
+	r = MANDATE_OK;
+out:
+	merkle_mem_free(t);
+	return r;
+}
+
+int
+merkle_mem_range_root(void *ctx, uint64_t begin, uint64_t end,
+    merkle_hash out)
+{
+	const struct merkle_mem *t = ctx;
+	uint64_t n = end - begin, k;
+	merkle_hash left, right;
+	unsigned h;
 	int r;
 
-	*n = 0;
-	if (first < 1 || first > second || second > INT64_MAX)
+	if (begin > end || end > t->n)
 		return MANDATE_EINVAL;
-	if ((r = subproof(get, ctx, first, 0, second, 1, &p)) == MANDATE_OK)
-		*n = p.n;
-	return r;
+	if (n == 0)
+		return merkle_empty_root(out);
+	/* an aligned perfect subtree is stored */
+	if ((n & (n - 1)) == 0 && begin % n == 0) {
+		for (h = 0; ((uint64_t)1 << h) < n; h++)
+			;
+		memcpy(out, t->level[h] + (begin >> h) * MERKLE_HASH_LEN,
+		    MERKLE_HASH_LEN);
+		return MANDATE_OK;
+	}
+	k = split_point(n);
+	if ((r = merkle_mem_range_root(ctx, begin, begin + k, left)) !=
+	    MANDATE_OK ||
+	    (r = merkle_mem_range_root(ctx, begin + k, end, right)) !=
+	    MANDATE_OK)
+		return r;
+	return merkle_node_hash(left, right, out);
 }
 
 int

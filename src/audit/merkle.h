@@ -89,6 +89,33 @@ int merkle_inclusion_proof(merkle_leaves_fn *get, void *ctx, uint64_t index,
 int merkle_consistency_proof(merkle_leaves_fn *get, void *ctx,
     uint64_t first, uint64_t second, merkle_hash *proof, size_t *n);
 
+/*
+ * The same proofs over a source of subtree hashes: range(ctx, begin, end,
+ * out) must give the MTH of leaves [begin, end).  Proof generation asks
+ * only for aligned perfect subtrees and the right edges of the tree, so
+ * a source that stores subtree hashes answers in O(log n).
+ */
+typedef int merkle_range_fn(void *ctx, uint64_t begin, uint64_t end,
+    merkle_hash out);
+int merkle_inclusion_proof_r(merkle_range_fn *range, void *ctx,
+    uint64_t index, uint64_t size, merkle_hash *proof, size_t *n);
+int merkle_consistency_proof_r(merkle_range_fn *range, void *ctx,
+    uint64_t first, uint64_t second, merkle_hash *proof, size_t *n);
+
+/*
+ * A whole tree in memory: every level's hashes (about 2n hashes), for a
+ * verifier that has recomputed every leaf.  merkle_mem_range_root is a
+ * merkle_range_fn (ctx: the struct merkle_mem) answering any range in
+ * O(log n).  ELIMIT past MERKLE_MEM_MAX leaves.
+ */
+#define MERKLE_MEM_MAX ((uint64_t)1 << 28)
+struct merkle_mem;
+int merkle_mem_build(const uint8_t *leaves, uint64_t n,
+    struct merkle_mem **out);
+void merkle_mem_free(struct merkle_mem *t);   /* NULL is fine */
+int merkle_mem_range_root(void *ctx, uint64_t begin, uint64_t end,
+    merkle_hash out);
+
 /* RFC 9162 2.1.3.2: does leaf at index belong to the tree of size with
  * this root?  proof holds n hashes one after another.  MANDATE_OK if so. */
 int merkle_verify_inclusion(uint64_t index, uint64_t size,

@@ -388,6 +388,54 @@ test_consistency_all(void **state)
 	free(e);
 }
 
+/* The in-memory tree answers every range and gives the same proofs. */
+static void
+test_mem_tree(void **state)
+{
+	struct entries *e = make_entries();
+	merkle_hash a[MERKLE_MAX_PROOF], b[MERKLE_MAX_PROOF], got, want;
+	size_t sizes[] = { 1, 2, 3, 7, 8, 9, 100, 255, 256, 257, MAX_LEAVES };
+	size_t si, i, na, nb;
+
+	(void)state;
+	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		size_t n = sizes[si];
+		struct merkle_mem *t = NULL;
+		assert_int_equal(merkle_mem_build(e->leaf[0], n, &t),
+		    MANDATE_OK);
+		for (i = 0; i <= n; i += 1 + n / 40) {
+			ref_mth(e, i, n, want);
+			assert_int_equal(merkle_mem_range_root(t, i, n, got),
+			    MANDATE_OK);
+			assert_memory_equal(got, want, 32);
+			if (i < n) {
+				assert_int_equal(merkle_inclusion_proof(
+				    array_leaves, e, i, n, a, &na), MANDATE_OK);
+				assert_int_equal(merkle_inclusion_proof_r(
+				    merkle_mem_range_root, t, i, n, b, &nb),
+				    MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+			}
+			if (i >= 1) {
+				assert_int_equal(merkle_consistency_proof(
+				    array_leaves, e, i, n, a, &na), MANDATE_OK);
+				assert_int_equal(merkle_consistency_proof_r(
+				    merkle_mem_range_root, t, i, n, b, &nb),
+				    MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+			}
+		}
+		assert_int_not_equal(merkle_mem_range_root(t, 0, n + 1, got),
+		    MANDATE_OK);
+		merkle_mem_free(t);
+	}
+	free(e);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -430,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_roots),
 		cmocka_unit_test(test_inclusion_all),
 		cmocka_unit_test(test_consistency_all),
+		cmocka_unit_test(test_mem_tree),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
