@@ -244,8 +244,9 @@ check_records(struct vstate *v)
 		if (memcmp(h, l->hash, MERKLE_HASH_LEN) != 0) {
 			rc = fail("record id %" PRId64 " (leaf %" PRIu64 ") does "
 			    "not match the leaf hash written when it was "
-			    "appended: it was changed (or records were "
-			    "reordered)", e->id, v->n);
+			    "appended: it was changed, or records were "
+			    "inserted, deleted or reordered and renumbered",
+			    e->id, v->n);
 			goto out;
 		}
 		if ((r = push_leaf(v, h, e->id)) != MANDATE_OK)
