@@ -180,6 +180,19 @@ out:
 	return r;
 }
 
+void
+daemon_audit_appended(struct daemon *d, int64_t id)
+{
+	uint64_t every = d->cfg->audit.checkpoint_every;
+
+	/* ids count records (they may skip, never repeat), so id - last
+	 * size below every means no checkpoint can be due yet */
+	if (every == 0 || id - atomic_load(&d->audit_ckpt_size) <
+	    (int64_t)every)
+		return;
+	(void)daemon_audit_checkpoint(d, DAUDIT_APPENDED);
+}
+
 /* ---- HTTP --------------------------------------------------------------- */
 
 static void

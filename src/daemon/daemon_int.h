@@ -67,7 +67,7 @@ struct daemon {
 	struct jose_key *audit_key;
 	pthread_mutex_t audit_mu;          /* serialises checkpoint making */
 	bool audit_mu_ok;
-	int64_t audit_ckpt_size;           /* size of the last checkpoint */
+	_Atomic int64_t audit_ckpt_size;   /* size of the last checkpoint */
 	int64_t audit_ckpt_time;           /* when it was made */
 };
 
@@ -132,6 +132,11 @@ enum daemon_audit_when {
 /* Sign, store and export a checkpoint of the current tree when one is
  * due.  MANDATE_OK also when none was due; errors are logged. */
 int daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when);
+
+/* After an append that got event id: a checkpoint when
+ * audit.checkpoint_every is reached (a lock-free test first: the hot
+ * path pays one atomic load). */
+void daemon_audit_appended(struct daemon *d, int64_t id);
 
 /* Register GET /v1/audit/checkpoint and /v1/audit/proof/{inclusion,
  * consistency}. */

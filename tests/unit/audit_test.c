@@ -262,6 +262,36 @@ test_backfill(void **state)
 	assert_int_equal(check_leaves(f->s), 12);
 }
 
+/* SQLite only: the tree's tables refuse UPDATE and DELETE like
+ * audit_events does. */
+static void
+test_append_only(void **state)
+{
+	static const char *const refused[] = {
+		"UPDATE audit_leaves SET leaf_hash = zeroblob(32)",
+		"DELETE FROM audit_leaves",
+		"UPDATE audit_checkpoints SET time = 0",
+		"DELETE FROM audit_checkpoints",
+	};
+	struct fx *f = *state;
+	struct store_audit_checkpoint sc;
+	sqlite3 *db = NULL;
+	size_t i;
+
+	open_store(f, 0);
+	append(f->s, 1);
+	memset(&sc, 0, sizeof(sc));
+	sc.tree_size = 1;
+	sc.signed_text = STR_LIT("a.b.c");
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_OK);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_int_not_equal(sqlite3_exec(db, refused[i], NULL, NULL,
+		    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(check_leaves(f->s), 1);
+}
+
 static int
 store_src(void *ctx, uint64_t begin, size_t count, merkle_hash *out)
 {
@@ -388,6 +418,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_leaves, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_only, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_store_proofs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints, setup,
