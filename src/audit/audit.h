@@ -88,4 +88,22 @@ int audit_key_jwk_path(const char *pem_path, char *buf, size_t n);
 int audit_store_leaves(void *ctx, uint64_t begin, size_t count,
     merkle_hash *out);
 
+/*
+ * Complete-subtree hashes for proofs over the store (tree_cache.c).  Only
+ * ever asked about leaves that exist (below the current tree size).  Free
+ * with audit_tree_cache_free (NULL is fine).
+ */
+struct audit_tree_cache;
+int audit_tree_cache_new(struct audit_tree_cache **out);
+void audit_tree_cache_free(struct audit_tree_cache *c);
+
+/* A merkle_range_fn: ctx is a struct audit_cached_source.  O(log n)
+ * cached lookups once the subtrees a range needs were computed. */
+struct audit_cached_source {
+	struct store *store;
+	struct audit_tree_cache *cache;
+};
+int audit_cached_range_root(void *ctx, uint64_t begin, uint64_t end,
+    merkle_hash out);
+
 #endif

@@ -75,8 +75,8 @@ int merkle_range_root(merkle_leaves_fn *get, void *ctx, uint64_t begin,
 /*
  * PATH(index, D[0:size]) of RFC 9162 2.1.3.1, leaf to root, into
  * proof[0..*n) (room for MERKLE_MAX_PATH).  EINVAL unless index < size.
- * Cost: reads every leaf below size once (XXX stored subtree hashes
- * would make it O(log n) reads).
+ * Cost: reads every leaf below size once; the _r variants below with a
+ * subtree-hash source (tree_cache.c, merkle_mem) are O(log n).
  */
 int merkle_inclusion_proof(merkle_leaves_fn *get, void *ctx, uint64_t index,
     uint64_t size, merkle_hash *proof, size_t *n);

@@ -12,7 +12,9 @@
  * stored in the audit_checkpoints table and, with audit.checkpoint_file,
  * appended to that file as one JSON line.  The endpoints need an
  * authenticated caller (api_authenticate); they reveal hashes only.
- * Hashes travel as unpadded base64url (RFC 4648 section 5).
+ * Hashes travel as unpadded base64url (RFC 4648 section 5).  Proofs take
+ * complete-subtree hashes from a cache (src/audit/tree_cache.c), so a
+ * proof costs O(log n) store reads once its subtrees were computed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +41,8 @@ daemon_audit_open(struct daemon *d)
 	if (pthread_mutex_init(&d->audit_mu, NULL) != 0)
 		return MANDATE_EINTERNAL;
 	d->audit_mu_ok = true;
+	if ((r = audit_tree_cache_new(&d->audit_cache)) != MANDATE_OK)
+		return r;
 	if ((r = audit_key_load_or_create(d->cfg->audit.key_file,
 	    &d->audit_key, err, sizeof(err))) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "%s; not starting", err);
@@ -65,6 +69,8 @@ daemon_audit_close(struct daemon *d)
 {
 	jose_key_unref(d->audit_key);
 	d->audit_key = NULL;
+	audit_tree_cache_free(d->audit_cache);
+	d->audit_cache = NULL;
 	if (d->audit_mu_ok)
 		pthread_mutex_destroy(&d->audit_mu);
 	d->audit_mu_ok = false;
@@ -260,11 +266,6 @@ proof_json(struct arena *a, const uint8_t *p, size_t n)
 	return arr;
 }
 
-static int
-store_leaves(void *ctx, uint64_t begin, size_t count, merkle_hash *out)
-{
-	return audit_store_leaves(ctx, begin, count, out);
-}
 
 static void
 h_checkpoint(struct http_request *req, void *arg)
@@ -320,6 +321,7 @@ static void
 h_inclusion(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
+	struct audit_cached_source src = { d->store, d->audit_cache };
 	struct store_audit_leaf leaf;
 	struct api_caller caller;
 	merkle_hash proof[MERKLE_MAX_PATH], root;
@@ -343,10 +345,10 @@ h_inclusion(struct http_request *req, void *arg)
 		    "size is larger than the audit log");
 		return;
 	}
-	if ((r = merkle_inclusion_proof(store_leaves, d->store,
+	if ((r = merkle_inclusion_proof_r(audit_cached_range_root, &src,
 	    (uint64_t)index, (uint64_t)size, proof, &n)) != MANDATE_OK ||
-	    (r = merkle_range_root(store_leaves, d->store, 0, (uint64_t)size,
-	    root)) != MANDATE_OK ||
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)size, root)) !=
+	    MANDATE_OK ||
 	    (r = store_audit_leaves(d->store, index, 1, &leaf, &got)) !=
 	    MANDATE_OK) {
 		audit_server_error(d, req, "inclusion proof", r);
@@ -368,6 +370,7 @@ static void
 h_consistency(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
+	struct audit_cached_source src = { d->store, d->audit_cache };
 	struct api_caller caller;
 	merkle_hash proof[MERKLE_MAX_PROOF], r1, r2;
 	int64_t from, to, have;
@@ -390,12 +393,12 @@ h_consistency(struct http_request *req, void *arg)
 		    "to is larger than the audit log");
 		return;
 	}
-	if ((r = merkle_consistency_proof(store_leaves, d->store,
+	if ((r = merkle_consistency_proof_r(audit_cached_range_root, &src,
 	    (uint64_t)from, (uint64_t)to, proof, &n)) != MANDATE_OK ||
-	    (r = merkle_range_root(store_leaves, d->store, 0, (uint64_t)from,
-	    r1)) != MANDATE_OK ||
-	    (r = merkle_range_root(store_leaves, d->store, 0, (uint64_t)to,
-	    r2)) != MANDATE_OK) {
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)from, r1)) !=
+	    MANDATE_OK ||
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)to, r2)) !=
+	    MANDATE_OK) {
 		audit_server_error(d, req, "consistency proof", r);
 		return;
 	}

@@ -37,6 +37,7 @@ enum daemon_log_level {
 };
 
 struct identity_verifier;
+struct audit_tree_cache;
 struct jose_key;
 struct sts;
 
@@ -65,6 +66,7 @@ struct daemon {
 	bool locks_ok;
 	/* the audit log's checkpoints (api_audit_log.c) */
 	struct jose_key *audit_key;
+	struct audit_tree_cache *audit_cache;  /* subtree hashes for proofs */
 	pthread_mutex_t audit_mu;          /* serialises checkpoint making */
 	bool audit_mu_ok;
 	_Atomic int64_t audit_ckpt_size;   /* size of the last checkpoint */

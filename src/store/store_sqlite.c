@@ -720,13 +720,20 @@ tree_next_index(struct op *op, int64_t *next)
 	return r;
 }
 
-/* Make the batch's tree match the stored leaves (once per batch). */
+/* Make the batch's tree match the stored leaves (once per batch).  Every
+ * audit append runs inside a group-commit batch, which lends op->tree
+ * (gc_run_batch); a write path that does not is a bug, and fails. */
 static int
 tree_sync(struct op *op)
 {
 	int64_t next = -1;
 	int r;
 
+	if (op->tree == NULL) {
+		log_msg(op->st, MANDATE_EINTERNAL, op->name,
+		    "audit append outside a group-commit batch");
+		return MANDATE_EINTERNAL;
+	}
 	if (op->tree_checked)
 		return MANDATE_OK;
 	if ((r = tree_next_index(op, &next)) != MANDATE_OK)

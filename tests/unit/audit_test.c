@@ -334,6 +334,55 @@ test_store_proofs(void **state)
 	    proof, &n), MANDATE_OK);
 }
 
+/* The daemon's cached proofs equal the plain ones, cold and warm. */
+static void
+test_cached_proofs(void **state)
+{
+	struct fx *f = *state;
+	struct audit_tree_cache *cache = NULL;
+	struct audit_cached_source src;
+	merkle_hash a[MERKLE_MAX_PROOF], b[MERKLE_MAX_PROOF], r1, r2;
+	size_t na, nb;
+	uint64_t sizes[] = { 1, 255, 256, 257, 511, 512, 600, 777 };
+	int i, pass, si;
+
+	open_store(f, 0);
+	for (i = 0; i < 777; i++)
+		append(f->s, i);
+	assert_int_equal(audit_tree_cache_new(&cache), MANDATE_OK);
+	src.store = f->s;
+	src.cache = cache;
+	for (pass = 0; pass < 2; pass++)
+		for (si = 0; si < 8; si++) {
+			uint64_t n = sizes[si], x;
+			assert_int_equal(audit_cached_range_root(&src, 0, n, r1),
+			    MANDATE_OK);
+			assert_int_equal(merkle_range_root(store_src, f->s, 0, n,
+			    r2), MANDATE_OK);
+			assert_memory_equal(r1, r2, 32);
+			for (x = 0; x < n; x += 1 + n / 7) {
+				assert_int_equal(merkle_inclusion_proof_r(
+				    audit_cached_range_root, &src, x, n, a, &na),
+				    MANDATE_OK);
+				assert_int_equal(merkle_inclusion_proof(store_src,
+				    f->s, x, n, b, &nb), MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+				assert_int_equal(merkle_consistency_proof_r(
+				    audit_cached_range_root, &src, x + 1, n, a,
+				    &na), MANDATE_OK);
+				assert_int_equal(merkle_consistency_proof(
+				    store_src, f->s, x + 1, n, b, &nb),
+				    MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+			}
+		}
+	audit_tree_cache_free(cache);
+}
+
 static void
 test_checkpoints(void **state)
 {
@@ -421,6 +470,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_append_only, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_store_proofs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cached_proofs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints, setup,
 		    teardown),
