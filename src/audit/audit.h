@@ -84,6 +84,13 @@ int audit_key_load_public(const char *path, struct jose_key **out);
  * ".jwk" appended). */
 int audit_key_jwk_path(const char *pem_path, char *buf, size_t n);
 
+/* The signed checkpoint in one line of a checkpoint file: the
+ * "checkpoint" member of a JSON line as audit.checkpoint_file and `mandate
+ * audit checkpoint` write it, or the line itself (a bare JWS).  Trailing
+ * blanks are ignored; STR_NULL when a JSON line has no such member.  The
+ * result points into line; verify it with audit_checkpoint_verify. */
+struct str audit_checkpoint_from_line(struct str line);
+
 /* A merkle_leaves_fn over the store's leaf hashes (ctx: struct store *). */
 int audit_store_leaves(void *ctx, uint64_t begin, size_t count,
     merkle_hash *out);

@@ -85,3 +85,26 @@ audit_checkpoint_verify(struct arena *a, struct str signed_text,
 	*why = NULL;
 	return MANDATE_OK;
 }
+
+struct str
+audit_checkpoint_from_line(struct str line)
+{
+	static const char key[] = "\"checkpoint\":\"";
+	size_t kn = sizeof(key) - 1, i, j;
+
+	while (line.n > 0 && (line.p[line.n - 1] == '\r' ||
+	    line.p[line.n - 1] == ' ' || line.p[line.n - 1] == '\t'))
+		line.n--;
+	if (line.n == 0 || line.p[0] != '{')
+		return line;
+	for (i = 0; i + kn <= line.n; i++) {
+		if (memcmp(line.p + i, key, kn) != 0)
+			continue;
+		for (j = i + kn; j < line.n && line.p[j] != '"'; j++)
+			;
+		if (j == line.n)
+			return STR_NULL;        /* unterminated */
+		return str_make(line.p + i + kn, j - i - kn);
+	}
+	return STR_NULL;
+}

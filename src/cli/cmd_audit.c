@@ -361,25 +361,6 @@ check_stored(struct vstate *v)
 	}
 }
 
-/* One saved line: a JSON object with "checkpoint", or the JWS itself. */
-static struct str
-saved_jws(const char *line, size_t len)
-{
-	const char *k = "\"checkpoint\":\"", *p, *q;
-	size_t kn = strlen(k);
-
-	if (len == 0 || line[0] != '{')
-		return str_make(line, len);
-	for (p = line; p + kn <= line + len; p++)
-		if (memcmp(p, k, kn) == 0) {
-			p += kn;
-			for (q = p; q < line + len && *q != '"'; q++)
-				;
-			return str_make(p, (size_t)(q - p));
-		}
-	return STR_NULL;
-}
-
 static int
 check_saved(struct vstate *v, const char *file)
 {
@@ -412,7 +393,7 @@ check_saved(struct vstate *v, const char *file)
 			rc = fail("%s: line too long", what);
 			break;
 		}
-		jws = saved_jws(line, ln);
+		jws = audit_checkpoint_from_line(str_make(line, ln));
 		rc = check_one(v, what, jws, NULL, 0, NULL, &c);
 		if (rc == 0 && (uint64_t)c.size < v->n) {
 			/* and the log today extends it */

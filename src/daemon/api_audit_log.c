@@ -5,6 +5,9 @@
  *   GET /v1/audit/proof/inclusion?index=&size=  RFC 9162 PATH
  *   GET /v1/audit/proof/consistency?from=&to=   RFC 9162 PROOF
  *
+ * At start the log must still hold its latest stored checkpoint and the
+ * last line of audit.checkpoint_file: a database rolled back or
+ * truncated below them, or edited under them, is refused (fail closed).
  * Checkpoints are made every audit.checkpoint_every records (checked after
  * each append the daemon makes through api_audit and at each tick) or
  * every audit.checkpoint_interval seconds when the log grew, and at
@@ -21,6 +24,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +33,128 @@
 #include "audit/audit.h"
 #include "daemon/daemon_int.h"
 #include "util/status.h"
+
+/* The last line of the checkpoint file (reads at most its last 64 KiB):
+ * *line in the arena, STR_NULL when the file is absent or empty. */
+static int
+last_exported(struct daemon *d, struct arena *a, struct str *line)
+{
+	const char *path = d->cfg->audit.checkpoint_file;
+	char *buf;
+	struct stat st;
+	off_t from;
+	size_t n, got = 0, end, start;
+	int fd, r = MANDATE_EIO;
+
+	*line = STR_NULL;
+	if (path == NULL)
+		return MANDATE_OK;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? MANDATE_OK : MANDATE_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	from = st.st_size > 65536 ? st.st_size - 65536 : 0;
+	n = (size_t)(st.st_size - from);
+	if ((buf = arena_alloc(a, n + 1)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	while (got < n) {
+		ssize_t k = pread(fd, buf + got, n - got, from + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto out;
+		got += (size_t)k;
+	}
+	end = n;
+	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start == 0 && from > 0)
+		goto out;              /* a last line longer than 64 KiB */
+	*line = str_make(buf + start, end - start);
+	r = MANDATE_OK;
+out:
+	close(fd);
+	return r;
+}
+
+/* The log must still hold what a checkpoint says it held: its size
+ * within the tree and its root the root of that prefix. */
+static int
+still_holds(struct daemon *d, const char *what, int64_t size,
+    const uint8_t *root, int64_t tree_size)
+{
+	struct audit_cached_source src = { d->store, d->audit_cache };
+	merkle_hash have;
+	int r;
+
+	if (size > tree_size) {
+		daemon_log(d, DLOG_ERROR, "the audit log holds %" PRId64
+		    " records but %s covers %" PRId64 ": it was rolled back or "
+		    "truncated; not starting (run `mandate audit verify`)",
+		    tree_size, what, size);
+		return MANDATE_EINVAL;
+	}
+	if ((r = audit_cached_range_root(&src, 0, (uint64_t)size, have)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit log: cannot compute the root "
+		    "of %" PRId64 " records: %s", size, mandate_strerror(r));
+		return r;
+	}
+	if (memcmp(have, root, MERKLE_HASH_LEN) != 0) {
+		daemon_log(d, DLOG_ERROR, "the audit log's first %" PRId64
+		    " records no longer produce the root of %s: it was edited; "
+		    "not starting (run `mandate audit verify`)", size, what);
+		return MANDATE_EINVAL;
+	}
+	return MANDATE_OK;
+}
+
+/* At start: the log still holds the latest stored checkpoint and the
+ * last one exported to audit.checkpoint_file (a rollback of the database
+ * below what left the daemon's reach is refused, fail closed). */
+static int
+startup_check(struct daemon *d, struct arena *a,
+    const struct store_audit_checkpoint *last)
+{
+	struct audit_checkpoint c;
+	struct str line, jws;
+	merkle_hash head;
+	const char *why = NULL;
+	int64_t size = 0;
+	int r;
+
+	if ((r = store_audit_tree_head(d->store, &size, head)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit tree head: %s",
+		    mandate_strerror(r));
+		return r;
+	}
+	if (last != NULL && (r = still_holds(d, "its latest stored "
+	    "checkpoint", last->tree_size, last->root, size)) != MANDATE_OK)
+		return r;
+	if ((r = last_exported(d, a, &line)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: cannot "
+		    "read its last line; not starting",
+		    d->cfg->audit.checkpoint_file);
+		return r;
+	}
+	if (line.n == 0)
+		return MANDATE_OK;
+	jws = audit_checkpoint_from_line(line);
+	if (audit_checkpoint_verify(a, jws, d->audit_key, &c, &why) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: its last "
+		    "checkpoint does not verify with the audit key (%s); not "
+		    "starting", d->cfg->audit.checkpoint_file, why);
+		return MANDATE_EINVAL;
+	}
+	return still_holds(d, "the last exported checkpoint", c.size, c.root,
+	    size);
+}
 
 int
 daemon_audit_open(struct daemon *d)
@@ -53,9 +179,10 @@ daemon_audit_open(struct daemon *d)
 	if (r == MANDATE_OK) {
 		d->audit_ckpt_size = last.tree_size;
 		d->audit_ckpt_time = last.time;
+		r = startup_check(d, &a, &last);
 	} else if (r == MANDATE_ENOTFOUND) {
 		d->audit_ckpt_time = (int64_t)time(NULL);
-		r = MANDATE_OK;
+		r = startup_check(d, &a, NULL);
 	} else {
 		daemon_log(d, DLOG_ERROR, "cannot read the last audit "
 		    "checkpoint: %s", mandate_strerror(r));

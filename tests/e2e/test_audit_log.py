@@ -406,11 +406,18 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     cfg = EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
                                        "mandate.cedar")
     d = start_daemon(cfg)
+    db_path = str(tmp_path / "data" / "mandate.db")
+    old = str(tmp_path / "old.db")
     for i in range(7):
         r = requests.post(d.url + "/v1/tasks", timeout=10, json={
             "agent": AGENT, "objective": "export %d" % i,
             "intents": [{"action": "read_ticket"}]})
         assert r.status_code == 201, r.text
+        if i == 3:
+            src, dst = sqlite3.connect(db_path), sqlite3.connect(old)
+            src.backup(dst)
+            src.close()
+            dst.close()
     assert d.stop() == 0
     keydir = str(tmp_path / "audit-keys")
     assert oct(os.stat(os.path.join(keydir, "ck.pem")).st_mode & 0o777) == "0o600"
@@ -433,6 +440,19 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
                 "--key", os.path.join(keydir, "ck.pem"), "--quiet")
     assert r.returncode == 0 and r.stdout.startswith("verified"), r.stdout
+
+    # a restart over the same log is fine ...
+    d2 = start_daemon(cfg)
+    assert d2.stop() == 0
+    # ... a database rolled back below the exported checkpoint is refused
+    for ext in ("", "-wal", "-shm"):
+        if os.path.exists(db_path + ext):
+            os.unlink(db_path + ext)
+    shutil.copy(old, db_path)
+    d3 = start_daemon(cfg, ready=False)
+    assert d3.proc.wait(timeout=15) != 0
+    assert "rolled back or truncated" in d3.log_text()
+    assert "covers 7" in d3.log_text()
 
 
 def test_bad_audit_configuration(start_daemon, tmp_path):
