@@ -826,6 +826,11 @@ static const struct field api_auth_fields[] = {
 	END
 };
 
+static const struct field authzen_fields[] = {
+	FLD("authenticate", F_BOOL, struct config_authzen, authenticate, 0, 0),
+	END
+};
+
 static const struct field dev_fields[] = {
 	FLD("enabled", F_BOOL, struct config_dev, enabled, 0, 0),
 	FLD("trust_domain", F_TD, struct config_dev, trust_domain, 0, 0),
@@ -861,6 +866,7 @@ static const struct field top_fields[] = {
 	SECT("tokens", struct config, tokens, tokens_fields),
 	SECT("tasks", struct config, tasks, tasks_fields),
 	SECT("api_auth", struct config, api_auth, api_auth_fields),
+	SECT("authzen", struct config, authzen, authzen_fields),
 	SECT("dev", struct config, dev, dev_fields),
 	SECT("logging", struct config, logging, logging_fields),
 	SECT("audit", struct config, audit, audit_fields),
@@ -906,6 +912,7 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->audit.checkpoint_every = 1000;
 	cfg->audit.checkpoint_interval = 60;
 	cfg->api_auth.open_on_loopback = dev;
+	cfg->authzen.authenticate = true;
 	cfg->dev.enabled = dev;
 	cfg->dev.trust_domain = "dev.local";
 	cfg->logging.level = CONFIG_LOG_INFO;

@@ -173,6 +173,13 @@ struct config_api_auth {
 	bool open_on_loopback;                  /* no auth from 127.0.0.1/::1 */
 };
 
+/* The AuthZEN evaluation API (docs/configuration.md, `authzen`). */
+struct config_authzen {
+	/* callers authenticate as api_auth says (default); false opens the
+	 * evaluation and search endpoints to anyone who can reach them */
+	bool authenticate;
+};
+
 struct config_dev {
 	bool enabled;
 	const char *trust_domain;         /* "dev.local" */
@@ -222,6 +229,7 @@ struct config {
 	struct config_tokens tokens;
 	struct config_tasks tasks;
 	struct config_api_auth api_auth;
+	struct config_authzen authzen;
 	struct config_dev dev;
 	struct config_logging logging;
 	struct config_audit audit;

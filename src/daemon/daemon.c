@@ -279,6 +279,10 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_authzen_register(d, d->srv)) != MANDATE_OK)
+		return r;
+	if ((r = api_reload_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
 	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
 	    ready_policies, d)) != MANDATE_OK ||
@@ -305,6 +309,12 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		return MANDATE_EINTERNAL;
 	}
 	if (pthread_mutex_init(&d->policy_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->log_lock);
+		free(d);
+		return MANDATE_EINTERNAL;
+	}
+	if (pthread_mutex_init(&d->reload_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->policy_lock);
 		pthread_mutex_destroy(&d->log_lock);
 		free(d);
 		return MANDATE_EINTERNAL;
@@ -404,6 +414,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	    pol->entities ? ", with entities" : "");
 	if (cedar_policy_set_count(pol->set) == 0)
 		daemon_log(d, DLOG_WARN, "no policies: every decision is deny");
+	d->policy_fp = daemon_policies_fingerprint(d->cfg);
 	daemon_policies_swap(d, pol);
 	pol = NULL;
 
@@ -478,6 +489,17 @@ daemon_start(struct daemon *d)
 	    cfg->dev.enabled ? "development instance" : "configured instance",
 	    cfg->api_auth.open_on_loopback ? "; the API is open to callers on "
 	    "loopback without authentication" : "");
+	if (!cfg->authzen.authenticate)
+		daemon_log(d, DLOG_WARN, "AuthZEN evaluation API: callers are "
+		    "NOT authenticated (authzen.authenticate: false)");
+	else if (cfg->api_auth.open_on_loopback)
+		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: open to "
+		    "callers on loopback without authentication%s",
+		    cfg->dev.enabled ? " (development instance)" :
+		    " (api_auth.open_on_loopback)");
+	else
+		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: callers "
+		    "authenticate as api_auth says");
 	if (cfg->dev.enabled)
 		dev_hint(d, (unsigned)http_server_port(d->srv));
 	return MANDATE_OK;
@@ -506,22 +528,51 @@ on_signal(int sig)
 	errno = saved;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* policies.watch: reload when the files' fingerprint changed since the
+ * last attempt (a refused set is not retried until the files change
+ * again). */
+static void
+watch_check(struct daemon *d)
+{
+	uint64_t fp = daemon_policies_fingerprint(d->cfg);
+
+	if (fp != d->policy_fp)
+		daemon_policies_reload(d, "policy files changed", NULL);
+}
+
 int
 daemon_run(struct daemon *d)
 {
-	struct sigaction sa, old_term, old_int, old_pipe;
+	struct sigaction sa, old_term, old_int, old_pipe, old_hup;
 	int fds[2] = { -1, -1 };
 	unsigned char b = 0;
 	int r = MANDATE_EIO;
-	int tick_ms = DAEMON_TICK_S * 1000;
+	int64_t tick_ms = DAEMON_TICK_S * 1000, watch_ms = 0;
+	int64_t next_tick, next_watch;
+	bool watch = d->cfg->policies.watch;
 
 	/* a short publish delay (tests) needs maintenance as often */
 	if (d->cfg->tokens.publish_delay < DAEMON_TICK_S)
-		tick_ms = (int)d->cfg->tokens.publish_delay * 1000;
-	if (d->cfg->audit.checkpoint_interval * 1000 < (uint64_t)tick_ms)
-		tick_ms = (int)d->cfg->audit.checkpoint_interval * 1000;
+		tick_ms = (int64_t)d->cfg->tokens.publish_delay * 1000;
+	if ((int64_t)d->cfg->audit.checkpoint_interval * 1000 < tick_ms)
+		tick_ms = (int64_t)d->cfg->audit.checkpoint_interval * 1000;
 	if (tick_ms < 1000)
 		tick_ms = 1000;
+	if (watch)
+		watch_ms = (int64_t)d->cfg->policies.reload_interval * 1000;
+	if (watch_ms < 1000)
+		watch_ms = 1000;
+	next_tick = mono_ms() + tick_ms;
+	next_watch = mono_ms() + watch_ms;
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
 		return MANDATE_EIO;
@@ -532,31 +583,49 @@ daemon_run(struct daemon *d)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGHUP, &sa, &old_hup);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, &old_pipe);
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		int n = poll(&pfd, 1, tick_ms);
+		int64_t now = mono_ms(), wait = next_tick - now;
+		int n;
 
+		if (watch && next_watch - now < wait)
+			wait = next_watch - now;
+		if (wait < 0)
+			wait = 0;
+		n = poll(&pfd, 1, (int)wait);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0) {
+		if (n < 0) {
+			daemon_log(d, DLOG_ERROR, "poll: %s", strerror(errno));
+			break;
+		}
+		if (n > 0) {
+			if (read(fds[0], &b, 1) != 1)
+				continue;
+			if (b == SIGHUP) {
+				daemon_policies_reload(d, "SIGHUP", NULL);
+				continue;
+			}
+			r = MANDATE_OK;
+			break;
+		}
+		now = mono_ms();
+		if (now >= next_tick) {
 			/* key maintenance: publish-then-sign rotation steps */
 			int tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
 			if (tr != MANDATE_OK)
 				daemon_log(d, DLOG_WARN, "key maintenance: %s",
 				    mandate_strerror(tr));
 			(void)daemon_audit_checkpoint(d, DAUDIT_TICK);
-			continue;
+			next_tick = now + tick_ms;
 		}
-		if (n < 0) {
-			daemon_log(d, DLOG_ERROR, "poll: %s", strerror(errno));
-			break;
-		}
-		if (read(fds[0], &b, 1) == 1) {
-			r = MANDATE_OK;
-			break;
+		if (watch && now >= next_watch) {
+			watch_check(d);
+			next_watch = mono_ms() + watch_ms;
 		}
 	}
 	daemon_log(d, DLOG_INFO, "%s received: shutting down (up to %u ms for "
@@ -565,6 +634,7 @@ daemon_run(struct daemon *d)
 	daemon_stop(d);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sig_pipe_fd = -1;
 	close(fds[0]);
@@ -603,6 +673,7 @@ daemon_free(struct daemon *d)
 	store_close(d->store);
 	config_free(d->cfg);
 	if (d->locks_ok) {
+		pthread_mutex_destroy(&d->reload_lock);
 		pthread_mutex_destroy(&d->policy_lock);
 		pthread_mutex_destroy(&d->log_lock);
 	}

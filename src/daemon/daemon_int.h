@@ -61,6 +61,10 @@ struct daemon {
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
 	pthread_mutex_t policy_lock;
+	/* one reload at a time (SIGHUP, file watch, POST /v1/policies/reload);
+	 * policy_fp is the watched files' fingerprint at the last attempt */
+	pthread_mutex_t reload_lock;
+	_Atomic uint64_t policy_fp;
 	bool started;
 	bool stopped;
 	bool locks_ok;
@@ -112,6 +116,25 @@ int api_tasks_register(struct daemon *d, struct http_server *srv);
 /* Register the OAuth endpoints (token, introspect, revoke, JWKS,
  * metadata). */
 int api_oauth_register(struct daemon *d, struct http_server *srv);
+
+/* Register the AuthZEN Authorization API (api_authzen.c). */
+int api_authzen_register(struct daemon *d, struct http_server *srv);
+
+/* ---- policy reload (daemon_reload.c) ---- */
+
+/* Build a new snapshot from the configured files and publish it; on any
+ * error the current one stays and the diagnostics are logged.  why says
+ * who asked (for the log).  *diag (may be NULL) gets the diagnostics
+ * (malloc'd text, free() it; NULL when there are none).  MANDATE_OK, or
+ * the loader's status. */
+int daemon_policies_reload(struct daemon *d, const char *why, char **diag);
+
+/* A fingerprint of the policy, schema and entity files (name, size,
+ * modification time, inode; for directories their *.cedar entries). */
+uint64_t daemon_policies_fingerprint(const struct config *cfg);
+
+/* Register POST /v1/policies/reload. */
+int api_reload_register(struct daemon *d, struct http_server *srv);
 
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);

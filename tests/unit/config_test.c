@@ -82,6 +82,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("tasks.max_intents", c->tasks.max_intents)
 	U("api_auth.open_on_loopback", c->api_auth.open_on_loopback)
 	U("api_auth.mtls_identities.n", c->api_auth.mtls_identities.n)
+	U("authzen.authenticate", c->authzen.authenticate)
 	U("dev.enabled", c->dev.enabled)
 	S("dev.trust_domain", c->dev.trust_domain)
 	S("dev.oidc_issuer", c->dev.oidc_issuer)
@@ -118,6 +119,8 @@ static const struct good_case good_cases[] = {
 	{ "", "server.max_body_size", "1048576" },
 	{ "", "dev.enabled", "0" },
 	{ "", "api_auth.open_on_loopback", "0" },
+	{ "", "authzen.authenticate", "1" },
+	{ "authzen:\n  authenticate: false\n", "authzen.authenticate", "0" },
 	{ "", "dev.trust_domain", "dev.local" },
 	{ "", "dev.oidc_issuer", "http://127.0.0.1:8700/dev" },
 	{ "# only a comment\n", "logging.level", "1" },
@@ -521,6 +524,7 @@ test_defaults_are_dev(void **state)
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_true(cfg->dev.enabled);
 	assert_true(cfg->api_auth.open_on_loopback);
+	assert_true(cfg->authzen.authenticate);
 	assert_null(cfg->source);
 	assert_string_equal(cfg->server.listen, "127.0.0.1:8700");
 	assert_string_equal(cfg->store.path, "./mandate-data/mandate.db");
