@@ -1,11 +1,13 @@
 /*
  * fuzz_checkpoint.c - the audit log's parsers of untrusted text: signed
  * checkpoints as `mandate audit verify --checkpoint` reads them from a
- * saved file.  The first byte picks the target (mod 2): 0 the rest is a
- * checkpoint JWS verified with a fixed key (so seeds can carry valid
- * signatures); 1 the rest is a payload signed here with that key and then
- * verified (the payload parser on any text, past the signature).  A
- * verified checkpoint must have size >= 1 and sign back to itself.
+ * saved file.  The first byte picks the target (mod 3): 0 the rest is a
+ * line of a checkpoint file (a JSON line or a bare JWS) whose checkpoint
+ * is verified with a fixed key (so seeds can carry valid signatures);
+ * 1 the rest is a payload signed here with that key and then verified
+ * (the payload parser on any text, past the signature); 2 as 0 without
+ * the line parser.  A verified checkpoint must have size >= 1 and sign
+ * back to itself.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +44,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	arena_init(&a, 1u << 20);
 	text = str_make((const char *)data + 1, size - 1);
-	if (data[0] % 2 == 1) {
+	if (data[0] % 3 == 0) {
+		text = audit_checkpoint_from_line(text);
+		if (text.n > 0 && (text.p < (const char *)data + 1 ||
+		    text.p + text.n > (const char *)data + size))
+			abort();       /* must point into the line */
+	} else if (data[0] % 3 == 1) {
 		struct jose_sign_opts so;
 		memset(&so, 0, sizeof(so));
 		so.typ = STR_LIT(AUDIT_CHECKPOINT_TYP);
