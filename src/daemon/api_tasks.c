@@ -53,6 +53,7 @@ api_audit(struct daemon *d, struct http_request *req, const char *type,
 {
 	struct store_audit_event e;
 	char *fj = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+	int64_t id = 0;
 	int r;
 
 	json_decref(fields);
@@ -65,11 +66,13 @@ api_audit(struct daemon *d, struct http_request *req, const char *type,
 	e.agent = agent;
 	e.task_id = task_id;
 	e.fields_json = str_c(fj);
-	r = store_audit_append(d->store, &e, NULL);
+	r = store_audit_append(d->store, &e, &id);
 	free(fj);
 	if (r != MANDATE_OK)
 		daemon_log(d, DLOG_ERROR, "request %s: audit append (%s) "
 		    "failed: %s", req->request_id, type, mandate_strerror(r));
+	else
+		daemon_audit_appended(d, id);
 	return r;
 }
 

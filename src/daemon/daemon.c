@@ -275,6 +275,8 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_keys_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_audit_log_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = api_decisions_register(d, d->srv)) != MANDATE_OK)
@@ -359,6 +361,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		    d->cfg->store.path, mandate_strerror(r));
 		goto out;
 	}
+	if ((r = daemon_audit_open(d)) != MANDATE_OK)
+		goto out;
 
 	if (d->cfg->dev.enabled) {
 		char err[512];
@@ -561,6 +565,8 @@ daemon_run(struct daemon *d)
 	/* a short publish delay (tests) needs maintenance as often */
 	if (d->cfg->tokens.publish_delay < DAEMON_TICK_S)
 		tick_ms = (int64_t)d->cfg->tokens.publish_delay * 1000;
+	if ((int64_t)d->cfg->audit.checkpoint_interval * 1000 < tick_ms)
+		tick_ms = (int64_t)d->cfg->audit.checkpoint_interval * 1000;
 	if (tick_ms < 1000)
 		tick_ms = 1000;
 	if (watch)
@@ -616,6 +622,7 @@ daemon_run(struct daemon *d)
 			if (tr != MANDATE_OK)
 				daemon_log(d, DLOG_WARN, "key maintenance: %s",
 				    mandate_strerror(tr));
+			(void)daemon_audit_checkpoint(d, DAUDIT_TICK);
 			next_tick = now + tick_ms;
 		}
 		if (watch && now >= next_watch) {
@@ -646,6 +653,9 @@ daemon_stop(struct daemon *d)
 	d->stopped = true;
 	if (d->srv != NULL)
 		http_server_shutdown(d->srv, DAEMON_GRACE_MS);
+	/* the last records get their signed tree head */
+	if (d->store != NULL && d->audit_key != NULL)
+		(void)daemon_audit_checkpoint(d, DAUDIT_NOW);
 	if (d->idv != NULL)
 		identity_stop(d->idv);
 }
@@ -661,6 +671,7 @@ daemon_free(struct daemon *d)
 	daemon_policies_put(atomic_load(&d->policies));
 	sts_close(d->sts);
 	identity_free(d->idv);
+	daemon_audit_close(d);
 	store_close(d->store);
 	config_free(d->cfg);
 	if (d->locks_ok) {

@@ -518,3 +518,66 @@ store_session_get(struct store *s, struct str task_id, struct arena *a,
 	CHECK(check_str(task_id, STORE_MAX_ID, 1));
 	return s->ops->session_get(s->impl, task_id, a, out);
 }
+
+/* --- the audit log's tree ----------------------------------------------- */
+
+int
+store_audit_tree_head(struct store *s, int64_t *size,
+    uint8_t root[STORE_AUDIT_HASH_LEN])
+{
+	if (size != NULL)
+		*size = 0;
+	if (s == NULL || size == NULL || root == NULL)
+		return MANDATE_EINVAL;
+	return s->ops->audit_tree_head(s->impl, size, root);
+}
+
+int
+store_audit_leaves(struct store *s, int64_t from_index, size_t limit,
+    struct store_audit_leaf *out, size_t *n_out)
+{
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || out == NULL || n_out == NULL || from_index < 0)
+		return MANDATE_EINVAL;
+	if (limit < 1 || limit > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	return s->ops->audit_leaves(s->impl, from_index, limit, out, n_out);
+}
+
+int
+store_audit_checkpoint_add(struct store *s,
+    const struct store_audit_checkpoint *c)
+{
+	if (s == NULL || c == NULL || c->tree_size < 1)
+		return MANDATE_EINVAL;
+	CHECK(check_str(c->signed_text, STORE_MAX_TEXT, 1));
+	return s->ops->audit_checkpoint_add(s->impl, c);
+}
+
+int
+store_audit_checkpoints(struct store *s, int64_t after_size, size_t limit,
+    struct arena *a, struct store_audit_checkpoint **out, size_t *n_out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || a == NULL || out == NULL || n_out == NULL)
+		return MANDATE_EINVAL;
+	if (limit < 1 || limit > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	return s->ops->audit_checkpoints(s->impl, after_size, limit, a, out,
+	    n_out);
+}
+
+int
+store_audit_checkpoint_latest(struct store *s, struct arena *a,
+    struct store_audit_checkpoint *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || a == NULL || out == NULL)
+		return MANDATE_EINVAL;
+	return s->ops->audit_checkpoint_latest(s->impl, a, out);
+}

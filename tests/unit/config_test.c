@@ -695,6 +695,12 @@ test_example_file(void **state)
 	assert_int_equal(cfg->server.tls.client_auth,
 	    CONFIG_CLIENT_AUTH_OPTIONAL);
 	assert_false(cfg->dev.enabled);
+	assert_int_equal(cfg->audit.checkpoint_every, 1000);
+	assert_int_equal(cfg->audit.checkpoint_interval, 60);
+	assert_string_equal(cfg->audit.checkpoint_file,
+	    "/var/log/mandate/audit-checkpoints.jsonl");
+	assert_non_null(strstr(cfg->audit.key_file,
+	    "/audit/checkpoint-key.pem"));
 	config_free(cfg);
 	assert_int_equal(config_load_file("/nonexistent/mandate.yaml", &cfg,
 	    NULL), MANDATE_EIO);
