@@ -18,8 +18,9 @@
  * {"decision": false}.
  *
  * Search candidates are the policy information point's entities of the
- * searched type (subject, resource) or the Action entities it holds
- * (action), in the order of the entity files; each one is authorized as
+ * searched type (subject, resource), or for actions the Action entities
+ * it holds and then the schema's other actions, in the order of the
+ * entity files (the schema's: by name); each one is authorized as
  * a full evaluation.  A page token is the index of the candidate where
  * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
  * candidates (a page may then hold fewer results than its limit, with a
@@ -515,6 +516,18 @@ search_one(void *arg, const char *id, size_t id_len)
 	return MANDATE_OK;
 }
 
+/* The schema's actions that the entity files do not also list (an
+ * entity store built with a schema holds them already). */
+static int
+schema_action(void *arg, const char *id, size_t id_len)
+{
+	struct search_walk *w = arg;
+
+	if (cedar_entities_has(w->p->entities, "Action", 6, id, id_len))
+		return MANDATE_OK;
+	return search_one(arg, id, id_len);
+}
+
 static void
 search(struct http_request *req, struct daemon *d,
     enum authzen_search_kind kind)
@@ -544,13 +557,16 @@ search(struct http_request *req, struct daemon *d,
 	w.p = daemon_policies_get(d);
 	if ((w.results = json_array()) == NULL)
 		goto nomem;
-	if (w.p != NULL && w.p->entities != NULL) {
+	if (w.p != NULL) {
 		struct str t = kind == AUTHZEN_SEARCH_SUBJECT ?
 		    s.q.subject.type : kind == AUTHZEN_SEARCH_RESOURCE ?
 		    s.q.resource.type : STR_LIT("Action");
 
 		r = cedar_entities_each(w.p->entities, t.p, t.n, search_one,
 		    &w);
+		if (r == MANDATE_OK && kind == AUTHZEN_SEARCH_ACTION)
+			r = cedar_schema_each_action(w.p->schema, t.p, t.n,
+			    schema_action, &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
 		if (r != MANDATE_OK && !w.stop) {

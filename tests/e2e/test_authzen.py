@@ -397,3 +397,43 @@ def test_development_instance_is_open_on_loopback(dev):
     r = requests.post(dev.url + "/v1/policies/reload", timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["policies"] == 6
+
+
+SCHEMA = """
+entity Role;
+entity User in [Role] { name: String };
+entity Doc { owner?: String };
+action read, list, delete appliesTo { principal: User, resource: Doc };
+"""
+
+CONFIG_SCHEMA = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  schema: @DIR@/schema.cedarschema
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V2)
+    (tmp_path / "schema.cedarschema").write_text(SCHEMA)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_SCHEMA)
+    body = {"subject": {"type": "User", "id": "alice"},
+            "resource": {"type": "Doc", "id": "new", "properties": {"owner": "alice"}}}
+    r = post(d, "/access/v1/search/action", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"name": "list"}, {"name": "read"}]
+    body["subject"]["id"] = "root"
+    assert post(d, "/access/v1/search/action", body).json()["results"] == [
+        {"name": "delete"}, {"name": "list"}, {"name": "read"}]
+    # request properties are checked against the schema's shape
+    body["resource"]["properties"] = {"owner": 7}
+    r = post(d, EVAL, dict(body, action={"name": "read"}))
+    assert r.status_code == 400 and "properties" in r.json()["error_description"]
