@@ -248,8 +248,9 @@ out:
 }
 
 /* One evaluation, start to end: prepare, policies, finish.  Returns
- * MANDATE_EINVAL (message in o->err) when the request cannot be mapped;
- * the decision is then false and has been audited all the same. */
+ * MANDATE_EINVAL (message in o->err) when the request cannot be mapped
+ * (or is a batch item with an error); the decision is then false and
+ * goes through the agent context and the audit all the same. */
 static int
 evaluate(struct daemon *d, struct http_request *req,
     const struct daemon_policies *p, const char *body, bool authenticated,
@@ -259,8 +260,8 @@ evaluate(struct daemon *d, struct http_request *req,
 	struct agent_ctx *ac = NULL;
 	enum agent_ctx_result res = AGENT_CTX_DENY;
 	const char *why = NULL;
-	json_t *ctx;
-	bool permit = false;
+	json_t *ctx = NULL;
+	bool permit = false, refused;
 	int r = MANDATE_OK, rf;
 
 	memset(o, 0, sizeof(*o));
@@ -275,11 +276,18 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.caller_authenticated = authenticated;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
-	if ((r = context_of(body, e, &ctx, o->err, sizeof(o->err))) !=
-	    MANDATE_OK) {
-		o->decision = false;
-		return r;
+	if (e->error != NULL) {
+		/* a batch item that cannot be evaluated: a recorded deny */
+		snprintf(o->err, sizeof(o->err), "%s", e->error);
+		r = MANDATE_EINVAL;
+	} else {
+		r = context_of(body, e, &ctx, o->err, sizeof(o->err));
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			return r;
 	}
+	refused = r == MANDATE_EINVAL;
+	if (refused && (ctx = json_object()) == NULL)
+		return MANDATE_ENOMEM;
 	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
 	    MANDATE_OK || ac == NULL) {
 		daemon_log(d, DLOG_ERROR, "request %s: agent context failed: "
@@ -287,7 +295,10 @@ evaluate(struct daemon *d, struct http_request *req,
 		json_decref(ctx);
 		return MANDATE_EINTERNAL;
 	}
-	if (res == AGENT_CTX_DENY) {
+	if (refused) {
+		daemon_log(d, DLOG_INFO, "request %s: not evaluated: %s",
+		    req->request_id, o->err);
+	} else if (res == AGENT_CTX_DENY) {
 		daemon_log(d, DLOG_INFO, "request %s: denied before the "
 		    "policies: %s", req->request_id, why ? why : "");
 	} else if (p == NULL || p->set == NULL) {
@@ -302,6 +313,9 @@ evaluate(struct daemon *d, struct http_request *req,
 			    mandate_strerror(r));
 	}
 	json_decref(ctx);
+	if (r == MANDATE_EINVAL)   /* why, for the audit and include_context */
+		json_array_append_new(o->errors, json_pack("{s:s}", "message",
+		    o->err));
 	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
 	    &o->decision, o->id);
 	if (rf != MANDATE_OK) {
@@ -396,19 +410,10 @@ h_evaluations(struct http_request *req, void *arg)
 		struct az_out o;
 		json_t *item;
 
-		memset(&o, 0, sizeof(o));
-		if (b.items[i].error != NULL) {
-			/* not an evaluation: answered false, said in context */
-			o.reasons = json_array();
-			o.errors = json_array();
-			json_array_append_new(o.errors, json_pack("{s:s}",
-			    "message", b.items[i].error));
-		} else {
-			r = evaluate(d, req, p, req->body.p, authn,
-			    &b.items[i], &o);
-			if (r == MANDATE_EINVAL && o.errors != NULL)
-				json_array_append_new(o.errors, json_pack(
-				    "{s:s}", "message", o.err));
+		r = evaluate(d, req, p, req->body.p, authn, &b.items[i], &o);
+		if (r == MANDATE_ENOMEM) {
+			az_out_clear(&o);
+			goto nomem;
 		}
 		item = authzen_decision_json(o.decision, b.include_context,
 		    o.id, o.reasons, o.errors);

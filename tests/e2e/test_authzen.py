@@ -168,6 +168,9 @@ def test_batch(pdp):
     assert ev[0]["context"]["reason_admin"]["policies"] == ["read"]
     assert "resource.id must be a string" in \
         ev[2]["context"]["reason_admin"]["errors"][0]["message"]
+    # a failed item is still a recorded decision, with its own id
+    assert len({e["context"]["id"] for e in ev}) == 4
+    assert all(len(e["context"]["id"]) == 32 for e in ev)
     r = post(d, EVALS, dict(base, options={"evaluations_semantic": "sometimes"}))
     assert r.status_code == 400
     # no evaluations array: one evaluation, answered as the single endpoint
