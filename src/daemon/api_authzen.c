@@ -253,7 +253,8 @@ out:
  * goes through the agent context and the audit all the same. */
 static int
 evaluate(struct daemon *d, struct http_request *req,
-    const struct daemon_policies *p, const char *body, bool authenticated,
+    const struct daemon_policies *p, const char *body,
+    const struct api_caller *caller, bool authenticated, bool dry_run,
     const struct authzen_eval *e, struct az_out *o)
 {
 	struct agent_call call;
@@ -274,6 +275,8 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_type = e->resource.type;
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
+	call.caller = authenticated ? caller->principal : NULL;
+	call.dry_run = dry_run;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
 	if (e->error != NULL) {
@@ -360,7 +363,7 @@ h_evaluation(struct http_request *req, void *arg)
 		return;
 	}
 	p = daemon_policies_get(d);
-	r = evaluate(d, req, p, req->body.p, authn, &e, &o);
+	r = evaluate(d, req, p, req->body.p, &caller, authn, false, &e, &o);
 	daemon_policies_put(p);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
@@ -394,7 +397,8 @@ h_evaluations(struct http_request *req, void *arg)
 	if (b.single) {
 		struct az_out o;
 
-		r = evaluate(d, req, p, req->body.p, authn, &b.items[0], &o);
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[0], &o);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)
@@ -410,7 +414,8 @@ h_evaluations(struct http_request *req, void *arg)
 		struct az_out o;
 		json_t *item;
 
-		r = evaluate(d, req, p, req->body.p, authn, &b.items[i], &o);
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[i], &o);
 		if (r == MANDATE_ENOMEM) {
 			az_out_clear(&o);
 			goto nomem;
@@ -449,6 +454,7 @@ struct search_walk {
 	struct http_request *req;
 	struct daemon_policies *p;
 	const char *body;
+	const struct api_caller *caller;
 	bool authn;
 	enum authzen_search_kind kind;
 	struct authzen_eval q;
@@ -494,7 +500,8 @@ search_one(void *arg, const char *id, size_t id_len)
 		e.action.name = str_make(id, id_len);
 		break;
 	}
-	r = evaluate(w->d, w->req, w->p, w->body, w->authn, &e, &o);
+	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
+	    &e, &o);
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;
@@ -547,6 +554,7 @@ search(struct http_request *req, struct daemon *d,
 	memset(&w, 0, sizeof(w));
 	if (!caller_of(d, req, &caller, &w.authn) || !json_content(req))
 		return;
+	w.caller = &caller;
 	if ((r = authzen_parse_search(req->arena, req->body.p, req->body.n,
 	    kind, &s, err, sizeof(err))) != MANDATE_OK) {
 		bad_request(req, r, err);

@@ -277,6 +277,8 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_decisions_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_authzen_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = api_reload_register(d, d->srv)) != MANDATE_OK)

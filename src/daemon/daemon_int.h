@@ -130,6 +130,9 @@ int api_reload_register(struct daemon *d, struct http_server *srv);
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
 
+/* Register outcome reporting (POST /v1/decisions/{id}/outcome). */
+int api_decisions_register(struct daemon *d, struct http_server *srv);
+
 /* ---- the task request model (api_task_parse.c) ---- */
 
 enum daemon_sensitivity {
