@@ -853,6 +853,17 @@ static const struct field tools_fields[] = {
 	END
 };
 
+static const struct field audit_fields[] = {
+	FLD("checkpoint_every", F_UINT, struct config_audit, checkpoint_every,
+	    0, 100000000),
+	FLD("checkpoint_interval", F_DUR, struct config_audit,
+	    checkpoint_interval, 1, DAY),
+	FLD("checkpoint_file", F_PATH, struct config_audit, checkpoint_file,
+	    0, 0),
+	FLD("key_file", F_PATH, struct config_audit, key_file, 0, 0),
+	END
+};
+
 static const struct field top_fields[] = {
 	FLD("data_dir", F_PATH, struct config, data_dir, 0, 0),
 	SECT("server", struct config, server, server_fields),
@@ -866,6 +877,7 @@ static const struct field top_fields[] = {
 	SECT("dev", struct config, dev, dev_fields),
 	SECT("logging", struct config, logging, logging_fields),
 	SECT("tools", struct config, tools, tools_fields),
+	SECT("audit", struct config, audit, audit_fields),
 	END
 };
 
@@ -905,6 +917,8 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->tasks.default_call_budget = 0;
 	cfg->tasks.max_call_budget = 0;
 	cfg->tasks.max_intents = 64;
+	cfg->audit.checkpoint_every = 1000;
+	cfg->audit.checkpoint_interval = 60;
 	cfg->api_auth.open_on_loopback = dev;
 	cfg->authzen.authenticate = true;
 	cfg->dev.enabled = dev;
@@ -1793,6 +1807,9 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		cfg->store.path = aprintf(c, "%s/mandate.db", cfg->data_dir);
 	if (cfg->tokens.key_dir == NULL)
 		cfg->tokens.key_dir = aprintf(c, "%s/keys", cfg->data_dir);
+	if (cfg->audit.key_file == NULL)
+		cfg->audit.key_file = aprintf(c,
+		    "%s/audit/checkpoint-key.pem", cfg->data_dir);
 	if (cfg->tokens.issuer == NULL) {
 		const char *h = cfg->server.listen_host;
 		bool v6 = strchr(h, ':') != NULL;

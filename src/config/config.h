@@ -225,6 +225,15 @@ struct config_tools {
 	size_t n_output_labels;
 };
 
+/* The audit log's signed tree heads (docs/audit.md). */
+struct config_audit {
+	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
+	uint64_t checkpoint_interval;     /* seconds; default 60 */
+	const char *checkpoint_file;      /* each checkpoint appended; NULL: none */
+	const char *key_file;             /* default <data_dir>/audit/
+	                                   * checkpoint-key.pem */
+};
+
 struct config {
 	struct arena arena;               /* owns everything below */
 	const char *source;               /* file name, or NULL for defaults */
@@ -240,6 +249,7 @@ struct config {
 	struct config_dev dev;
 	struct config_logging logging;
 	struct config_tools tools;
+	struct config_audit audit;
 };
 
 /* The configuration used when no file is given: the development

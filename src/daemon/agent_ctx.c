@@ -489,7 +489,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	json_object_foreach(m, key, v) {
 		if (strcmp(key, "token") && strcmp(key, "task") &&
 		    strcmp(key, "dpop") && strcmp(key, "htm") &&
-		    strcmp(key, "htu")) {
+		    strcmp(key, "htu") && strcmp(key, "aud")) {
 			*why = "unknown member of context.mandate";
 			return MANDATE_OK;
 		}
@@ -507,6 +507,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		const json_t *dp = json_object_get(m, "dpop");
 		const json_t *htm = json_object_get(m, "htm");
 		const json_t *htu = json_object_get(m, "htu");
+		const json_t *aud = json_object_get(m, "aud");
 
 		if (d->sts == NULL) {
 			*why = "tokens are not available";
@@ -516,7 +517,8 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			*why = "token too long";
 			return MANDATE_OK;
 		}
-		r = sts_verify_access_token(d->sts, jstr_of(tok), STR_NULL,
+		r = sts_verify_access_token(d->sts, jstr_of(tok),
+		    aud ? jstr_of(aud) : STR_NULL,
 		    dp ? jstr_of(dp) : STR_NULL, htm ? jstr_of(htm) : STR_NULL,
 		    htu ? jstr_of(htu) : STR_NULL, now, req->arena, &vt,
 		    &reason);

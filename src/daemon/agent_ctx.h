@@ -24,6 +24,7 @@
  *   "mandate": { "token": "...", "dpop": "<proof>", "htm": "POST",
  *                "htu": "https://tool.example/path" }
  *
+ * An optional "aud" member asks that the token's aud contain it.
  * A task id may be named only by an authenticated caller.  Any other
  * member of `mandate`, a non-string member, or both or neither of token
  * and task is a deny.  Either way the subject of the evaluation must

@@ -368,6 +368,9 @@ path(json_t *ctx, const char *a, const char *b)
 	return json_object_get(json_object_get(ctx, a), b);
 }
 
+static void expect_deny(struct fx *f, const char *subject, const char *ctx,
+    bool authn, const char *why);
+
 static void
 test_no_task_strips_reserved(void **state)
 {
@@ -445,6 +448,19 @@ test_token_flow(void **state)
 	assert_int_equal(store_decision_get(f->d->store, str_c(id), &f->a,
 	    &dec), MANDATE_OK);
 	assert_int_equal(dec.permit, 0);
+
+	/* an enforcement point may insist on its audience */
+	{
+		char ctx[4096];
+		snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"token\":\"%s\","
+		    "\"aud\":\"https://tools.example\"}}", tok);
+		prepare(f, AGENT, "read_file", "File", "a", ctx, false, &o);
+		assert_int_equal(o.result, AGENT_CTX_TASK);
+		json_decref(o.ctx);
+		snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"token\":\"%s\","
+		    "\"aud\":\"https://other.example\"}}", tok);
+		expect_deny(f, AGENT, ctx, false, NULL);
+	}
 
 	/* the resource of an intent must match exactly */
 	prepare(f, AGENT, "send_email", "Mailbox", "team", with_token(f, tok,

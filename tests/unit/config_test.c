@@ -691,9 +691,16 @@ test_example_file(void **state)
 	assert_int_equal(config_load_file(path, &cfg, stdout), MANDATE_OK);
 	assert_int_equal(cfg->identity.n_issuers, 3);
 	assert_int_equal(cfg->policies.n_tool_servers, 2);
+	assert_int_equal(cfg->tools.n_output_labels, 2);
 	assert_int_equal(cfg->server.tls.client_auth,
 	    CONFIG_CLIENT_AUTH_OPTIONAL);
 	assert_false(cfg->dev.enabled);
+	assert_int_equal(cfg->audit.checkpoint_every, 1000);
+	assert_int_equal(cfg->audit.checkpoint_interval, 60);
+	assert_string_equal(cfg->audit.checkpoint_file,
+	    "/var/log/mandate/audit-checkpoints.jsonl");
+	assert_non_null(strstr(cfg->audit.key_file,
+	    "/audit/checkpoint-key.pem"));
 	config_free(cfg);
 	assert_int_equal(config_load_file("/nonexistent/mandate.yaml", &cfg,
 	    NULL), MANDATE_EIO);
