@@ -348,7 +348,7 @@ test_policies_load(void **state)
 	/* the development instance's default policies */
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
-	assert_int_equal(cedar_policy_set_count(p->set), 5);
+	assert_int_equal(cedar_policy_set_count(p->set), 6);
 	daemon_policies_put(p);
 	config_free(cfg);
 	fclose(err);
