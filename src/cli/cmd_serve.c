@@ -47,7 +47,8 @@ print_effective_config(const char *file)
 		return 1;
 	if (cfg->dev.enabled && dev_config_apply(cfg, err, sizeof(err)) !=
 	    MANDATE_OK) {
-		fprintf(stderr, "mandate serve: development issuers: %s\n", err);
+		fprintf(stderr, "mandate serve: development issuers: %s\n",
+		    err);
 		goto out;
 	}
 	rc = config_print(cfg, stdout, true) == 0 ? 0 : 1;

@@ -1265,7 +1265,8 @@ test_json_writer(void **state)
 	sts_jw_raw(&w, str_c("{\"k\":[true]}"));
 	sts_jw_obj_end(&w);
 	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
-	assert_string_equal(out.p, "{\"s\":\"q\\\"b\\\\n\\n\\u0001\x7f\xc3\xa9\","
+	assert_string_equal(out.p,
+	    "{\"s\":\"q\\\"b\\\\n\\n\\u0001\x7f\xc3\xa9\","
 	    "\"n\":[0,-2,9223372036854775807,-9223372036854775808],"
 	    "\"e\":{},\"a\":[],\"nest\":[{\"x\":\"\"},{}],"
 	    "\"raw\":{\"k\":[true]}}");
