@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,15 +358,16 @@ struct gc_req {
 	int64_t calls_used;       /* decisions: after the consume */
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
-	int done;
+	int done;                 /* written before wake is posted */
+	sem_t wake;               /* posted once: done, or lead now */
 	struct gc_req *next;
 };
 
 struct sq_store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	/* group commit: gc_mu guards the queue, gc_leader and every
-	 * queued request's done and r */
+	/* group commit: gc_mu guards the queue and gc_leader; gc_cv is
+	 * broadcast when the queue drains (for close) */
 	pthread_mutex_t gc_mu;
 	pthread_cond_t gc_cv;
 	struct gc_req *gc_head, *gc_tail;
@@ -1592,50 +1594,78 @@ fail_all:
 	}
 }
 
-/* Queue one write and wait until it is committed or failed; the caller
- * may lead batches meanwhile.  Returns the write's own result. */
+/* Queue one write and wait until it is committed or failed.  The first
+ * caller to find no leader leads: it takes the queue (its own write at
+ * its head) as one batch, commits it, then hands the lead to the write
+ * at the head of the queue, if any, and wakes every write of its batch.
+ * Each waiter sleeps on its own semaphore and is woken exactly once,
+ * either done or to lead the next batch (no broadcast: a commit wakes
+ * only the callers it concerns).  Returns the write's own result. */
 static int
 gc_submit(struct sq_store *st, struct gc_req *req)
 {
-	struct gc_req *batch[GC_BATCH_MAX];
+	struct gc_req *batch[GC_BATCH_MAX], *next = NULL;
+	size_t n = 0;
 
 	req->r = MANDATE_EINTERNAL;
 	req->done = 0;
 	req->next = NULL;
-	if (pthread_mutex_lock(&st->gc_mu) != 0)
+	if (sem_init(&req->wake, 0, 0) != 0)
 		return MANDATE_EINTERNAL;
+	if (pthread_mutex_lock(&st->gc_mu) != 0) {
+		sem_destroy(&req->wake);
+		return MANDATE_EINTERNAL;
+	}
 	if (st->gc_tail != NULL)
 		st->gc_tail->next = req;
 	else
 		st->gc_head = req;
 	st->gc_tail = req;
-	for (;;) {
-		size_t n = 0;
-
-		while (!req->done && st->gc_leader)
-			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
-		if (req->done)
-			break;
-		/* Lead: take the pending writes (ours among them, since we
-		 * are not done and writes leave the queue only when taken). */
-		st->gc_leader = 1;
-		while (st->gc_head != NULL && n < GC_BATCH_MAX) {
-			batch[n++] = st->gc_head;
-			st->gc_head = st->gc_head->next;
-		}
-		if (st->gc_head == NULL)
-			st->gc_tail = NULL;
+	if (st->gc_leader) {
+		/* a batch is being committed: wait for ours, or to lead */
 		pthread_mutex_unlock(&st->gc_mu);
-		for (size_t i = 0; i < n; i++)
-			batch[i]->r = MANDATE_OK;
-		gc_run_batch(st, batch, n);
+		while (sem_wait(&req->wake) != 0)
+			;                 /* EINTR only */
+		if (req->done) {
+			sem_destroy(&req->wake);
+			return req->r;
+		}
+		/* handed the lead: we are at the head of the queue */
 		pthread_mutex_lock(&st->gc_mu);
-		for (size_t i = 0; i < n; i++)
-			batch[i]->done = 1;
+	}
+	/* Lead (gc_leader is ours, set now or handed over); the queue
+	 * starts with our write: it was empty when we came, or we were
+	 * its head when handed the lead. */
+	st->gc_leader = 1;
+	while (st->gc_head != NULL && n < GC_BATCH_MAX) {
+		batch[n++] = st->gc_head;
+		st->gc_head = st->gc_head->next;
+	}
+	if (st->gc_head == NULL)
+		st->gc_tail = NULL;
+	pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n; i++)
+		batch[i]->r = MANDATE_OK;
+	gc_run_batch(st, batch, n);
+	pthread_mutex_lock(&st->gc_mu);
+	if ((next = st->gc_head) == NULL) {
 		st->gc_leader = 0;
 		pthread_cond_broadcast(&st->gc_cv);
 	}
 	pthread_mutex_unlock(&st->gc_mu);
+	/* A woken caller returns and its request goes with its stack: touch
+	 * none after its post.  next is not in this batch and is not done,
+	 * so it stays until it has led. */
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i] == req)
+			continue;
+		batch[i]->done = 1;
+		sem_post(&batch[i]->wake);
+	}
+	if (next != NULL)
+		sem_post(&next->wake);
+	req->done = 1;
+	sem_destroy(&req->wake);
 	return req->r;
 }
 
