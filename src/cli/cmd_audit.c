@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "cli.h"
+#include "config/config.h"
 #include "store/store.h"
 #include "util/file.h"
 #include "util/status.h"
@@ -31,9 +33,9 @@
 #define AUDIT_MAX_LINE (16u * 1024)   /* one saved checkpoint line */
 
 static const char audit_usage[] =
-    "usage: mandate audit verify [--data-dir DIR | --db FILE] [--key FILE]\n"
-    "           [--checkpoint FILE]... [--quiet]\n"
-    "       mandate audit checkpoint [--data-dir DIR | --db FILE]\n"
+    "usage: mandate audit verify [--config FILE | --data-dir DIR | --db FILE]\n"
+    "           [--key FILE] [--checkpoint FILE]... [--quiet]\n"
+    "       mandate audit checkpoint [--config FILE | --data-dir DIR | --db FILE]\n"
     "\n"
     "verify checks the audit log in the daemon's database: every record\n"
     "against the leaf hash written when it was appended, the RFC 9162\n"
@@ -49,6 +51,9 @@ static const char audit_usage[] =
     "appended to a file the daemon cannot write.\n"
     "\n"
     "options:\n"
+    "  --config FILE      the daemon's configuration: its store.path and\n"
+    "                     audit.key_file (the .jwk beside it); with\n"
+    "                     audit.checkpoint_file, that file is checked too\n"
     "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
     "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk\n"
     "  --db FILE          the database file (instead of DIR/mandate.db)\n"
@@ -60,6 +65,9 @@ static const char audit_usage[] =
     "  -h, --help         this help\n";
 
 struct audit_opts {
+	const char *config;
+	struct config *cfg;       /* loaded from --config */
+	char key_buf[4096];
 	const char *data_dir;
 	const char *db;
 	const char *key;
@@ -436,7 +444,9 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 		}
 		if (i + 1 >= argc)
 			goto usage;
-		if (cli_opt(a, "--data-dir", NULL))
+		if (cli_opt(a, "--config", "-c"))
+			o->config = argv[++i];
+		else if (cli_opt(a, "--data-dir", NULL))
 			o->data_dir = argv[++i];
 		else if (cli_opt(a, "--db", NULL))
 			o->db = argv[++i];
@@ -448,6 +458,28 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 			o->saved[o->n_saved++] = argv[++i];
 		} else
 			goto usage;
+	}
+	if (o->config != NULL) {
+		/* the configuration names the files; explicit options win */
+		if (config_load_file(o->config, &o->cfg, stderr) != MANDATE_OK)
+			return 1;
+		if (o->cfg->store.path == NULL) {
+			fprintf(stderr, "mandate audit: %s: only the sqlite store "
+			    "can be verified\n", o->config);
+			return 1;
+		}
+		if (o->db == NULL)
+			o->db = o->cfg->store.path;
+		if (o->key == NULL) {
+			if (audit_key_jwk_path(o->cfg->audit.key_file, o->key_buf,
+			    sizeof(o->key_buf)) != MANDATE_OK)
+				return 1;
+			o->key = o->key_buf;
+		}
+		if (o->cfg->audit.checkpoint_file != NULL &&
+		    access(o->cfg->audit.checkpoint_file, F_OK) == 0 &&
+		    o->n_saved < AUDIT_MAX_SAVED)
+			o->saved[o->n_saved++] = o->cfg->audit.checkpoint_file;
 	}
 	return -1;
 usage:
@@ -565,13 +597,16 @@ cmd_audit(int argc, char **argv)
 		fputs(audit_usage, stdout);
 		return 0;
 	}
-	if ((r = parse_opts(argc - 1, argv + 1, &o)) >= 0)
-		return r;
-	if (strcmp(argv[1], "verify") == 0)
-		return audit_verify(&o);
-	if (strcmp(argv[1], "checkpoint") == 0)
-		return audit_checkpoint_print(&o);
-	fprintf(stderr, "mandate audit: unknown subcommand '%s'\n", argv[1]);
-	fputs(audit_usage, stderr);
-	return 1;
+	if (strcmp(argv[1], "verify") != 0 &&
+	    strcmp(argv[1], "checkpoint") != 0) {
+		fprintf(stderr, "mandate audit: unknown subcommand '%s'\n",
+		    argv[1]);
+		fputs(audit_usage, stderr);
+		return 1;
+	}
+	if ((r = parse_opts(argc - 1, argv + 1, &o)) < 0)
+		r = strcmp(argv[1], "verify") == 0 ? audit_verify(&o) :
+		    audit_checkpoint_print(&o);
+	config_free(o.cfg);
+	return r;
 }

@@ -436,6 +436,11 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("ok: saved checkpoint") == 3
     assert "verified: 7 records, 3 stored checkpoints" in r.stdout
+    # the configuration names the database, the key and the export file
+    r = mandate("audit", "verify", "--config", os.path.join(d.workdir,
+                                                            "mandate.yaml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("ok: saved checkpoint") == 3
     # the private key is not what verify needs, but it is accepted too
     r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
                 "--key", os.path.join(keydir, "ck.pem"), "--quiet")
