@@ -152,7 +152,6 @@ static const char *const migrations[] = {
 	migration_audit_tree,
 };
 
-
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* --- statements --------------------------------------------------------- */
