@@ -511,6 +511,10 @@ audit_verify(const struct audit_opts *o)
 	} else
 		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
 		    o->data_dir);
+	if (o->key == NULL || o->key == o->key_buf)
+		fprintf(stderr, "mandate audit: note: the audit key comes from "
+		    "beside the database (%s); whoever can rewrite the log can "
+		    "replace it: pass --key with a copy kept elsewhere\n", key);
 	if ((r = audit_key_load_public(key, &v.key)) != MANDATE_OK) {
 		fprintf(stderr, "mandate audit: the audit key %s: %s\n", key,
 		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
