@@ -10,7 +10,14 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
+local get = os.getenv("METHOD") == "GET"
+
 function init(args)
+   bad = 0
+   if get then
+      wrk.method = "GET"
+      return
+   end
    for line in io.lines(os.getenv("BODIES")) do
       if #line > 0 then
          n = n + 1
@@ -20,10 +27,12 @@ function init(args)
    i = (id or 0) % n
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
-   bad = 0
 end
 
 function request()
+   if get then
+      return wrk.format()
+   end
    i = i % n + 1
    return wrk.format(nil, nil, nil, bodies[i])
 end

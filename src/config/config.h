@@ -209,6 +209,22 @@ struct config_logging {
 	enum config_audit_mode audit;
 };
 
+/* Output labels of tools (issue 4): when a call of `action` is
+ * permitted within a task, `labels` join the task's session (the
+ * conservative choice: assume the call ran and returned such data). */
+#define CONFIG_MAX_TOOL_LABELS 64      /* labels per tool */
+#define CONFIG_MAX_LABEL       128     /* bytes of one label */
+
+struct config_tool_labels {
+	const char *action;
+	struct config_strlist labels;
+};
+
+struct config_tools {
+	const struct config_tool_labels *output_labels;
+	size_t n_output_labels;
+};
+
 /* The audit log's signed tree heads (docs/audit.md). */
 struct config_audit {
 	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
@@ -232,6 +248,7 @@ struct config {
 	struct config_authzen authzen;
 	struct config_dev dev;
 	struct config_logging logging;
+	struct config_tools tools;
 	struct config_audit audit;
 };
 

@@ -18,8 +18,9 @@
  * {"decision": false}.
  *
  * Search candidates are the policy information point's entities of the
- * searched type (subject, resource) or the Action entities it holds
- * (action), in the order of the entity files; each one is authorized as
+ * searched type (subject, resource), or for actions the Action entities
+ * it holds and then the schema's other actions, in the order of the
+ * entity files (the schema's: by name); each one is authorized as
  * a full evaluation.  A page token is the index of the candidate where
  * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
  * candidates (a page may then hold fewer results than its limit, with a
@@ -247,19 +248,21 @@ out:
 }
 
 /* One evaluation, start to end: prepare, policies, finish.  Returns
- * MANDATE_EINVAL (message in o->err) when the request cannot be mapped;
- * the decision is then false and has been audited all the same. */
+ * MANDATE_EINVAL (message in o->err) when the request cannot be mapped
+ * (or is a batch item with an error); the decision is then false and
+ * goes through the agent context and the audit all the same. */
 static int
 evaluate(struct daemon *d, struct http_request *req,
-    const struct daemon_policies *p, const char *body, bool authenticated,
+    const struct daemon_policies *p, const char *body,
+    const struct api_caller *caller, bool authenticated, bool dry_run,
     const struct authzen_eval *e, struct az_out *o)
 {
 	struct agent_call call;
 	struct agent_ctx *ac = NULL;
 	enum agent_ctx_result res = AGENT_CTX_DENY;
 	const char *why = NULL;
-	json_t *ctx;
-	bool permit = false;
+	json_t *ctx = NULL;
+	bool permit = false, refused;
 	int r = MANDATE_OK, rf;
 
 	memset(o, 0, sizeof(*o));
@@ -272,13 +275,22 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_type = e->resource.type;
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
+	call.caller = authenticated ? caller->principal : NULL;
+	call.dry_run = dry_run;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
-	if ((r = context_of(body, e, &ctx, o->err, sizeof(o->err))) !=
-	    MANDATE_OK) {
-		o->decision = false;
-		return r;
+	if (e->error != NULL) {
+		/* a batch item that cannot be evaluated: a recorded deny */
+		snprintf(o->err, sizeof(o->err), "%s", e->error);
+		r = MANDATE_EINVAL;
+	} else {
+		r = context_of(body, e, &ctx, o->err, sizeof(o->err));
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			return r;
 	}
+	refused = r == MANDATE_EINVAL;
+	if (refused && (ctx = json_object()) == NULL)
+		return MANDATE_ENOMEM;
 	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
 	    MANDATE_OK || ac == NULL) {
 		daemon_log(d, DLOG_ERROR, "request %s: agent context failed: "
@@ -286,7 +298,10 @@ evaluate(struct daemon *d, struct http_request *req,
 		json_decref(ctx);
 		return MANDATE_EINTERNAL;
 	}
-	if (res == AGENT_CTX_DENY) {
+	if (refused) {
+		daemon_log(d, DLOG_INFO, "request %s: not evaluated: %s",
+		    req->request_id, o->err);
+	} else if (res == AGENT_CTX_DENY) {
 		daemon_log(d, DLOG_INFO, "request %s: denied before the "
 		    "policies: %s", req->request_id, why ? why : "");
 	} else if (p == NULL || p->set == NULL) {
@@ -301,6 +316,9 @@ evaluate(struct daemon *d, struct http_request *req,
 			    mandate_strerror(r));
 	}
 	json_decref(ctx);
+	if (r == MANDATE_EINVAL)   /* why, for the audit and include_context */
+		json_array_append_new(o->errors, json_pack("{s:s}", "message",
+		    o->err));
 	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
 	    &o->decision, o->id);
 	if (rf != MANDATE_OK) {
@@ -345,7 +363,7 @@ h_evaluation(struct http_request *req, void *arg)
 		return;
 	}
 	p = daemon_policies_get(d);
-	r = evaluate(d, req, p, req->body.p, authn, &e, &o);
+	r = evaluate(d, req, p, req->body.p, &caller, authn, false, &e, &o);
 	daemon_policies_put(p);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
@@ -379,7 +397,8 @@ h_evaluations(struct http_request *req, void *arg)
 	if (b.single) {
 		struct az_out o;
 
-		r = evaluate(d, req, p, req->body.p, authn, &b.items[0], &o);
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[0], &o);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)
@@ -395,19 +414,11 @@ h_evaluations(struct http_request *req, void *arg)
 		struct az_out o;
 		json_t *item;
 
-		memset(&o, 0, sizeof(o));
-		if (b.items[i].error != NULL) {
-			/* not an evaluation: answered false, said in context */
-			o.reasons = json_array();
-			o.errors = json_array();
-			json_array_append_new(o.errors, json_pack("{s:s}",
-			    "message", b.items[i].error));
-		} else {
-			r = evaluate(d, req, p, req->body.p, authn,
-			    &b.items[i], &o);
-			if (r == MANDATE_EINVAL && o.errors != NULL)
-				json_array_append_new(o.errors, json_pack(
-				    "{s:s}", "message", o.err));
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[i], &o);
+		if (r == MANDATE_ENOMEM) {
+			az_out_clear(&o);
+			goto nomem;
 		}
 		item = authzen_decision_json(o.decision, b.include_context,
 		    o.id, o.reasons, o.errors);
@@ -443,6 +454,7 @@ struct search_walk {
 	struct http_request *req;
 	struct daemon_policies *p;
 	const char *body;
+	const struct api_caller *caller;
 	bool authn;
 	enum authzen_search_kind kind;
 	struct authzen_eval q;
@@ -488,7 +500,8 @@ search_one(void *arg, const char *id, size_t id_len)
 		e.action.name = str_make(id, id_len);
 		break;
 	}
-	r = evaluate(w->d, w->req, w->p, w->body, w->authn, &e, &o);
+	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
+	    &e, &o);
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;
@@ -515,6 +528,18 @@ search_one(void *arg, const char *id, size_t id_len)
 	return MANDATE_OK;
 }
 
+/* The schema's actions that the entity files do not also list (an
+ * entity store built with a schema holds them already). */
+static int
+schema_action(void *arg, const char *id, size_t id_len)
+{
+	struct search_walk *w = arg;
+
+	if (cedar_entities_has(w->p->entities, "Action", 6, id, id_len))
+		return MANDATE_OK;
+	return search_one(arg, id, id_len);
+}
+
 static void
 search(struct http_request *req, struct daemon *d,
     enum authzen_search_kind kind)
@@ -529,6 +554,7 @@ search(struct http_request *req, struct daemon *d,
 	memset(&w, 0, sizeof(w));
 	if (!caller_of(d, req, &caller, &w.authn) || !json_content(req))
 		return;
+	w.caller = &caller;
 	if ((r = authzen_parse_search(req->arena, req->body.p, req->body.n,
 	    kind, &s, err, sizeof(err))) != MANDATE_OK) {
 		bad_request(req, r, err);
@@ -544,13 +570,16 @@ search(struct http_request *req, struct daemon *d,
 	w.p = daemon_policies_get(d);
 	if ((w.results = json_array()) == NULL)
 		goto nomem;
-	if (w.p != NULL && w.p->entities != NULL) {
+	if (w.p != NULL) {
 		struct str t = kind == AUTHZEN_SEARCH_SUBJECT ?
 		    s.q.subject.type : kind == AUTHZEN_SEARCH_RESOURCE ?
 		    s.q.resource.type : STR_LIT("Action");
 
 		r = cedar_entities_each(w.p->entities, t.p, t.n, search_one,
 		    &w);
+		if (r == MANDATE_OK && kind == AUTHZEN_SEARCH_ACTION)
+			r = cedar_schema_each_action(w.p->schema, t.p, t.n,
+			    schema_action, &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
 		if (r != MANDATE_OK && !w.stop) {

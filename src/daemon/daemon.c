@@ -279,6 +279,8 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_decisions_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_authzen_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = api_reload_register(d, d->srv)) != MANDATE_OK)
@@ -462,12 +464,71 @@ dev_hint(struct daemon *d, unsigned port)
 	    "again: {\"active\":false})");
 }
 
+/* The self-pipe's write end, for the signal handler.  The one mutable
+ * global of the daemon: a signal handler has no other way to find it.
+ * Set before the handlers are installed, reset after they are removed. */
+static volatile sig_atomic_t sig_pipe_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (sig_pipe_fd >= 0 && write(sig_pipe_fd, &b, 1) < 0) {
+		/* nothing to do: a full pipe already wakes the reader */
+	}
+	errno = saved;
+}
+
+static const int caught[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
+
+/* Route SIGTERM, SIGINT and SIGHUP to the self-pipe (ignore SIGPIPE)
+ * before the daemon answers anyone, so that a signal sent as soon as
+ * /readyz says ready waits in the pipe for daemon_run. */
+static int
+signals_install(struct daemon *d)
+{
+	struct sigaction sa;
+
+	if (d->sig_installed)
+		return MANDATE_OK;
+	if (pipe2(d->sig_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
+		return MANDATE_EIO;
+	}
+	sig_pipe_fd = d->sig_fds[1];
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < 4; i++) {
+		sa.sa_handler = caught[i] == SIGPIPE ? SIG_IGN : on_signal;
+		sigaction(caught[i], &sa, &d->sig_old[i]);
+	}
+	d->sig_installed = true;
+	return MANDATE_OK;
+}
+
+static void
+signals_restore(struct daemon *d)
+{
+	if (!d->sig_installed)
+		return;
+	for (size_t i = 0; i < 4; i++)
+		sigaction(caught[i], &d->sig_old[i], NULL);
+	sig_pipe_fd = -1;
+	close(d->sig_fds[0]);
+	close(d->sig_fds[1]);
+	d->sig_installed = false;
+}
+
 int
 daemon_start(struct daemon *d)
 {
 	const struct config *cfg = d->cfg;
 	int r;
 
+	if ((r = signals_install(d)) != MANDATE_OK)
+		return r;
 	if ((r = http_server_start(d->srv)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot listen on %s: %s",
 		    cfg->server.listen, mandate_strerror(r));
@@ -511,23 +572,6 @@ daemon_port(const struct daemon *d)
 	return d->srv != NULL ? http_server_port(d->srv) : 0;
 }
 
-/* The self-pipe's write end, for the signal handler.  The one mutable
- * global of the daemon: a signal handler has no other way to find it.
- * Set before the handlers are installed, reset after they are removed. */
-static volatile sig_atomic_t sig_pipe_fd = -1;
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char b = (unsigned char)sig;
-
-	if (sig_pipe_fd >= 0 && write(sig_pipe_fd, &b, 1) < 0) {
-		/* nothing to do: a full pipe already wakes the reader */
-	}
-	errno = saved;
-}
-
 static int64_t
 mono_ms(void)
 {
@@ -552,8 +596,6 @@ watch_check(struct daemon *d)
 int
 daemon_run(struct daemon *d)
 {
-	struct sigaction sa, old_term, old_int, old_pipe, old_hup;
-	int fds[2] = { -1, -1 };
 	unsigned char b = 0;
 	int r = MANDATE_EIO;
 	int64_t tick_ms = DAEMON_TICK_S * 1000, watch_ms = 0;
@@ -573,22 +615,11 @@ daemon_run(struct daemon *d)
 		watch_ms = 1000;
 	next_tick = mono_ms() + tick_ms;
 	next_watch = mono_ms() + watch_ms;
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
-		return MANDATE_EIO;
-	}
-	sig_pipe_fd = fds[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGHUP, &sa, &old_hup);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, &old_pipe);
-
+	if ((r = signals_install(d)) != MANDATE_OK)
+		return r;
+	r = MANDATE_EIO;
 	for (;;) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		struct pollfd pfd = { .fd = d->sig_fds[0], .events = POLLIN };
 		int64_t now = mono_ms(), wait = next_tick - now;
 		int n;
 
@@ -604,7 +635,7 @@ daemon_run(struct daemon *d)
 			break;
 		}
 		if (n > 0) {
-			if (read(fds[0], &b, 1) != 1)
+			if (read(d->sig_fds[0], &b, 1) != 1)
 				continue;
 			if (b == SIGHUP) {
 				daemon_policies_reload(d, "SIGHUP", NULL);
@@ -632,13 +663,7 @@ daemon_run(struct daemon *d)
 	    "requests in flight)", b == SIGINT ? "SIGINT" : "SIGTERM",
 	    DAEMON_GRACE_MS);
 	daemon_stop(d);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
-	sigaction(SIGPIPE, &old_pipe, NULL);
-	sig_pipe_fd = -1;
-	close(fds[0]);
-	close(fds[1]);
+	signals_restore(d);
 	daemon_log(d, DLOG_INFO, "stopped");
 	return r;
 }
@@ -664,6 +689,7 @@ daemon_free(struct daemon *d)
 	if (d == NULL)
 		return;
 	daemon_stop(d);
+	signals_restore(d);
 	http_server_free(d->srv);
 	http_metrics_free(d->metrics);
 	daemon_policies_put(atomic_load(&d->policies));

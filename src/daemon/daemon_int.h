@@ -9,6 +9,7 @@
 #define MANDATE_DAEMON_INT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -68,6 +69,11 @@ struct daemon {
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* SIGTERM/SIGINT/SIGHUP go to a self-pipe from daemon_start on, so
+	 * a signal that arrives once the daemon answers is never lost */
+	bool sig_installed;
+	int sig_fds[2];
+	struct sigaction sig_old[4];   /* TERM, INT, HUP, PIPE */
 	/* the audit log's checkpoints (api_audit_log.c) */
 	struct jose_key *audit_key;
 	struct audit_tree_cache *audit_cache;  /* subtree hashes for proofs */
@@ -139,6 +145,8 @@ int api_reload_register(struct daemon *d, struct http_server *srv);
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
 
+/* Register outcome reporting (POST /v1/decisions/{id}/outcome). */
+int api_decisions_register(struct daemon *d, struct http_server *srv);
 /* ---- the audit log's tree heads (api_audit_log.c) ---- */
 
 /* Load or create the audit key (audit.key_file) and read the last

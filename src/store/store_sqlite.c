@@ -13,9 +13,10 @@
  * lock upgrade).  Every SQLite result is checked and mapped to a
  * MANDATE_* code; SQLite's message goes to the log callback.
  *
- * Group commit: the hot single-row inserts (cred_insert, audit_append)
- * are queued, and the first caller that finds no leader at work becomes
- * the leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
+ * Group commit: the hot inserts (cred_insert, audit_append, and
+ * cred_insert_audited, which writes both rows of one issuance) are
+ * queued, and the first caller that finds no leader at work becomes the
+ * leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
  * BEGIN IMMEDIATE ... COMMIT (one fsync for the batch), each inside its own
  * SAVEPOINT so that a constraint failure fails only its own write, then
  * wakes every caller with its own result.  Callers that arrive while a
@@ -148,7 +149,32 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state)"
 	" WHERE state = 1;",
 
-	/* 3: the audit log's Merkle tree */
+	/* 3: agent sessions and decisions (issue 4): what each task has
+	 * read (kind 0: labels) and done (kind 1: action -> permitted
+	 * count), and every decision made for a task with its reported
+	 * outcome (0 none, 1 success, 2 failure). */
+	"CREATE TABLE decisions ("
+	" id TEXT PRIMARY KEY,"
+	" task_id TEXT NOT NULL REFERENCES tasks (id),"
+	" caller TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" resource TEXT NOT NULL,"
+	" permit INTEGER NOT NULL CHECK (permit IN (0, 1)),"
+	" time INTEGER NOT NULL,"
+	" outcome INTEGER NOT NULL DEFAULT 0 CHECK (outcome IN (0, 1, 2)),"
+	" outcome_at INTEGER NOT NULL DEFAULT 0,"
+	" labels_json TEXT NOT NULL DEFAULT ''"
+	") STRICT;"
+	"CREATE INDEX decisions_by_task ON decisions (task_id, time);"
+	"CREATE TABLE task_sessions ("
+	" task_id TEXT NOT NULL REFERENCES tasks (id),"
+	" kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
+	" name TEXT NOT NULL,"
+	" count INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (task_id, kind, name)"
+	") STRICT, WITHOUT ROWID;",
+
+	/* 4: the audit log's Merkle tree */
 	migration_audit_tree,
 };
 
@@ -206,6 +232,13 @@ enum stmt_id {
 	ST_SAVEPOINT,
 	ST_SAVEPOINT_UNDO,
 	ST_SAVEPOINT_RELEASE,
+	ST_DEC_INSERT,
+	ST_DEC_GET,
+	ST_DEC_EXISTS,
+	ST_DEC_OUTCOME,
+	ST_SESSION_COUNT,
+	ST_SESSION_LABEL,
+	ST_SESSION_READ,
 	ST_COUNT
 };
 
@@ -284,6 +317,22 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
+	[ST_DEC_INSERT] = "INSERT INTO decisions (id, task_id, caller, action,"
+	    " resource, permit, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_DEC_GET] = "SELECT id, task_id, caller, action, resource, permit,"
+	    " time, outcome, outcome_at, labels_json FROM decisions"
+	    " WHERE id = ?1",
+	[ST_DEC_EXISTS] = "SELECT 1 FROM decisions WHERE id = ?1",
+	[ST_DEC_OUTCOME] = "UPDATE decisions SET outcome = ?2,"
+	    " outcome_at = ?3, labels_json = ?4 WHERE id = ?1 AND outcome = 0"
+	    " RETURNING task_id",
+	[ST_SESSION_COUNT] = "INSERT INTO task_sessions (task_id, kind, name,"
+	    " count) VALUES (?1, 1, ?2, 1) ON CONFLICT (task_id, kind, name)"
+	    " DO UPDATE SET count = count + 1",
+	[ST_SESSION_LABEL] = "INSERT INTO task_sessions (task_id, kind, name,"
+	    " count) VALUES (?1, 0, ?2, 0) ON CONFLICT DO NOTHING",
+	[ST_SESSION_READ] = "SELECT kind, name, count FROM task_sessions"
+	    " WHERE task_id = ?1 ORDER BY kind, name LIMIT ?2",
 };
 
 /* --- connections and the pool ------------------------------------------- */
@@ -297,13 +346,17 @@ struct sq_conn {
 /* Most writes per group-commit transaction. */
 #define GC_BATCH_MAX 256
 
-enum gc_kind { GC_CRED, GC_AUDIT };
+enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
 	enum gc_kind kind;
 	const struct store_credential *cred;
 	const struct store_audit_event *ev;
+	const struct store_decision *dec;
+	int64_t now;              /* decisions: the time of the consume */
+	int outcome;              /* decisions: enum store_consume */
+	int64_t calls_used;       /* decisions: after the consume */
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
 	int done;
@@ -1423,6 +1476,8 @@ static int gc_cred_insert(struct op *op, const struct store_credential *c);
 static int gc_audit_append(struct op *op, const struct store_audit_event *e,
     int64_t *id);
 
+static int gc_decision_record(struct op *op, struct gc_req *w);
+
 static int
 gc_run_one(struct op *op, struct gc_req *w)
 {
@@ -1431,6 +1486,15 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return gc_cred_insert(op, w->cred);
 	case GC_AUDIT:
 		return gc_audit_append(op, w->ev, &w->id);
+	case GC_DECISION:
+		return gc_decision_record(op, w);
+	case GC_CRED_AUDITED: {
+		/* both inside the write's savepoint (or, alone, its
+		 * transaction): a failure of either undoes both */
+		int r = gc_cred_insert(op, w->cred);
+		return r != MANDATE_OK ? r :
+		    gc_audit_append(op, w->ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -1607,6 +1671,18 @@ sq_cred_insert(void *impl, const struct store_credential *c)
 	struct gc_req req = { .kind = GC_CRED, .cred = c };
 
 	return gc_submit(impl, &req);
+}
+
+static int
+sq_cred_insert_audited(void *impl, const struct store_credential *c,
+    const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_CRED_AUDITED, .cred = c, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
+	return r;
 }
 
 static int
@@ -1986,6 +2062,289 @@ out:
 	return r;
 }
 
+/* --- agent sessions and decisions ---------------------------------------- */
+
+/* Count one call against the task's budget inside the caller's
+ * transaction: *outcome is an enum store_consume. */
+static int
+sess_consume(struct op *op, struct str id, int64_t now, int *outcome,
+    int64_t *calls_used)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((q = op_stmt(op, ST_TASK_CONSUME, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, id) || sqlite3_bind_int64(q, 2, now)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*calls_used = sqlite3_column_int64(q, 0);
+		rc = sqlite3_step(q);
+		stmt_idle(q);
+		if (rc != SQLITE_DONE)
+			return op_fail(op, rc);
+		*outcome = STORE_CONSUMED;
+		return MANDATE_OK;
+	}
+	stmt_idle(q);
+	if (rc != SQLITE_DONE)
+		return op_fail(op, rc);
+	if ((q = op_stmt(op, ST_TASK_STATUS, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (sqlite3_column_int(q, 0) != STORE_TASK_ACTIVE)
+			*outcome = STORE_NOT_ACTIVE;
+		else if (sqlite3_column_int64(q, 1) <= now)
+			*outcome = STORE_TASK_EXPIRED_NOW;
+		else
+			*outcome = STORE_EXHAUSTED;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_EINVAL;       /* unknown task: like a foreign key */
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+/* Add one session row: an action's count (ST_SESSION_COUNT) or a label
+ * (ST_SESSION_LABEL). */
+static int
+sess_put(struct op *op, enum stmt_id id, struct str task, struct str name)
+{
+	sqlite3_stmt *q;
+	int r;
+
+	if ((q = op_stmt(op, id, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, task) || bind_str(q, 2, name)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	return run_stmt(op, id, q, NULL);
+}
+
+/* Run one queued decision on the leader's connection (inside the batch's
+ * transaction or savepoint, so a failure undoes the consume too). */
+static int
+gc_decision_record(struct op *op, struct gc_req *w)
+{
+	const struct store_decision *dec = w->dec;
+	sqlite3_stmt *q;
+	int permit = 0, r;
+
+	op->name = "decision_record";
+	w->outcome = STORE_CONSUMED;
+	w->calls_used = 0;
+	if (dec->permit) {
+		if ((r = sess_consume(op, dec->task_id, w->now, &w->outcome,
+		    &w->calls_used)) != MANDATE_OK)
+			return r;
+		permit = w->outcome == STORE_CONSUMED;
+	}
+	if ((q = op_stmt(op, ST_DEC_INSERT, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, dec->id) || bind_str(q, 2, dec->task_id) ||
+	    bind_str(q, 3, dec->caller) || bind_str(q, 4, dec->action) ||
+	    bind_str(q, 5, dec->resource) || sqlite3_bind_int(q, 6, permit) ||
+	    sqlite3_bind_int64(q, 7, dec->time)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((r = run_stmt(op, ST_DEC_INSERT, q, NULL)) != MANDATE_OK ||
+	    !permit)
+		return r;
+	if ((r = sess_put(op, ST_SESSION_COUNT, dec->task_id, dec->action)) !=
+	    MANDATE_OK)
+		return r;
+	for (size_t i = 0; i < dec->n_add_labels; i++)
+		if ((r = sess_put(op, ST_SESSION_LABEL, dec->task_id,
+		    dec->add_labels[i])) != MANDATE_OK)
+			return r;
+	return MANDATE_OK;
+}
+
+static int
+sq_decision_record(void *impl, const struct store_decision *dec,
+    int64_t now, int *outcome, int64_t *calls_used)
+{
+	struct gc_req req = { .kind = GC_DECISION, .dec = dec, .now = now };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*outcome = req.outcome;
+		*calls_used = req.calls_used;
+	}
+	return r;
+}
+
+static int
+sq_decision_get(void *impl, struct str id, struct arena *a,
+    struct store_decision *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "decision_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_DEC_GET, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((r = col_str(q, 0, a, &out->id)) == MANDATE_OK &&
+		    (r = col_str(q, 1, a, &out->task_id)) == MANDATE_OK &&
+		    (r = col_str(q, 2, a, &out->caller)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &out->action)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &out->resource)) == MANDATE_OK &&
+		    (r = col_str(q, 9, a, &out->labels_json)) == MANDATE_OK) {
+			out->permit = sqlite3_column_int(q, 5);
+			out->time = sqlite3_column_int64(q, 6);
+			out->outcome = sqlite3_column_int(q, 7);
+			out->outcome_at = sqlite3_column_int64(q, 8);
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sq_decision_outcome(void *impl, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	char task_buf[STORE_MAX_ID + 1];
+	struct str task = STR_NULL;
+	int r, rc, exists = 0;
+
+	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	if ((q = op_stmt(&op, ST_DEC_OUTCOME, &r)) == NULL)
+		goto tx;
+	if (bind_str(q, 1, id) || sqlite3_bind_int(q, 2, status) ||
+	    sqlite3_bind_int64(q, 3, now) || bind_str(q, 4, labels_json)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto tx;
+	}
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(q, 0);
+		int n = sqlite3_column_bytes(q, 0);
+		if (t == NULL || n <= 0 || n > STORE_MAX_ID) {
+			stmt_idle(q);
+			r = MANDATE_EINTERNAL;
+			goto tx;
+		}
+		memcpy(task_buf, t, (size_t)n);
+		task = str_make(task_buf, (size_t)n);
+		rc = sqlite3_step(q);
+	}
+	stmt_idle(q);
+	if (rc != SQLITE_DONE) {
+		r = op_fail(&op, rc);
+		goto tx;
+	}
+	if (task.p == NULL) {
+		/* nothing updated: already reported, or unknown */
+		if ((r = row_exists(&op, ST_DEC_EXISTS, id, &exists)) ==
+		    MANDATE_OK && !exists)
+			r = MANDATE_ENOTFOUND;
+		goto tx;
+	}
+	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
+		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
+tx:
+	r = tx_end(&op, r);
+	if (r == MANDATE_OK)
+		*changed = task.p != NULL;
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_session_get(void *impl, struct str task_id, struct arena *a,
+    struct store_session *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	struct str *names = NULL;
+	int64_t *counts = NULL;
+	int *kinds = NULL;
+	size_t n = 0, nl = 0, na = 0;
+	int r, rc = SQLITE_DONE;
+
+	if ((r = op_begin(impl, "session_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_SESSION_READ, &r)) == NULL)
+		goto out;
+	if ((names = arena_calloc(a, STORE_MAX_SESSION, sizeof(*names))) ==
+	    NULL || (counts = arena_calloc(a, STORE_MAX_SESSION,
+	    sizeof(*counts))) == NULL || (kinds = arena_calloc(a,
+	    STORE_MAX_SESSION, sizeof(*kinds))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (bind_str(q, 1, task_id) ||
+	    sqlite3_bind_int64(q, 2, STORE_MAX_SESSION + 1)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n >= STORE_MAX_SESSION) {
+			r = MANDATE_ELIMIT;
+			break;
+		}
+		kinds[n] = sqlite3_column_int(q, 0);
+		counts[n] = sqlite3_column_int64(q, 2);
+		r = col_str(q, 1, a, &names[n]);
+		if (kinds[n] == 0)
+			nl++;
+		else
+			na++;
+		n++;
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		return r;
+	/* rows come ordered by kind: labels (0) first, then actions (1) */
+	if (nl > 0)
+		out->labels = names;
+	out->n_labels = nl;
+	if (na > 0) {
+		out->actions = names + nl;
+		out->counts = counts + nl;
+	}
+	out->n_actions = na;
+	return MANDATE_OK;
+}
+
 static int
 sq_audit_tree_head(void *impl, int64_t *size,
     uint8_t root[STORE_AUDIT_HASH_LEN])
@@ -2165,6 +2524,7 @@ const struct store_ops store_sqlite_ops = {
 	.agent_revoke = sq_agent_revoke,
 	.agent_revocation_last = sq_agent_revocation_last,
 	.cred_insert = sq_cred_insert,
+	.cred_insert_audited = sq_cred_insert_audited,
 	.cred_get = sq_cred_get,
 	.cred_revoke = sq_cred_revoke,
 	.cred_usable = sq_cred_usable,
@@ -2175,6 +2535,10 @@ const struct store_ops store_sqlite_ops = {
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
 	.audit_read = sq_audit_read,
+	.decision_record = sq_decision_record,
+	.decision_get = sq_decision_get,
+	.decision_outcome = sq_decision_outcome,
+	.session_get = sq_session_get,
 	.audit_tree_head = sq_audit_tree_head,
 	.audit_leaves = sq_audit_leaves,
 	.audit_checkpoint_add = sq_audit_checkpoint_add,

@@ -168,6 +168,9 @@ def test_batch(pdp):
     assert ev[0]["context"]["reason_admin"]["policies"] == ["read"]
     assert "resource.id must be a string" in \
         ev[2]["context"]["reason_admin"]["errors"][0]["message"]
+    # a failed item is still a recorded decision, with its own id
+    assert len({e["context"]["id"] for e in ev}) == 4
+    assert all(len(e["context"]["id"]) == 32 for e in ev)
     r = post(d, EVALS, dict(base, options={"evaluations_semantic": "sometimes"}))
     assert r.status_code == 400
     # no evaluations array: one evaluation, answered as the single endpoint
@@ -396,4 +399,47 @@ def test_development_instance_is_open_on_loopback(dev):
     assert r.json()["decision"] is False       # the dev policies say nothing
     r = requests.post(dev.url + "/v1/policies/reload", timeout=10)
     assert r.status_code == 200, r.text
-    assert r.json()["policies"] == 6
+    dev_policies = os.path.join(os.path.dirname(__file__), "..", "..",
+                                "examples", "policies", "mandate.cedar")
+    with open(dev_policies) as f:
+        assert r.json()["policies"] == f.read().count("\n@id(")
+
+
+SCHEMA = """
+entity Role;
+entity User in [Role] { name: String };
+entity Doc { owner?: String };
+action read, list, delete appliesTo { principal: User, resource: Doc };
+"""
+
+CONFIG_SCHEMA = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  schema: @DIR@/schema.cedarschema
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V2)
+    (tmp_path / "schema.cedarschema").write_text(SCHEMA)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_SCHEMA)
+    body = {"subject": {"type": "User", "id": "alice"},
+            "resource": {"type": "Doc", "id": "new", "properties": {"owner": "alice"}}}
+    r = post(d, "/access/v1/search/action", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"name": "list"}, {"name": "read"}]
+    body["subject"]["id"] = "root"
+    assert post(d, "/access/v1/search/action", body).json()["results"] == [
+        {"name": "delete"}, {"name": "list"}, {"name": "read"}]
+    # request properties are checked against the schema's shape
+    body["resource"]["properties"] = {"owner": 7}
+    r = post(d, EVAL, dict(body, action={"name": "read"}))
+    assert r.status_code == 400 and "properties" in r.json()["error_description"]
