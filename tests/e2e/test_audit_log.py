@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import struct
 import subprocess
+import time
 
 import requests
 from cryptography.exceptions import InvalidSignature
@@ -330,6 +331,9 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         ("reordered", [], swap, "record id 2 (leaf 1) does not match"),
         ("truncated", ["DELETE FROM audit_events WHERE id > %d" % (n - 2)], None,
          "record id %d (leaf %d) is missing" % (n - 1, n - 2)),
+        ("truncated-with-leaves", ["DELETE FROM audit_events WHERE id > %d" % (n - 3),
+                                   "DELETE FROM audit_leaves WHERE idx >= %d" % (n - 3)],
+         None, "covers %d records but the log has only %d" % (n, n - 3)),
         ("rewritten-with-leaf", [], rewrite_with_leaf,
          "a record among ids 1..%d" % mid["size"]),
         ("leaf-deleted", ["DELETE FROM audit_leaves WHERE idx = 7"], None,
@@ -510,10 +514,24 @@ def test_killed_under_load_then_verified(start_daemon, tmp_path):
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    while True:
-        with lock:
-            if len(created) >= 30:
-                break
+    key = str(tmp_path / "audit-keys" / "ck.jwk")
+    exported = str(tmp_path / "export" / "checkpoints.jsonl")
+    deadline = time.monotonic() + 60
+
+    def wait_for(count):
+        while time.monotonic() < deadline:
+            with lock:
+                if len(created) >= count:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("only %d tasks created" % len(created))
+
+    wait_for(10)
+    # verify beside the running daemon, while it appends
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
+                "--key", key, "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(30)
     d.proc.kill()
     d.was_ready = False                    # killed on purpose
     for t in threads:
@@ -525,8 +543,6 @@ def test_killed_under_load_then_verified(start_daemon, tmp_path):
                                        " WHERE type = 'task.created'")}
     db.close()
     assert set(created) <= logged
-    key = str(tmp_path / "audit-keys" / "ck.jwk")
-    exported = str(tmp_path / "export" / "checkpoints.jsonl")
     r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
                 "--key", key, "--checkpoint", exported, "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
