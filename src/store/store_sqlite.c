@@ -45,6 +45,35 @@
 
 /* --- schema ----------------------------------------------------------- */
 
+/* The audit log's Merkle tree (src/audit, docs/audit.md): one leaf hash
+ * per event, index = position in id order, written in the append's
+ * transaction; signed tree heads.  Both append-only.  The leaves of events
+ * written before this migration are computed right after it
+ * (backfill_leaves, found by this pointer, not by its number), in the
+ * same transaction. */
+static const char migration_audit_tree[] =
+	"CREATE TABLE audit_leaves ("
+	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+	" event_id INTEGER NOT NULL UNIQUE REFERENCES audit_events (id),"
+	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
+	") STRICT;"
+	"CREATE TABLE audit_checkpoints ("
+	" tree_size INTEGER PRIMARY KEY CHECK (tree_size >= 1),"
+	" root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),"
+	" time INTEGER NOT NULL,"
+	" signed TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;";
+
 /* Migration i (0-based) takes the schema from version i to version i + 1.
  * Append new versions; never edit a released one. */
 static const char *const migrations[] = {
@@ -146,36 +175,9 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (task_id, kind, name)"
 	") STRICT, WITHOUT ROWID;",
 
-	/* 4: the audit log's Merkle tree (src/audit, docs/audit.md): one
-	 * leaf hash per event, index = position in id order, written in the
-	 * append's transaction; signed tree heads.  Both append-only.  The
-	 * leaves of events written before this version are computed right
-	 * after this step (backfill_leaves), in the same transaction. */
-	"CREATE TABLE audit_leaves ("
-	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
-	" event_id INTEGER NOT NULL UNIQUE REFERENCES audit_events (id),"
-	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
-	") STRICT;"
-	"CREATE TABLE audit_checkpoints ("
-	" tree_size INTEGER PRIMARY KEY CHECK (tree_size >= 1),"
-	" root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),"
-	" time INTEGER NOT NULL,"
-	" signed TEXT NOT NULL"
-	") STRICT;"
-	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
-	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
-	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
-	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
-	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON"
-	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
-	" 'audit_checkpoints is append-only'); END;"
-	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON"
-	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
-	" 'audit_checkpoints is append-only'); END;",
+	/* 4: the audit log's Merkle tree */
+	migration_audit_tree,
 };
-
-/* The migration after which backfill_leaves runs (to version 4). */
-#define SCHEMA_AUDIT_TREE 4
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -824,7 +826,7 @@ tree_add(struct op *op, const struct store_audit_event *e)
 	return merkle_compact_append(op->tree, leaf);
 }
 
-/* Migration to SCHEMA_AUDIT_TREE: the leaves of the events written
+/* After migration_audit_tree: the leaves of the events written
  * before it, in id order (inside the migration's transaction). */
 static int
 backfill_leaves(struct op *op)
@@ -932,7 +934,7 @@ migrate(struct sq_store *st, struct sq_conn *c, int target)
 			log_msg(st, r, "migrate", buf);
 			goto out;
 		}
-		if (v + 1 == SCHEMA_AUDIT_TREE &&
+		if (migrations[v] == migration_audit_tree &&
 		    (r = backfill_leaves(&op)) != MANDATE_OK)
 			goto out;
 	}
