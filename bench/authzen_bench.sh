@@ -18,7 +18,11 @@
 # Usage: bench/authzen_bench.sh [BUILD_DIR]
 # Environment: AZ_SECONDS (length of each run, default 5), AZ_CONNECTIONS
 # (default 64), AZ_THREADS (wrk threads, default 2), AZ_DAEMON_THREADS
-# (server.threads, default one per connection).
+# (server.threads, default one per connection), AZ_PERF (a file: perf
+# record the daemon during the evaluation run into it), AZ_STAT=1
+# (perf stat the daemon during that run: CPU time per evaluation, which
+# a shared machine disturbs less than the rate, and its fdatasync calls,
+# one per group commit).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -120,7 +124,22 @@ run() { # label url [GET] -> "RESULT ..." line
 }
 
 echo "== AuthZEN evaluations over HTTP (wrk: $conns keep-alive connections, $wthreads threads, ${seconds}s a run; daemon: $threads threads, nginx: $cores workers)"
+if [ -n "${AZ_PERF:-}" ]; then
+	# profile the daemon during the evaluation run (perf record -g)
+	perf record --call-graph dwarf,16384 -F 499 -o "$AZ_PERF" -p "$pid" -- sleep "$seconds" \
+	    > "$tmp/perf.out" 2>&1 &
+	ppid=$!
+elif [ -n "${AZ_STAT:-}" ]; then
+	# the daemon's CPU time and fdatasync calls during the evaluation run
+	perf stat -e task-clock,syscalls:sys_enter_fdatasync -x, \
+	    -o "$tmp/stat.txt" \
+	    -p "$pid" -- sleep "$seconds" > /dev/null 2>&1 &
+	ppid=$!
+fi
 res_ours=$(run ours "$url/access/v1/evaluation")
+if [ -n "${AZ_PERF:-}${AZ_STAT:-}" ]; then
+	wait "$ppid" || true
+fi
 res_health=$(run health "$url/healthz" GET)
 stop "$pid"
 pid=
@@ -158,8 +177,8 @@ stop "$npid"
 npid=
 
 echo
-/usr/bin/python3 - "$res_ours" "$res_nginx" "$res_health" <<'PY'
-import sys
+/usr/bin/python3 - "$res_ours" "$res_nginx" "$res_health" "$tmp/stat.txt" <<'PY'
+import os, sys
 def parse(s):
     return {k: float(v) for k, v in (f.split("=") for f in s.split()[1:])}
 ours, ngx, health = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
@@ -175,6 +194,20 @@ print()
 print("mandate / nginx: %.1f%%  (target >= 50%%)" % (100.0 * ratio))
 print("mandate /healthz / nginx: %.1f%%  (what the HTTP layer allows)"
       % (100.0 * (health["requests"] / health["seconds"]) / (ngx["requests"] / ngx["seconds"])))
+if os.path.exists(sys.argv[4]):
+    st = {}
+    for line in open(sys.argv[4]):
+        f = line.strip().split(",")
+        if len(f) > 2 and f[0] and f[0][0].isdigit():
+            st[f[2]] = float(f[0])
+    n = ours["requests"] / ours["seconds"] * float(os.environ.get("AZ_SECONDS", "5"))
+    if "task-clock" in st and n > 0:
+        print("daemon CPU per evaluation: %.1f us (perf stat task-clock)"
+              % (1000.0 * st["task-clock"] / n))
+    syncs = st.get("syscalls:sys_enter_fdatasync", 0)
+    if syncs > 0:
+        print("fdatasync calls: %d, %.1f evaluations per call (group commit)"
+              % (syncs, n / syncs))
 print("every evaluation writes a durable audit record before its answer "
       "(logging.audit: sync)")
 print("(the machine may be shared with other work: compare runs on a quiet one)")
