@@ -20,9 +20,9 @@
 # (default 64), AZ_THREADS (wrk threads, default 2), AZ_DAEMON_THREADS
 # (server.threads, default one per connection), AZ_PERF (a file: perf
 # record the daemon during the evaluation run into it), AZ_STAT=1
-# (perf stat the daemon during that run: CPU time per evaluation, which
-# a shared machine disturbs less than the rate, and its fdatasync calls,
-# one per group commit).
+# (perf stat the daemon during that run: CPU time and context
+# switches per evaluation, which a shared machine disturbs less
+# than the rate, and its fdatasync calls, one per group commit).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -131,7 +131,7 @@ if [ -n "${AZ_PERF:-}" ]; then
 	ppid=$!
 elif [ -n "${AZ_STAT:-}" ]; then
 	# the daemon's CPU time and fdatasync calls during the evaluation run
-	perf stat -e task-clock,syscalls:sys_enter_fdatasync -x, \
+	perf stat -e task-clock,context-switches,syscalls:sys_enter_fdatasync -x, \
 	    -o "$tmp/stat.txt" \
 	    -p "$pid" -- sleep "$seconds" > /dev/null 2>&1 &
 	ppid=$!
@@ -204,6 +204,9 @@ if os.path.exists(sys.argv[4]):
     if "task-clock" in st and n > 0:
         print("daemon CPU per evaluation: %.1f us (perf stat task-clock)"
               % (1000.0 * st["task-clock"] / n))
+    if "context-switches" in st and n > 0:
+        print("daemon context switches per evaluation: %.1f"
+              % (st["context-switches"] / n))
     syncs = st.get("syscalls:sys_enter_fdatasync", 0)
     if syncs > 0:
         print("fdatasync calls: %d, %.1f evaluations per call (group commit)"

@@ -690,15 +690,20 @@ tool_labels(struct daemon *d, struct http_request *req, struct str action,
 	return MANDATE_OK;
 }
 
+/* A decision id: the daemon's random prefix (drawn at start) and its
+ * counter, 32 hex digits.  Unique across the daemon's life and its
+ * restarts; an id names a decision, it grants nothing. */
 static int
-new_decision_id(char id[AGENT_DECISION_ID_SIZE])
+new_decision_id(struct daemon *d, char id[AGENT_DECISION_ID_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
+	uint64_t n = atomic_fetch_add_explicit(&d->decision_next, 1,
+	    memory_order_relaxed);
 
-	id[0] = '\0';
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return MANDATE_EINTERNAL;
+	memcpy(raw, d->decision_prefix, 8);
+	for (size_t i = 0; i < 8; i++)
+		raw[15 - i] = (unsigned char)(n >> (8 * i));
 	for (size_t i = 0; i < sizeof(raw); i++) {
 		id[2 * i] = hex[raw[i] >> 4];
 		id[2 * i + 1] = hex[raw[i] & 15];
@@ -734,7 +739,7 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 	id[0] = '\0';
 	if (d == NULL || req == NULL || c == NULL)
 		return MANDATE_EINVAL;
-	if ((r = new_decision_id(id)) != MANDATE_OK)
+	if ((r = new_decision_id(d, id)) != MANDATE_OK)
 		return r;
 	/* a named task must have been resolved and usable: prepare's deny
 	 * (or an error in it) cannot be undone by the policies */

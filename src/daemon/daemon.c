@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "daemon/daemon_int.h"
 #include "dev/dev.h"
@@ -99,6 +100,12 @@ daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 	if (n > 0)
 		log_line(d, line, (size_t)n < sizeof(line) ? (size_t)n :
 		    sizeof(line) - 1);
+}
+
+static bool
+access_log_on(void *arg)
+{
+	return cfg_level(arg) <= DLOG_INFO;
 }
 
 static void
@@ -263,6 +270,7 @@ build_server(struct daemon *d)
 	    cfg->server.tls.client_auth == CONFIG_CLIENT_AUTH_OPTIONAL ?
 	    HTTP_CLIENT_AUTH_OPTIONAL : HTTP_CLIENT_AUTH_NONE;
 	hc.log_fn = access_log;
+	hc.log_on = access_log_on;
 	hc.log_arg = d;
 	hc.metrics = d->metrics;
 	hc.encoded_slash = 1;      /* agent ids (SPIFFE IDs) in paths */
@@ -323,6 +331,11 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	}
 	d->locks_ok = true;
 	atomic_init(&d->policies, NULL);
+	atomic_init(&d->decision_next, 0);
+	if (RAND_bytes(d->decision_prefix, sizeof(d->decision_prefix)) != 1) {
+		r = MANDATE_EINTERNAL;
+		goto out;
+	}
 
 	if (opt->config_file != NULL) {
 		if ((r = config_load_file(opt->config_file, &d->cfg, d->log)) !=

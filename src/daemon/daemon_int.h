@@ -81,6 +81,10 @@ struct daemon {
 	bool audit_mu_ok;
 	_Atomic int64_t audit_ckpt_size;   /* size of the last checkpoint */
 	int64_t audit_ckpt_time;           /* when it was made */
+	/* decision ids (agent_ctx.c): a random prefix drawn at start and a
+	 * counter; unique, not secret */
+	unsigned char decision_prefix[8];
+	_Atomic uint64_t decision_next;
 };
 
 /* One log line (JSON or text per configuration); thread-safe. */

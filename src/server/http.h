@@ -31,6 +31,7 @@
 #ifndef MANDATE_HTTP_H
 #define MANDATE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,9 +86,12 @@ struct http_config {
 	enum http_client_auth client_auth;
 
 	/* Access log: one JSON line per request to log_fp (whole lines,
-	 * fflush'd) and/or log_fn.  Both NULL = no access log. */
+	 * fflush'd) and/or log_fn.  Both NULL = no access log.  log_on,
+	 * when set, is asked per request whether log_fn wants the line at
+	 * all (a level that drops it: the line is not built). */
 	FILE *log_fp;
 	http_log_fn log_fn;
+	bool (*log_on)(void *arg);
 	void *log_arg;
 
 	/* Metrics registry for the built-in request metrics and /metrics;
