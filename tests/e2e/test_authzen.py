@@ -443,3 +443,35 @@ def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
     body["resource"]["properties"] = {"owner": 7}
     r = post(d, EVAL, dict(body, action={"name": "read"}))
     assert r.status_code == 400 and "properties" in r.json()["error_description"]
+
+
+ODD_IDS = r"""
+@id("q\"uote \\ back	tab é ✓")
+permit (principal is User, action == Action::"list", resource);
+
+@id("second")
+permit (principal, action == Action::"list", resource is Doc);
+"""
+
+
+def test_reason_ids_escaped(start_daemon, tmp_path):
+    # the answer's text is written directly (not by jansson) when there
+    # are no errors: policy ids with quotes, backslashes, control and
+    # non-ASCII characters must come back as valid JSON, unchanged
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(ODD_IDS)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG)
+    r = post(d, EVAL, req(action="list"))
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    j = json.loads(r.text)
+    assert j["decision"] is True
+    assert sorted(j["context"]["reason_admin"]["policies"]) == \
+        sorted(['q"uote \\ back\ttab é ✓', "second"])
+    assert j["context"]["reason_admin"]["errors"] == []
+    assert len(j["context"]["id"]) == 32
+    # a deny: no reasons
+    j = post(d, EVAL, req(action="read")).json()
+    assert j["decision"] is False
+    assert j["context"]["reason_admin"] == {"policies": [], "errors": []}
