@@ -7,19 +7,23 @@
 # scenario (examples/authzen-interop/todo: policies and entities) and a
 # temporary data dir, checks one evaluation by hand, then wrk (keep-alive
 # connections, bench/authzen_eval.lua) sends the scenario's 40 single
-# evaluations in turn to POST /access/v1/evaluation.  Then nginx (Debian's
-# nginx-light, run as this user with a temporary configuration: free
-# 127.0.0.1 port, error log, pid and temp paths in a temp dir) answers
-# the same requests with a fixed {"decision":true}, one worker per core.  It prints both rates, our ratio to nginx
-# (target >= 50%) and p50/p99 latency, and the daemon's GET /healthz rate
-# as the HTTP layer's own ceiling.  Everything it starts is stopped on
-# exit; requests and time are bounded.
+# evaluations in turn to POST /access/v1/evaluation: once with the
+# default logging.audit: sync (every record durable before its answer)
+# and, when the build implements it, once more with logging.audit: async
+# on a fresh data dir.  Then nginx (Debian's nginx-light, run as this
+# user with a temporary configuration: free 127.0.0.1 port, error log,
+# pid and temp paths in a temp dir) answers the same requests with a
+# fixed {"decision":true}, one worker per core.  It prints the rates, our
+# ratios to nginx (target >= 50%) and p50/p99 latency, and the daemon's
+# GET /healthz rate as the HTTP layer's own ceiling.  Everything it
+# starts is stopped on exit; requests and time are bounded.
 #
 # Usage: bench/authzen_bench.sh [BUILD_DIR]
 # Environment: AZ_SECONDS (length of each run, default 5), AZ_CONNECTIONS
 # (default 64), AZ_THREADS (wrk threads, default 2), AZ_DAEMON_THREADS
-# (server.threads, default one per connection), AZ_PERF (a file: perf
-# record the daemon during the evaluation run into it), AZ_STAT=1
+# (server.threads, default one per connection), AZ_PERF (a file prefix:
+# perf record the daemon during each evaluation run into PREFIX.sync,
+# PREFIX.async), AZ_STAT=1
 # (perf stat the daemon during that run: CPU time and context
 # switches per evaluation, which a shared machine disturbs less
 # than the rate, and its fdatasync calls, one per group commit).
@@ -92,7 +96,20 @@ cores=$(nproc 2>/dev/null || echo 2)
 # records of concurrent requests (one fsync per batch): it gets a thread
 # per connection; nginx, event-driven, a worker per core
 threads=${AZ_DAEMON_THREADS:-$conns}
-cat > "$tmp/mandate.yaml" <<CFG
+run() { # label url [GET] -> "RESULT ..." line
+	METHOD=${3:-POST} BODIES="$tmp/bodies.txt" wrk -t"$wthreads" -c"$conns" -d"${seconds}s" \
+	    --latency -s bench/authzen_eval.lua "$2" > "$tmp/wrk-$1.txt" 2>&1 || true
+	grep '^RESULT' "$tmp/wrk-$1.txt" || {
+		echo "authzen_bench: wrk failed:" >&2; cat "$tmp/wrk-$1.txt" >&2; exit 1; }
+}
+
+# One daemon run with logging.audit: $1 (sync or async), a fresh data
+# dir each: the evaluation rate (into res_<mode>), with AZ_PERF/AZ_STAT
+# the profile or the counters of that run, and for sync the /healthz
+# rate (res_health).
+bench_mode() { # mode
+	rm -rf "$tmp/data"
+	cat > "$tmp/mandate.yaml" <<CFG
 data_dir: $tmp/data
 server:
   listen: 127.0.0.1:$port
@@ -104,45 +121,56 @@ api_auth:
   open_on_loopback: true
 logging:
   level: warn
+  audit: $1
 CFG
-"$build/src/mandate" serve --config "$tmp/mandate.yaml" > "$tmp/daemon.log" 2>&1 &
-pid=$!
-wait_http "$url/readyz" "$pid" "$tmp/daemon.log"
+	"$build/src/mandate" serve --config "$tmp/mandate.yaml" > "$tmp/daemon.log" 2>&1 &
+	pid=$!
+	wait_http "$url/readyz" "$pid" "$tmp/daemon.log"
 
-first=$(head -n 5 "$tmp/bodies.txt" | tail -n 1)
-out=$(curl -s "$url/access/v1/evaluation" -H 'Content-Type: application/json' -d "$first")
-case "$out" in
-*'"decision":true'*) ;;
-*) echo "authzen_bench: the evaluation failed: $out" >&2; exit 1 ;;
-esac
+	first=$(head -n 5 "$tmp/bodies.txt" | tail -n 1)
+	out=$(curl -s "$url/access/v1/evaluation" -H 'Content-Type: application/json' -d "$first")
+	case "$out" in
+	*'"decision":true'*) ;;
+	*) echo "authzen_bench: the evaluation failed: $out" >&2; exit 1 ;;
+	esac
 
-run() { # label url [GET] -> "RESULT ..." line
-	METHOD=${3:-POST} BODIES="$tmp/bodies.txt" wrk -t"$wthreads" -c"$conns" -d"${seconds}s" \
-	    --latency -s bench/authzen_eval.lua "$2" > "$tmp/wrk-$1.txt" 2>&1 || true
-	grep '^RESULT' "$tmp/wrk-$1.txt" || {
-		echo "authzen_bench: wrk failed:" >&2; cat "$tmp/wrk-$1.txt" >&2; exit 1; }
+	ppid=
+	if [ -n "${AZ_PERF:-}" ]; then
+		# profile the daemon during the evaluation run
+		perf record --call-graph dwarf,16384 -F 499 -o "$AZ_PERF.$1" \
+		    -p "$pid" -- sleep "$seconds" > "$tmp/perf.out" 2>&1 &
+		ppid=$!
+	elif [ -n "${AZ_STAT:-}" ]; then
+		# the daemon's CPU time, context switches and fdatasync
+		# calls during the evaluation run
+		perf stat -e task-clock,context-switches,syscalls:sys_enter_fdatasync \
+		    -x, -o "$tmp/stat-$1.txt" -p "$pid" -- sleep "$seconds" \
+		    > /dev/null 2>&1 &
+		ppid=$!
+	fi
+	eval "res_$1=\$(run $1 \"\$url/access/v1/evaluation\")"
+	if [ -n "$ppid" ]; then
+		wait "$ppid" || true
+	fi
+	if [ "$1" = sync ]; then
+		res_health=$(run health "$url/healthz" GET)
+	fi
+	stop "$pid"
+	pid=
 }
 
-echo "== AuthZEN evaluations over HTTP (wrk: $conns keep-alive connections, $wthreads threads, ${seconds}s a run; daemon: $threads threads, nginx: $cores workers)"
-if [ -n "${AZ_PERF:-}" ]; then
-	# profile the daemon during the evaluation run (perf record -g)
-	perf record --call-graph dwarf,16384 -F 499 -o "$AZ_PERF" -p "$pid" -- sleep "$seconds" \
-	    > "$tmp/perf.out" 2>&1 &
-	ppid=$!
-elif [ -n "${AZ_STAT:-}" ]; then
-	# the daemon's CPU time and fdatasync calls during the evaluation run
-	perf stat -e task-clock,context-switches,syscalls:sys_enter_fdatasync -x, \
-	    -o "$tmp/stat.txt" \
-	    -p "$pid" -- sleep "$seconds" > /dev/null 2>&1 &
-	ppid=$!
+# logging.audit: async exists when the daemon does more with it than
+# parse it (src/config): then both modes run
+modes=sync
+if grep -rl CONFIG_AUDIT_ASYNC src --include='*.c' | grep -qv '^src/config/'; then
+	modes="sync async"
 fi
-res_ours=$(run ours "$url/access/v1/evaluation")
-if [ -n "${AZ_PERF:-}${AZ_STAT:-}" ]; then
-	wait "$ppid" || true
-fi
-res_health=$(run health "$url/healthz" GET)
-stop "$pid"
-pid=
+res_async=
+
+echo "== AuthZEN evaluations over HTTP (wrk: $conns keep-alive connections, $wthreads threads, ${seconds}s a run; daemon: $threads threads, nginx: $cores workers; logging.audit: $modes)"
+for m in $modes; do
+	bench_mode "$m"
+done
 
 nport=$(free_port)
 mkdir -p "$tmp/nginx"
@@ -177,41 +205,56 @@ stop "$npid"
 npid=
 
 echo
-/usr/bin/python3 - "$res_ours" "$res_nginx" "$res_health" "$tmp/stat.txt" <<'PY'
+/usr/bin/python3 - "$res_sync" "$res_nginx" "$res_health" "$tmp" "$res_async" <<'PY'
 import os, sys
 def parse(s):
     return {k: float(v) for k, v in (f.split("=") for f in s.split()[1:])}
-ours, ngx, health = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
+def rate(r):
+    return r["requests"] / r["seconds"]
+sync, ngx, health = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
+asy = parse(sys.argv[5]) if sys.argv[5] else None
+rows = [("mandate: evaluation, audit sync (default)", sync)]
+if asy:
+    rows.append(("mandate: evaluation, audit async", asy))
+rows += [("mandate: GET /healthz (HTTP layer ceiling)", health),
+         ("nginx: fixed JSON body", ngx)]
 print("%-44s %14s %9s %9s" % ("", "requests/s", "p50 ms", "p99 ms"))
-for name, r in (("mandate: POST /access/v1/evaluation (Todo)", ours),
-                ("mandate: GET /healthz (HTTP layer ceiling)", health),
-                ("nginx: fixed JSON body", ngx)):
+for name, r in rows:
     print("%-44s %14.0f %9.3f %9.3f   %d requests, %d non-200, %d socket errors"
-          % (name, r["requests"] / r["seconds"], r["p50_ms"], r["p99_ms"],
+          % (name, rate(r), r["p50_ms"], r["p99_ms"],
              r["requests"], r["non200"], r["sockerr"]))
-ratio = (ours["requests"] / ours["seconds"]) / (ngx["requests"] / ngx["seconds"])
 print()
-print("mandate / nginx: %.1f%%  (target >= 50%%)" % (100.0 * ratio))
+print("mandate (audit sync) / nginx: %.1f%%  (target >= 50%%)"
+      % (100.0 * rate(sync) / rate(ngx)))
+if asy:
+    print("mandate (audit async) / nginx: %.1f%%" % (100.0 * rate(asy) / rate(ngx)))
 print("mandate /healthz / nginx: %.1f%%  (what the HTTP layer allows)"
-      % (100.0 * (health["requests"] / health["seconds"]) / (ngx["requests"] / ngx["seconds"])))
-if os.path.exists(sys.argv[4]):
+      % (100.0 * rate(health) / rate(ngx)))
+for mode, r in (("sync", sync), ("async", asy)):
+    path = os.path.join(sys.argv[4], "stat-%s.txt" % mode)
+    if not r or not os.path.exists(path):
+        continue
     st = {}
-    for line in open(sys.argv[4]):
+    for line in open(path):
         f = line.strip().split(",")
         if len(f) > 2 and f[0] and f[0][0].isdigit():
             st[f[2]] = float(f[0])
-    n = ours["requests"] / ours["seconds"] * float(os.environ.get("AZ_SECONDS", "5"))
-    if "task-clock" in st and n > 0:
-        print("daemon CPU per evaluation: %.1f us (perf stat task-clock)"
-              % (1000.0 * st["task-clock"] / n))
-    if "context-switches" in st and n > 0:
-        print("daemon context switches per evaluation: %.1f"
-              % (st["context-switches"] / n))
+    n = r["requests"]
+    if n <= 0:
+        continue
+    out = []
+    if "task-clock" in st:
+        out.append("%.1f us CPU" % (1000.0 * st["task-clock"] / n))
+    if "context-switches" in st:
+        out.append("%.1f context switches" % (st["context-switches"] / n))
     syncs = st.get("syscalls:sys_enter_fdatasync", 0)
     if syncs > 0:
-        print("fdatasync calls: %d, %.1f evaluations per call (group commit)"
-              % (syncs, n / syncs))
-print("every evaluation writes a durable audit record before its answer "
-      "(logging.audit: sync)")
+        out.append("%.1f evaluations per fdatasync (group commit)" % (n / syncs))
+    print("audit %s, per evaluation (perf stat of the daemon): %s"
+          % (mode, ", ".join(out)))
+print("sync: every evaluation's audit record is durable before its answer; "
+      "async: answered before (docs/configuration.md)" if asy else
+      "every evaluation writes a durable audit record before its answer "
+      "(logging.audit: sync; this build has no async mode)")
 print("(the machine may be shared with other work: compare runs on a quiet one)")
 PY
