@@ -199,6 +199,7 @@ run_policies(struct daemon *d, struct http_request *req,
 	struct cedar_decision dec;
 	struct diag_list dl;
 	char *principal, *action, *resource, *ctext = NULL;
+	const char *ctx_text;
 	int r;
 
 	diag_init(&dl);
@@ -208,8 +209,13 @@ run_policies(struct daemon *d, struct http_request *req,
 	    e->action.name);
 	resource = authzen_cedar_uid(req->arena, e->resource.type,
 	    e->resource.id);
+	/* an empty context (no context, no task) needs no dump */
+	if (json_is_object(ctx) && json_object_size(ctx) == 0)
+		ctx_text = "{}";
+	else
+		ctx_text = ctext = json_dumps(ctx, JSON_COMPACT);
 	if (principal == NULL || action == NULL || resource == NULL ||
-	    (ctext = json_dumps(ctx, JSON_COMPACT)) == NULL) {
+	    ctx_text == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
 	}
@@ -217,7 +223,7 @@ run_policies(struct daemon *d, struct http_request *req,
 	    sizeof(o->err))) != MANDATE_OK)
 		goto out;
 	if ((r = cedar_request_build(req->arena, principal, action, resource,
-	    ctext, p->schema, false, &creq, &dl)) != MANDATE_OK) {
+	    ctx_text, p->schema, false, &creq, &dl)) != MANDATE_OK) {
 		snprintf(o->err, sizeof(o->err), "the request cannot be "
 		    "expressed in Cedar: %s", dl.n > 0 ? dl.items[0].msg :
 		    "invalid");
