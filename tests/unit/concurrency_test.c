@@ -9,8 +9,9 @@
  * policy information point does not hold, read through the shared PIP
  * store), task-bound decisions (a Mandate token in context.mandate: the
  * decision is recorded through the store's group commit together with the
- * audit events of every other evaluation) and policy reloads that swap
- * the snapshot under them.  Every answer must be the one the policies
+ * audit events of every other evaluation; checkpoints are signed every
+ * few records), policy reloads that swap the snapshot under them, and
+ * readers of the audit tree (checkpoint, proofs).  Every answer must be the one the policies
  * give; a data race stops the process under TSan.
  */
 #include <setjmp.h>
@@ -52,10 +53,11 @@ write_file(const char *name, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* One HTTP/1.1 POST on a fresh connection; the status, or -1.  The body
- * of the answer goes to out (NUL-terminated, truncated to cap). */
+/* One HTTP/1.1 request on a fresh connection (POST with a JSON body, or
+ * GET when body is NULL); the status, or -1.  The body of the answer goes
+ * to out (NUL-terminated, truncated to cap). */
 static int
-post(int port, const char *path, const char *body, char *out, size_t cap)
+request(int port, const char *path, const char *body, char *out, size_t cap)
 {
 	struct sockaddr_in sa;
 	char head[512];
@@ -72,12 +74,17 @@ post(int port, const char *path, const char *body, char *out, size_t cap)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		goto out;
-	hl = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: "
-	    "127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
-	    "%zu\r\nConnection: close\r\n\r\n", path, strlen(body));
+	if (body != NULL)
+		hl = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: "
+		    "127.0.0.1\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", path,
+		    strlen(body));
+	else
+		hl = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: "
+		    "127.0.0.1\r\nConnection: close\r\n\r\n", path);
 	if (hl < 0 || (size_t)hl >= sizeof(head) ||
-	    write(fd, head, (size_t)hl) != hl ||
-	    write(fd, body, strlen(body)) != (ssize_t)strlen(body))
+	    write(fd, head, (size_t)hl) != hl || (body != NULL &&
+	    write(fd, body, strlen(body)) != (ssize_t)strlen(body)))
 		goto out;
 	while (got + 1 < cap && (n = read(fd, out + got, cap - 1 - got)) > 0)
 		got += (size_t)n;
@@ -123,7 +130,7 @@ client(void *arg)
 		    "\"id\":\"alice\"},\"action\":{\"name\":\"read\"},"
 		    "\"resource\":{\"type\":\"Doc\",\"id\":\"d%d\","
 		    "\"properties\":{\"level\":%d}}}", i, i % 5);
-		st = post(sh->port, "/access/v1/evaluation", body, out,
+		st = request(sh->port, "/access/v1/evaluation", body, out,
 		    sizeof(out));
 		if (st != 200 || strstr(out, (i % 5) <= 3 ?
 		    "\"decision\":true" : "\"decision\":false") == NULL)
@@ -134,7 +141,7 @@ client(void *arg)
 		    "\"resource\":{\"type\":\"File\",\"id\":\"f%d\"},"
 		    "\"context\":{\"mandate\":{\"token\":\"%s\"},"
 		    "\"arguments\":{\"path\":\"/docs/%d\"}}}", i, sh->token, i);
-		st = post(sh->port, "/access/v1/evaluation", body, out,
+		st = request(sh->port, "/access/v1/evaluation", body, out,
 		    sizeof(out));
 		if (st != 200 || strstr(out, "\"decision\":true") == NULL)
 			failed(sh, "task", st, out);
@@ -142,15 +149,31 @@ client(void *arg)
 	return NULL;
 }
 
+/* Reloads, and readers of the audit tree while it grows: a checkpoint
+ * (signed now), an inclusion and a consistency proof. */
 static void *
 reloader(void *arg)
 {
 	struct shared *sh = arg;
+	char out[8192];
+	int st;
 
 	for (int i = 0; i < N_RELOADS; i++) {
 		if (daemon_policies_reload(sh->d, "concurrency test", NULL) !=
 		    MANDATE_OK)
 			failed(sh, "reload", 0, "");
+		st = request(sh->port, "/v1/audit/checkpoint", NULL, out,
+		    sizeof(out));
+		if (st != 200 && st != 404)
+			failed(sh, "checkpoint", st, out);
+		st = request(sh->port, "/v1/audit/proof/inclusion?index=0&"
+		    "size=2", NULL, out, sizeof(out));
+		if (st != 200 && !(st == 400 && strstr(out, "larger")))
+			failed(sh, "inclusion", st, out);
+		st = request(sh->port, "/v1/audit/proof/consistency?from=1&"
+		    "to=3", NULL, out, sizeof(out));
+		if (st != 200 && !(st == 400 && strstr(out, "larger")))
+			failed(sh, "consistency", st, out);
 		usleep(2000);
 	}
 	return NULL;
@@ -215,6 +238,7 @@ test_evaluations_reloads_and_records(void **state)
 	    "  platform: [%s/p.cedar]\n  entities: [%s/e.json]\n"
 	    "api_auth:\n  open_on_loopback: true\n"
 	    "tokens:\n  audience: https://tools.example\n"
+	    "audit:\n  checkpoint_every: 7\n"
 	    "logging:\n  format: json\n", tmpdir, tmpdir, tmpdir);
 	write_file("d.yaml", yaml);
 	snprintf(cfg, sizeof(cfg), "%s/d.yaml", tmpdir);
