@@ -77,16 +77,19 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	    meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
 	    --timeout-multiplier 4
 
-# ThreadSanitizer on the tests that share one policy set between threads
+# ThreadSanitizer on the tests that share state between threads: one policy
+# set (threads, authorize) and the daemon's snapshots, PIP overlay and group
+# commit under concurrent HTTP requests and reloads (concurrency)
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) --buildtype=debug -Db_sanitize=thread \
 	    -Db_lundef=false
 
 test-tsan: deps $(TSAN_BUILD)/build.ninja
-	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test
+	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test \
+	    tests/concurrency_test
 	TSAN_OPTIONS=halt_on_error=1 \
 	    meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
-	    threads authorize
+	    threads authorize concurrency
 
 difftest: build
 	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)

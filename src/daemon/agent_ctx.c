@@ -224,8 +224,18 @@ match_one(json_t *con, const json_t *v)
 			ok = json_is_array(ov) && in_list(ov, v);
 		} else if (strcmp(op, "min") == 0 || strcmp(op, "max") == 0) {
 			double x = json_number_value(v), b = json_number_value(ov);
-			ok = json_is_number(v) && json_is_number(ov) &&
-			    !isnan(x) && (op[1] == 'i' ? x >= b : x <= b);
+			bool lo = op[1] == 'i';
+
+			/* two integers exactly (a double cannot tell 2^53 + 1
+			 * from 2^53); otherwise as doubles */
+			if (json_is_integer(v) && json_is_integer(ov))
+				ok = lo ? json_integer_value(v) >=
+				    json_integer_value(ov) :
+				    json_integer_value(v) <=
+				    json_integer_value(ov);
+			else
+				ok = json_is_number(v) && json_is_number(ov) &&
+				    !isnan(x) && (lo ? x >= b : x <= b);
 		} else if (strcmp(op, "prefix") == 0 ||
 		    strcmp(op, "suffix") == 0) {
 			size_t n = json_string_length(v);
@@ -265,7 +275,10 @@ agent_constraints_match(json_t *constraints, const json_t *arguments)
 		if (v == NULL)
 			return false;      /* a constrained argument must be sent */
 		if (json_is_array(v)) {
-			/* a list argument: every element must fit */
+			/* a list argument: every element must fit, and an
+			 * empty one has no value to check (as if absent) */
+			if (json_array_size(v) == 0)
+				return false;
 			json_array_foreach(v, i, e)
 				if (!match_one(con, e))
 					return false;
