@@ -841,6 +841,18 @@ static const struct field logging_fields[] = {
 	END
 };
 
+static const struct field audit_fields[] = {
+	FLD("redact_paths", F_STRS, struct config_audit, redact_paths, 0, 0),
+	FLD("redact_key_file", F_PATH, struct config_audit, redact_key_file,
+	    0, 0),
+	FLD("queue_size", F_COUNT, struct config_audit, queue_size, 1,
+	    1000000),
+	FLD("prompt_max", F_SIZE, struct config_audit, prompt_max, 256,
+	    64 * KiB),
+	FLD("decisions", F_BOOL, struct config_audit, decisions, 0, 0),
+	END
+};
+
 static const struct field top_fields[] = {
 	FLD("data_dir", F_PATH, struct config, data_dir, 0, 0),
 	SECT("server", struct config, server, server_fields),
@@ -852,6 +864,7 @@ static const struct field top_fields[] = {
 	SECT("api_auth", struct config, api_auth, api_auth_fields),
 	SECT("dev", struct config, dev, dev_fields),
 	SECT("logging", struct config, logging, logging_fields),
+	SECT("audit", struct config, audit, audit_fields),
 	END
 };
 
@@ -897,6 +910,9 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->logging.level = CONFIG_LOG_INFO;
 	cfg->logging.format = CONFIG_LOG_TEXT;
 	cfg->logging.audit = CONFIG_AUDIT_SYNC;
+	cfg->audit.queue_size = 4096;
+	cfg->audit.prompt_max = 4096;
+	cfg->audit.decisions = true;
 }
 
 static void
@@ -1681,6 +1697,9 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		cfg->store.path = aprintf(c, "%s/mandate.db", cfg->data_dir);
 	if (cfg->tokens.key_dir == NULL)
 		cfg->tokens.key_dir = aprintf(c, "%s/keys", cfg->data_dir);
+	if (cfg->audit.redact_key_file == NULL)
+		cfg->audit.redact_key_file = aprintf(c, "%s/audit-redact.key",
+		    cfg->data_dir);
 	if (cfg->tokens.issuer == NULL) {
 		const char *h = cfg->server.listen_host;
 		bool v6 = strchr(h, ':') != NULL;

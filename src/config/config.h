@@ -202,6 +202,18 @@ struct config_logging {
 	enum config_audit_mode audit;
 };
 
+/* The audit log (src/audit): redaction, queue and what is recorded. */
+struct config_audit {
+	/* dotted paths in a record's fields whose values are replaced by
+	 * their HMAC ("arguments.password", "*" matches any one name) */
+	struct config_strlist redact_paths;
+	const char *redact_key_file;      /* default <data_dir>/audit-redact.key */
+	size_t queue_size;                /* async mode's queue, records */
+	size_t prompt_max;                /* bytes of a prompt kept */
+	bool decisions;                   /* false: decisions unaudited (unsafe,
+	                                   * for benchmarks only) */
+};
+
 struct config {
 	struct arena arena;               /* owns everything below */
 	const char *source;               /* file name, or NULL for defaults */
@@ -215,6 +227,7 @@ struct config {
 	struct config_api_auth api_auth;
 	struct config_dev dev;
 	struct config_logging logging;
+	struct config_audit audit;
 };
 
 /* The configuration used when no file is given: the development

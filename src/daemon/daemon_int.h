@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
+#include "audit/redact.h"
 #include "daemon/daemon.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -48,6 +50,8 @@ struct daemon {
 	FILE *log;
 	pthread_mutex_t log_lock;
 	struct store *store;
+	struct redact *redact;             /* the audit log's redaction */
+	struct audit_log *audit;           /* every record goes through it */
 	struct identity_verifier *idv;     /* NULL without issuers */
 	struct sts *sts;
 	struct http_server *srv;
@@ -92,10 +96,24 @@ int api_decide(struct daemon *d, struct http_request *req,
     struct str rid, struct json_t *context, bool *allow,
     struct json_t **reasons);
 
-/* Append an audit event (time now, the request's id); fields (a JSON
- * object) is consumed.  Failures are logged. */
+/* Append an audit event (time now, the request's id) through the audit
+ * log (src/audit: size limits, redaction, sync/async); fields (a JSON
+ * object) is consumed.  "policy_hash" (the current snapshot's version)
+ * is added unless fields has it.  MANDATE_OK: recorded (durable in sync
+ * mode); anything else: not recorded, the caller fails closed.  Failures
+ * are logged.  With audit.decisions off, "decision" events are skipped
+ * (MANDATE_OK). */
 int api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, struct json_t *fields);
+
+/* The same without a request (start-up, reloads): request_id may be
+ * NULL. */
+int daemon_audit(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, struct json_t *fields);
+
+/* Record the current policy snapshot (its version hash, origin and
+ * counts) as an event of this type ("policy.loaded", "policy.reloaded"). */
+int daemon_audit_policies(struct daemon *d, const char *type);
 
 /* Register the tasks API and the kill switch. */
 int api_tasks_register(struct daemon *d, struct http_server *srv);

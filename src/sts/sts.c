@@ -326,6 +326,20 @@ audit(struct xstate *x, const char *type)
 		json_object_set_new(x->fields, "reason",
 		    json_string(x->res->reason ? x->res->reason : ""));
 	}
+	if (x->sts->opt.audit != NULL) {
+		struct audit_event ae;
+		json_t *copy = json_deep_copy(x->fields);
+
+		if (copy == NULL)
+			return MANDATE_ENOMEM;
+		memset(&ae, 0, sizeof(ae));
+		ae.time = x->req->now;
+		ae.type = type;
+		ae.request_id = x->req->request_id;
+		ae.agent = x->req->subject.sub;
+		ae.task_id = x->task_id;
+		return audit_record(x->sts->opt.audit, &ae, copy, NULL);
+	}
 	if ((r = dump(x->fields, x->a, &f)) != MANDATE_OK)
 		return r;
 	memset(&e, 0, sizeof e);

@@ -1,0 +1,452 @@
+/*
+ * audit.c - the audit writer: every record is bounded, redacted and
+ * serialised here, then appended to the store either before the caller
+ * returns (sync) or by writer threads from a bounded queue (async).
+ * audit.h has the contract and what the async mode can lose.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "audit/audit.h"
+#include "util/status.h"
+
+/* A serialised record; the strings live in data[]. */
+struct qrec {
+	struct qrec *next;
+	struct store_audit_event ev;
+	size_t size;
+	char data[];
+};
+
+struct audit_log {
+	struct store *store;
+	const struct redact *redact;
+	enum audit_mode mode;
+	size_t queue_max, prompt_max;
+	audit_log_fn *log;
+	void *log_ctx;
+	atomic_bool healthy;
+
+	pthread_mutex_t mu;           /* queue, stopping, stats */
+	pthread_cond_t not_empty, not_full;
+	struct qrec *head, *tail;
+	size_t queued;
+	bool stopping;
+	pthread_t writers[AUDIT_WRITERS];
+	size_t n_writers;
+	struct audit_stats st;
+};
+
+static void
+say(struct audit_log *l, int level, const char *msg)
+{
+	if (l->log != NULL)
+		l->log(l->log_ctx, level, msg);
+}
+
+static void
+bump(struct audit_log *l, uint64_t *counter)
+{
+	pthread_mutex_lock(&l->mu);
+	(*counter)++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- building a record ---- */
+
+/* Cut an over-long prompt at a UTF-8 boundary and mark it. */
+static int
+limit_prompt(struct audit_log *l, json_t *fields)
+{
+	json_t *p = json_object_get(fields, "prompt");
+	size_t n, cut;
+	const char *s;
+
+	if (!json_is_string(p))
+		return MANDATE_OK;
+	n = json_string_length(p);
+	if (n <= l->prompt_max)
+		return MANDATE_OK;
+	s = json_string_value(p);
+	cut = l->prompt_max;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--;
+	if (json_object_set_new(fields, "prompt", json_stringn(s, cut)) ||
+	    json_object_set_new(fields, "prompt_truncated", json_true()) ||
+	    json_object_set_new(fields, "prompt_bytes",
+	    json_integer((json_int_t)n)))
+		return MANDATE_ENOMEM;
+	return MANDATE_OK;
+}
+
+/* Fields too large to store: each top-level member over 4 KiB is replaced
+ * by its size and HMAC (the record stays, the bulk goes). */
+static int
+shrink(struct audit_log *l, json_t *fields)
+{
+	void *it;
+
+	for (it = json_object_iter(fields); it != NULL;
+	    it = json_object_iter_next(fields, it)) {
+		json_t *v = json_object_iter_value(it);
+		char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char h[REDACT_HMAC_SIZE];
+		size_t n;
+		int r;
+
+		if (d == NULL)
+			return MANDATE_ENOMEM;
+		n = strlen(d);
+		if (n <= 4096) {
+			free(d);
+			continue;
+		}
+		r = redact_hmac(l->redact, str_make(d, n), h);
+		free(d);
+		if (r != MANDATE_OK)
+			return r;
+		if (json_object_iter_set_new(fields, it, json_pack(
+		    "{s:I,s:s}", "omitted_bytes", (json_int_t)n, "hmac", h)))
+			return MANDATE_ENOMEM;
+	}
+	return MANDATE_OK;
+}
+
+/* An id column: empty when too long, its HMAC when it looks secret. */
+static int
+id_value(struct audit_log *l, struct str in, size_t max,
+    char h[REDACT_HMAC_SIZE], struct str *out)
+{
+	*out = in;
+	if (in.n > max) {
+		*out = STR_NULL;
+		return MANDATE_OK;
+	}
+	if (in.n > 0 && redact_value_is_secret(in)) {
+		int r = redact_hmac(l->redact, in, h);
+		if (r != MANDATE_OK)
+			return r;
+		*out = str_make(h, REDACT_HMAC_LEN);
+	}
+	return MANDATE_OK;
+}
+
+static char *
+put(char *dst, struct str s, struct str *out)
+{
+	if (s.n > 0)
+		memcpy(dst, s.p, s.n);
+	dst[s.n] = '\0';
+	*out = str_make(dst, s.n);
+	return dst + s.n + 1;
+}
+
+static int
+build(struct audit_log *l, const struct audit_event *e, json_t *fields,
+    struct qrec **out)
+{
+	char hr[REDACT_HMAC_SIZE], ha[REDACT_HMAC_SIZE];
+	struct str type = str_c(e->type), rid, agent, task;
+	char *fj = NULL, *p;
+	struct qrec *q = NULL;
+	size_t fn, size;
+	int r;
+
+	*out = NULL;
+	if (type.n == 0 || type.n > STORE_MAX_ID)
+		return MANDATE_EINVAL;
+	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
+	    (r = redact_fields(l->redact, fields)) != MANDATE_OK)
+		return r;
+	if ((r = id_value(l, e->request_id, STORE_MAX_ID, hr, &rid)) !=
+	    MANDATE_OK || (r = id_value(l, e->agent, STORE_MAX_NAME, ha,
+	    &agent)) != MANDATE_OK)
+		return r;
+	task = e->task_id.n <= STORE_MAX_ID ? e->task_id : STR_NULL;
+	if ((fj = json_dumps(fields, JSON_COMPACT)) == NULL)
+		return MANDATE_ENOMEM;
+	if (strlen(fj) > STORE_MAX_JSON) {
+		free(fj);
+		if ((r = shrink(l, fields)) != MANDATE_OK)
+			return r;
+		if ((fj = json_dumps(fields, JSON_COMPACT)) == NULL)
+			return MANDATE_ENOMEM;
+		if (strlen(fj) > STORE_MAX_JSON) {
+			free(fj);
+			return MANDATE_ELIMIT;
+		}
+	}
+	fn = strlen(fj);
+	size = sizeof(*q) + type.n + rid.n + agent.n + task.n + fn + 5;
+	if ((q = calloc(1, size)) == NULL) {
+		free(fj);
+		return MANDATE_ENOMEM;
+	}
+	q->size = size;
+	q->ev.time = e->time;
+	p = q->data;
+	p = put(p, type, &q->ev.type);
+	p = put(p, rid, &q->ev.request_id);
+	p = put(p, agent, &q->ev.agent);
+	p = put(p, task, &q->ev.task_id);
+	put(p, str_make(fj, fn), &q->ev.fields_json);
+	free(fj);
+	*out = q;
+	return MANDATE_OK;
+}
+
+static void
+qrec_free(struct qrec *q)
+{
+	if (q == NULL)
+		return;
+	OPENSSL_cleanse(q, q->size);
+	free(q);
+}
+
+/* ---- appending ---- */
+
+static int
+append(struct audit_log *l, struct qrec *q, int64_t *id)
+{
+	int r = store_audit_append(l->store, &q->ev, id);
+
+	pthread_mutex_lock(&l->mu);
+	if (r == MANDATE_OK)
+		l->st.appended++;
+	else
+		l->st.failed++;
+	pthread_mutex_unlock(&l->mu);
+	if (r == MANDATE_OK) {
+		if (!atomic_exchange(&l->healthy, true))
+			say(l, 0, "audit log: writes succeed again; ready");
+	} else if (atomic_exchange(&l->healthy, false)) {
+		say(l, 2, "audit log: cannot append; decisions fail closed "
+		    "and /readyz reports not ready until a write succeeds");
+	}
+	return r;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void *
+writer(void *arg)
+{
+	struct audit_log *l = arg;
+
+	for (;;) {
+		struct qrec *q;
+		long backoff = 50;
+
+		pthread_mutex_lock(&l->mu);
+		while (l->head == NULL && !l->stopping)
+			pthread_cond_wait(&l->not_empty, &l->mu);
+		if (l->head == NULL) {           /* stopping and drained */
+			pthread_mutex_unlock(&l->mu);
+			return NULL;
+		}
+		q = l->head;
+		l->head = q->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		l->queued--;
+		pthread_cond_signal(&l->not_full);
+		pthread_mutex_unlock(&l->mu);
+
+		while (append(l, q, NULL) != MANDATE_OK) {
+			bool stop;
+
+			pthread_mutex_lock(&l->mu);
+			stop = l->stopping;
+			if (stop)
+				l->st.lost++;
+			pthread_mutex_unlock(&l->mu);
+			if (stop) {
+				say(l, 2, "audit log: a queued record could "
+				    "not be written at shutdown and is lost");
+				break;
+			}
+			nap_ms(backoff);
+			if (backoff < 1000)
+				backoff *= 2;
+		}
+		qrec_free(q);
+	}
+}
+
+static int
+enqueue(struct audit_log *l, struct qrec *q)
+{
+	struct timespec deadline;
+	int r = MANDATE_OK;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += AUDIT_ENQUEUE_WAIT_MS / 1000;
+	deadline.tv_nsec += (AUDIT_ENQUEUE_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&l->mu);
+	while (l->queued >= l->queue_max && !l->stopping &&
+	    atomic_load(&l->healthy)) {
+		if (pthread_cond_timedwait(&l->not_full, &l->mu, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (l->stopping || !atomic_load(&l->healthy) ||
+	    l->queued >= l->queue_max) {
+		r = MANDATE_EIO;
+	} else {
+		q->next = NULL;
+		if (l->tail != NULL)
+			l->tail->next = q;
+		else
+			l->head = q;
+		l->tail = q;
+		l->queued++;
+		pthread_cond_signal(&l->not_empty);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+int
+audit_record(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, int64_t *id)
+{
+	struct qrec *q = NULL;
+	int r;
+
+	if (id != NULL)
+		*id = 0;
+	if (l == NULL || e == NULL || e->type == NULL) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	if (fields == NULL && (fields = json_object()) == NULL)
+		return MANDATE_ENOMEM;
+	if (!json_is_object(fields)) {
+		json_decref(fields);
+		bump(l, &l->st.refused);
+		return MANDATE_EINVAL;
+	}
+	r = build(l, e, fields, &q);
+	json_decref(fields);
+	if (r != MANDATE_OK)
+		goto out;
+	if (l->mode == AUDIT_SYNC) {
+		r = append(l, q, id);
+		goto out;
+	}
+	if ((r = enqueue(l, q)) == MANDATE_OK)
+		q = NULL;            /* the writers own it */
+out:
+	qrec_free(q);
+	if (r != MANDATE_OK)
+		bump(l, &l->st.refused);
+	return r;
+}
+
+bool
+audit_healthy(struct audit_log *l)
+{
+	return l != NULL && atomic_load(&l->healthy);
+}
+
+void
+audit_get_stats(struct audit_log *l, struct audit_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	*out = l->st;
+	out->queued = l->queued;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- life cycle ---- */
+
+int
+audit_open(const struct audit_options *opt, struct audit_log **out)
+{
+	struct audit_log *l;
+
+	*out = NULL;
+	if (opt == NULL || opt->store == NULL || opt->redact == NULL ||
+	    (opt->mode != AUDIT_SYNC && opt->mode != AUDIT_ASYNC) ||
+	    opt->queue_max > AUDIT_QUEUE_LIMIT ||
+	    opt->prompt_max > AUDIT_PROMPT_MAX_LIMIT)
+		return MANDATE_EINVAL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return MANDATE_ENOMEM;
+	l->store = opt->store;
+	l->redact = opt->redact;
+	l->mode = opt->mode;
+	l->queue_max = opt->queue_max ? opt->queue_max : AUDIT_QUEUE_DEFAULT;
+	l->prompt_max = opt->prompt_max ? opt->prompt_max :
+	    AUDIT_PROMPT_MAX_DEFAULT;
+	l->log = opt->log;
+	l->log_ctx = opt->log_ctx;
+	atomic_init(&l->healthy, true);
+	if (pthread_mutex_init(&l->mu, NULL) != 0) {
+		free(l);
+		return MANDATE_EINTERNAL;
+	}
+	if (pthread_cond_init(&l->not_empty, NULL) != 0 ||
+	    pthread_cond_init(&l->not_full, NULL) != 0) {
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return MANDATE_EINTERNAL;
+	}
+	if (l->mode == AUDIT_ASYNC) {
+		for (size_t i = 0; i < AUDIT_WRITERS; i++) {
+			if (pthread_create(&l->writers[i], NULL, writer, l) !=
+			    0) {
+				audit_close(l);
+				return MANDATE_EINTERNAL;
+			}
+			l->n_writers++;
+		}
+	}
+	*out = l;
+	return MANDATE_OK;
+}
+
+void
+audit_close(struct audit_log *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->not_empty);
+	pthread_cond_broadcast(&l->not_full);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < l->n_writers; i++)
+		pthread_join(l->writers[i], NULL);
+	while (l->head != NULL) {     /* only without writers: cannot be */
+		struct qrec *q = l->head;
+		l->head = q->next;
+		l->st.lost++;
+		qrec_free(q);
+	}
+	pthread_cond_destroy(&l->not_empty);
+	pthread_cond_destroy(&l->not_full);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
