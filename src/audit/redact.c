@@ -376,6 +376,16 @@ pem_begin_at(struct str t, size_t i)
 	return false;
 }
 
+/* An HMAC this module wrote (a secret already replaced) at i?  Kept
+ * verbatim so that redaction is idempotent; it splits a token like a
+ * delimiter does. */
+static bool
+hmac_at(struct str t, size_t i)
+{
+	return i + REDACT_HMAC_LEN <= t.n && t.p[i] == 'h' &&
+	    is_hmac_form(str_make(t.p + i, REDACT_HMAC_LEN));
+}
+
 static int
 put_hmac(const struct redact *r, struct obuf *b, struct str v)
 {
@@ -402,7 +412,7 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 	while (i < t.n && !b.oom) {
 		size_t s = i, e;
 		struct str w;
-		bool secret;
+		bool secret, is_scheme;
 
 		if (pem_begin_at(t, i)) {
 			e = pem_end(t, i);
@@ -411,6 +421,15 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 				goto fail;
 			i = e;
 			prev = STR_NULL;
+			continue;
+		}
+		if (hmac_at(t, i)) {
+			/* already redacted: kept as it is (what follows is
+			 * judged on its own) */
+			ob_put(&b, t.p + i, REDACT_HMAC_LEN);
+			i += REDACT_HMAC_LEN;
+			prev = STR_NULL;
+			assign = scheme = false;
 			continue;
 		}
 		if (is_delim((unsigned char)t.p[i])) {
@@ -423,16 +442,18 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 			continue;
 		}
 		while (i < t.n && !is_delim((unsigned char)t.p[i]) &&
-		    !pem_begin_at(t, i))
+		    !pem_begin_at(t, i) && !hmac_at(t, i))
 			i++;
 		e = i;
 		/* a sentence's full stop is not part of a token */
 		while (e > s + 1 && t.p[e - 1] == '.')
 			e--;
 		w = str_make(t.p + s, e - s);
+		is_scheme = eq_ci(w, "bearer") || eq_ci(w, "dpop") ||
+		    eq_ci(w, "basic") || eq_ci(w, "token");
 		secret = value_secret(w, entropy) ||
-		    (scheme && w.n >= 8) ||
-		    (assign && prev.n > 0 && redact_name_is_secret(prev));
+		    (scheme && w.n >= 8) || (!is_scheme && assign &&
+		    prev.n > 0 && redact_name_is_secret(prev));
 		if (secret) {
 			if (put_hmac(r, &b, w) != MANDATE_OK)
 				goto fail;
@@ -440,8 +461,7 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 			ob_put(&b, w.p, w.n);
 		}
 		ob_put(&b, t.p + e, i - e);
-		scheme = eq_ci(w, "bearer") || eq_ci(w, "dpop") ||
-		    eq_ci(w, "basic") || eq_ci(w, "token");
+		scheme = is_scheme;
 		assign = false;
 		prev = w;
 	}
@@ -523,6 +543,9 @@ static int
 walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 {
 	*repl = NULL;
+	if (json_is_string(v) && is_hmac_form(str_make(json_string_value(v),
+	    json_string_length(v))))
+		return MANDATE_OK;            /* already redacted */
 	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name))) {
 		if (json_is_null(v) || json_is_boolean(v))
 			return MANDATE_OK;     /* nothing to hide */
