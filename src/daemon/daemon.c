@@ -374,6 +374,8 @@ build_server(struct daemon *d)
 	}
 	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_audit_query_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_keys_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)

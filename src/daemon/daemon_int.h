@@ -122,6 +122,13 @@ int api_tasks_register(struct daemon *d, struct http_server *srv);
  * metadata). */
 int api_oauth_register(struct daemon *d, struct http_server *srv);
 
+/* Register GET /v1/audit (api_audit_query.c). */
+int api_audit_query_register(struct daemon *d, struct http_server *srv);
+
+/* Unix seconds or an RFC 3339 date-time (as in GET /v1/audit's from and
+ * to) into *out; MANDATE_EINVAL otherwise. */
+int api_audit_parse_time(struct str s, int64_t *out);
+
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
 

@@ -398,3 +398,26 @@ store_audit_read(struct store *s, int64_t from_id, size_t limit,
 		return MANDATE_EINVAL;
 	return s->ops->audit_read(s->impl, from_id, limit, a, out, n_out);
 }
+
+int
+store_audit_query(struct store *s, const struct store_audit_filter *f,
+    struct arena *a, struct store_audit_event **out, size_t *n_out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || f == NULL || a == NULL || out == NULL ||
+	    n_out == NULL)
+		return MANDATE_EINVAL;
+	if (f->limit < 1 || f->limit > STORE_MAX_PAGE || f->after_id < 0 ||
+	    f->before_id < 0 || f->from_time < 0 || f->to_time < 0 ||
+	    (f->to_time > 0 && f->to_time < f->from_time))
+		return MANDATE_EINVAL;
+	CHECK(check_str(f->type, STORE_MAX_ID, 0));
+	CHECK(check_str(f->agent, STORE_MAX_NAME, 0));
+	CHECK(check_str(f->task_id, STORE_MAX_ID, 0));
+	if (s->ops->audit_query == NULL)
+		return MANDATE_EINTERNAL;
+	return s->ops->audit_query(s->impl, f, a, out, n_out);
+}

@@ -137,6 +137,21 @@ struct store_audit_event {
 	struct str fields_json;   /* JSON text */
 };
 
+/* A filtered read of the audit events (store_audit_query).  Empty
+ * strings match any value. */
+struct store_audit_filter {
+	struct str type;
+	struct str agent;
+	struct str task_id;
+	int64_t from_time;        /* time >= from_time */
+	int64_t to_time;          /* time <= to_time; 0: no upper bound */
+	int newest_first;         /* 0: ascending ids after after_id;
+	                           * 1: descending ids before before_id */
+	int64_t after_id;         /* ascending: ids > after_id (0: all) */
+	int64_t before_id;        /* descending: ids < before_id (0: all) */
+	size_t limit;             /* 1..STORE_MAX_PAGE */
+};
+
 /* Paging for list calls: start after (after_created_at, after_id), which is
  * the last row of the previous page; after_id.n == 0 starts at the top.
  * Rows come in (created_at, id) ascending order. */
@@ -212,6 +227,8 @@ struct store_ops {
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
 	    int64_t *id);
 	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
+	    struct arena *a, struct store_audit_event **out, size_t *n_out);
+	int (*audit_query)(void *impl, const struct store_audit_filter *f,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 };
 
@@ -344,6 +361,14 @@ int store_audit_append(struct store *s, const struct store_audit_event *e,
 
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
 int store_audit_read(struct store *s, int64_t from_id, size_t limit,
+    struct arena *a, struct store_audit_event **out, size_t *n_out);
+
+/* Up to f->limit events matching the filter, in id order (ascending, or
+ * descending with newest_first); page on with after_id (before_id) = the
+ * last id returned.  EINVAL for a bad limit, negative ids or times, or
+ * to_time < from_time; ELIMIT for an over-long filter string.  No index
+ * backs the filters: a selective filter over a large log scans it. */
+int store_audit_query(struct store *s, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out);
 
 #endif

@@ -167,6 +167,8 @@ enum stmt_id {
 	ST_SAVEPOINT,
 	ST_SAVEPOINT_UNDO,
 	ST_SAVEPOINT_RELEASE,
+	ST_AUDIT_QUERY_ASC,
+	ST_AUDIT_QUERY_DESC,
 	ST_COUNT
 };
 
@@ -230,6 +232,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " agent, task_id, fields_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_events"
 	    " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+	/* filters on the stored columns; "" matches any */
+	[ST_AUDIT_QUERY_ASC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id > ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id LIMIT ?7",
+	[ST_AUDIT_QUERY_DESC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
@@ -1688,6 +1699,65 @@ out:
 	return r;
 }
 
+static int
+sq_audit_query(void *impl, const struct store_audit_filter *f,
+    struct arena *a, struct store_audit_event **out, size_t *n_out)
+{
+	enum stmt_id sid = f->newest_first ? ST_AUDIT_QUERY_DESC :
+	    ST_AUDIT_QUERY_ASC;
+	struct op op;
+	struct store_audit_event *ev = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+	int64_t start = f->newest_first ? (f->before_id > 0 ? f->before_id :
+	    INT64_MAX) : f->after_id;
+
+	if ((r = op_begin(impl, "audit_query", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, sid, &r)) == NULL)
+		goto out;
+	if ((ev = arena_calloc(a, f->limit, sizeof(*ev))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_bind_int64(q, 1, start) || bind_str(q, 2, f->type) ||
+	    bind_str(q, 3, f->agent) || bind_str(q, 4, f->task_id) ||
+	    sqlite3_bind_int64(q, 5, f->from_time) ||
+	    sqlite3_bind_int64(q, 6, f->to_time > 0 ? f->to_time :
+	    INT64_MAX) || sqlite3_bind_int64(q, 7, (int64_t)f->limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_audit_event *e;
+		if (n >= f->limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		e = &ev[n++];
+		e->id = sqlite3_column_int64(q, 0);
+		e->time = sqlite3_column_int64(q, 1);
+		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &e->request_id)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &e->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 5, a, &e->task_id)) == MANDATE_OK)
+			r = col_str(q, 6, a, &e->fields_json);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = ev;
+		*n_out = n;
+	}
+	return r;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1712,4 +1782,5 @@ const struct store_ops store_sqlite_ops = {
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
 	.audit_read = sq_audit_read,
+	.audit_query = sq_audit_query,
 };

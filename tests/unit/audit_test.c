@@ -322,6 +322,77 @@ test_health_async(void **state)
 	health_case(*state, AUDIT_ASYNC);
 }
 
+/* store_audit_query: filters on the stored columns and paging. */
+static void
+test_query(void **state)
+{
+	struct fx *f = *state;
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
+	struct store_audit_filter q;
+	struct store_audit_event *ev;
+	struct arena a;
+	size_t n;
+
+	for (int i = 0; i < 30; i++) {
+		struct audit_event e;
+
+		memset(&e, 0, sizeof(e));
+		e.time = 1000 + i;
+		e.type = i % 3 == 0 ? "task.created" : "decision";
+		e.agent = i % 2 ? STR_LIT("agent-odd") : STR_LIT("agent-even");
+		e.task_id = i < 10 ? STR_LIT("t1") : STR_LIT("t2");
+		assert_int_equal(audit_record(l, &e, NULL, NULL), MANDATE_OK);
+	}
+	arena_init(&a, 0);
+	memset(&q, 0, sizeof(q));
+	q.limit = 1000;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 30);
+	q.type = STR_LIT("task.created");
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 10);
+	q.agent = STR_LIT("agent-odd");
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 5);                 /* i = 3, 9, 15, 21, 27 */
+	q.task_id = STR_LIT("t1");
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 2);                 /* 3, 9 */
+	memset(&q, 0, sizeof(q));
+	q.from_time = 1010;
+	q.to_time = 1019;
+	q.limit = 4;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(ev[0].time, 1010);
+	q.after_id = ev[3].id;                  /* next page */
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(ev[0].time, 1014);
+	q.after_id = ev[3].id;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 2);                 /* the last page */
+	memset(&q, 0, sizeof(q));
+	q.newest_first = 1;
+	q.limit = 3;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(ev[0].time, 1029);
+	q.before_id = ev[2].id;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
+	assert_int_equal(ev[0].time, 1026);
+	/* bad filters */
+	q.limit = 0;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n),
+	    MANDATE_EINVAL);
+	q.limit = 1;
+	q.from_time = 5;
+	q.to_time = 4;
+	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n),
+	    MANDATE_EINVAL);
+	arena_free(&a);
+	audit_close(l);
+}
+
 static void
 test_options(void **state)
 {
@@ -350,6 +421,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_health_async, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

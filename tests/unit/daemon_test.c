@@ -348,7 +348,33 @@ test_policies_load(void **state)
 	/* the development instance's default policies */
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
-	assert_int_equal(cedar_policy_set_count(p->set), 5);
+	assert_int_equal(cedar_policy_set_count(p->set), 6);
+	/* the version hash: 64 hex digits, equal for equal inputs */
+	assert_int_equal(strlen(p->hash), 64);
+	{
+		struct daemon_policies *p2 = NULL;
+		assert_int_equal(daemon_policies_load(cfg, err, &p2),
+		    MANDATE_OK);
+		assert_string_equal(p->hash, p2->hash);
+		daemon_policies_put(p2);
+	}
+	daemon_policies_put(p);
+	config_free(cfg);
+	/* different files, different hash */
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n",
+	    tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	{
+		struct config *c2 = NULL;
+		struct daemon_policies *p2 = NULL;
+		assert_int_equal(config_default(&c2), MANDATE_OK);
+		assert_int_equal(daemon_policies_load(c2, err, &p2),
+		    MANDATE_OK);
+		assert_string_not_equal(p->hash, p2->hash);
+		daemon_policies_put(p2);
+		config_free(c2);
+	}
 	daemon_policies_put(p);
 	config_free(cfg);
 	fclose(err);
