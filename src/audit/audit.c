@@ -367,6 +367,19 @@ audit_healthy(struct audit_log *l)
 	return l != NULL && atomic_load(&l->healthy);
 }
 
+bool
+audit_probe(struct audit_log *l, int64_t now)
+{
+	if (l == NULL)
+		return false;
+	if (atomic_load(&l->healthy) || l->mode != AUDIT_SYNC)
+		return atomic_load(&l->healthy);
+	if (store_health(l->store, now) == MANDATE_OK &&
+	    !atomic_exchange(&l->healthy, true))
+		say(l, 0, "audit log: the store accepts writes again; ready");
+	return atomic_load(&l->healthy);
+}
+
 void
 audit_get_stats(struct audit_log *l, struct audit_stats *out)
 {

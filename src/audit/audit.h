@@ -100,6 +100,13 @@ int audit_record(struct audit_log *l, const struct audit_event *e,
 /* False from a failed append until one succeeds. */
 bool audit_healthy(struct audit_log *l);
 
+/* For a readiness check: when unhealthy in sync mode, try a write to the
+ * store (store_health) and count its success as the write that makes the
+ * log healthy again (otherwise a log nobody writes to, because it is not
+ * ready, would never recover).  In async mode the writers' retries do
+ * this.  Returns audit_healthy() afterwards. */
+bool audit_probe(struct audit_log *l, int64_t now);
+
 /* Counters for metrics and tests. */
 struct audit_stats {
 	uint64_t appended;            /* records durable */

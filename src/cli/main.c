@@ -22,6 +22,7 @@ static const char main_usage[] =
     "  token exchange   exchange a workload identity token for a task token\n"
     "  dev              development tokens: dev svid (agent), dev login (person)\n"
     "  keys             list or rotate the daemon's signing keys\n"
+    "  audit            read the audit log: audit tail, audit export\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";
@@ -58,6 +59,8 @@ main(int argc, char **argv)
 		return cmd_dev(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keys") == 0)
 		return cmd_keys(argc - 1, argv + 1);
+	if (strcmp(argv[1], "audit") == 0)
+		return cmd_audit(argc - 1, argv + 1);
 	fprintf(stderr, "mandate: unknown command '%s'\n", argv[1]);
 	fputs(main_usage, stderr);
 	return 1;

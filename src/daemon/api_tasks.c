@@ -377,7 +377,8 @@ h_create(struct http_request *req, void *arg)
 		goto out;
 	}
 	if (api_audit(d, req, "task.created", t.agent, t.id, json_pack(
-	    "{s:s,s:O,s:I,s:s,s:O?}", "by", caller.principal, "intents", names,
+	    "{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by", caller.principal, "intents",
+	    names, "objective", tr.objective.p, tr.objective.n,
 	    "expires_at", (json_int_t)t.expires_at, "sensitivity",
 	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons)) !=
 	    MANDATE_OK) {

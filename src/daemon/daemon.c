@@ -225,7 +225,7 @@ static int
 ready_audit(void *arg)
 {
 	struct daemon *d = arg;
-	return audit_healthy(d->audit);
+	return audit_probe(d->audit, (int64_t)time(NULL));
 }
 
 static int

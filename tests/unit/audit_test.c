@@ -296,10 +296,13 @@ health_case(struct fx *f, enum audit_mode mode)
 		    MANDATE_OK);
 	}
 	assert_false(audit_healthy(l));
+	assert_false(audit_probe(l, 1700000000));   /* still locked */
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	if (mode == AUDIT_SYNC) {
+		/* the readiness probe's write is the one that recovers */
+		assert_true(audit_probe(l, 1700000000));
 		assert_int_equal(rec(l, "decision", "r", NULL, NULL),
 		    MANDATE_OK);
 	} else {
