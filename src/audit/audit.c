@@ -38,6 +38,7 @@ struct audit_log {
 	struct qrec *head, *tail;
 	size_t queued;
 	bool stopping;
+	char policy_hash[65];         /* under mu */
 	pthread_t writers[AUDIT_WRITERS];
 	size_t n_writers;
 	struct audit_stats st;
@@ -161,6 +162,16 @@ build(struct audit_log *l, const struct audit_event *e, json_t *fields,
 	*out = NULL;
 	if (type.n == 0 || type.n > STORE_MAX_ID)
 		return MANDATE_EINVAL;
+	if (json_object_get(fields, "policy_hash") == NULL) {
+		char h[65];
+
+		pthread_mutex_lock(&l->mu);
+		memcpy(h, l->policy_hash, sizeof(h));
+		pthread_mutex_unlock(&l->mu);
+		if (h[0] != '\0' && json_object_set_new(fields, "policy_hash",
+		    json_string(h)) != 0)
+			return MANDATE_ENOMEM;
+	}
 	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
 	    (r = redact_fields(l->redact, fields)) != MANDATE_OK)
 		return r;
@@ -359,6 +370,22 @@ out:
 	if (r != MANDATE_OK)
 		bump(l, &l->st.refused);
 	return r;
+}
+
+void
+audit_set_policy_hash(struct audit_log *l, const char *hash)
+{
+	size_t n = hash ? strlen(hash) : 0;
+
+	if (l == NULL)
+		return;
+	if (n >= sizeof(l->policy_hash))
+		n = 0;
+	pthread_mutex_lock(&l->mu);
+	if (n > 0)
+		memcpy(l->policy_hash, hash, n);
+	l->policy_hash[n] = '\0';
+	pthread_mutex_unlock(&l->mu);
 }
 
 bool

@@ -85,7 +85,8 @@ void audit_close(struct audit_log *l);
 
 /*
  * Record one event.  fields (a JSON object, or NULL for {}) is consumed.
- * Before anything is stored: a string "prompt" member longer than
+ * Before anything is stored: "policy_hash" is added (see
+ * audit_set_policy_hash) unless fields has one; a string "prompt" member longer than
  * prompt_max is cut at a UTF-8 boundary and "prompt_truncated": true and
  * "prompt_bytes": <original size> are added; then redact_fields() runs
  * over the fields, and request_id and agent are replaced by their HMAC if
@@ -96,6 +97,11 @@ void audit_close(struct audit_log *l);
  */
 int audit_record(struct audit_log *l, const struct audit_event *e,
     json_t *fields, int64_t *id);
+
+/* The version hash of the policy set in force (64 hex digits, or ""):
+ * added as "policy_hash" to every later record whose fields do not have
+ * one.  Called when the policies are (re)loaded. */
+void audit_set_policy_hash(struct audit_log *l, const char *hash);
 
 /* False from a failed append until one succeeds. */
 bool audit_healthy(struct audit_log *l);

@@ -59,18 +59,6 @@ daemon_audit(struct daemon *d, const char *request_id, const char *type,
 		json_decref(fields);
 		return MANDATE_OK;
 	}
-	if (json_is_object(fields) &&
-	    json_object_get(fields, "policy_hash") == NULL) {
-		struct daemon_policies *p = daemon_policies_get(d);
-
-		if (p != NULL && json_object_set_new(fields, "policy_hash",
-		    json_string(p->hash)) != 0) {
-			daemon_policies_put(p);
-			json_decref(fields);
-			return MANDATE_ENOMEM;
-		}
-		daemon_policies_put(p);
-	}
 	memset(&e, 0, sizeof(e));
 	e.time = now_s();
 	e.type = type;

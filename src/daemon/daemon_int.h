@@ -98,8 +98,8 @@ int api_decide(struct daemon *d, struct http_request *req,
 
 /* Append an audit event (time now, the request's id) through the audit
  * log (src/audit: size limits, redaction, sync/async); fields (a JSON
- * object) is consumed.  "policy_hash" (the current snapshot's version)
- * is added unless fields has it.  MANDATE_OK: recorded (durable in sync
+ * object) is consumed.  "policy_hash" (the current snapshot's version,
+ * audit_set_policy_hash) is added unless fields has it.  MANDATE_OK: recorded (durable in sync
  * mode); anything else: not recorded, the caller fails closed.  Failures
  * are logged.  With audit.decisions off, "decision" events are skipped
  * (MANDATE_OK). */

@@ -363,6 +363,8 @@ daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
 
 	pthread_mutex_lock(&d->policy_lock);
 	old = atomic_exchange(&d->policies, p);
+	/* later records name this version */
+	audit_set_policy_hash(d->audit, p != NULL ? p->hash : NULL);
 	pthread_mutex_unlock(&d->policy_lock);
 	daemon_policies_put(old);
 }
