@@ -86,6 +86,24 @@ int cedar_entities_parse_json(const char *src, size_t len, const char *file,
     struct diag_list *dl);
 void cedar_entities_free(struct cedar_entities *es);
 
+/* Layer es over `under` (borrowed; must outlive every use of es):
+ * lookups that miss es continue in under.  Meant for a small per-request
+ * store over the shared one; es's entities should have no parents, as
+ * their ancestors are closed within es only. */
+void cedar_entities_set_under(struct cedar_entities *es,
+    const struct cedar_entities *under);
+
+/* Does es itself (not what it is layered over) hold type::"id"? */
+bool cedar_entities_has(const struct cedar_entities *es, const char *type,
+    size_t type_len, const char *id, size_t id_len);
+
+/* Call fn(arg, id, id_len) for each entity of es itself whose type is
+ * `type`, in the order they were given; a non-OK return stops the walk
+ * and is returned. */
+typedef int (*cedar_entity_fn)(void *arg, const char *id, size_t id_len);
+int cedar_entities_each(const struct cedar_entities *es, const char *type,
+    size_t type_len, cedar_entity_fn fn, void *arg);
+
 /* ---- requests ---- */
 
 /* A request from uids in Cedar syntax and a context JSON object (NULL or

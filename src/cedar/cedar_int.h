@@ -158,6 +158,8 @@ struct cedar_entities {
 	size_t n_entities;
 	size_t *slots;                   /* index + 1 into entities, 0 empty */
 	size_t n_slots;                  /* power of two */
+	/* lookups that miss continue here (borrowed; cedar_entities_set_under) */
+	const struct cedar_entities *under;
 };
 
 /* NULL when the uid is not in the store. */

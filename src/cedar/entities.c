@@ -861,13 +861,12 @@ uid_hash(const struct cedar_uid *u)
 	return (size_t)(str_hash(u->type) * 31u ^ str_hash(u->id));
 }
 
-const struct cedar_entity *
-cedar_entities_find(const struct cedar_entities *es,
-    const struct cedar_uid *uid)
+static const struct cedar_entity *
+find_one(const struct cedar_entities *es, const struct cedar_uid *uid)
 {
 	size_t mask, i;
 
-	if (es == NULL || es->n_slots == 0)
+	if (es->n_slots == 0)
 		return NULL;
 	mask = es->n_slots - 1;
 	for (i = uid_hash(uid) & mask;; i = (i + 1) & mask) {
@@ -878,6 +877,57 @@ cedar_entities_find(const struct cedar_entities *es,
 		if (cedar_uid_eq(&es->entities[s - 1].uid, uid))
 			return &es->entities[s - 1];
 	}
+}
+
+const struct cedar_entity *
+cedar_entities_find(const struct cedar_entities *es,
+    const struct cedar_uid *uid)
+{
+	/* the chain is at most two deep in practice; bound it anyway */
+	for (int depth = 0; es != NULL && depth < 8; es = es->under, depth++) {
+		const struct cedar_entity *e = find_one(es, uid);
+
+		if (e != NULL)
+			return e;
+	}
+	return NULL;
+}
+
+void
+cedar_entities_set_under(struct cedar_entities *es,
+    const struct cedar_entities *under)
+{
+	if (es != NULL && under != es)
+		es->under = under;
+}
+
+bool
+cedar_entities_has(const struct cedar_entities *es, const char *type,
+    size_t type_len, const char *id, size_t id_len)
+{
+	struct cedar_uid u = { str_make(type, type_len), str_make(id, id_len) };
+
+	return es != NULL && find_one(es, &u) != NULL;
+}
+
+int
+cedar_entities_each(const struct cedar_entities *es, const char *type,
+    size_t type_len, cedar_entity_fn fn, void *arg)
+{
+	struct str t = str_make(type, type_len);
+
+	if (es == NULL)
+		return MANDATE_OK;
+	for (size_t i = 0; i < es->n_entities; i++) {
+		const struct cedar_uid *u = &es->entities[i].uid;
+		int r;
+
+		if (!str_eq(u->type, t))
+			continue;
+		if ((r = fn(arg, u->id.p, u->id.n)) != MANDATE_OK)
+			return r;
+	}
+	return MANDATE_OK;
 }
 
 bool

@@ -380,6 +380,8 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_authzen_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
 	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
 	    ready_policies, d)) != MANDATE_OK ||

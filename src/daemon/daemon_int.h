@@ -129,6 +129,9 @@ int api_audit_query_register(struct daemon *d, struct http_server *srv);
  * to) into *out; MANDATE_EINVAL otherwise. */
 int api_audit_parse_time(struct str s, int64_t *out);
 
+/* Register the AuthZEN Authorization API (api_authzen.c). */
+int api_authzen_register(struct daemon *d, struct http_server *srv);
+
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
 

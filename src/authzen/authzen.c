@@ -1,0 +1,559 @@
+/*
+ * authzen.c - parsing AuthZEN 1.0 request bodies and the daemon-free
+ * parts of their mapping to Cedar (see authzen.h).
+ *
+ * Every body is parsed strictly (util/json.h: UTF-8, escapes, duplicate
+ * keys refused, depth and length bounded) and then read through a few
+ * typed getters that write one clear message on the first wrong member.
+ * Unknown members are ignored, as the specification asks.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "authzen/authzen.h"
+#include "util/status.h"
+
+static int
+fail(char *err, size_t err_len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(char *err, size_t err_len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && err_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static int
+load(struct arena *a, const char *body, size_t len, const struct ajson **root,
+    char *err, size_t err_len)
+{
+	struct ajson_opts o = { AJSON_REJECT_DUPLICATES, AUTHZEN_MAX_DEPTH, 0,
+	    "request" };
+	struct diag_list dl;
+	int r;
+
+	diag_init(&dl);
+	if (len == 0)
+		return fail(err, err_len, MANDATE_EINVAL, "the request body is "
+		    "empty; a JSON object is expected");
+	if ((r = ajson_parse(a, body, len, &o, root, &dl)) != MANDATE_OK) {
+		if (r == MANDATE_ENOMEM)
+			return fail(err, err_len, r, "out of memory");
+		return fail(err, err_len, r, "%s", dl.n > 0 ? dl.items[0].msg :
+		    "invalid JSON");
+	}
+	if (!ajson_is(*root, AJSON_OBJECT))
+		return fail(err, err_len, MANDATE_EINVAL, "the request body must "
+		    "be a JSON object, not %s", ajson_kind(*root));
+	return MANDATE_OK;
+}
+
+/* A string member: absent is fine (*out stays NULL) unless required. */
+static int
+get_string(const struct ajson *obj, const char *where, const char *key,
+    size_t max, bool required, struct str *out, char *err, size_t err_len)
+{
+	const struct ajson *v = ajson_get(obj, key);
+
+	*out = STR_NULL;
+	if (v == NULL) {
+		if (required)
+			return fail(err, err_len, MANDATE_EINVAL, "%s.%s is "
+			    "required", where, key);
+		return MANDATE_OK;
+	}
+	if (v->type != AJSON_STRING)
+		return fail(err, err_len, MANDATE_EINVAL, "%s.%s must be a "
+		    "string, not %s", where, key, ajson_kind(v));
+	if (v->u.s.n == 0)
+		return fail(err, err_len, MANDATE_EINVAL, "%s.%s must not be "
+		    "empty", where, key);
+	if (v->u.s.n > max)
+		return fail(err, err_len, MANDATE_ELIMIT, "%s.%s is longer "
+		    "than %zu bytes", where, key, max);
+	if (memchr(v->u.s.p, '\0', v->u.s.n) != NULL)
+		return fail(err, err_len, MANDATE_EINVAL, "%s.%s must not "
+		    "contain NUL", where, key);
+	*out = v->u.s;
+	return MANDATE_OK;
+}
+
+static int
+get_object(const struct ajson *obj, const char *where, const char *key,
+    const struct ajson **out, char *err, size_t err_len)
+{
+	const struct ajson *v = ajson_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || v->type == AJSON_NULL)
+		return MANDATE_OK;
+	if (v->type != AJSON_OBJECT)
+		return fail(err, err_len, MANDATE_EINVAL, "%s%s%s must be an "
+		    "object, not %s", where, *where ? "." : "", key,
+		    ajson_kind(v));
+	*out = v;
+	return MANDATE_OK;
+}
+
+/* subject / resource: need_id false for the searched member. */
+static int
+parse_entity(const struct ajson *root, const char *key, bool need_id,
+    struct authzen_entity *out, char *err, size_t err_len)
+{
+	const struct ajson *v;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = get_object(root, "", key, &v, err, err_len)) != MANDATE_OK)
+		return r;
+	if (v == NULL)
+		return fail(err, err_len, MANDATE_EINVAL, "%s is required (an "
+		    "object with type and id)", key);
+	out->present = true;
+	if ((r = get_string(v, key, "type", AUTHZEN_MAX_TYPE, true,
+	    &out->type, err, err_len)) != MANDATE_OK)
+		return r;
+	if (!authzen_type_ok(out->type))
+		return fail(err, err_len, MANDATE_EINVAL, "%s.type must be a "
+		    "Cedar entity type name (identifiers joined by ::)", key);
+	if ((r = get_string(v, key, "id", AUTHZEN_MAX_ID, need_id, &out->id,
+	    err, err_len)) != MANDATE_OK)
+		return r;
+	return get_object(v, key, "properties", &out->properties, err,
+	    err_len);
+}
+
+static int
+parse_action(const struct ajson *root, bool need_name,
+    struct authzen_action *out, char *err, size_t err_len)
+{
+	const struct ajson *v;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = get_object(root, "", "action", &v, err, err_len)) !=
+	    MANDATE_OK)
+		return r;
+	if (v == NULL) {
+		if (need_name)
+			return fail(err, err_len, MANDATE_EINVAL, "action is "
+			    "required (an object with name)");
+		return MANDATE_OK;
+	}
+	out->present = true;
+	if ((r = get_string(v, "action", "name", AUTHZEN_MAX_NAME, need_name,
+	    &out->name, err, err_len)) != MANDATE_OK)
+		return r;
+	return get_object(v, "action", "properties", &out->properties, err,
+	    err_len);
+}
+
+int
+authzen_parse_evaluation(struct arena *a, const char *body, size_t len,
+    struct authzen_eval *out, char *err, size_t err_len)
+{
+	const struct ajson *root;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = load(a, body, len, &root, err, err_len)) != MANDATE_OK)
+		return r;
+	if ((r = parse_entity(root, "subject", true, &out->subject, err,
+	    err_len)) != MANDATE_OK ||
+	    (r = parse_action(root, true, &out->action, err, err_len)) !=
+	    MANDATE_OK ||
+	    (r = parse_entity(root, "resource", true, &out->resource, err,
+	    err_len)) != MANDATE_OK)
+		return r;
+	return get_object(root, "", "context", &out->context, err, err_len);
+}
+
+/* A batch member: the item's if it has one, else the default. */
+static int
+item_entity(const struct ajson *item, const char *key,
+    const struct authzen_entity *def, struct authzen_entity *out, char *err,
+    size_t err_len)
+{
+	if (ajson_get(item, key) == NULL) {
+		if (!def->present)
+			return fail(err, err_len, MANDATE_EINVAL, "%s is "
+			    "required (in the item or at the top level)", key);
+		*out = *def;
+		return MANDATE_OK;
+	}
+	return parse_entity(item, key, true, out, err, err_len);
+}
+
+static int
+parse_options(const struct ajson *root, struct authzen_batch *out, char *err,
+    size_t err_len)
+{
+	const struct ajson *o, *v;
+	struct str s;
+	int r;
+
+	if ((r = get_object(root, "", "options", &o, err, err_len)) !=
+	    MANDATE_OK || o == NULL)
+		return r;
+	if ((r = get_string(o, "options", "evaluations_semantic", 64, false,
+	    &s, err, err_len)) != MANDATE_OK)
+		return r;
+	if (s.p == NULL || str_eq_c(s, "execute_all"))
+		out->semantic = AUTHZEN_EXECUTE_ALL;
+	else if (str_eq_c(s, "deny_on_first_deny"))
+		out->semantic = AUTHZEN_DENY_ON_FIRST_DENY;
+	else if (str_eq_c(s, "permit_on_first_permit"))
+		out->semantic = AUTHZEN_PERMIT_ON_FIRST_PERMIT;
+	else
+		return fail(err, err_len, MANDATE_EINVAL, "options."
+		    "evaluations_semantic must be execute_all, "
+		    "deny_on_first_deny or permit_on_first_permit");
+	if ((v = ajson_get(o, "include_context")) != NULL) {
+		if (v->type != AJSON_TRUE && v->type != AJSON_FALSE)
+			return fail(err, err_len, MANDATE_EINVAL, "options."
+			    "include_context must be a boolean, not %s",
+			    ajson_kind(v));
+		out->include_context = v->type == AJSON_TRUE;
+	}
+	return MANDATE_OK;
+}
+
+int
+authzen_parse_evaluations(struct arena *a, const char *body, size_t len,
+    struct authzen_batch *out, char *err, size_t err_len)
+{
+	const struct ajson *root, *items;
+	struct authzen_eval def;
+	char ierr[256];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&def, 0, sizeof(def));
+	if ((r = load(a, body, len, &root, err, err_len)) != MANDATE_OK)
+		return r;
+	if ((r = parse_options(root, out, err, err_len)) != MANDATE_OK)
+		return r;
+	items = ajson_get(root, "evaluations");
+	if (items != NULL && items->type != AJSON_NULL &&
+	    items->type != AJSON_ARRAY)
+		return fail(err, err_len, MANDATE_EINVAL, "evaluations must be "
+		    "an array, not %s", ajson_kind(items));
+	if (items == NULL || items->type == AJSON_NULL || items->u.arr.n == 0) {
+		/* one evaluation, checked as the single endpoint does */
+		if ((out->items = arena_zalloc(a, sizeof(*out->items))) == NULL)
+			return fail(err, err_len, MANDATE_ENOMEM, "out of "
+			    "memory");
+		out->n = 1;
+		out->single = true;
+		if ((r = parse_entity(root, "subject", true,
+		    &out->items[0].subject, err, err_len)) != MANDATE_OK ||
+		    (r = parse_action(root, true, &out->items[0].action, err,
+		    err_len)) != MANDATE_OK ||
+		    (r = parse_entity(root, "resource", true,
+		    &out->items[0].resource, err, err_len)) != MANDATE_OK)
+			return r;
+		return get_object(root, "", "context",
+		    &out->items[0].context, err, err_len);
+	}
+	if (items->u.arr.n > AUTHZEN_MAX_BATCH)
+		return fail(err, err_len, MANDATE_ELIMIT, "at most %d "
+		    "evaluations per request", AUTHZEN_MAX_BATCH);
+	/* the defaults: each present one must be well-formed */
+	if (ajson_get(root, "subject") != NULL && (r = parse_entity(root,
+	    "subject", true, &def.subject, err, err_len)) != MANDATE_OK)
+		return r;
+	if (ajson_get(root, "resource") != NULL && (r = parse_entity(root,
+	    "resource", true, &def.resource, err, err_len)) != MANDATE_OK)
+		return r;
+	if (ajson_get(root, "action") != NULL && (r = parse_action(root, true,
+	    &def.action, err, err_len)) != MANDATE_OK)
+		return r;
+	if ((r = get_object(root, "", "context", &def.context, err, err_len)) !=
+	    MANDATE_OK)
+		return r;
+	if ((out->items = arena_calloc(a, items->u.arr.n,
+	    sizeof(*out->items))) == NULL)
+		return fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+	out->n = items->u.arr.n;
+	for (size_t i = 0; i < out->n; i++) {
+		const struct ajson *it = &items->u.arr.items[i];
+		struct authzen_eval *e = &out->items[i];
+
+		e->context = def.context;
+		ierr[0] = '\0';
+		if (it->type != AJSON_OBJECT) {
+			fail(ierr, sizeof(ierr), MANDATE_EINVAL, "must be an "
+			    "object, not %s", ajson_kind(it));
+		} else if (item_entity(it, "subject", &def.subject,
+		    &e->subject, ierr, sizeof(ierr)) != MANDATE_OK ||
+		    item_entity(it, "resource", &def.resource, &e->resource,
+		    ierr, sizeof(ierr)) != MANDATE_OK) {
+			/* message in ierr */
+		} else if (ajson_get(it, "action") == NULL) {
+			if (def.action.present)
+				e->action = def.action;
+			else
+				fail(ierr, sizeof(ierr), MANDATE_EINVAL,
+				    "action is required (in the item or at "
+				    "the top level)");
+		} else {
+			parse_action(it, true, &e->action, ierr, sizeof(ierr));
+		}
+		if (ierr[0] == '\0' && it->type == AJSON_OBJECT)
+			get_object(it, "", "context", &e->item_context, ierr,
+			    sizeof(ierr));
+		if (ierr[0] != '\0') {
+			char *m = arena_alloc(a, 300);
+
+			if (m == NULL)
+				return fail(err, err_len, MANDATE_ENOMEM,
+				    "out of memory");
+			snprintf(m, 300, "evaluations[%zu]: %s", i, ierr);
+			e->error = m;
+		}
+	}
+	return MANDATE_OK;
+}
+
+/* Page tokens: "o" and the offset in decimal; opaque to callers. */
+void
+authzen_page_token(size_t offset, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "o%zu", offset);
+}
+
+static int
+parse_token(struct str t, size_t *offset)
+{
+	size_t v = 0;
+
+	if (t.n < 2 || t.n > 10 || t.p[0] != 'o')
+		return MANDATE_EINVAL;
+	for (size_t i = 1; i < t.n; i++) {
+		if (t.p[i] < '0' || t.p[i] > '9')
+			return MANDATE_EINVAL;
+		v = v * 10 + (size_t)(t.p[i] - '0');
+	}
+	*offset = v;
+	return MANDATE_OK;
+}
+
+int
+authzen_parse_search(struct arena *a, const char *body, size_t len,
+    enum authzen_search_kind kind, struct authzen_search *out, char *err,
+    size_t err_len)
+{
+	const struct ajson *root, *page, *v;
+	struct str tok;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->limit = AUTHZEN_DEFAULT_PAGE;
+	if ((r = load(a, body, len, &root, err, err_len)) != MANDATE_OK)
+		return r;
+	if ((r = parse_entity(root, "subject", kind != AUTHZEN_SEARCH_SUBJECT,
+	    &out->q.subject, err, err_len)) != MANDATE_OK ||
+	    (r = parse_entity(root, "resource", kind !=
+	    AUTHZEN_SEARCH_RESOURCE, &out->q.resource, err, err_len)) !=
+	    MANDATE_OK ||
+	    (r = parse_action(root, kind != AUTHZEN_SEARCH_ACTION,
+	    &out->q.action, err, err_len)) != MANDATE_OK ||
+	    (r = get_object(root, "", "context", &out->q.context, err,
+	    err_len)) != MANDATE_OK ||
+	    (r = get_object(root, "", "page", &page, err, err_len)) !=
+	    MANDATE_OK)
+		return r;
+	if (page == NULL)
+		return MANDATE_OK;
+	if ((r = get_string(page, "page", "token", 64, false, &tok, err,
+	    err_len)) != MANDATE_OK)
+		return r;
+	if (tok.p != NULL && parse_token(tok, &out->offset) != MANDATE_OK)
+		return fail(err, err_len, MANDATE_EINVAL, "page.token is not a "
+		    "token this server issued");
+	if ((v = ajson_get(page, "limit")) != NULL) {
+		if (v->type != AJSON_NUMBER || !v->num_fits || v->u.i < 1 ||
+		    v->u.i > AUTHZEN_MAX_PAGE)
+			return fail(err, err_len, MANDATE_EINVAL, "page.limit "
+			    "must be an integer from 1 to %d",
+			    AUTHZEN_MAX_PAGE);
+		out->limit = (size_t)v->u.i;
+	}
+	return MANDATE_OK;
+}
+
+/* ---- mapping helpers ---- */
+
+static bool
+is_reserved(const char *p, size_t n)
+{
+	static const char *const words[] = { "true", "false", "if", "then",
+	    "else", "in", "is", "like", "has", "permit", "forbid", "when",
+	    "unless", "__cedar" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i]) == n && memcmp(words[i], p, n) == 0)
+			return true;
+	return false;
+}
+
+bool
+authzen_type_ok(struct str s)
+{
+	size_t i = 0;
+
+	if (s.n == 0 || s.n > AUTHZEN_MAX_TYPE)
+		return false;
+	for (;;) {
+		size_t start = i;
+		char c = s.p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_'))
+			return false;
+		for (i++; i < s.n; i++) {
+			c = s.p[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_'))
+				break;
+		}
+		if (is_reserved(s.p + start, i - start))
+			return false;
+		if (i == s.n)
+			return true;
+		if (i + 2 >= s.n || s.p[i] != ':' || s.p[i + 1] != ':')
+			return false;
+		i += 2;
+	}
+}
+
+/* Growing text in an arena. */
+struct sbuf {
+	struct arena *a;
+	char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void
+sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 64;
+		char *np;
+
+		while (nc < b->n + n + 1)
+			nc *= 2;
+		if ((np = arena_realloc(b->a, b->p, b->cap, nc)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* Escape for a Cedar string literal or a JSON string: the two agree on
+ * \" \\ \n \r \t; other control bytes differ (\u{..} vs \u00XX). */
+static void
+sb_escaped(struct sbuf *b, struct str s, bool json)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < s.n; i++) {
+		unsigned char c = (unsigned char)s.p[i];
+		char esc[12];
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		sb_put(b, s.p + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': sb_str(b, "\\\""); break;
+		case '\\': sb_str(b, "\\\\"); break;
+		case '\n': sb_str(b, "\\n"); break;
+		case '\r': sb_str(b, "\\r"); break;
+		case '\t': sb_str(b, "\\t"); break;
+		default:
+			snprintf(esc, sizeof(esc), json ? "\\u%04x" :
+			    "\\u{%x}", c);
+			sb_str(b, esc);
+		}
+	}
+	sb_put(b, s.p + run, s.n - run);
+}
+
+char *
+authzen_cedar_uid(struct arena *a, struct str type, struct str id)
+{
+	struct sbuf b = { a, NULL, 0, 0, false };
+
+	sb_put(&b, type.p, type.n);
+	sb_str(&b, "::\"");
+	sb_escaped(&b, id, false);
+	sb_str(&b, "\"");
+	return b.oom ? NULL : b.p;
+}
+
+char *
+authzen_json_string(struct arena *a, struct str s)
+{
+	struct sbuf b = { a, NULL, 0, 0, false };
+
+	sb_str(&b, "\"");
+	sb_escaped(&b, s, true);
+	sb_str(&b, "\"");
+	return b.oom ? NULL : b.p;
+}
+
+int
+authzen_entities_add(struct arena *a, const char *body,
+    const struct authzen_entity *e, char **buf, size_t *len)
+{
+	struct sbuf b = { a, *buf, *len, *buf ? *len + 1 : 0, false };
+
+	sb_str(&b, b.n == 0 ? "[{\"uid\":{\"type\":" : ",{\"uid\":{\"type\":");
+	sb_str(&b, "\"");
+	sb_escaped(&b, e->type, true);
+	sb_str(&b, "\",\"id\":\"");
+	sb_escaped(&b, e->id, true);
+	sb_str(&b, "\"},\"attrs\":");
+	if (e->properties != NULL)
+		sb_put(&b, body + e->properties->off, e->properties->len);
+	else
+		sb_str(&b, "{}");
+	sb_str(&b, ",\"parents\":[]}");
+	if (b.oom)
+		return MANDATE_ENOMEM;
+	*buf = b.p;
+	*len = b.n;
+	return MANDATE_OK;
+}
+
+char *
+authzen_entities_close(struct arena *a, char *buf, size_t len)
+{
+	struct sbuf b = { a, buf, len, buf ? len + 1 : 0, false };
+
+	sb_str(&b, b.n == 0 ? "[]" : "]");
+	return b.oom ? NULL : b.p;
+}

@@ -1,0 +1,619 @@
+/*
+ * api_authzen.c - the OpenID AuthZEN Authorization API 1.0 endpoints.
+ *
+ *   POST /access/v1/evaluation        one decision
+ *   POST /access/v1/evaluations       a batch (defaults, semantics)
+ *   POST /access/v1/search/subject    who may do action on resource
+ *   POST /access/v1/search/resource   what subject may do action on
+ *   POST /access/v1/search/action     what subject may do on resource
+ *   GET  /.well-known/authzen-configuration
+ *
+ * Bodies are parsed by src/authzen (strict; unknown members ignored) and
+ * mapped to one Cedar request per evaluation against one policy snapshot
+ * per HTTP request.  Every evaluation goes through agent_ctx_prepare()
+ * before the policies and agent_ctx_finish() after (agent_ctx.h), which
+ * adds the task-aware context, assigns the decision id and audits it.
+ * Any failure on the way is a deny (fail closed).  Malformed requests
+ * are 400 with a message; a batch item that cannot be evaluated is
+ * {"decision": false}.
+ *
+ * Search candidates are the policy information point's entities of the
+ * searched type (subject, resource) or the Action entities it holds
+ * (action), in the order of the entity files; each one is authorized as
+ * a full evaluation.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "authzen/authzen.h"
+#include "daemon/agent_ctx.h"
+#include "util/status.h"
+
+#define AZ_ERR 512
+
+struct az_out {
+	bool decision;
+	char id[AGENT_DECISION_ID_SIZE];
+	json_t *reasons;    /* policy ids */
+	json_t *errors;     /* [{policy, message}] */
+	char err[AZ_ERR];   /* mapping error (client-safe); "" if none */
+};
+
+static void
+az_out_clear(struct az_out *o)
+{
+	json_decref(o->reasons);
+	json_decref(o->errors);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Content-Type must be application/json (parameters allowed); 400 if
+ * not, as the AuthZEN endpoints answer every malformed request. */
+static bool
+json_content(struct http_request *req)
+{
+	const char *ct = http_request_header(req, "Content-Type");
+	static const char mime[] = "application/json";
+	size_t n = sizeof(mime) - 1;
+
+	if (ct != NULL && strncasecmp(ct, mime, n) == 0 && (ct[n] == '\0' ||
+	    ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'))
+		return true;
+	http_respond_error(req, 400, "invalid_request", "Content-Type must be "
+	    "application/json");
+	return false;
+}
+
+static void
+bad_request(struct http_request *req, int r, const char *msg)
+{
+	if (r == MANDATE_ENOMEM)
+		http_respond_error(req, 500, "server_error", NULL);
+	else
+		http_respond_error(req, 400, "invalid_request", msg);
+}
+
+/* The caller: authenticated per api_auth (open on loopback only where
+ * configured).  0 after answering 401. */
+static int
+caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
+    bool *authenticated)
+{
+	if (!api_authenticate(d, req, c))
+		return 0;
+	*authenticated = strcmp(c->kind, "loopback") != 0;
+	return 1;
+}
+
+/* The evaluation's context as a JSON object the agent layer may edit:
+ * the top-level one with the item's merged over it. */
+static json_t *
+context_of(const char *body, const struct authzen_eval *e)
+{
+	json_t *ctx, *item;
+	json_error_t je;
+
+	if (e->context == NULL)
+		ctx = json_object();
+	else
+		ctx = json_loadb(body + e->context->off, e->context->len, 0,
+		    &je);
+	if (ctx == NULL || e->item_context == NULL)
+		return ctx;
+	item = json_loadb(body + e->item_context->off, e->item_context->len, 0,
+	    &je);
+	if (item == NULL || json_object_update(ctx, item) != 0) {
+		json_decref(item);
+		json_decref(ctx);
+		return NULL;
+	}
+	json_decref(item);
+	return ctx;
+}
+
+/* The request's entity data for the entities the PIP does not hold
+ * (authzen.h: properties of known entities are ignored).  *out NULL when
+ * there is nothing to add. */
+static int
+request_entities(struct http_request *req, const struct daemon_policies *p,
+    const char *body, const struct authzen_eval *e,
+    struct cedar_entities **out, char *err, size_t err_len)
+{
+	const struct authzen_entity *ents[2] = { &e->subject, &e->resource };
+	struct diag_list dl;
+	char *buf = NULL, *text;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	for (int i = 0; i < 2; i++) {
+		const struct authzen_entity *x = ents[i];
+
+		if (x->properties == NULL || x->properties->u.obj.n == 0 ||
+		    cedar_entities_has(p->entities, x->type.p, x->type.n,
+		    x->id.p, x->id.n))
+			continue;
+		if (i == 1 && str_eq(x->type, e->subject.type) &&
+		    str_eq(x->id, e->subject.id) && buf != NULL)
+			continue;   /* the same entity: the subject's data */
+		if ((r = authzen_entities_add(req->arena, body, x, &buf, &len))
+		    != MANDATE_OK)
+			return r;
+	}
+	if (buf == NULL)
+		return MANDATE_OK;
+	if ((text = authzen_entities_close(req->arena, buf, len)) == NULL)
+		return MANDATE_ENOMEM;
+	diag_init(&dl);
+	if ((r = cedar_entities_parse_json(text, strlen(text), "request",
+	    p->schema, out, &dl)) != MANDATE_OK) {
+		snprintf(err, err_len, "properties cannot be used as Cedar "
+		    "attributes: %s", dl.n > 0 ? dl.items[0].msg : "invalid");
+		return r == MANDATE_ENOMEM ? r : MANDATE_EINVAL;
+	}
+	cedar_entities_set_under(*out, p->entities);
+	return MANDATE_OK;
+}
+
+/* Run the policies for one evaluation whose context agent_ctx prepared. */
+static int
+run_policies(struct daemon *d, struct http_request *req,
+    const struct daemon_policies *p, const char *body,
+    const struct authzen_eval *e, json_t *ctx, struct az_out *o)
+{
+	struct cedar_entities *ov = NULL;
+	struct cedar_request *creq = NULL;
+	struct cedar_decision dec;
+	struct diag_list dl;
+	char *principal, *action, *resource, *ctext = NULL;
+	int r;
+
+	diag_init(&dl);
+	principal = authzen_cedar_uid(req->arena, e->subject.type,
+	    e->subject.id);
+	action = authzen_cedar_uid(req->arena, STR_LIT("Action"),
+	    e->action.name);
+	resource = authzen_cedar_uid(req->arena, e->resource.type,
+	    e->resource.id);
+	if (principal == NULL || action == NULL || resource == NULL ||
+	    (ctext = json_dumps(ctx, JSON_COMPACT)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if ((r = request_entities(req, p, body, e, &ov, o->err,
+	    sizeof(o->err))) != MANDATE_OK)
+		goto out;
+	if ((r = cedar_request_build(req->arena, principal, action, resource,
+	    ctext, p->schema, false, &creq, &dl)) != MANDATE_OK) {
+		snprintf(o->err, sizeof(o->err), "the request cannot be "
+		    "expressed in Cedar: %s", dl.n > 0 ? dl.items[0].msg :
+		    "invalid");
+		if (r != MANDATE_ENOMEM)
+			r = MANDATE_EINVAL;
+		goto out;
+	}
+	if ((r = cedar_authorize(p->set, ov != NULL ? ov : p->entities, creq,
+	    req->arena, &dec)) != MANDATE_OK)
+		goto out;
+	for (size_t i = 0; i < dec.n_reasons; i++)
+		json_array_append_new(o->reasons, json_string(dec.reasons[i]));
+	for (size_t i = 0; i < dec.n_errors; i++) {
+		daemon_log(d, DLOG_WARN, "request %s: policy %s: %s",
+		    req->request_id, dec.errors[i].policy_id,
+		    dec.errors[i].message);
+		json_array_append_new(o->errors, json_pack("{s:s,s:s}",
+		    "policy", dec.errors[i].policy_id, "message",
+		    dec.errors[i].message));
+	}
+	o->decision = dec.allow;
+out:
+	if (r != MANDATE_OK)
+		o->decision = false;
+	cedar_entities_free(ov);
+	free(ctext);
+	return r;
+}
+
+/* One evaluation, start to end: prepare, policies, finish.  Returns
+ * MANDATE_EINVAL (message in o->err) when the request cannot be mapped;
+ * the decision is then false and has been audited all the same. */
+static int
+evaluate(struct daemon *d, struct http_request *req,
+    const struct daemon_policies *p, const char *body, bool authenticated,
+    const struct authzen_eval *e, struct az_out *o)
+{
+	struct agent_call call;
+	struct agent_ctx *ac = NULL;
+	enum agent_ctx_result res = AGENT_CTX_DENY;
+	const char *why = NULL;
+	json_t *ctx;
+	bool permit = false;
+	int r = MANDATE_OK, rf;
+
+	memset(o, 0, sizeof(*o));
+	o->reasons = json_array();
+	o->errors = json_array();
+	memset(&call, 0, sizeof(call));
+	call.subject_type = e->subject.type;
+	call.subject_id = e->subject.id;
+	call.action = e->action.name;
+	call.resource_type = e->resource.type;
+	call.resource_id = e->resource.id;
+	call.caller_authenticated = authenticated;
+	ctx = context_of(body, e);
+	if (o->reasons == NULL || o->errors == NULL || ctx == NULL) {
+		json_decref(ctx);
+		return MANDATE_ENOMEM;
+	}
+	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
+	    MANDATE_OK || ac == NULL) {
+		daemon_log(d, DLOG_ERROR, "request %s: agent context failed: "
+		    "deny", req->request_id);
+		json_decref(ctx);
+		return MANDATE_EINTERNAL;
+	}
+	if (res == AGENT_CTX_DENY) {
+		daemon_log(d, DLOG_INFO, "request %s: denied before the "
+		    "policies: %s", req->request_id, why ? why : "");
+	} else if (p == NULL || p->set == NULL) {
+		daemon_log(d, DLOG_ERROR, "request %s: no policies: deny",
+		    req->request_id);
+	} else {
+		r = run_policies(d, req, p, body, e, ctx, o);
+		permit = r == MANDATE_OK && o->decision;
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			daemon_log(d, DLOG_ERROR, "request %s: no decision "
+			    "(%s): deny", req->request_id,
+			    mandate_strerror(r));
+	}
+	json_decref(ctx);
+	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
+	    &o->decision, o->id);
+	if (rf != MANDATE_OK) {
+		o->decision = false;
+		if (r == MANDATE_OK)
+			r = rf;
+	}
+	{
+		const char *v[2] = { "authzen", o->decision ? "allow" : "deny" };
+
+		http_series_add(http_metric_series(d->m_decisions, v), 1);
+	}
+	return r;
+}
+
+static json_t *
+context_json(const struct az_out *o)
+{
+	return json_pack("{s:s,s:{s:O,s:O}}", "id", o->id, "reason_admin",
+	    "policies", o->reasons, "errors", o->errors);
+}
+
+static void
+respond_one(struct http_request *req, const struct az_out *o)
+{
+	json_t *j = json_pack("{s:b,s:o}", "decision", o->decision, "context",
+	    context_json(o));
+
+	if (j == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	http_respond_json(req, 200, j);   /* consumes j */
+}
+
+static void
+h_evaluation(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct authzen_eval e;
+	struct daemon_policies *p = NULL;
+	struct az_out o;
+	char err[AZ_ERR];
+	bool authn = false;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	if (!caller_of(d, req, &caller, &authn) || !json_content(req))
+		return;
+	if ((r = authzen_parse_evaluation(req->arena, req->body.p, req->body.n,
+	    &e, err, sizeof(err))) != MANDATE_OK) {
+		bad_request(req, r, err);
+		return;
+	}
+	p = daemon_policies_get(d);
+	r = evaluate(d, req, p, req->body.p, authn, &e, &o);
+	daemon_policies_put(p);
+	if (r == MANDATE_EINVAL)
+		http_respond_error(req, 400, "invalid_request", o.err);
+	else if (r == MANDATE_ENOMEM)
+		http_respond_error(req, 500, "server_error", NULL);
+	else
+		respond_one(req, &o);   /* a deny on any other failure */
+	az_out_clear(&o);
+}
+
+static void
+h_evaluations(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct authzen_batch b;
+	struct daemon_policies *p = NULL;
+	json_t *arr = NULL, *j = NULL;
+	char err[AZ_ERR];
+	bool authn = false;
+	int r;
+
+	if (!caller_of(d, req, &caller, &authn) || !json_content(req))
+		return;
+	if ((r = authzen_parse_evaluations(req->arena, req->body.p,
+	    req->body.n, &b, err, sizeof(err))) != MANDATE_OK) {
+		bad_request(req, r, err);
+		return;
+	}
+	p = daemon_policies_get(d);
+	if (b.single) {
+		struct az_out o;
+
+		r = evaluate(d, req, p, req->body.p, authn, &b.items[0], &o);
+		if (r == MANDATE_EINVAL)
+			http_respond_error(req, 400, "invalid_request", o.err);
+		else if (r == MANDATE_ENOMEM)
+			http_respond_error(req, 500, "server_error", NULL);
+		else
+			respond_one(req, &o);
+		az_out_clear(&o);
+		goto out;
+	}
+	if ((arr = json_array()) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < b.n; i++) {
+		struct az_out o;
+		json_t *item;
+
+		memset(&o, 0, sizeof(o));
+		if (b.items[i].error != NULL) {
+			/* not an evaluation: answered false, said in context */
+			o.reasons = json_array();
+			o.errors = json_array();
+			json_array_append_new(o.errors, json_pack("{s:s}",
+			    "message", b.items[i].error));
+		} else {
+			r = evaluate(d, req, p, req->body.p, authn,
+			    &b.items[i], &o);
+			if (r == MANDATE_EINVAL && o.errors != NULL)
+				json_array_append_new(o.errors, json_pack(
+				    "{s:s}", "message", o.err));
+		}
+		item = b.include_context ? json_pack("{s:b,s:o}", "decision",
+		    o.decision, "context", context_json(&o)) :
+		    json_pack("{s:b}", "decision", o.decision);
+		if (item == NULL || json_array_append_new(arr, item) != 0) {
+			az_out_clear(&o);
+			goto nomem;
+		}
+		az_out_clear(&o);
+		if (b.semantic == AUTHZEN_DENY_ON_FIRST_DENY &&
+		    !json_is_true(json_object_get(item, "decision")))
+			break;
+		if (b.semantic == AUTHZEN_PERMIT_ON_FIRST_PERMIT &&
+		    json_is_true(json_object_get(item, "decision")))
+			break;
+	}
+	if ((j = json_pack("{s:O}", "evaluations", arr)) == NULL)
+		goto nomem;
+	http_respond_json(req, 200, j);   /* consumes j */
+	j = NULL;
+	goto out;
+nomem:
+	http_respond_error(req, 500, "server_error", NULL);
+out:
+	json_decref(arr);
+	json_decref(j);
+	daemon_policies_put(p);
+}
+
+/* ---- search ---- */
+
+struct search_walk {
+	struct daemon *d;
+	struct http_request *req;
+	struct daemon_policies *p;
+	const char *body;
+	bool authn;
+	enum authzen_search_kind kind;
+	struct authzen_eval q;
+	size_t index;           /* candidates permitted so far */
+	size_t offset, limit;
+	bool more;              /* a permitted candidate past the page */
+	json_t *results;
+	int status;
+};
+
+static int
+search_one(void *arg, const char *id, size_t id_len)
+{
+	struct search_walk *w = arg;
+	struct authzen_eval e = w->q;
+	struct az_out o;
+	int r;
+
+	if (w->more)
+		return MANDATE_OK;
+	switch (w->kind) {
+	case AUTHZEN_SEARCH_SUBJECT:
+		e.subject.id = str_make(id, id_len);
+		break;
+	case AUTHZEN_SEARCH_RESOURCE:
+		e.resource.id = str_make(id, id_len);
+		break;
+	case AUTHZEN_SEARCH_ACTION:
+		e.action.name = str_make(id, id_len);
+		break;
+	}
+	r = evaluate(w->d, w->req, w->p, w->body, w->authn, &e, &o);
+	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
+		az_out_clear(&o);
+		return w->status = r;
+	}
+	if (o.decision) {
+		if (w->index >= w->offset + w->limit) {
+			w->more = true;
+		} else if (w->index >= w->offset) {
+			json_t *x = w->kind == AUTHZEN_SEARCH_ACTION ?
+			    json_pack("{s:s%}", "name", id, id_len) :
+			    json_pack("{s:s%,s:s%}", "type",
+			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
+			    e.subject.type.p : e.resource.type.p,
+			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
+			    e.subject.type.n : e.resource.type.n, "id", id,
+			    id_len);
+
+			if (x == NULL || json_array_append_new(w->results, x)) {
+				az_out_clear(&o);
+				return w->status = MANDATE_ENOMEM;
+			}
+		}
+		w->index++;
+	}
+	az_out_clear(&o);
+	return MANDATE_OK;
+}
+
+static void
+search(struct http_request *req, struct daemon *d,
+    enum authzen_search_kind kind)
+{
+	struct api_caller caller;
+	struct authzen_search s;
+	struct search_walk w;
+	char err[AZ_ERR], tok[32];
+	json_t *j = NULL;
+	int r;
+
+	memset(&w, 0, sizeof(w));
+	if (!caller_of(d, req, &caller, &w.authn) || !json_content(req))
+		return;
+	if ((r = authzen_parse_search(req->arena, req->body.p, req->body.n,
+	    kind, &s, err, sizeof(err))) != MANDATE_OK) {
+		bad_request(req, r, err);
+		return;
+	}
+	w.d = d;
+	w.req = req;
+	w.body = req->body.p;
+	w.kind = kind;
+	w.q = s.q;
+	w.offset = s.offset;
+	w.limit = s.limit;
+	w.p = daemon_policies_get(d);
+	if ((w.results = json_array()) == NULL)
+		goto nomem;
+	if (w.p != NULL && w.p->entities != NULL) {
+		struct str t = kind == AUTHZEN_SEARCH_SUBJECT ?
+		    s.q.subject.type : kind == AUTHZEN_SEARCH_RESOURCE ?
+		    s.q.resource.type : STR_LIT("Action");
+
+		r = cedar_entities_each(w.p->entities, t.p, t.n, search_one,
+		    &w);
+		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
+			goto nomem;
+		if (r != MANDATE_OK) {
+			/* fail closed: no partial answer */
+			http_respond_error(req, 500, "server_error", NULL);
+			goto out;
+		}
+	}
+	if (w.more)
+		authzen_page_token(w.offset + w.limit, tok, sizeof(tok));
+	else
+		tok[0] = '\0';
+	if ((j = json_pack("{s:O,s:{s:s}}", "results", w.results, "page",
+	    "next_token", tok)) == NULL)
+		goto nomem;
+	http_respond_json(req, 200, j);   /* consumes j */
+	j = NULL;
+	goto out;
+nomem:
+	http_respond_error(req, 500, "server_error", NULL);
+out:
+	json_decref(j);
+	json_decref(w.results);
+	daemon_policies_put(w.p);
+}
+
+static void
+h_search_subject(struct http_request *req, void *arg)
+{
+	search(req, arg, AUTHZEN_SEARCH_SUBJECT);
+}
+
+static void
+h_search_resource(struct http_request *req, void *arg)
+{
+	search(req, arg, AUTHZEN_SEARCH_RESOURCE);
+}
+
+static void
+h_search_action(struct http_request *req, void *arg)
+{
+	search(req, arg, AUTHZEN_SEARCH_ACTION);
+}
+
+/* ---- metadata ---- */
+
+static void
+h_configuration(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const char *base = d->cfg->tokens.issuer;
+	const char *host = http_request_header(req, "Host");
+	char b[512];
+	json_t *j;
+
+	if (base == NULL || *base == '\0') {
+		/* no configured issuer: the address the caller used */
+		if (host == NULL || strlen(host) > 255 ||
+		    strpbrk(host, "\"\\/ \t\r\n") != NULL)
+			host = "127.0.0.1";
+		snprintf(b, sizeof(b), "http://%s", host);
+		base = b;
+	}
+	j = json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
+	    "policy_decision_point", base,
+	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
+	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
+	    "search_subject_endpoint", base, "/access/v1/search/subject",
+	    "search_resource_endpoint", base, "/access/v1/search/resource",
+	    "search_action_endpoint", base, "/access/v1/search/action");
+	if (j == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	http_respond_json(req, 200, j);   /* consumes j */
+}
+
+int
+api_authzen_register(struct daemon *d, struct http_server *srv)
+{
+	int r;
+
+	if ((r = http_server_route(srv, "POST", "/access/v1/evaluation",
+	    h_evaluation, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/access/v1/evaluations",
+	    h_evaluations, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/access/v1/search/subject",
+	    h_search_subject, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/access/v1/search/resource",
+	    h_search_resource, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "POST", "/access/v1/search/action",
+	    h_search_action, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "GET",
+	    "/.well-known/authzen-configuration", h_configuration, d)) !=
+	    MANDATE_OK)
+		return r;
+	return MANDATE_OK;
+}

@@ -1,0 +1,326 @@
+/*
+ * authzen_test.c - the AuthZEN request model (src/authzen): evaluation,
+ * batch and search bodies, their error messages, batch defaults and
+ * semantics, unknown members, bounds, the Cedar type-name rule, uid and
+ * JSON escaping, and the per-request entity text, which must parse as
+ * Cedar entities and layer over a PIP store.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authzen/authzen.h"
+#include "cedar/cedar.h"
+#include "util/status.h"
+
+struct bad_case {
+	const char *body;
+	int status;
+	const char *msg;      /* substring of the message */
+};
+
+static const struct bad_case bad_eval[] = {
+	{ "", MANDATE_EINVAL, "empty" },
+	{ "[]", MANDATE_EINVAL, "must be a JSON object" },
+	{ "{", MANDATE_EPARSE, "invalid JSON" },
+	{ "{}", MANDATE_EINVAL, "subject is required" },
+	{ "{\"subject\":1}", MANDATE_EINVAL, "subject must be an object" },
+	{ "{\"subject\":{\"id\":\"a\"}}", MANDATE_EINVAL,
+	    "subject.type is required" },
+	{ "{\"subject\":{\"type\":\"u\"}}", MANDATE_EINVAL,
+	    "subject.id is required" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":7}}", MANDATE_EINVAL,
+	    "subject.id must be a string, not an integer" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"\"}}", MANDATE_EINVAL,
+	    "subject.id must not be empty" },
+	{ "{\"subject\":{\"type\":\"a b\",\"id\":\"x\"}}", MANDATE_EINVAL,
+	    "Cedar entity type" },
+	{ "{\"subject\":{\"type\":\"if\",\"id\":\"x\"}}", MANDATE_EINVAL,
+	    "Cedar entity type" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"x\"}}", MANDATE_EINVAL,
+	    "action is required" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"x\"},\"action\":{}}",
+	    MANDATE_EINVAL, "action.name is required" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"x\"},\"action\":{\"name\":"
+	    "\"r\"}}", MANDATE_EINVAL, "resource is required" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"x\",\"properties\":[]},"
+	    "\"action\":{\"name\":\"r\"},\"resource\":{\"type\":\"d\","
+	    "\"id\":\"1\"}}", MANDATE_EINVAL,
+	    "subject.properties must be an object" },
+	{ "{\"subject\":{\"type\":\"u\",\"id\":\"x\"},\"action\":{\"name\":"
+	    "\"r\"},\"resource\":{\"type\":\"d\",\"id\":\"1\"},\"context\":"
+	    "\"c\"}", MANDATE_EINVAL, "context must be an object" },
+	{ "{\"a\":1,\"a\":2}", MANDATE_EPARSE, "duplicate" },
+};
+
+static void
+test_eval_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_eval) / sizeof(bad_eval[0]); i++) {
+		struct arena a;
+		struct authzen_eval e;
+		char err[256] = "";
+		int r;
+
+		arena_init(&a, 1u << 20);
+		r = authzen_parse_evaluation(&a, bad_eval[i].body,
+		    strlen(bad_eval[i].body), &e, err, sizeof(err));
+		if (r != bad_eval[i].status || strstr(err, bad_eval[i].msg) ==
+		    NULL)
+			fail_msg("case %zu (%s): status %d, message '%s'", i,
+			    bad_eval[i].body, r, err);
+		arena_free(&a);
+	}
+}
+
+static void
+test_eval_ok(void **state)
+{
+	static const char body[] = "{\"subject\":{\"type\":\"Acme::User\","
+	    "\"id\":\"alice\",\"properties\":{\"dept\":\"x\"},\"extra\":1},"
+	    "\"action\":{\"name\":\"read\",\"properties\":{\"m\":1}},"
+	    "\"resource\":{\"type\":\"doc\",\"id\":\"d\\\"1\"},"
+	    "\"context\":{\"ip\":\"10.0.0.1\"},\"unknown\":[1,2]}";
+	struct arena a;
+	struct authzen_eval e;
+	char err[256];
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(authzen_parse_evaluation(&a, body, strlen(body), &e,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_true(str_eq_c(e.subject.type, "Acme::User"));
+	assert_true(str_eq_c(e.subject.id, "alice"));
+	assert_non_null(e.subject.properties);
+	assert_true(str_eq_c(e.action.name, "read"));
+	assert_true(str_eq_c(e.resource.id, "d\"1"));
+	assert_null(e.resource.properties);
+	assert_non_null(e.context);
+	assert_string_equal(authzen_cedar_uid(&a, e.resource.type,
+	    e.resource.id), "doc::\"d\\\"1\"");
+	arena_free(&a);
+}
+
+static void
+test_type_names(void **state)
+{
+	static const char *const good[] = { "user", "Acme::User", "_x1",
+	    "a::b::c", "If" };
+	static const char *const bad[] = { "", "1a", "a:b", "a::", "::a",
+	    "a::in", "true", "a-b", "a b", "a::::b" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(authzen_type_ok(str_c(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (authzen_type_ok(str_c(bad[i])))
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+static void
+test_batch(void **state)
+{
+	static const char body[] = "{\"subject\":{\"type\":\"u\",\"id\":\"s\"},"
+	    "\"action\":{\"name\":\"read\"},\"context\":{\"a\":1},"
+	    "\"options\":{\"evaluations_semantic\":\"deny_on_first_deny\","
+	    "\"include_context\":true},"
+	    "\"evaluations\":["
+	    "{\"resource\":{\"type\":\"d\",\"id\":\"1\"}},"
+	    "{\"resource\":{\"type\":\"d\",\"id\":\"2\"},\"action\":{\"name\":"
+	    "\"write\"},\"context\":{\"b\":2}},"
+	    "{\"action\":{\"name\":\"x\"}},"
+	    "7,"
+	    "{\"resource\":{\"type\":\"d\",\"id\":3}}]}";
+	struct arena a;
+	struct authzen_batch b;
+	char err[256];
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(authzen_parse_evaluations(&a, body, strlen(body), &b,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_false(b.single);
+	assert_int_equal(b.n, 5);
+	assert_int_equal(b.semantic, AUTHZEN_DENY_ON_FIRST_DENY);
+	assert_true(b.include_context);
+	assert_null(b.items[0].error);
+	assert_true(str_eq_c(b.items[0].subject.id, "s"));
+	assert_true(str_eq_c(b.items[0].action.name, "read"));
+	assert_non_null(b.items[0].context);
+	assert_null(b.items[0].item_context);
+	assert_null(b.items[1].error);
+	assert_true(str_eq_c(b.items[1].action.name, "write"));
+	assert_non_null(b.items[1].item_context);
+	assert_non_null(b.items[2].error);
+	assert_non_null(strstr(b.items[2].error, "resource is required"));
+	assert_non_null(strstr(b.items[3].error, "must be an object"));
+	assert_non_null(strstr(b.items[4].error, "resource.id must be a "
+	    "string"));
+	arena_free(&a);
+}
+
+static void
+test_batch_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "{\"evaluations\":{}}", MANDATE_EINVAL,
+		    "evaluations must be an array" },
+		{ "{\"options\":{\"evaluations_semantic\":\"maybe\"},"
+		    "\"evaluations\":[{}]}", MANDATE_EINVAL,
+		    "evaluations_semantic must be" },
+		{ "{\"options\":{\"include_context\":1},\"evaluations\":[{}]}",
+		    MANDATE_EINVAL, "include_context must be a boolean" },
+		{ "{\"subject\":{\"type\":\"u\"},\"evaluations\":[{}]}",
+		    MANDATE_EINVAL, "subject.id is required" },
+		{ "{\"evaluations\":[]}", MANDATE_EINVAL,
+		    "subject is required" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct arena a;
+		struct authzen_batch b;
+		char err[256] = "";
+		int r;
+
+		arena_init(&a, 1u << 20);
+		r = authzen_parse_evaluations(&a, cases[i].body,
+		    strlen(cases[i].body), &b, err, sizeof(err));
+		if (r != cases[i].status || strstr(err, cases[i].msg) == NULL)
+			fail_msg("case %zu: status %d, message '%s'", i, r,
+			    err);
+		arena_free(&a);
+	}
+}
+
+static void
+test_batch_limit(void **state)
+{
+	struct arena a;
+	struct authzen_batch b;
+	char err[256], *body;
+	size_t n = 0, cap = 64 + (AUTHZEN_MAX_BATCH + 1) * 3;
+
+	(void)state;
+	body = malloc(cap);
+	assert_non_null(body);
+	n += (size_t)snprintf(body, cap, "{\"evaluations\":[");
+	for (int i = 0; i <= AUTHZEN_MAX_BATCH; i++)
+		n += (size_t)snprintf(body + n, cap - n, i ? ",{}" : "{}");
+	n += (size_t)snprintf(body + n, cap - n, "]}");
+	arena_init(&a, 1u << 22);
+	assert_int_equal(authzen_parse_evaluations(&a, body, n, &b, err,
+	    sizeof(err)), MANDATE_ELIMIT);
+	arena_free(&a);
+	free(body);
+}
+
+static void
+test_search(void **state)
+{
+	static const char body[] = "{\"subject\":{\"type\":\"user\"},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"record\","
+	    "\"id\":\"101\"},\"page\":{\"token\":\"o20\",\"limit\":5}}";
+	static const char nores[] = "{\"subject\":{\"type\":\"user\"},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"r\"}}";
+	static const char noact[] = "{\"subject\":{\"type\":\"user\","
+	    "\"id\":\"a\"},\"resource\":{\"type\":\"r\",\"id\":\"1\"}}";
+	static const char badtok[] = "{\"subject\":{\"type\":\"user\"},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"r\","
+	    "\"id\":\"1\"},\"page\":{\"token\":\"zz\"}}";
+	struct arena a;
+	struct authzen_search s;
+	char err[256], tok[32];
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(authzen_parse_search(&a, body, strlen(body),
+	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(s.offset, 20);
+	assert_int_equal(s.limit, 5);
+	assert_null(s.q.subject.id.p);
+	assert_int_equal(authzen_parse_search(&a, nores, strlen(nores),
+	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "resource.id is required"));
+	assert_int_equal(authzen_parse_search(&a, badtok, strlen(badtok),
+	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "page.token"));
+	/* the searched member needs its type only; the others are full */
+	assert_int_equal(authzen_parse_search(&a, nores, strlen(nores),
+	    AUTHZEN_SEARCH_RESOURCE, &s, err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "subject.id is required"));
+	assert_int_equal(authzen_parse_search(&a, noact, strlen(noact),
+	    AUTHZEN_SEARCH_ACTION, &s, err, sizeof(err)), MANDATE_OK);
+	assert_false(s.q.action.present);
+	authzen_page_token(42, tok, sizeof(tok));
+	assert_string_equal(tok, "o42");
+	arena_free(&a);
+}
+
+/* The request entity text parses as Cedar entities and layers over a
+ * PIP store: lookups fall through, the request's own entity answers. */
+static void
+test_entities_overlay(void **state)
+{
+	static const char body[] = "{\"subject\":{\"type\":\"u\",\"id\":"
+	    "\"a\\n\\u0001\"},\"action\":{\"name\":\"r\"},\"resource\":"
+	    "{\"type\":\"doc\",\"id\":\"1\",\"properties\":{\"owner\":\"a\","
+	    "\"n\":3}}}";
+	static const char pip[] = "[{\"uid\":{\"type\":\"u\",\"id\":\"bob\"},"
+	    "\"attrs\":{},\"parents\":[]}]";
+	struct arena a;
+	struct authzen_eval e;
+	struct cedar_entities *base = NULL, *ov = NULL;
+	struct diag_list dl;
+	char err[256], *buf = NULL, *text;
+	size_t len = 0;
+
+	(void)state;
+	diag_init(&dl);
+	arena_init(&a, 1u << 20);
+	assert_int_equal(authzen_parse_evaluation(&a, body, strlen(body), &e,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(authzen_entities_add(&a, body, &e.resource, &buf,
+	    &len), MANDATE_OK);
+	assert_int_equal(authzen_entities_add(&a, body, &e.subject, &buf,
+	    &len), MANDATE_OK);
+	text = authzen_entities_close(&a, buf, len);
+	assert_non_null(text);
+	assert_int_equal(cedar_entities_parse_json(text, strlen(text), "t",
+	    NULL, &ov, &dl), MANDATE_OK);
+	assert_int_equal(cedar_entities_parse_json(pip, strlen(pip), "p",
+	    NULL, &base, &dl), MANDATE_OK);
+	assert_true(cedar_entities_has(ov, "doc", 3, "1", 1));
+	assert_true(cedar_entities_has(ov, "u", 1, "a\n\001", 3));
+	assert_false(cedar_entities_has(ov, "u", 1, "bob", 3));
+	cedar_entities_set_under(ov, base);
+	assert_true(cedar_entities_has(base, "u", 1, "bob", 3));
+	assert_string_equal(authzen_entities_close(&a, NULL, 0), "[]");
+	assert_string_equal(authzen_json_string(&a, str_c("a\"\\\x01")),
+	    "\"a\\\"\\\\\\u0001\"");
+	cedar_entities_free(ov);
+	cedar_entities_free(base);
+	arena_free(&a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eval_errors),
+		cmocka_unit_test(test_eval_ok),
+		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_batch_errors),
+		cmocka_unit_test(test_batch_limit),
+		cmocka_unit_test(test_search),
+		cmocka_unit_test(test_entities_overlay),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
