@@ -7,7 +7,8 @@
 #   make test       install, build, run every test (also under ASan+UBSan);
 #                   ends with "N passed, M failed"
 #   make bench      benchmarks (not tests): decisions/s and latency, then
-#                   token exchanges/s over HTTP (bench/sts_bench.sh)
+#                   token exchanges/s over HTTP (bench/sts_bench.sh),
+#                   audited vs unaudited decisions/s (bench/audit_bench.sh)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
 #   make fuzz FUZZ_SECONDS=60       libFuzzer on every parser (clang)
 #   make build | clean
@@ -91,6 +92,8 @@ bench: build
 	bench/run.sh $(BUILD)
 	@echo
 	bench/sts_bench.sh $(BUILD)
+	@echo
+	bench/audit_bench.sh $(BUILD)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \
