@@ -33,12 +33,14 @@ struct audit_log {
 	void *log_ctx;
 	atomic_bool healthy;
 
-	pthread_mutex_t mu;           /* queue, stopping, stats */
+	pthread_mutex_t mu;           /* queue, stopping, lost */
 	pthread_cond_t not_empty, not_full;
 	struct qrec *head, *tail;
 	size_t queued;
 	bool stopping;
-	char policy_hash[65];         /* under mu */
+	pthread_rwlock_t hash_lock;
+	char policy_hash[65];         /* under hash_lock */
+	atomic_uint_fast64_t appended, failed, refused;
 	pthread_t writers[AUDIT_WRITERS];
 	size_t n_writers;
 	struct audit_stats st;
@@ -51,13 +53,6 @@ say(struct audit_log *l, int level, const char *msg)
 		l->log(l->log_ctx, level, msg);
 }
 
-static void
-bump(struct audit_log *l, uint64_t *counter)
-{
-	pthread_mutex_lock(&l->mu);
-	(*counter)++;
-	pthread_mutex_unlock(&l->mu);
-}
 
 /* ---- building a record ---- */
 
@@ -165,9 +160,9 @@ build(struct audit_log *l, const struct audit_event *e, json_t *fields,
 	if (json_object_get(fields, "policy_hash") == NULL) {
 		char h[65];
 
-		pthread_mutex_lock(&l->mu);
+		pthread_rwlock_rdlock(&l->hash_lock);
 		memcpy(h, l->policy_hash, sizeof(h));
-		pthread_mutex_unlock(&l->mu);
+		pthread_rwlock_unlock(&l->hash_lock);
 		if (h[0] != '\0' && json_object_set_new(fields, "policy_hash",
 		    json_string(h)) != 0)
 			return MANDATE_ENOMEM;
@@ -228,12 +223,7 @@ append(struct audit_log *l, struct qrec *q, int64_t *id)
 {
 	int r = store_audit_append(l->store, &q->ev, id);
 
-	pthread_mutex_lock(&l->mu);
-	if (r == MANDATE_OK)
-		l->st.appended++;
-	else
-		l->st.failed++;
-	pthread_mutex_unlock(&l->mu);
+	atomic_fetch_add(r == MANDATE_OK ? &l->appended : &l->failed, 1);
 	if (r == MANDATE_OK) {
 		if (!atomic_exchange(&l->healthy, true))
 			say(l, 0, "audit log: writes succeed again; ready");
@@ -352,7 +342,7 @@ audit_record(struct audit_log *l, const struct audit_event *e,
 		return MANDATE_ENOMEM;
 	if (!json_is_object(fields)) {
 		json_decref(fields);
-		bump(l, &l->st.refused);
+		atomic_fetch_add(&l->refused, 1);
 		return MANDATE_EINVAL;
 	}
 	r = build(l, e, fields, &q);
@@ -368,7 +358,7 @@ audit_record(struct audit_log *l, const struct audit_event *e,
 out:
 	qrec_free(q);
 	if (r != MANDATE_OK)
-		bump(l, &l->st.refused);
+		atomic_fetch_add(&l->refused, 1);
 	return r;
 }
 
@@ -381,11 +371,11 @@ audit_set_policy_hash(struct audit_log *l, const char *hash)
 		return;
 	if (n >= sizeof(l->policy_hash))
 		n = 0;
-	pthread_mutex_lock(&l->mu);
+	pthread_rwlock_wrlock(&l->hash_lock);
 	if (n > 0)
 		memcpy(l->policy_hash, hash, n);
 	l->policy_hash[n] = '\0';
-	pthread_mutex_unlock(&l->mu);
+	pthread_rwlock_unlock(&l->hash_lock);
 }
 
 bool
@@ -417,6 +407,9 @@ audit_get_stats(struct audit_log *l, struct audit_stats *out)
 	*out = l->st;
 	out->queued = l->queued;
 	pthread_mutex_unlock(&l->mu);
+	out->appended = atomic_load(&l->appended);
+	out->failed = atomic_load(&l->failed);
+	out->refused = atomic_load(&l->refused);
 }
 
 /* ---- life cycle ---- */
@@ -448,11 +441,15 @@ audit_open(const struct audit_options *opt, struct audit_log **out)
 		return MANDATE_EINTERNAL;
 	}
 	if (pthread_cond_init(&l->not_empty, NULL) != 0 ||
-	    pthread_cond_init(&l->not_full, NULL) != 0) {
+	    pthread_cond_init(&l->not_full, NULL) != 0 ||
+	    pthread_rwlock_init(&l->hash_lock, NULL) != 0) {
 		pthread_mutex_destroy(&l->mu);
 		free(l);
 		return MANDATE_EINTERNAL;
 	}
+	atomic_init(&l->appended, 0);
+	atomic_init(&l->failed, 0);
+	atomic_init(&l->refused, 0);
 	if (l->mode == AUDIT_ASYNC) {
 		for (size_t i = 0; i < AUDIT_WRITERS; i++) {
 			if (pthread_create(&l->writers[i], NULL, writer, l) !=
@@ -487,6 +484,7 @@ audit_close(struct audit_log *l)
 	}
 	pthread_cond_destroy(&l->not_empty);
 	pthread_cond_destroy(&l->not_full);
+	pthread_rwlock_destroy(&l->hash_lock);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }

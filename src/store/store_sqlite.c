@@ -267,6 +267,7 @@ struct gc_req {
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
 	int done;
+	pthread_cond_t cv;        /* its own wake-up: done, or lead next */
 	struct gc_req *next;
 };
 
@@ -1263,8 +1264,12 @@ gc_submit(struct sq_store *st, struct gc_req *req)
 	req->r = MANDATE_EINTERNAL;
 	req->done = 0;
 	req->next = NULL;
-	if (pthread_mutex_lock(&st->gc_mu) != 0)
+	if (pthread_cond_init(&req->cv, NULL) != 0)
 		return MANDATE_EINTERNAL;
+	if (pthread_mutex_lock(&st->gc_mu) != 0) {
+		pthread_cond_destroy(&req->cv);
+		return MANDATE_EINTERNAL;
+	}
 	if (st->gc_tail != NULL)
 		st->gc_tail->next = req;
 	else
@@ -1273,8 +1278,11 @@ gc_submit(struct sq_store *st, struct gc_req *req)
 	for (;;) {
 		size_t n = 0;
 
+		/* Each waiter sleeps on its own condition: a finished batch
+		 * wakes only its members and the next leader (the queue's
+		 * head), not every waiter. */
 		while (!req->done && st->gc_leader)
-			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
+			pthread_cond_wait(&req->cv, &st->gc_mu);
 		if (req->done)
 			break;
 		/* Lead: take the pending writes (ours among them, since we
@@ -1291,12 +1299,18 @@ gc_submit(struct sq_store *st, struct gc_req *req)
 			batch[i]->r = MANDATE_OK;
 		gc_run_batch(st, batch, n);
 		pthread_mutex_lock(&st->gc_mu);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			batch[i]->done = 1;
+			if (batch[i] != req)
+				pthread_cond_signal(&batch[i]->cv);
+		}
 		st->gc_leader = 0;
-		pthread_cond_broadcast(&st->gc_cv);
+		if (st->gc_head != NULL)          /* the next leader */
+			pthread_cond_signal(&st->gc_head->cv);
+		pthread_cond_broadcast(&st->gc_cv);   /* sq_close waits here */
 	}
 	pthread_mutex_unlock(&st->gc_mu);
+	pthread_cond_destroy(&req->cv);
 	return req->r;
 }
 
