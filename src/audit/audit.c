@@ -243,14 +243,46 @@ nap_ms(long ms)
 		;
 }
 
+/* Retry one record until the store takes it or the log closes. */
+static void
+write_retry(struct audit_log *l, struct qrec *q)
+{
+	long backoff = 50;
+
+	while (append(l, q, NULL) != MANDATE_OK) {
+		bool stop;
+
+		pthread_mutex_lock(&l->mu);
+		stop = l->stopping;
+		if (stop)
+			l->st.lost++;
+		pthread_mutex_unlock(&l->mu);
+		if (stop) {
+			say(l, 2, "audit log: a queued record could not be "
+			    "written at shutdown and is lost");
+			return;
+		}
+		nap_ms(backoff);
+		if (backoff < 1000)
+			backoff *= 2;
+	}
+}
+
+/* Records a writer takes from the queue at once (one store call). */
+#define AUDIT_WRITE_BATCH 256
+
 static void *
 writer(void *arg)
 {
 	struct audit_log *l = arg;
+	struct qrec *batch[AUDIT_WRITE_BATCH];
+	struct store_audit_event ev[AUDIT_WRITE_BATCH];
+	int64_t ids[AUDIT_WRITE_BATCH];
+	int res[AUDIT_WRITE_BATCH];
 
 	for (;;) {
-		struct qrec *q;
-		long backoff = 50;
+		size_t n = 0;
+		int r;
 
 		pthread_mutex_lock(&l->mu);
 		while (l->head == NULL && !l->stopping)
@@ -259,32 +291,34 @@ writer(void *arg)
 			pthread_mutex_unlock(&l->mu);
 			return NULL;
 		}
-		q = l->head;
-		l->head = q->next;
+		while (l->head != NULL && n < AUDIT_WRITE_BATCH) {
+			batch[n++] = l->head;
+			l->head = l->head->next;
+			l->queued--;
+		}
 		if (l->head == NULL)
 			l->tail = NULL;
-		l->queued--;
-		pthread_cond_signal(&l->not_full);
+		pthread_cond_broadcast(&l->not_full);
 		pthread_mutex_unlock(&l->mu);
 
-		while (append(l, q, NULL) != MANDATE_OK) {
-			bool stop;
-
-			pthread_mutex_lock(&l->mu);
-			stop = l->stopping;
-			if (stop)
-				l->st.lost++;
-			pthread_mutex_unlock(&l->mu);
-			if (stop) {
-				say(l, 2, "audit log: a queued record could "
-				    "not be written at shutdown and is lost");
-				break;
-			}
-			nap_ms(backoff);
-			if (backoff < 1000)
-				backoff *= 2;
+		for (size_t i = 0; i < n; i++)
+			ev[i] = batch[i]->ev;
+		r = store_audit_append_many(l->store, ev, n, ids, res);
+		if (r == MANDATE_OK) {
+			atomic_fetch_add(&l->appended, n);
+			if (!atomic_exchange(&l->healthy, true))
+				say(l, 0, "audit log: writes succeed again; "
+				    "ready");
 		}
-		qrec_free(q);
+		for (size_t i = 0; i < n; i++) {
+			if (r != MANDATE_OK) {
+				if (res[i] == MANDATE_OK)
+					atomic_fetch_add(&l->appended, 1);
+				else
+					write_retry(l, batch[i]);
+			}
+			qrec_free(batch[i]);
+		}
 	}
 }
 

@@ -226,6 +226,9 @@ struct store_ops {
 
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
 	    int64_t *id);
+	int (*audit_append_many)(void *impl,
+	    const struct store_audit_event *e, size_t n, int64_t *ids,
+	    int *results);
 	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 	int (*audit_query)(void *impl, const struct store_audit_filter *f,
@@ -358,6 +361,15 @@ int store_key_retire(struct store *s, struct str kid, int64_t retire_after);
  * than every earlier one.  Rows are never updated or deleted. */
 int store_audit_append(struct store *s, const struct store_audit_event *e,
     int64_t *id);
+
+/* Append n (1..STORE_MAX_PAGE) events at once, as consecutive
+ * store_audit_append calls would (they share group commits): results[i]
+ * is each one's status and ids[i] its id (0 when it failed).  Returns
+ * MANDATE_OK when every one was appended, else the first failure; a
+ * failure of the arguments (EINVAL, ELIMIT) appends none. */
+int store_audit_append_many(struct store *s,
+    const struct store_audit_event *e, size_t n, int64_t *ids,
+    int *results);
 
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
 int store_audit_read(struct store *s, int64_t from_id, size_t limit,

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,7 +268,8 @@ struct gc_req {
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
 	int done;
-	pthread_cond_t cv;        /* its own wake-up: done, or lead next */
+	pthread_cond_t *cv;       /* its caller's wake-up: done, or lead */
+	pthread_cond_t own_cv;    /* the storage of it, in a caller's first */
 	struct gc_req *next;
 };
 
@@ -1256,37 +1258,54 @@ fail_all:
 
 /* Queue one write and wait until it is committed or failed; the caller
  * may lead batches meanwhile.  Returns the write's own result. */
-static int
-gc_submit(struct sq_store *st, struct gc_req *req)
+static bool
+gc_all_done(struct gc_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!reqs[i].done)
+			return false;
+	return true;
+}
+
+/* Queue n writes of one caller and wait until each is committed or
+ * failed; the caller may lead batches meanwhile.  Each request's r is its
+ * own result. */
+static void
+gc_submit_n(struct sq_store *st, struct gc_req *reqs, size_t n_reqs)
 {
 	struct gc_req *batch[GC_BATCH_MAX];
+	pthread_cond_t *cv = n_reqs > 0 ? &reqs[0].own_cv : NULL;
 
-	req->r = MANDATE_EINTERNAL;
-	req->done = 0;
-	req->next = NULL;
-	if (pthread_cond_init(&req->cv, NULL) != 0)
-		return MANDATE_EINTERNAL;
+	for (size_t i = 0; i < n_reqs; i++) {
+		reqs[i].r = MANDATE_EINTERNAL;
+		reqs[i].done = 0;
+		reqs[i].next = i + 1 < n_reqs ? &reqs[i + 1] : NULL;
+		reqs[i].cv = cv;
+	}
+	if (n_reqs == 0 || pthread_cond_init(cv, NULL) != 0)
+		return;
 	if (pthread_mutex_lock(&st->gc_mu) != 0) {
-		pthread_cond_destroy(&req->cv);
-		return MANDATE_EINTERNAL;
+		pthread_cond_destroy(cv);
+		return;
 	}
 	if (st->gc_tail != NULL)
-		st->gc_tail->next = req;
+		st->gc_tail->next = &reqs[0];
 	else
-		st->gc_head = req;
-	st->gc_tail = req;
+		st->gc_head = &reqs[0];
+	st->gc_tail = &reqs[n_reqs - 1];
 	for (;;) {
 		size_t n = 0;
 
-		/* Each waiter sleeps on its own condition: a finished batch
-		 * wakes only its members and the next leader (the queue's
-		 * head), not every waiter. */
-		while (!req->done && st->gc_leader)
-			pthread_cond_wait(&req->cv, &st->gc_mu);
-		if (req->done)
+		/* Each caller sleeps on its own condition: a finished batch
+		 * wakes only its members' callers and the next leader (the
+		 * queue's head), not every waiter. */
+		while (!gc_all_done(reqs, n_reqs) && st->gc_leader)
+			pthread_cond_wait(cv, &st->gc_mu);
+		if (gc_all_done(reqs, n_reqs))
 			break;
-		/* Lead: take the pending writes (ours among them, since we
-		 * are not done and writes leave the queue only when taken). */
+		/* Lead: take the pending writes from the head (ours among
+		 * them, or ahead of ours: writes leave the queue only when
+		 * taken, in order). */
 		st->gc_leader = 1;
 		while (st->gc_head != NULL && n < GC_BATCH_MAX) {
 			batch[n++] = st->gc_head;
@@ -1301,16 +1320,22 @@ gc_submit(struct sq_store *st, struct gc_req *req)
 		pthread_mutex_lock(&st->gc_mu);
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->done = 1;
-			if (batch[i] != req)
-				pthread_cond_signal(&batch[i]->cv);
+			if (batch[i]->cv != cv)
+				pthread_cond_signal(batch[i]->cv);
 		}
 		st->gc_leader = 0;
 		if (st->gc_head != NULL)          /* the next leader */
-			pthread_cond_signal(&st->gc_head->cv);
+			pthread_cond_signal(st->gc_head->cv);
 		pthread_cond_broadcast(&st->gc_cv);   /* sq_close waits here */
 	}
 	pthread_mutex_unlock(&st->gc_mu);
-	pthread_cond_destroy(&req->cv);
+	pthread_cond_destroy(cv);
+}
+
+static int
+gc_submit(struct sq_store *st, struct gc_req *req)
+{
+	gc_submit_n(st, req, 1);
 	return req->r;
 }
 
@@ -1662,6 +1687,30 @@ sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
 }
 
 static int
+sq_audit_append_many(void *impl, const struct store_audit_event *e,
+    size_t n, int64_t *ids, int *results)
+{
+	struct gc_req *reqs = calloc(n, sizeof(*reqs));
+	int r = MANDATE_OK;
+
+	if (reqs == NULL)
+		return MANDATE_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].kind = GC_AUDIT;
+		reqs[i].ev = &e[i];
+	}
+	gc_submit_n(impl, reqs, n);
+	for (size_t i = 0; i < n; i++) {
+		results[i] = reqs[i].r;
+		ids[i] = reqs[i].r == MANDATE_OK ? reqs[i].id : 0;
+		if (reqs[i].r != MANDATE_OK && r == MANDATE_OK)
+			r = reqs[i].r;
+	}
+	free(reqs);
+	return r;
+}
+
+static int
 sq_audit_read(void *impl, int64_t from_id, size_t limit, struct arena *a,
     struct store_audit_event **out, size_t *n_out)
 {
@@ -1795,6 +1844,7 @@ const struct store_ops store_sqlite_ops = {
 	.key_activate = sq_key_activate,
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
+	.audit_append_many = sq_audit_append_many,
 	.audit_read = sq_audit_read,
 	.audit_query = sq_audit_query,
 };

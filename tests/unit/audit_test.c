@@ -396,6 +396,35 @@ test_query(void **state)
 	audit_close(l);
 }
 
+/* store_audit_append_many: one call, consecutive ids, all or nothing on
+ * bad arguments. */
+static void
+test_append_many(void **state)
+{
+	struct fx *f = *state;
+	struct store_audit_event ev[3];
+	int64_t ids[3];
+	int res[3];
+
+	memset(ev, 0, sizeof(ev));
+	for (int i = 0; i < 3; i++) {
+		ev[i].time = 1700000000 + i;
+		ev[i].type = STR_LIT("decision");
+		ev[i].fields_json = STR_LIT("{}");
+	}
+	assert_int_equal(store_audit_append_many(f->s, ev, 3, ids, res),
+	    MANDATE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i], MANDATE_OK);
+	assert_true(ids[0] > 0 && ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
+	ev[1].type = STR_NULL;                  /* a bad one: none is added */
+	assert_int_equal(store_audit_append_many(f->s, ev, 3, ids, res),
+	    MANDATE_EINVAL);
+	assert_int_equal(count_rows(f), 3);
+	assert_int_equal(store_audit_append_many(f->s, ev, 0, ids, res),
+	    MANDATE_EINVAL);
+}
+
 static void
 test_options(void **state)
 {
@@ -425,6 +454,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_health_async, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_many, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
