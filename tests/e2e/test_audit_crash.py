@@ -1,10 +1,10 @@
 """Crash safety of the audit log: the daemon is killed with SIGKILL while
-answering under load (task creations and token exchanges from several
-client threads; decisions join once the AuthZEN endpoint is in), then
-restarted on the same data directory.  Every request the client received
-an answer for must have its record, found by its request id (the
-X-Request-ID the daemon answered with).  The load is bounded in requests
-and time.
+answering under load (AuthZEN decisions, task creations and token
+exchanges from several client threads), then restarted on the same data
+directory.  Every request the client received an answer for must have its
+record, found by its request id (the X-Request-ID the daemon answered
+with), and every decision by its decision id.  The load is bounded in
+requests and time.
 """
 import json
 import subprocess
@@ -51,7 +51,18 @@ def client(url, subject, answered, stop):
         if stop.is_set():
             return
         try:
-            if task is None or i % 2 == 0:
+            if i % 3 == 2:
+                r = s.post(url + "/access/v1/evaluation", json={
+                    "subject": {"type": "Agent", "id": AGENT},
+                    "action": {"name": "read_ticket"},
+                    "resource": {"type": "Ticket", "id": "t%d" % i}},
+                    timeout=10)
+                kind = "decision" if r.status_code == 200 else None
+                if kind:
+                    answered.append((r.headers["X-Request-ID"], kind,
+                                     r.json()["context"]["id"]))
+                continue
+            if task is None or i % 3 == 0:
                 r = s.post(url + "/v1/tasks", json={
                     "agent": AGENT, "objective": "crash test %d" % i,
                     "intents": [{"action": "read_ticket"}]}, timeout=10)
@@ -71,11 +82,11 @@ def client(url, subject, answered, stop):
             return                       # the daemon is gone
         # an answer the client acted on: its record must exist
         if kind is not None:
-            answered.append((r.headers["X-Request-ID"], kind))
+            answered.append((r.headers["X-Request-ID"], kind, None))
 
 
 def read_all(url):
-    out, after = {}, 0
+    out, decisions, after = {}, set(), 0
     while True:
         r = requests.get(url + "/v1/audit",
                          params={"after": after, "limit": 1000}, timeout=30)
@@ -83,8 +94,10 @@ def read_all(url):
         body = r.json()
         for e in body["events"]:
             out.setdefault(e["request_id"], set()).add(e["type"])
+            if e["type"] == "decision":
+                decisions.add(e["fields"].get("decision_id"))
         if body["next"] is None:
-            return out
+            return out, decisions
         after = body["next"]
 
 
@@ -106,10 +119,13 @@ def test_sigkill_under_load_loses_no_answered_record(start_daemon):
         t.join(timeout=30)
     # enough load to mean something (bounded above by MAX_PER_THREAD)
     assert len(answered) >= 20, len(answered)
+    assert any(kind == "decision" for _, kind, _ in answered)
 
     again = start_daemon(CONFIG)         # same directory, same database
-    recorded = read_all(again.url)
-    missing = [(rid, kind) for rid, kind in answered
+    recorded, decisions = read_all(again.url)
+    missing = [(rid, kind) for rid, kind, _ in answered
                if kind not in recorded.get(rid, set())]
+    missing += [("decision id", did) for _, _, did in answered
+                if did is not None and did not in decisions]
     assert missing == [], "%d of %d answered requests have no record: %s" % (
         len(missing), len(answered), missing[:5])
