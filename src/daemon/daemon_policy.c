@@ -366,6 +366,12 @@ daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
 	/* later records name this version */
 	audit_set_policy_hash(d->audit, p != NULL ? p->hash : NULL);
 	pthread_mutex_unlock(&d->policy_lock);
+	/* a replacement is an event of its own (the first load is recorded
+	 * by daemon_new as policy.loaded) */
+	if (old != NULL && p != NULL && d->audit != NULL &&
+	    daemon_audit_policies(d, "policy.reloaded") != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "policy reload: the audit record "
+		    "could not be written");
 	daemon_policies_put(old);
 }
 

@@ -440,6 +440,23 @@ test_daemon_life_cycle_and_swap(void **state)
 		pthread_join(th[i], &res);
 		assert_null(res);
 	}
+	{
+		/* every swap after the first load is audited */
+		struct store_audit_filter f;
+		struct store_audit_event *ev = NULL;
+		struct arena a;
+		size_t n = 0;
+
+		memset(&f, 0, sizeof(f));
+		f.type = STR_LIT("policy.reloaded");
+		f.limit = 1000;
+		arena_init(&a, 0);
+		assert_int_equal(store_audit_query(d->store, &f, &a, &ev, &n),
+		    MANDATE_OK);
+		assert_int_equal(n, 200);
+		assert_non_null(strstr(ev[0].fields_json.p, "policy_hash"));
+		arena_free(&a);
+	}
 	daemon_stop(d);
 	daemon_stop(d);               /* idempotent */
 	daemon_free(d);
