@@ -207,15 +207,45 @@ audit_start(struct daemon *d, const char *config_file)
 		hex[64] = '\0';
 		free(src);
 	}
-	f = json_pack("{s:s,s:s,s:s,s:s,s:b}",
+	f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}",
 	    "source", config_file ? config_file : "(development defaults)",
-	    "config_hash", hex,
+	    "config_hash", hex, "previous_config_hash", "",
 	    "audit_mode", cfg->logging.audit == CONFIG_AUDIT_ASYNC ? "async" :
 	    "sync",
 	    "listen", cfg->server.listen,
 	    "decisions_audited", cfg->audit.decisions);
 	if (f == NULL)
 		return MANDATE_ENOMEM;
+	{
+		/* a configuration change: this hash against the last start's */
+		struct store_audit_filter q;
+		struct store_audit_event *ev = NULL;
+		struct arena a;
+		size_t n = 0;
+
+		memset(&q, 0, sizeof(q));
+		q.type = STR_LIT("config.loaded");
+		q.newest_first = 1;
+		q.limit = 1;
+		arena_init(&a, 1u << 20);
+		if (store_audit_query(d->store, &q, &a, &ev, &n) == MANDATE_OK &&
+		    n == 1) {
+			json_t *prev = json_loadb(ev[0].fields_json.p,
+			    ev[0].fields_json.n, 0, NULL);
+			const char *ph = json_string_value(json_object_get(prev,
+			    "config_hash"));
+
+			if (ph != NULL)
+				json_object_set_new(f, "previous_config_hash",
+				    json_string(ph));
+			json_object_set_new(f, "changed", json_boolean(ph ==
+			    NULL || strcmp(ph, hex) != 0));
+			json_decref(prev);
+		} else {
+			json_object_set_new(f, "changed", json_true());
+		}
+		arena_free(&a);
+	}
 	return daemon_audit(d, NULL, "config.loaded", STR_NULL, STR_NULL, f);
 }
 

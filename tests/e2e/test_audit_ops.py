@@ -261,3 +261,28 @@ def test_readyz_follows_the_log(start_daemon):
     create_task(d, "after the lock")
     # the refused task left no record; the two that were made did
     assert len(all_events(d, type="task.created")) == 2
+
+
+def test_async_mode_and_config_changes(start_daemon):
+    cfg = CONFIG + "logging:\n  audit: async\n  level: warn\n"
+    d = start_daemon(cfg)
+    assert "logging.audit is async" in d.log_text()
+    made = [create_task(d, "async %d" % i)[0] for i in range(20)]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        got = [e["task_id"] for e in all_events(d, type="task.created")]
+        if got == made:
+            break
+        time.sleep(0.05)
+    assert got == made
+    first = all_events(d, type="config.loaded")
+    assert len(first) == 1 and first[0]["fields"]["audit_mode"] == "async"
+    assert first[0]["fields"]["changed"] is True
+    assert d.stop() == 0                 # a clean stop drains the queue
+    again = start_daemon(CONFIG)         # sync, another port: a change
+    loaded = all_events(again, type="config.loaded")
+    assert len(loaded) == 2
+    now = loaded[1]["fields"]
+    assert now["previous_config_hash"] == first[0]["fields"]["config_hash"]
+    assert now["changed"] is True and now["audit_mode"] == "sync"
+    assert len(all_events(again, type="task.created")) == 20
