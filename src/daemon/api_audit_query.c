@@ -109,9 +109,17 @@ api_audit_parse_time(struct str s, int64_t *out)
 	} else {
 		return MANDATE_EINVAL;
 	}
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || se > 60 || oh > 23 || om > 59)
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
+	    se > 60 || oh > 23 || om > 59)
 		return MANDATE_EINVAL;
+	{
+		static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31,
+		    30, 31, 30, 31 };
+		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+		if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+			return MANDATE_EINVAL;
+	}
 	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
 	    sign * (oh * 3600 + om * 60);
 	if (t < 0)

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
+#include "daemon/daemon_int.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/file.h"
@@ -425,6 +426,37 @@ test_append_many(void **state)
 	    MANDATE_EINVAL);
 }
 
+/* GET /v1/audit's from and to: Unix seconds or RFC 3339. */
+static void
+test_parse_time(void **state)
+{
+	static const struct { const char *in; int64_t want; } ok[] = {
+		{ "0", 0 }, { "1795878000", 1795878000 },
+		{ "2026-11-28T15:00:00Z", 1795878000 },
+		{ "2026-11-28t15:00:00z", 1795878000 },
+		{ "2026-11-28T15:00:00.123+02:00", 1795870800 },
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2000-02-29T23:59:59-05:30", 951888599 },
+	};
+	static const char *const bad[] = { "", "-1", "1e9", "yesterday",
+	    "2026-11-28", "2026-11-28T15:00:00", "2026-13-01T00:00:00Z",
+	    "2026-11-28T24:00:00Z", "2026-11-28T15:00:00+2:00",
+	    "1969-12-31T23:59:59Z", "2026-11-28T15:00:00.Z",
+	    "1234567890123456789", "2026-11-28T15:00:00Zjunk",
+	    "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z" };
+	int64_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(api_audit_parse_time(str_c(ok[i].in), &t),
+		    MANDATE_OK);
+		assert_int_equal(t, ok[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(api_audit_parse_time(str_c(bad[i]), &t),
+		    MANDATE_EINVAL);
+}
+
 static void
 test_options(void **state)
 {
@@ -456,6 +488,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_many, setup,
 		    teardown),
+		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
