@@ -27,11 +27,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size ? size : 1)) == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	for (size_t i = 0; i < size; i++) {
+	for (size_t i = 0; i < size && digits; i++) {
 		if (data[i] < '0' || data[i] > '9')
 			digits = 0;
 		else
-			v = v * 10 + (data[i] - '0');
+			v = v * 10 + (data[i] - '0');    /* <= 18 digits */
 	}
 	if (api_audit_parse_time(str_make(copy, size), &t) == MANDATE_OK) {
 		if (t < 0)
