@@ -648,6 +648,39 @@ on_signal(int sig)
 	errno = saved;
 }
 
+/* Key maintenance (publish-then-sign rotation steps).  A new signing key
+ * (activated here or by a request that ran the same step) is audited as
+ * keys.activated once, at the first tick that sees it. */
+static void
+key_tick(struct daemon *d)
+{
+	struct arena a;
+	struct str kid = STR_NULL;
+	int tr;
+
+	tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
+	if (tr != MANDATE_OK)
+		daemon_log(d, DLOG_WARN, "key maintenance: %s",
+		    mandate_strerror(tr));
+	arena_init(&a, 1u << 16);
+	if (sts_keys_active_kid(d->sts, &a, &kid) == MANDATE_OK &&
+	    kid.n > 0 && kid.n < sizeof(d->signing_kid) &&
+	    !str_eq(kid, str_c(d->signing_kid))) {
+		if (d->signing_kid[0] != '\0' &&
+		    daemon_audit(d, NULL, "keys.activated", STR_NULL, STR_NULL,
+		    json_pack("{s:s%,s:s}", "kid", kid.p, kid.n,
+		    "previous_kid", d->signing_kid)) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "key %.*s signs now; its "
+			    "audit record could not be written (retried)",
+			    (int)kid.n, kid.p);
+		} else {
+			memcpy(d->signing_kid, kid.p, kid.n);
+			d->signing_kid[kid.n] = '\0';
+		}
+	}
+	arena_free(&a);
+}
+
 int
 daemon_run(struct daemon *d)
 {
@@ -662,6 +695,7 @@ daemon_run(struct daemon *d)
 		tick_ms = (int)d->cfg->tokens.publish_delay * 1000;
 	if (tick_ms < 1000)
 		tick_ms = 1000;
+	key_tick(d);                  /* notes the key signing at start */
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
 		return MANDATE_EIO;
@@ -682,11 +716,7 @@ daemon_run(struct daemon *d)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0) {
-			/* key maintenance: publish-then-sign rotation steps */
-			int tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
-			if (tr != MANDATE_OK)
-				daemon_log(d, DLOG_WARN, "key maintenance: %s",
-				    mandate_strerror(tr));
+			key_tick(d);
 			continue;
 		}
 		if (n < 0) {

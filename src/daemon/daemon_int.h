@@ -63,6 +63,9 @@ struct daemon {
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
 	pthread_mutex_t policy_lock;
+	/* the signing key last seen by the maintenance tick (daemon_run's
+	 * thread only): a change is audited as keys.activated */
+	char signing_kid[128];
 	bool started;
 	bool stopped;
 	bool locks_ok;
