@@ -7,8 +7,11 @@
 #   make test       install, build, run every test (also under ASan+UBSan);
 #                   ends with "N passed, M failed"
 #   make bench      benchmarks (not tests): decisions/s and latency, then
-#                   token exchanges/s over HTTP (bench/sts_bench.sh),
+#                   token exchanges/s over HTTP (bench/sts_bench.sh), AuthZEN
+#                   evaluations/s next to nginx (bench/authzen_bench.sh),
 #                   audited vs unaudited decisions/s (bench/audit_bench.sh)
+#   make agentdojo  replay AgentDojo's tool calls through the daemon and print
+#                   utility and security per suite (examples/agentdojo/)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
 #   make fuzz FUZZ_SECONDS=60       libFuzzer on every parser (clang)
 #   make build | clean
@@ -22,7 +25,8 @@ SEED       ?= 1
 FUZZ_SECONDS ?= 30
 PYTHON     := /usr/bin/python3
 
-.PHONY: all deps build run demo test test-fast test-asan test-tsan difftest bench fuzz clean
+.PHONY: all deps build run demo test test-fast test-asan test-tsan difftest bench fuzz clean \
+	agentdojo
 
 all: build
 
@@ -88,10 +92,17 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 difftest: build
 	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)
 
+# AgentDojo replay (examples/agentdojo/README.md); AGENTDOJO_DATA names the
+# data directory when it is not ../shared/testdata/agentdojo
+agentdojo: build
+	$(PYTHON) tests/e2e/agentdojo_replay.py --bin $(BUILD)/src/mandate
+
 bench: build
 	bench/run.sh $(BUILD)
 	@echo
 	bench/sts_bench.sh $(BUILD)
+	@echo
+	bench/authzen_bench.sh $(BUILD)
 	@echo
 	bench/audit_bench.sh $(BUILD)
 

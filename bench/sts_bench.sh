@@ -19,14 +19,26 @@
 # Usage: bench/sts_bench.sh [BUILD_DIR]
 # Environment: STS_SECONDS (length of each run, default 3), STS_TOKENS
 # (distinct subject tokens made, default 40000; the distinct run stops
-# when they are used up), STS_CONNECTIONS (default 4).
+# when they are used up), STS_CONNECTIONS (wrk's keep-alive connections,
+# default 16), STS_THREADS (the daemon's server.threads, default 16).
+#
+# Why 16 and 16: every exchange waits for one durable SQLite commit
+# (synchronous=FULL, an fsync), and the store's group commit can only put
+# into one commit the exchanges that wait at the same time.  A request
+# thread is held for the whole exchange, so the daemon needs at least as
+# many threads as there are connections, and enough of both that one
+# fsync is shared by several exchanges (with 4 and 4 a commit carried
+# 1.1 exchanges on average, with 16 and 16 about 3-5).  Besides the rates
+# it reports the daemon's CPU time per exchange (from /proc), which says
+# more than the rate when the machine is shared.
 set -eu
 
 cd "$(dirname "$0")/.."
 build=${1:-build}
 requests=${STS_TOKENS:-40000}
 seconds=${STS_SECONDS:-3}
-conns=${STS_CONNECTIONS:-4}
+conns=${STS_CONNECTIONS:-16}
+threads=${STS_THREADS:-16}
 
 command -v wrk >/dev/null || { echo "sts_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }
 ninja -C "$build" src/mandate bench/sts_bench >/dev/null
@@ -61,6 +73,7 @@ cat > "$tmp/mandate.yaml" <<CFG
 data_dir: $tmp/data
 server:
   listen: 127.0.0.1:$port
+  threads: $threads
 policies:
   platform: [$tmp/policies]
 identity:
@@ -107,15 +120,24 @@ if [ "$code" != 200 ]; then
 	exit 1
 fi
 
+# the daemon's CPU time so far (user + system), in clock ticks
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$pid/stat"
+}
+
 run() { # label tokens-file limit-per-thread -> "RESULT ..." line
+	t0=$(cpu_ticks)
 	TOKENS="$2" FORM_REST="$rest" LIMIT=$3 THREADS=2 \
 	    wrk -t2 -c"$conns" -d"${seconds}s" --latency -s bench/sts_exchange.lua \
 	    "$url/oauth2/token" > "$tmp/wrk-$1.txt" 2>&1 || true
-	grep '^RESULT' "$tmp/wrk-$1.txt" || {
+	t1=$(cpu_ticks)
+	line=$(grep '^RESULT' "$tmp/wrk-$1.txt") || {
 		echo "sts_bench: wrk failed:" >&2; cat "$tmp/wrk-$1.txt" >&2; exit 1; }
+	echo "$line cpu_s=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
+	    'BEGIN { printf "%.2f", t / hz }')"
 }
 
-echo "== token exchange over HTTP (wrk, $conns keep-alive connections, 2 threads, ${seconds}s a run)"
+echo "== token exchange over HTTP (wrk, $conns keep-alive connections, 2 threads, ${seconds}s a run; daemon: $threads threads)"
 # wrk's own clock is the run's length (-d): a run must not stop early, so
 # the same-token run has no request limit but the time, and the distinct
 # one is marked incomplete when it ran out of tokens
@@ -143,18 +165,22 @@ same, dist = parse(sys.argv[1]), parse(sys.argv[2])
 f = sys.argv[3].split()
 sign, verify = float(f[-2]), float(f[-1])
 limit = 1.0 / (1.0 / verify + 1.0 / sign)
-print("%-52s %12s %9s %9s" % ("", "exchanges/s", "p50 ms", "p99 ms"))
+print("%-46s %12s %8s %8s %9s" % ("", "exchanges/s", "p50 ms", "p99 ms",
+                                     "daemon CPU"))
 for name, r in (("same subject token (identity cache)", same),
                 ("distinct subject tokens (full verification)", dist)):
     rate = r["requests"] / r["seconds"]
-    print("%-52s %12.0f %9.3f %9.3f   %d requests, %d refused, %d socket errors"
-          % (name, rate, r["p50_ms"], r["p99_ms"], r["requests"], r["non200"], r["sockerr"]))
+    print("%-46s %12.0f %8.3f %8.3f %6.0f us   %d requests, %d refused, %d socket errors"
+          % (name, rate, r["p50_ms"], r["p99_ms"],
+             1e6 * r["cpu_s"] / max(r["requests"], 1),
+             r["requests"], r["non200"], r["sockerr"]))
 if dist["requests"] >= int(sys.argv[4]):
     print("WARNING: the distinct run used up its %s tokens before the time: "
           "its rate is too low; raise STS_TOKENS" % sys.argv[4])
 print()
 print("ECDSA P-256 (openssl speed, one core): %.0f sign/s, %.0f verify/s" % (sign, verify))
-print("crypto limit of one exchange, 1/(1/verify + 1/sign): %.0f /s" % limit)
+print("crypto limit of one exchange, 1/(1/verify + 1/sign): %.0f /s (%.0f us of CPU)"
+      % (limit, 1e6 / limit))
 for name, r in (("same token", same), ("distinct tokens", dist)):
     print("ratio to the crypto limit, %-16s %5.1f%%  (target >= 60%%)"
           % (name + ":", 100.0 * r["requests"] / r["seconds"] / limit))

@@ -1,126 +1,116 @@
 /*
- * audit.h - the one path every audit record takes: size limits,
- * redaction, then the store, synchronously or through a writer queue.
+ * audit.h - the tamper-evident audit log: the canonical form of a record,
+ * its Merkle leaf, and signed tree heads (checkpoints).
  *
- * Modes:
- * - sync (default): audit_record() returns only when the record is
- *   durable in the store (the store's group commit batches concurrent
- *   callers into one transaction).  A caller that gets MANDATE_OK may
- *   answer; any error means the record is not stored and the caller must
- *   fail closed (deny, refuse).
- * - async: audit_record() redacts and serialises the record, puts it on a
- *   bounded queue and returns; writer threads append queued records (their
- *   concurrent appends share group commits).  Weaker: records still queued
- *   when the process dies (crash, SIGKILL, power loss) are lost, at most
- *   queue_max of them; a record whose append fails is retried until the
- *   store accepts it or the log is closed.  While the log is unhealthy,
- *   or the queue stays full for AUDIT_ENQUEUE_WAIT_MS, audit_record()
- *   fails, so callers still fail closed.
+ * A record (struct store_audit_event) is hashed as an RFC 9162 leaf over
+ * its canonical encoding (AUDIT_RECORD_VERSION), an unambiguous
+ * length-prefixed form of every stored field:
  *
- * Health: the log is unhealthy from a failed append until an append
- * succeeds again; audit_healthy() is what /readyz reads.  In sync mode
- * every call tries the store (and so recovers by itself); in async mode
- * the writers retry.
+ *   u32 len "mandate.audit.record.v1"
+ *   i64 id          (big-endian two's complement)
+ *   i64 time        (Unix seconds, big-endian)
+ *   u32 len type
+ *   u32 len request_id
+ *   u32 len agent
+ *   u32 len task_id
+ *   u32 len fields_json   (the JSON text exactly as stored)
  *
- * Thread safety: audit_record() and audit_healthy() may be called from
- * any number of threads; audit_open/audit_close from one.
+ * where "u32 len X" is X's byte length as a big-endian 32-bit integer
+ * followed by X's bytes.  The leaf hash is SHA-256(0x00 || encoding).
+ * The store computes it inside the append's transaction, so the leaf
+ * order is the id order (docs/audit.md).
+ *
+ * A checkpoint is a compact JWS (ES256) over the JSON payload
+ * {"log":"mandate.audit.v1","size":N,"root":"<base64url MTH>","time":T},
+ * typ "mandate-checkpoint+jws", signed with the daemon's audit key.
  */
 #ifndef MANDATE_AUDIT_H
 #define MANDATE_AUDIT_H
 
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
-#include "audit/redact.h"
+#include "audit/merkle.h"
+#include "jose/jose.h"
 #include "store/store.h"
+#include "util/arena.h"
 #include "util/str.h"
 
-#define AUDIT_PROMPT_MAX_DEFAULT 4096     /* bytes of a prompt kept */
-#define AUDIT_PROMPT_MAX_LIMIT   65536
-#define AUDIT_QUEUE_DEFAULT      4096     /* async records in flight */
-#define AUDIT_QUEUE_LIMIT        1000000
-#define AUDIT_WRITERS            4        /* async writer threads */
-#define AUDIT_ENQUEUE_WAIT_MS    2000
+#define AUDIT_RECORD_VERSION "mandate.audit.record.v1"
+#define AUDIT_LOG_ID "mandate.audit.v1"
+#define AUDIT_CHECKPOINT_TYP "mandate-checkpoint+jws"
 
-enum audit_mode {
-	AUDIT_SYNC = 0,
-	AUDIT_ASYNC = 1,
+/* The leaf hash of one record (id included). */
+int audit_record_leaf_hash(const struct store_audit_event *e, merkle_hash out);
+
+/* The canonical encoding itself, into the arena (for tests and tools). */
+int audit_record_encode(const struct store_audit_event *e, struct arena *a,
+    struct str *out);
+
+/* A signed tree head's content. */
+struct audit_checkpoint {
+	int64_t size;             /* >= 1 */
+	merkle_hash root;
+	int64_t time;
 };
 
-/* Log sink: level 0 info, 1 warning, 2 error. */
-typedef void audit_log_fn(void *ctx, int level, const char *msg);
-
-struct audit_options {
-	struct store *store;          /* required; must outlive the log */
-	const struct redact *redact;  /* required; must outlive the log */
-	enum audit_mode mode;
-	size_t queue_max;             /* async; 0: AUDIT_QUEUE_DEFAULT */
-	size_t prompt_max;            /* 0: AUDIT_PROMPT_MAX_DEFAULT */
-	audit_log_fn *log;            /* may be NULL */
-	void *log_ctx;
-};
-
-/* What a caller knows about an event besides its fields. */
-struct audit_event {
-	int64_t time;                 /* Unix seconds */
-	const char *type;             /* "decision", "token.issued", ... */
-	struct str request_id;        /* may be empty */
-	struct str agent;             /* may be empty */
-	struct str task_id;           /* may be empty */
-};
-
-struct audit_log;
-
-/* Start the log (and, in async mode, its writers).  *out is NULL on
- * error (MANDATE_EINVAL, MANDATE_ENOMEM, MANDATE_EINTERNAL). */
-int audit_open(const struct audit_options *opt, struct audit_log **out);
-
-/* Stop: in async mode, append what is queued (one attempt each; records
- * that still fail are counted and logged as lost), then free.  NULL is
- * fine.  No audit_record() may be in flight. */
-void audit_close(struct audit_log *l);
+/* Sign c with key (a P-256 private key) into a compact JWS in the arena. */
+int audit_checkpoint_sign(struct arena *a, const struct jose_key *key,
+    const struct audit_checkpoint *c, struct str *out);
 
 /*
- * Record one event.  fields (a JSON object, or NULL for {}) is consumed.
- * Before anything is stored: "policy_hash" is added (see
- * audit_set_policy_hash) unless fields has one; a string "prompt" member longer than
- * prompt_max is cut at a UTF-8 boundary and "prompt_truncated": true and
- * "prompt_bytes": <original size> are added; then redact_fields() runs
- * over the fields, and request_id and agent are replaced by their HMAC if
- * they look like secrets.  Over-long ids are stored empty.
- * MANDATE_OK: stored (sync) or queued (async); *id (may be NULL) is the
- * record's id in sync mode, 0 in async mode.  Any other status: not
- * recorded; fail closed.
+ * Verify a signed checkpoint with key and read its content.  MANDATE_OK
+ * with *out filled, or MANDATE_EINVAL with a short reason in *why (static
+ * text): not a JWS, wrong typ, bad signature, bad payload.
  */
-int audit_record(struct audit_log *l, const struct audit_event *e,
-    json_t *fields, int64_t *id);
+int audit_checkpoint_verify(struct arena *a, struct str signed_text,
+    const struct jose_key *key, struct audit_checkpoint *out,
+    const char **why);
 
-/* The version hash of the policy set in force (64 hex digits, or ""):
- * added as "policy_hash" to every later record whose fields do not have
- * one.  Called when the policies are (re)loaded. */
-void audit_set_policy_hash(struct audit_log *l, const char *hash);
+/*
+ * The audit key (audit_key.c).  Load the P-256 private key in PEM at path
+ * (kid: its RFC 7638 thumbprint), or create it when the file does not
+ * exist (directory 0700, file 0600); either way write its public JWK
+ * beside it (audit_key_jwk_path, mode 0644).  On error a message for the
+ * operator goes to err.
+ */
+int audit_key_load_or_create(const char *path, struct jose_key **out,
+    char *err, size_t err_len);
 
-/* False from a failed append until one succeeds. */
-bool audit_healthy(struct audit_log *l);
+/* A key to verify checkpoints with: a JWK file (public) or a PEM private
+ * key file.  EINVAL unless it is a P-256 key. */
+int audit_key_load_public(const char *path, struct jose_key **out);
 
-/* For a readiness check: when unhealthy in sync mode, try a write to the
- * store (store_health) and count its success as the write that makes the
- * log healthy again (otherwise a log nobody writes to, because it is not
- * ready, would never recover).  In async mode the writers' retries do
- * this.  Returns audit_healthy() afterwards. */
-bool audit_probe(struct audit_log *l, int64_t now);
+/* The public JWK's path for a key file: ".pem" replaced by ".jwk" (or
+ * ".jwk" appended). */
+int audit_key_jwk_path(const char *pem_path, char *buf, size_t n);
 
-/* Counters for metrics and tests. */
-struct audit_stats {
-	uint64_t appended;            /* records durable */
-	uint64_t failed;              /* append attempts that failed */
-	uint64_t refused;             /* audit_record calls that failed */
-	uint64_t lost;                /* async records dropped at close */
-	size_t queued;                /* async records waiting now */
+/* The signed checkpoint in one line of a checkpoint file: the
+ * "checkpoint" member of a JSON line as audit.checkpoint_file and `mandate
+ * audit checkpoint` write it, or the line itself (a bare JWS).  Trailing
+ * blanks are ignored; STR_NULL when a JSON line has no such member.  The
+ * result points into line; verify it with audit_checkpoint_verify. */
+struct str audit_checkpoint_from_line(struct str line);
+
+/* A merkle_leaves_fn over the store's leaf hashes (ctx: struct store *). */
+int audit_store_leaves(void *ctx, uint64_t begin, size_t count,
+    merkle_hash *out);
+
+/*
+ * Complete-subtree hashes for proofs over the store (tree_cache.c).  Only
+ * ever asked about leaves that exist (below the current tree size).  Free
+ * with audit_tree_cache_free (NULL is fine).
+ */
+struct audit_tree_cache;
+int audit_tree_cache_new(struct audit_tree_cache **out);
+void audit_tree_cache_free(struct audit_tree_cache *c);
+
+/* A merkle_range_fn: ctx is a struct audit_cached_source.  O(log n)
+ * cached lookups once the subtrees a range needs were computed. */
+struct audit_cached_source {
+	struct store *store;
+	struct audit_tree_cache *cache;
 };
-void audit_get_stats(struct audit_log *l, struct audit_stats *out);
+int audit_cached_range_root(void *ctx, uint64_t begin, uint64_t end,
+    merkle_hash out);
 
 #endif

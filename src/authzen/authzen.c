@@ -557,3 +557,53 @@ authzen_entities_close(struct arena *a, char *buf, size_t len)
 	sb_str(&b, b.n == 0 ? "[]" : "]");
 	return b.oom ? NULL : b.p;
 }
+
+/* ---- responses ---- */
+
+json_t *
+authzen_decision_json(bool decision, bool with_context, const char *id,
+    json_t *policies, json_t *errors)
+{
+	json_t *empty = NULL, *j;
+
+	if (!with_context)
+		return json_pack("{s:b}", "decision", decision);
+	if ((policies == NULL || errors == NULL) &&
+	    (empty = json_array()) == NULL)
+		return NULL;
+	j = json_pack("{s:b,s:{s:s,s:{s:O,s:O}}}", "decision", decision,
+	    "context", "id", id != NULL ? id : "", "reason_admin", "policies",
+	    policies != NULL ? policies : empty, "errors",
+	    errors != NULL ? errors : empty);
+	json_decref(empty);
+	return j;
+}
+
+json_t *
+authzen_search_item(enum authzen_search_kind kind, struct str type,
+    struct str id)
+{
+	if (kind == AUTHZEN_SEARCH_ACTION)
+		return json_pack("{s:s%}", "name", id.p, id.n);
+	return json_pack("{s:s%,s:s%}", "type", type.p, type.n, "id", id.p,
+	    id.n);
+}
+
+json_t *
+authzen_search_page(json_t *results, const char *next_token)
+{
+	return json_pack("{s:O,s:{s:s}}", "results", results, "page",
+	    "next_token", next_token != NULL ? next_token : "");
+}
+
+json_t *
+authzen_metadata_json(const char *base)
+{
+	return json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
+	    "policy_decision_point", base,
+	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
+	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
+	    "search_subject_endpoint", base, "/access/v1/search/subject",
+	    "search_resource_endpoint", base, "/access/v1/search/resource",
+	    "search_action_endpoint", base, "/access/v1/search/action");
+}

@@ -24,6 +24,7 @@
  *   action.properties    -> ignored (Cedar actions carry no per-request
  *                           attributes).
  *
+ * The response builders (jansson) shape the answers of every endpoint.
  * No daemon state here: the module is pure and unit-tested and fuzzed
  * on its own.
  */
@@ -32,6 +33,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 #include "util/arena.h"
 #include "util/json.h"
@@ -44,6 +47,8 @@
 #define AUTHZEN_MAX_BATCH    256     /* items of one evaluations request */
 #define AUTHZEN_MAX_PAGE     1000    /* results of one search page */
 #define AUTHZEN_DEFAULT_PAGE 100     /* when page.limit is absent */
+#define AUTHZEN_MAX_SCAN     10000   /* search candidates evaluated by
+                                      * one request */
 
 enum authzen_semantic {
 	AUTHZEN_EXECUTE_ALL = 0,
@@ -149,5 +154,29 @@ char *authzen_json_string(struct arena *a, struct str s);
 int authzen_entities_add(struct arena *a, const char *body,
     const struct authzen_entity *e, char **buf, size_t *len);
 char *authzen_entities_close(struct arena *a, char *buf, size_t len);
+
+/* ---- responses (jansson; NULL on allocation failure) ---- */
+
+/*
+ * {"decision": b} and, with_context, "context": {"id": id,
+ * "reason_admin": {"policies": policies, "errors": errors}}; policies
+ * and errors are JSON arrays (borrowed; NULL gives []), id may be NULL
+ * (no decision id: "").
+ */
+json_t *authzen_decision_json(bool decision, bool with_context,
+    const char *id, json_t *policies, json_t *errors);
+
+/* A search result: {"type", "id"} for subjects and resources, {"name"}
+ * for actions. */
+json_t *authzen_search_item(enum authzen_search_kind kind, struct str type,
+    struct str id);
+
+/* {"results": results (borrowed), "page": {"next_token": token}}; token
+ * NULL or "" on the last page. */
+json_t *authzen_search_page(json_t *results, const char *next_token);
+
+/* The metadata document (/.well-known/authzen-configuration) for the
+ * base URL `base` (no trailing slash). */
+json_t *authzen_metadata_json(const char *base);
 
 #endif

@@ -104,6 +104,12 @@ typedef int (*cedar_entity_fn)(void *arg, const char *id, size_t id_len);
 int cedar_entities_each(const struct cedar_entities *es, const char *type,
     size_t type_len, cedar_entity_fn fn, void *arg);
 
+/* Call fn(arg, id, id_len) for each action the schema declares whose
+ * entity type is `type` (e.g. "Action"), in uid order; a non-OK return
+ * stops the walk and is returned. */
+int cedar_schema_each_action(const struct cedar_schema *s, const char *type,
+    size_t type_len, cedar_entity_fn fn, void *arg);
+
 /* ---- requests ---- */
 
 /* A request from uids in Cedar syntax and a context JSON object (NULL or

@@ -1320,6 +1320,26 @@ cedar_schema_entity_type(const struct cedar_schema *s, struct str name)
 	return NULL;
 }
 
+int
+cedar_schema_each_action(const struct cedar_schema *s, const char *type,
+    size_t type_len, cedar_entity_fn fn, void *arg)
+{
+	struct str t = str_make(type, type_len);
+
+	if (s == NULL)
+		return MANDATE_OK;
+	for (size_t i = 0; i < s->n_actions; i++) {
+		const struct cedar_uid *u = &s->actions[i].uid;
+		int r;
+
+		if (!str_eq(u->type, t))
+			continue;
+		if ((r = fn(arg, u->id.p, u->id.n)) != MANDATE_OK)
+			return r;
+	}
+	return MANDATE_OK;
+}
+
 const struct cedar_action_decl *
 cedar_schema_action(const struct cedar_schema *s, const struct cedar_uid *uid)
 {

@@ -1,25 +1,567 @@
 /*
- * cmd_audit.c - `mandate audit <subcommand>`: the dispatcher of the audit
- * log's commands.  tail and export live in cmd_audit_query.c (verify,
- * with the Merkle tree, comes from its own file).
+ * cmd_audit.c - `mandate audit verify` and `mandate audit checkpoint`:
+ * offline checks of the tamper-evident audit log (docs/audit.md).
+ *
+ * verify reads the database file directly (the daemon may be stopped or
+ * running), recomputes every record's leaf hash from the record itself,
+ * compares it with the leaf written when the record was appended, rebuilds
+ * the RFC 9162 tree, checks every stored checkpoint's signature and root
+ * and the consistency proof between consecutive checkpoints, and, with
+ * --checkpoint, checkpoints saved outside the daemon's reach, which catch
+ * a log rolled back or truncated below them.  It stops at the first record
+ * that does not fit and names it.  Exit status: 0 verified, 2 the log does
+ * not verify, 1 usage or I/O errors.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "audit/audit.h"
 #include "cli.h"
+#include "store/store.h"
+#include "util/file.h"
+#include "util/status.h"
+
+#define AUDIT_EXIT_BAD 2
+#define AUDIT_MAX_SAVED 1024          /* --checkpoint options */
+#define AUDIT_MAX_LINE (16u * 1024)   /* one saved checkpoint line */
 
 static const char audit_usage[] =
-    "usage: mandate audit <subcommand> [options]\n"
+    "usage: mandate audit verify [--data-dir DIR | --db FILE] [--key FILE]\n"
+    "           [--checkpoint FILE]... [--quiet]\n"
+    "       mandate audit checkpoint [--data-dir DIR | --db FILE]\n"
+    "       mandate audit tail [-n N] [--follow] [options]\n"
+    "       mandate audit export [--since TIME] [--format jsonl] [options]\n"
     "\n"
-    "subcommands:\n"
-    "  tail [--follow]          the newest records; --follow keeps printing\n"
-    "  export --since TIME      every record since TIME, as JSON Lines\n"
+    "tail and export read the records through the daemon's GET /v1/audit\n"
+    "(see 'mandate audit tail --help', 'mandate audit export --help').\n"
     "\n"
-    "Run 'mandate audit <subcommand> --help' for its options.\n";
+    "verify checks the audit log in the daemon's database: every record\n"
+    "against the leaf hash written when it was appended, the RFC 9162\n"
+    "Merkle tree, every stored checkpoint (signature, root, and the\n"
+    "consistency proof from the one before), and every checkpoint saved in\n"
+    "FILE (one per line, as `mandate audit checkpoint` or\n"
+    "audit.checkpoint_file write them): a log rolled back or truncated\n"
+    "below a saved checkpoint fails.  It names the first record that does\n"
+    "not fit.  Exit status 0: verified; 2: the log does not verify;\n"
+    "1: usage or I/O error.\n"
+    "\n"
+    "checkpoint prints the latest signed checkpoint as one JSON line, to be\n"
+    "appended to a file the daemon cannot write.\n"
+    "\n"
+    "options:\n"
+    "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
+    "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk\n"
+    "  --db FILE          the database file (instead of DIR/mandate.db)\n"
+    "  --key FILE         the audit public key (JWK, or the PEM key);\n"
+    "                     default DIR/audit/checkpoint-key.jwk.  Pass a copy\n"
+    "                     kept out of the daemon's reach.\n"
+    "  --checkpoint FILE  saved checkpoints to check the log against\n"
+    "  --quiet            print only failures\n"
+    "  -h, --help         this help\n";
+
+struct audit_opts {
+	const char *data_dir;
+	const char *db;
+	const char *key;
+	const char *saved[AUDIT_MAX_SAVED];
+	size_t n_saved;
+	bool quiet;
+};
+
+static void
+store_log_stderr(void *ctx, int status, const char *op, const char *msg)
+{
+	(void)ctx;
+	(void)status;
+	fprintf(stderr, "mandate audit: store %s: %s\n", op, msg);
+}
+
+static int
+open_db(const struct audit_opts *o, char *path, size_t cap,
+    struct store **out)
+{
+	struct store_options so;
+	struct stat st;
+	int n;
+
+	if (o->db != NULL)
+		n = snprintf(path, cap, "%s", o->db);
+	else
+		n = snprintf(path, cap, "%s/mandate.db", o->data_dir);
+	if (n < 0 || (size_t)n >= cap) {
+		fprintf(stderr, "mandate audit: path too long\n");
+		return MANDATE_ELIMIT;
+	}
+	/* never create a database while checking one */
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "mandate audit: %s: no such database file\n",
+		    path);
+		return MANDATE_EIO;
+	}
+	memset(&so, 0, sizeof(so));
+	so.pool_size = 1;
+	so.log = store_log_stderr;
+	if (store_open(&store_sqlite_ops, path, &so, out) != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: cannot open %s\n", path);
+		return MANDATE_EIO;
+	}
+	return MANDATE_OK;
+}
+
+static const char *
+b64(struct arena *a, const uint8_t *h)
+{
+	struct str s;
+
+	if (jose_b64url_encode_a(a, h, MERKLE_HASH_LEN, &s) != MANDATE_OK)
+		return "?";
+	return s.p;
+}
+
+/* What verify found, and where. */
+struct vstate {
+	struct arena a;
+	struct store *s;
+	struct jose_key *key;
+	bool quiet;
+	uint8_t *leaves;          /* recomputed, n * MERKLE_HASH_LEN */
+	uint64_t n, cap;
+	int64_t *ids;             /* the event id of each leaf */
+	struct store_audit_checkpoint *ckpts;
+	size_t n_ckpts;
+	struct merkle_mem *tree;
+};
+
+static int
+fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("FAIL: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	return AUDIT_EXIT_BAD;
+}
+
+static int
+push_leaf(struct vstate *v, const merkle_hash h, int64_t id)
+{
+	if (v->n == v->cap) {
+		uint64_t nc = v->cap ? v->cap * 2 : 1024;
+		uint8_t *nl;
+		int64_t *ni;
+		if (nc > MERKLE_MEM_MAX)
+			return MANDATE_ELIMIT;
+		if ((nl = realloc(v->leaves, nc * MERKLE_HASH_LEN)) == NULL)
+			return MANDATE_ENOMEM;
+		v->leaves = nl;
+		if ((ni = realloc(v->ids, nc * sizeof(*ni))) == NULL)
+			return MANDATE_ENOMEM;
+		v->ids = ni;
+		v->cap = nc;
+	}
+	memcpy(v->leaves + v->n * MERKLE_HASH_LEN, h, MERKLE_HASH_LEN);
+	v->ids[v->n] = id;
+	v->n++;
+	return MANDATE_OK;
+}
+
+/* Pass 1: every record against its stored leaf, in id order. */
+static int
+check_records(struct vstate *v)
+{
+	struct store_audit_leaf *lv;
+	struct store_audit_event *ev = NULL;
+	size_t n_ev = 0, n_lv = 0, ie = 0, il = 0;
+	int64_t from_id = 0, next_leaf = 0;
+	bool ev_done = false, lv_done = false;
+	int r, rc = 0;
+
+	if ((lv = calloc(STORE_MAX_PAGE, sizeof(*lv))) == NULL)
+		return MANDATE_ENOMEM;
+	for (;;) {
+		merkle_hash h;
+		const struct store_audit_event *e;
+		const struct store_audit_leaf *l;
+
+		if (!ev_done && ie == n_ev) {
+			arena_free(&v->a);
+			arena_init(&v->a, 0);
+			if ((r = store_audit_read(v->s, from_id, STORE_MAX_PAGE,
+			    &v->a, &ev, &n_ev)) != MANDATE_OK)
+				goto io;
+			ie = 0;
+			ev_done = n_ev == 0;
+			if (n_ev)
+				from_id = ev[n_ev - 1].id + 1;
+		}
+		if (!lv_done && il == n_lv) {
+			if ((r = store_audit_leaves(v->s, next_leaf,
+			    STORE_MAX_PAGE, lv, &n_lv)) != MANDATE_OK)
+				goto io;
+			il = 0;
+			lv_done = n_lv == 0;
+			next_leaf += (int64_t)n_lv;
+		}
+		e = ev_done ? NULL : &ev[ie];
+		l = lv_done ? NULL : &lv[il];
+		if (e == NULL && l == NULL)
+			break;
+		if (l != NULL && l->index != (int64_t)v->n) {
+			rc = fail("leaf %" PRIu64 " is missing from the tree "
+			    "(audit_leaves): the tree was edited", v->n);
+			goto out;
+		}
+		if (e == NULL) {
+			rc = fail("record id %" PRId64 " (leaf %" PRIu64 ") is "
+			    "missing: the log was truncated or the record "
+			    "deleted", l->event_id, v->n);
+			goto out;
+		}
+		if (l == NULL) {
+			rc = fail("record id %" PRId64 " has no leaf: it was "
+			    "inserted, or appended outside the daemon", e->id);
+			goto out;
+		}
+		if (l->event_id < e->id) {
+			rc = fail("record id %" PRId64 " (leaf %" PRIu64 ") is "
+			    "missing: deleted", l->event_id, v->n);
+			goto out;
+		}
+		if (l->event_id > e->id) {
+			rc = fail("record id %" PRId64 " was inserted: no leaf "
+			    "was written for it (leaf %" PRIu64 " is record id "
+			    "%" PRId64 ")", e->id, v->n, l->event_id);
+			goto out;
+		}
+		if ((r = audit_record_leaf_hash(e, h)) != MANDATE_OK)
+			goto io;
+		if (memcmp(h, l->hash, MERKLE_HASH_LEN) != 0) {
+			rc = fail("record id %" PRId64 " (leaf %" PRIu64 ") does "
+			    "not match the leaf hash written when it was "
+			    "appended: it was changed, or records were "
+			    "inserted, deleted or reordered and renumbered",
+			    e->id, v->n);
+			goto out;
+		}
+		if ((r = push_leaf(v, h, e->id)) != MANDATE_OK)
+			goto io;
+		ie++;
+		il++;
+	}
+	goto out;
+io:
+	fprintf(stderr, "mandate audit: reading the log: %s\n",
+	    mandate_strerror(r));
+	rc = 1;
+out:
+	free(lv);
+	return rc;
+}
+
+/* The first and last record id of leaves [lo, hi). */
+static void
+id_range(const struct vstate *v, uint64_t lo, uint64_t hi, int64_t *a,
+    int64_t *b)
+{
+	*a = lo < v->n ? v->ids[lo] : 0;
+	*b = hi >= 1 && hi - 1 < v->n ? v->ids[hi - 1] : 0;
+}
+
+/* One signed checkpoint against the recomputed tree; prev_size/prev_root
+ * is the checkpoint before it (0 for none).  what names it. */
+static int
+check_one(struct vstate *v, const char *what, struct str signed_text,
+    const struct store_audit_checkpoint *stored, uint64_t prev_size,
+    const uint8_t *prev_root, struct audit_checkpoint *out)
+{
+	struct audit_checkpoint c;
+	merkle_hash root, proof[MERKLE_MAX_PROOF];
+	const char *why = NULL;
+	size_t n = 0;
+	int64_t a, b;
+
+	if (audit_checkpoint_verify(&v->a, signed_text, v->key, &c, &why) !=
+	    MANDATE_OK)
+		return fail("%s: %s (not signed by this audit key)", what,
+		    why);
+	if (stored != NULL && (stored->tree_size != c.size ||
+	    memcmp(stored->root, c.root, MERKLE_HASH_LEN) != 0))
+		return fail("%s: the stored size or root differs from the "
+		    "signed one", what);
+	if ((uint64_t)c.size > v->n)
+		return fail("%s covers %" PRId64 " records but the log has "
+		    "only %" PRIu64 ": the log was rolled back or truncated "
+		    "(records from leaf %" PRIu64 " on are gone)", what, c.size,
+		    v->n, v->n);
+	if (merkle_mem_range_root(v->tree, 0, (uint64_t)c.size, root) !=
+	    MANDATE_OK)
+		return fail("%s: cannot compute the root", what);
+	if (memcmp(root, c.root, MERKLE_HASH_LEN) != 0) {
+		id_range(v, prev_size, (uint64_t)c.size, &a, &b);
+		return fail("%s: the records do not produce its root: a record "
+		    "among ids %" PRId64 "..%" PRId64 " (leaves %" PRIu64
+		    "..%" PRId64 ") was changed, inserted, deleted or "
+		    "reordered together with its leaf", what, a, b, prev_size,
+		    c.size - 1);
+	}
+	if (prev_size >= 1) {
+		if (merkle_consistency_proof_r(merkle_mem_range_root, v->tree,
+		    prev_size, (uint64_t)c.size, proof, &n) != MANDATE_OK ||
+		    merkle_verify_consistency(prev_size, (uint64_t)c.size,
+		    prev_root, c.root, proof[0], n) != MANDATE_OK)
+			return fail("%s is not consistent with the checkpoint of "
+			    "size %" PRIu64, what, prev_size);
+	}
+	*out = c;
+	return 0;
+}
+
+static int
+check_stored(struct vstate *v)
+{
+	struct store_audit_checkpoint *page = NULL;
+	size_t n = 0, i;
+	int64_t after = 0;
+	uint64_t prev_size = 0;
+	merkle_hash prev_root;
+	char what[96];
+	int rc;
+
+	memset(prev_root, 0, sizeof(prev_root));
+	for (;;) {
+		if (store_audit_checkpoints(v->s, after, STORE_MAX_PAGE, &v->a,
+		    &page, &n) != MANDATE_OK) {
+			fprintf(stderr, "mandate audit: cannot read the "
+			    "checkpoints\n");
+			return 1;
+		}
+		if (n == 0)
+			return 0;
+		for (i = 0; i < n; i++) {
+			struct audit_checkpoint c;
+			snprintf(what, sizeof(what), "stored checkpoint of size "
+			    "%" PRId64, page[i].tree_size);
+			if ((rc = check_one(v, what, page[i].signed_text,
+			    &page[i], prev_size, prev_root, &c)) != 0)
+				return rc;
+			prev_size = (uint64_t)c.size;
+			memcpy(prev_root, c.root, MERKLE_HASH_LEN);
+			v->n_ckpts++;
+			if (!v->quiet)
+				printf("ok: %s (time %" PRId64 ")\n", what,
+				    c.time);
+		}
+		after = page[n - 1].tree_size;
+	}
+}
+
+static int
+check_saved(struct vstate *v, const char *file)
+{
+	char *text = NULL, what[4200];
+	size_t len = 0, off = 0, lineno = 0;
+	int rc = 0, r;
+
+	if ((r = file_read_all(file, CLI_MAX_FILE, &text, &len)) !=
+	    MANDATE_OK) {
+		fprintf(stderr, "mandate audit: %s: %s\n", file,
+		    r == MANDATE_ELIMIT ? "too large" : strerror(errno));
+		return 1;
+	}
+	while (off < len && rc == 0) {
+		const char *line = text + off, *nl = memchr(line, '\n',
+		    len - off);
+		size_t ln = nl ? (size_t)(nl - line) : len - off;
+		struct audit_checkpoint c;
+		struct str jws;
+
+		off += ln + (nl ? 1 : 0);
+		lineno++;
+		while (ln > 0 && (line[ln - 1] == '\r' || line[ln - 1] == ' '))
+			ln--;
+		if (ln == 0)
+			continue;
+		snprintf(what, sizeof(what), "saved checkpoint %s:%zu", file,
+		    lineno);
+		if (ln > AUDIT_MAX_LINE) {
+			rc = fail("%s: line too long", what);
+			break;
+		}
+		jws = audit_checkpoint_from_line(str_make(line, ln));
+		rc = check_one(v, what, jws, NULL, 0, NULL, &c);
+		if (rc == 0 && (uint64_t)c.size < v->n) {
+			/* and the log today extends it */
+			merkle_hash head, proof[MERKLE_MAX_PROOF];
+			size_t n = 0;
+			if (merkle_mem_range_root(v->tree, 0, v->n, head) !=
+			    MANDATE_OK ||
+			    merkle_consistency_proof_r(merkle_mem_range_root,
+			    v->tree, (uint64_t)c.size, v->n, proof, &n) !=
+			    MANDATE_OK ||
+			    merkle_verify_consistency((uint64_t)c.size, v->n,
+			    c.root, head, proof[0], n) != MANDATE_OK)
+				rc = fail("%s: the log is not an extension of it",
+				    what);
+		}
+		if (rc == 0 && !v->quiet)
+			printf("ok: %s (size %" PRId64 ", time %" PRId64 ")\n",
+			    what, c.size, c.time);
+	}
+	free(text);
+	return rc;
+}
+
+static int
+parse_opts(int argc, char **argv, struct audit_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	o->data_dir = "./mandate-data";
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (cli_opt(a, "--help", "-h")) {
+			fputs(audit_usage, stdout);
+			return 0;
+		}
+		if (cli_opt(a, "--quiet", "-q")) {
+			o->quiet = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			goto usage;
+		if (cli_opt(a, "--data-dir", NULL))
+			o->data_dir = argv[++i];
+		else if (cli_opt(a, "--db", NULL))
+			o->db = argv[++i];
+		else if (cli_opt(a, "--key", NULL))
+			o->key = argv[++i];
+		else if (cli_opt(a, "--checkpoint", NULL)) {
+			if (o->n_saved == AUDIT_MAX_SAVED)
+				goto usage;
+			o->saved[o->n_saved++] = argv[++i];
+		} else
+			goto usage;
+	}
+	return -1;
+usage:
+	fprintf(stderr, "mandate audit: bad option '%s'\n", argv[i]);
+	fputs(audit_usage, stderr);
+	return 1;
+}
+
+static int
+audit_verify(const struct audit_opts *o)
+{
+	struct vstate v;
+	char db[4096], key[4200];
+	merkle_hash head;
+	int rc = 1, r;
+	size_t i;
+
+	memset(&v, 0, sizeof(v));
+	arena_init(&v.a, 0);
+	v.quiet = o->quiet;
+	if (o->key != NULL)
+		snprintf(key, sizeof(key), "%s", o->key);
+	else if (o->db != NULL) {
+		/* beside the database: <dir of FILE>/audit/... */
+		const char *slash = strrchr(o->db, '/');
+		int dn = slash ? (int)(slash - o->db) : 1;
+		snprintf(key, sizeof(key), "%.*s/audit/checkpoint-key.jwk", dn,
+		    slash ? o->db : ".");
+	} else
+		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
+		    o->data_dir);
+	if ((r = audit_key_load_public(key, &v.key)) != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: the audit key %s: %s\n", key,
+		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
+		goto out;
+	}
+	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
+		goto out;
+	if ((rc = check_records(&v)) != 0)
+		goto out;
+	rc = 1;
+	if ((r = merkle_mem_build(v.leaves, v.n, &v.tree)) != MANDATE_OK ||
+	    (r = merkle_mem_range_root(v.tree, 0, v.n, head)) != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: building the tree: %s\n",
+		    mandate_strerror(r));
+		goto out;
+	}
+	if (!v.quiet)
+		printf("ok: %" PRIu64 " records match their leaves; tree size "
+		    "%" PRIu64 ", root %s\n", v.n, v.n, b64(&v.a, head));
+	if ((rc = check_stored(&v)) != 0)
+		goto out;
+	for (i = 0; i < o->n_saved; i++)
+		if ((rc = check_saved(&v, o->saved[i])) != 0)
+			goto out;
+	{
+		struct store_audit_checkpoint last;
+		if (store_audit_checkpoint_latest(v.s, &v.a, &last) ==
+		    MANDATE_OK && (uint64_t)last.tree_size < v.n && !v.quiet)
+			printf("note: the last %" PRIu64 " records are not yet "
+			    "covered by a checkpoint\n",
+			    v.n - (uint64_t)last.tree_size);
+	}
+	printf("verified: %" PRIu64 " records, %zu stored checkpoints, %zu "
+	    "saved checkpoint files\n", v.n, v.n_ckpts, o->n_saved);
+	rc = 0;
+out:
+	merkle_mem_free(v.tree);
+	free(v.leaves);
+	free(v.ids);
+	jose_key_unref(v.key);
+	store_close(v.s);
+	arena_free(&v.a);
+	return rc;
+}
+
+static int
+audit_checkpoint_print(const struct audit_opts *o)
+{
+	struct store_audit_checkpoint c;
+	struct store *s = NULL;
+	struct arena a;
+	char db[4096];
+	int rc = 1, r;
+
+	arena_init(&a, 0);
+	if (open_db(o, db, sizeof(db), &s) != MANDATE_OK)
+		goto out;
+	if ((r = store_audit_checkpoint_latest(s, &a, &c)) != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: %s\n", r == MANDATE_ENOTFOUND ?
+		    "no checkpoint yet" : mandate_strerror(r));
+		goto out;
+	}
+	printf("{\"size\":%" PRId64 ",\"root\":\"%s\",\"time\":%" PRId64
+	    ",\"checkpoint\":\"%.*s\"}\n", c.tree_size, b64(&a, c.root), c.time,
+	    (int)c.signed_text.n, c.signed_text.p);
+	rc = 0;
+out:
+	store_close(s);
+	arena_free(&a);
+	return rc;
+}
 
 int
 cmd_audit(int argc, char **argv)
 {
+	struct audit_opts o;
+	int r;
+
 	if (argc < 2) {
 		fputs(audit_usage, stderr);
 		return 1;
@@ -28,10 +570,17 @@ cmd_audit(int argc, char **argv)
 		fputs(audit_usage, stdout);
 		return 0;
 	}
+	/* reading the log through the daemon (cmd_audit_query.c) */
 	if (strcmp(argv[1], "tail") == 0)
 		return cmd_audit_tail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_audit_export(argc - 1, argv + 1);
+	if ((r = parse_opts(argc - 1, argv + 1, &o)) >= 0)
+		return r;
+	if (strcmp(argv[1], "verify") == 0)
+		return audit_verify(&o);
+	if (strcmp(argv[1], "checkpoint") == 0)
+		return audit_checkpoint_print(&o);
 	fprintf(stderr, "mandate audit: unknown subcommand '%s'\n", argv[1]);
 	fputs(audit_usage, stderr);
 	return 1;

@@ -661,6 +661,7 @@ enum ftype {
 	F_LISTEN,      /* struct config_server's listen, host and port */
 	F_ISSUERS,     /* struct config_identity's issuer list */
 	F_TOOLS,       /* struct config_policies's tool_servers */
+	F_LABELS,      /* struct config_tools's output_labels */
 };
 
 struct field {
@@ -826,6 +827,11 @@ static const struct field api_auth_fields[] = {
 	END
 };
 
+static const struct field authzen_fields[] = {
+	FLD("authenticate", F_BOOL, struct config_authzen, authenticate, 0, 0),
+	END
+};
+
 static const struct field dev_fields[] = {
 	FLD("enabled", F_BOOL, struct config_dev, enabled, 0, 0),
 	FLD("trust_domain", F_TD, struct config_dev, trust_domain, 0, 0),
@@ -841,6 +847,12 @@ static const struct field logging_fields[] = {
 	END
 };
 
+static const struct field tools_fields[] = {
+	FLD("output_labels", F_LABELS, struct config_tools, output_labels,
+	    0, 0),
+	END
+};
+
 static const struct field audit_fields[] = {
 	FLD("redact_paths", F_STRS, struct config_audit, redact_paths, 0, 0),
 	FLD("redact_key_file", F_PATH, struct config_audit, redact_key_file,
@@ -850,6 +862,13 @@ static const struct field audit_fields[] = {
 	FLD("prompt_max", F_SIZE, struct config_audit, prompt_max, 256,
 	    64 * KiB),
 	FLD("decisions", F_BOOL, struct config_audit, decisions, 0, 0),
+	FLD("checkpoint_every", F_UINT, struct config_audit, checkpoint_every,
+	    0, 100000000),
+	FLD("checkpoint_interval", F_DUR, struct config_audit,
+	    checkpoint_interval, 1, DAY),
+	FLD("checkpoint_file", F_PATH, struct config_audit, checkpoint_file,
+	    0, 0),
+	FLD("key_file", F_PATH, struct config_audit, key_file, 0, 0),
 	END
 };
 
@@ -862,8 +881,10 @@ static const struct field top_fields[] = {
 	SECT("tokens", struct config, tokens, tokens_fields),
 	SECT("tasks", struct config, tasks, tasks_fields),
 	SECT("api_auth", struct config, api_auth, api_auth_fields),
+	SECT("authzen", struct config, authzen, authzen_fields),
 	SECT("dev", struct config, dev, dev_fields),
 	SECT("logging", struct config, logging, logging_fields),
+	SECT("tools", struct config, tools, tools_fields),
 	SECT("audit", struct config, audit, audit_fields),
 	END
 };
@@ -904,7 +925,10 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->tasks.default_call_budget = 0;
 	cfg->tasks.max_call_budget = 0;
 	cfg->tasks.max_intents = 64;
+	cfg->audit.checkpoint_every = 1000;
+	cfg->audit.checkpoint_interval = 60;
 	cfg->api_auth.open_on_loopback = dev;
+	cfg->authzen.authenticate = true;
 	cfg->dev.enabled = dev;
 	cfg->dev.trust_domain = "dev.local";
 	cfg->logging.level = CONFIG_LOG_INFO;
@@ -1421,6 +1445,100 @@ get_tools(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
+/* A label or tool action name: 1..CONFIG_MAX_LABEL bytes of letters,
+ * digits and _ - . : / (log- and policy-safe, like intent actions). */
+static bool
+label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_MAX_LABEL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.' &&
+		    ch != ':' && ch != '/')
+			return false;
+	}
+	return true;
+}
+
+static int
+get_labels(struct ctx *c, const struct ynode *v, const char *what,
+    struct config_tools *tools)
+{
+	struct config_tool_labels *arr;
+	size_t n;
+	int r = 0;
+
+	if (v->kind != Y_MAP) {
+		report(c, v, "%s: expected a mapping of tool action to a list "
+		    "of labels", what);
+		return -1;
+	}
+	n = v->n_kids / 2;
+	if (n > CONFIG_MAX_TOOLS) {
+		report(c, v, "%s: more than %u tools", what,
+		    (unsigned)CONFIG_MAX_TOOLS);
+		return -1;
+	}
+	if ((arr = arena_calloc(c->a, n ? n : 1, sizeof(*arr))) == NULL) {
+		oom(c);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ynode *k = v->kids[2 * i], *val = v->kids[2 * i + 1];
+		char label[200];
+
+		if ((arr[i].action = get_string(c, k, what, F_STR, 0)) == NULL) {
+			r = -1;
+			continue;
+		}
+		if (!label_ok(arr[i].action)) {
+			report(c, k, "%s: a tool action has 1 to 128 letters, "
+			    "digits or _ - . : /", what);
+			r = -1;
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (arr[j].action && strcmp(arr[j].action,
+			    arr[i].action) == 0) {
+				report(c, k, "%s: duplicate tool '%s'", what,
+				    arr[i].action);
+				r = -1;
+			}
+		}
+		snprintf(label, sizeof(label), "%s.%.40s", what, arr[i].action);
+		if (is_null(val)) {
+			report(c, val, "%s: expected a list of labels", label);
+			r = -1;
+			continue;
+		}
+		if (get_list(c, val, label, F_STR, &arr[i].labels) != 0) {
+			r = -1;
+			continue;
+		}
+		if (arr[i].labels.n > CONFIG_MAX_TOOL_LABELS) {
+			report(c, val, "%s: more than %u labels", label,
+			    (unsigned)CONFIG_MAX_TOOL_LABELS);
+			r = -1;
+			continue;
+		}
+		for (size_t j = 0; j < arr[i].labels.n; j++)
+			if (!label_ok(arr[i].labels.v[j])) {
+				report(c, val, "%s: a label has 1 to 128 letters, "
+				    "digits or _ - . : /", label);
+				r = -1;
+				break;
+			}
+	}
+	if (r == 0) {
+		tools->output_labels = arr;
+		tools->n_output_labels = n;
+	}
+	return r;
+}
+
 static void
 parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
     void *base, const char *what)
@@ -1536,6 +1654,9 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 		return;
 	case F_TOOLS:
 		get_tools(c, v, what, base);
+		return;
+	case F_LABELS:
+		get_labels(c, v, what, base);
 		return;
 	}
 }
@@ -1700,6 +1821,9 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	if (cfg->audit.redact_key_file == NULL)
 		cfg->audit.redact_key_file = aprintf(c, "%s/audit-redact.key",
 		    cfg->data_dir);
+	if (cfg->audit.key_file == NULL)
+		cfg->audit.key_file = aprintf(c,
+		    "%s/audit/checkpoint-key.pem", cfg->data_dir);
 	if (cfg->tokens.issuer == NULL) {
 		const char *h = cfg->server.listen_host;
 		bool v6 = strchr(h, ':') != NULL;
@@ -1908,6 +2032,19 @@ print_value(FILE *fp, const struct field *f, const void *base, int indent,
 		}
 		return;
 	}
+	case F_LABELS: {
+		const struct config_tools *tl = base;
+
+		fputc('\n', fp);
+		for (size_t i = 0; i < tl->n_output_labels; i++) {
+			fprintf(fp, "%*s", indent + 2, "");
+			print_quoted(fp, tl->output_labels[i].action);
+			fputs(": ", fp);
+			print_list(fp, &tl->output_labels[i].labels);
+			fputc('\n', fp);
+		}
+		return;
+	}
 	}
 	fputc('\n', fp);
 }
@@ -1939,6 +2076,14 @@ field_present(const struct field *f, const void *base)
 		return ((const struct config_identity *)base)->n_issuers > 0;
 	case F_TOOLS:
 		return ((const struct config_policies *)base)->n_tool_servers > 0;
+	case F_LABELS:
+		return ((const struct config_tools *)base)->n_output_labels > 0;
+	case F_SECTION:
+		/* an empty tools section would print as a null value */
+		if (f->sub == tools_fields)
+			return ((const struct config_tools *)(const void *)
+			    slot)->n_output_labels > 0;
+		return true;
 	case F_DUR: {
 		uint64_t u;
 
@@ -1968,7 +2113,8 @@ print_map(FILE *fp, const struct field *tab, const void *base, int indent,
 			fprintf(fp, "%*s", indent, "");
 		first = false;
 		fprintf(fp, "%s:%s", f->key, f->type == F_SECTION ||
-		    f->type == F_ISSUERS || f->type == F_TOOLS ? "" : " ");
+		    f->type == F_ISSUERS || f->type == F_TOOLS ||
+		    f->type == F_LABELS ? "" : " ");
 		print_value(fp, f, base, indent + (list_item ? 2 : 0), redact);
 	}
 }

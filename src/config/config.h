@@ -173,6 +173,13 @@ struct config_api_auth {
 	bool open_on_loopback;                  /* no auth from 127.0.0.1/::1 */
 };
 
+/* The AuthZEN evaluation API (docs/configuration.md, `authzen`). */
+struct config_authzen {
+	/* callers authenticate as api_auth says (default); false opens the
+	 * evaluation and search endpoints to anyone who can reach them */
+	bool authenticate;
+};
+
 struct config_dev {
 	bool enabled;
 	const char *trust_domain;         /* "dev.local" */
@@ -202,16 +209,39 @@ struct config_logging {
 	enum config_audit_mode audit;
 };
 
-/* The audit log (src/audit): redaction, queue and what is recorded. */
+/* Output labels of tools (issue 4): when a call of `action` is
+ * permitted within a task, `labels` join the task's session (the
+ * conservative choice: assume the call ran and returned such data). */
+#define CONFIG_MAX_TOOL_LABELS 64      /* labels per tool */
+#define CONFIG_MAX_LABEL       128     /* bytes of one label */
+
+struct config_tool_labels {
+	const char *action;
+	struct config_strlist labels;
+};
+
+struct config_tools {
+	const struct config_tool_labels *output_labels;
+	size_t n_output_labels;
+};
+
+/* The audit log's signed tree heads (docs/audit.md). */
 struct config_audit {
-	/* dotted paths in a record's fields whose values are replaced by
-	 * their HMAC ("arguments.password", "*" matches any one name) */
+	/* redaction and the writer (src/audit/writer.h, redact.h): dotted
+	 * paths in a record's fields whose values are replaced by their HMAC
+	 * ("arguments.password", "*" matches any one name) */
 	struct config_strlist redact_paths;
 	const char *redact_key_file;      /* default <data_dir>/audit-redact.key */
 	size_t queue_size;                /* async mode's queue, records */
 	size_t prompt_max;                /* bytes of a prompt kept */
 	bool decisions;                   /* false: decisions unaudited (unsafe,
 	                                   * for benchmarks only) */
+	/* the signed tree heads */
+	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
+	uint64_t checkpoint_interval;     /* seconds; default 60 */
+	const char *checkpoint_file;      /* each checkpoint appended; NULL: none */
+	const char *key_file;             /* default <data_dir>/audit/
+	                                   * checkpoint-key.pem */
 };
 
 struct config {
@@ -225,8 +255,10 @@ struct config {
 	struct config_tokens tokens;
 	struct config_tasks tasks;
 	struct config_api_auth api_auth;
+	struct config_authzen authzen;
 	struct config_dev dev;
 	struct config_logging logging;
+	struct config_tools tools;
 	struct config_audit audit;
 };
 

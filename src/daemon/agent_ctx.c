@@ -1,25 +1,597 @@
 /*
  * agent_ctx.c - the agent-aware part of a per-call decision.
  *
- * Interim implementation: it strips the reserved context names, assigns
- * decision ids and audits decisions, but does not resolve tasks yet, so
- * any evaluation that names a task (`context.mandate`) is denied (fail
- * closed) until the task-aware path replaces this file.
+ * prepare() resolves the task an evaluation names (context.mandate: a
+ * Mandate access token, or a task id from an authenticated caller),
+ * refuses unusable tasks before any policy runs, matches the call against
+ * the task's intents (action, resource, argument constraints) and puts
+ * what Mandate knows into the reserved context names task, session and
+ * approval, which callers can never set.  finish() gives every decision
+ * an id, records a task's decision together with its effects (budget,
+ * session) in one store write, and audits it.  The contract is in
+ * agent_ctx.h; docs/policy-guide.md describes the context and the
+ * constraint language to policy authors.
  */
+#include <inttypes.h>
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
 #include "daemon/agent_ctx.h"
+#include "sts/sts.h"
 #include "util/status.h"
 
 struct agent_ctx {
 	const struct agent_call *call;
-	bool task;
+	bool task;                   /* a task was resolved (row read) */
+	bool usable;                 /* ... and the call may go to policies */
+	bool named;                  /* context.mandate was given */
+	bool context_set;            /* prepare answered AGENT_CTX_TASK */
+	struct store_task t;
+	const char *resource_uid;    /* `Type::"id"` of the call */
+	bool intent_match;
+	const char *why;             /* deny reason, for the audit */
 };
 
 static const char *const reserved[] = { "task", "session", "approval",
     "mandate" };
+
+/* ---- the constraint language ---- */
+
+#define MAX_CON_ARGS    64       /* constrained arguments per intent */
+#define MAX_CON_ONE_OF  256      /* values of one one_of / array */
+#define MAX_CON_NAME    256      /* an argument name (bytes) */
+
+static bool
+is_scalar(const json_t *v)
+{
+	return json_is_string(v) || json_is_number(v) || json_is_boolean(v) ||
+	    json_is_null(v);
+}
+
+static int
+con_fail(char *err, size_t err_len, const char *key, const char *msg)
+{
+	if (err != NULL && err_len > 0)
+		snprintf(err, err_len, "intent.constraints.%.64s: %s", key, msg);
+	return MANDATE_EINVAL;
+}
+
+static int
+check_scalar_list(const json_t *a, char *err, size_t err_len,
+    const char *key)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(a) == 0 || json_array_size(a) > MAX_CON_ONE_OF)
+		return con_fail(err, err_len, key, "a list of values must "
+		    "have 1 to 256 entries");
+	json_array_foreach(a, i, v)
+		if (!is_scalar(v))
+			return con_fail(err, err_len, key, "a list of values "
+			    "may hold only strings, numbers, booleans and null");
+	return MANDATE_OK;
+}
+
+int
+agent_constraints_check(const char *json, size_t len, char *err,
+    size_t err_len)
+{
+	json_t *root, *v;
+	const char *key;
+	int r = MANDATE_OK;
+
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len,
+			    "intent.constraints must be a JSON object");
+		return MANDATE_EINVAL;
+	}
+	if (json_object_size(root) > MAX_CON_ARGS) {
+		json_decref(root);
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len, "intent.constraints may name at "
+			    "most 64 arguments");
+		return MANDATE_ELIMIT;
+	}
+	json_object_foreach(root, key, v) {
+		size_t kn = strlen(key);
+		if (kn == 0 || kn > MAX_CON_NAME) {
+			r = con_fail(err, err_len, "", "argument names must "
+			    "have 1 to 256 bytes");
+			break;
+		}
+		if (is_scalar(v))
+			continue;
+		if (json_is_array(v)) {
+			if ((r = check_scalar_list(v, err, err_len, key)) !=
+			    MANDATE_OK)
+				break;
+			continue;
+		}
+		/* an object of operators */
+		{
+			const char *op;
+			json_t *ov, *mn, *mx;
+
+			if (json_object_size(v) == 0) {
+				r = con_fail(err, err_len, key,
+				    "an operator object must not be empty");
+				break;
+			}
+			json_object_foreach(v, op, ov) {
+				if (strcmp(op, "one_of") == 0)
+					r = json_is_array(ov) ? check_scalar_list(ov,
+					    err, err_len, key) : con_fail(err,
+					    err_len, key, "one_of must be a list");
+				else if (strcmp(op, "min") == 0 ||
+				    strcmp(op, "max") == 0)
+					r = json_is_number(ov) ? MANDATE_OK :
+					    con_fail(err, err_len, key,
+					    "min and max must be numbers");
+				else if (strcmp(op, "prefix") == 0 ||
+				    strcmp(op, "suffix") == 0)
+					r = json_is_string(ov) ? MANDATE_OK :
+					    con_fail(err, err_len, key,
+					    "prefix and suffix must be strings");
+				else if (strcmp(op, "max_length") == 0)
+					r = json_is_integer(ov) &&
+					    json_integer_value(ov) >= 0 ?
+					    MANDATE_OK : con_fail(err, err_len, key,
+					    "max_length must be an integer >= 0");
+				else
+					r = con_fail(err, err_len, key, "unknown "
+					    "operator (allowed: one_of, min, max, "
+					    "prefix, suffix, max_length)");
+				if (r != MANDATE_OK)
+					break;
+			}
+			if (r != MANDATE_OK)
+				break;
+			mn = json_object_get(v, "min");
+			mx = json_object_get(v, "max");
+			if (mn != NULL && mx != NULL &&
+			    json_number_value(mn) > json_number_value(mx)) {
+				r = con_fail(err, err_len, key,
+				    "min is greater than max");
+				break;
+			}
+		}
+	}
+	json_decref(root);
+	return r;
+}
+
+/* Equal JSON scalars; numbers compare by value (1 equals 1.0). */
+static bool
+scalar_equal(const json_t *a, const json_t *b)
+{
+	if (json_is_number(a) && json_is_number(b)) {
+		if (json_is_integer(a) && json_is_integer(b))
+			return json_integer_value(a) == json_integer_value(b);
+		return json_number_value(a) == json_number_value(b);
+	}
+	return is_scalar(a) && is_scalar(b) && json_equal(a, b);
+}
+
+static bool
+in_list(const json_t *list, const json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		if (scalar_equal(e, v))
+			return true;
+	return false;
+}
+
+/* UTF-8 code points in s (the string is valid UTF-8: jansson checks). */
+static size_t
+utf8_chars(const char *s, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			c++;
+	return c;
+}
+
+/* One scalar argument value against one constraint. */
+static bool
+match_one(json_t *con, const json_t *v)
+{
+	const char *op;
+	json_t *ov;
+
+	if (!is_scalar(v))
+		return false;
+	if (is_scalar(con))
+		return scalar_equal(con, v);
+	if (json_is_array(con))
+		return in_list(con, v);
+	if (!json_is_object(con) || json_object_size(con) == 0)
+		return false;
+	json_object_foreach(con, op, ov) {
+		bool ok;
+		if (strcmp(op, "one_of") == 0) {
+			ok = json_is_array(ov) && in_list(ov, v);
+		} else if (strcmp(op, "min") == 0 || strcmp(op, "max") == 0) {
+			double x = json_number_value(v), b = json_number_value(ov);
+			ok = json_is_number(v) && json_is_number(ov) &&
+			    !isnan(x) && (op[1] == 'i' ? x >= b : x <= b);
+		} else if (strcmp(op, "prefix") == 0 ||
+		    strcmp(op, "suffix") == 0) {
+			size_t n = json_string_length(v);
+			size_t pn = json_string_length(ov);
+			const char *s = json_string_value(v);
+			const char *p = json_string_value(ov);
+			ok = json_is_string(v) && json_is_string(ov) && pn <= n &&
+			    memcmp(op[0] == 'p' ? s : s + n - pn, p, pn) == 0;
+		} else if (strcmp(op, "max_length") == 0) {
+			ok = json_is_string(v) && json_is_integer(ov) &&
+			    (json_int_t)utf8_chars(json_string_value(v),
+			    json_string_length(v)) <= json_integer_value(ov);
+		} else {
+			ok = false;        /* unknown: never silently true */
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+bool
+agent_constraints_match(json_t *constraints, const json_t *arguments)
+{
+	const char *key;
+	json_t *con;
+
+	if (constraints == NULL || json_object_size(constraints) == 0)
+		return true;
+	if (!json_is_object(constraints) || !json_is_object(arguments))
+		return false;
+	json_object_foreach(constraints, key, con) {
+		json_t *v = json_object_get(arguments, key);
+		size_t i;
+		json_t *e;
+
+		if (v == NULL)
+			return false;      /* a constrained argument must be sent */
+		if (json_is_array(v)) {
+			/* a list argument: every element must fit */
+			json_array_foreach(v, i, e)
+				if (!match_one(con, e))
+					return false;
+			continue;
+		}
+		if (!match_one(con, v))
+			return false;
+	}
+	return true;
+}
+
+/* ---- task resolution ---- */
+
+static bool
+task_id_ok(struct str id)
+{
+	if (id.n != STORE_TASK_ID_LEN)
+		return false;
+	for (size_t i = 0; i < id.n; i++) {
+		char c = id.p[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+static bool
+str_eq_json(struct str s, const json_t *j)
+{
+	return json_is_string(j) && json_string_length(j) == s.n &&
+	    memcmp(json_string_value(j), s.p, s.n) == 0;
+}
+
+static struct str
+jstr_of(const json_t *j)
+{
+	return str_make(json_string_value(j), json_string_length(j));
+}
+
+/* The token's granted actions: authorization_details[type=mandate_task]
+ * .actions; NULL (deny) when the claim is missing or malformed. */
+static json_t *
+token_actions(struct str payload)
+{
+	json_t *claims, *ad, *e, *acts = NULL;
+	size_t i;
+
+	claims = json_loadb(payload.p, payload.n, 0, NULL);
+	ad = json_object_get(claims, "authorization_details");
+	json_array_foreach(ad, i, e) {
+		json_t *a = json_object_get(e, "actions");
+		if (!str_eq_json(str_c(STS_AUTHZ_TYPE),
+		    json_object_get(e, "type")) || !json_is_array(a))
+			continue;
+		acts = json_incref(a);
+		break;
+	}
+	json_decref(claims);
+	return acts;
+}
+
+static bool
+action_granted(const json_t *token_acts, struct str action)
+{
+	size_t i;
+	json_t *e;
+
+	if (token_acts == NULL)
+		return true;          /* named by task id: the task's intents */
+	json_array_foreach(token_acts, i, e)
+		if (str_eq_json(action, e))
+			return true;
+	return false;
+}
+
+/* Build context.task's intents and intent_match from the stored intents
+ * (bounded by the token's actions when a token named the task).  -1 on
+ * ENOMEM or unreadable intents (deny). */
+static int
+match_intents(struct agent_ctx *c, const json_t *token_acts,
+    const json_t *arguments, json_t *names, bool *match)
+{
+	json_t *intents, *it;
+	size_t i;
+	int r = -1;
+
+	*match = false;
+	intents = json_loadb(c->t.intents_json.p, c->t.intents_json.n, 0, NULL);
+	if (!json_is_array(intents))
+		goto out;
+	json_array_foreach(intents, i, it) {
+		json_t *act = json_is_string(it) ? it :
+		    json_object_get(it, "action");
+		json_t *res = json_object_get(it, "resource");
+		json_t *con = json_object_get(it, "constraints");
+		struct str an;
+
+		if (!json_is_string(act))
+			goto out;
+		an = jstr_of(act);
+		if (!action_granted(token_acts, an))
+			continue;
+		if (json_array_append(names, act) != 0)
+			goto out;
+		if (*match || !str_eq(an, c->call->action))
+			continue;
+		if (res != NULL && !json_is_null(res) &&
+		    (c->resource_uid == NULL || !json_is_string(res) ||
+		    strcmp(json_string_value(res), c->resource_uid) != 0))
+			continue;
+		if (con != NULL && !json_is_null(con) &&
+		    !agent_constraints_match(con, arguments))
+			continue;
+		*match = true;
+	}
+	r = 0;
+out:
+	json_decref(intents);
+	return r;
+}
+
+static json_t *
+strs_json(const struct str *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++)
+		if (json_array_append_new(a, json_stringn(v[i].p, v[i].n))) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* Set context.task, context.session and context.approval. */
+static int
+fill_context(struct daemon *d, struct agent_ctx *c, struct http_request *req,
+    json_t *context, const json_t *token_acts)
+{
+	struct store_session ss;
+	json_t *names = NULL, *labels = NULL, *actions = NULL, *counts = NULL;
+	json_t *task = NULL, *sess = NULL;
+	const char *sname = daemon_sensitivity_name(c->t.sensitivity);
+	int r;
+
+	if ((r = store_session_get(d->store, c->t.id, req->arena, &ss)) !=
+	    MANDATE_OK)
+		return r;
+	r = MANDATE_ENOMEM;
+	if ((names = json_array()) == NULL || (counts = json_object()) == NULL ||
+	    (labels = strs_json(ss.labels, ss.n_labels)) == NULL ||
+	    (actions = strs_json(ss.actions, ss.n_actions)) == NULL)
+		goto out;
+	for (size_t i = 0; i < ss.n_actions; i++) {
+		char *k = arena_alloc(req->arena, ss.actions[i].n + 1);
+		if (k == NULL)
+			goto out;
+		memcpy(k, ss.actions[i].p, ss.actions[i].n);
+		k[ss.actions[i].n] = '\0';
+		if (json_object_set_new(counts, k, json_integer(ss.counts[i])))
+			goto out;
+	}
+	if (match_intents(c, token_acts, json_object_get(context, "arguments"),
+	    names, &c->intent_match) != 0) {
+		r = MANDATE_EINTERNAL;
+		goto out;
+	}
+	task = json_pack("{s:s%,s:s%,s:s%,s:s%,s:O,s:b,s:I,s:s,s:I,s:I,s:I}",
+	    "id", c->t.id.p, c->t.id.n,
+	    "objective", c->t.objective.p, c->t.objective.n,
+	    "agent", c->t.agent.p, c->t.agent.n,
+	    "delegator", c->t.delegator.p, c->t.delegator.n,
+	    "intents", names,
+	    "intent_match", c->intent_match,
+	    "sensitivity", (json_int_t)c->t.sensitivity,
+	    "sensitivity_name", sname != NULL ? sname : "",
+	    "expires_at", (json_int_t)c->t.expires_at,
+	    "call_budget", (json_int_t)(c->t.call_budget == INT64_MAX ?
+	    INT64_MAX : c->t.call_budget),
+	    "calls_used", (json_int_t)c->t.calls_used);
+	sess = json_pack("{s:O,s:O,s:I,s:O}", "labels", labels,
+	    "actions", actions, "calls", (json_int_t)c->t.calls_used,
+	    "counts", counts);
+	if (task == NULL || sess == NULL ||
+	    json_object_set(context, "task", task) ||
+	    json_object_set(context, "session", sess) ||
+	    json_object_set_new(context, "approval",
+	    json_pack("{s:s}", "state", "none")))
+		goto out;
+	r = MANDATE_OK;
+out:
+	json_decref(names);
+	json_decref(labels);
+	json_decref(actions);
+	json_decref(counts);
+	json_decref(task);
+	json_decref(sess);
+	return r;
+}
+
+/* Resolve context.mandate into c->t.  MANDATE_OK with c->task set when a
+ * task row was read; *why set (and c->usable false) when the call is to
+ * be denied.  *token_acts gets the token's actions (json_decref). */
+static int
+resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
+    json_t *m, json_t **token_acts, const char **why)
+{
+	const json_t *tok = json_object_get(m, "token");
+	const json_t *tid = json_object_get(m, "task");
+	const char *key, *reason = NULL;
+	json_t *v;
+	struct str task_id;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	*token_acts = NULL;
+	if (!json_is_object(m)) {
+		*why = "context.mandate must be an object";
+		return MANDATE_OK;
+	}
+	json_object_foreach(m, key, v) {
+		if (strcmp(key, "token") && strcmp(key, "task") &&
+		    strcmp(key, "dpop") && strcmp(key, "htm") &&
+		    strcmp(key, "htu") && strcmp(key, "aud")) {
+			*why = "unknown member of context.mandate";
+			return MANDATE_OK;
+		}
+		if (!json_is_string(v)) {
+			*why = "context.mandate members must be strings";
+			return MANDATE_OK;
+		}
+	}
+	if ((tok == NULL) == (tid == NULL)) {
+		*why = "context.mandate needs exactly one of token and task";
+		return MANDATE_OK;
+	}
+	if (tok != NULL) {
+		struct sts_verified vt;
+		const json_t *dp = json_object_get(m, "dpop");
+		const json_t *htm = json_object_get(m, "htm");
+		const json_t *htu = json_object_get(m, "htu");
+		const json_t *aud = json_object_get(m, "aud");
+
+		if (d->sts == NULL) {
+			*why = "tokens are not available";
+			return MANDATE_OK;
+		}
+		if (json_string_length(tok) > STS_MAX_TOKEN_LEN) {
+			*why = "token too long";
+			return MANDATE_OK;
+		}
+		r = sts_verify_access_token(d->sts, jstr_of(tok),
+		    aud ? jstr_of(aud) : STR_NULL,
+		    dp ? jstr_of(dp) : STR_NULL, htm ? jstr_of(htm) : STR_NULL,
+		    htu ? jstr_of(htu) : STR_NULL, now, req->arena, &vt,
+		    &reason);
+		if (r == MANDATE_EINVAL) {
+			*why = reason != NULL ? reason : "token not usable";
+			return MANDATE_OK;
+		}
+		if (r != MANDATE_OK)
+			return r;
+		if ((*token_acts = token_actions(vt.payload)) == NULL) {
+			*why = "token has no task authorization_details";
+			return MANDATE_OK;
+		}
+		task_id = vt.task_id;
+		if (!task_id_ok(task_id)) {
+			*why = "token names no task";
+			return MANDATE_OK;
+		}
+		r = store_task_get(d->store, task_id, req->arena, &c->t);
+		if (r == MANDATE_ENOTFOUND) {
+			*why = "unknown task";
+			return MANDATE_OK;
+		}
+		if (r != MANDATE_OK)
+			return r;
+		c->task = true;
+		if (!str_eq(vt.sub, c->t.agent)) {
+			*why = "token subject is not the task's agent";
+			return MANDATE_OK;
+		}
+	} else {
+		if (!c->call->caller_authenticated) {
+			*why = "naming a task needs an authenticated caller";
+			return MANDATE_OK;
+		}
+		task_id = jstr_of(tid);
+		if (!task_id_ok(task_id)) {
+			*why = "unknown task";
+			return MANDATE_OK;
+		}
+		r = store_task_get(d->store, task_id, req->arena, &c->t);
+		if (r == MANDATE_ENOTFOUND) {
+			*why = "unknown task";
+			return MANDATE_OK;
+		}
+		if (r != MANDATE_OK)
+			return r;
+		c->task = true;
+	}
+	if (!str_eq(c->call->subject_id, c->t.agent)) {
+		*why = "subject is not the task's agent";
+		return MANDATE_OK;
+	}
+	switch (store_task_state_at(&c->t, now)) {
+	case STORE_TASK_ACTIVE:
+		break;
+	case STORE_TASK_EXPIRED:
+		*why = "task expired";
+		return MANDATE_OK;
+	case STORE_TASK_REVOKED:
+		*why = "task revoked";
+		return MANDATE_OK;
+	default:
+		*why = "task ended";
+		return MANDATE_OK;
+	}
+	if (c->t.calls_used >= c->t.call_budget) {
+		*why = "call budget exhausted";
+		return MANDATE_OK;
+	}
+	c->usable = true;
+	return MANDATE_OK;
+}
 
 int
 agent_ctx_prepare(struct daemon *d, struct http_request *req,
@@ -27,41 +599,103 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
     enum agent_ctx_result *result, const char **why)
 {
 	struct agent_ctx *c;
-	bool named;
+	json_t *m = NULL, *token_acts = NULL;
+	int r;
 
-	(void)d;
 	*out = NULL;
 	*result = AGENT_CTX_DENY;
 	*why = "internal error";
-	if (!json_is_object(context))
+	if (d == NULL || req == NULL || call == NULL || !json_is_object(context))
 		return MANDATE_EINVAL;
 	if ((c = arena_alloc(req->arena, sizeof(*c))) == NULL)
 		return MANDATE_ENOMEM;
 	memset(c, 0, sizeof(*c));
 	c->call = call;
-	named = json_object_get(context, "mandate") != NULL;
+	m = json_incref(json_object_get(context, "mandate"));
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		json_object_del(context, reserved[i]);
 	*out = c;
-	if (named) {
-		*why = "task-aware decisions are not available";
+	c->named = m != NULL;
+	if (m == NULL) {
+		*result = AGENT_CTX_NONE;
+		*why = NULL;
 		return MANDATE_OK;
 	}
-	*result = AGENT_CTX_NONE;
+	if (call->resource_type.n > 0) {
+		char *type = arena_alloc(req->arena, call->resource_type.n + 1);
+		if (type == NULL) {
+			r = MANDATE_ENOMEM;
+			goto out;
+		}
+		memcpy(type, call->resource_type.p, call->resource_type.n);
+		type[call->resource_type.n] = '\0';
+		if ((c->resource_uid = daemon_cedar_uid(req->arena, type,
+		    call->resource_id)) == NULL) {
+			r = MANDATE_ENOMEM;
+			goto out;
+		}
+	}
+	c->why = NULL;
+	if ((r = resolve(d, req, c, m, &token_acts, &c->why)) != MANDATE_OK) {
+		c->usable = false;
+		goto out;
+	}
+	if (!c->usable) {
+		*why = c->why != NULL ? c->why : "task not usable";
+		goto out;
+	}
+	if ((r = fill_context(d, c, req, context, token_acts)) != MANDATE_OK) {
+		c->usable = false;
+		goto out;
+	}
+	c->context_set = true;
+	*result = AGENT_CTX_TASK;
 	*why = NULL;
+out:
+	if (r != MANDATE_OK && c->why == NULL)
+		c->why = "internal error";
+	json_decref(m);
+	json_decref(token_acts);
+	return r;
+}
+
+/* ---- finish ---- */
+
+/* The configured output labels of a tool (tools.output_labels), as
+ * strings in the request's arena; none when not configured. */
+static int
+tool_labels(struct daemon *d, struct http_request *req, struct str action,
+    const struct str **out, size_t *n_out)
+{
+	const struct config_tools *tl = &d->cfg->tools;
+
+	*out = NULL;
+	*n_out = 0;
+	for (size_t i = 0; i < tl->n_output_labels; i++) {
+		const struct config_strlist *l = &tl->output_labels[i].labels;
+		struct str *v;
+
+		if (!str_eq_c(action, tl->output_labels[i].action))
+			continue;
+		if (l->n == 0)
+			return MANDATE_OK;
+		if ((v = arena_calloc(req->arena, l->n, sizeof(*v))) == NULL)
+			return MANDATE_ENOMEM;
+		for (size_t j = 0; j < l->n; j++)
+			v[j] = str_c(l->v[j]);
+		*out = v;
+		*n_out = l->n;
+		return MANDATE_OK;
+	}
 	return MANDATE_OK;
 }
 
-int
-agent_ctx_finish(struct daemon *d, struct http_request *req,
-    struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
-    bool *final, char id[AGENT_DECISION_ID_SIZE])
+static int
+new_decision_id(char id[AGENT_DECISION_ID_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
-	json_t *f;
 
-	*final = false;
 	id[0] = '\0';
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return MANDATE_EINTERNAL;
@@ -70,6 +704,75 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	id[32] = '\0';
+	return MANDATE_OK;
+}
+
+static const char *
+consume_why(int outcome)
+{
+	switch (outcome) {
+	case STORE_EXHAUSTED:
+		return "call budget exhausted";
+	case STORE_TASK_EXPIRED_NOW:
+		return "task expired";
+	default:
+		return "task not active";
+	}
+}
+
+int
+agent_ctx_finish(struct daemon *d, struct http_request *req,
+    struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
+    bool *final, char id[AGENT_DECISION_ID_SIZE])
+{
+	bool allow;
+	int64_t now = (int64_t)time(NULL), used = 0;
+	int outcome = STORE_CONSUMED, r;
+	json_t *f;
+
+	*final = false;
+	id[0] = '\0';
+	if (d == NULL || req == NULL || c == NULL)
+		return MANDATE_EINVAL;
+	if ((r = new_decision_id(id)) != MANDATE_OK)
+		return r;
+	/* a named task must have been resolved and usable: prepare's deny
+	 * (or an error in it) cannot be undone by the policies */
+	allow = permit && (!c->named || (c->task && c->usable &&
+	    c->context_set));
+	if (c->task && !c->call->dry_run) {
+		struct store_decision dec;
+		const char *caller = c->call->caller != NULL ?
+		    c->call->caller : "";
+
+		memset(&dec, 0, sizeof(dec));
+		dec.id = str_c(id);
+		dec.task_id = c->t.id;
+		dec.caller = str_c(caller);
+		dec.action = c->call->action;
+		dec.resource = c->resource_uid != NULL ?
+		    str_c(c->resource_uid) : STR_NULL;
+		dec.permit = allow;
+		dec.time = now;
+		if (allow && tool_labels(d, req, c->call->action,
+		    &dec.add_labels, &dec.n_add_labels) != MANDATE_OK)
+			allow = false;
+		dec.permit = allow;
+		if (dec.action.n == 0 || dec.action.n > STORE_MAX_LABEL) {
+			allow = false;     /* cannot be recorded: deny */
+			dec.permit = 0;
+			dec.action = str_c("(invalid)");
+		}
+		r = store_decision_record(d->store, &dec, now, &outcome, &used);
+		if (r != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "request %s: decision record: "
+			    "%s", req->request_id, mandate_strerror(r));
+			allow = false;
+		} else if (allow && outcome != STORE_CONSUMED) {
+			allow = false;     /* the budget ran out in between */
+			c->why = consume_why(outcome);
+		}
+	}
 	f = json_pack("{s:s,s:s%,s:s%,s:s%,s:s%,s:s%,s:b,s:O*,s:O*}",
 	    "decision_id", id,
 	    "subject_type", c->call->subject_type.p, c->call->subject_type.n,
@@ -78,11 +781,23 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 	    "resource_type", c->call->resource_type.p,
 	    c->call->resource_type.n,
 	    "resource_id", c->call->resource_id.p, c->call->resource_id.n,
-	    "decision", permit, "reasons", reasons, "errors", errors);
+	    "decision", allow, "reasons", reasons, "errors", errors);
 	if (f == NULL)
 		return MANDATE_ENOMEM;
-	if (api_audit(d, req, "decision", STR_NULL, STR_NULL, f) != MANDATE_OK)
+	if (c->task && (json_object_set_new(f, "intent_match",
+	    json_boolean(c->intent_match)) || (allow && !c->call->dry_run &&
+	    json_object_set_new(f, "calls_used", json_integer(used))) ||
+	    (c->call->dry_run && json_object_set_new(f, "dry_run",
+	    json_true()))))
+		r = MANDATE_ENOMEM;
+	if (c->why != NULL && json_object_set_new(f, "deny_reason",
+	    json_string(c->why)))
+		r = MANDATE_ENOMEM;
+	if (api_audit(d, req, "decision", c->task ? c->t.agent : STR_NULL,
+	    c->task ? c->t.id : STR_NULL, f) != MANDATE_OK)
 		return MANDATE_EIO;
-	*final = permit;
+	if (r != MANDATE_OK)
+		return r;
+	*final = allow;
 	return MANDATE_OK;
 }

@@ -17,8 +17,17 @@
  *
  * The token is the RFC 9068 JWT that /oauth2/token issued to the agent
  * (its signature, expiry and usability are checked: revoked, task ended
- * or expired, kill switch); a task id may be named only by an
- * authenticated caller.  Either way the subject of the evaluation must
+ * or expired, kill switch).  A DPoP-bound token also needs the agent's
+ * proof, forwarded by the enforcement point with the method and URI of
+ * the agent's request to it:
+ *
+ *   "mandate": { "token": "...", "dpop": "<proof>", "htm": "POST",
+ *                "htu": "https://tool.example/path" }
+ *
+ * An optional "aud" member asks that the token's aud contain it.
+ * A task id may be named only by an authenticated caller.  Any other
+ * member of `mandate`, a non-string member, or both or neither of token
+ * and task is a deny.  Either way the subject of the evaluation must
  * be the task's agent (subject.id equal to the task's agent), or the call
  * is denied.  `mandate` is removed from the context the policies see.
  *
@@ -83,6 +92,17 @@ struct agent_call {
 	struct str action;
 	struct str resource_type, resource_id;
 	bool caller_authenticated;  /* a verified caller, not open loopback */
+	/* Added by the agent-aware part (additive): the verified caller's
+	 * principal (api_caller.principal), or NULL for open loopback.  It
+	 * is stored with a task's decision: only that caller (or open
+	 * loopback when NULL) may report the decision's outcome. */
+	const char *caller;
+	/* Added (additive): a question about many candidates (the AuthZEN
+	 * search endpoints), not a call about to be made.  The task is
+	 * resolved and checked and the context set as for a call, but
+	 * finish consumes no budget and records nothing in the session
+	 * (the decision is audited, and not stored for outcome reports). */
+	bool dry_run;
 };
 
 struct agent_ctx;
@@ -110,5 +130,27 @@ int agent_ctx_prepare(struct daemon *d, struct http_request *req,
 int agent_ctx_finish(struct daemon *d, struct http_request *req,
     struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
     bool *final, char id[AGENT_DECISION_ID_SIZE]);
+
+/*
+ * The intent constraint language (docs/policy-guide.md).  An intent's
+ * "constraints" is an object: argument name -> one of
+ *   a JSON scalar            the argument equals it (numbers by value)
+ *   an array of scalars      the argument is one of them
+ *   an object of operators   every operator holds: one_of [scalars],
+ *                            min n, max n (numbers), prefix s, suffix s,
+ *                            max_length n (strings, in code points)
+ * An array argument matches when every element does; a constrained
+ * argument that is absent, or is an object, does not match.
+ *
+ * agent_constraints_check validates constraints JSON text at task
+ * creation: MANDATE_OK, or EINVAL/ELIMIT with a client-safe message in
+ * err, so that nothing the server cannot evaluate is ever stored.
+ * agent_constraints_match is the check itself (arguments: the call's
+ * context.arguments, may be NULL).
+ */
+int agent_constraints_check(const char *json, size_t len, char *err,
+    size_t err_len);
+bool agent_constraints_match(json_t *constraints,
+    const json_t *arguments);
 
 #endif

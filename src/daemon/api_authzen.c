@@ -18,9 +18,13 @@
  * {"decision": false}.
  *
  * Search candidates are the policy information point's entities of the
- * searched type (subject, resource) or the Action entities it holds
- * (action), in the order of the entity files; each one is authorized as
- * a full evaluation.
+ * searched type (subject, resource), or for actions the Action entities
+ * it holds and then the schema's other actions, in the order of the
+ * entity files (the schema's: by name); each one is authorized as
+ * a full evaluation.  A page token is the index of the candidate where
+ * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
+ * candidates (a page may then hold fewer results than its limit, with a
+ * token to go on).
  */
 #include <stdio.h>
 #include <string.h>
@@ -75,11 +79,21 @@ bad_request(struct http_request *req, int r, const char *msg)
 }
 
 /* The caller: authenticated per api_auth (open on loopback only where
- * configured).  0 after answering 401. */
+ * api_auth.open_on_loopback says, as on the development instance), or
+ * nobody checked with authzen.authenticate: false.  0 after answering
+ * 401. */
 static int
 caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
     bool *authenticated)
 {
+	if (!d->cfg->authzen.authenticate) {
+		/* authzen.authenticate: false, said at start-up */
+		c->principal = "anonymous";
+		c->kind = "none";
+		c->issuer = "";
+		*authenticated = false;
+		return 1;
+	}
 	if (!api_authenticate(d, req, c))
 		return 0;
 	*authenticated = strcmp(c->kind, "loopback") != 0;
@@ -87,29 +101,47 @@ caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
 }
 
 /* The evaluation's context as a JSON object the agent layer may edit:
- * the top-level one with the item's merged over it. */
-static json_t *
-context_of(const char *body, const struct authzen_eval *e)
+ * the top-level one with the item's merged over it.  The text was
+ * checked by the strict parser already; jansson may still refuse what
+ * it cannot hold (an integer past 64 bits, a NUL in a string):
+ * MANDATE_EINVAL with a message in err. */
+static int
+context_of(const char *body, const struct authzen_eval *e, json_t **out,
+    char *err, size_t err_len)
 {
-	json_t *ctx, *item;
+	json_t *ctx, *item = NULL;
 	json_error_t je;
+	int r = MANDATE_EINVAL;
 
+	*out = NULL;
+	memset(&je, 0, sizeof(je));
 	if (e->context == NULL)
 		ctx = json_object();
 	else
 		ctx = json_loadb(body + e->context->off, e->context->len, 0,
 		    &je);
-	if (ctx == NULL || e->item_context == NULL)
-		return ctx;
-	item = json_loadb(body + e->item_context->off, e->item_context->len, 0,
-	    &je);
-	if (item == NULL || json_object_update(ctx, item) != 0) {
-		json_decref(item);
-		json_decref(ctx);
-		return NULL;
+	if (ctx == NULL)
+		goto bad;
+	if (e->item_context != NULL && (item = json_loadb(body +
+	    e->item_context->off, e->item_context->len, 0, &je)) == NULL)
+		goto bad;
+	if (item != NULL && json_object_update(ctx, item) != 0) {
+		r = MANDATE_ENOMEM;
+		goto out;
 	}
+	*out = ctx;
+	ctx = NULL;
+	r = MANDATE_OK;
+	goto out;
+bad:
+	if (json_error_code(&je) == json_error_out_of_memory ||
+	    (e->context == NULL && ctx == NULL))
+		r = MANDATE_ENOMEM;
+	snprintf(err, err_len, "context cannot be used: %s", je.text);
+out:
 	json_decref(item);
-	return ctx;
+	json_decref(ctx);
+	return r;
 }
 
 /* The request's entity data for the entities the PIP does not hold
@@ -216,19 +248,21 @@ out:
 }
 
 /* One evaluation, start to end: prepare, policies, finish.  Returns
- * MANDATE_EINVAL (message in o->err) when the request cannot be mapped;
- * the decision is then false and has been audited all the same. */
+ * MANDATE_EINVAL (message in o->err) when the request cannot be mapped
+ * (or is a batch item with an error); the decision is then false and
+ * goes through the agent context and the audit all the same. */
 static int
 evaluate(struct daemon *d, struct http_request *req,
-    const struct daemon_policies *p, const char *body, bool authenticated,
+    const struct daemon_policies *p, const char *body,
+    const struct api_caller *caller, bool authenticated, bool dry_run,
     const struct authzen_eval *e, struct az_out *o)
 {
 	struct agent_call call;
 	struct agent_ctx *ac = NULL;
 	enum agent_ctx_result res = AGENT_CTX_DENY;
 	const char *why = NULL;
-	json_t *ctx;
-	bool permit = false;
+	json_t *ctx = NULL;
+	bool permit = false, refused;
 	int r = MANDATE_OK, rf;
 
 	memset(o, 0, sizeof(*o));
@@ -241,11 +275,22 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_type = e->resource.type;
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
-	ctx = context_of(body, e);
-	if (o->reasons == NULL || o->errors == NULL || ctx == NULL) {
-		json_decref(ctx);
+	call.caller = authenticated ? caller->principal : NULL;
+	call.dry_run = dry_run;
+	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
+	if (e->error != NULL) {
+		/* a batch item that cannot be evaluated: a recorded deny */
+		snprintf(o->err, sizeof(o->err), "%s", e->error);
+		r = MANDATE_EINVAL;
+	} else {
+		r = context_of(body, e, &ctx, o->err, sizeof(o->err));
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			return r;
 	}
+	refused = r == MANDATE_EINVAL;
+	if (refused && (ctx = json_object()) == NULL)
+		return MANDATE_ENOMEM;
 	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
 	    MANDATE_OK || ac == NULL) {
 		daemon_log(d, DLOG_ERROR, "request %s: agent context failed: "
@@ -253,7 +298,10 @@ evaluate(struct daemon *d, struct http_request *req,
 		json_decref(ctx);
 		return MANDATE_EINTERNAL;
 	}
-	if (res == AGENT_CTX_DENY) {
+	if (refused) {
+		daemon_log(d, DLOG_INFO, "request %s: not evaluated: %s",
+		    req->request_id, o->err);
+	} else if (res == AGENT_CTX_DENY) {
 		daemon_log(d, DLOG_INFO, "request %s: denied before the "
 		    "policies: %s", req->request_id, why ? why : "");
 	} else if (p == NULL || p->set == NULL) {
@@ -268,6 +316,9 @@ evaluate(struct daemon *d, struct http_request *req,
 			    mandate_strerror(r));
 	}
 	json_decref(ctx);
+	if (r == MANDATE_EINVAL)   /* why, for the audit and include_context */
+		json_array_append_new(o->errors, json_pack("{s:s}", "message",
+		    o->err));
 	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
 	    &o->decision, o->id);
 	if (rf != MANDATE_OK) {
@@ -283,24 +334,12 @@ evaluate(struct daemon *d, struct http_request *req,
 	return r;
 }
 
-static json_t *
-context_json(const struct az_out *o)
-{
-	return json_pack("{s:s,s:{s:O,s:O}}", "id", o->id, "reason_admin",
-	    "policies", o->reasons, "errors", o->errors);
-}
-
 static void
 respond_one(struct http_request *req, const struct az_out *o)
 {
-	json_t *j = json_pack("{s:b,s:o}", "decision", o->decision, "context",
-	    context_json(o));
-
-	if (j == NULL) {
-		http_respond_error(req, 500, "server_error", NULL);
-		return;
-	}
-	http_respond_json(req, 200, j);   /* consumes j */
+	/* NULL answers 500 */
+	http_respond_json(req, 200, authzen_decision_json(o->decision, true,
+	    o->id, o->reasons, o->errors));
 }
 
 static void
@@ -324,7 +363,7 @@ h_evaluation(struct http_request *req, void *arg)
 		return;
 	}
 	p = daemon_policies_get(d);
-	r = evaluate(d, req, p, req->body.p, authn, &e, &o);
+	r = evaluate(d, req, p, req->body.p, &caller, authn, false, &e, &o);
 	daemon_policies_put(p);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
@@ -358,7 +397,8 @@ h_evaluations(struct http_request *req, void *arg)
 	if (b.single) {
 		struct az_out o;
 
-		r = evaluate(d, req, p, req->body.p, authn, &b.items[0], &o);
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[0], &o);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)
@@ -374,23 +414,14 @@ h_evaluations(struct http_request *req, void *arg)
 		struct az_out o;
 		json_t *item;
 
-		memset(&o, 0, sizeof(o));
-		if (b.items[i].error != NULL) {
-			/* not an evaluation: answered false, said in context */
-			o.reasons = json_array();
-			o.errors = json_array();
-			json_array_append_new(o.errors, json_pack("{s:s}",
-			    "message", b.items[i].error));
-		} else {
-			r = evaluate(d, req, p, req->body.p, authn,
-			    &b.items[i], &o);
-			if (r == MANDATE_EINVAL && o.errors != NULL)
-				json_array_append_new(o.errors, json_pack(
-				    "{s:s}", "message", o.err));
+		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
+		    &b.items[i], &o);
+		if (r == MANDATE_ENOMEM) {
+			az_out_clear(&o);
+			goto nomem;
 		}
-		item = b.include_context ? json_pack("{s:b,s:o}", "decision",
-		    o.decision, "context", context_json(&o)) :
-		    json_pack("{s:b}", "decision", o.decision);
+		item = authzen_decision_json(o.decision, b.include_context,
+		    o.id, o.reasons, o.errors);
 		if (item == NULL || json_array_append_new(arr, item) != 0) {
 			az_out_clear(&o);
 			goto nomem;
@@ -423,26 +454,41 @@ struct search_walk {
 	struct http_request *req;
 	struct daemon_policies *p;
 	const char *body;
+	const struct api_caller *caller;
 	bool authn;
 	enum authzen_search_kind kind;
 	struct authzen_eval q;
-	size_t index;           /* candidates permitted so far */
+	size_t cand;            /* index of the next candidate */
+	size_t scanned;         /* candidates evaluated by this request */
 	size_t offset, limit;
-	bool more;              /* a permitted candidate past the page */
+	size_t n_results;
+	bool stop;              /* page full, or the scan bound reached */
+	size_t next;            /* where the next page starts, when stop */
 	json_t *results;
 	int status;
 };
 
+/* One candidate (cedar_entities_each callback).  Candidates before the
+ * page's offset are skipped unevaluated; the page ends at the first
+ * permitted candidate past its limit (so that a next page is announced
+ * only when it has a result) or after AUTHZEN_MAX_SCAN evaluations. */
 static int
 search_one(void *arg, const char *id, size_t id_len)
 {
 	struct search_walk *w = arg;
 	struct authzen_eval e = w->q;
 	struct az_out o;
+	size_t idx = w->cand++;
 	int r;
 
-	if (w->more)
+	if (idx < w->offset)
 		return MANDATE_OK;
+	if (w->scanned >= AUTHZEN_MAX_SCAN) {
+		w->stop = true;
+		w->next = idx;
+		return MANDATE_ELIMIT;
+	}
+	w->scanned++;
 	switch (w->kind) {
 	case AUTHZEN_SEARCH_SUBJECT:
 		e.subject.id = str_make(id, id_len);
@@ -454,33 +500,44 @@ search_one(void *arg, const char *id, size_t id_len)
 		e.action.name = str_make(id, id_len);
 		break;
 	}
-	r = evaluate(w->d, w->req, w->p, w->body, w->authn, &e, &o);
+	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
+	    &e, &o);
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;
 	}
 	if (o.decision) {
-		if (w->index >= w->offset + w->limit) {
-			w->more = true;
-		} else if (w->index >= w->offset) {
-			json_t *x = w->kind == AUTHZEN_SEARCH_ACTION ?
-			    json_pack("{s:s%}", "name", id, id_len) :
-			    json_pack("{s:s%,s:s%}", "type",
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.p : e.resource.type.p,
-			    w->kind == AUTHZEN_SEARCH_SUBJECT ?
-			    e.subject.type.n : e.resource.type.n, "id", id,
-			    id_len);
+		json_t *x;
 
-			if (x == NULL || json_array_append_new(w->results, x)) {
-				az_out_clear(&o);
-				return w->status = MANDATE_ENOMEM;
-			}
+		if (w->n_results >= w->limit) {
+			az_out_clear(&o);
+			w->stop = true;
+			w->next = idx;
+			return MANDATE_ELIMIT;
 		}
-		w->index++;
+		x = authzen_search_item(w->kind, w->kind ==
+		    AUTHZEN_SEARCH_SUBJECT ? e.subject.type : e.resource.type,
+		    str_make(id, id_len));
+		if (x == NULL || json_array_append_new(w->results, x) != 0) {
+			az_out_clear(&o);
+			return w->status = MANDATE_ENOMEM;
+		}
+		w->n_results++;
 	}
 	az_out_clear(&o);
 	return MANDATE_OK;
+}
+
+/* The schema's actions that the entity files do not also list (an
+ * entity store built with a schema holds them already). */
+static int
+schema_action(void *arg, const char *id, size_t id_len)
+{
+	struct search_walk *w = arg;
+
+	if (cedar_entities_has(w->p->entities, "Action", 6, id, id_len))
+		return MANDATE_OK;
+	return search_one(arg, id, id_len);
 }
 
 static void
@@ -497,6 +554,7 @@ search(struct http_request *req, struct daemon *d,
 	memset(&w, 0, sizeof(w));
 	if (!caller_of(d, req, &caller, &w.authn) || !json_content(req))
 		return;
+	w.caller = &caller;
 	if ((r = authzen_parse_search(req->arena, req->body.p, req->body.n,
 	    kind, &s, err, sizeof(err))) != MANDATE_OK) {
 		bad_request(req, r, err);
@@ -512,27 +570,29 @@ search(struct http_request *req, struct daemon *d,
 	w.p = daemon_policies_get(d);
 	if ((w.results = json_array()) == NULL)
 		goto nomem;
-	if (w.p != NULL && w.p->entities != NULL) {
+	if (w.p != NULL) {
 		struct str t = kind == AUTHZEN_SEARCH_SUBJECT ?
 		    s.q.subject.type : kind == AUTHZEN_SEARCH_RESOURCE ?
 		    s.q.resource.type : STR_LIT("Action");
 
 		r = cedar_entities_each(w.p->entities, t.p, t.n, search_one,
 		    &w);
+		if (r == MANDATE_OK && kind == AUTHZEN_SEARCH_ACTION)
+			r = cedar_schema_each_action(w.p->schema, t.p, t.n,
+			    schema_action, &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
-		if (r != MANDATE_OK) {
+		if (r != MANDATE_OK && !w.stop) {
 			/* fail closed: no partial answer */
 			http_respond_error(req, 500, "server_error", NULL);
 			goto out;
 		}
 	}
-	if (w.more)
-		authzen_page_token(w.offset + w.limit, tok, sizeof(tok));
+	if (w.stop)
+		authzen_page_token(w.next, tok, sizeof(tok));
 	else
 		tok[0] = '\0';
-	if ((j = json_pack("{s:O,s:{s:s}}", "results", w.results, "page",
-	    "next_token", tok)) == NULL)
+	if ((j = authzen_search_page(w.results, tok)) == NULL)
 		goto nomem;
 	http_respond_json(req, 200, j);   /* consumes j */
 	j = NULL;
@@ -582,13 +642,7 @@ h_configuration(struct http_request *req, void *arg)
 		snprintf(b, sizeof(b), "http://%s", host);
 		base = b;
 	}
-	j = json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
-	    "policy_decision_point", base,
-	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
-	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
-	    "search_subject_endpoint", base, "/access/v1/search/subject",
-	    "search_resource_endpoint", base, "/access/v1/search/resource",
-	    "search_action_endpoint", base, "/access/v1/search/action");
+	j = authzen_metadata_json(base);
 	if (j == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);
 		return;

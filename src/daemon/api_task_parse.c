@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "daemon/agent_ctx.h"
 #include "daemon/daemon_int.h"
 #include "util/status.h"
 
@@ -205,6 +206,14 @@ parse_intent(const struct ajson *it, const char *body,
 			return fail(err, err_len, MANDATE_ELIMIT,
 			    "intent.constraints is too large");
 		out->constraints = str_make(body + con->off, con->len);
+		/* only what agent_ctx can evaluate is stored: an unknown
+		 * operator is refused, never silently ignored */
+		{
+			int r = agent_constraints_check(out->constraints.p,
+			    out->constraints.n, err, err_len);
+			if (r != MANDATE_OK)
+				return r;
+		}
 	}
 	return MANDATE_OK;
 }

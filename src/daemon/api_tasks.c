@@ -2,8 +2,9 @@
  * api_tasks.c - the tasks API and the kill switch over HTTP.
  *
  *   POST /v1/tasks               create a task (decided by Cedar)
- *   GET  /v1/tasks/{id}          read one (its delegator only)
- *   POST /v1/tasks/{id}/end      end it and its credentials (idempotent)
+ *   GET  /v1/tasks/{id}          read one (its delegator; others by Cedar)
+ *   POST /v1/tasks/{id}/end      end it and its credentials (idempotent;
+ *                                its delegator; others by Cedar)
  *   POST /v1/agents/{id}/revoke  kill switch (decided by Cedar)
  *
  * Every handler authenticates the caller first (api_authenticate), fails
@@ -248,25 +249,74 @@ reason_body(struct http_request *req, struct str *reason)
 	return 1;
 }
 
-/* Read the task named in the path for its delegator.  1 with *t filled,
- * 0 after answering (404 for unknown ids and other delegators' tasks, so
- * that ids cannot be probed). */
+/* The context of mandate:read_task and mandate:end_task: who asks, and
+ * the task (its delegator and agent are here rather than attributes of
+ * the Task entity, since the entity store does not hold every task). */
+static json_t *
+task_ctx_json(const struct api_caller *c, const struct store_task *t,
+    int64_t now)
+{
+	int st = store_task_state_at(t, now);
+	const char *sens = daemon_sensitivity_name(t->sensitivity);
+
+	return json_pack("{s:o,s:{s:s%,s:o,s:s%,s:s,s:s}}",
+	    "caller", caller_json(c),
+	    "task", "id", t->id.p, t->id.n,
+	    "agent", agent_json(t->agent),
+	    "delegator", t->delegator.p, t->delegator.n,
+	    "state", st >= 0 && st <= 3 ? state_names[st] : "revoked",
+	    "sensitivity", sens ? sens : "restricted");
+}
+
+/* May the caller, who is not its delegator, do action on task t?  Any
+ * error is a deny.  *reasons (may be NULL) gets the permitting policies. */
+static bool
+other_may(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, const char *action,
+    const struct store_task *t, json_t **reasons)
+{
+	json_t *ctx = task_ctx_json(caller, t, now_s()), *why = NULL;
+	bool allow = false;
+
+	if (reasons != NULL)
+		*reasons = NULL;
+	if (ctx == NULL)
+		return false;
+	/* api_decide takes ctx, even on error */
+	if (api_decide(d, req, caller->principal, action, "Task", t->id, ctx,
+	    &allow, &why) != MANDATE_OK)
+		allow = false;
+	if (allow && reasons != NULL)
+		*reasons = why;
+	else
+		json_decref(why);
+	return allow;
+}
+
+/* Read the task named in the path for the caller: its delegator always
+ * may; anyone else only when the policies allow action
+ * (mandate:read_task or mandate:end_task) on it.  1 with *t filled and
+ * *other set when the caller is not the delegator (then *reasons, which
+ * the caller releases, names the permitting policies); 0 after
+ * answering: 404 for unknown ids and for tasks the caller may not see,
+ * so that ids cannot be probed, 403 for a task the caller may read but
+ * not end. */
 static int
-load_own_task(struct daemon *d, struct http_request *req,
-    const struct api_caller *caller, struct store_task *t)
+load_task(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, const char *action,
+    struct store_task *t, bool *other, json_t **reasons)
 {
 	struct str id = http_request_param(req, "id");
 	int r;
 
+	*other = false;
+	*reasons = NULL;
 	if (!task_id_ok(id)) {
 		http_respond_error(req, 404, "not_found", "no such task");
 		return 0;
 	}
 	r = store_task_get(d->store, id, req->arena, t);
-	if (r == MANDATE_ENOTFOUND || (r == MANDATE_OK &&
-	    !str_eq_c(t->delegator, caller->principal))) {
-		/* XXX: operators reading others' tasks will be a Cedar action
-		 * (mandate:read_task) once callers are verified identities. */
+	if (r == MANDATE_ENOTFOUND) {
 		http_respond_error(req, 404, "not_found", "no such task");
 		return 0;
 	}
@@ -274,7 +324,24 @@ load_own_task(struct daemon *d, struct http_request *req,
 		server_error(d, req, "store_task_get", r);
 		return 0;
 	}
-	return 1;
+	if (str_eq_c(t->delegator, caller->principal))
+		return 1;
+	if (other_may(d, req, caller, action, t, reasons)) {
+		*other = true;
+		return 1;
+	}
+	if (strcmp(action, "mandate:end_task") == 0) {
+		api_audit(d, req, "task.end_denied", t->agent, t->id,
+		    json_pack("{s:s,s:s%}", "by", caller->principal,
+		    "delegator", t->delegator.p, t->delegator.n));
+		if (other_may(d, req, caller, "mandate:read_task", t, NULL)) {
+			http_respond_error(req, 403, "access_denied",
+			    "the policies do not allow ending this task");
+			return 0;
+		}
+	}
+	http_respond_error(req, 404, "not_found", "no such task");
+	return 0;
 }
 
 /* ---- handlers ---- */
@@ -408,11 +475,23 @@ h_get(struct http_request *req, void *arg)
 	struct daemon *d = arg;
 	struct api_caller caller;
 	struct store_task t;
+	json_t *reasons = NULL;
+	bool other = false;
 
 	if (!api_authenticate(d, req, &caller) ||
-	    !load_own_task(d, req, &caller, &t))
+	    !load_task(d, req, &caller, "mandate:read_task", &t, &other,
+	    &reasons))
 		return;
+	/* another's task: the read itself is recorded */
+	if (other && api_audit(d, req, "task.read", t.agent, t.id, json_pack(
+	    "{s:s,s:s%,s:O?}", "by", caller.principal, "delegator",
+	    t.delegator.p, t.delegator.n, "policies", reasons)) != MANDATE_OK) {
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
 	http_respond_json(req, 200, task_json(&t, now_s()));
+out:
+	json_decref(reasons);
 }
 
 static void
@@ -421,25 +500,32 @@ h_end(struct http_request *req, void *arg)
 	struct daemon *d = arg;
 	struct api_caller caller;
 	struct store_task t;
-	struct str reason = STR_LIT("ended by the delegator");
+	struct str reason = STR_NULL;
+	json_t *reasons = NULL;
+	bool other = false;
 	int64_t now = now_s();
 	int changed = 0, r;
 
 	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
-	    !load_own_task(d, req, &caller, &t))
+	    !load_task(d, req, &caller, "mandate:end_task", &t, &other,
+	    &reasons))
 		return;
+	if (reason.n == 0)
+		reason = other ? STR_LIT("ended by an operator") :
+		    STR_LIT("ended by the delegator");
 	if ((r = store_task_end(d->store, t.id, now, reason, &changed)) !=
 	    MANDATE_OK) {
 		server_error(d, req, "store_task_end", r);
-		return;
+		goto out;
 	}
 	if (changed) {
 		count(d->m_tasks, "ended", NULL);
 		if (api_audit(d, req, "task.ended", t.agent, t.id, json_pack(
-		    "{s:s,s:s%}", "by", caller.principal, "reason", reason.p,
-		    reason.n)) != MANDATE_OK) {
+		    "{s:s,s:s%,s:s%,s:O?}", "by", caller.principal, "reason",
+		    reason.p, reason.n, "delegator", t.delegator.p,
+		    t.delegator.n, "policies", reasons)) != MANDATE_OK) {
 			http_respond_error(req, 500, "server_error", NULL);
-			return;
+			goto out;
 		}
 		daemon_log(d, DLOG_INFO, "task %.*s ended by %s", (int)t.id.n,
 		    t.id.p, caller.principal);
@@ -447,9 +533,11 @@ h_end(struct http_request *req, void *arg)
 	if ((r = store_task_get(d->store, t.id, req->arena, &t)) !=
 	    MANDATE_OK) {
 		server_error(d, req, "store_task_get", r);
-		return;
+		goto out;
 	}
 	http_respond_json(req, 200, task_json(&t, now));
+out:
+	json_decref(reasons);
 }
 
 static void

@@ -135,6 +135,12 @@ audit_log_cb(void *ctx, int level, const char *msg)
 	    DLOG_ERROR, "%s", msg);
 }
 
+static void
+audit_appended_cb(void *ctx, int64_t id)
+{
+	daemon_audit_appended(ctx, id);
+}
+
 /* The redaction key and the audit writer (before anything is audited). */
 static int
 audit_setup(struct daemon *d)
@@ -169,6 +175,8 @@ audit_setup(struct daemon *d)
 	ao.prompt_max = ac->prompt_max;
 	ao.log = audit_log_cb;
 	ao.log_ctx = d;
+	ao.appended = audit_appended_cb;
+	ao.appended_ctx = d;
 	if ((r = audit_open(&ao, &d->audit)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "audit log: %s; not starting",
 		    mandate_strerror(r));
@@ -408,9 +416,15 @@ build_server(struct daemon *d)
 		return r;
 	if ((r = api_keys_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_audit_log_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_oauth_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_decisions_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_authzen_register(d, d->srv)) != MANDATE_OK)
+		return r;
+	if ((r = api_reload_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = http_server_ready_check(d->srv, "store", ready_store, d)) !=
 	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
@@ -440,6 +454,12 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		return MANDATE_EINTERNAL;
 	}
 	if (pthread_mutex_init(&d->policy_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->log_lock);
+		free(d);
+		return MANDATE_EINTERNAL;
+	}
+	if (pthread_mutex_init(&d->reload_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->policy_lock);
 		pthread_mutex_destroy(&d->log_lock);
 		free(d);
 		return MANDATE_EINTERNAL;
@@ -484,7 +504,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		    d->cfg->store.path, mandate_strerror(r));
 		goto out;
 	}
-	if ((r = audit_setup(d)) != MANDATE_OK)
+	if ((r = daemon_audit_open(d)) != MANDATE_OK ||
+	    (r = audit_setup(d)) != MANDATE_OK)
 		goto out;
 
 	if (d->cfg->dev.enabled) {
@@ -540,6 +561,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	    pol->entities ? ", with entities" : "");
 	if (cedar_policy_set_count(pol->set) == 0)
 		daemon_log(d, DLOG_WARN, "no policies: every decision is deny");
+	d->policy_fp = daemon_policies_fingerprint(d->cfg);
 	daemon_policies_swap(d, pol);
 	pol = NULL;
 	if ((r = audit_start(d, opt->config_file)) != MANDATE_OK ||
@@ -593,12 +615,71 @@ dev_hint(struct daemon *d, unsigned port)
 	    "again: {\"active\":false})");
 }
 
+/* The self-pipe's write end, for the signal handler.  The one mutable
+ * global of the daemon: a signal handler has no other way to find it.
+ * Set before the handlers are installed, reset after they are removed. */
+static volatile sig_atomic_t sig_pipe_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (sig_pipe_fd >= 0 && write(sig_pipe_fd, &b, 1) < 0) {
+		/* nothing to do: a full pipe already wakes the reader */
+	}
+	errno = saved;
+}
+
+static const int caught[4] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
+
+/* Route SIGTERM, SIGINT and SIGHUP to the self-pipe (ignore SIGPIPE)
+ * before the daemon answers anyone, so that a signal sent as soon as
+ * /readyz says ready waits in the pipe for daemon_run. */
+static int
+signals_install(struct daemon *d)
+{
+	struct sigaction sa;
+
+	if (d->sig_installed)
+		return MANDATE_OK;
+	if (pipe2(d->sig_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
+		return MANDATE_EIO;
+	}
+	sig_pipe_fd = d->sig_fds[1];
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < 4; i++) {
+		sa.sa_handler = caught[i] == SIGPIPE ? SIG_IGN : on_signal;
+		sigaction(caught[i], &sa, &d->sig_old[i]);
+	}
+	d->sig_installed = true;
+	return MANDATE_OK;
+}
+
+static void
+signals_restore(struct daemon *d)
+{
+	if (!d->sig_installed)
+		return;
+	for (size_t i = 0; i < 4; i++)
+		sigaction(caught[i], &d->sig_old[i], NULL);
+	sig_pipe_fd = -1;
+	close(d->sig_fds[0]);
+	close(d->sig_fds[1]);
+	d->sig_installed = false;
+}
+
 int
 daemon_start(struct daemon *d)
 {
 	const struct config *cfg = d->cfg;
 	int r;
 
+	if ((r = signals_install(d)) != MANDATE_OK)
+		return r;
 	if ((r = http_server_start(d->srv)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot listen on %s: %s",
 		    cfg->server.listen, mandate_strerror(r));
@@ -620,6 +701,17 @@ daemon_start(struct daemon *d)
 	    cfg->dev.enabled ? "development instance" : "configured instance",
 	    cfg->api_auth.open_on_loopback ? "; the API is open to callers on "
 	    "loopback without authentication" : "");
+	if (!cfg->authzen.authenticate)
+		daemon_log(d, DLOG_WARN, "AuthZEN evaluation API: callers are "
+		    "NOT authenticated (authzen.authenticate: false)");
+	else if (cfg->api_auth.open_on_loopback)
+		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: open to "
+		    "callers on loopback without authentication%s",
+		    cfg->dev.enabled ? " (development instance)" :
+		    " (api_auth.open_on_loopback)");
+	else
+		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: callers "
+		    "authenticate as api_auth says");
 	if (cfg->dev.enabled)
 		dev_hint(d, (unsigned)http_server_port(d->srv));
 	return MANDATE_OK;
@@ -631,21 +723,25 @@ daemon_port(const struct daemon *d)
 	return d->srv != NULL ? http_server_port(d->srv) : 0;
 }
 
-/* The self-pipe's write end, for the signal handler.  The one mutable
- * global of the daemon: a signal handler has no other way to find it.
- * Set before the handlers are installed, reset after they are removed. */
-static volatile sig_atomic_t sig_pipe_fd = -1;
-
-static void
-on_signal(int sig)
+static int64_t
+mono_ms(void)
 {
-	int saved = errno;
-	unsigned char b = (unsigned char)sig;
+	struct timespec ts;
 
-	if (sig_pipe_fd >= 0 && write(sig_pipe_fd, &b, 1) < 0) {
-		/* nothing to do: a full pipe already wakes the reader */
-	}
-	errno = saved;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* policies.watch: reload when the files' fingerprint changed since the
+ * last attempt (a refused set is not retried until the files change
+ * again). */
+static void
+watch_check(struct daemon *d)
+{
+	uint64_t fp = daemon_policies_fingerprint(d->cfg);
+
+	if (fp != d->policy_fp)
+		daemon_policies_reload(d, "policy files changed", NULL);
 }
 
 /* Key maintenance (publish-then-sign rotation steps).  A new signing key
@@ -684,60 +780,71 @@ key_tick(struct daemon *d)
 int
 daemon_run(struct daemon *d)
 {
-	struct sigaction sa, old_term, old_int, old_pipe;
-	int fds[2] = { -1, -1 };
 	unsigned char b = 0;
 	int r = MANDATE_EIO;
-	int tick_ms = DAEMON_TICK_S * 1000;
+	int64_t tick_ms = DAEMON_TICK_S * 1000, watch_ms = 0;
+	int64_t next_tick, next_watch;
+	bool watch = d->cfg->policies.watch;
 
 	/* a short publish delay (tests) needs maintenance as often */
 	if (d->cfg->tokens.publish_delay < DAEMON_TICK_S)
-		tick_ms = (int)d->cfg->tokens.publish_delay * 1000;
+		tick_ms = (int64_t)d->cfg->tokens.publish_delay * 1000;
+	if ((int64_t)d->cfg->audit.checkpoint_interval * 1000 < tick_ms)
+		tick_ms = (int64_t)d->cfg->audit.checkpoint_interval * 1000;
 	if (tick_ms < 1000)
 		tick_ms = 1000;
+	if (watch)
+		watch_ms = (int64_t)d->cfg->policies.reload_interval * 1000;
+	if (watch_ms < 1000)
+		watch_ms = 1000;
+	next_tick = mono_ms() + tick_ms;
+	next_watch = mono_ms() + watch_ms;
+	if ((r = signals_install(d)) != MANDATE_OK)
+		return r;
+	r = MANDATE_EIO;
 	key_tick(d);                  /* notes the key signing at start */
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-		daemon_log(d, DLOG_ERROR, "pipe: %s", strerror(errno));
-		return MANDATE_EIO;
-	}
-	sig_pipe_fd = fds[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, &old_pipe);
-
 	for (;;) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		int n = poll(&pfd, 1, tick_ms);
+		struct pollfd pfd = { .fd = d->sig_fds[0], .events = POLLIN };
+		int64_t now = mono_ms(), wait = next_tick - now;
+		int n;
 
+		if (watch && next_watch - now < wait)
+			wait = next_watch - now;
+		if (wait < 0)
+			wait = 0;
+		n = poll(&pfd, 1, (int)wait);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0) {
-			key_tick(d);
-			continue;
-		}
 		if (n < 0) {
 			daemon_log(d, DLOG_ERROR, "poll: %s", strerror(errno));
 			break;
 		}
-		if (read(fds[0], &b, 1) == 1) {
+		if (n > 0) {
+			if (read(d->sig_fds[0], &b, 1) != 1)
+				continue;
+			if (b == SIGHUP) {
+				daemon_policies_reload(d, "SIGHUP", NULL);
+				continue;
+			}
 			r = MANDATE_OK;
 			break;
+		}
+		now = mono_ms();
+		if (now >= next_tick) {
+			key_tick(d);
+			(void)daemon_audit_checkpoint(d, DAUDIT_TICK);
+			next_tick = now + tick_ms;
+		}
+		if (watch && now >= next_watch) {
+			watch_check(d);
+			next_watch = mono_ms() + watch_ms;
 		}
 	}
 	daemon_log(d, DLOG_INFO, "%s received: shutting down (up to %u ms for "
 	    "requests in flight)", b == SIGINT ? "SIGINT" : "SIGTERM",
 	    DAEMON_GRACE_MS);
 	daemon_stop(d);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGPIPE, &old_pipe, NULL);
-	sig_pipe_fd = -1;
-	close(fds[0]);
-	close(fds[1]);
+	signals_restore(d);
 	daemon_log(d, DLOG_INFO, "stopped");
 	return r;
 }
@@ -750,6 +857,9 @@ daemon_stop(struct daemon *d)
 	d->stopped = true;
 	if (d->srv != NULL)
 		http_server_shutdown(d->srv, DAEMON_GRACE_MS);
+	/* the last records get their signed tree head */
+	if (d->store != NULL && d->audit_key != NULL)
+		(void)daemon_audit_checkpoint(d, DAUDIT_NOW);
 	if (d->idv != NULL)
 		identity_stop(d->idv);
 }
@@ -760,16 +870,20 @@ daemon_free(struct daemon *d)
 	if (d == NULL)
 		return;
 	daemon_stop(d);
+	signals_restore(d);
 	http_server_free(d->srv);
 	http_metrics_free(d->metrics);
 	daemon_policies_put(atomic_load(&d->policies));
 	sts_close(d->sts);
 	identity_free(d->idv);
+	/* the writer first: its last appends may still make a checkpoint */
 	audit_close(d->audit);
+	daemon_audit_close(d);
 	redact_free(d->redact);
 	store_close(d->store);
 	config_free(d->cfg);
 	if (d->locks_ok) {
+		pthread_mutex_destroy(&d->reload_lock);
 		pthread_mutex_destroy(&d->policy_lock);
 		pthread_mutex_destroy(&d->log_lock);
 	}

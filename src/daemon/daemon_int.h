@@ -9,6 +9,7 @@
 #define MANDATE_DAEMON_INT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 
 #include "audit/audit.h"
 #include "audit/redact.h"
+#include "audit/writer.h"
 #include "daemon/daemon.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -39,6 +41,8 @@ enum daemon_log_level {
 };
 
 struct identity_verifier;
+struct audit_tree_cache;
+struct jose_key;
 struct sts;
 
 /* Seconds between key maintenance runs (sts_keys_tick); shorter when
@@ -66,9 +70,25 @@ struct daemon {
 	/* the signing key last seen by the maintenance tick (daemon_run's
 	 * thread only): a change is audited as keys.activated */
 	char signing_kid[128];
+	/* one reload at a time (SIGHUP, file watch, POST /v1/policies/reload);
+	 * policy_fp is the watched files' fingerprint at the last attempt */
+	pthread_mutex_t reload_lock;
+	_Atomic uint64_t policy_fp;
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* SIGTERM/SIGINT/SIGHUP go to a self-pipe from daemon_start on, so
+	 * a signal that arrives once the daemon answers is never lost */
+	bool sig_installed;
+	int sig_fds[2];
+	struct sigaction sig_old[4];   /* TERM, INT, HUP, PIPE */
+	/* the audit log's checkpoints (api_audit_log.c) */
+	struct jose_key *audit_key;
+	struct audit_tree_cache *audit_cache;  /* subtree hashes for proofs */
+	pthread_mutex_t audit_mu;          /* serialises checkpoint making */
+	bool audit_mu_ok;
+	_Atomic int64_t audit_ckpt_size;   /* size of the last checkpoint */
+	int64_t audit_ckpt_time;           /* when it was made */
 };
 
 /* One log line (JSON or text per configuration); thread-safe. */
@@ -135,8 +155,54 @@ int api_audit_parse_time(struct str s, int64_t *out);
 /* Register the AuthZEN Authorization API (api_authzen.c). */
 int api_authzen_register(struct daemon *d, struct http_server *srv);
 
+/* ---- policy reload (daemon_reload.c) ---- */
+
+/* Build a new snapshot from the configured files and publish it; on any
+ * error the current one stays and the diagnostics are logged.  why says
+ * who asked (for the log).  *diag (may be NULL) gets the diagnostics
+ * (malloc'd text, free() it; NULL when there are none).  MANDATE_OK, or
+ * the loader's status. */
+int daemon_policies_reload(struct daemon *d, const char *why, char **diag);
+
+/* A fingerprint of the policy, schema and entity files (name, size,
+ * modification time, inode; for directories their *.cedar entries). */
+uint64_t daemon_policies_fingerprint(const struct config *cfg);
+
+/* Register POST /v1/policies/reload. */
+int api_reload_register(struct daemon *d, struct http_server *srv);
+
 /* Register the signing-key API (GET /v1/keys, POST /v1/keys/rotate). */
 int api_keys_register(struct daemon *d, struct http_server *srv);
+
+/* Register outcome reporting (POST /v1/decisions/{id}/outcome). */
+int api_decisions_register(struct daemon *d, struct http_server *srv);
+/* ---- the audit log's tree heads (api_audit_log.c) ---- */
+
+/* Load or create the audit key (audit.key_file) and read the last
+ * checkpoint; after the store is open.  Errors are logged. */
+int daemon_audit_open(struct daemon *d);
+
+/* Release what daemon_audit_open took; safe on a partly opened daemon. */
+void daemon_audit_close(struct daemon *d);
+
+enum daemon_audit_when {
+	DAUDIT_APPENDED = 0,   /* after an append: audit.checkpoint_every */
+	DAUDIT_TICK,           /* periodic: every or checkpoint_interval */
+	DAUDIT_NOW,            /* whenever the tree grew (shutdown, GET) */
+};
+
+/* Sign, store and export a checkpoint of the current tree when one is
+ * due.  MANDATE_OK also when none was due; errors are logged. */
+int daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when);
+
+/* After an append that got event id: a checkpoint when
+ * audit.checkpoint_every is reached (a lock-free test first: the hot
+ * path pays one atomic load). */
+void daemon_audit_appended(struct daemon *d, int64_t id);
+
+/* Register GET /v1/audit/checkpoint and /v1/audit/proof/{inclusion,
+ * consistency}. */
+int api_audit_log_register(struct daemon *d, struct http_server *srv);
 
 /* ---- the task request model (api_task_parse.c) ---- */
 

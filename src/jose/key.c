@@ -5,6 +5,7 @@
  * RFC 7638 thumbprint.  Keys are immutable and reference counted so that
  * the daemon's threads share them.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -624,6 +625,42 @@ parse_json(struct arena *a, const char *json, size_t len, size_t max,
 	return MANDATE_OK;
 }
 
+/* Wipe every string value of the tree that the parser copied into its
+ * arena (one written with JSON escapes, e.g. a private member "d" with
+ * "\u0041"), since arena_free() does not wipe; a string without escapes
+ * points into the caller's text, which the caller wipes.  Every value is
+ * wiped, not only the private members, so that none is missed (nested
+ * "oth" members included); a JWK is small.  The tree's depth is bounded
+ * by the parse (JOSE_JSON_DEPTH). */
+static void
+wipe_copies(const struct ajson *v, const char *text, size_t len, int depth)
+{
+	uintptr_t p;
+	size_t i;
+
+	if (depth > JOSE_JSON_DEPTH)
+		return;
+	switch (v->type) {
+	case AJSON_STRING:
+		p = (uintptr_t)v->u.s.p;
+		if (v->u.s.n > 0 && (p < (uintptr_t)text ||
+		    p >= (uintptr_t)text + len))
+			OPENSSL_cleanse((void *)p, v->u.s.n);
+		break;
+	case AJSON_ARRAY:
+		for (i = 0; i < v->u.arr.n; i++)
+			wipe_copies(&v->u.arr.items[i], text, len, depth + 1);
+		break;
+	case AJSON_OBJECT:
+		for (i = 0; i < v->u.obj.n; i++)
+			wipe_copies(&v->u.obj.items[i].val, text, len,
+			    depth + 1);
+		break;
+	default:
+		break;
+	}
+}
+
 int
 jose_key_from_jwk(const char *json, size_t len, unsigned flags,
     struct jose_key **out, enum jose_reason *why)
@@ -637,9 +674,8 @@ jose_key_from_jwk(const char *json, size_t len, unsigned flags,
 	if ((r = parse_json(&a, json, len, JOSE_JWK_MAX_LEN, &root, why)) ==
 	    MANDATE_OK)
 		r = jose_key_from_ajson(root, flags, out, why);
-	/* XXX a private member written with JSON escapes is unescaped into
-	 * the arena, which is freed without wiping; unescaped strings point
-	 * into the caller's text, which the caller wipes. */
+	if (root != NULL)
+		wipe_copies(root, json, len, 0);
 	arena_free(&a);
 	return r;
 }

@@ -260,6 +260,45 @@ store_cred_insert(struct store *s, const struct store_credential *c)
 	return s->ops->cred_insert(s->impl, c);
 }
 
+/* The bounds of store_cred_insert and store_audit_append, for the call
+ * that does both. */
+static int
+check_cred(const struct store_credential *c)
+{
+	CHECK(check_str(c->jti, STORE_MAX_ID, 1));
+	CHECK(check_str(c->task_id, STORE_MAX_ID, 1));
+	CHECK(check_str(c->agent, STORE_MAX_NAME, 1));
+	CHECK(check_str(c->audience, STORE_MAX_NAME, 0));
+	CHECK(check_str(c->cnf_jkt, STORE_MAX_ID, 0));
+	return c->expires_at > c->issued_at ? MANDATE_OK : MANDATE_EINVAL;
+}
+
+static int
+check_audit_event(const struct store_audit_event *e)
+{
+	CHECK(check_str(e->type, STORE_MAX_ID, 1));
+	CHECK(check_str(e->request_id, STORE_MAX_ID, 0));
+	CHECK(check_str(e->agent, STORE_MAX_NAME, 0));
+	CHECK(check_str(e->task_id, STORE_MAX_ID, 0));
+	return check_str(e->fields_json, STORE_MAX_JSON, 0);
+}
+
+int
+store_cred_insert_audited(struct store *s, const struct store_credential *c,
+    const struct store_audit_event *e, int64_t *id)
+{
+	int64_t dummy;
+
+	if (id == NULL)
+		id = &dummy;
+	*id = 0;
+	if (s == NULL || c == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_cred(c));
+	CHECK(check_audit_event(e));
+	return s->ops->cred_insert_audited(s->impl, c, e, id);
+}
+
 int
 store_cred_get(struct store *s, struct str jti, struct arena *a,
     struct store_credential *out)
@@ -429,6 +468,150 @@ store_audit_read(struct store *s, int64_t from_id, size_t limit,
 	if (limit < 1 || limit > STORE_MAX_PAGE)
 		return MANDATE_EINVAL;
 	return s->ops->audit_read(s->impl, from_id, limit, a, out, n_out);
+}
+
+/* --- agent sessions and decisions --------------------------------------- */
+
+static int
+check_labels(const struct str *labels, size_t n)
+{
+	if (n > STORE_MAX_LABELS)
+		return MANDATE_ELIMIT;
+	if (n > 0 && labels == NULL)
+		return MANDATE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		CHECK(check_str(labels[i], STORE_MAX_LABEL, 1));
+	return MANDATE_OK;
+}
+
+int
+store_decision_record(struct store *s, const struct store_decision *dec,
+    int64_t now, int *outcome, int64_t *calls_used)
+{
+	int64_t dummy;
+
+	if (calls_used == NULL)
+		calls_used = &dummy;
+	*calls_used = 0;
+	if (outcome == NULL)
+		return MANDATE_EINVAL;
+	*outcome = STORE_NOT_ACTIVE;
+	if (s == NULL || dec == NULL || (dec->permit != 0 && dec->permit != 1))
+		return MANDATE_EINVAL;
+	CHECK(check_str(dec->id, STORE_MAX_ID, 1));
+	CHECK(check_str(dec->task_id, STORE_MAX_ID, 1));
+	CHECK(check_str(dec->caller, STORE_MAX_NAME, 0));
+	CHECK(check_str(dec->action, STORE_MAX_LABEL, 1));
+	CHECK(check_str(dec->resource, STORE_MAX_NAME, 0));
+	CHECK(check_labels(dec->add_labels, dec->n_add_labels));
+	return s->ops->decision_record(s->impl, dec, now, outcome, calls_used);
+}
+
+int
+store_decision_get(struct store *s, struct str id, struct arena *a,
+    struct store_decision *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || a == NULL || out == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(id, STORE_MAX_ID, 1));
+	return s->ops->decision_get(s->impl, id, a, out);
+}
+
+int
+store_decision_outcome(struct store *s, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed)
+{
+	int dummy;
+
+	if (changed == NULL)
+		changed = &dummy;
+	*changed = 0;
+	if (s == NULL || (status != STORE_OUTCOME_SUCCESS &&
+	    status != STORE_OUTCOME_FAILURE))
+		return MANDATE_EINVAL;
+	CHECK(check_str(id, STORE_MAX_ID, 1));
+	CHECK(check_str(labels_json, STORE_MAX_JSON, 0));
+	CHECK(check_labels(labels, n_labels));
+	return s->ops->decision_outcome(s->impl, id, status, labels_json,
+	    labels, n_labels, now, changed);
+}
+
+int
+store_session_get(struct store *s, struct str task_id, struct arena *a,
+    struct store_session *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || a == NULL || out == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(task_id, STORE_MAX_ID, 1));
+	return s->ops->session_get(s->impl, task_id, a, out);
+}
+
+/* --- the audit log's tree ----------------------------------------------- */
+
+int
+store_audit_tree_head(struct store *s, int64_t *size,
+    uint8_t root[STORE_AUDIT_HASH_LEN])
+{
+	if (size != NULL)
+		*size = 0;
+	if (s == NULL || size == NULL || root == NULL)
+		return MANDATE_EINVAL;
+	return s->ops->audit_tree_head(s->impl, size, root);
+}
+
+int
+store_audit_leaves(struct store *s, int64_t from_index, size_t limit,
+    struct store_audit_leaf *out, size_t *n_out)
+{
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || out == NULL || n_out == NULL || from_index < 0)
+		return MANDATE_EINVAL;
+	if (limit < 1 || limit > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	return s->ops->audit_leaves(s->impl, from_index, limit, out, n_out);
+}
+
+int
+store_audit_checkpoint_add(struct store *s,
+    const struct store_audit_checkpoint *c)
+{
+	if (s == NULL || c == NULL || c->tree_size < 1)
+		return MANDATE_EINVAL;
+	CHECK(check_str(c->signed_text, STORE_MAX_TEXT, 1));
+	return s->ops->audit_checkpoint_add(s->impl, c);
+}
+
+int
+store_audit_checkpoints(struct store *s, int64_t after_size, size_t limit,
+    struct arena *a, struct store_audit_checkpoint **out, size_t *n_out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || a == NULL || out == NULL || n_out == NULL)
+		return MANDATE_EINVAL;
+	if (limit < 1 || limit > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	return s->ops->audit_checkpoints(s->impl, after_size, limit, a, out,
+	    n_out);
+}
+
+int
+store_audit_checkpoint_latest(struct store *s, struct arena *a,
+    struct store_audit_checkpoint *out)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || a == NULL || out == NULL)
+		return MANDATE_EINVAL;
+	return s->ops->audit_checkpoint_latest(s->impl, a, out);
 }
 
 int

@@ -152,6 +152,23 @@ struct store_audit_filter {
 	size_t limit;             /* 1..STORE_MAX_PAGE */
 };
 
+/* One leaf of the audit log's Merkle tree (RFC 9162): the index-th leaf
+ * (0-based, in id order) is the hash of the event event_id. */
+#define STORE_AUDIT_HASH_LEN 32
+struct store_audit_leaf {
+	int64_t index;
+	int64_t event_id;
+	uint8_t hash[STORE_AUDIT_HASH_LEN];
+};
+
+/* A signed tree head as stored. */
+struct store_audit_checkpoint {
+	int64_t tree_size;        /* >= 1, unique */
+	uint8_t root[STORE_AUDIT_HASH_LEN];
+	int64_t time;
+	struct str signed_text;   /* the signed form (a compact JWS) */
+};
+
 /* Paging for list calls: start after (after_created_at, after_id), which is
  * the last row of the previous page; after_id.n == 0 starts at the top.
  * Rows come in (created_at, id) ascending order. */
@@ -177,6 +194,49 @@ struct store_options {
 };
 
 struct store;
+
+/* --- agent sessions and decisions (issue 4) ---------------------------- */
+
+#define STORE_MAX_LABEL       128    /* one session label or action name */
+#define STORE_MAX_LABELS      64     /* labels per decision or outcome */
+#define STORE_MAX_SESSION     1000   /* label + action rows per task */
+
+/* What a permitted call reported (decisions.outcome). */
+enum store_outcome {
+	STORE_OUTCOME_NONE = 0,       /* not reported yet */
+	STORE_OUTCOME_SUCCESS = 1,
+	STORE_OUTCOME_FAILURE = 2,
+};
+
+/* One decision made for a task (decisions that name no task are only
+ * audited, not stored here). */
+struct store_decision {
+	struct str id;            /* 32 lowercase hex digits */
+	struct str task_id;
+	struct str caller;        /* principal of the enforcement point */
+	struct str action;
+	struct str resource;      /* `Type::"id"` */
+	int permit;               /* 0 or 1 as asked/stored */
+	int64_t time;
+	/* record: labels added to the session when the call is permitted
+	 * (configured tool output labels); not read back */
+	const struct str *add_labels;
+	size_t n_add_labels;
+	/* read back only */
+	int outcome;              /* enum store_outcome */
+	int64_t outcome_at;       /* 0 until reported */
+	struct str labels_json;   /* the reported labels, JSON ("" if none) */
+};
+
+/* A task's session: what it has read and done so far.  Arrays in the
+ * caller's arena, sorted by name; NULL when empty. */
+struct store_session {
+	struct str *labels;
+	size_t n_labels;
+	struct str *actions;      /* permitted actions ... */
+	int64_t *counts;          /* ... and how many times each */
+	size_t n_actions;
+};
 
 /*
  * The backend ops table.  Each op receives the backend's private handle;
@@ -208,6 +268,9 @@ struct store_ops {
 	    struct arena *a, struct store_agent_revocation *out);
 
 	int (*cred_insert)(void *impl, const struct store_credential *c);
+	int (*cred_insert_audited)(void *impl,
+	    const struct store_credential *c,
+	    const struct store_audit_event *e, int64_t *id);
 	int (*cred_get)(void *impl, struct str jti, struct arena *a,
 	    struct store_credential *out);
 	int (*cred_revoke)(void *impl, struct str jti, int64_t now,
@@ -233,6 +296,28 @@ struct store_ops {
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 	int (*audit_query)(void *impl, const struct store_audit_filter *f,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
+
+	/* agent sessions and decisions (issue 4) */
+	int (*decision_record)(void *impl, const struct store_decision *dec,
+	    int64_t now, int *outcome, int64_t *calls_used);
+	int (*decision_get)(void *impl, struct str id, struct arena *a,
+	    struct store_decision *out);
+	int (*decision_outcome)(void *impl, struct str id, int status,
+	    struct str labels_json, const struct str *labels, size_t n_labels,
+	    int64_t now, int *changed);
+	int (*session_get)(void *impl, struct str task_id, struct arena *a,
+	    struct store_session *out);
+	int (*audit_tree_head)(void *impl, int64_t *size,
+	    uint8_t root[STORE_AUDIT_HASH_LEN]);
+	int (*audit_leaves)(void *impl, int64_t from_index, size_t limit,
+	    struct store_audit_leaf *out, size_t *n_out);
+	int (*audit_checkpoint_add)(void *impl,
+	    const struct store_audit_checkpoint *c);
+	int (*audit_checkpoints)(void *impl, int64_t after_size, size_t limit,
+	    struct arena *a, struct store_audit_checkpoint **out,
+	    size_t *n_out);
+	int (*audit_checkpoint_latest)(void *impl, struct arena *a,
+	    struct store_audit_checkpoint *out);
 };
 
 /* The SQLite backend: target is a file path (not a symlink).  A new file
@@ -317,6 +402,17 @@ int store_agent_revocation_last(struct store *s, struct str agent,
  * for a duplicate jti); revoked fields are ignored. */
 int store_cred_insert(struct store *s, const struct store_credential *c);
 
+/* Record an issued credential and its audit event in one transaction:
+ * both rows are durable when it returns MANDATE_OK, neither otherwise (an
+ * issued token is never unaudited, and an audited issuance always has its
+ * row).  Errors as for store_cred_insert (EINVAL for a duplicate jti or an
+ * unknown task fails only this call) and store_audit_append; *id (may be
+ * NULL) is the event's id, as store_audit_append gives it.  Costs one
+ * commit where the two calls cost two. */
+int store_cred_insert_audited(struct store *s,
+    const struct store_credential *c, const struct store_audit_event *e,
+    int64_t *id);
+
 int store_cred_get(struct store *s, struct str jti, struct arena *a,
     struct store_credential *out);
 
@@ -358,7 +454,11 @@ int store_key_retire(struct store *s, struct str kid, int64_t retire_after);
 /* --- audit events (append-only) ---------------------------------------- */
 
 /* Append an event (e->id ignored); *id (may be NULL) is its id, greater
- * than every earlier one.  Rows are never updated or deleted. */
+ * than every earlier one.  Rows are never updated or deleted.  In the same
+ * transaction the event becomes the next leaf of the audit Merkle tree:
+ * its leaf hash (audit_record_leaf_hash, id included) is stored at index
+ * = the number of leaves before it, so the tree's order is the id order.
+ * Every appender goes through here (see src/audit/audit.h). */
 int store_audit_append(struct store *s, const struct store_audit_event *e,
     int64_t *id);
 
@@ -382,5 +482,69 @@ int store_audit_read(struct store *s, int64_t from_id, size_t limit,
  * backs the filters: a selective filter over a large log scans it. */
 int store_audit_query(struct store *s, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out);
+
+/* --- agent sessions and decisions (issue 4) ----------------------------- */
+
+/*
+ * Record one decision of a task, atomically with its effects.  With
+ * dec->permit the task's budget is consumed first (store_task_consume
+ * semantics: *outcome says whether it was); only when it was is the
+ * decision stored as a permit, the action's count raised and
+ * dec->add_labels added to the session.  Otherwise (or without permit)
+ * the decision is stored as a deny.  So two concurrent permits with one
+ * call left store exactly one permit.  *outcome is STORE_CONSUMED for a
+ * deny asked as such (nothing to consume).  EINVAL on a duplicate id or
+ * an unknown task; ELIMIT past the bounds (labels, names).
+ */
+int store_decision_record(struct store *s, const struct store_decision *dec,
+    int64_t now, int *outcome, int64_t *calls_used);
+
+/* Read one decision; ENOTFOUND for an unknown id. */
+int store_decision_get(struct store *s, struct str id, struct arena *a,
+    struct store_decision *out);
+
+/* Report what a decision's call did (status STORE_OUTCOME_SUCCESS or
+ * _FAILURE) and the labels of the data it returned (labels_json is their
+ * JSON array, kept with the decision): the labels join the task's
+ * session.  Once only: *changed is 0 when an outcome was already
+ * reported (nothing changes).  ENOTFOUND for an unknown id. */
+int store_decision_outcome(struct store *s, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed);
+
+/* A task's session (empty for a task with none yet, or an unknown one).
+ * ELIMIT when it holds more than STORE_MAX_SESSION rows (callers deny). */
+int store_session_get(struct store *s, struct str task_id, struct arena *a,
+    struct store_session *out);
+
+/* --- the audit log's Merkle tree (src/audit, docs/audit.md) ---------- */
+
+/* The current tree: *size leaves (committed) and their RFC 9162 root
+ * (SHA-256 of nothing for the empty tree).  Cheap: the backend keeps the
+ * tree's compact range and checks it against the stored leaves at each
+ * append batch. */
+int store_audit_tree_head(struct store *s, int64_t *size,
+    uint8_t root[STORE_AUDIT_HASH_LEN]);
+
+/* Up to limit (1..STORE_MAX_PAGE) leaves with index >= from_index,
+ * ascending, into out[0..*n_out) (the caller's array of limit rows). */
+int store_audit_leaves(struct store *s, int64_t from_index, size_t limit,
+    struct store_audit_leaf *out, size_t *n_out);
+
+/* Store a signed tree head.  EINVAL for tree_size < 1, an empty signed
+ * text, or a second checkpoint of the same size.  Never updated or
+ * deleted. */
+int store_audit_checkpoint_add(struct store *s,
+    const struct store_audit_checkpoint *c);
+
+/* Up to limit (1..STORE_MAX_PAGE) checkpoints with tree_size >
+ * after_size, ascending by size; *out in the arena (NULL when none). */
+int store_audit_checkpoints(struct store *s, int64_t after_size,
+    size_t limit, struct arena *a, struct store_audit_checkpoint **out,
+    size_t *n_out);
+
+/* The checkpoint of the largest size; ENOTFOUND when there is none. */
+int store_audit_checkpoint_latest(struct store *s, struct arena *a,
+    struct store_audit_checkpoint *out);
 
 #endif

@@ -13,9 +13,10 @@
  * lock upgrade).  Every SQLite result is checked and mapped to a
  * MANDATE_* code; SQLite's message goes to the log callback.
  *
- * Group commit: the hot single-row inserts (cred_insert, audit_append)
- * are queued, and the first caller that finds no leader at work becomes
- * the leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
+ * Group commit: the hot inserts (cred_insert, audit_append, and
+ * cred_insert_audited, which writes both rows of one issuance) are
+ * queued, and the first caller that finds no leader at work becomes the
+ * leader: it takes up to GC_BATCH_MAX pending writes, runs them in one
  * BEGIN IMMEDIATE ... COMMIT (one fsync for the batch), each inside its own
  * SAVEPOINT so that a constraint failure fails only its own write, then
  * wakes every caller with its own result.  Callers that arrive while a
@@ -38,6 +39,7 @@
 
 #include <sqlite3.h>
 
+#include "audit/audit.h"
 #include "store/store.h"
 #include "util/status.h"
 
@@ -118,7 +120,62 @@ static const char *const migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;"
 	"CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state)"
 	" WHERE state = 1;",
+
+	/* 3: agent sessions and decisions (issue 4): what each task has
+	 * read (kind 0: labels) and done (kind 1: action -> permitted
+	 * count), and every decision made for a task with its reported
+	 * outcome (0 none, 1 success, 2 failure). */
+	"CREATE TABLE decisions ("
+	" id TEXT PRIMARY KEY,"
+	" task_id TEXT NOT NULL REFERENCES tasks (id),"
+	" caller TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" resource TEXT NOT NULL,"
+	" permit INTEGER NOT NULL CHECK (permit IN (0, 1)),"
+	" time INTEGER NOT NULL,"
+	" outcome INTEGER NOT NULL DEFAULT 0 CHECK (outcome IN (0, 1, 2)),"
+	" outcome_at INTEGER NOT NULL DEFAULT 0,"
+	" labels_json TEXT NOT NULL DEFAULT ''"
+	") STRICT;"
+	"CREATE INDEX decisions_by_task ON decisions (task_id, time);"
+	"CREATE TABLE task_sessions ("
+	" task_id TEXT NOT NULL REFERENCES tasks (id),"
+	" kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
+	" name TEXT NOT NULL,"
+	" count INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (task_id, kind, name)"
+	") STRICT, WITHOUT ROWID;",
+
+	/* 4: the audit log's Merkle tree (src/audit, docs/audit.md): one
+	 * leaf hash per event, index = position in id order, written in the
+	 * append's transaction; signed tree heads.  Both append-only.  The
+	 * leaves of events written before this version are computed right
+	 * after this step (backfill_leaves), in the same transaction. */
+	"CREATE TABLE audit_leaves ("
+	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+	" event_id INTEGER NOT NULL UNIQUE REFERENCES audit_events (id),"
+	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
+	") STRICT;"
+	"CREATE TABLE audit_checkpoints ("
+	" tree_size INTEGER PRIMARY KEY CHECK (tree_size >= 1),"
+	" root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),"
+	" time INTEGER NOT NULL,"
+	" signed TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;",
 };
+
+/* The migration after which backfill_leaves runs (to version 4). */
+#define SCHEMA_AUDIT_TREE 4
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -165,11 +222,24 @@ enum stmt_id {
 	ST_KEY_RETIRE,
 	ST_AUDIT_APPEND,
 	ST_AUDIT_READ,
+	ST_LEAF_NEXT,
+	ST_LEAF_INSERT,
+	ST_LEAF_READ,
+	ST_CKPT_INSERT,
+	ST_CKPT_LIST,
+	ST_CKPT_LATEST,
 	ST_SAVEPOINT,
 	ST_SAVEPOINT_UNDO,
 	ST_SAVEPOINT_RELEASE,
 	ST_AUDIT_QUERY_ASC,
 	ST_AUDIT_QUERY_DESC,
+	ST_DEC_INSERT,
+	ST_DEC_GET,
+	ST_DEC_EXISTS,
+	ST_DEC_OUTCOME,
+	ST_SESSION_COUNT,
+	ST_SESSION_LABEL,
+	ST_SESSION_READ,
 	ST_COUNT
 };
 
@@ -242,9 +312,37 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
 	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
 	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
+	[ST_LEAF_NEXT] = "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves",
+	[ST_LEAF_INSERT] = "INSERT INTO audit_leaves (idx, event_id,"
+	    " leaf_hash) VALUES (?1, ?2, ?3)",
+	[ST_LEAF_READ] = "SELECT idx, event_id, leaf_hash FROM audit_leaves"
+	    " WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+	[ST_CKPT_INSERT] = "INSERT INTO audit_checkpoints (tree_size,"
+	    " root_hash, time, signed) VALUES (?1, ?2, ?3, ?4)",
+	[ST_CKPT_LIST] = "SELECT tree_size, root_hash, time, signed FROM"
+	    " audit_checkpoints WHERE tree_size > ?1 ORDER BY tree_size"
+	    " LIMIT ?2",
+	[ST_CKPT_LATEST] = "SELECT tree_size, root_hash, time, signed FROM"
+	    " audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
+	[ST_DEC_INSERT] = "INSERT INTO decisions (id, task_id, caller, action,"
+	    " resource, permit, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_DEC_GET] = "SELECT id, task_id, caller, action, resource, permit,"
+	    " time, outcome, outcome_at, labels_json FROM decisions"
+	    " WHERE id = ?1",
+	[ST_DEC_EXISTS] = "SELECT 1 FROM decisions WHERE id = ?1",
+	[ST_DEC_OUTCOME] = "UPDATE decisions SET outcome = ?2,"
+	    " outcome_at = ?3, labels_json = ?4 WHERE id = ?1 AND outcome = 0"
+	    " RETURNING task_id",
+	[ST_SESSION_COUNT] = "INSERT INTO task_sessions (task_id, kind, name,"
+	    " count) VALUES (?1, 1, ?2, 1) ON CONFLICT (task_id, kind, name)"
+	    " DO UPDATE SET count = count + 1",
+	[ST_SESSION_LABEL] = "INSERT INTO task_sessions (task_id, kind, name,"
+	    " count) VALUES (?1, 0, ?2, 0) ON CONFLICT DO NOTHING",
+	[ST_SESSION_READ] = "SELECT kind, name, count FROM task_sessions"
+	    " WHERE task_id = ?1 ORDER BY kind, name LIMIT ?2",
 };
 
 /* --- connections and the pool ------------------------------------------- */
@@ -258,13 +356,17 @@ struct sq_conn {
 /* Most writes per group-commit transaction. */
 #define GC_BATCH_MAX 256
 
-enum gc_kind { GC_CRED, GC_AUDIT };
+enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
 	enum gc_kind kind;
 	const struct store_credential *cred;
 	const struct store_audit_event *ev;
+	const struct store_decision *dec;
+	int64_t now;              /* decisions: the time of the consume */
+	int outcome;              /* decisions: enum store_consume */
+	int64_t calls_used;       /* decisions: after the consume */
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
 	int done;
@@ -282,6 +384,12 @@ struct sq_store {
 	pthread_cond_t gc_cv;
 	struct gc_req *gc_head, *gc_tail;
 	int gc_leader;
+	/* the audit tree's compact range as of the last append batch this
+	 * process committed (tree_valid), checked against the stored leaves
+	 * at the start of every batch; guarded by tree_mu */
+	pthread_mutex_t tree_mu;
+	struct merkle_compact tree;
+	int tree_valid;
 	struct sq_conn *conns;
 	unsigned n_conns;
 	int busy_timeout_ms;
@@ -294,6 +402,10 @@ struct op {
 	struct sq_store *st;
 	struct sq_conn *c;
 	const char *name;
+	/* group-commit batches only: the tree being extended */
+	struct merkle_compact *tree;
+	int tree_valid;           /* *tree was the committed state */
+	int tree_checked;         /* *tree matched the stored leaves */
 };
 
 static int
@@ -444,6 +556,9 @@ op_begin(void *impl, const char *name, struct op *op)
 	op->st = st;
 	op->name = name;
 	op->c = NULL;
+	op->tree = NULL;
+	op->tree_valid = 0;
+	op->tree_checked = 0;
 	if (pthread_mutex_lock(&st->mu) != 0)
 		return MANDATE_EINTERNAL;
 	for (;;) {
@@ -578,6 +693,198 @@ col_str(sqlite3_stmt *q, int i, struct arena *a, struct str *out)
 	return out->p == NULL ? MANDATE_ENOMEM : MANDATE_OK;
 }
 
+/* --- the audit tree ----------------------------------------------------- */
+
+/* Read up to limit leaves from index from on op's connection. */
+static int
+leaves_read(struct op *op, int64_t from, size_t limit,
+    struct store_audit_leaf *out, size_t *n_out)
+{
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+
+	*n_out = 0;
+	if ((q = op_stmt(op, ST_LEAF_READ, &r)) == NULL)
+		return r;
+	if (sqlite3_bind_int64(q, 1, from) ||
+	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const void *h;
+		if (n >= limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		out[n].index = sqlite3_column_int64(q, 0);
+		out[n].event_id = sqlite3_column_int64(q, 1);
+		h = sqlite3_column_blob(q, 2);
+		if (h == NULL ||
+		    sqlite3_column_bytes(q, 2) != STORE_AUDIT_HASH_LEN) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		memcpy(out[n].hash, h, STORE_AUDIT_HASH_LEN);
+		n++;
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(op, rc);
+	stmt_idle(q);
+	if (r == MANDATE_OK)
+		*n_out = n;
+	return r;
+}
+
+/* Rebuild the compact range from every stored leaf (run inside a
+ * transaction, so the leaves do not move underneath). */
+static int
+tree_load(struct op *op, struct merkle_compact *tree)
+{
+	struct store_audit_leaf rows[256];
+	size_t n, i;
+	int r;
+
+	merkle_compact_init(tree);
+	for (;;) {
+		if ((r = leaves_read(op, (int64_t)tree->size, 256, rows, &n)) !=
+		    MANDATE_OK)
+			return r;
+		if (n == 0)
+			return MANDATE_OK;
+		for (i = 0; i < n; i++) {
+			if (rows[i].index != (int64_t)tree->size) {
+				log_msg(op->st, MANDATE_EINTERNAL, op->name,
+				    "the audit leaves have a gap");
+				return MANDATE_EINTERNAL;
+			}
+			if ((r = merkle_compact_append(tree, rows[i].hash)) !=
+			    MANDATE_OK)
+				return r;
+		}
+	}
+}
+
+/* The index the next leaf takes (the number of stored leaves). */
+static int
+tree_next_index(struct op *op, int64_t *next)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((q = op_stmt(op, ST_LEAF_NEXT, &r)) == NULL)
+		return r;
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*next = sqlite3_column_int64(q, 0);
+		r = MANDATE_OK;
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+/* Make the batch's tree match the stored leaves (once per batch).  Every
+ * audit append runs inside a group-commit batch, which lends op->tree
+ * (gc_run_batch); a write path that does not is a bug, and fails. */
+static int
+tree_sync(struct op *op)
+{
+	int64_t next = -1;
+	int r;
+
+	if (op->tree == NULL) {
+		log_msg(op->st, MANDATE_EINTERNAL, op->name,
+		    "audit append outside a group-commit batch");
+		return MANDATE_EINTERNAL;
+	}
+	if (op->tree_checked)
+		return MANDATE_OK;
+	if ((r = tree_next_index(op, &next)) != MANDATE_OK)
+		return r;
+	if (!op->tree_valid || next < 0 || (uint64_t)next != op->tree->size)
+		if ((r = tree_load(op, op->tree)) != MANDATE_OK)
+			return r;
+	op->tree_checked = 1;
+	return MANDATE_OK;
+}
+
+/* Add the leaf of event e (e->id set) at the tree's next index. */
+static int
+tree_add(struct op *op, const struct store_audit_event *e)
+{
+	merkle_hash leaf;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = audit_record_leaf_hash(e, leaf)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(op, ST_LEAF_INSERT, &r)) == NULL)
+		return r;
+	if (sqlite3_bind_int64(q, 1, (int64_t)op->tree->size) ||
+	    sqlite3_bind_int64(q, 2, e->id) ||
+	    sqlite3_bind_blob(q, 3, leaf, MERKLE_HASH_LEN, SQLITE_STATIC)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((r = run_stmt(op, ST_LEAF_INSERT, q, NULL)) != MANDATE_OK)
+		return r;
+	return merkle_compact_append(op->tree, leaf);
+}
+
+/* Migration to SCHEMA_AUDIT_TREE: the leaves of the events written
+ * before it, in id order (inside the migration's transaction). */
+static int
+backfill_leaves(struct op *op)
+{
+	struct merkle_compact tree;
+	sqlite3_stmt *q = NULL;
+	int r, rc;
+
+	merkle_compact_init(&tree);
+	op->tree = &tree;
+	rc = sqlite3_prepare_v2(op->c->db, "SELECT id, time, type,"
+	    " request_id, agent, task_id, fields_json FROM audit_events"
+	    " ORDER BY id", -1, &q, NULL);
+	if (rc != SQLITE_OK) {
+		r = op_fail(op, rc);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_audit_event e;
+		struct str *f[5];
+		int i;
+
+		memset(&e, 0, sizeof(e));
+		f[0] = &e.type;
+		f[1] = &e.request_id;
+		f[2] = &e.agent;
+		f[3] = &e.task_id;
+		f[4] = &e.fields_json;
+		e.id = sqlite3_column_int64(q, 0);
+		e.time = sqlite3_column_int64(q, 1);
+		for (i = 0; i < 5; i++) {
+			const unsigned char *t = sqlite3_column_text(q, 2 + i);
+			if (t == NULL)
+				t = (const unsigned char *)"";
+			*f[i] = str_make((const char *)t,
+			    (size_t)sqlite3_column_bytes(q, 2 + i));
+		}
+		r = tree_add(op, &e);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(op, rc);
+out:
+	sqlite3_finalize(q);
+	op->tree = NULL;
+	return r;
+}
+
 /* --- the schema and migrations ------------------------------------------ */
 
 static int
@@ -605,7 +912,7 @@ read_version(struct op *op, int *version)
 static int
 migrate(struct sq_store *st, struct sq_conn *c, int target)
 {
-	struct op op = { st, c, "migrate" };
+	struct op op = { st, c, "migrate", NULL, 0, 0 };
 	char *errmsg = NULL;
 	char buf[160];
 	int r, version = 0;
@@ -637,6 +944,9 @@ migrate(struct sq_store *st, struct sq_conn *c, int target)
 			log_msg(st, r, "migrate", buf);
 			goto out;
 		}
+		if (v + 1 == SCHEMA_AUDIT_TREE &&
+		    (r = backfill_leaves(&op)) != MANDATE_OK)
+			goto out;
 	}
 	if (version < target) {
 		snprintf(buf, sizeof(buf), "INSERT INTO schema_version (id,"
@@ -668,6 +978,7 @@ sq_close(void *impl)
 	for (unsigned i = 0; i < st->n_conns; i++)
 		conn_close(&st->conns[i]);
 	free(st->conns);
+	pthread_mutex_destroy(&st->tree_mu);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->gc_mu);
 	pthread_cond_destroy(&st->cv);
@@ -713,7 +1024,7 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	struct sq_store *st = NULL;
 	int r = MANDATE_EINTERNAL;
 	int target_version = SCHEMA_LATEST;
-	int mu_ok = 0, cv_ok = 0, gmu_ok = 0, gcv_ok = 0;
+	int mu_ok = 0, cv_ok = 0, gmu_ok = 0, gcv_ok = 0, tmu_ok = 0;
 
 	*impl = NULL;
 	/* Connections move between threads (one at a time): SQLite must be
@@ -745,6 +1056,9 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	if (pthread_cond_init(&st->gc_cv, NULL) != 0)
 		goto out;
 	gcv_ok = 1;
+	if (pthread_mutex_init(&st->tree_mu, NULL) != 0)
+		goto out;
+	tmu_ok = 1;
 	if ((st->conns = calloc(opt->pool_size, sizeof(*st->conns))) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
@@ -767,6 +1081,8 @@ out:
 		for (unsigned i = 0; i < st->n_conns; i++)
 			conn_close(&st->conns[i]);
 		free(st->conns);
+		if (tmu_ok)
+			pthread_mutex_destroy(&st->tree_mu);
 		if (gcv_ok)
 			pthread_cond_destroy(&st->gc_cv);
 		if (gmu_ok)
@@ -1172,6 +1488,8 @@ static int gc_cred_insert(struct op *op, const struct store_credential *c);
 static int gc_audit_append(struct op *op, const struct store_audit_event *e,
     int64_t *id);
 
+static int gc_decision_record(struct op *op, struct gc_req *w);
+
 static int
 gc_run_one(struct op *op, struct gc_req *w)
 {
@@ -1180,6 +1498,15 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return gc_cred_insert(op, w->cred);
 	case GC_AUDIT:
 		return gc_audit_append(op, w->ev, &w->id);
+	case GC_DECISION:
+		return gc_decision_record(op, w);
+	case GC_CRED_AUDITED: {
+		/* both inside the write's savepoint (or, alone, its
+		 * transaction): a failure of either undoes both */
+		int r = gc_cred_insert(op, w->cred);
+		return r != MANDATE_OK ? r :
+		    gc_audit_append(op, w->ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -1192,17 +1519,38 @@ gc_own_failure(int r)
 	return r == MANDATE_EINVAL || r == MANDATE_ELIMIT;
 }
 
+/* After a batch: a committed batch that touched the tree makes its tree
+ * the committed one; a failed batch leaves the cache as it was (its
+ * leaves were rolled back with it). */
+static void
+tree_publish(struct sq_store *st, const struct op *op, int r)
+{
+	if (r != MANDATE_OK || !op->tree_checked)
+		return;
+	pthread_mutex_lock(&st->tree_mu);
+	st->tree = *op->tree;
+	st->tree_valid = 1;
+	pthread_mutex_unlock(&st->tree_mu);
+}
+
 /* Run batch[0..n) in one transaction and set each request's r.  Called by
  * the leader without gc_mu held. */
 static void
 gc_run_batch(struct sq_store *st, struct gc_req **batch, size_t n)
 {
+	struct merkle_compact tree;
 	struct op op;
-	int r;
+	int r, tree_valid;
 	size_t i;
 
 	if ((r = op_begin(st, "group_commit", &op)) != MANDATE_OK)
 		goto fail_all;
+	pthread_mutex_lock(&st->tree_mu);
+	tree = st->tree;
+	tree_valid = st->tree_valid;
+	pthread_mutex_unlock(&st->tree_mu);
+	op.tree = &tree;
+	op.tree_valid = tree_valid;
 	if ((r = tx_begin(&op)) != MANDATE_OK)
 		goto end;
 	for (i = 0; i < n; i++) {
@@ -1238,11 +1586,13 @@ gc_run_batch(struct sq_store *st, struct gc_req **batch, size_t n)
 		r = tx_end(&op, r);
 		batch[0]->r = r;
 		op.name = "group_commit";
+		tree_publish(st, &op, r);
 		op_end(&op);
 		return;
 	}
 	op.name = "group_commit";
 	r = tx_end(&op, r);
+	tree_publish(st, &op, r);
 end:
 	op_end(&op);
 	if (r == MANDATE_OK)
@@ -1369,6 +1719,18 @@ sq_cred_insert(void *impl, const struct store_credential *c)
 	struct gc_req req = { .kind = GC_CRED, .cred = c };
 
 	return gc_submit(impl, &req);
+}
+
+static int
+sq_cred_insert_audited(void *impl, const struct store_credential *c,
+    const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_CRED_AUDITED, .cred = c, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
+	return r;
 }
 
 static int
@@ -1661,6 +2023,8 @@ gc_audit_append(struct op *op, const struct store_audit_event *e,
 	int r;
 
 	op->name = "audit_append";
+	if ((r = tree_sync(op)) != MANDATE_OK)
+		return r;
 	if ((q = op_stmt(op, ST_AUDIT_APPEND, &r)) == NULL)
 		return r;
 	if (sqlite3_bind_int64(q, 1, e->time) || bind_str(q, 2, e->type) ||
@@ -1670,9 +2034,17 @@ gc_audit_append(struct op *op, const struct store_audit_event *e,
 		stmt_idle(q);
 		return r;
 	}
-	if ((r = run_stmt(op, ST_AUDIT_APPEND, q, NULL)) == MANDATE_OK)
-		*id = sqlite3_last_insert_rowid(op->c->db);
-	return r;
+	if ((r = run_stmt(op, ST_AUDIT_APPEND, q, NULL)) != MANDATE_OK)
+		return r;
+	{
+		/* the same record, with its id, becomes the next leaf */
+		struct store_audit_event with_id = *e;
+		with_id.id = sqlite3_last_insert_rowid(op->c->db);
+		if ((r = tree_add(op, &with_id)) != MANDATE_OK)
+			return r;
+		*id = with_id.id;
+	}
+	return MANDATE_OK;
 }
 
 static int
@@ -1762,6 +2134,454 @@ out:
 	return r;
 }
 
+/* --- agent sessions and decisions ---------------------------------------- */
+
+/* Count one call against the task's budget inside the caller's
+ * transaction: *outcome is an enum store_consume. */
+static int
+sess_consume(struct op *op, struct str id, int64_t now, int *outcome,
+    int64_t *calls_used)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((q = op_stmt(op, ST_TASK_CONSUME, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, id) || sqlite3_bind_int64(q, 2, now)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*calls_used = sqlite3_column_int64(q, 0);
+		rc = sqlite3_step(q);
+		stmt_idle(q);
+		if (rc != SQLITE_DONE)
+			return op_fail(op, rc);
+		*outcome = STORE_CONSUMED;
+		return MANDATE_OK;
+	}
+	stmt_idle(q);
+	if (rc != SQLITE_DONE)
+		return op_fail(op, rc);
+	if ((q = op_stmt(op, ST_TASK_STATUS, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (sqlite3_column_int(q, 0) != STORE_TASK_ACTIVE)
+			*outcome = STORE_NOT_ACTIVE;
+		else if (sqlite3_column_int64(q, 1) <= now)
+			*outcome = STORE_TASK_EXPIRED_NOW;
+		else
+			*outcome = STORE_EXHAUSTED;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_EINVAL;       /* unknown task: like a foreign key */
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+/* Add one session row: an action's count (ST_SESSION_COUNT) or a label
+ * (ST_SESSION_LABEL). */
+static int
+sess_put(struct op *op, enum stmt_id id, struct str task, struct str name)
+{
+	sqlite3_stmt *q;
+	int r;
+
+	if ((q = op_stmt(op, id, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, task) || bind_str(q, 2, name)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	return run_stmt(op, id, q, NULL);
+}
+
+/* Run one queued decision on the leader's connection (inside the batch's
+ * transaction or savepoint, so a failure undoes the consume too). */
+static int
+gc_decision_record(struct op *op, struct gc_req *w)
+{
+	const struct store_decision *dec = w->dec;
+	sqlite3_stmt *q;
+	int permit = 0, r;
+
+	op->name = "decision_record";
+	w->outcome = STORE_CONSUMED;
+	w->calls_used = 0;
+	if (dec->permit) {
+		if ((r = sess_consume(op, dec->task_id, w->now, &w->outcome,
+		    &w->calls_used)) != MANDATE_OK)
+			return r;
+		permit = w->outcome == STORE_CONSUMED;
+	}
+	if ((q = op_stmt(op, ST_DEC_INSERT, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, dec->id) || bind_str(q, 2, dec->task_id) ||
+	    bind_str(q, 3, dec->caller) || bind_str(q, 4, dec->action) ||
+	    bind_str(q, 5, dec->resource) || sqlite3_bind_int(q, 6, permit) ||
+	    sqlite3_bind_int64(q, 7, dec->time)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((r = run_stmt(op, ST_DEC_INSERT, q, NULL)) != MANDATE_OK ||
+	    !permit)
+		return r;
+	if ((r = sess_put(op, ST_SESSION_COUNT, dec->task_id, dec->action)) !=
+	    MANDATE_OK)
+		return r;
+	for (size_t i = 0; i < dec->n_add_labels; i++)
+		if ((r = sess_put(op, ST_SESSION_LABEL, dec->task_id,
+		    dec->add_labels[i])) != MANDATE_OK)
+			return r;
+	return MANDATE_OK;
+}
+
+static int
+sq_decision_record(void *impl, const struct store_decision *dec,
+    int64_t now, int *outcome, int64_t *calls_used)
+{
+	struct gc_req req = { .kind = GC_DECISION, .dec = dec, .now = now };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*outcome = req.outcome;
+		*calls_used = req.calls_used;
+	}
+	return r;
+}
+
+static int
+sq_decision_get(void *impl, struct str id, struct arena *a,
+    struct store_decision *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "decision_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_DEC_GET, &r)) == NULL)
+		goto out;
+	if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
+		r = op_fail(&op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((r = col_str(q, 0, a, &out->id)) == MANDATE_OK &&
+		    (r = col_str(q, 1, a, &out->task_id)) == MANDATE_OK &&
+		    (r = col_str(q, 2, a, &out->caller)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &out->action)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &out->resource)) == MANDATE_OK &&
+		    (r = col_str(q, 9, a, &out->labels_json)) == MANDATE_OK) {
+			out->permit = sqlite3_column_int(q, 5);
+			out->time = sqlite3_column_int64(q, 6);
+			out->outcome = sqlite3_column_int(q, 7);
+			out->outcome_at = sqlite3_column_int64(q, 8);
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_ENOTFOUND;
+	} else {
+		r = op_fail(&op, rc);
+	}
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sq_decision_outcome(void *impl, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	char task_buf[STORE_MAX_ID + 1];
+	struct str task = STR_NULL;
+	int r, rc, exists = 0;
+
+	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	if ((q = op_stmt(&op, ST_DEC_OUTCOME, &r)) == NULL)
+		goto tx;
+	if (bind_str(q, 1, id) || sqlite3_bind_int(q, 2, status) ||
+	    sqlite3_bind_int64(q, 3, now) || bind_str(q, 4, labels_json)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto tx;
+	}
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(q, 0);
+		int n = sqlite3_column_bytes(q, 0);
+		if (t == NULL || n <= 0 || n > STORE_MAX_ID) {
+			stmt_idle(q);
+			r = MANDATE_EINTERNAL;
+			goto tx;
+		}
+		memcpy(task_buf, t, (size_t)n);
+		task = str_make(task_buf, (size_t)n);
+		rc = sqlite3_step(q);
+	}
+	stmt_idle(q);
+	if (rc != SQLITE_DONE) {
+		r = op_fail(&op, rc);
+		goto tx;
+	}
+	if (task.p == NULL) {
+		/* nothing updated: already reported, or unknown */
+		if ((r = row_exists(&op, ST_DEC_EXISTS, id, &exists)) ==
+		    MANDATE_OK && !exists)
+			r = MANDATE_ENOTFOUND;
+		goto tx;
+	}
+	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
+		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
+tx:
+	r = tx_end(&op, r);
+	if (r == MANDATE_OK)
+		*changed = task.p != NULL;
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_session_get(void *impl, struct str task_id, struct arena *a,
+    struct store_session *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	struct str *names = NULL;
+	int64_t *counts = NULL;
+	int *kinds = NULL;
+	size_t n = 0, nl = 0, na = 0;
+	int r, rc = SQLITE_DONE;
+
+	if ((r = op_begin(impl, "session_get", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_SESSION_READ, &r)) == NULL)
+		goto out;
+	if ((names = arena_calloc(a, STORE_MAX_SESSION, sizeof(*names))) ==
+	    NULL || (counts = arena_calloc(a, STORE_MAX_SESSION,
+	    sizeof(*counts))) == NULL || (kinds = arena_calloc(a,
+	    STORE_MAX_SESSION, sizeof(*kinds))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (bind_str(q, 1, task_id) ||
+	    sqlite3_bind_int64(q, 2, STORE_MAX_SESSION + 1)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n >= STORE_MAX_SESSION) {
+			r = MANDATE_ELIMIT;
+			break;
+		}
+		kinds[n] = sqlite3_column_int(q, 0);
+		counts[n] = sqlite3_column_int64(q, 2);
+		r = col_str(q, 1, a, &names[n]);
+		if (kinds[n] == 0)
+			nl++;
+		else
+			na++;
+		n++;
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		return r;
+	/* rows come ordered by kind: labels (0) first, then actions (1) */
+	if (nl > 0)
+		out->labels = names;
+	out->n_labels = nl;
+	if (na > 0) {
+		out->actions = names + nl;
+		out->counts = counts + nl;
+	}
+	out->n_actions = na;
+	return MANDATE_OK;
+}
+
+static int
+sq_audit_tree_head(void *impl, int64_t *size,
+    uint8_t root[STORE_AUDIT_HASH_LEN])
+{
+	struct sq_store *st = impl;
+	struct merkle_compact tree;
+	struct op op;
+	int r, valid;
+
+	pthread_mutex_lock(&st->tree_mu);
+	tree = st->tree;
+	valid = st->tree_valid;
+	pthread_mutex_unlock(&st->tree_mu);
+	if (!valid) {
+		/* first use: load it under the write lock, so that the leaves
+		 * read are one committed state */
+		if ((r = op_begin(impl, "audit_tree_head", &op)) != MANDATE_OK)
+			return r;
+		if ((r = tx_begin(&op)) == MANDATE_OK) {
+			r = tree_load(&op, &tree);
+			r = tx_end(&op, r);
+		}
+		op_end(&op);
+		if (r != MANDATE_OK)
+			return r;
+		/* a batch may have committed meanwhile: keep the larger */
+		pthread_mutex_lock(&st->tree_mu);
+		if (!st->tree_valid || st->tree.size < tree.size) {
+			st->tree = tree;
+			st->tree_valid = 1;
+		} else {
+			tree = st->tree;
+		}
+		pthread_mutex_unlock(&st->tree_mu);
+	}
+	if ((r = merkle_compact_root(&tree, root)) != MANDATE_OK)
+		return r;
+	*size = (int64_t)tree.size;
+	return MANDATE_OK;
+}
+
+static int
+sq_audit_leaves(void *impl, int64_t from_index, size_t limit,
+    struct store_audit_leaf *out, size_t *n_out)
+{
+	struct op op;
+	int r;
+
+	if ((r = op_begin(impl, "audit_leaves", &op)) != MANDATE_OK)
+		return r;
+	r = leaves_read(&op, from_index, limit, out, n_out);
+	op_end(&op);
+	return r;
+}
+
+static int
+sq_audit_checkpoint_add(void *impl, const struct store_audit_checkpoint *c)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r;
+
+	if ((r = op_begin(impl, "audit_checkpoint_add", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CKPT_INSERT, &r)) == NULL)
+		goto out;
+	if (sqlite3_bind_int64(q, 1, c->tree_size) ||
+	    sqlite3_bind_blob(q, 2, c->root, STORE_AUDIT_HASH_LEN,
+	    SQLITE_STATIC) || sqlite3_bind_int64(q, 3, c->time) ||
+	    bind_str(q, 4, c->signed_text)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = run_stmt(&op, ST_CKPT_INSERT, q, NULL);
+out:
+	op_end(&op);
+	return r;
+}
+
+static int
+read_checkpoint(sqlite3_stmt *q, struct arena *a,
+    struct store_audit_checkpoint *c)
+{
+	const void *h = sqlite3_column_blob(q, 1);
+
+	if (h == NULL || sqlite3_column_bytes(q, 1) != STORE_AUDIT_HASH_LEN)
+		return MANDATE_EINTERNAL;
+	c->tree_size = sqlite3_column_int64(q, 0);
+	memcpy(c->root, h, STORE_AUDIT_HASH_LEN);
+	c->time = sqlite3_column_int64(q, 2);
+	return col_str(q, 3, a, &c->signed_text);
+}
+
+static int
+sq_audit_checkpoints(void *impl, int64_t after_size, size_t limit,
+    struct arena *a, struct store_audit_checkpoint **out, size_t *n_out)
+{
+	struct store_audit_checkpoint *cs = NULL;
+	struct op op;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+
+	if ((r = op_begin(impl, "audit_checkpoints", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CKPT_LIST, &r)) == NULL)
+		goto out;
+	if ((cs = arena_calloc(a, limit, sizeof(*cs))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_bind_int64(q, 1, after_size) ||
+	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n >= limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		r = read_checkpoint(q, a, &cs[n++]);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = cs;
+		*n_out = n;
+	}
+	return r;
+}
+
+static int
+sq_audit_checkpoint_latest(void *impl, struct arena *a,
+    struct store_audit_checkpoint *out)
+{
+	struct op op;
+	sqlite3_stmt *q;
+	int r, rc;
+
+	if ((r = op_begin(impl, "audit_checkpoint_latest", &op)) !=
+	    MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, ST_CKPT_LATEST, &r)) == NULL)
+		goto out;
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		r = read_checkpoint(q, a, out);
+	else if (rc == SQLITE_DONE)
+		r = MANDATE_ENOTFOUND;
+	else
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
 static int
 sq_audit_query(void *impl, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out)
@@ -1835,6 +2655,7 @@ const struct store_ops store_sqlite_ops = {
 	.agent_revoke = sq_agent_revoke,
 	.agent_revocation_last = sq_agent_revocation_last,
 	.cred_insert = sq_cred_insert,
+	.cred_insert_audited = sq_cred_insert_audited,
 	.cred_get = sq_cred_get,
 	.cred_revoke = sq_cred_revoke,
 	.cred_usable = sq_cred_usable,
@@ -1847,4 +2668,13 @@ const struct store_ops store_sqlite_ops = {
 	.audit_append_many = sq_audit_append_many,
 	.audit_read = sq_audit_read,
 	.audit_query = sq_audit_query,
+	.decision_record = sq_decision_record,
+	.decision_get = sq_decision_get,
+	.decision_outcome = sq_decision_outcome,
+	.session_get = sq_session_get,
+	.audit_tree_head = sq_audit_tree_head,
+	.audit_leaves = sq_audit_leaves,
+	.audit_checkpoint_add = sq_audit_checkpoint_add,
+	.audit_checkpoints = sq_audit_checkpoints,
+	.audit_checkpoint_latest = sq_audit_checkpoint_latest,
 };

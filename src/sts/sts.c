@@ -16,8 +16,11 @@
 #include "sts/sts_int.h"
 #include "util/json.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 #define JSON_DEPTH 16
+/* an act claim: the chain (STS_MAX_ACT_DEPTH) with room for members */
+#define ACT_JSON_DEPTH (2 * STS_MAX_ACT_DEPTH + 4)
 
 /* --- open / close ----------------------------------------------------------- */
 
@@ -91,12 +94,6 @@ sts_close(struct sts *sts)
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static json_t *
-jstr(struct str s)
-{
-	return json_stringn(s.p != NULL ? s.p : "", s.n);
-}
-
 /* Dump into the arena; NULL on failure. */
 static int
 dump(json_t *j, struct arena *a, struct str *out)
@@ -134,21 +131,24 @@ scope_ok(struct str s)
 
 /* --- minting ---------------------------------------------------------------- */
 
-int
-sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
-    struct sts_token *out)
+/* Sign the token and fill *cred, its credential row (strings in the
+ * arena), without recording it: the caller stores cred, alone or with
+ * its audit event. */
+static int
+mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
+    struct sts_token *out, struct store_credential *cred)
 {
 	int r = MANDATE_ENOMEM;
 	struct sts_snap *snap = NULL;
-	json_t *c = NULL, *ad = NULL, *acts = NULL, *aud = NULL;
 	uint8_t rnd[16];
 	char jti[32], *audtext = NULL;
 	struct str payload, tok;
 	struct jose_sign_opts so;
-	struct store_credential cred;
+	struct sts_jw w;
 	size_t i, audlen = 0;
 
 	memset(out, 0, sizeof *out);
+	memset(cred, 0, sizeof *cred);
 	if (req->sub.n == 0 || req->task_id.n == 0 || req->n_aud == 0 ||
 	    req->n_aud > STS_MAX_AUDIENCES || req->exp <= req->now ||
 	    req->n_actions > STS_MAX_ACTIONS)
@@ -160,57 +160,86 @@ sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 		r = MANDATE_EINTERNAL;
 		goto out;
 	}
-	if ((c = json_object()) == NULL || (acts = json_array()) == NULL ||
-	    (ad = json_object()) == NULL)
-		goto out;
-	if (req->n_aud == 1) {
-		aud = jstr(req->aud[0]);
-	} else {
-		aud = json_array();
-		for (i = 0; aud != NULL && i < req->n_aud; i++)
-			if (json_array_append_new(aud, jstr(req->aud[i])))
-				goto out;
-	}
-	for (i = 0; i < req->n_actions; i++)
-		if (json_array_append_new(acts, jstr(req->actions[i])) != 0)
-			goto out;
-	/* every member must be set: a claim silently missing (e.g. text
-	 * jansson refuses as bad UTF-8) would change the token's meaning */
-	r = MANDATE_EINVAL;
-	if (json_object_set_new(ad, "type", json_string(STS_AUTHZ_TYPE)) ||
-	    json_object_set_new(ad, "task_id", jstr(req->task_id)) ||
-	    json_object_set(ad, "actions", acts) ||
-	    json_object_set_new(c, "iss", json_string(sts->tok->issuer)) ||
-	    json_object_set_new(c, "sub", jstr(req->sub)) ||
-	    json_object_set(c, "aud", aud) ||
-	    json_object_set_new(c, "exp", json_integer(req->exp)) ||
-	    json_object_set_new(c, "iat", json_integer(req->now)) ||
-	    json_object_set_new(c, "nbf", json_integer(req->now)) ||
-	    json_object_set_new(c, "jti", json_string(jti)) ||
-	    json_object_set_new(c, "client_id",
-	    jstr(req->client_id.n ? req->client_id : req->sub)) ||
-	    json_object_set_new(c, "task", jstr(req->task_id)) ||
-	    json_object_set_new(c, "authorization_details",
-	    json_pack("[O]", ad)))
-		goto out;
-	if (req->scope.n > 0 &&
-	    json_object_set_new(c, "scope", jstr(req->scope)))
-		goto out;
+	/* the claims, written directly (a jansson tree cost a malloc per
+	 * node); every member must be written: text that is not UTF-8 fails
+	 * the whole token rather than leaving a claim out */
 	if (req->act_json.n > 0) {
-		json_t *act = json_loadb(req->act_json.p, req->act_json.n,
-		    JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(act)) {
-			json_decref(act);
+		/* our own text, checked anyway: one object, no duplicates */
+		struct ajson_opts ao = { .flags = AJSON_REJECT_DUPLICATES,
+		    .max_depth = ACT_JSON_DEPTH, .max_len = STORE_MAX_JSON };
+		const struct ajson *act = NULL;
+
+		r = ajson_parse(a, req->act_json.p, req->act_json.n, &ao, &act,
+		    NULL);
+		if (r == MANDATE_ENOMEM)
+			goto out;
+		if (r != MANDATE_OK || !ajson_is(act, AJSON_OBJECT)) {
+			r = MANDATE_EINVAL;
 			goto out;
 		}
-		if (json_object_set_new(c, "act", act))
-			goto out;
 	}
-	if (req->jkt.n > 0 && (req->jkt.n != JOSE_THUMBPRINT_LEN ||
-	    json_object_set_new(c, "cnf",
-	    json_pack("{s:s%}", "jkt", req->jkt.p, req->jkt.n))))
+	if (req->jkt.n > 0 && req->jkt.n != JOSE_THUMBPRINT_LEN) {
+		r = MANDATE_EINVAL;
 		goto out;
-	if ((r = dump(c, a, &payload)) != MANDATE_OK)
+	}
+	sts_jw_init(&w, a, STORE_MAX_JSON);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "iss");
+	sts_jw_str(&w, str_c(sts->tok->issuer));
+	sts_jw_key(&w, "sub");
+	sts_jw_str(&w, req->sub);
+	sts_jw_key(&w, "aud");
+	if (req->n_aud == 1) {
+		sts_jw_str(&w, req->aud[0]);
+	} else {
+		sts_jw_arr(&w);
+		for (i = 0; i < req->n_aud; i++)
+			sts_jw_str(&w, req->aud[i]);
+		sts_jw_arr_end(&w);
+	}
+	sts_jw_key(&w, "exp");
+	sts_jw_int(&w, req->exp);
+	sts_jw_key(&w, "iat");
+	sts_jw_int(&w, req->now);
+	sts_jw_key(&w, "nbf");
+	sts_jw_int(&w, req->now);
+	sts_jw_key(&w, "jti");
+	sts_jw_str(&w, str_c(jti));
+	sts_jw_key(&w, "client_id");
+	sts_jw_str(&w, req->client_id.n ? req->client_id : req->sub);
+	sts_jw_key(&w, "task");
+	sts_jw_str(&w, req->task_id);
+	sts_jw_key(&w, "authorization_details");
+	sts_jw_arr(&w);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "type");
+	sts_jw_str(&w, STR_LIT(STS_AUTHZ_TYPE));
+	sts_jw_key(&w, "task_id");
+	sts_jw_str(&w, req->task_id);
+	sts_jw_key(&w, "actions");
+	sts_jw_arr(&w);
+	for (i = 0; i < req->n_actions; i++)
+		sts_jw_str(&w, req->actions[i]);
+	sts_jw_arr_end(&w);
+	sts_jw_obj_end(&w);
+	sts_jw_arr_end(&w);
+	if (req->scope.n > 0) {
+		sts_jw_key(&w, "scope");
+		sts_jw_str(&w, req->scope);
+	}
+	if (req->act_json.n > 0) {
+		sts_jw_key(&w, "act");
+		sts_jw_raw(&w, req->act_json);
+	}
+	if (req->jkt.n > 0) {
+		sts_jw_key(&w, "cnf");
+		sts_jw_obj(&w);
+		sts_jw_key(&w, "jkt");
+		sts_jw_str(&w, req->jkt);
+		sts_jw_obj_end(&w);
+	}
+	sts_jw_obj_end(&w);
+	if ((r = sts_jw_finish(&w, &payload)) != MANDATE_OK)
 		goto out;
 	memset(&so, 0, sizeof so);
 	so.typ = STR_LIT("at+jwt");
@@ -231,26 +260,38 @@ sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 		memcpy(audtext + audlen, req->aud[i].p, req->aud[i].n);
 		audlen += req->aud[i].n;
 	}
-	memset(&cred, 0, sizeof cred);
-	cred.jti = str_c(jti);
-	cred.task_id = req->task_id;
-	cred.agent = req->sub;
-	cred.audience = str_make(audtext, audlen);
-	cred.issued_at = req->now;
-	cred.expires_at = req->exp;
-	cred.cnf_jkt = req->jkt;
-	if ((r = store_cred_insert(sts->store, &cred)) != MANDATE_OK)
-		goto out;
 	out->access_token = tok;
 	out->jti = arena_strdup(a, jti, strlen(jti));
 	out->exp = req->exp;
-	r = out->jti.p != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+	if (out->jti.p == NULL) {
+		memset(out, 0, sizeof *out);
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	cred->jti = out->jti;
+	cred->task_id = req->task_id;
+	cred->agent = req->sub;
+	cred->audience = str_make(audtext, audlen);
+	cred->issued_at = req->now;
+	cred->expires_at = req->exp;
+	cred->cnf_jkt = req->jkt;
+	r = MANDATE_OK;
 out:
-	json_decref(c);
-	json_decref(ad);
-	json_decref(acts);
-	json_decref(aud);
 	sts_snap_put(snap);
+	return r;
+}
+
+int
+sts_mint(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
+    struct sts_token *out)
+{
+	struct store_credential cred;
+	int r;
+
+	if ((r = mint_sign(sts, req, a, out, &cred)) != MANDATE_OK)
+		return r;
+	if ((r = store_cred_insert(sts->store, &cred)) != MANDATE_OK)
+		memset(out, 0, sizeof *out);
 	return r;
 }
 
@@ -261,8 +302,14 @@ struct xstate {
 	const struct sts_exchange_req *req;
 	struct arena *a;
 	struct sts_result *res;
-	struct str task_id;
-	json_t *fields;               /* audit fields */
+	struct str task_id;           /* from the request, once read */
+	/* what was granted, for the audit fields (set when answered 200) */
+	bool issued;
+	struct str jti;
+	int64_t exp;
+	struct str auds[STS_MAX_AUDIENCES], actions[STS_MAX_ACTIONS];
+	size_t n_aud, n_act;
+	struct store_credential cred; /* the row of the token signed */
 };
 
 static int
@@ -313,49 +360,115 @@ act_chain_has(const struct ajson *act, struct str sub)
 	return false;
 }
 
+/* The exchange's audit event (fields_json in the arena): the task, what
+ * was granted, or the error and its reason. */
+static int
+audit_event(struct xstate *x, const char *type, struct store_audit_event *e)
+{
+	struct sts_jw w;
+	struct str f;
+	size_t i;
+	int r;
+
+	memset(e, 0, sizeof *e);
+	sts_jw_init(&w, x->a, STORE_MAX_JSON);
+	sts_jw_obj(&w);
+	/* the client's text: left out (as before) when not UTF-8 */
+	if (x->task_id.n > 0 &&
+	    utf8_invalid_at(x->task_id.p, x->task_id.n) == x->task_id.n) {
+		sts_jw_key(&w, "task_id");
+		sts_jw_str(&w, x->task_id);
+	}
+	if (x->issued) {
+		sts_jw_key(&w, "jti");
+		sts_jw_str(&w, x->jti);
+		sts_jw_key(&w, "exp");
+		sts_jw_int(&w, x->exp);
+		sts_jw_key(&w, "aud");
+		sts_jw_arr(&w);
+		for (i = 0; i < x->n_aud; i++)
+			sts_jw_str(&w, x->auds[i]);
+		sts_jw_arr_end(&w);
+		sts_jw_key(&w, "actions");
+		sts_jw_arr(&w);
+		for (i = 0; i < x->n_act; i++)
+			sts_jw_str(&w, x->actions[i]);
+		sts_jw_arr_end(&w);
+		if (x->req->dpop_jkt.n > 0) {
+			sts_jw_key(&w, "jkt");
+			sts_jw_str(&w, x->req->dpop_jkt);
+		}
+	}
+	if (x->res->error != NULL) {
+		sts_jw_key(&w, "error");
+		sts_jw_str(&w, str_c(x->res->error));
+		sts_jw_key(&w, "reason");
+		sts_jw_str(&w, str_c(x->res->reason ? x->res->reason : ""));
+	}
+	sts_jw_obj_end(&w);
+	if ((r = sts_jw_finish(&w, &f)) != MANDATE_OK)
+		return r;
+	e->time = x->req->now;
+	e->type = str_c(type);
+	e->request_id = x->req->request_id;
+	e->agent = x->req->subject.sub;
+	e->task_id = x->task_id;
+	e->fields_json = f;
+	if (e->agent.n > STORE_MAX_NAME)
+		e->agent = STR_NULL;
+	if (e->task_id.n > STORE_MAX_ID)
+		e->task_id = STR_NULL;
+	if (e->request_id.n > STORE_MAX_ID)
+		e->request_id = STR_NULL;
+	if (x->sts->opt.audit != NULL) {
+		/* the audit log's one path: policy hash, redaction */
+		struct audit_event ae;
+		json_t *j = json_loadb(f.p, f.n, 0, NULL);
+
+		if (j == NULL)
+			return MANDATE_EINTERNAL;
+		memset(&ae, 0, sizeof(ae));
+		ae.time = e->time;
+		ae.type = type;
+		ae.request_id = e->request_id;
+		ae.agent = e->agent;
+		ae.task_id = e->task_id;
+		return audit_prepare(x->sts->opt.audit, &ae, j, x->a, e);
+	}
+	return MANDATE_OK;
+}
+
+/* A refusal's event, on its own. */
 static int
 audit(struct xstate *x, const char *type)
 {
 	struct store_audit_event e;
-	struct str f;
 	int r;
 
-	if (x->res->error != NULL) {
-		json_object_set_new(x->fields, "error",
-		    json_string(x->res->error));
-		json_object_set_new(x->fields, "reason",
-		    json_string(x->res->reason ? x->res->reason : ""));
-	}
-	if (x->sts->opt.audit != NULL) {
-		struct audit_event ae;
-		json_t *copy = json_deep_copy(x->fields);
+	int64_t id = 0;
 
-		if (copy == NULL)
-			return MANDATE_ENOMEM;
-		memset(&ae, 0, sizeof(ae));
-		ae.time = x->req->now;
-		ae.type = type;
-		ae.request_id = x->req->request_id;
-		ae.agent = x->req->subject.sub;
-		ae.task_id = x->task_id;
-		return audit_record(x->sts->opt.audit, &ae, copy, NULL);
-	}
-	if ((r = dump(x->fields, x->a, &f)) != MANDATE_OK)
+	if ((r = audit_event(x, type, &e)) != MANDATE_OK)
 		return r;
-	memset(&e, 0, sizeof e);
-	e.time = x->req->now;
-	e.type = str_c(type);
-	e.request_id = x->req->request_id;
-	e.agent = x->req->subject.sub;
-	e.task_id = x->task_id;
-	e.fields_json = f;
-	if (e.agent.n > STORE_MAX_NAME)
-		e.agent = STR_NULL;
-	if (e.task_id.n > STORE_MAX_ID)
-		e.task_id = STR_NULL;
-	if (e.request_id.n > STORE_MAX_ID)
-		e.request_id = STR_NULL;
-	return store_audit_append(x->sts->store, &e, NULL);
+	r = store_audit_append(x->sts->store, &e, &id);
+	audit_report(x->sts->opt.audit, r, id);
+	return r;
+}
+
+/* An issuance: the credential row and its event, in one commit (both
+ * durable, or neither). */
+static int
+record_issued(struct xstate *x)
+{
+	struct store_audit_event e;
+	int r;
+
+	int64_t id = 0;
+
+	if ((r = audit_event(x, "token.issued", &e)) != MANDATE_OK)
+		return r;
+	r = store_cred_insert_audited(x->sts->store, &x->cred, &e, &id);
+	audit_report(x->sts->opt.audit, r, id);
+	return r;
 }
 
 /* The checks; returns MANDATE_OK with res filled (refusal or success) or
@@ -369,15 +482,15 @@ exchange(struct xstate *x)
 	const struct ajson *ad, *e, *acts = NULL, *intents, *chain = NULL;
 	struct ajson_opts jo = { .flags = AJSON_REJECT_DUPLICATES,
 	    .max_depth = JSON_DEPTH, .max_len = STS_MAX_AUTHZ_LEN };
-	struct str auds[STS_MAX_AUDIENCES], actions[STS_MAX_ACTIONS];
+	struct str *auds = x->auds, *actions = x->actions;
 	size_t n_aud = 0, n_act = 0, i, j;
 	struct store_task task;
 	struct sts_mint_req m;
 	struct sts_token t;
 	struct str act_text = STR_NULL;
+	struct sts_jw w;
 	int64_t exp;
 	int r;
-	json_t *resp = NULL, *jacts = NULL;
 
 	if (!str_eq_c(req->grant_type, STS_GRANT_TOKEN_EXCHANGE))
 		return refuse(x, 400, "unsupported_grant_type",
@@ -426,7 +539,6 @@ exchange(struct xstate *x)
 		return refuse(x, 400, "invalid_authorization_details",
 		    "task_id is required", "task_id");
 	}
-	json_object_set_new(x->fields, "task_id", jstr(x->task_id));
 	if ((acts = ajson_get(e, "actions")) != NULL) {
 		if (!ajson_is(acts, AJSON_ARRAY) || acts->u.arr.n == 0 ||
 		    acts->u.arr.n > STS_MAX_ACTIONS)
@@ -539,8 +651,9 @@ exchange(struct xstate *x)
 		while (k < req->scope.n && req->scope.p[k] != ' ')
 			k++;
 		if (k > i) {
-			struct str w = str_make(req->scope.p + i, k - i);
-			for (j = 0; j < n_act && !str_eq(actions[j], w); j++)
+			struct str word = str_make(req->scope.p + i, k - i);
+			for (j = 0; j < n_act && !str_eq(actions[j], word);
+			    j++)
 				;
 			if (j == n_act)
 				return refuse(x, 400, "invalid_scope",
@@ -553,6 +666,7 @@ exchange(struct xstate *x)
 	/* the act chain and the actor */
 	r = task.act_json.n == 0 ? MANDATE_OK : ajson_parse(a,
 	    task.act_json.p, task.act_json.n, &(struct ajson_opts){
+	    .flags = AJSON_REJECT_DUPLICATES,
 	    .max_depth = STS_MAX_ACT_DEPTH + 2 }, &chain, NULL);
 	if (r == MANDATE_ENOMEM)
 		return r;
@@ -568,28 +682,33 @@ exchange(struct xstate *x)
 			    "actor is not the task's delegator");
 	}
 	{
-		json_t *act = NULL, *inner = NULL;
-		if (chain != NULL)
-			inner = json_loadb(task.act_json.p, task.act_json.n,
-			    0, NULL);
-		else if (task.delegator.n > 0)
-			inner = json_pack("{s:s%}", "sub", task.delegator.p,
-			    task.delegator.n);
-		act = inner;
-		if (req->has_actor_token &&
+		/* act: the task's chain (or its delegator), under the actor
+		 * when an actor other than the chain's head presents itself */
+		bool wrap = req->has_actor_token &&
 		    !str_eq(req->actor->sub, chain != NULL ?
-		    get_s(chain, "sub") : task.delegator)) {
-			act = json_pack("{s:s%}", "sub", req->actor->sub.p,
-			    req->actor->sub.n);
-			if (act != NULL && inner != NULL)
-				json_object_set_new(act, "act", inner);
-			else
-				json_decref(inner);
-		}
-		if (act != NULL) {
-			r = dump(act, a, &act_text);
-			json_decref(act);
-			if (r != MANDATE_OK)
+		    get_s(chain, "sub") : task.delegator);
+		bool inner = chain != NULL || task.delegator.n > 0;
+
+		if (wrap || inner) {
+			sts_jw_init(&w, a, STORE_MAX_JSON);
+			if (wrap) {
+				sts_jw_obj(&w);
+				sts_jw_key(&w, "sub");
+				sts_jw_str(&w, req->actor->sub);
+				if (inner)
+					sts_jw_key(&w, "act");
+			}
+			if (chain != NULL) {
+				sts_jw_raw(&w, task.act_json);
+			} else if (task.delegator.n > 0) {
+				sts_jw_obj(&w);
+				sts_jw_key(&w, "sub");
+				sts_jw_str(&w, task.delegator);
+				sts_jw_obj_end(&w);
+			}
+			if (wrap)
+				sts_jw_obj_end(&w);
+			if ((r = sts_jw_finish(&w, &act_text)) != MANDATE_OK)
 				return r;
 		}
 	}
@@ -619,45 +738,51 @@ exchange(struct xstate *x)
 	m.jkt = req->dpop_jkt;
 	m.now = req->now;
 	m.exp = exp;
-	if ((r = sts_mint(sts, &m, a, &t)) != MANDATE_OK)
+	/* signed here, recorded with its audit event by the caller */
+	if ((r = mint_sign(sts, &m, a, &t, &x->cred)) != MANDATE_OK)
 		return r;
 	x->res->jti = t.jti;
 
-	r = MANDATE_ENOMEM;
-	if ((jacts = json_array()) == NULL)
-		goto out;
+	/* the answer (RFC 8693 2.2.1) */
+	sts_jw_init(&w, a, STORE_MAX_JSON);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "access_token");
+	sts_jw_str(&w, t.access_token);
+	sts_jw_key(&w, "issued_token_type");
+	sts_jw_str(&w, STR_LIT(STS_TT_ACCESS_TOKEN));
+	sts_jw_key(&w, "token_type");
+	sts_jw_str(&w, req->dpop_jkt.n > 0 ? STR_LIT("DPoP") :
+	    STR_LIT("Bearer"));
+	sts_jw_key(&w, "expires_in");
+	sts_jw_int(&w, exp - req->now);
+	sts_jw_key(&w, "authorization_details");
+	sts_jw_arr(&w);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "type");
+	sts_jw_str(&w, STR_LIT(STS_AUTHZ_TYPE));
+	sts_jw_key(&w, "task_id");
+	sts_jw_str(&w, x->task_id);
+	sts_jw_key(&w, "actions");
+	sts_jw_arr(&w);
 	for (i = 0; i < n_act; i++)
-		json_array_append_new(jacts, jstr(actions[i]));
-	resp = json_pack("{s:s%,s:s,s:s,s:I,s:[{s:s,s:s%,s:O}]}",
-	    "access_token", t.access_token.p, t.access_token.n,
-	    "issued_token_type", STS_TT_ACCESS_TOKEN,
-	    "token_type", req->dpop_jkt.n > 0 ? "DPoP" : "Bearer",
-	    "expires_in", (json_int_t)(exp - req->now),
-	    "authorization_details", "type", STS_AUTHZ_TYPE,
-	    "task_id", x->task_id.p, x->task_id.n, "actions", jacts);
-	if (resp == NULL)
-		goto out;
-	if (req->scope.n > 0)
-		json_object_set_new(resp, "scope", jstr(req->scope));
-	if ((r = dump(resp, a, &x->res->body)) != MANDATE_OK)
-		goto out;
-	x->res->http_status = 200;
-	json_object_set_new(x->fields, "jti", jstr(t.jti));
-	json_object_set_new(x->fields, "exp", json_integer(exp));
-	{
-		json_t *ja = json_array();
-		for (i = 0; ja != NULL && i < n_aud; i++)
-			json_array_append_new(ja, jstr(auds[i]));
-		json_object_set_new(x->fields, "aud", ja);
+		sts_jw_str(&w, actions[i]);
+	sts_jw_arr_end(&w);
+	sts_jw_obj_end(&w);
+	sts_jw_arr_end(&w);
+	if (req->scope.n > 0) {
+		sts_jw_key(&w, "scope");
+		sts_jw_str(&w, req->scope);
 	}
-	json_object_set(x->fields, "actions", jacts);
-	if (req->dpop_jkt.n > 0)
-		json_object_set_new(x->fields, "jkt", jstr(req->dpop_jkt));
-	r = MANDATE_OK;
-out:
-	json_decref(resp);
-	json_decref(jacts);
-	return r;
+	sts_jw_obj_end(&w);
+	if ((r = sts_jw_finish(&w, &x->res->body)) != MANDATE_OK)
+		return r;
+	x->res->http_status = 200;
+	x->issued = true;
+	x->jti = t.jti;
+	x->exp = exp;
+	x->n_aud = n_aud;
+	x->n_act = n_act;
+	return MANDATE_OK;
 }
 
 int
@@ -673,31 +798,31 @@ sts_exchange(struct sts *sts, const struct sts_exchange_req *req,
 	x.req = req;
 	x.a = a;
 	x.res = res;
-	if ((x.fields = json_object()) == NULL)
-		return MANDATE_ENOMEM;
 	r = exchange(&x);
 	if (r != MANDATE_OK) {
-		/* no answer: tell the client only "server_error" */
-		if (res->jti.n > 0)
-			store_cred_revoke(sts->store, res->jti, req->now, NULL);
+		/* no answer: tell the client only "server_error"; a token
+		 * signed before the failure was never recorded, and its
+		 * text is dropped with the body */
 		res->jti = STR_NULL;
 		refuse(&x, 500, "server_error", "temporarily unavailable",
 		    mandate_strerror(r));
 		audit(&x, "token.refused");
 		goto out;
 	}
-	ra = audit(&x, res->error == NULL ? "token.issued" :
-	    "token.refused");
-	if (ra != MANDATE_OK && res->error == NULL) {
-		/* an unaudited token must not exist */
-		store_cred_revoke(sts->store, res->jti, req->now, NULL);
+	if (res->error != NULL) {
+		audit(&x, "token.refused");
+		goto out;
+	}
+	if ((ra = record_issued(&x)) != MANDATE_OK) {
+		/* neither the row nor the event is stored: the token was
+		 * never issued (an unaudited token must not exist) */
 		res->jti = STR_NULL;
 		refuse(&x, 500, "server_error", "temporarily unavailable",
-		    "audit append failed");
+		    "credential or audit write failed");
+		audit(&x, "token.refused");
 		r = ra;
 	}
 out:
-	json_decref(x.fields);
 	return r;
 }
 

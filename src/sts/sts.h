@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "audit/audit.h"
+#include "audit/writer.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/str.h"

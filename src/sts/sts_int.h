@@ -57,4 +57,36 @@ void sts_keys_fini(struct sts *sts);
 int sts_replay_init(struct sts_replay *r, size_t limit);
 void sts_replay_fini(struct sts_replay *r);
 
+/* --- sts_json.c: compact JSON text written into an arena ------------- */
+
+#define STS_JW_MAX_DEPTH 16
+
+/* One document being written.  Usage: sts_jw_init, then values (sts_jw_obj
+ * ... sts_jw_key + a value ... sts_jw_obj_end), then sts_jw_finish.  The
+ * first error (ENOMEM, ELIMIT past max bytes or STS_JW_MAX_DEPTH, EINVAL
+ * for a string that is not UTF-8, EINTERNAL for misuse) sticks and is
+ * returned by sts_jw_finish; calls after it do nothing. */
+struct sts_jw {
+	struct arena *a;
+	char *buf;                    /* in the arena */
+	size_t len, cap, max;
+	int err;
+	unsigned depth;
+	unsigned has_items;           /* bit d: container at depth d has one */
+	bool after_key;               /* a member name waits for its value */
+};
+
+void sts_jw_init(struct sts_jw *w, struct arena *a, size_t max);
+void sts_jw_obj(struct sts_jw *w);
+void sts_jw_obj_end(struct sts_jw *w);
+void sts_jw_arr(struct sts_jw *w);
+void sts_jw_arr_end(struct sts_jw *w);
+void sts_jw_key(struct sts_jw *w, const char *name);   /* a literal */
+void sts_jw_str(struct sts_jw *w, struct str v);
+void sts_jw_int(struct sts_jw *w, int64_t v);
+/* A value given as JSON text the caller has checked (copied as is). */
+void sts_jw_raw(struct sts_jw *w, struct str json);
+/* The text, NUL-terminated, in the arena; STR_NULL on error. */
+int sts_jw_finish(struct sts_jw *w, struct str *out);
+
 #endif

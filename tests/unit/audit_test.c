@@ -1,10 +1,14 @@
 /*
- * audit_test.c - the audit writer (src/audit/audit.h) over a real SQLite
- * store: sync records are durable when the call returns, async records
- * are all written by close, prompts are cut and marked, fields are
- * redacted before they reach the database file, and the health flag
- * follows a store that cannot be written (another connection holding the
- * write lock) and recovers when it can.
+ * audit_test.c - the audit log's record encoding, the store's Merkle
+ * leaves and tree head, and signed checkpoints.
+ *
+ * The store is the real SQLite backend on a temporary file: leaves must
+ * be written in the append's transaction in id order (also by concurrent
+ * appenders sharing group commits), match the records they hash, give the
+ * tree head that merkle_root gives, survive a reopen, and be backfilled
+ * when a database from before the tree is migrated.  Checkpoints must
+ * round-trip through sign and verify and fail on any change or another
+ * key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,42 +25,25 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
-#include "daemon/daemon_int.h"
 #include "store/store.h"
 #include "util/arena.h"
-#include "util/file.h"
 #include "util/status.h"
 
-static const unsigned char key[REDACT_KEY_LEN] =
-    "0123456789abcdef0123456789abcdef";
-
 struct fx {
-	char dir[64], path[128];
+	char dir[64];
+	char path[128];
 	struct store *s;
-	struct redact *r;
 };
 
 static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct store_options o;
-	static const char *const paths[] = { "arguments.ssn" };
-	char err[128];
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/audit_test.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/mandate-audit-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/m.db", f->dir);
-	memset(&o, 0, sizeof(o));
-	o.busy_timeout_ms = 100;
-	if (store_open(&store_sqlite_ops, f->path, &o, &f->s) != MANDATE_OK)
-		return -1;
-	if (redact_new(key, sizeof(key), paths, 1, &f->r, err, sizeof(err)) !=
-	    MANDATE_OK)
-		return -1;
 	*state = f;
 	return 0;
 }
@@ -68,7 +55,6 @@ teardown(void **state)
 	char p[160];
 
 	store_close(f->s);
-	redact_free(f->r);
 	unlink(f->path);
 	snprintf(p, sizeof(p), "%s-wal", f->path);
 	unlink(p);
@@ -79,417 +65,416 @@ teardown(void **state)
 	return 0;
 }
 
-static struct audit_log *
-open_log(struct fx *f, enum audit_mode mode, size_t prompt_max)
+static void
+open_store(struct fx *f, int max_version)
 {
-	struct audit_options o;
-	struct audit_log *l = NULL;
+	struct store_options o;
 
 	memset(&o, 0, sizeof(o));
-	o.store = f->s;
-	o.redact = f->r;
-	o.mode = mode;
-	o.prompt_max = prompt_max;
-	assert_int_equal(audit_open(&o, &l), MANDATE_OK);
-	return l;
+	o.max_schema_version = max_version;
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(&store_sqlite_ops, f->path, &o, &f->s),
+	    MANDATE_OK);
 }
 
-static int
-rec(struct audit_log *l, const char *type, const char *rid, json_t *fields,
-    int64_t *id)
+static void
+append(struct store *s, int i)
 {
-	struct audit_event e;
+	struct store_audit_event e;
+	char fields[64], req[32];
+	int64_t id = 0;
 
+	snprintf(fields, sizeof(fields), "{\"n\":%d}", i);
+	snprintf(req, sizeof(req), "req-%d", i);
 	memset(&e, 0, sizeof(e));
-	e.time = 1700000000;
-	e.type = type;
-	e.request_id = str_c(rid);
+	e.time = 1700000000 + i;
+	e.type = STR_LIT("test.event");
+	e.request_id = str_c(req);
 	e.agent = STR_LIT("spiffe://dev.local/agents/a");
-	return audit_record(l, &e, fields, id);
+	e.task_id = i % 2 ? STR_LIT("t1") : STR_NULL;
+	e.fields_json = str_c(fields);
+	assert_int_equal(store_audit_append(s, &e, &id), MANDATE_OK);
+	assert_true(id > 0);
 }
 
+/* Every stored leaf is the hash of its record, in id order, and the tree
+ * head is the MTH of the leaves; returns the number of leaves. */
 static size_t
-count_rows(struct fx *f)
+check_leaves(struct store *s)
 {
 	struct arena a;
 	struct store_audit_event *ev;
-	size_t n = 0, total = 0;
-	int64_t from = 1;
+	struct store_audit_leaf *lv = calloc(STORE_MAX_PAGE, sizeof(*lv));
+	uint8_t *all = NULL;
+	size_t n_ev = 0, n_lv = 0, i, total = 0;
+	int64_t from = 0, size = -1;
+	merkle_hash h, root, head;
 
+	assert_non_null(lv);
 	arena_init(&a, 0);
-	do {
-		assert_int_equal(store_audit_read(f->s, from, STORE_MAX_PAGE, &a,
-		    &ev, &n), MANDATE_OK);
-		total += n;
-		if (n > 0)
-			from = ev[n - 1].id + 1;
-	} while (n == STORE_MAX_PAGE);
+	for (;;) {
+		assert_int_equal(store_audit_read(s, from, STORE_MAX_PAGE, &a,
+		    &ev, &n_ev), MANDATE_OK);
+		if (n_ev == 0)
+			break;
+		assert_int_equal(store_audit_leaves(s, (int64_t)total, n_ev,
+		    lv, &n_lv), MANDATE_OK);
+		assert_int_equal(n_lv, n_ev);
+		all = realloc(all, (total + n_ev) * MERKLE_HASH_LEN);
+		assert_non_null(all);
+		for (i = 0; i < n_ev; i++) {
+			assert_int_equal(lv[i].index, (int64_t)(total + i));
+			assert_int_equal(lv[i].event_id, ev[i].id);
+			assert_int_equal(audit_record_leaf_hash(&ev[i], h),
+			    MANDATE_OK);
+			assert_memory_equal(h, lv[i].hash, 32);
+			memcpy(all + (total + i) * 32, h, 32);
+		}
+		total += n_ev;
+		from = ev[n_ev - 1].id + 1;
+	}
+	assert_int_equal(merkle_root(all, total, root), MANDATE_OK);
+	assert_int_equal(store_audit_tree_head(s, &size, head), MANDATE_OK);
+	assert_int_equal(size, (int64_t)total);
+	assert_memory_equal(root, head, 32);
+	free(all);
+	free(lv);
 	arena_free(&a);
 	return total;
 }
 
-/* Does the database (file and WAL) contain needle, byte for byte? */
-static bool
-db_contains(struct fx *f, const char *needle)
-{
-	const char *suffix[] = { "", "-wal" };
-
-	for (size_t i = 0; i < 2; i++) {
-		char p[160], *buf = NULL;
-		size_t n = 0;
-		bool hit = false;
-
-		snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-		if (file_read_all(p, 64u << 20, &buf, &n) != MANDATE_OK)
-			continue;
-		hit = memmem(buf, n, needle, strlen(needle)) != NULL;
-		free(buf);
-		if (hit)
-			return true;
-	}
-	return false;
-}
-
 static void
-test_sync(void **state)
+test_encoding(void **state)
 {
-	struct fx *f = *state;
-	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
+	static const unsigned char want[] =
+	    "\0\0\0\x17" "mandate.audit.record.v1"
+	    "\0\0\0\0\0\0\0\x07"             /* id 7 */
+	    "\xff\xff\xff\xff\xff\xff\xff\xfe" /* time -2 */
+	    "\0\0\0\x01" "t"
+	    "\0\0\0\x00"
+	    "\0\0\0\x02" "ag"
+	    "\0\0\0\x00"
+	    "\0\0\0\x02" "{}";
+	struct store_audit_event e;
 	struct arena a;
-	struct store_audit_event *ev;
-	size_t n;
-	int64_t id = 0;
+	struct str enc;
+	merkle_hash h1, h2;
 
-	assert_int_equal(rec(l, "decision", "req-1", json_pack(
-	    "{s:s,s:{s:s,s:s,s:i}}", "decision_id", "d1", "arguments", "ssn",
-	    "123-45-6789", "api_key", "not-so-secret-value", "n", 3), &id),
-	    MANDATE_OK);
-	assert_true(id > 0);
-	assert_true(audit_healthy(l));
+	(void)state;
 	arena_init(&a, 0);
-	assert_int_equal(store_audit_read(f->s, id, 1, &a, &ev, &n),
-	    MANDATE_OK);
-	assert_int_equal(n, 1);
-	assert_string_equal(ev[0].type.p, "decision");
-	assert_string_equal(ev[0].request_id.p, "req-1");
-	assert_null(strstr(ev[0].fields_json.p, "123-45-6789"));
-	assert_null(strstr(ev[0].fields_json.p, "not-so-secret-value"));
-	assert_non_null(strstr(ev[0].fields_json.p, "\"n\":3"));
+	memset(&e, 0, sizeof(e));
+	e.id = 7;
+	e.time = -2;
+	e.type = STR_LIT("t");
+	e.agent = STR_LIT("ag");
+	e.fields_json = STR_LIT("{}");
+	assert_int_equal(audit_record_encode(&e, &a, &enc), MANDATE_OK);
+	assert_int_equal(enc.n, sizeof(want) - 1);
+	assert_memory_equal(enc.p, want, enc.n);
+	assert_int_equal(audit_record_leaf_hash(&e, h1), MANDATE_OK);
+	assert_int_equal(merkle_leaf_hash(enc.p, enc.n, h2), MANDATE_OK);
+	assert_memory_equal(h1, h2, 32);
+	/* moving a byte between adjacent fields changes the leaf */
+	e.type = STR_LIT("ta");
+	e.agent = STR_LIT("g");
+	assert_int_equal(audit_record_leaf_hash(&e, h2), MANDATE_OK);
+	assert_memory_not_equal(h1, h2, 32);
+	e.type = STR_LIT("t");
+	e.agent = STR_LIT("ag");
+	e.id = 8;
+	assert_int_equal(audit_record_leaf_hash(&e, h2), MANDATE_OK);
+	assert_memory_not_equal(h1, h2, 32);
 	arena_free(&a);
-	/* a secret-looking request id is not stored in clear either */
-	assert_int_equal(rec(l, "decision", "sk-proj-AbCdEf0123456789GhIjKl",
-	    NULL, NULL), MANDATE_OK);
-	audit_close(l);
-	assert_false(db_contains(f, "123-45-6789"));
-	assert_false(db_contains(f, "sk-proj-AbCdEf0123456789GhIjKl"));
-	assert_true(db_contains(f, "req-1"));   /* the check can see */
 }
-
-static void
-test_prompt(void **state)
-{
-	struct fx *f = *state;
-	struct audit_log *l = open_log(f, AUDIT_SYNC, 300);
-	char big[1000];
-	struct arena a;
-	struct store_audit_event *ev;
-	json_t *j;
-	size_t n;
-	int64_t id;
-
-	/* 'é' is two bytes: a cut at 300 must not split one */
-	for (size_t i = 0; i < sizeof(big) - 1; i += 2) {
-		big[i] = (char)0xc3;
-		big[i + 1] = (char)0xa9;
-	}
-	big[sizeof(big) - 1] = '\0';
-	big[sizeof(big) - 2] = 'x';        /* 999 bytes of valid UTF-8 */
-	j = json_pack("{s:s}", "prompt", big);
-	assert_non_null(j);
-	assert_int_equal(rec(l, "decision", "r", j, &id), MANDATE_OK);
-	arena_init(&a, 0);
-	assert_int_equal(store_audit_read(f->s, id, 1, &a, &ev, &n),
-	    MANDATE_OK);
-	j = json_loads(ev[0].fields_json.p, 0, NULL);
-	assert_non_null(j);
-	assert_true(json_string_length(json_object_get(j, "prompt")) <= 300);
-	assert_true(json_string_length(json_object_get(j, "prompt")) >= 298);
-	assert_true(json_is_true(json_object_get(j, "prompt_truncated")));
-	assert_int_equal(json_integer_value(json_object_get(j,
-	    "prompt_bytes")), 999);
-	json_decref(j);
-	arena_free(&a);
-	/* bad input: not recorded */
-	assert_int_equal(rec(l, "", "r", NULL, NULL), MANDATE_EINVAL);
-	assert_int_equal(rec(l, "x", "r", json_array(), NULL),
-	    MANDATE_EINVAL);
-	audit_close(l);
-}
-
-struct worker {
-	struct audit_log *l;
-	int n, failed;
-};
 
 static void *
-burst(void *arg)
+appender(void *arg)
 {
-	struct worker *w = arg;
+	struct store *s = arg;
+	int i;
 
-	for (int i = 0; i < w->n; i++)
-		if (rec(w->l, "decision", "r", json_pack("{s:i}", "i", i),
-		    NULL) != MANDATE_OK)
-			w->failed++;
+	for (i = 0; i < 40; i++)
+		append(s, 1000 + i);
 	return NULL;
 }
 
 static void
-test_async(void **state)
+test_store_leaves(void **state)
 {
 	struct fx *f = *state;
-	struct audit_log *l = open_log(f, AUDIT_ASYNC, 0);
-	struct worker w[4];
-	pthread_t t[4];
-	struct audit_stats st;
+	pthread_t th[4];
+	merkle_hash root;
+	int64_t size = -1;
+	int i;
 
-	for (int i = 0; i < 4; i++) {
-		w[i].l = l;
-		w[i].n = 250;
-		w[i].failed = 0;
-		assert_int_equal(pthread_create(&t[i], NULL, burst, &w[i]), 0);
-	}
-	for (int i = 0; i < 4; i++) {
-		pthread_join(t[i], NULL);
-		assert_int_equal(w[i].failed, 0);
-	}
-	audit_close(l);           /* drains the queue */
-	assert_int_equal(count_rows(f), 1000);
-	l = open_log(f, AUDIT_ASYNC, 0);
-	audit_get_stats(l, &st);
-	assert_int_equal(st.lost, 0);
-	audit_close(l);
-}
-
-/* Another connection holds the write lock: appends fail (busy), the log
- * turns unhealthy and refuses; when the lock goes, it recovers. */
-static void
-health_case(struct fx *f, enum audit_mode mode)
-{
-	struct audit_log *l = open_log(f, mode, 0);
-	sqlite3 *db = NULL;
-	int r = MANDATE_OK;
-
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL,
-	    NULL), SQLITE_OK);
-	if (mode == AUDIT_SYNC) {
-		assert_int_not_equal(rec(l, "decision", "r", NULL, NULL),
-		    MANDATE_OK);
-	} else {
-		/* queued, then the writer fails and the flag drops */
-		for (int i = 0; i < 100 && audit_healthy(l); i++) {
-			r = rec(l, "decision", "r", NULL, NULL);
-			usleep(20000);
-		}
-		(void)r;
-		assert_false(audit_healthy(l));
-		assert_int_not_equal(rec(l, "decision", "r", NULL, NULL),
-		    MANDATE_OK);
-	}
-	assert_false(audit_healthy(l));
-	assert_false(audit_probe(l, 1700000000));   /* still locked */
-	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(db);
-	if (mode == AUDIT_SYNC) {
-		/* the readiness probe's write is the one that recovers */
-		assert_true(audit_probe(l, 1700000000));
-		assert_int_equal(rec(l, "decision", "r", NULL, NULL),
-		    MANDATE_OK);
-	} else {
-		for (int i = 0; i < 200 && !audit_healthy(l); i++)
-			usleep(20000);
-	}
-	assert_true(audit_healthy(l));
-	audit_close(l);
-}
-
-static void
-test_health_sync(void **state)
-{
-	health_case(*state, AUDIT_SYNC);
-}
-
-static void
-test_health_async(void **state)
-{
-	health_case(*state, AUDIT_ASYNC);
-}
-
-/* store_audit_query: filters on the stored columns and paging. */
-static void
-test_query(void **state)
-{
-	struct fx *f = *state;
-	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
-	struct store_audit_filter q;
-	struct store_audit_event *ev;
-	struct arena a;
-	size_t n;
-
-	for (int i = 0; i < 30; i++) {
-		struct audit_event e;
-
-		memset(&e, 0, sizeof(e));
-		e.time = 1000 + i;
-		e.type = i % 3 == 0 ? "task.created" : "decision";
-		e.agent = i % 2 ? STR_LIT("agent-odd") : STR_LIT("agent-even");
-		e.task_id = i < 10 ? STR_LIT("t1") : STR_LIT("t2");
-		assert_int_equal(audit_record(l, &e, NULL, NULL), MANDATE_OK);
-	}
-	arena_init(&a, 0);
-	memset(&q, 0, sizeof(q));
-	q.limit = 1000;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 30);
-	q.type = STR_LIT("task.created");
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 10);
-	q.agent = STR_LIT("agent-odd");
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 5);                 /* i = 3, 9, 15, 21, 27 */
-	q.task_id = STR_LIT("t1");
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 2);                 /* 3, 9 */
-	memset(&q, 0, sizeof(q));
-	q.from_time = 1010;
-	q.to_time = 1019;
-	q.limit = 4;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 4);
-	assert_int_equal(ev[0].time, 1010);
-	q.after_id = ev[3].id;                  /* next page */
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 4);
-	assert_int_equal(ev[0].time, 1014);
-	q.after_id = ev[3].id;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 2);                 /* the last page */
-	memset(&q, 0, sizeof(q));
-	q.newest_first = 1;
-	q.limit = 3;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(n, 3);
-	assert_int_equal(ev[0].time, 1029);
-	q.before_id = ev[2].id;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n), MANDATE_OK);
-	assert_int_equal(ev[0].time, 1026);
-	/* bad filters */
-	q.limit = 0;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n),
-	    MANDATE_EINVAL);
-	q.limit = 1;
-	q.from_time = 5;
-	q.to_time = 4;
-	assert_int_equal(store_audit_query(f->s, &q, &a, &ev, &n),
-	    MANDATE_EINVAL);
-	arena_free(&a);
-	audit_close(l);
-}
-
-/* store_audit_append_many: one call, consecutive ids, all or nothing on
- * bad arguments. */
-static void
-test_append_many(void **state)
-{
-	struct fx *f = *state;
-	struct store_audit_event ev[3];
-	int64_t ids[3];
-	int res[3];
-
-	memset(ev, 0, sizeof(ev));
-	for (int i = 0; i < 3; i++) {
-		ev[i].time = 1700000000 + i;
-		ev[i].type = STR_LIT("decision");
-		ev[i].fields_json = STR_LIT("{}");
-	}
-	assert_int_equal(store_audit_append_many(f->s, ev, 3, ids, res),
+	open_store(f, 0);
+	assert_int_equal(store_audit_tree_head(f->s, &size, root),
 	    MANDATE_OK);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(res[i], MANDATE_OK);
-	assert_true(ids[0] > 0 && ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
-	ev[1].type = STR_NULL;                  /* a bad one: none is added */
-	assert_int_equal(store_audit_append_many(f->s, ev, 3, ids, res),
-	    MANDATE_EINVAL);
-	assert_int_equal(count_rows(f), 3);
-	assert_int_equal(store_audit_append_many(f->s, ev, 0, ids, res),
-	    MANDATE_EINVAL);
+	assert_int_equal(size, 0);
+	for (i = 0; i < 37; i++)
+		append(f->s, i);
+	assert_int_equal(check_leaves(f->s), 37);
+	/* concurrent appenders share group commits */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, appender, f->s),
+		    0);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(check_leaves(f->s), 37 + 160);
+	/* a fresh handle loads the same tree */
+	open_store(f, 0);
+	assert_int_equal(check_leaves(f->s), 197);
+	append(f->s, 5000);
+	assert_int_equal(check_leaves(f->s), 198);
 }
 
-/* GET /v1/audit's from and to: Unix seconds or RFC 3339. */
+/* A database written before the tree existed gets its leaves at the
+ * migration. */
 static void
-test_parse_time(void **state)
-{
-	static const struct { const char *in; int64_t want; } ok[] = {
-		{ "0", 0 }, { "1795878000", 1795878000 },
-		{ "2026-11-28T15:00:00Z", 1795878000 },
-		{ "2026-11-28t15:00:00z", 1795878000 },
-		{ "2026-11-28T15:00:00.123+02:00", 1795870800 },
-		{ "1970-01-01T00:00:00Z", 0 },
-		{ "2000-02-29T23:59:59-05:30", 951888599 },
-	};
-	static const char *const bad[] = { "", "-1", "1e9", "yesterday",
-	    "2026-11-28", "2026-11-28T15:00:00", "2026-13-01T00:00:00Z",
-	    "2026-11-28T24:00:00Z", "2026-11-28T15:00:00+2:00",
-	    "1969-12-31T23:59:59Z", "2026-11-28T15:00:00.Z",
-	    "1234567890123456789", "2026-11-28T15:00:00Zjunk",
-	    "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z" };
-	int64_t t;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		assert_int_equal(api_audit_parse_time(str_c(ok[i].in), &t),
-		    MANDATE_OK);
-		assert_int_equal(t, ok[i].want);
-	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(api_audit_parse_time(str_c(bad[i]), &t),
-		    MANDATE_EINVAL);
-}
-
-static void
-test_options(void **state)
+test_backfill(void **state)
 {
 	struct fx *f = *state;
-	struct audit_options o;
-	struct audit_log *l = NULL;
+	int v = 0, i;
 
-	memset(&o, 0, sizeof(o));
-	o.store = f->s;
-	assert_int_equal(audit_open(&o, &l), MANDATE_EINVAL);   /* no redact */
-	o.redact = f->r;
-	o.mode = (enum audit_mode)7;
-	assert_int_equal(audit_open(&o, &l), MANDATE_EINVAL);
-	assert_null(l);
-	audit_close(NULL);
+	sqlite3 *db = NULL;
+
+	/* the schema of version 2, and events as that build wrote them */
+	open_store(f, 2);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (i = 0; i < 11; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "INSERT INTO audit_events (time,"
+		    " type, request_id, agent, task_id, fields_json) VALUES"
+		    " (%d, 'old.event', 'r%d', 'agent', '', '{\"i\":%d}')",
+		    1700000000 + i, i, i);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL),
+		    SQLITE_OK);
+	}
+	sqlite3_close(db);
+	open_store(f, 0);
+	assert_int_equal(store_schema_version(f->s, &v), MANDATE_OK);
+	assert_true(v >= 3);
+	assert_int_equal(check_leaves(f->s), 11);
+	append(f->s, 11);
+	assert_int_equal(check_leaves(f->s), 12);
+}
+
+/* SQLite only: the tree's tables refuse UPDATE and DELETE like
+ * audit_events does. */
+static void
+test_append_only(void **state)
+{
+	static const char *const refused[] = {
+		"UPDATE audit_leaves SET leaf_hash = zeroblob(32)",
+		"DELETE FROM audit_leaves",
+		"UPDATE audit_checkpoints SET time = 0",
+		"DELETE FROM audit_checkpoints",
+	};
+	struct fx *f = *state;
+	struct store_audit_checkpoint sc;
+	sqlite3 *db = NULL;
+	size_t i;
+
+	open_store(f, 0);
+	append(f->s, 1);
+	memset(&sc, 0, sizeof(sc));
+	sc.tree_size = 1;
+	sc.signed_text = STR_LIT("a.b.c");
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_OK);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_int_not_equal(sqlite3_exec(db, refused[i], NULL, NULL,
+		    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(check_leaves(f->s), 1);
+}
+
+static int
+store_src(void *ctx, uint64_t begin, size_t count, merkle_hash *out)
+{
+	return audit_store_leaves(ctx, begin, count, out);
+}
+
+static void
+test_store_proofs(void **state)
+{
+	struct fx *f = *state;
+	struct store_audit_leaf lv[1];
+	merkle_hash proof[MERKLE_MAX_PROOF], root, old_root;
+	int64_t size = 0, old_size = 0;
+	size_t n = 0, got = 0;
+	int i;
+
+	open_store(f, 0);
+	for (i = 0; i < 21; i++)
+		append(f->s, i);
+	assert_int_equal(store_audit_tree_head(f->s, &old_size, old_root),
+	    MANDATE_OK);
+	for (; i < 70; i++)
+		append(f->s, i);
+	assert_int_equal(store_audit_tree_head(f->s, &size, root), MANDATE_OK);
+	assert_int_equal(size, 70);
+	for (i = 0; i < 70; i++) {
+		assert_int_equal(merkle_inclusion_proof(store_src, f->s,
+		    (uint64_t)i, 70, proof, &n), MANDATE_OK);
+		assert_int_equal(store_audit_leaves(f->s, i, 1, lv, &got),
+		    MANDATE_OK);
+		assert_int_equal(merkle_verify_inclusion((uint64_t)i, 70,
+		    lv[0].hash, proof[0], n, root), MANDATE_OK);
+	}
+	assert_int_equal(merkle_consistency_proof(store_src, f->s, 21, 70,
+	    proof, &n), MANDATE_OK);
+	assert_int_equal(merkle_verify_consistency(21, 70, old_root, root,
+	    proof[0], n), MANDATE_OK);
+	/* beyond the stored leaves: an error, not a proof */
+	assert_int_not_equal(merkle_inclusion_proof(store_src, f->s, 0, 71,
+	    proof, &n), MANDATE_OK);
+}
+
+/* The daemon's cached proofs equal the plain ones, cold and warm. */
+static void
+test_cached_proofs(void **state)
+{
+	struct fx *f = *state;
+	struct audit_tree_cache *cache = NULL;
+	struct audit_cached_source src;
+	merkle_hash a[MERKLE_MAX_PROOF], b[MERKLE_MAX_PROOF], r1, r2;
+	size_t na, nb;
+	uint64_t sizes[] = { 1, 255, 256, 257, 511, 512, 600, 777 };
+	int i, pass, si;
+
+	open_store(f, 0);
+	for (i = 0; i < 777; i++)
+		append(f->s, i);
+	assert_int_equal(audit_tree_cache_new(&cache), MANDATE_OK);
+	src.store = f->s;
+	src.cache = cache;
+	for (pass = 0; pass < 2; pass++)
+		for (si = 0; si < 8; si++) {
+			uint64_t n = sizes[si], x;
+			assert_int_equal(audit_cached_range_root(&src, 0, n, r1),
+			    MANDATE_OK);
+			assert_int_equal(merkle_range_root(store_src, f->s, 0, n,
+			    r2), MANDATE_OK);
+			assert_memory_equal(r1, r2, 32);
+			for (x = 0; x < n; x += 1 + n / 7) {
+				assert_int_equal(merkle_inclusion_proof_r(
+				    audit_cached_range_root, &src, x, n, a, &na),
+				    MANDATE_OK);
+				assert_int_equal(merkle_inclusion_proof(store_src,
+				    f->s, x, n, b, &nb), MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+				assert_int_equal(merkle_consistency_proof_r(
+				    audit_cached_range_root, &src, x + 1, n, a,
+				    &na), MANDATE_OK);
+				assert_int_equal(merkle_consistency_proof(
+				    store_src, f->s, x + 1, n, b, &nb),
+				    MANDATE_OK);
+				assert_int_equal(na, nb);
+				if (na)
+					assert_memory_equal(a, b, na * 32);
+			}
+		}
+	audit_tree_cache_free(cache);
+}
+
+static void
+test_checkpoints(void **state)
+{
+	struct fx *f = *state;
+	struct jose_key *key = NULL, *other = NULL;
+	struct audit_checkpoint c, back;
+	struct store_audit_checkpoint sc, *list = NULL, latest;
+	struct arena a;
+	struct str jws;
+	const char *why = NULL;
+	char *bad;
+	size_t n = 0;
+
+	arena_init(&a, 0);
+	open_store(f, 0);
+	assert_int_equal(jose_key_generate_es256(STR_LIT("audit-1"), &key),
+	    MANDATE_OK);
+	assert_int_equal(jose_key_generate_es256(STR_LIT("audit-1"), &other),
+	    MANDATE_OK);
+	memset(&c, 0, sizeof(c));
+	c.size = 5;
+	memset(c.root, 0xab, 32);
+	c.time = 1700000123;
+	assert_int_equal(audit_checkpoint_sign(&a, key, &c, &jws), MANDATE_OK);
+	assert_int_equal(audit_checkpoint_verify(&a, jws, key, &back, &why),
+	    MANDATE_OK);
+	assert_int_equal(back.size, 5);
+	assert_int_equal(back.time, 1700000123);
+	assert_memory_equal(back.root, c.root, 32);
+	/* another key, a changed byte, a truncated token: refused */
+	assert_int_equal(audit_checkpoint_verify(&a, jws, other, &back, &why),
+	    MANDATE_EINVAL);
+	assert_string_equal(why, "bad signature");
+	bad = arena_alloc(&a, jws.n + 1);
+	memcpy(bad, jws.p, jws.n + 1);
+	bad[jws.n / 2] = bad[jws.n / 2] == 'A' ? 'B' : 'A';
+	assert_int_equal(audit_checkpoint_verify(&a, str_make(bad, jws.n),
+	    key, &back, &why), MANDATE_EINVAL);
+	assert_int_equal(audit_checkpoint_verify(&a, str_make(jws.p,
+	    jws.n - 3), key, &back, &why), MANDATE_EINVAL);
+	c.size = 0;
+	assert_int_equal(audit_checkpoint_sign(&a, key, &c, &jws),
+	    MANDATE_EINVAL);
+
+	/* stored: append-only, unique by size, listed by size */
+	assert_int_equal(store_audit_checkpoint_latest(f->s, &a, &latest),
+	    MANDATE_ENOTFOUND);
+	memset(&sc, 0, sizeof(sc));
+	sc.tree_size = 9;
+	sc.time = 10;
+	sc.signed_text = STR_LIT("x.y.z");
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_OK);
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_EINVAL);
+	sc.tree_size = 3;
+	sc.root[0] = 7;
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_OK);
+	sc.tree_size = 0;
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_EINVAL);
+	assert_int_equal(store_audit_checkpoints(f->s, 0, 10, &a, &list, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].tree_size, 3);
+	assert_int_equal(list[0].root[0], 7);
+	assert_int_equal(list[1].tree_size, 9);
+	assert_true(str_eq_c(list[1].signed_text, "x.y.z"));
+	assert_int_equal(store_audit_checkpoints(f->s, 3, 10, &a, &list, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_audit_checkpoint_latest(f->s, &a, &latest),
+	    MANDATE_OK);
+	assert_int_equal(latest.tree_size, 9);
+	jose_key_unref(key);
+	jose_key_unref(other);
+	arena_free(&a);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prompt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_health_sync, setup,
+		cmocka_unit_test(test_encoding),
+		cmocka_unit_test_setup_teardown(test_store_leaves, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_health_async, setup,
+		cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_only, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_append_many, setup,
+		cmocka_unit_test_setup_teardown(test_store_proofs, setup,
 		    teardown),
-		cmocka_unit_test(test_parse_time),
-		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cached_proofs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

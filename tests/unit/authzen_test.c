@@ -2,8 +2,8 @@
  * authzen_test.c - the AuthZEN request model (src/authzen): evaluation,
  * batch and search bodies, their error messages, batch defaults and
  * semantics, unknown members, bounds, the Cedar type-name rule, uid and
- * JSON escaping, and the per-request entity text, which must parse as
- * Cedar entities and layer over a PIP store.
+ * JSON escaping, the per-request entity text, which must parse as
+ * Cedar entities and layer over a PIP store, and the response builders.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -308,6 +308,51 @@ test_entities_overlay(void **state)
 	arena_free(&a);
 }
 
+static void
+expect_json(json_t *j, const char *want)
+{
+	char *got;
+
+	assert_non_null(j);
+	got = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+	json_decref(j);
+}
+
+static void
+test_responses(void **state)
+{
+	json_t *pol = json_pack("[s]", "p1");
+
+	(void)state;
+	expect_json(authzen_decision_json(true, false, "x", pol, NULL),
+	    "{\"decision\":true}");
+	expect_json(authzen_decision_json(false, true, "abc", pol, NULL),
+	    "{\"context\":{\"id\":\"abc\",\"reason_admin\":{\"errors\":[],"
+	    "\"policies\":[\"p1\"]}},\"decision\":false}");
+	expect_json(authzen_decision_json(false, true, NULL, NULL, NULL),
+	    "{\"context\":{\"id\":\"\",\"reason_admin\":{\"errors\":[],"
+	    "\"policies\":[]}},\"decision\":false}");
+	expect_json(authzen_search_item(AUTHZEN_SEARCH_ACTION, STR_NULL,
+	    str_c("view")), "{\"name\":\"view\"}");
+	expect_json(authzen_search_item(AUTHZEN_SEARCH_RESOURCE, str_c("doc"),
+	    str_make("a\0b", 3)), "{\"id\":\"a\\u0000b\",\"type\":\"doc\"}");
+	expect_json(authzen_search_page(pol, NULL),
+	    "{\"page\":{\"next_token\":\"\"},\"results\":[\"p1\"]}");
+	expect_json(authzen_metadata_json("https://pdp.example"),
+	    "{\"access_evaluation_endpoint\":\"https://pdp.example/access/v1/"
+	    "evaluation\",\"access_evaluations_endpoint\":\"https://pdp."
+	    "example/access/v1/evaluations\",\"policy_decision_point\":"
+	    "\"https://pdp.example\",\"search_action_endpoint\":\"https://"
+	    "pdp.example/access/v1/search/action\",\"search_resource_endpoint"
+	    "\":\"https://pdp.example/access/v1/search/resource\","
+	    "\"search_subject_endpoint\":\"https://pdp.example/access/v1/"
+	    "search/subject\"}");
+	json_decref(pol);
+}
+
 int
 main(void)
 {
@@ -320,6 +365,7 @@ main(void)
 		cmocka_unit_test(test_batch_limit),
 		cmocka_unit_test(test_search),
 		cmocka_unit_test(test_entities_overlay),
+		cmocka_unit_test(test_responses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

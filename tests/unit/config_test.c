@@ -50,6 +50,11 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	S("policies.schema", c->policies.schema_file)
 	U("policies.watch", c->policies.watch)
 	U("policies.reload_interval", c->policies.reload_interval)
+	U("tools.output_labels.n", c->tools.n_output_labels)
+	S("tools.output_labels.0.action", c->tools.n_output_labels ?
+	    c->tools.output_labels[0].action : NULL)
+	U("tools.output_labels.1.labels.n", c->tools.n_output_labels > 1 ?
+	    c->tools.output_labels[1].labels.n : 0)
 	U("identity.n_issuers", c->identity.n_issuers)
 	S("issuer0.name", c->identity.n_issuers ?
 	    c->identity.issuers[0].name : NULL)
@@ -82,6 +87,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("tasks.max_intents", c->tasks.max_intents)
 	U("api_auth.open_on_loopback", c->api_auth.open_on_loopback)
 	U("api_auth.mtls_identities.n", c->api_auth.mtls_identities.n)
+	U("authzen.authenticate", c->authzen.authenticate)
 	U("dev.enabled", c->dev.enabled)
 	S("dev.trust_domain", c->dev.trust_domain)
 	S("dev.oidc_issuer", c->dev.oidc_issuer)
@@ -118,6 +124,8 @@ static const struct good_case good_cases[] = {
 	{ "", "server.max_body_size", "1048576" },
 	{ "", "dev.enabled", "0" },
 	{ "", "api_auth.open_on_loopback", "0" },
+	{ "", "authzen.authenticate", "1" },
+	{ "authzen:\n  authenticate: false\n", "authzen.authenticate", "0" },
 	{ "", "dev.trust_domain", "dev.local" },
 	{ "", "dev.oidc_issuer", "http://127.0.0.1:8700/dev" },
 	{ "# only a comment\n", "logging.level", "1" },
@@ -158,6 +166,13 @@ static const struct good_case good_cases[] = {
 	  "policies.tool_servers.0.name", "mail" },
 	{ "policies:\n  tool_servers:\n    mail: ./mail\n    gh: [a, b]\n",
 	  "policies.tool_servers.1.paths.n", "2" },
+	{ "tools:\n  output_labels:\n    read_file: [untrusted]\n"
+	  "    get_customer: [confidential, pii]\n",
+	  "tools.output_labels.0.action", "read_file" },
+	{ "tools:\n  output_labels:\n    read_file: [untrusted]\n"
+	  "    get_customer: [confidential, pii]\n",
+	  "tools.output_labels.1.labels.n", "2" },
+	{ "data_dir: /d\n", "tools.output_labels.n", "0" },
 	{ "policies: {schema: s.cedarschema, watch: true}\n",
 	  "policies.watch", "1" },
 	{ "policies: {reload_interval: 1m}\n", "policies.reload_interval",
@@ -348,6 +363,17 @@ static const struct bad_case bad_cases[] = {
 	  "expected policy paths" },
 	{ "policies:\n  tool_servers: {a: x, a: y}\n", MANDATE_EINVAL, 0, 0,
 	  "duplicate tool server" },
+	{ "tools:\n  output_labels: [a]\n", MANDATE_EINVAL, 2, 18,
+	  "expected a mapping of tool action" },
+	{ "tools:\n  output_labels:\n    a:\n", MANDATE_EINVAL, 0, 0,
+	  "expected a list of labels" },
+	{ "tools:\n  output_labels: {a: x, a: y}\n", MANDATE_EINVAL, 0, 0,
+	  "duplicate tool" },
+	{ "tools:\n  output_labels: {a: [\"x y\"]}\n", MANDATE_EINVAL, 0, 0,
+	  "a label has" },
+	{ "tools:\n  output_labels: {\"a b\": [x]}\n", MANDATE_EINVAL, 0, 0,
+	  "a tool action has" },
+	{ "tools:\n  nope: 1\n", MANDATE_EINVAL, 0, 0, "unknown" },
 	{ "policies:\n  watch: yes\n", MANDATE_EINVAL, 2, 10,
 	  "expected true or false" },
 	{ "policies:\n  platform: {a: b}\n", MANDATE_EINVAL, 2, 13,
@@ -521,6 +547,7 @@ test_defaults_are_dev(void **state)
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_true(cfg->dev.enabled);
 	assert_true(cfg->api_auth.open_on_loopback);
+	assert_true(cfg->authzen.authenticate);
 	assert_null(cfg->source);
 	assert_string_equal(cfg->server.listen, "127.0.0.1:8700");
 	assert_string_equal(cfg->store.path, "./mandate-data/mandate.db");
@@ -608,6 +635,7 @@ test_alloc_failures(void **state)
 	    "server: {listen: '[::1]:9', tls: {cert_file: c, key_file: k}}\n"
 	    "policies:\n  platform: [a, b, c, d, e, f, g, h, i, j]\n"
 	    "  tool_servers: {mail: m, gh: [x, y]}\n"
+	    "tools:\n  output_labels: {read_file: [untrusted]}\n"
 	    "identity:\n  issuers:\n  - name: i\n    issuer: https://i\n"
 	    "    discovery: true\n    audiences: [m]\n"
 	    "  - name: s\n    kind: spiffe\n    trust_domain: s.example\n"
@@ -663,9 +691,16 @@ test_example_file(void **state)
 	assert_int_equal(config_load_file(path, &cfg, stdout), MANDATE_OK);
 	assert_int_equal(cfg->identity.n_issuers, 3);
 	assert_int_equal(cfg->policies.n_tool_servers, 2);
+	assert_int_equal(cfg->tools.n_output_labels, 2);
 	assert_int_equal(cfg->server.tls.client_auth,
 	    CONFIG_CLIENT_AUTH_OPTIONAL);
 	assert_false(cfg->dev.enabled);
+	assert_int_equal(cfg->audit.checkpoint_every, 1000);
+	assert_int_equal(cfg->audit.checkpoint_interval, 60);
+	assert_string_equal(cfg->audit.checkpoint_file,
+	    "/var/log/mandate/audit-checkpoints.jsonl");
+	assert_non_null(strstr(cfg->audit.key_file,
+	    "/audit/checkpoint-key.pem"));
 	config_free(cfg);
 	assert_int_equal(config_load_file("/nonexistent/mandate.yaml", &cfg,
 	    NULL), MANDATE_EIO);

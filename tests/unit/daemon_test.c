@@ -42,6 +42,14 @@ static const struct parse_case parse_cases[] = {
 	    MANDATE_OK, NULL },
 	{ "{\"agent\":\"user-42\",\"objective\":\"multi\\nline\","
 	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"p\":"
+	    "{\"prefix\":\"/d/\",\"max_length\":9}}}]}", MANDATE_OK, NULL },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"p\":"
+	    "{\"regex\":\".*\"}}}]}", MANDATE_EINVAL, "unknown operator" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"p\":"
+	    "[]}}]}", MANDATE_EINVAL, "1 to 256 entries" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"n\":"
+	    "{\"min\":3,\"max\":1}}}]}", MANDATE_EINVAL, "min is greater" },
 	{ "", MANDATE_EPARSE, "not valid JSON" },
 	{ "{", MANDATE_EPARSE, "not valid JSON" },
 	{ "{\"agent\":\"a\",\"agent\":\"b\"}", MANDATE_EPARSE, "duplicate" },
@@ -348,7 +356,7 @@ test_policies_load(void **state)
 	/* the development instance's default policies */
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
-	assert_int_equal(cedar_policy_set_count(p->set), 6);
+	assert_int_equal(cedar_policy_set_count(p->set), 8);
 	/* the version hash: 64 hex digits, equal for equal inputs */
 	assert_int_equal(strlen(p->hash), 64);
 	{

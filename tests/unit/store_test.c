@@ -1293,6 +1293,248 @@ test_group_commit(void **state)
 	assert_int_equal(total, GC_THREADS * GC_TRIES);
 }
 
+/* --- a credential and its audit event in one call ---------------------- */
+
+/* Every audit event from id 1 on (the test stores are small). */
+static size_t
+audit_all(struct fixture *f, struct store_audit_event **out)
+{
+	size_t n = 0;
+
+	*out = NULL;
+	assert_int_equal(store_audit_read(f->s, 1, STORE_MAX_PAGE, &f->a, out,
+	    &n), MANDATE_OK);
+	return n;
+}
+
+static struct store_audit_event
+mk_issued(const char *rid, const char *jti)
+{
+	struct store_audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.time = T0;
+	e.type = str_c("token.issued");
+	e.request_id = str_c(rid);
+	e.agent = str_c("spiffe://a.test/x");
+	e.task_id = str_c("ia-task");
+	e.fields_json = str_c(jti);       /* any text; names the credential */
+	return e;
+}
+
+static void
+test_cred_insert_audited(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("ia-task", "spiffe://a.test/x", T0,
+	    3600, 10);
+	struct store_credential c, got;
+	struct store_audit_event e, *ev;
+	int64_t id1 = 0, id2 = 0, id3 = 0, plain = 0;
+	char big[STORE_MAX_ID + 2];
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+
+	/* both rows, the event's id as audit_append gives it */
+	c = mk_cred("ia-1", "ia-task", "spiffe://a.test/x", T0, 300);
+	e = mk_issued("r1", "\"ia-1\"");
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, &id1),
+	    MANDATE_OK);
+	assert_true(id1 > 0);
+	assert_int_equal(store_cred_get(f->s, str_c("ia-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_string_equal(got.task_id.p, "ia-task");
+	assert_string_equal(got.audience.p, "https://tools.example");
+	assert_int_equal(got.expires_at, T0 + 300);
+	assert_int_equal(usable(f->s, "ia-1", T0 + 1), STORE_USABLE);
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id1);
+	assert_string_equal(ev[0].type.p, "token.issued");
+	assert_string_equal(ev[0].request_id.p, "r1");
+	assert_string_equal(ev[0].fields_json.p, "\"ia-1\"");
+
+	/* ids keep increasing, mixed with plain appends */
+	memset(&e, 0, sizeof(e));
+	e.type = str_c("decision");
+	assert_int_equal(store_audit_append(f->s, &e, &plain), MANDATE_OK);
+	assert_true(plain > id1);
+	c = mk_cred("ia-2", "ia-task", "spiffe://a.test/x", T0, 300);
+	e = mk_issued("r2", "\"ia-2\"");
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_OK);
+	c = mk_cred("ia-3", "ia-task", "spiffe://a.test/x", T0, 300);
+	e = mk_issued("r3", "\"ia-3\"");
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, &id3),
+	    MANDATE_OK);
+	assert_true(id3 > plain + 1);
+	assert_int_equal(audit_all(f, &ev), 4);
+
+	/* a duplicate jti: neither row, and the first credential intact */
+	c = mk_cred("ia-1", "ia-task", "spiffe://a.test/x", T0 + 5, 600);
+	e = mk_issued("r-dup", "\"dup\"");
+	id2 = 99;
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, &id2),
+	    MANDATE_EINVAL);
+	assert_int_equal(id2, 0);
+	assert_int_equal(store_cred_get(f->s, str_c("ia-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.expires_at, T0 + 300);
+	/* an unknown task: neither row */
+	c = mk_cred("ia-orphan", "no-such-task", "spiffe://a.test/x", T0, 300);
+	e = mk_issued("r-orphan", "\"orphan\"");
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_cred_get(f->s, str_c("ia-orphan"), &f->a,
+	    &got), MANDATE_ENOTFOUND);
+	assert_int_equal(audit_all(f, &ev), 4);
+	for (size_t k = 0; k < 4; k++) {
+		assert_string_not_equal(ev[k].request_id.p, "r-dup");
+		assert_string_not_equal(ev[k].request_id.p, "r-orphan");
+	}
+
+	/* bad arguments and bounds change nothing */
+	c = mk_cred("ia-4", "ia-task", "spiffe://a.test/x", T0, 300);
+	e = mk_issued("r4", "\"ia-4\"");
+	assert_int_equal(store_cred_insert_audited(NULL, &c, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_cred_insert_audited(f->s, NULL, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_cred_insert_audited(f->s, &c, NULL, NULL),
+	    MANDATE_EINVAL);
+	e.type = STR_NULL;                           /* event without type */
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_EINVAL);
+	e = mk_issued("r4", "\"ia-4\"");
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	e.request_id = str_c(big);                   /* over STORE_MAX_ID */
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_ELIMIT);
+	e = mk_issued("r4", "\"ia-4\"");
+	c.expires_at = c.issued_at;                  /* no lifetime */
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_EINVAL);
+	c = mk_cred("ia-4", "ia-task", "", T0, 300); /* no agent */
+	assert_int_equal(store_cred_insert_audited(f->s, &c, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_cred_get(f->s, str_c("ia-4"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(audit_all(f, &ev), 4);
+}
+
+#define IA_THREADS 8
+#define IA_TRIES 40
+
+struct ia_writer {
+	struct store *s;
+	int t;
+	int64_t ids[IA_TRIES];     /* own issuances */
+	int dup_ok[IA_TRIES];      /* won the race for "ia-dup-<i>" */
+	int64_t dup_id[IA_TRIES];
+	int errors;
+};
+
+static void *
+ia_thread(void *arg)
+{
+	struct ia_writer *w = arg;
+	char jti[64], rid[64];
+
+	for (int i = 0; i < IA_TRIES; i++) {
+		struct store_credential c;
+		struct store_audit_event e;
+		int r;
+
+		snprintf(jti, sizeof(jti), "ia-%d-%d", w->t, i);
+		snprintf(rid, sizeof(rid), "req-%d-%d", w->t, i);
+		c = mk_cred(jti, "ia-task", "spiffe://a.test/x", T0, 300);
+		e = mk_issued(rid, "{}");
+		if (store_cred_insert_audited(w->s, &c, &e, &w->ids[i]) !=
+		    MANDATE_OK)
+			w->errors++;
+		/* all threads race for one jti: one call wins, and only the
+		 * winner's event is written */
+		snprintf(jti, sizeof(jti), "ia-dup-%d", i);
+		snprintf(rid, sizeof(rid), "dup-%d-%d", w->t, i);
+		c = mk_cred(jti, "ia-task", "spiffe://a.test/x", T0, 300);
+		e = mk_issued(rid, "{}");
+		r = store_cred_insert_audited(w->s, &c, &e, &w->dup_id[i]);
+		w->dup_ok[i] = r == MANDATE_OK;
+		if (r != MANDATE_OK && r != MANDATE_EINVAL)
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void
+test_cred_insert_audited_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	static struct ia_writer w[IA_THREADS];
+	pthread_t th[IA_THREADS];
+	struct store_task t = mk_task("ia-task", "spiffe://a.test/x", T0,
+	    3600, 10);
+	struct store_audit_event *ev = NULL;
+	size_t n_ev = 0, total = 0;
+	int64_t from = 1, last = 0;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < IA_THREADS; i++) {
+		w[i].s = f->s;
+		w[i].t = i;
+		assert_int_equal(pthread_create(&th[i], NULL, ia_thread,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < IA_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < IA_THREADS; i++) {
+		assert_int_equal(w[i].errors, 0);
+		for (int j = 1; j < IA_TRIES; j++)
+			assert_true(w[i].ids[j] > w[i].ids[j - 1]);
+	}
+	for (int j = 0; j < IA_TRIES; j++) {
+		int winners = 0;
+		for (int i = 0; i < IA_THREADS; i++) {
+			winners += w[i].dup_ok[j];
+			if (!w[i].dup_ok[j])
+				assert_int_equal(w[i].dup_id[j], 0);
+		}
+		assert_int_equal(winners, 1);
+	}
+	/* every event is a successful call's, under the id it was given */
+	for (;;) {
+		assert_int_equal(store_audit_read(f->s, from, STORE_MAX_PAGE,
+		    &f->a, &ev, &n_ev), MANDATE_OK);
+		if (n_ev == 0)
+			break;
+		for (size_t k = 0; k < n_ev; k++) {
+			const char *rid = ev[k].request_id.p;
+			int ti = -1, tj = -1;
+			char *end;
+
+			assert_true(ev[k].id > last);
+			last = ev[k].id;
+			if (strncmp(rid, "dup-", 4) == 0) {
+				ti = (int)strtol(rid + 4, &end, 10);
+				assert_int_equal(*end, '-');
+				tj = (int)strtol(end + 1, &end, 10);
+				assert_true(ti >= 0 && ti < IA_THREADS &&
+				    tj >= 0 && tj < IA_TRIES);
+				assert_true(w[ti].dup_ok[tj]);
+				assert_int_equal(w[ti].dup_id[tj], ev[k].id);
+			} else {
+				assert_int_equal(parse_request_id(rid, &ti,
+				    &tj), 0);
+				assert_int_equal(w[ti].ids[tj], ev[k].id);
+			}
+		}
+		total += n_ev;
+		from = last + 1;
+	}
+	assert_int_equal(total, IA_THREADS * IA_TRIES + IA_TRIES);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1315,6 +1557,8 @@ main(void)
 		T(test_concurrent_consume),
 		T(test_concurrent_audit),
 		T(test_group_commit),
+		T(test_cred_insert_audited),
+		T(test_cred_insert_audited_concurrent),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),

@@ -25,6 +25,7 @@
 #include "jose/jose.h"
 #include "store/store.h"
 #include "sts/sts.h"
+#include "sts/sts_int.h"
 #include "util/arena.h"
 #include "util/status.h"
 
@@ -1193,6 +1194,130 @@ test_rate(void **state)
 	    n, secs, n / secs);
 }
 
+/* The hot path's JSON writer (sts_json.c): exact compact text, escapes
+ * jansson reads back, and every error sticky. */
+static void
+test_json_writer(void **state)
+{
+	struct arena a;
+	struct sts_jw w;
+	struct str out;
+	char ctl[33], deep[64];
+	json_t *j;
+	json_error_t err;
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "s");
+	sts_jw_str(&w, str_c("q\"b\\n\n\x01\x7f\xc3\xa9"));
+	sts_jw_key(&w, "n");
+	sts_jw_arr(&w);
+	sts_jw_int(&w, 0);
+	sts_jw_int(&w, -2);
+	sts_jw_int(&w, INT64_MAX);
+	sts_jw_int(&w, INT64_MIN);
+	sts_jw_arr_end(&w);
+	sts_jw_key(&w, "e");
+	sts_jw_obj(&w);
+	sts_jw_obj_end(&w);
+	sts_jw_key(&w, "a");
+	sts_jw_arr(&w);
+	sts_jw_arr_end(&w);
+	sts_jw_key(&w, "nest");
+	sts_jw_arr(&w);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "x");
+	sts_jw_str(&w, STR_NULL);
+	sts_jw_obj_end(&w);
+	sts_jw_obj(&w);
+	sts_jw_obj_end(&w);
+	sts_jw_arr_end(&w);
+	sts_jw_key(&w, "raw");
+	sts_jw_raw(&w, str_c("{\"k\":[true]}"));
+	sts_jw_obj_end(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
+	assert_string_equal(out.p, "{\"s\":\"q\\\"b\\\\n\\n\\u0001\x7f\xc3\xa9\","
+	    "\"n\":[0,-2,9223372036854775807,-9223372036854775808],"
+	    "\"e\":{},\"a\":[],\"nest\":[{\"x\":\"\"},{}],"
+	    "\"raw\":{\"k\":[true]}}");
+	assert_int_equal(out.n, strlen(out.p));
+
+	/* every control character, read back by jansson as written */
+	for (int c = 0; c < 32; c++)
+		ctl[c] = (char)(c + 1 == 32 ? 0x1f : c + 1);
+	ctl[32] = '\0';
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_arr(&w);
+	sts_jw_str(&w, str_make(ctl, 32));
+	sts_jw_str(&w, str_make("a\0b", 3));
+	sts_jw_arr_end(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
+	j = json_loadb(out.p, out.n, JSON_ALLOW_NUL, &err);
+	assert_non_null(j);
+	assert_int_equal(json_string_length(json_array_get(j, 0)), 32);
+	assert_memory_equal(json_string_value(json_array_get(j, 0)), ctl, 32);
+	assert_int_equal(json_string_length(json_array_get(j, 1)), 3);
+	assert_memory_equal(json_string_value(json_array_get(j, 1)), "a\0b", 3);
+	json_decref(j);
+
+	/* text that is not UTF-8 fails the document */
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "bad");
+	sts_jw_str(&w, str_c("\xc3("));
+	sts_jw_key(&w, "later");
+	sts_jw_int(&w, 1);
+	sts_jw_obj_end(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINVAL);
+	assert_null(out.p);
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_str(&w, str_c("\xed\xa0\x80"));      /* a surrogate */
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINVAL);
+
+	/* the size bound */
+	sts_jw_init(&w, &a, 8);
+	sts_jw_str(&w, str_c("1234567"));
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_ELIMIT);
+	sts_jw_init(&w, &a, 9);
+	sts_jw_str(&w, str_c("1234567"));
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
+	assert_int_equal(out.n, 9);
+
+	/* the depth bound */
+	sts_jw_init(&w, &a, 4096);
+	for (int d = 0; d < STS_JW_MAX_DEPTH; d++)
+		sts_jw_arr(&w);
+	for (int d = 0; d < STS_JW_MAX_DEPTH; d++)
+		sts_jw_arr_end(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
+	memset(deep, 0, sizeof deep);
+	memset(deep, '[', STS_JW_MAX_DEPTH);
+	assert_memory_equal(out.p, deep, STS_JW_MAX_DEPTH);
+	sts_jw_init(&w, &a, 4096);
+	for (int d = 0; d <= STS_JW_MAX_DEPTH; d++)
+		sts_jw_arr(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_ELIMIT);
+
+	/* misuse: a member name outside an object, an unclosed document,
+	 * a name without its value, nothing at all */
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_key(&w, "k");
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINTERNAL);
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_obj(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINTERNAL);
+	sts_jw_init(&w, &a, 4096);
+	sts_jw_obj(&w);
+	sts_jw_key(&w, "k");
+	sts_jw_obj_end(&w);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINTERNAL);
+	sts_jw_init(&w, &a, 4096);
+	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_EINTERNAL);
+	arena_free(&a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1200,6 +1325,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_happy),
+		cmocka_unit_test(test_json_writer),
 		T(test_all_intents_and_expiry),
 		T(test_task_end_and_kill),
 		T(test_refusals),

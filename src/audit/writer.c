@@ -1,8 +1,8 @@
 /*
- * audit.c - the audit writer: every record is bounded, redacted and
+ * writer.c - the audit writer: every record is bounded, redacted and
  * serialised here, then appended to the store either before the caller
  * returns (sync) or by writer threads from a bounded queue (async).
- * audit.h has the contract and what the async mode can lose.
+ * writer.h has the contract and what the async mode can lose.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 
 
-#include "audit/audit.h"
+#include "audit/writer.h"
 #include "util/status.h"
 
 /* A serialised record; the strings live in data[]. */
@@ -30,6 +30,8 @@ struct audit_log {
 	size_t queue_max, prompt_max;
 	audit_log_fn *log;
 	void *log_ctx;
+	void (*appended_fn)(void *ctx, int64_t id);
+	void *appended_ctx;
 	atomic_bool healthy;
 
 	pthread_mutex_t mu;           /* queue, stopping, lost */
@@ -215,19 +217,39 @@ qrec_free(struct qrec *q)
 
 /* ---- appending ---- */
 
-static int
-append(struct audit_log *l, struct qrec *q, int64_t *id)
+/* Did the store fail (as opposed to refusing one bad record)? */
+static bool
+store_failure(int r)
 {
-	int r = store_audit_append(l->store, &q->ev, id);
+	return r != MANDATE_OK && r != MANDATE_EINVAL && r != MANDATE_ELIMIT;
+}
 
+void
+audit_report(struct audit_log *l, int r, int64_t id)
+{
+	if (l == NULL)
+		return;
 	atomic_fetch_add(r == MANDATE_OK ? &l->appended : &l->failed, 1);
 	if (r == MANDATE_OK) {
 		if (!atomic_exchange(&l->healthy, true))
 			say(l, 0, "audit log: writes succeed again; ready");
-	} else if (atomic_exchange(&l->healthy, false)) {
+		if (l->appended_fn != NULL && id > 0)
+			l->appended_fn(l->appended_ctx, id);
+	} else if (store_failure(r) && atomic_exchange(&l->healthy, false)) {
 		say(l, 2, "audit log: cannot append; decisions fail closed "
 		    "and /readyz reports not ready until a write succeeds");
 	}
+}
+
+static int
+append(struct audit_log *l, struct qrec *q, int64_t *idp)
+{
+	int64_t id = 0;
+	int r = store_audit_append(l->store, &q->ev, &id);
+
+	if (idp != NULL)
+		*idp = id;
+	audit_report(l, r, id);
 	return r;
 }
 
@@ -301,6 +323,15 @@ writer(void *arg)
 		for (size_t i = 0; i < n; i++)
 			ev[i] = batch[i]->ev;
 		r = store_audit_append_many(l->store, ev, n, ids, res);
+		if (l->appended_fn != NULL) {
+			int64_t top = 0;
+
+			for (size_t i = 0; i < n; i++)
+				if (res[i] == MANDATE_OK && ids[i] > top)
+					top = ids[i];
+			if (top > 0)
+				l->appended_fn(l->appended_ctx, top);
+		}
 		if (r == MANDATE_OK) {
 			atomic_fetch_add(&l->appended, n);
 			if (!atomic_exchange(&l->healthy, true))
@@ -409,6 +440,47 @@ audit_set_policy_hash(struct audit_log *l, const char *hash)
 	pthread_rwlock_unlock(&l->hash_lock);
 }
 
+int
+audit_prepare(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, struct arena *a, struct store_audit_event *out)
+{
+	struct qrec *q = NULL;
+	struct str *dst[5];
+	const struct str *src[5];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (l == NULL || e == NULL || e->type == NULL || a == NULL ||
+	    !json_is_object(fields)) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	r = build(l, e, fields, &q);
+	json_decref(fields);
+	if (r != MANDATE_OK)
+		return r;
+	out->time = q->ev.time;
+	dst[0] = &out->type;        src[0] = &q->ev.type;
+	dst[1] = &out->request_id;  src[1] = &q->ev.request_id;
+	dst[2] = &out->agent;       src[2] = &q->ev.agent;
+	dst[3] = &out->task_id;     src[3] = &q->ev.task_id;
+	dst[4] = &out->fields_json; src[4] = &q->ev.fields_json;
+	for (int i = 0; i < 5; i++) {
+		char *p = arena_alloc(a, src[i]->n + 1);
+
+		if (p == NULL) {
+			r = MANDATE_ENOMEM;
+			break;
+		}
+		memcpy(p, src[i]->p, src[i]->n + 1);
+		*dst[i] = str_make(p, src[i]->n);
+	}
+	qrec_free(q);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
 bool
 audit_healthy(struct audit_log *l)
 {
@@ -466,6 +538,8 @@ audit_open(const struct audit_options *opt, struct audit_log **out)
 	    AUDIT_PROMPT_MAX_DEFAULT;
 	l->log = opt->log;
 	l->log_ctx = opt->log_ctx;
+	l->appended_fn = opt->appended;
+	l->appended_ctx = opt->appended_ctx;
 	atomic_init(&l->healthy, true);
 	if (pthread_mutex_init(&l->mu, NULL) != 0) {
 		free(l);

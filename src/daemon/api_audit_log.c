@@ -1,0 +1,552 @@
+/*
+ * api_audit_log.c - the audit log's signed tree heads and proofs.
+ *
+ *   GET /v1/audit/checkpoint                    the latest signed tree head
+ *   GET /v1/audit/proof/inclusion?index=&size=  RFC 9162 PATH
+ *   GET /v1/audit/proof/consistency?from=&to=   RFC 9162 PROOF
+ *
+ * At start the log must still hold its latest stored checkpoint and the
+ * last line of audit.checkpoint_file: a database rolled back or
+ * truncated below them, or edited under them, is refused (fail closed).
+ * Checkpoints are made every audit.checkpoint_every records (checked after
+ * each append the daemon makes through api_audit and at each tick) or
+ * every audit.checkpoint_interval seconds when the log grew, and at
+ * shutdown; each is signed with the audit key (src/audit/audit_key.c),
+ * stored in the audit_checkpoints table and, with audit.checkpoint_file,
+ * appended to that file as one JSON line.  The endpoints need an
+ * authenticated caller (api_authenticate); they reveal hashes only.
+ * Hashes travel as unpadded base64url (RFC 4648 section 5).  Proofs take
+ * complete-subtree hashes from a cache (src/audit/tree_cache.c), so a
+ * proof costs O(log n) store reads once its subtrees were computed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+/* The last line of the checkpoint file (reads at most its last 64 KiB):
+ * *line in the arena, STR_NULL when the file is absent or empty. */
+static int
+last_exported(struct daemon *d, struct arena *a, struct str *line)
+{
+	const char *path = d->cfg->audit.checkpoint_file;
+	char *buf;
+	struct stat st;
+	off_t from;
+	size_t n, got = 0, end, start;
+	int fd, r = MANDATE_EIO;
+
+	*line = STR_NULL;
+	if (path == NULL)
+		return MANDATE_OK;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? MANDATE_OK : MANDATE_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	from = st.st_size > 65536 ? st.st_size - 65536 : 0;
+	n = (size_t)(st.st_size - from);
+	if ((buf = arena_alloc(a, n + 1)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	while (got < n) {
+		ssize_t k = pread(fd, buf + got, n - got, from + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto out;
+		got += (size_t)k;
+	}
+	end = n;
+	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	if (start == 0 && from > 0)
+		goto out;              /* a last line longer than 64 KiB */
+	*line = str_make(buf + start, end - start);
+	r = MANDATE_OK;
+out:
+	close(fd);
+	return r;
+}
+
+/* The log must still hold what a checkpoint says it held: its size
+ * within the tree and its root the root of that prefix. */
+static int
+still_holds(struct daemon *d, const char *what, int64_t size,
+    const uint8_t *root, int64_t tree_size)
+{
+	struct audit_cached_source src = { d->store, d->audit_cache };
+	merkle_hash have;
+	int r;
+
+	if (size > tree_size) {
+		daemon_log(d, DLOG_ERROR, "the audit log holds %" PRId64
+		    " records but %s covers %" PRId64 ": it was rolled back or "
+		    "truncated; not starting (run `mandate audit verify`)",
+		    tree_size, what, size);
+		return MANDATE_EINVAL;
+	}
+	if ((r = audit_cached_range_root(&src, 0, (uint64_t)size, have)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit log: cannot compute the root "
+		    "of %" PRId64 " records: %s", size, mandate_strerror(r));
+		return r;
+	}
+	if (memcmp(have, root, MERKLE_HASH_LEN) != 0) {
+		daemon_log(d, DLOG_ERROR, "the audit log's first %" PRId64
+		    " records no longer produce the root of %s: it was edited; "
+		    "not starting (run `mandate audit verify`)", size, what);
+		return MANDATE_EINVAL;
+	}
+	return MANDATE_OK;
+}
+
+/* At start: the log still holds the latest stored checkpoint and the
+ * last one exported to audit.checkpoint_file (a rollback of the database
+ * below what left the daemon's reach is refused, fail closed). */
+static int
+startup_check(struct daemon *d, struct arena *a,
+    const struct store_audit_checkpoint *last)
+{
+	struct audit_checkpoint c;
+	struct str line, jws;
+	merkle_hash head;
+	const char *why = NULL;
+	int64_t size = 0;
+	int r;
+
+	if ((r = store_audit_tree_head(d->store, &size, head)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit tree head: %s",
+		    mandate_strerror(r));
+		return r;
+	}
+	if (last != NULL && (r = still_holds(d, "its latest stored "
+	    "checkpoint", last->tree_size, last->root, size)) != MANDATE_OK)
+		return r;
+	if ((r = last_exported(d, a, &line)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: cannot "
+		    "read its last line; not starting",
+		    d->cfg->audit.checkpoint_file);
+		return r;
+	}
+	if (line.n == 0)
+		return MANDATE_OK;
+	jws = audit_checkpoint_from_line(line);
+	if (audit_checkpoint_verify(a, jws, d->audit_key, &c, &why) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: its last "
+		    "checkpoint does not verify with the audit key (%s); not "
+		    "starting", d->cfg->audit.checkpoint_file, why);
+		return MANDATE_EINVAL;
+	}
+	return still_holds(d, "the last exported checkpoint", c.size, c.root,
+	    size);
+}
+
+int
+daemon_audit_open(struct daemon *d)
+{
+	struct store_audit_checkpoint last;
+	struct arena a;
+	char err[512];
+	int r;
+
+	if (pthread_mutex_init(&d->audit_mu, NULL) != 0)
+		return MANDATE_EINTERNAL;
+	d->audit_mu_ok = true;
+	if ((r = audit_tree_cache_new(&d->audit_cache)) != MANDATE_OK)
+		return r;
+	if ((r = audit_key_load_or_create(d->cfg->audit.key_file,
+	    &d->audit_key, err, sizeof(err))) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "%s; not starting", err);
+		return r;
+	}
+	arena_init(&a, 0);
+	r = store_audit_checkpoint_latest(d->store, &a, &last);
+	if (r == MANDATE_OK) {
+		d->audit_ckpt_size = last.tree_size;
+		d->audit_ckpt_time = last.time;
+		r = startup_check(d, &a, &last);
+	} else if (r == MANDATE_ENOTFOUND) {
+		d->audit_ckpt_time = (int64_t)time(NULL);
+		r = startup_check(d, &a, NULL);
+	} else {
+		daemon_log(d, DLOG_ERROR, "cannot read the last audit "
+		    "checkpoint: %s", mandate_strerror(r));
+	}
+	arena_free(&a);
+	return r;
+}
+
+void
+daemon_audit_close(struct daemon *d)
+{
+	jose_key_unref(d->audit_key);
+	d->audit_key = NULL;
+	audit_tree_cache_free(d->audit_cache);
+	d->audit_cache = NULL;
+	if (d->audit_mu_ok)
+		pthread_mutex_destroy(&d->audit_mu);
+	d->audit_mu_ok = false;
+}
+
+/* Append one checkpoint line to audit.checkpoint_file, durably. */
+static int
+export_checkpoint(struct daemon *d, struct arena *a,
+    const struct audit_checkpoint *c, struct str jws)
+{
+	struct str root;
+	char *line;
+	size_t cap, done = 0;
+	int fd, n, r = MANDATE_EIO;
+
+	if (d->cfg->audit.checkpoint_file == NULL)
+		return MANDATE_OK;
+	if ((r = jose_b64url_encode_a(a, c->root, MERKLE_HASH_LEN, &root)) !=
+	    MANDATE_OK)
+		return r;
+	cap = jws.n + root.n + 128;
+	if ((line = arena_alloc(a, cap)) == NULL)
+		return MANDATE_ENOMEM;
+	n = snprintf(line, cap, "{\"size\":%" PRId64 ",\"root\":\"%s\","
+	    "\"time\":%" PRId64 ",\"checkpoint\":\"%.*s\"}\n", c->size, root.p,
+	    c->time, (int)jws.n, jws.p);
+	if (n < 0 || (size_t)n >= cap)
+		return MANDATE_EINTERNAL;
+	fd = open(d->cfg->audit.checkpoint_file, O_WRONLY | O_APPEND |
+	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: %s",
+		    d->cfg->audit.checkpoint_file, strerror(errno));
+		return MANDATE_EIO;
+	}
+	r = MANDATE_EIO;
+	while (done < (size_t)n) {
+		ssize_t w = write(fd, line + done, (size_t)n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto out;
+		done += (size_t)w;
+	}
+	if (fsync(fd) == 0)
+		r = MANDATE_OK;
+out:
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: write: %s",
+		    d->cfg->audit.checkpoint_file, strerror(errno));
+	close(fd);
+	return r;
+}
+
+int
+daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when)
+{
+	struct store_audit_checkpoint sc;
+	struct audit_checkpoint c;
+	struct arena a;
+	struct str jws;
+	int64_t now = (int64_t)time(NULL), size = 0;
+	uint64_t every = d->cfg->audit.checkpoint_every;
+	bool due;
+	int r;
+
+	if (d->audit_key == NULL || !d->audit_mu_ok)
+		return MANDATE_EINTERNAL;
+	arena_init(&a, 0);
+	pthread_mutex_lock(&d->audit_mu);
+	if ((r = store_audit_tree_head(d->store, &size, c.root)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit tree head: %s",
+		    mandate_strerror(r));
+		goto out;
+	}
+	if (size <= d->audit_ckpt_size)
+		goto out;            /* nothing new (r is MANDATE_OK) */
+	due = when == DAUDIT_NOW ||
+	    (every > 0 && (uint64_t)(size - d->audit_ckpt_size) >= every) ||
+	    (when == DAUDIT_TICK && now - d->audit_ckpt_time >=
+	    (int64_t)d->cfg->audit.checkpoint_interval);
+	if (!due)
+		goto out;
+	c.size = size;
+	c.time = now;
+	if ((r = audit_checkpoint_sign(&a, d->audit_key, &c, &jws)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit checkpoint: signing failed: "
+		    "%s", mandate_strerror(r));
+		goto out;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.tree_size = size;
+	memcpy(sc.root, c.root, MERKLE_HASH_LEN);
+	sc.time = now;
+	sc.signed_text = jws;
+	if ((r = store_audit_checkpoint_add(d->store, &sc)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit checkpoint of size %" PRId64
+		    ": %s", size, mandate_strerror(r));
+		goto out;
+	}
+	d->audit_ckpt_size = size;
+	d->audit_ckpt_time = now;
+	/* stored: an export failure is logged and the next one retries
+	 * nothing (the stored checkpoints stay listable) */
+	(void)export_checkpoint(d, &a, &c, jws);
+	daemon_log(d, DLOG_DEBUG, "audit checkpoint: %" PRId64 " records",
+	    size);
+out:
+	pthread_mutex_unlock(&d->audit_mu);
+	arena_free(&a);
+	return r;
+}
+
+void
+daemon_audit_appended(struct daemon *d, int64_t id)
+{
+	uint64_t every = d->cfg->audit.checkpoint_every;
+
+	/* ids count records (they may skip, never repeat), so id - last
+	 * size below every means no checkpoint can be due yet */
+	if (every == 0 || id - atomic_load(&d->audit_ckpt_size) <
+	    (int64_t)every)
+		return;
+	(void)daemon_audit_checkpoint(d, DAUDIT_APPENDED);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static void
+audit_server_error(struct daemon *d, struct http_request *req,
+    const char *what, int r)
+{
+	daemon_log(d, DLOG_ERROR, "request %s: %s: %s", req->request_id, what,
+	    mandate_strerror(r));
+	http_respond_error(req, 500, "server_error", NULL);
+}
+
+/* A query parameter as a decimal integer in [min, INT64_MAX]: 1 with *out,
+ * or 0 after answering 400. */
+static int
+query_int(struct http_request *req, const char *name, int64_t min,
+    int64_t *out)
+{
+	struct str v = http_request_query(req, name);
+	char msg[160];
+	int64_t x = 0;
+	size_t i;
+
+	if (v.p == NULL || v.n == 0 || v.n > 18)
+		goto bad;
+	for (i = 0; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			goto bad;
+		x = x * 10 + (v.p[i] - '0');
+	}
+	if (x < min)
+		goto bad;
+	*out = x;
+	return 1;
+bad:
+	snprintf(msg, sizeof(msg), "query parameter %s: expected a decimal "
+	    "integer >= %" PRId64, name, min);
+	http_respond_error(req, 400, "invalid_request", msg);
+	return 0;
+}
+
+static json_t *
+hash_json(struct arena *a, const uint8_t *h)
+{
+	struct str s;
+
+	if (jose_b64url_encode_a(a, h, MERKLE_HASH_LEN, &s) != MANDATE_OK)
+		return NULL;
+	return json_stringn(s.p, s.n);
+}
+
+static json_t *
+proof_json(struct arena *a, const uint8_t *p, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	if (arr == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(arr, hash_json(a,
+		    p + i * MERKLE_HASH_LEN)) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	return arr;
+}
+
+
+static void
+h_checkpoint(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct store_audit_checkpoint c;
+	struct api_caller caller;
+	struct str jwk;
+	json_t *body;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	/* the latest head, signed now if the log grew since the last one */
+	if ((r = daemon_audit_checkpoint(d, DAUDIT_NOW)) != MANDATE_OK) {
+		audit_server_error(d, req, "audit checkpoint", r);
+		return;
+	}
+	r = store_audit_checkpoint_latest(d->store, req->arena, &c);
+	if (r == MANDATE_ENOTFOUND) {
+		http_respond_error(req, 404, "not_found",
+		    "the audit log is empty: no checkpoint yet");
+		return;
+	}
+	if (r != MANDATE_OK ||
+	    (r = jose_key_public_jwk(d->audit_key, req->arena, &jwk)) !=
+	    MANDATE_OK) {
+		audit_server_error(d, req, "audit checkpoint", r);
+		return;
+	}
+	body = json_pack("{s:I,s:o,s:I,s:s%,s:o}", "size",
+	    (json_int_t)c.tree_size, "root", hash_json(req->arena, c.root),
+	    "time", (json_int_t)c.time, "checkpoint", c.signed_text.p,
+	    c.signed_text.n, "public_jwk", json_loadb(jwk.p, jwk.n, 0, NULL));
+	http_respond_json(req, body != NULL ? 200 : 500, body);
+}
+
+/* The current tree size; 0 after answering 500. */
+static int
+tree_size(struct daemon *d, struct http_request *req, int64_t *size)
+{
+	merkle_hash root;
+	int r;
+
+	if ((r = store_audit_tree_head(d->store, size, root)) != MANDATE_OK) {
+		audit_server_error(d, req, "audit tree head", r);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+h_inclusion(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct audit_cached_source src = { d->store, d->audit_cache };
+	struct store_audit_leaf leaf;
+	struct api_caller caller;
+	merkle_hash proof[MERKLE_MAX_PATH], root;
+	int64_t index, size, have;
+	size_t n = 0, got = 0;
+	json_t *body;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	if (!query_int(req, "index", 0, &index) ||
+	    !query_int(req, "size", 1, &size) || !tree_size(d, req, &have))
+		return;
+	if (index >= size) {
+		http_respond_error(req, 400, "invalid_request",
+		    "index must be smaller than size");
+		return;
+	}
+	if (size > have) {
+		http_respond_error(req, 400, "invalid_request",
+		    "size is larger than the audit log");
+		return;
+	}
+	if ((r = merkle_inclusion_proof_r(audit_cached_range_root, &src,
+	    (uint64_t)index, (uint64_t)size, proof, &n)) != MANDATE_OK ||
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)size, root)) !=
+	    MANDATE_OK ||
+	    (r = store_audit_leaves(d->store, index, 1, &leaf, &got)) !=
+	    MANDATE_OK) {
+		audit_server_error(d, req, "inclusion proof", r);
+		return;
+	}
+	if (got != 1) {
+		audit_server_error(d, req, "inclusion proof", MANDATE_EINTERNAL);
+		return;
+	}
+	body = json_pack("{s:I,s:I,s:I,s:o,s:o,s:o}", "index",
+	    (json_int_t)index, "size", (json_int_t)size, "event_id",
+	    (json_int_t)leaf.event_id, "leaf_hash", hash_json(req->arena,
+	    leaf.hash), "root", hash_json(req->arena, root), "proof",
+	    proof_json(req->arena, proof[0], n));
+	http_respond_json(req, body != NULL ? 200 : 500, body);
+}
+
+static void
+h_consistency(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct audit_cached_source src = { d->store, d->audit_cache };
+	struct api_caller caller;
+	merkle_hash proof[MERKLE_MAX_PROOF], r1, r2;
+	int64_t from, to, have;
+	size_t n = 0;
+	json_t *body;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	if (!query_int(req, "from", 1, &from) ||
+	    !query_int(req, "to", 1, &to) || !tree_size(d, req, &have))
+		return;
+	if (from > to) {
+		http_respond_error(req, 400, "invalid_request",
+		    "from must not be larger than to");
+		return;
+	}
+	if (to > have) {
+		http_respond_error(req, 400, "invalid_request",
+		    "to is larger than the audit log");
+		return;
+	}
+	if ((r = merkle_consistency_proof_r(audit_cached_range_root, &src,
+	    (uint64_t)from, (uint64_t)to, proof, &n)) != MANDATE_OK ||
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)from, r1)) !=
+	    MANDATE_OK ||
+	    (r = audit_cached_range_root(&src, 0, (uint64_t)to, r2)) !=
+	    MANDATE_OK) {
+		audit_server_error(d, req, "consistency proof", r);
+		return;
+	}
+	body = json_pack("{s:I,s:I,s:o,s:o,s:o}", "from", (json_int_t)from,
+	    "to", (json_int_t)to, "from_root", hash_json(req->arena, r1),
+	    "to_root", hash_json(req->arena, r2), "proof",
+	    proof_json(req->arena, proof[0], n));
+	http_respond_json(req, body != NULL ? 200 : 500, body);
+}
+
+int
+api_audit_log_register(struct daemon *d, struct http_server *srv)
+{
+	int r;
+
+	if ((r = http_server_route(srv, "GET", "/v1/audit/checkpoint",
+	    h_checkpoint, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "GET", "/v1/audit/proof/inclusion",
+	    h_inclusion, d)) != MANDATE_OK ||
+	    (r = http_server_route(srv, "GET", "/v1/audit/proof/consistency",
+	    h_consistency, d)) != MANDATE_OK)
+		return r;
+	return MANDATE_OK;
+}

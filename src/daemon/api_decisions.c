@@ -1,0 +1,221 @@
+/*
+ * api_decisions.c - outcome reporting for per-call decisions.
+ *
+ *   POST /v1/decisions/{id}/outcome
+ *        {"status": "success" | "failure", "labels": ["confidential", ...]}
+ *
+ * The enforcement point that asked for a decision (the caller stored with
+ * it) tells what the permitted call did; the labels of the data it
+ * returned join the task's session (context.session.labels) and so weigh
+ * on the task's later decisions.  An operator may report too when the
+ * policies permit it (action mandate:report_outcome on Decision::"<id>").
+ * Once only: 409 when an outcome was already reported or the decision was
+ * a deny; 404 for an unknown id (and for a caller who may not report on
+ * it, so that ids cannot be probed); 400 for a bad body.  Decisions that
+ * named no task are audited but not stored, so they are unknown here.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+#define OUTCOME_MAX_BODY 16384
+
+static bool
+decision_id_ok(struct str id)
+{
+	if (id.n != 32)
+		return false;
+	for (size_t i = 0; i < id.n; i++) {
+		char c = id.p[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* The same alphabet as tool output labels in the configuration. */
+static bool
+label_ok(struct str s)
+{
+	if (s.n == 0 || s.n > STORE_MAX_LABEL)
+		return false;
+	for (size_t i = 0; i < s.n; i++) {
+		unsigned char c = (unsigned char)s.p[i];
+		if (!isalnum(c) && c != '_' && c != '-' && c != '.' &&
+		    c != ':' && c != '/')
+			return false;
+	}
+	return true;
+}
+
+/* Parse the body.  1 with *status and labels set, 0 after answering. */
+static int
+outcome_body(struct http_request *req, int *status, struct str *labels,
+    size_t *n_labels)
+{
+	struct ajson_opts opts = { .flags = AJSON_REJECT_DUPLICATES,
+	    .max_depth = 4, .max_len = OUTCOME_MAX_BODY };
+	const struct ajson *root = NULL, *st, *lb;
+
+	*n_labels = 0;
+	if (!http_require_content_type(req, "application/json"))
+		return 0;
+	if (req->body.n == 0 || ajson_parse(req->arena, req->body.p,
+	    req->body.n, &opts, &root, NULL) != MANDATE_OK ||
+	    root->type != AJSON_OBJECT) {
+		http_respond_error(req, 400, "invalid_request",
+		    "body must be a JSON object");
+		return 0;
+	}
+	for (size_t i = 0; i < root->u.obj.n; i++) {
+		struct str k = root->u.obj.items[i].key;
+		if (!str_eq_c(k, "status") && !str_eq_c(k, "labels")) {
+			http_respond_error(req, 400, "invalid_request",
+			    "unknown member (allowed: status, labels)");
+			return 0;
+		}
+	}
+	st = ajson_get(root, "status");
+	if (ajson_is(st, AJSON_STRING) && str_eq_c(st->u.s, "success"))
+		*status = STORE_OUTCOME_SUCCESS;
+	else if (ajson_is(st, AJSON_STRING) && str_eq_c(st->u.s, "failure"))
+		*status = STORE_OUTCOME_FAILURE;
+	else {
+		http_respond_error(req, 400, "invalid_request",
+		    "status must be \"success\" or \"failure\"");
+		return 0;
+	}
+	lb = ajson_get(root, "labels");
+	if (lb == NULL || lb->type == AJSON_NULL)
+		return 1;
+	if (lb->type != AJSON_ARRAY || lb->u.arr.n > STORE_MAX_LABELS) {
+		http_respond_error(req, 400, "invalid_request",
+		    "labels must be a list of at most 64 labels");
+		return 0;
+	}
+	for (size_t i = 0; i < lb->u.arr.n; i++) {
+		const struct ajson *e = &lb->u.arr.items[i];
+		if (e->type != AJSON_STRING || !label_ok(e->u.s)) {
+			http_respond_error(req, 400, "invalid_request", "a label "
+			    "has 1 to 128 letters, digits or _ - . : /");
+			return 0;
+		}
+		labels[(*n_labels)++] = e->u.s;
+	}
+	return 1;
+}
+
+/* May this caller report on dec?  The caller that asked (open loopback
+ * when the decision was asked without a verified caller), or one the
+ * policies let report outcomes. */
+static bool
+may_report(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, const struct store_decision *dec)
+{
+	json_t *reasons = NULL;
+	bool allow = false;
+
+	if (dec->caller.n > 0 ? str_eq_c(dec->caller, caller->principal) :
+	    strcmp(caller->kind, "loopback") == 0)
+		return true;
+	if (api_decide(d, req, caller->principal, "mandate:report_outcome",
+	    "Decision", dec->id, json_object(), &allow, &reasons) !=
+	    MANDATE_OK)
+		allow = false;
+	json_decref(reasons);
+	return allow;
+}
+
+static void
+h_outcome(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct store_decision dec;
+	struct str id = http_request_param(req, "id");
+	struct str labels[STORE_MAX_LABELS];
+	size_t n_labels = 0;
+	char *lj = NULL;
+	json_t *jl = NULL, *resp;
+	int status = 0, changed = 0, r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	if (!decision_id_ok(id)) {
+		http_respond_error(req, 404, "not_found", "no such decision");
+		return;
+	}
+	if (!outcome_body(req, &status, labels, &n_labels))
+		return;
+	r = store_decision_get(d->store, id, req->arena, &dec);
+	if (r == MANDATE_ENOTFOUND || (r == MANDATE_OK &&
+	    !may_report(d, req, &caller, &dec))) {
+		http_respond_error(req, 404, "not_found", "no such decision");
+		return;
+	}
+	if (r != MANDATE_OK)
+		goto fail;
+	if (!dec.permit) {
+		http_respond_error(req, 409, "conflict",
+		    "the decision denied the call: there is no outcome");
+		return;
+	}
+	if (dec.outcome != STORE_OUTCOME_NONE) {
+		http_respond_error(req, 409, "conflict",
+		    "an outcome was already reported for this decision");
+		return;
+	}
+	r = MANDATE_ENOMEM;
+	if ((jl = json_array()) == NULL)
+		goto fail;
+	for (size_t i = 0; i < n_labels; i++)
+		if (json_array_append_new(jl, json_stringn(labels[i].p,
+		    labels[i].n)))
+			goto fail;
+	if ((lj = json_dumps(jl, JSON_COMPACT)) == NULL)
+		goto fail;
+	r = store_decision_outcome(d->store, id, status, str_c(lj), labels,
+	    n_labels, (int64_t)time(NULL), &changed);
+	free(lj);
+	if (r != MANDATE_OK)
+		goto fail;
+	if (!changed) {
+		json_decref(jl);
+		http_respond_error(req, 409, "conflict",
+		    "an outcome was already reported for this decision");
+		return;
+	}
+	if ((r = api_audit(d, req, "decision.outcome", STR_NULL, dec.task_id,
+	    json_pack("{s:s%,s:s,s:s,s:O}", "decision_id", id.p, id.n, "by",
+	    caller.principal, "status", status == STORE_OUTCOME_SUCCESS ?
+	    "success" : "failure", "labels", jl))) != MANDATE_OK)
+		goto fail;
+	resp = json_pack("{s:s%,s:s%,s:s,s:O}", "decision_id", id.p, id.n,
+	    "task_id", dec.task_id.p, dec.task_id.n, "status",
+	    status == STORE_OUTCOME_SUCCESS ? "success" : "failure",
+	    "labels", jl);
+	json_decref(jl);
+	if (resp == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	http_respond_json(req, 200, resp);
+	return;
+fail:
+	json_decref(jl);
+	daemon_log(d, DLOG_ERROR, "request %s: decision outcome: %s",
+	    req->request_id, mandate_strerror(r));
+	http_respond_error(req, 500, "server_error", NULL);
+}
+
+int
+api_decisions_register(struct daemon *d, struct http_server *srv)
+{
+	return http_server_route(srv, "POST", "/v1/decisions/{id}/outcome",
+	    h_outcome, d);
+}

@@ -1,0 +1,230 @@
+/*
+ * daemon_reload.c - replacing the policies while the daemon runs.
+ *
+ * Three triggers reload the policies, schema and entity files: SIGHUP,
+ * a change of the files (policies.watch, checked every
+ * policies.reload_interval) and POST /v1/policies/reload.  Each builds a
+ * complete snapshot with daemon_policies_load() and publishes it with
+ * daemon_policies_swap(); a set that fails to parse, compile or validate
+ * is refused with its diagnostics (in the log, and in the HTTP answer)
+ * and the last good set stays in force.  Reloads are serialized.
+ *
+ * The endpoint is authorized by the policies themselves: principal
+ * Delegator::"<caller>", action Action::"mandate:reload_policies",
+ * resource Policies::"default", context {caller: {...}}.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+#define RELOAD_MAX_DIAG (64u << 10)   /* bytes of diagnostics returned */
+
+static uint64_t
+mix(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {   /* FNV-1a */
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static uint64_t
+stat_mix(uint64_t h, const char *path)
+{
+	struct stat st;
+	int64_t v[5] = { 0, 0, 0, 0, 0 };
+
+	h = mix(h, path, strlen(path) + 1);
+	if (stat(path, &st) == 0) {
+		v[0] = (int64_t)st.st_size;
+		v[1] = (int64_t)st.st_mtim.tv_sec;
+		v[2] = (int64_t)st.st_mtim.tv_nsec;
+		v[3] = (int64_t)st.st_ino;
+		v[4] = 1;
+	}
+	return mix(h, v, sizeof(v));
+}
+
+/* A path, and when it is a directory its *.cedar entries (readdir order
+ * does not matter: the entries are folded in order-independently). */
+static uint64_t
+path_mix(uint64_t h, const char *path)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *dir;
+	uint64_t acc = 0;
+	size_t n_entries = 0;
+
+	h = stat_mix(h, path);
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    (dir = opendir(path)) == NULL)
+		return h;
+	while ((de = readdir(dir)) != NULL && n_entries < 4096) {
+		size_t n = strlen(de->d_name);
+		char full[4096];
+		int w;
+
+		if (n < 7 || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + n - 6, ".cedar") != 0)
+			continue;
+		w = snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
+		if (w < 0 || (size_t)w >= sizeof(full))
+			continue;
+		acc += stat_mix(1469598103934665603ull, full);
+		n_entries++;
+	}
+	closedir(dir);
+	return mix(h, &acc, sizeof(acc));
+}
+
+uint64_t
+daemon_policies_fingerprint(const struct config *cfg)
+{
+	const struct config_policies *pc = &cfg->policies;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < pc->platform.n; i++)
+		h = path_mix(h, pc->platform.v[i]);
+	for (size_t t = 0; t < pc->n_tool_servers; t++)
+		for (size_t i = 0; i < pc->tool_servers[t].paths.n; i++)
+			h = path_mix(h, pc->tool_servers[t].paths.v[i]);
+	if (pc->schema_file != NULL)
+		h = stat_mix(h, pc->schema_file);
+	for (size_t i = 0; i < pc->entity_files.n; i++)
+		h = stat_mix(h, pc->entity_files.v[i]);
+	return h;
+}
+
+int
+daemon_policies_reload(struct daemon *d, const char *why, char **diag)
+{
+	struct daemon_policies *p = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int r;
+
+	if (diag != NULL)
+		*diag = NULL;
+	pthread_mutex_lock(&d->reload_lock);
+	d->policy_fp = daemon_policies_fingerprint(d->cfg);
+	if ((mem = open_memstream(&text, &len)) == NULL) {
+		pthread_mutex_unlock(&d->reload_lock);
+		daemon_log(d, DLOG_ERROR, "policy reload (%s): out of memory; "
+		    "the current policies stay", why);
+		return MANDATE_ENOMEM;
+	}
+	r = daemon_policies_load(d->cfg, mem, &p);
+	fclose(mem);
+	if (r == MANDATE_OK) {
+		daemon_log(d, DLOG_INFO, "policy reload (%s): %s: %zu policies "
+		    "from %zu files%s", why, p->origin,
+		    cedar_policy_set_count(p->set), p->n_files,
+		    p->entities ? ", with entities" : "");
+		daemon_policies_swap(d, p);
+	} else {
+		daemon_log(d, DLOG_ERROR, "policy reload (%s) refused (%s); the "
+		    "current policies stay:\n%.*s", why, mandate_strerror(r),
+		    (int)(len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len),
+		    text ? text : "");
+	}
+	pthread_mutex_unlock(&d->reload_lock);
+	if (diag != NULL && text != NULL && len > 0) {
+		if (len > RELOAD_MAX_DIAG)
+			text[RELOAD_MAX_DIAG] = '\0';
+		*diag = text;
+		text = NULL;
+	}
+	free(text);
+	return r;
+}
+
+/* POST /v1/policies/reload: 200 {"reloaded": true, policies, files} or
+ * 422 {"error": "invalid_policies", "error_description", "diagnostics":
+ * [lines]} with the old set still in force. */
+static void
+h_reload(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	json_t *ctx, *reasons = NULL, *j = NULL, *lines;
+	char *diag = NULL, why[300];
+	bool allow = false;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	ctx = json_pack("{s:{s:s,s:s,s:s}}", "caller", "id", caller.principal,
+	    "kind", caller.kind ? caller.kind : "", "issuer",
+	    caller.issuer ? caller.issuer : "");
+	if (ctx == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	api_decide(d, req, caller.principal, "mandate:reload_policies",
+	    "Policies", STR_LIT("default"), ctx, &allow, &reasons);
+	json_decref(reasons);
+	if (!allow) {
+		http_respond_error(req, 403, "access_denied", "the policies do "
+		    "not allow this caller to reload them");
+		return;
+	}
+	snprintf(why, sizeof(why), "POST /v1/policies/reload by %.200s",
+	    caller.principal);
+	r = daemon_policies_reload(d, why, &diag);
+	if (r == MANDATE_OK) {
+		struct daemon_policies *p = daemon_policies_get(d);
+
+		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
+		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
+		    "files", (json_int_t)(p ? p->n_files : 0));
+		daemon_policies_put(p);
+		api_audit(d, req, "policies.reloaded", STR_NULL, STR_NULL,
+		    json_pack("{s:s}", "by", caller.principal));
+		http_respond_json(req, 200, j);
+	} else if (r == MANDATE_ENOMEM || r == MANDATE_EINTERNAL) {
+		http_respond_error(req, 500, "server_error", NULL);
+	} else {
+		if ((lines = json_array()) != NULL && diag != NULL) {
+			char *save = diag, *nl;
+
+			while (*save != '\0' && json_array_size(lines) < 200) {
+				nl = strchr(save, '\n');
+				if (nl != NULL)
+					*nl = '\0';
+				if (*save != '\0')
+					json_array_append_new(lines,
+					    json_string(save));
+				if (nl == NULL)
+					break;
+				save = nl + 1;
+			}
+		}
+		api_audit(d, req, "policies.reload_refused", STR_NULL,
+		    STR_NULL, json_pack("{s:s,s:s}", "by", caller.principal,
+		    "status", mandate_strerror(r)));
+		j = json_pack("{s:s,s:s,s:o*}", "error", "invalid_policies",
+		    "error_description", "the new policies were refused; the "
+		    "current ones stay in force", "diagnostics", lines);
+		http_respond_json(req, 422, j);
+	}
+	free(diag);
+}
+
+int
+api_reload_register(struct daemon *d, struct http_server *srv)
+{
+	return http_server_route(srv, "POST", "/v1/policies/reload", h_reload,
+	    d);
+}

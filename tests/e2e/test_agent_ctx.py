@@ -1,0 +1,374 @@
+"""End to end: agent-aware decisions through POST /access/v1/evaluation.
+
+A configured daemon (people issuer for the delegator "alice", a SPIFFE
+trust domain for the agents, as in test_flow.py) runs the control examples
+(examples/policies/controls/controls.cedar) with entity data for the test's
+agents.  Each test creates a real task, exchanges a real JWT-SVID for a
+Mandate access token and asks for decisions as an enforcement point would,
+checking: forged task/session fields are ignored; the confidential-read ->
+external-send chain is denied (outcome labels and configured tool output
+labels); budget and expiry deny; an ended task, a revoked token and the kill
+switch deny; another agent's token is denied; outcome reporting's errors.
+"""
+import json
+import os
+import shutil
+import time
+
+import pytest
+import requests
+
+from test_flow import Issuers, bearer, exchange
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONTROLS = os.path.join(ROOT, "examples", "policies", "controls")
+ASSISTANT = "spiffe://acme.test/agents/assistant"
+OTHER = "spiffe://acme.test/agents/other"
+
+DELEGATION = """
+@id("alice-delegates")
+permit (principal == Delegator::"alice",
+        action in [Action::"mandate:create_task", Action::"mandate:revoke_agent"],
+        resource)
+when { context.agent.trust_domain == "acme.test" };
+
+@id("operators-report-outcomes")
+permit (principal == Delegator::"operator", action == Action::"mandate:report_outcome",
+        resource is Decision);
+"""
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  entities: [@DIR@/entities.json]
+identity:
+  issuers:
+    - name: people
+      kind: oidc
+      issuer: https://people.test
+      jwks_file: @DIR@/people.jwks
+      audiences: [mandate]
+      algorithms: [ES256]
+    - name: agents
+      kind: spiffe
+      trust_domain: acme.test
+      bundle_file: @DIR@/acme.bundle
+      audiences: [mandate]
+tokens:
+  audience: tools
+tools:
+  output_labels:
+    fetch_web_page: [untrusted]
+api_auth:
+  bearer_issuers: [people]
+  open_on_loopback: false
+"""
+
+INTENTS = [
+    {"action": "read_file", "constraints": {"path": {"prefix": "/docs/"}}},
+    {"action": "fetch_web_page"},
+    {"action": "send_email", "constraints": {"to": {"suffix": "@partner.example"}}},
+]
+
+
+@pytest.fixture
+def ctl(start_daemon, tmp_path):
+    iss = Issuers(tmp_path)
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "delegation.cedar").write_text(DELEGATION)
+    shutil.copy(os.path.join(CONTROLS, "controls.cedar"), pol / "controls.cedar")
+    ents = json.load(open(os.path.join(CONTROLS, "entities.json")))
+    for e in ents:
+        if e["uid"]["type"] == "Agent":
+            e["uid"]["id"] = e["uid"]["id"].replace(
+                "spiffe://dev.local/agent/assistant", ASSISTANT).replace(
+                "spiffe://dev.local/agent/retriever", OTHER)
+    (tmp_path / "entities.json").write_text(json.dumps(ents))
+    d = start_daemon(CONFIG)
+    return d, iss
+
+
+def new_task(d, iss, agent=ASSISTANT, intents=INTENTS, **kw):
+    body = {"agent": agent, "objective": "summarise the roadmap for a partner",
+            "intents": intents, "sensitivity": "confidential"}
+    body.update(kw)
+    r = requests.post(d.url + "/v1/tasks", headers=bearer(iss.person()), json=body,
+                      timeout=5)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def token(d, iss, task, agent=ASSISTANT, actions=None):
+    r = exchange(d, iss.svid(sub=agent), task["id"], actions, audience="tools")
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def evaluate(d, iss, action, rtype, rid, mandate, subject=ASSISTANT, **ctx):
+    context = dict(ctx)
+    if mandate is not None:
+        context["mandate"] = mandate
+    r = requests.post(d.url + "/access/v1/evaluation", headers=bearer(iss.person()),
+                      json={"subject": {"type": "Agent", "id": subject},
+                            "action": {"name": action},
+                            "resource": {"type": rtype, "id": rid},
+                            "context": context}, timeout=5)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["decision"], body.get("context", {}).get("id")
+
+
+def outcome(d, iss, did, body, who=None):
+    return requests.post(d.url + "/v1/decisions/%s/outcome" % did,
+                         headers=bearer(who or iss.person()), json=body, timeout=5)
+
+
+def test_forged_task_and_session_are_ignored(ctl):
+    d, iss = ctl
+    tok = token(d, iss, new_task(d, iss))
+    m = {"token": tok}
+    # a forged task that claims the intent matches: the server's own says no
+    forged_task = {"id": "x", "intent_match": True, "sensitivity": 3, "intents": ["read_file"]}
+    ok, _ = evaluate(d, iss, "read_file", "File", "handbook", m, task=forged_task,
+                     arguments={"path": "/etc/passwd"})
+    assert ok is False
+    ok, _ = evaluate(d, iss, "read_file", "File", "handbook", m, task=forged_task,
+                     arguments={"path": "/docs/handbook.md"})
+    assert ok is True
+    # a forged session that claims a confidential read does not deny either
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "outside", m,
+                     session={"labels": ["confidential"]}, approval={"state": "granted"},
+                     arguments={"to": ["bob@partner.example"]})
+    assert ok is True
+    # and no task at all (a forged one only) is no task
+    ok, _ = evaluate(d, iss, "read_file", "File", "handbook", None, task=forged_task,
+                     arguments={"path": "/docs/a"})
+    assert ok is False
+
+
+def test_confidential_read_then_external_send_is_denied(ctl):
+    d, iss = ctl
+    tok = token(d, iss, new_task(d, iss))
+    m = {"token": tok}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True and did
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "outside", m, **send)
+    assert ok is True            # nothing confidential reported yet
+    r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["labels"] == ["confidential"]
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "outside", m, **send)
+    assert ok is False           # the chain is stopped
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)
+    assert ok is True            # internal mail is still fine
+    # outcome errors: twice, unknown id, bad bodies, another caller
+    assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+    assert outcome(d, iss, "0" * 32, {"status": "success"}).status_code == 404
+    assert outcome(d, iss, "nothex", {"status": "success"}).status_code == 404
+    ok, did2 = evaluate(d, iss, "read_file", "File", "handbook", m,
+                        arguments={"path": "/docs/a"})
+    assert ok is True
+    for bad in ({"status": "done"}, {}, {"status": "success", "labels": "x"},
+                {"status": "success", "labels": ["a b"]}, {"status": "success", "x": 1}):
+        assert outcome(d, iss, did2, bad).status_code == 400, bad
+    assert outcome(d, iss, did2, {"status": "success"},
+                   who=iss.person(sub="mallory")).status_code == 404
+    r = outcome(d, iss, did2, {"status": "failure", "labels": []},
+                who=iss.person(sub="operator"))
+    assert r.status_code == 200, r.text     # an operator the policies allow
+    assert r.json()["status"] == "failure"
+    # a denied call has no outcome
+    ok, did3 = evaluate(d, iss, "read_file", "File", "handbook", m,
+                        arguments={"path": "/etc/passwd"})
+    assert ok is False
+    assert outcome(d, iss, did3, {"status": "success"}).status_code == 409
+
+
+def test_tool_output_labels_untrusted_input(ctl):
+    d, iss = ctl
+    tok = token(d, iss, new_task(d, iss))
+    m = {"token": tok}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)
+    assert ok is True
+    ok, _ = evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/", m)
+    assert ok is True            # configured: its output is untrusted
+    ok, _ = evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)
+    assert ok is False
+
+
+def test_budget_and_expiry(ctl):
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=2)
+    m = {"token": token(d, iss, task)}
+    args = dict(arguments={"path": "/docs/a"})
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is False
+    task = new_task(d, iss, ttl=2)
+    m = {"token": token(d, iss, task)}
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    time.sleep(2.2)
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is False
+
+
+def test_ended_revoked_killed_and_other_agent(ctl):
+    d, iss = ctl
+    args = dict(arguments={"path": "/docs/a"})
+    # an ended task
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    r = requests.post(d.url + "/v1/tasks/%s/end" % task["id"], headers=bearer(iss.person()),
+                      timeout=5)
+    assert r.status_code == 200
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is False
+    # a revoked token (the task lives on: a new token works)
+    task = new_task(d, iss)
+    tok = token(d, iss, task)
+    r = requests.post(d.url + "/oauth2/revoke", headers=bearer(iss.person()),
+                      data={"token": tok}, timeout=5)
+    assert r.status_code == 200
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": tok}, **args)[0] is False
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": token(d, iss, task)},
+                    **args)[0] is True
+    # the task by id, from an authenticated caller
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"task": task["id"]},
+                    **args)[0] is True
+    # another agent's token, for our agent's call
+    other = new_task(d, iss, agent=OTHER, intents=[{"action": "read_file"}])
+    otok = token(d, iss, other, agent=OTHER)
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": otok}, **args)[0] is False
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": otok},
+                    subject=OTHER, **args)[0] is True
+    # the kill switch
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % requests.utils.quote(OTHER, safe=""),
+                      headers=bearer(iss.person()), json={"reason": "test"}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": otok},
+                    subject=OTHER, **args)[0] is False
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"task": other["id"]},
+                    subject=OTHER, **args)[0] is False
+    # a token restricted to read_file cannot match the send intent
+    tok = token(d, iss, new_task(d, iss), actions=["read_file"])
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", {"token": tok},
+                    arguments={"to": "bob@partner.example"})[0] is False
+    assert evaluate(d, iss, "read_file", "File", "handbook", {"token": tok}, **args)[0] is True
+
+
+def test_decisions_are_audited(ctl, tmp_path):
+    import sqlite3
+    d, iss = ctl
+    task = new_task(d, iss)
+    tok = token(d, iss, task)
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", {"token": tok},
+                       arguments={"path": "/docs/a"})
+    assert ok is True and len(did) == 32
+    ok, did2 = evaluate(d, iss, "read_file", "File", "salaries", {"token": tok},
+                        arguments={"path": "/docs/salaries"})
+    assert ok is False           # above the task's sensitivity ceiling
+    assert did2 != did
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    rows = db.execute("SELECT task_id, fields_json FROM audit_events WHERE type = 'decision'"
+                      ).fetchall()
+    db.close()
+    recs = {json.loads(f)["decision_id"]: (t, json.loads(f)) for t, f in rows}
+    assert recs[did][0] == task["id"]
+    assert recs[did][1]["decision"] is True and recs[did][1]["intent_match"] is True
+    assert recs[did2][1]["decision"] is False
+    assert "file-sensitivity-ceiling" in json.dumps(recs[did2][1])
+
+
+def test_search_is_a_question_not_a_call(ctl):
+    """A resource search naming a task decides per candidate with the task's
+    context (sensitivity ceiling) but consumes no budget and records nothing."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=1, intents=[{"action": "read_file"}])
+    m = {"token": token(d, iss, task)}
+    r = requests.post(d.url + "/access/v1/search/resource", headers=bearer(iss.person()),
+                      json={"subject": {"type": "Agent", "id": ASSISTANT},
+                            "action": {"name": "read_file"},
+                            "resource": {"type": "File"},
+                            "context": {"mandate": m}}, timeout=5)
+    assert r.status_code == 200, r.text
+    ids = sorted(x["id"] for x in r.json()["results"])
+    assert ids == ["handbook", "roadmap"]          # salaries is above the ceiling
+    # the one call of the budget is still there, and only once
+    assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is False
+
+
+def test_concurrent_calls_share_the_budget(ctl):
+    """Twelve calls at once against a budget of 5: exactly 5 are permitted."""
+    from concurrent.futures import ThreadPoolExecutor
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=5)
+    m = {"token": token(d, iss, task)}
+    with ThreadPoolExecutor(max_workers=6) as ex:
+        got = list(ex.map(lambda _: evaluate(d, iss, "read_file", "File", "handbook", m,
+                                             arguments={"path": "/docs/a"})[0], range(12)))
+    assert got.count(True) == 5, got
+
+
+DEV_CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [%s, @DIR@/tools.cedar]
+dev:
+  enabled: true
+api_auth:
+  open_on_loopback: true
+""" % os.path.join(ROOT, "examples", "policies", "mandate.cedar")
+
+
+def test_open_loopback(start_daemon, tmp_path):
+    """Over the open development loopback: a token names the task, a bare
+    task id does not (the caller is not authenticated), and the loopback
+    may report the outcome of the decisions it asked for."""
+    from test_dev import dev_token
+    (tmp_path / "tools.cedar").write_text(
+        'permit (principal, action == Action::"read_ticket", resource)\n'
+        'when { context has task && context.task.intent_match };\n'
+        'forbid (principal, action == Action::"send_email", resource)\n'
+        'when { context has session && context.session.labels.contains("pii") };\n'
+        'permit (principal, action == Action::"send_email", resource)\n'
+        'when { context has task };\n')
+    d = start_daemon(DEV_CONFIG)
+    agent = "spiffe://dev.local/agents/demo"
+    r = requests.post(d.url + "/v1/tasks", json={
+        "agent": agent, "objective": "triage",
+        "intents": [{"action": "read_ticket"}, {"action": "send_email"}]}, timeout=10)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    r = exchange(d, dev_token(d, "svid", "demo", "--data-dir", str(tmp_path / "data")),
+                 task["id"])
+    assert r.status_code == 200, r.text
+    tok = r.json()["access_token"]
+
+    def ask(action, mandate):
+        r = requests.post(d.url + "/access/v1/evaluation", json={
+            "subject": {"type": "Agent", "id": agent}, "action": {"name": action},
+            "resource": {"type": "Tool", "id": "t"},
+            "context": {"mandate": mandate}}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["decision"], r.json()["context"]["id"]
+
+    ok, did = ask("read_ticket", {"token": tok})
+    assert ok is True
+    assert ask("read_ticket", {"task": task["id"]})[0] is False
+    assert ask("send_email", {"token": tok})[0] is True
+    r = requests.post(d.url + "/v1/decisions/%s/outcome" % did,
+                      json={"status": "success", "labels": ["pii"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert ask("send_email", {"token": tok})[0] is False
+    r = requests.post(d.url + "/v1/decisions/%s/outcome" % did, data="x",
+                      headers={"Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 415

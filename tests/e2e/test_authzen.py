@@ -1,0 +1,445 @@
+"""The AuthZEN endpoints of the real daemon beyond the interop cases:
+malformed requests and content types (400 with a message), unknown
+members ignored, X-Request-ID echoed, request properties never
+overriding the entity files, batch semantics and include_context, search
+paging, caller authentication on a configured instance (and
+authzen.authenticate: false), and policy reload: POST /v1/policies/reload,
+SIGHUP and a file change, a broken set keeping the old one in force.
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from test_flow import Issuers, bearer
+
+POLICY_V1 = """
+@id("read")
+permit (principal is User, action == Action::"read", resource is Doc)
+when { resource has owner && resource.owner == principal.name };
+
+@id("admins")
+permit (principal in Role::"admin", action, resource);
+"""
+
+POLICY_V2 = POLICY_V1 + """
+@id("everyone-lists")
+permit (principal is User, action == Action::"list", resource);
+"""
+
+BROKEN = "permit (principal, action, resource) when { ;"
+
+ENTITIES = [
+    {"uid": {"type": "User", "id": "alice"}, "attrs": {"name": "alice"},
+     "parents": []},
+    {"uid": {"type": "User", "id": "root"}, "attrs": {"name": "root"},
+     "parents": [{"type": "Role", "id": "admin"}]},
+    {"uid": {"type": "Role", "id": "admin"}, "attrs": {}, "parents": []},
+    {"uid": {"type": "Doc", "id": "d1"}, "attrs": {"owner": "bob"},
+     "parents": []},
+] + [{"uid": {"type": "User", "id": "u%02d" % i}, "attrs": {"name": "u%02d" % i},
+      "parents": []} for i in range(7)]
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  entities: [@DIR@/entities.json]
+  watch: true
+  reload_interval: 1s
+api_auth:
+  open_on_loopback: true
+"""
+
+EVAL = "/access/v1/evaluation"
+EVALS = "/access/v1/evaluations"
+
+
+def req(subject="alice", action="read", rtype="Doc", rid="d2", props=None):
+    r = {"subject": {"type": "User", "id": subject},
+         "action": {"name": action},
+         "resource": {"type": rtype, "id": rid}}
+    if props is not None:
+        r["resource"]["properties"] = props
+    return r
+
+
+@pytest.fixture
+def pdp(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    return start_daemon(CONFIG), tmp_path
+
+
+def post(d, path, body, **kw):
+    return requests.post(d.url + path, json=body, timeout=10, **kw)
+
+
+def test_decision_and_context(pdp):
+    d, _ = pdp
+    r = post(d, EVAL, req(props={"owner": "alice"}))
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["decision"] is True
+    assert len(j["context"]["id"]) == 32
+    assert j["context"]["reason_admin"]["policies"] == ["read"]
+    assert post(d, EVAL, req(props={"owner": "bob"})).json()["decision"] is False
+    assert post(d, EVAL, req()).json()["decision"] is False
+
+
+def test_pip_wins_over_request_properties(pdp):
+    d, _ = pdp
+    # d1 is in the entity file (owner bob): the request cannot claim it
+    assert post(d, EVAL, req(rid="d1", props={"owner": "alice"})
+                ).json()["decision"] is False
+    # nor can a subject make itself an admin or rename itself
+    body = req(rid="d1")
+    body["subject"]["properties"] = {"name": "bob"}
+    assert post(d, EVAL, body).json()["decision"] is False
+
+
+@pytest.mark.parametrize("body,ctype,needle", [
+    (b"", "application/json", "empty"),
+    (b"{", "application/json", "invalid JSON"),
+    (b"[]", "application/json", "JSON object"),
+    (b'{"subject":{"type":"User","id":"alice"},"action":{"name":"read"}}',
+     "application/json", "resource is required"),
+    (b'{"subject":{"type":"User","id":5},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"}}', "application/json",
+     "subject.id must be a string"),
+    (b'{"subject":{"type":"not a type","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"}}', "application/json",
+     "Cedar entity type"),
+    (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d","properties":{"x":1.5}}}',
+     "application/json", "floating-point"),
+    (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"},"context":{"n":123456789012345678901234}}',
+     "application/json", "context cannot be used"),
+    (b'{"subject":{"type":"User","id":"a"},"action":{"name":"read"},'
+     b'"resource":{"type":"Doc","id":"d"},"context":{"x":0.5}}',
+     "application/json", "cannot be expressed in Cedar"),
+    (json.dumps(req()).encode(), "text/plain", "application/json"),
+    (json.dumps(req()).encode(), None, "application/json"),
+])
+def test_malformed(pdp, body, ctype, needle):
+    d, _ = pdp
+    headers = {"Content-Type": ctype} if ctype else {}
+    r = requests.post(d.url + EVAL, data=body, headers=headers, timeout=10)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["error_description"]
+
+
+def test_unknown_members_and_request_id(pdp):
+    d, _ = pdp
+    body = req(props={"owner": "alice", "colour": "red"})
+    body["extension"] = {"x": [1, 2]}
+    body["subject"]["extra"] = True
+    r = post(d, EVAL, body, headers={"X-Request-ID": "pep-call-42"})
+    assert r.status_code == 200 and r.json()["decision"] is True
+    assert r.headers["X-Request-ID"] == "pep-call-42"
+
+
+def test_batch(pdp):
+    d, _ = pdp
+    items = [{"resource": {"type": "Doc", "id": "a", "properties": {"owner": "alice"}}},
+             {"resource": {"type": "Doc", "id": "b", "properties": {"owner": "bob"}}},
+             {"resource": {"type": "Doc", "id": 7}},
+             {"subject": {"type": "User", "id": "root"},
+              "resource": {"type": "Doc", "id": "c"}}]
+    base = {"subject": {"type": "User", "id": "alice"}, "action": {"name": "read"},
+            "evaluations": items}
+    r = post(d, EVALS, base)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"evaluations": [{"decision": True}, {"decision": False},
+                                        {"decision": False}, {"decision": True}]}
+    r = post(d, EVALS, dict(base, options={"evaluations_semantic": "deny_on_first_deny"}))
+    assert r.json() == {"evaluations": [{"decision": True}, {"decision": False}]}
+    r = post(d, EVALS, dict(base, options={"evaluations_semantic": "permit_on_first_permit"}))
+    assert r.json() == {"evaluations": [{"decision": True}]}
+    r = post(d, EVALS, dict(base, options={"include_context": True}))
+    ev = r.json()["evaluations"]
+    assert ev[0]["context"]["reason_admin"]["policies"] == ["read"]
+    assert "resource.id must be a string" in \
+        ev[2]["context"]["reason_admin"]["errors"][0]["message"]
+    # a failed item is still a recorded decision, with its own id
+    assert len({e["context"]["id"] for e in ev}) == 4
+    assert all(len(e["context"]["id"]) == 32 for e in ev)
+    r = post(d, EVALS, dict(base, options={"evaluations_semantic": "sometimes"}))
+    assert r.status_code == 400
+    # no evaluations array: one evaluation, answered as the single endpoint
+    r = post(d, EVALS, req(props={"owner": "alice"}))
+    assert r.json()["decision"] is True
+
+
+def test_search_paging(pdp):
+    d, _ = pdp
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x", "properties": {"owner": "u03"}}}
+    r = post(d, "/access/v1/search/subject", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"type": "User", "id": "root"},
+                                   {"type": "User", "id": "u03"}]
+    seen, token, pages = [], None, 0
+    body = {"subject": {"type": "User"}, "action": {"name": "anything"},
+            "resource": {"type": "Doc", "id": "x"}}
+    # only root is an admin; with everyone allowed by v2 below this grows
+    r = post(d, "/access/v1/search/subject", dict(body, page={"limit": 1}))
+    assert r.json() == {"results": [{"type": "User", "id": "root"}],
+                        "page": {"next_token": ""}}
+    body["action"]["name"] = "read"
+    body["resource"]["properties"] = {"owner": "u01"}
+    while True:
+        page = {"limit": 1}
+        if token:
+            page["token"] = token
+        j = post(d, "/access/v1/search/subject", dict(body, page=page)).json()
+        seen += j["results"]
+        token = j["page"]["next_token"]
+        pages += 1
+        if not token:
+            break
+    assert seen == [{"type": "User", "id": "root"}, {"type": "User", "id": "u01"}]
+    assert pages == 2
+    r = post(d, "/access/v1/search/subject", dict(body, page={"token": "bogus"}))
+    assert r.status_code == 400
+
+
+def test_well_known(pdp):
+    d, _ = pdp
+    r = requests.get(d.url + "/.well-known/authzen-configuration", timeout=5)
+    assert r.status_code == 200
+    j = r.json()
+    assert j["access_evaluation_endpoint"].endswith("/access/v1/evaluation")
+    assert j["search_action_endpoint"].endswith("/access/v1/search/action")
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def lists(d):
+    return post(d, EVAL, req(action="list")).json()["decision"]
+
+
+def test_reload_endpoint_keeps_old_set_on_error(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    # no watch here: only the endpoint and SIGHUP reload
+    cfg = CONFIG.replace("  watch: true\n", "")
+    d = start_daemon(cfg)
+    # a configured instance has no reload rule of its own: add one
+    rule = ('\n@id("loopback-reloads")\npermit (principal == Delegator::"dev:loopback",'
+            ' action == Action::"mandate:reload_policies", resource == Policies::"default");\n')
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1 + rule)
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    # the running set has no reload rule yet: refused
+    assert r.status_code == 403
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: requests.post(d.url + "/v1/policies/reload",
+                                          timeout=10).status_code == 200)
+    assert lists(d) is False
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V2 + rule)
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 200 and r.json()["reloaded"] is True
+    assert lists(d) is True
+    (tmp_path / "policies" / "q.cedar").write_text(BROKEN)
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 422, r.text
+    j = r.json()
+    assert j["error"] == "invalid_policies"
+    assert any("q.cedar" in line for line in j["diagnostics"])
+    assert lists(d) is True            # the last good set stays
+    assert "refused" in d.log_text()
+    # a duplicate policy id across layers is refused the same way
+    (tmp_path / "policies" / "q.cedar").write_text(POLICY_V1)
+    assert requests.post(d.url + "/v1/policies/reload", timeout=10).status_code == 422
+    os.unlink(tmp_path / "policies" / "q.cedar")
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: "policy reload (SIGHUP)" in d.log_text())
+
+
+def test_reload_on_file_change(pdp):
+    d, tmp = pdp
+    assert lists(d) is False
+    (tmp / "policies" / "p.cedar").write_text(POLICY_V2)
+    assert wait_for(lambda: lists(d) is True)
+    # a broken file is refused; the set in force stays
+    (tmp / "policies" / "p.cedar").write_text(BROKEN)
+    assert wait_for(lambda: "policy files changed) refused" in d.log_text())
+    assert lists(d) is True
+    # entities reload too: alice becomes an admin
+    ents = [dict(e) for e in ENTITIES]
+    ents[0] = dict(ents[0], parents=[{"type": "Role", "id": "admin"}])
+    (tmp / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp / "entities.json").write_text(json.dumps(ents))
+    assert wait_for(lambda: post(d, EVAL, req(action="delete")).json()["decision"])
+
+
+CONFIG_AUTH = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  entities: [@DIR@/entities.json]
+identity:
+  issuers:
+    - name: people
+      kind: oidc
+      issuer: https://people.test
+      jwks_file: @DIR@/people.jwks
+      audiences: [mandate]
+      algorithms: [ES256]
+    - name: agents
+      kind: spiffe
+      trust_domain: acme.test
+      bundle_file: @DIR@/acme.bundle
+      audiences: [mandate]
+api_auth:
+  bearer_issuers: [people]
+  bearer_subjects: [pep-gateway]
+"""
+
+
+def test_configured_instance_needs_a_caller(start_daemon, tmp_path):
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_AUTH)
+    assert "callers authenticate as api_auth says" in d.log_text()
+    body = req(props={"owner": "alice"})
+    r = post(d, EVAL, body)
+    assert r.status_code == 401
+    assert post(d, EVALS, {"evaluations": [body]}).status_code == 401
+    assert post(d, "/access/v1/search/action", {
+        "subject": {"type": "User", "id": "alice"},
+        "resource": {"type": "Doc", "id": "d"}}).status_code == 401
+    r = post(d, EVAL, body, headers=bearer(iss.person(sub="someone-else")))
+    assert r.status_code == 401
+    r = post(d, EVAL, body, headers=bearer(iss.person(sub="pep-gateway")))
+    assert r.status_code == 200 and r.json()["decision"] is True
+    # the reload endpoint: authenticated but not allowed by the policies
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10,
+                      headers=bearer(iss.person(sub="pep-gateway")))
+    assert r.status_code == 403
+
+
+def test_authentication_turned_off(start_daemon, tmp_path):
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_AUTH + "authzen:\n  authenticate: false\n")
+    assert "NOT authenticated" in d.log_text()
+    r = post(d, EVAL, req(props={"owner": "alice"}))
+    assert r.status_code == 200 and r.json()["decision"] is True
+    # the rest of the API still needs a caller
+    assert requests.post(d.url + "/v1/policies/reload", timeout=10).status_code == 401
+
+
+CONFIG_LAYERS = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/platform]
+  tool_servers:
+    docs: [@DIR@/docs-tool]
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_layers_forbid_overrides_and_ids_unique(start_daemon, tmp_path):
+    (tmp_path / "platform").mkdir()
+    (tmp_path / "docs-tool").mkdir()
+    (tmp_path / "platform" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "docs-tool" / "t.cedar").write_text(
+        '@id("docs-no-delete")\n'
+        'forbid (principal, action == Action::"delete", resource is Doc);\n')
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_LAYERS)
+    body = {"subject": {"type": "User", "id": "root"}, "action": {"name": "delete"},
+            "resource": {"type": "Doc", "id": "d1"}}
+    j = post(d, EVAL, body).json()
+    # the platform's admin permit applies, the tool server's forbid wins
+    assert j["decision"] is False
+    assert j["context"]["reason_admin"]["policies"] == ["docs-no-delete"]
+    body["action"]["name"] = "read"
+    assert post(d, EVAL, body).json()["decision"] is True
+    # the same id in two layers: refused, naming the file
+    (tmp_path / "docs-tool" / "dup.cedar").write_text(
+        '@id("admins")\npermit (principal, action, resource);\n')
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: "policy reload (SIGHUP) refused" in d.log_text())
+    assert "dup.cedar" in d.log_text()
+    assert post(d, EVAL, body).json()["decision"] is True
+
+
+def test_development_instance_is_open_on_loopback(dev):
+    assert "AuthZEN evaluation API: open to callers on loopback without " \
+        "authentication (development instance)" in dev.log_text()
+    r = post(dev, EVAL, req())
+    assert r.status_code == 200
+    assert r.json()["decision"] is False       # the dev policies say nothing
+    r = requests.post(dev.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 200, r.text
+    dev_policies = os.path.join(os.path.dirname(__file__), "..", "..",
+                                "examples", "policies", "mandate.cedar")
+    with open(dev_policies) as f:
+        assert r.json()["policies"] == f.read().count("\n@id(")
+
+
+SCHEMA = """
+entity Role;
+entity User in [Role] { name: String };
+entity Doc { owner?: String };
+action read, list, delete appliesTo { principal: User, resource: Doc };
+"""
+
+CONFIG_SCHEMA = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+  schema: @DIR@/schema.cedarschema
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V2)
+    (tmp_path / "schema.cedarschema").write_text(SCHEMA)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_SCHEMA)
+    body = {"subject": {"type": "User", "id": "alice"},
+            "resource": {"type": "Doc", "id": "new", "properties": {"owner": "alice"}}}
+    r = post(d, "/access/v1/search/action", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"name": "list"}, {"name": "read"}]
+    body["subject"]["id"] = "root"
+    assert post(d, "/access/v1/search/action", body).json()["results"] == [
+        {"name": "delete"}, {"name": "list"}, {"name": "read"}]
+    # request properties are checked against the schema's shape
+    body["resource"]["properties"] = {"owner": 7}
+    r = post(d, EVAL, dict(body, action={"name": "read"}))
+    assert r.status_code == 400 and "properties" in r.json()["error_description"]

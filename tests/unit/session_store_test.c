@@ -1,0 +1,339 @@
+/*
+ * session_store_test.c - the store's agent-session and decision ops
+ * (store_decision_record/get/outcome, store_session_get), through store.h
+ * only, on a temporary SQLite file.
+ *
+ * Checks: a permit consumes the budget and updates the session; a deny
+ * changes nothing but the decision row; configured output labels join the
+ * session with the permit; outcomes are once-only and add labels; unknown
+ * ids; bounds; and the race the budget exists for: many threads asking
+ * for permits of one task with a small budget get exactly that many.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "util/arena.h"
+#include "util/status.h"
+
+#define T0 1700000000LL
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+	struct arena a;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_task t;
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/session_test.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/mandate.db", f->dir);
+	if (store_open(&store_sqlite_ops, f->path, NULL, &f->s) != MANDATE_OK)
+		return -1;
+	arena_init(&f->a, 0);
+	memset(&t, 0, sizeof(t));
+	t.id = str_c("task1");
+	t.agent = str_c("agent-a");
+	t.delegator = str_c("alice");
+	t.intents_json = str_c("[]");
+	t.created_at = T0;
+	t.expires_at = T0 + 600;
+	t.call_budget = 3;
+	if (store_task_create(f->s, &t) != MANDATE_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char buf[256];
+
+	store_close(f->s);
+	arena_free(&f->a);
+	unlink(f->path);
+	snprintf(buf, sizeof(buf), "%s-wal", f->path);
+	unlink(buf);
+	snprintf(buf, sizeof(buf), "%s-shm", f->path);
+	unlink(buf);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct store_decision
+mk_dec(const char *id, const char *action, int permit)
+{
+	struct store_decision d;
+
+	memset(&d, 0, sizeof(d));
+	d.id = str_c(id);
+	d.task_id = str_c("task1");
+	d.caller = str_c("pep");
+	d.action = str_c(action);
+	d.resource = str_c("File::\"a\"");
+	d.permit = permit;
+	d.time = T0 + 1;
+	return d;
+}
+
+static void
+test_permit_and_deny(void **state)
+{
+	struct fixture *f = *state;
+	struct str lab[2] = { STR_LIT("untrusted"), STR_LIT("web") };
+	struct store_decision d = mk_dec("d1", "read_file", 1), got;
+	struct store_session ss;
+	struct store_task t;
+	int outcome;
+	int64_t used;
+
+	d.add_labels = lab;
+	d.n_add_labels = 2;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	assert_int_equal(used, 1);
+	d = mk_dec("d2", "read_file", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(used, 2);
+	d = mk_dec("d3", "send_email", 0);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	assert_int_equal(store_task_get(f->s, str_c("task1"), &f->a, &t),
+	    MANDATE_OK);
+	assert_int_equal(t.calls_used, 2);   /* the deny consumed nothing */
+
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels, 2);
+	assert_true(str_eq_c(ss.labels[0], "untrusted"));
+	assert_true(str_eq_c(ss.labels[1], "web"));
+	assert_int_equal(ss.n_actions, 1);
+	assert_true(str_eq_c(ss.actions[0], "read_file"));
+	assert_int_equal(ss.counts[0], 2);
+
+	assert_int_equal(store_decision_get(f->s, str_c("d3"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.permit, 0);
+	assert_true(str_eq_c(got.action, "send_email"));
+	assert_true(str_eq_c(got.caller, "pep"));
+	assert_int_equal(got.outcome, STORE_OUTCOME_NONE);
+	assert_int_equal(store_decision_get(f->s, str_c("d1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.permit, 1);
+	assert_int_equal(store_decision_get(f->s, str_c("nope"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+
+	/* a duplicate id is refused and undoes its consume */
+	d = mk_dec("d1", "read_file", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_EINVAL);
+	assert_int_equal(store_task_get(f->s, str_c("task1"), &f->a, &t),
+	    MANDATE_OK);
+	assert_int_equal(t.calls_used, 2);
+	/* an unknown task */
+	d = mk_dec("d9", "read_file", 1);
+	d.task_id = str_c("other");
+	assert_int_not_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	d.permit = 0;
+	assert_int_not_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+}
+
+static void
+test_budget_and_state(void **state)
+{
+	struct fixture *f = *state;
+	struct store_decision d, got;
+	struct store_session ss;
+	char id[8];
+	int outcome;
+	int64_t used;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "b%d", i);
+		d = mk_dec(id, "search", 1);
+		assert_int_equal(store_decision_record(f->s, &d, T0 + 1,
+		    &outcome, &used), MANDATE_OK);
+		assert_int_equal(outcome, STORE_CONSUMED);
+	}
+	d = mk_dec("b3", "search", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_EXHAUSTED);
+	assert_int_equal(store_decision_get(f->s, str_c("b3"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.permit, 0);      /* stored as the deny it is */
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.counts[0], 3);
+	/* expired, then ended */
+	d = mk_dec("b4", "search", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 600, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_TASK_EXPIRED_NOW);
+	assert_int_equal(store_task_end(f->s, str_c("task1"), T0 + 2,
+	    str_c("done"), NULL), MANDATE_OK);
+	d = mk_dec("b5", "search", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 3, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_NOT_ACTIVE);
+}
+
+static void
+test_outcome(void **state)
+{
+	struct fixture *f = *state;
+	struct str lab[1] = { STR_LIT("confidential") };
+	struct store_decision d = mk_dec("o1", "read_file", 1), got;
+	struct store_session ss;
+	int outcome, changed = -1;
+	int64_t used;
+
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels, 0);
+	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
+	    STORE_OUTCOME_SUCCESS, str_c("[\"confidential\"]"), lab, 1,
+	    T0 + 5, &changed), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels, 1);
+	assert_true(str_eq_c(ss.labels[0], "confidential"));
+	assert_int_equal(store_decision_get(f->s, str_c("o1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.outcome, STORE_OUTCOME_SUCCESS);
+	assert_int_equal(got.outcome_at, T0 + 5);
+	assert_true(str_eq_c(got.labels_json, "[\"confidential\"]"));
+	/* once only */
+	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed),
+	    MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_decision_get(f->s, str_c("o1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.outcome, STORE_OUTCOME_SUCCESS);
+	assert_int_equal(store_decision_outcome(f->s, str_c("zz"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed),
+	    MANDATE_ENOTFOUND);
+	/* bad arguments */
+	assert_int_equal(store_decision_outcome(f->s, str_c("o1"), 7,
+	    str_c("[]"), NULL, 0, T0 + 6, &changed), MANDATE_EINVAL);
+	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), lab, STORE_MAX_LABELS + 1,
+	    T0 + 6, &changed), MANDATE_ELIMIT);
+	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 1, T0 + 6, &changed),
+	    MANDATE_EINVAL);
+	/* an unknown task has an empty session */
+	assert_int_equal(store_session_get(f->s, str_c("none"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels + ss.n_actions, 0);
+}
+
+/* Many threads ask for permits of one task whose budget is 3: exactly
+ * three are stored as permits. */
+#define N_THREADS 8
+#define TRIES 10
+
+struct racer {
+	struct store *s;
+	int index;
+	int permits, denies, errors;
+};
+
+static void *
+race_thread(void *arg)
+{
+	struct racer *rc = arg;
+
+	for (int i = 0; i < TRIES; i++) {
+		char id[32];
+		struct store_decision d;
+		int outcome;
+		int64_t used;
+
+		snprintf(id, sizeof(id), "r%d_%d", rc->index, i);
+		d = mk_dec(id, "search", 1);
+		if (store_decision_record(rc->s, &d, T0 + 1, &outcome, &used) !=
+		    MANDATE_OK)
+			rc->errors++;
+		else if (outcome == STORE_CONSUMED)
+			rc->permits++;
+		else
+			rc->denies++;
+	}
+	return NULL;
+}
+
+static void
+test_race(void **state)
+{
+	struct fixture *f = *state;
+	struct racer rc[N_THREADS];
+	pthread_t th[N_THREADS];
+	struct store_session ss;
+	int permits = 0, denies = 0;
+
+	memset(rc, 0, sizeof(rc));
+	for (int i = 0; i < N_THREADS; i++) {
+		rc[i].s = f->s;
+		rc[i].index = i;
+		assert_int_equal(pthread_create(&th[i], NULL, race_thread,
+		    &rc[i]), 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(rc[i].errors, 0);
+		permits += rc[i].permits;
+		denies += rc[i].denies;
+	}
+	assert_int_equal(permits, 3);
+	assert_int_equal(denies, N_THREADS * TRIES - 3);
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_actions, 1);
+	assert_int_equal(ss.counts[0], 3);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_permit_and_deny),
+		T(test_budget_and_state),
+		T(test_outcome),
+		T(test_race),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
