@@ -129,3 +129,9 @@ def test_sigkill_under_load_loses_no_answered_record(start_daemon):
                 if did is not None and did not in decisions]
     assert missing == [], "%d of %d answered requests have no record: %s" % (
         len(missing), len(answered), missing[:5])
+    # and the log still verifies (leaves, tree, checkpoints)
+    assert again.stop() == 0
+    r = subprocess.run([BIN, "audit", "verify", "--data-dir",
+                        again.workdir + "/mandate-data", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
