@@ -27,10 +27,12 @@ dev:
 api_auth:
   open_on_loopback: true
 audit:
-  redact_paths: ["intents.0"]
+  redact_paths: ["intents.0", "arguments.card_number"]
 """
 
 CONFIGURED = "transfer_to_account_DE44500105175407324931"
+CARD = "4111111111111111"
+GH_TOKEN = "ghp_R2d2C3poBb8Luke0Leia1Han2Solo3Chewie4"
 API_KEY = "sk-proj-Zx81Qa0PLmN4tB7uYc2Vd9Ws5Re3"
 PASSWORD = "hunter2hunter2"
 
@@ -111,12 +113,26 @@ def test_secrets_never_stored_in_clear(start_daemon):
                  % (at, API_KEY, PASSWORD))
     rid2 = denied_task(d, objective, CONFIGURED)
     rid3 = denied_task(d, "again", CONFIGURED)
+    # a decision: the call's arguments (a configured secret argument, a
+    # secret-named one, an API key in free text) and the prompt (quoting
+    # our token) as the enforcement point sends them
+    r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
+        "subject": {"type": "Agent", "id": AGENT},
+        "action": {"name": "pay"},
+        "resource": {"type": "Invoice", "id": "inv-1"},
+        "context": {"arguments": {"card_number": CARD, "amount": 12,
+                                  "password": PASSWORD,
+                                  "note": "deploy with " + GH_TOKEN},
+                    "mandate": {"prompt": "pay it; my token is " + at}}})
+    assert r.status_code == 200, r.text
+    decision_id = r.json()["context"]["id"]
     # the database file and its WAL, byte for byte
     raw = db_bytes(d)
     # the check can see: ids and event types are there in clear
     for seen in (t1, rid1, rid2, "task.denied", "read_ticket"):
         assert seen.encode() in raw, seen
-    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED):
+    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED, CARD,
+                   GH_TOKEN):
         assert secret.encode() not in raw, secret
         # nor a large part of it (a JWT's signature, say)
         assert secret[-16:].encode() not in raw, secret
@@ -143,6 +159,13 @@ def test_secrets_never_stored_in_clear(start_daemon):
     assert f2["objective"].startswith("use hmac:")
     assert " with key hmac:" in f2["objective"]
     assert "and password=hmac:" in f2["objective"]
+    dec = [e for e in ev if e["type"] == "decision"
+           and e["fields"]["decision_id"] == decision_id][0]["fields"]
+    assert dec["arguments"]["amount"] == 12
+    assert dec["arguments"]["card_number"].startswith("hmac:")
+    assert dec["arguments"]["password"].startswith("hmac:")
+    assert dec["arguments"]["note"].startswith("deploy with hmac:")
+    assert dec["prompt"].startswith("pay it; my token is hmac:")
     # every record names the policy set's version
     hashes = {e["fields"].get("policy_hash") for e in ev}
     assert len(hashes) == 1 and len(hashes.pop()) == 64
@@ -156,7 +179,8 @@ def test_secrets_never_stored_in_clear(start_daemon):
     lines = r.stdout.splitlines()
     assert len(lines) == len(ev)
     assert [json.loads(x)["id"] for x in lines] == [e["id"] for e in ev]
-    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED):
+    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED, CARD,
+                   GH_TOKEN):
         assert secret not in r.stdout
         assert secret[-16:] not in r.stdout
 
