@@ -36,7 +36,7 @@ struct agent_ctx {
 	const char *why;             /* deny reason, for the audit */
 	/* for the decision's audit record (arena strings, NULL if none):
 	 * context.arguments as JSON text, and the prompt the caller gave
-	 * (context.mandate.prompt, else context.prompt) */
+	 * (context.prompt, a string) */
 	const char *arguments_json;
 	const char *prompt;
 	size_t prompt_len;
@@ -49,11 +49,8 @@ static int
 audit_inputs(struct arena *a, json_t *context, struct agent_ctx *c)
 {
 	json_t *args = json_object_get(context, "arguments");
-	json_t *p = json_object_get(json_object_get(context, "mandate"),
-	    "prompt");
+	json_t *p = json_object_get(context, "prompt");
 
-	if (!json_is_string(p))
-		p = json_object_get(context, "prompt");
 	if (args != NULL) {
 		char *t = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
 		char *copy;

@@ -123,7 +123,7 @@ def test_secrets_never_stored_in_clear(start_daemon):
         "context": {"arguments": {"card_number": CARD, "amount": 12,
                                   "password": PASSWORD,
                                   "note": "deploy with " + GH_TOKEN},
-                    "mandate": {"prompt": "pay it; my token is " + at}}})
+                    "prompt": "pay it; my token is " + at}})
     assert r.status_code == 200, r.text
     decision_id = r.json()["context"]["id"]
     # the database file and its WAL, byte for byte
