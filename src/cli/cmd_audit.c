@@ -19,21 +19,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "cli.h"
+#include "config/config.h"
 #include "store/store.h"
 #include "util/file.h"
 #include "util/status.h"
 
 #define AUDIT_EXIT_BAD 2
+#define AUDIT_NEWER (-1)              /* a checkpoint made after the pass */
 #define AUDIT_MAX_SAVED 1024          /* --checkpoint options */
 #define AUDIT_MAX_LINE (16u * 1024)   /* one saved checkpoint line */
 
 static const char audit_usage[] =
-    "usage: mandate audit verify [--data-dir DIR | --db FILE] [--key FILE]\n"
-    "           [--checkpoint FILE]... [--quiet]\n"
-    "       mandate audit checkpoint [--data-dir DIR | --db FILE]\n"
+    "usage: mandate audit verify [--config FILE | --data-dir DIR | --db FILE]\n"
+    "           [--key FILE] [--checkpoint FILE]... [--quiet]\n"
+    "       mandate audit checkpoint [--config FILE | --data-dir DIR | --db FILE]\n"
     "       mandate audit tail [-n N] [--follow] [options]\n"
     "       mandate audit export [--since TIME] [--format jsonl] [options]\n"
     "\n"
@@ -54,6 +57,9 @@ static const char audit_usage[] =
     "appended to a file the daemon cannot write.\n"
     "\n"
     "options:\n"
+    "  --config FILE      the daemon's configuration: its store.path and\n"
+    "                     audit.key_file (the .jwk beside it); with\n"
+    "                     audit.checkpoint_file, that file is checked too\n"
     "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
     "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk\n"
     "  --db FILE          the database file (instead of DIR/mandate.db)\n"
@@ -65,6 +71,9 @@ static const char audit_usage[] =
     "  -h, --help         this help\n";
 
 struct audit_opts {
+	const char *config;
+	struct config *cfg;       /* loaded from --config */
+	char key_buf[4096];
 	const char *data_dir;
 	const char *db;
 	const char *key;
@@ -184,8 +193,7 @@ check_records(struct vstate *v)
 	struct store_audit_event *ev = NULL;
 	size_t n_ev = 0, n_lv = 0, ie = 0, il = 0;
 	int64_t from_id = 0, next_leaf = 0;
-	bool ev_done = false, lv_done = false;
-	int r, rc = 0;
+	int r, rc = 0, pass;
 
 	if ((lv = calloc(STORE_MAX_PAGE, sizeof(*lv))) == NULL)
 		return MANDATE_ENOMEM;
@@ -194,27 +202,32 @@ check_records(struct vstate *v)
 		const struct store_audit_event *e;
 		const struct store_audit_leaf *l;
 
-		if (!ev_done && ie == n_ev) {
-			arena_free(&v->a);
-			arena_init(&v->a, 0);
-			if ((r = store_audit_read(v->s, from_id, STORE_MAX_PAGE,
-			    &v->a, &ev, &n_ev)) != MANDATE_OK)
-				goto io;
-			ie = 0;
-			ev_done = n_ev == 0;
-			if (n_ev)
-				from_id = ev[n_ev - 1].id + 1;
+		/* Next pages.  A record and its leaf commit together, so when
+		 * one side has run out while the other has not, the daemon may
+		 * have appended between the two reads: read the empty side
+		 * once more before calling it missing. */
+		for (pass = 0; pass < 2; pass++) {
+			if (ie == n_ev && (pass == 0 || il < n_lv)) {
+				arena_free(&v->a);
+				arena_init(&v->a, 0);
+				if ((r = store_audit_read(v->s, from_id,
+				    STORE_MAX_PAGE, &v->a, &ev, &n_ev)) !=
+				    MANDATE_OK)
+					goto io;
+				ie = 0;
+				if (n_ev)
+					from_id = ev[n_ev - 1].id + 1;
+			}
+			if (il == n_lv && (pass == 0 || ie < n_ev)) {
+				if ((r = store_audit_leaves(v->s, next_leaf,
+				    STORE_MAX_PAGE, lv, &n_lv)) != MANDATE_OK)
+					goto io;
+				il = 0;
+				next_leaf += (int64_t)n_lv;
+			}
 		}
-		if (!lv_done && il == n_lv) {
-			if ((r = store_audit_leaves(v->s, next_leaf,
-			    STORE_MAX_PAGE, lv, &n_lv)) != MANDATE_OK)
-				goto io;
-			il = 0;
-			lv_done = n_lv == 0;
-			next_leaf += (int64_t)n_lv;
-		}
-		e = ev_done ? NULL : &ev[ie];
-		l = lv_done ? NULL : &lv[il];
+		e = ie < n_ev ? &ev[ie] : NULL;
+		l = il < n_lv ? &lv[il] : NULL;
 		if (e == NULL && l == NULL)
 			break;
 		if (l != NULL && l->index != (int64_t)v->n) {
@@ -299,11 +312,22 @@ check_one(struct vstate *v, const char *what, struct str signed_text,
 	    memcmp(stored->root, c.root, MERKLE_HASH_LEN) != 0))
 		return fail("%s: the stored size or root differs from the "
 		    "signed one", what);
-	if ((uint64_t)c.size > v->n)
+	if ((uint64_t)c.size > v->n) {
+		/* made while verify read the log, if its last leaf exists */
+		struct store_audit_leaf row;
+		size_t got = 0;
+		if (store_audit_leaves(v->s, c.size - 1, 1, &row, &got) ==
+		    MANDATE_OK && got == 1 && row.index == c.size - 1) {
+			if (!v->quiet)
+				printf("note: %s is newer than the %" PRIu64
+				    " records read: not checked\n", what, v->n);
+			return AUDIT_NEWER;
+		}
 		return fail("%s covers %" PRId64 " records but the log has "
 		    "only %" PRIu64 ": the log was rolled back or truncated "
 		    "(records from leaf %" PRIu64 " on are gone)", what, c.size,
 		    v->n, v->n);
+	}
 	if (merkle_mem_range_root(v->tree, 0, (uint64_t)c.size, root) !=
 	    MANDATE_OK)
 		return fail("%s: cannot compute the root", what);
@@ -352,8 +376,11 @@ check_stored(struct vstate *v)
 			struct audit_checkpoint c;
 			snprintf(what, sizeof(what), "stored checkpoint of size "
 			    "%" PRId64, page[i].tree_size);
-			if ((rc = check_one(v, what, page[i].signed_text,
-			    &page[i], prev_size, prev_root, &c)) != 0)
+			rc = check_one(v, what, page[i].signed_text, &page[i],
+			    prev_size, prev_root, &c);
+			if (rc == AUDIT_NEWER)
+				return 0;        /* and so are the ones after */
+			if (rc != 0)
 				return rc;
 			prev_size = (uint64_t)c.size;
 			memcpy(prev_root, c.root, MERKLE_HASH_LEN);
@@ -400,6 +427,10 @@ check_saved(struct vstate *v, const char *file)
 		}
 		jws = audit_checkpoint_from_line(str_make(line, ln));
 		rc = check_one(v, what, jws, NULL, 0, NULL, &c);
+		if (rc == AUDIT_NEWER) {
+			rc = 0;
+			continue;
+		}
 		if (rc == 0 && (uint64_t)c.size < v->n) {
 			/* and the log today extends it */
 			merkle_hash head, proof[MERKLE_MAX_PROOF];
@@ -441,7 +472,9 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 		}
 		if (i + 1 >= argc)
 			goto usage;
-		if (cli_opt(a, "--data-dir", NULL))
+		if (cli_opt(a, "--config", "-c"))
+			o->config = argv[++i];
+		else if (cli_opt(a, "--data-dir", NULL))
 			o->data_dir = argv[++i];
 		else if (cli_opt(a, "--db", NULL))
 			o->db = argv[++i];
@@ -453,6 +486,28 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 			o->saved[o->n_saved++] = argv[++i];
 		} else
 			goto usage;
+	}
+	if (o->config != NULL) {
+		/* the configuration names the files; explicit options win */
+		if (config_load_file(o->config, &o->cfg, stderr) != MANDATE_OK)
+			return 1;
+		if (o->cfg->store.path == NULL) {
+			fprintf(stderr, "mandate audit: %s: only the sqlite store "
+			    "can be verified\n", o->config);
+			return 1;
+		}
+		if (o->db == NULL)
+			o->db = o->cfg->store.path;
+		if (o->key == NULL) {
+			if (audit_key_jwk_path(o->cfg->audit.key_file, o->key_buf,
+			    sizeof(o->key_buf)) != MANDATE_OK)
+				return 1;
+			o->key = o->key_buf;
+		}
+		if (o->cfg->audit.checkpoint_file != NULL &&
+		    access(o->cfg->audit.checkpoint_file, F_OK) == 0 &&
+		    o->n_saved < AUDIT_MAX_SAVED)
+			o->saved[o->n_saved++] = o->cfg->audit.checkpoint_file;
 	}
 	return -1;
 usage:
@@ -484,6 +539,10 @@ audit_verify(const struct audit_opts *o)
 	} else
 		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
 		    o->data_dir);
+	if (o->key == NULL || o->key == o->key_buf)
+		fprintf(stderr, "mandate audit: note: the audit key comes from "
+		    "beside the database (%s); whoever can rewrite the log can "
+		    "replace it: pass --key with a copy kept elsewhere\n", key);
 	if ((r = audit_key_load_public(key, &v.key)) != MANDATE_OK) {
 		fprintf(stderr, "mandate audit: the audit key %s: %s\n", key,
 		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
@@ -575,13 +634,16 @@ cmd_audit(int argc, char **argv)
 		return cmd_audit_tail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_audit_export(argc - 1, argv + 1);
-	if ((r = parse_opts(argc - 1, argv + 1, &o)) >= 0)
-		return r;
-	if (strcmp(argv[1], "verify") == 0)
-		return audit_verify(&o);
-	if (strcmp(argv[1], "checkpoint") == 0)
-		return audit_checkpoint_print(&o);
-	fprintf(stderr, "mandate audit: unknown subcommand '%s'\n", argv[1]);
-	fputs(audit_usage, stderr);
-	return 1;
+	if (strcmp(argv[1], "verify") != 0 &&
+	    strcmp(argv[1], "checkpoint") != 0) {
+		fprintf(stderr, "mandate audit: unknown subcommand '%s'\n",
+		    argv[1]);
+		fputs(audit_usage, stderr);
+		return 1;
+	}
+	if ((r = parse_opts(argc - 1, argv + 1, &o)) < 0)
+		r = strcmp(argv[1], "verify") == 0 ? audit_verify(&o) :
+		    audit_checkpoint_print(&o);
+	config_free(o.cfg);
+	return r;
 }

@@ -11,6 +11,8 @@
 
 #include "cli.h"
 #include "daemon/daemon.h"
+#include "dev/dev.h"
+#include "util/status.h"
 
 static const char serve_usage[] =
     "usage: mandate serve [--config FILE] [--listen HOST:PORT] "
@@ -26,19 +28,31 @@ static const char serve_usage[] =
     "  --listen HOST:PORT  listen here instead of server.listen\n"
     "                      (IPv6 as [::1]:8700; port 0 picks a free one)\n"
     "  --print-config      print the effective configuration (secrets\n"
-    "                      redacted) and exit\n"
+    "                      redacted; a development instance's issuers\n"
+    "                      included) and exit; writes nothing\n"
     "  -h, --help          this help\n";
 
+/* The configuration as the daemon will run it: with the development
+ * issuers (their key files named, not created: nothing is written) when
+ * the development instance is enabled. */
 static int
 print_effective_config(const char *file)
 {
 	struct config *cfg = NULL;
-	int rc;
+	char err[512];
+	int rc = 1;
 
 	if (file != NULL ? config_load_file(file, &cfg, stderr) != 0 :
 	    config_default(&cfg) != 0)
 		return 1;
+	if (cfg->dev.enabled && dev_config_apply(cfg, err, sizeof(err)) !=
+	    MANDATE_OK) {
+		fprintf(stderr, "mandate serve: development issuers: %s\n",
+		    err);
+		goto out;
+	}
 	rc = config_print(cfg, stdout, true) == 0 ? 0 : 1;
+out:
 	config_free(cfg);
 	return rc;
 }

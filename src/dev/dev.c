@@ -293,31 +293,104 @@ dev_issuer(struct config_issuer *is)
 	is->jwks_max_stale = 365 * 24 * 3600;   /* a local file */
 }
 
-int
-dev_setup(struct config *cfg, char *err, size_t err_len)
+/* Refuse a configuration the development issuers cannot be added to. */
+static int
+dev_config_check(const struct config *cfg, char *err, size_t err_len)
 {
 	const struct config_identity *id = &cfg->identity;
-	struct config_issuer *iss;
-	const char **aud, **bi;
-	struct jose_key *ks = NULL, *ko = NULL;
-	char dir[DEV_PATH_MAX];
-	struct arena *a = &cfg->arena;
-	size_t n = id->n_issuers, nb = cfg->api_auth.bearer_issuers.n;
-	struct stat st;
-	int r;
 
 	if (!cfg->dev.enabled || cfg->dev.trust_domain == NULL ||
 	    cfg->dev.oidc_issuer == NULL || cfg->tokens.issuer == NULL)
 		return set_err(err, err_len, MANDATE_EINVAL, "the development "
 		    "instance is not enabled");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < id->n_issuers; i++)
 		if (strcmp(id->issuers[i].name, DEV_ISSUER_PEOPLE) == 0 ||
 		    strcmp(id->issuers[i].name, DEV_ISSUER_SPIFFE) == 0)
 			return set_err(err, err_len, MANDATE_EINVAL, "identity "
 			    "issuer name '%s' is reserved in the development "
 			    "instance", id->issuers[i].name);
-	if (n + 2 > CONFIG_MAX_ISSUERS)
+	if (id->n_issuers + 2 > CONFIG_MAX_ISSUERS)
 		return set_err(err, err_len, MANDATE_ELIMIT, "too many issuers");
+	return MANDATE_OK;
+}
+
+int
+dev_config_apply(struct config *cfg, char *err, size_t err_len)
+{
+	const struct config_identity *id = &cfg->identity;
+	struct config_issuer *iss;
+	const char **aud, **bi;
+	char dir[DEV_PATH_MAX];
+	struct arena *a = &cfg->arena;
+	size_t n = id->n_issuers, nb = cfg->api_auth.bearer_issuers.n;
+	bool have = false;
+	int r;
+
+	if ((r = dev_config_check(cfg, err, err_len)) != MANDATE_OK)
+		return r;
+	if (path_of(dir, cfg->data_dir, NULL) != MANDATE_OK)
+		return set_err(err, err_len, MANDATE_EINVAL, "path too long");
+	r = set_err(err, err_len, MANDATE_ENOMEM, "out of memory");
+	iss = arena_alloc(a, (n + 2) * sizeof(*iss));
+	aud = arena_alloc(a, 2 * sizeof(*aud));
+	bi = arena_alloc(a, (nb + 1) * sizeof(*bi));
+	if (iss == NULL || aud == NULL || bi == NULL)
+		return r;
+	if (n > 0)
+		memcpy(iss, id->issuers, n * sizeof(*iss));
+	aud[0] = cfg->tokens.issuer;
+	{
+		size_t il = strlen(cfg->tokens.issuer);
+		bool slash = il > 0 && cfg->tokens.issuer[il - 1] == '/';
+		aud[1] = cat3(a, cfg->tokens.issuer, slash ? "" : "/",
+		    "oauth2/token");
+		if (aud[1] == NULL)
+			return r;
+	}
+
+	dev_issuer(&iss[n]);
+	iss[n].name = DEV_ISSUER_SPIFFE;
+	iss[n].kind = CONFIG_ISSUER_SPIFFE;
+	iss[n].trust_domain = cfg->dev.trust_domain;
+	iss[n].bundle_file = cat3(a, dir, "/", DEV_SPIFFE_BUNDLE);
+	iss[n].audiences.v = aud;
+	iss[n].audiences.n = 2;         /* our issuer or token endpoint */
+
+	dev_issuer(&iss[n + 1]);
+	iss[n + 1].name = DEV_ISSUER_PEOPLE;
+	iss[n + 1].kind = CONFIG_ISSUER_OIDC;
+	iss[n + 1].issuer = cfg->dev.oidc_issuer;
+	iss[n + 1].jwks_file = cat3(a, dir, "/", DEV_OIDC_JWKS);
+	iss[n + 1].audiences.v = aud;
+	iss[n + 1].audiences.n = 1;
+	if (iss[n].bundle_file == NULL || iss[n + 1].jwks_file == NULL)
+		return r;
+
+	cfg->identity.issuers = iss;
+	cfg->identity.n_issuers = n + 2;
+	for (size_t i = 0; i < nb; i++) {
+		bi[i] = cfg->api_auth.bearer_issuers.v[i];
+		have = have || strcmp(bi[i], DEV_ISSUER_PEOPLE) == 0;
+	}
+	if (!have)
+		bi[nb++] = DEV_ISSUER_PEOPLE;
+	cfg->api_auth.bearer_issuers.v = bi;
+	cfg->api_auth.bearer_issuers.n = nb;
+	if (cfg->tokens.audience == NULL)
+		cfg->tokens.audience = DEV_TOKEN_AUDIENCE;
+	return MANDATE_OK;
+}
+
+int
+dev_setup(struct config *cfg, char *err, size_t err_len)
+{
+	struct jose_key *ks = NULL, *ko = NULL;
+	char dir[DEV_PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = dev_config_check(cfg, err, err_len)) != MANDATE_OK)
+		return r;
 	if (path_of(dir, cfg->data_dir, NULL) != MANDATE_OK)
 		return set_err(err, err_len, MANDATE_EINVAL, "path too long");
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -338,57 +411,7 @@ dev_setup(struct config *cfg, char *err, size_t err_len)
 	    DEV_OIDC_JWKS, ko, "sig", err, err_len)) != MANDATE_OK ||
 	    (r = write_instance(cfg, err, err_len)) != MANDATE_OK)
 		goto out;
-
-	r = set_err(err, err_len, MANDATE_ENOMEM, "out of memory");
-	iss = arena_alloc(a, (n + 2) * sizeof(*iss));
-	aud = arena_alloc(a, 2 * sizeof(*aud));
-	bi = arena_alloc(a, (nb + 1) * sizeof(*bi));
-	if (iss == NULL || aud == NULL || bi == NULL)
-		goto out;
-	if (n > 0)
-		memcpy(iss, id->issuers, n * sizeof(*iss));
-	aud[0] = cfg->tokens.issuer;
-	{
-		size_t il = strlen(cfg->tokens.issuer);
-		bool slash = il > 0 && cfg->tokens.issuer[il - 1] == '/';
-		aud[1] = cat3(a, cfg->tokens.issuer, slash ? "" : "/",
-		    "oauth2/token");
-		if (aud[1] == NULL)
-			goto out;
-	}
-
-	dev_issuer(&iss[n]);
-	iss[n].name = DEV_ISSUER_SPIFFE;
-	iss[n].kind = CONFIG_ISSUER_SPIFFE;
-	iss[n].trust_domain = cfg->dev.trust_domain;
-	iss[n].bundle_file = cat3(a, dir, "/", DEV_SPIFFE_BUNDLE);
-	iss[n].audiences.v = aud;
-	iss[n].audiences.n = 2;         /* our issuer or token endpoint */
-
-	dev_issuer(&iss[n + 1]);
-	iss[n + 1].name = DEV_ISSUER_PEOPLE;
-	iss[n + 1].kind = CONFIG_ISSUER_OIDC;
-	iss[n + 1].issuer = cfg->dev.oidc_issuer;
-	iss[n + 1].jwks_file = cat3(a, dir, "/", DEV_OIDC_JWKS);
-	iss[n + 1].audiences.v = aud;
-	iss[n + 1].audiences.n = 1;
-	if (iss[n].bundle_file == NULL || iss[n + 1].jwks_file == NULL)
-		goto out;
-
-	cfg->identity.issuers = iss;
-	cfg->identity.n_issuers = n + 2;
-	bool have = false;
-	for (size_t i = 0; i < nb; i++) {
-		bi[i] = cfg->api_auth.bearer_issuers.v[i];
-		have = have || strcmp(bi[i], DEV_ISSUER_PEOPLE) == 0;
-	}
-	if (!have)
-		bi[nb++] = DEV_ISSUER_PEOPLE;
-	cfg->api_auth.bearer_issuers.v = bi;
-	cfg->api_auth.bearer_issuers.n = nb;
-	if (cfg->tokens.audience == NULL)
-		cfg->tokens.audience = DEV_TOKEN_AUDIENCE;
-	r = MANDATE_OK;
+	r = dev_config_apply(cfg, err, err_len);
 out:
 	jose_key_unref(ks);
 	jose_key_unref(ko);

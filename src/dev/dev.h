@@ -68,6 +68,11 @@ enum dev_which { DEV_KEY_SPIFFE = 0, DEV_KEY_OIDC };
  */
 int dev_setup(struct config *cfg, char *err, size_t err_len);
 
+/* Only the configuration part of dev_setup: the two issuers (their key
+ * files named, not created), the bearer issuer and the audience, for
+ * `mandate serve --print-config`.  Touches no file. */
+int dev_config_apply(struct config *cfg, char *err, size_t err_len);
+
 /* Names: 1..DEV_NAME_MAX of [A-Za-z0-9._-], not "." or "..". */
 bool dev_name_ok(const char *name);
 

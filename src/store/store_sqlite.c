@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,35 @@
 #include "util/status.h"
 
 /* --- schema ----------------------------------------------------------- */
+
+/* The audit log's Merkle tree (src/audit, docs/audit.md): one leaf hash
+ * per event, index = position in id order, written in the append's
+ * transaction; signed tree heads.  Both append-only.  The leaves of events
+ * written before this migration are computed right after it
+ * (backfill_leaves, found by this pointer, not by its number), in the
+ * same transaction. */
+static const char migration_audit_tree[] =
+	"CREATE TABLE audit_leaves ("
+	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+	" event_id INTEGER NOT NULL UNIQUE REFERENCES audit_events (id),"
+	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
+	") STRICT;"
+	"CREATE TABLE audit_checkpoints ("
+	" tree_size INTEGER PRIMARY KEY CHECK (tree_size >= 1),"
+	" root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),"
+	" time INTEGER NOT NULL,"
+	" signed TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON"
+	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
+	" 'audit_checkpoints is append-only'); END;";
 
 /* Migration i (0-based) takes the schema from version i to version i + 1.
  * Append new versions; never edit a released one. */
@@ -146,36 +176,9 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (task_id, kind, name)"
 	") STRICT, WITHOUT ROWID;",
 
-	/* 4: the audit log's Merkle tree (src/audit, docs/audit.md): one
-	 * leaf hash per event, index = position in id order, written in the
-	 * append's transaction; signed tree heads.  Both append-only.  The
-	 * leaves of events written before this version are computed right
-	 * after this step (backfill_leaves), in the same transaction. */
-	"CREATE TABLE audit_leaves ("
-	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
-	" event_id INTEGER NOT NULL UNIQUE REFERENCES audit_events (id),"
-	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
-	") STRICT;"
-	"CREATE TABLE audit_checkpoints ("
-	" tree_size INTEGER PRIMARY KEY CHECK (tree_size >= 1),"
-	" root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),"
-	" time INTEGER NOT NULL,"
-	" signed TEXT NOT NULL"
-	") STRICT;"
-	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
-	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
-	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
-	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
-	"CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON"
-	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
-	" 'audit_checkpoints is append-only'); END;"
-	"CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON"
-	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
-	" 'audit_checkpoints is append-only'); END;",
+	/* 4: the audit log's Merkle tree */
+	migration_audit_tree,
 };
-
-/* The migration after which backfill_leaves runs (to version 4). */
-#define SCHEMA_AUDIT_TREE 4
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -303,15 +306,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " agent, task_id, fields_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_events"
 	    " WHERE id >= ?1 ORDER BY id LIMIT ?2",
-	/* filters on the stored columns; "" matches any */
-	[ST_AUDIT_QUERY_ASC] = "SELECT " AUDIT_COLS " FROM audit_events"
-	    " WHERE id > ?1 AND (?2 = '' OR type = ?2)"
-	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
-	    " AND time >= ?5 AND time <= ?6 ORDER BY id LIMIT ?7",
-	[ST_AUDIT_QUERY_DESC] = "SELECT " AUDIT_COLS " FROM audit_events"
-	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
-	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
-	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
 	[ST_LEAF_NEXT] = "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves",
 	[ST_LEAF_INSERT] = "INSERT INTO audit_leaves (idx, event_id,"
 	    " leaf_hash) VALUES (?1, ?2, ?3)",
@@ -324,6 +318,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " LIMIT ?2",
 	[ST_CKPT_LATEST] = "SELECT tree_size, root_hash, time, signed FROM"
 	    " audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+	/* filters on the stored columns; "" matches any */
+	[ST_AUDIT_QUERY_ASC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id > ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id LIMIT ?7",
+	[ST_AUDIT_QUERY_DESC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
@@ -369,17 +372,18 @@ struct gc_req {
 	int64_t calls_used;       /* decisions: after the consume */
 	int64_t id;               /* the audit id assigned */
 	int r;                    /* its result, valid when done */
-	int done;
-	pthread_cond_t *cv;       /* its caller's wake-up: done, or lead */
-	pthread_cond_t own_cv;    /* the storage of it, in a caller's first */
+	int done;                 /* written before wake is posted */
+	sem_t wake;               /* posted once: done, or lead now */
+	int led_by_owner;         /* gc_submit_many: committed by its own
+	                           * caller as leader (no post comes) */
 	struct gc_req *next;
 };
 
 struct sq_store {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	/* group commit: gc_mu guards the queue, gc_leader and every
-	 * queued request's done and r */
+	/* group commit: gc_mu guards the queue and gc_leader; gc_cv is
+	 * broadcast when the queue drains (for close) */
 	pthread_mutex_t gc_mu;
 	pthread_cond_t gc_cv;
 	struct gc_req *gc_head, *gc_tail;
@@ -836,7 +840,7 @@ tree_add(struct op *op, const struct store_audit_event *e)
 	return merkle_compact_append(op->tree, leaf);
 }
 
-/* Migration to SCHEMA_AUDIT_TREE: the leaves of the events written
+/* After migration_audit_tree: the leaves of the events written
  * before it, in id order (inside the migration's transaction). */
 static int
 backfill_leaves(struct op *op)
@@ -944,7 +948,7 @@ migrate(struct sq_store *st, struct sq_conn *c, int target)
 			log_msg(st, r, "migrate", buf);
 			goto out;
 		}
-		if (v + 1 == SCHEMA_AUDIT_TREE &&
+		if (migrations[v] == migration_audit_tree &&
 		    (r = backfill_leaves(&op)) != MANDATE_OK)
 			goto out;
 	}
@@ -1606,36 +1610,144 @@ fail_all:
 	}
 }
 
-/* Queue one write and wait until it is committed or failed; the caller
- * may lead batches meanwhile.  Returns the write's own result. */
-static bool
-gc_all_done(struct gc_req *reqs, size_t n)
+/* Queue one write and wait until it is committed or failed.  The first
+ * caller to find no leader leads: it takes the queue (its own write at
+ * its head) as one batch, commits it, then hands the lead to the write
+ * at the head of the queue, if any, and wakes every write of its batch.
+ * Each waiter sleeps on its own semaphore and is woken exactly once,
+ * either done or to lead the next batch (no broadcast: a commit wakes
+ * only the callers it concerns).  Returns the write's own result. */
+static int
+gc_submit(struct sq_store *st, struct gc_req *req)
 {
+	struct gc_req *batch[GC_BATCH_MAX], *next = NULL;
+	size_t n = 0;
+
+	req->r = MANDATE_EINTERNAL;
+	req->done = 0;
+	req->next = NULL;
+	if (sem_init(&req->wake, 0, 0) != 0)
+		return MANDATE_EINTERNAL;
+	if (pthread_mutex_lock(&st->gc_mu) != 0) {
+		sem_destroy(&req->wake);
+		return MANDATE_EINTERNAL;
+	}
+	if (st->gc_tail != NULL)
+		st->gc_tail->next = req;
+	else
+		st->gc_head = req;
+	st->gc_tail = req;
+	if (st->gc_leader) {
+		/* a batch is being committed: wait for ours, or to lead */
+		pthread_mutex_unlock(&st->gc_mu);
+		while (sem_wait(&req->wake) != 0)
+			;                 /* EINTR only */
+		if (req->done) {
+			sem_destroy(&req->wake);
+			return req->r;
+		}
+		/* handed the lead: we are at the head of the queue */
+		pthread_mutex_lock(&st->gc_mu);
+	}
+	/* Lead (gc_leader is ours, set now or handed over); the queue
+	 * starts with our write: it was empty when we came, or we were
+	 * its head when handed the lead. */
+	st->gc_leader = 1;
+	while (st->gc_head != NULL && n < GC_BATCH_MAX) {
+		batch[n++] = st->gc_head;
+		st->gc_head = st->gc_head->next;
+	}
+	if (st->gc_head == NULL)
+		st->gc_tail = NULL;
+	pthread_mutex_unlock(&st->gc_mu);
 	for (size_t i = 0; i < n; i++)
-		if (!reqs[i].done)
-			return false;
-	return true;
+		batch[i]->r = MANDATE_OK;
+	gc_run_batch(st, batch, n);
+	pthread_mutex_lock(&st->gc_mu);
+	if ((next = st->gc_head) == NULL) {
+		st->gc_leader = 0;
+		pthread_cond_broadcast(&st->gc_cv);
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	/* A woken caller returns and its request goes with its stack: touch
+	 * none after its post.  next is not in this batch and is not done,
+	 * so it stays until it has led. */
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i] == req)
+			continue;
+		batch[i]->done = 1;
+		sem_post(&batch[i]->wake);
+	}
+	if (next != NULL)
+		sem_post(&next->wake);
+	req->done = 1;
+	sem_destroy(&req->wake);
+	return req->r;
 }
 
-/* Queue n writes of one caller and wait until each is committed or
- * failed; the caller may lead batches meanwhile.  Each request's r is its
- * own result. */
+/* Lead one batch for a gc_submit_many caller whose requests are
+ * mine[0..n_mine): as gc_submit's leader, but the caller's own requests
+ * are marked done without a post (it is not waiting on them). */
 static void
-gc_submit_n(struct sq_store *st, struct gc_req *reqs, size_t n_reqs)
+gc_lead_many(struct sq_store *st, struct gc_req *mine, size_t n_mine)
 {
-	struct gc_req *batch[GC_BATCH_MAX];
-	pthread_cond_t *cv = n_reqs > 0 ? &reqs[0].own_cv : NULL;
+	struct gc_req *batch[GC_BATCH_MAX], *next = NULL;
+	size_t n = 0;
+
+	/* gc_mu held, gc_leader ours, the queue's head is one of ours */
+	st->gc_leader = 1;
+	while (st->gc_head != NULL && n < GC_BATCH_MAX) {
+		batch[n++] = st->gc_head;
+		st->gc_head = st->gc_head->next;
+	}
+	if (st->gc_head == NULL)
+		st->gc_tail = NULL;
+	pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n; i++)
+		batch[i]->r = MANDATE_OK;
+	gc_run_batch(st, batch, n);
+	pthread_mutex_lock(&st->gc_mu);
+	if ((next = st->gc_head) == NULL) {
+		st->gc_leader = 0;
+		pthread_cond_broadcast(&st->gc_cv);   /* sq_close waits here */
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i] >= mine && batch[i] < mine + n_mine) {
+			batch[i]->led_by_owner = 1;
+			batch[i]->done = 1;
+			continue;
+		}
+		batch[i]->done = 1;
+		sem_post(&batch[i]->wake);
+	}
+	if (next != NULL)
+		sem_post(&next->wake);
+}
+
+/* Queue n writes of one caller, in order, and wait until each is
+ * committed or failed (each request's r).  The same protocol as
+ * gc_submit: every request not committed by its caller is posted exactly
+ * once, done or to lead, and the caller waits on each in turn. */
+static void
+gc_submit_many(struct sq_store *st, struct gc_req *reqs, size_t n_reqs)
+{
+	size_t inited = 0;
+	bool lead_now;
 
 	for (size_t i = 0; i < n_reqs; i++) {
 		reqs[i].r = MANDATE_EINTERNAL;
 		reqs[i].done = 0;
+		reqs[i].led_by_owner = 0;
 		reqs[i].next = i + 1 < n_reqs ? &reqs[i + 1] : NULL;
-		reqs[i].cv = cv;
 	}
-	if (n_reqs == 0 || pthread_cond_init(cv, NULL) != 0)
-		return;
-	if (pthread_mutex_lock(&st->gc_mu) != 0) {
-		pthread_cond_destroy(cv);
+	for (; inited < n_reqs; inited++)
+		if (sem_init(&reqs[inited].wake, 0, 0) != 0)
+			break;
+	if (n_reqs == 0 || inited < n_reqs ||
+	    pthread_mutex_lock(&st->gc_mu) != 0) {
+		for (size_t i = 0; i < inited; i++)
+			sem_destroy(&reqs[i].wake);
 		return;
 	}
 	if (st->gc_tail != NULL)
@@ -1643,50 +1755,24 @@ gc_submit_n(struct sq_store *st, struct gc_req *reqs, size_t n_reqs)
 	else
 		st->gc_head = &reqs[0];
 	st->gc_tail = &reqs[n_reqs - 1];
-	for (;;) {
-		size_t n = 0;
-
-		/* Each caller sleeps on its own condition: a finished batch
-		 * wakes only its members' callers and the next leader (the
-		 * queue's head), not every waiter. */
-		while (!gc_all_done(reqs, n_reqs) && st->gc_leader)
-			pthread_cond_wait(cv, &st->gc_mu);
-		if (gc_all_done(reqs, n_reqs))
-			break;
-		/* Lead: take the pending writes from the head (ours among
-		 * them, or ahead of ours: writes leave the queue only when
-		 * taken, in order). */
-		st->gc_leader = 1;
-		while (st->gc_head != NULL && n < GC_BATCH_MAX) {
-			batch[n++] = st->gc_head;
-			st->gc_head = st->gc_head->next;
-		}
-		if (st->gc_head == NULL)
-			st->gc_tail = NULL;
+	lead_now = !st->gc_leader;
+	if (lead_now)
+		gc_lead_many(st, reqs, n_reqs);    /* unlocks gc_mu */
+	else
 		pthread_mutex_unlock(&st->gc_mu);
-		for (size_t i = 0; i < n; i++)
-			batch[i]->r = MANDATE_OK;
-		gc_run_batch(st, batch, n);
+	for (size_t i = 0; i < n_reqs; i++) {
+		if (reqs[i].led_by_owner)
+			continue;
+		while (sem_wait(&reqs[i].wake) != 0)
+			;                 /* EINTR only */
+		if (reqs[i].done)
+			continue;
+		/* handed the lead: reqs[i] is the queue's head */
 		pthread_mutex_lock(&st->gc_mu);
-		for (size_t i = 0; i < n; i++) {
-			batch[i]->done = 1;
-			if (batch[i]->cv != cv)
-				pthread_cond_signal(batch[i]->cv);
-		}
-		st->gc_leader = 0;
-		if (st->gc_head != NULL)          /* the next leader */
-			pthread_cond_signal(st->gc_head->cv);
-		pthread_cond_broadcast(&st->gc_cv);   /* sq_close waits here */
+		gc_lead_many(st, reqs, n_reqs);
 	}
-	pthread_mutex_unlock(&st->gc_mu);
-	pthread_cond_destroy(cv);
-}
-
-static int
-gc_submit(struct sq_store *st, struct gc_req *req)
-{
-	gc_submit_n(st, req, 1);
-	return req->r;
+	for (size_t i = 0; i < n_reqs; i++)
+		sem_destroy(&reqs[i].wake);
 }
 
 /* --- credentials -------------------------------------------------------- */
@@ -2071,7 +2157,7 @@ sq_audit_append_many(void *impl, const struct store_audit_event *e,
 		reqs[i].kind = GC_AUDIT;
 		reqs[i].ev = &e[i];
 	}
-	gc_submit_n(impl, reqs, n);
+	gc_submit_many(impl, reqs, n);
 	for (size_t i = 0; i < n; i++) {
 		results[i] = reqs[i].r;
 		ids[i] = reqs[i].r == MANDATE_OK ? reqs[i].id : 0;
@@ -2079,6 +2165,65 @@ sq_audit_append_many(void *impl, const struct store_audit_event *e,
 			r = reqs[i].r;
 	}
 	free(reqs);
+	return r;
+}
+
+static int
+sq_audit_query(void *impl, const struct store_audit_filter *f,
+    struct arena *a, struct store_audit_event **out, size_t *n_out)
+{
+	enum stmt_id sid = f->newest_first ? ST_AUDIT_QUERY_DESC :
+	    ST_AUDIT_QUERY_ASC;
+	struct op op;
+	struct store_audit_event *ev = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+	int64_t start = f->newest_first ? (f->before_id > 0 ? f->before_id :
+	    INT64_MAX) : f->after_id;
+
+	if ((r = op_begin(impl, "audit_query", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, sid, &r)) == NULL)
+		goto out;
+	if ((ev = arena_calloc(a, f->limit, sizeof(*ev))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_bind_int64(q, 1, start) || bind_str(q, 2, f->type) ||
+	    bind_str(q, 3, f->agent) || bind_str(q, 4, f->task_id) ||
+	    sqlite3_bind_int64(q, 5, f->from_time) ||
+	    sqlite3_bind_int64(q, 6, f->to_time > 0 ? f->to_time :
+	    INT64_MAX) || sqlite3_bind_int64(q, 7, (int64_t)f->limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_audit_event *e;
+		if (n >= f->limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		e = &ev[n++];
+		e->id = sqlite3_column_int64(q, 0);
+		e->time = sqlite3_column_int64(q, 1);
+		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &e->request_id)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &e->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 5, a, &e->task_id)) == MANDATE_OK)
+			r = col_str(q, 6, a, &e->fields_json);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = ev;
+		*n_out = n;
+	}
 	return r;
 }
 
@@ -2582,65 +2727,6 @@ out:
 	return r;
 }
 
-static int
-sq_audit_query(void *impl, const struct store_audit_filter *f,
-    struct arena *a, struct store_audit_event **out, size_t *n_out)
-{
-	enum stmt_id sid = f->newest_first ? ST_AUDIT_QUERY_DESC :
-	    ST_AUDIT_QUERY_ASC;
-	struct op op;
-	struct store_audit_event *ev = NULL;
-	sqlite3_stmt *q;
-	size_t n = 0;
-	int r, rc = SQLITE_DONE;
-	int64_t start = f->newest_first ? (f->before_id > 0 ? f->before_id :
-	    INT64_MAX) : f->after_id;
-
-	if ((r = op_begin(impl, "audit_query", &op)) != MANDATE_OK)
-		return r;
-	if ((q = op_stmt(&op, sid, &r)) == NULL)
-		goto out;
-	if ((ev = arena_calloc(a, f->limit, sizeof(*ev))) == NULL) {
-		r = MANDATE_ENOMEM;
-		goto out;
-	}
-	if (sqlite3_bind_int64(q, 1, start) || bind_str(q, 2, f->type) ||
-	    bind_str(q, 3, f->agent) || bind_str(q, 4, f->task_id) ||
-	    sqlite3_bind_int64(q, 5, f->from_time) ||
-	    sqlite3_bind_int64(q, 6, f->to_time > 0 ? f->to_time :
-	    INT64_MAX) || sqlite3_bind_int64(q, 7, (int64_t)f->limit)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
-		stmt_idle(q);
-		goto out;
-	}
-	r = MANDATE_OK;
-	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_audit_event *e;
-		if (n >= f->limit) {
-			r = MANDATE_EINTERNAL;
-			break;
-		}
-		e = &ev[n++];
-		e->id = sqlite3_column_int64(q, 0);
-		e->time = sqlite3_column_int64(q, 1);
-		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
-		    (r = col_str(q, 3, a, &e->request_id)) == MANDATE_OK &&
-		    (r = col_str(q, 4, a, &e->agent)) == MANDATE_OK &&
-		    (r = col_str(q, 5, a, &e->task_id)) == MANDATE_OK)
-			r = col_str(q, 6, a, &e->fields_json);
-	}
-	if (r == MANDATE_OK && rc != SQLITE_DONE)
-		r = op_fail(&op, rc);
-	stmt_idle(q);
-out:
-	op_end(&op);
-	if (r == MANDATE_OK && n > 0) {
-		*out = ev;
-		*n_out = n;
-	}
-	return r;
-}
-
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -2666,8 +2752,8 @@ const struct store_ops store_sqlite_ops = {
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
 	.audit_append_many = sq_audit_append_many,
-	.audit_read = sq_audit_read,
 	.audit_query = sq_audit_query,
+	.audit_read = sq_audit_read,
 	.decision_record = sq_decision_record,
 	.decision_get = sq_decision_get,
 	.decision_outcome = sq_decision_outcome,

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import struct
 import subprocess
+import time
 
 import requests
 from cryptography.exceptions import InvalidSignature
@@ -332,6 +333,9 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         ("reordered", [], swap, "record id 2 (leaf 1) does not match"),
         ("truncated", ["DELETE FROM audit_events WHERE id > %d" % (n - 2)], None,
          "record id %d (leaf %d) is missing" % (n - 1, n - 2)),
+        ("truncated-with-leaves", ["DELETE FROM audit_events WHERE id > %d" % (n - 3),
+                                   "DELETE FROM audit_leaves WHERE idx >= %d" % (n - 3)],
+         None, "covers %d records but the log has only %d" % (n, n - 3)),
         ("rewritten-with-leaf", [], rewrite_with_leaf,
          "a record among ids 1..%d" % mid["size"]),
         ("leaf-deleted", ["DELETE FROM audit_leaves WHERE idx = 7"], None,
@@ -439,6 +443,11 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("ok: saved checkpoint") == 3
     assert "verified: 9 records, 3 stored checkpoints" in r.stdout
+    # the configuration names the database, the key and the export file
+    r = mandate("audit", "verify", "--config", os.path.join(d.workdir,
+                                                            "mandate.yaml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("ok: saved checkpoint") == 3
     # the private key is not what verify needs, but it is accepted too
     r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
                 "--key", os.path.join(keydir, "ck.pem"), "--quiet")
@@ -465,3 +474,86 @@ def test_bad_audit_configuration(start_daemon, tmp_path):
     d = start_daemon(cfg, ready=False)
     assert d.proc.wait(timeout=15) != 0
     assert "checkpoint_interval" in d.log_text()
+
+
+def test_endpoints_need_a_caller(start_daemon, tmp_path):
+    from conftest import ROOT
+    cfg = (EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
+                                        "mandate.cedar")).replace(
+        "open_on_loopback: true", "open_on_loopback: false")
+    d = start_daemon(cfg)
+    for path in ("/v1/audit/checkpoint",
+                 "/v1/audit/proof/inclusion?index=0&size=1",
+                 "/v1/audit/proof/consistency?from=1&to=1"):
+        r = requests.get(d.url + path, timeout=10)
+        assert r.status_code == 401, (path, r.text)
+        assert "WWW-Authenticate" in r.headers
+
+
+def test_killed_under_load_then_verified(start_daemon, tmp_path):
+    """SIGKILL while tasks are being created from several threads: every
+    record that was answered is in the log, the restarted daemon accepts
+    its own log, and verify passes."""
+    import threading
+    from conftest import ROOT
+    os.mkdir(str(tmp_path / "export"))
+    cfg = (EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
+                                        "mandate.cedar")).replace(
+        "checkpoint_every: 3", "checkpoint_every: 5")
+    d = start_daemon(cfg)
+    created, lock = [], threading.Lock()
+
+    def worker(k):
+        for i in range(40):
+            try:
+                r = requests.post(d.url + "/v1/tasks", timeout=5, json={
+                    "agent": AGENT, "objective": "load %d %d" % (k, i),
+                    "intents": [{"action": "read_ticket"}]})
+            except requests.RequestException:
+                return
+            if r.status_code == 201:
+                with lock:
+                    created.append(r.json()["id"])
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    key = str(tmp_path / "audit-keys" / "ck.jwk")
+    exported = str(tmp_path / "export" / "checkpoints.jsonl")
+    deadline = time.monotonic() + 60
+
+    def wait_for(count):
+        while time.monotonic() < deadline:
+            with lock:
+                if len(created) >= count:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("only %d tasks created" % len(created))
+
+    wait_for(10)
+    # verify beside the running daemon, while it appends
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
+                "--key", key, "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(30)
+    d.proc.kill()
+    d.was_ready = False                    # killed on purpose
+    for t in threads:
+        t.join(timeout=30)
+    d.proc.wait()
+    d.log.close()
+    db = sqlite3.connect(str(tmp_path / "data" / "mandate.db"))
+    logged = {t for (t,) in db.execute("SELECT task_id FROM audit_events"
+                                       " WHERE type = 'task.created'")}
+    db.close()
+    assert set(created) <= logged
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
+                "--key", key, "--checkpoint", exported, "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    d2 = start_daemon(cfg)                 # accepts its own log
+    assert requests.get(d2.url + "/readyz", timeout=5).status_code == 200
+    assert d2.stop() == 0
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path / "data"),
+                "--key", key, "--checkpoint", exported)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "not yet covered" not in r.stdout   # the shutdown checkpoint

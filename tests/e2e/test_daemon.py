@@ -329,6 +329,28 @@ def test_print_config(tmp_path):
     assert r.returncode == 0
     assert "127.0.0.1:8700" in r.stdout and "open_on_loopback: true" in r.stdout
     assert not os.path.exists(tmp_path / "mandate-data")   # nothing started
+    # the development issuers the instance runs with, named but not made
+    assert '- name: "dev-spiffe"' in r.stdout and '- name: "dev"' in r.stdout
+    assert 'trust_domain: "dev.local"' in r.stdout
+    assert 'bundle_file: "./mandate-data/dev/spiffe-bundle.json"' in r.stdout
+    assert 'issuer: "http://127.0.0.1:8700/dev"' in r.stdout
+    assert 'bearer_issuers: ["dev"]' in r.stdout
+
+
+def test_print_config_configured_instance(tmp_path):
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("data_dir: %s/data\n" % tmp_path)
+    r = subprocess.run([BIN, "serve", "--config", str(cfg), "--print-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "dev-spiffe" not in r.stdout and "bearer_issuers" not in r.stdout
+    cfg.write_text("data_dir: %s/data\ndev:\n  enabled: true\n" % tmp_path)
+    r = subprocess.run([BIN, "serve", "--config", str(cfg), "--print-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert '- name: "dev-spiffe"' in r.stdout
+    assert "%s/data/dev/oidc-jwks.json" % tmp_path in r.stdout
+    assert not os.path.exists(tmp_path / "data")
 
 
 def cli(d, *args, token=None):

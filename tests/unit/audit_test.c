@@ -239,7 +239,8 @@ test_backfill(void **state)
 
 	sqlite3 *db = NULL;
 
-	/* the schema of version 2, and events as that build wrote them */
+	/* a schema from before the tree (version 2), and events as that
+	 * build wrote them */
 	open_store(f, 2);
 	store_close(f->s);
 	f->s = NULL;

@@ -233,7 +233,8 @@ test_jwk_good_and_export(void **state)
 	/* "d" written with a JSON escape: unescaped into the parser's arena,
 	 * used, then wiped before the arena is freed; the key is the same */
 	k = jwk("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"" EC_X "\",\"y\":\""
-	    EC_Y "\",\"d\":\"\\u006apsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI\"}",
+	    EC_Y "\",\"d\":\"\\u006apsQnnGQmL-YBIffH1136cspYG6-"
+	    "0iY7X1fCE9-E9LI\"}",
 	    JOSE_JWK_PRIVATE);
 	assert_true(jose_key_has_private(k));
 	jose_key_thumbprint(k, tp2);

@@ -380,6 +380,21 @@ test_happy(void **state)
 	assert_int_equal(n_ev, 1);
 	assert_true(str_eq_c(ev[0].type, "token.issued"));
 	assert_true(str_eq_c(ev[0].task_id, f->task));
+	/* its fields: what was granted, and no error */
+	b = json_loadb(ev[0].fields_json.p, ev[0].fields_json.n,
+	    JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(b, "task_id")),
+	    f->task);
+	assert_int_equal(json_string_length(json_object_get(b, "jti")), 22);
+	assert_int_equal(json_integer_value(json_object_get(b, "exp")),
+	    T0 + 10 + 300);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
+	    "aud"), 0)), AUD);
+	assert_int_equal(json_array_size(json_object_get(b, "actions")), 2);
+	assert_null(json_object_get(b, "error"));
+	assert_null(json_object_get(b, "jkt"));
+	json_decref(b);
 }
 
 static void
@@ -589,8 +604,20 @@ test_refusals(void **state)
 	assert_int_equal(store_audit_read(f->s, 1, 1000, &f->a, &ev, &n_ev),
 	    MANDATE_OK);
 	assert_int_equal((int64_t)n_ev, n0);
-	for (i = 0; i < n_ev; i++)
+	for (i = 0; i < n_ev; i++) {
+		json_t *b;
+
 		assert_true(str_eq_c(ev[i].type, "token.refused"));
+		b = json_loadb(ev[i].fields_json.p, ev[i].fields_json.n,
+		    JSON_REJECT_DUPLICATES, NULL);
+		assert_non_null(b);
+		assert_non_null(json_string_value(json_object_get(b,
+		    "error")));
+		assert_non_null(json_string_value(json_object_get(b,
+		    "reason")));
+		assert_null(json_object_get(b, "jti"));
+		json_decref(b);
+	}
 }
 
 static void
@@ -1238,7 +1265,8 @@ test_json_writer(void **state)
 	sts_jw_raw(&w, str_c("{\"k\":[true]}"));
 	sts_jw_obj_end(&w);
 	assert_int_equal(sts_jw_finish(&w, &out), MANDATE_OK);
-	assert_string_equal(out.p, "{\"s\":\"q\\\"b\\\\n\\n\\u0001\x7f\xc3\xa9\","
+	assert_string_equal(out.p,
+	    "{\"s\":\"q\\\"b\\\\n\\n\\u0001\x7f\xc3\xa9\","
 	    "\"n\":[0,-2,9223372036854775807,-9223372036854775808],"
 	    "\"e\":{},\"a\":[],\"nest\":[{\"x\":\"\"},{}],"
 	    "\"raw\":{\"k\":[true]}}");
