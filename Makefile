@@ -8,7 +8,8 @@
 #                   ends with "N passed, M failed"
 #   make bench      benchmarks (not tests): decisions/s and latency, then
 #                   token exchanges/s over HTTP (bench/sts_bench.sh), AuthZEN
-#                   evaluations/s next to nginx (bench/authzen_bench.sh)
+#                   evaluations/s next to nginx (bench/authzen_bench.sh),
+#                   audited vs unaudited decisions/s (bench/audit_bench.sh)
 #   make agentdojo  replay AgentDojo's tool calls through the daemon and print
 #                   utility and security per suite (examples/agentdojo/)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
@@ -105,6 +106,8 @@ bench: build
 	bench/sts_bench.sh $(BUILD)
 	@echo
 	bench/authzen_bench.sh $(BUILD)
+	@echo
+	bench/audit_bench.sh $(BUILD)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \

@@ -142,6 +142,21 @@ def test_rotation(keyed):
     assert len(rows) == 1
     f = json.loads(rows[0][0])
     assert f["by"] == "alice" and f["kid"] == new_kid and f["previous_kid"] == old_kid
+    # ... and so is the moment the new key started signing (the next
+    # maintenance tick records it)
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+            d.workdir, "data", "mandate.db"), uri=True)
+        rows = db.execute("SELECT fields_json FROM audit_events WHERE "
+                          "type = 'keys.activated'").fetchall()
+        db.close()
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(rows) == 1, rows
+    f = json.loads(rows[0][0])
+    assert f["kid"] == new_kid and f["previous_kid"] == old_kid
 
 
 def test_rotation_needs_authorization(keyed):
