@@ -8,7 +8,8 @@
 #                   ends with "N passed, M failed"
 #   make bench      benchmarks (not tests): decisions/s and latency, then
 #                   token exchanges/s over HTTP (bench/sts_bench.sh), AuthZEN
-#                   evaluations/s next to nginx (bench/authzen_bench.sh)
+#                   evaluations/s next to nginx (bench/authzen_bench.sh),
+#                   audited vs unaudited decisions/s (bench/audit_bench.sh)
 #   make agentdojo  replay AgentDojo's tool calls through the daemon and print
 #                   utility and security per suite (examples/agentdojo/)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
@@ -77,16 +78,19 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	    meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
 	    --timeout-multiplier 4
 
-# ThreadSanitizer on the tests that share one policy set between threads
+# ThreadSanitizer on the tests that share state between threads: one policy
+# set (threads, authorize) and the daemon's snapshots, PIP overlay and group
+# commit under concurrent HTTP requests and reloads (concurrency)
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) --buildtype=debug -Db_sanitize=thread \
 	    -Db_lundef=false
 
 test-tsan: deps $(TSAN_BUILD)/build.ninja
-	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test
+	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test \
+	    tests/concurrency_test
 	TSAN_OPTIONS=halt_on_error=1 \
 	    meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
-	    threads authorize
+	    threads authorize concurrency
 
 difftest: build
 	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)
@@ -102,6 +106,8 @@ bench: build
 	bench/sts_bench.sh $(BUILD)
 	@echo
 	bench/authzen_bench.sh $(BUILD)
+	@echo
+	bench/audit_bench.sh $(BUILD)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \

@@ -232,6 +232,7 @@ authzen_parse_evaluations(struct arena *a, const char *body, size_t len,
 {
 	const struct ajson *root, *items;
 	struct authzen_eval def;
+	size_t work = 0;
 	char ierr[256];
 	int r;
 
@@ -319,8 +320,30 @@ authzen_parse_evaluations(struct arena *a, const char *body, size_t len,
 			snprintf(m, 300, "evaluations[%zu]: %s", i, ierr);
 			e->error = m;
 		}
+		if (e->error == NULL) {
+			work += authzen_eval_cost(e);
+			if (work > AUTHZEN_MAX_WORK)
+				return fail(err, err_len, MANDATE_ELIMIT, "the "
+				    "evaluations would evaluate more than %u MiB "
+				    "of context and properties (a top-level "
+				    "context or default entity counts once per "
+				    "item that uses it)", AUTHZEN_MAX_WORK >> 20);
+		}
 	}
 	return MANDATE_OK;
+}
+
+static size_t
+len_of(const struct ajson *v)
+{
+	return v != NULL ? v->len : 0;
+}
+
+size_t
+authzen_eval_cost(const struct authzen_eval *e)
+{
+	return len_of(e->context) + len_of(e->item_context) +
+	    len_of(e->subject.properties) + len_of(e->resource.properties);
 }
 
 /* Page tokens: "o" and the offset in decimal; opaque to callers. */

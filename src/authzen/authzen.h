@@ -49,6 +49,10 @@
 #define AUTHZEN_DEFAULT_PAGE 100     /* when page.limit is absent */
 #define AUTHZEN_MAX_SCAN     10000   /* search candidates evaluated by
                                       * one request */
+/* Bytes of context and entity properties one request may have evaluated
+ * in all: a batch's top-level context and default entities count once per
+ * item that uses them, a search's once per candidate (authzen_eval_cost). */
+#define AUTHZEN_MAX_WORK     (8u << 20)
 
 enum authzen_semantic {
 	AUTHZEN_EXECUTE_ALL = 0,
@@ -138,6 +142,10 @@ void authzen_page_token(size_t offset, char *buf, size_t cap);
 
 /* Is s a Cedar entity type name: Ident(::Ident)*, no reserved word? */
 bool authzen_type_ok(struct str s);
+
+/* The bytes of JSON (context, item context, subject and resource
+ * properties) evaluating e parses; see AUTHZEN_MAX_WORK. */
+size_t authzen_eval_cost(const struct authzen_eval *e);
 
 /* type::"id" with the id escaped for Cedar, NUL-terminated, in a. */
 char *authzen_cedar_uid(struct arena *a, struct str type, struct str id);

@@ -25,6 +25,10 @@ int cmd_token(int argc, char **argv);
 int cmd_dev(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* `mandate audit tail|export` (cmd_audit_query.c); argv[0] is the
+ * subcommand's name. */
+int cmd_audit_tail(int argc, char **argv);
+int cmd_audit_export(int argc, char **argv);
 
 /* Load helpers: print diagnostics to stderr and return MANDATE_* codes. */
 /* Policy files, then template links from links_file (may be NULL; the

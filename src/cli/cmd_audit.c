@@ -37,6 +37,11 @@ static const char audit_usage[] =
     "usage: mandate audit verify [--config FILE | --data-dir DIR | --db FILE]\n"
     "           [--key FILE] [--checkpoint FILE]... [--quiet]\n"
     "       mandate audit checkpoint [--config FILE | --data-dir DIR | --db FILE]\n"
+    "       mandate audit tail [-n N] [--follow] [options]\n"
+    "       mandate audit export [--since TIME] [--format jsonl] [options]\n"
+    "\n"
+    "tail and export read the records through the daemon's GET /v1/audit\n"
+    "(see 'mandate audit tail --help', 'mandate audit export --help').\n"
     "\n"
     "verify checks the audit log in the daemon's database: every record\n"
     "against the leaf hash written when it was appended, the RFC 9162\n"
@@ -624,6 +629,11 @@ cmd_audit(int argc, char **argv)
 		fputs(audit_usage, stdout);
 		return 0;
 	}
+	/* reading the log through the daemon (cmd_audit_query.c) */
+	if (strcmp(argv[1], "tail") == 0)
+		return cmd_audit_tail(argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return cmd_audit_export(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") != 0 &&
 	    strcmp(argv[1], "checkpoint") != 0) {
 		fprintf(stderr, "mandate audit: unknown subcommand '%s'\n",

@@ -22,7 +22,7 @@ static const char main_usage[] =
     "  token exchange   exchange a workload identity token for a task token\n"
     "  dev              development tokens: dev svid (agent), dev login (person)\n"
     "  keys             list or rotate the daemon's signing keys\n"
-    "  audit            verify the tamper-evident audit log; print a checkpoint\n"
+    "  audit            the audit log: tail, export, verify, checkpoint\n"
     "  version          print the version\n"
     "\n"
     "Run 'mandate <command> --help' for a command's options.\n";

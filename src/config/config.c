@@ -854,6 +854,14 @@ static const struct field tools_fields[] = {
 };
 
 static const struct field audit_fields[] = {
+	FLD("redact_paths", F_STRS, struct config_audit, redact_paths, 0, 0),
+	FLD("redact_key_file", F_PATH, struct config_audit, redact_key_file,
+	    0, 0),
+	FLD("queue_size", F_COUNT, struct config_audit, queue_size, 1,
+	    1000000),
+	FLD("prompt_max", F_SIZE, struct config_audit, prompt_max, 256,
+	    64 * KiB),
+	FLD("decisions", F_BOOL, struct config_audit, decisions, 0, 0),
 	FLD("checkpoint_every", F_UINT, struct config_audit, checkpoint_every,
 	    0, 100000000),
 	FLD("checkpoint_interval", F_DUR, struct config_audit,
@@ -926,6 +934,9 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->logging.level = CONFIG_LOG_INFO;
 	cfg->logging.format = CONFIG_LOG_TEXT;
 	cfg->logging.audit = CONFIG_AUDIT_SYNC;
+	cfg->audit.queue_size = 4096;
+	cfg->audit.prompt_max = 4096;
+	cfg->audit.decisions = true;
 }
 
 static void
@@ -1807,6 +1818,9 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		cfg->store.path = aprintf(c, "%s/mandate.db", cfg->data_dir);
 	if (cfg->tokens.key_dir == NULL)
 		cfg->tokens.key_dir = aprintf(c, "%s/keys", cfg->data_dir);
+	if (cfg->audit.redact_key_file == NULL)
+		cfg->audit.redact_key_file = aprintf(c, "%s/audit-redact.key",
+		    cfg->data_dir);
 	if (cfg->audit.key_file == NULL)
 		cfg->audit.key_file = aprintf(c,
 		    "%s/audit/checkpoint-key.pem", cfg->data_dir);

@@ -227,6 +227,16 @@ struct config_tools {
 
 /* The audit log's signed tree heads (docs/audit.md). */
 struct config_audit {
+	/* redaction and the writer (src/audit/writer.h, redact.h): dotted
+	 * paths in a record's fields whose values are replaced by their HMAC
+	 * ("arguments.password", "*" matches any one name) */
+	struct config_strlist redact_paths;
+	const char *redact_key_file;      /* default <data_dir>/audit-redact.key */
+	size_t queue_size;                /* async mode's queue, records */
+	size_t prompt_max;                /* bytes of a prompt kept */
+	bool decisions;                   /* false: decisions unaudited (unsafe,
+	                                   * for benchmarks only) */
+	/* the signed tree heads */
 	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
 	uint64_t checkpoint_interval;     /* seconds; default 60 */
 	const char *checkpoint_file;      /* each checkpoint appended; NULL: none */

@@ -14,6 +14,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,7 +34,48 @@ struct agent_ctx {
 	const char *resource_uid;    /* `Type::"id"` of the call */
 	bool intent_match;
 	const char *why;             /* deny reason, for the audit */
+	/* for the decision's audit record (arena strings, NULL if none):
+	 * context.arguments as JSON text, and the prompt the caller gave
+	 * (context.prompt, a string) */
+	const char *arguments_json;
+	const char *prompt;
+	size_t prompt_len;
 };
+
+/* Keep what the audit record shows of the call's input before the
+ * reserved names leave the context; the audit writer bounds and redacts
+ * it (src/audit/writer.h). */
+static int
+audit_inputs(struct arena *a, json_t *context, struct agent_ctx *c)
+{
+	json_t *args = json_object_get(context, "arguments");
+	json_t *p = json_object_get(context, "prompt");
+
+	if (args != NULL) {
+		char *t = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *copy;
+
+		if (t == NULL)
+			return MANDATE_ENOMEM;
+		copy = arena_cstrdup(a, t);
+		free(t);
+		if (copy == NULL)
+			return MANDATE_ENOMEM;
+		c->arguments_json = copy;
+	}
+	if (json_is_string(p)) {
+		size_t n = json_string_length(p);
+		char *copy = arena_alloc(a, n + 1);
+
+		if (copy == NULL)
+			return MANDATE_ENOMEM;
+		memcpy(copy, json_string_value(p), n);
+		copy[n] = '\0';
+		c->prompt = copy;
+		c->prompt_len = n;
+	}
+	return MANDATE_OK;
+}
 
 static const char *const reserved[] = { "task", "session", "approval",
     "mandate" };
@@ -224,8 +266,18 @@ match_one(json_t *con, const json_t *v)
 			ok = json_is_array(ov) && in_list(ov, v);
 		} else if (strcmp(op, "min") == 0 || strcmp(op, "max") == 0) {
 			double x = json_number_value(v), b = json_number_value(ov);
-			ok = json_is_number(v) && json_is_number(ov) &&
-			    !isnan(x) && (op[1] == 'i' ? x >= b : x <= b);
+			bool lo = op[1] == 'i';
+
+			/* two integers exactly (a double cannot tell 2^53 + 1
+			 * from 2^53); otherwise as doubles */
+			if (json_is_integer(v) && json_is_integer(ov))
+				ok = lo ? json_integer_value(v) >=
+				    json_integer_value(ov) :
+				    json_integer_value(v) <=
+				    json_integer_value(ov);
+			else
+				ok = json_is_number(v) && json_is_number(ov) &&
+				    !isnan(x) && (lo ? x >= b : x <= b);
 		} else if (strcmp(op, "prefix") == 0 ||
 		    strcmp(op, "suffix") == 0) {
 			size_t n = json_string_length(v);
@@ -265,7 +317,10 @@ agent_constraints_match(json_t *constraints, const json_t *arguments)
 		if (v == NULL)
 			return false;      /* a constrained argument must be sent */
 		if (json_is_array(v)) {
-			/* a list argument: every element must fit */
+			/* a list argument: every element must fit, and an
+			 * empty one has no value to check (as if absent) */
+			if (json_array_size(v) == 0)
+				return false;
 			json_array_foreach(v, i, e)
 				if (!match_one(con, e))
 					return false;
@@ -611,6 +666,8 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 		return MANDATE_ENOMEM;
 	memset(c, 0, sizeof(*c));
 	c->call = call;
+	if (audit_inputs(req->arena, context, c) != MANDATE_OK)
+		return MANDATE_ENOMEM;
 	m = json_incref(json_object_get(context, "mandate"));
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		json_object_del(context, reserved[i]);
@@ -797,6 +854,16 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		r = MANDATE_ENOMEM;
 	if (c->why != NULL && json_object_set_new(f, "deny_reason",
 	    json_string(c->why)))
+		r = MANDATE_ENOMEM;
+	if (c->arguments_json != NULL) {
+		json_t *args = json_loads(c->arguments_json,
+		    JSON_DECODE_ANY, NULL);
+
+		if (args == NULL || json_object_set_new(f, "arguments", args))
+			r = MANDATE_ENOMEM;
+	}
+	if (c->prompt != NULL && json_object_set_new(f, "prompt",
+	    json_stringn(c->prompt, c->prompt_len)))
 		r = MANDATE_ENOMEM;
 	if (api_audit(d, req, "decision", c->task ? c->t.agent : STR_NULL,
 	    c->task ? c->t.id : STR_NULL, f) != MANDATE_OK)

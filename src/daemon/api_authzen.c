@@ -23,8 +23,9 @@
  * entity files (the schema's: by name); each one is authorized as
  * a full evaluation.  A page token is the index of the candidate where
  * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
- * candidates (a page may then hold fewer results than its limit, with a
- * token to go on).
+ * candidates and AUTHZEN_MAX_WORK bytes of context and properties in all
+ * (a page may then hold fewer results than its limit, with a token to go
+ * on).
  */
 #include <stdio.h>
 #include <string.h>
@@ -549,6 +550,7 @@ struct search_walk {
 	struct authzen_eval q;
 	size_t cand;            /* index of the next candidate */
 	size_t scanned;         /* candidates evaluated by this request */
+	size_t work;            /* bytes of JSON they evaluated */
 	size_t offset, limit;
 	size_t n_results;
 	bool stop;              /* page full, or the scan bound reached */
@@ -572,12 +574,16 @@ search_one(void *arg, const char *id, size_t id_len)
 
 	if (idx < w->offset)
 		return MANDATE_OK;
-	if (w->scanned >= AUTHZEN_MAX_SCAN) {
+	/* bounded in candidates and in the context they evaluate (the
+	 * first one always runs, so that every page makes progress) */
+	if (w->scanned >= AUTHZEN_MAX_SCAN || (w->scanned > 0 &&
+	    w->work + authzen_eval_cost(&w->q) > AUTHZEN_MAX_WORK)) {
 		w->stop = true;
 		w->next = idx;
 		return MANDATE_ELIMIT;
 	}
 	w->scanned++;
+	w->work += authzen_eval_cost(&w->q);
 	switch (w->kind) {
 	case AUTHZEN_SEARCH_SUBJECT:
 		e.subject.id = str_make(id, id_len);

@@ -112,6 +112,18 @@ endpoint_url(struct daemon *d, struct http_request *req, const char *path)
 	return str_c(buf);
 }
 
+/* A refusal before the exchange itself (bad subject or actor token, bad
+ * DPoP proof) is audited here; sts_exchange audits the others.  The
+ * refusal stands whatever the audit's outcome. */
+static void
+audit_refusal(struct daemon *d, struct http_request *req, const char *error,
+    const char *what, const char *why)
+{
+	api_audit(d, req, "token.refused", STR_NULL, STR_NULL, json_pack(
+	    "{s:s,s:s,s:s}", "error", error, "refused", what, "reason",
+	    why ? why : ""));
+}
+
 static int
 verify_token(struct daemon *d, struct http_request *req, struct str tok,
     const char *what, struct sts_principal *out)
@@ -121,9 +133,12 @@ verify_token(struct daemon *d, struct http_request *req, struct str tok,
 
 	if (d->idv == NULL || identity_verify_jwt(d->idv, tok.p, tok.n,
 	    (int64_t)time(NULL), req->arena, &pr, &why) != MANDATE_OK) {
+		const char *reason = d->idv == NULL ?
+		    "no identity issuers configured" : identity_reason_str(why);
+
 		daemon_log(d, DLOG_WARN, "request %s: %s refused: %s",
-		    req->request_id, what, d->idv == NULL ?
-		    "no identity issuers configured" : identity_reason_str(why));
+		    req->request_id, what, reason);
+		audit_refusal(d, req, "invalid_request", what, reason);
 		return 0;
 	}
 	out->sub = pr.subject;
@@ -213,6 +228,8 @@ h_token(struct http_request *req, void *arg)
 
 			daemon_log(d, DLOG_WARN, "request %s: DPoP proof refused: "
 			    "%s", req->request_id, why ? why : "error");
+			audit_refusal(d, req, "invalid_dpop_proof", "dpop",
+			    why ? why : "error");
 			count_token(d, "refused");
 			if (why != NULL && sts_dpop_reason_is_nonce(why) &&
 			    sts_dpop_nonce(d->sts, now, nonce) == MANDATE_OK) {

@@ -48,32 +48,37 @@ server_error(struct daemon *d, struct http_request *req, const char *what,
 }
 
 int
+daemon_audit(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, json_t *fields)
+{
+	struct audit_event e;
+	int r;
+
+	if (fields == NULL && (fields = json_object()) == NULL)
+		return MANDATE_ENOMEM;
+	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
+		json_decref(fields);
+		return MANDATE_OK;
+	}
+	memset(&e, 0, sizeof(e));
+	e.time = now_s();
+	e.type = type;
+	e.request_id = str_c(request_id);
+	e.agent = agent;
+	e.task_id = task_id;
+	r = audit_record(d->audit, &e, fields, NULL);
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", request_id ? request_id : "-", type,
+		    mandate_strerror(r));
+	return r;
+}
+
+int
 api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, json_t *fields)
 {
-	struct store_audit_event e;
-	char *fj = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
-	int64_t id = 0;
-	int r;
-
-	json_decref(fields);
-	if (fj == NULL)
-		return MANDATE_ENOMEM;
-	memset(&e, 0, sizeof(e));
-	e.time = now_s();
-	e.type = str_c(type);
-	e.request_id = str_c(req->request_id);
-	e.agent = agent;
-	e.task_id = task_id;
-	e.fields_json = str_c(fj);
-	r = store_audit_append(d->store, &e, &id);
-	free(fj);
-	if (r != MANDATE_OK)
-		daemon_log(d, DLOG_ERROR, "request %s: audit append (%s) "
-		    "failed: %s", req->request_id, type, mandate_strerror(r));
-	else
-		daemon_audit_appended(d, id);
-	return r;
+	return daemon_audit(d, req->request_id, type, agent, task_id, fields);
 }
 
 int
@@ -427,7 +432,8 @@ h_create(struct http_request *req, void *arg)
 		goto out;
 	}
 	if (api_audit(d, req, "task.created", t.agent, t.id, json_pack(
-	    "{s:s,s:O,s:I,s:s,s:O?}", "by", caller.principal, "intents", names,
+	    "{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by", caller.principal, "intents",
+	    names, "objective", tr.objective.p, tr.objective.n,
 	    "expires_at", (json_int_t)t.expires_at, "sensitivity",
 	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons)) !=
 	    MANDATE_OK) {

@@ -19,12 +19,15 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "daemon/daemon_int.h"
 #include "dev/dev.h"
 #include "identity/identity.h"
 #include "sts/sts.h"
+#include "util/file.h"
 #include "util/status.h"
 
 /* ---- logging ---- */
@@ -132,7 +135,143 @@ store_log(void *ctx, int status, const char *op, const char *msg)
 	    mandate_strerror(status));
 }
 
+static void
+audit_log_cb(void *ctx, int level, const char *msg)
+{
+	daemon_log(ctx, level == 0 ? DLOG_INFO : level == 1 ? DLOG_WARN :
+	    DLOG_ERROR, "%s", msg);
+}
+
+static void
+audit_appended_cb(void *ctx, int64_t id)
+{
+	daemon_audit_appended(ctx, id);
+}
+
+/* The redaction key and the audit writer (before anything is audited). */
+static int
+audit_setup(struct daemon *d)
+{
+	const struct config_audit *ac = &d->cfg->audit;
+	struct audit_options ao;
+	unsigned char key[REDACT_KEY_LEN];
+	char err[512];
+	int r;
+
+	if ((r = redact_key_load(ac->redact_key_file, true, key)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit redaction key %s: %s%s; not "
+		    "starting", ac->redact_key_file, mandate_strerror(r),
+		    r == MANDATE_EINVAL ? " (expected 32 bytes or 64 hex "
+		    "digits, mode 0600)" : "");
+		return r;
+	}
+	r = redact_new(key, sizeof(key), ac->redact_paths.v,
+	    ac->redact_paths.n, &d->redact, err, sizeof(err));
+	OPENSSL_cleanse(key, sizeof(key));
+	if (r != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "%s; not starting", err);
+		return r;
+	}
+	memset(&ao, 0, sizeof(ao));
+	ao.store = d->store;
+	ao.redact = d->redact;
+	ao.mode = d->cfg->logging.audit == CONFIG_AUDIT_ASYNC ? AUDIT_ASYNC :
+	    AUDIT_SYNC;
+	ao.queue_max = ac->queue_size;
+	ao.prompt_max = ac->prompt_max;
+	ao.log = audit_log_cb;
+	ao.log_ctx = d;
+	ao.appended = audit_appended_cb;
+	ao.appended_ctx = d;
+	if ((r = audit_open(&ao, &d->audit)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit log: %s; not starting",
+		    mandate_strerror(r));
+		return r;
+	}
+	if (ao.mode == AUDIT_ASYNC)
+		daemon_log(d, DLOG_WARN, "logging.audit is async: answers do "
+		    "not wait for their audit records; up to %zu queued "
+		    "records are lost if the process dies", ao.queue_max ?
+		    ao.queue_max : (size_t)AUDIT_QUEUE_DEFAULT);
+	if (!ac->decisions)
+		daemon_log(d, DLOG_WARN, "audit.decisions is false: decisions "
+		    "are NOT audited (for benchmarks only; unsafe)");
+	return MANDATE_OK;
+}
+
+/* The start-up record: which configuration this process runs with (a
+ * change shows as a different config_hash from the previous start). */
+static int
+audit_start(struct daemon *d, const char *config_file)
+{
+	const struct config *cfg = d->cfg;
+	unsigned char md[32];
+	char hex[65] = "";
+	char *src = NULL;
+	size_t len = 0;
+	json_t *f;
+
+	if (config_file != NULL &&
+	    file_read_all(config_file, 1u << 24, &src, &len) == MANDATE_OK) {
+		SHA256((const unsigned char *)src, len, md);
+		for (int i = 0; i < 32; i++) {
+			hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
+			hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+		}
+		hex[64] = '\0';
+		free(src);
+	}
+	f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}",
+	    "source", config_file ? config_file : "(development defaults)",
+	    "config_hash", hex, "previous_config_hash", "",
+	    "audit_mode", cfg->logging.audit == CONFIG_AUDIT_ASYNC ? "async" :
+	    "sync",
+	    "listen", cfg->server.listen,
+	    "decisions_audited", cfg->audit.decisions);
+	if (f == NULL)
+		return MANDATE_ENOMEM;
+	{
+		/* a configuration change: this hash against the last start's */
+		struct store_audit_filter q;
+		struct store_audit_event *ev = NULL;
+		struct arena a;
+		size_t n = 0;
+
+		memset(&q, 0, sizeof(q));
+		q.type = STR_LIT("config.loaded");
+		q.newest_first = 1;
+		q.limit = 1;
+		arena_init(&a, 1u << 20);
+		if (store_audit_query(d->store, &q, &a, &ev, &n) == MANDATE_OK &&
+		    n == 1) {
+			json_t *prev = json_loadb(ev[0].fields_json.p,
+			    ev[0].fields_json.n, 0, NULL);
+			const char *ph = json_string_value(json_object_get(prev,
+			    "config_hash"));
+
+			if (ph != NULL)
+				json_object_set_new(f, "previous_config_hash",
+				    json_string(ph));
+			json_object_set_new(f, "changed", json_boolean(ph ==
+			    NULL || strcmp(ph, hex) != 0));
+			json_decref(prev);
+		} else {
+			json_object_set_new(f, "changed", json_true());
+		}
+		arena_free(&a);
+	}
+	return daemon_audit(d, NULL, "config.loaded", STR_NULL, STR_NULL, f);
+}
+
 /* ---- readiness ---- */
+
+static int
+ready_audit(void *arg)
+{
+	struct daemon *d = arg;
+	return audit_probe(d->audit, (int64_t)time(NULL));
+}
 
 static int
 ready_store(void *arg)
@@ -281,6 +420,8 @@ build_server(struct daemon *d)
 	}
 	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)
 		return r;
+	if ((r = api_audit_query_register(d, d->srv)) != MANDATE_OK)
+		return r;
 	if ((r = api_keys_register(d, d->srv)) != MANDATE_OK)
 		return r;
 	if ((r = api_audit_log_register(d, d->srv)) != MANDATE_OK)
@@ -297,7 +438,9 @@ build_server(struct daemon *d)
 	    MANDATE_OK || (r = http_server_ready_check(d->srv, "policies",
 	    ready_policies, d)) != MANDATE_OK ||
 	    (r = http_server_ready_check(d->srv, "signing_key",
-	    ready_signing_key, d)) != MANDATE_OK)
+	    ready_signing_key, d)) != MANDATE_OK ||
+	    (r = http_server_ready_check(d->srv, "audit_log", ready_audit,
+	    d)) != MANDATE_OK)
 		return r;
 	return MANDATE_OK;
 }
@@ -374,7 +517,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		    d->cfg->store.path, mandate_strerror(r));
 		goto out;
 	}
-	if ((r = daemon_audit_open(d)) != MANDATE_OK)
+	if ((r = daemon_audit_open(d)) != MANDATE_OK ||
+	    (r = audit_setup(d)) != MANDATE_OK)
 		goto out;
 
 	if (d->cfg->dev.enabled) {
@@ -409,6 +553,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		memset(&sto, 0, sizeof(sto));
 		sto.tokens = &d->cfg->tokens;
 		sto.publish_delay = (int64_t)d->cfg->tokens.publish_delay;
+		sto.audit = d->audit;
 		if ((r = sts_open(&sto, d->store, (int64_t)time(NULL),
 		    &d->sts)) != MANDATE_OK) {
 			daemon_log(d, DLOG_ERROR, "signing keys unusable (%s, key "
@@ -432,6 +577,12 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	d->policy_fp = daemon_policies_fingerprint(d->cfg);
 	daemon_policies_swap(d, pol);
 	pol = NULL;
+	if ((r = audit_start(d, opt->config_file)) != MANDATE_OK ||
+	    (r = daemon_audit_policies(d, "policy.loaded")) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "the audit log cannot be written "
+		    "(%s); not starting", mandate_strerror(r));
+		goto out;
+	}
 
 	if ((r = build_server(d)) != MANDATE_OK)
 		goto out;
@@ -606,6 +757,39 @@ watch_check(struct daemon *d)
 		daemon_policies_reload(d, "policy files changed", NULL);
 }
 
+/* Key maintenance (publish-then-sign rotation steps).  A new signing key
+ * (activated here or by a request that ran the same step) is audited as
+ * keys.activated once, at the first tick that sees it. */
+static void
+key_tick(struct daemon *d)
+{
+	struct arena a;
+	struct str kid = STR_NULL;
+	int tr;
+
+	tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
+	if (tr != MANDATE_OK)
+		daemon_log(d, DLOG_WARN, "key maintenance: %s",
+		    mandate_strerror(tr));
+	arena_init(&a, 1u << 16);
+	if (sts_keys_active_kid(d->sts, &a, &kid) == MANDATE_OK &&
+	    kid.n > 0 && kid.n < sizeof(d->signing_kid) &&
+	    !str_eq(kid, str_c(d->signing_kid))) {
+		if (d->signing_kid[0] != '\0' &&
+		    daemon_audit(d, NULL, "keys.activated", STR_NULL, STR_NULL,
+		    json_pack("{s:s%,s:s}", "kid", kid.p, kid.n,
+		    "previous_kid", d->signing_kid)) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "key %.*s signs now; its "
+			    "audit record could not be written (retried)",
+			    (int)kid.n, kid.p);
+		} else {
+			memcpy(d->signing_kid, kid.p, kid.n);
+			d->signing_kid[kid.n] = '\0';
+		}
+	}
+	arena_free(&a);
+}
+
 int
 daemon_run(struct daemon *d)
 {
@@ -631,6 +815,7 @@ daemon_run(struct daemon *d)
 	if ((r = signals_install(d)) != MANDATE_OK)
 		return r;
 	r = MANDATE_EIO;
+	key_tick(d);                  /* notes the key signing at start */
 	for (;;) {
 		struct pollfd pfd = { .fd = d->sig_fds[0], .events = POLLIN };
 		int64_t now = mono_ms(), wait = next_tick - now;
@@ -659,11 +844,7 @@ daemon_run(struct daemon *d)
 		}
 		now = mono_ms();
 		if (now >= next_tick) {
-			/* key maintenance: publish-then-sign rotation steps */
-			int tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
-			if (tr != MANDATE_OK)
-				daemon_log(d, DLOG_WARN, "key maintenance: %s",
-				    mandate_strerror(tr));
+			key_tick(d);
 			(void)daemon_audit_checkpoint(d, DAUDIT_TICK);
 			next_tick = now + tick_ms;
 		}
@@ -708,7 +889,10 @@ daemon_free(struct daemon *d)
 	daemon_policies_put(atomic_load(&d->policies));
 	sts_close(d->sts);
 	identity_free(d->idv);
+	/* the writer first: its last appends may still make a checkpoint */
+	audit_close(d->audit);
 	daemon_audit_close(d);
+	redact_free(d->redact);
 	store_close(d->store);
 	config_free(d->cfg);
 	if (d->locks_ok) {

@@ -81,6 +81,10 @@ struct daemon_policies {
 	struct cedar_entities *entities;   /* NULL without entity files */
 	size_t n_files;                    /* .cedar files loaded */
 	const char *origin;                /* short description for logs */
+	/* the version: SHA-256 (hex) over the contents of the policy files
+	 * (in load order), the schema and the entity files, each tagged and
+	 * length-prefixed; equal inputs give equal hashes */
+	char hash[65];
 	/* private: reference count, and the arena holding the file names
 	 * the policy set's diagnostics may refer to */
 	_Atomic long refs_priv;

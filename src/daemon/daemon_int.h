@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
+#include "audit/redact.h"
+#include "audit/writer.h"
 #include "daemon/daemon.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -51,6 +54,8 @@ struct daemon {
 	FILE *log;
 	pthread_mutex_t log_lock;
 	struct store *store;
+	struct redact *redact;             /* the audit log's redaction */
+	struct audit_log *audit;           /* every record goes through it */
 	struct identity_verifier *idv;     /* NULL without issuers */
 	struct sts *sts;
 	struct http_server *srv;
@@ -62,6 +67,9 @@ struct daemon {
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
 	pthread_mutex_t policy_lock;
+	/* the signing key last seen by the maintenance tick (daemon_run's
+	 * thread only): a change is audited as keys.activated */
+	char signing_kid[128];
 	/* one reload at a time (SIGHUP, file watch, POST /v1/policies/reload);
 	 * policy_fp is the watched files' fingerprint at the last attempt */
 	pthread_mutex_t reload_lock;
@@ -115,10 +123,24 @@ int api_decide(struct daemon *d, struct http_request *req,
     struct str rid, struct json_t *context, bool *allow,
     struct json_t **reasons);
 
-/* Append an audit event (time now, the request's id); fields (a JSON
- * object) is consumed.  Failures are logged. */
+/* Append an audit event (time now, the request's id) through the audit
+ * log (src/audit: size limits, redaction, sync/async); fields (a JSON
+ * object) is consumed.  "policy_hash" (the current snapshot's version,
+ * audit_set_policy_hash) is added unless fields has it.  MANDATE_OK: recorded (durable in sync
+ * mode); anything else: not recorded, the caller fails closed.  Failures
+ * are logged.  With audit.decisions off, "decision" events are skipped
+ * (MANDATE_OK). */
 int api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, struct json_t *fields);
+
+/* The same without a request (start-up, reloads): request_id may be
+ * NULL. */
+int daemon_audit(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, struct json_t *fields);
+
+/* Record the current policy snapshot (its version hash, origin and
+ * counts) as an event of this type ("policy.loaded", "policy.reloaded"). */
+int daemon_audit_policies(struct daemon *d, const char *type);
 
 /* Register the tasks API and the kill switch. */
 int api_tasks_register(struct daemon *d, struct http_server *srv);
@@ -126,6 +148,13 @@ int api_tasks_register(struct daemon *d, struct http_server *srv);
 /* Register the OAuth endpoints (token, introspect, revoke, JWKS,
  * metadata). */
 int api_oauth_register(struct daemon *d, struct http_server *srv);
+
+/* Register GET /v1/audit (api_audit_query.c). */
+int api_audit_query_register(struct daemon *d, struct http_server *srv);
+
+/* Unix seconds or an RFC 3339 date-time (as in GET /v1/audit's from and
+ * to) into *out; MANDATE_EINVAL otherwise. */
+int api_audit_parse_time(struct str s, int64_t *out);
 
 /* Register the AuthZEN Authorization API (api_authzen.c). */
 int api_authzen_register(struct daemon *d, struct http_server *srv);

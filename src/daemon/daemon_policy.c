@@ -10,11 +10,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "daemon/daemon_int.h"
 #include "daemon_paths.h"
@@ -97,6 +99,22 @@ out:
 	return r;
 }
 
+/* Feed one input of the version hash: a tag, its length, its bytes. */
+static int
+hash_part(EVP_MD_CTX *h, char tag, const char *src, size_t len)
+{
+	unsigned char hdr[9];
+	uint64_t n = len;
+
+	hdr[0] = (unsigned char)tag;
+	for (int i = 0; i < 8; i++)
+		hdr[1 + i] = (unsigned char)(n >> (56 - 8 * i));
+	if (EVP_DigestUpdate(h, hdr, sizeof(hdr)) != 1 ||
+	    (len > 0 && EVP_DigestUpdate(h, src, len) != 1))
+		return MANDATE_EINTERNAL;
+	return MANDATE_OK;
+}
+
 static int
 read_file(FILE *err, const char *path, char **src, size_t *len)
 {
@@ -120,7 +138,8 @@ exists(const char *path)
  * parsed once more as a whole (a uid defined differently in two files
  * is an error; identical copies are accepted, as Cedar does). */
 static int
-load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p)
+load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p,
+    EVP_MD_CTX *h)
 {
 	const struct config_strlist *files = &cfg->policies.entity_files;
 	struct diag_list dl;
@@ -137,6 +156,8 @@ load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p)
 		json_t *arr;
 
 		if ((r = read_file(err, files->v[i], &src, &len)) != MANDATE_OK)
+			goto out;
+		if ((r = hash_part(h, 'e', src, len)) != MANDATE_OK)
 			goto out;
 		r = cedar_entities_parse_json(src, len, files->v[i], p->schema,
 		    &es, &dl);
@@ -183,10 +204,19 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 	struct diag_list dl;
 	char *src = NULL;
 	size_t len = 0, n_paths;
+	EVP_MD_CTX *h = NULL;
+	unsigned char md[32];
+	unsigned int md_len = 0;
 	int r = MANDATE_ENOMEM;
 
 	*out = NULL;
 	memset(&l, 0, sizeof(l));
+	if ((h = EVP_MD_CTX_new()) == NULL)
+		return MANDATE_ENOMEM;
+	if (EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h);
+		return MANDATE_EINTERNAL;
+	}
 	diag_init(&dl);
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return MANDATE_ENOMEM;
@@ -228,6 +258,9 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 		if ((r = read_file(err, l.files[i], &l.srcs[i], &l.lens[i])) !=
 		    MANDATE_OK)
 			goto out;
+		if ((r = hash_part(h, 'p', l.srcs[i], l.lens[i])) !=
+		    MANDATE_OK)
+			goto out;
 		r = cedar_policy_set_add(p->set, l.srcs[i], l.lens[i],
 		    l.files[i], CEDAR_IDS_ANNOTATION, &dl);
 		diag_print(&dl, err);
@@ -242,6 +275,8 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 		size_t n = strlen(pc->schema_file);
 		if ((r = read_file(err, pc->schema_file, &src, &len)) !=
 		    MANDATE_OK)
+			goto out;
+		if ((r = hash_part(h, 's', src, len)) != MANDATE_OK)
 			goto out;
 		if (n >= 5 && strcmp(pc->schema_file + n - 5, ".json") == 0)
 			r = cedar_schema_parse_json(src, len, pc->schema_file,
@@ -263,13 +298,23 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 	}
 
 	if (pc->entity_files.n > 0 &&
-	    (r = load_entities(cfg, err, p)) != MANDATE_OK)
+	    (r = load_entities(cfg, err, p, h)) != MANDATE_OK)
 		goto out;
+	if (EVP_DigestFinal_ex(h, md, &md_len) != 1 || md_len != 32) {
+		r = MANDATE_EINTERNAL;
+		goto out;
+	}
+	for (unsigned i = 0; i < 32; i++) {
+		p->hash[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		p->hash[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+	}
+	p->hash[64] = '\0';
 	p->n_files = l.n_files;
 	*out = p;
 	p = NULL;
 	r = MANDATE_OK;
 out:
+	EVP_MD_CTX_free(h);
 	free(src);
 	if (l.srcs != NULL)
 		for (size_t i = 0; i < l.n_files; i++)
@@ -318,6 +363,33 @@ daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
 
 	pthread_mutex_lock(&d->policy_lock);
 	old = atomic_exchange(&d->policies, p);
+	/* later records name this version */
+	audit_set_policy_hash(d->audit, p != NULL ? p->hash : NULL);
 	pthread_mutex_unlock(&d->policy_lock);
+	/* a replacement is an event of its own (the first load is recorded
+	 * by daemon_new as policy.loaded) */
+	if (old != NULL && p != NULL && d->audit != NULL &&
+	    daemon_audit_policies(d, "policy.reloaded") != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "policy reload: the audit record "
+		    "could not be written");
 	daemon_policies_put(old);
+}
+
+int
+daemon_audit_policies(struct daemon *d, const char *type)
+{
+	struct daemon_policies *p = daemon_policies_get(d);
+	json_t *f;
+
+	if (p == NULL)
+		return MANDATE_EINTERNAL;
+	f = json_pack("{s:s,s:s,s:I,s:I,s:b,s:b}", "policy_hash", p->hash,
+	    "origin", p->origin ? p->origin : "",
+	    "files", (json_int_t)p->n_files,
+	    "policies", (json_int_t)cedar_policy_set_count(p->set),
+	    "schema", p->schema != NULL, "entities", p->entities != NULL);
+	daemon_policies_put(p);
+	if (f == NULL)
+		return MANDATE_ENOMEM;
+	return daemon_audit(d, NULL, type, STR_NULL, STR_NULL, f);
 }

@@ -424,6 +424,38 @@ store_audit_append(struct store *s, const struct store_audit_event *e,
 }
 
 int
+store_audit_append_many(struct store *s, const struct store_audit_event *e,
+    size_t n, int64_t *ids, int *results)
+{
+	if (s == NULL || e == NULL || ids == NULL || results == NULL || n < 1 ||
+	    n > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = 0;
+		results[i] = MANDATE_EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		CHECK(check_str(e[i].type, STORE_MAX_ID, 1));
+		CHECK(check_str(e[i].request_id, STORE_MAX_ID, 0));
+		CHECK(check_str(e[i].agent, STORE_MAX_NAME, 0));
+		CHECK(check_str(e[i].task_id, STORE_MAX_ID, 0));
+		CHECK(check_str(e[i].fields_json, STORE_MAX_JSON, 0));
+	}
+	if (s->ops->audit_append_many == NULL) {
+		int r = MANDATE_OK;
+
+		for (size_t i = 0; i < n; i++) {
+			results[i] = s->ops->audit_append(s->impl, &e[i],
+			    &ids[i]);
+			if (results[i] != MANDATE_OK && r == MANDATE_OK)
+				r = results[i];
+		}
+		return r;
+	}
+	return s->ops->audit_append_many(s->impl, e, n, ids, results);
+}
+
+int
 store_audit_read(struct store *s, int64_t from_id, size_t limit,
     struct arena *a, struct store_audit_event **out, size_t *n_out)
 {
@@ -580,4 +612,27 @@ store_audit_checkpoint_latest(struct store *s, struct arena *a,
 	if (s == NULL || a == NULL || out == NULL)
 		return MANDATE_EINVAL;
 	return s->ops->audit_checkpoint_latest(s->impl, a, out);
+}
+
+int
+store_audit_query(struct store *s, const struct store_audit_filter *f,
+    struct arena *a, struct store_audit_event **out, size_t *n_out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n_out != NULL)
+		*n_out = 0;
+	if (s == NULL || f == NULL || a == NULL || out == NULL ||
+	    n_out == NULL)
+		return MANDATE_EINVAL;
+	if (f->limit < 1 || f->limit > STORE_MAX_PAGE || f->after_id < 0 ||
+	    f->before_id < 0 || f->from_time < 0 || f->to_time < 0 ||
+	    (f->to_time > 0 && f->to_time < f->from_time))
+		return MANDATE_EINVAL;
+	CHECK(check_str(f->type, STORE_MAX_ID, 0));
+	CHECK(check_str(f->agent, STORE_MAX_NAME, 0));
+	CHECK(check_str(f->task_id, STORE_MAX_ID, 0));
+	if (s->ops->audit_query == NULL)
+		return MANDATE_EINTERNAL;
+	return s->ops->audit_query(s->impl, f, a, out, n_out);
 }

@@ -137,6 +137,21 @@ struct store_audit_event {
 	struct str fields_json;   /* JSON text */
 };
 
+/* A filtered read of the audit events (store_audit_query).  Empty
+ * strings match any value. */
+struct store_audit_filter {
+	struct str type;
+	struct str agent;
+	struct str task_id;
+	int64_t from_time;        /* time >= from_time */
+	int64_t to_time;          /* time <= to_time; 0: no upper bound */
+	int newest_first;         /* 0: ascending ids after after_id;
+	                           * 1: descending ids before before_id */
+	int64_t after_id;         /* ascending: ids > after_id (0: all) */
+	int64_t before_id;        /* descending: ids < before_id (0: all) */
+	size_t limit;             /* 1..STORE_MAX_PAGE */
+};
+
 /* One leaf of the audit log's Merkle tree (RFC 9162): the index-th leaf
  * (0-based, in id order) is the hash of the event event_id. */
 #define STORE_AUDIT_HASH_LEN 32
@@ -274,7 +289,12 @@ struct store_ops {
 
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
 	    int64_t *id);
+	int (*audit_append_many)(void *impl,
+	    const struct store_audit_event *e, size_t n, int64_t *ids,
+	    int *results);
 	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
+	    struct arena *a, struct store_audit_event **out, size_t *n_out);
+	int (*audit_query)(void *impl, const struct store_audit_filter *f,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 
 	/* agent sessions and decisions (issue 4) */
@@ -442,8 +462,25 @@ int store_key_retire(struct store *s, struct str kid, int64_t retire_after);
 int store_audit_append(struct store *s, const struct store_audit_event *e,
     int64_t *id);
 
+/* Append n (1..STORE_MAX_PAGE) events at once, as consecutive
+ * store_audit_append calls would (they share group commits): results[i]
+ * is each one's status and ids[i] its id (0 when it failed).  Returns
+ * MANDATE_OK when every one was appended, else the first failure; a
+ * failure of the arguments (EINVAL, ELIMIT) appends none. */
+int store_audit_append_many(struct store *s,
+    const struct store_audit_event *e, size_t n, int64_t *ids,
+    int *results);
+
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
 int store_audit_read(struct store *s, int64_t from_id, size_t limit,
+    struct arena *a, struct store_audit_event **out, size_t *n_out);
+
+/* Up to f->limit events matching the filter, in id order (ascending, or
+ * descending with newest_first); page on with after_id (before_id) = the
+ * last id returned.  EINVAL for a bad limit, negative ids or times, or
+ * to_time < from_time; ELIMIT for an over-long filter string.  No index
+ * backs the filters: a selective filter over a large log scans it. */
+int store_audit_query(struct store *s, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out);
 
 /* --- agent sessions and decisions (issue 4) ----------------------------- */
@@ -479,6 +516,7 @@ int store_decision_outcome(struct store *s, struct str id, int status,
  * ELIMIT when it holds more than STORE_MAX_SESSION rows (callers deny). */
 int store_session_get(struct store *s, struct str task_id, struct arena *a,
     struct store_session *out);
+
 /* --- the audit log's Merkle tree (src/audit, docs/audit.md) ---------- */
 
 /* The current tree: *size leaves (committed) and their RFC 9162 root

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,8 @@ enum stmt_id {
 	ST_SAVEPOINT,
 	ST_SAVEPOINT_UNDO,
 	ST_SAVEPOINT_RELEASE,
+	ST_AUDIT_QUERY_ASC,
+	ST_AUDIT_QUERY_DESC,
 	ST_DEC_INSERT,
 	ST_DEC_GET,
 	ST_DEC_EXISTS,
@@ -316,6 +319,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " LIMIT ?2",
 	[ST_CKPT_LATEST] = "SELECT tree_size, root_hash, time, signed FROM"
 	    " audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+	/* filters on the stored columns; "" matches any */
+	[ST_AUDIT_QUERY_ASC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id > ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id LIMIT ?7",
+	[ST_AUDIT_QUERY_DESC] = "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
+	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
+	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
@@ -363,6 +375,8 @@ struct gc_req {
 	int r;                    /* its result, valid when done */
 	int done;                 /* written before wake is posted */
 	sem_t wake;               /* posted once: done, or lead now */
+	int led_by_owner;         /* gc_submit_many: committed by its own
+	                           * caller as leader (no post comes) */
 	struct gc_req *next;
 };
 
@@ -1701,6 +1715,96 @@ gc_submit(struct sq_store *st, struct gc_req *req)
 	return req->r;
 }
 
+/* Lead one batch for a gc_submit_many caller whose requests are
+ * mine[0..n_mine): as gc_submit's leader, but the caller's own requests
+ * are marked done without a post (it is not waiting on them). */
+static void
+gc_lead_many(struct sq_store *st, struct gc_req *mine, size_t n_mine)
+{
+	struct gc_req *batch[GC_BATCH_MAX], *next = NULL;
+	size_t n = 0;
+
+	/* gc_mu held, gc_leader ours, the queue's head is one of ours */
+	st->gc_leader = 1;
+	while (st->gc_head != NULL && n < GC_BATCH_MAX) {
+		batch[n++] = st->gc_head;
+		st->gc_head = st->gc_head->next;
+	}
+	if (st->gc_head == NULL)
+		st->gc_tail = NULL;
+	pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n; i++)
+		batch[i]->r = MANDATE_OK;
+	gc_run_batch(st, batch, n);
+	pthread_mutex_lock(&st->gc_mu);
+	if ((next = st->gc_head) == NULL) {
+		st->gc_leader = 0;
+		pthread_cond_broadcast(&st->gc_cv);   /* sq_close waits here */
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i] >= mine && batch[i] < mine + n_mine) {
+			batch[i]->led_by_owner = 1;
+			batch[i]->done = 1;
+			continue;
+		}
+		batch[i]->done = 1;
+		sem_post(&batch[i]->wake);
+	}
+	if (next != NULL)
+		sem_post(&next->wake);
+}
+
+/* Queue n writes of one caller, in order, and wait until each is
+ * committed or failed (each request's r).  The same protocol as
+ * gc_submit: every request not committed by its caller is posted exactly
+ * once, done or to lead, and the caller waits on each in turn. */
+static void
+gc_submit_many(struct sq_store *st, struct gc_req *reqs, size_t n_reqs)
+{
+	size_t inited = 0;
+	bool lead_now;
+
+	for (size_t i = 0; i < n_reqs; i++) {
+		reqs[i].r = MANDATE_EINTERNAL;
+		reqs[i].done = 0;
+		reqs[i].led_by_owner = 0;
+		reqs[i].next = i + 1 < n_reqs ? &reqs[i + 1] : NULL;
+	}
+	for (; inited < n_reqs; inited++)
+		if (sem_init(&reqs[inited].wake, 0, 0) != 0)
+			break;
+	if (n_reqs == 0 || inited < n_reqs ||
+	    pthread_mutex_lock(&st->gc_mu) != 0) {
+		for (size_t i = 0; i < inited; i++)
+			sem_destroy(&reqs[i].wake);
+		return;
+	}
+	if (st->gc_tail != NULL)
+		st->gc_tail->next = &reqs[0];
+	else
+		st->gc_head = &reqs[0];
+	st->gc_tail = &reqs[n_reqs - 1];
+	lead_now = !st->gc_leader;
+	if (lead_now)
+		gc_lead_many(st, reqs, n_reqs);    /* unlocks gc_mu */
+	else
+		pthread_mutex_unlock(&st->gc_mu);
+	for (size_t i = 0; i < n_reqs; i++) {
+		if (reqs[i].led_by_owner)
+			continue;
+		while (sem_wait(&reqs[i].wake) != 0)
+			;                 /* EINTR only */
+		if (reqs[i].done)
+			continue;
+		/* handed the lead: reqs[i] is the queue's head */
+		pthread_mutex_lock(&st->gc_mu);
+		gc_lead_many(st, reqs, n_reqs);
+	}
+	for (size_t i = 0; i < n_reqs; i++)
+		sem_destroy(&reqs[i].wake);
+}
+
 /* --- credentials -------------------------------------------------------- */
 
 /* Run one queued credential insert on the leader's connection. */
@@ -2067,6 +2171,89 @@ sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
 
 	if (r == MANDATE_OK)
 		*id = req.id;
+	return r;
+}
+
+static int
+sq_audit_append_many(void *impl, const struct store_audit_event *e,
+    size_t n, int64_t *ids, int *results)
+{
+	struct gc_req *reqs = calloc(n, sizeof(*reqs));
+	int r = MANDATE_OK;
+
+	if (reqs == NULL)
+		return MANDATE_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].kind = GC_AUDIT;
+		reqs[i].ev = &e[i];
+	}
+	gc_submit_many(impl, reqs, n);
+	for (size_t i = 0; i < n; i++) {
+		results[i] = reqs[i].r;
+		ids[i] = reqs[i].r == MANDATE_OK ? reqs[i].id : 0;
+		if (reqs[i].r != MANDATE_OK && r == MANDATE_OK)
+			r = reqs[i].r;
+	}
+	free(reqs);
+	return r;
+}
+
+static int
+sq_audit_query(void *impl, const struct store_audit_filter *f,
+    struct arena *a, struct store_audit_event **out, size_t *n_out)
+{
+	enum stmt_id sid = f->newest_first ? ST_AUDIT_QUERY_DESC :
+	    ST_AUDIT_QUERY_ASC;
+	struct op op;
+	struct store_audit_event *ev = NULL;
+	sqlite3_stmt *q;
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+	int64_t start = f->newest_first ? (f->before_id > 0 ? f->before_id :
+	    INT64_MAX) : f->after_id;
+
+	if ((r = op_begin(impl, "audit_query", &op)) != MANDATE_OK)
+		return r;
+	if ((q = op_stmt(&op, sid, &r)) == NULL)
+		goto out;
+	if ((ev = arena_calloc(a, f->limit, sizeof(*ev))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	if (sqlite3_bind_int64(q, 1, start) || bind_str(q, 2, f->type) ||
+	    bind_str(q, 3, f->agent) || bind_str(q, 4, f->task_id) ||
+	    sqlite3_bind_int64(q, 5, f->from_time) ||
+	    sqlite3_bind_int64(q, 6, f->to_time > 0 ? f->to_time :
+	    INT64_MAX) || sqlite3_bind_int64(q, 7, (int64_t)f->limit)) {
+		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		stmt_idle(q);
+		goto out;
+	}
+	r = MANDATE_OK;
+	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_audit_event *e;
+		if (n >= f->limit) {
+			r = MANDATE_EINTERNAL;
+			break;
+		}
+		e = &ev[n++];
+		e->id = sqlite3_column_int64(q, 0);
+		e->time = sqlite3_column_int64(q, 1);
+		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
+		    (r = col_str(q, 3, a, &e->request_id)) == MANDATE_OK &&
+		    (r = col_str(q, 4, a, &e->agent)) == MANDATE_OK &&
+		    (r = col_str(q, 5, a, &e->task_id)) == MANDATE_OK)
+			r = col_str(q, 6, a, &e->fields_json);
+	}
+	if (r == MANDATE_OK && rc != SQLITE_DONE)
+		r = op_fail(&op, rc);
+	stmt_idle(q);
+out:
+	op_end(&op);
+	if (r == MANDATE_OK && n > 0) {
+		*out = ev;
+		*n_out = n;
+	}
 	return r;
 }
 
@@ -2594,6 +2781,8 @@ const struct store_ops store_sqlite_ops = {
 	.key_activate = sq_key_activate,
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
+	.audit_append_many = sq_audit_append_many,
+	.audit_query = sq_audit_query,
 	.audit_read = sq_audit_read,
 	.decision_record = sq_decision_record,
 	.decision_get = sq_decision_get,

@@ -420,6 +420,21 @@ audit_event(struct xstate *x, const char *type, struct store_audit_event *e)
 		e->task_id = STR_NULL;
 	if (e->request_id.n > STORE_MAX_ID)
 		e->request_id = STR_NULL;
+	if (x->sts->opt.audit != NULL) {
+		/* the audit log's one path: policy hash, redaction */
+		struct audit_event ae;
+		json_t *j = json_loadb(f.p, f.n, 0, NULL);
+
+		if (j == NULL)
+			return MANDATE_EINTERNAL;
+		memset(&ae, 0, sizeof(ae));
+		ae.time = e->time;
+		ae.type = type;
+		ae.request_id = e->request_id;
+		ae.agent = e->agent;
+		ae.task_id = e->task_id;
+		return audit_prepare(x->sts->opt.audit, &ae, j, x->a, e);
+	}
 	return MANDATE_OK;
 }
 
@@ -430,9 +445,13 @@ audit(struct xstate *x, const char *type)
 	struct store_audit_event e;
 	int r;
 
+	int64_t id = 0;
+
 	if ((r = audit_event(x, type, &e)) != MANDATE_OK)
 		return r;
-	return store_audit_append(x->sts->store, &e, NULL);
+	r = store_audit_append(x->sts->store, &e, &id);
+	audit_report(x->sts->opt.audit, r, id);
+	return r;
 }
 
 /* An issuance: the credential row and its event, in one commit (both
@@ -443,9 +462,13 @@ record_issued(struct xstate *x)
 	struct store_audit_event e;
 	int r;
 
+	int64_t id = 0;
+
 	if ((r = audit_event(x, "token.issued", &e)) != MANDATE_OK)
 		return r;
-	return store_cred_insert_audited(x->sts->store, &x->cred, &e, NULL);
+	r = store_cred_insert_audited(x->sts->store, &x->cred, &e, &id);
+	audit_report(x->sts->opt.audit, r, id);
+	return r;
 }
 
 /* The checks; returns MANDATE_OK with res filled (refusal or success) or

@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "audit/writer.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/str.h"
@@ -75,6 +76,11 @@ struct sts_options {
 	size_t n_audiences;
 	/* Seconds a NEXT key is published before it signs (see above). */
 	int64_t publish_delay;
+	/* The audit log every exchange outcome is recorded through
+	 * (redaction, sync/async: src/audit/audit.h); borrowed, must outlive
+	 * the sts.  NULL (unit tests only): records go straight to the
+	 * store, unredacted. */
+	struct audit_log *audit;
 };
 
 /*

@@ -150,7 +150,9 @@ def checkpoint(d):
 
 def test_checkpoints_and_proofs(dev):
     r = requests.get(dev.url + "/v1/audit/checkpoint", timeout=10)
-    assert r.status_code == 404          # nothing logged yet
+    # only the start-up records (config.loaded, policy.loaded) so far
+    assert r.status_code == 200, r.text
+    assert r.json()["size"] == 2
     make_events(dev, 3)
     c1 = checkpoint(dev)
     make_events(dev, 4)
@@ -429,8 +431,9 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
         jwk = json.load(f)
     with open(str(tmp_path / "export" / "checkpoints.jsonl")) as f:
         lines = [json.loads(x) for x in f.read().splitlines()]
-    # every 3 records, and the rest at shutdown
-    assert [x["size"] for x in lines] == [3, 6, 7]
+    # every 3 records, and the rest at shutdown (2 start-up records and
+    # 7 tasks)
+    assert [x["size"] for x in lines] == [3, 6, 9]
     for x in lines:
         p = verify_checkpoint(x["checkpoint"], jwk)
         assert (p["size"], p["root"], p["time"]) == (x["size"], x["root"], x["time"])
@@ -439,7 +442,7 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
                 "--checkpoint", str(tmp_path / "export" / "checkpoints.jsonl"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("ok: saved checkpoint") == 3
-    assert "verified: 7 records, 3 stored checkpoints" in r.stdout
+    assert "verified: 9 records, 3 stored checkpoints" in r.stdout
     # the configuration names the database, the key and the export file
     r = mandate("audit", "verify", "--config", os.path.join(d.workdir,
                                                             "mandate.yaml"))
@@ -461,7 +464,8 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     d3 = start_daemon(cfg, ready=False)
     assert d3.proc.wait(timeout=15) != 0
     assert "rolled back or truncated" in d3.log_text()
-    assert "covers 7" in d3.log_text()
+    # 9 records, then the restart's own two (its shutdown checkpoint: 11)
+    assert "covers 11" in d3.log_text()
 
 
 def test_bad_audit_configuration(start_daemon, tmp_path):

@@ -211,6 +211,37 @@ def test_search_paging(pdp):
     assert r.status_code == 400
 
 
+def test_search_bounds_the_context_it_evaluates(start_daemon, tmp_path):
+    """A search evaluates its context once per candidate: with a large one
+    a page stops early (with a token to go on) instead of evaluating it
+    thousands of times in one request; the pages together still hold
+    every result."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG.replace("server:\n",
+                                    "server:\n  max_body_size: 8MiB\n"))
+    pad = "x" * (3 << 20)          # 3 MiB: at most 2 candidates per request
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x",
+                         "properties": {"owner": "u05"}},
+            "context": {"pad": pad}}
+    seen, token, pages = [], None, 0
+    while pages < 20:
+        b = dict(body)
+        if token:
+            b["page"] = {"token": token}
+        r = post(d, "/access/v1/search/subject", b)
+        assert r.status_code == 200, r.text
+        seen += r.json()["results"]
+        token = r.json()["page"]["next_token"]
+        pages += 1
+        if not token:
+            break
+    assert seen == [{"type": "User", "id": "root"}, {"type": "User", "id": "u05"}]
+    assert pages >= 4             # 9 users, 2 per request
+
+
 def test_well_known(pdp):
     d, _ = pdp
     r = requests.get(d.url + "/.well-known/authzen-configuration", timeout=5)

@@ -52,7 +52,7 @@ identity:
 tokens:
   audience: mcp-gateway
   default_ttl: 5m
-  publish_delay: 1s
+  publish_delay: 4s
 api_auth:
   bearer_issuers: [people]
   open_on_loopback: false
@@ -107,12 +107,13 @@ def test_rotation(keyed):
     # published at once, but the old key still signs
     assert set(jwks_kids(d)) == {old_kid, new_kid}
     assert rot.json()["active_kid"] == old_kid
-    # a second rotation while one is in progress is refused
+    # a second rotation while one is in progress (the 4 s publish delay
+    # has not passed) is refused
     again = requests.post(d.url + "/v1/keys/rotate", headers=bearer(iss.person()),
                           timeout=5)
     assert again.status_code == 409, again.text
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while True:
         r = exchange(d, iss.svid(), task["id"])
         assert r.status_code == 200, r.text
@@ -141,6 +142,21 @@ def test_rotation(keyed):
     assert len(rows) == 1
     f = json.loads(rows[0][0])
     assert f["by"] == "alice" and f["kid"] == new_kid and f["previous_kid"] == old_kid
+    # ... and so is the moment the new key started signing (the next
+    # maintenance tick records it)
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+            d.workdir, "data", "mandate.db"), uri=True)
+        rows = db.execute("SELECT fields_json FROM audit_events WHERE "
+                          "type = 'keys.activated'").fetchall()
+        db.close()
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(rows) == 1, rows
+    f = json.loads(rows[0][0])
+    assert f["kid"] == new_kid and f["previous_kid"] == old_kid
 
 
 def test_rotation_needs_authorization(keyed):

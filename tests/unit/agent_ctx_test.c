@@ -125,6 +125,19 @@ static const struct match_case match_cases[] = {
 	    false },
 	{ "{\"a\":1,\"b\":2}", "{\"a\":1}", false },
 	{ "{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":2,\"c\":3}", true },
+	/* an empty list carries no value that could be checked: it does
+	 * not match, as an absent argument does not */
+	{ "{\"to\":{\"suffix\":\"@corp.example\"}}", "{\"to\":[]}", false },
+	{ "{\"n\":{\"max\":10}}", "{\"n\":[]}", false },
+	{ "{\"r\":[\"eu\"]}", "{\"r\":[]}", false },
+	/* integers compare exactly, not as doubles: 2^53 + 1 > 2^53 */
+	{ "{\"n\":{\"max\":9007199254740992}}",
+	    "{\"n\":9007199254740993}", false },
+	{ "{\"n\":{\"min\":9007199254740993}}",
+	    "{\"n\":9007199254740992}", false },
+	{ "{\"n\":{\"max\":9007199254740992}}",
+	    "{\"n\":9007199254740992}", true },
+	{ "{\"n\":{\"max\":1.5}}", "{\"n\":1}", true },
 };
 
 static void

@@ -220,6 +220,46 @@ test_batch_limit(void **state)
 	free(body);
 }
 
+/* A top-level context or default entity properties are evaluated once
+ * per item: 256 items under a 64 KiB default context would make one
+ * request evaluate 16 MiB of context.  The total is bounded. */
+static void
+test_batch_context_work(void **state)
+{
+	struct arena a;
+	struct authzen_batch b;
+	char err[256], *body;
+	size_t ctx = 64u << 10, n = 0, cap = ctx + 64 + AUTHZEN_MAX_BATCH * 3;
+	int items[2] = { AUTHZEN_MAX_BATCH, 8 };
+
+	(void)state;
+	body = malloc(cap + 256);
+	assert_non_null(body);
+	for (int k = 0; k < 2; k++) {
+		n = (size_t)snprintf(body, cap, "{\"subject\":{\"type\":\"U\","
+		    "\"id\":\"a\"},\"action\":{\"name\":\"r\"},\"resource\":"
+		    "{\"type\":\"D\",\"id\":\"d\"},\"context\":{\"pad\":\"");
+		memset(body + n, 'x', ctx);
+		n += ctx;
+		n += (size_t)snprintf(body + n, cap + 256 - n, "\"},"
+		    "\"evaluations\":[");
+		for (int i = 0; i < items[k]; i++)
+			n += (size_t)snprintf(body + n, cap + 256 - n,
+			    i ? ",{}" : "{}");
+		n += (size_t)snprintf(body + n, cap + 256 - n, "]}");
+		arena_init(&a, 1u << 24);
+		err[0] = '\0';
+		assert_int_equal(authzen_parse_evaluations(&a, body, n, &b, err,
+		    sizeof(err)), k == 0 ? MANDATE_ELIMIT : MANDATE_OK);
+		if (k == 0)
+			assert_non_null(strstr(err, "context"));
+		else
+			assert_int_equal(b.n, 8);
+		arena_free(&a);
+	}
+	free(body);
+}
+
 static void
 test_search(void **state)
 {
@@ -363,6 +403,7 @@ main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_errors),
 		cmocka_unit_test(test_batch_limit),
+		cmocka_unit_test(test_batch_context_work),
 		cmocka_unit_test(test_search),
 		cmocka_unit_test(test_entities_overlay),
 		cmocka_unit_test(test_responses),

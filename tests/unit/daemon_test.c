@@ -356,7 +356,33 @@ test_policies_load(void **state)
 	/* the development instance's default policies */
 	assert_int_equal(config_default(&cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
-	assert_int_equal(cedar_policy_set_count(p->set), 7);
+	assert_int_equal(cedar_policy_set_count(p->set), 8);
+	/* the version hash: 64 hex digits, equal for equal inputs */
+	assert_int_equal(strlen(p->hash), 64);
+	{
+		struct daemon_policies *p2 = NULL;
+		assert_int_equal(daemon_policies_load(cfg, err, &p2),
+		    MANDATE_OK);
+		assert_string_equal(p->hash, p2->hash);
+		daemon_policies_put(p2);
+	}
+	daemon_policies_put(p);
+	config_free(cfg);
+	/* different files, different hash */
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n",
+	    tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	{
+		struct config *c2 = NULL;
+		struct daemon_policies *p2 = NULL;
+		assert_int_equal(config_default(&c2), MANDATE_OK);
+		assert_int_equal(daemon_policies_load(c2, err, &p2),
+		    MANDATE_OK);
+		assert_string_not_equal(p->hash, p2->hash);
+		daemon_policies_put(p2);
+		config_free(c2);
+	}
 	daemon_policies_put(p);
 	config_free(cfg);
 	fclose(err);
@@ -421,6 +447,23 @@ test_daemon_life_cycle_and_swap(void **state)
 		void *res;
 		pthread_join(th[i], &res);
 		assert_null(res);
+	}
+	{
+		/* every swap after the first load is audited */
+		struct store_audit_filter f;
+		struct store_audit_event *ev = NULL;
+		struct arena a;
+		size_t n = 0;
+
+		memset(&f, 0, sizeof(f));
+		f.type = STR_LIT("policy.reloaded");
+		f.limit = 1000;
+		arena_init(&a, 0);
+		assert_int_equal(store_audit_query(d->store, &f, &a, &ev, &n),
+		    MANDATE_OK);
+		assert_int_equal(n, 200);
+		assert_non_null(strstr(ev[0].fields_json.p, "policy_hash"));
+		arena_free(&a);
 	}
 	daemon_stop(d);
 	daemon_stop(d);               /* idempotent */

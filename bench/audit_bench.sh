@@ -1,0 +1,151 @@
+#!/bin/sh
+# audit_bench.sh - durable audited decisions per second against the same
+# workload with decision auditing off, in one run.  Not a test: it never
+# fails on slow numbers, only when something breaks.
+#
+# Three daemons in turn, each on a free loopback port with its own data
+# directory and the same policy (every evaluation below is a permit):
+#   sync   logging.audit: sync (the default): a permit is answered only
+#          after its decision record is durable (group commit, fsync)
+#   async  logging.audit: async: records are queued, written behind
+#   off    audit.decisions: false: decisions are not recorded (unsafe; the
+#          baseline)
+# wrk (keep-alive connections, bench/audit_eval.lua) sends AuthZEN
+# evaluations (POST /access/v1/evaluation) to each; the script prints each
+# rate, latency, and the ratios to the unaudited rate (target: sync >=
+# 70%), and checks after each audited run that the database holds one
+# decision record per answered evaluation.  Everything it starts is
+# stopped on exit; requests and time are bounded.  The machine may be
+# shared: compare the ratios, not the absolute numbers.
+#
+# Usage: bench/audit_bench.sh [BUILD_DIR]
+# Environment: AUDIT_SECONDS (length of each run, default 3),
+# AUDIT_CONNECTIONS (default 64), AUDIT_THREADS (wrk threads, default 2),
+# AUDIT_SERVER_THREADS (the daemon's server.threads, default 64: a sync
+# permit waits for its group commit in its request thread, so the batch
+# size, and with it the durable rate, grows with the threads waiting).
+set -eu
+
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${AUDIT_SECONDS:-3}
+conns=${AUDIT_CONNECTIONS:-64}
+sthreads=${AUDIT_SERVER_THREADS:-64}
+wthreads=${AUDIT_THREADS:-2}
+
+command -v wrk >/dev/null || { echo "audit_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }
+ninja -C "$build" src/mandate >/dev/null
+
+tmp=$(mktemp -d)
+pid=
+stop_daemon() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		i=0
+		while kill -0 "$pid" 2>/dev/null && [ $i -lt 150 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	pid=
+}
+cleanup() {
+	stop_daemon
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+mkdir "$tmp/policies"
+cat > "$tmp/policies/bench.cedar" <<'POL'
+@id("bench-reads")
+permit (principal, action == Action::"read", resource);
+POL
+
+# run NAME sync|async true|false -> "RESULT ... records=N" line
+run() {
+	name=$1
+	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	url="http://127.0.0.1:$port"
+	mkdir -p "$tmp/$name"
+	cat > "$tmp/$name/mandate.yaml" <<CFG
+data_dir: $tmp/$name/data
+server:
+  listen: 127.0.0.1:$port
+  threads: $sthreads
+policies:
+  platform: [$tmp/policies]
+api_auth:
+  open_on_loopback: true
+logging:
+  level: warn
+  audit: $2
+audit:
+  decisions: $3
+CFG
+	"$build/src/mandate" serve --config "$tmp/$name/mandate.yaml" > "$tmp/$name/daemon.log" 2>&1 &
+	pid=$!
+	i=0
+	until curl -sf "$url/readyz" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "audit_bench: the daemon did not start:" >&2
+			cat "$tmp/$name/daemon.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	# one evaluation by hand first: the run is worth nothing if it denies
+	body=$(curl -s "$url/access/v1/evaluation" -H 'Content-Type: application/json' \
+	    -d '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},"resource":{"type":"doc","id":"x"}}')
+	case "$body" in
+	*'"decision":true'*) ;;
+	*) echo "audit_bench: the evaluation was not a permit: $body" >&2; exit 1 ;;
+	esac
+	wrk -t"$wthreads" -c"$conns" -d"${seconds}s" --latency -s bench/audit_eval.lua \
+	    "$url/access/v1/evaluation" > "$tmp/$name/wrk.txt" 2>&1 || true
+	stop_daemon
+	res=$(grep '^RESULT' "$tmp/$name/wrk.txt") || {
+		echo "audit_bench: wrk failed:" >&2; cat "$tmp/$name/wrk.txt" >&2; exit 1; }
+	# decision records in the database after a clean stop
+	recs=$(/usr/bin/python3 - "$tmp/$name/data/mandate.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("SELECT count(*) FROM audit_events WHERE type = 'decision'").fetchone()[0])
+PY
+)
+	echo "$res records=$recs"
+}
+
+echo "== AuthZEN evaluations over HTTP (wrk, $conns keep-alive connections, $wthreads threads, ${seconds}s a run; server.threads $sthreads; machine possibly shared)"
+res_off=$(run off sync false)
+res_sync=$(run sync sync true)
+res_async=$(run async async true)
+
+/usr/bin/python3 - "$res_off" "$res_sync" "$res_async" <<'PY'
+import sys
+def parse(s):
+    return {k: float(v) for k, v in (f.split("=") for f in s.split()[1:])}
+off, sync, asy = (parse(a) for a in sys.argv[1:4])
+print("%-44s %12s %9s %9s %9s" % ("", "decisions/s", "p50 ms", "p99 ms", "records"))
+for name, r in (("decision auditing off (unsafe baseline)", off),
+                ("audited, sync (durable before the answer)", sync),
+                ("audited, async (written behind)", asy)):
+    print("%-44s %12.0f %9.3f %9.3f %9d   %d requests, %d bad, %d socket errors"
+          % (name, r["requests"] / r["seconds"], r["p50_ms"], r["p99_ms"],
+             r["records"], r["requests"], r["bad"], r["sockerr"]))
+base = off["requests"] / off["seconds"]
+for name, r in (("sync", sync), ("async", asy)):
+    rate = r["requests"] / r["seconds"]
+    print("ratio %-6s to unaudited: %5.1f%%%s" % (name, 100.0 * rate / base,
+          "  (target >= 70%)" if name == "sync" else ""))
+for name, r in (("sync", sync), ("async", asy)):
+    # every answered permit has its record (wrk may count a request in
+    # flight at the end of the run that the daemon also answered: >=)
+    if r["records"] < r["requests"] - r["sockerr"] - r["bad"]:
+        print("ERROR: %s: %d records for %d answered evaluations"
+              % (name, r["records"], r["requests"]))
+        sys.exit(1)
+if off["records"] != 0:
+    print("ERROR: auditing off still wrote %d decision records" % off["records"])
+    sys.exit(1)
+PY

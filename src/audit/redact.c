@@ -1,0 +1,829 @@
+/*
+ * redact.c - secrets out of audit records: configured paths, secret names
+ * and secret-looking values become a keyed HMAC-SHA-256 of the value.
+ *
+ * The rules are deliberately on the safe side: a value that merely looks
+ * like a credential is replaced too (it can still be matched by its HMAC).
+ * Names that are known to hold identifiers or digests (…_id, …_hash, jti,
+ * kid, jkt) are spared the entropy rule only, never the structural ones
+ * (JWT, PEM, well-known key prefixes).  redact.h has the contract.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "audit/redact.h"
+#include "util/status.h"
+
+struct redact_path {
+	char **seg;
+	size_t n_seg;
+};
+
+struct redact {
+	unsigned char key[REDACT_KEY_LEN];
+	struct redact_path *paths;
+	size_t n_paths;
+};
+
+static const char hexd[] = "0123456789abcdef";
+
+/* ---- character classes ---- */
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static bool
+is_alnum(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_b64url(int c)
+{
+	return is_alnum(c) || c == '-' || c == '_';
+}
+
+static bool
+is_hex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+static bool
+has_prefix_ci(struct str s, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (s.n < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)s.p[i]) != lower((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+static bool
+eq_ci(struct str s, const char *p)
+{
+	return s.n == strlen(p) && has_prefix_ci(s, p);
+}
+
+static bool
+ends_ci(struct str s, const char *p)
+{
+	size_t n = strlen(p);
+
+	return s.n >= n && has_prefix_ci(str_make(s.p + s.n - n, n), p);
+}
+
+static bool
+contains_ci(struct str s, const char *p)
+{
+	size_t n = strlen(p);
+
+	for (size_t i = 0; i + n <= s.n; i++)
+		if (has_prefix_ci(str_make(s.p + i, s.n - i), p))
+			return true;
+	return false;
+}
+
+static bool
+contains(struct str s, const char *p)
+{
+	size_t n = strlen(p);
+
+	for (size_t i = 0; i + n <= s.n; i++)
+		if (memcmp(s.p + i, p, n) == 0)
+			return true;
+	return false;
+}
+
+/* ---- names ---- */
+
+bool
+redact_name_is_secret(struct str name)
+{
+	static const char *const anywhere[] = { "password", "passwd",
+	    "passphrase", "secret" };
+	static const char *const suffix[] = { "token", "apikey", "api_key",
+	    "api-key", "credential", "credentials", "cookie",
+	    "authorization", "private_key", "privatekey", "private-key",
+	    "access_key", "accesskey", "secret_key", "signing_key", "dsn" };
+	static const char *const exact[] = { "pwd", "pin", "auth", "otp" };
+
+	for (size_t i = 0; i < sizeof(anywhere) / sizeof(anywhere[0]); i++)
+		if (contains_ci(name, anywhere[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
+		if (ends_ci(name, suffix[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (eq_ci(name, exact[i]))
+			return true;
+	return false;
+}
+
+/* Names that hold identifiers or digests: spared the entropy rule. */
+static bool
+name_is_identifier(struct str name)
+{
+	return ends_ci(name, "id") || ends_ci(name, "hash") ||
+	    ends_ci(name, "jti") || ends_ci(name, "kid") ||
+	    ends_ci(name, "jkt") || ends_ci(name, "digest") ||
+	    ends_ci(name, "thumbprint") || ends_ci(name, "ids");
+}
+
+/* ---- values ---- */
+
+/* header.payload.signature (or a five-part JWE), base64url parts, the
+ * header starting with "eyJ" (base64url of `{"`). */
+static bool
+looks_jwt(struct str v)
+{
+	size_t parts = 1, run = 0;
+
+	if (v.n < 20 || !has_prefix_ci(v, "eyj") || v.p[0] != 'e' ||
+	    v.p[2] != 'J')
+		return false;
+	for (size_t i = 0; i < v.n; i++) {
+		if (v.p[i] == '.') {
+			parts++;
+			run = 0;
+			continue;
+		}
+		if (!is_b64url((unsigned char)v.p[i]) && v.p[i] != '=')
+			return false;
+		run++;
+	}
+	(void)run;
+	return parts == 3 || parts == 5;
+}
+
+/* A well-known API key prefix followed by at least 16 key characters. */
+static bool
+looks_api_key(struct str v)
+{
+	static const char *const pfx[] = { "sk-", "sk_live_", "sk_test_",
+	    "rk_live_", "rk_test_", "pk_live_", "ghp_", "gho_", "ghu_",
+	    "ghs_", "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-",
+	    "xoxa-", "xoxr-", "xoxs-", "xapp-", "AKIA", "ASIA", "AIza",
+	    "ya29.", "npm_", "hf_", "SG.", "shpat_", "shpss_", "sq0atp-",
+	    "dop_v1_", "pypi-", "mnd_" };
+
+	for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++) {
+		size_t n = strlen(pfx[i]), k = 0;
+
+		if (v.n < n + 16 || memcmp(v.p, pfx[i], n) != 0)
+			continue;
+		for (k = n; k < v.n; k++) {
+			int c = (unsigned char)v.p[k];
+			if (!is_b64url(c) && c != '.' && c != '/' && c != '+' &&
+			    c != '=')
+				break;
+		}
+		if (k == v.n)
+			return true;
+	}
+	return false;
+}
+
+/* A long single token with mixed character classes and high Shannon
+ * entropy, or a long hex string (hex keys, HMAC secrets). */
+static bool
+looks_random(struct str v)
+{
+	unsigned counts[256];
+	bool digit = false, up = false, low = false, hex = true;
+	double h = 0;
+
+	if (v.n < 24 || v.n > 8192)
+		return false;
+	memset(counts, 0, sizeof(counts));
+	for (size_t i = 0; i < v.n; i++) {
+		int c = (unsigned char)v.p[i];
+
+		if (!is_alnum(c) && c != '+' && c != '/' && c != '=' &&
+		    c != '_' && c != '-' && c != '.' && c != '~')
+			return false;
+		digit |= c >= '0' && c <= '9';
+		up |= c >= 'A' && c <= 'Z';
+		low |= c >= 'a' && c <= 'z';
+		hex &= is_hex(c);
+		counts[c]++;
+	}
+	if (hex)
+		return v.n >= 40 && digit && (up || low);
+	if (!(digit && up && low))
+		return false;
+	for (size_t c = 0; c < 256; c++) {
+		if (counts[c] > 0) {
+			double p = (double)counts[c] / (double)v.n;
+			h -= p * log2(p);
+		}
+	}
+	return h >= 4.0;
+}
+
+static bool
+is_hmac_form(struct str v)
+{
+	if (v.n != REDACT_HMAC_LEN || memcmp(v.p, "hmac:", 5) != 0)
+		return false;
+	for (size_t i = 5; i < v.n; i++)
+		if (!((v.p[i] >= '0' && v.p[i] <= '9') ||
+		    (v.p[i] >= 'a' && v.p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Structural rules (always) and the entropy rule (unless spared). */
+static bool
+value_secret(struct str v, bool entropy)
+{
+	if (v.n < 8 || is_hmac_form(v))
+		return false;
+	if (contains(v, "PRIVATE KEY-----"))
+		return true;
+	if (looks_jwt(v) || looks_api_key(v))
+		return true;
+	if (has_prefix_ci(v, "bearer ") || has_prefix_ci(v, "dpop ") ||
+	    has_prefix_ci(v, "basic ")) {
+		const char *sp = memchr(v.p, ' ', v.n);
+		size_t rest = v.n - (size_t)(sp - v.p) - 1;
+		if (rest >= 8 && memchr(sp + 1, ' ', rest) == NULL)
+			return true;
+	}
+	return entropy && looks_random(v);
+}
+
+bool
+redact_value_is_secret(struct str value)
+{
+	return value_secret(value, true);
+}
+
+/* ---- HMAC ---- */
+
+int
+redact_hmac(const struct redact *r, struct str value,
+    char out[REDACT_HMAC_SIZE])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	static const unsigned char empty[1] = { 0 };
+
+	out[0] = '\0';
+	if (HMAC(EVP_sha256(), r->key, REDACT_KEY_LEN,
+	    value.n ? (const unsigned char *)value.p : empty, value.n, mac,
+	    &n) == NULL || n != 32)
+		return MANDATE_EINTERNAL;
+	memcpy(out, "hmac:", 5);
+	for (unsigned i = 0; i < n; i++) {
+		out[5 + 2 * i] = hexd[mac[i] >> 4];
+		out[5 + 2 * i + 1] = hexd[mac[i] & 15];
+	}
+	out[REDACT_HMAC_LEN] = '\0';
+	return MANDATE_OK;
+}
+
+/* ---- free text ---- */
+
+/* A growing output buffer, bounded by the input's size and the HMACs. */
+struct obuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void
+ob_put(struct obuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		char *np;
+
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static bool
+is_delim(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+	    c == '\v' || c == '"' || c == '\'' || c == '`' || c == ',' ||
+	    c == ';' || c == '(' || c == ')' || c == '<' || c == '>' ||
+	    c == '[' || c == ']' || c == '{' || c == '}' || c == '=' ||
+	    c == ':' || c == '&' || c == '?' || c == '|' || c == '\\';
+}
+
+/* The end of a PEM private key block starting at p (its END line), or of
+ * the text if it has none. */
+static size_t
+pem_end(struct str t, size_t begin)
+{
+	for (size_t i = begin + 10; i + 9 <= t.n; i++) {
+		if (memcmp(t.p + i, "-----END ", 9) == 0) {
+			size_t k = i + 9;
+			while (k + 5 <= t.n && memcmp(t.p + k, "-----", 5) != 0)
+				k++;
+			return k + 5 <= t.n ? k + 5 : t.n;
+		}
+	}
+	return t.n;
+}
+
+/* Is there a private key's BEGIN line at i? */
+static bool
+pem_begin_at(struct str t, size_t i)
+{
+	size_t k;
+
+	if (i + 11 > t.n || memcmp(t.p + i, "-----BEGIN ", 11) != 0)
+		return false;
+	for (k = i + 11; k < t.n && k < i + 80 && t.p[k] != '\n'; k++)
+		if (k + 16 <= t.n && memcmp(t.p + k, "PRIVATE KEY-----", 16) ==
+		    0)
+			return true;
+	return false;
+}
+
+/* An HMAC this module wrote (a secret already replaced) at i?  Kept
+ * verbatim so that redaction is idempotent; it splits a token like a
+ * delimiter does. */
+static bool
+hmac_at(struct str t, size_t i)
+{
+	return i + REDACT_HMAC_LEN <= t.n && t.p[i] == 'h' &&
+	    is_hmac_form(str_make(t.p + i, REDACT_HMAC_LEN));
+}
+
+static int
+put_hmac(const struct redact *r, struct obuf *b, struct str v)
+{
+	char h[REDACT_HMAC_SIZE];
+	int rc;
+
+	if ((rc = redact_hmac(r, v, h)) != MANDATE_OK)
+		return rc;
+	ob_put(b, h, REDACT_HMAC_LEN);
+	OPENSSL_cleanse(h, sizeof(h));
+	return MANDATE_OK;
+}
+
+static char *
+text_redact(const struct redact *r, struct str t, bool entropy)
+{
+	struct obuf b = { NULL, 0, 0, false };
+	struct str prev = STR_NULL;   /* the previous word */
+	bool assign = false;          /* '=' or ':' since it, same line */
+	bool scheme = false;          /* it was Bearer/DPoP/Basic/Token */
+	size_t i = 0;
+
+	ob_put(&b, "", 0);
+	while (i < t.n && !b.oom) {
+		size_t s = i, e;
+		struct str w;
+		bool secret, is_scheme;
+
+		if (pem_begin_at(t, i)) {
+			e = pem_end(t, i);
+			if (put_hmac(r, &b, str_make(t.p + i, e - i)) !=
+			    MANDATE_OK)
+				goto fail;
+			i = e;
+			prev = STR_NULL;
+			continue;
+		}
+		if (hmac_at(t, i)) {
+			/* already redacted: kept as it is (what follows is
+			 * judged on its own) */
+			ob_put(&b, t.p + i, REDACT_HMAC_LEN);
+			i += REDACT_HMAC_LEN;
+			prev = STR_NULL;
+			assign = scheme = false;
+			continue;
+		}
+		if (is_delim((unsigned char)t.p[i])) {
+			if (t.p[i] == '=' || t.p[i] == ':')
+				assign = true;
+			if (t.p[i] == '\n')
+				assign = scheme = false, prev = STR_NULL;
+			ob_put(&b, t.p + i, 1);
+			i++;
+			continue;
+		}
+		while (i < t.n && !is_delim((unsigned char)t.p[i]) &&
+		    !pem_begin_at(t, i) && !hmac_at(t, i))
+			i++;
+		e = i;
+		/* a sentence's full stop is not part of a token */
+		while (e > s + 1 && t.p[e - 1] == '.')
+			e--;
+		w = str_make(t.p + s, e - s);
+		is_scheme = eq_ci(w, "bearer") || eq_ci(w, "dpop") ||
+		    eq_ci(w, "basic") || eq_ci(w, "token");
+		secret = value_secret(w, entropy) ||
+		    (scheme && w.n >= 8) || (!is_scheme && assign &&
+		    prev.n > 0 && redact_name_is_secret(prev));
+		if (secret) {
+			if (put_hmac(r, &b, w) != MANDATE_OK)
+				goto fail;
+		} else {
+			ob_put(&b, w.p, w.n);
+		}
+		ob_put(&b, t.p + e, i - e);
+		scheme = is_scheme;
+		assign = false;
+		prev = w;
+	}
+	if (b.oom)
+		goto fail;
+	return b.p;
+fail:
+	if (b.p != NULL)
+		OPENSSL_cleanse(b.p, b.n);
+	free(b.p);
+	return NULL;
+}
+
+char *
+redact_text(const struct redact *r, struct str t)
+{
+	return text_redact(r, t, true);
+}
+
+/* ---- JSON ---- */
+
+struct walk {
+	const struct redact *r;
+	const char *seg[REDACT_MAX_DEPTH + 1];
+	char idx[REDACT_MAX_DEPTH + 1][24];
+	size_t depth;
+};
+
+static bool
+path_match(const struct walk *w)
+{
+	for (size_t i = 0; i < w->r->n_paths; i++) {
+		const struct redact_path *p = &w->r->paths[i];
+		size_t k;
+
+		if (p->n_seg != w->depth)
+			continue;
+		for (k = 0; k < p->n_seg; k++)
+			if (strcmp(p->seg[k], "*") != 0 &&
+			    strcmp(p->seg[k], w->seg[k]) != 0)
+				break;
+		if (k == p->n_seg)
+			return true;
+	}
+	return false;
+}
+
+/* The replacement of v (a string: its text; otherwise its compact JSON). */
+static json_t *
+hmac_of(const struct redact *r, json_t *v)
+{
+	char h[REDACT_HMAC_SIZE];
+	char *dump = NULL;
+	struct str s;
+	int rc;
+
+	if (json_is_string(v)) {
+		s = str_make(json_string_value(v), json_string_length(v));
+	} else {
+		if ((dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+		    JSON_ENCODE_ANY)) == NULL)
+			return NULL;
+		s = str_c(dump);
+	}
+	rc = redact_hmac(r, s, h);
+	if (dump != NULL) {
+		OPENSSL_cleanse(dump, s.n);
+		free(dump);
+	}
+	return rc == MANDATE_OK ? json_string(h) : NULL;
+}
+
+static int walk_value(struct walk *w, json_t *v, struct str name,
+    json_t **repl);
+
+/* Decide about one member or element: *repl is a replacement (owned) or
+ * NULL to keep v (which may have been changed in place). */
+static int
+walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
+{
+	*repl = NULL;
+	if (json_is_string(v) && is_hmac_form(str_make(json_string_value(v),
+	    json_string_length(v))))
+		return MANDATE_OK;            /* already redacted */
+	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name))) {
+		if (json_is_null(v) || json_is_boolean(v))
+			return MANDATE_OK;     /* nothing to hide */
+		return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
+		    MANDATE_ENOMEM;
+	}
+	if (json_is_string(v)) {
+		struct str s = str_make(json_string_value(v),
+		    json_string_length(v));
+		bool entropy = !name_is_identifier(name);
+		char *t;
+
+		if (value_secret(s, entropy))
+			return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
+			    MANDATE_ENOMEM;
+		if ((t = text_redact(w->r, s, entropy)) == NULL)
+			return MANDATE_ENOMEM;
+		if (strlen(t) != s.n || memcmp(t, s.p, s.n) != 0) {
+			/* json_string checks UTF-8: the input was valid and
+			 * only ASCII-delimited tokens changed */
+			if ((*repl = json_string(t)) == NULL)
+				*repl = hmac_of(w->r, v);
+			free(t);
+			return *repl != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+		}
+		free(t);
+		return MANDATE_OK;
+	}
+	if (!json_is_object(v) && !json_is_array(v))
+		return MANDATE_OK;
+	if (w->depth >= REDACT_MAX_DEPTH)   /* too deep to look into: hide */
+		return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
+		    MANDATE_ENOMEM;
+	if (json_is_object(v)) {
+		void *it;
+
+		for (it = json_object_iter(v); it != NULL;
+		    it = json_object_iter_next(v, it)) {
+			const char *k = json_object_iter_key(it);
+			json_t *c = json_object_iter_value(it), *nr = NULL;
+			int rc;
+
+			w->seg[w->depth++] = k;
+			rc = walk_value(w, c, str_c(k), &nr);
+			w->depth--;
+			if (rc != MANDATE_OK)
+				return rc;
+			if (nr != NULL && json_object_iter_set_new(v, it, nr))
+				return MANDATE_ENOMEM;
+		}
+		return MANDATE_OK;
+	}
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *nr = NULL;
+		size_t n = 0, x = i;
+		char tmp[24];
+		int rc;
+
+		do {
+			tmp[n++] = (char)('0' + x % 10);
+			x /= 10;
+		} while (x > 0 && n < sizeof(tmp) - 1);
+		for (size_t k = 0; k < n; k++)
+			w->idx[w->depth][k] = tmp[n - 1 - k];
+		w->idx[w->depth][n] = '\0';
+		w->seg[w->depth] = w->idx[w->depth];
+		w->depth++;
+		/* an element inherits its array's name (["tok1", "tok2"]
+		 * under "tokens" is judged by its values) */
+		rc = walk_value(w, json_array_get(v, i), STR_NULL, &nr);
+		w->depth--;
+		if (rc != MANDATE_OK)
+			return rc;
+		if (nr != NULL && json_array_set_new(v, i, nr))
+			return MANDATE_ENOMEM;
+	}
+	return MANDATE_OK;
+}
+
+int
+redact_fields(const struct redact *r, json_t *fields)
+{
+	struct walk w;
+	json_t *repl = NULL;
+	int rc;
+
+	if (r == NULL || !json_is_object(fields))
+		return MANDATE_EINVAL;
+	memset(&w, 0, sizeof(w));
+	w.r = r;
+	rc = walk_value(&w, fields, STR_NULL, &repl);
+	if (repl != NULL) {           /* only when nested too deep: cannot be */
+		json_decref(repl);
+		return MANDATE_EINTERNAL;
+	}
+	return rc;
+}
+
+/* ---- construction ---- */
+
+static void
+paths_free(struct redact *r)
+{
+	for (size_t i = 0; i < r->n_paths; i++) {
+		for (size_t k = 0; k < r->paths[i].n_seg; k++)
+			free(r->paths[i].seg[k]);
+		free(r->paths[i].seg);
+	}
+	free(r->paths);
+	r->paths = NULL;
+	r->n_paths = 0;
+}
+
+static void
+set_err(char *err, size_t len, const char *a, const char *b)
+{
+	size_t n = 0;
+
+	if (err == NULL || len == 0)
+		return;
+	for (const char *s = a; s && *s && n + 1 < len; s++)
+		err[n++] = *s;
+	for (const char *s = b; s && *s && n + 1 < len; s++)
+		err[n++] = *s;
+	err[n] = '\0';
+}
+
+static int
+path_parse(const char *text, struct redact_path *out, char *err,
+    size_t err_len)
+{
+	size_t n = strlen(text), start = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0 || n > REDACT_MAX_PATH_LEN) {
+		set_err(err, err_len, "audit.redact_paths: empty or too long "
+		    "path: ", text);
+		return MANDATE_EINVAL;
+	}
+	if ((out->seg = calloc(REDACT_MAX_DEPTH, sizeof(char *))) == NULL)
+		return MANDATE_ENOMEM;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && text[i] != '.')
+			continue;
+		if (i == start || out->n_seg >= REDACT_MAX_DEPTH) {
+			set_err(err, err_len, "audit.redact_paths: empty "
+			    "segment or too deep: ", text);
+			return MANDATE_EINVAL;
+		}
+		if ((out->seg[out->n_seg] = strndup(text + start, i - start)) ==
+		    NULL)
+			return MANDATE_ENOMEM;
+		out->n_seg++;
+		start = i + 1;
+	}
+	return MANDATE_OK;
+}
+
+int
+redact_new(const unsigned char *key, size_t key_len,
+    const char *const *paths, size_t n_paths, struct redact **out,
+    char *err, size_t err_len)
+{
+	struct redact *r = NULL;
+	int rc = MANDATE_ENOMEM;
+
+	*out = NULL;
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (key == NULL || key_len != REDACT_KEY_LEN) {
+		set_err(err, err_len, "audit redaction key: expected 32 bytes",
+		    NULL);
+		return MANDATE_EINVAL;
+	}
+	if (n_paths > REDACT_MAX_PATHS) {
+		set_err(err, err_len, "audit.redact_paths: too many paths",
+		    NULL);
+		return MANDATE_ELIMIT;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return MANDATE_ENOMEM;
+	memcpy(r->key, key, REDACT_KEY_LEN);
+	if (n_paths > 0 &&
+	    (r->paths = calloc(n_paths, sizeof(*r->paths))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n_paths; i++) {
+		rc = path_parse(paths[i], &r->paths[i], err, err_len);
+		r->n_paths = i + 1;
+		if (rc != MANDATE_OK)
+			goto out;
+	}
+	*out = r;
+	r = NULL;
+	rc = MANDATE_OK;
+out:
+	redact_free(r);
+	return rc;
+}
+
+void
+redact_free(struct redact *r)
+{
+	if (r == NULL)
+		return;
+	OPENSSL_cleanse(r->key, sizeof(r->key));
+	paths_free(r);
+	free(r);
+}
+
+static int
+unhex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+redact_key_load(const char *path, bool create,
+    unsigned char key[REDACT_KEY_LEN])
+{
+	unsigned char buf[2 * REDACT_KEY_LEN + 2];
+	struct stat st;
+	ssize_t n;
+	int fd = -1, rc = MANDATE_EIO;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (RAND_bytes(key, REDACT_KEY_LEN) != 1)
+			return MANDATE_EINTERNAL;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd < 0)
+			goto out;
+		if (write(fd, key, REDACT_KEY_LEN) != REDACT_KEY_LEN ||
+		    fsync(fd) != 0) {
+			close(fd);
+			fd = -1;
+			unlink(path);
+			goto out;
+		}
+		close(fd);
+		return MANDATE_OK;
+	}
+	if (fd < 0) {
+		rc = errno == ENOENT ? MANDATE_ENOTFOUND : MANDATE_EIO;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	if ((st.st_mode & 077) != 0) {
+		rc = MANDATE_EINVAL;
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n == REDACT_KEY_LEN) {
+		memcpy(key, buf, REDACT_KEY_LEN);
+		rc = MANDATE_OK;
+	} else if (n == 2 * REDACT_KEY_LEN || (n == 2 * REDACT_KEY_LEN + 1 &&
+	    buf[2 * REDACT_KEY_LEN] == '\n')) {
+		rc = MANDATE_OK;
+		for (size_t i = 0; i < REDACT_KEY_LEN; i++) {
+			int h = unhex(buf[2 * i]), l = unhex(buf[2 * i + 1]);
+			if (h < 0 || l < 0) {
+				rc = MANDATE_EINVAL;
+				break;
+			}
+			key[i] = (unsigned char)(h << 4 | l);
+		}
+	} else {
+		rc = MANDATE_EINVAL;
+	}
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (rc != MANDATE_OK)
+		OPENSSL_cleanse(key, REDACT_KEY_LEN);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

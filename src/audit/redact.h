@@ -1,0 +1,82 @@
+/*
+ * redact.h - keep secrets out of the audit log.
+ *
+ * Every audit record passes through redact_fields() before it is stored or
+ * logged.  A value is replaced by "hmac:" and the 64 hex digits of
+ * HMAC-SHA-256(key, value) when
+ *   - its path is one of the configured paths (audit.redact_paths, dotted
+ *     names relative to the record's fields object, "*" matching any one
+ *     member name or array element), or
+ *   - its member name says it holds a secret (password, secret, token,
+ *     api_key, authorization, private_key, cookie, credential... as the
+ *     whole name or its last "_"/"-" separated part), or
+ *   - it looks like one: a JWT, a bearer/DPoP/basic credential, a PEM
+ *     private key, an API key with a well-known prefix (sk-, ghp_, xoxb-,
+ *     AKIA, AIza, glpat-...), or a long high-entropy token.
+ * Secrets embedded in longer text (a prompt that quotes a token, a
+ * "password=..." pair) are replaced in place, one HMAC per secret.
+ * Equal values give equal HMACs under one key, so records can still be
+ * matched on a value without revealing it.  The key never leaves this
+ * module's struct and is wiped when it is freed.
+ */
+#ifndef MANDATE_REDACT_H
+#define MANDATE_REDACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "util/str.h"
+
+#define REDACT_KEY_LEN      32
+#define REDACT_MAX_PATHS    256
+#define REDACT_MAX_PATH_LEN 512
+#define REDACT_MAX_DEPTH    32     /* deeper values are replaced whole */
+/* "hmac:" + 64 hex digits */
+#define REDACT_HMAC_LEN     69
+#define REDACT_HMAC_SIZE    (REDACT_HMAC_LEN + 1)
+
+struct redact;
+
+/* Build a redactor from a key of REDACT_KEY_LEN bytes (copied) and the
+ * configured paths (borrowed for the call only).  MANDATE_EINVAL with a
+ * message in err for a bad path (empty segment, too long, too many);
+ * MANDATE_ENOMEM.  *out is NULL on error; free with redact_free(). */
+int redact_new(const unsigned char *key, size_t key_len,
+    const char *const *paths, size_t n_paths, struct redact **out,
+    char *err, size_t err_len);
+
+/* Wipe the key and free; NULL is fine. */
+void redact_free(struct redact *r);
+
+/* Load the key from path: 32 raw bytes or 64 hex digits (a trailing
+ * newline is fine).  When the file does not exist and create is true, a
+ * fresh random key is written there with mode 0600.  A key file that
+ * group or others may read is refused (MANDATE_EINVAL): it protects
+ * every redacted value.  MANDATE_EIO, MANDATE_ENOTFOUND otherwise. */
+int redact_key_load(const char *path, bool create,
+    unsigned char key[REDACT_KEY_LEN]);
+
+/* "hmac:<64 hex>" of value, NUL-terminated, into out. */
+int redact_hmac(const struct redact *r, struct str value,
+    char out[REDACT_HMAC_SIZE]);
+
+/* Does the whole value look like a secret (see above)? */
+bool redact_value_is_secret(struct str value);
+
+/* Does a member of this name hold a secret by its name alone? */
+bool redact_name_is_secret(struct str name);
+
+/* Redact a JSON object in place: configured paths, secret names,
+ * secret-looking strings (whole or embedded).  Non-string values at a
+ * secret path or name are replaced by the HMAC of their compact JSON
+ * text.  MANDATE_ENOMEM or MANDATE_EINVAL (fields not an object); on
+ * error the object may be partly redacted and must not be stored. */
+int redact_fields(const struct redact *r, json_t *fields);
+
+/* Redact free text: a new malloc'd NUL-terminated string with every
+ * embedded secret replaced (free()); NULL on ENOMEM. */
+char *redact_text(const struct redact *r, struct str text);
+
+#endif

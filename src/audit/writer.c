@@ -1,0 +1,595 @@
+/*
+ * writer.c - the audit writer: every record is bounded, redacted and
+ * serialised here, then appended to the store either before the caller
+ * returns (sync) or by writer threads from a bounded queue (async).
+ * writer.h has the contract and what the async mode can lose.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+#include "audit/writer.h"
+#include "util/status.h"
+
+/* A serialised record; the strings live in data[]. */
+struct qrec {
+	struct qrec *next;
+	struct store_audit_event ev;
+	size_t size;
+	char data[];
+};
+
+struct audit_log {
+	struct store *store;
+	const struct redact *redact;
+	enum audit_mode mode;
+	size_t queue_max, prompt_max;
+	audit_log_fn *log;
+	void *log_ctx;
+	void (*appended_fn)(void *ctx, int64_t id);
+	void *appended_ctx;
+	atomic_bool healthy;
+
+	pthread_mutex_t mu;           /* queue, stopping, lost */
+	pthread_cond_t not_empty, not_full;
+	struct qrec *head, *tail;
+	size_t queued;
+	bool stopping;
+	pthread_rwlock_t hash_lock;
+	char policy_hash[65];         /* under hash_lock */
+	atomic_uint_fast64_t appended, failed, refused;
+	pthread_t writers[AUDIT_WRITERS];
+	size_t n_writers;
+	struct audit_stats st;
+};
+
+static void
+say(struct audit_log *l, int level, const char *msg)
+{
+	if (l->log != NULL)
+		l->log(l->log_ctx, level, msg);
+}
+
+
+/* ---- building a record ---- */
+
+/* Cut an over-long prompt at a UTF-8 boundary and mark it. */
+static int
+limit_prompt(struct audit_log *l, json_t *fields)
+{
+	json_t *p = json_object_get(fields, "prompt");
+	size_t n, cut;
+	const char *s;
+
+	if (!json_is_string(p))
+		return MANDATE_OK;
+	n = json_string_length(p);
+	if (n <= l->prompt_max)
+		return MANDATE_OK;
+	s = json_string_value(p);
+	cut = l->prompt_max;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--;
+	if (json_object_set_new(fields, "prompt", json_stringn(s, cut)) ||
+	    json_object_set_new(fields, "prompt_truncated", json_true()) ||
+	    json_object_set_new(fields, "prompt_bytes",
+	    json_integer((json_int_t)n)))
+		return MANDATE_ENOMEM;
+	return MANDATE_OK;
+}
+
+/* Fields too large to store: each top-level member over 4 KiB is replaced
+ * by its size and HMAC (the record stays, the bulk goes). */
+static int
+shrink(struct audit_log *l, json_t *fields)
+{
+	void *it;
+
+	for (it = json_object_iter(fields); it != NULL;
+	    it = json_object_iter_next(fields, it)) {
+		json_t *v = json_object_iter_value(it);
+		char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char h[REDACT_HMAC_SIZE];
+		size_t n;
+		int r;
+
+		if (d == NULL)
+			return MANDATE_ENOMEM;
+		n = strlen(d);
+		if (n <= 4096) {
+			free(d);
+			continue;
+		}
+		r = redact_hmac(l->redact, str_make(d, n), h);
+		free(d);
+		if (r != MANDATE_OK)
+			return r;
+		if (json_object_iter_set_new(fields, it, json_pack(
+		    "{s:I,s:s}", "omitted_bytes", (json_int_t)n, "hmac", h)))
+			return MANDATE_ENOMEM;
+	}
+	return MANDATE_OK;
+}
+
+/* An id column: empty when too long, its HMAC when it looks secret. */
+static int
+id_value(struct audit_log *l, struct str in, size_t max,
+    char h[REDACT_HMAC_SIZE], struct str *out)
+{
+	*out = in;
+	if (in.n > max) {
+		*out = STR_NULL;
+		return MANDATE_OK;
+	}
+	if (in.n > 0 && redact_value_is_secret(in)) {
+		int r = redact_hmac(l->redact, in, h);
+		if (r != MANDATE_OK)
+			return r;
+		*out = str_make(h, REDACT_HMAC_LEN);
+	}
+	return MANDATE_OK;
+}
+
+static char *
+put(char *dst, struct str s, struct str *out)
+{
+	if (s.n > 0)
+		memcpy(dst, s.p, s.n);
+	dst[s.n] = '\0';
+	*out = str_make(dst, s.n);
+	return dst + s.n + 1;
+}
+
+static int
+build(struct audit_log *l, const struct audit_event *e, json_t *fields,
+    struct qrec **out)
+{
+	char hr[REDACT_HMAC_SIZE], ha[REDACT_HMAC_SIZE];
+	struct str type = str_c(e->type), rid, agent, task;
+	char *fj = NULL, *p;
+	struct qrec *q = NULL;
+	size_t fn, size;
+	int r;
+
+	*out = NULL;
+	if (type.n == 0 || type.n > STORE_MAX_ID)
+		return MANDATE_EINVAL;
+	if (json_object_get(fields, "policy_hash") == NULL) {
+		char h[65];
+
+		pthread_rwlock_rdlock(&l->hash_lock);
+		memcpy(h, l->policy_hash, sizeof(h));
+		pthread_rwlock_unlock(&l->hash_lock);
+		if (h[0] != '\0' && json_object_set_new(fields, "policy_hash",
+		    json_string(h)) != 0)
+			return MANDATE_ENOMEM;
+	}
+	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
+	    (r = redact_fields(l->redact, fields)) != MANDATE_OK)
+		return r;
+	if ((r = id_value(l, e->request_id, STORE_MAX_ID, hr, &rid)) !=
+	    MANDATE_OK || (r = id_value(l, e->agent, STORE_MAX_NAME, ha,
+	    &agent)) != MANDATE_OK)
+		return r;
+	task = e->task_id.n <= STORE_MAX_ID ? e->task_id : STR_NULL;
+	if ((fj = json_dumps(fields, JSON_COMPACT)) == NULL)
+		return MANDATE_ENOMEM;
+	if (strlen(fj) > STORE_MAX_JSON) {
+		free(fj);
+		if ((r = shrink(l, fields)) != MANDATE_OK)
+			return r;
+		if ((fj = json_dumps(fields, JSON_COMPACT)) == NULL)
+			return MANDATE_ENOMEM;
+		if (strlen(fj) > STORE_MAX_JSON) {
+			free(fj);
+			return MANDATE_ELIMIT;
+		}
+	}
+	fn = strlen(fj);
+	size = sizeof(*q) + type.n + rid.n + agent.n + task.n + fn + 5;
+	if ((q = calloc(1, size)) == NULL) {
+		free(fj);
+		return MANDATE_ENOMEM;
+	}
+	q->size = size;
+	q->ev.time = e->time;
+	p = q->data;
+	p = put(p, type, &q->ev.type);
+	p = put(p, rid, &q->ev.request_id);
+	p = put(p, agent, &q->ev.agent);
+	p = put(p, task, &q->ev.task_id);
+	put(p, str_make(fj, fn), &q->ev.fields_json);
+	free(fj);
+	*out = q;
+	return MANDATE_OK;
+}
+
+/* A record is redacted before it is built: nothing secret to wipe. */
+static void
+qrec_free(struct qrec *q)
+{
+	free(q);
+}
+
+/* ---- appending ---- */
+
+/* Did the store fail (as opposed to refusing one bad record)? */
+static bool
+store_failure(int r)
+{
+	return r != MANDATE_OK && r != MANDATE_EINVAL && r != MANDATE_ELIMIT;
+}
+
+void
+audit_report(struct audit_log *l, int r, int64_t id)
+{
+	if (l == NULL)
+		return;
+	atomic_fetch_add(r == MANDATE_OK ? &l->appended : &l->failed, 1);
+	if (r == MANDATE_OK) {
+		if (!atomic_exchange(&l->healthy, true))
+			say(l, 0, "audit log: writes succeed again; ready");
+		if (l->appended_fn != NULL && id > 0)
+			l->appended_fn(l->appended_ctx, id);
+	} else if (store_failure(r) && atomic_exchange(&l->healthy, false)) {
+		say(l, 2, "audit log: cannot append; decisions fail closed "
+		    "and /readyz reports not ready until a write succeeds");
+	}
+}
+
+static int
+append(struct audit_log *l, struct qrec *q, int64_t *idp)
+{
+	int64_t id = 0;
+	int r = store_audit_append(l->store, &q->ev, &id);
+
+	if (idp != NULL)
+		*idp = id;
+	audit_report(l, r, id);
+	return r;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Retry one record until the store takes it or the log closes. */
+static void
+write_retry(struct audit_log *l, struct qrec *q)
+{
+	long backoff = 50;
+
+	while (append(l, q, NULL) != MANDATE_OK) {
+		bool stop;
+
+		pthread_mutex_lock(&l->mu);
+		stop = l->stopping;
+		if (stop)
+			l->st.lost++;
+		pthread_mutex_unlock(&l->mu);
+		if (stop) {
+			say(l, 2, "audit log: a queued record could not be "
+			    "written at shutdown and is lost");
+			return;
+		}
+		nap_ms(backoff);
+		if (backoff < 1000)
+			backoff *= 2;
+	}
+}
+
+/* Records a writer takes from the queue at once (one store call). */
+#define AUDIT_WRITE_BATCH 256
+
+static void *
+writer(void *arg)
+{
+	struct audit_log *l = arg;
+	struct qrec *batch[AUDIT_WRITE_BATCH];
+	struct store_audit_event ev[AUDIT_WRITE_BATCH];
+	int64_t ids[AUDIT_WRITE_BATCH];
+	int res[AUDIT_WRITE_BATCH];
+
+	for (;;) {
+		size_t n = 0;
+		int r;
+
+		pthread_mutex_lock(&l->mu);
+		while (l->head == NULL && !l->stopping)
+			pthread_cond_wait(&l->not_empty, &l->mu);
+		if (l->head == NULL) {           /* stopping and drained */
+			pthread_mutex_unlock(&l->mu);
+			return NULL;
+		}
+		while (l->head != NULL && n < AUDIT_WRITE_BATCH) {
+			batch[n++] = l->head;
+			l->head = l->head->next;
+			l->queued--;
+		}
+		if (l->head == NULL)
+			l->tail = NULL;
+		pthread_cond_broadcast(&l->not_full);
+		pthread_mutex_unlock(&l->mu);
+
+		for (size_t i = 0; i < n; i++)
+			ev[i] = batch[i]->ev;
+		r = store_audit_append_many(l->store, ev, n, ids, res);
+		if (l->appended_fn != NULL) {
+			int64_t top = 0;
+
+			for (size_t i = 0; i < n; i++)
+				if (res[i] == MANDATE_OK && ids[i] > top)
+					top = ids[i];
+			if (top > 0)
+				l->appended_fn(l->appended_ctx, top);
+		}
+		if (r == MANDATE_OK) {
+			atomic_fetch_add(&l->appended, n);
+			if (!atomic_exchange(&l->healthy, true))
+				say(l, 0, "audit log: writes succeed again; "
+				    "ready");
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (r != MANDATE_OK) {
+				if (res[i] == MANDATE_OK)
+					atomic_fetch_add(&l->appended, 1);
+				else
+					write_retry(l, batch[i]);
+			}
+			qrec_free(batch[i]);
+		}
+	}
+}
+
+static int
+enqueue(struct audit_log *l, struct qrec *q)
+{
+	struct timespec deadline;
+	int r = MANDATE_OK;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += AUDIT_ENQUEUE_WAIT_MS / 1000;
+	deadline.tv_nsec += (AUDIT_ENQUEUE_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&l->mu);
+	while (l->queued >= l->queue_max && !l->stopping &&
+	    atomic_load(&l->healthy)) {
+		if (pthread_cond_timedwait(&l->not_full, &l->mu, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (l->stopping || !atomic_load(&l->healthy) ||
+	    l->queued >= l->queue_max) {
+		r = MANDATE_EIO;
+	} else {
+		q->next = NULL;
+		if (l->tail != NULL)
+			l->tail->next = q;
+		else
+			l->head = q;
+		l->tail = q;
+		l->queued++;
+		pthread_cond_signal(&l->not_empty);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+int
+audit_record(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, int64_t *id)
+{
+	struct qrec *q = NULL;
+	int r;
+
+	if (id != NULL)
+		*id = 0;
+	if (l == NULL || e == NULL || e->type == NULL) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	if (fields == NULL && (fields = json_object()) == NULL)
+		return MANDATE_ENOMEM;
+	if (!json_is_object(fields)) {
+		json_decref(fields);
+		atomic_fetch_add(&l->refused, 1);
+		return MANDATE_EINVAL;
+	}
+	r = build(l, e, fields, &q);
+	json_decref(fields);
+	if (r != MANDATE_OK)
+		goto out;
+	if (l->mode == AUDIT_SYNC) {
+		r = append(l, q, id);
+		goto out;
+	}
+	if ((r = enqueue(l, q)) == MANDATE_OK)
+		q = NULL;            /* the writers own it */
+out:
+	qrec_free(q);
+	if (r != MANDATE_OK)
+		atomic_fetch_add(&l->refused, 1);
+	return r;
+}
+
+void
+audit_set_policy_hash(struct audit_log *l, const char *hash)
+{
+	size_t n = hash ? strlen(hash) : 0;
+
+	if (l == NULL)
+		return;
+	if (n >= sizeof(l->policy_hash))
+		n = 0;
+	pthread_rwlock_wrlock(&l->hash_lock);
+	if (n > 0)
+		memcpy(l->policy_hash, hash, n);
+	l->policy_hash[n] = '\0';
+	pthread_rwlock_unlock(&l->hash_lock);
+}
+
+int
+audit_prepare(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, struct arena *a, struct store_audit_event *out)
+{
+	struct qrec *q = NULL;
+	struct str *dst[5];
+	const struct str *src[5];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (l == NULL || e == NULL || e->type == NULL || a == NULL ||
+	    !json_is_object(fields)) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	r = build(l, e, fields, &q);
+	json_decref(fields);
+	if (r != MANDATE_OK)
+		return r;
+	out->time = q->ev.time;
+	dst[0] = &out->type;        src[0] = &q->ev.type;
+	dst[1] = &out->request_id;  src[1] = &q->ev.request_id;
+	dst[2] = &out->agent;       src[2] = &q->ev.agent;
+	dst[3] = &out->task_id;     src[3] = &q->ev.task_id;
+	dst[4] = &out->fields_json; src[4] = &q->ev.fields_json;
+	for (int i = 0; i < 5; i++) {
+		char *p = arena_alloc(a, src[i]->n + 1);
+
+		if (p == NULL) {
+			r = MANDATE_ENOMEM;
+			break;
+		}
+		memcpy(p, src[i]->p, src[i]->n + 1);
+		*dst[i] = str_make(p, src[i]->n);
+	}
+	qrec_free(q);
+	if (r != MANDATE_OK)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+bool
+audit_healthy(struct audit_log *l)
+{
+	return l != NULL && atomic_load(&l->healthy);
+}
+
+bool
+audit_probe(struct audit_log *l, int64_t now)
+{
+	if (l == NULL)
+		return false;
+	if (atomic_load(&l->healthy) || l->mode != AUDIT_SYNC)
+		return atomic_load(&l->healthy);
+	if (store_health(l->store, now) == MANDATE_OK &&
+	    !atomic_exchange(&l->healthy, true))
+		say(l, 0, "audit log: the store accepts writes again; ready");
+	return atomic_load(&l->healthy);
+}
+
+void
+audit_get_stats(struct audit_log *l, struct audit_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	*out = l->st;
+	out->queued = l->queued;
+	pthread_mutex_unlock(&l->mu);
+	out->appended = atomic_load(&l->appended);
+	out->failed = atomic_load(&l->failed);
+	out->refused = atomic_load(&l->refused);
+}
+
+/* ---- life cycle ---- */
+
+int
+audit_open(const struct audit_options *opt, struct audit_log **out)
+{
+	struct audit_log *l;
+
+	*out = NULL;
+	if (opt == NULL || opt->store == NULL || opt->redact == NULL ||
+	    (opt->mode != AUDIT_SYNC && opt->mode != AUDIT_ASYNC) ||
+	    opt->queue_max > AUDIT_QUEUE_LIMIT ||
+	    opt->prompt_max > AUDIT_PROMPT_MAX_LIMIT)
+		return MANDATE_EINVAL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return MANDATE_ENOMEM;
+	l->store = opt->store;
+	l->redact = opt->redact;
+	l->mode = opt->mode;
+	l->queue_max = opt->queue_max ? opt->queue_max : AUDIT_QUEUE_DEFAULT;
+	l->prompt_max = opt->prompt_max ? opt->prompt_max :
+	    AUDIT_PROMPT_MAX_DEFAULT;
+	l->log = opt->log;
+	l->log_ctx = opt->log_ctx;
+	l->appended_fn = opt->appended;
+	l->appended_ctx = opt->appended_ctx;
+	atomic_init(&l->healthy, true);
+	if (pthread_mutex_init(&l->mu, NULL) != 0) {
+		free(l);
+		return MANDATE_EINTERNAL;
+	}
+	if (pthread_cond_init(&l->not_empty, NULL) != 0 ||
+	    pthread_cond_init(&l->not_full, NULL) != 0 ||
+	    pthread_rwlock_init(&l->hash_lock, NULL) != 0) {
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return MANDATE_EINTERNAL;
+	}
+	atomic_init(&l->appended, 0);
+	atomic_init(&l->failed, 0);
+	atomic_init(&l->refused, 0);
+	if (l->mode == AUDIT_ASYNC) {
+		for (size_t i = 0; i < AUDIT_WRITERS; i++) {
+			if (pthread_create(&l->writers[i], NULL, writer, l) !=
+			    0) {
+				audit_close(l);
+				return MANDATE_EINTERNAL;
+			}
+			l->n_writers++;
+		}
+	}
+	*out = l;
+	return MANDATE_OK;
+}
+
+void
+audit_close(struct audit_log *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->not_empty);
+	pthread_cond_broadcast(&l->not_full);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < l->n_writers; i++)
+		pthread_join(l->writers[i], NULL);
+	while (l->head != NULL) {     /* only without writers: cannot be */
+		struct qrec *q = l->head;
+		l->head = q->next;
+		l->st.lost++;
+		qrec_free(q);
+	}
+	pthread_cond_destroy(&l->not_empty);
+	pthread_cond_destroy(&l->not_full);
+	pthread_rwlock_destroy(&l->hash_lock);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}

@@ -1,0 +1,145 @@
+/*
+ * writer.h - the one path every audit record takes: size limits,
+ * redaction, then the store, synchronously or through a writer queue.
+ *
+ * Modes:
+ * - sync (default): audit_record() returns only when the record is
+ *   durable in the store (the store's group commit batches concurrent
+ *   callers into one transaction).  A caller that gets MANDATE_OK may
+ *   answer; any error means the record is not stored and the caller must
+ *   fail closed (deny, refuse).
+ * - async: audit_record() redacts and serialises the record, puts it on a
+ *   bounded queue and returns; writer threads append queued records (their
+ *   concurrent appends share group commits).  Weaker: records still queued
+ *   when the process dies (crash, SIGKILL, power loss) are lost, at most
+ *   queue_max of them; a record whose append fails is retried until the
+ *   store accepts it or the log is closed.  While the log is unhealthy,
+ *   or the queue stays full for AUDIT_ENQUEUE_WAIT_MS, audit_record()
+ *   fails, so callers still fail closed.
+ *
+ * Health: the log is unhealthy from a failed append until an append
+ * succeeds again; audit_healthy() is what /readyz reads.  In sync mode
+ * every call tries the store (and so recovers by itself); in async mode
+ * the writers retry.
+ *
+ * Thread safety: audit_record() and audit_healthy() may be called from
+ * any number of threads; audit_open/audit_close from one.
+ */
+#ifndef MANDATE_AUDIT_WRITER_H
+#define MANDATE_AUDIT_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "audit/redact.h"
+#include "store/store.h"
+#include "util/str.h"
+
+#define AUDIT_PROMPT_MAX_DEFAULT 4096     /* bytes of a prompt kept */
+#define AUDIT_PROMPT_MAX_LIMIT   65536
+#define AUDIT_QUEUE_DEFAULT      4096     /* async records in flight */
+#define AUDIT_QUEUE_LIMIT        1000000
+#define AUDIT_WRITERS            4        /* async writer threads */
+#define AUDIT_ENQUEUE_WAIT_MS    2000
+
+enum audit_mode {
+	AUDIT_SYNC = 0,
+	AUDIT_ASYNC = 1,
+};
+
+/* Log sink: level 0 info, 1 warning, 2 error. */
+typedef void audit_log_fn(void *ctx, int level, const char *msg);
+
+struct audit_options {
+	struct store *store;          /* required; must outlive the log */
+	const struct redact *redact;  /* required; must outlive the log */
+	enum audit_mode mode;
+	size_t queue_max;             /* async; 0: AUDIT_QUEUE_DEFAULT */
+	size_t prompt_max;            /* 0: AUDIT_PROMPT_MAX_DEFAULT */
+	audit_log_fn *log;            /* may be NULL */
+	void *log_ctx;
+	/* Called after records are durable with the highest id appended
+	 * (from the caller's thread in sync mode, a writer's in async);
+	 * may be NULL.  The daemon makes its checkpoints from here. */
+	void (*appended)(void *ctx, int64_t id);
+	void *appended_ctx;
+};
+
+/* What a caller knows about an event besides its fields. */
+struct audit_event {
+	int64_t time;                 /* Unix seconds */
+	const char *type;             /* "decision", "token.issued", ... */
+	struct str request_id;        /* may be empty */
+	struct str agent;             /* may be empty */
+	struct str task_id;           /* may be empty */
+};
+
+struct audit_log;
+
+/* Start the log (and, in async mode, its writers).  *out is NULL on
+ * error (MANDATE_EINVAL, MANDATE_ENOMEM, MANDATE_EINTERNAL). */
+int audit_open(const struct audit_options *opt, struct audit_log **out);
+
+/* Stop: in async mode, append what is queued (one attempt each; records
+ * that still fail are counted and logged as lost), then free.  NULL is
+ * fine.  No audit_record() may be in flight. */
+void audit_close(struct audit_log *l);
+
+/*
+ * Record one event.  fields (a JSON object, or NULL for {}) is consumed.
+ * Before anything is stored: "policy_hash" is added (see
+ * audit_set_policy_hash) unless fields has one; a string "prompt" member longer than
+ * prompt_max is cut at a UTF-8 boundary and "prompt_truncated": true and
+ * "prompt_bytes": <original size> are added; then redact_fields() runs
+ * over the fields, and request_id and agent are replaced by their HMAC if
+ * they look like secrets.  Over-long ids are stored empty.
+ * MANDATE_OK: stored (sync) or queued (async); *id (may be NULL) is the
+ * record's id in sync mode, 0 in async mode.  Any other status: not
+ * recorded; fail closed.
+ */
+int audit_record(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, int64_t *id);
+
+/* The version hash of the policy set in force (64 hex digits, or ""):
+ * added as "policy_hash" to every later record whose fields do not have
+ * one.  Called when the policies are (re)loaded. */
+void audit_set_policy_hash(struct audit_log *l, const char *hash);
+
+/*
+ * For a component that appends a record itself, in a transaction of its
+ * own (the token service writes a credential and its record in one
+ * commit): the same checks, policy hash and redaction as audit_record(),
+ * without the append.  fields is consumed; *out is filled with strings
+ * in the arena.  Report the append's outcome with audit_report().
+ */
+int audit_prepare(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, struct arena *a, struct store_audit_event *out);
+
+/* The outcome of such an append (status, and the record's id when it
+ * succeeded): counts, health, the appended callback.  NULL l is fine. */
+void audit_report(struct audit_log *l, int status, int64_t id);
+
+/* False from a failed append until one succeeds. */
+bool audit_healthy(struct audit_log *l);
+
+/* For a readiness check: when unhealthy in sync mode, try a write to the
+ * store (store_health) and count its success as the write that makes the
+ * log healthy again (otherwise a log nobody writes to, because it is not
+ * ready, would never recover).  In async mode the writers' retries do
+ * this.  Returns audit_healthy() afterwards. */
+bool audit_probe(struct audit_log *l, int64_t now);
+
+/* Counters for metrics and tests. */
+struct audit_stats {
+	uint64_t appended;            /* records durable */
+	uint64_t failed;              /* append attempts that failed */
+	uint64_t refused;             /* audit_record calls that failed */
+	uint64_t lost;                /* async records dropped at close */
+	size_t queued;                /* async records waiting now */
+};
+void audit_get_stats(struct audit_log *l, struct audit_stats *out);
+
+#endif

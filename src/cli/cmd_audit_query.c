@@ -1,0 +1,464 @@
+/*
+ * cmd_audit_query.c - `mandate audit tail [--follow]` and `mandate audit
+ * export`: the audit log read through the daemon's GET /v1/audit
+ * (docs/api.md), one JSON record per line (JSON Lines).
+ *
+ * The server and the caller's token are found as for `mandate task`
+ * (--server / $MANDATE_SERVER, --token / $MANDATE_TOKEN).  Records are
+ * printed as the daemon stored them: already redacted.  Exit status 0
+ * when every page was read, 1 on a usage error or a failed request (the
+ * server's error on standard error).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli.h"
+
+#define AQ_MAX_REPLY   (64u << 20)      /* one page of up to 1000 records */
+#define AQ_PAGE        1000
+#define AQ_DEFAULT_SRV "http://127.0.0.1:8700"
+
+static const char tail_usage[] =
+    "usage: mandate audit tail [-n N] [--follow] [--interval SECONDS]\n"
+    "           [--type TYPE] [--agent ID] [--task ID] [common options]\n"
+    "\n"
+    "Print the last N (default 10, at most 1000) audit records, oldest\n"
+    "first, one JSON object per line.  With --follow, keep polling the\n"
+    "daemon every --interval seconds (default 1) and print new records as\n"
+    "they are appended, until interrupted.  --type, --agent and --task\n"
+    "keep only the records with that event type, agent or task id.\n"
+    "\n"
+    "common options:\n"
+    "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
+    "                 http://127.0.0.1:8700)\n"
+    "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
+    "                 none: the development instance's loopback mode)\n"
+    "  -h, --help     this help\n"
+    "\n"
+    "The caller needs Action::\"mandate:read_audit\" on AuditLog::\"default\".\n";
+
+static const char export_usage[] =
+    "usage: mandate audit export [--since TIME] [--until TIME]\n"
+    "           [--format jsonl] [--type TYPE] [--agent ID] [--task ID]\n"
+    "           [--output FILE] [common options]\n"
+    "\n"
+    "Write every audit record with a time in [--since, --until] (Unix\n"
+    "seconds or RFC 3339, e.g. 2026-11-28T00:00:00Z; default: all), in\n"
+    "record order, one JSON object per line (JSON Lines, the only format),\n"
+    "to --output FILE (created 0600; it must not exist) or standard\n"
+    "output.  --type, --agent and --task filter as for tail.\n"
+    "\n"
+    "common options:\n"
+    "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
+    "                 http://127.0.0.1:8700)\n"
+    "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
+    "                 none: the development instance's loopback mode)\n"
+    "  -h, --help     this help\n"
+    "\n"
+    "The caller needs Action::\"mandate:read_audit\" on AuditLog::\"default\".\n";
+
+struct aq_opts {
+	const char *server, *token;
+	const char *type, *agent, *task;
+	const char *since, *until, *format, *output;
+	const char *count, *interval;
+	bool follow;
+};
+
+struct reply {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct reply *r = arg;
+	size_t add = size * n;
+	char *nb;
+
+	if (add > AQ_MAX_REPLY - r->len) {
+		r->too_big = true;
+		return 0;
+	}
+	if ((nb = realloc(r->buf, r->len + add + 1)) == NULL)
+		return 0;
+	r->buf = nb;
+	memcpy(r->buf + r->len, p, add);
+	r->len += add;
+	r->buf[r->len] = '\0';
+	return add;
+}
+
+/* A query string buffer: "?k=v&k=v" with values escaped by curl. */
+struct qs {
+	char buf[8192];
+	size_t n;
+	bool bad;
+};
+
+static void
+qs_add(CURL *c, struct qs *q, const char *k, const char *v)
+{
+	char *e;
+	int w;
+
+	if (v == NULL || q->bad)
+		return;
+	if ((e = curl_easy_escape(c, v, 0)) == NULL) {
+		q->bad = true;
+		return;
+	}
+	w = snprintf(q->buf + q->n, sizeof(q->buf) - q->n, "%c%s=%s",
+	    q->n == 0 ? '?' : '&', k, e);
+	curl_free(e);
+	if (w < 0 || (size_t)w >= sizeof(q->buf) - q->n)
+		q->bad = true;
+	else
+		q->n += (size_t)w;
+}
+
+/* GET /v1/audit with the query; *out is the parsed answer.  0 or 1. */
+static int
+get_page(CURL *c, const struct aq_opts *o, const char *query, json_t **out)
+{
+	struct curl_slist *h = NULL;
+	struct reply rep = { NULL, 0, false };
+	char url[12288], auth[8192];
+	const char *server = o->server;
+	long status = 0;
+	int rc = 1, n;
+	CURLcode cr;
+	json_t *j = NULL;
+
+	*out = NULL;
+	n = snprintf(url, sizeof(url), "%s/v1/audit%s", server, query);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		fprintf(stderr, "mandate: URL too long\n");
+		return 1;
+	}
+	h = curl_slist_append(h, "Accept: application/json");
+	if (h != NULL && o->token != NULL && o->token[0] != '\0') {
+		n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    o->token);
+		if (n < 0 || (size_t)n >= sizeof(auth)) {
+			fprintf(stderr, "mandate: token too long\n");
+			goto out;
+		}
+		h = curl_slist_append(h, auth);
+	}
+	if (h == NULL)
+		goto out;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((cr = curl_easy_perform(c)) != CURLE_OK) {
+		fprintf(stderr, "mandate: %s: %s\n", server, rep.too_big ?
+		    "answer too large" : curl_easy_strerror(cr));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) : NULL;
+	if (status != 200) {
+		const char *e = j ? json_string_value(json_object_get(j,
+		    "error")) : NULL;
+		const char *d = j ? json_string_value(json_object_get(j,
+		    "error_description")) : NULL;
+		fprintf(stderr, "mandate: %ld %s%s%s\n", status,
+		    e ? e : "error", d ? ": " : "", d ? d : "");
+		goto out;
+	}
+	if (!json_is_array(json_object_get(j, "events"))) {
+		fprintf(stderr, "mandate: unexpected answer from %s\n", server);
+		goto out;
+	}
+	*out = j;
+	j = NULL;
+	rc = 0;
+out:
+	json_decref(j);
+	curl_slist_free_all(h);
+	free(rep.buf);
+	return rc;
+}
+
+static int
+print_event(FILE *fp, json_t *e)
+{
+	if (json_dumpf(e, fp, JSON_COMPACT) != 0 || fputc('\n', fp) == EOF)
+		return 1;
+	return 0;
+}
+
+static bool
+parse_count(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Options of both commands; 0 to go on, 1 on error, 2 after --help. */
+static int
+parse(int argc, char **argv, struct aq_opts *o, bool export, const char *usage)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+
+		if (cli_opt(a, "--help", "-h")) {
+			fputs(usage, stdout);
+			return 2;
+		}
+		if (!export && cli_opt(a, "--follow", "-f")) {
+			o->follow = true;
+			continue;
+		}
+		if (cli_opt(a, "--server", NULL))
+			slot = &o->server;
+		else if (cli_opt(a, "--token", NULL))
+			slot = &o->token;
+		else if (cli_opt(a, "--type", NULL))
+			slot = &o->type;
+		else if (cli_opt(a, "--agent", NULL))
+			slot = &o->agent;
+		else if (cli_opt(a, "--task", NULL))
+			slot = &o->task;
+		else if (export && cli_opt(a, "--since", NULL))
+			slot = &o->since;
+		else if (export && cli_opt(a, "--until", NULL))
+			slot = &o->until;
+		else if (export && cli_opt(a, "--format", NULL))
+			slot = &o->format;
+		else if (export && cli_opt(a, "--output", "-o"))
+			slot = &o->output;
+		else if (!export && cli_opt(a, "--lines", "-n"))
+			slot = &o->count;
+		else if (!export && cli_opt(a, "--interval", NULL))
+			slot = &o->interval;
+		if (slot == NULL || i + 1 >= argc) {
+			fprintf(stderr, "mandate audit: %s '%s'\n", slot ?
+			    "missing value for" : "bad argument", a);
+			fputs(usage, stderr);
+			return 1;
+		}
+		*slot = argv[++i];
+	}
+	if (o->server == NULL)
+		o->server = getenv("MANDATE_SERVER");
+	if (o->server == NULL || o->server[0] == '\0')
+		o->server = AQ_DEFAULT_SRV;
+	if (o->token == NULL)
+		o->token = getenv("MANDATE_TOKEN");
+	return 0;
+}
+
+static void
+add_filters(CURL *c, struct qs *q, const struct aq_opts *o)
+{
+	qs_add(c, q, "type", o->type);
+	qs_add(c, q, "agent", o->agent);
+	qs_add(c, q, "task", o->task);
+}
+
+static void
+nap(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+cmd_audit_tail(int argc, char **argv)
+{
+	struct aq_opts o;
+	CURL *c = NULL;
+	json_t *page = NULL;
+	long count = 10, interval = 1;
+	json_int_t last = 0;
+	char num[32];
+	int rc;
+
+	if ((rc = parse(argc, argv, &o, false, tail_usage)) != 0)
+		return rc == 2 ? 0 : 1;
+	if ((o.count != NULL && !parse_count(o.count, 1, AQ_PAGE, &count)) ||
+	    (o.interval != NULL && !parse_count(o.interval, 1, 3600,
+	    &interval))) {
+		fprintf(stderr, "mandate audit tail: -n takes 1..1000, "
+		    "--interval 1..3600 seconds\n");
+		return 1;
+	}
+	if ((c = curl_easy_init()) == NULL)
+		return 1;
+	{
+		struct qs q = { .n = 0 };
+		size_t n;
+
+		q.buf[0] = '\0';
+		snprintf(num, sizeof(num), "%ld", count);
+		qs_add(c, &q, "order", "desc");
+		qs_add(c, &q, "limit", num);
+		add_filters(c, &q, &o);
+		if (q.bad || (rc = get_page(c, &o, q.buf, &page)) != 0) {
+			rc = 1;
+			goto out;
+		}
+		n = json_array_size(json_object_get(page, "events"));
+		for (size_t i = n; i > 0; i--) {
+			json_t *e = json_array_get(json_object_get(page,
+			    "events"), i - 1);
+			if (print_event(stdout, e) != 0) {
+				rc = 1;
+				goto out;
+			}
+			last = json_integer_value(json_object_get(e, "id"));
+		}
+		json_decref(page);
+		page = NULL;
+		fflush(stdout);
+	}
+	while (o.follow) {
+		struct qs q = { .n = 0 };
+		json_t *ev;
+		size_t n;
+
+		nap(interval * 1000);
+		q.buf[0] = '\0';
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, last);
+		qs_add(c, &q, "after", num);
+		qs_add(c, &q, "limit", "1000");
+		add_filters(c, &q, &o);
+		if (q.bad || get_page(c, &o, q.buf, &page) != 0) {
+			rc = 1;
+			goto out;
+		}
+		ev = json_object_get(page, "events");
+		n = json_array_size(ev);
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_array_get(ev, i);
+			if (print_event(stdout, e) != 0) {
+				rc = 1;
+				goto out;
+			}
+			last = json_integer_value(json_object_get(e, "id"));
+		}
+		json_decref(page);
+		page = NULL;
+		fflush(stdout);
+	}
+	rc = 0;
+out:
+	json_decref(page);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+int
+cmd_audit_export(int argc, char **argv)
+{
+	struct aq_opts o;
+	CURL *c = NULL;
+	json_t *page = NULL;
+	FILE *fp = stdout;
+	json_int_t after = 0;
+	char num[32];
+	int rc;
+
+	if ((rc = parse(argc, argv, &o, true, export_usage)) != 0)
+		return rc == 2 ? 0 : 1;
+	if (o.format != NULL && strcmp(o.format, "jsonl") != 0) {
+		fprintf(stderr, "mandate audit export: --format %s: only jsonl "
+		    "is supported\n", o.format);
+		return 1;
+	}
+	if (o.output != NULL) {
+		int fd = open(o.output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+		if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
+			fprintf(stderr, "mandate audit export: %s: %s\n",
+			    o.output, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return 1;
+		}
+	}
+	if ((c = curl_easy_init()) == NULL) {
+		rc = 1;
+		goto out;
+	}
+	for (;;) {
+		struct qs q = { .n = 0 };
+		json_t *ev, *next;
+		size_t n;
+
+		q.buf[0] = '\0';
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, after);
+		qs_add(c, &q, "after", num);
+		qs_add(c, &q, "limit", "1000");
+		qs_add(c, &q, "from", o.since);
+		qs_add(c, &q, "to", o.until);
+		add_filters(c, &q, &o);
+		if (q.bad || get_page(c, &o, q.buf, &page) != 0) {
+			rc = 1;
+			goto out;
+		}
+		ev = json_object_get(page, "events");
+		n = json_array_size(ev);
+		for (size_t i = 0; i < n; i++) {
+			if (print_event(fp, json_array_get(ev, i)) != 0) {
+				fprintf(stderr, "mandate audit export: write "
+				    "failed: %s\n", strerror(errno));
+				rc = 1;
+				goto out;
+			}
+		}
+		next = json_object_get(page, "next");
+		if (!json_is_integer(next) || n == 0)
+			break;
+		after = json_integer_value(next);
+		json_decref(page);
+		page = NULL;
+	}
+	rc = 0;
+out:
+	json_decref(page);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	if (fp != stdout) {
+		if (fclose(fp) != 0 && rc == 0) {
+			fprintf(stderr, "mandate audit export: %s: %s\n",
+			    o.output, strerror(errno));
+			rc = 1;
+		}
+	} else if (fflush(stdout) != 0) {
+		rc = 1;
+	}
+	return rc;
+}

@@ -1,0 +1,274 @@
+/*
+ * api_audit_query.c - reading the audit log over HTTP.
+ *
+ *   GET /v1/audit?agent=&task=&type=&from=&to=&after=&before=&order=&limit=
+ *
+ * Filters on the stored columns (type, time, agent, task id); pages by
+ * record id: the response's "next" is the value to pass as `after` (or
+ * `before` with order=desc) for the following page, null on the last.
+ * Records come back as stored, that is already redacted.  Authorization:
+ * Cedar, principal Delegator::"<caller>", action
+ * Action::"mandate:read_audit", resource AuditLog::"default", context {}.
+ * docs/api.md describes the request and the response.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon/daemon_int.h"
+#include "util/status.h"
+
+#define AUDIT_RESOURCE_TYPE "AuditLog"
+#define AUDIT_RESOURCE_ID   "default"
+#define AUDIT_PAGE_DEFAULT  100
+
+static void
+bad_request(struct http_request *req, const char *desc)
+{
+	http_respond_error(req, 400, "invalid_request", desc);
+}
+
+/* A non-negative decimal integer of at most 18 digits. */
+static int
+parse_uint(struct str s, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (s.n == 0 || s.n > 18)
+		return MANDATE_EINVAL;
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return MANDATE_EINVAL;
+		v = v * 10 + (s.p[i] - '0');
+	}
+	*out = v;
+	return MANDATE_OK;
+}
+
+static int
+digits(const char *p, size_t n, int *out)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Unix seconds, or an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac]
+ * followed by Z or +HH:MM / -HH:MM; fractions are dropped). */
+int
+api_audit_parse_time(struct str s, int64_t *out)
+{
+	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
+	size_t i = 19;
+	int64_t t;
+
+	if (parse_uint(s, out) == MANDATE_OK)
+		return MANDATE_OK;
+	if (s.n < 20 || s.n > 40 || s.p[4] != '-' || s.p[7] != '-' ||
+	    (s.p[10] != 'T' && s.p[10] != 't' && s.p[10] != ' ') ||
+	    s.p[13] != ':' || s.p[16] != ':' ||
+	    digits(s.p, 4, &y) || digits(s.p + 5, 2, &mo) ||
+	    digits(s.p + 8, 2, &d) || digits(s.p + 11, 2, &h) ||
+	    digits(s.p + 14, 2, &mi) || digits(s.p + 17, 2, &se))
+		return MANDATE_EINVAL;
+	if (s.p[i] == '.') {
+		i++;
+		if (i >= s.n || s.p[i] < '0' || s.p[i] > '9')
+			return MANDATE_EINVAL;
+		while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9')
+			i++;
+	}
+	if (i < s.n && (s.p[i] == 'Z' || s.p[i] == 'z') && i + 1 == s.n) {
+		sign = 0;
+	} else if (i + 6 == s.n && (s.p[i] == '+' || s.p[i] == '-') &&
+	    s.p[i + 3] == ':' && !digits(s.p + i + 1, 2, &oh) &&
+	    !digits(s.p + i + 4, 2, &om)) {
+		sign = s.p[i] == '+' ? 1 : -1;
+	} else {
+		return MANDATE_EINVAL;
+	}
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
+	    se > 60 || oh > 23 || om > 59)
+		return MANDATE_EINVAL;
+	{
+		static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31,
+		    30, 31, 30, 31 };
+		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+		if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+			return MANDATE_EINVAL;
+	}
+	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+	    sign * (oh * 3600 + om * 60);
+	if (t < 0)
+		return MANDATE_EINVAL;
+	*out = t;
+	return MANDATE_OK;
+}
+
+static json_t *
+event_json(const struct store_audit_event *e)
+{
+	json_t *fields = json_loadb(e->fields_json.p, e->fields_json.n, 0,
+	    NULL);
+
+	if (fields == NULL)        /* stored text we cannot parse: as text */
+		fields = json_stringn(e->fields_json.p, e->fields_json.n);
+	return json_pack("{s:I,s:I,s:s%,s:s%,s:s%,s:s%,s:o}",
+	    "id", (json_int_t)e->id, "time", (json_int_t)e->time,
+	    "type", e->type.p, e->type.n,
+	    "request_id", e->request_id.p, e->request_id.n,
+	    "agent", e->agent.p, e->agent.n,
+	    "task_id", e->task_id.p, e->task_id.n,
+	    "fields", fields);
+}
+
+/* Fill f from the query string; 0 after answering 400. */
+static int
+parse_filter(struct http_request *req, struct store_audit_filter *f)
+{
+	struct str v;
+	int64_t n;
+
+	memset(f, 0, sizeof(*f));
+	f->limit = AUDIT_PAGE_DEFAULT;
+	f->type = http_request_query(req, "type");
+	f->agent = http_request_query(req, "agent");
+	f->task_id = http_request_query(req, "task");
+	if (f->type.n > STORE_MAX_ID || f->task_id.n > STORE_MAX_ID ||
+	    f->agent.n > STORE_MAX_NAME) {
+		bad_request(req, "a filter value is too long");
+		return 0;
+	}
+	if ((v = http_request_query(req, "from")).n > 0 &&
+	    api_audit_parse_time(v, &f->from_time) != MANDATE_OK) {
+		bad_request(req, "from: expected Unix seconds or an RFC 3339 "
+		    "date-time");
+		return 0;
+	}
+	if ((v = http_request_query(req, "to")).n > 0 &&
+	    (api_audit_parse_time(v, &f->to_time) != MANDATE_OK ||
+	    f->to_time == 0)) {
+		bad_request(req, "to: expected Unix seconds or an RFC 3339 "
+		    "date-time");
+		return 0;
+	}
+	if (f->to_time > 0 && f->to_time < f->from_time) {
+		bad_request(req, "to is before from");
+		return 0;
+	}
+	if ((v = http_request_query(req, "after")).n > 0 &&
+	    parse_uint(v, &f->after_id) != MANDATE_OK) {
+		bad_request(req, "after: expected a record id");
+		return 0;
+	}
+	if ((v = http_request_query(req, "before")).n > 0 &&
+	    parse_uint(v, &f->before_id) != MANDATE_OK) {
+		bad_request(req, "before: expected a record id");
+		return 0;
+	}
+	if ((v = http_request_query(req, "limit")).n > 0) {
+		if (parse_uint(v, &n) != MANDATE_OK || n < 1 ||
+		    n > STORE_MAX_PAGE) {
+			bad_request(req, "limit: expected 1..1000");
+			return 0;
+		}
+		f->limit = (size_t)n;
+	}
+	v = http_request_query(req, "order");
+	if (v.n > 0 && !str_eq_c(v, "asc") && !str_eq_c(v, "desc")) {
+		bad_request(req, "order: expected asc or desc");
+		return 0;
+	}
+	f->newest_first = str_eq_c(v, "desc");
+	if ((f->newest_first && f->after_id > 0) ||
+	    (!f->newest_first && f->before_id > 0)) {
+		bad_request(req, "after pages ascending, before descending");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+get_audit(struct http_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct api_caller caller;
+	struct store_audit_filter f;
+	struct store_audit_event *ev = NULL;
+	json_t *ctx, *reasons = NULL, *arr = NULL, *body = NULL;
+	bool allow = false;
+	size_t n = 0;
+	int r;
+
+	if (!api_authenticate(d, req, &caller))
+		return;
+	if ((ctx = json_object()) == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	api_decide(d, req, caller.principal, "mandate:read_audit",
+	    AUDIT_RESOURCE_TYPE, STR_LIT(AUDIT_RESOURCE_ID), ctx, &allow,
+	    &reasons);
+	json_decref(reasons);
+	if (!allow) {
+		http_respond_error(req, 403, "access_denied",
+		    "the policies do not allow this");
+		return;
+	}
+	if (!parse_filter(req, &f))
+		return;
+	if ((r = store_audit_query(d->store, &f, req->arena, &ev, &n)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "request %s: audit query: %s",
+		    req->request_id, mandate_strerror(r));
+		http_respond_error(req, r == MANDATE_ELIMIT ||
+		    r == MANDATE_EINVAL ? 400 : 500, r == MANDATE_ELIMIT ||
+		    r == MANDATE_EINVAL ? "invalid_request" : "server_error",
+		    NULL);
+		return;
+	}
+	if ((arr = json_array()) == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(arr, event_json(&ev[i])) != 0)
+			goto oom;
+	body = json_pack("{s:o,s:o}", "events", arr, "next", n == f.limit ?
+	    json_integer((json_int_t)ev[n - 1].id) : json_null());
+	arr = NULL;
+	if (body == NULL)
+		goto oom;
+	http_respond_json(req, 200, body);     /* takes body */
+	return;
+oom:
+	json_decref(arr);
+	http_respond_error(req, 500, "server_error", NULL);
+}
+
+int
+api_audit_query_register(struct daemon *d, struct http_server *srv)
+{
+	return http_server_route(srv, "GET", "/v1/audit", get_audit, d);
+}

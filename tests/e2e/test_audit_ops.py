@@ -1,0 +1,312 @@
+"""End-to-end tests of the audit log's operations: what is recorded, that
+secrets never reach the database file or an export in clear, the query
+API with its filters and paging, `mandate audit tail|export`, and /readyz
+while the log cannot be written.
+"""
+import json
+import os
+import sqlite3
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+AGENT = "spiffe://dev.local/agents/demo"
+
+CONFIG = """
+data_dir: @DIR@/mandate-data
+server:
+  listen: 127.0.0.1:@PORT@
+dev:
+  enabled: true
+api_auth:
+  open_on_loopback: true
+audit:
+  redact_paths: ["intents.0", "arguments.card_number"]
+"""
+
+CONFIGURED = "transfer_to_account_DE44500105175407324931"
+CARD = "4111111111111111"
+GH_TOKEN = "ghp_R2d2C3poBb8Luke0Leia1Han2Solo3Chewie4"
+API_KEY = "sk-proj-Zx81Qa0PLmN4tB7uYc2Vd9Ws5Re3"
+PASSWORD = "hunter2hunter2"
+
+
+def mandate(*args, cwd=None, env=None, timeout=30):
+    return subprocess.run([BIN] + list(args), cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def svid(d, name="demo"):
+    r = mandate("dev", "svid", "--agent", name, cwd=d.workdir)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def create_task(d, objective="triage", agent=AGENT):
+    r = requests.post(d.url + "/v1/tasks", json={
+        "agent": agent, "objective": objective,
+        "intents": [{"action": "read_ticket"}]}, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()["id"], r.headers["X-Request-ID"]
+
+
+def exchange(d, subject, task_id):
+    return requests.post(d.url + "/oauth2/token", data={
+        "grant_type": EXCHANGE, "subject_token": subject,
+        "subject_token_type": JWT_TYPE,
+        "authorization_details": json.dumps(
+            [{"type": "mandate_task", "task_id": task_id}])}, timeout=10)
+
+
+def all_events(d, **filters):
+    out, after = [], 0
+    while True:
+        q = dict(filters, after=after, limit=50)
+        r = requests.get(d.url + "/v1/audit", params=q, timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        out += body["events"]
+        if body["next"] is None:
+            return out
+        after = body["next"]
+
+
+def db_bytes(d):
+    data = b""
+    base = os.path.join(d.workdir, "mandate-data", "mandate.db")
+    for suffix in ("", "-wal"):
+        if os.path.exists(base + suffix):
+            with open(base + suffix, "rb") as f:
+                data += f.read()
+    return data
+
+
+def denied_task(d, objective, first_action):
+    """A task the development policies refuse (an agent outside
+    dev.local): only its audit record keeps what was asked."""
+    r = requests.post(d.url + "/v1/tasks", json={
+        "agent": "spiffe://other.test/agents/x", "objective": objective,
+        "intents": [{"action": first_action}, {"action": "read_ticket"}]},
+        timeout=10)
+    assert r.status_code == 403, r.text
+    return r.headers["X-Request-ID"]
+
+
+def test_secrets_never_stored_in_clear(start_daemon):
+    d = start_daemon(CONFIG)
+    subject = svid(d)
+    t1, rid1 = create_task(d, "triage")
+    r = exchange(d, subject, t1)
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    refused = exchange(d, subject[:-4] + "AAAA", t1)     # a bad signature
+    assert refused.status_code >= 400
+    # our own token, an API key and a password in free text; a configured
+    # secret argument (audit.redact_paths: intents.0) as the first action
+    objective = ("use %s with key %s and password=%s"
+                 % (at, API_KEY, PASSWORD))
+    rid2 = denied_task(d, objective, CONFIGURED)
+    rid3 = denied_task(d, "again", CONFIGURED)
+    # a decision: the call's arguments (a configured secret argument, a
+    # secret-named one, an API key in free text) and the prompt (quoting
+    # our token) as the enforcement point sends them
+    r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
+        "subject": {"type": "Agent", "id": AGENT},
+        "action": {"name": "pay"},
+        "resource": {"type": "Invoice", "id": "inv-1"},
+        "context": {"arguments": {"card_number": CARD, "amount": 12,
+                                  "password": PASSWORD,
+                                  "note": "deploy with " + GH_TOKEN},
+                    "prompt": "pay it; my token is " + at}})
+    assert r.status_code == 200, r.text
+    decision_id = r.json()["context"]["id"]
+    # the database file and its WAL, byte for byte
+    raw = db_bytes(d)
+    # the check can see: ids and event types are there in clear
+    for seen in (t1, rid1, rid2, "task.denied", "read_ticket"):
+        assert seen.encode() in raw, seen
+    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED, CARD,
+                   GH_TOKEN):
+        assert secret.encode() not in raw, secret
+        # nor a large part of it (a JWT's signature, say)
+        assert secret[-16:].encode() not in raw, secret
+
+    # a task's end reason is kept by the task itself (the tasks table, not
+    # the log); its record, read through the API, has it redacted
+    reason = "cleanup: leaked %s and key %s" % (at, API_KEY)
+    r = requests.post(d.url + "/v1/tasks/%s/end" % t1,
+                      json={"reason": reason}, timeout=10)
+    assert r.status_code == 200, r.text
+
+    # what was recorded, through the API
+    ev = all_events(d)
+    types = [e["type"] for e in ev]
+    for t in ("config.loaded", "policy.loaded", "task.created",
+              "token.issued", "token.refused", "task.denied", "task.ended"):
+        assert t in types, types
+    denied = {e["request_id"]: e for e in ev if e["type"] == "task.denied"}
+    f2, f3 = denied[rid2]["fields"], denied[rid3]["fields"]
+    # equal values, equal HMACs: the two can be matched
+    assert f2["intents"][0].startswith("hmac:")
+    assert f2["intents"][0] == f3["intents"][0]
+    assert f2["intents"][1] == "read_ticket"
+    assert f2["objective"].startswith("use hmac:")
+    assert " with key hmac:" in f2["objective"]
+    assert "and password=hmac:" in f2["objective"]
+    dec = [e for e in ev if e["type"] == "decision"
+           and e["fields"]["decision_id"] == decision_id][0]["fields"]
+    assert dec["arguments"]["amount"] == 12
+    assert dec["arguments"]["card_number"].startswith("hmac:")
+    assert dec["arguments"]["password"].startswith("hmac:")
+    assert dec["arguments"]["note"].startswith("deploy with hmac:")
+    assert dec["prompt"].startswith("pay it; my token is hmac:")
+    # every record names the policy set's version
+    hashes = {e["fields"].get("policy_hash") for e in ev}
+    assert len(hashes) == 1 and len(hashes.pop()) == 64
+    ended = [e for e in ev if e["type"] == "task.ended"][0]
+    assert ended["fields"]["reason"].startswith("cleanup: leaked hmac:")
+    assert " and key hmac:" in ended["fields"]["reason"]
+
+    # the export carries no secret either
+    r = mandate("audit", "export", "--since", "0", "--server", d.url)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(ev)
+    assert [json.loads(x)["id"] for x in lines] == [e["id"] for e in ev]
+    for secret in (at, subject, API_KEY, PASSWORD, CONFIGURED, CARD,
+                   GH_TOKEN):
+        assert secret not in r.stdout
+        assert secret[-16:] not in r.stdout
+
+
+def test_query_filters_paging_and_cli(start_daemon, tmp_path):
+    d = start_daemon(CONFIG)
+    ids = [create_task(d, "t%d" % i)[0] for i in range(5)]
+    other, _ = create_task(d, "other", agent="spiffe://dev.local/agents/b")
+    r = requests.get(d.url + "/v1/audit", params={
+        "type": "task.created", "agent": AGENT, "limit": 2}, timeout=10)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert [e["task_id"] for e in page["events"]] == ids[:2]
+    assert page["next"] == page["events"][-1]["id"]
+    got = all_events(d, type="task.created", agent=AGENT)
+    assert [e["task_id"] for e in got] == ids
+    assert [e["task_id"] for e in all_events(d, task=other)] == [other]
+    # newest first
+    r = requests.get(d.url + "/v1/audit", params={"order": "desc", "limit": 1},
+                     timeout=10)
+    newest = r.json()["events"][0]
+    assert newest["task_id"] == other
+    # time window (RFC 3339 and seconds)
+    now = int(time.time())
+    assert all_events(d, **{"from": now + 3600}) == []
+    assert len(all_events(d, **{"from": "2020-01-01T00:00:00Z",
+                               "to": now + 60})) >= 6
+    # bad input: 400, nothing else
+    for q in ({"limit": 0}, {"limit": 1001}, {"from": "yesterday"},
+              {"after": "-1"}, {"order": "sideways"},
+              {"from": 10, "to": 5}, {"order": "desc", "after": 3}):
+        r = requests.get(d.url + "/v1/audit", params=q, timeout=10)
+        assert r.status_code == 400, (q, r.text)
+        assert r.json()["error"] == "invalid_request"
+
+    # tail: the last N, oldest first
+    r = mandate("audit", "tail", "-n", "3", "--server", d.url)
+    assert r.returncode == 0, r.stderr
+    tail = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(tail) == 3 and tail[-1]["id"] == newest["id"]
+    assert tail[0]["id"] < tail[1]["id"] < tail[2]["id"]
+    # tail --follow prints what is appended later
+    p = subprocess.Popen([BIN, "audit", "tail", "-n", "1", "--follow",
+                          "--type", "task.created", "--server", d.url],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(p.stdout.readline())
+        assert first["task_id"] == other
+        late, _ = create_task(d, "late")
+        line = p.stdout.readline()
+        assert json.loads(line)["task_id"] == late
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    # export to a file, filtered; the file is private and not overwritten
+    out = tmp_path / "export.jsonl"
+    r = mandate("audit", "export", "--type", "task.created", "--output",
+                str(out), "--server", d.url)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["task_id"] for x in rows] == ids + [other, late]
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    r = mandate("audit", "export", "--output", str(out), "--server", d.url)
+    assert r.returncode == 1
+    r = mandate("audit", "export", "--format", "csv", "--server", d.url)
+    assert r.returncode == 1 and "jsonl" in r.stderr
+    for sub in ("tail", "export"):
+        r = mandate("audit", sub, "--help")
+        assert r.returncode == 0 and "usage: mandate audit " + sub in r.stdout
+
+
+def test_query_needs_permission(start_daemon, tmp_path):
+    # a configured instance whose policies do not allow mandate:read_audit
+    (tmp_path / "p.cedar").write_text(
+        'permit (principal, action == Action::"other", resource);\n')
+    d = start_daemon(CONFIG.replace("audit:\n", "policies:\n  platform: "
+                                    "[@DIR@/p.cedar]\naudit:\n"))
+    r = requests.get(d.url + "/v1/audit", timeout=10)
+    assert r.status_code == 403, r.text
+    r = mandate("audit", "tail", "--server", d.url)
+    assert r.returncode == 1 and "403" in r.stderr
+
+
+def test_readyz_follows_the_log(start_daemon):
+    d = start_daemon(CONFIG)
+    create_task(d)
+    db = os.path.join(d.workdir, "mandate-data", "mandate.db")
+    con = sqlite3.connect(db, timeout=1, isolation_level=None)
+    try:
+        con.execute("BEGIN EXCLUSIVE")
+        r = requests.post(d.url + "/v1/tasks", json={
+            "agent": AGENT, "objective": "locked out",
+            "intents": [{"action": "read_ticket"}]}, timeout=30)
+        assert r.status_code == 500, r.text         # fail closed
+        r = requests.get(d.url + "/readyz", timeout=30)
+        assert r.status_code == 503, r.text
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    r = requests.get(d.url + "/readyz", timeout=30)
+    assert r.status_code == 200, r.text
+    create_task(d, "after the lock")
+    # the refused task left no record; the two that were made did
+    assert len(all_events(d, type="task.created")) == 2
+
+
+def test_async_mode_and_config_changes(start_daemon):
+    cfg = CONFIG + "logging:\n  audit: async\n  level: warn\n"
+    d = start_daemon(cfg)
+    assert "logging.audit is async" in d.log_text()
+    made = [create_task(d, "async %d" % i)[0] for i in range(20)]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        got = [e["task_id"] for e in all_events(d, type="task.created")]
+        if got == made:
+            break
+        time.sleep(0.05)
+    assert got == made
+    first = all_events(d, type="config.loaded")
+    assert len(first) == 1 and first[0]["fields"]["audit_mode"] == "async"
+    assert first[0]["fields"]["changed"] is True
+    assert d.stop() == 0                 # a clean stop drains the queue
+    again = start_daemon(CONFIG)         # sync, another port: a change
+    loaded = all_events(again, type="config.loaded")
+    assert len(loaded) == 2
+    now = loaded[1]["fields"]
+    assert now["previous_config_hash"] == first[0]["fields"]["config_hash"]
+    assert now["changed"] is True and now["audit_mode"] == "sync"
+    assert len(all_events(again, type="task.created")) == 20

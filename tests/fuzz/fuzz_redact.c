@@ -1,0 +1,68 @@
+/*
+ * fuzz_redact.c - the audit log's redaction over untrusted record
+ * contents (tool arguments, prompts).
+ *
+ * The input is tried as a JSON object of fields (redact_fields) and as
+ * free text (redact_text) under two configured paths.  Redaction must be
+ * idempotent: redacting its own output changes nothing (an HMAC is never
+ * taken for a secret, and no secret survives a pass); a difference, or a
+ * NUL byte appearing in text output, aborts, which is what a fuzzer
+ * reports.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/redact.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const unsigned char key[REDACT_KEY_LEN] =
+    "fuzz-key-fuzz-key-fuzz-key-fuzz!";
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const paths[] = { "arguments.secret_value",
+	    "a.*.b" };
+	struct redact *r = NULL;
+	char err[128];
+	json_t *f;
+	char *t1, *t2;
+
+	if (size > 65536)
+		return 0;
+	if (redact_new(key, sizeof(key), paths, 2, &r, err, sizeof(err)) != 0)
+		abort();
+	f = json_loadb((const char *)data, size, JSON_DISABLE_EOF_CHECK |
+	    JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(f)) {
+		char *d1 = NULL, *d2 = NULL;
+
+		if (redact_fields(r, f) == 0) {
+			d1 = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+			if (redact_fields(r, f) != 0)
+				abort();
+			d2 = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+			if (d1 == NULL || d2 == NULL || strcmp(d1, d2) != 0)
+				abort();
+		}
+		free(d1);
+		free(d2);
+	}
+	json_decref(f);
+	if (memchr(data, 0, size) == NULL) {
+		t1 = redact_text(r, str_make((const char *)data, size));
+		if (t1 != NULL) {
+			t2 = redact_text(r, str_c(t1));
+			if (t2 == NULL || strcmp(t1, t2) != 0)
+				abort();
+			free(t2);
+			free(t1);
+		}
+	}
+	redact_free(r);
+	return 0;
+}
