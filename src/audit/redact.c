@@ -66,11 +66,19 @@ is_hex(int c)
 	    (c >= 'A' && c <= 'F');
 }
 
-static bool
-has_prefix_ci(struct str s, const char *p)
-{
-	size_t n = strlen(p);
+/* A pattern with its length (the tables below are checked against every
+ * member name and string of every record: no strlen per comparison). */
+struct pat {
+	const char *p;
+	size_t n;
+};
 
+#define PAT(lit) { lit, sizeof(lit) - 1 }
+#define N_PATS(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool
+prefix_ci_n(struct str s, const char *p, size_t n)
+{
 	if (s.n < n)
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -80,26 +88,29 @@ has_prefix_ci(struct str s, const char *p)
 }
 
 static bool
+has_prefix_ci(struct str s, const char *p)
+{
+	return prefix_ci_n(s, p, strlen(p));
+}
+
+static bool
 eq_ci(struct str s, const char *p)
 {
 	return s.n == strlen(p) && has_prefix_ci(s, p);
 }
 
 static bool
-ends_ci(struct str s, const char *p)
+ends_ci_n(struct str s, struct pat p)
 {
-	size_t n = strlen(p);
-
-	return s.n >= n && has_prefix_ci(str_make(s.p + s.n - n, n), p);
+	return s.n >= p.n && prefix_ci_n(str_make(s.p + s.n - p.n, p.n), p.p,
+	    p.n);
 }
 
 static bool
-contains_ci(struct str s, const char *p)
+contains_ci_n(struct str s, struct pat p)
 {
-	size_t n = strlen(p);
-
-	for (size_t i = 0; i + n <= s.n; i++)
-		if (has_prefix_ci(str_make(s.p + i, s.n - i), p))
+	for (size_t i = 0; i + p.n <= s.n; i++)
+		if (prefix_ci_n(str_make(s.p + i, s.n - i), p.p, p.n))
 			return true;
 	return false;
 }
@@ -120,22 +131,26 @@ contains(struct str s, const char *p)
 bool
 redact_name_is_secret(struct str name)
 {
-	static const char *const anywhere[] = { "password", "passwd",
-	    "passphrase", "secret" };
-	static const char *const suffix[] = { "token", "apikey", "api_key",
-	    "api-key", "credential", "credentials", "cookie",
-	    "authorization", "private_key", "privatekey", "private-key",
-	    "access_key", "accesskey", "secret_key", "signing_key", "dsn" };
-	static const char *const exact[] = { "pwd", "pin", "auth", "otp" };
+	static const struct pat anywhere[] = { PAT("password"),
+	    PAT("passwd"), PAT("passphrase"), PAT("secret") };
+	static const struct pat suffix[] = { PAT("token"), PAT("apikey"),
+	    PAT("api_key"), PAT("api-key"), PAT("credential"),
+	    PAT("credentials"), PAT("cookie"), PAT("authorization"),
+	    PAT("private_key"), PAT("privatekey"), PAT("private-key"),
+	    PAT("access_key"), PAT("accesskey"), PAT("secret_key"),
+	    PAT("signing_key"), PAT("dsn") };
+	static const struct pat exact[] = { PAT("pwd"), PAT("pin"),
+	    PAT("auth"), PAT("otp") };
 
-	for (size_t i = 0; i < sizeof(anywhere) / sizeof(anywhere[0]); i++)
-		if (contains_ci(name, anywhere[i]))
+	for (size_t i = 0; i < N_PATS(anywhere); i++)
+		if (contains_ci_n(name, anywhere[i]))
 			return true;
-	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
-		if (ends_ci(name, suffix[i]))
+	for (size_t i = 0; i < N_PATS(suffix); i++)
+		if (ends_ci_n(name, suffix[i]))
 			return true;
-	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (eq_ci(name, exact[i]))
+	for (size_t i = 0; i < N_PATS(exact); i++)
+		if (name.n == exact[i].n &&
+		    prefix_ci_n(name, exact[i].p, exact[i].n))
 			return true;
 	return false;
 }
@@ -144,10 +159,14 @@ redact_name_is_secret(struct str name)
 static bool
 name_is_identifier(struct str name)
 {
-	return ends_ci(name, "id") || ends_ci(name, "hash") ||
-	    ends_ci(name, "jti") || ends_ci(name, "kid") ||
-	    ends_ci(name, "jkt") || ends_ci(name, "digest") ||
-	    ends_ci(name, "thumbprint") || ends_ci(name, "ids");
+	static const struct pat suffix[] = { PAT("id"), PAT("hash"),
+	    PAT("jti"), PAT("kid"), PAT("jkt"), PAT("digest"),
+	    PAT("thumbprint"), PAT("ids") };
+
+	for (size_t i = 0; i < N_PATS(suffix); i++)
+		if (ends_ci_n(name, suffix[i]))
+			return true;
+	return false;
 }
 
 /* ---- values ---- */
@@ -180,17 +199,22 @@ looks_jwt(struct str v)
 static bool
 looks_api_key(struct str v)
 {
-	static const char *const pfx[] = { "sk-", "sk_live_", "sk_test_",
-	    "rk_live_", "rk_test_", "pk_live_", "ghp_", "gho_", "ghu_",
-	    "ghs_", "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-",
-	    "xoxa-", "xoxr-", "xoxs-", "xapp-", "AKIA", "ASIA", "AIza",
-	    "ya29.", "npm_", "hf_", "SG.", "shpat_", "shpss_", "sq0atp-",
-	    "dop_v1_", "pypi-", "mnd_" };
+	static const struct pat pfx[] = { PAT("sk-"), PAT("sk_live_"),
+	    PAT("sk_test_"), PAT("rk_live_"), PAT("rk_test_"),
+	    PAT("pk_live_"), PAT("ghp_"), PAT("gho_"), PAT("ghu_"),
+	    PAT("ghs_"), PAT("ghr_"), PAT("github_pat_"), PAT("glpat-"),
+	    PAT("xoxb-"), PAT("xoxp-"), PAT("xoxa-"), PAT("xoxr-"),
+	    PAT("xoxs-"), PAT("xapp-"), PAT("AKIA"), PAT("ASIA"),
+	    PAT("AIza"), PAT("ya29."), PAT("npm_"), PAT("hf_"), PAT("SG."),
+	    PAT("shpat_"), PAT("shpss_"), PAT("sq0atp-"), PAT("dop_v1_"),
+	    PAT("pypi-"), PAT("mnd_") };
 
-	for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++) {
-		size_t n = strlen(pfx[i]), k = 0;
+	if (v.n < 3 + 16)
+		return false;       /* shorter than the shortest prefix's key */
+	for (size_t i = 0; i < N_PATS(pfx); i++) {
+		size_t n = pfx[i].n, k = 0;
 
-		if (v.n < n + 16 || memcmp(v.p, pfx[i], n) != 0)
+		if (v.n < n + 16 || memcmp(v.p, pfx[i].p, n) != 0)
 			continue;
 		for (k = n; k < v.n; k++) {
 			int c = (unsigned char)v.p[k];
@@ -310,12 +334,13 @@ struct obuf {
 	char *p;
 	size_t n, cap;
 	bool oom;
+	bool lazy;        /* nothing replaced yet: nothing written */
 };
 
 static void
 ob_put(struct obuf *b, const char *s, size_t n)
 {
-	if (b->oom)
+	if (b->oom || b->lazy)
 		return;
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
@@ -333,6 +358,18 @@ ob_put(struct obuf *b, const char *s, size_t n)
 	memcpy(b->p + b->n, s, n);
 	b->n += n;
 	b->p[b->n] = '\0';
+}
+
+/* The first replacement, at start of t: until then the output was the
+ * input itself, so it is written now, from the input. */
+static void
+ob_start(struct obuf *b, struct str t, size_t start)
+{
+	if (!b->lazy)
+		return;
+	b->lazy = false;
+	ob_put(b, "", 0);
+	ob_put(b, t.p, start);
 }
 
 static bool
@@ -399,16 +436,18 @@ put_hmac(const struct redact *r, struct obuf *b, struct str v)
 	return MANDATE_OK;
 }
 
-static char *
-text_redact(const struct redact *r, struct str t, bool entropy)
+/* t with its secrets replaced: *out a new string, or NULL when nothing in
+ * t is replaced (most text: no copy is made then). */
+static int
+text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 {
-	struct obuf b = { NULL, 0, 0, false };
+	struct obuf b = { NULL, 0, 0, false, true };
 	struct str prev = STR_NULL;   /* the previous word */
 	bool assign = false;          /* '=' or ':' since it, same line */
 	bool scheme = false;          /* it was Bearer/DPoP/Basic/Token */
 	size_t i = 0;
 
-	ob_put(&b, "", 0);
+	*out = NULL;
 	while (i < t.n && !b.oom) {
 		size_t s = i, e;
 		struct str w;
@@ -416,6 +455,7 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 
 		if (pem_begin_at(t, i)) {
 			e = pem_end(t, i);
+			ob_start(&b, t, i);
 			if (put_hmac(r, &b, str_make(t.p + i, e - i)) !=
 			    MANDATE_OK)
 				goto fail;
@@ -455,6 +495,7 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 		    (scheme && w.n >= 8) || (!is_scheme && assign &&
 		    prev.n > 0 && redact_name_is_secret(prev));
 		if (secret) {
+			ob_start(&b, t, s);
 			if (put_hmac(r, &b, w) != MANDATE_OK)
 				goto fail;
 		} else {
@@ -467,18 +508,29 @@ text_redact(const struct redact *r, struct str t, bool entropy)
 	}
 	if (b.oom)
 		goto fail;
-	return b.p;
+	*out = b.p;
+	return MANDATE_OK;
 fail:
 	if (b.p != NULL)
 		OPENSSL_cleanse(b.p, b.n);
 	free(b.p);
-	return NULL;
+	return MANDATE_ENOMEM;
 }
 
 char *
 redact_text(const struct redact *r, struct str t)
 {
-	return text_redact(r, t, true);
+	char *o;
+
+	if (text_redact(r, t, true, &o) != MANDATE_OK)
+		return NULL;
+	if (o == NULL && (o = malloc(t.n + 1)) != NULL) {
+		/* unchanged: a copy */
+		if (t.n > 0)
+			memcpy(o, t.p, t.n);
+		o[t.n] = '\0';
+	}
+	return o;
 }
 
 /* ---- JSON ---- */
@@ -561,8 +613,10 @@ walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 		if (value_secret(s, entropy))
 			return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
 			    MANDATE_ENOMEM;
-		if ((t = text_redact(w->r, s, entropy)) == NULL)
+		if (text_redact(w->r, s, entropy, &t) != MANDATE_OK)
 			return MANDATE_ENOMEM;
+		if (t == NULL)
+			return MANDATE_OK;        /* nothing replaced */
 		if (strlen(t) != s.n || memcmp(t, s.p, s.n) != 0) {
 			/* json_string checks UTF-8: the input was valid and
 			 * only ASCII-delimited tokens changed */

@@ -20,8 +20,9 @@
  * BEGIN IMMEDIATE ... COMMIT (one fsync for the batch), then wakes every
  * caller with its own result.  A constraint failure fails only its own
  * write: the batch is then run again with each write inside its own
- * SAVEPOINT (the common batch, where every write succeeds, needs none).  Callers that arrive while a
- * batch commits wait, and the next of them to wake leads the next batch.
+ * SAVEPOINT (the common batch, where every write succeeds, needs none).
+ * Callers that arrive while a batch commits wait, and the next of them to
+ * wake leads the next batch.
  * No timers: a lone caller leads at once and commits immediately.  A
  * caller returns only after its write is durable (or failed).  Audit ids
  * are assigned in queue order within a batch and batches commit one after

@@ -199,6 +199,22 @@ test_text(void **state)
 	out = redact_text(r, STR_LIT("summarise ticket 42 for alice"));
 	assert_string_equal(out, "summarise ticket 42 for alice");
 	free(out);
+	out = redact_text(r, STR_LIT(""));
+	assert_string_equal(out, "");
+	free(out);
+	/* the first replacement at the very start, and after a kept prefix
+	 * (the text before it is copied as it was) */
+	out = redact_text(r, STR_LIT(PEM " tail"));
+	assert_non_null(out);
+	assert_int_equal(strncmp(out, "hmac:", 5), 0);
+	assert_string_equal(out + REDACT_HMAC_LEN, " tail");
+	free(out);
+	out = redact_text(r, STR_LIT("a, b: pwd=x1 c"));
+	assert_non_null(out);
+	assert_int_equal(redact_hmac(r, STR_LIT("x1"), h), MANDATE_OK);
+	snprintf(want, sizeof(want), "a, b: pwd=%s c", h);
+	assert_string_equal(out, want);
+	free(out);
 	redact_free(r);
 }
 
