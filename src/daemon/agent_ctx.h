@@ -77,7 +77,8 @@
 
 #include "daemon/daemon_int.h"
 
-/* A decision id: 32 lowercase hex digits and a NUL. */
+/* A decision id: 32 lowercase hex digits and a NUL (16 drawn at random
+ * when the daemon starts, then a counter: unique, not a secret). */
 #define AGENT_DECISION_ID_SIZE 33
 
 enum agent_ctx_result {
