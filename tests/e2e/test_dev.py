@@ -169,6 +169,10 @@ def test_readme_walkthrough(dev):
     assert AGENT in out
     assert "\nended\n" in out
     assert '{"active":false}' in out
+    # step 6: inside the intent, outside it; step 8: after the end
+    decisions = re.findall(r'^\{"decision":(true|false),"id":"[0-9a-f]{32}"\}$',
+                           out, re.M)
+    assert decisions == ["true", "false", "false"], out
     assert out.rstrip().endswith("true")      # the curl variant
 
 
