@@ -226,6 +226,47 @@ test_prompt(void **state)
 	audit_close(l);
 }
 
+/* The writer serialises fields itself: the stored text is exactly what
+ * jansson's compact dump of the same (redaction-free) tree gives, escapes,
+ * extreme integers, reals, nesting and non-ASCII included; a string that
+ * is not UTF-8 is refused, not stored. */
+static void
+test_serialise(void **state)
+{
+	struct fx *f = *state;
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
+	struct arena a;
+	struct store_audit_event *ev;
+	json_t *j, *bad;
+	char *want;
+	size_t n;
+	int64_t id;
+
+	j = json_pack("{s:s,s:I,s:I,s:f,s:f,s:[b,b,n,{}],s:{s:[]},s:s}",
+	    "k\x1f\"", "a\x01\x7f/\"\\\b\f\n\r\t\xc3\xa9\xe2\x82\xac",
+	    "min", (json_int_t)INT64_MIN, "max", (json_int_t)INT64_MAX,
+	    "r", 1.0, "r2", -0.125, "l", 1, 0, "o", "e", "policy_hash", "");
+	assert_non_null(j);
+	want = json_dumps(j, JSON_COMPACT);
+	assert_non_null(want);
+	assert_int_equal(rec(l, "decision", "r", json_incref(j), &id),
+	    MANDATE_OK);
+	arena_init(&a, 0);
+	assert_int_equal(store_audit_read(f->s, id, 1, &a, &ev, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(ev[0].fields_json.p, want);
+	arena_free(&a);
+	free(want);
+	json_decref(j);
+	bad = json_object();
+	assert_non_null(bad);
+	assert_int_equal(json_object_set_new(bad, "x",
+	    json_stringn_nocheck("\xff\xfe", 2)), 0);
+	assert_int_not_equal(rec(l, "decision", "r", bad, NULL), MANDATE_OK);
+	audit_close(l);
+}
+
 struct worker {
 	struct audit_log *l;
 	int n, failed;
@@ -480,6 +521,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serialise, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_sync, setup,
 		    teardown),
