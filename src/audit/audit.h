@@ -42,6 +42,10 @@
 /* The leaf hash of one record (id included). */
 int audit_record_leaf_hash(const struct store_audit_event *e, merkle_hash out);
 
+/* The same through a reusable context (h may be NULL). */
+int audit_record_leaf_hash_h(const struct store_audit_event *e,
+    struct merkle_hasher *h, merkle_hash out);
+
 /* The canonical encoding itself, into the arena (for tests and tools). */
 int audit_record_encode(const struct store_audit_event *e, struct arena *a,
     struct str *out);

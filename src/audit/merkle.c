@@ -49,6 +49,78 @@ merkle_node_hash(const merkle_hash left, const merkle_hash right,
 	return SHA256(buf, sizeof(buf), out) ? MANDATE_OK : MANDATE_EINTERNAL;
 }
 
+struct merkle_hasher {
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+};
+
+int
+merkle_hasher_new(struct merkle_hasher **out)
+{
+	struct merkle_hasher *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (h == NULL)
+		return MANDATE_ENOMEM;
+	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	h->ctx = EVP_MD_CTX_new();
+	if (h->md == NULL || h->ctx == NULL) {
+		merkle_hasher_free(h);
+		return MANDATE_EINTERNAL;
+	}
+	*out = h;
+	return MANDATE_OK;
+}
+
+void
+merkle_hasher_free(struct merkle_hasher *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	EVP_MD_free(h->md);
+	free(h);
+}
+
+int
+merkle_hasher_begin(struct merkle_hasher *h, unsigned char prefix)
+{
+	return EVP_DigestInit_ex2(h->ctx, h->md, NULL) == 1 &&
+	    EVP_DigestUpdate(h->ctx, &prefix, 1) == 1 ? MANDATE_OK :
+	    MANDATE_EINTERNAL;
+}
+
+int
+merkle_hasher_update(struct merkle_hasher *h, const void *p, size_t n)
+{
+	return n == 0 || EVP_DigestUpdate(h->ctx, p, n) == 1 ? MANDATE_OK :
+	    MANDATE_EINTERNAL;
+}
+
+int
+merkle_hasher_finish(struct merkle_hasher *h, merkle_hash out)
+{
+	return EVP_DigestFinal_ex(h->ctx, out, NULL) == 1 ? MANDATE_OK :
+	    MANDATE_EINTERNAL;
+}
+
+int
+merkle_node_hash_h(struct merkle_hasher *h, const merkle_hash left,
+    const merkle_hash right, merkle_hash out)
+{
+	int r;
+
+	if (h == NULL)
+		return merkle_node_hash(left, right, out);
+	if ((r = merkle_hasher_begin(h, 0x01)) != MANDATE_OK ||
+	    (r = merkle_hasher_update(h, left, MERKLE_HASH_LEN)) !=
+	    MANDATE_OK ||
+	    (r = merkle_hasher_update(h, right, MERKLE_HASH_LEN)) !=
+	    MANDATE_OK)
+		return r;
+	return merkle_hasher_finish(h, out);
+}
+
 int
 merkle_empty_root(merkle_hash out)
 {
@@ -65,6 +137,13 @@ merkle_compact_init(struct merkle_compact *c)
 int
 merkle_compact_append(struct merkle_compact *c, const merkle_hash leaf)
 {
+	return merkle_compact_append_h(c, leaf, NULL);
+}
+
+int
+merkle_compact_append_h(struct merkle_compact *c, const merkle_hash leaf,
+    struct merkle_hasher *h)
+{
 	uint64_t s = c->size;
 	int r;
 
@@ -75,8 +154,8 @@ merkle_compact_append(struct merkle_compact *c, const merkle_hash leaf)
 	 * same height as the one just completed: merge them */
 	while (s & 1) {
 		unsigned i = c->n_hashes;
-		if ((r = merkle_node_hash(c->hashes[i - 2], c->hashes[i - 1],
-		    c->hashes[i - 2])) != MANDATE_OK)
+		if ((r = merkle_node_hash_h(h, c->hashes[i - 2],
+		    c->hashes[i - 1], c->hashes[i - 2])) != MANDATE_OK)
 			return r;
 		c->n_hashes--;
 		s >>= 1;

@@ -34,6 +34,27 @@ int merkle_leaf_hash(const void *data, size_t n, merkle_hash out);
 int merkle_node_hash(const merkle_hash left, const merkle_hash right,
     merkle_hash out);
 
+/*
+ * A reusable SHA-256 context: the digest fetched and the context
+ * allocated once, for a caller that hashes many leaves and nodes (the
+ * store's audit appends).  One thread at a time; merkle_hasher_free
+ * accepts NULL.  The functions that take one accept NULL for "make a
+ * context for this call" (the same hash either way).
+ */
+struct merkle_hasher;
+int merkle_hasher_new(struct merkle_hasher **out);
+void merkle_hasher_free(struct merkle_hasher *h);
+
+/* Stream one hash: begin with its one-byte prefix (0x00 leaf, 0x01
+ * node), update with the data, finish into out. */
+int merkle_hasher_begin(struct merkle_hasher *h, unsigned char prefix);
+int merkle_hasher_update(struct merkle_hasher *h, const void *p, size_t n);
+int merkle_hasher_finish(struct merkle_hasher *h, merkle_hash out);
+
+/* merkle_node_hash with a reusable context (h may be NULL). */
+int merkle_node_hash_h(struct merkle_hasher *h, const merkle_hash left,
+    const merkle_hash right, merkle_hash out);
+
 /* The MTH of the empty tree: SHA-256 of no bytes. */
 int merkle_empty_root(merkle_hash out);
 
@@ -52,6 +73,10 @@ void merkle_compact_init(struct merkle_compact *c);
 
 /* Append one leaf hash; MANDATE_ELIMIT past 2^63 - 1 leaves. */
 int merkle_compact_append(struct merkle_compact *c, const merkle_hash leaf);
+
+/* The same, its node hashes through h (may be NULL). */
+int merkle_compact_append_h(struct merkle_compact *c, const merkle_hash leaf,
+    struct merkle_hasher *h);
 
 /* The MTH of the leaves appended so far (the empty root for none). */
 int merkle_compact_root(const struct merkle_compact *c, merkle_hash out);

@@ -74,6 +74,26 @@ put_digest(void *ctx, const void *p, size_t n)
 	    MANDATE_EINTERNAL;
 }
 
+static int
+put_hasher(void *ctx, const void *p, size_t n)
+{
+	return merkle_hasher_update(ctx, p, n);
+}
+
+int
+audit_record_leaf_hash_h(const struct store_audit_event *e,
+    struct merkle_hasher *h, merkle_hash out)
+{
+	int r;
+
+	if (h == NULL)
+		return audit_record_leaf_hash(e, out);
+	if ((r = merkle_hasher_begin(h, 0x00)) != MANDATE_OK ||
+	    (r = encode(e, put_hasher, h)) != MANDATE_OK)
+		return r;
+	return merkle_hasher_finish(h, out);
+}
+
 int
 audit_record_leaf_hash(const struct store_audit_event *e, merkle_hash out)
 {

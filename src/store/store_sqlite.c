@@ -355,6 +355,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];   /* prepared on first use */
+	struct merkle_hasher *hasher;   /* the audit leaves' hashes */
 	int in_use;
 };
 
@@ -484,6 +485,8 @@ conn_close(struct sq_conn *c)
 	if (c->db != NULL)
 		sqlite3_close(c->db);
 	c->db = NULL;
+	merkle_hasher_free(c->hasher);
+	c->hasher = NULL;
 }
 
 /* Run one PRAGMA or other statement that may return a row; the first
@@ -525,6 +528,11 @@ conn_open(struct sq_store *st, const char *path, struct sq_conn *c)
 	    NULL);
 	if (rc != SQLITE_OK) {
 		r = fail_rc(st, c->db, rc, "open");
+		conn_close(c);
+		return r;
+	}
+	if ((r = merkle_hasher_new(&c->hasher)) != MANDATE_OK) {
+		log_msg(st, r, "open", "cannot make a SHA-256 context");
 		conn_close(c);
 		return r;
 	}
@@ -826,7 +834,8 @@ tree_add(struct op *op, const struct store_audit_event *e)
 	sqlite3_stmt *q;
 	int r;
 
-	if ((r = audit_record_leaf_hash(e, leaf)) != MANDATE_OK)
+	if ((r = audit_record_leaf_hash_h(e, op->c->hasher, leaf)) !=
+	    MANDATE_OK)
 		return r;
 	if ((q = op_stmt(op, ST_LEAF_INSERT, &r)) == NULL)
 		return r;
@@ -839,7 +848,7 @@ tree_add(struct op *op, const struct store_audit_event *e)
 	}
 	if ((r = run_stmt(op, ST_LEAF_INSERT, q, NULL)) != MANDATE_OK)
 		return r;
-	return merkle_compact_append(op->tree, leaf);
+	return merkle_compact_append_h(op->tree, leaf, op->c->hasher);
 }
 
 /* After migration_audit_tree: the leaves of the events written
