@@ -20,7 +20,11 @@
 # Environment: STS_SECONDS (length of each run, default 3), STS_TOKENS
 # (distinct subject tokens made, default 40000; the distinct run stops
 # when they are used up), STS_CONNECTIONS (wrk's keep-alive connections,
-# default 16), STS_THREADS (the daemon's server.threads, default 16).
+# default 16), STS_THREADS (the daemon's server.threads, default 16),
+# STS_PERF (a file name: perf record the daemon during the distinct-token
+# run into it, for `perf report -i FILE`), STS_STAT=1 (perf stat the
+# daemon during the distinct-token run: context switches and system
+# calls per exchange, which a shared machine disturbs less than time).
 #
 # Why 16 and 16: every exchange waits for one durable SQLite commit
 # (synchronous=FULL, an fsync), and the store's group commit can only put
@@ -126,13 +130,35 @@ cpu_ticks() {
 }
 
 run() { # label tokens-file limit-per-thread -> "RESULT ..." line
+	ppid=
+	if [ "$1" = distinct ] && [ -n "${STS_PERF:-}" ]; then
+		# profile the daemon during the distinct-token run
+		perf record --call-graph dwarf,16384 -F 499 -o "$STS_PERF" -p "$pid" -- \
+		    sleep "$seconds" > "$tmp/perf.out" 2>&1 &
+		ppid=$!
+	elif [ "$1" = distinct ] && [ -n "${STS_STAT:-}" ]; then
+		perf stat -x, -o "$tmp/stat.txt" -e context-switches \
+		    -e raw_syscalls:sys_enter -e syscalls:sys_enter_fdatasync \
+		    -e syscalls:sys_enter_pwrite64 -e syscalls:sys_enter_pread64 \
+		    -p "$pid" -- sleep "$seconds" > "$tmp/perf.out" 2>&1 &
+		ppid=$!
+	fi
 	t0=$(cpu_ticks)
 	TOKENS="$2" FORM_REST="$rest" LIMIT=$3 THREADS=2 \
 	    wrk -t2 -c"$conns" -d"${seconds}s" --latency -s bench/sts_exchange.lua \
 	    "$url/oauth2/token" > "$tmp/wrk-$1.txt" 2>&1 || true
 	t1=$(cpu_ticks)
+	[ -z "$ppid" ] || wait "$ppid" || true
 	line=$(grep '^RESULT' "$tmp/wrk-$1.txt") || {
 		echo "sts_bench: wrk failed:" >&2; cat "$tmp/wrk-$1.txt" >&2; exit 1; }
+	if [ -n "$ppid" ] && [ -f "$tmp/stat.txt" ]; then
+		# the counters over the requests of the run (perf's window
+		# is the run's, give or take its start)
+		n=$(echo "$line" | tr ' ' '\n' | sed -n 's/^requests=//p')
+		awk -F, -v n="$n" '$1 ~ /^[0-9]+$/ && n > 0 {
+		    printf "perf stat, distinct run: %.2f %s per exchange\n", $1 / n, $3 }' \
+		    "$tmp/stat.txt" >&2
+	fi
 	echo "$line cpu_s=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
 	    'BEGIN { printf "%.2f", t / hz }')"
 }

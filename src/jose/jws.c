@@ -123,7 +123,16 @@ jose_verify_raw(const struct jose_key *key, enum jose_alg alg,
 		jose_set_why(why, JOSE_R_NOMEM);
 		goto out;
 	}
-	if (EVP_DigestVerifyInit_ex(mctx, &pctx,
+	if (key->ec_verify != NULL) {
+		/* the key's template, set up for its curve's hash (which
+		 * the alg check above made the alg's) */
+		if (EVP_MD_CTX_copy_ex(mctx, key->ec_verify) != 1) {
+			jose_set_why(why, JOSE_R_INTERNAL);
+			goto out;
+		}
+		/* used once: the final step need not keep a copy */
+		EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
+	} else if (EVP_DigestVerifyInit_ex(mctx, &pctx,
 	    md != NULL ? EVP_MD_get0_name(md) : NULL, NULL, NULL, key->pkey,
 	    NULL) != 1) {
 		jose_set_why(why, JOSE_R_INTERNAL);
@@ -403,9 +412,13 @@ jose_jws_sign(struct arena *a, const struct jose_key *key,
 	memcpy(tok + h64.n + 1, p64.p, p64.n);
 	r = MANDATE_EINTERNAL;
 	sig_len = sizeof(sig);
-	if (EVP_DigestSignInit_ex(mctx, NULL, alg == JOSE_ALG_ES256 ?
-	    "SHA256" : NULL, NULL, NULL, key->pkey, NULL) != 1 ||
-	    EVP_DigestSign(mctx, sig, &sig_len, (const uint8_t *)tok,
+	if ((key->ec_sign != NULL ? EVP_MD_CTX_copy_ex(mctx, key->ec_sign) :
+	    EVP_DigestSignInit_ex(mctx, NULL, alg == JOSE_ALG_ES256 ?
+	    "SHA256" : NULL, NULL, NULL, key->pkey, NULL)) != 1)
+		goto out;
+	/* used once: the final step need not keep a copy of the state */
+	EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
+	if (EVP_DigestSign(mctx, sig, &sig_len, (const uint8_t *)tok,
 	    h64.n + 1 + p64.n) != 1)
 		goto out;
 	if (alg == JOSE_ALG_ES256) {

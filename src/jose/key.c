@@ -82,6 +82,8 @@ jose_key_unref(struct jose_key *key)
 	if (atomic_fetch_sub_explicit(&key->refs, 1,
 	    memory_order_acq_rel) != 1)
 		return;
+	EVP_MD_CTX_free(key->ec_verify);
+	EVP_MD_CTX_free(key->ec_sign);
 	EVP_PKEY_free(key->pkey);
 	free(key->x);
 	free(key->y);
@@ -176,6 +178,28 @@ bn_b64_dup(const BIGNUM *bn, size_t pad)
 	return b64_dup(buf, (size_t)n);
 }
 
+/* The EC key's digest-verify and digest-sign templates (see jose_int.h). */
+static int
+key_ec_templates(struct jose_key *key, enum jose_reason *why)
+{
+	const char *md = key->crv == JOSE_CRV_P256 ? "SHA256" :
+	    key->crv == JOSE_CRV_P384 ? "SHA384" : "SHA512";
+
+	if ((key->ec_verify = EVP_MD_CTX_new()) == NULL ||
+	    (key->has_private && (key->ec_sign = EVP_MD_CTX_new()) == NULL)) {
+		jose_set_why(why, JOSE_R_NOMEM);
+		return MANDATE_ENOMEM;
+	}
+	if (EVP_DigestVerifyInit_ex(key->ec_verify, NULL, md, NULL, NULL,
+	    key->pkey, NULL) != 1 || (key->ec_sign != NULL &&
+	    EVP_DigestSignInit_ex(key->ec_sign, NULL, md, NULL, NULL,
+	    key->pkey, NULL) != 1)) {
+		jose_set_why(why, JOSE_R_INTERNAL);
+		return MANDATE_EINTERNAL;
+	}
+	return MANDATE_OK;
+}
+
 /* Work out kty/crv of key->pkey, check its size, and fill the public
  * base64url members used for export and thumbprints. */
 static int
@@ -220,6 +244,8 @@ key_fill_public(struct jose_key *key, enum jose_reason *why)
 			jose_set_why(why, JOSE_R_NOMEM);
 			goto out;
 		}
+		if ((r = key_ec_templates(key, why)) != MANDATE_OK)
+			goto out;
 	} else if (id == EVP_PKEY_RSA) {
 		int bits = EVP_PKEY_get_bits(key->pkey);
 

@@ -44,12 +44,31 @@ dpop_algs_from_config(unsigned bits)
 	return out;
 }
 
+/* The next credential id into jti (STS_JTI_LEN + 1 bytes): the prefix,
+ * then the counter as 16 lowercase hex digits, so that the ids of one
+ * process sort in issue order (see struct sts). */
+static void
+jti_make(struct sts *sts, char *jti)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint_fast64_t n = atomic_fetch_add_explicit(&sts->jti_next, 1,
+	    memory_order_relaxed);
+
+	memcpy(jti, sts->jti_prefix, STS_JTI_PREFIX);
+	for (int i = STS_JTI_LEN - 1; i >= STS_JTI_PREFIX; i--) {
+		jti[i] = hex[n & 15];
+		n >>= 4;
+	}
+	jti[STS_JTI_LEN] = '\0';
+}
+
 int
 sts_open(const struct sts_options *opt, struct store *s, int64_t now,
     struct sts **out)
 {
 	int r;
 	struct sts *sts;
+	uint8_t rnd[STS_JTI_PREFIX / 4 * 3];
 
 	*out = NULL;
 	if (opt == NULL || opt->tokens == NULL || s == NULL ||
@@ -63,10 +82,14 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 	sts->dpop_algs = dpop_algs_from_config(sts->tok->dpop.algorithms);
 	pthread_mutex_init(&sts->mu, NULL);
 	pthread_mutex_init(&sts->rot_mu, NULL);
-	if (RAND_bytes(sts->nonce_key, sizeof sts->nonce_key) != 1) {
+	if (RAND_bytes(sts->nonce_key, sizeof sts->nonce_key) != 1 ||
+	    RAND_bytes(rnd, sizeof rnd) != 1 ||
+	    jose_b64url_encode(rnd, sizeof rnd, sts->jti_prefix,
+	    sizeof sts->jti_prefix) != STS_JTI_PREFIX) {
 		r = MANDATE_EINTERNAL;
 		goto fail;
 	}
+	atomic_init(&sts->jti_next, 0);
 	if ((r = sts_replay_init(&sts->replay,
 	    sts->tok->dpop.replay_cache_size)) != MANDATE_OK)
 		goto fail;
@@ -140,8 +163,7 @@ mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 {
 	int r = MANDATE_ENOMEM;
 	struct sts_snap *snap = NULL;
-	uint8_t rnd[16];
-	char jti[32], *audtext = NULL;
+	char jti[STS_JTI_LEN + 1], *audtext = NULL;
 	struct str payload, tok;
 	struct jose_sign_opts so;
 	struct sts_jw w;
@@ -155,11 +177,7 @@ mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 		return MANDATE_EINVAL;
 	if ((snap = sts_snap_get(sts)) == NULL)
 		return MANDATE_EINTERNAL;
-	if (RAND_bytes(rnd, sizeof rnd) != 1 ||
-	    jose_b64url_encode(rnd, sizeof rnd, jti, sizeof jti) != 22) {
-		r = MANDATE_EINTERNAL;
-		goto out;
-	}
+	jti_make(sts, jti);
 	/* the claims, written directly (a jansson tree cost a malloc per
 	 * node); every member must be written: text that is not UTF-8 fails
 	 * the whole token rather than leaving a claim out */

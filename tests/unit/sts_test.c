@@ -339,7 +339,7 @@ test_happy(void **state)
 	    MANDATE_OK);
 	assert_true(str_eq_c(v.sub, AGENT));
 	assert_true(str_eq_c(v.task_id, f->task));
-	assert_int_equal(v.jti.n, 22);
+	assert_int_equal(v.jti.n, STS_JTI_LEN);
 	assert_int_equal(v.exp, T0 + 10 + 300);
 	/* wrong audience */
 	assert_int_equal(sts_verify_access_token(f->sts, tok,
@@ -386,7 +386,8 @@ test_happy(void **state)
 	assert_non_null(b);
 	assert_string_equal(json_string_value(json_object_get(b, "task_id")),
 	    f->task);
-	assert_int_equal(json_string_length(json_object_get(b, "jti")), 22);
+	assert_int_equal(json_string_length(json_object_get(b, "jti")),
+	    STS_JTI_LEN);
 	assert_int_equal(json_integer_value(json_object_get(b, "exp")),
 	    T0 + 10 + 300);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
@@ -1346,6 +1347,35 @@ test_json_writer(void **state)
 	arena_free(&a);
 }
 
+/* Credential ids: unique, one process's share its random prefix, and
+ * each sorts after the one issued before it (what keeps the jti index's
+ * inserts together). */
+static void
+test_jti_order(void **state)
+{
+	struct fx *f = *state;
+	struct sts_verified v;
+	const char *why;
+	struct str prev = STR_NULL;
+
+	for (int i = 0; i < 20; i++) {
+		struct str tok = get_token(f, "[\"read\"]", NULL);
+
+		assert_int_equal(sts_verify_access_token(f->sts, tok,
+		    STR_LIT(AUD), STR_NULL, STR_NULL, STR_NULL, T0 + 20, &f->a,
+		    &v, &why), MANDATE_OK);
+		assert_int_equal(v.jti.n, STS_JTI_LEN);
+		for (size_t j = STS_JTI_PREFIX; j < v.jti.n; j++)
+			assert_non_null(memchr("0123456789abcdef", v.jti.p[j],
+			    16));
+		if (prev.n > 0) {
+			assert_memory_equal(prev.p, v.jti.p, STS_JTI_PREFIX);
+			assert_true(memcmp(prev.p, v.jti.p, STS_JTI_LEN) < 0);
+		}
+		prev = v.jti;
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1353,6 +1383,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_happy),
+		T(test_jti_order),
 		cmocka_unit_test(test_json_writer),
 		T(test_all_intents_and_expiry),
 		T(test_task_end_and_kill),
