@@ -23,6 +23,7 @@
 #include "daemon/agent_ctx.h"
 #include "sts/sts.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 struct agent_ctx {
 	const struct agent_call *call;
@@ -337,14 +338,7 @@ agent_constraints_match(json_t *constraints, const json_t *arguments)
 static bool
 task_id_ok(struct str id)
 {
-	if (id.n != STORE_TASK_ID_LEN)
-		return false;
-	for (size_t i = 0; i < id.n; i++) {
-		char c = id.p[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
+	return id.n == STORE_TASK_ID_LEN && hex_lower_all(id.p, id.n);
 }
 
 static bool

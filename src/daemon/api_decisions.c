@@ -20,22 +20,17 @@
 
 #include <jansson.h>
 
+#include "daemon/agent_ctx.h"
 #include "daemon/daemon_int.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 #define OUTCOME_MAX_BODY 16384
 
 static bool
 decision_id_ok(struct str id)
 {
-	if (id.n != 32)
-		return false;
-	for (size_t i = 0; i < id.n; i++) {
-		char c = id.p[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
+	return id.n == AGENT_DECISION_ID_SIZE - 1 && hex_lower_all(id.p, id.n);
 }
 
 /* The same alphabet as tool output labels in the configuration. */

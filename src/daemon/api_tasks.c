@@ -21,6 +21,7 @@
 
 #include "daemon/daemon_int.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 /* ---- helpers ---- */
 
@@ -201,14 +202,7 @@ task_json(const struct store_task *t, int64_t now)
 static bool
 task_id_ok(struct str id)
 {
-	if (id.n != STORE_TASK_ID_LEN)
-		return false;
-	for (size_t i = 0; i < id.n; i++) {
-		char c = id.p[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
+	return id.n == STORE_TASK_ID_LEN && hex_lower_all(id.p, id.n);
 }
 
 /* The optional {"reason": "..."} body of end and revoke.  1 with *reason

@@ -13,6 +13,19 @@ hex_digit_value(int c)
 	return -1;
 }
 
+int
+hex_lower_all(const void *s, size_t n)
+{
+	const unsigned char *p = s;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 size_t
 utf8_seq_len(const unsigned char *s, size_t i, size_t n)
 {

@@ -12,6 +12,10 @@
 /* The value of a hexadecimal digit, or -1 for any other byte. */
 int hex_digit_value(int c);
 
+/* 1 when s[0..n) is n > 0 bytes of lowercase hex (0-9, a-f): the form of
+ * the daemon's task, decision and token ids. */
+int hex_lower_all(const void *s, size_t n);
+
 /* Length (2-4) of the valid multi-byte sequence at s[i] (s[i] >= 0x80),
  * or 0 when it is malformed, truncated, overlong, a surrogate or above
  * U+10FFFF. */
