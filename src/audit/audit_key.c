@@ -35,35 +35,6 @@ audit_key_jwk_path(const char *pem_path, char *buf, size_t n)
 	return w < 0 || (size_t)w >= n ? MANDATE_ELIMIT : MANDATE_OK;
 }
 
-static int
-write_file(const char *path, const char *data, size_t len, int excl,
-    mode_t mode)
-{
-	int fd, r = MANDATE_EIO;
-	size_t done = 0;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    (excl ? O_EXCL : O_TRUNC), mode);
-	if (fd < 0)
-		return MANDATE_EIO;
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		done += (size_t)n;
-	}
-	if (fsync(fd) != 0)
-		goto out;
-	r = MANDATE_OK;
-out:
-	close(fd);
-	if (r != MANDATE_OK && excl)
-		unlink(path);
-	return r;
-}
-
 /* mkdir -m 0700 of the file's directory (one level). */
 static int
 ensure_parent(const char *path)
@@ -135,7 +106,7 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 		jose_key_unref(k);
 		k = NULL;
 		if ((r = ensure_parent(path)) != MANDATE_OK ||
-		    (r = write_file(path, pem, pem_len, 1, 0600)) !=
+		    (r = file_write(path, pem, pem_len, true, 0600)) !=
 		    MANDATE_OK) {
 			snprintf(err, err_len, "cannot write the audit key %s: "
 			    "%s", path, strerror(errno));
@@ -154,7 +125,7 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 	/* the public half, for verifiers (rewritten at each start) */
 	if ((r = audit_key_jwk_path(path, jwk_path, sizeof(jwk_path))) !=
 	    MANDATE_OK || (r = jose_key_public_jwk(k, &a, &jwk)) != MANDATE_OK ||
-	    (r = write_file(jwk_path, jwk.p, jwk.n, 0, 0644)) != MANDATE_OK) {
+	    (r = file_write(jwk_path, jwk.p, jwk.n, false, 0644)) != MANDATE_OK) {
 		snprintf(err, err_len, "cannot write the audit public key %s",
 		    jwk_path);
 		goto out;

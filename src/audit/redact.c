@@ -23,7 +23,9 @@
 #include <openssl/rand.h>
 
 #include "audit/redact.h"
+#include "util/file.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 struct redact_path {
 	char **seg;
@@ -57,13 +59,6 @@ static bool
 is_b64url(int c)
 {
 	return is_alnum(c) || c == '-' || c == '_';
-}
-
-static bool
-is_hex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
 }
 
 /* A pattern with its length (the tables below are checked against every
@@ -250,7 +245,7 @@ looks_random(struct str v)
 		digit |= c >= '0' && c <= '9';
 		up |= c >= 'A' && c <= 'Z';
 		low |= c >= 'a' && c <= 'z';
-		hex &= is_hex(c);
+		hex &= hex_digit_value(c) >= 0;
 		counts[c]++;
 	}
 	if (hex)
@@ -826,15 +821,6 @@ redact_free(struct redact *r)
 	free(r);
 }
 
-static int
-unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int
 redact_key_load(const char *path, bool create,
     unsigned char key[REDACT_KEY_LEN])
@@ -848,18 +834,9 @@ redact_key_load(const char *path, bool create,
 	if (fd < 0 && errno == ENOENT && create) {
 		if (RAND_bytes(key, REDACT_KEY_LEN) != 1)
 			return MANDATE_EINTERNAL;
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		if (fd < 0)
+		if (file_write(path, key, REDACT_KEY_LEN, true, 0600) !=
+		    MANDATE_OK)
 			goto out;
-		if (write(fd, key, REDACT_KEY_LEN) != REDACT_KEY_LEN ||
-		    fsync(fd) != 0) {
-			close(fd);
-			fd = -1;
-			unlink(path);
-			goto out;
-		}
-		close(fd);
 		return MANDATE_OK;
 	}
 	if (fd < 0) {
@@ -880,7 +857,8 @@ redact_key_load(const char *path, bool create,
 	    buf[2 * REDACT_KEY_LEN] == '\n')) {
 		rc = MANDATE_OK;
 		for (size_t i = 0; i < REDACT_KEY_LEN; i++) {
-			int h = unhex(buf[2 * i]), l = unhex(buf[2 * i + 1]);
+			int h = hex_digit_value(buf[2 * i]),
+			    l = hex_digit_value(buf[2 * i + 1]);
 			if (h < 0 || l < 0) {
 				rc = MANDATE_EINVAL;
 				break;

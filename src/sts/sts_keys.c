@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "sts/sts_int.h"
+#include "util/file.h"
 #include "util/status.h"
 
 #define PEM_MAX (64 * 1024)
@@ -127,34 +128,6 @@ out:
 }
 
 static int
-write_secret(const char *path, const char *data, size_t len)
-{
-	int fd, r = MANDATE_EIO;
-	size_t done = 0;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0)
-		return MANDATE_EIO;
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		done += (size_t)n;
-	}
-	if (fsync(fd) != 0)
-		goto out;
-	r = MANDATE_OK;
-out:
-	close(fd);
-	if (r != MANDATE_OK)
-		unlink(path);
-	return r;
-}
-
-static int
 ensure_dir(const char *dir)
 {
 	struct stat st;
@@ -225,7 +198,7 @@ generate_key(struct sts *sts, int state, int64_t now, struct arena *a,
 	if ((r = jose_key_public_jwk(k2, a, &jwk)) != MANDATE_OK)
 		goto out;
 	if ((r = key_path(sts, str_c(tp), path, sizeof path)) != MANDATE_OK ||
-	    (r = write_secret(path, pem, pem_len)) != MANDATE_OK)
+	    (r = file_write(path, pem, pem_len, true, 0600)) != MANDATE_OK)
 		goto out;
 	memset(&meta, 0, sizeof meta);
 	meta.kid = str_c(tp);

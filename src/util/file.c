@@ -1,7 +1,9 @@
-/* file.c - whole-file reads with a size limit. */
+/* file.c - whole-file reads with a size limit, durable writes. */
 #include "file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,5 +68,37 @@ out:
 		errno = saved;
 	}
 	free(buf);
+	return r;
+}
+
+int
+file_write(const char *path, const void *data, size_t len, bool excl,
+    mode_t mode)
+{
+	const char *p = data;
+	int fd, r = MANDATE_EIO, saved;
+	size_t done = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+	    (excl ? O_EXCL : O_TRUNC), mode);
+	if (fd < 0)
+		return MANDATE_EIO;
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0)
+		goto out;
+	r = MANDATE_OK;
+out:
+	saved = errno;
+	close(fd);
+	if (r != MANDATE_OK && excl)
+		unlink(path);
+	errno = saved;
 	return r;
 }

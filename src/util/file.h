@@ -1,15 +1,25 @@
 /*
- * file.h - read a whole file into memory, with a size limit.
+ * file.h - read a whole file into memory, with a size limit; write one
+ * durably.
  */
 #ifndef MANDATE_FILE_H
 #define MANDATE_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Read `path` ("-" for standard input) into a malloc'd, NUL-terminated
  * buffer.  MANDATE_OK with *out and *out_len set (caller frees *out), or
  * MANDATE_EIO (cannot open/read) or MANDATE_ELIMIT (larger than max);
  * *out is NULL on error and errno says why for MANDATE_EIO. */
 int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
+
+/* Write data[0..len) to path (never through a symlink) and fsync it.
+ * excl: create a new file with `mode` (fails if path exists; removed
+ * again on a failed write), for keys and other secrets; otherwise create
+ * or truncate.  MANDATE_OK or MANDATE_EIO (errno says why). */
+int file_write(const char *path, const void *data, size_t len, bool excl,
+    mode_t mode);
 
 #endif
