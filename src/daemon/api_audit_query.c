@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon_int.h"
+#include "util/civil.h"
 #include "util/status.h"
 
 #define AUDIT_RESOURCE_TYPE "AuditLog"
@@ -59,20 +60,6 @@ digits(const char *p, size_t n, int *out)
 	}
 	*out = v;
 	return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
 }
 
 /* Unix seconds, or an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac]
