@@ -43,6 +43,25 @@ int cli_load_entities(const char *file, const struct cedar_schema *schema,
 /* Read a file whole (caller frees); prints the reason on failure. */
 char *cli_read_file(const char *path, size_t *len);
 
+struct json_t;
+
+/* One request to the daemon's API (http_client.c). */
+struct cli_http_req {
+	void *curl;                /* a CURL handle to reuse, or NULL */
+	const char *url;
+	const char *method;        /* NULL: GET (or POST when body is set) */
+	const char *body;          /* NULL: none */
+	const char *content_type;  /* "Content-Type: ..." header with body */
+	const char *token;         /* bearer token; NULL or "": none */
+	long timeout_s;
+	size_t max_reply;          /* bytes of answer accepted */
+};
+
+/* 0 on a 2xx answer with *answer its JSON (NULL when the body is not
+ * JSON; json_decref it); 1 after printing the failure (transport error,
+ * or the status with the server's error and error_description). */
+int cli_http(const struct cli_http_req *q, struct json_t **answer);
+
 /* True when arg is exactly one of the given option spellings. */
 bool cli_opt(const char *arg, const char *long_name, const char *short_name);
 

@@ -75,32 +75,6 @@ struct aq_opts {
 	bool follow;
 };
 
-struct reply {
-	char *buf;
-	size_t len;
-	bool too_big;
-};
-
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	size_t add = size * n;
-	char *nb;
-
-	if (add > AQ_MAX_REPLY - r->len) {
-		r->too_big = true;
-		return 0;
-	}
-	if ((nb = realloc(r->buf, r->len + add + 1)) == NULL)
-		return 0;
-	r->buf = nb;
-	memcpy(r->buf + r->len, p, add);
-	r->len += add;
-	r->buf[r->len] = '\0';
-	return add;
-}
-
 /* A query string buffer: "?k=v&k=v" with values escaped by curl. */
 struct qs {
 	char buf[8192];
@@ -133,69 +107,29 @@ qs_add(CURL *c, struct qs *q, const char *k, const char *v)
 static int
 get_page(CURL *c, const struct aq_opts *o, const char *query, json_t **out)
 {
-	struct curl_slist *h = NULL;
-	struct reply rep = { NULL, 0, false };
-	char url[12288], auth[8192];
-	const char *server = o->server;
-	long status = 0;
-	int rc = 1, n;
-	CURLcode cr;
-	json_t *j = NULL;
+	struct cli_http_req q = { .curl = c, .token = o->token,
+	    .timeout_s = 60, .max_reply = AQ_MAX_REPLY };
+	char url[12288];
+	json_t *j;
+	int n;
 
 	*out = NULL;
-	n = snprintf(url, sizeof(url), "%s/v1/audit%s", server, query);
+	n = snprintf(url, sizeof(url), "%s/v1/audit%s", o->server, query);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		fprintf(stderr, "mandate: URL too long\n");
 		return 1;
 	}
-	h = curl_slist_append(h, "Accept: application/json");
-	if (h != NULL && o->token != NULL && o->token[0] != '\0') {
-		n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    o->token);
-		if (n < 0 || (size_t)n >= sizeof(auth)) {
-			fprintf(stderr, "mandate: token too long\n");
-			goto out;
-		}
-		h = curl_slist_append(h, auth);
-	}
-	if (h == NULL)
-		goto out;
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((cr = curl_easy_perform(c)) != CURLE_OK) {
-		fprintf(stderr, "mandate: %s: %s\n", server, rep.too_big ?
-		    "answer too large" : curl_easy_strerror(cr));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) : NULL;
-	if (status != 200) {
-		const char *e = j ? json_string_value(json_object_get(j,
-		    "error")) : NULL;
-		const char *d = j ? json_string_value(json_object_get(j,
-		    "error_description")) : NULL;
-		fprintf(stderr, "mandate: %ld %s%s%s\n", status,
-		    e ? e : "error", d ? ": " : "", d ? d : "");
-		goto out;
-	}
+	q.url = url;
+	if (cli_http(&q, &j) != 0)
+		return 1;
 	if (!json_is_array(json_object_get(j, "events"))) {
-		fprintf(stderr, "mandate: unexpected answer from %s\n", server);
-		goto out;
+		fprintf(stderr, "mandate: unexpected answer from %s\n",
+		    o->server);
+		json_decref(j);
+		return 1;
 	}
 	*out = j;
-	j = NULL;
-	rc = 0;
-out:
-	json_decref(j);
-	curl_slist_free_all(h);
-	free(rep.buf);
-	return rc;
+	return 0;
 }
 
 static int

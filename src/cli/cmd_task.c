@@ -50,110 +50,32 @@ static const char task_usage[] =
     "                 none: the development instance's loopback mode)\n"
     "  -h, --help     this help\n";
 
-struct reply {
-	char *buf;
-	size_t len;
-	bool too_big;
-};
-
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	size_t add = size * n;
-	char *nb;
-
-	if (add > TASK_MAX_REPLY - r->len) {
-		r->too_big = true;
-		return 0;                  /* aborts the transfer */
-	}
-	if ((nb = realloc(r->buf, r->len + add + 1)) == NULL)
-		return 0;
-	r->buf = nb;
-	memcpy(r->buf + r->len, p, add);
-	r->len += add;
-	r->buf[r->len] = '\0';
-	return add;
-}
-
 /* One request; prints the answer.  Returns the exit status. */
 static int
 call_ct(const char *server, const char *token, const char *method,
     const char *path, const char *body, const char *content_type)
 {
-	CURL *c = NULL;
-	struct curl_slist *h = NULL;
-	struct reply rep = { NULL, 0, false };
-	char url[4096], auth[8192];
-	long status = 0;
-	int rc = 1, n;
-	CURLcode cr;
+	struct cli_http_req q = { .method = method, .body = body,
+	    .content_type = content_type, .token = token, .timeout_s = 30,
+	    .max_reply = TASK_MAX_REPLY };
+	char url[4096];
+	json_t *j;
+	int n;
 
 	n = snprintf(url, sizeof(url), "%s%s", server, path);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		fprintf(stderr, "mandate: URL too long\n");
 		return 1;
 	}
-	if ((c = curl_easy_init()) == NULL)
-		goto out;
-	h = curl_slist_append(h, "Accept: application/json");
-	if (body != NULL)
-		h = curl_slist_append(h, content_type);
-	if (token != NULL && token[0] != '\0') {
-		n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    token);
-		if (n < 0 || (size_t)n >= sizeof(auth)) {
-			fprintf(stderr, "mandate: token too long\n");
-			goto out;
-		}
-		h = curl_slist_append(h, auth);
-	}
-	if (h == NULL)
-		goto out;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	else if (strcmp(method, "POST") == 0)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((cr = curl_easy_perform(c)) != CURLE_OK) {
-		fprintf(stderr, "mandate: %s: %s\n", url, rep.too_big ?
-		    "answer too large" : curl_easy_strerror(cr));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300) {
-		json_t *j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) :
-		    NULL;
-		if (j != NULL) {
-			json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-			fputc('\n', stdout);
-			json_decref(j);
-		}
-		rc = 0;
-	} else {
-		json_t *j = rep.buf ? json_loadb(rep.buf, rep.len, 0, NULL) :
-		    NULL;
-		const char *e = j ? json_string_value(json_object_get(j,
-		    "error")) : NULL;
-		const char *d = j ? json_string_value(json_object_get(j,
-		    "error_description")) : NULL;
-		fprintf(stderr, "mandate: %ld %s%s%s\n", status,
-		    e ? e : "error", d ? ": " : "", d ? d : "");
+	q.url = url;
+	if (cli_http(&q, &j) != 0)
+		return 1;
+	if (j != NULL) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
 		json_decref(j);
 	}
-out:
-	curl_slist_free_all(h);
-	if (c != NULL)
-		curl_easy_cleanup(c);
-	free(rep.buf);
-	return rc;
+	return 0;
 }
 
 static int
