@@ -526,7 +526,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	const json_t *tid = json_object_get(m, "task");
 	const char *key, *reason = NULL;
 	json_t *v;
-	struct str task_id;
+	struct str task_id, token_sub = STR_NULL;
 	int64_t now = (int64_t)time(NULL);
 	int r;
 
@@ -582,20 +582,9 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			return MANDATE_OK;
 		}
 		task_id = vt.task_id;
+		token_sub = vt.sub;
 		if (!task_id_ok(task_id)) {
 			*why = "token names no task";
-			return MANDATE_OK;
-		}
-		r = store_task_get(d->store, task_id, req->arena, &c->t);
-		if (r == MANDATE_ENOTFOUND) {
-			*why = "unknown task";
-			return MANDATE_OK;
-		}
-		if (r != MANDATE_OK)
-			return r;
-		c->task = true;
-		if (!str_eq(vt.sub, c->t.agent)) {
-			*why = "token subject is not the task's agent";
 			return MANDATE_OK;
 		}
 	} else {
@@ -608,14 +597,18 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			*why = "unknown task";
 			return MANDATE_OK;
 		}
-		r = store_task_get(d->store, task_id, req->arena, &c->t);
-		if (r == MANDATE_ENOTFOUND) {
-			*why = "unknown task";
-			return MANDATE_OK;
-		}
-		if (r != MANDATE_OK)
-			return r;
-		c->task = true;
+	}
+	r = store_task_get(d->store, task_id, req->arena, &c->t);
+	if (r == MANDATE_ENOTFOUND) {
+		*why = "unknown task";
+		return MANDATE_OK;
+	}
+	if (r != MANDATE_OK)
+		return r;
+	c->task = true;
+	if (token_sub.p != NULL && !str_eq(token_sub, c->t.agent)) {
+		*why = "token subject is not the task's agent";
+		return MANDATE_OK;
 	}
 	if (!str_eq(c->call->subject_id, c->t.agent)) {
 		*why = "subject is not the task's agent";
