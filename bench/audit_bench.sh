@@ -21,16 +21,16 @@
 # Usage: bench/audit_bench.sh [BUILD_DIR]
 # Environment: AUDIT_SECONDS (length of each run, default 3),
 # AUDIT_CONNECTIONS (default 64), AUDIT_THREADS (wrk threads, default 2),
-# AUDIT_SERVER_THREADS (the daemon's server.threads, default 64: a sync
-# permit waits for its group commit in its request thread, so the batch
-# size, and with it the durable rate, grows with the threads waiting).
+# AUDIT_SERVER_THREADS (the daemon's server.threads, default one per
+# core: a sync permit's answer waits for its group commit without holding
+# its worker thread, so the batch grows with the requests in flight).
 set -eu
 
 cd "$(dirname "$0")/.."
 build=${1:-build}
 seconds=${AUDIT_SECONDS:-3}
 conns=${AUDIT_CONNECTIONS:-64}
-sthreads=${AUDIT_SERVER_THREADS:-64}
+sthreads=${AUDIT_SERVER_THREADS:-$(nproc 2>/dev/null || echo 2)}
 wthreads=${AUDIT_THREADS:-2}
 
 command -v wrk >/dev/null || { echo "audit_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }

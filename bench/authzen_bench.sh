@@ -21,7 +21,7 @@
 # Usage: bench/authzen_bench.sh [BUILD_DIR]
 # Environment: AZ_SECONDS (length of each run, default 5), AZ_CONNECTIONS
 # (default 64), AZ_THREADS (wrk threads, default 2), AZ_DAEMON_THREADS
-# (server.threads, default one per connection), AZ_PERF (a file prefix:
+# (server.threads, default one per core, as nginx's workers), AZ_PERF (a file prefix:
 # perf record the daemon during each evaluation run into PREFIX.sync,
 # PREFIX.async), AZ_STAT=1
 # (perf stat the daemon during that run: CPU time and context
@@ -92,10 +92,10 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 cores=$(nproc 2>/dev/null || echo 2)
 [ "$cores" -lt 1 ] && cores=1
-# the daemon answers from a thread pool and group-commits the audit
-# records of concurrent requests (one fsync per batch): it gets a thread
-# per connection; nginx, event-driven, a worker per core
-threads=${AZ_DAEMON_THREADS:-$conns}
+# the daemon's worker threads are event-driven as nginx's workers are
+# (a request whose audit record is being committed does not hold its
+# thread): one per core for each
+threads=${AZ_DAEMON_THREADS:-$cores}
 run() { # label url [GET] -> "RESULT ..." line
 	METHOD=${3:-POST} BODIES="$tmp/bodies.txt" wrk -t"$wthreads" -c"$conns" -d"${seconds}s" \
 	    --latency -s bench/authzen_eval.lua "$2" > "$tmp/wrk-$1.txt" 2>&1 || true

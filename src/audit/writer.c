@@ -19,6 +19,8 @@
 /* A serialised record; the strings live in data[]. */
 struct qrec {
 	struct qrec *next;
+	audit_done_fn *done;          /* audit_record_async: its callback */
+	void *done_arg;
 	struct store_audit_event ev;
 	size_t size;
 	char data[];
@@ -475,6 +477,17 @@ write_retry(struct audit_log *l, struct qrec *q)
 	}
 }
 
+/* A record of audit_record_async that the store did not take. */
+static void
+failed_held(struct audit_log *l, int r)
+{
+	atomic_fetch_add(&l->failed, 1);
+	atomic_fetch_add(&l->refused, 1);
+	if (store_failure(r) && atomic_exchange(&l->healthy, false))
+		say(l, 2, "audit log: cannot append; decisions fail closed "
+		    "and /readyz reports not ready until a write succeeds");
+}
+
 /* Records a writer takes from the queue at once (one store call). */
 #define AUDIT_WRITE_BATCH 256
 
@@ -527,13 +540,21 @@ writer(void *arg)
 				    "ready");
 		}
 		for (size_t i = 0; i < n; i++) {
+			struct qrec *q = batch[i];
+
 			if (r != MANDATE_OK) {
 				if (res[i] == MANDATE_OK)
 					atomic_fetch_add(&l->appended, 1);
+				else if (q->done != NULL)
+					failed_held(l, res[i]);
 				else
-					write_retry(l, batch[i]);
+					write_retry(l, q);
 			}
-			qrec_free(batch[i]);
+			/* a held record is not retried: its caller is
+			 * told, and fails closed */
+			if (q->done != NULL)
+				q->done(q->done_arg, res[i], ids[i]);
+			qrec_free(q);
 		}
 	}
 }
@@ -551,14 +572,19 @@ enqueue(struct audit_log *l, struct qrec *q)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
+	/* a held record (sync mode) goes to the store even while the log
+	 * is unhealthy: its append is what finds the store working again,
+	 * and its caller learns the outcome either way */
+	bool healthy_only = q->done == NULL;
+
 	pthread_mutex_lock(&l->mu);
 	while (l->queued >= l->queue_max && !l->stopping &&
-	    atomic_load(&l->healthy)) {
+	    (!healthy_only || atomic_load(&l->healthy))) {
 		if (pthread_cond_timedwait(&l->not_full, &l->mu, &deadline) ==
 		    ETIMEDOUT)
 			break;
 	}
-	if (l->stopping || !atomic_load(&l->healthy) ||
+	if (l->stopping || (healthy_only && !atomic_load(&l->healthy)) ||
 	    l->queued >= l->queue_max) {
 		r = MANDATE_EIO;
 	} else {
@@ -609,6 +635,46 @@ out:
 	qrec_free(q);
 	if (r != MANDATE_OK)
 		atomic_fetch_add(&l->refused, 1);
+	return r;
+}
+
+int
+audit_record_async(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, audit_done_fn *done, void *arg)
+{
+	struct qrec *q = NULL;
+	int r;
+
+	if (l == NULL || e == NULL || e->type == NULL || done == NULL) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	if (l->mode == AUDIT_ASYNC) {
+		int64_t id = 0;
+
+		/* queued is as far as the async mode goes */
+		r = audit_record(l, e, fields, &id);
+		if (r == MANDATE_OK)
+			done(arg, MANDATE_OK, id);
+		return r;
+	}
+	if (fields == NULL && (fields = json_object()) == NULL)
+		return MANDATE_ENOMEM;
+	if (!json_is_object(fields)) {
+		json_decref(fields);
+		atomic_fetch_add(&l->refused, 1);
+		return MANDATE_EINVAL;
+	}
+	r = build(l, e, fields, &q);
+	json_decref(fields);
+	if (r == MANDATE_OK) {
+		q->done = done;
+		q->done_arg = arg;
+		if ((r = enqueue(l, q)) == MANDATE_OK)
+			return MANDATE_OK;   /* the writer owns it */
+	}
+	qrec_free(q);
+	atomic_fetch_add(&l->refused, 1);
 	return r;
 }
 
@@ -743,8 +809,13 @@ audit_open(const struct audit_options *opt, struct audit_log **out)
 	atomic_init(&l->appended, 0);
 	atomic_init(&l->failed, 0);
 	atomic_init(&l->refused, 0);
-	if (l->mode == AUDIT_ASYNC) {
-		for (size_t i = 0; i < AUDIT_WRITERS; i++) {
+	{
+		/* sync mode: one writer, for audit_record_async; one at a
+		 * time, so each commit takes all that queued during the
+		 * last one */
+		size_t nw = l->mode == AUDIT_ASYNC ? AUDIT_WRITERS : 1;
+
+		for (size_t i = 0; i < nw; i++) {
 			if (pthread_create(&l->writers[i], NULL, writer, l) !=
 			    0) {
 				audit_close(l);

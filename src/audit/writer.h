@@ -103,6 +103,25 @@ void audit_close(struct audit_log *l);
 int audit_record(struct audit_log *l, const struct audit_event *e,
     json_t *fields, int64_t *id);
 
+/* Told once when a record of audit_record_async is durable (status
+ * MANDATE_OK and its id) or is not (any other status: fail closed).
+ * Called from a writer thread, or from audit_record_async itself. */
+typedef void audit_done_fn(void *arg, int status, int64_t id);
+
+/*
+ * audit_record() without waiting in the caller's thread: the record is
+ * checked, redacted and serialised here, then in sync mode queued for
+ * the log's writer thread, which appends it (group commit) and calls
+ * done(arg, status, id), possibly before this returns.  A record that
+ * fails in the store is not retried: done reports it.  In async mode it
+ * is audit_record(), and done is called with MANDATE_OK before it
+ * returns when the record is queued.  MANDATE_OK: done is called
+ * exactly once.  Any other status: not recorded, done is never called;
+ * fail closed.  fields is consumed.
+ */
+int audit_record_async(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, audit_done_fn *done, void *arg);
+
 /* The version hash of the policy set in force (64 hex digits, or ""):
  * added as "policy_hash" to every later record whose fields do not have
  * one.  Called when the policies are (re)loaded. */

@@ -432,6 +432,17 @@ respond_one(struct http_request *req, const struct az_out *o)
 	http_respond(req, 200, "application/json", buf, n);
 }
 
+/* A single evaluation's answer when its decision record cannot be
+ * written after all (see api_audit): a deny. */
+static int
+hold_deny(struct http_request *req)
+{
+	static const char deny[] = "{\"decision\":false}";
+
+	return http_hold_fallback(req, 200, "application/json", deny,
+	    sizeof(deny) - 1);
+}
+
 static void
 h_evaluation(struct http_request *req, void *arg)
 {
@@ -450,6 +461,12 @@ h_evaluation(struct http_request *req, void *arg)
 	if ((r = authzen_parse_evaluation(req->arena, req->body.p, req->body.n,
 	    &e, err, sizeof(err))) != MANDATE_OK) {
 		bad_request(req, r, err);
+		return;
+	}
+	/* the decision record is written while the worker goes on (the
+	 * answer waits for it); if it cannot be, a deny is sent instead */
+	if (hold_deny(req) != MANDATE_OK) {
+		http_respond_error(req, 500, "server_error", NULL);
 		return;
 	}
 	p = daemon_policies_get(d);
@@ -487,6 +504,10 @@ h_evaluations(struct http_request *req, void *arg)
 	if (b.single) {
 		struct az_out o;
 
+		if (hold_deny(req) != MANDATE_OK) {
+			http_respond_error(req, 500, "server_error", NULL);
+			goto out;
+		}
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
 		    &b.items[0], &o);
 		if (r == MANDATE_EINVAL)

@@ -75,11 +75,63 @@ daemon_audit(struct daemon *d, const char *request_id, const char *type,
 	return r;
 }
 
+/* A held record's way back (audit_record_async's callback). */
+struct held_audit {
+	struct daemon *d;
+	struct http_hold *hold;
+	const char *request_id;   /* the request's, valid until released */
+	const char *type;
+};
+
+static void
+held_audit_done(void *arg, int status, int64_t id)
+{
+	struct held_audit *h = arg;
+
+	(void)id;
+	if (status != MANDATE_OK)
+		daemon_log(h->d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s: the answer is the fallback (fail closed)",
+		    h->request_id, h->type, mandate_strerror(status));
+	http_release(h->hold, status == MANDATE_OK);   /* h is gone now */
+}
+
 int
 api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, json_t *fields)
 {
-	return daemon_audit(d, req->request_id, type, agent, task_id, fields);
+	struct held_audit *h;
+	struct audit_event e;
+	int r;
+
+	/* a handler that set a fallback answer lets its records be
+	 * written while the worker serves other connections: the answer
+	 * waits for them (http_hold), and is the fallback if one fails */
+	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
+		json_decref(fields);
+		return MANDATE_OK;
+	}
+	if ((h = arena_alloc(req->arena, sizeof(*h))) == NULL ||
+	    (h->hold = http_hold(req)) == NULL)
+		return daemon_audit(d, req->request_id, type, agent, task_id,
+		    fields);
+	h->d = d;
+	h->request_id = req->request_id;
+	h->type = type;
+	memset(&e, 0, sizeof(e));
+	e.time = now_s();
+	e.type = type;
+	e.request_id = str_c(req->request_id);
+	e.agent = agent;
+	e.task_id = task_id;
+	r = audit_record_async(d->audit, &e, fields, held_audit_done, h);
+	if (r != MANDATE_OK) {
+		/* nothing queued: the handler answers for the failure */
+		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", req->request_id, type, mandate_strerror(r));
+		http_release(h->hold, true);
+	}
+	return r;
 }
 
 int

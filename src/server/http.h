@@ -153,8 +153,9 @@ struct http_cert {
 	size_t len;
 };
 
-/* One request, valid until the handler returns (everything in it lives
- * in the request arena, freed after the response has been sent). */
+/* One request, valid until the handler returns, or while it has holds
+ * until the last is released (everything in it lives in the request
+ * arena, freed after the response has been sent). */
 struct http_request {
 	const char *method;             /* as received, e.g. "HEAD" */
 	struct str path;                /* raw path as received, no query */
@@ -197,6 +198,27 @@ int http_respond_json(struct http_request *req, unsigned status, json_t *j);
  * NULL): the OAuth error shape, used by the built-in errors too. */
 int http_respond_error(struct http_request *req, unsigned status,
     const char *code, const char *desc);
+
+/*
+ * Holding an answer until work on another thread is done (a durable
+ * group commit): http_hold() takes a hold on the request; the handler
+ * then answers as usual, but the answer is sent only when it has
+ * returned and every hold is released, and the worker thread serves
+ * other connections meanwhile (the connection is suspended).  Each hold
+ * must be released exactly once, with http_release(h, ok), from any
+ * thread, at any time (even before the handler returns); nothing of the
+ * request may be used after releasing the last hold.  When any hold is
+ * released with ok false, the handler's answer is dropped (with its
+ * extra headers) and the fallback is sent instead: fail closed.
+ * http_hold() answers NULL outside a handler, or before the handler set
+ * its fallback answer (http_hold_fallback, copied): take no hold then.
+ * Shutdown waits for every hold to be released.
+ */
+struct http_hold;
+struct http_hold *http_hold(struct http_request *req);
+void http_release(struct http_hold *h, bool ok);
+int http_hold_fallback(struct http_request *req, unsigned status,
+    const char *content_type, const char *body, size_t len);
 
 /* Add a response header before answering (copied; at most 32). */
 int http_response_header(struct http_request *req, const char *name,

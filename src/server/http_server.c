@@ -64,6 +64,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	uint16_t port;
 	_Atomic long in_flight;
+	_Atomic long held;              /* requests suspended on a hold */
 	_Atomic int stopping;
 	struct http_metrics *metrics;
 	int own_metrics;
@@ -85,6 +86,21 @@ struct http_request_int {
 	int too_large;
 	size_t discarded;               /* body bytes dropped after 413 */
 	int responded;
+	/* The answer: made by http_respond, queued when the handler has
+	 * returned and every hold is released (the fallback instead when
+	 * one failed).  holds counts the handler itself while it runs and
+	 * each unreleased hold (see http_hold). */
+	struct MHD_Response *resp;
+	unsigned resp_status;
+	size_t resp_len;
+	int in_handler;
+	_Atomic unsigned holds;
+	_Atomic int hold_failed;
+	int suspended;
+	unsigned fb_status;
+	const char *fb_type;
+	const char *fb_body;
+	size_t fb_len;
 	unsigned status;
 	size_t bytes;
 	const char *resp_names[MAX_RESP_HEADERS];
@@ -377,14 +393,70 @@ http_response_header(struct http_request *req, const char *name,
 	return MANDATE_OK;
 }
 
+/* Make an MHD response with our headers; body is in the arena (or
+ * static), or NULL with len 0. */
+static struct MHD_Response *
+make_response(struct http_request_int *ri, const char *content_type,
+    void *body, size_t len)
+{
+	struct MHD_Response *resp;
+
+	/* the arena outlives the response: freed in the completion call */
+	resp = MHD_create_response_from_buffer(len, body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return NULL;
+	if (content_type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    content_type);
+	MHD_add_response_header(resp, "X-Request-ID", ri->request_id);
+	for (size_t i = 0; i < ri->n_resp_headers; i++)
+		MHD_add_response_header(resp, ri->resp_names[i],
+		    ri->resp_values[i]);
+	if (atomic_load(&ri->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	return resp;
+}
+
+/* Queue the answer made by http_respond, or the fallback when a hold
+ * failed.  Nonzero when MHD took it. */
+static int
+send_answer(struct http_request_int *ri)
+{
+	struct MHD_Response *resp = ri->resp;
+	unsigned status = ri->resp_status;
+	size_t len = ri->resp_len;
+	enum MHD_Result q;
+
+	ri->resp = NULL;
+	if (atomic_load(&ri->hold_failed)) {
+		/* fail closed: what the handler said is not sent */
+		if (resp != NULL)
+			MHD_destroy_response(resp);
+		ri->n_resp_headers = 0;
+		status = ri->fb_status != 0 ? ri->fb_status : 500;
+		len = ri->fb_status != 0 ? ri->fb_len : 0;
+		resp = make_response(ri, ri->fb_status != 0 ? ri->fb_type :
+		    NULL, (void *)(uintptr_t)ri->fb_body, len);
+	}
+	if (resp == NULL)
+		return 0;
+	q = MHD_queue_response(ri->conn, status, resp);
+	MHD_destroy_response(resp);
+	if (q != MHD_YES)
+		return 0;
+	ri->status = status;
+	ri->bytes = len;
+	return 1;
+}
+
 int
 http_respond(struct http_request *req, unsigned status,
     const char *content_type, const void *body, size_t len)
 {
 	struct http_request_int *ri = req->priv;
-	struct MHD_Response *resp;
 	char *copy = NULL;
-	enum MHD_Result q;
 
 	if (ri->responded || status < 100 || status > 599 ||
 	    (body == NULL && len > 0))
@@ -400,27 +472,67 @@ http_respond(struct http_request *req, unsigned status,
 			memcpy(copy, body, len);
 		}
 	}
-	/* the arena outlives the response: freed in the completion call */
-	resp = MHD_create_response_from_buffer(len, copy,
-	    MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
+	ri->resp = make_response(ri, content_type, copy, len);
+	if (ri->resp == NULL)
 		return MANDATE_ENOMEM;
-	if (content_type != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    content_type);
-	MHD_add_response_header(resp, "X-Request-ID", ri->request_id);
-	for (size_t i = 0; i < ri->n_resp_headers; i++)
-		MHD_add_response_header(resp, ri->resp_names[i],
-		    ri->resp_values[i]);
-	if (atomic_load(&ri->srv->stopping))
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
-		    "close");
-	q = MHD_queue_response(ri->conn, status, resp);
-	MHD_destroy_response(resp);
-	if (q != MHD_YES)
+	ri->resp_status = status;
+	ri->resp_len = len;
+	/* inside a handler the answer waits for its end (and its holds) */
+	if (!ri->in_handler && !send_answer(ri))
 		return MANDATE_EIO;
-	ri->status = status;
-	ri->bytes = len;
+	return MANDATE_OK;
+}
+
+struct http_hold *
+http_hold(struct http_request *req)
+{
+	struct http_request_int *ri = req->priv;
+
+	/* (a request made outside a server, as unit tests do, has no
+	 * internals: it cannot be held) */
+	if (ri == NULL || !ri->in_handler || ri->fb_status == 0)
+		return NULL;
+	atomic_fetch_add(&ri->holds, 1);
+	return (struct http_hold *)ri;
+}
+
+void
+http_release(struct http_hold *h, bool ok)
+{
+	struct http_request_int *ri = (struct http_request_int *)h;
+	struct MHD_Connection *conn;
+
+	if (ri == NULL)
+		return;
+	if (!ok)
+		atomic_store(&ri->hold_failed, 1);
+	conn = ri->conn;
+	/* the last reference resumes; the handler's own is dropped only
+	 * after the connection was suspended (see finish_handler), and
+	 * nothing of ri may be touched after the drop: the request may be
+	 * answered and freed by then */
+	if (atomic_fetch_sub(&ri->holds, 1) == 1)
+		MHD_resume_connection(conn);
+}
+
+int
+http_hold_fallback(struct http_request *req, unsigned status,
+    const char *content_type, const char *body, size_t len)
+{
+	struct http_request_int *ri = req->priv;
+	char *copy = NULL;
+
+	if (status < 100 || status > 599 || (body == NULL && len > 0))
+		return MANDATE_EINVAL;
+	if (len > 0 && (copy = arena_alloc(&ri->arena, len)) == NULL)
+		return MANDATE_ENOMEM;
+	if (len > 0)
+		memcpy(copy, body, len);
+	ri->fb_status = status;
+	ri->fb_type = content_type != NULL ? arena_cstrdup(&ri->arena,
+	    content_type) : NULL;
+	ri->fb_body = copy;
+	ri->fb_len = len;
 	return MANDATE_OK;
 }
 
@@ -831,9 +943,37 @@ dispatch(struct http_request_int *ri, const char *url)
 		req->params = params;
 		req->n_params = n_params;
 	}
+	atomic_store(&ri->holds, 1);   /* the handler's own reference */
+	ri->in_handler = 1;
 	found->fn(req, found->arg);
 	if (!ri->responded)
 		http_respond_error(req, 500, "server_error", NULL);
+}
+
+/* After dispatch: send the answer, or, while holds are out, suspend the
+ * connection until the last http_release resumes it (access_handler is
+ * then called again and sends it). */
+static enum MHD_Result
+finish_handler(struct http_request_int *ri)
+{
+	if (!ri->in_handler)        /* answered before any handler ran */
+		return ri->status != 0 ? MHD_YES : MHD_NO;
+	ri->in_handler = 0;
+	if (atomic_load(&ri->holds) > 1) {
+		/* suspend first, then drop the handler's reference: a
+		 * release that comes in between finds the connection
+		 * suspended, and if ours is the last reference we resume
+		 * it ourselves (the worker calls us again once we return) */
+		MHD_suspend_connection(ri->conn);
+		ri->suspended = 1;
+		atomic_fetch_add(&ri->srv->held, 1);
+		if (atomic_fetch_sub(&ri->holds, 1) == 1)
+			MHD_resume_connection(ri->conn);
+		return MHD_YES;
+	}
+	atomic_store(&ri->holds, 0);
+	/* an answer MHD refused to queue leaves nothing to send: close */
+	return send_answer(ri) ? MHD_YES : MHD_NO;
 }
 
 static enum MHD_Result
@@ -875,6 +1015,12 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			}
 		}
 		return MHD_YES;
+	}
+	if (ri->suspended) {
+		/* resumed: every hold is released */
+		ri->suspended = 0;
+		atomic_fetch_sub(&srv->held, 1);
+		return send_answer(ri) ? MHD_YES : MHD_NO;
 	}
 	if (ri->responded) {
 		*upload_data_size = 0;  /* answered early: discard */
@@ -926,8 +1072,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		ri->req.body = str_make(ri->body, ri->body_len);
 	}
 	dispatch(ri, url);
-	/* an answer MHD refused to queue leaves nothing to send: close */
-	return ri->status != 0 ? MHD_YES : MHD_NO;
+	return finish_handler(ri);
 }
 
 static const char *
@@ -1030,6 +1175,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (ri == NULL)
 		return;
 	*con_cls = NULL;
+	if (ri->resp != NULL)           /* made, never sent */
+		MHD_destroy_response(ri->resp);
 	us = elapsed_us(&ri->start);
 	if (!ri->responded || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		if (!ri->responded)
@@ -1088,7 +1235,7 @@ http_server_start(struct http_server *srv)
 	struct MHD_OptionItem tls[5];
 	const union MHD_DaemonInfo *di;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_USE_ITC;
+	    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	size_t nt = 0;
 
 	if (srv == NULL || srv->daemon != NULL)
@@ -1157,6 +1304,10 @@ http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (atomic_load(&srv->in_flight) > 0 &&
 	    elapsed_us(&start) < (long long)grace_ms * 1000)
+		nanosleep(&pause, NULL);
+	/* MHD must not stop with suspended connections: a hold is always
+	 * released (http_hold's contract), so wait for those */
+	while (atomic_load(&srv->held) > 0)
 		nanosleep(&pause, NULL);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;

@@ -355,6 +355,107 @@ health_case(struct fx *f, enum audit_mode mode)
 	audit_close(l);
 }
 
+/* audit_record_async: done is called once per record, with the id in
+ * sync mode once durable, and with the failure (not retried) when the
+ * store refuses; in async mode right away. */
+struct done_box {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls, ok;
+	int64_t last_id;
+};
+
+static void
+on_done(void *arg, int status, int64_t id)
+{
+	struct done_box *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	b->calls++;
+	if (status == MANDATE_OK) {
+		b->ok++;
+		b->last_id = id;
+	}
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+wait_calls(struct done_box *b, int n)
+{
+	pthread_mutex_lock(&b->mu);
+	while (b->calls < n)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int
+rec_async(struct audit_log *l, const char *rid, struct done_box *b)
+{
+	struct audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.time = 1700000000;
+	e.type = "decision";
+	e.request_id = str_c(rid);
+	return audit_record_async(l, &e, json_pack("{s:s}", "password",
+	    "hunter2-hunter2"), on_done, b);
+}
+
+static void
+test_record_async(void **state)
+{
+	struct fx *f = *state;
+	struct done_box b = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
+	sqlite3 *db = NULL;
+
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rec_async(l, "r", &b), MANDATE_OK);
+	wait_calls(&b, 50);
+	assert_int_equal(b.ok, 50);
+	assert_int_equal(count_rows(f), 50);
+	assert_int_equal(b.last_id, 50);
+	/* the store refuses: reported, not retried, the log unhealthy */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	assert_int_equal(rec_async(l, "r", &b), MANDATE_OK);
+	wait_calls(&b, 51);
+	assert_int_equal(b.ok, 50);
+	assert_false(audit_healthy(l));
+	/* held records still go to the store while it is unhealthy, and
+	 * the first that is written makes it healthy again */
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(rec_async(l, "r", &b), MANDATE_OK);
+	wait_calls(&b, 52);
+	assert_int_equal(b.ok, 51);
+	assert_true(audit_healthy(l));
+	/* a bad record is refused at once: done is never called */
+	{
+		struct audit_event e;
+
+		memset(&e, 0, sizeof(e));
+		e.type = "decision";
+		assert_int_equal(audit_record_async(l, &e, json_string("x"),
+		    on_done, &b), MANDATE_EINVAL);
+	}
+	audit_close(l);
+	assert_int_equal(b.calls, 52);
+	assert_int_equal(count_rows(f), 51);
+	assert_false(db_contains(f, "hunter2-hunter2"));
+
+	/* async mode: done right away, once queued */
+	l = open_log(f, AUDIT_ASYNC, 0);
+	assert_int_equal(rec_async(l, "r", &b), MANDATE_OK);
+	assert_int_equal(b.calls, 53);
+	audit_close(l);
+	assert_int_equal(count_rows(f), 52);
+}
+
 static void
 test_health_sync(void **state)
 {
@@ -527,6 +628,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_health_sync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_health_async, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_record_async, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_many, setup,

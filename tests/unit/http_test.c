@@ -227,6 +227,64 @@ h_certs(struct http_request *req, void *arg)
 	http_respond_json(req, 200, j);
 }
 
+/* GET /held?n=N&ok=0|1&early=0|1: N holds released by other threads
+ * after a pause (ok: all succeed, or the last fails), or before the
+ * handler returns (early); the handler's answer is "held answer", the
+ * fallback "fallback". */
+struct releaser {
+	struct http_hold *h;
+	bool ok;
+	long delay_ms;
+};
+
+static void *
+release_later(void *p)
+{
+	struct releaser *rl = p;
+	struct timespec ts = { 0, rl->delay_ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+	http_release(rl->h, rl->ok);
+	free(rl);
+	return NULL;
+}
+
+static void
+h_held(struct http_request *req, void *arg)
+{
+	struct str ns = http_request_query(req, "n");
+	struct str oks = http_request_query(req, "ok");
+	struct str early = http_request_query(req, "early");
+	int n = ns.p != NULL ? atoi(ns.p) : 1;
+	bool ok = oks.p == NULL || strcmp(oks.p, "1") == 0;
+	bool now = early.p != NULL && strcmp(early.p, "1") == 0;
+
+	(void)arg;
+	/* no fallback yet: no hold */
+	assert_null(http_hold(req));
+	assert_int_equal(http_hold_fallback(req, 503, "text/plain",
+	    "fallback", 8), MANDATE_OK);
+	for (int i = 0; i < n; i++) {
+		struct releaser *rl = malloc(sizeof(*rl));
+		pthread_t t;
+
+		assert_non_null(rl);
+		rl->h = http_hold(req);
+		assert_non_null(rl->h);
+		rl->ok = ok || i < n - 1;
+		rl->delay_ms = now ? 0 : 20 + 10 * i;
+		if (now) {
+			release_later(rl);
+			continue;
+		}
+		assert_int_equal(pthread_create(&t, NULL, release_later, rl),
+		    0);
+		pthread_detach(t);
+	}
+	http_response_header(req, "X-Handler", "yes");
+	http_respond(req, 200, "text/plain", "held answer", 11);
+}
+
 static int
 ready_check(void *arg)
 {
@@ -284,6 +342,8 @@ start_server(struct http_config *cfg)
 	assert_int_equal(http_server_route(srv, "GET", "/slow", h_slow,
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/certs", h_certs,
+	    NULL), 0);
+	assert_int_equal(http_server_route(srv, "GET", "/held", h_held,
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/", h_task, NULL), 0);
 	assert_int_not_equal(http_server_route(srv, "GET", "/bad/{}", h_task,
@@ -479,6 +539,59 @@ test_keepalive_and_request_id(void **state)
 	    "request_id"))), 24);
 	assert_non_null(json_object_get(j, "time"));
 	json_decref(j);
+}
+
+/* A held answer is sent once every hold is released, the fallback
+ * instead (without the handler's headers) when one failed; the worker
+ * serves other requests meanwhile; shutdown waits for holds. */
+static void *
+held_client(void *p)
+{
+	uint16_t port = *(uint16_t *)p;
+	struct reply *r = malloc(sizeof(*r));
+
+	get(port, "/held?n=3&ok=1", r);
+	return r;
+}
+
+static void
+test_held_answers(void **state)
+{
+	struct http_config cfg = { .threads = 1 };
+	struct http_server *srv = start_server(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct reply r;
+	pthread_t t[4];
+
+	(void)state;
+	get(port, "/held?n=1&ok=1", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "held answer");
+	assert_true(has_header(&r, "X-Handler: yes"));
+	get(port, "/held?n=3&ok=0", &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, "fallback");
+	assert_false(has_header(&r, "X-Handler: yes"));
+	get(port, "/held?n=2&ok=1&early=1", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "held answer");
+	get(port, "/held?n=2&ok=0&early=1", &r);
+	assert_int_equal(r.status, 503);
+	/* one worker thread: held requests do not keep it from others */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, held_client,
+		    &port), 0);
+	get(port, "/v1/tasks/x", &r);
+	assert_int_equal(r.status, 200);
+	for (int i = 0; i < 4; i++) {
+		struct reply *hr;
+
+		pthread_join(t[i], (void **)&hr);
+		assert_int_equal(hr->status, 200);
+		assert_string_equal(hr->body, "held answer");
+		free(hr);
+	}
+	http_server_free(srv);
 }
 
 static void
@@ -1090,6 +1203,7 @@ main(void)
 		cmocka_unit_test(test_body_limit_and_content_type),
 		cmocka_unit_test(test_form_endpoint),
 		cmocka_unit_test(test_keepalive_and_request_id),
+		cmocka_unit_test(test_held_answers),
 		cmocka_unit_test(test_health_ready_metrics),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_graceful_stop),
