@@ -21,6 +21,8 @@ struct qrec {
 	struct qrec *next;
 	audit_done_fn *done;          /* audit_record_async: its callback */
 	void *done_arg;
+	bool has_cred;                /* audit_issue_async: with its row */
+	struct store_credential cred;
 	struct store_audit_event ev;
 	size_t size;
 	char data[];
@@ -497,6 +499,7 @@ writer(void *arg)
 	struct audit_log *l = arg;
 	struct qrec *batch[AUDIT_WRITE_BATCH];
 	struct store_audit_event ev[AUDIT_WRITE_BATCH];
+	const struct store_credential *creds[AUDIT_WRITE_BATCH];
 	int64_t ids[AUDIT_WRITE_BATCH];
 	int res[AUDIT_WRITE_BATCH];
 
@@ -521,9 +524,12 @@ writer(void *arg)
 		pthread_cond_broadcast(&l->not_full);
 		pthread_mutex_unlock(&l->mu);
 
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			ev[i] = batch[i]->ev;
-		r = store_audit_append_many(l->store, ev, n, ids, res);
+			creds[i] = batch[i]->has_cred ? &batch[i]->cred : NULL;
+		}
+		r = store_audit_append_many_creds(l->store, ev, creds, n, ids,
+		    res);
 		if (l->appended_fn != NULL) {
 			int64_t top = 0;
 
@@ -675,6 +681,34 @@ audit_record_async(struct audit_log *l, const struct audit_event *e,
 	}
 	qrec_free(q);
 	atomic_fetch_add(&l->refused, 1);
+	return r;
+}
+
+int
+audit_issue_async(struct audit_log *l, const struct store_credential *c,
+    const struct store_audit_event *e, audit_done_fn *done, void *arg)
+{
+	struct qrec *q;
+	int r;
+
+	if (l == NULL || c == NULL || e == NULL || done == NULL ||
+	    l->mode != AUDIT_SYNC)
+		return MANDATE_EINVAL;
+	/* checked here, so that one bad pair cannot fail a whole batch */
+	if ((r = store_cred_check(c)) != MANDATE_OK)
+		return r;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return MANDATE_ENOMEM;
+	q->size = sizeof(*q);
+	q->ev = *e;               /* prepared: its strings are the caller's */
+	q->cred = *c;
+	q->has_cred = true;
+	q->done = done;
+	q->done_arg = arg;
+	if ((r = enqueue(l, q)) != MANDATE_OK) {
+		qrec_free(q);
+		atomic_fetch_add(&l->refused, 1);
+	}
 	return r;
 }
 

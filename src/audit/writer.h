@@ -122,6 +122,18 @@ typedef void audit_done_fn(void *arg, int status, int64_t id);
 int audit_record_async(struct audit_log *l, const struct audit_event *e,
     json_t *fields, audit_done_fn *done, void *arg);
 
+/*
+ * For the token service: append a credential row c and its prepared
+ * record e (audit_prepare) in one transaction, as
+ * store_cred_insert_audited does, on the writer thread, then call
+ * done(arg, status, id) as audit_record_async does.  Sync mode only
+ * (MANDATE_EINVAL otherwise: write them yourself).  c is copied; the
+ * strings of c and e must stay valid until done is called.  MANDATE_OK:
+ * done is called exactly once; any other status: nothing is written.
+ */
+int audit_issue_async(struct audit_log *l, const struct store_credential *c,
+    const struct store_audit_event *e, audit_done_fn *done, void *arg);
+
 /* The version hash of the policy set in force (64 hex digits, or ""):
  * added as "policy_hash" to every later record whose fields do not have
  * one.  Called when the policies are (re)loaded. */

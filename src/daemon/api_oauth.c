@@ -146,6 +146,58 @@ verify_token(struct daemon *d, struct http_request *req, struct str tok,
 	return 1;
 }
 
+/* An issuance written by the audit log's writer while the worker goes
+ * on (sync audit mode): the answer, which carries the token, waits for
+ * the credential row and its record to be durable, and is a
+ * server_error instead if they cannot be (the token was never issued). */
+struct issue_ctx {
+	struct daemon *d;
+	struct http_request *req;
+	struct http_hold *hold;
+	const char *request_id;
+	struct str agent, task_id, jti;
+};
+
+static void
+issue_done(void *arg, int status, int64_t id)
+{
+	struct issue_ctx *ic = arg;
+
+	(void)id;
+	if (status != MANDATE_OK) {
+		struct daemon *d = ic->d;
+
+		daemon_log(d, DLOG_ERROR, "request %s: token exchange: the "
+		    "credential or its audit record could not be written: %s; "
+		    "answered server_error", ic->request_id,
+		    mandate_strerror(status));
+		count_token(d, "error");
+		daemon_audit(d, ic->request_id, "token.refused", ic->agent,
+		    ic->task_id, json_pack("{s:s%,s:s,s:s}", "task_id",
+		    ic->task_id.p, ic->task_id.n, "error", "server_error",
+		    "reason", "credential or audit write failed"));
+	}
+	http_release(ic->hold, status == MANDATE_OK);   /* ic is gone */
+}
+
+static int
+issue_start(void *arg, const struct store_credential *c,
+    const struct store_audit_event *e)
+{
+	struct issue_ctx *ic = arg;
+	int r;
+
+	if ((ic->hold = http_hold(ic->req)) == NULL)
+		return MANDATE_EINTERNAL;
+	ic->agent = c->agent;
+	ic->task_id = c->task_id;
+	ic->jti = c->jti;
+	if ((r = audit_issue_async(ic->d->audit, c, e, issue_done, ic)) !=
+	    MANDATE_OK)
+		http_release(ic->hold, true);  /* sts_exchange refuses */
+	return r;
+}
+
 static void
 h_token(struct http_request *req, void *arg)
 {
@@ -245,6 +297,22 @@ h_token(struct http_request *req, void *arg)
 		er.dpop_jkt = str_c(jkt);
 	}
 
+	if (d->cfg->logging.audit != CONFIG_AUDIT_ASYNC) {
+		static const char fail[] = "{\"error\":\"server_error\","
+		    "\"error_description\":\"temporarily unavailable\"}";
+		struct issue_ctx *ic = arena_calloc(req->arena, 1,
+		    sizeof(*ic));
+
+		if (ic != NULL && http_hold_fallback(req, 500,
+		    "application/json", fail, sizeof(fail) - 1) ==
+		    MANDATE_OK) {
+			ic->d = d;
+			ic->req = req;
+			ic->request_id = req->request_id;
+			er.issue = issue_start;
+			er.issue_arg = ic;
+		}
+	}
 	memset(&res, 0, sizeof(res));
 	r = sts_exchange(d->sts, &er, req->arena, &res);
 	if (r != MANDATE_OK) {

@@ -1177,6 +1177,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	if (ri->resp != NULL)           /* made, never sent */
 		MHD_destroy_response(ri->resp);
+	if (ri->suspended)              /* resumed, but the client had gone */
+		atomic_fetch_sub(&srv->held, 1);
 	us = elapsed_us(&ri->start);
 	if (!ri->responded || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		if (!ri->responded)

@@ -260,10 +260,10 @@ store_cred_insert(struct store *s, const struct store_credential *c)
 	return s->ops->cred_insert(s->impl, c);
 }
 
-/* The bounds of store_cred_insert and store_audit_append, for the call
- * that does both. */
-static int
-check_cred(const struct store_credential *c)
+/* The bounds of store_cred_insert and store_audit_append, for the calls
+ * that do both. */
+int
+store_cred_check(const struct store_credential *c)
 {
 	CHECK(check_str(c->jti, STORE_MAX_ID, 1));
 	CHECK(check_str(c->task_id, STORE_MAX_ID, 1));
@@ -294,7 +294,7 @@ store_cred_insert_audited(struct store *s, const struct store_credential *c,
 	*id = 0;
 	if (s == NULL || c == NULL || e == NULL)
 		return MANDATE_EINVAL;
-	CHECK(check_cred(c));
+	CHECK(store_cred_check(c));
 	CHECK(check_audit_event(e));
 	return s->ops->cred_insert_audited(s->impl, c, e, id);
 }
@@ -427,6 +427,15 @@ int
 store_audit_append_many(struct store *s, const struct store_audit_event *e,
     size_t n, int64_t *ids, int *results)
 {
+	return store_audit_append_many_creds(s, e, NULL, n, ids, results);
+}
+
+int
+store_audit_append_many_creds(struct store *s,
+    const struct store_audit_event *e,
+    const struct store_credential *const *creds, size_t n, int64_t *ids,
+    int *results)
+{
 	if (s == NULL || e == NULL || ids == NULL || results == NULL || n < 1 ||
 	    n > STORE_MAX_PAGE)
 		return MANDATE_EINVAL;
@@ -440,19 +449,23 @@ store_audit_append_many(struct store *s, const struct store_audit_event *e,
 		CHECK(check_str(e[i].agent, STORE_MAX_NAME, 0));
 		CHECK(check_str(e[i].task_id, STORE_MAX_ID, 0));
 		CHECK(check_str(e[i].fields_json, STORE_MAX_JSON, 0));
+		if (creds != NULL && creds[i] != NULL)
+			CHECK(store_cred_check(creds[i]));
 	}
 	if (s->ops->audit_append_many == NULL) {
 		int r = MANDATE_OK;
 
 		for (size_t i = 0; i < n; i++) {
-			results[i] = s->ops->audit_append(s->impl, &e[i],
-			    &ids[i]);
+			results[i] = creds != NULL && creds[i] != NULL ?
+			    s->ops->cred_insert_audited(s->impl, creds[i],
+			    &e[i], &ids[i]) :
+			    s->ops->audit_append(s->impl, &e[i], &ids[i]);
 			if (results[i] != MANDATE_OK && r == MANDATE_OK)
 				r = results[i];
 		}
 		return r;
 	}
-	return s->ops->audit_append_many(s->impl, e, n, ids, results);
+	return s->ops->audit_append_many(s->impl, e, creds, n, ids, results);
 }
 
 int

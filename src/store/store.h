@@ -290,8 +290,9 @@ struct store_ops {
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
 	    int64_t *id);
 	int (*audit_append_many)(void *impl,
-	    const struct store_audit_event *e, size_t n, int64_t *ids,
-	    int *results);
+	    const struct store_audit_event *e,
+	    const struct store_credential *const *creds, size_t n,
+	    int64_t *ids, int *results);
 	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 	int (*audit_query)(void *impl, const struct store_audit_filter *f,
@@ -470,6 +471,18 @@ int store_audit_append(struct store *s, const struct store_audit_event *e,
 int store_audit_append_many(struct store *s,
     const struct store_audit_event *e, size_t n, int64_t *ids,
     int *results);
+
+/* The same, where creds[i] (creds may be NULL, and creds[i] NULL) is a
+ * credential written with event i as store_cred_insert_audited writes
+ * it: both rows in one transaction, neither when one fails (results[i];
+ * a duplicate jti or unknown task fails only its own pair). */
+int store_audit_append_many_creds(struct store *s,
+    const struct store_audit_event *e,
+    const struct store_credential *const *creds, size_t n, int64_t *ids,
+    int *results);
+
+/* The bounds store_cred_insert checks: MANDATE_OK, or EINVAL/ELIMIT. */
+int store_cred_check(const struct store_credential *c);
 
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
 int store_audit_read(struct store *s, int64_t from_id, size_t limit,

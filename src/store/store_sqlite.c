@@ -2186,7 +2186,8 @@ sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
 
 static int
 sq_audit_append_many(void *impl, const struct store_audit_event *e,
-    size_t n, int64_t *ids, int *results)
+    const struct store_credential *const *creds, size_t n, int64_t *ids,
+    int *results)
 {
 	struct gc_req *reqs = calloc(n, sizeof(*reqs));
 	int r = MANDATE_OK;
@@ -2196,6 +2197,10 @@ sq_audit_append_many(void *impl, const struct store_audit_event *e,
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].kind = GC_AUDIT;
 		reqs[i].ev = &e[i];
+		if (creds != NULL && creds[i] != NULL) {
+			reqs[i].kind = GC_CRED_AUDITED;
+			reqs[i].cred = creds[i];
+		}
 	}
 	gc_submit_many(impl, reqs, n);
 	for (size_t i = 0; i < n; i++) {

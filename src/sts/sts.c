@@ -484,6 +484,8 @@ record_issued(struct xstate *x)
 
 	if ((r = audit_event(x, "token.issued", &e)) != MANDATE_OK)
 		return r;
+	if (x->req->issue != NULL)     /* the caller commits both */
+		return x->req->issue(x->req->issue_arg, &x->cred, &e);
 	r = store_cred_insert_audited(x->sts->store, &x->cred, &e, &id);
 	audit_report(x->sts->opt.audit, r, id);
 	return r;

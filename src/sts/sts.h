@@ -175,6 +175,17 @@ struct sts_exchange_req {
 	const struct sts_principal *actor;  /* verified actor_token or NULL */
 	struct str dpop_jkt;                /* verified proof's jkt or empty */
 	int64_t now;
+	/* Optional: who writes an issuance's credential row and its
+	 * prepared audit record (one transaction, as
+	 * store_cred_insert_audited).  NULL: sts_exchange commits them
+	 * itself before it returns.  Otherwise it calls issue(issue_arg,
+	 * cred, event) instead (their strings live in the exchange's
+	 * arena), and the caller must not hand the token out before they
+	 * are durable; a failure it returns is a refusal as if the write
+	 * had failed (server_error, and a token.refused record). */
+	int (*issue)(void *issue_arg, const struct store_credential *cred,
+	    const struct store_audit_event *event);
+	void *issue_arg;
 };
 
 struct sts_result {

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN
+from conftest import BIN, ROOT
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -285,6 +285,61 @@ def test_readyz_follows_the_log(start_daemon):
     create_task(d, "after the lock")
     # the refused task left no record; the two that were made did
     assert len(all_events(d, type="task.created")) == 2
+
+
+def test_held_answers_fail_closed(start_daemon, tmp_path):
+    # an evaluation's decision record and a token's issuance are written
+    # by the log's writer while the worker goes on; when they cannot be,
+    # the answer held for them becomes a deny and a server_error
+    (tmp_path / "plain.cedar").write_text(
+        '@id("test-plain-reads")\n'
+        'permit (principal, action == Action::"read_ticket", resource);\n')
+    d = start_daemon(CONFIG.replace("audit:\n", "policies:\n  platform: [" +
+                                    os.path.join(ROOT, "examples", "policies")
+                                    + ", @DIR@/plain.cedar]\naudit:\n"))
+    task, _ = create_task(d)
+    subject = svid(d)
+    ev = {"subject": {"type": "Agent", "id": AGENT},
+          "action": {"name": "read_ticket"},
+          "resource": {"type": "Tool", "id": "tickets"}}
+    r = requests.post(d.url + "/access/v1/evaluation", json=ev, timeout=30)
+    assert r.status_code == 200 and r.json()["decision"] is True, r.text
+    r = exchange(d, subject, task)
+    assert r.status_code == 200, r.text
+    db = os.path.join(d.workdir, "mandate-data", "mandate.db")
+    con = sqlite3.connect(db, timeout=1, isolation_level=None)
+    try:
+        con.execute("BEGIN EXCLUSIVE")
+        r = requests.post(d.url + "/access/v1/evaluation", json=ev,
+                          timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"decision": False}
+        r = requests.post(d.url + "/oauth2/token", data={
+            "grant_type": EXCHANGE, "subject_token": subject,
+            "subject_token_type": JWT_TYPE,
+            "authorization_details": json.dumps(
+                [{"type": "mandate_task", "task_id": task}])}, timeout=30)
+        assert r.status_code == 500, r.text
+        assert r.json()["error"] == "server_error"
+        assert "access_token" not in r.text
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    r = requests.get(d.url + "/readyz", timeout=30)
+    assert r.status_code == 200, r.text
+    # nothing of the refused issuance was stored: one credential only
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM credentials"
+                           ).fetchone()[0] == 1
+    finally:
+        con.close()
+    issued = all_events(d, type="token.issued")
+    assert len(issued) == 1
+    # (its token.refused record could not be written either: the log)
+    assert "could not be written" in d.log_text()
+    r = exchange(d, subject, task)
+    assert r.status_code == 200, r.text
 
 
 def test_async_mode_and_config_changes(start_daemon):

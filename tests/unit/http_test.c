@@ -255,6 +255,7 @@ h_held(struct http_request *req, void *arg)
 	struct str ns = http_request_query(req, "n");
 	struct str oks = http_request_query(req, "ok");
 	struct str early = http_request_query(req, "early");
+	struct str delay = http_request_query(req, "delay");
 	int n = ns.p != NULL ? atoi(ns.p) : 1;
 	bool ok = oks.p == NULL || strcmp(oks.p, "1") == 0;
 	bool now = early.p != NULL && strcmp(early.p, "1") == 0;
@@ -272,7 +273,8 @@ h_held(struct http_request *req, void *arg)
 		rl->h = http_hold(req);
 		assert_non_null(rl->h);
 		rl->ok = ok || i < n - 1;
-		rl->delay_ms = now ? 0 : 20 + 10 * i;
+		rl->delay_ms = now ? 0 : delay.p != NULL ? atol(delay.p) :
+		    20 + 10 * i;
 		if (now) {
 			release_later(rl);
 			continue;
@@ -583,6 +585,19 @@ test_held_answers(void **state)
 		    &port), 0);
 	get(port, "/v1/tasks/x", &r);
 	assert_int_equal(r.status, 200);
+	/* a client that leaves while its answer is held: the release still
+	 * comes, finds the connection gone, and shutdown does not wait */
+	{
+		CURL *h = curl_easy_init();
+		char url[128];
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u/held?n=1&"
+		    "delay=300", port);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 50L);
+		assert_int_not_equal(curl_easy_perform(h), CURLE_OK);
+		curl_easy_cleanup(h);
+	}
 	for (int i = 0; i < 4; i++) {
 		struct reply *hr;
 
@@ -591,6 +606,7 @@ test_held_answers(void **state)
 		assert_string_equal(hr->body, "held answer");
 		free(hr);
 	}
+	usleep(400 * 1000);       /* the gone client's hold is released */
 	http_server_free(srv);
 }
 
