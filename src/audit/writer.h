@@ -7,7 +7,10 @@
  *   durable in the store (the store's group commit batches concurrent
  *   callers into one transaction).  A caller that gets MANDATE_OK may
  *   answer; any error means the record is not stored and the caller must
- *   fail closed (deny, refuse).
+ *   fail closed (deny, refuse).  One writer thread runs as well, for
+ *   audit_record_async() and audit_issue_async(): the caller is told
+ *   through a callback when its record is durable, without waiting in
+ *   its own thread (the daemon holds the answer meanwhile).
  * - async: audit_record() redacts and serialises the record, puts it on a
  *   bounded queue and returns; writer threads append queued records (their
  *   concurrent appends share group commits).  Weaker: records still queued

@@ -294,7 +294,12 @@ h_token(struct http_request *req, void *arg)
 			    "the DPoP proof is not acceptable");
 			return;
 		}
-		er.dpop_jkt = str_c(jkt);
+		/* in the arena: a held issuance writes it after we return */
+		er.dpop_jkt = arena_strdup(req->arena, jkt, strlen(jkt));
+		if (er.dpop_jkt.p == NULL) {
+			http_respond_error(req, 500, "server_error", NULL);
+			return;
+		}
 	}
 
 	if (d->cfg->logging.audit != CONFIG_AUDIT_ASYNC) {
