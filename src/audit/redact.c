@@ -19,7 +19,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "audit/redact.h"
@@ -34,6 +33,10 @@ struct redact_path {
 
 struct redact {
 	unsigned char key[REDACT_KEY_LEN];
+	/* HMAC-SHA-256 (RFC 2104) with the key's inner and outer blocks
+	 * absorbed once: each HMAC copies these states (a one-shot HMAC()
+	 * looked the algorithms up and keyed itself on every call) */
+	EVP_MD_CTX *inner, *outer;
 	struct redact_path *paths;
 	size_t n_paths;
 };
@@ -301,18 +304,51 @@ redact_value_is_secret(struct str value)
 
 /* ---- HMAC ---- */
 
+/* The key's two HMAC blocks (key ^ ipad, key ^ opad), absorbed. */
+static int
+hmac_setup(struct redact *r)
+{
+	unsigned char ipad[64], opad[64];
+	int ok;
+
+	memset(ipad, 0x36, sizeof(ipad));
+	memset(opad, 0x5c, sizeof(opad));
+	for (size_t i = 0; i < REDACT_KEY_LEN; i++) {
+		ipad[i] ^= r->key[i];
+		opad[i] ^= r->key[i];
+	}
+	ok = (r->inner = EVP_MD_CTX_new()) != NULL &&
+	    (r->outer = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(r->inner, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(r->inner, ipad, sizeof(ipad)) == 1 &&
+	    EVP_DigestInit_ex(r->outer, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(r->outer, opad, sizeof(opad)) == 1;
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	return ok ? MANDATE_OK : MANDATE_EINTERNAL;
+}
+
 int
 redact_hmac(const struct redact *r, struct str value,
     char out[REDACT_HMAC_SIZE])
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	static const unsigned char empty[1] = { 0 };
+	unsigned char mac[EVP_MAX_MD_SIZE], ih[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, ni = 0;
+	EVP_MD_CTX *c;
+	int ok;
 
 	out[0] = '\0';
-	if (HMAC(EVP_sha256(), r->key, REDACT_KEY_LEN,
-	    value.n ? (const unsigned char *)value.p : empty, value.n, mac,
-	    &n) == NULL || n != 32)
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return MANDATE_ENOMEM;
+	ok = EVP_MD_CTX_copy_ex(c, r->inner) == 1 &&
+	    (value.n == 0 || EVP_DigestUpdate(c, value.p, value.n) == 1) &&
+	    EVP_DigestFinal_ex(c, ih, &ni) == 1 && ni == 32 &&
+	    EVP_MD_CTX_copy_ex(c, r->outer) == 1 &&
+	    EVP_DigestUpdate(c, ih, ni) == 1 &&
+	    EVP_DigestFinal_ex(c, mac, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(c);
+	OPENSSL_cleanse(ih, sizeof(ih));
+	if (!ok)
 		return MANDATE_EINTERNAL;
 	memcpy(out, "hmac:", 5);
 	for (unsigned i = 0; i < n; i++) {
@@ -794,6 +830,11 @@ redact_new(const unsigned char *key, size_t key_len,
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return MANDATE_ENOMEM;
 	memcpy(r->key, key, REDACT_KEY_LEN);
+	if (hmac_setup(r) != MANDATE_OK) {
+		redact_free(r);
+		set_err(err, err_len, "audit redaction: no SHA-256", NULL);
+		return MANDATE_EINTERNAL;
+	}
 	if (n_paths > 0 &&
 	    (r->paths = calloc(n_paths, sizeof(*r->paths))) == NULL)
 		goto out;
@@ -817,6 +858,8 @@ redact_free(struct redact *r)
 	if (r == NULL)
 		return;
 	OPENSSL_cleanse(r->key, sizeof(r->key));
+	EVP_MD_CTX_free(r->inner);   /* (frees wipe their state) */
+	EVP_MD_CTX_free(r->outer);
 	paths_free(r);
 	free(r);
 }

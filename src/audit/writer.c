@@ -844,12 +844,9 @@ audit_open(const struct audit_options *opt, struct audit_log **out)
 	atomic_init(&l->failed, 0);
 	atomic_init(&l->refused, 0);
 	{
-		/* sync mode: one writer, for audit_record_async; one at a
-		 * time, so each commit takes all that queued during the
-		 * last one */
-		size_t nw = l->mode == AUDIT_ASYNC ? AUDIT_WRITERS : 1;
-
-		for (size_t i = 0; i < nw; i++) {
+		/* both modes (sync: for audit_record_async and
+		 * audit_issue_async) */
+		for (size_t i = 0; i < AUDIT_WRITERS; i++) {
 			if (pthread_create(&l->writers[i], NULL, writer, l) !=
 			    0) {
 				audit_close(l);

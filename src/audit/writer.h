@@ -12,8 +12,8 @@
  *   through a callback when its record is durable, without waiting in
  *   its own thread (the daemon holds the answer meanwhile).
  * - async: audit_record() redacts and serialises the record, puts it on a
- *   bounded queue and returns; writer threads append queued records (their
- *   concurrent appends share group commits).  Weaker: records still queued
+ *   bounded queue and returns; the writer thread appends queued records
+ *   (each batch in one group commit).  Weaker: records still queued
  *   when the process dies (crash, SIGKILL, power loss) are lost, at most
  *   queue_max of them; a record whose append fails is retried until the
  *   store accepts it or the log is closed.  While the log is unhealthy,
@@ -45,7 +45,9 @@
 #define AUDIT_PROMPT_MAX_LIMIT   65536
 #define AUDIT_QUEUE_DEFAULT      4096     /* async records in flight */
 #define AUDIT_QUEUE_LIMIT        1000000
-#define AUDIT_WRITERS            4        /* async writer threads */
+#define AUDIT_WRITERS            1        /* writer threads: one, so that
+                                           * each commit takes everything
+                                           * queued during the last one */
 #define AUDIT_ENQUEUE_WAIT_MS    2000
 
 enum audit_mode {

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "audit/redact.h"
 #include "util/status.h"
@@ -104,6 +106,28 @@ test_hmac(void **state)
 	assert_string_not_equal(a, d);          /* keyed */
 	/* an HMAC is not itself a secret (no double redaction) */
 	assert_false(redact_value_is_secret(str_c(a)));
+	/* it is HMAC-SHA-256 (RFC 2104), as OpenSSL's one-shot HMAC()
+	 * computes it: empty, short and longer than a block */
+	{
+		static char big[300];
+		const char *vals[] = { "", "hunter2", big };
+
+		memset(big, 'x', sizeof(big) - 1);
+		for (size_t i = 0; i < 3; i++) {
+			unsigned char mac[32];
+			unsigned int n = 0;
+			char want[REDACT_HMAC_SIZE] = "hmac:";
+
+			assert_non_null(HMAC(EVP_sha256(), key1, sizeof(key1),
+			    (const unsigned char *)vals[i], strlen(vals[i]),
+			    mac, &n));
+			for (unsigned k = 0; k < n; k++)
+				snprintf(want + 5 + 2 * k, 3, "%02x", mac[k]);
+			assert_int_equal(redact_hmac(r, str_c(vals[i]), d),
+			    MANDATE_OK);
+			assert_string_equal(d, want);
+		}
+	}
 	redact_free(r);
 	redact_free(r2);
 }
