@@ -15,7 +15,8 @@
 # pid and temp paths in a temp dir) answers the same requests with a
 # fixed {"decision":true}, one worker per core.  It prints the rates, our
 # ratios to nginx (target >= 50%) and p50/p99 latency, and the daemon's
-# GET /healthz rate as the HTTP layer's own ceiling.  Everything it
+# GET /healthz rate as the HTTP layer's own ceiling.  nginx runs before
+# and after the daemon, and the mean of its two rates is the baseline.  Everything it
 # starts is stopped on exit; requests and time are bounded.
 #
 # Usage: bench/authzen_bench.sh [BUILD_DIR]
@@ -167,11 +168,9 @@ if grep -rl CONFIG_AUDIT_ASYNC src --include='*.c' | grep -qv '^src/config/'; th
 fi
 res_async=
 
-echo "== AuthZEN evaluations over HTTP (wrk: $conns keep-alive connections, $wthreads threads, ${seconds}s a run; daemon: $threads threads, nginx: $cores workers; logging.audit: $modes)"
-for m in $modes; do
-	bench_mode "$m"
-done
-
+# nginx: the same requests, answered with a fixed body; run before and
+# after the daemon's runs, and their mean is the baseline (a shared
+# machine's speed drifts during the runs)
 nport=$(free_port)
 mkdir -p "$tmp/nginx"
 cat > "$tmp/nginx.conf" <<NGX
@@ -197,27 +196,42 @@ http {
     }
 }
 NGX
-"$nginx" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log" > "$tmp/nginx.out" 2>&1 &
-npid=$!
-wait_http "http://127.0.0.1:$nport/" "$npid" "$tmp/nginx.out"
-res_nginx=$(run nginx "http://127.0.0.1:$nport/access/v1/evaluation")
-stop "$npid"
-npid=
+nginx_run() { # label -> RESULT line
+	"$nginx" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log" \
+	    > "$tmp/nginx.out" 2>&1 &
+	npid=$!
+	wait_http "http://127.0.0.1:$nport/" "$npid" "$tmp/nginx.out"
+	run "$1" "http://127.0.0.1:$nport/access/v1/evaluation"
+	stop "$npid"
+	npid=
+}
+
+echo "== AuthZEN evaluations over HTTP (wrk: $conns keep-alive connections, $wthreads threads, ${seconds}s a run; daemon: $threads threads, nginx: $cores workers; logging.audit: $modes)"
+res_nginx1=$(nginx_run nginx1)
+for m in $modes; do
+	bench_mode "$m"
+done
+res_nginx2=$(nginx_run nginx2)
 
 echo
-/usr/bin/python3 - "$res_sync" "$res_nginx" "$res_health" "$tmp" "$res_async" <<'PY'
+/usr/bin/python3 - "$res_sync" "$res_nginx1" "$res_health" "$tmp" "$res_async" "$res_nginx2" <<'PY'
 import os, sys
 def parse(s):
     return {k: float(v) for k, v in (f.split("=") for f in s.split()[1:])}
 def rate(r):
     return r["requests"] / r["seconds"]
-sync, ngx, health = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
+sync, ngx1, health = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
+ngx2 = parse(sys.argv[6])
+# the baseline: the mean of nginx's runs before and after ours
+ngx = {k: (ngx1[k] + ngx2[k]) / 2 for k in ngx1}
 asy = parse(sys.argv[5]) if sys.argv[5] else None
 rows = [("mandate: evaluation, audit sync (default)", sync)]
 if asy:
     rows.append(("mandate: evaluation, audit async", asy))
 rows += [("mandate: GET /healthz (HTTP layer ceiling)", health),
-         ("nginx: fixed JSON body", ngx)]
+         ("nginx: fixed JSON body, before", ngx1),
+         ("nginx: fixed JSON body, after", ngx2),
+         ("nginx: mean of the two (the baseline)", ngx)]
 print("%-44s %14s %9s %9s" % ("", "requests/s", "p50 ms", "p99 ms"))
 for name, r in rows:
     print("%-44s %14.0f %9.3f %9.3f   %d requests, %d non-200, %d socket errors"
