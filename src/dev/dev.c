@@ -27,6 +27,9 @@
 #define DEV_PATH_MAX 4096
 #define DEV_FILE_MAX (64u * 1024)
 
+static int set_err(char *err, size_t n, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 set_err(char *err, size_t n, int r, const char *fmt, ...)
 {
