@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "sts/sts_int.h"
@@ -90,6 +91,12 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 		goto fail;
 	}
 	atomic_init(&sts->jti_next, 0);
+	atomic_init(&sts->snap_gen, 0);
+	if ((sts->sigs = calloc(1, sizeof(*sts->sigs))) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_init(&sts->sigs->mu, NULL);
 	if ((r = sts_replay_init(&sts->replay,
 	    sts->tok->dpop.replay_cache_size)) != MANDATE_OK)
 		goto fail;
@@ -112,6 +119,10 @@ sts_close(struct sts *sts)
 	OPENSSL_cleanse(sts->nonce_key, sizeof sts->nonce_key);
 	pthread_mutex_destroy(&sts->mu);
 	pthread_mutex_destroy(&sts->rot_mu);
+	if (sts->sigs != NULL) {
+		pthread_mutex_destroy(&sts->sigs->mu);
+		free(sts->sigs);
+	}
 	free(sts);
 }
 
@@ -848,6 +859,55 @@ out:
 
 /* --- verification ------------------------------------------------------------- */
 
+/* The signature cache (sts_int.h).  sig_known: true when token's bytes
+ * verified under snapshot gen before; *hashed says whether h holds
+ * their SHA-256 (for sig_remember after a verification). */
+static size_t
+sig_slot(const uint8_t h[32])
+{
+	return ((size_t)h[0] | (size_t)h[1] << 8) % STS_SIGCACHE_SLOTS;
+}
+
+static bool
+sig_known(struct sts *sts, struct str token, uint64_t gen, uint8_t h[32],
+    bool *hashed)
+{
+	struct sts_sigcache *c = sts->sigs;
+	size_t i;
+	bool hit;
+
+	*hashed = EVP_Digest(token.p, token.n, h, NULL, EVP_sha256(), NULL) ==
+	    1;
+	if (!*hashed)
+		return false;
+	i = sig_slot(h);
+	pthread_mutex_lock(&c->mu);
+	hit = c->slot[i].gen == gen && CRYPTO_memcmp(c->slot[i].h, h, 32) ==
+	    0;
+	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
+	return hit;
+}
+
+static void
+sig_remember(struct sts *sts, const uint8_t h[32], uint64_t gen)
+{
+	struct sts_sigcache *c = sts->sigs;
+	size_t i = sig_slot(h);
+
+	pthread_mutex_lock(&c->mu);
+	memcpy(c->slot[i].h, h, 32);
+	c->slot[i].gen = gen;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+sts_sigcache_stats(struct sts *sts, uint64_t *hits, uint64_t *misses)
+{
+	*hits = atomic_load(&sts->sigs->hits);
+	*misses = atomic_load(&sts->sigs->misses);
+}
+
 /* Signature by one of our published keys and iss; with check_time also
  * typ, exp, nbf, iat. */
 static int
@@ -858,6 +918,8 @@ verify_sig(struct sts *sts, struct str token, struct str aud, int64_t now,
 	struct sts_snap *snap;
 	struct jose_jws jws;
 	struct jose_jwt_rules rules;
+	uint8_t h[32];
+	bool hashed = false;
 	int r = MANDATE_EINVAL;
 
 	if (token.n == 0 || token.n > STS_MAX_TOKEN_LEN) {
@@ -871,10 +933,14 @@ verify_sig(struct sts *sts, struct str token, struct str aud, int64_t now,
 		*why = "token malformed";
 		goto out;
 	}
-	if (jose_jws_verify_set(&jws, snap->pub, JOSE_ALG_BIT(JOSE_ALG_ES256),
-	    NULL) != MANDATE_OK) {
-		*why = "token signature invalid or key unknown";
-		goto out;
+	if (!sig_known(sts, token, snap->gen, h, &hashed)) {
+		if (jose_jws_verify_set(&jws, snap->pub,
+		    JOSE_ALG_BIT(JOSE_ALG_ES256), NULL) != MANDATE_OK) {
+			*why = "token signature invalid or key unknown";
+			goto out;
+		}
+		if (hashed)
+			sig_remember(sts, h, snap->gen);
 	}
 	memset(&rules, 0, sizeof rules);
 	rules.iss = str_c(sts->tok->issuer);

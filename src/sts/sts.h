@@ -279,6 +279,11 @@ int sts_verify_access_token(struct sts *sts, struct str token,
     int64_t now, struct arena *a, struct sts_verified *out,
     const char **reason);
 
+/* How often the signature of an access token was found in the cache of
+ * verified signatures (its SHA-256 under the current key set) and how
+ * often it had to be verified; for tests and metrics. */
+void sts_sigcache_stats(struct sts *sts, uint64_t *hits, uint64_t *misses);
+
 /* RFC 7662: {"active":true, token_type, claims...} for a usable token,
  * else {"active":false} and nothing more.  No DPoP proof is needed (the
  * introspecting caller is a resource server); cnf is returned.  MANDATE_OK

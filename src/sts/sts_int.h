@@ -19,6 +19,7 @@
 /* An immutable view of our keys; reference counted. */
 struct sts_snap {
 	atomic_long refs;
+	uint64_t gen;                 /* distinct per snapshot built */
 	struct jose_key *signer;      /* private, the active key */
 	struct jose_keyset *pub;      /* every published key */
 	char *jwks;                   /* malloc'd JWKS text */
@@ -37,6 +38,28 @@ struct sts_replay {
 	size_t used;                  /* non-empty slots */
 	size_t limit;                 /* live entries at most */
 	int64_t last_sweep;           /* sweeps at most once a second */
+};
+
+/*
+ * The access tokens whose signature verified, by the SHA-256 of their
+ * bytes and the key snapshot they verified under: a per-call decision
+ * presents the same token again and again, and its ES256 verification
+ * (about 60 us) is then a hash and a look-up.  Only the signature is
+ * remembered: the claims (iss, typ, aud, exp, nbf) are checked on every
+ * use, and the credential's usability (revocation, task, kill switch) is
+ * asked of the store on every use.  A new key snapshot (rotation,
+ * retirement) has a new generation, so entries of the old one miss.
+ * Direct-mapped: a slot holds the last token hashed to it.
+ */
+#define STS_SIGCACHE_SLOTS 4096
+
+struct sts_sigcache {
+	pthread_mutex_t mu;
+	struct {
+		uint8_t h[32];
+		uint64_t gen;         /* 0: empty */
+	} slot[STS_SIGCACHE_SLOTS];
+	atomic_uint_fast64_t hits, misses;
 };
 
 struct sts {
@@ -60,6 +83,8 @@ struct sts {
 	 */
 	char jti_prefix[STS_JTI_PREFIX + 1];
 	atomic_uint_fast64_t jti_next;
+	atomic_uint_fast64_t snap_gen;    /* the last snapshot's gen */
+	struct sts_sigcache *sigs;
 };
 
 /* Take / drop a snapshot reference (never NULL once opened). */

@@ -278,6 +278,7 @@ snap_build(struct sts *sts, int64_t now, struct sts_snap **out)
 	    (keys = json_array()) == NULL)
 		goto out;
 	atomic_init(&snap->refs, 1);
+	snap->gen = atomic_fetch_add(&sts->snap_gen, 1) + 1;
 	for (i = 0; i < n; i++) {
 		const struct store_key *k = &ks[i];
 		if (k->state == STORE_KEY_RETIRED && k->retire_after <= now)

@@ -1073,6 +1073,56 @@ test_rotation(void **state)
 	    "token signature invalid or key unknown");
 }
 
+/* A verified signature is remembered (by the token's SHA-256 and the key
+ * snapshot): the same token again is not verified again, but its claims
+ * and its credential are checked every time; a changed token is not
+ * taken for it; a new key snapshot verifies afresh. */
+static void
+test_signature_cache(void **state)
+{
+	struct fx *f = *state;
+	struct str tok = get_token(f, "[\"read\"]", NULL), bad, kid;
+	uint64_t h0, m0, h1, m1;
+	char *copy;
+	bool revoked;
+
+	sts_sigcache_stats(f->sts, &h0, &m0);
+	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 20));
+	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 21));
+	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 22));
+	sts_sigcache_stats(f->sts, &h1, &m1);
+	assert_int_equal(m1 - m0, 1);
+	assert_int_equal(h1 - h0, 2);
+	/* claims are still checked: expired, wrong audience */
+	assert_non_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 10 + 301));
+	assert_int_equal(sts_verify_access_token(f->sts, tok,
+	    STR_LIT("https://other"), STR_NULL, STR_NULL, STR_NULL, T0 + 20,
+	    &f->a, &(struct sts_verified){ 0 }, NULL), MANDATE_EINVAL);
+	/* one signature byte changed: another hash, verified, refused */
+	copy = arena_alloc(&f->a, tok.n + 1);
+	memcpy(copy, tok.p, tok.n + 1);
+	copy[tok.n - 2] = copy[tok.n - 2] == 'A' ? 'B' : 'A';
+	bad = str_make(copy, tok.n);
+	assert_string_equal(verify(f, bad, STR_NULL, NULL, NULL, T0 + 20),
+	    "token signature invalid or key unknown");
+	assert_string_equal(verify(f, bad, STR_NULL, NULL, NULL, T0 + 20),
+	    "token signature invalid or key unknown");
+	/* a new key snapshot: the signature is verified again */
+	assert_int_equal(sts_keys_rotate(f->sts, T0 + 23, &f->a, &kid),
+	    MANDATE_OK);
+	sts_sigcache_stats(f->sts, &h0, &m0);
+	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 24));
+	sts_sigcache_stats(f->sts, &h1, &m1);
+	assert_int_equal(m1 - m0, 1);
+	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 24));
+	/* revoked: refused although its signature is remembered */
+	assert_int_equal(sts_revoke(f->sts, tok, T0 + 25, &revoked),
+	    MANDATE_OK);
+	assert_true(revoked);
+	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 26),
+	    "credential revoked");
+}
+
 /* Restarts fail closed on a key file others may read or one missing. */
 static void
 test_key_files(void **state)
@@ -1396,6 +1446,7 @@ main(void)
 		T(test_dpop_nonce),
 		T(test_replay_full),
 		T(test_threads),
+		T(test_signature_cache),
 		cmocka_unit_test_setup_teardown(test_rotation, setup_delayed,
 		    teardown),
 		T(test_key_files),
