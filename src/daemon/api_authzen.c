@@ -443,6 +443,43 @@ hold_deny(struct http_request *req)
 	    sizeof(deny) - 1);
 }
 
+/* A batch's or a search's answer when a decision record cannot be
+ * written after all, before the handler knows more: an error. */
+static int
+hold_error(struct http_request *req)
+{
+	static const char err[] = "{\"error\":\"server_error\"}";
+
+	return http_hold_fallback(req, 500, "application/json", err,
+	    sizeof(err) - 1);
+}
+
+/* A batch of n answers: every one a deny (which record failed is not
+ * known when the answer is sent, so none is trusted). */
+static int
+hold_deny_all(struct http_request *req, size_t n)
+{
+	static const char head[] = "{\"evaluations\":[", tail[] = "]}";
+	static const char item[] = "{\"decision\":false}";
+	size_t len = sizeof(head) - 1 + n * sizeof(item) + sizeof(tail);
+	char *buf = arena_alloc(req->arena, len), *p;
+
+	if (buf == NULL)
+		return MANDATE_ENOMEM;
+	memcpy(buf, head, sizeof(head) - 1);
+	p = buf + sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, item, sizeof(item) - 1);
+		p += sizeof(item) - 1;
+	}
+	memcpy(p, tail, sizeof(tail) - 1);
+	p += sizeof(tail) - 1;
+	return http_hold_fallback(req, 200, "application/json", buf,
+	    (size_t)(p - buf));
+}
+
 static void
 h_evaluation(struct http_request *req, void *arg)
 {
@@ -519,7 +556,9 @@ h_evaluations(struct http_request *req, void *arg)
 		az_out_clear(&o);
 		goto out;
 	}
-	if ((arr = json_array()) == NULL)
+	/* the items' decision records are written while the worker goes
+	 * on; if one cannot be, every item of the answer is a deny */
+	if ((arr = json_array()) == NULL || hold_error(req) != MANDATE_OK)
 		goto nomem;
 	for (size_t i = 0; i < b.n; i++) {
 		struct az_out o;
@@ -545,7 +584,8 @@ h_evaluations(struct http_request *req, void *arg)
 		    json_is_true(json_object_get(item, "decision")))
 			break;
 	}
-	if ((j = json_pack("{s:O}", "evaluations", arr)) == NULL)
+	if ((j = json_pack("{s:O}", "evaluations", arr)) == NULL ||
+	    hold_deny_all(req, json_array_size(arr)) != MANDATE_OK)
 		goto nomem;
 	http_respond_json(req, 200, j);   /* consumes j */
 	j = NULL;
@@ -674,6 +714,12 @@ search(struct http_request *req, struct daemon *d,
 	if ((r = authzen_parse_search(req->arena, req->body.p, req->body.n,
 	    kind, &s, err, sizeof(err))) != MANDATE_OK) {
 		bad_request(req, r, err);
+		return;
+	}
+	/* the candidates' decision records are written while the worker
+	 * goes on; if one cannot be, the answer is a server_error */
+	if (hold_error(req) != MANDATE_OK) {
+		http_respond_error(req, 500, "server_error", NULL);
 		return;
 	}
 	w.d = d;

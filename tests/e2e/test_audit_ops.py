@@ -294,9 +294,13 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
     (tmp_path / "plain.cedar").write_text(
         '@id("test-plain-reads")\n'
         'permit (principal, action == Action::"read_ticket", resource);\n')
+    (tmp_path / "agents.json").write_text(json.dumps(
+        [{"uid": {"type": "Agent", "id": AGENT}, "attrs": {},
+          "parents": []}]))
     d = start_daemon(CONFIG.replace("audit:\n", "policies:\n  platform: [" +
                                     os.path.join(ROOT, "examples", "policies")
-                                    + ", @DIR@/plain.cedar]\naudit:\n"))
+                                    + ", @DIR@/plain.cedar]\n  entities: "
+                                    "[@DIR@/agents.json]\naudit:\n"))
     task, _ = create_task(d)
     subject = svid(d)
     ev = {"subject": {"type": "Agent", "id": AGENT},
@@ -304,6 +308,16 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
           "resource": {"type": "Tool", "id": "tickets"}}
     r = requests.post(d.url + "/access/v1/evaluation", json=ev, timeout=30)
     assert r.status_code == 200 and r.json()["decision"] is True, r.text
+    r = requests.post(d.url + "/access/v1/evaluations", json={
+        "evaluations": [ev, ev]}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [x["decision"] for x in r.json()["evaluations"]] == [True, True]
+    search = {"subject": {"type": "Agent"}, "action": ev["action"],
+              "resource": ev["resource"]}
+    r = requests.post(d.url + "/access/v1/search/subject", json=search,
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [ev["subject"]], r.text
     r = exchange(d, subject, task)
     assert r.status_code == 200, r.text
     db = os.path.join(d.workdir, "mandate-data", "mandate.db")
@@ -314,6 +328,14 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
                           timeout=30)
         assert r.status_code == 200, r.text
         assert r.json() == {"decision": False}
+        # a batch: every item a deny; a search: an error
+        r = requests.post(d.url + "/access/v1/evaluations", json={
+            "evaluations": [ev, ev, ev]}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"evaluations": [{"decision": False}] * 3}
+        r = requests.post(d.url + "/access/v1/search/subject",
+                          json=search, timeout=30)
+        assert r.status_code == 500, r.text
         r = requests.post(d.url + "/oauth2/token", data={
             "grant_type": EXCHANGE, "subject_token": subject,
             "subject_token_type": JWT_TYPE,
