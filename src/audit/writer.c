@@ -607,19 +607,16 @@ enqueue(struct audit_log *l, struct qrec *q)
 	return r;
 }
 
-int
-audit_record(struct audit_log *l, const struct audit_event *e,
-    json_t *fields, int64_t *id)
+/* audit_record and audit_record_async: the checks and the record, then
+ * appended here (sync mode, no done), queued for the writer with done
+ * (sync mode), or queued (async mode; done, if any, is told at once). */
+static int
+record(struct audit_log *l, const struct audit_event *e, json_t *fields,
+    audit_done_fn *done, void *arg, int64_t *id)
 {
 	struct qrec *q = NULL;
 	int r;
 
-	if (id != NULL)
-		*id = 0;
-	if (l == NULL || e == NULL || e->type == NULL) {
-		json_decref(fields);
-		return MANDATE_EINVAL;
-	}
 	if (fields == NULL && (fields = json_object()) == NULL)
 		return MANDATE_ENOMEM;
 	if (!json_is_object(fields)) {
@@ -631,12 +628,19 @@ audit_record(struct audit_log *l, const struct audit_event *e,
 	json_decref(fields);
 	if (r != MANDATE_OK)
 		goto out;
-	if (l->mode == AUDIT_SYNC) {
+	if (l->mode == AUDIT_SYNC && done == NULL) {
 		r = append(l, q, id);
 		goto out;
 	}
-	if ((r = enqueue(l, q)) == MANDATE_OK)
-		q = NULL;            /* the writers own it */
+	if (l->mode == AUDIT_SYNC) {
+		q->done = done;
+		q->done_arg = arg;
+	}
+	if ((r = enqueue(l, q)) == MANDATE_OK) {
+		q = NULL;            /* the writer owns it (and may be done) */
+		if (done != NULL && l->mode == AUDIT_ASYNC)
+			done(arg, MANDATE_OK, 0);  /* queued is as far as it goes */
+	}
 out:
 	qrec_free(q);
 	if (r != MANDATE_OK)
@@ -645,43 +649,27 @@ out:
 }
 
 int
+audit_record(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, int64_t *id)
+{
+	if (id != NULL)
+		*id = 0;
+	if (l == NULL || e == NULL || e->type == NULL) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	return record(l, e, fields, NULL, NULL, id);
+}
+
+int
 audit_record_async(struct audit_log *l, const struct audit_event *e,
     json_t *fields, audit_done_fn *done, void *arg)
 {
-	struct qrec *q = NULL;
-	int r;
-
 	if (l == NULL || e == NULL || e->type == NULL || done == NULL) {
 		json_decref(fields);
 		return MANDATE_EINVAL;
 	}
-	if (l->mode == AUDIT_ASYNC) {
-		int64_t id = 0;
-
-		/* queued is as far as the async mode goes */
-		r = audit_record(l, e, fields, &id);
-		if (r == MANDATE_OK)
-			done(arg, MANDATE_OK, id);
-		return r;
-	}
-	if (fields == NULL && (fields = json_object()) == NULL)
-		return MANDATE_ENOMEM;
-	if (!json_is_object(fields)) {
-		json_decref(fields);
-		atomic_fetch_add(&l->refused, 1);
-		return MANDATE_EINVAL;
-	}
-	r = build(l, e, fields, &q);
-	json_decref(fields);
-	if (r == MANDATE_OK) {
-		q->done = done;
-		q->done_arg = arg;
-		if ((r = enqueue(l, q)) == MANDATE_OK)
-			return MANDATE_OK;   /* the writer owns it */
-	}
-	qrec_free(q);
-	atomic_fetch_add(&l->refused, 1);
-	return r;
+	return record(l, e, fields, done, arg, NULL);
 }
 
 int
