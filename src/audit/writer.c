@@ -23,6 +23,11 @@ struct qrec {
 	void *done_arg;
 	bool has_cred;                /* audit_issue_async: with its row */
 	struct store_credential cred;
+	bool has_dec;                 /* audit_decision_async: the decision */
+	struct store_decision dec;
+	int64_t dec_now;
+	store_decision_event_fn *build;
+	void *build_arg;
 	struct store_audit_event ev;
 	size_t size;
 	char data[];
@@ -498,8 +503,7 @@ writer(void *arg)
 {
 	struct audit_log *l = arg;
 	struct qrec *batch[AUDIT_WRITE_BATCH];
-	struct store_audit_event ev[AUDIT_WRITE_BATCH];
-	const struct store_credential *creds[AUDIT_WRITE_BATCH];
+	struct store_append w[AUDIT_WRITE_BATCH];
 	int64_t ids[AUDIT_WRITE_BATCH];
 	int res[AUDIT_WRITE_BATCH];
 
@@ -524,12 +528,21 @@ writer(void *arg)
 		pthread_cond_broadcast(&l->not_full);
 		pthread_mutex_unlock(&l->mu);
 
+		memset(w, 0, n * sizeof(w[0]));
 		for (size_t i = 0; i < n; i++) {
-			ev[i] = batch[i]->ev;
-			creds[i] = batch[i]->has_cred ? &batch[i]->cred : NULL;
+			struct qrec *q = batch[i];
+
+			if (q->has_dec) {
+				w[i].dec = &q->dec;
+				w[i].now = q->dec_now;
+				w[i].build = q->build;
+				w[i].build_arg = q->build_arg;
+				continue;
+			}
+			w[i].ev = &q->ev;
+			w[i].cred = q->has_cred ? &q->cred : NULL;
 		}
-		r = store_audit_append_many_creds(l->store, ev, creds, n, ids,
-		    res);
+		r = store_append_many(l->store, w, n, ids, res);
 		if (l->appended_fn != NULL) {
 			int64_t top = 0;
 
@@ -691,6 +704,37 @@ audit_issue_async(struct audit_log *l, const struct store_credential *c,
 	q->ev = *e;               /* prepared: its strings are the caller's */
 	q->cred = *c;
 	q->has_cred = true;
+	q->done = done;
+	q->done_arg = arg;
+	if ((r = enqueue(l, q)) != MANDATE_OK) {
+		qrec_free(q);
+		atomic_fetch_add(&l->refused, 1);
+	}
+	return r;
+}
+
+int
+audit_decision_async(struct audit_log *l, const struct store_decision *dec,
+    int64_t now, store_decision_event_fn *build, void *build_arg,
+    audit_done_fn *done, void *arg)
+{
+	struct qrec *q;
+	int r;
+
+	if (l == NULL || dec == NULL || build == NULL || done == NULL ||
+	    l->mode != AUDIT_SYNC)
+		return MANDATE_EINVAL;
+	/* checked here, so that one bad decision cannot fail a batch */
+	if ((r = store_decision_check(dec)) != MANDATE_OK)
+		return r;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return MANDATE_ENOMEM;
+	q->size = sizeof(*q);
+	q->dec = *dec;
+	q->dec_now = now;
+	q->has_dec = true;
+	q->build = build;
+	q->build_arg = build_arg;
 	q->done = done;
 	q->done_arg = arg;
 	if ((r = enqueue(l, q)) != MANDATE_OK) {

@@ -769,12 +769,192 @@ consume_why(int outcome)
 	}
 }
 
+/* The decision's audit fields; with a task also intent_match, and
+ * calls_used when given (>= 0). */
+static json_t *
+decision_fields(const struct agent_ctx *c, const char *id, bool allow,
+    json_t *reasons, json_t *errors, int64_t used)
+{
+	json_t *f;
+	int bad = 0;
+
+	f = json_pack("{s:s,s:s%,s:s%,s:s%,s:s%,s:s%,s:b,s:O*,s:O*}",
+	    "decision_id", id,
+	    "subject_type", c->call->subject_type.p, c->call->subject_type.n,
+	    "subject_id", c->call->subject_id.p, c->call->subject_id.n,
+	    "action", c->call->action.p, c->call->action.n,
+	    "resource_type", c->call->resource_type.p,
+	    c->call->resource_type.n,
+	    "resource_id", c->call->resource_id.p, c->call->resource_id.n,
+	    "decision", allow, "reasons", reasons, "errors", errors);
+	if (f == NULL)
+		return NULL;
+	if (c->task && (json_object_set_new(f, "intent_match",
+	    json_boolean(c->intent_match)) || (used >= 0 &&
+	    json_object_set_new(f, "calls_used", json_integer(used))) ||
+	    (c->call->dry_run && json_object_set_new(f, "dry_run",
+	    json_true()))))
+		bad = 1;
+	if (c->why != NULL && json_object_set_new(f, "deny_reason",
+	    json_string(c->why)))
+		bad = 1;
+	if (c->arguments_json != NULL) {
+		json_t *args = json_loads(c->arguments_json,
+		    JSON_DECODE_ANY, NULL);
+
+		if (args == NULL || json_object_set_new(f, "arguments", args))
+			bad = 1;
+	}
+	if (c->prompt != NULL && json_object_set_new(f, "prompt",
+	    json_stringn(c->prompt, c->prompt_len)))
+		bad = 1;
+	if (bad) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/*
+ * A task-bound decision recorded by the audit log's writer: the budget
+ * and session write (store_decision_record) and the decision's audit
+ * record in one transaction, while the worker goes on and the answer is
+ * held (http_hold).  The record is made on the writer thread once the
+ * outcome is known (held_build); a permit whose call could not be
+ * consumed (budget spent, task ended in between) releases the hold as
+ * failed, so the fallback deny is sent instead.  Everything here lives
+ * until the release: the struct in the request's arena, the record in
+ * its own arena (the worker may still use the request's).
+ */
+struct held_decision {
+	struct daemon *d;
+	struct http_hold *hold;
+	struct store_decision dec;
+	bool allow;                  /* the answer the handler gives */
+	json_t *base;                /* the record's fields for a permit */
+	const char *request_id;
+	struct str agent, task_id;
+	struct arena a;              /* the built record's strings */
+	bool built;
+	int built_outcome;
+	int outcome;
+	struct store_audit_event ev;
+};
+
+static int
+held_build(void *arg, int outcome, int64_t used,
+    struct store_audit_event *out)
+{
+	struct held_decision *h = arg;
+	struct audit_event e;
+	bool final;
+	json_t *f;
+	int r;
+
+	h->outcome = outcome;
+	if (h->built && h->built_outcome == outcome) {   /* a rerun */
+		*out = h->ev;
+		return MANDATE_OK;
+	}
+	if ((f = json_deep_copy(h->base)) == NULL)
+		return MANDATE_ENOMEM;
+	final = h->allow && outcome == STORE_CONSUMED;
+	if (json_object_set_new(f, "decision", json_boolean(final)) ||
+	    (final && json_object_set_new(f, "calls_used",
+	    json_integer(used))) ||
+	    (h->allow && !final && json_object_set_new(f, "deny_reason",
+	    json_string(consume_why(outcome))))) {
+		json_decref(f);
+		return MANDATE_ENOMEM;
+	}
+	memset(&e, 0, sizeof(e));
+	e.time = h->dec.time;
+	e.type = "decision";
+	e.request_id = str_c(h->request_id);
+	e.agent = h->agent;
+	e.task_id = h->task_id;
+	if ((r = audit_prepare(h->d->audit, &e, f, &h->a, &h->ev)) !=
+	    MANDATE_OK)
+		return r;
+	h->built = true;
+	h->built_outcome = outcome;
+	*out = h->ev;
+	return MANDATE_OK;
+}
+
+static void
+held_done(void *arg, int status, int64_t id)
+{
+	struct held_decision *h = arg;
+	struct http_hold *hold = h->hold;
+	bool ok = status == MANDATE_OK &&
+	    (!h->allow || h->outcome == STORE_CONSUMED);
+
+	audit_report(h->d->audit, status, id);
+	if (status != MANDATE_OK)
+		daemon_log(h->d, DLOG_ERROR, "request %s: decision record: %s: "
+		    "the answer is a deny (fail closed)", h->request_id,
+		    mandate_strerror(status));
+	json_decref(h->base);
+	arena_free(&h->a);
+	http_release(hold, ok);      /* h is gone now */
+}
+
+/* Start a held task-bound decision.  MANDATE_OK with *held: the writer
+ * has it (the answer is allow, and held); with !*held: it cannot be held
+ * here (record it the synchronous way).  Another status: deny. */
+static int
+finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
+    const struct store_decision *dec, json_t *reasons, json_t *errors,
+    const char *id, bool allow, bool *held)
+{
+	struct held_decision *h;
+	int r;
+
+	*held = false;
+	if (d->cfg->logging.audit == CONFIG_AUDIT_ASYNC ||
+	    !d->cfg->audit.decisions || !c->call->single ||
+	    (h = arena_calloc(req->arena, 1, sizeof(*h))) == NULL)
+		return MANDATE_OK;
+	h->d = d;
+	h->dec = *dec;
+	/* the writer reads them after the handler has returned: the id
+	 * and the caller's name live on its stack, copy them */
+	h->dec.id = arena_strdup(req->arena, dec->id.p, dec->id.n);
+	h->dec.caller = arena_strdup(req->arena, dec->caller.p != NULL ?
+	    dec->caller.p : "", dec->caller.n);
+	if (h->dec.id.p == NULL || h->dec.caller.p == NULL)
+		return MANDATE_ENOMEM;
+	h->allow = allow;
+	h->request_id = req->request_id;
+	h->agent = c->t.agent;
+	h->task_id = c->t.id;
+	if ((h->base = decision_fields(c, id, allow, reasons, errors, -1)) ==
+	    NULL)
+		return MANDATE_ENOMEM;
+	if ((h->hold = http_hold(req)) == NULL) {
+		json_decref(h->base);
+		return MANDATE_OK;
+	}
+	arena_init(&h->a, 0);
+	r = audit_decision_async(d->audit, &h->dec, dec->time, held_build, h,
+	    held_done, h);
+	if (r != MANDATE_OK) {
+		json_decref(h->base);
+		arena_free(&h->a);
+		http_release(h->hold, true);   /* the caller denies */
+		return r;
+	}
+	*held = true;
+	return MANDATE_OK;
+}
+
 int
 agent_ctx_finish(struct daemon *d, struct http_request *req,
     struct agent_ctx *c, bool permit, json_t *reasons, json_t *errors,
     bool *final, char id[AGENT_DECISION_ID_SIZE])
 {
-	bool allow;
+	bool allow, held = false;
 	int64_t now = (int64_t)time(NULL), used = 0;
 	int outcome = STORE_CONSUMED, r;
 	json_t *f;
@@ -812,6 +992,19 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 			dec.permit = 0;
 			dec.action = str_c("(invalid)");
 		}
+		/* the decision and its record in one commit on the writer,
+		 * the answer held until then (see struct held_decision) */
+		r = finish_held(d, req, c, &dec, reasons, errors, id, allow,
+		    &held);
+		if (r != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "request %s: decision record: "
+			    "%s", req->request_id, mandate_strerror(r));
+			return r == MANDATE_ENOMEM ? r : MANDATE_EIO;
+		}
+		if (held) {
+			*final = allow;
+			return MANDATE_OK;
+		}
 		r = store_decision_record(d->store, &dec, now, &outcome, &used);
 		if (r != MANDATE_OK) {
 			daemon_log(d, DLOG_ERROR, "request %s: decision record: "
@@ -822,41 +1015,13 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 			c->why = consume_why(outcome);
 		}
 	}
-	f = json_pack("{s:s,s:s%,s:s%,s:s%,s:s%,s:s%,s:b,s:O*,s:O*}",
-	    "decision_id", id,
-	    "subject_type", c->call->subject_type.p, c->call->subject_type.n,
-	    "subject_id", c->call->subject_id.p, c->call->subject_id.n,
-	    "action", c->call->action.p, c->call->action.n,
-	    "resource_type", c->call->resource_type.p,
-	    c->call->resource_type.n,
-	    "resource_id", c->call->resource_id.p, c->call->resource_id.n,
-	    "decision", allow, "reasons", reasons, "errors", errors);
+	f = decision_fields(c, id, allow, reasons, errors,
+	    allow && !c->call->dry_run ? used : -1);
 	if (f == NULL)
 		return MANDATE_ENOMEM;
-	if (c->task && (json_object_set_new(f, "intent_match",
-	    json_boolean(c->intent_match)) || (allow && !c->call->dry_run &&
-	    json_object_set_new(f, "calls_used", json_integer(used))) ||
-	    (c->call->dry_run && json_object_set_new(f, "dry_run",
-	    json_true()))))
-		r = MANDATE_ENOMEM;
-	if (c->why != NULL && json_object_set_new(f, "deny_reason",
-	    json_string(c->why)))
-		r = MANDATE_ENOMEM;
-	if (c->arguments_json != NULL) {
-		json_t *args = json_loads(c->arguments_json,
-		    JSON_DECODE_ANY, NULL);
-
-		if (args == NULL || json_object_set_new(f, "arguments", args))
-			r = MANDATE_ENOMEM;
-	}
-	if (c->prompt != NULL && json_object_set_new(f, "prompt",
-	    json_stringn(c->prompt, c->prompt_len)))
-		r = MANDATE_ENOMEM;
 	if (api_audit(d, req, "decision", c->task ? c->t.agent : STR_NULL,
 	    c->task ? c->t.id : STR_NULL, f) != MANDATE_OK)
 		return MANDATE_EIO;
-	if (r != MANDATE_OK)
-		return r;
 	*final = allow;
 	return MANDATE_OK;
 }

@@ -104,6 +104,12 @@ struct agent_call {
 	 * finish consumes no budget and records nothing in the session
 	 * (the decision is audited, and not stored for outcome reports). */
 	bool dry_run;
+	/* Added: the answer is this one decision, and a deny is what it
+	 * falls back to (a single evaluation, whose handler set that
+	 * fallback: http_hold_fallback).  Then finish may record a
+	 * task-bound decision on the audit writer and hold the answer; a
+	 * permit whose call cannot be consumed then answers the fallback. */
+	bool single;
 };
 
 struct agent_ctx;

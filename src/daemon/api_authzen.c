@@ -262,7 +262,7 @@ static int
 evaluate(struct daemon *d, struct http_request *req,
     const struct daemon_policies *p, const char *body,
     const struct api_caller *caller, bool authenticated, bool dry_run,
-    const struct authzen_eval *e, struct az_out *o)
+    bool single, const struct authzen_eval *e, struct az_out *o)
 {
 	struct agent_call call;
 	struct agent_ctx *ac = NULL;
@@ -284,6 +284,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.caller_authenticated = authenticated;
 	call.caller = authenticated ? caller->principal : NULL;
 	call.dry_run = dry_run;
+	call.single = single;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
 	if (e->error != NULL) {
@@ -507,7 +508,8 @@ h_evaluation(struct http_request *req, void *arg)
 		return;
 	}
 	p = daemon_policies_get(d);
-	r = evaluate(d, req, p, req->body.p, &caller, authn, false, &e, &o);
+	r = evaluate(d, req, p, req->body.p, &caller, authn, false, true, &e,
+	    &o);
 	daemon_policies_put(p);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
@@ -546,7 +548,7 @@ h_evaluations(struct http_request *req, void *arg)
 			goto out;
 		}
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
-		    &b.items[0], &o);
+		    true, &b.items[0], &o);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)
@@ -565,7 +567,7 @@ h_evaluations(struct http_request *req, void *arg)
 		json_t *item;
 
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
-		    &b.items[i], &o);
+		    false, &b.items[i], &o);
 		if (r == MANDATE_ENOMEM) {
 			az_out_clear(&o);
 			goto nomem;
@@ -657,7 +659,7 @@ search_one(void *arg, const char *id, size_t id_len)
 		break;
 	}
 	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
-	    &e, &o);
+	    false, &e, &o);
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;

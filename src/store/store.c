@@ -427,16 +427,37 @@ int
 store_audit_append_many(struct store *s, const struct store_audit_event *e,
     size_t n, int64_t *ids, int *results)
 {
-	return store_audit_append_many_creds(s, e, NULL, n, ids, results);
+	struct store_append w[STORE_MAX_PAGE];
+
+	if (e == NULL || n < 1 || n > STORE_MAX_PAGE)
+		return MANDATE_EINVAL;
+	memset(w, 0, n * sizeof(w[0]));
+	for (size_t i = 0; i < n; i++)
+		w[i].ev = &e[i];
+	return store_append_many(s, w, n, ids, results);
+}
+
+static int check_labels(const struct str *labels, size_t n);
+
+/* The bounds of store_decision_record. */
+int
+store_decision_check(const struct store_decision *dec)
+{
+	if (dec->permit != 0 && dec->permit != 1)
+		return MANDATE_EINVAL;
+	CHECK(check_str(dec->id, STORE_MAX_ID, 1));
+	CHECK(check_str(dec->task_id, STORE_MAX_ID, 1));
+	CHECK(check_str(dec->caller, STORE_MAX_NAME, 0));
+	CHECK(check_str(dec->action, STORE_MAX_LABEL, 1));
+	CHECK(check_str(dec->resource, STORE_MAX_NAME, 0));
+	return check_labels(dec->add_labels, dec->n_add_labels);
 }
 
 int
-store_audit_append_many_creds(struct store *s,
-    const struct store_audit_event *e,
-    const struct store_credential *const *creds, size_t n, int64_t *ids,
-    int *results)
+store_append_many(struct store *s, const struct store_append *w, size_t n,
+    int64_t *ids, int *results)
 {
-	if (s == NULL || e == NULL || ids == NULL || results == NULL || n < 1 ||
+	if (s == NULL || w == NULL || ids == NULL || results == NULL || n < 1 ||
 	    n > STORE_MAX_PAGE)
 		return MANDATE_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -444,28 +465,20 @@ store_audit_append_many_creds(struct store *s,
 		results[i] = MANDATE_EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		CHECK(check_str(e[i].type, STORE_MAX_ID, 1));
-		CHECK(check_str(e[i].request_id, STORE_MAX_ID, 0));
-		CHECK(check_str(e[i].agent, STORE_MAX_NAME, 0));
-		CHECK(check_str(e[i].task_id, STORE_MAX_ID, 0));
-		CHECK(check_str(e[i].fields_json, STORE_MAX_JSON, 0));
-		if (creds != NULL && creds[i] != NULL)
-			CHECK(store_cred_check(creds[i]));
-	}
-	if (s->ops->audit_append_many == NULL) {
-		int r = MANDATE_OK;
-
-		for (size_t i = 0; i < n; i++) {
-			results[i] = creds != NULL && creds[i] != NULL ?
-			    s->ops->cred_insert_audited(s->impl, creds[i],
-			    &e[i], &ids[i]) :
-			    s->ops->audit_append(s->impl, &e[i], &ids[i]);
-			if (results[i] != MANDATE_OK && r == MANDATE_OK)
-				r = results[i];
+		if (w[i].dec != NULL) {
+			if (w[i].build == NULL || w[i].ev != NULL ||
+			    w[i].cred != NULL)
+				return MANDATE_EINVAL;
+			CHECK(store_decision_check(w[i].dec));
+			continue;
 		}
-		return r;
+		if (w[i].ev == NULL)
+			return MANDATE_EINVAL;
+		CHECK(check_audit_event(w[i].ev));
+		if (w[i].cred != NULL)
+			CHECK(store_cred_check(w[i].cred));
 	}
-	return s->ops->audit_append_many(s->impl, e, creds, n, ids, results);
+	return s->ops->append_many(s->impl, w, n, ids, results);
 }
 
 int
@@ -509,14 +522,9 @@ store_decision_record(struct store *s, const struct store_decision *dec,
 	if (outcome == NULL)
 		return MANDATE_EINVAL;
 	*outcome = STORE_NOT_ACTIVE;
-	if (s == NULL || dec == NULL || (dec->permit != 0 && dec->permit != 1))
+	if (s == NULL || dec == NULL)
 		return MANDATE_EINVAL;
-	CHECK(check_str(dec->id, STORE_MAX_ID, 1));
-	CHECK(check_str(dec->task_id, STORE_MAX_ID, 1));
-	CHECK(check_str(dec->caller, STORE_MAX_NAME, 0));
-	CHECK(check_str(dec->action, STORE_MAX_LABEL, 1));
-	CHECK(check_str(dec->resource, STORE_MAX_NAME, 0));
-	CHECK(check_labels(dec->add_labels, dec->n_add_labels));
+	CHECK(store_decision_check(dec));
 	return s->ops->decision_record(s->impl, dec, now, outcome, calls_used);
 }
 

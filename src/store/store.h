@@ -244,6 +244,8 @@ struct store_session {
  * assume non-NULL pointers and bounded lengths.  Semantics are those of
  * the store_* function of the same name below.
  */
+struct store_append;
+
 struct store_ops {
 	const char *name;
 	int (*open)(const char *target, const struct store_options *opt,
@@ -289,10 +291,8 @@ struct store_ops {
 
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
 	    int64_t *id);
-	int (*audit_append_many)(void *impl,
-	    const struct store_audit_event *e,
-	    const struct store_credential *const *creds, size_t n,
-	    int64_t *ids, int *results);
+	int (*append_many)(void *impl, const struct store_append *w,
+	    size_t n, int64_t *ids, int *results);
 	int (*audit_read)(void *impl, int64_t from_id, size_t limit,
 	    struct arena *a, struct store_audit_event **out, size_t *n_out);
 	int (*audit_query)(void *impl, const struct store_audit_filter *f,
@@ -472,17 +472,40 @@ int store_audit_append_many(struct store *s,
     const struct store_audit_event *e, size_t n, int64_t *ids,
     int *results);
 
-/* The same, where creds[i] (creds may be NULL, and creds[i] NULL) is a
- * credential written with event i as store_cred_insert_audited writes
- * it: both rows in one transaction, neither when one fails (results[i];
- * a duplicate jti or unknown task fails only its own pair). */
-int store_audit_append_many_creds(struct store *s,
-    const struct store_audit_event *e,
-    const struct store_credential *const *creds, size_t n, int64_t *ids,
-    int *results);
+/*
+ * The audit writer's batch: n (1..STORE_MAX_PAGE) writes in one group
+ * commit, each with its own result (results[i]) and audit id (ids[i]):
+ * - ev alone: store_audit_append;
+ * - cred and ev: store_cred_insert_audited (both rows, or neither; a
+ *   duplicate jti or unknown task fails only that pair);
+ * - dec (ev NULL): store_decision_record at time now, then the decision's
+ *   audit record, asked of build(build_arg, outcome, calls_used, &ev)
+ *   once the outcome is known, inside the same transaction (both rows
+ *   or neither).  build may be called again for the same write (a batch
+ *   rerun after another write's own failure) and must then give the
+ *   same record for the same outcome; its strings must live until the
+ *   call returns.  A build failure fails the write.
+ * Bounds as for the single calls (a bad one fails the whole call).
+ */
+typedef int store_decision_event_fn(void *arg, int outcome,
+    int64_t calls_used, struct store_audit_event *ev);
 
-/* The bounds store_cred_insert checks: MANDATE_OK, or EINVAL/ELIMIT. */
+struct store_append {
+	const struct store_audit_event *ev;
+	const struct store_credential *cred;
+	const struct store_decision *dec;
+	int64_t now;
+	store_decision_event_fn *build;
+	void *build_arg;
+};
+
+int store_append_many(struct store *s, const struct store_append *w,
+    size_t n, int64_t *ids, int *results);
+
+/* The bounds store_cred_insert (store_decision_record) checks:
+ * MANDATE_OK, or EINVAL/ELIMIT. */
 int store_cred_check(const struct store_credential *c);
+int store_decision_check(const struct store_decision *dec);
 
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */
 int store_audit_read(struct store *s, int64_t from_id, size_t limit,

@@ -362,7 +362,8 @@ struct sq_conn {
 /* Most writes per group-commit transaction. */
 #define GC_BATCH_MAX 256
 
-enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED };
+enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
+    GC_DECISION_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -370,6 +371,8 @@ struct gc_req {
 	const struct store_credential *cred;
 	const struct store_audit_event *ev;
 	const struct store_decision *dec;
+	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
+	void *build_arg;
 	int64_t now;              /* decisions: the time of the consume */
 	int outcome;              /* decisions: enum store_consume */
 	int64_t calls_used;       /* decisions: after the consume */
@@ -1522,6 +1525,19 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return r != MANDATE_OK ? r :
 		    gc_audit_append(op, w->ev, &w->id);
 	}
+	case GC_DECISION_AUDITED: {
+		/* likewise; the record says what the outcome was */
+		struct store_audit_event ev;
+		int r = gc_decision_record(op, w);
+
+		if (r != MANDATE_OK)
+			return r;
+		memset(&ev, 0, sizeof(ev));
+		if ((r = w->build(w->build_arg, w->outcome, w->calls_used,
+		    &ev)) != MANDATE_OK)
+			return r;
+		return gc_audit_append(op, &ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -2185,9 +2201,8 @@ sq_audit_append(void *impl, const struct store_audit_event *e, int64_t *id)
 }
 
 static int
-sq_audit_append_many(void *impl, const struct store_audit_event *e,
-    const struct store_credential *const *creds, size_t n, int64_t *ids,
-    int *results)
+sq_append_many(void *impl, const struct store_append *w, size_t n,
+    int64_t *ids, int *results)
 {
 	struct gc_req *reqs = calloc(n, sizeof(*reqs));
 	int r = MANDATE_OK;
@@ -2196,10 +2211,16 @@ sq_audit_append_many(void *impl, const struct store_audit_event *e,
 		return MANDATE_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].kind = GC_AUDIT;
-		reqs[i].ev = &e[i];
-		if (creds != NULL && creds[i] != NULL) {
+		reqs[i].ev = w[i].ev;
+		if (w[i].cred != NULL) {
 			reqs[i].kind = GC_CRED_AUDITED;
-			reqs[i].cred = creds[i];
+			reqs[i].cred = w[i].cred;
+		} else if (w[i].dec != NULL) {
+			reqs[i].kind = GC_DECISION_AUDITED;
+			reqs[i].dec = w[i].dec;
+			reqs[i].now = w[i].now;
+			reqs[i].build = w[i].build;
+			reqs[i].build_arg = w[i].build_arg;
 		}
 	}
 	gc_submit_many(impl, reqs, n);
@@ -2796,7 +2817,7 @@ const struct store_ops store_sqlite_ops = {
 	.key_activate = sq_key_activate,
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
-	.audit_append_many = sq_audit_append_many,
+	.append_many = sq_append_many,
 	.audit_query = sq_audit_query,
 	.audit_read = sq_audit_read,
 	.decision_record = sq_decision_record,

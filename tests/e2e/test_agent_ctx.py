@@ -304,16 +304,30 @@ def test_search_is_a_question_not_a_call(ctl):
     assert evaluate(d, iss, "read_file", "File", "handbook", m)[0] is False
 
 
-def test_concurrent_calls_share_the_budget(ctl):
-    """Twelve calls at once against a budget of 5: exactly 5 are permitted."""
+def test_concurrent_calls_share_the_budget(ctl, tmp_path):
+    """Twelve calls at once against a budget of 5: exactly 5 are permitted,
+    and the audit says so: each record tells the answer its call got."""
+    import sqlite3
     from concurrent.futures import ThreadPoolExecutor
     d, iss = ctl
     task = new_task(d, iss, call_budget=5)
     m = {"token": token(d, iss, task)}
     with ThreadPoolExecutor(max_workers=6) as ex:
         got = list(ex.map(lambda _: evaluate(d, iss, "read_file", "File", "handbook", m,
-                                             arguments={"path": "/docs/a"})[0], range(12)))
-    assert got.count(True) == 5, got
+                                             arguments={"path": "/docs/a"}), range(12)))
+    assert [ok for ok, _ in got].count(True) == 5, got
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    rows = db.execute("SELECT fields_json FROM audit_events WHERE type = 'decision'"
+                      " AND task_id = ?", (task["id"],)).fetchall()
+    db.close()
+    recs = {r["decision_id"]: r for r in (json.loads(f) for f, in rows)}
+    assert len(recs) == 12
+    for ok, did in got:
+        if did:
+            assert recs[did]["decision"] is ok, recs[did]
+    permits = [r for r in recs.values() if r["decision"]]
+    assert sorted(r["calls_used"] for r in permits) == [1, 2, 3, 4, 5]
+    assert all(r.get("deny_reason") for r in recs.values() if not r["decision"])
 
 
 DEV_CONFIG = """
