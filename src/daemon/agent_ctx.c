@@ -929,9 +929,17 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	h->request_id = req->request_id;
 	h->agent = c->t.agent;
 	h->task_id = c->t.id;
-	if ((h->base = decision_fields(c, id, allow, reasons, errors, -1)) ==
-	    NULL)
-		return MANDATE_ENOMEM;
+	{
+		/* copies: the writer thread must share no jansson value
+		 * with the handler, which still reads its own */
+		json_t *rc = json_deep_copy(reasons), *ec = json_deep_copy(errors);
+
+		h->base = decision_fields(c, id, allow, rc, ec, -1);
+		json_decref(rc);
+		json_decref(ec);
+		if (h->base == NULL)
+			return MANDATE_ENOMEM;
+	}
 	if ((h->hold = http_hold(req)) == NULL) {
 		json_decref(h->base);
 		return MANDATE_OK;
