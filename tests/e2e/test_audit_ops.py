@@ -320,11 +320,19 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
     assert r.json()["results"] == [ev["subject"]], r.text
     r = exchange(d, subject, task)
     assert r.status_code == 200, r.text
+    # a task-bound call: its decision and record are one held write
+    bound = dict(ev, context={"mandate": {"token": r.json()["access_token"]}})
+    r = requests.post(d.url + "/access/v1/evaluation", json=bound, timeout=30)
+    assert r.status_code == 200 and r.json()["decision"] is True, r.text
     db = os.path.join(d.workdir, "mandate-data", "mandate.db")
     con = sqlite3.connect(db, timeout=1, isolation_level=None)
     try:
         con.execute("BEGIN EXCLUSIVE")
         r = requests.post(d.url + "/access/v1/evaluation", json=ev,
+                          timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"decision": False}
+        r = requests.post(d.url + "/access/v1/evaluation", json=bound,
                           timeout=30)
         assert r.status_code == 200, r.text
         assert r.json() == {"decision": False}
@@ -362,6 +370,14 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
     assert "could not be written" in d.log_text()
     r = exchange(d, subject, task)
     assert r.status_code == 200, r.text
+    # the locked-out call used no budget: one call counted, and recorded
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 1
+    finally:
+        con.close()
+    r = requests.get(d.url + "/v1/tasks/" + task, timeout=10)
+    assert r.status_code == 200 and r.json()["calls_used"] == 1, r.text
 
 
 def test_async_mode_and_config_changes(start_daemon):
