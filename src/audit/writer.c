@@ -685,6 +685,24 @@ audit_record_async(struct audit_log *l, const struct audit_event *e,
 	return record(l, e, fields, done, arg, NULL);
 }
 
+/* A write queued with its callback (audit_issue_async,
+ * audit_decision_async): q is freed when it cannot be queued. */
+static int
+enqueue_held(struct audit_log *l, struct qrec *q, audit_done_fn *done,
+    void *arg)
+{
+	int r;
+
+	q->size = sizeof(*q);
+	q->done = done;
+	q->done_arg = arg;
+	if ((r = enqueue(l, q)) != MANDATE_OK) {
+		qrec_free(q);
+		atomic_fetch_add(&l->refused, 1);
+	}
+	return r;
+}
+
 int
 audit_issue_async(struct audit_log *l, const struct store_credential *c,
     const struct store_audit_event *e, audit_done_fn *done, void *arg)
@@ -700,28 +718,21 @@ audit_issue_async(struct audit_log *l, const struct store_credential *c,
 		return r;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return MANDATE_ENOMEM;
-	q->size = sizeof(*q);
 	q->ev = *e;               /* prepared: its strings are the caller's */
 	q->cred = *c;
 	q->has_cred = true;
-	q->done = done;
-	q->done_arg = arg;
-	if ((r = enqueue(l, q)) != MANDATE_OK) {
-		qrec_free(q);
-		atomic_fetch_add(&l->refused, 1);
-	}
-	return r;
+	return enqueue_held(l, q, done, arg);
 }
 
 int
 audit_decision_async(struct audit_log *l, const struct store_decision *dec,
-    int64_t now, store_decision_event_fn *build, void *build_arg,
+    int64_t now, store_decision_event_fn *build_fn, void *build_arg,
     audit_done_fn *done, void *arg)
 {
 	struct qrec *q;
 	int r;
 
-	if (l == NULL || dec == NULL || build == NULL || done == NULL ||
+	if (l == NULL || dec == NULL || build_fn == NULL || done == NULL ||
 	    l->mode != AUDIT_SYNC)
 		return MANDATE_EINVAL;
 	/* checked here, so that one bad decision cannot fail a batch */
@@ -729,19 +740,12 @@ audit_decision_async(struct audit_log *l, const struct store_decision *dec,
 		return r;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return MANDATE_ENOMEM;
-	q->size = sizeof(*q);
 	q->dec = *dec;
 	q->dec_now = now;
 	q->has_dec = true;
-	q->build = build;
+	q->build = build_fn;
 	q->build_arg = build_arg;
-	q->done = done;
-	q->done_arg = arg;
-	if ((r = enqueue(l, q)) != MANDATE_OK) {
-		qrec_free(q);
-		atomic_fetch_add(&l->refused, 1);
-	}
-	return r;
+	return enqueue_held(l, q, done, arg);
 }
 
 void

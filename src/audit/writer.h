@@ -142,14 +142,14 @@ int audit_issue_async(struct audit_log *l, const struct store_credential *c,
 /*
  * For a task-bound decision: record dec (store_decision_record at time
  * now: the budget, the session) and its audit record in one transaction
- * on the writer thread; the record is asked of build (store.h,
+ * on the writer thread; the record is asked of build_fn (store.h,
  * store_append) once the outcome is known, and should be made with
  * audit_prepare.  Then done(arg, status, id) as audit_record_async.
  * Sync mode only (MANDATE_EINVAL otherwise).  dec is copied; its strings,
- * and what build uses, must stay valid until done is called.
+ * and what build_fn uses, must stay valid until done is called.
  */
 int audit_decision_async(struct audit_log *l, const struct store_decision *dec,
-    int64_t now, store_decision_event_fn *build, void *build_arg,
+    int64_t now, store_decision_event_fn *build_fn, void *build_arg,
     audit_done_fn *done, void *arg);
 
 /* The version hash of the policy set in force (64 hex digits, or ""):
