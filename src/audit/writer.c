@@ -652,7 +652,8 @@ record(struct audit_log *l, const struct audit_event *e, json_t *fields,
 	if ((r = enqueue(l, q)) == MANDATE_OK) {
 		q = NULL;            /* the writer owns it (and may be done) */
 		if (done != NULL && l->mode == AUDIT_ASYNC)
-			done(arg, MANDATE_OK, 0);  /* queued is as far as it goes */
+			/* queued is as far as async mode goes */
+			done(arg, MANDATE_OK, 0);
 	}
 out:
 	qrec_free(q);

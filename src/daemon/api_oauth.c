@@ -155,7 +155,7 @@ struct issue_ctx {
 	struct http_request *req;
 	struct http_hold *hold;
 	const char *request_id;
-	struct str agent, task_id, jti;
+	struct str agent, task_id;
 };
 
 static void
@@ -191,7 +191,6 @@ issue_start(void *arg, const struct store_credential *c,
 		return MANDATE_EINTERNAL;
 	ic->agent = c->agent;
 	ic->task_id = c->task_id;
-	ic->jti = c->jti;
 	if ((r = audit_issue_async(ic->d->audit, c, e, issue_done, ic)) !=
 	    MANDATE_OK)
 		http_release(ic->hold, true);  /* sts_exchange refuses */

@@ -48,33 +48,6 @@ server_error(struct daemon *d, struct http_request *req, const char *what,
 	    r == MANDATE_ELIMIT ? "invalid_request" : "server_error", NULL);
 }
 
-int
-daemon_audit(struct daemon *d, const char *request_id, const char *type,
-    struct str agent, struct str task_id, json_t *fields)
-{
-	struct audit_event e;
-	int r;
-
-	if (fields == NULL && (fields = json_object()) == NULL)
-		return MANDATE_ENOMEM;
-	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
-		json_decref(fields);
-		return MANDATE_OK;
-	}
-	memset(&e, 0, sizeof(e));
-	e.time = now_s();
-	e.type = type;
-	e.request_id = str_c(request_id);
-	e.agent = agent;
-	e.task_id = task_id;
-	r = audit_record(d->audit, &e, fields, NULL);
-	if (r != MANDATE_OK)
-		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
-		    "failed: %s", request_id ? request_id : "-", type,
-		    mandate_strerror(r));
-	return r;
-}
-
 /* A held record's way back (audit_record_async's callback). */
 struct held_audit {
 	struct daemon *d;
@@ -96,42 +69,70 @@ held_audit_done(void *arg, int status, int64_t id)
 	http_release(h->hold, status == MANDATE_OK);   /* h is gone now */
 }
 
+/* One record: durable before returning, or, with a hold (h), queued for
+ * the writer, which releases it (a failure to queue releases it too: the
+ * caller answers for that failure itself). */
+static int
+record(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, json_t *fields,
+    struct held_audit *h)
+{
+	struct audit_event e;
+	int r;
+
+	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
+		json_decref(fields);   /* decision records are off */
+		if (h != NULL)
+			http_release(h->hold, true);
+		return MANDATE_OK;
+	}
+	if (fields == NULL && (fields = json_object()) == NULL) {
+		r = MANDATE_ENOMEM;
+	} else {
+		memset(&e, 0, sizeof(e));
+		e.time = now_s();
+		e.type = type;
+		e.request_id = str_c(request_id);
+		e.agent = agent;
+		e.task_id = task_id;
+		r = h == NULL ? audit_record(d->audit, &e, fields, NULL) :
+		    audit_record_async(d->audit, &e, fields, held_audit_done,
+		    h);
+	}
+	if (r != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", request_id ? request_id : "-", type,
+		    mandate_strerror(r));
+		if (h != NULL)
+			http_release(h->hold, true);
+	}
+	return r;
+}
+
+int
+daemon_audit(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, json_t *fields)
+{
+	return record(d, request_id, type, agent, task_id, fields, NULL);
+}
+
 int
 api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, json_t *fields)
 {
 	struct held_audit *h;
-	struct audit_event e;
-	int r;
 
 	/* a handler that set a fallback answer lets its records be
 	 * written while the worker serves other connections: the answer
 	 * waits for them (http_hold), and is the fallback if one fails */
-	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
-		json_decref(fields);
-		return MANDATE_OK;
-	}
 	if ((h = arena_alloc(req->arena, sizeof(*h))) == NULL ||
 	    (h->hold = http_hold(req)) == NULL)
-		return daemon_audit(d, req->request_id, type, agent, task_id,
-		    fields);
+		return record(d, req->request_id, type, agent, task_id,
+		    fields, NULL);
 	h->d = d;
 	h->request_id = req->request_id;
 	h->type = type;
-	memset(&e, 0, sizeof(e));
-	e.time = now_s();
-	e.type = type;
-	e.request_id = str_c(req->request_id);
-	e.agent = agent;
-	e.task_id = task_id;
-	r = audit_record_async(d->audit, &e, fields, held_audit_done, h);
-	if (r != MANDATE_OK) {
-		/* nothing queued: the handler answers for the failure */
-		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
-		    "failed: %s", req->request_id, type, mandate_strerror(r));
-		http_release(h->hold, true);
-	}
-	return r;
+	return record(d, req->request_id, type, agent, task_id, fields, h);
 }
 
 int

@@ -417,6 +417,14 @@ test_record_async(void **state)
 	assert_int_equal(b.ok, 50);
 	assert_int_equal(count_rows(f), 50);
 	assert_int_equal(b.last_id, 50);
+	{
+		/* counted once each, by the writer */
+		struct audit_stats st;
+
+		audit_get_stats(l, &st);
+		assert_int_equal(st.appended, 50);
+		assert_int_equal(st.failed, 0);
+	}
 	/* the store refuses: reported, not retried, the log unhealthy */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL,
