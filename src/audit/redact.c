@@ -97,18 +97,24 @@ eq_ci(struct str s, const char *p)
 	return s.n == strlen(p) && has_prefix_ci(s, p);
 }
 
+/* (Both look at one character first: most names match no pattern, and
+ * fail there.) */
 static bool
 ends_ci_n(struct str s, struct pat p)
 {
-	return s.n >= p.n && prefix_ci_n(str_make(s.p + s.n - p.n, p.n), p.p,
-	    p.n);
+	return s.n >= p.n && lower((unsigned char)s.p[s.n - 1]) ==
+	    lower((unsigned char)p.p[p.n - 1]) &&
+	    prefix_ci_n(str_make(s.p + s.n - p.n, p.n), p.p, p.n);
 }
 
 static bool
 contains_ci_n(struct str s, struct pat p)
 {
+	int first = lower((unsigned char)p.p[0]);
+
 	for (size_t i = 0; i + p.n <= s.n; i++)
-		if (prefix_ci_n(str_make(s.p + i, s.n - i), p.p, p.n))
+		if (lower((unsigned char)s.p[i]) == first &&
+		    prefix_ci_n(str_make(s.p + i, s.n - i), p.p, p.n))
 			return true;
 	return false;
 }
@@ -407,11 +413,18 @@ ob_start(struct obuf *b, struct str t, size_t start)
 static bool
 is_delim(int c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-	    c == '\v' || c == '"' || c == '\'' || c == '`' || c == ',' ||
-	    c == ';' || c == '(' || c == ')' || c == '<' || c == '>' ||
-	    c == '[' || c == ']' || c == '{' || c == '}' || c == '=' ||
-	    c == ':' || c == '&' || c == '?' || c == '|' || c == '\\';
+	/* a table: one_word asks this of every character of every string */
+	static const bool delim[256] = {
+		[' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true,
+		['\f'] = true, ['\v'] = true, ['"'] = true, ['\''] = true,
+		['`'] = true, [','] = true, [';'] = true, ['('] = true,
+		[')'] = true, ['<'] = true, ['>'] = true, ['['] = true,
+		[']'] = true, ['{'] = true, ['}'] = true, ['='] = true,
+		[':'] = true, ['&'] = true, ['?'] = true, ['|'] = true,
+		['\\'] = true,
+	};
+
+	return delim[c & 0xff];
 }
 
 /* The end of a PEM private key block starting at p (its END line), or of

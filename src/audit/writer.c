@@ -143,13 +143,14 @@ struct dbuf {
 	bool failed;
 };
 
+/* db_put when the piece does not fit: grow, then append. */
 static void
-db_put(struct dbuf *b, const void *s, size_t n)
+db_put_grow(struct dbuf *b, const void *s, size_t n)
 {
 	if (b->failed)
 		return;
 	if (n >= b->cap - b->n) {
-		size_t cap = b->cap ? b->cap : 512;
+		size_t cap = b->cap ? b->cap : 1024;
 		char *p;
 
 		while (n >= cap - b->n) {
@@ -168,7 +169,18 @@ db_put(struct dbuf *b, const void *s, size_t n)
 	}
 	memcpy(b->p + b->n, s, n);
 	b->n += n;
-	b->p[b->n] = '\0';
+}
+
+/* Append n bytes; there is always room left for the final NUL. */
+static inline void
+db_put(struct dbuf *b, const void *s, size_t n)
+{
+	if (n < b->cap - b->n) {
+		memcpy(b->p + b->n, s, n);
+		b->n += n;
+		return;
+	}
+	db_put_grow(b, s, n);
 }
 
 static void
@@ -305,10 +317,13 @@ dump_fields(json_t *fields, size_t *n)
 	struct dbuf b = { 0 };
 
 	db_value(&b, fields, 1);
+	if (b.p == NULL)
+		b.failed = true;
 	if (b.failed) {
 		free(b.p);
 		return NULL;
 	}
+	b.p[b.n] = '\0';          /* db_put left room for it */
 	*n = b.n;
 	return b.p;
 }

@@ -35,35 +35,24 @@ struct agent_ctx {
 	const char *resource_uid;    /* `Type::"id"` of the call */
 	bool intent_match;
 	const char *why;             /* deny reason, for the audit */
-	/* for the decision's audit record (arena strings, NULL if none):
-	 * context.arguments as JSON text, and the prompt the caller gave
-	 * (context.prompt, a string) */
-	const char *arguments_json;
+	/* for the decision's audit record (NULL if none):
+	 * context.arguments (borrowed from the caller's context, which
+	 * lives until agent_ctx_finish returns), and the prompt the caller
+	 * gave (context.prompt, a string; an arena copy) */
+	json_t *arguments;
 	const char *prompt;
 	size_t prompt_len;
 };
 
-/* Keep what the audit record shows of the call's input before the
- * reserved names leave the context; the audit writer bounds and redacts
- * it (src/audit/writer.h). */
+/* Keep what the audit record shows of the call's input; the audit
+ * writer bounds and redacts it (src/audit/writer.h).  The arguments are
+ * copied only into the record (decision_fields). */
 static int
 audit_inputs(struct arena *a, json_t *context, struct agent_ctx *c)
 {
-	json_t *args = json_object_get(context, "arguments");
 	json_t *p = json_object_get(context, "prompt");
 
-	if (args != NULL) {
-		char *t = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
-		char *copy;
-
-		if (t == NULL)
-			return MANDATE_ENOMEM;
-		copy = arena_cstrdup(a, t);
-		free(t);
-		if (copy == NULL)
-			return MANDATE_ENOMEM;
-		c->arguments_json = copy;
-	}
+	c->arguments = json_object_get(context, "arguments");
 	if (json_is_string(p)) {
 		size_t n = json_string_length(p);
 		char *copy = arena_alloc(a, n + 1);
@@ -769,6 +758,14 @@ consume_why(int outcome)
 	}
 }
 
+/* Set member name of f to the string s (json_object_set_new's result). */
+static int
+set_strn(json_t *f, const char *name, struct str s)
+{
+	return json_object_set_new(f, name, json_stringn(s.p != NULL ? s.p :
+	    "", s.n));
+}
+
 /* The decision's audit fields; with a task also intent_match, and
  * calls_used when given (>= 0). */
 static json_t *
@@ -778,17 +775,19 @@ decision_fields(const struct agent_ctx *c, const char *id, bool allow,
 	json_t *f;
 	int bad = 0;
 
-	f = json_pack("{s:s,s:s%,s:s%,s:s%,s:s%,s:s%,s:b,s:O*,s:O*}",
-	    "decision_id", id,
-	    "subject_type", c->call->subject_type.p, c->call->subject_type.n,
-	    "subject_id", c->call->subject_id.p, c->call->subject_id.n,
-	    "action", c->call->action.p, c->call->action.n,
-	    "resource_type", c->call->resource_type.p,
-	    c->call->resource_type.n,
-	    "resource_id", c->call->resource_id.p, c->call->resource_id.n,
-	    "decision", allow, "reasons", reasons, "errors", errors);
-	if (f == NULL)
+	/* member by member: json_pack parses its format on every call */
+	if ((f = json_object()) == NULL)
 		return NULL;
+	if (json_object_set_new(f, "decision_id", json_string(id)) ||
+	    set_strn(f, "subject_type", c->call->subject_type) ||
+	    set_strn(f, "subject_id", c->call->subject_id) ||
+	    set_strn(f, "action", c->call->action) ||
+	    set_strn(f, "resource_type", c->call->resource_type) ||
+	    set_strn(f, "resource_id", c->call->resource_id) ||
+	    json_object_set_new(f, "decision", json_boolean(allow)) ||
+	    (reasons != NULL && json_object_set(f, "reasons", reasons)) ||
+	    (errors != NULL && json_object_set(f, "errors", errors)))
+		bad = 1;
 	if (c->task && (json_object_set_new(f, "intent_match",
 	    json_boolean(c->intent_match)) || (used >= 0 &&
 	    json_object_set_new(f, "calls_used", json_integer(used))) ||
@@ -798,13 +797,10 @@ decision_fields(const struct agent_ctx *c, const char *id, bool allow,
 	if (c->why != NULL && json_object_set_new(f, "deny_reason",
 	    json_string(c->why)))
 		bad = 1;
-	if (c->arguments_json != NULL) {
-		json_t *args = json_loads(c->arguments_json,
-		    JSON_DECODE_ANY, NULL);
-
-		if (args == NULL || json_object_set_new(f, "arguments", args))
-			bad = 1;
-	}
+	/* a copy: the writer redacts the record's values in place */
+	if (c->arguments != NULL && json_object_set_new(f, "arguments",
+	    json_deep_copy(c->arguments)))
+		bad = 1;
 	if (c->prompt != NULL && json_object_set_new(f, "prompt",
 	    json_stringn(c->prompt, c->prompt_len)))
 		bad = 1;

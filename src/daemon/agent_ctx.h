@@ -116,7 +116,9 @@ struct agent_ctx;
 
 /*
  * Prepare one evaluation: strip the reserved names from context (a JSON
- * object the caller owns; modified in place), resolve `mandate`, check
+ * object the caller owns; modified in place, and kept until
+ * agent_ctx_finish returns: the audit record copies its arguments
+ * then), resolve `mandate`, check
  * the task and set context.task/session/approval.  *out (allocated in
  * req->arena, never NULL on MANDATE_OK) is passed to finish.  *result
  * says how to go on; with AGENT_CTX_DENY, *why is a short reason for the

@@ -323,12 +323,13 @@ evaluate(struct daemon *d, struct http_request *req,
 			    "(%s): deny", req->request_id,
 			    mandate_strerror(r));
 	}
-	json_decref(ctx);
 	if (r == MANDATE_EINVAL)   /* why, for the audit and include_context */
 		json_array_append_new(o->errors, json_pack("{s:s}", "message",
 		    o->err));
+	/* ctx lives until finish has copied its arguments to the record */
 	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
 	    &o->decision, o->id);
+	json_decref(ctx);
 	if (rf != MANDATE_OK) {
 		o->decision = false;
 		if (r == MANDATE_OK)
