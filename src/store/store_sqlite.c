@@ -77,6 +77,57 @@ static const char migration_audit_tree[] =
 	" audit_checkpoints BEGIN SELECT RAISE(ABORT,"
 	" 'audit_checkpoints is append-only'); END;";
 
+/* The audit tables rebuilt for cheaper appends (every record is one row
+ * of each, written in the writer's group commits; measured with batches
+ * of 16 records, 10.4 -> 8.1 us of CPU per record):
+ *  - audit_events without AUTOINCREMENT: SQLite then keeps no
+ *    sqlite_sequence row, which every commit rewrote (a page of the WAL).
+ *    Ids stay max + 1: no row is ever deleted (the triggers), so none is
+ *    reused.
+ *  - audit_leaves without the UNIQUE index and the foreign key on
+ *    event_id: each was one more B-tree to write or look up per record.
+ *    A leaf and its event are written together by one append, and their
+ *    correspondence is what `mandate audit verify` checks, naming the
+ *    first leaf whose event is missing or out of order.
+ * Rows are copied as they are; the renamed tables are dropped child
+ * first; the append-only triggers come back on the new tables. */
+static const char migration_audit_lean[] =
+	"DROP TRIGGER audit_leaves_no_update;"
+	"DROP TRIGGER audit_leaves_no_delete;"
+	"DROP TRIGGER audit_events_no_update;"
+	"DROP TRIGGER audit_events_no_delete;"
+	"ALTER TABLE audit_leaves RENAME TO audit_leaves_v4;"
+	"ALTER TABLE audit_events RENAME TO audit_events_v4;"
+	"CREATE TABLE audit_events ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" type TEXT NOT NULL,"
+	" request_id TEXT NOT NULL,"
+	" agent TEXT NOT NULL,"
+	" task_id TEXT NOT NULL,"
+	" fields_json TEXT NOT NULL"
+	") STRICT;"
+	"INSERT INTO audit_events (id, time, type, request_id, agent, task_id,"
+	" fields_json) SELECT id, time, type, request_id, agent, task_id,"
+	" fields_json FROM audit_events_v4 ORDER BY id;"
+	"CREATE TABLE audit_leaves ("
+	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+	" event_id INTEGER NOT NULL,"
+	" leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
+	") STRICT;"
+	"INSERT INTO audit_leaves (idx, event_id, leaf_hash) SELECT idx,"
+	" event_id, leaf_hash FROM audit_leaves_v4 ORDER BY idx;"
+	"DROP TABLE audit_leaves_v4;"
+	"DROP TABLE audit_events_v4;"
+	"CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events"
+	" BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;"
+	"CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events"
+	" BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;"
+	"CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;"
+	"CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves"
+	" BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;";
+
 /* Migration i (0-based) takes the schema from version i to version i + 1.
  * Append new versions; never edit a released one. */
 static const char *const migrations[] = {
@@ -180,6 +231,9 @@ static const char *const migrations[] = {
 
 	/* 4: the audit log's Merkle tree */
 	migration_audit_tree,
+
+	/* 5: the audit tables, leaner to append to */
+	migration_audit_lean,
 };
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

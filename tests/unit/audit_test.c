@@ -263,6 +263,71 @@ test_backfill(void **state)
 	assert_int_equal(check_leaves(f->s), 12);
 }
 
+/* Schema 5 rebuilds the audit tables (no AUTOINCREMENT, no index or
+ * foreign key on audit_leaves.event_id): a log written at version 4 keeps
+ * every event, leaf, checkpoint and id, and goes on from there. */
+static void
+test_lean_migration(void **state)
+{
+	static const char *const refused[] = {
+		"UPDATE audit_events SET type = 'x'",
+		"DELETE FROM audit_events WHERE id = 1",
+		"UPDATE audit_leaves SET leaf_hash = zeroblob(32)",
+		"DELETE FROM audit_leaves",
+	};
+	struct fx *f = *state;
+	struct store_audit_checkpoint sc;
+	struct store_audit_checkpoint *cks = NULL;
+	struct arena a;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	size_t n = 0, i;
+	int v = 0, i2;
+
+	open_store(f, 4);
+	for (i2 = 0; i2 < 25; i2++)
+		append(f->s, i2);
+	memset(&sc, 0, sizeof(sc));
+	sc.tree_size = 25;
+	sc.signed_text = STR_LIT("a.b.c");
+	assert_int_equal(store_audit_checkpoint_add(f->s, &sc), MANDATE_OK);
+	assert_int_equal(check_leaves(f->s), 25);
+
+	open_store(f, 0);
+	assert_int_equal(store_schema_version(f->s, &v), MANDATE_OK);
+	assert_true(v >= 5);
+	assert_int_equal(check_leaves(f->s), 25);
+	append(f->s, 25);
+	assert_int_equal(check_leaves(f->s), 26);
+	arena_init(&a, 0);
+	assert_int_equal(store_audit_checkpoints(f->s, 0, 10, &a, &cks, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(cks[0].tree_size, 25);
+	arena_free(&a);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	/* the new event took the next id; no sequence row is kept */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT max(id), count(*)"
+	    " FROM audit_events", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(q, 0), 26);
+	assert_int_equal(sqlite3_column_int64(q, 1), 26);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM"
+	    " sqlite_master WHERE sql LIKE '%AUTOINCREMENT%' AND name LIKE"
+	    " 'audit%' OR name LIKE '%_v4' OR (type = 'index' AND tbl_name ="
+	    " 'audit_leaves')", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(q, 0), 0);
+	sqlite3_finalize(q);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_int_not_equal(sqlite3_exec(db, refused[i], NULL, NULL,
+		    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(check_leaves(f->s), 26);
+}
+
 /* SQLite only: the tree's tables refuse UPDATE and DELETE like
  * audit_events does. */
 static void
@@ -468,6 +533,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_leaves, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lean_migration, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_append_only, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_store_proofs, setup,
