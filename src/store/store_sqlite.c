@@ -43,6 +43,7 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
+#include "store/sqlite_walbuf.h"
 #include "store/store.h"
 #include "util/status.h"
 
@@ -580,9 +581,14 @@ conn_open(struct sq_store *st, const char *path, struct sq_conn *c)
 	char mode[32];
 	int rc, r;
 
+	if ((rc = sqlite_walbuf_register()) != SQLITE_OK) {
+		log_msg(st, MANDATE_EINTERNAL, "open",
+		    "sqlite: cannot register the WAL-buffering VFS");
+		return MANDATE_EINTERNAL;
+	}
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-	    NULL);
+	    SQLITE_WALBUF_VFS);
 	if (rc != SQLITE_OK) {
 		r = fail_rc(st, c->db, rc, "open");
 		conn_close(c);
