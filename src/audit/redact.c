@@ -97,14 +97,13 @@ eq_ci(struct str s, const char *p)
 	return s.n == strlen(p) && has_prefix_ci(s, p);
 }
 
-/* (Both look at one character first: most names match no pattern, and
- * fail there.) */
+/* (The pattern tables are lower case; callers try a suffix only when its
+ * last character is the name's, lowered: most names match none.) */
 static bool
 ends_ci_n(struct str s, struct pat p)
 {
-	return s.n >= p.n && lower((unsigned char)s.p[s.n - 1]) ==
-	    lower((unsigned char)p.p[p.n - 1]) &&
-	    prefix_ci_n(str_make(s.p + s.n - p.n, p.n), p.p, p.n);
+	return s.n >= p.n && prefix_ci_n(str_make(s.p + s.n - p.n, p.n), p.p,
+	    p.n);
 }
 
 static bool
@@ -145,12 +144,17 @@ redact_name_is_secret(struct str name)
 	    PAT("signing_key"), PAT("dsn") };
 	static const struct pat exact[] = { PAT("pwd"), PAT("pin"),
 	    PAT("auth"), PAT("otp") };
+	int last;
 
 	for (size_t i = 0; i < N_PATS(anywhere); i++)
 		if (contains_ci_n(name, anywhere[i]))
 			return true;
+	if (name.n == 0)
+		return false;
+	last = lower((unsigned char)name.p[name.n - 1]);
 	for (size_t i = 0; i < N_PATS(suffix); i++)
-		if (ends_ci_n(name, suffix[i]))
+		if (suffix[i].p[suffix[i].n - 1] == last &&
+		    ends_ci_n(name, suffix[i]))
 			return true;
 	for (size_t i = 0; i < N_PATS(exact); i++)
 		if (name.n == exact[i].n &&
@@ -166,9 +170,14 @@ name_is_identifier(struct str name)
 	static const struct pat suffix[] = { PAT("id"), PAT("hash"),
 	    PAT("jti"), PAT("kid"), PAT("jkt"), PAT("digest"),
 	    PAT("thumbprint"), PAT("ids") };
+	int last;
 
+	if (name.n == 0)
+		return false;
+	last = lower((unsigned char)name.p[name.n - 1]);
 	for (size_t i = 0; i < N_PATS(suffix); i++)
-		if (ends_ci_n(name, suffix[i]))
+		if (suffix[i].p[suffix[i].n - 1] == last &&
+		    ends_ci_n(name, suffix[i]))
 			return true;
 	return false;
 }

@@ -1,4 +1,7 @@
 /* utf8.c - hex digits, UTF-8 validation and encoding. */
+#include <stdint.h>
+#include <string.h>
+
 #include "utf8.h"
 
 int
@@ -67,7 +70,16 @@ utf8_invalid_at(const void *text, size_t len)
 
 	while (i < len) {
 		if (s[i] < 0x80) {
+			uint64_t w;
+
+			/* ASCII: eight bytes at a time while no high bit */
 			i++;
+			while (i + 8 <= len) {
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+				i += 8;
+			}
 			continue;
 		}
 		if ((k = utf8_seq_len(s, i, len)) == 0)

@@ -104,6 +104,22 @@ test_utf8(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_int_equal(utf8_invalid_at(cases[i].s, cases[i].n),
 		    cases[i].bad);
+	/* the eight-bytes-at-a-time ASCII run: a bad byte or a valid
+	 * sequence at every position after runs of every length, and the
+	 * string's end anywhere */
+	for (size_t pre = 0; pre < 40; pre++) {
+		char t[64];
+
+		memset(t, 'a', sizeof(t));
+		t[pre] = '\xff';
+		assert_int_equal(utf8_invalid_at(t, pre + 1), pre);
+		assert_int_equal(utf8_invalid_at(t, pre), pre);
+		assert_int_equal(utf8_invalid_at(t, sizeof(t)), pre);
+		t[pre] = '\xc3';
+		t[pre + 1] = '\xa9';
+		assert_int_equal(utf8_invalid_at(t, sizeof(t)), sizeof(t));
+		assert_int_equal(utf8_invalid_at(t, pre + 1), pre);
+	}
 	assert_int_equal(utf8_encode(0x24, buf), 1);
 	assert_int_equal(utf8_encode(0xE9, buf), 2);
 	assert_memory_equal(buf, "\xc3\xa9", 2);
