@@ -336,9 +336,20 @@ evaluate(struct daemon *d, struct http_request *req,
 			r = rf;
 	}
 	{
+		/* counted with the answer that is sent: a permit whose record
+		 * fails becomes the held answer's fallback, which for a single
+		 * evaluation or a batch is a deny (and for a search, the only
+		 * dry runs here, an error that answers no decision) */
 		const char *v[2] = { "authzen", o->decision ? "allow" : "deny" };
+		const char *vd[2] = { "authzen", "deny" };
+		struct http_series *s = http_metric_series(d->m_decisions, v);
 
-		http_series_add(http_metric_series(d->m_decisions, v), 1);
+		if (s != NULL && http_count_on_answer(req, s, 1, false) !=
+		    MANDATE_OK)
+			http_series_add(s, 1);
+		if (!dry_run && (s = http_metric_series(d->m_decisions, vd)) !=
+		    NULL)
+			(void)http_count_on_answer(req, s, 1, true);
 	}
 	return r;
 }

@@ -220,6 +220,20 @@ void http_release(struct http_hold *h, bool ok);
 int http_hold_fallback(struct http_request *req, unsigned status,
     const char *content_type, const char *body, size_t len);
 
+/*
+ * Count n on a metric series when the request is answered: with fallback
+ * false if the handler's answer is what is sent, with fallback true if
+ * the fallback of a failed hold is.  So a held permit that became the
+ * fallback deny is counted as a deny.  Counts for the same series and
+ * branch add up; at most HTTP_ANSWER_COUNTS different ones per request
+ * (MANDATE_ELIMIT: count it yourself).  Outside a server, or once the
+ * answer is sent, a handler's count applies at once.
+ */
+#define HTTP_ANSWER_COUNTS 8
+struct http_series;
+int http_count_on_answer(struct http_request *req, struct http_series *s,
+    uint64_t n, bool fallback);
+
 /* Add a response header before answering (copied; at most 32). */
 int http_response_header(struct http_request *req, const char *name,
     const char *value);

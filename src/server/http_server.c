@@ -98,6 +98,15 @@ struct http_request_int {
 	_Atomic int hold_failed;
 	int suspended;
 	unsigned fb_status;
+	/* metric counts that wait for the answer (http_count_on_answer):
+	 * each applies if its branch is the one sent */
+	struct answer_count {
+		struct http_series *s;
+		uint64_t n;
+		bool fallback;
+	} counts[HTTP_ANSWER_COUNTS];
+	unsigned n_counts;
+	bool counted;
 	const char *fb_type;
 	const char *fb_body;
 	size_t fb_len;
@@ -419,6 +428,49 @@ make_response(struct http_request_int *ri, const char *content_type,
 	return resp;
 }
 
+/* Apply the counts of the branch that is the answer (once). */
+static void
+apply_counts(struct http_request_int *ri, bool fallback)
+{
+	if (ri->counted)
+		return;
+	ri->counted = true;
+	for (unsigned i = 0; i < ri->n_counts; i++)
+		if (ri->counts[i].fallback == fallback)
+			http_series_add(ri->counts[i].s, ri->counts[i].n);
+}
+
+int
+http_count_on_answer(struct http_request *req, struct http_series *s,
+    uint64_t n, bool fallback)
+{
+	struct http_request_int *ri = req->priv;
+
+	if (s == NULL)
+		return MANDATE_EINVAL;
+	if (ri == NULL || ri->counted) {
+		/* no server (unit tests), or answered already: the
+		 * handler's own answer is what counts */
+		if (!fallback)
+			http_series_add(s, n);
+		return MANDATE_OK;
+	}
+	for (unsigned i = 0; i < ri->n_counts; i++) {
+		if (ri->counts[i].s == s && ri->counts[i].fallback ==
+		    fallback) {
+			ri->counts[i].n += n;
+			return MANDATE_OK;
+		}
+	}
+	if (ri->n_counts == HTTP_ANSWER_COUNTS)
+		return MANDATE_ELIMIT;
+	ri->counts[ri->n_counts].s = s;
+	ri->counts[ri->n_counts].n = n;
+	ri->counts[ri->n_counts].fallback = fallback;
+	ri->n_counts++;
+	return MANDATE_OK;
+}
+
 /* Queue the answer made by http_respond, or the fallback when a hold
  * failed.  Nonzero when MHD took it. */
 static int
@@ -430,6 +482,7 @@ send_answer(struct http_request_int *ri)
 	enum MHD_Result q;
 
 	ri->resp = NULL;
+	apply_counts(ri, atomic_load(&ri->hold_failed) != 0);
 	if (atomic_load(&ri->hold_failed)) {
 		/* fail closed: what the handler said is not sent */
 		if (resp != NULL)
@@ -1179,6 +1232,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(ri->resp);
 	if (ri->suspended)              /* resumed, but the client had gone */
 		atomic_fetch_sub(&srv->held, 1);
+	/* decided, though the client may not have the answer */
+	apply_counts(ri, atomic_load(&ri->hold_failed) != 0);
 	us = elapsed_us(&ri->start);
 	if (!ri->responded || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		if (!ri->responded)

@@ -287,6 +287,18 @@ def test_readyz_follows_the_log(start_daemon):
     assert len(all_events(d, type="task.created")) == 2
 
 
+def decisions_counted(d):
+    # mandate_decisions_total{api="authzen",...} as {"allow": n, "deny": n}
+    out = {"allow": 0, "deny": 0}
+    for line in requests.get(d.url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith("mandate_decisions_total{") and \
+                '"authzen"' in line:
+            for k in out:
+                if '"%s"' % k in line:
+                    out[k] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
 def test_held_answers_fail_closed(start_daemon, tmp_path):
     # an evaluation's decision record and a token's issuance are written
     # by the log's writer while the worker goes on; when they cannot be,
@@ -325,6 +337,8 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
     r = requests.post(d.url + "/access/v1/evaluation", json=bound, timeout=30)
     assert r.status_code == 200 and r.json()["decision"] is True, r.text
     db = os.path.join(d.workdir, "mandate-data", "mandate.db")
+    before = decisions_counted(d)
+    assert before["allow"] >= 4, before
     con = sqlite3.connect(db, timeout=1, isolation_level=None)
     try:
         con.execute("BEGIN EXCLUSIVE")
@@ -352,6 +366,11 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
         assert r.status_code == 500, r.text
         assert r.json()["error"] == "server_error"
         assert "access_token" not in r.text
+        # the metric counts what was answered: five denies (the single
+        # evaluation, the task-bound one, the batch's three), no permit,
+        # and no decision for the search that answered none
+        assert decisions_counted(d) == {"allow": before["allow"],
+                                        "deny": before["deny"] + 5}
     finally:
         con.execute("ROLLBACK")
         con.close()

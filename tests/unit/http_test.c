@@ -249,6 +249,10 @@ release_later(void *p)
 	return NULL;
 }
 
+/* Counts h_held registers for its answer (set by test_held_answers):
+ * one on the handler's answer, two (in two calls) on the fallback. */
+static _Atomic(struct http_series *) held_on_answer, held_on_fallback;
+
 static void
 h_held(struct http_request *req, void *arg)
 {
@@ -282,6 +286,17 @@ h_held(struct http_request *req, void *arg)
 		assert_int_equal(pthread_create(&t, NULL, release_later, rl),
 		    0);
 		pthread_detach(t);
+	}
+	if (atomic_load(&held_on_answer) != NULL) {
+		struct http_series *a = atomic_load(&held_on_answer);
+		struct http_series *f = atomic_load(&held_on_fallback);
+
+		assert_int_equal(http_count_on_answer(req, a, 1, false),
+		    MANDATE_OK);
+		assert_int_equal(http_count_on_answer(req, f, 1, true),
+		    MANDATE_OK);
+		assert_int_equal(http_count_on_answer(req, f, 1, true),
+		    MANDATE_OK);
 	}
 	http_response_header(req, "X-Handler", "yes");
 	http_respond(req, 200, "text/plain", "held answer", 11);
@@ -562,18 +577,37 @@ test_held_answers(void **state)
 	struct http_config cfg = { .threads = 1 };
 	struct http_server *srv = start_server(&cfg);
 	uint16_t port = http_server_port(srv);
+	struct http_metric *fam;
+	const char *const lab[1] = { "branch" };
+	const char *const v_ans[1] = { "answer" }, *const v_fb[1] = {
+	    "fallback" };
 	struct reply r;
 	pthread_t t[4];
 
 	(void)state;
+	/* counts that wait for the answer: the branch sent is counted */
+	fam = http_metrics_counter(http_server_metrics(srv), "held_total",
+	    "test", lab, 1);
+	assert_non_null(fam);
+	atomic_store(&held_on_fallback, http_metric_series(fam, v_fb));
+	atomic_store(&held_on_answer, http_metric_series(fam, v_ans));
 	get(port, "/held?n=1&ok=1", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "held answer");
 	assert_true(has_header(&r, "X-Handler: yes"));
+	assert_int_equal(http_series_value(atomic_load(&held_on_answer)), 1);
+	assert_int_equal(http_series_value(atomic_load(&held_on_fallback)), 0);
 	get(port, "/held?n=3&ok=0", &r);
 	assert_int_equal(r.status, 503);
 	assert_string_equal(r.body, "fallback");
 	assert_false(has_header(&r, "X-Handler: yes"));
+	assert_int_equal(http_series_value(atomic_load(&held_on_answer)), 1);
+	assert_int_equal(http_series_value(atomic_load(&held_on_fallback)), 2);
+	get(port, "/held?n=0", &r);             /* not held at all */
+	assert_int_equal(r.status, 200);
+	assert_int_equal(http_series_value(atomic_load(&held_on_answer)), 2);
+	assert_int_equal(http_series_value(atomic_load(&held_on_fallback)), 2);
+	atomic_store(&held_on_answer, NULL);
 	get(port, "/held?n=2&ok=1&early=1", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "held answer");
