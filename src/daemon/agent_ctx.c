@@ -1020,6 +1020,11 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 			c->why = consume_why(outcome);
 		}
 	}
+	if (!d->cfg->audit.decisions) {
+		/* decision records are off (unsafe): none is built */
+		*final = allow;
+		return MANDATE_OK;
+	}
 	f = decision_fields(c, id, allow, reasons, errors,
 	    allow && !c->call->dry_run ? used : -1);
 	if (f == NULL)
