@@ -708,6 +708,8 @@ static const struct field server_fields[] = {
 	FLD("threads", F_UINT, struct config_server, threads, 1, 1024),
 	FLD("max_body_size", F_SIZE, struct config_server, max_body_size,
 	    1 * KiB, 64 * MiB),
+	FLD("connection_memory", F_SIZE, struct config_server,
+	    connection_memory, 4 * KiB, 1 * MiB),
 	FLD("request_timeout", F_DUR, struct config_server, request_timeout,
 	    1, HOUR),
 	SECT("tls", struct config_server, tls, tls_fields),
@@ -909,6 +911,7 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->server.listen_port = 8700;
 	cfg->server.threads = 4;
 	cfg->server.max_body_size = 1 * MiB;
+	cfg->server.connection_memory = 16 * KiB;
 	cfg->server.request_timeout = 30;
 	cfg->store.driver = CONFIG_STORE_SQLITE;
 	cfg->policies.reload_interval = 5;

@@ -60,6 +60,8 @@ struct config_server {
 	uint16_t listen_port;
 	unsigned threads;
 	size_t max_body_size;
+	size_t connection_memory;    /* per connection: request line, headers,
+	                              * I/O buffers */
 	uint64_t request_timeout;    /* seconds */
 	struct config_tls tls;
 };

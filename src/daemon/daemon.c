@@ -401,6 +401,7 @@ build_server(struct daemon *d)
 	hc.threads = cfg->server.threads;
 	hc.timeout_s = (unsigned)cfg->server.request_timeout;
 	hc.max_body = cfg->server.max_body_size;
+	hc.connection_memory = cfg->server.connection_memory;
 	hc.tls_cert_file = cfg->server.tls.cert_file;
 	hc.tls_key_file = cfg->server.tls.key_file;
 	hc.client_ca_file = cfg->server.tls.client_ca_file;

@@ -77,6 +77,11 @@ struct http_config {
 	unsigned max_per_ip;        /* 0 = no per-IP limit */
 	unsigned timeout_s;         /* idle connection timeout; 0 = 30 */
 	size_t max_body;            /* request body limit; 0 = 1 MiB */
+	/* libmicrohttpd's memory per connection, which holds the request
+	 * line, the headers and the read and write buffers; a request whose
+	 * headers do not fit is answered 431.  It is cleared after every
+	 * request, so more than is needed costs time.  0 = 16 KiB. */
+	size_t connection_memory;
 	size_t arena_limit;         /* per-request arena limit; 0 = 8 MiB */
 
 	/* TLS: both PEM files, or neither for plain HTTP. */

@@ -177,6 +177,8 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 		srv->cfg.timeout_s = 30;
 	if (srv->cfg.max_body == 0)
 		srv->cfg.max_body = 1u << 20;
+	if (srv->cfg.connection_memory == 0)
+		srv->cfg.connection_memory = 16u << 10;
 	if (srv->cfg.arena_limit == 0)
 		srv->cfg.arena_limit = 8u << 20;
 	if (srv->cfg.arena_limit < srv->cfg.max_body * 2 + 65536)
@@ -1336,6 +1338,7 @@ http_server_start(struct http_server *srv)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)srv->cfg.max_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->cfg.connection_memory,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 	    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 	    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv,

@@ -33,6 +33,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("server.listen_port", c->server.listen_port)
 	U("server.threads", c->server.threads)
 	U("server.max_body_size", c->server.max_body_size)
+	U("server.connection_memory", c->server.connection_memory)
 	U("server.request_timeout", c->server.request_timeout)
 	S("server.tls.cert_file", c->server.tls.cert_file)
 	U("server.tls.client_auth", c->server.tls.client_auth)
@@ -122,6 +123,9 @@ static const struct good_case good_cases[] = {
 	{ "", "tasks.default_ttl", "900" },
 	{ "", "tasks.max_ttl", "28800" },
 	{ "", "server.max_body_size", "1048576" },
+	{ "", "server.connection_memory", "16384" },
+	{ "server: {connection_memory: 32KiB}\n", "server.connection_memory",
+	  "32768" },
 	{ "", "dev.enabled", "0" },
 	{ "", "api_auth.open_on_loopback", "0" },
 	{ "", "authzen.authenticate", "1" },
@@ -325,6 +329,8 @@ static const struct bad_case bad_cases[] = {
 	  "missing host" },
 	{ "server:\n  max_body_size: 1TB\n", MANDATE_EINVAL, 2, 18, "size" },
 	{ "server:\n  max_body_size: 1GiB\n", MANDATE_EINVAL, 2, 18,
+	  "out of range" },
+	{ "server:\n  connection_memory: 1KiB\n", MANDATE_EINVAL, 2, 22,
 	  "out of range" },
 	{ "server:\n  request_timeout: 5 minutes\n", MANDATE_EINVAL, 2, 20,
 	  "duration" },
