@@ -12,9 +12,9 @@
 #include <time.h>
 
 
+#include "audit/jtext.h"
 #include "audit/writer.h"
 #include "util/status.h"
-#include "util/utf8.h"
 
 /* A serialised record; the strings live in data[]. */
 struct qrec {
@@ -125,207 +125,14 @@ shrink(struct audit_log *l, json_t *fields)
 	return MANDATE_OK;
 }
 
-/* ---- compact serialisation ----
- *
- * The fields of every record are written here rather than by json_dumps:
- * the same compact text jansson writes (members in insertion order, no
- * spaces, the same escapes; a real number is left to jansson), in one
- * growing buffer, at a fraction of the cost (jansson formats through a
- * callback per piece and snprintf per integer).  Trees deeper than
- * DUMP_MAX_DEPTH (far beyond what a request may nest) and strings that
- * are not UTF-8 are refused, as json_dumps refuses the latter. */
-
-#define DUMP_MAX_DEPTH 64
-
-struct dbuf {
-	char *p;
-	size_t n, cap;
-	bool failed;
-};
-
-/* db_put when the piece does not fit: grow, then append. */
-static void
-db_put_grow(struct dbuf *b, const void *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (n >= b->cap - b->n) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (n >= cap - b->n) {
-			if (cap > SIZE_MAX / 2) {
-				b->failed = true;
-				return;
-			}
-			cap *= 2;
-		}
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
-
-/* Append n bytes; there is always room left for the final NUL. */
-static inline void
-db_put(struct dbuf *b, const void *s, size_t n)
-{
-	if (n < b->cap - b->n) {
-		memcpy(b->p + b->n, s, n);
-		b->n += n;
-		return;
-	}
-	db_put_grow(b, s, n);
-}
-
-static void
-db_string(struct dbuf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i, run = 0;
-
-	if (utf8_invalid_at(s, n) != n) {
-		b->failed = true;
-		return;
-	}
-	db_put(b, "\"", 1);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 0, 0, 0, 0, 0 };
-		size_t en = 2;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		db_put(b, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"':  esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			en = 6;
-			break;
-		}
-		db_put(b, esc, en);
-	}
-	db_put(b, s + run, n - run);
-	db_put(b, "\"", 1);
-}
-
-static void
-db_integer(struct dbuf *b, json_int_t sv)
-{
-	char d[24];
-	size_t i = sizeof(d);
-	unsigned long long v = sv < 0 ? 0ULL - (unsigned long long)sv :
-	    (unsigned long long)sv;
-
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	if (sv < 0)
-		d[--i] = '-';
-	db_put(b, d + i, sizeof(d) - i);
-}
-
-static void
-db_value(struct dbuf *b, json_t *v, int depth)
-{
-	size_t i;
-
-	if (b->failed)
-		return;
-	if (depth > DUMP_MAX_DEPTH) {
-		b->failed = true;
-		return;
-	}
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		const char *k;
-		json_t *m;
-		bool first = true;
-
-		db_put(b, "{", 1);
-		json_object_foreach(v, k, m) {
-			if (!first)
-				db_put(b, ",", 1);
-			first = false;
-			db_string(b, k, strlen(k));
-			db_put(b, ":", 1);
-			db_value(b, m, depth + 1);
-		}
-		db_put(b, "}", 1);
-		break;
-	}
-	case JSON_ARRAY:
-		db_put(b, "[", 1);
-		for (i = 0; i < json_array_size(v); i++) {
-			if (i > 0)
-				db_put(b, ",", 1);
-			db_value(b, json_array_get(v, i), depth + 1);
-		}
-		db_put(b, "]", 1);
-		break;
-	case JSON_STRING:
-		db_string(b, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		db_integer(b, json_integer_value(v));
-		break;
-	case JSON_REAL: {
-		char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-		if (d == NULL) {
-			b->failed = true;
-			return;
-		}
-		db_put(b, d, strlen(d));
-		free(d);
-		break;
-	}
-	case JSON_TRUE:
-		db_put(b, "true", 4);
-		break;
-	case JSON_FALSE:
-		db_put(b, "false", 5);
-		break;
-	case JSON_NULL:
-		db_put(b, "null", 4);
-		break;
-	}
-}
-
 /* fields as compact JSON text (malloc'd, *n its length), or NULL. */
 static char *
 dump_fields(json_t *fields, size_t *n)
 {
-	struct dbuf b = { 0 };
+	struct jtext b = { 0 };
 
-	db_value(&b, fields, 1);
-	if (b.p == NULL)
-		b.failed = true;
-	if (b.failed) {
-		free(b.p);
-		return NULL;
-	}
-	b.p[b.n] = '\0';          /* db_put left room for it */
-	*n = b.n;
-	return b.p;
+	jtext_value(&b, fields, 1);
+	return jtext_finish(&b, n);
 }
 
 /* An id column: empty when too long, its HMAC when it looks secret. */
