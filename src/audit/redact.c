@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "audit/jtext.h"
 #include "audit/redact.h"
 #include "util/file.h"
 #include "util/status.h"
@@ -629,11 +630,10 @@ path_match(const struct walk *w)
 	return false;
 }
 
-/* The replacement of v (a string: its text; otherwise its compact JSON). */
-static json_t *
-hmac_of(const struct redact *r, json_t *v)
+/* The HMAC of v: of a string's text, otherwise of its compact JSON. */
+static int
+hmac_value(const struct redact *r, json_t *v, char h[REDACT_HMAC_SIZE])
 {
-	char h[REDACT_HMAC_SIZE];
 	char *dump = NULL;
 	struct str s;
 	int rc;
@@ -643,7 +643,7 @@ hmac_of(const struct redact *r, json_t *v)
 	} else {
 		if ((dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
 		    JSON_ENCODE_ANY)) == NULL)
-			return NULL;
+			return MANDATE_ENOMEM;
 		s = str_c(dump);
 	}
 	rc = redact_hmac(r, s, h);
@@ -651,7 +651,99 @@ hmac_of(const struct redact *r, json_t *v)
 		OPENSSL_cleanse(dump, s.n);
 		free(dump);
 	}
-	return rc == MANDATE_OK ? json_string(h) : NULL;
+	return rc;
+}
+
+/* What becomes of one member or element. */
+enum verdict_kind {
+	V_KEEP,          /* as it is (a scalar) */
+	V_HMAC,          /* replaced by the string in hmac */
+	V_TEXT,          /* a string replaced by text (embedded secrets) */
+	V_DESCEND,       /* an object or array: judge its members */
+};
+
+struct verdict {
+	enum verdict_kind kind;
+	char hmac[REDACT_HMAC_SIZE];
+	char *text;      /* V_TEXT: malloc'd, NUL-terminated, UTF-8 */
+};
+
+/* Judge v, a member named name (STR_NULL for an array element) at w's
+ * path.  The one place that decides; redact_fields() applies the verdict
+ * to the tree, redact_dump() to the text it writes. */
+static int
+judge(const struct walk *w, json_t *v, struct str name, struct verdict *vd)
+{
+	vd->kind = V_KEEP;
+	vd->text = NULL;
+	if (json_is_string(v) && is_hmac_form(str_make(json_string_value(v),
+	    json_string_length(v))))
+		return MANDATE_OK;            /* already redacted */
+	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name))) {
+		if (json_is_null(v) || json_is_boolean(v))
+			return MANDATE_OK;     /* nothing to hide */
+		vd->kind = V_HMAC;
+		return hmac_value(w->r, v, vd->hmac);
+	}
+	if (json_is_string(v)) {
+		struct str s = str_make(json_string_value(v),
+		    json_string_length(v));
+		bool entropy = !name_is_identifier(name);
+		char *t;
+		size_t tn;
+
+		if (value_secret(s, entropy)) {
+			vd->kind = V_HMAC;
+			return hmac_value(w->r, v, vd->hmac);
+		}
+		if (one_word(s))
+			return MANDATE_OK;   /* text_redact would judge s again */
+		if (text_redact(w->r, s, entropy, &t) != MANDATE_OK)
+			return MANDATE_ENOMEM;
+		if (t == NULL)
+			return MANDATE_OK;        /* nothing replaced */
+		tn = strlen(t);
+		if (tn == s.n && memcmp(t, s.p, s.n) == 0) {
+			free(t);
+			return MANDATE_OK;
+		}
+		/* only ASCII-delimited tokens changed, so t is UTF-8 as
+		 * the input was; should it not be, the whole value goes */
+		if (utf8_invalid_at(t, tn) == tn) {
+			vd->kind = V_TEXT;
+			vd->text = t;
+			return MANDATE_OK;
+		}
+		free(t);
+		vd->kind = V_HMAC;
+		return hmac_value(w->r, v, vd->hmac);
+	}
+	if (!json_is_object(v) && !json_is_array(v))
+		return MANDATE_OK;
+	if (w->depth >= REDACT_MAX_DEPTH) {   /* too deep to look into: hide */
+		vd->kind = V_HMAC;
+		return hmac_value(w->r, v, vd->hmac);
+	}
+	vd->kind = V_DESCEND;
+	return MANDATE_OK;
+}
+
+/* Push array index i as the path's next segment. */
+static void
+push_index(struct walk *w, size_t i)
+{
+	size_t n = 0, x = i;
+	char tmp[24];
+
+	do {
+		tmp[n++] = (char)('0' + x % 10);
+		x /= 10;
+	} while (x > 0 && n < sizeof(tmp) - 1);
+	for (size_t k = 0; k < n; k++)
+		w->idx[w->depth][k] = tmp[n - 1 - k];
+	w->idx[w->depth][n] = '\0';
+	w->seg[w->depth] = w->idx[w->depth];
+	w->depth++;
 }
 
 static int walk_value(struct walk *w, json_t *v, struct str name,
@@ -662,47 +754,25 @@ static int walk_value(struct walk *w, json_t *v, struct str name,
 static int
 walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 {
-	*repl = NULL;
-	if (json_is_string(v) && is_hmac_form(str_make(json_string_value(v),
-	    json_string_length(v))))
-		return MANDATE_OK;            /* already redacted */
-	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name))) {
-		if (json_is_null(v) || json_is_boolean(v))
-			return MANDATE_OK;     /* nothing to hide */
-		return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
-		    MANDATE_ENOMEM;
-	}
-	if (json_is_string(v)) {
-		struct str s = str_make(json_string_value(v),
-		    json_string_length(v));
-		bool entropy = !name_is_identifier(name);
-		char *t;
+	struct verdict vd;
+	int rc;
 
-		if (value_secret(s, entropy))
-			return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
-			    MANDATE_ENOMEM;
-		if (one_word(s))
-			return MANDATE_OK;   /* text_redact would judge s again */
-		if (text_redact(w->r, s, entropy, &t) != MANDATE_OK)
-			return MANDATE_ENOMEM;
-		if (t == NULL)
-			return MANDATE_OK;        /* nothing replaced */
-		if (strlen(t) != s.n || memcmp(t, s.p, s.n) != 0) {
-			/* json_string checks UTF-8: the input was valid and
-			 * only ASCII-delimited tokens changed */
-			if ((*repl = json_string(t)) == NULL)
-				*repl = hmac_of(w->r, v);
-			free(t);
-			return *repl != NULL ? MANDATE_OK : MANDATE_ENOMEM;
-		}
-		free(t);
+	*repl = NULL;
+	if ((rc = judge(w, v, name, &vd)) != MANDATE_OK)
+		return rc;
+	switch (vd.kind) {
+	case V_KEEP:
 		return MANDATE_OK;
-	}
-	if (!json_is_object(v) && !json_is_array(v))
-		return MANDATE_OK;
-	if (w->depth >= REDACT_MAX_DEPTH)   /* too deep to look into: hide */
-		return (*repl = hmac_of(w->r, v)) ? MANDATE_OK :
+	case V_HMAC:
+		return (*repl = json_string(vd.hmac)) ? MANDATE_OK :
 		    MANDATE_ENOMEM;
+	case V_TEXT:
+		*repl = json_string(vd.text);
+		free(vd.text);
+		return *repl != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+	case V_DESCEND:
+		break;
+	}
 	if (json_is_object(v)) {
 		void *it;
 
@@ -710,7 +780,6 @@ walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 		    it = json_object_iter_next(v, it)) {
 			const char *k = json_object_iter_key(it);
 			json_t *c = json_object_iter_value(it), *nr = NULL;
-			int rc;
 
 			w->seg[w->depth++] = k;
 			rc = walk_value(w, c, str_c(k), &nr);
@@ -724,19 +793,8 @@ walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 	}
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		json_t *nr = NULL;
-		size_t n = 0, x = i;
-		char tmp[24];
-		int rc;
 
-		do {
-			tmp[n++] = (char)('0' + x % 10);
-			x /= 10;
-		} while (x > 0 && n < sizeof(tmp) - 1);
-		for (size_t k = 0; k < n; k++)
-			w->idx[w->depth][k] = tmp[n - 1 - k];
-		w->idx[w->depth][n] = '\0';
-		w->seg[w->depth] = w->idx[w->depth];
-		w->depth++;
+		push_index(w, i);
 		/* an element inherits its array's name (["tok1", "tok2"]
 		 * under "tokens" is judged by its values) */
 		rc = walk_value(w, json_array_get(v, i), STR_NULL, &nr);
@@ -746,6 +804,91 @@ walk_value(struct walk *w, json_t *v, struct str name, json_t **repl)
 		if (nr != NULL && json_array_set_new(v, i, nr))
 			return MANDATE_ENOMEM;
 	}
+	return MANDATE_OK;
+}
+
+/* Write v as redact_fields() would leave it, v itself unchanged. */
+static int
+dump_value(struct walk *w, struct jtext *b, json_t *v, struct str name)
+{
+	struct verdict vd;
+	bool first = true;
+	int rc;
+
+	if ((rc = judge(w, v, name, &vd)) != MANDATE_OK)
+		return rc;
+	switch (vd.kind) {
+	case V_KEEP:
+		jtext_value(b, v, 1);         /* a scalar */
+		return MANDATE_OK;
+	case V_HMAC:
+		jtext_string(b, vd.hmac, REDACT_HMAC_LEN);
+		return MANDATE_OK;
+	case V_TEXT:
+		jtext_string(b, vd.text, strlen(vd.text));
+		free(vd.text);
+		return MANDATE_OK;
+	case V_DESCEND:
+		break;
+	}
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *c;
+
+		jtext_put(b, "{", 1);
+		json_object_foreach(v, k, c) {
+			size_t kn = strlen(k);
+
+			if (!first)
+				jtext_put(b, ",", 1);
+			first = false;
+			jtext_string(b, k, kn);
+			jtext_put(b, ":", 1);
+			w->seg[w->depth++] = k;
+			rc = dump_value(w, b, c, str_make(k, kn));
+			w->depth--;
+			if (rc != MANDATE_OK)
+				return rc;
+		}
+		jtext_put(b, "}", 1);
+		return MANDATE_OK;
+	}
+	jtext_put(b, "[", 1);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		if (i > 0)
+			jtext_put(b, ",", 1);
+		push_index(w, i);
+		rc = dump_value(w, b, json_array_get(v, i), STR_NULL);
+		w->depth--;
+		if (rc != MANDATE_OK)
+			return rc;
+	}
+	jtext_put(b, "]", 1);
+	return MANDATE_OK;
+}
+
+int
+redact_dump(const struct redact *r, json_t *fields, char **out, size_t *n)
+{
+	struct jtext b = { 0 };
+	struct walk w;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (r == NULL || !json_is_object(fields))
+		return MANDATE_EINVAL;
+	memset(&w, 0, sizeof(w));
+	w.r = r;
+	rc = dump_value(&w, &b, fields, STR_NULL);
+	if (rc != MANDATE_OK) {
+		free(b.p);
+		return rc;
+	}
+	/* text jansson could not write (a key that is not UTF-8) fails
+	 * here as json_dumps would */
+	if ((*out = jtext_finish(&b, n)) == NULL)
+		return MANDATE_ENOMEM;
 	return MANDATE_OK;
 }
 

@@ -75,6 +75,15 @@ bool redact_name_is_secret(struct str name);
  * error the object may be partly redacted and must not be stored. */
 int redact_fields(const struct redact *r, json_t *fields);
 
+/* The compact JSON text of fields as redact_fields() would leave them
+ * and the audit writer would write them (jtext.h), made in one pass
+ * without changing fields: nothing is copied, so fields may share values
+ * with others.  *out is malloc'd and NUL-terminated, *n its length.
+ * MANDATE_EINVAL (fields not an object), MANDATE_ENOMEM (also: a key or
+ * string that is not UTF-8, which json_dumps refuses too). */
+int redact_dump(const struct redact *r, json_t *fields, char **out,
+    size_t *n);
+
 /* Redact free text: a new malloc'd NUL-terminated string with every
  * embedded secret replaced (free()); NULL on ENOMEM. */
 char *redact_text(const struct redact *r, struct str text);

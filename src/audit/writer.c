@@ -135,6 +135,31 @@ dump_fields(json_t *fields, size_t *n)
 	return jtext_finish(&b, n);
 }
 
+/* The text of a record too large to store: a copy of fields, redacted
+ * in place, each member over 4 KiB replaced by its size and HMAC (the
+ * record stays, the bulk goes).  fields itself is not changed. */
+static int
+shrunk(struct audit_log *l, json_t *fields, char **fj, size_t *fn)
+{
+	json_t *c = json_deep_copy(fields);
+	int r;
+
+	*fj = NULL;
+	if (c == NULL)
+		return MANDATE_ENOMEM;
+	if ((r = redact_fields(l->redact, c)) == MANDATE_OK &&
+	    (r = shrink(l, c)) == MANDATE_OK &&
+	    (*fj = dump_fields(c, fn)) == NULL)
+		r = MANDATE_ENOMEM;
+	json_decref(c);
+	if (r == MANDATE_OK && *fn > STORE_MAX_JSON) {
+		free(*fj);
+		*fj = NULL;
+		r = MANDATE_ELIMIT;
+	}
+	return r;
+}
+
 /* An id column: empty when too long, its HMAC when it looks secret. */
 static int
 id_value(struct audit_log *l, struct str in, size_t max,
@@ -188,26 +213,20 @@ build(struct audit_log *l, const struct audit_event *e, json_t *fields,
 		    json_string(h)) != 0)
 			return MANDATE_ENOMEM;
 	}
-	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
-	    (r = redact_fields(l->redact, fields)) != MANDATE_OK)
-		return r;
 	if ((r = id_value(l, e->request_id, STORE_MAX_ID, hr, &rid)) !=
 	    MANDATE_OK || (r = id_value(l, e->agent, STORE_MAX_NAME, ha,
 	    &agent)) != MANDATE_OK)
 		return r;
 	task = e->task_id.n <= STORE_MAX_ID ? e->task_id : STR_NULL;
-	if ((fj = dump_fields(fields, &fn)) == NULL)
-		return MANDATE_ENOMEM;
+	/* redacted as it is written: fields keep their values (a caller's
+	 * record may share them with its request) */
+	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
+	    (r = redact_dump(l->redact, fields, &fj, &fn)) != MANDATE_OK)
+		return r;
 	if (fn > STORE_MAX_JSON) {
 		free(fj);
-		if ((r = shrink(l, fields)) != MANDATE_OK)
+		if ((r = shrunk(l, fields, &fj, &fn)) != MANDATE_OK)
 			return r;
-		if ((fj = dump_fields(fields, &fn)) == NULL)
-			return MANDATE_ENOMEM;
-		if (fn > STORE_MAX_JSON) {
-			free(fj);
-			return MANDATE_ELIMIT;
-		}
 	}
 	size = sizeof(*q) + type.n + rid.n + agent.n + task.n + fn + 5;
 	if ((q = calloc(1, size)) == NULL) {

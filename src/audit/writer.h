@@ -98,9 +98,14 @@ void audit_close(struct audit_log *l);
  * Before anything is stored: "policy_hash" is added (see
  * audit_set_policy_hash) unless fields has one; a string "prompt" member longer than
  * prompt_max is cut at a UTF-8 boundary and "prompt_truncated": true and
- * "prompt_bytes": <original size> are added; then redact_fields() runs
- * over the fields, and request_id and agent are replaced by their HMAC if
- * they look like secrets.  Over-long ids are stored empty.
+ * "prompt_bytes": <original size> are added; then the fields are written
+ * as they would be after redact_fields() (redact_dump(): the values
+ * nested in fields are only read, so they may be shared with the
+ * caller's own), and request_id and agent are replaced by their HMAC if
+ * they look like secrets.  Over-long ids are stored empty.  A record
+ * still over STORE_MAX_JSON is redacted in a copy and every member over
+ * 4 KiB replaced by its size and HMAC; if it is still too long,
+ * MANDATE_ELIMIT.
  * MANDATE_OK: stored (sync) or queued (async); *id (may be NULL) is the
  * record's id in sync mode, 0 in async mode.  Any other status: not
  * recorded; fail closed.

@@ -45,8 +45,9 @@ struct agent_ctx {
 };
 
 /* Keep what the audit record shows of the call's input; the audit
- * writer bounds and redacts it (src/audit/writer.h).  The arguments are
- * copied only into the record (decision_fields). */
+ * writer bounds and redacts it (src/audit/writer.h).  The record shares
+ * the arguments, or copies them when it is built on the writer thread
+ * (decision_fields). */
 static int
 audit_inputs(struct arena *a, json_t *context, struct agent_ctx *c)
 {
@@ -767,10 +768,13 @@ set_strn(json_t *f, const char *name, struct str s)
 }
 
 /* The decision's audit fields; with a task also intent_match, and
- * calls_used when given (>= 0). */
+ * calls_used when given (>= 0).  The call's arguments are shared with
+ * the request's context (the writer redacts as it writes, and changes
+ * nothing) unless copy_arguments: a record built on another thread must
+ * share no jansson value with the handler. */
 static json_t *
 decision_fields(const struct agent_ctx *c, const char *id, bool allow,
-    json_t *reasons, json_t *errors, int64_t used)
+    json_t *reasons, json_t *errors, int64_t used, bool copy_arguments)
 {
 	json_t *f;
 	int bad = 0;
@@ -797,9 +801,9 @@ decision_fields(const struct agent_ctx *c, const char *id, bool allow,
 	if (c->why != NULL && json_object_set_new(f, "deny_reason",
 	    json_string(c->why)))
 		bad = 1;
-	/* a copy: the writer redacts the record's values in place */
-	if (c->arguments != NULL && json_object_set_new(f, "arguments",
-	    json_deep_copy(c->arguments)))
+	if (c->arguments != NULL && (copy_arguments ?
+	    json_object_set_new(f, "arguments", json_deep_copy(c->arguments)) :
+	    json_object_set(f, "arguments", c->arguments)))
 		bad = 1;
 	if (c->prompt != NULL && json_object_set_new(f, "prompt",
 	    json_stringn(c->prompt, c->prompt_len)))
@@ -931,7 +935,7 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		json_t *rc = json_deep_copy(reasons);
 		json_t *ec = json_deep_copy(errors);
 
-		h->base = decision_fields(c, id, allow, rc, ec, -1);
+		h->base = decision_fields(c, id, allow, rc, ec, -1, true);
 		json_decref(rc);
 		json_decref(ec);
 		if (h->base == NULL)
@@ -1026,7 +1030,7 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		return MANDATE_OK;
 	}
 	f = decision_fields(c, id, allow, reasons, errors,
-	    allow && !c->call->dry_run ? used : -1);
+	    allow && !c->call->dry_run ? used : -1, false);
 	if (f == NULL)
 		return MANDATE_ENOMEM;
 	if (api_audit(d, req, "decision", c->task ? c->t.agent : STR_NULL,

@@ -267,6 +267,69 @@ test_serialise(void **state)
 	audit_close(l);
 }
 
+/* A record too large to store keeps its small members and loses the
+ * bulk of each large one to its size and HMAC; secrets are redacted
+ * first, and the caller's tree is not changed by any of it.  A record
+ * made of many small members that together are too large is refused. */
+static void
+test_oversized(void **state)
+{
+	struct fx *f = *state;
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 0);
+	size_t big_n = STORE_MAX_JSON + 1000, n;
+	char *big = malloc(big_n + 1);
+	struct arena a;
+	struct store_audit_event *ev;
+	json_t *j, *copy, *got, *args;
+	int64_t id;
+
+	assert_non_null(big);
+	memset(big, 'b', big_n);
+	big[big_n] = '\0';
+	j = json_pack("{s:s,s:{s:s,s:s},s:s}", "decision_id", "d-big",
+	    "arguments", "password", "hunter2-oversized", "blob", big,
+	    "note", "kept");
+	assert_non_null(j);
+	copy = json_deep_copy(j);
+	assert_int_equal(rec(l, "decision", "r", json_incref(j), &id),
+	    MANDATE_OK);
+	assert_true(json_equal(j, copy));          /* not changed */
+	arena_init(&a, 0);
+	assert_int_equal(store_audit_read(f->s, id, 1, &a, &ev, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_true(ev[0].fields_json.n < 8192);
+	got = json_loads(ev[0].fields_json.p, 0, NULL);
+	assert_non_null(got);
+	assert_string_equal(json_string_value(json_object_get(got,
+	    "decision_id")), "d-big");
+	assert_string_equal(json_string_value(json_object_get(got, "note")),
+	    "kept");
+	args = json_object_get(got, "arguments");
+	assert_true(json_integer_value(json_object_get(args,
+	    "omitted_bytes")) > (json_int_t)big_n);
+	assert_non_null(strstr(json_string_value(json_object_get(args,
+	    "hmac")), "hmac:"));
+	json_decref(got);
+	arena_free(&a);
+	json_decref(copy);
+	json_decref(j);
+	/* 100 members of 3 KB: none is cut, the whole is too large */
+	j = json_object();
+	memset(big, 'c', 3000);
+	big[3000] = '\0';
+	for (int i = 0; i < 100; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "m%d", i);
+		json_object_set_new(j, k, json_string(big));
+	}
+	assert_int_equal(rec(l, "decision", "r", j, NULL), MANDATE_ELIMIT);
+	free(big);
+	audit_close(l);
+	assert_false(db_contains(f, "hunter2-oversized"));
+}
+
 struct worker {
 	struct audit_log *l;
 	int n, failed;
@@ -630,6 +693,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serialise, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_async, setup, teardown),

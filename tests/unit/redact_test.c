@@ -132,6 +132,31 @@ test_hmac(void **state)
 	redact_free(r2);
 }
 
+/* redact_dump(f) must be, byte for byte, the compact text of f after
+ * redact_fields(), and leave f as it was. */
+static void
+check_dump(struct redact *r, json_t *f)
+{
+	json_t *before = json_deep_copy(f), *red = json_deep_copy(f);
+	char *want, *got = NULL;
+	size_t n = 0;
+
+	assert_non_null(before);
+	assert_non_null(red);
+	assert_int_equal(redact_fields(r, red), MANDATE_OK);
+	want = json_dumps(red, JSON_COMPACT);
+	assert_non_null(want);
+	assert_int_equal(redact_dump(r, f, &got, &n), MANDATE_OK);
+	assert_non_null(got);
+	assert_int_equal(n, strlen(got));
+	assert_string_equal(got, want);
+	assert_true(json_equal(f, before));
+	free(want);
+	free(got);
+	json_decref(red);
+	json_decref(before);
+}
+
 static char *
 run(struct redact *r, const char *json)
 {
@@ -140,6 +165,7 @@ run(struct redact *r, const char *json)
 	char *out;
 
 	assert_non_null(f);
+	check_dump(r, f);
 	assert_int_equal(redact_fields(r, f), MANDATE_OK);
 	out = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(f);
@@ -292,6 +318,126 @@ test_depth(void **state)
 	redact_free(r);
 }
 
+/* ---- redact_dump against redact_fields, on random records ---- */
+
+static unsigned long long rng_state;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(rng_state >> 33) % n;
+}
+
+static json_t *
+rnd_value(int depth)
+{
+	static const char *const keys[] = { "password", "api_key", "token",
+	    "name", "path", "note", "user_id", "id", "kid", "ssn", "accounts",
+	    "number", "pin_code", "Authorization", "accessToken", "tokens",
+	    "arguments", "context", "user", "a", "b", "0", "*", "max_tokens",
+	    "\xc3\xa9t\xc3\xa9", "line\nbreak", "", "kid", "user_id",
+	    "hashes", "digest" };
+	static const char *const strs[] = { "", "alice", "read", JWT, OPENAI,
+	    GITHUB, AWS, PEM, RANDOM, "use " OPENAI " please",
+	    "password=hunter2 and the rest", "Bearer abcdefghijklmnop",
+	    "hmac:a5baa29470f94bbb313b855609ce81b005cd492ebb92b86670ec06856245d094",
+	    "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac", "tab\there \"quoted\" \\ \x01",
+	    "0123456789abcdef0123456789abcdef", "/reports/2026/q3.pdf",
+	    "token " GITHUB " and " AWS " in one line", "sk-short",
+	    "see https://example.com/x?api_key=" RANDOM "&y=1" };
+	json_t *v, *c;
+	unsigned n;
+
+	switch (depth > 6 ? rnd(7) : rnd(12)) {
+	case 0: return json_null();
+	case 1: return json_boolean(rnd(2));
+	case 2: return json_integer((json_int_t)rnd(100000) - 50000);
+	case 3: return json_real((double)rnd(1000) / 8.0);
+	case 4: case 5: case 6:
+		return json_string(strs[rnd(sizeof(strs) / sizeof(strs[0]))]);
+	case 7: case 8:
+		v = json_array();
+		n = rnd(4);
+		for (unsigned i = 0; i < n; i++)
+			json_array_append_new(v, rnd_value(depth + 1));
+		return v;
+	default:
+		v = json_object();
+		n = rnd(5);
+		for (unsigned i = 0; i < n; i++) {
+			c = rnd_value(depth + 1);
+			json_object_set_new(v, keys[rnd(sizeof(keys) /
+			    sizeof(keys[0]))], c);
+		}
+		return v;
+	}
+}
+
+/* A record's fields: an object, sometimes nested past REDACT_MAX_DEPTH. */
+static json_t *
+rnd_fields(void)
+{
+	json_t *f = json_object(), *v;
+
+	json_object_set_new(f, "decision_id", json_string("0123"));
+	json_object_set_new(f, "arguments", rnd_value(1));
+	json_object_set_new(f, "context", rnd_value(1));
+	if (rnd(8) == 0) {
+		v = json_string(JWT);
+		for (unsigned i = 0; i < 30 + rnd(10); i++) {
+			json_t *o = json_object();
+			json_object_set_new(o, rnd(2) ? "a" : "b", v);
+			v = o;
+		}
+		json_object_set_new(f, "deep", v);
+	}
+	return f;
+}
+
+static void
+test_dump_random(void **state)
+{
+	static const char *const paths[] = { "arguments.ssn",
+	    "arguments.accounts.*.number", "context.*.pin_code",
+	    "arguments.*.name", "context.0", "*.note" };
+	struct redact *r0 = mk(NULL, 0), *r1 = mk(paths, 6);
+
+	(void)state;
+	rng_state = 20261128;
+	for (int i = 0; i < 3000; i++) {
+		json_t *f = rnd_fields();
+
+		assert_non_null(f);
+		check_dump(i % 2 ? r1 : r0, f);
+		json_decref(f);
+	}
+	redact_free(r0);
+	redact_free(r1);
+}
+
+static void
+test_dump_refuses(void **state)
+{
+	struct redact *r = mk(NULL, 0);
+	json_t *a = json_array(), *f = json_object();
+	char *out = (char *)"x";
+	size_t n = 1;
+
+	(void)state;
+	assert_int_equal(redact_dump(r, a, &out, &n), MANDATE_EINVAL);
+	assert_null(out);
+	assert_int_equal(n, 0);
+	/* a string jansson was given unchecked, not UTF-8: refused, as
+	 * json_dumps refuses it */
+	json_object_set_new(f, "note", json_stringn_nocheck("a\xff" "b", 3));
+	assert_int_equal(redact_dump(r, f, &out, &n), MANDATE_ENOMEM);
+	assert_null(out);
+	json_decref(a);
+	json_decref(f);
+	redact_free(r);
+}
+
 static void
 test_key_file(void **state)
 {
@@ -342,6 +488,8 @@ main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_dump_random),
+		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
