@@ -176,6 +176,20 @@ store_task_end(struct store *s, struct str id, int64_t now,
 }
 
 int
+store_tasks_prune(struct store *s, int64_t before, size_t max,
+    size_t *pruned)
+{
+	size_t dummy;
+
+	if (pruned == NULL)
+		pruned = &dummy;
+	*pruned = 0;
+	if (s == NULL || max == 0 || max > 10000)
+		return MANDATE_EINVAL;
+	return s->ops->tasks_prune(s->impl, before, max, pruned);
+}
+
+int
 store_task_consume(struct store *s, struct str id, int64_t now,
     int *outcome, int64_t *calls_used)
 {

@@ -259,6 +259,8 @@ struct store_ops {
 	    struct store_task *out);
 	int (*task_end)(void *impl, struct str id, int64_t now,
 	    struct str reason, int *changed);
+	int (*tasks_prune)(void *impl, int64_t before, size_t max,
+	    size_t *pruned);
 	int (*task_consume)(void *impl, struct str id, int64_t now,
 	    int *outcome, int64_t *calls_used);
 	int (*task_list_by_agent)(void *impl, struct str agent,
@@ -369,6 +371,14 @@ int store_task_state_at(const struct store_task *t, int64_t now);
  * already ended or been revoked (its reason is kept). */
 int store_task_end(struct store *s, struct str id, int64_t now,
     struct str reason, int *changed);
+
+/* Retention: delete, in one transaction, up to max tasks (the lowest
+ * ids first) that ended, were revoked or expired at or before `before`,
+ * with their credentials, decisions and session.  The audit log keeps
+ * every record about them.  *pruned is how many tasks went (fewer than
+ * max: none is left).  max 1..10000. */
+int store_tasks_prune(struct store *s, int64_t before, size_t max,
+    size_t *pruned);
 
 /* Count one call against the task's budget, atomically (concurrent callers
  * never exceed the budget).  *outcome is an enum store_consume; only

@@ -262,6 +262,11 @@ enum stmt_id {
 	ST_TASK_EXISTS,
 	ST_TASK_END,
 	ST_TASK_CREDS_REVOKE,
+	ST_PRUNE_PICK,
+	ST_PRUNE_SESSIONS,
+	ST_PRUNE_DECISIONS,
+	ST_PRUNE_CREDS,
+	ST_PRUNE_TASK,
 	ST_TASK_CONSUME,
 	ST_TASK_STATUS,
 	ST_TASK_LIST,
@@ -320,6 +325,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " reason = ?3 WHERE id = ?1 AND state = 0",
 	[ST_TASK_CREDS_REVOKE] = "UPDATE credentials SET revoked = 1,"
 	    " revoked_at = ?2 WHERE task_id = ?1 AND revoked = 0",
+	/* retention: tasks over (ended, revoked or expired) at or before
+	 * ?1, picked in a read; each then deleted in the write, children
+	 * first (the foreign keys), the task last and only if still over */
+	[ST_PRUNE_PICK] = "SELECT id FROM tasks WHERE (state != 0 AND"
+	    " ended_at <= ?1) OR expires_at <= ?1 LIMIT ?2",
+	[ST_PRUNE_SESSIONS] = "DELETE FROM task_sessions WHERE task_id = ?1",
+	[ST_PRUNE_DECISIONS] = "DELETE FROM decisions WHERE task_id = ?1",
+	[ST_PRUNE_CREDS] = "DELETE FROM credentials WHERE task_id = ?1",
+	[ST_PRUNE_TASK] = "DELETE FROM tasks WHERE id = ?1 AND ((state != 0"
+	    " AND ended_at <= ?2) OR expires_at <= ?2)",
 	[ST_TASK_CONSUME] = "UPDATE tasks SET calls_used = calls_used + 1"
 	    " WHERE id = ?1 AND state = 0 AND expires_at > ?2"
 	    " AND calls_used < call_budget RETURNING calls_used",
@@ -1374,6 +1389,99 @@ tx:
 		*changed = changes > 0;
 out:
 	op_end(&op);
+	return r;
+}
+
+/* The ids of up to max tasks over at or before `before` (a read: the
+ * scan holds no write lock). */
+static int
+prune_pick(struct op *op, int64_t before, size_t max, struct arena *a,
+    struct str *ids, size_t *n)
+{
+	sqlite3_stmt *q;
+	int r, rc = SQLITE_DONE;
+
+	*n = 0;
+	if ((q = op_stmt(op, ST_PRUNE_PICK, &r)) == NULL)
+		return r;
+	if (sqlite3_bind_int64(q, 1, before) ||
+	    sqlite3_bind_int64(q, 2, (sqlite3_int64)max)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	r = MANDATE_OK;
+	while (*n < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((r = col_str(q, 0, a, &ids[*n])) != MANDATE_OK)
+			break;
+		(*n)++;
+	}
+	if (r == MANDATE_OK && *n < max && rc != SQLITE_DONE)
+		r = op_fail(op, rc);
+	stmt_idle(q);
+	return r;
+}
+
+/* Delete one task's rows, then the task if it is still over. */
+static int
+prune_one(struct op *op, struct str id, int64_t before, int *gone)
+{
+	static const enum stmt_id children[] = { ST_PRUNE_SESSIONS,
+	    ST_PRUNE_DECISIONS, ST_PRUNE_CREDS };
+	sqlite3_stmt *q;
+	int r;
+
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++) {
+		if ((q = op_stmt(op, children[i], &r)) == NULL)
+			return r;
+		if (bind_str(q, 1, id) != SQLITE_OK) {
+			r = op_fail(op, sqlite3_errcode(op->c->db));
+			stmt_idle(q);
+			return r;
+		}
+		if ((r = run_stmt(op, children[i], q, NULL)) != MANDATE_OK)
+			return r;
+	}
+	/* a task once over stays over (ended is final, expiry fixed), so
+	 * the check here only guards against a pick that went wrong: its
+	 * children are gone, and the transaction is undone */
+	if ((r = run_update(op, ST_PRUNE_TASK, id, before, NULL, gone)) !=
+	    MANDATE_OK)
+		return r;
+	return *gone == 1 ? MANDATE_OK : MANDATE_EINTERNAL;
+}
+
+static int
+sq_tasks_prune(void *impl, int64_t before, size_t max, size_t *pruned)
+{
+	struct op op;
+	struct arena a;
+	struct str *ids;
+	size_t n = 0;
+	int r, gone = 0;
+
+	arena_init(&a, 0);
+	if ((ids = arena_alloc(&a, max * sizeof(*ids))) == NULL) {
+		arena_free(&a);
+		return MANDATE_ENOMEM;
+	}
+	if ((r = op_begin(impl, "tasks_prune", &op)) != MANDATE_OK) {
+		arena_free(&a);
+		return r;
+	}
+	if ((r = prune_pick(&op, before, max, &a, ids, &n)) != MANDATE_OK ||
+	    n == 0)
+		goto out;
+	if ((r = tx_begin(&op)) != MANDATE_OK)
+		goto out;
+	for (size_t i = 0; i < n && r == MANDATE_OK; i++)
+		r = prune_one(&op, ids[i], before, &gone);
+	r = tx_end(&op, r);
+out:
+	if (r == MANDATE_OK)
+		*pruned = n;
+	op_end(&op);
+	arena_free(&a);
 	return r;
 }
 
@@ -2862,6 +2970,7 @@ const struct store_ops store_sqlite_ops = {
 	.task_create = sq_task_create,
 	.task_get = sq_task_get,
 	.task_end = sq_task_end,
+	.tasks_prune = sq_tasks_prune,
 	.task_consume = sq_task_consume,
 	.task_list_by_agent = sq_task_list_by_agent,
 	.agent_revoke = sq_agent_revoke,

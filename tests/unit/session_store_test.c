@@ -6,8 +6,9 @@
  * Checks: a permit consumes the budget and updates the session; a deny
  * changes nothing but the decision row; configured output labels join the
  * session with the permit; outcomes are once-only and add labels; unknown
- * ids; bounds; and the race the budget exists for: many threads asking
- * for permits of one task with a small budget get exactly that many.
+ * ids; bounds; the race the budget exists for: many threads asking
+ * for permits of one task with a small budget get exactly that many; and
+ * retention (store_tasks_prune): finished tasks go with all their rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +325,133 @@ test_race(void **state)
 	assert_int_equal(ss.counts[0], 3);
 }
 
+/* A task with one decision, a session label and a credential. */
+static void
+prune_task(struct fixture *f, const char *id, int64_t created, int64_t ttl)
+{
+	struct store_task t;
+	struct store_credential c;
+	struct str lab = STR_LIT("confidential");
+	struct store_decision d;
+	char did[32], jti[32];
+	int outcome;
+	int64_t used;
+
+	memset(&t, 0, sizeof(t));
+	t.id = str_c(id);
+	t.agent = str_c("agent-a");
+	t.delegator = str_c("alice");
+	t.intents_json = str_c("[]");
+	t.created_at = created;
+	t.expires_at = created + ttl;
+	t.call_budget = 10;
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	memset(&c, 0, sizeof(c));
+	snprintf(jti, sizeof(jti), "jti-%s", id);
+	c.jti = str_c(jti);
+	c.task_id = t.id;
+	c.agent = t.agent;
+	c.audience = str_c("aud");
+	c.issued_at = created;
+	c.expires_at = created + 60;
+	c.cnf_jkt = STR_LIT("");
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	d = mk_dec("x", "read_file", 1);
+	snprintf(did, sizeof(did), "dec-%s", id);
+	d.id = str_c(did);
+	d.task_id = t.id;
+	d.time = created + 1;
+	d.add_labels = &lab;
+	d.n_add_labels = 1;
+	assert_int_equal(store_decision_record(f->s, &d, created + 1,
+	    &outcome, &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+}
+
+static bool
+task_gone(struct fixture *f, const char *id)
+{
+	struct store_task t;
+	struct store_decision d;
+	struct store_credential c;
+	struct store_session ss;
+	char did[32], jti[32];
+	int rt, rd, rc;
+
+	snprintf(did, sizeof(did), "dec-%s", id);
+	snprintf(jti, sizeof(jti), "jti-%s", id);
+	rt = store_task_get(f->s, str_c(id), &f->a, &t);
+	rd = store_decision_get(f->s, str_c(did), &f->a, &d);
+	rc = store_cred_get(f->s, str_c(jti), &f->a, &c);
+	assert_int_equal(store_session_get(f->s, str_c(id), &f->a, &ss),
+	    MANDATE_OK);
+	/* all or nothing */
+	if (rt == MANDATE_ENOTFOUND) {
+		assert_int_equal(rd, MANDATE_ENOTFOUND);
+		assert_int_equal(rc, MANDATE_ENOTFOUND);
+		assert_int_equal(ss.n_labels + ss.n_actions, 0);
+		return true;
+	}
+	assert_int_equal(rt, MANDATE_OK);
+	assert_int_equal(rd, MANDATE_OK);
+	assert_int_equal(rc, MANDATE_OK);
+	assert_int_equal(ss.n_labels, 1);
+	return false;
+}
+
+/* Retention: tasks that ended or expired at or before the cutoff go with
+ * every row of theirs, in batches; active, recent and later ones stay. */
+static void
+test_prune(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cut = T0 + 10000;
+	size_t n = 99;
+	int changed;
+
+	prune_task(f, "ended-old", T0, 100000);       /* ended before cut */
+	assert_int_equal(store_task_end(f->s, str_c("ended-old"), cut - 5,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	prune_task(f, "ended-new", T0, 100000);       /* ended after cut */
+	assert_int_equal(store_task_end(f->s, str_c("ended-new"), cut + 5,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	prune_task(f, "expired-old", T0, 600);        /* expired before */
+	prune_task(f, "expired-at", T0, 10000);       /* expired at cut */
+	prune_task(f, "active", T0, 100000);          /* still running */
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "old-%d", i);
+		prune_task(f, id, T0, 60);
+	}
+	/* bad arguments change nothing */
+	assert_int_equal(store_tasks_prune(f->s, cut, 0, &n), MANDATE_EINVAL);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_tasks_prune(f->s, cut, 10001, &n),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_tasks_prune(NULL, cut, 5, &n), MANDATE_EINVAL);
+	assert_false(task_gone(f, "ended-old"));
+	/* 8 prunable (and task1 of the fixture, which expires at T0 + 600):
+	 * batches of 4 */
+	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
+	assert_int_equal(n, 0);
+	assert_true(task_gone(f, "ended-old"));
+	assert_true(task_gone(f, "expired-old"));
+	assert_true(task_gone(f, "expired-at"));
+	assert_true(task_gone(f, "old-3"));
+	assert_false(task_gone(f, "ended-new"));
+	assert_false(task_gone(f, "active"));
+	/* the id of a pruned task can be used again */
+	prune_task(f, "old-3", cut, 60);
+	assert_false(task_gone(f, "old-3"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -333,6 +462,7 @@ main(void)
 		T(test_budget_and_state),
 		T(test_outcome),
 		T(test_race),
+		T(test_prune),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
