@@ -814,6 +814,8 @@ static const struct field tasks_fields[] = {
 	FLD("max_call_budget", F_UINT, struct config_tasks, max_call_budget,
 	    0, 100000000),
 	FLD("max_intents", F_UINT, struct config_tasks, max_intents, 1, 1024),
+	FLD("retention", F_DUR, struct config_tasks, retention, 0,
+	    3650 * DAY),
 	END
 };
 
@@ -925,6 +927,7 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->tokens.dpop.replay_cache_size = 100000;
 	cfg->tasks.default_ttl = 15 * 60;
 	cfg->tasks.max_ttl = 8 * HOUR;
+	cfg->tasks.retention = 30 * DAY;
 	cfg->tasks.default_call_budget = 0;
 	cfg->tasks.max_call_budget = 0;
 	cfg->tasks.max_intents = 64;

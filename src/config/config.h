@@ -166,6 +166,8 @@ struct config_tasks {
 	unsigned default_call_budget;     /* 0: unlimited */
 	unsigned max_call_budget;         /* 0: unlimited */
 	unsigned max_intents;
+	uint64_t retention;               /* seconds after a task is over; 0:
+	                                   * kept forever */
 };
 
 struct config_api_auth {

@@ -791,13 +791,55 @@ key_tick(struct daemon *d)
 	arena_free(&a);
 }
 
+/* Tasks pruned per store transaction, and transactions per tick: a
+ * backlog goes over a few ticks, none holding the write lock long. */
+#define RETENTION_BATCH 500
+#define RETENTION_BATCHES 20
+/* How often (seconds) a retention pass looks for tasks to prune: its
+ * read scans the tasks table.  A shorter retention is kept at every
+ * tick. */
+#define RETENTION_EVERY_S 300
+
+/* Retention (tasks.retention): tasks over for longer than that go, with
+ * their credentials, decisions and session; the audit log keeps every
+ * record about them, and one more says what went. */
+static void
+retention_tick(struct daemon *d)
+{
+	int64_t before;
+	size_t total = 0, n = 0;
+	int r = MANDATE_OK;
+
+	if (d->cfg->tasks.retention == 0)
+		return;
+	before = (int64_t)time(NULL) - (int64_t)d->cfg->tasks.retention;
+	for (int i = 0; i < RETENTION_BATCHES; i++) {
+		if ((r = store_tasks_prune(d->store, before, RETENTION_BATCH,
+		    &n)) != MANDATE_OK)
+			break;
+		total += n;
+		if (n < RETENTION_BATCH)
+			break;
+	}
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "retention: cannot prune tasks: %s "
+		    "(tried again at the next tick)", mandate_strerror(r));
+	if (total == 0)
+		return;
+	daemon_log(d, DLOG_INFO, "retention: %zu tasks over before %lld "
+	    "pruned", total, (long long)before);
+	(void)daemon_audit(d, NULL, "tasks.pruned", STR_NULL, STR_NULL,
+	    json_pack("{s:I,s:I}", "before", (json_int_t)before, "tasks",
+	    (json_int_t)total));
+}
+
 int
 daemon_run(struct daemon *d)
 {
 	unsigned char b = 0;
 	int r = MANDATE_EIO;
 	int64_t tick_ms = DAEMON_TICK_S * 1000, watch_ms = 0;
-	int64_t next_tick, next_watch;
+	int64_t next_tick, next_watch, next_retention, retention_ms;
 	bool watch = d->cfg->policies.watch;
 
 	/* a short publish delay (tests) needs maintenance as often */
@@ -805,6 +847,10 @@ daemon_run(struct daemon *d)
 		tick_ms = (int64_t)d->cfg->tokens.publish_delay * 1000;
 	if ((int64_t)d->cfg->audit.checkpoint_interval * 1000 < tick_ms)
 		tick_ms = (int64_t)d->cfg->audit.checkpoint_interval * 1000;
+	/* a short retention (tests) is kept as closely */
+	if (d->cfg->tasks.retention > 0 &&
+	    (int64_t)d->cfg->tasks.retention * 1000 < tick_ms)
+		tick_ms = (int64_t)d->cfg->tasks.retention * 1000;
 	if (tick_ms < 1000)
 		tick_ms = 1000;
 	if (watch)
@@ -813,10 +859,14 @@ daemon_run(struct daemon *d)
 		watch_ms = 1000;
 	next_tick = mono_ms() + tick_ms;
 	next_watch = mono_ms() + watch_ms;
+	retention_ms = (int64_t)d->cfg->tasks.retention < RETENTION_EVERY_S ?
+	    tick_ms : RETENTION_EVERY_S * 1000;
+	next_retention = mono_ms() + retention_ms;
 	if ((r = signals_install(d)) != MANDATE_OK)
 		return r;
 	r = MANDATE_EIO;
 	key_tick(d);                  /* notes the key signing at start */
+	retention_tick(d);
 	for (;;) {
 		struct pollfd pfd = { .fd = d->sig_fds[0], .events = POLLIN };
 		int64_t now = mono_ms(), wait = next_tick - now;
@@ -846,6 +896,10 @@ daemon_run(struct daemon *d)
 		now = mono_ms();
 		if (now >= next_tick) {
 			key_tick(d);
+			if (now >= next_retention) {
+				retention_tick(d);
+				next_retention = mono_ms() + retention_ms;
+			}
 			(void)daemon_audit_checkpoint(d, DAUDIT_TICK);
 			next_tick = now + tick_ms;
 		}

@@ -6,6 +6,7 @@ Run by meson (suite "e2e") with MANDATE_BIN set:
 import json
 import os
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -265,6 +266,42 @@ def test_cedar_deny(start_daemon, tmp_path):
     for line in d.log_text().splitlines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_retention(start_daemon, tmp_path):
+    # tasks over for longer than tasks.retention go (with their rows);
+    # the audit log keeps their records and says what went
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "platform.cedar").write_text(
+        POLICIES + '@id("read-audit")\npermit (principal == Delegator::'
+        '"dev:loopback", action == Action::"mandate:read_audit", resource);\n')
+    d = start_daemon(CONFIG.replace("@OPEN@", "true").replace(
+        "  max_call_budget: 100\n", "  max_call_budget: 100\n  retention: 1s\n"))
+    ended = create(d).json()["id"]
+    active = create(d).json()["id"]
+    r = requests.post(d.url + "/v1/tasks/%s/end" % ended, timeout=5)
+    assert r.status_code == 200
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if requests.get(d.url + "/v1/tasks/" + ended,
+                        timeout=5).status_code == 404:
+            break
+        time.sleep(0.2)
+    assert requests.get(d.url + "/v1/tasks/" + ended,
+                        timeout=5).status_code == 404
+    assert requests.get(d.url + "/v1/tasks/" + active,
+                        timeout=5).status_code == 200
+    r = requests.get(d.url + "/v1/audit", params={"type": "tasks.pruned"},
+                     timeout=5)
+    assert r.status_code == 200, r.text
+    pruned = r.json()["events"]
+    assert len(pruned) >= 1 and pruned[0]["fields"]["tasks"] >= 1
+    assert pruned[0]["fields"]["before"] <= int(time.time())
+    # the pruned task's own records stay in the log
+    r = requests.get(d.url + "/v1/audit", params={"task": ended}, timeout=5)
+    types = [e["type"] for e in r.json()["events"]]
+    assert "task.created" in types and "task.ended" in types
+    assert "retention:" in d.log_text()
 
 
 SCHEMA_POLICY = """

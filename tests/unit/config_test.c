@@ -84,6 +84,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("tokens.dpop.require", c->tokens.dpop.require)
 	U("tasks.default_ttl", c->tasks.default_ttl)
 	U("tasks.max_ttl", c->tasks.max_ttl)
+	U("tasks.retention", c->tasks.retention)
 	U("tasks.default_call_budget", c->tasks.default_call_budget)
 	U("tasks.max_intents", c->tasks.max_intents)
 	U("api_auth.open_on_loopback", c->api_auth.open_on_loopback)
@@ -122,6 +123,9 @@ static const struct good_case good_cases[] = {
 	{ "", "tokens.dpop.algorithms", "31" },
 	{ "", "tasks.default_ttl", "900" },
 	{ "", "tasks.max_ttl", "28800" },
+	{ "", "tasks.retention", "2592000" },
+	{ "tasks: {retention: 0}\n", "tasks.retention", "0" },
+	{ "tasks: {retention: 90d}\n", "tasks.retention", "7776000" },
 	{ "", "server.max_body_size", "1048576" },
 	{ "", "server.connection_memory", "16384" },
 	{ "server: {connection_memory: 32KiB}\n", "server.connection_memory",
