@@ -787,6 +787,22 @@ col_str(sqlite3_stmt *q, int i, struct arena *a, struct str *out)
 
 /* --- the audit tree ----------------------------------------------------- */
 
+/* Statement id with ?1 = a and ?2 = b bound, or NULL with *r set. */
+static sqlite3_stmt *
+stmt_ints(struct op *op, enum stmt_id id, int64_t a, int64_t b, int *r)
+{
+	sqlite3_stmt *q = op_stmt(op, id, r);
+
+	if (q == NULL)
+		return NULL;
+	if (sqlite3_bind_int64(q, 1, a) || sqlite3_bind_int64(q, 2, b)) {
+		*r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return NULL;
+	}
+	return q;
+}
+
 /* Read up to limit leaves from index from on op's connection. */
 static int
 leaves_read(struct op *op, int64_t from, size_t limit,
@@ -797,14 +813,9 @@ leaves_read(struct op *op, int64_t from, size_t limit,
 	int r, rc = SQLITE_DONE;
 
 	*n_out = 0;
-	if ((q = op_stmt(op, ST_LEAF_READ, &r)) == NULL)
+	if ((q = stmt_ints(op, ST_LEAF_READ, from, (int64_t)limit, &r)) ==
+	    NULL)
 		return r;
-	if (sqlite3_bind_int64(q, 1, from) ||
-	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
-		r = op_fail(op, sqlite3_errcode(op->c->db));
-		stmt_idle(q);
-		return r;
-	}
 	r = MANDATE_OK;
 	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const void *h;
@@ -1402,14 +1413,9 @@ prune_pick(struct op *op, int64_t before, size_t max, struct arena *a,
 	int r, rc = SQLITE_DONE;
 
 	*n = 0;
-	if ((q = op_stmt(op, ST_PRUNE_PICK, &r)) == NULL)
+	if ((q = stmt_ints(op, ST_PRUNE_PICK, before, (int64_t)max, &r)) ==
+	    NULL)
 		return r;
-	if (sqlite3_bind_int64(q, 1, before) ||
-	    sqlite3_bind_int64(q, 2, (sqlite3_int64)max)) {
-		r = op_fail(op, sqlite3_errcode(op->c->db));
-		stmt_idle(q);
-		return r;
-	}
 	r = MANDATE_OK;
 	while (*n < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if ((r = col_str(q, 0, a, &ids[*n])) != MANDATE_OK)
@@ -2473,18 +2479,13 @@ sq_audit_read(void *impl, int64_t from_id, size_t limit, struct arena *a,
 
 	if ((r = op_begin(impl, "audit_read", &op)) != MANDATE_OK)
 		return r;
-	if ((q = op_stmt(&op, ST_AUDIT_READ, &r)) == NULL)
-		goto out;
 	if ((ev = arena_calloc(a, limit, sizeof(*ev))) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
 	}
-	if (sqlite3_bind_int64(q, 1, from_id) ||
-	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
-		stmt_idle(q);
+	if ((q = stmt_ints(&op, ST_AUDIT_READ, from_id, (int64_t)limit,
+	    &r)) == NULL)
 		goto out;
-	}
 	r = MANDATE_OK;
 	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct store_audit_event *e;
@@ -2902,18 +2903,13 @@ sq_audit_checkpoints(void *impl, int64_t after_size, size_t limit,
 
 	if ((r = op_begin(impl, "audit_checkpoints", &op)) != MANDATE_OK)
 		return r;
-	if ((q = op_stmt(&op, ST_CKPT_LIST, &r)) == NULL)
-		goto out;
 	if ((cs = arena_calloc(a, limit, sizeof(*cs))) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
 	}
-	if (sqlite3_bind_int64(q, 1, after_size) ||
-	    sqlite3_bind_int64(q, 2, (int64_t)limit)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
-		stmt_idle(q);
+	if ((q = stmt_ints(&op, ST_CKPT_LIST, after_size, (int64_t)limit,
+	    &r)) == NULL)
 		goto out;
-	}
 	r = MANDATE_OK;
 	while (r == MANDATE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (n >= limit) {
