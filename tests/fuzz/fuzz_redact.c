@@ -5,9 +5,11 @@
  * The input is tried as a JSON object of fields (redact_fields) and as
  * free text (redact_text) under two configured paths.  Redaction must be
  * idempotent: redacting its own output changes nothing (an HMAC is never
- * taken for a secret, and no secret survives a pass); a difference, or a
- * NUL byte appearing in text output, aborts, which is what a fuzzer
- * reports.
+ * taken for a secret, and no secret survives a pass); and redact_dump,
+ * which writes the record's text without changing the tree, must give
+ * byte for byte the compact text of the tree redact_fields leaves.  A
+ * difference, a changed tree, or a NUL byte appearing in text output
+ * aborts, which is what a fuzzer reports.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,8 +41,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = json_loadb((const char *)data, size, JSON_DISABLE_EOF_CHECK |
 	    JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(f)) {
-		char *d1 = NULL, *d2 = NULL;
+		char *d1 = NULL, *d2 = NULL, *dump = NULL, *want;
+		json_t *orig = json_deep_copy(f);
+		size_t n = 0;
+		int rd = redact_dump(r, f, &dump, &n);
 
+		if (orig == NULL || !json_equal(f, orig))
+			abort();              /* redact_dump changed the tree */
+		json_decref(orig);
+		if (redact_fields(r, f) == 0) {
+			want = json_dumps(f, JSON_COMPACT);
+			if (rd != 0 || want == NULL || dump == NULL ||
+			    n != strlen(want) || strcmp(dump, want) != 0)
+				abort();
+			free(want);
+		}
+		free(dump);
 		if (redact_fields(r, f) == 0) {
 			d1 = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
 			if (redact_fields(r, f) != 0)
