@@ -372,8 +372,8 @@ int store_task_state_at(const struct store_task *t, int64_t now);
 int store_task_end(struct store *s, struct str id, int64_t now,
     struct str reason, int *changed);
 
-/* Retention: delete, in one transaction, up to max tasks (the lowest
- * ids first) that ended, were revoked or expired at or before `before`,
+/* Retention: delete, in one transaction, up to max tasks (any max of
+ * them) that ended, were revoked or expired at or before `before`,
  * with their credentials, decisions and session.  The audit log keeps
  * every record about them.  *pruned is how many tasks went (fewer than
  * max: none is left).  max 1..10000. */
