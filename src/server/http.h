@@ -215,8 +215,9 @@ int http_respond_error(struct http_request *req, unsigned status,
  * request may be used after releasing the last hold.  When any hold is
  * released with ok false, the handler's answer is dropped (with its
  * extra headers) and the fallback is sent instead: fail closed.
- * http_hold() answers NULL outside a handler, or before the handler set
- * its fallback answer (http_hold_fallback, copied): take no hold then.
+ * http_hold() answers NULL outside a handler, before the handler set its
+ * fallback answer (http_hold_fallback, copied), or once the server is
+ * stopping: take no hold then (do the work before answering).
  * Shutdown waits for every hold to be released.
  */
 struct http_hold;

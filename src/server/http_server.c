@@ -547,6 +547,11 @@ http_hold(struct http_request *req)
 	 * internals: it cannot be held) */
 	if (ri == NULL || !ri->in_handler || ri->fb_status == 0)
 		return NULL;
+	/* a stopping server holds nothing new: MHD_stop_daemon() must find
+	 * no suspended connection (http_server_shutdown waits for the
+	 * holds taken before) */
+	if (atomic_load(&ri->srv->stopping))
+		return NULL;
 	atomic_fetch_add(&ri->holds, 1);
 	return (struct http_hold *)ri;
 }
@@ -1354,13 +1359,17 @@ http_server_start(struct http_server *srv)
 void
 http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 {
-	MHD_socket fd;
 	struct timespec start, pause = { 0, 2 * 1000 * 1000 };
 
 	if (srv == NULL || srv->daemon == NULL)
 		return;
+	/* No MHD_quiesce_daemon(): with epoll workers it races with their
+	 * own removal of the listening socket from their epoll sets, and
+	 * libmicrohttpd aborts the process on the loser's ENOENT ("Failed
+	 * to remove listen FD from epoll set", seen under ASan).  So the
+	 * socket stays open until MHD_stop_daemon() closes it; meanwhile
+	 * every answer says Connection: close and no answer is held. */
 	atomic_store(&srv->stopping, 1);
-	fd = MHD_quiesce_daemon(srv->daemon);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (atomic_load(&srv->in_flight) > 0 &&
 	    elapsed_us(&start) < (long long)grace_ms * 1000)
@@ -1371,8 +1380,6 @@ http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 		nanosleep(&pause, NULL);
 	MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 	srv->port = 0;
 }
 

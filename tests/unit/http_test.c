@@ -204,6 +204,23 @@ h_slow(struct http_request *req, void *arg)
 	http_respond(req, 200, "text/plain", "slow", 4);
 }
 
+/* Slow, then asks for a hold: none is given once the server stops. */
+static void
+h_slowhold(struct http_request *req, void *arg)
+{
+	struct timespec ts = { 0, 400 * 1000 * 1000 };
+	struct http_hold *h;
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	assert_int_equal(http_hold_fallback(req, 500, "text/plain", "fb", 2),
+	    0);
+	h = http_hold(req);
+	http_respond(req, 200, "text/plain", h != NULL ? "held" : "not held",
+	    h != NULL ? 4 : 8);
+	http_release(h, true);
+}
+
 static void
 h_certs(struct http_request *req, void *arg)
 {
@@ -358,6 +375,8 @@ start_server(struct http_config *cfg)
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/slow", h_slow,
 	    NULL), 0);
+	assert_int_equal(http_server_route(srv, "GET", "/slowhold",
+	    h_slowhold, NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/certs", h_certs,
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/held", h_held,
@@ -768,28 +787,46 @@ slow_thread(void *p)
 	return NULL;
 }
 
+static void *
+slowhold_thread(void *p)
+{
+	struct slow_arg *sa = p;
+
+	get(sa->port, "/slowhold", &sa->r);
+	return NULL;
+}
+
 static void
 test_graceful_stop(void **state)
 {
 	struct http_config cfg = { 0 };
 	struct http_server *srv = start_server(&cfg);
-	struct slow_arg *sa = calloc(1, sizeof(*sa));
+	struct slow_arg *sa = calloc(2, sizeof(*sa));
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
-	pthread_t th;
+	pthread_t th, th2;
 	uint16_t port = http_server_port(srv);
 	struct reply *r = malloc(sizeof(*r));
 
 	(void)state;
 	assert_non_null(sa);
 	assert_non_null(r);
-	sa->port = port;
-	assert_int_equal(pthread_create(&th, NULL, slow_thread, sa), 0);
+	sa[0].port = sa[1].port = port;
+	assert_int_equal(pthread_create(&th, NULL, slow_thread, &sa[0]), 0);
+	assert_int_equal(pthread_create(&th2, NULL, slowhold_thread, &sa[1]),
+	    0);
 	nanosleep(&ts, NULL);
-	http_server_shutdown(srv, 3000);        /* waits for /slow */
+	http_server_shutdown(srv, 3000);        /* waits for both */
 	pthread_join(th, NULL);
+	pthread_join(th2, NULL);
 	assert_int_equal(sa->r.rc, CURLE_OK);
 	assert_int_equal(sa->r.status, 200);
 	assert_string_equal(sa->r.body, "slow");
+	/* a handler that asks for a hold once the server stops gets none
+	 * (and answers without one): no connection is suspended when
+	 * libmicrohttpd stops, which it would not survive */
+	assert_int_equal(sa[1].r.rc, CURLE_OK);
+	assert_int_equal(sa[1].r.status, 200);
+	assert_string_equal(sa[1].r.body, "not held");
 	get(port, "/healthz", r);               /* nobody listens now */
 	assert_int_not_equal(r->rc, CURLE_OK);
 	http_server_shutdown(srv, 0);           /* twice is fine */
