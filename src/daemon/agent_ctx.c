@@ -856,7 +856,9 @@ held_build(void *arg, int outcome, int64_t used,
 		*out = h->ev;
 		return MANDATE_OK;
 	}
-	if ((f = json_deep_copy(h->base)) == NULL)
+	/* a shallow copy: only top-level members are set here, and the
+	 * writer reads nested values without changing them (redact_dump) */
+	if ((f = json_copy(h->base)) == NULL)
 		return MANDATE_ENOMEM;
 	final = h->allow && outcome == STORE_CONSUMED;
 	if (json_object_set_new(f, "decision", json_boolean(final)) ||
