@@ -1,0 +1,361 @@
+/*
+ * http_parse.c - request heads and chunked bodies (RFC 9112 sections 2,
+ * 3, 5, 6 and 7.1); see http_parse.h for what is refused and why.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "server/http.h"
+#include "server/http_parse.h"
+
+#define MAX_TARGET (HTTP_MAX_PATH * 4)
+
+/* tchar of RFC 9110 5.6.2 */
+static int
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-vchar, SP, HTAB and obs-text: anything but controls and DEL */
+static int
+is_field_char(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+size_t
+http_head_length(const char *p, size_t n)
+{
+	const char *e;
+
+	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 2;       /* a head that is only the empty line */
+	e = memmem(p, n, "\r\n\r\n", 4);
+	return e == NULL ? 0 : (size_t)(e - p) + 4;
+}
+
+/* Does the comma-separated list s hold token t (case-insensitive)? */
+static int
+list_has(const char *s, const char *t)
+{
+	size_t tl = strlen(t);
+
+	while (*s != '\0') {
+		size_t n;
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		n = strcspn(s, ",");
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n == tl && strncasecmp(s, t, n) == 0)
+			return 1;
+		s += strcspn(s, ",");
+	}
+	return 0;
+}
+
+/* The request line; *p advances past its CRLF. */
+static unsigned
+request_line(char **p, char *end, struct http_head *h)
+{
+	char *s = *p, *m, *t;
+	size_t tl;
+
+	m = s;
+	while (s < end && is_tchar((unsigned char)*s))
+		s++;
+	if (s == m || s >= end || *s != ' ')
+		return 400;
+	*s++ = '\0';
+	t = s;
+	while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
+		s++;
+	tl = (size_t)(s - t);
+	if (tl == 0 || s >= end || *s != ' ')
+		return 400;
+	*s++ = '\0';
+	if (end - s < 10 || memcmp(s, "HTTP/", 5) != 0 ||
+	    s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' ||
+	    s[7] > '9' || s[8] != '\r' || s[9] != '\n')
+		return 400;
+	if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
+		return 505;
+	if (t[0] != '/')
+		return 400;     /* origin-form only: no proxy, no "*" */
+	if (tl > MAX_TARGET)
+		return 414;
+	h->method = m;
+	h->target = t;
+	h->target_len = tl;
+	h->minor = (unsigned)(s[7] - '0');
+	*p = s + 10;
+	return 0;
+}
+
+/* A Content-Length value: digits only; 400 otherwise. */
+static unsigned
+content_length(const char *v, struct http_head *h)
+{
+	uint64_t n = 0;
+
+	if (*v == '\0')
+		return 400;
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9')
+			return 400;
+		if (n > (UINT64_MAX - 9) / 10)
+			return 400;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	if (h->has_length && h->length != n)
+		return 400;
+	h->has_length = true;
+	h->length = n;
+	return 0;
+}
+
+unsigned
+http_head_parse(char *buf, size_t n, struct http_head *h)
+{
+	char *p = buf, *end = buf + n;
+	unsigned r;
+	int hosts = 0, te = 0, close = 0, keep = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (n < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+		return 400;
+	if ((r = request_line(&p, end, h)) != 0)
+		return r;
+	/* fields until the empty line */
+	while (!(p[0] == '\r' && p[1] == '\n')) {
+		char *name = p, *v, *ve;
+		while (p < end && is_tchar((unsigned char)*p))
+			p++;
+		if (p == name || *p != ':')
+			return 400;     /* empty name, SP before ':', fold */
+		*p++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		v = p;
+		while (p < end && is_field_char((unsigned char)*p))
+			p++;
+		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+			return 400;     /* a control, a bare CR or LF */
+		ve = p;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		*ve = '\0';
+		p += 2;
+		if (h->n_headers == HTTP_MAX_HEADERS)
+			return 431;
+		h->headers[h->n_headers].name = name;
+		h->headers[h->n_headers++].value = v;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			if ((r = content_length(v, h)) != 0)
+				return r;
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			te++;
+			if (strcasecmp(v, "chunked") != 0)
+				return 501;
+		} else if (strcasecmp(name, "Host") == 0) {
+			hosts++;
+		} else if (strcasecmp(name, "Connection") == 0) {
+			close |= list_has(v, "close");
+			keep |= list_has(v, "keep-alive");
+		} else if (strcasecmp(name, "Expect") == 0) {
+			if (strcasecmp(v, "100-continue") != 0)
+				return 417;
+			h->expect_continue = true;
+		}
+	}
+	if (p + 2 != end)
+		return 400;
+	/* one framing only (RFC 9112 6.1, 6.3): both is how requests are
+	 * smuggled, and chunked twice is not "chunked" */
+	if (te > 1 || (te == 1 && (h->has_length || h->minor == 0)))
+		return 400;
+	h->chunked = te == 1;
+	if (h->minor == 1 && hosts != 1)
+		return 400;
+	if (h->minor == 0 && hosts > 1)
+		return 400;
+	h->keep_alive = !close && (h->minor == 1 || keep);
+	return 0;
+}
+
+const char *
+http_head_get(const struct http_head *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (strcasecmp(h->headers[i].name, name) == 0)
+			return h->headers[i].value;
+	return NULL;
+}
+
+/* ---- chunked bodies ---- */
+
+enum {
+	CH_SIZE0 = 0,   /* the first hex digit of a chunk size */
+	CH_SIZE,        /* more hex digits, whitespace, ';' or CR */
+	CH_SIZE_WS,     /* whitespace after the size: only a ';' may follow */
+	CH_EXT,         /* a chunk extension, up to CR */
+	CH_SIZE_LF,     /* LF after the size line */
+	CH_DATA,
+	CH_DATA_CR,     /* CRLF after the data */
+	CH_DATA_LF,
+	CH_TRAILER0,    /* the start of a trailer line, or the end */
+	CH_TNAME,       /* a trailer field's name, up to its ':' */
+	CH_TRAILER,     /* a trailer field's value, up to CR */
+	CH_TRAILER_LF,
+	CH_END_LF,      /* LF of the empty line that ends the body */
+	CH_DONE,
+	CH_ERROR,
+};
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+enum http_chunk_result
+http_chunked_step(struct http_chunked *c, const char *in, size_t n,
+    size_t *used, const char **data, size_t *data_len)
+{
+	size_t i = 0;
+
+	*data = NULL;
+	*data_len = 0;
+	while (i < n) {
+		unsigned char b = (unsigned char)in[i];
+		int v;
+
+		switch (c->state) {
+		case CH_SIZE0:
+		case CH_SIZE:
+			if ((v = hex_value(b)) >= 0) {
+				/* sizes of 2^60 and more are nobody's body
+				 * (and this cannot overflow) */
+				if (c->left >= (uint64_t)1 << 56)
+					goto bad;
+				c->left = c->left * 16 + (uint64_t)v;
+				c->state = CH_SIZE;
+			} else if (c->state == CH_SIZE0) {
+				goto bad;
+			} else if (b == ';') {
+				c->state = CH_EXT;
+			} else if (b == ' ' || b == '\t') {
+				c->state = CH_SIZE_WS;
+			} else if (b == '\r') {
+				c->state = CH_SIZE_LF;
+			} else {
+				goto bad;
+			}
+			break;
+		case CH_SIZE_WS:
+			/* BWS is allowed only before an extension's ';' */
+			if (b == ';')
+				c->state = CH_EXT;
+			else if (b != ' ' && b != '\t')
+				goto bad;
+			break;
+		case CH_EXT:
+			if (b == '\r')
+				c->state = CH_SIZE_LF;
+			else if (b == '\n' || (b < 0x20 && b != '\t') ||
+			    b == 0x7f)
+				goto bad;
+			break;
+		case CH_SIZE_LF:
+			if (b != '\n')
+				goto bad;
+			c->line = 0;
+			c->state = c->left == 0 ? CH_TRAILER0 : CH_DATA;
+			i++;
+			continue;
+		case CH_DATA: {
+			size_t take = n - i;
+			if ((uint64_t)take > c->left)
+				take = (size_t)c->left;
+			c->left -= take;
+			if (c->left == 0)
+				c->state = CH_DATA_CR;
+			*data = in + i;
+			*data_len = take;
+			*used = i + take;
+			return HTTP_CHUNK_DATA;
+		}
+		case CH_DATA_CR:
+			if (b != '\r')
+				goto bad;
+			c->state = CH_DATA_LF;
+			break;
+		case CH_DATA_LF:
+			if (b != '\n')
+				goto bad;
+			c->state = CH_SIZE0;
+			c->line = 0;
+			i++;
+			continue;
+		case CH_TRAILER0:
+			if (b == '\r') {
+				c->state = CH_END_LF;
+				break;
+			}
+			c->state = CH_TNAME;
+			/* FALLTHROUGH */
+		case CH_TNAME:
+			/* a trailer is a field line, as strict as a head's */
+			if (++c->trailers > HTTP_MAX_TRAILERS)
+				goto bad;
+			if (b == ':' && c->line > 0)
+				c->state = CH_TRAILER;
+			else if (!is_tchar(b))
+				goto bad;
+			c->line++;
+			break;
+		case CH_TRAILER:
+			if (++c->trailers > HTTP_MAX_TRAILERS)
+				goto bad;
+			if (b == '\r')
+				c->state = CH_TRAILER_LF;
+			else if (!is_field_char(b))
+				goto bad;
+			break;
+		case CH_TRAILER_LF:
+			if (b != '\n')
+				goto bad;
+			c->state = CH_TRAILER0;
+			c->line = 0;
+			i++;
+			continue;
+		case CH_END_LF:
+			if (b != '\n')
+				goto bad;
+			c->state = CH_DONE;
+			*used = i + 1;
+			return HTTP_CHUNK_DONE;
+		default:
+			goto bad;
+		}
+		if (c->state <= CH_SIZE_LF && ++c->line > HTTP_MAX_CHUNK_LINE)
+			goto bad;
+		i++;
+	}
+	*used = i;
+	return HTTP_CHUNK_MORE;
+bad:
+	c->state = CH_ERROR;
+	*used = i;
+	return HTTP_CHUNK_ERROR;
+}
