@@ -81,19 +81,21 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 # ThreadSanitizer on the tests that share state between threads: one policy
 # set (threads, authorize) and the daemon's snapshots, PIP overlay and group
 # commit under concurrent HTTP requests and reloads (concurrency), held
-# answers released from other threads (http), the audit writer's
-# callbacks (audit_writer) and the token service's caches (sts)
+# answers released from other threads (http, and on the wire: http_wire),
+# the audit writer's callbacks (audit_writer) and the token service's
+# caches (sts)
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) --buildtype=debug -Db_sanitize=thread \
 	    -Db_lundef=false
 
 test-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) tests/threads_test tests/authorize_test \
-	    tests/concurrency_test tests/http_test tests/audit_writer_test \
+	    tests/concurrency_test tests/http_test tests/http_wire_test \
+	    tests/audit_writer_test \
 	    tests/sts_test
 	TSAN_OPTIONS=halt_on_error=1 \
 	    meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
-	    threads authorize concurrency http audit_writer sts
+	    threads authorize concurrency http http_wire audit_writer sts
 
 difftest: build
 	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)

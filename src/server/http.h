@@ -1,5 +1,6 @@
 /*
- * http.h - the daemon's HTTP server layer (libmicrohttpd, GnuTLS for TLS).
+ * http.h - the daemon's HTTP server layer: plain HTTP/1.1 on its own epoll
+ * loop (http_native.c), TLS on libmicrohttpd and GnuTLS (http_mhd.c).
  *
  * One struct http_server listens on one address, runs a pool of worker
  * threads, routes "METHOD /path/{param}" to handlers, collects bodies up
@@ -77,10 +78,11 @@ struct http_config {
 	unsigned max_per_ip;        /* 0 = no per-IP limit */
 	unsigned timeout_s;         /* idle connection timeout; 0 = 30 */
 	size_t max_body;            /* request body limit; 0 = 1 MiB */
-	/* libmicrohttpd's memory per connection, which holds the request
-	 * line, the headers and the read and write buffers; a request whose
-	 * headers do not fit is answered 431.  It is cleared after every
-	 * request, so more than is needed costs time.  0 = 16 KiB. */
+	/* Memory per connection for the request line and the headers; a
+	 * request whose head does not fit is answered 431.  With TLS it is
+	 * libmicrohttpd's pool, which also holds the read and write buffers
+	 * and is cleared after every request, so more than is needed costs
+	 * time.  0 = 16 KiB. */
 	size_t connection_memory;
 	size_t arena_limit;         /* per-request arena limit; 0 = 8 MiB */
 

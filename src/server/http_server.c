@@ -1,15 +1,16 @@
 /*
- * http_server.c - the libmicrohttpd daemon, request lifecycle, routing,
- * TLS client certificates, built-in endpoints, access log and metrics.
+ * http_server.c - the server's configuration, routing, answers and
+ * holds, built-in endpoints, access log and metrics; the engines that own
+ * the sockets (http_native.c for plain HTTP, http_mhd.c for TLS) call in
+ * through http_int.h.
  *
- * A request lives in one struct http_request_int from the first call of
- * the access handler to MHD's "completed" notification: the body is
- * collected into the request arena (413 past the limit, the handler is
- * never called), the path is decoded once by http_path_split() (MHD's own
- * unescaping is switched off so encoded '/' and NUL can be refused), the
- * route is matched, and the handler answers through http_respond().  The
- * completion callback writes the access-log line, updates the metrics and
- * frees the arena.
+ * A request lives in one struct http_request_int from the arrival of its
+ * head to the end of its answer: the engine collects the body into the
+ * request arena (413 past the limit, the handler is never called), the
+ * path is decoded once by http_path_split() (so an encoded '/' or NUL can
+ * be refused), the route is matched, and the handler answers through
+ * http_respond().  http_req_end() writes the access-log line, updates the
+ * metrics and frees the arena.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,102 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "server/http.h"
+#include "server/http_int.h"
 #include "util/file.h"
 #include "util/status.h"
 
-#define MAX_RESP_HEADERS 32
 #define MAX_PEM_FILE (1u << 20)
-#define MAX_PEER_CERTS 16
 #define LOG_PATH_MAX 1024
-#define DISCARD_MAX (4u << 20)     /* body bytes read past the limit */
-
-struct route {
-	char *method;
-	char *pattern;
-	char *segs[HTTP_MAX_SEGMENTS];  /* literal text or parameter name */
-	unsigned char is_param[HTTP_MAX_SEGMENTS];
-	size_t n_segs;
-	http_handler_fn fn;
-	void *arg;
-};
-
-struct ready_check {
-	char *name;
-	http_ready_fn fn;
-	void *arg;
-};
-
-struct http_server {
-	struct http_config cfg;
-	char *address;
-	char *cert_pem, *key_pem, *ca_pem;
-	struct route *routes;
-	size_t n_routes, cap_routes;
-	struct ready_check *checks;
-	size_t n_checks, cap_checks;
-	struct MHD_Daemon *daemon;
-	uint16_t port;
-	_Atomic long in_flight;
-	_Atomic long held;              /* requests suspended on a hold */
-	_Atomic int stopping;
-	struct http_metrics *metrics;
-	int own_metrics;
-	struct http_metric *m_requests, *m_latency;
-	/* request ids: a random prefix per server and a counter (unique,
-	 * not secret: one RAND_bytes per request cost ~3% of an evaluation) */
-	unsigned char rid_prefix[6];
-	_Atomic uint64_t rid_next;
-};
-
-struct http_request_int {
-	struct http_server *srv;
-	struct MHD_Connection *conn;
-	struct http_request req;
-	struct arena arena;
-	struct timespec start;
-	char *body;
-	size_t body_len, body_cap;
-	int too_large;
-	size_t discarded;               /* body bytes dropped after 413 */
-	int responded;
-	/* The answer: made by http_respond, queued when the handler has
-	 * returned and every hold is released (the fallback instead when
-	 * one failed).  holds counts the handler itself while it runs and
-	 * each unreleased hold (see http_hold). */
-	struct MHD_Response *resp;
-	unsigned resp_status;
-	size_t resp_len;
-	int in_handler;
-	_Atomic unsigned holds;
-	_Atomic int hold_failed;
-	int suspended;
-	unsigned fb_status;
-	/* metric counts that wait for the answer (http_count_on_answer):
-	 * each applies if its branch is the one sent */
-	struct answer_count {
-		struct http_series *s;
-		uint64_t n;
-		bool fallback;
-	} counts[HTTP_ANSWER_COUNTS];
-	unsigned n_counts;
-	bool counted;
-	const char *fb_type;
-	const char *fb_body;
-	size_t fb_len;
-	unsigned status;
-	size_t bytes;
-	const char *resp_names[MAX_RESP_HEADERS];
-	const char *resp_values[MAX_RESP_HEADERS];
-	size_t n_resp_headers;
-	char request_id[HTTP_REQUEST_ID_MAX + 1];
-	char remote[INET6_ADDRSTRLEN + 1];
-};
 
 /* ---- configuration ---- */
 
@@ -381,8 +296,10 @@ http_request_query(const struct http_request *req, const char *name)
 const char *
 http_request_header(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->priv->conn, MHD_HEADER_KIND,
-	    name);
+	const struct http_request_int *ri = req->priv;
+
+	return ri->head != NULL ? http_head_get(ri->head, name) :
+	    mhd_header(ri, name);
 }
 
 int
@@ -404,30 +321,11 @@ http_response_header(struct http_request *req, const char *name,
 	return MANDATE_OK;
 }
 
-/* Make an MHD response with our headers; body is in the arena (or
- * static), or NULL with len 0. */
-static struct MHD_Response *
-make_response(struct http_request_int *ri, const char *content_type,
-    void *body, size_t len)
+/* Hand the answer to the engine that owns the connection. */
+static int
+engine_send(struct http_request_int *ri)
 {
-	struct MHD_Response *resp;
-
-	/* the arena outlives the response: freed in the completion call */
-	resp = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
-		return NULL;
-	if (content_type != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    content_type);
-	MHD_add_response_header(resp, "X-Request-ID", ri->request_id);
-	for (size_t i = 0; i < ri->n_resp_headers; i++)
-		MHD_add_response_header(resp, ri->resp_names[i],
-		    ri->resp_values[i]);
-	if (atomic_load(&ri->srv->stopping))
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
-		    "close");
-	return resp;
+	return ri->srv->native != NULL ? native_send(ri) : mhd_send(ri);
 }
 
 /* Apply the counts of the branch that is the answer (once). */
@@ -473,37 +371,26 @@ http_count_on_answer(struct http_request *req, struct http_series *s,
 	return MANDATE_OK;
 }
 
-/* Queue the answer made by http_respond, or the fallback when a hold
- * failed.  Nonzero when MHD took it. */
-static int
-send_answer(struct http_request_int *ri)
+void
+http_req_answer(struct http_request_int *ri, struct http_answer *a)
 {
-	struct MHD_Response *resp = ri->resp;
-	unsigned status = ri->resp_status;
-	size_t len = ri->resp_len;
-	enum MHD_Result q;
+	bool failed = atomic_load(&ri->hold_failed) != 0;
 
-	ri->resp = NULL;
-	apply_counts(ri, atomic_load(&ri->hold_failed) != 0);
-	if (atomic_load(&ri->hold_failed)) {
+	apply_counts(ri, failed);
+	if (failed) {
 		/* fail closed: what the handler said is not sent */
-		if (resp != NULL)
-			MHD_destroy_response(resp);
-		ri->n_resp_headers = 0;
-		status = ri->fb_status != 0 ? ri->fb_status : 500;
-		len = ri->fb_status != 0 ? ri->fb_len : 0;
-		resp = make_response(ri, ri->fb_status != 0 ? ri->fb_type :
-		    NULL, (void *)(uintptr_t)ri->fb_body, len);
+		a->status = ri->fb_status != 0 ? ri->fb_status : 500;
+		a->type = ri->fb_status != 0 ? ri->fb_type : NULL;
+		a->body = ri->fb_status != 0 ? ri->fb_body : NULL;
+		a->len = ri->fb_status != 0 ? ri->fb_len : 0;
+		a->headers = false;
+	} else {
+		a->status = ri->resp_status;
+		a->type = ri->resp_type;
+		a->body = ri->resp_body;
+		a->len = ri->resp_len;
+		a->headers = true;
 	}
-	if (resp == NULL)
-		return 0;
-	q = MHD_queue_response(ri->conn, status, resp);
-	MHD_destroy_response(resp);
-	if (q != MHD_YES)
-		return 0;
-	ri->status = status;
-	ri->bytes = len;
-	return 1;
 }
 
 int
@@ -527,13 +414,18 @@ http_respond(struct http_request *req, unsigned status,
 			memcpy(copy, body, len);
 		}
 	}
-	ri->resp = make_response(ri, content_type, copy, len);
-	if (ri->resp == NULL)
-		return MANDATE_ENOMEM;
+	if (content_type != NULL && (content_type = arena_cstrdup(&ri->arena,
+	    content_type)) == NULL) {
+		status = 500;
+		len = 0;
+		copy = NULL;
+	}
 	ri->resp_status = status;
+	ri->resp_type = content_type;
+	ri->resp_body = copy;
 	ri->resp_len = len;
 	/* inside a handler the answer waits for its end (and its holds) */
-	if (!ri->in_handler && !send_answer(ri))
+	if (!ri->in_handler && !engine_send(ri))
 		return MANDATE_EIO;
 	return MANDATE_OK;
 }
@@ -547,11 +439,20 @@ http_hold(struct http_request *req)
 	 * internals: it cannot be held) */
 	if (ri == NULL || !ri->in_handler || ri->fb_status == 0)
 		return NULL;
-	/* a stopping server holds nothing new: MHD_stop_daemon() must find
-	 * no suspended connection (http_server_shutdown waits for the
-	 * holds taken before) */
-	if (atomic_load(&ri->srv->stopping))
-		return NULL;
+	/* The request counts as held from its first hold until its engine
+	 * is done waiting (srv->held), and a stopping server holds nothing
+	 * new: http_server_shutdown() waits for the held ones before it
+	 * stops the engine, which must not free a request still in use (nor
+	 * may MHD_stop_daemon() find a suspended connection).  Counted
+	 * before stopping is read, so that the two cannot miss each other. */
+	if (!ri->took_hold) {
+		atomic_fetch_add(&ri->srv->held, 1);
+		if (atomic_load(&ri->srv->stopping)) {
+			atomic_fetch_sub(&ri->srv->held, 1);
+			return NULL;
+		}
+		ri->took_hold = 1;
+	}
 	atomic_fetch_add(&ri->holds, 1);
 	return (struct http_hold *)ri;
 }
@@ -560,19 +461,21 @@ void
 http_release(struct http_hold *h, bool ok)
 {
 	struct http_request_int *ri = (struct http_request_int *)h;
-	struct MHD_Connection *conn;
 
 	if (ri == NULL)
 		return;
 	if (!ok)
 		atomic_store(&ri->hold_failed, 1);
-	conn = ri->conn;
 	/* the last reference resumes; the handler's own is dropped only
-	 * after the connection was suspended (see finish_handler), and
-	 * nothing of ri may be touched after the drop: the request may be
+	 * once the engine is ready for that (see its finish), and only
+	 * the last one may touch ri after the drop: the request may be
 	 * answered and freed by then */
-	if (atomic_fetch_sub(&ri->holds, 1) == 1)
-		MHD_resume_connection(conn);
+	if (atomic_fetch_sub(&ri->holds, 1) == 1) {
+		if (ri->srv->native != NULL)
+			native_resume(ri);
+		else
+			mhd_resume(ri);
+	}
 }
 
 int
@@ -758,26 +661,8 @@ make_request_id(struct http_server *srv, char *out, size_t cap)
 	}
 }
 
-static void
-remote_address(struct MHD_Connection *conn, char *out, size_t cap)
-{
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
-	out[0] = '\0';
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, out, (socklen_t)cap);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, out, (socklen_t)cap);
-}
-
-static long long
-elapsed_us(const struct timespec *start)
+long long
+http_elapsed_us(const struct timespec *start)
 {
 	struct timespec now;
 
@@ -786,13 +671,10 @@ elapsed_us(const struct timespec *start)
 	    (now.tv_nsec - start->tv_nsec) / 1000;
 }
 
-/* Begin a request: the context, its arena and request id. */
-static struct http_request_int *
-request_begin(struct http_server *srv, struct MHD_Connection *conn,
-    const char *method)
+struct http_request_int *
+http_req_new(struct http_server *srv, void *conn, size_t size)
 {
-	struct http_request_int *ri = calloc(1, sizeof(*ri));
-	const char *rid;
+	struct http_request_int *ri = calloc(1, size);
 
 	if (ri == NULL)
 		return NULL;
@@ -802,100 +684,30 @@ request_begin(struct http_server *srv, struct MHD_Connection *conn,
 	arena_init(&ri->arena, srv->cfg.arena_limit);
 	ri->req.priv = ri;
 	ri->req.arena = &ri->arena;
-	ri->req.method = arena_cstrdup(&ri->arena, method);
-	if (ri->req.method == NULL)
-		ri->req.method = "";
-	rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "X-Request-ID");
-	if (sane_request_id(rid))
-		memcpy(ri->request_id, rid, strlen(rid) + 1);
-	else
-		make_request_id(srv, ri->request_id,
-		    sizeof(ri->request_id));
+	ri->req.method = "";
 	ri->req.request_id = ri->request_id;
-	remote_address(conn, ri->remote, sizeof(ri->remote));
 	ri->req.remote_addr = ri->remote;
 	ri->req.route = "unmatched";
 	ri->req.path = STR_NULL;
 	ri->req.body = str_make("", 0);
+	make_request_id(srv, ri->request_id, sizeof(ri->request_id));
 	atomic_fetch_add(&srv->in_flight, 1);
 	return ri;
 }
 
-struct query_state {
-	struct http_request_int *ri;
-	struct http_param *pairs;
-	size_t n;
-	int err;
-};
-
-static enum MHD_Result
-query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
+void
+http_req_ids(struct http_request_int *ri, const char *method,
+    const char *request_id_header, const char *remote)
 {
-	struct query_state *qs = cls;
-	struct arena *a = &qs->ri->arena;
-	struct http_param *p;
+	const char *m;
 
-	(void)kind;
-	if (qs->n >= HTTP_FORM_MAX_PAIRS) {
-		qs->err = MANDATE_ELIMIT;
-		return MHD_NO;
-	}
-	p = &qs->pairs[qs->n];
-	if (value == NULL)
-		value = "";
-	if ((qs->err = http_pct_decode(a, key, strlen(key), 1, 0,
-	    &p->name)) != 0 ||
-	    (qs->err = http_pct_decode(a, value, strlen(value), 1, 0,
-	    &p->value)) != 0)
-		return MHD_NO;
-	qs->n++;
-	return MHD_YES;
-}
-
-/* Client certificate chain of a TLS connection into the request; a
- * presented chain must verify against the client CA bundle. */
-static int
-peer_certs(struct http_request_int *ri)
-{
-	struct http_server *srv = ri->srv;
-	const union MHD_ConnectionInfo *ci;
-	gnutls_session_t session;
-	const gnutls_datum_t *list;
-	unsigned int n = 0, status = 0;
-	struct http_cert *certs;
-
-	if (srv->cert_pem == NULL)
-		return 0;
-	ci = MHD_get_connection_info(ri->conn,
-	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (ci == NULL || ci->tls_session == NULL)
-		return -1;
-	session = (gnutls_session_t)ci->tls_session;
-	if (srv->cfg.client_auth == HTTP_CLIENT_AUTH_NONE)
-		return 0;
-	list = gnutls_certificate_get_peers(session, &n);
-	if (list == NULL || n == 0)
-		return srv->cfg.client_auth == HTTP_CLIENT_AUTH_REQUIRE ? -1 : 0;
-	if (gnutls_certificate_verify_peers2(session, &status) < 0 ||
-	    status != 0)
-		return -1;
-	if (n > MAX_PEER_CERTS)
-		return -1;
-	if ((certs = arena_calloc(&ri->arena, n, sizeof(*certs))) == NULL)
-		return -1;
-	for (unsigned int i = 0; i < n; i++) {
-		unsigned char *der = arena_alloc(&ri->arena, list[i].size);
-		if (der == NULL)
-			return -1;
-		memcpy(der, list[i].data, list[i].size);
-		certs[i].der = der;
-		certs[i].len = list[i].size;
-	}
-	ri->req.peer_certs = certs;
-	ri->req.n_peer_certs = n;
-	return 0;
+	if (method != NULL && (m = arena_cstrdup(&ri->arena, method)) != NULL)
+		ri->req.method = m;
+	if (sane_request_id(request_id_header))
+		memcpy(ri->request_id, request_id_header,
+		    strlen(request_id_header) + 1);
+	if (remote != NULL && strlen(remote) < sizeof(ri->remote))
+		memcpy(ri->remote, remote, strlen(remote) + 1);
 }
 
 static int
@@ -914,14 +726,14 @@ route_match(const struct route *rt, const struct str *segs, size_t n_segs)
 	return 1;
 }
 
-static void
-dispatch(struct http_request_int *ri, const char *url)
+void
+http_req_dispatch(struct http_request_int *ri, const char *url,
+    const struct http_param *query, size_t n_query, int qerr, int peer_ok)
 {
 	struct http_server *srv = ri->srv;
 	struct http_request *req = &ri->req;
 	struct str segs[HTTP_MAX_SEGMENTS];
 	size_t n_segs = 0, allow_len = 0;
-	struct query_state qs;
 	const struct route *found = NULL;
 	char allow[256];
 	int is_head = strcmp(req->method, "HEAD") == 0;
@@ -934,24 +746,14 @@ dispatch(struct http_request_int *ri, const char *url)
 		    "invalid_request", "bad request path");
 		return;
 	}
-	memset(&qs, 0, sizeof(qs));
-	qs.ri = ri;
-	qs.pairs = arena_calloc(&ri->arena, HTTP_FORM_MAX_PAIRS,
-	    sizeof(*qs.pairs));
-	if (qs.pairs == NULL) {
-		http_respond(req, 500, NULL, NULL, 0);
-		return;
-	}
-	MHD_get_connection_values(ri->conn, MHD_GET_ARGUMENT_KIND, query_iter,
-	    &qs);
-	if (qs.err != 0) {
+	if (qerr != 0) {
 		http_respond_error(req, 400, "invalid_request",
 		    "bad query string");
 		return;
 	}
-	req->query = qs.pairs;
-	req->n_query = qs.n;
-	if (peer_certs(ri) != 0) {
+	req->query = query;
+	req->n_query = n_query;
+	if (!peer_ok) {
 		http_respond_error(req, 403, "access_denied", NULL);
 		return;
 	}
@@ -1008,131 +810,6 @@ dispatch(struct http_request_int *ri, const char *url)
 	found->fn(req, found->arg);
 	if (!ri->responded)
 		http_respond_error(req, 500, "server_error", NULL);
-}
-
-/* After dispatch: send the answer, or, while holds are out, suspend the
- * connection until the last http_release resumes it (access_handler is
- * then called again and sends it). */
-static enum MHD_Result
-finish_handler(struct http_request_int *ri)
-{
-	if (!ri->in_handler)        /* answered before any handler ran */
-		return ri->status != 0 ? MHD_YES : MHD_NO;
-	ri->in_handler = 0;
-	if (atomic_load(&ri->holds) > 1) {
-		/* suspend first, then drop the handler's reference: a
-		 * release that comes in between finds the connection
-		 * suspended, and if ours is the last reference we resume
-		 * it ourselves (the worker calls us again once we return) */
-		MHD_suspend_connection(ri->conn);
-		ri->suspended = 1;
-		atomic_fetch_add(&ri->srv->held, 1);
-		if (atomic_fetch_sub(&ri->holds, 1) == 1)
-			MHD_resume_connection(ri->conn);
-		return MHD_YES;
-	}
-	atomic_store(&ri->holds, 0);
-	/* an answer MHD refused to queue leaves nothing to send: close */
-	return send_answer(ri) ? MHD_YES : MHD_NO;
-}
-
-static enum MHD_Result
-access_handler(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls)
-{
-	struct http_server *srv = cls;
-	struct http_request_int *ri = *con_cls;
-
-	(void)version;
-	if (ri == NULL) {
-		const char *cl;
-		if ((ri = request_begin(srv, conn, method)) == NULL)
-			return MHD_NO;  /* no memory: drop the connection */
-		*con_cls = ri;
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL) {
-			char *end;
-			unsigned long long v;
-			errno = 0;
-			v = strtoull(cl, &end, 10);
-			if (errno != 0 || end == cl || *end != '\0' ||
-			    v > srv->cfg.max_body) {
-				ri->too_large = 1;
-				ri->req.path = str_c(url);
-				if (http_respond_error(&ri->req, 413,
-				    "payload_too_large", NULL) != 0)
-					return MHD_NO;
-				return MHD_YES;
-			}
-			if (v > 0) {
-				ri->body = arena_alloc(&ri->arena,
-				    (size_t)v + 1);
-				if (ri->body == NULL)
-					return MHD_NO;
-				ri->body_cap = (size_t)v + 1;
-			}
-		}
-		return MHD_YES;
-	}
-	if (ri->suspended) {
-		/* resumed: every hold is released */
-		ri->suspended = 0;
-		atomic_fetch_sub(&srv->held, 1);
-		return send_answer(ri) ? MHD_YES : MHD_NO;
-	}
-	if (ri->responded) {
-		*upload_data_size = 0;  /* answered early: discard */
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0) {
-		size_t n = *upload_data_size;
-		*upload_data_size = 0;
-		if (ri->too_large) {
-			/* MHD cannot answer in the middle of a body: drop the
-			 * rest and answer 413 at its end, but not forever */
-			if (n > DISCARD_MAX - ri->discarded)
-				return MHD_NO;
-			ri->discarded += n;
-			return MHD_YES;
-		}
-		if (n > srv->cfg.max_body - ri->body_len) {
-			ri->too_large = 1;
-			ri->discarded = n;
-			return MHD_YES;
-		}
-		if (ri->body_len + n + 1 > ri->body_cap) {
-			size_t ncap = ri->body_cap ? ri->body_cap : 1024;
-			char *nb;
-			while (ncap < ri->body_len + n + 1)
-				ncap *= 2;
-			if (ncap > srv->cfg.max_body + 1)
-				ncap = srv->cfg.max_body + 1;
-			nb = arena_realloc(&ri->arena, ri->body, ri->body_len,
-			    ncap);
-			if (nb == NULL)
-				return MHD_NO;
-			ri->body = nb;
-			ri->body_cap = ncap;
-		}
-		memcpy(ri->body + ri->body_len, upload_data, n);
-		ri->body_len += n;
-		return MHD_YES;
-	}
-	if (ri->too_large) {
-		ri->req.path = str_c(url);
-		if (http_respond_error(&ri->req, 413, "payload_too_large",
-		    NULL) != 0)
-			return MHD_NO;
-		return MHD_YES;
-	}
-	if (ri->body != NULL) {
-		ri->body[ri->body_len] = '\0';
-		ri->req.body = str_make(ri->body, ri->body_len);
-	}
-	dispatch(ri, url);
-	return finish_handler(ri);
 }
 
 static const char *
@@ -1222,30 +899,18 @@ access_log(struct http_request_int *ri, long long us)
 	}
 }
 
-static void
-request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+void
+http_req_end(struct http_request_int *ri)
 {
-	struct http_server *srv = cls;
-	struct http_request_int *ri = *con_cls;
+	struct http_server *srv = ri->srv;
 	long long us;
 	char status[8];
 
-	(void)conn;
-	if (ri == NULL)
-		return;
-	*con_cls = NULL;
-	if (ri->resp != NULL)           /* made, never sent */
-		MHD_destroy_response(ri->resp);
-	if (ri->suspended)              /* resumed, but the client had gone */
-		atomic_fetch_sub(&srv->held, 1);
 	/* decided, though the client may not have the answer */
 	apply_counts(ri, atomic_load(&ri->hold_failed) != 0);
-	us = elapsed_us(&ri->start);
-	if (!ri->responded || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		if (!ri->responded)
-			ri->status = 499;       /* client went away */
-	}
+	us = http_elapsed_us(&ri->start);
+	if (!ri->responded)
+		ri->status = 499;       /* client went away */
 	snprintf(status, sizeof(status), "%u", ri->status);
 	{
 		const char *labels[3] = { method_label(ri->req.method),
@@ -1261,48 +926,15 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
-/* MHD would percent-decode the path before we see it; keep it raw so that
- * http_path_split() decides (an encoded '/' must not become a separator).
- * Query keys and values are decoded by query_iter(). */
-static size_t
-no_unescape(void *cls, struct MHD_Connection *conn, char *s)
-{
-	(void)cls;
-	(void)conn;
-	return strlen(s);
-}
-
-/* Before the handshake: insist on a client certificate when required. */
-static void
-notify_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-    enum MHD_ConnectionNotificationCode toe)
-{
-	struct http_server *srv = cls;
-	const union MHD_ConnectionInfo *ci;
-
-	(void)socket_ctx;
-	if (toe != MHD_CONNECTION_NOTIFY_STARTED || srv->cert_pem == NULL ||
-	    srv->cfg.client_auth != HTTP_CLIENT_AUTH_REQUIRE)
-		return;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (ci != NULL && ci->tls_session != NULL)
-		gnutls_certificate_server_set_request(
-		    (gnutls_session_t)ci->tls_session, GNUTLS_CERT_REQUIRE);
-}
-
 int
 http_server_start(struct http_server *srv)
 {
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	const struct sockaddr *sa;
-	struct MHD_OptionItem tls[5];
-	const union MHD_DaemonInfo *di;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-	size_t nt = 0;
+	socklen_t salen;
 
-	if (srv == NULL || srv->daemon != NULL)
+	if (srv == NULL || srv->daemon != NULL || srv->native != NULL)
 		return MANDATE_EINVAL;
 	memset(&sin, 0, sizeof(sin));
 	memset(&sin6, 0, sizeof(sin6));
@@ -1310,50 +942,21 @@ http_server_start(struct http_server *srv)
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons(srv->cfg.port);
 		sa = (const struct sockaddr *)&sin;
+		salen = sizeof(sin);
 	} else if (inet_pton(AF_INET6, srv->address, &sin6.sin6_addr) == 1) {
 		sin6.sin6_family = AF_INET6;
 		sin6.sin6_port = htons(srv->cfg.port);
 		sa = (const struct sockaddr *)&sin6;
-		flags |= MHD_USE_IPv6;
+		salen = sizeof(sin6);
 	} else {
 		return MANDATE_EINVAL;
 	}
-	memset(tls, 0, sizeof(tls));
-	if (srv->cert_pem != NULL) {
-		flags |= MHD_USE_TLS;
-		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
-		    0, srv->key_pem };
-		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
-		    0, srv->cert_pem };
-		tls[nt++] = (struct MHD_OptionItem){
-		    MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    (void *)(uintptr_t)
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
-		if (srv->ca_pem != NULL)
-			tls[nt++] = (struct MHD_OptionItem){
-			    MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->ca_pem };
-	}
-	tls[nt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	atomic_store(&srv->stopping, 0);
-	srv->daemon = MHD_start_daemon(flags, srv->cfg.port, NULL, NULL,
-	    access_handler, srv,
-	    MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.threads,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv->cfg.max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)srv->cfg.max_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->cfg.connection_memory,
-	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
-	    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, srv,
-	    MHD_OPTION_ARRAY, tls,
-	    MHD_OPTION_END);
-	if (srv->daemon == NULL)
-		return MANDATE_EIO;
-	di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di != NULL ? di->port : srv->cfg.port;
-	return MANDATE_OK;
+	/* TLS goes through libmicrohttpd and GnuTLS; plain HTTP through
+	 * our own loop, which holds answers without suspending anything */
+	if (srv->cert_pem != NULL)
+		return mhd_start(srv, sa);
+	return native_start(srv, sa, salen);
 }
 
 void
@@ -1361,25 +964,25 @@ http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 {
 	struct timespec start, pause = { 0, 2 * 1000 * 1000 };
 
-	if (srv == NULL || srv->daemon == NULL)
+	if (srv == NULL || (srv->daemon == NULL && srv->native == NULL))
 		return;
-	/* No MHD_quiesce_daemon(): with epoll workers it races with their
-	 * own removal of the listening socket from their epoll sets, and
-	 * libmicrohttpd aborts the process on the loser's ENOENT ("Failed
-	 * to remove listen FD from epoll set", seen under ASan).  So the
-	 * socket stays open until MHD_stop_daemon() closes it; meanwhile
-	 * every answer says Connection: close and no answer is held. */
+	/* from here every answer says Connection: close and no answer is
+	 * held; the listening socket stays open until the engine stops, so
+	 * a request sent meanwhile is still answered */
 	atomic_store(&srv->stopping, 1);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (atomic_load(&srv->in_flight) > 0 &&
-	    elapsed_us(&start) < (long long)grace_ms * 1000)
+	    http_elapsed_us(&start) < (long long)grace_ms * 1000)
 		nanosleep(&pause, NULL);
-	/* MHD must not stop with suspended connections: a hold is always
+	/* a held request is still in use by whoever holds it, and MHD
+	 * must not stop with suspended connections: a hold is always
 	 * released (http_hold's contract), so wait for those */
 	while (atomic_load(&srv->held) > 0)
 		nanosleep(&pause, NULL);
-	MHD_stop_daemon(srv->daemon);
-	srv->daemon = NULL;
+	if (srv->native != NULL)
+		native_stop(srv);
+	else
+		mhd_stop(srv);
 	srv->port = 0;
 }
 

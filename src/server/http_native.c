@@ -1,0 +1,1031 @@
+/*
+ * http_native.c - the plain-HTTP engine: HTTP/1.1 on an epoll loop per
+ * worker thread, with no library between the socket and the handler.
+ *
+ * Why not libmicrohttpd here too: a durable permit's answer waits for its
+ * group commit on the audit writer's thread.  With libmicrohttpd that
+ * wait is a suspend and a resume of the connection, two epoll_ctl calls,
+ * an eventfd write per answer and a wake-up of the worker; measured, it
+ * cost as much as building the audit record.  Here a held connection
+ * simply stays out of the loop's way: nothing is removed from epoll, a
+ * release queues the connection for its worker and writes the worker's
+ * eventfd only if nothing else has since the worker last looked, so a
+ * whole group commit's answers cost one wake-up per worker.
+ *
+ * One loop per worker thread: the listening socket is in every worker's
+ * epoll set (EPOLLEXCLUSIVE: one wakes per connection); each connection
+ * belongs to the worker that accepted it, edge-triggered, and only that
+ * worker touches it.  Per connection, one request at a time:
+ *
+ *   HEAD     reading a request head into the connection's buffer
+ *            (server.connection_memory bytes: a longer head gets 431)
+ *   BODY     a Content-Length body, into the request arena
+ *   CHUNKED  a chunked body, decoded into the request arena
+ *   HELD     the handler has answered, a hold is out (nothing is read)
+ *   WRITE    writing the answer
+ *   LINGER   after an answer that closes the connection: the write side
+ *            is shut and what the client still sends is read and dropped
+ *            until it closes (at most LINGER_S), so that a client still
+ *            sending a refused body reads its answer rather than a reset
+ *
+ * The parsers are strict (http_parse.c).  An answer to a request that
+ * could not be read whole closes the connection (Connection: close).
+ * Idle connections close after server.request_timeout; a held one never
+ * times out (its hold is always released).  Stopping (see
+ * http_server_shutdown): answers say Connection: close, requests in
+ * flight finish within the grace period, then the workers stop and close
+ * every connection and the listening socket.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http_int.h"
+#include "util/status.h"
+
+#define EVENTS 64
+#define ACCEPT_BATCH 4            /* per wake: spreads connections */
+#define LINGER_S 2
+#define RUN_BUDGET 16           /* requests per connection per turn */
+#define BODY_FIRST 1024
+
+enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER };
+
+struct worker;
+
+struct conn {
+	struct worker *w;
+	int fd;
+	enum cstate st;
+	bool dead;
+	bool queued;                    /* on the worker's again list */
+	bool close_after;               /* close once the answer is out */
+	bool is_head;                   /* a HEAD request: no body */
+	bool drained;                   /* the last recv emptied the socket */
+	struct conn *prev, *next;       /* the worker's connections */
+	struct conn *ready_next;        /* released, again or dead lists */
+	char *buf;                      /* read buffer: buf[rd..wr) unread */
+	size_t cap, rd, wr;
+	struct http_request_int *ri;    /* the request being served */
+	struct http_head head;
+	uint64_t body_left;
+	char *body;
+	size_t body_len, body_cap;
+	struct http_chunked ch;
+	struct iovec iov[2];            /* the answer being written */
+	int iov_first, iov_n;
+	int64_t last;                   /* last progress, ms */
+	char remote[INET6_ADDRSTRLEN + 1];
+};
+
+struct worker {
+	struct native *nat;
+	pthread_t tid;
+	int started;
+	int ep, efd;
+	pthread_mutex_t lock;
+	struct conn *ready;             /* released holds, under lock */
+	atomic_int woken;               /* efd written since last looked */
+	struct conn *conns;
+	struct conn *again;             /* budget spent, input left */
+	struct conn *dead;              /* closed this turn, freed after */
+	int64_t now;                    /* ms, once per turn */
+	int64_t swept;
+	time_t date_at;
+	char date[40];
+};
+
+struct ip_count {
+	char ip[INET6_ADDRSTRLEN + 1];
+	unsigned n;
+};
+
+struct native {
+	struct http_server *srv;
+	int lfd;
+	unsigned n_workers;
+	struct worker *workers;
+	atomic_int stop;
+	atomic_uint n_conns;
+	pthread_mutex_t ip_lock;
+	struct ip_count *ips;
+	size_t n_ips, cap_ips;
+};
+
+static void conn_run(struct conn *c);
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (!atomic_exchange(&w->woken, 1))
+		while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+}
+
+/* ---- per-address connection counts (server.max_per_ip) ---- */
+
+static int
+ip_take(struct native *nat, const char *ip)
+{
+	unsigned max = nat->srv->cfg.max_per_ip;
+	int ok = 1;
+	size_t i;
+
+	if (max == 0)
+		return 1;
+	pthread_mutex_lock(&nat->ip_lock);
+	for (i = 0; i < nat->n_ips; i++)
+		if (strcmp(nat->ips[i].ip, ip) == 0)
+			break;
+	if (i == nat->n_ips) {
+		if (nat->n_ips == nat->cap_ips) {
+			size_t nc = nat->cap_ips ? nat->cap_ips * 2 : 16;
+			struct ip_count *n = realloc(nat->ips,
+			    nc * sizeof(*n));
+			if (n == NULL) {
+				pthread_mutex_unlock(&nat->ip_lock);
+				return 0;
+			}
+			nat->ips = n;
+			nat->cap_ips = nc;
+		}
+		memcpy(nat->ips[i].ip, ip, strlen(ip) + 1);
+		nat->ips[i].n = 0;
+		nat->n_ips++;
+	}
+	if (nat->ips[i].n >= max)
+		ok = 0;
+	else
+		nat->ips[i].n++;
+	pthread_mutex_unlock(&nat->ip_lock);
+	return ok;
+}
+
+static void
+ip_give(struct native *nat, const char *ip)
+{
+	if (nat->srv->cfg.max_per_ip == 0)
+		return;
+	pthread_mutex_lock(&nat->ip_lock);
+	for (size_t i = 0; i < nat->n_ips; i++) {
+		if (strcmp(nat->ips[i].ip, ip) == 0) {
+			if (--nat->ips[i].n == 0)
+				nat->ips[i] = nat->ips[--nat->n_ips];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&nat->ip_lock);
+}
+
+/* ---- connections ---- */
+
+/* The request is over (answered and written, or abandoned). */
+static void
+req_done(struct conn *c)
+{
+	struct http_request_int *ri = c->ri;
+
+	c->ri = NULL;
+	c->body = NULL;
+	c->body_len = c->body_cap = 0;
+	c->body_left = 0;
+	c->head.n_headers = 0;
+	c->is_head = false;
+	if (ri != NULL)
+		http_req_end(ri);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->dead)
+		return;
+	/* never with a hold out: the holder still uses the request */
+	req_done(c);
+	close(c->fd);
+	c->dead = true;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ip_give(w->nat, c->remote);
+	atomic_fetch_sub(&w->nat->n_conns, 1);
+	if (!c->queued) {
+		c->ready_next = w->dead;
+		w->dead = c;
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	free(c->buf);
+	free(c);
+}
+
+/* Read more into the buffer: 1 read, 0 would block, -1 closed or error,
+ * -2 the buffer is full of unread bytes. */
+static int
+fill(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->rd == c->wr) {
+		c->rd = c->wr = 0;
+	} else if (c->wr == c->cap && c->rd > 0) {
+		memmove(c->buf, c->buf + c->rd, c->wr - c->rd);
+		c->wr -= c->rd;
+		c->rd = 0;
+	}
+	if (c->wr == c->cap)
+		return -2;
+	for (;;) {
+		n = recv(c->fd, c->buf + c->wr, c->cap - c->wr, 0);
+		if (n > 0) {
+			/* less than asked for: the socket is empty now, and
+			 * (edge-triggered) whatever comes next is an event */
+			c->drained = (size_t)n < c->cap - c->wr;
+			c->wr += (size_t)n;
+			c->last = c->w->now;
+			return 1;
+		}
+		if (n == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	}
+}
+
+/* Write the answer: 1 all written, 0 would block, -1 error. */
+static int
+flush(struct conn *c)
+{
+	while (c->iov_n > 0) {
+		struct msghdr mh;
+		ssize_t n;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = c->iov + c->iov_first;
+		mh.msg_iovlen = (size_t)c->iov_n;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 :
+			    -1;
+		}
+		c->last = c->w->now;
+		while (n > 0 && c->iov_n > 0) {
+			struct iovec *v = &c->iov[c->iov_first];
+			if ((size_t)n >= v->iov_len) {
+				n -= (ssize_t)v->iov_len;
+				c->iov_first++;
+				c->iov_n--;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 1;
+}
+
+static const char *
+reason(unsigned s)
+{
+	switch (s) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}
+
+/* The Date field's value, made once a second per worker. */
+static const char *
+http_date(struct worker *w)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t != w->date_at) {
+		gmtime_r(&t, &tm);
+		strftime(w->date, sizeof(w->date),
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		w->date_at = t;
+	}
+	return w->date;
+}
+
+int
+native_send(struct http_request_int *ri)
+{
+	struct conn *c = ri->conn;
+	struct http_server *srv = ri->srv;
+	struct http_answer a;
+	size_t cap = 256, o = 0;
+	char *h;
+	bool body_ok;
+	int k;
+
+	http_req_answer(ri, &a);
+	if (atomic_load(&srv->stopping))
+		c->close_after = true;
+	body_ok = a.status >= 200 && a.status != 204 && a.status != 304;
+	if (a.type != NULL)
+		cap += strlen(a.type);
+	cap += strlen(ri->request_id);
+	for (size_t i = 0; a.headers && i < ri->n_resp_headers; i++)
+		cap += strlen(ri->resp_names[i]) +
+		    strlen(ri->resp_values[i]) + 4;
+	if ((h = arena_alloc(&ri->arena, cap)) == NULL)
+		return 0;
+	k = snprintf(h, cap, "HTTP/1.1 %u %s\r\nDate: %s\r\n", a.status,
+	    reason(a.status), http_date(c->w));
+	o = (size_t)k;
+	if (body_ok)
+		o += (size_t)snprintf(h + o, cap - o,
+		    "Content-Length: %zu\r\n", a.len);
+	if (a.type != NULL)
+		o += (size_t)snprintf(h + o, cap - o, "Content-Type: %s\r\n",
+		    a.type);
+	o += (size_t)snprintf(h + o, cap - o, "X-Request-ID: %s\r\n",
+	    ri->request_id);
+	for (size_t i = 0; a.headers && i < ri->n_resp_headers; i++)
+		o += (size_t)snprintf(h + o, cap - o, "%s: %s\r\n",
+		    ri->resp_names[i], ri->resp_values[i]);
+	if (c->close_after)
+		o += (size_t)snprintf(h + o, cap - o,
+		    "Connection: close\r\n");
+	else if (c->head.minor == 0)
+		o += (size_t)snprintf(h + o, cap - o,
+		    "Connection: keep-alive\r\n");
+	if (o + 2 >= cap)
+		return 0;
+	h[o++] = '\r';
+	h[o++] = '\n';
+	c->iov[0].iov_base = h;
+	c->iov[0].iov_len = o;
+	c->iov_first = 0;
+	c->iov_n = 1;
+	if (body_ok && !c->is_head && a.len > 0) {
+		c->iov[1].iov_base = (void *)(uintptr_t)a.body;
+		c->iov[1].iov_len = a.len;
+		c->iov_n = 2;
+	}
+	ri->status = a.status;
+	ri->bytes = a.len;
+	c->st = C_WRITE;
+	return 1;
+}
+
+void
+native_resume(struct http_request_int *ri)
+{
+	struct conn *c = ri->conn;
+	struct worker *w = c->w;
+
+	pthread_mutex_lock(&w->lock);
+	c->ready_next = w->ready;
+	w->ready = c;
+	pthread_mutex_unlock(&w->lock);
+	wake(w);
+}
+
+/* An answer to a request that was not read whole: then close. */
+static void
+refuse(struct conn *c, unsigned status)
+{
+	const char *code;
+
+	switch (status) {
+	case 413: code = "payload_too_large"; break;
+	case 414: code = "uri_too_long"; break;
+	case 417: code = "expectation_failed"; break;
+	case 431: code = "request_header_fields_too_large"; break;
+	case 501: code = "not_implemented"; break;
+	case 505: code = "http_version_not_supported"; break;
+	default: code = "invalid_request"; break;
+	}
+	c->close_after = true;
+	if (http_respond_error(&c->ri->req, status, code, NULL) != 0 &&
+	    c->st != C_WRITE)
+		conn_close(c);
+}
+
+/* The body is complete: route, run the handler, and either answer now or
+ * wait for the holds. */
+static void
+dispatch(struct conn *c)
+{
+	struct http_request_int *ri = c->ri;
+	struct http_server *srv = ri->srv;
+	struct http_form form = { NULL, 0 };
+	const char *q;
+	int qerr = 0;
+
+	if (c->body != NULL) {
+		c->body[c->body_len] = '\0';
+		ri->req.body = str_make(c->body, c->body_len);
+	}
+	/* the target was split at its '?' by on_head */
+	q = c->head.target + strlen(c->head.target) + 1;
+	if (q <= c->head.target + c->head.target_len)
+		qerr = http_form_parse(&ri->arena, q, strlen(q),
+		    HTTP_FORM_MAX_PAIRS, 0, &form);
+	c->st = C_HELD;
+	http_req_dispatch(ri, c->head.target, form.pairs, form.n_pairs,
+	    qerr, 1);
+	if (!ri->in_handler) {
+		/* answered before any handler ran (native_send was called) */
+		if (c->st != C_WRITE)
+			conn_close(c);
+		return;
+	}
+	ri->in_handler = 0;
+	if (atomic_fetch_sub(&ri->holds, 1) == 1) {
+		/* no hold, or all released already */
+		if (ri->took_hold)
+			atomic_fetch_sub(&srv->held, 1);
+		if (!native_send(ri))
+			conn_close(c);
+	}
+	/* else the last release queues c for this worker (native_resume) */
+}
+
+/* 1: progress; 0: need input */
+static int
+on_head(struct conn *c)
+{
+	struct http_server *srv = c->w->nat->srv;
+	struct http_request_int *ri;
+	size_t hl;
+	char *copy, *qm;
+	unsigned st;
+
+	/* empty lines before a request line are ignored (RFC 9112 2.2) */
+	while (c->wr - c->rd >= 2 && c->buf[c->rd] == '\r' &&
+	    c->buf[c->rd + 1] == '\n')
+		c->rd += 2;
+	hl = http_head_length(c->buf + c->rd, c->wr - c->rd);
+	if (hl == 0 && !(c->rd == 0 && c->wr == c->cap))
+		return 0;
+	if ((ri = http_req_new(srv, c, sizeof(*ri))) == NULL) {
+		conn_close(c);
+		return 1;
+	}
+	c->ri = ri;
+	ri->head = &c->head;
+	memset(&c->head, 0, sizeof(c->head));
+	if (hl == 0) {
+		/* the buffer is full and the head goes on */
+		http_req_ids(ri, NULL, NULL, c->remote);
+		refuse(c, 431);
+		return 1;
+	}
+	if ((copy = arena_alloc(&ri->arena, hl)) == NULL) {
+		conn_close(c);
+		return 1;
+	}
+	memcpy(copy, c->buf + c->rd, hl);
+	c->rd += hl;
+	st = http_head_parse(copy, hl, &c->head);
+	http_req_ids(ri, c->head.method, st == 0 ?
+	    http_head_get(&c->head, "X-Request-ID") : NULL, c->remote);
+	if (c->head.target != NULL) {
+		/* the path without its query, for routing and the log */
+		if ((qm = strchr(c->head.target, '?')) != NULL)
+			*qm = '\0';
+		ri->req.path = str_c(c->head.target);
+	}
+	if (st != 0) {
+		refuse(c, st);
+		return 1;
+	}
+	c->is_head = strcmp(c->head.method, "HEAD") == 0;
+	c->close_after = !c->head.keep_alive;
+	if ((c->head.has_length && c->head.length > srv->cfg.max_body)) {
+		refuse(c, 413);
+		return 1;
+	}
+	if (c->head.expect_continue && c->head.minor == 1 &&
+	    (c->head.chunked || c->head.length > 0) && c->rd == c->wr) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(cont) - 1) {
+			conn_close(c);
+			return 1;
+		}
+	}
+	if (c->head.chunked) {
+		memset(&c->ch, 0, sizeof(c->ch));
+		c->st = C_CHUNKED;
+	} else if (c->head.length > 0) {
+		c->body_cap = (size_t)c->head.length + 1;
+		if ((c->body = arena_alloc(&ri->arena, c->body_cap)) == NULL) {
+			conn_close(c);
+			return 1;
+		}
+		c->body_left = c->head.length;
+		c->st = C_BODY;
+	} else {
+		dispatch(c);
+	}
+	return 1;
+}
+
+static int
+on_body(struct conn *c)
+{
+	size_t take = c->wr - c->rd;
+
+	if ((uint64_t)take > c->body_left)
+		take = (size_t)c->body_left;
+	memcpy(c->body + c->body_len, c->buf + c->rd, take);
+	c->rd += take;
+	c->body_len += take;
+	c->body_left -= take;
+	if (c->body_left > 0)
+		return 0;
+	dispatch(c);
+	return 1;
+}
+
+static int
+on_chunked(struct conn *c)
+{
+	size_t max = c->w->nat->srv->cfg.max_body;
+
+	for (;;) {
+		const char *data;
+		size_t used, n;
+		enum http_chunk_result r = http_chunked_step(&c->ch,
+		    c->buf + c->rd, c->wr - c->rd, &used, &data, &n);
+
+		c->rd += used;
+		switch (r) {
+		case HTTP_CHUNK_MORE:
+			return 0;
+		case HTTP_CHUNK_ERROR:
+			refuse(c, 400);
+			return 1;
+		case HTTP_CHUNK_DONE:
+			if (c->body == NULL)
+				c->body = arena_alloc(&c->ri->arena, 1);
+			if (c->body == NULL) {
+				conn_close(c);
+				return 1;
+			}
+			dispatch(c);
+			return 1;
+		case HTTP_CHUNK_DATA:
+			break;
+		}
+		if (n > max - c->body_len) {
+			refuse(c, 413);
+			return 1;
+		}
+		if (c->body_len + n + 1 > c->body_cap) {
+			size_t nc = c->body_cap ? c->body_cap : BODY_FIRST;
+			char *nb;
+			while (nc < c->body_len + n + 1)
+				nc *= 2;
+			if (nc > max + 1)
+				nc = max + 1;
+			nb = arena_realloc(&c->ri->arena, c->body, c->body_len,
+			    nc);
+			if (nb == NULL) {
+				conn_close(c);
+				return 1;
+			}
+			c->body = nb;
+			c->body_cap = nc;
+		}
+		memcpy(c->body + c->body_len, data, n);
+		c->body_len += n;
+	}
+}
+
+/* Read and drop until the client closes; LINGER_S at most (sweep). */
+static void
+linger_read(struct conn *c)
+{
+	for (;;) {
+		int r;
+		c->rd = c->wr = 0;
+		if ((r = fill(c)) == 1)
+			continue;
+		if (r != 0)
+			conn_close(c);
+		return;
+	}
+}
+
+static void
+conn_run(struct conn *c)
+{
+	int budget = RUN_BUDGET;
+
+	for (;;) {
+		int r = 0;
+
+		if (c->dead)
+			return;
+		switch (c->st) {
+		case C_HELD:
+			return;
+		case C_LINGER:
+			linger_read(c);
+			return;
+		case C_WRITE:
+			if ((r = flush(c)) == 0)
+				return;
+			if (r < 0) {
+				conn_close(c);
+				return;
+			}
+			req_done(c);
+			if (c->close_after) {
+				shutdown(c->fd, SHUT_WR);
+				c->st = C_LINGER;
+				c->last = c->w->now;
+				continue;
+			}
+			c->st = C_HEAD;
+			if (--budget == 0 && c->rd < c->wr) {
+				/* let the worker's other connections in */
+				if (!c->queued) {
+					c->queued = true;
+					c->ready_next = c->w->again;
+					c->w->again = c;
+				}
+				return;
+			}
+			continue;
+		case C_HEAD:
+			r = on_head(c);
+			break;
+		case C_BODY:
+			r = on_body(c);
+			break;
+		case C_CHUNKED:
+			r = on_chunked(c);
+			break;
+		}
+		if (r)
+			continue;
+		if (c->drained)
+			return;         /* saves a recv that would say EAGAIN */
+		switch (fill(c)) {
+		case 1:
+			continue;
+		case 0:
+			return;
+		default:
+			/* closed, failed, or full in a body state (cannot
+			 * happen: bodies are consumed as they come) */
+			conn_close(c);
+			return;
+		}
+	}
+}
+
+static void
+do_accept(struct worker *w)
+{
+	struct native *nat = w->nat;
+	struct http_server *srv = nat->srv;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct epoll_event ev;
+		struct conn *c;
+		char ip[INET6_ADDRSTRLEN + 1] = "";
+		int fd, one = 1;
+
+		fd = accept4(nat->lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;         /* EAGAIN, or out of descriptors */
+		}
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    ip, sizeof(ip));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
+			    sizeof(ip));
+		if (atomic_fetch_add(&nat->n_conns, 1) >=
+		    srv->cfg.max_connections) {
+			atomic_fetch_sub(&nat->n_conns, 1);
+			close(fd);
+			continue;
+		}
+		if (!ip_take(nat, ip)) {
+			atomic_fetch_sub(&nat->n_conns, 1);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((c = calloc(1, sizeof(*c))) == NULL ||
+		    (c->buf = malloc(srv->cfg.connection_memory)) == NULL) {
+			free(c);
+			ip_give(nat, ip);
+			atomic_fetch_sub(&nat->n_conns, 1);
+			close(fd);
+			continue;
+		}
+		c->w = w;
+		c->fd = fd;
+		c->cap = srv->cfg.connection_memory;
+		c->st = C_HEAD;
+		c->last = w->now;
+		memcpy(c->remote, ip, sizeof(ip));
+		c->next = w->conns;
+		if (w->conns != NULL)
+			w->conns->prev = c;
+		w->conns = c;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = c;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+			conn_close(c);
+	}
+}
+
+/* Timeouts. */
+static void
+sweep(struct worker *w)
+{
+	struct http_server *srv = w->nat->srv;
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		int64_t limit = 1000 * (c->st == C_LINGER ? LINGER_S :
+		    (int64_t)srv->cfg.timeout_s);
+		next = c->next;
+		if (c->st == C_HELD)
+			continue;
+		if (w->now - c->last >= limit)
+			conn_close(c);
+	}
+}
+
+static void
+take_released(struct worker *w)
+{
+	struct http_server *srv = w->nat->srv;
+	struct conn *list, *c;
+	uint64_t v;
+
+	while (read(w->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	atomic_store(&w->woken, 0);
+	pthread_mutex_lock(&w->lock);
+	list = w->ready;
+	w->ready = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while ((c = list) != NULL) {
+		list = c->ready_next;
+		c->ready_next = NULL;
+		atomic_fetch_sub(&srv->held, 1);
+		if (!native_send(c->ri))
+			conn_close(c);
+		else
+			conn_run(c);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct native *nat = w->nat;
+	struct epoll_event ev[EVENTS];
+	struct conn *c;
+
+	w->now = w->swept = now_ms();
+	while (!atomic_load(&nat->stop)) {
+		int n = epoll_wait(w->ep, ev, EVENTS, w->again != NULL ? 0 :
+		    1000);
+		struct conn *again = w->again;
+
+		w->now = now_ms();
+		w->again = NULL;
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == w)
+				take_released(w);
+			else if (p == nat)
+				do_accept(w);
+			else if (!((struct conn *)p)->dead) {
+				if (ev[i].events & (EPOLLIN | EPOLLRDHUP |
+				    EPOLLHUP | EPOLLERR))
+					((struct conn *)p)->drained = false;
+				conn_run(p);
+			}
+		}
+		while ((c = again) != NULL) {
+			again = c->ready_next;
+			c->queued = false;
+			if (c->dead) {
+				conn_free(c);
+				continue;
+			}
+			conn_run(c);
+		}
+		if (w->now - w->swept >= 250) {
+			sweep(w);
+			w->swept = w->now;
+		}
+		while ((c = w->dead) != NULL) {
+			w->dead = c->ready_next;
+			conn_free(c);
+		}
+	}
+	/* stopped: no hold is out (http_server_shutdown waited) */
+	while (w->conns != NULL)
+		conn_close(w->conns);
+	while ((c = w->dead) != NULL) {
+		w->dead = c->ready_next;
+		conn_free(c);
+	}
+	while ((c = w->again) != NULL) {
+		w->again = c->ready_next;
+		conn_free(c);
+	}
+	return NULL;
+}
+
+static void
+native_free(struct native *nat)
+{
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		struct worker *w = &nat->workers[i];
+		if (w->ep >= 0)
+			close(w->ep);
+		if (w->efd >= 0)
+			close(w->efd);
+		pthread_mutex_destroy(&w->lock);
+	}
+	if (nat->lfd >= 0)
+		close(nat->lfd);
+	pthread_mutex_destroy(&nat->ip_lock);
+	free(nat->ips);
+	free(nat->workers);
+	free(nat);
+}
+
+static void
+native_join(struct native *nat)
+{
+	atomic_store(&nat->stop, 1);
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		struct worker *w = &nat->workers[i];
+		if (!w->started)
+			continue;
+		atomic_store(&w->woken, 0);
+		wake(w);
+		pthread_join(w->tid, NULL);
+		w->started = 0;
+	}
+}
+
+int
+native_start(struct http_server *srv, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct native *nat;
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof(bound);
+	int one = 1;
+
+	if ((nat = calloc(1, sizeof(*nat))) == NULL)
+		return MANDATE_ENOMEM;
+	nat->srv = srv;
+	nat->lfd = -1;
+	pthread_mutex_init(&nat->ip_lock, NULL);
+	if ((nat->workers = calloc(srv->cfg.threads,
+	    sizeof(*nat->workers))) == NULL) {
+		native_free(nat);
+		return MANDATE_ENOMEM;
+	}
+	nat->n_workers = srv->cfg.threads;
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		nat->workers[i].ep = nat->workers[i].efd = -1;
+		pthread_mutex_init(&nat->workers[i].lock, NULL);
+	}
+	nat->lfd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (nat->lfd < 0)
+		goto fail;
+	setsockopt(nat->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(nat->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(nat->lfd, sa, salen) != 0 || listen(nat->lfd, SOMAXCONN) != 0 ||
+	    getsockname(nat->lfd, (struct sockaddr *)&bound, &bl) != 0)
+		goto fail;
+	srv->port = ntohs(bound.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&bound)->sin6_port :
+	    ((struct sockaddr_in *)&bound)->sin_port);
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		struct worker *w = &nat->workers[i];
+		struct epoll_event ev;
+		w->nat = nat;
+		if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+		    (w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			goto fail;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = w;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->efd, &ev) != 0)
+			goto fail;
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.ptr = nat;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, nat->lfd, &ev) != 0)
+			goto fail;
+	}
+	srv->native = nat;
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		if (pthread_create(&nat->workers[i].tid, NULL, worker_main,
+		    &nat->workers[i]) != 0)
+			goto fail;
+		nat->workers[i].started = 1;
+	}
+	return MANDATE_OK;
+fail:
+	native_join(nat);
+	srv->native = NULL;
+	srv->port = 0;
+	native_free(nat);
+	return MANDATE_EIO;
+}
+
+void
+native_stop(struct http_server *srv)
+{
+	struct native *nat = srv->native;
+
+	native_join(nat);
+	srv->native = NULL;
+	native_free(nat);
+}

@@ -1,0 +1,595 @@
+/*
+ * http_wire_test.c - the plain-HTTP engine (http_native.c) on the wire,
+ * with raw sockets: what a well-behaved client library never sends
+ * (pipelined requests, a head a byte at a time, smuggling attempts,
+ * chunked bodies with extensions and trailers, 100-continue, HTTP/1.0,
+ * leading empty lines), and the connection limits and idle timeout.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http.h"
+#include "util/status.h"
+
+/* ---- handlers ---- */
+
+static void
+h_echo(struct http_request *req, void *arg)
+{
+	(void)arg;
+	http_respond(req, 200, "application/octet-stream", req->body.p,
+	    req->body.n);
+}
+
+static void
+h_hello(struct http_request *req, void *arg)
+{
+	struct str q = http_request_query(req, "q");
+	char buf[256];
+	int n;
+
+	(void)arg;
+	n = snprintf(buf, sizeof(buf), "hello %s q=%.*s",
+	    http_request_header(req, "X-Who") != NULL ?
+	    http_request_header(req, "X-Who") : "-", (int)q.n,
+	    q.p != NULL ? q.p : "");
+	http_respond(req, 200, "text/plain", buf, (size_t)n);
+}
+
+struct release {
+	struct http_hold *h;
+	int ms;
+};
+
+static void *
+release_later(void *p)
+{
+	struct release *r = p;
+	struct timespec ts = { 0, (long)r->ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+	http_release(r->h, true);
+	free(r);
+	return NULL;
+}
+
+/* Answers "held", released 150 ms later from another thread. */
+static void
+h_hold(struct http_request *req, void *arg)
+{
+	struct release *r = malloc(sizeof(*r));
+	pthread_t t;
+
+	(void)arg;
+	assert_non_null(r);
+	assert_int_equal(http_hold_fallback(req, 503, "text/plain", "fb", 2),
+	    0);
+	r->h = http_hold(req);
+	r->ms = 150;
+	assert_non_null(r->h);
+	http_respond(req, 200, "text/plain", "held", 4);
+	assert_int_equal(pthread_create(&t, NULL, release_later, r), 0);
+	pthread_detach(t);
+}
+
+static struct http_server *
+start(struct http_config *cfg)
+{
+	struct http_server *srv = NULL;
+
+	assert_int_equal(http_server_new(cfg, &srv), MANDATE_OK);
+	assert_int_equal(http_server_route(srv, "POST", "/echo", h_echo,
+	    NULL), 0);
+	assert_int_equal(http_server_route(srv, "GET", "/hello", h_hello,
+	    NULL), 0);
+	assert_int_equal(http_server_route(srv, "GET", "/hold", h_hold,
+	    NULL), 0);
+	assert_int_equal(http_server_start(srv), MANDATE_OK);
+	return srv;
+}
+
+/* ---- a raw client ---- */
+
+static void
+pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+dial(uint16_t port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void
+put(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, s, n, MSG_NOSIGNAL);
+		assert_true(k > 0);
+		s += k;
+		n -= (size_t)k;
+	}
+}
+
+static void
+puts_(int fd, const char *s)
+{
+	put(fd, s, strlen(s));
+}
+
+/* Wait up to ms for data, then read what has come: the bytes read.
+ * *closed: the peer closed (EOF or reset). */
+static size_t
+drain(int fd, char *out, size_t cap, int ms, int *closed)
+{
+	size_t n = 0;
+
+	*closed = 0;
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t k;
+		if (poll(&p, 1, n == 0 ? ms : 0) <= 0)
+			break;
+		k = recv(fd, out + n, cap - 1 - n, 0);
+		if (k <= 0) {
+			*closed = 1;
+			break;
+		}
+		n += (size_t)k;
+		if (n == cap - 1)
+			break;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* One response off the stream: status, and its body into body. */
+struct resp {
+	int status;
+	char head[2048];
+	char body[8192];
+	size_t body_len;
+};
+
+static char stream[65536];
+static size_t stream_n, stream_at;
+
+static int
+next_response(int fd, struct resp *r, int ms)
+{
+	char *e, *cl;
+	size_t hl, blen;
+	int closed;
+
+	memset(r, 0, sizeof(*r));
+	for (;;) {
+		e = memmem(stream + stream_at, stream_n - stream_at,
+		    "\r\n\r\n", 4);
+		if (e != NULL)
+			break;
+		if (drain(fd, stream + stream_n, sizeof(stream) - stream_n,
+		    ms, &closed) == 0) {
+			(void)closed;
+			return -1;
+		}
+		stream_n += strlen(stream + stream_n);
+	}
+	hl = (size_t)(e - (stream + stream_at)) + 4;
+	assert_true(hl < sizeof(r->head));
+	memcpy(r->head, stream + stream_at, hl);
+	r->head[hl] = '\0';
+	r->status = atoi(r->head + 9);
+	stream_at += hl;
+	cl = strcasestr(r->head, "\r\nContent-Length: ");
+	blen = cl != NULL ? (size_t)atol(cl + 18) : 0;
+	if (strncmp(r->head + 9, "100", 3) == 0 ||
+	    strstr(r->head, "X-Head-Request") != NULL)
+		blen = 0;
+	while (stream_n - stream_at < blen) {
+		size_t k = drain(fd, stream + stream_n,
+		    sizeof(stream) - stream_n, ms, &closed);
+		if (k == 0)
+			return -1;
+		stream_n += k;
+	}
+	memcpy(r->body, stream + stream_at, blen);
+	r->body_len = blen;
+	stream_at += blen;
+	return 0;
+}
+
+static void
+stream_reset(void)
+{
+	stream_n = stream_at = 0;
+}
+
+/* Status of one request on a new connection; *closed: the server closed
+ * it after answering. */
+static int
+one_shot(uint16_t port, const char *req, size_t n, int *closed,
+    struct resp *r)
+{
+	int fd = dial(port);
+	char rest[256];
+
+	stream_reset();
+	put(fd, req, n);
+	if (next_response(fd, r, 2000) != 0) {
+		close(fd);
+		*closed = 1;
+		return -1;
+	}
+	drain(fd, rest, sizeof(rest), 300, closed);
+	close(fd);
+	return r->status;
+}
+
+#define ONE_SHOT(port, req, closed, r) \
+	one_shot((port), (req), strlen(req), (closed), (r))
+
+/* ---- tests ---- */
+
+static void
+test_pipelined_and_split(void **state)
+{
+	struct http_config cfg = { .threads = 1 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	const char *two = "GET /hello?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde"
+	    "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /hello?q=4 HTTP/1.1\r\nHost: x\r\nX-Who: me\r\n\r\n";
+	const char *slow = "\r\n\r\nGET /hello?q=%41 HTTP/1.1\r\nHost: x\r\n"
+	    "X-Who:   spaced\t \r\n\r\n";
+	struct resp r;
+	int fd, closed;
+
+	(void)state;
+	/* four requests in one write, answered in order */
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, two);
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "hello - q=1");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "abcde");
+	/* HEAD: the length of the GET answer, no body (the next answer
+	 * follows at once) */
+	{
+		char *e;
+		/* until both heads are in */
+		while ((e = memmem(stream + stream_at, stream_n - stream_at,
+		    "\r\n\r\n", 4)) == NULL || memmem(e + 4,
+		    stream_n - (size_t)(e + 4 - stream), "\r\n\r\n", 4) ==
+		    NULL) {
+			assert_true(drain(fd, stream + stream_n,
+			    sizeof(stream) - stream_n, 2000, &closed) > 0);
+			stream_n += strlen(stream + stream_n);
+		}
+		assert_non_null(strstr(stream + stream_at,
+		    "Content-Length: 10\r\n"));
+		stream_at = (size_t)(e - stream) + 4;
+		assert_memory_equal(stream + stream_at, "HTTP/1.1 200", 12);
+	}
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_string_equal(r.body, "hello me q=4");
+	assert_non_null(strstr(r.head, "X-Request-ID: "));
+	assert_non_null(strstr(r.head, "Date: "));
+
+	/* a head a byte at a time, after empty lines (ignored) */
+	stream_reset();
+	for (const char *p = slow; *p != '\0'; p++) {
+		struct timespec ts = { 0, 200000 };
+		put(fd, p, 1);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "hello spaced q=A");
+	close(fd);
+	http_server_free(srv);
+}
+
+static void
+test_chunked_and_continue(void **state)
+{
+	struct http_config cfg = { .max_body = 64 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct resp r;
+	int fd, closed;
+	char big[200];
+
+	(void)state;
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"
+	    "3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "abc0123456789");
+
+	/* 100-continue: the interim answer, then the body */
+	puts_(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+	    "Content-Length: 4\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 100);
+	puts_(fd, "body");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "body");
+	close(fd);
+
+	/* a chunked body past max_body: 413, the connection closes, and
+	 * the client reads the answer (no reset) */
+	memset(big, 'z', sizeof(big));
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nC8\r\n");
+	put(fd, big, sizeof(big));
+	puts_(fd, "\r\n0\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(r.head, "Connection: close"));
+	close(fd);
+	/* Content-Length past max_body: 413 before the body */
+	assert_int_equal(ONE_SHOT(port, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 65\r\n\r\n", &closed, &r), 413);
+	assert_true(closed);
+	/* a bad chunk */
+	assert_int_equal(ONE_SHOT(port, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nzz\r\n", &closed, &r),
+	    400);
+	http_server_free(srv);
+}
+
+static void
+test_refused_heads(void **state)
+{
+	struct http_config cfg = { .connection_memory = 4096 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	/* closes: answered, then closed, since the request could not be
+	 * read whole (the others are refused by routing, keep-alive) */
+	static const struct {
+		const char *req;
+		int status;
+	} cases[] = {
+		/* smuggling: both framings, or a framing twice */
+		{ "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400 },
+		{ "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+		  "Content-Length: 4\r\n\r\nabcd", 400 },
+		{ "POST /echo HTTP/1.1\r\nHost: x\r\n"
+		  "Transfer-Encoding: gzip, chunked\r\n\r\n", 501 },
+		{ "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n"
+		  "\r\nabc", 400 },
+		{ "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400 },
+		{ "GET /hello HTTP/1.1\nHost: x\n\n", -1 },  /* never a head */
+		{ "GET /hello HTTP/1.1\r\n\r\n", 400 },        /* no Host */
+		{ "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
+		{ "GET http://x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET /hello HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n",
+		  417 },
+		{ "GET /he\x01llo HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET /a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET /hello?q=%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "PUT /hello HTTP/1.1\r\nHost: x\r\n\r\n", 405 },
+		{ "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404 },
+	};
+	struct resp r;
+	char *big;
+	int closed;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = one_shot(port, cases[i].req, strlen(cases[i].req),
+		    &closed, &r);
+		if (st != cases[i].status)
+			fail_msg("case %zu: %d, not %d", i, st,
+			    cases[i].status);
+		/* a request that could not be read whole closes; one
+		 * refused by routing does not */
+		if (i < 11)
+			assert_true(closed);
+		else
+			assert_false(closed);
+	}
+	/* a head past server.connection_memory: 431 */
+	big = malloc(8192);
+	assert_non_null(big);
+	snprintf(big, 8192, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: %0*d"
+	    "\r\n\r\n", 5000, 0);
+	assert_int_equal(one_shot(port, big, strlen(big), &closed, &r), 431);
+	assert_true(closed);
+	free(big);
+	http_server_free(srv);
+}
+
+static void
+test_http10_and_close(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct resp r;
+	int fd, closed;
+	char rest[64];
+
+	(void)state;
+	/* 1.0 without keep-alive: answered, then closed */
+	assert_int_equal(ONE_SHOT(port, "GET /hello HTTP/1.0\r\n\r\n",
+	    &closed, &r), 200);
+	assert_non_null(strstr(r.head, "Connection: close"));
+	assert_true(closed);
+	/* 1.0 with keep-alive: stays open */
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_non_null(strstr(r.head, "Connection: keep-alive"));
+	puts_(fd, "GET /hello?q=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_string_equal(r.body, "hello - q=2");
+	close(fd);
+	/* 1.1 with Connection: close */
+	assert_int_equal(ONE_SHOT(port, "GET /hello HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n", &closed, &r), 200);
+	assert_true(closed);
+	/* a peer that goes away mid-head leaves nothing behind */
+	fd = dial(port);
+	puts_(fd, "GET /hel");
+	close(fd);
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(drain(fd, rest, sizeof(rest), 100, &closed), 0);
+	assert_false(closed);
+	close(fd);
+	http_server_free(srv);
+}
+
+static void
+test_held_in_order(void **state)
+{
+	struct http_config cfg = { .threads = 1 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct resp r;
+	struct timespec t0, t1;
+	int fd, fd2;
+
+	(void)state;
+	/* a held answer, and a request pipelined behind it: in order */
+	fd = dial(port);
+	stream_reset();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	puts_(fd, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /hello?q=after HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* meanwhile the one worker serves another connection */
+	fd2 = dial(port);
+	{
+		char buf[1024];
+		int closed;
+		puts_(fd2, "GET /hello?q=other HTTP/1.1\r\nHost: x\r\n\r\n");
+		assert_true(drain(fd2, buf, sizeof(buf), 100, &closed) > 0);
+		assert_non_null(strstr(buf, "q=other"));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000 < 140);
+	}
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "held");
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_string_equal(r.body, "hello - q=after");
+	close(fd);
+	close(fd2);
+	http_server_free(srv);
+}
+
+static void
+test_limits_and_timeout(void **state)
+{
+	struct http_config cfg = { .max_connections = 2, .timeout_s = 1 };
+	struct http_config cfg2 = { .max_per_ip = 1 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct resp r;
+	int a, b, c, closed;
+	char buf[256];
+
+	(void)state;
+	/* (each connection is in before the next: two workers accept) */
+	a = dial(port);
+	stream_reset();
+	puts_(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(next_response(a, &r, 2000), 0);
+	b = dial(port);
+	pause_ms(100);
+	c = dial(port);         /* over the limit: closed at once */
+	assert_int_equal(drain(c, buf, sizeof(buf), 1000, &closed), 0);
+	assert_true(closed);
+	close(c);
+	/* idle past server.request_timeout (1 s): closed */
+	assert_int_equal(drain(b, buf, sizeof(buf), 3500, &closed), 0);
+	assert_true(closed);
+	close(a);
+	close(b);
+	http_server_free(srv);
+
+	srv = start(&cfg2);
+	port = http_server_port(srv);
+	a = dial(port);
+	pause_ms(100);
+	b = dial(port);         /* a second from 127.0.0.1: closed */
+	assert_int_equal(drain(b, buf, sizeof(buf), 1000, &closed), 0);
+	assert_true(closed);
+	close(b);
+	stream_reset();
+	puts_(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(next_response(a, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	close(a);
+	/* and its slot is given back */
+	pause_ms(100);
+	a = dial(port);
+	stream_reset();
+	puts_(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(next_response(a, &r, 2000), 0);
+	assert_int_equal(r.status, 200);
+	close(a);
+	http_server_free(srv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_and_split),
+		cmocka_unit_test(test_chunked_and_continue),
+		cmocka_unit_test(test_refused_heads),
+		cmocka_unit_test(test_http10_and_close),
+		cmocka_unit_test(test_held_in_order),
+		cmocka_unit_test(test_limits_and_timeout),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
