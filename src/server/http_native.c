@@ -14,8 +14,8 @@
  *
  * One loop per worker thread: the listening socket is in every worker's
  * epoll set (EPOLLEXCLUSIVE: one wakes per connection); each connection
- * belongs to the worker that accepted it, edge-triggered, and only that
- * worker touches it.  Per connection, one request at a time:
+ * is given to the worker with the fewest (give), edge-triggered, and only
+ * that worker touches it.  Per connection, one request at a time:
  *
  *   HEAD     reading a request head into the connection's buffer
  *            (server.connection_memory bytes: a longer head gets 431)
@@ -98,6 +98,8 @@ struct worker {
 	pthread_mutex_t lock;
 	struct conn *ready;             /* released holds, under lock */
 	atomic_int woken;               /* efd written since last looked */
+	struct conn *adopt;             /* accepted elsewhere, under lock */
+	atomic_uint load;               /* connections given to it */
 	struct conn *conns;
 	struct conn *again;             /* budget spent, input left */
 	struct conn *dead;              /* closed this turn, freed after */
@@ -236,6 +238,7 @@ conn_close(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	ip_give(w->nat, c->remote);
+	atomic_fetch_sub(&w->load, 1);
 	atomic_fetch_sub(&w->nat->n_conns, 1);
 	if (!c->queued) {
 		c->ready_next = w->dead;
@@ -745,6 +748,53 @@ conn_run(struct conn *c)
 	}
 }
 
+/* Start serving c on w (its thread only). */
+static void
+adopt(struct worker *w, struct conn *c)
+{
+	struct epoll_event ev;
+
+	c->w = w;
+	c->last = w->now;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.ptr = c;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		conn_close(c);
+}
+
+/* A new connection goes to the worker with the fewest: whichever worker
+ * the kernel woke to accept (EPOLLEXCLUSIVE picks one, not in turn), the
+ * connections spread evenly.  Another worker adopts it on its thread. */
+static void
+give(struct native *nat, struct worker *self, struct conn *c)
+{
+	struct worker *to = self;
+	unsigned least = atomic_load(&self->load);
+
+	for (unsigned i = 0; i < nat->n_workers; i++) {
+		unsigned l = atomic_load(&nat->workers[i].load);
+		if (l < least) {
+			least = l;
+			to = &nat->workers[i];
+		}
+	}
+	atomic_fetch_add(&to->load, 1);
+	if (to == self) {
+		adopt(self, c);
+		return;
+	}
+	pthread_mutex_lock(&to->lock);
+	c->ready_next = to->adopt;
+	to->adopt = c;
+	pthread_mutex_unlock(&to->lock);
+	wake(to);
+}
+
 static void
 do_accept(struct worker *w)
 {
@@ -754,7 +804,6 @@ do_accept(struct worker *w)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		struct epoll_event ev;
 		struct conn *c;
 		char ip[INET6_ADDRSTRLEN + 1] = "";
 		int fd, one = 1;
@@ -793,21 +842,11 @@ do_accept(struct worker *w)
 			close(fd);
 			continue;
 		}
-		c->w = w;
 		c->fd = fd;
 		c->cap = srv->cfg.connection_memory;
 		c->st = C_HEAD;
-		c->last = w->now;
 		memcpy(c->remote, ip, sizeof(ip));
-		c->next = w->conns;
-		if (w->conns != NULL)
-			w->conns->prev = c;
-		w->conns = c;
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-		ev.data.ptr = c;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-			conn_close(c);
+		give(nat, w, c);
 	}
 }
 
@@ -833,7 +872,7 @@ static void
 take_released(struct worker *w)
 {
 	struct http_server *srv = w->nat->srv;
-	struct conn *list, *c;
+	struct conn *list, *newc, *c;
 	uint64_t v;
 
 	while (read(w->efd, &v, sizeof(v)) < 0 && errno == EINTR)
@@ -842,7 +881,14 @@ take_released(struct worker *w)
 	pthread_mutex_lock(&w->lock);
 	list = w->ready;
 	w->ready = NULL;
+	newc = w->adopt;
+	w->adopt = NULL;
 	pthread_mutex_unlock(&w->lock);
+	while ((c = newc) != NULL) {
+		newc = c->ready_next;
+		c->ready_next = NULL;
+		adopt(w, c);
+	}
 	while ((c = list) != NULL) {
 		list = c->ready_next;
 		c->ready_next = NULL;
@@ -920,6 +966,13 @@ native_free(struct native *nat)
 {
 	for (unsigned i = 0; i < nat->n_workers; i++) {
 		struct worker *w = &nat->workers[i];
+		struct conn *c;
+		/* given to a worker that had stopped: never served */
+		while ((c = w->adopt) != NULL) {
+			w->adopt = c->ready_next;
+			close(c->fd);
+			conn_free(c);
+		}
 		if (w->ep >= 0)
 			close(w->ep);
 		if (w->efd >= 0)

@@ -579,6 +579,97 @@ test_limits_and_timeout(void **state)
 	http_server_free(srv);
 }
 
+/* Mangled requests, cut at random points, over many connections: the
+ * server answers or closes each, and still serves a good request after
+ * (run under ASan and TSan, this is the engine's state machine fuzzed). */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void
+test_mangled(void **state)
+{
+	struct http_config cfg = { .max_body = 512, .connection_memory = 4096,
+	    .timeout_s = 2 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	static const char *const seeds[] = {
+		"GET /hello?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+		    "abcde",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+		    "\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+		"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+		    "Content-Length: 2\r\n\r\nhi",
+		"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	};
+	static const char bytes[] = "\r\n :;?%/0123456789aAfFzZ\t\x00\x7f\xff";
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	char buf[2048], out[4096];
+	struct resp r;
+	int closed;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		int fd = dial(port);
+		size_t n = 0;
+		/* a few requests back to back, each mangled a little */
+		for (int k = 0; k < 1 + (int)(rnd(&seed) % 3); k++) {
+			const char *sd = seeds[rnd(&seed) % 6];
+			size_t len = strlen(sd);
+			if (n + len >= sizeof(buf))
+				break;
+			memcpy(buf + n, sd, len);
+			for (int m = (int)(rnd(&seed) % 4); m > 0 && len > 0;
+			    m--) {
+				size_t at = n + rnd(&seed) % len;
+				switch (rnd(&seed) % 3) {
+				case 0:         /* replace a byte */
+					buf[at] = bytes[rnd(&seed) %
+					    (sizeof(bytes) - 1)];
+					break;
+				case 1:         /* drop the rest */
+					len = at - n;
+					break;
+				default:        /* double a byte */
+					if (n + len + 1 < sizeof(buf)) {
+						memmove(buf + at + 1, buf + at,
+						    n + len - at);
+						len++;
+					}
+				}
+			}
+			n += len;
+		}
+		/* sent in random pieces */
+		for (size_t o = 0; o < n;) {
+			size_t piece = 1 + rnd(&seed) % 64;
+			if (piece > n - o)
+				piece = n - o;
+			if (send(fd, buf + o, piece, MSG_NOSIGNAL) <= 0)
+				break;
+			o += piece;
+		}
+		if (rnd(&seed) % 2)
+			shutdown(fd, SHUT_WR);
+		/* whatever comes back must be HTTP/1.1 answers */
+		if (drain(fd, out, sizeof(out), 50, &closed) > 0)
+			assert_memory_equal(out, "HTTP/1.1 ", 9);
+		close(fd);
+	}
+	/* still serving */
+	assert_int_equal(ONE_SHOT(port, "GET /hello?q=ok HTTP/1.1\r\n"
+	    "Host: x\r\n\r\n", &closed, &r), 200);
+	assert_string_equal(r.body, "hello - q=ok");
+	http_server_free(srv);      /* and stops with nothing left over */
+}
+
 int
 main(void)
 {
@@ -589,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_http10_and_close),
 		cmocka_unit_test(test_held_in_order),
 		cmocka_unit_test(test_limits_and_timeout),
+		cmocka_unit_test(test_mangled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
