@@ -7,6 +7,7 @@
 
 #include "server/http.h"
 #include "server/http_parse.h"
+#include "util/utf8.h"
 
 #define MAX_TARGET (HTTP_MAX_PATH * 4)
 
@@ -216,18 +217,6 @@ enum {
 	CH_ERROR,
 };
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum http_chunk_result
 http_chunked_step(struct http_chunked *c, const char *in, size_t n,
     size_t *used, const char **data, size_t *data_len)
@@ -243,7 +232,7 @@ http_chunked_step(struct http_chunked *c, const char *in, size_t n,
 		switch (c->state) {
 		case CH_SIZE0:
 		case CH_SIZE:
-			if ((v = hex_value(b)) >= 0) {
+			if ((v = hex_digit_value(b)) >= 0) {
 				/* sizes of 2^60 and more are nobody's body
 				 * (and this cannot overflow) */
 				if (c->left >= (uint64_t)1 << 56)
