@@ -105,6 +105,7 @@ struct worker {
 	struct conn *dead;              /* closed this turn, freed after */
 	int64_t now;                    /* ms, once per turn */
 	int64_t swept;
+	int64_t accept_again;           /* 0, or when to listen again */
 	time_t date_at;
 	char date[40];
 };
@@ -795,6 +796,35 @@ give(struct native *nat, struct worker *self, struct conn *c)
 	wake(to);
 }
 
+/* Out of descriptors (or memory): the listening socket stays readable,
+ * and level-triggered, it would wake this worker in a loop.  Leave it out
+ * of this worker's set for ACCEPT_PAUSE_MS, then take it back (sweep);
+ * the connections wait in the backlog meanwhile. */
+#define ACCEPT_PAUSE_MS 100
+
+static void
+pause_accept(struct worker *w)
+{
+	if (w->accept_again != 0)
+		return;
+	if (epoll_ctl(w->ep, EPOLL_CTL_DEL, w->nat->lfd, NULL) == 0)
+		w->accept_again = w->now + ACCEPT_PAUSE_MS;
+}
+
+static void
+resume_accept(struct worker *w)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.ptr = w->nat;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->nat->lfd, &ev) == 0)
+		w->accept_again = 0;
+	else
+		w->accept_again = w->now + ACCEPT_PAUSE_MS;
+}
+
 static void
 do_accept(struct worker *w)
 {
@@ -813,7 +843,10 @@ do_accept(struct worker *w)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return;         /* EAGAIN, or out of descriptors */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				pause_accept(w);
+			return;         /* EAGAIN, or out of resources */
 		}
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
@@ -857,6 +890,8 @@ sweep(struct worker *w)
 	struct http_server *srv = w->nat->srv;
 	struct conn *c, *next;
 
+	if (w->accept_again != 0 && w->now >= w->accept_again)
+		resume_accept(w);
 	for (c = w->conns; c != NULL; c = next) {
 		int64_t limit = 1000 * (c->st == C_LINGER ? LINGER_S :
 		    (int64_t)srv->cfg.timeout_s);
@@ -911,7 +946,7 @@ worker_main(void *arg)
 	w->now = w->swept = now_ms();
 	while (!atomic_load(&nat->stop)) {
 		int n = epoll_wait(w->ep, ev, EVENTS, w->again != NULL ? 0 :
-		    1000);
+		    w->accept_again != 0 ? ACCEPT_PAUSE_MS : 1000);
 		struct conn *again = w->again;
 
 		w->now = now_ms();
@@ -938,7 +973,8 @@ worker_main(void *arg)
 			}
 			conn_run(c);
 		}
-		if (w->now - w->swept >= 250) {
+		if (w->now - w->swept >= 250 || (w->accept_again != 0 &&
+		    w->now >= w->accept_again)) {
 			sweep(w);
 			w->swept = w->now;
 		}

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -670,6 +671,68 @@ test_mangled(void **state)
 	http_server_free(srv);      /* and stops with nothing left over */
 }
 
+/* Out of descriptors: the server neither spins on its listening socket
+ * nor stops listening for good. */
+static long
+cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000L +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000L;
+}
+
+static void
+test_out_of_descriptors(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct http_server *srv = start(&cfg);
+	uint16_t port = http_server_port(srv);
+	struct rlimit old, low;
+	int fds[12], probe, n0 = 0, closed;
+	long before, used;
+	struct resp r;
+
+	(void)state;
+	/* our 12 sockets first, then room for 4 more descriptors only: the
+	 * server runs out after accepting 4 of the 12 connections */
+	for (int i = 0; i < 12; i++)
+		assert_true((fds[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	probe = dup(0);
+	assert_true(probe >= 0);
+	n0 = probe;         /* the lowest free one */
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)n0 + 4;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 12; i++) {
+		struct sockaddr_in sin;
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+	}
+	pause_ms(200);
+	before = cpu_ms();
+	pause_ms(500);
+	used = cpu_ms() - before;
+	if (used > 150)
+		fail_msg("%ld ms of CPU in 500 ms while out of descriptors",
+		    used);
+	for (int i = 0; i < 12; i++)
+		close(fds[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	pause_ms(300);
+	/* listening again */
+	assert_int_equal(ONE_SHOT(port, "GET /hello HTTP/1.1\r\nHost: x\r\n"
+	    "\r\n", &closed, &r), 200);
+	http_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -681,6 +744,7 @@ main(void)
 		cmocka_unit_test(test_held_in_order),
 		cmocka_unit_test(test_limits_and_timeout),
 		cmocka_unit_test(test_mangled),
+		cmocka_unit_test(test_out_of_descriptors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
