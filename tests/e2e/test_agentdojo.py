@@ -25,7 +25,9 @@ def data():
 def test_agentdojo_replay(data, tmp_path, capsys):
     out = tmp_path / "agentdojo.json"
     code = ar.main(["--bin", BIN, "--data", data, "--json", str(out)])
-    printed = capsys.readouterr().out
+    cap = capsys.readouterr()
+    # stderr too: a failed replay says why there (and shows the log)
+    printed = cap.out + cap.err
     assert code != 2, printed
     tot = json.loads(out.read_text())["total"]
     # the whole benchmark was played: 97 user tasks, 339 benign calls,
@@ -50,7 +52,9 @@ def test_agentdojo_replay_sees_attacks(data, tmp_path, capsys):
     out = tmp_path / "permissive.json"
     code = ar.main(["--bin", BIN, "--data", data, "--example", str(ex),
                     "--suite", "banking", "--json", str(out)])
-    printed = capsys.readouterr().out
+    cap = capsys.readouterr()
+    # stderr too: a failed replay says why there (and shows the log)
+    printed = cap.out + cap.err
     assert code == 1, printed
     tot = json.loads(out.read_text())["total"]
     assert tot["benign_permitted"] == tot["benign_calls"] == 33
