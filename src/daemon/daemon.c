@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -686,12 +687,49 @@ signals_restore(struct daemon *d)
 	d->sig_installed = false;
 }
 
+/* Each connection takes a descriptor, and a soft limit of 1024 is common,
+ * below the server's connections plus the daemon's own files: raise the
+ * soft limit to the hard one (capped), and say so when that is not
+ * enough.  (Past the limit the server stops listening for a moment
+ * instead of failing; see docs/http-server.md.) */
+#define NOFILE_CAP 1048576
+#define NOFILE_OWN 64               /* the store, keys, logs, JWKS fetches */
+
+static void
+raise_nofile(struct daemon *d)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ?
+	    NOFILE_CAP : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit n = { want, rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &n) == 0) {
+			daemon_log(d, DLOG_DEBUG, "open files: limit raised "
+			    "from %llu to %llu", (unsigned long long)rl.rlim_cur,
+			    (unsigned long long)want);
+			rl.rlim_cur = want;
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < HTTP_MAX_CONNECTIONS + NOFILE_OWN)
+		daemon_log(d, DLOG_WARN, "open files: the limit is %llu, below "
+		    "the %u connections the server takes and its own files; "
+		    "connections past it wait (raise the hard limit: ulimit "
+		    "-Hn, LimitNOFILE=)", (unsigned long long)rl.rlim_cur,
+		    HTTP_MAX_CONNECTIONS);
+}
+
 int
 daemon_start(struct daemon *d)
 {
 	const struct config *cfg = d->cfg;
 	int r;
 
+	raise_nofile(d);
 	if ((r = signals_install(d)) != MANDATE_OK)
 		return r;
 	if ((r = http_server_start(d->srv)) != MANDATE_OK) {

@@ -49,6 +49,7 @@
 #define HTTP_REQUEST_ID_MAX 128     /* accepted X-Request-ID length */
 #define HTTP_FORM_MAX_PAIRS 64      /* default form / query pair limit */
 #define HTTP_FORM_MAX_FIELD 8192    /* default bytes per key or value */
+#define HTTP_MAX_CONNECTIONS 1000   /* default http_config.max_connections */
 
 enum http_client_auth {
 	HTTP_CLIENT_AUTH_NONE = 0,      /* no client certificate requested */
@@ -74,7 +75,7 @@ struct http_config {
 	const char *address;        /* IPv4/IPv6 literal; NULL = 127.0.0.1 */
 	uint16_t port;              /* 0 = ephemeral, see http_server_port() */
 	unsigned threads;           /* worker pool size; 0 = 2 */
-	unsigned max_connections;   /* 0 = 1000 */
+	unsigned max_connections;   /* 0 = HTTP_MAX_CONNECTIONS */
 	unsigned max_per_ip;        /* 0 = no per-IP limit */
 	unsigned timeout_s;         /* idle connection timeout; 0 = 30 */
 	size_t max_body;            /* request body limit; 0 = 1 MiB */

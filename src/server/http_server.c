@@ -87,7 +87,7 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 	if (srv->cfg.threads == 0)
 		srv->cfg.threads = 2;
 	if (srv->cfg.max_connections == 0)
-		srv->cfg.max_connections = 1000;
+		srv->cfg.max_connections = HTTP_MAX_CONNECTIONS;
 	if (srv->cfg.timeout_s == 0)
 		srv->cfg.timeout_s = 30;
 	if (srv->cfg.max_body == 0)

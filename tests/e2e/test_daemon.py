@@ -5,6 +5,8 @@ Run by meson (suite "e2e") with MANDATE_BIN set:
 """
 import json
 import os
+import resource
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from conftest import BIN, ROOT
+from conftest import free_port as conftest_free_port
 
 AGENT = "spiffe://dev.local/agents/triage"
 JSON = {"Content-Type": "application/json"}
@@ -184,6 +187,60 @@ def test_header_limit_configured(start_daemon, tmp_path):
                      "data_dir: @DIR@/data\n")
     assert header_status(d, 40000) == 200
     assert header_status(d, 70000) == 431
+
+
+def soft_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no open files limit for %d" % pid)
+
+
+def serve_with_nofile(tmp_path, soft, hard):
+    """Start the daemon with these open-files limits; its soft limit once
+    it listens, and its log."""
+    port = conftest_free_port()
+    log = tmp_path / ("nofile-%d-%d.log" % (soft, hard))
+
+    def limits():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open(log, "w") as out:
+        p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                             cwd=str(tmp_path), stdout=out,
+                             stderr=subprocess.STDOUT, preexec_fn=limits)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if requests.get("http://127.0.0.1:%d/readyz" % port,
+                                timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("not ready:\n" + log.read_text())
+        got = soft_nofile(p.pid)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0, log.read_text()
+    return got, log.read_text()
+
+
+def test_open_files_limit(tmp_path):
+    # a low soft limit is raised to the hard one
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard > 1048576:
+        hard = 1048576
+    if hard < 2048:
+        pytest.skip("hard open-files limit %d is too low to test" % hard)
+    got, text = serve_with_nofile(tmp_path, 256, hard)
+    assert got == hard, text
+    assert "open files: the limit is" not in text
+    # a hard limit below what the server may take: raised, and said
+    got, text = serve_with_nofile(tmp_path, 256, 512)
+    assert got == 512, text
+    assert "open files: the limit is 512" in text, text
 
 
 def test_unknown_task(dev):
