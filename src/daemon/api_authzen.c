@@ -456,6 +456,24 @@ hold_deny(struct http_request *req)
 	    sizeof(deny) - 1);
 }
 
+/* The same deny once the decision has its id, so that the caller can find
+ * the record (it says why, e.g. deny_reason when the call could not be
+ * counted against the task's budget; when the record itself could not be
+ * written, no record has the id). */
+static int
+hold_deny_id(struct http_request *req, const char *id)
+{
+	size_t n = 0, cap = 64 + 6 * strlen(id);
+	char *buf = arena_alloc(req->arena, cap);
+
+	if (buf == NULL)
+		return MANDATE_ENOMEM;
+	put_lit(buf, &n, "{\"decision\":false,\"context\":{\"id\":");
+	put_string(buf, &n, id, strlen(id));
+	put_lit(buf, &n, "}}");
+	return http_hold_fallback(req, 200, "application/json", buf, n);
+}
+
 /* A batch's or a search's answer when a decision record cannot be
  * written after all, before the handler knows more: an error. */
 static int
@@ -523,6 +541,10 @@ h_evaluation(struct http_request *req, void *arg)
 	r = evaluate(d, req, p, req->body.p, &caller, authn, false, true, &e,
 	    &o);
 	daemon_policies_put(p);
+	/* (read only once the handler has returned; a failure keeps the
+	 * bare deny) */
+	if (o.id[0] != '\0')
+		(void)hold_deny_id(req, o.id);
 	if (r == MANDATE_EINVAL)
 		http_respond_error(req, 400, "invalid_request", o.err);
 	else if (r == MANDATE_ENOMEM)
@@ -561,6 +583,8 @@ h_evaluations(struct http_request *req, void *arg)
 		}
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
 		    true, &b.items[0], &o);
+		if (o.id[0] != '\0')
+			(void)hold_deny_id(req, o.id);
 		if (r == MANDATE_EINVAL)
 			http_respond_error(req, 400, "invalid_request", o.err);
 		else if (r == MANDATE_ENOMEM)

@@ -342,14 +342,18 @@ def test_held_answers_fail_closed(start_daemon, tmp_path):
     con = sqlite3.connect(db, timeout=1, isolation_level=None)
     try:
         con.execute("BEGIN EXCLUSIVE")
+        # a deny, with the decision's id only (its record is what failed)
         r = requests.post(d.url + "/access/v1/evaluation", json=ev,
                           timeout=30)
         assert r.status_code == 200, r.text
-        assert r.json() == {"decision": False}
+        assert r.json()["decision"] is False, r.text
+        assert list(r.json()["context"]) == ["id"], r.text
+        assert r.json()["context"]["id"], r.text
         r = requests.post(d.url + "/access/v1/evaluation", json=bound,
                           timeout=30)
         assert r.status_code == 200, r.text
-        assert r.json() == {"decision": False}
+        assert r.json()["decision"] is False, r.text
+        assert list(r.json()["context"]) == ["id"], r.text
         # a batch: every item a deny; a search: an error
         r = requests.post(d.url + "/access/v1/evaluations", json={
             "evaluations": [ev, ev, ev]}, timeout=30)
