@@ -444,11 +444,14 @@ native_resume(struct http_request_int *ri)
 	struct conn *c = ri->conn;
 	struct worker *w = c->w;
 
+	/* woken under the lock: once it is released, the worker may answer,
+	 * the server may stop and w be freed, so this thread (not one of
+	 * the workers) must not touch w after the unlock */
 	pthread_mutex_lock(&w->lock);
 	c->ready_next = w->ready;
 	w->ready = c;
-	pthread_mutex_unlock(&w->lock);
 	wake(w);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* An answer to a request that was not read whole: then close. */
