@@ -58,6 +58,7 @@
 #define EVENTS 64
 #define ACCEPT_BATCH 4            /* per wake: spreads connections */
 #define LINGER_S 2
+#define LINGER_MAX (4u << 20)       /* bytes read and dropped, at most */
 #define RUN_BUDGET 16           /* requests per connection per turn */
 #define BODY_FIRST 1024
 
@@ -84,6 +85,7 @@ struct conn {
 	char *body;
 	size_t body_len, body_cap;
 	struct http_chunked ch;
+	size_t lingered;                /* bytes dropped while lingering */
 	struct iovec iov[2];            /* the answer being written */
 	int iov_first, iov_n;
 	int64_t last;                   /* last progress, ms */
@@ -668,13 +670,20 @@ on_chunked(struct conn *c)
 	}
 }
 
-/* Read and drop until the client closes; LINGER_S at most (sweep). */
+/* Read and drop until the client closes: LINGER_S at most (sweep), and
+ * LINGER_MAX bytes, so that a client that keeps sending cannot keep its
+ * worker reading. */
 static void
 linger_read(struct conn *c)
 {
 	for (;;) {
 		int r;
+		c->lingered += c->wr - c->rd;
 		c->rd = c->wr = 0;
+		if (c->lingered > LINGER_MAX) {
+			conn_close(c);
+			return;
+		}
 		if ((r = fill(c)) == 1)
 			continue;
 		if (r != 0)

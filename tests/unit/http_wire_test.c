@@ -369,6 +369,29 @@ test_chunked_and_continue(void **state)
 	assert_int_equal(r.status, 413);
 	assert_non_null(strstr(r.head, "Connection: close"));
 	close(fd);
+	/* a client that goes on sending after its 413 is read from for a
+	 * while (so that it reads the answer), then cut off */
+	fd = dial(port);
+	stream_reset();
+	puts_(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n");
+	put(fd, big, sizeof(big));
+	assert_int_equal(next_response(fd, &r, 2000), 0);
+	assert_int_equal(r.status, 413);
+	{
+		static char junk[65536];
+		size_t sent = 0;
+		ssize_t k = 1;
+		memset(junk, 'j', sizeof(junk));
+		while (sent < (64u << 20) && k > 0) {
+			k = send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+			if (k > 0)
+				sent += (size_t)k;
+		}
+		assert_true(k < 0);             /* cut off */
+		assert_true(sent < (16u << 20));
+	}
+	close(fd);
 	/* Content-Length past max_body: 413 before the body */
 	assert_int_equal(ONE_SHOT(port, "POST /echo HTTP/1.1\r\nHost: x\r\n"
 	    "Content-Length: 65\r\n\r\n", &closed, &r), 413);
