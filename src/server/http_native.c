@@ -723,8 +723,9 @@ conn_run(struct conn *c)
 				continue;
 			}
 			c->st = C_HEAD;
-			if (--budget == 0 && c->rd < c->wr) {
-				/* let the worker's other connections in */
+			if (--budget <= 0 && (c->rd < c->wr || !c->drained)) {
+				/* more may be waiting: let the worker's other
+				 * connections in first */
 				if (!c->queued) {
 					c->queued = true;
 					c->ready_next = c->w->again;

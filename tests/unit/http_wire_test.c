@@ -311,6 +311,24 @@ test_pipelined_and_split(void **state)
 	assert_non_null(strstr(r.head, "X-Request-ID: "));
 	assert_non_null(strstr(r.head, "Date: "));
 
+	/* 40 in one write: past the 16 a connection is served in one turn,
+	 * so it yields and comes back; all answered, in order */
+	{
+		static char many[40 * 64];
+		size_t n = 0;
+		for (int i = 0; i < 40; i++)
+			n += (size_t)snprintf(many + n, sizeof(many) - n,
+			    "GET /hello?q=%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		stream_reset();
+		put(fd, many, n);
+		for (int i = 0; i < 40; i++) {
+			char want[32];
+			snprintf(want, sizeof(want), "hello - q=%d", i);
+			assert_int_equal(next_response(fd, &r, 2000), 0);
+			assert_string_equal(r.body, want);
+		}
+	}
+
 	/* a head a byte at a time, after empty lines (ignored) */
 	stream_reset();
 	for (const char *p = slow; *p != '\0'; p++) {
