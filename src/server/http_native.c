@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,27 @@ http_date(struct worker *w)
 	return w->date;
 }
 
+/* Append to the answer's head; false once it does not fit (the head is
+ * sized for what goes in, so this is a bound, not a path). */
+static bool __attribute__((format(printf, 4, 5)))
+hput(char *h, size_t cap, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*o >= cap)
+		return false;
+	va_start(ap, fmt);
+	k = vsnprintf(h + *o, cap - *o, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= cap - *o) {
+		*o = cap;
+		return false;
+	}
+	*o += (size_t)k;
+	return true;
+}
+
 int
 native_send(struct http_request_int *ri)
 {
@@ -387,7 +409,6 @@ native_send(struct http_request_int *ri)
 	size_t cap = 256, o = 0;
 	char *h;
 	bool body_ok;
-	int k;
 
 	http_req_answer(ri, &a);
 	if (atomic_load(&srv->stopping))
@@ -401,30 +422,22 @@ native_send(struct http_request_int *ri)
 		    strlen(ri->resp_values[i]) + 4;
 	if ((h = arena_alloc(&ri->arena, cap)) == NULL)
 		return 0;
-	k = snprintf(h, cap, "HTTP/1.1 %u %s\r\nDate: %s\r\n", a.status,
+	hput(h, cap, &o, "HTTP/1.1 %u %s\r\nDate: %s\r\n", a.status,
 	    reason(a.status), http_date(c->w));
-	o = (size_t)k;
 	if (body_ok)
-		o += (size_t)snprintf(h + o, cap - o,
-		    "Content-Length: %zu\r\n", a.len);
+		hput(h, cap, &o, "Content-Length: %zu\r\n", a.len);
 	if (a.type != NULL)
-		o += (size_t)snprintf(h + o, cap - o, "Content-Type: %s\r\n",
-		    a.type);
-	o += (size_t)snprintf(h + o, cap - o, "X-Request-ID: %s\r\n",
-	    ri->request_id);
+		hput(h, cap, &o, "Content-Type: %s\r\n", a.type);
+	hput(h, cap, &o, "X-Request-ID: %s\r\n", ri->request_id);
 	for (size_t i = 0; a.headers && i < ri->n_resp_headers; i++)
-		o += (size_t)snprintf(h + o, cap - o, "%s: %s\r\n",
-		    ri->resp_names[i], ri->resp_values[i]);
+		hput(h, cap, &o, "%s: %s\r\n", ri->resp_names[i],
+		    ri->resp_values[i]);
 	if (c->close_after)
-		o += (size_t)snprintf(h + o, cap - o,
-		    "Connection: close\r\n");
+		hput(h, cap, &o, "Connection: close\r\n");
 	else if (c->head.minor == 0)
-		o += (size_t)snprintf(h + o, cap - o,
-		    "Connection: keep-alive\r\n");
-	if (o + 2 >= cap)
+		hput(h, cap, &o, "Connection: keep-alive\r\n");
+	if (!hput(h, cap, &o, "\r\n"))
 		return 0;
-	h[o++] = '\r';
-	h[o++] = '\n';
 	c->iov[0].iov_base = h;
 	c->iov[0].iov_len = o;
 	c->iov_first = 0;
