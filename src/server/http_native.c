@@ -25,7 +25,7 @@
  *   WRITE    writing the answer
  *   LINGER   after an answer that closes the connection: the write side
  *            is shut and what the client still sends is read and dropped
- *            until it closes (at most LINGER_S), so that a client still
+ *            until it closes (LINGER_S, LINGER_MAX), so that a client still
  *            sending a refused body reads its answer rather than a reset
  *
  * The parsers are strict (http_parse.c).  An answer to a request that
