@@ -712,6 +712,10 @@ static const struct field server_fields[] = {
 	    connection_memory, 4 * KiB, 1 * MiB),
 	FLD("request_timeout", F_DUR, struct config_server, request_timeout,
 	    1, HOUR),
+	FLD("max_connections", F_UINT, struct config_server, max_connections,
+	    1, 1000000),
+	FLD("max_per_ip", F_UINT, struct config_server, max_per_ip, 0,
+	    1000000),
 	SECT("tls", struct config_server, tls, tls_fields),
 	END
 };
@@ -914,6 +918,8 @@ set_defaults(struct config *cfg, bool dev)
 	cfg->server.threads = 4;
 	cfg->server.max_body_size = 1 * MiB;
 	cfg->server.connection_memory = 16 * KiB;
+	cfg->server.max_connections = 1000;
+	cfg->server.max_per_ip = 0;
 	cfg->server.request_timeout = 30;
 	cfg->store.driver = CONFIG_STORE_SQLITE;
 	cfg->policies.reload_interval = 5;

@@ -63,6 +63,8 @@ struct config_server {
 	size_t connection_memory;    /* per connection: request line, headers,
 	                              * I/O buffers */
 	uint64_t request_timeout;    /* seconds */
+	unsigned max_connections;    /* open connections at once */
+	unsigned max_per_ip;         /* from one client address; 0 = no limit */
 	struct config_tls tls;
 };
 

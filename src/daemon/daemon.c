@@ -403,6 +403,8 @@ build_server(struct daemon *d)
 	hc.timeout_s = (unsigned)cfg->server.request_timeout;
 	hc.max_body = cfg->server.max_body_size;
 	hc.connection_memory = cfg->server.connection_memory;
+	hc.max_connections = cfg->server.max_connections;
+	hc.max_per_ip = cfg->server.max_per_ip;
 	hc.tls_cert_file = cfg->server.tls.cert_file;
 	hc.tls_key_file = cfg->server.tls.key_file;
 	hc.client_ca_file = cfg->server.tls.client_ca_file;
@@ -714,13 +716,14 @@ raise_nofile(struct daemon *d)
 			rl.rlim_cur = want;
 		}
 	}
-	if (rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < HTTP_MAX_CONNECTIONS + NOFILE_OWN)
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <
+	    (rlim_t)d->cfg->server.max_connections + NOFILE_OWN)
 		daemon_log(d, DLOG_WARN, "open files: the limit is %llu, below "
-		    "the %u connections the server takes and its own files; "
-		    "connections past it wait (raise the hard limit: ulimit "
-		    "-Hn, LimitNOFILE=)", (unsigned long long)rl.rlim_cur,
-		    HTTP_MAX_CONNECTIONS);
+		    "the %u connections the server takes "
+		    "(server.max_connections) and its own files; connections "
+		    "past it wait (raise the hard limit: ulimit -Hn, "
+		    "LimitNOFILE=)", (unsigned long long)rl.rlim_cur,
+		    d->cfg->server.max_connections);
 }
 
 int

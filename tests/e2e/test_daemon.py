@@ -243,6 +243,41 @@ def test_open_files_limit(tmp_path):
     assert "open files: the limit is 512" in text, text
 
 
+@pytest.mark.parametrize("limits", ["max_connections: 2",
+                                    "max_connections: 50\n  max_per_ip: 2"])
+def test_connection_limits(start_daemon, limits):
+    """server.max_connections and server.max_per_ip: the third connection
+    from here is closed at once, and a place given back is taken again."""
+    import socket
+    d = start_daemon("server:\n  listen: 127.0.0.1:@PORT@\n  " + limits +
+                     "\ndata_dir: @DIR@/data\n")
+
+    def conn():
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        return s
+
+    def answered(s):
+        try:
+            return s.recv(4096).startswith(b"HTTP/1.1 200")
+        except (ConnectionError, socket.timeout):
+            return False
+    time.sleep(0.2)             # the readiness check's connection is gone
+    a = conn()
+    assert answered(a)
+    b = conn()
+    assert answered(b)
+    c = conn()                  # a third from 127.0.0.1: closed
+    assert not answered(c)
+    c.close()
+    b.close()
+    time.sleep(0.2)
+    c = conn()                  # b's place is free again
+    assert answered(c)
+    a.close()
+    c.close()
+
+
 def test_unknown_task(dev):
     for tid in ["0" * 32, "nope", "A" * 32]:
         r = requests.get(dev.url + "/v1/tasks/" + tid, timeout=5)

@@ -35,6 +35,8 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("server.max_body_size", c->server.max_body_size)
 	U("server.connection_memory", c->server.connection_memory)
 	U("server.request_timeout", c->server.request_timeout)
+	U("server.max_connections", c->server.max_connections)
+	U("server.max_per_ip", c->server.max_per_ip)
 	S("server.tls.cert_file", c->server.tls.cert_file)
 	U("server.tls.client_auth", c->server.tls.client_auth)
 	U("store.driver", c->store.driver)
@@ -128,6 +130,12 @@ static const struct good_case good_cases[] = {
 	{ "tasks: {retention: 90d}\n", "tasks.retention", "7776000" },
 	{ "", "server.max_body_size", "1048576" },
 	{ "", "server.connection_memory", "16384" },
+	{ "", "server.max_connections", "1000" },
+	{ "", "server.max_per_ip", "0" },
+	{ "server: {max_connections: 20000, max_per_ip: 50}\n",
+	  "server.max_connections", "20000" },
+	{ "server: {max_connections: 20000, max_per_ip: 50}\n",
+	  "server.max_per_ip", "50" },
 	{ "server: {connection_memory: 32KiB}\n", "server.connection_memory",
 	  "32768" },
 	{ "", "dev.enabled", "0" },
@@ -335,6 +343,8 @@ static const struct bad_case bad_cases[] = {
 	{ "server:\n  max_body_size: 1GiB\n", MANDATE_EINVAL, 2, 18,
 	  "out of range" },
 	{ "server:\n  connection_memory: 1KiB\n", MANDATE_EINVAL, 2, 22,
+	  "out of range" },
+	{ "server:\n  max_connections: 0\n", MANDATE_EINVAL, 2, 20,
 	  "out of range" },
 	{ "server:\n  request_timeout: 5 minutes\n", MANDATE_EINVAL, 2, 20,
 	  "duration" },
