@@ -90,6 +90,8 @@ struct conn {
 	struct iovec iov[2];            /* the answer being written */
 	int iov_first, iov_n;
 	int64_t last;                   /* last progress, ms */
+	int64_t begun;                  /* first byte of this request, ms;
+					 * 0 between requests */
 	char remote[INET6_ADDRSTRLEN + 1];
 };
 
@@ -220,6 +222,7 @@ req_done(struct conn *c)
 	c->body_left = 0;
 	c->head.n_headers = 0;
 	c->is_head = false;
+	c->begun = 0;
 	if (ri != NULL)
 		http_req_end(ri);
 }
@@ -544,6 +547,8 @@ on_head(struct conn *c)
 	while (c->wr - c->rd >= 2 && c->buf[c->rd] == '\r' &&
 	    c->buf[c->rd + 1] == '\n')
 		c->rd += 2;
+	if (c->begun == 0 && c->rd < c->wr)
+		c->begun = c->w->now;   /* the request's clock starts */
 	hl = http_head_length(c->buf + c->rd, c->wr - c->rd);
 	if (hl == 0 && !(c->rd == 0 && c->wr == c->cap))
 		return 0;
@@ -925,6 +930,11 @@ sweep(struct worker *w)
 		if (c->st == C_HELD)
 			continue;
 		if (w->now - c->last >= limit)
+			conn_close(c);
+		else if (c->begun != 0 && w->now - c->begun >= limit &&
+		    (c->st == C_HEAD || c->st == C_BODY || c->st == C_CHUNKED))
+			/* a request that trickles in, a byte now and then:
+			 * it has request_timeout from its first byte */
 			conn_close(c);
 	}
 }

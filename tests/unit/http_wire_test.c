@@ -595,6 +595,30 @@ test_limits_and_timeout(void **state)
 	assert_true(closed);
 	close(a);
 	close(b);
+
+	/* a head that trickles in, a byte every 200 ms: closed once the
+	 * request is 1 s old, though bytes keep coming */
+	a = dial(port);
+	{
+		static const char slow[] = "GET /hello HTTP/1.1\r\nX-Slow: "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+		struct timespec t0, t1;
+		long ms = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (size_t i = 0; i < sizeof(slow) - 1; i++) {
+			if (send(a, slow + i, 1, MSG_NOSIGNAL) != 1)
+				break;
+			if (drain(a, buf, sizeof(buf), 200, &closed) == 0 &&
+			    closed)
+				break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		assert_true(closed);
+		assert_true(ms >= 900 && ms < 3500);
+	}
+	close(a);
 	http_server_free(srv);
 
 	srv = start(&cfg2);
