@@ -142,6 +142,8 @@ void http_req_answer(struct http_request_int *ri, struct http_answer *a);
 /* Written (status, bytes) or abandoned: log, count and free. */
 void http_req_end(struct http_request_int *ri);
 long long http_elapsed_us(const struct timespec *start);
+/* A peer's address as text ("127.0.0.1", "::1"); "" if not IP. */
+void http_addr_text(const struct sockaddr *sa, char *out, size_t cap);
 
 /* ---- the engines, for http_server.c ---- */
 

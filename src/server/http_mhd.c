@@ -11,7 +11,6 @@
  * the last release resumes it, and the access handler, called again,
  * queues the answer.  The completion callback ends the request.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,12 +55,7 @@ remote_address(struct MHD_Connection *conn, char *out, size_t cap)
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || (sa = ci->client_addr) == NULL)
 		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, out, (socklen_t)cap);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, out, (socklen_t)cap);
+	http_addr_text(sa, out, cap);
 }
 
 struct query_state {

@@ -879,13 +879,7 @@ do_accept(struct worker *w)
 				pause_accept(w);
 			return;         /* EAGAIN, or out of resources */
 		}
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-			    ip, sizeof(ip));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			    &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
-			    sizeof(ip));
+		http_addr_text((const struct sockaddr *)&ss, ip, sizeof(ip));
 		if (atomic_fetch_add(&nat->n_conns, 1) >=
 		    srv->cfg.max_connections) {
 			atomic_fetch_sub(&nat->n_conns, 1);

@@ -671,6 +671,18 @@ http_elapsed_us(const struct timespec *start)
 	    (now.tv_nsec - start->tv_nsec) / 1000;
 }
 
+void
+http_addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, out, (socklen_t)cap);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
 struct http_request_int *
 http_req_new(struct http_server *srv, void *conn, size_t size)
 {
@@ -690,7 +702,6 @@ http_req_new(struct http_server *srv, void *conn, size_t size)
 	ri->req.route = "unmatched";
 	ri->req.path = STR_NULL;
 	ri->req.body = str_make("", 0);
-	make_request_id(srv, ri->request_id, sizeof(ri->request_id));
 	atomic_fetch_add(&srv->in_flight, 1);
 	return ri;
 }
@@ -706,6 +717,9 @@ http_req_ids(struct http_request_int *ri, const char *method,
 	if (sane_request_id(request_id_header))
 		memcpy(ri->request_id, request_id_header,
 		    strlen(request_id_header) + 1);
+	else
+		make_request_id(ri->srv, ri->request_id,
+		    sizeof(ri->request_id));
 	if (remote != NULL && strlen(remote) < sizeof(ri->remote))
 		memcpy(ri->remote, remote, strlen(remote) + 1);
 }
@@ -908,6 +922,8 @@ http_req_end(struct http_request_int *ri)
 
 	/* decided, though the client may not have the answer */
 	apply_counts(ri, atomic_load(&ri->hold_failed) != 0);
+	if (ri->request_id[0] == '\0')  /* ended before its head was read */
+		make_request_id(srv, ri->request_id, sizeof(ri->request_id));
 	us = http_elapsed_us(&ri->start);
 	if (!ri->responded)
 		ri->status = 499;       /* client went away */
