@@ -427,6 +427,8 @@ struct sq_conn {
 	sqlite3_stmt *stmt[ST_COUNT];   /* prepared on first use */
 	struct merkle_hasher *hasher;   /* the audit leaves' hashes */
 	int in_use;
+	struct sq_store *st;
+	struct timespec busy_since;     /* of the current wait (busy_wait) */
 };
 
 /* Most writes per group-commit transaction. */
@@ -473,6 +475,11 @@ struct sq_store {
 	struct sq_conn *conns;
 	unsigned n_conns;
 	int busy_timeout_ms;
+	/* commits of this process (wal_done): a connection waiting for the
+	 * write lock wakes at each one instead of sleeping blindly */
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	uint64_t wgen;
 	store_log_fn *log;
 	void *log_ctx;
 };
@@ -590,6 +597,62 @@ exec_one(struct sq_store *st, sqlite3 *db, const char *sql, char *val,
 	return MANDATE_OK;
 }
 
+/* The write lock is taken: wait for this process's next commit (or 5 ms,
+ * for another process's), then let SQLite try again, until the busy
+ * timeout.  SQLite's own busy handler sleeps 25 to 100 ms between tries,
+ * and the audit writer, committing batch after batch, holds the lock
+ * most of the time and takes it again within microseconds: under load a
+ * task creation could miss every window and fail after 5 s
+ * ("database is locked").  Woken at the commit, it tries at once. */
+static int
+busy_wait(void *arg, int n)
+{
+	struct sq_conn *c = arg;
+	struct sq_store *st = c->st;
+	struct timespec now, until;
+	uint64_t gen;
+	long long waited;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (n == 0)
+		c->busy_since = now;
+	waited = (long long)(now.tv_sec - c->busy_since.tv_sec) * 1000 +
+	    (now.tv_nsec - c->busy_since.tv_nsec) / 1000000;
+	if (waited >= st->busy_timeout_ms)
+		return 0;
+	until = now;
+	until.tv_nsec += 5 * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->wmu);
+	gen = st->wgen;
+	while (st->wgen == gen && pthread_cond_timedwait(&st->wcv, &st->wmu,
+	    &until) == 0)
+		;
+	pthread_mutex_unlock(&st->wmu);
+	return 1;
+}
+
+/* After each commit of a connection, the write lock released: wake the
+ * waiters; and what SQLite's default WAL hook does, which this replaces:
+ * a passive checkpoint past SQLITE_DEFAULT_WAL_AUTOCHECKPOINT pages. */
+static int
+wal_done(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sq_store *st = arg;
+
+	pthread_mutex_lock(&st->wmu);
+	st->wgen++;
+	pthread_cond_broadcast(&st->wcv);
+	pthread_mutex_unlock(&st->wmu);
+	if (pages >= 1000)
+		(void)sqlite3_wal_checkpoint_v2(db, name,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 static int
 conn_open(struct sq_store *st, const char *path, struct sq_conn *c)
 {
@@ -615,7 +678,9 @@ conn_open(struct sq_store *st, const char *path, struct sq_conn *c)
 		return r;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+	c->st = st;
+	sqlite3_busy_handler(c->db, busy_wait, c);
+	sqlite3_wal_hook(c->db, wal_done, st);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0,
 	    (int *)NULL);
@@ -1083,6 +1148,8 @@ sq_close(void *impl)
 		conn_close(&st->conns[i]);
 	free(st->conns);
 	pthread_mutex_destroy(&st->tree_mu);
+	pthread_cond_destroy(&st->wcv);
+	pthread_mutex_destroy(&st->wmu);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->gc_mu);
 	pthread_cond_destroy(&st->cv);
@@ -1129,6 +1196,7 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	int r = MANDATE_EINTERNAL;
 	int target_version = SCHEMA_LATEST;
 	int mu_ok = 0, cv_ok = 0, gmu_ok = 0, gcv_ok = 0, tmu_ok = 0;
+	int wmu_ok = 0, wcv_ok = 0;
 
 	*impl = NULL;
 	/* Connections move between threads (one at a time): SQLite must be
@@ -1163,6 +1231,21 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	if (pthread_mutex_init(&st->tree_mu, NULL) != 0)
 		goto out;
 	tmu_ok = 1;
+	{
+		pthread_condattr_t ca;
+		if (pthread_mutex_init(&st->wmu, NULL) != 0)
+			goto out;
+		wmu_ok = 1;
+		if (pthread_condattr_init(&ca) != 0)
+			goto out;
+		if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+		    pthread_cond_init(&st->wcv, &ca) != 0) {
+			pthread_condattr_destroy(&ca);
+			goto out;
+		}
+		pthread_condattr_destroy(&ca);
+		wcv_ok = 1;
+	}
 	if ((st->conns = calloc(opt->pool_size, sizeof(*st->conns))) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
@@ -1187,6 +1270,10 @@ out:
 		free(st->conns);
 		if (tmu_ok)
 			pthread_mutex_destroy(&st->tree_mu);
+		if (wcv_ok)
+			pthread_cond_destroy(&st->wcv);
+		if (wmu_ok)
+			pthread_mutex_destroy(&st->wmu);
 		if (gcv_ok)
 			pthread_cond_destroy(&st->gc_cv);
 		if (gmu_ok)
