@@ -1,6 +1,6 @@
 /*
- * http.h - the daemon's HTTP server layer: plain HTTP/1.1 on its own epoll
- * loop (http_native.c), TLS on libmicrohttpd and GnuTLS (http_mhd.c).
+ * http.h - the daemon's HTTP server layer: HTTP/1.1 on its own epoll loop
+ * (http_native.c), plain or over TLS (GnuTLS).
  *
  * One struct http_server listens on one address, runs a pool of worker
  * threads, routes "METHOD /path/{param}" to handlers, collects bodies up
@@ -79,11 +79,9 @@ struct http_config {
 	unsigned max_per_ip;        /* 0 = no per-IP limit */
 	unsigned timeout_s;         /* idle connection timeout; 0 = 30 */
 	size_t max_body;            /* request body limit; 0 = 1 MiB */
-	/* Memory per connection for the request line and the headers; a
-	 * request whose head does not fit is answered 431.  With TLS it is
-	 * libmicrohttpd's pool, which also holds the read and write buffers
-	 * and is cleared after every request, so more than is needed costs
-	 * time.  0 = 16 KiB. */
+	/* Memory per connection for the request line and the headers (the
+	 * read buffer); a request whose head does not fit is answered 431.
+	 * 0 = 16 KiB. */
 	size_t connection_memory;
 	size_t arena_limit;         /* per-request arena limit; 0 = 8 MiB */
 

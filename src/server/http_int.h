@@ -1,14 +1,14 @@
 /*
  * http_int.h - inside the HTTP server layer: what http_server.c (routing,
- * answers, holds, access log, metrics) shares with its two engines, the
- * ones that own sockets and speak HTTP/1.1:
+ * answers, holds, access log, metrics) shares with the engine, which owns
+ * the sockets and speaks HTTP/1.1:
  *
- *   http_native.c  plain HTTP: our own epoll loop per worker thread
- *   http_mhd.c     TLS (and mTLS): libmicrohttpd with GnuTLS
+ *   http_native.c  our own epoll loop per worker thread, for plain HTTP
+ *                  and for TLS (and mTLS) through GnuTLS
  *
  * Not for use outside src/server.
  *
- * A request's life, in either engine: http_req_new() when its head has
+ * A request's life in the engine: http_req_new() when its head has
  * arrived, http_req_ids() once the method and headers are known,
  * http_req_dispatch() when the body is complete (routes and runs the
  * handler); then the engine sends what http_req_answer() gives, either
@@ -56,8 +56,7 @@ struct http_server {
 	size_t n_routes, cap_routes;
 	struct ready_check *checks;
 	size_t n_checks, cap_checks;
-	struct MHD_Daemon *daemon;      /* TLS: the libmicrohttpd engine */
-	struct native *native;          /* plain HTTP: ours */
+	struct native *native;          /* the engine, once started */
 	uint16_t port;
 	_Atomic long in_flight;
 	_Atomic long held;              /* requests that took a hold and
@@ -152,11 +151,5 @@ int native_start(struct http_server *srv, const struct sockaddr *sa,
 void native_stop(struct http_server *srv);
 int native_send(struct http_request_int *ri);
 void native_resume(struct http_request_int *ri);
-
-int mhd_start(struct http_server *srv, const struct sockaddr *sa);
-void mhd_stop(struct http_server *srv);
-int mhd_send(struct http_request_int *ri);
-void mhd_resume(struct http_request_int *ri);
-const char *mhd_header(const struct http_request_int *ri, const char *name);
 
 #endif

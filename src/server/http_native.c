@@ -1,8 +1,10 @@
 /*
- * http_native.c - the plain-HTTP engine: HTTP/1.1 on an epoll loop per
- * worker thread, with no library between the socket and the handler.
+ * http_native.c - the HTTP engine: HTTP/1.1 on an epoll loop per worker
+ * thread, plain or over TLS (GnuTLS), with no HTTP library between the
+ * socket and the handler, so that both speak the same strict HTTP.
  *
- * Why not libmicrohttpd here too: a durable permit's answer waits for its
+ * Why not libmicrohttpd (which served every connection once, and TLS
+ * until this engine took it over): a durable permit's answer waits for its
  * group commit on the audit writer's thread.  With libmicrohttpd that
  * wait is a suspend and a resume of the connection, two epoll_ctl calls,
  * an eventfd write per answer and a wake-up of the worker; measured, it
@@ -10,13 +12,19 @@
  * simply stays out of the loop's way: nothing is removed from epoll, a
  * release queues the connection for its worker and writes the worker's
  * eventfd only if nothing else has since the worker last looked, so a
- * whole group commit's answers cost one wake-up per worker.
+ * whole group commit's answers cost one wake-up per worker.  And its
+ * parser was more lenient than ours (two different Content-Lengths,
+ * obs-fold, a missing or doubled Host were all taken over TLS).
  *
  * One loop per worker thread: the listening socket is in every worker's
  * epoll set (EPOLLEXCLUSIVE: one wakes per connection); each connection
  * is given to the worker with the fewest (give), edge-triggered, and only
  * that worker touches it.  Per connection, one request at a time:
  *
+ *   HANDSHAKE  TLS only: the handshake, within server.request_timeout;
+ *            a client certificate is verified against the client CA
+ *            bundle here, and a chain that does not verify gets 403 on
+ *            every request (it is never trusted)
  *   HEAD     reading a request head into the connection's buffer
  *            (server.connection_memory bytes: a longer head gets 431)
  *   BODY     a Content-Length body, into the request arena
@@ -53,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+
 #include "server/http_int.h"
 #include "util/status.h"
 
@@ -62,8 +72,10 @@
 #define LINGER_MAX (4u << 20)       /* bytes read and dropped, at most */
 #define RUN_BUDGET 16           /* requests per connection per turn */
 #define BODY_FIRST 1024
+#define MAX_PEER_CERTS 16
+#define TLS_COALESCE (64u << 10)  /* answers up to this: one TLS write */
 
-enum cstate { C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER };
+enum cstate { C_HANDSHAKE, C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER };
 
 struct worker;
 
@@ -76,6 +88,10 @@ struct conn {
 	bool close_after;               /* close once the answer is out */
 	bool is_head;                   /* a HEAD request: no body */
 	bool drained;                   /* the last recv emptied the socket */
+	bool bye;                       /* TLS close_notify sent */
+	gnutls_session_t tls;           /* NULL: plain HTTP */
+	int peer_ok;                    /* TLS: 1 no chain or one that
+					 * verifies, 0 one that does not */
 	struct conn *prev, *next;       /* the worker's connections */
 	struct conn *ready_next;        /* released, again or dead lists */
 	char *buf;                      /* read buffer: buf[rd..wr) unread */
@@ -130,6 +146,8 @@ struct native {
 	pthread_mutex_t ip_lock;
 	struct ip_count *ips;
 	size_t n_ips, cap_ips;
+	gnutls_certificate_credentials_t cred;  /* NULL: plain HTTP */
+	gnutls_priority_t prio;
 };
 
 static void conn_run(struct conn *c);
@@ -227,6 +245,17 @@ req_done(struct conn *c)
 		http_req_end(ri);
 }
 
+/* TLS: tell the client the connection ends (close_notify), once, if the
+ * socket takes it now; never waits. */
+static void
+tls_bye(struct conn *c)
+{
+	if (c->tls == NULL || c->bye || c->st == C_HANDSHAKE)
+		return;
+	c->bye = true;
+	(void)gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+}
+
 static void
 conn_close(struct conn *c)
 {
@@ -236,6 +265,7 @@ conn_close(struct conn *c)
 		return;
 	/* never with a hold out: the holder still uses the request */
 	req_done(c);
+	tls_bye(c);
 	close(c->fd);
 	c->dead = true;
 	if (c->prev != NULL)
@@ -256,6 +286,8 @@ conn_close(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
 	free(c->buf);
 	free(c);
 }
@@ -276,6 +308,23 @@ fill(struct conn *c)
 	}
 	if (c->wr == c->cap)
 		return -2;
+	if (c->tls != NULL && c->st != C_LINGER) {
+		/* one record at most per call, and GnuTLS may hold more in
+		 * its own buffer: never drained until it says EAGAIN */
+		c->drained = false;
+		for (;;) {
+			n = gnutls_record_recv(c->tls, c->buf + c->wr,
+			    c->cap - c->wr);
+			if (n > 0) {
+				c->wr += (size_t)n;
+				c->last = c->w->now;
+				return 1;
+			}
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			return n == GNUTLS_E_AGAIN ? 0 : -1;
+		}
+	}
 	for (;;) {
 		n = recv(c->fd, c->buf + c->wr, c->cap - c->wr, 0);
 		if (n > 0) {
@@ -302,10 +351,23 @@ flush(struct conn *c)
 		struct msghdr mh;
 		ssize_t n;
 
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = c->iov + c->iov_first;
-		mh.msg_iovlen = (size_t)c->iov_n;
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (c->tls != NULL) {
+			/* after EAGAIN GnuTLS wants the same buffer again,
+			 * which iov still is */
+			struct iovec *v = &c->iov[c->iov_first];
+			n = gnutls_record_send(c->tls, v->iov_base,
+			    v->iov_len);
+			if (n < 0) {
+				if (n == GNUTLS_E_INTERRUPTED)
+					continue;
+				return n == GNUTLS_E_AGAIN ? 0 : -1;
+			}
+		} else {
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_iov = c->iov + c->iov_first;
+			mh.msg_iovlen = (size_t)c->iov_n;
+			n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -449,6 +511,17 @@ native_send(struct http_request_int *ri)
 		c->iov[1].iov_base = (void *)(uintptr_t)a.body;
 		c->iov[1].iov_len = a.len;
 		c->iov_n = 2;
+		if (c->tls != NULL && o + a.len <= TLS_COALESCE) {
+			/* one TLS record rather than two */
+			char *both = arena_alloc(&ri->arena, o + a.len);
+			if (both == NULL)
+				return 0;
+			memcpy(both, h, o);
+			memcpy(both + o, a.body, a.len);
+			c->iov[0].iov_base = both;
+			c->iov[0].iov_len = o + a.len;
+			c->iov_n = 1;
+		}
 	}
 	ri->status = a.status;
 	ri->bytes = a.len;
@@ -493,6 +566,40 @@ refuse(struct conn *c, unsigned status)
 		conn_close(c);
 }
 
+/* TLS: the client's chain into the request (copied: the request may
+ * outlive nothing, but a handler keeps what it is given).  1 when there
+ * is none or it verified at the handshake, 0 when it did not (403). */
+static int
+peer_certs(struct conn *c)
+{
+	struct http_request_int *ri = c->ri;
+	const gnutls_datum_t *list;
+	struct http_cert *certs;
+	unsigned int n = 0;
+
+	if (c->tls == NULL ||
+	    ri->srv->cfg.client_auth == HTTP_CLIENT_AUTH_NONE)
+		return 1;
+	if (!c->peer_ok)
+		return 0;
+	list = gnutls_certificate_get_peers(c->tls, &n);
+	if (list == NULL || n == 0)
+		return 1;
+	if ((certs = arena_calloc(&ri->arena, n, sizeof(*certs))) == NULL)
+		return 0;
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned char *der = arena_alloc(&ri->arena, list[i].size);
+		if (der == NULL)
+			return 0;
+		memcpy(der, list[i].data, list[i].size);
+		certs[i].der = der;
+		certs[i].len = list[i].size;
+	}
+	ri->req.peer_certs = certs;
+	ri->req.n_peer_certs = n;
+	return 1;
+}
+
 /* The body is complete: route, run the handler, and either answer now or
  * wait for the holds. */
 static void
@@ -515,7 +622,7 @@ dispatch(struct conn *c)
 		    HTTP_FORM_MAX_PAIRS, 0, &form);
 	c->st = C_HELD;
 	http_req_dispatch(ri, c->head.target, form.pairs, form.n_pairs,
-	    qerr, 1);
+	    qerr, peer_certs(c));
 	if (!ri->in_handler) {
 		/* answered before any handler ran (native_send was called) */
 		if (c->st != C_WRITE)
@@ -593,7 +700,11 @@ on_head(struct conn *c)
 	if (c->head.expect_continue && c->head.minor == 1 &&
 	    (c->head.chunked || c->head.length > 0) && c->rd == c->wr) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
+		/* into a socket with nothing else to send: all of it goes,
+		 * or the connection is given up */
+		if ((c->tls != NULL ? (ssize_t)gnutls_record_send(c->tls,
+		    cont, sizeof(cont) - 1) : send(c->fd, cont,
+		    sizeof(cont) - 1, MSG_NOSIGNAL)) !=
 		    (ssize_t)sizeof(cont) - 1) {
 			conn_close(c);
 			return 1;
@@ -710,6 +821,38 @@ linger_read(struct conn *c)
 	}
 }
 
+/* TLS: 1 done, 0 waiting for the socket or closed. */
+static int
+handshake(struct conn *c)
+{
+	const gnutls_datum_t *list;
+	unsigned int n = 0, status = 0;
+	int r;
+
+	do
+		r = gnutls_handshake(c->tls);
+	while (r == GNUTLS_E_INTERRUPTED);
+	if (r == GNUTLS_E_AGAIN)
+		return 0;
+	if (r < 0) {
+		conn_close(c);
+		return 0;
+	}
+	/* a chain that does not verify is not refused here: each request
+	 * on the connection is answered 403 */
+	list = gnutls_certificate_get_peers(c->tls, &n);
+	if (list == NULL || n == 0)
+		c->peer_ok = 1;
+	else
+		c->peer_ok = n <= MAX_PEER_CERTS &&
+		    gnutls_certificate_verify_peers2(c->tls, &status) == 0 &&
+		    status == 0;
+	c->st = C_HEAD;
+	c->begun = 0;
+	c->last = c->w->now;
+	return 1;
+}
+
 static void
 conn_run(struct conn *c)
 {
@@ -721,6 +864,10 @@ conn_run(struct conn *c)
 		if (c->dead)
 			return;
 		switch (c->st) {
+		case C_HANDSHAKE:
+			if (!handshake(c))
+				return;
+			continue;
 		case C_HELD:
 			return;
 		case C_LINGER:
@@ -735,6 +882,7 @@ conn_run(struct conn *c)
 			}
 			req_done(c);
 			if (c->close_after) {
+				tls_bye(c);
 				shutdown(c->fd, SHUT_WR);
 				c->st = C_LINGER;
 				c->last = c->w->now;
@@ -856,6 +1004,33 @@ resume_accept(struct worker *w)
 		w->accept_again = w->now + ACCEPT_PAUSE_MS;
 }
 
+/* A TLS session for a new connection; its handshake runs in conn_run
+ * and has request_timeout to finish (sweep). */
+static bool
+tls_begin(struct native *nat, struct conn *c)
+{
+	gnutls_certificate_request_t req = GNUTLS_CERT_IGNORE;
+
+	if (gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+	    GNUTLS_NO_SIGNAL) != GNUTLS_E_SUCCESS) {
+		c->tls = NULL;
+		return false;
+	}
+	if (nat->srv->cfg.client_auth == HTTP_CLIENT_AUTH_REQUIRE)
+		req = GNUTLS_CERT_REQUIRE;
+	else if (nat->srv->cfg.client_auth == HTTP_CLIENT_AUTH_OPTIONAL)
+		req = GNUTLS_CERT_REQUEST;
+	if (gnutls_priority_set(c->tls, nat->prio) != GNUTLS_E_SUCCESS ||
+	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE,
+	    nat->cred) != GNUTLS_E_SUCCESS)
+		return false;
+	gnutls_certificate_server_set_request(c->tls, req);
+	gnutls_transport_set_int(c->tls, c->fd);
+	c->st = C_HANDSHAKE;
+	c->begun = now_ms();
+	return true;
+}
+
 static void
 do_accept(struct worker *w)
 {
@@ -904,6 +1079,13 @@ do_accept(struct worker *w)
 		c->cap = srv->cfg.connection_memory;
 		c->st = C_HEAD;
 		memcpy(c->remote, ip, sizeof(ip));
+		if (nat->cred != NULL && !tls_begin(nat, c)) {
+			conn_free(c);
+			ip_give(nat, ip);
+			atomic_fetch_sub(&nat->n_conns, 1);
+			close(fd);
+			continue;
+		}
 		give(nat, w, c);
 	}
 }
@@ -926,7 +1108,8 @@ sweep(struct worker *w)
 		if (w->now - c->last >= limit)
 			conn_close(c);
 		else if (c->begun != 0 && w->now - c->begun >= limit &&
-		    (c->st == C_HEAD || c->st == C_BODY || c->st == C_CHUNKED))
+		    (c->st == C_HANDSHAKE || c->st == C_HEAD ||
+		    c->st == C_BODY || c->st == C_CHUNKED))
 			/* a request that trickles in, a byte now and then:
 			 * it has request_timeout from its first byte */
 			conn_close(c);
@@ -1047,6 +1230,10 @@ native_free(struct native *nat)
 	}
 	if (nat->lfd >= 0)
 		close(nat->lfd);
+	if (nat->cred != NULL)
+		gnutls_certificate_free_credentials(nat->cred);
+	if (nat->prio != NULL)
+		gnutls_priority_deinit(nat->prio);
 	pthread_mutex_destroy(&nat->ip_lock);
 	free(nat->ips);
 	free(nat->workers);
@@ -1066,6 +1253,41 @@ native_join(struct native *nat)
 		pthread_join(w->tid, NULL);
 		w->started = 0;
 	}
+}
+
+/* The server's certificate and key, the client CA bundle, and the
+ * protocol versions: TLS 1.2 and 1.3. */
+static int
+tls_setup(struct native *nat)
+{
+	struct http_server *srv = nat->srv;
+	gnutls_datum_t cert = { (unsigned char *)srv->cert_pem,
+	    (unsigned int)strlen(srv->cert_pem) };
+	gnutls_datum_t key = { (unsigned char *)srv->key_pem,
+	    (unsigned int)strlen(srv->key_pem) };
+
+	if (gnutls_certificate_allocate_credentials(&nat->cred) !=
+	    GNUTLS_E_SUCCESS) {
+		nat->cred = NULL;
+		return MANDATE_ENOMEM;
+	}
+	if (gnutls_certificate_set_x509_key_mem(nat->cred, &cert, &key,
+	    GNUTLS_X509_FMT_PEM) != GNUTLS_E_SUCCESS)
+		return MANDATE_EINVAL;
+	if (srv->ca_pem != NULL) {
+		gnutls_datum_t ca = { (unsigned char *)srv->ca_pem,
+		    (unsigned int)strlen(srv->ca_pem) };
+		if (gnutls_certificate_set_x509_trust_mem(nat->cred, &ca,
+		    GNUTLS_X509_FMT_PEM) <= 0)
+			return MANDATE_EINVAL;
+	}
+	if (gnutls_priority_init(&nat->prio,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL) !=
+	    GNUTLS_E_SUCCESS) {
+		nat->prio = NULL;
+		return MANDATE_EINVAL;
+	}
+	return MANDATE_OK;
 }
 
 int
@@ -1091,6 +1313,10 @@ native_start(struct http_server *srv, const struct sockaddr *sa,
 	for (unsigned i = 0; i < nat->n_workers; i++) {
 		nat->workers[i].ep = nat->workers[i].efd = -1;
 		pthread_mutex_init(&nat->workers[i].lock, NULL);
+	}
+	if (srv->cert_pem != NULL && tls_setup(nat) != MANDATE_OK) {
+		native_free(nat);
+		return MANDATE_EINVAL;
 	}
 	nat->lfd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);

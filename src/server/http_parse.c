@@ -33,10 +33,22 @@ http_head_length(const char *p, size_t n)
 {
 	const char *e;
 
+	size_t i = 0;
+
 	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
 		return 2;       /* a head that is only the empty line */
-	e = memmem(p, n, "\r\n\r\n", 4);
-	return e == NULL ? 0 : (size_t)(e - p) + 4;
+	while ((e = memchr(p + i, '\n', n - i)) != NULL) {
+		size_t k = (size_t)(e - p);
+		/* a LF without its CR ends the head here, malformed: the
+		 * client is answered 400 now rather than left waiting for
+		 * an empty line that will never come as CRLF */
+		if (k == 0 || p[k - 1] != '\r')
+			return k + 1;
+		if (k >= 3 && p[k - 2] == '\n' && p[k - 3] == '\r')
+			return k + 1;
+		i = k + 1;
+	}
+	return 0;
 }
 
 /* Does the comma-separated list s hold token t (case-insensitive)? */

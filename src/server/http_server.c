@@ -1,8 +1,8 @@
 /*
  * http_server.c - the server's configuration, routing, answers and
- * holds, built-in endpoints, access log and metrics; the engines that own
- * the sockets (http_native.c for plain HTTP, http_mhd.c for TLS) call in
- * through http_int.h.
+ * holds, built-in endpoints, access log and metrics; the engine that owns
+ * the sockets (http_native.c, plain HTTP and TLS) calls in through
+ * http_int.h.
  *
  * A request lives in one struct http_request_int from the arrival of its
  * head to the end of its answer: the engine collects the body into the
@@ -180,7 +180,7 @@ http_server_route(struct http_server *srv, const char *method,
 	struct route rt;
 	size_t i, n;
 
-	if (srv == NULL || srv->daemon != NULL || fn == NULL ||
+	if (srv == NULL || srv->native != NULL || fn == NULL ||
 	    !valid_method(method) || pattern == NULL || pattern[0] != '/' ||
 	    strlen(pattern) > HTTP_MAX_PATH)
 		return MANDATE_EINVAL;
@@ -241,7 +241,7 @@ http_server_ready_check(struct http_server *srv, const char *name,
 {
 	char *copy;
 
-	if (srv == NULL || srv->daemon != NULL || fn == NULL || name == NULL)
+	if (srv == NULL || srv->native != NULL || fn == NULL || name == NULL)
 		return MANDATE_EINVAL;
 	if (srv->n_checks == srv->cap_checks) {
 		size_t ncap = srv->cap_checks ? srv->cap_checks * 2 : 8;
@@ -298,8 +298,7 @@ http_request_header(const struct http_request *req, const char *name)
 {
 	const struct http_request_int *ri = req->priv;
 
-	return ri->head != NULL ? http_head_get(ri->head, name) :
-	    mhd_header(ri, name);
+	return ri->head != NULL ? http_head_get(ri->head, name) : NULL;
 }
 
 int
@@ -325,7 +324,7 @@ http_response_header(struct http_request *req, const char *name,
 static int
 engine_send(struct http_request_int *ri)
 {
-	return ri->srv->native != NULL ? native_send(ri) : mhd_send(ri);
+	return native_send(ri);
 }
 
 /* Apply the counts of the branch that is the answer (once). */
@@ -442,8 +441,7 @@ http_hold(struct http_request *req)
 	/* The request counts as held from its first hold until its engine
 	 * is done waiting (srv->held), and a stopping server holds nothing
 	 * new: http_server_shutdown() waits for the held ones before it
-	 * stops the engine, which must not free a request still in use (nor
-	 * may MHD_stop_daemon() find a suspended connection).  Counted
+	 * stops the engine, which must not free a request still in use.  Counted
 	 * before stopping is read, so that the two cannot miss each other. */
 	if (!ri->took_hold) {
 		atomic_fetch_add(&ri->srv->held, 1);
@@ -470,12 +468,8 @@ http_release(struct http_hold *h, bool ok)
 	 * once the engine is ready for that (see its finish), and only
 	 * the last one may touch ri after the drop: the request may be
 	 * answered and freed by then */
-	if (atomic_fetch_sub(&ri->holds, 1) == 1) {
-		if (ri->srv->native != NULL)
-			native_resume(ri);
-		else
-			mhd_resume(ri);
-	}
+	if (atomic_fetch_sub(&ri->holds, 1) == 1)
+		native_resume(ri);
 }
 
 int
@@ -950,7 +944,7 @@ http_server_start(struct http_server *srv)
 	const struct sockaddr *sa;
 	socklen_t salen;
 
-	if (srv == NULL || srv->daemon != NULL || srv->native != NULL)
+	if (srv == NULL || srv->native != NULL)
 		return MANDATE_EINVAL;
 	memset(&sin, 0, sizeof(sin));
 	memset(&sin6, 0, sizeof(sin6));
@@ -968,10 +962,7 @@ http_server_start(struct http_server *srv)
 		return MANDATE_EINVAL;
 	}
 	atomic_store(&srv->stopping, 0);
-	/* TLS goes through libmicrohttpd and GnuTLS; plain HTTP through
-	 * our own loop, which holds answers without suspending anything */
-	if (srv->cert_pem != NULL)
-		return mhd_start(srv, sa);
+	/* plain HTTP and TLS alike: our own loop (TLS through GnuTLS) */
 	return native_start(srv, sa, salen);
 }
 
@@ -980,7 +971,7 @@ http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 {
 	struct timespec start, pause = { 0, 2 * 1000 * 1000 };
 
-	if (srv == NULL || (srv->daemon == NULL && srv->native == NULL))
+	if (srv == NULL || srv->native == NULL)
 		return;
 	/* from here every answer says Connection: close and no answer is
 	 * held; the listening socket stays open until the engine stops, so
@@ -990,15 +981,11 @@ http_server_shutdown(struct http_server *srv, unsigned grace_ms)
 	while (atomic_load(&srv->in_flight) > 0 &&
 	    http_elapsed_us(&start) < (long long)grace_ms * 1000)
 		nanosleep(&pause, NULL);
-	/* a held request is still in use by whoever holds it, and MHD
-	 * must not stop with suspended connections: a hold is always
-	 * released (http_hold's contract), so wait for those */
+	/* a held request is still in use by whoever holds it: a hold is
+	 * always released (http_hold's contract), so wait for those */
 	while (atomic_load(&srv->held) > 0)
 		nanosleep(&pause, NULL);
-	if (srv->native != NULL)
-		native_stop(srv);
-	else
-		mhd_stop(srv);
+	native_stop(srv);
 	srv->port = 0;
 }
 

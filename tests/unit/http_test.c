@@ -822,8 +822,8 @@ test_graceful_stop(void **state)
 	assert_int_equal(sa->r.status, 200);
 	assert_string_equal(sa->r.body, "slow");
 	/* a handler that asks for a hold once the server stops gets none
-	 * (and answers without one): no connection is suspended when
-	 * libmicrohttpd stops, which it would not survive */
+	 * (and answers without one): the engine stops with no request in
+	 * use by a holder */
 	assert_int_equal(sa[1].r.rc, CURLE_OK);
 	assert_int_equal(sa[1].r.status, 200);
 	assert_string_equal(sa[1].r.body, "not held");
@@ -1034,6 +1034,32 @@ test_tls_and_mtls(void **state)
 	assert_int_equal(r->rc, CURLE_OK);
 	assert_int_equal(r->status, 200);
 	assert_string_equal(r->body, "{\"n\":0,\"cn\":\"\"}");
+	{
+		/* a body and an answer of many TLS records each (16 KiB
+		 * at most per record), sent and chunked */
+		static const char *const octet[] = {
+			"Content-Type: application/octet-stream", NULL };
+		static const char *const chunked[] = {
+			"Content-Type: application/octet-stream",
+			"Transfer-Encoding: chunked", NULL };
+		const char *const *hs[2] = { octet, chunked };
+		size_t n = 60000;
+		char *big = malloc(n), url[256];
+
+		assert_non_null(big);
+		for (size_t i = 0; i < n; i++)
+			big[i] = (char)('a' + i % 26);
+		snprintf(url, sizeof(url), "https://127.0.0.1:%u/echo",
+		    http_server_port(srv));
+		for (int k = 0; k < 2; k++) {
+			do_request(NULL, "POST", url, big, n, hs[k], &anon, r);
+			assert_int_equal(r->rc, CURLE_OK);
+			assert_int_equal(r->status, 200);
+			assert_int_equal(r->body_len, n);
+			assert_memory_equal(r->body, big, n);
+		}
+		free(big);
+	}
 	http_server_free(srv);
 
 	/* client auth required */

@@ -443,7 +443,7 @@ test_refused_heads(void **state)
 		{ "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n"
 		  "\r\nabc", 400 },
 		{ "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400 },
-		{ "GET /hello HTTP/1.1\nHost: x\n\n", -1 },  /* never a head */
+		{ "GET /hello HTTP/1.1\nHost: x\n\n", 400 },  /* LF alone */
 		{ "GET /hello HTTP/1.1\r\n\r\n", 400 },        /* no Host */
 		{ "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
 		{ "GET http://x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
