@@ -736,8 +736,10 @@ daemon_start(struct daemon *d)
 	if ((r = signals_install(d)) != MANDATE_OK)
 		return r;
 	if ((r = http_server_start(d->srv)) != MANDATE_OK) {
+		const char *why = http_server_error(d->srv);
 		daemon_log(d, DLOG_ERROR, "cannot listen on %s: %s",
-		    cfg->server.listen, mandate_strerror(r));
+		    cfg->server.listen, why[0] != '\0' ? why :
+		    mandate_strerror(r));
 		return r;
 	}
 	d->started = true;

@@ -128,8 +128,13 @@ int http_server_ready_check(struct http_server *srv, const char *name,
     http_ready_fn fn, void *arg);
 
 /* Start listening and serving.  MANDATE_EIO if the address cannot be
- * bound or TLS cannot be set up. */
+ * bound, MANDATE_EINVAL if the TLS certificate, key or client CA bundle
+ * cannot be used; http_server_error() then says why. */
 int http_server_start(struct http_server *srv);
+
+/* Why the last http_server_start() failed, in a sentence ("" if it did
+ * not, or nothing more is known). */
+const char *http_server_error(const struct http_server *srv);
 
 /* The bound port (useful with port 0); 0 before start. */
 uint16_t http_server_port(const struct http_server *srv);

@@ -58,6 +58,7 @@ struct http_server {
 	size_t n_checks, cap_checks;
 	struct native *native;          /* the engine, once started */
 	uint16_t port;
+	char error[256];                /* http_server_error() */
 	_Atomic long in_flight;
 	_Atomic long held;              /* requests that took a hold and
 					 * are not answered yet */

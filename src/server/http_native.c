@@ -75,7 +75,9 @@
 #define MAX_PEER_CERTS 16
 #define TLS_COALESCE (64u << 10)  /* answers up to this: one TLS write */
 
-enum cstate { C_HANDSHAKE, C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER };
+enum cstate {
+	C_HANDSHAKE, C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER
+};
 
 struct worker;
 
@@ -566,9 +568,9 @@ refuse(struct conn *c, unsigned status)
 		conn_close(c);
 }
 
-/* TLS: the client's chain into the request (copied: the request may
- * outlive nothing, but a handler keeps what it is given).  1 when there
- * is none or it verified at the handshake, 0 when it did not (403). */
+/* TLS: the client's chain, copied into the request's arena for its
+ * handler.  1 when there is none or it verified at the handshake, 0 when
+ * it did not (403). */
 static int
 peer_certs(struct conn *c)
 {
@@ -1265,26 +1267,40 @@ tls_setup(struct native *nat)
 	    (unsigned int)strlen(srv->cert_pem) };
 	gnutls_datum_t key = { (unsigned char *)srv->key_pem,
 	    (unsigned int)strlen(srv->key_pem) };
+	int r;
 
-	if (gnutls_certificate_allocate_credentials(&nat->cred) !=
+	if ((r = gnutls_certificate_allocate_credentials(&nat->cred)) !=
 	    GNUTLS_E_SUCCESS) {
 		nat->cred = NULL;
+		snprintf(srv->error, sizeof(srv->error), "TLS: %s",
+		    gnutls_strerror(r));
 		return MANDATE_ENOMEM;
 	}
-	if (gnutls_certificate_set_x509_key_mem(nat->cred, &cert, &key,
-	    GNUTLS_X509_FMT_PEM) != GNUTLS_E_SUCCESS)
+	if ((r = gnutls_certificate_set_x509_key_mem(nat->cred, &cert, &key,
+	    GNUTLS_X509_FMT_PEM)) != GNUTLS_E_SUCCESS) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls: the "
+		    "certificate chain and key (PEM, unencrypted, the key "
+		    "the leaf's) cannot be used: %s", gnutls_strerror(r));
 		return MANDATE_EINVAL;
+	}
 	if (srv->ca_pem != NULL) {
 		gnutls_datum_t ca = { (unsigned char *)srv->ca_pem,
 		    (unsigned int)strlen(srv->ca_pem) };
-		if (gnutls_certificate_set_x509_trust_mem(nat->cred, &ca,
-		    GNUTLS_X509_FMT_PEM) <= 0)
+		if ((r = gnutls_certificate_set_x509_trust_mem(nat->cred, &ca,
+		    GNUTLS_X509_FMT_PEM)) <= 0) {
+			snprintf(srv->error, sizeof(srv->error), "server.tls."
+			    "client_ca_file: no CA certificate can be read "
+			    "from it%s%s", r < 0 ? ": " : "",
+			    r < 0 ? gnutls_strerror(r) : "");
 			return MANDATE_EINVAL;
+		}
 	}
-	if (gnutls_priority_init(&nat->prio,
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL) !=
+	if ((r = gnutls_priority_init(&nat->prio,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL)) !=
 	    GNUTLS_E_SUCCESS) {
 		nat->prio = NULL;
+		snprintf(srv->error, sizeof(srv->error), "TLS: %s",
+		    gnutls_strerror(r));
 		return MANDATE_EINVAL;
 	}
 	return MANDATE_OK;
@@ -1297,7 +1313,7 @@ native_start(struct http_server *srv, const struct sockaddr *sa,
 	struct native *nat;
 	struct sockaddr_storage bound;
 	socklen_t bl = sizeof(bound);
-	int one = 1;
+	int one = 1, r;
 
 	if ((nat = calloc(1, sizeof(*nat))) == NULL)
 		return MANDATE_ENOMEM;
@@ -1314,9 +1330,9 @@ native_start(struct http_server *srv, const struct sockaddr *sa,
 		nat->workers[i].ep = nat->workers[i].efd = -1;
 		pthread_mutex_init(&nat->workers[i].lock, NULL);
 	}
-	if (srv->cert_pem != NULL && tls_setup(nat) != MANDATE_OK) {
+	if (srv->cert_pem != NULL && (r = tls_setup(nat)) != MANDATE_OK) {
 		native_free(nat);
-		return MANDATE_EINVAL;
+		return r;
 	}
 	nat->lfd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
@@ -1327,8 +1343,11 @@ native_start(struct http_server *srv, const struct sockaddr *sa,
 		setsockopt(nat->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		    sizeof(one));
 	if (bind(nat->lfd, sa, salen) != 0 || listen(nat->lfd, SOMAXCONN) != 0 ||
-	    getsockname(nat->lfd, (struct sockaddr *)&bound, &bl) != 0)
+	    getsockname(nat->lfd, (struct sockaddr *)&bound, &bl) != 0) {
+		snprintf(srv->error, sizeof(srv->error), "%s",
+		    strerror(errno));
 		goto fail;
+	}
 	srv->port = ntohs(bound.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&bound)->sin6_port :
 	    ((struct sockaddr_in *)&bound)->sin_port);

@@ -261,6 +261,12 @@ http_server_ready_check(struct http_server *srv, const char *name,
 	return MANDATE_OK;
 }
 
+const char *
+http_server_error(const struct http_server *srv)
+{
+	return srv != NULL ? srv->error : "";
+}
+
 uint16_t
 http_server_port(const struct http_server *srv)
 {
@@ -962,6 +968,7 @@ http_server_start(struct http_server *srv)
 		return MANDATE_EINVAL;
 	}
 	atomic_store(&srv->stopping, 0);
+	srv->error[0] = '\0';
 	/* plain HTTP and TLS alike: our own loop (TLS through GnuTLS) */
 	return native_start(srv, sa, salen);
 }

@@ -309,3 +309,23 @@ def test_tls_pipelined_and_large(tls_daemon, pki):
            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
     got = tls_raw(tls_daemon, pki, req)
     assert got.startswith(b"HTTP/1.1 400 "), got[:300]
+
+
+def test_tls_setup_errors_are_named(start_daemon, pki):
+    """A certificate and key that do not belong together, and a client CA
+    file with no certificate in it: the daemon does not start, and says
+    which setting is wrong and why."""
+    import shutil
+    other = ec.generate_private_key(ec.SECP256R1())
+    (pki.dir / "other.key").write_bytes(pem_key(other))
+    (pki.dir / "other.key").chmod(0o600)
+    (pki.dir / "empty-ca.pem").write_text("no certificate here\n")
+    for old, new, says in [
+        ("@DIR@/server.key", "@DIR@/other.key", "server.tls: the certificate"),
+        ("@DIR@/clients-ca.pem", "@DIR@/empty-ca.pem", "server.tls.client_ca_file"),
+    ]:
+        shutil.rmtree(pki.dir / "data", ignore_errors=True)
+        d = start_daemon((CONFIG % ("require", ORCH)).replace(old, new), ready=False)
+        assert d.proc.wait(timeout=10) != 0, d.log_text()
+        log = d.log_text()
+        assert "cannot listen on" in log and says in log, log
