@@ -2,6 +2,8 @@
  * http_parse.c - request heads and chunked bodies (RFC 9112 sections 2,
  * 3, 5, 6 and 7.1); see http_parse.h for what is refused and why.
  */
+#include <arpa/inet.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,6 +21,77 @@ is_tchar(unsigned char c)
 	    (c >= '0' && c <= '9'))
 		return 1;
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool
+is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/* unreserved or sub-delims of RFC 3986 2.2, 2.3 */
+static bool
+is_host_char(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+/* A Host value (RFC 9110 7.2): empty, or uri-host [ ":" port ] of RFC
+ * 3986 3.2.2, 3.2.3: an IPv6 address or IPvFuture in brackets, or a
+ * reg-name (which covers IPv4 addresses) of unreserved, sub-delims and
+ * percent-escapes.  RFC 9112 3.2: anything else is 400. */
+static bool
+host_ok(const char *s)
+{
+	if (*s == '[') {
+		const char *a = ++s;
+		if (*s == 'v' || *s == 'V') {
+			if (!is_hex((unsigned char)*++s))
+				return false;
+			while (is_hex((unsigned char)*s))
+				s++;
+			if (*s++ != '.' || (!is_host_char((unsigned char)*s) &&
+			    *s != ':'))
+				return false;
+			while (is_host_char((unsigned char)*s) || *s == ':')
+				s++;
+		} else {
+			char ip[INET6_ADDRSTRLEN];
+			struct in6_addr a6;
+			while (is_hex((unsigned char)*s) || *s == ':' ||
+			    *s == '.')
+				s++;
+			if (s == a || (size_t)(s - a) >= sizeof(ip))
+				return false;
+			memcpy(ip, a, (size_t)(s - a));
+			ip[s - a] = '\0';
+			if (inet_pton(AF_INET6, ip, &a6) != 1)
+				return false;
+		}
+		if (*s++ != ']')
+			return false;
+	} else {
+		while (*s != '\0' && *s != ':') {
+			if (*s == '%') {
+				if (!is_hex((unsigned char)s[1]) ||
+				    !is_hex((unsigned char)s[2]))
+					return false;
+				s += 3;
+			} else if (is_host_char((unsigned char)*s)) {
+				s++;
+			} else {
+				return false;
+			}
+		}
+	}
+	if (*s == ':')
+		while (*++s >= '0' && *s <= '9')
+			;
+	return *s == '\0';
 }
 
 /* field-vchar, SP, HTAB and obs-text: anything but controls and DEL */
@@ -176,6 +249,8 @@ http_head_parse(char *buf, size_t n, struct http_head *h)
 				return 501;
 		} else if (strcasecmp(name, "Host") == 0) {
 			hosts++;
+			if (!host_ok(v))
+				return 400;
 		} else if (strcasecmp(name, "Connection") == 0) {
 			close |= list_has(v, "close");
 			keep |= list_has(v, "keep-alive");

@@ -7,7 +7,8 @@
  * LF is an error), no obsolete line folding, no whitespace between a
  * field name and its colon, Content-Length is digits only and must agree
  * with itself, Transfer-Encoding is "chunked" alone and never comes with
- * a Content-Length, HTTP/1.1 needs exactly one Host.
+ * a Content-Length, HTTP/1.1 needs exactly one Host, and a Host value
+ * must be a host and port as RFC 3986 writes them (RFC 9112 3.2).
  */
 #ifndef MANDATE_HTTP_PARSE_H
 #define MANDATE_HTTP_PARSE_H

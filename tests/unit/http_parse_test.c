@@ -141,6 +141,38 @@ test_head_ok(void **state)
 		{ L("!#$%&'*+-.^_`|~09azAZ /~:@!$&'()*+,;=?/ HTTP/1.1\r\n"
 		    "Host: a\r\n\r\n"), "!#$%&'*+-.^_`|~09azAZ",
 		    "/~:@!$&'()*+,;=?/", 1, 1, KEEP, 0 },
+		/* Host values of RFC 9110 7.2 / RFC 3986 3.2.2 (trailing
+		 * whitespace is not part of a value) */
+		{ L("GET / HTTP/1.1\r\nHost: \r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: a:\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [2001:db8::7]\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [::ffff:192.0.2.1]:80\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [v1.x:y]\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: [V7f.a]\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: a%20b\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: a-b_c~d!$&'()*+,;=\r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
+		{ L("GET / HTTP/1.1\r\nHost: localhost \r\n\r\n"), "GET", "/", 1, 1,
+		    KEEP, 0 },
 		/* HTTP/1.0: no Host needed, one allowed; keep-alive asked */
 		{ L("GET /a HTTP/1.0\r\n\r\n"), "GET", "/a", 0, 0, 0, 0 },
 		{ L("GET /a HTTP/1.0\r\nHost: a\r\n\r\n"), "GET", "/a", 0, 1,
@@ -199,8 +231,8 @@ test_head_ok(void **state)
 		{ L("PUT / HTTP/1.1\r\nHost: a\r\nexpect: 100-Continue \r\n"
 		    "Transfer-Encoding: chunked\r\n\r\n"), "PUT", "/", 1, 3,
 		    KEEP | CHUNKED | EXPECT, 0 },
-		/* values: OWS trimmed, obs-text and inner SP kept, empty */
-		{ L("GET / HTTP/1.1\r\nHost:   a b \t\r\nX-Y:\tv\t\r\n"
+		/* values: OWS trimmed, obs-text kept, empty */
+		{ L("GET / HTTP/1.1\r\nHost:   a.b \t\r\nX-Y:\tv\t\r\n"
 		    "X-E:   \r\nX-U: \xe2\x9c\x93\r\n\r\n"), "GET", "/", 1, 4,
 		    KEEP, 0 },
 	};
@@ -242,7 +274,7 @@ static void
 test_head_get(void **state)
 {
 	static const char head[] = "GET / HTTP/1.1\r\n"
-	    "Host:   a b \t\r\n"
+	    "Host:   a.b \t\r\n"
 	    "X-A: 1\r\n"
 	    "x-a: 2\r\n"
 	    "X-Tab:\tv\t\r\n"
@@ -254,8 +286,8 @@ test_head_get(void **state)
 		const char *name;
 		const char *want;       /* NULL: absent */
 	} cases[] = {
-		{ "Host", "a b" },
-		{ "HOST", "a b" },
+		{ "Host", "a.b" },
+		{ "HOST", "a.b" },
 		{ "X-A", "1" },
 		{ "x-A", "1" },
 		{ "X-Tab", "v" },
@@ -352,6 +384,35 @@ test_head_refused(void **state)
 		{ L("GET / HTTP/1.1\r\nX-Host: a\r\n\r\n"), 400 },
 		{ L("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n"), 400 },
 		{ L("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400 },
+		/* Host values that are not uri-host [":" port] */
+		{ L("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: u:p@a\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [zz]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1]:8x\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [1.2.3.4]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [:::]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [v.x]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [vz.x]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [v1.]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a:-1\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a%2\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a%2g\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a%\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a<b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a{b}\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a?b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: a#b\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: []\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: [::1]]\r\n\r\n"), 400 },
+		{ L("GET / HTTP/1.1\r\nHost: \xc3\xa9.example\r\n\r\n"), 400 },
 		/* Content-Length: digits, one value */
 		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1a\r\n\r\n"),
 		    400 },
