@@ -83,8 +83,15 @@ check_head(const struct http_head *h, const char *buf, size_t n)
 		if (len > 0 && (v[0] == ' ' || v[0] == '\t' ||
 		    v[len - 1] == ' ' || v[len - 1] == '\t'))
 			abort();
-		if (strcasecmp(h->headers[k].name, "Host") == 0)
+		if (strcasecmp(h->headers[k].name, "Host") == 0) {
+			/* a host and port: none of what ends or delimits
+			 * an authority, nothing outside ASCII */
+			for (size_t i = 0; i < len; i++)
+				if ((unsigned char)v[i] >= 0x7f ||
+				    strchr(" \t/?#@\"<>\\{}|^`", v[i]) != NULL)
+					abort();
 			hosts++;
+		}
 		else if (strcasecmp(h->headers[k].name, "Content-Length") == 0)
 			lengths++;
 		else if (strcasecmp(h->headers[k].name,
