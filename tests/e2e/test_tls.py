@@ -329,3 +329,42 @@ def test_tls_setup_errors_are_named(start_daemon, pki):
         assert d.proc.wait(timeout=10) != 0, d.log_text()
         log = d.log_text()
         assert "cannot listen on" in log and says in log, log
+
+
+def test_tls_handshake_has_request_timeout(start_daemon, pki):
+    """A client that connects and says nothing, or trickles its ClientHello
+    a byte at a time, is cut off after server.request_timeout (1 s here):
+    a handshake cannot hold a connection open longer than a request can."""
+    import socket
+    import time
+    cfg = (CONFIG % ("optional", ORCH)).replace(
+        "  listen: 127.0.0.1:@PORT@\n",
+        "  listen: 127.0.0.1:@PORT@\n  request_timeout: 1s\n")
+    d = start_daemon(cfg, ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    for trickle in (False, True):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        start = time.monotonic()
+        closed = False
+        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 60
+        i = 0
+        while time.monotonic() - start < 6:
+            try:
+                if trickle and i < len(hello):
+                    s.sendall(hello[i:i + 1])
+                    i += 1
+                s.settimeout(0.2)
+                if s.recv(1) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (ConnectionError, OSError):
+                closed = True
+                break
+        took = time.monotonic() - start
+        s.close()
+        assert closed, "still open after %.1f s (trickle=%s)" % (took, trickle)
+        assert 0.8 <= took <= 3.0, (took, trickle)
