@@ -418,6 +418,14 @@ test_prune(void **state)
 	prune_task(f, "expired-old", T0, 600);        /* expired before */
 	prune_task(f, "expired-at", T0, 10000);       /* expired at cut */
 	prune_task(f, "active", T0, 100000);          /* still running */
+	/* over both ways (picked once, not twice), and expired long before
+	 * it was ended after the cut */
+	prune_task(f, "both-old", T0, 600);
+	assert_int_equal(store_task_end(f->s, str_c("both-old"), T0 + 100,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	prune_task(f, "expired-then-ended", T0, 600);
+	assert_int_equal(store_task_end(f->s, str_c("expired-then-ended"),
+	    cut + 5, STR_LIT("late"), &changed), MANDATE_OK);
 	for (int i = 0; i < 5; i++) {
 		char id[16];
 
@@ -431,24 +439,39 @@ test_prune(void **state)
 	    MANDATE_EINVAL);
 	assert_int_equal(store_tasks_prune(NULL, cut, 5, &n), MANDATE_EINVAL);
 	assert_false(task_gone(f, "ended-old"));
-	/* 8 prunable (and task1 of the fixture, which expires at T0 + 600):
+	/* 10 prunable (and task1 of the fixture, which expires at T0 + 600):
 	 * batches of 4 */
 	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
-	assert_int_equal(n, 1);
+	assert_int_equal(n, 3);
 	assert_int_equal(store_tasks_prune(f->s, cut, 4, &n), MANDATE_OK);
 	assert_int_equal(n, 0);
 	assert_true(task_gone(f, "ended-old"));
 	assert_true(task_gone(f, "expired-old"));
 	assert_true(task_gone(f, "expired-at"));
 	assert_true(task_gone(f, "old-3"));
+	assert_true(task_gone(f, "both-old"));
+	assert_true(task_gone(f, "expired-then-ended"));
 	assert_false(task_gone(f, "ended-new"));
 	assert_false(task_gone(f, "active"));
 	/* the id of a pruned task can be used again */
 	prune_task(f, "old-3", cut, 60);
+	assert_false(task_gone(f, "old-3"));
+	/* tasks over both ways, all in one batch: each named once (twice
+	 * would find it gone the second time and undo the batch) */
+	prune_task(f, "both-x", T0, 600);
+	prune_task(f, "both-y", T0, 600);
+	assert_int_equal(store_task_end(f->s, str_c("both-x"), T0 + 100,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	assert_int_equal(store_task_end(f->s, str_c("both-y"), T0 + 200,
+	    STR_LIT("done"), &changed), MANDATE_OK);
+	assert_int_equal(store_tasks_prune(f->s, cut, 100, &n), MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_true(task_gone(f, "both-x"));
+	assert_true(task_gone(f, "both-y"));
 	assert_false(task_gone(f, "old-3"));
 }
 
