@@ -368,3 +368,26 @@ def test_tls_handshake_has_request_timeout(start_daemon, pki):
         s.close()
         assert closed, "still open after %.1f s (trickle=%s)" % (took, trickle)
         assert 0.8 <= took <= 3.0, (took, trickle)
+
+
+def test_tls_pipelined_held_answers(tls_daemon, pki):
+    """Evaluations whose answers wait for their audit records (held), with
+    more requests pipelined behind them in the same TLS records: every
+    answer comes, in order, each naming its own request."""
+    body = json.dumps({"subject": {"type": "User", "id": "alice"},
+                       "action": {"name": "read"},
+                       "resource": {"type": "Doc", "id": "d1"}}).encode()
+    reqs = b""
+    for i in range(6):
+        reqs += (b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nX-Request-ID: pipe-%d\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (i, len(body))) + body
+    reqs += b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: pipe-last\r\nConnection: close\r\n\r\n"
+    got = tls_raw(tls_daemon, pki, reqs)
+    heads = [h for h in got.split(b"HTTP/1.1 ")[1:]]
+    assert len(heads) == 7, got
+    for i, h in enumerate(heads[:6]):
+        assert h.startswith(b"200 "), h[:200]
+        assert b"X-Request-ID: pipe-%d\r\n" % i in h, h[:300]
+        assert b'"decision":' in h, h[:400]
+    assert heads[6].startswith(b"200 ") and b"X-Request-ID: pipe-last" in heads[6]
