@@ -73,7 +73,8 @@
 #define RUN_BUDGET 16           /* requests per connection per turn */
 #define BODY_FIRST 1024
 #define MAX_PEER_CERTS 16
-#define TLS_COALESCE (64u << 10)  /* answers up to this: one TLS write */
+#define TLS_COALESCE (64u << 10)  /* answers up to this: head and body
+					  * handed to GnuTLS as one buffer */
 
 enum cstate {
 	C_HANDSHAKE, C_HEAD, C_BODY, C_CHUNKED, C_HELD, C_WRITE, C_LINGER
