@@ -726,6 +726,58 @@ raise_nofile(struct daemon *d)
 		    d->cfg->server.max_connections);
 }
 
+/* The server certificate in force, in the log: its fingerprint and end,
+ * with a warning when that is less than 7 days away. */
+static void
+tls_say(struct daemon *d, const char *what)
+{
+	char fp[65], until[32] = "";
+	int64_t na = 0, left;
+	struct tm tm;
+	time_t t;
+
+	if (http_server_tls_leaf(d->srv, fp, &na) != MANDATE_OK)
+		return;
+	t = (time_t)na;
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	left = na - (int64_t)time(NULL);
+	daemon_log(d, left < 7 * 86400 ? DLOG_WARN : DLOG_INFO, "TLS: "
+	    "server certificate %s: SHA-256 %s, valid until %s%s", what, fp,
+	    until, left <= 0 ? " (EXPIRED: clients will refuse it)" :
+	    left < 7 * 86400 ? " (less than 7 days from now: renew it, then "
+	    "SIGHUP)" : "");
+}
+
+/* SIGHUP: the certificate chain, key and client CA bundle are read again
+ * (server.tls); new connections use them, open ones keep theirs.  Files
+ * that cannot be used change nothing.  Both outcomes are audited. */
+static void
+tls_reload(struct daemon *d, const char *origin)
+{
+	char fp[65];
+	int64_t na = 0;
+	int r;
+
+	if (d->cfg->server.tls.cert_file == NULL)
+		return;
+	if ((r = http_server_reload_tls(d->srv)) != MANDATE_OK) {
+		const char *why = http_server_error(d->srv);
+		if (why[0] == '\0')
+			why = mandate_strerror(r);
+		daemon_log(d, DLOG_ERROR, "TLS: %s: not reloaded, the "
+		    "certificate in use stays: %s", origin, why);
+		daemon_audit(d, NULL, "tls.reload_failed", STR_NULL, STR_NULL,
+		    json_pack("{s:s,s:s}", "origin", origin, "error", why));
+		return;
+	}
+	tls_say(d, "reloaded");
+	if (http_server_tls_leaf(d->srv, fp, &na) == MANDATE_OK)
+		daemon_audit(d, NULL, "tls.reloaded", STR_NULL, STR_NULL,
+		    json_pack("{s:s,s:s,s:I}", "origin", origin,
+		    "cert_thumbprint", fp, "not_after", (json_int_t)na));
+}
+
 int
 daemon_start(struct daemon *d)
 {
@@ -769,6 +821,8 @@ daemon_start(struct daemon *d)
 	else
 		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: callers "
 		    "authenticate as api_auth says");
+	if (cfg->server.tls.cert_file != NULL)
+		tls_say(d, "in use");
 	if (cfg->dev.enabled)
 		dev_hint(d, (unsigned)http_server_port(d->srv));
 	return MANDATE_OK;
@@ -931,6 +985,7 @@ daemon_run(struct daemon *d)
 				continue;
 			if (b == SIGHUP) {
 				daemon_policies_reload(d, "SIGHUP", NULL);
+				tls_reload(d, "SIGHUP");
 				continue;
 			}
 			r = MANDATE_OK;

@@ -132,9 +132,24 @@ int http_server_ready_check(struct http_server *srv, const char *name,
  * cannot be used; http_server_error() then says why. */
 int http_server_start(struct http_server *srv);
 
-/* Why the last http_server_start() failed, in a sentence ("" if it did
- * not, or nothing more is known). */
+/* Why the last http_server_start() or http_server_reload_tls() failed,
+ * in a sentence ("" if it did not, or nothing more is known). */
 const char *http_server_error(const struct http_server *srv);
+
+/* TLS, once started: read the certificate chain, the key and the client
+ * CA bundle again from their files and use them for the connections
+ * that come from now on (those open keep theirs, and the old ones are
+ * freed with the last of them).  MANDATE_EINVAL when the server does not
+ * speak TLS or is not started, or when the files cannot be used, and
+ * the file's error when one cannot be read: then the ones in force stay,
+ * and http_server_error() says why.  Not to be called from two threads
+ * at once. */
+int http_server_reload_tls(struct http_server *srv);
+
+/* TLS: the SHA-256 (lowercase hex) of the leaf certificate in force, and
+ * its notAfter (Unix seconds).  MANDATE_EINVAL without TLS. */
+int http_server_tls_leaf(struct http_server *srv, char sha256_hex[65],
+    int64_t *not_after);
 
 /* The bound port (useful with port 0); 0 before start. */
 uint16_t http_server_port(const struct http_server *srv);

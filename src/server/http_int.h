@@ -52,6 +52,8 @@ struct http_server {
 	struct http_config cfg;
 	char *address;
 	char *cert_pem, *key_pem, *ca_pem;
+	/* their files, read again by http_server_reload_tls() */
+	char *cert_path, *key_path, *ca_path;
 	struct route *routes;
 	size_t n_routes, cap_routes;
 	struct ready_check *checks;
@@ -152,5 +154,11 @@ int native_start(struct http_server *srv, const struct sockaddr *sa,
 void native_stop(struct http_server *srv);
 int native_send(struct http_request_int *ri);
 void native_resume(struct http_request_int *ri);
+/* TLS: new credentials for new connections (see http_server_reload_tls);
+ * the leaf certificate in use (see http_server_tls_leaf). */
+int native_tls_reload(struct http_server *srv, const char *cert_pem,
+    const char *key_pem, const char *ca_pem);
+int native_tls_leaf(struct http_server *srv, char sha256_hex[65],
+    int64_t *not_after);
 
 #endif

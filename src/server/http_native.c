@@ -62,6 +62,8 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 
 #include "server/http_int.h"
 #include "util/status.h"
@@ -82,6 +84,15 @@ enum cstate {
 
 struct worker;
 
+/* A certificate, key and client CA bundle as GnuTLS uses them, shared by
+ * the sessions made with it: the server's holds one reference, each
+ * connection another, so that a reload (native_tls_reload) frees the old
+ * one only when its last connection has gone. */
+struct tls_creds {
+	gnutls_certificate_credentials_t cred;
+	atomic_uint refs;
+};
+
 struct conn {
 	struct worker *w;
 	int fd;
@@ -93,6 +104,7 @@ struct conn {
 	bool drained;                   /* the last recv emptied the socket */
 	bool bye;                       /* TLS close_notify sent */
 	gnutls_session_t tls;           /* NULL: plain HTTP */
+	struct tls_creds *creds;        /* the session's, one reference */
 	int peer_ok;                    /* TLS: 1 no chain or one that
 					 * verifies, 0 one that does not */
 	struct conn *prev, *next;       /* the worker's connections */
@@ -149,9 +161,32 @@ struct native {
 	pthread_mutex_t ip_lock;
 	struct ip_count *ips;
 	size_t n_ips, cap_ips;
-	gnutls_certificate_credentials_t cred;  /* NULL: plain HTTP */
+	pthread_mutex_t creds_lock;     /* creds, the pointer */
+	struct tls_creds *creds;        /* NULL: plain HTTP */
 	gnutls_priority_t prio;
 };
+
+static void
+creds_put(struct tls_creds *t)
+{
+	if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1) {
+		gnutls_certificate_free_credentials(t->cred);
+		free(t);
+	}
+}
+
+/* The server's credentials now, with a reference for the caller. */
+static struct tls_creds *
+creds_get(struct native *nat)
+{
+	struct tls_creds *t;
+
+	pthread_mutex_lock(&nat->creds_lock);
+	if ((t = nat->creds) != NULL)
+		atomic_fetch_add(&t->refs, 1);
+	pthread_mutex_unlock(&nat->creds_lock);
+	return t;
+}
 
 static void conn_run(struct conn *c);
 
@@ -291,6 +326,7 @@ conn_free(struct conn *c)
 {
 	if (c->tls != NULL)
 		gnutls_deinit(c->tls);
+	creds_put(c->creds);
 	free(c->buf);
 	free(c);
 }
@@ -1023,9 +1059,10 @@ tls_begin(struct native *nat, struct conn *c)
 		req = GNUTLS_CERT_REQUIRE;
 	else if (nat->srv->cfg.client_auth == HTTP_CLIENT_AUTH_OPTIONAL)
 		req = GNUTLS_CERT_REQUEST;
-	if (gnutls_priority_set(c->tls, nat->prio) != GNUTLS_E_SUCCESS ||
+	if ((c->creds = creds_get(nat)) == NULL ||
+	    gnutls_priority_set(c->tls, nat->prio) != GNUTLS_E_SUCCESS ||
 	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE,
-	    nat->cred) != GNUTLS_E_SUCCESS)
+	    c->creds->cred) != GNUTLS_E_SUCCESS)
 		return false;
 	gnutls_certificate_server_set_request(c->tls, req);
 	gnutls_transport_set_int(c->tls, c->fd);
@@ -1082,7 +1119,7 @@ do_accept(struct worker *w)
 		c->cap = srv->cfg.connection_memory;
 		c->st = C_HEAD;
 		memcpy(c->remote, ip, sizeof(ip));
-		if (nat->cred != NULL && !tls_begin(nat, c)) {
+		if (nat->creds != NULL && !tls_begin(nat, c)) {
 			conn_free(c);
 			ip_give(nat, ip);
 			atomic_fetch_sub(&nat->n_conns, 1);
@@ -1233,10 +1270,10 @@ native_free(struct native *nat)
 	}
 	if (nat->lfd >= 0)
 		close(nat->lfd);
-	if (nat->cred != NULL)
-		gnutls_certificate_free_credentials(nat->cred);
+	creds_put(nat->creds);
 	if (nat->prio != NULL)
 		gnutls_priority_deinit(nat->prio);
+	pthread_mutex_destroy(&nat->creds_lock);
 	pthread_mutex_destroy(&nat->ip_lock);
 	free(nat->ips);
 	free(nat->workers);
@@ -1258,44 +1295,65 @@ native_join(struct native *nat)
 	}
 }
 
-/* The server's certificate and key, the client CA bundle, and the
- * protocol versions: TLS 1.2 and 1.3. */
+/* Credentials from PEM text: the certificate chain and its key, and the
+ * client CA bundle (NULL: none).  On error srv->error says why. */
 static int
-tls_setup(struct native *nat)
+creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
+    const char *ca_pem, struct tls_creds **out)
 {
-	struct http_server *srv = nat->srv;
-	gnutls_datum_t cert = { (unsigned char *)srv->cert_pem,
-	    (unsigned int)strlen(srv->cert_pem) };
-	gnutls_datum_t key = { (unsigned char *)srv->key_pem,
-	    (unsigned int)strlen(srv->key_pem) };
+	gnutls_datum_t cert = { (unsigned char *)(uintptr_t)cert_pem,
+	    (unsigned int)strlen(cert_pem) };
+	gnutls_datum_t key = { (unsigned char *)(uintptr_t)key_pem,
+	    (unsigned int)strlen(key_pem) };
+	struct tls_creds *t;
 	int r;
 
-	if ((r = gnutls_certificate_allocate_credentials(&nat->cred)) !=
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return MANDATE_ENOMEM;
+	atomic_init(&t->refs, 1);
+	if ((r = gnutls_certificate_allocate_credentials(&t->cred)) !=
 	    GNUTLS_E_SUCCESS) {
-		nat->cred = NULL;
+		free(t);
 		snprintf(srv->error, sizeof(srv->error), "TLS: %s",
 		    gnutls_strerror(r));
 		return MANDATE_ENOMEM;
 	}
-	if ((r = gnutls_certificate_set_x509_key_mem(nat->cred, &cert, &key,
+	if ((r = gnutls_certificate_set_x509_key_mem(t->cred, &cert, &key,
 	    GNUTLS_X509_FMT_PEM)) != GNUTLS_E_SUCCESS) {
 		snprintf(srv->error, sizeof(srv->error), "server.tls: the "
 		    "certificate chain and key (PEM, unencrypted, the key "
 		    "the leaf's) cannot be used: %s", gnutls_strerror(r));
+		creds_put(t);
 		return MANDATE_EINVAL;
 	}
-	if (srv->ca_pem != NULL) {
-		gnutls_datum_t ca = { (unsigned char *)srv->ca_pem,
-		    (unsigned int)strlen(srv->ca_pem) };
-		if ((r = gnutls_certificate_set_x509_trust_mem(nat->cred, &ca,
+	if (ca_pem != NULL) {
+		gnutls_datum_t ca = { (unsigned char *)(uintptr_t)ca_pem,
+		    (unsigned int)strlen(ca_pem) };
+		if ((r = gnutls_certificate_set_x509_trust_mem(t->cred, &ca,
 		    GNUTLS_X509_FMT_PEM)) <= 0) {
 			snprintf(srv->error, sizeof(srv->error), "server.tls."
 			    "client_ca_file: no CA certificate can be read "
 			    "from it%s%s", r < 0 ? ": " : "",
 			    r < 0 ? gnutls_strerror(r) : "");
+			creds_put(t);
 			return MANDATE_EINVAL;
 		}
 	}
+	*out = t;
+	return MANDATE_OK;
+}
+
+/* The server's credentials, and the protocol versions: TLS 1.2 and 1.3. */
+static int
+tls_setup(struct native *nat)
+{
+	struct http_server *srv = nat->srv;
+	int r;
+
+	if ((r = creds_new(srv, srv->cert_pem, srv->key_pem, srv->ca_pem,
+	    &nat->creds)) != MANDATE_OK)
+		return r;
 	if ((r = gnutls_priority_init(&nat->prio,
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL)) !=
 	    GNUTLS_E_SUCCESS) {
@@ -1305,6 +1363,58 @@ tls_setup(struct native *nat)
 		return MANDATE_EINVAL;
 	}
 	return MANDATE_OK;
+}
+
+int
+native_tls_reload(struct http_server *srv, const char *cert_pem,
+    const char *key_pem, const char *ca_pem)
+{
+	struct native *nat = srv->native;
+	struct tls_creds *t, *old;
+	int r;
+
+	if (nat == NULL || nat->creds == NULL)
+		return MANDATE_EINVAL;
+	if ((r = creds_new(srv, cert_pem, key_pem, ca_pem, &t)) != MANDATE_OK)
+		return r;
+	pthread_mutex_lock(&nat->creds_lock);
+	old = nat->creds;
+	nat->creds = t;
+	pthread_mutex_unlock(&nat->creds_lock);
+	creds_put(old);     /* freed with the last connection that uses it */
+	return MANDATE_OK;
+}
+
+int
+native_tls_leaf(struct http_server *srv, char sha256_hex[65],
+    int64_t *not_after)
+{
+	struct native *nat = srv->native;
+	struct tls_creds *t;
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_x509_crt_t crt = NULL;
+	unsigned char h[32];
+	int r = MANDATE_EINVAL;
+
+	sha256_hex[0] = '\0';
+	*not_after = 0;
+	if (nat == NULL || (t = creds_get(nat)) == NULL)
+		return MANDATE_EINVAL;
+	if (gnutls_certificate_get_crt_raw(t->cred, 0, 0, &der) ==
+	    GNUTLS_E_SUCCESS &&
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, h) == 0 &&
+	    gnutls_x509_crt_init(&crt) == GNUTLS_E_SUCCESS &&
+	    gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) ==
+	    GNUTLS_E_SUCCESS) {
+		for (int i = 0; i < 32; i++)
+			snprintf(sha256_hex + 2 * i, 3, "%02x", h[i]);
+		*not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+		r = MANDATE_OK;
+	}
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	creds_put(t);
+	return r;
 }
 
 int
@@ -1321,6 +1431,7 @@ native_start(struct http_server *srv, const struct sockaddr *sa,
 	nat->srv = srv;
 	nat->lfd = -1;
 	pthread_mutex_init(&nat->ip_lock, NULL);
+	pthread_mutex_init(&nat->creds_lock, NULL);
 	if ((nat->workers = calloc(srv->cfg.threads,
 	    sizeof(*nat->workers))) == NULL) {
 		native_free(nat);

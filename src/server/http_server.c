@@ -114,6 +114,13 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 		    (r = file_read_all(cfg->client_ca_file, MAX_PEM_FILE,
 		    &srv->ca_pem, &len)) != 0)
 			goto out;
+		if ((srv->cert_path = copy_c(cfg->tls_cert_file)) == NULL ||
+		    (srv->key_path = copy_c(cfg->tls_key_file)) == NULL ||
+		    (srv->ca_pem != NULL && (srv->ca_path =
+		    copy_c(cfg->client_ca_file)) == NULL)) {
+			r = MANDATE_ENOMEM;
+			goto out;
+		}
 	}
 	srv->cfg.tls_cert_file = srv->cfg.tls_key_file = NULL;
 	srv->cfg.client_ca_file = NULL;
@@ -259,6 +266,71 @@ http_server_ready_check(struct http_server *srv, const char *name,
 	srv->checks[srv->n_checks].arg = arg;
 	srv->n_checks++;
 	return MANDATE_OK;
+}
+
+/* Free a PEM buffer that may hold a private key. */
+static void
+pem_free(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+int
+http_server_reload_tls(struct http_server *srv)
+{
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	size_t len;
+	int r;
+
+	if (srv == NULL || srv->native == NULL || srv->cert_path == NULL)
+		return MANDATE_EINVAL;
+	srv->error[0] = '\0';
+	if ((r = file_read_all(srv->cert_path, MAX_PEM_FILE, &cert,
+	    &len)) != 0) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
+		    "%s: %s", srv->cert_path, mandate_strerror(r));
+		goto out;
+	}
+	if ((r = file_read_all(srv->key_path, MAX_PEM_FILE, &key,
+	    &len)) != 0) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls.key_file "
+		    "%s: %s", srv->key_path, mandate_strerror(r));
+		goto out;
+	}
+	if (srv->ca_path != NULL && (r = file_read_all(srv->ca_path,
+	    MAX_PEM_FILE, &ca, &len)) != 0) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls."
+		    "client_ca_file %s: %s", srv->ca_path,
+		    mandate_strerror(r));
+		goto out;
+	}
+	if ((r = native_tls_reload(srv, cert, key, ca)) != MANDATE_OK)
+		goto out;
+	/* in force: keep the texts (a restart of the engine uses them) */
+	pem_free(srv->key_pem);
+	free(srv->cert_pem);
+	free(srv->ca_pem);
+	srv->cert_pem = cert;
+	srv->key_pem = key;
+	srv->ca_pem = ca;
+	cert = key = ca = NULL;
+out:
+	free(cert);
+	pem_free(key);
+	free(ca);
+	return r;
+}
+
+int
+http_server_tls_leaf(struct http_server *srv, char sha256_hex[65],
+    int64_t *not_after)
+{
+	if (srv == NULL || sha256_hex == NULL || not_after == NULL)
+		return MANDATE_EINVAL;
+	return native_tls_leaf(srv, sha256_hex, not_after);
 }
 
 const char *
@@ -1008,12 +1080,12 @@ http_server_free(struct http_server *srv)
 	for (size_t i = 0; i < srv->n_checks; i++)
 		free(srv->checks[i].name);
 	free(srv->checks);
-	if (srv->key_pem != NULL) {
-		OPENSSL_cleanse(srv->key_pem, strlen(srv->key_pem));
-		free(srv->key_pem);
-	}
+	pem_free(srv->key_pem);
 	free(srv->cert_pem);
 	free(srv->ca_pem);
+	free(srv->cert_path);
+	free(srv->key_path);
+	free(srv->ca_path);
 	free(srv->address);
 	if (srv->own_metrics)
 		http_metrics_free(srv->metrics);

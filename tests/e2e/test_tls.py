@@ -127,6 +127,7 @@ class PKI:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         srv_ca_key, self.srv_ca = make_ca("test server CA")
+        self.srv_ca_key = srv_ca_key
         self.server_ca = tmp_path / "server-ca.pem"
         self.server_ca.write_bytes(pem_cert(self.srv_ca))
         k, c = make_leaf(srv_ca_key, self.srv_ca,
@@ -391,3 +392,84 @@ def test_tls_pipelined_held_answers(tls_daemon, pki):
         assert b"X-Request-ID: pipe-%d\r\n" % i in h, h[:300]
         assert b'"decision":' in h, h[:400]
     assert heads[6].startswith(b"200 ") and b"X-Request-ID: pipe-last" in heads[6]
+
+
+def test_tls_certificate_reload_on_sighup(start_daemon, pki):
+    """SIGHUP reads the server certificate and key again: new connections get
+    the new certificate, an open one keeps its session, files that cannot be
+    used change nothing, and both outcomes are in the log and the audit log."""
+    import hashlib
+    import signal
+    import socket
+    import sqlite3
+    import ssl
+    import time
+
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+
+    def open_conn():
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def fingerprint():
+        with open_conn() as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+    def healthz(s):
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got or not got.endswith(b"}") and b'"ok"' not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+            if b"Content-Length: " in got and got.index(b"\r\n\r\n") + 4 + int(
+                    got.split(b"Content-Length: ")[1].split(b"\r\n")[0]) <= len(got):
+                break
+        return got
+
+    def wait_for(pred, what):
+        deadline = time.monotonic() + 10
+        while not pred():
+            assert time.monotonic() < deadline, what + "\n" + d.log_text()
+            time.sleep(0.05)
+
+    fp0 = fingerprint()
+    assert ("SHA-256 " + fp0) in d.log_text()
+    kept = open_conn()
+    assert healthz(kept).startswith(b"HTTP/1.1 200 ")
+
+    # a new leaf from the same CA, written over the files
+    k, c = make_leaf(pki.srv_ca_key, pki.srv_ca,
+                     [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+                     ExtendedKeyUsageOID.SERVER_AUTH)
+    write_pair(pki.dir, "server", k, c)
+    fp1 = hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert fp1 != fp0
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: fingerprint() == fp1, "the new certificate is not served")
+    # the connection opened before the reload goes on with its session
+    assert healthz(kept).startswith(b"HTTP/1.1 200 ")
+    kept.close()
+
+    # a key that is not one: refused, the certificate in use stays
+    (pki.dir / "server.key").write_text("not a key\n")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "not reloaded, the certificate in use stays" in d.log_text(),
+             "no refusal in the log")
+    assert fingerprint() == fp1
+    assert requests.get(d.https + "/readyz", verify=str(pki.server_ca),
+                        timeout=5).status_code == 200
+    assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(str(pki.dir / "data" / "mandate.db"))
+    rows = [(t, json.loads(f)) for t, f in db.execute(
+        "SELECT type, fields_json FROM audit_events WHERE type LIKE 'tls.%' ORDER BY id")]
+    db.close()
+    assert [t for t, _ in rows] == ["tls.reloaded", "tls.reload_failed"], rows
+    assert rows[0][1]["cert_thumbprint"] == fp1 and rows[0][1]["origin"] == "SIGHUP"
+    assert rows[0][1]["not_after"] > time.time()
+    assert "server.tls" in rows[1][1]["error"], rows[1]

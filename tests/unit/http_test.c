@@ -1060,6 +1060,62 @@ test_tls_and_mtls(void **state)
 		}
 		free(big);
 	}
+	{
+		/* http_server_reload_tls: new connections get the files'
+		 * certificate from then on; a pair that cannot be used
+		 * changes nothing and says why */
+		char fp0[65], fp1[65], fp2[65], save_c[160], save_k[160];
+		int64_t na0, na1, na2;
+		FILE *bad;
+
+		assert_int_equal(http_server_tls_leaf(srv, fp0, &na0),
+		    MANDATE_OK);
+		assert_int_equal(strlen(fp0), 64);
+		assert_true(na0 > (int64_t)time(NULL));
+		assert_int_equal(http_server_reload_tls(srv), MANDATE_OK);
+		assert_int_equal(http_server_tls_leaf(srv, fp1, &na1),
+		    MANDATE_OK);
+		assert_string_equal(fp0, fp1);
+		/* the rogue's pair in place of the server's: a client that
+		 * checks the server against the CA now refuses it */
+		snprintf(save_c, sizeof(save_c), "%s.save", p.server_cert);
+		snprintf(save_k, sizeof(save_k), "%s.save", p.server_key);
+		assert_int_equal(rename(p.server_cert, save_c), 0);
+		assert_int_equal(rename(p.server_key, save_k), 0);
+		assert_int_equal(link(p.rogue_cert, p.server_cert), 0);
+		assert_int_equal(link(p.rogue_key, p.server_key), 0);
+		assert_int_equal(http_server_reload_tls(srv), MANDATE_OK);
+		assert_int_equal(http_server_tls_leaf(srv, fp2, &na2),
+		    MANDATE_OK);
+		assert_string_not_equal(fp0, fp2);
+		tls_get(http_server_port(srv), "/certs", &anon, r);
+		assert_int_not_equal(r->rc, CURLE_OK);
+		/* a key that is not PEM: refused, the rogue's stays */
+		assert_int_equal(unlink(p.server_key), 0);
+		assert_non_null(bad = fopen(p.server_key, "w"));
+		fputs("not a key\n", bad);
+		fclose(bad);
+		assert_int_equal(http_server_reload_tls(srv), MANDATE_EINVAL);
+		assert_non_null(strstr(http_server_error(srv), "server.tls"));
+		assert_int_equal(http_server_tls_leaf(srv, fp1, &na1),
+		    MANDATE_OK);
+		assert_string_equal(fp1, fp2);
+		/* a file that is gone: the same */
+		assert_int_equal(unlink(p.server_key), 0);
+		assert_int_not_equal(http_server_reload_tls(srv), MANDATE_OK);
+		assert_non_null(strstr(http_server_error(srv), "key_file"));
+		assert_int_equal(http_server_tls_leaf(srv, fp1, &na1),
+		    MANDATE_OK);
+		assert_string_equal(fp1, fp2);
+		/* the server's own pair again */
+		assert_int_equal(unlink(p.server_cert), 0);
+		assert_int_equal(rename(save_c, p.server_cert), 0);
+		assert_int_equal(rename(save_k, p.server_key), 0);
+		assert_int_equal(http_server_reload_tls(srv), MANDATE_OK);
+		tls_get(http_server_port(srv), "/certs", &anon, r);
+		assert_int_equal(r->rc, CURLE_OK);
+		assert_int_equal(r->status, 200);
+	}
 	http_server_free(srv);
 
 	/* client auth required */
@@ -1092,6 +1148,19 @@ test_tls_and_mtls(void **state)
 	tls_get(http_server_port(srv), "/certs", &rogue, r);
 	assert_true(r->rc != CURLE_OK || r->status == 403);
 	http_server_free(srv);
+
+	/* no TLS: nothing to reload */
+	{
+		struct http_config plain = { 0 };
+		char fp[65];
+		int64_t na;
+		struct http_server *ps = start_server(&plain);
+
+		assert_int_equal(http_server_reload_tls(ps), MANDATE_EINVAL);
+		assert_int_equal(http_server_tls_leaf(ps, fp, &na),
+		    MANDATE_EINVAL);
+		http_server_free(ps);
+	}
 
 	/* bad configurations */
 	cfg.tls_key_file = NULL;
