@@ -121,6 +121,18 @@ int cedar_request_build(struct arena *a, const char *principal,
     const struct cedar_schema *schema, bool validate,
     struct cedar_request **out, struct diag_list *dl);
 
+/* The same with the context already parsed, as a tree of util/json.h
+ * (for a caller that holds it parsed: no text round trip).  The tree must
+ * be what the JSON text parser would have made: valid UTF-8, no
+ * duplicate keys; its byte positions are not used, so an error names no
+ * place in a text (build from the text to get one).  A tree nested
+ * deeper than the text parser allows is MANDATE_ELIMIT. */
+struct ajson;
+int cedar_request_build_tree(struct arena *a, const char *principal,
+    const char *action, const char *resource, const struct ajson *context,
+    const struct cedar_schema *schema, bool validate,
+    struct cedar_request **out, struct diag_list *dl);
+
 /* The same from one JSON object
  * {"principal":{"type","id"},"action":{...},"resource":{...},"context":{}}
  * (uids may also use the {"__entity":{...}} escape). */

@@ -215,11 +215,10 @@ out:
 	return r;
 }
 
-int
-cedar_request_build(struct arena *a, const char *principal,
-    const char *action, const char *resource, const char *context_json,
-    const struct cedar_schema *schema, bool validate,
-    struct cedar_request **out, struct diag_list *dl)
+/* The request's three uids. */
+static int
+request_uids(struct arena *a, const char *principal, const char *action,
+    const char *resource, struct cedar_request **out, struct diag_list *dl)
 {
 	struct cedar_request *req;
 	int r;
@@ -239,12 +238,87 @@ cedar_request_build(struct arena *a, const char *principal,
 	    (r = cedar_parse_uid(a, resource, strlen(resource),
 	    &req->resource, dl)) != MANDATE_OK)
 		return r;
+	*out = req;
+	return MANDATE_OK;
+}
+
+int
+cedar_request_build(struct arena *a, const char *principal,
+    const char *action, const char *resource, const char *context_json,
+    const struct cedar_schema *schema, bool validate,
+    struct cedar_request **out, struct diag_list *dl)
+{
+	struct cedar_request *req;
+	int r;
+
+	*out = NULL;
+	if ((r = request_uids(a, principal, action, resource, &req, dl)) !=
+	    MANDATE_OK)
+		return r;
 	if (context_json == NULL || context_json[0] == '\0')
 		req->context.kind = CV_RECORD;
 	else if ((r = cedar_context_parse_json(a, context_json,
 	    strlen(context_json), schema, &req->action, &req->context,
 	    dl)) != MANDATE_OK)
 		return r;
+	if (validate && (r = cedar_request_check(schema, req, dl)) !=
+	    MANDATE_OK)
+		return r;
+	*out = req;
+	return MANDATE_OK;
+}
+
+/* Is j nested at most max deep (as the text parser counts: the top level
+ * is 1)? */
+static bool
+tree_depth_ok(const struct ajson *j, int max)
+{
+	if (j->type != AJSON_ARRAY && j->type != AJSON_OBJECT)
+		return true;
+	if (max < 1)
+		return false;
+	if (j->type == AJSON_ARRAY) {
+		for (size_t i = 0; i < j->u.arr.n; i++)
+			if (!tree_depth_ok(&j->u.arr.items[i], max - 1))
+				return false;
+	} else {
+		for (size_t i = 0; i < j->u.obj.n; i++)
+			if (!tree_depth_ok(&j->u.obj.items[i].val, max - 1))
+				return false;
+	}
+	return true;
+}
+
+int
+cedar_request_build_tree(struct arena *a, const char *principal,
+    const char *action, const char *resource, const struct ajson *context,
+    const struct cedar_schema *schema, bool validate,
+    struct cedar_request **out, struct diag_list *dl)
+{
+	struct cedar_request *req;
+	int r;
+
+	*out = NULL;
+	if ((r = request_uids(a, principal, action, resource, &req, dl)) !=
+	    MANDATE_OK)
+		return r;
+	if (context == NULL) {
+		req->context.kind = CV_RECORD;
+	} else {
+		struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
+		    .src = "", .src_len = 0 };
+
+		if (!tree_depth_ok(context, CEDAR_JSON_DEPTH - 1)) {
+			diag_add(dl, MANDATE_ELIMIT, NULL, NULL, 0, 0, 0,
+			    "the context is nested too deeply");
+			return MANDATE_ELIMIT;
+		}
+		if ((r = cedar_json_context(&c, context, &req->action,
+		    &req->context)) != MANDATE_OK) {
+			memset(&req->context, 0, sizeof(req->context));
+			return r;
+		}
+	}
 	if (validate && (r = cedar_request_check(schema, req, dl)) !=
 	    MANDATE_OK)
 		return r;

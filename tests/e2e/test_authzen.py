@@ -506,3 +506,64 @@ def test_reason_ids_escaped(start_daemon, tmp_path):
     j = post(d, EVAL, req(action="read")).json()
     assert j["decision"] is False
     assert j["context"]["reason_admin"] == {"policies": [], "errors": []}
+
+
+# The context reaches the policies as Cedar values whatever its shape: the
+# daemon hands it to Cedar as a tree (no text round trip) and falls back to
+# its text when Cedar refuses the tree, so that a refusal reads as always.
+CONTEXT_POLICY = """
+@id("shapes")
+permit (principal is User, action == Action::"shape", resource)
+when {
+  context.n == -9223372036854775808 && context.big == 9223372036854775807 &&
+  context.flag && !context.off && context.s == "caf\u00e9 \U0001F600 \\"q\\"" &&
+  context["\u00e9t\u00e9"] == 1 && context.set.contains(2) && context.set == [3, 2, 2, 1] &&
+  context.rec.x.y.z.contains({k: 2}) && context.who == User::"alice" &&
+  context.amount.greaterThan(decimal("1.20")) && context.net.isInRange(ip("10.0.0.0/8")) &&
+  context.empty == {}
+};
+"""
+
+
+def shape_ctx():
+    return {"n": -9223372036854775808, "big": 9223372036854775807, "flag": True,
+            "off": False, "s": "caf\u00e9 \U0001F600 \"q\"", "\u00e9t\u00e9": 1,
+            "set": [1, 2, 2, 3], "rec": {"x": {"y": {"z": [{"k": "v"}, {"k": 2}]}}},
+            "who": {"__entity": {"type": "User", "id": "alice"}},
+            "amount": {"__extn": {"fn": "decimal", "arg": "1.25"}},
+            "net": {"__extn": {"fn": "ip", "arg": "10.1.2.3"}},
+            "empty": {}}
+
+
+def test_context_shapes_reach_the_policies(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(CONTEXT_POLICY)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG)
+    body = req(action="shape", rid="d1")
+    body["context"] = shape_ctx()
+    r = post(d, EVAL, body)
+    assert r.status_code == 200 and r.json()["decision"] is True, r.text
+    # any one value changed: no longer a permit
+    for key, value in [("n", 0), ("s", "cafe"), ("set", [1, 2]), ("empty", {"a": 1}),
+                       ("who", {"__entity": {"type": "User", "id": "bob"}}),
+                       ("amount", {"__extn": {"fn": "decimal", "arg": "1.15"}})]:
+        body["context"] = dict(shape_ctx(), **{key: value})
+        r = post(d, EVAL, body)
+        assert r.status_code == 200 and r.json()["decision"] is False, (key, r.text)
+    # the batch's item context merged over the default one
+    ctx = shape_ctx()
+    item_ctx = {"n": ctx.pop("n"), "rec": ctx.pop("rec")}
+    r = post(d, EVALS, {"subject": body["subject"], "action": body["action"],
+                        "context": ctx, "evaluations": [
+                            {"resource": body["resource"], "context": item_ctx},
+                            {"resource": body["resource"]}]})
+    assert r.status_code == 200, r.text
+    assert [e["decision"] for e in r.json()["evaluations"]] == [True, False], r.text
+    # what Cedar cannot take is refused as before, with its reason
+    for bad, needle in [({"f": 1.5}, "floating-point"),
+                        ({"x": {"__extn": {"fn": "nosuch", "arg": "1"}}}, "nosuch")]:
+        body["context"] = bad
+        r = post(d, EVAL, body)
+        assert r.status_code == 400, r.text
+        assert needle in r.json()["error_description"], r.text

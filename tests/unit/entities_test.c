@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cedar/cedar_int.h"
+#include "util/json.h"
 
 /* ------------------------------------------------------------------ */
 /* Rendering values compactly, to compare against expectations */
@@ -873,6 +874,135 @@ test_context_cases(void **state)
 	}
 }
 
+/* cedar_request_build_tree (the daemon's path: the context already
+ * parsed) gives what cedar_request_build gives from the text: the same
+ * value for every context the text path takes, and a refusal for every
+ * one it refuses (the daemon then asks the text path for the message). */
+static const char *const tree_extra[] = {
+	"{\"a\":[[[[[[1]]]]]]}",
+	"{\"a\":1,\"b\":-9223372036854775808,\"c\":9223372036854775807}",
+	"{\"z\":true,\"a\":false,\"m\":\"x\",\"e\":\"\"}",
+	"{\"s\":[1,2,2,3],\"t\":[],\"r\":{}}",
+	"{\"u\":\"caf\\u00e9 \\ud83d\\ude00 \\n\\t\\\"q\\\"\",\"\\u00e9\":1}",
+	"{\"nul\":\"a\\u0000b\"}",
+	"{\"rec\":{\"x\":{\"y\":{\"z\":[{\"k\":\"v\"},{\"k\":2}]}}}}",
+	"{\"who\":{\"__entity\":{\"type\":\"User\",\"id\":\"alice\"}},"
+	"\"ids\":[{\"__entity\":{\"type\":\"Group\",\"id\":\"g\"}}]}",
+	"{\"d\":{\"__extn\":{\"fn\":\"decimal\",\"arg\":\"1.25\"}},"
+	"\"i\":{\"__extn\":{\"fn\":\"ip\",\"arg\":\"10.0.0.0/8\"}}}",
+	"{\"task\":{\"id\":\"t1\",\"intents\":[\"read_ticket\"],"
+	"\"sensitivity\":2},\"session\":{\"labels\":[\"confidential\"],"
+	"\"calls\":{\"read\":3}}}",
+	"{\"bad\":{\"__extn\":{\"fn\":\"nosuch\",\"arg\":\"1\"}}}",
+	"{\"bad\":{\"__entity\":{\"type\":\"User\"}}}",
+	"{\"f\":1e3}",
+	"{\"f\":-0}",
+};
+
+static void
+test_request_build_tree(void **state)
+{
+	size_t n_cases = sizeof(ctx_cases) / sizeof(ctx_cases[0]);
+	size_t n_extra = sizeof(tree_extra) / sizeof(tree_extra[0]);
+	size_t same = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n_cases + n_extra; i++) {
+		bool extra = i >= n_cases;
+		const char *json = extra ? tree_extra[i - n_cases] :
+		    ctx_cases[i].json;
+		const char *action = extra ? "Action::other" :
+		    ctx_cases[i].action;
+		bool schema = extra ? false : ctx_cases[i].with_schema;
+		const struct ajson_opts opts = {
+		    .flags = AJSON_REJECT_DUPLICATES, .max_depth = 64 };
+		struct cedar_request *rt = NULL, *rx = NULL;
+		const struct ajson *tree = NULL;
+		struct arena a, dom;
+		struct diag_list dl;
+		char act[64], v1[512];
+		const char *dot;
+		int r_text, r_tree;
+
+		/* "Action::view" -> Action::"view" */
+		dot = strstr(action, "::");
+		snprintf(act, sizeof(act), "%.*s::\"%s\"",
+		    (int)(dot - action), action, dot + 2);
+		arena_init(&a, 0);
+		arena_init(&dom, 0);
+		diag_init(&dl);
+		r_text = cedar_request_build(&a, "User::\"a\"", act,
+		    "Group::\"g\"", json, schema ? test_schema() : NULL, false,
+		    &rx, &dl);
+		if (ajson_parse(&dom, json, strlen(json), &opts, &tree, &dl) !=
+		    MANDATE_OK) {
+			/* not JSON: the daemon's jansson would not get here */
+			assert_int_not_equal(r_text, MANDATE_OK);
+			arena_free(&dom);
+			arena_free(&a);
+			continue;
+		}
+		r_tree = cedar_request_build_tree(&a, "User::\"a\"", act,
+		    "Group::\"g\"", tree, schema ? test_schema() : NULL,
+		    false, &rt, &dl);
+		if ((r_text == MANDATE_OK) != (r_tree == MANDATE_OK)) {
+			print_message("context %zu (%s): text %d, tree %d\n", i,
+			    json, r_text, r_tree);
+			fail();
+		}
+		if (r_text == MANDATE_OK) {
+			same++;
+			snprintf(v1, sizeof(v1), "%s", show(&rx->context));
+			if (strcmp(v1, show(&rt->context)) != 0 ||
+			    !cedar_value_eq(&rx->context, &rt->context)) {
+				print_message("context %zu: text %s, tree %s\n",
+				    i, v1, show(&rt->context));
+				fail();
+			}
+		} else {
+			assert_null(rt);
+		}
+		arena_free(&dom);
+		arena_free(&a);
+	}
+	/* the comparisons above were made (not all refused) */
+	assert_true(same >= 12);
+	{
+		/* nested past the text parser's limit: refused */
+		struct arena a, dom;
+		struct diag_list dl;
+		struct cedar_request *rt = NULL;
+		const struct ajson *tree = NULL;
+		const struct ajson_opts opts = { .max_depth = 1000 };
+		char *deep = malloc(2 * 400 + 16);
+		size_t n = 0;
+
+		assert_non_null(deep);
+		n += (size_t)sprintf(deep + n, "{\"a\":");
+		for (int k = 0; k < 400; k++)
+			deep[n++] = '[';
+		for (int k = 0; k < 400; k++)
+			deep[n++] = ']';
+		deep[n++] = '}';
+		deep[n] = '\0';
+		arena_init(&a, 0);
+		arena_init(&dom, 0);
+		diag_init(&dl);
+		assert_int_equal(ajson_parse(&dom, deep, n, &opts, &tree, &dl),
+		    MANDATE_OK);
+		assert_int_equal(cedar_request_build_tree(&a, "User::\"a\"",
+		    "Action::\"other\"", "Group::\"g\"", tree, NULL, false,
+		    &rt, &dl), MANDATE_ELIMIT);
+		assert_null(rt);
+		assert_int_not_equal(cedar_request_build(&a, "User::\"a\"",
+		    "Action::\"other\"", "Group::\"g\"", deep, NULL, false,
+		    &rt, &dl), MANDATE_OK);
+		arena_free(&dom);
+		arena_free(&a);
+		free(deep);
+	}
+}
+
 /* Errors inside entities, contexts and requests point at the offending
  * JSON value: the expected offset is where `at` first occurs. */
 struct pos_case {
@@ -1070,6 +1200,7 @@ main(void)
 		cmocka_unit_test(test_request_build),
 		cmocka_unit_test(test_request_check_enum),
 		cmocka_unit_test(test_context_cases),
+		cmocka_unit_test(test_request_build_tree),
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_action_hierarchy),
 		cmocka_unit_test(test_alloc_failures),
