@@ -45,6 +45,10 @@ static const char tail_usage[] =
     "                 none: the development instance's loopback mode)\n"
     "  -h, --help     this help\n"
     "\n"
+    "An https daemon is checked against $MANDATE_CACERT (a PEM CA bundle;\n"
+    "else the system's); $MANDATE_CERT and $MANDATE_KEY give a client\n"
+    "certificate and key (PEM) when it asks for one (mTLS).\n"
+    "\n"
     "The caller needs Action::\"mandate:read_audit\" on AuditLog::\"default\".\n";
 
 static const char export_usage[] =
@@ -64,6 +68,10 @@ static const char export_usage[] =
     "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
     "                 none: the development instance's loopback mode)\n"
     "  -h, --help     this help\n"
+    "\n"
+    "An https daemon is checked against $MANDATE_CACERT (a PEM CA bundle;\n"
+    "else the system's); $MANDATE_CERT and $MANDATE_KEY give a client\n"
+    "certificate and key (PEM) when it asks for one (mTLS).\n"
     "\n"
     "The caller needs Action::\"mandate:read_audit\" on AuditLog::\"default\".\n";
 

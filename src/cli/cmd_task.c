@@ -48,7 +48,11 @@ static const char task_usage[] =
     "                 http://127.0.0.1:8700)\n"
     "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
     "                 none: the development instance's loopback mode)\n"
-    "  -h, --help     this help\n";
+    "  -h, --help     this help\n"
+    "\n"
+    "An https daemon is checked against $MANDATE_CACERT (a PEM CA bundle;\n"
+    "else the system's); $MANDATE_CERT and $MANDATE_KEY give a client\n"
+    "certificate and key (PEM) when it asks for one (mTLS).\n";
 
 /* One request; prints the answer.  Returns the exit status. */
 static int

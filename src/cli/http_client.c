@@ -1,7 +1,10 @@
 /*
  * http_client.c - one JSON request to the daemon's API for the CLI
  * commands (libcurl): bearer token, bounded answer, the server's OAuth
- * style error printed on standard error.
+ * style error printed on standard error.  For an https daemon,
+ * $MANDATE_CACERT names the CA bundle to check it against (else the
+ * system's), and $MANDATE_CERT with $MANDATE_KEY a client certificate
+ * and key (PEM) for mTLS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +72,25 @@ cli_http(const struct cli_http_req *q, json_t **answer)
 	}
 	if (h == NULL)
 		goto out;
+	{
+		const char *ca = getenv("MANDATE_CACERT");
+		const char *cert = getenv("MANDATE_CERT");
+		const char *key = getenv("MANDATE_KEY");
+
+		if ((cert != NULL && cert[0] != '\0') !=
+		    (key != NULL && key[0] != '\0')) {
+			fprintf(stderr, "mandate: $MANDATE_CERT and "
+			    "$MANDATE_KEY go together (a client certificate "
+			    "and its key)\n");
+			goto out;
+		}
+		if (ca != NULL && ca[0] != '\0')
+			curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+		if (cert != NULL && cert[0] != '\0') {
+			curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+			curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+		}
+	}
 	curl_easy_setopt(c, CURLOPT_URL, q->url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (q->method != NULL)

@@ -473,3 +473,38 @@ def test_tls_certificate_reload_on_sighup(start_daemon, pki):
     assert rows[0][1]["cert_thumbprint"] == fp1 and rows[0][1]["origin"] == "SIGHUP"
     assert rows[0][1]["not_after"] > time.time()
     assert "server.tls" in rows[1][1]["error"], rows[1]
+
+
+def test_cli_over_mtls(tls_daemon, pki):
+    """The CLI talks to a TLS daemon with a private CA and mTLS:
+    $MANDATE_CACERT, $MANDATE_CERT and $MANDATE_KEY."""
+    import os
+    import subprocess
+    from conftest import BIN
+    env = dict(os.environ, MANDATE_SERVER=tls_daemon.https)
+    env.pop("MANDATE_TOKEN", None)
+    args = [BIN, "task", "create", "--agent", AGENT, "--objective", "triage",
+            "--intent", "read_ticket"]
+
+    def run(**extra):
+        e = dict(env)
+        for k, v in extra.items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+        return subprocess.run(args, env=e, capture_output=True, text=True, timeout=30)
+
+    ok = run(MANDATE_CACERT=str(pki.server_ca), MANDATE_CERT=pki.orch[0],
+             MANDATE_KEY=pki.orch[1])
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["delegator"] == ORCH
+    # the server's CA not given: the system's does not know it
+    r = run(MANDATE_CACERT=None, MANDATE_CERT=pki.orch[0], MANDATE_KEY=pki.orch[1])
+    assert r.returncode == 1 and "certificate" in r.stderr.lower(), r.stderr
+    # no client certificate: the handshake is refused (client_auth: require)
+    r = run(MANDATE_CACERT=str(pki.server_ca), MANDATE_CERT=None, MANDATE_KEY=None)
+    assert r.returncode == 1, r.stderr
+    # a certificate without its key: said before anything is sent
+    r = run(MANDATE_CACERT=str(pki.server_ca), MANDATE_CERT=pki.orch[0], MANDATE_KEY=None)
+    assert r.returncode == 1 and "go together" in r.stderr, r.stderr
