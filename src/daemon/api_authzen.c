@@ -33,9 +33,8 @@
 
 #include "authzen/authzen.h"
 #include "daemon/agent_ctx.h"
-#include "util/json.h"
+#include "daemon/context_tree.h"
 #include "util/status.h"
-#include "util/utf8.h"
 
 #define AZ_ERR 512
 
@@ -192,94 +191,6 @@ request_entities(struct http_request *req, const struct daemon_policies *p,
 }
 
 /* Run the policies for one evaluation whose context agent_ctx prepared. */
-/* The context as a tree for cedar_request_build_tree, without the text
- * round trip (json_dumps, then Cedar's parse: about 1.5 us an
- * evaluation).  false when it holds something the text path must judge
- * (a real number, text that is not UTF-8, nesting or size past what
- * Cedar's parser takes): then the caller goes through the text, which
- * gives the answer and the error message it always gave.  jansson has
- * removed duplicate keys and keeps members in order, so the tree is the
- * one the dump would parse to.  Strings point into ctx. */
-#define CTX_TREE_DEPTH 64
-#define CTX_TREE_BYTES (8u << 20)
-
-static bool
-ctx_tree(struct arena *a, json_t *v, struct ajson *out, size_t *bytes,
-    int depth)
-{
-	size_t n;
-
-	memset(out, 0, sizeof(*out));
-	if (depth > CTX_TREE_DEPTH || (*bytes += 16) > CTX_TREE_BYTES)
-		return false;
-	switch (json_typeof(v)) {
-	case JSON_NULL:
-		out->type = AJSON_NULL;
-		return true;
-	case JSON_TRUE:
-		out->type = AJSON_TRUE;
-		return true;
-	case JSON_FALSE:
-		out->type = AJSON_FALSE;
-		return true;
-	case JSON_INTEGER:
-		out->type = AJSON_NUMBER;
-		out->num_int = out->num_fits = true;
-		out->u.i = (int64_t)json_integer_value(v);
-		return true;
-	case JSON_STRING:
-		n = json_string_length(v);
-		if (utf8_invalid_at(json_string_value(v), n) != n ||
-		    (*bytes += n) > CTX_TREE_BYTES)
-			return false;
-		out->type = AJSON_STRING;
-		out->u.s = str_make(json_string_value(v), n);
-		return true;
-	case JSON_ARRAY: {
-		struct ajson *items;
-		n = json_array_size(v);
-		if ((items = arena_calloc(a, n ? n : 1, sizeof(*items))) ==
-		    NULL)
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (!ctx_tree(a, json_array_get(v, i), &items[i], bytes,
-			    depth + 1))
-				return false;
-		out->type = AJSON_ARRAY;
-		out->u.arr.items = items;
-		out->u.arr.n = n;
-		return true;
-	}
-	case JSON_OBJECT: {
-		struct ajson_member *m;
-		size_t i = 0;
-		void *it;
-		n = json_object_size(v);
-		if ((m = arena_calloc(a, n ? n : 1, sizeof(*m))) == NULL)
-			return false;
-		for (it = json_object_iter(v); it != NULL && i < n;
-		    it = json_object_iter_next(v, it), i++) {
-			const char *k = json_object_iter_key(it);
-			size_t kn = json_object_iter_key_len(it);
-			if (utf8_invalid_at(k, kn) != kn ||
-			    (*bytes += kn) > CTX_TREE_BYTES ||
-			    !ctx_tree(a, json_object_iter_value(it), &m[i].val,
-			    bytes, depth + 1))
-				return false;
-			m[i].key = str_make(k, kn);
-		}
-		if (i != n || it != NULL)
-			return false;
-		out->type = AJSON_OBJECT;
-		out->u.obj.items = m;
-		out->u.obj.n = n;
-		return true;
-	}
-	default:                /* JSON_REAL: not a Cedar value */
-		return false;
-	}
-}
-
 static int
 run_policies(struct daemon *d, struct http_request *req,
     const struct daemon_policies *p, const char *body,
@@ -312,11 +223,9 @@ run_policies(struct daemon *d, struct http_request *req,
 		 * otherwise, or when Cedar refuses it, through its text as
 		 * always, for the same answer and message */
 		struct ajson tree;
-		size_t bytes = 0;
 
 		r = MANDATE_EINVAL;
-		if (json_is_object(ctx) && ctx_tree(req->arena, ctx, &tree,
-		    &bytes, 1))
+		if (daemon_context_tree(req->arena, ctx, &tree))
 			r = cedar_request_build_tree(req->arena, principal,
 			    action, resource, &tree, p->schema, false, &creq,
 			    &dl);
