@@ -242,6 +242,20 @@ request_uids(struct arena *a, const char *principal, const char *action,
 	return MANDATE_OK;
 }
 
+/* With its context: checked against the schema when asked, then out. */
+static int
+request_done(struct cedar_request *req, const struct cedar_schema *schema,
+    bool validate, struct cedar_request **out, struct diag_list *dl)
+{
+	int r;
+
+	if (validate && (r = cedar_request_check(schema, req, dl)) !=
+	    MANDATE_OK)
+		return r;
+	*out = req;
+	return MANDATE_OK;
+}
+
 int
 cedar_request_build(struct arena *a, const char *principal,
     const char *action, const char *resource, const char *context_json,
@@ -261,11 +275,7 @@ cedar_request_build(struct arena *a, const char *principal,
 	    strlen(context_json), schema, &req->action, &req->context,
 	    dl)) != MANDATE_OK)
 		return r;
-	if (validate && (r = cedar_request_check(schema, req, dl)) !=
-	    MANDATE_OK)
-		return r;
-	*out = req;
-	return MANDATE_OK;
+	return request_done(req, schema, validate, out, dl);
 }
 
 /* Is j nested at most max deep (as the text parser counts: the top level
@@ -319,9 +329,5 @@ cedar_request_build_tree(struct arena *a, const char *principal,
 			return r;
 		}
 	}
-	if (validate && (r = cedar_request_check(schema, req, dl)) !=
-	    MANDATE_OK)
-		return r;
-	*out = req;
-	return MANDATE_OK;
+	return request_done(req, schema, validate, out, dl);
 }

@@ -727,17 +727,19 @@ raise_nofile(struct daemon *d)
 }
 
 /* The server certificate in force, in the log: its fingerprint and end,
- * with a warning when that is less than 7 days away. */
-static void
-tls_say(struct daemon *d, const char *what)
+ * with a warning when that is less than 7 days away.  false when it
+ * cannot be read; else fp and *na are set for the caller too. */
+static bool
+tls_say(struct daemon *d, const char *what, char fp[65], int64_t *na_out)
 {
-	char fp[65], until[32] = "";
+	char until[32] = "";
 	int64_t na = 0, left;
 	struct tm tm;
 	time_t t;
 
 	if (http_server_tls_leaf(d->srv, fp, &na) != MANDATE_OK)
-		return;
+		return false;
+	*na_out = na;
 	t = (time_t)na;
 	if (gmtime_r(&t, &tm) != NULL)
 		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -747,6 +749,7 @@ tls_say(struct daemon *d, const char *what)
 	    until, left <= 0 ? " (EXPIRED: clients will refuse it)" :
 	    left < 7 * 86400 ? " (less than 7 days from now: renew it, then "
 	    "SIGHUP)" : "");
+	return true;
 }
 
 /* SIGHUP: the certificate chain, key and client CA bundle are read again
@@ -771,8 +774,7 @@ tls_reload(struct daemon *d, const char *origin)
 		    json_pack("{s:s,s:s}", "origin", origin, "error", why));
 		return;
 	}
-	tls_say(d, "reloaded");
-	if (http_server_tls_leaf(d->srv, fp, &na) == MANDATE_OK)
+	if (tls_say(d, "reloaded", fp, &na))
 		daemon_audit(d, NULL, "tls.reloaded", STR_NULL, STR_NULL,
 		    json_pack("{s:s,s:s,s:I}", "origin", origin,
 		    "cert_thumbprint", fp, "not_after", (json_int_t)na));
@@ -821,8 +823,11 @@ daemon_start(struct daemon *d)
 	else
 		daemon_log(d, DLOG_INFO, "AuthZEN evaluation API: callers "
 		    "authenticate as api_auth says");
-	if (cfg->server.tls.cert_file != NULL)
-		tls_say(d, "in use");
+	if (cfg->server.tls.cert_file != NULL) {
+		char fp[65];
+		int64_t na;
+		(void)tls_say(d, "in use", fp, &na);
+	}
 	if (cfg->dev.enabled)
 		dev_hint(d, (unsigned)http_server_port(d->srv));
 	return MANDATE_OK;

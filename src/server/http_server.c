@@ -59,11 +59,49 @@ static const double latency_bounds[] = {
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
 
+/* Free a PEM buffer that may hold a private key. */
+static void
+pem_free(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+/* The TLS files named by srv's paths (the CA bundle only with a path);
+ * on error each read so far is freed and srv->error names the file. */
+static int
+tls_read(struct http_server *srv, char **cert, char **key, char **ca)
+{
+	const char *what[3] = { "server.tls.cert_file", "server.tls.key_file",
+	    "server.tls.client_ca_file" };
+	const char *path[3] = { srv->cert_path, srv->key_path, srv->ca_path };
+	char **into[3] = { cert, key, ca };
+	size_t len;
+	int r;
+
+	*cert = *key = *ca = NULL;
+	for (int i = 0; i < 3; i++) {
+		if (path[i] == NULL)
+			continue;
+		if ((r = file_read_all(path[i], MAX_PEM_FILE, into[i],
+		    &len)) != 0) {
+			snprintf(srv->error, sizeof(srv->error), "%s %s: %s",
+			    what[i], path[i], mandate_strerror(r));
+			free(*cert);
+			pem_free(*key);
+			*cert = *key = NULL;
+			return r;
+		}
+	}
+	return 0;
+}
+
 int
 http_server_new(const struct http_config *cfg, struct http_server **out)
 {
 	struct http_server *srv = NULL;
-	size_t len;
 	int r = MANDATE_EINTERNAL;
 	static const char *const req_labels[] = { "method", "route", "status" };
 	static const char *const lat_labels[] = { "route" };
@@ -105,22 +143,16 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 	}
 	srv->cfg.address = srv->address;
 	if (cfg->tls_cert_file != NULL) {
-		if ((r = file_read_all(cfg->tls_cert_file, MAX_PEM_FILE,
-		    &srv->cert_pem, &len)) != 0 ||
-		    (r = file_read_all(cfg->tls_key_file, MAX_PEM_FILE,
-		    &srv->key_pem, &len)) != 0)
-			goto out;
-		if (cfg->client_auth != HTTP_CLIENT_AUTH_NONE &&
-		    (r = file_read_all(cfg->client_ca_file, MAX_PEM_FILE,
-		    &srv->ca_pem, &len)) != 0)
-			goto out;
 		if ((srv->cert_path = copy_c(cfg->tls_cert_file)) == NULL ||
 		    (srv->key_path = copy_c(cfg->tls_key_file)) == NULL ||
-		    (srv->ca_pem != NULL && (srv->ca_path =
-		    copy_c(cfg->client_ca_file)) == NULL)) {
+		    (cfg->client_auth != HTTP_CLIENT_AUTH_NONE &&
+		    (srv->ca_path = copy_c(cfg->client_ca_file)) == NULL)) {
 			r = MANDATE_ENOMEM;
 			goto out;
 		}
+		if ((r = tls_read(srv, &srv->cert_pem, &srv->key_pem,
+		    &srv->ca_pem)) != 0)
+			goto out;
 	}
 	srv->cfg.tls_cert_file = srv->cfg.tls_key_file = NULL;
 	srv->cfg.client_ca_file = NULL;
@@ -268,46 +300,17 @@ http_server_ready_check(struct http_server *srv, const char *name,
 	return MANDATE_OK;
 }
 
-/* Free a PEM buffer that may hold a private key. */
-static void
-pem_free(char *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
-}
-
 int
 http_server_reload_tls(struct http_server *srv)
 {
 	char *cert = NULL, *key = NULL, *ca = NULL;
-	size_t len;
 	int r;
 
 	if (srv == NULL || srv->native == NULL || srv->cert_path == NULL)
 		return MANDATE_EINVAL;
 	srv->error[0] = '\0';
-	if ((r = file_read_all(srv->cert_path, MAX_PEM_FILE, &cert,
-	    &len)) != 0) {
-		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
-		    "%s: %s", srv->cert_path, mandate_strerror(r));
-		goto out;
-	}
-	if ((r = file_read_all(srv->key_path, MAX_PEM_FILE, &key,
-	    &len)) != 0) {
-		snprintf(srv->error, sizeof(srv->error), "server.tls.key_file "
-		    "%s: %s", srv->key_path, mandate_strerror(r));
-		goto out;
-	}
-	if (srv->ca_path != NULL && (r = file_read_all(srv->ca_path,
-	    MAX_PEM_FILE, &ca, &len)) != 0) {
-		snprintf(srv->error, sizeof(srv->error), "server.tls."
-		    "client_ca_file %s: %s", srv->ca_path,
-		    mandate_strerror(r));
-		goto out;
-	}
-	if ((r = native_tls_reload(srv, cert, key, ca)) != MANDATE_OK)
+	if ((r = tls_read(srv, &cert, &key, &ca)) != 0 ||
+	    (r = native_tls_reload(srv, cert, key, ca)) != MANDATE_OK)
 		goto out;
 	/* in force: keep the texts (a restart of the engine uses them) */
 	pem_free(srv->key_pem);
