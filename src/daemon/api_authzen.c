@@ -201,7 +201,6 @@ run_policies(struct daemon *d, struct http_request *req,
 	struct cedar_decision dec;
 	struct diag_list dl;
 	char *principal, *action, *resource, *ctext = NULL;
-	const char *ctx_text;
 	int r;
 
 	diag_init(&dl);
@@ -218,38 +217,33 @@ run_policies(struct daemon *d, struct http_request *req,
 	if ((r = request_entities(req, p, body, e, &ov, o->err,
 	    sizeof(o->err))) != MANDATE_OK)
 		goto out;
+	/* the context as a tree when it can be (no text round trip);
+	 * otherwise, or when Cedar refuses it, through its text as always,
+	 * for the same answer and message */
 	{
-		/* the context as a tree when it can be (no text round trip);
-		 * otherwise, or when Cedar refuses it, through its text as
-		 * always, for the same answer and message */
 		struct ajson tree;
 
-		r = MANDATE_EINVAL;
-		if (daemon_context_tree(req->arena, ctx, &tree))
-			r = cedar_request_build_tree(req->arena, principal,
-			    action, resource, &tree, p->schema, false, &creq,
-			    &dl);
-		if (r != MANDATE_OK)
-			diag_init(&dl);    /* the text path reports */
+		r = daemon_context_tree(req->arena, ctx, &tree) ?
+		    cedar_request_build_tree(req->arena, principal, action,
+		    resource, &tree, p->schema, false, &creq, &dl) :
+		    MANDATE_EINVAL;
 	}
-	if (r == MANDATE_OK) {
-		ctx_text = NULL;
-	} else if (json_is_object(ctx) && json_object_size(ctx) == 0) {
-		ctx_text = "{}";     /* an empty context needs no dump */
-	} else if ((ctx_text = ctext = json_dumps(ctx, JSON_COMPACT)) ==
-	    NULL) {
-		r = MANDATE_ENOMEM;
-		goto out;
-	}
-	if (ctx_text != NULL && (r = cedar_request_build(req->arena,
-	    principal, action, resource, ctx_text, p->schema, false, &creq,
-	    &dl)) != MANDATE_OK) {
-		snprintf(o->err, sizeof(o->err), "the request cannot be "
-		    "expressed in Cedar: %s", dl.n > 0 ? dl.items[0].msg :
-		    "invalid");
-		if (r != MANDATE_ENOMEM)
-			r = MANDATE_EINVAL;
-		goto out;
+	if (r != MANDATE_OK) {
+		diag_init(&dl);
+		if ((ctext = json_dumps(ctx, JSON_COMPACT)) == NULL) {
+			r = MANDATE_ENOMEM;
+			goto out;
+		}
+		if ((r = cedar_request_build(req->arena, principal, action,
+		    resource, ctext, p->schema, false, &creq, &dl)) !=
+		    MANDATE_OK) {
+			snprintf(o->err, sizeof(o->err), "the request cannot "
+			    "be expressed in Cedar: %s", dl.n > 0 ?
+			    dl.items[0].msg : "invalid");
+			if (r != MANDATE_ENOMEM)
+				r = MANDATE_EINVAL;
+			goto out;
+		}
 	}
 	if ((r = cedar_authorize(p->set, ov != NULL ? ov : p->entities, creq,
 	    req->arena, &dec)) != MANDATE_OK)
