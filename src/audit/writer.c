@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,27 @@ failed_held(struct audit_log *l, int r)
 		    "and /readyz reports not ready until a write succeeds");
 }
 
+/* The writer thread as a batch thread (Linux's SCHED_BATCH, a hint; a
+ * failure changes nothing) and named, for top -H and perf: when a
+ * commit's sync completes, or a record arrives, the writer waits for the
+ * running request thread's turn to end instead of preempting it.  Its
+ * share of the CPU is the same; what goes is a forced context switch per
+ * wake-up.  Measured on 2 cores with bench/audit_bench.sh's workload
+ * (seven alternated pairs of 3 s runs): context switches 0.33 -> 0.25 per
+ * evaluation and daemon CPU 2.6 and 1.3 us less per evaluation in sync
+ * mode (means of two sets), p99 latency unchanged; the rates moved
+ * within the machine's noise. */
+static void
+writer_be_batch(void)
+{
+#ifdef SCHED_BATCH
+	struct sched_param sp = { .sched_priority = 0 };
+
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+#endif
+	(void)pthread_setname_np(pthread_self(), "mandate-audit");
+}
+
 /* Records a writer takes from the queue at once (one store call). */
 #define AUDIT_WRITE_BATCH 256
 
@@ -348,6 +370,7 @@ writer(void *arg)
 	int64_t ids[AUDIT_WRITE_BATCH];
 	int res[AUDIT_WRITE_BATCH];
 
+	writer_be_batch();
 	for (;;) {
 		size_t n = 0;
 		int r;

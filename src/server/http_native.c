@@ -1196,6 +1196,7 @@ worker_main(void *arg)
 	struct epoll_event ev[EVENTS];
 	struct conn *c;
 
+	(void)pthread_setname_np(pthread_self(), "mandate-http");
 	w->now = w->swept = now_ms();
 	while (!atomic_load(&nat->stop)) {
 		int n = epoll_wait(w->ep, ev, EVENTS, w->again != NULL ? 0 :
