@@ -86,20 +86,14 @@ prefix_ci_n(struct str s, const char *p, size_t n)
 	return true;
 }
 
-static bool
-has_prefix_ci(struct str s, const char *p)
-{
-	return prefix_ci_n(s, p, strlen(p));
-}
-
-static bool
-eq_ci(struct str s, const char *p)
-{
-	return s.n == strlen(p) && has_prefix_ci(s, p);
-}
+/* p a string literal: its length is known at compile time (these run on
+ * every value of every record) */
+#define has_prefix_ci(s, p) prefix_ci_n(s, p, sizeof(p) - 1)
+#define eq_ci(s, p) ((s).n == sizeof(p) - 1 && has_prefix_ci(s, p))
 
 /* (The pattern tables are lower case; callers try a suffix only when its
  * last character is the name's, lowered: most names match none.) */
+
 static bool
 ends_ci_n(struct str s, struct pat p)
 {

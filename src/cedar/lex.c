@@ -82,24 +82,30 @@ is_ident_char(int c)
 	return is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
+#define KW(w, k) { w, sizeof(w) - 1, k }
 static const struct {
 	const char *word;
-	uint8_t kw;
+	uint8_t len, kw;
 } keywords[] = {
-	{ "true", KW_TRUE }, { "false", KW_FALSE }, { "if", KW_IF },
-	{ "then", KW_THEN }, { "else", KW_ELSE }, { "in", KW_IN },
-	{ "is", KW_IS }, { "has", KW_HAS }, { "like", KW_LIKE },
-	{ "permit", KW_PERMIT }, { "forbid", KW_FORBID },
-	{ "when", KW_WHEN }, { "unless", KW_UNLESS },
-	{ "principal", KW_PRINCIPAL }, { "action", KW_ACTION },
-	{ "resource", KW_RESOURCE }, { "context", KW_CONTEXT },
+	KW("true", KW_TRUE), KW("false", KW_FALSE), KW("if", KW_IF),
+	KW("then", KW_THEN), KW("else", KW_ELSE), KW("in", KW_IN),
+	KW("is", KW_IS), KW("has", KW_HAS), KW("like", KW_LIKE),
+	KW("permit", KW_PERMIT), KW("forbid", KW_FORBID),
+	KW("when", KW_WHEN), KW("unless", KW_UNLESS),
+	KW("principal", KW_PRINCIPAL), KW("action", KW_ACTION),
+	KW("resource", KW_RESOURCE), KW("context", KW_CONTEXT),
 };
+#undef KW
 
+/* Every identifier is looked up here: lengths first (no keyword is longer
+ * than 9 bytes), then bytes. */
 static uint8_t
 keyword_of(const char *p, size_t n)
 {
+	if (n < 2 || n > 9)
+		return KW_NONE;
 	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
-		if (strlen(keywords[i].word) == n &&
+		if (keywords[i].len == n && keywords[i].word[0] == p[0] &&
 		    memcmp(keywords[i].word, p, n) == 0)
 			return keywords[i].kw;
 	}
