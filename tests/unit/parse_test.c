@@ -790,6 +790,53 @@ test_parse_uid(void **state)
 	}
 }
 
+/* The uid fast path (a plain path and an id without escapes) against the
+ * parser: each input read as it is, and behind a space (which the fast path
+ * leaves to the parser), gives the same result and the same uid. */
+static void
+test_parse_uid_plain(void **state)
+{
+	static const char *const in[] = {
+		"User::\"alice\"", "A::B::C::\"x y z\"", "Action::\"\"",
+		"_::\"x\"", "A1_b::\"~!@#$%^&*()\"", "principal::\"p\"",
+		"Action::\"read\"", "NS::Action::\"view\"",
+		"__cedar::\"x\"", "A::__cedar::\"x\"", "if::\"x\"",
+		"A::like::\"x\"", "A__cedar::\"x\"", "1A::\"x\"",
+		"A:::\"x\"", "A::\"x", "A::\"", "AB::\"", "A::\"a\"\"",
+		"A::\"a\\\"b\"", "A::\"tab\there\"", "A::\"\x7f\"",
+		"A::\"caf\xc3\xa9\"", "A::\"\xff\"", "A:: \"x\"",
+		"A ::\"x\"", "A::B::", "A::\"x\"//c", "A::\"x\"\n",
+		"A-B::\"x\"", "A::\"\\u{41}\"", "A::B", "::\"x\"",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct arena a;
+		struct diag_list dl1, dl2;
+		struct cedar_uid u1, u2;
+		char spaced[64];
+		int r1, r2;
+
+		arena_init(&a, 0);
+		diag_init(&dl1);
+		diag_init(&dl2);
+		snprintf(spaced, sizeof(spaced), " %s", in[i]);
+		r1 = cedar_parse_uid(&a, in[i], strlen(in[i]), &u1, &dl1);
+		r2 = cedar_parse_uid(&a, spaced, strlen(spaced), &u2, &dl2);
+		if (r1 != r2)
+			fail_msg("%s: %d as it is, %d behind a space", in[i],
+			    r1, r2);
+		if (r1 == MANDATE_OK) {
+			if (!str_eq(u1.type, u2.type) || !str_eq(u1.id, u2.id))
+				fail_msg("%s: the uids differ", in[i]);
+			assert_int_equal(u1.id.p[u1.id.n], '\0');
+		} else {
+			assert_true(dl1.n > 0);
+		}
+		arena_free(&a);
+	}
+}
+
 static void
 test_type_is_action(void **state)
 {
@@ -948,6 +995,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_parse_uid),
+		cmocka_unit_test(test_parse_uid_plain),
 		cmocka_unit_test(test_type_is_action),
 		cmocka_unit_test(test_link_template),
 		cmocka_unit_test(test_policy_set),
