@@ -5,8 +5,10 @@
  * start (bad configuration or policies, unusable data dir or store,
  * address in use) or on a usage error.
  */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -85,6 +87,19 @@ cmd_serve(int argc, char **argv)
 	}
 	if (print_config)
 		return print_effective_config(opt.config_file);
+	/* No fastbins in the daemon (unless glibc.malloc.mxfast is set in
+	 * GLIBC_TUNABLES): each request allocates more than 1 KiB at once
+	 * (its state, its arena's first block), and glibc consolidates every
+	 * fastbin on such an allocation; tcache still serves small sizes.
+	 * Todo scenario, means of three alternated runs per mode: daemon CPU
+	 * per evaluation 0.4-0.7 us less with sync audit, 1.3 us with async,
+	 * 0.9 us with audit off. */
+	{
+		const char *t = getenv("GLIBC_TUNABLES");
+
+		if (t == NULL || strstr(t, "mxfast") == NULL)
+			(void)mallopt(M_MXFAST, 0);
+	}
 	if (daemon_new(&opt, &d) != 0)
 		return 1;
 	if (daemon_start(d) == 0 && daemon_run(d) == 0)
