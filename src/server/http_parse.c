@@ -144,6 +144,31 @@ list_has(const char *s, const char *t)
 	return 0;
 }
 
+/* A Transfer-Encoding value: a list of codings (RFC 9112 6.1), whose empty
+ * elements are ignored (RFC 9110 5.6.1).  Any coding but chunked, or
+ * chunked with parameters, is one this server does not implement: 501.
+ * *chunked counts the chunked elements; the caller wants exactly one
+ * (chunked twice, or none at all, leaves the body's length unknown: 400). */
+static unsigned
+codings(const char *s, unsigned *chunked)
+{
+	while (*s != '\0') {
+		size_t n;
+
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		n = strcspn(s, ",");
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n == 7 && strncasecmp(s, "chunked", 7) == 0)
+			(*chunked)++;
+		else if (n > 0)
+			return 501;
+		s += strcspn(s, ",");
+	}
+	return 0;
+}
+
 /* The request line; *p advances past its CRLF. */
 static unsigned
 request_line(char **p, char *end, struct http_head *h)
@@ -210,6 +235,7 @@ http_head_parse(char *buf, size_t n, struct http_head *h)
 	char *p = buf, *end = buf + n;
 	unsigned r;
 	int hosts = 0, te = 0, close = 0, keep = 0;
+	unsigned chunked = 0;
 
 	memset(h, 0, sizeof(*h));
 	if (n < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
@@ -245,8 +271,8 @@ http_head_parse(char *buf, size_t n, struct http_head *h)
 				return r;
 		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
 			te++;
-			if (strcasecmp(v, "chunked") != 0)
-				return 501;
+			if ((r = codings(v, &chunked)) != 0)
+				return r;
 		} else if (strcasecmp(name, "Host") == 0) {
 			hosts++;
 			if (!host_ok(v))
@@ -264,7 +290,8 @@ http_head_parse(char *buf, size_t n, struct http_head *h)
 		return 400;
 	/* one framing only (RFC 9112 6.1, 6.3): both is how requests are
 	 * smuggled, and chunked twice is not "chunked" */
-	if (te > 1 || (te == 1 && (h->has_length || h->minor == 0)))
+	if (te > 1 || (te == 1 && (chunked != 1 || h->has_length ||
+	    h->minor == 0)))
 		return 400;
 	h->chunked = te == 1;
 	if (h->minor == 1 && hosts != 1)

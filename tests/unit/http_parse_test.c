@@ -224,6 +224,13 @@ test_head_ok(void **state)
 		    KEEP | CHUNKED, 0 },
 		{ L("POST /c HTTP/1.1\r\ntransfer-encoding:\tCHUNKED\t\r\n"
 		    "Host: a\r\n\r\n"), "POST", "/c", 1, 2, KEEP | CHUNKED, 0 },
+		/* empty list elements are ignored (RFC 9110 5.6.1) */
+		{ L("POST /c HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding: chunked,\r\n\r\n"), "POST", "/c", 1, 2,
+		    KEEP | CHUNKED, 0 },
+		{ L("POST /c HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding: , Chunked ,,\r\n\r\n"), "POST", "/c", 1,
+		    2, KEEP | CHUNKED, 0 },
 		/* Expect */
 		{ L("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
 		    "Content-Length: 3\r\n\r\n"), "PUT", "/", 1, 3,
@@ -457,8 +464,18 @@ test_head_refused(void **state)
 		    "\r\n"), 501 },
 		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
 		    "Transfer-Encoding: gzip, chunked\r\n\r\n"), 501 },
+		/* chunked twice in one list, or no coding at all: the
+		 * length is unknown (RFC 9112 6.3) */
 		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
-		    "Transfer-Encoding: chunked, chunked\r\n\r\n"), 501 },
+		    "Transfer-Encoding: chunked, chunked\r\n\r\n"), 400 },
+		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding:\r\n\r\n"), 400 },
+		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding: , ,\r\n\r\n"), 400 },
+		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding: chunked,, gzip\r\n\r\n"), 501 },
+		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
+		    "Transfer-Encoding: chunked ;x=1\r\n\r\n"), 501 },
 		{ L("POST / HTTP/1.1\r\nHost: a\r\n"
 		    "Transfer-Encoding: chunked;q=1\r\n\r\n"), 501 },
 		/* expectations other than 100-continue */
