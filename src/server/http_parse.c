@@ -114,13 +114,20 @@ http_head_length(const char *p, size_t n)
 		size_t k = (size_t)(e - p);
 		/* a LF without its CR ends the head here, malformed: the
 		 * client is answered 400 now rather than left waiting for
-		 * an empty line that will never come as CRLF */
+		 * an empty line that will never come as CRLF; the head
+		 * measured ends with the LF */
 		if (k == 0 || p[k - 1] != '\r')
 			return k + 1;
+		/* so does a CR without its LF (no head may hold one) */
+		if (k - 1 > i && (e = memchr(p + i, '\r', k - 1 - i)) != NULL)
+			return (size_t)(e - p) + 2;
 		if (k >= 3 && p[k - 2] == '\n' && p[k - 3] == '\r')
 			return k + 1;
 		i = k + 1;
 	}
+	/* a CR followed by anything but LF in what has come so far */
+	if (n - i >= 2 && (e = memchr(p + i, '\r', n - i - 1)) != NULL)
+		return (size_t)(e - p) + 2;
 	return 0;
 }
 

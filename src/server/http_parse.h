@@ -42,8 +42,10 @@ struct http_head {
 
 /* Length of the head that starts p[0..n): the bytes up to and including
  * the empty line that ends it; 0 while that line has not arrived.  A LF
- * without a CR before it ends the head too, which http_head_parse()
- * then refuses (400): such a head would never end otherwise. */
+ * without a CR before it ends the head too (with that LF), and so does a
+ * CR followed by anything but a LF (with the byte after it), which
+ * http_head_parse() then refuses (400): the client is answered at once
+ * rather than when the slow-head limit runs out. */
 size_t http_head_length(const char *p, size_t n);
 
 /* Parse a whole head in place: buf[0..n) as measured by

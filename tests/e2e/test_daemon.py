@@ -278,6 +278,45 @@ def test_connection_limits(start_daemon, limits):
     c.close()
 
 
+@pytest.mark.parametrize("head", [b"GET /healthz HTTP/1.1\r\nHost: x\rY",
+                                  b"GET /healthz HTTP/1.1\r\nHost: x\nY"])
+def test_bare_cr_or_lf_is_answered_at_once(dev, head):
+    """A CR or a LF alone can never be part of a head: the client gets its
+    400 as soon as the byte after it arrives, not when the head would
+    end (it never would) or the slow-head limit runs out."""
+    import socket
+    with socket.create_connection(("127.0.0.1", dev.port), timeout=5) as s:
+        s.sendall(head)
+        t0 = time.monotonic()
+        got = b""
+        while b"\r\n\r\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+        assert got.startswith(b"HTTP/1.1 400 "), got[:200]
+        assert time.monotonic() - t0 < 2
+
+
+def test_chunked_with_an_empty_list_element(dev):
+    """Transfer-Encoding "chunked," is chunked (RFC 9110 5.6.1)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", dev.port), timeout=5) as s:
+        s.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked,\r\nConnection: close\r\n"
+                  b"\r\n2\r\n{}\r\n0\r\n\r\n")
+        got = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    # the body was read as chunked: the evaluation API judged "{}"
+    assert got.startswith(b"HTTP/1.1 400 "), got[:200]
+    assert b"subject" in got, got
+
+
 def test_unknown_task(dev):
     for tid in ["0" * 32, "nope", "A" * 32]:
         r = requests.get(dev.url + "/v1/tasks/" + tid, timeout=5)

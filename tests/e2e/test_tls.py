@@ -257,6 +257,11 @@ STRICT_CASES = [
     ("no Host", b"GET /healthz HTTP/1.1\r\n\r\n", 400),
     ("two Hosts", b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),
     ("LF alone", b"GET /healthz HTTP/1.1\nHost: x\n\n", 400),
+    ("CR alone", b"GET /healthz HTTP/1.1\rHost: x\r\n\r\n", 400),
+    ("chunked twice", b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+    ("no coding", b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: ,\r\n\r\n", 400),
     ("control in target", b"GET /health\x01z HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("absolute form", b"GET http://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("HTTP/2.0", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),

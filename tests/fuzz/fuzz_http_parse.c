@@ -188,10 +188,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((in = malloc(size > 0 ? size : 1)) == NULL)
 		abort();
 	memcpy(in, data, size);
-	/* a measured head ends with a LF (its own, or the empty line's) */
+	/* a measured head ends with a LF (its own, or the empty line's), or
+	 * with a CR and the byte after it that is not a LF */
 	if ((hl = http_head_length(in, size)) > size ||
-	    (hl > 0 && in[hl - 1] != '\n'))
+	    (hl > 0 && in[hl - 1] != '\n' && !(hl >= 2 &&
+	    in[hl - 2] == '\r')))
 		abort();
+	/* a head cut at a bare CR is refused */
+	if (hl >= 2 && in[hl - 2] == '\r' && in[hl - 1] != '\n') {
+		char *cut = malloc(hl);
+
+		if (cut == NULL)
+			abort();
+		memcpy(cut, in, hl);
+		if (http_head_parse(cut, hl, &h) != 400)
+			abort();
+		free(cut);
+	}
 	if (hl > 0) {
 		if ((head = malloc(hl)) == NULL)
 			abort();

@@ -39,8 +39,9 @@ copy(const char *p, size_t n)
 }
 
 /* Parse a heap copy of in[0..n), which must be one whole head as
- * http_head_length() measures it, or end early at a LF without its CR
- * (then what was measured is parsed, and must be refused); *buf (to
+ * http_head_length() measures it, or end early at a LF without its CR or
+ * a CR without its LF (then what was measured is parsed, and must be
+ * refused); *buf (to
  * free) holds h's strings. */
 static unsigned
 parse(const char *in, size_t n, struct http_head *h, char **buf)
@@ -48,14 +49,15 @@ parse(const char *in, size_t n, struct http_head *h, char **buf)
 	size_t hl = http_head_length(in, n);
 	unsigned st;
 
-	if (hl != n && !(hl > 0 && hl < n && in[hl - 1] == '\n' &&
-	    (hl == 1 || in[hl - 2] != '\r')))
+	if (hl != n && !(hl > 0 && hl < n && ((in[hl - 1] == '\n' &&
+	    (hl == 1 || in[hl - 2] != '\r')) || (hl >= 2 &&
+	    in[hl - 2] == '\r' && in[hl - 1] != '\n'))))
 		fail_msg("head length %zu, not %zu: '%.*s'", hl, n, (int)n,
 		    in);
 	*buf = copy(in, hl);
 	st = http_head_parse(*buf, hl, h);
 	if (hl != n && st != 400)
-		fail_msg("a head cut at a bare LF: %u, not 400", st);
+		fail_msg("a head cut at a bare LF or CR: %u, not 400", st);
 	return st;
 }
 
@@ -93,6 +95,12 @@ test_head_length(void **state)
 		{ L("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"), 27 },
 		{ L("GET / HTTP/1.1\r\nHost: a\r\n\r\n\r\n\r\n"), 27 },
 		{ L("GET /\0 HTTP/1.1\r\n\r\n"), 19 },
+		/* and so does a CR without its LF, with the byte after it */
+		{ L("\rX"), 2 },
+		{ L("GET / HTTP/1.1\rHost: a\r\n\r\n"), 16 },
+		{ L("GET / HTTP/1.1\r\nHost: a\r\r\n\r\n"), 25 },
+		{ L("GET / HTTP/1.1\r\nHo\rst"), 20 },
+		{ L("GET / HTTP/1.1\r\nHost: a\r\n\r\r"), 27 },
 	};
 
 	(void)state;
