@@ -88,8 +88,9 @@ prefix_ci_n(struct str s, const char *p, size_t n)
 
 /* p a string literal: its length is known at compile time (these run on
  * every value of every record) */
-#define has_prefix_ci(s, p) prefix_ci_n(s, p, sizeof(p) - 1)
-#define eq_ci(s, p) ((s).n == sizeof(p) - 1 && has_prefix_ci(s, p))
+#define has_prefix_ci(str_, lit_) prefix_ci_n(str_, lit_, sizeof(lit_) - 1)
+#define eq_ci(str_, lit_) ((str_).n == sizeof(lit_) - 1 && \
+	has_prefix_ci(str_, lit_))
 
 /* (The pattern tables are lower case; callers try a suffix only when its
  * last character is the name's, lowered: most names match none.) */
@@ -113,16 +114,28 @@ contains_ci_n(struct str s, struct pat p)
 	return false;
 }
 
+/* Does h[0..hn) hold nd[0..nn)?  memchr for the first byte, then memcmp:
+ * the haystacks here are short (names, values), where glibc's memmem
+ * spends more setting up than searching. */
 static bool
-contains(struct str s, const char *p)
+has_sub(const char *h, size_t hn, const char *nd, size_t nn)
 {
-	size_t n = strlen(p);
+	while (hn >= nn) {
+		const char *p = memchr(h, nd[0], hn - nn + 1);
 
-	for (size_t i = 0; i + n <= s.n; i++)
-		if (memcmp(s.p + i, p, n) == 0)
+		if (p == NULL)
+			return false;
+		if (memcmp(p, nd, nn) == 0)
 			return true;
+		hn -= (size_t)(p - h) + 1;
+		h = p + 1;
+	}
 	return false;
 }
+
+/* Does s hold the string literal p? */
+#define contains(str_, lit_) has_sub((str_).p, (str_).n, lit_, \
+	sizeof(lit_) - 1)
 
 /* ---- names ---- */
 
@@ -139,18 +152,35 @@ redact_name_is_secret(struct str name)
 	    PAT("signing_key"), PAT("dsn") };
 	static const struct pat exact[] = { PAT("pwd"), PAT("pin"),
 	    PAT("auth"), PAT("otp") };
+	char low[64];
 	int last;
 
-	for (size_t i = 0; i < N_PATS(anywhere); i++)
-		if (contains_ci_n(name, anywhere[i]))
-			return true;
 	if (name.n == 0)
 		return false;
+	if (name.n > sizeof(low)) {       /* rare: the general scan */
+		for (size_t i = 0; i < N_PATS(anywhere); i++)
+			if (contains_ci_n(name, anywhere[i]))
+				return true;
+	} else {
+		/* lowered once, then searched: every member name of every
+		 * record comes here */
+		for (size_t i = 0; i < name.n; i++)
+			low[i] = (char)lower((unsigned char)name.p[i]);
+		if (has_sub(low, name.n, "secret", 6))
+			return true;
+		if (has_sub(low, name.n, "pass", 4))
+			for (size_t i = 0; i < 3; i++)
+				if (has_sub(low, name.n, anywhere[i].p,
+				    anywhere[i].n))
+					return true;
+	}
 	last = lower((unsigned char)name.p[name.n - 1]);
 	for (size_t i = 0; i < N_PATS(suffix); i++)
 		if (suffix[i].p[suffix[i].n - 1] == last &&
 		    ends_ci_n(name, suffix[i]))
 			return true;
+	if (name.n > 4)
+		return false;
 	for (size_t i = 0; i < N_PATS(exact); i++)
 		if (name.n == exact[i].n &&
 		    prefix_ci_n(name, exact[i].p, exact[i].n))
@@ -829,10 +859,10 @@ dump_value(struct walk *w, struct jtext *b, json_t *v, struct str name)
 		const char *k;
 		json_t *c;
 
-		jtext_put(b, "{", 1);
-		json_object_foreach(v, k, c) {
-			size_t kn = strlen(k);
+		size_t kn;
 
+		jtext_put(b, "{", 1);
+		json_object_keylen_foreach(v, k, kn, c) {
 			if (!first)
 				jtext_put(b, ",", 1);
 			first = false;

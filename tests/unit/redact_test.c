@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "audit/jtext.h"
 #include "audit/redact.h"
 #include "util/status.h"
 
@@ -75,13 +76,24 @@ test_names(void **state)
 	    "private_key", "refresh_token", "credentials", "pwd" };
 	static const char *const plain[] = { "token_type", "max_tokens",
 	    "subject_token_type", "action", "resource", "kid", "jti", "id",
-	    "task_id", "agent", "keyboard", "" };
+	    "task_id", "agent", "keyboard", "", "passport", "pass", "secre",
+	    "a_name_longer_than_sixty_four_bytes_that_holds_no_special_word_xyz" };
+	static const char *const more_secret[] = { "PaSsWoRd", "mypasswd",
+	    "PASSPHRASE_x", "SECRETS", "x-Secret-y", "OTP", "Pin",
+	    "a_name_longer_than_sixty_four_bytes_that_ends_in_a_refresh_token",
+	    "an_argument_name_longer_than_sixty_four_bytes_that_ends_with_password",
+	    "an_argument_name_longer_than_sixty_four_bytes_ending_in_refresh_token",
+	    "an_argument_name_longer_than_sixty_four_bytes_with_secret_in_the_middle" };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
 		assert_true(redact_name_is_secret(str_c(secret[i])));
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		assert_false(redact_name_is_secret(str_c(plain[i])));
+	for (size_t i = 0; i < sizeof(more_secret) / sizeof(more_secret[0]);
+	    i++)
+		if (!redact_name_is_secret(str_c(more_secret[i])))
+			fail_msg("%s is not found secret", more_secret[i]);
 }
 
 static void
@@ -416,6 +428,47 @@ test_dump_random(void **state)
 	redact_free(r1);
 }
 
+/* jtext writes strings as json_dumps does: random strings of every length
+ * up to 40, of bytes that need no escape, controls, quotes, backslashes and
+ * UTF-8 sequences, at every alignment (the scan goes a word at a time). */
+static void
+test_jtext_strings(void **state)
+{
+	static const char *const parts[] = { "a", "Z", "0", " ", "~", "\"",
+	    "\\", "\x01", "\x1f", "\n", "\t", "\x7f", "\xc3\xa9",
+	    "\xe2\x82\xac", "\xf0\x9f\x98\x80", "/", "!", "\x20" };
+
+	(void)state;
+	rng_state = 20261129;
+	for (int i = 0; i < 20000; i++) {
+		char str[256];
+		size_t n = 0, want = rnd(41), len;
+		struct jtext b = { 0 };
+		json_t *v;
+		char *got, *ref;
+
+		while (n < want) {
+			const char *pt = parts[rnd(sizeof(parts) /
+			    sizeof(parts[0]))];
+
+			memcpy(str + n, pt, strlen(pt));
+			n += strlen(pt);
+		}
+		v = json_stringn(str, n);
+		assert_non_null(v);
+		jtext_value(&b, v, 1);
+		got = jtext_finish(&b, &len);
+		ref = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(got);
+		assert_non_null(ref);
+		if (strcmp(got, ref) != 0 || len != strlen(ref))
+			fail_msg("jtext %s, jansson %s", got, ref);
+		free(got);
+		free(ref);
+		json_decref(v);
+	}
+}
+
 static void
 test_dump_refuses(void **state)
 {
@@ -489,6 +542,7 @@ main(void)
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_dump_random),
+		cmocka_unit_test(test_jtext_strings),
 		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
 	};
