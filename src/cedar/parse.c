@@ -352,8 +352,10 @@ is_cedar_reserved_name(struct str s)
 bool
 cedar_is_plain_ident(struct str s)
 {
-	static const char *const reserved[] = { "true", "false", "if",
-	    "then", "else", "in", "is", "has", "like", "__cedar" };
+	static const struct pat { const char *w; size_t n; } reserved[] = {
+	    { "true", 4 }, { "false", 5 }, { "if", 2 }, { "then", 4 },
+	    { "else", 4 }, { "in", 2 }, { "is", 2 }, { "has", 3 },
+	    { "like", 4 }, { "__cedar", 7 } };
 
 	if (s.n == 0 || !((s.p[0] >= 'a' && s.p[0] <= 'z') ||
 	    (s.p[0] >= 'A' && s.p[0] <= 'Z') || s.p[0] == '_'))
@@ -364,8 +366,10 @@ cedar_is_plain_ident(struct str s)
 		    (c >= '0' && c <= '9') || c == '_'))
 			return false;
 	}
+	if (s.n > 7)          /* longer than every reserved word */
+		return true;
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-		if (str_eq_c(s, reserved[i]))
+		if (s.n == reserved[i].n && memcmp(s.p, reserved[i].w, s.n) == 0)
 			return false;
 	return true;
 }
