@@ -1002,7 +1002,17 @@ http_req_end(struct http_request_int *ri)
 	us = http_elapsed_us(&ri->start);
 	if (!ri->responded)
 		ri->status = 499;       /* client went away */
-	snprintf(status, sizeof(status), "%u", ri->status);
+	{
+		/* the status as a label, without snprintf (every request) */
+		unsigned v = ri->status, k = sizeof(status) - 1;
+
+		status[k] = '\0';
+		do {
+			status[--k] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v > 0 && k > 0);
+		memmove(status, status + k, sizeof(status) - k);
+	}
 	{
 		const char *labels[3] = { method_label(ri->req.method),
 		    ri->req.route, status };
