@@ -572,6 +572,53 @@ authzen_entities_add(struct arena *a, const char *body,
 	return MANDATE_OK;
 }
 
+/* A string node made here (no span in the body). */
+static void
+tree_string(struct ajson *n, struct str v)
+{
+	memset(n, 0, sizeof(*n));
+	n->type = AJSON_STRING;
+	n->u.s = v.p != NULL ? v : STR_LIT("");
+}
+
+static void
+tree_member(struct ajson_member *m, const char *key, size_t key_n)
+{
+	memset(m, 0, sizeof(*m));
+	m->key = str_make(key, key_n);
+}
+
+int
+authzen_entity_tree(struct arena *a, const struct authzen_entity *e,
+    struct ajson *out)
+{
+	struct ajson_member *top, *uid;
+
+	memset(out, 0, sizeof(*out));
+	if ((top = arena_calloc(a, 3, sizeof(*top))) == NULL ||
+	    (uid = arena_calloc(a, 2, sizeof(*uid))) == NULL)
+		return MANDATE_ENOMEM;
+	tree_member(&uid[0], "type", 4);
+	tree_string(&uid[0].val, e->type);
+	tree_member(&uid[1], "id", 2);
+	tree_string(&uid[1].val, e->id);
+	tree_member(&top[0], "uid", 3);
+	top[0].val.type = AJSON_OBJECT;
+	top[0].val.u.obj.items = uid;
+	top[0].val.u.obj.n = 2;
+	tree_member(&top[1], "attrs", 5);
+	if (e->properties != NULL)
+		top[1].val = *e->properties;
+	else
+		top[1].val.type = AJSON_OBJECT;
+	tree_member(&top[2], "parents", 7);
+	top[2].val.type = AJSON_ARRAY;
+	out->type = AJSON_OBJECT;
+	out->u.obj.items = top;
+	out->u.obj.n = 3;
+	return MANDATE_OK;
+}
+
 char *
 authzen_entities_close(struct arena *a, char *buf, size_t len)
 {

@@ -162,6 +162,11 @@ char *authzen_json_string(struct arena *a, struct str s);
 int authzen_entities_add(struct arena *a, const char *body,
     const struct authzen_entity *e, char **buf, size_t *len);
 char *authzen_entities_close(struct arena *a, char *buf, size_t len);
+/* The entity authzen_entities_add() writes, as a tree in a
+ * ({"uid":{"type","id"},"attrs":properties,"parents":[]}); the
+ * properties are e's own nodes, not copied. */
+int authzen_entity_tree(struct arena *a, const struct authzen_entity *e,
+    struct ajson *out);
 
 /* ---- responses (jansson; NULL on allocation failure) ---- */
 

@@ -84,6 +84,15 @@ void cedar_schema_free(struct cedar_schema *s);
 int cedar_entities_parse_json(const char *src, size_t len, const char *file,
     const struct cedar_schema *schema, struct cedar_entities **out,
     struct diag_list *dl);
+/* The same from an entities array already parsed (util/json.h; its
+ * nodes' spans, if any, point into src[0..len), which errors quote): the
+ * store the text of root would give, or an error (nested past the text
+ * parser's depth: MANDATE_ELIMIT).  A caller that builds root itself
+ * should fall back to the text on any error, for the text's messages. */
+struct ajson;
+int cedar_entities_from_tree(const struct ajson *root, const char *src,
+    size_t len, const char *file, const struct cedar_schema *schema,
+    struct cedar_entities **out, struct diag_list *dl);
 void cedar_entities_free(struct cedar_entities *es);
 
 /* Layer es over `under` (borrowed; must outlive every use of es):

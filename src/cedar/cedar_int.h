@@ -499,6 +499,11 @@ const struct cedar_action_decl *cedar_schema_action(
 int cedar_entities_parse_json(const char *src, size_t len, const char *file,
     const struct cedar_schema *schema, struct cedar_entities **out,
     struct diag_list *dl);
+/* The same from an entities array already parsed (cedar.h). */
+struct ajson;
+int cedar_entities_from_tree(const struct ajson *root, const char *src,
+    size_t len, const char *file, const struct cedar_schema *schema,
+    struct cedar_entities **out, struct diag_list *dl);
 void cedar_entities_free(struct cedar_entities *es);
 
 /* Parse one JSON value; `expected` (may be NULL) directs the parse. */

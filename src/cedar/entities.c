@@ -88,6 +88,26 @@ cedar_json_load(struct cedar_jctx *c, struct arena *dom, const char *src,
 	return j;
 }
 
+bool
+cedar_json_tree_fits(const struct ajson *j, int max)
+{
+	if (j->type != AJSON_ARRAY && j->type != AJSON_OBJECT)
+		return true;
+	if (max < 1)
+		return false;
+	if (j->type == AJSON_ARRAY) {
+		for (size_t i = 0; i < j->u.arr.n; i++)
+			if (!cedar_json_tree_fits(&j->u.arr.items[i], max - 1))
+				return false;
+	} else {
+		for (size_t i = 0; i < j->u.obj.n; i++)
+			if (!cedar_json_tree_fits(&j->u.obj.items[i].val,
+			    max - 1))
+				return false;
+	}
+	return true;
+}
+
 struct str
 cedar_json_str(struct cedar_jctx *c, const char *p, size_t n)
 {
@@ -1551,6 +1571,74 @@ merge_schema_actions(struct cedar_jctx *c, struct cedar_entities *es)
 	return store_index(c, es, &es->arena);
 }
 
+/* The store of an entities array already parsed (root), its errors
+ * pointing into c's source. */
+static int
+entities_from_root(struct cedar_jctx *c, const struct ajson *root,
+    const struct cedar_schema *schema, struct cedar_entities **out)
+{
+	struct cedar_entities *es = NULL;
+	struct arena arena;
+	size_t n;
+	int r = MANDATE_EINTERNAL;
+
+	*out = NULL;
+	arena_init(&arena, ENT_ARENA_LIMIT);
+	if ((es = arena_zalloc(&arena, sizeof(*es))) == NULL) {
+		r = cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (root->type != AJSON_ARRAY) {
+		point_at(c, root);
+		r = cedar_jctx_error(c, MANDATE_EINVAL,
+		    "entities must be a JSON array, got %s", ajson_kind(root));
+		goto out;
+	}
+	n = root->u.arr.n;
+	c->entities_json = root;
+	if (n > ENT_MAX_ENTITIES) {
+		r = cedar_jctx_error(c, MANDATE_ELIMIT, "too many entities");
+		goto out;
+	}
+	c->a = &arena;
+	if (n > 0 && (es->entities = arena_calloc(&arena, n,
+	    sizeof(*es->entities))) == NULL) {
+		r = cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
+		goto out;
+	}
+	es->arena = arena;   /* from here on the store's arena is es->arena */
+	c->a = &es->arena;
+	for (size_t i = 0; i < n; i++)
+		if ((r = parse_entity(c, &root->u.arr.items[i],
+		    &es->entities[i])) != MANDATE_OK)
+			goto out_store;
+	es->n_entities = n;
+	c->off = c->len = 0;
+	c->where[0] = '\0';
+	c->err_entity = SIZE_MAX;
+	{
+		size_t n_diag = c->dl ? c->dl->n : 0;
+
+		if ((r = store_index(c, es, &es->arena)) != MANDATE_OK ||
+		    (r = store_closure(c, es, &es->arena)) != MANDATE_OK) {
+			if (c->err_entity != SIZE_MAX)
+				locate(c, n_diag, c->err_entity);
+			goto out_store;
+		}
+	}
+	if (schema != NULL &&
+	    ((r = check_ancestor_types(c, es)) != MANDATE_OK ||
+	    (r = merge_schema_actions(c, es)) != MANDATE_OK))
+		goto out_store;
+	*out = es;
+	return MANDATE_OK;
+out_store:
+	arena = es->arena;
+out:
+	arena_free(&arena);
+	return r;
+}
+
 int
 cedar_entities_parse_json(const char *src, size_t len, const char *file,
     const struct cedar_schema *schema, struct cedar_entities **out,
@@ -1558,73 +1646,33 @@ cedar_entities_parse_json(const char *src, size_t len, const char *file,
 {
 	struct cedar_jctx c = { .schema = schema, .dl = dl, .file = file,
 	    .src = src, .src_len = len };
-	struct cedar_entities *es = NULL;
-	struct arena arena, dom;
-	const struct ajson *root = NULL;
-	size_t n;
-	int r = MANDATE_EINTERNAL;
+	const struct ajson *root;
+	struct arena dom;   /* the tree dies at the end */
+	int r;
 
 	*out = NULL;
-	arena_init(&arena, ENT_ARENA_LIMIT);
-	arena_init(&dom, ENT_ARENA_LIMIT);   /* the tree dies at the end */
-	if ((es = arena_zalloc(&arena, sizeof(*es))) == NULL) {
-		r = cedar_jctx_error(&c, MANDATE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((root = cedar_json_load(&c, &dom, src, len, &r)) == NULL)
-		goto out;
-	if (root->type != AJSON_ARRAY) {
-		point_at(&c, root);
-		r = cedar_jctx_error(&c, MANDATE_EINVAL,
-		    "entities must be a JSON array, got %s", ajson_kind(root));
-		goto out;
-	}
-	n = root->u.arr.n;
-	c.entities_json = root;
-	if (n > ENT_MAX_ENTITIES) {
-		r = cedar_jctx_error(&c, MANDATE_ELIMIT, "too many entities");
-		goto out;
-	}
-	c.a = &arena;
-	if (n > 0 && (es->entities = arena_calloc(&arena, n,
-	    sizeof(*es->entities))) == NULL) {
-		r = cedar_jctx_error(&c, MANDATE_ENOMEM, "out of memory");
-		goto out;
-	}
-	es->arena = arena;   /* from here on the store's arena is es->arena */
-	c.a = &es->arena;
-	for (size_t i = 0; i < n; i++)
-		if ((r = parse_entity(&c, &root->u.arr.items[i],
-		    &es->entities[i])) != MANDATE_OK)
-			goto out_store;
-	es->n_entities = n;
-	c.off = c.len = 0;
-	c.where[0] = '\0';
-	c.err_entity = SIZE_MAX;
-	{
-		size_t n_diag = dl ? dl->n : 0;
+	arena_init(&dom, ENT_ARENA_LIMIT);
+	if ((root = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
+		r = entities_from_root(&c, root, schema, out);
+	arena_free(&dom);
+	return r;
+}
 
-		if ((r = store_index(&c, es, &es->arena)) != MANDATE_OK ||
-		    (r = store_closure(&c, es, &es->arena)) != MANDATE_OK) {
-			if (c.err_entity != SIZE_MAX)
-				locate(&c, n_diag, c.err_entity);
-			goto out_store;
-		}
+int
+cedar_entities_from_tree(const struct ajson *root, const char *src,
+    size_t len, const char *file, const struct cedar_schema *schema,
+    struct cedar_entities **out, struct diag_list *dl)
+{
+	struct cedar_jctx c = { .schema = schema, .dl = dl, .file = file,
+	    .src = src != NULL ? src : "", .src_len = src != NULL ? len : 0 };
+
+	*out = NULL;
+	if (root == NULL)
+		return MANDATE_EINVAL;
+	if (!cedar_json_tree_fits(root, CEDAR_JSON_DEPTH)) {
+		diag_add(dl, MANDATE_ELIMIT, file, NULL, 0, 0, 0,
+		    "the entities are nested too deeply");
+		return MANDATE_ELIMIT;
 	}
-	if (schema != NULL &&
-	    ((r = check_ancestor_types(&c, es)) != MANDATE_OK ||
-	    (r = merge_schema_actions(&c, es)) != MANDATE_OK))
-		goto out_store;
-	arena_free(&dom);
-	*out = es;
-	return MANDATE_OK;
-out_store:
-	arena_free(&dom);
-	arena = es->arena;
-	arena_free(&arena);
-	return r;
-out:
-	arena_free(&dom);
-	arena_free(&arena);
-	return r;
+	return entities_from_root(&c, root, schema, out);
 }

@@ -52,6 +52,11 @@ const char *cedar_ej_printable(struct str s, size_t max, char *buf,
  * depth and size limited); a syntax error is reported with its byte
  * offset and NULL returned (*status set to MANDATE_EPARSE / ELIMIT /
  * ENOMEM).  The tree may point into src. */
+/* Is the tree j nested at most max deep, as the text parser counts (the
+ * top-level container is 1)?  A tree made other than by parsing text
+ * must pass this where the text would have met the parser's limit. */
+bool cedar_json_tree_fits(const struct ajson *j, int max);
+
 const struct ajson *cedar_json_load(struct cedar_jctx *c, struct arena *dom,
     const char *src, size_t len, int *status);
 

@@ -278,27 +278,6 @@ cedar_request_build(struct arena *a, const char *principal,
 	return request_done(req, schema, validate, out, dl);
 }
 
-/* Is j nested at most max deep (as the text parser counts: the top level
- * is 1)? */
-static bool
-tree_depth_ok(const struct ajson *j, int max)
-{
-	if (j->type != AJSON_ARRAY && j->type != AJSON_OBJECT)
-		return true;
-	if (max < 1)
-		return false;
-	if (j->type == AJSON_ARRAY) {
-		for (size_t i = 0; i < j->u.arr.n; i++)
-			if (!tree_depth_ok(&j->u.arr.items[i], max - 1))
-				return false;
-	} else {
-		for (size_t i = 0; i < j->u.obj.n; i++)
-			if (!tree_depth_ok(&j->u.obj.items[i].val, max - 1))
-				return false;
-	}
-	return true;
-}
-
 int
 cedar_request_build_tree(struct arena *a, const char *principal,
     const char *action, const char *resource, const struct ajson *context,
@@ -318,7 +297,7 @@ cedar_request_build_tree(struct arena *a, const char *principal,
 		struct cedar_jctx c = { .a = a, .schema = schema, .dl = dl,
 		    .src = "", .src_len = 0 };
 
-		if (!tree_depth_ok(context, CEDAR_JSON_DEPTH - 1)) {
+		if (!cedar_json_tree_fits(context, CEDAR_JSON_DEPTH - 1)) {
 			diag_add(dl, MANDATE_ELIMIT, NULL, NULL, 0, 0, 0,
 			    "the context is nested too deeply");
 			return MANDATE_ELIMIT;

@@ -155,9 +155,10 @@ request_entities(struct http_request *req, const struct daemon_policies *p,
     struct cedar_entities **out, char *err, size_t err_len)
 {
 	const struct authzen_entity *ents[2] = { &e->subject, &e->resource };
+	const struct authzen_entity *use[2];
 	struct diag_list dl;
 	char *buf = NULL, *text;
-	size_t len = 0;
+	size_t len = 0, n = 0, prop_bytes = 0;
 	int r;
 
 	*out = NULL;
@@ -168,15 +169,44 @@ request_entities(struct http_request *req, const struct daemon_policies *p,
 		    cedar_entities_has(p->entities, x->type.p, x->type.n,
 		    x->id.p, x->id.n))
 			continue;
-		if (i == 1 && str_eq(x->type, e->subject.type) &&
-		    str_eq(x->id, e->subject.id) && buf != NULL)
+		if (i == 1 && n > 0 && str_eq(x->type, e->subject.type) &&
+		    str_eq(x->id, e->subject.id))
 			continue;   /* the same entity: the subject's data */
-		if ((r = authzen_entities_add(req->arena, body, x, &buf, &len))
-		    != MANDATE_OK)
-			return r;
+		use[n++] = x;
+		prop_bytes += x->properties->len;
 	}
-	if (buf == NULL)
+	if (n == 0)
 		return MANDATE_OK;
+	/* The entities as a tree over the body's own nodes, without writing
+	 * them out as text for Cedar to parse again: the tree is the one that
+	 * text parses to (the body was parsed with duplicate keys refused,
+	 * and far below Cedar's size limit).  On any error, the text path
+	 * below, for its answer and message. */
+	if (prop_bytes < (8u << 20)) {
+		struct ajson root, items[2];
+		bool made = true;
+
+		for (size_t k = 0; k < n && made; k++)
+			made = authzen_entity_tree(req->arena, use[k],
+			    &items[k]) == MANDATE_OK;
+		if (made) {
+			memset(&root, 0, sizeof(root));
+			root.type = AJSON_ARRAY;
+			root.u.arr.items = items;
+			root.u.arr.n = n;
+			diag_init(&dl);
+			if (cedar_entities_from_tree(&root, body, req->body.n,
+			    "request", p->schema, out, &dl) == MANDATE_OK) {
+				cedar_entities_set_under(*out, p->entities);
+				return MANDATE_OK;
+			}
+			*out = NULL;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		if ((r = authzen_entities_add(req->arena, body, use[k], &buf,
+		    &len)) != MANDATE_OK)
+			return r;
 	if ((text = authzen_entities_close(req->arena, buf, len)) == NULL)
 		return MANDATE_ENOMEM;
 	diag_init(&dl);
