@@ -94,7 +94,6 @@ prefix_ci_n(struct str s, const char *p, size_t n)
 
 /* (The pattern tables are lower case; callers try a suffix only when its
  * last character is the name's, lowered: most names match none.) */
-
 static bool
 ends_ci_n(struct str s, struct pat p)
 {
@@ -858,7 +857,6 @@ dump_value(struct walk *w, struct jtext *b, json_t *v, struct str name)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *c;
-
 		size_t kn;
 
 		jtext_put(b, "{", 1);

@@ -48,15 +48,15 @@ int cedar_jctx_error(struct cedar_jctx *c, int code, const char *fmt, ...)
 const char *cedar_ej_printable(struct str s, size_t max, char *buf,
     size_t cap);
 
-/* Parse the JSON text into a tree in `dom` (duplicate keys rejected,
- * depth and size limited); a syntax error is reported with its byte
- * offset and NULL returned (*status set to MANDATE_EPARSE / ELIMIT /
- * ENOMEM).  The tree may point into src. */
 /* Is the tree j nested at most max deep, as the text parser counts (the
  * top-level container is 1)?  A tree made other than by parsing text
  * must pass this where the text would have met the parser's limit. */
 bool cedar_json_tree_fits(const struct ajson *j, int max);
 
+/* Parse the JSON text into a tree in `dom` (duplicate keys rejected,
+ * depth and size limited); a syntax error is reported with its byte
+ * offset and NULL returned (*status set to MANDATE_EPARSE / ELIMIT /
+ * ENOMEM).  The tree may point into src. */
 const struct ajson *cedar_json_load(struct cedar_jctx *c, struct arena *dom,
     const char *src, size_t len, int *status);
 

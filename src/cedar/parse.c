@@ -1762,8 +1762,8 @@ cedar_parse_expr(struct arena *a, const char *src, size_t len,
  * printable ASCII without escapes (`Acme::User::"alice"`), read without
  * the lexer: every request names three uids, and setting up a parser for
  * each cost more than the policies' evaluation in the Todo scenario.  The
- * uid is the one the parser would make (tests/unit/entities_test.c
- * compares them); anything else (white space, comments, escapes,
+ * uid is the one the parser would make (tests/unit/parse_test.c and
+ * tests/fuzz/fuzz_uid.c compare them); anything else (white space, comments, escapes,
  * non-ASCII bytes, reserved words) is left to the parser: 0.  -1 when out
  * of memory, 1 when *out is set. */
 static int
