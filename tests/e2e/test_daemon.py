@@ -298,6 +298,26 @@ def test_bare_cr_or_lf_is_answered_at_once(dev, head):
         assert time.monotonic() - t0 < 2
 
 
+@pytest.mark.parametrize("length", [b"99999999999999999999",
+                                    b"18446744073709551616", b"67108865"])
+def test_content_length_past_the_limit_is_413(dev, length):
+    """A Content-Length past the body limit is 413 and the connection
+    closes, however large the numeral (RFC 9110 8.6: no overflow)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", dev.port), timeout=5) as s:
+        s.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: " + length + b"\r\n\r\n{}")
+        got = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    assert got.startswith(b"HTTP/1.1 413 "), got[:200]
+    assert b"Connection: close\r\n" in got, got[:300]
+
+
 def test_chunked_with_an_empty_list_element(dev):
     """Transfer-Encoding "chunked," is chunked (RFC 9110 5.6.1)."""
     import socket

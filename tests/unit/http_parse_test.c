@@ -226,6 +226,14 @@ test_head_ok(void **state)
 		    KEEP | LENGTH, 7 },
 		{ L("POST / HTTP/1.0\r\nContent-Length: 9999999999999999999\r\n"
 		    "\r\n"), "POST", "/", 0, 1, LENGTH, 9999999999999999999u },
+		/* numerals past 2^64 - 1 stay there (the engine says 413) */
+		{ L("POST / HTTP/1.0\r\nContent-Length: 18446744073709551615\r\n"
+		    "\r\n"), "POST", "/", 0, 1, LENGTH, UINT64_MAX },
+		{ L("POST / HTTP/1.0\r\nContent-Length: 18446744073709551616\r\n"
+		    "\r\n"), "POST", "/", 0, 1, LENGTH, UINT64_MAX },
+		{ L("POST / HTTP/1.0\r\nContent-Length: "
+		    "123456789012345678901234567890\r\n\r\n"), "POST", "/", 0, 1,
+		    LENGTH, UINT64_MAX },
 		/* chunked */
 		{ L("POST /c HTTP/1.1\r\nHost: a\r\n"
 		    "Transfer-Encoding: chunked\r\n\r\n"), "POST", "/c", 1, 2,
@@ -445,10 +453,6 @@ test_head_refused(void **state)
 		    400 },
 		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n"),
 		    400 },
-		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
-		    "99999999999999999999\r\n\r\n"), 400 },
-		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
-		    "123456789012345678901234567890\r\n\r\n"), 400 },
 		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
 		    "Content-Length: 6\r\n\r\n"), 400 },
 		{ L("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
