@@ -418,12 +418,16 @@ authzen_parse_search(struct arena *a, const char *body, size_t len,
 static bool
 is_reserved(const char *p, size_t n)
 {
-	static const char *const words[] = { "true", "false", "if", "then",
-	    "else", "in", "is", "like", "has", "permit", "forbid", "when",
-	    "unless", "__cedar" };
+	static const struct { const char *w; size_t n; } words[] = {
+	    { "true", 4 }, { "false", 5 }, { "if", 2 }, { "then", 4 },
+	    { "else", 4 }, { "in", 2 }, { "is", 2 }, { "like", 4 },
+	    { "has", 3 }, { "permit", 6 }, { "forbid", 6 }, { "when", 4 },
+	    { "unless", 6 }, { "__cedar", 7 } };
 
+	if (n < 2 || n > 7)   /* every type segment of every request */
+		return false;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strlen(words[i]) == n && memcmp(words[i], p, n) == 0)
+		if (words[i].n == n && memcmp(words[i].w, p, n) == 0)
 			return true;
 	return false;
 }
