@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cedar/cedar_int.h"
+#include "cedar/entities_int.h"
 #include "util/json.h"
 
 /* ------------------------------------------------------------------ */
@@ -1186,6 +1187,60 @@ test_alloc_failures(void **state)
 	}
 }
 
+/* The "entity `Type::"id"`: " prefix of the loader's messages: the type
+ * cut at 60 bytes, the id at 12 with its bytes escaped. */
+static void
+test_error_prefix(void **state)
+{
+	static const char *const ids[] = { "u", "an id longer than twelve",
+	    "tab\\there", "q\\\"uote", "" };
+	static const char *const types[] = { "User",
+	    "A::VeryLongNamespaceName::AndAnotherOne::AndATypeNameThatGoesOnAndOn" };
+
+	(void)state;
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+			char json[512], want[256], idp[64];
+			struct cedar_entities *es = NULL;
+			struct diag_list dl;
+			struct str id;
+			size_t tn = strlen(types[t]);
+
+			snprintf(json, sizeof(json), "[{\"uid\":{\"type\":\"%s\","
+			    "\"id\":\"%s\"},\"attrs\":{},\"parents\":[7]}]",
+			    types[t], ids[i]);
+			diag_init(&dl);
+			assert_int_not_equal(cedar_entities_parse_json(json,
+			    strlen(json), "t", NULL, &es, &dl), MANDATE_OK);
+			assert_true(dl.n > 0);
+			/* the id as the loader read it (JSON escapes undone) */
+			{
+				static char raw[64];
+				size_t o = 0;
+
+				for (const char *q = ids[i]; *q; q++) {
+					if (*q == '\\' && q[1] == 't') {
+						raw[o++] = '\t';
+						q++;
+					} else if (*q == '\\') {
+						raw[o++] = *++q;
+					} else {
+						raw[o++] = *q;
+					}
+				}
+				raw[o] = '\0';
+				id = str_make(raw, o);
+			}
+			snprintf(want, sizeof(want), "entity `%.*s::\"%s\"`: ",
+			    (int)(tn > 60 ? 60 : tn), types[t],
+			    cedar_ej_printable(id, 12, idp, sizeof(idp)));
+			if (strncmp(dl.items[0].msg, want, strlen(want)) != 0)
+				fail_msg("got '%s', want the prefix '%s'",
+				    dl.items[0].msg, want);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -1204,6 +1259,7 @@ main(void)
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_action_hierarchy),
 		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_error_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
