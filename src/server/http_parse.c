@@ -131,23 +131,36 @@ http_head_length(const char *p, size_t n)
 	return 0;
 }
 
+/* The next element of the comma-separated list at *s, white space around
+ * it trimmed (RFC 9110 5.6.1); empty elements come back with length 0.
+ * False at the end of the list. */
+static bool
+list_next(const char **s, const char **el, size_t *n)
+{
+	const char *p = *s;
+
+	if (*p == '\0')
+		return false;
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	*el = p;
+	*n = strcspn(p, ",");
+	*s = p + *n;
+	while (*n > 0 && (p[*n - 1] == ' ' || p[*n - 1] == '\t'))
+		(*n)--;
+	return true;
+}
+
 /* Does the comma-separated list s hold token t (case-insensitive)? */
 static int
 list_has(const char *s, const char *t)
 {
-	size_t tl = strlen(t);
+	size_t tl = strlen(t), n;
+	const char *el;
 
-	while (*s != '\0') {
-		size_t n;
-		while (*s == ' ' || *s == '\t' || *s == ',')
-			s++;
-		n = strcspn(s, ",");
-		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
-		if (n == tl && strncasecmp(s, t, n) == 0)
+	while (list_next(&s, &el, &n))
+		if (n == tl && strncasecmp(el, t, n) == 0)
 			return 1;
-		s += strcspn(s, ",");
-	}
 	return 0;
 }
 
@@ -159,19 +172,14 @@ list_has(const char *s, const char *t)
 static unsigned
 codings(const char *s, unsigned *chunked)
 {
-	while (*s != '\0') {
-		size_t n;
+	const char *el;
+	size_t n;
 
-		while (*s == ' ' || *s == '\t' || *s == ',')
-			s++;
-		n = strcspn(s, ",");
-		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
-		if (n == 7 && strncasecmp(s, "chunked", 7) == 0)
+	while (list_next(&s, &el, &n)) {
+		if (n == 7 && strncasecmp(el, "chunked", 7) == 0)
 			(*chunked)++;
 		else if (n > 0)
 			return 501;
-		s += strcspn(s, ",");
 	}
 	return 0;
 }

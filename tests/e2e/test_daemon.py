@@ -298,40 +298,39 @@ def test_bare_cr_or_lf_is_answered_at_once(dev, head):
         assert time.monotonic() - t0 < 2
 
 
-@pytest.mark.parametrize("length", [b"99999999999999999999",
-                                    b"18446744073709551616", b"67108865"])
-def test_content_length_past_the_limit_is_413(dev, length):
-    """A Content-Length past the body limit is 413 and the connection
-    closes, however large the numeral (RFC 9110 8.6: no overflow)."""
+def raw_exchange(d, data):
+    """Send data on a new connection; everything the daemon sends back
+    until it closes the connection."""
     import socket
-    with socket.create_connection(("127.0.0.1", dev.port), timeout=5) as s:
-        s.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Content-Length: " + length + b"\r\n\r\n{}")
-        got = b""
+    got = b""
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        s.sendall(data)
         while True:
             b = s.recv(4096)
             if not b:
                 break
             got += b
+    return got
+
+
+@pytest.mark.parametrize("length", [b"99999999999999999999",
+                                    b"18446744073709551616", b"67108865"])
+def test_content_length_past_the_limit_is_413(dev, length):
+    """A Content-Length past the body limit is 413 and the connection
+    closes, however large the numeral (RFC 9110 8.6: no overflow)."""
+    got = raw_exchange(dev, b"POST /access/v1/evaluation HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: " + length + b"\r\n\r\n{}")
     assert got.startswith(b"HTTP/1.1 413 "), got[:200]
     assert b"Connection: close\r\n" in got, got[:300]
 
 
 def test_chunked_with_an_empty_list_element(dev):
     """Transfer-Encoding "chunked," is chunked (RFC 9110 5.6.1)."""
-    import socket
-    with socket.create_connection(("127.0.0.1", dev.port), timeout=5) as s:
-        s.sendall(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked,\r\nConnection: close\r\n"
-                  b"\r\n2\r\n{}\r\n0\r\n\r\n")
-        got = b""
-        while True:
-            b = s.recv(4096)
-            if not b:
-                break
-            got += b
+    got = raw_exchange(dev, b"POST /access/v1/evaluation HTTP/1.1\r\n"
+                       b"Host: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked,\r\nConnection: close\r\n"
+                       b"\r\n2\r\n{}\r\n0\r\n\r\n")
     # the body was read as chunked: the evaluation API judged "{}"
     assert got.startswith(b"HTTP/1.1 400 "), got[:200]
     assert b"subject" in got, got
