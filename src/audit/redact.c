@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,6 +692,48 @@ struct verdict {
 	char *text;      /* V_TEXT: malloc'd, NUL-terminated, UTF-8 */
 };
 
+/* judge() for a string value s (a JSON string's text, or a record
+ * member given as text). */
+static int
+judge_string(const struct walk *w, struct str s, struct str name,
+    struct verdict *vd)
+{
+	bool entropy = !name_is_identifier(name);
+	char *t;
+	size_t tn;
+
+	vd->kind = V_KEEP;
+	vd->text = NULL;
+	if (is_hmac_form(s))
+		return MANDATE_OK;            /* already redacted */
+	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name)) ||
+	    value_secret(s, entropy)) {
+		vd->kind = V_HMAC;
+		return redact_hmac(w->r, s, vd->hmac);
+	}
+	if (one_word(s))
+		return MANDATE_OK;   /* text_redact would judge s again */
+	if (text_redact(w->r, s, entropy, &t) != MANDATE_OK)
+		return MANDATE_ENOMEM;
+	if (t == NULL)
+		return MANDATE_OK;        /* nothing replaced */
+	tn = strlen(t);
+	if (tn == s.n && memcmp(t, s.p, s.n) == 0) {
+		free(t);
+		return MANDATE_OK;
+	}
+	/* only ASCII-delimited tokens changed, so t is UTF-8 as the input
+	 * was; should it not be, the whole value goes */
+	if (utf8_invalid_at(t, tn) == tn) {
+		vd->kind = V_TEXT;
+		vd->text = t;
+		return MANDATE_OK;
+	}
+	free(t);
+	vd->kind = V_HMAC;
+	return redact_hmac(w->r, s, vd->hmac);
+}
+
 /* Judge v, a member named name (STR_NULL for an array element) at w's
  * path.  The one place that decides; redact_fields() applies the verdict
  * to the tree, redact_dump() to the text it writes. */
@@ -699,45 +742,12 @@ judge(const struct walk *w, json_t *v, struct str name, struct verdict *vd)
 {
 	vd->kind = V_KEEP;
 	vd->text = NULL;
-	if (json_is_string(v) && is_hmac_form(str_make(json_string_value(v),
-	    json_string_length(v))))
-		return MANDATE_OK;            /* already redacted */
+	if (json_is_string(v))
+		return judge_string(w, str_make(json_string_value(v),
+		    json_string_length(v)), name, vd);
 	if (path_match(w) || (name.n > 0 && redact_name_is_secret(name))) {
 		if (json_is_null(v) || json_is_boolean(v))
 			return MANDATE_OK;     /* nothing to hide */
-		vd->kind = V_HMAC;
-		return hmac_value(w->r, v, vd->hmac);
-	}
-	if (json_is_string(v)) {
-		struct str s = str_make(json_string_value(v),
-		    json_string_length(v));
-		bool entropy = !name_is_identifier(name);
-		char *t;
-		size_t tn;
-
-		if (value_secret(s, entropy)) {
-			vd->kind = V_HMAC;
-			return hmac_value(w->r, v, vd->hmac);
-		}
-		if (one_word(s))
-			return MANDATE_OK;   /* text_redact would judge s again */
-		if (text_redact(w->r, s, entropy, &t) != MANDATE_OK)
-			return MANDATE_ENOMEM;
-		if (t == NULL)
-			return MANDATE_OK;        /* nothing replaced */
-		tn = strlen(t);
-		if (tn == s.n && memcmp(t, s.p, s.n) == 0) {
-			free(t);
-			return MANDATE_OK;
-		}
-		/* only ASCII-delimited tokens changed, so t is UTF-8 as
-		 * the input was; should it not be, the whole value goes */
-		if (utf8_invalid_at(t, tn) == tn) {
-			vd->kind = V_TEXT;
-			vd->text = t;
-			return MANDATE_OK;
-		}
-		free(t);
 		vd->kind = V_HMAC;
 		return hmac_value(w->r, v, vd->hmac);
 	}
@@ -912,6 +922,143 @@ redact_dump(const struct redact *r, json_t *fields, char **out, size_t *n)
 	if ((*out = jtext_finish(&b, n)) == NULL)
 		return MANDATE_ENOMEM;
 	return MANDATE_OK;
+}
+
+/* Write a verdict that replaces the value (V_HMAC, V_TEXT). */
+static void
+put_verdict(struct jtext *b, struct verdict *vd)
+{
+	if (vd->kind == V_HMAC) {
+		jtext_string(b, vd->hmac, REDACT_HMAC_LEN);
+	} else {
+		jtext_string(b, vd->text, strlen(vd->text));
+		free(vd->text);
+	}
+}
+
+/* One member of redact_dump_members(), its name and ':' written. */
+static int
+dump_member(struct walk *w, struct jtext *b, const struct redact_member *m,
+    struct str name)
+{
+	struct verdict vd;
+	char num[24];
+	int rc, k;
+
+	switch (m->kind) {
+	case REDACT_M_STR:
+		if ((rc = judge_string(w, m->s.p != NULL ? m->s : str_c(""),
+		    name, &vd)) != MANDATE_OK)
+			return rc;
+		if (vd.kind == V_KEEP)
+			jtext_string(b, m->s.p != NULL ? m->s.p : "", m->s.n);
+		else
+			put_verdict(b, &vd);
+		return MANDATE_OK;
+	case REDACT_M_BOOL:            /* nothing to hide in a boolean */
+		jtext_put(b, m->b ? "true" : "false", m->b ? 4 : 5);
+		return MANDATE_OK;
+	case REDACT_M_INT:
+		k = snprintf(num, sizeof(num), "%lld", (long long)m->i);
+		if (path_match(w) || redact_name_is_secret(name)) {
+			/* as hmac_value(): the HMAC of its JSON text */
+			if ((rc = redact_hmac(w->r, str_make(num, (size_t)k),
+			    vd.hmac)) != MANDATE_OK)
+				return rc;
+			jtext_string(b, vd.hmac, REDACT_HMAC_LEN);
+		} else {
+			jtext_put(b, num, (size_t)k);
+		}
+		return MANDATE_OK;
+	case REDACT_M_JSON:
+		if (m->j == NULL)
+			return MANDATE_EINVAL;
+		return dump_value(w, b, m->j, name);
+	}
+	return MANDATE_EINVAL;
+}
+
+bool
+redact_members_ok(const struct redact_member *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].name == NULL)
+			return false;
+		for (size_t k = 0; k < i; k++)      /* an object's names */
+			if (strcmp(m[i].name, m[k].name) == 0)
+				return false;
+	}
+	return true;
+}
+
+int
+redact_dump_members(const struct redact *r, const struct redact_member *m,
+    size_t n, char **out, size_t *len)
+{
+	struct jtext b = { 0 };
+	struct walk w;
+	int rc = MANDATE_OK;
+
+	*out = NULL;
+	*len = 0;
+	if (r == NULL || (n > 0 && m == NULL))
+		return MANDATE_EINVAL;
+	if (!redact_members_ok(m, n))
+		return MANDATE_EINVAL;
+	memset(&w, 0, sizeof(w));
+	w.r = r;
+	jtext_put(&b, "{", 1);
+	for (size_t i = 0; i < n && rc == MANDATE_OK; i++) {
+		struct str name = str_c(m[i].name);
+
+		if (i > 0)
+			jtext_put(&b, ",", 1);
+		jtext_string(&b, name.p, name.n);
+		jtext_put(&b, ":", 1);
+		w.seg[w.depth++] = m[i].name;
+		rc = dump_member(&w, &b, &m[i], name);
+		w.depth--;
+	}
+	jtext_put(&b, "}", 1);
+	if (rc != MANDATE_OK) {
+		free(b.p);
+		return rc;
+	}
+	if ((*out = jtext_finish(&b, len)) == NULL)
+		return MANDATE_ENOMEM;
+	return MANDATE_OK;
+}
+
+json_t *
+redact_members_json(const struct redact_member *m, size_t n)
+{
+	json_t *o = redact_members_ok(m, n) ? json_object() : NULL;
+
+	for (size_t i = 0; o != NULL && i < n; i++) {
+		json_t *v = NULL;
+
+		switch (m[i].kind) {
+		case REDACT_M_STR:
+			v = json_stringn(m[i].s.p != NULL ? m[i].s.p : "",
+			    m[i].s.n);
+			break;
+		case REDACT_M_BOOL:
+			v = json_boolean(m[i].b);
+			break;
+		case REDACT_M_INT:
+			v = json_integer((json_int_t)m[i].i);
+			break;
+		case REDACT_M_JSON:
+			v = json_incref(m[i].j);
+			break;
+		}
+		if (v == NULL || m[i].name == NULL ||
+		    json_object_set_new(o, m[i].name, v) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
 }
 
 int

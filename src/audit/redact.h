@@ -84,6 +84,39 @@ int redact_fields(const struct redact *r, json_t *fields);
 int redact_dump(const struct redact *r, json_t *fields, char **out,
     size_t *n);
 
+/* One member of a top-level object given without a JSON tree (a hot
+ * record's fields: no allocation per member).  Strings are borrowed;
+ * a NULL s.p is the empty string.  j (REDACT_M_JSON) is only read. */
+enum redact_member_kind {
+	REDACT_M_STR,
+	REDACT_M_BOOL,
+	REDACT_M_INT,
+	REDACT_M_JSON,
+};
+struct redact_member {
+	const char *name;             /* NUL-terminated, UTF-8 */
+	enum redact_member_kind kind;
+	struct str s;                 /* REDACT_M_STR */
+	bool b;                       /* REDACT_M_BOOL */
+	long long i;                  /* REDACT_M_INT */
+	json_t *j;                    /* REDACT_M_JSON */
+};
+
+/* Are the names all there and distinct? */
+bool redact_members_ok(const struct redact_member *m, size_t n);
+
+/* redact_dump() of the object made of members m[0..n) in that order,
+ * without making it: byte for byte the same text.  Names must be
+ * distinct and not NULL (MANDATE_EINVAL).  Other errors as
+ * redact_dump(). */
+int redact_dump_members(const struct redact *r,
+    const struct redact_member *m, size_t n, char **out, size_t *len);
+
+/* The same members as a JSON object (new reference; the REDACT_M_JSON
+ * values are shared), or NULL (no memory, a string that is not UTF-8,
+ * names not redact_members_ok). */
+json_t *redact_members_json(const struct redact_member *m, size_t n);
+
 /* Redact free text: a new malloc'd NUL-terminated string with every
  * embedded secret replaced (free()); NULL on ENOMEM. */
 char *redact_text(const struct redact *r, struct str text);

@@ -190,50 +190,128 @@ put(char *dst, struct str s, struct str *out)
 	return dst + s.n + 1;
 }
 
-static int
-build(struct audit_log *l, const struct audit_event *e, json_t *fields,
-    struct qrec **out)
+/* The policy hash in force, or "" (h has 65 bytes). */
+static void
+policy_hash(struct audit_log *l, char h[65])
 {
-	char hr[REDACT_HMAC_SIZE], ha[REDACT_HMAC_SIZE];
-	struct str type = str_c(e->type), rid, agent, task;
-	char *fj = NULL, *p;
-	struct qrec *q = NULL;
-	size_t fn, size;
+	pthread_rwlock_rdlock(&l->hash_lock);
+	memcpy(h, l->policy_hash, 65);
+	pthread_rwlock_unlock(&l->hash_lock);
+}
+
+/* The stored text of a record's fields (malloc'd in *fj, *fn long):
+ * the policy hash added, the prompt cut, redacted, shrunk if too long
+ * (see audit_record in writer.h).  fields gains the first two. */
+static int
+fields_text(struct audit_log *l, json_t *fields, char **fj, size_t *fn)
+{
 	int r;
 
-	*out = NULL;
-	if (type.n == 0 || type.n > STORE_MAX_ID)
-		return MANDATE_EINVAL;
+	*fj = NULL;
 	if (json_object_get(fields, "policy_hash") == NULL) {
 		char h[65];
 
-		pthread_rwlock_rdlock(&l->hash_lock);
-		memcpy(h, l->policy_hash, sizeof(h));
-		pthread_rwlock_unlock(&l->hash_lock);
+		policy_hash(l, h);
 		if (h[0] != '\0' && json_object_set_new(fields, "policy_hash",
 		    json_string(h)) != 0)
 			return MANDATE_ENOMEM;
 	}
-	if ((r = id_value(l, e->request_id, STORE_MAX_ID, hr, &rid)) !=
-	    MANDATE_OK || (r = id_value(l, e->agent, STORE_MAX_NAME, ha,
-	    &agent)) != MANDATE_OK)
-		return r;
-	task = e->task_id.n <= STORE_MAX_ID ? e->task_id : STR_NULL;
 	/* redacted as it is written: fields keep their values (a caller's
 	 * record may share them with its request) */
 	if ((r = limit_prompt(l, fields)) != MANDATE_OK ||
-	    (r = redact_dump(l->redact, fields, &fj, &fn)) != MANDATE_OK)
+	    (r = redact_dump(l->redact, fields, fj, fn)) != MANDATE_OK)
 		return r;
-	if (fn > STORE_MAX_JSON) {
-		free(fj);
-		if ((r = shrunk(l, fields, &fj, &fn)) != MANDATE_OK)
-			return r;
+	if (*fn > STORE_MAX_JSON) {
+		free(*fj);
+		return shrunk(l, fields, fj, fn);
 	}
+	return MANDATE_OK;
+}
+
+/* Members a record given member by member may have (and one more for
+ * the policy hash). */
+#define AUDIT_MEMBERS_MAX 32
+
+/* fields_text() of the object made of members m[0..n), written without
+ * making it when nothing in it needs the object: the same text.  A
+ * prompt to cut, or a record too long, takes the object's way. */
+static int
+members_text(struct audit_log *l, const struct redact_member *m, size_t n,
+    char **fj, size_t *fn)
+{
+	struct redact_member all[AUDIT_MEMBERS_MAX + 1];
+	char h[65];
+	bool has_hash = false, by_tree = false;
+	json_t *f;
+	int r;
+
+	*fj = NULL;
+	if (n > AUDIT_MEMBERS_MAX || (n > 0 && m == NULL))
+		return MANDATE_EINVAL;
+	/* (the names are checked by the calls below) */
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].name == NULL)
+			return MANDATE_EINVAL;
+		if (strcmp(m[i].name, "policy_hash") == 0)
+			has_hash = true;
+		else if (strcmp(m[i].name, "prompt") == 0 &&
+		    (m[i].kind == REDACT_M_JSON || m[i].s.n > l->prompt_max))
+			by_tree = true;
+	}
+	if (!by_tree) {
+		size_t k = n;
+
+		memcpy(all, m, n * sizeof(*m));
+		if (!has_hash) {
+			policy_hash(l, h);
+			if (h[0] != '\0')
+				all[k++] = (struct redact_member){
+				    .name = "policy_hash",
+				    .kind = REDACT_M_STR,
+				    .s = str_c(h) };
+		}
+		r = redact_dump_members(l->redact, all, k, fj, fn);
+		if (r != MANDATE_OK || *fn <= STORE_MAX_JSON)
+			return r;
+		free(*fj);
+		*fj = NULL;
+	}
+	if (!redact_members_ok(m, n))
+		return MANDATE_EINVAL;
+	if ((f = redact_members_json(m, n)) == NULL)
+		return MANDATE_ENOMEM;
+	r = fields_text(l, f, fj, fn);
+	json_decref(f);
+	return r;
+}
+
+/* The queued record of event e whose fields' text is fj (consumed). */
+static int
+assemble(struct audit_log *l, const struct audit_event *e, char *fj,
+    size_t fn, struct qrec **out)
+{
+	char hr[REDACT_HMAC_SIZE], ha[REDACT_HMAC_SIZE];
+	struct str type = str_c(e->type), rid, agent, task;
+	struct qrec *q;
+	size_t size;
+	char *p;
+	int r;
+
+	*out = NULL;
+	if ((r = id_value(l, e->request_id, STORE_MAX_ID, hr, &rid)) !=
+	    MANDATE_OK || (r = id_value(l, e->agent, STORE_MAX_NAME, ha,
+	    &agent)) != MANDATE_OK) {
+		free(fj);
+		return r;
+	}
+	task = e->task_id.n <= STORE_MAX_ID ? e->task_id : STR_NULL;
 	size = sizeof(*q) + type.n + rid.n + agent.n + task.n + fn + 5;
-	if ((q = calloc(1, size)) == NULL) {
+	if ((q = malloc(size)) == NULL) {
 		free(fj);
 		return MANDATE_ENOMEM;
 	}
+	/* the header zeroed; data[] is filled below */
+	memset(q, 0, sizeof(*q));
 	q->size = size;
 	q->ev.time = e->time;
 	p = q->data;
@@ -245,6 +323,26 @@ build(struct audit_log *l, const struct audit_event *e, json_t *fields,
 	free(fj);
 	*out = q;
 	return MANDATE_OK;
+}
+
+/* The record of event e: its fields either a JSON object (fields) or
+ * members (m[0..n), when fields is NULL). */
+static int
+build(struct audit_log *l, const struct audit_event *e, json_t *fields,
+    const struct redact_member *m, size_t n, struct qrec **out)
+{
+	size_t type_n = strlen(e->type), fn = 0;
+	char *fj = NULL;
+	int r;
+
+	*out = NULL;
+	if (type_n == 0 || type_n > STORE_MAX_ID)
+		return MANDATE_EINVAL;
+	r = fields != NULL ? fields_text(l, fields, &fj, &fn) :
+	    members_text(l, m, n, &fj, &fn);
+	if (r != MANDATE_OK)
+		return r;
+	return assemble(l, e, fj, fn, out);
 }
 
 /* A record is redacted before it is built: nothing secret to wipe. */
@@ -489,19 +587,20 @@ enqueue(struct audit_log *l, struct qrec *q)
  * (sync mode), or queued (async mode; done, if any, is told at once). */
 static int
 record(struct audit_log *l, const struct audit_event *e, json_t *fields,
-    audit_done_fn *done, void *arg, int64_t *id)
+    const struct redact_member *m, size_t n, audit_done_fn *done, void *arg,
+    int64_t *id)
 {
 	struct qrec *q = NULL;
 	int r;
 
-	if (fields == NULL && (fields = json_object()) == NULL)
+	if (m == NULL && fields == NULL && (fields = json_object()) == NULL)
 		return MANDATE_ENOMEM;
-	if (!json_is_object(fields)) {
+	if (fields != NULL && !json_is_object(fields)) {
 		json_decref(fields);
 		atomic_fetch_add(&l->refused, 1);
 		return MANDATE_EINVAL;
 	}
-	r = build(l, e, fields, &q);
+	r = build(l, e, fields, m, n, &q);
 	json_decref(fields);
 	if (r != MANDATE_OK)
 		goto out;
@@ -536,7 +635,7 @@ audit_record(struct audit_log *l, const struct audit_event *e,
 		json_decref(fields);
 		return MANDATE_EINVAL;
 	}
-	return record(l, e, fields, NULL, NULL, id);
+	return record(l, e, fields, NULL, 0, NULL, NULL, id);
 }
 
 int
@@ -547,7 +646,21 @@ audit_record_async(struct audit_log *l, const struct audit_event *e,
 		json_decref(fields);
 		return MANDATE_EINVAL;
 	}
-	return record(l, e, fields, done, arg, NULL);
+	return record(l, e, fields, NULL, 0, done, arg, NULL);
+}
+
+int
+audit_record_members(struct audit_log *l, const struct audit_event *e,
+    const struct redact_member *m, size_t n, audit_done_fn *done,
+    void *arg, int64_t *id)
+{
+	if (id != NULL)
+		*id = 0;
+	if (l == NULL || e == NULL || e->type == NULL ||
+	    (m == NULL && n > 0))
+		return MANDATE_EINVAL;
+	/* no members: the empty object, as audit_record() with NULL */
+	return record(l, e, NULL, n > 0 ? m : NULL, n, done, arg, id);
 }
 
 /* A write queued with its callback (audit_issue_async,
@@ -644,7 +757,7 @@ audit_prepare(struct audit_log *l, const struct audit_event *e,
 		json_decref(fields);
 		return MANDATE_EINVAL;
 	}
-	r = build(l, e, fields, &q);
+	r = build(l, e, fields, NULL, 0, &q);
 	json_decref(fields);
 	if (r != MANDATE_OK)
 		return r;

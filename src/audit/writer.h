@@ -133,6 +133,19 @@ int audit_record_async(struct audit_log *l, const struct audit_event *e,
     json_t *fields, audit_done_fn *done, void *arg);
 
 /*
+ * audit_record() (done NULL: id as there) or audit_record_async() (with
+ * done) of the fields object made of the members m[0..n), in that order,
+ * without the caller building it: for records made on every request (a
+ * decision), which need no allocation per member then.  The stored text
+ * is the same as that of the equivalent object (redact.h,
+ * redact_dump_members).  At most 32 members, names distinct.  Strings
+ * and JSON values are only read, during the call.
+ */
+int audit_record_members(struct audit_log *l, const struct audit_event *e,
+    const struct redact_member *m, size_t n, audit_done_fn *done,
+    void *arg, int64_t *id);
+
+/*
  * For the token service: append a credential row c and its prepared
  * record e (audit_prepare) in one transaction, as
  * store_cred_insert_audited does, on the writer thread, then call

@@ -759,59 +759,77 @@ consume_why(int outcome)
 	}
 }
 
-/* Set member name of f to the string s (json_object_set_new's result). */
-static int
-set_strn(json_t *f, const char *name, struct str s)
+/* Room for decision_members(). */
+#define DECISION_MEMBERS 16
+
+/* The decision's audit fields, in their order; with a task also
+ * intent_match, and calls_used when given (>= 0).  The strings and JSON
+ * values are borrowed from c and the arguments.  Returns the count. */
+static size_t
+decision_members(const struct agent_ctx *c, const char *id, bool allow,
+    json_t *reasons, json_t *errors, int64_t used,
+    struct redact_member m[DECISION_MEMBERS])
 {
-	return json_object_set_new(f, name, json_stringn(s.p != NULL ? s.p :
-	    "", s.n));
+	size_t n = 0;
+
+#define M_STR(nm, v) (m[n++] = (struct redact_member){ .name = (nm), \
+	.kind = REDACT_M_STR, .s = (v) })
+#define M_BOOL(nm, v) (m[n++] = (struct redact_member){ .name = (nm), \
+	.kind = REDACT_M_BOOL, .b = (v) })
+#define M_JSON(nm, v) (m[n++] = (struct redact_member){ .name = (nm), \
+	.kind = REDACT_M_JSON, .j = (v) })
+	M_STR("decision_id", str_c(id));
+	M_STR("subject_type", c->call->subject_type);
+	M_STR("subject_id", c->call->subject_id);
+	M_STR("action", c->call->action);
+	M_STR("resource_type", c->call->resource_type);
+	M_STR("resource_id", c->call->resource_id);
+	M_BOOL("decision", allow);
+	if (reasons != NULL)
+		M_JSON("reasons", reasons);
+	if (errors != NULL)
+		M_JSON("errors", errors);
+	if (c->task) {
+		M_BOOL("intent_match", c->intent_match);
+		if (used >= 0)
+			m[n++] = (struct redact_member){ .name = "calls_used",
+			    .kind = REDACT_M_INT, .i = used };
+		if (c->call->dry_run)
+			M_BOOL("dry_run", true);
+	}
+	if (c->why != NULL)
+		M_STR("deny_reason", str_c(c->why));
+	if (c->arguments != NULL)
+		M_JSON("arguments", c->arguments);
+	if (c->prompt != NULL)
+		M_STR("prompt", str_make(c->prompt, c->prompt_len));
+#undef M_STR
+#undef M_BOOL
+#undef M_JSON
+	return n;
 }
 
-/* The decision's audit fields; with a task also intent_match, and
- * calls_used when given (>= 0).  The call's arguments are shared with
- * the request's context (the writer redacts as it writes, and changes
- * nothing) unless copy_arguments: a record built on another thread must
- * share no jansson value with the handler. */
+/* decision_members() as a JSON object, for a record built on another
+ * thread (struct held_decision): it must share no jansson value with
+ * the handler, so the arguments are copied (reasons and errors are the
+ * caller's copies). */
 static json_t *
 decision_fields(const struct agent_ctx *c, const char *id, bool allow,
-    json_t *reasons, json_t *errors, int64_t used, bool copy_arguments)
+    json_t *reasons, json_t *errors)
 {
-	json_t *f;
-	int bad = 0;
+	struct redact_member m[DECISION_MEMBERS];
+	size_t n = decision_members(c, id, allow, reasons, errors, -1, m);
+	json_t *args = NULL, *f;
 
-	/* member by member: json_pack parses its format on every call */
-	if ((f = json_object()) == NULL)
-		return NULL;
-	if (json_object_set_new(f, "decision_id", json_string(id)) ||
-	    set_strn(f, "subject_type", c->call->subject_type) ||
-	    set_strn(f, "subject_id", c->call->subject_id) ||
-	    set_strn(f, "action", c->call->action) ||
-	    set_strn(f, "resource_type", c->call->resource_type) ||
-	    set_strn(f, "resource_id", c->call->resource_id) ||
-	    json_object_set_new(f, "decision", json_boolean(allow)) ||
-	    (reasons != NULL && json_object_set(f, "reasons", reasons)) ||
-	    (errors != NULL && json_object_set(f, "errors", errors)))
-		bad = 1;
-	if (c->task && (json_object_set_new(f, "intent_match",
-	    json_boolean(c->intent_match)) || (used >= 0 &&
-	    json_object_set_new(f, "calls_used", json_integer(used))) ||
-	    (c->call->dry_run && json_object_set_new(f, "dry_run",
-	    json_true()))))
-		bad = 1;
-	if (c->why != NULL && json_object_set_new(f, "deny_reason",
-	    json_string(c->why)))
-		bad = 1;
-	if (c->arguments != NULL && (copy_arguments ?
-	    json_object_set_new(f, "arguments", json_deep_copy(c->arguments)) :
-	    json_object_set(f, "arguments", c->arguments)))
-		bad = 1;
-	if (c->prompt != NULL && json_object_set_new(f, "prompt",
-	    json_stringn(c->prompt, c->prompt_len)))
-		bad = 1;
-	if (bad) {
-		json_decref(f);
-		return NULL;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (m[i].kind == REDACT_M_JSON && m[i].j == c->arguments &&
+		    strcmp(m[i].name, "arguments") == 0) {
+			if ((args = json_deep_copy(c->arguments)) == NULL)
+				return NULL;
+			m[i].j = args;
+		}
+	f = redact_members_json(m, n);
+	json_decref(args);
 	return f;
 }
 
@@ -937,7 +955,7 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		json_t *rc = json_deep_copy(reasons);
 		json_t *ec = json_deep_copy(errors);
 
-		h->base = decision_fields(c, id, allow, rc, ec, -1, true);
+		h->base = decision_fields(c, id, allow, rc, ec);
 		json_decref(rc);
 		json_decref(ec);
 		if (h->base == NULL)
@@ -968,7 +986,6 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 	bool allow, held = false;
 	int64_t now = (int64_t)time(NULL), used = 0;
 	int outcome = STORE_CONSUMED, r;
-	json_t *f;
 
 	*final = false;
 	id[0] = '\0';
@@ -1031,13 +1048,16 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		*final = allow;
 		return MANDATE_OK;
 	}
-	f = decision_fields(c, id, allow, reasons, errors,
-	    allow && !c->call->dry_run ? used : -1, false);
-	if (f == NULL)
-		return MANDATE_ENOMEM;
-	if (api_audit(d, req, "decision", c->task ? c->t.agent : STR_NULL,
-	    c->task ? c->t.id : STR_NULL, f) != MANDATE_OK)
-		return MANDATE_EIO;
+	{
+		struct redact_member m[DECISION_MEMBERS];
+		size_t n = decision_members(c, id, allow, reasons, errors,
+		    allow && !c->call->dry_run ? used : -1, m);
+
+		if (api_audit_members(d, req, "decision", c->task ?
+		    c->t.agent : STR_NULL, c->task ? c->t.id : STR_NULL, m,
+		    n) != MANDATE_OK)
+			return MANDATE_EIO;
+	}
 	*final = allow;
 	return MANDATE_OK;
 }

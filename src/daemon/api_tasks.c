@@ -69,36 +69,46 @@ held_audit_done(void *arg, int status, int64_t id)
 	http_release(h->hold, status == MANDATE_OK);   /* h is gone now */
 }
 
+/* A record's fields: a JSON object (consumed) or, when json is NULL and
+ * m is not, members (audit_record_members). */
+struct fields {
+	json_t *json;
+	const struct redact_member *m;
+	size_t n;
+};
+
 /* One record: durable before returning, or, with a hold (h), queued for
  * the writer, which releases it (a failure to queue releases it too: the
  * caller answers for that failure itself). */
 static int
 record(struct daemon *d, const char *request_id, const char *type,
-    struct str agent, struct str task_id, json_t *fields,
+    struct str agent, struct str task_id, struct fields f,
     struct held_audit *h)
 {
 	struct audit_event e;
 	int r;
 
 	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
-		json_decref(fields);   /* decision records are off */
+		json_decref(f.json);   /* decision records are off */
 		if (h != NULL)
 			http_release(h->hold, true);
 		return MANDATE_OK;
 	}
-	if (fields == NULL && (fields = json_object()) == NULL) {
+	memset(&e, 0, sizeof(e));
+	e.time = now_s();
+	e.type = type;
+	e.request_id = str_c(request_id);
+	e.agent = agent;
+	e.task_id = task_id;
+	if (f.json == NULL && f.m != NULL)
+		r = audit_record_members(d->audit, &e, f.m, f.n, h != NULL ?
+		    held_audit_done : NULL, h, NULL);
+	else if (f.json == NULL && (f.json = json_object()) == NULL)
 		r = MANDATE_ENOMEM;
-	} else {
-		memset(&e, 0, sizeof(e));
-		e.time = now_s();
-		e.type = type;
-		e.request_id = str_c(request_id);
-		e.agent = agent;
-		e.task_id = task_id;
-		r = h == NULL ? audit_record(d->audit, &e, fields, NULL) :
-		    audit_record_async(d->audit, &e, fields, held_audit_done,
+	else
+		r = h == NULL ? audit_record(d->audit, &e, f.json, NULL) :
+		    audit_record_async(d->audit, &e, f.json, held_audit_done,
 		    h);
-	}
 	if (r != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
 		    "failed: %s", request_id ? request_id : "-", type,
@@ -109,16 +119,10 @@ record(struct daemon *d, const char *request_id, const char *type,
 	return r;
 }
 
-int
-daemon_audit(struct daemon *d, const char *request_id, const char *type,
-    struct str agent, struct str task_id, json_t *fields)
-{
-	return record(d, request_id, type, agent, task_id, fields, NULL);
-}
-
-int
-api_audit(struct daemon *d, struct http_request *req, const char *type,
-    struct str agent, struct str task_id, json_t *fields)
+/* api_audit and api_audit_members: held when the handler can be. */
+static int
+held_record(struct daemon *d, struct http_request *req, const char *type,
+    struct str agent, struct str task_id, struct fields f)
 {
 	struct held_audit *h;
 
@@ -127,13 +131,44 @@ api_audit(struct daemon *d, struct http_request *req, const char *type,
 	 * waits for them (http_hold), and is the fallback if one fails */
 	if ((h = arena_alloc(req->arena, sizeof(*h))) == NULL ||
 	    (h->hold = http_hold(req)) == NULL)
-		return record(d, req->request_id, type, agent, task_id,
-		    fields, NULL);
+		return record(d, req->request_id, type, agent, task_id, f,
+		    NULL);
 	h->d = d;
 	h->request_id = req->request_id;
 	h->type = type;
-	return record(d, req->request_id, type, agent, task_id, fields, h);
+	return record(d, req->request_id, type, agent, task_id, f, h);
 }
+
+int
+api_audit(struct daemon *d, struct http_request *req, const char *type,
+    struct str agent, struct str task_id, json_t *fields)
+{
+	struct fields f = { .json = fields };
+
+	return held_record(d, req, type, agent, task_id, f);
+}
+
+int
+api_audit_members(struct daemon *d, struct http_request *req,
+    const char *type, struct str agent, struct str task_id,
+    const struct redact_member *m, size_t n)
+{
+	struct fields f = { .m = m, .n = n };
+
+	if (m == NULL)
+		return MANDATE_EINVAL;
+	return held_record(d, req, type, agent, task_id, f);
+}
+
+int
+daemon_audit(struct daemon *d, const char *request_id, const char *type,
+    struct str agent, struct str task_id, json_t *fields)
+{
+	struct fields f = { .json = fields };
+
+	return record(d, request_id, type, agent, task_id, f, NULL);
+}
+
 
 int
 api_decide(struct daemon *d, struct http_request *req, const char *caller,

@@ -133,6 +133,12 @@ int api_decide(struct daemon *d, struct http_request *req,
 int api_audit(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, struct json_t *fields);
 
+/* api_audit() with the fields given as members (redact.h,
+ * audit_record_members): for the records made on every request. */
+int api_audit_members(struct daemon *d, struct http_request *req,
+    const char *type, struct str agent, struct str task_id,
+    const struct redact_member *m, size_t n);
+
 /* The same without a request (start-up, reloads): request_id may be
  * NULL. */
 int daemon_audit(struct daemon *d, const char *request_id, const char *type,

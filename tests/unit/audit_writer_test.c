@@ -527,6 +527,134 @@ test_record_async(void **state)
 	assert_int_equal(count_rows(f), 52);
 }
 
+/* The stored text of record id. */
+static char *
+stored_fields(struct fx *f, int64_t id)
+{
+	struct arena a;
+	struct store_audit_event *ev;
+	size_t n;
+	char *t;
+
+	arena_init(&a, 0);
+	assert_int_equal(store_audit_read(f->s, id, 1, &a, &ev, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].id, id);
+	t = strdup(ev[0].fields_json.p);
+	arena_free(&a);
+	assert_non_null(t);
+	return t;
+}
+
+/* A record given as members is stored as the same record given as the
+ * equivalent object: redacted, with the policy hash added (or the
+ * caller's kept), a long prompt cut, an oversized member shrunk; the
+ * same through the writer thread (done); bad members are refused. */
+static void
+test_members(void **state)
+{
+	struct fx *f = *state;
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 300);
+	struct done_box b = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+	size_t big_n = STORE_MAX_JSON + 10;
+	char *big = malloc(big_n + 1);
+	json_t *args = json_pack("{s:s,s:s,s:[i,b]}", "ssn", "123-45-6789",
+	    "path", "/x", "l", 7, 1);
+	json_t *huge;
+	struct redact_member m[6] = {
+		{ .name = "decision_id", .kind = REDACT_M_STR,
+		  .s = STR_LIT("d-1") },
+		{ .name = "arguments", .kind = REDACT_M_JSON, .j = args },
+		{ .name = "decision", .kind = REDACT_M_BOOL, .b = true },
+		{ .name = "calls_used", .kind = REDACT_M_INT, .i = -42 },
+		{ .name = "token", .kind = REDACT_M_STR,
+		  .s = STR_LIT("not-a-secret-by-its-look") },
+		{ .name = "prompt", .kind = REDACT_M_STR, .s = STR_NULL },
+	};
+	struct audit_event e;
+
+	assert_non_null(big);
+	memset(big, 'p', big_n);
+	big[big_n] = '\0';
+	huge = json_string(big);
+	assert_non_null(args);
+	assert_non_null(huge);
+	memset(&e, 0, sizeof(e));
+	e.time = 1700000000;
+	e.type = "decision";
+	e.request_id = STR_LIT("r");
+	audit_set_policy_hash(l, "11e4df9bb3a0b2666aba97777a2086e1ef2e4f5f"
+	    "13a7058698981f5764a40ebf");
+	for (int round = 0; round < 5; round++) {
+		int64_t id1 = 0, id2 = 0;
+		char *t1, *t2;
+		size_t n = 6;
+
+		if (round == 1)                 /* a prompt to cut */
+			m[5].s = str_make(big, 1000);
+		if (round == 2) {               /* a member too large */
+			m[5].s = STR_LIT("short");
+			m[1].j = huge;
+		}
+		if (round == 3) {               /* the caller's hash */
+			m[1].j = args;
+			m[5] = (struct redact_member){ .name = "policy_hash",
+			    .kind = REDACT_M_STR, .s = STR_LIT("mine") };
+		}
+		if (round == 4)                 /* through the writer */
+			n = 5;
+		if (round < 4) {
+			assert_int_equal(audit_record_members(l, &e, m, n,
+			    NULL, NULL, &id1), MANDATE_OK);
+		} else {
+			assert_int_equal(audit_record_members(l, &e, m, n,
+			    on_done, &b, NULL), MANDATE_OK);
+			wait_calls(&b, 1);
+			assert_int_equal(b.ok, 1);
+			id1 = b.last_id;
+		}
+		assert_int_equal(audit_record(l, &e, redact_members_json(m, n),
+		    &id2), MANDATE_OK);
+		t1 = stored_fields(f, id1);
+		t2 = stored_fields(f, id2);
+		assert_string_equal(t1, t2);
+		assert_null(strstr(t1, "123-45-6789"));
+		assert_null(strstr(t1, "not-a-secret-by-its-look"));
+		if (round == 1)
+			assert_non_null(strstr(t1, "\"prompt_truncated\":true"));
+		if (round == 2)
+			assert_non_null(strstr(t1, "omitted_bytes"));
+		assert_non_null(strstr(t1, round == 3 ?
+		    "\"policy_hash\":\"mine\"" : "\"policy_hash\":\"11e4"));
+		free(t1);
+		free(t2);
+	}
+	/* refused, nothing stored: a repeated name, too many members */
+	m[1].name = "decision_id";
+	assert_int_equal(audit_record_members(l, &e, m, 2, NULL, NULL, NULL),
+	    MANDATE_EINVAL);
+	m[1].name = "arguments";
+	{
+		struct redact_member many[40];
+		char names[40][8];
+
+		for (int i = 0; i < 40; i++) {
+			snprintf(names[i], sizeof(names[i]), "m%d", i);
+			many[i] = (struct redact_member){ .name = names[i],
+			    .kind = REDACT_M_BOOL };
+		}
+		assert_int_equal(audit_record_members(l, &e, many, 40, NULL,
+		    NULL, NULL), MANDATE_EINVAL);
+	}
+	assert_int_equal(count_rows(f), 10);
+	audit_close(l);
+	json_decref(args);
+	json_decref(huge);
+	free(big);
+}
+
 static void
 test_health_sync(void **state)
 {
@@ -700,6 +828,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_health_sync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_health_async, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_members, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_record_async, setup,
 		    teardown),

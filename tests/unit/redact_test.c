@@ -428,6 +428,120 @@ test_dump_random(void **state)
 	redact_free(r1);
 }
 
+/* redact_dump_members against redact_dump of the same object: random
+ * members of every kind under plain, secret, identifier and configured
+ * names, byte for byte the same text. */
+static void
+test_dump_members_random(void **state)
+{
+	static const char *const names[] = { "decision_id", "subject_id",
+	    "action", "password", "api_key", "note", "user_id", "kid",
+	    "prompt", "arguments", "reasons", "calls_used", "pin_code",
+	    "accessToken", "deny_reason", "ssn", "hashes", "\xc3\xa9t\xc3\xa9",
+	    "line\nbreak", "" };
+	static const char *const strs[] = { "", "alice", JWT, OPENAI, AWS,
+	    PEM, RANDOM, "use " OPENAI " please",
+	    "password=hunter2 and the rest",
+	    "hmac:a5baa29470f94bbb313b855609ce81b005cd492ebb92b86670ec06856245d094",
+	    "tab\there \"quoted\" \\ \x01", "h\xc3\xa9llo \xe2\x82\xac",
+	    "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs" };
+	static const char *const paths[] = { "ssn", "note", "arguments.*.name",
+	    "calls_used", "reasons.0" };
+	struct redact *r0 = mk(NULL, 0), *r1 = mk(paths, 5);
+
+	(void)state;
+	rng_state = 20261129;
+	for (int i = 0; i < 3000; i++) {
+		struct redact_member m[12];
+		json_t *owned[12], *f;
+		size_t n = 0, want = 1 + rnd(10);
+		struct redact *r = i % 2 ? r1 : r0;
+		char *got, *ref;
+		size_t gn, rn;
+
+		for (size_t k = 0; n < want && k < 40; k++) {
+			const char *nm = names[rnd(sizeof(names) /
+			    sizeof(names[0]))];
+			bool dup = false;
+
+			for (size_t j = 0; j < n; j++)
+				dup = dup || strcmp(m[j].name, nm) == 0;
+			if (dup)
+				continue;
+			memset(&m[n], 0, sizeof(m[n]));
+			m[n].name = nm;
+			owned[n] = NULL;
+			switch (rnd(5)) {
+			case 0:
+				m[n].kind = REDACT_M_BOOL;
+				m[n].b = rnd(2);
+				break;
+			case 1:
+				m[n].kind = REDACT_M_INT;
+				m[n].i = (long long)rnd(2000000) - 1000000;
+				break;
+			case 2:
+				m[n].kind = REDACT_M_JSON;
+				m[n].j = owned[n] = rnd_value(1);
+				break;
+			default:
+				m[n].kind = REDACT_M_STR;
+				m[n].s = rnd(9) == 0 ? STR_NULL :
+				    str_c(strs[rnd(sizeof(strs) /
+				    sizeof(strs[0]))]);
+				break;
+			}
+			n++;
+		}
+		f = redact_members_json(m, n);
+		assert_non_null(f);
+		assert_int_equal(redact_dump(r, f, &ref, &rn), MANDATE_OK);
+		assert_int_equal(redact_dump_members(r, m, n, &got, &gn),
+		    MANDATE_OK);
+		if (gn != rn || strcmp(got, ref) != 0)
+			fail_msg("members %s\nobject  %s", got, ref);
+		free(got);
+		free(ref);
+		json_decref(f);
+		for (size_t k = 0; k < n; k++)
+			json_decref(owned[k]);
+	}
+	redact_free(r0);
+	redact_free(r1);
+}
+
+/* Members that cannot make an object are refused. */
+static void
+test_dump_members_refuses(void **state)
+{
+	struct redact *r = mk(NULL, 0);
+	struct redact_member m[2] = {
+		{ .name = "a", .kind = REDACT_M_BOOL },
+		{ .name = "a", .kind = REDACT_M_INT },
+	};
+	char *out = (char *)"x";
+	size_t n = 1;
+
+	(void)state;
+	assert_int_equal(redact_dump_members(r, m, 2, &out, &n),
+	    MANDATE_EINVAL);
+	assert_null(out);
+	assert_null(redact_members_json(m, 2));
+	m[1].name = NULL;
+	assert_int_equal(redact_dump_members(r, m, 2, &out, &n),
+	    MANDATE_EINVAL);
+	m[1].name = "b";
+	m[1].kind = REDACT_M_STR;
+	m[1].s = str_make("a\xff" "b", 3);
+	assert_int_equal(redact_dump_members(r, m, 2, &out, &n),
+	    MANDATE_ENOMEM);
+	assert_null(out);
+	assert_int_equal(redact_dump_members(r, m, 0, &out, &n), MANDATE_OK);
+	assert_string_equal(out, "{}");
+	free(out);
+	redact_free(r);
+}
+
 /* jtext writes strings as json_dumps does: random strings of every length
  * up to 40, of bytes that need no escape, controls, quotes, backslashes and
  * UTF-8 sequences, at every alignment (the scan goes a word at a time). */
@@ -542,6 +656,8 @@ main(void)
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_dump_random),
+		cmocka_unit_test(test_dump_members_random),
+		cmocka_unit_test(test_dump_members_refuses),
 		cmocka_unit_test(test_jtext_strings),
 		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
