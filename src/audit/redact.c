@@ -981,12 +981,25 @@ dump_member(struct walk *w, struct jtext *b, const struct redact_member *m,
 bool
 redact_members_ok(const struct redact_member *m, size_t n)
 {
+	uint64_t tag[32];
+
 	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		uint64_t t;
+
 		if (m[i].name == NULL)
 			return false;
-		for (size_t k = 0; k < i; k++)      /* an object's names */
-			if (strcmp(m[i].name, m[k].name) == 0)
+		/* an object's names are distinct; a name's length and its
+		 * first and last bytes tell most apart without strcmp */
+		len = strlen(m[i].name);
+		t = (uint64_t)len << 16 | (len > 0 ? (uint64_t)(unsigned char)
+		    m[i].name[0] << 8 | (unsigned char)m[i].name[len - 1] : 0);
+		for (size_t k = 0; k < i; k++)
+			if ((k >= 32 || tag[k] == t) &&
+			    strcmp(m[i].name, m[k].name) == 0)
 				return false;
+		if (i < 32)
+			tag[i] = t;
 	}
 	return true;
 }

@@ -530,6 +530,28 @@ test_dump_members_refuses(void **state)
 	m[1].name = NULL;
 	assert_int_equal(redact_dump_members(r, m, 2, &out, &n),
 	    MANDATE_EINVAL);
+	/* same length, first and last bytes, yet distinct; and the same */
+	m[0].name = "axb";
+	m[1].name = "ayb";
+	assert_true(redact_members_ok(m, 2));
+	m[1].name = "axb";
+	assert_false(redact_members_ok(m, 2));
+	{
+		struct redact_member many[40];
+		char names[40][8];
+
+		for (int i = 0; i < 40; i++) {
+			snprintf(names[i], sizeof(names[i]), "m%d", i);
+			many[i] = (struct redact_member){ .name = names[i] };
+		}
+		assert_true(redact_members_ok(many, 40));
+		many[39].name = "m35";          /* past the tags kept */
+		assert_false(redact_members_ok(many, 40));
+		many[39].name = "m39";
+		many[5].name = "m0";
+		assert_false(redact_members_ok(many, 40));
+	}
+	m[0].name = "a";
 	m[1].name = "b";
 	m[1].kind = REDACT_M_STR;
 	m[1].s = str_make("a\xff" "b", 3);
