@@ -119,6 +119,19 @@ int cedar_entities_each(const struct cedar_entities *es, const char *type,
 int cedar_schema_each_action(const struct cedar_schema *s, const char *type,
     size_t type_len, cedar_entity_fn fn, void *arg);
 
+/* Call fn(arg, id, id_len) once for each action of type `type` that a
+ * permit policy (or template link) names in its action scope, as
+ * `action == A` or `action in [A, B]`, in load order.  `action in G`
+ * (a group's members) and an unconstrained action name none; forbid
+ * policies are not asked (they permit nothing).  A non-OK return stops
+ * the walk and is returned. */
+int cedar_policy_set_each_permit_action(const struct cedar_policy_set *ps,
+    const char *type, size_t type_len, cedar_entity_fn fn, void *arg);
+
+/* Does the schema declare the action type::"id"?  NULL s: false. */
+bool cedar_schema_has_action(const struct cedar_schema *s, const char *type,
+    size_t type_len, const char *id, size_t id_len);
+
 /* ---- requests ---- */
 
 /* A request from uids in Cedar syntax and a context JSON object (NULL or

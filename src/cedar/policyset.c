@@ -1,6 +1,6 @@
 /*
  * policyset.c - the policy set container: parse-and-add, template
- * linking, counting and reference counting.
+ * linking, counting, the actions permits name, and reference counting.
  *
  * A set owns one arena holding every policy, template, AST and source
  * text added to it.  Adding is all-or-nothing: a parse error or a
@@ -212,4 +212,68 @@ cedar_policy_set_link(struct cedar_policy_set *ps, const char *template_id,
 		return r;
 	ps->all[ps->n_all++] = pol;
 	return MANDATE_OK;
+}
+
+/* Has uid (type, id) been seen among the first n of seen[]? */
+static bool
+seen_before(const struct cedar_uid *const *seen, size_t n,
+    const struct cedar_uid *u)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_eq(seen[i]->id, u->id))
+			return true;
+	return false;
+}
+
+int
+cedar_policy_set_each_permit_action(const struct cedar_policy_set *ps,
+    const char *type, size_t type_len, cedar_entity_fn fn, void *arg)
+{
+	struct str t = str_make(type, type_len);
+	const struct cedar_uid **seen = NULL;
+	size_t n_seen = 0, cap = 0;
+	int r = MANDATE_OK;
+
+	if (ps == NULL)
+		return MANDATE_OK;
+	for (size_t i = 0; i < ps->n_all && r == MANDATE_OK; i++) {
+		const struct cedar_policy *p = ps->all[i];
+		const struct cedar_scope *a = &p->action;
+		const struct cedar_uid *one = &a->uid, *uids;
+		size_t n;
+
+		if (p->is_template || p->effect != CEDAR_PERMIT)
+			continue;
+		if (a->kind == CSCOPE_EQ && !a->is_slot) {
+			uids = one;
+			n = 1;
+		} else if (a->kind == CSCOPE_IN_SET) {
+			uids = a->uids;
+			n = a->n_uids;
+		} else {
+			continue;     /* any action, or a group's members */
+		}
+		for (size_t k = 0; k < n && r == MANDATE_OK; k++) {
+			const struct cedar_uid *u = &uids[k];
+
+			if (!str_eq(u->type, t) || seen_before(seen, n_seen, u))
+				continue;
+			if (n_seen == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				const struct cedar_uid **ns = realloc(seen,
+				    nc * sizeof(*ns));
+
+				if (ns == NULL) {
+					r = MANDATE_ENOMEM;
+					break;
+				}
+				seen = ns;
+				cap = nc;
+			}
+			seen[n_seen++] = u;
+			r = fn(arg, u->id.p, u->id.n);
+		}
+	}
+	free(seen);
+	return r;
 }

@@ -1340,6 +1340,18 @@ cedar_schema_each_action(const struct cedar_schema *s, const char *type,
 	return MANDATE_OK;
 }
 
+bool
+cedar_schema_has_action(const struct cedar_schema *s, const char *type,
+    size_t type_len, const char *id, size_t id_len)
+{
+	struct cedar_uid u;
+
+	memset(&u, 0, sizeof(u));
+	u.type = str_make(type, type_len);
+	u.id = str_make(id, id_len);
+	return cedar_schema_action(s, &u) != NULL;
+}
+
 const struct cedar_action_decl *
 cedar_schema_action(const struct cedar_schema *s, const struct cedar_uid *uid)
 {

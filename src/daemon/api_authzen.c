@@ -777,6 +777,20 @@ schema_action(void *arg, const char *id, size_t id_len)
 	return search_one(arg, id, id_len);
 }
 
+/* The actions permit policies name in their scope that neither the
+ * entity files nor the schema list: without either, these are the only
+ * candidates a deployment has. */
+static int
+policy_action(void *arg, const char *id, size_t id_len)
+{
+	struct search_walk *w = arg;
+
+	if (cedar_entities_has(w->p->entities, "Action", 6, id, id_len) ||
+	    cedar_schema_has_action(w->p->schema, "Action", 6, id, id_len))
+		return MANDATE_OK;
+	return search_one(arg, id, id_len);
+}
+
 static void
 search(struct http_request *req, struct daemon *d,
     enum authzen_search_kind kind)
@@ -823,6 +837,9 @@ search(struct http_request *req, struct daemon *d,
 		if (r == MANDATE_OK && kind == AUTHZEN_SEARCH_ACTION)
 			r = cedar_schema_each_action(w.p->schema, t.p, t.n,
 			    schema_action, &w);
+		if (r == MANDATE_OK && kind == AUTHZEN_SEARCH_ACTION)
+			r = cedar_policy_set_each_permit_action(w.p->set,
+			    t.p, t.n, policy_action, &w);
 		if (r == MANDATE_ENOMEM || w.status == MANDATE_ENOMEM)
 			goto nomem;
 		if (r != MANDATE_OK && !w.stop) {

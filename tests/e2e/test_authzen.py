@@ -476,6 +476,40 @@ def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
     assert r.status_code == 400 and "properties" in r.json()["error_description"]
 
 
+def test_action_search_takes_the_policies_actions(start_daemon, tmp_path):
+    # no schema and no Action entities: the actions permit policies name
+    # in their scope are the candidates; a forbid's are not
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V2 + """
+@id("no-drops")
+forbid (principal, action == Action::"drop", resource);
+@id("shares")
+permit (principal, action in [Action::"share", Action::"list"], resource)
+when { resource has owner && resource.owner == "nobody" };
+""")
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG)
+    body = {"subject": {"type": "User", "id": "alice"},
+            "resource": {"type": "Doc", "id": "new", "properties": {"owner": "alice"}}}
+    r = post(d, "/access/v1/search/action", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"name": "read"}, {"name": "list"}]
+    body["resource"]["properties"]["owner"] = "bob"
+    assert post(d, "/access/v1/search/action", body).json()["results"] == [
+        {"name": "list"}]
+    body["resource"]["properties"]["owner"] = "nobody"
+    assert post(d, "/access/v1/search/action", body).json()["results"] == [
+        {"name": "list"}, {"name": "share"}]
+    # paged like the other candidates
+    body["page"] = {"limit": 1}
+    r = post(d, "/access/v1/search/action", body).json()
+    assert r["results"] == [{"name": "list"}] and r["page"]["next_token"]
+    body["page"] = {"limit": 1, "token": r["page"]["next_token"]}
+    r = post(d, "/access/v1/search/action", body).json()
+    assert r["results"] == [{"name": "share"}]
+    assert r["page"]["next_token"] == ""
+
+
 ODD_IDS = r"""
 @id("q\"uote \\ back	tab é ✓")
 permit (principal is User, action == Action::"list", resource);

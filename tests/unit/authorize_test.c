@@ -1,7 +1,8 @@
 /*
  * authorize_test.c - decisions through the public API (cedar.h) only:
- * forbid overrides permit, default deny, erroring policies, and the
- * fail-closed rule for a forbid that hits the evaluation step limit.
+ * forbid overrides permit, default deny, erroring policies, the
+ * fail-closed rule for a forbid that hits the evaluation step limit, and
+ * the actions permit policies name (the action search's candidates).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -146,6 +147,71 @@ test_permit_past_step_limit_is_skipped(void **state)
 	free(ctx);
 }
 
+static int
+collect(void *arg, const char *id, size_t id_len)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	if (n + id_len + 2 > 256)
+		return MANDATE_ELIMIT;
+	memcpy(out + n, id, id_len);
+	out[n + id_len] = ',';
+	out[n + id_len + 1] = '\0';
+	/* "edit" stops a walk that begins with a '!' */
+	return out[0] == '!' && id_len == 4 && memcmp(id, "edit", 4) == 0 ?
+	    MANDATE_ELIMIT : MANDATE_OK;
+}
+
+/* Each action a permit names in its scope, once, in load order (a
+ * template's link after the set's policies); not a forbid's, not a
+ * group's members, not another type's, not an unlinked template's. */
+static void
+test_permit_actions(void **state)
+{
+	static const char src[] =
+	    "@id(\"a\") permit(principal, action == Action::\"read\", resource);\n"
+	    "@id(\"b\") permit(principal, action in [Action::\"list\", "
+	    "Action::\"read\", NS::Action::\"other\", Action::\"edit\"], "
+	    "resource);\n"
+	    "@id(\"f\") forbid(principal, action == Action::\"drop\", resource);\n"
+	    "@id(\"g\") permit(principal, action in Action::\"writers\", "
+	    "resource);\n"
+	    "@id(\"any\") permit(principal, action, resource) when { false };\n"
+	    "@id(\"t\") permit(principal == ?principal, action == "
+	    "Action::\"share\", resource);\n"
+	    "@id(\"t2\") permit(principal == ?principal, action == "
+	    "Action::\"unlinked\", resource);\n"
+	    "@id(\"z\") permit(principal, action == Action::\"after\", resource);\n";
+	struct cedar_policy_set *ps;
+	struct diag_list dl;
+	char out[256] = "";
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, src, strlen(src), "t.cedar",
+	    CEDAR_IDS_ANNOTATION, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_link(ps, "t", "t-alice",
+	    "User::\"alice\"", NULL, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_finish(ps, &dl), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_each_permit_action(ps, "Action", 6,
+	    collect, out), MANDATE_OK);
+	assert_string_equal(out, "read,list,edit,after,share,");
+	out[0] = '\0';
+	assert_int_equal(cedar_policy_set_each_permit_action(ps, "NS::Action",
+	    10, collect, out), MANDATE_OK);
+	assert_string_equal(out, "other,");
+	/* the walk stops where the callback says, and says why */
+	strcpy(out, "!");
+	assert_int_equal(cedar_policy_set_each_permit_action(ps, "Action", 6,
+	    collect, out), MANDATE_ELIMIT);
+	assert_string_equal(out, "!read,list,edit,");
+	cedar_policy_set_unref(ps);
+	assert_int_equal(cedar_policy_set_each_permit_action(NULL, "Action",
+	    6, collect, out), MANDATE_OK);
+}
+
 int
 main(void)
 {
@@ -154,6 +220,7 @@ main(void)
 		cmocka_unit_test(test_default_deny_and_errors),
 		cmocka_unit_test(test_forbid_past_step_limit_fails_closed),
 		cmocka_unit_test(test_permit_past_step_limit_is_skipped),
+		cmocka_unit_test(test_permit_actions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
