@@ -742,22 +742,18 @@ audit_set_policy_hash(struct audit_log *l, const char *hash)
 	pthread_rwlock_unlock(&l->hash_lock);
 }
 
-int
-audit_prepare(struct audit_log *l, const struct audit_event *e,
-    json_t *fields, struct arena *a, struct store_audit_event *out)
+/* audit_prepare and audit_prepare_members: fields, or m[0..n). */
+static int
+prepare(struct audit_log *l, const struct audit_event *e, json_t *fields,
+    const struct redact_member *m, size_t n, struct arena *a,
+    struct store_audit_event *out)
 {
 	struct qrec *q = NULL;
 	struct str *dst[5];
 	const struct str *src[5];
 	int r;
 
-	memset(out, 0, sizeof(*out));
-	if (l == NULL || e == NULL || e->type == NULL || a == NULL ||
-	    !json_is_object(fields)) {
-		json_decref(fields);
-		return MANDATE_EINVAL;
-	}
-	r = build(l, e, fields, NULL, 0, &q);
+	r = build(l, e, fields, m, n, &q);
 	json_decref(fields);
 	if (r != MANDATE_OK)
 		return r;
@@ -781,6 +777,31 @@ audit_prepare(struct audit_log *l, const struct audit_event *e,
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
 	return r;
+}
+
+int
+audit_prepare(struct audit_log *l, const struct audit_event *e,
+    json_t *fields, struct arena *a, struct store_audit_event *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (l == NULL || e == NULL || e->type == NULL || a == NULL ||
+	    !json_is_object(fields)) {
+		json_decref(fields);
+		return MANDATE_EINVAL;
+	}
+	return prepare(l, e, fields, NULL, 0, a, out);
+}
+
+int
+audit_prepare_members(struct audit_log *l, const struct audit_event *e,
+    const struct redact_member *m, size_t n, struct arena *a,
+    struct store_audit_event *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (l == NULL || e == NULL || e->type == NULL || a == NULL ||
+	    m == NULL || n == 0)
+		return MANDATE_EINVAL;
+	return prepare(l, e, NULL, m, n, a, out);
 }
 
 bool

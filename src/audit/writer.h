@@ -185,6 +185,12 @@ void audit_set_policy_hash(struct audit_log *l, const char *hash);
 int audit_prepare(struct audit_log *l, const struct audit_event *e,
     json_t *fields, struct arena *a, struct store_audit_event *out);
 
+/* audit_prepare() of the fields object made of the members m[0..n) (at
+ * least one), as audit_record_members() writes it. */
+int audit_prepare_members(struct audit_log *l, const struct audit_event *e,
+    const struct redact_member *m, size_t n, struct arena *a,
+    struct store_audit_event *out);
+
 /* The outcome of such an append (status, and the record's id when it
  * succeeded): counts, health, the appended callback.  NULL l is fine. */
 void audit_report(struct audit_log *l, int status, int64_t id);

@@ -809,30 +809,6 @@ decision_members(const struct agent_ctx *c, const char *id, bool allow,
 	return n;
 }
 
-/* decision_members() as a JSON object, for a record built on another
- * thread (struct held_decision): it must share no jansson value with
- * the handler, so the arguments are copied (reasons and errors are the
- * caller's copies). */
-static json_t *
-decision_fields(const struct agent_ctx *c, const char *id, bool allow,
-    json_t *reasons, json_t *errors)
-{
-	struct redact_member m[DECISION_MEMBERS];
-	size_t n = decision_members(c, id, allow, reasons, errors, -1, m);
-	json_t *args = NULL, *f;
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i].kind == REDACT_M_JSON && m[i].j == c->arguments &&
-		    strcmp(m[i].name, "arguments") == 0) {
-			if ((args = json_deep_copy(c->arguments)) == NULL)
-				return NULL;
-			m[i].j = args;
-		}
-	f = redact_members_json(m, n);
-	json_decref(args);
-	return f;
-}
-
 /*
  * A task-bound decision recorded by the audit log's writer: the budget
  * and session write (store_decision_record) and the decision's audit
@@ -849,7 +825,11 @@ struct held_decision {
 	struct http_hold *hold;
 	struct store_decision dec;
 	bool allow;                  /* the answer the handler gives */
-	json_t *base;                /* the record's fields for a permit */
+	/* the record's fields for a permit (decision_members): strings
+	 * in the request's arena, JSON values copies of this struct's */
+	struct redact_member base[DECISION_MEMBERS];
+	size_t n_base;
+	json_t *owned[3];            /* reasons, errors, arguments */
 	const char *request_id;
 	struct str agent, task_id;
 	struct arena a;              /* the built record's strings */
@@ -859,14 +839,24 @@ struct held_decision {
 	struct store_audit_event ev;
 };
 
+/* Free what a held decision owns (not h: the request's arena). */
+static void
+held_drop(struct held_decision *h)
+{
+	for (size_t i = 0; i < 3; i++)
+		json_decref(h->owned[i]);
+	arena_free(&h->a);
+}
+
 static int
 held_build(void *arg, int outcome, int64_t used,
     struct store_audit_event *out)
 {
 	struct held_decision *h = arg;
+	struct redact_member m[DECISION_MEMBERS + 2], *why = NULL;
 	struct audit_event e;
 	bool final;
-	json_t *f;
+	size_t n;
 	int r;
 
 	h->outcome = outcome;
@@ -874,18 +864,25 @@ held_build(void *arg, int outcome, int64_t used,
 		*out = h->ev;
 		return MANDATE_OK;
 	}
-	/* a shallow copy: only top-level members are set here, and the
-	 * writer reads nested values without changing them (redact_dump) */
-	if ((f = json_copy(h->base)) == NULL)
-		return MANDATE_ENOMEM;
+	/* the base's members with the outcome: the decision set, the
+	 * calls used or why the permit became a deny added (or set) */
+	memcpy(m, h->base, h->n_base * sizeof(m[0]));
+	n = h->n_base;
 	final = h->allow && outcome == STORE_CONSUMED;
-	if (json_object_set_new(f, "decision", json_boolean(final)) ||
-	    (final && json_object_set_new(f, "calls_used",
-	    json_integer(used))) ||
-	    (h->allow && !final && json_object_set_new(f, "deny_reason",
-	    json_string(consume_why(outcome))))) {
-		json_decref(f);
-		return MANDATE_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(m[i].name, "decision") == 0)
+			m[i].b = final;
+		else if (strcmp(m[i].name, "deny_reason") == 0)
+			why = &m[i];
+	}
+	if (final)
+		m[n++] = (struct redact_member){ .name = "calls_used",
+		    .kind = REDACT_M_INT, .i = used };
+	if (h->allow && !final) {
+		if (why == NULL)
+			why = &m[n++];
+		*why = (struct redact_member){ .name = "deny_reason",
+		    .kind = REDACT_M_STR, .s = str_c(consume_why(outcome)) };
 	}
 	memset(&e, 0, sizeof(e));
 	e.time = h->dec.time;
@@ -893,8 +890,8 @@ held_build(void *arg, int outcome, int64_t used,
 	e.request_id = str_c(h->request_id);
 	e.agent = h->agent;
 	e.task_id = h->task_id;
-	if ((r = audit_prepare(h->d->audit, &e, f, &h->a, &h->ev)) !=
-	    MANDATE_OK)
+	if ((r = audit_prepare_members(h->d->audit, &e, m, n, &h->a,
+	    &h->ev)) != MANDATE_OK)
 		return r;
 	h->built = true;
 	h->built_outcome = outcome;
@@ -915,9 +912,44 @@ held_done(void *arg, int status, int64_t id)
 		daemon_log(h->d, DLOG_ERROR, "request %s: decision record: %s: "
 		    "the answer is a deny (fail closed)", h->request_id,
 		    mandate_strerror(status));
-	json_decref(h->base);
-	arena_free(&h->a);
+	held_drop(h);
 	http_release(hold, ok);      /* h is gone now */
+}
+
+/* The record's base members of a held decision, made to outlive the
+ * handler: strings copied into the request's arena (it lives until the
+ * hold is released), JSON values deep-copied (the writer thread must
+ * share no jansson value with the handler, which still reads its
+ * own). */
+static int
+held_base(struct held_decision *h, struct arena *a, const struct agent_ctx *c,
+    const char *id, bool allow, json_t *reasons, json_t *errors)
+{
+	json_t *args = NULL;
+
+	h->owned[0] = reasons != NULL ? json_deep_copy(reasons) : NULL;
+	h->owned[1] = errors != NULL ? json_deep_copy(errors) : NULL;
+	if (c->arguments != NULL)
+		args = h->owned[2] = json_deep_copy(c->arguments);
+	if ((reasons != NULL && h->owned[0] == NULL) ||
+	    (errors != NULL && h->owned[1] == NULL) ||
+	    (c->arguments != NULL && args == NULL))
+		return MANDATE_ENOMEM;
+	h->n_base = decision_members(c, id, allow, h->owned[0], h->owned[1],
+	    -1, h->base);
+	for (size_t i = 0; i < h->n_base; i++) {
+		struct redact_member *m = &h->base[i];
+
+		if (m->kind == REDACT_M_JSON && m->j == c->arguments)
+			m->j = args;
+		if (m->kind == REDACT_M_STR) {
+			m->s = arena_strdup(a, m->s.p != NULL ? m->s.p : "",
+			    m->s.n);
+			if (m->s.p == NULL)
+				return MANDATE_ENOMEM;
+		}
+	}
+	return MANDATE_OK;
 }
 
 /* Start a held task-bound decision.  MANDATE_OK with *held: the writer
@@ -949,28 +981,20 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	h->request_id = req->request_id;
 	h->agent = c->t.agent;
 	h->task_id = c->t.id;
-	{
-		/* copies: the writer thread must share no jansson value
-		 * with the handler, which still reads its own */
-		json_t *rc = json_deep_copy(reasons);
-		json_t *ec = json_deep_copy(errors);
-
-		h->base = decision_fields(c, id, allow, rc, ec);
-		json_decref(rc);
-		json_decref(ec);
-		if (h->base == NULL)
-			return MANDATE_ENOMEM;
+	arena_init(&h->a, 0);
+	if ((r = held_base(h, req->arena, c, id, allow, reasons, errors)) !=
+	    MANDATE_OK) {
+		held_drop(h);
+		return r;
 	}
 	if ((h->hold = http_hold(req)) == NULL) {
-		json_decref(h->base);
+		held_drop(h);
 		return MANDATE_OK;
 	}
-	arena_init(&h->a, 0);
 	r = audit_decision_async(d->audit, &h->dec, dec->time, held_build, h,
 	    held_done, h);
 	if (r != MANDATE_OK) {
-		json_decref(h->base);
-		arena_free(&h->a);
+		held_drop(h);
 		http_release(h->hold, true);   /* the caller denies */
 		return r;
 	}
