@@ -59,7 +59,7 @@ const cedar = loadCedarWasm();
 function parseArgs(argv) {
     const o = {
         n: 10000, seed: 1, cli: path.join(root, 'build', 'src', 'mandate'),
-        jobs: 1, procs: 2, shard: null,
+        jobs: 1, procs: 2, shard: null, scratch: null,
         out: path.join(root, 'build', 'difftest-failures'), show: 10, only: [],
     };
     for (let i = 0; i < argv.length; i++) {
@@ -79,6 +79,7 @@ function parseArgs(argv) {
             o.shard = { k: Number(m[1]), m: Number(m[2]) };
         }
         else if (a === '--out') o.out = path.resolve(val());
+        else if (a === '--scratch') o.scratch = path.resolve(val());   /* a shard's, from runSharded */
         else if (a === '--show') o.show = Number(val());
         else if (a === '--only') o.only.push(Number(val()));
         else usage();
@@ -348,7 +349,8 @@ function scratchRoot() {
 /* Run the cases of one shard (i % shards.m === shards.k) in this process:
  * cedar-wasm here, our CLI in opts.jobs shell workers.  Returns counts. */
 async function runShard(opts, shard) {
-    const work = fs.mkdtempSync(path.join(scratchRoot(), 'mandate-difftest-'));
+    const work = fs.mkdtempSync(opts.scratch ? path.join(opts.scratch, 'shard' + shard.k + '-')
+        : path.join(scratchRoot(), 'mandate-difftest-'));
     const all = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
     const indices = all.filter((i) => i % shard.m === shard.k);
     const res = { cases: indices.length, passed: 0, failed: 0, requests: 0, rejectedBoth: 0,
@@ -458,9 +460,22 @@ function runSharded(opts, argv) {
      * compiler (--no-opt: the time goes into wasm, which it does not
      * affect), and a shard that still dies is run once more (shards are
      * deterministic). */
+    /* the shards' scratch directories live under one of this run's,
+     * removed here at the end: a shard that dies cannot remove its own */
+    const scratch = fs.mkdtempSync(path.join(scratchRoot(), 'mandate-difftest-'));
+    const removeScratch = () => fs.rmSync(scratch, { recursive: true, force: true });
+    const running = new Set();
+    process.on('exit', removeScratch);
+    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+        process.on(sig, () => {
+            for (const c of running) c.kill('SIGTERM');
+            process.exit(code);
+        });
+    }
     const runOne = (k, attempt) => new Promise((resolve) => {
         const child = spawn(process.execPath, ['--no-opt', __filename, ...argv, '--show', String(show),
-            '--shard', k + '/' + opts.procs], { stdio: ['ignore', 'pipe', 'inherit'] });
+            '--shard', k + '/' + opts.procs, '--scratch', scratch], { stdio: ['ignore', 'pipe', 'inherit'] });
+        running.add(child);
         let buf = '';
         let result = null;
         child.stdout.setEncoding('utf8');
@@ -475,6 +490,7 @@ function runSharded(opts, argv) {
             }
         });
         child.on('close', (code, signal) => {
+            running.delete(child);
             if (result) resolve(result);
             else if (attempt === 0) {
                 console.error('difftest: shard ' + k + ' died (' + (signal || 'exit ' + code) + '), running it again');
@@ -485,6 +501,7 @@ function runSharded(opts, argv) {
     const children = [];
     for (let k = 0; k < opts.procs; k++) children.push(runOne(k, 0));
     return Promise.all(children).then((results) => {
+        removeScratch();
         for (const r of results) {
             if (r.error) {
                 console.error('difftest: ' + r.error);
