@@ -29,6 +29,9 @@
 # AUDIT_SERVER_THREADS (the daemon's server.threads, default one per
 # core: a sync permit's answer waits for its group commit without holding
 # its worker thread, so the batch grows with the requests in flight).
+# The databases live under $TMPDIR (mktemp): TMPDIR=/dev/shm puts them on
+# tmpfs, where fdatasync returns at once, and the difference with a run
+# on the disk is what the disk's flush costs (docs/ARCHITECTURE.md).
 set -eu
 
 cd "$(dirname "$0")/.."

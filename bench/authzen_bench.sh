@@ -33,6 +33,9 @@
 # (perf stat the daemon during that run: CPU time and context
 # switches per evaluation, which a shared machine disturbs less
 # than the rate, and its fdatasync calls, one per group commit).
+# The daemon's database lives under $TMPDIR (mktemp): TMPDIR=/dev/shm puts
+# it on tmpfs, where fdatasync returns at once, to see what the disk's
+# flush costs the sync mode.
 set -eu
 
 cd "$(dirname "$0")/.."
