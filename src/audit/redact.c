@@ -899,12 +899,27 @@ dump_value(struct walk *w, struct jtext *b, json_t *v, struct str name)
 	return MANDATE_OK;
 }
 
+/* The end of a dump: the text in *out (*n long) when rc is MANDATE_OK
+ * and the text could be written; the buffer freed otherwise.  Text
+ * jansson could not write (a key or string that is not UTF-8) fails
+ * here, as json_dumps would. */
+static int
+dump_finish(struct jtext *b, int rc, char **out, size_t *n)
+{
+	if (rc != MANDATE_OK) {
+		free(b->p);
+		return rc;
+	}
+	if ((*out = jtext_finish(b, n)) == NULL)
+		return MANDATE_ENOMEM;
+	return MANDATE_OK;
+}
+
 int
 redact_dump(const struct redact *r, json_t *fields, char **out, size_t *n)
 {
 	struct jtext b = { 0 };
 	struct walk w;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -912,16 +927,7 @@ redact_dump(const struct redact *r, json_t *fields, char **out, size_t *n)
 		return MANDATE_EINVAL;
 	memset(&w, 0, sizeof(w));
 	w.r = r;
-	rc = dump_value(&w, &b, fields, STR_NULL);
-	if (rc != MANDATE_OK) {
-		free(b.p);
-		return rc;
-	}
-	/* text jansson could not write (a key that is not UTF-8) fails
-	 * here as json_dumps would */
-	if ((*out = jtext_finish(&b, n)) == NULL)
-		return MANDATE_ENOMEM;
-	return MANDATE_OK;
+	return dump_finish(&b, dump_value(&w, &b, fields, STR_NULL), out, n);
 }
 
 /* Write a verdict that replaces the value (V_HMAC, V_TEXT). */
@@ -1033,13 +1039,7 @@ redact_dump_members(const struct redact *r, const struct redact_member *m,
 		w.depth--;
 	}
 	jtext_put(&b, "}", 1);
-	if (rc != MANDATE_OK) {
-		free(b.p);
-		return rc;
-	}
-	if ((*out = jtext_finish(&b, len)) == NULL)
-		return MANDATE_ENOMEM;
-	return MANDATE_OK;
+	return dump_finish(&b, rc, out, len);
 }
 
 json_t *
