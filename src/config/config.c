@@ -870,6 +870,7 @@ static const struct field audit_fields[] = {
 	FLD("prompt_max", F_SIZE, struct config_audit, prompt_max, 256,
 	    64 * KiB),
 	FLD("decisions", F_BOOL, struct config_audit, decisions, 0, 0),
+	FLD("indexes", F_STRS, struct config_audit, indexes, 0, 0),
 	FLD("checkpoint_every", F_UINT, struct config_audit, checkpoint_every,
 	    0, 100000000),
 	FLD("checkpoint_interval", F_DUR, struct config_audit,
@@ -1766,6 +1767,7 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	const struct ynode *api = section_node(root, "api_auth", NULL);
 	const struct ynode *dev = section_node(root, "dev", NULL);
 	const struct ynode *srv = section_node(root, "server", NULL);
+	const struct ynode *aud = section_node(root, "audit", NULL);
 	struct config_tls *t = &cfg->server.tls;
 	bool tls_on = t->cert_file != NULL;
 
@@ -1813,6 +1815,18 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 			report(c, api, "api_auth.bearer_issuers: '%.60s' is not "
 			    "an issuer in identity.issuers%s", name,
 			    cfg->dev.enabled ? " (or 'dev')" : "");
+	}
+	for (size_t i = 0; i < cfg->audit.indexes.n; i++) {
+		const char *name = cfg->audit.indexes.v[i];
+
+		if (strcmp(name, "agent") != 0 && strcmp(name, "task") != 0 &&
+		    strcmp(name, "type") != 0)
+			report(c, aud, "audit.indexes: '%.60s' is not agent, "
+			    "task or type", name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->audit.indexes.v[j], name) == 0)
+				report(c, aud, "audit.indexes: '%.60s' is "
+				    "listed twice", name);
 	}
 	if (cfg->api_auth.mtls_identities.n > 0 &&
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)

@@ -242,6 +242,9 @@ struct config_audit {
 	size_t prompt_max;                /* bytes of a prompt kept */
 	bool decisions;                   /* false: decisions unaudited (unsafe,
 	                                   * for benchmarks only) */
+	/* the query filters of GET /v1/audit given an index: "agent",
+	 * "task", "type" (finish() checks the names) */
+	struct config_strlist indexes;
 	/* the signed tree heads */
 	unsigned checkpoint_every;        /* records; default 1000; 0: time only */
 	uint64_t checkpoint_interval;     /* seconds; default 60 */

@@ -132,8 +132,13 @@ identity_log(void *arg, enum identity_log_level level, const char *msg)
 static void
 store_log(void *ctx, int status, const char *op, const char *msg)
 {
-	daemon_log(ctx, DLOG_WARN, "store: %s: %s (%s)", op, msg,
-	    mandate_strerror(status));
+	/* MANDATE_OK: news (an index being built), or a "warning: " */
+	if (status == MANDATE_OK)
+		daemon_log(ctx, strncmp(msg, "warning: ", 9) == 0 ? DLOG_WARN :
+		    DLOG_INFO, "store: %s: %s", op, msg);
+	else
+		daemon_log(ctx, DLOG_WARN, "store: %s: %s (%s)", op, msg,
+		    mandate_strerror(status));
 }
 
 static void
@@ -449,6 +454,25 @@ build_server(struct daemon *d)
 	return MANDATE_OK;
 }
 
+/* audit.indexes as STORE_AUDIT_INDEX_* bits (the names are checked). */
+static unsigned
+audit_indexes(const struct config_audit *ac)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < ac->indexes.n; i++) {
+		const char *name = ac->indexes.v[i];
+
+		if (strcmp(name, "agent") == 0)
+			bits |= STORE_AUDIT_INDEX_AGENT;
+		else if (strcmp(name, "task") == 0)
+			bits |= STORE_AUDIT_INDEX_TASK;
+		else if (strcmp(name, "type") == 0)
+			bits |= STORE_AUDIT_INDEX_TYPE;
+	}
+	return bits;
+}
+
 int
 daemon_new(const struct daemon_options *opt, struct daemon **out)
 {
@@ -515,6 +539,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	so.log_ctx = d;
 	so.pool_size = d->cfg->server.threads > 0 &&
 	    d->cfg->server.threads < 64 ? d->cfg->server.threads : 4;
+	so.set_audit_indexes = true;
+	so.audit_indexes = audit_indexes(&d->cfg->audit);
 	if ((r = store_open(&store_sqlite_ops, d->cfg->store.path, &so,
 	    &d->store)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot open the store %s: %s",

@@ -31,6 +31,7 @@
 #ifndef MANDATE_STORE_H
 #define MANDATE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,8 +183,22 @@ struct store_page {
 typedef void store_log_fn(void *ctx, int status, const char *op,
     const char *msg);
 
+/* Indexes on the audit log's query filters (store_audit_query): a filter
+ * on an indexed column reads only the records that match; each index
+ * costs every append one more B-tree insert. */
+#define STORE_AUDIT_INDEX_AGENT 1u
+#define STORE_AUDIT_INDEX_TASK  2u
+#define STORE_AUDIT_INDEX_TYPE  4u
+
 struct store_options {
 	unsigned pool_size;       /* connections; 0 = 4; at most 64 */
+	/* With set_audit_indexes, the audit query indexes are made what
+	 * audit_indexes (STORE_AUDIT_INDEX_*) asks: a missing one is built
+	 * (once: it takes a while on a large log, and is logged), one not
+	 * asked for is dropped.  Without, they are left as they are (a
+	 * tool that opens the daemon's database). */
+	bool set_audit_indexes;
+	unsigned audit_indexes;
 	int busy_timeout_ms;      /* 0 = 5000 */
 	store_log_fn *log;        /* may be NULL */
 	void *log_ctx;

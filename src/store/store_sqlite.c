@@ -301,8 +301,6 @@ enum stmt_id {
 	ST_SAVEPOINT,
 	ST_SAVEPOINT_UNDO,
 	ST_SAVEPOINT_RELEASE,
-	ST_AUDIT_QUERY_ASC,
-	ST_AUDIT_QUERY_DESC,
 	ST_DEC_INSERT,
 	ST_DEC_GET,
 	ST_DEC_EXISTS,
@@ -401,14 +399,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CKPT_LATEST] = "SELECT tree_size, root_hash, time, signed FROM"
 	    " audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
 	/* filters on the stored columns; "" matches any */
-	[ST_AUDIT_QUERY_ASC] = "SELECT " AUDIT_COLS " FROM audit_events"
-	    " WHERE id > ?1 AND (?2 = '' OR type = ?2)"
-	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
-	    " AND time >= ?5 AND time <= ?6 ORDER BY id LIMIT ?7",
-	[ST_AUDIT_QUERY_DESC] = "SELECT " AUDIT_COLS " FROM audit_events"
-	    " WHERE id < ?1 AND (?2 = '' OR type = ?2)"
-	    " AND (?3 = '' OR agent = ?3) AND (?4 = '' OR task_id = ?4)"
-	    " AND time >= ?5 AND time <= ?6 ORDER BY id DESC LIMIT ?7",
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
@@ -432,9 +422,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 /* --- connections and the pool ------------------------------------------- */
 
+/* store_audit_query's statements, one per direction and set of filters
+ * (audit_query_stmt). */
+#define AQ_TYPE 1u
+#define AQ_AGENT 2u
+#define AQ_TASK 4u
+#define AQ_DESC 8u
+#define AQ_COUNT 16
+
 struct sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];   /* prepared on first use */
+	sqlite3_stmt *aq[AQ_COUNT];     /* likewise */
 	struct merkle_hasher *hasher;   /* the audit leaves' hashes */
 	int in_use;
 	struct sq_store *st;
@@ -571,6 +570,10 @@ conn_close(struct sq_conn *c)
 	for (int i = 0; i < ST_COUNT; i++) {
 		sqlite3_finalize(c->stmt[i]);
 		c->stmt[i] = NULL;
+	}
+	for (int i = 0; i < AQ_COUNT; i++) {
+		sqlite3_finalize(c->aq[i]);
+		c->aq[i] = NULL;
 	}
 	if (c->db != NULL)
 		sqlite3_close(c->db);
@@ -1138,6 +1141,78 @@ out:
 	return tx_end(&op, r);
 }
 
+/* --- the audit query indexes ------------------------------------------- */
+
+static const struct {
+	unsigned bit;
+	const char *name, *column, *filter;
+} audit_indexes[] = {
+	{ STORE_AUDIT_INDEX_AGENT, "audit_events_by_agent", "agent", "agent" },
+	{ STORE_AUDIT_INDEX_TASK, "audit_events_by_task", "task_id", "task" },
+	{ STORE_AUDIT_INDEX_TYPE, "audit_events_by_type", "type", "type" },
+};
+
+static int
+index_exists(struct sq_store *st, sqlite3 *db, const char *name, bool *yes)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	*yes = false;
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE"
+	    " type = 'index' AND name = ?1", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(q);
+		*yes = rc == SQLITE_ROW;
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_OK ? MANDATE_OK : fail_rc(st, db, rc, "open");
+}
+
+/* Build the asked-for indexes that are missing and drop the others
+ * (store_options.set_audit_indexes).  Each index is (column, id): a
+ * filter on the column reads its records in id order, as the query pages
+ * them.  A record whose column is empty (an evaluation with no agent or
+ * task) is left out of the index: no filter asks for it, and it costs
+ * the append nothing. */
+static int
+set_audit_indexes(struct sq_store *st, sqlite3 *db, unsigned want)
+{
+	char sql[160], msg[160];
+	bool have;
+	int r;
+
+	for (size_t i = 0; i < sizeof(audit_indexes) /
+	    sizeof(audit_indexes[0]); i++) {
+		bool on = (want & audit_indexes[i].bit) != 0;
+
+		if ((r = index_exists(st, db, audit_indexes[i].name, &have)) !=
+		    MANDATE_OK)
+			return r;
+		if (on == have)
+			continue;
+		if (on)
+			snprintf(sql, sizeof(sql), "CREATE INDEX %s ON"
+			    " audit_events (%s, id) WHERE %s <> ''",
+			    audit_indexes[i].name, audit_indexes[i].column,
+			    audit_indexes[i].column);
+		else
+			snprintf(sql, sizeof(sql), "DROP INDEX %s",
+			    audit_indexes[i].name);
+		snprintf(msg, sizeof(msg), "%s the audit log's index on %s "
+		    "(audit.indexes)", on ? "building" : "dropping",
+		    audit_indexes[i].filter);
+		log_msg(st, MANDATE_OK, "open", msg);
+		if ((r = exec_one(st, db, sql, NULL, 0, "open")) != MANDATE_OK)
+			return r;
+	}
+	return MANDATE_OK;
+}
+
 /* --- open and close ----------------------------------------------------- */
 
 static void
@@ -1268,6 +1343,10 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 		st->n_conns = i + 1;
 		if (i == 0 && (r = migrate(st, &st->conns[0],
 		    target_version)) != MANDATE_OK)
+			goto out;
+		if (i == 0 && opt->set_audit_indexes &&
+		    (r = set_audit_indexes(st, st->conns[0].db,
+		    opt->audit_indexes)) != MANDATE_OK)
 			goto out;
 	}
 	*impl = st;
@@ -2505,12 +2584,48 @@ sq_append_many(void *impl, const struct store_append *w, size_t n,
 	return r;
 }
 
+/* The statement of a query with f's filters.  A filter that is not set
+ * is left out of the text rather than written as "(?2 = '' OR type =
+ * ?2)", which no index can serve: so a filter on an indexed column
+ * (store_options.audit_indexes) reads only the records that match, in id
+ * order from the index, and one on a column without an index is checked
+ * on each record of the id range.  Every variant takes the same seven
+ * parameters (those it leaves out are bound and unused).  A set filter is
+ * never empty, and says so in the words of the index's WHERE clause,
+ * which SQLite needs to see to use a partial index.  NULL with *r set on
+ * failure. */
+static sqlite3_stmt *
+audit_query_stmt(struct op *op, const struct store_audit_filter *f, int *r)
+{
+	unsigned k = (f->type.n > 0 ? AQ_TYPE : 0) |
+	    (f->agent.n > 0 ? AQ_AGENT : 0) |
+	    (f->task_id.n > 0 ? AQ_TASK : 0) | (f->newest_first ? AQ_DESC : 0);
+	char sql[512];
+	int rc;
+
+	if (op->c->aq[k] != NULL)
+		return op->c->aq[k];
+	snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLS " FROM audit_events"
+	    " WHERE id %s ?1%s%s%s AND time >= ?5 AND time <= ?6"
+	    " ORDER BY id%s LIMIT ?7", k & AQ_DESC ? "<" : ">",
+	    k & AQ_TYPE ? " AND type = ?2 AND type <> ''" : "",
+	    k & AQ_AGENT ? " AND agent = ?3 AND agent <> ''" : "",
+	    k & AQ_TASK ? " AND task_id = ?4 AND task_id <> ''" : "",
+	    k & AQ_DESC ? " DESC" : "");
+	rc = sqlite3_prepare_v3(op->c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &op->c->aq[k], NULL);
+	if (rc != SQLITE_OK) {
+		*r = op_fail(op, rc);
+		op->c->aq[k] = NULL;
+		return NULL;
+	}
+	return op->c->aq[k];
+}
+
 static int
 sq_audit_query(void *impl, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out)
 {
-	enum stmt_id sid = f->newest_first ? ST_AUDIT_QUERY_DESC :
-	    ST_AUDIT_QUERY_ASC;
 	struct op op;
 	struct store_audit_event *ev = NULL;
 	sqlite3_stmt *q;
@@ -2521,7 +2636,7 @@ sq_audit_query(void *impl, const struct store_audit_filter *f,
 
 	if ((r = op_begin(impl, "audit_query", &op)) != MANDATE_OK)
 		return r;
-	if ((q = op_stmt(&op, sid, &r)) == NULL)
+	if ((q = audit_query_stmt(&op, f, &r)) == NULL)
 		goto out;
 	if ((ev = arena_calloc(a, f->limit, sizeof(*ev))) == NULL) {
 		r = MANDATE_ENOMEM;

@@ -185,8 +185,14 @@ def test_secrets_never_stored_in_clear(start_daemon):
         assert secret[-16:] not in r.stdout
 
 
-def test_query_filters_paging_and_cli(start_daemon, tmp_path):
-    d = start_daemon(CONFIG)
+# the same answers whether the filters' columns have indexes (audit.indexes)
+# or not
+@pytest.mark.parametrize("indexes", [[], ["agent", "task", "type"]])
+def test_query_filters_paging_and_cli(start_daemon, tmp_path, indexes):
+    d = start_daemon(CONFIG + "  indexes: [%s]\n" % ", ".join(indexes))
+    for name in ("agent", "task", "type"):
+        built = "building the audit log's index on %s" % name in d.log_text()
+        assert built == (name in indexes), d.log_text()
     ids = [create_task(d, "t%d" % i)[0] for i in range(5)]
     other, _ = create_task(d, "other", agent="spiffe://dev.local/agents/b")
     r = requests.get(d.url + "/v1/audit", params={

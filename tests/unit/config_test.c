@@ -98,6 +98,9 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	U("logging.level", c->logging.level)
 	U("logging.format", c->logging.format)
 	U("logging.audit", c->logging.audit)
+	U("audit.indexes.n", c->audit.indexes.n)
+	S("audit.indexes1", c->audit.indexes.n > 1 ?
+	    c->audit.indexes.v[1] : NULL)
 #undef S
 #undef U
 	fail_msg("render: unknown key %s", key);
@@ -146,6 +149,10 @@ static const struct good_case good_cases[] = {
 	{ "", "dev.oidc_issuer", "http://127.0.0.1:8700/dev" },
 	{ "# only a comment\n", "logging.level", "1" },
 	{ "---\n...\n", "logging.audit", "0" },
+	{ "", "audit.indexes.n", "0" },
+	{ "audit: {indexes: [task, agent, type]}\n", "audit.indexes.n", "3" },
+	{ "audit: {indexes: [task, agent]}\n", "audit.indexes1", "agent" },
+	{ "audit: {indexes: agent}\n", "audit.indexes.n", "1" },
 	{ "server:\n", "server.threads", "4" },
 	{ "server: ~\n", "server.threads", "4" },
 	/* values */
@@ -519,6 +526,10 @@ static const struct bad_case bad_cases[] = {
 	{ "x: \"\xff\"\n", MANDATE_EPARSE, 1, 5, "YAML" },
 	{ "\xc3\xa9t\xc3\xa9: 1\nfoo: 2\n", MANDATE_EINVAL, 2, 1,
 	  "unknown key 'foo'" },
+	{ "audit:\n  indexes: [agent, task_id]\n", MANDATE_EINVAL, 0, 0,
+	  "audit.indexes: 'task_id' is not agent, task or type" },
+	{ "audit:\n  indexes: [type, type]\n", MANDATE_EINVAL, 0, 0,
+	  "audit.indexes: 'type' is listed twice" },
 };
 
 static void

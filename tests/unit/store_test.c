@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,6 +776,190 @@ test_audit_append_only_sqlite(void **state)
 	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_events",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+}
+
+/* --- the audit query and its indexes ------------------------------------- */
+
+#define AQ_EVENTS 400
+
+static const char *const aq_types[] = { "decision", "task.created", "x" };
+static const char *const aq_agents[] = { "spiffe://a/1", "spiffe://a/2",
+    "spiffe://a/3", "" };
+static const char *const aq_tasks[] = { "t1", "t2", "t3", "t4", "" };
+
+/* Is the index name in the database's schema?  (SQLite only.) */
+static bool
+has_index(const char *path, const char *name)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	bool yes;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema"
+	    " WHERE type = 'index' AND name = ?1", -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	yes = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return yes;
+}
+
+/* Does SQLite answer a query of the daemon's shape (a filter on column,
+ * in id order; the index is partial, without empty values) from the
+ * index?  (SQLite only.) */
+static bool
+plan_uses(const char *path, const char *column, const char *index)
+{
+	char sql[256], plan[1024] = "";
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN SELECT id FROM"
+	    " audit_events WHERE id > 0 AND %s = ?1 AND %s <> '' AND"
+	    " time >= 0 AND time <= 9 ORDER BY id LIMIT 5", column, column);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(q, 3);
+		strncat(plan, d != NULL ? d : "", sizeof(plan) -
+		    strlen(plan) - 1);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return strstr(plan, index) != NULL;
+}
+
+/* One query, paged to the end, against the same filter applied to what
+ * was appended (ev[0..n), ids 1..n in order). */
+static void
+check_query(struct store *s, const struct store_audit_event *ev, size_t n,
+    const struct store_audit_filter *base, size_t limit)
+{
+	struct store_audit_filter q = *base;
+	size_t want[AQ_EVENTS], n_want = 0, got = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = q.newest_first ? n - 1 - k : k;
+		const struct store_audit_event *e = &ev[i];
+
+		if ((q.type.n == 0 || str_eq(e->type, q.type)) &&
+		    (q.agent.n == 0 || str_eq(e->agent, q.agent)) &&
+		    (q.task_id.n == 0 || str_eq(e->task_id, q.task_id)) &&
+		    e->time >= q.from_time &&
+		    (q.to_time == 0 || e->time <= q.to_time))
+			want[n_want++] = i + 1;
+	}
+	q.limit = limit;
+	for (;;) {
+		struct store_audit_event *out = NULL;
+		size_t m = 0;
+		struct arena a;
+
+		arena_init(&a, 0);
+		assert_int_equal(store_audit_query(s, &q, &a, &out, &m),
+		    MANDATE_OK);
+		assert_true(m <= limit);
+		for (size_t i = 0; i < m; i++) {
+			assert_true(got < n_want);
+			assert_int_equal(out[i].id, (int64_t)want[got]);
+			assert_true(str_eq(out[i].agent,
+			    ev[want[got] - 1].agent));
+			got++;
+		}
+		if (m > 0) {
+			if (q.newest_first)
+				q.before_id = out[m - 1].id;
+			else
+				q.after_id = out[m - 1].id;
+		}
+		arena_free(&a);
+		if (m < limit)
+			break;
+	}
+	assert_int_equal(got, n_want);
+}
+
+/* store_audit_query gives the same pages with and without the indexes
+ * of store_options.audit_indexes, for random filters; the indexes are
+ * built and dropped as asked, left alone when not asked, and a query of
+ * the daemon's shape is answered from them. */
+static void
+test_audit_query_indexes(void **state)
+{
+	struct fixture *f = *state;
+	struct store_audit_event ev[AQ_EVENTS];
+	static const unsigned sets[] = { 0, STORE_AUDIT_INDEX_AGENT |
+	    STORE_AUDIT_INDEX_TASK | STORE_AUDIT_INDEX_TYPE,
+	    STORE_AUDIT_INDEX_TASK };
+	unsigned seed = 20261129;
+
+	for (size_t i = 0; i < AQ_EVENTS; i++) {
+		int64_t id = 0;
+
+		memset(&ev[i], 0, sizeof(ev[i]));
+		seed = seed * 1103515245u + 12345u;
+		ev[i].type = str_c(aq_types[(seed >> 8) % 3]);
+		ev[i].agent = str_c(aq_agents[(seed >> 12) % 4]);
+		ev[i].task_id = str_c(aq_tasks[(seed >> 16) % 5]);
+		ev[i].time = T0 + (int64_t)i / 10;
+		ev[i].fields_json = str_c("{}");
+		assert_int_equal(store_audit_append(f->s, &ev[i], &id),
+		    MANDATE_OK);
+		assert_int_equal(id, (int64_t)i + 1);
+	}
+	for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+		struct store_options o = fx_options(f);
+
+		store_close(f->s);
+		o.set_audit_indexes = true;
+		o.audit_indexes = sets[k];
+		assert_int_equal(store_open(ops_under_test, f->path, &o,
+		    &f->s), MANDATE_OK);
+		assert_int_equal(has_index(f->path, "audit_events_by_agent"),
+		    (sets[k] & STORE_AUDIT_INDEX_AGENT) != 0);
+		assert_int_equal(has_index(f->path, "audit_events_by_task"),
+		    (sets[k] & STORE_AUDIT_INDEX_TASK) != 0);
+		assert_int_equal(has_index(f->path, "audit_events_by_type"),
+		    (sets[k] & STORE_AUDIT_INDEX_TYPE) != 0);
+		assert_int_equal(plan_uses(f->path, "agent",
+		    "audit_events_by_agent"),
+		    (sets[k] & STORE_AUDIT_INDEX_AGENT) != 0);
+		assert_int_equal(plan_uses(f->path, "task_id",
+		    "audit_events_by_task"),
+		    (sets[k] & STORE_AUDIT_INDEX_TASK) != 0);
+		for (int t = 0; t < 150; t++) {
+			struct store_audit_filter q;
+
+			memset(&q, 0, sizeof(q));
+			seed = seed * 1103515245u + 12345u;
+			if (seed >> 28 & 1)
+				q.type = str_c(aq_types[(seed >> 4) % 3]);
+			if (seed >> 27 & 1)
+				q.agent = str_c(aq_agents[(seed >> 6) % 3]);
+			if (seed >> 26 & 1)
+				q.task_id = str_c(aq_tasks[(seed >> 9) % 4]);
+			if (seed >> 25 & 1)
+				q.from_time = T0 + (seed >> 12) % 30;
+			if (seed >> 24 & 1)   /* not before from_time */
+				q.to_time = (q.from_time > 0 ? q.from_time :
+				    T0) + (seed >> 14) % 20;
+			q.newest_first = seed >> 23 & 1;
+			check_query(f->s, ev, AQ_EVENTS, &q,
+			    1 + (seed >> 16) % 37);
+		}
+	}
+	/* a store opened without set_audit_indexes leaves them */
+	store_close(f->s);
+	{
+		struct store_options o = fx_options(f);
+
+		assert_int_equal(store_open(ops_under_test, f->path, &o,
+		    &f->s), MANDATE_OK);
+	}
+	assert_true(has_index(f->path, "audit_events_by_task"));
+	assert_false(has_index(f->path, "audit_events_by_agent"));
 }
 
 /* --- concurrency ----------------------------------------------------------- */
@@ -1620,6 +1805,7 @@ main(void)
 		T(test_signing_keys),
 		T(test_audit_append_read),
 		T(test_audit_append_only_sqlite),
+		T(test_audit_query_indexes),
 		T(test_concurrent_consume),
 		T(test_concurrent_audit),
 		T(test_writers_do_not_starve),
