@@ -398,7 +398,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " LIMIT ?2",
 	[ST_CKPT_LATEST] = "SELECT tree_size, root_hash, time, signed FROM"
 	    " audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
-	/* filters on the stored columns; "" matches any */
 	[ST_SAVEPOINT] = "SAVEPOINT gc_write",
 	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO gc_write",
 	[ST_SAVEPOINT_RELEASE] = "RELEASE gc_write",
