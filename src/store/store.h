@@ -345,6 +345,13 @@ struct store_ops {
  * the database and take its mode. */
 extern const struct store_ops store_sqlite_ops;
 
+/* The SQL text store_audit_query runs on the SQLite backend for the
+ * filters set in f (their values are bound, not written) and its order,
+ * into buf: for tests, which ask SQLite how it runs it (EXPLAIN QUERY
+ * PLAN).  MANDATE_OK, or ELIMIT when n is too small. */
+int store_sqlite_audit_query_sql(const struct store_audit_filter *f,
+    char *buf, size_t n);
+
 /* Open a store and migrate its schema to the latest version (or
  * opt->max_schema_version).  opt may be NULL for the defaults.  A database
  * whose schema is newer than this build knows fails with MANDATE_EINVAL

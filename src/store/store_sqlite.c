@@ -2583,7 +2583,7 @@ sq_append_many(void *impl, const struct store_append *w, size_t n,
 	return r;
 }
 
-/* The statement of a query with f's filters.  A filter that is not set
+/* The text of a query with f's filters.  A filter that is not set
  * is left out of the text rather than written as "(?2 = '' OR type =
  * ?2)", which no index can serve: so a filter on an indexed column
  * (store_options.audit_indexes) reads only the records that match, in id
@@ -2591,26 +2591,49 @@ sq_append_many(void *impl, const struct store_append *w, size_t n,
  * on each record of the id range.  Every variant takes the same seven
  * parameters (those it leaves out are bound and unused).  A set filter is
  * never empty, and says so in the words of the index's WHERE clause,
- * which SQLite needs to see to use a partial index.  NULL with *r set on
- * failure. */
-static sqlite3_stmt *
-audit_query_stmt(struct op *op, const struct store_audit_filter *f, int *r)
+ * which SQLite needs to see to use a partial index.  audit_query_stmt
+ * prepares each variant once per connection (NULL with *r set on
+ * failure). */
+static unsigned
+audit_query_kind(const struct store_audit_filter *f)
 {
-	unsigned k = (f->type.n > 0 ? AQ_TYPE : 0) |
+	return (f->type.n > 0 ? AQ_TYPE : 0) |
 	    (f->agent.n > 0 ? AQ_AGENT : 0) |
 	    (f->task_id.n > 0 ? AQ_TASK : 0) | (f->newest_first ? AQ_DESC : 0);
-	char sql[512];
-	int rc;
+}
 
-	if (op->c->aq[k] != NULL)
-		return op->c->aq[k];
-	snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLS " FROM audit_events"
+static int
+audit_query_sql(unsigned k, char *buf, size_t n)
+{
+	int w = snprintf(buf, n, "SELECT " AUDIT_COLS " FROM audit_events"
 	    " WHERE id %s ?1%s%s%s AND time >= ?5 AND time <= ?6"
 	    " ORDER BY id%s LIMIT ?7", k & AQ_DESC ? "<" : ">",
 	    k & AQ_TYPE ? " AND type = ?2 AND type <> ''" : "",
 	    k & AQ_AGENT ? " AND agent = ?3 AND agent <> ''" : "",
 	    k & AQ_TASK ? " AND task_id = ?4 AND task_id <> ''" : "",
 	    k & AQ_DESC ? " DESC" : "");
+
+	return w > 0 && (size_t)w < n ? MANDATE_OK : MANDATE_ELIMIT;
+}
+
+int
+store_sqlite_audit_query_sql(const struct store_audit_filter *f, char *buf,
+    size_t n)
+{
+	return audit_query_sql(audit_query_kind(f), buf, n);
+}
+
+static sqlite3_stmt *
+audit_query_stmt(struct op *op, const struct store_audit_filter *f, int *r)
+{
+	unsigned k = audit_query_kind(f);
+	char sql[512];
+	int rc;
+
+	if (op->c->aq[k] != NULL)
+		return op->c->aq[k];
+	if ((*r = audit_query_sql(k, sql, sizeof(sql))) != MANDATE_OK)
+		return NULL;
 	rc = sqlite3_prepare_v3(op->c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 	    &op->c->aq[k], NULL);
 	if (rc != SQLITE_OK) {
