@@ -185,7 +185,9 @@ typedef void store_log_fn(void *ctx, int status, const char *op,
 
 /* Indexes on the audit log's query filters (store_audit_query): a filter
  * on an indexed column reads only the records that match; each index
- * costs every append one more B-tree insert. */
+ * costs a record whose column is not empty one more B-tree insert (the
+ * indexes are partial: records without an agent or task are not in
+ * them). */
 #define STORE_AUDIT_INDEX_AGENT 1u
 #define STORE_AUDIT_INDEX_TASK  2u
 #define STORE_AUDIT_INDEX_TYPE  4u
