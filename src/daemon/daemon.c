@@ -132,10 +132,8 @@ identity_log(void *arg, enum identity_log_level level, const char *msg)
 static void
 store_log(void *ctx, int status, const char *op, const char *msg)
 {
-	/* MANDATE_OK: news (an index being built), or a "warning: " */
-	if (status == MANDATE_OK)
-		daemon_log(ctx, strncmp(msg, "warning: ", 9) == 0 ? DLOG_WARN :
-		    DLOG_INFO, "store: %s: %s", op, msg);
+	if (status == MANDATE_OK)       /* a notice, not a failure */
+		daemon_log(ctx, DLOG_WARN, "store: %s: %s", op, msg);
 	else
 		daemon_log(ctx, DLOG_WARN, "store: %s: %s (%s)", op, msg,
 		    mandate_strerror(status));

@@ -179,7 +179,9 @@ struct store_page {
 	size_t limit;             /* 1..STORE_MAX_PAGE */
 };
 
-/* Log sink for database messages (op names what was being done). */
+/* Log sink for database messages (op names what was being done);
+ * status is the failure's MANDATE_* code, or MANDATE_OK for a notice
+ * that is not one (a file mode to fix, an index being built). */
 typedef void store_log_fn(void *ctx, int status, const char *op,
     const char *msg);
 
