@@ -64,6 +64,8 @@ cedar_context_parse_json(struct arena *a, const char *src, size_t len,
 	arena_init(&dom, a->limit);
 	if ((j = cedar_json_load(&c, &dom, src, len, &r)) != NULL)
 		r = cedar_json_context(&c, j, action, out);
+	if (dom.exhausted)
+		a->exhausted = 1;     /* the input was too large */
 	arena_free(&dom);
 	if (r != MANDATE_OK)
 		memset(out, 0, sizeof(*out));
@@ -211,6 +213,8 @@ cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 	*out = req;
 	r = MANDATE_OK;
 out:
+	if (dom.exhausted)
+		a->exhausted = 1;
 	arena_free(&dom);
 	return r;
 }

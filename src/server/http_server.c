@@ -605,7 +605,19 @@ int
 http_respond_error(struct http_request *req, unsigned status,
     const char *code, const char *desc)
 {
-	json_t *j = json_object();
+	json_t *j;
+
+	/* A handler that ran out of its request's memory allowance failed
+	 * because of what the request holds, not for want of memory: say
+	 * so (413), not 500, whatever the handler called it. */
+	if (status == 500 && req->arena != NULL && req->arena->exhausted) {
+		status = 413;
+		code = "payload_too_large";
+		desc = "the request needs more memory to process than one "
+		    "request may use (server.max_body_size sets the "
+		    "allowance): send a smaller body";
+	}
+	j = json_object();
 
 	if (j == NULL || json_object_set_new(j, "error",
 	    json_string(code != NULL ? code : "error")) != 0 ||

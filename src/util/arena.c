@@ -22,6 +22,7 @@ arena_init(struct arena *a, size_t limit)
 	a->limit = limit;
 	a->chunk_size = ARENA_DEFAULT_CHUNK;
 	a->fail_after = 0;
+	a->exhausted = 0;
 }
 
 void
@@ -36,6 +37,7 @@ arena_free(struct arena *a)
 	}
 	a->head = NULL;
 	a->used_total = 0;
+	a->exhausted = 0;
 }
 
 void
@@ -43,6 +45,7 @@ arena_reset(struct arena *a)
 {
 	struct arena_chunk *c, *next;
 
+	a->exhausted = 0;
 	if (a->head == NULL)
 		return;
 	/* keep the oldest chunk (the end of the chain) */
@@ -71,8 +74,11 @@ arena_alloc(struct arena *a, size_t n)
 	if (n > SIZE_MAX / 2)
 		return NULL;
 	need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-	if (a->limit != 0 && (need > a->limit || a->used_total > a->limit - need))
+	if (a->limit != 0 && (need > a->limit ||
+	    a->used_total > a->limit - need)) {
+		a->exhausted = 1;
 		return NULL;
+	}
 	c = a->head;
 	if (c == NULL || c->size - c->used < need) {
 		size = a->chunk_size;

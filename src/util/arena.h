@@ -23,6 +23,10 @@ struct arena {
 	size_t used_total;         /* bytes handed out, all chunks */
 	size_t limit;              /* 0 = no limit */
 	size_t chunk_size;         /* default size of a new chunk */
+	/* Set when the limit refused an allocation (not when malloc did):
+	 * what the arena serves was too large, not the process short of
+	 * memory.  Cleared by arena_init, arena_free and arena_reset. */
+	int exhausted;
 	/* Test hook: when > 0, counts down per allocation and fails the
 	 * allocation that brings it to 0 (allocation-failure injection). */
 	long fail_after;

@@ -570,6 +570,8 @@ ajson_parse(struct arena *a, const char *src, size_t len,
 	*out = root;
 	r = MANDATE_OK;
 out:
+	if (p.tmp.exhausted)
+		a->exhausted = 1;     /* the input was too large, not memory */
 	arena_free(&p.tmp);
 	return r;
 }

@@ -146,6 +146,33 @@ def test_unknown_members_and_request_id(pdp):
     assert r.headers["X-Request-ID"] == "pep-call-42"
 
 
+@pytest.mark.parametrize("path,where", [
+    (EVAL, "extension"), (EVAL, "context"), (EVALS, "extension"),
+    ("/access/v1/search/resource", "context")])
+def test_body_too_wide_to_process_is_413(pdp, path, where):
+    # Well under server.max_body_size (1 MiB), but each of its 200,000
+    # tiny members costs a tree node: more than a request's memory
+    # allowance.  The caller's request is too large (413), not the
+    # server broken (500), and the daemon goes on answering.
+    d, _ = pdp
+    body = req(props={"owner": "alice"})
+    if path == EVALS:
+        body["evaluations"] = [{}]
+    if where == "context":
+        body["context"] = {"x": [0] * 200000}
+    else:
+        body["extension"] = [0] * 200000
+    data = json.dumps(body, separators=(",", ":")).encode()
+    assert len(data) < 1 << 20
+    r = requests.post(d.url + path, data=data, timeout=30,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"] == "payload_too_large"
+    assert "memory" in r.json()["error_description"]
+    r = post(d, EVAL, req(props={"owner": "alice"}))
+    assert r.status_code == 200 and r.json()["decision"] is True
+
+
 def test_batch(pdp):
     d, _ = pdp
     items = [{"resource": {"type": "Doc", "id": "a", "properties": {"owner": "alice"}}},

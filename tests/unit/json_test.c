@@ -484,6 +484,7 @@ test_limits_and_memory(void **state)
 	diag_init(&dl);
 	assert_int_equal(ajson_parse(&a, json, strlen(json), &o, &root, &dl),
 	    MANDATE_ENOMEM);
+	assert_true(a.exhausted);   /* the input was too large for it */
 	arena_free(&a);
 	/* NULL text of length 0 is empty input; NULL diag list is allowed */
 	arena_init(&a, 0);
@@ -514,6 +515,19 @@ test_wide_array_scratch_growth(void **state)
 		assert_int_equal(root->u.arr.items[i].u.arr.items[0].u.i,
 		    (int64_t)i);
 	arena_free(&a);
+	/* too wide for a limited arena: refused, and said to be the
+	 * input's size (whichever of tree and scratch ran out) */
+	for (size_t lim = 4096; lim <= 1u << 20; lim *= 4) {
+		struct diag_list dl;
+		struct ajson_opts o = { .max_depth = 64 };
+
+		arena_init(&a, lim);
+		diag_init(&dl);
+		assert_int_equal(ajson_parse(&a, buf, n, &o, &root, &dl),
+		    MANDATE_ENOMEM);
+		assert_true(a.exhausted);
+		arena_free(&a);
+	}
 	free(buf);
 }
 

@@ -23,9 +23,23 @@ test_arena_alloc_and_limit(void **state)
 	assert_non_null(p);
 	assert_int_equal((uintptr_t)p % 16, 0);
 	memset(p, 'x', 100);
+	assert_false(a.exhausted);
 	assert_null(arena_alloc(&a, 2000));      /* past the limit */
+	assert_true(a.exhausted);                /* said why */
+	arena_reset(&a);
+	assert_false(a.exhausted);
+	assert_non_null(arena_alloc(&a, 100));
 	assert_non_null(arena_alloc(&a, 500));
+	assert_false(a.exhausted);
 	assert_null(arena_alloc(&a, 500));       /* cumulative limit */
+	assert_true(a.exhausted);
+	arena_free(&a);
+	assert_false(a.exhausted);
+	/* an injected failure is not the limit */
+	arena_init(&a, 1024);
+	a.fail_after = 1;
+	assert_null(arena_alloc(&a, 10));
+	assert_false(a.exhausted);
 	arena_free(&a);
 }
 
