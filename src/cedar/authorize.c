@@ -489,6 +489,7 @@ cedar_authorize(const struct cedar_policy_set *ps,
 		if (er == MANDATE_EEVAL || er == MANDATE_ELIMIT) {
 			errors[n_err].policy_id = cstr_copy(a, p->id);
 			errors[n_err].message = arena_cstrdup(a, ctx.err.msg);
+			errors[n_err].forbid = p->effect == CEDAR_FORBID;
 			if (errors[n_err].policy_id == NULL ||
 			    errors[n_err].message == NULL)
 				goto out;

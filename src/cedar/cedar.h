@@ -167,6 +167,7 @@ int cedar_request_parse_json(struct arena *a, const char *json, size_t len,
 struct cedar_policy_error {
 	const char *policy_id;
 	const char *message;
+	bool forbid;                  /* the policy's effect */
 };
 
 struct cedar_decision {

@@ -694,6 +694,7 @@ static const char *const level_names[] = { "debug", "info", "warn",
     "error", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
 static const char *const audit_names[] = { "sync", "async", NULL };
+static const char *const forbid_error_names[] = { "deny", "skip", NULL };
 
 static const struct field tls_fields[] = {
 	FLD("cert_file", F_PATH, struct config_tls, cert_file, 0, 0),
@@ -736,6 +737,8 @@ static const struct field policies_fields[] = {
 	FLD("watch", F_BOOL, struct config_policies, watch, 0, 0),
 	FLD("reload_interval", F_DUR, struct config_policies,
 	    reload_interval, 1, DAY),
+	ENUMF("on_forbid_error", struct config_policies, on_forbid_error,
+	    forbid_error_names),
 	END
 };
 

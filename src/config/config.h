@@ -84,6 +84,13 @@ struct config_tool_server {
 	struct config_strlist paths; /* .cedar files or directories */
 };
 
+/* A forbid policy whose evaluation errors (a missing attribute, a
+ * type error): Cedar skips it; the daemon denies unless told to skip. */
+enum config_forbid_error {
+	CONFIG_FORBID_ERROR_DENY = 0,
+	CONFIG_FORBID_ERROR_SKIP,
+};
+
 struct config_policies {
 	struct config_strlist platform;      /* .cedar files or directories */
 	const struct config_tool_server *tool_servers;
@@ -92,6 +99,7 @@ struct config_policies {
 	struct config_strlist entity_files;
 	bool watch;                          /* reload when files change */
 	uint64_t reload_interval;            /* seconds between checks */
+	enum config_forbid_error on_forbid_error;
 };
 
 /* JWS algorithms, as a bit set. */

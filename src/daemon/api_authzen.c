@@ -276,7 +276,8 @@ run_policies(struct daemon *d, struct http_request *req,
 		}
 	}
 	if ((r = cedar_authorize(p->set, ov != NULL ? ov : p->entities, creq,
-	    req->arena, &dec)) != MANDATE_OK)
+	    req->arena, &dec)) != MANDATE_OK ||
+	    (r = daemon_forbid_errors(d, req->arena, &dec)) != MANDATE_OK)
 		goto out;
 	for (size_t i = 0; i < dec.n_reasons; i++)
 		json_array_append_new(o->reasons, json_string(dec.reasons[i]));

@@ -202,7 +202,8 @@ api_decide(struct daemon *d, struct http_request *req, const char *caller,
 		goto out;
 	}
 	if ((r = cedar_authorize(p->set, p->entities, creq, req->arena,
-	    &dec)) != MANDATE_OK)
+	    &dec)) != MANDATE_OK ||
+	    (r = daemon_forbid_errors(d, req->arena, &dec)) != MANDATE_OK)
 		goto out;
 	for (size_t i = 0; i < dec.n_errors; i++)
 		daemon_log(d, DLOG_WARN, "request %s: policy %s: %s",

@@ -148,6 +148,15 @@ int daemon_audit(struct daemon *d, const char *request_id, const char *type,
  * counts) as an event of this type ("policy.loaded", "policy.reloaded"). */
 int daemon_audit_policies(struct daemon *d, const char *type);
 
+/* Cedar skips a policy whose evaluation errors.  A skipped forbid would
+ * let caller-shaped data (a missing attribute, a string where a number
+ * was meant) switch a guard rail off, so unless policies.on_forbid_error
+ * is skip, a permit with an erroring forbid becomes a deny whose reasons
+ * are those forbids.  MANDATE_ENOMEM when the reasons cannot be made
+ * (the decision is a deny then too). */
+int daemon_forbid_errors(const struct daemon *d, struct arena *a,
+    struct cedar_decision *dec);
+
 /* Register the tasks API and the kill switch. */
 int api_tasks_register(struct daemon *d, struct http_server *srv);
 

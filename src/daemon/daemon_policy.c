@@ -393,3 +393,30 @@ daemon_audit_policies(struct daemon *d, const char *type)
 		return MANDATE_ENOMEM;
 	return daemon_audit(d, NULL, type, STR_NULL, STR_NULL, f);
 }
+
+int
+daemon_forbid_errors(const struct daemon *d, struct arena *a,
+    struct cedar_decision *dec)
+{
+	const char **ids;
+	size_t n = 0, k = 0;
+
+	if (!dec->allow ||
+	    d->cfg->policies.on_forbid_error == CONFIG_FORBID_ERROR_SKIP)
+		return MANDATE_OK;
+	for (size_t i = 0; i < dec->n_errors; i++)
+		n += dec->errors[i].forbid;
+	if (n == 0)
+		return MANDATE_OK;
+	dec->allow = false;
+	if ((ids = arena_calloc(a, n + 1, sizeof(*ids))) == NULL) {
+		dec->n_reasons = 0;
+		return MANDATE_ENOMEM;
+	}
+	for (size_t i = 0; i < dec->n_errors; i++)
+		if (dec->errors[i].forbid)
+			ids[k++] = dec->errors[i].policy_id;
+	dec->reasons = ids;
+	dec->n_reasons = k;
+	return MANDATE_OK;
+}

@@ -628,3 +628,75 @@ def test_context_shapes_reach_the_policies(start_daemon, tmp_path):
         r = post(d, EVAL, body)
         assert r.status_code == 400, r.text
         assert needle in r.json()["error_description"], r.text
+
+
+# Cedar skips a policy whose evaluation errors.  A forbid skipped that way
+# would let the caller's data switch a guard rail off (a string where the
+# policy compares a number, an attribute left out), so the daemon denies
+# such a permit unless policies.on_forbid_error says skip.
+GUARDED = """
+@id("pay")
+permit (principal is User, action == Action::"pay", resource);
+
+@id("large-payment")
+forbid (principal, action == Action::"pay", resource)
+when { context.amount > 1000 };
+
+@id("external")
+forbid (principal, action == Action::"pay", resource)
+when { resource.external };
+
+@id("broken-permit")
+permit (principal is User, action == Action::"pay", resource)
+when { context.nope.nope };
+"""
+
+
+@pytest.mark.parametrize("mode", [None, "deny", "skip"])
+def test_erroring_forbid_denies(start_daemon, tmp_path, mode):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(GUARDED)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    cfg = CONFIG
+    if mode is not None:
+        cfg = cfg.replace("  watch: true\n",
+                          "  watch: true\n  on_forbid_error: %s\n" % mode)
+    d = start_daemon(cfg)
+
+    def pay(amount, props=None):
+        body = req(action="pay", rtype="Account", rid="a1", props=props)
+        body["context"] = {"amount": amount}
+        r = post(d, EVAL, body, params={})
+        assert r.status_code == 200, r.text
+        body["evaluations"] = [{}]
+        b = post(d, EVALS, body).json()["evaluations"][0]
+        j = r.json()
+        assert b["decision"] == j["decision"]
+        return j["decision"], j["context"]["reason_admin"]
+
+    ok = {"external": False}
+    # no error in a forbid: as Cedar says (the erroring permit is listed)
+    dec, why = pay(10, ok)
+    assert dec is True and why["policies"] == ["pay"]
+    assert [e["policy"] for e in why["errors"]] == ["broken-permit"]
+    assert pay(5000, ok)[0] is False
+    # the amount as text, as an array, as a record: the forbid errors
+    for amount in ("5000", [5000], {"v": 5000}):
+        dec, why = pay(amount, ok)
+        errs = sorted(e["policy"] for e in why["errors"])
+        assert errs == ["broken-permit", "large-payment"], why
+        if mode == "skip":
+            assert dec is True and why["policies"] == ["pay"]
+        else:
+            assert dec is False and why["policies"] == ["large-payment"]
+    # the attribute the forbid reads left out
+    dec, why = pay(10, {})
+    assert dec is (mode == "skip"), why
+    if mode != "skip":
+        assert why["policies"] == ["external"]
+    # both forbids erroring: both named
+    dec, why = pay("x", {})
+    if mode != "skip":
+        assert dec is False
+        assert sorted(why["policies"]) == ["external", "large-payment"]
+    assert d.stop() == 0, d.log_text()

@@ -53,6 +53,7 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	S("policies.schema", c->policies.schema_file)
 	U("policies.watch", c->policies.watch)
 	U("policies.reload_interval", c->policies.reload_interval)
+	U("policies.on_forbid_error", c->policies.on_forbid_error)
 	U("tools.output_labels.n", c->tools.n_output_labels)
 	S("tools.output_labels.0.action", c->tools.n_output_labels ?
 	    c->tools.output_labels[0].action : NULL)
@@ -149,6 +150,11 @@ static const struct good_case good_cases[] = {
 	{ "", "dev.oidc_issuer", "http://127.0.0.1:8700/dev" },
 	{ "# only a comment\n", "logging.level", "1" },
 	{ "---\n...\n", "logging.audit", "0" },
+	{ "---\n...\n", "policies.on_forbid_error", "0" },   /* deny */
+	{ "policies: {on_forbid_error: skip}\n", "policies.on_forbid_error",
+	  "1" },
+	{ "policies: {on_forbid_error: deny}\n", "policies.on_forbid_error",
+	  "0" },
 	{ "", "audit.indexes.n", "0" },
 	{ "audit: {indexes: [task, agent, type]}\n", "audit.indexes.n", "3" },
 	{ "audit: {indexes: [task, agent]}\n", "audit.indexes1", "agent" },
@@ -506,6 +512,8 @@ static const struct bad_case bad_cases[] = {
 	  "expected text, json" },
 	{ "logging: {level: verbose}\n", MANDATE_EINVAL, 1, 18,
 	  "expected debug, info, warn, error" },
+	{ "policies: {on_forbid_error: allow}\n", MANDATE_EINVAL, 1, 29,
+	  "expected deny, skip" },
 	/* several errors in one file, each reported */
 	{ "a: 1\nb: 2\nlogging: {level: x}\n", MANDATE_EINVAL, 3, 18,
 	  "unknown value 'x'" },
