@@ -46,7 +46,7 @@
 #define HTTP_MAX_PARAMS 16          /* path parameters per route */
 #define HTTP_MAX_SEGMENTS 32        /* path segments */
 #define HTTP_MAX_PATH 2048          /* raw path bytes */
-#define HTTP_REQUEST_ID_MAX 128     /* accepted X-Request-ID length */
+#define HTTP_REQUEST_ID_MAX 256     /* accepted X-Request-ID length */
 #define HTTP_FORM_MAX_PAIRS 64      /* default form / query pair limit */
 #define HTTP_FORM_MAX_FIELD 8192    /* default bytes per key or value */
 #define HTTP_MAX_CONNECTIONS 1000   /* default http_config.max_connections */

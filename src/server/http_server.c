@@ -708,6 +708,11 @@ builtin_metrics(struct http_request *req, void *arg)
 
 /* ---- the request lifecycle ---- */
 
+/* A client's X-Request-ID is kept (and echoed, logged, recorded) when it
+ * is 1 to HTTP_REQUEST_ID_MAX printable ASCII characters, spaces inside
+ * it allowed: AuthZEN asks the PDP to echo the PEP's identifier, an
+ * arbitrary string.  Control characters, non-ASCII bytes or a longer
+ * value get an id of the server's instead. */
 static int
 sane_request_id(const char *s)
 {
@@ -719,12 +724,10 @@ sane_request_id(const char *s)
 		unsigned char c = (unsigned char)s[n];
 		if (n >= HTTP_REQUEST_ID_MAX)
 			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == ':'))
+		if (c < 0x20 || c > 0x7e)
 			return 0;
 	}
-	return n > 0;
+	return n > 0 && s[0] != ' ' && s[n - 1] != ' ';
 }
 
 /* A request id: the server's random prefix, then its counter, in hex (24
@@ -958,7 +961,7 @@ static void
 access_log(struct http_request_int *ri, long long us)
 {
 	struct http_server *srv = ri->srv;
-	char line[LOG_PATH_MAX * 6 + 512];
+	char line[LOG_PATH_MAX * 6 + HTTP_REQUEST_ID_MAX * 2 + 512];
 	char ts[40];
 	struct timespec now;
 	struct tm tm;
@@ -972,11 +975,13 @@ access_log(struct http_request_int *ri, long long us)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	k = snprintf(line, sizeof(line), "{\"time\":\"%s.%03ldZ\","
-	    "\"request_id\":\"%s\",\"method\":\"", ts, now.tv_nsec / 1000000,
-	    ri->request_id);
+	    "\"request_id\":\"", ts, now.tv_nsec / 1000000);
 	if (k < 0)
 		return;
 	o = (size_t)k;
+	o = json_escape(line, sizeof(line), o, ri->request_id,
+	    strlen(ri->request_id), HTTP_REQUEST_ID_MAX);
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"method\":\"");
 	o = json_escape(line, sizeof(line), o, ri->req.method,
 	    strlen(ri->req.method), 32);
 	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"path\":\"");

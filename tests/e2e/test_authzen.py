@@ -144,6 +144,13 @@ def test_unknown_members_and_request_id(pdp):
     r = post(d, EVAL, body, headers={"X-Request-ID": "pep-call-42"})
     assert r.status_code == 200 and r.json()["decision"] is True
     assert r.headers["X-Request-ID"] == "pep-call-42"
+    # AuthZEN: the PEP's identifier is an arbitrary string, echoed
+    for rid in ("a+b/c==", "Root=1-5759e988-bd862e3f;Sampled=1",
+                'id with "quotes" and \\', "x" * 256):
+        r = post(d, EVAL, body, headers={"X-Request-ID": rid})
+        assert r.status_code == 200 and r.headers["X-Request-ID"] == rid
+    r = post(d, EVAL, body, headers={"X-Request-ID": "x" * 257})
+    assert r.status_code == 200 and len(r.headers["X-Request-ID"]) == 24
 
 
 @pytest.mark.parametrize("path,where", [

@@ -540,7 +540,11 @@ test_keepalive_and_request_id(void **state)
 	CURL *h = curl_easy_init();
 	long connects = -1;
 	const char *rid[] = { "X-Request-ID: abc-123.x", NULL };
-	const char *bad_rid[] = { "X-Request-ID: bad id\"", NULL };
+	const char *bad_rid[] = { "X-Request-ID: caf\xc3\xa9", NULL };
+	/* any printable ASCII is the client's id: echoed, and escaped in
+	 * the JSON access log */
+	const char *odd_rid[] = {
+	    "X-Request-ID: Root=1-5759e988;Parent=\"q\" \\x/+", NULL };
 	json_t *j;
 	json_error_t err;
 
@@ -553,13 +557,17 @@ test_keepalive_and_request_id(void **state)
 	do_request(h, "GET", url, NULL, 0, bad_rid, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.headers, "X-Request-ID: "));
-	assert_null(strstr(r.headers, "bad id"));
+	assert_null(strstr(r.headers, "caf"));
+	do_request(h, "GET", url, NULL, 0, odd_rid, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(has_header(&r,
+	    "X-Request-ID: Root=1-5759e988;Parent=\"q\" \\x/+"));
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
 	assert_int_equal(connects, 0);          /* the connection was reused */
 	curl_easy_cleanup(h);
 
 	http_server_free(srv);     /* completion callbacks have all run */
-	assert_int_equal(lc.lines, 2);
+	assert_int_equal(lc.lines, 3);
 	j = json_loads(lc.last, 0, &err);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "method")),
@@ -571,8 +579,8 @@ test_keepalive_and_request_id(void **state)
 	    "127.0.0.1");
 	assert_true(json_is_integer(json_object_get(j, "latency_us")));
 	assert_true(json_is_integer(json_object_get(j, "bytes")));
-	assert_int_equal(strlen(json_string_value(json_object_get(j,
-	    "request_id"))), 24);
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "request_id")), "Root=1-5759e988;Parent=\"q\" \\x/+");
 	assert_non_null(json_object_get(j, "time"));
 	json_decref(j);
 }
