@@ -77,7 +77,7 @@ struct authzen_eval {
 	struct authzen_entity subject, resource;
 	struct authzen_action action;
 	const struct ajson *context;       /* object or NULL (top level) */
-	const struct ajson *item_context;  /* batch item's own, merged over
+	const struct ajson *item_context;  /* batch item's own, replacing
 	                                    * context; NULL otherwise */
 	/* a batch item that cannot be evaluated: its message (else NULL);
 	 * such an item is answered {"decision": false} */

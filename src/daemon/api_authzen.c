@@ -103,10 +103,14 @@ caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
 }
 
 /* The evaluation's context as a JSON object the agent layer may edit:
- * the top-level one with the item's merged over it.  The text was
- * checked by the strict parser already; jansson may still refuse what
- * it cannot hold (an integer past 64 bits, a NUL in a string):
- * MANDATE_EINVAL with a message in err. */
+ * a batch item's own context replaces the top-level one (AuthZEN 1.0,
+ * "Default values": a key of the item overrides the top-level default),
+ * except for the task credential: an item without a "mandate" member of
+ * its own stays bound to the top-level one's task (binding can only
+ * narrow what an item may do).  The text was checked by the strict
+ * parser already; jansson may still refuse what it cannot hold (an
+ * integer past 64 bits, a NUL in a string): MANDATE_EINVAL with a
+ * message in err. */
 static int
 context_of(const char *body, const struct authzen_eval *e, json_t **out,
     char *err, size_t err_len)
@@ -127,9 +131,17 @@ context_of(const char *body, const struct authzen_eval *e, json_t **out,
 	if (e->item_context != NULL && (item = json_loadb(body +
 	    e->item_context->off, e->item_context->len, 0, &je)) == NULL)
 		goto bad;
-	if (item != NULL && json_object_update(ctx, item) != 0) {
-		r = MANDATE_ENOMEM;
-		goto out;
+	if (item != NULL) {
+		json_t *m = json_object_get(ctx, "mandate");
+
+		if (m != NULL && json_object_get(item, "mandate") == NULL &&
+		    json_object_set(item, "mandate", m) != 0) {
+			r = MANDATE_ENOMEM;
+			goto out;
+		}
+		json_decref(ctx);
+		ctx = item;
+		item = NULL;
 	}
 	*out = ctx;
 	ctx = NULL;

@@ -388,3 +388,35 @@ def test_open_loopback(start_daemon, tmp_path):
     r = requests.post(d.url + "/v1/decisions/%s/outcome" % did, data="x",
                       headers={"Content-Type": "text/plain"}, timeout=10)
     assert r.status_code == 415
+
+
+def test_batch_items_keep_the_top_level_task_credential(ctl):
+    """A batch item's context replaces the top-level one (AuthZEN), but
+    the task credential (context.mandate) given once at the top level
+    still binds an item with a context of its own, unless the item names
+    its own: binding only narrows what an item may do."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=2, intents=[{"action": "read_file"}])
+    m = {"token": token(d, iss, task)}
+    item = {"resource": {"type": "File", "id": "handbook"}}
+    r = requests.post(d.url + "/access/v1/evaluations", headers=bearer(iss.person()),
+                      json={"subject": {"type": "Agent", "id": ASSISTANT},
+                            "action": {"name": "read_file"},
+                            "context": {"mandate": m},
+                            "options": {"include_context": True},
+                            "evaluations": [dict(item, context={"note": "x"}),
+                                            dict(item, context={}),
+                                            dict(item)]}, timeout=10)
+    assert r.status_code == 200, r.text
+    ev = r.json()["evaluations"]
+    # the budget of 2 bound all three: the third is over it
+    assert [e["decision"] for e in ev] == [True, True, False], ev
+    # an item naming its own (unknown) task is not rescued by the default
+    r = requests.post(d.url + "/access/v1/evaluations", headers=bearer(iss.person()),
+                      json={"subject": {"type": "Agent", "id": ASSISTANT},
+                            "action": {"name": "read_file"},
+                            "context": {"mandate": m},
+                            "evaluations": [dict(item, context={
+                                "mandate": {"task": "no-such-task"}})]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["evaluations"][0]["decision"] is False

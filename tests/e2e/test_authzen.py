@@ -619,15 +619,17 @@ def test_context_shapes_reach_the_policies(start_daemon, tmp_path):
         body["context"] = dict(shape_ctx(), **{key: value})
         r = post(d, EVAL, body)
         assert r.status_code == 200 and r.json()["decision"] is False, (key, r.text)
-    # the batch's item context merged over the default one
+    # a batch item's context replaces the default one (AuthZEN), whole
     ctx = shape_ctx()
-    item_ctx = {"n": ctx.pop("n"), "rec": ctx.pop("rec")}
+    part = {"n": ctx.pop("n"), "rec": ctx.pop("rec")}
     r = post(d, EVALS, {"subject": body["subject"], "action": body["action"],
-                        "context": ctx, "evaluations": [
-                            {"resource": body["resource"], "context": item_ctx},
+                        "context": part, "evaluations": [
+                            {"resource": body["resource"], "context": shape_ctx()},
+                            {"resource": body["resource"], "context": ctx},
                             {"resource": body["resource"]}]})
     assert r.status_code == 200, r.text
-    assert [e["decision"] for e in r.json()["evaluations"]] == [True, False], r.text
+    assert [e["decision"] for e in r.json()["evaluations"]] == \
+        [True, False, False], r.text
     # what Cedar cannot take is refused as before, with its reason
     for bad, needle in [({"f": 1.5}, "floating-point"),
                         ({"x": {"__extn": {"fn": "nosuch", "arg": "1"}}}, "nosuch")]:
@@ -706,4 +708,39 @@ def test_erroring_forbid_denies(start_daemon, tmp_path, mode):
     if mode != "skip":
         assert dec is False
         assert sorted(why["policies"]) == ["external", "large-payment"]
+    assert d.stop() == 0, d.log_text()
+
+
+CTX_POLICY = """
+@id("both")
+permit (principal is User, action == Action::"ctx", resource)
+when { context has a && context has b && context.a == 1 && context.b == 2 };
+
+@id("flagged")
+forbid (principal, action == Action::"ctx", resource)
+when { context has deny };
+"""
+
+
+def test_batch_item_context_replaces_the_default(start_daemon, tmp_path):
+    # AuthZEN 1.0, "Default values": a key of an item overrides the
+    # top-level default; for context that means the whole object
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(CTX_POLICY)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG)
+    body = req(action="ctx", rtype="Doc", rid="x")
+    body["context"] = {"b": 2, "deny": True}
+    body["evaluations"] = [
+        {"context": {"a": 1, "b": 2}},    # its own: no "deny" in it
+        {},                               # the default: flagged
+        {"context": {"a": 1}},            # no "b": the default's is not used
+        {"context": {}},                  # empty replaces too
+    ]
+    r = post(d, EVALS, dict(body, options={"include_context": True}))
+    assert r.status_code == 200, r.text
+    got = [(e["decision"], e["context"]["reason_admin"]["policies"])
+           for e in r.json()["evaluations"]]
+    assert got == [(True, ["both"]), (False, ["flagged"]), (False, []),
+                   (False, [])]
     assert d.stop() == 0, d.log_text()
