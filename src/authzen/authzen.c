@@ -7,8 +7,12 @@
  * typed getters that write one clear message on the first wrong member.
  * Unknown members are ignored, as the specification asks.
  */
+#include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "authzen/authzen.h"
@@ -103,7 +107,8 @@ get_object(const struct ajson *obj, const char *where, const char *key,
 	return MANDATE_OK;
 }
 
-/* subject / resource: need_id false for the searched member. */
+/* subject / resource: need_id false for the searched member, whose id
+ * is then ignored (AuthZEN 1.0: "if present, MUST be ignored"). */
 static int
 parse_entity(const struct ajson *root, const char *key, bool need_id,
     struct authzen_entity *out, char *err, size_t err_len)
@@ -124,8 +129,8 @@ parse_entity(const struct ajson *root, const char *key, bool need_id,
 	if (!authzen_type_ok(out->type))
 		return fail(err, err_len, MANDATE_EINVAL, "%s.type must be a "
 		    "Cedar entity type name (identifiers joined by ::)", key);
-	if ((r = get_string(v, key, "id", AUTHZEN_MAX_ID, need_id, &out->id,
-	    err, err_len)) != MANDATE_OK)
+	if (need_id && (r = get_string(v, key, "id", AUTHZEN_MAX_ID, true,
+	    &out->id, err, err_len)) != MANDATE_OK)
 		return r;
 	return get_object(v, key, "properties", &out->properties, err,
 	    err_len);
@@ -346,27 +351,133 @@ authzen_eval_cost(const struct authzen_eval *e)
 	    len_of(e->subject.properties) + len_of(e->resource.properties);
 }
 
-/* Page tokens: "o" and the offset in decimal; opaque to callers. */
-void
-authzen_page_token(size_t offset, char *buf, size_t cap)
+/*
+ * Page tokens: "p", the offset, ".", the limit, ".", and 16 hex digits of
+ * a hash of the query, opaque to callers.  AuthZEN asks a PEP to send the
+ * same query with each token and a PDP to refuse a changed one; the hash
+ * is how a token tells.  It is FNV-1a over the query's parts, each
+ * length-prefixed: not a secret (an offset is nothing a caller could not
+ * page to), and the same on every replica and across restarts.  The
+ * JSON values (properties, context) are compared as sent, byte for byte.
+ */
+static uint64_t
+qh_bytes(uint64_t h, const void *p, size_t n)
 {
-	snprintf(buf, cap, "o%zu", offset);
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t
+qh_part(uint64_t h, const char *p, size_t n)
+{
+	uint64_t len = n;
+
+	h = qh_bytes(h, &len, sizeof(len));
+	return qh_bytes(h, p != NULL ? p : "", n);
+}
+
+static uint64_t
+qh_json(uint64_t h, const char *body, const struct ajson *v)
+{
+	return v != NULL ? qh_part(h, body + v->off, v->len) :
+	    qh_part(h, "-", 1);    /* absent: not the same as "" */
+}
+
+static uint64_t
+query_hash(const char *body, enum authzen_search_kind kind,
+    const struct authzen_eval *q)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	char k = (char)('0' + (int)kind);
+
+	h = qh_part(h, &k, 1);
+	h = qh_part(h, q->subject.type.p, q->subject.type.n);
+	h = qh_part(h, q->subject.id.p, q->subject.id.n);
+	h = qh_json(h, body, q->subject.properties);
+	h = qh_part(h, q->action.name.p, q->action.name.n);
+	h = qh_json(h, body, q->action.properties);
+	h = qh_part(h, q->resource.type.p, q->resource.type.n);
+	h = qh_part(h, q->resource.id.p, q->resource.id.n);
+	h = qh_json(h, body, q->resource.properties);
+	return qh_json(h, body, q->context);
+}
+
+void
+authzen_page_token(const struct authzen_search *s, size_t offset,
+    char *buf, size_t cap)
+{
+	snprintf(buf, cap, "p%zu.%zu.%016llx", offset, s->limit,
+	    (unsigned long long)s->query);
+}
+
+static bool
+token_num(const char **p, const char *end, size_t *out)
+{
+	size_t v = 0, n = 0;
+
+	for (; *p < end && **p >= '0' && **p <= '9' && n < 10; (*p)++, n++)
+		v = v * 10 + (size_t)(**p - '0');
+	*out = v;
+	return n > 0 && (n == 1 || (*p)[-(ptrdiff_t)n] != '0');
 }
 
 static int
-parse_token(struct str t, size_t *offset)
+parse_token(struct str t, size_t *offset, size_t *limit, uint64_t *query)
 {
-	size_t v = 0;
+	const char *p = t.p + 1, *end = t.p + t.n;
+	uint64_t q = 0;
 
-	if (t.n < 2 || t.n > 10 || t.p[0] != 'o')
+	if (t.n < 2 || t.p[0] != 'p' || !token_num(&p, end, offset) ||
+	    p >= end || *p++ != '.' || !token_num(&p, end, limit) ||
+	    p >= end || *p++ != '.' || end - p != 16 || *limit < 1 ||
+	    *limit > AUTHZEN_MAX_PAGE)
 		return MANDATE_EINVAL;
-	for (size_t i = 1; i < t.n; i++) {
-		if (t.p[i] < '0' || t.p[i] > '9')
+	for (; p < end; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' :
+		    *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+		if (d < 0)
 			return MANDATE_EINVAL;
-		v = v * 10 + (size_t)(t.p[i] - '0');
+		q = q << 4 | (uint64_t)d;
 	}
-	*offset = v;
+	*query = q;
 	return MANDATE_OK;
+}
+
+/* page.limit: a non-negative integer (AuthZEN 1.0), written as one
+ * (5) or not (5.0, 5e0); 0 is the default page, more than the most a
+ * page holds is that most.  false when v is not one. */
+static bool
+page_limit(const char *body, const struct ajson *v, size_t *out)
+{
+	char buf[40], *end;
+	double d;
+
+	if (v->type != AJSON_NUMBER)
+		return false;
+	if (v->num_fits) {
+		if (v->u.i < 0)
+			return false;
+		*out = v->u.i > AUTHZEN_MAX_PAGE ? AUTHZEN_MAX_PAGE :
+		    (size_t)v->u.i;
+	} else {
+		/* a fraction or exponent, or past int64: its value */
+		if (v->len >= sizeof(buf))
+			return false;
+		memcpy(buf, body + v->off, v->len);
+		buf[v->len] = '\0';
+		d = strtod(buf, &end);
+		if (*end != '\0' || !(d >= 0) || isinf(d) || d != floor(d))
+			return false;
+		*out = d > AUTHZEN_MAX_PAGE ? AUTHZEN_MAX_PAGE : (size_t)d;
+	}
+	if (*out == 0)
+		*out = AUTHZEN_DEFAULT_PAGE;
+	return true;
 }
 
 int
@@ -382,33 +493,44 @@ authzen_parse_search(struct arena *a, const char *body, size_t len,
 	out->limit = AUTHZEN_DEFAULT_PAGE;
 	if ((r = load(a, body, len, &root, err, err_len)) != MANDATE_OK)
 		return r;
+	/* (an action search has no action: one sent is ignored) */
 	if ((r = parse_entity(root, "subject", kind != AUTHZEN_SEARCH_SUBJECT,
 	    &out->q.subject, err, err_len)) != MANDATE_OK ||
 	    (r = parse_entity(root, "resource", kind !=
 	    AUTHZEN_SEARCH_RESOURCE, &out->q.resource, err, err_len)) !=
 	    MANDATE_OK ||
-	    (r = parse_action(root, kind != AUTHZEN_SEARCH_ACTION,
-	    &out->q.action, err, err_len)) != MANDATE_OK ||
+	    (kind != AUTHZEN_SEARCH_ACTION && (r = parse_action(root, true,
+	    &out->q.action, err, err_len)) != MANDATE_OK) ||
 	    (r = get_object(root, "", "context", &out->q.context, err,
 	    err_len)) != MANDATE_OK ||
 	    (r = get_object(root, "", "page", &page, err, err_len)) !=
 	    MANDATE_OK)
 		return r;
+	out->query = query_hash(body, kind, &out->q);
 	if (page == NULL)
 		return MANDATE_OK;
 	if ((r = get_string(page, "page", "token", 64, false, &tok, err,
 	    err_len)) != MANDATE_OK)
 		return r;
-	if (tok.p != NULL && parse_token(tok, &out->offset) != MANDATE_OK)
-		return fail(err, err_len, MANDATE_EINVAL, "page.token is not a "
-		    "token this server issued");
-	if ((v = ajson_get(page, "limit")) != NULL) {
-		if (v->type != AJSON_NUMBER || !v->num_fits || v->u.i < 1 ||
-		    v->u.i > AUTHZEN_MAX_PAGE)
-			return fail(err, err_len, MANDATE_EINVAL, "page.limit "
-			    "must be an integer from 1 to %d",
-			    AUTHZEN_MAX_PAGE);
-		out->limit = (size_t)v->u.i;
+	if ((v = ajson_get(page, "limit")) != NULL &&
+	    !page_limit(body, v, &out->limit))
+		return fail(err, err_len, MANDATE_EINVAL, "page.limit must be "
+		    "a non-negative integer");
+	if (tok.p != NULL) {
+		size_t limit;
+		uint64_t query;
+
+		if (parse_token(tok, &out->offset, &limit, &query) !=
+		    MANDATE_OK)
+			return fail(err, err_len, MANDATE_EINVAL, "page.token "
+			    "is not a token this server issued");
+		if (query != out->query || (v != NULL && limit != out->limit))
+			return fail(err, err_len, MANDATE_EINVAL, "page.token "
+			    "was issued for another query: send the same "
+			    "subject, action, resource, context and page.limit "
+			    "with each page's token, or start again without "
+			    "one");
+		out->limit = limit;
 	}
 	return MANDATE_OK;
 }

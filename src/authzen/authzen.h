@@ -102,6 +102,7 @@ struct authzen_search {
 	struct authzen_eval q;       /* the searched member has no id/name */
 	size_t offset;               /* from page.token */
 	size_t limit;                /* page.limit, default AUTHZEN_DEFAULT_PAGE */
+	uint64_t query;              /* what a page token binds (the query) */
 };
 
 /*
@@ -128,17 +129,24 @@ int authzen_parse_evaluations(struct arena *a, const char *body, size_t len,
 
 /*
  * Parse a search body of the given kind: the searched member needs only
- * its type (subject, resource) or may be absent (action); the others are
- * complete.  page {token: string from a previous answer, limit: 1..
- * AUTHZEN_MAX_PAGE}.
+ * its type (its id, if any, is ignored, as AuthZEN says), or for an
+ * action search the action is not read at all; the others are complete.
+ * page {token: string from a previous answer, limit: a non-negative
+ * integer}: 0 or absent is AUTHZEN_DEFAULT_PAGE, more than
+ * AUTHZEN_MAX_PAGE is AUTHZEN_MAX_PAGE.  A token binds the query it was
+ * issued for (subject, action, resource, context, limit): a token sent
+ * with another query is refused (MANDATE_EINVAL), and a token sent
+ * without page.limit keeps the limit the paging started with.
  */
 int authzen_parse_search(struct arena *a, const char *body, size_t len,
     enum authzen_search_kind kind, struct authzen_search *out, char *err,
     size_t err_len);
 
-/* The page token that resumes at `offset` (opaque to callers), into buf
- * (at least 24 bytes). */
-void authzen_page_token(size_t offset, char *buf, size_t cap);
+/* The page token that resumes s's query at `offset` (opaque to callers),
+ * into buf (at least AUTHZEN_TOKEN_SIZE bytes). */
+#define AUTHZEN_TOKEN_SIZE 48
+void authzen_page_token(const struct authzen_search *s, size_t offset,
+    char *buf, size_t cap);
 
 /* Is s a Cedar entity type name: Ident(::Ident)*, no reserved word? */
 bool authzen_type_ok(struct str s);

@@ -811,7 +811,7 @@ search(struct http_request *req, struct daemon *d,
 	struct api_caller caller;
 	struct authzen_search s;
 	struct search_walk w;
-	char err[AZ_ERR], tok[32];
+	char err[AZ_ERR], tok[AUTHZEN_TOKEN_SIZE];
 	json_t *j = NULL;
 	int r;
 
@@ -862,7 +862,7 @@ search(struct http_request *req, struct daemon *d,
 		}
 	}
 	if (w.stop)
-		authzen_page_token(w.next, tok, sizeof(tok));
+		authzen_page_token(&s, w.next, tok, sizeof(tok));
 	else
 		tok[0] = '\0';
 	if ((j = authzen_search_page(w.results, tok)) == NULL)

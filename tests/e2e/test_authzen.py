@@ -744,3 +744,50 @@ def test_batch_item_context_replaces_the_default(start_daemon, tmp_path):
     assert got == [(True, ["both"]), (False, ["flagged"]), (False, []),
                    (False, [])]
     assert d.stop() == 0, d.log_text()
+
+
+def test_search_token_belongs_to_its_query(pdp):
+    """AuthZEN 1.0, Pagination: with a token every entity and the limit
+    must be the same as before, and a PDP should refuse a changed one; a
+    token sent without the limit keeps it."""
+    d, _ = pdp
+    path = "/access/v1/search/subject"
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x", "properties": {"owner": "u01"}},
+            "context": {"k": 1}}
+    j = post(d, path, dict(body, page={"limit": 1})).json()
+    tok = j["page"]["next_token"]
+    assert j["results"] == [{"type": "User", "id": "root"}] and tok
+    # the next page, with the limit and without it, and with an id on
+    # the searched subject (ignored, as AuthZEN says)
+    want = {"results": [{"type": "User", "id": "u01"}], "page": {"next_token": ""}}
+    assert post(d, path, dict(body, page={"token": tok, "limit": 1})).json() == want
+    assert post(d, path, dict(body, page={"token": tok})).json() == want
+    odd = dict(body, subject={"type": "User", "id": 5})
+    assert post(d, path, dict(odd, page={"token": tok})).json() == want
+    # anything else changed: 400
+    for changed in (dict(body, context={"k": 2}),
+                    dict(body, resource=dict(body["resource"], id="y")),
+                    dict(body, resource=dict(body["resource"],
+                                             properties={"owner": "u02"})),
+                    dict(body, action={"name": "list"})):
+        r = post(d, path, dict(changed, page={"token": tok}))
+        assert r.status_code == 400, r.text
+        assert "another query" in r.json()["error_description"]
+    r = post(d, path, dict(body, page={"token": tok, "limit": 2}))
+    assert r.status_code == 400 and "another query" in r.text
+    r = post(d, "/access/v1/search/resource",
+             dict(body, subject={"type": "User", "id": "alice"},
+                  resource={"type": "Doc"}, page={"token": tok}))
+    assert r.status_code == 400 and "another query" in r.text
+    # limits: 0 is the default page, more than 1000 is 1000, 2.0 is 2
+    assert len(post(d, path, dict(body, page={"limit": 0})).json()["results"]) == 2
+    assert post(d, path, dict(body, page={"limit": 5000})).status_code == 200
+    j = post(d, path, dict(body, page={"limit": 1.0})).json()
+    assert len(j["results"]) == 1 and j["page"]["next_token"]
+    assert post(d, path, dict(body, page={"limit": -1})).status_code == 400
+    # an action search ignores an action sent with it
+    r = post(d, "/access/v1/search/action",
+             {"subject": {"type": "User", "id": "root"}, "action": 5,
+              "resource": {"type": "Doc", "id": "x"}})
+    assert r.status_code == 200, r.text

@@ -260,45 +260,123 @@ test_batch_context_work(void **state)
 	free(body);
 }
 
+/* Parse a search body: fmt with its one %s replaced by page. */
+static int
+search_with(struct arena *a, enum authzen_search_kind kind, const char *fmt,
+    const char *page, struct authzen_search *s, char *err, size_t n)
+{
+	char body[512];
+	const char *at = strstr(fmt, "%s");
+
+	assert_non_null(at);
+	snprintf(body, sizeof(body), "%.*s%s%s", (int)(at - fmt), fmt, page,
+	    at + 2);
+	return authzen_parse_search(a, arena_cstrdup(a, body), strlen(body),
+	    kind, s, err, n);
+}
+
 static void
 test_search(void **state)
 {
-	static const char body[] = "{\"subject\":{\"type\":\"user\"},"
-	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"record\","
-	    "\"id\":\"101\"},\"page\":{\"token\":\"o20\",\"limit\":5}}";
+	static const char q[] = "{\"subject\":{\"type\":\"user\",\"id\":"
+	    "\"ignored\"},\"action\":{\"name\":\"view\"},\"resource\":{\"type\":"
+	    "\"record\",\"id\":\"101\"},\"context\":{\"a\":1}%s}";
+	static const char q2[] = "{\"subject\":{\"type\":\"user\",\"id\":5},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":"
+	    "\"record\",\"id\":\"101\"},\"context\":{\"a\":1}%s}";
+	static const char other[] = "{\"subject\":{\"type\":\"user\"},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":"
+	    "\"record\",\"id\":\"101\"},\"context\":{\"a\":2}%s}";
 	static const char nores[] = "{\"subject\":{\"type\":\"user\"},"
 	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"r\"}}";
 	static const char noact[] = "{\"subject\":{\"type\":\"user\","
-	    "\"id\":\"a\"},\"resource\":{\"type\":\"r\",\"id\":\"1\"}}";
-	static const char badtok[] = "{\"subject\":{\"type\":\"user\"},"
-	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":\"r\","
-	    "\"id\":\"1\"},\"page\":{\"token\":\"zz\"}}";
+	    "\"id\":\"a\"},\"resource\":{\"type\":\"r\",\"id\":\"1\"},"
+	    "\"action\":5}";
 	struct arena a;
-	struct authzen_search s;
-	char err[256], tok[32];
+	struct authzen_search s, s2;
+	char err[256], tok[AUTHZEN_TOKEN_SIZE], page[128];
 
 	(void)state;
 	arena_init(&a, 1u << 20);
-	assert_int_equal(authzen_parse_search(&a, body, strlen(body),
-	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_OK);
-	assert_int_equal(s.offset, 20);
-	assert_int_equal(s.limit, 5);
-	assert_null(s.q.subject.id.p);
+	/* limits: absent or 0 the default, integers written any way, capped */
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q, "", &s,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(s.limit, AUTHZEN_DEFAULT_PAGE);
+	assert_null(s.q.subject.id.p);          /* the searched id: ignored */
+	const struct { const char *page; size_t limit; } lims[] = {
+		{ ",\"page\":{\"limit\":0}", AUTHZEN_DEFAULT_PAGE },
+		{ ",\"page\":{\"limit\":5}", 5 },
+		{ ",\"page\":{\"limit\":5.0}", 5 },
+		{ ",\"page\":{\"limit\":5e0}", 5 },
+		{ ",\"page\":{\"limit\":1001}", AUTHZEN_MAX_PAGE },
+		{ ",\"page\":{\"limit\":99999999999999999999999}",
+		  AUTHZEN_MAX_PAGE },
+	};
+	for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+		    lims[i].page, &s, err, sizeof(err)), MANDATE_OK);
+		assert_int_equal(s.limit, lims[i].limit);
+	}
+	static const char *const badlims[] = { "-1", "5.5", "\"5\"", "null",
+	    "-0.5", "1e999" };
+	for (size_t i = 0; i < sizeof(badlims) / sizeof(badlims[0]); i++) {
+		snprintf(page, sizeof(page), ",\"page\":{\"limit\":%s}",
+		    badlims[i]);
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+		    page, &s, err, sizeof(err)), MANDATE_EINVAL);
+		assert_non_null(strstr(err, "page.limit"));
+	}
+	/* a token resumes its own query: offset and limit come back */
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+	    ",\"page\":{\"limit\":5}", &s, err, sizeof(err)), MANDATE_OK);
+	authzen_page_token(&s, 20, tok, sizeof(tok));
+	snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\"}", tok);
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q, page, &s2,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(s2.offset, 20);
+	assert_int_equal(s2.limit, 5);        /* kept from the first page */
+	/* the searched id is ignored, so changing it changes nothing */
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q2, page, &s2,
+	    err, sizeof(err)), MANDATE_OK);
+	snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\","
+	    "\"limit\":5}", tok);
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q, page, &s2,
+	    err, sizeof(err)), MANDATE_OK);
+	/* another limit, another context, another kind: refused */
+	snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\","
+	    "\"limit\":6}", tok);
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q, page, &s2,
+	    err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "another query"));
+	snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\"}", tok);
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, other, page,
+	    &s2, err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "another query"));
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_RESOURCE, q2, page,
+	    &s2, err, sizeof(err)), MANDATE_EINVAL);
+	/* tokens it did not issue */
+	static const char *const badtoks[] = { "zz", "o20", "p", "p1.5",
+	    "p1.5.123", "p01.5.0123456789abcdef", "p1.0.0123456789abcdef",
+	    "p1.1001.0123456789abcdef", "p1.5.0123456789ABCDEF",
+	    "p1.5.0123456789abcdef0", "p99999999999.5.0123456789abcdef" };
+	for (size_t i = 0; i < sizeof(badtoks) / sizeof(badtoks[0]); i++) {
+		snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\"}",
+		    badtoks[i]);
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+		    page, &s2, err, sizeof(err)), MANDATE_EINVAL);
+		assert_non_null(strstr(err, "not a token this server issued"));
+	}
 	assert_int_equal(authzen_parse_search(&a, nores, strlen(nores),
 	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_EINVAL);
 	assert_non_null(strstr(err, "resource.id is required"));
-	assert_int_equal(authzen_parse_search(&a, badtok, strlen(badtok),
-	    AUTHZEN_SEARCH_SUBJECT, &s, err, sizeof(err)), MANDATE_EINVAL);
-	assert_non_null(strstr(err, "page.token"));
 	/* the searched member needs its type only; the others are full */
 	assert_int_equal(authzen_parse_search(&a, nores, strlen(nores),
 	    AUTHZEN_SEARCH_RESOURCE, &s, err, sizeof(err)), MANDATE_EINVAL);
 	assert_non_null(strstr(err, "subject.id is required"));
+	/* an action search has no action: one sent is ignored */
 	assert_int_equal(authzen_parse_search(&a, noact, strlen(noact),
 	    AUTHZEN_SEARCH_ACTION, &s, err, sizeof(err)), MANDATE_OK);
 	assert_false(s.q.action.present);
-	authzen_page_token(42, tok, sizeof(tok));
-	assert_string_equal(tok, "o42");
 	arena_free(&a);
 }
 
