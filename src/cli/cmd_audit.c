@@ -192,7 +192,10 @@ check_records(struct vstate *v)
 	struct store_audit_leaf *lv;
 	struct store_audit_event *ev = NULL;
 	size_t n_ev = 0, n_lv = 0, ie = 0, il = 0;
-	int64_t from_id = 0, next_leaf = 0;
+	/* from the smallest id there can be: a record below 1 is not part
+	 * of the log, and must be seen to be named */
+	int64_t from_id = INT64_MIN, next_leaf = 0;
+	bool ev_end = false;      /* a record of id INT64_MAX was read */
 	int r, rc = 0, pass;
 
 	if ((lv = calloc(STORE_MAX_PAGE, sizeof(*lv))) == NULL)
@@ -210,12 +213,17 @@ check_records(struct vstate *v)
 			if (ie == n_ev && (pass == 0 || il < n_lv)) {
 				arena_free(&v->a);
 				arena_init(&v->a, 0);
-				if ((r = store_audit_read(v->s, from_id,
-				    STORE_MAX_PAGE, &v->a, &ev, &n_ev)) !=
-				    MANDATE_OK)
-					goto io;
+				ev = NULL;
+				n_ev = 0;
 				ie = 0;
-				if (n_ev)
+				/* no id can follow INT64_MAX */
+				if (!ev_end && (r = store_audit_read(v->s,
+				    from_id, STORE_MAX_PAGE, &v->a, &ev,
+				    &n_ev)) != MANDATE_OK)
+					goto io;
+				if (n_ev > 0 && ev[n_ev - 1].id == INT64_MAX)
+					ev_end = true;
+				else if (n_ev > 0)
 					from_id = ev[n_ev - 1].id + 1;
 			}
 			if (il == n_lv && (pass == 0 || ie < n_ev)) {
@@ -230,6 +238,12 @@ check_records(struct vstate *v)
 		l = il < n_lv ? &lv[il] : NULL;
 		if (e == NULL && l == NULL)
 			break;
+		if (e != NULL && e->id < 1) {
+			rc = fail("record id %" PRId64 " is not part of the log: "
+			    "ids start at 1, so it was inserted outside the "
+			    "daemon", e->id);
+			goto out;
+		}
 		if (l != NULL && l->index != (int64_t)v->n) {
 			rc = fail("leaf %" PRIu64 " is missing from the tree "
 			    "(audit_leaves): the tree was edited", v->n);

@@ -321,7 +321,30 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         db.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE event_id = 3",
                    (leaf_hash(row),))
 
+    MAX = 2 ** 63 - 1
+    forged = ("1795944950, 'agent.revoked', 'r', 'spiffe://dev.local/agents/evil',"
+              " '', '{\"by\":\"dev:loopback\",\"reason\":\"forged\"}'")
+
+    def at_max_id(db, extra_leaf=False):
+        # a record of the largest id, with the leaf it should have: the
+        # record pages must end there (no id follows INT64_MAX)
+        row = (MAX, 1795945000, "task.created", "r", "a", "t", "{}")
+        db.execute("INSERT INTO audit_events (id, %s) VALUES (?,?,?,?,?,?,?)"
+                   % cols, row)
+        db.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)",
+                   (n, MAX, leaf_hash(row)))
+        if extra_leaf:
+            db.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)",
+                       (n + 1, MAX, bytes(32)))
+
     cases = [
+        ("negative-id", ["INSERT INTO audit_events (id, %s) VALUES (-1, %s)"
+                         % (cols, forged)], None,
+         "record id -1 is not part of the log"),
+        ("id-zero", ["INSERT INTO audit_events (id, %s) VALUES (0, %s)"
+                     % (cols, forged)], None, "record id 0 is not part of the log"),
+        ("max-id-then-leaf", [], lambda db: at_max_id(db, True),
+         "record id %d (leaf %d) is missing" % (MAX, n + 1)),
         ("changed", ["UPDATE audit_events SET fields_json = '{\"x\":1}' WHERE id = 3"],
          None, "record id 3 (leaf 2) does not match"),
         ("deleted", ["DELETE FROM audit_events WHERE id = 4"], None,
@@ -349,6 +372,18 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         r = verify(copy, "--key", key)
         assert r.returncode == 2, (name, r.stdout, r.stderr)
         assert want in r.stdout, (name, r.stdout)
+
+    # a forged record of negative id fails with the saved checkpoint too
+    r = verify(os.path.join(t, "negative-id"), "--key", key, "--checkpoint",
+               saved)
+    assert r.returncode == 2 and "record id -1 " in r.stdout, r.stdout
+    # a record of id INT64_MAX that matches its leaf is checked like any
+    # record after the last checkpoint (against its leaf only)
+    copy = tampered_copy(data, os.path.join(t, "max-id"), fn=at_max_id)
+    r = verify(copy, "--key", key)
+    assert r.returncode == 0, r.stdout
+    assert "verified: %d records" % (n + 1) in r.stdout
+    assert "the last 1 records are not yet covered" in r.stdout
 
     # truncation of everything (records, leaves and checkpoints) passes on
     # its own, and is caught by the saved checkpoint
