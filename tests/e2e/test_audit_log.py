@@ -337,7 +337,27 @@ def test_tampering_is_detected(start_daemon, tmp_path):
             db.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)",
                        (n + 1, MAX, bytes(32)))
 
+    def not_strict(db, blob_id=None):
+        # rebuilt without STRICT, same columns: then the same bytes can be
+        # stored as a blob (same leaf), which the filters' text equality
+        # does not match
+        db.execute("ALTER TABLE audit_events RENAME TO ae_old")
+        db.execute("CREATE TABLE audit_events (id INTEGER PRIMARY KEY, time"
+                   " INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT"
+                   " NOT NULL, agent TEXT NOT NULL, task_id TEXT NOT NULL,"
+                   " fields_json TEXT NOT NULL)")
+        db.execute("INSERT INTO audit_events SELECT * FROM ae_old ORDER BY id")
+        db.execute("DROP TABLE ae_old")
+        if blob_id is not None:
+            db.execute("UPDATE audit_events SET agent = CAST(agent AS BLOB),"
+                       " task_id = CAST(task_id AS BLOB), type = CAST(type AS"
+                       " BLOB) WHERE id = ?", (blob_id,))
+
     cases = [
+        ("blob-columns", [], lambda db: not_strict(db, 6),
+         "record id 6 (leaf 5): its type is stored as blob, not as text"),
+        ("not-strict", [], not_strict,
+         "table audit_events is not a STRICT table"),
         ("negative-id", ["INSERT INTO audit_events (id, %s) VALUES (-1, %s)"
                          % (cols, forged)], None,
          "record id -1 is not part of the log"),
