@@ -446,7 +446,7 @@ static int
 check_saved(struct vstate *v, const char *file)
 {
 	char *text = NULL, what[4200];
-	size_t len = 0, off = 0, lineno = 0;
+	size_t len = 0, off = 0, lineno = 0, n_lines = 0;
 	int rc = 0, r;
 
 	if ((r = file_read_all(file, CLI_MAX_FILE, &text, &len)) !=
@@ -468,6 +468,7 @@ check_saved(struct vstate *v, const char *file)
 			ln--;
 		if (ln == 0)
 			continue;
+		n_lines++;
 		snprintf(what, sizeof(what), "saved checkpoint %s:%zu", file,
 		    lineno);
 		if (ln > AUDIT_MAX_LINE) {
@@ -499,6 +500,14 @@ check_saved(struct vstate *v, const char *file)
 			    what, c.size, c.time);
 	}
 	free(text);
+	if (rc == 0 && n_lines == 0) {
+		/* asked to check against it: that it holds nothing is not a
+		 * pass (a truncated or wrong file), and must not look like one */
+		fprintf(stderr, "mandate audit: %s: no checkpoint in it (the "
+		    "file is empty or blank): nothing to check the log "
+		    "against\n", file);
+		return 1;
+	}
 	return rc;
 }
 

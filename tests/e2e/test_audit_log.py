@@ -424,6 +424,16 @@ def test_tampering_is_detected(start_daemon, tmp_path):
     assert r.returncode == 2, r.stdout
     assert "rolled back or truncated" in r.stdout
 
+    # an empty or blank checkpoint file is an error, not a silent pass
+    for name, text in (("empty.jsonl", ""), ("blank.jsonl", "\n \n\r\n")):
+        f = str(tmp_path / name)
+        with open(f, "w") as fh:
+            fh.write(text)
+        r = verify(data, "--key", key, "--checkpoint", saved, "--checkpoint", f)
+        assert r.returncode == 1, (name, r.stdout, r.stderr)
+        assert "no checkpoint in it" in r.stderr, r.stderr
+        assert "verified" not in r.stdout
+
     # a checkpoint signed by another key is refused
     other = str(tmp_path / "other.jwk")
     k = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
