@@ -361,6 +361,9 @@ check_one(struct vstate *v, const char *what, struct str signed_text,
 	    memcmp(stored->root, c.root, MERKLE_HASH_LEN) != 0))
 		return fail("%s: the stored size or root differs from the "
 		    "signed one", what);
+	if (stored != NULL && stored->time != c.time)
+		return fail("%s: the stored time %" PRId64 " differs from the "
+		    "signed one (%" PRId64 ")", what, stored->time, c.time);
 	if ((uint64_t)c.size > v->n) {
 		/* made while verify read the log, if its last leaf exists */
 		struct store_audit_leaf row;
@@ -650,8 +653,10 @@ static int
 audit_checkpoint_print(const struct audit_opts *o)
 {
 	struct store_audit_checkpoint c;
+	struct audit_checkpoint sig;
 	struct store *s = NULL;
 	struct arena a;
+	const char *why = NULL;
 	char db[4096];
 	int rc = 1, r;
 
@@ -663,10 +668,26 @@ audit_checkpoint_print(const struct audit_opts *o)
 		    "no checkpoint yet" : mandate_strerror(r));
 		goto out;
 	}
+	/* the fields are the signed ones, not the table's copies of them:
+	 * whoever reads the line verifies the JWS, and sees what it says */
+	if (audit_checkpoint_read_unverified(&a, c.signed_text, &sig, &why) !=
+	    MANDATE_OK) {
+		printf("FAIL: stored checkpoint of size %" PRId64 ": %s\n",
+		    c.tree_size, why);
+		rc = AUDIT_EXIT_BAD;
+		goto out;
+	}
 	printf("{\"size\":%" PRId64 ",\"root\":\"%s\",\"time\":%" PRId64
-	    ",\"checkpoint\":\"%.*s\"}\n", c.tree_size, b64(&a, c.root), c.time,
-	    (int)c.signed_text.n, c.signed_text.p);
+	    ",\"checkpoint\":\"%.*s\"}\n", sig.size, b64(&a, sig.root),
+	    sig.time, (int)c.signed_text.n, c.signed_text.p);
 	rc = 0;
+	if (sig.size != c.tree_size || sig.time != c.time ||
+	    memcmp(sig.root, c.root, MERKLE_HASH_LEN) != 0) {
+		fprintf(stderr, "mandate audit: the stored checkpoint of size %"
+		    PRId64 " differs from what it signed: the database was "
+		    "edited (run `mandate audit verify`)\n", c.tree_size);
+		rc = AUDIT_EXIT_BAD;
+	}
 out:
 	store_close(s);
 	arena_free(&a);

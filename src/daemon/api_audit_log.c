@@ -399,8 +399,10 @@ h_checkpoint(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct store_audit_checkpoint c;
+	struct audit_checkpoint sig;
 	struct api_caller caller;
 	struct str jwk;
+	const char *why = NULL;
 	json_t *body;
 	int r;
 
@@ -423,9 +425,23 @@ h_checkpoint(struct http_request *req, void *arg)
 		audit_server_error(d, req, "audit checkpoint", r);
 		return;
 	}
+	/* the fields are the signed ones, not the table's copies (the
+	 * client verifies the JWS with public_jwk) */
+	if (audit_checkpoint_read_unverified(req->arena, c.signed_text, &sig,
+	    &why) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "the stored audit checkpoint of size %"
+		    PRId64 ": %s", c.tree_size, why);
+		audit_server_error(d, req, "audit checkpoint", MANDATE_EINVAL);
+		return;
+	}
+	if (sig.size != c.tree_size || sig.time != c.time ||
+	    memcmp(sig.root, c.root, MERKLE_HASH_LEN) != 0)
+		daemon_log(d, DLOG_ERROR, "the stored audit checkpoint of size %"
+		    PRId64 " differs from what it signed: the database was "
+		    "edited (run `mandate audit verify`)", c.tree_size);
 	body = json_pack("{s:I,s:o,s:I,s:s%,s:o}", "size",
-	    (json_int_t)c.tree_size, "root", hash_json(req->arena, c.root),
-	    "time", (json_int_t)c.time, "checkpoint", c.signed_text.p,
+	    (json_int_t)sig.size, "root", hash_json(req->arena, sig.root),
+	    "time", (json_int_t)sig.time, "checkpoint", c.signed_text.p,
 	    c.signed_text.n, "public_jwk", json_loadb(jwk.p, jwk.n, 0, NULL));
 	http_respond_json(req, body != NULL ? 200 : 500, body);
 }

@@ -386,12 +386,24 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         ("checkpoint-forged", ["UPDATE audit_checkpoints SET root_hash ="
                                " zeroblob(32) WHERE tree_size = %d" % n], None,
          "stored checkpoint of size %d: the stored size or root differs" % n),
+        ("checkpoint-time", ["UPDATE audit_checkpoints SET time = 42"
+                             " WHERE tree_size = %d" % n], None,
+         "stored checkpoint of size %d: the stored time 42 differs from the"
+         " signed one (%d)" % (n, last["time"])),
     ]
     for name, sql, fn, want in cases:
         copy = tampered_copy(data, os.path.join(t, name), *sql, fn=fn)
         r = verify(copy, "--key", key)
         assert r.returncode == 2, (name, r.stdout, r.stderr)
         assert want in r.stdout, (name, r.stdout)
+
+    # `mandate audit checkpoint` prints the signed fields, not the
+    # table's copies, and says that they differ
+    r = mandate("audit", "checkpoint", "--data-dir",
+                os.path.join(t, "checkpoint-time"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert json.loads(r.stdout) == last
+    assert "differs from what it signed" in r.stderr
 
     # a forged record of negative id fails with the saved checkpoint too
     r = verify(os.path.join(t, "negative-id"), "--key", key, "--checkpoint",
