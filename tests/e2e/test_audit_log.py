@@ -533,6 +533,12 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     # a restart over the same log is fine ...
     d2 = start_daemon(cfg)
     assert d2.stop() == 0
+    good = str(tmp_path / "good.db")
+    src, dst = sqlite3.connect(db_path), sqlite3.connect(good)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    exported = str(tmp_path / "export" / "checkpoints.jsonl")
     # ... a database rolled back below the exported checkpoint is refused
     for ext in ("", "-wal", "-shm"):
         if os.path.exists(db_path + ext):
@@ -543,6 +549,58 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     assert "rolled back or truncated" in d3.log_text()
     # 9 records, then the restart's own two (its shutdown checkpoint: 11)
     assert "covers 11" in d3.log_text()
+    # an older line of the file appended again (an append-only file
+    # allows it) does not hide the larger ones
+    with open(exported) as f:
+        first = f.readline()
+    with open(exported, "a") as f:
+        f.write(first)
+    d4 = start_daemon(cfg, ready=False)
+    assert d4.proc.wait(timeout=15) != 0
+    assert "the largest exported checkpoint covers 11" in d4.log_text()
+    # nor does a line that is not a checkpoint pass unnoticed
+    with open(exported, "a") as f:
+        f.write("garbage\n")
+    d4b = start_daemon(cfg, ready=False)
+    assert d4b.proc.wait(timeout=15) != 0
+    assert "not a checkpoint" in d4b.log_text()
+
+    def restore(fn=None):
+        for ext in ("", "-wal", "-shm"):
+            if os.path.exists(db_path + ext):
+                os.unlink(db_path + ext)
+        shutil.copy(good, db_path)
+        if fn is not None:
+            db = sqlite3.connect(db_path)
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE"
+                                      " type = 'trigger'").fetchall():
+                db.execute('DROP TRIGGER "%s"' % name)
+            fn(db)
+            db.commit()
+            db.close()
+
+    # the latest stored checkpoint is trusted only as signed: a row that
+    # differs from its JWS is an edited database
+    os.rename(exported, exported + ".old")
+    restore(lambda db: db.execute(
+        "UPDATE audit_checkpoints SET time = 42 WHERE tree_size ="
+        " (SELECT max(tree_size) FROM audit_checkpoints)"))
+    d5 = start_daemon(cfg, ready=False)
+    assert d5.proc.wait(timeout=15) != 0
+    assert "differs from what it signed" in d5.log_text()
+    restore(lambda db: db.execute(
+        "UPDATE audit_checkpoints SET signed = 'x' || signed WHERE tree_size ="
+        " (SELECT max(tree_size) FROM audit_checkpoints)"))
+    d6 = start_daemon(cfg, ready=False)
+    assert d6.proc.wait(timeout=15) != 0
+    assert "does not verify with the audit key" in d6.log_text()
+    # a replaced audit key (and a new checkpoint file) still starts: the
+    # old key's checkpoint is checked by its row, and that is said
+    restore()
+    os.unlink(os.path.join(keydir, "ck.pem"))
+    d7 = start_daemon(cfg)
+    assert "signed by another audit key" in d7.log_text()
+    assert d7.stop() == 0
 
 
 def test_bad_audit_configuration(start_daemon, tmp_path):
