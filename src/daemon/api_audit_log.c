@@ -430,8 +430,11 @@ audit_server_error(struct daemon *d, struct http_request *req,
 	http_respond_error(req, 500, "server_error", NULL);
 }
 
-/* A query parameter as a decimal integer in [min, INT64_MAX]: 1 with *out,
- * or 0 after answering 400. */
+/* A query parameter as a decimal integer >= min: 1 with *out, or 0
+ * after answering 400.  Any number of digits, leading zeros included; a
+ * value past INT64_MAX is read as INT64_MAX, which is past any log, so
+ * that the caller's bounds give the reason ("larger than the audit
+ * log"). */
 static int
 query_int(struct http_request *req, const char *name, int64_t min,
     int64_t *out)
@@ -441,12 +444,16 @@ query_int(struct http_request *req, const char *name, int64_t min,
 	int64_t x = 0;
 	size_t i;
 
-	if (v.p == NULL || v.n == 0 || v.n > 18)
+	if (v.p == NULL || v.n == 0)
 		goto bad;
 	for (i = 0; i < v.n; i++) {
+		int digit = v.p[i] - '0';
 		if (v.p[i] < '0' || v.p[i] > '9')
 			goto bad;
-		x = x * 10 + (v.p[i] - '0');
+		if (x > (INT64_MAX - digit) / 10)
+			x = INT64_MAX;
+		else
+			x = x * 10 + digit;
 	}
 	if (x < min)
 		goto bad;
@@ -571,14 +578,14 @@ h_inclusion(struct http_request *req, void *arg)
 	if (!query_int(req, "index", 0, &index) ||
 	    !query_int(req, "size", 1, &size) || !tree_size(d, req, &have))
 		return;
-	if (index >= size) {
-		http_respond_error(req, 400, "invalid_request",
-		    "index must be smaller than size");
-		return;
-	}
 	if (size > have) {
 		http_respond_error(req, 400, "invalid_request",
 		    "size is larger than the audit log");
+		return;
+	}
+	if (index >= size) {
+		http_respond_error(req, 400, "invalid_request",
+		    "index must be smaller than size");
 		return;
 	}
 	if ((r = merkle_inclusion_proof_r(audit_cached_range_root, &src,

@@ -235,6 +235,28 @@ def test_checkpoints_and_proofs(dev):
         assert r.status_code == 400, (path, params, r.text)
         assert r.json()["error"] == "invalid_request"
         assert r.json()["error_description"]
+    # values past the log, however long, are refused as such
+    for path, params, why in [
+            ("inclusion", {"index": 0, "size": 2 ** 63 - 1}, "size is larger"),
+            ("inclusion", {"index": 0, "size": "9" * 30}, "size is larger"),
+            ("inclusion", {"index": "9" * 30, "size": "9" * 31},
+             "size is larger"),
+            ("inclusion", {"index": "9" * 30, "size": 2}, "index must be smaller"),
+            ("consistency", {"from": 1, "to": 2 ** 63 - 1}, "to is larger"),
+            ("consistency", {"from": "9" * 30, "to": "9" * 30}, "to is larger")]:
+        r = requests.get(dev.url + "/v1/audit/proof/" + path, params=params,
+                         timeout=10)
+        assert r.status_code == 400, (path, params, r.text)
+        assert why in r.json()["error_description"], (params, r.text)
+    # leading zeros are a decimal integer like any other
+    r = requests.get(dev.url + "/v1/audit/proof/inclusion", timeout=10,
+                     params={"index": "00000000000000000001",
+                             "size": "0000000000000000000000002"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["index"], r.json()["size"]) == (1, 2)
+    r = requests.get(dev.url + "/v1/audit/proof/consistency", timeout=10,
+                     params={"from": "0001", "to": "00000000000000000002"})
+    assert r.status_code == 200, r.text
 
 
 def verify(data_dir, *extra):
