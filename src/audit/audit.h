@@ -71,6 +71,16 @@ int audit_checkpoint_verify(struct arena *a, struct str signed_text,
     const char **why);
 
 /*
+ * What a signed checkpoint says, WITHOUT checking its signature: to show
+ * a stored checkpoint's own signed fields rather than the store's copies
+ * of them, or to pick which of many to verify; never to trust one (the
+ * reader of the output verifies the JWS).  Errors as
+ * audit_checkpoint_verify's.
+ */
+int audit_checkpoint_read_unverified(struct arena *a, struct str signed_text,
+    struct audit_checkpoint *out, const char **why);
+
+/*
  * The audit key (audit_key.c).  Load the P-256 private key in PEM at path
  * (kid: its RFC 7638 thumbprint), or create it when the file does not
  * exist (directory 0700, file 0600); either way write its public JWK

@@ -192,7 +192,10 @@ check_records(struct vstate *v)
 	struct store_audit_leaf *lv;
 	struct store_audit_event *ev = NULL;
 	size_t n_ev = 0, n_lv = 0, ie = 0, il = 0;
-	int64_t from_id = 0, next_leaf = 0;
+	/* from the smallest id there can be: a record below 1 is not part
+	 * of the log, and must be seen to be named */
+	int64_t from_id = INT64_MIN, next_leaf = 0;
+	bool ev_end = false;      /* a record of id INT64_MAX was read */
 	int r, rc = 0, pass;
 
 	if ((lv = calloc(STORE_MAX_PAGE, sizeof(*lv))) == NULL)
@@ -210,12 +213,17 @@ check_records(struct vstate *v)
 			if (ie == n_ev && (pass == 0 || il < n_lv)) {
 				arena_free(&v->a);
 				arena_init(&v->a, 0);
-				if ((r = store_audit_read(v->s, from_id,
-				    STORE_MAX_PAGE, &v->a, &ev, &n_ev)) !=
-				    MANDATE_OK)
-					goto io;
+				ev = NULL;
+				n_ev = 0;
 				ie = 0;
-				if (n_ev)
+				/* no id can follow INT64_MAX */
+				if (!ev_end && (r = store_audit_read(v->s,
+				    from_id, STORE_MAX_PAGE, &v->a, &ev,
+				    &n_ev)) != MANDATE_OK)
+					goto io;
+				if (n_ev > 0 && ev[n_ev - 1].id == INT64_MAX)
+					ev_end = true;
+				else if (n_ev > 0)
 					from_id = ev[n_ev - 1].id + 1;
 			}
 			if (il == n_lv && (pass == 0 || ie < n_ev)) {
@@ -230,6 +238,12 @@ check_records(struct vstate *v)
 		l = il < n_lv ? &lv[il] : NULL;
 		if (e == NULL && l == NULL)
 			break;
+		if (e != NULL && e->id < 1) {
+			rc = fail("record id %" PRId64 " is not part of the log: "
+			    "ids start at 1, so it was inserted outside the "
+			    "daemon", e->id);
+			goto out;
+		}
 		if (l != NULL && l->index != (int64_t)v->n) {
 			rc = fail("leaf %" PRIu64 " is missing from the tree "
 			    "(audit_leaves): the tree was edited", v->n);
@@ -267,6 +281,19 @@ check_records(struct vstate *v)
 			    e->id, v->n);
 			goto out;
 		}
+		if (e->misstored_column != NULL) {
+			/* same bytes, same leaf; but GET /v1/audit's filters
+			 * compare by type, and would skip it */
+			rc = fail("record id %" PRId64 " (leaf %" PRIu64 "): its "
+			    "%s is stored as %s, not as %s: the table was "
+			    "rebuilt or edited outside the daemon (a filter on "
+			    "that column would not find the record)", e->id,
+			    v->n, e->misstored_column, e->misstored_as,
+			    strcmp(e->misstored_column, "id") == 0 ||
+			    strcmp(e->misstored_column, "time") == 0 ?
+			    "integer" : "text");
+			goto out;
+		}
 		if ((r = push_leaf(v, h, e->id)) != MANDATE_OK)
 			goto io;
 		ie++;
@@ -280,6 +307,28 @@ io:
 out:
 	free(lv);
 	return rc;
+}
+
+/* The audit tables must still be STRICT tables: every record may fit
+ * today (check_records), but such a table would take the next edit of
+ * any type without a word. */
+static int
+check_tables(struct vstate *v)
+{
+	const char *table = NULL, *why = NULL;
+	int r;
+
+	r = store_audit_tables_check(v->s, &table, &why);
+	if (r == MANDATE_EINVAL && table != NULL)
+		return fail("table %s %s: it was rebuilt outside the daemon "
+		    "(its columns take values of any type, which the audit "
+		    "log's filters may not find)", table, why);
+	if (r != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: reading the schema: %s\n",
+		    mandate_strerror(r));
+		return 1;
+	}
+	return 0;
 }
 
 /* The first and last record id of leaves [lo, hi). */
@@ -312,6 +361,9 @@ check_one(struct vstate *v, const char *what, struct str signed_text,
 	    memcmp(stored->root, c.root, MERKLE_HASH_LEN) != 0))
 		return fail("%s: the stored size or root differs from the "
 		    "signed one", what);
+	if (stored != NULL && stored->time != c.time)
+		return fail("%s: the stored time %" PRId64 " differs from the "
+		    "signed one (%" PRId64 ")", what, stored->time, c.time);
 	if ((uint64_t)c.size > v->n) {
 		/* made while verify read the log, if its last leaf exists */
 		struct store_audit_leaf row;
@@ -397,7 +449,7 @@ static int
 check_saved(struct vstate *v, const char *file)
 {
 	char *text = NULL, what[4200];
-	size_t len = 0, off = 0, lineno = 0;
+	size_t len = 0, off = 0, lineno = 0, n_lines = 0;
 	int rc = 0, r;
 
 	if ((r = file_read_all(file, CLI_MAX_FILE, &text, &len)) !=
@@ -419,6 +471,7 @@ check_saved(struct vstate *v, const char *file)
 			ln--;
 		if (ln == 0)
 			continue;
+		n_lines++;
 		snprintf(what, sizeof(what), "saved checkpoint %s:%zu", file,
 		    lineno);
 		if (ln > AUDIT_MAX_LINE) {
@@ -450,6 +503,14 @@ check_saved(struct vstate *v, const char *file)
 			    what, c.size, c.time);
 	}
 	free(text);
+	if (rc == 0 && n_lines == 0) {
+		/* asked to check against it: that it holds nothing is not a
+		 * pass (a truncated or wrong file), and must not look like one */
+		fprintf(stderr, "mandate audit: %s: no checkpoint in it (the "
+		    "file is empty or blank): nothing to check the log "
+		    "against\n", file);
+		return 1;
+	}
 	return rc;
 }
 
@@ -550,7 +611,7 @@ audit_verify(const struct audit_opts *o)
 	}
 	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
 		goto out;
-	if ((rc = check_records(&v)) != 0)
+	if ((rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
 		goto out;
 	rc = 1;
 	if ((r = merkle_mem_build(v.leaves, v.n, &v.tree)) != MANDATE_OK ||
@@ -592,8 +653,10 @@ static int
 audit_checkpoint_print(const struct audit_opts *o)
 {
 	struct store_audit_checkpoint c;
+	struct audit_checkpoint sig;
 	struct store *s = NULL;
 	struct arena a;
+	const char *why = NULL;
 	char db[4096];
 	int rc = 1, r;
 
@@ -605,10 +668,26 @@ audit_checkpoint_print(const struct audit_opts *o)
 		    "no checkpoint yet" : mandate_strerror(r));
 		goto out;
 	}
+	/* the fields are the signed ones, not the table's copies of them:
+	 * whoever reads the line verifies the JWS, and sees what it says */
+	if (audit_checkpoint_read_unverified(&a, c.signed_text, &sig, &why) !=
+	    MANDATE_OK) {
+		printf("FAIL: stored checkpoint of size %" PRId64 ": %s\n",
+		    c.tree_size, why);
+		rc = AUDIT_EXIT_BAD;
+		goto out;
+	}
 	printf("{\"size\":%" PRId64 ",\"root\":\"%s\",\"time\":%" PRId64
-	    ",\"checkpoint\":\"%.*s\"}\n", c.tree_size, b64(&a, c.root), c.time,
-	    (int)c.signed_text.n, c.signed_text.p);
+	    ",\"checkpoint\":\"%.*s\"}\n", sig.size, b64(&a, sig.root),
+	    sig.time, (int)c.signed_text.n, c.signed_text.p);
 	rc = 0;
+	if (sig.size != c.tree_size || sig.time != c.time ||
+	    memcmp(sig.root, c.root, MERKLE_HASH_LEN) != 0) {
+		fprintf(stderr, "mandate audit: the stored checkpoint of size %"
+		    PRId64 " differs from what it signed: the database was "
+		    "edited (run `mandate audit verify`)\n", c.tree_size);
+		rc = AUDIT_EXIT_BAD;
+	}
 out:
 	store_close(s);
 	arena_free(&a);

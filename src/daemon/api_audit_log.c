@@ -5,9 +5,10 @@
  *   GET /v1/audit/proof/inclusion?index=&size=  RFC 9162 PATH
  *   GET /v1/audit/proof/consistency?from=&to=   RFC 9162 PROOF
  *
- * At start the log must still hold its latest stored checkpoint and the
- * last line of audit.checkpoint_file: a database rolled back or
- * truncated below them, or edited under them, is refused (fail closed).
+ * At start the log must still hold its latest stored checkpoint (its
+ * signed form) and the largest checkpoint in audit.checkpoint_file: a
+ * database rolled back or truncated below them, or edited under them, is
+ * refused (fail closed).
  * Checkpoints are made every audit.checkpoint_every records (checked after
  * each append the daemon makes through api_audit and at each tick) or
  * every audit.checkpoint_interval seconds when the log grew, and at
@@ -34,51 +35,96 @@
 #include "daemon/daemon_int.h"
 #include "util/status.h"
 
-/* The last line of the checkpoint file (reads at most its last 64 KiB):
- * *line in the arena, STR_NULL when the file is absent or empty. */
+#define EXPORT_MAX_LINE (16u * 1024)   /* one checkpoint line */
+
+/* The largest checkpoint exported to audit.checkpoint_file, by the size
+ * its signed payload says (every line is read: an older line appended
+ * again, which an append-only file allows, must not hide a larger one).
+ * *jws (in the arena) is STR_NULL when the file is absent or holds no
+ * line.  Only the largest is verified, by the caller; but no line may be
+ * other than a checkpoint, and two of the largest size must agree on the
+ * root (unless the daemon signed two roots for one size, one of them was
+ * forged): otherwise EINVAL, said in the log. */
 static int
-last_exported(struct daemon *d, struct arena *a, struct str *line)
+largest_exported(struct daemon *d, struct arena *a, struct str *jws)
 {
 	const char *path = d->cfg->audit.checkpoint_file;
-	char *buf;
+	struct audit_checkpoint best, c;
+	struct arena line_a;
 	struct stat st;
-	off_t from;
-	size_t n, got = 0, end, start;
+	char *buf = NULL;
+	size_t lineno = 0, best_line = 0;
+	const char *why = NULL;
+	FILE *fp = NULL;
 	int fd, r = MANDATE_EIO;
 
-	*line = STR_NULL;
+	*jws = STR_NULL;
+	memset(&best, 0, sizeof(best));
 	if (path == NULL)
 		return MANDATE_OK;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? MANDATE_OK : MANDATE_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
-	from = st.st_size > 65536 ? st.st_size - 65536 : 0;
-	n = (size_t)(st.st_size - from);
-	if ((buf = arena_alloc(a, n + 1)) == NULL) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return MANDATE_EIO;
+	}
+	arena_init(&line_a, 0);
+	if ((buf = arena_alloc(a, EXPORT_MAX_LINE + 2)) == NULL) {
 		r = MANDATE_ENOMEM;
 		goto out;
 	}
-	while (got < n) {
-		ssize_t k = pread(fd, buf + got, n - got, from + (off_t)got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
+	while (fgets(buf, EXPORT_MAX_LINE + 2, fp) != NULL) {
+		size_t n = strlen(buf);
+		struct str text;
+		lineno++;
+		if (n > 0 && buf[n - 1] != '\n' && !feof(fp)) {
+			daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s:%zu: "
+			    "line too long; not starting", path, lineno);
+			r = MANDATE_EINVAL;
 			goto out;
-		got += (size_t)k;
+		}
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+		    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			continue;
+		arena_reset(&line_a);
+		text = audit_checkpoint_from_line(str_make(buf, n));
+		if (audit_checkpoint_read_unverified(&line_a, text, &c, &why) !=
+		    MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s:%zu: "
+			    "not a checkpoint (%s); not starting", path, lineno,
+			    why);
+			r = MANDATE_EINVAL;
+			goto out;
+		}
+		if (c.size == best.size && memcmp(c.root, best.root,
+		    MERKLE_HASH_LEN) != 0) {
+			daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: lines "
+			    "%zu and %zu give two roots for %" PRId64 " records: "
+			    "one is forged, or the log was rolled back before; not "
+			    "starting (check it with `mandate audit verify "
+			    "--checkpoint`)", path, best_line, lineno, c.size);
+			r = MANDATE_EINVAL;
+			goto out;
+		}
+		if (c.size > best.size) {
+			best = c;
+			best_line = lineno;
+			*jws = arena_strdup(a, text.p, text.n);
+			if (jws->p == NULL) {
+				r = MANDATE_ENOMEM;
+				goto out;
+			}
+		}
 	}
-	end = n;
-	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
-		end--;
-	start = end;
-	while (start > 0 && buf[start - 1] != '\n')
-		start--;
-	if (start == 0 && from > 0)
-		goto out;              /* a last line longer than 64 KiB */
-	*line = str_make(buf + start, end - start);
-	r = MANDATE_OK;
+	r = ferror(fp) ? MANDATE_EIO : MANDATE_OK;
 out:
-	close(fd);
+	if (r != MANDATE_OK)
+		*jws = STR_NULL;
+	arena_free(&line_a);
+	fclose(fp);
 	return r;
 }
 
@@ -114,15 +160,61 @@ still_holds(struct daemon *d, const char *what, int64_t size,
 	return MANDATE_OK;
 }
 
-/* At start: the log still holds the latest stored checkpoint and the
- * last one exported to audit.checkpoint_file (a rollback of the database
- * below what left the daemon's reach is refused, fail closed). */
+/* The latest stored checkpoint as signed: its JWS must verify with the
+ * audit key and say what its row says (the row's size and root are what
+ * the start-up check compares).  One signed by another key (the audit key
+ * was replaced; docs/audit.md) can be checked by its row only, and is,
+ * with a warning. */
+static int
+stored_signed(struct daemon *d, struct arena *a,
+    const struct store_audit_checkpoint *last, struct audit_checkpoint *c)
+{
+	struct jose_jws jws;
+	struct str kid = jose_key_kid(d->audit_key);
+	const char *why = NULL;
+
+	if (audit_checkpoint_verify(a, last->signed_text, d->audit_key, c,
+	    &why) != MANDATE_OK) {
+		if (jose_jws_parse(a, last->signed_text.p, last->signed_text.n,
+		    0, &jws, NULL) == MANDATE_OK && jws.kid.n > 0 &&
+		    !str_eq(jws.kid, kid)) {
+			daemon_log(d, DLOG_WARN, "the latest stored audit "
+			    "checkpoint (%" PRId64 " records) was signed by "
+			    "another audit key (kid %.*s): checked by its stored "
+			    "size and root only", last->tree_size,
+			    (int)jws.kid.n, jws.kid.p);
+			c->size = last->tree_size;
+			memcpy(c->root, last->root, MERKLE_HASH_LEN);
+			c->time = last->time;
+			return MANDATE_OK;
+		}
+		daemon_log(d, DLOG_ERROR, "the latest stored audit checkpoint "
+		    "(%" PRId64 " records) does not verify with the audit key "
+		    "(%s): the database was edited; not starting (run `mandate "
+		    "audit verify`)", last->tree_size, why);
+		return MANDATE_EINVAL;
+	}
+	if (c->size != last->tree_size || c->time != last->time ||
+	    memcmp(c->root, last->root, MERKLE_HASH_LEN) != 0) {
+		daemon_log(d, DLOG_ERROR, "the latest stored audit checkpoint "
+		    "(%" PRId64 " records) differs from what it signed: the "
+		    "database was edited; not starting (run `mandate audit "
+		    "verify`)", last->tree_size);
+		return MANDATE_EINVAL;
+	}
+	return MANDATE_OK;
+}
+
+/* At start: the log still holds the latest stored checkpoint (as signed)
+ * and the largest one exported to audit.checkpoint_file (a rollback of
+ * the database below what left the daemon's reach is refused, fail
+ * closed). */
 static int
 startup_check(struct daemon *d, struct arena *a,
     const struct store_audit_checkpoint *last)
 {
 	struct audit_checkpoint c;
-	struct str line, jws;
+	struct str jws;
 	merkle_hash head;
 	const char *why = NULL;
 	int64_t size = 0;
@@ -133,27 +225,28 @@ startup_check(struct daemon *d, struct arena *a,
 		    mandate_strerror(r));
 		return r;
 	}
-	if (last != NULL && (r = still_holds(d, "its latest stored "
-	    "checkpoint", last->tree_size, last->root, size)) != MANDATE_OK)
+	if (last != NULL && ((r = stored_signed(d, a, last, &c)) !=
+	    MANDATE_OK || (r = still_holds(d, "its latest stored checkpoint",
+	    c.size, c.root, size)) != MANDATE_OK))
 		return r;
-	if ((r = last_exported(d, a, &line)) != MANDATE_OK) {
-		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: cannot "
-		    "read its last line; not starting",
-		    d->cfg->audit.checkpoint_file);
+	if ((r = largest_exported(d, a, &jws)) != MANDATE_OK) {
+		if (r != MANDATE_EINVAL)
+			daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: "
+			    "cannot read it: %s; not starting",
+			    d->cfg->audit.checkpoint_file, mandate_strerror(r));
 		return r;
 	}
-	if (line.n == 0)
+	if (jws.n == 0)
 		return MANDATE_OK;
-	jws = audit_checkpoint_from_line(line);
 	if (audit_checkpoint_verify(a, jws, d->audit_key, &c, &why) !=
 	    MANDATE_OK) {
-		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: its last "
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: its largest "
 		    "checkpoint does not verify with the audit key (%s); not "
 		    "starting", d->cfg->audit.checkpoint_file, why);
 		return MANDATE_EINVAL;
 	}
-	return still_holds(d, "the last exported checkpoint", c.size, c.root,
-	    size);
+	return still_holds(d, "the largest exported checkpoint", c.size,
+	    c.root, size);
 }
 
 int
@@ -337,8 +430,11 @@ audit_server_error(struct daemon *d, struct http_request *req,
 	http_respond_error(req, 500, "server_error", NULL);
 }
 
-/* A query parameter as a decimal integer in [min, INT64_MAX]: 1 with *out,
- * or 0 after answering 400. */
+/* A query parameter as a decimal integer >= min: 1 with *out, or 0
+ * after answering 400.  Any number of digits, leading zeros included; a
+ * value past INT64_MAX is read as INT64_MAX, which is past any log, so
+ * that the caller's bounds give the reason ("larger than the audit
+ * log"). */
 static int
 query_int(struct http_request *req, const char *name, int64_t min,
     int64_t *out)
@@ -348,12 +444,16 @@ query_int(struct http_request *req, const char *name, int64_t min,
 	int64_t x = 0;
 	size_t i;
 
-	if (v.p == NULL || v.n == 0 || v.n > 18)
+	if (v.p == NULL || v.n == 0)
 		goto bad;
 	for (i = 0; i < v.n; i++) {
+		int digit = v.p[i] - '0';
 		if (v.p[i] < '0' || v.p[i] > '9')
 			goto bad;
-		x = x * 10 + (v.p[i] - '0');
+		if (x > (INT64_MAX - digit) / 10)
+			x = INT64_MAX;
+		else
+			x = x * 10 + digit;
 	}
 	if (x < min)
 		goto bad;
@@ -399,8 +499,10 @@ h_checkpoint(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct store_audit_checkpoint c;
+	struct audit_checkpoint sig;
 	struct api_caller caller;
 	struct str jwk;
+	const char *why = NULL;
 	json_t *body;
 	int r;
 
@@ -423,9 +525,23 @@ h_checkpoint(struct http_request *req, void *arg)
 		audit_server_error(d, req, "audit checkpoint", r);
 		return;
 	}
+	/* the fields are the signed ones, not the table's copies (the
+	 * client verifies the JWS with public_jwk) */
+	if (audit_checkpoint_read_unverified(req->arena, c.signed_text, &sig,
+	    &why) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "the stored audit checkpoint of size %"
+		    PRId64 ": %s", c.tree_size, why);
+		audit_server_error(d, req, "audit checkpoint", MANDATE_EINVAL);
+		return;
+	}
+	if (sig.size != c.tree_size || sig.time != c.time ||
+	    memcmp(sig.root, c.root, MERKLE_HASH_LEN) != 0)
+		daemon_log(d, DLOG_ERROR, "the stored audit checkpoint of size %"
+		    PRId64 " differs from what it signed: the database was "
+		    "edited (run `mandate audit verify`)", c.tree_size);
 	body = json_pack("{s:I,s:o,s:I,s:s%,s:o}", "size",
-	    (json_int_t)c.tree_size, "root", hash_json(req->arena, c.root),
-	    "time", (json_int_t)c.time, "checkpoint", c.signed_text.p,
+	    (json_int_t)sig.size, "root", hash_json(req->arena, sig.root),
+	    "time", (json_int_t)sig.time, "checkpoint", c.signed_text.p,
 	    c.signed_text.n, "public_jwk", json_loadb(jwk.p, jwk.n, 0, NULL));
 	http_respond_json(req, body != NULL ? 200 : 500, body);
 }
@@ -462,14 +578,14 @@ h_inclusion(struct http_request *req, void *arg)
 	if (!query_int(req, "index", 0, &index) ||
 	    !query_int(req, "size", 1, &size) || !tree_size(d, req, &have))
 		return;
-	if (index >= size) {
-		http_respond_error(req, 400, "invalid_request",
-		    "index must be smaller than size");
-		return;
-	}
 	if (size > have) {
 		http_respond_error(req, 400, "invalid_request",
 		    "size is larger than the audit log");
+		return;
+	}
+	if (index >= size) {
+		http_respond_error(req, 400, "invalid_request",
+		    "index must be smaller than size");
 		return;
 	}
 	if ((r = merkle_inclusion_proof_r(audit_cached_range_root, &src,

@@ -650,6 +650,19 @@ store_audit_checkpoint_latest(struct store *s, struct arena *a,
 }
 
 int
+store_audit_tables_check(struct store *s, const char **table,
+    const char **why)
+{
+	if (table != NULL)
+		*table = NULL;
+	if (why != NULL)
+		*why = NULL;
+	if (s == NULL || table == NULL || why == NULL)
+		return MANDATE_EINVAL;
+	return s->ops->audit_tables_check(s->impl, table, why);
+}
+
+int
 store_audit_query(struct store *s, const struct store_audit_filter *f,
     struct arena *a, struct store_audit_event **out, size_t *n_out)
 {

@@ -136,6 +136,15 @@ struct store_audit_event {
 	struct str agent;
 	struct str task_id;
 	struct str fields_json;   /* JSON text */
+	/* Set by store_audit_read only (ignored by appends): the first
+	 * column, in the order above, whose stored value is not of the type
+	 * its schema declares (id and time integers, the rest text), and
+	 * the type it has ("integer", "real", "text", "blob", "null"); NULL
+	 * when every column fits.  Only a database edited outside the store
+	 * has such a record: the same bytes stored as a blob hash alike but
+	 * no longer match a filter (store_audit_query) on that column. */
+	const char *misstored_column;
+	const char *misstored_as;
 };
 
 /* A filtered read of the audit events (store_audit_query).  Empty
@@ -340,6 +349,8 @@ struct store_ops {
 	    size_t *n_out);
 	int (*audit_checkpoint_latest)(void *impl, struct arena *a,
 	    struct store_audit_checkpoint *out);
+	int (*audit_tables_check)(void *impl, const char **table,
+	    const char **why);
 };
 
 /* The SQLite backend: target is a file path (not a symlink).  A new file
@@ -618,5 +629,14 @@ int store_audit_checkpoints(struct store *s, int64_t after_size,
 /* The checkpoint of the largest size; ENOTFOUND when there is none. */
 int store_audit_checkpoint_latest(struct store *s, struct arena *a,
     struct store_audit_checkpoint *out);
+
+/* Whether the audit tables are still the kind the store made, for
+ * `mandate audit verify`: MANDATE_OK when audit_events, audit_leaves and
+ * audit_checkpoints are each a STRICT table (its columns refuse values of
+ * another type); EINVAL with *table the first that is not and *why
+ * (static text) what it is instead: such a table was rebuilt outside the
+ * store. */
+int store_audit_tables_check(struct store *s, const char **table,
+    const char **why);
 
 #endif

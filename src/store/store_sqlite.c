@@ -2701,6 +2701,32 @@ out:
 	return r;
 }
 
+/* Note in e the first column of an AUDIT_COLS row whose storage class is
+ * not the declared one (struct store_audit_event).  Call before reading
+ * the columns: a conversion changes what sqlite3_column_type says. */
+static void
+misstored(sqlite3_stmt *q, struct store_audit_event *e)
+{
+	static const char *const col[] = { "id", "time", "type",
+	    "request_id", "agent", "task_id", "fields_json" };
+	static const char *const as[] = { [SQLITE_INTEGER] = "integer",
+	    [SQLITE_FLOAT] = "real", [SQLITE_TEXT] = "text",
+	    [SQLITE_BLOB] = "blob", [SQLITE_NULL] = "null" };
+
+	e->misstored_column = NULL;
+	e->misstored_as = NULL;
+	for (int i = 0; i < 7; i++) {
+		int want = i < 2 ? SQLITE_INTEGER : SQLITE_TEXT;
+		int t = sqlite3_column_type(q, i);
+		if (t == want)
+			continue;
+		e->misstored_column = col[i];
+		e->misstored_as = t >= SQLITE_INTEGER && t <= SQLITE_NULL ?
+		    as[t] : "unknown";
+		return;
+	}
+}
+
 static int
 sq_audit_read(void *impl, int64_t from_id, size_t limit, struct arena *a,
     struct store_audit_event **out, size_t *n_out)
@@ -2728,6 +2754,7 @@ sq_audit_read(void *impl, int64_t from_id, size_t limit, struct arena *a,
 			break;
 		}
 		e = &ev[n++];
+		misstored(q, e);          /* before a conversion below */
 		e->id = sqlite3_column_int64(q, 0);
 		e->time = sqlite3_column_int64(q, 1);
 		if ((r = col_str(q, 2, a, &e->type)) == MANDATE_OK &&
@@ -2745,6 +2772,62 @@ out:
 		*out = ev;
 		*n_out = n;
 	}
+	return r;
+}
+
+/* The audit tables must be STRICT tables, as every migration made them
+ * (docs/audit.md): one rebuilt without STRICT stores a value of any type,
+ * and a blob with a text's bytes hashes alike but fails the filters'
+ * text equality.  PRAGMA table_list (SQLite 3.37) says both what the
+ * name is and whether it is strict. */
+static int
+sq_audit_tables_check(void *impl, const char **table, const char **why)
+{
+	static const char *const names[] = { "audit_events", "audit_leaves",
+	    "audit_checkpoints" };
+	struct op op;
+	sqlite3_stmt *q = NULL;
+	int r, rc;
+
+	if ((r = op_begin(impl, "audit_tables_check", &op)) != MANDATE_OK)
+		return r;
+	rc = sqlite3_prepare_v2(op.c->db, "SELECT type, strict FROM"
+	    " pragma_table_list WHERE schema = 'main' AND name = ?1", -1, &q,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		r = op_fail(&op, rc);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const unsigned char *type;
+		sqlite3_reset(q);
+		if ((rc = sqlite3_bind_text(q, 1, names[i], -1,
+		    SQLITE_STATIC)) != SQLITE_OK) {
+			r = op_fail(&op, rc);
+			goto out;
+		}
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_DONE) {
+			*why = "is missing";
+		} else if (rc != SQLITE_ROW) {
+			r = op_fail(&op, rc);
+			goto out;
+		} else if ((type = sqlite3_column_text(q, 0)) == NULL ||
+		    strcmp((const char *)type, "table") != 0) {
+			*why = "is not a table (a view?)";
+		} else if (sqlite3_column_int(q, 1) != 1) {
+			*why = "is not a STRICT table";
+		} else {
+			continue;
+		}
+		*table = names[i];
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	r = MANDATE_OK;
+out:
+	sqlite3_finalize(q);
+	op_end(&op);
 	return r;
 }
 
@@ -3228,4 +3311,5 @@ const struct store_ops store_sqlite_ops = {
 	.audit_checkpoint_add = sq_audit_checkpoint_add,
 	.audit_checkpoints = sq_audit_checkpoints,
 	.audit_checkpoint_latest = sq_audit_checkpoint_latest,
+	.audit_tables_check = sq_audit_tables_check,
 };

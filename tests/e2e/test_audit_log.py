@@ -235,6 +235,28 @@ def test_checkpoints_and_proofs(dev):
         assert r.status_code == 400, (path, params, r.text)
         assert r.json()["error"] == "invalid_request"
         assert r.json()["error_description"]
+    # values past the log, however long, are refused as such
+    for path, params, why in [
+            ("inclusion", {"index": 0, "size": 2 ** 63 - 1}, "size is larger"),
+            ("inclusion", {"index": 0, "size": "9" * 30}, "size is larger"),
+            ("inclusion", {"index": "9" * 30, "size": "9" * 31},
+             "size is larger"),
+            ("inclusion", {"index": "9" * 30, "size": 2}, "index must be smaller"),
+            ("consistency", {"from": 1, "to": 2 ** 63 - 1}, "to is larger"),
+            ("consistency", {"from": "9" * 30, "to": "9" * 30}, "to is larger")]:
+        r = requests.get(dev.url + "/v1/audit/proof/" + path, params=params,
+                         timeout=10)
+        assert r.status_code == 400, (path, params, r.text)
+        assert why in r.json()["error_description"], (params, r.text)
+    # leading zeros are a decimal integer like any other
+    r = requests.get(dev.url + "/v1/audit/proof/inclusion", timeout=10,
+                     params={"index": "00000000000000000001",
+                             "size": "0000000000000000000000002"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["index"], r.json()["size"]) == (1, 2)
+    r = requests.get(dev.url + "/v1/audit/proof/consistency", timeout=10,
+                     params={"from": "0001", "to": "00000000000000000002"})
+    assert r.status_code == 200, r.text
 
 
 def verify(data_dir, *extra):
@@ -321,7 +343,50 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         db.execute("UPDATE audit_leaves SET leaf_hash = ? WHERE event_id = 3",
                    (leaf_hash(row),))
 
+    MAX = 2 ** 63 - 1
+    forged = ("1795944950, 'agent.revoked', 'r', 'spiffe://dev.local/agents/evil',"
+              " '', '{\"by\":\"dev:loopback\",\"reason\":\"forged\"}'")
+
+    def at_max_id(db, extra_leaf=False):
+        # a record of the largest id, with the leaf it should have: the
+        # record pages must end there (no id follows INT64_MAX)
+        row = (MAX, 1795945000, "task.created", "r", "a", "t", "{}")
+        db.execute("INSERT INTO audit_events (id, %s) VALUES (?,?,?,?,?,?,?)"
+                   % cols, row)
+        db.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)",
+                   (n, MAX, leaf_hash(row)))
+        if extra_leaf:
+            db.execute("INSERT INTO audit_leaves VALUES (?, ?, ?)",
+                       (n + 1, MAX, bytes(32)))
+
+    def not_strict(db, blob_id=None):
+        # rebuilt without STRICT, same columns: then the same bytes can be
+        # stored as a blob (same leaf), which the filters' text equality
+        # does not match
+        db.execute("ALTER TABLE audit_events RENAME TO ae_old")
+        db.execute("CREATE TABLE audit_events (id INTEGER PRIMARY KEY, time"
+                   " INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT"
+                   " NOT NULL, agent TEXT NOT NULL, task_id TEXT NOT NULL,"
+                   " fields_json TEXT NOT NULL)")
+        db.execute("INSERT INTO audit_events SELECT * FROM ae_old ORDER BY id")
+        db.execute("DROP TABLE ae_old")
+        if blob_id is not None:
+            db.execute("UPDATE audit_events SET agent = CAST(agent AS BLOB),"
+                       " task_id = CAST(task_id AS BLOB), type = CAST(type AS"
+                       " BLOB) WHERE id = ?", (blob_id,))
+
     cases = [
+        ("blob-columns", [], lambda db: not_strict(db, 6),
+         "record id 6 (leaf 5): its type is stored as blob, not as text"),
+        ("not-strict", [], not_strict,
+         "table audit_events is not a STRICT table"),
+        ("negative-id", ["INSERT INTO audit_events (id, %s) VALUES (-1, %s)"
+                         % (cols, forged)], None,
+         "record id -1 is not part of the log"),
+        ("id-zero", ["INSERT INTO audit_events (id, %s) VALUES (0, %s)"
+                     % (cols, forged)], None, "record id 0 is not part of the log"),
+        ("max-id-then-leaf", [], lambda db: at_max_id(db, True),
+         "record id %d (leaf %d) is missing" % (MAX, n + 1)),
         ("changed", ["UPDATE audit_events SET fields_json = '{\"x\":1}' WHERE id = 3"],
          None, "record id 3 (leaf 2) does not match"),
         ("deleted", ["DELETE FROM audit_events WHERE id = 4"], None,
@@ -343,12 +408,36 @@ def test_tampering_is_detected(start_daemon, tmp_path):
         ("checkpoint-forged", ["UPDATE audit_checkpoints SET root_hash ="
                                " zeroblob(32) WHERE tree_size = %d" % n], None,
          "stored checkpoint of size %d: the stored size or root differs" % n),
+        ("checkpoint-time", ["UPDATE audit_checkpoints SET time = 42"
+                             " WHERE tree_size = %d" % n], None,
+         "stored checkpoint of size %d: the stored time 42 differs from the"
+         " signed one (%d)" % (n, last["time"])),
     ]
     for name, sql, fn, want in cases:
         copy = tampered_copy(data, os.path.join(t, name), *sql, fn=fn)
         r = verify(copy, "--key", key)
         assert r.returncode == 2, (name, r.stdout, r.stderr)
         assert want in r.stdout, (name, r.stdout)
+
+    # `mandate audit checkpoint` prints the signed fields, not the
+    # table's copies, and says that they differ
+    r = mandate("audit", "checkpoint", "--data-dir",
+                os.path.join(t, "checkpoint-time"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert json.loads(r.stdout) == last
+    assert "differs from what it signed" in r.stderr
+
+    # a forged record of negative id fails with the saved checkpoint too
+    r = verify(os.path.join(t, "negative-id"), "--key", key, "--checkpoint",
+               saved)
+    assert r.returncode == 2 and "record id -1 " in r.stdout, r.stdout
+    # a record of id INT64_MAX that matches its leaf is checked like any
+    # record after the last checkpoint (against its leaf only)
+    copy = tampered_copy(data, os.path.join(t, "max-id"), fn=at_max_id)
+    r = verify(copy, "--key", key)
+    assert r.returncode == 0, r.stdout
+    assert "verified: %d records" % (n + 1) in r.stdout
+    assert "the last 1 records are not yet covered" in r.stdout
 
     # truncation of everything (records, leaves and checkpoints) passes on
     # its own, and is caught by the saved checkpoint
@@ -368,6 +457,16 @@ def test_tampering_is_detected(start_daemon, tmp_path):
     r = verify(old, "--key", key, "--checkpoint", saved)
     assert r.returncode == 2, r.stdout
     assert "rolled back or truncated" in r.stdout
+
+    # an empty or blank checkpoint file is an error, not a silent pass
+    for name, text in (("empty.jsonl", ""), ("blank.jsonl", "\n \n\r\n")):
+        f = str(tmp_path / name)
+        with open(f, "w") as fh:
+            fh.write(text)
+        r = verify(data, "--key", key, "--checkpoint", saved, "--checkpoint", f)
+        assert r.returncode == 1, (name, r.stdout, r.stderr)
+        assert "no checkpoint in it" in r.stderr, r.stderr
+        assert "verified" not in r.stdout
 
     # a checkpoint signed by another key is refused
     other = str(tmp_path / "other.jwk")
@@ -456,6 +555,12 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     # a restart over the same log is fine ...
     d2 = start_daemon(cfg)
     assert d2.stop() == 0
+    good = str(tmp_path / "good.db")
+    src, dst = sqlite3.connect(db_path), sqlite3.connect(good)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    exported = str(tmp_path / "export" / "checkpoints.jsonl")
     # ... a database rolled back below the exported checkpoint is refused
     for ext in ("", "-wal", "-shm"):
         if os.path.exists(db_path + ext):
@@ -466,6 +571,58 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     assert "rolled back or truncated" in d3.log_text()
     # 9 records, then the restart's own two (its shutdown checkpoint: 11)
     assert "covers 11" in d3.log_text()
+    # an older line of the file appended again (an append-only file
+    # allows it) does not hide the larger ones
+    with open(exported) as f:
+        first = f.readline()
+    with open(exported, "a") as f:
+        f.write(first)
+    d4 = start_daemon(cfg, ready=False)
+    assert d4.proc.wait(timeout=15) != 0
+    assert "the largest exported checkpoint covers 11" in d4.log_text()
+    # nor does a line that is not a checkpoint pass unnoticed
+    with open(exported, "a") as f:
+        f.write("garbage\n")
+    d4b = start_daemon(cfg, ready=False)
+    assert d4b.proc.wait(timeout=15) != 0
+    assert "not a checkpoint" in d4b.log_text()
+
+    def restore(fn=None):
+        for ext in ("", "-wal", "-shm"):
+            if os.path.exists(db_path + ext):
+                os.unlink(db_path + ext)
+        shutil.copy(good, db_path)
+        if fn is not None:
+            db = sqlite3.connect(db_path)
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE"
+                                      " type = 'trigger'").fetchall():
+                db.execute('DROP TRIGGER "%s"' % name)
+            fn(db)
+            db.commit()
+            db.close()
+
+    # the latest stored checkpoint is trusted only as signed: a row that
+    # differs from its JWS is an edited database
+    os.rename(exported, exported + ".old")
+    restore(lambda db: db.execute(
+        "UPDATE audit_checkpoints SET time = 42 WHERE tree_size ="
+        " (SELECT max(tree_size) FROM audit_checkpoints)"))
+    d5 = start_daemon(cfg, ready=False)
+    assert d5.proc.wait(timeout=15) != 0
+    assert "differs from what it signed" in d5.log_text()
+    restore(lambda db: db.execute(
+        "UPDATE audit_checkpoints SET signed = 'x' || signed WHERE tree_size ="
+        " (SELECT max(tree_size) FROM audit_checkpoints)"))
+    d6 = start_daemon(cfg, ready=False)
+    assert d6.proc.wait(timeout=15) != 0
+    assert "does not verify with the audit key" in d6.log_text()
+    # a replaced audit key (and a new checkpoint file) still starts: the
+    # old key's checkpoint is checked by its row, and that is said
+    restore()
+    os.unlink(os.path.join(keydir, "ck.pem"))
+    d7 = start_daemon(cfg)
+    assert "signed by another audit key" in d7.log_text()
+    assert d7.stop() == 0
 
 
 def test_bad_audit_configuration(start_daemon, tmp_path):

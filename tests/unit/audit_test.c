@@ -489,6 +489,18 @@ test_checkpoints(void **state)
 	    key, &back, &why), MANDATE_EINVAL);
 	assert_int_equal(audit_checkpoint_verify(&a, str_make(jws.p,
 	    jws.n - 3), key, &back, &why), MANDATE_EINVAL);
+	assert_int_equal(audit_checkpoint_verify(&a, jws, NULL, &back, &why),
+	    MANDATE_EINVAL);
+	/* read without its signature: what any signer's token says, and
+	 * still only a well-formed checkpoint */
+	assert_int_equal(audit_checkpoint_read_unverified(&a, jws, &back,
+	    &why), MANDATE_OK);
+	assert_int_equal(back.size, 5);
+	assert_int_equal(back.time, 1700000123);
+	assert_memory_equal(back.root, c.root, 32);
+	assert_int_equal(audit_checkpoint_read_unverified(&a,
+	    STR_LIT("x.y.z"), &back, &why), MANDATE_EINVAL);
+	assert_int_equal(back.size, 0);
 	c.size = 0;
 	assert_int_equal(audit_checkpoint_sign(&a, key, &c, &jws),
 	    MANDATE_EINVAL);

@@ -778,6 +778,63 @@ test_audit_append_only_sqlite(void **state)
 	sqlite3_close(db);
 }
 
+/* SQLite only: a record whose columns are not stored with their declared
+ * types (a table rebuilt without STRICT, values cast to blobs) is told
+ * apart by store_audit_read, and the table by store_audit_tables_check. */
+static void
+test_audit_misstored_sqlite(void **state)
+{
+	struct fixture *f = *state;
+	struct store_audit_event e, *out = NULL;
+	const char *table = "x", *why = "x";
+	sqlite3 *db = NULL;
+	size_t n = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.type = str_c("task.created");
+	e.agent = str_c("spiffe://d/a");
+	e.task_id = str_c("t1");
+	e.fields_json = str_c("{}");
+	assert_int_equal(store_audit_append(f->s, &e, NULL), MANDATE_OK);
+	assert_int_equal(store_audit_append(f->s, &e, NULL), MANDATE_OK);
+	assert_int_equal(store_audit_read(f->s, 1, 10, &f->a, &out, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_null(out[0].misstored_column);
+	assert_null(out[1].misstored_as);
+	assert_int_equal(store_audit_tables_check(f->s, &table, &why),
+	    MANDATE_OK);
+	assert_null(table);
+	assert_null(why);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_exec(db,
+	    "DROP TRIGGER audit_events_no_update;"
+	    "ALTER TABLE audit_events RENAME TO o;"
+	    "CREATE TABLE audit_events (id INTEGER PRIMARY KEY, time INTEGER"
+	    " NOT NULL, type TEXT NOT NULL, request_id TEXT NOT NULL, agent"
+	    " TEXT NOT NULL, task_id TEXT NOT NULL, fields_json TEXT NOT NULL);"
+	    "INSERT INTO audit_events SELECT * FROM o; DROP TABLE o;"
+	    "UPDATE audit_events SET task_id = CAST(task_id AS BLOB),"
+	    " agent = CAST(agent AS BLOB) WHERE id = 2;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_audit_read(f->s, 1, 10, &f->a, &out, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_null(out[0].misstored_column);
+	assert_string_equal(out[1].misstored_column, "agent");
+	assert_string_equal(out[1].misstored_as, "blob");
+	/* the bytes are read the same */
+	assert_string_equal(out[1].agent.p, "spiffe://d/a");
+	assert_string_equal(out[1].task_id.p, "t1");
+	assert_int_equal(store_audit_tables_check(f->s, &table, &why),
+	    MANDATE_EINVAL);
+	assert_string_equal(table, "audit_events");
+	assert_string_equal(why, "is not a STRICT table");
+}
+
 /* --- the audit query and its indexes ------------------------------------- */
 
 #define AQ_EVENTS 400
@@ -1823,6 +1880,7 @@ main(void)
 		T(test_signing_keys),
 		T(test_audit_append_read),
 		T(test_audit_append_only_sqlite),
+		T(test_audit_misstored_sqlite),
 		T(test_audit_query_indexes),
 		T(test_concurrent_consume),
 		T(test_concurrent_audit),
