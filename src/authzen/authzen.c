@@ -793,10 +793,10 @@ authzen_search_page(json_t *results, const char *next_token)
 }
 
 json_t *
-authzen_metadata_json(const char *base)
+authzen_metadata_json(const char *pdp, const char *base)
 {
 	return json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:s+}",
-	    "policy_decision_point", base,
+	    "policy_decision_point", pdp,
 	    "access_evaluation_endpoint", base, "/access/v1/evaluation",
 	    "access_evaluations_endpoint", base, "/access/v1/evaluations",
 	    "search_subject_endpoint", base, "/access/v1/search/subject",

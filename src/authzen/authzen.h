@@ -196,8 +196,8 @@ json_t *authzen_search_item(enum authzen_search_kind kind, struct str type,
  * NULL or "" on the last page. */
 json_t *authzen_search_page(json_t *results, const char *next_token);
 
-/* The metadata document (/.well-known/authzen-configuration) for the
- * base URL `base` (no trailing slash). */
-json_t *authzen_metadata_json(const char *base);
+/* The metadata document (/.well-known/authzen-configuration) of the PDP
+ * identified by `pdp`, its endpoints under `base` (no trailing slash). */
+json_t *authzen_metadata_json(const char *pdp, const char *base);
 
 #endif

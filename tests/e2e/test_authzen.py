@@ -285,6 +285,38 @@ def test_well_known(pdp):
     assert j["search_action_endpoint"].endswith("/access/v1/search/action")
 
 
+@pytest.mark.parametrize("suffix", ["/pdp/tenant1", "/pdp/", "/"])
+def test_well_known_under_an_issuer_path(start_daemon, tmp_path, suffix):
+    # AuthZEN: the metadata of https://host/path is at
+    # https://host/.well-known/authzen-configuration/path, and every URL
+    # it advertises answers
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    cfg = CONFIG + "tokens:\n  issuer: http://127.0.0.1:@PORT@" + suffix + "\n"
+    d = start_daemon(cfg)
+    iss = d.url + suffix
+    path = suffix.rstrip("/")
+    for wk in {"/.well-known/authzen-configuration",
+               "/.well-known/authzen-configuration" + path}:
+        r = requests.get(d.url + wk, timeout=5)
+        assert r.status_code == 200, (wk, r.text)
+        j = r.json()
+        assert j["policy_decision_point"] == iss
+        for k, v in j.items():
+            if k.endswith("_endpoint"):
+                assert v == d.url + path + "/access/v1/" + v.split("/access/v1/")[1]
+                assert "//access" not in v
+        body = req(props={"owner": "alice"})
+        r = requests.post(j["access_evaluation_endpoint"], json=body, timeout=5)
+        assert r.status_code == 200 and r.json()["decision"] is True, r.text
+        r = requests.post(j["search_action_endpoint"], timeout=5, json={
+            "subject": body["subject"], "resource": body["resource"]})
+        assert r.status_code == 200, r.text
+    # and at the root as before
+    assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
+
+
 def wait_for(pred, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -459,7 +459,8 @@ test_responses(void **state)
 	    str_make("a\0b", 3)), "{\"id\":\"a\\u0000b\",\"type\":\"doc\"}");
 	expect_json(authzen_search_page(pol, NULL),
 	    "{\"page\":{\"next_token\":\"\"},\"results\":[\"p1\"]}");
-	expect_json(authzen_metadata_json("https://pdp.example"),
+	expect_json(authzen_metadata_json("https://pdp.example",
+	    "https://pdp.example"),
 	    "{\"access_evaluation_endpoint\":\"https://pdp.example/access/v1/"
 	    "evaluation\",\"access_evaluations_endpoint\":\"https://pdp."
 	    "example/access/v1/evaluations\",\"policy_decision_point\":"
