@@ -10,7 +10,8 @@
  * on the task's later decisions.  An operator may report too when the
  * policies permit it (action mandate:report_outcome on Decision::"<id>").
  * Once only: 409 when an outcome was already reported or the decision was
- * a deny; 404 for an unknown id (and for a caller who may not report on
+ * a deny, or (nothing changes) when the labels new to the task's session
+ * would take it past STORE_MAX_SESSION rows; 404 for an unknown id (and for a caller who may not report on
  * it, so that ids cannot be probed); 400 for a bad body.  Decisions that
  * named no task are audited but not stored, so they are unknown here.
  */
@@ -177,6 +178,25 @@ h_outcome(struct http_request *req, void *arg)
 	r = store_decision_outcome(d->store, id, status, str_c(lj), labels,
 	    n_labels, (int64_t)time(NULL), &changed);
 	free(lj);
+	if (r == MANDATE_ELIMIT) {
+		/* nothing changed; the refusal is recorded with the labels
+		 * the call returned, since the call did happen */
+		daemon_log(d, DLOG_WARN, "request %s: decision outcome "
+		    "refused: the task's session is full", req->request_id);
+		if ((r = api_audit(d, req, "decision.outcome_refused",
+		    STR_NULL, dec.task_id, json_pack("{s:s%,s:s,s:s,s:O,s:s}",
+		    "decision_id", id.p, id.n, "by", caller.principal,
+		    "status", status == STORE_OUTCOME_SUCCESS ? "success" :
+		    "failure", "labels", jl, "reason", "the task's session "
+		    "would pass " STORE_MAX_SESSION_TEXT " labels and "
+		    "actions"))) != MANDATE_OK)
+			goto fail;
+		json_decref(jl);
+		http_respond_error(req, 409, "conflict", "these labels would "
+		    "take the task's session past " STORE_MAX_SESSION_TEXT
+		    " labels and actions; nothing was recorded");
+		return;
+	}
 	if (r != MANDATE_OK)
 		goto fail;
 	if (!changed) {

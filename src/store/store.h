@@ -219,6 +219,7 @@ struct store;
 #define STORE_MAX_LABEL       128    /* one session label or action name */
 #define STORE_MAX_LABELS      64     /* labels per decision or outcome */
 #define STORE_MAX_SESSION     1000   /* label + action rows per task */
+#define STORE_MAX_SESSION_TEXT "1000" /* the same, for messages */
 
 /* What a permitted call reported (decisions.outcome). */
 enum store_outcome {
@@ -579,7 +580,10 @@ int store_decision_get(struct store *s, struct str id, struct arena *a,
  * _FAILURE) and the labels of the data it returned (labels_json is their
  * JSON array, kept with the decision): the labels join the task's
  * session.  Once only: *changed is 0 when an outcome was already
- * reported (nothing changes).  ENOTFOUND for an unknown id. */
+ * reported (nothing changes).  ENOTFOUND for an unknown id.  ELIMIT,
+ * and nothing changes, when the labels new to the session would take it
+ * past STORE_MAX_SESSION rows (a session past it cannot be read, so
+ * every later decision of the task would be a deny). */
 int store_decision_outcome(struct store *s, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
     int64_t now, int *changed);
