@@ -2936,16 +2936,42 @@ sess_size(struct op *op, struct str task, int64_t *rows)
 	return r;
 }
 
+/* Is the task active at now (its state, and not past its expiry)?  An
+ * unknown task is not. */
+static int
+task_active_at(struct op *op, struct str task, int64_t now, int *active)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*active = 0;
+	if ((q = op_stmt(op, ST_TASK_STATUS, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, task)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*active = sqlite3_column_int(q, 0) == STORE_TASK_ACTIVE &&
+		    sqlite3_column_int64(q, 1) > now;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_OK;
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
 static int
 sq_decision_outcome(void *impl, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
-    int64_t now, int *changed)
+    int64_t now, int *changed, int *task_active)
 {
 	struct op op;
 	sqlite3_stmt *q;
 	char task_buf[STORE_MAX_ID + 1];
 	struct str task = STR_NULL;
-	int r, rc, exists = 0;
+	int r, rc, exists = 0, active = 0;
 
 	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
 		return r;
@@ -2983,6 +3009,10 @@ sq_decision_outcome(void *impl, struct str id, int status,
 			r = MANDATE_ENOTFOUND;
 		goto tx;
 	}
+	/* a task that is over keeps its session as it was */
+	if ((r = task_active_at(&op, task, now, &active)) != MANDATE_OK ||
+	    !active)
+		goto tx;
 	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
 		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
 	if (r == MANDATE_OK && n_labels > 0) {
@@ -2997,8 +3027,10 @@ sq_decision_outcome(void *impl, struct str id, int status,
 	}
 tx:
 	r = tx_end(&op, r);
-	if (r == MANDATE_OK)
+	if (r == MANDATE_OK) {
 		*changed = task.p != NULL;
+		*task_active = active;
+	}
 out:
 	op_end(&op);
 	return r;

@@ -336,6 +336,42 @@ def test_session_limit(ctl, tmp_path):
     assert "session" in recs[0]["deny_reason"] and "1000" in recs[0]["deny_reason"]
 
 
+def test_outcome_after_the_task_is_over(ctl, tmp_path):
+    """A call permitted while its task was active may finish after the task
+    ended or was revoked: its outcome is still taken, as the record of what
+    the call did (on the decision and in the audit log), but the task's
+    session is left as it was (task_active: false)."""
+    d, iss = ctl
+    args = dict(arguments={"path": "/docs/a"})
+    # an active task's report says so
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+    assert r.status_code == 200 and r.json()["task_active"] is True
+    for how in ("end", "revoke"):
+        task = new_task(d, iss)
+        m = {"token": token(d, iss, task)}
+        ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+        assert ok is True
+        if how == "end":
+            url = d.url + "/v1/tasks/%s/end" % task["id"]
+        else:
+            url = d.url + "/v1/agents/%s/revoke" % requests.utils.quote(ASSISTANT, safe="")
+        r = requests.post(url, headers=bearer(iss.person()), timeout=5)
+        assert r.status_code == 200, r.text
+        r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["task_active"] is False
+        assert r.json()["labels"] == ["confidential"]
+        recs = _audit(tmp_path, "decision.outcome", task["id"])
+        assert [(x["decision_id"], x["labels"], x["task_active"]) for x in recs] == \
+            [(did, ["confidential"], False)]
+        # once only, as for an active task
+        assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+
+
 def test_search_is_a_question_not_a_call(ctl):
     """A resource search naming a task decides per candidate with the task's
     context (sensitivity ceiling) but consumes no budget and records nothing."""
