@@ -643,13 +643,16 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 		return MANDATE_ENOMEM;
 	memset(c, 0, sizeof(*c));
 	c->call = call;
-	if (audit_inputs(req->arena, context, c) != MANDATE_OK)
+	/* from here on *out is set, error or not: finish records the deny */
+	*out = c;
+	c->named = json_object_get(context, "mandate") != NULL;
+	if (audit_inputs(req->arena, context, c) != MANDATE_OK) {
+		c->why = "internal error";
 		return MANDATE_ENOMEM;
+	}
 	m = json_incref(json_object_get(context, "mandate"));
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		json_object_del(context, reserved[i]);
-	*out = c;
-	c->named = m != NULL;
 	if (m == NULL) {
 		*result = AGENT_CTX_NONE;
 		*why = NULL;
@@ -680,6 +683,9 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 	}
 	if ((r = fill_context(d, c, req, context, token_acts)) != MANDATE_OK) {
 		c->usable = false;
+		if (r == MANDATE_ELIMIT)
+			c->why = "task session past its limit of "
+			    STORE_MAX_SESSION_TEXT " labels and actions";
 		goto out;
 	}
 	c->context_set = true;
@@ -688,6 +694,8 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 out:
 	if (r != MANDATE_OK && c->why == NULL)
 		c->why = "internal error";
+	if (r != MANDATE_OK)
+		*why = c->why;
 	json_decref(m);
 	json_decref(token_acts);
 	return r;

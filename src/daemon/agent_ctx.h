@@ -122,7 +122,11 @@ struct agent_ctx;
  * the task and set context.task/session/approval.  *out (allocated in
  * req->arena, never NULL on MANDATE_OK) is passed to finish.  *result
  * says how to go on; with AGENT_CTX_DENY, *why is a short reason for the
- * log and the audit (not for the client).  Any error status means deny.
+ * log and the audit (not for the client).  Any error status means deny;
+ * *out is then still set unless the context itself could not be
+ * allocated, and finish(permit = false) records that deny with *why (a
+ * task whose session is past STORE_MAX_SESSION rows, for one) as its
+ * deny_reason: every decision has its record.
  */
 int agent_ctx_prepare(struct daemon *d, struct http_request *req,
     const struct agent_call *call, json_t *context, struct agent_ctx **out,

@@ -10,6 +10,14 @@
  * development caller "dev:loopback".  Anything else is 401 with
  * WWW-Authenticate; the client learns only that authentication failed,
  * the log says which check did.
+ *
+ * The caller is a bare name (a task's delegator, a decision's caller,
+ * the Cedar principal Delegator::"<name>"), so names must not collide
+ * across kinds: a SPIFFE ID only ever comes from a SPIFFE issuer of its
+ * trust domain (the identity module refuses an OIDC sub spelled
+ * spiffe:, docs/configuration.md), and a verified token whose sub is
+ * LOOPBACK_CALLER is refused, so that no issuer can mint the open
+ * loopback caller.
  */
 #include <string.h>
 #include <strings.h>
@@ -18,6 +26,8 @@
 #include "daemon/daemon_int.h"
 #include "identity/identity.h"
 #include "util/status.h"
+
+#define LOOPBACK_CALLER "dev:loopback"
 
 static bool
 is_loopback(const char *addr)
@@ -92,6 +102,9 @@ api_authenticate(struct daemon *d, struct http_request *req,
 		if (!issuer_ok)
 			return fail(d, req, true, "issuer not in "
 			    "api_auth.bearer_issuers");
+		if (str_eq_c(pr.subject, LOOPBACK_CALLER))
+			return fail(d, req, true, "subject " LOOPBACK_CALLER
+			    " is reserved for the open loopback caller");
 		if (aa->bearer_subjects.n > 0 &&
 		    !in_list(&aa->bearer_subjects, pr.subject))
 			return fail(d, req, true, "subject not in "
@@ -122,7 +135,7 @@ api_authenticate(struct daemon *d, struct http_request *req,
 		return 1;
 	}
 	if (aa->open_on_loopback && is_loopback(req->remote_addr)) {
-		out->principal = "dev:loopback";
+		out->principal = LOOPBACK_CALLER;
 		out->kind = "loopback";
 		out->issuer = "";
 		return 1;

@@ -326,7 +326,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	const char *why = NULL;
 	json_t *ctx = NULL;
 	bool permit = false, refused;
-	int r = MANDATE_OK, rf;
+	int r = MANDATE_OK, rf, rp;
 
 	memset(o, 0, sizeof(*o));
 	o->reasons = json_array();
@@ -355,19 +355,30 @@ evaluate(struct daemon *d, struct http_request *req,
 	refused = r == MANDATE_EINVAL;
 	if (refused && (ctx = json_object()) == NULL)
 		return MANDATE_ENOMEM;
-	if (agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why) !=
-	    MANDATE_OK || ac == NULL) {
-		daemon_log(d, DLOG_ERROR, "request %s: agent context failed: "
-		    "deny", req->request_id);
+	rp = agent_ctx_prepare(d, req, &call, ctx, &ac, &res, &why);
+	if (ac == NULL) {
+		daemon_log(d, DLOG_ERROR, "request %s: agent context failed "
+		    "(%s): deny, not recorded", req->request_id,
+		    mandate_strerror(rp));
 		json_decref(ctx);
-		return MANDATE_EINTERNAL;
+		return rp == MANDATE_ENOMEM ? rp : MANDATE_EINTERNAL;
+	}
+	if (rp != MANDATE_OK) {
+		/* the task's context could not be prepared: a deny without
+		 * the policies, recorded by finish like any other */
+		daemon_log(d, DLOG_ERROR, "request %s: agent context failed "
+		    "(%s): %s: deny", req->request_id, mandate_strerror(rp),
+		    why != NULL ? why : "");
+		res = AGENT_CTX_DENY;
 	}
 	if (refused) {
 		daemon_log(d, DLOG_INFO, "request %s: not evaluated: %s",
 		    req->request_id, o->err);
 	} else if (res == AGENT_CTX_DENY) {
-		daemon_log(d, DLOG_INFO, "request %s: denied before the "
-		    "policies: %s", req->request_id, why ? why : "");
+		if (rp == MANDATE_OK)
+			daemon_log(d, DLOG_INFO, "request %s: denied before "
+			    "the policies: %s", req->request_id,
+			    why ? why : "");
 	} else if (p == NULL || p->set == NULL) {
 		daemon_log(d, DLOG_ERROR, "request %s: no policies: deny",
 		    req->request_id);

@@ -9,8 +9,13 @@
  * returned join the task's session (context.session.labels) and so weigh
  * on the task's later decisions.  An operator may report too when the
  * policies permit it (action mandate:report_outcome on Decision::"<id>").
+ * A task that is over (ended, revoked, expired) still takes the report,
+ * as the record of what its call did (kept with the decision and in the
+ * audit log), but its session is left as it was: "task_active": false in
+ * the answer and the record says so.
  * Once only: 409 when an outcome was already reported or the decision was
- * a deny; 404 for an unknown id (and for a caller who may not report on
+ * a deny, or (nothing changes) when the labels new to the task's session
+ * would take it past STORE_MAX_SESSION rows; 404 for an unknown id (and for a caller who may not report on
  * it, so that ids cannot be probed); 400 for a bad body.  Decisions that
  * named no task are audited but not stored, so they are unknown here.
  */
@@ -137,7 +142,7 @@ h_outcome(struct http_request *req, void *arg)
 	size_t n_labels = 0;
 	char *lj = NULL;
 	json_t *jl = NULL, *resp;
-	int status = 0, changed = 0, r;
+	int status = 0, changed = 0, active = 0, r;
 
 	if (!api_authenticate(d, req, &caller))
 		return;
@@ -175,8 +180,27 @@ h_outcome(struct http_request *req, void *arg)
 	if ((lj = json_dumps(jl, JSON_COMPACT)) == NULL)
 		goto fail;
 	r = store_decision_outcome(d->store, id, status, str_c(lj), labels,
-	    n_labels, (int64_t)time(NULL), &changed);
+	    n_labels, (int64_t)time(NULL), &changed, &active);
 	free(lj);
+	if (r == MANDATE_ELIMIT) {
+		/* nothing changed; the refusal is recorded with the labels
+		 * the call returned, since the call did happen */
+		daemon_log(d, DLOG_WARN, "request %s: decision outcome "
+		    "refused: the task's session is full", req->request_id);
+		if ((r = api_audit(d, req, "decision.outcome_refused",
+		    STR_NULL, dec.task_id, json_pack("{s:s%,s:s,s:s,s:O,s:s}",
+		    "decision_id", id.p, id.n, "by", caller.principal,
+		    "status", status == STORE_OUTCOME_SUCCESS ? "success" :
+		    "failure", "labels", jl, "reason", "the task's session "
+		    "would pass " STORE_MAX_SESSION_TEXT " labels and "
+		    "actions"))) != MANDATE_OK)
+			goto fail;
+		json_decref(jl);
+		http_respond_error(req, 409, "conflict", "these labels would "
+		    "take the task's session past " STORE_MAX_SESSION_TEXT
+		    " labels and actions; nothing was recorded");
+		return;
+	}
 	if (r != MANDATE_OK)
 		goto fail;
 	if (!changed) {
@@ -186,14 +210,15 @@ h_outcome(struct http_request *req, void *arg)
 		return;
 	}
 	if ((r = api_audit(d, req, "decision.outcome", STR_NULL, dec.task_id,
-	    json_pack("{s:s%,s:s,s:s,s:O}", "decision_id", id.p, id.n, "by",
-	    caller.principal, "status", status == STORE_OUTCOME_SUCCESS ?
-	    "success" : "failure", "labels", jl))) != MANDATE_OK)
+	    json_pack("{s:s%,s:s,s:s,s:O,s:b}", "decision_id", id.p, id.n,
+	    "by", caller.principal, "status", status ==
+	    STORE_OUTCOME_SUCCESS ? "success" : "failure", "labels", jl,
+	    "task_active", active))) != MANDATE_OK)
 		goto fail;
-	resp = json_pack("{s:s%,s:s%,s:s,s:O}", "decision_id", id.p, id.n,
-	    "task_id", dec.task_id.p, dec.task_id.n, "status",
+	resp = json_pack("{s:s%,s:s%,s:s,s:O,s:b}", "decision_id", id.p,
+	    id.n, "task_id", dec.task_id.p, dec.task_id.n, "status",
 	    status == STORE_OUTCOME_SUCCESS ? "success" : "failure",
-	    "labels", jl);
+	    "labels", jl, "task_active", active);
 	json_decref(jl);
 	if (resp == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);

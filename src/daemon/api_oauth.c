@@ -143,6 +143,7 @@ verify_token(struct daemon *d, struct http_request *req, struct str tok,
 	}
 	out->sub = pr.subject;
 	out->iss = pr.issuer_name;
+	out->spiffe = pr.kind == IDENTITY_KIND_SPIFFE;
 	return 1;
 }
 

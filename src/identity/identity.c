@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -44,6 +45,8 @@ static const char *const reason_text[IDENTITY_R__COUNT] = {
 	[IDENTITY_R_X509_CHAIN] = "certificate chain does not verify",
 	[IDENTITY_R_X509_SAN] = "not exactly one URI SAN",
 	[IDENTITY_R_X509_LEAF] = "leaf certificate not allowed",
+	[IDENTITY_R_SPIFFE_SUBJECT] = "spiffe: subject from a non-SPIFFE "
+	    "issuer",
 };
 
 const char *
@@ -826,6 +829,14 @@ identity_verify_jwt(struct identity_verifier *v, const char *token,
 			reason = IDENTITY_R_TRUST_DOMAIN;
 			goto fail;
 		}
+	} else if (jc.sub.n >= 7 && strncasecmp(jc.sub.p, "spiffe:", 7) ==
+	    0) {
+		/* Only a SPIFFE issuer of its trust domain vouches for a
+		 * workload: an OIDC sub spelled as a SPIFFE ID would make the
+		 * string comparisons downstream (a task's agent, a delegator,
+		 * api_auth.bearer_subjects) take a person's token for it. */
+		reason = IDENTITY_R_SPIFFE_SUBJECT;
+		goto fail;
 	}
 	cp.issuer_index = is->index;
 	cp.generation = gen;

@@ -90,6 +90,7 @@ enum identity_reason {
 	IDENTITY_R_X509_CHAIN,       /* chain does not verify to the CAs */
 	IDENTITY_R_X509_SAN,         /* not exactly one URI SAN */
 	IDENTITY_R_X509_LEAF,        /* leaf is a CA or has bad key usage */
+	IDENTITY_R_SPIFFE_SUBJECT,   /* OIDC token whose sub is a spiffe: URI */
 	IDENTITY_R__COUNT
 };
 
@@ -177,7 +178,14 @@ void identity_stop(struct identity_verifier *v);
  * kid (no kid: only with exactly one key), signature, exp (required),
  * nbf, iat with the issuer's leeway, aud containing one of the issuer's
  * audiences, typ (JWT-SVID: absent, JWT or JOSE), sub (SPIFFE: a valid
- * SPIFFE ID with a path in the configured trust domain; OIDC: present).
+ * SPIFFE ID with a path in the configured trust domain; OIDC: present,
+ * and not a spiffe: URI in any case, IDENTITY_R_SPIFFE_SUBJECT).  So a
+ * subject that is a SPIFFE ID was always vouched for by a SPIFFE issuer
+ * of its own trust domain: an OIDC issuer, however trusted, cannot name
+ * a workload, and comparing subjects as strings stays unambiguous for
+ * SPIFFE IDs (an OIDC issuer matching the token's iss is chosen before
+ * the trust domain of its sub, so a JWT-SVID carrying such an iss is
+ * refused too: configure its trust domain as a spiffe issuer instead).
  * *out is filled from arena `a`; *why (may be NULL) gets the reason.
  */
 int identity_verify_jwt(struct identity_verifier *v, const char *token,

@@ -557,13 +557,16 @@ store_decision_get(struct store *s, struct str id, struct arena *a,
 int
 store_decision_outcome(struct store *s, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
-    int64_t now, int *changed)
+    int64_t now, int *changed, int *task_active)
 {
-	int dummy;
+	int dummy, dummy_active;
 
 	if (changed == NULL)
 		changed = &dummy;
+	if (task_active == NULL)
+		task_active = &dummy_active;
 	*changed = 0;
+	*task_active = 0;
 	if (s == NULL || (status != STORE_OUTCOME_SUCCESS &&
 	    status != STORE_OUTCOME_FAILURE))
 		return MANDATE_EINVAL;
@@ -571,7 +574,7 @@ store_decision_outcome(struct store *s, struct str id, int status,
 	CHECK(check_str(labels_json, STORE_MAX_JSON, 0));
 	CHECK(check_labels(labels, n_labels));
 	return s->ops->decision_outcome(s->impl, id, status, labels_json,
-	    labels, n_labels, now, changed);
+	    labels, n_labels, now, changed, task_active);
 }
 
 int

@@ -228,6 +228,7 @@ struct store;
 #define STORE_MAX_LABEL       128    /* one session label or action name */
 #define STORE_MAX_LABELS      64     /* labels per decision or outcome */
 #define STORE_MAX_SESSION     1000   /* label + action rows per task */
+#define STORE_MAX_SESSION_TEXT "1000" /* the same, for messages */
 
 /* What a permitted call reported (decisions.outcome). */
 enum store_outcome {
@@ -335,7 +336,7 @@ struct store_ops {
 	    struct store_decision *out);
 	int (*decision_outcome)(void *impl, struct str id, int status,
 	    struct str labels_json, const struct str *labels, size_t n_labels,
-	    int64_t now, int *changed);
+	    int64_t now, int *changed, int *task_active);
 	int (*session_get)(void *impl, struct str task_id, struct arena *a,
 	    struct store_session *out);
 	int (*audit_tree_head)(void *impl, int64_t *size,
@@ -589,11 +590,18 @@ int store_decision_get(struct store *s, struct str id, struct arena *a,
 /* Report what a decision's call did (status STORE_OUTCOME_SUCCESS or
  * _FAILURE) and the labels of the data it returned (labels_json is their
  * JSON array, kept with the decision): the labels join the task's
- * session.  Once only: *changed is 0 when an outcome was already
- * reported (nothing changes).  ENOTFOUND for an unknown id. */
+ * session while the task is active at `now`.  The outcome of a task that
+ * is over (ended, revoked, expired) is still kept with its decision, as
+ * the record of what the call did, but its session is left as it was:
+ * the task takes no more decisions.  *task_active (may be NULL) says
+ * which.  Once only: *changed is 0 when an outcome was already reported
+ * (nothing changes).  ENOTFOUND for an unknown id.  ELIMIT, and nothing
+ * changes, when the labels new to an active task's session would take
+ * it past STORE_MAX_SESSION rows (a session past it cannot be read, so
+ * every later decision of the task would be a deny). */
 int store_decision_outcome(struct store *s, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
-    int64_t now, int *changed);
+    int64_t now, int *changed, int *task_active);
 
 /* A task's session (empty for a task with none yet, or an unknown one).
  * ELIMIT when it holds more than STORE_MAX_SESSION rows (callers deny). */

@@ -308,6 +308,7 @@ enum stmt_id {
 	ST_SESSION_COUNT,
 	ST_SESSION_LABEL,
 	ST_SESSION_READ,
+	ST_SESSION_SIZE,
 	ST_COUNT
 };
 
@@ -417,6 +418,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " count) VALUES (?1, 0, ?2, 0) ON CONFLICT DO NOTHING",
 	[ST_SESSION_READ] = "SELECT kind, name, count FROM task_sessions"
 	    " WHERE task_id = ?1 ORDER BY kind, name LIMIT ?2",
+	[ST_SESSION_SIZE] = "SELECT count(*) FROM task_sessions"
+	    " WHERE task_id = ?1",
 };
 
 /* --- connections and the pool ------------------------------------------- */
@@ -2994,16 +2997,64 @@ out:
 	return r;
 }
 
+/* The number of a task's session rows (labels and actions). */
+static int
+sess_size(struct op *op, struct str task, int64_t *rows)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*rows = 0;
+	if ((q = op_stmt(op, ST_SESSION_SIZE, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, task)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*rows = sqlite3_column_int64(q, 0);
+		r = MANDATE_OK;
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
+/* Is the task active at now (its state, and not past its expiry)?  An
+ * unknown task is not. */
+static int
+task_active_at(struct op *op, struct str task, int64_t now, int *active)
+{
+	sqlite3_stmt *q;
+	int r, rc;
+
+	*active = 0;
+	if ((q = op_stmt(op, ST_TASK_STATUS, &r)) == NULL)
+		return r;
+	if ((rc = bind_str(q, 1, task)) != SQLITE_OK) {
+		r = op_fail(op, rc);
+	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*active = sqlite3_column_int(q, 0) == STORE_TASK_ACTIVE &&
+		    sqlite3_column_int64(q, 1) > now;
+		r = MANDATE_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = MANDATE_OK;
+	} else {
+		r = op_fail(op, rc);
+	}
+	stmt_idle(q);
+	return r;
+}
+
 static int
 sq_decision_outcome(void *impl, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
-    int64_t now, int *changed)
+    int64_t now, int *changed, int *task_active)
 {
 	struct op op;
 	sqlite3_stmt *q;
 	char task_buf[STORE_MAX_ID + 1];
 	struct str task = STR_NULL;
-	int r, rc, exists = 0;
+	int r, rc, exists = 0, active = 0;
 
 	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
 		return r;
@@ -3041,12 +3092,28 @@ sq_decision_outcome(void *impl, struct str id, int status,
 			r = MANDATE_ENOTFOUND;
 		goto tx;
 	}
+	/* a task that is over keeps its session as it was */
+	if ((r = task_active_at(&op, task, now, &active)) != MANDATE_OK ||
+	    !active)
+		goto tx;
 	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
 		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
+	if (r == MANDATE_OK && n_labels > 0) {
+		/* past the limit the session could no longer be read, and
+		 * every later decision of the task would be a deny: refuse
+		 * the report instead (the rollback undoes all of it) */
+		int64_t rows = 0;
+
+		if ((r = sess_size(&op, task, &rows)) == MANDATE_OK &&
+		    rows > STORE_MAX_SESSION)
+			r = MANDATE_ELIMIT;
+	}
 tx:
 	r = tx_end(&op, r);
-	if (r == MANDATE_OK)
+	if (r == MANDATE_OK) {
 		*changed = task.p != NULL;
+		*task_active = active;
+	}
 out:
 	op_end(&op);
 	return r;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -377,6 +378,15 @@ audience_allowed(const struct sts *sts, struct str aud)
 }
 
 /* Does the act chain (an object, nested "act") name sub? */
+/* A spiffe: URI (in any case; a task's agent in that scheme is a valid
+ * SPIFFE ID, docs/api.md) names a workload, which only a SPIFFE issuer
+ * may vouch for (struct sts_principal's spiffe). */
+static bool
+names_workload(struct str id)
+{
+	return id.n >= 7 && strncasecmp(id.p, "spiffe:", 7) == 0;
+}
+
 static bool
 act_chain_has(const struct ajson *act, struct str sub)
 {
@@ -630,6 +640,10 @@ exchange(struct xstate *x)
 	if (!str_eq(task.agent, req->subject.sub))
 		return refuse(x, 400, "invalid_grant", "task not usable",
 		    "task belongs to another agent");
+	if (names_workload(task.agent) && !req->subject.spiffe)
+		return refuse(x, 400, "invalid_grant", "task not usable",
+		    "the task's agent is a SPIFFE ID; the subject_token is "
+		    "not from a SPIFFE issuer");
 
 	/* the task's intents: names, or objects with "action" */
 	r = ajson_parse(a, task.intents_json.p, task.intents_json.n,
@@ -711,6 +725,10 @@ exchange(struct xstate *x)
 			return refuse(x, 400, "invalid_request",
 			    "actor_token unacceptable",
 			    "actor is not the task's delegator");
+		if (names_workload(req->actor->sub) && !req->actor->spiffe)
+			return refuse(x, 400, "invalid_request",
+			    "actor_token unacceptable",
+			    "actor is a SPIFFE ID not from a SPIFFE issuer");
 	}
 	{
 		/* act: the task's chain (or its delegator), under the actor

@@ -153,6 +153,11 @@ int sts_mint(struct sts *sts, const struct sts_mint_req *req,
 struct sts_principal {
 	struct str sub;               /* SPIFFE ID or OIDC sub */
 	struct str iss;               /* issuer name, may be empty */
+	/* Vouched for by a SPIFFE issuer of sub's trust domain (a JWT-SVID
+	 * or X.509-SVID).  A sub that is a spiffe: URI is only taken for
+	 * that workload (a task's agent, its delegator or act chain) when
+	 * this is set: equal strings from an OIDC issuer are refused. */
+	bool spiffe;
 };
 
 /* The form fields of a token request; absent fields are empty.  audience

@@ -285,6 +285,93 @@ def test_decisions_are_audited(ctl, tmp_path):
     assert "file-sensitivity-ceiling" in json.dumps(recs[did2][1])
 
 
+def _audit(tmp_path, type_, task_id):
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    rows = db.execute("SELECT fields_json FROM audit_events WHERE type = ? AND task_id = ?"
+                      " ORDER BY id", (type_, task_id)).fetchall()
+    db.close()
+    return [json.loads(f) for f, in rows]
+
+
+def test_session_limit(ctl, tmp_path):
+    """A task's session holds at most 1000 labels and actions.  An outcome
+    whose labels would pass it is refused (409) and changes nothing, so
+    reports cannot make the task's session unreadable; and when the session
+    is past it anyway (here through a permitted call's configured output
+    labels), the task's decisions are denies that are recorded like any
+    other, with the reason."""
+    d, iss = ctl
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    args = dict(arguments={"path": "/docs/a"})
+    for i in range(15):          # 1 action + 15 * 64 labels = 961 rows
+        ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+        assert ok is True
+        r = outcome(d, iss, did, {"status": "success",
+                                  "labels": ["l%03d_%02d" % (i, j) for j in range(64)]})
+        assert r.status_code == 200, r.text
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    big = ["m%02d" % j for j in range(64)]
+    r = outcome(d, iss, did, {"status": "success", "labels": big})
+    assert r.status_code == 409, r.text
+    assert "1000" in r.json()["error_description"]
+    refused = _audit(tmp_path, "decision.outcome_refused", task["id"])
+    assert [x["decision_id"] for x in refused] == [did]
+    assert refused[0]["labels"] == big
+    # nothing changed: the decision still takes a report, up to the limit
+    r = outcome(d, iss, did, {"status": "success", "labels": big[:39] + ["l000_00"]})
+    assert r.status_code == 200, r.text
+    ok, _ = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True            # 1000 rows: the session still reads
+    # a permitted fetch adds its action and its configured label: 1002
+    ok, _ = evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/", m)
+    assert ok is True
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is False and did, did
+    recs = [x for x in _audit(tmp_path, "decision", task["id"]) if x["decision_id"] == did]
+    assert len(recs) == 1, recs
+    assert recs[0]["decision"] is False
+    assert "session" in recs[0]["deny_reason"] and "1000" in recs[0]["deny_reason"]
+
+
+def test_outcome_after_the_task_is_over(ctl, tmp_path):
+    """A call permitted while its task was active may finish after the task
+    ended or was revoked: its outcome is still taken, as the record of what
+    the call did (on the decision and in the audit log), but the task's
+    session is left as it was (task_active: false)."""
+    d, iss = ctl
+    args = dict(arguments={"path": "/docs/a"})
+    # an active task's report says so
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+    assert r.status_code == 200 and r.json()["task_active"] is True
+    for how in ("end", "revoke"):
+        task = new_task(d, iss)
+        m = {"token": token(d, iss, task)}
+        ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+        assert ok is True
+        if how == "end":
+            url = d.url + "/v1/tasks/%s/end" % task["id"]
+        else:
+            url = d.url + "/v1/agents/%s/revoke" % requests.utils.quote(ASSISTANT, safe="")
+        r = requests.post(url, headers=bearer(iss.person()), timeout=5)
+        assert r.status_code == 200, r.text
+        r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["task_active"] is False
+        assert r.json()["labels"] == ["confidential"]
+        recs = _audit(tmp_path, "decision.outcome", task["id"])
+        assert [(x["decision_id"], x["labels"], x["task_active"]) for x in recs] == \
+            [(did, ["confidential"], False)]
+        # once only, as for an active task
+        assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+
+
 def test_search_is_a_question_not_a_call(ctl):
     """A resource search naming a task decides per candidate with the task's
     context (sensitivity ceiling) but consumes no budget and records nothing."""

@@ -401,6 +401,67 @@ def test_person_token_attacks_on_tasks_api(flow):
         assert r.headers["WWW-Authenticate"].startswith("Bearer"), name
 
 
+def test_person_token_cannot_stand_in_for_an_agent(oauth):
+    """A trusted OIDC issuer (people) whose token's sub is spelled as the
+    agent's SPIFFE ID is not that workload: only a SPIFFE issuer of the ID's
+    trust domain vouches for it, so the subject token is refused when it is
+    verified (and never reaches the task's agent comparison)."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    for sub in (AGENT, AGENT.replace("spiffe:", "SPIFFE:")):
+        r = exchange(d, iss.person(sub=sub), task["id"])
+        assert r.status_code == 400, sub
+        assert r.json() == {"error": "invalid_request",
+                            "error_description": "the subject_token is not acceptable"}
+    assert "spiffe: subject from a non-SPIFFE issuer" in d.log_text()
+    assert exchange(d, iss.svid(), task["id"]).status_code == 200
+
+
+ORCHESTRATOR = "spiffe://acme.test/orchestrator"
+
+CALLERS_POLICY = POLICY + """
+@id("orchestrator-delegates")
+permit (principal == Delegator::"%s", action == Action::"mandate:create_task", resource)
+when { context.caller.kind == "spiffe" && context.agent.trust_domain == "acme.test" };
+""" % ORCHESTRATOR
+
+
+def test_callers_are_not_confused_across_issuers(start_daemon, tmp_path):
+    """API callers from both issuers: a SPIFFE caller (a delegator, a name in
+    api_auth.bearer_subjects) cannot be impersonated by a person's token
+    with the same sub, and no issuer can mint the open-loopback caller."""
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(CALLERS_POLICY)
+    d = start_daemon(CONFIG.replace(
+        "  bearer_issuers: [people]\n",
+        "  bearer_issuers: [people, agents]\n"
+        "  bearer_subjects: [alice, %s, dev:loopback]\n" % ORCHESTRATOR))
+    body = {"agent": AGENT, "objective": "o", "intents": [{"action": "a"}]}
+    r = requests.post(d.url + "/v1/tasks", json=body,
+                      headers=bearer(iss.svid(sub=ORCHESTRATOR)), timeout=5)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    assert task["delegator"] == ORCHESTRATOR
+    url = d.url + "/v1/tasks/" + task["id"]
+    assert requests.get(url, headers=bearer(iss.svid(sub=ORCHESTRATOR)),
+                        timeout=5).status_code == 200
+    # the people issuer naming the orchestrator: not the delegator, not a
+    # bearer subject, not a caller at all
+    fake = iss.person(sub=ORCHESTRATOR)
+    for method, u, kw in (("GET", url, {}), ("POST", url + "/end", {}),
+                          ("POST", d.url + "/v1/tasks", {"json": body})):
+        r = requests.request(method, u, headers=bearer(fake), timeout=5, **kw)
+        assert r.status_code == 401, (method, u, r.text)
+    assert requests.get(url, headers=bearer(iss.svid(sub=ORCHESTRATOR)),
+                        timeout=5).json()["state"] == "active"
+    # the open-loopback caller's name is nobody's subject
+    r = requests.post(d.url + "/v1/tasks", json=body,
+                      headers=bearer(iss.person(sub="dev:loopback")), timeout=5)
+    assert r.status_code == 401
+    assert "reserved for the open loopback caller" in d.log_text()
+
+
 # ---- using a credential: GET /v1/credential, Bearer and DPoP -------------
 
 def _ath(at):

@@ -303,6 +303,7 @@ mint_bound(struct fx *f, const char *task, const char *agent,
 	r.audience = &aud;
 	r.n_audience = 1;
 	r.subject.sub = str_c(agent);
+	r.subject.spiffe = strncmp(r.subject.sub.p, "spiffe:", 7) == 0;
 	r.dpop_jkt = str_c(jkt);
 	r.request_id = STR_LIT("req-1");
 	r.now = f->now;

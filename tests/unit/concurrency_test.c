@@ -199,6 +199,7 @@ mint(struct daemon *d, struct arena *a, const char *task)
 	r.audience = &aud;
 	r.n_audience = 1;
 	r.subject.sub = str_c(AGENT);
+	r.subject.spiffe = strncmp(r.subject.sub.p, "spiffe:", 7) == 0;
 	r.request_id = STR_LIT("req-1");
 	r.now = (int64_t)time(NULL);
 	assert_int_equal(sts_exchange(d->sts, &r, a, &res), MANDATE_OK);

@@ -484,6 +484,14 @@ test_oidc_attacks(void **state)
 		    (int)hl, t, evil.p, sig);
 		CASE("tampered payload", tampered, IDENTITY_R_SIGNATURE);
 	}
+	/* a person's issuer naming a workload: a SPIFFE ID is only ever
+	 * vouched for by a SPIFFE issuer of its trust domain */
+	CASE("OIDC sub is a SPIFFE ID", sign(f, f->k1, NULL, false, claims(f,
+	    ISS, "spiffe://acme.test/agents/assistant", "\"" AUD "\"",
+	    NOW + 600, NULL)), IDENTITY_R_SPIFFE_SUBJECT);
+	CASE("OIDC sub is a SPIFFE URI in capitals", sign(f, f->k1, NULL,
+	    false, claims(f, ISS, "SPIFFE://acme.test/x", "\"" AUD "\"",
+	    NOW + 600, NULL)), IDENTITY_R_SPIFFE_SUBJECT);
 	CASE("garbage", "not.a.jwt", IDENTITY_R_MALFORMED);
 	CASE("two parts", "eyJhbGciOiJFUzI1NiJ9.e30", IDENTITY_R_MALFORMED);
 	big = arena_alloc(&f->a, 9000);
@@ -662,11 +670,14 @@ test_spiffe_file(void **state)
 			fail_msg("sub %s accepted", bad_subs[i]);
 	}
 	/* the OIDC issuer sharing those keys cannot vouch for a SPIFFE ID
-	 * of a trust domain: that token is still an OIDC principal */
+	 * of a trust domain: its token naming one is refused, not taken
+	 * for an OIDC principal that string comparisons would confuse with
+	 * the workload */
 	assert_int_equal(verify(v, f, sign(f, f->k1, NULL, false, claims(f,
 	    ISS, "spiffe://example.org/w", "\"" AUD "\"", NOW + 300, NULL)),
-	    NOW, &p, &why), MANDATE_OK);
-	assert_int_equal(p.kind, IDENTITY_KIND_OIDC);
+	    NOW, &p, &why), MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_SPIFFE_SUBJECT);
+	assert_int_equal(p.kind, 0);
 	identity_free(v);
 
 	/* only use:jwt-svid keys with a kid verify JWT-SVIDs */

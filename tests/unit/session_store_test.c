@@ -213,7 +213,7 @@ test_outcome(void **state)
 	struct str lab[1] = { STR_LIT("confidential") };
 	struct store_decision d = mk_dec("o1", "read_file", 1), got;
 	struct store_session ss;
-	int outcome, changed = -1;
+	int outcome, changed = -1, active = -1;
 	int64_t used;
 
 	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
@@ -223,8 +223,9 @@ test_outcome(void **state)
 	assert_int_equal(ss.n_labels, 0);
 	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
 	    STORE_OUTCOME_SUCCESS, str_c("[\"confidential\"]"), lab, 1,
-	    T0 + 5, &changed), MANDATE_OK);
+	    T0 + 5, &changed, &active), MANDATE_OK);
 	assert_int_equal(changed, 1);
+	assert_int_equal(active, 1);
 	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
 	    MANDATE_OK);
 	assert_int_equal(ss.n_labels, 1);
@@ -236,28 +237,134 @@ test_outcome(void **state)
 	assert_true(str_eq_c(got.labels_json, "[\"confidential\"]"));
 	/* once only */
 	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
-	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed, NULL),
 	    MANDATE_OK);
 	assert_int_equal(changed, 0);
 	assert_int_equal(store_decision_get(f->s, str_c("o1"), &f->a, &got),
 	    MANDATE_OK);
 	assert_int_equal(got.outcome, STORE_OUTCOME_SUCCESS);
 	assert_int_equal(store_decision_outcome(f->s, str_c("zz"),
-	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, &changed, NULL),
 	    MANDATE_ENOTFOUND);
 	/* bad arguments */
 	assert_int_equal(store_decision_outcome(f->s, str_c("o1"), 7,
-	    str_c("[]"), NULL, 0, T0 + 6, &changed), MANDATE_EINVAL);
+	    str_c("[]"), NULL, 0, T0 + 6, &changed, NULL), MANDATE_EINVAL);
 	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
 	    STORE_OUTCOME_FAILURE, str_c("[]"), lab, STORE_MAX_LABELS + 1,
-	    T0 + 6, &changed), MANDATE_ELIMIT);
+	    T0 + 6, &changed, NULL), MANDATE_ELIMIT);
 	assert_int_equal(store_decision_outcome(f->s, str_c("o1"),
-	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 1, T0 + 6, &changed),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 1, T0 + 6, &changed, NULL),
 	    MANDATE_EINVAL);
 	/* an unknown task has an empty session */
 	assert_int_equal(store_session_get(f->s, str_c("none"), &f->a, &ss),
 	    MANDATE_OK);
 	assert_int_equal(ss.n_labels + ss.n_actions, 0);
+}
+
+/* A task that is over still takes its calls' outcomes, as their record,
+ * but its session stays as it was; expiry counts as over at `now`. */
+static void
+test_outcome_after_task_over(void **state)
+{
+	struct fixture *f = *state;
+	struct str lab[1] = { STR_LIT("confidential") };
+	struct store_decision d1 = mk_dec("e1", "read_file", 1);
+	struct store_decision d2 = mk_dec("e2", "read_file", 1), got;
+	struct store_session ss;
+	int outcome, changed = -1, active = -1;
+	int64_t used;
+
+	assert_int_equal(store_decision_record(f->s, &d1, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(store_decision_record(f->s, &d2, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	/* expired at T0 + 600, though its state is still active */
+	assert_int_equal(store_decision_outcome(f->s, str_c("e1"),
+	    STORE_OUTCOME_SUCCESS, str_c("[\"confidential\"]"), lab, 1,
+	    T0 + 600, &changed, &active), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(active, 0);
+	assert_int_equal(store_decision_get(f->s, str_c("e1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.outcome, STORE_OUTCOME_SUCCESS);
+	assert_true(str_eq_c(got.labels_json, "[\"confidential\"]"));
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels, 0);
+	/* ended */
+	assert_int_equal(store_task_end(f->s, str_c("task1"), T0 + 2,
+	    str_c("done"), NULL), MANDATE_OK);
+	assert_int_equal(store_decision_outcome(f->s, str_c("e2"),
+	    STORE_OUTCOME_FAILURE, str_c("[\"confidential\"]"), lab, 1,
+	    T0 + 3, &changed, &active), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(active, 0);
+	assert_int_equal(store_session_get(f->s, str_c("task1"), &f->a, &ss),
+	    MANDATE_OK);
+	assert_int_equal(ss.n_labels, 0);
+}
+
+/* Outcomes' labels fill a task's session up to STORE_MAX_SESSION rows
+ * and no further: the report that would pass it is refused whole (the
+ * decision keeps no outcome, the session is unchanged and still reads),
+ * while labels already in the session cost nothing. */
+static void
+test_session_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct str lab[STORE_MAX_LABELS];
+	char names[STORE_MAX_LABELS][16], id[16];
+	struct store_decision d, got;
+	struct store_session ss;
+	int outcome, changed = -1;
+	int64_t used;
+	size_t rows = 1;             /* the permit's action */
+
+	for (int i = 0; ; i++) {
+		snprintf(id, sizeof(id), "L%02d", i);
+		d = mk_dec(id, "read_file", 0);   /* budget 3: denies */
+		assert_int_equal(store_decision_record(f->s, &d, T0 + 1,
+		    &outcome, &used), MANDATE_OK);
+		if (i == 0) {
+			struct store_decision p = mk_dec("Lp", "read_file", 1);
+
+			assert_int_equal(store_decision_record(f->s, &p, T0 + 1,
+			    &outcome, &used), MANDATE_OK);
+		}
+		for (int j = 0; j < STORE_MAX_LABELS; j++) {
+			snprintf(names[j], sizeof(names[j]), "l%03d_%02d", i, j);
+			lab[j] = str_c(names[j]);
+		}
+		if (rows + STORE_MAX_LABELS > STORE_MAX_SESSION) {
+			size_t fit = STORE_MAX_SESSION - rows;
+
+			assert_int_equal(store_decision_outcome(f->s, d.id,
+			    STORE_OUTCOME_SUCCESS, str_c("[]"), lab,
+			    STORE_MAX_LABELS, T0 + 5, &changed, NULL), MANDATE_ELIMIT);
+			assert_int_equal(store_decision_get(f->s, d.id, &f->a,
+			    &got), MANDATE_OK);
+			assert_int_equal(got.outcome, STORE_OUTCOME_NONE);
+			assert_int_equal(store_session_get(f->s, str_c("task1"),
+			    &f->a, &ss), MANDATE_OK);
+			assert_int_equal(ss.n_labels + ss.n_actions, rows);
+			/* exactly up to the limit is fine, with labels the
+			 * session already has */
+			lab[fit] = str_c("l000_00");
+			assert_int_equal(store_decision_outcome(f->s, d.id,
+			    STORE_OUTCOME_SUCCESS, str_c("[]"), lab, fit + 1,
+			    T0 + 5, &changed, NULL), MANDATE_OK);
+			assert_int_equal(changed, 1);
+			assert_int_equal(store_session_get(f->s, str_c("task1"),
+			    &f->a, &ss), MANDATE_OK);
+			assert_int_equal(ss.n_labels + ss.n_actions,
+			    STORE_MAX_SESSION);
+			break;
+		}
+		assert_int_equal(store_decision_outcome(f->s, d.id,
+		    STORE_OUTCOME_SUCCESS, str_c("[]"), lab, STORE_MAX_LABELS,
+		    T0 + 5, &changed, NULL), MANDATE_OK);
+		rows += STORE_MAX_LABELS;
+	}
 }
 
 /* Many threads ask for permits of one task whose budget is 3: exactly
@@ -484,6 +591,8 @@ main(void)
 		T(test_permit_and_deny),
 		T(test_budget_and_state),
 		T(test_outcome),
+		T(test_session_limit),
+		T(test_outcome_after_task_over),
 		T(test_race),
 		T(test_prune),
 	};

@@ -154,6 +154,7 @@ struct xreq {
 	const char *jkt;
 	const char *scope;
 	int64_t now;
+	bool oidc_subject, oidc_actor;  /* not from a SPIFFE issuer */
 };
 
 static void
@@ -193,9 +194,11 @@ do_exchange(struct fx *f, const struct xreq *x, struct sts_result *res)
 		r.n_audience = 1;
 	}
 	r.subject.sub = str_c(x->agent);
+	r.subject.spiffe = !x->oidc_subject;
 	if (x->actor != NULL) {
 		actor.sub = str_c(x->actor);
 		actor.iss = STR_NULL;
+		actor.spiffe = !x->oidc_actor;
 		r.has_actor_token = true;
 		r.actor_token_type = str_c(x->att ? x->att : STS_TT_JWT);
 		r.actor = &actor;
@@ -645,6 +648,67 @@ test_actor(void **state)
 	json_decref(b);
 }
 
+/* A SPIFFE ID is only the workload when a SPIFFE issuer vouched for it:
+ * a token of another issuer whose sub is the same string stands in for
+ * neither the task's agent nor its delegator.  Other agents are names. */
+static void
+test_spiffe_identities(void **state)
+{
+	struct fx *f = *state;
+	struct store_task t;
+	char id[STORE_TASK_ID_SIZE], authz[256];
+	struct xreq x;
+	struct sts_result res;
+
+	xreq_default(f, &x, "[\"read\"]");
+	x.oidc_subject = true;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, "invalid_grant");
+	assert_int_equal(res.jti.n, 0);
+	assert_non_null(strstr(res.reason, "SPIFFE"));
+	x.oidc_subject = false;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+
+	/* the delegator is a workload: only its SVID may act */
+	memset(&t, 0, sizeof t);
+	assert_int_equal(store_task_new_id(id), MANDATE_OK);
+	t.id = str_c(id);
+	t.agent = STR_LIT(AGENT);
+	t.delegator = STR_LIT("spiffe://dev.local/orchestrator");
+	t.objective = STR_LIT("test");
+	t.intents_json = STR_LIT("[\"read\"]");
+	t.created_at = T0;
+	t.expires_at = T0 + 900;
+	t.call_budget = 5;
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	xreq_default(f, &x, NULL);
+	x.authz = authz;
+	x.actor = "spiffe://dev.local/orchestrator";
+	x.oidc_actor = true;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, "invalid_request");
+	x.oidc_actor = false;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+
+	/* an agent that is an OIDC subject is any issuer's subject */
+	assert_int_equal(make_task(f, "bot-1", "[\"read\"]", T0 + 900, id),
+	    MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	xreq_default(f, &x, NULL);
+	x.authz = authz;
+	x.agent = "bot-1";
+	x.oidc_subject = true;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+}
+
 /* The act chain: the task's recorded chain, wrapped by an actor who is
  * in it but not its outermost member; resource joins audience. */
 static void
@@ -691,8 +755,10 @@ test_act_chain(void **state)
 		r.resource = &res_uri;
 		r.n_resource = 1;
 		r.subject.sub = STR_LIT(AGENT);
+		r.subject.spiffe = true;
 		actor.sub = str_c(cases[i].actor);
 		actor.iss = STR_NULL;
+		actor.spiffe = strncmp(cases[i].actor, "spiffe:", 7) == 0;
 		r.has_actor_token = true;
 		r.actor_token_type = STR_LIT(STS_TT_JWT);
 		r.actor = &actor;
@@ -1212,6 +1278,7 @@ test_alloc_failures(void **state)
 		r.audience = &aud;
 		r.n_audience = 1;
 		r.subject.sub = STR_LIT(AGENT);
+		r.subject.spiffe = true;
 		r.now = x.now;
 		arena_init(&a, 0);
 		a.fail_after = k;
@@ -1443,6 +1510,7 @@ main(void)
 		T(test_dpop_bad_headers),
 		T(test_dpop_required),
 		T(test_act_chain),
+		T(test_spiffe_identities),
 		T(test_dpop_nonce),
 		T(test_replay_full),
 		T(test_threads),
