@@ -183,8 +183,9 @@ h_outcome(struct http_request *req, void *arg)
 	    n_labels, (int64_t)time(NULL), &changed, &active);
 	free(lj);
 	if (r == MANDATE_ELIMIT) {
-		/* nothing changed; the refusal is recorded with the labels
-		 * the call returned, since the call did happen */
+		/* the session is past its limit (the task's decisions are
+		 * all denies): nothing changed; the refusal is recorded with
+		 * the labels the call returned, since the call did happen */
 		daemon_log(d, DLOG_WARN, "request %s: decision outcome "
 		    "refused: the task's session is full", req->request_id);
 		if ((r = api_audit(d, req, "decision.outcome_refused",
@@ -192,13 +193,14 @@ h_outcome(struct http_request *req, void *arg)
 		    "decision_id", id.p, id.n, "by", caller.principal,
 		    "status", status == STORE_OUTCOME_SUCCESS ? "success" :
 		    "failure", "labels", jl, "reason", "the task's session "
-		    "would pass " STORE_MAX_SESSION_TEXT " labels and "
-		    "actions"))) != MANDATE_OK)
+		    "is past " STORE_MAX_SESSION_TEXT " labels and actions: "
+		    "its decisions are denies"))) != MANDATE_OK)
 			goto fail;
 		json_decref(jl);
-		http_respond_error(req, 409, "conflict", "these labels would "
-		    "take the task's session past " STORE_MAX_SESSION_TEXT
-		    " labels and actions; nothing was recorded");
+		http_respond_error(req, 409, "conflict", "the task's session "
+		    "is past " STORE_MAX_SESSION_TEXT " labels and actions, so "
+		    "every decision of the task is a deny: nothing was "
+		    "recorded; start a new task");
 		return;
 	}
 	if (r != MANDATE_OK)

@@ -3096,18 +3096,25 @@ sq_decision_outcome(void *impl, struct str id, int status,
 	if ((r = task_active_at(&op, task, now, &active)) != MANDATE_OK ||
 	    !active)
 		goto tx;
-	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
-		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
-	if (r == MANDATE_OK && n_labels > 0) {
-		/* past the limit the session could no longer be read, and
-		 * every later decision of the task would be a deny: refuse
-		 * the report instead (the rollback undoes all of it) */
+	if (n_labels > 0) {
+		/* A session past STORE_MAX_SESSION rows can no longer be
+		 * read, so every later decision of the task is a (recorded)
+		 * deny.  A report that takes it there is kept: refusing it
+		 * would leave its labels (say confidential) out of the
+		 * session and let the task go on without them (fail closed).
+		 * Once it is past, a report can change nothing and is
+		 * refused (the rollback keeps the decision unreported).  So
+		 * a session holds at most the limit plus one report's
+		 * labels, and what concurrent permits add before they see
+		 * it full. */
 		int64_t rows = 0;
 
 		if ((r = sess_size(&op, task, &rows)) == MANDATE_OK &&
 		    rows > STORE_MAX_SESSION)
 			r = MANDATE_ELIMIT;
 	}
+	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
+		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
 tx:
 	r = tx_end(&op, r);
 	if (r == MANDATE_OK) {

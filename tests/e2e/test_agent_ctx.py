@@ -295,45 +295,61 @@ def _audit(tmp_path, type_, task_id):
 
 
 def test_session_limit(ctl, tmp_path):
-    """A task's session holds at most 1000 labels and actions.  An outcome
-    whose labels would pass it is refused (409) and changes nothing, so
-    reports cannot make the task's session unreadable; and when the session
-    is past it anyway (here through a permitted call's configured output
-    labels), the task's decisions are denies that are recorded like any
-    other, with the reason."""
+    """A task's session holds at most 1000 labels and actions, read whole
+    for each decision.  A report that takes it past that is kept (its
+    labels must count: fail closed), and from then on the task's decisions
+    are denies recorded like any other, with the reason; a later report can
+    change nothing and is refused (409), audited with its labels."""
     d, iss = ctl
     task = new_task(d, iss)
     m = {"token": token(d, iss, task)}
     args = dict(arguments={"path": "/docs/a"})
+    dids = []
     for i in range(15):          # 1 action + 15 * 64 labels = 961 rows
         ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
         assert ok is True
         r = outcome(d, iss, did, {"status": "success",
                                   "labels": ["l%03d_%02d" % (i, j) for j in range(64)]})
         assert r.status_code == 200, r.text
+    ok, late = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True            # reported below, after the session is full
     ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
     assert ok is True
-    big = ["m%02d" % j for j in range(64)]
+    # 961 + 64: past the limit, and kept, confidential among them
+    big = ["m%02d" % j for j in range(63)] + ["confidential"]
     r = outcome(d, iss, did, {"status": "success", "labels": big})
-    assert r.status_code == 409, r.text
-    assert "1000" in r.json()["error_description"]
-    refused = _audit(tmp_path, "decision.outcome_refused", task["id"])
-    assert [x["decision_id"] for x in refused] == [did]
-    assert refused[0]["labels"] == big
-    # nothing changed: the decision still takes a report, up to the limit
-    r = outcome(d, iss, did, {"status": "success", "labels": big[:39] + ["l000_00"]})
     assert r.status_code == 200, r.text
-    ok, _ = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
-    assert ok is True            # 1000 rows: the session still reads
-    # a permitted fetch adds its action and its configured label: 1002
-    ok, _ = evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/", m)
-    assert ok is True
     ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
     assert ok is False and did, did
     recs = [x for x in _audit(tmp_path, "decision", task["id"]) if x["decision_id"] == did]
     assert len(recs) == 1, recs
     assert recs[0]["decision"] is False
     assert "session" in recs[0]["deny_reason"] and "1000" in recs[0]["deny_reason"]
+    # a report now changes nothing: refused, audited, the decision unreported
+    r = outcome(d, iss, late, {"status": "success", "labels": ["x1", "x2"]})
+    assert r.status_code == 409, r.text
+    assert "1000" in r.json()["error_description"]
+    refused = _audit(tmp_path, "decision.outcome_refused", task["id"])
+    assert [x["decision_id"] for x in refused] == [late]
+    assert refused[0]["labels"] == ["x1", "x2"]
+    # the same with the session filled by configured output labels
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    for i in range(15):
+        ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+        assert ok is True
+        r = outcome(d, iss, did, {"status": "success",
+                                  "labels": ["l%03d_%02d" % (i, j) for j in range(64)]})
+        assert r.status_code == 200, r.text
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    r = outcome(d, iss, did, {"status": "success",
+                              "labels": ["n%02d" % j for j in range(38)]})
+    assert r.status_code == 200, r.text      # 999: still read
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    # a permitted fetch adds its action and its configured label: 1001
+    ok, _ = evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/", m)
+    assert ok is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is False
 
 
 def test_outcome_after_the_task_is_over(ctl, tmp_path):
