@@ -34,6 +34,7 @@ struct agent_ctx {
 	struct store_task t;
 	const char *resource_uid;    /* `Type::"id"` of the call */
 	bool intent_match;
+	int64_t labels_seen;         /* session labels the policies saw */
 	const char *why;             /* deny reason, for the audit */
 	/* for the decision's audit record (NULL if none):
 	 * context.arguments (borrowed from the caller's context, which
@@ -453,6 +454,7 @@ fill_context(struct daemon *d, struct agent_ctx *c, struct http_request *req,
 	if ((r = store_session_get(d->store, c->t.id, req->arena, &ss)) !=
 	    MANDATE_OK)
 		return r;
+	c->labels_seen = (int64_t)ss.n_labels;
 	r = MANDATE_ENOMEM;
 	if ((names = json_array()) == NULL || (counts = json_object()) == NULL ||
 	    (labels = strs_json(ss.labels, ss.n_labels)) == NULL ||
@@ -762,6 +764,9 @@ consume_why(int outcome)
 		return "call budget exhausted";
 	case STORE_TASK_EXPIRED_NOW:
 		return "task expired";
+	case STORE_SESSION_CHANGED:
+		return "the task's session labels changed while this call was "
+		    "decided (a concurrent call or outcome): ask again";
 	default:
 		return "task not active";
 	}
@@ -1043,6 +1048,10 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		    str_c(c->resource_uid) : STR_NULL;
 		dec.permit = allow;
 		dec.time = now;
+		/* the policies saw the session's labels: a permit stands
+		 * only if they are still those at commit */
+		dec.check_labels = c->context_set;
+		dec.labels_seen = c->labels_seen;
 		if (allow && tool_labels(d, req, c->call->action,
 		    &dec.add_labels, &dec.n_add_labels) != MANDATE_OK)
 			allow = false;

@@ -79,6 +79,9 @@ enum store_consume {
 	STORE_EXHAUSTED = 1,      /* calls_used == call_budget already */
 	STORE_NOT_ACTIVE = 2,     /* ended or revoked */
 	STORE_TASK_EXPIRED_NOW = 3, /* expires_at <= now */
+	/* store_decision_record only: the session's labels are not those
+	 * the decision was made with (dec->labels_seen) */
+	STORE_SESSION_CHANGED = 4,
 };
 
 struct store_credential {
@@ -251,6 +254,11 @@ struct store_decision {
 	 * (configured tool output labels); not read back */
 	const struct str *add_labels;
 	size_t n_add_labels;
+	/* record: with check_labels, a permit stands only if the task's
+	 * session still has labels_seen labels (labels are only ever
+	 * added, so the same number is the same set) */
+	bool check_labels;
+	int64_t labels_seen;
 	/* read back only */
 	int outcome;              /* enum store_outcome */
 	int64_t outcome_at;       /* 0 until reported */
@@ -571,8 +579,13 @@ int store_audit_query(struct store *s, const struct store_audit_filter *f,
 
 /*
  * Record one decision of a task, atomically with its effects.  With
- * dec->permit the task's budget is consumed first (store_task_consume
- * semantics: *outcome says whether it was); only when it was is the
+ * dec->permit and dec->check_labels, a session whose labels changed
+ * since the decision was made (a concurrent call's output labels or
+ * outcome) makes it a deny first (*outcome STORE_SESSION_CHANGED,
+ * nothing consumed): a chaining rule decided on stale labels must not
+ * pass.  With dec->permit the task's budget is consumed first
+ * (store_task_consume semantics: *outcome says whether it was); only
+ * when it was is the
  * decision stored as a permit, the action's count raised and
  * dec->add_labels added to the session.  Otherwise (or without permit)
  * the decision is stored as a deny.  So two concurrent permits with one

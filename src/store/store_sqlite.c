@@ -309,6 +309,7 @@ enum stmt_id {
 	ST_SESSION_LABEL,
 	ST_SESSION_READ,
 	ST_SESSION_SIZE,
+	ST_SESSION_LABELS,
 	ST_COUNT
 };
 
@@ -420,6 +421,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " WHERE task_id = ?1 ORDER BY kind, name LIMIT ?2",
 	[ST_SESSION_SIZE] = "SELECT count(*) FROM task_sessions"
 	    " WHERE task_id = ?1",
+	[ST_SESSION_LABELS] = "SELECT count(*) FROM task_sessions"
+	    " WHERE task_id = ?1 AND kind = 0",
 };
 
 /* --- connections and the pool ------------------------------------------- */
@@ -1859,6 +1862,8 @@ static int gc_audit_append(struct op *op, const struct store_audit_event *e,
     int64_t *id);
 
 static int gc_decision_record(struct op *op, struct gc_req *w);
+static int sess_rows(struct op *op, enum stmt_id id, struct str task,
+    int64_t *rows);
 
 static int
 gc_run_one(struct op *op, struct gc_req *w)
@@ -2915,7 +2920,16 @@ gc_decision_record(struct op *op, struct gc_req *w)
 	op->name = "decision_record";
 	w->outcome = STORE_CONSUMED;
 	w->calls_used = 0;
-	if (dec->permit) {
+	if (dec->permit && dec->check_labels) {
+		int64_t n = 0;
+
+		if ((r = sess_rows(op, ST_SESSION_LABELS, dec->task_id, &n)) !=
+		    MANDATE_OK)
+			return r;
+		if (n != dec->labels_seen)
+			w->outcome = STORE_SESSION_CHANGED;
+	}
+	if (dec->permit && w->outcome == STORE_CONSUMED) {
 		if ((r = sess_consume(op, dec->task_id, w->now, &w->outcome,
 		    &w->calls_used)) != MANDATE_OK)
 			return r;
@@ -2997,15 +3011,16 @@ out:
 	return r;
 }
 
-/* The number of a task's session rows (labels and actions). */
+/* The number of a task's session rows (labels and actions), or with
+ * ST_SESSION_LABELS of its labels. */
 static int
-sess_size(struct op *op, struct str task, int64_t *rows)
+sess_rows(struct op *op, enum stmt_id id, struct str task, int64_t *rows)
 {
 	sqlite3_stmt *q;
 	int r, rc;
 
 	*rows = 0;
-	if ((q = op_stmt(op, ST_SESSION_SIZE, &r)) == NULL)
+	if ((q = op_stmt(op, id, &r)) == NULL)
 		return r;
 	if ((rc = bind_str(q, 1, task)) != SQLITE_OK) {
 		r = op_fail(op, rc);
@@ -3109,8 +3124,8 @@ sq_decision_outcome(void *impl, struct str id, int status,
 		 * it full. */
 		int64_t rows = 0;
 
-		if ((r = sess_size(&op, task, &rows)) == MANDATE_OK &&
-		    rows > STORE_MAX_SESSION)
+		if ((r = sess_rows(&op, ST_SESSION_SIZE, task, &rows)) ==
+		    MANDATE_OK && rows > STORE_MAX_SESSION)
 			r = MANDATE_ELIMIT;
 	}
 	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)

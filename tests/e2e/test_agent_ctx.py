@@ -203,6 +203,47 @@ def test_tool_output_labels_untrusted_input(ctl):
     assert ok is False
 
 
+def test_concurrent_fetch_and_send_keep_the_chain_rule(ctl, tmp_path):
+    """A send decided before a concurrent fetch added its untrusted label
+    must not commit after it: the permit stands only if the session's
+    labels at commit are those the policies saw.  So across many races,
+    whatever the order, the audit never shows a permitted send recorded
+    after a permitted fetch of the same task."""
+    import threading
+    d, iss = ctl
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    stale = 0
+    for _ in range(16):
+        task = new_task(d, iss, call_budget=10)
+        m = {"token": token(d, iss, task)}
+        go = threading.Barrier(2)
+        got = {}
+
+        def call(name, *a, **kw):
+            go.wait()
+            got[name] = evaluate(d, iss, *a, **kw)
+
+        ts = [threading.Thread(target=call, args=("fetch", "fetch_web_page", "WebPage",
+                                                   "https://news.example/", m)),
+              threading.Thread(target=call, args=("send", "send_email", "Mailbox",
+                                                  "team", m), kwargs=send)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert got["fetch"][0] is True
+        recs = {x["decision_id"]: x for x in _audit(tmp_path, "decision", task["id"])}
+        fetch, snd = recs[got["fetch"][1]], recs[got["send"][1]]
+        assert snd["decision"] is got["send"][0]
+        if snd["decision"]:
+            # the send committed first: before the untrusted input
+            assert snd["calls_used"] < fetch["calls_used"], (snd, fetch)
+        elif "changed while" in snd.get("deny_reason", ""):
+            stale += 1
+    # (how often the race hit the check depends on timing; never wrong)
+    print("sends denied as decided on stale labels:", stale)
+
+
 def test_budget_and_expiry(ctl):
     d, iss = ctl
     task = new_task(d, iss, call_budget=2)

@@ -308,6 +308,72 @@ test_outcome_after_task_over(void **state)
  * and no further: the report that would pass it is refused whole (the
  * decision keeps no outcome, the session is unchanged and still reads),
  * while labels already in the session cost nothing. */
+/* A permit decided on the session's labels stands only if they are still
+ * those at commit: a label added meanwhile (a concurrent call's output
+ * labels, an outcome) makes it a deny, and consumes nothing. */
+static void
+test_labels_changed_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	struct str lab[1] = { STR_LIT("untrusted") };
+	struct store_decision d, got;
+	struct store_task t;
+	int outcome, changed = -1;
+	int64_t used = -1;
+
+	/* no labels, and none seen: stands */
+	d = mk_dec("c1", "send_email", 1);
+	d.check_labels = true;
+	d.labels_seen = 0;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	assert_int_equal(used, 1);
+	/* a fetch permitted meanwhile adds its output label */
+	d = mk_dec("c2", "fetch", 1);
+	d.add_labels = lab;
+	d.n_add_labels = 1;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(used, 2);
+	/* a send decided before it (0 labels seen): a deny, not consumed */
+	d = mk_dec("c3", "send_email", 1);
+	d.check_labels = true;
+	d.labels_seen = 0;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_SESSION_CHANGED);
+	assert_int_equal(store_decision_get(f->s, d.id, &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.permit, 0);
+	assert_int_equal(store_task_get(f->s, str_c("task1"), &f->a, &t),
+	    MANDATE_OK);
+	assert_int_equal(t.calls_used, 2);
+	/* decided with the label: stands; a deny is never checked */
+	d = mk_dec("c4", "send_email", 1);
+	d.check_labels = true;
+	d.labels_seen = 1;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	d = mk_dec("c5", "send_email", 0);
+	d.check_labels = true;
+	d.labels_seen = 7;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	/* an outcome's labels count too */
+	assert_int_equal(store_decision_outcome(f->s, str_c("c4"),
+	    STORE_OUTCOME_SUCCESS, str_c("[\"pii\"]"), (struct str[]){
+	    STR_LIT("pii") }, 1, T0 + 2, &changed, NULL), MANDATE_OK);
+	d = mk_dec("c6", "send_email", 1);
+	d.check_labels = true;
+	d.labels_seen = 1;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_SESSION_CHANGED);
+}
+
 static void
 test_session_limit(void **state)
 {
@@ -587,6 +653,7 @@ main(void)
 		T(test_permit_and_deny),
 		T(test_budget_and_state),
 		T(test_outcome),
+		T(test_labels_changed_meanwhile),
 		T(test_session_limit),
 		T(test_outcome_after_task_over),
 		T(test_race),
