@@ -507,6 +507,24 @@ out:
 	return r;
 }
 
+/* May the caller name c->t by its id (context.mandate.task), rather than
+ * present the agent's credential?  Its delegator may, and a caller the
+ * policies permit Action::"mandate:use_task" on Task::"<id>" (an
+ * enforcement point that mediates the agent's calls): any other
+ * authenticated caller could otherwise spend the task's budget and set
+ * its session's labels. */
+static bool
+may_name_task(struct daemon *d, struct http_request *req,
+    const struct agent_ctx *c)
+{
+	if (c->call->caller == NULL || c->call->who == NULL)
+		return false;
+	if (str_eq_c(c->t.delegator, c->call->caller))
+		return true;
+	return api_task_other_may(d, req, c->call->who, "mandate:use_task",
+	    &c->t, NULL);
+}
+
 /* Resolve context.mandate into c->t.  MANDATE_OK with c->task set when a
  * task row was read; *why set (and c->usable false) when the call is to
  * be denied.  *token_acts gets the token's actions (json_decref). */
@@ -604,6 +622,12 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	}
 	if (!str_eq(c->call->subject_id, c->t.agent)) {
 		*why = "subject is not the task's agent";
+		return MANDATE_OK;
+	}
+	if (tid != NULL && !may_name_task(d, req, c)) {
+		/* said as an unknown task: ids are not to be probed */
+		*why = "unknown task";
+		c->task = false;
 		return MANDATE_OK;
 	}
 	switch (store_task_state_at(&c->t, now)) {

@@ -98,6 +98,9 @@ struct agent_call {
 	 * is stored with a task's decision: only that caller (or open
 	 * loopback when NULL) may report the decision's outcome. */
 	const char *caller;
+	/* Added: the verified caller whole (NULL for open loopback), for
+	 * the policies' say on naming a task by id (mandate:use_task) */
+	const struct api_caller *who;
 	/* Added (additive): a question about many candidates (the AuthZEN
 	 * search endpoints), not a call about to be made.  The task is
 	 * resolved and checked and the context set as for a call, but
@@ -113,6 +116,7 @@ struct agent_call {
 };
 
 struct agent_ctx;
+struct api_caller;
 
 /*
  * Prepare one evaluation: strip the reserved names from context (a JSON

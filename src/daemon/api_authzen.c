@@ -339,6 +339,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.resource_id = e->resource.id;
 	call.caller_authenticated = authenticated;
 	call.caller = authenticated ? caller->principal : NULL;
+	call.who = authenticated ? caller : NULL;
 	call.dry_run = dry_run;
 	call.single = single;
 	if (o->reasons == NULL || o->errors == NULL)

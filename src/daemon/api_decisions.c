@@ -14,9 +14,9 @@
  * audit log), but its session is left as it was: "task_active": false in
  * the answer and the record says so.
  * Once only: 409 when an outcome was already reported or the decision was
- * a deny, or (nothing changes) when the labels new to the task's session
- * would take it past STORE_MAX_SESSION rows; 404 for an unknown id (and for a caller who may not report on
- * it, so that ids cannot be probed); 400 for a bad body.  Decisions that
+ * a deny, or (nothing changes) when the task's session is already past
+ * STORE_MAX_SESSION rows; 404 for an unknown id (and for a caller who may
+ * not report on it, so that ids cannot be probed); 400 for a bad body.  Decisions that
  * named no task are audited but not stored, so they are unknown here.
  */
 #include <ctype.h>

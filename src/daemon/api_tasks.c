@@ -351,10 +351,8 @@ task_ctx_json(const struct api_caller *c, const struct store_task *t,
 	    "sensitivity", sens ? sens : "restricted");
 }
 
-/* May the caller, who is not its delegator, do action on task t?  Any
- * error is a deny.  *reasons (may be NULL) gets the permitting policies. */
-static bool
-other_may(struct daemon *d, struct http_request *req,
+bool
+api_task_other_may(struct daemon *d, struct http_request *req,
     const struct api_caller *caller, const char *action,
     const struct store_task *t, json_t **reasons)
 {
@@ -409,7 +407,7 @@ load_task(struct daemon *d, struct http_request *req,
 	}
 	if (str_eq_c(t->delegator, caller->principal))
 		return 1;
-	if (other_may(d, req, caller, action, t, reasons)) {
+	if (api_task_other_may(d, req, caller, action, t, reasons)) {
 		*other = true;
 		return 1;
 	}
@@ -417,7 +415,7 @@ load_task(struct daemon *d, struct http_request *req,
 		api_audit(d, req, "task.end_denied", t->agent, t->id,
 		    json_pack("{s:s,s:s%}", "by", caller->principal,
 		    "delegator", t->delegator.p, t->delegator.n));
-		if (other_may(d, req, caller, "mandate:read_task", t, NULL)) {
+		if (api_task_other_may(d, req, caller, "mandate:read_task", t, NULL)) {
 			http_respond_error(req, 403, "access_denied",
 			    "the policies do not allow ending this task");
 			return 0;

@@ -123,6 +123,15 @@ int api_decide(struct daemon *d, struct http_request *req,
     struct str rid, struct json_t *context, bool *allow,
     struct json_t **reasons);
 
+/* May the caller, who is not its delegator, do action (mandate:read_task,
+ * mandate:end_task, mandate:use_task) on task t?  Asked of the policies
+ * with context {caller, task}; any error is a deny.  *reasons (may be
+ * NULL) gets the permitting policies. */
+struct store_task;
+bool api_task_other_may(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, const char *action,
+    const struct store_task *t, struct json_t **reasons);
+
 /* Append an audit event (time now, the request's id) through the audit
  * log (src/audit: size limits, redaction, sync/async); fields (a JSON
  * object) is consumed.  "policy_hash" (the current snapshot's version,

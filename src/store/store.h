@@ -608,10 +608,10 @@ int store_decision_get(struct store *s, struct str id, struct arena *a,
  * the record of what the call did, but its session is left as it was:
  * the task takes no more decisions.  *task_active (may be NULL) says
  * which.  Once only: *changed is 0 when an outcome was already reported
- * (nothing changes).  ENOTFOUND for an unknown id.  ELIMIT, and nothing
- * changes, when the labels new to an active task's session would take
- * it past STORE_MAX_SESSION rows (a session past it cannot be read, so
- * every later decision of the task would be a deny). */
+ * (nothing changes).  ENOTFOUND for an unknown id.  Labels that take an
+ * active task's session past STORE_MAX_SESSION rows are kept (a session
+ * past it cannot be read, so every later decision of the task is a deny:
+ * fail closed); ELIMIT, and nothing changes, when it is past already. */
 int store_decision_outcome(struct store *s, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
     int64_t now, int *changed, int *task_active);

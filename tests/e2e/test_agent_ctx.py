@@ -35,6 +35,10 @@ when { context.agent.trust_domain == "acme.test" };
 @id("operators-report-outcomes")
 permit (principal == Delegator::"operator", action == Action::"mandate:report_outcome",
         resource is Decision);
+
+@id("gateway-names-tasks")
+permit (principal == Delegator::"gateway", action == Action::"mandate:use_task",
+        resource is Task);
 """
 
 CONFIG = """
@@ -201,6 +205,44 @@ def test_tool_output_labels_untrusted_input(ctl):
     assert ok is True            # configured: its output is untrusted
     ok, _ = evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)
     assert ok is False
+
+
+def test_naming_a_task_needs_its_delegator_or_a_grant(ctl, tmp_path):
+    """Naming a task by its id (context.mandate.task) instead of presenting
+    the agent's credential is for the task's delegator and for callers the
+    policies permit mandate:use_task (a gateway): any other authenticated
+    caller gets "unknown task", spends nothing and adds no label."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=2)          # delegated by alice
+    args = dict(arguments={"path": "/docs/a"})
+
+    def by_id(who):
+        r = requests.post(d.url + "/access/v1/evaluation", headers=bearer(iss.person(who)),
+                          json={"subject": {"type": "Agent", "id": ASSISTANT},
+                                "action": {"name": "fetch_web_page"},
+                                "resource": {"type": "WebPage", "id": "https://news.example/"},
+                                "context": {"mandate": {"task": task["id"]}}}, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()["decision"], r.json()["context"]["id"]
+
+    ok, did = by_id("mallory")
+    assert ok is False
+    rec = [x for x in _audit(tmp_path, "decision", "") if x["decision_id"] == did]
+    assert rec and rec[0]["deny_reason"] == "unknown task", rec
+    # nothing spent, no label: the task's own calls still have their budget
+    m = {"token": token(d, iss, task)}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)[0] is True
+    # the gateway the policies name may; so may the delegator
+    assert by_id("gateway")[0] is True
+    assert by_id("alice")[0] is False                # budget of 2 spent now
+    t2 = new_task(d, iss)
+    r = requests.post(d.url + "/access/v1/evaluation", headers=bearer(iss.person("alice")),
+                      json={"subject": {"type": "Agent", "id": ASSISTANT},
+                            "action": {"name": "read_file"},
+                            "resource": {"type": "File", "id": "handbook"},
+                            "context": {"mandate": {"task": t2["id"]}, **args}}, timeout=5)
+    assert r.json()["decision"] is True, r.text
 
 
 def test_concurrent_fetch_and_send_keep_the_chain_rule(ctl, tmp_path):

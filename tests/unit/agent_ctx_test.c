@@ -29,6 +29,7 @@
 #include <openssl/sha.h>
 
 #include "daemon/agent_ctx.h"
+#include "daemon/daemon_int.h"
 #include "jose/jose.h"
 #include "sts/sts.h"
 #include "util/status.h"
@@ -222,7 +223,9 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	if (write_file(f->dir, "p.cedar",
-	    "permit (principal, action, resource);\n") != 0)
+	    "permit (principal, action, resource);\n"
+	    "forbid (principal == Delegator::\"mallory\",\n"
+	    "    action == Action::\"mandate:use_task\", resource);\n") != 0)
 		return -1;
 	snprintf(yaml, sizeof(yaml), "data_dir: %s/data\npolicies:\n"
 	    "  platform: [%s/p.cedar]\ntools:\n  output_labels:\n"
@@ -327,6 +330,8 @@ struct call_out {
 	json_t *ctx;
 };
 
+static struct api_caller caller_as = { "alice", "oidc", "people" };
+
 /* prepare() for subject/action/resource with a context JSON text. */
 static void
 prepare(struct fx *f, const char *subject, const char *action,
@@ -343,7 +348,10 @@ prepare(struct fx *f, const char *subject, const char *action,
 	call->resource_type = str_c(rtype);
 	call->resource_id = str_c(rid);
 	call->caller_authenticated = authn;
-	call->caller = authn ? "spiffe://dev.local/pep" : NULL;
+	/* an authenticated caller is the tasks' delegator, unless a test
+	 * says who else (naming a task by id is the delegator's) */
+	call->caller = authn ? caller_as.principal : NULL;
+	call->who = authn ? &caller_as : NULL;
 	o->call = call;
 	o->ctx = json_loads(ctx_json, 0, NULL);
 	assert_non_null(o->ctx);
@@ -544,9 +552,18 @@ test_denials(void **state)
 	expect_deny(f, AGENT, "{\"mandate\":{\"tokn\":\"x\"}}", true, NULL);
 	expect_deny(f, AGENT, "{\"mandate\":{\"token\":1}}", true, NULL);
 	expect_deny(f, AGENT, "{\"mandate\":{\"token\":\"a.b.c\"}}", true, NULL);
-	/* a task id: authenticated callers only */
+	/* a task id: authenticated callers only, and of those the task's
+	 * delegator or a caller the policies grant mandate:use_task (here
+	 * everyone but mallory) */
 	snprintf(ctx, sizeof(ctx), "{\"mandate\":{\"task\":\"%s\"}}", f->task);
 	expect_deny(f, AGENT, ctx, false, "authenticated");
+	caller_as.principal = "mallory";
+	expect_deny(f, AGENT, ctx, true, "unknown task");
+	caller_as.principal = "spiffe://dev.local/pep";   /* granted */
+	prepare(f, AGENT, "read_file", "File", "a", ctx, true, &o);
+	assert_int_equal(o.result, AGENT_CTX_TASK);
+	json_decref(o.ctx);
+	caller_as.principal = "alice";
 	prepare(f, AGENT, "read_file", "File", "a", ctx, true, &o);
 	assert_int_equal(o.result, AGENT_CTX_TASK);
 	json_decref(o.ctx);
