@@ -139,21 +139,99 @@ has_sub(const char *h, size_t hn, const char *nd, size_t nn)
 
 /* ---- names ---- */
 
+/* Does name end in w as a word of its own: the whole name, or after
+ * '_', '-', '.' or ' ', or as a capitalised word after a small letter
+ * or digit ("dbPass")?  (w lower case; "bypass" and "OAuth" do not end
+ * in the words "pass" and "auth".) */
+static bool
+ends_word(struct str name, struct pat w)
+{
+	size_t at;
+	int c, prev;
+
+	if (!ends_ci_n(name, w))
+		return false;
+	if ((at = name.n - w.n) == 0)
+		return true;
+	prev = (unsigned char)name.p[at - 1];
+	if (prev == '_' || prev == '-' || prev == '.' || prev == ' ')
+		return true;
+	c = (unsigned char)name.p[at];
+	return c >= 'A' && c <= 'Z' && ((prev >= 'a' && prev <= 'z') ||
+	    (prev >= '0' && prev <= '9'));
+}
+
+/* "max_tokens", "promptTokens", "n_tokens": a count of a language
+ * model's tokens, not tokens.  head is the name before "token(s)". */
+static bool
+token_count(struct str head)
+{
+	static const struct pat counts[] = { PAT("max"), PAT("min"),
+	    PAT("num"), PAT("n"), PAT("total"), PAT("prompt"),
+	    PAT("completion"), PAT("input"), PAT("output"), PAT("cached"),
+	    PAT("reasoning"), PAT("remaining"), PAT("used"), PAT("new"),
+	    PAT("generated") };
+
+	if (head.n > 0 && (head.p[head.n - 1] == '_' ||
+	    head.p[head.n - 1] == '-' || head.p[head.n - 1] == '.'))
+		head.n--;
+	for (size_t i = 0; i < N_PATS(counts); i++)
+		if (ends_word(head, counts[i]))
+			return true;
+	return false;
+}
+
+/* The suffix rules of redact_name_is_secret() for one form of the name
+ * (as given, then without a plural 's'). */
+static bool
+name_suffix_secret(struct str name)
+{
+	/* the name's end, wherever it starts ("x-api-key", "accessToken") */
+	static const struct pat suffix[] = { PAT("apikey"), PAT("api_key"),
+	    PAT("api-key"), PAT("credential"), PAT("cookie"),
+	    PAT("authorization"), PAT("authentication"), PAT("auth_header"),
+	    PAT("authheader"), PAT("auth-header"), PAT("private_key"),
+	    PAT("privatekey"), PAT("private-key"), PAT("priv_key"),
+	    PAT("privkey"), PAT("access_key"), PAT("accesskey"),
+	    PAT("secret_key"), PAT("signing_key"), PAT("ssh_key"),
+	    PAT("sshkey"), PAT("ssh-key"), PAT("master_key"),
+	    PAT("masterkey"), PAT("master-key"), PAT("encryption_key"),
+	    PAT("encryptionkey"), PAT("encryption-key"), PAT("dsn"),
+	    PAT("jwt"), PAT("bearer"), PAT("signature"), PAT("cvv"),
+	    PAT("cvc"), PAT("sessionid"), PAT("session_id"),
+	    PAT("session-id"), PAT("sessid"), PAT("pin_code"),
+	    PAT("pincode"), PAT("pin-code"), PAT("otp_code"),
+	    PAT("otpcode"), PAT("otp-code"), PAT("mfa_code"),
+	    PAT("mfacode"), PAT("mfa-code"), PAT("2fa_code"),
+	    PAT("2facode"), PAT("pword") };
+	/* a word of its own at the name's end ("db_pass", "dbPw", "x-auth",
+	 * "email_otp"), or the whole name */
+	static const struct pat word[] = { PAT("pass"), PAT("pw"),
+	    PAT("pwd"), PAT("pin"), PAT("auth"), PAT("otp"), PAT("totp"),
+	    PAT("hotp"), PAT("sig") };
+	int last = lower((unsigned char)name.p[name.n - 1]);
+
+	if (last == 'n' && ends_ci_n(name, (struct pat)PAT("token")) &&
+	    !token_count(str_make(name.p, name.n - 5)))
+		return true;
+	for (size_t i = 0; i < N_PATS(suffix); i++)
+		if (suffix[i].p[suffix[i].n - 1] == last &&
+		    ends_ci_n(name, suffix[i]))
+			return true;
+	for (size_t i = 0; i < N_PATS(word); i++)
+		if (word[i].p[word[i].n - 1] == last &&
+		    ends_word(name, word[i]))
+			return true;
+	return eq_ci(name, "sid");   /* a session id (not "user_sid") */
+}
+
 bool
 redact_name_is_secret(struct str name)
 {
 	static const struct pat anywhere[] = { PAT("password"),
-	    PAT("passwd"), PAT("passphrase"), PAT("secret") };
-	static const struct pat suffix[] = { PAT("token"), PAT("apikey"),
-	    PAT("api_key"), PAT("api-key"), PAT("credential"),
-	    PAT("credentials"), PAT("cookie"), PAT("authorization"),
-	    PAT("private_key"), PAT("privatekey"), PAT("private-key"),
-	    PAT("access_key"), PAT("accesskey"), PAT("secret_key"),
-	    PAT("signing_key"), PAT("dsn") };
-	static const struct pat exact[] = { PAT("pwd"), PAT("pin"),
-	    PAT("auth"), PAT("otp") };
+	    PAT("passwd"), PAT("passphrase"), PAT("passcode"),
+	    PAT("secret") };
 	char low[64];
-	int last;
 
 	if (name.n == 0)
 		return false;
@@ -169,23 +247,16 @@ redact_name_is_secret(struct str name)
 		if (has_sub(low, name.n, "secret", 6))
 			return true;
 		if (has_sub(low, name.n, "pass", 4))
-			for (size_t i = 0; i < 3; i++)
+			for (size_t i = 0; i < 4; i++)
 				if (has_sub(low, name.n, anywhere[i].p,
 				    anywhere[i].n))
 					return true;
 	}
-	last = lower((unsigned char)name.p[name.n - 1]);
-	for (size_t i = 0; i < N_PATS(suffix); i++)
-		if (suffix[i].p[suffix[i].n - 1] == last &&
-		    ends_ci_n(name, suffix[i]))
-			return true;
-	if (name.n > 4)
-		return false;
-	for (size_t i = 0; i < N_PATS(exact); i++)
-		if (name.n == exact[i].n &&
-		    prefix_ci_n(name, exact[i].p, exact[i].n))
-			return true;
-	return false;
+	if (name_suffix_secret(name))
+		return true;
+	/* plurals: "api_keys", "cookies", "tokens", "signatures" */
+	return name.n > 1 && lower((unsigned char)name.p[name.n - 1]) == 's' &&
+	    name_suffix_secret(str_make(name.p, name.n - 1));
 }
 
 /* Names that hold identifiers or digests: spared the entropy rule. */

@@ -76,7 +76,7 @@ test_names(void **state)
 	    "private_key", "refresh_token", "credentials", "pwd" };
 	static const char *const plain[] = { "token_type", "max_tokens",
 	    "subject_token_type", "action", "resource", "kid", "jti", "id",
-	    "task_id", "agent", "keyboard", "", "passport", "pass", "secre",
+	    "task_id", "agent", "keyboard", "", "passport", "secre",
 	    "a_name_longer_than_sixty_four_bytes_that_holds_no_special_word_xyz" };
 	static const char *const more_secret[] = { "PaSsWoRd", "mypasswd",
 	    "PASSPHRASE_x", "SECRETS", "x-Secret-y", "OTP", "Pin",
@@ -202,7 +202,7 @@ test_fields(void **state)
 	    "\"context\":{\"user\":{\"pin_code\":4321}},"
 	    "\"kid\":\"eJY2gEn0_irmPliECuA4U2aEW9Yb1dKYzz4j0FOkIJM\","
 	    "\"decision_id\":\"0123456789abcdef0123456789abcdef\","
-	    "\"tokens\":[\"" GITHUB "\", \"plain\"],\"deep\":{\"a\":{\"b\":"
+	    "\"items\":[\"" GITHUB "\", \"plain\"],\"deep\":{\"a\":{\"b\":"
 	    "{\"c\":{\"d\":\"" PEM_JSON "\"}}}}}");
 	assert_null(strstr(out, "123-45-6789"));
 	assert_null(strstr(out, "hunter2"));
@@ -666,6 +666,126 @@ test_key_file(void **state)
 	rmdir(dir);
 }
 
+/* ---- the leaks an outside review found (each test one finding) ---- */
+
+/* The HMAC of s (a static buffer: one at a time). */
+static const char *
+hmac_of(struct redact *r, const char *s)
+{
+	static char h[REDACT_HMAC_SIZE];
+
+	assert_int_equal(redact_hmac(r, str_c(s), h), MANDATE_OK);
+	return h;
+}
+
+/* redact_text(t), checked to be idempotent (malloc'd). */
+static char *
+txt(struct redact *r, const char *t)
+{
+	char *out = redact_text(r, str_c(t)), *again;
+
+	assert_non_null(out);
+	again = redact_text(r, str_c(out));
+	assert_non_null(again);
+	assert_string_equal(again, out);
+	free(again);
+	return out;
+}
+
+/* The value a record member name: value is written as, by the tree, the
+ * tree's writer and the member-wise writer alike (malloc'd). */
+static char *
+member(struct redact *r, const char *name, const char *value)
+{
+	struct redact_member m = { .name = name, .kind = REDACT_M_STR,
+	    .s = str_c(value) };
+	json_t *f = json_pack("{s:s}", name, value), *back;
+	char *dump = NULL, *got = NULL, *out;
+	size_t n, gn;
+
+	assert_non_null(f);
+	check_dump(r, f);
+	assert_int_equal(redact_dump(r, f, &dump, &n), MANDATE_OK);
+	assert_int_equal(redact_dump_members(r, &m, 1, &got, &gn),
+	    MANDATE_OK);
+	assert_string_equal(got, dump);
+	back = json_loads(dump, 0, NULL);
+	assert_non_null(back);
+	out = strdup(json_string_value(json_object_get(back, name)));
+	json_decref(back);
+	json_decref(f);
+	free(dump);
+	free(got);
+	return out;
+}
+
+/* Does out hold, in this order, pre, the HMAC of secret, post? */
+static void
+assert_replaced(struct redact *r, const char *out, const char *pre,
+    const char *secret, const char *post)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "%s%s%s", pre, hmac_of(r, secret), post);
+	if (strstr(out, want) == NULL)
+		fail_msg("want \"%s\" in \"%s\"", want, out);
+	if (strstr(out, secret) != NULL)
+		fail_msg("\"%s\" kept in \"%s\"", secret, out);
+}
+
+/* 3. More names that hold secrets, plurals, session ids; identifiers
+ * and counts stay. */
+static void
+test_names_more(void **state)
+{
+	static const char *const secret[] = { "pass", "pw", "passcode",
+	    "db_pass", "dbPass", "userPw", "api_keys", "apiKeys", "tokens",
+	    "access_tokens", "secrets", "passwords", "cookies", "cookie",
+	    "set_cookie", "jwt", "id_jwt", "bearer", "auth_header",
+	    "authHeader", "authentication", "x-auth", "X-Auth", "basic_auth",
+	    "otp", "totp", "otp_code", "otpCode", "mfa_code", "email_otp",
+	    "pin", "pin_code", "cardPin", "cvv", "card_cvv", "cvc",
+	    "ssh_key", "sshKey", "master_key", "encryption_key",
+	    "encryptionKey", "private_key", "privateKey", "private-key",
+	    "priv_key", "private_keys", "signature", "signatures", "sig",
+	    "request_sig", "sessionId", "session_id", "session-id",
+	    "PHPSESSID", "JSESSIONID", "ASP.NET_SessionId", "sid", "pword",
+	    "client_credentials", "MAX_TOKEN_SECRET" };
+	static const char *const plain[] = { "id", "user_id", "request_id",
+	    "task_id", "decision_id", "subject_id", "client_id", "userId",
+	    "kid", "jti", "max_tokens", "maxTokens", "prompt_tokens",
+	    "completion_tokens", "total_tokens", "input_tokens",
+	    "output_tokens", "max_completion_tokens", "maxOutputTokens",
+	    "n_tokens", "token_type", "token_count", "passport", "bypass",
+	    "compass", "oauth", "OAuth", "spin", "design", "config", "session",
+	    "sessions", "user_sid", "ssid", "signed", "signature_algorithm",
+	    "prompt", "arguments", "reasons", "calls_used", "dry_run",
+	    "prompt_bytes", "policy_hash", "deny_reason", "errors" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		if (!redact_name_is_secret(str_c(secret[i])))
+			fail_msg("%s is not found secret", secret[i]);
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (redact_name_is_secret(str_c(plain[i])))
+			fail_msg("%s is found secret", plain[i]);
+	/* a session id under an "...id" name, low entropy: still hidden */
+	{
+		struct redact *r = mk(NULL, 0);
+		char *out = member(r, "sessionId", "abc123");
+
+		assert_string_equal(out, hmac_of(r, "abc123"));
+		free(out);
+		out = member(r, "user_id", "abc123");
+		assert_string_equal(out, "abc123");
+		free(out);
+		out = txt(r, "login with pass=PassEq1234 now");
+		assert_replaced(r, out, "pass=", "PassEq1234", " now");
+		free(out);
+		redact_free(r);
+	}
+}
+
 int
 main(void)
 {
@@ -683,6 +803,7 @@ main(void)
 		cmocka_unit_test(test_jtext_strings),
 		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_names_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
