@@ -304,35 +304,97 @@ looks_jwt(struct str v)
 	return parts == 3 || parts == 5;
 }
 
-/* A well-known API key prefix followed by at least 16 key characters. */
+/* The well-known API key prefixes, each with the alphabet of its key:
+ * the key is the prefix and at least 16 characters of the alphabet, one
+ * of them a digit or a capital (so that "sk-learn-compatible-models"
+ * or "npm_config_registry_url" are words, not keys). */
+enum key_alpha {
+	KA_B64URL,       /* A-Z a-z 0-9 - _ */
+	KA_DOT,          /* and '.' (ya29., SG.) */
+	KA_UPPER,        /* A-Z 0-9 (AWS key ids) */
+};
+
+struct key_prefix {
+	const char *p;
+	size_t n;
+	enum key_alpha alpha;
+};
+
+#define KP(lit, a) { lit, sizeof(lit) - 1, a }
+
+static const struct key_prefix key_prefixes[] = { KP("sk-", KA_B64URL),
+    KP("sk_live_", KA_B64URL), KP("sk_test_", KA_B64URL),
+    KP("rk_live_", KA_B64URL), KP("rk_test_", KA_B64URL),
+    KP("pk_live_", KA_B64URL), KP("ghp_", KA_B64URL),
+    KP("gho_", KA_B64URL), KP("ghu_", KA_B64URL), KP("ghs_", KA_B64URL),
+    KP("ghr_", KA_B64URL), KP("github_pat_", KA_B64URL),
+    KP("glpat-", KA_B64URL), KP("xoxb-", KA_B64URL),
+    KP("xoxp-", KA_B64URL), KP("xoxa-", KA_B64URL),
+    KP("xoxr-", KA_B64URL), KP("xoxs-", KA_B64URL),
+    KP("xapp-", KA_B64URL), KP("AKIA", KA_UPPER), KP("ASIA", KA_UPPER),
+    KP("AIza", KA_B64URL), KP("ya29.", KA_DOT), KP("npm_", KA_B64URL),
+    KP("hf_", KA_B64URL), KP("SG.", KA_DOT), KP("shpat_", KA_B64URL),
+    KP("shpss_", KA_B64URL), KP("sq0atp-", KA_B64URL),
+    KP("dop_v1_", KA_B64URL), KP("pypi-", KA_B64URL),
+    KP("mnd_", KA_B64URL) };
+
+static bool
+in_key_alpha(int c, enum key_alpha a)
+{
+	switch (a) {
+	case KA_UPPER:
+		return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+	case KA_DOT:
+		return is_b64url(c) || c == '.';
+	case KA_B64URL:
+		break;
+	}
+	return is_b64url(c);
+}
+
+/* A key of prefix k at the start of t: its end (past the last key
+ * character), or 0. */
+static size_t
+key_span(struct str t, const struct key_prefix *k)
+{
+	bool strong = false;
+	size_t e;
+
+	if (t.n < k->n + 16 || memcmp(t.p, k->p, k->n) != 0)
+		return 0;
+	for (e = k->n; e < t.n && in_key_alpha((unsigned char)t.p[e],
+	    k->alpha); e++)
+		strong |= (t.p[e] >= '0' && t.p[e] <= '9') ||
+		    (t.p[e] >= 'A' && t.p[e] <= 'Z');
+	while (k->alpha == KA_DOT && e > k->n && t.p[e - 1] == '.')
+		e--;             /* a sentence's full stop */
+	return e - k->n >= 16 && strong ? e : 0;
+}
+
+/* A well-known API key prefix followed by at least 16 key characters
+ * (the whole value: the broader alphabet of base64 is allowed too). */
 static bool
 looks_api_key(struct str v)
 {
-	static const struct pat pfx[] = { PAT("sk-"), PAT("sk_live_"),
-	    PAT("sk_test_"), PAT("rk_live_"), PAT("rk_test_"),
-	    PAT("pk_live_"), PAT("ghp_"), PAT("gho_"), PAT("ghu_"),
-	    PAT("ghs_"), PAT("ghr_"), PAT("github_pat_"), PAT("glpat-"),
-	    PAT("xoxb-"), PAT("xoxp-"), PAT("xoxa-"), PAT("xoxr-"),
-	    PAT("xoxs-"), PAT("xapp-"), PAT("AKIA"), PAT("ASIA"),
-	    PAT("AIza"), PAT("ya29."), PAT("npm_"), PAT("hf_"), PAT("SG."),
-	    PAT("shpat_"), PAT("shpss_"), PAT("sq0atp-"), PAT("dop_v1_"),
-	    PAT("pypi-"), PAT("mnd_") };
-
 	if (v.n < 3 + 16)
 		return false;       /* shorter than the shortest prefix's key */
-	for (size_t i = 0; i < N_PATS(pfx); i++) {
-		size_t n = pfx[i].n, k = 0;
+	for (size_t i = 0; i < N_PATS(key_prefixes); i++) {
+		const struct key_prefix *kp = &key_prefixes[i];
+		bool strong = false;
+		size_t k;
 
-		if (v.p[0] != pfx[i].p[0] || v.n < n + 16 ||
-		    memcmp(v.p, pfx[i].p, n) != 0)
+		if (v.p[0] != kp->p[0] || v.n < kp->n + 16 ||
+		    memcmp(v.p, kp->p, kp->n) != 0)
 			continue;
-		for (k = n; k < v.n; k++) {
+		for (k = kp->n; k < v.n; k++) {
 			int c = (unsigned char)v.p[k];
 			if (!is_b64url(c) && c != '.' && c != '/' && c != '+' &&
 			    c != '=')
 				break;
+			strong |= (c >= '0' && c <= '9') ||
+			    (c >= 'A' && c <= 'Z');
 		}
-		if (k == v.n)
+		if (k == v.n && strong)
 			return true;
 	}
 	return false;
@@ -407,10 +469,12 @@ value_secret(struct str v, bool entropy)
 	return entropy && looks_random(v);
 }
 
+static bool text_has_secret(struct str t);
+
 bool
 redact_value_is_secret(struct str value)
 {
-	return value_secret(value, true);
+	return value_secret(value, true) || text_has_secret(value);
 }
 
 /* ---- HMAC ---- */
@@ -478,6 +542,7 @@ struct obuf {
 	size_t n, cap;
 	bool oom;
 	bool lazy;        /* nothing replaced yet: nothing written */
+	bool found;       /* (text_has_secret) something would be */
 };
 
 static void
@@ -573,13 +638,113 @@ hmac_at(struct str t, size_t i)
 	    is_hmac_form(str_make(t.p + i, REDACT_HMAC_LEN));
 }
 
+/* The first characters of key_prefixes and of a JWT ("eyJ"): only there
+ * can token_at() find something (keep in step with key_prefixes). */
+static const bool token_first[256] = {
+	['s'] = true, ['r'] = true, ['p'] = true, ['g'] = true,
+	['x'] = true, ['A'] = true, ['y'] = true, ['n'] = true,
+	['h'] = true, ['S'] = true, ['d'] = true, ['m'] = true,
+	['e'] = true,
+};
+
+/* A JWT at the start of v: "eyJ" and base64url parts joined by '.',
+ * at least three of them (a JWS, a JWE, an unsecured JWT's empty
+ * signature), 20 characters or more.  A full stop after it is not part
+ * of it unless it makes the third part.  Its end, or 0. */
+static size_t
+jwt_span(struct str v)
+{
+	size_t e = 0, dots = 0, trim;
+
+	if (v.n < 20 || v.p[0] != 'e' || v.p[1] != 'y' || v.p[2] != 'J')
+		return 0;
+	for (; e < v.n && (is_b64url((unsigned char)v.p[e]) || v.p[e] == '.');
+	    e++)
+		dots += v.p[e] == '.';
+	for (trim = e; v.p[trim - 1] == '.'; trim--)
+		;
+	if (dots - (e - trim) >= 2)
+		return trim >= 20 ? trim : 0;
+	return dots >= 2 && e >= 20 ? e : 0;
+}
+
+/* A key with a well-known prefix or a JWT starting at i, on a token
+ * boundary: the character before it is none of the token's own alphabet
+ * (so "task-..." holds no "sk-" key), and it ends at the first character
+ * outside that alphabet (so "**sk-...**", "sk-...!", "https://ghp_...
+ * @github.com" give the key alone).  Its end, or 0. */
+static size_t
+token_at(struct str t, size_t i)
+{
+	int c = (unsigned char)t.p[i], before;
+	struct str rest;
+	size_t e;
+
+	if (!token_first[c])
+		return 0;
+	before = i > 0 ? (unsigned char)t.p[i - 1] : ' ';
+	rest = str_make(t.p + i, t.n - i);
+	if (c == 'e')
+		return !is_b64url(before) && before != '.' &&
+		    (e = jwt_span(rest)) != 0 ? i + e : 0;
+	for (size_t k = 0; k < N_PATS(key_prefixes); k++)
+		if (key_prefixes[k].p[0] == c &&
+		    !in_key_alpha(before, key_prefixes[k].alpha) &&
+		    (e = key_span(rest, &key_prefixes[k])) != 0)
+			return i + e;
+	return 0;
+}
+
+/* A URL's password, i at the ':' of "://": scheme://user:password@host
+ * with a password that is not empty.  The authority ends at '/', '?',
+ * '#', white space, a quote, '<', '>' or '\'; the userinfo at its last
+ * '@', the user at its first ':'.  The password's span in [*ps, *pe).
+ * An authority that holds an HMAC is left to the word rules: it was
+ * redacted before, or a word of it that held its end ('/') or an '@'
+ * was replaced; taking it apart again would not be idempotent. */
+static bool
+url_password(struct str t, size_t i, size_t *ps, size_t *pe)
+{
+	size_t a = i + 3, at = 0, colon = 0;
+
+	if (i + 3 > t.n || t.p[i] != ':' || t.p[i + 1] != '/' ||
+	    t.p[i + 2] != '/')
+		return false;
+	for (size_t k = a; k < t.n; k++) {
+		int c = (unsigned char)t.p[k];
+
+		if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' ||
+		    c == '\'' || c == '`' || c == '<' || c == '>' || c == '\\')
+			break;
+		if (c == '@')
+			at = k;
+		else if (c == ':' && colon == 0)
+			colon = k;
+		else if (hmac_at(t, k))
+			return false;
+	}
+	if (at == 0 || colon == 0 || colon > at || colon + 1 == at)
+		return false;
+	*ps = colon + 1;
+	*pe = at;
+	return true;
+}
+
+/* Replace t[s..e) by its HMAC.  Without a redactor (text_has_secret),
+ * only say that something would be. */
 static int
-put_hmac(const struct redact *r, struct obuf *b, struct str v)
+put_hmac(const struct redact *r, struct obuf *b, struct str t, size_t s,
+    size_t e)
 {
 	char h[REDACT_HMAC_SIZE];
 	int rc;
 
-	if ((rc = redact_hmac(r, v, h)) != MANDATE_OK)
+	if (r == NULL) {
+		b->found = true;
+		return MANDATE_OK;
+	}
+	ob_start(b, t, s);
+	if ((rc = redact_hmac(r, str_make(t.p + s, e - s), h)) != MANDATE_OK)
 		return rc;
 	ob_put(b, h, REDACT_HMAC_LEN);
 	OPENSSL_cleanse(h, sizeof(h));
@@ -587,27 +752,39 @@ put_hmac(const struct redact *r, struct obuf *b, struct str v)
 }
 
 /* t with its secrets replaced: *out a new string, or NULL when nothing in
- * t is replaced (most text: no copy is made then). */
+ * t is replaced (most text: no copy is made then).  r NULL: nothing is
+ * written, *found says whether anything would be replaced. */
 static int
-text_redact(const struct redact *r, struct str t, bool entropy, char **out)
+text_scan(const struct redact *r, struct str t, bool entropy, char **out,
+    bool *found)
 {
-	struct obuf b = { NULL, 0, 0, false, true };
+	struct obuf b = { NULL, 0, 0, false, true, false };
 	struct str prev = STR_NULL;   /* the previous word */
 	bool assign = false;          /* '=' or ':' since it, same line */
 	bool scheme = false;          /* it was Bearer/DPoP/Basic/Token */
+	size_t pw_s = SIZE_MAX, pw_e = 0;  /* a URL's password ahead */
 	size_t i = 0;
 
 	*out = NULL;
-	while (i < t.n && !b.oom) {
+	while (i < t.n && !b.oom && !b.found) {
 		size_t s = i, e;
 		struct str w;
 		bool secret, is_scheme;
 
+		if (pw_s != SIZE_MAX && i >= pw_s) {
+			if (i == pw_s) {
+				if (put_hmac(r, &b, t, pw_s, pw_e) != MANDATE_OK)
+					goto fail;
+				i = pw_e;
+				prev = STR_NULL;
+				assign = scheme = false;
+			}
+			pw_s = SIZE_MAX;
+			continue;
+		}
 		if (pem_begin_at(t, i)) {
 			e = pem_end(t, i);
-			ob_start(&b, t, i);
-			if (put_hmac(r, &b, str_make(t.p + i, e - i)) !=
-			    MANDATE_OK)
+			if (put_hmac(r, &b, t, i, e) != MANDATE_OK)
 				goto fail;
 			i = e;
 			prev = STR_NULL;
@@ -622,7 +799,19 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 			assign = scheme = false;
 			continue;
 		}
+		if ((e = token_at(t, i)) != 0) {
+			/* a key or JWT inside a word (as a whole word it
+			 * has the same span, hence the same HMAC) */
+			if (put_hmac(r, &b, t, i, e) != MANDATE_OK)
+				goto fail;
+			i = e;
+			prev = STR_NULL;
+			assign = scheme = false;
+			continue;
+		}
 		if (is_delim((unsigned char)t.p[i])) {
+			if (t.p[i] == ':' && pw_s == SIZE_MAX)
+				(void)url_password(t, i, &pw_s, &pw_e);
 			if (t.p[i] == '=' || t.p[i] == ':')
 				assign = true;
 			if (t.p[i] == '\n')
@@ -632,7 +821,8 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 			continue;
 		}
 		while (i < t.n && !is_delim((unsigned char)t.p[i]) &&
-		    !pem_begin_at(t, i) && !hmac_at(t, i))
+		    !pem_begin_at(t, i) && !hmac_at(t, i) &&
+		    (i == s || token_at(t, i) == 0))
 			i++;
 		e = i;
 		/* a sentence's full stop is not part of a token */
@@ -645,8 +835,7 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 		    (scheme && w.n >= 8) || (!is_scheme && assign &&
 		    prev.n > 0 && redact_name_is_secret(prev));
 		if (secret) {
-			ob_start(&b, t, s);
-			if (put_hmac(r, &b, w) != MANDATE_OK)
+			if (put_hmac(r, &b, t, s, e) != MANDATE_OK)
 				goto fail;
 		} else {
 			ob_put(&b, w.p, w.n);
@@ -658,6 +847,8 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 	}
 	if (b.oom)
 		goto fail;
+	if (found != NULL)
+		*found = b.found;
 	*out = b.p;
 	return MANDATE_OK;
 fail:
@@ -667,18 +858,43 @@ fail:
 	return MANDATE_ENOMEM;
 }
 
+static int
+text_redact(const struct redact *r, struct str t, bool entropy, char **out)
+{
+	return text_scan(r, t, entropy, out, NULL);
+}
+
 /* Is t a single word of text_redact's, t itself: no delimiter (so no
- * PEM line and no HMAC inside, both of which hold one) and no full stop
- * at its end to trim?  Then text_redact would only ask value_secret(t). */
+ * PEM line, URL or HMAC inside, all of which hold one), no key or JWT
+ * inside it and no full stop at its end to trim?  Then text_redact
+ * would only ask value_secret(t). */
 static bool
 one_word(struct str t)
 {
 	if (t.n == 0 || t.p[t.n - 1] == '.')
 		return false;
-	for (size_t i = 0; i < t.n; i++)
-		if (is_delim((unsigned char)t.p[i]))
+	for (size_t i = 0; i < t.n; i++) {
+		int c = (unsigned char)t.p[i];
+
+		if (is_delim(c) || (token_first[c] && token_at(t, i) != 0))
 			return false;
+	}
 	return true;
+}
+
+/* Would text_redact replace anything in t? */
+static bool
+text_has_secret(struct str t)
+{
+	bool found = false;
+	char *o = NULL;
+
+	if (one_word(t))
+		return false;       /* value_secret(t) was asked already */
+	if (text_scan(NULL, t, true, &o, &found) != MANDATE_OK)
+		return true;        /* cannot tell: take it for one */
+	free(o);
+	return found;
 }
 
 char *

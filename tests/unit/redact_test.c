@@ -733,6 +733,145 @@ assert_replaced(struct redact *r, const char *out, const char *pre,
 		fail_msg("\"%s\" kept in \"%s\"", secret, out);
 }
 
+/* 1. A URL's password (scheme://user:password@) is replaced, in a value
+ * and in longer text; the user, host and the rest stay. */
+static void
+test_url_password(void **state)
+{
+	static const struct {
+		const char *url, *pre, *pw, *post;
+	} cases[] = {
+		{ "https://admin:Hunter2Pass@db.example.com/x",
+		  "https://admin:", "Hunter2Pass", "@db.example.com/x" },
+		{ "postgres://app:S3cretPgPw@db:5432/app", "postgres://app:",
+		  "S3cretPgPw", "@db:5432/app" },
+		{ "redis://:RedisPw123456@cache", "redis://:", "RedisPw123456",
+		  "@cache" },
+		{ "mongodb+srv://admin:MongoPw123@h", "mongodb+srv://admin:",
+		  "MongoPw123", "@h" },
+		{ "amqp://guest:AmqpPw1234@h", "amqp://guest:", "AmqpPw1234",
+		  "@h" },
+		/* the last '@' of the authority ends the userinfo */
+		{ "ftp://me@corp:p@ss:w0rd@files/x", "ftp://me@corp:",
+		  "p@ss:w0rd", "@files/x" },
+		/* a short password is a password too */
+		{ "smtp://u:x@mail", "smtp://u:", "x", "@mail" },
+	};
+	static const char *const plain[] = { "https://example.com/a:b@c",
+	    "https://alice@example.com/", "http://host:8080/path?q=a:b@c",
+	    "mailto:alice@example.com", "see https://u:@host/ (no password)",
+	    "https://example.com/tickets/42" };
+	struct redact *r = mk(NULL, 0);
+	char prompt[512], *out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = member(r, "url", cases[i].url);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		free(out);
+		snprintf(prompt, sizeof(prompt), "connect to %s, then report",
+		    cases[i].url);
+		out = member(r, "prompt", prompt);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		assert_non_null(strstr(out, "connect to "));
+		assert_non_null(strstr(out, ", then report"));
+		free(out);
+		out = txt(r, prompt);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		free(out);
+		/* as an id column (the writer's request id and agent) */
+		assert_true(redact_value_is_secret(str_c(cases[i].url)));
+	}
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		out = txt(r, plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+		assert_false(redact_value_is_secret(str_c(plain[i])));
+	}
+	/* a key as the user (GitHub) and as the password (GitLab) */
+	out = txt(r, "git clone https://x-access-token:" GITHUB
+	    "@github.com/o/r.git");
+	assert_replaced(r, out, "https://x-access-token:", GITHUB,
+	    "@github.com/o/r.git");
+	free(out);
+	redact_free(r);
+}
+
+/* 2. A key with a well-known prefix or a JWT ends where its alphabet
+ * does, whatever character follows or precedes it (not only white space
+ * and a few marks); a character of its alphabet before it makes it part
+ * of a word. */
+static void
+test_token_boundaries(void **state)
+{
+	static const char *const sk = "sk-Zz12Yy34Xx56Ww78Vv90";
+	static const char *const gl = "glpat-Gl12Gl34Gl56Gl78Gl90";
+	static const char *const gh =
+	    "ghp_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8";
+	static const char *const plain[] = {
+	    "task-0123456789abcdefghijkl", "risk-assessment-2026-q3-final",
+	    "desk-abcdefghijklmnop1234", "mask_sk-abcdefghijklmnop1234",
+	    "sk-learn-compatible-models-list", "npm_config_registry_url_value",
+	    "hf_transfer_enabled_everywhere", "see the eyJ.docs.page" };
+	struct redact *r = mk(NULL, 0);
+	char in[512], *out;
+
+	(void)state;
+	/* one word to the old rule: "**sk-...**" */
+	snprintf(in, sizeof(in), "**%s**", sk);
+	out = member(r, "note", in);
+	assert_replaced(r, out, "**", sk, "**");
+	free(out);
+	snprintf(in, sizeof(in), "my key is **%s**", sk);
+	out = txt(r, in);
+	assert_replaced(r, out, "my key is **", sk, "**");
+	free(out);
+	snprintf(in, sizeof(in), "use %s!", sk);
+	out = member(r, "prompt", in);
+	assert_replaced(r, out, "use ", sk, "!");
+	free(out);
+	snprintf(in, sizeof(in), "https://%s@github.com/org/repo.git", gh);
+	out = member(r, "remote", in);
+	assert_replaced(r, out, "https://", gh, "@github.com/org/repo.git");
+	free(out);
+	snprintf(in, sizeof(in), "git clone https://oauth2:%s@gitlab.com/g/"
+	    "p.git", gl);
+	out = txt(r, in);
+	assert_replaced(r, out, "https://oauth2:", gl, "@gitlab.com/g/p.git");
+	free(out);
+	/* the same HMAC as the key alone: equal values still match */
+	out = member(r, "k", sk);
+	assert_string_equal(out, hmac_of(r, sk));
+	free(out);
+	/* a JWT followed by '!', inside markup, and with a full stop */
+	out = member(r, "x", JWT "!");
+	assert_replaced(r, out, "", JWT, "!");
+	free(out);
+	out = txt(r, "token <b>" JWT "</b>. Next");
+	assert_replaced(r, out, "<b>", JWT, "</b>. Next");
+	free(out);
+	out = txt(r, "it is " JWT ".");
+	assert_replaced(r, out, "it is ", JWT, ".");
+	free(out);
+	/* an AWS key id ends where capitals and digits do */
+	out = txt(r, "id=" AWS "/x");
+	assert_replaced(r, out, "id=", AWS, "/x");
+	free(out);
+	/* words, not keys */
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		out = txt(r, plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+		out = member(r, "note", plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+	}
+	redact_free(r);
+}
+
 /* 3. More names that hold secrets, plurals, session ids; identifiers
  * and counts stay. */
 static void
@@ -803,6 +942,8 @@ main(void)
 		cmocka_unit_test(test_jtext_strings),
 		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_url_password),
+		cmocka_unit_test(test_token_boundaries),
 		cmocka_unit_test(test_names_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
