@@ -401,7 +401,8 @@ looks_api_key(struct str v)
 }
 
 /* A long single token with mixed character classes and high Shannon
- * entropy, or a long hex string (hex keys, HMAC secrets). */
+ * entropy, or a long hex string (hex keys, HMAC secrets).  However long:
+ * a key does not stop being one past some size (one pass, no state). */
 static bool
 looks_random(struct str v)
 {
@@ -409,7 +410,7 @@ looks_random(struct str v)
 	bool digit = false, up = false, low = false, hex = true;
 	double h = 0;
 
-	if (v.n < 24 || v.n > 8192)
+	if (v.n < 24)
 		return false;
 	memset(counts, 0, sizeof(counts));
 	for (size_t i = 0; i < v.n; i++) {
@@ -449,13 +450,50 @@ is_hmac_form(struct str v)
 	return true;
 }
 
+/* Is "PRIVATE KEY" at i the armour of a private key block: followed on
+ * its line by capitals and spaces up to "----"?  PEM and OpenSSH
+ * ("PRIVATE KEY-----"), OpenPGP ("PRIVATE KEY BLOCK-----"), SSH2 and
+ * PuTTY exports ("PRIVATE KEY ----"). */
+static bool
+key_armour_at(struct str t, size_t i)
+{
+	size_t k = i + 11;
+
+	if (i + 11 > t.n || memcmp(t.p + i, "PRIVATE KEY", 11) != 0)
+		return false;
+	while (k < t.n && k < i + 40 && ((t.p[k] >= 'A' && t.p[k] <= 'Z') ||
+	    t.p[k] == ' '))
+		k++;
+	return k + 4 <= t.n && memcmp(t.p + k, "----", 4) == 0;
+}
+
+/* Does t hold a private key block's armour anywhere? */
+static bool
+has_key_armour(struct str t)
+{
+	const char *h = t.p;
+	size_t hn = t.n;
+
+	while (hn >= 15) {
+		const char *p = memchr(h, 'P', hn - 14);
+
+		if (p == NULL)
+			return false;
+		if (key_armour_at(t, (size_t)(p - t.p)))
+			return true;
+		hn -= (size_t)(p - h) + 1;
+		h = p + 1;
+	}
+	return false;
+}
+
 /* Structural rules (always) and the entropy rule (unless spared). */
 static bool
 value_secret(struct str v, bool entropy)
 {
 	if (v.n < 8 || is_hmac_form(v))
 		return false;
-	if (contains(v, "PRIVATE KEY-----"))
+	if (has_key_armour(v))
 		return true;
 	if (looks_jwt(v) || looks_api_key(v))
 		return true;
@@ -597,33 +635,41 @@ is_delim(int c)
 	return delim[c & 0xff];
 }
 
-/* The end of a PEM private key block starting at p (its END line), or of
- * the text if it has none. */
+/* The end of a private key block starting at begin (past its END line's
+ * dashes), or of the text if it has none. */
 static size_t
 pem_end(struct str t, size_t begin)
 {
 	for (size_t i = begin + 10; i + 9 <= t.n; i++) {
-		if (memcmp(t.p + i, "-----END ", 9) == 0) {
-			size_t k = i + 9;
-			while (k + 5 <= t.n && memcmp(t.p + k, "-----", 5) != 0)
-				k++;
-			return k + 5 <= t.n ? k + 5 : t.n;
-		}
+		size_t k;
+
+		if (t.p[i] != '-' || (memcmp(t.p + i, "-----END ", 9) != 0 &&
+		    memcmp(t.p + i, "---- END ", 9) != 0))
+			continue;
+		for (k = i + 9; k + 4 <= t.n && memcmp(t.p + k, "----", 4) != 0;
+		    k++)
+			;
+		if (k + 4 > t.n)
+			return t.n;
+		while (k < t.n && t.p[k] == '-')
+			k++;
+		return k;
 	}
 	return t.n;
 }
 
-/* Is there a private key's BEGIN line at i? */
+/* Is there a private key's BEGIN line at i ("-----BEGIN ", or SSH2's
+ * "---- BEGIN ", then key_armour_at() on the same line)? */
 static bool
 pem_begin_at(struct str t, size_t i)
 {
 	size_t k;
 
-	if (i + 11 > t.n || memcmp(t.p + i, "-----BEGIN ", 11) != 0)
+	if (i + 11 > t.n || t.p[i] != '-' || (memcmp(t.p + i, "-----BEGIN ",
+	    11) != 0 && memcmp(t.p + i, "---- BEGIN ", 11) != 0))
 		return false;
 	for (k = i + 11; k < t.n && k < i + 80 && t.p[k] != '\n'; k++)
-		if (k + 16 <= t.n && memcmp(t.p + k, "PRIVATE KEY-----", 16) ==
-		    0)
+		if (t.p[k] == 'P' && key_armour_at(t, k))
 			return true;
 	return false;
 }

@@ -925,6 +925,65 @@ test_names_more(void **state)
 	}
 }
 
+/* 5. OpenPGP, OpenSSH and SSH2 private key blocks like PEM ones; a long
+ * random value is not spared for its length. */
+static void
+test_key_blocks(void **state)
+{
+	static const char *const blocks[] = {
+	    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGpgpBODYsecretZZZ\n"
+	    "=ab12\n-----END PGP PRIVATE KEY BLOCK-----",
+	    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaBODYsecretYYY\n"
+	    "-----END OPENSSH PRIVATE KEY-----",
+	    "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nP2/56wAAAsecretXXX\n"
+	    "---- END SSH2 ENCRYPTED PRIVATE KEY ----",
+	    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecretWWW\n"
+	    "-----END RSA PRIVATE KEY-----" };
+	static const char *const body[] = { "pgpBODYsecretZZZ",
+	    "BODYsecretYYY", "secretXXX", "secretWWW" };
+	struct redact *r = mk(NULL, 0);
+	char in[512], *out, *big;
+	size_t n = 20000;
+	uint32_t x = 12345;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+		assert_true(redact_value_is_secret(str_c(blocks[i])));
+		out = member(r, "data", blocks[i]);
+		assert_string_equal(out, hmac_of(r, blocks[i]));
+		free(out);
+		snprintf(in, sizeof(in), "here:\n%s\nthanks", blocks[i]);
+		out = txt(r, in);
+		assert_replaced(r, out, "here:\n", blocks[i], "\nthanks");
+		assert_null(strstr(out, body[i]));
+		free(out);
+	}
+	/* the words alone are not a key */
+	assert_false(redact_value_is_secret(STR_LIT("the PRIVATE KEY is "
+	    "missing")));
+	/* 20000 random base64 characters: one secret, in a value and in
+	 * text */
+	big = malloc(n + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++) {
+		static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+		    "ghijklmnopqrstuvwxyz0123456789+/";
+		x = x * 1103515245u + 12345u;
+		big[i] = b64[(x >> 16) & 63];
+	}
+	big[n] = '\0';
+	assert_true(redact_value_is_secret(str_c(big)));
+	out = member(r, "blob", big);
+	assert_string_equal(out, hmac_of(r, big));
+	free(out);
+	memcpy(big, "see: ", 5);
+	out = txt(r, big);
+	assert_int_equal(strlen(out), 5 + REDACT_HMAC_LEN);
+	free(out);
+	free(big);
+	redact_free(r);
+}
+
 int
 main(void)
 {
@@ -945,6 +1004,7 @@ main(void)
 		cmocka_unit_test(test_url_password),
 		cmocka_unit_test(test_token_boundaries),
 		cmocka_unit_test(test_names_more),
+		cmocka_unit_test(test_key_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
