@@ -959,6 +959,24 @@ redact_text(const struct redact *r, struct str t)
 	return o;
 }
 
+size_t
+redact_cut(struct str t, size_t max)
+{
+	size_t cut;
+
+	if (t.n <= max)
+		return t.n;
+	cut = max;
+	while (cut > 0 && ((unsigned char)t.p[cut] & 0xc0) == 0x80)
+		cut--;
+	/* an HMAC across the cut goes whole */
+	for (size_t k = cut > REDACT_HMAC_LEN ? cut - REDACT_HMAC_LEN + 1 : 0;
+	    k < cut; k++)
+		if (hmac_at(t, k))
+			return k;
+	return cut;
+}
+
 /* ---- JSON ---- */
 
 struct walk {

@@ -121,4 +121,9 @@ json_t *redact_members_json(const struct redact_member *m, size_t n);
  * embedded secret replaced (free()); NULL on ENOMEM. */
 char *redact_text(const struct redact *r, struct str text);
 
+/* Where to cut redacted text t to keep at most max bytes: at a UTF-8
+ * character's start, and not inside an HMAC (which then goes whole).
+ * t.n when it is short enough. */
+size_t redact_cut(struct str t, size_t max);
+
 #endif

@@ -925,6 +925,37 @@ test_names_more(void **state)
 	}
 }
 
+/* 4. A secret across the cut of a long text: redacted first, then cut;
+ * the cut never leaves part of an HMAC. */
+static void
+test_cut(void **state)
+{
+	struct redact *r = mk(NULL, 0);
+	char big[400], *red;
+	size_t cut;
+
+	(void)state;
+	/* "c c c ... sk-proj-..." with the key across byte 300 */
+	memset(big, 0, sizeof(big));
+	for (size_t i = 0; i < 290; i += 2)
+		memcpy(big + i, "c ", 2);
+	memcpy(big + 290, OPENAI " tail", strlen(OPENAI " tail"));
+	red = redact_text(r, str_c(big));
+	assert_non_null(red);
+	cut = redact_cut(str_c(red), 300);
+	/* the HMAC started at 290: it does not fit, it goes whole */
+	assert_int_equal(cut, 290);
+	assert_null(memmem(red, cut, "sk-", 3));
+	free(red);
+	/* a cut that fits whole HMACs keeps them; short text stays */
+	assert_int_equal(redact_cut(str_c(hmac_of(r, "x")), 69), 69);
+	assert_int_equal(redact_cut(str_c(hmac_of(r, "x")), 68), 0);
+	assert_int_equal(redact_cut(STR_LIT("abc"), 300), 3);
+	/* and not inside a UTF-8 character */
+	assert_int_equal(redact_cut(STR_LIT("a\xc3\xa9"), 2), 1);
+	redact_free(r);
+}
+
 /* 5. OpenPGP, OpenSSH and SSH2 private key blocks like PEM ones; a long
  * random value is not spared for its length. */
 static void
@@ -1004,6 +1035,7 @@ main(void)
 		cmocka_unit_test(test_url_password),
 		cmocka_unit_test(test_token_boundaries),
 		cmocka_unit_test(test_names_more),
+		cmocka_unit_test(test_cut),
 		cmocka_unit_test(test_key_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
