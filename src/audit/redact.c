@@ -182,45 +182,80 @@ token_count(struct str head)
 }
 
 /* The suffix rules of redact_name_is_secret() for one form of the name
- * (as given, then without a plural 's'). */
+ * (as given, then without a plural 's').  The patterns are grouped by
+ * their last character: every member name of every record comes here,
+ * and most end in a character no pattern ends in. */
 static bool
 name_suffix_secret(struct str name)
 {
 	/* the name's end, wherever it starts ("x-api-key", "accessToken") */
-	static const struct pat suffix[] = { PAT("apikey"), PAT("api_key"),
-	    PAT("api-key"), PAT("credential"), PAT("cookie"),
-	    PAT("authorization"), PAT("authentication"), PAT("auth_header"),
-	    PAT("authheader"), PAT("auth-header"), PAT("private_key"),
-	    PAT("privatekey"), PAT("private-key"), PAT("priv_key"),
-	    PAT("privkey"), PAT("access_key"), PAT("accesskey"),
-	    PAT("secret_key"), PAT("signing_key"), PAT("ssh_key"),
-	    PAT("sshkey"), PAT("ssh-key"), PAT("master_key"),
-	    PAT("masterkey"), PAT("master-key"), PAT("encryption_key"),
-	    PAT("encryptionkey"), PAT("encryption-key"), PAT("dsn"),
-	    PAT("jwt"), PAT("bearer"), PAT("signature"), PAT("cvv"),
-	    PAT("cvc"), PAT("sessionid"), PAT("session_id"),
-	    PAT("session-id"), PAT("sessid"), PAT("pin_code"),
-	    PAT("pincode"), PAT("pin-code"), PAT("otp_code"),
-	    PAT("otpcode"), PAT("otp-code"), PAT("mfa_code"),
-	    PAT("mfacode"), PAT("mfa-code"), PAT("2fa_code"),
-	    PAT("2facode"), PAT("pword") };
+	static const struct pat end_y[] = { PAT("apikey"), PAT("api_key"),
+	    PAT("api-key"), PAT("private_key"), PAT("privatekey"),
+	    PAT("private-key"), PAT("priv_key"), PAT("privkey"),
+	    PAT("access_key"), PAT("accesskey"), PAT("secret_key"),
+	    PAT("signing_key"), PAT("ssh_key"), PAT("sshkey"),
+	    PAT("ssh-key"), PAT("master_key"), PAT("masterkey"),
+	    PAT("master-key"), PAT("encryption_key"), PAT("encryptionkey"),
+	    PAT("encryption-key") };
+	static const struct pat end_e[] = { PAT("cookie"), PAT("signature"),
+	    PAT("pin_code"), PAT("pincode"), PAT("pin-code"),
+	    PAT("otp_code"), PAT("otpcode"), PAT("otp-code"),
+	    PAT("mfa_code"), PAT("mfacode"), PAT("mfa-code"),
+	    PAT("2fa_code"), PAT("2facode") };
+	static const struct pat end_n[] = { PAT("authorization"),
+	    PAT("authentication"), PAT("dsn") };
+	static const struct pat end_r[] = { PAT("auth_header"),
+	    PAT("authheader"), PAT("auth-header"), PAT("bearer") };
+	static const struct pat end_d[] = { PAT("sessionid"),
+	    PAT("session_id"), PAT("session-id"), PAT("sessid"),
+	    PAT("pword") };
+	static const struct pat end_l[] = { PAT("credential") };
+	static const struct pat end_t[] = { PAT("jwt") };
+	static const struct pat end_v[] = { PAT("cvv") };
+	static const struct pat end_c[] = { PAT("cvc") };
 	/* a word of its own at the name's end ("db_pass", "dbPw", "x-auth",
 	 * "email_otp"), or the whole name */
-	static const struct pat word[] = { PAT("pass"), PAT("pw"),
-	    PAT("pwd"), PAT("pin"), PAT("auth"), PAT("otp"), PAT("totp"),
-	    PAT("hotp"), PAT("sig") };
-	int last = lower((unsigned char)name.p[name.n - 1]);
+	static const struct pat word_s[] = { PAT("pass") };
+	static const struct pat word_w[] = { PAT("pw") };
+	static const struct pat word_d[] = { PAT("pwd") };
+	static const struct pat word_n[] = { PAT("pin") };
+	static const struct pat word_h[] = { PAT("auth") };
+	static const struct pat word_p[] = { PAT("otp"), PAT("totp"),
+	    PAT("hotp") };
+	static const struct pat word_g[] = { PAT("sig") };
+	const struct pat *end = NULL, *word = NULL;
+	size_t n_end = 0, n_word = 0;
 
-	if (last == 'n' && ends_ci_n(name, (struct pat)PAT("token")) &&
-	    !token_count(str_make(name.p, name.n - 5)))
-		return true;
-	for (size_t i = 0; i < N_PATS(suffix); i++)
-		if (suffix[i].p[suffix[i].n - 1] == last &&
-		    ends_ci_n(name, suffix[i]))
+#define GROUP(e_, w_) (end = (e_), n_end = N_PATS(e_), word = (w_), \
+	n_word = (w_) != NULL ? 1 : 0)
+	switch (lower((unsigned char)name.p[name.n - 1])) {
+	case 'y': GROUP(end_y, NULL); break;
+	case 'e': GROUP(end_e, NULL); break;
+	case 'n':
+		if (ends_ci_n(name, (struct pat)PAT("token")) &&
+		    !token_count(str_make(name.p, name.n - 5)))
 			return true;
-	for (size_t i = 0; i < N_PATS(word); i++)
-		if (word[i].p[word[i].n - 1] == last &&
-		    ends_word(name, word[i]))
+		GROUP(end_n, word_n);
+		break;
+	case 'r': GROUP(end_r, NULL); break;
+	case 'd': GROUP(end_d, word_d); break;
+	case 'l': GROUP(end_l, NULL); break;
+	case 't': GROUP(end_t, NULL); break;
+	case 'v': GROUP(end_v, NULL); break;
+	case 'c': GROUP(end_c, NULL); break;
+	case 's': word = word_s, n_word = 1; break;
+	case 'w': word = word_w, n_word = 1; break;
+	case 'h': word = word_h, n_word = 1; break;
+	case 'p': word = word_p, n_word = N_PATS(word_p); break;
+	case 'g': word = word_g, n_word = 1; break;
+	default: return false;
+	}
+#undef GROUP
+	for (size_t i = 0; i < n_end; i++)
+		if (ends_ci_n(name, end[i]))
+			return true;
+	for (size_t i = 0; i < n_word; i++)
+		if (ends_word(name, word[i]))
 			return true;
 	return eq_ci(name, "sid");   /* a session id (not "user_sid") */
 }
@@ -360,7 +395,8 @@ key_span(struct str t, const struct key_prefix *k)
 	bool strong = false;
 	size_t e;
 
-	if (t.n < k->n + 16 || memcmp(t.p, k->p, k->n) != 0)
+	if (t.n < k->n + 16 || t.p[1] != k->p[1] ||
+	    memcmp(t.p, k->p, k->n) != 0)
 		return 0;
 	for (e = k->n; e < t.n && in_key_alpha((unsigned char)t.p[e],
 	    k->alpha); e++)
@@ -684,13 +720,14 @@ hmac_at(struct str t, size_t i)
 	    is_hmac_form(str_make(t.p + i, REDACT_HMAC_LEN));
 }
 
-/* The first characters of key_prefixes and of a JWT ("eyJ"): only there
- * can token_at() find something (keep in step with key_prefixes). */
-static const bool token_first[256] = {
-	['s'] = true, ['r'] = true, ['p'] = true, ['g'] = true,
-	['x'] = true, ['A'] = true, ['y'] = true, ['n'] = true,
-	['h'] = true, ['S'] = true, ['d'] = true, ['m'] = true,
-	['e'] = true,
+/* The first two characters of key_prefixes and of a JWT ("eyJ"): only
+ * there can token_at() find something.  token_second[c] is the set of
+ * second characters after a first character c (keep in step with
+ * key_prefixes; most words of text start otherwise). */
+static const char *const token_second[256] = {
+	['s'] = "khq", ['r'] = "k", ['p'] = "ky", ['g'] = "hl",
+	['x'] = "oa", ['A'] = "KSI", ['y'] = "a", ['n'] = "p",
+	['h'] = "f", ['S'] = "G", ['d'] = "o", ['m'] = "n", ['e'] = "y",
 };
 
 /* A JWT at the start of v: "eyJ" and base64url parts joined by '.',
@@ -720,16 +757,11 @@ jwt_span(struct str v)
  * outside that alphabet (so "**sk-...**", "sk-...!", "https://ghp_...
  * @github.com" give the key alone).  Its end, or 0. */
 static size_t
-token_at(struct str t, size_t i)
+token_at_slow(struct str t, size_t i, int c, int before)
 {
-	int c = (unsigned char)t.p[i], before;
-	struct str rest;
+	struct str rest = str_make(t.p + i, t.n - i);
 	size_t e;
 
-	if (!token_first[c])
-		return 0;
-	before = i > 0 ? (unsigned char)t.p[i - 1] : ' ';
-	rest = str_make(t.p + i, t.n - i);
 	if (c == 'e')
 		return !is_b64url(before) && before != '.' &&
 		    (e = jwt_span(rest)) != 0 ? i + e : 0;
@@ -739,6 +771,25 @@ token_at(struct str t, size_t i)
 		    (e = key_span(rest, &key_prefixes[k])) != 0)
 			return i + e;
 	return 0;
+}
+
+static inline size_t
+token_at(struct str t, size_t i)
+{
+	int c = (unsigned char)t.p[i], before;
+	const char *second = token_second[c];
+
+	if (second == NULL)
+		return 0;
+	before = i > 0 ? (unsigned char)t.p[i - 1] : ' ';
+	/* (the hot case, inside a word: a digit or capital is of every
+	 * alphabet, a small letter of all but AKIA's and ASIA's) */
+	if (is_alnum(before) && !(c == 'A' && before >= 'a' && before <= 'z'))
+		return 0;
+	if (i + 1 >= t.n || t.p[i + 1] == '\0' ||
+	    strchr(second, t.p[i + 1]) == NULL)
+		return 0;
+	return token_at_slow(t, i, c, before);
 }
 
 /* A URL's password, i at the ':' of "://": scheme://user:password@host
@@ -866,9 +917,13 @@ text_scan(const struct redact *r, struct str t, bool entropy, char **out,
 			i++;
 			continue;
 		}
+		/* (per character: the cheap tests first; a token starts only
+		 * after a character that is not a letter or digit, or at an
+		 * 'A') */
 		while (i < t.n && !is_delim((unsigned char)t.p[i]) &&
-		    !pem_begin_at(t, i) && !hmac_at(t, i) &&
-		    (i == s || token_at(t, i) == 0))
+		    (t.p[i] != '-' || !pem_begin_at(t, i)) && !hmac_at(t, i) &&
+		    (i == s || (is_alnum((unsigned char)t.p[i - 1]) &&
+		    t.p[i] != 'A') || token_at(t, i) == 0))
 			i++;
 		e = i;
 		/* a sentence's full stop is not part of a token */
@@ -922,7 +977,7 @@ one_word(struct str t)
 	for (size_t i = 0; i < t.n; i++) {
 		int c = (unsigned char)t.p[i];
 
-		if (is_delim(c) || (token_first[c] && token_at(t, i) != 0))
+		if (is_delim(c) || token_at(t, i) != 0)
 			return false;
 	}
 	return true;
