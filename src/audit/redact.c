@@ -192,8 +192,9 @@ name_suffix_secret(struct str name)
 	static const struct pat end_y[] = { PAT("apikey"), PAT("api_key"),
 	    PAT("api-key"), PAT("private_key"), PAT("privatekey"),
 	    PAT("private-key"), PAT("priv_key"), PAT("privkey"),
-	    PAT("access_key"), PAT("accesskey"), PAT("secret_key"),
-	    PAT("signing_key"), PAT("ssh_key"), PAT("sshkey"),
+	    PAT("access_key"), PAT("accesskey"), PAT("access-key"),
+	    PAT("secret_key"), PAT("signing_key"), PAT("signingkey"),
+	    PAT("signing-key"), PAT("ssh_key"), PAT("sshkey"),
 	    PAT("ssh-key"), PAT("master_key"), PAT("masterkey"),
 	    PAT("master-key"), PAT("encryption_key"), PAT("encryptionkey"),
 	    PAT("encryption-key") };
