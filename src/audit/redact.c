@@ -139,21 +139,135 @@ has_sub(const char *h, size_t hn, const char *nd, size_t nn)
 
 /* ---- names ---- */
 
+/* Does name end in w as a word of its own: the whole name, or after
+ * '_', '-', '.' or ' ', or as a capitalised word after a small letter
+ * or digit ("dbPass")?  (w lower case; "bypass" and "OAuth" do not end
+ * in the words "pass" and "auth".) */
+static bool
+ends_word(struct str name, struct pat w)
+{
+	size_t at;
+	int c, prev;
+
+	if (!ends_ci_n(name, w))
+		return false;
+	if ((at = name.n - w.n) == 0)
+		return true;
+	prev = (unsigned char)name.p[at - 1];
+	if (prev == '_' || prev == '-' || prev == '.' || prev == ' ')
+		return true;
+	c = (unsigned char)name.p[at];
+	return c >= 'A' && c <= 'Z' && ((prev >= 'a' && prev <= 'z') ||
+	    (prev >= '0' && prev <= '9'));
+}
+
+/* "max_tokens", "promptTokens", "n_tokens": a count of a language
+ * model's tokens, not tokens.  head is the name before "token(s)". */
+static bool
+token_count(struct str head)
+{
+	static const struct pat counts[] = { PAT("max"), PAT("min"),
+	    PAT("num"), PAT("n"), PAT("total"), PAT("prompt"),
+	    PAT("completion"), PAT("input"), PAT("output"), PAT("cached"),
+	    PAT("reasoning"), PAT("remaining"), PAT("used"), PAT("new"),
+	    PAT("generated") };
+
+	if (head.n > 0 && (head.p[head.n - 1] == '_' ||
+	    head.p[head.n - 1] == '-' || head.p[head.n - 1] == '.'))
+		head.n--;
+	for (size_t i = 0; i < N_PATS(counts); i++)
+		if (ends_word(head, counts[i]))
+			return true;
+	return false;
+}
+
+/* The suffix rules of redact_name_is_secret() for one form of the name
+ * (as given, then without a plural 's').  The patterns are grouped by
+ * their last character: every member name of every record comes here,
+ * and most end in a character no pattern ends in. */
+static bool
+name_suffix_secret(struct str name)
+{
+	/* the name's end, wherever it starts ("x-api-key", "accessToken") */
+	static const struct pat end_y[] = { PAT("apikey"), PAT("api_key"),
+	    PAT("api-key"), PAT("private_key"), PAT("privatekey"),
+	    PAT("private-key"), PAT("priv_key"), PAT("privkey"),
+	    PAT("access_key"), PAT("accesskey"), PAT("access-key"),
+	    PAT("secret_key"), PAT("signing_key"), PAT("signingkey"),
+	    PAT("signing-key"), PAT("ssh_key"), PAT("sshkey"),
+	    PAT("ssh-key"), PAT("master_key"), PAT("masterkey"),
+	    PAT("master-key"), PAT("encryption_key"), PAT("encryptionkey"),
+	    PAT("encryption-key") };
+	static const struct pat end_e[] = { PAT("cookie"), PAT("signature"),
+	    PAT("pin_code"), PAT("pincode"), PAT("pin-code"),
+	    PAT("otp_code"), PAT("otpcode"), PAT("otp-code"),
+	    PAT("mfa_code"), PAT("mfacode"), PAT("mfa-code"),
+	    PAT("2fa_code"), PAT("2facode") };
+	static const struct pat end_n[] = { PAT("authorization"),
+	    PAT("authentication"), PAT("dsn") };
+	static const struct pat end_r[] = { PAT("auth_header"),
+	    PAT("authheader"), PAT("auth-header"), PAT("bearer") };
+	static const struct pat end_d[] = { PAT("sessionid"),
+	    PAT("session_id"), PAT("session-id"), PAT("sessid"),
+	    PAT("pword") };
+	static const struct pat end_l[] = { PAT("credential") };
+	static const struct pat end_t[] = { PAT("jwt") };
+	static const struct pat end_v[] = { PAT("cvv") };
+	static const struct pat end_c[] = { PAT("cvc") };
+	/* a word of its own at the name's end ("db_pass", "dbPw", "x-auth",
+	 * "email_otp"), or the whole name */
+	static const struct pat word_s[] = { PAT("pass") };
+	static const struct pat word_w[] = { PAT("pw") };
+	static const struct pat word_d[] = { PAT("pwd") };
+	static const struct pat word_n[] = { PAT("pin") };
+	static const struct pat word_h[] = { PAT("auth") };
+	static const struct pat word_p[] = { PAT("otp"), PAT("totp"),
+	    PAT("hotp") };
+	static const struct pat word_g[] = { PAT("sig") };
+	const struct pat *end = NULL, *word = NULL;
+	size_t n_end = 0, n_word = 0;
+
+#define GROUP(e_, w_) (end = (e_), n_end = N_PATS(e_), word = (w_), \
+	n_word = (w_) != NULL ? 1 : 0)
+	switch (lower((unsigned char)name.p[name.n - 1])) {
+	case 'y': GROUP(end_y, NULL); break;
+	case 'e': GROUP(end_e, NULL); break;
+	case 'n':
+		if (ends_ci_n(name, (struct pat)PAT("token")) &&
+		    !token_count(str_make(name.p, name.n - 5)))
+			return true;
+		GROUP(end_n, word_n);
+		break;
+	case 'r': GROUP(end_r, NULL); break;
+	case 'd': GROUP(end_d, word_d); break;
+	case 'l': GROUP(end_l, NULL); break;
+	case 't': GROUP(end_t, NULL); break;
+	case 'v': GROUP(end_v, NULL); break;
+	case 'c': GROUP(end_c, NULL); break;
+	case 's': word = word_s, n_word = 1; break;
+	case 'w': word = word_w, n_word = 1; break;
+	case 'h': word = word_h, n_word = 1; break;
+	case 'p': word = word_p, n_word = N_PATS(word_p); break;
+	case 'g': word = word_g, n_word = 1; break;
+	default: return false;
+	}
+#undef GROUP
+	for (size_t i = 0; i < n_end; i++)
+		if (ends_ci_n(name, end[i]))
+			return true;
+	for (size_t i = 0; i < n_word; i++)
+		if (ends_word(name, word[i]))
+			return true;
+	return eq_ci(name, "sid");   /* a session id (not "user_sid") */
+}
+
 bool
 redact_name_is_secret(struct str name)
 {
 	static const struct pat anywhere[] = { PAT("password"),
-	    PAT("passwd"), PAT("passphrase"), PAT("secret") };
-	static const struct pat suffix[] = { PAT("token"), PAT("apikey"),
-	    PAT("api_key"), PAT("api-key"), PAT("credential"),
-	    PAT("credentials"), PAT("cookie"), PAT("authorization"),
-	    PAT("private_key"), PAT("privatekey"), PAT("private-key"),
-	    PAT("access_key"), PAT("accesskey"), PAT("secret_key"),
-	    PAT("signing_key"), PAT("dsn") };
-	static const struct pat exact[] = { PAT("pwd"), PAT("pin"),
-	    PAT("auth"), PAT("otp") };
+	    PAT("passwd"), PAT("passphrase"), PAT("passcode"),
+	    PAT("secret") };
 	char low[64];
-	int last;
 
 	if (name.n == 0)
 		return false;
@@ -169,23 +283,16 @@ redact_name_is_secret(struct str name)
 		if (has_sub(low, name.n, "secret", 6))
 			return true;
 		if (has_sub(low, name.n, "pass", 4))
-			for (size_t i = 0; i < 3; i++)
+			for (size_t i = 0; i < 4; i++)
 				if (has_sub(low, name.n, anywhere[i].p,
 				    anywhere[i].n))
 					return true;
 	}
-	last = lower((unsigned char)name.p[name.n - 1]);
-	for (size_t i = 0; i < N_PATS(suffix); i++)
-		if (suffix[i].p[suffix[i].n - 1] == last &&
-		    ends_ci_n(name, suffix[i]))
-			return true;
-	if (name.n > 4)
-		return false;
-	for (size_t i = 0; i < N_PATS(exact); i++)
-		if (name.n == exact[i].n &&
-		    prefix_ci_n(name, exact[i].p, exact[i].n))
-			return true;
-	return false;
+	if (name_suffix_secret(name))
+		return true;
+	/* plurals: "api_keys", "cookies", "tokens", "signatures" */
+	return name.n > 1 && lower((unsigned char)name.p[name.n - 1]) == 's' &&
+	    name_suffix_secret(str_make(name.p, name.n - 1));
 }
 
 /* Names that hold identifiers or digests: spared the entropy rule. */
@@ -233,42 +340,106 @@ looks_jwt(struct str v)
 	return parts == 3 || parts == 5;
 }
 
-/* A well-known API key prefix followed by at least 16 key characters. */
+/* The well-known API key prefixes, each with the alphabet of its key:
+ * the key is the prefix and at least 16 characters of the alphabet, one
+ * of them a digit or a capital (so that "sk-learn-compatible-models"
+ * or "npm_config_registry_url" are words, not keys). */
+enum key_alpha {
+	KA_B64URL,       /* A-Z a-z 0-9 - _ */
+	KA_DOT,          /* and '.' (ya29., SG.) */
+	KA_UPPER,        /* A-Z 0-9 (AWS key ids) */
+};
+
+struct key_prefix {
+	const char *p;
+	size_t n;
+	enum key_alpha alpha;
+};
+
+#define KP(lit, a) { lit, sizeof(lit) - 1, a }
+
+static const struct key_prefix key_prefixes[] = { KP("sk-", KA_B64URL),
+    KP("sk_live_", KA_B64URL), KP("sk_test_", KA_B64URL),
+    KP("rk_live_", KA_B64URL), KP("rk_test_", KA_B64URL),
+    KP("pk_live_", KA_B64URL), KP("ghp_", KA_B64URL),
+    KP("gho_", KA_B64URL), KP("ghu_", KA_B64URL), KP("ghs_", KA_B64URL),
+    KP("ghr_", KA_B64URL), KP("github_pat_", KA_B64URL),
+    KP("glpat-", KA_B64URL), KP("xoxb-", KA_B64URL),
+    KP("xoxp-", KA_B64URL), KP("xoxa-", KA_B64URL),
+    KP("xoxr-", KA_B64URL), KP("xoxs-", KA_B64URL),
+    KP("xapp-", KA_B64URL), KP("AKIA", KA_UPPER), KP("ASIA", KA_UPPER),
+    KP("AIza", KA_B64URL), KP("ya29.", KA_DOT), KP("npm_", KA_B64URL),
+    KP("hf_", KA_B64URL), KP("SG.", KA_DOT), KP("shpat_", KA_B64URL),
+    KP("shpss_", KA_B64URL), KP("sq0atp-", KA_B64URL),
+    KP("dop_v1_", KA_B64URL), KP("pypi-", KA_B64URL),
+    KP("mnd_", KA_B64URL) };
+
+static bool
+in_key_alpha(int c, enum key_alpha a)
+{
+	switch (a) {
+	case KA_UPPER:
+		return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+	case KA_DOT:
+		return is_b64url(c) || c == '.';
+	case KA_B64URL:
+		break;
+	}
+	return is_b64url(c);
+}
+
+/* A key of prefix k at the start of t: its end (past the last key
+ * character), or 0. */
+static size_t
+key_span(struct str t, const struct key_prefix *k)
+{
+	bool strong = false;
+	size_t e;
+
+	if (t.n < k->n + 16 || t.p[1] != k->p[1] ||
+	    memcmp(t.p, k->p, k->n) != 0)
+		return 0;
+	for (e = k->n; e < t.n && in_key_alpha((unsigned char)t.p[e],
+	    k->alpha); e++)
+		strong |= (t.p[e] >= '0' && t.p[e] <= '9') ||
+		    (t.p[e] >= 'A' && t.p[e] <= 'Z');
+	while (k->alpha == KA_DOT && e > k->n && t.p[e - 1] == '.')
+		e--;             /* a sentence's full stop */
+	return e - k->n >= 16 && strong ? e : 0;
+}
+
+/* A well-known API key prefix followed by at least 16 key characters
+ * (the whole value: the broader alphabet of base64 is allowed too). */
 static bool
 looks_api_key(struct str v)
 {
-	static const struct pat pfx[] = { PAT("sk-"), PAT("sk_live_"),
-	    PAT("sk_test_"), PAT("rk_live_"), PAT("rk_test_"),
-	    PAT("pk_live_"), PAT("ghp_"), PAT("gho_"), PAT("ghu_"),
-	    PAT("ghs_"), PAT("ghr_"), PAT("github_pat_"), PAT("glpat-"),
-	    PAT("xoxb-"), PAT("xoxp-"), PAT("xoxa-"), PAT("xoxr-"),
-	    PAT("xoxs-"), PAT("xapp-"), PAT("AKIA"), PAT("ASIA"),
-	    PAT("AIza"), PAT("ya29."), PAT("npm_"), PAT("hf_"), PAT("SG."),
-	    PAT("shpat_"), PAT("shpss_"), PAT("sq0atp-"), PAT("dop_v1_"),
-	    PAT("pypi-"), PAT("mnd_") };
-
 	if (v.n < 3 + 16)
 		return false;       /* shorter than the shortest prefix's key */
-	for (size_t i = 0; i < N_PATS(pfx); i++) {
-		size_t n = pfx[i].n, k = 0;
+	for (size_t i = 0; i < N_PATS(key_prefixes); i++) {
+		const struct key_prefix *kp = &key_prefixes[i];
+		bool strong = false;
+		size_t k;
 
-		if (v.p[0] != pfx[i].p[0] || v.n < n + 16 ||
-		    memcmp(v.p, pfx[i].p, n) != 0)
+		if (v.p[0] != kp->p[0] || v.n < kp->n + 16 ||
+		    memcmp(v.p, kp->p, kp->n) != 0)
 			continue;
-		for (k = n; k < v.n; k++) {
+		for (k = kp->n; k < v.n; k++) {
 			int c = (unsigned char)v.p[k];
 			if (!is_b64url(c) && c != '.' && c != '/' && c != '+' &&
 			    c != '=')
 				break;
+			strong |= (c >= '0' && c <= '9') ||
+			    (c >= 'A' && c <= 'Z');
 		}
-		if (k == v.n)
+		if (k == v.n && strong)
 			return true;
 	}
 	return false;
 }
 
 /* A long single token with mixed character classes and high Shannon
- * entropy, or a long hex string (hex keys, HMAC secrets). */
+ * entropy, or a long hex string (hex keys, HMAC secrets).  However long:
+ * a key does not stop being one past some size (one pass, no state). */
 static bool
 looks_random(struct str v)
 {
@@ -276,7 +447,7 @@ looks_random(struct str v)
 	bool digit = false, up = false, low = false, hex = true;
 	double h = 0;
 
-	if (v.n < 24 || v.n > 8192)
+	if (v.n < 24)
 		return false;
 	memset(counts, 0, sizeof(counts));
 	for (size_t i = 0; i < v.n; i++) {
@@ -316,13 +487,50 @@ is_hmac_form(struct str v)
 	return true;
 }
 
+/* Is "PRIVATE KEY" at i the armour of a private key block: followed on
+ * its line by capitals and spaces up to "----"?  PEM and OpenSSH
+ * ("PRIVATE KEY-----"), OpenPGP ("PRIVATE KEY BLOCK-----"), SSH2 and
+ * PuTTY exports ("PRIVATE KEY ----"). */
+static bool
+key_armour_at(struct str t, size_t i)
+{
+	size_t k = i + 11;
+
+	if (i + 11 > t.n || memcmp(t.p + i, "PRIVATE KEY", 11) != 0)
+		return false;
+	while (k < t.n && k < i + 40 && ((t.p[k] >= 'A' && t.p[k] <= 'Z') ||
+	    t.p[k] == ' '))
+		k++;
+	return k + 4 <= t.n && memcmp(t.p + k, "----", 4) == 0;
+}
+
+/* Does t hold a private key block's armour anywhere? */
+static bool
+has_key_armour(struct str t)
+{
+	const char *h = t.p;
+	size_t hn = t.n;
+
+	while (hn >= 15) {
+		const char *p = memchr(h, 'P', hn - 14);
+
+		if (p == NULL)
+			return false;
+		if (key_armour_at(t, (size_t)(p - t.p)))
+			return true;
+		hn -= (size_t)(p - h) + 1;
+		h = p + 1;
+	}
+	return false;
+}
+
 /* Structural rules (always) and the entropy rule (unless spared). */
 static bool
 value_secret(struct str v, bool entropy)
 {
 	if (v.n < 8 || is_hmac_form(v))
 		return false;
-	if (contains(v, "PRIVATE KEY-----"))
+	if (has_key_armour(v))
 		return true;
 	if (looks_jwt(v) || looks_api_key(v))
 		return true;
@@ -336,10 +544,12 @@ value_secret(struct str v, bool entropy)
 	return entropy && looks_random(v);
 }
 
+static bool text_has_secret(struct str t);
+
 bool
 redact_value_is_secret(struct str value)
 {
-	return value_secret(value, true);
+	return value_secret(value, true) || text_has_secret(value);
 }
 
 /* ---- HMAC ---- */
@@ -407,6 +617,7 @@ struct obuf {
 	size_t n, cap;
 	bool oom;
 	bool lazy;        /* nothing replaced yet: nothing written */
+	bool found;       /* (text_has_secret) something would be */
 };
 
 static void
@@ -461,33 +672,41 @@ is_delim(int c)
 	return delim[c & 0xff];
 }
 
-/* The end of a PEM private key block starting at p (its END line), or of
- * the text if it has none. */
+/* The end of a private key block starting at begin (past its END line's
+ * dashes), or of the text if it has none. */
 static size_t
 pem_end(struct str t, size_t begin)
 {
 	for (size_t i = begin + 10; i + 9 <= t.n; i++) {
-		if (memcmp(t.p + i, "-----END ", 9) == 0) {
-			size_t k = i + 9;
-			while (k + 5 <= t.n && memcmp(t.p + k, "-----", 5) != 0)
-				k++;
-			return k + 5 <= t.n ? k + 5 : t.n;
-		}
+		size_t k;
+
+		if (t.p[i] != '-' || (memcmp(t.p + i, "-----END ", 9) != 0 &&
+		    memcmp(t.p + i, "---- END ", 9) != 0))
+			continue;
+		for (k = i + 9; k + 4 <= t.n && memcmp(t.p + k, "----", 4) != 0;
+		    k++)
+			;
+		if (k + 4 > t.n)
+			return t.n;
+		while (k < t.n && t.p[k] == '-')
+			k++;
+		return k;
 	}
 	return t.n;
 }
 
-/* Is there a private key's BEGIN line at i? */
+/* Is there a private key's BEGIN line at i ("-----BEGIN ", or SSH2's
+ * "---- BEGIN ", then key_armour_at() on the same line)? */
 static bool
 pem_begin_at(struct str t, size_t i)
 {
 	size_t k;
 
-	if (i + 11 > t.n || memcmp(t.p + i, "-----BEGIN ", 11) != 0)
+	if (i + 11 > t.n || t.p[i] != '-' || (memcmp(t.p + i, "-----BEGIN ",
+	    11) != 0 && memcmp(t.p + i, "---- BEGIN ", 11) != 0))
 		return false;
 	for (k = i + 11; k < t.n && k < i + 80 && t.p[k] != '\n'; k++)
-		if (k + 16 <= t.n && memcmp(t.p + k, "PRIVATE KEY-----", 16) ==
-		    0)
+		if (t.p[k] == 'P' && key_armour_at(t, k))
 			return true;
 	return false;
 }
@@ -502,13 +721,128 @@ hmac_at(struct str t, size_t i)
 	    is_hmac_form(str_make(t.p + i, REDACT_HMAC_LEN));
 }
 
+/* The first two characters of key_prefixes and of a JWT ("eyJ"): only
+ * there can token_at() find something.  token_second[c] is the set of
+ * second characters after a first character c (keep in step with
+ * key_prefixes; most words of text start otherwise). */
+static const char *const token_second[256] = {
+	['s'] = "khq", ['r'] = "k", ['p'] = "ky", ['g'] = "hl",
+	['x'] = "oa", ['A'] = "KSI", ['y'] = "a", ['n'] = "p",
+	['h'] = "f", ['S'] = "G", ['d'] = "o", ['m'] = "n", ['e'] = "y",
+};
+
+/* A JWT at the start of v: "eyJ" and base64url parts joined by '.',
+ * at least three of them (a JWS, a JWE, an unsecured JWT's empty
+ * signature), 20 characters or more.  A full stop after it is not part
+ * of it unless it makes the third part.  Its end, or 0. */
+static size_t
+jwt_span(struct str v)
+{
+	size_t e = 0, dots = 0, trim;
+
+	if (v.n < 20 || v.p[0] != 'e' || v.p[1] != 'y' || v.p[2] != 'J')
+		return 0;
+	for (; e < v.n && (is_b64url((unsigned char)v.p[e]) || v.p[e] == '.');
+	    e++)
+		dots += v.p[e] == '.';
+	for (trim = e; v.p[trim - 1] == '.'; trim--)
+		;
+	if (dots - (e - trim) >= 2)
+		return trim >= 20 ? trim : 0;
+	return dots >= 2 && e >= 20 ? e : 0;
+}
+
+/* A key with a well-known prefix or a JWT starting at i, on a token
+ * boundary: the character before it is none of the token's own alphabet
+ * (so "task-..." holds no "sk-" key), and it ends at the first character
+ * outside that alphabet (so "**sk-...**", "sk-...!", "https://ghp_...
+ * @github.com" give the key alone).  Its end, or 0. */
+static size_t
+token_at_slow(struct str t, size_t i, int c, int before)
+{
+	struct str rest = str_make(t.p + i, t.n - i);
+	size_t e;
+
+	if (c == 'e')
+		return !is_b64url(before) && before != '.' &&
+		    (e = jwt_span(rest)) != 0 ? i + e : 0;
+	for (size_t k = 0; k < N_PATS(key_prefixes); k++)
+		if (key_prefixes[k].p[0] == c &&
+		    !in_key_alpha(before, key_prefixes[k].alpha) &&
+		    (e = key_span(rest, &key_prefixes[k])) != 0)
+			return i + e;
+	return 0;
+}
+
+static inline size_t
+token_at(struct str t, size_t i)
+{
+	int c = (unsigned char)t.p[i], before;
+	const char *second = token_second[c];
+
+	if (second == NULL)
+		return 0;
+	before = i > 0 ? (unsigned char)t.p[i - 1] : ' ';
+	/* (the hot case, inside a word: a digit or capital is of every
+	 * alphabet, a small letter of all but AKIA's and ASIA's) */
+	if (is_alnum(before) && !(c == 'A' && before >= 'a' && before <= 'z'))
+		return 0;
+	if (i + 1 >= t.n || t.p[i + 1] == '\0' ||
+	    strchr(second, t.p[i + 1]) == NULL)
+		return 0;
+	return token_at_slow(t, i, c, before);
+}
+
+/* A URL's password, i at the ':' of "://": scheme://user:password@host
+ * with a password that is not empty.  The authority ends at '/', '?',
+ * '#', white space, a quote, '<', '>' or '\'; the userinfo at its last
+ * '@', the user at its first ':'.  The password's span in [*ps, *pe).
+ * An authority that holds an HMAC is left to the word rules: it was
+ * redacted before, or a word of it that held its end ('/') or an '@'
+ * was replaced; taking it apart again would not be idempotent. */
+static bool
+url_password(struct str t, size_t i, size_t *ps, size_t *pe)
+{
+	size_t a = i + 3, at = 0, colon = 0;
+
+	if (i + 3 > t.n || t.p[i] != ':' || t.p[i + 1] != '/' ||
+	    t.p[i + 2] != '/')
+		return false;
+	for (size_t k = a; k < t.n; k++) {
+		int c = (unsigned char)t.p[k];
+
+		if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' ||
+		    c == '\'' || c == '`' || c == '<' || c == '>' || c == '\\')
+			break;
+		if (c == '@')
+			at = k;
+		else if (c == ':' && colon == 0)
+			colon = k;
+		else if (hmac_at(t, k))
+			return false;
+	}
+	if (at == 0 || colon == 0 || colon > at || colon + 1 == at)
+		return false;
+	*ps = colon + 1;
+	*pe = at;
+	return true;
+}
+
+/* Replace t[s..e) by its HMAC.  Without a redactor (text_has_secret),
+ * only say that something would be. */
 static int
-put_hmac(const struct redact *r, struct obuf *b, struct str v)
+put_hmac(const struct redact *r, struct obuf *b, struct str t, size_t s,
+    size_t e)
 {
 	char h[REDACT_HMAC_SIZE];
 	int rc;
 
-	if ((rc = redact_hmac(r, v, h)) != MANDATE_OK)
+	if (r == NULL) {
+		b->found = true;
+		return MANDATE_OK;
+	}
+	ob_start(b, t, s);
+	if ((rc = redact_hmac(r, str_make(t.p + s, e - s), h)) != MANDATE_OK)
 		return rc;
 	ob_put(b, h, REDACT_HMAC_LEN);
 	OPENSSL_cleanse(h, sizeof(h));
@@ -516,27 +850,39 @@ put_hmac(const struct redact *r, struct obuf *b, struct str v)
 }
 
 /* t with its secrets replaced: *out a new string, or NULL when nothing in
- * t is replaced (most text: no copy is made then). */
+ * t is replaced (most text: no copy is made then).  r NULL: nothing is
+ * written, *found says whether anything would be replaced. */
 static int
-text_redact(const struct redact *r, struct str t, bool entropy, char **out)
+text_scan(const struct redact *r, struct str t, bool entropy, char **out,
+    bool *found)
 {
-	struct obuf b = { NULL, 0, 0, false, true };
+	struct obuf b = { NULL, 0, 0, false, true, false };
 	struct str prev = STR_NULL;   /* the previous word */
 	bool assign = false;          /* '=' or ':' since it, same line */
 	bool scheme = false;          /* it was Bearer/DPoP/Basic/Token */
+	size_t pw_s = SIZE_MAX, pw_e = 0;  /* a URL's password ahead */
 	size_t i = 0;
 
 	*out = NULL;
-	while (i < t.n && !b.oom) {
+	while (i < t.n && !b.oom && !b.found) {
 		size_t s = i, e;
 		struct str w;
 		bool secret, is_scheme;
 
+		if (pw_s != SIZE_MAX && i >= pw_s) {
+			if (i == pw_s) {
+				if (put_hmac(r, &b, t, pw_s, pw_e) != MANDATE_OK)
+					goto fail;
+				i = pw_e;
+				prev = STR_NULL;
+				assign = scheme = false;
+			}
+			pw_s = SIZE_MAX;
+			continue;
+		}
 		if (pem_begin_at(t, i)) {
 			e = pem_end(t, i);
-			ob_start(&b, t, i);
-			if (put_hmac(r, &b, str_make(t.p + i, e - i)) !=
-			    MANDATE_OK)
+			if (put_hmac(r, &b, t, i, e) != MANDATE_OK)
 				goto fail;
 			i = e;
 			prev = STR_NULL;
@@ -551,7 +897,19 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 			assign = scheme = false;
 			continue;
 		}
+		if ((e = token_at(t, i)) != 0) {
+			/* a key or JWT inside a word (as a whole word it
+			 * has the same span, hence the same HMAC) */
+			if (put_hmac(r, &b, t, i, e) != MANDATE_OK)
+				goto fail;
+			i = e;
+			prev = STR_NULL;
+			assign = scheme = false;
+			continue;
+		}
 		if (is_delim((unsigned char)t.p[i])) {
+			if (t.p[i] == ':' && pw_s == SIZE_MAX)
+				(void)url_password(t, i, &pw_s, &pw_e);
 			if (t.p[i] == '=' || t.p[i] == ':')
 				assign = true;
 			if (t.p[i] == '\n')
@@ -560,8 +918,13 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 			i++;
 			continue;
 		}
+		/* (per character: the cheap tests first; a token starts only
+		 * after a character that is not a letter or digit, or at an
+		 * 'A') */
 		while (i < t.n && !is_delim((unsigned char)t.p[i]) &&
-		    !pem_begin_at(t, i) && !hmac_at(t, i))
+		    (t.p[i] != '-' || !pem_begin_at(t, i)) && !hmac_at(t, i) &&
+		    (i == s || (is_alnum((unsigned char)t.p[i - 1]) &&
+		    t.p[i] != 'A') || token_at(t, i) == 0))
 			i++;
 		e = i;
 		/* a sentence's full stop is not part of a token */
@@ -574,8 +937,7 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 		    (scheme && w.n >= 8) || (!is_scheme && assign &&
 		    prev.n > 0 && redact_name_is_secret(prev));
 		if (secret) {
-			ob_start(&b, t, s);
-			if (put_hmac(r, &b, w) != MANDATE_OK)
+			if (put_hmac(r, &b, t, s, e) != MANDATE_OK)
 				goto fail;
 		} else {
 			ob_put(&b, w.p, w.n);
@@ -587,6 +949,8 @@ text_redact(const struct redact *r, struct str t, bool entropy, char **out)
 	}
 	if (b.oom)
 		goto fail;
+	if (found != NULL)
+		*found = b.found;
 	*out = b.p;
 	return MANDATE_OK;
 fail:
@@ -596,18 +960,43 @@ fail:
 	return MANDATE_ENOMEM;
 }
 
+static int
+text_redact(const struct redact *r, struct str t, bool entropy, char **out)
+{
+	return text_scan(r, t, entropy, out, NULL);
+}
+
 /* Is t a single word of text_redact's, t itself: no delimiter (so no
- * PEM line and no HMAC inside, both of which hold one) and no full stop
- * at its end to trim?  Then text_redact would only ask value_secret(t). */
+ * PEM line, URL or HMAC inside, all of which hold one), no key or JWT
+ * inside it and no full stop at its end to trim?  Then text_redact
+ * would only ask value_secret(t). */
 static bool
 one_word(struct str t)
 {
 	if (t.n == 0 || t.p[t.n - 1] == '.')
 		return false;
-	for (size_t i = 0; i < t.n; i++)
-		if (is_delim((unsigned char)t.p[i]))
+	for (size_t i = 0; i < t.n; i++) {
+		int c = (unsigned char)t.p[i];
+
+		if (is_delim(c) || token_at(t, i) != 0)
 			return false;
+	}
 	return true;
+}
+
+/* Would text_redact replace anything in t? */
+static bool
+text_has_secret(struct str t)
+{
+	bool found = false;
+	char *o = NULL;
+
+	if (one_word(t))
+		return false;       /* value_secret(t) was asked already */
+	if (text_scan(NULL, t, true, &o, &found) != MANDATE_OK)
+		return true;        /* cannot tell: take it for one */
+	free(o);
+	return found;
 }
 
 char *
@@ -624,6 +1013,24 @@ redact_text(const struct redact *r, struct str t)
 		o[t.n] = '\0';
 	}
 	return o;
+}
+
+size_t
+redact_cut(struct str t, size_t max)
+{
+	size_t cut;
+
+	if (t.n <= max)
+		return t.n;
+	cut = max;
+	while (cut > 0 && ((unsigned char)t.p[cut] & 0xc0) == 0x80)
+		cut--;
+	/* an HMAC across the cut goes whole */
+	for (size_t k = cut > REDACT_HMAC_LEN ? cut - REDACT_HMAC_LEN + 1 : 0;
+	    k < cut; k++)
+		if (hmac_at(t, k))
+			return k;
+	return cut;
 }
 
 /* ---- JSON ---- */

@@ -8,13 +8,17 @@
  *     names relative to the record's fields object, "*" matching any one
  *     member name or array element), or
  *   - its member name says it holds a secret (password, secret, token,
- *     api_key, authorization, private_key, cookie, credential... as the
- *     whole name or its last "_"/"-" separated part), or
- *   - it looks like one: a JWT, a bearer/DPoP/basic credential, a PEM
- *     private key, an API key with a well-known prefix (sk-, ghp_, xoxb-,
- *     AKIA, AIza, glpat-...), or a long high-entropy token.
+ *     api_key, authorization, private_key, cookie, credential, session
+ *     id, pass/pw/pin/otp/sig as a word of their own, plurals...; the
+ *     list is in docs/audit-records.md), or
+ *   - it looks like one: a JWT, a bearer/DPoP/basic credential, a PEM,
+ *     OpenSSH, OpenPGP or SSH2 private key block, an API key with a
+ *     well-known prefix (sk-, ghp_, xoxb-, AKIA, AIza, glpat-...), or a
+ *     long high-entropy token.
  * Secrets embedded in longer text (a prompt that quotes a token, a
- * "password=..." pair) are replaced in place, one HMAC per secret.
+ * "password=..." pair, a URL's password, a key or JWT between any
+ * characters outside its alphabet) are replaced in place, one HMAC per
+ * secret.
  * Equal values give equal HMACs under one key, so records can still be
  * matched on a value without revealing it.  The key never leaves this
  * module's struct and is wiped when it is freed.
@@ -120,5 +124,10 @@ json_t *redact_members_json(const struct redact_member *m, size_t n);
 /* Redact free text: a new malloc'd NUL-terminated string with every
  * embedded secret replaced (free()); NULL on ENOMEM. */
 char *redact_text(const struct redact *r, struct str text);
+
+/* Where to cut redacted text t to keep at most max bytes: at a UTF-8
+ * character's start, and not inside an HMAC (which then goes whole).
+ * t.n when it is short enough. */
+size_t redact_cut(struct str t, size_t max);
 
 #endif

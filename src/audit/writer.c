@@ -68,29 +68,39 @@ say(struct audit_log *l, int level, const char *msg)
 
 /* ---- building a record ---- */
 
-/* Cut an over-long prompt at a UTF-8 boundary and mark it. */
+/* Cut an over-long prompt and mark it.  It is redacted first and then
+ * cut (redact_cut: at a UTF-8 boundary, no HMAC split): cut first, a
+ * secret across the cut kept its first part in clear, too short to be
+ * recognised any more.  (Written, the cut text is judged again; its
+ * HMACs are kept as they are.) */
 static int
 limit_prompt(struct audit_log *l, json_t *fields)
 {
 	json_t *p = json_object_get(fields, "prompt");
-	size_t n, cut;
-	const char *s;
+	size_t n, rn, cut;
+	bool nul;
+	char *red;
+	int r = MANDATE_OK;
 
 	if (!json_is_string(p))
 		return MANDATE_OK;
 	n = json_string_length(p);
 	if (n <= l->prompt_max)
 		return MANDATE_OK;
-	s = json_string_value(p);
-	cut = l->prompt_max;
-	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-		cut--;
-	if (json_object_set_new(fields, "prompt", json_stringn(s, cut)) ||
-	    json_object_set_new(fields, "prompt_truncated", json_true()) ||
-	    json_object_set_new(fields, "prompt_bytes",
-	    json_integer((json_int_t)n)))
+	if ((red = redact_text(l->redact, str_make(json_string_value(p),
+	    n))) == NULL)
 		return MANDATE_ENOMEM;
-	return MANDATE_OK;
+	rn = strlen(red);       /* (a NUL in the prompt ends it here) */
+	nul = memchr(json_string_value(p), '\0', n) != NULL;
+	cut = redact_cut(str_make(red, rn), l->prompt_max);
+	if (json_object_set_new(fields, "prompt", json_stringn(red, cut)))
+		r = MANDATE_ENOMEM;
+	else if ((cut < rn || nul) && (json_object_set_new(fields, "prompt_truncated",
+	    json_true()) || json_object_set_new(fields, "prompt_bytes",
+	    json_integer((json_int_t)n))))
+		r = MANDATE_ENOMEM;
+	free(red);
+	return r;
 }
 
 /* Fields too large to store: each top-level member over 4 KiB is replaced

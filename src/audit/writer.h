@@ -97,8 +97,9 @@ void audit_close(struct audit_log *l);
  * Record one event.  fields (a JSON object, or NULL for {}) is consumed.
  * Before anything is stored: "policy_hash" is added (see
  * audit_set_policy_hash) unless fields has one; a string "prompt" member longer than
- * prompt_max is cut at a UTF-8 boundary and "prompt_truncated": true and
- * "prompt_bytes": <original size> are added; then the fields are written
+ * prompt_max is redacted (redact_text) and then cut at a UTF-8 boundary
+ * that splits no HMAC, and "prompt_truncated": true and "prompt_bytes":
+ * <original size> are added; then the fields are written
  * as they would be after redact_fields() (redact_dump(): the values
  * nested in fields are only read, so they may be shared with the
  * caller's own), and request_id and agent are replaced by their HMAC if

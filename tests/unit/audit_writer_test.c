@@ -226,6 +226,64 @@ test_prompt(void **state)
 	audit_close(l);
 }
 
+/* A key across the prompt's cut: the prompt is redacted, then cut, so
+ * neither the key nor its first characters are stored (they were:
+ * "... c c sk-proj-Zq81"), by the tree and the member-wise way alike. */
+static void
+test_prompt_cut_secret(void **state)
+{
+	static const char leak[] = "sk-proj-Zq81Lm29Xv47Nb63Kc05Wd18Ty72";
+	struct fx *f = *state;
+	struct audit_log *l = open_log(f, AUDIT_SYNC, 300);
+	char big[400];
+	struct arena a;
+	struct store_audit_event *ev;
+	json_t *j;
+	size_t n = 0;
+	int64_t id;
+
+	memset(big, 0, sizeof(big));
+	for (size_t i = 0; i < 290; i += 2)
+		memcpy(big + i, "c ", 2);
+	memcpy(big + 290, leak, strlen(leak));
+	memcpy(big + 290 + strlen(leak), " tail", 5);
+	assert_int_equal(rec(l, "decision", "r", json_pack("{s:s}", "prompt",
+	    big), &id), MANDATE_OK);
+	{
+		struct redact_member m[] = { { .name = "prompt",
+		    .kind = REDACT_M_STR, .s = str_c(big) } };
+		struct audit_event e;
+
+		memset(&e, 0, sizeof(e));
+		e.time = 1700000000;
+		e.type = "decision";
+		e.request_id = STR_LIT("r2");
+		assert_int_equal(audit_record_members(l, &e, m, 1, NULL,
+		    NULL, NULL),
+		    MANDATE_OK);
+	}
+	arena_init(&a, 0);
+	assert_int_equal(store_audit_read(f->s, id, 2, &a, &ev, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		const char *p;
+
+		j = json_loads(ev[i].fields_json.p, 0, NULL);
+		assert_non_null(j);
+		p = json_string_value(json_object_get(j, "prompt"));
+		assert_non_null(p);
+		assert_null(strstr(p, "sk-"));
+		assert_true(strlen(p) <= 300);
+		assert_true(json_is_true(json_object_get(j,
+		    "prompt_truncated")));
+		json_decref(j);
+	}
+	arena_free(&a);
+	audit_close(l);
+	assert_false(db_contains(f, "sk-proj"));
+}
+
 /* The writer serialises fields itself: the stored text is exactly what
  * jansson's compact dump of the same (redaction-free) tree gives, escapes,
  * extreme integers, reals, nesting and non-ASCII included; a string that
@@ -821,6 +879,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prompt_cut_secret, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serialise, setup,
 		    teardown),

@@ -76,7 +76,7 @@ test_names(void **state)
 	    "private_key", "refresh_token", "credentials", "pwd" };
 	static const char *const plain[] = { "token_type", "max_tokens",
 	    "subject_token_type", "action", "resource", "kid", "jti", "id",
-	    "task_id", "agent", "keyboard", "", "passport", "pass", "secre",
+	    "task_id", "agent", "keyboard", "", "passport", "secre",
 	    "a_name_longer_than_sixty_four_bytes_that_holds_no_special_word_xyz" };
 	static const char *const more_secret[] = { "PaSsWoRd", "mypasswd",
 	    "PASSPHRASE_x", "SECRETS", "x-Secret-y", "OTP", "Pin",
@@ -202,7 +202,7 @@ test_fields(void **state)
 	    "\"context\":{\"user\":{\"pin_code\":4321}},"
 	    "\"kid\":\"eJY2gEn0_irmPliECuA4U2aEW9Yb1dKYzz4j0FOkIJM\","
 	    "\"decision_id\":\"0123456789abcdef0123456789abcdef\","
-	    "\"tokens\":[\"" GITHUB "\", \"plain\"],\"deep\":{\"a\":{\"b\":"
+	    "\"items\":[\"" GITHUB "\", \"plain\"],\"deep\":{\"a\":{\"b\":"
 	    "{\"c\":{\"d\":\"" PEM_JSON "\"}}}}}");
 	assert_null(strstr(out, "123-45-6789"));
 	assert_null(strstr(out, "hunter2"));
@@ -666,6 +666,355 @@ test_key_file(void **state)
 	rmdir(dir);
 }
 
+/* ---- the leaks an outside review found (each test one finding) ---- */
+
+/* The HMAC of s (a static buffer: one at a time). */
+static const char *
+hmac_of(struct redact *r, const char *s)
+{
+	static char h[REDACT_HMAC_SIZE];
+
+	assert_int_equal(redact_hmac(r, str_c(s), h), MANDATE_OK);
+	return h;
+}
+
+/* redact_text(t), checked to be idempotent (malloc'd). */
+static char *
+txt(struct redact *r, const char *t)
+{
+	char *out = redact_text(r, str_c(t)), *again;
+
+	assert_non_null(out);
+	again = redact_text(r, str_c(out));
+	assert_non_null(again);
+	assert_string_equal(again, out);
+	free(again);
+	return out;
+}
+
+/* The value a record member name: value is written as, by the tree, the
+ * tree's writer and the member-wise writer alike (malloc'd). */
+static char *
+member(struct redact *r, const char *name, const char *value)
+{
+	struct redact_member m = { .name = name, .kind = REDACT_M_STR,
+	    .s = str_c(value) };
+	json_t *f = json_pack("{s:s}", name, value), *back;
+	char *dump = NULL, *got = NULL, *out;
+	size_t n, gn;
+
+	assert_non_null(f);
+	check_dump(r, f);
+	assert_int_equal(redact_dump(r, f, &dump, &n), MANDATE_OK);
+	assert_int_equal(redact_dump_members(r, &m, 1, &got, &gn),
+	    MANDATE_OK);
+	assert_string_equal(got, dump);
+	back = json_loads(dump, 0, NULL);
+	assert_non_null(back);
+	out = strdup(json_string_value(json_object_get(back, name)));
+	json_decref(back);
+	json_decref(f);
+	free(dump);
+	free(got);
+	return out;
+}
+
+/* Does out hold, in this order, pre, the HMAC of secret, post? */
+static void
+assert_replaced(struct redact *r, const char *out, const char *pre,
+    const char *secret, const char *post)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "%s%s%s", pre, hmac_of(r, secret), post);
+	if (strstr(out, want) == NULL)
+		fail_msg("want \"%s\" in \"%s\"", want, out);
+	if (strstr(out, secret) != NULL)
+		fail_msg("\"%s\" kept in \"%s\"", secret, out);
+}
+
+/* 1. A URL's password (scheme://user:password@) is replaced, in a value
+ * and in longer text; the user, host and the rest stay. */
+static void
+test_url_password(void **state)
+{
+	static const struct {
+		const char *url, *pre, *pw, *post;
+	} cases[] = {
+		{ "https://admin:Hunter2Pass@db.example.com/x",
+		  "https://admin:", "Hunter2Pass", "@db.example.com/x" },
+		{ "postgres://app:S3cretPgPw@db:5432/app", "postgres://app:",
+		  "S3cretPgPw", "@db:5432/app" },
+		{ "redis://:RedisPw123456@cache", "redis://:", "RedisPw123456",
+		  "@cache" },
+		{ "mongodb+srv://admin:MongoPw123@h", "mongodb+srv://admin:",
+		  "MongoPw123", "@h" },
+		{ "amqp://guest:AmqpPw1234@h", "amqp://guest:", "AmqpPw1234",
+		  "@h" },
+		/* the last '@' of the authority ends the userinfo */
+		{ "ftp://me@corp:p@ss:w0rd@files/x", "ftp://me@corp:",
+		  "p@ss:w0rd", "@files/x" },
+		/* a short password is a password too */
+		{ "smtp://u:x@mail", "smtp://u:", "x", "@mail" },
+	};
+	static const char *const plain[] = { "https://example.com/a:b@c",
+	    "https://alice@example.com/", "http://host:8080/path?q=a:b@c",
+	    "mailto:alice@example.com", "see https://u:@host/ (no password)",
+	    "https://example.com/tickets/42" };
+	struct redact *r = mk(NULL, 0);
+	char prompt[512], *out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = member(r, "url", cases[i].url);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		free(out);
+		snprintf(prompt, sizeof(prompt), "connect to %s, then report",
+		    cases[i].url);
+		out = member(r, "prompt", prompt);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		assert_non_null(strstr(out, "connect to "));
+		assert_non_null(strstr(out, ", then report"));
+		free(out);
+		out = txt(r, prompt);
+		assert_replaced(r, out, cases[i].pre, cases[i].pw,
+		    cases[i].post);
+		free(out);
+		/* as an id column (the writer's request id and agent) */
+		assert_true(redact_value_is_secret(str_c(cases[i].url)));
+	}
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		out = txt(r, plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+		assert_false(redact_value_is_secret(str_c(plain[i])));
+	}
+	/* a key as the user (GitHub) and as the password (GitLab) */
+	out = txt(r, "git clone https://x-access-token:" GITHUB
+	    "@github.com/o/r.git");
+	assert_replaced(r, out, "https://x-access-token:", GITHUB,
+	    "@github.com/o/r.git");
+	free(out);
+	redact_free(r);
+}
+
+/* 2. A key with a well-known prefix or a JWT ends where its alphabet
+ * does, whatever character follows or precedes it (not only white space
+ * and a few marks); a character of its alphabet before it makes it part
+ * of a word. */
+static void
+test_token_boundaries(void **state)
+{
+	static const char *const sk = "sk-Zz12Yy34Xx56Ww78Vv90";
+	static const char *const gl = "glpat-Gl12Gl34Gl56Gl78Gl90";
+	static const char *const gh =
+	    "ghp_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8";
+	static const char *const plain[] = {
+	    "task-0123456789abcdefghijkl", "risk-assessment-2026-q3-final",
+	    "desk-abcdefghijklmnop1234", "mask_sk-abcdefghijklmnop1234",
+	    "sk-learn-compatible-models-list", "npm_config_registry_url_value",
+	    "hf_transfer_enabled_everywhere", "see the eyJ.docs.page" };
+	struct redact *r = mk(NULL, 0);
+	char in[512], *out;
+
+	(void)state;
+	/* one word to the old rule: "**sk-...**" */
+	snprintf(in, sizeof(in), "**%s**", sk);
+	out = member(r, "note", in);
+	assert_replaced(r, out, "**", sk, "**");
+	free(out);
+	snprintf(in, sizeof(in), "my key is **%s**", sk);
+	out = txt(r, in);
+	assert_replaced(r, out, "my key is **", sk, "**");
+	free(out);
+	snprintf(in, sizeof(in), "use %s!", sk);
+	out = member(r, "prompt", in);
+	assert_replaced(r, out, "use ", sk, "!");
+	free(out);
+	snprintf(in, sizeof(in), "https://%s@github.com/org/repo.git", gh);
+	out = member(r, "remote", in);
+	assert_replaced(r, out, "https://", gh, "@github.com/org/repo.git");
+	free(out);
+	snprintf(in, sizeof(in), "git clone https://oauth2:%s@gitlab.com/g/"
+	    "p.git", gl);
+	out = txt(r, in);
+	assert_replaced(r, out, "https://oauth2:", gl, "@gitlab.com/g/p.git");
+	free(out);
+	/* the same HMAC as the key alone: equal values still match */
+	out = member(r, "k", sk);
+	assert_string_equal(out, hmac_of(r, sk));
+	free(out);
+	/* a JWT followed by '!', inside markup, and with a full stop */
+	out = member(r, "x", JWT "!");
+	assert_replaced(r, out, "", JWT, "!");
+	free(out);
+	out = txt(r, "token <b>" JWT "</b>. Next");
+	assert_replaced(r, out, "<b>", JWT, "</b>. Next");
+	free(out);
+	out = txt(r, "it is " JWT ".");
+	assert_replaced(r, out, "it is ", JWT, ".");
+	free(out);
+	/* an AWS key id ends where capitals and digits do */
+	out = txt(r, "id=" AWS "/x");
+	assert_replaced(r, out, "id=", AWS, "/x");
+	free(out);
+	/* words, not keys */
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		out = txt(r, plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+		out = member(r, "note", plain[i]);
+		assert_string_equal(out, plain[i]);
+		free(out);
+	}
+	redact_free(r);
+}
+
+/* 3. More names that hold secrets, plurals, session ids; identifiers
+ * and counts stay. */
+static void
+test_names_more(void **state)
+{
+	static const char *const secret[] = { "pass", "pw", "passcode",
+	    "db_pass", "dbPass", "userPw", "api_keys", "apiKeys", "tokens",
+	    "access_tokens", "secrets", "passwords", "cookies", "cookie",
+	    "set_cookie", "jwt", "id_jwt", "bearer", "auth_header",
+	    "authHeader", "authentication", "x-auth", "X-Auth", "basic_auth",
+	    "otp", "totp", "otp_code", "otpCode", "mfa_code", "email_otp",
+	    "pin", "pin_code", "cardPin", "cvv", "card_cvv", "cvc",
+	    "ssh_key", "sshKey", "master_key", "encryption_key",
+	    "encryptionKey", "private_key", "privateKey", "private-key",
+	    "priv_key", "private_keys", "signature", "signatures", "sig",
+	    "request_sig", "sessionId", "session_id", "session-id",
+	    "PHPSESSID", "JSESSIONID", "ASP.NET_SessionId", "sid", "pword",
+	    "client_credentials", "MAX_TOKEN_SECRET" };
+	static const char *const plain[] = { "id", "user_id", "request_id",
+	    "task_id", "decision_id", "subject_id", "client_id", "userId",
+	    "kid", "jti", "max_tokens", "maxTokens", "prompt_tokens",
+	    "completion_tokens", "total_tokens", "input_tokens",
+	    "output_tokens", "max_completion_tokens", "maxOutputTokens",
+	    "n_tokens", "token_type", "token_count", "passport", "bypass",
+	    "compass", "oauth", "OAuth", "spin", "design", "config", "session",
+	    "sessions", "user_sid", "ssid", "signed", "signature_algorithm",
+	    "prompt", "arguments", "reasons", "calls_used", "dry_run",
+	    "prompt_bytes", "policy_hash", "deny_reason", "errors" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		if (!redact_name_is_secret(str_c(secret[i])))
+			fail_msg("%s is not found secret", secret[i]);
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (redact_name_is_secret(str_c(plain[i])))
+			fail_msg("%s is found secret", plain[i]);
+	/* a session id under an "...id" name, low entropy: still hidden */
+	{
+		struct redact *r = mk(NULL, 0);
+		char *out = member(r, "sessionId", "abc123");
+
+		assert_string_equal(out, hmac_of(r, "abc123"));
+		free(out);
+		out = member(r, "user_id", "abc123");
+		assert_string_equal(out, "abc123");
+		free(out);
+		out = txt(r, "login with pass=PassEq1234 now");
+		assert_replaced(r, out, "pass=", "PassEq1234", " now");
+		free(out);
+		redact_free(r);
+	}
+}
+
+/* 4. A secret across the cut of a long text: redacted first, then cut;
+ * the cut never leaves part of an HMAC. */
+static void
+test_cut(void **state)
+{
+	struct redact *r = mk(NULL, 0);
+	char big[400], *red;
+	size_t cut;
+
+	(void)state;
+	/* "c c c ... sk-proj-..." with the key across byte 300 */
+	memset(big, 0, sizeof(big));
+	for (size_t i = 0; i < 290; i += 2)
+		memcpy(big + i, "c ", 2);
+	memcpy(big + 290, OPENAI " tail", strlen(OPENAI " tail"));
+	red = redact_text(r, str_c(big));
+	assert_non_null(red);
+	cut = redact_cut(str_c(red), 300);
+	/* the HMAC started at 290: it does not fit, it goes whole */
+	assert_int_equal(cut, 290);
+	assert_null(memmem(red, cut, "sk-", 3));
+	free(red);
+	/* a cut that fits whole HMACs keeps them; short text stays */
+	assert_int_equal(redact_cut(str_c(hmac_of(r, "x")), 69), 69);
+	assert_int_equal(redact_cut(str_c(hmac_of(r, "x")), 68), 0);
+	assert_int_equal(redact_cut(STR_LIT("abc"), 300), 3);
+	/* and not inside a UTF-8 character */
+	assert_int_equal(redact_cut(STR_LIT("a\xc3\xa9"), 2), 1);
+	redact_free(r);
+}
+
+/* 5. OpenPGP, OpenSSH and SSH2 private key blocks like PEM ones; a long
+ * random value is not spared for its length. */
+static void
+test_key_blocks(void **state)
+{
+	static const char *const blocks[] = {
+	    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGpgpBODYsecretZZZ\n"
+	    "=ab12\n-----END PGP PRIVATE KEY BLOCK-----",
+	    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaBODYsecretYYY\n"
+	    "-----END OPENSSH PRIVATE KEY-----",
+	    "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nP2/56wAAAsecretXXX\n"
+	    "---- END SSH2 ENCRYPTED PRIVATE KEY ----",
+	    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecretWWW\n"
+	    "-----END RSA PRIVATE KEY-----" };
+	static const char *const body[] = { "pgpBODYsecretZZZ",
+	    "BODYsecretYYY", "secretXXX", "secretWWW" };
+	struct redact *r = mk(NULL, 0);
+	char in[512], *out, *big;
+	size_t n = 20000;
+	uint32_t x = 12345;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+		assert_true(redact_value_is_secret(str_c(blocks[i])));
+		out = member(r, "data", blocks[i]);
+		assert_string_equal(out, hmac_of(r, blocks[i]));
+		free(out);
+		snprintf(in, sizeof(in), "here:\n%s\nthanks", blocks[i]);
+		out = txt(r, in);
+		assert_replaced(r, out, "here:\n", blocks[i], "\nthanks");
+		assert_null(strstr(out, body[i]));
+		free(out);
+	}
+	/* the words alone are not a key */
+	assert_false(redact_value_is_secret(STR_LIT("the PRIVATE KEY is "
+	    "missing")));
+	/* 20000 random base64 characters: one secret, in a value and in
+	 * text */
+	big = malloc(n + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++) {
+		static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+		    "ghijklmnopqrstuvwxyz0123456789+/";
+		x = x * 1103515245u + 12345u;
+		big[i] = b64[(x >> 16) & 63];
+	}
+	big[n] = '\0';
+	assert_true(redact_value_is_secret(str_c(big)));
+	out = member(r, "blob", big);
+	assert_string_equal(out, hmac_of(r, big));
+	free(out);
+	memcpy(big, "see: ", 5);
+	out = txt(r, big);
+	assert_int_equal(strlen(out), 5 + REDACT_HMAC_LEN);
+	free(out);
+	free(big);
+	redact_free(r);
+}
+
 int
 main(void)
 {
@@ -683,6 +1032,11 @@ main(void)
 		cmocka_unit_test(test_jtext_strings),
 		cmocka_unit_test(test_dump_refuses),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_url_password),
+		cmocka_unit_test(test_token_boundaries),
+		cmocka_unit_test(test_names_more),
+		cmocka_unit_test(test_cut),
+		cmocka_unit_test(test_key_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
