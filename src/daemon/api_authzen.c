@@ -42,7 +42,10 @@ struct az_out {
 	bool decision;
 	char id[AGENT_DECISION_ID_SIZE];
 	json_t *reasons;    /* policy ids */
-	json_t *errors;     /* [{policy, message}] */
+	json_t *errors;     /* [{policy, message}], as answered */
+	/* the same as the audit record and the log keep them (NULL: the
+	 * same as errors): with the values the caller sent hidden */
+	json_t *errors_rec;
 	char err[AZ_ERR];   /* mapping error (client-safe); "" if none */
 };
 
@@ -51,8 +54,187 @@ az_out_clear(struct az_out *o)
 {
 	json_decref(o->reasons);
 	json_decref(o->errors);
+	json_decref(o->errors_rec);
 	memset(o, 0, sizeof(*o));
 }
+
+/*
+ * Error messages quote what failed: `ip: invalid IP address "<value>"`,
+ * an extension literal, an entity id.  The PEP, which sent the value, gets
+ * the message whole; the audit record and the daemon's log must not keep
+ * a value the redaction would have hidden in the call's arguments (a
+ * configured path's value is secret by its place alone, which a message
+ * does not show).  So there a quoted literal whose text is a string the
+ * caller sent in the context becomes the HMAC of that text, as the
+ * redaction writes a hidden value; the rest of the message (attribute
+ * names, the policy's own literals) is kept.  A message about a request
+ * that could not be read at all quotes the request's raw text ("near
+ * '...'"): every single-quoted part of it goes.
+ */
+#define HIDE_MAX 256              /* context strings looked for */
+#define HIDE_MIN 3                /* shorter ones hide nothing */
+
+struct hide_set {
+	struct str v[HIDE_MAX];
+	size_t n;
+};
+
+static void
+hide_collect(json_t *v, struct hide_set *h, int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (depth > 16 || h->n >= HIDE_MAX)
+		return;
+	if (json_is_string(v)) {
+		if (json_string_length(v) >= HIDE_MIN)
+			h->v[h->n++] = str_make(json_string_value(v),
+			    json_string_length(v));
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+			hide_collect(x, h, depth + 1);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			hide_collect(x, h, depth + 1);
+	}
+}
+
+/* Room for need more bytes at *o in *buf of *cap. */
+static bool
+hide_room(char **buf, size_t *cap, size_t o, size_t need)
+{
+	char *nb;
+
+	if (o + need <= *cap)
+		return true;
+	if ((nb = realloc(*buf, o + need + *cap)) == NULL)
+		return false;
+	*buf = nb;
+	*cap = o + need + *cap;
+	return true;
+}
+
+/* msg with each "<s>" (s in h, the longest that fits) replaced by
+ * "hmac:..."; with single, also each '...' part by '…'.  *out NULL when
+ * nothing changed.  MANDATE_ENOMEM. */
+static int
+hide_text(const struct redact *r, const char *msg, const struct hide_set *h,
+    bool single, char **out)
+{
+	size_t n = strlen(msg), cap = n + 1, o = 0;
+	char *b = malloc(cap), mac[REDACT_HMAC_SIZE];
+	bool changed = false;
+	int rc;
+
+	*out = NULL;
+	if (b == NULL)
+		return MANDATE_ENOMEM;
+	for (size_t i = 0; i < n;) {
+		const char *e;
+		size_t best = 0;
+
+		if (single && msg[i] == '\'' &&
+		    (e = strchr(msg + i + 1, '\'')) != NULL) {
+			if (!hide_room(&b, &cap, o, 6))
+				goto nomem;
+			memcpy(b + o, "'\xe2\x80\xa6'", 5);
+			o += 5;
+			i = (size_t)(e - msg) + 1;
+			changed = true;
+			continue;
+		}
+		for (size_t k = 0; msg[i] == '"' && k < h->n; k++) {
+			const struct str *v = &h->v[k];
+
+			if (v->n > best && i + 1 + v->n < n &&
+			    msg[i + 1 + v->n] == '"' &&
+			    memcmp(msg + i + 1, v->p, v->n) == 0)
+				best = v->n;
+		}
+		if (best > 0) {
+			if ((rc = redact_hmac(r, str_make(msg + i + 1, best),
+			    mac)) != MANDATE_OK) {
+				free(b);
+				return rc;
+			}
+			if (!hide_room(&b, &cap, o, REDACT_HMAC_LEN + 3))
+				goto nomem;
+			b[o++] = '"';
+			memcpy(b + o, mac, REDACT_HMAC_LEN);
+			o += REDACT_HMAC_LEN;
+			b[o++] = '"';
+			i += best + 2;
+			changed = true;
+			continue;
+		}
+		if (!hide_room(&b, &cap, o, 2))
+			goto nomem;
+		b[o++] = msg[i++];
+	}
+	b[o] = '\0';
+	if (changed)
+		*out = b;
+	else
+		free(b);
+	return MANDATE_OK;
+nomem:
+	free(b);
+	return MANDATE_ENOMEM;
+}
+
+/* o->errors_rec from o->errors: each message hidden as above, a mapping
+ * error's (it names no policy) also without its quoted request text.
+ * Left NULL when nothing needed hiding. */
+static int
+hide_errors(struct daemon *d, json_t *ctx, struct az_out *o)
+{
+	struct hide_set *h;
+	json_t *rec = NULL, *x;
+	size_t i;
+	int rc = MANDATE_OK;
+
+	if (json_array_size(o->errors) == 0)
+		return MANDATE_OK;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return MANDATE_ENOMEM;
+	if (ctx != NULL)
+		hide_collect(ctx, h, 0);
+	json_array_foreach(o->errors, i, x) {
+		const char *msg = json_string_value(json_object_get(x,
+		    "message"));
+		bool mapping = json_object_get(x, "policy") == NULL;
+		char *hidden = NULL;
+		json_t *y;
+
+		if (msg != NULL && (rc = hide_text(d->redact, msg, h, mapping,
+		    &hidden)) != MANDATE_OK)
+			break;
+		if (hidden == NULL && rec == NULL)
+			continue;
+		if (rec == NULL && (rec = json_deep_copy(o->errors)) == NULL) {
+			free(hidden);
+			rc = MANDATE_ENOMEM;
+			break;
+		}
+		y = json_array_get(rec, i);
+		if (hidden != NULL && json_object_set_new(y, "message",
+		    json_string(hidden)) != 0)
+			rc = MANDATE_ENOMEM;
+		free(hidden);
+		if (rc != MANDATE_OK)
+			break;
+	}
+	free(h);
+	if (rc != MANDATE_OK) {
+		json_decref(rec);
+		return rc;
+	}
+	o->errors_rec = rec;
+	return MANDATE_OK;
+}
+
 
 /* Content-Type must be application/json (parameters allowed); 400 if
  * not, as the AuthZEN endpoints answer every malformed request. */
@@ -294,9 +476,7 @@ run_policies(struct daemon *d, struct http_request *req,
 	for (size_t i = 0; i < dec.n_reasons; i++)
 		json_array_append_new(o->reasons, json_string(dec.reasons[i]));
 	for (size_t i = 0; i < dec.n_errors; i++) {
-		daemon_log(d, DLOG_WARN, "request %s: policy %s: %s",
-		    req->request_id, dec.errors[i].policy_id,
-		    dec.errors[i].message);
+		/* (logged by evaluate, with the caller's values hidden) */
 		json_array_append_new(o->errors, json_pack("{s:s,s:s}",
 		    "policy", dec.errors[i].policy_id, "message",
 		    dec.errors[i].message));
@@ -373,8 +553,7 @@ evaluate(struct daemon *d, struct http_request *req,
 		res = AGENT_CTX_DENY;
 	}
 	if (refused) {
-		daemon_log(d, DLOG_INFO, "request %s: not evaluated: %s",
-		    req->request_id, o->err);
+		/* (logged below, with the request's text hidden) */
 	} else if (res == AGENT_CTX_DENY) {
 		if (rp == MANDATE_OK)
 			daemon_log(d, DLOG_INFO, "request %s: denied before "
@@ -394,9 +573,37 @@ evaluate(struct daemon *d, struct http_request *req,
 	if (r == MANDATE_EINVAL)   /* why, for the audit and include_context */
 		json_array_append_new(o->errors, json_pack("{s:s}", "message",
 		    o->err));
+	if (hide_errors(d, ctx, o) != MANDATE_OK) {
+		/* the messages cannot be recorded safely: none are, and the
+		 * decision is a deny */
+		daemon_log(d, DLOG_ERROR, "request %s: out of memory hiding "
+		    "the errors' values: deny", req->request_id);
+		permit = false;
+		o->errors_rec = json_array();
+	}
+	{
+		json_t *rec = o->errors_rec != NULL ? o->errors_rec : o->errors,
+		    *x;
+		size_t i;
+
+		json_array_foreach(rec, i, x) {
+			json_t *pid = json_object_get(x, "policy");
+
+			const char *m = json_string_value(json_object_get(x,
+			    "message"));
+
+			if (pid != NULL)
+				daemon_log(d, DLOG_WARN, "request %s: policy "
+				    "%s: %s", req->request_id,
+				    json_string_value(pid), m);
+			else
+				daemon_log(d, DLOG_INFO, "request %s: not "
+				    "evaluated: %s", req->request_id, m);
+		}
+	}
 	/* ctx lives until finish has copied its arguments to the record */
-	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors,
-	    &o->decision, o->id);
+	rf = agent_ctx_finish(d, req, ac, permit, o->reasons, o->errors_rec !=
+	    NULL ? o->errors_rec : o->errors, &o->decision, o->id);
 	json_decref(ctx);
 	if (rf != MANDATE_OK) {
 		o->decision = false;

@@ -432,3 +432,60 @@ def test_async_mode_and_config_changes(start_daemon):
     assert now["previous_config_hash"] == first[0]["fields"]["config_hash"]
     assert now["changed"] is True and now["audit_mode"] == "sync"
     assert len(all_events(again, type="task.created")) == 20
+
+
+ERRORING = """
+@id("loopback-hosts")
+permit (principal, action == Action::"net_call", resource)
+when { ip(context.arguments.host).isLoopback() };
+
+@id("small-amounts")
+permit (principal, action == Action::"pay", resource)
+when { context.arguments.amount.lessThan(decimal("100.00")) };
+"""
+
+
+def test_error_messages_do_not_echo_hidden_values(start_daemon, tmp_path):
+    """A policy error quotes the value that failed (`ip: invalid IP address
+    "<value>"`).  The enforcement point, which sent it, gets the message
+    whole; the audit record and the daemon's log keep the HMAC of a value
+    the caller sent instead, as the redaction does for the value itself
+    (here a configured path's, secret by its place alone), and a request
+    that could not be read is logged without its text."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "p.cedar").write_text(ERRORING)
+    cfg = CONFIG.replace("dev:\n  enabled: true\n", "").replace(
+        '["intents.0", "arguments.card_number"]', '["arguments.host", "arguments.amount"]'
+    ) + "policies:\n  platform: [%s]\nlogging:\n  level: info\n" % (tmp_path / "p")
+    d = start_daemon(cfg)
+    host, amount = "vpnpass-hunter2", "no-decimal-Zq81"
+    for action, args, needle in (("net_call", {"host": host}, host),
+                                 ("pay", {"amount": {"__extn": {"fn": "decimal",
+                                                                "arg": amount}}}, amount)):
+        r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
+            "subject": {"type": "Agent", "id": AGENT}, "action": {"name": action},
+            "resource": {"type": "Host", "id": "h"}, "context": {"arguments": args}})
+        assert r.status_code in (200, 400), r.text
+        assert needle in r.text            # the PEP's own value comes back to it
+    # a context that cannot be read at all, a NUL in a secret
+    r = requests.post(d.url + "/access/v1/evaluation", timeout=10, data=json.dumps({
+        "subject": {"type": "Agent", "id": AGENT}, "action": {"name": "net_call"},
+        "resource": {"type": "Host", "id": "h"},
+        "context": {"arguments": {"password": "Nul\u0000BtPw9"}}}),
+        headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert d.stop() == 0, d.log_text()
+    raw = db_bytes(d)
+    log = d.log_text()
+    for secret in (host, amount, "BtPw9"):
+        assert secret.encode() not in raw, secret
+        assert secret not in log, (secret, log)
+    # the record still says which policy failed and how
+    db = sqlite3.connect(os.path.join(d.workdir, "mandate-data", "mandate.db"))
+    recs = [json.loads(f) for f, in db.execute(
+        "SELECT fields_json FROM audit_events WHERE type = 'decision'")]
+    db.close()
+    errs = [e for rec in recs for e in rec.get("errors", [])]
+    ip_err = [e for e in errs if e.get("policy") == "loopback-hosts"]
+    assert ip_err and "invalid IP address \"hmac:" in ip_err[0]["message"], errs
+    assert "policy loopback-hosts: ip: invalid IP address \"hmac:" in log
