@@ -106,6 +106,22 @@ daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 		    sizeof(line) - 1);
 }
 
+/* The access log's request id and path segments: what looks like a
+ * secret (a client's odd X-Request-ID, a token pasted into a path) is
+ * logged as its HMAC, as the audit record keeps it. */
+static const char *
+access_log_scrub(void *arg, struct str s, char *buf, size_t cap)
+{
+	struct daemon *d = arg;
+
+	if (d->redact == NULL || cap < REDACT_HMAC_SIZE ||
+	    !redact_value_is_secret(s))
+		return NULL;
+	if (redact_hmac(d->redact, s, buf) != MANDATE_OK)
+		return "(hidden)";
+	return buf;
+}
+
 static bool
 access_log_on(void *arg)
 {
@@ -417,6 +433,7 @@ build_server(struct daemon *d)
 	    HTTP_CLIENT_AUTH_OPTIONAL : HTTP_CLIENT_AUTH_NONE;
 	hc.log_fn = access_log;
 	hc.log_on = access_log_on;
+	hc.log_scrub = access_log_scrub;
 	hc.log_arg = d;
 	hc.metrics = d->metrics;
 	hc.encoded_slash = 1;      /* agent ids (SPIFFE IDs) in paths */

@@ -99,6 +99,12 @@ struct http_config {
 	http_log_fn log_fn;
 	bool (*log_on)(void *arg);
 	void *log_arg;
+	/* When set, asked about the request id and each segment of the
+	 * path before they are logged: a replacement written to buf (NUL-
+	 * terminated, at most cap bytes) and returned, or NULL to log the
+	 * text as it is (the daemon hides what looks like a secret). */
+	const char *(*log_scrub)(void *arg, struct str s, char *buf,
+	    size_t cap);
 
 	/* Metrics registry for the built-in request metrics and /metrics;
 	 * NULL = the server makes its own (http_server_metrics()).  Borrowed:

@@ -957,11 +957,25 @@ json_escape(char *out, size_t cap, size_t o, const char *s, size_t n,
 	return o;
 }
 
+/* s, or what the configured scrub makes of it (into buf). */
+static struct str
+scrubbed(const struct http_server *srv, struct str s, char *buf, size_t cap)
+{
+	const char *t;
+
+	if (srv->cfg.log_scrub == NULL || s.n == 0 ||
+	    (t = srv->cfg.log_scrub(srv->cfg.log_arg, s, buf, cap)) == NULL)
+		return s;
+	return str_c(t);
+}
+
 static void
 access_log(struct http_request_int *ri, long long us)
 {
 	struct http_server *srv = ri->srv;
 	char line[LOG_PATH_MAX * 6 + HTTP_REQUEST_ID_MAX * 2 + 512];
+	char scrub[128];
+	struct str rid;
 	char ts[40];
 	struct timespec now;
 	struct tm tm;
@@ -979,14 +993,29 @@ access_log(struct http_request_int *ri, long long us)
 	if (k < 0)
 		return;
 	o = (size_t)k;
-	o = json_escape(line, sizeof(line), o, ri->request_id,
-	    strlen(ri->request_id), HTTP_REQUEST_ID_MAX);
+	rid = scrubbed(srv, str_c(ri->request_id), scrub, sizeof(scrub));
+	o = json_escape(line, sizeof(line), o, rid.p, rid.n,
+	    HTTP_REQUEST_ID_MAX);
 	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"method\":\"");
 	o = json_escape(line, sizeof(line), o, ri->req.method,
 	    strlen(ri->req.method), 32);
 	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"path\":\"");
-	o = json_escape(line, sizeof(line), o, ri->req.path.p != NULL ?
-	    ri->req.path.p : "", ri->req.path.n, LOG_PATH_MAX);
+	for (size_t i = 0, n = ri->req.path.n; i < n && o < LOG_PATH_MAX * 6;) {
+		/* segment by segment, each as the scrub leaves it */
+		const char *p = ri->req.path.p + i;
+		const char *sl = memchr(p, '/', n - i);
+		size_t len = sl != NULL ? (size_t)(sl - p) : n - i;
+		struct str seg = scrubbed(srv, str_make(p, len), scrub,
+		    sizeof(scrub));
+
+		o = json_escape(line, sizeof(line), o, seg.p, seg.n,
+		    LOG_PATH_MAX);
+		i += len;
+		if (i < n) {
+			o = json_escape(line, sizeof(line), o, "/", 1, 1);
+			i++;
+		}
+	}
 	k = snprintf(line + o, sizeof(line) - o, "\",\"status\":%u,"
 	    "\"bytes\":%zu,\"latency_us\":%lld,\"remote\":\"%s\"}",
 	    ri->status, ri->bytes, us, ri->remote);

@@ -474,10 +474,15 @@ def test_error_messages_do_not_echo_hidden_values(start_daemon, tmp_path):
         "context": {"arguments": {"password": "Nul\u0000BtPw9"}}}),
         headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
+    # the access log: a secret as the request id, a token in a path
+    r = requests.get(d.url + "/v1/tasks/" + GH_TOKEN, timeout=10,
+                     headers={"X-Request-ID": "Bearer " + API_KEY})
+    assert r.status_code in (401, 404), r.text
     assert d.stop() == 0, d.log_text()
     raw = db_bytes(d)
     log = d.log_text()
-    for secret in (host, amount, "BtPw9"):
+    assert '"path":"/v1/tasks/hmac:' in log, log
+    for secret in (host, amount, "BtPw9", GH_TOKEN, API_KEY):
         assert secret.encode() not in raw, secret
         assert secret not in log, (secret, log)
     # the record still says which policy failed and how
