@@ -411,11 +411,16 @@ load_task(struct daemon *d, struct http_request *req,
 		*other = true;
 		return 1;
 	}
+	if (strcmp(action, "mandate:read_task") == 0)
+		api_audit(d, req, "task.read_denied", t->agent, t->id,
+		    json_pack("{s:s,s:s%}", "by", caller->principal,
+		    "delegator", t->delegator.p, t->delegator.n));
 	if (strcmp(action, "mandate:end_task") == 0) {
 		api_audit(d, req, "task.end_denied", t->agent, t->id,
 		    json_pack("{s:s,s:s%}", "by", caller->principal,
 		    "delegator", t->delegator.p, t->delegator.n));
-		if (api_task_other_may(d, req, caller, "mandate:read_task", t, NULL)) {
+		if (api_task_other_may(d, req, caller, "mandate:read_task", t,
+		    NULL)) {
 			http_respond_error(req, 403, "access_denied",
 			    "the policies do not allow ending this task");
 			return 0;

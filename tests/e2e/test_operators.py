@@ -111,6 +111,9 @@ def test_operator_reads_and_ends_others_tasks(ops):
     assert [e["by"] for e in reads] == ["audrey", "olivia"]
     denied = audit_rows(tmp_path, "task.end_denied")
     assert sorted(e["by"] for e in denied) == ["audrey", "bob"]
+    # a refused read too (an unknown id is no task: nothing to record)
+    denied = audit_rows(tmp_path, "task.read_denied")
+    assert [(e["by"], e["delegator"]) for e in denied] == [("bob", "alice")]
 
 
 def test_operator_policy_is_bounded_by_its_conditions(ops):
