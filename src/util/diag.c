@@ -17,6 +17,7 @@ diag_add(struct diag_list *dl, int code, const char *file, const char *src,
 {
 	struct diag *d;
 	va_list ap;
+	int n;
 
 	if (dl == NULL)
 		return;
@@ -32,8 +33,16 @@ diag_add(struct diag_list *dl, int code, const char *file, const char *src,
 	d->off = off;
 	d->len = len;
 	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	n = vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(d->msg)) {
+		/* cut, and say so: at a UTF-8 character's start */
+		size_t k = sizeof(d->msg) - 4;
+
+		while (k > 0 && ((unsigned char)d->msg[k] & 0xc0) == 0x80)
+			k--;
+		memcpy(d->msg + k, "...", 4);
+	}
 }
 
 void

@@ -599,3 +599,14 @@ def test_cli_task_commands(dev):
     assert r.returncode == 1 and "401" in r.stderr
     r = cli(dev, "task", "--help")
     assert r.returncode == 0 and "mandate task create" in r.stdout
+
+
+def test_shipped_policies_validate_against_the_shipped_schema():
+    # examples/policies/mandate.cedarschema is offered for strict
+    # validation: the development policies next to it must pass it
+    pol = os.path.join(ROOT, "examples", "policies")
+    r = subprocess.run([BIN, "policy", "validate", "--schema",
+                        os.path.join(pol, "mandate.cedarschema"),
+                        os.path.join(pol, "mandate.cedar")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -93,10 +93,26 @@ test_diag_linecol_and_overflow(void **state)
 	assert_int_equal(line, 2);
 	assert_int_equal(col, 2);
 	assert_string_equal(dl.items[0].msg, "bad token");
+	/* a message too long for its buffer says it was cut, and is cut
+	 * at a character's start (é is two bytes) */
+	{
+		char longm[DIAG_MSG_MAX * 2];
+
+		for (size_t i = 0; i + 2 < sizeof(longm); i += 2)
+			memcpy(longm + i, "\xc3\xa9", 2);
+		longm[sizeof(longm) - 1] = '\0';
+		diag_add(&dl, MANDATE_EPARSE, NULL, NULL, 0, 0, 0, "x%s", longm);
+		const char *m = dl.items[1].msg;
+		size_t n = strlen(m);
+		assert_true(n < DIAG_MSG_MAX);
+		assert_string_equal(m + n - 3, "...");
+		assert_int_equal(((unsigned char)m[n - 4] & 0xc0), 0x80);
+		assert_int_equal((unsigned char)m[n - 5], 0xc3);
+	}
 	for (int i = 0; i < DIAG_MAX + 5; i++)
 		diag_add(&dl, MANDATE_EPARSE, NULL, NULL, 0, 0, 0, "x");
 	assert_int_equal(dl.n, DIAG_MAX);
-	assert_int_equal(dl.dropped, 6);
+	assert_int_equal(dl.dropped, 7);
 }
 
 static void
