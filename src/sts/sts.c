@@ -82,6 +82,14 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 	sts->tok = opt->tokens;
 	sts->store = s;
 	sts->dpop_algs = dpop_algs_from_config(sts->tok->dpop.algorithms);
+	for (int al = 1; al < JOSE_ALG__COUNT; al++) {
+		size_t o = strlen(sts->dpop_algs_text);
+
+		if (sts->dpop_algs & JOSE_ALG_BIT(al))
+			snprintf(sts->dpop_algs_text + o,
+			    sizeof(sts->dpop_algs_text) - o, "%s%s",
+			    o > 0 ? " " : "", jose_alg_name((enum jose_alg)al));
+	}
 	pthread_mutex_init(&sts->mu, NULL);
 	pthread_mutex_init(&sts->rot_mu, NULL);
 	if (RAND_bytes(sts->nonce_key, sizeof sts->nonce_key) != 1 ||
@@ -108,6 +116,12 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 fail:
 	sts_close(sts);
 	return r;
+}
+
+const char *
+sts_dpop_algs(const struct sts *sts)
+{
+	return sts->dpop_algs_text;
 }
 
 void
@@ -533,6 +547,9 @@ exchange(struct xstate *x)
 	int64_t exp;
 	int r;
 
+	if (req->grant_type.n == 0)
+		return refuse(x, 400, "invalid_request",
+		    "grant_type is required", "no grant_type");
 	if (!str_eq_c(req->grant_type, STS_GRANT_TOKEN_EXCHANGE))
 		return refuse(x, 400, "unsupported_grant_type",
 		    "grant_type must be token-exchange", "grant_type");
@@ -1156,7 +1173,7 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 	int r;
 
 	*out = STR_NULL;
-	if (n > 0 && iss[n - 1] == '/')
+	while (n > 0 && iss[n - 1] == '/')
 		n--;
 	for (int i = 0; i < 4; i++) {
 		int w = snprintf(buf[i], sizeof buf[i], "%.*s%s", (int)n, iss,

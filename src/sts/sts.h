@@ -239,7 +239,11 @@ int sts_exchange(struct sts *sts, const struct sts_exchange_req *req,
 /*
  * Verify one DPoP proof for a request with method htm and URI htu (the
  * request's full URI; query and fragment are ignored, scheme and host
- * compared case-insensitively, default ports dropped).  access_token
+ * compared case-insensitively, default ports dropped).  htu may list
+ * several URIs separated by single spaces (a URI has none) when the
+ * request is reachable under more than one; the proof's must be one of
+ * them.  typ is dpop+jwt in any case, application/ prefix allowed (RFC
+ * 7515 4.1.9).  access_token
  * (may be empty) is the token presented with it: ath must then match.
  * The proof's jti enters the replay cache (fails when seen within the
  * window, or when the cache is full of live entries: fail closed).
@@ -261,6 +265,10 @@ int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 int sts_dpop_nonce(struct sts *sts, int64_t now,
     char out[STS_DPOP_NONCE_LEN + 1]);
 bool sts_dpop_reason_is_nonce(const char *reason);
+
+/* The names of the algorithms a proof may use (tokens.dpop.algorithms),
+ * space-separated, for the algs of a WWW-Authenticate DPoP challenge. */
+const char *sts_dpop_algs(const struct sts *sts);
 
 /* --- our tokens --------------------------------------------------------- */
 

@@ -270,10 +270,11 @@ introspect_active(struct fx *f, struct str tok, int64_t now)
 	return active;
 }
 
-/* A DPoP proof signed by key (ES256 with embedded jwk). */
+/* A DPoP proof signed by key (ES256 with embedded jwk), header typ. */
 static struct str
-proof(struct fx *f, const struct jose_key *key, const char *htm,
-    const char *htu, int64_t iat, const char *jti, struct str token)
+proof_typ(struct fx *f, const struct jose_key *key, const char *typ,
+    const char *htm, const char *htu, int64_t iat, const char *jti,
+    struct str token)
 {
 	char payload[1024], ath[64] = "";
 	struct jose_sign_opts so;
@@ -289,12 +290,19 @@ proof(struct fx *f, const struct jose_key *key, const char *htm,
 	    (long long)iat, token.n ? ",\"ath\":\"" : "", ath,
 	    token.n ? "\"" : "");
 	memset(&so, 0, sizeof so);
-	so.typ = STR_LIT("dpop+jwt");
+	so.typ = str_c(typ);
 	so.embed_jwk = true;
 	so.omit_kid = true;
 	assert_int_equal(jose_jws_sign(&f->a, key, JOSE_ALG_ES256, &so,
 	    str_c(payload), &out), MANDATE_OK);
 	return out;
+}
+
+static struct str
+proof(struct fx *f, const struct jose_key *key, const char *htm,
+    const char *htu, int64_t iat, const char *jti, struct str token)
+{
+	return proof_typ(f, key, "dpop+jwt", htm, htu, iat, jti, token);
 }
 
 static struct str
@@ -511,8 +519,12 @@ struct refusal {
 static const struct refusal refusals[] = {
 	{ "grant_type", "authorization_code", TT, NULL, NULL, NULL, AGENT,
 	    NULL, NULL, "[\"read\"]", "unsupported_grant_type", 400 },
+	/* RFC 6749 5.2: a missing parameter is invalid_request */
 	{ "grant_type empty", "", TT, NULL, NULL, NULL, AGENT, NULL, NULL,
-	    "[\"read\"]", "unsupported_grant_type", 400 },
+	    "[\"read\"]", "invalid_request", 400 },
+	/* the grant type is checked first (docs/sts.md, check 1) */
+	{ "grant_type before the rest", "password", "urn:x", NULL, "",
+	    NULL, "", NULL, NULL, NULL, "unsupported_grant_type", 400 },
 	{ "subject type", GT, "urn:x", NULL, NULL, NULL, AGENT, NULL, NULL,
 	    "[\"read\"]", "invalid_request", 400 },
 	{ "subject type saml", GT, "urn:ietf:params:oauth:token-type:saml2",
@@ -960,6 +972,37 @@ test_dpop(void **state)
 	    STR_LIT(HTU "?x=1#f"), STR_NULL, now, jkt, &why), MANDATE_OK);
 	p = proof(f, f->dkey, "POST", "https://mandate.test:8443/oauth2/token",
 	    now, "j5", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	/* htu: one of a space-separated list (the advertised URL and the
+	 * one requested) */
+	p = proof(f, f->dkey, "POST", "https://mandate.test/pdp/oauth2/token",
+	    now, "j5a", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU " https://mandate.test/pdp/oauth2/token"), STR_NULL,
+	    now, jkt, &why), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", HTU, now, "j5b", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
+	    now, jkt, &why), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", "https://mandate.test/x", now, "j5c",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
+	    now, jkt, &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof htu mismatch");
+	/* typ is a media type: any case, application/ prefix (RFC 7515
+	 * 4.1.9); another type is refused */
+	p = proof_typ(f, f->dkey, "DPoP+JWT", "POST", HTU, now, "j5d",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	p = proof_typ(f, f->dkey, "Application/dpop+jwt", "POST", HTU, now,
+	    "j5e", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	p = proof_typ(f, f->dkey, "at+jwt", "POST", HTU, now, "j5f",
+	    STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
 	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
 	/* iat outside the window, both sides */
