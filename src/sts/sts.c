@@ -290,6 +290,10 @@ mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 	if ((r = jose_jws_sign(a, snap->signer, JOSE_ALG_ES256, &so, payload,
 	    &tok)) != MANDATE_OK)
 		goto out;
+	if (tok.n > STS_MAX_ISSUED_LEN) {
+		r = MANDATE_ELIMIT;
+		goto out;
+	}
 	/* the credential row: audiences joined by spaces */
 	for (i = 0; i < req->n_aud; i++)
 		audlen += req->aud[i].n + 1;
@@ -351,7 +355,8 @@ struct xstate {
 	bool issued;
 	struct str jti;
 	int64_t exp;
-	struct str auds[STS_MAX_AUDIENCES], actions[STS_MAX_ACTIONS];
+	struct str auds[STS_MAX_AUDIENCES];
+	struct str *actions;          /* in the arena, one per intent */
 	size_t n_aud, n_act;
 	struct store_credential cred; /* the row of the token signed */
 };
@@ -537,7 +542,7 @@ exchange(struct xstate *x)
 	const struct ajson *ad, *e, *acts = NULL, *intents, *chain = NULL;
 	struct ajson_opts jo = { .flags = AJSON_REJECT_DUPLICATES,
 	    .max_depth = JSON_DEPTH, .max_len = STS_MAX_AUTHZ_LEN };
-	struct str *auds = x->auds, *actions = x->actions;
+	struct str *auds = x->auds, *actions;
 	size_t n_aud = 0, n_act = 0, i, j;
 	struct store_task task;
 	struct sts_mint_req m;
@@ -598,10 +603,13 @@ exchange(struct xstate *x)
 		    "task_id is required", "task_id");
 	}
 	if ((acts = ajson_get(e, "actions")) != NULL) {
-		if (!ajson_is(acts, AJSON_ARRAY) || acts->u.arr.n == 0 ||
-		    acts->u.arr.n > STS_MAX_ACTIONS)
+		if (!ajson_is(acts, AJSON_ARRAY) || acts->u.arr.n == 0)
 			return refuse(x, 400, "invalid_authorization_details",
 			    "actions must be a non-empty array", "actions");
+		if (acts->u.arr.n > STS_MAX_ACTIONS)
+			return refuse(x, 400, "invalid_authorization_details",
+			    "too many actions for one token (at most 1024)",
+			    "actions count");
 		for (i = 0; i < acts->u.arr.n; i++) {
 			const struct ajson *v = &acts->u.arr.items[i];
 			if (!ajson_is(v, AJSON_STRING) || v->u.s.n == 0 ||
@@ -670,7 +678,17 @@ exchange(struct xstate *x)
 	if (r != MANDATE_OK || !ajson_is(intents, AJSON_ARRAY))
 		return refuse(x, 500, "server_error", "task unreadable",
 		    "task intents_json malformed");
-	for (i = 0; i < intents->u.arr.n && n_act < STS_MAX_ACTIONS; i++) {
+	/* every intent fits (tasks.max_intents <= STS_MAX_ACTIONS): never
+	 * grant a silent part of them */
+	if (intents->u.arr.n > STS_MAX_ACTIONS)
+		return refuse(x, 400, "invalid_authorization_details",
+		    "the task holds more actions than one token can carry",
+		    "task intents count");
+	actions = x->actions = arena_calloc(a, intents->u.arr.n + 1,
+	    sizeof(*actions));
+	if (actions == NULL)
+		return MANDATE_ENOMEM;
+	for (i = 0; i < intents->u.arr.n; i++) {
 		const struct ajson *v = &intents->u.arr.items[i];
 		struct str name = ajson_is(v, AJSON_STRING) ? v->u.s :
 		    get_s(v, "action");
@@ -805,7 +823,12 @@ exchange(struct xstate *x)
 	m.now = req->now;
 	m.exp = exp;
 	/* signed here, recorded with its audit event by the caller */
-	if ((r = mint_sign(sts, &m, a, &t, &x->cred)) != MANDATE_OK)
+	r = mint_sign(sts, &m, a, &t, &x->cred);
+	if (r == MANDATE_ELIMIT)
+		return refuse(x, 400, "invalid_authorization_details",
+		    "the token would be too large: ask for fewer actions",
+		    "token too large");
+	if (r != MANDATE_OK)
 		return r;
 	x->res->jti = t.jti;
 

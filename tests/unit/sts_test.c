@@ -1536,6 +1536,82 @@ test_jti_order(void **state)
 	}
 }
 
+/* Many intents: a token carries all of them (no silent first 64), an
+ * explicit list past STS_MAX_ACTIONS is refused by name, and a token
+ * that would not fit STS_MAX_ISSUED_LEN is refused, not cut short. */
+static void
+test_many_intents(void **state)
+{
+	struct fx *f = *state;
+	static char intents[64 * 1024], acts[32 * 1024], authz[40 * 1024];
+	char id[STORE_TASK_ID_SIZE];
+	struct xreq x;
+	struct sts_result res;
+	json_t *b, *granted;
+	size_t o = 0, k = 0;
+
+	o += (size_t)snprintf(intents + o, sizeof intents - o, "[");
+	for (int i = 0; i < 200; i++)
+		o += (size_t)snprintf(intents + o, sizeof intents - o,
+		    "%s{\"action\":\"act%03d\"}", i ? "," : "", i);
+	snprintf(intents + o, sizeof intents - o, "]");
+	assert_int_equal(make_task(f, AGENT, intents, T0 + 900, id),
+	    MANDATE_OK);
+	xreq_default(f, &x, NULL);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	x.authz = authz;
+	x.scope = "act199";
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	granted = json_object_get(json_array_get(json_object_get(b,
+	    "authorization_details"), 0), "actions");
+	assert_int_equal(json_array_size(granted), 200);
+	assert_string_equal(json_string_value(json_array_get(granted, 199)),
+	    "act199");
+	json_decref(b);
+
+	/* 65 explicit actions: fine */
+	k += (size_t)snprintf(acts + k, sizeof acts - k, "[");
+	for (int i = 0; i < 65; i++)
+		k += (size_t)snprintf(acts + k, sizeof acts - k, "%s\"act%03d\"",
+		    i ? "," : "", i);
+	snprintf(acts + k, sizeof acts - k, "]");
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\",\"actions\":%s}]", id, acts);
+	x.scope = NULL;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+
+	/* more than STS_MAX_ACTIONS: said so */
+	k = (size_t)snprintf(acts, sizeof acts, "[");
+	for (int i = 0; i <= STS_MAX_ACTIONS; i++)
+		k += (size_t)snprintf(acts + k, sizeof acts - k, "%s\"a%d\"",
+		    i ? "," : "", i);
+	snprintf(acts + k, sizeof acts - k, "]");
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\",\"actions\":%s}]", id, acts);
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_authorization_details");
+	assert_non_null(strstr(res.description, "too many actions"));
+
+	/* long names: the token would pass STS_MAX_ISSUED_LEN */
+	o = (size_t)snprintf(intents, sizeof intents, "[");
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(intents + o, sizeof intents - o,
+		    "%s\"%0200d\"", i ? "," : "", i);
+	snprintf(intents + o, sizeof intents - o, "]");
+	assert_int_equal(make_task(f, AGENT, intents, T0 + 900, id),
+	    MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_authorization_details");
+	assert_non_null(strstr(res.description, "too large"));
+	assert_int_equal(res.jti.n, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1546,6 +1622,7 @@ main(void)
 		T(test_jti_order),
 		cmocka_unit_test(test_json_writer),
 		T(test_all_intents_and_expiry),
+		T(test_many_intents),
 		T(test_task_end_and_kill),
 		T(test_refusals),
 		T(test_actor),
