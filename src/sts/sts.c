@@ -167,15 +167,54 @@ get_s(const struct ajson *obj, const char *key)
 	return ajson_is(v, AJSON_STRING) ? v->u.s : STR_NULL;
 }
 
+/* RFC 6749 3.3: scope = scope-token *( SP scope-token ), scope-token =
+ * 1*( %x21 / %x23-5B / %x5D-7E ): no empty word, so no leading, trailing
+ * or doubled space.  Empty: no scope (RFC 6749 3.1, an empty parameter is
+ * an omitted one). */
 static bool
 scope_ok(struct str s)
 {
 	for (size_t i = 0; i < s.n; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		if (c < 0x20 || c == 0x22 || c == 0x5c || c >= 0x7f)
+
+		if (c == ' ') {
+			if (i == 0 || i + 1 == s.n || s.p[i - 1] == ' ')
+				return false;
+			continue;
+		}
+		if (c < 0x21 || c == 0x22 || c == 0x5c || c >= 0x7f)
 			return false;
 	}
 	return s.n <= 4096;
+}
+
+/* RFC 8707 2: a resource is an absolute URI (RFC 3986 4.3: a scheme,
+ * ':', no fragment), with no space or control character. */
+static bool
+resource_uri_ok(struct str u)
+{
+	size_t i = 0;
+
+	if (u.n == 0 || !((u.p[0] | 0x20) >= 'a' && (u.p[0] | 0x20) <= 'z'))
+		return false;
+	while (i < u.n && u.p[i] != ':') {
+		char c = u.p[i];
+
+		if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z') &&
+		    !(c >= '0' && c <= '9') && c != '+' && c != '-' &&
+		    c != '.')
+			return false;
+		i++;
+	}
+	if (i == u.n || i + 1 == u.n)
+		return false;
+	for (; i < u.n; i++) {
+		unsigned char c = (unsigned char)u.p[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '#')
+			return false;
+	}
+	return true;
 }
 
 /* --- minting ---------------------------------------------------------------- */
@@ -624,6 +663,10 @@ exchange(struct xstate *x)
 	for (i = 0; i < req->n_audience + req->n_resource; i++) {
 		struct str v = i < req->n_audience ? req->audience[i] :
 		    req->resource[i - req->n_audience];
+		if (i >= req->n_audience && !resource_uri_ok(v))
+			return refuse(x, 400, "invalid_target",
+			    "resource must be an absolute URI without a "
+			    "fragment", "resource not a URI");
 		if (n_aud >= STS_MAX_AUDIENCES || !audience_allowed(sts, v))
 			return refuse(x, 400, "invalid_target",
 			    "audience or resource not served", "audience");
@@ -1210,7 +1253,9 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 		if (sts->dpop_algs & JOSE_ALG_BIT(al))
 			json_array_append_new(algs,
 			    json_string(jose_alg_name((enum jose_alg)al)));
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s,s]}",
+	/* client authentication: none (the subject token authenticates
+	 * the agent); tls_client_auth is not implemented, so not said */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s]}",
 	    "issuer", iss,
 	    "token_endpoint", buf[0],
 	    "introspection_endpoint", buf[1],
@@ -1219,8 +1264,7 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 	    "grant_types_supported", STS_GRANT_TOKEN_EXCHANGE,
 	    "dpop_signing_alg_values_supported", algs,
 	    "authorization_details_types_supported", STS_AUTHZ_TYPE,
-	    "token_endpoint_auth_methods_supported", "none",
-	    "tls_client_auth");
+	    "token_endpoint_auth_methods_supported", "none");
 	if (o == NULL)
 		return MANDATE_ENOMEM;
 	r = dump(o, a, out);

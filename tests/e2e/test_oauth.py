@@ -289,3 +289,28 @@ def test_issuer_with_a_path(start_daemon, tmp_path, suffix):
     r = requests.post(meta["introspection_endpoint"], data={"token": at},
                       headers=bearer(iss.person()), timeout=5)
     assert r.json() == {"active": False}
+
+
+def test_resource_scope_and_metadata_syntax(oauth):
+    """RFC 8707 2: resource is an absolute URI (tokens.audience here is
+    not one, so it may be asked for as an audience only); RFC 6749 3.3:
+    scope words, one space apart; RFC 8414: only the client
+    authentication that is implemented is advertised."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    url = d.url + "/oauth2/token"
+    r = requests.post(url, data=form(iss, task["id"], audience="mcp-gateway"),
+                      timeout=5)
+    assert r.status_code == 200, r.text
+    for bad in ("mcp-gateway", "https://gw.test/#frag"):
+        r = requests.post(url, data=form(iss, task["id"], resource=bad), timeout=5)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_target"), bad
+    for bad in ("  ", "read_ticket  send_email", " read_ticket"):
+        r = requests.post(url, data=form(iss, task["id"], scope=bad), timeout=5)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_scope"), bad
+    r = requests.post(url, data=form(iss, task["id"], scope="read_ticket send_email"),
+                      timeout=5)
+    assert r.status_code == 200, r.text
+    meta = requests.get(d.url + "/.well-known/oauth-authorization-server",
+                        timeout=5).json()
+    assert meta["token_endpoint_auth_methods_supported"] == ["none"]

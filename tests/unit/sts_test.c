@@ -1294,7 +1294,69 @@ test_metadata(void **state)
 	    "authorization_details_types_supported"), 0)), "mandate_task");
 	assert_true(json_array_size(json_object_get(b,
 	    "dpop_signing_alg_values_supported")) >= 1);
+	/* only what is implemented: no tls_client_auth */
+	assert_int_equal(json_array_size(json_object_get(b,
+	    "token_endpoint_auth_methods_supported")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
+	    "token_endpoint_auth_methods_supported"), 0)), "none");
 	json_decref(b);
+}
+
+/* scope follows RFC 6749 3.3 (words of visible characters, one space
+ * between): else invalid_scope; a resource is an absolute URI without
+ * a fragment (RFC 8707 2): else invalid_target. */
+static void
+test_scope_and_resource_syntax(void **state)
+{
+	static const struct {
+		const char *scope, *resource, *error;   /* error NULL: ok */
+	} cases[] = {
+		{ "read", NULL, NULL },
+		{ "read write", NULL, NULL },
+		{ "", NULL, NULL },
+		{ "  ", NULL, "invalid_scope" },
+		{ " read", NULL, "invalid_scope" },
+		{ "read ", NULL, "invalid_scope" },
+		{ "read  write", NULL, "invalid_scope" },
+		{ "read\twrite", NULL, "invalid_scope" },
+		{ "re\"ad", NULL, "invalid_scope" },
+		{ NULL, AUD, NULL },
+		{ NULL, "mcp-gateway", "invalid_target" },
+		{ NULL, AUD "#frag", "invalid_target" },
+		{ NULL, "1https://x", "invalid_target" },
+		{ NULL, "https:", "invalid_target" },
+		{ NULL, "https://other.test/", "invalid_target" },
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct xreq x;
+		struct sts_exchange_req r;
+		struct sts_result res;
+		struct str res_uri;
+
+		xreq_default(f, &x, "[\"read\",\"write\"]");
+		memset(&r, 0, sizeof r);
+		r.grant_type = str_c(x.grant);
+		r.subject_token_type = str_c(x.stt);
+		r.authorization_details = str_c(x.authz);
+		r.subject.sub = str_c(x.agent);
+		r.subject.spiffe = true;
+		r.scope = str_c(cases[i].scope);
+		if (cases[i].resource != NULL) {
+			res_uri = str_c(cases[i].resource);
+			r.resource = &res_uri;
+			r.n_resource = 1;
+		}
+		r.request_id = STR_LIT("req-s");
+		r.now = x.now;
+		assert_int_equal(sts_exchange(f->sts, &r, &f->a, &res),
+		    MANDATE_OK);
+		if (cases[i].error == NULL ? res.error != NULL :
+		    res.error == NULL || strcmp(res.error, cases[i].error) != 0)
+			fail_msg("case %zu: got %s", i,
+			    res.error ? res.error : "success");
+	}
 }
 
 /* Allocation failures anywhere in an exchange: an error or an answer,
@@ -1639,6 +1701,7 @@ main(void)
 		    teardown),
 		T(test_key_files),
 		T(test_metadata),
+		T(test_scope_and_resource_syntax),
 		T(test_alloc_failures),
 		T(test_rate),
 	};
