@@ -1117,40 +1117,17 @@ h_search_action(struct http_request *req, void *arg)
 
 /* ---- metadata ---- */
 
-/* tokens.issuer is the PDP's identifier (policy_decision_point).  Its
- * endpoints are advertised under it, without a trailing slash: with a
- * path ("https://gw.example/pdp") the daemon also answers there, and
- * the metadata is also at /.well-known/authzen-configuration/pdp, where
- * AuthZEN (like RFC 8615) puts it: so the advertised URLs work whether a
- * proxy maps that path to the daemon's root or the daemon is called
- * directly.  *base: the issuer without trailing slashes; *path: its path
- * part ("" when it has none). */
-static void
-issuer_parts(const char *iss, struct str *base, struct str *path)
-{
-	const char *auth = strstr(iss, "://"), *slash;
-	size_t n = strlen(iss);
-
-	while (n > 0 && iss[n - 1] == '/')
-		n--;
-	*base = str_make(iss, n);
-	*path = STR_NULL;
-	if (auth == NULL)
-		return;
-	auth += 3;
-	if ((slash = memchr(auth, '/', n - (size_t)(auth - iss))) != NULL)
-		*path = str_make(slash, n - (size_t)(slash - iss));
-}
-
+/* tokens.issuer is the PDP's identifier (policy_decision_point); its
+ * endpoints are advertised under it (api_issuer.c). */
 static void
 h_configuration(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
-	struct str base, path;
+	struct str base, origin, path;
 	char *b;
 	json_t *j;
 
-	issuer_parts(d->cfg->tokens.issuer, &base, &path);
+	api_issuer_parts(d->cfg->tokens.issuer, &base, &origin, &path);
 	if ((b = arena_alloc(req->arena, base.n + 1)) == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);
 		return;
@@ -1165,50 +1142,13 @@ h_configuration(struct http_request *req, void *arg)
 	http_respond_json(req, 200, j);   /* consumes j */
 }
 
-static const struct {
-	const char *method, *path;
-	http_handler_fn fn;
-} az_routes[] = {
+static const struct api_route az_routes[] = {
 	{ "POST", "/access/v1/evaluation", h_evaluation },
 	{ "POST", "/access/v1/evaluations", h_evaluations },
 	{ "POST", "/access/v1/search/subject", h_search_subject },
 	{ "POST", "/access/v1/search/resource", h_search_resource },
 	{ "POST", "/access/v1/search/action", h_search_action },
 };
-
-/* The routes again under the issuer's path (see issuer_parts).  A path
- * the router cannot take as it is (a {param} segment, too long) is not
- * served there, and the log says so. */
-static int
-register_under_issuer(struct daemon *d, struct http_server *srv)
-{
-	struct str base, path;
-	char buf[HTTP_MAX_PATH + 1];
-	int r;
-
-	issuer_parts(d->cfg->tokens.issuer, &base, &path);
-	if (path.n == 0)
-		return MANDATE_OK;
-	if (memchr(path.p, '{', path.n) != NULL ||
-	    path.n + sizeof("/.well-known/authzen-configuration") >
-	    sizeof(buf) - 32) {
-		daemon_log(d, DLOG_WARN, "tokens.issuer %s: its path cannot be "
-		    "routed; the AuthZEN endpoints it advertises are served at "
-		    "the root only (map them with a proxy)",
-		    d->cfg->tokens.issuer);
-		return MANDATE_OK;
-	}
-	for (size_t i = 0; i < sizeof(az_routes) / sizeof(az_routes[0]); i++) {
-		snprintf(buf, sizeof(buf), "%.*s%s", (int)path.n, path.p,
-		    az_routes[i].path);
-		if ((r = http_server_route(srv, az_routes[i].method, buf,
-		    az_routes[i].fn, d)) != MANDATE_OK)
-			return r;
-	}
-	snprintf(buf, sizeof(buf), "/.well-known/authzen-configuration%.*s",
-	    (int)path.n, path.p);
-	return http_server_route(srv, "GET", buf, h_configuration, d);
-}
 
 int
 api_authzen_register(struct daemon *d, struct http_server *srv)
@@ -1223,5 +1163,7 @@ api_authzen_register(struct daemon *d, struct http_server *srv)
 	    "/.well-known/authzen-configuration", h_configuration, d)) !=
 	    MANDATE_OK)
 		return r;
-	return register_under_issuer(d, srv);
+	return api_register_under_issuer(d, srv, az_routes,
+	    sizeof(az_routes) / sizeof(az_routes[0]),
+	    "/.well-known/authzen-configuration", h_configuration, "AuthZEN");
 }

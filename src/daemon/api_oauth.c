@@ -58,21 +58,6 @@ read_form(struct http_request *req, struct http_form *form)
 	return 1;
 }
 
-/* Single-valued parameters must not repeat (RFC 6749 section 3.2). */
-static int
-single(struct http_request *req, const struct http_form *form,
-    const char *const *names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (http_form_count(form, names[i]) > 1) {
-			no_store(req);
-			http_respond_error(req, 400, "invalid_request",
-			    "a parameter is repeated");
-			return 0;
-		}
-	return 1;
-}
-
 /* Every value of a repeatable parameter, in the arena; -1 past max. */
 static long
 all_values(struct http_request *req, const struct http_form *form,
@@ -95,21 +80,40 @@ all_values(struct http_request *req, const struct http_form *form,
 	return (long)k;
 }
 
-/* Our public URL of an endpoint: the issuer followed by path. */
+/* The URLs a DPoP proof's htu may name for this request (RFC 9449 4.3:
+ * "the HTTP URI value for the HTTP request in which the JWT was
+ * received"), as the space-separated list sts_dpop_verify takes: the
+ * endpoint as advertised (tokens.issuer followed by path), and the URL
+ * actually requested on our origin when it differs (with a path in the
+ * issuer, a client may call the root directly, or the path through a
+ * proxy that maps it to the root).  The origin is the issuer's, never
+ * the Host header's: a proof made for another server must not pass for
+ * ours by naming its host. */
 static struct str
-endpoint_url(struct daemon *d, struct http_request *req, const char *path)
+proof_htus(struct daemon *d, struct http_request *req, const char *path)
 {
-	const char *iss = d->cfg->tokens.issuer;
-	size_t n = strlen(iss);
+	struct str base, origin, ipath;
+	size_t pn = strlen(path), n;
 	char *buf;
 
-	if (n > 0 && iss[n - 1] == '/')
-		n--;
-	if ((buf = arena_alloc(req->arena, n + strlen(path) + 1)) == NULL)
+	api_issuer_parts(d->cfg->tokens.issuer, &base, &origin, &ipath);
+	n = base.n + pn + 1 + origin.n + req->path.n + 1;
+	if ((buf = arena_alloc(req->arena, n)) == NULL)
 		return STR_NULL;
-	memcpy(buf, iss, n);
-	memcpy(buf + n, path, strlen(path) + 1);
-	return str_c(buf);
+	memcpy(buf, base.p, base.n);
+	memcpy(buf + base.n, path, pn);
+	n = base.n + pn;
+	if (!(origin.n + req->path.n == n && memcmp(buf, origin.p,
+	    origin.n) == 0 && memcmp(buf + origin.n, req->path.p,
+	    req->path.n) == 0)) {
+		buf[n++] = ' ';
+		memcpy(buf + n, origin.p, origin.n);
+		n += origin.n;
+		memcpy(buf + n, req->path.p, req->path.n);
+		n += req->path.n;
+	}
+	buf[n] = '\0';
+	return str_make(buf, n);
 }
 
 /* A refusal before the exchange itself (bad subject or actor token, bad
@@ -122,6 +126,21 @@ audit_refusal(struct daemon *d, struct http_request *req, const char *error,
 	api_audit(d, req, "token.refused", STR_NULL, STR_NULL, json_pack(
 	    "{s:s,s:s,s:s}", "error", error, "refused", what, "reason",
 	    why ? why : ""));
+}
+
+/* A refusal of the token endpoint before sts_exchange: logged, audited,
+ * counted (mandate_tokens_total{result="refused"}) and answered 400,
+ * like the refusals sts_exchange makes. */
+static void
+token_refuse(struct daemon *d, struct http_request *req, const char *error,
+    const char *desc, const char *what, const char *why)
+{
+	daemon_log(d, DLOG_INFO, "request %s: token refused: %s (%s: %s)",
+	    req->request_id, error, what, why);
+	audit_refusal(d, req, error, what, why);
+	count_token(d, "refused");
+	no_store(req);
+	http_respond_error(req, 400, error, desc);
 }
 
 static int
@@ -210,18 +229,60 @@ h_token(struct http_request *req, void *arg)
 	struct sts_exchange_req er;
 	struct sts_principal actor;
 	struct sts_result res;
-	struct str subject_token, actor_token;
+	struct str grant, subject_token, actor_token;
 	const char *proof = http_request_header(req, "DPoP");
 	char jkt[JOSE_THUMBPRINT_LEN + 1];
 	long na, nr;
 	int64_t now = (int64_t)time(NULL);
 	int r;
 
-	if (!read_form(req, &form) ||
-	    !single(req, &form, singles, sizeof(singles) / sizeof(singles[0])))
+	/* RFC 6749 5.2: a request the endpoint cannot read is
+	 * invalid_request (not 415: an OAuth client reads the error) */
+	if (!http_content_type_is(req, "application/x-www-form-urlencoded")) {
+		token_refuse(d, req, "invalid_request", "the body must be "
+		    "application/x-www-form-urlencoded", "request",
+		    "content type");
 		return;
+	}
+	if (http_form_parse(req->arena, req->body.p, req->body.n,
+	    FORM_MAX_PAIRS, FORM_MAX_FIELD, &form) != MANDATE_OK) {
+		token_refuse(d, req, "invalid_request", "malformed form body",
+		    "request", "form body");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++)
+		if (http_form_count(&form, singles[i]) > 1) {
+			token_refuse(d, req, "invalid_request",
+			    "a parameter is repeated", "request", singles[i]);
+			return;
+		}
+	/* the grant type first (docs/sts.md, check 1): nothing else of a
+	 * request for another grant is looked at, and no DPoP proof is
+	 * used up by it */
+	grant = http_form_get(&form, "grant_type");
+	if (grant.n == 0) {
+		token_refuse(d, req, "invalid_request", "grant_type is "
+		    "required", "request", "no grant_type");
+		return;
+	}
+	if (!str_eq_c(grant, STS_GRANT_TOKEN_EXCHANGE)) {
+		token_refuse(d, req, "unsupported_grant_type", "grant_type "
+		    "must be token-exchange", "request", "grant_type");
+		return;
+	}
+	if (http_request_header_count(req, "Authorization") > 1) {
+		token_refuse(d, req, "invalid_request", "more than one "
+		    "Authorization header", "request", "Authorization repeated");
+		return;
+	}
+	/* RFC 9449 4.3, check 1: not more than one DPoP header */
+	if (http_request_header_count(req, "DPoP") > 1) {
+		token_refuse(d, req, "invalid_dpop_proof", "more than one "
+		    "DPoP header", "dpop", "DPoP header repeated");
+		return;
+	}
 	memset(&er, 0, sizeof(er));
-	er.grant_type = http_form_get(&form, "grant_type");
+	er.grant_type = grant;
 	er.subject_token_type = http_form_get(&form, "subject_token_type");
 	er.requested_token_type = http_form_get(&form, "requested_token_type");
 	er.actor_token_type = http_form_get(&form, "actor_token_type");
@@ -234,10 +295,9 @@ h_token(struct http_request *req, void *arg)
 	    &er.audience);
 	nr = all_values(req, &form, "resource", STS_MAX_AUDIENCES,
 	    &er.resource);
-	no_store(req);
 	if (na < 0 || nr < 0) {
-		http_respond_error(req, 400, "invalid_target",
-		    "too many audience or resource values");
+		token_refuse(d, req, "invalid_target", "too many audience or "
+		    "resource values", "request", "audience count");
 		return;
 	}
 	er.n_audience = (size_t)na;
@@ -245,10 +305,11 @@ h_token(struct http_request *req, void *arg)
 
 	subject_token = http_form_get(&form, "subject_token");
 	if (subject_token.n == 0) {
-		http_respond_error(req, 400, "invalid_request",
-		    "subject_token is required");
+		token_refuse(d, req, "invalid_request", "subject_token is "
+		    "required", "subject_token", "no subject_token");
 		return;
 	}
+	no_store(req);
 	/* RFC 8693 2.2.2: an invalid subject or actor token is
 	 * invalid_request; nothing more is said. */
 	if (!verify_token(d, req, subject_token, "subject_token",
@@ -271,7 +332,7 @@ h_token(struct http_request *req, void *arg)
 	}
 	if (proof != NULL) {
 		const char *why = NULL;
-		struct str htu = endpoint_url(d, req, "/oauth2/token");
+		struct str htu = proof_htus(d, req, "/oauth2/token");
 
 		if (htu.p == NULL || sts_dpop_verify(d->sts, str_c(proof),
 		    STR_LIT("POST"), htu, STR_NULL, now, jkt, &why) !=
@@ -423,6 +484,25 @@ h_metadata(struct http_request *req, void *arg)
 	http_respond(req, 200, "application/json", body.p, body.n);
 }
 
+/* WWW-Authenticate of /v1/credential (RFC 6750 3, RFC 9449 7.1): both
+ * schemes with our algorithms, and the error when there is one (none
+ * when no credential was presented: RFC 6750 3.1). */
+static void
+credential_challenge(struct daemon *d, struct http_request *req,
+    const char *error)
+{
+	char buf[256];
+
+	if (error == NULL)
+		snprintf(buf, sizeof(buf), "Bearer realm=\"mandate\", DPoP "
+		    "realm=\"mandate\", algs=\"%s\"", sts_dpop_algs(d->sts));
+	else
+		snprintf(buf, sizeof(buf), "DPoP realm=\"mandate\", "
+		    "error=\"%s\", algs=\"%s\"", error,
+		    sts_dpop_algs(d->sts));
+	http_response_header(req, "WWW-Authenticate", buf);
+}
+
 /*
  * GET /v1/credential: an agent presents its Mandate access token, as a
  * resource server would see it (`Authorization: Bearer <token>`, or
@@ -443,9 +523,19 @@ h_credential(struct http_request *req, void *arg)
 	const char *reason = NULL;
 	struct str token = STR_NULL, htu;
 	bool dpop_scheme = false;
+	int64_t now = (int64_t)time(NULL);
 	int r;
 
 	no_store(req);
+	if (http_request_header_count(req, "Authorization") > 1) {
+		daemon_log(d, DLOG_INFO, "request %s: credential refused: "
+		    "Authorization repeated", req->request_id);
+		http_response_header(req, "WWW-Authenticate",
+		    "Bearer realm=\"mandate\", error=\"invalid_request\"");
+		http_respond_error(req, 400, "invalid_request",
+		    "more than one Authorization header");
+		return;
+	}
 	if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
 		token = str_c(authz + 7);
 	} else if (authz != NULL && strncasecmp(authz, "DPoP ", 5) == 0) {
@@ -457,22 +547,40 @@ h_credential(struct http_request *req, void *arg)
 		token.n--;
 	}
 	if (token.n == 0) {
-		http_response_header(req, "WWW-Authenticate",
-		    "Bearer realm=\"mandate\", DPoP algs=\"ES256 EdDSA\"");
-		http_respond_error(req, 401, "invalid_request",
+		credential_challenge(d, req, NULL);
+		http_respond_error(req, 401, "unauthorized",
 		    "an access token is required");
 		return;
 	}
-	htu = endpoint_url(d, req, "/v1/credential");
+	/* RFC 9449 4.3, check 1: not more than one DPoP header */
+	if (http_request_header_count(req, "DPoP") > 1) {
+		daemon_log(d, DLOG_INFO, "request %s: credential refused: DPoP "
+		    "header repeated", req->request_id);
+		credential_challenge(d, req, "invalid_dpop_proof");
+		http_respond_error(req, 401, "invalid_dpop_proof", NULL);
+		return;
+	}
+	htu = proof_htus(d, req, "/v1/credential");
+	if (htu.p == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
 	r = sts_verify_access_token(d->sts, token, STR_NULL,
 	    proof != NULL ? str_c(proof) : STR_NULL, STR_LIT("GET"), htu,
-	    (int64_t)time(NULL), req->arena, &v, &reason);
+	    now, req->arena, &v, &reason);
 	if (r == MANDATE_OK && v.jkt.n > 0 && !dpop_scheme) {
 		/* RFC 9449 section 7.1: a bound token uses the DPoP scheme */
 		r = MANDATE_EINVAL;
 		reason = "DPoP-bound token presented with the Bearer scheme";
+	} else if (r == MANDATE_OK && v.jkt.n == 0 && dpop_scheme) {
+		/* ... and the DPoP scheme is for bound tokens only: a bearer
+		 * token with a proof beside it is not bound by it */
+		r = MANDATE_EINVAL;
+		reason = "bearer token presented with the DPoP scheme";
 	}
 	if (r != MANDATE_OK) {
+		char nonce[STS_DPOP_NONCE_LEN + 1];
+
 		daemon_log(d, DLOG_INFO, "request %s: credential refused: %s",
 		    req->request_id, reason ? reason : mandate_strerror(r));
 		if (r == MANDATE_EIO) {
@@ -480,10 +588,22 @@ h_credential(struct http_request *req, void *arg)
 			    NULL);
 			return;
 		}
-		http_response_header(req, "WWW-Authenticate", dpop_scheme ?
-		    "DPoP realm=\"mandate\", error=\"invalid_token\", "
-		    "algs=\"ES256 EdDSA\"" :
-		    "Bearer realm=\"mandate\", error=\"invalid_token\"");
+		/* RFC 9449 9: the resource server asks for a nonce with 401
+		 * use_dpop_nonce and a fresh DPoP-Nonce */
+		if (reason != NULL && sts_dpop_reason_is_nonce(reason) &&
+		    sts_dpop_nonce(d->sts, now, nonce) == MANDATE_OK) {
+			http_response_header(req, "DPoP-Nonce", nonce);
+			credential_challenge(d, req, "use_dpop_nonce");
+			http_respond_error(req, 401, "use_dpop_nonce",
+			    "use the DPoP-Nonce header's nonce");
+			return;
+		}
+		if (dpop_scheme)
+			credential_challenge(d, req, "invalid_token");
+		else
+			http_response_header(req, "WWW-Authenticate",
+			    "Bearer realm=\"mandate\", "
+			    "error=\"invalid_token\"");
 		http_respond_error(req, 401, "invalid_token", NULL);
 		return;
 	}
@@ -491,24 +611,34 @@ h_credential(struct http_request *req, void *arg)
 	http_respond(req, 200, "application/json", v.payload.p, v.payload.n);
 }
 
+static const struct api_route oauth_routes[] = {
+	{ "POST", "/oauth2/token", h_token },
+	{ "POST", "/oauth2/introspect", h_introspect },
+	{ "POST", "/oauth2/revoke", h_revoke },
+	{ "GET", "/.well-known/jwks.json", h_jwks },
+};
+
 int
 api_oauth_register(struct daemon *d, struct http_server *srv)
 {
 	int r;
 
-	if ((r = http_server_route(srv, "POST", "/oauth2/token", h_token,
-	    d)) != MANDATE_OK ||
-	    (r = http_server_route(srv, "POST", "/oauth2/introspect",
-	    h_introspect, d)) != MANDATE_OK ||
-	    (r = http_server_route(srv, "POST", "/oauth2/revoke", h_revoke,
-	    d)) != MANDATE_OK ||
-	    (r = http_server_route(srv, "GET", "/.well-known/jwks.json",
-	    h_jwks, d)) != MANDATE_OK ||
-	    (r = http_server_route(srv, "GET",
+	for (size_t i = 0; i < sizeof(oauth_routes) / sizeof(oauth_routes[0]);
+	    i++)
+		if ((r = http_server_route(srv, oauth_routes[i].method,
+		    oauth_routes[i].path, oauth_routes[i].fn, d)) !=
+		    MANDATE_OK)
+			return r;
+	if ((r = http_server_route(srv, "GET",
 	    "/.well-known/oauth-authorization-server", h_metadata, d)) !=
 	    MANDATE_OK ||
 	    (r = http_server_route(srv, "GET", "/v1/credential",
 	    h_credential, d)) != MANDATE_OK)
 		return r;
-	return MANDATE_OK;
+	/* RFC 8414 3: with a path in the issuer, the metadata is at
+	 * /.well-known/oauth-authorization-server/<path>, and the endpoints
+	 * it advertises (under the path) answer */
+	return api_register_under_issuer(d, srv, oauth_routes,
+	    sizeof(oauth_routes) / sizeof(oauth_routes[0]),
+	    "/.well-known/oauth-authorization-server", h_metadata, "OAuth");
 }

@@ -183,6 +183,28 @@ int api_audit_parse_time(struct str s, int64_t *out);
 /* Register the AuthZEN Authorization API (api_authzen.c). */
 int api_authzen_register(struct daemon *d, struct http_server *srv);
 
+/* ---- tokens.issuer as a URL (api_issuer.c) ---- */
+
+/* The issuer iss split: *base without its trailing slashes (what the
+ * endpoints are advertised under), *origin its scheme and authority
+ * ("https://gw.example"), *path its path ("/pdp"; empty when it has
+ * none, then *origin is *base).  All point into iss. */
+void api_issuer_parts(const char *iss, struct str *base, struct str *origin,
+    struct str *path);
+
+struct api_route {
+	const char *method, *path;
+	http_handler_fn fn;
+};
+
+/* When tokens.issuer has a path, register the routes again under it, and
+ * metadata at well_known followed by that path (RFC 8414 section 3,
+ * AuthZEN).  A path the router cannot take as it is (a {param} segment,
+ * too long) is not served there, and the log says so naming what. */
+int api_register_under_issuer(struct daemon *d, struct http_server *srv,
+    const struct api_route *routes, size_t n_routes, const char *well_known,
+    http_handler_fn metadata, const char *what);
+
 /* ---- policy reload (daemon_reload.c) ---- */
 
 /* Build a new snapshot from the configured files and publish it; on any

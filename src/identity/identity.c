@@ -655,9 +655,12 @@ aud_ok(const struct ajson *claims, const struct config_issuer *cfg)
 	} else {
 		return false;
 	}
-	for (size_t i = 0; i < n; i++) {
+	/* every member a string, whatever their order (a match before a
+	 * bad member must not hide it) */
+	for (size_t i = 0; i < n; i++)
 		if (items[i].type != AJSON_STRING)
 			return false;
+	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < cfg->audiences.n; j++)
 			if (str_eq_c(items[i].u.s, cfg->audiences.v[j]))
 				return true;

@@ -213,8 +213,16 @@ struct str http_request_param(const struct http_request *req,
 struct str http_request_query(const struct http_request *req,
     const char *name);
 
-/* Header value, case-insensitive name; NULL if absent.  Borrowed. */
+/* Header value, case-insensitive name; NULL if absent.  Borrowed.  When
+ * the field is repeated this is its first line: a handler for which a
+ * repeated field means something else (RFC 9449: one DPoP proof; one
+ * Authorization) asks http_request_header_count() first. */
 const char *http_request_header(const struct http_request *req,
+    const char *name);
+
+/* How many field lines of that name (case-insensitive) the request has,
+ * plain or over TLS; 0 if absent. */
+size_t http_request_header_count(const struct http_request *req,
     const char *name);
 
 /* Answer: status, optional content type, body (copied into the arena;
@@ -227,7 +235,8 @@ int http_respond(struct http_request *req, unsigned status,
 int http_respond_json(struct http_request *req, unsigned status, json_t *j);
 
 /* Answer {"error": code[, "error_description": desc]} (desc may be
- * NULL): the OAuth error shape, used by the built-in errors too. */
+ * NULL): the OAuth error shape, used by the built-in errors too.  Adds
+ * Cache-Control: no-store unless the handler set a Cache-Control. */
 int http_respond_error(struct http_request *req, unsigned status,
     const char *code, const char *desc);
 
@@ -275,6 +284,9 @@ int http_response_header(struct http_request *req, const char *name,
  * ignored, case-insensitive) is `mime`; otherwise answers 415 and
  * returns 0. */
 int http_require_content_type(struct http_request *req, const char *mime);
+
+/* The same test without answering: true when the media type is mime. */
+bool http_content_type_is(const struct http_request *req, const char *mime);
 
 /* ---- form-urlencoded bodies and percent-decoding ---- */
 

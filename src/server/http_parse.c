@@ -329,6 +329,17 @@ http_head_get(const struct http_head *h, const char *name)
 	return NULL;
 }
 
+size_t
+http_head_count(const struct http_head *h, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (strcasecmp(h->headers[i].name, name) == 0)
+			n++;
+	return n;
+}
+
 /* ---- chunked bodies ---- */
 
 enum {

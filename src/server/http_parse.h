@@ -59,6 +59,9 @@ unsigned http_head_parse(char *buf, size_t n, struct http_head *h);
 /* First value of a field (case-insensitive name), NULL if absent. */
 const char *http_head_get(const struct http_head *h, const char *name);
 
+/* How many fields of that name (case-insensitive) the head has. */
+size_t http_head_count(const struct http_head *h, const char *name);
+
 /* A chunked body's decoder; zero it before the first call. */
 struct http_chunked {
 	int state;

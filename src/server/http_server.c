@@ -382,6 +382,14 @@ http_request_header(const struct http_request *req, const char *name)
 	return ri->head != NULL ? http_head_get(ri->head, name) : NULL;
 }
 
+size_t
+http_request_header_count(const struct http_request *req, const char *name)
+{
+	const struct http_request_int *ri = req->priv;
+
+	return ri->head != NULL ? http_head_count(ri->head, name) : 0;
+}
+
 int
 http_response_header(struct http_request *req, const char *name,
     const char *value)
@@ -601,6 +609,18 @@ http_respond_json(struct http_request *req, unsigned status, json_t *j)
 	return r;
 }
 
+/* Has the handler already set a response header of that name? */
+static bool
+has_response_header(const struct http_request *req, const char *name)
+{
+	const struct http_request_int *ri = req->priv;
+
+	for (size_t i = 0; i < ri->n_resp_headers; i++)
+		if (strcasecmp(ri->resp_names[i], name) == 0)
+			return true;
+	return false;
+}
+
 int
 http_respond_error(struct http_request *req, unsigned status,
     const char *code, const char *desc)
@@ -626,25 +646,32 @@ http_respond_error(struct http_request *req, unsigned status,
 		json_decref(j);
 		return http_respond(req, 500, NULL, NULL, 0);
 	}
-	http_response_header(req, "Cache-Control", "no-store");
+	if (!has_response_header(req, "Cache-Control"))
+		http_response_header(req, "Cache-Control", "no-store");
 	return http_respond_json(req, status, j);
+}
+
+bool
+http_content_type_is(const struct http_request *req, const char *mime)
+{
+	const char *ct = http_request_header(req, "Content-Type");
+	size_t n, mlen = strlen(mime);
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == mlen && strncasecmp(ct, mime, n) == 0;
 }
 
 int
 http_require_content_type(struct http_request *req, const char *mime)
 {
-	const char *ct = http_request_header(req, "Content-Type");
-	size_t n, mlen = strlen(mime);
-
-	if (ct != NULL) {
-		while (*ct == ' ' || *ct == '\t')
-			ct++;
-		n = strcspn(ct, ";");
-		while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-			n--;
-		if (n == mlen && strncasecmp(ct, mime, n) == 0)
-			return 1;
-	}
+	if (http_content_type_is(req, mime))
+		return 1;
 	http_respond_error(req, 415, "unsupported_media_type", mime);
 	return 0;
 }

@@ -82,6 +82,14 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 	sts->tok = opt->tokens;
 	sts->store = s;
 	sts->dpop_algs = dpop_algs_from_config(sts->tok->dpop.algorithms);
+	for (int al = 1; al < JOSE_ALG__COUNT; al++) {
+		size_t o = strlen(sts->dpop_algs_text);
+
+		if (sts->dpop_algs & JOSE_ALG_BIT(al))
+			snprintf(sts->dpop_algs_text + o,
+			    sizeof(sts->dpop_algs_text) - o, "%s%s",
+			    o > 0 ? " " : "", jose_alg_name((enum jose_alg)al));
+	}
 	pthread_mutex_init(&sts->mu, NULL);
 	pthread_mutex_init(&sts->rot_mu, NULL);
 	if (RAND_bytes(sts->nonce_key, sizeof sts->nonce_key) != 1 ||
@@ -108,6 +116,12 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 fail:
 	sts_close(sts);
 	return r;
+}
+
+const char *
+sts_dpop_algs(const struct sts *sts)
+{
+	return sts->dpop_algs_text;
 }
 
 void
@@ -153,15 +167,54 @@ get_s(const struct ajson *obj, const char *key)
 	return ajson_is(v, AJSON_STRING) ? v->u.s : STR_NULL;
 }
 
+/* RFC 6749 3.3: scope = scope-token *( SP scope-token ), scope-token =
+ * 1*( %x21 / %x23-5B / %x5D-7E ): no empty word, so no leading, trailing
+ * or doubled space.  Empty: no scope (RFC 6749 3.1, an empty parameter is
+ * an omitted one). */
 static bool
 scope_ok(struct str s)
 {
 	for (size_t i = 0; i < s.n; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		if (c < 0x20 || c == 0x22 || c == 0x5c || c >= 0x7f)
+
+		if (c == ' ') {
+			if (i == 0 || i + 1 == s.n || s.p[i - 1] == ' ')
+				return false;
+			continue;
+		}
+		if (c < 0x21 || c == 0x22 || c == 0x5c || c >= 0x7f)
 			return false;
 	}
 	return s.n <= 4096;
+}
+
+/* RFC 8707 2: a resource is an absolute URI (RFC 3986 4.3: a scheme,
+ * ':', no fragment), with no space or control character. */
+static bool
+resource_uri_ok(struct str u)
+{
+	size_t i = 0;
+
+	if (u.n == 0 || !((u.p[0] | 0x20) >= 'a' && (u.p[0] | 0x20) <= 'z'))
+		return false;
+	while (i < u.n && u.p[i] != ':') {
+		char c = u.p[i];
+
+		if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z') &&
+		    !(c >= '0' && c <= '9') && c != '+' && c != '-' &&
+		    c != '.')
+			return false;
+		i++;
+	}
+	if (i == u.n || i + 1 == u.n)
+		return false;
+	for (; i < u.n; i++) {
+		unsigned char c = (unsigned char)u.p[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '#')
+			return false;
+	}
+	return true;
 }
 
 /* --- minting ---------------------------------------------------------------- */
@@ -276,6 +329,10 @@ mint_sign(struct sts *sts, const struct sts_mint_req *req, struct arena *a,
 	if ((r = jose_jws_sign(a, snap->signer, JOSE_ALG_ES256, &so, payload,
 	    &tok)) != MANDATE_OK)
 		goto out;
+	if (tok.n > STS_MAX_ISSUED_LEN) {
+		r = MANDATE_ELIMIT;
+		goto out;
+	}
 	/* the credential row: audiences joined by spaces */
 	for (i = 0; i < req->n_aud; i++)
 		audlen += req->aud[i].n + 1;
@@ -337,7 +394,8 @@ struct xstate {
 	bool issued;
 	struct str jti;
 	int64_t exp;
-	struct str auds[STS_MAX_AUDIENCES], actions[STS_MAX_ACTIONS];
+	struct str auds[STS_MAX_AUDIENCES];
+	struct str *actions;          /* in the arena, one per intent */
 	size_t n_aud, n_act;
 	struct store_credential cred; /* the row of the token signed */
 };
@@ -523,7 +581,7 @@ exchange(struct xstate *x)
 	const struct ajson *ad, *e, *acts = NULL, *intents, *chain = NULL;
 	struct ajson_opts jo = { .flags = AJSON_REJECT_DUPLICATES,
 	    .max_depth = JSON_DEPTH, .max_len = STS_MAX_AUTHZ_LEN };
-	struct str *auds = x->auds, *actions = x->actions;
+	struct str *auds = x->auds, *actions;
 	size_t n_aud = 0, n_act = 0, i, j;
 	struct store_task task;
 	struct sts_mint_req m;
@@ -533,6 +591,9 @@ exchange(struct xstate *x)
 	int64_t exp;
 	int r;
 
+	if (req->grant_type.n == 0)
+		return refuse(x, 400, "invalid_request",
+		    "grant_type is required", "no grant_type");
 	if (!str_eq_c(req->grant_type, STS_GRANT_TOKEN_EXCHANGE))
 		return refuse(x, 400, "unsupported_grant_type",
 		    "grant_type must be token-exchange", "grant_type");
@@ -581,10 +642,13 @@ exchange(struct xstate *x)
 		    "task_id is required", "task_id");
 	}
 	if ((acts = ajson_get(e, "actions")) != NULL) {
-		if (!ajson_is(acts, AJSON_ARRAY) || acts->u.arr.n == 0 ||
-		    acts->u.arr.n > STS_MAX_ACTIONS)
+		if (!ajson_is(acts, AJSON_ARRAY) || acts->u.arr.n == 0)
 			return refuse(x, 400, "invalid_authorization_details",
 			    "actions must be a non-empty array", "actions");
+		if (acts->u.arr.n > STS_MAX_ACTIONS)
+			return refuse(x, 400, "invalid_authorization_details",
+			    "too many actions for one token (at most 1024)",
+			    "actions count");
 		for (i = 0; i < acts->u.arr.n; i++) {
 			const struct ajson *v = &acts->u.arr.items[i];
 			if (!ajson_is(v, AJSON_STRING) || v->u.s.n == 0 ||
@@ -599,6 +663,10 @@ exchange(struct xstate *x)
 	for (i = 0; i < req->n_audience + req->n_resource; i++) {
 		struct str v = i < req->n_audience ? req->audience[i] :
 		    req->resource[i - req->n_audience];
+		if (i >= req->n_audience && !resource_uri_ok(v))
+			return refuse(x, 400, "invalid_target",
+			    "resource must be an absolute URI without a "
+			    "fragment", "resource not a URI");
 		if (n_aud >= STS_MAX_AUDIENCES || !audience_allowed(sts, v))
 			return refuse(x, 400, "invalid_target",
 			    "audience or resource not served", "audience");
@@ -653,7 +721,17 @@ exchange(struct xstate *x)
 	if (r != MANDATE_OK || !ajson_is(intents, AJSON_ARRAY))
 		return refuse(x, 500, "server_error", "task unreadable",
 		    "task intents_json malformed");
-	for (i = 0; i < intents->u.arr.n && n_act < STS_MAX_ACTIONS; i++) {
+	/* every intent fits (tasks.max_intents <= STS_MAX_ACTIONS): never
+	 * grant a silent part of them */
+	if (intents->u.arr.n > STS_MAX_ACTIONS)
+		return refuse(x, 400, "invalid_authorization_details",
+		    "the task holds more actions than one token can carry",
+		    "task intents count");
+	actions = x->actions = arena_calloc(a, intents->u.arr.n + 1,
+	    sizeof(*actions));
+	if (actions == NULL)
+		return MANDATE_ENOMEM;
+	for (i = 0; i < intents->u.arr.n; i++) {
 		const struct ajson *v = &intents->u.arr.items[i];
 		struct str name = ajson_is(v, AJSON_STRING) ? v->u.s :
 		    get_s(v, "action");
@@ -788,7 +866,12 @@ exchange(struct xstate *x)
 	m.now = req->now;
 	m.exp = exp;
 	/* signed here, recorded with its audit event by the caller */
-	if ((r = mint_sign(sts, &m, a, &t, &x->cred)) != MANDATE_OK)
+	r = mint_sign(sts, &m, a, &t, &x->cred);
+	if (r == MANDATE_ELIMIT)
+		return refuse(x, 400, "invalid_authorization_details",
+		    "the token would be too large: ask for fewer actions",
+		    "token too large");
+	if (r != MANDATE_OK)
 		return r;
 	x->res->jti = t.jti;
 
@@ -1156,7 +1239,7 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 	int r;
 
 	*out = STR_NULL;
-	if (n > 0 && iss[n - 1] == '/')
+	while (n > 0 && iss[n - 1] == '/')
 		n--;
 	for (int i = 0; i < 4; i++) {
 		int w = snprintf(buf[i], sizeof buf[i], "%.*s%s", (int)n, iss,
@@ -1170,7 +1253,9 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 		if (sts->dpop_algs & JOSE_ALG_BIT(al))
 			json_array_append_new(algs,
 			    json_string(jose_alg_name((enum jose_alg)al)));
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s,s]}",
+	/* client authentication: none (the subject token authenticates
+	 * the agent); tls_client_auth is not implemented, so not said */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s]}",
 	    "issuer", iss,
 	    "token_endpoint", buf[0],
 	    "introspection_endpoint", buf[1],
@@ -1179,8 +1264,7 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 	    "grant_types_supported", STS_GRANT_TOKEN_EXCHANGE,
 	    "dpop_signing_alg_values_supported", algs,
 	    "authorization_details_types_supported", STS_AUTHZ_TYPE,
-	    "token_endpoint_auth_methods_supported", "none",
-	    "tls_client_auth");
+	    "token_endpoint_auth_methods_supported", "none");
 	if (o == NULL)
 		return MANDATE_ENOMEM;
 	r = dump(o, a, out);

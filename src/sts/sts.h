@@ -60,7 +60,13 @@
 
 /* Bounds. */
 #define STS_MAX_TOKEN_LEN   (16u * 1024)  /* access token or DPoP proof */
-#define STS_MAX_ACTIONS     64            /* actions in one request */
+#define STS_MAX_ACTIONS     1024          /* actions in one token: the
+                                           * largest tasks.max_intents */
+/* An access token we sign travels in an HTTP header field, and 8 KiB is
+ * what common servers take for one: a token that would be longer is
+ * refused (invalid_authorization_details: ask for fewer actions), never
+ * cut short. */
+#define STS_MAX_ISSUED_LEN  (8u * 1024)
 #define STS_MAX_AUDIENCES   16            /* audience + resource values */
 #define STS_MAX_ACT_DEPTH   16            /* nested act claims */
 #define STS_MAX_AUTHZ_LEN   (16u * 1024)  /* authorization_details text */
@@ -143,7 +149,8 @@ struct sts_token {
 	int64_t exp;
 };
 
-/* Sign an RFC 9068 access token and record it (store_cred_insert). */
+/* Sign an RFC 9068 access token and record it (store_cred_insert).
+ * MANDATE_ELIMIT when it would be longer than STS_MAX_ISSUED_LEN. */
 int sts_mint(struct sts *sts, const struct sts_mint_req *req,
     struct arena *a, struct sts_token *out);
 
@@ -212,8 +219,10 @@ struct sts_result {
  *                            is neither the task's delegator nor in its act
  *                            chain (RFC 8693 2.2.2: unacceptable tokens)
  *   invalid_authorization_details  not exactly one entry of our type with
- *                            a task_id, bad actions, or an action the task
- *                            does not hold (RFC 9396 section 5)
+ *                            a task_id, bad actions, more than
+ *                            STS_MAX_ACTIONS actions, an action the task
+ *                            does not hold (RFC 9396 section 5), or a
+ *                            token that would exceed STS_MAX_ISSUED_LEN
  *   invalid_grant            unknown task, task ended/revoked/expired, or
  *                            the task belongs to another agent
  *   invalid_target           an audience/resource we do not serve
@@ -239,7 +248,11 @@ int sts_exchange(struct sts *sts, const struct sts_exchange_req *req,
 /*
  * Verify one DPoP proof for a request with method htm and URI htu (the
  * request's full URI; query and fragment are ignored, scheme and host
- * compared case-insensitively, default ports dropped).  access_token
+ * compared case-insensitively, default ports dropped).  htu may list
+ * several URIs separated by single spaces (a URI has none) when the
+ * request is reachable under more than one; the proof's must be one of
+ * them.  typ is dpop+jwt in any case, application/ prefix allowed (RFC
+ * 7515 4.1.9).  access_token
  * (may be empty) is the token presented with it: ath must then match.
  * The proof's jti enters the replay cache (fails when seen within the
  * window, or when the cache is full of live entries: fail closed).
@@ -261,6 +274,10 @@ int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 int sts_dpop_nonce(struct sts *sts, int64_t now,
     char out[STS_DPOP_NONCE_LEN + 1]);
 bool sts_dpop_reason_is_nonce(const char *reason);
+
+/* The names of the algorithms a proof may use (tokens.dpop.algorithms),
+ * space-separated, for the algs of a WWW-Authenticate DPoP challenge. */
+const char *sts_dpop_algs(const struct sts *sts);
 
 /* --- our tokens --------------------------------------------------------- */
 

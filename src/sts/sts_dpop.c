@@ -288,6 +288,38 @@ htu_normalise(struct str u, char *out, size_t cap)
 	return MANDATE_OK;
 }
 
+/* Is the normalised URI want one of the space-separated URIs of list?
+ * buf (cap bytes) is scratch space. */
+static bool
+htu_listed(struct str list, const char *want, char *buf, size_t cap)
+{
+	size_t i = 0;
+
+	while (i < list.n) {
+		size_t k = i;
+
+		while (k < list.n && list.p[k] != ' ')
+			k++;
+		if (k > i && htu_normalise(str_make(list.p + i, k - i), buf,
+		    cap) == MANDATE_OK && strcmp(buf, want) == 0)
+			return true;
+		i = k + 1;
+	}
+	return false;
+}
+
+/* typ dpop+jwt, compared as a media type: in any case, and with or
+ * without its "application/" prefix (RFC 7515 4.1.9). */
+static bool
+typ_is_dpop(struct str typ)
+{
+	if (typ.n > 12 && strncasecmp(typ.p, "application/", 12) == 0) {
+		typ.p += 12;
+		typ.n -= 12;
+	}
+	return typ.n == 8 && strncasecmp(typ.p, "dpop+jwt", 8) == 0;
+}
+
 /* --- proof ---------------------------------------------------------------- */
 
 static const char *
@@ -335,7 +367,7 @@ sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 		why = "proof malformed";
 		goto out;
 	}
-	if (!jws.has_typ || !str_eq_c(jws.typ, "dpop+jwt")) {
+	if (!jws.has_typ || !typ_is_dpop(jws.typ)) {
 		why = "proof typ is not dpop+jwt";
 		goto out;
 	}
@@ -376,8 +408,7 @@ sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 	}
 	if (json_str(cl.obj, "htu", &p_htu) != NULL ||
 	    htu_normalise(p_htu, n1, sizeof n1) != MANDATE_OK ||
-	    htu_normalise(htu, n2, sizeof n2) != MANDATE_OK ||
-	    strcmp(n1, n2) != 0) {
+	    !htu_listed(htu, n1, n2, sizeof n2)) {
 		why = "proof htu mismatch";
 		goto out;
 	}

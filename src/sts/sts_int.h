@@ -72,6 +72,7 @@ struct sts {
 	struct sts_snap *snap;
 	struct sts_replay replay;
 	unsigned dpop_algs;           /* JOSE_ALG_BIT set */
+	char dpop_algs_text[128];     /* their names, space-separated */
 	uint8_t nonce_key[32];        /* DPoP server nonces; per process */
 	/*
 	 * Credential ids (jti): this prefix, random per process, then a

@@ -339,6 +339,11 @@ test_head_get(void **state)
 			    v ? v : "(null)",
 			    cases[i].want ? cases[i].want : "(null)");
 	}
+	/* http_head_count: every line of the name, in any case */
+	assert_int_equal(http_head_count(&h, "X-A"), 2);
+	assert_int_equal(http_head_count(&h, "host"), 1);
+	assert_int_equal(http_head_count(&h, "X-Absent"), 0);
+	assert_int_equal(http_head_count(&h, "X"), 0);
 	free(b);
 }
 

@@ -187,6 +187,21 @@ h_form(struct http_request *req, void *arg)
 	http_respond_json(req, 200, j);
 }
 
+/* GET /headers: how many X-Dup lines came and the first; an error
+ * answer after the handler set its own Cache-Control. */
+static void
+h_headers(struct http_request *req, void *arg)
+{
+	const char *v = http_request_header(req, "x-dup");
+	char buf[128];
+
+	(void)arg;
+	snprintf(buf, sizeof(buf), "%zu %s",
+	    http_request_header_count(req, "X-DUP"), v != NULL ? v : "-");
+	http_response_header(req, "Cache-Control", "no-store");
+	http_respond_error(req, 400, "invalid_request", buf);
+}
+
 static void
 h_silent(struct http_request *req, void *arg)
 {
@@ -381,6 +396,8 @@ start_server(struct http_config *cfg)
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/held", h_held,
 	    NULL), 0);
+	assert_int_equal(http_server_route(srv, "GET", "/headers", h_headers,
+	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/", h_task, NULL), 0);
 	assert_int_not_equal(http_server_route(srv, "GET", "/bad/{}", h_task,
 	    NULL), 0);
@@ -401,7 +418,57 @@ has_header(const struct reply *r, const char *line)
 	return strstr(r->headers, line) != NULL;
 }
 
+/* Field lines of the answer that start with name (as sent). */
+static int
+count_header(const struct reply *r, const char *name)
+{
+	int n = 0;
+
+	for (const char *p = r->headers; (p = strstr(p, name)) != NULL;
+	    p += strlen(name))
+		if (p == r->headers || p[-1] == '\n')
+			n++;
+	return n;
+}
+
+/* A repeated request field: counted, the first returned; the error
+ * answer keeps the handler's Cache-Control (one line, not two). */
+static void
+check_repeated_header(const char *base, const struct tls_client *tc)
+{
+	static const char *const two[] = { "X-Dup: one", "x-dup: two", NULL };
+	static const char *const one[] = { "X-Dup: one", NULL };
+	struct reply *r = malloc(sizeof(*r));
+	char url[256];
+
+	assert_non_null(r);
+	snprintf(url, sizeof(url), "%s/headers", base);
+	do_request(NULL, "GET", url, NULL, 0, two, tc, r);
+	assert_int_equal(r->status, 400);
+	assert_non_null(strstr(r->body, "\"2 one\""));
+	assert_int_equal(count_header(r, "Cache-Control:"), 1);
+	do_request(NULL, "GET", url, NULL, 0, one, tc, r);
+	assert_non_null(strstr(r->body, "\"1 one\""));
+	do_request(NULL, "GET", url, NULL, 0, NULL, tc, r);
+	assert_non_null(strstr(r->body, "\"0 -\""));
+	free(r);
+}
+
 /* ---- tests against a plain HTTP server ---- */
+
+static void
+test_repeated_header(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct http_server *srv = start_server(&cfg);
+	char base[64];
+
+	(void)state;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u",
+	    http_server_port(srv));
+	check_repeated_header(base, NULL);
+	http_server_free(srv);
+}
 
 static void
 test_routing(void **state)
@@ -1043,6 +1110,13 @@ test_tls_and_mtls(void **state)
 	assert_int_equal(r->status, 200);
 	assert_string_equal(r->body, "{\"n\":0,\"cn\":\"\"}");
 	{
+		char base[64];
+
+		snprintf(base, sizeof(base), "https://127.0.0.1:%u",
+		    http_server_port(srv));
+		check_repeated_header(base, &anon);
+	}
+	{
 		/* a body and an answer of many TLS records each (16 KiB
 		 * at most per record), sent and chunked */
 		static const char *const octet[] = {
@@ -1390,6 +1464,7 @@ main(void)
 		cmocka_unit_test(test_path_split),
 		cmocka_unit_test(test_metrics_text),
 		cmocka_unit_test(test_routing),
+		cmocka_unit_test(test_repeated_header),
 		cmocka_unit_test(test_body_limit_and_content_type),
 		cmocka_unit_test(test_form_endpoint),
 		cmocka_unit_test(test_keepalive_and_request_id),

@@ -454,6 +454,13 @@ test_oidc_attacks(void **state)
 	CASE("aud array without ours", sign(f, f->k1, NULL, false, claims(f,
 	    ISS, "alice", "[\"a\",\"b\"]", NOW + 600, NULL)),
 	    IDENTITY_R_AUD);
+	/* a member that is not a string: refused in any position */
+	CASE("aud array, ours then a number", sign(f, f->k1, NULL, false,
+	    claims(f, ISS, "alice", "[\"" AUD "\",1]", NOW + 600, NULL)),
+	    IDENTITY_R_AUD);
+	CASE("aud array, a number then ours", sign(f, f->k1, NULL, false,
+	    claims(f, ISS, "alice", "[1,\"" AUD "\"]", NOW + 600, NULL)),
+	    IDENTITY_R_AUD);
 	CASE("no aud", sign(f, f->k1, NULL, false, "{\"iss\":\"" ISS "\","
 	    "\"sub\":\"a\",\"exp\":1800000600}"), IDENTITY_R_AUD);
 	CASE("wrong iss", sign(f, f->k1, NULL, false, claims(f,

@@ -270,10 +270,11 @@ introspect_active(struct fx *f, struct str tok, int64_t now)
 	return active;
 }
 
-/* A DPoP proof signed by key (ES256 with embedded jwk). */
+/* A DPoP proof signed by key (ES256 with embedded jwk), header typ. */
 static struct str
-proof(struct fx *f, const struct jose_key *key, const char *htm,
-    const char *htu, int64_t iat, const char *jti, struct str token)
+proof_typ(struct fx *f, const struct jose_key *key, const char *typ,
+    const char *htm, const char *htu, int64_t iat, const char *jti,
+    struct str token)
 {
 	char payload[1024], ath[64] = "";
 	struct jose_sign_opts so;
@@ -289,12 +290,19 @@ proof(struct fx *f, const struct jose_key *key, const char *htm,
 	    (long long)iat, token.n ? ",\"ath\":\"" : "", ath,
 	    token.n ? "\"" : "");
 	memset(&so, 0, sizeof so);
-	so.typ = STR_LIT("dpop+jwt");
+	so.typ = str_c(typ);
 	so.embed_jwk = true;
 	so.omit_kid = true;
 	assert_int_equal(jose_jws_sign(&f->a, key, JOSE_ALG_ES256, &so,
 	    str_c(payload), &out), MANDATE_OK);
 	return out;
+}
+
+static struct str
+proof(struct fx *f, const struct jose_key *key, const char *htm,
+    const char *htu, int64_t iat, const char *jti, struct str token)
+{
+	return proof_typ(f, key, "dpop+jwt", htm, htu, iat, jti, token);
 }
 
 static struct str
@@ -511,8 +519,12 @@ struct refusal {
 static const struct refusal refusals[] = {
 	{ "grant_type", "authorization_code", TT, NULL, NULL, NULL, AGENT,
 	    NULL, NULL, "[\"read\"]", "unsupported_grant_type", 400 },
+	/* RFC 6749 5.2: a missing parameter is invalid_request */
 	{ "grant_type empty", "", TT, NULL, NULL, NULL, AGENT, NULL, NULL,
-	    "[\"read\"]", "unsupported_grant_type", 400 },
+	    "[\"read\"]", "invalid_request", 400 },
+	/* the grant type is checked first (docs/sts.md, check 1) */
+	{ "grant_type before the rest", "password", "urn:x", NULL, "",
+	    NULL, "", NULL, NULL, NULL, "unsupported_grant_type", 400 },
 	{ "subject type", GT, "urn:x", NULL, NULL, NULL, AGENT, NULL, NULL,
 	    "[\"read\"]", "invalid_request", 400 },
 	{ "subject type saml", GT, "urn:ietf:params:oauth:token-type:saml2",
@@ -962,6 +974,37 @@ test_dpop(void **state)
 	    now, "j5", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
 	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	/* htu: one of a space-separated list (the advertised URL and the
+	 * one requested) */
+	p = proof(f, f->dkey, "POST", "https://mandate.test/pdp/oauth2/token",
+	    now, "j5a", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU " https://mandate.test/pdp/oauth2/token"), STR_NULL,
+	    now, jkt, &why), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", HTU, now, "j5b", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
+	    now, jkt, &why), MANDATE_OK);
+	p = proof(f, f->dkey, "POST", "https://mandate.test/x", now, "j5c",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
+	    now, jkt, &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof htu mismatch");
+	/* typ is a media type: any case, application/ prefix (RFC 7515
+	 * 4.1.9); another type is refused */
+	p = proof_typ(f, f->dkey, "DPoP+JWT", "POST", HTU, now, "j5d",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	p = proof_typ(f, f->dkey, "Application/dpop+jwt", "POST", HTU, now,
+	    "j5e", STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	p = proof_typ(f, f->dkey, "at+jwt", "POST", HTU, now, "j5f",
+	    STR_NULL);
+	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
 	/* iat outside the window, both sides */
 	p = proof(f, f->dkey, "POST", HTU, now - 61, "j6", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
@@ -1251,7 +1294,69 @@ test_metadata(void **state)
 	    "authorization_details_types_supported"), 0)), "mandate_task");
 	assert_true(json_array_size(json_object_get(b,
 	    "dpop_signing_alg_values_supported")) >= 1);
+	/* only what is implemented: no tls_client_auth */
+	assert_int_equal(json_array_size(json_object_get(b,
+	    "token_endpoint_auth_methods_supported")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
+	    "token_endpoint_auth_methods_supported"), 0)), "none");
 	json_decref(b);
+}
+
+/* scope follows RFC 6749 3.3 (words of visible characters, one space
+ * between): else invalid_scope; a resource is an absolute URI without
+ * a fragment (RFC 8707 2): else invalid_target. */
+static void
+test_scope_and_resource_syntax(void **state)
+{
+	static const struct {
+		const char *scope, *resource, *error;   /* error NULL: ok */
+	} cases[] = {
+		{ "read", NULL, NULL },
+		{ "read write", NULL, NULL },
+		{ "", NULL, NULL },
+		{ "  ", NULL, "invalid_scope" },
+		{ " read", NULL, "invalid_scope" },
+		{ "read ", NULL, "invalid_scope" },
+		{ "read  write", NULL, "invalid_scope" },
+		{ "read\twrite", NULL, "invalid_scope" },
+		{ "re\"ad", NULL, "invalid_scope" },
+		{ NULL, AUD, NULL },
+		{ NULL, "mcp-gateway", "invalid_target" },
+		{ NULL, AUD "#frag", "invalid_target" },
+		{ NULL, "1https://x", "invalid_target" },
+		{ NULL, "https:", "invalid_target" },
+		{ NULL, "https://other.test/", "invalid_target" },
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct xreq x;
+		struct sts_exchange_req r;
+		struct sts_result res;
+		struct str res_uri;
+
+		xreq_default(f, &x, "[\"read\",\"write\"]");
+		memset(&r, 0, sizeof r);
+		r.grant_type = str_c(x.grant);
+		r.subject_token_type = str_c(x.stt);
+		r.authorization_details = str_c(x.authz);
+		r.subject.sub = str_c(x.agent);
+		r.subject.spiffe = true;
+		r.scope = str_c(cases[i].scope);
+		if (cases[i].resource != NULL) {
+			res_uri = str_c(cases[i].resource);
+			r.resource = &res_uri;
+			r.n_resource = 1;
+		}
+		r.request_id = STR_LIT("req-s");
+		r.now = x.now;
+		assert_int_equal(sts_exchange(f->sts, &r, &f->a, &res),
+		    MANDATE_OK);
+		if (cases[i].error == NULL ? res.error != NULL :
+		    res.error == NULL || strcmp(res.error, cases[i].error) != 0)
+			fail_msg("case %zu: got %s", i,
+			    res.error ? res.error : "success");
+	}
 }
 
 /* Allocation failures anywhere in an exchange: an error or an answer,
@@ -1493,6 +1598,82 @@ test_jti_order(void **state)
 	}
 }
 
+/* Many intents: a token carries all of them (no silent first 64), an
+ * explicit list past STS_MAX_ACTIONS is refused by name, and a token
+ * that would not fit STS_MAX_ISSUED_LEN is refused, not cut short. */
+static void
+test_many_intents(void **state)
+{
+	struct fx *f = *state;
+	static char intents[64 * 1024], acts[32 * 1024], authz[40 * 1024];
+	char id[STORE_TASK_ID_SIZE];
+	struct xreq x;
+	struct sts_result res;
+	json_t *b, *granted;
+	size_t o = 0, k = 0;
+
+	o += (size_t)snprintf(intents + o, sizeof intents - o, "[");
+	for (int i = 0; i < 200; i++)
+		o += (size_t)snprintf(intents + o, sizeof intents - o,
+		    "%s{\"action\":\"act%03d\"}", i ? "," : "", i);
+	snprintf(intents + o, sizeof intents - o, "]");
+	assert_int_equal(make_task(f, AGENT, intents, T0 + 900, id),
+	    MANDATE_OK);
+	xreq_default(f, &x, NULL);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	x.authz = authz;
+	x.scope = "act199";
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	b = json_loadb(res.body.p, res.body.n, 0, NULL);
+	granted = json_object_get(json_array_get(json_object_get(b,
+	    "authorization_details"), 0), "actions");
+	assert_int_equal(json_array_size(granted), 200);
+	assert_string_equal(json_string_value(json_array_get(granted, 199)),
+	    "act199");
+	json_decref(b);
+
+	/* 65 explicit actions: fine */
+	k += (size_t)snprintf(acts + k, sizeof acts - k, "[");
+	for (int i = 0; i < 65; i++)
+		k += (size_t)snprintf(acts + k, sizeof acts - k, "%s\"act%03d\"",
+		    i ? "," : "", i);
+	snprintf(acts + k, sizeof acts - k, "]");
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\",\"actions\":%s}]", id, acts);
+	x.scope = NULL;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+
+	/* more than STS_MAX_ACTIONS: said so */
+	k = (size_t)snprintf(acts, sizeof acts, "[");
+	for (int i = 0; i <= STS_MAX_ACTIONS; i++)
+		k += (size_t)snprintf(acts + k, sizeof acts - k, "%s\"a%d\"",
+		    i ? "," : "", i);
+	snprintf(acts + k, sizeof acts - k, "]");
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\",\"actions\":%s}]", id, acts);
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_authorization_details");
+	assert_non_null(strstr(res.description, "too many actions"));
+
+	/* long names: the token would pass STS_MAX_ISSUED_LEN */
+	o = (size_t)snprintf(intents, sizeof intents, "[");
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(intents + o, sizeof intents - o,
+		    "%s\"%0200d\"", i ? "," : "", i);
+	snprintf(intents + o, sizeof intents - o, "]");
+	assert_int_equal(make_task(f, AGENT, intents, T0 + 900, id),
+	    MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_string_equal(res.error, "invalid_authorization_details");
+	assert_non_null(strstr(res.description, "too large"));
+	assert_int_equal(res.jti.n, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1503,6 +1684,7 @@ main(void)
 		T(test_jti_order),
 		cmocka_unit_test(test_json_writer),
 		T(test_all_intents_and_expiry),
+		T(test_many_intents),
 		T(test_task_end_and_kill),
 		T(test_refusals),
 		T(test_actor),
@@ -1519,6 +1701,7 @@ main(void)
 		    teardown),
 		T(test_key_files),
 		T(test_metadata),
+		T(test_scope_and_resource_syntax),
 		T(test_alloc_failures),
 		T(test_rate),
 	};

@@ -1,0 +1,316 @@
+"""End to end: the OAuth endpoints' edges (RFC 6749, 8414, 8693, 9449).
+
+The daemon and its issuers are those of test_flow.py; these tests look at
+how requests that are not quite right are answered: repeated headers,
+the order of the token endpoint's checks, refusals that must be audited
+and counted, DPoP nonces at the resource, an issuer URL with a path.
+"""
+import http.client
+import json
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from test_flow import (CONFIG, EXCHANGE, POLICY, TT_JWT, Issuers,
+                       _ath, bearer, jwk, new_task)
+
+jwt = pytest.importorskip("jwt")
+ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+
+AUDIT_POLICY = POLICY + """
+@id("alice-reads-the-audit-log")
+permit (principal == Delegator::"alice", action == Action::"mandate:read_audit",
+        resource);
+"""
+
+
+def start(start_daemon, tmp_path, tokens_extra="", issuer=None):
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(AUDIT_POLICY)
+    cfg = CONFIG.replace("  default_ttl: 5m\n", "  default_ttl: 5m\n" + tokens_extra)
+    if issuer is not None:
+        cfg = cfg.replace("tokens:\n", "tokens:\n  issuer: %s\n" % issuer)
+    return start_daemon(cfg), iss
+
+
+@pytest.fixture
+def oauth(start_daemon, tmp_path):
+    return start(start_daemon, tmp_path)
+
+
+def form(iss, task_id, **extra):
+    f = {"grant_type": EXCHANGE, "subject_token": iss.svid(),
+         "subject_token_type": TT_JWT,
+         "authorization_details": json.dumps([{"type": "mandate_task",
+                                               "task_id": task_id}])}
+    f.update(extra)
+    return {k: v for k, v in f.items() if v is not None}
+
+
+def proof(key, htu, htm="POST", **kw):
+    claims = {"jti": str(uuid.uuid4()), "htm": htm, "htu": htu,
+              "iat": int(time.time())}
+    claims.update(kw)
+    return jwt.encode(claims, key, algorithm="ES256",
+                      headers={"typ": "dpop+jwt", "jwk": jwk(key, "d")})
+
+
+def raw(d, method, path, headers, body=b""):
+    """A request whose header lines are sent as given (repeats included)."""
+    u = urllib.parse.urlsplit(d.url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    c.putrequest(method, path)
+    for name, value in headers:
+        c.putheader(name, value)
+    if body:
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body or None)
+    r = c.getresponse()
+    out = (r.status, r.getheaders(), json.loads(r.read() or b"null"))
+    c.close()
+    return out
+
+
+def refused_count(d):
+    for line in requests.get(d.url + "/metrics", timeout=5).text.splitlines():
+        if line.startswith('mandate_tokens_total{result="refused"}'):
+            return int(line.split()[-1])
+    return 0
+
+
+def audited_refusals(d, iss):
+    r = requests.get(d.url + "/v1/audit", headers=bearer(iss.person()),
+                     params={"type": "token.refused", "limit": 1000}, timeout=5)
+    assert r.status_code == 200, r.text
+    return {e["request_id"]: e["fields"] for e in r.json()["events"]}
+
+
+def test_repeated_dpop_or_authorization_header_refused(oauth):
+    """RFC 9449 4.3 check 1: not more than one DPoP header; a repeated
+    Authorization is as ambiguous."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    tok = d.url + "/oauth2/token"
+    body = urllib.parse.urlencode(form(iss, task["id"])).encode()
+    ct = ("Content-Type", "application/x-www-form-urlencoded")
+    st, hs, j = raw(d, "POST", "/oauth2/token",
+                    [ct, ("DPoP", proof(key, tok)), ("DPoP", proof(key, tok))], body)
+    assert (st, j["error"]) == (400, "invalid_dpop_proof")
+    assert [v for k, v in hs if k.lower() == "cache-control"] == ["no-store"]
+    st, _, j = raw(d, "POST", "/oauth2/token",
+                   [ct, ("Authorization", "Basic eDp5"), ("Authorization", "Basic eDp5")],
+                   body)
+    assert (st, j["error"]) == (400, "invalid_request")
+    # one of each is fine
+    st, _, j = raw(d, "POST", "/oauth2/token", [ct, ("DPoP", proof(key, tok))], body)
+    assert st == 200 and j["token_type"] == "DPoP"
+    at = j["access_token"]
+
+    cred = d.url + "/v1/credential"
+    good = [("Authorization", "DPoP " + at)]
+    st, hs, j = raw(d, "GET", "/v1/credential",
+                    good + [("DPoP", proof(key, cred, "GET", ath=_ath(at))),
+                            ("DPoP", proof(key, cred, "GET", ath=_ath(at)))])
+    assert st == 401 and j["error"] == "invalid_dpop_proof"
+    assert 'error="invalid_dpop_proof"' in dict(hs)["WWW-Authenticate"]
+    st, _, j = raw(d, "GET", "/v1/credential",
+                   good + [("Authorization", "DPoP " + at),
+                           ("DPoP", proof(key, cred, "GET", ath=_ath(at)))])
+    assert (st, j["error"]) == (400, "invalid_request")
+    st, hs, j = raw(d, "GET", "/v1/credential",
+                    good + [("DPoP", proof(key, cred, "GET", ath=_ath(at)))])
+    assert st == 200, j
+    assert len([v for k, v in hs if k.lower() == "cache-control"]) == 1
+
+
+def test_grant_type_is_checked_first(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    p = proof(key, d.url + "/oauth2/token")
+    url = d.url + "/oauth2/token"
+    # another grant, with a bad subject token and a proof: only the grant
+    r = requests.post(url, data=form(iss, task["id"], grant_type="password",
+                                     subject_token="x.y.z"),
+                      headers={"DPoP": p}, timeout=5)
+    assert (r.status_code, r.json()["error"]) == (400, "unsupported_grant_type")
+    # RFC 6749 5.2: a missing grant_type is invalid_request
+    r = requests.post(url, data=form(iss, task["id"], grant_type=None),
+                      headers={"DPoP": p}, timeout=5)
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
+    # the proof was not used up by those refusals
+    r = requests.post(url, data=form(iss, task["id"]), headers={"DPoP": p}, timeout=5)
+    assert r.status_code == 200, r.text
+
+
+def test_every_token_refusal_is_audited_and_counted(oauth):
+    d, iss = oauth
+    task = new_task(d, iss)
+    url = d.url + "/oauth2/token"
+    good = form(iss, task["id"])
+    cases = {
+        "no-subject-token": dict(data=form(iss, task["id"], subject_token=None)),
+        "repeated": dict(data=list(good.items()) + [("scope", "a"), ("scope", "b")]),
+        "malformed-form": dict(data="grant_type=%zz",
+                               headers={"Content-Type":
+                                        "application/x-www-form-urlencoded"}),
+        "audiences": dict(data=list(good.items()) +
+                          [("audience", "mcp-gateway")] * 17),
+        "media-type": dict(json=good),
+        "grant": dict(data=form(iss, task["id"], grant_type="password")),
+    }
+    before = refused_count(d)
+    for rid, kw in cases.items():
+        headers = dict(kw.pop("headers", {}), **{"X-Request-ID": rid})
+        r = requests.post(url, headers=headers, timeout=5, **kw)
+        assert r.status_code == 400, (rid, r.text)
+        assert r.headers["Cache-Control"] == "no-store"
+        if rid == "media-type":
+            # RFC 6749 5.2, not 415
+            assert r.json()["error"] == "invalid_request"
+            assert "x-www-form-urlencoded" in r.json()["error_description"]
+    assert refused_count(d) == before + len(cases)
+    audited = audited_refusals(d, iss)
+    for rid in cases:
+        assert rid in audited, rid
+    assert audited["audiences"]["error"] == "invalid_target"
+    assert audited["grant"]["error"] == "unsupported_grant_type"
+
+
+def test_credential_asks_for_a_dpop_nonce(start_daemon, tmp_path):
+    """RFC 9449 9: with tokens.dpop.nonce, the resource asks for a nonce
+    (401 use_dpop_nonce and a DPoP-Nonce) as the token endpoint does."""
+    d, iss = start(start_daemon, tmp_path, "  dpop:\n    nonce: true\n")
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    tok = d.url + "/oauth2/token"
+    r = requests.post(tok, data=form(iss, task["id"]),
+                      headers={"DPoP": proof(key, tok)}, timeout=5)
+    assert (r.status_code, r.json()["error"]) == (400, "use_dpop_nonce")
+    nonce = r.headers["DPoP-Nonce"]
+    r = requests.post(tok, data=form(iss, task["id"]),
+                      headers={"DPoP": proof(key, tok, nonce=nonce)}, timeout=5)
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    cred = d.url + "/v1/credential"
+    r = requests.get(cred, timeout=5, headers={
+        "Authorization": "DPoP " + at,
+        "DPoP": proof(key, cred, "GET", ath=_ath(at))})
+    assert (r.status_code, r.json()["error"]) == (401, "use_dpop_nonce")
+    assert 'DPoP ' in r.headers["WWW-Authenticate"]
+    assert 'error="use_dpop_nonce"' in r.headers["WWW-Authenticate"]
+    nonce = r.headers["DPoP-Nonce"]
+    r = requests.get(cred, timeout=5, headers={
+        "Authorization": "DPoP " + at,
+        "DPoP": proof(key, cred, "GET", ath=_ath(at), nonce=nonce)})
+    assert r.status_code == 200, r.text
+
+
+def test_credential_schemes(start_daemon, tmp_path):
+    """RFC 9449 7.1: the DPoP scheme is for bound tokens; RFC 6750 3.1: no
+    error code when no credential came; algs are the configured ones."""
+    d, iss = start(start_daemon, tmp_path, "  dpop:\n    algorithms: [ES256, PS256]\n")
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    r = requests.post(d.url + "/oauth2/token", data=form(iss, task["id"]), timeout=5)
+    at = r.json()["access_token"]
+    assert r.json()["token_type"] == "Bearer"
+    cred = d.url + "/v1/credential"
+    r = requests.get(cred, timeout=5, headers={
+        "Authorization": "DPoP " + at,
+        "DPoP": proof(key, cred, "GET", ath=_ath(at))})
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_token")
+    assert 'algs="ES256 PS256"' in r.headers["WWW-Authenticate"]
+    assert requests.get(cred, headers=bearer(at), timeout=5).status_code == 200
+    r = requests.get(cred, timeout=5)
+    assert r.status_code == 401
+    assert "error=" not in r.headers["WWW-Authenticate"]
+    assert 'algs="ES256 PS256"' in r.headers["WWW-Authenticate"]
+    assert r.json()["error"] != "invalid_request"
+
+
+@pytest.mark.parametrize("suffix", ["/pdp", "/pdp/"])
+def test_issuer_with_a_path(start_daemon, tmp_path, suffix):
+    """RFC 8414 3: the metadata of https://host/pdp is at
+    /.well-known/oauth-authorization-server/pdp, and what it advertises
+    answers; a proof may name the advertised URL or the one requested."""
+    d, iss = start(start_daemon, tmp_path, issuer="http://127.0.0.1:@PORT@" + suffix)
+    base = d.url + "/pdp"
+    meta = requests.get(d.url + "/.well-known/oauth-authorization-server/pdp",
+                        timeout=5)
+    assert meta.status_code == 200, meta.text
+    meta = meta.json()
+    assert meta == requests.get(d.url + "/.well-known/oauth-authorization-server",
+                                timeout=5).json()
+    assert meta["token_endpoint"] == base + "/oauth2/token"
+    assert meta["jwks_uri"] == base + "/.well-known/jwks.json"
+    for v in meta.values():
+        if isinstance(v, str) and v.startswith("http"):
+            assert "//" not in v[len("http://"):], v
+    assert requests.get(meta["jwks_uri"], timeout=5).json()["keys"]
+
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    # advertised URL, called there; advertised URL called at the root (a
+    # proxy that maps the path); the root URL called at the root
+    for url, htu in ((meta["token_endpoint"], meta["token_endpoint"]),
+                     (d.url + "/oauth2/token", meta["token_endpoint"]),
+                     (d.url + "/oauth2/token", d.url + "/oauth2/token")):
+        r = requests.post(url, data=form(iss, task["id"]),
+                          headers={"DPoP": proof(key, htu)}, timeout=5)
+        assert r.status_code == 200, (url, htu, r.text)
+    # a proof for another URL is still refused
+    r = requests.post(meta["token_endpoint"], data=form(iss, task["id"]),
+                      headers={"DPoP": proof(key, d.url + "/other")}, timeout=5)
+    assert r.json()["error"] == "invalid_dpop_proof"
+    r = requests.post(meta["token_endpoint"], data=form(iss, task["id"]),
+                      headers={"DPoP": proof(key, d.url + "/oauth2/token")},
+                      timeout=5)
+    assert r.json()["error"] == "invalid_dpop_proof"
+    at = requests.post(meta["token_endpoint"], data=form(iss, task["id"]),
+                       headers={"DPoP": proof(key, meta["token_endpoint"])},
+                       timeout=5).json()["access_token"]
+    r = requests.post(meta["introspection_endpoint"], data={"token": at},
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.json()["active"] is True
+    # /v1/credential: the URL requested, or the one under the issuer
+    for htu in (d.url + "/v1/credential", base + "/v1/credential"):
+        r = requests.get(d.url + "/v1/credential", timeout=5, headers={
+            "Authorization": "DPoP " + at,
+            "DPoP": proof(key, htu, "GET", ath=_ath(at))})
+        assert r.status_code == 200, (htu, r.text)
+    r = requests.post(meta["revocation_endpoint"], data={"token": at}, timeout=5)
+    assert r.status_code == 200
+    r = requests.post(meta["introspection_endpoint"], data={"token": at},
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.json() == {"active": False}
+
+
+def test_resource_scope_and_metadata_syntax(oauth):
+    """RFC 8707 2: resource is an absolute URI (tokens.audience here is
+    not one, so it may be asked for as an audience only); RFC 6749 3.3:
+    scope words, one space apart; RFC 8414: only the client
+    authentication that is implemented is advertised."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    url = d.url + "/oauth2/token"
+    r = requests.post(url, data=form(iss, task["id"], audience="mcp-gateway"),
+                      timeout=5)
+    assert r.status_code == 200, r.text
+    for bad in ("mcp-gateway", "https://gw.test/#frag"):
+        r = requests.post(url, data=form(iss, task["id"], resource=bad), timeout=5)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_target"), bad
+    for bad in ("  ", "read_ticket  send_email", " read_ticket"):
+        r = requests.post(url, data=form(iss, task["id"], scope=bad), timeout=5)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_scope"), bad
+    r = requests.post(url, data=form(iss, task["id"], scope="read_ticket send_email"),
+                      timeout=5)
+    assert r.status_code == 200, r.text
+    meta = requests.get(d.url + "/.well-known/oauth-authorization-server",
+                        timeout=5).json()
+    assert meta["token_endpoint_auth_methods_supported"] == ["none"]
