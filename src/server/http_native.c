@@ -107,7 +107,11 @@ struct conn {
 	int peer_ok;                    /* TLS: 1 no chain or one that
 					 * verifies, 0 one that does not */
 	struct conn *prev, *next;       /* the worker's connections */
-	struct conn *ready_next;        /* released, again or dead lists */
+	struct conn *ready_next;        /* released, adopt or dead lists */
+	/* the again list has its own link: a connection on it may be held
+	 * and released (ready_next) before the worker's turn reaches it */
+	struct conn *again_next;
+	bool rdhup;                     /* the peer has shut down its side */
 	char *buf;                      /* read buffer: buf[rd..wr) unread */
 	size_t cap, rd, wr;
 	struct http_request_int *ri;    /* the request being served */
@@ -367,7 +371,9 @@ fill(struct conn *c)
 		n = recv(c->fd, c->buf + c->wr, c->cap - c->wr, 0);
 		if (n > 0) {
 			/* less than asked for: the socket is empty now, and
-			 * (edge-triggered) whatever comes next is an event */
+			 * (edge-triggered) whatever comes next is an event;
+			 * not so for a FIN that came with the data (rdhup):
+			 * the next recv says 0 and no event will */
 			c->drained = (size_t)n < c->cap - c->wr;
 			c->wr += (size_t)n;
 			c->last = c->w->now;
@@ -717,12 +723,14 @@ on_head(struct conn *c)
 	char *copy, *qm;
 	unsigned st;
 
-	/* empty lines before a request line are ignored (RFC 9112 2.2) */
+	/* the request's clock starts at its first byte, an empty line
+	 * before it included: else a CRLF now and then would hold the
+	 * connection for ever (empty lines are ignored, RFC 9112 2.2) */
+	if (c->begun == 0 && c->rd < c->wr)
+		c->begun = c->w->now;
 	while (c->wr - c->rd >= 2 && c->buf[c->rd] == '\r' &&
 	    c->buf[c->rd + 1] == '\n')
 		c->rd += 2;
-	if (c->begun == 0 && c->rd < c->wr)
-		c->begun = c->w->now;   /* the request's clock starts */
 	hl = http_head_length(c->buf + c->rd, c->wr - c->rd);
 	if (hl == 0 && !(c->rd == 0 && c->wr == c->cap))
 		return 0;
@@ -953,6 +961,7 @@ conn_run(struct conn *c)
 				shutdown(c->fd, SHUT_WR);
 				c->st = C_LINGER;
 				c->last = c->w->now;
+				c->begun = c->w->now;   /* at most LINGER_S */
 				continue;
 			}
 			c->st = C_HEAD;
@@ -961,7 +970,7 @@ conn_run(struct conn *c)
 				 * connections in first */
 				if (!c->queued) {
 					c->queued = true;
-					c->ready_next = c->w->again;
+					c->again_next = c->w->again;
 					c->w->again = c;
 				}
 				return;
@@ -979,7 +988,7 @@ conn_run(struct conn *c)
 		}
 		if (r)
 			continue;
-		if (c->drained)
+		if (c->drained && !c->rdhup)
 			return;         /* saves a recv that would say EAGAIN */
 		switch (fill(c)) {
 		case 1:
@@ -1177,9 +1186,11 @@ sweep(struct worker *w)
 			conn_close(c);
 		else if (c->begun != 0 && w->now - c->begun >= limit &&
 		    (c->st == C_HANDSHAKE || c->st == C_HEAD ||
-		    c->st == C_BODY || c->st == C_CHUNKED))
+		    c->st == C_BODY || c->st == C_CHUNKED ||
+		    c->st == C_LINGER))
 			/* a request that trickles in, a byte now and then:
-			 * it has request_timeout from its first byte */
+			 * it has request_timeout from its first byte; and
+			 * lingering lasts LINGER_S from its start */
 			conn_close(c);
 	}
 }
@@ -1243,11 +1254,15 @@ worker_main(void *arg)
 				if (ev[i].events & (EPOLLIN | EPOLLRDHUP |
 				    EPOLLHUP | EPOLLERR))
 					((struct conn *)p)->drained = false;
+				if (ev[i].events & (EPOLLRDHUP | EPOLLHUP |
+				    EPOLLERR))
+					((struct conn *)p)->rdhup = true;
 				conn_run(p);
 			}
 		}
 		while ((c = again) != NULL) {
-			again = c->ready_next;
+			again = c->again_next;
+			c->again_next = NULL;
 			c->queued = false;
 			if (c->dead) {
 				conn_free(c);
@@ -1273,7 +1288,7 @@ worker_main(void *arg)
 		conn_free(c);
 	}
 	while ((c = w->again) != NULL) {
-		w->again = c->ready_next;
+		w->again = c->again_next;
 		conn_free(c);
 	}
 	return NULL;
