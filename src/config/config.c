@@ -55,6 +55,7 @@ struct ctx {
 	size_t len;
 	int status;               /* first error, or MANDATE_OK */
 	size_t n_nodes;
+	const char *listen_ov;    /* --listen, applied over server.listen */
 };
 
 /* libyaml's character index of byte offset `off` (for reader errors,
@@ -1234,54 +1235,64 @@ get_algs(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
-static int
-get_listen(struct ctx *c, const struct ynode *v, const char *what,
-    struct config_server *srv)
+/* "host:port" or "[v6]:port" split into host (without brackets) and
+ * port; NULL if fine, else why not.  Port 0 ("any free port") only with
+ * allow_zero (the command line's --listen; a file names its port). */
+static const char *
+split_listen(const char *s, bool allow_zero, const char **host_out,
+    size_t *hn_out, uint16_t *port_out)
 {
-	const char *s, *host, *colon;
-	size_t n, hn;
-	uint16_t port;
-	const char *h;
+	const char *host, *colon;
+	size_t n = strlen(s), hn;
+	uint64_t port;
 
-	if ((s = get_string(c, v, what, F_STR, 0)) == NULL)
-		return -1;
-	n = strlen(s);
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
 
-		if (rb == NULL || rb[1] != ':') {
-			report(c, v, "%s: expected [IPv6]:port", what);
-			return -1;
-		}
+		if (rb == NULL || rb[1] != ':')
+			return "expected [IPv6]:port";
 		host = s + 1;
 		hn = (size_t)(rb - host);
 		colon = rb + 1;
 	} else {
 		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s))) {
-			report(c, v, "%s: expected host:port or [IPv6]:port",
-			    what);
-			return -1;
-		}
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)))
+			return "expected host:port or [IPv6]:port";
 		host = s;
 		hn = (size_t)(colon - s);
 	}
-	if (hn == 0) {
-		report(c, v, "%s: missing host (use 0.0.0.0 for every "
-		    "address)", what);
-		return -1;
-	}
+	if (hn == 0)
+		return "missing host (use 0.0.0.0 for every address)";
 	for (size_t i = 0; i < hn; i++) {
 		unsigned char ch = (unsigned char)host[i];
 
 		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '%')) {
-			report(c, v, "%s: bad character in host", what);
-			return -1;
-		}
+		    ch == '%'))
+			return "bad character in host";
 	}
-	if (!port_ok(colon + 1, n - (size_t)(colon + 1 - s), &port)) {
-		report(c, v, "%s: port must be 1 to 65535", what);
+	if (parse_u64(colon + 1, n - (size_t)(colon + 1 - s), 65535,
+	    &port) != 0 || (port == 0 && !allow_zero))
+		return allow_zero ? "port must be 0 to 65535" :
+		    "port must be 1 to 65535";
+	*host_out = host;
+	*hn_out = hn;
+	*port_out = (uint16_t)port;
+	return NULL;
+}
+
+static int
+get_listen(struct ctx *c, const struct ynode *v, const char *what,
+    struct config_server *srv)
+{
+	const char *s, *host, *why;
+	size_t hn;
+	uint16_t port;
+	const char *h;
+
+	if ((s = get_string(c, v, what, F_STR, 0)) == NULL)
+		return -1;
+	if ((why = split_listen(s, false, &host, &hn, &port)) != NULL) {
+		report(c, v, "%s: %s", what, why);
 		return -1;
 	}
 	if ((h = arena_strdup(c->a, host, hn).p) == NULL) {
@@ -1837,10 +1848,21 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		    "server.tls.client_auth optional or require");
 	if (cfg->dev.enabled &&
 	    !is_loopback_host(cfg->server.listen_host,
-	    strlen(cfg->server.listen_host)))
-		report(c, dev ? dev : srv, "dev.enabled is allowed only with a "
-		    "loopback server.listen address (it mints tokens for "
-		    "anyone who asks)");
+	    strlen(cfg->server.listen_host))) {
+		if (c->listen_ov == NULL) {
+			report(c, dev ? dev : srv, "dev.enabled is allowed only "
+			    "with a loopback server.listen address (it mints "
+			    "tokens for anyone who asks)");
+		} else {
+			c->status = MANDATE_EINVAL;
+			if (c->dl != NULL)
+				diag_add(c->dl, MANDATE_EINVAL, "--listen",
+				    NULL, 0, 0, 0, "'%.60s': the development "
+				    "instance (dev.enabled) listens only on a "
+				    "loopback address (it mints tokens for "
+				    "anyone who asks)", c->listen_ov);
+		}
+	}
 
 	/* Derived defaults. */
 	if (cfg->store.driver == CONFIG_STORE_SQLITE && cfg->store.path == NULL)
@@ -2189,19 +2211,67 @@ config_new(bool dev)
 	return cfg;
 }
 
+/* The command line's --listen over server.listen, before finish() so
+ * that the checks across keys and the derived defaults (tokens.issuer)
+ * see it.  Its errors name the option, not the file. */
+static void
+apply_overrides(struct ctx *c, struct config *cfg,
+    const struct config_overrides *ov)
+{
+	const char *host, *why, *h, *s;
+	size_t hn;
+	uint16_t port;
+
+	if (ov == NULL || ov->listen == NULL)
+		return;
+	if ((why = split_listen(ov->listen, true, &host, &hn, &port)) !=
+	    NULL) {
+		c->status = MANDATE_EINVAL;
+		if (c->dl != NULL)
+			diag_add(c->dl, MANDATE_EINVAL, "--listen", NULL, 0, 0,
+			    0, "'%.60s': %s", ov->listen, why);
+		return;
+	}
+	if ((h = arena_strdup(c->a, host, hn).p) == NULL ||
+	    (s = arena_cstrdup(c->a, ov->listen)) == NULL) {
+		oom(c);
+		return;
+	}
+	cfg->server.listen = s;
+	cfg->server.listen_host = h;
+	cfg->server.listen_port = port;
+	c->listen_ov = s;
+}
+
+static int parse_all(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl, long fail_after);
+
 int
 config_default(struct config **out)
+{
+	return config_default_with(NULL, out, NULL);
+}
+
+int
+config_default_with(const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl)
 {
 	struct config *cfg;
 	struct ctx c;
 
 	*out = NULL;
-	if ((cfg = config_new(true)) == NULL)
-		return MANDATE_ENOMEM;
 	memset(&c, 0, sizeof(c));
+	c.dl = dl;
+	if ((cfg = config_new(true)) == NULL) {
+		oom(&c);
+		return MANDATE_ENOMEM;
+	}
 	c.a = &cfg->arena;
 	c.src = "";
-	finish(&c, cfg, NULL);
+	apply_overrides(&c, cfg, ov);
+	if (c.status == MANDATE_OK)
+		finish(&c, cfg, NULL);
 	if (c.status != MANDATE_OK) {
 		config_free(cfg);
 		return c.status;
@@ -2214,12 +2284,28 @@ int
 config_parse(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl)
 {
-	return config_parse_fail_after(file, src, len, out, dl, 0);
+	return parse_all(file, src, len, NULL, out, dl, 0);
+}
+
+int
+config_parse_with(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl)
+{
+	return parse_all(file, src, len, ov, out, dl, 0);
 }
 
 int
 config_parse_fail_after(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl, long fail_after)
+{
+	return parse_all(file, src, len, NULL, out, dl, fail_after);
+}
+
+static int
+parse_all(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl, long fail_after)
 {
 	struct config *cfg = NULL;
 	struct ynode *root = NULL;
@@ -2258,6 +2344,7 @@ config_parse_fail_after(const char *file, const char *src, size_t len,
 		}
 		parse_map(&c, root, top_fields, cfg, "", NULL);
 	}
+	apply_overrides(&c, cfg, ov);
 	if (c.status == MANDATE_OK)
 		finish(&c, cfg, root);
 out:
@@ -2274,12 +2361,26 @@ out:
 int
 config_load_file(const char *path, struct config **out, FILE *err)
 {
+	return config_load(path, NULL, out, err);
+}
+
+int
+config_load(const char *path, const struct config_overrides *ov,
+    struct config **out, FILE *err)
+{
 	struct diag_list dl;
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
 	*out = NULL;
+	if (path == NULL) {
+		diag_init(&dl);
+		r = config_default_with(ov, out, &dl);
+		if (r != MANDATE_OK && err != NULL)
+			diag_print(&dl, err);
+		return r;
+	}
 	r = file_read_all(path, CONFIG_MAX_FILE, &buf, &len);
 	if (r != MANDATE_OK) {
 		if (err != NULL)
@@ -2288,7 +2389,7 @@ config_load_file(const char *path, struct config **out, FILE *err)
 		return r;
 	}
 	diag_init(&dl);
-	r = config_parse(path, buf, len, out, &dl);
+	r = config_parse_with(path, buf, len, ov, out, &dl);
 	if (r != MANDATE_OK && err != NULL)
 		diag_print(&dl, err);
 	OPENSSL_cleanse(buf, len);      /* it may hold secrets */

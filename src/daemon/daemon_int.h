@@ -77,6 +77,10 @@ struct daemon {
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* --listen HOST:0: the free port picked before the configuration is
+	 * loaded (so that tokens.issuer names it), held bound until the
+	 * server listens on it (-1: none) */
+	int port_hold_fd;
 	/* SIGTERM/SIGINT/SIGHUP go to a self-pipe from daemon_start on, so
 	 * a signal that arrives once the daemon answers is never lost */
 	bool sig_installed;

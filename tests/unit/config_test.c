@@ -577,6 +577,75 @@ test_bad(void **state)
 	}
 }
 
+/* --listen (struct config_overrides) goes in before the checks across
+ * keys and the derived defaults: the development instance's loopback
+ * check sees it, and tokens.issuer follows it unless the file sets it. */
+static void
+test_listen_override(void **state)
+{
+	static const char *const files[] = {
+		NULL,                                   /* no file: dev */
+		"dev: {enabled: true}\n",
+		"server: {listen: 127.0.0.1:8800}\n",
+		"tokens: {issuer: https://mandate.example}\n",
+	};
+	struct config_overrides ov;
+	struct diag_list dl;
+	struct config *cfg = NULL;
+
+	(void)state;
+	memset(&ov, 0, sizeof(ov));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *f = files[i];
+		int r;
+
+		/* off loopback: refused for a development instance, with the
+		 * option named */
+		ov.listen = "0.0.0.0:9000";
+		diag_init(&dl);
+		r = f == NULL ? config_default_with(&ov, &cfg, &dl) :
+		    config_parse_with("t.yaml", f, strlen(f), &ov, &cfg, &dl);
+		if (i < 2) {
+			assert_int_equal(r, MANDATE_EINVAL);
+			assert_null(cfg);
+			assert_int_equal(dl.n, 1);
+			assert_string_equal(dl.items[0].file, "--listen");
+			assert_non_null(strstr(dl.items[0].msg, "loopback"));
+		} else {
+			assert_int_equal(r, MANDATE_OK);
+			assert_string_equal(cfg->server.listen, "0.0.0.0:9000");
+			assert_string_equal(cfg->tokens.issuer, i == 3 ?
+			    "https://mandate.example" : "http://127.0.0.1:9000");
+			config_free(cfg);
+		}
+
+		ov.listen = "[::1]:9001";
+		diag_init(&dl);
+		r = f == NULL ? config_default_with(&ov, &cfg, &dl) :
+		    config_parse_with("t.yaml", f, strlen(f), &ov, &cfg, &dl);
+		assert_int_equal(r, MANDATE_OK);
+		assert_string_equal(cfg->server.listen_host, "::1");
+		assert_int_equal(cfg->server.listen_port, 9001);
+		assert_string_equal(cfg->tokens.issuer, i == 3 ?
+		    "https://mandate.example" : "http://[::1]:9001");
+		if (i < 2)
+			assert_string_equal(cfg->dev.oidc_issuer,
+			    "http://[::1]:9001/dev");
+		config_free(cfg);
+	}
+	/* port 0 is the caller's to pick; a bad value names the option */
+	ov.listen = "127.0.0.1:0";
+	assert_int_equal(config_default_with(&ov, &cfg, NULL), MANDATE_OK);
+	assert_int_equal(cfg->server.listen_port, 0);
+	config_free(cfg);
+	ov.listen = "127.0.0.1";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_null(cfg);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "host:port"));
+}
+
 static void
 test_defaults_are_dev(void **state)
 {
@@ -754,6 +823,7 @@ main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_defaults_are_dev),
+		cmocka_unit_test(test_listen_override),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_lists_grow),
 		cmocka_unit_test(test_alloc_failures),
