@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -401,6 +402,52 @@ fail:
 	return MANDATE_EIO;
 }
 
+/* One daemon per data directory: a second one would rewrite the
+ * development instance's keys and instance.json, and the audit log's
+ * checkpoints, under the first.  An exclusive flock on
+ * <data_dir>/mandate.lock, held until the process ends (the kernel
+ * releases it on any exit); the file records the holder's pid for the
+ * message.  Tools that only read (mandate audit verify) do not take it. */
+static int
+lock_data_dir(struct daemon *d, const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/mandate.lock", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return MANDATE_EINVAL;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600)) < 0) {
+		daemon_log(d, DLOG_ERROR, "cannot open %s: %s", path,
+		    strerror(errno));
+		return MANDATE_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		pid[got > 0 ? got : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			daemon_log(d, DLOG_ERROR, "data directory %s is in use "
+			    "by another mandate serve%s%s%s: stop it, or give "
+			    "this one its own data_dir; not starting", dir,
+			    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		else
+			daemon_log(d, DLOG_ERROR, "cannot lock %s: %s", path,
+			    strerror(e));
+		close(fd);
+		return MANDATE_EIO;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		daemon_log(d, DLOG_WARN, "%s: cannot record the pid: %s", path,
+		    strerror(errno));
+	d->lock_fd = fd;
+	return MANDATE_OK;
+}
+
 static int
 make_data_dir(struct daemon *d, const char *dir)
 {
@@ -532,7 +579,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	*out = NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return MANDATE_ENOMEM;
-	d->port_hold_fd = -1;
+	d->lock_fd = d->port_hold_fd = -1;
 	d->log = opt->log != NULL ? opt->log : stderr;
 	if (pthread_mutex_init(&d->log_lock, NULL) != 0) {
 		free(d);
@@ -574,7 +621,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		r = MANDATE_EINVAL;
 		goto out;
 	}
-	if ((r = make_data_dir(d, d->cfg->data_dir)) != MANDATE_OK)
+	if ((r = make_data_dir(d, d->cfg->data_dir)) != MANDATE_OK ||
+	    (r = lock_data_dir(d, d->cfg->data_dir)) != MANDATE_OK)
 		goto out;
 
 	memset(&so, 0, sizeof(so));
@@ -1128,6 +1176,8 @@ daemon_free(struct daemon *d)
 	config_free(d->cfg);
 	if (d->port_hold_fd >= 0)
 		close(d->port_hold_fd);
+	if (d->lock_fd >= 0)               /* releases the flock */
+		close(d->lock_fd);
 	if (d->locks_ok) {
 		pthread_mutex_destroy(&d->reload_lock);
 		pthread_mutex_destroy(&d->policy_lock);

@@ -77,6 +77,9 @@ struct daemon {
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* <data_dir>/mandate.lock, flock'ed for the daemon's life: one
+	 * daemon per data directory (-1 until taken) */
+	int lock_fd;
 	/* --listen HOST:0: the free port picked before the configuration is
 	 * loaded (so that tokens.issuer names it), held bound until the
 	 * server listens on it (-1: none) */

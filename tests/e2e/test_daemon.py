@@ -599,3 +599,44 @@ def test_cli_task_commands(dev):
     assert r.returncode == 1 and "401" in r.stderr
     r = cli(dev, "task", "--help")
     assert r.returncode == 0 and "mandate task create" in r.stdout
+
+
+def test_one_daemon_per_data_dir(dev, tmp_path):
+    """A second daemon in the same data directory is refused (it would
+    rewrite the development keys' instance.json under the first); tools
+    that only read the directory are not blocked."""
+    inst = tmp_path / "mandate-data" / "dev" / "instance.json"
+    before = inst.read_text()
+    port = conftest_free_port()
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=30,
+                       cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert ("data directory ./mandate-data is in use by another mandate "
+            "serve (pid %d)" % dev.proc.pid) in r.stderr, r.stderr
+    assert inst.read_text() == before
+    r = subprocess.run([BIN, "audit", "verify", "--data-dir",
+                        str(tmp_path / "mandate-data")], capture_output=True,
+                       text=True, timeout=30)
+    assert "in use" not in r.stderr and r.returncode == 0, r.stderr
+    # the first one still serves, and its lock goes with it
+    assert requests.get(dev.url + "/readyz", timeout=5).status_code == 200
+    assert dev.stop() == 0
+    proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                            cwd=str(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            assert proc.poll() is None
+            try:
+                if requests.get("http://127.0.0.1:%d/readyz" % port,
+                                timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise AssertionError("second daemon not ready")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
