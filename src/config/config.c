@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "audit/redact.h"
 #include "util/file.h"
 #include "util/status.h"
 
@@ -658,6 +659,7 @@ enum ftype {
 	F_STRS,        /* struct config_strlist of strings */
 	F_PATHS,       /* struct config_strlist of paths */
 	F_SPIFFE_IDS,  /* struct config_strlist of SPIFFE IDs */
+	F_REDACT,      /* struct config_strlist of audit redaction paths */
 	F_ALGS,        /* unsigned bit set of enum config_alg */
 	F_LISTEN,      /* struct config_server's listen, host and port */
 	F_ISSUERS,     /* struct config_identity's issuer list */
@@ -866,7 +868,7 @@ static const struct field tools_fields[] = {
 };
 
 static const struct field audit_fields[] = {
-	FLD("redact_paths", F_STRS, struct config_audit, redact_paths, 0, 0),
+	FLD("redact_paths", F_REDACT, struct config_audit, redact_paths, 0, 0),
 	FLD("redact_key_file", F_PATH, struct config_audit, redact_key_file,
 	    0, 0),
 	FLD("queue_size", F_COUNT, struct config_audit, queue_size, 1,
@@ -1157,6 +1159,11 @@ get_list(struct ctx *c, const struct ynode *v, const char *what,
 		    (unsigned)CONFIG_MAX_LIST);
 		return -1;
 	}
+	if (item_type == F_REDACT && n > REDACT_MAX_PATHS) {
+		report(c, v, "%s: %zu paths, at most %u", what, n,
+		    (unsigned)REDACT_MAX_PATHS);
+		return -1;
+	}
 	if ((arr = arena_calloc(c->a, n ? n : 1, sizeof(*arr))) == NULL) {
 		oom(c);
 		return -1;
@@ -1179,6 +1186,15 @@ get_list(struct ctx *c, const struct ynode *v, const char *what,
 				continue;
 			}
 			s = get_string(c, items[i], what, F_STR, 0);
+		} else if (item_type == F_REDACT) {
+			const char *why;
+
+			if ((s = get_string(c, items[i], what, F_STR, 0)) !=
+			    NULL && (why = redact_path_problem(s)) != NULL) {
+				report(c, items[i], "%s: '%.60s%s': %s", what, s,
+				    strlen(s) > 60 ? "..." : "", why);
+				s = NULL;
+			}
 		} else {
 			s = get_string(c, items[i], what, item_type, 0);
 		}
@@ -1650,7 +1666,15 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			return;
 		for (int i = 0; f->names[i]; i++) {
 			if (strcmp(s, f->names[i]) == 0) {
-				memcpy(slot, &i, sizeof(i));
+				/* XXX the name stays for the store to come */
+				if (f->names == driver_names &&
+				    i == CONFIG_STORE_POSTGRES)
+					report(c, v, "%s: postgres is not "
+					    "supported by this build (no "
+					    "PostgreSQL store yet); use sqlite",
+					    what);
+				else
+					memcpy(slot, &i, sizeof(i));
 				return;
 			}
 			al += (size_t)snprintf(allowed + al, sizeof(allowed) - al,
@@ -1663,6 +1687,7 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		get_list(c, v, what, f->type == F_STRS ? F_STR : f->type,
 		    (struct config_strlist *)(void *)slot);
 		return;
@@ -2048,6 +2073,7 @@ print_value(FILE *fp, const struct field *f, const void *base, int indent,
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		print_list(fp, (const struct config_strlist *)(const void *)slot);
 		break;
 	case F_ALGS: {
@@ -2122,6 +2148,7 @@ field_present(const struct field *f, const void *base)
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		return ((const struct config_strlist *)(const void *)slot)->n > 0;
 	case F_ISSUERS:
 		return ((const struct config_identity *)base)->n_issuers > 0;

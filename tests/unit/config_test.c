@@ -183,12 +183,8 @@ static const struct good_case good_cases[] = {
 	{ "server:\n  tls:\n    cert_file: a.crt\n    key_file: a.key\n"
 	  "    client_ca_file: ca.pem\n    client_auth: require\n",
 	  "server.tls.client_auth", "2" },
-	{ "store:\n  driver: postgres\n  dsn: postgres://u@db/mandate\n",
-	  "store.dsn", "postgres://u@db/mandate" },
-	{ "store:\n  driver: postgres\n  dsn: host=db dbname=m\n",
-	  "store.path", "(null)" },
-	{ "store:\n  driver: postgres\n  dsn: ${ENV:CONFIG_TEST_DSN}\n",
-	  "store.dsn", "postgres://secret@db/m" },
+	{ "store:\n  driver: sqlite\n", "store.path",
+	  "./mandate-data/mandate.db" },
 	{ "policies:\n  platform: ./p\n", "policies.platform.0", "./p" },
 	{ "policies:\n  platform: [a, b, c]\n", "policies.platform.n", "3" },
 	{ "policies:\n  tool_servers:\n    mail: ./mail\n    gh: [a, b]\n",
@@ -380,8 +376,15 @@ static const struct bad_case bad_cases[] = {
 	{ "data_dir: [a]\n", MANDATE_EINVAL, 1, 11, "expected a scalar" },
 	{ "store: {driver: mysql}\n", MANDATE_EINVAL, 1, 17, "expected sqlite, "
 	  "postgres" },
-	{ "store: {driver: postgres}\n", MANDATE_EINVAL, 0, 0,
-	  "needs 'dsn'" },
+	/* no PostgreSQL store in this build: refused where it is named */
+	{ "store: {driver: postgres}\n", MANDATE_EINVAL, 1, 17,
+	  "store.driver: postgres is not supported by this build" },
+	{ "store:\n  driver: postgres\n  dsn: postgres://u@db/mandate\n",
+	  MANDATE_EINVAL, 2, 11, "use sqlite" },
+	{ "audit:\n  redact_paths: [a.b, 'a..b']\n", MANDATE_EINVAL, 2, 23,
+	  "audit.redact_paths: 'a..b': empty segment" },
+	{ "audit:\n  redact_paths: ['.a']\n", MANDATE_EINVAL, 2, 18,
+	  "empty segment" },
 	{ "store: {dsn: 'host=x'}\n", MANDATE_EINVAL, 0, 0,
 	  "only to driver postgres" },
 	{ "store: {driver: postgres, dsn: mysql}\n", MANDATE_EINVAL, 0, 0,
@@ -646,6 +649,72 @@ test_listen_override(void **state)
 	assert_non_null(strstr(dl.items[0].msg, "host:port"));
 }
 
+/* audit.redact_paths is held to the redactor's limits when the file is
+ * read (at the value's location), not only when the daemon starts. */
+static void
+test_redact_path_limits(void **state)
+{
+	char buf[8192];
+	struct diag_list dl;
+	struct config *cfg = NULL;
+	size_t n, line, col;
+
+	(void)state;
+	/* 256 paths are fine, 257 are not (reported at the list) */
+	for (size_t count = 256; count <= 300; count += 44) {
+		n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths: [");
+		for (size_t i = 0; i < count; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sp%zu",
+			    i ? ", " : "", i);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]\n");
+		assert_true(n < sizeof(buf));
+		diag_init(&dl);
+		if (count == 256) {
+			assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+			    MANDATE_OK);
+			assert_int_equal(cfg->audit.redact_paths.n, 256);
+			config_free(cfg);
+			continue;
+		}
+		assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+		    MANDATE_EINVAL);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "300 paths, at most 256"));
+		diag_linecol(&dl.items[0], &line, &col);
+		assert_int_equal(line, 2);
+		assert_int_equal(col, 17);
+	}
+	/* 32 segments are fine, 40 are not (reported at the path) */
+	for (size_t segs = 32; segs <= 40; segs += 8) {
+		n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths:\n"
+		    "    - ok\n    - ");
+		for (size_t i = 0; i < segs; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%ss",
+			    i ? "." : "");
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\n");
+		diag_init(&dl);
+		if (segs == 32) {
+			assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+			    MANDATE_OK);
+			config_free(cfg);
+			continue;
+		}
+		assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+		    MANDATE_EINVAL);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "more than 32 segments"));
+		diag_linecol(&dl.items[0], &line, &col);
+		assert_int_equal(line, 4);
+		assert_int_equal(col, 7);
+	}
+	/* longer than 512 bytes */
+	n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths: [%0600d]\n",
+	    7);
+	diag_init(&dl);
+	assert_int_equal(config_parse("t", buf, n, &cfg, &dl), MANDATE_EINVAL);
+	assert_non_null(strstr(dl.items[0].msg, "longer than 512 bytes"));
+}
+
 static void
 test_defaults_are_dev(void **state)
 {
@@ -824,6 +893,7 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_defaults_are_dev),
 		cmocka_unit_test(test_listen_override),
+		cmocka_unit_test(test_redact_path_limits),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_lists_grow),
 		cmocka_unit_test(test_alloc_failures),
