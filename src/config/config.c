@@ -57,6 +57,7 @@ struct ctx {
 	int status;               /* first error, or MANDATE_OK */
 	size_t n_nodes;
 	const char *listen_ov;    /* --listen, applied over server.listen */
+	size_t n_errors;          /* diagnostics reported so far */
 };
 
 /* libyaml's character index of byte offset `off` (for reader errors,
@@ -107,6 +108,7 @@ report_at(struct ctx *c, int code, size_t start, size_t end,
 
 	if (c->status == MANDATE_OK || code == MANDATE_ENOMEM)
 		c->status = code;
+	c->n_errors++;
 	if (c->dl == NULL)
 		return;
 	if (c->dl->n < DIAG_MAX) {
@@ -908,6 +910,7 @@ static const struct field top_fields[] = {
 struct seen {
 	const struct ynode *key[32];
 	const struct ynode *val[32];
+	bool bad[32];             /* given, and its value was refused */
 };
 
 /* ---- defaults --------------------------------------------------------- */
@@ -1331,8 +1334,12 @@ check_issuer(struct ctx *c, const struct ynode *item,
 	    IF_HINT, IF_X509 };
 	int sources;
 
+	/* A key given with a refused value has had its error: the checks
+	 * below that need it say nothing more about it ("needs 'issuer'"
+	 * after "issuer: must use https" would only confuse). */
 	if (is->name == NULL) {
-		report(c, item, "%s: missing 'name'", what);
+		if (!sn->bad[IF_NAME])
+			report(c, item, "%s: missing 'name'", what);
 	} else {
 		for (const char *p = is->name; *p; p++) {
 			if (!(isalnum((unsigned char)*p) || *p == '-' ||
@@ -1344,25 +1351,29 @@ check_issuer(struct ctx *c, const struct ynode *item,
 			}
 		}
 	}
-	if (is->audiences.n == 0)
+	if (is->audiences.n == 0 && !sn->bad[IF_AUDIENCES])
 		report(c, sn->key[IF_AUDIENCES] ? sn->val[IF_AUDIENCES] : item,
 		    "%s: 'audiences' must list at least one audience "
 		    "(tokens without a matching aud are rejected)", what);
-	if (is->jwks_max_stale < is->jwks_refresh)
+	if (is->jwks_max_stale < is->jwks_refresh && !sn->bad[IF_MAX_STALE] &&
+	    !sn->bad[IF_REFRESH])
 		report(c, sn->val[IF_MAX_STALE] ? sn->val[IF_MAX_STALE] : item,
 		    "%s: jwks_max_stale is shorter than jwks_refresh", what);
+	if (sn->bad[IF_KIND])
+		return;         /* which keys apply is unknown */
 	if (is->kind == CONFIG_ISSUER_OIDC) {
 		for (size_t i = 0; i < sizeof(spiffe_only) / sizeof(int); i++)
 			if (sn->key[spiffe_only[i]])
 				report(c, sn->key[spiffe_only[i]],
 				    "%s: '%s' applies only to kind spiffe",
 				    what, issuer_fields[spiffe_only[i]].key);
-		if (is->issuer == NULL)
+		if (is->issuer == NULL && !sn->bad[IF_ISSUER])
 			report(c, item, "%s: kind oidc needs 'issuer' (the "
 			    "tokens' iss value)", what);
 		sources = (is->discovery ? 1 : 0) + (is->jwks_uri != NULL) +
 		    (is->jwks_file != NULL);
-		if (sources != 1)
+		if (sources != 1 && !sn->bad[IF_DISCOVERY] &&
+		    !sn->bad[IF_JWKS_URI] && !sn->bad[IF_JWKS_FILE])
 			report(c, item, "%s: kind oidc needs exactly one key "
 			    "source: 'discovery: true', 'jwks_uri' or "
 			    "'jwks_file'", what);
@@ -1372,10 +1383,11 @@ check_issuer(struct ctx *c, const struct ynode *item,
 				report(c, sn->key[oidc_only[i]],
 				    "%s: '%s' applies only to kind oidc",
 				    what, issuer_fields[oidc_only[i]].key);
-		if (is->trust_domain == NULL)
+		if (is->trust_domain == NULL && !sn->bad[IF_TD])
 			report(c, item, "%s: kind spiffe needs 'trust_domain'",
 			    what);
-		if ((is->bundle_file != NULL) + (is->bundle_url != NULL) != 1)
+		if ((is->bundle_file != NULL) + (is->bundle_url != NULL) != 1 &&
+		    !sn->bad[IF_BUNDLE_FILE] && !sn->bad[IF_BUNDLE_URL])
 			report(c, item, "%s: kind spiffe needs exactly one of "
 			    "'bundle_file' or 'bundle_url'", what);
 	}
@@ -1726,7 +1738,7 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
 		const struct field *f;
 		char what[128];
-		size_t idx;
+		size_t idx, errors;
 
 		if (k->kind != Y_SCALAR) {
 			report(c, k, "%s%skeys must be plain names", section,
@@ -1757,7 +1769,9 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		    *section ? "." : "", f->key);
 		if (is_null(v))
 			continue;       /* "key:" alone keeps the default */
+		errors = c->n_errors;
 		parse_value(c, f, v, base, what);
+		seen->bad[idx] = c->n_errors != errors;
 	}
 }
 

@@ -715,6 +715,66 @@ test_redact_path_limits(void **state)
 	assert_non_null(strstr(dl.items[0].msg, "longer than 512 bytes"));
 }
 
+/* A key whose value is refused gets one error, not a second from the
+ * checks that need it (configuration.md: those run once each key is
+ * valid).  A key that is missing, or misspelt, still gets its "needs". */
+static void
+test_no_follow_on_errors(void **state)
+{
+	static const struct {
+		const char *yaml;
+		size_t n_diags;
+		const char *want, *not_want;
+	} cases[] = {
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: http://x.example"
+		  "\n    discovery: true\n    audiences: [a]\n", 1,
+		  "must use https", "needs 'issuer'" },
+		{ "identity:\n  issuers:\n  - name: x\n    kind: spiffe\n"
+		  "    trust_domain: 'Bad Domain'\n    bundle_file: b.json\n"
+		  "    audiences: [a]\n", 1, "trust_domain", "needs 'trust_domain'" },
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    jwks_uri: ftp://x\n    audiences: [a]\n", 1, "jwks_uri",
+		  "exactly one key source" },
+		{ "identity:\n  issuers:\n  - name: x\n    kind: spifee\n"
+		  "    trust_domain: a.example\n    bundle_file: b.json\n"
+		  "    audiences: [a]\n", 1, "unknown value 'spifee'",
+		  "applies only" },
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    discovery: true\n    audiences: ['']\n", 1,
+		  "must not be empty", "at least one audience" },
+		/* a misspelt key: the needed one is missing, so it is said */
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    discovery: true\n    audience: [a]\n", 2,
+		  "'audiences' must list at least one", NULL },
+		{ "identity:\n  issuers:\n  - name: x\n    discovery: true\n"
+		  "    audiences: [a]\n", 1, "needs 'issuer'", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diag_list dl;
+		struct config *cfg = NULL;
+		bool found = false, unwanted = false;
+
+		diag_init(&dl);
+		assert_int_equal(config_parse("t.yaml", cases[i].yaml,
+		    strlen(cases[i].yaml), &cfg, &dl), MANDATE_EINVAL);
+		for (size_t k = 0; k < dl.n; k++) {
+			if (strstr(dl.items[k].msg, cases[i].want) != NULL)
+				found = true;
+			if (cases[i].not_want != NULL &&
+			    strstr(dl.items[k].msg, cases[i].not_want) != NULL)
+				unwanted = true;
+		}
+		if (!found || unwanted || dl.n != cases[i].n_diags) {
+			diag_print(&dl, stdout);
+			fail_msg("case %zu: want %zu diagnostics with '%s' and "
+			    "none with '%s'", i, cases[i].n_diags, cases[i].want,
+			    cases[i].not_want ? cases[i].not_want : "");
+		}
+	}
+}
+
 static void
 test_defaults_are_dev(void **state)
 {
@@ -894,6 +954,7 @@ main(void)
 		cmocka_unit_test(test_defaults_are_dev),
 		cmocka_unit_test(test_listen_override),
 		cmocka_unit_test(test_redact_path_limits),
+		cmocka_unit_test(test_no_follow_on_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_lists_grow),
 		cmocka_unit_test(test_alloc_failures),
