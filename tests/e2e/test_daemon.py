@@ -520,6 +520,26 @@ def test_bad_config_refuses_to_start(tmp_path):
     assert "%s:3:3:" % cfg in r.stderr
 
 
+def test_refused_reload_logs_one_line_per_diagnostic(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "ok.cedar").write_text(
+        "permit (principal, action, resource);\n")
+    d = start_daemon(CONFIG.replace("@OPEN@", "true")
+                     .replace("format: json", "format: text"))
+    (tmp_path / "policies" / "bad.cedar").write_text(
+        "permit (principal,\nforbid (x);\n")
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 422, r.text
+    n_diags = len(r.json()["diagnostics"])
+    assert n_diags >= 1
+    lines = [l for l in d.log_text().splitlines()
+             if "policy reload (" in l and "bad.cedar:" in l]
+    assert len(lines) == n_diags, d.log_text()
+    for l in lines:
+        assert "?" not in l and l.count("bad.cedar:") == 1, l
+        assert " error " in l
+
+
 def test_bad_policy_refuses_to_start(start_daemon, tmp_path):
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "bad.cedar").write_text("permit (principal,\n")
