@@ -286,8 +286,7 @@ run_batch(const struct check_opts *o, const struct cedar_policy_set *ps,
 	free(src);
 	if (arr == NULL || !json_is_array(arr)) {
 		if (arr == NULL)
-			fprintf(stderr, "%s:%d:%d: error: %s\n", o->requests,
-			    jerr.line, jerr.column, jerr.text);
+			cli_json_error(o->requests, &jerr);
 		else
 			fprintf(stderr, "%s: error: expected a JSON array of "
 			    "requests\n", o->requests);

@@ -317,3 +317,28 @@ def test_bad_uid_names_its_option(opt):
     assert r.returncode == 1
     assert "%s:1:1: error: expected an entity uid" % opt in r.stderr, r.stderr
     assert "--context" not in r.stderr
+
+
+@pytest.mark.parametrize("text,where", [
+    ('[\n  {"principal": "a"},\n', ":3:1: error:"),     # end of file
+    ('[\n  {"principal": "a"\n]\n', ":3:1: error:"),
+])
+def test_json_errors_have_1_based_columns(tmp_path, text, where):
+    reqs = write(tmp_path, "reqs.json", text)
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"), "-r", reqs)
+    assert r.returncode == 1
+    assert reqs + where in r.stderr, r.stderr
+    links = write(tmp_path, "links.json", text)
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"),
+            "--template-links", links, "-r", reqs)
+    assert ":0:" not in r.stderr, r.stderr
+
+
+def test_version_help_and_extra_arguments():
+    r = run("version", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: mandate version")
+    r = run("version", "extra")
+    assert r.returncode == 1
+    assert "unexpected argument 'extra'" in r.stderr
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("mandate ")
