@@ -1529,16 +1529,39 @@ set_err(char *err, size_t len, const char *a, const char *b)
 	err[n] = '\0';
 }
 
+const char *
+redact_path_problem(const char *text)
+{
+	size_t n = strlen(text), n_seg = 0, start = 0;
+
+	if (n == 0)
+		return "empty path";
+	if (n > REDACT_MAX_PATH_LEN)
+		return "path longer than 512 bytes";
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && text[i] != '.')
+			continue;
+		if (i == start)
+			return "empty segment (two dots, or a dot at an end)";
+		if (++n_seg > REDACT_MAX_DEPTH)
+			return "more than 32 segments";
+		start = i + 1;
+	}
+	return NULL;
+}
+
 static int
 path_parse(const char *text, struct redact_path *out, char *err,
     size_t err_len)
 {
 	size_t n = strlen(text), start = 0;
+	const char *why;
 
 	memset(out, 0, sizeof(*out));
-	if (n == 0 || n > REDACT_MAX_PATH_LEN) {
-		set_err(err, err_len, "audit.redact_paths: empty or too long "
-		    "path: ", text);
+	if ((why = redact_path_problem(text)) != NULL) {
+		if (err != NULL && err_len > 0)
+			snprintf(err, err_len, "audit.redact_paths: %s: %.80s",
+			    why, text);
 		return MANDATE_EINVAL;
 	}
 	if ((out->seg = calloc(REDACT_MAX_DEPTH, sizeof(char *))) == NULL)

@@ -51,6 +51,12 @@ int redact_new(const unsigned char *key, size_t key_len,
     const char *const *paths, size_t n_paths, struct redact **out,
     char *err, size_t err_len);
 
+/* Why a configured path is refused by redact_new() (empty, longer than
+ * REDACT_MAX_PATH_LEN, an empty segment, more than REDACT_MAX_DEPTH
+ * segments), or NULL when it is fine: for the configuration's checks,
+ * which report it at its location.  The text is static. */
+const char *redact_path_problem(const char *path);
+
 /* Wipe the key and free; NULL is fine. */
 void redact_free(struct redact *r);
 

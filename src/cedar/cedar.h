@@ -134,6 +134,12 @@ bool cedar_schema_has_action(const struct cedar_schema *s, const char *type,
 
 /* ---- requests ---- */
 
+/* Is text one entity uid in Cedar syntax (`Type::"id"`)?  MANDATE_OK, or
+ * the parse status with diagnostics in dl pointing into text (their file
+ * NULL: the caller names the input); for a caller that must say which of
+ * several uids is wrong before building a request of them. */
+int cedar_uid_check(const char *text, size_t len, struct diag_list *dl);
+
 /* A request from uids in Cedar syntax and a context JSON object (NULL or
  * "" for {}).  With a schema, the context is parsed against the action's
  * context type; with `validate` the request is also checked against the

@@ -219,6 +219,19 @@ out:
 	return r;
 }
 
+int
+cedar_uid_check(const char *text, size_t len, struct diag_list *dl)
+{
+	struct arena a;
+	struct cedar_uid uid;
+	int r;
+
+	arena_init(&a, 0);
+	r = cedar_parse_uid(&a, text, len, &uid, dl);
+	arena_free(&a);
+	return r;
+}
+
 /* The request's three uids. */
 static int
 request_uids(struct arena *a, const char *principal, const char *action,

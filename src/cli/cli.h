@@ -62,6 +62,13 @@ struct cli_http_req {
  * or the status with the server's error and error_description). */
 int cli_http(const struct cli_http_req *q, struct json_t **answer);
 
+struct json_error_t;
+
+/* "file:line:col: error: text" for a jansson parse error.  jansson says
+ * column 0 for an error at the start of a line (just after a newline, or
+ * at the end of the file); our columns are 1-based everywhere. */
+void cli_json_error(const char *file, const struct json_error_t *e);
+
 /* True when arg is exactly one of the given option spellings. */
 bool cli_opt(const char *arg, const char *long_name, const char *short_name);
 

@@ -62,7 +62,9 @@ static const char audit_usage[] =
     "                     audit.checkpoint_file, that file is checked too\n"
     "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
     "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk\n"
-    "  --db FILE          the database file (instead of DIR/mandate.db)\n"
+    "                     (not with --db or --config, which name them)\n"
+    "  --db FILE          the database file, instead of --data-dir; the key\n"
+    "                     defaults to audit/checkpoint-key.jwk beside it\n"
     "  --key FILE         the audit public key (JWK, or the PEM key);\n"
     "                     default DIR/audit/checkpoint-key.jwk.  Pass a copy\n"
     "                     kept out of the daemon's reach.\n"
@@ -75,6 +77,7 @@ struct audit_opts {
 	struct config *cfg;       /* loaded from --config */
 	char key_buf[4096];
 	const char *data_dir;
+	bool data_dir_given;
 	const char *db;
 	const char *key;
 	const char *saved[AUDIT_MAX_SAVED];
@@ -535,8 +538,10 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 			goto usage;
 		if (cli_opt(a, "--config", "-c"))
 			o->config = argv[++i];
-		else if (cli_opt(a, "--data-dir", NULL))
+		else if (cli_opt(a, "--data-dir", NULL)) {
 			o->data_dir = argv[++i];
+			o->data_dir_given = true;
+		}
 		else if (cli_opt(a, "--db", NULL))
 			o->db = argv[++i];
 		else if (cli_opt(a, "--key", NULL))
@@ -547,6 +552,13 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 			o->saved[o->n_saved++] = argv[++i];
 		} else
 			goto usage;
+	}
+	if (o->data_dir_given && (o->db != NULL || o->config != NULL)) {
+		/* it would be ignored: say so rather than check another log */
+		fprintf(stderr, "mandate audit: --data-dir and %s are "
+		    "alternatives: give one\n", o->db != NULL ? "--db" :
+		    "--config");
+		return 1;
 	}
 	if (o->config != NULL) {
 		/* the configuration names the files; explicit options win */
@@ -600,6 +612,9 @@ audit_verify(const struct audit_opts *o)
 	} else
 		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
 		    o->data_dir);
+	/* the database first: without it the key does not matter */
+	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
+		goto out;
 	if (o->key == NULL || o->key == o->key_buf)
 		fprintf(stderr, "mandate audit: note: the audit key comes from "
 		    "beside the database (%s); whoever can rewrite the log can "
@@ -609,8 +624,6 @@ audit_verify(const struct audit_opts *o)
 		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
 		goto out;
 	}
-	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
-		goto out;
 	if ((rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
 		goto out;
 	rc = 1;

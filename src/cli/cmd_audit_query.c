@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "util/civil.h"
 
 #define AQ_MAX_REPLY   (64u << 20)      /* one page of up to 1000 records */
 #define AQ_PAGE        1000
@@ -339,6 +340,34 @@ cmd_audit_export(int argc, char **argv)
 		fprintf(stderr, "mandate audit export: --format %s: only jsonl "
 		    "is supported\n", o.format);
 		return 1;
+	}
+	{
+		/* checked here, so that a bad one is named as given (the API
+		 * would answer about its own parameters, from and to) */
+		const char *const val[2] = { o.since, o.until };
+		static const char *const name[2] = { "--since", "--until" };
+		int64_t t[2] = { 0, 0 };
+
+		for (size_t i = 0; i < 2; i++) {
+			if (val[i] != NULL && civil_parse_time(val[i],
+			    strlen(val[i]), &t[i]) != 0) {
+				fprintf(stderr, "mandate audit export: %s '%s': "
+				    "expected Unix seconds or an RFC 3339 "
+				    "date-time (e.g. 2026-11-28T00:00:00Z)\n",
+				    name[i], val[i]);
+				return 1;
+			}
+		}
+		if (o.until != NULL && t[1] == 0) {
+			fprintf(stderr, "mandate audit export: --until 0: "
+			    "expected a time after 1970-01-01T00:00:00Z\n");
+			return 1;
+		}
+		if (o.until != NULL && o.since != NULL && t[1] < t[0]) {
+			fprintf(stderr, "mandate audit export: --until is "
+			    "before --since\n");
+			return 1;
+		}
 	}
 	if (o.output != NULL) {
 		int fd = open(o.output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,

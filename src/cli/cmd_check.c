@@ -65,6 +65,24 @@ struct check_opts {
 	bool validate;
 };
 
+/* The options that take a value. */
+static bool
+takes_value(const char *a)
+{
+	static const char *const opts[][2] = {
+		{ "--policies", "-p" }, { "--format", "-f" },
+		{ "--entities", "-e" }, { "--schema", "-s" },
+		{ "--template-links", NULL }, { "--requests", "-r" },
+		{ "--principal", NULL }, { "--action", NULL },
+		{ "--resource", NULL }, { "--context", "-c" },
+	};
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (cli_opt(a, opts[i][0], opts[i][1]))
+			return true;
+	return false;
+}
+
 static int
 parse_args(int argc, char **argv, struct check_opts *o)
 {
@@ -87,8 +105,12 @@ parse_args(int argc, char **argv, struct check_opts *o)
 			continue;
 		}
 		if (i + 1 >= argc) {
-			fprintf(stderr, "mandate check: %s needs a value "
-			    "(or is unknown)\n", a);
+			if (takes_value(a))
+				fprintf(stderr, "mandate check: %s needs a "
+				    "value\n", a);
+			else
+				fprintf(stderr, "mandate check: unknown option "
+				    "'%s'\n", a);
 			return 1;
 		}
 		if (cli_opt(a, "--policies", "-p")) {
@@ -264,8 +286,7 @@ run_batch(const struct check_opts *o, const struct cedar_policy_set *ps,
 	free(src);
 	if (arr == NULL || !json_is_array(arr)) {
 		if (arr == NULL)
-			fprintf(stderr, "%s:%d:%d: error: %s\n", o->requests,
-			    jerr.line, jerr.column, jerr.text);
+			cli_json_error(o->requests, &jerr);
 		else
 			fprintf(stderr, "%s: error: expected a JSON array of "
 			    "requests\n", o->requests);
@@ -295,6 +316,31 @@ run_batch(const struct check_opts *o, const struct cedar_policy_set *ps,
 	return status;
 }
 
+/* The uid options parsed one by one first, so that a diagnostic names
+ * its option (cedar_request_build's would all look alike).  0 if fine,
+ * else 1 after printing. */
+static int
+check_uids(const struct check_opts *o)
+{
+	const char *const text[3] = { o->principal, o->action, o->resource };
+	static const char *const name[3] = { "--principal", "--action",
+	    "--resource" };
+	int bad = 0;
+
+	for (size_t k = 0; k < 3; k++) {
+		struct diag_list dl;
+
+		diag_init(&dl);
+		if (cedar_uid_check(text[k], strlen(text[k]), &dl) == MANDATE_OK)
+			continue;
+		for (size_t i = 0; i < dl.n; i++)
+			dl.items[i].file = name[k];
+		diag_print(&dl, stderr);
+		bad = 1;
+	}
+	return bad;
+}
+
 static int
 run_single(const struct check_opts *o, const struct cedar_policy_set *ps,
     const struct cedar_entities *es, const struct cedar_schema *schema)
@@ -315,13 +361,20 @@ run_single(const struct check_opts *o, const struct cedar_policy_set *ps,
 			goto out;
 		ctx = ctx_file;
 	}
+	if (check_uids(o) != 0)
+		goto out;
 	if (cedar_request_build(&a, o->principal, o->action, o->resource, ctx,
 	    schema, o->validate && schema != NULL, &req, &dl) != MANDATE_OK) {
-		/* name the context file in its diagnostics */
-		for (size_t i = 0; i < dl.n; i++)
-			if (dl.items[i].file == NULL)
-				dl.items[i].file = ctx_file != NULL ?
-				    o->context + 1 : "--context";
+		/* the uids are fine (check_uids): what has a text is the
+		 * context; the rest (schema checks) names no place */
+		for (size_t i = 0; i < dl.n; i++) {
+			struct diag *d = &dl.items[i];
+
+			if (d->file == NULL)
+				d->file = d->src == NULL ? "mandate check" :
+				    ctx_file != NULL ? o->context + 1 :
+				    "--context";
+		}
 		diag_print(&dl, stderr);
 		if (dl.n == 0)
 			fprintf(stderr, "mandate check: invalid request\n");

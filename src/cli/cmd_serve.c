@@ -27,25 +27,29 @@ static const char serve_usage[] =
     "\n"
     "options:\n"
     "  --config FILE       YAML configuration (docs/configuration.md)\n"
-    "  --listen HOST:PORT  listen here instead of server.listen\n"
-    "                      (IPv6 as [::1]:8700; port 0 picks a free one)\n"
+    "  --listen HOST:PORT  listen here instead of server.listen; the\n"
+    "                      default tokens.issuer follows it (IPv6 as\n"
+    "                      [::1]:8700; port 0 picks a free one)\n"
     "  --print-config      print the effective configuration (secrets\n"
     "                      redacted; a development instance's issuers\n"
     "                      included) and exit; writes nothing\n"
     "  -h, --help          this help\n";
 
-/* The configuration as the daemon will run it: with the development
+/* The configuration as the daemon will run it (--listen applied, and
+ * what follows from it: tokens.issuer's default), with the development
  * issuers (their key files named, not created: nothing is written) when
  * the development instance is enabled. */
 static int
-print_effective_config(const char *file)
+print_effective_config(const char *file, const char *listen)
 {
+	struct config_overrides ov;
 	struct config *cfg = NULL;
 	char err[512];
 	int rc = 1;
 
-	if (file != NULL ? config_load_file(file, &cfg, stderr) != 0 :
-	    config_default(&cfg) != 0)
+	memset(&ov, 0, sizeof(ov));
+	ov.listen = listen;
+	if (config_load(file, &ov, &cfg, stderr) != 0)
 		return 1;
 	if (cfg->dev.enabled && dev_config_apply(cfg, err, sizeof(err)) !=
 	    MANDATE_OK) {
@@ -86,7 +90,7 @@ cmd_serve(int argc, char **argv)
 		}
 	}
 	if (print_config)
-		return print_effective_config(opt.config_file);
+		return print_effective_config(opt.config_file, opt.listen);
 	/* No fastbins in the daemon (unless glibc.malloc.mxfast is set in
 	 * GLIBC_TUNABLES): each request allocates more than 1 KiB at once
 	 * (its state, its arena's first block), and glibc consolidates every

@@ -24,24 +24,71 @@
 #define TASK_MAX_REPLY (1u << 20)
 #define TASK_MAX_INTENTS 64
 
-static const char task_usage[] =
-    "usage: mandate task create --agent ID --objective TEXT --intent ACTION...\n"
-    "           [--sensitivity public|internal|confidential|restricted]\n"
-    "           [--ttl SECONDS] [--call-budget N] [common options]\n"
-    "       mandate task show ID [common options]\n"
-    "       mandate task end ID [--reason TEXT] [common options]\n"
-    "       mandate revoke --agent ID [--reason TEXT] [common options]\n"
-    "       mandate token exchange --subject-token JWT --task ID\n"
-    "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
-    "           [--server URL]\n"
-    "       mandate keys list|rotate [common options]\n"
-    "\n"
-    "Create, read and end tasks, or pull an agent's kill switch, through\n"
-    "the daemon's API (docs/api.md).  --intent ACTION[@RESOURCE] may be\n"
-    "repeated.  token exchange asks for an access token for the task\n"
-    "(RFC 8693), for the given actions (all of the task's when none).\n"
-    "keys list shows the signing keys; keys rotate publishes a new key,\n"
-    "which signs after tokens.publish_delay.\n"
+/* Each command's help, then the options they share.  "what" names the
+ * command as run() knows it. */
+static const struct {
+	const char *what;
+	const char *text;
+} usages[] = {
+	{ "task",
+	  "usage: mandate task create|show|end ... [common options]\n"
+	  "\n"
+	  "Create, read and end tasks through the daemon's API (docs/api.md);\n"
+	  "'mandate task SUBCOMMAND --help' for each one's options.\n"
+	  "\n"
+	  "subcommands:\n"
+	  "  create   create a task for an agent: what it may do, how long\n"
+	  "  show ID  the task's state\n"
+	  "  end ID   end the task (its tokens stop working)\n" },
+	{ "create",
+	  "usage: mandate task create --agent ID --objective TEXT --intent ACTION...\n"
+	  "           [--sensitivity public|internal|confidential|restricted]\n"
+	  "           [--ttl SECONDS] [--call-budget N] [common options]\n"
+	  "\n"
+	  "Create a task for the agent ID (a SPIFFE ID).  --intent\n"
+	  "ACTION[@RESOURCE] may be repeated (at least one).  Prints the task.\n" },
+	{ "show",
+	  "usage: mandate task show ID [common options]\n"
+	  "\n"
+	  "Print the task ID.\n" },
+	{ "end",
+	  "usage: mandate task end ID [--reason TEXT] [common options]\n"
+	  "\n"
+	  "End the task ID: its access tokens stop working.\n" },
+	{ "revoke",
+	  "usage: mandate revoke --agent ID [--reason TEXT] [common options]\n"
+	  "\n"
+	  "The kill switch: revoke every task and credential of the agent ID.\n" },
+	{ "exchange",
+	  "usage: mandate token exchange --subject-token JWT --task ID\n"
+	  "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
+	  "           [--server URL]\n"
+	  "\n"
+	  "Exchange the agent's identity token (a JWT-SVID) for an access token\n"
+	  "bound to the task (RFC 8693), for the given actions (all of the\n"
+	  "task's when none).\n" },
+	{ "token",
+	  "usage: mandate token exchange ... (see 'mandate token exchange --help')\n"
+	  "\n"
+	  "subcommands:\n"
+	  "  exchange  a workload identity token for a task's access token\n" },
+	{ "keys",
+	  "usage: mandate keys list|rotate [common options]\n"
+	  "\n"
+	  "subcommands:\n"
+	  "  list    the daemon's signing keys\n"
+	  "  rotate  publish a new key, which signs after tokens.publish_delay\n" },
+	{ "keys-list",
+	  "usage: mandate keys list [common options]\n"
+	  "\n"
+	  "Print the daemon's signing keys.\n" },
+	{ "keys-rotate",
+	  "usage: mandate keys rotate [common options]\n"
+	  "\n"
+	  "Publish a new signing key; it signs after tokens.publish_delay.\n" },
+};
+
+static const char common_help[] =
     "\n"
     "common options:\n"
     "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
@@ -53,6 +100,34 @@ static const char task_usage[] =
     "An https daemon is checked against $MANDATE_CACERT (a PEM CA bundle;\n"
     "else the system's); $MANDATE_CERT and $MANDATE_KEY give a client\n"
     "certificate and key (PEM) when it asks for one (mTLS).\n";
+
+static void
+usage(const char *what, FILE *fp)
+{
+	for (size_t i = 0; i < sizeof(usages) / sizeof(usages[0]); i++)
+		if (strcmp(usages[i].what, what) == 0)
+			fputs(usages[i].text, fp);
+	fputs(common_help, fp);
+}
+
+/* "mandate task create", "mandate revoke"... for messages. */
+static const char *
+command_name(const char *what)
+{
+	if (strcmp(what, "revoke") == 0)
+		return "mandate revoke";
+	if (strcmp(what, "exchange") == 0)
+		return "mandate token exchange";
+	if (strcmp(what, "keys-list") == 0)
+		return "mandate keys list";
+	if (strcmp(what, "keys-rotate") == 0)
+		return "mandate keys rotate";
+	if (strcmp(what, "create") == 0)
+		return "mandate task create";
+	if (strcmp(what, "show") == 0)
+		return "mandate task show";
+	return "mandate task end";
+}
 
 /* One request; prints the answer.  Returns the exit status. */
 static int
@@ -103,24 +178,28 @@ struct opts {
 };
 
 static int
-parse_opts(int argc, char **argv, int start, struct opts *o)
+parse_opts(int argc, char **argv, int start, struct opts *o,
+    const char *what)
 {
+	const char *cmd = command_name(what);
+
 	for (int i = start; i < argc; i++) {
 		const char *a = argv[i];
 		const char **slot = NULL;
 
 		if (cli_opt(a, "--help", "-h")) {
-			fputs(task_usage, stdout);
+			usage(what, stdout);
 			return 0;
 		}
 		if (a[0] != '-') {
-			if (o->positional != NULL)
+			if (o->positional != NULL) {
+				fprintf(stderr, "%s: unexpected argument "
+				    "'%s'\n", cmd, a);
 				goto bad;
+			}
 			o->positional = a;
 			continue;
 		}
-		if (i + 1 >= argc)
-			goto bad;
 		if (cli_opt(a, "--server", NULL))
 			slot = &o->server;
 		else if (cli_opt(a, "--token", NULL))
@@ -143,25 +222,39 @@ parse_opts(int argc, char **argv, int start, struct opts *o)
 			slot = &o->actor_token;
 		else if (cli_opt(a, "--task", NULL))
 			slot = &o->task;
-		else if (cli_opt(a, "--audience", NULL)) {
-			if (o->n_audiences >= TASK_MAX_INTENTS)
-				goto bad;
-			o->audiences[o->n_audiences++] = argv[++i];
-			continue;
-		} else if (cli_opt(a, "--intent", NULL) ||
-		    cli_opt(a, "--action", NULL)) {
-			if (o->n_intents >= TASK_MAX_INTENTS)
-				goto bad;
-			o->intents[o->n_intents++] = argv[++i];
-			continue;
-		} else
+		else if (!cli_opt(a, "--audience", NULL) &&
+		    !cli_opt(a, "--intent", NULL) &&
+		    !cli_opt(a, "--action", NULL)) {
+			fprintf(stderr, "%s: unknown option '%s'\n", cmd, a);
 			goto bad;
-		*slot = argv[++i];
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "%s: %s needs a value\n", cmd, a);
+			goto bad;
+		}
+		if (slot != NULL) {
+			*slot = argv[++i];
+			continue;
+		}
+		if (cli_opt(a, "--audience", NULL)) {
+			if (o->n_audiences >= TASK_MAX_INTENTS) {
+				fprintf(stderr, "%s: more than %d --audience\n",
+				    cmd, TASK_MAX_INTENTS);
+				goto bad;
+			}
+			o->audiences[o->n_audiences++] = argv[++i];
+		} else {
+			if (o->n_intents >= TASK_MAX_INTENTS) {
+				fprintf(stderr, "%s: more than %d %s\n", cmd,
+				    TASK_MAX_INTENTS, a);
+				goto bad;
+			}
+			o->intents[o->n_intents++] = argv[++i];
+		}
 	}
 	return 1;
 bad:
-	fprintf(stderr, "mandate: bad arguments\n");
-	fputs(task_usage, stderr);
+	fprintf(stderr, "(run '%s --help' for its options)\n", cmd);
 	return -1;
 }
 
@@ -338,7 +431,7 @@ run(int argc, char **argv, int start, const char *what)
 	int r, rc = 1;
 
 	memset(&o, 0, sizeof(o));
-	if ((r = parse_opts(argc, argv, start, &o)) <= 0)
+	if ((r = parse_opts(argc, argv, start, &o, what)) <= 0)
 		return r == 0 ? 0 : 1;
 	if ((server = o.server) == NULL &&
 	    (server = getenv("MANDATE_SERVER")) == NULL)
@@ -407,14 +500,14 @@ int
 cmd_task(int argc, char **argv)
 {
 	if (argc < 2 || cli_opt(argv[1], "--help", "-h")) {
-		fputs(task_usage, argc < 2 ? stderr : stdout);
+		usage("task", argc < 2 ? stderr : stdout);
 		return argc < 2 ? 1 : 0;
 	}
 	if (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "show") == 0 ||
 	    strcmp(argv[1], "end") == 0)
 		return run(argc, argv, 2, argv[1]);
-	fprintf(stderr, "mandate task: unknown subcommand '%s'\n", argv[1]);
-	fputs(task_usage, stderr);
+	fprintf(stderr, "mandate task: unknown subcommand '%s' (create, show "
+	    "or end; 'mandate task --help')\n", argv[1]);
 	return 1;
 }
 
@@ -430,10 +523,14 @@ cmd_token(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "exchange") == 0)
 		return run(argc, argv, 2, "exchange");
 	if (argc >= 2 && cli_opt(argv[1], "--help", "-h")) {
-		fputs(task_usage, stdout);
+		usage("token", stdout);
 		return 0;
 	}
-	fputs(task_usage, stderr);
+	if (argc < 2)
+		usage("token", stderr);
+	else
+		fprintf(stderr, "mandate token: unknown subcommand '%s' "
+		    "(exchange; 'mandate token --help')\n", argv[1]);
 	return 1;
 }
 
@@ -445,9 +542,13 @@ cmd_keys(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "rotate") == 0)
 		return run(argc, argv, 2, "keys-rotate");
 	if (argc >= 2 && cli_opt(argv[1], "--help", "-h")) {
-		fputs(task_usage, stdout);
+		usage("keys", stdout);
 		return 0;
 	}
-	fputs(task_usage, stderr);
+	if (argc < 2)
+		usage("keys", stderr);
+	else
+		fprintf(stderr, "mandate keys: unknown subcommand '%s' (list "
+		    "or rotate; 'mandate keys --help')\n", argv[1]);
 	return 1;
 }

@@ -80,8 +80,7 @@ add_links(struct cedar_policy_set *ps, const char *file, struct diag_list *dl)
 	arr = json_loadb(src, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(src);
 	if (arr == NULL) {
-		fprintf(stderr, "%s:%d:%d: error: %s\n", file, jerr.line,
-		    jerr.column, jerr.text);
+		cli_json_error(file, &jerr);
 		return MANDATE_EINVAL;
 	}
 	if (!json_is_array(arr)) {
@@ -227,4 +226,11 @@ cli_load_entities(const char *file, const struct cedar_schema *schema,
 	diag_print(&dl, stderr);
 	free(src);
 	return r;
+}
+
+void
+cli_json_error(const char *file, const struct json_error_t *e)
+{
+	fprintf(stderr, "%s:%d:%d: error: %s\n", file, e->line,
+	    e->column < 1 ? 1 : e->column, e->text);
 }

@@ -40,6 +40,16 @@ main(int argc, char **argv)
 	}
 	if (cli_opt(argv[1], "--version", NULL) ||
 	    strcmp(argv[1], "version") == 0) {
+		if (argc > 2 && cli_opt(argv[2], "--help", "-h")) {
+			fputs("usage: mandate version\n\nPrint the version "
+			    "(also: mandate --version).\n", stdout);
+			return 0;
+		}
+		if (argc > 2) {
+			fprintf(stderr, "mandate %s: unexpected argument "
+			    "'%s'\n", argv[1], argv[2]);
+			return 1;
+		}
 		printf("mandate %s\n", MANDATE_VERSION);
 		return 0;
 	}

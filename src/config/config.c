@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "audit/redact.h"
 #include "util/file.h"
 #include "util/status.h"
 
@@ -55,6 +56,8 @@ struct ctx {
 	size_t len;
 	int status;               /* first error, or MANDATE_OK */
 	size_t n_nodes;
+	const char *listen_ov;    /* --listen, applied over server.listen */
+	size_t n_errors;          /* diagnostics reported so far */
 };
 
 /* libyaml's character index of byte offset `off` (for reader errors,
@@ -105,6 +108,7 @@ report_at(struct ctx *c, int code, size_t start, size_t end,
 
 	if (c->status == MANDATE_OK || code == MANDATE_ENOMEM)
 		c->status = code;
+	c->n_errors++;
 	if (c->dl == NULL)
 		return;
 	if (c->dl->n < DIAG_MAX) {
@@ -657,6 +661,7 @@ enum ftype {
 	F_STRS,        /* struct config_strlist of strings */
 	F_PATHS,       /* struct config_strlist of paths */
 	F_SPIFFE_IDS,  /* struct config_strlist of SPIFFE IDs */
+	F_REDACT,      /* struct config_strlist of audit redaction paths */
 	F_ALGS,        /* unsigned bit set of enum config_alg */
 	F_LISTEN,      /* struct config_server's listen, host and port */
 	F_ISSUERS,     /* struct config_identity's issuer list */
@@ -865,7 +870,7 @@ static const struct field tools_fields[] = {
 };
 
 static const struct field audit_fields[] = {
-	FLD("redact_paths", F_STRS, struct config_audit, redact_paths, 0, 0),
+	FLD("redact_paths", F_REDACT, struct config_audit, redact_paths, 0, 0),
 	FLD("redact_key_file", F_PATH, struct config_audit, redact_key_file,
 	    0, 0),
 	FLD("queue_size", F_COUNT, struct config_audit, queue_size, 1,
@@ -905,6 +910,7 @@ static const struct field top_fields[] = {
 struct seen {
 	const struct ynode *key[32];
 	const struct ynode *val[32];
+	bool bad[32];             /* given, and its value was refused */
 };
 
 /* ---- defaults --------------------------------------------------------- */
@@ -1156,6 +1162,11 @@ get_list(struct ctx *c, const struct ynode *v, const char *what,
 		    (unsigned)CONFIG_MAX_LIST);
 		return -1;
 	}
+	if (item_type == F_REDACT && n > REDACT_MAX_PATHS) {
+		report(c, v, "%s: %zu paths, at most %u", what, n,
+		    (unsigned)REDACT_MAX_PATHS);
+		return -1;
+	}
 	if ((arr = arena_calloc(c->a, n ? n : 1, sizeof(*arr))) == NULL) {
 		oom(c);
 		return -1;
@@ -1178,6 +1189,15 @@ get_list(struct ctx *c, const struct ynode *v, const char *what,
 				continue;
 			}
 			s = get_string(c, items[i], what, F_STR, 0);
+		} else if (item_type == F_REDACT) {
+			const char *why;
+
+			if ((s = get_string(c, items[i], what, F_STR, 0)) !=
+			    NULL && (why = redact_path_problem(s)) != NULL) {
+				report(c, items[i], "%s: '%.60s%s': %s", what, s,
+				    strlen(s) > 60 ? "..." : "", why);
+				s = NULL;
+			}
 		} else {
 			s = get_string(c, items[i], what, item_type, 0);
 		}
@@ -1234,54 +1254,64 @@ get_algs(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
-static int
-get_listen(struct ctx *c, const struct ynode *v, const char *what,
-    struct config_server *srv)
+/* "host:port" or "[v6]:port" split into host (without brackets) and
+ * port; NULL if fine, else why not.  Port 0 ("any free port") only with
+ * allow_zero (the command line's --listen; a file names its port). */
+static const char *
+split_listen(const char *s, bool allow_zero, const char **host_out,
+    size_t *hn_out, uint16_t *port_out)
 {
-	const char *s, *host, *colon;
-	size_t n, hn;
-	uint16_t port;
-	const char *h;
+	const char *host, *colon;
+	size_t n = strlen(s), hn;
+	uint64_t port;
 
-	if ((s = get_string(c, v, what, F_STR, 0)) == NULL)
-		return -1;
-	n = strlen(s);
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
 
-		if (rb == NULL || rb[1] != ':') {
-			report(c, v, "%s: expected [IPv6]:port", what);
-			return -1;
-		}
+		if (rb == NULL || rb[1] != ':')
+			return "expected [IPv6]:port";
 		host = s + 1;
 		hn = (size_t)(rb - host);
 		colon = rb + 1;
 	} else {
 		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s))) {
-			report(c, v, "%s: expected host:port or [IPv6]:port",
-			    what);
-			return -1;
-		}
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)))
+			return "expected host:port or [IPv6]:port";
 		host = s;
 		hn = (size_t)(colon - s);
 	}
-	if (hn == 0) {
-		report(c, v, "%s: missing host (use 0.0.0.0 for every "
-		    "address)", what);
-		return -1;
-	}
+	if (hn == 0)
+		return "missing host (use 0.0.0.0 for every address)";
 	for (size_t i = 0; i < hn; i++) {
 		unsigned char ch = (unsigned char)host[i];
 
 		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '%')) {
-			report(c, v, "%s: bad character in host", what);
-			return -1;
-		}
+		    ch == '%'))
+			return "bad character in host";
 	}
-	if (!port_ok(colon + 1, n - (size_t)(colon + 1 - s), &port)) {
-		report(c, v, "%s: port must be 1 to 65535", what);
+	if (parse_u64(colon + 1, n - (size_t)(colon + 1 - s), 65535,
+	    &port) != 0 || (port == 0 && !allow_zero))
+		return allow_zero ? "port must be 0 to 65535" :
+		    "port must be 1 to 65535";
+	*host_out = host;
+	*hn_out = hn;
+	*port_out = (uint16_t)port;
+	return NULL;
+}
+
+static int
+get_listen(struct ctx *c, const struct ynode *v, const char *what,
+    struct config_server *srv)
+{
+	const char *s, *host, *why;
+	size_t hn;
+	uint16_t port;
+	const char *h;
+
+	if ((s = get_string(c, v, what, F_STR, 0)) == NULL)
+		return -1;
+	if ((why = split_listen(s, false, &host, &hn, &port)) != NULL) {
+		report(c, v, "%s: %s", what, why);
 		return -1;
 	}
 	if ((h = arena_strdup(c->a, host, hn).p) == NULL) {
@@ -1304,8 +1334,12 @@ check_issuer(struct ctx *c, const struct ynode *item,
 	    IF_HINT, IF_X509 };
 	int sources;
 
+	/* A key given with a refused value has had its error: the checks
+	 * below that need it say nothing more about it ("needs 'issuer'"
+	 * after "issuer: must use https" would only confuse). */
 	if (is->name == NULL) {
-		report(c, item, "%s: missing 'name'", what);
+		if (!sn->bad[IF_NAME])
+			report(c, item, "%s: missing 'name'", what);
 	} else {
 		for (const char *p = is->name; *p; p++) {
 			if (!(isalnum((unsigned char)*p) || *p == '-' ||
@@ -1317,25 +1351,29 @@ check_issuer(struct ctx *c, const struct ynode *item,
 			}
 		}
 	}
-	if (is->audiences.n == 0)
+	if (is->audiences.n == 0 && !sn->bad[IF_AUDIENCES])
 		report(c, sn->key[IF_AUDIENCES] ? sn->val[IF_AUDIENCES] : item,
 		    "%s: 'audiences' must list at least one audience "
 		    "(tokens without a matching aud are rejected)", what);
-	if (is->jwks_max_stale < is->jwks_refresh)
+	if (is->jwks_max_stale < is->jwks_refresh && !sn->bad[IF_MAX_STALE] &&
+	    !sn->bad[IF_REFRESH])
 		report(c, sn->val[IF_MAX_STALE] ? sn->val[IF_MAX_STALE] : item,
 		    "%s: jwks_max_stale is shorter than jwks_refresh", what);
+	if (sn->bad[IF_KIND])
+		return;         /* which keys apply is unknown */
 	if (is->kind == CONFIG_ISSUER_OIDC) {
 		for (size_t i = 0; i < sizeof(spiffe_only) / sizeof(int); i++)
 			if (sn->key[spiffe_only[i]])
 				report(c, sn->key[spiffe_only[i]],
 				    "%s: '%s' applies only to kind spiffe",
 				    what, issuer_fields[spiffe_only[i]].key);
-		if (is->issuer == NULL)
+		if (is->issuer == NULL && !sn->bad[IF_ISSUER])
 			report(c, item, "%s: kind oidc needs 'issuer' (the "
 			    "tokens' iss value)", what);
 		sources = (is->discovery ? 1 : 0) + (is->jwks_uri != NULL) +
 		    (is->jwks_file != NULL);
-		if (sources != 1)
+		if (sources != 1 && !sn->bad[IF_DISCOVERY] &&
+		    !sn->bad[IF_JWKS_URI] && !sn->bad[IF_JWKS_FILE])
 			report(c, item, "%s: kind oidc needs exactly one key "
 			    "source: 'discovery: true', 'jwks_uri' or "
 			    "'jwks_file'", what);
@@ -1345,10 +1383,11 @@ check_issuer(struct ctx *c, const struct ynode *item,
 				report(c, sn->key[oidc_only[i]],
 				    "%s: '%s' applies only to kind oidc",
 				    what, issuer_fields[oidc_only[i]].key);
-		if (is->trust_domain == NULL)
+		if (is->trust_domain == NULL && !sn->bad[IF_TD])
 			report(c, item, "%s: kind spiffe needs 'trust_domain'",
 			    what);
-		if ((is->bundle_file != NULL) + (is->bundle_url != NULL) != 1)
+		if ((is->bundle_file != NULL) + (is->bundle_url != NULL) != 1 &&
+		    !sn->bad[IF_BUNDLE_FILE] && !sn->bad[IF_BUNDLE_URL])
 			report(c, item, "%s: kind spiffe needs exactly one of "
 			    "'bundle_file' or 'bundle_url'", what);
 	}
@@ -1639,7 +1678,15 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			return;
 		for (int i = 0; f->names[i]; i++) {
 			if (strcmp(s, f->names[i]) == 0) {
-				memcpy(slot, &i, sizeof(i));
+				/* XXX the name stays for the store to come */
+				if (f->names == driver_names &&
+				    i == CONFIG_STORE_POSTGRES)
+					report(c, v, "%s: postgres is not "
+					    "supported by this build (no "
+					    "PostgreSQL store yet); use sqlite",
+					    what);
+				else
+					memcpy(slot, &i, sizeof(i));
 				return;
 			}
 			al += (size_t)snprintf(allowed + al, sizeof(allowed) - al,
@@ -1652,6 +1699,7 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		get_list(c, v, what, f->type == F_STRS ? F_STR : f->type,
 		    (struct config_strlist *)(void *)slot);
 		return;
@@ -1690,7 +1738,7 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
 		const struct field *f;
 		char what[128];
-		size_t idx;
+		size_t idx, errors;
 
 		if (k->kind != Y_SCALAR) {
 			report(c, k, "%s%skeys must be plain names", section,
@@ -1721,7 +1769,9 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		    *section ? "." : "", f->key);
 		if (is_null(v))
 			continue;       /* "key:" alone keeps the default */
+		errors = c->n_errors;
 		parse_value(c, f, v, base, what);
+		seen->bad[idx] = c->n_errors != errors;
 	}
 }
 
@@ -1837,10 +1887,21 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		    "server.tls.client_auth optional or require");
 	if (cfg->dev.enabled &&
 	    !is_loopback_host(cfg->server.listen_host,
-	    strlen(cfg->server.listen_host)))
-		report(c, dev ? dev : srv, "dev.enabled is allowed only with a "
-		    "loopback server.listen address (it mints tokens for "
-		    "anyone who asks)");
+	    strlen(cfg->server.listen_host))) {
+		if (c->listen_ov == NULL) {
+			report(c, dev ? dev : srv, "dev.enabled is allowed only "
+			    "with a loopback server.listen address (it mints "
+			    "tokens for anyone who asks)");
+		} else {
+			c->status = MANDATE_EINVAL;
+			if (c->dl != NULL)
+				diag_add(c->dl, MANDATE_EINVAL, "--listen",
+				    NULL, 0, 0, 0, "'%.60s': the development "
+				    "instance (dev.enabled) listens only on a "
+				    "loopback address (it mints tokens for "
+				    "anyone who asks)", c->listen_ov);
+		}
+	}
 
 	/* Derived defaults. */
 	if (cfg->store.driver == CONFIG_STORE_SQLITE && cfg->store.path == NULL)
@@ -2026,6 +2087,7 @@ print_value(FILE *fp, const struct field *f, const void *base, int indent,
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		print_list(fp, (const struct config_strlist *)(const void *)slot);
 		break;
 	case F_ALGS: {
@@ -2100,6 +2162,7 @@ field_present(const struct field *f, const void *base)
 	case F_STRS:
 	case F_PATHS:
 	case F_SPIFFE_IDS:
+	case F_REDACT:
 		return ((const struct config_strlist *)(const void *)slot)->n > 0;
 	case F_ISSUERS:
 		return ((const struct config_identity *)base)->n_issuers > 0;
@@ -2189,19 +2252,67 @@ config_new(bool dev)
 	return cfg;
 }
 
+/* The command line's --listen over server.listen, before finish() so
+ * that the checks across keys and the derived defaults (tokens.issuer)
+ * see it.  Its errors name the option, not the file. */
+static void
+apply_overrides(struct ctx *c, struct config *cfg,
+    const struct config_overrides *ov)
+{
+	const char *host, *why, *h, *s;
+	size_t hn;
+	uint16_t port;
+
+	if (ov == NULL || ov->listen == NULL)
+		return;
+	if ((why = split_listen(ov->listen, true, &host, &hn, &port)) !=
+	    NULL) {
+		c->status = MANDATE_EINVAL;
+		if (c->dl != NULL)
+			diag_add(c->dl, MANDATE_EINVAL, "--listen", NULL, 0, 0,
+			    0, "'%.60s': %s", ov->listen, why);
+		return;
+	}
+	if ((h = arena_strdup(c->a, host, hn).p) == NULL ||
+	    (s = arena_cstrdup(c->a, ov->listen)) == NULL) {
+		oom(c);
+		return;
+	}
+	cfg->server.listen = s;
+	cfg->server.listen_host = h;
+	cfg->server.listen_port = port;
+	c->listen_ov = s;
+}
+
+static int parse_all(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl, long fail_after);
+
 int
 config_default(struct config **out)
+{
+	return config_default_with(NULL, out, NULL);
+}
+
+int
+config_default_with(const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl)
 {
 	struct config *cfg;
 	struct ctx c;
 
 	*out = NULL;
-	if ((cfg = config_new(true)) == NULL)
-		return MANDATE_ENOMEM;
 	memset(&c, 0, sizeof(c));
+	c.dl = dl;
+	if ((cfg = config_new(true)) == NULL) {
+		oom(&c);
+		return MANDATE_ENOMEM;
+	}
 	c.a = &cfg->arena;
 	c.src = "";
-	finish(&c, cfg, NULL);
+	apply_overrides(&c, cfg, ov);
+	if (c.status == MANDATE_OK)
+		finish(&c, cfg, NULL);
 	if (c.status != MANDATE_OK) {
 		config_free(cfg);
 		return c.status;
@@ -2214,12 +2325,28 @@ int
 config_parse(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl)
 {
-	return config_parse_fail_after(file, src, len, out, dl, 0);
+	return parse_all(file, src, len, NULL, out, dl, 0);
+}
+
+int
+config_parse_with(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl)
+{
+	return parse_all(file, src, len, ov, out, dl, 0);
 }
 
 int
 config_parse_fail_after(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl, long fail_after)
+{
+	return parse_all(file, src, len, NULL, out, dl, fail_after);
+}
+
+static int
+parse_all(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl, long fail_after)
 {
 	struct config *cfg = NULL;
 	struct ynode *root = NULL;
@@ -2258,6 +2385,7 @@ config_parse_fail_after(const char *file, const char *src, size_t len,
 		}
 		parse_map(&c, root, top_fields, cfg, "", NULL);
 	}
+	apply_overrides(&c, cfg, ov);
 	if (c.status == MANDATE_OK)
 		finish(&c, cfg, root);
 out:
@@ -2274,12 +2402,26 @@ out:
 int
 config_load_file(const char *path, struct config **out, FILE *err)
 {
+	return config_load(path, NULL, out, err);
+}
+
+int
+config_load(const char *path, const struct config_overrides *ov,
+    struct config **out, FILE *err)
+{
 	struct diag_list dl;
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
 	*out = NULL;
+	if (path == NULL) {
+		diag_init(&dl);
+		r = config_default_with(ov, out, &dl);
+		if (r != MANDATE_OK && err != NULL)
+			diag_print(&dl, err);
+		return r;
+	}
 	r = file_read_all(path, CONFIG_MAX_FILE, &buf, &len);
 	if (r != MANDATE_OK) {
 		if (err != NULL)
@@ -2288,7 +2430,7 @@ config_load_file(const char *path, struct config **out, FILE *err)
 		return r;
 	}
 	diag_init(&dl);
-	r = config_parse(path, buf, len, out, &dl);
+	r = config_parse_with(path, buf, len, ov, out, &dl);
 	if (r != MANDATE_OK && err != NULL)
 		diag_print(&dl, err);
 	OPENSSL_cleanse(buf, len);      /* it may hold secrets */

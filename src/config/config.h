@@ -279,10 +279,26 @@ struct config {
 	struct config_audit audit;
 };
 
+/* What the command line sets over the file (or the defaults).  Applied
+ * after the file's keys and before the checks across keys and the
+ * derived defaults, so that both see it: the development instance's
+ * loopback check, tokens.issuer's default.  Its errors name the option
+ * ("--listen: error: ..."). */
+struct config_overrides {
+	const char *listen;   /* server.listen, "host:port" or "[v6]:port";
+	                       * port 0 is allowed here (any free port: the
+	                       * caller binds it); NULL keeps the file's */
+};
+
 /* The configuration used when no file is given: the development
  * instance (dev.enabled and api_auth.open_on_loopback are true).
  * MANDATE_OK with *out set, or MANDATE_ENOMEM. */
 int config_default(struct config **out);
+
+/* config_default() with overrides (may be NULL); errors go to `dl` (may
+ * be NULL); MANDATE_EINVAL for a bad override. */
+int config_default_with(const struct config_overrides *ov,
+    struct config **out, struct diag_list *dl);
 
 /* Parse YAML text.  `file` names the input in diagnostics (may be NULL);
  * the diagnostics borrow `file` and `src`, which must outlive `dl`.
@@ -295,11 +311,21 @@ int config_default(struct config **out);
 int config_parse(const char *file, const char *src, size_t len,
     struct config **out, struct diag_list *dl);
 
+/* config_parse() with overrides (may be NULL). */
+int config_parse_with(const char *file, const char *src, size_t len,
+    const struct config_overrides *ov, struct config **out,
+    struct diag_list *dl);
+
 /* Read and parse a file.  On failure, prints "file:line:col: error: ..."
  * lines to `err` (if not NULL) and returns the status as above, or
  * MANDATE_EIO / MANDATE_ELIMIT when the file cannot be read or is larger
  * than CONFIG_MAX_FILE. */
 int config_load_file(const char *path, struct config **out, FILE *err);
+
+/* config_load_file() with overrides (may be NULL); a NULL path loads
+ * the defaults (config_default_with), printing its errors the same way. */
+int config_load(const char *path, const struct config_overrides *ov,
+    struct config **out, FILE *err);
 
 /* Free a configuration (NULL is fine). */
 void config_free(struct config *cfg);

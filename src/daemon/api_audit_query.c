@@ -48,71 +48,12 @@ parse_uint(struct str s, int64_t *out)
 	return MANDATE_OK;
 }
 
-static int
-digits(const char *p, size_t n, int *out)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		v = v * 10 + (p[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* Unix seconds, or an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac]
- * followed by Z or +HH:MM / -HH:MM; fractions are dropped). */
+/* Unix seconds, or an RFC 3339 date-time (util/civil.h). */
 int
 api_audit_parse_time(struct str s, int64_t *out)
 {
-	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
-	size_t i = 19;
-	int64_t t;
-
-	if (parse_uint(s, out) == MANDATE_OK)
-		return MANDATE_OK;
-	if (s.n < 20 || s.n > 40 || s.p[4] != '-' || s.p[7] != '-' ||
-	    (s.p[10] != 'T' && s.p[10] != 't' && s.p[10] != ' ') ||
-	    s.p[13] != ':' || s.p[16] != ':' ||
-	    digits(s.p, 4, &y) || digits(s.p + 5, 2, &mo) ||
-	    digits(s.p + 8, 2, &d) || digits(s.p + 11, 2, &h) ||
-	    digits(s.p + 14, 2, &mi) || digits(s.p + 17, 2, &se))
-		return MANDATE_EINVAL;
-	if (s.p[i] == '.') {
-		i++;
-		if (i >= s.n || s.p[i] < '0' || s.p[i] > '9')
-			return MANDATE_EINVAL;
-		while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9')
-			i++;
-	}
-	if (i < s.n && (s.p[i] == 'Z' || s.p[i] == 'z') && i + 1 == s.n) {
-		sign = 0;
-	} else if (i + 6 == s.n && (s.p[i] == '+' || s.p[i] == '-') &&
-	    s.p[i + 3] == ':' && !digits(s.p + i + 1, 2, &oh) &&
-	    !digits(s.p + i + 4, 2, &om)) {
-		sign = s.p[i] == '+' ? 1 : -1;
-	} else {
-		return MANDATE_EINVAL;
-	}
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
-	    se > 60 || oh > 23 || om > 59)
-		return MANDATE_EINVAL;
-	{
-		static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31,
-		    30, 31, 30, 31 };
-		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-		if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-			return MANDATE_EINVAL;
-	}
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
-	    sign * (oh * 3600 + om * 60);
-	if (t < 0)
-		return MANDATE_EINVAL;
-	*out = t;
-	return MANDATE_OK;
+	return civil_parse_time(s.p, s.n, out) == 0 ? MANDATE_OK :
+	    MANDATE_EINVAL;
 }
 
 static json_t *

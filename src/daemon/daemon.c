@@ -7,14 +7,18 @@
  * of calls.  Start-up fails closed: any error stops the daemon from
  * starting, with the reason in the log.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,50 +327,124 @@ ready_policies(void *arg)
 
 /* ---- start-up ---- */
 
-/* "host:port" or "[v6]:port" into the configuration's arena. */
+/* --listen HOST:0 asks for any free port, but tokens.issuer (and the
+ * development instance's instance.json) must name the port clients will
+ * use, and they are derived when the configuration is loaded, before the
+ * server binds.  So pick the port first: bind a socket to HOST:0 with
+ * SO_REUSEADDR and keep it (not listening) until the server has bound
+ * the same port (Linux lets a second SO_REUSEADDR socket bind while the
+ * first does not listen); meanwhile no one else is given that port.
+ * Writes "HOST:PORT" (brackets kept) to buf.  MANDATE_OK with
+ * *listen_out = opt_listen untouched when the port is not 0 or HOST is
+ * not a numeric address (the configuration or the bind reports it). */
 static int
-apply_listen(struct config *cfg, const char *listen)
+reserve_port(struct daemon *d, const char *listen, char *buf, size_t size,
+    const char **listen_out)
 {
 	const char *colon = strrchr(listen, ':');
-	const char *h = listen;
+	char host[INET6_ADDRSTRLEN + 2];
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	size_t hn;
-	char *end = NULL;
-	long port;
+	int fd, one = 1, n;
+	unsigned port;
 
-	if (colon == NULL)
-		return MANDATE_EINVAL;
+	*listen_out = listen;
+	if (colon == NULL || strcmp(colon + 1, "0") != 0)
+		return MANDATE_OK;
 	hn = (size_t)(colon - listen);
-	if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
-		h++;
+	if (hn >= sizeof(host))
+		return MANDATE_OK;
+	if (hn >= 2 && listen[0] == '[' && listen[hn - 1] == ']') {
+		memcpy(host, listen + 1, hn - 2);
 		hn -= 2;
+	} else {
+		memcpy(host, listen, hn);
 	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (hn == 0 || errno != 0 || end == colon + 1 || *end != '\0' ||
-	    port < 0 || port > 65535)
+	host[hn] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, host,
+	    &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host,
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		return MANDATE_OK;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		goto fail;
+	port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	n = snprintf(buf, size, "%.*s:%u", (int)(colon - listen), listen,
+	    port);
+	if (n < 0 || (size_t)n >= size) {
+		close(fd);
 		return MANDATE_EINVAL;
-	if ((cfg->server.listen_host = arena_strdup(&cfg->arena, h, hn).p) ==
-	    NULL || (cfg->server.listen = arena_cstrdup(&cfg->arena,
-	    listen)) == NULL)
-		return MANDATE_ENOMEM;
-	cfg->server.listen_port = (uint16_t)port;
-	/* The development instance names itself after where it listens
-	 * (a configured one keeps its tokens.issuer). */
-	if (cfg->source == NULL && port != 0) {
-		char buf[300];
-		bool v6 = memchr(h, ':', hn) != NULL;
-		int n = snprintf(buf, sizeof(buf), "http://%s%.*s%s:%ld",
-		    v6 ? "[" : "", (int)hn, h, v6 ? "]" : "", port);
-		if (n < 0 || (size_t)n >= sizeof(buf) - 4)
-			return MANDATE_EINVAL;
-		if ((cfg->tokens.issuer = arena_cstrdup(&cfg->arena, buf)) ==
-		    NULL)
-			return MANDATE_ENOMEM;
-		memcpy(buf + n, "/dev", 5);
-		if ((cfg->dev.oidc_issuer = arena_cstrdup(&cfg->arena, buf)) ==
-		    NULL)
-			return MANDATE_ENOMEM;
 	}
+	d->port_hold_fd = fd;
+	*listen_out = buf;
+	return MANDATE_OK;
+fail:
+	daemon_log(d, DLOG_ERROR, "cannot listen on %s: %s", listen,
+	    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return MANDATE_EIO;
+}
+
+/* One daemon per data directory: a second one would rewrite the
+ * development instance's keys and instance.json, and the audit log's
+ * checkpoints, under the first.  An exclusive flock on
+ * <data_dir>/mandate.lock, held until the process ends (the kernel
+ * releases it on any exit); the file records the holder's pid for the
+ * message.  Tools that only read (mandate audit verify) do not take it. */
+static int
+lock_data_dir(struct daemon *d, const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/mandate.lock", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return MANDATE_EINVAL;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600)) < 0) {
+		daemon_log(d, DLOG_ERROR, "cannot open %s: %s", path,
+		    strerror(errno));
+		return MANDATE_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		pid[got > 0 ? got : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			daemon_log(d, DLOG_ERROR, "data directory %s is in use "
+			    "by another mandate serve%s%s%s: stop it, or give "
+			    "this one its own data_dir; not starting", dir,
+			    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		else
+			daemon_log(d, DLOG_ERROR, "cannot lock %s: %s", path,
+			    strerror(e));
+		close(fd);
+		return MANDATE_EIO;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		daemon_log(d, DLOG_WARN, "%s: cannot record the pid: %s", path,
+		    strerror(errno));
+	d->lock_fd = fd;
 	return MANDATE_OK;
 }
 
@@ -494,11 +572,14 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	struct daemon *d = NULL;
 	struct daemon_policies *pol = NULL;
 	struct store_options so;
+	struct config_overrides ov;
+	char listen_buf[INET6_ADDRSTRLEN + 16];
 	int r = MANDATE_ENOMEM;
 
 	*out = NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return MANDATE_ENOMEM;
+	d->lock_fd = d->port_hold_fd = -1;
 	d->log = opt->log != NULL ? opt->log : stderr;
 	if (pthread_mutex_init(&d->log_lock, NULL) != 0) {
 		free(d);
@@ -523,22 +604,16 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		goto out;
 	}
 
-	if (opt->config_file != NULL) {
-		if ((r = config_load_file(opt->config_file, &d->cfg, d->log)) !=
-		    MANDATE_OK) {
-			daemon_log(d, DLOG_ERROR, "%s: configuration refused; "
-			    "not starting", opt->config_file);
-			goto out;
-		}
-	} else if ((r = config_default(&d->cfg)) != MANDATE_OK) {
+	memset(&ov, 0, sizeof(ov));
+	if (opt->listen != NULL && (r = reserve_port(d, opt->listen,
+	    listen_buf, sizeof(listen_buf), &ov.listen)) != MANDATE_OK)
 		goto out;
-	}
-	if (opt->listen != NULL) {
-		if ((r = apply_listen(d->cfg, opt->listen)) != MANDATE_OK) {
-			daemon_log(d, DLOG_ERROR, "--listen %s: expected "
-			    "HOST:PORT", opt->listen);
-			goto out;
-		}
+	if ((r = config_load(opt->config_file, &ov, &d->cfg, d->log)) !=
+	    MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "%s: configuration refused; not "
+		    "starting", opt->config_file != NULL ? opt->config_file :
+		    "the development instance (no --config)");
+		goto out;
 	}
 	if (d->cfg->store.driver != CONFIG_STORE_SQLITE) {
 		daemon_log(d, DLOG_ERROR, "store.driver postgres is not "
@@ -546,7 +621,8 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		r = MANDATE_EINVAL;
 		goto out;
 	}
-	if ((r = make_data_dir(d, d->cfg->data_dir)) != MANDATE_OK)
+	if ((r = make_data_dir(d, d->cfg->data_dir)) != MANDATE_OK ||
+	    (r = lock_data_dir(d, d->cfg->data_dir)) != MANDATE_OK)
 		goto out;
 
 	memset(&so, 0, sizeof(so));
@@ -838,6 +914,10 @@ daemon_start(struct daemon *d)
 		return r;
 	}
 	d->started = true;
+	if (d->port_hold_fd >= 0) {         /* the server has the port now */
+		close(d->port_hold_fd);
+		d->port_hold_fd = -1;
+	}
 	if (d->idv != NULL && (r = identity_start(d->idv)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot start the key refresher: %s",
 		    mandate_strerror(r));
@@ -1094,6 +1174,10 @@ daemon_free(struct daemon *d)
 	redact_free(d->redact);
 	store_close(d->store);
 	config_free(d->cfg);
+	if (d->port_hold_fd >= 0)
+		close(d->port_hold_fd);
+	if (d->lock_fd >= 0)               /* releases the flock */
+		close(d->lock_fd);
 	if (d->locks_ok) {
 		pthread_mutex_destroy(&d->reload_lock);
 		pthread_mutex_destroy(&d->policy_lock);

@@ -77,6 +77,13 @@ struct daemon {
 	bool started;
 	bool stopped;
 	bool locks_ok;
+	/* <data_dir>/mandate.lock, flock'ed for the daemon's life: one
+	 * daemon per data directory (-1 until taken) */
+	int lock_fd;
+	/* --listen HOST:0: the free port picked before the configuration is
+	 * loaded (so that tokens.issuer names it), held bound until the
+	 * server listens on it (-1: none) */
+	int port_hold_fd;
 	/* SIGTERM/SIGINT/SIGHUP go to a self-pipe from daemon_start on, so
 	 * a signal that arrives once the daemon answers is never lost */
 	bool sig_installed;

@@ -134,10 +134,22 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 		    p->entities ? ", with entities" : "");
 		daemon_policies_swap(d, p);
 	} else {
+		size_t shown = len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len;
+
 		daemon_log(d, DLOG_ERROR, "policy reload (%s) refused (%s); the "
-		    "current policies stay:\n%.*s", why, mandate_strerror(r),
-		    (int)(len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len),
-		    text ? text : "");
+		    "current policies stay%s", why, mandate_strerror(r),
+		    shown > 0 ? ":" : "");
+		/* each diagnostic its own log line (a newline inside one
+		 * would be escaped to '?', one event per line) */
+		for (size_t at = 0; text != NULL && at < shown;) {
+			const char *nl = memchr(text + at, '\n', shown - at);
+			size_t n = nl ? (size_t)(nl - (text + at)) : shown - at;
+
+			if (n > 0)
+				daemon_log(d, DLOG_ERROR, "policy reload (%s): "
+				    "%.*s", why, (int)n, text + at);
+			at += n + 1;
+		}
 	}
 	pthread_mutex_unlock(&d->reload_lock);
 	if (diag != NULL && text != NULL && len > 0) {

@@ -258,3 +258,87 @@ def test_json_schema_accepted(tmp_path):
             'User::"alice"', "--action", 'Action::"view"', "--resource",
             'Doc::"d"', "-f", "json")
     assert json.loads(r.stdout)["decision"] == "allow", r.stderr
+
+
+# ---- what a wrong option or subcommand is told ------------------------------
+
+@pytest.mark.parametrize("args,want", [
+    (["task", "create", "--agent", "a", "--bogus", "1"],
+     "mandate task create: unknown option '--bogus'"),
+    (["task", "show", "x", "y"], "mandate task show: unexpected argument 'y'"),
+    (["task", "bogus"], "mandate task: unknown subcommand 'bogus'"),
+    (["revoke", "--agent"], "mandate revoke: --agent needs a value"),
+    (["keys", "bogus"], "mandate keys: unknown subcommand 'bogus'"),
+    (["keys", "list", "--bogus"], "mandate keys list: unknown option '--bogus'"),
+    (["token", "bogus"], "mandate token: unknown subcommand 'bogus'"),
+    (["token", "exchange", "--bogus", "1"],
+     "mandate token exchange: unknown option '--bogus'"),
+    (["check", "--bogus"], "mandate check: unknown option '--bogus'"),
+    (["check", "--principal"], "mandate check: --principal needs a value"),
+])
+def test_bad_option_is_named(args, want):
+    r = run(*args)
+    assert r.returncode == 1
+    assert want in r.stderr, r.stderr
+    assert "bad arguments" not in r.stderr and "(or is unknown)" not in r.stderr
+
+
+@pytest.mark.parametrize("args,want", [
+    (["task"], "usage: mandate task create|show|end"),
+    (["task", "create"], "usage: mandate task create --agent ID"),
+    (["task", "show"], "usage: mandate task show ID"),
+    (["task", "end"], "usage: mandate task end ID"),
+    (["revoke"], "usage: mandate revoke --agent ID"),
+    (["token"], "usage: mandate token exchange ..."),
+    (["token", "exchange"], "usage: mandate token exchange --subject-token"),
+    (["keys"], "usage: mandate keys list|rotate"),
+    (["keys", "list"], "usage: mandate keys list [common options]"),
+    (["keys", "rotate"], "usage: mandate keys rotate [common options]"),
+])
+def test_each_subcommand_has_its_help(args, want):
+    r = run(*args, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith(want), r.stdout
+    # its own help, not every command's
+    others = [u for _, u in [("", "usage: mandate revoke"),
+                             ("", "usage: mandate keys list|rotate"),
+                             ("", "usage: mandate task create --agent")]
+              if not want.startswith(u)]
+    assert not any(o in r.stdout for o in others), r.stdout
+
+
+@pytest.mark.parametrize("opt", ["--principal", "--action", "--resource"])
+def test_bad_uid_names_its_option(opt):
+    uids = {"--principal": 'User::"a"', "--action": 'Action::"a"',
+            "--resource": 'R::"r"'}
+    uids[opt] = "bad"
+    args = [x for kv in uids.items() for x in kv]
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"), *args)
+    assert r.returncode == 1
+    assert "%s:1:1: error: expected an entity uid" % opt in r.stderr, r.stderr
+    assert "--context" not in r.stderr
+
+
+@pytest.mark.parametrize("text,where", [
+    ('[\n  {"principal": "a"},\n', ":3:1: error:"),     # end of file
+    ('[\n  {"principal": "a"\n]\n', ":3:1: error:"),
+])
+def test_json_errors_have_1_based_columns(tmp_path, text, where):
+    reqs = write(tmp_path, "reqs.json", text)
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"), "-r", reqs)
+    assert r.returncode == 1
+    assert reqs + where in r.stderr, r.stderr
+    links = write(tmp_path, "links.json", text)
+    r = run("check", "-p", os.path.join(EX, "policies.cedar"),
+            "--template-links", links, "-r", reqs)
+    assert ":0:" not in r.stderr, r.stderr
+
+
+def test_version_help_and_extra_arguments():
+    r = run("version", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: mandate version")
+    r = run("version", "extra")
+    assert r.returncode == 1
+    assert "unexpected argument 'extra'" in r.stderr
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("mandate ")

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import time
 
+import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -487,6 +488,37 @@ def test_verify_usage(tmp_path):
     assert not os.path.exists(os.path.join(str(tmp_path), "mandate.db"))
     r = mandate("audit", "frobnicate")
     assert r.returncode == 1
+
+
+def test_verify_names_what_is_missing(tmp_path):
+    """A missing database is reported as such (not as a missing key), and
+    options that would be ignored are refused."""
+    missing = str(tmp_path / "x" / "missing.db")
+    r = mandate("audit", "verify", "--db", missing)
+    assert r.returncode == 1
+    assert "%s: no such database file" % missing in r.stderr, r.stderr
+    assert "audit key" not in r.stderr
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path), "--db", missing)
+    assert r.returncode == 1
+    assert "--data-dir and --db are alternatives" in r.stderr, r.stderr
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("data_dir: %s\n" % tmp_path)
+    r = mandate("audit", "verify", "--data-dir", str(tmp_path), "--config",
+                str(cfg))
+    assert r.returncode == 1 and "alternatives" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,want", [
+    (["--since", "yesterday"], "--since 'yesterday': expected Unix seconds"),
+    (["--until", "2026-13-01T00:00:00Z"], "--until '2026-13-01T00:00:00Z'"),
+    (["--since", "200", "--until", "100"], "--until is before --since"),
+])
+def test_export_names_its_own_options(args, want):
+    # refused before any request (no daemon needed), in the CLI's terms
+    r = mandate("audit", "export", "--server", "http://127.0.0.1:9", *args)
+    assert r.returncode == 1
+    assert want in r.stderr, r.stderr
+    assert "from:" not in r.stderr and "to:" not in r.stderr
 
 
 EXPORT_CONFIG = """

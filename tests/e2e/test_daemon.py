@@ -520,6 +520,26 @@ def test_bad_config_refuses_to_start(tmp_path):
     assert "%s:3:3:" % cfg in r.stderr
 
 
+def test_refused_reload_logs_one_line_per_diagnostic(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "ok.cedar").write_text(
+        "permit (principal, action, resource);\n")
+    d = start_daemon(CONFIG.replace("@OPEN@", "true")
+                     .replace("format: json", "format: text"))
+    (tmp_path / "policies" / "bad.cedar").write_text(
+        "permit (principal,\nforbid (x);\n")
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 422, r.text
+    n_diags = len(r.json()["diagnostics"])
+    assert n_diags >= 1
+    lines = [l for l in d.log_text().splitlines()
+             if "policy reload (" in l and "bad.cedar:" in l]
+    assert len(lines) == n_diags, d.log_text()
+    for l in lines:
+        assert "?" not in l and l.count("bad.cedar:") == 1, l
+        assert " error " in l
+
+
 def test_bad_policy_refuses_to_start(start_daemon, tmp_path):
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "bad.cedar").write_text("permit (principal,\n")
@@ -610,3 +630,44 @@ def test_shipped_policies_validate_against_the_shipped_schema():
                         os.path.join(pol, "mandate.cedar")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_one_daemon_per_data_dir(dev, tmp_path):
+    """A second daemon in the same data directory is refused (it would
+    rewrite the development keys' instance.json under the first); tools
+    that only read the directory are not blocked."""
+    inst = tmp_path / "mandate-data" / "dev" / "instance.json"
+    before = inst.read_text()
+    port = conftest_free_port()
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=30,
+                       cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert ("data directory ./mandate-data is in use by another mandate "
+            "serve (pid %d)" % dev.proc.pid) in r.stderr, r.stderr
+    assert inst.read_text() == before
+    r = subprocess.run([BIN, "audit", "verify", "--data-dir",
+                        str(tmp_path / "mandate-data")], capture_output=True,
+                       text=True, timeout=30)
+    assert "in use" not in r.stderr and r.returncode == 0, r.stderr
+    # the first one still serves, and its lock goes with it
+    assert requests.get(dev.url + "/readyz", timeout=5).status_code == 200
+    assert dev.stop() == 0
+    proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % port],
+                            cwd=str(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            assert proc.poll() is None
+            try:
+                if requests.get("http://127.0.0.1:%d/readyz" % port,
+                                timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise AssertionError("second daemon not ready")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0

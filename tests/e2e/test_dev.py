@@ -9,11 +9,12 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 import requests
 
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, free_port
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -252,3 +253,91 @@ def test_configured_instance_with_dev_enabled(start_daemon, tmp_path):
     alice = dev_token(d, "login", "alice")
     assert create_task(d, alice).status_code == 201
     assert create_task(d, "x.y.z").status_code == 401
+
+
+def test_listen_off_loopback_refused_for_dev_instance(tmp_path):
+    """--listen is checked like server.listen: the development instance
+    (no file, or dev.enabled) never listens beyond loopback."""
+    port = free_port()
+    r = mandate("serve", "--listen", "0.0.0.0:%d" % port, cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert "--listen: error: '0.0.0.0:%d'" % port in r.stderr
+    assert "loopback" in r.stderr
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data_dir: %s/data\ndev: {enabled: true}\n" % tmp_path)
+    r = mandate("serve", "--config", str(cfg), "--listen", "0.0.0.0:%d" % port)
+    assert r.returncode == 1 and "--listen: error:" in r.stderr
+    r = mandate("serve", "--listen", "0.0.0.0:%d" % port, "--print-config",
+                cwd=str(tmp_path))
+    assert r.returncode == 1 and "loopback" in r.stderr
+    assert not os.path.exists(tmp_path / "mandate-data")
+    assert not os.path.exists(tmp_path / "data")
+
+
+def test_listen_override_is_the_default_issuer(start_daemon, tmp_path):
+    """A configured instance moved by --listen names itself after where it
+    listens (metadata, instance.json), as --print-config says."""
+    port = free_port()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data_dir: %s/data\ndev: {enabled: true}\n" % tmp_path)
+    r = mandate("serve", "--config", str(cfg), "--listen",
+                "127.0.0.1:%d" % port, "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert 'listen: "127.0.0.1:%d"' % port in r.stdout
+    assert '  issuer: "http://127.0.0.1:%d"' % port in r.stdout
+    assert "8700" not in r.stdout
+    proc = subprocess.Popen([BIN, "serve", "--config", str(cfg), "--listen",
+                             "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        meta = wait_metadata(url, proc)
+        assert meta["issuer"] == url
+        inst = json.loads((tmp_path / "data" / "dev" / "instance.json").read_text())
+        assert inst["url"] == url and inst["oidc_issuer"] == url + "/dev"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_listen_port_zero_issuer_names_the_bound_port(tmp_path):
+    """--listen 127.0.0.1:0: the issuer and instance.json name the port the
+    daemon actually listens on, not 0 nor 8700."""
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0"],
+                                cwd=str(tmp_path), stdout=f,
+                                stderr=subprocess.STDOUT)
+    try:
+        port = None
+        for _ in range(200):
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                          log.read_text())
+            if m:
+                port = int(m.group(1))
+                break
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        assert port and port != 8700, log.read_text()
+        url = "http://127.0.0.1:%d" % port
+        assert wait_metadata(url, proc)["issuer"] == url
+        inst = json.loads((tmp_path / "mandate-data" / "dev" /
+                           "instance.json").read_text())
+        assert inst["url"] == url
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def wait_metadata(url, proc):
+    for _ in range(200):
+        assert proc.poll() is None
+        try:
+            r = requests.get(url + "/.well-known/oauth-authorization-server",
+                             timeout=1)
+            if r.status_code == 200:
+                return r.json()
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("daemon not ready at " + url)

@@ -183,12 +183,8 @@ static const struct good_case good_cases[] = {
 	{ "server:\n  tls:\n    cert_file: a.crt\n    key_file: a.key\n"
 	  "    client_ca_file: ca.pem\n    client_auth: require\n",
 	  "server.tls.client_auth", "2" },
-	{ "store:\n  driver: postgres\n  dsn: postgres://u@db/mandate\n",
-	  "store.dsn", "postgres://u@db/mandate" },
-	{ "store:\n  driver: postgres\n  dsn: host=db dbname=m\n",
-	  "store.path", "(null)" },
-	{ "store:\n  driver: postgres\n  dsn: ${ENV:CONFIG_TEST_DSN}\n",
-	  "store.dsn", "postgres://secret@db/m" },
+	{ "store:\n  driver: sqlite\n", "store.path",
+	  "./mandate-data/mandate.db" },
 	{ "policies:\n  platform: ./p\n", "policies.platform.0", "./p" },
 	{ "policies:\n  platform: [a, b, c]\n", "policies.platform.n", "3" },
 	{ "policies:\n  tool_servers:\n    mail: ./mail\n    gh: [a, b]\n",
@@ -380,8 +376,15 @@ static const struct bad_case bad_cases[] = {
 	{ "data_dir: [a]\n", MANDATE_EINVAL, 1, 11, "expected a scalar" },
 	{ "store: {driver: mysql}\n", MANDATE_EINVAL, 1, 17, "expected sqlite, "
 	  "postgres" },
-	{ "store: {driver: postgres}\n", MANDATE_EINVAL, 0, 0,
-	  "needs 'dsn'" },
+	/* no PostgreSQL store in this build: refused where it is named */
+	{ "store: {driver: postgres}\n", MANDATE_EINVAL, 1, 17,
+	  "store.driver: postgres is not supported by this build" },
+	{ "store:\n  driver: postgres\n  dsn: postgres://u@db/mandate\n",
+	  MANDATE_EINVAL, 2, 11, "use sqlite" },
+	{ "audit:\n  redact_paths: [a.b, 'a..b']\n", MANDATE_EINVAL, 2, 23,
+	  "audit.redact_paths: 'a..b': empty segment" },
+	{ "audit:\n  redact_paths: ['.a']\n", MANDATE_EINVAL, 2, 18,
+	  "empty segment" },
 	{ "store: {dsn: 'host=x'}\n", MANDATE_EINVAL, 0, 0,
 	  "only to driver postgres" },
 	{ "store: {driver: postgres, dsn: mysql}\n", MANDATE_EINVAL, 0, 0,
@@ -577,6 +580,201 @@ test_bad(void **state)
 	}
 }
 
+/* --listen (struct config_overrides) goes in before the checks across
+ * keys and the derived defaults: the development instance's loopback
+ * check sees it, and tokens.issuer follows it unless the file sets it. */
+static void
+test_listen_override(void **state)
+{
+	static const char *const files[] = {
+		NULL,                                   /* no file: dev */
+		"dev: {enabled: true}\n",
+		"server: {listen: 127.0.0.1:8800}\n",
+		"tokens: {issuer: https://mandate.example}\n",
+	};
+	struct config_overrides ov;
+	struct diag_list dl;
+	struct config *cfg = NULL;
+
+	(void)state;
+	memset(&ov, 0, sizeof(ov));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *f = files[i];
+		int r;
+
+		/* off loopback: refused for a development instance, with the
+		 * option named */
+		ov.listen = "0.0.0.0:9000";
+		diag_init(&dl);
+		r = f == NULL ? config_default_with(&ov, &cfg, &dl) :
+		    config_parse_with("t.yaml", f, strlen(f), &ov, &cfg, &dl);
+		if (i < 2) {
+			assert_int_equal(r, MANDATE_EINVAL);
+			assert_null(cfg);
+			assert_int_equal(dl.n, 1);
+			assert_string_equal(dl.items[0].file, "--listen");
+			assert_non_null(strstr(dl.items[0].msg, "loopback"));
+		} else {
+			assert_int_equal(r, MANDATE_OK);
+			assert_string_equal(cfg->server.listen, "0.0.0.0:9000");
+			assert_string_equal(cfg->tokens.issuer, i == 3 ?
+			    "https://mandate.example" : "http://127.0.0.1:9000");
+			config_free(cfg);
+		}
+
+		ov.listen = "[::1]:9001";
+		diag_init(&dl);
+		r = f == NULL ? config_default_with(&ov, &cfg, &dl) :
+		    config_parse_with("t.yaml", f, strlen(f), &ov, &cfg, &dl);
+		assert_int_equal(r, MANDATE_OK);
+		assert_string_equal(cfg->server.listen_host, "::1");
+		assert_int_equal(cfg->server.listen_port, 9001);
+		assert_string_equal(cfg->tokens.issuer, i == 3 ?
+		    "https://mandate.example" : "http://[::1]:9001");
+		if (i < 2)
+			assert_string_equal(cfg->dev.oidc_issuer,
+			    "http://[::1]:9001/dev");
+		config_free(cfg);
+	}
+	/* port 0 is the caller's to pick; a bad value names the option */
+	ov.listen = "127.0.0.1:0";
+	assert_int_equal(config_default_with(&ov, &cfg, NULL), MANDATE_OK);
+	assert_int_equal(cfg->server.listen_port, 0);
+	config_free(cfg);
+	ov.listen = "127.0.0.1";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_null(cfg);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "host:port"));
+}
+
+/* audit.redact_paths is held to the redactor's limits when the file is
+ * read (at the value's location), not only when the daemon starts. */
+static void
+test_redact_path_limits(void **state)
+{
+	char buf[8192];
+	struct diag_list dl;
+	struct config *cfg = NULL;
+	size_t n, line, col;
+
+	(void)state;
+	/* 256 paths are fine, 257 are not (reported at the list) */
+	for (size_t count = 256; count <= 300; count += 44) {
+		n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths: [");
+		for (size_t i = 0; i < count; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sp%zu",
+			    i ? ", " : "", i);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]\n");
+		assert_true(n < sizeof(buf));
+		diag_init(&dl);
+		if (count == 256) {
+			assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+			    MANDATE_OK);
+			assert_int_equal(cfg->audit.redact_paths.n, 256);
+			config_free(cfg);
+			continue;
+		}
+		assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+		    MANDATE_EINVAL);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "300 paths, at most 256"));
+		diag_linecol(&dl.items[0], &line, &col);
+		assert_int_equal(line, 2);
+		assert_int_equal(col, 17);
+	}
+	/* 32 segments are fine, 40 are not (reported at the path) */
+	for (size_t segs = 32; segs <= 40; segs += 8) {
+		n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths:\n"
+		    "    - ok\n    - ");
+		for (size_t i = 0; i < segs; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%ss",
+			    i ? "." : "");
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\n");
+		diag_init(&dl);
+		if (segs == 32) {
+			assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+			    MANDATE_OK);
+			config_free(cfg);
+			continue;
+		}
+		assert_int_equal(config_parse("t", buf, n, &cfg, &dl),
+		    MANDATE_EINVAL);
+		assert_int_equal(dl.n, 1);
+		assert_non_null(strstr(dl.items[0].msg, "more than 32 segments"));
+		diag_linecol(&dl.items[0], &line, &col);
+		assert_int_equal(line, 4);
+		assert_int_equal(col, 7);
+	}
+	/* longer than 512 bytes */
+	n = (size_t)snprintf(buf, sizeof(buf), "audit:\n  redact_paths: [%0600d]\n",
+	    7);
+	diag_init(&dl);
+	assert_int_equal(config_parse("t", buf, n, &cfg, &dl), MANDATE_EINVAL);
+	assert_non_null(strstr(dl.items[0].msg, "longer than 512 bytes"));
+}
+
+/* A key whose value is refused gets one error, not a second from the
+ * checks that need it (configuration.md: those run once each key is
+ * valid).  A key that is missing, or misspelt, still gets its "needs". */
+static void
+test_no_follow_on_errors(void **state)
+{
+	static const struct {
+		const char *yaml;
+		size_t n_diags;
+		const char *want, *not_want;
+	} cases[] = {
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: http://x.example"
+		  "\n    discovery: true\n    audiences: [a]\n", 1,
+		  "must use https", "needs 'issuer'" },
+		{ "identity:\n  issuers:\n  - name: x\n    kind: spiffe\n"
+		  "    trust_domain: 'Bad Domain'\n    bundle_file: b.json\n"
+		  "    audiences: [a]\n", 1, "trust_domain", "needs 'trust_domain'" },
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    jwks_uri: ftp://x\n    audiences: [a]\n", 1, "jwks_uri",
+		  "exactly one key source" },
+		{ "identity:\n  issuers:\n  - name: x\n    kind: spifee\n"
+		  "    trust_domain: a.example\n    bundle_file: b.json\n"
+		  "    audiences: [a]\n", 1, "unknown value 'spifee'",
+		  "applies only" },
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    discovery: true\n    audiences: ['']\n", 1,
+		  "must not be empty", "at least one audience" },
+		/* a misspelt key: the needed one is missing, so it is said */
+		{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+		  "    discovery: true\n    audience: [a]\n", 2,
+		  "'audiences' must list at least one", NULL },
+		{ "identity:\n  issuers:\n  - name: x\n    discovery: true\n"
+		  "    audiences: [a]\n", 1, "needs 'issuer'", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diag_list dl;
+		struct config *cfg = NULL;
+		bool found = false, unwanted = false;
+
+		diag_init(&dl);
+		assert_int_equal(config_parse("t.yaml", cases[i].yaml,
+		    strlen(cases[i].yaml), &cfg, &dl), MANDATE_EINVAL);
+		for (size_t k = 0; k < dl.n; k++) {
+			if (strstr(dl.items[k].msg, cases[i].want) != NULL)
+				found = true;
+			if (cases[i].not_want != NULL &&
+			    strstr(dl.items[k].msg, cases[i].not_want) != NULL)
+				unwanted = true;
+		}
+		if (!found || unwanted || dl.n != cases[i].n_diags) {
+			diag_print(&dl, stdout);
+			fail_msg("case %zu: want %zu diagnostics with '%s' and "
+			    "none with '%s'", i, cases[i].n_diags, cases[i].want,
+			    cases[i].not_want ? cases[i].not_want : "");
+		}
+	}
+}
+
 static void
 test_defaults_are_dev(void **state)
 {
@@ -754,6 +952,9 @@ main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_defaults_are_dev),
+		cmocka_unit_test(test_listen_override),
+		cmocka_unit_test(test_redact_path_limits),
+		cmocka_unit_test(test_no_follow_on_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_lists_grow),
 		cmocka_unit_test(test_alloc_failures),
