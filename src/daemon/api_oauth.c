@@ -41,13 +41,18 @@ no_store(struct http_request *req)
 	http_response_header(req, "Pragma", "no-cache");
 }
 
-/* The form body of a POST; 1 with *form, or 0 after answering 400/415. */
+/* The form body of a POST (introspection, revocation); 1 with *form, or
+ * 0 after answering 400 invalid_request (RFC 6749 5.2, as RFC 7662 and
+ * RFC 7009 ask: an OAuth client reads the error, so not a 415). */
 static int
 read_form(struct http_request *req, struct http_form *form)
 {
-	if (!http_require_content_type(req,
-	    "application/x-www-form-urlencoded"))
+	if (!http_content_type_is(req, "application/x-www-form-urlencoded")) {
+		no_store(req);
+		http_respond_error(req, 400, "invalid_request", "the body must "
+		    "be application/x-www-form-urlencoded");
 		return 0;
+	}
 	if (http_form_parse(req->arena, req->body.p, req->body.n,
 	    FORM_MAX_PAIRS, FORM_MAX_FIELD, form) != MANDATE_OK) {
 		no_store(req);

@@ -314,3 +314,15 @@ def test_resource_scope_and_metadata_syntax(oauth):
     meta = requests.get(d.url + "/.well-known/oauth-authorization-server",
                         timeout=5).json()
     assert meta["token_endpoint_auth_methods_supported"] == ["none"]
+
+
+def test_introspection_and_revocation_refuse_another_media_type(oauth):
+    # RFC 7662 / RFC 7009 errors are RFC 6749 5.2's: invalid_request, 400
+    d, iss = oauth
+    for path in ("/oauth2/introspect", "/oauth2/revoke"):
+        r = requests.post(d.url + path, headers=bearer(iss.person()),
+                          json={"token": "x"}, timeout=5)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"] == "invalid_request"
+        assert r.headers["Cache-Control"] == "no-store"
+
