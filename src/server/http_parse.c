@@ -166,7 +166,9 @@ list_has(const char *s, const char *t)
 
 /* A Transfer-Encoding value: a list of codings (RFC 9112 6.1), whose empty
  * elements are ignored (RFC 9110 5.6.1).  Any coding but chunked, or
- * chunked with parameters, is one this server does not implement: 501.
+ * chunked with parameters, is one this server does not implement: 501;
+ * but when chunked is not the last coding the body's length cannot be
+ * known at all, which RFC 9112 6.3 makes a 400 whatever the codings.
  * *chunked counts the chunked elements; the caller wants exactly one
  * (chunked twice, or none at all, leaves the body's length unknown: 400). */
 static unsigned
@@ -174,13 +176,19 @@ codings(const char *s, unsigned *chunked)
 {
 	const char *el;
 	size_t n;
+	bool other = false, last_chunked = false;
 
 	while (list_next(&s, &el, &n)) {
-		if (n == 7 && strncasecmp(el, "chunked", 7) == 0)
+		if (n == 0)
+			continue;
+		last_chunked = n == 7 && strncasecmp(el, "chunked", 7) == 0;
+		if (last_chunked)
 			(*chunked)++;
-		else if (n > 0)
-			return 501;
+		else
+			other = true;
 	}
+	if (other)
+		return last_chunked ? 501 : 400;
 	return 0;
 }
 
