@@ -22,7 +22,9 @@
 #include "cli.h"
 
 #define TASK_MAX_REPLY (1u << 20)
-#define TASK_MAX_INTENTS 64
+/* tasks.max_intents allows up to 1024; the daemon checks its own limit */
+#define TASK_MAX_INTENTS 1024
+#define TASK_MAX_AUDIENCES 64
 
 /* Each command's help, then the options they share.  "what" names the
  * command as run() knows it. */
@@ -172,7 +174,7 @@ struct opts {
 	const char *intents[TASK_MAX_INTENTS];   /* also --action */
 	size_t n_intents;
 	const char *subject_token, *actor_token, *task;
-	const char *audiences[TASK_MAX_INTENTS];
+	const char *audiences[TASK_MAX_AUDIENCES];
 	size_t n_audiences;
 	const char *positional;
 };
@@ -237,9 +239,9 @@ parse_opts(int argc, char **argv, int start, struct opts *o,
 			continue;
 		}
 		if (cli_opt(a, "--audience", NULL)) {
-			if (o->n_audiences >= TASK_MAX_INTENTS) {
+			if (o->n_audiences >= TASK_MAX_AUDIENCES) {
 				fprintf(stderr, "%s: more than %d --audience\n",
-				    cmd, TASK_MAX_INTENTS);
+				    cmd, TASK_MAX_AUDIENCES);
 				goto bad;
 			}
 			o->audiences[o->n_audiences++] = argv[++i];
