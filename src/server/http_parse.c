@@ -206,7 +206,11 @@ request_line(char **p, char *end, struct http_head *h)
 		return 400;
 	*s++ = '\0';
 	t = s;
-	while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
+	/* visible ASCII but for what a URI never holds unencoded (RFC 3986
+	 * 2.2, 2.3): a fragment (#) is not sent in a request target (RFC
+	 * 9112 3.2.1), and "<>\^`{|} are not URI characters at all */
+	while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f &&
+	    strchr("\"#<>\\^`{|}", *s) == NULL)
 		s++;
 	tl = (size_t)(s - t);
 	if (tl == 0 || s >= end || *s != ' ')

@@ -476,6 +476,12 @@ test_head_refused(void **state)
 		{ L("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), 505 },
 		{ L("GET / HTTP/0.9\r\nHost: a\r\n\r\n"), 505 },
 		{ L("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), 505 },
+		/* what a URI never holds unencoded, a fragment included */
+		{ L("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET /a?x={1} HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET /a|b HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET /a\"b HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 		/* transfer codings other than chunked: not implemented
 		 * (501) when chunked is last; when it is not, the body's
 		 * length cannot be known (RFC 9112 6.3): 400 */
