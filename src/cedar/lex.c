@@ -443,6 +443,13 @@ cedar_unescape(const char *body, size_t len, bool pattern, char *out,
 			}
 			cp = (uint32_t)v;
 			i = end;
+			/* only \* is a literal star: a star written any other
+			 * way (\u{2a}, \x2a) is a wildcard, as in the reference
+			 * implementation */
+			if (pattern && !star && cp == '*') {
+				cps[o++] = CEDAR_PAT_WILDCARD;
+				continue;
+			}
 		} else if (c == '\r') {
 			*err_off = i;
 			*err_len = 1;

@@ -128,6 +128,12 @@ static const struct {
 	{ "\"\" like \"\"", "true" },
 	{ "\"a*b\" like \"a\\*b\"", "true" },
 	{ "\"axb\" like \"a\\*b\"", "false" },
+	/* only \* is a literal star; \u{2a} and \x2a are wildcards, as in
+	 * the reference implementation */
+	{ "\"ab\" like \"a\\u{2a}\"", "true" },
+	{ "\"xy\" like \"\\x2ay\"", "true" },
+	{ "\"zz\" like \"\\u{2A}\"", "true" },
+	{ "\"a\\\\b\" like \"a\\u{5c}*\"", "true" },
 	{ "\"\\u{e9}t\\u{e9}\" like \"?t?\"", "false" },
 	{ "\"\\u{e9}t\\u{e9}\" like \"*t*\"", "true" },
 	{ "\"\\u{1F600}x\" like \"\\u{1F600}*\"", "true" },
