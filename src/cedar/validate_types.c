@@ -404,9 +404,10 @@ cedar_vt_eq(const struct vtype *a, const struct vtype *b)
 }
 
 /* Least upper bound in strict mode: Bool singletons widen to Bool, sets
- * and records (same attribute names) go element-wise, an attribute is
- * required only when it is required on both sides; everything else must
- * be equal.  *out NULL when there is none; MANDATE_ENOMEM on OOM. */
+ * and records (same attribute names, each required on both sides or
+ * optional on both, as the reference implementation's strict mode asks)
+ * go element-wise; everything else must be equal.  *out NULL when there
+ * is none; MANDATE_ENOMEM on OOM. */
 int
 cedar_vt_lub(struct vctx *v, const struct vtype *a, const struct vtype *b,
     const struct vtype **out)
@@ -448,7 +449,8 @@ cedar_vt_lub(struct vctx *v, const struct vtype *a, const struct vtype *b,
 			return MANDATE_ENOMEM;
 		for (size_t i = 0; i < a->n_attrs; i++) {
 			const struct vtype *e;
-			if (!str_eq(a->attrs[i].name, b->attrs[i].name))
+			if (!str_eq(a->attrs[i].name, b->attrs[i].name) ||
+			    a->attrs[i].required != b->attrs[i].required)
 				return MANDATE_OK;
 			r = cedar_vt_lub(v, a->attrs[i].type, b->attrs[i].type,
 			    &e);
@@ -456,8 +458,7 @@ cedar_vt_lub(struct vctx *v, const struct vtype *a, const struct vtype *b,
 				return r;
 			at[i].name = a->attrs[i].name;
 			at[i].type = e;
-			at[i].required = a->attrs[i].required &&
-			    b->attrs[i].required;
+			at[i].required = a->attrs[i].required;
 		}
 		if ((t = cedar_vt_new(&v->wa, VT_RECORD)) == NULL)
 			return MANDATE_ENOMEM;

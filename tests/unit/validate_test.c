@@ -63,6 +63,15 @@ static const struct vcase cases[] = {
 	{ "trivial", NULL, "permit(principal, action, resource);", NULL },
 	{ "required attr", NULL, P("principal.name == \"a\""), NULL },
 	{ "unknown attr", NULL, P("principal.foo == 1"), "not found" },
+	/* records that differ in an attribute's optionality have no least
+	 * upper bound in strict mode (as the reference) */
+	{ "record lub, optionality differs", NULL,
+	  P("principal.addr == {city: \"a\", zip: \"b\"}"), "compatible" },
+	{ "record lub, optionality differs in a set", NULL,
+	  P("[principal.addr, {city: \"a\", zip: \"b\"}].contains("
+	    "principal.addr)"), "compatible" },
+	{ "record lub, same optionality", NULL,
+	  P("principal.addr == principal.addr"), NULL },
 	{ "optional attr unguarded", NULL, P("principal.nick == \"x\""),
 	  "optional attribute" },
 	{ "optional attr guarded by &&", NULL,
