@@ -797,7 +797,7 @@ consume_why(int outcome)
 }
 
 /* Room for decision_members(). */
-#define DECISION_MEMBERS 16
+#define DECISION_MEMBERS 17
 
 /* The decision's audit fields, in their order; with a task also
  * intent_match, and calls_used when given (>= 0).  The strings and JSON
@@ -840,6 +840,9 @@ decision_members(const struct agent_ctx *c, const char *id, bool allow,
 		M_JSON("arguments", c->arguments);
 	if (c->prompt != NULL)
 		M_STR("prompt", str_make(c->prompt, c->prompt_len));
+	/* last, where the writer would put the current one */
+	if (c->call->policy_hash != NULL)
+		M_STR("policy_hash", str_c(c->call->policy_hash));
 #undef M_STR
 #undef M_BOOL
 #undef M_JSON

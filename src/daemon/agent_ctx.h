@@ -101,6 +101,10 @@ struct agent_call {
 	/* Added: the verified caller whole (NULL for open loopback), for
 	 * the policies' say on naming a task by id (mandate:use_task) */
 	const struct api_caller *who;
+	/* Added: the version hash of the policy set the decision is made
+	 * with (NULL: none), which its audit record names: a reload between
+	 * the decision and its record must not relabel it */
+	const char *policy_hash;
 	/* Added (additive): a question about many candidates (the AuthZEN
 	 * search endpoints), not a call about to be made.  The task is
 	 * resolved and checked and the context set as for a call, but

@@ -522,6 +522,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.who = authenticated ? caller : NULL;
 	call.dry_run = dry_run;
 	call.single = single;
+	call.policy_hash = p != NULL && p->hash[0] != '\0' ? p->hash : NULL;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
 	if (e->error != NULL) {

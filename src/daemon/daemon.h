@@ -109,7 +109,10 @@ struct daemon_policies *daemon_policies_get(struct daemon *d);
 void daemon_policies_put(struct daemon_policies *p);
 
 /* Publish p (the daemon takes the caller's reference); the old snapshot
- * is released once its last reader is done. */
-void daemon_policies_swap(struct daemon *d, struct daemon_policies *p);
+ * is released once its last reader is done.  Replacing a set is recorded
+ * in the audit log first (policy.reloaded): when that record cannot be
+ * written, p is dropped, the current set stays and MANDATE_EIO is
+ * returned (a policy change the log cannot show does not happen). */
+int daemon_policies_swap(struct daemon *d, struct daemon_policies *p);
 
 #endif

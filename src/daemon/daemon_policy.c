@@ -356,39 +356,60 @@ daemon_policies_get(struct daemon *d)
 	return p;
 }
 
-void
+static int audit_policies_of(struct daemon *d,
+    const struct daemon_policies *p, const char *type);
+
+int
 daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
 {
 	struct daemon_policies *old;
 
 	pthread_mutex_lock(&d->policy_lock);
+	old = atomic_load(&d->policies);
+	/* a replacement is an event of its own, recorded before it takes
+	 * effect: a policy change the audit log cannot show does not happen
+	 * (the first load is recorded by daemon_new as policy.loaded) */
+	if (old != NULL && p != NULL && d->audit != NULL &&
+	    audit_policies_of(d, p, "policy.reloaded") != MANDATE_OK) {
+		pthread_mutex_unlock(&d->policy_lock);
+		daemon_log(d, DLOG_ERROR, "policy reload: the audit record "
+		    "could not be written; the current policies stay");
+		daemon_policies_put(p);
+		return MANDATE_EIO;
+	}
 	old = atomic_exchange(&d->policies, p);
 	/* later records name this version */
 	audit_set_policy_hash(d->audit, p != NULL ? p->hash : NULL);
 	pthread_mutex_unlock(&d->policy_lock);
-	/* a replacement is an event of its own (the first load is recorded
-	 * by daemon_new as policy.loaded) */
-	if (old != NULL && p != NULL && d->audit != NULL &&
-	    daemon_audit_policies(d, "policy.reloaded") != MANDATE_OK)
-		daemon_log(d, DLOG_ERROR, "policy reload: the audit record "
-		    "could not be written");
 	daemon_policies_put(old);
+	return MANDATE_OK;
 }
 
 int
 daemon_audit_policies(struct daemon *d, const char *type)
 {
 	struct daemon_policies *p = daemon_policies_get(d);
-	json_t *f;
+	int r;
 
 	if (p == NULL)
 		return MANDATE_EINTERNAL;
+	r = audit_policies_of(d, p, type);
+	daemon_policies_put(p);
+	return r;
+}
+
+/* The audit record of policy set p (policy.loaded, policy.reloaded). */
+static int
+audit_policies_of(struct daemon *d, const struct daemon_policies *p,
+    const char *type)
+{
+	json_t *f;
+
 	f = json_pack("{s:s,s:s,s:I,s:I,s:b,s:b}", "policy_hash", p->hash,
 	    "origin", p->origin ? p->origin : "",
 	    "files", (json_int_t)p->n_files,
 	    "policies", (json_int_t)cedar_policy_set_count(p->set),
 	    "schema", p->schema != NULL, "entities", p->entities != NULL);
-	daemon_policies_put(p);
 	if (f == NULL)
 		return MANDATE_ENOMEM;
 	return daemon_audit(d, NULL, type, STR_NULL, STR_NULL, f);

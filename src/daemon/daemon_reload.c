@@ -132,7 +132,10 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 		    "from %zu files%s", why, p->origin,
 		    cedar_policy_set_count(p->set), p->n_files,
 		    p->entities ? ", with entities" : "");
-		daemon_policies_swap(d, p);
+		r = daemon_policies_swap(d, p);
+		p = NULL;
+		if (r != MANDATE_OK)
+			d->policy_fp = 0;   /* the watch tries again */
 	} else {
 		size_t shown = len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len;
 
@@ -205,6 +208,10 @@ h_reload(struct http_request *req, void *arg)
 		api_audit(d, req, "policies.reloaded", STR_NULL, STR_NULL,
 		    json_pack("{s:s}", "by", caller.principal));
 		http_respond_json(req, 200, j);
+	} else if (r == MANDATE_EIO) {
+		http_respond_error(req, 500, "server_error", "the policies "
+		    "were not replaced: their audit record could not be "
+		    "written; the current policies stay");
 	} else if (r == MANDATE_ENOMEM || r == MANDATE_EINTERNAL) {
 		http_respond_error(req, 500, "server_error", NULL);
 	} else {

@@ -823,3 +823,53 @@ def test_search_token_belongs_to_its_query(pdp):
              {"subject": {"type": "User", "id": "root"}, "action": 5,
               "resource": {"type": "Doc", "id": "x"}})
     assert r.status_code == 200, r.text
+
+
+def test_decision_records_name_the_policy_set_that_decided(start_daemon, tmp_path):
+    """Reloads while decisions are in flight: each decision's audit record
+    names the version (policy_hash) of the set that made it, not the one in
+    force when the record was written.  A permit by everyone-lists (only in
+    V2) must carry V2's hash."""
+    import sqlite3
+    import threading
+    heavy = ('\n@id("heavy")\nforbid (principal, action, resource) when { ['
+             + ",".join(str(i) for i in range(20000)) + '].contains(-1) };\n')
+    rule = ('\n@id("loopback-reloads")\npermit (principal == Delegator::"dev:loopback",'
+            ' action == Action::"mandate:reload_policies", resource);\n')
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "policies" / "heavy.cedar").write_text(heavy + rule)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG.replace("  watch: true\n", "  watch: false\n"))
+    stop = threading.Event()
+
+    def asker():
+        s = requests.Session()
+        while not stop.is_set():
+            s.post(d.url + EVAL, json=req(action="list"), timeout=30)
+
+    ts = [threading.Thread(target=asker) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for n in range(30):
+        (tmp_path / "policies" / "p.cedar").write_text(
+            POLICY_V2 if n % 2 == 0 else POLICY_V1)
+        assert requests.post(d.url + "/v1/policies/reload", timeout=30).status_code == 200
+    stop.set()
+    for t in ts:
+        t.join()
+    assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(str(tmp_path / "data" / "mandate.db"))
+    recs = [(t, json.loads(f)) for t, f in db.execute(
+        "SELECT type, fields_json FROM audit_events ORDER BY id")]
+    db.close()
+    # the hashes of the two versions, from the reload records: the
+    # version that has everyone-lists is the one whose decisions permit
+    hashes = {f["policy_hash"] for t, f in recs if t == "policy.reloaded"}
+    assert len(hashes) == 2
+    permits = [f for t, f in recs if t == "decision" and f["decision"]]
+    denies = [f for t, f in recs if t == "decision" and not f["decision"]]
+    assert permits and denies
+    v2 = {f["policy_hash"] for f in permits}
+    assert len(v2) == 1, v2                      # every permit: V2's hash
+    assert all(f["policy_hash"] != next(iter(v2)) for f in denies)

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "daemon/daemon_int.h"
 #include "util/status.h"
 
@@ -464,6 +466,44 @@ test_daemon_life_cycle_and_swap(void **state)
 		assert_int_equal(n, 200);
 		assert_non_null(strstr(ev[0].fields_json.p, "policy_hash"));
 		arena_free(&a);
+	}
+	{
+		/* a replacement whose audit record cannot be written does
+		 * not happen: another connection holds the write lock past
+		 * the busy timeout (5 s) */
+		struct daemon_policies *p = NULL, *before, *after;
+		char db[300];
+		sqlite3 *raw;
+
+		snprintf(db, sizeof(db), "%s/data/mandate.db", tmpdir);
+		assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(raw, "BEGIN EXCLUSIVE", NULL, NULL,
+		    NULL), SQLITE_OK);
+		before = daemon_policies_get(d);
+		assert_int_equal(daemon_policies_load(d->cfg, log, &p),
+		    MANDATE_OK);
+		assert_int_equal(daemon_policies_swap(d, p), MANDATE_EIO);
+		after = daemon_policies_get(d);
+		assert_ptr_equal(before, after);      /* the set in force stays */
+		daemon_policies_put(after);
+		assert_int_equal(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(raw);
+		/* the log writable again: the next one goes through */
+		p = NULL;
+		assert_int_equal(daemon_policies_load(d->cfg, log, &p),
+		    MANDATE_OK);
+		for (int i = 0; i < 100 && daemon_policies_swap(d, p) !=
+		    MANDATE_OK; i++) {
+			usleep(100000);   /* until the log says it is ready */
+			p = NULL;
+			assert_int_equal(daemon_policies_load(d->cfg, log, &p),
+			    MANDATE_OK);
+		}
+		after = daemon_policies_get(d);
+		assert_ptr_not_equal(before, after);  /* (before still held) */
+		daemon_policies_put(after);
+		daemon_policies_put(before);
 	}
 	daemon_stop(d);
 	daemon_stop(d);               /* idempotent */
