@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -496,6 +497,16 @@ struct sq_store {
 	uint64_t wgen;
 	store_log_fn *log;
 	void *log_ctx;
+	/* The files the connections write: a database file or WAL removed
+	 * or replaced while open (a mistaken cleanup) would take every
+	 * later commit with it, unseen (SQLite does not check in WAL mode).
+	 * Checked at each write transaction's start (file_ours). */
+	char db_path[4096];
+	bool have_ids;                  /* db_path was stat-able at open */
+	dev_t db_dev, wal_dev;
+	ino_t db_ino, wal_ino;
+	bool wal_known;                 /* wal_dev/wal_ino recorded */
+	_Atomic int files_gone;         /* sticky: found removed/replaced */
 };
 
 /* One operation's borrowed connection. */
@@ -837,9 +848,44 @@ run_simple(struct op *op, enum stmt_id id)
 	return run_stmt(op, id, q, NULL);
 }
 
+/* Are the database file and its WAL still the files this store opened?
+ * Once either is found removed or replaced, always false: what was
+ * committed since went to a file no one will read again, and only a
+ * restart (which opens the files there now) can be trusted. */
+static bool
+file_ours(struct sq_store *st)
+{
+	struct stat sb;
+	char wal[4100];
+
+	if (!st->have_ids)
+		return true;
+	if (atomic_load(&st->files_gone))
+		return false;
+	if (stat(st->db_path, &sb) != 0 || sb.st_dev != st->db_dev ||
+	    sb.st_ino != st->db_ino)
+		goto gone;
+	snprintf(wal, sizeof(wal), "%s-wal", st->db_path);
+	/* (our open connections keep the WAL: it is not deleted under
+	 * them, and restarted or truncated in place) */
+	if (st->wal_known && (stat(wal, &sb) != 0 || sb.st_dev !=
+	    st->wal_dev || sb.st_ino != st->wal_ino))
+		goto gone;
+	return true;
+gone:
+	if (!atomic_exchange(&st->files_gone, 1))
+		log_msg(st, MANDATE_EIO, "open", "the database file or its "
+		    "WAL was removed or replaced while in use: nothing more "
+		    "is written (restart the daemon to use the files there "
+		    "now, and check the audit log with mandate audit verify)");
+	return false;
+}
+
 static int
 tx_begin(struct op *op)
 {
+	if (!file_ours(op->st))
+		return MANDATE_EIO;
 	return run_simple(op, ST_BEGIN);
 }
 
@@ -1342,6 +1388,17 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 	}
 	if ((r = create_file(st, target)) != MANDATE_OK)
 		goto out;
+	{
+		struct stat sb;
+
+		if (strlen(target) < sizeof(st->db_path) &&
+		    stat(target, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			memcpy(st->db_path, target, strlen(target) + 1);
+			st->db_dev = sb.st_dev;
+			st->db_ino = sb.st_ino;
+			st->have_ids = true;
+		}
+	}
 	for (unsigned i = 0; i < opt->pool_size; i++) {
 		if ((r = conn_open(st, target, &st->conns[i])) != MANDATE_OK)
 			goto out;
@@ -1353,6 +1410,19 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 		    (r = set_audit_indexes(st, st->conns[0].db,
 		    opt->audit_indexes)) != MANDATE_OK)
 			goto out;
+	}
+	if (st->have_ids) {
+		/* the WAL, there once the connections have opened (and the
+		 * migration has written) */
+		struct stat sb;
+		char wal[4100];
+
+		snprintf(wal, sizeof(wal), "%s-wal", st->db_path);
+		if (stat(wal, &sb) == 0) {
+			st->wal_dev = sb.st_dev;
+			st->wal_ino = sb.st_ino;
+			st->wal_known = true;
+		}
 	}
 	*impl = st;
 	st = NULL;

@@ -873,3 +873,20 @@ def test_decision_records_name_the_policy_set_that_decided(start_daemon, tmp_pat
     v2 = {f["policy_hash"] for f in permits}
     assert len(v2) == 1, v2                      # every permit: V2's hash
     assert all(f["policy_hash"] != next(iter(v2)) for f in denies)
+
+
+@pytest.mark.parametrize("victim", ["mandate.db", "mandate.db-wal"])
+def test_database_removed_under_the_daemon_fails_closed(pdp, victim):
+    """A database file or WAL removed while the daemon runs (a mistaken
+    cleanup) would take every later record with it, unseen: from then on
+    nothing is written, decisions are denies, /readyz says so, and the
+    log says to restart."""
+    d, tmp_path = pdp
+    assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
+    os.unlink(tmp_path / "data" / victim)
+    for _ in range(3):
+        r = post(d, EVAL, req(props={"owner": "alice"}))
+        assert r.status_code in (200, 500), r.text
+        assert r.status_code == 500 or r.json()["decision"] is False, r.text
+    assert wait_for(lambda: requests.get(d.url + "/readyz", timeout=5).status_code == 503)
+    assert "removed or replaced" in d.log_text()
