@@ -971,14 +971,25 @@ mono_ms(void)
 
 /* policies.watch: reload when the files' fingerprint changed since the
  * last attempt (a refused set is not retried until the files change
- * again). */
+ * again), and has then stayed the same for one interval: a file caught
+ * while it is being rewritten in place (truncated, then written: `cat
+ * new > file`) is empty or partial for a moment, and an empty policy
+ * file is valid Cedar that would drop its forbids. */
 static void
 watch_check(struct daemon *d)
 {
 	uint64_t fp = daemon_policies_fingerprint(d->cfg);
 
-	if (fp != d->policy_fp)
-		daemon_policies_reload(d, "policy files changed", NULL);
+	if (fp == d->policy_fp) {
+		d->watch_pending = 0;
+		return;
+	}
+	if (fp != d->watch_pending) {
+		d->watch_pending = fp;          /* first sighting: wait */
+		return;
+	}
+	d->watch_pending = 0;
+	daemon_policies_reload(d, "policy files changed", NULL);
 }
 
 /* Key maintenance (publish-then-sign rotation steps).  A new signing key

@@ -74,6 +74,9 @@ struct daemon {
 	 * policy_fp is the watched files' fingerprint at the last attempt */
 	pthread_mutex_t reload_lock;
 	_Atomic uint64_t policy_fp;
+	/* the watch's last sighting of a changed fingerprint (main thread
+	 * only): a change is loaded once seen twice in a row */
+	uint64_t watch_pending;
 	bool started;
 	bool stopped;
 	bool locks_ok;

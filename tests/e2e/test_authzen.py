@@ -890,3 +890,39 @@ def test_database_removed_under_the_daemon_fails_closed(pdp, victim):
         assert r.status_code == 500 or r.json()["decision"] is False, r.text
     assert wait_for(lambda: requests.get(d.url + "/readyz", timeout=5).status_code == 503)
     assert "removed or replaced" in d.log_text()
+
+
+def test_watch_does_not_load_a_file_caught_mid_rewrite(start_daemon, tmp_path):
+    """A policy file rewritten in place (truncated, then written) is empty
+    for a moment; an empty file is valid Cedar, so loading it would drop
+    its forbids.  The watch loads a change only once the files have stayed
+    the same for one interval: a forbid never lapses here."""
+    import threading
+    forbid = ('@id("no-admin-delete")\nforbid (principal, action == Action::"delete", '
+              'resource);\n')
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "policies" / "f.cedar").write_text(forbid)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG)            # watch: true, reload_interval: 1s
+    stop, permitted = threading.Event(), []
+
+    def asker():
+        while not stop.is_set():
+            if post(d, EVAL, req(subject="root", action="delete")).json()["decision"]:
+                permitted.append(time.monotonic())
+            time.sleep(0.03)
+
+    t = threading.Thread(target=asker)
+    t.start()
+    try:
+        for _ in range(5):
+            (tmp_path / "policies" / "f.cedar").write_text("")
+            time.sleep(0.6)
+            (tmp_path / "policies" / "f.cedar").write_text(forbid)
+            time.sleep(0.6)
+    finally:
+        stop.set()
+        t.join()
+    assert permitted == [], "the forbid lapsed %d times" % len(permitted)
+    assert d.stop() == 0, d.log_text()
