@@ -423,7 +423,16 @@ parse_type(struct jparser *p, json_t *v, const char *where, int depth,
 				    "to be a boolean");
 				return NULL;
 			}
-			t->open = json_is_true(additional);
+			if (json_is_true(additional)) {
+				/* open records: experimental in Cedar, refused by
+				 * the reference unless enabled, and not supported
+				 * here (taken as closed they would fail valid
+				 * requests) */
+				jerr(p, where, "records with "
+				    "`additionalAttributes: true` (open records) "
+				    "are not supported");
+				return NULL;
+			}
 		}
 		t->kind = RT_RECORD;
 		if (!record_attrs(p, attributes,

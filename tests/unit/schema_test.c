@@ -463,6 +463,10 @@ static const struct bad_case bad_cases[] = {
 	  "\"entityTypes\": {\"A B\": {}}, \"actions\": {}}}", true,
 	    MANDATE_EPARSE, -1, "", 2 },
 	{ "[]", true, MANDATE_EPARSE, -1, "JSON object of namespaces", 1 },
+	/* open records: refused (the reference too, unless enabled) */
+	{ "{\"\": {\"entityTypes\": {\"A\": {\"shape\": {\"type\": \"Record\", "
+	  "\"attributes\": {}, \"additionalAttributes\": true}}}, "
+	  "\"actions\": {}}}", true, MANDATE_EPARSE, -1, "open records", 1 },
 };
 
 static void
