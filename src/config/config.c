@@ -1678,7 +1678,9 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			return;
 		for (int i = 0; f->names[i]; i++) {
 			if (strcmp(s, f->names[i]) == 0) {
-				/* XXX the name stays for the store to come */
+				/* store.driver: "postgres" is a known name
+				 * (the store it will name is not built yet):
+				 * refused here, where its location is known */
 				if (f->names == driver_names &&
 				    i == CONFIG_STORE_POSTGRES)
 					report(c, v, "%s: postgres is not "
