@@ -15,7 +15,7 @@ import time
 
 from conftest import ROOT
 
-TODO = os.path.join(ROOT, "examples", "authzen-interop", "todo")
+TODO_SCENARIO = os.path.join(ROOT, "examples", "authzen-interop", "todo")
 
 CONFIG = """
 data_dir: @DIR@/data
@@ -41,7 +41,7 @@ EVAL = json.dumps({
 
 def daemon(start_daemon, tmp_path):
     for f in ("policies.cedar", "entities.json"):
-        shutil.copy(os.path.join(TODO, f), tmp_path / f)
+        shutil.copy(os.path.join(TODO_SCENARIO, f), tmp_path / f)
     return start_daemon(CONFIG)
 
 

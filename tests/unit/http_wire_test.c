@@ -70,43 +70,39 @@ release_later(void *p)
 	return NULL;
 }
 
-/* Answers "held", released 150 ms later from another thread. */
+/* Hold req's answer (body) and release it ms later from another thread. */
 static void
-h_hold(struct http_request *req, void *arg)
+hold_answer(struct http_request *req, int ms, const char *body)
 {
 	struct release *r = malloc(sizeof(*r));
 	pthread_t t;
 
-	(void)arg;
 	assert_non_null(r);
 	assert_int_equal(http_hold_fallback(req, 503, "text/plain", "fb", 2),
 	    0);
 	r->h = http_hold(req);
-	r->ms = 150;
+	r->ms = ms;
 	assert_non_null(r->h);
-	http_respond(req, 200, "text/plain", "held", 4);
+	http_respond(req, 200, "text/plain", body, strlen(body));
 	assert_int_equal(pthread_create(&t, NULL, release_later, r), 0);
 	pthread_detach(t);
 }
 
-/* Answers "quick", held and released at once by another thread (while
- * the worker is still in the turn that ran the handler). */
+/* Answers "held", released 150 ms later. */
+static void
+h_hold(struct http_request *req, void *arg)
+{
+	(void)arg;
+	hold_answer(req, 150, "held");
+}
+
+/* Answers "quick", released at once (while the worker is still in the
+ * turn that ran the handler). */
 static void
 h_hold0(struct http_request *req, void *arg)
 {
-	struct release *r = malloc(sizeof(*r));
-	pthread_t t;
-
 	(void)arg;
-	assert_non_null(r);
-	assert_int_equal(http_hold_fallback(req, 503, "text/plain", "fb", 2),
-	    0);
-	r->h = http_hold(req);
-	r->ms = 0;
-	assert_non_null(r->h);
-	http_respond(req, 200, "text/plain", "quick", 5);
-	assert_int_equal(pthread_create(&t, NULL, release_later, r), 0);
-	pthread_detach(t);
+	hold_answer(req, 0, "quick");
 }
 
 static struct http_server *
