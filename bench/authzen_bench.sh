@@ -32,7 +32,10 @@
 # PREFIX.async), AZ_STAT=1
 # (perf stat the daemon during that run: CPU time and context
 # switches per evaluation, which a shared machine disturbs less
-# than the rate, and its fdatasync calls, one per group commit).
+# than the rate, its fdatasync calls, one per group commit, and the
+# block device requests it issues per fdatasync: the WAL's data, plus
+# the inode when a commit changed it; the cache flush that follows is
+# issued by a kernel worker and not counted).
 # The daemon's database lives under $TMPDIR (mktemp): TMPDIR=/dev/shm puts
 # it on tmpfs, where fdatasync returns at once, to see what the disk's
 # flush costs the sync mode.
@@ -151,9 +154,9 @@ CFG
 		    -p "$pid" -- sleep "$seconds" > "$tmp/perf.out" 2>&1 &
 		ppid=$!
 	elif [ -n "${AZ_STAT:-}" ]; then
-		# the daemon's CPU time, context switches and fdatasync
-		# calls during the evaluation run
-		perf stat -e task-clock,context-switches,syscalls:sys_enter_fdatasync \
+		# the daemon's CPU time, context switches, fdatasync calls
+		# and block requests during the evaluation run
+		perf stat -e task-clock,context-switches,syscalls:sys_enter_fdatasync,block:block_rq_issue \
 		    -x, -o "$tmp/stat-$1.txt" -p "$pid" -- sleep "$seconds" \
 		    > /dev/null 2>&1 &
 		ppid=$!
@@ -277,6 +280,9 @@ for mode, r in (("sync", sync), ("async", asy)):
     syncs = st.get("syscalls:sys_enter_fdatasync", 0)
     if syncs > 0:
         out.append("%.1f evaluations per fdatasync (group commit)" % (n / syncs))
+        if "block:block_rq_issue" in st:
+            out.append("%.2f device writes per fdatasync"
+                       % (st["block:block_rq_issue"] / syncs))
     print("audit %s, per evaluation (perf stat of the daemon): %s"
           % (mode, ", ".join(out)))
 print("sync: every evaluation's audit record is durable before its answer; "
