@@ -26,7 +26,8 @@
  *            bundle here, and a chain that does not verify gets 403 on
  *            every request (it is never trusted)
  *   HEAD     reading a request head into the connection's buffer
- *            (server.connection_memory bytes: a longer head gets 431)
+ *            (server.connection_memory bytes: a longer head gets
+ *            431, or 414 when its request line alone does not fit)
  *   BODY     a Content-Length body, into the request arena
  *   CHUNKED  a chunked body, decoded into the request arena
  *   HELD     the handler has answered, a hold is out (nothing is read)
@@ -742,9 +743,12 @@ on_head(struct conn *c)
 	ri->head = &c->head;
 	memset(&c->head, 0, sizeof(c->head));
 	if (hl == 0) {
-		/* the buffer is full and the head goes on */
+		/* the buffer is full and the head goes on: past its request
+		 * line, the header fields are too large; within it, the
+		 * target is too long (RFC 9112 3: 414) */
 		http_req_ids(ri, NULL, NULL, c->remote);
-		refuse(c, 431);
+		refuse(c, memchr(c->buf + c->rd, '\n', c->wr - c->rd) != NULL ?
+		    431 : 414);
 		return 1;
 	}
 	if ((copy = arena_alloc(&ri->arena, hl)) == NULL) {
