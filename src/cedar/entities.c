@@ -1261,15 +1261,6 @@ is_empty_object(const struct ajson *j)
 	return j == NULL || (j->type == AJSON_OBJECT && j->u.obj.n == 0);
 }
 
-/* A member that is null counts as absent. */
-static const struct ajson *
-get_present(const struct ajson *j, const char *key)
-{
-	const struct ajson *v = ajson_get(j, key);
-
-	return v != NULL && v->type == AJSON_NULL ? NULL : v;
-}
-
 static int
 parse_entity(struct cedar_jctx *c, const struct ajson *ej,
     struct cedar_entity *e)
@@ -1310,9 +1301,14 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 		if ((r = check_enum(c, &e->uid)) != MANDATE_OK)
 			return r;
 	}
-	attrs = get_present(ej, "attrs");
-	tags = get_present(ej, "tags");
-	parents = get_present(ej, "parents");
+	/* "attrs" and "parents" are required and "tags" optional, none of
+	 * them null, as in the reference's deserializer (Cedar's entities
+	 * format): a misspelt "attributes" is an error, not an entity with
+	 * no attributes (checked last, so that an error in what is there
+	 * is reported first) */
+	attrs = ajson_get(ej, "attrs");
+	tags = ajson_get(ej, "tags");
+	parents = ajson_get(ej, "parents");
 	if (schema_action && (!is_empty_object(attrs) ||
 	    !is_empty_object(tags))) {
 		point_at(c, !is_empty_object(attrs) ? attrs : tags);
@@ -1332,13 +1328,14 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 	if ((r = parse_attrs(c, tags, true, et ? et->tags : NULL,
 	    &e->tags)) != MANDATE_OK)
 		return r;
-	if (parents == NULL)
-		return MANDATE_OK;
-	point_at(c, parents);
-	if (parents->type != AJSON_ARRAY)
-		return cedar_jctx_error(c, MANDATE_EINVAL,
-		    "\"parents\" must be an array");
-	np = parents->u.arr.n;
+	np = 0;
+	if (parents != NULL) {
+		point_at(c, parents);
+		if (parents->type != AJSON_ARRAY)
+			return cedar_jctx_error(c, MANDATE_EINVAL,
+			    "\"parents\" must be an array");
+		np = parents->u.arr.n;
+	}
 	if (np > 0 && (ps = arena_calloc(c->a, np, sizeof(*ps))) == NULL)
 		return cedar_jctx_error(c, MANDATE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < np; i++) {
@@ -1353,6 +1350,13 @@ parse_entity(struct cedar_jctx *c, const struct ajson *ej,
 			    (int)ps[i].type.n, ps[i].type.p);
 		if ((r = check_enum(c, &ps[i])) != MANDATE_OK)
 			return r;
+	}
+	if (parents == NULL || attrs == NULL) {
+		point_at(c, ej);
+		return cedar_jctx_error(c, MANDATE_EINVAL, "entity without "
+		    "\"%s\" (Cedar's entity format requires \"attrs\" and "
+		    "\"parents\", even empty)", attrs == NULL ? "attrs" :
+		    "parents");
 	}
 	e->parents = ps;
 	e->n_parents = np;

@@ -227,19 +227,35 @@ static const struct ent_case ent_cases[] = {
 	  { { "A::", "{d:decimal(15000),e:B::\"x\",ip:ip(10.0.0.1/8),"
 	      "mixed:[true,1,\"a\",[],{}],neg:-9223372036854775808,"
 	      "plain:{id:\"x\",type:\"B\"},t:datetime(90000000)}" } }, 1 },
-	{ "attrs and parents optional", false,
-	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}}]", MANDATE_OK, NULL, -1,
+	{ "empty attrs and parents", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":[]}]", MANDATE_OK, NULL, -1,
 	  { { "A::a", "A::b", false } }, { { "A::a", "{}" } }, 1 },
+	/* required, as by the reference: a misspelt "attributes" or a
+	 * forgotten "parents" is an error, not an empty member */
+	{ "attrs required", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attributes\":{},"
+	  "\"parents\":[]}]", MANDATE_EINVAL, "without \"attrs\"", 1,
+	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
+	{ "parents required", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{}}]",
+	  MANDATE_EINVAL, "without \"parents\"", 1, { { NULL, NULL, 0 } },
+	  { { NULL, NULL } }, -1 },
+	{ "tags null", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":[],\"tags\":null}]", MANDATE_EINVAL,
+	  "must be an object", -1, { { NULL, NULL, 0 } }, { { NULL, NULL } },
+	  -1 },
 	{ "empty", false, "[]", MANDATE_OK, NULL, -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, 0 },
 	{ "diamond", false,
-	  "[{\"uid\":{\"type\":\"N\",\"id\":\"a\"},\"parents\":["
+	  "[{\"uid\":{\"type\":\"N\",\"id\":\"a\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"N\",\"id\":\"b\"},{\"type\":\"N\",\"id\":\"c\"}]},"
-	  "{\"uid\":{\"type\":\"N\",\"id\":\"b\"},\"parents\":["
+	  "{\"uid\":{\"type\":\"N\",\"id\":\"b\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"N\",\"id\":\"d\"}]},"
-	  "{\"uid\":{\"type\":\"N\",\"id\":\"c\"},\"parents\":["
+	  "{\"uid\":{\"type\":\"N\",\"id\":\"c\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"N\",\"id\":\"d\"}]},"
-	  "{\"uid\":{\"type\":\"N\",\"id\":\"d\"},\"parents\":["
+	  "{\"uid\":{\"type\":\"N\",\"id\":\"d\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"M\",\"id\":\"absent\"}]}]",
 	  MANDATE_OK, NULL, -1,
 	  { { "N::a", "N::d", true }, { "N::a", "M::absent", true },
@@ -255,14 +271,16 @@ static const struct ent_case ent_cases[] = {
 	  MANDATE_EPARSE, "duplicate", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "duplicate entity, different", false,
-	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},"
-	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1}}]",
-	  MANDATE_EINVAL, "duplicate entity", 32, { { NULL, NULL, 0 } },
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},\"parents\":[]},"
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{\"x\":1},"
+	  "\"parents\":[]}]",
+	  MANDATE_EINVAL, "duplicate entity", 56, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "duplicate entity, different parents", false,
-	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":"
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},\"parents\":"
 	  "[{\"type\":\"G\",\"id\":\"1\"}]},"
-	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":[]}]",
+	  " {\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":[]}]",
 	  MANDATE_EINVAL, "duplicate entity", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	/* the reference accepts a repeat that is the same entity: attrs equal
@@ -290,14 +308,14 @@ static const struct ent_case ent_cases[] = {
 	  MANDATE_EPARSE, "invalid JSON", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "cycle", false,
-	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":["
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"A\",\"id\":\"b\"}]},"
-	  "{\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"parents\":["
+	  "{\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"A\",\"id\":\"a\"}]}]",
 	  MANDATE_EINVAL, "cycle", 1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "self parent", false,
-	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"parents\":["
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},\"parents\":["
 	  "{\"type\":\"A\",\"id\":\"a\"}]}]",
 	  MANDATE_EINVAL, "cycle", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
@@ -311,9 +329,17 @@ static const struct ent_case ent_cases[] = {
 	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
 	{ "unknown keys ignored", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\",\"x\":1},"
-	  "\"attributes\":{},\"attrs\":null,\"parents\":null}]",
+	  "\"attributes\":{\"k\":1},\"attrs\":{},\"parents\":[]}]",
 	  MANDATE_OK, NULL, -1, { { "A::a", "A::a", true } },
 	  { { "A::a", "{}" } }, 1 },
+	{ "attrs null", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":null,"
+	  "\"parents\":[]}]", MANDATE_EINVAL, "must be an object", -1,
+	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
+	{ "parents null", false,
+	  "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":null}]", MANDATE_EINVAL, "must be an array", -1,
+	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
 	{ "uid not strings", false,
 	  "[{\"uid\":{\"type\":\"A\",\"id\":1}}]",
 	  MANDATE_EINVAL, "expected an entity uid", -1, { { NULL, NULL, 0 } },
@@ -345,7 +371,8 @@ static const struct ent_case ent_cases[] = {
 	  "\"rec\":{\"x\":2},\"nick\":[]},"
 	  "\"parents\":[{\"type\":\"Group\",\"id\":\"g\"}],"
 	  "\"tags\":{\"t\":\"v\"}},"
-	  "{\"uid\":{\"type\":\"Status\",\"id\":\"on\"}},"
+	  "{\"uid\":{\"type\":\"Status\",\"id\":\"on\"},\"attrs\":{},"
+	  "\"parents\":[]},"
 	  "{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},\"attrs\":{},"
 	  "\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]}]",
 	  MANDATE_OK, NULL, -1,
@@ -386,7 +413,7 @@ static const struct ent_case ent_cases[] = {
 	  MANDATE_EINVAL, "required attribute `x`", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "bad parent type", true,
-	  "[{\"uid\":{\"type\":\"Group\",\"id\":\"g\"},"
+	  "[{\"uid\":{\"type\":\"Group\",\"id\":\"g\"},\"attrs\":{},"
 	  "\"parents\":[{\"type\":\"User\",\"id\":\"a\"}]}]",
 	  MANDATE_EINVAL, "ancestor of type `User`", -1,
 	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
@@ -399,7 +426,8 @@ static const struct ent_case ent_cases[] = {
 	  MANDATE_EINVAL, "not declared in the schema", -1,
 	  { { NULL, NULL, 0 } }, { { NULL, NULL } }, -1 },
 	{ "action mismatch", true,
-	  "[{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},\"parents\":[]}]",
+	  "[{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},\"attrs\":{},"
+	  "\"parents\":[]}]",
 	  MANDATE_EINVAL, "does not match", -1, { { NULL, NULL, 0 } },
 	  { { NULL, NULL } }, -1 },
 	{ "tags not declared", true,
@@ -488,7 +516,7 @@ static void
 test_null_store_and_tags(void **state)
 {
 	const char *json = "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},"
-	    "\"tags\":{\"k\":[1,1,2]}}]";
+	    "\"attrs\":{},\"parents\":[],\"tags\":{\"k\":[1,1,2]}}]";
 	struct cedar_uid a = uid("A::a"), b = uid("A::b");
 	struct cedar_entities *es = NULL;
 	const struct cedar_entity *e;
@@ -514,9 +542,10 @@ test_nul_in_keys(void **state)
 {
 	/* NUL is an ordinary character in strings and keys */
 	const char *json = "[{\"uid\":{\"type\":\"A\",\"id\":\"a\\u0000\"},"
-	    "\"attrs\":{\"k\\u0000x\":\"\\u0000\",\"\\\\u0000\":1}}]";
+	    "\"attrs\":{\"k\\u0000x\":\"\\u0000\",\"\\\\u0000\":1},"
+	    "\"parents\":[]}]";
 	const char *both = "[{\"uid\":{\"type\":\"A\",\"id\":\"\\uFFFF\"},"
-	    "\"attrs\":{\"k\\u0000\":1}}]";
+	    "\"attrs\":{\"k\\u0000\":1},\"parents\":[]}]";
 	struct cedar_uid a = { STR_LIT("A"), { "a\0", 2 } };
 	struct cedar_entities *es = NULL;
 	const struct cedar_entity *e;
@@ -587,7 +616,8 @@ test_long_chain(void **state)
 	n += (size_t)snprintf(buf + n, cap - n, "[");
 	for (int i = 0; i < 2000; i++)
 		n += (size_t)snprintf(buf + n, cap - n,
-		    "%s{\"uid\":{\"type\":\"N\",\"id\":\"%d\"},\"parents\":"
+		    "%s{\"uid\":{\"type\":\"N\",\"id\":\"%d\"},\"attrs\":{},"
+		    "\"parents\":"
 		    "[{\"type\":\"N\",\"id\":\"%d\"}]}", i ? "," : "", i,
 		    i + 1 < 2000 ? i + 1 : 5000);
 	n += (size_t)snprintf(buf + n, cap - n, "]");
@@ -1036,9 +1066,16 @@ static const struct pos_case pos_cases[] = {
 	  "{\"age\":\"old\"}}]", "\"old\"", "expected Long", true },
 	{ 'e', true, "[{\"uid\":{\"type\":\"User\",\"id\":\"a\"},\"attrs\":"
 	  "{}}]", "{}", "required attribute", true },
-	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"}},\n"
-	  " {\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"attrs\":null,"
-	  "\"tags\":[1]}]", "[1]", "must be an object", true },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":[]},\n {\"uid\":{\"type\":\"A\",\"id\":\"b\"},"
+	  "\"attrs\":{},\"parents\":[],\"tags\":[1]}]", "[1]",
+	  "must be an object", true },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"b\"},\"attrs\":"
+	  "null,\"parents\":[]}]", "null", "must be an object", true },
+	{ 'e', false, "[{\"uid\":{\"type\":\"A\",\"id\":\"a\"},\"attrs\":{},"
+	  "\"parents\":[]},\n {\"uid\":{\"type\":\"A\",\"id\":\"b\"},"
+	  "\"attrs\":{}}]", "{\"uid\":{\"type\":\"A\",\"id\":\"b\"},"
+	  "\"attrs\":{}}", "without \"parents\"", true },
 	{ 'c', false, "{\"a\":{\"b\":[true, null]}}", "null", "null", true },
 	{ 'c', true, "{\"ip\":\"1.2.3\"}", "\"1.2.3\"", "invalid ipaddr", true },
 	{ 'r', true, "{" P_USER A_VIEW R_GROUP ",\"context\":{\"ip\":"
@@ -1102,11 +1139,13 @@ test_action_hierarchy(void **state)
 	    "entity U; action all; action read in [all];\n"
 	    "action view in [read] appliesTo { principal: U, resource: U };\n";
 	const char *ok = "[{\"uid\":{\"type\":\"Action\",\"id\":\"view\"},"
+	    "\"attrs\":{},"
 	    "\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]},"
-	    "{\"uid\":{\"type\":\"Action\",\"id\":\"read\"},"
+	    "{\"uid\":{\"type\":\"Action\",\"id\":\"read\"},\"attrs\":{},"
 	    "\"parents\":[{\"type\":\"Action\",\"id\":\"all\"}]}]";
 	const char *partial = "[{\"uid\":{\"type\":\"Action\",\"id\":"
-	    "\"view\"},\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]}]";
+	    "\"view\"},\"attrs\":{},"
+	    "\"parents\":[{\"type\":\"Action\",\"id\":\"read\"}]}]";
 	struct cedar_uid view = uid("Action::view"), all = uid("Action::all");
 	struct cedar_schema *s = NULL;
 	struct cedar_entities *es = NULL;
