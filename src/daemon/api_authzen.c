@@ -449,25 +449,31 @@ run_policies(struct daemon *d, struct http_request *req,
 
 		r = daemon_context_tree(req->arena, ctx, &tree) ?
 		    cedar_request_build_tree(req->arena, principal, action,
-		    resource, &tree, p->schema, false, &creq, &dl) :
+		    resource, &tree, p->schema, true, &creq, &dl) :
 		    MANDATE_EINVAL;
 	}
-	if (r != MANDATE_OK) {
+	if (r != MANDATE_OK && r != MANDATE_EVALIDATE) {
 		diag_init(&dl);
 		if ((ctext = json_dumps(ctx, JSON_COMPACT)) == NULL) {
 			r = MANDATE_ENOMEM;
 			goto out;
 		}
-		if ((r = cedar_request_build(req->arena, principal, action,
-		    resource, ctext, p->schema, false, &creq, &dl)) !=
-		    MANDATE_OK) {
-			snprintf(o->err, sizeof(o->err), "the request cannot "
-			    "be expressed in Cedar: %s", dl.n > 0 ?
-			    dl.items[0].msg : "invalid");
-			if (r != MANDATE_ENOMEM)
-				r = MANDATE_EINVAL;
-			goto out;
-		}
+		r = cedar_request_build(req->arena, principal, action,
+		    resource, ctext, p->schema, true, &creq, &dl);
+	}
+	if (r != MANDATE_OK) {
+		/* with policies.schema, a request must fit it (its action
+		 * declared, the principal and resource of the types it
+		 * applies to, the context of its type), as Cedar's
+		 * validating authorizer requires: otherwise a string
+		 * where the schema says Long would reach the policies */
+		snprintf(o->err, sizeof(o->err), r == MANDATE_EVALIDATE ?
+		    "the request does not conform to policies.schema: %s" :
+		    "the request cannot be expressed in Cedar: %s", dl.n > 0 ?
+		    dl.items[0].msg : "invalid");
+		if (r != MANDATE_ENOMEM)
+			r = MANDATE_EINVAL;
+		goto out;
 	}
 	if ((r = cedar_authorize(p->set, ov != NULL ? ov : p->entities, creq,
 	    req->arena, &dec)) != MANDATE_OK ||

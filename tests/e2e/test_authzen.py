@@ -542,6 +542,59 @@ def test_action_search_takes_the_schema_actions(start_daemon, tmp_path):
     assert r.status_code == 400 and "properties" in r.json()["error_description"]
 
 
+SCHEMA_CTX = SCHEMA + """
+action pay appliesTo { principal: User, resource: Doc,
+                       context: { amount: Long, urgent?: Bool } };
+"""
+
+PAY_POLICY = """
+@id("pay-permit")
+permit (principal, action == Action::"pay", resource);
+@id("pay-limit")
+forbid (principal, action == Action::"pay", resource)
+when { context.amount > 1000 };
+"""
+
+
+def test_requests_are_validated_against_the_schema(start_daemon, tmp_path):
+    """With policies.schema, a request that does not fit its action's
+    declaration never reaches the policies: a string where the context
+    says Long would make the forbid error and, under Cedar's rule, be
+    skipped.  A single evaluation gets 400, a batch item a deny."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(PAY_POLICY)
+    (tmp_path / "schema.cedarschema").write_text(SCHEMA_CTX)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG_SCHEMA.replace(
+        "policies:\n", "policies:\n  on_forbid_error: skip\n"))
+    base = {"subject": {"type": "User", "id": "alice"},
+            "action": {"name": "pay"},
+            "resource": {"type": "Doc", "id": "d1"}}
+    assert post(d, EVAL, dict(base, context={"amount": 5})).json()[
+        "decision"] is True
+    assert post(d, EVAL, dict(base, context={"amount": 5000})).json()[
+        "decision"] is False
+    for ctx in ({"amount": "5000"}, {"amount": 5, "urgent": "yes"},
+                {"amount": True}):
+        r = post(d, EVAL, dict(base, context=ctx))
+        assert r.status_code == 400, (ctx, r.text)
+        assert "policies.schema" in r.json()["error_description"], r.text
+    r = post(d, EVAL, dict(base, context={}))
+    assert r.status_code == 400 and "`amount`" in r.text, r.text
+    # a resource or principal type the action does not apply to
+    for ent in ({"resource": {"type": "Role", "id": "admin"}},
+                {"resource": {"type": "Vault", "id": "x"}},
+                {"subject": {"type": "Doc", "id": "d1"}}):
+        r = post(d, EVAL, dict(base, context={"amount": 5}, **ent))
+        assert r.status_code == 400, (ent, r.text)
+    # in a batch: a deny for the item, the others decided
+    r = post(d, EVALS, dict(base, evaluations=[
+        {"context": {"amount": 5}}, {"context": {"amount": "5000"}}]))
+    assert r.status_code == 200, r.text
+    assert [e["decision"] for e in r.json()["evaluations"]] == [True, False]
+    assert d.stop() == 0, d.log_text()
+
+
 def test_action_search_takes_the_policies_actions(start_daemon, tmp_path):
     # no schema and no Action entities: the actions permit policies name
     # in their scope are the candidates; a forbid's are not
