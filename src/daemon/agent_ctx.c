@@ -615,6 +615,15 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	}
 	if (r != MANDATE_OK)
 		return r;
+	/* first of all, may this caller name the task at all?  Before
+	 * anything else is compared with it, so that a caller who may
+	 * not learns nothing of it (not even whether a guessed agent is
+	 * its agent) and leaves nothing in its trail: said as an unknown
+	 * task, recorded without it, as for an id that does not exist */
+	if (tid != NULL && !may_name_task(d, req, c)) {
+		*why = "unknown task";
+		return MANDATE_OK;
+	}
 	c->task = true;
 	if (token_sub.p != NULL && !str_eq(token_sub, c->t.agent)) {
 		*why = "token subject is not the task's agent";
@@ -622,12 +631,6 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	}
 	if (!str_eq(c->call->subject_id, c->t.agent)) {
 		*why = "subject is not the task's agent";
-		return MANDATE_OK;
-	}
-	if (tid != NULL && !may_name_task(d, req, c)) {
-		/* said as an unknown task: ids are not to be probed */
-		*why = "unknown task";
-		c->task = false;
 		return MANDATE_OK;
 	}
 	switch (store_task_state_at(&c->t, now)) {

@@ -216,12 +216,13 @@ def test_naming_a_task_needs_its_delegator_or_a_grant(ctl, tmp_path):
     task = new_task(d, iss, call_budget=2)          # delegated by alice
     args = dict(arguments={"path": "/docs/a"})
 
-    def by_id(who):
+    def by_id(who, agent=ASSISTANT, tid=None):
         r = requests.post(d.url + "/access/v1/evaluation", headers=bearer(iss.person(who)),
-                          json={"subject": {"type": "Agent", "id": ASSISTANT},
+                          json={"subject": {"type": "Agent", "id": agent},
                                 "action": {"name": "fetch_web_page"},
                                 "resource": {"type": "WebPage", "id": "https://news.example/"},
-                                "context": {"mandate": {"task": task["id"]}}}, timeout=5)
+                                "context": {"mandate": {"task": tid or task["id"]},
+                                            "prompt": "planted by " + who}}, timeout=5)
         assert r.status_code == 200, r.text
         return r.json()["decision"], r.json()["context"]["id"]
 
@@ -229,6 +230,17 @@ def test_naming_a_task_needs_its_delegator_or_a_grant(ctl, tmp_path):
     assert ok is False
     rec = [x for x in _audit(tmp_path, "decision", "") if x["decision_id"] == did]
     assert rec and rec[0]["deny_reason"] == "unknown task", rec
+    # whatever subject such a caller sends, the task is never compared
+    # with it: the same answer as for an id that does not exist, and
+    # nothing in the task's trail (no record, no decision to report on)
+    dids = [by_id("mallory")[1], by_id("mallory", agent="guess")[1],
+            by_id("mallory", agent="guess", tid="0" * 32)[1]]
+    recs = {x["decision_id"]: x for x in _audit(tmp_path, "decision", "")}
+    for x in dids:
+        assert recs[x]["deny_reason"] == "unknown task", recs[x]
+        assert not recs[x].get("task_id") and not recs[x].get("task"), recs[x]
+        assert outcome(d, iss, x, {"status": "success"},
+                       who=iss.person(sub="mallory")).status_code == 404
     # nothing spent, no label: the task's own calls still have their budget
     m = {"token": token(d, iss, task)}
     send = dict(arguments={"to": ["bob@partner.example"]})
