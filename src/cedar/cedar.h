@@ -57,6 +57,13 @@ int cedar_policy_set_link(struct cedar_policy_set *ps,
 /* Compile the index; the set becomes immutable. */
 int cedar_policy_set_finish(struct cedar_policy_set *ps, struct diag_list *dl);
 
+/* MANDATE_EINVAL, with a diagnostic at each, when the set holds a
+ * template (where templates are never linked, one would silently match
+ * nothing: a forbid template would forbid nothing); why ends each
+ * message.  MANDATE_OK when there is none. */
+int cedar_policy_set_refuse_templates(const struct cedar_policy_set *ps,
+    const char *why, struct diag_list *dl);
+
 /* Number of policies (static and linked; templates excluded). */
 size_t cedar_policy_set_count(const struct cedar_policy_set *ps);
 

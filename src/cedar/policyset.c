@@ -59,6 +59,26 @@ cedar_policy_set_count(const struct cedar_policy_set *ps)
 	return n;
 }
 
+int
+cedar_policy_set_refuse_templates(const struct cedar_policy_set *ps,
+    const char *why, struct diag_list *dl)
+{
+	int r = MANDATE_OK;
+
+	for (size_t i = 0; i < ps->n_all; i++) {
+		const struct cedar_policy *q = ps->all[i];
+
+		if (!q->is_template || q->template_of != NULL)
+			continue;
+		diag_add(dl, MANDATE_EINVAL, q->file, q->src, q->src_len,
+		    q->off, q->len, "`%.*s` is a template (it has a "
+		    "?principal or ?resource slot): %s", q->id.n > 64 ? 64 :
+		    (int)q->id.n, q->id.p, why);
+		r = MANDATE_EINVAL;
+	}
+	return r;
+}
+
 static const struct cedar_policy *
 find_by_id(const struct cedar_policy_set *ps, struct str id)
 {

@@ -268,6 +268,15 @@ daemon_policies_load(const struct config *cfg, FILE *err,
 		if (r != MANDATE_OK)
 			goto out;
 	}
+	/* the daemon has no template links: a template would match
+	 * nothing, and a forbid written as one would stop nothing */
+	r = cedar_policy_set_refuse_templates(p->set, "the daemon links no "
+	    "templates, so it would never apply; write it with the entities "
+	    "in place of the slots", &dl);
+	diag_print(&dl, err);
+	diag_init(&dl);
+	if (r != MANDATE_OK)
+		goto out;
 	if ((r = cedar_policy_set_finish(p->set, &dl)) != MANDATE_OK)
 		goto out;
 

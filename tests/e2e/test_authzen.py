@@ -363,6 +363,15 @@ def test_reload_endpoint_keeps_old_set_on_error(start_daemon, tmp_path):
     # a duplicate policy id across layers is refused the same way
     (tmp_path / "policies" / "q.cedar").write_text(POLICY_V1)
     assert requests.post(d.url + "/v1/policies/reload", timeout=10).status_code == 422
+    # and so is a template: the daemon links none, so it would never
+    # apply (a forbid written as one would forbid nothing)
+    (tmp_path / "policies" / "q.cedar").write_text(
+        '@id("no-root")\nforbid (principal == ?principal, action, resource);\n')
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 422, r.text
+    assert any("q.cedar:1:1" in x and "template" in x
+               for x in r.json()["diagnostics"]), r.text
+    assert lists(d) is True
     os.unlink(tmp_path / "policies" / "q.cedar")
     os.kill(d.proc.pid, signal.SIGHUP)
     assert wait_for(lambda: "policy reload (SIGHUP)" in d.log_text())

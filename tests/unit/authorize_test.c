@@ -207,6 +207,32 @@ test_permit_actions(void **state)
 	assert_int_equal(cedar_policy_set_each_permit_action(ps, "Action", 6,
 	    collect, out), MANDATE_ELIMIT);
 	assert_string_equal(out, "!read,list,edit,");
+	/* where no template is linked, each is refused where it is written
+	 * (not the links: they are policies) */
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_refuse_templates(ps, "why", &dl),
+	    MANDATE_EINVAL);
+	assert_int_equal(dl.n, 2);
+	{
+		size_t line, col;
+
+		diag_linecol(&dl.items[0], &line, &col);
+		assert_int_equal(line, 6);
+		assert_non_null(strstr(dl.items[0].msg, "`t` is a template"));
+		assert_non_null(strstr(dl.items[0].msg, ": why"));
+		diag_linecol(&dl.items[1], &line, &col);
+		assert_int_equal(line, 7);
+		assert_non_null(strstr(dl.items[1].msg, "`t2`"));
+	}
+	cedar_policy_set_unref(ps);
+	assert_int_equal(cedar_policy_set_new(&ps), MANDATE_OK);
+	assert_int_equal(cedar_policy_set_add(ps, src,
+	    (size_t)(strchr(src, '\n') - src + 1), "t.cedar",
+	    CEDAR_IDS_ANNOTATION, &dl), MANDATE_OK);
+	diag_init(&dl);
+	assert_int_equal(cedar_policy_set_refuse_templates(ps, "why", &dl),
+	    MANDATE_OK);
+	assert_int_equal(dl.n, 0);
 	cedar_policy_set_unref(ps);
 	assert_int_equal(cedar_policy_set_each_permit_action(NULL, "Action",
 	    6, collect, out), MANDATE_OK);
