@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
@@ -81,13 +82,28 @@ add_path(struct loader *l, const char *path)
 		char full[4096];
 		int w;
 
-		if (n < 7 || de->d_name[0] == '.' ||
-		    strcmp(de->d_name + n - 6, ".cedar") != 0)
-			continue;
+		if (de->d_name[0] == '.')
+			continue;       /* hidden, and editors' lock files */
 		w = snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
 		if (w < 0 || (size_t)w >= sizeof(full)) {
 			r = MANDATE_ELIMIT;
 			goto out;
+		}
+		if (n < 7 || strcmp(de->d_name + n - 6, ".cedar") != 0) {
+			/* not read, and said so where a policy could be
+			 * mistaken as loaded: a directory (not recursive)
+			 * or a .CEDAR */
+			struct stat sub;
+
+			if (stat(full, &sub) == 0 && S_ISDIR(sub.st_mode))
+				fprintf(l->err, "%s: warning: a directory in "
+				    "a policy directory is not read (only the "
+				    ".cedar files directly in it are)\n", full);
+			else if (n >= 6 && strcasecmp(de->d_name + n - 6,
+			    ".cedar") == 0)
+				fprintf(l->err, "%s: warning: not read (policy "
+				    "files end in .cedar, lower case)\n", full);
+			continue;
 		}
 		if ((r = add_file(l, full)) != MANDATE_OK)
 			goto out;

@@ -136,6 +136,16 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 		p = NULL;
 		if (r != MANDATE_OK)
 			d->policy_fp = 0;   /* the watch tries again */
+		/* what the load warned of (files it did not read) */
+		for (size_t at = 0; text != NULL && at < len;) {
+			const char *nl = memchr(text + at, '\n', len - at);
+			size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+
+			if (n > 0)
+				daemon_log(d, DLOG_WARN, "policy reload (%s): "
+				    "%.*s", why, (int)n, text + at);
+			at += n + 1;
+		}
 	} else {
 		size_t shown = len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len;
 
@@ -165,9 +175,31 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 	return r;
 }
 
-/* POST /v1/policies/reload: 200 {"reloaded": true, policies, files} or
- * 422 {"error": "invalid_policies", "error_description", "diagnostics":
- * [lines]} with the old set still in force. */
+/* The load's messages, one string a line (at most 200). */
+static json_t *
+diag_lines(char *diag)
+{
+	json_t *lines = json_array();
+	char *save = diag, *nl;
+
+	if (lines == NULL || diag == NULL)
+		return lines;
+	while (*save != '\0' && json_array_size(lines) < 200) {
+		nl = strchr(save, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		if (*save != '\0')
+			json_array_append_new(lines, json_string(save));
+		if (nl == NULL)
+			break;
+		save = nl + 1;
+	}
+	return lines;
+}
+
+/* POST /v1/policies/reload: 200 {"reloaded": true, policies, files,
+ * [warnings]} or 422 {"error": "invalid_policies", "error_description",
+ * "diagnostics": [lines]} with the old set still in force. */
 static void
 h_reload(struct http_request *req, void *arg)
 {
@@ -205,6 +237,9 @@ h_reload(struct http_request *req, void *arg)
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
 		    "files", (json_int_t)(p ? p->n_files : 0));
 		daemon_policies_put(p);
+		/* what the load warned of: files it did not read */
+		if (j != NULL && diag != NULL && diag[0] != '\0')
+			json_object_set_new(j, "warnings", diag_lines(diag));
 		api_audit(d, req, "policies.reloaded", STR_NULL, STR_NULL,
 		    json_pack("{s:s}", "by", caller.principal));
 		http_respond_json(req, 200, j);
@@ -215,21 +250,7 @@ h_reload(struct http_request *req, void *arg)
 	} else if (r == MANDATE_ENOMEM || r == MANDATE_EINTERNAL) {
 		http_respond_error(req, 500, "server_error", NULL);
 	} else {
-		if ((lines = json_array()) != NULL && diag != NULL) {
-			char *save = diag, *nl;
-
-			while (*save != '\0' && json_array_size(lines) < 200) {
-				nl = strchr(save, '\n');
-				if (nl != NULL)
-					*nl = '\0';
-				if (*save != '\0')
-					json_array_append_new(lines,
-					    json_string(save));
-				if (nl == NULL)
-					break;
-				save = nl + 1;
-			}
-		}
+		lines = diag_lines(diag);
 		api_audit(d, req, "policies.reload_refused", STR_NULL,
 		    STR_NULL, json_pack("{s:s,s:s}", "by", caller.principal,
 		    "status", mandate_strerror(r)));

@@ -363,7 +363,22 @@ def test_reload_endpoint_keeps_old_set_on_error(start_daemon, tmp_path):
     # a duplicate policy id across layers is refused the same way
     (tmp_path / "policies" / "q.cedar").write_text(POLICY_V1)
     assert requests.post(d.url + "/v1/policies/reload", timeout=10).status_code == 422
-    # and so is a template: the daemon links none, so it would never
+    # a policy directory is read one level deep: what it holds that is
+    # not read is named, in the answer and the log
+    (tmp_path / "policies" / "sub").mkdir()
+    (tmp_path / "policies" / "sub" / "f.cedar").write_text(
+        'forbid (principal, action, resource);\n')
+    (tmp_path / "policies" / "F.CEDAR").write_text(
+        'forbid (principal, action, resource);\n')
+    os.unlink(tmp_path / "policies" / "q.cedar")
+    r = requests.post(d.url + "/v1/policies/reload", timeout=10)
+    assert r.status_code == 200, r.text
+    w = r.json()["warnings"]
+    assert any("policies/sub:" in x and "not read" in x for x in w), w
+    assert any("F.CEDAR:" in x and "not read" in x for x in w), w
+    assert "warning" in d.log_text() and "policies/sub" in d.log_text()
+    assert lists(d) is True
+    # and a template is refused: the daemon links none, so it would never
     # apply (a forbid written as one would forbid nothing)
     (tmp_path / "policies" / "q.cedar").write_text(
         '@id("no-root")\nforbid (principal == ?principal, action, resource);\n')
