@@ -104,9 +104,9 @@ check_scalar_list(const json_t *a, char *err, size_t err_len,
 		return con_fail(err, err_len, key, "a list of values must "
 		    "have 1 to 256 entries");
 	json_array_foreach(a, i, v)
-		if (!is_scalar(v))
+		if (!is_scalar(v) || json_is_null(v))
 			return con_fail(err, err_len, key, "a list of values "
-			    "may hold only strings, numbers, booleans and null");
+			    "may hold only strings, numbers and booleans");
 	return MANDATE_OK;
 }
 
@@ -138,6 +138,11 @@ agent_constraints_check(const char *json, size_t len, char *err,
 		if (kn == 0 || kn > MAX_CON_NAME) {
 			r = con_fail(err, err_len, "", "argument names must "
 			    "have 1 to 256 bytes");
+			break;
+		}
+		if (json_is_null(v)) {
+			r = con_fail(err, err_len, key, "null never matches (a "
+			    "call's arguments cannot hold null)");
 			break;
 		}
 		if (is_scalar(v))

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "cedar/cedar.h"
 #include "daemon/agent_ctx.h"
 #include "daemon/daemon_int.h"
 #include "util/status.h"
@@ -156,6 +157,45 @@ action_char(unsigned char c)
 	    c == '/';
 }
 
+/* Is s an entity uid as Cedar prints it (and as the call's resource is
+ * written to be compared with it): `Type::"id"`, the type without
+ * spaces, only `"` and `\` escaped in the id?  `Mailbox::team` or
+ * `Mailbox :: "team"` would never equal a call's resource. */
+static bool
+uid_as_printed(struct str s)
+{
+	const char *q = NULL;
+	size_t start, end;
+	struct diag_list dl;
+
+	for (size_t i = 0; i + 3 <= s.n; i++)
+		if (memcmp(s.p + i, "::\"", 3) == 0) {
+			q = s.p + i;
+			break;
+		}
+	if (q == NULL || s.n < 2 || s.p[s.n - 1] != '"')
+		return false;
+	start = (size_t)(q - s.p) + 3;
+	end = s.n - 1;
+	if (end < start)
+		return false;
+	for (const char *t = s.p; t < q; t++)
+		if (isspace((unsigned char)*t))
+			return false;
+	for (size_t i = start; i < end; i++) {
+		if (s.p[i] == '"')
+			return false;
+		if (s.p[i] == '\\') {
+			if (i + 1 >= end || (s.p[i + 1] != '"' &&
+			    s.p[i + 1] != '\\'))
+				return false;
+			i++;
+		}
+	}
+	diag_init(&dl);
+	return cedar_uid_check(s.p, s.n, &dl) == MANDATE_OK;
+}
+
 static int
 parse_intent(const struct ajson *it, const char *body,
     struct daemon_intent *out, char *err, size_t err_len)
@@ -195,6 +235,11 @@ parse_intent(const struct ajson *it, const char *body,
 			return fail(err, err_len, MANDATE_EINVAL,
 			    "intent.resource must be a non-empty string of at "
 			    "most 2048 printable characters");
+		if (!uid_as_printed(res->u.s))
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "intent.resource must be an entity uid written as "
+			    "Cedar prints it, e.g. Mailbox::\"team\" (it is "
+			    "compared with the call's resource as text)");
 		out->resource = res->u.s;
 	}
 	con = ajson_get(it, "constraints");

@@ -139,6 +139,13 @@ def test_malformed_json(dev, body):
     {"intents": [{"action": "a b"}]}, {"intents": [{"action": "r", "x": 1}]},
     {"intents": [{"action": "r", "constraints": []}]},
     {"intents": [{"action": "r"}] * 65},
+    # a resource is compared as Cedar prints it, and a null argument
+    # never reaches the policies: either would silently never match
+    {"intents": [{"action": "r", "resource": "Mailbox::team"}]},
+    {"intents": [{"action": "r", "resource": "mailbox"}]},
+    {"intents": [{"action": "r", "resource": 'Mailbox :: "team"'}]},
+    {"intents": [{"action": "r", "constraints": {"to": None}}]},
+    {"intents": [{"action": "r", "constraints": {"to": ["a", None]}}]},
     {"sensitivity": "secret"}, {"ttl": 0}, {"ttl": -5}, {"ttl": "15m"},
     {"call_budget": 0}, {"call_budget": 1.5},
 ])

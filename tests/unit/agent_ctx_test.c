@@ -47,7 +47,11 @@ struct con_case {
 static const struct con_case con_cases[] = {
 	{ "{}", MANDATE_OK },
 	{ "{\"to\":\"a@x\"}", MANDATE_OK },
-	{ "{\"n\":3,\"b\":true,\"z\":null}", MANDATE_OK },
+	{ "{\"n\":3,\"b\":true}", MANDATE_OK },
+	/* null never matches: a call's arguments cannot hold it */
+	{ "{\"z\":null}", MANDATE_EINVAL },
+	{ "{\"z\":[\"a\",null]}", MANDATE_EINVAL },
+	{ "{\"z\":{\"one_of\":[null]}}", MANDATE_EINVAL },
 	{ "{\"to\":[\"a\",\"b\",1]}", MANDATE_OK },
 	{ "{\"amount\":{\"min\":0,\"max\":100}}", MANDATE_OK },
 	{ "{\"path\":{\"prefix\":\"/docs/\",\"max_length\":64}}", MANDATE_OK },

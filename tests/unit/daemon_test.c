@@ -167,7 +167,13 @@ test_intents_json(void **state)
 	struct arena a;
 	char err[200], *s;
 	const char *b = OK_HEAD "\"intents\":[{\"action\":\"a\",\"resource\":"
-	    "\"R\",\"constraints\":{\"k\":\"\\u00e9\"}},{\"action\":\"b\"}]}";
+	    "\"R::\\\"x\\\"\",\"constraints\":{\"k\":\"\\u00e9\"}},"
+	    "{\"action\":\"b\"}]}";
+	/* a resource is compared with the call's as Cedar prints it: any
+	 * other spelling would never match, and is refused */
+	static const char *const bad[] = { "R", "R::x", "R :: \\\"x\\\"",
+	    "R::\\\"x", "R::\\\"a\\\"b\\\"", "R::\\\"\\\\u{41}\\\"",
+	    "1R::\\\"x\\\"", "::\\\"x\\\"" };
 
 	(void)state;
 	arena_init(&a, 1u << 20);
@@ -175,9 +181,21 @@ test_intents_json(void **state)
 	    err, sizeof(err)), MANDATE_OK);
 	s = daemon_intents_json(&tr);
 	assert_non_null(s);
-	assert_string_equal(s, "[{\"action\":\"a\",\"resource\":\"R\","
-	    "\"constraints\":{\"k\":\"\\u00E9\"}},{\"action\":\"b\"}]");
+	assert_string_equal(s, "[{\"action\":\"a\",\"resource\":"
+	    "\"R::\\\"x\\\"\",\"constraints\":{\"k\":\"\\u00E9\"}},"
+	    "{\"action\":\"b\"}]");
 	free(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char body[300];
+
+		snprintf(body, sizeof(body), OK_HEAD "\"intents\":[{\"action\":"
+		    "\"a\",\"resource\":\"%s\"}]}", bad[i]);
+		err[0] = '\0';
+		if (daemon_task_request_parse(&a, body, strlen(body), &lim,
+		    &tr, err, sizeof(err)) != MANDATE_EINVAL ||
+		    strstr(err, "as Cedar prints it") == NULL)
+			fail_msg("resource %s: %s", bad[i], err);
+	}
 	arena_free(&a);
 }
 
