@@ -708,6 +708,12 @@ exchange(struct xstate *x)
 	if (!str_eq(task.agent, req->subject.sub))
 		return refuse(x, 400, "invalid_grant", "task not usable",
 		    "task belongs to another agent");
+	/* a task whose budget is spent can make no more calls: no new
+	 * credential for it (one issued before stays what it is until its
+	 * exp; every call it is used for is denied at the decision) */
+	if (task.calls_used >= task.call_budget)
+		return refuse(x, 400, "invalid_grant", "task not usable",
+		    "call budget spent");
 	if (names_workload(task.agent) && !req->subject.spiffe)
 		return refuse(x, 400, "invalid_grant", "task not usable",
 		    "the task's agent is a SPIFFE ID; the subject_token is "

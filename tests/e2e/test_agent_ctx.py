@@ -207,6 +207,20 @@ def test_tool_output_labels_untrusted_input(ctl):
     assert ok is False
 
 
+def test_no_new_token_once_the_budget_is_spent(ctl):
+    """A task whose call budget is spent can make no more calls: a new
+    token exchange for it is refused, and the token it has gets denies."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=1)
+    m = {"token": token(d, iss, task)}
+    args = dict(arguments={"path": "/docs/a"})
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is True
+    assert evaluate(d, iss, "read_file", "File", "handbook", m, **args)[0] is False
+    r = exchange(d, iss.svid(sub=ASSISTANT), task["id"], None, audience="tools")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_grant"
+
+
 def test_naming_a_task_needs_its_delegator_or_a_grant(ctl, tmp_path):
     """Naming a task by its id (context.mandate.task) instead of presenting
     the agent's credential is for the task's delegator and for callers the
