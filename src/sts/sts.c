@@ -714,6 +714,22 @@ exchange(struct xstate *x)
 	if (task.calls_used >= task.call_budget)
 		return refuse(x, 400, "invalid_grant", "task not usable",
 		    "call budget spent");
+	/* a kill switch makes unusable every credential issued at or
+	 * before its second (times are whole seconds): one issued in the
+	 * same second, even after it, would be dead on arrival; say so
+	 * rather than answer with it */
+	{
+		struct store_agent_revocation rv;
+
+		r = store_agent_revocation_last(sts->store, task.agent, a,
+		    &rv);
+		if (r == MANDATE_OK && rv.revoked_at >= req->now)
+			return refuse(x, 400, "invalid_grant", "the agent was "
+			    "revoked within this second: ask again in a "
+			    "second", "agent revoked this second");
+		if (r != MANDATE_OK && r != MANDATE_ENOTFOUND)
+			return r;
+	}
 	if (names_workload(task.agent) && !req->subject.spiffe)
 		return refuse(x, 400, "invalid_grant", "task not usable",
 		    "the task's agent is a SPIFFE ID; the subject_token is "

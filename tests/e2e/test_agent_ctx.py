@@ -364,6 +364,21 @@ def test_ended_revoked_killed_and_other_agent(ctl):
                     subject=OTHER, **args)[0] is False
     assert evaluate(d, iss, "read_file", "File", "handbook", {"task": other["id"]},
                     subject=OTHER, **args)[0] is False
+    # a new task of that agent right after: its token is refused while the
+    # kill switch's second lasts (it would be dead: times are whole
+    # seconds), and is never answered as a token that cannot be used
+    again = new_task(d, iss, agent=OTHER, intents=[{"action": "read_file"}])
+    r = exchange(d, iss.svid(sub=OTHER), again["id"], None, audience="tools")
+    if r.status_code == 200:
+        assert evaluate(d, iss, "read_file", "File", "handbook",
+                        {"token": r.json()["access_token"]}, subject=OTHER,
+                        **args)[0] is True
+    else:
+        assert r.status_code == 400 and "revoked" in r.text, r.text
+        time.sleep(1.05)
+        assert evaluate(d, iss, "read_file", "File", "handbook",
+                        {"token": token(d, iss, again, agent=OTHER)},
+                        subject=OTHER, **args)[0] is True
     # a token restricted to read_file cannot match the send intent
     tok = token(d, iss, new_task(d, iss), actions=["read_file"])
     assert evaluate(d, iss, "send_email", "Mailbox", "team", {"token": tok},
