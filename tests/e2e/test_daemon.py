@@ -492,6 +492,18 @@ def test_dot_agents_are_refused(killer, agent):
     assert r.status_code == 400
 
 
+def test_cli_revoke_reaches_every_agent(killer):
+    for name in "spiffe-2048-bytes", "e-acute-2048-bytes", "reserved-chars":
+        agent = ODD_AGENTS[name]
+        assert create(killer, agent=agent).status_code == 201
+        r = cli(killer, "revoke", "--agent", agent, "--reason", "test")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["agent"] == agent
+        assert json.loads(r.stdout)["tasks_revoked"] == 1
+    r = cli(killer, "revoke", "--agent", "..")
+    assert r.returncode == 1 and "not an agent id" in r.stderr
+
+
 def test_retention(start_daemon, tmp_path):
     # tasks over for longer than tasks.retention go (with their rows);
     # the audit log keeps their records and says what went
