@@ -504,6 +504,21 @@ def test_cli_revoke_reaches_every_agent(killer):
     assert r.returncode == 1 and "not an agent id" in r.stderr
 
 
+def test_kill_switch_fits_the_least_connection_memory(start_daemon, tmp_path):
+    # server.connection_memory's floor, 8 KiB, holds the longest kill
+    # switch request line (6 KiB) with a KiB of headers besides
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "platform.cedar").write_text(KILL_POLICIES)
+    d = start_daemon(CONFIG.replace("@OPEN@", "true").replace(
+        "server:\n", "server:\n  connection_memory: 8KiB\n"))
+    agent = ODD_AGENTS["e-acute-2048-bytes"]
+    assert create(d, agent=agent).status_code == 201
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % agent_path(agent),
+                      headers={"X-Pad": "p" * 1024}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["tasks_revoked"] == 1
+
+
 def test_retention(start_daemon, tmp_path):
     # tasks over for longer than tasks.retention go (with their rows);
     # the audit log keeps their records and says what went
