@@ -47,8 +47,9 @@ static const struct {
 	  "           [--sensitivity public|internal|confidential|restricted]\n"
 	  "           [--ttl SECONDS] [--call-budget N] [common options]\n"
 	  "\n"
-	  "Create a task for the agent ID (a SPIFFE ID).  --intent\n"
-	  "ACTION[@RESOURCE] may be repeated (at least one).  Prints the task.\n" },
+	  "Create a task for the agent ID (a SPIFFE ID, or an OIDC subject of\n"
+	  "1-2048 bytes other than '.' and '..').  --intent ACTION[@RESOURCE]\n"
+	  "may be repeated (at least one).  Prints the task.\n" },
 	{ "show",
 	  "usage: mandate task show ID [common options]\n"
 	  "\n"
@@ -60,7 +61,9 @@ static const struct {
 	{ "revoke",
 	  "usage: mandate revoke --agent ID [--reason TEXT] [common options]\n"
 	  "\n"
-	  "The kill switch: revoke every task and credential of the agent ID.\n" },
+	  "The kill switch: revoke every task and credential of the agent ID,\n"
+	  "exactly as its tasks name it: a SPIFFE ID or an OIDC subject of up\n"
+	  "to 2048 bytes (the command percent-encodes it for the request path).\n" },
 	{ "exchange",
 	  "usage: mandate token exchange --subject-token JWT --task ID\n"
 	  "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
@@ -139,17 +142,21 @@ call_ct(const char *server, const char *token, const char *method,
 	struct cli_http_req q = { .method = method, .body = body,
 	    .content_type = content_type, .token = token, .timeout_s = 30,
 	    .max_reply = TASK_MAX_REPLY };
-	char url[4096];
+	size_t n = strlen(server) + strlen(path) + 1;
+	char *url;
 	json_t *j;
-	int n;
+	int rc;
 
-	n = snprintf(url, sizeof(url), "%s%s", server, path);
-	if (n < 0 || (size_t)n >= sizeof(url)) {
-		fprintf(stderr, "mandate: URL too long\n");
+	/* sized to fit: a kill switch path alone may take 6 KiB */
+	if ((url = malloc(n)) == NULL) {
+		fprintf(stderr, "mandate: out of memory\n");
 		return 1;
 	}
+	snprintf(url, n, "%s%s", server, path);
 	q.url = url;
-	if (cli_http(&q, &j) != 0)
+	rc = cli_http(&q, &j);
+	free(url);
+	if (rc != 0)
 		return 1;
 	if (j != NULL) {
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -429,7 +436,8 @@ run(int argc, char **argv, int start, const char *what)
 {
 	struct opts o;
 	const char *server;
-	char path[4096], *body = NULL, *esc = NULL;
+	char *path = NULL, *body = NULL, *esc = NULL;
+	size_t path_len;
 	int r, rc = 1;
 
 	memset(&o, 0, sizeof(o));
@@ -466,9 +474,19 @@ run(int argc, char **argv, int start, const char *what)
 			fprintf(stderr, "mandate revoke: --agent ID is required\n");
 			goto out;
 		}
+		/* escaped whole (a SPIFFE ID's '/' too), one path segment;
+		 * "." and ".." would be dot-segments, and are no agent ids */
+		if (strcmp(o.agent, ".") == 0 || strcmp(o.agent, "..") == 0) {
+			fprintf(stderr, "mandate revoke: '%s' is not an agent "
+			    "id\n", o.agent);
+			goto out;
+		}
 		if ((esc = curl_easy_escape(NULL, o.agent, 0)) == NULL)
 			goto out;
-		snprintf(path, sizeof(path), "/v1/agents/%s/revoke", esc);
+		path_len = strlen(esc) + sizeof("/v1/agents//revoke");
+		if ((path = malloc(path_len)) == NULL)
+			goto out;
+		snprintf(path, path_len, "/v1/agents/%s/revoke", esc);
 		body = reason_body(&o);
 		if (o.reason != NULL && body == NULL)
 			goto out;
@@ -481,11 +499,14 @@ run(int argc, char **argv, int start, const char *what)
 	}
 	if ((esc = curl_easy_escape(NULL, o.positional, 0)) == NULL)
 		goto out;
+	path_len = strlen(esc) + sizeof("/v1/tasks//end");
+	if ((path = malloc(path_len)) == NULL)
+		goto out;
 	if (strcmp(what, "show") == 0) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s", esc);
+		snprintf(path, path_len, "/v1/tasks/%s", esc);
 		rc = call(server, o.token, "GET", path, NULL);
 	} else {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/end", esc);
+		snprintf(path, path_len, "/v1/tasks/%s/end", esc);
 		body = reason_body(&o);
 		if (o.reason != NULL && body == NULL)
 			goto out;
@@ -493,6 +514,7 @@ run(int argc, char **argv, int start, const char *what)
 	}
 out:
 	curl_free(esc);
+	free(path);
 	free(body);
 	curl_global_cleanup();
 	return rc;

@@ -714,8 +714,10 @@ static const struct field server_fields[] = {
 	FLD("threads", F_UINT, struct config_server, threads, 1, 1024),
 	FLD("max_body_size", F_SIZE, struct config_server, max_body_size,
 	    1 * KiB, 64 * MiB),
+	/* at least the kill switch's longest request line (6 KiB: an
+	 * agent id of 2048 bytes, each percent-encoded) and its headers */
 	FLD("connection_memory", F_SIZE, struct config_server,
-	    connection_memory, 4 * KiB, 1 * MiB),
+	    connection_memory, 8 * KiB, 1 * MiB),
 	FLD("request_timeout", F_DUR, struct config_server, request_timeout,
 	    1, HOUR),
 	FLD("max_connections", F_UINT, struct config_server, max_connections,

@@ -85,6 +85,12 @@ daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
 		if (!printable(id, false))
 			return fail(err, err_len, MANDATE_EINVAL,
 			    "agent contains control characters");
+		/* the kill switch names the agent as one path segment, and
+		 * a "." or ".." segment, encoded or not, is a dot-segment
+		 * (RFC 3986 5.2.4, 6.2.2.2): no such agent could be revoked */
+		if (str_eq_c(id, ".") || str_eq_c(id, ".."))
+			return fail(err, err_len, MANDATE_EINVAL,
+			    "agent: '.' and '..' are not agent ids");
 		return MANDATE_OK;
 	}
 	/* SPIFFE ID: lowercase scheme, trust domain [a-z0-9.-_]+, then a

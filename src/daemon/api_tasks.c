@@ -691,6 +691,13 @@ out:
 	json_decref(reasons);
 }
 
+/* The kill switch must reach every agent a task was created for: the
+ * longest agent id, every byte percent-encoded, fits the server's path
+ * limit (and daemon_agent_id_check() refuses the ids "." and "..", which
+ * no path can name). */
+_Static_assert(sizeof("/v1/agents//revoke") - 1 + 3 * STORE_MAX_NAME <=
+    HTTP_MAX_PATH, "an agent id must fit the kill switch's path");
+
 int
 api_tasks_register(struct daemon *d, struct http_server *srv)
 {

@@ -45,7 +45,12 @@
 /* Limits of the request parsers. */
 #define HTTP_MAX_PARAMS 16          /* path parameters per route */
 #define HTTP_MAX_SEGMENTS 32        /* path segments */
-#define HTTP_MAX_PATH 2048          /* raw path bytes */
+/* Raw path bytes: the whole request target (path and query) may be
+ * path.  An id carried as one path segment may need three bytes per byte
+ * once percent-encoded (the daemon's kill switch names agent ids of up
+ * to 2048 bytes, a SPIFFE ID's every '/' as %2F), so the path may not be
+ * held to less than the target. */
+#define HTTP_MAX_PATH 8192
 #define HTTP_REQUEST_ID_MAX 256     /* accepted X-Request-ID length */
 #define HTTP_FORM_MAX_PAIRS 64      /* default form / query pair limit */
 #define HTTP_FORM_MAX_FIELD 8192    /* default bytes per key or value */

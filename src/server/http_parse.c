@@ -11,7 +11,7 @@
 #include "server/http_parse.h"
 #include "util/utf8.h"
 
-#define MAX_TARGET (HTTP_MAX_PATH * 4)
+#define MAX_TARGET HTTP_MAX_PATH   /* path and query together */
 
 /* tchar of RFC 9110 5.6.2 */
 static int

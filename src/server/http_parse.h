@@ -51,7 +51,7 @@ size_t http_head_length(const char *p, size_t n);
 /* Parse a whole head in place: buf[0..n) as measured by
  * http_head_length(); NULs are written into buf, and h points into it.
  * Returns 0, or the status to answer with: 400 malformed, 414 a target
- * over HTTP_MAX_PATH * 4 bytes, 417 an expectation other than
+ * over HTTP_MAX_PATH bytes, 417 an expectation other than
  * 100-continue, 431 more than HTTP_MAX_HEADERS fields, 501 a transfer
  * coding other than chunked, 505 a version other than HTTP/1.0 or 1.1. */
 unsigned http_head_parse(char *buf, size_t n, struct http_head *h);

@@ -437,6 +437,95 @@ def test_cedar_deny(start_daemon, tmp_path):
             json.loads(line)
 
 
+# ---- the kill switch reaches every agent a task can be created for ----
+
+KILL_POLICIES = """
+@id("loopback-delegates-and-kills")
+permit (principal == Delegator::"dev:loopback",
+        action in [Action::"mandate:create_task", Action::"mandate:revoke_agent",
+                   Action::"mandate:read_audit"],
+        resource);
+"""
+
+# the longest ids, and those whose percent-encoding is longest: every '/'
+# of a SPIFFE ID is %2F in the kill switch's path, every byte of a
+# non-ASCII subject three bytes
+ODD_AGENTS = {
+    "spiffe-600-slashes": "spiffe://acme.test" + "/a" * 600,   # 1218 bytes
+    "spiffe-2048-bytes": "spiffe://acme.test" + "/a" * 1015,
+    "e-acute-680-bytes": "\u00e9" * 340,
+    "e-acute-2048-bytes": "\u00e9" * 1024,
+    "ascii-2048-bytes": "a" * 2048,
+    "three-dots": "...",
+    "encoded-dots": "%2E%2E",
+    "reserved-chars": "bot/1?2#3 +4",
+}
+
+
+@pytest.fixture
+def killer(start_daemon, tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "platform.cedar").write_text(KILL_POLICIES)
+    return start_daemon(CONFIG.replace("@OPEN@", "true"))
+
+
+@pytest.mark.parametrize("agent", ODD_AGENTS.values(), ids=ODD_AGENTS.keys())
+def test_kill_switch_reaches_every_agent(killer, agent):
+    d = killer
+    t = create(d, agent=agent)
+    assert t.status_code == 201, t.text
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % agent_path(agent),
+                      json={"reason": "compromised"}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["agent"] == agent and r.json()["tasks_revoked"] == 1
+    g = requests.get(d.url + "/v1/tasks/" + t.json()["id"], timeout=5)
+    assert g.json()["state"] == "revoked"
+    r = requests.get(d.url + "/v1/audit", params={"type": "agent.revoked"},
+                     timeout=5)
+    assert [e["agent"] for e in r.json()["events"]] == [agent]
+
+
+@pytest.mark.parametrize("agent", [".", ".."])
+def test_dot_agents_are_refused(killer, agent):
+    # a "." or ".." path segment is a dot-segment, encoded or not (RFC
+    # 3986 6.2.2.2), so the kill switch could never name such an agent:
+    # no task is created for it
+    r = create(killer, agent=agent)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request"
+    assert "'.' and '..'" in r.json()["error_description"]
+    enc = "".join("%%%02X" % ord(c) for c in agent)
+    r = requests.post(killer.url + "/v1/agents/%s/revoke" % enc, timeout=5)
+    assert r.status_code == 400
+
+
+def test_cli_revoke_reaches_every_agent(killer):
+    for name in "spiffe-2048-bytes", "e-acute-2048-bytes", "reserved-chars":
+        agent = ODD_AGENTS[name]
+        assert create(killer, agent=agent).status_code == 201
+        r = cli(killer, "revoke", "--agent", agent, "--reason", "test")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["agent"] == agent
+        assert json.loads(r.stdout)["tasks_revoked"] == 1
+    r = cli(killer, "revoke", "--agent", "..")
+    assert r.returncode == 1 and "not an agent id" in r.stderr
+
+
+def test_kill_switch_fits_the_least_connection_memory(start_daemon, tmp_path):
+    # server.connection_memory's floor, 8 KiB, holds the longest kill
+    # switch request line (6 KiB) with a KiB of headers besides
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "platform.cedar").write_text(KILL_POLICIES)
+    d = start_daemon(CONFIG.replace("@OPEN@", "true").replace(
+        "server:\n", "server:\n  connection_memory: 8KiB\n"))
+    agent = ODD_AGENTS["e-acute-2048-bytes"]
+    assert create(d, agent=agent).status_code == 201
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % agent_path(agent),
+                      headers={"X-Pad": "p" * 1024}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["tasks_revoked"] == 1
+
+
 def test_retention(start_daemon, tmp_path):
     # tasks over for longer than tasks.retention go (with their rows);
     # the audit log keeps their records and says what went

@@ -218,6 +218,29 @@ def test_kill_switch_and_revocation(oauth):
     assert introspect(d, iss, a2) == {"active": False}
 
 
+def test_kill_switch_for_the_longest_spiffe_id(oauth):
+    # a 2048-byte SPIFFE ID of 1015 segments: 3 KiB more in the kill
+    # switch's path, where each '/' is %2F; its credentials die with it
+    d, iss = oauth
+    agent = "spiffe://acme.test" + "/a" * 1015
+    assert len(agent) == 2048
+    r = requests.post(d.url + "/v1/tasks", headers=bearer(iss.person()), timeout=5,
+                      json={"agent": agent, "objective": "triage",
+                            "intents": [{"action": "read_ticket"}]})
+    assert r.status_code == 201, r.text
+    task = r.json()
+    r = exchange(d, iss.svid(sub=agent), task["id"])
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    assert introspect(d, iss, at)["active"] is True
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % urllib.parse.quote(agent, safe=""),
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["tasks_revoked"] == 1
+    assert introspect(d, iss, at) == {"active": False}
+    assert exchange(d, iss.svid(sub=agent), task["id"]).json()["error"] == "invalid_grant"
+
+
 def test_refusals(oauth):
     d, iss = oauth
     task = new_task(d, iss, intents=("read_ticket",))

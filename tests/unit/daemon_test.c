@@ -60,6 +60,13 @@ static const struct parse_case parse_cases[] = {
 	{ "{}", MANDATE_EINVAL, "agent is required" },
 	{ "{\"agent\":\"\"}", MANDATE_EINVAL, "agent is empty" },
 	{ "{\"agent\":\"a\\u0000b\"}", MANDATE_EINVAL, "control" },
+	/* dot-segments in the kill switch's path: no agent could be named */
+	{ "{\"agent\":\".\"}", MANDATE_EINVAL, "'.' and '..'" },
+	{ "{\"agent\":\"..\"}", MANDATE_EINVAL, "'.' and '..'" },
+	{ "{\"agent\":\"...\",\"objective\":\"o\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "{\"agent\":\"%2E%2E\",\"objective\":\"o\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
 	{ "{\"agent\":\"SPIFFE://x/y\"}", MANDATE_EINVAL, "lowercase" },
 	{ "{\"agent\":\"spiffe:///y\"}", MANDATE_EINVAL, "trust domain is empty" },
 	{ "{\"agent\":\"spiffe://X/y\"}", MANDATE_EINVAL, "trust domain" },
@@ -242,6 +249,63 @@ test_path_split_encoded_slash(void **state)
 	assert_int_equal(n, 4);
 	assert_true(str_eq_c(segs[2], "spiffe://x/y"));
 	arena_free(&a);
+}
+
+/* The kill switch names every agent a task can be created for: the
+ * longest ids, every byte of them percent-encoded, fit the path limit
+ * and come back whole as the {id} segment. */
+static void
+test_kill_switch_path_fits_every_agent(void **state)
+{
+	static const char pre[] = "/v1/agents/", post[] = "/revoke";
+	static const char hex[] = "0123456789ABCDEF";
+	char id[STORE_MAX_NAME + 1], *path;
+	size_t cap = sizeof(pre) + 3 * STORE_MAX_NAME + sizeof(post);
+
+	(void)state;
+	assert_non_null(path = malloc(cap));
+	for (int kind = 0; kind < 3; kind++) {
+		struct arena a;
+		struct str segs[HTTP_MAX_SEGMENTS], td;
+		enum daemon_agent_kind k;
+		size_t n = 0, o, len = 0;
+		char err[200];
+
+		/* a SPIFFE ID of one-letter segments (every other byte a
+		 * '/'), an OIDC subject of 2-byte characters, one of '.'s */
+		if (kind == 0) {
+			len = (size_t)snprintf(id, sizeof(id), "spiffe://x");
+			while (len + 2 <= STORE_MAX_NAME) {
+				id[len++] = '/';
+				id[len++] = 'a';
+			}
+		} else if (kind == 1) {
+			for (; len + 2 <= STORE_MAX_NAME; len += 2)
+				memcpy(id + len, "\xc3\xa9", 2);
+		} else {
+			memset(id, '.', STORE_MAX_NAME);
+			len = STORE_MAX_NAME;
+		}
+		id[len] = '\0';
+		assert_int_equal(daemon_agent_id_check(str_make(id, len), &k,
+		    &td, err, sizeof(err)), MANDATE_OK);
+		o = (size_t)snprintf(path, cap, "%s", pre);
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)id[i];
+			path[o++] = '%';
+			path[o++] = hex[c >> 4];
+			path[o++] = hex[c & 15];
+		}
+		o += (size_t)snprintf(path + o, cap - o, "%s", post);
+		assert_true(o <= HTTP_MAX_PATH);
+		arena_init(&a, 0);
+		assert_int_equal(http_path_split_opt(&a, path, o, segs,
+		    HTTP_MAX_SEGMENTS, &n, 1), MANDATE_OK);
+		assert_int_equal(n, 4);
+		assert_true(str_eq(segs[2], str_make(id, len)));
+		arena_free(&a);
+	}
+	free(path);
 }
 
 /* ---- policies and the daemon, in a temporary directory ---- */
@@ -549,6 +613,7 @@ main(void)
 		cmocka_unit_test(test_cedar_uid),
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
+		cmocka_unit_test(test_kill_switch_path_fits_every_agent),
 		cmocka_unit_test(test_policies_load),
 		cmocka_unit_test(test_daemon_life_cycle_and_swap),
 	};

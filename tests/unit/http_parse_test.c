@@ -23,7 +23,7 @@
 #include "server/http_parse.h"
 
 /* the longest target, as http_parse.h promises */
-#define MAX_TARGET (HTTP_MAX_PATH * 4)
+#define MAX_TARGET HTTP_MAX_PATH
 
 /* a literal and its length, NULs inside included */
 #define L(s) s, sizeof(s) - 1

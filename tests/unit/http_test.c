@@ -1392,6 +1392,26 @@ test_path_split(void **state)
 		    HTTP_MAX_SEGMENTS, &n), MANDATE_ELIMIT);
 		arena_free(&a);
 	}
+	{
+		/* a path may take the whole target: HTTP_MAX_PATH bytes in
+		 * one segment are taken, one more is too long */
+		struct arena a;
+		char *p;
+		size_t n;
+
+		assert_non_null(p = malloc(HTTP_MAX_PATH + 1));
+		p[0] = '/';
+		memset(p + 1, 'x', HTTP_MAX_PATH);
+		arena_init(&a, 1 << 20);
+		assert_int_equal(http_path_split(&a, p, HTTP_MAX_PATH, segs,
+		    HTTP_MAX_SEGMENTS, &n), MANDATE_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(segs[0].n, HTTP_MAX_PATH - 1);
+		assert_int_equal(http_path_split(&a, p, HTTP_MAX_PATH + 1, segs,
+		    HTTP_MAX_SEGMENTS, &n), MANDATE_ELIMIT);
+		arena_free(&a);
+		free(p);
+	}
 }
 
 static void
