@@ -431,13 +431,24 @@ h_introspect(struct http_request *req, void *arg)
 	http_respond(req, 200, "application/json", body.p, body.n);
 }
 
+/*
+ * RFC 7009.  A revocation that took effect is audited (token.revoked,
+ * with what the token named: never the token) before the 200; when that
+ * record cannot be written the revocation stands (it only takes access
+ * away, and undoing it would give access back), as a task's end does, and
+ * the answer is 500.  A revocation that changes nothing (a token that is
+ * not ours or is invalid, one already revoked or whose credential is no
+ * longer stored) is a 200 as RFC 7009 2.2 asks, and is not recorded: it
+ * neither decides nor changes anything, and the endpoint takes no
+ * authentication that a refusal record could name.
+ */
 static void
 h_revoke(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct http_form form;
+	struct sts_revocation rev;
 	struct str token;
-	bool revoked = false;
 	int r;
 
 	if (!read_form(req, &form))
@@ -449,15 +460,30 @@ h_revoke(struct http_request *req, void *arg)
 		    "exactly one token is required");
 		return;
 	}
-	if ((r = sts_revoke(d->sts, token, (int64_t)time(NULL), &revoked)) !=
-	    MANDATE_OK) {
+	r = sts_revoke(d->sts, token, (int64_t)time(NULL), req->arena, &rev);
+	if (r != MANDATE_OK && !rev.revoked) {
 		daemon_log(d, DLOG_ERROR, "request %s: revocation: %s",
 		    req->request_id, mandate_strerror(r));
 		http_respond_error(req, 503, "temporarily_unavailable", NULL);
 		return;
 	}
-	if (revoked)
+	if (rev.revoked) {
 		count_token(d, "revoked");
+		if (r != MANDATE_OK || api_audit(d, req, "token.revoked",
+		    rev.sub, rev.task_id, json_pack("{s:s%,s:I,s:s%}", "jti",
+		    rev.jti.p, rev.jti.n, "exp", (json_int_t)rev.exp,
+		    "task_id", rev.task_id.p, rev.task_id.n)) != MANDATE_OK) {
+			daemon_log(d, DLOG_ERROR, "request %s: credential %.*s "
+			    "revoked, but its audit record could not be "
+			    "written: answered server_error", req->request_id,
+			    (int)rev.jti.n, rev.jti.p ? rev.jti.p : "");
+			http_respond_error(req, 500, "server_error", NULL);
+			return;
+		}
+		daemon_log(d, DLOG_INFO, "request %s: credential %.*s of task "
+		    "%.*s revoked", req->request_id, (int)rev.jti.n,
+		    rev.jti.p, (int)rev.task_id.n, rev.task_id.p);
+	}
 	http_respond(req, 200, NULL, NULL, 0);
 }
 

@@ -1224,28 +1224,42 @@ inactive:
 }
 
 int
-sts_revoke(struct sts *sts, struct str token, int64_t now, bool *revoked)
+sts_revoke(struct sts *sts, struct str token, int64_t now, struct arena *a,
+    struct sts_revocation *out)
 {
-	struct arena a;
+	struct arena va;
 	struct jose_claims cl;
 	const char *why = NULL;
 	int r, changed = 0;
 
-	if (revoked != NULL)
-		*revoked = false;
-	arena_init(&a, 256 * 1024);
-	r = verify_sig(sts, token, STR_NULL, now, false, &a, &cl, NULL, &why);
+	if (out != NULL)
+		memset(out, 0, sizeof *out);
+	arena_init(&va, 256 * 1024);
+	r = verify_sig(sts, token, STR_NULL, now, false, &va, &cl, NULL, &why);
 	if (r != MANDATE_OK) {
 		r = r == MANDATE_EINVAL ? MANDATE_OK : r;
 		goto out;
 	}
 	r = store_cred_revoke(sts->store, cl.jti, now, &changed);
-	if (r == MANDATE_ENOTFOUND)
+	if (r == MANDATE_ENOTFOUND) {
 		r = MANDATE_OK;
-	else if (r == MANDATE_OK && revoked != NULL)
-		*revoked = changed != 0;
+		goto out;
+	}
+	if (r != MANDATE_OK || !changed || out == NULL)
+		goto out;
+	/* revoked: from here on an error is only that of the copies, and
+	 * the revocation stands (the caller says what it could not say) */
+	out->revoked = true;
+	out->exp = cl.has_exp ? cl.exp : 0;
+	out->jti = arena_strdup(a, cl.jti.p, cl.jti.n);
+	out->sub = arena_strdup(a, cl.sub.p, cl.sub.n);
+	out->task_id = get_s(cl.obj, "task");
+	out->task_id = arena_strdup(a, out->task_id.p, out->task_id.n);
+	if (out->jti.p == NULL || out->sub.p == NULL ||
+	    out->task_id.p == NULL)
+		r = MANDATE_ENOMEM;
 out:
-	arena_free(&a);
+	arena_free(&va);
 	return r;
 }
 

@@ -313,14 +313,25 @@ void sts_sigcache_stats(struct sts *sts, uint64_t *hits, uint64_t *misses);
 int sts_introspect(struct sts *sts, struct str token, int64_t now,
     struct arena *a, struct str *body);
 
+/* What a revocation did, for its audit record: the credential as the
+ * token names it (never the token itself). */
+struct sts_revocation {
+	bool revoked;                 /* a credential was revoked now */
+	struct str jti, sub, task_id; /* set when revoked (in the arena) */
+	int64_t exp;
+};
+
 /* RFC 7009: revoke the token's credential when it is ours and its
  * signature verifies (expired or not); anything else is ignored.  Holding
  * the token is enough to revoke it (revocation only ever removes access);
- * authenticating the caller is the endpoint's job.
+ * authenticating the caller and auditing are the endpoint's job.
  * MANDATE_OK in both cases (answer 200); EIO when the store failed (503).
- * *revoked (may be NULL) tells whether something was revoked now. */
+ * *out (may be NULL, and then a too) says whether something was revoked
+ * now, and what: its strings are copied into a.  Nothing is revoked for
+ * a token already revoked (by this endpoint, its task's end, the kill
+ * switch), nor for a valid token whose credential is no longer stored. */
 int sts_revoke(struct sts *sts, struct str token, int64_t now,
-    bool *revoked);
+    struct arena *a, struct sts_revocation *out);
 
 /* RFC 8414 metadata.  Endpoints are the issuer's URL followed by
  * /oauth2/token, /oauth2/introspect, /oauth2/revoke and

@@ -3,10 +3,13 @@
 The daemon and its issuers are those of test_flow.py; these tests look at
 how requests that are not quite right are answered: repeated headers,
 the order of the token endpoint's checks, refusals that must be audited
-and counted, DPoP nonces at the resource, an issuer URL with a path.
+and counted, revocations that must be audited, DPoP nonces at the
+resource, an issuer URL with a path.
 """
 import http.client
 import json
+import os
+import sqlite3
 import time
 import urllib.parse
 import uuid
@@ -14,8 +17,8 @@ import uuid
 import pytest
 import requests
 
-from test_flow import (CONFIG, EXCHANGE, POLICY, TT_JWT, Issuers,
-                       _ath, bearer, jwk, new_task)
+from test_flow import (AGENT, CONFIG, EXCHANGE, POLICY, TT_JWT, Issuers,
+                       _ath, bearer, introspect, jwk, new_task)
 
 jwt = pytest.importorskip("jwt")
 ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
@@ -82,11 +85,15 @@ def refused_count(d):
     return 0
 
 
-def audited_refusals(d, iss):
+def audited(d, iss, event_type):
     r = requests.get(d.url + "/v1/audit", headers=bearer(iss.person()),
-                     params={"type": "token.refused", "limit": 1000}, timeout=5)
+                     params={"type": event_type, "limit": 1000}, timeout=5)
     assert r.status_code == 200, r.text
-    return {e["request_id"]: e["fields"] for e in r.json()["events"]}
+    return r.json()["events"]
+
+
+def audited_refusals(d, iss):
+    return {e["request_id"]: e["fields"] for e in audited(d, iss, "token.refused")}
 
 
 def test_repeated_dpop_or_authorization_header_refused(oauth):
@@ -326,3 +333,82 @@ def test_introspection_and_revocation_refuse_another_media_type(oauth):
         assert r.json()["error"] == "invalid_request"
         assert r.headers["Cache-Control"] == "no-store"
 
+
+
+def revoked_count(d):
+    for line in requests.get(d.url + "/metrics", timeout=5).text.splitlines():
+        if line.startswith('mandate_tokens_total{result="revoked"}'):
+            return int(line.split()[-1])
+    return 0
+
+
+def test_revocation_is_audited(oauth):
+    """RFC 7009: a revocation that takes effect is a change, recorded as
+    token.revoked (the credential, never the token) before the 200; one
+    that changes nothing is a 200 and leaves no record."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    url = d.url + "/oauth2/revoke"
+    r = requests.post(d.url + "/oauth2/token", data=form(iss, task["id"]), timeout=5)
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    claims = introspect(d, iss, at)
+    r = requests.post(url, data={"token": at}, headers={"X-Request-ID": "revoke-1"},
+                      timeout=5)
+    assert (r.status_code, r.content) == (200, b"")
+    recs = audited(d, iss, "token.revoked")
+    assert len(recs) == 1, recs
+    e = recs[0]
+    assert (e["request_id"], e["agent"], e["task_id"]) == ("revoke-1", AGENT, task["id"])
+    assert e["fields"]["jti"] == claims["jti"]
+    assert e["fields"]["exp"] == claims["exp"]
+    assert e["fields"]["task_id"] == task["id"]
+    assert e["fields"]["policy_hash"]
+    text = json.dumps(e)
+    assert at not in text and at.split(".")[2] not in text
+    assert introspect(d, iss, at) == {"active": False}
+    assert revoked_count(d) == 1
+
+    # no-ops are 200 (RFC 7009 2.2) and are not recorded: the same token
+    # again, garbage, a token signed by another key, and a token whose
+    # credential was already revoked with its task's end
+    other = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode(dict(claims, jti="forged"), other, algorithm="ES256",
+                        headers={"typ": "at+jwt"})
+    task2 = new_task(d, iss)
+    at2 = requests.post(d.url + "/oauth2/token", data=form(iss, task2["id"]),
+                        timeout=5).json()["access_token"]
+    r = requests.post(d.url + "/v1/tasks/%s/end" % task2["id"],
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200, r.text
+    for tok in (at, "garbage", forged, at2):
+        r = requests.post(url, data={"token": tok}, timeout=5)
+        assert (r.status_code, r.content) == (200, b""), tok
+    assert len(audited(d, iss, "token.revoked")) == 1
+    assert revoked_count(d) == 1
+
+
+def test_revocation_whose_record_fails(oauth):
+    """When the record of a revocation cannot be written, the answer is
+    500 server_error; the revocation stands (it only takes access away)."""
+    d, iss = oauth
+    task = new_task(d, iss)
+    at = requests.post(d.url + "/oauth2/token", data=form(iss, task["id"]),
+                       timeout=5).json()["access_token"]
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    try:
+        db.execute("CREATE TRIGGER test_no_revoked_record BEFORE INSERT ON "
+                   "audit_events WHEN NEW.type = 'token.revoked' "
+                   "BEGIN SELECT RAISE(ABORT, 'test'); END")
+        db.commit()
+        r = requests.post(d.url + "/oauth2/revoke", data={"token": at}, timeout=30)
+        assert r.status_code == 500, r.text
+        assert r.json()["error"] == "server_error"
+        assert r.headers["Cache-Control"] == "no-store"
+    finally:
+        db.execute("DROP TRIGGER test_no_revoked_record")
+        db.commit()
+        db.close()
+    assert "its audit record could not be written" in d.log_text()
+    assert introspect(d, iss, at) == {"active": False}
+    assert audited(d, iss, "token.revoked") == []

@@ -148,13 +148,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2: {
 		struct sts_verified v;
 		struct str body;
-		bool revoked;
+		struct sts_revocation rev;
 		(void)sts_verify_access_token(h.sts, text, STR_NULL, STR_NULL,
 		    STR_LIT("GET"), STR_LIT(HTU), T0 + 1, &a, &v, &why);
 		if (sts_introspect(h.sts, text, T0 + 1, &a, &body) ==
 		    MANDATE_OK && body.p == NULL)
 			__builtin_trap();
-		(void)sts_revoke(h.sts, text, T0 + 1, &revoked);
+		(void)sts_revoke(h.sts, text, T0 + 1, &a, &rev);
 		break;
 	}
 	case 4: {

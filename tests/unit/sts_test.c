@@ -341,8 +341,9 @@ test_happy(void **state)
 	const char *why;
 	struct str body;
 	json_t *b, *ad;
-	bool revoked;
+	struct sts_revocation rev;
 	struct store_audit_event *ev;
+	struct str jti;
 	size_t n_ev;
 
 	assert_int_equal(sts_verify_access_token(f->sts, tok, STR_LIT(AUD),
@@ -352,6 +353,7 @@ test_happy(void **state)
 	assert_true(str_eq_c(v.task_id, f->task));
 	assert_int_equal(v.jti.n, STS_JTI_LEN);
 	assert_int_equal(v.exp, T0 + 10 + 300);
+	jti = v.jti;
 	/* wrong audience */
 	assert_int_equal(sts_verify_access_token(f->sts, tok,
 	    STR_LIT("https://other"), STR_NULL, STR_NULL, STR_NULL, T0 + 20,
@@ -374,13 +376,24 @@ test_happy(void **state)
 	assert_int_equal(json_array_size(json_object_get(ad, "actions")), 2);
 	json_decref(b);
 
-	/* revocation: garbage is fine (200), ours is revoked */
+	/* revocation: garbage is fine (200), ours is revoked, and what was
+	 * revoked is said for the record: the credential, not the token */
 	assert_int_equal(sts_revoke(f->sts, STR_LIT("garbage"), T0 + 30,
-	    &revoked), MANDATE_OK);
-	assert_false(revoked);
-	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &revoked),
+	    &f->a, &rev), MANDATE_OK);
+	assert_false(rev.revoked);
+	assert_null(rev.jti.p);
+	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &f->a, &rev),
 	    MANDATE_OK);
-	assert_true(revoked);
+	assert_true(rev.revoked);
+	assert_true(str_eq(rev.jti, jti));
+	assert_true(str_eq_c(rev.sub, AGENT));
+	assert_true(str_eq_c(rev.task_id, f->task));
+	assert_int_equal(rev.exp, T0 + 10 + 300);
+	/* once only: a second revocation changes nothing */
+	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &f->a, &rev),
+	    MANDATE_OK);
+	assert_false(rev.revoked);
+	assert_null(rev.jti.p);
 	assert_false(introspect_active(f, tok, T0 + 31));
 	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 31),
 	    "credential revoked");
@@ -1193,7 +1206,7 @@ test_signature_cache(void **state)
 	struct str tok = get_token(f, "[\"read\"]", NULL), bad, kid;
 	uint64_t h0, m0, h1, m1;
 	char *copy;
-	bool revoked;
+	struct sts_revocation rev;
 
 	sts_sigcache_stats(f->sts, &h0, &m0);
 	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 20));
@@ -1225,9 +1238,9 @@ test_signature_cache(void **state)
 	assert_int_equal(m1 - m0, 1);
 	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 24));
 	/* revoked: refused although its signature is remembered */
-	assert_int_equal(sts_revoke(f->sts, tok, T0 + 25, &revoked),
+	assert_int_equal(sts_revoke(f->sts, tok, T0 + 25, &f->a, &rev),
 	    MANDATE_OK);
-	assert_true(revoked);
+	assert_true(rev.revoked);
 	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 26),
 	    "credential revoked");
 }
