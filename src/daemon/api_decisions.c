@@ -18,6 +18,8 @@
  * STORE_MAX_SESSION rows; 404 for an unknown id (and for a caller who may
  * not report on it, so that ids cannot be probed); 400 for a bad body.  Decisions that
  * named no task are audited but not stored, so they are unknown here.
+ * A refused report on a stored decision is audited as
+ * decision.outcome_refused with its reason; an unknown id is not.
  */
 #include <ctype.h>
 #include <string.h>
@@ -131,6 +133,49 @@ may_report(struct daemon *d, struct http_request *req,
 	return allow;
 }
 
+static const char *
+status_text(int status)
+{
+	return status == STORE_OUTCOME_SUCCESS ? "success" : "failure";
+}
+
+/* A refused report on a stored decision: decision.outcome_refused with
+ * the report as sent (labels: the caller's array, only read) and why.
+ * For a caller who may not report on the decision (foreign), asked_by
+ * names the decision's own caller instead of the labels: what it sent
+ * is not put in another's trail.  Nothing of the record reaches the
+ * answer: a caller refused with 404 gets exactly what an unknown id gets
+ * (an id that is not stored has no record, as an unknown task has none).
+ * MANDATE_OK when recorded. */
+static int
+audit_refused(struct daemon *d, struct http_request *req,
+    const struct api_caller *caller, const struct store_decision *dec,
+    int status, json_t *labels, const char *reason, bool foreign)
+{
+	json_t *f = json_pack("{s:s%,s:s,s:s,s:s}", "decision_id",
+	    dec->id.p, dec->id.n, "by", caller->principal, "status",
+	    status_text(status), "reason", reason);
+
+	daemon_log(d, DLOG_INFO, "request %s: decision outcome refused: %s",
+	    req->request_id, reason);
+	if (f != NULL && (foreign ? json_object_set_new(f, "asked_by",
+	    json_stringn(dec->caller.n > 0 ? dec->caller.p : "",
+	    dec->caller.n)) :
+	    json_object_set(f, "labels", labels)) != 0) {
+		json_decref(f);
+		f = NULL;
+	}
+	if (f == NULL)
+		return MANDATE_ENOMEM;
+	return api_audit(d, req, "decision.outcome_refused", STR_NULL,
+	    dec->task_id, f);
+}
+
+/* Every refusal of a report on a stored decision is audited.  Those for
+ * a caller who may not report, a deny and a second report stand whatever
+ * their record's outcome, as task.read_denied's do: the report changed
+ * nothing, and a 404 that told of a failed record would tell a stored
+ * decision from an unknown one. */
 static void
 h_outcome(struct http_request *req, void *arg)
 {
@@ -152,24 +197,7 @@ h_outcome(struct http_request *req, void *arg)
 	}
 	if (!outcome_body(req, &status, labels, &n_labels))
 		return;
-	r = store_decision_get(d->store, id, req->arena, &dec);
-	if (r == MANDATE_ENOTFOUND || (r == MANDATE_OK &&
-	    !may_report(d, req, &caller, &dec))) {
-		http_respond_error(req, 404, "not_found", "no such decision");
-		return;
-	}
-	if (r != MANDATE_OK)
-		goto fail;
-	if (!dec.permit) {
-		http_respond_error(req, 409, "conflict",
-		    "the decision denied the call: there is no outcome");
-		return;
-	}
-	if (dec.outcome != STORE_OUTCOME_NONE) {
-		http_respond_error(req, 409, "conflict",
-		    "an outcome was already reported for this decision");
-		return;
-	}
+	/* the labels as sent, for the records (refusals included) */
 	r = MANDATE_ENOMEM;
 	if ((jl = json_array()) == NULL)
 		goto fail;
@@ -177,24 +205,44 @@ h_outcome(struct http_request *req, void *arg)
 		if (json_array_append_new(jl, json_stringn(labels[i].p,
 		    labels[i].n)))
 			goto fail;
-	if ((lj = json_dumps(jl, JSON_COMPACT)) == NULL)
+	r = store_decision_get(d->store, id, req->arena, &dec);
+	if (r == MANDATE_ENOTFOUND)
+		goto not_found;
+	if (r != MANDATE_OK)
 		goto fail;
+	if (!may_report(d, req, &caller, &dec)) {
+		(void)audit_refused(d, req, &caller, &dec, status, jl,
+		    "the caller did not ask for the decision and the policies "
+		    "do not let it report", true);
+		goto not_found;
+	}
+	if (!dec.permit) {
+		(void)audit_refused(d, req, &caller, &dec, status, jl,
+		    "the decision denied the call: there is no outcome", false);
+		json_decref(jl);
+		http_respond_error(req, 409, "conflict",
+		    "the decision denied the call: there is no outcome");
+		return;
+	}
+	if (dec.outcome != STORE_OUTCOME_NONE)
+		goto duplicate;
+	if ((lj = json_dumps(jl, JSON_COMPACT)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto fail;
+	}
 	r = store_decision_outcome(d->store, id, status, str_c(lj), labels,
 	    n_labels, (int64_t)time(NULL), &changed, &active);
 	free(lj);
 	if (r == MANDATE_ELIMIT) {
 		/* the session is past its limit (the task's decisions are
 		 * all denies): nothing changed; the refusal is recorded with
-		 * the labels the call returned, since the call did happen */
-		daemon_log(d, DLOG_WARN, "request %s: decision outcome "
-		    "refused: the task's session is full", req->request_id);
-		if ((r = api_audit(d, req, "decision.outcome_refused",
-		    STR_NULL, dec.task_id, json_pack("{s:s%,s:s,s:s,s:O,s:s}",
-		    "decision_id", id.p, id.n, "by", caller.principal,
-		    "status", status == STORE_OUTCOME_SUCCESS ? "success" :
-		    "failure", "labels", jl, "reason", "the task's session "
-		    "is past " STORE_MAX_SESSION_TEXT " labels and actions: "
-		    "its decisions are denies"))) != MANDATE_OK)
+		 * the labels the call returned, since the call did happen,
+		 * and as that record is then the only trace of what the call
+		 * did, the answer waits for it (500 if it fails) */
+		if ((r = audit_refused(d, req, &caller, &dec, status, jl,
+		    "the task's session is past " STORE_MAX_SESSION_TEXT
+		    " labels and actions: its decisions are denies", false)) !=
+		    MANDATE_OK)
 			goto fail;
 		json_decref(jl);
 		http_respond_error(req, 409, "conflict", "the task's session "
@@ -205,28 +253,33 @@ h_outcome(struct http_request *req, void *arg)
 	}
 	if (r != MANDATE_OK)
 		goto fail;
-	if (!changed) {
-		json_decref(jl);
-		http_respond_error(req, 409, "conflict",
-		    "an outcome was already reported for this decision");
-		return;
-	}
+	if (!changed)   /* another report won the race */
+		goto duplicate;
 	if ((r = api_audit(d, req, "decision.outcome", STR_NULL, dec.task_id,
 	    json_pack("{s:s%,s:s,s:s,s:O,s:b}", "decision_id", id.p, id.n,
-	    "by", caller.principal, "status", status ==
-	    STORE_OUTCOME_SUCCESS ? "success" : "failure", "labels", jl,
-	    "task_active", active))) != MANDATE_OK)
+	    "by", caller.principal, "status", status_text(status), "labels",
+	    jl, "task_active", active))) != MANDATE_OK)
 		goto fail;
 	resp = json_pack("{s:s%,s:s%,s:s,s:O,s:b}", "decision_id", id.p,
 	    id.n, "task_id", dec.task_id.p, dec.task_id.n, "status",
-	    status == STORE_OUTCOME_SUCCESS ? "success" : "failure",
-	    "labels", jl, "task_active", active);
+	    status_text(status), "labels", jl, "task_active", active);
 	json_decref(jl);
 	if (resp == NULL) {
 		http_respond_error(req, 500, "server_error", NULL);
 		return;
 	}
 	http_respond_json(req, 200, resp);
+	return;
+duplicate:
+	(void)audit_refused(d, req, &caller, &dec, status, jl,
+	    "an outcome was already reported for this decision", false);
+	json_decref(jl);
+	http_respond_error(req, 409, "conflict",
+	    "an outcome was already reported for this decision");
+	return;
+not_found:
+	json_decref(jl);
+	http_respond_error(req, 404, "not_found", "no such decision");
 	return;
 fail:
 	json_decref(jl);

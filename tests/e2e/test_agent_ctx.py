@@ -512,6 +512,73 @@ def test_outcome_after_the_task_is_over(ctl, tmp_path):
         assert outcome(d, iss, did, {"status": "success"}).status_code == 409
 
 
+def test_refused_reports_are_audited(ctl, tmp_path):
+    """Every refused report on a stored decision is audited as
+    decision.outcome_refused with why; the answers are unchanged, and a
+    caller who may not report gets exactly what an unknown id gets."""
+    d, iss = ctl
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    args = dict(arguments={"path": "/docs/a"})
+
+    def refused():
+        return _audit(tmp_path, "decision.outcome_refused", task["id"])
+
+    # a second report
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    assert outcome(d, iss, did, {"status": "success"}).status_code == 200
+    r = outcome(d, iss, did, {"status": "failure", "labels": ["again"]})
+    assert r.status_code == 409, r.text
+    recs = refused()
+    assert len(recs) == 1, recs
+    assert (recs[0]["decision_id"], recs[0]["by"], recs[0]["status"],
+            recs[0]["labels"]) == (did, "alice", "failure", ["again"])
+    assert "already reported" in recs[0]["reason"]
+    # a report on a deny
+    ok, deny = evaluate(d, iss, "read_file", "File", "handbook", m,
+                        arguments={"path": "/etc/passwd"})
+    assert ok is False
+    r = outcome(d, iss, deny, {"status": "success", "labels": ["secret"]})
+    assert r.status_code == 409, r.text
+    recs = refused()
+    assert len(recs) == 2 and recs[1]["decision_id"] == deny, recs
+    assert "denied" in recs[1]["reason"] and recs[1]["labels"] == ["secret"]
+    # a caller who may not report: the same answer as for an id that does
+    # not exist; recorded (with whose decision it is, without what the
+    # caller sent), the unknown id not at all
+    ok, did2 = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    mallory = iss.person(sub="mallory")
+    theirs = outcome(d, iss, did2, {"status": "success", "labels": ["planted"]},
+                     who=mallory)
+    unknown = outcome(d, iss, "0" * 32, {"status": "success", "labels": ["planted"]},
+                      who=mallory)
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.content == unknown.content
+    assert {k: v for k, v in theirs.headers.items() if k.lower() not in
+            ("x-request-id", "date")} == \
+        {k: v for k, v in unknown.headers.items() if k.lower() not in
+         ("x-request-id", "date")}
+    recs = refused()
+    assert len(recs) == 3 and recs[2]["decision_id"] == did2, recs
+    assert (recs[2]["by"], recs[2]["asked_by"]) == ("mallory", "alice")
+    assert "labels" not in recs[2] and "planted" not in json.dumps(recs)
+    assert not [x for x in _audit(tmp_path, "decision.outcome_refused", "")]
+    # nothing changed: the decision is still there to report on
+    assert outcome(d, iss, did2, {"status": "success"}).status_code == 200
+    # concurrent reports: one is taken, each of the others is recorded
+    from concurrent.futures import ThreadPoolExecutor
+    ok, did3 = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+    assert ok is True
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        codes = sorted(ex.map(lambda i: outcome(d, iss, did3, {
+            "status": "success", "labels": ["l%d" % i]}).status_code, range(4)))
+    assert codes == [200, 409, 409, 409]
+    assert len([x for x in refused() if x["decision_id"] == did3]) == 3
+    assert len(_audit(tmp_path, "decision.outcome", task["id"])) == 3
+
+
 def test_search_is_a_question_not_a_call(ctl):
     """A resource search naming a task decides per candidate with the task's
     context (sensitivity ceiling) but consumes no budget and records nothing."""
