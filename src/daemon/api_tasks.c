@@ -77,21 +77,42 @@ struct fields {
 	size_t n;
 };
 
-/* One record: durable before returning, or, with a hold (h), queued for
- * the writer, which releases it (a failure to queue releases it too: the
- * caller answers for that failure itself). */
+/* A queued record's way back (api_audit_queued): nothing waits for it,
+ * so only a failure is said, in the log. */
+struct queued_audit {
+	struct daemon *d;
+	const char *type;         /* the callers' literals */
+	char request_id[];
+};
+
+static void
+queued_audit_done(void *arg, int status, int64_t id)
+{
+	struct queued_audit *q = arg;
+
+	(void)id;
+	if (status != MANDATE_OK)
+		daemon_log(q->d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", q->request_id, q->type,
+		    mandate_strerror(status));
+	free(q);
+}
+
+/* One record: durable before returning, or, with done, queued for the
+ * writer, which calls done(arg) once (then MANDATE_OK); a failure to
+ * queue calls nothing: the caller answers for that failure itself. */
 static int
 record(struct daemon *d, const char *request_id, const char *type,
     struct str agent, struct str task_id, struct fields f,
-    struct held_audit *h)
+    audit_done_fn *done, void *arg)
 {
 	struct audit_event e;
 	int r;
 
 	if (!d->cfg->audit.decisions && strcmp(type, "decision") == 0) {
 		json_decref(f.json);   /* decision records are off */
-		if (h != NULL)
-			http_release(h->hold, true);
+		if (done != NULL)
+			done(arg, MANDATE_OK, 0);
 		return MANDATE_OK;
 	}
 	memset(&e, 0, sizeof(e));
@@ -101,21 +122,17 @@ record(struct daemon *d, const char *request_id, const char *type,
 	e.agent = agent;
 	e.task_id = task_id;
 	if (f.json == NULL && f.m != NULL)
-		r = audit_record_members(d->audit, &e, f.m, f.n, h != NULL ?
-		    held_audit_done : NULL, h, NULL);
+		r = audit_record_members(d->audit, &e, f.m, f.n, done, arg,
+		    NULL);
 	else if (f.json == NULL && (f.json = json_object()) == NULL)
 		r = MANDATE_ENOMEM;
 	else
-		r = h == NULL ? audit_record(d->audit, &e, f.json, NULL) :
-		    audit_record_async(d->audit, &e, f.json, held_audit_done,
-		    h);
-	if (r != MANDATE_OK) {
+		r = done == NULL ? audit_record(d->audit, &e, f.json, NULL) :
+		    audit_record_async(d->audit, &e, f.json, done, arg);
+	if (r != MANDATE_OK)
 		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
 		    "failed: %s", request_id ? request_id : "-", type,
 		    mandate_strerror(r));
-		if (h != NULL)
-			http_release(h->hold, true);
-	}
 	return r;
 }
 
@@ -125,6 +142,7 @@ held_record(struct daemon *d, struct http_request *req, const char *type,
     struct str agent, struct str task_id, struct fields f)
 {
 	struct held_audit *h;
+	int r;
 
 	/* a handler that set a fallback answer lets its records be
 	 * written while the worker serves other connections: the answer
@@ -132,11 +150,14 @@ held_record(struct daemon *d, struct http_request *req, const char *type,
 	if ((h = arena_alloc(req->arena, sizeof(*h))) == NULL ||
 	    (h->hold = http_hold(req)) == NULL)
 		return record(d, req->request_id, type, agent, task_id, f,
-		    NULL);
+		    NULL, NULL);
 	h->d = d;
 	h->request_id = req->request_id;
 	h->type = type;
-	return record(d, req->request_id, type, agent, task_id, f, h);
+	if ((r = record(d, req->request_id, type, agent, task_id, f,
+	    held_audit_done, h)) != MANDATE_OK)
+		http_release(h->hold, true);
+	return r;
 }
 
 int
@@ -161,12 +182,37 @@ api_audit_members(struct daemon *d, struct http_request *req,
 }
 
 int
+api_audit_queued(struct daemon *d, struct http_request *req,
+    const char *type, struct str agent, struct str task_id, json_t *fields)
+{
+	struct fields f = { .json = fields };
+	size_t n = strlen(req->request_id);
+	struct queued_audit *q;
+	int r;
+
+	if ((q = malloc(sizeof(*q) + n + 1)) == NULL) {
+		json_decref(fields);
+		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", req->request_id, type,
+		    mandate_strerror(MANDATE_ENOMEM));
+		return MANDATE_ENOMEM;
+	}
+	q->d = d;
+	q->type = type;
+	memcpy(q->request_id, req->request_id, n + 1);
+	if ((r = record(d, req->request_id, type, agent, task_id, f,
+	    queued_audit_done, q)) != MANDATE_OK)
+		free(q);
+	return r;
+}
+
+int
 daemon_audit(struct daemon *d, const char *request_id, const char *type,
     struct str agent, struct str task_id, json_t *fields)
 {
 	struct fields f = { .json = fields };
 
-	return record(d, request_id, type, agent, task_id, f, NULL);
+	return record(d, request_id, type, agent, task_id, f, NULL, NULL);
 }
 
 

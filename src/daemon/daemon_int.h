@@ -158,6 +158,16 @@ int api_audit_members(struct daemon *d, struct http_request *req,
     const char *type, struct str agent, struct str task_id,
     const struct redact_member *m, size_t n);
 
+/* api_audit() for a record no answer waits for: a refusal whose answer
+ * must not tell, by the time it takes, that there was something to
+ * record (a 404 that stands for "unknown" too).  The record is queued for
+ * the log's writer and written just after the answer in sync mode (in
+ * async mode as every record is); a failure, now or then, is logged.
+ * MANDATE_OK when queued. */
+int api_audit_queued(struct daemon *d, struct http_request *req,
+    const char *type, struct str agent, struct str task_id,
+    struct json_t *fields);
+
 /* The same without a request (start-up, reloads): request_id may be
  * NULL. */
 int daemon_audit(struct daemon *d, const char *request_id, const char *type,
