@@ -145,8 +145,11 @@ status_text(int status)
  * names the decision's own caller instead of the labels: what it sent
  * is not put in another's trail.  Nothing of the record reaches the
  * answer: a caller refused with 404 gets exactly what an unknown id gets
- * (an id that is not stored has no record, as an unknown task has none).
- * MANDATE_OK when recorded. */
+ * (an id that is not stored has no record, as an unknown task has none),
+ * and gets it as soon: its record is queued, not waited for, since the
+ * ids are a counter and a 404 that waited for a commit would tell the
+ * decisions of others from ids never given.  MANDATE_OK when recorded
+ * (queued, when foreign). */
 static int
 audit_refused(struct daemon *d, struct http_request *req,
     const struct api_caller *caller, const struct store_decision *dec,
@@ -167,6 +170,9 @@ audit_refused(struct daemon *d, struct http_request *req,
 	}
 	if (f == NULL)
 		return MANDATE_ENOMEM;
+	if (foreign)
+		return api_audit_queued(d, req, "decision.outcome_refused",
+		    STR_NULL, dec->task_id, f);
 	return api_audit(d, req, "decision.outcome_refused", STR_NULL,
 	    dec->task_id, f);
 }
