@@ -444,6 +444,12 @@ query_int(struct http_request *req, const char *name, int64_t min,
 	int64_t x = 0;
 	size_t i;
 
+	if (http_request_query_repeated(req).n > 0) {
+		snprintf(msg, sizeof(msg), "query parameter %.32s: given more "
+		    "than once", http_request_query_repeated(req).p);
+		http_respond_error(req, 400, "invalid_request", msg);
+		return 0;
+	}
 	if (v.p == NULL || v.n == 0)
 		goto bad;
 	for (i = 0; i < v.n; i++) {

@@ -31,16 +31,17 @@ bad_request(struct http_request *req, const char *desc)
 	http_respond_error(req, 400, "invalid_request", desc);
 }
 
-/* A non-negative decimal integer of at most 18 digits. */
+/* A non-negative decimal integer up to INT64_MAX (a record id). */
 static int
 parse_uint(struct str s, int64_t *out)
 {
 	int64_t v = 0;
 
-	if (s.n == 0 || s.n > 18)
+	if (s.n == 0 || s.n > 19)
 		return MANDATE_EINVAL;
 	for (size_t i = 0; i < s.n; i++) {
-		if (s.p[i] < '0' || s.p[i] > '9')
+		if (s.p[i] < '0' || s.p[i] > '9' ||
+		    v > (INT64_MAX - (s.p[i] - '0')) / 10)
 			return MANDATE_EINVAL;
 		v = v * 10 + (s.p[i] - '0');
 	}
@@ -64,24 +65,38 @@ event_json(const struct store_audit_event *e)
 
 	if (fields == NULL)        /* stored text we cannot parse: as text */
 		fields = json_stringn(e->fields_json.p, e->fields_json.n);
-	return json_pack("{s:I,s:I,s:s%,s:s%,s:s%,s:s%,s:o}",
+	/* fields for reading; fields_json, the stored text byte for byte,
+	 * for recomputing the record's leaf (docs/audit.md): a parsed and
+	 * rewritten JSON text need not be the same bytes (0.1, \u001f) */
+	return json_pack("{s:I,s:I,s:s%,s:s%,s:s%,s:s%,s:o,s:s%}",
 	    "id", (json_int_t)e->id, "time", (json_int_t)e->time,
 	    "type", e->type.p, e->type.n,
 	    "request_id", e->request_id.p, e->request_id.n,
 	    "agent", e->agent.p, e->agent.n,
 	    "task_id", e->task_id.p, e->task_id.n,
-	    "fields", fields);
+	    "fields", fields,
+	    "fields_json", e->fields_json.p, e->fields_json.n);
 }
 
-/* Fill f from the query string; 0 after answering 400. */
+/* Fill f from the query string; 0 after answering 400.  *none is set
+ * when the filter can match no record (to=0). */
 static int
-parse_filter(struct http_request *req, struct store_audit_filter *f)
+parse_filter(struct http_request *req, struct store_audit_filter *f,
+    bool *none)
 {
 	struct str v;
 	int64_t n;
 
 	memset(f, 0, sizeof(*f));
 	f->limit = AUDIT_PAGE_DEFAULT;
+	if ((v = http_request_query_repeated(req)).n > 0) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%.32s: given more than once",
+		    v.p);
+		bad_request(req, msg);
+		return 0;
+	}
 	f->type = http_request_query(req, "type");
 	f->agent = http_request_query(req, "agent");
 	f->task_id = http_request_query(req, "task");
@@ -98,11 +113,14 @@ parse_filter(struct http_request *req, struct store_audit_filter *f)
 	}
 	if ((v = http_request_query(req, "to")).n > 0 &&
 	    (api_audit_parse_time(v, &f->to_time) != MANDATE_OK ||
-	    f->to_time == 0)) {
+	    f->to_time < 0)) {
 		bad_request(req, "to: expected Unix seconds or an RFC 3339 "
 		    "date-time");
 		return 0;
 	}
+	/* (to=0: no record has a time <= 0; the store's 0 is "no bound") */
+	if (v.n > 0 && f->to_time == 0)
+		*none = true;
 	if (f->to_time > 0 && f->to_time < f->from_time) {
 		bad_request(req, "to is before from");
 		return 0;
@@ -131,8 +149,8 @@ parse_filter(struct http_request *req, struct store_audit_filter *f)
 		return 0;
 	}
 	f->newest_first = str_eq_c(v, "desc");
-	if ((f->newest_first && f->after_id > 0) ||
-	    (!f->newest_first && f->before_id > 0)) {
+	if ((f->newest_first && http_request_query(req, "after").n > 0) ||
+	    (!f->newest_first && http_request_query(req, "before").n > 0)) {
 		bad_request(req, "after pages ascending, before descending");
 		return 0;
 	}
@@ -147,7 +165,7 @@ get_audit(struct http_request *req, void *arg)
 	struct store_audit_filter f;
 	struct store_audit_event *ev = NULL;
 	json_t *ctx, *reasons = NULL, *arr = NULL, *body = NULL;
-	bool allow = false;
+	bool allow = false, none = false;
 	size_t n = 0;
 	int r;
 
@@ -166,9 +184,10 @@ get_audit(struct http_request *req, void *arg)
 		    "the policies do not allow this");
 		return;
 	}
-	if (!parse_filter(req, &f))
+	if (!parse_filter(req, &f, &none))
 		return;
-	if ((r = store_audit_query(d->store, &f, req->arena, &ev, &n)) !=
+	if (!none && (r = store_audit_query(d->store, &f, req->arena, &ev,
+	    &n)) !=
 	    MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "request %s: audit query: %s",
 		    req->request_id, mandate_strerror(r));

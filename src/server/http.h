@@ -218,6 +218,11 @@ struct str http_request_param(const struct http_request *req,
 struct str http_request_query(const struct http_request *req,
     const char *name);
 
+/* The name of the first query parameter that is given more than once,
+ * or STR_NULL: a handler for which one value is meant asks, rather than
+ * take the first of several silently. */
+struct str http_request_query_repeated(const struct http_request *req);
+
 /* Header value, case-insensitive name; NULL if absent.  Borrowed.  When
  * the field is repeated this is its first line: a handler for which a
  * repeated field means something else (RFC 9449: one DPoP proof; one

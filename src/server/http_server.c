@@ -374,6 +374,16 @@ http_request_query(const struct http_request *req, const char *name)
 	return STR_NULL;
 }
 
+struct str
+http_request_query_repeated(const struct http_request *req)
+{
+	for (size_t i = 1; i < req->n_query; i++)
+		for (size_t j = 0; j < i; j++)
+			if (str_eq(req->query[i].name, req->query[j].name))
+				return req->query[i].name;
+	return STR_NULL;
+}
+
 const char *
 http_request_header(const struct http_request *req, const char *name)
 {

@@ -217,10 +217,25 @@ def test_query_filters_paging_and_cli(start_daemon, tmp_path, indexes):
     # bad input: 400, nothing else
     for q in ({"limit": 0}, {"limit": 1001}, {"from": "yesterday"},
               {"after": "-1"}, {"order": "sideways"},
-              {"from": 10, "to": 5}, {"order": "desc", "after": 3}):
+              {"from": 10, "to": 5}, {"order": "desc", "after": 3},
+              {"order": "desc", "after": 0}, {"after": "9223372036854775808"},
+              # one value each: a repeated parameter is not taken silently
+              [("type", "decision"), ("type", "task.created")],
+              [("limit", 1), ("limit", 5)]):
         r = requests.get(d.url + "/v1/audit", params=q, timeout=10)
         assert r.status_code == 400, (q, r.text)
         assert r.json()["error"] == "invalid_request"
+    # any record id is an id; to=0 is a time no record has
+    r = requests.get(d.url + "/v1/audit", timeout=10,
+                     params={"after": "9223372036854775806"})
+    assert r.status_code == 200 and r.json()["events"] == [], r.text
+    r = requests.get(d.url + "/v1/audit", params={"to": 0}, timeout=10)
+    assert r.status_code == 200 and r.json() == {"events": [], "next": None}
+    for q in ([("index", 0), ("index", 1), ("size", 2)],
+              [("from", 1), ("from", 2), ("to", 3)]):
+        path = "inclusion" if q[0][0] == "index" else "consistency"
+        r = requests.get(d.url + "/v1/audit/proof/" + path, params=q, timeout=10)
+        assert r.status_code == 400 and "more than once" in r.text, (q, r.text)
 
     # tail: the last N, oldest first
     r = mandate("audit", "tail", "-n", "3", "--server", d.url)
