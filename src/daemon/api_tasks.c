@@ -589,7 +589,7 @@ h_end(struct http_request *req, void *arg)
 	struct str reason = STR_NULL;
 	json_t *reasons = NULL;
 	bool other = false;
-	int64_t now = now_s();
+	int64_t now;
 	int changed = 0, r;
 
 	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
@@ -599,6 +599,10 @@ h_end(struct http_request *req, void *arg)
 	if (reason.n == 0)
 		reason = other ? STR_LIT("ended by an operator") :
 		    STR_LIT("ended by the delegator");
+	/* the clock of the write: a task that expired while the policies
+	 * were asked is over, and the store leaves it as it is (unchanged,
+	 * no record), like an ended or revoked one */
+	now = now_s();
 	if ((r = store_task_end(d->store, t.id, now, reason, &changed)) !=
 	    MANDATE_OK) {
 		server_error(d, req, "store_task_end", r);

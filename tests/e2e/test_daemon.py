@@ -94,6 +94,37 @@ def test_create_get_end(dev):
                         timeout=5).json()["state"] == "ended"
 
 
+def wait_expired(d, task_id, timeout=10.0):
+    """The task as GET answers once the server says it expired."""
+    deadline = time.monotonic() + timeout
+    while True:
+        t = requests.get(d.url + "/v1/tasks/" + task_id, timeout=5).json()
+        if t["state"] == "expired" or time.monotonic() > deadline:
+            return t
+        time.sleep(0.1)
+
+
+def test_end_an_expired_task_changes_nothing(dev):
+    # docs/api.md: ending an expired task is 200 and returns it unchanged;
+    # it is over already, so nothing is recorded or counted either
+    t = create(dev, ttl=1).json()
+    before = wait_expired(dev, t["id"])
+    assert before["state"] == "expired"
+    assert "ended_at" not in before and "reason" not in before
+    e = requests.post(dev.url + "/v1/tasks/%s/end" % t["id"],
+                      json={"reason": "cleanup"}, timeout=5)
+    assert e.status_code == 200, e.text
+    assert e.json() == before
+    assert requests.get(dev.url + "/v1/tasks/" + t["id"],
+                        timeout=5).json() == before
+    r = requests.get(dev.url + "/v1/audit", params={"task": t["id"]},
+                     timeout=5)
+    assert r.status_code == 200, r.text
+    assert [x["type"] for x in r.json()["events"]] == ["task.created"]
+    m = requests.get(dev.url + "/metrics", timeout=5).text
+    assert 'mandate_tasks_total{event="ended"}' not in m
+
+
 def test_defaults(dev):
     t = create(dev).json()
     assert t["expires_at"] - t["created_at"] == 15 * 60
