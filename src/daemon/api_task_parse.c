@@ -269,6 +269,40 @@ parse_intent(const struct ajson *it, const char *body,
 	return MANDATE_OK;
 }
 
+/* The intents as the store keeps them, checked against its bound before
+ * anything is decided: a request past it is the client's error, named
+ * as such, not a store failure after the policies permitted.  The bound
+ * is on the stored form (compact, non-ASCII as \u escapes), which is
+ * what the store and every later evaluation read. */
+static int
+intents_stored(struct arena *a, struct daemon_task_request *out, char *err,
+    size_t err_len)
+{
+	char *s, *copy = NULL;
+	size_t n;
+	int r = MANDATE_ENOMEM;
+
+	if ((s = daemon_intents_json(out)) == NULL)
+		return fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+	n = strlen(s);
+	if (n > DAEMON_MAX_INTENTS_JSON) {
+		r = fail(err, err_len, MANDATE_ELIMIT, "intents is too large: "
+		    "at most 262144 bytes in all, as stored (compact JSON, "
+		    "non-ASCII characters escaped)");
+		goto out;
+	}
+	if ((copy = arena_alloc(a, n + 1)) == NULL) {
+		r = fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(copy, s, n + 1);
+	out->intents_json = str_make(copy, n);
+	r = MANDATE_OK;
+out:
+	free(s);
+	return r;
+}
+
 int
 daemon_task_request_parse(struct arena *a, const char *body, size_t len,
     const struct daemon_task_limits *lim, struct daemon_task_request *out,
@@ -347,6 +381,8 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 			return r;
 	}
 	out->n_intents = j->u.arr.n;
+	if ((r = intents_stored(a, out, err, err_len)) != MANDATE_OK)
+		return r;
 
 	out->sensitivity = DAEMON_SENS_PUBLIC;    /* lowest ceiling */
 	j = ajson_get(root, "sensitivity");

@@ -446,7 +446,7 @@ h_create(struct http_request *req, void *arg)
 	struct api_caller caller;
 	struct daemon_task_request tr;
 	struct store_task t, back;
-	char err[200], id[STORE_TASK_ID_SIZE], *intents = NULL;
+	char err[200], id[STORE_TASK_ID_SIZE];
 	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body;
 	bool allow = false;
 	int64_t now;
@@ -495,8 +495,6 @@ h_create(struct http_request *req, void *arg)
 		goto out;
 	}
 
-	if ((intents = daemon_intents_json(&tr)) == NULL)
-		goto nomem;
 	if ((r = store_task_new_id(id)) != MANDATE_OK) {
 		server_error(d, req, "task id", r);
 		goto out;
@@ -508,7 +506,7 @@ h_create(struct http_request *req, void *arg)
 	t.delegator = str_c(caller.principal);
 	t.act_json = str_make("", 0);
 	t.objective = tr.objective;
-	t.intents_json = str_c(intents);
+	t.intents_json = tr.intents_json;
 	t.sensitivity = tr.sensitivity;
 	t.created_at = now;
 	t.expires_at = now + (int64_t)tr.ttl;
@@ -549,7 +547,6 @@ h_create(struct http_request *req, void *arg)
 nomem:
 	server_error(d, req, "task", MANDATE_ENOMEM);
 out:
-	free(intents);
 	json_decref(ctx);
 	json_decref(names);
 	json_decref(reasons);

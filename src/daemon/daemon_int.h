@@ -32,6 +32,7 @@
 #define DAEMON_MAX_REASON      1024
 #define DAEMON_MAX_JSON_DEPTH  16       /* request bodies, constraints */
 #define DAEMON_MAX_CONSTRAINTS 16384    /* one intent's constraints JSON */
+#define DAEMON_MAX_INTENTS_JSON STORE_MAX_JSON   /* all of them, as stored */
 
 enum daemon_log_level {
 	DLOG_DEBUG = 0,
@@ -294,6 +295,8 @@ struct daemon_task_request {
 	struct str objective;
 	struct daemon_intent *intents;
 	size_t n_intents;
+	struct str intents_json;   /* as stored (daemon_intents_json), at most
+	                              DAEMON_MAX_INTENTS_JSON, NUL-terminated */
 	int sensitivity;           /* enum daemon_sensitivity */
 	uint64_t ttl;              /* seconds, after defaults and the cap */
 	int64_t call_budget;       /* INT64_MAX: unlimited */
@@ -308,7 +311,9 @@ struct daemon_task_limits {
 
 /* Parse a POST /v1/tasks body into *out (strings point into body or the
  * arena).  MANDATE_OK, or MANDATE_EPARSE/EINVAL/ELIMIT/ENOMEM with a
- * client-safe message in err. */
+ * client-safe message in err.  Every request it accepts can be stored:
+ * the intents are serialized here and refused (ELIMIT) when the store
+ * could not keep them. */
 int daemon_task_request_parse(struct arena *a, const char *body, size_t len,
     const struct daemon_task_limits *lim, struct daemon_task_request *out,
     char *err, size_t err_len);

@@ -187,6 +187,26 @@ def test_bad_fields(dev, change):
     assert r.json()["error_description"]
 
 
+def test_intents_past_the_store_bound(dev):
+    # each intent's constraints are under 16 KiB, but 17 of them do not
+    # fit the 256 KiB the store keeps for a task's intents: a 400 that
+    # names the field, before the policies are asked (so nothing is
+    # decided or recorded), not a bare one after they permitted
+    con = {"k": "v" * 16000}
+    intents = [{"action": "a%02d" % i, "constraints": con} for i in range(17)]
+    r = create(dev, intents=intents)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request"
+    assert "intents is too large" in r.json()["error_description"]
+    m = requests.get(dev.url + "/metrics", timeout=5).text
+    assert 'action="mandate:create_task"' not in m
+    ev = requests.get(dev.url + "/v1/audit", timeout=5).json()["events"]
+    assert not [e for e in ev if e["type"].startswith("task.")]
+    r = create(dev, intents=intents[:16])
+    assert r.status_code == 201, r.text
+    assert r.json()["intents"] == intents[:16]
+
+
 def test_wrong_content_type(dev):
     r = requests.post(dev.url + "/v1/tasks", data="agent=x",
                       headers={"Content-Type": "text/plain"}, timeout=5)

@@ -191,6 +191,9 @@ test_intents_json(void **state)
 	assert_string_equal(s, "[{\"action\":\"a\",\"resource\":"
 	    "\"R::\\\"x\\\"\",\"constraints\":{\"k\":\"\\u00E9\"}},"
 	    "{\"action\":\"b\"}]");
+	/* the parser kept the same text for the store */
+	assert_int_equal(tr.intents_json.n, strlen(s));
+	assert_string_equal(tr.intents_json.p, s);
 	free(s);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char body[300];
@@ -203,6 +206,75 @@ test_intents_json(void **state)
 		    strstr(err, "as Cedar prints it") == NULL)
 			fail_msg("resource %s: %s", bad[i], err);
 	}
+	arena_free(&a);
+}
+
+/* A body of n intents {"action":"aNN","constraints":{"k":"<pad>"}}, the
+ * last one's pad last_pad bytes long; malloc'd. */
+static char *
+big_intents_body(size_t n, size_t pad, size_t last_pad)
+{
+	size_t cap = 256 + n * (pad + 64) + last_pad;
+	char *b = malloc(cap);
+	size_t o;
+
+	assert_non_null(b);
+	o = (size_t)snprintf(b, cap, OK_HEAD "\"intents\":[");
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i + 1 < n ? pad : last_pad;
+
+		o += (size_t)snprintf(b + o, cap - o, "%s{\"action\":\"a%02zu\","
+		    "\"constraints\":{\"k\":\"", i ? "," : "", i);
+		memset(b + o, 'v', p);
+		o += p;
+		o += (size_t)snprintf(b + o, cap - o, "\"}}");
+	}
+	snprintf(b + o, cap - o, "]}");
+	return b;
+}
+
+/* Every accepted request fits the store: the intents as stored are
+ * bounded by DAEMON_MAX_INTENTS_JSON, to the byte, and a request past
+ * it is refused with a message that names the field (before, the store
+ * refused it after the policies had permitted, as a bare 400). */
+static void
+test_intents_stored_bound(void **state)
+{
+	struct daemon_task_limits l = lim;
+	struct daemon_task_request tr;
+	struct arena a;
+	char err[200], *b;
+	const size_t n = 17, pad = 16000, last = 1000;
+	size_t room;
+
+	(void)state;
+	l.max_intents = 64;
+	arena_init(&a, 8u << 20);
+	/* 17 intents of constraints under 16 KiB each: past the bound */
+	b = big_intents_body(n, pad, pad);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_ELIMIT);
+	assert_non_null(strstr(err, "intents is too large"));
+	assert_non_null(strstr(err, "262144"));
+	free(b);
+	/* the last one grown to the bound and one byte past it */
+	b = big_intents_body(n, pad, last);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_true(tr.intents_json.n < DAEMON_MAX_INTENTS_JSON);
+	room = DAEMON_MAX_INTENTS_JSON - tr.intents_json.n;
+	free(b);
+	assert_true(last + room + 1 + 8 <= DAEMON_MAX_CONSTRAINTS);
+	b = big_intents_body(n, pad, last + room);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(tr.intents_json.n, DAEMON_MAX_INTENTS_JSON);
+	free(b);
+	b = big_intents_body(n, pad, last + room + 1);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_ELIMIT);
+	assert_non_null(strstr(err, "intents"));
+	free(b);
 	arena_free(&a);
 }
 
@@ -610,6 +682,7 @@ main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_defaults_and_caps),
 		cmocka_unit_test(test_intents_json),
+		cmocka_unit_test(test_intents_stored_bound),
 		cmocka_unit_test(test_cedar_uid),
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
