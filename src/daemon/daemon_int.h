@@ -319,11 +319,13 @@ int daemon_task_request_parse(struct arena *a, const char *body, size_t len,
     char *err, size_t err_len);
 
 /* Check an agent id: a SPIFFE ID (spiffe://trust-domain/path, the
- * SPIFFE syntax rules) or an OIDC subject (1..STORE_MAX_NAME bytes of
- * printable UTF-8, no control characters, not "." or "..").  Every id it
- * takes can be named in the kill switch's path (POST
- * /v1/agents/{id}/revoke).  MANDATE_OK with the kind and trust domain (a
- * slice of id), or MANDATE_EINVAL with a message. */
+ * SPIFFE syntax rules) or an OIDC subject (1..STORE_MAX_NAME bytes, no C0
+ * control or DEL, not "." or "..").  Every id it takes can be named in
+ * the kill switch's path (POST /v1/agents/{id}/revoke).  Task creation
+ * refuses C1 controls (U+0080-U+009F) too, but the kill switch takes
+ * them: earlier versions made tasks for such agents.  MANDATE_OK with the
+ * kind and trust domain (a slice of id), or MANDATE_EINVAL with a
+ * message. */
 int daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
     struct str *trust_domain, char *err, size_t err_len);
 

@@ -179,6 +179,10 @@ def test_malformed_json(dev, body):
     {"intents": [{"action": "r", "constraints": {"to": ["a", None]}}]},
     {"sensitivity": "secret"}, {"ttl": 0}, {"ttl": -5}, {"ttl": "15m"},
     {"call_budget": 0}, {"call_budget": 1.5},
+    # control characters: a lone CR, C1 controls (U+0080-U+009F)
+    {"objective": "a\rb"}, {"objective": "ab\r"}, {"objective": "a\u0085b"},
+    {"objective": "a\u009bb"}, {"agent": "user\u0085x"},
+    {"intents": [{"action": "r", "resource": 'Tool::"R\u0080"'}]},
 ])
 def test_bad_fields(dev, change):
     r = create(dev, **change)
@@ -205,6 +209,15 @@ def test_intents_past_the_store_bound(dev):
     r = create(dev, intents=intents[:16])
     assert r.status_code == 201, r.text
     assert r.json()["intents"] == intents[:16]
+
+
+def test_objective_line_ends(dev):
+    # tabs and line ends, LF or CR LF, are the control characters an
+    # objective may have; U+00A0 and the like are text
+    for objective in ("step 1\r\nstep 2\r\n", "a\n\tb", "a\u00a0b\u00ff"):
+        r = create(dev, objective=objective)
+        assert r.status_code == 201, (objective, r.text)
+        assert r.json()["objective"] == objective
 
 
 def test_wrong_content_type(dev):
@@ -548,6 +561,20 @@ def test_dot_agents_are_refused(killer, agent):
     enc = "".join("%%%02X" % ord(c) for c in agent)
     r = requests.post(killer.url + "/v1/agents/%s/revoke" % enc, timeout=5)
     assert r.status_code == 400
+
+
+def test_c1_agents_refused_at_creation_but_killable(killer):
+    # a C1 control (U+0085 here) is refused in a new task's agent, but
+    # the kill switch still takes the id: tasks made for such agents by
+    # earlier versions must stay revocable
+    agent = "user\u0085x"
+    r = create(killer, agent=agent)
+    assert r.status_code == 400, r.text
+    assert "control characters" in r.json()["error_description"]
+    r = requests.post(killer.url + "/v1/agents/%s/revoke" % agent_path(agent),
+                      timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["agent"] == agent
 
 
 def test_cli_revoke_reaches_every_agent(killer):

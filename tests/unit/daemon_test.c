@@ -52,6 +52,30 @@ static const struct parse_case parse_cases[] = {
 	    "[]}}]}", MANDATE_EINVAL, "1 to 256 entries" },
 	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"n\":"
 	    "{\"min\":3,\"max\":1}}}]}", MANDATE_EINVAL, "min is greater" },
+	/* objectives: tabs and line ends (LF, CR LF), no other control
+	 * character: no lone CR, no C1 (U+0080-U+009F); U+00A0 is text */
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\r\\nb\\tc\\r\\n\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u00a0b\\u00ffc\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\rb\"}", MANDATE_EINVAL,
+	    "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"ab\\r\"}", MANDATE_EINVAL,
+	    "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\n\\rb\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0085b\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0080\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"\\u009fa\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0007\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user\\u009b42\"}", MANDATE_EINVAL, "control" },
+	{ "{\"agent\":\"user\\r\\n42\"}", MANDATE_EINVAL, "control" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"resource\":"
+	    "\"T::\\\"R\\u0085\\\"\"}]}", MANDATE_EINVAL, "printable" },
 	{ "", MANDATE_EPARSE, "not valid JSON" },
 	{ "{", MANDATE_EPARSE, "not valid JSON" },
 	{ "{\"agent\":\"a\",\"agent\":\"b\"}", MANDATE_EPARSE, "duplicate" },
@@ -380,6 +404,31 @@ test_kill_switch_path_fits_every_agent(void **state)
 	free(path);
 }
 
+/* C1 controls are refused in a new task's agent, but the kill switch
+ * still takes such an id: earlier versions made tasks for it. */
+static void
+test_agent_c1_only_at_creation(void **state)
+{
+	static const char id[] = "user\xc2\x85x";
+	const char *b = "{\"agent\":\"user\\u0085x\",\"objective\":\"o\","
+	    "\"intents\":[{\"action\":\"a\"}]}";
+	struct daemon_task_request tr;
+	enum daemon_agent_kind k;
+	struct str td;
+	struct arena a;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(daemon_agent_id_check(str_make(id, sizeof(id) - 1),
+	    &k, &td, err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(k, DAEMON_AGENT_SUBJECT);
+	arena_init(&a, 1u << 20);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &lim, &tr,
+	    err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "agent contains control characters"));
+	arena_free(&a);
+}
+
 /* ---- policies and the daemon, in a temporary directory ---- */
 
 static char tmpdir[64];
@@ -687,6 +736,7 @@ main(void)
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
 		cmocka_unit_test(test_kill_switch_path_fits_every_agent),
+		cmocka_unit_test(test_agent_c1_only_at_creation),
 		cmocka_unit_test(test_policies_load),
 		cmocka_unit_test(test_daemon_life_cycle_and_swap),
 	};
