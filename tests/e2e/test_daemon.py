@@ -501,6 +501,16 @@ def test_cedar_deny(start_daemon, tmp_path):
             json.loads(line)
 
 
+def test_configured_max_ttl_cuts(start_daemon, tmp_path):
+    # docs/configuration.md and api.md: a ttl past tasks.max_ttl (10m
+    # here) is cut to it, not refused, and expires_at says so
+    d = configured(start_daemon, tmp_path)
+    r = create(d, ttl=7200)
+    assert r.status_code == 201, r.text
+    t = r.json()
+    assert t["expires_at"] - t["created_at"] == 600
+
+
 # ---- the kill switch reaches every agent a task can be created for ----
 
 KILL_POLICIES = """
