@@ -451,6 +451,14 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 	return MANDATE_OK;
 }
 
+int64_t
+daemon_task_expires_at(int64_t now, uint64_t ttl)
+{
+	/* now + ttl alone would give a task created at x.93 with ttl 1
+	 * 0.07 s: time(2) dropped the fraction */
+	return now + (int64_t)ttl + 1;
+}
+
 char *
 daemon_intents_json(const struct daemon_task_request *t)
 {

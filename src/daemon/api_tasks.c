@@ -509,7 +509,7 @@ h_create(struct http_request *req, void *arg)
 	t.intents_json = tr.intents_json;
 	t.sensitivity = tr.sensitivity;
 	t.created_at = now;
-	t.expires_at = now + (int64_t)tr.ttl;
+	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
 	if ((r = store_task_create(d->store, &t)) != MANDATE_OK) {
 		server_error(d, req, "store_task_create", r);

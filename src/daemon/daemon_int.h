@@ -334,6 +334,14 @@ int daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
  * string (free()), NULL on ENOMEM. */
 char *daemon_intents_json(const struct daemon_task_request *t);
 
+/* The expires_at of a task of ttl seconds (>= 1, at most UINT32_MAX)
+ * created at now, a time(2) that rounded the real instant down: the
+ * first whole second after that instant plus ttl, now + ttl + 1, so that
+ * the task lives at least ttl seconds (and at most ttl + 1) wherever in
+ * its second it was created.  It is over at expires_at <= now, as every
+ * check of the store counts it, and no credential outlives it. */
+int64_t daemon_task_expires_at(int64_t now, uint64_t ttl);
+
 /* `Type::"id"` with the id escaped for Cedar, in the arena; NULL on
  * ENOMEM. */
 char *daemon_cedar_uid(struct arena *a, const char *type, struct str id);

@@ -74,7 +74,7 @@ def test_create_get_end(dev):
     assert t["agent"] == AGENT
     assert t["delegator"] == "dev:loopback"
     assert t["state"] == "active"
-    assert t["expires_at"] - t["created_at"] == 120
+    assert t["expires_at"] - t["created_at"] == 120 + 1
     assert t["call_budget"] == 5 and t["calls_used"] == 0
     assert t["sensitivity"] == "internal"
     assert t["intents"][1] == {"action": "send_email",
@@ -125,16 +125,33 @@ def test_end_an_expired_task_changes_nothing(dev):
     assert 'mandate_tasks_total{event="ended"}' not in m
 
 
+def test_task_lives_at_least_its_ttl(dev):
+    # created_at is the creation time rounded down, so the task was made
+    # at some instant before created_at + 1: it must not expire before
+    # that instant + ttl (it used to expire at created_at + ttl, and a
+    # task with ttl 1 made late in a second could be dead on arrival)
+    for ttl in (1, 2, 60):
+        before = time.time()
+        r = create(dev, ttl=ttl)
+        assert r.status_code == 201, r.text
+        t = r.json()
+        assert t["expires_at"] >= t["created_at"] + 1 + ttl
+        assert t["expires_at"] - t["created_at"] == ttl + 1
+        # the same on the client's clock (this host's): made after before
+        assert t["expires_at"] >= before + ttl
+        assert t["state"] == "active"
+
+
 def test_defaults(dev):
     t = create(dev).json()
-    assert t["expires_at"] - t["created_at"] == 15 * 60
+    assert t["expires_at"] - t["created_at"] == 15 * 60 + 1
     assert t["call_budget"] is None          # unlimited by default
     assert t["sensitivity"] == "public"      # the lowest ceiling
 
 
 def test_ttl_is_capped(dev):
     t = create(dev, ttl=10 ** 9 // 2).json()
-    assert t["expires_at"] - t["created_at"] == 8 * 3600
+    assert t["expires_at"] - t["created_at"] == 8 * 3600 + 1
 
 
 def test_kill_switch(dev):
@@ -484,7 +501,7 @@ def test_cedar_deny(start_daemon, tmp_path):
     ok = create(d, agent="spiffe://acme.example/agents/a")
     assert ok.status_code == 201, ok.text
     t = ok.json()
-    assert t["expires_at"] - t["created_at"] == 60
+    assert t["expires_at"] - t["created_at"] == 60 + 1
     assert t["call_budget"] == 10
     r = create(d, intents=[{"action": "read_ticket"},
                            {"action": "delete_everything"}])
@@ -508,7 +525,7 @@ def test_configured_max_ttl_cuts(start_daemon, tmp_path):
     r = create(d, ttl=7200)
     assert r.status_code == 201, r.text
     t = r.json()
-    assert t["expires_at"] - t["created_at"] == 600
+    assert t["expires_at"] - t["created_at"] == 600 + 1
 
 
 # ---- the kill switch reaches every agent a task can be created for ----

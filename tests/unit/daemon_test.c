@@ -302,6 +302,28 @@ test_intents_stored_bound(void **state)
 	arena_free(&a);
 }
 
+/* A task lives at least its ttl from the instant it was created, which
+ * lies in [now, now + 1): its expiry is the first whole second after
+ * the latest such instant plus ttl. */
+static void
+test_task_expires_at(void **state)
+{
+	static const uint64_t ttls[] = { 1, 2, 60, 900, 3600, 30 * 86400,
+	    UINT32_MAX };
+	const int64_t now = 1795873313;
+
+	(void)state;
+	assert_int_equal(daemon_task_expires_at(now, 1), now + 2);
+	for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+		int64_t e = daemon_task_expires_at(now, ttls[i]);
+
+		/* lives at least ttl even if created at now + 0.999... */
+		assert_true(e >= now + 1 + (int64_t)ttls[i]);
+		/* and at most ttl + 1, when created at now exactly */
+		assert_true(e - now <= (int64_t)ttls[i] + 1);
+	}
+}
+
 static void
 test_cedar_uid(void **state)
 {
@@ -732,6 +754,7 @@ main(void)
 		cmocka_unit_test(test_parse_defaults_and_caps),
 		cmocka_unit_test(test_intents_json),
 		cmocka_unit_test(test_intents_stored_bound),
+		cmocka_unit_test(test_task_expires_at),
 		cmocka_unit_test(test_cedar_uid),
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
