@@ -39,19 +39,44 @@ fail(char *err, size_t err_len, int status, const char *msg)
 	return status;
 }
 
-/* No C0 controls, no DEL (the JSON parser already checked UTF-8). */
+/* No C0 control and no DEL.  With line_ends, tabs and line ends (LF, or
+ * CR LF) are allowed: a CR on its own moves a terminal's cursor back over
+ * what was written, in logs and the audit log. */
 static bool
-printable(struct str s, bool allow_newlines)
+no_c0(struct str s, bool line_ends)
 {
 	for (size_t i = 0; i < s.n; i++) {
 		unsigned char c = (unsigned char)s.p[i];
+		bool next_lf = i + 1 < s.n && s.p[i + 1] == '\n';
+
 		if (c == 0x7f)
 			return false;
-		if (c < 0x20 && !(allow_newlines &&
-		    (c == '\n' || c == '\t' || c == '\r')))
+		if (c < 0x20 && !(line_ends && (c == '\n' || c == '\t' ||
+		    (c == '\r' && next_lf))))
 			return false;
 	}
 	return true;
+}
+
+/* No C1 control (U+0080-U+009F: in UTF-8, 0xC2 then 0x80-0x9F; 0xC2 is
+ * never a continuation byte, so this holds for bytes that are not UTF-8
+ * too). */
+static bool
+no_c1(struct str s)
+{
+	for (size_t i = 0; i + 1 < s.n; i++)
+		if ((unsigned char)s.p[i] == 0xc2 &&
+		    (unsigned char)s.p[i + 1] >= 0x80 &&
+		    (unsigned char)s.p[i + 1] <= 0x9f)
+			return false;
+	return true;
+}
+
+/* No control characters at all (docs/api.md): C0, DEL and C1. */
+static bool
+printable(struct str s, bool line_ends)
+{
+	return no_c0(s, line_ends) && no_c1(s);
 }
 
 static bool
@@ -82,7 +107,10 @@ daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
 	if (id.n > STORE_MAX_NAME)
 		return fail(err, err_len, MANDATE_ELIMIT, "agent is too long");
 	if (id.n < sn || strncasecmp(id.p, "spiffe:", 7) != 0) {
-		if (!printable(id, false))
+		/* C0 and DEL only: C1 controls are refused when a task is
+		 * created (daemon_task_request_parse), but the kill switch
+		 * still takes them, for tasks made before that rule */
+		if (!no_c0(id, false))
 			return fail(err, err_len, MANDATE_EINVAL,
 			    "agent contains control characters");
 		/* the kill switch names the agent as one path segment, and
@@ -269,6 +297,40 @@ parse_intent(const struct ajson *it, const char *body,
 	return MANDATE_OK;
 }
 
+/* The intents as the store keeps them, checked against its bound before
+ * anything is decided: a request past it is the client's error, named
+ * as such, not a store failure after the policies permitted.  The bound
+ * is on the stored form (compact, non-ASCII as \u escapes), which is
+ * what the store and every later evaluation read. */
+static int
+intents_stored(struct arena *a, struct daemon_task_request *out, char *err,
+    size_t err_len)
+{
+	char *s, *copy = NULL;
+	size_t n;
+	int r = MANDATE_ENOMEM;
+
+	if ((s = daemon_intents_json(out)) == NULL)
+		return fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+	n = strlen(s);
+	if (n > DAEMON_MAX_INTENTS_JSON) {
+		r = fail(err, err_len, MANDATE_ELIMIT, "intents is too large: "
+		    "at most 262144 bytes in all, as stored (compact JSON, "
+		    "non-ASCII characters escaped)");
+		goto out;
+	}
+	if ((copy = arena_alloc(a, n + 1)) == NULL) {
+		r = fail(err, err_len, MANDATE_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(copy, s, n + 1);
+	out->intents_json = str_make(copy, n);
+	r = MANDATE_OK;
+out:
+	free(s);
+	return r;
+}
+
 int
 daemon_task_request_parse(struct arena *a, const char *body, size_t len,
     const struct daemon_task_limits *lim, struct daemon_task_request *out,
@@ -315,6 +377,9 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 	if ((r = daemon_agent_id_check(j->u.s, &out->agent_kind,
 	    &out->trust_domain, err, err_len)) != MANDATE_OK)
 		return r;
+	if (!no_c1(j->u.s))
+		return fail(err, err_len, MANDATE_EINVAL,
+		    "agent contains control characters");
 	out->agent = j->u.s;
 
 	j = ajson_get(root, "objective");
@@ -325,8 +390,9 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 		return fail(err, err_len, MANDATE_EINVAL,
 		    "objective must have 1 to 4096 bytes");
 	if (!printable(j->u.s, true))
-		return fail(err, err_len, MANDATE_EINVAL,
-		    "objective contains control characters");
+		return fail(err, err_len, MANDATE_EINVAL, "objective contains "
+		    "control characters (only tabs and line ends, LF or CR LF, "
+		    "are allowed)");
 	out->objective = j->u.s;
 
 	j = ajson_get(root, "intents");
@@ -347,6 +413,8 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 			return r;
 	}
 	out->n_intents = j->u.arr.n;
+	if ((r = intents_stored(a, out, err, err_len)) != MANDATE_OK)
+		return r;
 
 	out->sensitivity = DAEMON_SENS_PUBLIC;    /* lowest ceiling */
 	j = ajson_get(root, "sensitivity");
@@ -381,6 +449,14 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 		v = lim->max_call_budget;
 	out->call_budget = v == 0 ? INT64_MAX : (int64_t)v;
 	return MANDATE_OK;
+}
+
+int64_t
+daemon_task_expires_at(int64_t now, uint64_t ttl)
+{
+	/* now + ttl alone would give a task created at x.93 with ttl 1
+	 * 0.07 s: time(2) dropped the fraction */
+	return now + (int64_t)ttl + 1;
 }
 
 char *

@@ -492,7 +492,7 @@ h_create(struct http_request *req, void *arg)
 	struct api_caller caller;
 	struct daemon_task_request tr;
 	struct store_task t, back;
-	char err[200], id[STORE_TASK_ID_SIZE], *intents = NULL;
+	char err[200], id[STORE_TASK_ID_SIZE];
 	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body;
 	bool allow = false;
 	int64_t now;
@@ -541,8 +541,6 @@ h_create(struct http_request *req, void *arg)
 		goto out;
 	}
 
-	if ((intents = daemon_intents_json(&tr)) == NULL)
-		goto nomem;
 	if ((r = store_task_new_id(id)) != MANDATE_OK) {
 		server_error(d, req, "task id", r);
 		goto out;
@@ -554,10 +552,10 @@ h_create(struct http_request *req, void *arg)
 	t.delegator = str_c(caller.principal);
 	t.act_json = str_make("", 0);
 	t.objective = tr.objective;
-	t.intents_json = str_c(intents);
+	t.intents_json = tr.intents_json;
 	t.sensitivity = tr.sensitivity;
 	t.created_at = now;
-	t.expires_at = now + (int64_t)tr.ttl;
+	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
 	if ((r = store_task_create(d->store, &t)) != MANDATE_OK) {
 		server_error(d, req, "store_task_create", r);
@@ -595,7 +593,6 @@ h_create(struct http_request *req, void *arg)
 nomem:
 	server_error(d, req, "task", MANDATE_ENOMEM);
 out:
-	free(intents);
 	json_decref(ctx);
 	json_decref(names);
 	json_decref(reasons);
@@ -635,7 +632,7 @@ h_end(struct http_request *req, void *arg)
 	struct str reason = STR_NULL;
 	json_t *reasons = NULL;
 	bool other = false;
-	int64_t now = now_s();
+	int64_t now;
 	int changed = 0, r;
 
 	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
@@ -645,6 +642,10 @@ h_end(struct http_request *req, void *arg)
 	if (reason.n == 0)
 		reason = other ? STR_LIT("ended by an operator") :
 		    STR_LIT("ended by the delegator");
+	/* the clock of the write: a task that expired while the policies
+	 * were asked is over, and the store leaves it as it is (unchanged,
+	 * no record), like an ended or revoked one */
+	now = now_s();
 	if ((r = store_task_end(d->store, t.id, now, reason, &changed)) !=
 	    MANDATE_OK) {
 		server_error(d, req, "store_task_end", r);

@@ -32,6 +32,7 @@
 #define DAEMON_MAX_REASON      1024
 #define DAEMON_MAX_JSON_DEPTH  16       /* request bodies, constraints */
 #define DAEMON_MAX_CONSTRAINTS 16384    /* one intent's constraints JSON */
+#define DAEMON_MAX_INTENTS_JSON STORE_MAX_JSON   /* all of them, as stored */
 
 enum daemon_log_level {
 	DLOG_DEBUG = 0,
@@ -304,6 +305,8 @@ struct daemon_task_request {
 	struct str objective;
 	struct daemon_intent *intents;
 	size_t n_intents;
+	struct str intents_json;   /* as stored (daemon_intents_json), at most
+	                              DAEMON_MAX_INTENTS_JSON, NUL-terminated */
 	int sensitivity;           /* enum daemon_sensitivity */
 	uint64_t ttl;              /* seconds, after defaults and the cap */
 	int64_t call_budget;       /* INT64_MAX: unlimited */
@@ -318,17 +321,21 @@ struct daemon_task_limits {
 
 /* Parse a POST /v1/tasks body into *out (strings point into body or the
  * arena).  MANDATE_OK, or MANDATE_EPARSE/EINVAL/ELIMIT/ENOMEM with a
- * client-safe message in err. */
+ * client-safe message in err.  Every request it accepts can be stored:
+ * the intents are serialized here and refused (ELIMIT) when the store
+ * could not keep them. */
 int daemon_task_request_parse(struct arena *a, const char *body, size_t len,
     const struct daemon_task_limits *lim, struct daemon_task_request *out,
     char *err, size_t err_len);
 
 /* Check an agent id: a SPIFFE ID (spiffe://trust-domain/path, the
- * SPIFFE syntax rules) or an OIDC subject (1..STORE_MAX_NAME bytes of
- * printable UTF-8, no control characters, not "." or "..").  Every id it
- * takes can be named in the kill switch's path (POST
- * /v1/agents/{id}/revoke).  MANDATE_OK with the kind and trust domain (a
- * slice of id), or MANDATE_EINVAL with a message. */
+ * SPIFFE syntax rules) or an OIDC subject (1..STORE_MAX_NAME bytes, no C0
+ * control or DEL, not "." or "..").  Every id it takes can be named in
+ * the kill switch's path (POST /v1/agents/{id}/revoke).  Task creation
+ * refuses C1 controls (U+0080-U+009F) too, but the kill switch takes
+ * them: earlier versions made tasks for such agents.  MANDATE_OK with the
+ * kind and trust domain (a slice of id), or MANDATE_EINVAL with a
+ * message. */
 int daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
     struct str *trust_domain, char *err, size_t err_len);
 
@@ -336,6 +343,14 @@ int daemon_agent_id_check(struct str id, enum daemon_agent_kind *kind,
  * {"action": s[, "resource": s][, "constraints": {...}]}.  Malloc'd C
  * string (free()), NULL on ENOMEM. */
 char *daemon_intents_json(const struct daemon_task_request *t);
+
+/* The expires_at of a task of ttl seconds (>= 1, at most UINT32_MAX)
+ * created at now, a time(2) that rounded the real instant down: the
+ * first whole second after that instant plus ttl, now + ttl + 1, so that
+ * the task lives at least ttl seconds (and at most ttl + 1) wherever in
+ * its second it was created.  It is over at expires_at <= now, as every
+ * check of the store counts it, and no credential outlives it. */
+int64_t daemon_task_expires_at(int64_t now, uint64_t ttl);
 
 /* `Type::"id"` with the id escaped for Cedar, in the arena; NULL on
  * ENOMEM. */

@@ -413,8 +413,10 @@ int store_task_get(struct store *s, struct str id, struct arena *a,
 int store_task_state_at(const struct store_task *t, int64_t now);
 
 /* End a task and revoke every credential issued for it, atomically.
- * Idempotent: *changed is 1 if it was active (even if expired), 0 if it had
- * already ended or been revoked (its reason is kept). */
+ * Idempotent: *changed is 1 if it was active and unexpired at now, 0 if it
+ * had already ended or been revoked (its reason is kept) or expired
+ * (expires_at <= now, decided in the same transaction): such a task is
+ * left unchanged. */
 int store_task_end(struct store *s, struct str id, int64_t now,
     struct str reason, int *changed);
 

@@ -328,8 +328,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " call_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[ST_TASK_GET] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
 	[ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+	/* an expired task is over already: ending it changes nothing, as
+	 * the kill switch leaves it (ST_AGENT_TASKS_REVOKE) */
 	[ST_TASK_END] = "UPDATE tasks SET state = 1, ended_at = ?2,"
-	    " reason = ?3 WHERE id = ?1 AND state = 0",
+	    " reason = ?3 WHERE id = ?1 AND state = 0 AND expires_at > ?2",
 	[ST_TASK_CREDS_REVOKE] = "UPDATE credentials SET revoked = 1,"
 	    " revoked_at = ?2 WHERE task_id = ?1 AND revoked = 0",
 	/* retention: tasks over (ended, revoked or expired) at or before

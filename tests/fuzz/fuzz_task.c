@@ -5,7 +5,8 @@
  * an accepted request that breaks the parser's promises (an empty or
  * oversized field, a TTL past the cap, an agent id that the checker
  * rejects on its own) aborts, which is what a fuzzer reports.  The stored
- * intents JSON must be producible from every accepted request.
+ * intents JSON must be producible from every accepted request, and be
+ * the parser's, within the store's bound.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,7 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (tr.intents[i].action.n == 0 ||
 			    tr.intents[i].action.n > DAEMON_MAX_ACTION)
 				abort();
-		if ((s = daemon_intents_json(&tr)) == NULL)
+		if ((s = daemon_intents_json(&tr)) == NULL ||
+		    tr.intents_json.n > DAEMON_MAX_INTENTS_JSON ||
+		    strcmp(s, tr.intents_json.p) != 0)
 			abort();
 		free(s);
 		if (daemon_cedar_uid(&a, "Agent", tr.agent) == NULL)

@@ -52,6 +52,30 @@ static const struct parse_case parse_cases[] = {
 	    "[]}}]}", MANDATE_EINVAL, "1 to 256 entries" },
 	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"constraints\":{\"n\":"
 	    "{\"min\":3,\"max\":1}}}]}", MANDATE_EINVAL, "min is greater" },
+	/* objectives: tabs and line ends (LF, CR LF), no other control
+	 * character: no lone CR, no C1 (U+0080-U+009F); U+00A0 is text */
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\r\\nb\\tc\\r\\n\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u00a0b\\u00ffc\","
+	    "\"intents\":[{\"action\":\"a\"}]}", MANDATE_OK, NULL },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\rb\"}", MANDATE_EINVAL,
+	    "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"ab\\r\"}", MANDATE_EINVAL,
+	    "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\n\\rb\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0085b\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0080\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"\\u009fa\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user-42\",\"objective\":\"a\\u0007\"}",
+	    MANDATE_EINVAL, "objective contains control" },
+	{ "{\"agent\":\"user\\u009b42\"}", MANDATE_EINVAL, "control" },
+	{ "{\"agent\":\"user\\r\\n42\"}", MANDATE_EINVAL, "control" },
+	{ OK_HEAD "\"intents\":[{\"action\":\"a\",\"resource\":"
+	    "\"T::\\\"R\\u0085\\\"\"}]}", MANDATE_EINVAL, "printable" },
 	{ "", MANDATE_EPARSE, "not valid JSON" },
 	{ "{", MANDATE_EPARSE, "not valid JSON" },
 	{ "{\"agent\":\"a\",\"agent\":\"b\"}", MANDATE_EPARSE, "duplicate" },
@@ -191,6 +215,9 @@ test_intents_json(void **state)
 	assert_string_equal(s, "[{\"action\":\"a\",\"resource\":"
 	    "\"R::\\\"x\\\"\",\"constraints\":{\"k\":\"\\u00E9\"}},"
 	    "{\"action\":\"b\"}]");
+	/* the parser kept the same text for the store */
+	assert_int_equal(tr.intents_json.n, strlen(s));
+	assert_string_equal(tr.intents_json.p, s);
 	free(s);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char body[300];
@@ -204,6 +231,97 @@ test_intents_json(void **state)
 			fail_msg("resource %s: %s", bad[i], err);
 	}
 	arena_free(&a);
+}
+
+/* A body of n intents {"action":"aNN","constraints":{"k":"<pad>"}}, the
+ * last one's pad last_pad bytes long; malloc'd. */
+static char *
+big_intents_body(size_t n, size_t pad, size_t last_pad)
+{
+	size_t cap = 256 + n * (pad + 64) + last_pad;
+	char *b = malloc(cap);
+	size_t o;
+
+	assert_non_null(b);
+	o = (size_t)snprintf(b, cap, OK_HEAD "\"intents\":[");
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i + 1 < n ? pad : last_pad;
+
+		o += (size_t)snprintf(b + o, cap - o, "%s{\"action\":\"a%02zu\","
+		    "\"constraints\":{\"k\":\"", i ? "," : "", i);
+		memset(b + o, 'v', p);
+		o += p;
+		o += (size_t)snprintf(b + o, cap - o, "\"}}");
+	}
+	snprintf(b + o, cap - o, "]}");
+	return b;
+}
+
+/* Every accepted request fits the store: the intents as stored are
+ * bounded by DAEMON_MAX_INTENTS_JSON, to the byte, and a request past
+ * it is refused with a message that names the field (before, the store
+ * refused it after the policies had permitted, as a bare 400). */
+static void
+test_intents_stored_bound(void **state)
+{
+	struct daemon_task_limits l = lim;
+	struct daemon_task_request tr;
+	struct arena a;
+	char err[200], *b;
+	const size_t n = 17, pad = 16000, last = 1000;
+	size_t room;
+
+	(void)state;
+	l.max_intents = 64;
+	arena_init(&a, 8u << 20);
+	/* 17 intents of constraints under 16 KiB each: past the bound */
+	b = big_intents_body(n, pad, pad);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_ELIMIT);
+	assert_non_null(strstr(err, "intents is too large"));
+	assert_non_null(strstr(err, "262144"));
+	free(b);
+	/* the last one grown to the bound and one byte past it */
+	b = big_intents_body(n, pad, last);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_true(tr.intents_json.n < DAEMON_MAX_INTENTS_JSON);
+	room = DAEMON_MAX_INTENTS_JSON - tr.intents_json.n;
+	free(b);
+	assert_true(last + room + 1 + 8 <= DAEMON_MAX_CONSTRAINTS);
+	b = big_intents_body(n, pad, last + room);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(tr.intents_json.n, DAEMON_MAX_INTENTS_JSON);
+	free(b);
+	b = big_intents_body(n, pad, last + room + 1);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &l, &tr,
+	    err, sizeof(err)), MANDATE_ELIMIT);
+	assert_non_null(strstr(err, "intents"));
+	free(b);
+	arena_free(&a);
+}
+
+/* A task lives at least its ttl from the instant it was created, which
+ * lies in [now, now + 1): its expiry is the first whole second after
+ * the latest such instant plus ttl. */
+static void
+test_task_expires_at(void **state)
+{
+	static const uint64_t ttls[] = { 1, 2, 60, 900, 3600, 30 * 86400,
+	    UINT32_MAX };
+	const int64_t now = 1795873313;
+
+	(void)state;
+	assert_int_equal(daemon_task_expires_at(now, 1), now + 2);
+	for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+		int64_t e = daemon_task_expires_at(now, ttls[i]);
+
+		/* lives at least ttl even if created at now + 0.999... */
+		assert_true(e >= now + 1 + (int64_t)ttls[i]);
+		/* and at most ttl + 1, when created at now exactly */
+		assert_true(e - now <= (int64_t)ttls[i] + 1);
+	}
 }
 
 static void
@@ -306,6 +424,31 @@ test_kill_switch_path_fits_every_agent(void **state)
 		arena_free(&a);
 	}
 	free(path);
+}
+
+/* C1 controls are refused in a new task's agent, but the kill switch
+ * still takes such an id: earlier versions made tasks for it. */
+static void
+test_agent_c1_only_at_creation(void **state)
+{
+	static const char id[] = "user\xc2\x85x";
+	const char *b = "{\"agent\":\"user\\u0085x\",\"objective\":\"o\","
+	    "\"intents\":[{\"action\":\"a\"}]}";
+	struct daemon_task_request tr;
+	enum daemon_agent_kind k;
+	struct str td;
+	struct arena a;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(daemon_agent_id_check(str_make(id, sizeof(id) - 1),
+	    &k, &td, err, sizeof(err)), MANDATE_OK);
+	assert_int_equal(k, DAEMON_AGENT_SUBJECT);
+	arena_init(&a, 1u << 20);
+	assert_int_equal(daemon_task_request_parse(&a, b, strlen(b), &lim, &tr,
+	    err, sizeof(err)), MANDATE_EINVAL);
+	assert_non_null(strstr(err, "agent contains control characters"));
+	arena_free(&a);
 }
 
 /* ---- policies and the daemon, in a temporary directory ---- */
@@ -610,10 +753,13 @@ main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_defaults_and_caps),
 		cmocka_unit_test(test_intents_json),
+		cmocka_unit_test(test_intents_stored_bound),
+		cmocka_unit_test(test_task_expires_at),
 		cmocka_unit_test(test_cedar_uid),
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
 		cmocka_unit_test(test_kill_switch_path_fits_every_agent),
+		cmocka_unit_test(test_agent_c1_only_at_creation),
 		cmocka_unit_test(test_policies_load),
 		cmocka_unit_test(test_daemon_life_cycle_and_swap),
 	};

@@ -356,6 +356,50 @@ test_task_end_idempotent(void **state)
 	assert_int_equal(changed, 0);
 }
 
+/* An expired task is over: ending it at or after expires_at leaves it
+ * as it is (no ended_at, no reason, its credentials untouched), decided
+ * on the time of the write; a second before, the end takes. */
+static void
+test_task_end_expired(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("t1", "spiffe://d/a", T0, 600, 10);
+	struct store_credential c = mk_cred("j1", "t1", "spiffe://d/a", T0,
+	    300);
+	struct store_credential got;
+	struct store_task tg;
+	int changed = -1;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	assert_int_equal(store_task_end(f->s, str_c("t1"), T0 + 600,
+	    str_c("late"), &changed), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_task_end(f->s, str_c("t1"), T0 + 5000,
+	    str_c("later"), &changed), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_task_get(f->s, str_c("t1"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_ACTIVE);
+	assert_int_equal(tg.ended_at, 0);
+	assert_int_equal(tg.reason.n, 0);
+	assert_int_equal(store_task_state_at(&tg, T0 + 600),
+	    STORE_TASK_EXPIRED);
+	assert_int_equal(store_cred_get(f->s, str_c("j1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.revoked, 0);
+
+	t = mk_task("t2", "spiffe://d/a", T0, 600, 10);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	assert_int_equal(store_task_end(f->s, str_c("t2"), T0 + 599,
+	    str_c("in time"), &changed), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_task_get(f->s, str_c("t2"), &f->a, &tg),
+	    MANDATE_OK);
+	assert_int_equal(tg.state, STORE_TASK_ENDED);
+	assert_int_equal(tg.ended_at, T0 + 599);
+}
+
 static void
 test_task_consume_budget(void **state)
 {
@@ -1963,6 +2007,7 @@ main(void)
 		T(test_task_create_get),
 		T(test_task_create_rejects),
 		T(test_task_end_idempotent),
+		T(test_task_end_expired),
 		T(test_task_consume_budget),
 		T(test_task_list_paged),
 		T(test_agent_revoke),
