@@ -111,22 +111,30 @@ audit_checkpoint_read_unverified(struct arena *a, struct str signed_text,
 struct str
 audit_checkpoint_from_line(struct str line)
 {
-	static const char key[] = "\"checkpoint\":\"";
-	size_t kn = sizeof(key) - 1, i, j;
+	const struct ajson *root, *v;
+	struct str out = STR_NULL;
+	struct arena a;
 
 	while (line.n > 0 && (line.p[line.n - 1] == '\r' ||
 	    line.p[line.n - 1] == ' ' || line.p[line.n - 1] == '\t'))
 		line.n--;
+	while (line.n > 0 && (line.p[0] == ' ' || line.p[0] == '\t')) {
+		line.p++;
+		line.n--;
+	}
 	if (line.n == 0 || line.p[0] != '{')
 		return line;
-	for (i = 0; i + kn <= line.n; i++) {
-		if (memcmp(line.p + i, key, kn) != 0)
-			continue;
-		for (j = i + kn; j < line.n && line.p[j] != '"'; j++)
-			;
-		if (j == line.n)
-			return STR_NULL;        /* unterminated */
-		return str_make(line.p + i + kn, j - i - kn);
-	}
-	return STR_NULL;
+	/* JSON, however it is spaced (a store that formats what it saves:
+	 * jq, json.dumps): the member's value as written, which for a
+	 * compact JWS (base64url and dots) is the value itself; one with
+	 * escapes in it is no JWS of ours */
+	arena_init(&a, 1u << 20);
+	if (ajson_parse(&a, line.p, line.n, &(struct ajson_opts){
+	    .max_depth = 16 }, &root, NULL) == MANDATE_OK &&
+	    root->type == AJSON_OBJECT &&
+	    (v = ajson_get(root, "checkpoint")) != NULL &&
+	    v->type == AJSON_STRING && v->len == v->u.s.n + 2)
+		out = str_make(line.p + v->off + 1, v->len - 2);
+	arena_free(&a);
+	return out;
 }

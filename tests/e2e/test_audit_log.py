@@ -327,6 +327,12 @@ def test_tampering_is_detected(start_daemon, tmp_path):
     r = verify(data, "--key", key, "--checkpoint", saved)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verified: %d records" % n in r.stdout
+    # the same line as a store that formats its JSON keeps it
+    spaced = str(tmp_path / "saved-spaced.jsonl")
+    with open(spaced, "w") as f:
+        f.write(json.dumps(last, indent=None) + "\n")
+    r = verify(data, "--key", key, "--checkpoint", spaced)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     t = str(tmp_path)
     cols = "time, type, request_id, agent, task_id, fields_json"

@@ -537,11 +537,43 @@ test_checkpoints(void **state)
 	arena_free(&a);
 }
 
+/* A saved checkpoint line, however its JSON is spaced; a bare JWS. */
+static void
+test_checkpoint_from_line(void **state)
+{
+	static const struct {
+		const char *line, *want;      /* want NULL: STR_NULL */
+	} cases[] = {
+		{ "{\"size\":3,\"checkpoint\":\"aa.bb.cc\"}", "aa.bb.cc" },
+		{ "{\"size\": 3, \"checkpoint\": \"aa.bb.cc\"}\r", "aa.bb.cc" },
+		{ "  {\n  \"checkpoint\" : \"aa.bb.cc\",\n  \"root\": \"x\"\n}",
+		  "aa.bb.cc" },
+		{ "aa.bb.cc \t", "aa.bb.cc" },
+		{ "{\"size\":3}", NULL },
+		{ "{\"checkpoint\":3}", NULL },
+		{ "{\"checkpoint\":\"aa.b\\u0062.cc\"}", NULL },
+		{ "{\"checkpoint\":\"aa.bb.cc\"", NULL },
+		{ "{\"note\":\"\\\"checkpoint\\\":\\\"x\"}", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct str got = audit_checkpoint_from_line(str_c(
+		    cases[i].line));
+
+		if (cases[i].want == NULL ? got.p != NULL :
+		    !str_eq_c(got, cases[i].want))
+			fail_msg("case %zu: got '%.*s'", i, (int)got.n,
+			    got.p ? got.p : "");
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encoding),
+		cmocka_unit_test(test_checkpoint_from_line),
 		cmocka_unit_test_setup_teardown(test_store_leaves, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
