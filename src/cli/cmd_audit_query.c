@@ -35,7 +35,8 @@ static const char tail_usage[] =
     "\n"
     "Print the last N (default 10, at most 1000) audit records, oldest\n"
     "first, one JSON object per line.  With --follow, keep polling the\n"
-    "daemon every --interval seconds (default 1) and print new records as\n"
+    "daemon every --interval seconds (default 1; at once while it has\n"
+    "more than a page to give) and print new records as\n"
     "they are appended, until interrupted.  --type, --agent and --task\n"
     "keep only the records with that event type, agent or task id.\n"
     "\n"
@@ -245,6 +246,7 @@ cmd_audit_tail(int argc, char **argv)
 	CURL *c = NULL;
 	json_t *page = NULL;
 	long count = 10, interval = 1;
+	bool full = false;
 	json_int_t last = 0;
 	char num[32];
 	int rc;
@@ -289,14 +291,20 @@ cmd_audit_tail(int argc, char **argv)
 	}
 	while (o.follow) {
 		struct qs q = { .n = 0 };
+		char lim[16];
 		json_t *ev;
 		size_t n;
 
-		nap(interval * 1000);
+		/* after a full page there is more already: no wait, or a
+		 * log that grows faster than a page an interval would be
+		 * followed ever further behind */
+		if (!full)
+			nap(interval * 1000);
 		q.buf[0] = '\0';
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, last);
 		qs_add(c, &q, "after", num);
-		qs_add(c, &q, "limit", "1000");
+		snprintf(lim, sizeof(lim), "%d", AQ_PAGE);
+		qs_add(c, &q, "limit", lim);
 		add_filters(c, &q, &o);
 		if (q.bad || get_page(c, &o, q.buf, &page) != 0) {
 			rc = 1;
@@ -304,6 +312,7 @@ cmd_audit_tail(int argc, char **argv)
 		}
 		ev = json_object_get(page, "events");
 		n = json_array_size(ev);
+		full = n == AQ_PAGE;
 		for (size_t i = 0; i < n; i++) {
 			json_t *e = json_array_get(ev, i);
 			if (print_event(stdout, e) != 0) {

@@ -273,6 +273,43 @@ def test_query_filters_paging_and_cli(start_daemon, tmp_path, indexes):
         assert r.returncode == 0 and "usage: mandate audit " + sub in r.stdout
 
 
+def test_tail_follow_keeps_up(start_daemon):
+    """--follow polls every --interval, but after a full page it asks
+    again at once: a burst of records larger than a page an interval is
+    printed within a poll or two, not a page per interval."""
+    d = start_daemon(CONFIG)
+    body = {"subject": {"type": "User", "id": "u"},
+            "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "d"}}
+    r = requests.post(d.url + "/access/v1/evaluation", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    p = subprocess.Popen([BIN, "audit", "tail", "-n", "1", "--follow",
+                          "--interval", "2", "--type", "decision",
+                          "--server", d.url],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        # the last record first: from here on, tail follows
+        assert json.loads(p.stdout.readline())["type"] == "decision"
+        body["evaluations"] = [{}] * 256
+        for _ in range(10):
+            r = requests.post(d.url + "/access/v1/evaluations", json=body,
+                              timeout=30)
+            assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        got = 0
+        while got < 2560:
+            line = p.stdout.readline()
+            assert line, "tail --follow ended"
+            got += json.loads(line)["type"] == "decision"
+        # the burst was there by the first poll: three pages at once
+        # (a page every 2 s would take at least 4 s more)
+        assert time.monotonic() - t0 < 3.5
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    assert d.stop() == 0
+
+
 def test_query_needs_permission(start_daemon, tmp_path):
     # a configured instance whose policies do not allow mandate:read_audit
     (tmp_path / "p.cedar").write_text(
