@@ -47,9 +47,10 @@ static const struct {
 	  "           [--sensitivity public|internal|confidential|restricted]\n"
 	  "           [--ttl SECONDS] [--call-budget N] [common options]\n"
 	  "\n"
-	  "Create a task for the agent ID (a SPIFFE ID, or an OIDC subject of\n"
-	  "1-2048 bytes other than '.' and '..').  --intent ACTION[@RESOURCE]\n"
-	  "may be repeated (at least one).  Prints the task.\n" },
+	  "Create a task for the agent ID (a SPIFFE ID, or an OIDC subject,\n"
+	  "after its issuer's subject_prefix, of 1-2048 bytes other than '.'\n"
+	  "and '..').  --intent ACTION[@RESOURCE] may be repeated (at least\n"
+	  "one).  Prints the task.\n" },
 	{ "show",
 	  "usage: mandate task show ID [common options]\n"
 	  "\n"

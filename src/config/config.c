@@ -752,8 +752,9 @@ static const struct field policies_fields[] = {
 /* Indexes into issuer_fields, for the per-kind checks. */
 enum {
 	IF_NAME, IF_KIND, IF_ISSUER, IF_DISCOVERY, IF_JWKS_URI, IF_JWKS_FILE,
-	IF_AUDIENCES, IF_ALGORITHMS, IF_LEEWAY, IF_MAX_TOKEN, IF_REFRESH,
-	IF_MAX_STALE, IF_TD, IF_BUNDLE_FILE, IF_BUNDLE_URL, IF_HINT, IF_X509,
+	IF_SUBJECT_PREFIX, IF_AUDIENCES, IF_ALGORITHMS, IF_LEEWAY, IF_MAX_TOKEN,
+	IF_REFRESH, IF_MAX_STALE, IF_TD, IF_BUNDLE_FILE, IF_BUNDLE_URL, IF_HINT,
+	IF_X509,
 };
 
 static const struct field issuer_fields[] = {
@@ -763,6 +764,8 @@ static const struct field issuer_fields[] = {
 	FLD("discovery", F_BOOL, struct config_issuer, discovery, 0, 0),
 	FLD("jwks_uri", F_URL, struct config_issuer, jwks_uri, URL_HTTPS, 0),
 	FLD("jwks_file", F_PATH, struct config_issuer, jwks_file, 0, 0),
+	FLD("subject_prefix", F_STR, struct config_issuer, subject_prefix,
+	    0, 0),
 	FLD("audiences", F_STRS, struct config_issuer, audiences, 0, 0),
 	FLD("algorithms", F_ALGS, struct config_issuer, algorithms, 0, 0),
 	FLD("leeway", F_DUR, struct config_issuer, leeway, 0, 300),
@@ -1331,7 +1334,7 @@ check_issuer(struct ctx *c, const struct ynode *item,
     struct config_issuer *is, const struct seen *sn, const char *what)
 {
 	static const int oidc_only[] = { IF_ISSUER, IF_DISCOVERY, IF_JWKS_URI,
-	    IF_JWKS_FILE };
+	    IF_JWKS_FILE, IF_SUBJECT_PREFIX };
 	static const int spiffe_only[] = { IF_TD, IF_BUNDLE_FILE, IF_BUNDLE_URL,
 	    IF_HINT, IF_X509 };
 	int sources;
@@ -1395,10 +1398,119 @@ check_issuer(struct ctx *c, const struct ynode *item,
 	}
 }
 
+/* Does one of a and b begin the other (ASCII letters in any case with
+ * `nocase`)?  Then some principal prefix + sub of one is also one of
+ * the other: "p:" + "x:alice" is "p:x:" + "alice". */
+static bool
+prefixes_overlap(const char *a, const char *b, bool nocase)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if (nocase ? tolower((unsigned char)*a) !=
+		    tolower((unsigned char)*b) : *a != *b)
+			return false;
+	return true;
+}
+
+/* An oidc issuer's subject_prefix on its own: visible ASCII, at most
+ * CONFIG_SUBJECT_PREFIX_MAX bytes, and the beginning of no SPIFFE ID (a
+ * person's principal would name a workload, which only a spiffe issuer
+ * may vouch for) and of no dev-user:NAME (the development people
+ * issuer's subjects).  false after a diagnostic. */
+static bool
+subject_prefix_ok(struct ctx *c, const struct ynode *v, const char *p,
+    const char *what)
+{
+	size_t n = strlen(p);
+
+	if (n > CONFIG_SUBJECT_PREFIX_MAX) {
+		report(c, v, "%s.subject_prefix: longer than %u bytes", what,
+		    (unsigned)CONFIG_SUBJECT_PREFIX_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch <= 0x20 || ch >= 0x7f) {
+			report(c, v, "%s.subject_prefix: only visible ASCII "
+			    "characters (no spaces)", what);
+			return false;
+		}
+	}
+	if (prefixes_overlap(p, "spiffe:", true)) {
+		report(c, v, "%s.subject_prefix: '%s' could begin a SPIFFE ID "
+		    "(spiffe:, in any case): a person's principal would name "
+		    "a workload", what, p);
+		return false;
+	}
+	if (prefixes_overlap(p, CONFIG_DEV_SUBJECT_PREFIX, false)) {
+		report(c, v, "%s.subject_prefix: '%s' overlaps '%s', the "
+		    "subjects of the development people issuer", what, p,
+		    CONFIG_DEV_SUBJECT_PREFIX);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * OIDC Core 5.7: a sub is unique only within its issuer; the pair (iss,
+ * sub) names the person.  The principal an oidc token names is
+ * subject_prefix + sub, so the issuers' principals stay apart only when
+ * at most one oidc issuer has no prefix and no prefix begins another.
+ * `skip` marks the issuers already refused, or not of kind oidc.
+ * (The identity module also refuses a token of the issuer without a
+ * prefix whose sub begins with another issuer's prefix.)
+ */
+static void
+check_subject_spaces(struct ctx *c, const struct ynode *list,
+    const struct config_issuer *arr, const struct ynode *const *pfx,
+    const bool *skip, size_t n)
+{
+	size_t bare = n;        /* the first oidc issuer without a prefix */
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = arr[i].subject_prefix;
+
+		if (skip[i])
+			continue;
+		if (p == NULL && bare == n) {
+			bare = i;
+		} else if (p == NULL) {
+			report(c, list->kids[i], "identity.issuers[%zu]: oidc "
+			    "issuers '%.40s' and '%.40s' both lack "
+			    "subject_prefix: the same sub from each would be "
+			    "one principal; set one, e.g. \"%.40s:\"", i,
+			    arr[bare].name, arr[i].name, arr[i].name);
+		} else {
+			for (size_t j = 0; j < i; j++) {
+				const char *q = arr[j].subject_prefix;
+
+				if (skip[j] || q == NULL ||
+				    !prefixes_overlap(p, q, false))
+					continue;
+				if (strcmp(p, q) == 0)
+					report(c, pfx[i], "identity.issuers"
+					    "[%zu].subject_prefix: '%.40s' is "
+					    "also that of '%.40s': the same "
+					    "sub from each would be one "
+					    "principal", i, p, arr[j].name);
+				else
+					report(c, pfx[i], "identity.issuers"
+					    "[%zu].subject_prefix: '%.40s' and "
+					    "'%.40s' of '%.40s' begin alike: "
+					    "one principal could come from "
+					    "both", i, p, q, arr[j].name);
+				break;
+			}
+		}
+	}
+}
+
 static int
 get_issuers(struct ctx *c, const struct ynode *v, const char *what,
     struct config_identity *id)
 {
+	const struct ynode *pfx[CONFIG_MAX_ISSUERS];
+	bool skip[CONFIG_MAX_ISSUERS];
 	struct config_issuer *arr;
 	int r = 0;
 
@@ -1424,6 +1536,8 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 
 		snprintf(label, sizeof(label), "identity.issuers[%zu]", i);
 		issuer_defaults(&arr[i]);
+		pfx[i] = NULL;
+		skip[i] = true;
 		if (item->kind != Y_MAP) {
 			report(c, item, "%s: expected a mapping", label);
 			r = -1;
@@ -1431,6 +1545,11 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 		}
 		parse_map(c, item, issuer_fields, &arr[i], label, &sn);
 		check_issuer(c, item, &arr[i], &sn, label);
+		pfx[i] = sn.val[IF_SUBJECT_PREFIX];
+		skip[i] = sn.bad[IF_KIND] || sn.bad[IF_SUBJECT_PREFIX] ||
+		    arr[i].name == NULL || arr[i].kind != CONFIG_ISSUER_OIDC ||
+		    (arr[i].subject_prefix != NULL && !subject_prefix_ok(c,
+		    pfx[i], arr[i].subject_prefix, label));
 		for (size_t j = 0; j < i && arr[i].name; j++) {
 			if (arr[j].name && strcmp(arr[j].name, arr[i].name)
 			    == 0) {
@@ -1442,6 +1561,7 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 		if (c->dl && (int)(c->dl->n + c->dl->dropped) != before)
 			r = -1;
 	}
+	check_subject_spaces(c, v, arr, pfx, skip, v->n_kids);
 	id->issuers = arr;
 	id->n_issuers = v->n_kids;
 	return r;
@@ -2010,10 +2130,15 @@ static bool
 issuer_key_applies(const struct config_issuer *is, size_t idx)
 {
 	bool oidc_only = idx == IF_ISSUER || idx == IF_DISCOVERY ||
-	    idx == IF_JWKS_URI || idx == IF_JWKS_FILE;
+	    idx == IF_JWKS_URI || idx == IF_JWKS_FILE ||
+	    idx == IF_SUBJECT_PREFIX;
 	bool spiffe_only = idx == IF_TD || idx == IF_BUNDLE_FILE ||
 	    idx == IF_BUNDLE_URL || idx == IF_HINT || idx == IF_X509;
 
+	/* a prefix the tokens carry is no key: written back, it would be
+	 * added to them */
+	if (idx == IF_SUBJECT_PREFIX && is->subject_prefix_in_sub)
+		return false;
 	if (is->kind == CONFIG_ISSUER_OIDC)
 		return !spiffe_only;
 	return !oidc_only;

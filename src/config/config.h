@@ -36,6 +36,13 @@
 #define CONFIG_MAX_NODES     20000
 #define CONFIG_MAX_ISSUERS   64
 
+/* An oidc issuer's subject_prefix: 1..CONFIG_SUBJECT_PREFIX_MAX visible
+ * ASCII characters (docs/configuration.md, "identity"). */
+#define CONFIG_SUBJECT_PREFIX_MAX 64
+/* The subjects of the development people issuer (src/dev/dev.h): a
+ * configured subject_prefix may not overlap it. */
+#define CONFIG_DEV_SUBJECT_PREFIX "dev-user:"
+
 struct config_strlist {
 	const char *const *v;
 	size_t n;
@@ -127,6 +134,16 @@ struct config_issuer {
 	bool discovery;
 	const char *jwks_uri;
 	const char *jwks_file;
+	/* oidc: the principal a token names is subject_prefix + sub (NULL:
+	 * the sub alone).  OIDC Core 5.7: a sub is unique only within its
+	 * issuer, so of several oidc issuers at most one goes without a
+	 * prefix, and no prefix begins another (config_parse refuses the
+	 * rest): no two issuers can name the same principal. */
+	const char *subject_prefix;
+	/* Not a configuration key: the tokens' sub already begins with
+	 * subject_prefix, which is then required rather than added (the
+	 * development people issuer, whose subs are dev-user:NAME). */
+	bool subject_prefix_in_sub;
 	struct config_strlist audiences;  /* required, at least one */
 	unsigned algorithms;              /* enum config_alg bits, never 0 */
 	uint64_t leeway;                  /* seconds, default 60 */

@@ -13,11 +13,14 @@
  *
  * The caller is a bare name (a task's delegator, a decision's caller,
  * the Cedar principal Delegator::"<name>"), so names must not collide
- * across kinds: a SPIFFE ID only ever comes from a SPIFFE issuer of its
- * trust domain (the identity module refuses an OIDC sub spelled
- * spiffe:, docs/configuration.md), and a verified token whose sub is
- * LOOPBACK_CALLER is refused, so that no issuer can mint the open
- * loopback caller.
+ * across kinds and issuers: a SPIFFE ID only ever comes from a SPIFFE
+ * issuer of its trust domain (the identity module refuses an OIDC sub
+ * spelled spiffe:, docs/configuration.md); a person of an OIDC issuer
+ * is its subject_prefix + sub, the principal the identity module makes,
+ * so that the same sub from two issuers is two callers (and
+ * api_auth.bearer_subjects lists principals in that form); and a
+ * verified token whose principal is LOOPBACK_CALLER is refused, so that
+ * no issuer can mint the open loopback caller.
  */
 #include <string.h>
 #include <strings.h>

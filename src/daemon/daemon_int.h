@@ -113,7 +113,9 @@ void daemon_log(struct daemon *d, enum daemon_log_level lvl,
 /* ---- callers ---- */
 
 struct api_caller {
-	const char *principal;     /* "dev:loopback", or a verified subject */
+	const char *principal;     /* "dev:loopback", or a verified subject
+	                            * (an OIDC issuer's subject_prefix +
+	                            * sub: identity.h) */
 	const char *kind;          /* "loopback", "spiffe", "oidc" */
 	const char *issuer;        /* identity issuer name; "" for loopback */
 };

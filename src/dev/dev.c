@@ -364,6 +364,10 @@ dev_config_apply(struct config *cfg, char *err, size_t err_len)
 	iss[n + 1].kind = CONFIG_ISSUER_OIDC;
 	iss[n + 1].issuer = cfg->dev.oidc_issuer;
 	iss[n + 1].jwks_file = cat3(a, dir, "/", DEV_OIDC_JWKS);
+	/* its people are dev-user:NAME, which no configured subject_prefix
+	 * may overlap (config.c): required in the sub, not added to it */
+	iss[n + 1].subject_prefix = DEV_USER_PREFIX;
+	iss[n + 1].subject_prefix_in_sub = true;
 	iss[n + 1].audiences.v = aud;
 	iss[n + 1].audiences.n = 1;
 	if (iss[n].bundle_file == NULL || iss[n + 1].jwks_file == NULL)

@@ -50,7 +50,9 @@
 #define DEV_NAME_MAX          64          /* agent and user names */
 #define DEV_TTL_DEFAULT       300         /* seconds */
 #define DEV_TTL_MAX           (24 * 3600)
-#define DEV_USER_PREFIX       "dev-user:" /* sub of a person's token */
+/* The sub of a person's token begins with it (the people issuer's
+ * subject_prefix, carried by the tokens: an unprefixed sub is refused). */
+#define DEV_USER_PREFIX       CONFIG_DEV_SUBJECT_PREFIX
 
 enum dev_which { DEV_KEY_SPIFFE = 0, DEV_KEY_OIDC };
 
@@ -61,8 +63,10 @@ enum dev_which { DEV_KEY_SPIFFE = 0, DEV_KEY_OIDC };
  * (allocated in cfg->arena): DEV_ISSUER_SPIFFE for cfg->dev.trust_domain
  * (audience cfg->tokens.issuer or its token endpoint <issuer>/oauth2/token)
  * and DEV_ISSUER_PEOPLE for cfg->dev.oidc_issuer (audience
- * cfg->tokens.issuer), both ES256 only; DEV_ISSUER_PEOPLE is appended to
- * api_auth.bearer_issuers; tokens.audience defaults to
+ * cfg->tokens.issuer, subjects DEV_USER_PREFIX + NAME: the prefix is
+ * required in the tokens' sub, so that its people are named apart from
+ * every configured issuer's), both ES256 only; DEV_ISSUER_PEOPLE is
+ * appended to api_auth.bearer_issuers; tokens.audience defaults to
  * DEV_TOKEN_AUDIENCE.  Call before identity_new(); the config must
  * not be shared yet.  An existing issuer with either name is refused.
  */

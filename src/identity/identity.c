@@ -47,6 +47,10 @@ static const char *const reason_text[IDENTITY_R__COUNT] = {
 	[IDENTITY_R_X509_LEAF] = "leaf certificate not allowed",
 	[IDENTITY_R_SPIFFE_SUBJECT] = "spiffe: subject from a non-SPIFFE "
 	    "issuer",
+	[IDENTITY_R_SUBJECT_PREFIX] = "sub without the issuer's "
+	    "subject_prefix",
+	[IDENTITY_R_FOREIGN_PREFIX] = "sub in another issuer's "
+	    "subject_prefix",
 };
 
 const char *
@@ -412,6 +416,120 @@ identity_stop(struct identity_verifier *v)
 	atomic_store(&v->bg_running, false);
 }
 
+/* ---- subjects ---- */
+
+static bool
+names_spiffe(const char *p, size_t n)
+{
+	return n >= 7 && strncasecmp(p, "spiffe:", 7) == 0;
+}
+
+static bool
+has_prefix(struct str s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return s.n >= n && memcmp(s.p, prefix, n) == 0;
+}
+
+/* Does one of a and b begin the other?  (case-insensitively for the
+ * spiffe scheme) */
+static bool
+overlap(const char *a, const char *b, bool nocase)
+{
+	size_t n = strlen(a) < strlen(b) ? strlen(a) : strlen(b);
+
+	return nocase ? strncasecmp(a, b, n) == 0 : strncmp(a, b, n) == 0;
+}
+
+/*
+ * Could two oidc issuers name the same principal (subject_prefix + sub),
+ * or one a SPIFFE ID?  config_parse refuses such a configuration with
+ * its location; this is the verifier's own lock for configurations made
+ * otherwise (the development issuers, tests).  MANDATE_EINVAL after a
+ * log line.
+ */
+static int
+check_subject_spaces(const struct identity_verifier *v,
+    const struct config_identity *cfg)
+{
+	for (size_t i = 0; i < cfg->n_issuers; i++) {
+		const struct config_issuer *a = &cfg->issuers[i];
+
+		/* (a nameless issuer is refused by identity_new) */
+		if (a->kind != CONFIG_ISSUER_OIDC || a->name == NULL)
+			continue;
+		if (a->subject_prefix != NULL && (a->subject_prefix[0] ==
+		    '\0' || overlap(a->subject_prefix, "spiffe:", true))) {
+			id_log(v, IDENTITY_LOG_ERROR, "issuer %s: "
+			    "subject_prefix is empty or could begin a SPIFFE "
+			    "ID", a->name);
+			return MANDATE_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const struct config_issuer *b = &cfg->issuers[j];
+
+			if (b->kind != CONFIG_ISSUER_OIDC || b->name == NULL)
+				continue;
+			if ((a->subject_prefix == NULL) !=
+			    (b->subject_prefix == NULL))
+				continue;
+			if (a->subject_prefix == NULL ||
+			    overlap(a->subject_prefix, b->subject_prefix,
+			    false)) {
+				id_log(v, IDENTITY_LOG_ERROR, "issuers %s and "
+				    "%s: the same sub from both would be one "
+				    "principal (subject_prefix)", b->name,
+				    a->name);
+				return MANDATE_EINVAL;
+			}
+		}
+	}
+	return MANDATE_OK;
+}
+
+/* What goes before an issuer's sub to make its principal: the
+ * subject_prefix, unless its tokens carry it; empty for the others. */
+static struct str
+added_prefix(const struct config_issuer *c)
+{
+	if (c->kind != CONFIG_ISSUER_OIDC || c->subject_prefix == NULL ||
+	    c->subject_prefix_in_sub)
+		return STR_NULL;
+	return str_c(c->subject_prefix);
+}
+
+/* May the issuer's token name this sub?  IDENTITY_R_OK, or the reason
+ * to refuse it. */
+static enum identity_reason
+oidc_subject(const struct identity_verifier *v, const struct id_issuer *is,
+    struct str sub)
+{
+	const struct config_issuer *c = is->cfg;
+
+	/* Only a SPIFFE issuer of its trust domain vouches for a workload:
+	 * an OIDC sub spelled as a SPIFFE ID would make the string
+	 * comparisons downstream (a task's agent, a delegator,
+	 * api_auth.bearer_subjects) take a person's token for it. */
+	if (names_spiffe(sub.p, sub.n))
+		return IDENTITY_R_SPIFFE_SUBJECT;
+	if (c->subject_prefix != NULL)
+		return !c->subject_prefix_in_sub ||
+		    has_prefix(sub, c->subject_prefix) ? IDENTITY_R_OK :
+		    IDENTITY_R_SUBJECT_PREFIX;
+	/* the issuer without a prefix: its subs must stay out of the
+	 * others' (its "p:alice" would be the principal p: + "alice") */
+	for (size_t i = 0; i < v->n_issuers; i++) {
+		const struct config_issuer *o = v->issuers[i].cfg;
+
+		if (o->kind == CONFIG_ISSUER_OIDC &&
+		    o->subject_prefix != NULL &&
+		    has_prefix(sub, o->subject_prefix))
+			return IDENTITY_R_FOREIGN_PREFIX;
+	}
+	return IDENTITY_R_OK;
+}
+
 /* ---- lifecycle ---- */
 
 int
@@ -439,7 +557,8 @@ identity_new(const struct config_identity *cfg,
 		free(v);
 		return MANDATE_EINTERNAL;
 	}
-	if ((r = id_cache_init(&v->cache, cfg->token_cache_size)) !=
+	if ((r = check_subject_spaces(v, cfg)) != MANDATE_OK ||
+	    (r = id_cache_init(&v->cache, cfg->token_cache_size)) !=
 	    MANDATE_OK) {
 		curl_global_cleanup();
 		pthread_mutex_destroy(&v->bg_mu);
@@ -616,12 +735,28 @@ principal_out(struct identity_verifier *v,
     const struct id_cached_principal *c, bool from_cache, struct arena *a,
     struct identity_principal *out)
 {
+	struct str prefix = added_prefix(v->issuers[c->issuer_index].cfg);
 	bool oom = false;
 
 	out->kind = c->kind;
 	out->issuer_name = str_c(v->issuers[c->issuer_index].cfg->name);
 	out->issuer = dup_str(a, c->issuer, &oom);
-	out->subject = dup_str(a, c->subject, &oom);
+	if (prefix.n > 0) {
+		/* the principal: the issuer's subject_prefix + sub (the
+		 * cache keeps the sub as the token has it) */
+		char *p = arena_alloc(a, prefix.n + c->subject.n + 1);
+
+		if (p == NULL) {
+			oom = true;
+		} else {
+			memcpy(p, prefix.p, prefix.n);
+			memcpy(p + prefix.n, c->subject.p, c->subject.n);
+			p[prefix.n + c->subject.n] = '\0';
+			out->subject = str_make(p, prefix.n + c->subject.n);
+		}
+	} else {
+		out->subject = dup_str(a, c->subject, &oom);
+	}
 	out->trust_domain = dup_str(a, c->trust_domain, &oom);
 	out->exp = c->exp;
 	out->claims_json = dup_str(a, c->claims_json, &oom);
@@ -832,13 +967,7 @@ identity_verify_jwt(struct identity_verifier *v, const char *token,
 			reason = IDENTITY_R_TRUST_DOMAIN;
 			goto fail;
 		}
-	} else if (jc.sub.n >= 7 && strncasecmp(jc.sub.p, "spiffe:", 7) ==
-	    0) {
-		/* Only a SPIFFE issuer of its trust domain vouches for a
-		 * workload: an OIDC sub spelled as a SPIFFE ID would make the
-		 * string comparisons downstream (a task's agent, a delegator,
-		 * api_auth.bearer_subjects) take a person's token for it. */
-		reason = IDENTITY_R_SPIFFE_SUBJECT;
+	} else if ((reason = oidc_subject(v, is, jc.sub)) != IDENTITY_R_OK) {
 		goto fail;
 	}
 	cp.issuer_index = is->index;

@@ -91,6 +91,10 @@ enum identity_reason {
 	IDENTITY_R_X509_SAN,         /* not exactly one URI SAN */
 	IDENTITY_R_X509_LEAF,        /* leaf is a CA or has bad key usage */
 	IDENTITY_R_SPIFFE_SUBJECT,   /* OIDC token whose sub is a spiffe: URI */
+	IDENTITY_R_SUBJECT_PREFIX,   /* sub without the subject_prefix its
+	                              * issuer's tokens must carry */
+	IDENTITY_R_FOREIGN_PREFIX,   /* sub of the issuer without a prefix
+	                              * that begins another's subject_prefix */
 	IDENTITY_R__COUNT
 };
 
@@ -109,7 +113,9 @@ struct identity_principal {
 	struct str issuer_name;       /* the issuer's name (borrowed from
 	                               * the configuration, not the arena) */
 	struct str issuer;            /* the token's iss (may be empty) */
-	struct str subject;           /* SPIFFE ID or the OIDC sub */
+	struct str subject;           /* the principal: the SPIFFE ID, or
+	                               * the issuer's subject_prefix + the
+	                               * OIDC sub (see identity_verify_jwt) */
 	struct str trust_domain;      /* SPIFFE only */
 	int64_t exp;                  /* JWT exp, or the leaf's notAfter */
 	struct str claims_json;       /* the JWT payload; empty for X.509 */
@@ -145,7 +151,12 @@ struct identity_verifier;
 
 /*
  * Build a verifier for cfg->issuers.  `cfg` is borrowed and must outlive
- * the verifier (it is immutable: the daemon's struct config).  A key set
+ * the verifier (it is immutable: the daemon's struct config).  Issuers
+ * that could name the same principal are refused (MANDATE_EINVAL, with a
+ * log line), whatever made the configuration: two oidc issuers without
+ * a subject_prefix, two prefixes of which one begins the other, a prefix
+ * that could begin a SPIFFE ID (config_parse says the same to the
+ * operator, with the location).  A key set
  * with more usable keys than cfg->jwks_cache_size (when not 0) is
  * refused, like a malformed one.  Key files
  * and CA files must load (MANDATE_EIO / MANDATE_EINVAL otherwise, with
@@ -186,6 +197,16 @@ void identity_stop(struct identity_verifier *v);
  * SPIFFE IDs (an OIDC issuer matching the token's iss is chosen before
  * the trust domain of its sub, so a JWT-SVID carrying such an iss is
  * refused too: configure its trust domain as a spiffe issuer instead).
+ *
+ * An OIDC sub is unique only within its issuer (OIDC Core 5.7), so the
+ * principal (out->subject) is the issuer's subject_prefix + sub: the
+ * same sub from two issuers is two principals.  An issuer whose tokens
+ * carry the prefix (subject_prefix_in_sub: the development people
+ * issuer) must have it at the start of sub (IDENTITY_R_SUBJECT_PREFIX)
+ * and the principal is sub as it is; the one oidc issuer without a
+ * prefix may not name a sub that begins another issuer's prefix
+ * (IDENTITY_R_FOREIGN_PREFIX).  Every principal therefore has one
+ * issuer that can name it; callers compare principals as strings.
  * *out is filled from arena `a`; *why (may be NULL) gets the reason.
  */
 int identity_verify_jwt(struct identity_verifier *v, const char *token,

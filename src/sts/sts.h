@@ -158,7 +158,9 @@ int sts_mint(struct sts *sts, const struct sts_mint_req *req,
 
 /* A verified identity (from the identity module). */
 struct sts_principal {
-	struct str sub;               /* SPIFFE ID or OIDC sub */
+	struct str sub;               /* SPIFFE ID, or the principal of an
+	                               * OIDC sub: its issuer's
+	                               * subject_prefix + sub (identity.h) */
 	struct str iss;               /* issuer name, may be empty */
 	/* Vouched for by a SPIFFE issuer of sub's trust domain (a JWT-SVID
 	 * or X.509-SVID).  A sub that is a spiffe: URI is only taken for

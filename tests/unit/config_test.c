@@ -74,6 +74,10 @@ render(const struct config *c, const char *key, char *buf, size_t size)
 	    c->identity.issuers[0].trust_domain : NULL)
 	U("issuer0.audiences.n", c->identity.n_issuers ?
 	    c->identity.issuers[0].audiences.n : 0)
+	S("issuer0.subject_prefix", c->identity.n_issuers ?
+	    c->identity.issuers[0].subject_prefix : NULL)
+	S("issuer1.subject_prefix", c->identity.n_issuers > 1 ?
+	    c->identity.issuers[1].subject_prefix : NULL)
 	U("identity.token_cache_size", c->identity.token_cache_size)
 	S("tokens.issuer", c->tokens.issuer)
 	S("tokens.audience", c->tokens.audience)
@@ -227,6 +231,27 @@ static const struct good_case good_cases[] = {
 	  "    audiences: [m]\n", "issuer0.kind", "1" },
 	{ "identity: {token_cache_size: 0}\n", "identity.token_cache_size",
 	  "0" },
+	/* subject_prefix: one oidc issuer may go without (the single-IdP
+	 * case), every other one has its own */
+	{ "identity:\n  issuers:\n  - name: corp\n    issuer: https://corp\n"
+	  "    jwks_file: c.json\n    audiences: [m]\n",
+	  "issuer0.subject_prefix", "(null)" },
+	{ "identity:\n  issuers:\n  - name: corp\n    issuer: https://corp\n"
+	  "    jwks_file: c.json\n    audiences: [m]\n  - name: partner\n"
+	  "    issuer: https://partner\n    jwks_file: p.json\n"
+	  "    subject_prefix: 'partner:'\n    audiences: [m]\n",
+	  "issuer1.subject_prefix", "partner:" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: a/\n    audiences: [m]\n"
+	  "  - name: b\n    issuer: https://b\n    jwks_file: b.json\n"
+	  "    subject_prefix: b/\n    audiences: [m]\n  - name: s\n"
+	  "    kind: spiffe\n    trust_domain: s.example\n"
+	  "    bundle_file: s.json\n    audiences: [m]\n",
+	  "issuer0.subject_prefix", "a/" },
+	/* "dev" and "Dev-User:" are not dev-user: (names compare exactly) */
+	{ "identity:\n  issuers:\n  - name: d\n    issuer: https://d\n"
+	  "    jwks_file: d.json\n    subject_prefix: 'Dev-User:'\n"
+	  "    audiences: [m]\n", "issuer0.subject_prefix", "Dev-User:" },
 	{ "tokens:\n  issuer: https://m.example\n", "dev.oidc_issuer",
 	  "https://m.example/dev" },
 	{ "tokens:\n  audience: gw\n  default_ttl: 10m\n  max_ttl: 2h\n",
@@ -482,6 +507,74 @@ static const struct bad_case bad_cases[] = {
 	  "name may contain only" },
 	{ "identity:\n  issuers:\n  - 5\n", MANDATE_EINVAL, 3, 5,
 	  "expected a mapping" },
+	/* two oidc issuers whose subs would be one principal */
+	{ "identity:\n  issuers:\n  - name: corp\n    issuer: https://corp\n"
+	  "    jwks_file: c.json\n    audiences: [m]\n  - name: partner\n"
+	  "    issuer: https://partner\n    jwks_file: p.json\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 7, 5, "oidc issuers 'corp' "
+	  "and 'partner' both lack subject_prefix: the same sub from each "
+	  "would be one principal; set one, e.g. \"partner:\"" },
+	{ "identity:\n  issuers:\n  - name: s\n    kind: spiffe\n"
+	  "    trust_domain: s.example\n    bundle_file: s.json\n"
+	  "    audiences: [m]\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'a:'\n"
+	  "    audiences: [m]\n  - name: corp\n    issuer: https://corp\n"
+	  "    jwks_file: c.json\n    audiences: [m]\n  - name: k8s\n"
+	  "    issuer: https://k8s\n    jwks_file: k.json\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 17, 5,
+	  "'corp' and 'k8s' both lack subject_prefix" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'p:'\n"
+	  "    audiences: [m]\n  - name: b\n    issuer: https://b\n"
+	  "    jwks_file: b.json\n    subject_prefix: 'p:'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 11, 21,
+	  "'p:' is also that of 'a'" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'p:x:'\n"
+	  "    audiences: [m]\n  - name: b\n    issuer: https://b\n"
+	  "    jwks_file: b.json\n    subject_prefix: 'p:'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 11, 21,
+	  "'p:' and 'p:x:' of 'a' begin alike" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'spiffe://x/'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "could begin a SPIFFE ID" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'SPIFFE:'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "could begin a SPIFFE ID" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: Spif\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "could begin a SPIFFE ID" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'dev-user:'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "overlaps 'dev-user:'" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: dev-\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "overlaps 'dev-user:'" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: 'a b:'\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "only visible ASCII" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: \"\xc3\xa9:\"\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "only visible ASCII" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: "
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21,
+	  "longer than 64 bytes" },
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+	  "    jwks_file: a.json\n    subject_prefix: ''\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 6, 21, "must not be empty" },
+	{ "identity:\n  issuers:\n  - name: s\n    kind: spiffe\n"
+	  "    trust_domain: s.example\n    bundle_file: s.json\n"
+	  "    subject_prefix: 's:'\n    audiences: [m]\n", MANDATE_EINVAL,
+	  7, 5, "'subject_prefix' applies only to kind oidc" },
 	{ "tokens: {issuer: 'https://m/?x=1'}\n", MANDATE_EINVAL, 1, 18,
 	  "query or fragment" },
 	{ "tokens: {default_ttl: 2h, max_ttl: 1h}\n", MANDATE_EINVAL, 1, 9,
@@ -752,6 +845,20 @@ test_no_follow_on_errors(void **state)
 		  "'audiences' must list at least one", NULL },
 		{ "identity:\n  issuers:\n  - name: x\n    discovery: true\n"
 		  "    audiences: [a]\n", 1, "needs 'issuer'", NULL },
+		/* a refused subject_prefix is not taken for a missing one */
+		{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+		  "    jwks_file: a.json\n    audiences: [m]\n  - name: b\n"
+		  "    issuer: https://b\n    jwks_file: b.json\n"
+		  "    subject_prefix: 'spiffe:'\n    audiences: [m]\n", 1,
+		  "could begin a SPIFFE ID", "lack subject_prefix" },
+		/* one error for three issuers without a prefix: each after
+		 * the first is named once */
+		{ "identity:\n  issuers:\n  - name: a\n    issuer: https://a\n"
+		  "    jwks_file: a.json\n    audiences: [m]\n  - name: b\n"
+		  "    issuer: https://b\n    jwks_file: b.json\n"
+		  "    audiences: [m]\n  - name: c\n    issuer: https://c\n"
+		  "    jwks_file: c.json\n    audiences: [m]\n", 2,
+		  "'a' and 'c' both lack", NULL },
 	};
 
 	(void)state;

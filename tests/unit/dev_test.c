@@ -167,6 +167,14 @@ test_setup_and_mint(void **state)
 	assert_int_equal(pr.kind, IDENTITY_KIND_OIDC);
 	assert_true(str_eq_c(pr.subject, "dev-user:alice"));
 	assert_true(str_eq_c(pr.issuer_name, DEV_ISSUER_PEOPLE));
+	/* its people are dev-user:NAME, whatever a holder of the key signs:
+	 * a bare "alice" would be a configured issuer's alice */
+	assert_int_equal(dev_mint(tmpdir, DEV_KEY_OIDC, inst.oidc_issuer,
+	    "alice", inst.audience, 60, now, &a, &tok, err, sizeof(err)),
+	    MANDATE_OK);
+	assert_int_equal(identity_verify_jwt(v, tok.p, tok.n, now, &a, &pr,
+	    &why), MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_SUBJECT_PREFIX);
 	/* signed with the other key: refused */
 	assert_int_equal(dev_mint(tmpdir, DEV_KEY_SPIFFE, inst.oidc_issuer,
 	    "dev-user:alice", inst.audience, 60, now, &a, &tok, err,

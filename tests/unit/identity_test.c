@@ -534,6 +534,138 @@ test_oidc_attacks(void **state)
 #undef CASE
 }
 
+/* ---- several OIDC issuers: the principal is subject_prefix + sub ---- */
+
+#define ISS_PARTNER "https://partner.example"
+#define ISS_DEV "https://dev.example"
+
+static void
+test_subject_prefix(void **state)
+{
+	struct fx *f = *state;
+	struct config_issuer is[4];
+	struct config_identity ci = { .issuers = is, .n_issuers = 4,
+	    .token_cache_size = 16 };
+	struct identity_verifier *v, *bad = NULL;
+	struct identity_principal p;
+	enum identity_reason why;
+	struct jose_key *k1[] = { f->k1 }, *k2[] = { f->k2 },
+	    *k3[] = { f->k3 };
+	char jwks[4096];
+	const char *tok;
+	struct {
+		const char *name;
+		struct jose_key *key;
+		const char *iss, *sub;
+		enum identity_reason why;
+	} refused[] = {
+		/* the issuer without a prefix cannot reach into the
+		 * prefixed ones' principals */
+		{ "corp names a partner principal", f->k1, ISS,
+		  "partner:alice", IDENTITY_R_FOREIGN_PREFIX },
+		{ "corp names a development person", f->k1, ISS,
+		  "dev-user:alice", IDENTITY_R_FOREIGN_PREFIX },
+		/* the development people carry their prefix */
+		{ "dev token without dev-user:", f->k3, ISS_DEV, "alice",
+		  IDENTITY_R_SUBJECT_PREFIX },
+		/* a prefix does not make a SPIFFE ID acceptable */
+		{ "partner sub is a SPIFFE ID", f->k2, ISS_PARTNER,
+		  "spiffe://acme.test/agents/a", IDENTITY_R_SPIFFE_SUBJECT },
+		/* each issuer its own keys */
+		{ "partner token signed by corp's key", f->k1, ISS_PARTNER,
+		  "alice", IDENTITY_R_KID },
+	};
+
+	(void)state;
+	is[0] = oidc_issuer("corp");
+	make_jwks(f, jwks, sizeof(jwks), "sig", NULL, k1, 1);
+	is[0].jwks_file = tmp_write(f, jwks, strlen(jwks));
+	is[1] = oidc_issuer("partner");
+	is[1].issuer = ISS_PARTNER;
+	is[1].subject_prefix = "partner:";
+	make_jwks(f, jwks, sizeof(jwks), "sig", NULL, k2, 1);
+	is[1].jwks_file = tmp_write(f, jwks, strlen(jwks));
+	is[2] = oidc_issuer("dev");
+	is[2].issuer = ISS_DEV;
+	is[2].subject_prefix = "dev-user:";
+	is[2].subject_prefix_in_sub = true;
+	make_jwks(f, jwks, sizeof(jwks), "sig", NULL, k3, 1);
+	is[2].jwks_file = tmp_write(f, jwks, strlen(jwks));
+	is[3] = spiffe_issuer("agents", "acme.test");
+	is[3].bundle_file = is[2].jwks_file;
+	v = make_verifier(f, &ci);
+
+	/* one sub, three issuers, three principals */
+	tok = sign(f, f->k1, NULL, false, claims(f, ISS, "alice",
+	    "\"" AUD "\"", NOW + 600, NULL));
+	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
+	assert_true(str_eq_c(p.subject, "alice"));
+	assert_true(str_eq_c(p.issuer_name, "corp"));
+	tok = sign(f, f->k2, NULL, false, claims(f, ISS_PARTNER, "alice",
+	    "\"" AUD "\"", NOW + 600, NULL));
+	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
+	assert_true(str_eq_c(p.subject, "partner:alice"));
+	assert_int_equal(p.subject.p[p.subject.n], '\0');
+	assert_true(str_eq_c(p.issuer_name, "partner"));
+	assert_non_null(strstr(p.claims_json.p, "\"sub\":\"alice\""));
+	assert_false(p.from_cache);
+	/* the cache keeps the token's sub; the answer is the principal */
+	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
+	assert_true(p.from_cache);
+	assert_true(str_eq_c(p.subject, "partner:alice"));
+	tok = sign(f, f->k3, NULL, false, claims(f, ISS_DEV,
+	    "dev-user:alice", "\"" AUD "\"", NOW + 600, NULL));
+	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
+	assert_true(str_eq_c(p.subject, "dev-user:alice"));
+	/* a partner's sub that looks prefixed is still theirs */
+	tok = sign(f, f->k2, NULL, false, claims(f, ISS_PARTNER,
+	    "dev-user:alice", "\"" AUD "\"", NOW + 600, NULL));
+	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
+	assert_true(str_eq_c(p.subject, "partner:dev-user:alice"));
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		tok = sign(f, refused[i].key, NULL, false, claims(f,
+		    refused[i].iss, refused[i].sub, "\"" AUD "\"", NOW + 600,
+		    NULL));
+		if (verify(v, f, tok, NOW, &p, &why) != MANDATE_EINVAL ||
+		    why != refused[i].why)
+			fail_msg("%s: why=%s", refused[i].name,
+			    identity_reason_str(why));
+		assert_int_equal(p.subject.n, 0);
+	}
+	identity_free(v);
+
+	/* issuers that could name one principal are refused, however the
+	 * configuration was made */
+	{
+		struct identity_opts o = { .clock = fx_clock, .log = fx_log,
+		    .arg = f };
+		struct {
+			const char *p0, *p1;
+		} clash[] = {
+			{ NULL, NULL },              /* two without a prefix */
+			{ "p:", "p:" },
+			{ "p:", "p:x:" },            /* "p:" + "x:a" */
+			{ "p:x:", "p:" },
+			{ NULL, "SPIF" },            /* "SPIF" + "FE://..." */
+			{ NULL, "" },
+		};
+
+		for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
+			is[0].subject_prefix = clash[i].p0;
+			is[1].subject_prefix = clash[i].p1;
+			ci.n_issuers = 2;
+			if (identity_new(&ci, &o, &bad) != MANDATE_EINVAL)
+				fail_msg("clash %zu accepted", i);
+			assert_null(bad);
+		}
+		is[0].subject_prefix = "p:";
+		is[1].subject_prefix = "q:";
+		assert_int_equal(identity_new(&ci, &o, &bad), MANDATE_OK);
+		identity_free(bad);
+	}
+}
+
 static void
 test_bad_sources(void **state)
 {
@@ -1371,6 +1503,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_oidc_file_good, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_oidc_attacks, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_subject_prefix, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sources, setup,
 		    teardown),

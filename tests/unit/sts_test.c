@@ -721,7 +721,9 @@ test_spiffe_identities(void **state)
 	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
 	assert_null(res.error);
 
-	/* an agent that is an OIDC subject is any issuer's subject */
+	/* an agent that is an OIDC subject is named as the identity module
+	 * names it: its issuer's subject_prefix + sub, so the task of one
+	 * issuer's "bot-1" is not another's */
 	assert_int_equal(make_task(f, "bot-1", "[\"read\"]", T0 + 900, id),
 	    MANDATE_OK);
 	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
@@ -732,6 +734,21 @@ test_spiffe_identities(void **state)
 	x.oidc_subject = true;
 	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
 	assert_null(res.error);
+	x.agent = "partner:bot-1";
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, "invalid_grant");
+	assert_int_equal(make_task(f, "partner:bot-1", "[\"read\"]", T0 + 900,
+	    id), MANDATE_OK);
+	snprintf(authz, sizeof authz, "[{\"type\":\"mandate_task\","
+	    "\"task_id\":\"%s\"}]", id);
+	x.authz = authz;
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_null(res.error);
+	x.agent = "bot-1";
+	assert_int_equal(do_exchange(f, &x, &res), MANDATE_OK);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, "invalid_grant");
 }
 
 /* The act chain: the task's recorded chain, wrapped by an actor who is
