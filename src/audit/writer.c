@@ -5,9 +5,11 @@
  * writer.h has the contract and what the async mode can lose.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +46,7 @@ struct audit_log {
 	void (*appended_fn)(void *ctx, int64_t id);
 	void *appended_ctx;
 	atomic_bool healthy;
+	_Atomic int64_t down_since;   /* when healthy last turned false */
 
 	pthread_mutex_t mu;           /* queue, stopping, lost */
 	pthread_cond_t not_empty, not_full;
@@ -383,6 +386,7 @@ audit_report(struct audit_log *l, int r, int64_t id)
 		if (l->appended_fn != NULL && id > 0)
 			l->appended_fn(l->appended_ctx, id);
 	} else if (store_failure(r) && atomic_exchange(&l->healthy, false)) {
+		atomic_store(&l->down_since, (int64_t)time(NULL));
 		say(l, 2, "audit log: cannot append; decisions fail closed "
 		    "and /readyz reports not ready until a write succeeds");
 	}
@@ -440,9 +444,11 @@ failed_held(struct audit_log *l, int r)
 {
 	atomic_fetch_add(&l->failed, 1);
 	atomic_fetch_add(&l->refused, 1);
-	if (store_failure(r) && atomic_exchange(&l->healthy, false))
+	if (store_failure(r) && atomic_exchange(&l->healthy, false)) {
+		atomic_store(&l->down_since, (int64_t)time(NULL));
 		say(l, 2, "audit log: cannot append; decisions fail closed "
 		    "and /readyz reports not ready until a write succeeds");
+	}
 }
 
 /* The writer thread as a batch thread (Linux's SCHED_BATCH, a hint; a
@@ -825,11 +831,27 @@ audit_probe(struct audit_log *l, int64_t now)
 {
 	if (l == NULL)
 		return false;
+	char f[160];
+	struct store_audit_event e;
+	int64_t id = 0;
+	int r;
+
 	if (atomic_load(&l->healthy) || l->mode != AUDIT_SYNC)
 		return atomic_load(&l->healthy);
-	if (store_health(l->store, now) == MANDATE_OK &&
-	    !atomic_exchange(&l->healthy, true))
-		say(l, 0, "audit log: the store accepts writes again; ready");
+	/* the probe is a real record, of the outage: a write that only
+	 * updates a row in place can still fit where records no longer do
+	 * (a disk nearly full), and ready would be said of a log that
+	 * takes no record */
+	snprintf(f, sizeof(f), "{\"unwritable_since\":%" PRId64 ","
+	    "\"failed_appends\":%" PRIuFAST64 "}",
+	    atomic_load(&l->down_since), atomic_load(&l->failed));
+	memset(&e, 0, sizeof(e));
+	e.time = now;
+	e.type = str_c("audit.recovered");
+	e.request_id = e.agent = e.task_id = str_c("");
+	e.fields_json = str_c(f);
+	r = store_audit_append(l->store, &e, &id);
+	audit_report(l, r, id);
 	return atomic_load(&l->healthy);
 }
 

@@ -199,11 +199,13 @@ void audit_report(struct audit_log *l, int status, int64_t id);
 /* False from a failed append until one succeeds. */
 bool audit_healthy(struct audit_log *l);
 
-/* For a readiness check: when unhealthy in sync mode, try a write to the
- * store (store_health) and count its success as the write that makes the
- * log healthy again (otherwise a log nobody writes to, because it is not
- * ready, would never recover).  In async mode the writers' retries do
- * this.  Returns audit_healthy() afterwards. */
+/* For a readiness check: when unhealthy in sync mode, append an
+ * audit.recovered record (when the log stopped taking records, how many
+ * appends failed) and count its success as the write that makes the log
+ * healthy again (otherwise a log nobody writes to, because it is not
+ * ready, would never recover; and only a record proves that records fit).
+ * In async mode the writers' retries do this.  Returns audit_healthy()
+ * afterwards. */
 bool audit_probe(struct audit_log *l, int64_t now);
 
 /* Counters for metrics and tests. */

@@ -464,10 +464,27 @@ health_case(struct fx *f, enum audit_mode mode)
 	    SQLITE_OK);
 	sqlite3_close(db);
 	if (mode == AUDIT_SYNC) {
-		/* the readiness probe's write is the one that recovers */
+		/* the readiness probe's write is the one that recovers: a
+		 * record of the outage, the failed append counted */
+		sqlite3_stmt *q;
+
 		assert_true(audit_probe(l, 1700000000));
 		assert_int_equal(rec(l, "decision", "r", NULL, NULL),
 		    MANDATE_OK);
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT time,"
+		    " fields_json FROM audit_events WHERE type ="
+		    " 'audit.recovered'", -1, &q, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int64(q, 0), 1700000000);
+		/* the record's append and the probe's while locked */
+		assert_non_null(strstr((const char *)sqlite3_column_text(q, 1),
+		    "\"failed_appends\":2}"));
+		assert_non_null(strstr((const char *)sqlite3_column_text(q, 1),
+		    "\"unwritable_since\":"));
+		assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+		sqlite3_finalize(q);
+		sqlite3_close(db);
 	} else {
 		for (int i = 0; i < 200 && !audit_healthy(l); i++)
 			usleep(20000);
