@@ -71,6 +71,7 @@ cmd_serve(int argc, char **argv)
 	bool print_config = false;
 	int rc = 1;
 
+	daemon_signals_early();
 	memset(&opt, 0, sizeof(opt));
 	for (int i = 1; i < argc; i++) {
 		if (cli_opt(argv[i], "--help", "-h")) {

@@ -566,6 +566,35 @@ audit_indexes(const struct config_audit *ac)
 	return bits;
 }
 
+/* A SIGHUP before the handlers are installed (start-up reads keys and
+ * policies, and may wait on a JWKS fetch for seconds) would end the
+ * process: its default action.  Until then it is only noted, and passed
+ * on once the self-pipe exists (signals_install), so that a certificate
+ * helper's SIGHUP during start-up is a reload once the daemon is up. */
+static volatile sig_atomic_t early_hup;
+
+static void
+on_early_hup(int sig)
+{
+	(void)sig;
+	early_hup = 1;
+}
+
+void
+daemon_signals_early(void)
+{
+	struct sigaction hup;
+	struct sigaction old;
+
+	/* (not over the daemon's own handler, once it is installed) */
+	if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_DFL)
+		return;
+	memset(&hup, 0, sizeof(hup));
+	sigemptyset(&hup.sa_mask);
+	hup.sa_handler = on_early_hup;
+	sigaction(SIGHUP, &hup, NULL);
+}
+
 int
 daemon_new(const struct daemon_options *opt, struct daemon **out)
 {
@@ -577,6 +606,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	int r = MANDATE_ENOMEM;
 
 	*out = NULL;
+	daemon_signals_early();
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return MANDATE_ENOMEM;
 	d->lock_fd = d->port_hold_fd = -1;
@@ -789,6 +819,8 @@ signals_install(struct daemon *d)
 		sa.sa_handler = caught[i] == SIGPIPE ? SIG_IGN : on_signal;
 		sigaction(caught[i], &sa, &d->sig_old[i]);
 	}
+	if (early_hup)
+		on_signal(SIGHUP);      /* one sent during start-up */
 	d->sig_installed = true;
 	return MANDATE_OK;
 }

@@ -51,6 +51,12 @@ struct daemon_options {
  * (data dir, store or files), MANDATE_ENOMEM or MANDATE_EINTERNAL. */
 int daemon_new(const struct daemon_options *opt, struct daemon **out);
 
+/* Note a SIGHUP that arrives before daemon_start() installs the
+ * daemon's handlers (its default action would end the process), to be
+ * taken as a reload once they are.  daemon_new() calls it; a command
+ * that does more before (mandate serve) calls it first. */
+void daemon_signals_early(void);
+
 /* Start listening; logs the start-up line.  MANDATE_EIO if the address
  * cannot be bound. */
 int daemon_start(struct daemon *d);

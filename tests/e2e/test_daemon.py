@@ -327,6 +327,38 @@ def serve_with_nofile(tmp_path, soft, hard):
     return got, log.read_text()
 
 
+def test_sighup_during_start_up_is_a_reload(tmp_path):
+    """A SIGHUP before the daemon is up (a certificate helper's) must not
+    end it (SIGHUP's default action): it is kept, and is a reload once
+    the daemon runs."""
+    # (from the command's first instruction: a signal before the
+    # program runs at all is the system's)
+    for delay in (0.03, 0.1, 0.3):
+        port = conftest_free_port()
+        log = tmp_path / ("hup-%s.log" % delay)
+        with open(log, "w") as out:
+            p = subprocess.Popen([BIN, "serve", "--listen",
+                                  "127.0.0.1:%d" % port], cwd=str(tmp_path),
+                                 stdout=out, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(delay)
+            p.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and p.poll() is None:
+                try:
+                    if requests.get("http://127.0.0.1:%d/readyz" % port,
+                                    timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    time.sleep(0.05)
+            assert p.poll() is None, (delay, p.returncode, log.read_text())
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=15)
+        assert rc == 0, (delay, rc, log.read_text())
+
+
 def test_open_files_limit(tmp_path):
     # a low soft limit is raised to the hard one
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
