@@ -1192,8 +1192,11 @@ daemon_stop(struct daemon *d)
 	d->stopped = true;
 	if (d->srv != NULL)
 		http_server_shutdown(d->srv, DAEMON_GRACE_MS);
-	/* the last records get their signed tree head */
-	if (d->store != NULL && d->audit_key != NULL)
+	/* the last records get their signed tree head; a daemon that did
+	 * not start signs nothing (its key may not be the log's: a second
+	 * daemon pointed at another's store.path, refused, must not leave
+	 * a checkpoint the log's own key cannot verify) */
+	if (d->started && d->store != NULL && d->audit_key != NULL)
 		(void)daemon_audit_checkpoint(d, DAUDIT_NOW);
 	if (d->idv != NULL)
 		identity_stop(d->idv);

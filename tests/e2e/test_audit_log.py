@@ -681,6 +681,28 @@ def test_bad_audit_configuration(start_daemon, tmp_path):
     assert "checkpoint_interval" in d.log_text()
 
 
+def test_a_daemon_that_does_not_start_signs_nothing(start_daemon, tmp_path):
+    """A second daemon pointed at another's store.path (its own data_dir,
+    so its own audit key) that refuses to start must leave no checkpoint
+    in that log: one signed by its key would fail the log's verify."""
+    from conftest import ROOT
+    pol = os.path.join(ROOT, "examples", "policies", "mandate.cedar")
+
+    def cfg(name):
+        return ("data_dir: @DIR@/data-%s\nserver:\n  listen: 127.0.0.1:@PORT@\n"
+                "store:\n  path: %s\npolicies:\n  platform: [%s]\n"
+                "api_auth:\n  open_on_loopback: true\n"
+                % (name, tmp_path / "shared.db", pol))
+    a = start_daemon(cfg("a"))
+    b = start_daemon(cfg("b"), ready=False)      # no signing keys: refused
+    assert b.proc.wait(timeout=15) != 0, b.log_text()
+    key = os.path.join(a.workdir, "data-a", "audit", "checkpoint-key.jwk")
+    r = mandate("audit", "verify", "--db", str(tmp_path / "shared.db"),
+                "--key", key)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert a.stop() == 0
+
+
 def test_endpoints_need_a_caller(start_daemon, tmp_path):
     from conftest import ROOT
     cfg = (EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
