@@ -290,10 +290,15 @@ audit_start(struct daemon *d, const char *config_file)
 
 /* ---- readiness ---- */
 
+/* (the store is checked first: when its own write just failed, the
+ * audit log's probe, a record, would only wait for the same lock) */
 static int
 ready_audit(void *arg)
 {
 	struct daemon *d = arg;
+
+	if (!atomic_load(&d->store_writable))
+		return audit_healthy(d->audit);
 	return audit_probe(d->audit, (int64_t)time(NULL));
 }
 
@@ -301,7 +306,10 @@ static int
 ready_store(void *arg)
 {
 	struct daemon *d = arg;
-	return store_health(d->store, (int64_t)time(NULL)) == MANDATE_OK;
+	bool ok = store_health(d->store, (int64_t)time(NULL)) == MANDATE_OK;
+
+	atomic_store(&d->store_writable, ok);
+	return ok;
 }
 
 static int

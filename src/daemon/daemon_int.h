@@ -79,6 +79,7 @@ struct daemon {
 	 * only): a change is loaded once seen twice in a row */
 	uint64_t watch_pending;
 	bool started;
+	_Atomic bool store_writable;   /* the last readiness check's store write */
 	bool stopped;
 	bool locks_ok;
 	/* <data_dir>/mandate.lock, flock'ed for the daemon's life: one

@@ -447,7 +447,14 @@ struct sq_conn {
 	int in_use;
 	struct sq_store *st;
 	struct timespec busy_since;     /* of the current wait (busy_wait) */
+	long busy_limit_ms;             /* this operation's wait, or 0: the
+	                                 * store's busy timeout */
 };
+
+/* How long the health check waits for the write lock: a readiness probe
+ * answers "not ready" within this when another process holds the lock,
+ * rather than take a server thread for the store's busy timeout. */
+#define HEALTH_BUSY_MS 250
 
 /* Most writes per group-commit transaction. */
 #define GC_BATCH_MAX 256
@@ -650,7 +657,8 @@ busy_wait(void *arg, int n)
 		c->busy_since = now;
 	waited = (long long)(now.tv_sec - c->busy_since.tv_sec) * 1000 +
 	    (now.tv_nsec - c->busy_since.tv_nsec) / 1000000;
-	if (waited >= st->busy_timeout_ms)
+	if (waited >= (c->busy_limit_ms > 0 ? c->busy_limit_ms :
+	    st->busy_timeout_ms))
 		return 0;
 	until = now;
 	until.tv_nsec += 5 * 1000 * 1000;
@@ -1486,6 +1494,7 @@ sq_health(void *impl, int64_t now)
 
 	if ((r = op_begin(impl, "health", &op)) != MANDATE_OK)
 		return r;
+	op.c->busy_limit_ms = HEALTH_BUSY_MS;
 	if ((r = tx_begin(&op)) != MANDATE_OK)
 		goto out;
 	if ((q = op_stmt(&op, ST_HEALTH_WRITE, &r)) == NULL)
@@ -1508,6 +1517,7 @@ sq_health(void *impl, int64_t now)
 tx:
 	r = tx_end(&op, r);
 out:
+	op.c->busy_limit_ms = 0;
 	op_end(&op);
 	return r;
 }

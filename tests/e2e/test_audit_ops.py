@@ -333,8 +333,13 @@ def test_readyz_follows_the_log(start_daemon):
             "agent": AGENT, "objective": "locked out",
             "intents": [{"action": "read_ticket"}]}, timeout=30)
         assert r.status_code == 500, r.text         # fail closed
+        # not ready, and said soon: a probe does not hold a server
+        # thread for the store's busy timeout (5 s) per check
+        t0 = time.monotonic()
         r = requests.get(d.url + "/readyz", timeout=30)
         assert r.status_code == 503, r.text
+        assert "store" in r.json()["failing"], r.text
+        assert time.monotonic() - t0 < 2.0
     finally:
         con.execute("ROLLBACK")
         con.close()
