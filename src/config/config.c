@@ -14,8 +14,10 @@
 #include "config.h"
 #include "config_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1259,6 +1261,45 @@ get_algs(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
+/* The host of server.listen is bound as it is written, without a name
+ * lookup (the server hands it to inet_pton): an IPv4 address in four
+ * decimal parts, or an IPv6 address in brackets.  Whatever would not
+ * bind is refused here, so that the file's check, --print-config and
+ * the bind agree.  NULL if fine, else why not. */
+static const char *
+check_listen_host(const char *h, size_t n, bool bracketed)
+{
+	char lit[INET6_ADDRSTRLEN];
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (n < sizeof(lit)) {
+		memcpy(lit, h, n);
+		lit[n] = '\0';
+		if (inet_pton(bracketed ? AF_INET6 : AF_INET, lit, addr) == 1)
+			return NULL;
+	}
+	if (bracketed)
+		return "expected an IPv6 address between the brackets";
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return "'localhost' is a host name, and host names are not "
+		    "resolved: use 127.0.0.1 (or [::1])";
+	return "expected an IPv4 address in four decimal parts (e.g. "
+	    "127.0.0.1) or [IPv6]; host names are not resolved";
+}
+
+/* Whether a host that check_listen_host() accepted is a loopback
+ * address: 127.0.0.0/8 or ::1. */
+static bool
+is_loopback_listen(const char *h)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 /* "host:port" or "[v6]:port" split into host (without brackets) and
  * port; NULL if fine, else why not.  Port 0 ("any free port") only with
  * allow_zero (the command line's --listen; a file names its port). */
@@ -1266,7 +1307,7 @@ static const char *
 split_listen(const char *s, bool allow_zero, const char **host_out,
     size_t *hn_out, uint16_t *port_out)
 {
-	const char *host, *colon;
+	const char *host, *colon, *why;
 	size_t n = strlen(s), hn;
 	uint64_t port;
 
@@ -1287,13 +1328,8 @@ split_listen(const char *s, bool allow_zero, const char **host_out,
 	}
 	if (hn == 0)
 		return "missing host (use 0.0.0.0 for every address)";
-	for (size_t i = 0; i < hn; i++) {
-		unsigned char ch = (unsigned char)host[i];
-
-		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '%'))
-			return "bad character in host";
-	}
+	if ((why = check_listen_host(host, hn, s[0] == '[')) != NULL)
+		return why;
 	if (parse_u64(colon + 1, n - (size_t)(colon + 1 - s), 65535,
 	    &port) != 0 || (port == 0 && !allow_zero))
 		return allow_zero ? "port must be 0 to 65535" :
@@ -2009,9 +2045,7 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)
 		report(c, api, "api_auth.mtls_identities needs "
 		    "server.tls.client_auth optional or require");
-	if (cfg->dev.enabled &&
-	    !is_loopback_host(cfg->server.listen_host,
-	    strlen(cfg->server.listen_host))) {
+	if (cfg->dev.enabled && !is_loopback_listen(cfg->server.listen_host)) {
 		if (c->listen_ov == NULL) {
 			report(c, dev ? dev : srv, "dev.enabled is allowed only "
 			    "with a loopback server.listen address (it mints "

@@ -174,6 +174,12 @@ static const struct good_case good_cases[] = {
 	{ "server:\n  listen: 0.0.0.0:9000\n", "tokens.issuer",
 	  "http://127.0.0.1:9000" },
 	{ "server:\n  listen: '[::1]:8443'\n", "server.listen_host", "::1" },
+	{ "server:\n  listen: 127.0.0.2:8443\n", "server.listen_host",
+	  "127.0.0.2" },
+	{ "dev: {enabled: true}\nserver: {listen: 127.0.0.2:8700}\n",
+	  "dev.enabled", "1" },
+	{ "dev: {enabled: true}\nserver: {listen: '[::1]:8700'}\n",
+	  "dev.enabled", "1" },
 	{ "server:\n  listen: '[::1]:8443'\n", "tokens.issuer",
 	  "http://[::1]:8443" },
 	{ "server: {threads: 16}\n", "server.threads", "16" },
@@ -375,6 +381,25 @@ static const struct bad_case bad_cases[] = {
 	  "port" },
 	{ "server:\n  listen: ':8700'\n", MANDATE_EINVAL, 2, 11,
 	  "missing host" },
+	/* the host is bound as written, without a name lookup: what
+	 * inet_pton would not read is refused here, not when binding */
+	{ "server:\n  listen: localhost:8700\n", MANDATE_EINVAL, 2, 11,
+	  "server.listen: 'localhost' is a host name, and host names are not "
+	  "resolved: use 127.0.0.1" },
+	{ "server:\n  listen: 127.1:8700\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv4 address in four decimal parts" },
+	{ "server:\n  listen: 1.2.3:80\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv4 address in four decimal parts" },
+	{ "server:\n  listen: mandate.example:80\n", MANDATE_EINVAL, 2, 11,
+	  "host names are not resolved" },
+	{ "server:\n  listen: '[localhost]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "server:\n  listen: '[127.0.0.1]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "server:\n  listen: '[fe80::1%eth0]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "dev: {enabled: true}\nserver: {listen: localhost:8700}\n",
+	  MANDATE_EINVAL, 2, 18, "use 127.0.0.1" },
 	{ "server:\n  max_body_size: 1TB\n", MANDATE_EINVAL, 2, 18, "size" },
 	{ "server:\n  max_body_size: 1GiB\n", MANDATE_EINVAL, 2, 18,
 	  "out of range" },
@@ -607,6 +632,8 @@ static const struct bad_case bad_cases[] = {
 	  MANDATE_EINVAL, 1, 30, "empty path segment" },
 	{ "dev: {enabled: true}\nserver: {listen: 0.0.0.0:8700}\n",
 	  MANDATE_EINVAL, 0, 0, "loopback" },
+	{ "dev: {enabled: true}\nserver: {listen: '[::]:8700'}\n",
+	  MANDATE_EINVAL, 0, 0, "loopback" },
 	{ "dev: {trust_domain: 'UP'}\n", MANDATE_EINVAL, 1, 21, "lowercase" },
 	{ "logging: {format: xml}\n", MANDATE_EINVAL, 1, 19,
 	  "expected text, json" },
@@ -744,6 +771,19 @@ test_listen_override(void **state)
 	assert_null(cfg);
 	assert_string_equal(dl.items[0].file, "--listen");
 	assert_non_null(strstr(dl.items[0].msg, "host:port"));
+	/* a host name is refused as in the file, naming the option */
+	ov.listen = "localhost:0";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_null(cfg);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "'localhost:0': 'localhost' "
+	    "is a host name, and host names are not resolved: use 127.0.0.1"));
+	ov.listen = "127.1:9000";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "four decimal parts"));
 }
 
 /* audit.redact_paths is held to the redactor's limits when the file is
