@@ -1594,6 +1594,26 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 				break;
 			}
 		}
+		/* An SVID is checked against the first spiffe issuer of its
+		 * trust domain (identity.c, x509.c): a second one would be
+		 * ignored, e.g. the new CA of a migration. */
+		for (size_t j = 0; j < i && !sn.bad[IF_KIND] &&
+		    arr[i].kind == CONFIG_ISSUER_SPIFFE &&
+		    arr[i].trust_domain != NULL; j++) {
+			if (arr[j].kind == CONFIG_ISSUER_SPIFFE &&
+			    arr[j].trust_domain != NULL &&
+			    strcmp(arr[j].trust_domain, arr[i].trust_domain)
+			    == 0) {
+				report(c, sn.val[IF_TD], "%s.trust_domain: "
+				    "'%.40s' and '%.40s' both have '%.40s', "
+				    "and only the first would be used: put "
+				    "all its CAs in one issuer",
+				    label, arr[j].name ? arr[j].name : "?",
+				    arr[i].name ? arr[i].name : "?",
+				    arr[i].trust_domain);
+				break;
+			}
+		}
 		if (c->dl && (int)(c->dl->n + c->dl->dropped) != before)
 			r = -1;
 	}
@@ -2058,6 +2078,23 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 				    "instance (dev.enabled) listens only on a "
 				    "loopback address (it mints tokens for "
 				    "anyone who asks)", c->listen_ov);
+		}
+	}
+	/* the development SPIFFE issuer comes after the configured ones
+	 * (dev.c), so one of these of its trust domain would shadow it */
+	for (size_t i = 0; cfg->dev.enabled && cfg->dev.trust_domain != NULL &&
+	    i < cfg->identity.n_issuers; i++) {
+		const struct config_issuer *is = &cfg->identity.issuers[i];
+
+		if (is->kind == CONFIG_ISSUER_SPIFFE && is->trust_domain &&
+		    strcmp(is->trust_domain, cfg->dev.trust_domain) == 0) {
+			report(c, dev, "dev.trust_domain: '%.60s' is also that "
+			    "of issuer '%.40s': the development instance's "
+			    "SVIDs would be checked against '%.40s'; give "
+			    "dev.trust_domain another name",
+			    cfg->dev.trust_domain, is->name ? is->name : "?",
+			    is->name ? is->name : "?");
+			break;
 		}
 	}
 

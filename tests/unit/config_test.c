@@ -235,6 +235,15 @@ static const struct good_case good_cases[] = {
 	{ "identity:\n  issuers:\n  - name: s\n    kind: spiffe\n"
 	  "    trust_domain: acme.example\n    bundle_url: https://x/b\n"
 	  "    audiences: [m]\n", "issuer0.kind", "1" },
+	{ "identity:\n  issuers:\n  - name: a\n    kind: spiffe\n"
+	  "    trust_domain: a.example\n    bundle_file: a.json\n"
+	  "    audiences: [m]\n  - name: b\n    kind: spiffe\n"
+	  "    trust_domain: b.example\n    bundle_file: b.json\n"
+	  "    audiences: [m]\n", "identity.n_issuers", "2" },
+	{ "dev: {enabled: true}\nidentity:\n  issuers:\n  - name: s\n"
+	  "    kind: spiffe\n    trust_domain: s.example\n"
+	  "    bundle_file: s.json\n    audiences: [m]\n", "dev.enabled",
+	  "1" },
 	{ "identity: {token_cache_size: 0}\n", "identity.token_cache_size",
 	  "0" },
 	/* subject_prefix: one oidc issuer may go without (the single-IdP
@@ -532,6 +541,19 @@ static const struct bad_case bad_cases[] = {
 	  "name may contain only" },
 	{ "identity:\n  issuers:\n  - 5\n", MANDATE_EINVAL, 3, 5,
 	  "expected a mapping" },
+	/* an SVID is checked against one spiffe issuer per trust domain:
+	 * a second one (the new CA of a migration) would be ignored */
+	{ "identity:\n  issuers:\n  - name: agents\n    kind: spiffe\n"
+	  "    trust_domain: acme.example\n    bundle_file: a.json\n"
+	  "    audiences: [m]\n  - name: agents2\n    kind: spiffe\n"
+	  "    trust_domain: spiffe://acme.example\n    bundle_file: b.json\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 10, 19,
+	  "identity.issuers[1].trust_domain: 'agents' and 'agents2' both "
+	  "have 'acme.example', and only the first would be used" },
+	{ "dev: {enabled: true}\nidentity:\n  issuers:\n  - name: s\n"
+	  "    kind: spiffe\n    trust_domain: dev.local\n"
+	  "    bundle_file: s.json\n    audiences: [m]\n", MANDATE_EINVAL, 0,
+	  0, "dev.trust_domain: 'dev.local' is also that of issuer 's'" },
 	/* two oidc issuers whose subs would be one principal */
 	{ "identity:\n  issuers:\n  - name: corp\n    issuer: https://corp\n"
 	  "    jwks_file: c.json\n    audiences: [m]\n  - name: partner\n"
