@@ -365,13 +365,20 @@ scalar_text(struct ctx *c, const struct ynode *n, const char *what,
 		    n->kind == Y_MAP ? "mapping" : "sequence");
 		return -1;
 	}
-	if (n->n > pl + 1 && memcmp(n->s, pfx, pl) == 0 &&
+	if (n->n >= pl + 1 && memcmp(n->s, pfx, pl) == 0 &&
 	    n->s[n->n - 1] == '}') {
 		char name[128];
 		size_t nl = n->n - pl - 1;
 		const char *v;
 
-		if (nl == 0 || nl >= sizeof(name)) {
+		/* not taken as the literal text: it was meant as a
+		 * substitution, and its value is not in the file */
+		if (nl == 0) {
+			report(c, n, "%s: ${ENV:} names no environment "
+			    "variable (write ${ENV:NAME})", what);
+			return -1;
+		}
+		if (nl >= sizeof(name)) {
 			report(c, n, "%s: bad environment variable name", what);
 			return -1;
 		}
