@@ -429,38 +429,45 @@ has_nul_or_ctl(const char *s, size_t n)
 	return false;
 }
 
-/* A plain unsigned decimal; -1 if not one or > max. */
+/* A plain unsigned decimal; -1 if not one, -2 if one > max. */
 static int
 parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
+	bool over = false;
 
 	if (n == 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			return -1;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return -1;
+		if (over || v > (max - (uint64_t)(s[i] - '0')) / 10) {
+			over = true;
+			continue;
+		}
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
+	if (over)
+		return -2;
 	*out = v;
 	return 0;
 }
 
-/* "90", "90s", "15m", "1h30m", "2d"; seconds.  -1 on bad syntax. */
+/* "90", "90s", "15m", "1h30m", "2d"; seconds.  -1 on bad syntax, -2 if
+ * well formed but over 100 years (past any field's maximum). */
 static int
 parse_duration(const char *s, size_t n, uint64_t *out)
 {
 	const uint64_t limit = 100ULL * 365 * 86400;
 	uint64_t total = 0;
 	size_t i = 0;
-	int last_unit = 5;
+	int last_unit = 5, r;
+	bool over = false;
 
 	if (n == 0)
 		return -1;
-	if (parse_u64(s, n, limit, out) == 0)
-		return 0;
+	if ((r = parse_u64(s, n, limit, out)) != -1)
+		return r;
 	while (i < n) {
 		uint64_t v = 0, mult;
 		size_t j = i;
@@ -468,7 +475,7 @@ parse_duration(const char *s, size_t n, uint64_t *out)
 
 		while (j < n && isdigit((unsigned char)s[j]))
 			j++;
-		if (j == i || j == n || parse_u64(s + i, j - i, limit, &v) != 0)
+		if (j == i || j == n)
 			return -1;
 		switch (s[j]) {
 		case 'd': mult = 86400; unit = 4; break;
@@ -480,16 +487,21 @@ parse_duration(const char *s, size_t n, uint64_t *out)
 		if (unit >= last_unit)
 			return -1;      /* units in decreasing order, once */
 		last_unit = unit;
-		if (v > (limit - total) / mult)
-			return -1;
-		total += v * mult;
+		if (parse_u64(s + i, j - i, limit, &v) != 0 ||
+		    v > (limit - total) / mult)
+			over = true;    /* the rest must still be well formed */
+		else
+			total += v * mult;
 		i = j + 1;
 	}
+	if (over)
+		return -2;
 	*out = total;
 	return 0;
 }
 
-/* "1048576", "512B", "64KiB", "1MiB", "1GiB", "10kB", "5MB", "1GB". */
+/* "1048576", "512B", "64KiB", "1MiB", "1GiB", "10kB", "5MB", "1GB".
+ * -1 on bad syntax, -2 if well formed but over 1 TiB. */
 static int
 parse_size(const char *s, size_t n, uint64_t *out)
 {
@@ -499,21 +511,24 @@ parse_size(const char *s, size_t n, uint64_t *out)
 		{ "MB", 1000 * 1000 }, { "GB", 1000 * 1000 * 1000 },
 	};
 	size_t j = 0;
-	uint64_t v;
+	uint64_t v = 0;
+	int r;
 
 	while (j < n && isdigit((unsigned char)s[j]))
 		j++;
-	if (j == 0 || parse_u64(s, j, 1ULL << 40, &v) != 0)
+	if (j == 0)
 		return -1;
+	r = parse_u64(s, j, 1ULL << 40, &v);
 	if (j == n) {
-		*out = v;
-		return 0;
+		if (r == 0)
+			*out = v;
+		return r;
 	}
 	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
 		if (strlen(units[k].u) == n - j &&
 		    memcmp(s + j, units[k].u, n - j) == 0) {
-			if (v > (1ULL << 40) / units[k].m)
-				return -1;
+			if (r != 0 || v > (1ULL << 40) / units[k].m)
+				return -2;
 			*out = v * units[k].m;
 			return 0;
 		}
@@ -1779,6 +1794,59 @@ get_labels(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
+/* A duration in seconds as the file would write it: 2592000 -> "30d",
+ * 5400 -> "1h30m".  Returns buf. */
+static char *
+duration_text(char *buf, size_t size, uint64_t v)
+{
+	static const struct { char unit; uint64_t secs; } units[] = {
+		{ 'd', DAY }, { 'h', HOUR }, { 'm', 60 }, { 's', 1 },
+	};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (v == 0)
+		snprintf(buf, size, "0s");
+	for (size_t i = 0; i < 4 && len < size; i++) {
+		if (v >= units[i].secs) {
+			int w = snprintf(buf + len, size - len, "%llu%c",
+			    (unsigned long long)(v / units[i].secs),
+			    units[i].unit);
+
+			if (w < 0)
+				break;
+			len += (size_t)w;
+			v %= units[i].secs;
+		}
+	}
+	return buf;
+}
+
+/* "out of range" for a number field: its bounds as the file would
+ * write them ("at least 1s, at most 1d"; "at most 64 MiB"). */
+static void
+report_range(struct ctx *c, const struct ynode *v, const char *what,
+    const struct field *f, const char *s, size_t n)
+{
+	char lo[40], hi[40];
+
+	if (f->type == F_DUR) {
+		duration_text(lo, sizeof(lo), f->min);
+		duration_text(hi, sizeof(hi), f->max);
+	} else {
+		snprintf(lo, sizeof(lo), "%llu%s", (unsigned long long)f->min,
+		    f->type == F_SIZE ? " bytes" : "");
+		snprintf(hi, sizeof(hi), "%llu%s", (unsigned long long)f->max,
+		    f->type == F_SIZE ? " bytes" : "");
+	}
+	if (f->min == 0)
+		report(c, v, "%s: %.*s is out of range (at most %s)", what,
+		    (int)(n > 40 ? 40 : n), s, hi);
+	else
+		report(c, v, "%s: %.*s is out of range (at least %s, at most "
+		    "%s)", what, (int)(n > 40 ? 40 : n), s, lo, hi);
+}
+
 static void
 parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
     void *base, const char *what)
@@ -1825,6 +1893,10 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			bad = parse_size(s, n, &u);
 		else
 			bad = parse_u64(s, n, UINT64_MAX, &u);
+		if (bad == -2) {
+			report_range(c, v, what, f, s, n);
+			return;
+		}
 		if (bad != 0) {
 			report(c, v, "%s: expected %s, found '%.40s'", what,
 			    f->type == F_DUR ? "a duration (e.g. 90s, 15m, "
@@ -1834,12 +1906,7 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			return;
 		}
 		if (u < f->min || u > f->max) {
-			report(c, v, "%s: %llu is out of range [%llu, %llu]%s",
-			    what, (unsigned long long)u,
-			    (unsigned long long)f->min,
-			    (unsigned long long)f->max,
-			    f->type == F_DUR ? " seconds" :
-			    f->type == F_SIZE ? " bytes" : "");
+			report_range(c, v, what, f, s, n);
 			return;
 		}
 		if (f->type == F_UINT) {
@@ -2158,22 +2225,9 @@ print_quoted(FILE *fp, const char *s)
 static void
 print_duration(FILE *fp, uint64_t v)
 {
-	static const struct { char unit; uint64_t secs; } units[] = {
-		{ 'd', DAY }, { 'h', HOUR }, { 'm', 60 }, { 's', 1 },
-	};
+	char buf[64];
 
-	if (v == 0) {
-		fputs("0s", fp);
-		return;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		if (v >= units[i].secs) {
-			fprintf(fp, "%llu%c",
-			    (unsigned long long)(v / units[i].secs),
-			    units[i].unit);
-			v %= units[i].secs;
-		}
-	}
+	fputs(duration_text(buf, sizeof(buf), v), fp);
 }
 
 static void
