@@ -14,8 +14,10 @@
 #include "config.h"
 #include "config_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,13 +365,20 @@ scalar_text(struct ctx *c, const struct ynode *n, const char *what,
 		    n->kind == Y_MAP ? "mapping" : "sequence");
 		return -1;
 	}
-	if (n->n > pl + 1 && memcmp(n->s, pfx, pl) == 0 &&
+	if (n->n >= pl + 1 && memcmp(n->s, pfx, pl) == 0 &&
 	    n->s[n->n - 1] == '}') {
 		char name[128];
 		size_t nl = n->n - pl - 1;
 		const char *v;
 
-		if (nl == 0 || nl >= sizeof(name)) {
+		/* not taken as the literal text: it was meant as a
+		 * substitution, and its value is not in the file */
+		if (nl == 0) {
+			report(c, n, "%s: ${ENV:} names no environment "
+			    "variable (write ${ENV:NAME})", what);
+			return -1;
+		}
+		if (nl >= sizeof(name)) {
 			report(c, n, "%s: bad environment variable name", what);
 			return -1;
 		}
@@ -420,38 +429,45 @@ has_nul_or_ctl(const char *s, size_t n)
 	return false;
 }
 
-/* A plain unsigned decimal; -1 if not one or > max. */
+/* A plain unsigned decimal; -1 if not one, -2 if one > max. */
 static int
 parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
+	bool over = false;
 
 	if (n == 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			return -1;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return -1;
+		if (over || v > (max - (uint64_t)(s[i] - '0')) / 10) {
+			over = true;
+			continue;
+		}
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
+	if (over)
+		return -2;
 	*out = v;
 	return 0;
 }
 
-/* "90", "90s", "15m", "1h30m", "2d"; seconds.  -1 on bad syntax. */
+/* "90", "90s", "15m", "1h30m", "2d"; seconds.  -1 on bad syntax, -2 if
+ * well formed but over 100 years (past any field's maximum). */
 static int
 parse_duration(const char *s, size_t n, uint64_t *out)
 {
 	const uint64_t limit = 100ULL * 365 * 86400;
 	uint64_t total = 0;
 	size_t i = 0;
-	int last_unit = 5;
+	int last_unit = 5, r;
+	bool over = false;
 
 	if (n == 0)
 		return -1;
-	if (parse_u64(s, n, limit, out) == 0)
-		return 0;
+	if ((r = parse_u64(s, n, limit, out)) != -1)
+		return r;
 	while (i < n) {
 		uint64_t v = 0, mult;
 		size_t j = i;
@@ -459,7 +475,7 @@ parse_duration(const char *s, size_t n, uint64_t *out)
 
 		while (j < n && isdigit((unsigned char)s[j]))
 			j++;
-		if (j == i || j == n || parse_u64(s + i, j - i, limit, &v) != 0)
+		if (j == i || j == n)
 			return -1;
 		switch (s[j]) {
 		case 'd': mult = 86400; unit = 4; break;
@@ -471,16 +487,21 @@ parse_duration(const char *s, size_t n, uint64_t *out)
 		if (unit >= last_unit)
 			return -1;      /* units in decreasing order, once */
 		last_unit = unit;
-		if (v > (limit - total) / mult)
-			return -1;
-		total += v * mult;
+		if (parse_u64(s + i, j - i, limit, &v) != 0 ||
+		    v > (limit - total) / mult)
+			over = true;    /* the rest must still be well formed */
+		else
+			total += v * mult;
 		i = j + 1;
 	}
+	if (over)
+		return -2;
 	*out = total;
 	return 0;
 }
 
-/* "1048576", "512B", "64KiB", "1MiB", "1GiB", "10kB", "5MB", "1GB". */
+/* "1048576", "512B", "64KiB", "1MiB", "1GiB", "10kB", "5MB", "1GB".
+ * -1 on bad syntax, -2 if well formed but over 1 TiB. */
 static int
 parse_size(const char *s, size_t n, uint64_t *out)
 {
@@ -490,21 +511,24 @@ parse_size(const char *s, size_t n, uint64_t *out)
 		{ "MB", 1000 * 1000 }, { "GB", 1000 * 1000 * 1000 },
 	};
 	size_t j = 0;
-	uint64_t v;
+	uint64_t v = 0;
+	int r;
 
 	while (j < n && isdigit((unsigned char)s[j]))
 		j++;
-	if (j == 0 || parse_u64(s, j, 1ULL << 40, &v) != 0)
+	if (j == 0)
 		return -1;
+	r = parse_u64(s, j, 1ULL << 40, &v);
 	if (j == n) {
-		*out = v;
-		return 0;
+		if (r == 0)
+			*out = v;
+		return r;
 	}
 	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
 		if (strlen(units[k].u) == n - j &&
 		    memcmp(s + j, units[k].u, n - j) == 0) {
-			if (v > (1ULL << 40) / units[k].m)
-				return -1;
+			if (r != 0 || v > (1ULL << 40) / units[k].m)
+				return -2;
 			*out = v * units[k].m;
 			return 0;
 		}
@@ -1259,6 +1283,45 @@ get_algs(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
+/* The host of server.listen is bound as it is written, without a name
+ * lookup (the server hands it to inet_pton): an IPv4 address in four
+ * decimal parts, or an IPv6 address in brackets.  Whatever would not
+ * bind is refused here, so that the file's check, --print-config and
+ * the bind agree.  NULL if fine, else why not. */
+static const char *
+check_listen_host(const char *h, size_t n, bool bracketed)
+{
+	char lit[INET6_ADDRSTRLEN];
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (n < sizeof(lit)) {
+		memcpy(lit, h, n);
+		lit[n] = '\0';
+		if (inet_pton(bracketed ? AF_INET6 : AF_INET, lit, addr) == 1)
+			return NULL;
+	}
+	if (bracketed)
+		return "expected an IPv6 address between the brackets";
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return "'localhost' is a host name, and host names are not "
+		    "resolved: use 127.0.0.1 (or [::1])";
+	return "expected an IPv4 address in four decimal parts (e.g. "
+	    "127.0.0.1) or [IPv6]; host names are not resolved";
+}
+
+/* Whether a host that check_listen_host() accepted is a loopback
+ * address: 127.0.0.0/8 or ::1. */
+static bool
+is_loopback_listen(const char *h)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 /* "host:port" or "[v6]:port" split into host (without brackets) and
  * port; NULL if fine, else why not.  Port 0 ("any free port") only with
  * allow_zero (the command line's --listen; a file names its port). */
@@ -1266,7 +1329,7 @@ static const char *
 split_listen(const char *s, bool allow_zero, const char **host_out,
     size_t *hn_out, uint16_t *port_out)
 {
-	const char *host, *colon;
+	const char *host, *colon, *why;
 	size_t n = strlen(s), hn;
 	uint64_t port;
 
@@ -1287,13 +1350,8 @@ split_listen(const char *s, bool allow_zero, const char **host_out,
 	}
 	if (hn == 0)
 		return "missing host (use 0.0.0.0 for every address)";
-	for (size_t i = 0; i < hn; i++) {
-		unsigned char ch = (unsigned char)host[i];
-
-		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '%'))
-			return "bad character in host";
-	}
+	if ((why = check_listen_host(host, hn, s[0] == '[')) != NULL)
+		return why;
 	if (parse_u64(colon + 1, n - (size_t)(colon + 1 - s), 65535,
 	    &port) != 0 || (port == 0 && !allow_zero))
 		return allow_zero ? "port must be 0 to 65535" :
@@ -1558,6 +1616,26 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 				break;
 			}
 		}
+		/* An SVID is checked against the first spiffe issuer of its
+		 * trust domain (identity.c, x509.c): a second one would be
+		 * ignored, e.g. the new CA of a migration. */
+		for (size_t j = 0; j < i && !sn.bad[IF_KIND] &&
+		    arr[i].kind == CONFIG_ISSUER_SPIFFE &&
+		    arr[i].trust_domain != NULL; j++) {
+			if (arr[j].kind == CONFIG_ISSUER_SPIFFE &&
+			    arr[j].trust_domain != NULL &&
+			    strcmp(arr[j].trust_domain, arr[i].trust_domain)
+			    == 0) {
+				report(c, sn.val[IF_TD], "%s.trust_domain: "
+				    "'%.40s' and '%.40s' both have '%.40s', "
+				    "and only the first would be used: put "
+				    "all its CAs in one issuer",
+				    label, arr[j].name ? arr[j].name : "?",
+				    arr[i].name ? arr[i].name : "?",
+				    arr[i].trust_domain);
+				break;
+			}
+		}
 		if (c->dl && (int)(c->dl->n + c->dl->dropped) != before)
 			r = -1;
 	}
@@ -1716,6 +1794,59 @@ get_labels(struct ctx *c, const struct ynode *v, const char *what,
 	return r;
 }
 
+/* A duration in seconds as the file would write it: 2592000 -> "30d",
+ * 5400 -> "1h30m".  Returns buf. */
+static char *
+duration_text(char *buf, size_t size, uint64_t v)
+{
+	static const struct { char unit; uint64_t secs; } units[] = {
+		{ 'd', DAY }, { 'h', HOUR }, { 'm', 60 }, { 's', 1 },
+	};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (v == 0)
+		snprintf(buf, size, "0s");
+	for (size_t i = 0; i < 4 && len < size; i++) {
+		if (v >= units[i].secs) {
+			int w = snprintf(buf + len, size - len, "%llu%c",
+			    (unsigned long long)(v / units[i].secs),
+			    units[i].unit);
+
+			if (w < 0)
+				break;
+			len += (size_t)w;
+			v %= units[i].secs;
+		}
+	}
+	return buf;
+}
+
+/* "out of range" for a number field: its bounds as the file would
+ * write them ("at least 1s, at most 1d"; "at most 64 MiB"). */
+static void
+report_range(struct ctx *c, const struct ynode *v, const char *what,
+    const struct field *f, const char *s, size_t n)
+{
+	char lo[40], hi[40];
+
+	if (f->type == F_DUR) {
+		duration_text(lo, sizeof(lo), f->min);
+		duration_text(hi, sizeof(hi), f->max);
+	} else {
+		snprintf(lo, sizeof(lo), "%llu%s", (unsigned long long)f->min,
+		    f->type == F_SIZE ? " bytes" : "");
+		snprintf(hi, sizeof(hi), "%llu%s", (unsigned long long)f->max,
+		    f->type == F_SIZE ? " bytes" : "");
+	}
+	if (f->min == 0)
+		report(c, v, "%s: %.*s is out of range (at most %s)", what,
+		    (int)(n > 40 ? 40 : n), s, hi);
+	else
+		report(c, v, "%s: %.*s is out of range (at least %s, at most "
+		    "%s)", what, (int)(n > 40 ? 40 : n), s, lo, hi);
+}
+
 static void
 parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
     void *base, const char *what)
@@ -1762,6 +1893,10 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			bad = parse_size(s, n, &u);
 		else
 			bad = parse_u64(s, n, UINT64_MAX, &u);
+		if (bad == -2) {
+			report_range(c, v, what, f, s, n);
+			return;
+		}
 		if (bad != 0) {
 			report(c, v, "%s: expected %s, found '%.40s'", what,
 			    f->type == F_DUR ? "a duration (e.g. 90s, 15m, "
@@ -1771,12 +1906,7 @@ parse_value(struct ctx *c, const struct field *f, const struct ynode *v,
 			return;
 		}
 		if (u < f->min || u > f->max) {
-			report(c, v, "%s: %llu is out of range [%llu, %llu]%s",
-			    what, (unsigned long long)u,
-			    (unsigned long long)f->min,
-			    (unsigned long long)f->max,
-			    f->type == F_DUR ? " seconds" :
-			    f->type == F_SIZE ? " bytes" : "");
+			report_range(c, v, what, f, s, n);
 			return;
 		}
 		if (f->type == F_UINT) {
@@ -2009,9 +2139,7 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)
 		report(c, api, "api_auth.mtls_identities needs "
 		    "server.tls.client_auth optional or require");
-	if (cfg->dev.enabled &&
-	    !is_loopback_host(cfg->server.listen_host,
-	    strlen(cfg->server.listen_host))) {
+	if (cfg->dev.enabled && !is_loopback_listen(cfg->server.listen_host)) {
 		if (c->listen_ov == NULL) {
 			report(c, dev ? dev : srv, "dev.enabled is allowed only "
 			    "with a loopback server.listen address (it mints "
@@ -2024,6 +2152,23 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 				    "instance (dev.enabled) listens only on a "
 				    "loopback address (it mints tokens for "
 				    "anyone who asks)", c->listen_ov);
+		}
+	}
+	/* the development SPIFFE issuer comes after the configured ones
+	 * (dev.c), so one of these of its trust domain would shadow it */
+	for (size_t i = 0; cfg->dev.enabled && cfg->dev.trust_domain != NULL &&
+	    i < cfg->identity.n_issuers; i++) {
+		const struct config_issuer *is = &cfg->identity.issuers[i];
+
+		if (is->kind == CONFIG_ISSUER_SPIFFE && is->trust_domain &&
+		    strcmp(is->trust_domain, cfg->dev.trust_domain) == 0) {
+			report(c, dev, "dev.trust_domain: '%.60s' is also that "
+			    "of issuer '%.40s': the development instance's "
+			    "SVIDs would be checked against '%.40s'; give "
+			    "dev.trust_domain another name",
+			    cfg->dev.trust_domain, is->name ? is->name : "?",
+			    is->name ? is->name : "?");
+			break;
 		}
 	}
 
@@ -2080,22 +2225,9 @@ print_quoted(FILE *fp, const char *s)
 static void
 print_duration(FILE *fp, uint64_t v)
 {
-	static const struct { char unit; uint64_t secs; } units[] = {
-		{ 'd', DAY }, { 'h', HOUR }, { 'm', 60 }, { 's', 1 },
-	};
+	char buf[64];
 
-	if (v == 0) {
-		fputs("0s", fp);
-		return;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		if (v >= units[i].secs) {
-			fprintf(fp, "%llu%c",
-			    (unsigned long long)(v / units[i].secs),
-			    units[i].unit);
-			v %= units[i].secs;
-		}
-	}
+	fputs(duration_text(buf, sizeof(buf), v), fp);
 }
 
 static void

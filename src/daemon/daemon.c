@@ -708,16 +708,25 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	}
 	{
 		struct sts_options sto;
+		char why[400] = "";
 
 		memset(&sto, 0, sizeof(sto));
 		sto.tokens = &d->cfg->tokens;
 		sto.publish_delay = (int64_t)d->cfg->tokens.publish_delay;
 		sto.audit = d->audit;
+		sto.err = why;
+		sto.err_len = sizeof(why);
 		if ((r = sts_open(&sto, d->store, (int64_t)time(NULL),
 		    &d->sts)) != MANDATE_OK) {
-			daemon_log(d, DLOG_ERROR, "signing keys unusable (%s, key "
-			    "dir %s); not starting", mandate_strerror(r),
-			    d->cfg->tokens.key_dir);
+			/* with tokens.key_files the key dir is not used:
+			 * name the file and what is wrong with it */
+			if (why[0] != '\0')
+				daemon_log(d, DLOG_ERROR, "signing keys unusable "
+				    "(%s); not starting", why);
+			else
+				daemon_log(d, DLOG_ERROR, "signing keys unusable "
+				    "(%s, key dir %s); not starting",
+				    mandate_strerror(r), d->cfg->tokens.key_dir);
 			goto out;
 		}
 	}

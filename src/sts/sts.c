@@ -111,6 +111,7 @@ sts_open(const struct sts_options *opt, struct store *s, int64_t now,
 		goto fail;
 	if ((r = sts_keys_init(sts, now)) != MANDATE_OK)
 		goto fail;
+	sts->opt.err = NULL;            /* the caller's, for sts_open only */
 	*out = sts;
 	return MANDATE_OK;
 fail:

@@ -87,6 +87,12 @@ struct sts_options {
 	 * the sts.  NULL (unit tests only): records go straight to the
 	 * store, unredacted. */
 	struct audit_log *audit;
+	/* NULL, or where sts_open() says why it failed when it can name
+	 * the setting, the file and the reason ("tokens.key_files: k.pem:
+	 * mode 0640: ..."); left as it was otherwise.  Written only during
+	 * sts_open(). */
+	char *err;
+	size_t err_len;
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +77,29 @@ key_path(const struct sts *sts, struct str kid, char *buf, size_t cap)
 	return (w < 0 || (size_t)w >= cap) ? MANDATE_ELIMIT : MANDATE_OK;
 }
 
+/* Why a key file was refused, for the operator (NULL: not wanted). */
+static void
+say_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+say_why(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || why_len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+}
+
 /* Read a private key file: a regular file, not a symlink, not readable
- * by others.  *out is malloc'd; the caller wipes and frees it. */
+ * by others.  *out is malloc'd; the caller wipes and frees it.  On error
+ * `why` (may be NULL) says what is wrong with the file. */
 static int
-read_secret(const char *path, char **out, size_t *out_len)
+read_secret(const char *path, char **out, size_t *out_len, char *why,
+    size_t why_len)
 {
 	int r = MANDATE_EIO, fd;
 	struct stat st;
@@ -89,15 +109,25 @@ read_secret(const char *path, char **out, size_t *out_len)
 	*out = NULL;
 	*out_len = 0;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		say_why(why, why_len, "%s", errno == ELOOP ? "a symbolic "
+		    "link (name the file itself)" : strerror(errno));
 		return errno == ENOENT ? MANDATE_ENOTFOUND : MANDATE_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		say_why(why, why_len, "not a regular file");
 		goto out;
+	}
 	if ((st.st_mode & 077) != 0) {
+		say_why(why, why_len, "mode %04o: a private key must not be "
+		    "readable or writable by group or others (chmod 600)",
+		    (unsigned)(st.st_mode & 07777));
 		r = MANDATE_EINVAL;       /* fail closed on a readable key */
 		goto out;
 	}
 	if (st.st_size <= 0 || st.st_size > PEM_MAX) {
+		say_why(why, why_len, "empty or larger than %u bytes",
+		    (unsigned)PEM_MAX);
 		r = MANDATE_ELIMIT;
 		goto out;
 	}
@@ -109,8 +139,10 @@ read_secret(const char *path, char **out, size_t *out_len)
 		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			say_why(why, why_len, "cannot be read");
 			goto out;
+		}
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
@@ -144,9 +176,10 @@ ensure_dir(const char *dir)
 	return MANDATE_OK;
 }
 
-/* Load a PEM key with its thumbprint as kid. */
+/* Load a PEM key with its thumbprint as kid; `why` as read_secret(). */
 static int
-load_pem_file(const char *path, struct jose_key **out)
+load_pem_file(const char *path, struct jose_key **out, char *why,
+    size_t why_len)
 {
 	int r;
 	char *pem = NULL;
@@ -155,13 +188,17 @@ load_pem_file(const char *path, struct jose_key **out)
 	char tp[JOSE_THUMBPRINT_LEN + 1];
 
 	*out = NULL;
-	if ((r = read_secret(path, &pem, &len)) != MANDATE_OK)
+	if ((r = read_secret(path, &pem, &len, why, why_len)) != MANDATE_OK)
 		return r;
 	r = jose_key_from_pem(pem, len, STR_NULL, &tmp, NULL);
-	if (r != MANDATE_OK)
+	if (r != MANDATE_OK) {
+		say_why(why, why_len, "not a PEM private key");
 		goto out;
+	}
 	if (jose_key_kty(tmp) != JOSE_KTY_EC ||
 	    !(jose_key_algs(tmp) & JOSE_ALG_BIT(JOSE_ALG_ES256))) {
+		say_why(why, why_len, "not a P-256 key (tokens are signed "
+		    "with ES256)");
 		r = MANDATE_EINVAL;       /* we sign ES256 only */
 		goto out;
 	}
@@ -290,7 +327,7 @@ snap_build(struct sts *sts, int64_t now, struct sts_snap **out)
 			}
 			if ((r = key_path(sts, k->kid, path, sizeof path)) !=
 			    MANDATE_OK ||
-			    (r = load_pem_file(path, &snap->signer)) !=
+			    (r = load_pem_file(path, &snap->signer, NULL, 0)) !=
 			    MANDATE_OK)
 				goto out;
 			if (!str_eq(jose_key_kid(snap->signer), k->kid)) {
@@ -337,12 +374,19 @@ snap_build_explicit(struct sts *sts, struct sts_snap **out)
 	for (i = 0; i < sts->tok->key_files.n; i++) {
 		struct jose_key *k = NULL;
 		struct str jwk;
-		r = load_pem_file(sts->tok->key_files.v[i], &k);
+		char why[160] = "";
+
+		r = load_pem_file(sts->tok->key_files.v[i], &k, why,
+		    sizeof(why));
 		if (r == MANDATE_OK)
 			r = jose_key_public_jwk(k, &a, &jwk);
 		if (r == MANDATE_OK)
 			r = jwks_add(keys, jwk.p, jwk.n);
 		if (r != MANDATE_OK) {
+			if (why[0] != '\0')
+				say_why(sts->opt.err, sts->opt.err_len,
+				    "tokens.key_files: %s: %s",
+				    sts->tok->key_files.v[i], why);
 			jose_key_unref(k);
 			goto out;
 		}

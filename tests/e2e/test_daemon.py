@@ -765,6 +765,40 @@ def test_bad_config_refuses_to_start(tmp_path):
     assert "%s:3:3:" % cfg in r.stderr
 
 
+def test_listen_host_name_is_refused_before_binding(tmp_path):
+    """server.listen and --listen are bound as written (no name lookup):
+    a host name, or an IPv4 address in fewer than four parts, is refused
+    by the configuration check at its location, the same way by serve
+    and --print-config, instead of passing the check and failing at the
+    bind ("cannot listen on localhost:P: invalid input")."""
+    port = conftest_free_port()
+    for host in ["localhost", "127.1", "1.2.3"]:
+        cfg = tmp_path / "listen.yaml"
+        cfg.write_text("data_dir: %s\nserver:\n  listen: %s:%d\n"
+                       % (tmp_path / "data", host, port))
+        for extra in [["--print-config"], []]:
+            r = subprocess.run([BIN, "serve", "--config", str(cfg)] + extra,
+                               capture_output=True, text=True, timeout=30,
+                               cwd=str(tmp_path))
+            assert r.returncode == 1, (host, extra, r.stdout, r.stderr)
+            assert "%s:3:11: error: server.listen: " % cfg in r.stderr, \
+                r.stderr
+            assert "host names are not resolved" in r.stderr, r.stderr
+            assert "cannot listen" not in r.stderr, r.stderr
+        if host == "localhost":
+            assert "use 127.0.0.1" in r.stderr, r.stderr
+        for extra in [["--print-config"], []]:
+            r = subprocess.run([BIN, "serve", "--listen", "%s:%d" % (host, port)]
+                               + extra, capture_output=True, text=True,
+                               timeout=30, cwd=str(tmp_path))
+            assert r.returncode == 1, (host, extra, r.stdout, r.stderr)
+            assert "--listen: error: '%s:%d': " % (host, port) in r.stderr, \
+                r.stderr
+            assert "host names are not resolved" in r.stderr, r.stderr
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "mandate-data").exists()
+
+
 def test_refused_reload_logs_one_line_per_diagnostic(start_daemon, tmp_path):
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "ok.cedar").write_text(

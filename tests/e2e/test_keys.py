@@ -191,3 +191,34 @@ def test_cli_keys(dev):
     r = subprocess.run([BIN, "keys", "rotate"], capture_output=True, text=True,
                        timeout=30, env=env)
     assert r.returncode == 1 and "409" in r.stderr
+
+
+def test_key_file_open_to_group_is_named_with_its_mode(start_daemon, tmp_path):
+    """A tokens.key_files file others may read is refused (fail closed),
+    and the refusal names the setting, the file and its mode: the key
+    directory, which explicit key files do not use, is not what is
+    wrong."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    kf = tmp_path / "signing.pem"
+    kf.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    cfg = ("data_dir: @DIR@/data\nserver:\n  listen: 127.0.0.1:@PORT@\n"
+           "policies:\n  platform: [@DIR@/policies]\n"
+           "tokens:\n  key_files: [%s]\n" % kf)
+    os.chmod(kf, 0o640)
+    d = start_daemon(cfg, ready=False)
+    assert d.proc.wait(timeout=30) == 1
+    log = d.log_text()
+    assert ("signing keys unusable (tokens.key_files: %s: mode 0640: a "
+            "private key must not be readable or writable by group or "
+            "others (chmod 600)); not starting" % kf) in log, log
+    assert "key dir" not in log, log
+    os.chmod(kf, 0o600)
+    d = start_daemon(cfg)
+    kids = jwks_kids(d)
+    assert len(kids) == 1, kids

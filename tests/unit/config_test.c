@@ -174,6 +174,12 @@ static const struct good_case good_cases[] = {
 	{ "server:\n  listen: 0.0.0.0:9000\n", "tokens.issuer",
 	  "http://127.0.0.1:9000" },
 	{ "server:\n  listen: '[::1]:8443'\n", "server.listen_host", "::1" },
+	{ "server:\n  listen: 127.0.0.2:8443\n", "server.listen_host",
+	  "127.0.0.2" },
+	{ "dev: {enabled: true}\nserver: {listen: 127.0.0.2:8700}\n",
+	  "dev.enabled", "1" },
+	{ "dev: {enabled: true}\nserver: {listen: '[::1]:8700'}\n",
+	  "dev.enabled", "1" },
 	{ "server:\n  listen: '[::1]:8443'\n", "tokens.issuer",
 	  "http://[::1]:8443" },
 	{ "server: {threads: 16}\n", "server.threads", "16" },
@@ -229,6 +235,15 @@ static const struct good_case good_cases[] = {
 	{ "identity:\n  issuers:\n  - name: s\n    kind: spiffe\n"
 	  "    trust_domain: acme.example\n    bundle_url: https://x/b\n"
 	  "    audiences: [m]\n", "issuer0.kind", "1" },
+	{ "identity:\n  issuers:\n  - name: a\n    kind: spiffe\n"
+	  "    trust_domain: a.example\n    bundle_file: a.json\n"
+	  "    audiences: [m]\n  - name: b\n    kind: spiffe\n"
+	  "    trust_domain: b.example\n    bundle_file: b.json\n"
+	  "    audiences: [m]\n", "identity.n_issuers", "2" },
+	{ "dev: {enabled: true}\nidentity:\n  issuers:\n  - name: s\n"
+	  "    kind: spiffe\n    trust_domain: s.example\n"
+	  "    bundle_file: s.json\n    audiences: [m]\n", "dev.enabled",
+	  "1" },
 	{ "identity: {token_cache_size: 0}\n", "identity.token_cache_size",
 	  "0" },
 	/* subject_prefix: one oidc issuer may go without (the single-IdP
@@ -256,6 +271,8 @@ static const struct good_case good_cases[] = {
 	  "https://m.example/dev" },
 	{ "tokens:\n  audience: gw\n  default_ttl: 10m\n  max_ttl: 2h\n",
 	  "tokens.rotation_overlap", "7200" },
+	{ "tokens:\n  rotation_overlap: 30d\n", "tokens.rotation_overlap",
+	  "2592000" },
 	{ "tokens:\n  dpop: {require: true, algorithms: ES256}\n",
 	  "tokens.dpop.algorithms", "1" },
 	{ "tokens:\n  dpop: {require: true}\n", "tokens.dpop.require", "1" },
@@ -375,6 +392,25 @@ static const struct bad_case bad_cases[] = {
 	  "port" },
 	{ "server:\n  listen: ':8700'\n", MANDATE_EINVAL, 2, 11,
 	  "missing host" },
+	/* the host is bound as written, without a name lookup: what
+	 * inet_pton would not read is refused here, not when binding */
+	{ "server:\n  listen: localhost:8700\n", MANDATE_EINVAL, 2, 11,
+	  "server.listen: 'localhost' is a host name, and host names are not "
+	  "resolved: use 127.0.0.1" },
+	{ "server:\n  listen: 127.1:8700\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv4 address in four decimal parts" },
+	{ "server:\n  listen: 1.2.3:80\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv4 address in four decimal parts" },
+	{ "server:\n  listen: mandate.example:80\n", MANDATE_EINVAL, 2, 11,
+	  "host names are not resolved" },
+	{ "server:\n  listen: '[localhost]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "server:\n  listen: '[127.0.0.1]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "server:\n  listen: '[fe80::1%eth0]:80'\n", MANDATE_EINVAL, 2, 11,
+	  "expected an IPv6 address between the brackets" },
+	{ "dev: {enabled: true}\nserver: {listen: localhost:8700}\n",
+	  MANDATE_EINVAL, 2, 18, "use 127.0.0.1" },
 	{ "server:\n  max_body_size: 1TB\n", MANDATE_EINVAL, 2, 18, "size" },
 	{ "server:\n  max_body_size: 1GiB\n", MANDATE_EINVAL, 2, 18,
 	  "out of range" },
@@ -422,6 +458,10 @@ static const struct bad_case bad_cases[] = {
 	  MANDATE_EINVAL, 1, 32, "CONFIG_TEST_UNSET_VAR is not set" },
 	{ "store: {driver: postgres, dsn: '${ENV:1BAD}'}\n", MANDATE_EINVAL,
 	  0, 0, "bad environment variable name" },
+	{ "tokens:\n  audience: ${ENV:}\n", MANDATE_EINVAL, 2, 13,
+	  "tokens.audience: ${ENV:} names no environment variable" },
+	{ "tokens:\n  audience: '${ENV:}'\n", MANDATE_EINVAL, 2, 13,
+	  "${ENV:} names no environment variable" },
 	{ "policies:\n  tool_servers: [a]\n", MANDATE_EINVAL, 2, 17,
 	  "expected a mapping of tool server" },
 	{ "policies:\n  tool_servers:\n    mail:\n", MANDATE_EINVAL, 0, 0,
@@ -507,6 +547,19 @@ static const struct bad_case bad_cases[] = {
 	  "name may contain only" },
 	{ "identity:\n  issuers:\n  - 5\n", MANDATE_EINVAL, 3, 5,
 	  "expected a mapping" },
+	/* an SVID is checked against one spiffe issuer per trust domain:
+	 * a second one (the new CA of a migration) would be ignored */
+	{ "identity:\n  issuers:\n  - name: agents\n    kind: spiffe\n"
+	  "    trust_domain: acme.example\n    bundle_file: a.json\n"
+	  "    audiences: [m]\n  - name: agents2\n    kind: spiffe\n"
+	  "    trust_domain: spiffe://acme.example\n    bundle_file: b.json\n"
+	  "    audiences: [m]\n", MANDATE_EINVAL, 10, 19,
+	  "identity.issuers[1].trust_domain: 'agents' and 'agents2' both "
+	  "have 'acme.example', and only the first would be used" },
+	{ "dev: {enabled: true}\nidentity:\n  issuers:\n  - name: s\n"
+	  "    kind: spiffe\n    trust_domain: dev.local\n"
+	  "    bundle_file: s.json\n    audiences: [m]\n", MANDATE_EINVAL, 0,
+	  0, "dev.trust_domain: 'dev.local' is also that of issuer 's'" },
 	/* two oidc issuers whose subs would be one principal */
 	{ "identity:\n  issuers:\n  - name: corp\n    issuer: https://corp\n"
 	  "    jwks_file: c.json\n    audiences: [m]\n  - name: partner\n"
@@ -582,6 +635,32 @@ static const struct bad_case bad_cases[] = {
 	{ "tokens: {max_ttl: 2h, rotation_overlap: 1h}\n", MANDATE_EINVAL, 0,
 	  0, "rotation_overlap is shorter" },
 	{ "tokens: {max_ttl: 2d}\n", MANDATE_EINVAL, 1, 19, "out of range" },
+	/* a number past any maximum is out of range, not bad syntax; the
+	 * bounds are written as the file would write them */
+	{ "tokens:\n  rotation_overlap: 31d\n", MANDATE_EINVAL, 2, 21,
+	  "tokens.rotation_overlap: 31d is out of range (at most 30d)" },
+	{ "tokens:\n  rotation_overlap: 99999d\n", MANDATE_EINVAL, 2, 21,
+	  "tokens.rotation_overlap: 99999d is out of range (at most 30d)" },
+	{ "tokens:\n  rotation_overlap: 4294967296\n", MANDATE_EINVAL, 2, 21,
+	  "4294967296 is out of range (at most 30d)" },
+	{ "tokens:\n  rotation_overlap: 99999999999999999999d1h\n",
+	  MANDATE_EINVAL, 2, 21, "out of range (at most 30d)" },
+	{ "tokens:\n  rotation_overlap: 99999999999999999999d1x\n",
+	  MANDATE_EINVAL, 2, 21, "expected a duration" },
+	{ "tokens:\n  rotation_overlap: 99999d99999d\n", MANDATE_EINVAL, 2,
+	  21, "expected a duration" },
+	{ "server:\n  request_timeout: 1h30m\n", MANDATE_EINVAL, 2, 20,
+	  "1h30m is out of range (at least 1s, at most 1h)" },
+	{ "server:\n  max_body_size: 1025GiB\n", MANDATE_EINVAL, 2, 18,
+	  "1025GiB is out of range (at least 1024 bytes, at most 67108864 "
+	  "bytes)" },
+	{ "server:\n  max_body_size: 18446744073709551616B\n", MANDATE_EINVAL,
+	  2, 18, "out of range (at least 1024 bytes" },
+	{ "server:\n  max_body_size: 99999999999999999999XB\n",
+	  MANDATE_EINVAL, 2, 18, "expected a size" },
+	{ "server:\n  threads: 99999999999999999999\n", MANDATE_EINVAL, 2, 12,
+	  "server.threads: 99999999999999999999 is out of range (at least 1, "
+	  "at most 1024)" },
 	{ "tokens: {publish_delay: 0s}\n", MANDATE_EINVAL, 1, 25,
 	  "out of range" },
 	{ "tokens:\n  dpop: {iat_window: 1h}\n", MANDATE_EINVAL, 2, 22,
@@ -606,6 +685,8 @@ static const struct bad_case bad_cases[] = {
 	{ "api_auth: {mtls_identities: ['spiffe://a.example//x']}\n",
 	  MANDATE_EINVAL, 1, 30, "empty path segment" },
 	{ "dev: {enabled: true}\nserver: {listen: 0.0.0.0:8700}\n",
+	  MANDATE_EINVAL, 0, 0, "loopback" },
+	{ "dev: {enabled: true}\nserver: {listen: '[::]:8700'}\n",
 	  MANDATE_EINVAL, 0, 0, "loopback" },
 	{ "dev: {trust_domain: 'UP'}\n", MANDATE_EINVAL, 1, 21, "lowercase" },
 	{ "logging: {format: xml}\n", MANDATE_EINVAL, 1, 19,
@@ -744,6 +825,19 @@ test_listen_override(void **state)
 	assert_null(cfg);
 	assert_string_equal(dl.items[0].file, "--listen");
 	assert_non_null(strstr(dl.items[0].msg, "host:port"));
+	/* a host name is refused as in the file, naming the option */
+	ov.listen = "localhost:0";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_null(cfg);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "'localhost:0': 'localhost' "
+	    "is a host name, and host names are not resolved: use 127.0.0.1"));
+	ov.listen = "127.1:9000";
+	diag_init(&dl);
+	assert_int_equal(config_default_with(&ov, &cfg, &dl), MANDATE_EINVAL);
+	assert_string_equal(dl.items[0].file, "--listen");
+	assert_non_null(strstr(dl.items[0].msg, "four decimal parts"));
 }
 
 /* audit.redact_paths is held to the redactor's limits when the file is

@@ -1301,6 +1301,24 @@ test_key_files(void **state)
 	assert_int_equal(sts_keys_rotate(again, T0, &f->a, &kid),
 	    MANDATE_EINVAL);
 	sts_close(again);
+	/* one others may read: the refusal names the setting, the file and
+	 * its mode */
+	{
+		char err[400] = "", want[400];
+
+		o.err = err;
+		o.err_len = sizeof err;
+		assert_int_equal(chmod(path, 0640), 0);
+		assert_int_equal(sts_open(&o, f->s, T0, &again),
+		    MANDATE_EINVAL);
+		assert_null(again);
+		snprintf(want, sizeof want, "tokens.key_files: %s: mode 0640: "
+		    "a private key must not be readable or writable by group "
+		    "or others (chmod 600)", path);
+		assert_string_equal(err, want);
+		assert_int_equal(chmod(path, 0600), 0);
+		o.err = NULL;
+	}
 	f->tok.key_files.n = 0;
 }
 
