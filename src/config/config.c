@@ -539,10 +539,21 @@ parse_size(const char *s, size_t n, uint64_t *out)
 static bool
 is_loopback_host(const char *h, size_t n)
 {
-	return (n == 9 && memcmp(h, "localhost", 9) == 0) ||
-	    (n >= 4 && memcmp(h, "127.", 4) == 0) ||
+	char lit[16];
+	struct in_addr a4;
+
+	if ((n == 9 && memcmp(h, "localhost", 9) == 0) ||
 	    (n == 3 && memcmp(h, "::1", 3) == 0) ||
-	    (n == 5 && memcmp(h, "[::1]", 5) == 0);
+	    (n == 5 && memcmp(h, "[::1]", 5) == 0))
+		return true;
+	/* an IPv4 address in 127.0.0.0/8, written as one: a host name that
+	 * only starts "127." (127.evil.example) is anywhere */
+	if (n < 7 || n >= sizeof(lit))
+		return false;
+	memcpy(lit, h, n);
+	lit[n] = '\0';
+	return inet_pton(AF_INET, lit, &a4) == 1 &&
+	    (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static bool

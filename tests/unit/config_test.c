@@ -499,6 +499,14 @@ static const struct bad_case bad_cases[] = {
 	{ "identity:\n  issuers:\n  - name: x\n    issuer: http://x.example\n"
 	  "    discovery: true\n    audiences: [a]\n", MANDATE_EINVAL, 4, 13,
 	  "must use https" },
+	/* plain http only to a loopback address, not to a name that starts
+	 * like one */
+	{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+	  "    jwks_uri: http://127.evil.example/jwks\n    audiences: [a]\n",
+	  MANDATE_EINVAL, 5, 15, "must use https" },
+	{ "identity:\n  issuers:\n  - name: x\n    issuer: https://x\n"
+	  "    jwks_uri: http://127.0.0.1.nip.io/jwks\n    audiences: [a]\n",
+	  MANDATE_EINVAL, 5, 15, "must use https" },
 	{ "identity:\n  issuers:\n  - name: x\n    issuer: ftp://x\n"
 	  "    discovery: true\n    audiences: [a]\n", MANDATE_EINVAL, 4, 13,
 	  "https://" },
