@@ -1647,6 +1647,24 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 				break;
 			}
 		}
+		/* A token is matched to the first oidc issuer of its iss
+		 * (identity.c): a second with the same issuer would be
+		 * ignored, its keys and audiences with it. */
+		for (size_t j = 0; j < i && !sn.bad[IF_KIND] &&
+		    arr[i].kind == CONFIG_ISSUER_OIDC &&
+		    arr[i].issuer != NULL; j++) {
+			if (arr[j].kind == CONFIG_ISSUER_OIDC &&
+			    arr[j].issuer != NULL &&
+			    strcmp(arr[j].issuer, arr[i].issuer) == 0) {
+				report(c, sn.val[IF_ISSUER], "%s.issuer: '%.40s' "
+				    "and '%.40s' are both '%.80s', and only the "
+				    "first would be used: one issuer per iss",
+				    label, arr[j].name ? arr[j].name : "?",
+				    arr[i].name ? arr[i].name : "?",
+				    arr[i].issuer);
+				break;
+			}
+		}
 		if (c->dl && (int)(c->dl->n + c->dl->dropped) != before)
 			r = -1;
 	}

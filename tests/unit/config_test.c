@@ -564,6 +564,14 @@ static const struct bad_case bad_cases[] = {
 	  "    audiences: [m]\n", MANDATE_EINVAL, 10, 19,
 	  "identity.issuers[1].trust_domain: 'agents' and 'agents2' both "
 	  "have 'acme.example', and only the first would be used" },
+	/* a token is matched to one oidc issuer per iss */
+	{ "identity:\n  issuers:\n  - name: a\n    issuer: https://idp\n"
+	  "    jwks_file: a.json\n    audiences: [m]\n"
+	  "    subject_prefix: 'a:'\n  - name: b\n    issuer: https://idp\n"
+	  "    jwks_file: b.json\n    audiences: [m]\n"
+	  "    subject_prefix: 'b:'\n", MANDATE_EINVAL, 9, 13,
+	  "identity.issuers[1].issuer: 'a' and 'b' are both 'https://idp', "
+	  "and only the first would be used" },
 	{ "dev: {enabled: true}\nidentity:\n  issuers:\n  - name: s\n"
 	  "    kind: spiffe\n    trust_domain: dev.local\n"
 	  "    bundle_file: s.json\n    audiences: [m]\n", MANDATE_EINVAL, 0,
