@@ -486,6 +486,7 @@ build_server(struct daemon *d)
 	static const char *const ev_labels[] = { "event" };
 	static const char *const dec_labels[] = { "action", "decision" };
 	static const char *const tok_labels[] = { "result" };
+	char err[256];
 	int r;
 
 	if ((d->metrics = http_metrics_new()) == NULL)
@@ -523,9 +524,10 @@ build_server(struct daemon *d)
 	hc.log_arg = d;
 	hc.metrics = d->metrics;
 	hc.encoded_slash = 1;      /* agent ids (SPIFFE IDs) in paths */
-	if ((r = http_server_new(&hc, &d->srv)) != MANDATE_OK) {
+	if ((r = http_server_new(&hc, &d->srv, err, sizeof(err))) !=
+	    MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot set up the HTTP server: %s",
-		    mandate_strerror(r));
+		    err[0] != '\0' ? err : mandate_strerror(r));
 		return r;
 	}
 	if ((r = api_tasks_register(d, d->srv)) != MANDATE_OK)

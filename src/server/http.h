@@ -123,8 +123,10 @@ struct http_config {
 
 /* Create a server (not yet listening); reads the TLS files.  *out is NULL
  * on error; MANDATE_EIO for unreadable files, MANDATE_EINVAL for a bad
- * configuration. */
-int http_server_new(const struct http_config *cfg, struct http_server **out);
+ * configuration.  err (may be NULL) gets a sentence naming the setting,
+ * the file and the reason when a TLS file is the cause, else "". */
+int http_server_new(const struct http_config *cfg, struct http_server **out,
+    char *err, size_t err_len);
 
 /* Register a route before start.  method: "GET", "POST", ... (GET routes
  * also answer HEAD).  pattern: "/v1/tasks/{id}/end"; a {name} segment

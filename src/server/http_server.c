@@ -70,7 +70,9 @@ pem_free(char *p)
 }
 
 /* The TLS files named by srv's paths (the CA bundle only with a path);
- * on error each read so far is freed and srv->error names the file. */
+ * on error each read so far is freed and srv->error names the setting,
+ * the file and why (errno's text: "No such file or directory" says more
+ * than MANDATE_EIO's "input/output error"). */
 static int
 tls_read(struct http_server *srv, char **cert, char **key, char **ca)
 {
@@ -88,7 +90,9 @@ tls_read(struct http_server *srv, char **cert, char **key, char **ca)
 		if ((r = file_read_all(path[i], MAX_PEM_FILE, into[i],
 		    &len)) != 0) {
 			snprintf(srv->error, sizeof(srv->error), "%s %s: %s",
-			    what[i], path[i], mandate_strerror(r));
+			    what[i], path[i], r == MANDATE_EIO ?
+			    strerror(errno) : r == MANDATE_ELIMIT ?
+			    "larger than 1 MiB" : mandate_strerror(r));
 			free(*cert);
 			pem_free(*key);
 			*cert = *key = NULL;
@@ -99,7 +103,8 @@ tls_read(struct http_server *srv, char **cert, char **key, char **ca)
 }
 
 int
-http_server_new(const struct http_config *cfg, struct http_server **out)
+http_server_new(const struct http_config *cfg, struct http_server **out,
+    char *err, size_t err_len)
 {
 	struct http_server *srv = NULL;
 	int r = MANDATE_EINTERNAL;
@@ -107,6 +112,8 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 	static const char *const lat_labels[] = { "route" };
 
 	*out = NULL;
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
 	if (cfg == NULL)
 		return MANDATE_EINVAL;
 	if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
@@ -187,6 +194,8 @@ http_server_new(const struct http_config *cfg, struct http_server **out)
 	srv = NULL;
 	r = MANDATE_OK;
 out:
+	if (srv != NULL && err != NULL && err_len > 0)
+		snprintf(err, err_len, "%s", srv->error);
 	http_server_free(srv);
 	return r;
 }

@@ -337,6 +337,27 @@ def test_tls_setup_errors_are_named(start_daemon, pki):
         assert "cannot listen on" in log and says in log, log
 
 
+def test_tls_unreadable_files_are_named(start_daemon, pki):
+    """A TLS file that cannot be read at start (missing, a directory): the
+    error names the setting, the path and the reason, as at SIGHUP."""
+    import shutil
+    for old, new, says in [
+        ("@DIR@/server.crt", "@DIR@/none.crt",
+         "server.tls.cert_file %s/none.crt: No such file or directory"),
+        ("@DIR@/server.key", "@DIR@/none.key",
+         "server.tls.key_file %s/none.key: No such file or directory"),
+        ("@DIR@/clients-ca.pem", "@DIR@/none.pem",
+         "server.tls.client_ca_file %s/none.pem: No such file or directory"),
+        ("@DIR@/server.key", "@DIR@/policies",
+         "server.tls.key_file %s/policies: Is a directory"),
+    ]:
+        shutil.rmtree(pki.dir / "data", ignore_errors=True)
+        d = start_daemon((CONFIG % ("require", ORCH)).replace(old, new), ready=False)
+        assert d.proc.wait(timeout=10) != 0, d.log_text()
+        log = d.log_text()
+        assert "cannot set up the HTTP server: " + says % pki.dir in log, log
+
+
 def test_tls_handshake_has_request_timeout(start_daemon, pki):
     """A client that connects and says nothing, or trickles its ClientHello
     a byte at a time, is cut off after server.request_timeout (1 s here):

@@ -373,7 +373,7 @@ start_server(struct http_config *cfg)
 {
 	struct http_server *srv = NULL;
 
-	assert_int_equal(http_server_new(cfg, &srv), MANDATE_OK);
+	assert_int_equal(http_server_new(cfg, &srv, NULL, 0), MANDATE_OK);
 	assert_int_equal(http_server_route(srv, "GET", "/v1/tasks/{id}",
 	    h_task, NULL), 0);
 	assert_int_equal(http_server_route(srv, "POST", "/v1/tasks/{id}/end",
@@ -930,7 +930,7 @@ test_log_file_and_bind_conflict(void **state)
 	/* a second server on the same port cannot start */
 	cfg.port = http_server_port(srv);
 	cfg.log_fp = NULL;
-	assert_int_equal(http_server_new(&cfg, &other), 0);
+	assert_int_equal(http_server_new(&cfg, &other, NULL, 0), 0);
 	assert_int_equal(http_server_start(other), MANDATE_EIO);
 	http_server_free(other);
 	http_server_free(srv);
@@ -1093,6 +1093,7 @@ test_tls_and_mtls(void **state)
 	struct http_server *srv;
 	struct reply *r = malloc(sizeof(*r));
 	struct tls_client anon, with_cert, rogue;
+	char err[256];
 
 	(void)state;
 	assert_non_null(r);
@@ -1246,10 +1247,21 @@ test_tls_and_mtls(void **state)
 
 	/* bad configurations */
 	cfg.tls_key_file = NULL;
-	assert_int_equal(http_server_new(&cfg, &srv), MANDATE_EINVAL);
+	assert_int_equal(http_server_new(&cfg, &srv, NULL, 0),
+	    MANDATE_EINVAL);
 	assert_null(srv);
+	/* a file that cannot be read: the setting, the path and why */
 	cfg.tls_key_file = "/nonexistent/key.pem";
-	assert_int_equal(http_server_new(&cfg, &srv), MANDATE_EIO);
+	assert_int_equal(http_server_new(&cfg, &srv, err, sizeof(err)),
+	    MANDATE_EIO);
+	assert_null(srv);
+	assert_string_equal(err, "server.tls.key_file /nonexistent/key.pem: "
+	    "No such file or directory");
+	cfg.tls_key_file = p.dir;
+	assert_int_equal(http_server_new(&cfg, &srv, err, sizeof(err)),
+	    MANDATE_EIO);
+	assert_non_null(strstr(err, "server.tls.key_file "));
+	assert_non_null(strstr(err, ": Is a directory"));
 	remove_pki(&p);
 	free(r);
 }

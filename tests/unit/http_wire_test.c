@@ -110,7 +110,7 @@ start(struct http_config *cfg)
 {
 	struct http_server *srv = NULL;
 
-	assert_int_equal(http_server_new(cfg, &srv), MANDATE_OK);
+	assert_int_equal(http_server_new(cfg, &srv, NULL, 0), MANDATE_OK);
 	assert_int_equal(http_server_route(srv, "POST", "/echo", h_echo,
 	    NULL), 0);
 	assert_int_equal(http_server_route(srv, "GET", "/hello", h_hello,

@@ -110,7 +110,7 @@ start_server(struct fx *f)
 {
 	struct http_config hc = { .address = "127.0.0.1", .threads = 2 };
 
-	assert_int_equal(http_server_new(&hc, &f->srv), MANDATE_OK);
+	assert_int_equal(http_server_new(&hc, &f->srv, NULL, 0), MANDATE_OK);
 	assert_int_equal(http_server_route(f->srv, "GET", "/jwks", h_jwks, f),
 	    MANDATE_OK);
 	assert_int_equal(http_server_route(f->srv, "GET",
