@@ -84,8 +84,9 @@ int audit_checkpoint_read_unverified(struct arena *a, struct str signed_text,
  * The audit key (audit_key.c).  Load the P-256 private key in PEM at path
  * (kid: its RFC 7638 thumbprint), or create it when the file does not
  * exist (directory 0700, file 0600); either way write its public JWK
- * beside it (audit_key_jwk_path, mode 0644).  On error a message for the
- * operator goes to err.
+ * beside it (audit_key_jwk_path, mode 0644).  A key file that group or
+ * others may read is refused (MANDATE_EINVAL).  On error a message for
+ * the operator goes to err.
  */
 int audit_key_load_or_create(const char *path, struct jose_key **out,
     char *err, size_t err_len);

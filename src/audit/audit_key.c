@@ -3,6 +3,7 @@
  * log's checkpoints, kept like the token signing keys (an unencrypted
  * PKCS#8 PEM file of mode 0600 in a directory of mode 0700), but separate
  * from them so that token key rotation never invalidates old checkpoints.
+ * A key file that group or others may read is refused at start.
  * Its public JWK is written beside it (mode 0644) for offline verifiers;
  * an operator copies that file somewhere the daemon cannot write and
  * passes it to `mandate audit verify --key`.
@@ -91,11 +92,14 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 	struct str jwk;
 	char *pem = NULL, jwk_path[4096];
 	size_t pem_len = 0;
+	mode_t mode = 0;
 	int r;
 
 	*out = NULL;
 	arena_init(&a, 0);
-	r = file_read_all(path, AUDIT_KEY_MAX_FILE, &pem, &pem_len);
+	/* whoever can read the key can sign checkpoints: refused, as the
+	 * token keys are, when group or others may read it */
+	r = file_read_secret(path, AUDIT_KEY_MAX_FILE, &pem, &pem_len, &mode);
 	if (r == MANDATE_EIO && errno == ENOENT) {
 		/* first start: a new key */
 		if ((r = jose_key_generate_es256(STR_NULL, &k)) != MANDATE_OK ||
@@ -112,9 +116,15 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 			    "%s", path, strerror(errno));
 			goto out;
 		}
+	} else if (r == MANDATE_EINVAL && S_ISREG(mode)) {
+		snprintf(err, err_len, "audit.key_file %s: mode %04o: a private "
+		    "key must not be readable or writable by group or others "
+		    "(chmod 600)", path, (unsigned)(mode & 07777));
+		goto out;
 	} else if (r != MANDATE_OK) {
 		snprintf(err, err_len, "cannot read the audit key %s: %s", path,
-		    r == MANDATE_ELIMIT ? "too large" : strerror(errno));
+		    r == MANDATE_ELIMIT ? "too large" : r == MANDATE_EINVAL ?
+		    "not a regular file" : strerror(errno));
 		goto out;
 	}
 	if ((r = key_from_pem(pem, pem_len, &k)) != MANDATE_OK) {

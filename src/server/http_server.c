@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,18 +82,30 @@ tls_read(struct http_server *srv, char **cert, char **key, char **ca)
 	const char *path[3] = { srv->cert_path, srv->key_path, srv->ca_path };
 	char **into[3] = { cert, key, ca };
 	size_t len;
+	mode_t mode = 0;
 	int r;
 
 	*cert = *key = *ca = NULL;
 	for (int i = 0; i < 3; i++) {
 		if (path[i] == NULL)
 			continue;
-		if ((r = file_read_all(path[i], MAX_PEM_FILE, into[i],
-		    &len)) != 0) {
+		/* the key as the token keys: refused if others may read it */
+		r = into[i] == key ? file_read_secret(path[i], MAX_PEM_FILE,
+		    into[i], &len, &mode) : file_read_all(path[i],
+		    MAX_PEM_FILE, into[i], &len);
+		if (r == MANDATE_EINVAL && S_ISREG(mode)) {
+			snprintf(srv->error, sizeof(srv->error), "%s %s: mode "
+			    "%04o: a private key must not be readable or "
+			    "writable by group or others (chmod 600)",
+			    what[i], path[i], (unsigned)(mode & 07777));
+		} else if (r != 0) {
 			snprintf(srv->error, sizeof(srv->error), "%s %s: %s",
 			    what[i], path[i], r == MANDATE_EIO ?
 			    strerror(errno) : r == MANDATE_ELIMIT ?
-			    "larger than 1 MiB" : mandate_strerror(r));
+			    "larger than 1 MiB" : r == MANDATE_EINVAL ?
+			    "not a regular file" : mandate_strerror(r));
+		}
+		if (r != 0) {
 			free(*cert);
 			pem_free(*key);
 			*cert = *key = NULL;

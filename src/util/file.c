@@ -1,4 +1,5 @@
-/* file.c - whole-file reads with a size limit, durable writes. */
+/* file.c - whole-file reads with a size limit (private keys only when
+ * others cannot read them), durable writes. */
 #include "file.h"
 
 #include <errno.h>
@@ -7,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
 
 #include "status.h"
 
@@ -68,6 +72,68 @@ out:
 		errno = saved;
 	}
 	free(buf);
+	return r;
+}
+
+int
+file_read_secret(const char *path, size_t max, char **out, size_t *out_len,
+    mode_t *mode)
+{
+	int r = MANDATE_EIO, fd, saved;
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	if (mode != NULL)
+		*mode = 0;
+	/* O_NONBLOCK: a FIFO put there must not hang the start */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return MANDATE_EIO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (mode != NULL)
+		*mode = st.st_mode;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		r = MANDATE_ELIMIT;
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = MANDATE_ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;          /* shrank under us: what is there */
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*out_len = got;
+	buf = NULL;
+	r = MANDATE_OK;
+out:
+	saved = errno;
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
+		free(buf);
+	}
+	close(fd);
+	errno = saved;
 	return r;
 }
 

@@ -703,6 +703,29 @@ def test_a_daemon_that_does_not_start_signs_nothing(start_daemon, tmp_path):
     assert a.stop() == 0
 
 
+def test_audit_key_readable_by_others_is_refused(start_daemon, tmp_path):
+    """audit.key_file signs the checkpoints: one that group or others may
+    read is refused at start (naming the setting, the path and the mode),
+    as a token key is; at 0600 the same key starts."""
+    from conftest import ROOT
+    cfg = EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
+                                       "mandate.cedar")
+    os.mkdir(str(tmp_path / "export"))
+    d = start_daemon(cfg)                   # creates the key, 0600
+    assert d.stop() == 0
+    key = tmp_path / "audit-keys" / "ck.pem"
+    for mode in (0o644, 0o640):
+        key.chmod(mode)
+        d = start_daemon(cfg, ready=False)
+        assert d.proc.wait(timeout=15) != 0, d.log_text()
+        assert ("audit.key_file %s: mode 0%o: a private key must not be "
+                "readable or writable by group or others" % (key, mode)
+                in d.log_text()), d.log_text()
+    key.chmod(0o600)
+    d = start_daemon(cfg)
+    assert d.stop() == 0
+
+
 def test_endpoints_need_a_caller(start_daemon, tmp_path):
     from conftest import ROOT
     cfg = (EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",

@@ -358,6 +358,49 @@ def test_tls_unreadable_files_are_named(start_daemon, pki):
         assert "cannot set up the HTTP server: " + says % pki.dir in log, log
 
 
+def test_tls_key_readable_by_others_is_refused(start_daemon, pki):
+    """server.tls.key_file that group or others may read: the daemon does
+    not start, naming the setting, the path and the mode (as it refuses
+    such token keys); at SIGHUP it changes nothing, logged and audited."""
+    import shutil
+    import signal
+    import sqlite3
+    import time
+    key = pki.dir / "server.key"
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        key.chmod(mode)
+        shutil.rmtree(pki.dir / "data", ignore_errors=True)
+        d = start_daemon(CONFIG % ("require", ORCH), ready=False)
+        assert d.proc.wait(timeout=10) != 0, d.log_text()
+        assert ("cannot set up the HTTP server: server.tls.key_file %s: mode 0%o: "
+                "a private key must not be readable or writable by group or "
+                "others" % (key, mode) in d.log_text()), d.log_text()
+    key.chmod(0o600)
+    shutil.rmtree(pki.dir / "data", ignore_errors=True)
+    d = start_daemon(CONFIG % ("require", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    key.chmod(0o644)
+    d.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "not reloaded" not in d.log_text():
+        assert time.monotonic() < deadline, d.log_text()
+        time.sleep(0.05)
+    assert "server.tls.key_file %s: mode 0644: " % key in d.log_text(), d.log_text()
+    assert "certificate reloaded" not in d.log_text()
+    assert requests.get(d.https + "/readyz", verify=str(pki.server_ca),
+                        cert=pki.orch, timeout=5).status_code == 200
+    assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(str(pki.dir / "data" / "mandate.db"))
+    rows = [(t, json.loads(f)) for t, f in db.execute(
+        "SELECT type, fields_json FROM audit_events WHERE type LIKE 'tls.%' ORDER BY id")]
+    db.close()
+    assert [t for t, _ in rows] == ["tls.reload_failed"], rows
+    assert "server.tls.key_file" in rows[0][1]["error"], rows
+    assert "mode 0644" in rows[0][1]["error"], rows
+
+
 def test_tls_handshake_has_request_timeout(start_daemon, pki):
     """A client that connects and says nothing, or trickles its ClientHello
     a byte at a time, is cut off after server.request_timeout (1 s here):

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1019,6 +1020,8 @@ write_pem(const char *path, X509 *x, EVP_PKEY *k)
 		assert_true(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL,
 		    NULL));
 	fclose(fp);
+	if (k != NULL)          /* a key others may read is refused */
+		assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void
@@ -1173,11 +1176,23 @@ test_tls_and_mtls(void **state)
 		assert_string_not_equal(fp0, fp2);
 		tls_get(http_server_port(srv), "/certs", &anon, r);
 		assert_int_not_equal(r->rc, CURLE_OK);
+		/* the rogue's key, but readable by others: refused, naming
+		 * the mode; the rogue's pair stays */
+		assert_int_equal(chmod(p.server_key, 0644), 0);
+		assert_int_equal(http_server_reload_tls(srv), MANDATE_EINVAL);
+		assert_non_null(strstr(http_server_error(srv),
+		    "server.tls.key_file "));
+		assert_non_null(strstr(http_server_error(srv), ": mode 0644: "
+		    "a private key must not be readable"));
+		assert_int_equal(http_server_tls_leaf(srv, fp1, &na1),
+		    MANDATE_OK);
+		assert_string_equal(fp1, fp2);
 		/* a key that is not PEM: refused, the rogue's stays */
 		assert_int_equal(unlink(p.server_key), 0);
 		assert_non_null(bad = fopen(p.server_key, "w"));
 		fputs("not a key\n", bad);
 		fclose(bad);
+		assert_int_equal(chmod(p.server_key, 0600), 0);
 		assert_int_equal(http_server_reload_tls(srv), MANDATE_EINVAL);
 		assert_non_null(strstr(http_server_error(srv), "server.tls"));
 		assert_int_equal(http_server_tls_leaf(srv, fp1, &na1),
