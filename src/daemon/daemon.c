@@ -895,8 +895,10 @@ raise_nofile(struct daemon *d)
 }
 
 /* The server certificate in force, in the log: its fingerprint and end,
- * with a warning when that is less than 7 days away.  false when it
- * cannot be read; else fp and *na are set for the caller too. */
+ * with a warning when that is less than 7 days away (one that has ended,
+ * or not begun, never gets here: the server refuses it at start and at a
+ * reload).  false when it cannot be read; else fp and *na are set for the
+ * caller too. */
 static bool
 tls_say(struct daemon *d, const char *what, char fp[65], int64_t *na_out)
 {
@@ -914,15 +916,16 @@ tls_say(struct daemon *d, const char *what, char fp[65], int64_t *na_out)
 	left = na - (int64_t)time(NULL);
 	daemon_log(d, left < 7 * 86400 ? DLOG_WARN : DLOG_INFO, "TLS: "
 	    "server certificate %s: SHA-256 %s, valid until %s%s", what, fp,
-	    until, left <= 0 ? " (EXPIRED: clients will refuse it)" :
-	    left < 7 * 86400 ? " (less than 7 days from now: renew it, then "
-	    "SIGHUP)" : "");
+	    until, left < 7 * 86400 ? " (less than 7 days from now: renew "
+	    "it, then SIGHUP)" : "");
 	return true;
 }
 
 /* SIGHUP: the certificate chain, key and client CA bundle are read again
  * (server.tls); new connections use them, open ones keep theirs.  Files
- * that cannot be used change nothing.  Both outcomes are audited. */
+ * that cannot be used (unreadable, a key others may read, a certificate
+ * that has expired or is not valid yet) change nothing.  Both outcomes
+ * are audited. */
 static void
 tls_reload(struct daemon *d, const char *origin)
 {

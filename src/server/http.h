@@ -121,9 +121,11 @@ struct http_config {
 	int encoded_slash;
 };
 
-/* Create a server (not yet listening); reads the TLS files.  *out is NULL
- * on error; MANDATE_EIO for unreadable files, MANDATE_EINVAL for a bad
- * configuration.  err (may be NULL) gets a sentence naming the setting,
+/* Create a server (not yet listening); reads the TLS files and checks
+ * that they make usable credentials (the key the leaf's, the leaf valid
+ * now, a CA in the bundle).  *out is NULL on error; MANDATE_EIO for
+ * unreadable files, MANDATE_EINVAL for a bad configuration or files that
+ * cannot be used.  err (may be NULL) gets a sentence naming the setting,
  * the file and the reason when a TLS file is the cause, else "". */
 int http_server_new(const struct http_config *cfg, struct http_server **out,
     char *err, size_t err_len);
@@ -142,7 +144,8 @@ int http_server_ready_check(struct http_server *srv, const char *name,
 
 /* Start listening and serving.  MANDATE_EIO if the address cannot be
  * bound, MANDATE_EINVAL if the TLS certificate, key or client CA bundle
- * cannot be used; http_server_error() then says why. */
+ * cannot be used (checked already by http_server_new(); only a leaf that
+ * expired in between); http_server_error() then says why. */
 int http_server_start(struct http_server *srv);
 
 /* Why the last http_server_start() or http_server_reload_tls() failed,
@@ -153,7 +156,8 @@ const char *http_server_error(const struct http_server *srv);
  * CA bundle again from their files and use them for the connections
  * that come from now on (those open keep theirs, and the old ones are
  * freed with the last of them).  MANDATE_EINVAL when the server does not
- * speak TLS or is not started, or when the files cannot be used, and
+ * speak TLS or is not started, or when the files cannot be used (as for
+ * http_server_new(): a leaf that expired or is not valid yet too), and
  * the file's error when one cannot be read: then the ones in force stay,
  * and http_server_error() says why.  Not to be called from two threads
  * at once. */

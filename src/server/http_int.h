@@ -160,5 +160,11 @@ int native_tls_reload(struct http_server *srv, const char *cert_pem,
     const char *key_pem, const char *ca_pem);
 int native_tls_leaf(struct http_server *srv, char sha256_hex[65],
     int64_t *not_after);
+/* TLS: would these make usable credentials (a key that goes with the
+ * leaf, a leaf valid now, a CA bundle with a certificate)?  Without a
+ * running engine, so that http_server_new() can refuse them; on error
+ * srv->error says why. */
+int native_tls_check(struct http_server *srv, const char *cert_pem,
+    const char *key_pem, const char *ca_pem);
 
 #endif

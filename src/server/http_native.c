@@ -1343,8 +1343,52 @@ native_join(struct native *nat)
 	}
 }
 
+/* t as "2025-01-31T12:00:00Z". */
+static void
+utc_text(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%lld", (long long)t);
+}
+
+/* The leaf certificate of t: its SHA-256 (lowercase hex; sha256_hex may
+ * be NULL) and its notBefore and notAfter (Unix seconds). */
+static int
+creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
+    int64_t *not_after)
+{
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_x509_crt_t crt = NULL;
+	unsigned char h[32];
+	int r = MANDATE_EINVAL;
+
+	if (gnutls_certificate_get_crt_raw(t->cred, 0, 0, &der) ==
+	    GNUTLS_E_SUCCESS &&
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, h) == 0 &&
+	    gnutls_x509_crt_init(&crt) == GNUTLS_E_SUCCESS &&
+	    gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) ==
+	    GNUTLS_E_SUCCESS) {
+		if (sha256_hex != NULL)
+			for (int i = 0; i < 32; i++)
+				snprintf(sha256_hex + 2 * i, 3, "%02x", h[i]);
+		*not_before = (int64_t)gnutls_x509_crt_get_activation_time(crt);
+		*not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+		r = MANDATE_OK;
+	}
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	return r;
+}
+
 /* Credentials from PEM text: the certificate chain and its key, and the
- * client CA bundle (NULL: none).  On error srv->error says why. */
+ * client CA bundle (NULL: none).  A leaf that has expired or is not valid
+ * yet is refused: every client would refuse it, so serving it (or putting
+ * it in place of a good one at a reload) only breaks every connection.
+ * On error srv->error says why. */
 static int
 creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
     const char *ca_pem, struct tls_creds **out)
@@ -1354,6 +1398,7 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 	gnutls_datum_t key = { (unsigned char *)(uintptr_t)key_pem,
 	    (unsigned int)strlen(key_pem) };
 	struct tls_creds *t;
+	int64_t not_before = 0, not_after = 0, now;
 	int r;
 
 	*out = NULL;
@@ -1372,6 +1417,27 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 		snprintf(srv->error, sizeof(srv->error), "server.tls: the "
 		    "certificate chain and key (PEM, unencrypted, the key "
 		    "the leaf's) cannot be used: %s", gnutls_strerror(r));
+		creds_put(t);
+		return MANDATE_EINVAL;
+	}
+	if (creds_leaf(t, NULL, &not_before, &not_after) != MANDATE_OK ||
+	    not_before == -1 || not_after == -1) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
+		    "%s: the leaf certificate's validity cannot be read",
+		    srv->cert_path);
+		creds_put(t);
+		return MANDATE_EINVAL;
+	}
+	now = (int64_t)time(NULL);
+	if (not_after <= now || not_before > now) {
+		char when[32], clock[32];
+
+		utc_text(not_after <= now ? not_after : not_before, when);
+		utc_text(now, clock);
+		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
+		    "%s: the certificate %s %s (the clock says %s); clients "
+		    "refuse it", srv->cert_path, not_after <= now ?
+		    "expired at" : "is not valid before", when, clock);
 		creds_put(t);
 		return MANDATE_EINVAL;
 	}
@@ -1439,30 +1505,33 @@ native_tls_leaf(struct http_server *srv, char sha256_hex[65],
 {
 	struct native *nat = srv->native;
 	struct tls_creds *t;
-	gnutls_datum_t der = { NULL, 0 };
-	gnutls_x509_crt_t crt = NULL;
-	unsigned char h[32];
-	int r = MANDATE_EINVAL;
+	int64_t not_before;
+	int r;
 
 	sha256_hex[0] = '\0';
 	*not_after = 0;
 	if (nat == NULL || (t = creds_get(nat)) == NULL)
 		return MANDATE_EINVAL;
-	if (gnutls_certificate_get_crt_raw(t->cred, 0, 0, &der) ==
-	    GNUTLS_E_SUCCESS &&
-	    gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, h) == 0 &&
-	    gnutls_x509_crt_init(&crt) == GNUTLS_E_SUCCESS &&
-	    gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) ==
-	    GNUTLS_E_SUCCESS) {
-		for (int i = 0; i < 32; i++)
-			snprintf(sha256_hex + 2 * i, 3, "%02x", h[i]);
-		*not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
-		r = MANDATE_OK;
+	if ((r = creds_leaf(t, sha256_hex, &not_before, not_after)) !=
+	    MANDATE_OK) {
+		sha256_hex[0] = '\0';
+		*not_after = 0;
 	}
-	if (crt != NULL)
-		gnutls_x509_crt_deinit(crt);
 	creds_put(t);
 	return r;
+}
+
+int
+native_tls_check(struct http_server *srv, const char *cert_pem,
+    const char *key_pem, const char *ca_pem)
+{
+	struct tls_creds *t;
+	int r;
+
+	if ((r = creds_new(srv, cert_pem, key_pem, ca_pem, &t)) != MANDATE_OK)
+		return r;
+	creds_put(t);
+	return MANDATE_OK;
 }
 
 int

@@ -171,7 +171,8 @@ http_server_new(const struct http_config *cfg, struct http_server **out,
 			goto out;
 		}
 		if ((r = tls_read(srv, &srv->cert_pem, &srv->key_pem,
-		    &srv->ca_pem)) != 0)
+		    &srv->ca_pem)) != 0 || (r = native_tls_check(srv,
+		    srv->cert_pem, srv->key_pem, srv->ca_pem)) != MANDATE_OK)
 			goto out;
 	}
 	srv->cfg.tls_cert_file = srv->cfg.tls_key_file = NULL;

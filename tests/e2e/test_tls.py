@@ -52,14 +52,15 @@ def make_ca(cn, uri=None):
     return key, b.sign(key, hashes.SHA256())
 
 
-def make_leaf(ca_key, ca_cert, san, eku):
+def make_leaf(ca_key, ca_cert, san, eku, valid=(-300, 3600)):
+    """valid: notBefore and notAfter in seconds from now."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name("leaf"))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
+            .not_valid_before(now + datetime.timedelta(seconds=valid[0]))
+            .not_valid_after(now + datetime.timedelta(seconds=valid[1]))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
             .add_extension(_ku(False), True)
             .add_extension(x509.ExtendedKeyUsage([eku]), False)
@@ -334,7 +335,7 @@ def test_tls_setup_errors_are_named(start_daemon, pki):
         d = start_daemon((CONFIG % ("require", ORCH)).replace(old, new), ready=False)
         assert d.proc.wait(timeout=10) != 0, d.log_text()
         log = d.log_text()
-        assert "cannot listen on" in log and says in log, log
+        assert "cannot set up the HTTP server: " in log and says in log, log
 
 
 def test_tls_unreadable_files_are_named(start_daemon, pki):
@@ -399,6 +400,81 @@ def test_tls_key_readable_by_others_is_refused(start_daemon, pki):
     assert [t for t, _ in rows] == ["tls.reload_failed"], rows
     assert "server.tls.key_file" in rows[0][1]["error"], rows
     assert "mode 0644" in rows[0][1]["error"], rows
+
+
+SERVER_SAN = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+
+
+def test_tls_certificate_out_of_validity_is_refused_at_start(start_daemon, pki):
+    """A server certificate that has expired, or is not valid yet, can serve
+    no client: the daemon does not start, and says so."""
+    import shutil
+    for valid, says in [((-7200, -60), "the certificate expired at "),
+                        ((3600, 7200), "the certificate is not valid before ")]:
+        k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                         ExtendedKeyUsageOID.SERVER_AUTH, valid)
+        write_pair(pki.dir, "server", k, c)
+        shutil.rmtree(pki.dir / "data", ignore_errors=True)
+        d = start_daemon(CONFIG % ("require", ORCH), ready=False)
+        assert d.proc.wait(timeout=10) != 0, d.log_text()
+        assert ("cannot set up the HTTP server: server.tls.cert_file %s/server.crt: "
+                % pki.dir + says) in d.log_text(), d.log_text()
+
+
+def test_tls_reload_keeps_a_valid_certificate(start_daemon, pki):
+    """SIGHUP with a certificate that has expired or is not valid yet
+    changes nothing: the one in use stays, logged and audited as
+    tls.reload_failed; a certificate near its end is put in force with a
+    warning (less than 7 days)."""
+    import hashlib
+    import signal
+    import socket
+    import sqlite3
+    import ssl
+    import time
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+
+    def fingerprint():
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+    def hup_and_wait(count, what):
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while d.log_text().count(what) < count:
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+
+    fp0 = fingerprint()
+    for n, valid in enumerate([(-7200, -60), (3600, 7200)], 1):
+        k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                         ExtendedKeyUsageOID.SERVER_AUTH, valid)
+        write_pair(pki.dir, "server", k, c)
+        hup_and_wait(n, "not reloaded, the certificate in use stays")
+        assert fingerprint() == fp0
+    assert "EXPIRED" not in d.log_text()
+    k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                     ExtendedKeyUsageOID.SERVER_AUTH, (-60, 3 * 86400))
+    write_pair(pki.dir, "server", k, c)
+    hup_and_wait(1, "certificate reloaded")
+    fp1 = hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert fingerprint() == fp1
+    line = [x for x in d.log_text().splitlines() if "certificate reloaded" in x][0]
+    assert " warn " in line and "less than 7 days from now" in line, line
+    assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(str(pki.dir / "data" / "mandate.db"))
+    rows = [(t, json.loads(f)) for t, f in db.execute(
+        "SELECT type, fields_json FROM audit_events WHERE type LIKE 'tls.%' ORDER BY id")]
+    db.close()
+    assert [t for t, _ in rows] == ["tls.reload_failed", "tls.reload_failed",
+                                    "tls.reloaded"], rows
+    assert "the certificate expired at" in rows[0][1]["error"], rows
+    assert "is not valid before" in rows[1][1]["error"], rows
 
 
 def test_tls_handshake_has_request_timeout(start_daemon, pki):
