@@ -248,6 +248,17 @@ identity_verify_x509(struct identity_verifier *v,
 		reason = IDENTITY_R_X509_LEAF;
 		goto out;
 	}
+	/* RFC 5280 4.2.1.12: an extendedKeyUsage names what the key may do;
+	 * a caller's must allow clientAuth (or any).  A server's certificate
+	 * (serverAuth only) is not a client's.  No extension: any purpose.
+	 * Checked here rather than with X509_PURPOSE_SSL_CLIENT, which also
+	 * refuses anyExtendedKeyUsage and applies to the CAs of the chain. */
+	if ((X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) != 0 &&
+	    (X509_get_extended_key_usage(leaf) &
+	    (XKU_SSL_CLIENT | XKU_ANYEKU)) == 0) {
+		reason = IDENTITY_R_X509_LEAF;
+		goto out;
+	}
 
 	/* chain */
 	if (id_issuer_acquire(v, is, false, &set, &store, &gen, &reason) !=

@@ -904,6 +904,8 @@ linger_read(struct conn *c)
 static int
 handshake(struct conn *c)
 {
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0 };
 	const gnutls_datum_t *list;
 	unsigned int n = 0, status = 0;
 	int r;
@@ -918,14 +920,17 @@ handshake(struct conn *c)
 		return 0;
 	}
 	/* a chain that does not verify is not refused here: each request
-	 * on the connection is answered 403 */
+	 * on the connection is answered 403.  The leaf must be a client's:
+	 * when it has an extendedKeyUsage, that allows clientAuth (or any;
+	 * RFC 5280 4.2.1.12), so a server's certificate under the same CA
+	 * is no caller's. */
 	list = gnutls_certificate_get_peers(c->tls, &n);
 	if (list == NULL || n == 0)
 		c->peer_ok = 1;
 	else
 		c->peer_ok = n <= MAX_PEER_CERTS &&
-		    gnutls_certificate_verify_peers2(c->tls, &status) == 0 &&
-		    status == 0;
+		    gnutls_certificate_verify_peers(c->tls, &purpose, 1,
+		    &status) == 0 && status == 0;
 	c->st = C_HEAD;
 	c->begun = 0;
 	c->last = c->w->now;

@@ -62,9 +62,11 @@ def make_leaf(ca_key, ca_cert, san, eku, valid=(-300, 3600)):
             .not_valid_before(now + datetime.timedelta(seconds=valid[0]))
             .not_valid_after(now + datetime.timedelta(seconds=valid[1]))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-            .add_extension(_ku(False), True)
-            .add_extension(x509.ExtendedKeyUsage([eku]), False)
-            .add_extension(x509.SubjectAlternativeName(san), False)
+            .add_extension(_ku(False), True))
+    if eku is not None:         # a list, or one OID
+        cert = cert.add_extension(x509.ExtendedKeyUsage(
+            eku if isinstance(eku, list) else [eku]), False)
+    cert = (cert.add_extension(x509.SubjectAlternativeName(san), False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_key.public_key()), False)
             .sign(ca_key, hashes.SHA256()))
@@ -138,6 +140,7 @@ class PKI:
         write_pair(tmp_path, "server", k, c)
 
         td_key, td_ca = make_ca("acme.test SPIFFE CA", "spiffe://acme.test")
+        self.td_key = td_key
         (tmp_path / "acme-ca.pem").write_bytes(pem_cert(td_ca))
         other_key, other_ca = make_ca("someone else's CA")
         # TLS accepts both CAs' clients: the daemon's own SPIFFE check
@@ -223,6 +226,25 @@ def test_mtls_refusals(tls_daemon, pki):
     # the server's certificate is checked by the client too
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(tls_daemon.https + "/readyz", cert=pki.orch, timeout=5)
+
+
+@pytest.mark.parametrize("name,eku,status", [
+    ("serverauth-only", ExtendedKeyUsageOID.SERVER_AUTH, 403),
+    ("codesigning-only", ExtendedKeyUsageOID.CODE_SIGNING, 403),
+    ("clientauth", ExtendedKeyUsageOID.CLIENT_AUTH, 201),
+    ("both", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], 201),
+    ("any", ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, 201),
+    ("no-eku", None, 201),
+])
+def test_mtls_extended_key_usage(tls_daemon, pki, name, eku, status):
+    """RFC 5280 4.2.1.12: a client certificate with an extendedKeyUsage must
+    allow clientAuth (or any); a server's certificate from the same CA, with
+    the listed SPIFFE ID, is no caller.  No extension: any purpose."""
+    td_ca = x509.load_pem_x509_certificate((pki.dir / "acme-ca.pem").read_bytes())
+    k, c = make_leaf(pki.td_key, td_ca, [x509.UniformResourceIdentifier(ORCH)], eku)
+    pair = write_pair(pki.dir, "eku-" + name, k, c)
+    r = create(tls_daemon, pki, pair)
+    assert r.status_code == status, r.text
 
 
 def test_tls_optional_client_auth(start_daemon, pki):

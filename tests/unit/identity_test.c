@@ -1169,6 +1169,7 @@ struct cert_opts {
 	const char *uri1, *uri2;    /* URI SANs */
 	bool is_ca;
 	const char *ku;             /* keyUsage text */
+	const char *eku;            /* extendedKeyUsage text; NULL: none */
 	long days_from, days_to;    /* validity, relative to NOW */
 };
 
@@ -1222,6 +1223,8 @@ make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
 	    "critical,CA:TRUE" : "critical,CA:FALSE");
 	if (o->ku != NULL)
 		add_ext(x, issuer ? issuer : x, NID_key_usage, o->ku);
+	if (o->eku != NULL)
+		add_ext(x, issuer ? issuer : x, NID_ext_key_usage, o->eku);
 	add_ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
 	if (issuer != NULL)
 		add_ext(x, issuer, NID_authority_key_identifier,
@@ -1287,6 +1290,8 @@ test_x509(void **state)
 		{ "keyCertSign", lo, IDENTITY_R_X509_LEAF },
 		{ "no digitalSignature", lo, IDENTITY_R_X509_LEAF },
 		{ "no keyUsage", lo, IDENTITY_R_X509_LEAF },
+		{ "serverAuth only", lo, IDENTITY_R_X509_LEAF },
+		{ "emailProtection only", lo, IDENTITY_R_X509_LEAF },
 		{ "other trust domain", lo, IDENTITY_R_TRUST_DOMAIN },
 		{ "bad SPIFFE ID", lo, IDENTITY_R_SPIFFE_ID },
 		{ "no path", lo, IDENTITY_R_SPIFFE_ID },
@@ -1299,11 +1304,13 @@ test_x509(void **state)
 	bad[3].o.ku = "critical,digitalSignature,keyCertSign";
 	bad[4].o.ku = "critical,keyEncipherment";
 	bad[5].o.ku = NULL;
-	bad[6].o.uri1 = "spiffe://unknown.org/agent/a1";
-	bad[7].o.uri1 = "spiffe://example.org/a//b";
-	bad[8].o.uri1 = "spiffe://example.org";
-	bad[9].o.days_from = -10;
-	bad[9].o.days_to = -2;
+	bad[6].o.eku = "serverAuth";
+	bad[7].o.eku = "emailProtection";
+	bad[8].o.uri1 = "spiffe://unknown.org/agent/a1";
+	bad[9].o.uri1 = "spiffe://example.org/a//b";
+	bad[10].o.uri1 = "spiffe://example.org";
+	bad[11].o.days_from = -10;
+	bad[11].o.days_to = -2;
 
 	ca = make_cert(ca_k, NULL, NULL, "ca", &ca_o);
 	inter = make_cert(int_k, ca, ca_k, "intermediate", &ca_o);
@@ -1334,6 +1341,23 @@ test_x509(void **state)
 	    &f->a, &p, &why), MANDATE_EINVAL);
 	assert_int_equal(why, IDENTITY_R_X509_CHAIN);
 
+	/* an extendedKeyUsage that allows a client (RFC 5280 4.2.1.12) */
+	{
+		const char *ok_eku[] = { "clientAuth", "serverAuth,clientAuth",
+		    "anyExtendedKeyUsage" };
+		for (size_t i = 0; i < sizeof(ok_eku) / sizeof(ok_eku[0]);
+		    i++) {
+			struct cert_opts eo = lo;
+			eo.eku = ok_eku[i];
+			leaf = make_cert(leaf_k, ca, ca_k, "leaf", &eo);
+			ch[0] = der_of(f, leaf);
+			X509_free(leaf);
+			if (identity_verify_x509(v, ch, 1, NOW, &f->a, &p,
+			    &why) != MANDATE_OK)
+				fail_msg("%s: why=%s", ok_eku[i],
+				    identity_reason_str(why));
+		}
+	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		leaf = make_cert(leaf_k, ca, ca_k, "leaf", &bad[i].o);
 		ch[0] = der_of(f, leaf);
