@@ -2117,6 +2117,16 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		if (t->client_ca_file == NULL)
 			report(c, tls, "server.tls.client_auth needs "
 			    "client_ca_file");
+	} else if (t->client_ca_file != NULL) {
+		/* a CA bundle that nothing uses: whoever wrote it expects
+		 * callers' certificates to be checked, and none are asked
+		 * for */
+		const struct ynode *ca = section_node(tls, "client_ca_file",
+		    NULL);
+		report(c, ca != NULL ? ca : tls, "server.tls.client_ca_file "
+		    "is used only with client_auth optional or require (and "
+		    "TLS); with client_auth none no client certificate is "
+		    "asked for: set client_auth, or remove client_ca_file");
 	}
 	if (cfg->store.driver == CONFIG_STORE_POSTGRES) {
 		if (cfg->store.dsn == NULL)

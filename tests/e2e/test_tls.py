@@ -499,6 +499,18 @@ def test_tls_reload_keeps_a_valid_certificate(start_daemon, pki):
     assert "is not valid before" in rows[1][1]["error"], rows
 
 
+def test_client_ca_file_without_client_auth_is_refused(start_daemon, pki):
+    """server.tls.client_ca_file with client_auth none asks no client for a
+    certificate: a configuration error at its location, not silence."""
+    cfg = (CONFIG % ("none", ORCH)).replace(
+        "api_auth:\n  mtls_identities: [%s]\n" % ORCH, "api_auth:\n")
+    d = start_daemon(cfg, ready=False)
+    assert d.proc.wait(timeout=10) != 0, d.log_text()
+    log = d.log_text()
+    assert "mandate.yaml:8:21: error: server.tls.client_ca_file is used only " \
+        "with client_auth optional or require" in log, log
+
+
 def test_tls_handshake_has_request_timeout(start_daemon, pki):
     """A client that connects and says nothing, or trickles its ClientHello
     a byte at a time, is cut off after server.request_timeout (1 s here):

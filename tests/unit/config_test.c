@@ -434,6 +434,15 @@ static const struct bad_case bad_cases[] = {
 	  MANDATE_EINVAL, 0, 0, "needs client_ca_file" },
 	{ "server:\n  tls: {client_auth: optional, client_ca_file: ca}\n",
 	  MANDATE_EINVAL, 0, 0, "needs cert_file and key_file" },
+	{ "server:\n  tls:\n    cert_file: c\n    key_file: k\n"
+	  "    client_ca_file: ca.pem\n", MANDATE_EINVAL, 5, 21,
+	  "client_ca_file is used only with client_auth optional or "
+	  "require" },
+	{ "server:\n  tls:\n    cert_file: c\n    key_file: k\n"
+	  "    client_ca_file: ca.pem\n    client_auth: none\n",
+	  MANDATE_EINVAL, 5, 21, "with client_auth none" },
+	{ "server:\n  tls:\n    client_ca_file: ca.pem\n", MANDATE_EINVAL,
+	  3, 21, "client_ca_file is used only with" },
 	{ "server:\n  threads: 2\n  threads: 3\n", MANDATE_EINVAL, 3, 3,
 	  "duplicate key 'threads'" },
 	{ "data_dir: ''\n", MANDATE_EINVAL, 1, 11, "must not be empty" },
