@@ -163,6 +163,17 @@ agent_constraints_check(const char *json, size_t len, char *err,
 				    "an operator object must not be empty");
 				break;
 			}
+			if (json_object_get(v, "absent") != NULL) {
+				/* alone, and only true: "absent": false would
+				 * read as a constraint and constrain nothing */
+				if (json_object_size(v) != 1 ||
+				    !json_is_true(json_object_get(v, "absent")))
+					r = con_fail(err, err_len, key, "absent "
+					    "is true, and alone in its object");
+				if (r != MANDATE_OK)
+					break;
+				continue;
+			}
 			json_object_foreach(v, op, ov) {
 				if (strcmp(op, "one_of") == 0)
 					r = json_is_array(ov) ? check_scalar_list(ov,
@@ -186,7 +197,7 @@ agent_constraints_check(const char *json, size_t len, char *err,
 				else
 					r = con_fail(err, err_len, key, "unknown "
 					    "operator (allowed: one_of, min, max, "
-					    "prefix, suffix, max_length)");
+					    "prefix, suffix, max_length, absent)");
 				if (r != MANDATE_OK)
 					break;
 			}
@@ -304,13 +315,24 @@ agent_constraints_match(json_t *constraints, const json_t *arguments)
 
 	if (constraints == NULL || json_object_size(constraints) == 0)
 		return true;
-	if (!json_is_object(constraints) || !json_is_object(arguments))
+	/* (no arguments at all: only "absent" constraints are met) */
+	if (!json_is_object(constraints) || (arguments != NULL &&
+	    !json_is_object(arguments)))
 		return false;
 	json_object_foreach(constraints, key, con) {
 		json_t *v = json_object_get(arguments, key);
 		size_t i;
 		json_t *e;
 
+		if (json_is_object(con) && json_object_get(con, "absent")) {
+			/* not sent, or sent with nothing in it */
+			if (v != NULL && !(json_is_array(v) &&
+			    json_array_size(v) == 0) && !(json_is_string(v) &&
+			    json_string_length(v) == 0) && !(json_is_object(v) &&
+			    json_object_size(v) == 0))
+				return false;
+			continue;
+		}
 		if (v == NULL)
 			return false;      /* a constrained argument must be sent */
 		if (json_is_array(v)) {
