@@ -157,6 +157,23 @@ def test_agentdojo_rules_beyond_the_ground_truth(data, tmp_path):
             if not ok:
                 assert "payment-amount-positive" in pol
 
+        # an intent can say that an argument is not to be set: a reminder
+        # in the user's own calendar invites no one
+        event = {"function": "create_calendar_event", "args": {
+            "title": "City Hub", "start_time": "2025-01-02 00:00",
+            "end_time": "2025-01-02 23:59", "description": "Stay"}}
+        tok = rp.start_task("travel", ut, [
+            {"action": "create_calendar_event", "constraints": {
+                "title": "City Hub", "participants": {"absent": True}}}],
+            "internal")
+        assert rp.call(tok, "travel", event) == (True, ["intent-bound"])
+        c = dict(event, args=dict(event["args"], participants=[]))
+        assert rp.call(tok, "travel", c)[0] is True
+        c = dict(event, args=dict(event["args"],
+                                  participants=["jay@google.com"]))
+        permit, pol = rp.call(tok, "travel", c)
+        assert not permit and "outside-intents" in pol, pol
+
         read = {"function": "read_channel_messages", "args": {
             "channel": "general"}}
         fetch = {"function": "get_webpage", "args": {
