@@ -99,7 +99,8 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 	arena_init(&a, 0);
 	/* whoever can read the key can sign checkpoints: refused, as the
 	 * token keys are, when group or others may read it */
-	r = file_read_secret(path, AUDIT_KEY_MAX_FILE, &pem, &pem_len, &mode);
+	r = file_read_secret(path, AUDIT_KEY_MAX_FILE, true, &pem, &pem_len,
+	    &mode);
 	if (r == MANDATE_EIO && errno == ENOENT) {
 		/* first start: a new key */
 		if ((r = jose_key_generate_es256(STR_NULL, &k)) != MANDATE_OK ||

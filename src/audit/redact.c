@@ -1645,37 +1645,37 @@ int
 redact_key_load(const char *path, bool create,
     unsigned char key[REDACT_KEY_LEN])
 {
-	unsigned char buf[2 * REDACT_KEY_LEN + 2];
-	struct stat st;
-	ssize_t n;
-	int fd = -1, rc = MANDATE_EIO;
+	char *buf = NULL;
+	size_t n = 0;
+	mode_t mode = 0;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT && create) {
+	/* the raw key, or its hex (with a newline): 2 * REDACT_KEY_LEN + 1
+	 * bytes at most; a symlink is refused (the daemon writes this key) */
+	rc = file_read_secret(path, 2 * REDACT_KEY_LEN + 1, false, &buf, &n,
+	    &mode);
+	if (rc == MANDATE_EIO && errno == ENOENT) {
+		if (!create)
+			return MANDATE_ENOTFOUND;
 		if (RAND_bytes(key, REDACT_KEY_LEN) != 1)
 			return MANDATE_EINTERNAL;
 		if (file_write(path, key, REDACT_KEY_LEN, true, 0600) !=
-		    MANDATE_OK)
-			goto out;
+		    MANDATE_OK) {
+			OPENSSL_cleanse(key, REDACT_KEY_LEN);
+			return MANDATE_EIO;
+		}
 		return MANDATE_OK;
 	}
-	if (fd < 0) {
-		rc = errno == ENOENT ? MANDATE_ENOTFOUND : MANDATE_EIO;
+	if (rc == MANDATE_ELIMIT)
+		rc = MANDATE_EINVAL;       /* too long: not a key */
+	else if (rc == MANDATE_EINVAL && !S_ISREG(mode))
+		rc = MANDATE_EIO;          /* not a file: EINVAL is for access */
+	if (rc != MANDATE_OK)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
-	if ((st.st_mode & 077) != 0) {
-		rc = MANDATE_EINVAL;
-		goto out;
-	}
-	n = read(fd, buf, sizeof(buf));
 	if (n == REDACT_KEY_LEN) {
 		memcpy(key, buf, REDACT_KEY_LEN);
-		rc = MANDATE_OK;
 	} else if (n == 2 * REDACT_KEY_LEN || (n == 2 * REDACT_KEY_LEN + 1 &&
 	    buf[2 * REDACT_KEY_LEN] == '\n')) {
-		rc = MANDATE_OK;
 		for (size_t i = 0; i < REDACT_KEY_LEN; i++) {
 			int h = hex_digit_value(buf[2 * i]),
 			    l = hex_digit_value(buf[2 * i + 1]);
@@ -1689,10 +1689,11 @@ redact_key_load(const char *path, bool create,
 		rc = MANDATE_EINVAL;
 	}
 out:
-	OPENSSL_cleanse(buf, sizeof(buf));
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+	}
 	if (rc != MANDATE_OK)
 		OPENSSL_cleanse(key, REDACT_KEY_LEN);
-	if (fd >= 0)
-		close(fd);
 	return rc;
 }

@@ -90,7 +90,7 @@ tls_read(struct http_server *srv, char **cert, char **key, char **ca)
 		if (path[i] == NULL)
 			continue;
 		/* the key as the token keys: refused if others may read it */
-		r = into[i] == key ? file_read_secret(path[i], MAX_PEM_FILE,
+		r = into[i] == key ? file_read_secret(path[i], MAX_PEM_FILE, true,
 		    into[i], &len, &mode) : file_read_all(path[i],
 		    MAX_PEM_FILE, into[i], &len);
 		if (r == MANDATE_EINVAL && S_ISREG(mode)) {

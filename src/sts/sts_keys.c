@@ -95,68 +95,44 @@ say_why(char *why, size_t why_len, const char *fmt, ...)
 }
 
 /* Read a private key file: a regular file, not a symlink, not readable
- * by others.  *out is malloc'd; the caller wipes and frees it.  On error
- * `why` (may be NULL) says what is wrong with the file. */
+ * by others (file_read_secret), not empty.  *out is malloc'd; the caller
+ * wipes and frees it.  On error `why` (may be NULL) says what is wrong
+ * with the file. */
 static int
 read_secret(const char *path, char **out, size_t *out_len, char *why,
     size_t why_len)
 {
-	int r = MANDATE_EIO, fd;
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
+	mode_t mode = 0;
+	int r = file_read_secret(path, PEM_MAX, false, out, out_len, &mode);
 
-	*out = NULL;
-	*out_len = 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		say_why(why, why_len, "%s", errno == ELOOP ? "a symbolic "
-		    "link (name the file itself)" : strerror(errno));
-		return errno == ENOENT ? MANDATE_ENOTFOUND : MANDATE_EIO;
+	if (r == MANDATE_OK && *out_len == 0) {
+		free(*out);
+		*out = NULL;
+		r = MANDATE_ELIMIT;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		say_why(why, why_len, "not a regular file");
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
+	switch (r) {
+	case MANDATE_OK:
+		return r;
+	case MANDATE_EINVAL:
+		if (!S_ISREG(mode)) {
+			say_why(why, why_len, "not a regular file");
+			return MANDATE_EIO;
+		}
 		say_why(why, why_len, "mode %04o: a private key must not be "
 		    "readable or writable by group or others (chmod 600)",
-		    (unsigned)(st.st_mode & 07777));
-		r = MANDATE_EINVAL;       /* fail closed on a readable key */
-		goto out;
-	}
-	if (st.st_size <= 0 || st.st_size > PEM_MAX) {
+		    (unsigned)(mode & 07777));
+		return r;               /* fail closed on a readable key */
+	case MANDATE_ELIMIT:
 		say_why(why, why_len, "empty or larger than %u bytes",
 		    (unsigned)PEM_MAX);
-		r = MANDATE_ELIMIT;
-		goto out;
+		return r;
+	case MANDATE_EIO:
+		say_why(why, why_len, "%s", errno == ELOOP ? "a symbolic "
+		    "link (name the file itself)" : strerror(errno));
+		return errno == ENOENT ? MANDATE_ENOTFOUND : r;
+	default:
+		return r;
 	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = MANDATE_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			say_why(why, why_len, "cannot be read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*out_len = got;
-	buf = NULL;
-	r = MANDATE_OK;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
-		free(buf);
-	}
-	close(fd);
-	return r;
 }
 
 static int

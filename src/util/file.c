@@ -76,8 +76,8 @@ out:
 }
 
 int
-file_read_secret(const char *path, size_t max, char **out, size_t *out_len,
-    mode_t *mode)
+file_read_secret(const char *path, size_t max, bool follow, char **out,
+    size_t *out_len, mode_t *mode)
 {
 	int r = MANDATE_EIO, fd, saved;
 	struct stat st;
@@ -89,7 +89,8 @@ file_read_secret(const char *path, size_t max, char **out, size_t *out_len,
 	if (mode != NULL)
 		*mode = 0;
 	/* O_NONBLOCK: a FIFO put there must not hang the start */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	    (follow ? 0 : O_NOFOLLOW))) < 0)
 		return MANDATE_EIO;
 	if (fstat(fd, &st) != 0)
 		goto out;

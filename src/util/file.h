@@ -17,15 +17,17 @@ int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
 
 /* Read a private key file like file_read_all(), but only a regular file
  * that group and others may neither read nor write (mode 0600 or 0400):
- * such a key is refused, not warned about.  A symlink is followed
- * (certbot's live/ and Kubernetes secret volumes are symlinks); the mode
- * checked is that of the file it names.  *mode (may be NULL) gets its
- * st_mode once it is open.  MANDATE_EINVAL when it is not a regular file
- * or group or others have access (*mode says which), MANDATE_EIO with
- * errno when it cannot be opened or read (EISDIR for a directory),
- * MANDATE_ELIMIT past max.  The caller wipes and frees *out. */
-int file_read_secret(const char *path, size_t max, char **out,
-    size_t *out_len, mode_t *mode);
+ * such a key is refused, not warned about.  With follow, a symlink is
+ * followed (certbot's live/ and Kubernetes secret volumes are symlinks;
+ * the mode checked is that of the file it names); without it, a symlink
+ * is refused (MANDATE_EIO, errno ELOOP), for the keys the daemon writes
+ * itself.  *mode (may be NULL) gets its st_mode once it is open.
+ * MANDATE_EINVAL when it is not a regular file or group or others have
+ * access (*mode says which), MANDATE_EIO with errno when it cannot be
+ * opened or read (ENOENT, EISDIR for a directory), MANDATE_ELIMIT past
+ * max.  The caller wipes and frees *out. */
+int file_read_secret(const char *path, size_t max, bool follow,
+    char **out, size_t *out_len, mode_t *mode);
 
 /* Write data[0..len) to path (never through a symlink) and fsync it.
  * excl: create a new file with `mode` (fails if path exists; removed
