@@ -1574,6 +1574,15 @@ check_subject_spaces(struct ctx *c, const struct ynode *list,
 	}
 }
 
+/* What an issuer is chosen by: a spiffe issuer's trust domain, an oidc
+ * issuer's iss. */
+static const char *
+issuer_claim(const struct config_issuer *is)
+{
+	return is->kind == CONFIG_ISSUER_SPIFFE ? is->trust_domain :
+	    is->issuer;
+}
+
 static int
 get_issuers(struct ctx *c, const struct ynode *v, const char *what,
     struct config_identity *id)
@@ -1627,16 +1636,18 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 				break;
 			}
 		}
-		/* An SVID is checked against the first spiffe issuer of its
-		 * trust domain (identity.c, x509.c): a second one would be
-		 * ignored, e.g. the new CA of a migration. */
+		/* A credential is checked against the first issuer that
+		 * claims it (identity.c, x509.c): a second one would be
+		 * ignored, e.g. the new CA of a migration, or an oidc
+		 * issuer's keys and audiences. */
 		for (size_t j = 0; j < i && !sn.bad[IF_KIND] &&
-		    arr[i].kind == CONFIG_ISSUER_SPIFFE &&
-		    arr[i].trust_domain != NULL; j++) {
-			if (arr[j].kind == CONFIG_ISSUER_SPIFFE &&
-			    arr[j].trust_domain != NULL &&
-			    strcmp(arr[j].trust_domain, arr[i].trust_domain)
-			    == 0) {
+		    issuer_claim(&arr[i]) != NULL; j++) {
+			if (arr[j].kind != arr[i].kind ||
+			    issuer_claim(&arr[j]) == NULL ||
+			    strcmp(issuer_claim(&arr[j]),
+			    issuer_claim(&arr[i])) != 0)
+				continue;
+			if (arr[i].kind == CONFIG_ISSUER_SPIFFE)
 				report(c, sn.val[IF_TD], "%s.trust_domain: "
 				    "'%.40s' and '%.40s' both have '%.40s', "
 				    "and only the first would be used: put "
@@ -1644,26 +1655,14 @@ get_issuers(struct ctx *c, const struct ynode *v, const char *what,
 				    label, arr[j].name ? arr[j].name : "?",
 				    arr[i].name ? arr[i].name : "?",
 				    arr[i].trust_domain);
-				break;
-			}
-		}
-		/* A token is matched to the first oidc issuer of its iss
-		 * (identity.c): a second with the same issuer would be
-		 * ignored, its keys and audiences with it. */
-		for (size_t j = 0; j < i && !sn.bad[IF_KIND] &&
-		    arr[i].kind == CONFIG_ISSUER_OIDC &&
-		    arr[i].issuer != NULL; j++) {
-			if (arr[j].kind == CONFIG_ISSUER_OIDC &&
-			    arr[j].issuer != NULL &&
-			    strcmp(arr[j].issuer, arr[i].issuer) == 0) {
+			else
 				report(c, sn.val[IF_ISSUER], "%s.issuer: '%.40s' "
 				    "and '%.40s' are both '%.80s', and only the "
 				    "first would be used: one issuer per iss",
 				    label, arr[j].name ? arr[j].name : "?",
 				    arr[i].name ? arr[i].name : "?",
 				    arr[i].issuer);
-				break;
-			}
+			break;
 		}
 		if (c->dl && (int)(c->dl->n + c->dl->dropped) != before)
 			r = -1;

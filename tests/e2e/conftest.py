@@ -5,6 +5,7 @@ free 127.0.0.1 port in its own temporary directory (its data dir and, for
 the development instance, its working directory), and is always stopped at
 teardown: SIGTERM, then a kill if it has not exited in time.
 """
+import base64
 import os
 import signal
 import socket
@@ -16,6 +17,21 @@ import requests
 
 BIN = os.path.abspath(os.environ.get("MANDATE_BIN", "build/src/mandate"))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def b64(n):
+    """A P-256 coordinate as JWK base64url (32 bytes, unpadded)."""
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def jwk(key, kid, use=None):
+    """The public JWK of an EC P-256 private key (cryptography), ES256."""
+    pub = key.public_key().public_numbers()
+    k = {"kty": "EC", "crv": "P-256", "x": b64(pub.x), "y": b64(pub.y),
+         "kid": kid, "alg": "ES256"}
+    if use:
+        k["use"] = use
+    return k
 
 
 def free_port():

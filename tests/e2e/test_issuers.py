@@ -10,7 +10,6 @@ her decisions, and the policies, `api_auth.bearer_subjects` and the tokens
 issued for her own tasks see her by that name.  A configuration with two
 OIDC issuers without a prefix does not start at all.
 """
-import base64
 import json
 import subprocess
 import time
@@ -18,6 +17,8 @@ import urllib.parse
 
 import pytest
 import requests
+
+from conftest import jwk
 
 jwt = pytest.importorskip("jwt")            # Debian: python3-jwt
 ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
@@ -28,19 +29,6 @@ CORP = "https://corp.test"
 PARTNER = "https://partner.test"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 TT_JWT = "urn:ietf:params:oauth:token-type:jwt"
-
-
-def b64(n):
-    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
-
-
-def jwk(key, kid, use=None):
-    pub = key.public_key().public_numbers()
-    k = {"kty": "EC", "crv": "P-256", "x": b64(pub.x), "y": b64(pub.y),
-         "kid": kid, "alg": "ES256"}
-    if use:
-        k["use"] = use
-    return k
 
 
 class Issuers:
