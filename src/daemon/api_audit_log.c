@@ -552,17 +552,35 @@ h_checkpoint(struct http_request *req, void *arg)
 	http_respond_json(req, body != NULL ? 200 : 500, body);
 }
 
-/* The current tree size; 0 after answering 500. */
+/* The tree size to check a proof's size against, at least `want` when
+ * the log holds that many leaves; 0 after answering 500.  The store's
+ * tree head is published just after the commit that makes records
+ * readable, so a client that has just read record N may ask for size N
+ * before the head says N: then the leaf itself is looked for, and a
+ * committed leaf is a committed size (leaves are append-only, and the
+ * proofs are computed from the stored leaves). */
 static int
-tree_size(struct daemon *d, struct http_request *req, int64_t *size)
+tree_size(struct daemon *d, struct http_request *req, int64_t want,
+    int64_t *size)
 {
+	struct store_audit_leaf leaf;
 	merkle_hash root;
+	size_t got = 0;
 	int r;
 
 	if ((r = store_audit_tree_head(d->store, size, root)) != MANDATE_OK) {
 		audit_server_error(d, req, "audit tree head", r);
 		return 0;
 	}
+	if (want <= *size)
+		return 1;
+	if ((r = store_audit_leaves(d->store, want - 1, 1, &leaf, &got)) !=
+	    MANDATE_OK) {
+		audit_server_error(d, req, "audit tree head", r);
+		return 0;
+	}
+	if (got == 1)
+		*size = want;
 	return 1;
 }
 
@@ -582,7 +600,8 @@ h_inclusion(struct http_request *req, void *arg)
 	if (!api_authenticate(d, req, &caller))
 		return;
 	if (!query_int(req, "index", 0, &index) ||
-	    !query_int(req, "size", 1, &size) || !tree_size(d, req, &have))
+	    !query_int(req, "size", 1, &size) ||
+	    !tree_size(d, req, size, &have))
 		return;
 	if (size > have) {
 		http_respond_error(req, 400, "invalid_request",
@@ -630,7 +649,7 @@ h_consistency(struct http_request *req, void *arg)
 	if (!api_authenticate(d, req, &caller))
 		return;
 	if (!query_int(req, "from", 1, &from) ||
-	    !query_int(req, "to", 1, &to) || !tree_size(d, req, &have))
+	    !query_int(req, "to", 1, &to) || !tree_size(d, req, to, &have))
 		return;
 	if (from > to) {
 		http_respond_error(req, 400, "invalid_request",

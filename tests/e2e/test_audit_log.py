@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -268,6 +269,59 @@ def test_checkpoints_and_proofs(dev):
     r = requests.get(dev.url + "/v1/audit/proof/consistency", timeout=10,
                      params={"from": "0001", "to": "00000000000000000002"})
     assert r.status_code == 200, r.text
+
+
+def test_proofs_of_records_just_read(dev):
+    """A record that GET /v1/audit has shown can be proved at once: the
+    store's tree head is published just after the commit that makes the
+    record readable, and a proof asked for in between used to be refused
+    as "larger than the audit log" (a tenth of the rounds at a few
+    thousand records a second)."""
+    stop = threading.Event()
+
+    def write():
+        with requests.Session() as s:
+            while not stop.is_set():
+                s.post(dev.url + "/access/v1/evaluation", timeout=10, json={
+                    "subject": {"type": "Agent", "id": "a"},
+                    "action": {"name": "read_ticket"},
+                    "resource": {"type": "Ticket", "id": "t"}})
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for t in writers:
+        t.start()
+    refused, rounds = [], 0
+    try:
+        with requests.Session() as s:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and rounds < 600:
+                rounds += 1
+                e = s.get(dev.url + "/v1/audit", timeout=10,
+                          params={"order": "desc", "limit": 1}).json()["events"][0]
+                # ids are dense from 1: record id N is leaf N - 1
+                r = s.get(dev.url + "/v1/audit/proof/inclusion", timeout=10,
+                          params={"index": e["id"] - 1, "size": e["id"]})
+                if r.status_code != 200:
+                    refused.append(r.text)
+                    continue
+                assert r.json()["event_id"] == e["id"]
+                r = s.get(dev.url + "/v1/audit/proof/consistency", timeout=10,
+                          params={"from": 1, "to": e["id"]})
+                if r.status_code != 200:
+                    refused.append(r.text)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join()
+    assert rounds >= 50
+    assert not refused, "%d of %d rounds refused: %s" % (
+        len(refused), rounds, refused[0])
+    # a size past the log is still refused
+    e = requests.get(dev.url + "/v1/audit", timeout=10,
+                     params={"order": "desc", "limit": 1}).json()["events"][0]
+    r = requests.get(dev.url + "/v1/audit/proof/inclusion", timeout=10,
+                     params={"index": 0, "size": e["id"] + 1000})
+    assert r.status_code == 400 and "size is larger" in r.text, r.text
 
 
 def verify(data_dir, *extra):
