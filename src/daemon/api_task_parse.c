@@ -72,6 +72,25 @@ no_c1(struct str s)
 	return true;
 }
 
+/* No Unicode bidirectional override, embedding or isolate (U+202A-U+202E,
+ * U+2066-U+2069; in UTF-8 E2 80 AA-AE and E2 81 A6-A9): text that shows
+ * one thing and says another ("Trojan Source", CVE-2021-42574), in front
+ * of a person who reads an objective to approve a call.  The marks
+ * (U+200E, U+200F, U+061C) reorder nothing and stay allowed. */
+static bool
+no_bidi_override(struct str s)
+{
+	for (size_t i = 0; i + 2 < s.n; i++) {
+		unsigned char a = (unsigned char)s.p[i],
+		    b = (unsigned char)s.p[i + 1], c = (unsigned char)s.p[i + 2];
+
+		if (a == 0xe2 && ((b == 0x80 && c >= 0xaa && c <= 0xae) ||
+		    (b == 0x81 && c >= 0xa6 && c <= 0xa9)))
+			return false;
+	}
+	return true;
+}
+
 /* No control characters at all (docs/api.md): C0, DEL and C1. */
 static bool
 printable(struct str s, bool line_ends)
@@ -393,6 +412,11 @@ daemon_task_request_parse(struct arena *a, const char *body, size_t len,
 		return fail(err, err_len, MANDATE_EINVAL, "objective contains "
 		    "control characters (only tabs and line ends, LF or CR LF, "
 		    "are allowed)");
+	if (!no_bidi_override(j->u.s))
+		return fail(err, err_len, MANDATE_EINVAL, "objective contains "
+		    "a bidirectional override, embedding or isolate "
+		    "(U+202A-U+202E, U+2066-U+2069), which can make it show "
+		    "other text than it holds");
 	out->objective = j->u.s;
 
 	j = ajson_get(root, "intents");

@@ -200,6 +200,10 @@ def test_malformed_json(dev, body):
     {"objective": "a\rb"}, {"objective": "ab\r"}, {"objective": "a\u0085b"},
     {"objective": "a\u009bb"}, {"agent": "user\u0085x"},
     {"intents": [{"action": "r", "resource": 'Tool::"R\u0080"'}]},
+    # bidirectional overrides, embeddings and isolates: an objective that
+    # shows one thing to the person who approves and says another
+    {"objective": "pay \u202eecivni\u202c"}, {"objective": "a\u202ab"},
+    {"objective": "x\u2066y\u2069"}, {"objective": "\u2068z"},
 ])
 def test_bad_fields(dev, change):
     r = create(dev, **change)
@@ -231,7 +235,11 @@ def test_intents_past_the_store_bound(dev):
 def test_objective_line_ends(dev):
     # tabs and line ends, LF or CR LF, are the control characters an
     # objective may have; U+00A0 and the like are text
-    for objective in ("step 1\r\nstep 2\r\n", "a\n\tb", "a\u00a0b\u00ff"):
+    for objective in ("step 1\r\nstep 2\r\n", "a\n\tb", "a\u00a0b\u00ff",
+                      # the directional marks reorder nothing
+                      "\u05e9\u05dc\u05d5\u05dd\u200f 1", "a\u200eb\u061c",
+                      # neighbours of the refused ranges
+                      "\u2029\u202f\u2065\u206a"):
         r = create(dev, objective=objective)
         assert r.status_code == 201, (objective, r.text)
         assert r.json()["objective"] == objective
