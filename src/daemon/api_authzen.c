@@ -727,6 +727,29 @@ respond_one(struct http_request *req, const struct az_out *o)
 	http_respond(req, 200, "application/json", buf, n);
 }
 
+/* A single evaluation refused as malformed once it was recorded (a
+ * context that Cedar cannot take, a request that does not conform to
+ * policies.schema): 400, with the id of the deny's record so that the
+ * caller can find it, as a decision's answer carries its id. */
+static void
+respond_invalid(struct http_request *req, const struct az_out *o)
+{
+	json_t *j;
+
+	if (o->id[0] == '\0') {
+		http_respond_error(req, 400, "invalid_request", o->err);
+		return;
+	}
+	j = json_pack("{s:s,s:s,s:s}", "error", "invalid_request",
+	    "error_description", o->err, "decision_id", o->id);
+	if (j == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return;
+	}
+	http_response_header(req, "Cache-Control", "no-store");
+	http_respond_json(req, 400, j);
+}
+
 /* A single evaluation's answer when its decision record cannot be
  * written after all (see api_audit): a deny. */
 static int
@@ -828,7 +851,7 @@ h_evaluation(struct http_request *req, void *arg)
 	if (o.id[0] != '\0')
 		(void)hold_deny_id(req, o.id);
 	if (r == MANDATE_EINVAL)
-		http_respond_error(req, 400, "invalid_request", o.err);
+		respond_invalid(req, &o);
 	else if (r == MANDATE_ENOMEM)
 		http_respond_error(req, 500, "server_error", NULL);
 	else
@@ -868,7 +891,7 @@ h_evaluations(struct http_request *req, void *arg)
 		if (o.id[0] != '\0')
 			(void)hold_deny_id(req, o.id);
 		if (r == MANDATE_EINVAL)
-			http_respond_error(req, 400, "invalid_request", o.err);
+			respond_invalid(req, &o);
 		else if (r == MANDATE_ENOMEM)
 			http_respond_error(req, 500, "server_error", NULL);
 		else

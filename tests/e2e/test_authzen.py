@@ -9,6 +9,7 @@ SIGHUP and a file change, a broken set keeping the old one in force.
 import json
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -598,11 +599,14 @@ def test_requests_are_validated_against_the_schema(start_daemon, tmp_path):
         "decision"] is True
     assert post(d, EVAL, dict(base, context={"amount": 5000})).json()[
         "decision"] is False
+    refused = []
     for ctx in ({"amount": "5000"}, {"amount": 5, "urgent": "yes"},
                 {"amount": True}):
         r = post(d, EVAL, dict(base, context=ctx))
         assert r.status_code == 400, (ctx, r.text)
         assert "policies.schema" in r.json()["error_description"], r.text
+        # the refusal is a recorded deny, and the 400 names its record
+        refused.append(r.json()["decision_id"])
     r = post(d, EVAL, dict(base, context={}))
     assert r.status_code == 400 and "`amount`" in r.text, r.text
     # a resource or principal type the action does not apply to
@@ -617,6 +621,17 @@ def test_requests_are_validated_against_the_schema(start_daemon, tmp_path):
     assert r.status_code == 200, r.text
     assert [e["decision"] for e in r.json()["evaluations"]] == [True, False]
     assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(str(tmp_path / "data" / "mandate.db"))
+    recs = {}
+    for (f,) in db.execute("SELECT fields_json FROM audit_events"
+                           " WHERE type = 'decision'"):
+        f = json.loads(f)
+        recs[f["decision_id"]] = f
+    db.close()
+    assert len(refused) == 3
+    for did in refused:
+        assert recs[did]["decision"] is False, recs.get(did)
+        assert "policies.schema" in json.dumps(recs[did]["errors"])
 
 
 def test_action_search_takes_the_policies_actions(start_daemon, tmp_path):
