@@ -1394,6 +1394,12 @@ creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
  * yet is refused: every client would refuse it, so serving it (or putting
  * it in place of a good one at a reload) only breaks every connection.
  * On error srv->error says why. */
+/* A certificate issued a moment ago by a CA whose clock is ahead of ours
+ * (notBefore is usually the time of issue) is taken: refused, a renewal
+ * followed by SIGHUP would keep the old certificate until the next reload,
+ * however close its end.  Five minutes, as TLS clients commonly allow. */
+#define TLS_NOT_BEFORE_SKEW 300
+
 static int
 creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
     const char *ca_pem, struct tls_creds **out)
@@ -1434,7 +1440,7 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 		return MANDATE_EINVAL;
 	}
 	now = (int64_t)time(NULL);
-	if (not_after <= now || not_before > now) {
+	if (not_after <= now || not_before > now + TLS_NOT_BEFORE_SKEW) {
 		char when[32], clock[32];
 
 		utc_text(not_after <= now ? not_after : not_before, when);

@@ -443,6 +443,35 @@ def test_tls_certificate_out_of_validity_is_refused_at_start(start_daemon, pki):
                 % pki.dir + says) in d.log_text(), d.log_text()
 
 
+def test_tls_certificate_issued_by_a_clock_ahead_is_taken(start_daemon, pki):
+    """A certificate whose notBefore is a minute ahead of our clock (its CA's
+    clock is ahead) is taken, so that a renewal is not refused for seconds
+    of skew; an hour ahead it is still refused (the test above).  (Clients
+    with our clock refuse it for that minute, so the check here does not
+    verify the chain.)"""
+    import time
+    import urllib3
+    k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                     ExtendedKeyUsageOID.SERVER_AUTH, (60, 7200))
+    write_pair(pki.dir, "server", k, c)
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    deadline = time.monotonic() + 10
+    while True:
+        assert d.proc.poll() is None, d.log_text()
+        try:
+            r = requests.get("https://127.0.0.1:%d/readyz" % d.port,
+                             verify=False, cert=pki.orch, timeout=1)
+            if r.status_code == 200:
+                break
+        except requests.exceptions.RequestException:
+            pass
+        assert time.monotonic() < deadline, d.log_text()
+        time.sleep(0.05)
+    d.was_ready = True
+    assert "not valid before" not in d.log_text()
+
+
 def test_tls_reload_keeps_a_valid_certificate(start_daemon, pki):
     """SIGHUP with a certificate that has expired or is not valid yet
     changes nothing: the one in use stays, logged and audited as
