@@ -340,8 +340,20 @@ def test_sighup_during_start_up_is_a_reload(tmp_path):
     end it (SIGHUP's default action): it is kept, and is a reload once
     the daemon runs."""
     # (from the command's first instruction: a signal before the
-    # program runs at all is the system's)
-    for delay in (0.03, 0.1, 0.3):
+    # program runs at all is the system's, so the signal is sent once
+    # the program runs, when /proc says SIGHUP is caught or the first
+    # log line is out (the start-up's first step: without the early
+    # handler a SIGHUP then still ended it), and then after each delay
+    # into the start-up; a fixed delay from the fork raced a loaded
+    # machine's exec and dynamic linking)
+    def hup_caught(pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1))
+        return False
+
+    for delay in (0, 0.03, 0.1, 0.3):
         port = conftest_free_port()
         log = tmp_path / ("hup-%s.log" % delay)
         with open(log, "w") as out:
@@ -349,6 +361,11 @@ def test_sighup_during_start_up_is_a_reload(tmp_path):
                                   "127.0.0.1:%d" % port], cwd=str(tmp_path),
                                  stdout=out, stderr=subprocess.STDOUT)
         try:
+            deadline = time.monotonic() + 10
+            while not hup_caught(p.pid) and log.stat().st_size == 0:
+                assert p.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "SIGHUP never caught"
+                time.sleep(0.001)
             time.sleep(delay)
             p.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + 10
