@@ -33,3 +33,47 @@ def test_batch_of_task_bound_items_is_answered(ctl):
     ev = r.json()["evaluations"]
     assert len(ev) == 256
     assert not any(e["decision"] for e in ev)      # outside the intents
+
+
+SEARCH_CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/p.cedar]
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def test_search_stops_before_its_memory_runs_out(start_daemon, tmp_path):
+    """A search whose candidates are denied evaluates many of them in one
+    request; each one's evaluation stays in the request's memory until the
+    answer.  It ran out of that allowance before the candidate bound
+    (AUTHZEN_MAX_SCAN, AUTHZEN_MAX_WORK) and the connection closed without
+    an answer; the page now ends early with a token to go on."""
+    n = 3000
+    ents = [{"uid": {"type": "user", "id": "u%d" % i}, "attrs": {}, "parents": []}
+            for i in range(n)]
+    (tmp_path / "entities.json").write_text(json.dumps(ents))
+    (tmp_path / "p.cedar").write_text(
+        '@id("last") permit (principal == user::"u%d", action, resource);\n' % (n - 1))
+    d = start_daemon(SEARCH_CONFIG)
+    q = {"action": {"name": "view"}, "resource": {"type": "doc", "id": "d"},
+         "subject": {"type": "user"}, "context": {"pad": ["x%d" % i for i in range(400)]},
+         "page": {"limit": 1}}
+    found, pages, token = [], 0, None
+    while pages < 20:
+        if token:
+            q["page"]["token"] = token
+        r = requests.post(d.url + "/access/v1/search/subject", json=q, timeout=30)
+        assert r.status_code == 200, r.text[:200]
+        pages += 1
+        found += [x["id"] for x in r.json()["results"]]
+        token = r.json()["page"]["next_token"]
+        if not token:
+            break
+    assert found == ["u%d" % (n - 1)]
+    assert pages > 1        # the first page could not hold every candidate
+    assert not token
