@@ -77,3 +77,28 @@ def test_search_stops_before_its_memory_runs_out(start_daemon, tmp_path):
     assert found == ["u%d" % (n - 1)]
     assert pages > 1        # the first page could not hold every candidate
     assert not token
+
+
+def test_constraint_check_is_bounded(ctl, tmp_path):
+    """An argument sent as a list is checked element by element against
+    each intent's constraints: 64 intents with a one_of of 256 values
+    each and a list of 2,000 elements that fit all but the last made
+    32 million comparisons (a 30 KB request took seconds of CPU).  The
+    check now has a budget; past it the call is denied before the
+    policies, and the decision record says why."""
+    from test_agent_ctx import _audit, evaluate
+    d, iss = ctl
+    values = list(range(1000, 1255)) + [7]       # 7 last: a full scan
+    task = new_task(d, iss, intents=[
+        {"action": "read_file", "constraints": {"n": {"one_of": values}}}] * 64)
+    m = {"token": token(d, iss, task)}
+    # within the budget: a short list matches the first intent
+    assert evaluate(d, iss, "read_file", "File", "handbook", m,
+                    arguments={"n": [7] * 10})[0] is True
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m,
+                       arguments={"n": [7] * 2000 + [8]})
+    assert ok is False
+    rec = [f for f in _audit(tmp_path, "decision", task["id"])
+           if f.get("decision_id") == did]
+    assert len(rec) == 1, rec
+    assert "constraints" in rec[0].get("deny_reason", ""), rec[0]
