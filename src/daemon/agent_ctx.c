@@ -253,24 +253,42 @@ utf8_chars(const char *s, size_t n)
 	return c;
 }
 
-/* One scalar argument value against one constraint. */
+/* Take n steps of the budget *left; false (and nothing taken) when it
+ * holds fewer. */
 static bool
-match_one(json_t *con, const json_t *v)
+take_steps(size_t *left, size_t n)
+{
+	if (n > *left)
+		return false;
+	*left -= n;
+	return true;
+}
+
+/* One scalar argument value against one constraint: 1 match, 0 no
+ * match, -1 when the budget *left ran out first (a step for the value,
+ * one for each value of a list it is looked up in). */
+static int
+match_one(json_t *con, const json_t *v, size_t *left)
 {
 	const char *op;
 	json_t *ov;
 
+	if (!take_steps(left, 1))
+		return -1;
 	if (!is_scalar(v))
-		return false;
+		return 0;
 	if (is_scalar(con))
 		return scalar_equal(con, v);
 	if (json_is_array(con))
-		return in_list(con, v);
+		return take_steps(left, json_array_size(con)) ?
+		    in_list(con, v) : -1;
 	if (!json_is_object(con) || json_object_size(con) == 0)
-		return false;
+		return 0;
 	json_object_foreach(con, op, ov) {
 		bool ok;
 		if (strcmp(op, "one_of") == 0) {
+			if (!take_steps(left, json_array_size(ov)))
+				return -1;
 			ok = json_is_array(ov) && in_list(ov, v);
 		} else if (strcmp(op, "min") == 0 || strcmp(op, "max") == 0) {
 			double x = json_number_value(v), b = json_number_value(ov);
@@ -302,23 +320,25 @@ match_one(json_t *con, const json_t *v)
 			ok = false;        /* unknown: never silently true */
 		}
 		if (!ok)
-			return false;
+			return 0;
 	}
-	return true;
+	return 1;
 }
 
-bool
-agent_constraints_match(json_t *constraints, const json_t *arguments)
+int
+agent_constraints_match_bounded(json_t *constraints,
+    const json_t *arguments, size_t *steps_left)
 {
 	const char *key;
 	json_t *con;
+	int m;
 
 	if (constraints == NULL || json_object_size(constraints) == 0)
-		return true;
+		return 1;
 	/* (no arguments at all: only "absent" constraints are met) */
 	if (!json_is_object(constraints) || (arguments != NULL &&
 	    !json_is_object(arguments)))
-		return false;
+		return 0;
 	json_object_foreach(constraints, key, con) {
 		json_t *v = json_object_get(arguments, key);
 		size_t i;
@@ -330,25 +350,34 @@ agent_constraints_match(json_t *constraints, const json_t *arguments)
 			    json_array_size(v) == 0) && !(json_is_string(v) &&
 			    json_string_length(v) == 0) && !(json_is_object(v) &&
 			    json_object_size(v) == 0))
-				return false;
+				return 0;
 			continue;
 		}
 		if (v == NULL)
-			return false;      /* a constrained argument must be sent */
+			return 0;          /* a constrained argument must be sent */
 		if (json_is_array(v)) {
 			/* a list argument: every element must fit, and an
 			 * empty one has no value to check (as if absent) */
 			if (json_array_size(v) == 0)
-				return false;
+				return 0;
 			json_array_foreach(v, i, e)
-				if (!match_one(con, e))
-					return false;
+				if ((m = match_one(con, e, steps_left)) != 1)
+					return m;
 			continue;
 		}
-		if (!match_one(con, v))
-			return false;
+		if ((m = match_one(con, v, steps_left)) != 1)
+			return m;
 	}
-	return true;
+	return 1;
+}
+
+bool
+agent_constraints_match(json_t *constraints, const json_t *arguments)
+{
+	size_t left = SIZE_MAX;
+
+	return agent_constraints_match_bounded(constraints, arguments,
+	    &left) == 1;
 }
 
 /* ---- task resolution ---- */
@@ -409,15 +438,19 @@ action_granted(const json_t *token_acts, struct str action)
 }
 
 /* Build context.task's intents and intent_match from the stored intents
- * (bounded by the token's actions when a token named the task).  -1 on
- * ENOMEM or unreadable intents (deny). */
+ * (bounded by the token's actions when a token named the task).
+ * MANDATE_ELIMIT when checking the arguments against the intents'
+ * constraints would take more than AGENT_MAX_MATCH_STEPS (a long list
+ * argument against many intents' one_of lists: its cost is the product
+ * of the three); MANDATE_EINTERNAL on ENOMEM or unreadable intents.
+ * Either is a deny. */
 static int
 match_intents(struct agent_ctx *c, const json_t *token_acts,
     const json_t *arguments, json_t *names, bool *match)
 {
 	json_t *intents, *it;
-	size_t i;
-	int r = -1;
+	size_t i, left = AGENT_MAX_MATCH_STEPS;
+	int r = MANDATE_EINTERNAL, m;
 
 	*match = false;
 	intents = json_loadb(c->t.intents_json.p, c->t.intents_json.n, 0, NULL);
@@ -444,11 +477,18 @@ match_intents(struct agent_ctx *c, const json_t *token_acts,
 		    strcmp(json_string_value(res), c->resource_uid) != 0))
 			continue;
 		if (con != NULL && !json_is_null(con) &&
-		    !agent_constraints_match(con, arguments))
+		    (m = agent_constraints_match_bounded(con, arguments,
+		    &left)) != 1) {
+			if (m < 0) {
+				*match = false;
+				r = MANDATE_ELIMIT;
+				goto out;
+			}
 			continue;
+		}
 		*match = true;
 	}
-	r = 0;
+	r = MANDATE_OK;
 out:
 	json_decref(intents);
 	return r;
@@ -496,11 +536,15 @@ fill_context(struct daemon *d, struct agent_ctx *c, struct http_request *req,
 		if (json_object_set_new(counts, k, json_integer(ss.counts[i])))
 			goto out;
 	}
-	if (match_intents(c, token_acts, json_object_get(context, "arguments"),
-	    names, &c->intent_match) != 0) {
-		r = MANDATE_EINTERNAL;
+	if ((r = match_intents(c, token_acts, json_object_get(context,
+	    "arguments"), names, &c->intent_match)) != MANDATE_OK) {
+		if (r == MANDATE_ELIMIT)
+			c->why = "arguments too large to check against the "
+			    "task's constraints (at most "
+			    AGENT_MAX_MATCH_STEPS_TEXT " steps)";
 		goto out;
 	}
+	r = MANDATE_ENOMEM;
 	task = json_pack("{s:s%,s:s%,s:s%,s:s%,s:O,s:b,s:I,s:s,s:I,s:I,s:I}",
 	    "id", c->t.id.p, c->t.id.n,
 	    "objective", c->t.objective.p, c->t.objective.n,
@@ -739,7 +783,7 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
 	}
 	if ((r = fill_context(d, c, req, context, token_acts)) != MANDATE_OK) {
 		c->usable = false;
-		if (r == MANDATE_ELIMIT)
+		if (r == MANDATE_ELIMIT && c->why == NULL)
 			c->why = "task session past its limit of "
 			    STORE_MAX_SESSION_TEXT " labels and actions";
 		goto out;

@@ -174,4 +174,19 @@ int agent_constraints_check(const char *json, size_t len, char *err,
 bool agent_constraints_match(json_t *constraints,
     const json_t *arguments);
 
+/*
+ * The same check within a budget of steps (*steps_left, decreased by
+ * what it took): a step for each argument value checked, one for each
+ * value of a one_of or list it is looked up in.  1 match, 0 no match,
+ * -1 when the budget ran out before the answer was known.  An
+ * evaluation checks all of a task's intents within one budget of
+ * AGENT_MAX_MATCH_STEPS, and is denied when it runs out: the work is
+ * otherwise the product of the list's length, the intents and their
+ * one_of lists (a 30 KB request against 64 intents took seconds).
+ */
+#define AGENT_MAX_MATCH_STEPS      100000
+#define AGENT_MAX_MATCH_STEPS_TEXT "100000"
+int agent_constraints_match_bounded(json_t *constraints,
+    const json_t *arguments, size_t *steps_left);
+
 #endif

@@ -23,9 +23,9 @@
  * entity files (the schema's: by name); each one is authorized as
  * a full evaluation.  A page token is the index of the candidate where
  * the next page starts; one request evaluates at most AUTHZEN_MAX_SCAN
- * candidates and AUTHZEN_MAX_WORK bytes of context and properties in all
- * (a page may then hold fewer results than its limit, with a token to go
- * on).
+ * candidates and AUTHZEN_MAX_WORK bytes of context and properties in all,
+ * and no more than its memory allowance holds with the answer (a page
+ * may then hold fewer results than its limit, with a token to go on).
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +37,9 @@
 #include "util/status.h"
 
 #define AZ_ERR 512
+/* request memory kept for a search's answer besides its results' text:
+ * the answer's head, the page token, the arena's alignment */
+#define SEARCH_ANSWER_RESERVE (16u << 10)
 
 struct az_out {
 	bool decision;
@@ -955,6 +958,8 @@ struct search_walk {
 	size_t cand;            /* index of the next candidate */
 	size_t scanned;         /* candidates evaluated by this request */
 	size_t work;            /* bytes of JSON they evaluated */
+	size_t cand_mem;        /* most request memory one candidate took */
+	size_t answer_mem;      /* what the answer's text may take, at most */
 	size_t offset, limit;
 	size_t n_results;
 	bool stop;              /* page full, or the scan bound reached */
@@ -963,17 +968,35 @@ struct search_walk {
 	int status;
 };
 
+/* Room in the request's memory allowance for one more candidate (as
+ * much as the largest one took so far) and then the answer (its text is
+ * dumped and copied in the request's arena: twice answer_mem, and the
+ * head).  Every candidate's evaluation stays in that arena until the
+ * answer, so without this check a search over a large entity set ran
+ * out of it long before AUTHZEN_MAX_SCAN and could not even answer. */
+static bool
+search_mem_left(const struct search_walk *w)
+{
+	const struct arena *a = w->req->arena;
+	size_t need = w->cand_mem + 2 * w->answer_mem + SEARCH_ANSWER_RESERVE;
+
+	return a->limit == 0 || (a->used_total <= a->limit &&
+	    need <= a->limit - a->used_total);
+}
+
 /* One candidate (cedar_entities_each callback).  Candidates before the
  * page's offset are skipped unevaluated; the page ends at the first
  * permitted candidate past its limit (so that a next page is announced
- * only when it has a result) or after AUTHZEN_MAX_SCAN evaluations. */
+ * only when it has a result), after AUTHZEN_MAX_SCAN evaluations or
+ * AUTHZEN_MAX_WORK bytes of context, or when the request's memory
+ * allowance could not hold another candidate and the answer. */
 static int
 search_one(void *arg, const char *id, size_t id_len)
 {
 	struct search_walk *w = arg;
 	struct authzen_eval e = w->q;
 	struct az_out o;
-	size_t idx = w->cand++;
+	size_t idx = w->cand++, used;
 	int r;
 
 	if (idx < w->offset)
@@ -981,13 +1004,15 @@ search_one(void *arg, const char *id, size_t id_len)
 	/* bounded in candidates and in the context they evaluate (the
 	 * first one always runs, so that every page makes progress) */
 	if (w->scanned >= AUTHZEN_MAX_SCAN || (w->scanned > 0 &&
-	    w->work + authzen_eval_cost(&w->q) > AUTHZEN_MAX_WORK)) {
+	    (w->work + authzen_eval_cost(&w->q) > AUTHZEN_MAX_WORK ||
+	    !search_mem_left(w)))) {
 		w->stop = true;
 		w->next = idx;
 		return MANDATE_ELIMIT;
 	}
 	w->scanned++;
 	w->work += authzen_eval_cost(&w->q);
+	used = w->req->arena->used_total;
 	switch (w->kind) {
 	case AUTHZEN_SEARCH_SUBJECT:
 		e.subject.id = str_make(id, id_len);
@@ -1001,6 +1026,8 @@ search_one(void *arg, const char *id, size_t id_len)
 	}
 	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
 	    false, &e, &o);
+	if (w->req->arena->used_total - used > w->cand_mem)
+		w->cand_mem = w->req->arena->used_total - used;
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {
 		az_out_clear(&o);
 		return w->status = r;
@@ -1022,6 +1049,11 @@ search_one(void *arg, const char *id, size_t id_len)
 			return w->status = MANDATE_ENOMEM;
 		}
 		w->n_results++;
+		/* the id JSON-escaped (6 bytes a byte at worst), its type and
+		 * the punctuation */
+		w->answer_mem += 6 * id_len + 6 * (w->kind ==
+		    AUTHZEN_SEARCH_SUBJECT ? e.subject.type.n :
+		    e.resource.type.n) + 32;
 	}
 	az_out_clear(&o);
 	return MANDATE_OK;

@@ -3242,21 +3242,19 @@ sq_session_get(void *impl, struct str task_id, struct arena *a,
 	sqlite3_stmt *q;
 	struct str *names = NULL;
 	int64_t *counts = NULL;
-	int *kinds = NULL;
-	size_t n = 0, nl = 0, na = 0;
+	int kind;
+	size_t n = 0, cap = 0, nl = 0, na = 0;
 	int r, rc = SQLITE_DONE;
 
+	/* The arrays grow with the rows found (at most twice what the
+	 * session holds) rather than STORE_MAX_SESSION rows each time: a
+	 * batch or a search decides many evaluations of one task in one
+	 * request arena, and 28 KB each ran out of it (issue: a batch of
+	 * 256 task-bound items got no answer). */
 	if ((r = op_begin(impl, "session_get", &op)) != MANDATE_OK)
 		return r;
 	if ((q = op_stmt(&op, ST_SESSION_READ, &r)) == NULL)
 		goto out;
-	if ((names = arena_calloc(a, STORE_MAX_SESSION, sizeof(*names))) ==
-	    NULL || (counts = arena_calloc(a, STORE_MAX_SESSION,
-	    sizeof(*counts))) == NULL || (kinds = arena_calloc(a,
-	    STORE_MAX_SESSION, sizeof(*kinds))) == NULL) {
-		r = MANDATE_ENOMEM;
-		goto out;
-	}
 	if (bind_str(q, 1, task_id) ||
 	    sqlite3_bind_int64(q, 2, STORE_MAX_SESSION + 1)) {
 		r = op_fail(&op, sqlite3_errcode(op.c->db));
@@ -3268,10 +3266,25 @@ sq_session_get(void *impl, struct str task_id, struct arena *a,
 			r = MANDATE_ELIMIT;
 			break;
 		}
-		kinds[n] = sqlite3_column_int(q, 0);
+		if (n == cap) {
+			size_t nc = cap == 0 ? 16 : cap * 2;
+
+			if (nc > STORE_MAX_SESSION)
+				nc = STORE_MAX_SESSION;
+			names = arena_realloc(a, names, cap * sizeof(*names),
+			    nc * sizeof(*names));
+			counts = arena_realloc(a, counts, cap * sizeof(*counts),
+			    nc * sizeof(*counts));
+			if (names == NULL || counts == NULL) {
+				r = MANDATE_ENOMEM;
+				break;
+			}
+			cap = nc;
+		}
+		kind = sqlite3_column_int(q, 0);
 		counts[n] = sqlite3_column_int64(q, 2);
 		r = col_str(q, 1, a, &names[n]);
-		if (kinds[n] == 0)
+		if (kind == 0)
 			nl++;
 		else
 			na++;

@@ -178,6 +178,38 @@ test_constraints_match(void **state)
 	}
 }
 
+/* The budget: a step per argument value, one per value of the list it is
+ * looked up in; running out is neither a match nor a miss. */
+static void
+test_constraints_match_bounded(void **state)
+{
+	json_t *con = json_loads("{\"n\":{\"one_of\":[1,2,3,4]},"
+	    "\"s\":[\"a\",\"b\"]}", 0, NULL);
+	json_t *args = json_loads("{\"n\":[4,4,4],\"s\":\"b\"}", 0, NULL);
+	json_t *miss = json_loads("{\"n\":[4,4,5],\"s\":\"b\"}", 0, NULL);
+	size_t left;
+
+	(void)state;
+	assert_non_null(con);
+	assert_non_null(args);
+	assert_non_null(miss);
+	/* n: 3 values x (1 + 4), s: 1 + 2 */
+	left = 18;
+	assert_int_equal(agent_constraints_match_bounded(con, args, &left), 1);
+	assert_int_equal(left, 0);
+	left = 17;
+	assert_int_equal(agent_constraints_match_bounded(con, args, &left), -1);
+	/* a miss found within the budget is a miss */
+	left = 15;
+	assert_int_equal(agent_constraints_match_bounded(con, miss, &left), 0);
+	/* unbounded, as before */
+	assert_true(agent_constraints_match(con, args));
+	assert_false(agent_constraints_match(con, miss));
+	json_decref(con);
+	json_decref(args);
+	json_decref(miss);
+}
+
 /* ---- against a daemon ---- */
 
 struct fx {
@@ -736,6 +768,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_constraints_check),
 		cmocka_unit_test(test_constraints_match),
+		cmocka_unit_test(test_constraints_match_bounded),
 		T(test_no_task_strips_reserved),
 		T(test_token_flow),
 		T(test_token_actions_bound_intents),

@@ -636,6 +636,46 @@ test_long_chain(void **state)
 	free(buf);
 }
 
+static void
+test_diamond_closure_is_bounded(void **state)
+{
+	/* 100 leaves under the same 450 groups, each under the same 450
+	 * tops: 900 ancestors a leaf, but its walk follows 450 * 451 links;
+	 * 100 leaves pass ENT_MAX_CLOSURE_STEPS (20M), which used to load
+	 * after seconds of work for 4 MB of text */
+	enum { TOPS = 450, MIDS = 450, LEAVES = 100 };
+	size_t cap = (size_t)(MIDS * TOPS + LEAVES * MIDS) * 40 + 200000, n = 0;
+	char *buf = malloc(cap);
+	struct cedar_entities *es = NULL;
+	struct diag_list dl;
+
+	(void)state;
+	assert_non_null(buf);
+	n += (size_t)snprintf(buf + n, cap - n, "[");
+	for (int i = 0; i < TOPS + MIDS + LEAVES; i++) {
+		bool mid = i >= TOPS && i < TOPS + MIDS, leaf = i >= TOPS + MIDS;
+		int k = mid ? TOPS : leaf ? MIDS : 0;
+
+		n += (size_t)snprintf(buf + n, cap - n, "%s{\"uid\":{\"type\":"
+		    "\"%s\",\"id\":\"%d\"},\"attrs\":{},\"parents\":[",
+		    i ? "," : "", leaf ? "L" : mid ? "M" : "T", i);
+		for (int j = 0; j < k; j++)
+			n += (size_t)snprintf(buf + n, cap - n,
+			    "%s{\"type\":\"%s\",\"id\":\"%d\"}", j ? "," : "",
+			    mid ? "T" : "M", mid ? j : TOPS + j);
+		n += (size_t)snprintf(buf + n, cap - n, "]}");
+		assert_true(n < cap);
+	}
+	n += (size_t)snprintf(buf + n, cap - n, "]");
+	diag_init(&dl);
+	assert_int_equal(cedar_entities_parse_json(buf, n, NULL, NULL, &es,
+	    &dl), MANDATE_ELIMIT);
+	assert_null(es);
+	assert_true(dl.n > 0);
+	assert_non_null(strstr(dl.items[0].msg, "entity hierarchy too large"));
+	free(buf);
+}
+
 /* ------------------------------------------------------------------ */
 /* Values */
 
@@ -1289,6 +1329,7 @@ main(void)
 		cmocka_unit_test(test_nul_in_keys),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_long_chain),
+		cmocka_unit_test(test_diamond_closure_is_bounded),
 		cmocka_unit_test(test_value_cases),
 		cmocka_unit_test(test_request_cases),
 		cmocka_unit_test(test_request_build),
