@@ -1389,17 +1389,18 @@ creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
 	return r;
 }
 
-/* Credentials from PEM text: the certificate chain and its key, and the
- * client CA bundle (NULL: none).  A leaf that has expired or is not valid
- * yet is refused: every client would refuse it, so serving it (or putting
- * it in place of a good one at a reload) only breaks every connection.
- * On error srv->error says why. */
-/* A certificate issued a moment ago by a CA whose clock is ahead of ours
- * (notBefore is usually the time of issue) is taken: refused, a renewal
- * followed by SIGHUP would keep the old certificate until the next reload,
- * however close its end.  Five minutes, as TLS clients commonly allow. */
+/* How far ahead of our clock a leaf's notBefore may be.  A certificate
+ * issued a moment ago by a CA whose clock is ahead of ours (notBefore is
+ * usually the time of issue) is taken: refused, a renewal followed by
+ * SIGHUP would keep the old certificate until the next reload, however
+ * close its end.  Five minutes, as TLS clients commonly allow. */
 #define TLS_NOT_BEFORE_SKEW 300
 
+/* Credentials from PEM text: the certificate chain and its key, and the
+ * client CA bundle (NULL: none).  A leaf that has expired, or is not valid
+ * for more than TLS_NOT_BEFORE_SKEW yet, is refused: every client would
+ * refuse it, so serving it (or putting it in place of a good one at a
+ * reload) only breaks every connection.  On error srv->error says why. */
 static int
 creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
     const char *ca_pem, struct tls_creds **out)
