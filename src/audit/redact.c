@@ -197,7 +197,9 @@ name_suffix_secret(struct str name)
 	    PAT("signing-key"), PAT("ssh_key"), PAT("sshkey"),
 	    PAT("ssh-key"), PAT("master_key"), PAT("masterkey"),
 	    PAT("master-key"), PAT("encryption_key"), PAT("encryptionkey"),
-	    PAT("encryption-key") };
+	    PAT("encryption-key"), PAT("account_key"), PAT("accountkey"),
+	    PAT("account-key"), PAT("shared_key"), PAT("sharedkey"),
+	    PAT("shared-key") };
 	static const struct pat end_e[] = { PAT("cookie"), PAT("signature"),
 	    PAT("pin_code"), PAT("pincode"), PAT("pin-code"),
 	    PAT("otp_code"), PAT("otpcode"), PAT("otp-code"),

@@ -889,7 +889,9 @@ test_names_more(void **state)
 	    "priv_key", "private_keys", "signature", "signatures", "sig",
 	    "request_sig", "sessionId", "session_id", "session-id",
 	    "PHPSESSID", "JSESSIONID", "ASP.NET_SessionId", "sid", "pword",
-	    "client_credentials", "MAX_TOKEN_SECRET" };
+	    "client_credentials", "MAX_TOKEN_SECRET", "AccountKey",
+	    "account_key", "storage-account-key", "SharedKey",
+	    "SharedAccessKey", "shared_key", "AccessKey" };
 	static const char *const plain[] = { "id", "user_id", "request_id",
 	    "task_id", "decision_id", "subject_id", "client_id", "userId",
 	    "kid", "jti", "max_tokens", "maxTokens", "prompt_tokens",
@@ -899,7 +901,8 @@ test_names_more(void **state)
 	    "compass", "oauth", "OAuth", "spin", "design", "config", "session",
 	    "sessions", "user_sid", "ssid", "signed", "signature_algorithm",
 	    "prompt", "arguments", "reasons", "calls_used", "dry_run",
-	    "prompt_bytes", "policy_hash", "deny_reason", "errors" };
+	    "prompt_bytes", "policy_hash", "deny_reason", "errors",
+	    "account", "account_id", "shared", "key", "keyword", "monkey" };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
