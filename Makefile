@@ -13,6 +13,7 @@
 #   make agentdojo  replay AgentDojo's tool calls through the daemon and print
 #                   utility and security per suite (examples/agentdojo/)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
+#                 (GEN=2: the second generator, tests/diff/gen2.js)
 #   make fuzz FUZZ_SECONDS=60       libFuzzer on every parser (clang)
 #   make build | clean
 
@@ -22,6 +23,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 N          ?= 10000
 SEED       ?= 1
+GEN        ?= 1
 FUZZ_SECONDS ?= 30
 PYTHON     := /usr/bin/python3
 
@@ -98,7 +100,7 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 	    threads authorize concurrency http http_wire audit_writer sts
 
 difftest: build
-	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED)
+	node tests/diff/difftest.js --cli $(BUILD)/src/mandate -n $(N) --seed $(SEED) --gen $(GEN)
 
 # AgentDojo replay (examples/agentdojo/README.md); AGENTDOJO_DATA names the
 # data directory when it is not ../shared/testdata/agentdojo

@@ -282,7 +282,10 @@ run_batch(const struct check_opts *o, const struct cedar_policy_set *ps,
 
 	if ((src = cli_read_file(o->requests, &len)) == NULL)
 		return 1;
-	arr = json_loadb(src, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* a string may hold U+0000 (\u0000), as in Cedar; each request
+	 * goes on as JSON text, where it is escaped again */
+	arr = json_loadb(src, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    &jerr);
 	free(src);
 	if (arr == NULL || !json_is_array(arr)) {
 		if (arr == NULL)

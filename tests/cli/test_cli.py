@@ -127,6 +127,22 @@ def test_batch_in_order_with_bad_item(tmp_path):
     assert r.returncode == 1
 
 
+def test_batch_strings_may_hold_nul(tmp_path):
+    # Cedar strings may hold U+0000; the reference accepts "\u0000" in a
+    # request's uids and context, and so must the batch file's reader
+    reqs = [{"principal": {"type": "User", "id": "a\u0000b"},
+             "action": {"type": "Action", "id": "view"},
+             "resource": {"type": "Doc", "id": "d1"}, "context": {"s": "\u0000"}}]
+    pol = write(tmp_path, "p.cedar",
+                'permit(principal == User::"a\\0b", action, resource)\n'
+                '  when { context.s == "\\u{0}" && context.s != "" };\n')
+    rq = write(tmp_path, "r.json", json.dumps(reqs))
+    r = run("check", "--policies", pol, "--requests", rq, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert line["decision"] == "allow" and line["reason"] == ["policy0"]
+
+
 def test_policy_errors_are_reported_and_skipped(tmp_path):
     pol = write(tmp_path, "p.cedar",
                 '@id("boom") forbid(principal, action, resource) when { context.missing };\n'

@@ -6,6 +6,7 @@
  * Usage (from the repository root, after `npm install` and a build):
  *   node tests/diff/difftest.js [--n|-n N] [--seed S] [--only I] [--cli PATH]
  *                               [--procs P] [--jobs J] [--out DIR] [--show K]
+ *                               [--gen 1|2]
  *   (make difftest N=... SEED=... runs it on build/src/mandate)
  *     --n     number of generated cases (default 10000)
  *     --seed  seed of the run (default 1); case i of seed S is always the
@@ -21,12 +22,17 @@
  *             requests.json, expected.json (cedar-wasm), got.json (ours)
  *             and stderr.txt (the CLI's), ready to become a unit test
  *     --show  mismatches printed in detail (default 10)
+ *     --gen   the generator: 1 is tests/diff/gen.js (the default), 2 is
+ *             tests/diff/gen2.js, designed apart from it (its header says
+ *             what it stresses); case i of seed S is per generator
  *
- * Each case (tests/diff/gen.js) holds policies, entities and several
+ * Each case (tests/diff/gen.js or gen2.js) holds policies, entities and several
  * requests.  cedar-wasm answers each request; our CLI
  * answers all of a case's requests in one call:
  *   mandate check --policies P --entities E --requests R --format json
- * printing one JSON line per request (with --schema S when the case has
+ *                 --positional-ids
+ * (positional ids, as cedar-wasm names the policies of a text policy0,
+ * policy1... whatever their @id annotations) printing one JSON line per request (with --schema S when the case has
  * one; then `mandate policy validate --schema S --positional-ids P` also
  * runs and its verdict must equal cedar-wasm's strict validation).
  * A case with templates also gets --template-links L (its links, in the
@@ -43,7 +49,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
-const { makeRng, generateCase } = require('./gen.js');
+const GENERATORS = { 1: './gen.js', 2: './gen2.js' };
 
 const root = path.resolve(__dirname, '..', '..');
 function loadCedarWasm() {
@@ -60,7 +66,7 @@ function parseArgs(argv) {
     const o = {
         n: 10000, seed: 1, cli: path.join(root, 'build', 'src', 'mandate'),
         jobs: 1, procs: 2, shard: null, scratch: null,
-        out: path.join(root, 'build', 'difftest-failures'), show: 10, only: [],
+        out: path.join(root, 'build', 'difftest-failures'), show: 10, only: [], gen: 1,
     };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -82,17 +88,18 @@ function parseArgs(argv) {
         else if (a === '--scratch') o.scratch = path.resolve(val());   /* a shard's, from runSharded */
         else if (a === '--show') o.show = Number(val());
         else if (a === '--only') o.only.push(Number(val()));
+        else if (a === '--gen') o.gen = Number(val());
         else usage();
     }
     if (!Number.isInteger(o.n) || o.n < 0 || !Number.isInteger(o.jobs) || o.jobs < 1 ||
         !Number.isInteger(o.procs) || o.procs < 1 ||
-        !Number.isFinite(o.seed) || o.only.some((x) => !Number.isInteger(x) || x < 0)) usage();
+        !Number.isFinite(o.seed) || GENERATORS[o.gen] === undefined || o.only.some((x) => !Number.isInteger(x) || x < 0)) usage();
     return o;
 }
 
 function usage() {
     console.error('usage: node tests/diff/difftest.js [--n N] [--seed S] [--only I] [--cli PATH] ' +
-        '[--jobs J] [--procs P] [--out DIR] [--show K]');
+        '[--jobs J] [--procs P] [--out DIR] [--show K] [--gen 1|2]');
     process.exit(2);
 }
 
@@ -206,7 +213,7 @@ while IFS= read -r dir; do
   if [ -f "$dir/links.json" ]; then set -- --template-links "$dir/links.json"; else set --; fi
   if [ -f "$dir/schema.cedarschema" ]; then
     $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" \\
-        --schema "$dir/schema.cedarschema" "$@" \\
+        --schema "$dir/schema.cedarschema" "$@" --positional-ids \\
         --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
     rc=$?
     $t "$CLI" policy validate --schema "$dir/schema.cedarschema" --positional-ids "$@" \\
@@ -214,7 +221,7 @@ while IFS= read -r dir; do
     printf '\\n@@VALID %s\\n' "$?"
   else
     $t "$CLI" check --policies "$dir/policies.cedar" --entities "$dir/entities.json" "$@" \\
-        --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
+        --positional-ids --requests "$dir/requests.json" --format json 2>"$dir/stderr.txt"
     rc=$?
   fi
   printf '\\n@@END %s\\n' "$rc"
@@ -349,6 +356,7 @@ function scratchRoot() {
 /* Run the cases of one shard (i % shards.m === shards.k) in this process:
  * cedar-wasm here, our CLI in opts.jobs shell workers.  Returns counts. */
 async function runShard(opts, shard) {
+    const { makeRng, generateCase } = require(GENERATORS[opts.gen]);
     const work = fs.mkdtempSync(opts.scratch ? path.join(opts.scratch, 'shard' + shard.k + '-')
         : path.join(scratchRoot(), 'mandate-difftest-'));
     const all = opts.only.length ? opts.only : Array.from({ length: opts.n }, (_, i) => i);
@@ -538,7 +546,7 @@ async function main() {
     const res = await runSharded(opts, argv);
     const secs = (Date.now() - t0) / 1000;
     console.log(res.cases + ' cases, ' + res.requests + ' requests in ' + secs.toFixed(1) + ' s (seed ' +
-        opts.seed + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
+        opts.seed + (opts.gen !== 1 ? ', generator ' + opts.gen : '') + '); matching answers: ' + res.allow + ' allow, ' + res.deny + ' deny, ' +
         res.withErrors + ' with policy errors, ' + res.rejectedBoth + ' inputs rejected by both; ' +
         res.withSchema + ' cases with a schema, policies agreed valid in ' + res.validBoth +
         ' and invalid in ' + res.invalidBoth + '; ' + res.withTemplates + ' cases with templates, ' +
