@@ -24,6 +24,7 @@ FUZZ_BUILD ?= build-fuzz
 N          ?= 10000
 SEED       ?= 1
 GEN        ?= 1
+N2         ?= 3000
 FUZZ_SECONDS ?= 30
 PYTHON     := /usr/bin/python3
 
@@ -53,17 +54,21 @@ demo: build
 
 # Every suite runs even if an earlier one fails, so the summary counts all.
 test: build
-	@rm -f $(BUILD)/difftest.log
+	@rm -f $(BUILD)/difftest.log $(BUILD)/difftest2.log
 	@meson test -C $(BUILD) --print-errorlogs --num-processes 2 || true
 	@$(MAKE) --no-print-directory test-asan || true
 	@$(MAKE) --no-print-directory test-tsan || true
 	@$(MAKE) --no-print-directory difftest N=$(N) SEED=$(SEED) \
 	    > $(BUILD)/difftest.log 2>&1 || true
 	@tail -n 5 $(BUILD)/difftest.log
+	@$(MAKE) --no-print-directory difftest N=$(N2) SEED=$(SEED) GEN=2 \
+	    > $(BUILD)/difftest2.log 2>&1 || true
+	@tail -n 5 $(BUILD)/difftest2.log
 	@echo "== summary"
 	@$(PYTHON) scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
 	    $(ASAN_BUILD)/meson-logs/testlog.json \
-	    $(TSAN_BUILD)/meson-logs/testlog.json -x $(BUILD)/difftest.log
+	    $(TSAN_BUILD)/meson-logs/testlog.json -x $(BUILD)/difftest.log \
+	    -x $(BUILD)/difftest2.log
 
 test-fast: build
 	meson test -C $(BUILD) --print-errorlogs
