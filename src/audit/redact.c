@@ -1143,9 +1143,34 @@ judge_string(const struct walk *w, struct str s, struct str name,
 	return redact_hmac(w->r, s, vd->hmac);
 }
 
+/* Does a member name hold a secret as a value would: a well-known key or
+ * token, a JWT, a private key, an "Authorization: Bearer ..." or
+ * "password=..." in it, a URL with a password?  (The structural rules
+ * only: maps keyed by digests or random ids keep their keys.) */
+static bool
+key_secret(struct str k)
+{
+	bool found = false;
+	char *o = NULL;
+
+	if (k.n < 8 || is_hmac_form(k))
+		return false;
+	if (value_secret(k, false))
+		return true;
+	if (one_word(k))
+		return false;
+	if (text_scan(NULL, k, false, &o, &found) != MANDATE_OK)
+		return true;        /* cannot tell: take it for one */
+	free(o);
+	return found;
+}
+
 /* Judge v, a member named name (STR_NULL for an array element) at w's
  * path.  The one place that decides; redact_fields() applies the verdict
- * to the tree, redact_dump() to the text it writes. */
+ * to the tree, redact_dump() to the text it writes.  An object inside
+ * the record with a member name that holds a secret (key_secret) is
+ * replaced as a whole: renaming the member instead could collide with
+ * another. */
 static int
 judge(const struct walk *w, json_t *v, struct str name, struct verdict *vd)
 {
@@ -1165,6 +1190,19 @@ judge(const struct walk *w, json_t *v, struct str name, struct verdict *vd)
 	if (w->depth >= REDACT_MAX_DEPTH) {   /* too deep to look into: hide */
 		vd->kind = V_HMAC;
 		return hmac_value(w->r, v, vd->hmac);
+	}
+	/* (the record's own member names, at the top, are not judged) */
+	if (json_is_object(v) && w->depth > 0) {
+		const char *k;
+		size_t kn;
+		json_t *c;
+
+		json_object_keylen_foreach(v, k, kn, c) {
+			if (key_secret(str_make(k, kn))) {
+				vd->kind = V_HMAC;
+				return hmac_value(w->r, v, vd->hmac);
+			}
+		}
 	}
 	vd->kind = V_DESCEND;
 	return MANDATE_OK;

@@ -1018,6 +1018,53 @@ test_key_blocks(void **state)
 	redact_free(r);
 }
 
+/* 5. Secrets in member names: an object with one is replaced as a whole
+ * (by the HMAC of its compact, sorted JSON), in the tree and in the
+ * dump alike; names that only look random, or are HMACs, stay. */
+static void
+test_secret_names(void **state)
+{
+	struct redact *r = mk(NULL, 0);
+	char *out;
+	static const char *const secret_keys[] = { GITHUB, OPENAI, JWT,
+	    "Authorization: Bearer abcdefghijklmnop1234",
+	    "password=hunter2xyz", "postgres://app:S3cretPw@db/prod" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(secret_keys) / sizeof(secret_keys[0]);
+	    i++) {
+		json_t *f = json_pack("{s:{s:{s:s,s:i}}}", "arguments", "map",
+		    secret_keys[i], "x", "n", 1);
+		json_t *inner;
+		char *in_text, h[REDACT_HMAC_SIZE];
+
+		assert_non_null(f);
+		inner = json_object_get(json_object_get(f, "arguments"), "map");
+		in_text = json_dumps(inner, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(in_text);
+		assert_int_equal(redact_hmac(r, str_c(in_text), h), MANDATE_OK);
+		free(in_text);
+		check_dump(r, f);
+		assert_int_equal(redact_fields(r, f), MANDATE_OK);
+		out = json_dumps(f, JSON_COMPACT);
+		assert_non_null(out);
+		assert_null(strstr(out, secret_keys[i]));
+		assert_non_null(strstr(out, h));
+		free(out);
+		json_decref(f);
+	}
+	/* digests and random ids as keys, short keys, HMACs: kept */
+	out = run(r, "{\"files\":{\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0"
+	    "b822cd15d6c15b0f00a08\":\"a.txt\",\"Zk3Qp9Lm2Xv8Tr5Wn1Yb7Hc4\":2,"
+	    "\"hmac:0000000000000000000000000000000000000000000000000000000000"
+	    "000000\":3,\"path\":\"/x\"}}");
+	assert_non_null(strstr(out, "9f86d081884c7d659a2feaa0c55ad015"));
+	assert_non_null(strstr(out, "Zk3Qp9Lm2Xv8Tr5Wn1Yb7Hc4"));
+	assert_non_null(strstr(out, "\"path\":\"/x\""));
+	free(out);
+	redact_free(r);
+}
+
 int
 main(void)
 {
@@ -1040,6 +1087,7 @@ main(void)
 		cmocka_unit_test(test_names_more),
 		cmocka_unit_test(test_cut),
 		cmocka_unit_test(test_key_blocks),
+		cmocka_unit_test(test_secret_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
