@@ -592,8 +592,8 @@ may_name_task(struct daemon *d, struct http_request *req,
 		return false;
 	if (str_eq_c(c->t.delegator, c->call->caller))
 		return true;
-	return api_task_other_may(d, req, c->call->who, "mandate:use_task",
-	    &c->t, NULL);
+	return api_task_other_may(d, c->call->policies, req, c->call->who,
+	    "mandate:use_task", &c->t, NULL);
 }
 
 /* Resolve context.mandate into c->t.  MANDATE_OK with c->task set when a

@@ -105,6 +105,12 @@ struct agent_call {
 	 * with (NULL: none), which its audit record names: a reload between
 	 * the decision and its record must not relabel it */
 	const char *policy_hash;
+	/* Added: that policy set (a reference the caller holds until
+	 * finish; NULL: the current one).  Every question the decision
+	 * asks the policies (mandate:use_task for a task named by id) is
+	 * asked of it, so that a reload in between cannot combine two
+	 * sets into a permit neither gives. */
+	const struct daemon_policies *policies;
 	/* Added (additive): a question about many candidates (the AuthZEN
 	 * search endpoints), not a call about to be made.  The task is
 	 * resolved and checked and the context set as for a call, but

@@ -532,6 +532,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.dry_run = dry_run;
 	call.single = single;
 	call.policy_hash = p != NULL && p->hash[0] != '\0' ? p->hash : NULL;
+	call.policies = p;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
 	if (e->error != NULL) {

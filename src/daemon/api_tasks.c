@@ -221,7 +221,19 @@ api_decide(struct daemon *d, struct http_request *req, const char *caller,
     const char *action, const char *rtype, struct str rid, json_t *context,
     bool *allow, json_t **reasons)
 {
-	struct daemon_policies *p = daemon_policies_get(d);
+	return api_decide_in(d, NULL, req, caller, action, rtype, rid, context,
+	    allow, reasons);
+}
+
+int
+api_decide_in(struct daemon *d, const struct daemon_policies *given,
+    struct http_request *req, const char *caller, const char *action,
+    const char *rtype, struct str rid, json_t *context, bool *allow,
+    json_t **reasons)
+{
+	struct daemon_policies *held = given == NULL ?
+	    daemon_policies_get(d) : NULL;
+	const struct daemon_policies *p = given != NULL ? given : held;
 	struct diag_list dl;
 	struct cedar_request *creq = NULL;
 	struct cedar_decision dec;
@@ -270,7 +282,7 @@ out:
 	count(d->m_decisions, action, *allow ? "allow" : "deny");
 	free(ctx);
 	json_decref(context);
-	daemon_policies_put(p);
+	daemon_policies_put(held);
 	return r;
 }
 
@@ -398,9 +410,9 @@ task_ctx_json(const struct api_caller *c, const struct store_task *t,
 }
 
 bool
-api_task_other_may(struct daemon *d, struct http_request *req,
-    const struct api_caller *caller, const char *action,
-    const struct store_task *t, json_t **reasons)
+api_task_other_may(struct daemon *d, const struct daemon_policies *p,
+    struct http_request *req, const struct api_caller *caller,
+    const char *action, const struct store_task *t, json_t **reasons)
 {
 	json_t *ctx = task_ctx_json(caller, t, now_s()), *why = NULL;
 	bool allow = false;
@@ -410,8 +422,8 @@ api_task_other_may(struct daemon *d, struct http_request *req,
 	if (ctx == NULL)
 		return false;
 	/* api_decide takes ctx, even on error */
-	if (api_decide(d, req, caller->principal, action, "Task", t->id, ctx,
-	    &allow, &why) != MANDATE_OK)
+	if (api_decide_in(d, p, req, caller->principal, action, "Task", t->id,
+	    ctx, &allow, &why) != MANDATE_OK)
 		allow = false;
 	if (allow && reasons != NULL)
 		*reasons = why;
@@ -453,7 +465,7 @@ load_task(struct daemon *d, struct http_request *req,
 	}
 	if (str_eq_c(t->delegator, caller->principal))
 		return 1;
-	if (api_task_other_may(d, req, caller, action, t, reasons)) {
+	if (api_task_other_may(d, NULL, req, caller, action, t, reasons)) {
 		*other = true;
 		return 1;
 	}
@@ -465,8 +477,8 @@ load_task(struct daemon *d, struct http_request *req,
 		api_audit(d, req, "task.end_denied", t->agent, t->id,
 		    json_pack("{s:s,s:s%}", "by", caller->principal,
 		    "delegator", t->delegator.p, t->delegator.n));
-		if (api_task_other_may(d, req, caller, "mandate:read_task", t,
-		    NULL)) {
+		if (api_task_other_may(d, NULL, req, caller,
+		    "mandate:read_task", t, NULL)) {
 			http_respond_error(req, 403, "access_denied",
 			    "the policies do not allow ending this task");
 			return 0;

@@ -137,14 +137,27 @@ int api_decide(struct daemon *d, struct http_request *req,
     struct str rid, struct json_t *context, bool *allow,
     struct json_t **reasons);
 
+/* api_decide() asked of the policy snapshot p (a reference the caller
+ * holds; NULL: the current one).  A question that is part of a larger
+ * decision (mandate:use_task inside an evaluation) is asked of the
+ * snapshot that decision is made with: a reload between the two must
+ * not let a call through that neither the old nor the new policies
+ * permit. */
+int api_decide_in(struct daemon *d, const struct daemon_policies *p,
+    struct http_request *req, const char *caller, const char *action,
+    const char *rtype, struct str rid, struct json_t *context, bool *allow,
+    struct json_t **reasons);
+
 /* May the caller, who is not its delegator, do action (mandate:read_task,
  * mandate:end_task, mandate:use_task) on task t?  Asked of the policies
- * with context {caller, task}; any error is a deny.  *reasons (may be
- * NULL) gets the permitting policies. */
+ * (snapshot p, as for api_decide_in; NULL: the current one) with context
+ * {caller, task}; any error is a deny.  *reasons (may be NULL) gets the
+ * permitting policies. */
 struct store_task;
-bool api_task_other_may(struct daemon *d, struct http_request *req,
-    const struct api_caller *caller, const char *action,
-    const struct store_task *t, struct json_t **reasons);
+bool api_task_other_may(struct daemon *d, const struct daemon_policies *p,
+    struct http_request *req, const struct api_caller *caller,
+    const char *action, const struct store_task *t,
+    struct json_t **reasons);
 
 /* Append an audit event (time now, the request's id) through the audit
  * log (src/audit: size limits, redaction, sync/async); fields (a JSON
