@@ -596,6 +596,63 @@ may_name_task(struct daemon *d, struct http_request *req,
 	    "mandate:use_task", &c->t, NULL);
 }
 
+/* Is (tok, dp, htm, htu, aud) the token and proof memo kept, verified?
+ * (A member absent is STR_NULL on both sides.) */
+static bool
+proof_memo_has(const struct agent_proof_memo *memo, const json_t *tok,
+    const json_t *dp, const json_t *htm, const json_t *htu,
+    const json_t *aud)
+{
+	const json_t *got[5] = { tok, dp, htm, htu, aud };
+	const struct str *kept[5];
+
+	if (memo == NULL || !memo->set)
+		return false;
+	kept[0] = &memo->token;
+	kept[1] = &memo->dpop;
+	kept[2] = &memo->htm;
+	kept[3] = &memo->htu;
+	kept[4] = &memo->aud;
+	for (size_t i = 0; i < 5; i++) {
+		if ((got[i] == NULL) != (kept[i]->p == NULL))
+			return false;
+		if (got[i] != NULL && !str_eq(jstr_of(got[i]), *kept[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Keep the first DPoP-bound token and proof of the request that verified
+ * (copies in the request's arena: the item's context goes before the
+ * next item).  Nothing is kept when the copies cannot be made: the next
+ * item then verifies on its own, and fails as a replay (closed). */
+static void
+proof_memo_keep(struct http_request *req, struct agent_proof_memo *memo,
+    const json_t *tok, const json_t *dp, const json_t *htm,
+    const json_t *htu, const json_t *aud, const struct sts_verified *vt)
+{
+	const json_t *src[5] = { tok, dp, htm, htu, aud };
+	struct str *dst[5];
+
+	if (memo == NULL || memo->set)
+		return;
+	dst[0] = &memo->token;
+	dst[1] = &memo->dpop;
+	dst[2] = &memo->htm;
+	dst[3] = &memo->htu;
+	dst[4] = &memo->aud;
+	for (size_t i = 0; i < 5; i++) {
+		struct str v = src[i] != NULL ? jstr_of(src[i]) : STR_NULL;
+
+		*dst[i] = STR_NULL;
+		if (v.p != NULL && (*dst[i] = arena_strdup(req->arena, v.p,
+		    v.n)).p == NULL)
+			return;
+	}
+	memo->vt = *vt;
+	memo->set = true;
+}
+
 /* Resolve context.mandate into c->t.  MANDATE_OK with c->task set when a
  * task row was read; *why set (and c->usable false) when the call is to
  * be denied.  *token_acts gets the token's actions (json_decref). */
@@ -647,11 +704,21 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			*why = "token too long";
 			return MANDATE_OK;
 		}
-		r = sts_verify_access_token(d->sts, jstr_of(tok),
-		    aud ? jstr_of(aud) : STR_NULL,
-		    dp ? jstr_of(dp) : STR_NULL, htm ? jstr_of(htm) : STR_NULL,
-		    htu ? jstr_of(htu) : STR_NULL, now, req->arena, &vt,
-		    &reason);
+		if (dp != NULL && proof_memo_has(c->call->proof_memo, tok, dp,
+		    htm, htu, aud)) {
+			vt = c->call->proof_memo->vt;
+			r = MANDATE_OK;
+		} else {
+			r = sts_verify_access_token(d->sts, jstr_of(tok),
+			    aud ? jstr_of(aud) : STR_NULL,
+			    dp ? jstr_of(dp) : STR_NULL,
+			    htm ? jstr_of(htm) : STR_NULL,
+			    htu ? jstr_of(htu) : STR_NULL, now, req->arena, &vt,
+			    &reason);
+			if (r == MANDATE_OK && dp != NULL)
+				proof_memo_keep(req, c->call->proof_memo, tok,
+				    dp, htm, htu, aud, &vt);
+		}
 		if (r == MANDATE_EINVAL) {
 			*why = reason != NULL ? reason : "token not usable";
 			return MANDATE_OK;

@@ -76,6 +76,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon_int.h"
+#include "sts/sts.h"
 
 /* A decision id: 32 lowercase hex digits and a NUL (16 drawn at random
  * when the daemon starts, then a counter: unique, not a secret). */
@@ -123,6 +124,23 @@ struct agent_call {
 	 * task-bound decision on the audit writer and hold the answer; a
 	 * permit whose call cannot be consumed then answers the fallback. */
 	bool single;
+	/* Added: the DPoP-bound token and proof already verified in this
+	 * HTTP request (NULL: none kept).  A batch's items and a search's
+	 * candidates share their context's proof: one request of the
+	 * agent, asked about several times, so its proof is verified (and
+	 * its jti recorded against replay) once, and the others take that
+	 * verification instead of failing as replays. */
+	struct agent_proof_memo *proof_memo;
+};
+
+/* What agent_call.proof_memo keeps: the first DPoP-bound token of the
+ * request that verified with its proof, the strings it was given (in the
+ * request's arena) and the verification's result.  Zeroed by its owner,
+ * the handler of the batch or search. */
+struct agent_proof_memo {
+	bool set;
+	struct str token, dpop, htm, htu, aud;
+	struct sts_verified vt;
 };
 
 struct agent_ctx;

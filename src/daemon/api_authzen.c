@@ -507,7 +507,8 @@ static int
 evaluate(struct daemon *d, struct http_request *req,
     const struct daemon_policies *p, const char *body,
     const struct api_caller *caller, bool authenticated, bool dry_run,
-    bool single, const struct authzen_eval *e, struct az_out *o)
+    bool single, const struct authzen_eval *e, struct az_out *o,
+    struct agent_proof_memo *memo)
 {
 	struct agent_call call;
 	struct agent_ctx *ac = NULL;
@@ -533,6 +534,7 @@ evaluate(struct daemon *d, struct http_request *req,
 	call.single = single;
 	call.policy_hash = p != NULL && p->hash[0] != '\0' ? p->hash : NULL;
 	call.policies = p;
+	call.proof_memo = memo;
 	if (o->reasons == NULL || o->errors == NULL)
 		return MANDATE_ENOMEM;
 	if (e->error != NULL) {
@@ -848,7 +850,7 @@ h_evaluation(struct http_request *req, void *arg)
 	}
 	p = daemon_policies_get(d);
 	r = evaluate(d, req, p, req->body.p, &caller, authn, false, true, &e,
-	    &o);
+	    &o, NULL);
 	daemon_policies_put(p);
 	/* (read only once the handler has returned; a failure keeps the
 	 * bare deny) */
@@ -870,6 +872,7 @@ h_evaluations(struct http_request *req, void *arg)
 	struct api_caller caller;
 	struct authzen_batch b;
 	struct daemon_policies *p = NULL;
+	struct agent_proof_memo memo;
 	json_t *arr = NULL, *j = NULL;
 	char err[AZ_ERR];
 	bool authn = false;
@@ -882,6 +885,7 @@ h_evaluations(struct http_request *req, void *arg)
 		bad_request(req, r, err);
 		return;
 	}
+	memset(&memo, 0, sizeof(memo));
 	p = daemon_policies_get(d);
 	if (b.single) {
 		struct az_out o;
@@ -891,7 +895,7 @@ h_evaluations(struct http_request *req, void *arg)
 			goto out;
 		}
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
-		    true, &b.items[0], &o);
+		    true, &b.items[0], &o, NULL);
 		if (o.id[0] != '\0')
 			(void)hold_deny_id(req, o.id);
 		if (r == MANDATE_EINVAL)
@@ -912,7 +916,7 @@ h_evaluations(struct http_request *req, void *arg)
 		json_t *item;
 
 		r = evaluate(d, req, p, req->body.p, &caller, authn, false,
-		    false, &b.items[i], &o);
+		    false, &b.items[i], &o, &memo);
 		if (r == MANDATE_ENOMEM) {
 			az_out_clear(&o);
 			goto nomem;
@@ -959,6 +963,7 @@ struct search_walk {
 	size_t cand;            /* index of the next candidate */
 	size_t scanned;         /* candidates evaluated by this request */
 	size_t work;            /* bytes of JSON they evaluated */
+	struct agent_proof_memo memo;   /* the query's DPoP proof, verified */
 	size_t cand_mem;        /* most request memory one candidate took */
 	size_t answer_mem;      /* what the answer's text may take, at most */
 	size_t offset, limit;
@@ -1026,7 +1031,7 @@ search_one(void *arg, const char *id, size_t id_len)
 		break;
 	}
 	r = evaluate(w->d, w->req, w->p, w->body, w->caller, w->authn, true,
-	    false, &e, &o);
+	    false, &e, &o, &w->memo);
 	if (w->req->arena->used_total - used > w->cand_mem)
 		w->cand_mem = w->req->arena->used_total - used;
 	if (r != MANDATE_OK && r != MANDATE_EINVAL) {

@@ -489,6 +489,53 @@ def _use_proof(key, url, at, htm="GET", ath=None):
                       headers={"typ": "dpop+jwt", "jwk": jwk(key, "d")})
 
 
+def test_dpop_proof_shared_by_a_batch_and_a_search(start_daemon, tmp_path):
+    """A batch's items (or a search's candidates) that share their
+    context's DPoP proof are one request of the agent asked about several
+    times: the proof is verified once for the whole request, not refused
+    as a replay from the second item on.  Another request with the same
+    proof is a replay."""
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY + """
+@id("agents-read")
+permit (principal, action == Action::"read_ticket", resource)
+when { context has task && context.task.intent_match };
+""")
+    d = start_daemon(CONFIG)
+    task = new_task(d, iss)
+    key = ec.generate_private_key(ec.SECP256R1())
+    r = exchange_dpop(d, iss, task["id"], dpop_proof(key, d.url + "/oauth2/token"))
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    htu = "https://tools.example/tickets"
+
+    def mandate(proof):
+        return {"mandate": {"token": at, "dpop": proof, "htm": "POST", "htu": htu}}
+
+    proof = _use_proof(key, htu, at, htm="POST")
+    batch = {"subject": {"type": "Agent", "id": AGENT},
+             "action": {"name": "read_ticket"}, "context": mandate(proof),
+             "evaluations": [{"resource": {"type": "Ticket", "id": "t%d" % i}}
+                             for i in range(3)]}
+    r = requests.post(d.url + "/access/v1/evaluations", json=batch,
+                      headers=bearer(iss.person()), timeout=5)
+    assert r.status_code == 200, r.text
+    assert [e["decision"] for e in r.json()["evaluations"]] == [True] * 3, r.text
+    # the same proof in another request: a replay
+    r = requests.post(d.url + "/access/v1/evaluations", json=batch,
+                      headers=bearer(iss.person()), timeout=5)
+    assert [e["decision"] for e in r.json()["evaluations"]] == [False] * 3, r.text
+    # a search: every candidate is decided with the one proof
+    r = requests.post(d.url + "/access/v1/search/action", headers=bearer(iss.person()),
+                      timeout=5, json={
+                          "subject": {"type": "Agent", "id": AGENT},
+                          "resource": {"type": "Ticket", "id": "t0"},
+                          "context": mandate(_use_proof(key, htu, at, htm="POST"))})
+    assert r.status_code == 200, r.text
+    assert {"name": "read_ticket"} in r.json()["results"], r.text
+
+
 def test_bearer_credential_use_and_reuse_after_end(oauth):
     d, iss = oauth
     task = new_task(d, iss)
