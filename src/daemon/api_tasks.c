@@ -136,6 +136,24 @@ record(struct daemon *d, const char *request_id, const char *type,
 	return r;
 }
 
+/* A record written by a request that a policy decision allowed (or
+ * refused) names the version of the set that decided, not the one in
+ * force when it is written: a reload in between must not relabel it
+ * (api_decide_in keeps that version in req->app).  A record given its
+ * own policy_hash, or given as members, keeps what it has. */
+static void
+decided_policy_hash(struct http_request *req, struct fields *f)
+{
+	if (req->app == NULL || f->m != NULL)
+		return;
+	if (f->json == NULL && (f->json = json_object()) == NULL)
+		return;             /* (record() says ENOMEM) */
+	if (json_is_object(f->json) &&
+	    json_object_get(f->json, "policy_hash") == NULL)
+		(void)json_object_set_new(f->json, "policy_hash",
+		    json_string((const char *)req->app));
+}
+
 /* api_audit and api_audit_members: held when the handler can be. */
 static int
 held_record(struct daemon *d, struct http_request *req, const char *type,
@@ -143,6 +161,8 @@ held_record(struct daemon *d, struct http_request *req, const char *type,
 {
 	struct held_audit *h;
 	int r;
+
+	decided_policy_hash(req, &f);
 
 	/* a handler that set a fallback answer lets its records be
 	 * written while the worker serves other connections: the answer
@@ -200,6 +220,7 @@ api_audit_queued(struct daemon *d, struct http_request *req,
 	q->d = d;
 	q->type = type;
 	memcpy(q->request_id, req->request_id, n + 1);
+	decided_policy_hash(req, &f);
 	if ((r = record(d, req->request_id, type, agent, task_id, f,
 	    queued_audit_done, q)) != MANDATE_OK)
 		free(q);
@@ -275,6 +296,14 @@ api_decide_in(struct daemon *d, const struct daemon_policies *given,
 		json_array_append_new(*reasons, json_string(dec.reasons[i]));
 	*allow = dec.allow;
 	r = MANDATE_OK;
+	if (p->hash[0] != '\0') {
+		/* the version that decided, for the request's records */
+		struct str h = arena_strdup(req->arena, p->hash,
+		    strlen(p->hash));
+
+		if (h.p != NULL)
+			req->app = (void *)(uintptr_t)h.p;
+	}
 out:
 	if (r != MANDATE_OK)
 		daemon_log(d, DLOG_ERROR, "request %s: no decision for %s (%s): "

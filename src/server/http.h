@@ -214,6 +214,10 @@ struct http_request {
 	size_t n_peer_certs;
 	struct arena *arena;            /* per-request arena */
 	struct http_request_int *priv;  /* server internals */
+	void *app;                      /* the application's, for this
+					 * request (NULL when its handler
+					 * starts; in the arena, or owned
+					 * elsewhere) */
 };
 
 /* Path parameter by name; STR_NULL if absent. */

@@ -904,6 +904,7 @@ http_req_dispatch(struct http_request_int *ri, const char *url,
 	int r;
 
 	req->path = str_make(url, strlen(url));
+	req->app = NULL;
 	if ((r = http_path_split_opt(&ri->arena, url, req->path.n, segs,
 	    HTTP_MAX_SEGMENTS, &n_segs, srv->cfg.encoded_slash)) != 0) {
 		http_respond_error(req, r == MANDATE_ELIMIT ? 414 : 400,

@@ -6,6 +6,8 @@ any part of it.  These tests race many evaluations against reloads and
 check invariants over every answer, not timings.
 """
 import json
+import os
+import sqlite3
 import threading
 
 import requests
@@ -126,3 +128,68 @@ def test_task_named_by_id_is_decided_by_one_policy_set(start_daemon, tmp_path):
     assert len(answers) > 100, len(answers)
     assert answers.count(True) == 0, "%d of %d calls permitted" % (
         answers.count(True), len(answers))
+
+
+def test_records_name_the_policy_set_that_decided(start_daemon, tmp_path):
+    """A task.created record names the version of the policies
+    (policy_hash) that permitted the task, even when a reload lands
+    between the decision and the record.  It used to name the set in force
+    when the record was written: 5 of 1,289 records across 40 reloads
+    named a set that does not hold their permitting policy."""
+    iss = Issuers(tmp_path)
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "reload.cedar").write_text(
+        '@id("alice-reloads") permit (principal == Delegator::"alice",'
+        ' action == Action::"mandate:reload_policies", resource);')
+
+    def create_policy(name):
+        (pol / "create.cedar").write_text(
+            '@id("%s") permit (principal == Delegator::"alice",'
+            ' action == Action::"mandate:create_task", resource);' % name)
+
+    create_policy("create-a")
+    d = start_daemon(CONFIG)
+    alice = bearer(iss.person())
+    stop = threading.Event()
+    created = []
+    lock = threading.Lock()
+
+    def create():
+        with requests.Session() as s:
+            while not stop.is_set():
+                r = s.post(d.url + "/v1/tasks", headers=alice, timeout=20, json={
+                    "agent": AGENT, "objective": "o",
+                    "intents": [{"action": "read_file"}]})
+                assert r.status_code == 201, r.text
+                with lock:
+                    created.append(r.json()["id"])
+
+    threads = [threading.Thread(target=create) for _ in range(12)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(40):
+            create_policy("create-b" if i % 2 == 0 else "create-a")
+            r = requests.post(d.url + "/v1/policies/reload", headers=alice,
+                              timeout=20)
+            assert r.status_code == 200, r.text
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert d.stop() == 0, d.log_text()
+    db = sqlite3.connect(os.path.join(str(tmp_path), "data", "mandate.db"))
+    rows = [(t, json.loads(f)) for t, f in db.execute(
+        "SELECT type, fields_json FROM audit_events ORDER BY id")]
+    db.close()
+    # the versions, in load order: a, then b and a in turn
+    loads = [f["policy_hash"] for t, f in rows
+             if t in ("policy.loaded", "policy.reloaded")]
+    assert len(loads) == 41 and len(set(loads)) == 2, loads
+    version = {"create-a": loads[0], "create-b": loads[1]}
+    recs = [f for t, f in rows if t == "task.created"]
+    assert len(recs) == len(created) > 100, (len(recs), len(created))
+    wrong = [f for f in recs if f["policy_hash"] != version[f["policies"][0]]]
+    assert not wrong, "%d of %d records name another set: %s" % (
+        len(wrong), len(recs), wrong[0])
