@@ -598,7 +598,20 @@ h_create(struct http_request *req, void *arg)
 	t.created_at = now;
 	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
-	if ((r = store_task_create(d->store, &t)) != MANDATE_OK) {
+	if ((r = store_task_create(d->store, &t)) == MANDATE_ECONFLICT) {
+		/* the kill switch was pulled on the agent in this second,
+		 * after the policies allowed the task: the switch ends
+		 * every task created up to it, this one too */
+		api_audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
+		    "{s:s,s:O,s:s%,s:s}", "by", caller.principal, "intents",
+		    names, "objective", tr.objective.p, tr.objective.n,
+		    "reason", "agent revoked"));
+		http_respond_error(req, 409, "conflict", "the agent was "
+		    "revoked (kill switch) at this task's creation time: ask "
+		    "again in a second");
+		goto out;
+	}
+	if (r != MANDATE_OK) {
 		server_error(d, req, "store_task_create", r);
 		goto out;
 	}

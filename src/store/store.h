@@ -401,7 +401,8 @@ int store_task_new_id(char buf[STORE_TASK_ID_SIZE]);
 
 /* Insert a new active task (state, ended_at, reason and calls_used are
  * ignored).  EINVAL on a duplicate id, an empty id or agent, expires_at <=
- * created_at or call_budget < 1. */
+ * created_at or call_budget < 1; ECONFLICT (nothing inserted) when the
+ * agent was revoked (store_agent_revoke) at or after created_at. */
 int store_task_create(struct store *s, const struct store_task *t);
 
 /* Read one task (state as stored: see store_task_state_at for expiry). */

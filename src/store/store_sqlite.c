@@ -323,9 +323,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_HEALTH_WRITE] = "INSERT INTO health (id, checked_at) VALUES (1, ?1)"
 	    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
 	[ST_HEALTH_READ] = "SELECT checked_at FROM health WHERE id = 1",
+	/* not when the kill switch was pulled on the agent at or after the
+	 * task's creation time: a creation that raced the kill switch (its
+	 * decision before, its insert after) must not leave a live task the
+	 * switch never saw */
 	[ST_TASK_INSERT] = "INSERT INTO tasks (id, agent, delegator, act_json,"
 	    " objective, intents_json, sensitivity, created_at, expires_at,"
-	    " call_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    " call_budget) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
+	    " WHERE NOT EXISTS (SELECT 1 FROM agent_revocations"
+	    " WHERE agent = ?2 AND revoked_at >= ?8)",
 	[ST_TASK_GET] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
 	[ST_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
 	/* an expired task is over already: ending it changes nothing, as
@@ -1552,7 +1558,7 @@ sq_task_create(void *impl, const struct store_task *t)
 {
 	struct op op;
 	sqlite3_stmt *q;
-	int r;
+	int r, changed = 0;
 
 	if ((r = op_begin(impl, "task_create", &op)) != MANDATE_OK)
 		return r;
@@ -1569,7 +1575,9 @@ sq_task_create(void *impl, const struct store_task *t)
 		stmt_idle(q);
 		goto out;
 	}
-	r = run_stmt(&op, ST_TASK_INSERT, q, NULL);
+	r = run_stmt(&op, ST_TASK_INSERT, q, &changed);
+	if (r == MANDATE_OK && changed == 0)
+		r = MANDATE_ECONFLICT;       /* the agent was just revoked */
 out:
 	op_end(&op);
 	return r;

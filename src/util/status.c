@@ -15,6 +15,7 @@ mandate_strerror(int status)
 	case MANDATE_ENOTFOUND: return "not found";
 	case MANDATE_EVALIDATE: return "validation failed";
 	case MANDATE_EEVAL: return "evaluation error";
+	case MANDATE_ECONFLICT: return "conflict with the current state";
 	}
 	return "unknown status";
 }

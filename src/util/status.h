@@ -19,6 +19,7 @@ enum mandate_status {
 	MANDATE_ENOTFOUND = 7,  /* a named thing does not exist */
 	MANDATE_EVALIDATE = 8,  /* schema validation failed */
 	MANDATE_EEVAL = 9,      /* evaluation error (type error, overflow...) */
+	MANDATE_ECONFLICT = 10, /* refused by the state it met (a race lost) */
 };
 
 /* Static English text for a status; never NULL. */

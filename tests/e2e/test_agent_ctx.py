@@ -365,9 +365,19 @@ def test_ended_revoked_killed_and_other_agent(ctl):
                     subject=OTHER, **args)[0] is False
     assert evaluate(d, iss, "read_file", "File", "handbook", {"task": other["id"]},
                     subject=OTHER, **args)[0] is False
-    # a new task of that agent right after: its token is refused while the
-    # kill switch's second lasts (it would be dead: times are whole
-    # seconds), and is never answered as a token that cannot be used
+    # a new task of that agent right after: refused while the kill
+    # switch's second lasts (the switch ends every task created up to it,
+    # and times are whole seconds: a creation that raced it would live
+    # on), then created; its token is refused while that second lasts,
+    # and is never answered as a token that cannot be used
+    r = requests.post(d.url + "/v1/tasks", headers=bearer(iss.person()), timeout=5,
+                      json={"agent": OTHER, "objective": "again",
+                            "intents": [{"action": "read_file"}]})
+    if r.status_code == 409:
+        assert r.json()["error"] == "conflict" and "kill switch" in r.text, r.text
+        time.sleep(1.05)
+    else:
+        assert r.status_code == 201, r.text
     again = new_task(d, iss, agent=OTHER, intents=[{"action": "read_file"}])
     r = exchange(d, iss.svid(sub=OTHER), again["id"], None, audience="tools")
     if r.status_code == 200:

@@ -573,9 +573,21 @@ test_agent_revoke(void **state)
 	assert_string_equal(got.revoked_by.p, "user:secops");
 	assert_string_equal(got.reason.p, "prompt injection suspected");
 
-	/* A credential issued before the kill but recorded after it: its
-	 * task is a new one (the race a kill switch must still win). */
+	/* A task created (decided) before the kill, or in its second, but
+	 * recorded after it: refused, nothing inserted (the race a kill
+	 * switch must win: the switch ends every task up to it). */
 	t = mk_task("k5", ag, T0 + 40, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_ECONFLICT);
+	t = mk_task("k5", ag, T0 + 50, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_ECONFLICT);
+	assert_int_equal(store_task_get(f->s, str_c("k5"), &f->a, &tg),
+	    MANDATE_ENOTFOUND);
+	/* another agent's task is not concerned */
+	t = mk_task("o5", "spiffe://acme.test/other", T0 + 40, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	/* A credential issued before the kill but recorded after it (on a
+	 * task of the next second): unusable all the same. */
+	t = mk_task("k5", ag, T0 + 51, 600, 5);
 	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
 	c = mk_cred("jk5", "k5", ag, T0 + 45, 300);
 	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
