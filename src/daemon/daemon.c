@@ -1046,37 +1046,18 @@ watch_check(struct daemon *d)
 	daemon_policies_reload(d, "policy files changed", NULL);
 }
 
-/* Key maintenance (publish-then-sign rotation steps).  A new signing key
- * (activated here or by a request that ran the same step) is audited as
- * keys.activated once, at the first tick that sees it. */
+/* Key maintenance (publish-then-sign rotation steps).  A key that starts
+ * signing is audited as keys.activated by the step itself, in the commit
+ * that activates it (sts_keys_tick); when that fails the key stays NEXT
+ * and the step is tried again at the next tick. */
 static void
 key_tick(struct daemon *d)
 {
-	struct arena a;
-	struct str kid = STR_NULL;
-	int tr;
+	int tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
 
-	tr = sts_keys_tick(d->sts, (int64_t)time(NULL));
 	if (tr != MANDATE_OK)
-		daemon_log(d, DLOG_WARN, "key maintenance: %s",
-		    mandate_strerror(tr));
-	arena_init(&a, 1u << 16);
-	if (sts_keys_active_kid(d->sts, &a, &kid) == MANDATE_OK &&
-	    kid.n > 0 && kid.n < sizeof(d->signing_kid) &&
-	    !str_eq(kid, str_c(d->signing_kid))) {
-		if (d->signing_kid[0] != '\0' &&
-		    daemon_audit(d, NULL, "keys.activated", STR_NULL, STR_NULL,
-		    json_pack("{s:s%,s:s}", "kid", kid.p, kid.n,
-		    "previous_kid", d->signing_kid)) != MANDATE_OK) {
-			daemon_log(d, DLOG_ERROR, "key %.*s signs now; its "
-			    "audit record could not be written (retried)",
-			    (int)kid.n, kid.p);
-		} else {
-			memcpy(d->signing_kid, kid.p, kid.n);
-			d->signing_kid[kid.n] = '\0';
-		}
-	}
-	arena_free(&a);
+		daemon_log(d, DLOG_WARN, "key maintenance: %s (tried again at "
+		    "the next tick)", mandate_strerror(tr));
 }
 
 /* Tasks pruned per store transaction, and transactions per tick: a
@@ -1153,7 +1134,7 @@ daemon_run(struct daemon *d)
 	if ((r = signals_install(d)) != MANDATE_OK)
 		return r;
 	r = MANDATE_EIO;
-	key_tick(d);                  /* notes the key signing at start */
+	key_tick(d);                  /* a key due while we were down */
 	retention_tick(d);
 	for (;;) {
 		struct pollfd pfd = { .fd = d->sig_fds[0], .events = POLLIN };

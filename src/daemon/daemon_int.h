@@ -68,9 +68,6 @@ struct daemon {
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
 	pthread_mutex_t policy_lock;
-	/* the signing key last seen by the maintenance tick (daemon_run's
-	 * thread only): a change is audited as keys.activated */
-	char signing_kid[128];
 	/* one reload at a time (SIGHUP, file watch, POST /v1/policies/reload);
 	 * policy_fp is the watched files' fingerprint at the last attempt */
 	pthread_mutex_t reload_lock;

@@ -408,6 +408,23 @@ store_key_activate(struct store *s, struct str kid, int64_t now,
 }
 
 int
+store_key_activate_audited(struct store *s, struct str kid, int64_t now,
+    int64_t retire_after, const struct store_audit_event *e, int64_t *id)
+{
+	int64_t dummy;
+
+	if (id == NULL)
+		id = &dummy;
+	*id = 0;
+	if (s == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(kid, STORE_MAX_ID, 1));
+	CHECK(check_audit_event(e));
+	return s->ops->key_activate_audited(s->impl, kid, now, retire_after, e,
+	    id);
+}
+
+int
 store_key_retire(struct store *s, struct str kid, int64_t retire_after)
 {
 	if (s == NULL)

@@ -326,6 +326,9 @@ struct store_ops {
 	    size_t *n_out);
 	int (*key_activate)(void *impl, struct str kid, int64_t now,
 	    int64_t retire_after);
+	int (*key_activate_audited)(void *impl, struct str kid, int64_t now,
+	    int64_t retire_after, const struct store_audit_event *e,
+	    int64_t *id);
 	int (*key_retire)(void *impl, struct str kid, int64_t retire_after);
 
 	int (*audit_append)(void *impl, const struct store_audit_event *e,
@@ -507,6 +510,12 @@ int store_key_list(struct store *s, struct arena *a, struct store_key **out,
  * key that was active, if another, becomes retired with retire_after. */
 int store_key_activate(struct store *s, struct str kid, int64_t now,
     int64_t retire_after);
+
+/* store_key_activate and the audit event e (its keys.activated record)
+ * in one transaction: both, or neither.  *id (may be NULL) is the event's
+ * id.  Errors as store_key_activate's, or the append's. */
+int store_key_activate_audited(struct store *s, struct str kid, int64_t now,
+    int64_t retire_after, const struct store_audit_event *e, int64_t *id);
 
 /* Retire one key (publish its public part until retire_after). */
 int store_key_retire(struct store *s, struct str kid, int64_t retire_after);

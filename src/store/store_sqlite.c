@@ -466,7 +466,7 @@ struct sq_conn {
 #define GC_BATCH_MAX 256
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
-    GC_DECISION_AUDITED };
+    GC_DECISION_AUDITED, GC_KEY_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -476,6 +476,8 @@ struct gc_req {
 	const struct store_decision *dec;
 	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
 	void *build_arg;
+	struct str kid;           /* GC_KEY_AUDITED: the key activated */
+	int64_t retire_after;     /* GC_KEY_AUDITED: the others' */
 	int64_t now;              /* decisions: the time of the consume */
 	int outcome;              /* decisions: enum store_consume */
 	int64_t calls_used;       /* decisions: after the consume */
@@ -1963,6 +1965,8 @@ static int gc_audit_append(struct op *op, const struct store_audit_event *e,
     int64_t *id);
 
 static int gc_decision_record(struct op *op, struct gc_req *w);
+static int key_activate_on(struct op *op, struct str kid, int64_t now,
+    int64_t retire_after);
 static int sess_rows(struct op *op, enum stmt_id id, struct str task,
     int64_t *rows);
 
@@ -1995,6 +1999,12 @@ gc_run_one(struct op *op, struct gc_req *w)
 		    &ev)) != MANDATE_OK)
 			return r;
 		return gc_audit_append(op, &ev, &w->id);
+	}
+	case GC_KEY_AUDITED: {
+		/* the activation and its record: both, or neither */
+		int r = key_activate_on(op, w->kid, w->now, w->retire_after);
+		return r != MANDATE_OK ? r :
+		    gc_audit_append(op, w->ev, &w->id);
 	}
 	}
 	return MANDATE_EINTERNAL;
@@ -2560,40 +2570,65 @@ out:
 	return r;
 }
 
+/* Make kid the active key and retire every other active one, inside the
+ * op's transaction.  EINVAL for a retired key, ENOTFOUND for an unknown
+ * one; activating the active key again changes nothing. */
+static int
+key_activate_on(struct op *op, struct str kid, int64_t now,
+    int64_t retire_after)
+{
+	struct store_key k;
+	struct arena a;
+	int r;
+
+	op->name = "key_activate";
+	arena_init(&a, 1u << 20);
+	memset(&k, 0, sizeof(k));
+	if ((r = key_get_on(op, kid, &a, &k)) != MANDATE_OK)
+		goto out;
+	if (k.state == STORE_KEY_RETIRED) {
+		log_msg(op->st, MANDATE_EINVAL, op->name,
+		    "a retired key cannot become active again");
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if ((r = run_update(op, ST_KEY_RETIRE_OTHERS, kid, retire_after,
+	    NULL, NULL)) != MANDATE_OK)
+		goto out;
+	if (k.state != STORE_KEY_ACTIVE)
+		r = run_update(op, ST_KEY_ACTIVATE, kid, now, NULL, NULL);
+out:
+	arena_free(&a);
+	return r;
+}
+
 static int
 sq_key_activate(void *impl, struct str kid, int64_t now,
     int64_t retire_after)
 {
 	struct op op;
-	struct store_key k;
-	struct arena a;
 	int r;
 
-	arena_init(&a, 1u << 20);
 	if ((r = op_begin(impl, "key_activate", &op)) != MANDATE_OK)
-		goto done;
-	if ((r = tx_begin(&op)) != MANDATE_OK)
-		goto out;
-	memset(&k, 0, sizeof(k));
-	if ((r = key_get_on(&op, kid, &a, &k)) != MANDATE_OK)
-		goto tx;
-	if (k.state == STORE_KEY_RETIRED) {
-		log_msg(op.st, MANDATE_EINVAL, op.name,
-		    "a retired key cannot become active again");
-		r = MANDATE_EINVAL;
-		goto tx;
-	}
-	if ((r = run_update(&op, ST_KEY_RETIRE_OTHERS, kid, retire_after,
-	    NULL, NULL)) != MANDATE_OK)
-		goto tx;
-	if (k.state != STORE_KEY_ACTIVE)
-		r = run_update(&op, ST_KEY_ACTIVATE, kid, now, NULL, NULL);
-tx:
-	r = tx_end(&op, r);
-out:
+		return r;
+	if ((r = tx_begin(&op)) == MANDATE_OK)
+		r = tx_end(&op, key_activate_on(&op, kid, now, retire_after));
 	op_end(&op);
-done:
-	arena_free(&a);
+	return r;
+}
+
+/* The activation and its audit record in one commit (a group commit's):
+ * a crash never leaves a key signing whose activation the log lacks. */
+static int
+sq_key_activate_audited(void *impl, struct str kid, int64_t now,
+    int64_t retire_after, const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_KEY_AUDITED, .kid = kid, .now = now,
+	    .retire_after = retire_after, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
 	return r;
 }
 
@@ -3500,6 +3535,7 @@ const struct store_ops store_sqlite_ops = {
 	.key_get = sq_key_get,
 	.key_list = sq_key_list,
 	.key_activate = sq_key_activate,
+	.key_activate_audited = sq_key_activate_audited,
 	.key_retire = sq_key_retire,
 	.audit_append = sq_audit_append,
 	.append_many = sq_append_many,

@@ -482,6 +482,39 @@ out:
 	return r;
 }
 
+/* Activate the NEXT key kid, retiring the active one (previous, may be
+ * empty).  With an audit log the activation and its keys.activated record
+ * are one commit: a crash in between cannot leave a key signing whose
+ * activation the log lacks (a failed record leaves the key NEXT, tried
+ * again at the next tick, while the old key goes on signing). */
+static int
+activate(struct sts *sts, struct str kid, struct str previous, int64_t now,
+    struct arena *a)
+{
+	int64_t retire_after = now + (int64_t)sts->tok->rotation_overlap, id = 0;
+	struct store_audit_event e;
+	struct audit_event ae;
+	json_t *fields;
+	int r;
+
+	if (sts->opt.audit == NULL)
+		return store_key_activate(sts->store, kid, now, retire_after);
+	fields = json_pack("{s:s%,s:s%}", "kid", kid.p, kid.n,
+	    "previous_kid", previous.p != NULL ? previous.p : "", previous.n);
+	if (fields == NULL)
+		return MANDATE_ENOMEM;
+	memset(&ae, 0, sizeof(ae));
+	ae.time = now;
+	ae.type = "keys.activated";
+	if ((r = audit_prepare(sts->opt.audit, &ae, fields, a, &e)) !=
+	    MANDATE_OK)
+		return r;
+	r = store_key_activate_audited(sts->store, kid, now, retire_after, &e,
+	    &id);
+	audit_report(sts->opt.audit, r, id);
+	return r;
+}
+
 int
 sts_keys_tick(struct sts *sts, int64_t now)
 {
@@ -491,6 +524,7 @@ sts_keys_tick(struct sts *sts, int64_t now)
 	size_t n = 0, i;
 	bool changed = false;
 	struct sts_snap *cur = NULL, *snap = NULL;
+	struct str previous = STR_NULL;
 
 	if (sts->explicit_keys)
 		return MANDATE_OK;
@@ -499,14 +533,17 @@ sts_keys_tick(struct sts *sts, int64_t now)
 	cur = sts_snap_get(sts);
 	if ((r = store_key_list(sts->store, &a, &ks, &n)) != MANDATE_OK)
 		goto out;
+	for (i = 0; i < n; i++)
+		if (ks[i].state == STORE_KEY_ACTIVE)
+			previous = ks[i].kid;
 	for (i = 0; i < n; i++) {
 		const struct store_key *k = &ks[i];
 		if (k->state == STORE_KEY_NEXT &&
 		    now - k->created_at >= sts->opt.publish_delay) {
-			r = store_key_activate(sts->store, k->kid, now,
-			    now + (int64_t)sts->tok->rotation_overlap);
-			if (r != MANDATE_OK)
+			if ((r = activate(sts, k->kid, previous, now, &a)) !=
+			    MANDATE_OK)
 				goto out;
+			previous = k->kid;
 			changed = true;
 		} else if (k->state == STORE_KEY_RETIRED &&
 		    k->retire_after <= now && cur != NULL &&

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,34 +139,91 @@ out:
 	return r;
 }
 
+/* fsync the directory holding path, so that a name just made there is
+ * durable too. */
+static int
+sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = 1;                /* "." or "/" */
+	int fd, r;
+
+	if (slash != NULL && slash != path)
+		n = (size_t)(slash - path);
+
+	if (n >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return MANDATE_EIO;
+	}
+	memcpy(dir, slash == NULL ? "." : path, n);
+	dir[n] = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return MANDATE_EIO;
+	r = fsync(fd) == 0 ? MANDATE_OK : MANDATE_EIO;
+	close(fd);
+	return r;
+}
+
+/*
+ * The bytes go to "<path>.tmp" first, which is fsynced and then given
+ * the name path in one step (link() for excl, which fails when path
+ * exists; rename() otherwise): a process killed at any moment leaves
+ * either no file at path or the whole one, never an empty or partial
+ * file (which, for a key made at first start, would stop every later
+ * start).  A temporary left by such a kill is removed by the next call.
+ */
 int
 file_write(const char *path, const void *data, size_t len, bool excl,
     mode_t mode)
 {
 	const char *p = data;
-	int fd, r = MANDATE_EIO, saved;
+	char tmp[PATH_MAX];
+	struct stat st;
+	int fd = -1, n, r = MANDATE_EIO, saved;
 	size_t done = 0;
+	bool named = false;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    (excl ? O_EXCL : O_TRUNC), mode);
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return MANDATE_EIO;
+	}
+	/* never through a symlink: nor replace one (rename would) */
+	if (!excl && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		errno = ELOOP;
+		return MANDATE_EIO;
+	}
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		return MANDATE_EIO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
 	if (fd < 0)
 		return MANDATE_EIO;
 	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-		if (n < 0 && errno == EINTR)
+		ssize_t w = write(fd, p + done, len - done);
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (w <= 0)
 			goto out;
-		done += (size_t)n;
+		done += (size_t)w;
 	}
 	if (fsync(fd) != 0)
 		goto out;
-	r = MANDATE_OK;
+	if (excl ? link(tmp, path) != 0 : rename(tmp, path) != 0)
+		goto out;
+	named = true;
+	if (excl)
+		(void)unlink(tmp);
+	r = sync_parent(path);
 out:
 	saved = errno;
-	close(fd);
-	if (r != MANDATE_OK && excl)
-		unlink(path);
+	if (fd >= 0)
+		close(fd);
+	if (!named)
+		(void)unlink(tmp);
+	else if (r != MANDATE_OK && excl)
+		(void)unlink(path);
 	errno = saved;
 	return r;
 }

@@ -29,10 +29,14 @@ int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
 int file_read_secret(const char *path, size_t max, bool follow,
     char **out, size_t *out_len, mode_t *mode);
 
-/* Write data[0..len) to path (never through a symlink) and fsync it.
- * excl: create a new file with `mode` (fails if path exists; removed
- * again on a failed write), for keys and other secrets; otherwise create
- * or truncate.  MANDATE_OK or MANDATE_EIO (errno says why). */
+/* Write data[0..len) to path (never through or over a symlink), durably:
+ * written whole to "<path>.tmp", fsynced, then named path in one step
+ * and the directory fsynced, so that a crash leaves at path either
+ * nothing (or the old file) or all of data.  excl: create a new file with
+ * `mode` (fails if path exists; nothing is left on a failure), for keys
+ * and other secrets; otherwise create or replace.  "<path>.tmp" is the
+ * writer's own: one left by a crash is removed.  MANDATE_OK or
+ * MANDATE_EIO (errno says why). */
 int file_write(const char *path, const void *data, size_t len, bool excl,
     mode_t mode);
 

@@ -1779,6 +1779,52 @@ audit_all(struct fixture *f, struct store_audit_event **out)
 	return n;
 }
 
+/* A key's activation and its keys.activated record: both, or neither. */
+static void
+test_key_activate_audited(void **state)
+{
+	struct fixture *f = *state;
+	struct store_key k = mk_key("ka1", T0), got;
+	struct store_audit_event e, *out = NULL;
+	int64_t id = 0, before = 0;
+	size_t n = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.time = T0 + 5;
+	e.type = str_c("keys.activated");
+	e.fields_json = str_c("{\"kid\":\"ka2\"}");
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_OK);
+	assert_int_equal(store_key_activate(f->s, str_c("ka1"), T0, 0),
+	    MANDATE_OK);
+	k = mk_key("ka2", T0 + 1);
+	assert_int_equal(store_key_insert(f->s, &k), MANDATE_OK);
+	assert_int_equal(store_audit_append(f->s, &e, &before), MANDATE_OK);
+
+	assert_int_equal(store_key_activate_audited(f->s, str_c("ka2"),
+	    T0 + 5, T0 + 100, &e, &id), MANDATE_OK);
+	assert_int_equal(id, before + 1);
+	assert_int_equal(store_key_get(f->s, str_c("ka2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_KEY_ACTIVE);
+	assert_int_equal(store_key_get(f->s, str_c("ka1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_KEY_RETIRED);
+	assert_int_equal(got.retire_after, T0 + 100);
+
+	/* a retired or unknown key: no activation, and no record */
+	assert_int_equal(store_key_activate_audited(f->s, str_c("ka1"),
+	    T0 + 6, 0, &e, &id), MANDATE_EINVAL);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_key_activate_audited(f->s, str_c("ka9"),
+	    T0 + 6, 0, &e, NULL), MANDATE_ENOTFOUND);
+	assert_int_equal(store_audit_read(f->s, before, 100, &f->a, &out, &n),
+	    MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[1].id, before + 1);
+	assert_int_equal(store_key_activate_audited(f->s, str_c("ka2"),
+	    T0 + 6, 0, NULL, NULL), MANDATE_EINVAL);
+}
+
 static struct store_audit_event
 mk_issued(const char *rid, const char *jti)
 {
@@ -2035,6 +2081,7 @@ main(void)
 		T(test_busy_wait_retries_at_release),
 		T(test_group_commit),
 		T(test_cred_insert_audited),
+		T(test_key_activate_audited),
 		T(test_cred_insert_audited_concurrent),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
