@@ -236,12 +236,17 @@ h_reload(struct http_request *req, void *arg)
 		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
 		    "files", (json_int_t)(p ? p->n_files : 0));
-		daemon_policies_put(p);
 		/* what the load warned of: files it did not read */
 		if (j != NULL && diag != NULL && diag[0] != '\0')
 			json_object_set_new(j, "warnings", diag_lines(diag));
+		/* the record names the set the reload put in force (not the
+		 * one that allowed it, which a request's records otherwise
+		 * name): its policy.reloaded record has the same hash */
 		api_audit(d, req, "policies.reloaded", STR_NULL, STR_NULL,
+		    p != NULL && p->hash[0] != '\0' ? json_pack("{s:s,s:s}",
+		    "by", caller.principal, "policy_hash", p->hash) :
 		    json_pack("{s:s}", "by", caller.principal));
+		daemon_policies_put(p);
 		http_respond_json(req, 200, j);
 	} else if (r == MANDATE_EIO) {
 		http_respond_error(req, 500, "server_error", "the policies "
