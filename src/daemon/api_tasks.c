@@ -517,6 +517,44 @@ load_task(struct daemon *d, struct http_request *req,
 	return 0;
 }
 
+/*
+ * A record of type made ready for the store (audit_prepare: the policy
+ * version that decided, redaction), for a store_*_audited call to write
+ * in the commit of the change it records: a crash cannot leave the
+ * change without it (task.created).  In both audit modes
+ * such a record is written with its change, not queued (as a token
+ * issuance's is in async mode): the answer waits for that commit, as it
+ * waited for the record.  fields (consumed) are the record's; *ev lives
+ * in the request's arena.  Any error: fail closed (no change).
+ */
+static int
+prepared_record(struct daemon *d, struct http_request *req,
+    const char *type, int64_t time, struct str agent, struct str task_id,
+    json_t *fields, struct store_audit_event *ev)
+{
+	struct fields f = { .json = fields };
+	struct audit_event ae;
+	int r;
+
+	memset(ev, 0, sizeof(*ev));
+	if (fields == NULL)
+		r = MANDATE_ENOMEM;
+	else {
+		decided_policy_hash(req, &f);
+		memset(&ae, 0, sizeof(ae));
+		ae.time = time;
+		ae.type = type;
+		ae.request_id = str_c(req->request_id);
+		ae.agent = agent;
+		ae.task_id = task_id;
+		r = audit_prepare(d->audit, &ae, f.json, req->arena, ev);
+	}
+	if (r != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "request %s: audit record (%s) "
+		    "failed: %s", req->request_id, type, mandate_strerror(r));
+	return r;
+}
+
 /* ---- handlers ---- */
 
 static void
@@ -533,10 +571,11 @@ h_create(struct http_request *req, void *arg)
 	struct api_caller caller;
 	struct daemon_task_request tr;
 	struct store_task t, back;
+	struct store_audit_event ev;
 	char err[200], id[STORE_TASK_ID_SIZE];
-	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body;
+	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body, *fields;
 	bool allow = false;
-	int64_t now;
+	int64_t now, event_id = 0;
 	int r;
 
 	if (!api_authenticate(d, req, &caller))
@@ -598,7 +637,21 @@ h_create(struct http_request *req, void *arg)
 	t.created_at = now;
 	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
-	if ((r = store_task_create(d->store, &t)) == MANDATE_ECONFLICT) {
+	fields = json_pack("{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by",
+	    caller.principal, "intents", names, "objective", tr.objective.p,
+	    tr.objective.n, "expires_at", (json_int_t)t.expires_at,
+	    "sensitivity", daemon_sensitivity_name(tr.sensitivity), "policies",
+	    reasons);
+	if (prepared_record(d, req, "task.created", now, t.agent, t.id,
+	    fields, &ev) != MANDATE_OK) {
+		/* fail closed: no record, no task */
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
+	r = store_task_create_audited(d->store, &t, &ev, &event_id);
+	if (r != MANDATE_ECONFLICT)      /* (that one appended nothing) */
+		audit_report(d->audit, r, event_id);
+	if (r == MANDATE_ECONFLICT) {
 		/* the kill switch was pulled on the agent in this second,
 		 * after the policies allowed the task: the switch ends
 		 * every task created up to it, this one too */
@@ -612,19 +665,8 @@ h_create(struct http_request *req, void *arg)
 		goto out;
 	}
 	if (r != MANDATE_OK) {
-		server_error(d, req, "store_task_create", r);
-		goto out;
-	}
-	if (api_audit(d, req, "task.created", t.agent, t.id, json_pack(
-	    "{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by", caller.principal, "intents",
-	    names, "objective", tr.objective.p, tr.objective.n,
-	    "expires_at", (json_int_t)t.expires_at, "sensitivity",
-	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons)) !=
-	    MANDATE_OK) {
-		/* fail closed: a task without its audit record must not live */
-		store_task_end(d->store, t.id, now, STR_LIT("audit failure"),
-		    NULL);
-		http_respond_error(req, 500, "server_error", NULL);
+		/* neither the task nor its record (fail closed) */
+		server_error(d, req, "store_task_create_audited", r);
 		goto out;
 	}
 	count(d->m_tasks, "created", NULL);

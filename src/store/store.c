@@ -123,11 +123,10 @@ store_task_new_id(char buf[STORE_TASK_ID_SIZE])
 
 /* --- tasks ------------------------------------------------------------ */
 
-int
-store_task_create(struct store *s, const struct store_task *t)
+/* The bounds store_task_create checks. */
+static int
+task_check(const struct store_task *t)
 {
-	if (s == NULL || t == NULL)
-		return MANDATE_EINVAL;
 	CHECK(check_str(t->id, STORE_MAX_ID, 1));
 	CHECK(check_str(t->agent, STORE_MAX_NAME, 1));
 	CHECK(check_str(t->delegator, STORE_MAX_NAME, 0));
@@ -136,7 +135,34 @@ store_task_create(struct store *s, const struct store_task *t)
 	CHECK(check_str(t->intents_json, STORE_MAX_JSON, 0));
 	if (t->expires_at <= t->created_at || t->call_budget < 1)
 		return MANDATE_EINVAL;
+	return MANDATE_OK;
+}
+
+static int check_audit_event(const struct store_audit_event *e);
+
+int
+store_task_create(struct store *s, const struct store_task *t)
+{
+	if (s == NULL || t == NULL)
+		return MANDATE_EINVAL;
+	CHECK(task_check(t));
 	return s->ops->task_create(s->impl, t);
+}
+
+int
+store_task_create_audited(struct store *s, const struct store_task *t,
+    const struct store_audit_event *e, int64_t *id)
+{
+	int64_t dummy;
+
+	if (id == NULL)
+		id = &dummy;
+	*id = 0;
+	if (s == NULL || t == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(task_check(t));
+	CHECK(check_audit_event(e));
+	return s->ops->task_create_audited(s->impl, t, e, id);
 }
 
 int

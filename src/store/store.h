@@ -292,6 +292,8 @@ struct store_ops {
 	int (*health)(void *impl, int64_t now);
 
 	int (*task_create)(void *impl, const struct store_task *t);
+	int (*task_create_audited)(void *impl, const struct store_task *t,
+	    const struct store_audit_event *e, int64_t *id);
 	int (*task_get)(void *impl, struct str id, struct arena *a,
 	    struct store_task *out);
 	int (*task_end)(void *impl, struct str id, int64_t now,
@@ -407,6 +409,17 @@ int store_task_new_id(char buf[STORE_TASK_ID_SIZE]);
  * created_at or call_budget < 1; ECONFLICT (nothing inserted) when the
  * agent was revoked (store_agent_revoke) at or after created_at. */
 int store_task_create(struct store *s, const struct store_task *t);
+
+/* store_task_create and the audit event e (its task.created record) in
+ * one transaction: both rows are durable when it returns MANDATE_OK,
+ * neither otherwise (a crash cannot leave a task whose creation the log
+ * lacks, and a record the store refuses leaves no task).  Errors as
+ * store_task_create's (ECONFLICT: the agent was revoked at or after
+ * created_at; nothing is written, and nothing of the event was tried)
+ * or store_audit_append's; *id (may be NULL) is the event's id, 0 on
+ * error.  Shares the audit appends' group commits. */
+int store_task_create_audited(struct store *s, const struct store_task *t,
+    const struct store_audit_event *e, int64_t *id);
 
 /* Read one task (state as stored: see store_task_state_at for expiry). */
 int store_task_get(struct store *s, struct str id, struct arena *a,

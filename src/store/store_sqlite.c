@@ -466,7 +466,7 @@ struct sq_conn {
 #define GC_BATCH_MAX 256
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
-    GC_DECISION_AUDITED, GC_KEY_AUDITED };
+    GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -474,6 +474,7 @@ struct gc_req {
 	const struct store_credential *cred;
 	const struct store_audit_event *ev;
 	const struct store_decision *dec;
+	const struct store_task *task;    /* GC_TASK_AUDITED */
 	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
 	void *build_arg;
 	struct str kid;           /* GC_KEY_AUDITED: the key activated */
@@ -1555,17 +1556,18 @@ read_task(sqlite3_stmt *q, struct arena *a, struct store_task *t)
 	return MANDATE_OK;
 }
 
+/* Insert task t on the op's connection (inside its transaction, if
+ * any).  ECONFLICT, nothing inserted, when the agent was revoked at or
+ * after its creation time. */
 static int
-sq_task_create(void *impl, const struct store_task *t)
+task_insert_on(struct op *op, const struct store_task *t)
 {
-	struct op op;
 	sqlite3_stmt *q;
 	int r, changed = 0;
 
-	if ((r = op_begin(impl, "task_create", &op)) != MANDATE_OK)
+	op->name = "task_create";
+	if ((q = op_stmt(op, ST_TASK_INSERT, &r)) == NULL)
 		return r;
-	if ((q = op_stmt(&op, ST_TASK_INSERT, &r)) == NULL)
-		goto out;
 	if (bind_str(q, 1, t->id) || bind_str(q, 2, t->agent) ||
 	    bind_str(q, 3, t->delegator) || bind_str(q, 4, t->act_json) ||
 	    bind_str(q, 5, t->objective) || bind_str(q, 6, t->intents_json) ||
@@ -1573,15 +1575,42 @@ sq_task_create(void *impl, const struct store_task *t)
 	    sqlite3_bind_int64(q, 8, t->created_at) ||
 	    sqlite3_bind_int64(q, 9, t->expires_at) ||
 	    sqlite3_bind_int64(q, 10, t->call_budget)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		r = op_fail(op, sqlite3_errcode(op->c->db));
 		stmt_idle(q);
-		goto out;
+		return r;
 	}
-	r = run_stmt(&op, ST_TASK_INSERT, q, &changed);
+	r = run_stmt(op, ST_TASK_INSERT, q, &changed);
 	if (r == MANDATE_OK && changed == 0)
 		r = MANDATE_ECONFLICT;       /* the agent was just revoked */
-out:
+	return r;
+}
+
+static int
+sq_task_create(void *impl, const struct store_task *t)
+{
+	struct op op;
+	int r;
+
+	if ((r = op_begin(impl, "task_create", &op)) != MANDATE_OK)
+		return r;
+	r = task_insert_on(&op, t);
 	op_end(&op);
+	return r;
+}
+
+static int gc_submit(struct sq_store *st, struct gc_req *req);
+
+/* The task and its task.created record in one commit (a group
+ * commit's): a crash never leaves a task the log does not know. */
+static int
+sq_task_create_audited(void *impl, const struct store_task *t,
+    const struct store_audit_event *e, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_TASK_AUDITED, .task = t, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK)
+		*id = req.id;
 	return r;
 }
 
@@ -2006,6 +2035,13 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return r != MANDATE_OK ? r :
 		    gc_audit_append(op, w->ev, &w->id);
 	}
+	case GC_TASK_AUDITED: {
+		/* the task and its record: both, or neither (a refused
+		 * creation, ECONFLICT, inserts nothing and has no record) */
+		int r = task_insert_on(op, w->task);
+		return r != MANDATE_OK ? r :
+		    gc_audit_append(op, w->ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -2015,7 +2051,10 @@ gc_run_one(struct op *op, struct gc_req *w)
 static int
 gc_own_failure(int r)
 {
-	return r == MANDATE_EINVAL || r == MANDATE_ELIMIT;
+	/* ECONFLICT: a task creation that raced the kill switch (its
+	 * insert changed nothing) */
+	return r == MANDATE_EINVAL || r == MANDATE_ELIMIT ||
+	    r == MANDATE_ECONFLICT;
 }
 
 /* After a batch: a committed batch that touched the tree makes its tree
@@ -3519,6 +3558,7 @@ const struct store_ops store_sqlite_ops = {
 	.schema_version = sq_schema_version,
 	.health = sq_health,
 	.task_create = sq_task_create,
+	.task_create_audited = sq_task_create_audited,
 	.task_get = sq_task_get,
 	.task_end = sq_task_end,
 	.tasks_prune = sq_tasks_prune,

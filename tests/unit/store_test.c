@@ -2053,6 +2053,215 @@ test_cred_insert_audited_concurrent(void **state)
 	assert_int_equal(total, IA_THREADS * IA_TRIES + IA_TRIES);
 }
 
+/* --- a state change and its audit record in one call -------------------- */
+
+static struct store_audit_event
+mk_event(const char *type, const char *rid, const char *agent,
+    const char *task)
+{
+	struct store_audit_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.time = T0;
+	e.type = str_c(type);
+	e.request_id = str_c(rid);
+	e.agent = str_c(agent);
+	e.task_id = str_c(task);
+	e.fields_json = str_c("{}");
+	return e;
+}
+
+/* SQLite only: make the audit table refuse records of type "refused"
+ * (the store's own refusal, inside the transaction, after the change
+ * was written). */
+static void
+refuse_type(struct fixture *f)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER test_refuse BEFORE"
+	    " INSERT ON audit_events WHEN NEW.type = 'refused' BEGIN"
+	    " SELECT RAISE(ABORT, 'refused by the test'); END;", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A task and its task.created record: both, or neither. */
+static void
+test_task_create_audited(void **state)
+{
+	struct fixture *f = *state;
+	const char *ag = "spiffe://a.test/tc";
+	struct store_task t, got;
+	struct store_audit_event e, *ev;
+	struct store_agent_revocation rv;
+	int64_t id = 0, plain = 0;
+
+	/* both rows; the event's id as audit_append gives it */
+	t = mk_task("tc-1", ag, T0, 600, 5);
+	e = mk_event("task.created", "r1", ag, "tc-1");
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, &id),
+	    MANDATE_OK);
+	assert_true(id > 0);
+	assert_int_equal(store_task_get(f->s, str_c("tc-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_ACTIVE);
+	assert_int_equal(got.call_budget, 5);
+	assert_string_equal(got.objective.p, "summarise the quarterly report");
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id);
+	assert_string_equal(ev[0].type.p, "task.created");
+	assert_string_equal(ev[0].task_id.p, "tc-1");
+	assert_string_equal(ev[0].request_id.p, "r1");
+	assert_int_equal(store_audit_append(f->s, &e, &plain), MANDATE_OK);
+	assert_int_equal(plain, id + 1);
+
+	/* a duplicate id: neither row, the first task intact */
+	t = mk_task("tc-1", ag, T0 + 5, 60, 1);
+	e = mk_event("task.created", "r-dup", ag, "tc-1");
+	id = 99;
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, &id),
+	    MANDATE_EINVAL);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_task_get(f->s, str_c("tc-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.call_budget, 5);
+	assert_int_equal(audit_all(f, &ev), 2);
+
+	/* the kill switch at or after the creation time: ECONFLICT,
+	 * neither row (store_task_create's refusal) */
+	memset(&rv, 0, sizeof(rv));
+	rv.agent = str_c(ag);
+	rv.revoked_by = str_c("user:op");
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0 + 10, NULL),
+	    MANDATE_OK);
+	t = mk_task("tc-2", ag, T0 + 10, 600, 5);
+	e = mk_event("task.created", "r2", ag, "tc-2");
+	id = 99;
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, &id),
+	    MANDATE_ECONFLICT);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_task_get(f->s, str_c("tc-2"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(audit_all(f, &ev), 2);
+	t.created_at = T0 + 11;               /* after it: allowed */
+	t.expires_at = T0 + 611;
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, &id),
+	    MANDATE_OK);
+	assert_int_equal(audit_all(f, &ev), 3);
+	assert_int_equal(ev[2].id, id);
+
+	/* a record the store refuses: no task either */
+	refuse_type(f);
+	t = mk_task("tc-3", ag, T0 + 20, 600, 5);
+	e = mk_event("refused", "r3", ag, "tc-3");
+	assert_int_not_equal(store_task_create_audited(f->s, &t, &e, &id),
+	    MANDATE_OK);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_task_get(f->s, str_c("tc-3"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(audit_all(f, &ev), 3);
+
+	/* bad arguments and bounds change nothing */
+	e = mk_event("task.created", "r4", ag, "tc-4");
+	t = mk_task("tc-4", ag, T0 + 20, 600, 5);
+	assert_int_equal(store_task_create_audited(NULL, &t, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_task_create_audited(f->s, NULL, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_task_create_audited(f->s, &t, NULL, NULL),
+	    MANDATE_EINVAL);
+	e.type = STR_NULL;
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, NULL),
+	    MANDATE_EINVAL);
+	e = mk_event("task.created", "r4", ag, "tc-4");
+	t.call_budget = 0;
+	assert_int_equal(store_task_create_audited(f->s, &t, &e, NULL),
+	    MANDATE_EINVAL);
+	assert_int_equal(store_task_get(f->s, str_c("tc-4"), &f->a, &got),
+	    MANDATE_ENOTFOUND);
+	assert_int_equal(audit_all(f, &ev), 3);
+}
+
+#define TC_THREADS 8
+#define TC_TRIES 30
+
+struct tc_writer {
+	struct store *s;
+	int t;
+	int ok, conflicts, errors;
+};
+
+/* Creations for a live agent and for a revoked one, at once: a refused
+ * creation (ECONFLICT) in a group commit fails only itself. */
+static void *
+tc_thread(void *arg)
+{
+	struct tc_writer *w = arg;
+	char id[64];
+
+	for (int i = 0; i < TC_TRIES; i++) {
+		const char *ag = i % 2 ? "spiffe://a.test/dead" :
+		    "spiffe://a.test/live";
+		struct store_task t;
+		struct store_audit_event e;
+		int r;
+
+		snprintf(id, sizeof(id), "tc-%d-%d", w->t, i);
+		t = mk_task(id, ag, T0, 600, 5);
+		e = mk_event("task.created", id, ag, id);
+		r = store_task_create_audited(w->s, &t, &e, NULL);
+		if (r == MANDATE_OK && !(i % 2))
+			w->ok++;
+		else if (r == MANDATE_ECONFLICT && i % 2)
+			w->conflicts++;
+		else
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void
+test_task_create_audited_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	static struct tc_writer w[TC_THREADS];
+	pthread_t th[TC_THREADS];
+	struct store_agent_revocation rv;
+	struct store_audit_event *ev = NULL;
+	struct store_task got;
+	size_t n_ev = 0;
+
+	memset(&rv, 0, sizeof(rv));
+	rv.agent = str_c("spiffe://a.test/dead");
+	assert_int_equal(store_agent_revoke(f->s, &rv, T0, NULL), MANDATE_OK);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < TC_THREADS; i++) {
+		w[i].s = f->s;
+		w[i].t = i;
+		assert_int_equal(pthread_create(&th[i], NULL, tc_thread,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < TC_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < TC_THREADS; i++) {
+		assert_int_equal(w[i].errors, 0);
+		assert_int_equal(w[i].ok, TC_TRIES / 2);
+		assert_int_equal(w[i].conflicts, TC_TRIES / 2);
+	}
+	/* a record for every task created, for none refused */
+	assert_int_equal(store_audit_read(f->s, 1, STORE_MAX_PAGE, &f->a, &ev,
+	    &n_ev), MANDATE_OK);
+	assert_int_equal(n_ev, TC_THREADS * TC_TRIES / 2);
+	for (size_t k = 0; k < n_ev; k++) {
+		assert_string_equal(ev[k].agent.p, "spiffe://a.test/live");
+		assert_int_equal(store_task_get(f->s, ev[k].task_id, &f->a,
+		    &got), MANDATE_OK);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -2083,6 +2292,8 @@ main(void)
 		T(test_cred_insert_audited),
 		T(test_key_activate_audited),
 		T(test_cred_insert_audited_concurrent),
+		T(test_task_create_audited),
+		T(test_task_create_audited_concurrent),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
