@@ -546,12 +546,12 @@ value_secret(struct str v, bool entropy)
 	return entropy && looks_random(v);
 }
 
-static bool text_has_secret(struct str t);
+static bool text_has_secret(struct str t, bool entropy);
 
 bool
 redact_value_is_secret(struct str value)
 {
-	return value_secret(value, true) || text_has_secret(value);
+	return value_secret(value, true) || text_has_secret(value, true);
 }
 
 /* ---- HMAC ---- */
@@ -986,16 +986,17 @@ one_word(struct str t)
 	return true;
 }
 
-/* Would text_redact replace anything in t? */
+/* Would text_redact replace anything in t (with the entropy rule or
+ * without)? */
 static bool
-text_has_secret(struct str t)
+text_has_secret(struct str t, bool entropy)
 {
 	bool found = false;
 	char *o = NULL;
 
 	if (one_word(t))
 		return false;       /* value_secret(t) was asked already */
-	if (text_scan(NULL, t, true, &o, &found) != MANDATE_OK)
+	if (text_scan(NULL, t, entropy, &o, &found) != MANDATE_OK)
 		return true;        /* cannot tell: take it for one */
 	free(o);
 	return found;
@@ -1150,19 +1151,8 @@ judge_string(const struct walk *w, struct str s, struct str name,
 static bool
 key_secret(struct str k)
 {
-	bool found = false;
-	char *o = NULL;
-
-	if (k.n < 8 || is_hmac_form(k))
-		return false;
-	if (value_secret(k, false))
-		return true;
-	if (one_word(k))
-		return false;
-	if (text_scan(NULL, k, false, &o, &found) != MANDATE_OK)
-		return true;        /* cannot tell: take it for one */
-	free(o);
-	return found;
+	return k.n >= 8 && !is_hmac_form(k) &&
+	    (value_secret(k, false) || text_has_secret(k, false));
 }
 
 /* Judge v, a member named name (STR_NULL for an array element) at w's

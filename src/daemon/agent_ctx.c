@@ -596,27 +596,19 @@ may_name_task(struct daemon *d, struct http_request *req,
 	    "mandate:use_task", &c->t, NULL);
 }
 
-/* Is (tok, dp, htm, htu, aud) the token and proof memo kept, verified?
- * (A member absent is STR_NULL on both sides.) */
+/* Is given[] (token, dpop, htm, htu, aud: context.mandate's members, NULL
+ * when absent) the token and proof memo kept, verified? */
 static bool
-proof_memo_has(const struct agent_proof_memo *memo, const json_t *tok,
-    const json_t *dp, const json_t *htm, const json_t *htu,
-    const json_t *aud)
+proof_memo_has(const struct agent_proof_memo *memo,
+    const json_t *const given[5])
 {
-	const json_t *got[5] = { tok, dp, htm, htu, aud };
-	const struct str *kept[5];
-
 	if (memo == NULL || !memo->set)
 		return false;
-	kept[0] = &memo->token;
-	kept[1] = &memo->dpop;
-	kept[2] = &memo->htm;
-	kept[3] = &memo->htu;
-	kept[4] = &memo->aud;
 	for (size_t i = 0; i < 5; i++) {
-		if ((got[i] == NULL) != (kept[i]->p == NULL))
+		if ((given[i] == NULL) != (memo->given[i].p == NULL))
 			return false;
-		if (got[i] != NULL && !str_eq(jstr_of(got[i]), *kept[i]))
+		if (given[i] != NULL && !str_eq(jstr_of(given[i]),
+		    memo->given[i]))
 			return false;
 	}
 	return true;
@@ -628,25 +620,16 @@ proof_memo_has(const struct agent_proof_memo *memo, const json_t *tok,
  * item then verifies on its own, and fails as a replay (closed). */
 static void
 proof_memo_keep(struct http_request *req, struct agent_proof_memo *memo,
-    const json_t *tok, const json_t *dp, const json_t *htm,
-    const json_t *htu, const json_t *aud, const struct sts_verified *vt)
+    const json_t *const given[5], const struct sts_verified *vt)
 {
-	const json_t *src[5] = { tok, dp, htm, htu, aud };
-	struct str *dst[5];
-
 	if (memo == NULL || memo->set)
 		return;
-	dst[0] = &memo->token;
-	dst[1] = &memo->dpop;
-	dst[2] = &memo->htm;
-	dst[3] = &memo->htu;
-	dst[4] = &memo->aud;
 	for (size_t i = 0; i < 5; i++) {
-		struct str v = src[i] != NULL ? jstr_of(src[i]) : STR_NULL;
+		struct str v = given[i] != NULL ? jstr_of(given[i]) : STR_NULL;
 
-		*dst[i] = STR_NULL;
-		if (v.p != NULL && (*dst[i] = arena_strdup(req->arena, v.p,
-		    v.n)).p == NULL)
+		memo->given[i] = STR_NULL;
+		if (v.p != NULL && (memo->given[i] = arena_strdup(req->arena,
+		    v.p, v.n)).p == NULL)
 			return;
 	}
 	memo->vt = *vt;
@@ -695,6 +678,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		const json_t *htm = json_object_get(m, "htm");
 		const json_t *htu = json_object_get(m, "htu");
 		const json_t *aud = json_object_get(m, "aud");
+		const json_t *const given[5] = { tok, dp, htm, htu, aud };
 
 		if (d->sts == NULL) {
 			*why = "tokens are not available";
@@ -704,8 +688,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			*why = "token too long";
 			return MANDATE_OK;
 		}
-		if (dp != NULL && proof_memo_has(c->call->proof_memo, tok, dp,
-		    htm, htu, aud)) {
+		if (dp != NULL && proof_memo_has(c->call->proof_memo, given)) {
 			vt = c->call->proof_memo->vt;
 			r = MANDATE_OK;
 		} else {
@@ -716,8 +699,8 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 			    htu ? jstr_of(htu) : STR_NULL, now, req->arena, &vt,
 			    &reason);
 			if (r == MANDATE_OK && dp != NULL)
-				proof_memo_keep(req, c->call->proof_memo, tok,
-				    dp, htm, htu, aud, &vt);
+				proof_memo_keep(req, c->call->proof_memo,
+				    given, &vt);
 		}
 		if (r == MANDATE_EINVAL) {
 			*why = reason != NULL ? reason : "token not usable";

@@ -139,7 +139,7 @@ struct agent_call {
  * the handler of the batch or search. */
 struct agent_proof_memo {
 	bool set;
-	struct str token, dpop, htm, htu, aud;
+	struct str given[5];          /* token, dpop, htm, htu, aud */
 	struct sts_verified vt;
 };
 

@@ -12,33 +12,9 @@ import threading
 
 import requests
 
-from test_flow import Issuers, bearer
+from test_flow import CONFIG, Issuers, bearer
 
 AGENT = "spiffe://acme.test/agents/assistant"
-
-CONFIG = """
-data_dir: @DIR@/data
-server:
-  listen: 127.0.0.1:@PORT@
-policies:
-  platform: [@DIR@/policies]
-identity:
-  issuers:
-    - name: people
-      kind: oidc
-      issuer: https://people.test
-      jwks_file: @DIR@/people.jwks
-      audiences: [mandate]
-      algorithms: [ES256]
-    - name: agents
-      kind: spiffe
-      trust_domain: acme.test
-      bundle_file: @DIR@/acme.bundle
-      audiences: [mandate]
-api_auth:
-  bearer_issuers: [people]
-  open_on_loopback: false
-"""
 
 # In force in both sets: alice creates tasks and reloads the policies; an
 # agent may read a file within its task.
