@@ -521,7 +521,7 @@ load_task(struct daemon *d, struct http_request *req,
  * A record of type made ready for the store (audit_prepare: the policy
  * version that decided, redaction), for a store_*_audited call to write
  * in the commit of the change it records: a crash cannot leave the
- * change without it (task.created).  In both audit modes
+ * change without it (task.created, task.ended).  In both audit modes
  * such a record is written with its change, not queued (as a token
  * issuance's is in async mode): the answer waits for that commit, as it
  * waited for the record.  fields (consumed) are the record's; *ev lives
@@ -725,10 +725,11 @@ h_end(struct http_request *req, void *arg)
 	struct daemon *d = arg;
 	struct api_caller caller;
 	struct store_task t;
+	struct store_audit_event ev;
 	struct str reason = STR_NULL;
 	json_t *reasons = NULL;
 	bool other = false;
-	int64_t now;
+	int64_t now, event_id = 0;
 	int changed = 0, r;
 
 	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
@@ -742,20 +743,25 @@ h_end(struct http_request *req, void *arg)
 	 * were asked is over, and the store leaves it as it is (unchanged,
 	 * no record), like an ended or revoked one */
 	now = now_s();
-	if ((r = store_task_end(d->store, t.id, now, reason, &changed)) !=
-	    MANDATE_OK) {
-		server_error(d, req, "store_task_end", r);
+	/* the end and its task.ended record are one commit; an end that
+	 * changes nothing writes none */
+	if (prepared_record(d, req, "task.ended", now, t.agent, t.id,
+	    json_pack("{s:s,s:s%,s:s%,s:O?}", "by", caller.principal,
+	    "reason", reason.p, reason.n, "delegator", t.delegator.p,
+	    t.delegator.n, "policies", reasons), &ev) != MANDATE_OK) {
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
+	r = store_task_end_audited(d->store, t.id, now, reason, &ev, &changed,
+	    &event_id);
+	if (r != MANDATE_ENOTFOUND && (r != MANDATE_OK || changed))
+		audit_report(d->audit, r, event_id);   /* an append was tried */
+	if (r != MANDATE_OK) {
+		server_error(d, req, "store_task_end_audited", r);
 		goto out;
 	}
 	if (changed) {
 		count(d->m_tasks, "ended", NULL);
-		if (api_audit(d, req, "task.ended", t.agent, t.id, json_pack(
-		    "{s:s,s:s%,s:s%,s:O?}", "by", caller.principal, "reason",
-		    reason.p, reason.n, "delegator", t.delegator.p,
-		    t.delegator.n, "policies", reasons)) != MANDATE_OK) {
-			http_respond_error(req, 500, "server_error", NULL);
-			goto out;
-		}
 		daemon_log(d, DLOG_INFO, "task %.*s ended by %s", (int)t.id.n,
 		    t.id.p, caller.principal);
 	}

@@ -202,6 +202,29 @@ store_task_end(struct store *s, struct str id, int64_t now,
 }
 
 int
+store_task_end_audited(struct store *s, struct str id, int64_t now,
+    struct str reason, const struct store_audit_event *e, int *changed,
+    int64_t *event_id)
+{
+	int dummy;
+	int64_t dummy_id;
+
+	if (changed == NULL)
+		changed = &dummy;
+	if (event_id == NULL)
+		event_id = &dummy_id;
+	*changed = 0;
+	*event_id = 0;
+	if (s == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(id, STORE_MAX_ID, 1));
+	CHECK(check_str(reason, STORE_MAX_TEXT, 0));
+	CHECK(check_audit_event(e));
+	return s->ops->task_end_audited(s->impl, id, now, reason, e, changed,
+	    event_id);
+}
+
+int
 store_tasks_prune(struct store *s, int64_t before, size_t max,
     size_t *pruned)
 {

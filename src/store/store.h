@@ -298,6 +298,9 @@ struct store_ops {
 	    struct store_task *out);
 	int (*task_end)(void *impl, struct str id, int64_t now,
 	    struct str reason, int *changed);
+	int (*task_end_audited)(void *impl, struct str id, int64_t now,
+	    struct str reason, const struct store_audit_event *e, int *changed,
+	    int64_t *event_id);
 	int (*tasks_prune)(void *impl, int64_t before, size_t max,
 	    size_t *pruned);
 	int (*task_consume)(void *impl, struct str id, int64_t now,
@@ -436,6 +439,17 @@ int store_task_state_at(const struct store_task *t, int64_t now);
  * left unchanged. */
 int store_task_end(struct store *s, struct str id, int64_t now,
     struct str reason, int *changed);
+
+/* store_task_end and, when it ends the task (*changed 1), the audit
+ * event e (its task.ended record) in the same transaction: the end, the
+ * credentials' revocation and the record are durable together, or none
+ * of them is (a record the store refuses leaves the task active).  A
+ * call that changes nothing (*changed 0) writes no record.  Errors as
+ * store_task_end's or store_audit_append's; *event_id (may be NULL) is
+ * the event's id, 0 when none was written. */
+int store_task_end_audited(struct store *s, struct str id, int64_t now,
+    struct str reason, const struct store_audit_event *e, int *changed,
+    int64_t *event_id);
 
 /* Retention: delete, in one transaction, up to max tasks (any max of
  * them) that ended, were revoked or expired at or before `before`,

@@ -466,7 +466,8 @@ struct sq_conn {
 #define GC_BATCH_MAX 256
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
-    GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED };
+    GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED,
+    GC_TASK_END_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -475,6 +476,9 @@ struct gc_req {
 	const struct store_audit_event *ev;
 	const struct store_decision *dec;
 	const struct store_task *task;    /* GC_TASK_AUDITED */
+	struct str task_id;       /* GC_TASK_END_AUDITED: the task ended */
+	struct str reason;        /* GC_TASK_END_AUDITED: why */
+	int changed;              /* GC_TASK_END_AUDITED: it was active */
 	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
 	void *build_arg;
 	struct str kid;           /* GC_KEY_AUDITED: the key activated */
@@ -1686,33 +1690,65 @@ run_update(struct op *op, enum stmt_id id, struct str key, int64_t t,
 	return run_stmt(op, id, q, changes);
 }
 
+/* End task id and revoke its credentials inside the op's transaction;
+ * *changed 1 when it was active and unexpired at now.  ENOTFOUND for an
+ * unknown id (nothing changed). */
+static int
+task_end_on(struct op *op, struct str id, int64_t now, struct str reason,
+    int *changed)
+{
+	int r, changes = 0, exists = 0;
+
+	*changed = 0;
+	op->name = "task_end";
+	if ((r = run_update(op, ST_TASK_END, id, now, &reason,
+	    &changes)) != MANDATE_OK)
+		return r;
+	if (changes == 0) {
+		if ((r = row_exists(op, ST_TASK_EXISTS, id, &exists)) ==
+		    MANDATE_OK && !exists)
+			r = MANDATE_ENOTFOUND;
+		return r;
+	}
+	if ((r = run_update(op, ST_TASK_CREDS_REVOKE, id, now, NULL, NULL)) ==
+	    MANDATE_OK)
+		*changed = 1;
+	return r;
+}
+
 static int
 sq_task_end(void *impl, struct str id, int64_t now, struct str reason,
     int *changed)
 {
 	struct op op;
-	int r, changes = 0, exists = 0;
+	int r, ended = 0;
 
 	if ((r = op_begin(impl, "task_end", &op)) != MANDATE_OK)
 		return r;
-	if ((r = tx_begin(&op)) != MANDATE_OK)
-		goto out;
-	if ((r = run_update(&op, ST_TASK_END, id, now, &reason,
-	    &changes)) != MANDATE_OK)
-		goto tx;
-	if (changes == 0) {
-		if ((r = row_exists(&op, ST_TASK_EXISTS, id, &exists)) ==
-		    MANDATE_OK && !exists)
-			r = MANDATE_ENOTFOUND;
-		goto tx;
-	}
-	r = run_update(&op, ST_TASK_CREDS_REVOKE, id, now, NULL, NULL);
-tx:
-	r = tx_end(&op, r);
+	if ((r = tx_begin(&op)) == MANDATE_OK)
+		r = tx_end(&op, task_end_on(&op, id, now, reason, &ended));
 	if (r == MANDATE_OK)
-		*changed = changes > 0;
-out:
+		*changed = ended;
 	op_end(&op);
+	return r;
+}
+
+/* The end and its task.ended record in one commit (a group commit's): a
+ * crash never leaves a task ended, and its credentials revoked, without
+ * the record. */
+static int
+sq_task_end_audited(void *impl, struct str id, int64_t now,
+    struct str reason, const struct store_audit_event *e, int *changed,
+    int64_t *event_id)
+{
+	struct gc_req req = { .kind = GC_TASK_END_AUDITED, .task_id = id,
+	    .now = now, .reason = reason, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*changed = req.changed;
+		*event_id = req.id;
+	}
 	return r;
 }
 
@@ -2042,6 +2078,15 @@ gc_run_one(struct op *op, struct gc_req *w)
 		return r != MANDATE_OK ? r :
 		    gc_audit_append(op, w->ev, &w->id);
 	}
+	case GC_TASK_END_AUDITED: {
+		/* the end and its record: both, or neither; an end that
+		 * changes nothing has no record */
+		int r = task_end_on(op, w->task_id, w->now, w->reason,
+		    &w->changed);
+		if (r != MANDATE_OK || !w->changed)
+			return r;
+		return gc_audit_append(op, w->ev, &w->id);
+	}
 	}
 	return MANDATE_EINTERNAL;
 }
@@ -2052,9 +2097,10 @@ static int
 gc_own_failure(int r)
 {
 	/* ECONFLICT: a task creation that raced the kill switch (its
-	 * insert changed nothing) */
+	 * insert changed nothing); ENOTFOUND: an unknown task or key (a
+	 * read found nothing to change) */
 	return r == MANDATE_EINVAL || r == MANDATE_ELIMIT ||
-	    r == MANDATE_ECONFLICT;
+	    r == MANDATE_ECONFLICT || r == MANDATE_ENOTFOUND;
 }
 
 /* After a batch: a committed batch that touched the tree makes its tree
@@ -3561,6 +3607,7 @@ const struct store_ops store_sqlite_ops = {
 	.task_create_audited = sq_task_create_audited,
 	.task_get = sq_task_get,
 	.task_end = sq_task_end,
+	.task_end_audited = sq_task_end_audited,
 	.tasks_prune = sq_tasks_prune,
 	.task_consume = sq_task_consume,
 	.task_list_by_agent = sq_task_list_by_agent,

@@ -2185,6 +2185,97 @@ test_task_create_audited(void **state)
 	assert_int_equal(audit_all(f, &ev), 3);
 }
 
+/* A task's end (with its credentials) and its task.ended record: both,
+ * or neither; an end that changes nothing writes no record. */
+static void
+test_task_end_audited(void **state)
+{
+	struct fixture *f = *state;
+	const char *ag = "spiffe://a.test/te";
+	struct store_task t, got;
+	struct store_credential c;
+	struct store_audit_event e, *ev;
+	int64_t id = 0;
+	int changed = 0;
+
+	t = mk_task("te-1", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("te-j1", "te-1", ag, T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	t = mk_task("te-2", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("te-j2", "te-2", ag, T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	t = mk_task("te-old", ag, T0 - 1000, 10, 5);       /* expired */
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+
+	/* a record the store refuses: the task stays active, its
+	 * credential usable, and no record */
+	refuse_type(f);
+	e = mk_event("refused", "r0", ag, "te-1");
+	changed = 7;
+	id = 99;
+	assert_int_not_equal(store_task_end_audited(f->s, str_c("te-1"),
+	    T0 + 5, str_c("done"), &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_task_get(f->s, str_c("te-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_ACTIVE);
+	assert_int_equal(usable(f->s, "te-j1", T0 + 5), STORE_USABLE);
+	assert_int_equal(audit_all(f, &ev), 0);
+
+	/* the end, the credential's revocation and the record together */
+	e = mk_event("task.ended", "r1", ag, "te-1");
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-1"), T0 + 5,
+	    str_c("done"), &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_true(id > 0);
+	assert_int_equal(store_task_get(f->s, str_c("te-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_ENDED);
+	assert_int_equal(got.ended_at, T0 + 5);
+	assert_string_equal(got.reason.p, "done");
+	assert_int_equal(usable(f->s, "te-j1", T0 + 6),
+	    STORE_UNUSABLE_REVOKED);
+	assert_int_equal(usable(f->s, "te-j2", T0 + 6), STORE_USABLE);
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id);
+	assert_string_equal(ev[0].type.p, "task.ended");
+	assert_string_equal(ev[0].task_id.p, "te-1");
+
+	/* again, or an expired task: nothing changes, no record */
+	e = mk_event("task.ended", "r2", ag, "te-1");
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-1"), T0 + 7,
+	    str_c("again"), &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_task_get(f->s, str_c("te-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_string_equal(got.reason.p, "done");
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-old"), T0 + 7,
+	    str_c("late"), &e, &changed, NULL), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	/* an unknown task: ENOTFOUND, no record */
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-none"), T0 + 7,
+	    str_c("x"), &e, &changed, &id), MANDATE_ENOTFOUND);
+	assert_int_equal(id, 0);
+	assert_int_equal(audit_all(f, &ev), 1);
+
+	/* bad arguments change nothing */
+	assert_int_equal(store_task_end_audited(NULL, str_c("te-2"), T0 + 7,
+	    str_c("x"), &e, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-2"), T0 + 7,
+	    str_c("x"), NULL, NULL, NULL), MANDATE_EINVAL);
+	e.type = STR_NULL;
+	assert_int_equal(store_task_end_audited(f->s, str_c("te-2"), T0 + 7,
+	    str_c("x"), &e, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_task_get(f->s, str_c("te-2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_ACTIVE);
+	assert_int_equal(audit_all(f, &ev), 1);
+}
+
 #define TC_THREADS 8
 #define TC_TRIES 30
 
@@ -2294,6 +2385,7 @@ main(void)
 		T(test_cred_insert_audited_concurrent),
 		T(test_task_create_audited),
 		T(test_task_create_audited_concurrent),
+		T(test_task_end_audited),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
