@@ -521,11 +521,12 @@ load_task(struct daemon *d, struct http_request *req,
  * A record of type made ready for the store (audit_prepare: the policy
  * version that decided, redaction), for a store_*_audited call to write
  * in the commit of the change it records: a crash cannot leave the
- * change without it (task.created, task.ended).  In both audit modes
- * such a record is written with its change, not queued (as a token
- * issuance's is in async mode): the answer waits for that commit, as it
- * waited for the record.  fields (consumed) are the record's; *ev lives
- * in the request's arena.  Any error: fail closed (no change).
+ * change without it (task.created, task.ended, agent.revoked).  In both
+ * audit modes such a record is written with its change, not queued (as
+ * a token issuance's is in async mode): the answer waits for that
+ * commit, as it waited for the record.  fields (consumed) are the
+ * record's; *ev lives in the request's arena.  Any error: fail closed
+ * (no change).
  */
 static int
 prepared_record(struct daemon *d, struct http_request *req,
@@ -775,6 +776,30 @@ out:
 	json_decref(reasons);
 }
 
+/* The agent.revoked record, asked by the store inside the kill switch's
+ * commit once it knows how many tasks it revoked
+ * (store_revoke_event_fn).  May run on another request's thread (the
+ * group commit's leader) while this request waits for it. */
+struct revoke_rec {
+	struct daemon *d;
+	struct http_request *req;
+	const char *by;
+	struct str agent;
+	struct str reason;
+	int64_t now;
+};
+
+static int
+revoke_record(void *arg, size_t n_tasks, struct store_audit_event *ev)
+{
+	struct revoke_rec *rr = arg;
+
+	return prepared_record(rr->d, rr->req, "agent.revoked", rr->now,
+	    rr->agent, STR_NULL, json_pack("{s:s,s:s%,s:I}", "by", rr->by,
+	    "reason", rr->reason.p, rr->reason.n, "tasks_revoked",
+	    (json_int_t)n_tasks), ev);
+}
+
 static void
 h_revoke_agent(struct http_request *req, void *arg)
 {
@@ -783,13 +808,14 @@ h_revoke_agent(struct http_request *req, void *arg)
 	struct str agent = http_request_param(req, "id");
 	struct str reason = STR_LIT("kill switch");
 	struct store_agent_revocation rev;
+	struct revoke_rec rr;
 	enum daemon_agent_kind kind;
 	struct str td;
 	char err[200];
 	json_t *ctx, *reasons = NULL;
 	bool allow = false;
 	size_t n_tasks = 0;
-	int64_t now = now_s();
+	int64_t now = now_s(), event_id = 0;
 	int r;
 
 	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason))
@@ -818,21 +844,25 @@ h_revoke_agent(struct http_request *req, void *arg)
 	rev.agent = agent;
 	rev.revoked_by = str_c(caller.principal);
 	rev.reason = reason;
-	if ((r = store_agent_revoke(d->store, &rev, now, &n_tasks)) !=
-	    MANDATE_OK) {
-		server_error(d, req, "store_agent_revoke", r);
+	rr.d = d;
+	rr.req = req;
+	rr.by = caller.principal;
+	rr.agent = agent;
+	rr.reason = reason;
+	rr.now = now;
+	/* the switch and its agent.revoked record are one commit: when the
+	 * record cannot be written, the agent is not revoked (500) */
+	r = store_agent_revoke_audited(d->store, &rev, now, revoke_record, &rr,
+	    &n_tasks, &event_id);
+	audit_report(d->audit, r, event_id);
+	if (r != MANDATE_OK) {
+		server_error(d, req, "store_agent_revoke_audited", r);
 		goto out;
 	}
 	count(d->m_tasks, "agent_revoked", NULL);
 	daemon_log(d, DLOG_WARN, "kill switch: agent %.*s revoked by %s (%zu "
 	    "tasks)", (int)(agent.n > 256 ? 256 : agent.n), agent.p,
 	    caller.principal, n_tasks);
-	if (api_audit(d, req, "agent.revoked", agent, STR_NULL, json_pack(
-	    "{s:s,s:s%,s:I}", "by", caller.principal, "reason", reason.p,
-	    reason.n, "tasks_revoked", (json_int_t)n_tasks)) != MANDATE_OK) {
-		http_respond_error(req, 500, "server_error", NULL);
-		goto out;
-	}
 	http_respond_json(req, 200, json_pack("{s:s%,s:I,s:I,s:s%}", "agent",
 	    agent.p, agent.n, "revoked_at", (json_int_t)now, "tasks_revoked",
 	    (json_int_t)n_tasks, "reason", reason.p, reason.n));

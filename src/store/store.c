@@ -295,6 +295,30 @@ store_agent_revoke(struct store *s, const struct store_agent_revocation *r,
 }
 
 int
+store_agent_revoke_audited(struct store *s,
+    const struct store_agent_revocation *r, int64_t now,
+    store_revoke_event_fn *build, void *build_arg, size_t *n_tasks,
+    int64_t *id)
+{
+	size_t dummy;
+	int64_t dummy_id;
+
+	if (n_tasks == NULL)
+		n_tasks = &dummy;
+	if (id == NULL)
+		id = &dummy_id;
+	*n_tasks = 0;
+	*id = 0;
+	if (s == NULL || r == NULL || build == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(r->agent, STORE_MAX_NAME, 1));
+	CHECK(check_str(r->revoked_by, STORE_MAX_NAME, 0));
+	CHECK(check_str(r->reason, STORE_MAX_TEXT, 0));
+	return s->ops->agent_revoke_audited(s->impl, r, now, build, build_arg,
+	    n_tasks, id);
+}
+
+int
 store_agent_revocation_last(struct store *s, struct str agent,
     struct arena *a, struct store_agent_revocation *out)
 {
@@ -344,6 +368,14 @@ check_audit_event(const struct store_audit_event *e)
 	CHECK(check_str(e->agent, STORE_MAX_NAME, 0));
 	CHECK(check_str(e->task_id, STORE_MAX_ID, 0));
 	return check_str(e->fields_json, STORE_MAX_JSON, 0);
+}
+
+int
+store_audit_event_check(const struct store_audit_event *e)
+{
+	if (e == NULL)
+		return MANDATE_EINVAL;
+	return check_audit_event(e);
 }
 
 int

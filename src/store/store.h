@@ -275,6 +275,16 @@ struct store_session {
 	size_t n_actions;
 };
 
+/* The kill switch's audit record (store_agent_revoke_audited), asked of
+ * the caller once the number of tasks the revocation revoked is known,
+ * inside its transaction.  It may be asked again for the same call (a
+ * group commit run again after another write's failure) and must then
+ * give the same record for the same n_tasks; its strings must live
+ * until the call returns.  A failure (any status but MANDATE_OK) fails
+ * the revocation: nothing is written. */
+typedef int store_revoke_event_fn(void *arg, size_t n_tasks,
+    struct store_audit_event *ev);
+
 /*
  * The backend ops table.  Each op receives the backend's private handle;
  * store.c validates arguments and bounds before calling, so backends may
@@ -310,6 +320,10 @@ struct store_ops {
 	    struct store_task **out, size_t *n_out);
 	int (*agent_revoke)(void *impl, const struct store_agent_revocation *r,
 	    int64_t now, size_t *n_tasks);
+	int (*agent_revoke_audited)(void *impl,
+	    const struct store_agent_revocation *r, int64_t now,
+	    store_revoke_event_fn *build, void *build_arg, size_t *n_tasks,
+	    int64_t *id);
 	int (*agent_revocation_last)(void *impl, struct str agent,
 	    struct arena *a, struct store_agent_revocation *out);
 
@@ -482,6 +496,19 @@ int store_task_list_by_agent(struct store *s, struct str agent,
 int store_agent_revoke(struct store *s,
     const struct store_agent_revocation *r, int64_t now, size_t *n_tasks);
 
+/* store_agent_revoke and its audit event (the agent.revoked record, made
+ * by build(build_arg, n_tasks, &ev) once the number of tasks revoked is
+ * known) in one transaction: the revocation, its tasks' and credentials'
+ * and the record are durable together, or none is (a record the store
+ * refuses, or a build failure, leaves the agent unrevoked).  *n_tasks
+ * and *id (either may be NULL) are the tasks revoked and the event's id,
+ * 0 on error.  Errors as store_agent_revoke's or store_audit_append's
+ * (the built event's bounds are checked as there). */
+int store_agent_revoke_audited(struct store *s,
+    const struct store_agent_revocation *r, int64_t now,
+    store_revoke_event_fn *build, void *build_arg, size_t *n_tasks,
+    int64_t *id);
+
 /* The agent's most recent revocation; ENOTFOUND if it has none. */
 int store_agent_revocation_last(struct store *s, struct str agent,
     struct arena *a, struct store_agent_revocation *out);
@@ -600,6 +627,8 @@ int store_append_many(struct store *s, const struct store_append *w,
 /* The bounds store_cred_insert (store_decision_record) checks:
  * MANDATE_OK, or EINVAL/ELIMIT. */
 int store_cred_check(const struct store_credential *c);
+/* The bounds store_audit_append checks: MANDATE_OK, or EINVAL/ELIMIT. */
+int store_audit_event_check(const struct store_audit_event *e);
 int store_decision_check(const struct store_decision *dec);
 
 /* Up to limit (1..STORE_MAX_PAGE) events with id >= from_id, ascending. */

@@ -467,7 +467,7 @@ struct sq_conn {
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
     GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED,
-    GC_TASK_END_AUDITED };
+    GC_TASK_END_AUDITED, GC_REVOKE_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -479,6 +479,9 @@ struct gc_req {
 	struct str task_id;       /* GC_TASK_END_AUDITED: the task ended */
 	struct str reason;        /* GC_TASK_END_AUDITED: why */
 	int changed;              /* GC_TASK_END_AUDITED: it was active */
+	const struct store_agent_revocation *rev;  /* GC_REVOKE_AUDITED */
+	store_revoke_event_fn *revoke_build;       /* GC_REVOKE_AUDITED */
+	size_t n_tasks;           /* GC_REVOKE_AUDITED: tasks revoked */
 	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
 	void *build_arg;
 	struct str kid;           /* GC_KEY_AUDITED: the key activated */
@@ -1956,38 +1959,70 @@ out:
 
 /* --- kill switch -------------------------------------------------------- */
 
+/* The kill switch inside the op's transaction: the revocation's row,
+ * the agent's tasks active and unexpired at now (*n_tasks of them) and
+ * its credentials. */
+static int
+agent_revoke_on(struct op *op, const struct store_agent_revocation *rv,
+    int64_t now, size_t *n_tasks)
+{
+	sqlite3_stmt *q;
+	int r, changes = 0;
+
+	*n_tasks = 0;
+	op->name = "agent_revoke";
+	if ((q = op_stmt(op, ST_REVOCATION_INSERT, &r)) == NULL)
+		return r;
+	if (bind_str(q, 1, rv->agent) || sqlite3_bind_int64(q, 2, now) ||
+	    bind_str(q, 3, rv->revoked_by) || bind_str(q, 4, rv->reason)) {
+		r = op_fail(op, sqlite3_errcode(op->c->db));
+		stmt_idle(q);
+		return r;
+	}
+	if ((r = run_stmt(op, ST_REVOCATION_INSERT, q, NULL)) != MANDATE_OK)
+		return r;
+	if ((r = run_update(op, ST_AGENT_TASKS_REVOKE, rv->agent, now,
+	    &rv->reason, &changes)) != MANDATE_OK)
+		return r;
+	if ((r = run_update(op, ST_AGENT_CREDS_REVOKE, rv->agent, now, NULL,
+	    NULL)) == MANDATE_OK)
+		*n_tasks = (size_t)changes;
+	return r;
+}
+
 static int
 sq_agent_revoke(void *impl, const struct store_agent_revocation *rv,
     int64_t now, size_t *n_tasks)
 {
 	struct op op;
-	sqlite3_stmt *q;
-	int r, changes = 0;
+	size_t n = 0;
+	int r;
 
 	if ((r = op_begin(impl, "agent_revoke", &op)) != MANDATE_OK)
 		return r;
-	if ((r = tx_begin(&op)) != MANDATE_OK)
-		goto out;
-	if ((q = op_stmt(&op, ST_REVOCATION_INSERT, &r)) == NULL)
-		goto tx;
-	if (bind_str(q, 1, rv->agent) || sqlite3_bind_int64(q, 2, now) ||
-	    bind_str(q, 3, rv->revoked_by) || bind_str(q, 4, rv->reason)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
-		stmt_idle(q);
-		goto tx;
-	}
-	if ((r = run_stmt(&op, ST_REVOCATION_INSERT, q, NULL)) != MANDATE_OK)
-		goto tx;
-	if ((r = run_update(&op, ST_AGENT_TASKS_REVOKE, rv->agent, now,
-	    &rv->reason, &changes)) != MANDATE_OK)
-		goto tx;
-	r = run_update(&op, ST_AGENT_CREDS_REVOKE, rv->agent, now, NULL, NULL);
-tx:
-	r = tx_end(&op, r);
+	if ((r = tx_begin(&op)) == MANDATE_OK)
+		r = tx_end(&op, agent_revoke_on(&op, rv, now, &n));
 	if (r == MANDATE_OK)
-		*n_tasks = (size_t)changes;
-out:
+		*n_tasks = n;
 	op_end(&op);
+	return r;
+}
+
+/* The kill switch and its agent.revoked record in one commit (a group
+ * commit's): a crash never leaves an agent revoked without the record. */
+static int
+sq_agent_revoke_audited(void *impl, const struct store_agent_revocation *rv,
+    int64_t now, store_revoke_event_fn *build, void *build_arg,
+    size_t *n_tasks, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_REVOKE_AUDITED, .rev = rv,
+	    .now = now, .revoke_build = build, .build_arg = build_arg };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*n_tasks = req.n_tasks;
+		*id = req.id;
+	}
 	return r;
 }
 
@@ -2086,6 +2121,21 @@ gc_run_one(struct op *op, struct gc_req *w)
 		if (r != MANDATE_OK || !w->changed)
 			return r;
 		return gc_audit_append(op, w->ev, &w->id);
+	}
+	case GC_REVOKE_AUDITED: {
+		/* the kill switch and its record, which says how many tasks
+		 * it revoked: both, or neither */
+		struct store_audit_event ev;
+		int r = agent_revoke_on(op, w->rev, w->now, &w->n_tasks);
+
+		if (r != MANDATE_OK)
+			return r;
+		memset(&ev, 0, sizeof(ev));
+		if ((r = w->revoke_build(w->build_arg, w->n_tasks, &ev)) !=
+		    MANDATE_OK ||
+		    (r = store_audit_event_check(&ev)) != MANDATE_OK)
+			return r;
+		return gc_audit_append(op, &ev, &w->id);
 	}
 	}
 	return MANDATE_EINTERNAL;
@@ -3612,6 +3662,7 @@ const struct store_ops store_sqlite_ops = {
 	.task_consume = sq_task_consume,
 	.task_list_by_agent = sq_task_list_by_agent,
 	.agent_revoke = sq_agent_revoke,
+	.agent_revoke_audited = sq_agent_revoke_audited,
 	.agent_revocation_last = sq_agent_revocation_last,
 	.cred_insert = sq_cred_insert,
 	.cred_insert_audited = sq_cred_insert_audited,

@@ -2276,6 +2276,123 @@ test_task_end_audited(void **state)
 	assert_int_equal(audit_all(f, &ev), 1);
 }
 
+/* The test's agent.revoked record: its fields say the tasks revoked. */
+struct rv_build {
+	const char *type;
+	int fail;                 /* a status to fail with, or 0 */
+	int calls;
+	char fields[64];
+};
+
+static int
+rv_build(void *arg, size_t n_tasks, struct store_audit_event *ev)
+{
+	struct rv_build *b = arg;
+
+	b->calls++;
+	if (b->fail != 0)
+		return b->fail;
+	snprintf(b->fields, sizeof(b->fields), "{\"tasks_revoked\":%zu}",
+	    n_tasks);
+	*ev = mk_event(b->type, "rv", "spiffe://a.test/rv", "");
+	ev->fields_json = str_c(b->fields);
+	return MANDATE_OK;
+}
+
+/* The kill switch (tasks, credentials) and its agent.revoked record:
+ * both, or neither. */
+static void
+test_agent_revoke_audited(void **state)
+{
+	struct fixture *f = *state;
+	const char *ag = "spiffe://a.test/rv";
+	struct store_agent_revocation rv, last;
+	struct store_task t, got;
+	struct store_credential c;
+	struct store_audit_event *ev;
+	struct rv_build b = { .type = "agent.revoked" };
+	size_t n = 99;
+	int64_t id = 99;
+
+	t = mk_task("rv-1", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	t = mk_task("rv-2", ag, T0, 600, 5);
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("rv-j1", "rv-1", ag, T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	memset(&rv, 0, sizeof(rv));
+	rv.agent = str_c(ag);
+	rv.revoked_by = str_c("user:op");
+	rv.reason = str_c("kill switch");
+
+	/* a record the store refuses, or one that cannot be made: the
+	 * agent is not revoked, its tasks and credential stand */
+	refuse_type(f);
+	b.type = "refused";
+	assert_int_not_equal(store_agent_revoke_audited(f->s, &rv, T0 + 5,
+	    rv_build, &b, &n, &id), MANDATE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(b.calls, 1);
+	b.type = "agent.revoked";
+	b.fail = MANDATE_ENOMEM;
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 5,
+	    rv_build, &b, &n, &id), MANDATE_ENOMEM);
+	b.fail = 0;
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &last), MANDATE_ENOTFOUND);
+	assert_int_equal(store_task_get(f->s, str_c("rv-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_ACTIVE);
+	assert_int_equal(usable(f->s, "rv-j1", T0 + 5), STORE_USABLE);
+	assert_int_equal(audit_all(f, &ev), 0);
+
+	/* all together; the record is made knowing the count */
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 5,
+	    rv_build, &b, &n, &id), MANDATE_OK);
+	assert_int_equal(n, 2);
+	assert_true(id > 0);
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &last), MANDATE_OK);
+	assert_int_equal(last.revoked_at, T0 + 5);
+	assert_string_equal(last.revoked_by.p, "user:op");
+	assert_int_equal(store_task_get(f->s, str_c("rv-2"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.state, STORE_TASK_REVOKED);
+	assert_int_equal(usable(f->s, "rv-j1", T0 + 6),
+	    STORE_UNUSABLE_REVOKED);
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id);
+	assert_string_equal(ev[0].type.p, "agent.revoked");
+	assert_string_equal(ev[0].fields_json.p, "{\"tasks_revoked\":2}");
+
+	/* again: a second revocation, of no task, and its record */
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 7,
+	    rv_build, &b, &n, NULL), MANDATE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(audit_all(f, &ev), 2);
+	assert_string_equal(ev[1].fields_json.p, "{\"tasks_revoked\":0}");
+
+	/* bad arguments change nothing */
+	assert_int_equal(store_agent_revoke_audited(NULL, &rv, T0 + 8,
+	    rv_build, &b, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_agent_revoke_audited(f->s, NULL, T0 + 8,
+	    rv_build, &b, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 8, NULL,
+	    &b, NULL, NULL), MANDATE_EINVAL);
+	rv.agent = STR_NULL;
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 8,
+	    rv_build, &b, NULL, NULL), MANDATE_EINVAL);
+	b.type = "";                          /* a built event without type */
+	rv.agent = str_c(ag);
+	assert_int_equal(store_agent_revoke_audited(f->s, &rv, T0 + 8,
+	    rv_build, &b, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(store_agent_revocation_last(f->s, str_c(ag), &f->a,
+	    &last), MANDATE_OK);
+	assert_int_equal(last.revoked_at, T0 + 7);
+	assert_int_equal(audit_all(f, &ev), 2);
+}
+
 #define TC_THREADS 8
 #define TC_TRIES 30
 
@@ -2386,6 +2503,7 @@ main(void)
 		T(test_task_create_audited),
 		T(test_task_create_audited_concurrent),
 		T(test_task_end_audited),
+		T(test_agent_revoke_audited),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
