@@ -433,10 +433,10 @@ h_introspect(struct http_request *req, void *arg)
 
 /*
  * RFC 7009.  A revocation that took effect is audited (token.revoked,
- * with what the token named: never the token) before the 200; when that
- * record cannot be written the revocation stands (it only takes access
- * away, and undoing it would give access back), as a task's end does, and
- * the answer is 500.  A revocation that changes nothing (a token that is
+ * with what the token named: never the token) in its own commit, before
+ * the 200 (sts_revoke): when that record cannot be written nothing is
+ * revoked and the answer is 503, so a crash cannot leave a revocation
+ * the log lacks.  A revocation that changes nothing (a token that is
  * not ours or is invalid, one already revoked or whose credential is no
  * longer stored) is a 200 as RFC 7009 2.2 asks, and is not recorded: it
  * neither decides nor changes anything, and the endpoint takes no
@@ -460,7 +460,8 @@ h_revoke(struct http_request *req, void *arg)
 		    "exactly one token is required");
 		return;
 	}
-	r = sts_revoke(d->sts, token, (int64_t)time(NULL), req->arena, &rev);
+	r = sts_revoke(d->sts, token, str_c(req->request_id),
+	    (int64_t)time(NULL), req->arena, &rev);
 	if (r != MANDATE_OK && !rev.revoked) {
 		daemon_log(d, DLOG_ERROR, "request %s: revocation: %s",
 		    req->request_id, mandate_strerror(r));
@@ -468,21 +469,12 @@ h_revoke(struct http_request *req, void *arg)
 		return;
 	}
 	if (rev.revoked) {
+		/* revoked and recorded (r is only the copies' failure) */
 		count_token(d, "revoked");
-		if (r != MANDATE_OK || api_audit(d, req, "token.revoked",
-		    rev.sub, rev.task_id, json_pack("{s:s%,s:I,s:s%}", "jti",
-		    rev.jti.p, rev.jti.n, "exp", (json_int_t)rev.exp,
-		    "task_id", rev.task_id.p, rev.task_id.n)) != MANDATE_OK) {
-			daemon_log(d, DLOG_ERROR, "request %s: credential %.*s "
-			    "revoked, but its audit record could not be "
-			    "written: answered server_error", req->request_id,
-			    (int)rev.jti.n, rev.jti.p ? rev.jti.p : "");
-			http_respond_error(req, 500, "server_error", NULL);
-			return;
-		}
 		daemon_log(d, DLOG_INFO, "request %s: credential %.*s of task "
 		    "%.*s revoked", req->request_id, (int)rev.jti.n,
-		    rev.jti.p, (int)rev.task_id.n, rev.task_id.p);
+		    rev.jti.p ? rev.jti.p : "", (int)rev.task_id.n,
+		    rev.task_id.p ? rev.task_id.p : "");
 	}
 	http_respond(req, 200, NULL, NULL, 0);
 }

@@ -422,6 +422,26 @@ store_cred_revoke(struct store *s, struct str jti, int64_t now,
 }
 
 int
+store_cred_revoke_audited(struct store *s, struct str jti, int64_t now,
+    const struct store_audit_event *e, int *changed, int64_t *id)
+{
+	int dummy;
+	int64_t dummy_id;
+
+	if (changed == NULL)
+		changed = &dummy;
+	if (id == NULL)
+		id = &dummy_id;
+	*changed = 0;
+	*id = 0;
+	if (s == NULL || e == NULL)
+		return MANDATE_EINVAL;
+	CHECK(check_str(jti, STORE_MAX_ID, 1));
+	CHECK(check_audit_event(e));
+	return s->ops->cred_revoke_audited(s->impl, jti, now, e, changed, id);
+}
+
+int
 store_cred_usable(struct store *s, struct str jti, int64_t now, int *usable)
 {
 	int r;

@@ -335,6 +335,8 @@ struct store_ops {
 	    struct store_credential *out);
 	int (*cred_revoke)(void *impl, struct str jti, int64_t now,
 	    int *changed);
+	int (*cred_revoke_audited)(void *impl, struct str jti, int64_t now,
+	    const struct store_audit_event *e, int *changed, int64_t *id);
 	int (*cred_usable)(void *impl, struct str jti, int64_t now,
 	    int *usable);
 
@@ -538,6 +540,16 @@ int store_cred_get(struct store *s, struct str jti, struct arena *a,
  * 7009 endpoint answers 200 regardless). */
 int store_cred_revoke(struct store *s, struct str jti, int64_t now,
     int *changed);
+
+/* store_cred_revoke and, when it revokes the credential (*changed 1),
+ * the audit event e (its token.revoked record) in the same transaction:
+ * both, or neither (a record the store refuses leaves the credential
+ * usable).  A call that changes nothing writes no record.  Errors as
+ * store_cred_revoke's (ENOTFOUND for an unknown jti) or
+ * store_audit_append's; *id (may be NULL) is the event's id, 0 when
+ * none was written. */
+int store_cred_revoke_audited(struct store *s, struct str jti, int64_t now,
+    const struct store_audit_event *e, int *changed, int64_t *id);
 
 /* The hot-path check: *usable is an enum store_usable, STORE_USABLE only
  * if the credential is known, unrevoked and unexpired, its task is active

@@ -467,7 +467,7 @@ struct sq_conn {
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
     GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED,
-    GC_TASK_END_AUDITED, GC_REVOKE_AUDITED };
+    GC_TASK_END_AUDITED, GC_REVOKE_AUDITED, GC_CRED_REVOKE_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -476,9 +476,11 @@ struct gc_req {
 	const struct store_audit_event *ev;
 	const struct store_decision *dec;
 	const struct store_task *task;    /* GC_TASK_AUDITED */
-	struct str task_id;       /* GC_TASK_END_AUDITED: the task ended */
+	struct str task_id;       /* GC_TASK_END_AUDITED: the task ended;
+	                           * GC_CRED_REVOKE_AUDITED: the jti */
 	struct str reason;        /* GC_TASK_END_AUDITED: why */
-	int changed;              /* GC_TASK_END_AUDITED: it was active */
+	int changed;              /* GC_TASK_END_AUDITED: it was active;
+	                           * GC_CRED_REVOKE_AUDITED: not revoked */
 	const struct store_agent_revocation *rev;  /* GC_REVOKE_AUDITED */
 	store_revoke_event_fn *revoke_build;       /* GC_REVOKE_AUDITED */
 	size_t n_tasks;           /* GC_REVOKE_AUDITED: tasks revoked */
@@ -2065,6 +2067,8 @@ static int gc_audit_append(struct op *op, const struct store_audit_event *e,
     int64_t *id);
 
 static int gc_decision_record(struct op *op, struct gc_req *w);
+static int cred_revoke_on(struct op *op, struct str jti, int64_t now,
+    int *changed);
 static int key_activate_on(struct op *op, struct str kid, int64_t now,
     int64_t retire_after);
 static int sess_rows(struct op *op, enum stmt_id id, struct str task,
@@ -2118,6 +2122,14 @@ gc_run_one(struct op *op, struct gc_req *w)
 		 * changes nothing has no record */
 		int r = task_end_on(op, w->task_id, w->now, w->reason,
 		    &w->changed);
+		if (r != MANDATE_OK || !w->changed)
+			return r;
+		return gc_audit_append(op, w->ev, &w->id);
+	}
+	case GC_CRED_REVOKE_AUDITED: {
+		/* the revocation and its record: both, or neither; one
+		 * that changes nothing has no record */
+		int r = cred_revoke_on(op, w->task_id, w->now, &w->changed);
 		if (r != MANDATE_OK || !w->changed)
 			return r;
 		return gc_audit_append(op, w->ev, &w->id);
@@ -2516,22 +2528,53 @@ out:
 	return r;
 }
 
+/* Revoke credential jti on the op's connection; *changed 1 when it was
+ * not revoked yet.  ENOTFOUND for an unknown jti. */
 static int
-sq_cred_revoke(void *impl, struct str jti, int64_t now, int *changed)
+cred_revoke_on(struct op *op, struct str jti, int64_t now, int *changed)
 {
-	struct op op;
 	int r, changes = 0, exists = 0;
 
-	if ((r = op_begin(impl, "cred_revoke", &op)) != MANDATE_OK)
-		return r;
-	r = run_update(&op, ST_CRED_REVOKE, jti, now, NULL, &changes);
+	*changed = 0;
+	op->name = "cred_revoke";
+	r = run_update(op, ST_CRED_REVOKE, jti, now, NULL, &changes);
 	if (r == MANDATE_OK && changes == 0 &&
-	    (r = row_exists(&op, ST_CRED_EXISTS, jti, &exists)) ==
+	    (r = row_exists(op, ST_CRED_EXISTS, jti, &exists)) ==
 	    MANDATE_OK && !exists)
 		r = MANDATE_ENOTFOUND;
 	if (r == MANDATE_OK)
 		*changed = changes > 0;
+	return r;
+}
+
+static int
+sq_cred_revoke(void *impl, struct str jti, int64_t now, int *changed)
+{
+	struct op op;
+	int r;
+
+	if ((r = op_begin(impl, "cred_revoke", &op)) != MANDATE_OK)
+		return r;
+	r = cred_revoke_on(&op, jti, now, changed);
 	op_end(&op);
+	return r;
+}
+
+/* The revocation and its token.revoked record in one commit (a group
+ * commit's): a crash never leaves a credential revoked by RFC 7009
+ * without the record. */
+static int
+sq_cred_revoke_audited(void *impl, struct str jti, int64_t now,
+    const struct store_audit_event *e, int *changed, int64_t *id)
+{
+	struct gc_req req = { .kind = GC_CRED_REVOKE_AUDITED, .task_id = jti,
+	    .now = now, .ev = e };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*changed = req.changed;
+		*id = req.id;
+	}
 	return r;
 }
 
@@ -3668,6 +3711,7 @@ const struct store_ops store_sqlite_ops = {
 	.cred_insert_audited = sq_cred_insert_audited,
 	.cred_get = sq_cred_get,
 	.cred_revoke = sq_cred_revoke,
+	.cred_revoke_audited = sq_cred_revoke_audited,
 	.cred_usable = sq_cred_usable,
 	.key_insert = sq_key_insert,
 	.key_get = sq_key_get,

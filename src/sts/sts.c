@@ -1224,13 +1224,58 @@ inactive:
 	return body->p != NULL ? MANDATE_OK : MANDATE_ENOMEM;
 }
 
+/* The token.revoked record of a revocation of the credential the claims
+ * cl name (what the token named, never the token), in va: through the
+ * audit log's one path when there is one, as audit_event does. */
+static int
+revoked_event(struct sts *sts, const struct jose_claims *cl,
+    struct str request_id, int64_t now, struct arena *va,
+    struct store_audit_event *e)
+{
+	struct str task = get_s(cl->obj, "task");
+	json_t *j;
+	char *f;
+
+	memset(e, 0, sizeof(*e));
+	j = json_pack("{s:s%,s:I,s:s%}", "jti", cl->jti.p ? cl->jti.p : "",
+	    cl->jti.n, "exp", (json_int_t)(cl->has_exp ? cl->exp : 0),
+	    "task_id", task.p ? task.p : "", task.n);
+	if (j == NULL)
+		return MANDATE_ENOMEM;
+	e->time = now;
+	e->type = str_c("token.revoked");
+	e->request_id = request_id.n <= STORE_MAX_ID ? request_id : STR_NULL;
+	e->agent = cl->sub.n <= STORE_MAX_NAME ? cl->sub : STR_NULL;
+	e->task_id = task.n <= STORE_MAX_ID ? task : STR_NULL;
+	if (sts->opt.audit != NULL) {
+		struct audit_event ae;
+
+		memset(&ae, 0, sizeof(ae));
+		ae.time = now;
+		ae.type = "token.revoked";
+		ae.request_id = e->request_id;
+		ae.agent = e->agent;
+		ae.task_id = e->task_id;
+		return audit_prepare(sts->opt.audit, &ae, j, va, e);
+	}
+	f = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (f == NULL)
+		return MANDATE_ENOMEM;
+	e->fields_json = arena_strdup(va, f, strlen(f));
+	free(f);
+	return e->fields_json.p != NULL ? MANDATE_OK : MANDATE_ENOMEM;
+}
+
 int
-sts_revoke(struct sts *sts, struct str token, int64_t now, struct arena *a,
-    struct sts_revocation *out)
+sts_revoke(struct sts *sts, struct str token, struct str request_id,
+    int64_t now, struct arena *a, struct sts_revocation *out)
 {
 	struct arena va;
 	struct jose_claims cl;
+	struct store_audit_event e;
 	const char *why = NULL;
+	int64_t id = 0;
 	int r, changed = 0;
 
 	if (out != NULL)
@@ -1241,11 +1286,20 @@ sts_revoke(struct sts *sts, struct str token, int64_t now, struct arena *a,
 		r = r == MANDATE_EINVAL ? MANDATE_OK : r;
 		goto out;
 	}
-	r = store_cred_revoke(sts->store, cl.jti, now, &changed);
+	/* the revocation and its record in one commit: a crash cannot
+	 * leave the credential revoked without token.revoked, and a
+	 * record that cannot be written leaves it usable (EIO: 503) */
+	if ((r = revoked_event(sts, &cl, request_id, now, &va, &e)) !=
+	    MANDATE_OK)
+		goto out;
+	r = store_cred_revoke_audited(sts->store, cl.jti, now, &e, &changed,
+	    &id);
 	if (r == MANDATE_ENOTFOUND) {
 		r = MANDATE_OK;
 		goto out;
 	}
+	if (r != MANDATE_OK || changed)
+		audit_report(sts->opt.audit, r, id);   /* an append was tried */
 	if (r != MANDATE_OK || !changed || out == NULL)
 		goto out;
 	/* revoked: from here on an error is only that of the copies, and

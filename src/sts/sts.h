@@ -332,14 +332,19 @@ struct sts_revocation {
 /* RFC 7009: revoke the token's credential when it is ours and its
  * signature verifies (expired or not); anything else is ignored.  Holding
  * the token is enough to revoke it (revocation only ever removes access);
- * authenticating the caller and auditing are the endpoint's job.
- * MANDATE_OK in both cases (answer 200); EIO when the store failed (503).
- * *out (may be NULL, and then a too) says whether something was revoked
- * now, and what: its strings are copied into a.  Nothing is revoked for
- * a token already revoked (by this endpoint, its task's end, the kill
- * switch), nor for a valid token whose credential is no longer stored. */
-int sts_revoke(struct sts *sts, struct str token, int64_t now,
-    struct arena *a, struct sts_revocation *out);
+ * authenticating the caller is the endpoint's job.  A revocation that
+ * takes effect is recorded (token.revoked, request_id, the credential's
+ * agent and task; fields jti, exp, task_id: never the token) in the same
+ * commit (store_cred_revoke_audited), through opt.audit when set: both,
+ * or neither.  MANDATE_OK in both cases (answer 200); EIO when the store
+ * failed, the record included (503: nothing was revoked).  *out (may be
+ * NULL, and then a too) says whether something was revoked now, and
+ * what: its strings are copied into a.  Nothing is revoked (or recorded)
+ * for a token already revoked (by this endpoint, its task's end, the
+ * kill switch), nor for a valid token whose credential is no longer
+ * stored. */
+int sts_revoke(struct sts *sts, struct str token, struct str request_id,
+    int64_t now, struct arena *a, struct sts_revocation *out);
 
 /* RFC 8414 metadata.  Endpoints are the issuer's URL followed by
  * /oauth2/token, /oauth2/introspect, /oauth2/revoke and

@@ -154,7 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sts_introspect(h.sts, text, T0 + 1, &a, &body) ==
 		    MANDATE_OK && body.p == NULL)
 			__builtin_trap();
-		(void)sts_revoke(h.sts, text, T0 + 1, &a, &rev);
+		(void)sts_revoke(h.sts, text, STR_NULL, T0 + 1, &a, &rev);
 		break;
 	}
 	case 4: {

@@ -623,8 +623,8 @@ test_denials(void **state)
 	/* a revoked token */
 	{
 		const char *t2 = mint(f, f->task, AGENT, NULL);
-		assert_int_equal(sts_revoke(f->d->sts, str_c(t2), f->now, NULL,
-		    NULL), MANDATE_OK);
+		assert_int_equal(sts_revoke(f->d->sts, str_c(t2), STR_NULL,
+		    f->now, NULL, NULL), MANDATE_OK);
 		expect_deny(f, AGENT, with_token(f, t2, ""), false, NULL);
 	}
 	/* the kill switch */

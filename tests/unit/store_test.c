@@ -2393,6 +2393,60 @@ test_agent_revoke_audited(void **state)
 	assert_int_equal(audit_all(f, &ev), 2);
 }
 
+/* A credential's revocation (RFC 7009) and its token.revoked record:
+ * both, or neither; one that changes nothing writes no record. */
+static void
+test_cred_revoke_audited(void **state)
+{
+	struct fixture *f = *state;
+	const char *ag = "spiffe://a.test/cr";
+	struct store_task t = mk_task("cr-task", ag, T0, 600, 5);
+	struct store_credential c;
+	struct store_audit_event e, *ev;
+	int64_t id = 99;
+	int changed = 7;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	c = mk_cred("cr-1", "cr-task", ag, T0, 300);
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+
+	/* a record the store refuses: the credential stays usable */
+	refuse_type(f);
+	e = mk_event("refused", "r0", ag, "cr-task");
+	assert_int_not_equal(store_cred_revoke_audited(f->s, str_c("cr-1"),
+	    T0 + 5, &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(usable(f->s, "cr-1", T0 + 5), STORE_USABLE);
+	assert_int_equal(audit_all(f, &ev), 0);
+
+	/* both */
+	e = mk_event("token.revoked", "r1", ag, "cr-task");
+	assert_int_equal(store_cred_revoke_audited(f->s, str_c("cr-1"),
+	    T0 + 5, &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_true(id > 0);
+	assert_int_equal(usable(f->s, "cr-1", T0 + 6),
+	    STORE_UNUSABLE_REVOKED);
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id);
+	assert_string_equal(ev[0].type.p, "token.revoked");
+
+	/* again, or unknown: no change, no record */
+	assert_int_equal(store_cred_revoke_audited(f->s, str_c("cr-1"),
+	    T0 + 7, &e, &changed, &id), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_cred_revoke_audited(f->s, str_c("cr-none"),
+	    T0 + 7, &e, &changed, NULL), MANDATE_ENOTFOUND);
+	assert_int_equal(store_cred_revoke_audited(f->s, str_c("cr-1"),
+	    T0 + 7, NULL, NULL, NULL), MANDATE_EINVAL);
+	e.type = STR_NULL;
+	assert_int_equal(store_cred_revoke_audited(f->s, str_c("cr-1"),
+	    T0 + 7, &e, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(audit_all(f, &ev), 1);
+}
+
 #define TC_THREADS 8
 #define TC_TRIES 30
 
@@ -2504,6 +2558,7 @@ main(void)
 		T(test_task_create_audited_concurrent),
 		T(test_task_end_audited),
 		T(test_agent_revoke_audited),
+		T(test_cred_revoke_audited),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),

@@ -378,30 +378,44 @@ test_happy(void **state)
 
 	/* revocation: garbage is fine (200), ours is revoked, and what was
 	 * revoked is said for the record: the credential, not the token */
-	assert_int_equal(sts_revoke(f->sts, STR_LIT("garbage"), T0 + 30,
-	    &f->a, &rev), MANDATE_OK);
+	assert_int_equal(sts_revoke(f->sts, STR_LIT("garbage"), STR_NULL,
+	    T0 + 30, &f->a, &rev), MANDATE_OK);
 	assert_false(rev.revoked);
 	assert_null(rev.jti.p);
-	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &f->a, &rev),
-	    MANDATE_OK);
+	assert_int_equal(sts_revoke(f->sts, tok, STR_LIT("rq-rev"), T0 + 30,
+	    &f->a, &rev), MANDATE_OK);
 	assert_true(rev.revoked);
 	assert_true(str_eq(rev.jti, jti));
 	assert_true(str_eq_c(rev.sub, AGENT));
 	assert_true(str_eq_c(rev.task_id, f->task));
 	assert_int_equal(rev.exp, T0 + 10 + 300);
 	/* once only: a second revocation changes nothing */
-	assert_int_equal(sts_revoke(f->sts, tok, T0 + 30, &f->a, &rev),
-	    MANDATE_OK);
+	assert_int_equal(sts_revoke(f->sts, tok, STR_LIT("rq-rev"), T0 + 30,
+	    &f->a, &rev), MANDATE_OK);
 	assert_false(rev.revoked);
 	assert_null(rev.jti.p);
 	assert_false(introspect_active(f, tok, T0 + 31));
 	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 31),
 	    "credential revoked");
 
-	/* audited */
+	/* audited: the issuance, and the revocation that took effect
+	 * (in its commit: what the token named, never the token) */
 	assert_int_equal(store_audit_read(f->s, 1, 10, &f->a, &ev, &n_ev),
 	    MANDATE_OK);
-	assert_int_equal(n_ev, 1);
+	assert_int_equal(n_ev, 2);
+	assert_true(str_eq_c(ev[1].type, "token.revoked"));
+	assert_true(str_eq_c(ev[1].request_id, "rq-rev"));
+	assert_true(str_eq_c(ev[1].agent, AGENT));
+	assert_true(str_eq_c(ev[1].task_id, f->task));
+	b = json_loadb(ev[1].fields_json.p, ev[1].fields_json.n, 0, NULL);
+	assert_non_null(b);
+	assert_non_null(json_string_value(json_object_get(b, "jti")));
+	assert_true(str_eq(str_c(json_string_value(json_object_get(b,
+	    "jti"))), jti));
+	assert_int_equal(json_integer_value(json_object_get(b, "exp")),
+	    T0 + 10 + 300);
+	assert_null(json_object_get(b, "token"));
+	json_decref(b);
 	assert_true(str_eq_c(ev[0].type, "token.issued"));
 	assert_true(str_eq_c(ev[0].task_id, f->task));
 	/* its fields: what was granted, and no error */
@@ -1255,8 +1269,8 @@ test_signature_cache(void **state)
 	assert_int_equal(m1 - m0, 1);
 	assert_null(verify(f, tok, STR_NULL, NULL, NULL, T0 + 24));
 	/* revoked: refused although its signature is remembered */
-	assert_int_equal(sts_revoke(f->sts, tok, T0 + 25, &f->a, &rev),
-	    MANDATE_OK);
+	assert_int_equal(sts_revoke(f->sts, tok, STR_NULL, T0 + 25, &f->a,
+	    &rev), MANDATE_OK);
 	assert_true(rev.revoked);
 	assert_string_equal(verify(f, tok, STR_NULL, NULL, NULL, T0 + 26),
 	    "credential revoked");
