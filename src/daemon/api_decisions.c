@@ -177,6 +177,33 @@ audit_refused(struct daemon *d, struct http_request *req,
 	    dec->task_id, f);
 }
 
+/* The decision.outcome record, asked by the store inside the report's
+ * commit once it knows whether the task was active
+ * (store_outcome_event_fn); may run on the group commit leader's
+ * thread while this request waits. */
+struct outcome_rec {
+	struct daemon *d;
+	struct http_request *req;
+	const char *by;
+	struct str id;
+	struct str task_id;
+	int status;
+	json_t *labels;           /* borrowed */
+	int64_t now;
+};
+
+static int
+outcome_record(void *arg, int task_active, struct store_audit_event *ev)
+{
+	struct outcome_rec *o = arg;
+
+	return api_audit_prepare(o->d, o->req, "decision.outcome", o->now,
+	    STR_NULL, o->task_id, json_pack("{s:s%,s:s,s:s,s:O,s:b}",
+	    "decision_id", o->id.p, o->id.n, "by", o->by, "status",
+	    status_text(o->status), "labels", o->labels, "task_active",
+	    task_active), ev);
+}
+
 /* Every refusal of a report on a stored decision is audited.  Those for
  * a caller who may not report, a deny and a second report stand whatever
  * their record's outcome, as task.read_denied's do: the report changed
@@ -193,6 +220,8 @@ h_outcome(struct http_request *req, void *arg)
 	size_t n_labels = 0;
 	char *lj = NULL;
 	json_t *jl = NULL, *resp;
+	struct outcome_rec orec;
+	int64_t event_id = 0;
 	int status = 0, changed = 0, active = 0, r;
 
 	if (!api_authenticate(d, req, &caller))
@@ -236,9 +265,24 @@ h_outcome(struct http_request *req, void *arg)
 		r = MANDATE_ENOMEM;
 		goto fail;
 	}
-	r = store_decision_outcome(d->store, id, status, str_c(lj), labels,
-	    n_labels, (int64_t)time(NULL), &changed, &active);
+	/* the report and its decision.outcome record are one commit: a
+	 * record that cannot be written leaves the decision unreported */
+	memset(&orec, 0, sizeof(orec));
+	orec.d = d;
+	orec.req = req;
+	orec.by = caller.principal;
+	orec.id = id;
+	orec.task_id = dec.task_id;
+	orec.status = status;
+	orec.labels = jl;
+	orec.now = (int64_t)time(NULL);
+	r = store_decision_outcome_audited(d->store, id, status, str_c(lj),
+	    labels, n_labels, orec.now, outcome_record, &orec, &changed,
+	    &active, &event_id);
 	free(lj);
+	if (r != MANDATE_ENOTFOUND && r != MANDATE_ELIMIT &&
+	    (r != MANDATE_OK || changed))
+		audit_report(d->audit, r, event_id);  /* an append was tried */
 	if (r == MANDATE_ELIMIT) {
 		/* the session is past its limit (the task's decisions are
 		 * all denies): nothing changed; the refusal is recorded with
@@ -261,11 +305,6 @@ h_outcome(struct http_request *req, void *arg)
 		goto fail;
 	if (!changed)   /* another report won the race */
 		goto duplicate;
-	if ((r = api_audit(d, req, "decision.outcome", STR_NULL, dec.task_id,
-	    json_pack("{s:s%,s:s,s:s,s:O,s:b}", "decision_id", id.p, id.n,
-	    "by", caller.principal, "status", status_text(status), "labels",
-	    jl, "task_active", active))) != MANDATE_OK)
-		goto fail;
 	resp = json_pack("{s:s%,s:s%,s:s,s:O,s:b}", "decision_id", id.p,
 	    id.n, "task_id", dec.task_id.p, dec.task_id.n, "status",
 	    status_text(status), "labels", jl, "task_active", active);

@@ -517,19 +517,12 @@ load_task(struct daemon *d, struct http_request *req,
 	return 0;
 }
 
-/*
- * A record of type made ready for the store (audit_prepare: the policy
- * version that decided, redaction), for a store_*_audited call to write
- * in the commit of the change it records: a crash cannot leave the
- * change without it (task.created, task.ended, agent.revoked).  In both
- * audit modes such a record is written with its change, not queued (as
- * a token issuance's is in async mode): the answer waits for that
- * commit, as it waited for the record.  fields (consumed) are the
- * record's; *ev lives in the request's arena.  Any error: fail closed
- * (no change).
- */
-static int
-prepared_record(struct daemon *d, struct http_request *req,
+/* (daemon_int.h) Used for task.created, task.ended, agent.revoked and
+ * decision.outcome.  In both audit modes such a record is written with
+ * its change, not queued (as a token issuance's is in async mode): the
+ * answer waits for that commit, as it waited for the record. */
+int
+api_audit_prepare(struct daemon *d, struct http_request *req,
     const char *type, int64_t time, struct str agent, struct str task_id,
     json_t *fields, struct store_audit_event *ev)
 {
@@ -643,7 +636,7 @@ h_create(struct http_request *req, void *arg)
 	    tr.objective.n, "expires_at", (json_int_t)t.expires_at,
 	    "sensitivity", daemon_sensitivity_name(tr.sensitivity), "policies",
 	    reasons);
-	if (prepared_record(d, req, "task.created", now, t.agent, t.id,
+	if (api_audit_prepare(d, req, "task.created", now, t.agent, t.id,
 	    fields, &ev) != MANDATE_OK) {
 		/* fail closed: no record, no task */
 		http_respond_error(req, 500, "server_error", NULL);
@@ -746,7 +739,7 @@ h_end(struct http_request *req, void *arg)
 	now = now_s();
 	/* the end and its task.ended record are one commit; an end that
 	 * changes nothing writes none */
-	if (prepared_record(d, req, "task.ended", now, t.agent, t.id,
+	if (api_audit_prepare(d, req, "task.ended", now, t.agent, t.id,
 	    json_pack("{s:s,s:s%,s:s%,s:O?}", "by", caller.principal,
 	    "reason", reason.p, reason.n, "delegator", t.delegator.p,
 	    t.delegator.n, "policies", reasons), &ev) != MANDATE_OK) {
@@ -794,7 +787,7 @@ revoke_record(void *arg, size_t n_tasks, struct store_audit_event *ev)
 {
 	struct revoke_rec *rr = arg;
 
-	return prepared_record(rr->d, rr->req, "agent.revoked", rr->now,
+	return api_audit_prepare(rr->d, rr->req, "agent.revoked", rr->now,
 	    rr->agent, STR_NULL, json_pack("{s:s,s:s%,s:I}", "by", rr->by,
 	    "reason", rr->reason.p, rr->reason.n, "tasks_revoked",
 	    (json_int_t)n_tasks), ev);

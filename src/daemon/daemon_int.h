@@ -172,6 +172,18 @@ int api_audit_members(struct daemon *d, struct http_request *req,
     const char *type, struct str agent, struct str task_id,
     const struct redact_member *m, size_t n);
 
+/* api_audit()'s record made ready for the store but not written
+ * (audit_prepare: the deciding policy version, redaction), for a
+ * store_*_audited call to write in the commit of the change it records,
+ * so that a crash cannot leave the change without it.  fields (a JSON
+ * object, may be NULL: ENOMEM) is consumed; *ev lives in req's arena.
+ * May be called from another thread than req's while req's waits (a
+ * store callback run by the group commit's leader).  Failures are
+ * logged; the caller makes no change (fail closed). */
+int api_audit_prepare(struct daemon *d, struct http_request *req,
+    const char *type, int64_t time, struct str agent, struct str task_id,
+    struct json_t *fields, struct store_audit_event *ev);
+
 /* api_audit() for a record no answer waits for: a refusal whose answer
  * must not tell, by the time it takes, that there was something to
  * record (a 404 that stands for "unknown" too).  The record is queued for

@@ -696,6 +696,35 @@ store_decision_outcome(struct store *s, struct str id, int status,
 }
 
 int
+store_decision_outcome_audited(struct store *s, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, store_outcome_event_fn *build, void *build_arg,
+    int *changed, int *task_active, int64_t *event_id)
+{
+	int dummy, dummy_active;
+	int64_t dummy_id;
+
+	if (changed == NULL)
+		changed = &dummy;
+	if (task_active == NULL)
+		task_active = &dummy_active;
+	if (event_id == NULL)
+		event_id = &dummy_id;
+	*changed = 0;
+	*task_active = 0;
+	*event_id = 0;
+	if (s == NULL || build == NULL || (status != STORE_OUTCOME_SUCCESS &&
+	    status != STORE_OUTCOME_FAILURE))
+		return MANDATE_EINVAL;
+	CHECK(check_str(id, STORE_MAX_ID, 1));
+	CHECK(check_str(labels_json, STORE_MAX_JSON, 0));
+	CHECK(check_labels(labels, n_labels));
+	return s->ops->decision_outcome_audited(s->impl, id, status,
+	    labels_json, labels, n_labels, now, build, build_arg, changed,
+	    task_active, event_id);
+}
+
+int
 store_session_get(struct store *s, struct str task_id, struct arena *a,
     struct store_session *out)
 {

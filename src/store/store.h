@@ -285,6 +285,14 @@ struct store_session {
 typedef int store_revoke_event_fn(void *arg, size_t n_tasks,
     struct store_audit_event *ev);
 
+/* An outcome report's audit record (store_decision_outcome_audited),
+ * asked inside its transaction once the report is known to change the
+ * decision and whether its task was active; as store_revoke_event_fn
+ * otherwise (asked again on a rerun, same record; a failure fails the
+ * report). */
+typedef int store_outcome_event_fn(void *arg, int task_active,
+    struct store_audit_event *ev);
+
 /*
  * The backend ops table.  Each op receives the backend's private handle;
  * store.c validates arguments and bounds before calling, so backends may
@@ -369,6 +377,10 @@ struct store_ops {
 	int (*decision_outcome)(void *impl, struct str id, int status,
 	    struct str labels_json, const struct str *labels, size_t n_labels,
 	    int64_t now, int *changed, int *task_active);
+	int (*decision_outcome_audited)(void *impl, struct str id, int status,
+	    struct str labels_json, const struct str *labels, size_t n_labels,
+	    int64_t now, store_outcome_event_fn *build, void *build_arg,
+	    int *changed, int *task_active, int64_t *event_id);
 	int (*session_get)(void *impl, struct str task_id, struct arena *a,
 	    struct store_session *out);
 	int (*audit_tree_head)(void *impl, int64_t *size,
@@ -695,6 +707,19 @@ int store_decision_get(struct store *s, struct str id, struct arena *a,
 int store_decision_outcome(struct store *s, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
     int64_t now, int *changed, int *task_active);
+
+/* store_decision_outcome and, when the report changes the decision
+ * (*changed 1), its audit event (the decision.outcome record, made by
+ * build(build_arg, task_active, &ev)) in the same transaction: the
+ * outcome, the session's labels and the record are durable together, or
+ * none is (a record the store refuses leaves the decision unreported).
+ * A report that changes nothing writes no record.  Errors as
+ * store_decision_outcome's or store_audit_append's; *event_id (may be
+ * NULL) is the event's id, 0 when none was written. */
+int store_decision_outcome_audited(struct store *s, struct str id,
+    int status, struct str labels_json, const struct str *labels,
+    size_t n_labels, int64_t now, store_outcome_event_fn *build,
+    void *build_arg, int *changed, int *task_active, int64_t *event_id);
 
 /* A task's session (empty for a task with none yet, or an unknown one).
  * ELIMIT when it holds more than STORE_MAX_SESSION rows (callers deny). */

@@ -467,7 +467,8 @@ struct sq_conn {
 
 enum gc_kind { GC_CRED, GC_AUDIT, GC_DECISION, GC_CRED_AUDITED,
     GC_DECISION_AUDITED, GC_KEY_AUDITED, GC_TASK_AUDITED,
-    GC_TASK_END_AUDITED, GC_REVOKE_AUDITED, GC_CRED_REVOKE_AUDITED };
+    GC_TASK_END_AUDITED, GC_REVOKE_AUDITED, GC_CRED_REVOKE_AUDITED,
+    GC_OUTCOME_AUDITED };
 
 /* One queued write; lives on its caller's stack until done. */
 struct gc_req {
@@ -484,6 +485,14 @@ struct gc_req {
 	const struct store_agent_revocation *rev;  /* GC_REVOKE_AUDITED */
 	store_revoke_event_fn *revoke_build;       /* GC_REVOKE_AUDITED */
 	size_t n_tasks;           /* GC_REVOKE_AUDITED: tasks revoked */
+	/* GC_OUTCOME_AUDITED (task_id: the decision's id; changed: it
+	 * was not reported yet) */
+	int status;
+	struct str labels_json;
+	const struct str *labels;
+	size_t n_labels;
+	store_outcome_event_fn *outcome_build;
+	int task_active;
 	store_decision_event_fn *build;   /* GC_DECISION_AUDITED */
 	void *build_arg;
 	struct str kid;           /* GC_KEY_AUDITED: the key activated */
@@ -2069,6 +2078,9 @@ static int gc_audit_append(struct op *op, const struct store_audit_event *e,
 static int gc_decision_record(struct op *op, struct gc_req *w);
 static int cred_revoke_on(struct op *op, struct str jti, int64_t now,
     int *changed);
+static int decision_outcome_on(struct op *op, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed, int *task_active);
 static int key_activate_on(struct op *op, struct str kid, int64_t now,
     int64_t retire_after);
 static int sess_rows(struct op *op, enum stmt_id id, struct str task,
@@ -2133,6 +2145,23 @@ gc_run_one(struct op *op, struct gc_req *w)
 		if (r != MANDATE_OK || !w->changed)
 			return r;
 		return gc_audit_append(op, w->ev, &w->id);
+	}
+	case GC_OUTCOME_AUDITED: {
+		/* the report and its record: both, or neither; a report
+		 * that changes nothing has no record */
+		struct store_audit_event ev;
+		int r = decision_outcome_on(op, w->task_id, w->status,
+		    w->labels_json, w->labels, w->n_labels, w->now,
+		    &w->changed, &w->task_active);
+
+		if (r != MANDATE_OK || !w->changed)
+			return r;
+		memset(&ev, 0, sizeof(ev));
+		if ((r = w->outcome_build(w->build_arg, w->task_active,
+		    &ev)) != MANDATE_OK ||
+		    (r = store_audit_event_check(&ev)) != MANDATE_OK)
+			return r;
+		return gc_audit_append(op, &ev, &w->id);
 	}
 	case GC_REVOKE_AUDITED: {
 		/* the kill switch and its record, which says how many tasks
@@ -3374,26 +3403,28 @@ task_active_at(struct op *op, struct str task, int64_t now, int *active)
 	return r;
 }
 
+/* Report a decision's outcome inside the op's transaction: *changed 1
+ * when it was not reported yet, *task_active whether its task took the
+ * labels.  A failure (ELIMIT: the session is past its limit) must be
+ * rolled back by the caller. */
 static int
-sq_decision_outcome(void *impl, struct str id, int status,
+decision_outcome_on(struct op *op, struct str id, int status,
     struct str labels_json, const struct str *labels, size_t n_labels,
     int64_t now, int *changed, int *task_active)
 {
-	struct op op;
 	sqlite3_stmt *q;
 	char task_buf[STORE_MAX_ID + 1];
 	struct str task = STR_NULL;
 	int r, rc, exists = 0, active = 0;
 
-	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
-		return r;
-	if ((r = tx_begin(&op)) != MANDATE_OK)
-		goto out;
-	if ((q = op_stmt(&op, ST_DEC_OUTCOME, &r)) == NULL)
+	*changed = 0;
+	*task_active = 0;
+	op->name = "decision_outcome";
+	if ((q = op_stmt(op, ST_DEC_OUTCOME, &r)) == NULL)
 		goto tx;
 	if (bind_str(q, 1, id) || sqlite3_bind_int(q, 2, status) ||
 	    sqlite3_bind_int64(q, 3, now) || bind_str(q, 4, labels_json)) {
-		r = op_fail(&op, sqlite3_errcode(op.c->db));
+		r = op_fail(op, sqlite3_errcode(op->c->db));
 		stmt_idle(q);
 		goto tx;
 	}
@@ -3411,18 +3442,18 @@ sq_decision_outcome(void *impl, struct str id, int status,
 	}
 	stmt_idle(q);
 	if (rc != SQLITE_DONE) {
-		r = op_fail(&op, rc);
+		r = op_fail(op, rc);
 		goto tx;
 	}
 	if (task.p == NULL) {
 		/* nothing updated: already reported, or unknown */
-		if ((r = row_exists(&op, ST_DEC_EXISTS, id, &exists)) ==
+		if ((r = row_exists(op, ST_DEC_EXISTS, id, &exists)) ==
 		    MANDATE_OK && !exists)
 			r = MANDATE_ENOTFOUND;
 		goto tx;
 	}
 	/* a task that is over keeps its session as it was */
-	if ((r = task_active_at(&op, task, now, &active)) != MANDATE_OK ||
+	if ((r = task_active_at(op, task, now, &active)) != MANDATE_OK ||
 	    !active)
 		goto tx;
 	if (n_labels > 0) {
@@ -3438,20 +3469,61 @@ sq_decision_outcome(void *impl, struct str id, int status,
 		 * it full. */
 		int64_t rows = 0;
 
-		if ((r = sess_rows(&op, ST_SESSION_SIZE, task, &rows)) ==
+		if ((r = sess_rows(op, ST_SESSION_SIZE, task, &rows)) ==
 		    MANDATE_OK && rows > STORE_MAX_SESSION)
 			r = MANDATE_ELIMIT;
 	}
 	for (size_t i = 0; i < n_labels && r == MANDATE_OK; i++)
-		r = sess_put(&op, ST_SESSION_LABEL, task, labels[i]);
+		r = sess_put(op, ST_SESSION_LABEL, task, labels[i]);
 tx:
-	r = tx_end(&op, r);
 	if (r == MANDATE_OK) {
 		*changed = task.p != NULL;
 		*task_active = active;
 	}
-out:
+	return r;
+}
+
+static int
+sq_decision_outcome(void *impl, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, int *changed, int *task_active)
+{
+	struct op op;
+	int r, ch = 0, active = 0;
+
+	if ((r = op_begin(impl, "decision_outcome", &op)) != MANDATE_OK)
+		return r;
+	if ((r = tx_begin(&op)) == MANDATE_OK)
+		r = tx_end(&op, decision_outcome_on(&op, id, status,
+		    labels_json, labels, n_labels, now, &ch, &active));
+	if (r == MANDATE_OK) {
+		*changed = ch;
+		*task_active = active;
+	}
 	op_end(&op);
+	return r;
+}
+
+/* The report and its decision.outcome record in one commit (a group
+ * commit's): a crash never leaves an outcome (and its labels in the
+ * session) without the record. */
+static int
+sq_decision_outcome_audited(void *impl, struct str id, int status,
+    struct str labels_json, const struct str *labels, size_t n_labels,
+    int64_t now, store_outcome_event_fn *build, void *build_arg,
+    int *changed, int *task_active, int64_t *event_id)
+{
+	struct gc_req req = { .kind = GC_OUTCOME_AUDITED, .task_id = id,
+	    .status = status, .labels_json = labels_json, .labels = labels,
+	    .n_labels = n_labels, .now = now, .outcome_build = build,
+	    .build_arg = build_arg };
+	int r = gc_submit(impl, &req);
+
+	if (r == MANDATE_OK) {
+		*changed = req.changed;
+		*task_active = req.task_active;
+		*event_id = req.id;
+	}
 	return r;
 }
 
@@ -3726,6 +3798,7 @@ const struct store_ops store_sqlite_ops = {
 	.decision_record = sq_decision_record,
 	.decision_get = sq_decision_get,
 	.decision_outcome = sq_decision_outcome,
+	.decision_outcome_audited = sq_decision_outcome_audited,
 	.session_get = sq_session_get,
 	.audit_tree_head = sq_audit_tree_head,
 	.audit_leaves = sq_audit_leaves,

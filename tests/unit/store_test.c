@@ -2447,6 +2447,108 @@ test_cred_revoke_audited(void **state)
 	assert_int_equal(audit_all(f, &ev), 1);
 }
 
+/* The test's decision.outcome record: its fields say task_active. */
+struct oc_build {
+	const char *type;
+	int calls;
+	char fields[64];
+};
+
+static int
+oc_build(void *arg, int task_active, struct store_audit_event *ev)
+{
+	struct oc_build *b = arg;
+
+	b->calls++;
+	snprintf(b->fields, sizeof(b->fields), "{\"task_active\":%s}",
+	    task_active ? "true" : "false");
+	*ev = mk_event(b->type, "oc", "", "oc-task");
+	ev->fields_json = str_c(b->fields);
+	return MANDATE_OK;
+}
+
+/* An outcome report (the decision, the session's labels) and its
+ * decision.outcome record: both, or neither; a report that changes
+ * nothing writes no record. */
+static void
+test_decision_outcome_audited(void **state)
+{
+	struct fixture *f = *state;
+	struct store_task t = mk_task("oc-task", "spiffe://a.test/oc", T0,
+	    600, 5);
+	struct str lab[1] = { STR_LIT("confidential") };
+	struct store_decision dec, got;
+	struct store_session ss;
+	struct store_audit_event *ev;
+	struct oc_build b = { .type = "refused" };
+	int outcome, changed = 7, active = 7;
+	int64_t used, id = 99;
+
+	assert_int_equal(store_task_create(f->s, &t), MANDATE_OK);
+	memset(&dec, 0, sizeof(dec));
+	dec.id = str_c("oc-1");
+	dec.task_id = str_c("oc-task");
+	dec.caller = str_c("pep");
+	dec.action = str_c("read_file");
+	dec.resource = str_c("File::\"a\"");
+	dec.permit = 1;
+	dec.time = T0 + 1;
+	assert_int_equal(store_decision_record(f->s, &dec, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+
+	/* a record the store refuses: unreported, the session unchanged */
+	refuse_type(f);
+	assert_int_not_equal(store_decision_outcome_audited(f->s,
+	    str_c("oc-1"), STORE_OUTCOME_SUCCESS, str_c("[\"confidential\"]"),
+	    lab, 1, T0 + 5, oc_build, &b, &changed, &active, &id),
+	    MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_decision_get(f->s, str_c("oc-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.outcome, STORE_OUTCOME_NONE);
+	assert_int_equal(store_session_get(f->s, str_c("oc-task"), &f->a,
+	    &ss), MANDATE_OK);
+	assert_int_equal(ss.n_labels, 0);
+	assert_int_equal(audit_all(f, &ev), 0);
+
+	/* all together */
+	b.type = "decision.outcome";
+	assert_int_equal(store_decision_outcome_audited(f->s, str_c("oc-1"),
+	    STORE_OUTCOME_SUCCESS, str_c("[\"confidential\"]"), lab, 1,
+	    T0 + 5, oc_build, &b, &changed, &active, &id), MANDATE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(active, 1);
+	assert_true(id > 0);
+	assert_int_equal(store_decision_get(f->s, str_c("oc-1"), &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.outcome, STORE_OUTCOME_SUCCESS);
+	assert_int_equal(store_session_get(f->s, str_c("oc-task"), &f->a,
+	    &ss), MANDATE_OK);
+	assert_int_equal(ss.n_labels, 1);
+	assert_int_equal(audit_all(f, &ev), 1);
+	assert_int_equal(ev[0].id, id);
+	assert_string_equal(ev[0].type.p, "decision.outcome");
+	assert_string_equal(ev[0].fields_json.p, "{\"task_active\":true}");
+
+	/* once only, and unknown ids: no record */
+	b.calls = 0;
+	assert_int_equal(store_decision_outcome_audited(f->s, str_c("oc-1"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, oc_build,
+	    &b, &changed, NULL, &id), MANDATE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(store_decision_outcome_audited(f->s, str_c("oc-9"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, oc_build,
+	    &b, NULL, NULL, NULL), MANDATE_ENOTFOUND);
+	assert_int_equal(b.calls, 0);
+	assert_int_equal(store_decision_outcome_audited(f->s, str_c("oc-1"),
+	    STORE_OUTCOME_FAILURE, str_c("[]"), NULL, 0, T0 + 6, NULL, &b,
+	    NULL, NULL, NULL), MANDATE_EINVAL);
+	assert_int_equal(audit_all(f, &ev), 1);
+}
+
 #define TC_THREADS 8
 #define TC_TRIES 30
 
@@ -2559,6 +2661,7 @@ main(void)
 		T(test_task_end_audited),
 		T(test_agent_revoke_audited),
 		T(test_cred_revoke_audited),
+		T(test_decision_outcome_audited),
 		T(test_migrations),
 		T(test_newer_schema_sqlite),
 		T(test_bad_files),
