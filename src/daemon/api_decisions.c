@@ -192,16 +192,22 @@ struct outcome_rec {
 	int64_t now;
 };
 
+/* The decision.outcome record's fields (a new reference; NULL: ENOMEM). */
+static json_t *
+outcome_fields(const struct outcome_rec *o, int task_active)
+{
+	return json_pack("{s:s%,s:s,s:s,s:O,s:b}", "decision_id", o->id.p,
+	    o->id.n, "by", o->by, "status", status_text(o->status), "labels",
+	    o->labels, "task_active", task_active);
+}
+
 static int
 outcome_record(void *arg, int task_active, struct store_audit_event *ev)
 {
 	struct outcome_rec *o = arg;
 
 	return api_audit_prepare(o->d, o->req, "decision.outcome", o->now,
-	    STR_NULL, o->task_id, json_pack("{s:s%,s:s,s:s,s:O,s:b}",
-	    "decision_id", o->id.p, o->id.n, "by", o->by, "status",
-	    status_text(o->status), "labels", o->labels, "task_active",
-	    task_active), ev);
+	    STR_NULL, o->task_id, outcome_fields(o, task_active), ev);
 }
 
 /* Every refusal of a report on a stored decision is audited.  Those for
@@ -265,8 +271,7 @@ h_outcome(struct http_request *req, void *arg)
 		r = MANDATE_ENOMEM;
 		goto fail;
 	}
-	/* the report and its decision.outcome record are one commit: a
-	 * record that cannot be written leaves the decision unreported */
+	/* the report and its decision.outcome record are one commit */
 	memset(&orec, 0, sizeof(orec));
 	orec.d = d;
 	orec.req = req;
@@ -279,10 +284,24 @@ h_outcome(struct http_request *req, void *arg)
 	r = store_decision_outcome_audited(d->store, id, status, str_c(lj),
 	    labels, n_labels, orec.now, outcome_record, &orec, &changed,
 	    &active, &event_id);
-	free(lj);
 	if (r != MANDATE_ENOTFOUND && r != MANDATE_ELIMIT &&
 	    (r != MANDATE_OK || changed))
 		audit_report(d->audit, r, event_id);  /* an append was tried */
+	if (api_restrict_alone(r)) {
+		/* the record failed: the report stands alone, since its
+		 * labels steer the task's later decisions (500 unless its
+		 * record can still be written on its own) */
+		daemon_log(d, DLOG_ERROR, "request %s: decision outcome: the "
+		    "report and its record could not be written together "
+		    "(%s); storing it alone", req->request_id,
+		    mandate_strerror(r));
+		r = store_decision_outcome(d->store, id, status, str_c(lj),
+		    labels, n_labels, orec.now, &changed, &active);
+		if (r == MANDATE_OK && changed)
+			r = api_audit(d, req, "decision.outcome", STR_NULL,
+			    dec.task_id, outcome_fields(&orec, active));
+	}
+	free(lj);
 	if (r == MANDATE_ELIMIT) {
 		/* the session is past its limit (the task's decisions are
 		 * all denies): nothing changed; the refusal is recorded with

@@ -434,13 +434,16 @@ h_introspect(struct http_request *req, void *arg)
 /*
  * RFC 7009.  A revocation that took effect is audited (token.revoked,
  * with what the token named: never the token) in its own commit, before
- * the 200 (sts_revoke): when that record cannot be written nothing is
- * revoked and the answer is 503, so a crash cannot leave a revocation
- * the log lacks.  A revocation that changes nothing (a token that is
- * not ours or is invalid, one already revoked or whose credential is no
- * longer stored) is a 200 as RFC 7009 2.2 asks, and is not recorded: it
- * neither decides nor changes anything, and the endpoint takes no
- * authentication that a refusal record could name.
+ * the 200 (sts_revoke), so a crash cannot leave a revocation the log
+ * lacks.  When that record cannot be written the revocation stands
+ * alone (it only takes access away, and undoing it would give access
+ * back) and, unless the record can then be written on its own, the
+ * answer is 500; a store that cannot revoke at all is a 503.  A
+ * revocation that changes nothing (a token that is not ours or is
+ * invalid, one already revoked or whose credential is no longer stored)
+ * is a 200 as RFC 7009 2.2 asks, and is not recorded: it neither decides
+ * nor changes anything, and the endpoint takes no authentication that a
+ * refusal record could name.
  */
 static void
 h_revoke(struct http_request *req, void *arg)
@@ -466,6 +469,21 @@ h_revoke(struct http_request *req, void *arg)
 		daemon_log(d, DLOG_ERROR, "request %s: revocation: %s",
 		    req->request_id, mandate_strerror(r));
 		http_respond_error(req, 503, "temporarily_unavailable", NULL);
+		return;
+	}
+	if (rev.revoked && rev.unrecorded && (r != MANDATE_OK ||
+	    api_audit(d, req, "token.revoked", rev.sub, rev.task_id,
+	    json_pack("{s:s%,s:I,s:s%}", "jti", rev.jti.p, rev.jti.n, "exp",
+	    (json_int_t)rev.exp, "task_id", rev.task_id.p, rev.task_id.n)) !=
+	    MANDATE_OK)) {
+		/* revoked alone: the revocation stands (it only takes
+		 * access away), the answer says the record is missing */
+		count_token(d, "revoked");
+		daemon_log(d, DLOG_ERROR, "request %s: credential %.*s "
+		    "revoked, but its audit record could not be written: "
+		    "answered server_error", req->request_id,
+		    (int)rev.jti.n, rev.jti.p ? rev.jti.p : "");
+		http_respond_error(req, 500, "server_error", NULL);
 		return;
 	}
 	if (rev.revoked) {

@@ -517,6 +517,13 @@ load_task(struct daemon *d, struct http_request *req,
 	return 0;
 }
 
+bool
+api_restrict_alone(int r)
+{
+	return r != MANDATE_OK && r != MANDATE_ENOTFOUND &&
+	    r != MANDATE_ECONFLICT && r != MANDATE_ELIMIT;
+}
+
 /* (daemon_int.h) Used for task.created, task.ended, agent.revoked and
  * decision.outcome.  In both audit modes such a record is written with
  * its change, not queued (as a token issuance's is in async mode): the
@@ -713,6 +720,16 @@ out:
 	json_decref(reasons);
 }
 
+/* The task.ended record's fields (a new reference; NULL: ENOMEM). */
+static json_t *
+end_fields(const struct api_caller *caller, struct str reason,
+    const struct store_task *t, json_t *reasons)
+{
+	return json_pack("{s:s,s:s%,s:s%,s:O?}", "by", caller->principal,
+	    "reason", reason.p, reason.n, "delegator", t->delegator.p,
+	    t->delegator.n, "policies", reasons);
+}
+
 static void
 h_end(struct http_request *req, void *arg)
 {
@@ -739,18 +756,33 @@ h_end(struct http_request *req, void *arg)
 	now = now_s();
 	/* the end and its task.ended record are one commit; an end that
 	 * changes nothing writes none */
-	if (api_audit_prepare(d, req, "task.ended", now, t.agent, t.id,
-	    json_pack("{s:s,s:s%,s:s%,s:O?}", "by", caller.principal,
-	    "reason", reason.p, reason.n, "delegator", t.delegator.p,
-	    t.delegator.n, "policies", reasons), &ev) != MANDATE_OK) {
-		http_respond_error(req, 500, "server_error", NULL);
-		goto out;
+	r = api_audit_prepare(d, req, "task.ended", now, t.agent, t.id,
+	    end_fields(&caller, reason, &t, reasons), &ev);
+	if (r == MANDATE_OK) {
+		r = store_task_end_audited(d->store, t.id, now, reason, &ev,
+		    &changed, &event_id);
+		if (r != MANDATE_ENOTFOUND && (r != MANDATE_OK || changed))
+			audit_report(d->audit, r, event_id);  /* append tried */
 	}
-	r = store_task_end_audited(d->store, t.id, now, reason, &ev, &changed,
-	    &event_id);
-	if (r != MANDATE_ENOTFOUND && (r != MANDATE_OK || changed))
-		audit_report(d->audit, r, event_id);   /* an append was tried */
-	if (r != MANDATE_OK) {
+	if (api_restrict_alone(r)) {
+		/* the record failed: the end stands alone (500 unless its
+		 * record can still be written on its own) */
+		daemon_log(d, DLOG_ERROR, "request %s: task %.*s: its end and "
+		    "its record could not be written together (%s); ending it "
+		    "alone", req->request_id, (int)t.id.n, t.id.p,
+		    mandate_strerror(r));
+		if ((r = store_task_end(d->store, t.id, now, reason,
+		    &changed)) != MANDATE_OK) {
+			server_error(d, req, "store_task_end", r);
+			goto out;
+		}
+		if (changed && api_audit(d, req, "task.ended", t.agent, t.id,
+		    end_fields(&caller, reason, &t, reasons)) != MANDATE_OK) {
+			count(d->m_tasks, "ended", NULL);
+			http_respond_error(req, 500, "server_error", NULL);
+			goto out;
+		}
+	} else if (r != MANDATE_OK) {
 		server_error(d, req, "store_task_end_audited", r);
 		goto out;
 	}
@@ -782,15 +814,22 @@ struct revoke_rec {
 	int64_t now;
 };
 
+/* The agent.revoked record's fields (a new reference; NULL: ENOMEM). */
+static json_t *
+revoked_fields(const char *by, struct str reason, size_t n_tasks)
+{
+	return json_pack("{s:s,s:s%,s:I}", "by", by, "reason", reason.p,
+	    reason.n, "tasks_revoked", (json_int_t)n_tasks);
+}
+
 static int
 revoke_record(void *arg, size_t n_tasks, struct store_audit_event *ev)
 {
 	struct revoke_rec *rr = arg;
 
 	return api_audit_prepare(rr->d, rr->req, "agent.revoked", rr->now,
-	    rr->agent, STR_NULL, json_pack("{s:s,s:s%,s:I}", "by", rr->by,
-	    "reason", rr->reason.p, rr->reason.n, "tasks_revoked",
-	    (json_int_t)n_tasks), ev);
+	    rr->agent, STR_NULL, revoked_fields(rr->by, rr->reason, n_tasks),
+	    ev);
 }
 
 static void
@@ -843,12 +882,27 @@ h_revoke_agent(struct http_request *req, void *arg)
 	rr.agent = agent;
 	rr.reason = reason;
 	rr.now = now;
-	/* the switch and its agent.revoked record are one commit: when the
-	 * record cannot be written, the agent is not revoked (500) */
+	/* the switch and its agent.revoked record are one commit */
 	r = store_agent_revoke_audited(d->store, &rev, now, revoke_record, &rr,
 	    &n_tasks, &event_id);
 	audit_report(d->audit, r, event_id);
-	if (r != MANDATE_OK) {
+	if (api_restrict_alone(r)) {
+		/* the record failed: the switch is pulled alone (500 unless
+		 * its record can still be written on its own) */
+		daemon_log(d, DLOG_ERROR, "request %s: kill switch: the "
+		    "revocation and its record could not be written together "
+		    "(%s); revoking alone", req->request_id,
+		    mandate_strerror(r));
+		if ((r = store_agent_revoke(d->store, &rev, now, &n_tasks)) ==
+		    MANDATE_OK)
+			r = api_audit(d, req, "agent.revoked", agent, STR_NULL,
+			    revoked_fields(caller.principal, reason, n_tasks))
+			    == MANDATE_OK ? MANDATE_OK : MANDATE_EIO;
+		else {
+			server_error(d, req, "store_agent_revoke", r);
+			goto out;
+		}
+	} else if (r != MANDATE_OK) {
 		server_error(d, req, "store_agent_revoke_audited", r);
 		goto out;
 	}
@@ -856,6 +910,10 @@ h_revoke_agent(struct http_request *req, void *arg)
 	daemon_log(d, DLOG_WARN, "kill switch: agent %.*s revoked by %s (%zu "
 	    "tasks)", (int)(agent.n > 256 ? 256 : agent.n), agent.p,
 	    caller.principal, n_tasks);
+	if (r != MANDATE_OK) {   /* revoked, its record not written */
+		http_respond_error(req, 500, "server_error", NULL);
+		goto out;
+	}
 	http_respond_json(req, 200, json_pack("{s:s%,s:I,s:I,s:s%}", "agent",
 	    agent.p, agent.n, "revoked_at", (json_int_t)now, "tasks_revoked",
 	    (json_int_t)n_tasks, "reason", reason.p, reason.n));

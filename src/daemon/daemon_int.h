@@ -184,6 +184,16 @@ int api_audit_prepare(struct daemon *d, struct http_request *req,
     const char *type, int64_t time, struct str agent, struct str task_id,
     struct json_t *fields, struct store_audit_event *ev);
 
+/* Did a change written with its record (a store_*_audited call, or the
+ * record's api_audit_prepare before it) fail for the record's or the
+ * store's sake, rather than being refused by the state it met (ENOTFOUND,
+ * ECONFLICT, ELIMIT)?  A change that only takes access away (a task's
+ * end, the kill switch, a token's revocation, an outcome's labels) is
+ * then made alone and its record tried on its own, as before they were
+ * one commit: with the audit log down an operator must still be able to
+ * stop an agent.  That answer is 500 unless the record is written. */
+bool api_restrict_alone(int r);
+
 /* api_audit() for a record no answer waits for: a refusal whose answer
  * must not tell, by the time it takes, that there was something to
  * record (a 404 that stands for "unknown" too).  The record is queued for

@@ -1276,6 +1276,7 @@ sts_revoke(struct sts *sts, struct str token, struct str request_id,
 	struct store_audit_event e;
 	const char *why = NULL;
 	int64_t id = 0;
+	bool unrecorded = false;
 	int r, changed = 0;
 
 	if (out != NULL)
@@ -1287,24 +1288,34 @@ sts_revoke(struct sts *sts, struct str token, struct str request_id,
 		goto out;
 	}
 	/* the revocation and its record in one commit: a crash cannot
-	 * leave the credential revoked without token.revoked, and a
-	 * record that cannot be written leaves it usable (EIO: 503) */
-	if ((r = revoked_event(sts, &cl, request_id, now, &va, &e)) !=
-	    MANDATE_OK)
-		goto out;
-	r = store_cred_revoke_audited(sts->store, cl.jti, now, &e, &changed,
-	    &id);
+	 * leave the credential revoked without token.revoked */
+	if ((r = revoked_event(sts, &cl, request_id, now, &va, &e)) ==
+	    MANDATE_OK) {
+		r = store_cred_revoke_audited(sts->store, cl.jti, now, &e,
+		    &changed, &id);
+		if (r != MANDATE_ENOTFOUND && (r != MANDATE_OK || changed))
+			audit_report(sts->opt.audit, r, id);  /* append tried */
+	}
+	if (r != MANDATE_OK && r != MANDATE_ENOTFOUND) {
+		/* the record failed: the revocation alone (EIO when that
+		 * fails too: nothing was revoked) */
+		unrecorded = true;
+		r = store_cred_revoke(sts->store, cl.jti, now, &changed);
+	}
 	if (r == MANDATE_ENOTFOUND) {
 		r = MANDATE_OK;
 		goto out;
 	}
-	if (r != MANDATE_OK || changed)
-		audit_report(sts->opt.audit, r, id);   /* an append was tried */
-	if (r != MANDATE_OK || !changed || out == NULL)
+	if (r != MANDATE_OK || !changed)
 		goto out;
+	if (out == NULL) {
+		r = unrecorded ? MANDATE_EIO : MANDATE_OK;
+		goto out;
+	}
 	/* revoked: from here on an error is only that of the copies, and
 	 * the revocation stands (the caller says what it could not say) */
 	out->revoked = true;
+	out->unrecorded = unrecorded;
 	out->exp = cl.has_exp ? cl.exp : 0;
 	out->jti = arena_strdup(a, cl.jti.p, cl.jti.n);
 	out->sub = arena_strdup(a, cl.sub.p, cl.sub.n);

@@ -325,6 +325,7 @@ int sts_introspect(struct sts *sts, struct str token, int64_t now,
  * token names it (never the token itself). */
 struct sts_revocation {
 	bool revoked;                 /* a credential was revoked now */
+	bool unrecorded;              /* ... alone: its record failed */
 	struct str jti, sub, task_id; /* set when revoked (in the arena) */
 	int64_t exp;
 };
@@ -335,10 +336,14 @@ struct sts_revocation {
  * authenticating the caller is the endpoint's job.  A revocation that
  * takes effect is recorded (token.revoked, request_id, the credential's
  * agent and task; fields jti, exp, task_id: never the token) in the same
- * commit (store_cred_revoke_audited), through opt.audit when set: both,
- * or neither.  MANDATE_OK in both cases (answer 200); EIO when the store
- * failed, the record included (503: nothing was revoked).  *out (may be
- * NULL, and then a too) says whether something was revoked now, and
+ * commit (store_cred_revoke_audited), through opt.audit when set.  When
+ * that record cannot be written the credential is revoked alone (a
+ * revocation only takes access away, and must not wait for the audit
+ * log) and out->unrecorded says so: the caller tries the record on its
+ * own, and answers 500 if that fails too.  MANDATE_OK in both cases
+ * (answer 200); EIO when the store failed and nothing was revoked (503),
+ * or when a revocation with out NULL could not be recorded.  *out (may
+ * be NULL, and then a too) says whether something was revoked now, and
  * what: its strings are copied into a.  Nothing is revoked (or recorded)
  * for a token already revoked (by this endpoint, its task's end, the
  * kill switch), nor for a valid token whose credential is no longer

@@ -13,6 +13,7 @@ switch deny; another agent's token is denied; outcome reporting's errors.
 import json
 import os
 import shutil
+import sqlite3
 import time
 
 import pytest
@@ -732,3 +733,90 @@ def test_batch_items_keep_the_top_level_task_credential(ctl):
                                 "mandate": {"task": "no-such-task"}})]}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["evaluations"][0]["decision"] is False
+
+
+def refuse_records(d, *types):
+    """A trigger that makes the store refuse audit records of these types
+    (the audit log failing for them); returns the connection holding it."""
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    db.execute("CREATE TRIGGER test_refuse_records BEFORE INSERT ON audit_events "
+               "WHEN NEW.type IN (%s) BEGIN SELECT RAISE(ABORT, 'test'); END"
+               % ",".join("'%s'" % t for t in types))
+    db.commit()
+    return db
+
+
+def allow_records(db):
+    db.execute("DROP TRIGGER test_refuse_records")
+    db.commit()
+    db.close()
+
+
+def recorded(d, *types):
+    """The task ids of the audit records of these types, from the file."""
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    try:
+        return [row[0] for row in db.execute(
+            "SELECT task_id FROM audit_events WHERE type IN (%s) ORDER BY id"
+            % ",".join("'%s'" % t for t in types))]
+    finally:
+        db.close()
+
+
+def test_restrictions_stand_when_their_record_fails(ctl):
+    """A task's end, the kill switch and an outcome's labels are written in
+    one commit with their record; when that record cannot be written, the
+    change is still made on its own (taking access away must not wait for
+    the audit log: an operator must be able to stop an agent while the log
+    is down) and the answer is 500 server_error, with no record written."""
+    d, iss = ctl
+    args = dict(arguments={"path": "/docs/a"})
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ended = new_task(d, iss)
+    m_ended = {"token": token(d, iss, ended)}
+    labelled = new_task(d, iss)
+    m_labelled = {"token": token(d, iss, labelled)}
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m_labelled,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    killed = new_task(d, iss, agent=OTHER, intents=[{"action": "read_file"}])
+    m_killed = {"token": token(d, iss, killed, agent=OTHER)}
+    assert evaluate(d, iss, "read_file", "File", "handbook", m_killed, subject=OTHER,
+                    **args)[0] is True
+
+    db = refuse_records(d, "task.ended", "agent.revoked", "decision.outcome")
+    try:
+        r = requests.post(d.url + "/v1/tasks/%s/end" % ended["id"],
+                          headers=bearer(iss.person()), timeout=30)
+        assert r.status_code == 500 and r.json()["error"] == "server_error", r.text
+        r = outcome(d, iss, did, {"status": "success", "labels": ["confidential"]})
+        assert r.status_code == 500 and r.json()["error"] == "server_error", r.text
+        r = requests.post(d.url + "/v1/agents/%s/revoke"
+                          % requests.utils.quote(OTHER, safe=""),
+                          headers=bearer(iss.person()), json={"reason": "test"},
+                          timeout=30)
+        assert r.status_code == 500 and r.json()["error"] == "server_error", r.text
+    finally:
+        allow_records(db)
+    # each change stands
+    assert evaluate(d, iss, "read_file", "File", "handbook", m_ended, **args)[0] is False
+    r = requests.get(d.url + "/v1/tasks/%s" % ended["id"], headers=bearer(iss.person()),
+                     timeout=5)
+    assert r.status_code == 200 and r.json()["state"] == "ended", r.text
+    assert evaluate(d, iss, "send_email", "Mailbox", "outside", m_labelled, **send)[0] is False
+    assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+    assert evaluate(d, iss, "read_file", "File", "handbook", m_killed, subject=OTHER,
+                    **args)[0] is False
+    # and none has a record; the log said why
+    assert recorded(d, "task.ended", "agent.revoked", "decision.outcome") == []
+    log = d.log_text()
+    for what in ("its end and its record could not be written together",
+                 "the revocation and its record could not be written together",
+                 "the report and its record could not be written together"):
+        assert what in log, what
+    # with the log back, the same changes are made with their records
+    task = new_task(d, iss)
+    r = requests.post(d.url + "/v1/tasks/%s/end" % task["id"],
+                      headers=bearer(iss.person()), timeout=30)
+    assert r.status_code == 200, r.text
+    assert recorded(d, "task.ended") == [task["id"]]
