@@ -208,10 +208,10 @@ stored_signed(struct daemon *d, struct arena *a,
 /* At start: the log still holds the latest stored checkpoint (as signed)
  * and the largest one exported to audit.checkpoint_file (a rollback of
  * the database below what left the daemon's reach is refused, fail
- * closed). */
+ * closed).  *exported: the size of that largest exported one (0: none). */
 static int
 startup_check(struct daemon *d, struct arena *a,
-    const struct store_audit_checkpoint *last)
+    const struct store_audit_checkpoint *last, int64_t *exported)
 {
 	struct audit_checkpoint c;
 	struct str jws;
@@ -220,6 +220,7 @@ startup_check(struct daemon *d, struct arena *a,
 	int64_t size = 0;
 	int r;
 
+	*exported = 0;
 	if ((r = store_audit_tree_head(d->store, &size, head)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "audit tree head: %s",
 		    mandate_strerror(r));
@@ -245,8 +246,37 @@ startup_check(struct daemon *d, struct arena *a,
 		    "starting", d->cfg->audit.checkpoint_file, why);
 		return MANDATE_EINVAL;
 	}
+	*exported = c.size;
 	return still_holds(d, "the largest exported checkpoint", c.size,
 	    c.root, size);
+}
+
+static int export_checkpoint(struct daemon *d, struct arena *a,
+    const struct audit_checkpoint *c, struct str jws);
+
+/* At start, the latest stored checkpoint is appended to
+ * audit.checkpoint_file when the file lacks it (the daemon stopped
+ * between storing and exporting it, or the export failed), so that the
+ * file's anchor against a rollback is as recent as the database's.  Only
+ * one signed by the audit key: a file line the key cannot verify would
+ * stop the next start. */
+static void
+export_missing(struct daemon *d, struct arena *a,
+    const struct store_audit_checkpoint *last, int64_t exported)
+{
+	struct audit_checkpoint c;
+	const char *why = NULL;
+
+	if (d->cfg->audit.checkpoint_file == NULL ||
+	    last->tree_size <= exported ||
+	    audit_checkpoint_verify(a, last->signed_text, d->audit_key, &c,
+	    &why) != MANDATE_OK)
+		return;
+	if (export_checkpoint(d, a, &c, last->signed_text) == MANDATE_OK)
+		daemon_log(d, DLOG_WARN, "audit.checkpoint_file %s lacked the "
+		    "latest stored checkpoint (%" PRId64 " records; the file's "
+		    "largest covers %" PRId64 "): appended",
+		    d->cfg->audit.checkpoint_file, last->tree_size, exported);
 }
 
 int
@@ -255,6 +285,7 @@ daemon_audit_open(struct daemon *d)
 	struct store_audit_checkpoint last;
 	struct arena a;
 	char err[512];
+	int64_t exported = 0;
 	int r;
 
 	if (pthread_mutex_init(&d->audit_mu, NULL) != 0)
@@ -272,10 +303,12 @@ daemon_audit_open(struct daemon *d)
 	if (r == MANDATE_OK) {
 		d->audit_ckpt_size = last.tree_size;
 		d->audit_ckpt_time = last.time;
-		r = startup_check(d, &a, &last);
+		if ((r = startup_check(d, &a, &last, &exported)) ==
+		    MANDATE_OK)
+			export_missing(d, &a, &last, exported);
 	} else if (r == MANDATE_ENOTFOUND) {
 		d->audit_ckpt_time = (int64_t)time(NULL);
-		r = startup_check(d, &a, NULL);
+		r = startup_check(d, &a, NULL, &exported);
 	} else {
 		daemon_log(d, DLOG_ERROR, "cannot read the last audit "
 		    "checkpoint: %s", mandate_strerror(r));
@@ -395,8 +428,8 @@ daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when)
 	}
 	d->audit_ckpt_size = size;
 	d->audit_ckpt_time = now;
-	/* stored: an export failure is logged and the next one retries
-	 * nothing (the stored checkpoints stay listable) */
+	/* stored: an export failure is logged; the next checkpoint's
+	 * export, or the next start's (export_missing), makes up for it */
 	(void)export_checkpoint(d, &a, &c, jws);
 	daemon_log(d, DLOG_DEBUG, "audit checkpoint: %" PRId64 " records",
 	    size);

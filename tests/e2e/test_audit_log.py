@@ -607,6 +607,42 @@ audit:
 """
 
 
+def test_checkpoint_missing_from_the_file_is_exported_at_start(start_daemon, tmp_path):
+    """A checkpoint is stored, then appended to audit.checkpoint_file: a
+    daemon stopped between the two (or an export that failed) leaves the
+    file's anchor behind the database.  The next start appends the latest
+    stored checkpoint the file lacks."""
+    from conftest import ROOT
+    os.mkdir(str(tmp_path / "export"))
+    cfg = EXPORT_CONFIG % os.path.join(ROOT, "examples", "policies",
+                                       "mandate.cedar")
+    exported = str(tmp_path / "export" / "checkpoints.jsonl")
+    d = start_daemon(cfg)
+    for i in range(4):
+        r = requests.post(d.url + "/v1/tasks", timeout=10, json={
+            "agent": AGENT, "objective": "export %d" % i,
+            "intents": [{"action": "read_ticket"}]})
+        assert r.status_code == 201, r.text
+    assert d.stop() == 0
+    with open(exported) as f:
+        lines = f.read().splitlines()
+    assert [json.loads(x)["size"] for x in lines] == [3, 6]
+    with open(exported, "w") as f:          # the last export never made
+        f.write(lines[0] + "\n")
+    d2 = start_daemon(cfg)
+    assert "lacked the latest stored checkpoint (6 records" in d2.log_text()
+    assert d2.stop() == 0
+    with open(exported) as f:
+        sizes = [json.loads(x)["size"] for x in f.read().splitlines()]
+    assert sizes == [3, 6, 8], sizes        # 8: the restart's shutdown
+    r = mandate("audit", "verify", "--config", os.path.join(d2.workdir, "mandate.yaml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    # a file that has it already gets nothing more
+    d3 = start_daemon(cfg)
+    assert "lacked" not in d3.log_text()
+    assert d3.stop() == 0
+
+
 def test_checkpoint_every_and_export(start_daemon, tmp_path):
     from conftest import ROOT
     os.mkdir(str(tmp_path / "export"))
