@@ -1157,7 +1157,6 @@ sts_verify_access_token(struct sts *sts, struct str token, struct str aud,
     struct arena *a, struct sts_verified *out, const char **reason)
 {
 	const char *why = "invalid";
-	char jkt[JOSE_THUMBPRINT_LEN + 1];
 	int r;
 
 	r = verify_core(sts, token, aud, now, a, out, &why);
@@ -1169,15 +1168,10 @@ sts_verify_access_token(struct sts *sts, struct str token, struct str aud,
 			r = MANDATE_EINVAL;
 			goto out;
 		}
-		r = sts_dpop_verify(sts, dpop_proof, htm, htu, token, now, jkt,
-		    &why);
+		r = sts_dpop_verify_bound(sts, dpop_proof, htm, htu, token,
+		    out->jkt, now, &why);
 		if (r != MANDATE_OK)
 			goto out;
-		if (CRYPTO_memcmp(jkt, out->jkt.p, JOSE_THUMBPRINT_LEN) != 0) {
-			why = "DPoP key does not match cnf.jkt";
-			r = MANDATE_EINVAL;
-			goto out;
-		}
 	} else if (sts->tok->dpop.require) {
 		why = "unbound token where DPoP is required";
 		r = MANDATE_EINVAL;

@@ -271,6 +271,14 @@ int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, int64_t now, char *jkt,
     const char **reason);
 
+/* sts_dpop_verify for a token bound to want_jkt (its cnf.jkt): a proof
+ * signed by another key is refused before its jti enters the replay
+ * cache, so that the cache can be filled only by the holder of a bound
+ * token's private key, not by whoever saw the token. */
+int sts_dpop_verify_bound(struct sts *sts, struct str proof, struct str htm,
+    struct str htu, struct str access_token, struct str want_jkt,
+    int64_t now, const char **reason);
+
 /* Server-provided nonces (RFC 9449 section 8), used when
  * tokens.dpop.nonce is on: a proof must then carry a nonce made by
  * sts_dpop_nonce() in the current or the previous iat_window.  When

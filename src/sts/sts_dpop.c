@@ -333,10 +333,13 @@ json_str(const struct ajson *obj, const char *key, struct str *out)
 	return NULL;
 }
 
-int
-sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
-    struct str htu, struct str access_token, int64_t now, char *jkt,
-    const char **reason)
+/* sts_dpop_verify, and with want (not empty) the proof's key must be
+ * that thumbprint before its jti enters the replay cache: then only the
+ * holder of a bound token's private key can fill the cache. */
+static int
+dpop_verify(struct sts *sts, struct str proof, struct str htm,
+    struct str htu, struct str access_token, int64_t now, struct str want_jkt,
+    char *jkt, const char **reason)
 {
 	int r = MANDATE_EINVAL;
 	struct arena a;
@@ -444,6 +447,11 @@ sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
 		r = MANDATE_EINTERNAL;
 		goto out;
 	}
+	if (want_jkt.n > 0 && (want_jkt.n != JOSE_THUMBPRINT_LEN ||
+	    CRYPTO_memcmp(want_jkt.p, tp, JOSE_THUMBPRINT_LEN) != 0)) {
+		why = "DPoP key does not match cnf.jkt";
+		goto out;
+	}
 	memcpy(idbuf, tp, JOSE_THUMBPRINT_LEN);
 	idbuf[JOSE_THUMBPRINT_LEN] = 0;
 	memcpy(idbuf + JOSE_THUMBPRINT_LEN + 1, jti.p, jti.n);
@@ -472,4 +480,29 @@ out:
 	jose_key_unref(key);
 	arena_free(&a);
 	return r;
+}
+
+int
+sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
+    struct str htu, struct str access_token, int64_t now, char *jkt,
+    const char **reason)
+{
+	return dpop_verify(sts, proof, htm, htu, access_token, now, STR_NULL,
+	    jkt, reason);
+}
+
+int
+sts_dpop_verify_bound(struct sts *sts, struct str proof, struct str htm,
+    struct str htu, struct str access_token, struct str want_jkt,
+    int64_t now, const char **reason)
+{
+	char jkt[JOSE_THUMBPRINT_LEN + 1];
+
+	if (want_jkt.n != JOSE_THUMBPRINT_LEN) {
+		if (reason != NULL)
+			*reason = "token cnf malformed";
+		return MANDATE_EINVAL;
+	}
+	return dpop_verify(sts, proof, htm, htu, access_token, now, want_jkt,
+	    jkt, reason);
 }

@@ -1089,6 +1089,19 @@ test_dpop(void **state)
 		assert_string_equal(verify(f, tok, p, "GET",
 		    "https://api.test/doc", now + 5),
 		    "DPoP key does not match cnf.jkt");
+		/* refused before the replay cache: whoever saw the token
+		 * cannot fill the cache (1000 entries) with proofs of
+		 * another key, and so cannot refuse everyone's proofs */
+		for (int i = 0; i < 1001; i++) {
+			char jti[16];
+
+			snprintf(jti, sizeof jti, "fill%d", i);
+			p = proof(f, k2, "GET", "https://api.test/doc", now + 5,
+			    jti, tok);
+			assert_string_equal(verify(f, tok, p, "GET",
+			    "https://api.test/doc", now + 5),
+			    "DPoP key does not match cnf.jkt");
+		}
 		jose_key_unref(k2);
 	}
 	/* replay of a good use */
