@@ -381,10 +381,31 @@ task_id_ok(struct str id)
 	return id.n == STORE_TASK_ID_LEN && hex_lower_all(id.p, id.n);
 }
 
+/* Free text a task or a revocation keeps (an objective, a reason) as it
+ * is stored and shown: every embedded secret replaced by its HMAC, as in
+ * the audit log's records of it (redact_text, which leaves such text as
+ * it is), so that the database holds no secret in clear outside the log
+ * either.  In the request's arena; STR_NULL when memory ran out. */
+static struct str
+kept_text(struct daemon *d, struct http_request *req, struct str text)
+{
+	struct str out;
+	char *red;
+
+	if (d->redact == NULL)
+		return text;
+	if ((red = redact_text(d->redact, text)) == NULL)
+		return STR_NULL;
+	out = arena_strdup(req->arena, red, strlen(red));
+	free(red);
+	return out;
+}
+
 /* The optional {"reason": "..."} body of end and revoke.  1 with *reason
- * set (or left as is when there is no body), 0 after answering 400. */
+ * set (or left as is when there is no body; secrets in it replaced:
+ * kept_text), 0 after answering (400, or 500 without memory). */
 static int
-reason_body(struct http_request *req, struct str *reason)
+reason_body(struct daemon *d, struct http_request *req, struct str *reason)
 {
 	struct ajson_opts opts = { .flags = AJSON_REJECT_DUPLICATES,
 	    .max_depth = 4, .max_len = 65536 };
@@ -415,7 +436,11 @@ reason_body(struct http_request *req, struct str *reason)
 		    "a non-empty string of at most 1024 bytes");
 		return 0;
 	}
-	*reason = j->u.s;
+	*reason = kept_text(d, req, j->u.s);
+	if (reason->p == NULL) {
+		http_respond_error(req, 500, "server_error", NULL);
+		return 0;
+	}
 	return 1;
 }
 
@@ -632,15 +657,18 @@ h_create(struct http_request *req, void *arg)
 	t.agent = tr.agent;
 	t.delegator = str_c(caller.principal);
 	t.act_json = str_make("", 0);
-	t.objective = tr.objective;
+	/* kept with its secrets replaced (the policies above saw it whole) */
+	t.objective = kept_text(d, req, tr.objective);
+	if (t.objective.p == NULL)
+		goto nomem;
 	t.intents_json = tr.intents_json;
 	t.sensitivity = tr.sensitivity;
 	t.created_at = now;
 	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
 	fields = json_pack("{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by",
-	    caller.principal, "intents", names, "objective", tr.objective.p,
-	    tr.objective.n, "expires_at", (json_int_t)t.expires_at,
+	    caller.principal, "intents", names, "objective", t.objective.p,
+	    t.objective.n, "expires_at", (json_int_t)t.expires_at,
 	    "sensitivity", daemon_sensitivity_name(tr.sensitivity), "policies",
 	    reasons);
 	if (api_audit_prepare(d, req, "task.created", now, t.agent, t.id,
@@ -743,7 +771,7 @@ h_end(struct http_request *req, void *arg)
 	int64_t now, event_id = 0;
 	int changed = 0, r;
 
-	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason) ||
+	if (!api_authenticate(d, req, &caller) || !reason_body(d, req, &reason) ||
 	    !load_task(d, req, &caller, "mandate:end_task", &t, &other,
 	    &reasons))
 		return;
@@ -850,7 +878,7 @@ h_revoke_agent(struct http_request *req, void *arg)
 	int64_t now = now_s(), event_id = 0;
 	int r;
 
-	if (!api_authenticate(d, req, &caller) || !reason_body(req, &reason))
+	if (!api_authenticate(d, req, &caller) || !reason_body(d, req, &reason))
 		return;
 	if (daemon_agent_id_check(agent, &kind, &td, err, sizeof(err)) !=
 	    MANDATE_OK) {

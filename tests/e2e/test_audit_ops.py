@@ -185,6 +185,43 @@ def test_secrets_never_stored_in_clear(start_daemon):
         assert secret[-16:] not in r.stdout
 
 
+def test_tasks_keep_no_secret_in_clear(start_daemon):
+    """What a task keeps outside the log (its objective, its end reason, a
+    kill switch's reason) is kept as the log keeps it: an API key, a token
+    or a password pasted into it is replaced by its HMAC before it is
+    stored, so the database file holds none of them in clear."""
+    d = start_daemon(CONFIG)
+    subject = svid(d)
+    t0, _ = create_task(d, "triage")
+    at = exchange(d, subject, t0).json()["access_token"]
+    objective = "triage with key %s, token %s and password=%s" % (API_KEY, at, PASSWORD)
+    t1, _ = create_task(d, objective)
+    r = requests.get(d.url + "/v1/tasks/%s" % t1, timeout=10)
+    assert r.status_code == 200, r.text
+    kept = r.json()["objective"]
+    assert kept.startswith("triage with key hmac:"), kept
+    assert "password=hmac:" in kept and at not in kept and API_KEY not in kept
+    # the record says the same
+    rec = [e for e in all_events(d, type="task.created") if e["task_id"] == t1]
+    assert rec[0]["fields"]["objective"] == kept
+    # an end reason and a kill switch's reason
+    r = requests.post(d.url + "/v1/tasks/%s/end" % t1, timeout=10,
+                      json={"reason": "leaked " + GH_TOKEN})
+    assert r.status_code == 200, r.text
+    assert r.json()["reason"].startswith("leaked hmac:"), r.text
+    r = requests.post(d.url + "/v1/agents/%s/revoke" % requests.utils.quote(AGENT, safe=""),
+                      timeout=10, json={"reason": "key " + API_KEY + " stolen"})
+    assert r.status_code == 200, r.text
+    assert r.json()["reason"].startswith("key hmac:"), r.text
+    raw = db_bytes(d)
+    for secret in (at, API_KEY, PASSWORD, GH_TOKEN):
+        assert secret.encode() not in raw, secret
+        assert secret[-16:].encode() not in raw, secret
+    # a plain objective is kept as it was given
+    r = requests.get(d.url + "/v1/tasks/%s" % t0, timeout=10)
+    assert r.json()["objective"] == "triage"
+
+
 # the same answers whether the filters' columns have indexes (audit.indexes)
 # or not
 @pytest.mark.parametrize("indexes", [[], ["agent", "task", "type"]])
