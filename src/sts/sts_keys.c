@@ -77,6 +77,23 @@ key_path(const struct sts *sts, struct str kid, char *buf, size_t cap)
 	return (w < 0 || (size_t)w >= cap) ? MANDATE_ELIMIT : MANDATE_OK;
 }
 
+/* A key retired past its overlap is out of the JWKS and never signs
+ * again: its private key file is removed, so that a copy of the key
+ * directory made later holds no key that signed tokens.  A file already
+ * gone is fine; a failure leaves the file (nothing depends on it). */
+static void
+destroy_retired(const struct sts *sts, const struct store_key *k,
+    int64_t now)
+{
+	char path[PATH_MAX];
+
+	if (sts->explicit_keys || k->state != STORE_KEY_RETIRED ||
+	    k->retire_after > now ||
+	    key_path(sts, k->kid, path, sizeof path) != MANDATE_OK)
+		return;
+	(void)unlink(path);
+}
+
 /* Why a key file was refused, for the operator (NULL: not wanted). */
 static void
 say_why(char *why, size_t why_len, const char *fmt, ...)
@@ -414,6 +431,7 @@ sts_keys_init(struct sts *sts, int64_t now)
 			active = &ks[i];
 		else if (ks[i].state == STORE_KEY_NEXT)
 			next = &ks[i];
+		destroy_retired(sts, &ks[i], now);  /* retired while down */
 	}
 	if (active == NULL) {
 		/* First start (or an interrupted one): nobody has a JWKS
@@ -548,7 +566,8 @@ sts_keys_tick(struct sts *sts, int64_t now)
 		} else if (k->state == STORE_KEY_RETIRED &&
 		    k->retire_after <= now && cur != NULL &&
 		    jose_keyset_find(cur->pub, k->kid) != NULL) {
-			changed = true;
+			changed = true;      /* leaves the JWKS now */
+			destroy_retired(sts, k, now);
 		}
 	}
 	if (changed) {

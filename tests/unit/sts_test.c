@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1229,11 +1230,33 @@ test_rotation(void **state)
 	assert_true(str_eq(kid, kid_b));
 	sts_close(again);
 
-	/* A leaves the JWKS after retire_after (now + overlap) */
+	/* A leaves the JWKS after retire_after (now + overlap), and its
+	 * private key file is destroyed then; B's stays */
 	assert_int_equal(sts_keys_tick(f->sts, T0 + 80 + 3599), MANDATE_OK);
 	assert_int_equal(jwks_count(f), 2);
+	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(sts_keys_tick(f->sts, T0 + 80 + 3600), MANDATE_OK);
 	assert_int_equal(jwks_count(f), 1);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	{
+		char path_b[256];
+
+		snprintf(path_b, sizeof path_b, "%s/%s.pem", f->keydir,
+		    kid_b.p);
+		assert_int_equal(stat(path_b, &st), 0);
+		/* a restart with A's file back (a retirement the daemon
+		 * missed while it was down) destroys it at start */
+		assert_int_equal(link(path_b, path), 0);
+		memset(&o, 0, sizeof o);
+		o.tokens = &f->tok;
+		o.publish_delay = 60;
+		assert_int_equal(sts_open(&o, f->s, T0 + 80 + 3700, &again),
+		    MANDATE_OK);
+		sts_close(again);
+		assert_int_equal(stat(path, &st), -1);
+		assert_int_equal(stat(path_b, &st), 0);
+	}
 	/* a token signed by A (were it still valid) no longer verifies */
 	assert_string_equal(verify(f, t_old, STR_NULL, NULL, NULL, T0 + 90),
 	    "token signature invalid or key unknown");
