@@ -266,9 +266,12 @@ int api_register_under_issuer(struct daemon *d, struct http_server *srv,
 /* Build a new snapshot from the configured files and publish it; on any
  * error the current one stays and the diagnostics are logged.  why says
  * who asked (for the log).  *diag (may be NULL) gets the diagnostics
- * (malloc'd text, free() it; NULL when there are none).  MANDATE_OK, or
- * the loader's status. */
-int daemon_policies_reload(struct daemon *d, const char *why, char **diag);
+ * (malloc'd text, free() it; NULL when there are none).  *in_force (may
+ * be NULL) gets a reference to the snapshot this reload published
+ * (daemon_policies_put() it), which another reload may already have
+ * replaced; NULL on error.  MANDATE_OK, or the loader's status. */
+int daemon_policies_reload(struct daemon *d, const char *why, char **diag,
+    struct daemon_policies **in_force);
 
 /* A fingerprint of the policy, schema and entity files (name, size,
  * modification time, inode; for directories their *.cedar entries). */

@@ -107,7 +107,8 @@ daemon_policies_fingerprint(const struct config *cfg)
 }
 
 int
-daemon_policies_reload(struct daemon *d, const char *why, char **diag)
+daemon_policies_reload(struct daemon *d, const char *why, char **diag,
+    struct daemon_policies **in_force)
 {
 	struct daemon_policies *p = NULL;
 	char *text = NULL;
@@ -117,6 +118,8 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 
 	if (diag != NULL)
 		*diag = NULL;
+	if (in_force != NULL)
+		*in_force = NULL;
 	pthread_mutex_lock(&d->reload_lock);
 	d->policy_fp = daemon_policies_fingerprint(d->cfg);
 	if ((mem = open_memstream(&text, &len)) == NULL) {
@@ -132,7 +135,14 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag)
 		    "from %zu files%s", why, p->origin,
 		    cedar_policy_set_count(p->set), p->n_files,
 		    p->entities ? ", with entities" : "");
+		/* a reference for the caller, taken before the swap owns p
+		 * (the swap drops p's own when it fails) */
+		atomic_fetch_add(&p->refs_priv, 1);
 		r = daemon_policies_swap(d, p);
+		if (r == MANDATE_OK && in_force != NULL)
+			*in_force = p;
+		else
+			daemon_policies_put(p);
 		p = NULL;
 		if (r != MANDATE_OK)
 			d->policy_fp = 0;   /* the watch tries again */
@@ -205,6 +215,7 @@ h_reload(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	struct api_caller caller;
+	struct daemon_policies *p = NULL;
 	json_t *ctx, *reasons = NULL, *j = NULL, *lines;
 	char *diag = NULL, why[300];
 	bool allow = false;
@@ -229,10 +240,10 @@ h_reload(struct http_request *req, void *arg)
 	}
 	snprintf(why, sizeof(why), "POST /v1/policies/reload by %.200s",
 	    caller.principal);
-	r = daemon_policies_reload(d, why, &diag);
+	/* the answer and its record tell of the set this reload put in
+	 * force, even when another reload has replaced it since */
+	r = daemon_policies_reload(d, why, &diag, &p);
 	if (r == MANDATE_OK) {
-		struct daemon_policies *p = daemon_policies_get(d);
-
 		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
 		    "files", (json_int_t)(p ? p->n_files : 0));

@@ -159,9 +159,12 @@ reloader(void *arg)
 	int st;
 
 	for (int i = 0; i < N_RELOADS; i++) {
-		if (daemon_policies_reload(sh->d, "concurrency test", NULL) !=
-		    MANDATE_OK)
+		struct daemon_policies *in_force = NULL;
+
+		if (daemon_policies_reload(sh->d, "concurrency test", NULL,
+		    &in_force) != MANDATE_OK || in_force == NULL)
 			failed(sh, "reload", 0, "");
+		daemon_policies_put(in_force);
 		st = request(sh->port, "/v1/audit/checkpoint", NULL, out,
 		    sizeof(out));
 		if (st != 200 && st != 404)
