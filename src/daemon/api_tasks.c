@@ -599,7 +599,8 @@ h_create(struct http_request *req, void *arg)
 	struct store_task t, back;
 	struct store_audit_event ev;
 	char err[200], id[STORE_TASK_ID_SIZE];
-	json_t *ctx = NULL, *names = NULL, *reasons = NULL, *body, *fields;
+	json_t *ctx = NULL, *names = NULL, *details = NULL, *reasons = NULL;
+	json_t *body, *fields;
 	bool allow = false;
 	int64_t now, event_id = 0;
 	int r;
@@ -621,6 +622,11 @@ h_create(struct http_request *req, void *arg)
 
 	if ((names = json_array()) == NULL)
 		goto nomem;
+	/* the records keep the intents whole (their resources and
+	 * constraints), which the tasks table forgets at retention */
+	if ((details = json_loadb(tr.intents_json.p, tr.intents_json.n, 0,
+	    NULL)) == NULL)
+		goto nomem;
 	for (size_t i = 0; i < tr.n_intents; i++)
 		json_array_append_new(names, json_stringn(tr.intents[i].action.p,
 		    tr.intents[i].action.n));
@@ -639,9 +645,10 @@ h_create(struct http_request *req, void *arg)
 	ctx = NULL;
 	if (!allow) {
 		api_audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
-		    "{s:s,s:O,s:s%,s:O?}", "by", caller.principal, "intents",
-		    names, "objective", tr.objective.p, tr.objective.n,
-		    "policies", reasons));
+		    "{s:s,s:O,s:O,s:s%,s:I,s:O?}", "by", caller.principal,
+		    "intents", names, "intent_details", details, "objective",
+		    tr.objective.p, tr.objective.n, "call_budget",
+		    (json_int_t)tr.call_budget, "policies", reasons));
 		http_respond_error(req, 403, "access_denied",
 		    "the policies do not allow this task");
 		goto out;
@@ -666,11 +673,12 @@ h_create(struct http_request *req, void *arg)
 	t.created_at = now;
 	t.expires_at = daemon_task_expires_at(now, tr.ttl);
 	t.call_budget = tr.call_budget;
-	fields = json_pack("{s:s,s:O,s:s%,s:I,s:s,s:O?}", "by",
-	    caller.principal, "intents", names, "objective", t.objective.p,
-	    t.objective.n, "expires_at", (json_int_t)t.expires_at,
-	    "sensitivity", daemon_sensitivity_name(tr.sensitivity), "policies",
-	    reasons);
+	fields = json_pack("{s:s,s:O,s:O,s:s%,s:I,s:I,s:s,s:O?}", "by",
+	    caller.principal, "intents", names, "intent_details", details,
+	    "objective", t.objective.p, t.objective.n, "expires_at",
+	    (json_int_t)t.expires_at, "call_budget",
+	    (json_int_t)t.call_budget, "sensitivity",
+	    daemon_sensitivity_name(tr.sensitivity), "policies", reasons);
 	if (api_audit_prepare(d, req, "task.created", now, t.agent, t.id,
 	    fields, &ev) != MANDATE_OK) {
 		/* fail closed: no record, no task */
@@ -685,9 +693,10 @@ h_create(struct http_request *req, void *arg)
 		 * after the policies allowed the task: the switch ends
 		 * every task created up to it, this one too */
 		api_audit(d, req, "task.denied", tr.agent, STR_NULL, json_pack(
-		    "{s:s,s:O,s:s%,s:s}", "by", caller.principal, "intents",
-		    names, "objective", tr.objective.p, tr.objective.n,
-		    "reason", "agent revoked"));
+		    "{s:s,s:O,s:O,s:s%,s:I,s:s}", "by", caller.principal,
+		    "intents", names, "intent_details", details, "objective",
+		    tr.objective.p, tr.objective.n, "call_budget",
+		    (json_int_t)tr.call_budget, "reason", "agent revoked"));
 		http_respond_error(req, 409, "conflict", "the agent was "
 		    "revoked (kill switch) at this task's creation time: ask "
 		    "again in a second");
@@ -720,6 +729,7 @@ nomem:
 out:
 	json_decref(ctx);
 	json_decref(names);
+	json_decref(details);
 	json_decref(reasons);
 }
 

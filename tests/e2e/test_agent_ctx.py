@@ -820,3 +820,23 @@ def test_restrictions_stand_when_their_record_fails(ctl):
                       headers=bearer(iss.person()), timeout=30)
     assert r.status_code == 200, r.text
     assert recorded(d, "task.ended") == [task["id"]]
+
+
+def test_task_records_keep_the_whole_mandate(ctl):
+    """task.created keeps what the task allows in full: each intent with its
+    constraints, and the call budget, so that the log still says what the
+    agent was allowed once retention has deleted the task itself."""
+    d, iss = ctl
+    task = new_task(d, iss, call_budget=7)
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    try:
+        (fields,) = db.execute("SELECT fields_json FROM audit_events WHERE type ="
+                               " 'task.created' AND task_id = ?", (task["id"],)).fetchone()
+    finally:
+        db.close()
+    f = json.loads(fields)
+    assert f["intents"] == [i["action"] for i in INTENTS]
+    assert f["intent_details"] == task["intents"]
+    assert [i.get("constraints") for i in f["intent_details"]] == \
+        [i.get("constraints") for i in INTENTS]
+    assert f["call_budget"] == 7
