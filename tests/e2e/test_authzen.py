@@ -917,6 +917,38 @@ def test_search_token_belongs_to_its_query(pdp):
     assert r.status_code == 200, r.text
 
 
+def test_search_token_takes_the_same_query_however_written(pdp):
+    """AuthZEN 1.0, Pagination: each page's request carries the same
+    query; a PEP that writes it again (its objects' members in another
+    order, other whitespace, other escapes: the same JSON values, and
+    10.1.1 forbids assuming an order of members) still gets the next
+    page, not a 400."""
+    d, _ = pdp
+    path = "/access/v1/search/subject"
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x",
+                         "properties": {"owner": "u01", "tags": ["a", "b"]}},
+            "context": {"k": 1, "nested": {"p": True, "q": [1, 2]}}}
+    j = post(d, path, dict(body, page={"limit": 1})).json()
+    tok = j["page"]["next_token"]
+    assert tok
+    again = {"context": {"nested": {"q": [1, 2], "p": True}, "k": 1},
+             "page": {"token": tok},
+             "resource": {"properties": {"tags": ["a", "b"], "owner": "u01"},
+                          "id": "x", "type": "Doc"},
+             "action": {"name": "read"}, "subject": {"type": "User"}}
+    text = json.dumps(again, indent=2).replace('"u01"', '"\\u0075\\u0030\\u0031"')
+    r = requests.post(d.url + path, data=text, timeout=10,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"type": "User", "id": "u01"}]
+    # an array's order is part of its value
+    changed = json.loads(json.dumps(again))
+    changed["resource"]["properties"]["tags"] = ["b", "a"]
+    r = post(d, path, changed)
+    assert r.status_code == 400 and "another query" in r.text
+
+
 def test_decision_records_name_the_policy_set_that_decided(start_daemon, tmp_path):
     """Reloads while decisions are in flight: each decision's audit record
     names the version (policy_hash) of the set that made it, not the one in
