@@ -836,11 +836,15 @@ authzen_search_item(enum authzen_search_kind kind, struct str type,
 	    id.n);
 }
 
+/* The page first, as AuthZEN 1.0 recommends (The Search API Response),
+ * with its count, so that a PEP can size what follows before reading it
+ * (jansson writes members in the order they were added). */
 json_t *
 authzen_search_page(json_t *results, const char *next_token)
 {
-	return json_pack("{s:O,s:{s:s}}", "results", results, "page",
-	    "next_token", next_token != NULL ? next_token : "");
+	return json_pack("{s:{s:s,s:I},s:O}", "page", "next_token",
+	    next_token != NULL ? next_token : "", "count",
+	    (json_int_t)json_array_size(results), "results", results);
 }
 
 json_t *

@@ -192,8 +192,9 @@ json_t *authzen_decision_json(bool decision, bool with_context,
 json_t *authzen_search_item(enum authzen_search_kind kind, struct str type,
     struct str id);
 
-/* {"results": results (borrowed), "page": {"next_token": token}}; token
- * NULL or "" on the last page. */
+/* {"page": {"next_token": token, "count": n}, "results": results
+ * (borrowed)}, page first; token NULL or "" on the last page, n the
+ * number of results. */
 json_t *authzen_search_page(json_t *results, const char *next_token);
 
 /* The metadata document (/.well-known/authzen-configuration) of the PDP

@@ -227,7 +227,7 @@ def test_search_paging(pdp):
     # only root is an admin; with everyone allowed by v2 below this grows
     r = post(d, "/access/v1/search/subject", dict(body, page={"limit": 1}))
     assert r.json() == {"results": [{"type": "User", "id": "root"}],
-                        "page": {"next_token": ""}}
+                        "page": {"next_token": "", "count": 1}}
     body["action"]["name"] = "read"
     body["resource"]["properties"] = {"owner": "u01"}
     while True:
@@ -244,6 +244,31 @@ def test_search_paging(pdp):
     assert pages == 2
     r = post(d, "/access/v1/search/subject", dict(body, page={"token": "bogus"}))
     assert r.status_code == 400
+
+
+def test_search_answer_leads_with_its_page(pdp):
+    """AuthZEN 1.0, The Search API Response: it is RECOMMENDED that
+    `page` be the response's first key, so that a PEP reading a large
+    answer can use `page.count` (the results in this response, 8.2.2)
+    before the results."""
+    d, _ = pdp
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x", "properties": {"owner": "u03"}}}
+    for page, count in (({"limit": 1}, 1), ({}, 2)):
+        r = post(d, "/access/v1/search/subject", dict(body, page=page))
+        assert r.status_code == 200, r.text
+        assert r.text.startswith('{"page":{'), r.text
+        assert r.json()["page"]["count"] == count == len(r.json()["results"])
+    r = post(d, "/access/v1/search/action",
+             {"subject": {"type": "User", "id": "root"},
+              "resource": {"type": "Doc", "id": "d1"}})
+    assert r.text.startswith('{"page":{'), r.text
+    assert r.json() == {"page": {"next_token": "", "count": 1},
+                        "results": [{"name": "read"}]}
+    r = post(d, "/access/v1/search/resource",
+             {"subject": {"type": "User", "id": "nobody"},
+              "action": {"name": "read"}, "resource": {"type": "Doc"}})
+    assert r.json() == {"page": {"next_token": "", "count": 0}, "results": []}
 
 
 def test_search_bounds_the_context_it_evaluates(start_daemon, tmp_path):
@@ -884,7 +909,8 @@ def test_search_token_belongs_to_its_query(pdp):
     assert j["results"] == [{"type": "User", "id": "root"}] and tok
     # the next page, with the limit and without it, and with an id on
     # the searched subject (ignored, as AuthZEN says)
-    want = {"results": [{"type": "User", "id": "u01"}], "page": {"next_token": ""}}
+    want = {"results": [{"type": "User", "id": "u01"}],
+            "page": {"next_token": "", "count": 1}}
     assert post(d, path, dict(body, page={"token": tok, "limit": 1})).json() == want
     assert post(d, path, dict(body, page={"token": tok})).json() == want
     odd = dict(body, subject={"type": "User", "id": 5})

@@ -533,7 +533,8 @@ test_responses(void **state)
 	expect_json(authzen_search_item(AUTHZEN_SEARCH_RESOURCE, str_c("doc"),
 	    str_make("a\0b", 3)), "{\"id\":\"a\\u0000b\",\"type\":\"doc\"}");
 	expect_json(authzen_search_page(pol, NULL),
-	    "{\"page\":{\"next_token\":\"\"},\"results\":[\"p1\"]}");
+	    "{\"page\":{\"count\":1,\"next_token\":\"\"},\"results\":"
+	    "[\"p1\"]}");
 	expect_json(authzen_metadata_json("https://pdp.example",
 	    "https://pdp.example"),
 	    "{\"access_evaluation_endpoint\":\"https://pdp.example/access/v1/"
