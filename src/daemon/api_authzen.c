@@ -239,8 +239,12 @@ hide_errors(struct daemon *d, json_t *ctx, struct az_out *o)
 }
 
 
-/* Content-Type must be application/json (parameters allowed); 400 if
- * not, as the AuthZEN endpoints answer every malformed request. */
+/* Content-Type must be the media type application/json (AuthZEN 1.0,
+ * 10.1), in any case, with or without parameters (RFC 9110 8.3.1:
+ * type "/" subtype, then OWS ";" parameters), and given once: a second
+ * Content-Type line, or anything else after the subtype, is not that
+ * type.  400 if not, as the AuthZEN endpoints answer every malformed
+ * request. */
 static bool
 json_content(struct http_request *req)
 {
@@ -248,9 +252,13 @@ json_content(struct http_request *req)
 	static const char mime[] = "application/json";
 	size_t n = sizeof(mime) - 1;
 
-	if (ct != NULL && strncasecmp(ct, mime, n) == 0 && (ct[n] == '\0' ||
-	    ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'))
-		return true;
+	if (ct != NULL && strncasecmp(ct, mime, n) == 0) {
+		for (ct += n; *ct == ' ' || *ct == '\t'; ct++)
+			;
+		if ((*ct == '\0' || *ct == ';') &&
+		    http_request_header_count(req, "Content-Type") == 1)
+			return true;
+	}
 	http_respond_error(req, 400, "invalid_request", "Content-Type must be "
 	    "application/json");
 	return false;

@@ -137,6 +137,47 @@ def test_malformed(pdp, body, ctype, needle):
     assert needle in r.json()["error_description"]
 
 
+def raw_post(d, path, data, headers):
+    """POST with exactly these header lines (a name may repeat)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    try:
+        c.putrequest("POST", path, skip_accept_encoding=True)
+        for k, v in headers:
+            c.putheader(k, v)
+        c.putheader("Content-Length", str(len(data)))
+        c.endheaders(data)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("ctypes,status", [
+    (["application/json"], 200),
+    (["Application/JSON; charset=UTF-8"], 200),
+    (["application/json ; charset=utf-8"], 200),
+    (["application/json\t;charset=utf-8"], 200),
+    # not the media type application/json (AuthZEN 1.0, 10.1: requests
+    # MUST carry Content-Type application/json)
+    (["application/json garbage"], 400),
+    (["application/json json"], 400),
+    (["application/jsonp"], 400),
+    # one body, one type: a second Content-Type line is not "the" type
+    (["application/json", "text/plain"], 400),
+    (["application/json", "application/json"], 400),
+])
+def test_content_type_is_application_json(pdp, ctypes, status):
+    d, _ = pdp
+    data = json.dumps(req(props={"owner": "alice"})).encode()
+    for path in (EVAL, EVALS, "/access/v1/search/resource"):
+        got, body = raw_post(d, path, data,
+                             [("Content-Type", c) for c in ctypes])
+        assert got == status, (path, body)
+        if status == 400:
+            assert b"Content-Type" in body, body
+
+
 def test_unknown_members_and_request_id(pdp):
     d, _ = pdp
     body = req(props={"owner": "alice", "colour": "red"})
