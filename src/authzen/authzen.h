@@ -118,7 +118,9 @@ int authzen_parse_evaluation(struct arena *a, const char *body, size_t len,
 /*
  * Parse a POST /access/v1/evaluations body: top-level subject, action,
  * resource and context are defaults that each item's own members
- * replace (an item's context is merged over the top-level one), options
+ * replace whole (an item's context is kept in .item_context and replaces
+ * .context when evaluated; only its task credential, "mandate", is
+ * inherited: api_authzen.c context_of), options
  * {evaluations_semantic, include_context}.  A malformed top level is an
  * error; a malformed or incomplete item only sets that item's .error.
  * Without `evaluations` (or with an empty array) the body is one
