@@ -388,6 +388,24 @@ def test_well_known_under_an_issuer_path(start_daemon, tmp_path, suffix):
     assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
 
 
+@pytest.mark.parametrize("suffix", ["/p%41", "/p%41/", "/{t}"])
+def test_issuer_path_the_router_cannot_hold(start_daemon, tmp_path, suffix):
+    # A tokens.issuer path with a percent-encoding (or a brace) cannot be
+    # a route: the daemon starts all the same, says so, and serves the
+    # AuthZEN endpoints and their metadata at the root (a proxy maps the
+    # path), instead of exiting without a word.
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG + "tokens:\n  issuer: http://127.0.0.1:@PORT@"
+                     + suffix + "\n")
+    r = requests.get(d.url + "/.well-known/authzen-configuration", timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["policy_decision_point"] == d.url + suffix
+    assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
+    assert "cannot be routed" in d.log_text()
+
+
 def wait_for(pred, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
