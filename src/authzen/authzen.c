@@ -357,9 +357,19 @@ authzen_eval_cost(const struct authzen_eval *e)
  * same query with each token and a PDP to refuse a changed one; the hash
  * is how a token tells.  It is FNV-1a over the query's parts, each
  * length-prefixed: not a secret (an offset is nothing a caller could not
- * page to), and the same on every replica and across restarts.  The
- * JSON values (properties, context) are compared as sent, byte for byte.
+ * page to), and the same on every replica and across restarts.
+ *
+ * The JSON values (properties, context) are hashed as values, not as the
+ * bytes sent: a PEP that builds each page's request again may write the
+ * members of an object in another order (AuthZEN 1.0, 10.1.1: receivers
+ * must not assume an order), with other whitespace or other escapes, and
+ * sends the same query all the same.  An object's hash is the sum of its
+ * members' hashes, so that it needs no sorting (keys are unique: the body
+ * was parsed with duplicates refused); arrays keep their order.  Numbers
+ * are their integer value when they have one, else their text.
  */
+#define QH_SEED 0xcbf29ce484222325ull
+
 static uint64_t
 qh_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -373,26 +383,67 @@ qh_bytes(uint64_t h, const void *p, size_t n)
 }
 
 static uint64_t
+qh_u64(uint64_t h, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return qh_bytes(h, b, sizeof(b));
+}
+
+static uint64_t
 qh_part(uint64_t h, const char *p, size_t n)
 {
-	uint64_t len = n;
-
-	h = qh_bytes(h, &len, sizeof(len));
+	h = qh_u64(h, n);
 	return qh_bytes(h, p != NULL ? p : "", n);
+}
+
+/* v's value; depth is bounded by the parse (AUTHZEN_MAX_DEPTH). */
+static uint64_t
+qh_value(uint64_t h, const char *body, const struct ajson *v)
+{
+	char tag = (char)('a' + v->type);
+	uint64_t sum = 0;
+
+	h = qh_bytes(h, &tag, 1);
+	switch (v->type) {
+	case AJSON_NUMBER:
+		if (v->num_fits)
+			return qh_u64(qh_bytes(h, "i", 1), (uint64_t)v->u.i);
+		return qh_part(h, body + v->off, v->len);
+	case AJSON_STRING:
+		return qh_part(h, v->u.s.p, v->u.s.n);
+	case AJSON_ARRAY:
+		h = qh_u64(h, v->u.arr.n);
+		for (size_t i = 0; i < v->u.arr.n; i++)
+			h = qh_value(h, body, &v->u.arr.items[i]);
+		return h;
+	case AJSON_OBJECT:
+		for (size_t i = 0; i < v->u.obj.n; i++) {
+			const struct ajson_member *m = &v->u.obj.items[i];
+
+			sum += qh_value(qh_part(QH_SEED, m->key.p, m->key.n),
+			    body, &m->val);
+		}
+		return qh_u64(qh_u64(h, v->u.obj.n), sum);
+	default:   /* null, true, false: the tag says it all */
+		return h;
+	}
 }
 
 static uint64_t
 qh_json(uint64_t h, const char *body, const struct ajson *v)
 {
-	return v != NULL ? qh_part(h, body + v->off, v->len) :
-	    qh_part(h, "-", 1);    /* absent: not the same as "" */
+	return v != NULL ? qh_value(qh_bytes(h, "+", 1), body, v) :
+	    qh_bytes(h, "-", 1);    /* absent: not the same as {} */
 }
 
 static uint64_t
 query_hash(const char *body, enum authzen_search_kind kind,
     const struct authzen_eval *q)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = QH_SEED;
 	char k = (char)('0' + (int)kind);
 
 	h = qh_part(h, &k, 1);
@@ -785,11 +836,15 @@ authzen_search_item(enum authzen_search_kind kind, struct str type,
 	    id.n);
 }
 
+/* The page first, as AuthZEN 1.0 recommends (The Search API Response),
+ * with its count, so that a PEP can size what follows before reading it
+ * (jansson writes members in the order they were added). */
 json_t *
 authzen_search_page(json_t *results, const char *next_token)
 {
-	return json_pack("{s:O,s:{s:s}}", "results", results, "page",
-	    "next_token", next_token != NULL ? next_token : "");
+	return json_pack("{s:{s:s,s:I},s:O}", "page", "next_token",
+	    next_token != NULL ? next_token : "", "count",
+	    (json_int_t)json_array_size(results), "results", results);
 }
 
 json_t *

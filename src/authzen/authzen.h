@@ -118,7 +118,9 @@ int authzen_parse_evaluation(struct arena *a, const char *body, size_t len,
 /*
  * Parse a POST /access/v1/evaluations body: top-level subject, action,
  * resource and context are defaults that each item's own members
- * replace (an item's context is merged over the top-level one), options
+ * replace whole (an item's context is kept in .item_context and replaces
+ * .context when evaluated; only its task credential, "mandate", is
+ * inherited: api_authzen.c context_of), options
  * {evaluations_semantic, include_context}.  A malformed top level is an
  * error; a malformed or incomplete item only sets that item's .error.
  * Without `evaluations` (or with an empty array) the body is one
@@ -192,8 +194,9 @@ json_t *authzen_decision_json(bool decision, bool with_context,
 json_t *authzen_search_item(enum authzen_search_kind kind, struct str type,
     struct str id);
 
-/* {"results": results (borrowed), "page": {"next_token": token}}; token
- * NULL or "" on the last page. */
+/* {"page": {"next_token": token, "count": n}, "results": results
+ * (borrowed)}, page first; token NULL or "" on the last page, n the
+ * number of results. */
 json_t *authzen_search_page(json_t *results, const char *next_token);
 
 /* The metadata document (/.well-known/authzen-configuration) of the PDP

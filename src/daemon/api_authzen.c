@@ -239,8 +239,12 @@ hide_errors(struct daemon *d, json_t *ctx, struct az_out *o)
 }
 
 
-/* Content-Type must be application/json (parameters allowed); 400 if
- * not, as the AuthZEN endpoints answer every malformed request. */
+/* Content-Type must be the media type application/json (AuthZEN 1.0,
+ * 10.1), in any case, with or without parameters (RFC 9110 8.3.1:
+ * type "/" subtype, then OWS ";" parameters), and given once: a second
+ * Content-Type line, or anything else after the subtype, is not that
+ * type.  400 if not, as the AuthZEN endpoints answer every malformed
+ * request. */
 static bool
 json_content(struct http_request *req)
 {
@@ -248,9 +252,13 @@ json_content(struct http_request *req)
 	static const char mime[] = "application/json";
 	size_t n = sizeof(mime) - 1;
 
-	if (ct != NULL && strncasecmp(ct, mime, n) == 0 && (ct[n] == '\0' ||
-	    ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'))
-		return true;
+	if (ct != NULL && strncasecmp(ct, mime, n) == 0) {
+		for (ct += n; *ct == ' ' || *ct == '\t'; ct++)
+			;
+		if ((*ct == '\0' || *ct == ';') &&
+		    http_request_header_count(req, "Content-Type") == 1)
+			return true;
+	}
 	http_respond_error(req, 400, "invalid_request", "Content-Type must be "
 	    "application/json");
 	return false;
@@ -1210,6 +1218,41 @@ h_configuration(struct http_request *req, void *arg)
 	http_respond_json(req, 200, j);   /* consumes j */
 }
 
+/*
+ * AuthZEN 1.0, 9.2: the metadata of a PDP is at the URL made by inserting
+ * /.well-known/authzen-configuration between the host and the path of its
+ * identifier.  For an identifier that ends in "/" (https://host/ or
+ * https://host/pdp/) that path keeps its "/" (RFC 8414 would drop it;
+ * AuthZEN does not say so), so the document is also served there, next
+ * to the form without the "/" that api_register_under_issuer() routes.
+ */
+static int
+register_slash_metadata(struct daemon *d, struct http_server *srv)
+{
+	static const char wk[] = "/.well-known/authzen-configuration";
+	const char *iss = d->cfg->tokens.issuer, *auth = strstr(iss, "://");
+	const char *path;
+	char buf[HTTP_MAX_PATH + 1];
+	size_t n;
+	int r;
+
+	if (auth == NULL || (path = strchr(auth + 3, '/')) == NULL)
+		return MANDATE_OK;
+	n = strlen(path);
+	if (path[n - 1] != '/' || n + sizeof(wk) > sizeof(buf))
+		return MANDATE_OK;
+	snprintf(buf, sizeof(buf), "%s%s", wk, path);
+	r = http_server_route(srv, "GET", buf, h_configuration, d);
+	if (r == MANDATE_EINVAL) {
+		/* a path the router cannot hold ({, %): the form without
+		 * the "/" is the one served */
+		daemon_log(d, DLOG_WARN, "tokens.issuer %s: its metadata is "
+		    "not served at %s", iss, buf);
+		return MANDATE_OK;
+	}
+	return r;
+}
+
 static const struct api_route az_routes[] = {
 	{ "POST", "/access/v1/evaluation", h_evaluation },
 	{ "POST", "/access/v1/evaluations", h_evaluations },
@@ -1231,7 +1274,10 @@ api_authzen_register(struct daemon *d, struct http_server *srv)
 	    "/.well-known/authzen-configuration", h_configuration, d)) !=
 	    MANDATE_OK)
 		return r;
-	return api_register_under_issuer(d, srv, az_routes,
+	if ((r = api_register_under_issuer(d, srv, az_routes,
 	    sizeof(az_routes) / sizeof(az_routes[0]),
-	    "/.well-known/authzen-configuration", h_configuration, "AuthZEN");
+	    "/.well-known/authzen-configuration", h_configuration,
+	    "AuthZEN")) != MANDATE_OK)
+		return r;
+	return register_slash_metadata(d, srv);
 }

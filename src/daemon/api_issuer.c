@@ -50,7 +50,11 @@ api_register_under_issuer(struct daemon *d, struct http_server *srv,
 	api_issuer_parts(d->cfg->tokens.issuer, &base, &origin, &path);
 	if (path.n == 0)
 		return MANDATE_OK;
+	/* the router takes no braces (its parameters) and no percent
+	 * signs (it matches decoded paths) in a pattern */
 	if (memchr(path.p, '{', path.n) != NULL ||
+	    memchr(path.p, '}', path.n) != NULL ||
+	    memchr(path.p, '%', path.n) != NULL ||
 	    path.n + strlen(well_known) + 1 > sizeof(buf) - 64) {
 		daemon_log(d, DLOG_WARN, "tokens.issuer %s: its path cannot be "
 		    "routed; the %s endpoints it advertises are served at the "

@@ -137,6 +137,47 @@ def test_malformed(pdp, body, ctype, needle):
     assert needle in r.json()["error_description"]
 
 
+def raw_post(d, path, data, headers):
+    """POST with exactly these header lines (a name may repeat)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    try:
+        c.putrequest("POST", path, skip_accept_encoding=True)
+        for k, v in headers:
+            c.putheader(k, v)
+        c.putheader("Content-Length", str(len(data)))
+        c.endheaders(data)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("ctypes,status", [
+    (["application/json"], 200),
+    (["Application/JSON; charset=UTF-8"], 200),
+    (["application/json ; charset=utf-8"], 200),
+    (["application/json\t;charset=utf-8"], 200),
+    # not the media type application/json (AuthZEN 1.0, 10.1: requests
+    # MUST carry Content-Type application/json)
+    (["application/json garbage"], 400),
+    (["application/json json"], 400),
+    (["application/jsonp"], 400),
+    # one body, one type: a second Content-Type line is not "the" type
+    (["application/json", "text/plain"], 400),
+    (["application/json", "application/json"], 400),
+])
+def test_content_type_is_application_json(pdp, ctypes, status):
+    d, _ = pdp
+    data = json.dumps(req(props={"owner": "alice"})).encode()
+    for path in (EVAL, EVALS, "/access/v1/search/resource"):
+        got, body = raw_post(d, path, data,
+                             [("Content-Type", c) for c in ctypes])
+        assert got == status, (path, body)
+        if status == 400:
+            assert b"Content-Type" in body, body
+
+
 def test_unknown_members_and_request_id(pdp):
     d, _ = pdp
     body = req(props={"owner": "alice", "colour": "red"})
@@ -227,7 +268,7 @@ def test_search_paging(pdp):
     # only root is an admin; with everyone allowed by v2 below this grows
     r = post(d, "/access/v1/search/subject", dict(body, page={"limit": 1}))
     assert r.json() == {"results": [{"type": "User", "id": "root"}],
-                        "page": {"next_token": ""}}
+                        "page": {"next_token": "", "count": 1}}
     body["action"]["name"] = "read"
     body["resource"]["properties"] = {"owner": "u01"}
     while True:
@@ -244,6 +285,31 @@ def test_search_paging(pdp):
     assert pages == 2
     r = post(d, "/access/v1/search/subject", dict(body, page={"token": "bogus"}))
     assert r.status_code == 400
+
+
+def test_search_answer_leads_with_its_page(pdp):
+    """AuthZEN 1.0, The Search API Response: it is RECOMMENDED that
+    `page` be the response's first key, so that a PEP reading a large
+    answer can use `page.count` (the results in this response, 8.2.2)
+    before the results."""
+    d, _ = pdp
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x", "properties": {"owner": "u03"}}}
+    for page, count in (({"limit": 1}, 1), ({}, 2)):
+        r = post(d, "/access/v1/search/subject", dict(body, page=page))
+        assert r.status_code == 200, r.text
+        assert r.text.startswith('{"page":{'), r.text
+        assert r.json()["page"]["count"] == count == len(r.json()["results"])
+    r = post(d, "/access/v1/search/action",
+             {"subject": {"type": "User", "id": "root"},
+              "resource": {"type": "Doc", "id": "d1"}})
+    assert r.text.startswith('{"page":{'), r.text
+    assert r.json() == {"page": {"next_token": "", "count": 1},
+                        "results": [{"name": "read"}]}
+    r = post(d, "/access/v1/search/resource",
+             {"subject": {"type": "User", "id": "nobody"},
+              "action": {"name": "read"}, "resource": {"type": "Doc"}})
+    assert r.json() == {"page": {"next_token": "", "count": 0}, "results": []}
 
 
 def test_search_bounds_the_context_it_evaluates(start_daemon, tmp_path):
@@ -298,8 +364,12 @@ def test_well_known_under_an_issuer_path(start_daemon, tmp_path, suffix):
     d = start_daemon(cfg)
     iss = d.url + suffix
     path = suffix.rstrip("/")
+    # AuthZEN 9.2 inserts the well-known string between the host and the
+    # identifier's path, whatever that path is (a trailing "/" included;
+    # RFC 8414 would drop it, AuthZEN does not say so): both forms answer
     for wk in {"/.well-known/authzen-configuration",
-               "/.well-known/authzen-configuration" + path}:
+               "/.well-known/authzen-configuration" + path,
+               "/.well-known/authzen-configuration" + suffix}:
         r = requests.get(d.url + wk, timeout=5)
         assert r.status_code == 200, (wk, r.text)
         j = r.json()
@@ -316,6 +386,24 @@ def test_well_known_under_an_issuer_path(start_daemon, tmp_path, suffix):
         assert r.status_code == 200, r.text
     # and at the root as before
     assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
+
+
+@pytest.mark.parametrize("suffix", ["/p%41", "/p%41/", "/{t}"])
+def test_issuer_path_the_router_cannot_hold(start_daemon, tmp_path, suffix):
+    # A tokens.issuer path with a percent-encoding (or a brace) cannot be
+    # a route: the daemon starts all the same, says so, and serves the
+    # AuthZEN endpoints and their metadata at the root (a proxy maps the
+    # path), instead of exiting without a word.
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY_V1)
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES))
+    d = start_daemon(CONFIG + "tokens:\n  issuer: http://127.0.0.1:@PORT@"
+                     + suffix + "\n")
+    r = requests.get(d.url + "/.well-known/authzen-configuration", timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["policy_decision_point"] == d.url + suffix
+    assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
+    assert "cannot be routed" in d.log_text()
 
 
 def wait_for(pred, timeout=10.0):
@@ -884,7 +972,8 @@ def test_search_token_belongs_to_its_query(pdp):
     assert j["results"] == [{"type": "User", "id": "root"}] and tok
     # the next page, with the limit and without it, and with an id on
     # the searched subject (ignored, as AuthZEN says)
-    want = {"results": [{"type": "User", "id": "u01"}], "page": {"next_token": ""}}
+    want = {"results": [{"type": "User", "id": "u01"}],
+            "page": {"next_token": "", "count": 1}}
     assert post(d, path, dict(body, page={"token": tok, "limit": 1})).json() == want
     assert post(d, path, dict(body, page={"token": tok})).json() == want
     odd = dict(body, subject={"type": "User", "id": 5})
@@ -915,6 +1004,38 @@ def test_search_token_belongs_to_its_query(pdp):
              {"subject": {"type": "User", "id": "root"}, "action": 5,
               "resource": {"type": "Doc", "id": "x"}})
     assert r.status_code == 200, r.text
+
+
+def test_search_token_takes_the_same_query_however_written(pdp):
+    """AuthZEN 1.0, Pagination: each page's request carries the same
+    query; a PEP that writes it again (its objects' members in another
+    order, other whitespace, other escapes: the same JSON values, and
+    10.1.1 forbids assuming an order of members) still gets the next
+    page, not a 400."""
+    d, _ = pdp
+    path = "/access/v1/search/subject"
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "x",
+                         "properties": {"owner": "u01", "tags": ["a", "b"]}},
+            "context": {"k": 1, "nested": {"p": True, "q": [1, 2]}}}
+    j = post(d, path, dict(body, page={"limit": 1})).json()
+    tok = j["page"]["next_token"]
+    assert tok
+    again = {"context": {"nested": {"q": [1, 2], "p": True}, "k": 1},
+             "page": {"token": tok},
+             "resource": {"properties": {"tags": ["a", "b"], "owner": "u01"},
+                          "id": "x", "type": "Doc"},
+             "action": {"name": "read"}, "subject": {"type": "User"}}
+    text = json.dumps(again, indent=2).replace('"u01"', '"\\u0075\\u0030\\u0031"')
+    r = requests.post(d.url + path, data=text, timeout=10,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [{"type": "User", "id": "u01"}]
+    # an array's order is part of its value
+    changed = json.loads(json.dumps(again))
+    changed["resource"]["properties"]["tags"] = ["b", "a"]
+    r = post(d, path, changed)
+    assert r.status_code == 400 and "another query" in r.text
 
 
 def test_decision_records_name_the_policy_set_that_decided(start_daemon, tmp_path):

@@ -380,6 +380,81 @@ test_search(void **state)
 	arena_free(&a);
 }
 
+/* A token's query is the same JSON values, however they are written:
+ * member order, whitespace and string escapes are not part of a JSON
+ * value (RFC 8259), and AuthZEN 1.0 (10.1.1) forbids assuming an order
+ * of members; array order and the values themselves are. */
+static void
+test_search_token_same_values(void **state)
+{
+	static const char q[] = "{\"subject\":{\"type\":\"user\"},"
+	    "\"action\":{\"name\":\"view\"},\"resource\":{\"type\":"
+	    "\"record\",\"id\":\"101\",\"properties\":{\"o\":\"u1\","
+	    "\"n\":{\"x\":1,\"y\":[1,\"z\"]}}},\"context\":{\"a\":1,"
+	    "\"b\":[true,null]}%s}";
+	static const char *const same[] = {
+	    /* members of every object in another order, other spaces */
+	    "{ \"context\" : {\"b\":[ true , null ],\"a\":1},\"resource\":"
+	    "{\"properties\":{\"n\":{\"y\":[1,\"z\"],\"x\":1},\"o\":"
+	    "\"u1\"},\"id\":\"101\",\"type\":\"record\"},\"action\":"
+	    "{\"name\":\"view\"},\"subject\":{\"type\":\"user\"}\n%s}",
+	    /* the same strings escaped */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\","
+	    "\"properties\":{\"\\u006f\":\"\\u00751\",\"n\":{\"x\":1,"
+	    "\"y\":[1,\"\\u007a\"]}}},\"context\":{\"a\":1,\"b\":"
+	    "[true,null]}%s}",
+	};
+	static const char *const other[] = {
+	    /* an array in another order */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\","
+	    "\"properties\":{\"o\":\"u1\",\"n\":{\"x\":1,\"y\":[1,"
+	    "\"z\"]}}},\"context\":{\"a\":1,\"b\":[null,true]}%s}",
+	    /* a value moved to another member */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\","
+	    "\"properties\":{\"o\":\"u1\",\"n\":{\"x\":[1,\"z\"],\"y\":"
+	    "1}}},\"context\":{\"a\":1,\"b\":[true,null]}%s}",
+	    /* a string for a number */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\","
+	    "\"properties\":{\"o\":\"u1\",\"n\":{\"x\":\"1\",\"y\":[1,"
+	    "\"z\"]}}},\"context\":{\"a\":1,\"b\":[true,null]}%s}",
+	    /* a member more */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\","
+	    "\"properties\":{\"o\":\"u1\",\"n\":{\"x\":1,\"y\":[1,"
+	    "\"z\"]}}},\"context\":{\"a\":1,\"b\":[true,null],\"c\":{}}%s}",
+	    /* the properties moved to the context */
+	    "{\"subject\":{\"type\":\"user\"},\"action\":{\"name\":"
+	    "\"view\"},\"resource\":{\"type\":\"record\",\"id\":\"101\"},"
+	    "\"context\":{\"o\":\"u1\",\"n\":{\"x\":1,\"y\":[1,\"z\"]}}%s}",
+	};
+	struct arena a;
+	struct authzen_search s, s2;
+	char err[256], tok[AUTHZEN_TOKEN_SIZE], page[128];
+
+	(void)state;
+	arena_init(&a, 1u << 20);
+	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+	    ",\"page\":{\"limit\":2}", &s, err, sizeof(err)), MANDATE_OK);
+	authzen_page_token(&s, 7, tok, sizeof(tok));
+	snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\"}", tok);
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT,
+		    same[i], page, &s2, err, sizeof(err)), MANDATE_OK);
+		assert_int_equal(s2.offset, 7);
+		assert_int_equal(s2.limit, 2);
+	}
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT,
+		    other[i], page, &s2, err, sizeof(err)), MANDATE_EINVAL);
+		assert_non_null(strstr(err, "another query"));
+	}
+	arena_free(&a);
+}
+
 /* The request entity text parses as Cedar entities and layers over a
  * PIP store: lookups fall through, the request's own entity answers. */
 static void
@@ -458,7 +533,8 @@ test_responses(void **state)
 	expect_json(authzen_search_item(AUTHZEN_SEARCH_RESOURCE, str_c("doc"),
 	    str_make("a\0b", 3)), "{\"id\":\"a\\u0000b\",\"type\":\"doc\"}");
 	expect_json(authzen_search_page(pol, NULL),
-	    "{\"page\":{\"next_token\":\"\"},\"results\":[\"p1\"]}");
+	    "{\"page\":{\"count\":1,\"next_token\":\"\"},\"results\":"
+	    "[\"p1\"]}");
 	expect_json(authzen_metadata_json("https://pdp.example",
 	    "https://pdp.example"),
 	    "{\"access_evaluation_endpoint\":\"https://pdp.example/access/v1/"
@@ -484,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_batch_limit),
 		cmocka_unit_test(test_batch_context_work),
 		cmocka_unit_test(test_search),
+		cmocka_unit_test(test_search_token_same_values),
 		cmocka_unit_test(test_entities_overlay),
 		cmocka_unit_test(test_responses),
 	};
