@@ -289,6 +289,11 @@ def test_json_schema_accepted(tmp_path):
     (["token", "bogus"], "mandate token: unknown subcommand 'bogus'"),
     (["token", "exchange", "--bogus", "1"],
      "mandate token exchange: unknown option '--bogus'"),
+    (["dev", "svid", "--bogus", "x", "--agent", "demo"],
+     "mandate dev svid: unknown option '--bogus'"),
+    (["dev", "login", "--agent", "x"],
+     "mandate dev login: unknown option '--agent'"),
+    (["dev", "svid", "--agent"], "mandate dev svid: --agent needs a value"),
     (["check", "--bogus"], "mandate check: unknown option '--bogus'"),
     (["check", "--principal"], "mandate check: --principal needs a value"),
 ])
