@@ -301,6 +301,9 @@ def test_json_schema_accepted(tmp_path):
      "mandate task create: unexpected argument 'extra'"),
     (["keys", "rotate", "--reason", "r", "--server", NOWHERE],
      "mandate keys rotate: unknown option '--reason'"),
+    (["audit", "checkpoint", "--key", "k", "--data-dir", "/nonexistent"],
+     "mandate audit checkpoint: --key is an option of mandate audit verify"),
+    (["audit", "verify", "--db"], "mandate audit: --db needs a value"),
     (["dev", "svid", "--bogus", "x", "--agent", "demo"],
      "mandate dev svid: unknown option '--bogus'"),
     (["dev", "login", "--agent", "x"],
@@ -351,6 +354,13 @@ def test_each_subcommand_has_its_help(args, want):
                              "--action ACTION", "--audience AUD",
                              "--actor-token JWT", "--server URL"],
      ["--token TOKEN"]),
+    (["audit", "tail"], ["-n, --lines N", "-f, --follow",
+                         "--interval SECONDS", "--type TYPE", "--agent ID",
+                         "--task ID", "--server URL", "--token TOKEN"], []),
+    (["audit", "export"], ["--since TIME", "--until TIME", "--format jsonl",
+                           "-o, --output FILE", "--type TYPE"], []),
+    (["audit", "verify"], ["-c, --config FILE", "--data-dir DIR", "--db FILE",
+                           "--key FILE", "--checkpoint FILE", "-q, --quiet"], []),
 ])
 def test_help_lists_the_options_taken(args, listed, absent):
     r = run(*args, "--help")
