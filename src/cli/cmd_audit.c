@@ -54,10 +54,12 @@ static const char audit_usage[] =
     "1: usage or I/O error.\n"
     "\n"
     "checkpoint prints the latest signed checkpoint as one JSON line, to be\n"
-    "appended to a file the daemon cannot write.\n"
+    "appended to a file the daemon cannot write.  Exit status 0: printed;\n"
+    "2: the stored checkpoint differs from what it signed (the database\n"
+    "was edited); 1: usage or I/O error, or no checkpoint yet.\n"
     "\n"
     "options:\n"
-    "  --config FILE      the daemon's configuration: its store.path and\n"
+    "  -c, --config FILE  the daemon's configuration: its store.path and\n"
     "                     audit.key_file (the .jwk beside it); with\n"
     "                     audit.checkpoint_file, that file is checked too\n"
     "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
@@ -65,11 +67,13 @@ static const char audit_usage[] =
     "                     (not with --db or --config, which name them)\n"
     "  --db FILE          the database file, instead of --data-dir; the key\n"
     "                     defaults to audit/checkpoint-key.jwk beside it\n"
-    "  --key FILE         the audit public key (JWK, or the PEM key);\n"
-    "                     default DIR/audit/checkpoint-key.jwk.  Pass a copy\n"
-    "                     kept out of the daemon's reach.\n"
-    "  --checkpoint FILE  saved checkpoints to check the log against\n"
-    "  --quiet            print only failures\n"
+    "  --key FILE         verify: the audit public key (JWK, or the PEM\n"
+    "                     key); default DIR/audit/checkpoint-key.jwk.  Pass\n"
+    "                     a copy kept out of the daemon's reach.\n"
+    "  --checkpoint FILE  verify: saved checkpoints to check the log\n"
+    "                     against (repeatable)\n"
+    "  -q, --quiet        verify: print only failures and the last line\n"
+    "                     (verified: ...)\n"
     "  -h, --help         this help\n";
 
 struct audit_opts {
@@ -518,7 +522,7 @@ check_saved(struct vstate *v, const char *file)
 }
 
 static int
-parse_opts(int argc, char **argv, struct audit_opts *o)
+parse_opts(int argc, char **argv, struct audit_opts *o, bool verify)
 {
 	int i;
 
@@ -530,9 +534,24 @@ parse_opts(int argc, char **argv, struct audit_opts *o)
 			fputs(audit_usage, stdout);
 			return 0;
 		}
+		/* verify's own options: checkpoint would ignore them */
+		if (!verify && (cli_opt(a, "--quiet", "-q") ||
+		    cli_opt(a, "--key", NULL) ||
+		    cli_opt(a, "--checkpoint", NULL))) {
+			fprintf(stderr, "mandate audit checkpoint: %s is an "
+			    "option of mandate audit verify\n", a);
+			return 1;
+		}
 		if (cli_opt(a, "--quiet", "-q")) {
 			o->quiet = true;
 			continue;
+		}
+		if (i + 1 >= argc && (cli_opt(a, "--config", "-c") ||
+		    cli_opt(a, "--data-dir", NULL) || cli_opt(a, "--db", NULL) ||
+		    cli_opt(a, "--key", NULL) ||
+		    cli_opt(a, "--checkpoint", NULL))) {
+			fprintf(stderr, "mandate audit: %s needs a value\n", a);
+			return 1;
 		}
 		if (i + 1 >= argc)
 			goto usage;
@@ -733,7 +752,8 @@ cmd_audit(int argc, char **argv)
 		fputs(audit_usage, stderr);
 		return 1;
 	}
-	if ((r = parse_opts(argc - 1, argv + 1, &o)) < 0)
+	if ((r = parse_opts(argc - 1, argv + 1, &o,
+	    strcmp(argv[1], "verify") == 0)) < 0)
 		r = strcmp(argv[1], "verify") == 0 ? audit_verify(&o) :
 		    audit_checkpoint_print(&o);
 	config_free(o.cfg);

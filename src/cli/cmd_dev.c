@@ -71,23 +71,33 @@ cmd_dev(int argc, char **argv)
 	svid = strcmp(sub, "svid") == 0;
 	for (int i = 2; i < argc; i++) {
 		const char *o = argv[i];
+		const char **slot = NULL;
+
 		if (cli_opt(o, "--help", "-h")) {
 			fputs(dev_usage, stdout);
 			return 0;
 		}
-		if (i + 1 >= argc)
-			goto usage;
 		if ((svid && cli_opt(o, "--agent", NULL)) ||
 		    (!svid && cli_opt(o, "--user", NULL)))
-			name = argv[++i];
+			slot = &name;
 		else if (cli_opt(o, "--audience", NULL))
-			aud = argv[++i];
+			slot = &aud;
 		else if (cli_opt(o, "--ttl", NULL))
-			ttl_s = argv[++i];
+			slot = &ttl_s;
 		else if (cli_opt(o, "--data-dir", NULL))
-			dir = argv[++i];
-		else
-			goto usage;
+			slot = &dir;
+		/* name the argument at fault, not whichever came last */
+		if (slot == NULL) {
+			fprintf(stderr, "mandate dev %s: unknown option '%s'\n",
+			    sub, o);
+			goto usage_only;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "mandate dev %s: %s needs a value\n",
+			    sub, o);
+			goto usage_only;
+		}
+		*slot = argv[++i];
 	}
 	if (name == NULL) {
 		fprintf(stderr, "mandate dev %s: %s is required\n", sub,
@@ -145,9 +155,6 @@ cmd_dev(int argc, char **argv)
 out:
 	arena_free(&a);
 	return rc;
-usage:
-	fprintf(stderr, "mandate dev %s: bad argument '%s'\n", sub, argv[argc -
-	    1]);
 usage_only:
 	fputs(dev_usage, stderr);
 	return 1;

@@ -26,7 +26,7 @@ static const char serve_usage[] =
     "callers on loopback.  SIGTERM or SIGINT stops it gracefully.\n"
     "\n"
     "options:\n"
-    "  --config FILE       YAML configuration (docs/configuration.md)\n"
+    "  -c, --config FILE   YAML configuration (docs/configuration.md)\n"
     "  --listen HOST:PORT  listen here instead of server.listen; the\n"
     "                      default tokens.issuer follows it (HOST is an\n"
     "                      IP address, not a name: 127.0.0.1, [::1];\n"
@@ -85,7 +85,11 @@ cmd_serve(int argc, char **argv)
 		} else if (cli_opt(argv[i], "--print-config", NULL)) {
 			print_config = true;
 		} else {
-			fprintf(stderr, "mandate serve: bad argument '%s'\n",
+			bool needs_value = cli_opt(argv[i], "--config", "-c") ||
+			    cli_opt(argv[i], "--listen", NULL);
+
+			fprintf(stderr, needs_value ? "mandate serve: %s needs "
+			    "a value\n" : "mandate serve: bad argument '%s'\n",
 			    argv[i]);
 			fputs(serve_usage, stderr);
 			return 1;

@@ -49,8 +49,21 @@ static const struct {
 	  "\n"
 	  "Create a task for the agent ID (a SPIFFE ID, or an OIDC subject,\n"
 	  "after its issuer's subject_prefix, of 1-2048 bytes other than '.'\n"
-	  "and '..').  --intent ACTION[@RESOURCE] may be repeated (at least\n"
-	  "one).  Prints the task.\n" },
+	  "and '..').  Prints the task.\n"
+	  "\n"
+	  "options:\n"
+	  "  --agent ID            the agent the task is for\n"
+	  "  --objective TEXT      what the task is for (1-4096 bytes)\n"
+	  "  --intent ACTION[@RESOURCE]  an action the task may ask credentials\n"
+	  "                        for, optionally on one resource (an entity\n"
+	  "                        uid as Cedar prints it, Tool::\"mail\");\n"
+	  "                        repeat it for several (at least one)\n"
+	  "  --sensitivity LEVEL   the ceiling of data it may touch (default\n"
+	  "                        public)\n"
+	  "  --ttl SECONDS         its lifetime (default tasks.default_ttl;\n"
+	  "                        cut to tasks.max_ttl)\n"
+	  "  --call-budget N       permitted calls it may make (default\n"
+	  "                        tasks.default_call_budget)\n" },
 	{ "show",
 	  "usage: mandate task show ID [common options]\n"
 	  "\n"
@@ -58,13 +71,20 @@ static const struct {
 	{ "end",
 	  "usage: mandate task end ID [--reason TEXT] [common options]\n"
 	  "\n"
-	  "End the task ID: its access tokens stop working.\n" },
+	  "End the task ID: its access tokens stop working.\n"
+	  "\n"
+	  "options:\n"
+	  "  --reason TEXT  why, kept with the task (1-1024 bytes)\n" },
 	{ "revoke",
 	  "usage: mandate revoke --agent ID [--reason TEXT] [common options]\n"
 	  "\n"
 	  "The kill switch: revoke every task and credential of the agent ID,\n"
 	  "exactly as its tasks name it: a SPIFFE ID or an OIDC subject of up\n"
-	  "to 2048 bytes (the command percent-encodes it for the request path).\n" },
+	  "to 2048 bytes (the command percent-encodes it for the request path).\n"
+	  "\n"
+	  "options:\n"
+	  "  --agent ID     the agent to revoke (required)\n"
+	  "  --reason TEXT  why (1-1024 bytes; default \"kill switch\")\n" },
 	{ "exchange",
 	  "usage: mandate token exchange --subject-token JWT --task ID\n"
 	  "           [--action ACTION]... [--audience AUD]... [--actor-token JWT]\n"
@@ -72,7 +92,18 @@ static const struct {
 	  "\n"
 	  "Exchange the agent's identity token (a JWT-SVID) for an access token\n"
 	  "bound to the task (RFC 8693), for the given actions (all of the\n"
-	  "task's when none).\n" },
+	  "task's when none).  The subject token is the agent's credential: no\n"
+	  "bearer token is sent (--token and $MANDATE_TOKEN do not apply).\n"
+	  "\n"
+	  "options:\n"
+	  "  --subject-token JWT  the agent's identity token (required)\n"
+	  "  --task ID            the task (required)\n"
+	  "  --action ACTION      an action of the task's intents; repeat it for\n"
+	  "                       several\n"
+	  "  --audience AUD       an audience the daemon serves (default\n"
+	  "                       tokens.audience); repeatable\n"
+	  "  --actor-token JWT    the delegating party's token (the task's\n"
+	  "                       delegator or one of its act chain)\n" },
 	{ "token",
 	  "usage: mandate token exchange ... (see 'mandate token exchange --help')\n"
 	  "\n"
@@ -94,13 +125,54 @@ static const struct {
 	  "Publish a new signing key; it signs after tokens.publish_delay.\n" },
 };
 
-static const char common_help[] =
+/* The options each command takes (besides --help), as " --a --b ": an
+ * option that its command would not use is refused, not ignored.  The
+ * commands whose entry says so also take one ID argument. */
+static const struct {
+	const char *what;
+	const char *opts;
+	bool takes_id;
+} accepted[] = {
+	{ "create", " --server --token --agent --objective --intent "
+	    "--sensitivity --ttl --call-budget ", false },
+	{ "show", " --server --token ", true },
+	{ "end", " --server --token --reason ", true },
+	{ "revoke", " --server --token --agent --reason ", false },
+	{ "exchange", " --server --subject-token --task --action --audience "
+	    "--actor-token ", false },
+	{ "keys-list", " --server --token ", false },
+	{ "keys-rotate", " --server --token ", false },
+};
+
+static bool
+accepts(const char *what, const char *opt, bool *takes_id)
+{
+	char key[32];
+	int n = snprintf(key, sizeof(key), " %s ", opt);
+
+	for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		if (strcmp(accepted[i].what, what) != 0)
+			continue;
+		if (takes_id != NULL)
+			*takes_id = accepted[i].takes_id;
+		return opt == NULL || (n > 0 && (size_t)n < sizeof(key) &&
+		    strstr(accepted[i].opts, key) != NULL);
+	}
+	return false;
+}
+
+static const char common_server_help[] =
     "\n"
     "common options:\n"
     "  --server URL   the daemon (default $MANDATE_SERVER, else\n"
-    "                 http://127.0.0.1:8700)\n"
+    "                 http://127.0.0.1:8700)\n";
+
+/* not for the token exchange, which sends no bearer token */
+static const char common_token_help[] =
     "  --token TOKEN  bearer token of the caller (default $MANDATE_TOKEN;\n"
-    "                 none: the development instance's loopback mode)\n"
+    "                 none: the development instance's loopback mode)\n";
+
+static const char common_help[] =
     "  -h, --help     this help\n"
     "\n"
     "An https daemon is checked against $MANDATE_CACERT (a PEM CA bundle;\n"
@@ -113,6 +185,9 @@ usage(const char *what, FILE *fp)
 	for (size_t i = 0; i < sizeof(usages) / sizeof(usages[0]); i++)
 		if (strcmp(usages[i].what, what) == 0)
 			fputs(usages[i].text, fp);
+	fputs(common_server_help, fp);
+	if (strcmp(what, "exchange") != 0 && strcmp(what, "token") != 0)
+		fputs(common_token_help, fp);
 	fputs(common_help, fp);
 }
 
@@ -202,7 +277,10 @@ parse_opts(int argc, char **argv, int start, struct opts *o,
 			return 0;
 		}
 		if (a[0] != '-') {
-			if (o->positional != NULL) {
+			bool takes_id = false;
+
+			(void)accepts(what, NULL, &takes_id);
+			if (o->positional != NULL || !takes_id) {
 				fprintf(stderr, "%s: unexpected argument "
 				    "'%s'\n", cmd, a);
 				goto bad;
@@ -236,6 +314,13 @@ parse_opts(int argc, char **argv, int start, struct opts *o,
 		    !cli_opt(a, "--intent", NULL) &&
 		    !cli_opt(a, "--action", NULL)) {
 			fprintf(stderr, "%s: unknown option '%s'\n", cmd, a);
+			goto bad;
+		}
+		if (!accepts(what, a, NULL)) {
+			/* known to another command: ignoring it would let a
+			 * typo or a misplaced option pass for done */
+			fprintf(stderr, "%s: unknown option '%s' (not an option "
+			    "of this command)\n", cmd, a);
 			goto bad;
 		}
 		if (i + 1 >= argc) {

@@ -13,6 +13,7 @@ BIN = os.environ.get("MANDATE_BIN", "build/src/mandate")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EX = os.path.join(ROOT, "examples", "quickstart")
 AGENT = 'Agent::"spiffe://acme.example/agents/triage"'
+NOWHERE = "http://127.0.0.1:9"     # discard: nothing answers there
 
 
 def run(*args, stdin=None):
@@ -289,6 +290,26 @@ def test_json_schema_accepted(tmp_path):
     (["token", "bogus"], "mandate token: unknown subcommand 'bogus'"),
     (["token", "exchange", "--bogus", "1"],
      "mandate token exchange: unknown option '--bogus'"),
+    # an option of another command is refused, not silently ignored (a
+    # server that answers nothing: the old binary went on to ask it)
+    (["task", "show", "x", "--agent", "a", "--server", NOWHERE],
+     "mandate task show: unknown option '--agent'"),
+    (["token", "exchange", "--token", "t", "--subject-token", "s", "--task",
+      "x", "--server", NOWHERE], "mandate token exchange: unknown option '--token'"),
+    (["task", "create", "extra", "--agent", "a", "--objective", "o",
+      "--intent", "i", "--server", NOWHERE],
+     "mandate task create: unexpected argument 'extra'"),
+    (["keys", "rotate", "--reason", "r", "--server", NOWHERE],
+     "mandate keys rotate: unknown option '--reason'"),
+    (["audit", "checkpoint", "--key", "k", "--data-dir", "/nonexistent"],
+     "mandate audit checkpoint: --key is an option of mandate audit verify"),
+    (["audit", "verify", "--db"], "mandate audit: --db needs a value"),
+    (["serve", "--config"], "mandate serve: --config needs a value"),
+    (["dev", "svid", "--bogus", "x", "--agent", "demo"],
+     "mandate dev svid: unknown option '--bogus'"),
+    (["dev", "login", "--agent", "x"],
+     "mandate dev login: unknown option '--agent'"),
+    (["dev", "svid", "--agent"], "mandate dev svid: --agent needs a value"),
     (["check", "--bogus"], "mandate check: unknown option '--bogus'"),
     (["check", "--principal"], "mandate check: --principal needs a value"),
 ])
@@ -321,6 +342,36 @@ def test_each_subcommand_has_its_help(args, want):
                              ("", "usage: mandate task create --agent")]
               if not want.startswith(u)]
     assert not any(o in r.stdout for o in others), r.stdout
+
+
+@pytest.mark.parametrize("args,listed,absent", [
+    (["task", "create"], ["--agent ID", "--objective TEXT", "--intent ACTION",
+                          "--sensitivity LEVEL", "--ttl SECONDS",
+                          "--call-budget N", "--server URL", "--token TOKEN"], []),
+    (["task", "end"], ["--reason TEXT", "--server URL", "--token TOKEN"], []),
+    (["revoke"], ["--agent ID", "--reason TEXT", "--token TOKEN"], []),
+    # the exchange sends no bearer token: its help does not offer one
+    (["token", "exchange"], ["--subject-token JWT", "--task ID",
+                             "--action ACTION", "--audience AUD",
+                             "--actor-token JWT", "--server URL"],
+     ["--token TOKEN"]),
+    (["serve"], ["-c, --config FILE", "--listen HOST:PORT", "--print-config"],
+     []),
+    (["audit", "tail"], ["-n, --lines N", "-f, --follow",
+                         "--interval SECONDS", "--type TYPE", "--agent ID",
+                         "--task ID", "--server URL", "--token TOKEN"], []),
+    (["audit", "export"], ["--since TIME", "--until TIME", "--format jsonl",
+                           "-o, --output FILE", "--type TYPE"], []),
+    (["audit", "verify"], ["-c, --config FILE", "--data-dir DIR", "--db FILE",
+                           "--key FILE", "--checkpoint FILE", "-q, --quiet"], []),
+])
+def test_help_lists_the_options_taken(args, listed, absent):
+    r = run(*args, "--help")
+    assert r.returncode == 0
+    for o in listed:
+        assert "\n  " + o in r.stdout, (o, r.stdout)
+    for o in absent:
+        assert o not in r.stdout, (o, r.stdout)
 
 
 @pytest.mark.parametrize("opt", ["--principal", "--action", "--resource"])
