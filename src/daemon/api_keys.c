@@ -35,10 +35,11 @@ keys_server_error(struct daemon *d, struct http_request *req,
 	http_respond_error(req, 500, "server_error", NULL);
 }
 
-/* Authenticate and authorize; 1 to go on, 0 after answering. */
+/* Authenticate and authorize; 1 to go on, 0 after answering.  *allowed_by
+ * (may be NULL) gets the permitting policies (json_decref it). */
 static int
 keys_allowed(struct daemon *d, struct http_request *req, const char *action,
-    struct api_caller *caller)
+    struct api_caller *caller, json_t **allowed_by)
 {
 	json_t *reasons = NULL, *ctx;
 	bool allow = false;
@@ -59,7 +60,10 @@ keys_allowed(struct daemon *d, struct http_request *req, const char *action,
 		http_respond_error(req, 403, "access_denied",
 		    "the policies do not allow this");
 	}
-	json_decref(reasons);
+	if (allow && allowed_by != NULL)
+		*allowed_by = reasons;
+	else
+		json_decref(reasons);
 	return allow ? 1 : 0;
 }
 
@@ -123,7 +127,7 @@ h_list(struct http_request *req, void *arg)
 	json_t *body;
 	int r;
 
-	if (!keys_allowed(d, req, "mandate:list_keys", &caller))
+	if (!keys_allowed(d, req, "mandate:list_keys", &caller, NULL))
 		return;
 	/* bring the states up to date before showing them */
 	sts_keys_tick(d->sts, (int64_t)time(NULL));
@@ -141,53 +145,55 @@ h_rotate(struct http_request *req, void *arg)
 	struct api_caller caller;
 	struct str kid = STR_NULL, prev = STR_NULL;
 	int64_t now = (int64_t)time(NULL);
-	json_t *body;
+	json_t *body, *reasons = NULL;
 	int r;
 
-	if (!keys_allowed(d, req, "mandate:rotate_keys", &caller))
-		return;
+	if (!keys_allowed(d, req, "mandate:rotate_keys", &caller, &reasons))
+		goto out;
 	if (req->body.n != 0) {
 		http_respond_error(req, 400, "invalid_request",
 		    "this request takes no body");
-		return;
+		goto out;
 	}
 	sts_keys_tick(d->sts, now);
 	if ((r = sts_keys_active_kid(d->sts, req->arena, &prev)) !=
 	    MANDATE_OK) {
 		keys_server_error(d, req, "active key", r);
-		return;
+		goto out;
 	}
 	r = sts_keys_rotate(d->sts, now, req->arena, &kid);
 	if (r == MANDATE_EINVAL) {
 		http_respond_error(req, 409, "conflict", "a rotation is already "
 		    "in progress, or the keys are explicit files "
 		    "(tokens.key_files)");
-		return;
+		goto out;
 	}
 	if (r != MANDATE_OK) {
 		keys_server_error(d, req, "sts_keys_rotate", r);
-		return;
+		goto out;
 	}
 	daemon_log(d, DLOG_INFO, "signing key %.*s published by %s; it signs "
 	    "in %llu s", (int)kid.n, kid.p, caller.principal,
 	    (unsigned long long)d->cfg->tokens.publish_delay);
 	if (api_audit(d, req, "keys.rotated", STR_NULL, STR_NULL, json_pack(
-	    "{s:s,s:s%,s:s%,s:I}", "by", caller.principal, "kid", kid.p,
+	    "{s:s,s:s%,s:s%,s:I,s:O?}", "by", caller.principal, "kid", kid.p,
 	    kid.n, "previous_kid", prev.p, prev.n, "signs_from",
-	    (json_int_t)(now + (int64_t)d->cfg->tokens.publish_delay))) !=
-	    MANDATE_OK) {
+	    (json_int_t)(now + (int64_t)d->cfg->tokens.publish_delay),
+	    "policies", reasons)) != MANDATE_OK) {
 		/* the key is published but cannot be undone safely; say so */
 		http_respond_error(req, 500, "server_error", NULL);
-		return;
+		goto out;
 	}
 	if ((body = keys_json(d, req, &r)) == NULL) {
 		keys_server_error(d, req, "key list", r);
-		return;
+		goto out;
 	}
 	json_object_set_new(body, "kid", json_stringn(kid.p, kid.n));
 	json_object_set_new(body, "signs_from", json_integer((json_int_t)(now +
 	    (int64_t)d->cfg->tokens.publish_delay)));
 	http_respond_json(req, 200, body);
+out:
+	json_decref(reasons);
 }
 
 int

@@ -849,15 +849,19 @@ struct revoke_rec {
 	const char *by;
 	struct str agent;
 	struct str reason;
+	json_t *policies;         /* borrowed */
 	int64_t now;
 };
 
-/* The agent.revoked record's fields (a new reference; NULL: ENOMEM). */
+/* The agent.revoked record's fields (a new reference; NULL: ENOMEM);
+ * policies (may be NULL) are the ones that allowed the switch. */
 static json_t *
-revoked_fields(const char *by, struct str reason, size_t n_tasks)
+revoked_fields(const char *by, struct str reason, size_t n_tasks,
+    json_t *policies)
 {
-	return json_pack("{s:s,s:s%,s:I}", "by", by, "reason", reason.p,
-	    reason.n, "tasks_revoked", (json_int_t)n_tasks);
+	return json_pack("{s:s,s:s%,s:I,s:O?}", "by", by, "reason", reason.p,
+	    reason.n, "tasks_revoked", (json_int_t)n_tasks, "policies",
+	    policies);
 }
 
 static int
@@ -866,8 +870,8 @@ revoke_record(void *arg, size_t n_tasks, struct store_audit_event *ev)
 	struct revoke_rec *rr = arg;
 
 	return api_audit_prepare(rr->d, rr->req, "agent.revoked", rr->now,
-	    rr->agent, STR_NULL, revoked_fields(rr->by, rr->reason, n_tasks),
-	    ev);
+	    rr->agent, STR_NULL, revoked_fields(rr->by, rr->reason, n_tasks,
+	    rr->policies), ev);
 }
 
 static void
@@ -919,6 +923,7 @@ h_revoke_agent(struct http_request *req, void *arg)
 	rr.by = caller.principal;
 	rr.agent = agent;
 	rr.reason = reason;
+	rr.policies = reasons;
 	rr.now = now;
 	/* the switch and its agent.revoked record are one commit */
 	r = store_agent_revoke_audited(d->store, &rev, now, revoke_record, &rr,
@@ -934,7 +939,8 @@ h_revoke_agent(struct http_request *req, void *arg)
 		if ((r = store_agent_revoke(d->store, &rev, now, &n_tasks)) ==
 		    MANDATE_OK)
 			r = api_audit(d, req, "agent.revoked", agent, STR_NULL,
-			    revoked_fields(caller.principal, reason, n_tasks))
+			    revoked_fields(caller.principal, reason, n_tasks,
+			    reasons))
 			    == MANDATE_OK ? MANDATE_OK : MANDATE_EIO;
 		else {
 			server_error(d, req, "store_agent_revoke", r);

@@ -232,12 +232,17 @@ h_reload(struct http_request *req, void *arg)
 	}
 	api_decide(d, req, caller.principal, "mandate:reload_policies",
 	    "Policies", STR_LIT("default"), ctx, &allow, &reasons);
-	json_decref(reasons);
 	if (!allow) {
+		/* refused, and recorded as every refused operation is */
+		api_audit(d, req, "policies.reload_denied", STR_NULL, STR_NULL,
+		    json_pack("{s:s,s:O?}", "by", caller.principal, "policies",
+		    reasons));
+		json_decref(reasons);
 		http_respond_error(req, 403, "access_denied", "the policies do "
 		    "not allow this caller to reload them");
 		return;
 	}
+	json_decref(reasons);
 	snprintf(why, sizeof(why), "POST /v1/policies/reload by %.200s",
 	    caller.principal);
 	/* the answer and its record tell of the set this reload put in

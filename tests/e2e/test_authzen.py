@@ -542,10 +542,19 @@ def test_configured_instance_needs_a_caller(start_daemon, tmp_path):
     assert r.status_code == 401
     r = post(d, EVAL, body, headers=bearer(iss.person(sub="pep-gateway")))
     assert r.status_code == 200 and r.json()["decision"] is True
-    # the reload endpoint: authenticated but not allowed by the policies
+    # the reload endpoint: authenticated but not allowed by the policies,
+    # refused and recorded (as every refused operation is)
     r = requests.post(d.url + "/v1/policies/reload", timeout=10,
                       headers=bearer(iss.person(sub="pep-gateway")))
     assert r.status_code == 403
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    try:
+        rows = db.execute("SELECT request_id, fields_json FROM audit_events WHERE"
+                          " type = 'policies.reload_denied'").fetchall()
+    finally:
+        db.close()
+    assert [(rid, json.loads(f)["by"]) for rid, f in rows] == \
+        [(r.headers["X-Request-ID"], "pep-gateway")], rows
 
 
 def test_authentication_turned_off(start_daemon, tmp_path):

@@ -631,6 +631,8 @@ def test_kill_switch_reaches_every_agent(killer, agent):
     r = requests.get(d.url + "/v1/audit", params={"type": "agent.revoked"},
                      timeout=5)
     assert [e["agent"] for e in r.json()["events"]] == [agent]
+    # with the policies that allowed the switch
+    assert r.json()["events"][0]["fields"]["policies"], r.text
 
 
 @pytest.mark.parametrize("agent", [".", ".."])

@@ -142,6 +142,7 @@ def test_rotation(keyed):
     assert len(rows) == 1
     f = json.loads(rows[0][0])
     assert f["by"] == "alice" and f["kid"] == new_kid and f["previous_kid"] == old_kid
+    assert f["policies"], f          # the policies that allowed it
     # ... and so is the moment the new key started signing (the next
     # maintenance tick records it)
     deadline = time.monotonic() + 10
