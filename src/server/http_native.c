@@ -745,7 +745,10 @@ on_head(struct conn *c)
 	if (hl == 0) {
 		/* the buffer is full and the head goes on: past its request
 		 * line, the header fields are too large; within it, the
-		 * target is too long (RFC 9112 3: 414) */
+		 * target is too long (RFC 9112 3: 414).  An answer to HEAD
+		 * has no content (RFC 9110 9.3.2), refused or not. */
+		c->is_head = c->wr - c->rd >= 5 &&
+		    memcmp(c->buf + c->rd, "HEAD ", 5) == 0;
 		http_req_ids(ri, NULL, NULL, c->remote);
 		refuse(c, memchr(c->buf + c->rd, '\n', c->wr - c->rd) != NULL ?
 		    431 : 414);
@@ -766,11 +769,12 @@ on_head(struct conn *c)
 			*qm = '\0';
 		ri->req.path = str_c(c->head.target);
 	}
+	c->is_head = c->head.method != NULL &&
+	    strcmp(c->head.method, "HEAD") == 0;
 	if (st != 0) {
 		refuse(c, st);
 		return 1;
 	}
-	c->is_head = strcmp(c->head.method, "HEAD") == 0;
 	c->close_after = !c->head.keep_alive;
 	if ((c->head.has_length && c->head.length > srv->cfg.max_body)) {
 		refuse(c, 413);

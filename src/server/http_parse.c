@@ -205,6 +205,9 @@ request_line(char **p, char *end, struct http_head *h)
 	if (s == m || s >= end || *s != ' ')
 		return 400;
 	*s++ = '\0';
+	/* known from here on, whatever is refused next: an answer to HEAD
+	 * carries no content, refused or not (RFC 9110 9.3.2) */
+	h->method = m;
 	t = s;
 	/* visible ASCII but for what a URI never holds unencoded (RFC 3986
 	 * 2.2, 2.3): a fragment (#) is not sent in a request target (RFC
@@ -226,7 +229,6 @@ request_line(char **p, char *end, struct http_head *h)
 		return 400;     /* origin-form only: no proxy, no "*" */
 	if (tl > MAX_TARGET)
 		return 414;
-	h->method = m;
 	h->target = t;
 	h->target_len = tl;
 	h->minor = (unsigned)(s[7] - '0');

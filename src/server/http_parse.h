@@ -27,7 +27,8 @@ struct http_header {
 };
 
 struct http_head {
-	const char *method;         /* NUL-terminated token */
+	const char *method;         /* NUL-terminated token; set once read,
+				     * also when the rest is refused */
 	const char *target;         /* NUL-terminated, origin-form ("/...") */
 	size_t target_len;
 	unsigned minor;             /* HTTP/1.minor: 0 or 1 */
