@@ -66,3 +66,31 @@ def test_refused_head_requests_get_no_content(dev):
         assert b"\r\nConnection: close" in head
         assert closed
         assert rest == b"", (req[:40], rest)
+
+
+def test_path_segments_must_decode_to_utf8(dev):
+    """A path parameter is text that handlers put in JSON (the answer, the
+    audit record), which must be UTF-8 (RFC 8259 8.1, RFC 3629).  A
+    segment that decodes to anything else (a stray byte, an overlong
+    form, a surrogate) names nothing the daemon can hold, and is refused
+    400 before routing.  The kill switch answered such an agent 500 and
+    logged "out of memory"."""
+    for path in (b"/v1/agents/%C0%AE/revoke", b"/v1/agents/%ff%fe/revoke",
+                 b"/v1/agents/%ED%A0%80/revoke"):
+        body = b'{"reason":"x"}'
+        got, _ = exchange(dev.port, b"POST %s HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                          % (path, len(body), body))
+        assert status_of(got) == 400, (path, got)
+        assert b"bad request path" in got
+    got, _ = exchange(dev.port, b"GET /v1/tasks/%C0%AE HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+    assert status_of(got) == 400, got
+    # text that is UTF-8 still reaches the handler
+    body = b'{"reason":"x"}'
+    got, _ = exchange(dev.port, b"POST /v1/agents/%s/revoke HTTP/1.1\r\n"
+                      b"Host: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                      % (b"%C3%A9", len(body), body))
+    assert status_of(got) in (200, 403), got
