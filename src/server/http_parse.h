@@ -49,6 +49,13 @@ struct http_head {
  * rather than when the slow-head limit runs out. */
 size_t http_head_length(const char *p, size_t n);
 
+/* The same, for a head that arrives a piece at a time: *scan is 0 for a
+ * new head, and kept between calls on the same input that grows (p[0..n)
+ * is the same bytes each time, n larger or equal), so that what has been
+ * read is not read again: a head trickled in a line at a time costs its
+ * length, not its length times the number of pieces. */
+size_t http_head_length_more(const char *p, size_t n, size_t *scan);
+
 /* Parse a whole head in place: buf[0..n) as measured by
  * http_head_length(); NULs are written into buf, and h points into it.
  * Returns 0, or the status to answer with: 400 malformed, 414 a target
