@@ -336,7 +336,9 @@ int http_pct_decode(struct arena *a, const char *p, size_t n,
 
 /* Split a raw absolute path into decoded segments ("/a/b%20c" -> "a",
  * "b c").  Refuses: no leading '/', bad escapes, NUL, encoded '/', "."
- * or ".." segments, more than HTTP_MAX_SEGMENTS or HTTP_MAX_PATH bytes. */
+ * or ".." segments, a segment that does not decode to UTF-8 (RFC 3629),
+ * more than HTTP_MAX_SEGMENTS or HTTP_MAX_PATH bytes.  The raw path is
+ * ASCII (the request line allows nothing else). */
 int http_path_split(struct arena *a, const char *p, size_t n,
     struct str *segs, size_t max_segs, size_t *n_segs);
 

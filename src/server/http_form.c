@@ -86,6 +86,11 @@ http_path_split_opt(struct arena *a, const char *p, size_t n,
 			return r;
 		if (str_eq_c(seg, ".") || str_eq_c(seg, ".."))
 			return MANDATE_EPARSE;
+		/* a segment is text that handlers put in JSON: UTF-8 (RFC
+		 * 3629).  The target itself is ASCII, so only a segment
+		 * that had escapes (it got shorter) needs looking at. */
+		if (seg.n != j - i && utf8_invalid_at(seg.p, seg.n) != seg.n)
+			return MANDATE_EPARSE;
 		segs[count++] = seg;
 		i = j + 1;
 	}

@@ -115,6 +115,8 @@ struct conn {
 	bool rdhup;                     /* the peer has shut down its side */
 	char *buf;                      /* read buffer: buf[rd..wr) unread */
 	size_t cap, rd, wr;
+	size_t scanned;                 /* of the head at rd, read already
+					 * (http_head_length_more) */
 	struct http_request_int *ri;    /* the request being served */
 	struct http_head head;
 	uint64_t body_left;
@@ -730,9 +732,11 @@ on_head(struct conn *c)
 	if (c->begun == 0 && c->rd < c->wr)
 		c->begun = c->w->now;
 	while (c->wr - c->rd >= 2 && c->buf[c->rd] == '\r' &&
-	    c->buf[c->rd + 1] == '\n')
+	    c->buf[c->rd + 1] == '\n') {
 		c->rd += 2;
-	hl = http_head_length(c->buf + c->rd, c->wr - c->rd);
+		c->scanned = 0;
+	}
+	hl = http_head_length_more(c->buf + c->rd, c->wr - c->rd, &c->scanned);
 	if (hl == 0 && !(c->rd == 0 && c->wr == c->cap))
 		return 0;
 	if ((ri = http_req_new(srv, c, sizeof(*ri))) == NULL) {
@@ -745,7 +749,10 @@ on_head(struct conn *c)
 	if (hl == 0) {
 		/* the buffer is full and the head goes on: past its request
 		 * line, the header fields are too large; within it, the
-		 * target is too long (RFC 9112 3: 414) */
+		 * target is too long (RFC 9112 3: 414).  An answer to HEAD
+		 * has no content (RFC 9110 9.3.2), refused or not. */
+		c->is_head = c->wr - c->rd >= 5 &&
+		    memcmp(c->buf + c->rd, "HEAD ", 5) == 0;
 		http_req_ids(ri, NULL, NULL, c->remote);
 		refuse(c, memchr(c->buf + c->rd, '\n', c->wr - c->rd) != NULL ?
 		    431 : 414);
@@ -757,6 +764,7 @@ on_head(struct conn *c)
 	}
 	memcpy(copy, c->buf + c->rd, hl);
 	c->rd += hl;
+	c->scanned = 0;
 	st = http_head_parse(copy, hl, &c->head);
 	http_req_ids(ri, c->head.method, st == 0 ?
 	    http_head_get(&c->head, "X-Request-ID") : NULL, c->remote);
@@ -766,11 +774,12 @@ on_head(struct conn *c)
 			*qm = '\0';
 		ri->req.path = str_c(c->head.target);
 	}
+	c->is_head = c->head.method != NULL &&
+	    strcmp(c->head.method, "HEAD") == 0;
 	if (st != 0) {
 		refuse(c, st);
 		return 1;
 	}
-	c->is_head = strcmp(c->head.method, "HEAD") == 0;
 	c->close_after = !c->head.keep_alive;
 	if ((c->head.has_length && c->head.length > srv->cfg.max_body)) {
 		refuse(c, 413);

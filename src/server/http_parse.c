@@ -104,11 +104,20 @@ is_field_char(unsigned char c)
 size_t
 http_head_length(const char *p, size_t n)
 {
+	size_t scan = 0;
+
+	return http_head_length_more(p, n, &scan);
+}
+
+size_t
+http_head_length_more(const char *p, size_t n, size_t *scan)
+{
 	const char *e;
+	/* p[0..i) is known: whole lines that neither end the head nor are
+	 * malformed, then part of a line with no CR or LF in it */
+	size_t i = *scan <= n ? *scan : 0;
 
-	size_t i = 0;
-
-	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+	if (i == 0 && n >= 2 && p[0] == '\r' && p[1] == '\n')
 		return 2;       /* a head that is only the empty line */
 	while ((e = memchr(p + i, '\n', n - i)) != NULL) {
 		size_t k = (size_t)(e - p);
@@ -128,6 +137,9 @@ http_head_length(const char *p, size_t n)
 	/* a CR followed by anything but LF in what has come so far */
 	if (n - i >= 2 && (e = memchr(p + i, '\r', n - i - 1)) != NULL)
 		return (size_t)(e - p) + 2;
+	/* all but the last byte is known now (it may be a CR whose LF is
+	 * still to come) */
+	*scan = n > i ? n - 1 : i;
 	return 0;
 }
 
@@ -205,6 +217,9 @@ request_line(char **p, char *end, struct http_head *h)
 	if (s == m || s >= end || *s != ' ')
 		return 400;
 	*s++ = '\0';
+	/* known from here on, whatever is refused next: an answer to HEAD
+	 * carries no content, refused or not (RFC 9110 9.3.2) */
+	h->method = m;
 	t = s;
 	/* visible ASCII but for what a URI never holds unencoded (RFC 3986
 	 * 2.2, 2.3): a fragment (#) is not sent in a request target (RFC
@@ -226,7 +241,6 @@ request_line(char **p, char *end, struct http_head *h)
 		return 400;     /* origin-form only: no proxy, no "*" */
 	if (tl > MAX_TARGET)
 		return 414;
-	h->method = m;
 	h->target = t;
 	h->target_len = tl;
 	h->minor = (unsigned)(s[7] - '0');

@@ -27,7 +27,8 @@ struct http_header {
 };
 
 struct http_head {
-	const char *method;         /* NUL-terminated token */
+	const char *method;         /* NUL-terminated token; set once read,
+				     * also when the rest is refused */
 	const char *target;         /* NUL-terminated, origin-form ("/...") */
 	size_t target_len;
 	unsigned minor;             /* HTTP/1.minor: 0 or 1 */
@@ -47,6 +48,13 @@ struct http_head {
  * http_head_parse() then refuses (400): the client is answered at once
  * rather than when the slow-head limit runs out. */
 size_t http_head_length(const char *p, size_t n);
+
+/* The same, for a head that arrives a piece at a time: *scan is 0 for a
+ * new head, and kept between calls on the same input that grows (p[0..n)
+ * is the same bytes each time, n larger or equal), so that what has been
+ * read is not read again: a head trickled in a line at a time costs its
+ * length, not its length times the number of pieces. */
+size_t http_head_length_more(const char *p, size_t n, size_t *scan);
 
 /* Parse a whole head in place: buf[0..n) as measured by
  * http_head_length(); NULs are written into buf, and h points into it.

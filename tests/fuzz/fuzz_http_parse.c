@@ -3,7 +3,8 @@
  * parsers (src/server/http_parse.h).
  *
  * The input is what a connection would carry: the head that
- * http_head_length() measures is parsed from a copy of exactly its size
+ * http_head_length() measures (the same when measured in pieces with
+ * http_head_length_more(), as the engine does) is parsed from a copy of exactly its size
  * and, when taken, must keep the parser's promises (a token method, an
  * origin-form target, token names, trimmed values with no line breaks or
  * controls, one framing, every string inside the buffer); the rest, or
@@ -194,6 +195,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (hl > 0 && in[hl - 1] != '\n' && !(hl >= 2 &&
 	    in[hl - 2] == '\r')))
 		abort();
+	/* measured as it arrives, in pieces whose sizes come from the
+	 * input, resuming each time: at each step what a measure from the
+	 * start gives (a malformed head may end at another point when it
+	 * comes in pieces, as it does in the engine) */
+	{
+		size_t scan = 0, k = 0, got = 0;
+
+		while (got == 0 && k < size) {
+			k += 1 + (size_t)(unsigned char)in[k] % 7;
+			if (k > size)
+				k = size;
+			got = http_head_length_more(in, k, &scan);
+			if (got != http_head_length(in, k))
+				abort();
+		}
+	}
 	/* a head cut at a bare CR is refused */
 	if (hl >= 2 && in[hl - 2] == '\r' && in[hl - 1] != '\n') {
 		char *cut = malloc(hl);

@@ -115,6 +115,25 @@ test_head_length(void **state)
 		 * (the empty line of its own excepted) */
 		for (size_t k = 0; cases[i].want > 2 && k < cases[i].want; k++)
 			assert_int_equal(http_head_length(b, k), 0);
+		/* a byte at a time, or three, resuming where the last call
+		 * stopped: at each step what a measure from the start gives,
+		 * and for these the same end */
+		for (size_t step = 1; step <= 3; step += 2) {
+			size_t scan = 0, k = 0, at = 0;
+
+			for (k = 0; k <= cases[i].n; k += step) {
+				at = http_head_length_more(b, k, &scan);
+				assert_int_equal(at, http_head_length(b, k));
+				if (at != 0)
+					break;
+			}
+			if (at == 0)
+				at = http_head_length_more(b, cases[i].n,
+				    &scan);
+			if (at != cases[i].want)
+				fail_msg("case %zu in pieces of %zu: %zu, want "
+				    "%zu", i, step, at, cases[i].want);
+		}
 		free(b);
 	}
 }

@@ -1383,6 +1383,14 @@ test_path_split(void **state)
 		{ "/./a", MANDATE_EPARSE, "" },
 		{ "/a/..", MANDATE_EPARSE, "" },
 		{ "/a/%2e%2e", MANDATE_EPARSE, "" },
+		/* a segment is UTF-8 text once decoded (RFC 3629): no
+		 * stray, overlong or surrogate sequences */
+		{ "/a/%C3%A9t%C3%A9", 0, "a|\xc3\xa9t\xc3\xa9" },
+		{ "/a/%ff", MANDATE_EPARSE, "" },
+		{ "/a/%C0%AE", MANDATE_EPARSE, "" },
+		{ "/a/%C3", MANDATE_EPARSE, "" },
+		{ "/a/%ED%A0%80", MANDATE_EPARSE, "" },
+		{ "/a/%F4%90%80%80", MANDATE_EPARSE, "" },
 	};
 	struct str segs[HTTP_MAX_SEGMENTS];
 	char dump[256];
