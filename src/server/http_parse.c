@@ -204,6 +204,43 @@ codings(const char *s, unsigned *chunked)
 	return 0;
 }
 
+/*
+ * A target in absolute-form (RFC 9112 3.2.2: a server MUST accept it),
+ * http or https in any case: the origin-form it stands for, in place, or
+ * NULL when it is not one.  The authority must be a host as a Host field
+ * holds it (host_ok: a reg-name or IPv4 address, or an IP-literal in
+ * brackets, with an optional port), not empty, and with no userinfo (RFC
+ * 9110 4.2.4: a recipient treats it as an error); it is
+ * otherwise ignored, as the Host field is (the server answers for one
+ * origin, its configuration's).  The path starts at the first '/', '?'
+ * or the end after the authority: an empty one is "/", written over the
+ * authority's last byte.  *tl is updated.
+ */
+static char *
+absolute_form(char *t, size_t *tl)
+{
+	char *a, *e = t + *tl, *q, auth[512];
+
+	if (*tl > 8 && strncasecmp(t, "https://", 8) == 0)
+		a = t + 8;
+	else if (*tl > 7 && strncasecmp(t, "http://", 7) == 0)
+		a = t + 7;
+	else
+		return NULL;
+	for (q = a; q < e && *q != '/' && *q != '?'; q++)
+		;
+	if (q == a || *a == ':' || (size_t)(q - a) >= sizeof(auth))
+		return NULL;         /* no host (or one past any DNS name) */
+	memcpy(auth, a, (size_t)(q - a));
+	auth[q - a] = '\0';
+	if (!host_ok(auth))
+		return NULL;         /* userinfo ('@') among what is refused */
+	if (q == e || *q == '?')
+		*--q = '/';          /* an empty path is "/" */
+	*tl = (size_t)(e - q);
+	return q;
+}
+
 /* The request line; *p advances past its CRLF. */
 static unsigned
 request_line(char **p, char *end, struct http_head *h)
@@ -237,8 +274,8 @@ request_line(char **p, char *end, struct http_head *h)
 		return 400;
 	if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
 		return 505;
-	if (t[0] != '/')
-		return 400;     /* origin-form only: no proxy, no "*" */
+	if (t[0] != '/' && (t = absolute_form(t, &tl)) == NULL)
+		return 400;     /* origin- or absolute-form: no "*" */
 	if (tl > MAX_TARGET)
 		return 414;
 	h->target = t;

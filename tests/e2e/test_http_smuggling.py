@@ -94,3 +94,27 @@ def test_path_segments_must_decode_to_utf8(dev):
                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
                       % (b"%C3%A9", len(body), body))
     assert status_of(got) in (200, 403), got
+
+
+def test_absolute_form_targets_are_taken(dev):
+    """RFC 9112 3.2.2: a server MUST accept a request target in absolute-
+    form; it names the same resource as the origin-form of its path, and
+    its authority is used instead of Host (which this server does not use
+    either).  One with userinfo, no host or another scheme stays 400, and
+    so does the asterisk-form outside OPTIONS' server-wide sense."""
+    port = dev.port
+    ok = [
+        b"GET http://127.0.0.1:%d/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % port,
+        b"GET HTTP://localhost/healthz?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET http://[::1]:1/healthz HTTP/1.0\r\n\r\n",
+    ]
+    for req in ok:
+        got, _ = exchange(port, req)
+        assert status_of(got) == 200, (req, got[:200])
+        assert b'"status":"ok"' in got or b"ok" in got, got[:300]
+    got, _ = exchange(port, b"GET http://x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(got) == 404, got[:200]    # the path "/", which no route has
+    for bad in (b"http://u@h/healthz", b"http:///healthz", b"ftp://h/healthz",
+                b"http://h h/healthz", b"http://[::1/healthz"):
+        got, closed = exchange(port, b"GET " + bad + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(got) == 400 and closed, (bad, got[:200])

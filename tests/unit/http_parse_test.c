@@ -200,6 +200,20 @@ test_head_ok(void **state)
 		    KEEP, 0 },
 		{ L("GET / HTTP/1.1\r\nHost: localhost \r\n\r\n"), "GET", "/", 1, 1,
 		    KEEP, 0 },
+		/* absolute-form (RFC 9112 3.2.2): taken as the origin-form
+		 * it names, the authority ignored as Host is */
+		{ L("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), "GET",
+		    "/", 1, 1, KEEP, 0 },
+		{ L("GET HTTPS://example.com:8443/v1/x?y=1 HTTP/1.1\r\n"
+		    "Host: b\r\n\r\n"), "GET", "/v1/x?y=1", 1, 1, KEEP, 0 },
+		{ L("GET http://a HTTP/1.1\r\nHost: a\r\n\r\n"), "GET", "/",
+		    1, 1, KEEP, 0 },
+		{ L("GET http://a.b:1?q=1 HTTP/1.1\r\nHost: a\r\n\r\n"), "GET",
+		    "/?q=1", 1, 1, KEEP, 0 },
+		{ L("GET http://[::1]:80/p HTTP/1.1\r\nHost: a\r\n\r\n"), "GET",
+		    "/p", 1, 1, KEEP, 0 },
+		{ L("GET http://127.0.0.1/%2e HTTP/1.0\r\n\r\n"), "GET",
+		    "/%2e", 0, 0, 0, 0 },
 		/* HTTP/1.0: no Host needed, one allowed; keep-alive asked */
 		{ L("GET /a HTTP/1.0\r\n\r\n"), "GET", "/a", 0, 0, 0, 0 },
 		{ L("GET /a HTTP/1.0\r\nHost: a\r\n\r\n"), "GET", "/a", 0, 1,
@@ -410,7 +424,16 @@ test_head_refused(void **state)
 		{ L("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 		{ L("GET a HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 		{ L("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
-		{ L("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		/* absolute-form: http(s), a host, no userinfo */
+		{ L("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http:// HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http://:80/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http://[::g]/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET http:/a HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+		{ L("GET httpx://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 		{ L("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"), 400 },
 		{ L("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 		{ L("GET /  HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
