@@ -874,6 +874,19 @@ http_req_ids(struct http_request_int *ri, const char *method,
 		memcpy(ri->remote, remote, strlen(remote) + 1);
 }
 
+/* Does any route take this method (HEAD where one takes GET)?  Asked
+ * only when no route matched. */
+static bool
+method_known(const struct http_server *srv, const char *method,
+    int is_head)
+{
+	for (size_t i = 0; i < srv->n_routes; i++)
+		if (strcmp(srv->routes[i].method, method) == 0 ||
+		    (is_head && strcmp(srv->routes[i].method, "GET") == 0))
+			return true;
+	return false;
+}
+
 static int
 route_match(const struct route *rt, const struct str *segs, size_t n_segs)
 {
@@ -943,6 +956,13 @@ http_req_dispatch(struct http_request_int *ri, const char *url,
 		}
 	}
 	if (found == NULL) {
+		if (!method_known(srv, req->method, is_head)) {
+			/* a method no route has (RFC 9110 9.1: 501, where
+			 * 405 is for a known one the target does not take) */
+			http_respond_error(req, 501, "not_implemented",
+			    "this server implements no such method");
+			return;
+		}
 		if (allow_len > 0) {
 			http_response_header(req, "Allow", allow);
 			http_respond_error(req, 405, "method_not_allowed",

@@ -255,8 +255,11 @@ def test_limits_and_methods(dev):
     big = b'{"agent":"' + b"a" * (2 << 20) + b'"}'
     r = requests.post(dev.url + "/v1/tasks", data=big, headers=JSON, timeout=10)
     assert r.status_code == 413
-    r = requests.delete(dev.url + "/v1/tasks/" + "0" * 32, timeout=5)
+    r = requests.post(dev.url + "/v1/tasks/" + "0" * 32, timeout=5)
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    # a method the daemon has nowhere: not implemented (RFC 9110 9.1)
+    r = requests.delete(dev.url + "/v1/tasks/" + "0" * 32, timeout=5)
+    assert r.status_code == 501 and r.json()["error"] == "not_implemented"
     r = requests.post(dev.url + "/v1/agents/a%00b/revoke", timeout=5)
     assert r.status_code == 400
 

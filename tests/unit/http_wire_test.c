@@ -464,13 +464,17 @@ test_refused_heads(void **state)
 		{ "GET /hello HTTP/1.1\nHost: x\n\n", 400 },  /* LF alone */
 		{ "GET /hello HTTP/1.1\r\n\r\n", 400 },        /* no Host */
 		{ "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
-		{ "GET http://x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET http://u@x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
 		{ "GET /hello HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n",
 		  417 },
 		{ "GET /he\x01llo HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
 		{ "GET /a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
 		{ "GET /hello?q=%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
-		{ "PUT /hello HTTP/1.1\r\nHost: x\r\n\r\n", 405 },
+		{ "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+		  "\r\n", 405 },
+		/* a method no route has: not implemented (RFC 9110 9.1) */
+		{ "PUT /hello HTTP/1.1\r\nHost: x\r\n\r\n", 501 },
+		{ "get /hello HTTP/1.1\r\nHost: x\r\n\r\n", 501 },
 		{ "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404 },
 	};
 	struct resp r;
@@ -491,6 +495,9 @@ test_refused_heads(void **state)
 		else
 			assert_false(closed);
 	}
+	/* absolute-form (RFC 9112 3.2.2): the same resource as its path */
+	assert_int_equal(ONE_SHOT(port, "GET http://x/hello HTTP/1.1\r\n"
+	    "Host: x\r\n\r\n", &closed, &r), 200);
 	/* a head past server.connection_memory: 431 */
 	big = malloc(8192);
 	assert_non_null(big);
