@@ -167,6 +167,12 @@ for (const which of ['root', 'path']) {
 			assert.ok(meta.dpop_signing_alg_values_supported.includes('ES256'));
 			assert.deepEqual(meta.authorization_details_types_supported,
 			    ['mandate_task']);
+			// no client authentication at the token and revocation
+			// endpoints; an absent revocation list would mean
+			// client_secret_basic (RFC 8414 2)
+			assert.deepEqual(meta.token_endpoint_auth_methods_supported, ['none']);
+			assert.deepEqual(meta.revocation_endpoint_auth_methods_supported,
+			    ['none']);
 		});
 
 		check('Bearer token exchange, the token checked against the JWKS',
