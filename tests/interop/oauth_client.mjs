@@ -322,6 +322,18 @@ for (const which of ['root', 'path']) {
 			assert.equal(e.status, 401);
 			assert.deepEqual(e.cause, [{ scheme: 'bearer',
 			    parameters: { realm: 'mandate' } }]);
+
+			// introspection with the library's client_secret_basic, a
+			// method Mandate does not take: the same challenge, without
+			// an error code ("attempted using an unsupported
+			// authentication method", RFC 6750 3.1): no token was
+			// presented, so none was invalid
+			const basic = await discover(d, client.ClientSecretBasic('s3cret'));
+			e = await refusal(client.tokenIntrospection(basic, 'x'));
+			assert.ok(e instanceof client.WWWAuthenticateChallengeError, String(e));
+			assert.equal(e.status, 401);
+			assert.deepEqual(e.cause, [{ scheme: 'bearer',
+			    parameters: { realm: 'mandate' } }]);
 		});
 	});
 }
