@@ -301,6 +301,28 @@ for (const which of ['root', 'path']) {
 			assert.equal(e.status, 400);
 			assert.equal(e.error, 'invalid_request');
 
+			// client authentication, which the token endpoint does not
+			// take (token_endpoint_auth_methods_supported is none):
+			// invalid_client, not a token for a client that believes it
+			// authenticated (RFC 6749 5.2); in the Authorization header a
+			// 401 with a challenge of the client's scheme
+			const basic = await discover(d, client.ClientSecretBasic('s3cret'));
+			e = await refusal(client.genericGrantRequest(basic, EXCHANGE,
+			    exchangeParams(await d.iss.svid(), task.id)));
+			assert.ok(e instanceof client.WWWAuthenticateChallengeError, String(e));
+			assert.equal(e.status, 401);
+			assert.deepEqual(e.cause, [{ scheme: 'basic',
+			    parameters: { realm: 'mandate' } }]);
+			assert.equal((await e.response.json()).error, 'invalid_client');
+			for (const auth of [client.ClientSecretPost('s3cret'),
+			    client.PrivateKeyJwt((await jose.generateKeyPair('ES256')).privateKey)]) {
+				e = await refusal(client.genericGrantRequest(await discover(d, auth),
+				    EXCHANGE, exchangeParams(await d.iss.svid(), task.id)));
+				assert.ok(e instanceof client.ResponseBodyError, String(e));
+				assert.equal(e.status, 400);
+				assert.equal(e.error, 'invalid_client');
+			}
+
 			// an ended task: invalid_grant
 			await d.endTask(task.id);
 			e = await refusal(client.genericGrantRequest(config, EXCHANGE,
@@ -328,7 +350,6 @@ for (const which of ['root', 'path']) {
 			// an error code ("attempted using an unsupported
 			// authentication method", RFC 6750 3.1): no token was
 			// presented, so none was invalid
-			const basic = await discover(d, client.ClientSecretBasic('s3cret'));
 			e = await refusal(client.tokenIntrospection(basic, 'x'));
 			assert.ok(e instanceof client.WWWAuthenticateChallengeError, String(e));
 			assert.equal(e.status, 401);
