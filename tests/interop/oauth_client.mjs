@@ -40,7 +40,6 @@ const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const TT_AT = 'urn:ietf:params:oauth:token-type:access_token';
 
-
 /* The client's view of a daemon: RFC 8414 discovery, no client
  * authentication at the token and revocation endpoints (the metadata's
  * token_endpoint_auth_methods_supported is ["none"]: the subject token
