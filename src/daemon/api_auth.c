@@ -91,8 +91,15 @@ api_authenticate(struct daemon *d, struct http_request *req,
 		const char *tok;
 		bool issuer_ok = false;
 
-		if (strncasecmp(authz, "Bearer ", 7) != 0)
-			return fail(d, req, true, "not a Bearer credential");
+		/* another scheme (Basic: a client secret) is no token at
+		 * all: RFC 6750 3.1 asks for the challenge without an error
+		 * code when a client "attempted using an unsupported
+		 * authentication method"; the log says what came */
+		if (strncasecmp(authz, "Bearer ", 7) != 0) {
+			daemon_log(d, DLOG_WARN, "request %s: authentication "
+			    "failed: not a Bearer credential", req->request_id);
+			return fail(d, req, false, NULL);
+		}
 		for (tok = authz + 7; *tok == ' '; tok++)
 			;
 		if (d->idv == NULL || identity_verify_jwt(d->idv, tok,

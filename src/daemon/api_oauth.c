@@ -137,15 +137,71 @@ audit_refusal(struct daemon *d, struct http_request *req, const char *error,
  * counted (mandate_tokens_total{result="refused"}) and answered 400,
  * like the refusals sts_exchange makes. */
 static void
-token_refuse(struct daemon *d, struct http_request *req, const char *error,
-    const char *desc, const char *what, const char *why)
+token_refuse_status(struct daemon *d, struct http_request *req,
+    unsigned status, const char *error, const char *desc, const char *what,
+    const char *why)
 {
 	daemon_log(d, DLOG_INFO, "request %s: token refused: %s (%s: %s)",
 	    req->request_id, error, what, why);
 	audit_refusal(d, req, error, what, why);
 	count_token(d, "refused");
 	no_store(req);
-	http_respond_error(req, 400, error, desc);
+	http_respond_error(req, status, error, desc);
+}
+
+static void
+token_refuse(struct daemon *d, struct http_request *req, const char *error,
+    const char *desc, const char *what, const char *why)
+{
+	token_refuse_status(d, req, 400, error, desc, what, why);
+}
+
+/*
+ * Client authentication, which the token endpoint does not take
+ * (token_endpoint_auth_methods_supported: none; the subject token
+ * authenticates the agent): 1 after refusing it, 0 when none was sent.
+ * Ignoring it would issue a token to a client that believes it
+ * authenticated.  RFC 6749 5.2: invalid_client, for an "unsupported
+ * authentication method"; one sent in the Authorization header gets a
+ * 401 whose WWW-Authenticate names the scheme the client used (Basic
+ * unless it sent a well-formed other one).  client_secret and
+ * client_assertion in the body (client_secret_post, private_key_jwt)
+ * get a 400.
+ */
+static int
+refuse_client_auth(struct daemon *d, struct http_request *req,
+    const struct http_form *form)
+{
+	static const char desc[] = "this endpoint takes no client "
+	    "authentication: the subject_token authenticates the client";
+	const char *authz = http_request_header(req, "Authorization");
+
+	if (authz != NULL) {
+		char challenge[64];
+		size_t n = strcspn(authz, " ");
+		const char *scheme = "Basic";
+
+		/* an RFC 9110 token, short enough to echo */
+		if (n > 0 && n <= 32 && strspn(authz, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~") >= n)
+			scheme = authz;
+		else
+			n = 5;
+		snprintf(challenge, sizeof challenge, "%.*s realm=\"mandate\"",
+		    (int)n, scheme);
+		http_response_header(req, "WWW-Authenticate", challenge);
+		token_refuse_status(d, req, 401, "invalid_client", desc,
+		    "request", "client authentication in the Authorization "
+		    "header");
+		return 1;
+	}
+	if (http_form_count(form, "client_secret") > 0 ||
+	    http_form_count(form, "client_assertion") > 0) {
+		token_refuse(d, req, "invalid_client", desc, "request",
+		    "client authentication in the body");
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -286,6 +342,8 @@ h_token(struct http_request *req, void *arg)
 		    "DPoP header", "dpop", "DPoP header repeated");
 		return;
 	}
+	if (refuse_client_auth(d, req, &form))
+		return;
 	memset(&er, 0, sizeof(er));
 	er.grant_type = grant;
 	er.subject_token_type = http_form_get(&form, "subject_token_type");

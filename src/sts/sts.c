@@ -1350,8 +1350,15 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 			json_array_append_new(algs,
 			    json_string(jose_alg_name((enum jose_alg)al)));
 	/* client authentication: none (the subject token authenticates
-	 * the agent); tls_client_auth is not implemented, so not said */
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s]}",
+	 * the agent); tls_client_auth is not implemented, so not said.
+	 * The revocation endpoint takes no client authentication either
+	 * (holding the token is enough), and says so: RFC 8414 2 reads a
+	 * missing revocation_endpoint_auth_methods_supported as
+	 * client_secret_basic.  Introspection takes a Bearer token or an
+	 * mTLS caller as configured in api_auth (docs/api.md), which
+	 * this module does not know: not said, which RFC 8414 2 reads as
+	 * "determined by other means". */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:o,s:[s],s:[s],s:[s]}",
 	    "issuer", iss,
 	    "token_endpoint", buf[0],
 	    "introspection_endpoint", buf[1],
@@ -1360,7 +1367,8 @@ sts_metadata_json(struct sts *sts, struct arena *a, struct str *out)
 	    "grant_types_supported", STS_GRANT_TOKEN_EXCHANGE,
 	    "dpop_signing_alg_values_supported", algs,
 	    "authorization_details_types_supported", STS_AUTHZ_TYPE,
-	    "token_endpoint_auth_methods_supported", "none");
+	    "token_endpoint_auth_methods_supported", "none",
+	    "revocation_endpoint_auth_methods_supported", "none");
 	if (o == NULL)
 		return MANDATE_ENOMEM;
 	r = dump(o, a, out);

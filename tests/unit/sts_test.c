@@ -1397,6 +1397,11 @@ test_metadata(void **state)
 	    "token_endpoint_auth_methods_supported")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
 	    "token_endpoint_auth_methods_supported"), 0)), "none");
+	/* RFC 8414 2: absent, it would mean client_secret_basic */
+	assert_int_equal(json_array_size(json_object_get(b,
+	    "revocation_endpoint_auth_methods_supported")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b,
+	    "revocation_endpoint_auth_methods_supported"), 0)), "none");
 	json_decref(b);
 }
 
