@@ -7,7 +7,8 @@ and "[  FAILED  ] N test(s)" lines, pytest's "N passed in Xs" line, or a
 "N passed, M failed" line (the
 conformance runner, the fuzz corpus replays, the differential test, the
 interop test).  A test whose output has no count counts as one case,
-failed unless it exited 0; a skipped one (exit 77) counts nothing.  Extra "N passed, M failed" counts can be given as files with -x.
+failed unless it exited 0; a skipped one (exit 77) counts nothing.
+Extra "N passed, M failed" counts can be given as files with -x.
 Prints one line per test and ends with "N passed, M failed".
 """
 import json
