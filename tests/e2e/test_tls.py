@@ -286,7 +286,7 @@ STRICT_CASES = [
     ("no coding", b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
      b"Transfer-Encoding: ,\r\n\r\n", 400),
     ("control in target", b"GET /health\x01z HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    ("absolute form", b"GET http://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("absolute form with userinfo", b"GET http://u@x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("HTTP/2.0", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     ("Expect", b"GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417),
 ]
