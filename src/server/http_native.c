@@ -1479,7 +1479,18 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 	return MANDATE_OK;
 }
 
-/* The server's credentials, and the protocol versions: TLS 1.2 and 1.3. */
+/* What a handshake may negotiate: TLS 1.3 and 1.2; in TLS 1.2 only
+ * ECDHE key exchange (forward secrecy; RFC 9325 4.1 and RFC 10015 retire
+ * static RSA and finite-field DH) and AEAD ciphers (RFC 9325 4.2: no CBC,
+ * no SHA-1 MAC).  NORMAL alone offers TLS_RSA_*, TLS_DHE_RSA_* and
+ * *_CBC_SHA1.  TLS 1.3's suites are all AEAD with ephemeral keys. */
+#define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:" \
+	"-MAC-ALL:+AEAD"
+
+/* The server's credentials, and what a handshake may negotiate
+ * (TLS_PRIORITY). */
 static int
 tls_setup(struct native *nat)
 {
@@ -1489,8 +1500,7 @@ tls_setup(struct native *nat)
 	if ((r = creds_new(srv, srv->cert_pem, srv->key_pem, srv->ca_pem,
 	    &nat->creds)) != MANDATE_OK)
 		return r;
-	if ((r = gnutls_priority_init(&nat->prio,
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL)) !=
+	if ((r = gnutls_priority_init(&nat->prio, TLS_PRIORITY, NULL)) !=
 	    GNUTLS_E_SUCCESS) {
 		nat->prio = NULL;
 		snprintf(srv->error, sizeof(srv->error), "TLS: %s",

@@ -716,3 +716,66 @@ def test_cli_over_mtls(tls_daemon, pki):
     # a certificate without its key: said before anything is sent
     r = run(MANDATE_CACERT=str(pki.server_ca), MANDATE_CERT=pki.orch[0], MANDATE_KEY=None)
     assert r.returncode == 1 and "go together" in r.stderr, r.stderr
+
+
+def handshake(port, pki, ciphers, tls12=True):
+    """A handshake offering only the OpenSSL cipher list ciphers (TLS 1.2
+    unless tls12 is false): the suite negotiated, or None when refused."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+    ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                return s.cipher()[0]
+    except (ssl.SSLError, ConnectionError):
+        return None
+
+
+def test_tls12_offers_only_forward_secret_aead_suites(start_daemon, pki):
+    """TLS 1.2 is negotiated only with ECDHE and an AEAD cipher: static RSA
+    key transport (no forward secrecy, RFC 9325 4.1; deprecated by RFC
+    10015), finite-field DHE (RFC 10015) and CBC with HMAC-SHA1 (RFC 9325
+    4.2) are refused, with an ECDSA and with an RSA server certificate.
+    (GnuTLS's NORMAL offered all three.)"""
+    import shutil
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    assert handshake(d.port, pki, "ECDHE-ECDSA-AES128-GCM-SHA256") == \
+        "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert handshake(d.port, pki, "ECDHE-ECDSA-CHACHA20-POLY1305") is not None
+    for refused in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA"):
+        assert handshake(d.port, pki, refused) is None, refused
+    assert handshake(d.port, pki, "DEFAULT", tls12=False) is not None   # 1.3
+    assert d.stop() == 0, d.log_text()
+
+    # an RSA server certificate: static RSA and DHE would be possible
+    key = rsa.generate_private_key(65537, 2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name("rsa server"))
+            .issuer_name(pki.srv_ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(SERVER_SAN), False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           False)
+            .sign(pki.srv_ca_key, hashes.SHA256()))
+    write_pair(pki.dir, "server", key, cert)
+    shutil.rmtree(pki.dir / "data", ignore_errors=True)
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    assert handshake(d.port, pki, "ECDHE-RSA-AES256-GCM-SHA384") == \
+        "ECDHE-RSA-AES256-GCM-SHA384"
+    for refused in ("AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+                    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-SHA",
+                    "ECDHE-RSA-AES128-SHA"):
+        assert handshake(d.port, pki, refused) is None, refused
