@@ -1487,7 +1487,7 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 #define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
 	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
 	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:" \
-	"-MAC-ALL:+AEAD"
+	"-MAC-ALL:+AEAD:%PROFILE_MEDIUM"
 
 /* The server's credentials, and what a handshake may negotiate
  * (TLS_PRIORITY). */

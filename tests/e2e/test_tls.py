@@ -779,3 +779,92 @@ def test_tls12_offers_only_forward_secret_aead_suites(start_daemon, pki):
                     "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-SHA",
                     "ECDHE-RSA-AES128-SHA"):
         assert handshake(d.port, pki, refused) is None, refused
+
+
+def create_raw(port, pki, chain, key):
+    """POST /v1/tasks with the client chain (leaf first) and key, from a
+    client that would present even a weak certificate (OpenSSL's security
+    level 0): the status, or None when the handshake fails."""
+    import socket
+    import ssl
+    c, k = pki.dir / "raw-client.crt", pki.dir / "raw-client.key"
+    c.write_bytes(b"".join(pem_cert(x) for x in chain))
+    k.write_bytes(pem_key(key))
+    k.chmod(0o600)
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.load_cert_chain(str(c), str(k))
+    body = json.dumps({"agent": AGENT, "objective": "triage",
+                       "intents": [{"action": "read_ticket"}]}).encode()
+    req = (b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(req)
+                got = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    got += b
+    except (ssl.SSLError, ConnectionError):
+        return None
+    return int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else None
+
+
+def test_mtls_weak_keys_and_signatures_are_refused(tls_daemon, pki):
+    """A client chain with an RSA key under 2048 bits (leaf or intermediate)
+    or a SHA-1 signature is under 112 bits of security (NIST SP 800-57,
+    RFC 9325 4.5): it does not verify (403), though its SPIFFE ID is
+    listed.  GnuTLS's default profile (80 bits) took RSA-1024."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    td_ca = x509.load_pem_x509_certificate((pki.dir / "acme-ca.pem").read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def inter(key):
+        return (x509.CertificateBuilder().subject_name(_name("acme intermediate"))
+                .issuer_name(td_ca.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                .add_extension(_ku(True), True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                    key.public_key()), False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    pki.td_key.public_key()), False)
+                .sign(pki.td_key, hashes.SHA256()))
+
+    def leaf(key, ca_key, ca_cert, digest=hashes.SHA256()):
+        return (x509.CertificateBuilder().subject_name(_name("leaf"))
+                .issuer_name(ca_cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+                .add_extension(_ku(False), True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               False)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.UniformResourceIdentifier(ORCH)]), False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    ca_key.public_key()), False)
+                .sign(ca_key, digest))
+
+    rsa2048 = rsa.generate_private_key(65537, 2048)
+    rsa1024 = rsa.generate_private_key(65537, 1024)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    assert create_raw(tls_daemon.port, pki, [leaf(rsa2048, pki.td_key, td_ca)],
+                      rsa2048) == 201
+    assert create_raw(tls_daemon.port, pki, [leaf(rsa1024, pki.td_key, td_ca)],
+                      rsa1024) == 403
+    weak_ca = inter(rsa1024)
+    assert create_raw(tls_daemon.port, pki, [leaf(ec_key, rsa1024, weak_ca), weak_ca],
+                      ec_key) == 403
+    strong_ca = inter(rsa2048)
+    assert create_raw(tls_daemon.port, pki, [leaf(ec_key, rsa2048, strong_ca), strong_ca],
+                      ec_key) == 201
+    # SHA-1: refused by GnuTLS's defaults already; kept so that it stays so
+    assert create_raw(tls_daemon.port, pki,
+                      [leaf(ec_key, pki.td_key, td_ca, hashes.SHA1())], ec_key) == 403
