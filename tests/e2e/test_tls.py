@@ -868,3 +868,67 @@ def test_mtls_weak_keys_and_signatures_are_refused(tls_daemon, pki):
     # SHA-1: refused by GnuTLS's defaults already; kept so that it stays so
     assert create_raw(tls_daemon.port, pki,
                       [leaf(ec_key, pki.td_key, td_ca, hashes.SHA1())], ec_key) == 403
+
+
+def test_client_ca_removed_at_sighup_ends_trust_on_open_connections(start_daemon, pki):
+    """SIGHUP with a client_ca_file that no longer holds a client's CA: the
+    chain is verified again, against the new bundle, at the next request of
+    a connection opened before; it gets 403 there as on a new connection.
+    (Dropping a CA is how a compromised one is revoked; a keep-alive
+    connection must not keep its trust for as long as it stays busy.)  A
+    chain that still verifies is not troubled."""
+    import signal
+    import socket
+    import ssl
+    import time
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    body = json.dumps({"agent": AGENT, "objective": "triage",
+                       "intents": [{"action": "read_ticket"}]}).encode()
+    req = (b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    def status(s):
+        s.sendall(req)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        head, rest = got.split(b"\r\n\r\n", 1)
+        n = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(rest) < n:
+            rest += s.recv(4096)
+        return int(head.split(b" ", 2)[1])
+
+    def open_conn(cert):
+        ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+        ctx.load_cert_chain(*cert)
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def hup_and_wait(count):
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while d.log_text().count("certificate reloaded") < count:
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+
+    kept, forged = open_conn(pki.orch), open_conn(pki.forged)
+    assert status(kept) == 201
+    assert status(forged) == 401      # verifies at TLS, not as an SVID
+    # the same bundle again: both connections go on as before
+    hup_and_wait(1)
+    assert status(kept) == 201
+    assert status(forged) == 401
+    # acme.test's CA is dropped from client_ca_file; the other CA stays
+    bundle = (pki.dir / "clients-ca.pem").read_bytes()
+    acme = (pki.dir / "acme-ca.pem").read_bytes()
+    (pki.dir / "clients-ca.pem").write_bytes(bundle.replace(acme, b""))
+    hup_and_wait(2)
+    assert status(kept) == 403, "trust kept across the reload"
+    assert status(forged) == 401      # its CA is still in the bundle
+    with open_conn(pki.orch) as s:
+        assert status(s) == 403
+    kept.close()
+    forged.close()
