@@ -932,3 +932,15 @@ def test_client_ca_removed_at_sighup_ends_trust_on_open_connections(start_daemon
         assert status(s) == 403
     kept.close()
     forged.close()
+
+
+def test_authorization_header_takes_precedence_over_the_certificate(tls_daemon, pki):
+    """docs/api.md: a request with an Authorization header is judged by it
+    alone; the listed client certificate of its connection does not rescue
+    a bad token or another scheme (fail closed, no mixing of the two)."""
+    for authz in ("Bearer abc.def.ghi", "Basic YTpi", "Bearer "):
+        r = requests.post(tls_daemon.https + "/v1/tasks", verify=str(pki.server_ca),
+                          cert=pki.orch, timeout=5, headers={"Authorization": authz},
+                          json={"agent": AGENT, "objective": "triage",
+                                "intents": [{"action": "read_ticket"}]})
+        assert r.status_code == 401, (authz, r.text)
