@@ -701,8 +701,9 @@ peer_gen_now(struct native *nat)
 }
 
 /* TLS: the client's chain, copied into the request's arena for its
- * handler.  1 when there is none or it verified at the handshake, 0 when
- * it did not (403). */
+ * handler.  1 when there is none or it verified at the handshake (and
+ * again against the client CA bundle of the last reload, when there has
+ * been one since), 0 when it did not (403). */
 static int
 peer_certs(struct conn *c)
 {
