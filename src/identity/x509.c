@@ -280,6 +280,11 @@ identity_verify_x509(struct identity_verifier *v,
 	 * upstream authority), hence PARTIAL_CHAIN */
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT |
 	    X509_V_FLAG_PARTIAL_CHAIN);
+	/* 112 bits at least (NIST SP 800-57): no RSA key under 2048 bits,
+	 * no SHA-1 signature, anywhere in the chain.  Without it OpenSSL
+	 * checks no key size at all.  The TLS layer's %PROFILE_MEDIUM
+	 * (http_native.c) is the same bar. */
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(ctx), 2);
 	if (X509_verify_cert(ctx) != 1) {
 		id_log(v, IDENTITY_LOG_DEBUG, "issuer %s: chain: %s",
 		    is->cfg->name, X509_verify_cert_error_string(

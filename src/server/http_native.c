@@ -107,6 +107,8 @@ struct conn {
 	struct tls_creds *creds;        /* the session's, one reference */
 	int peer_ok;                    /* TLS: 1 no chain or one that
 					 * verifies, 0 one that does not */
+	unsigned peer_gen;              /* the credentials generation
+					 * peer_ok was decided with */
 	struct conn *prev, *next;       /* the worker's connections */
 	struct conn *ready_next;        /* released, adopt or dead lists */
 	/* the again list has its own link: a connection on it may be held
@@ -167,8 +169,9 @@ struct native {
 	pthread_mutex_t ip_lock;
 	struct ip_count *ips;
 	size_t n_ips, cap_ips;
-	pthread_mutex_t creds_lock;     /* creds, the pointer */
+	pthread_mutex_t creds_lock;     /* creds, the pointer, and gen */
 	struct tls_creds *creds;        /* NULL: plain HTTP */
+	unsigned creds_gen;             /* one more at each reload */
 	gnutls_priority_t prio;
 };
 
@@ -181,17 +184,61 @@ creds_put(struct tls_creds *t)
 	}
 }
 
-/* The server's credentials now, with a reference for the caller. */
+/* The server's credentials now, with a reference for the caller, and
+ * their generation (gen may be NULL). */
 static struct tls_creds *
-creds_get(struct native *nat)
+creds_get(struct native *nat, unsigned *gen)
 {
 	struct tls_creds *t;
 
 	pthread_mutex_lock(&nat->creds_lock);
 	if ((t = nat->creds) != NULL)
 		atomic_fetch_add(&t->refs, 1);
+	if (gen != NULL)
+		*gen = nat->creds_gen;
 	pthread_mutex_unlock(&nat->creds_lock);
 	return t;
+}
+
+/* The verification profile of client chains, here and in TLS_PRIORITY
+ * (%PROFILE_MEDIUM): 112 bits. */
+#define TLS_VERIFY_PROFILE GNUTLS_PROFILE_MEDIUM
+
+/* 1 when the client chain list[0..n) verifies against the client CA
+ * bundle of t, as the handshake verified it (purpose clientAuth, the
+ * profile, the time now); 0 otherwise. */
+static int
+chain_verifies(struct tls_creds *t, const gnutls_datum_t *list,
+    unsigned int n)
+{
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0 };
+	gnutls_x509_crt_t crts[MAX_PEER_CERTS];
+	gnutls_x509_trust_list_t tl = NULL;
+	unsigned int n_crts = 0, status = 1;
+	int ok = 0;
+
+	if (n == 0 || n > MAX_PEER_CERTS)
+		return 0;
+	gnutls_certificate_get_trust_list(t->cred, &tl);
+	if (tl == NULL)
+		return 0;
+	for (; n_crts < n; n_crts++) {
+		if (gnutls_x509_crt_init(&crts[n_crts]) != GNUTLS_E_SUCCESS)
+			goto out;
+		if (gnutls_x509_crt_import(crts[n_crts], &list[n_crts],
+		    GNUTLS_X509_FMT_DER) != GNUTLS_E_SUCCESS) {
+			n_crts++;
+			goto out;
+		}
+	}
+	ok = gnutls_x509_trust_list_verify_crt2(tl, crts, n, &purpose, 1,
+	    GNUTLS_PROFILE_TO_VFLAGS(TLS_VERIFY_PROFILE), &status, NULL) ==
+	    GNUTLS_E_SUCCESS && status == 0;
+out:
+	while (n_crts > 0)
+		gnutls_x509_crt_deinit(crts[--n_crts]);
+	return ok;
 }
 
 static void conn_run(struct conn *c);
@@ -642,9 +689,21 @@ refuse(struct conn *c, unsigned status)
 		conn_close(c);
 }
 
+static unsigned
+peer_gen_now(struct native *nat)
+{
+	unsigned gen;
+
+	pthread_mutex_lock(&nat->creds_lock);
+	gen = nat->creds_gen;
+	pthread_mutex_unlock(&nat->creds_lock);
+	return gen;
+}
+
 /* TLS: the client's chain, copied into the request's arena for its
- * handler.  1 when there is none or it verified at the handshake, 0 when
- * it did not (403). */
+ * handler.  1 when there is none or it verified at the handshake (and
+ * again against the client CA bundle of the last reload, when there has
+ * been one since), 0 when it did not (403). */
 static int
 peer_certs(struct conn *c)
 {
@@ -661,6 +720,17 @@ peer_certs(struct conn *c)
 	list = gnutls_certificate_get_peers(c->tls, &n);
 	if (list == NULL || n == 0)
 		return 1;
+	if (c->peer_gen != peer_gen_now(c->w->nat)) {
+		/* the client CA bundle was reloaded since the chain was
+		 * verified: it is trusted only if the new one trusts it (a
+		 * CA dropped at SIGHUP is a CA revoked, for connections
+		 * already open too); a refusal is final */
+		struct tls_creds *t = creds_get(c->w->nat, &c->peer_gen);
+		c->peer_ok = t != NULL && chain_verifies(t, list, n);
+		creds_put(t);
+		if (!c->peer_ok)
+			return 0;
+	}
 	if ((certs = arena_calloc(&ri->arena, n, sizeof(*certs))) == NULL)
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {
@@ -1114,7 +1184,7 @@ tls_begin(struct native *nat, struct conn *c)
 		req = GNUTLS_CERT_REQUIRE;
 	else if (nat->srv->cfg.client_auth == HTTP_CLIENT_AUTH_OPTIONAL)
 		req = GNUTLS_CERT_REQUEST;
-	if ((c->creds = creds_get(nat)) == NULL ||
+	if ((c->creds = creds_get(nat, &c->peer_gen)) == NULL ||
 	    gnutls_priority_set(c->tls, nat->prio) != GNUTLS_E_SUCCESS ||
 	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE,
 	    c->creds->cred) != GNUTLS_E_SUCCESS)
@@ -1479,7 +1549,18 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 	return MANDATE_OK;
 }
 
-/* The server's credentials, and the protocol versions: TLS 1.2 and 1.3. */
+/* What a handshake may negotiate: TLS 1.3 and 1.2; in TLS 1.2 only
+ * ECDHE key exchange (forward secrecy; RFC 9325 4.1 and RFC 10015 retire
+ * static RSA and finite-field DH) and AEAD ciphers (RFC 9325 4.2: no CBC,
+ * no SHA-1 MAC).  NORMAL alone offers TLS_RSA_*, TLS_DHE_RSA_* and
+ * *_CBC_SHA1.  TLS 1.3's suites are all AEAD with ephemeral keys. */
+#define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:" \
+	"-MAC-ALL:+AEAD:%PROFILE_MEDIUM"       /* TLS_VERIFY_PROFILE */
+
+/* The server's credentials, and what a handshake may negotiate
+ * (TLS_PRIORITY). */
 static int
 tls_setup(struct native *nat)
 {
@@ -1489,8 +1570,7 @@ tls_setup(struct native *nat)
 	if ((r = creds_new(srv, srv->cert_pem, srv->key_pem, srv->ca_pem,
 	    &nat->creds)) != MANDATE_OK)
 		return r;
-	if ((r = gnutls_priority_init(&nat->prio,
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL)) !=
+	if ((r = gnutls_priority_init(&nat->prio, TLS_PRIORITY, NULL)) !=
 	    GNUTLS_E_SUCCESS) {
 		nat->prio = NULL;
 		snprintf(srv->error, sizeof(srv->error), "TLS: %s",
@@ -1515,6 +1595,7 @@ native_tls_reload(struct http_server *srv, const char *cert_pem,
 	pthread_mutex_lock(&nat->creds_lock);
 	old = nat->creds;
 	nat->creds = t;
+	nat->creds_gen++;       /* open connections verify their chain again */
 	pthread_mutex_unlock(&nat->creds_lock);
 	creds_put(old);     /* freed with the last connection that uses it */
 	return MANDATE_OK;
@@ -1531,7 +1612,7 @@ native_tls_leaf(struct http_server *srv, char sha256_hex[65],
 
 	sha256_hex[0] = '\0';
 	*not_after = 0;
-	if (nat == NULL || (t = creds_get(nat)) == NULL)
+	if (nat == NULL || (t = creds_get(nat, NULL)) == NULL)
 		return MANDATE_EINVAL;
 	if ((r = creds_leaf(t, sha256_hex, &not_before, not_after)) !=
 	    MANDATE_OK) {

@@ -716,3 +716,231 @@ def test_cli_over_mtls(tls_daemon, pki):
     # a certificate without its key: said before anything is sent
     r = run(MANDATE_CACERT=str(pki.server_ca), MANDATE_CERT=pki.orch[0], MANDATE_KEY=None)
     assert r.returncode == 1 and "go together" in r.stderr, r.stderr
+
+
+def handshake(port, pki, ciphers, tls12=True):
+    """A handshake offering only the OpenSSL cipher list ciphers (TLS 1.2
+    unless tls12 is false): the suite negotiated, or None when refused."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+    ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                return s.cipher()[0]
+    except (ssl.SSLError, ConnectionError):
+        return None
+
+
+def test_tls12_offers_only_forward_secret_aead_suites(start_daemon, pki):
+    """TLS 1.2 is negotiated only with ECDHE and an AEAD cipher: static RSA
+    key transport (no forward secrecy, RFC 9325 4.1; deprecated by RFC
+    10015), finite-field DHE (RFC 10015) and CBC with HMAC-SHA1 (RFC 9325
+    4.2) are refused, with an ECDSA and with an RSA server certificate.
+    (GnuTLS's NORMAL offered all three.)"""
+    import shutil
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    assert handshake(d.port, pki, "ECDHE-ECDSA-AES128-GCM-SHA256") == \
+        "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert handshake(d.port, pki, "ECDHE-ECDSA-CHACHA20-POLY1305") is not None
+    for refused in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA"):
+        assert handshake(d.port, pki, refused) is None, refused
+    assert handshake(d.port, pki, "DEFAULT", tls12=False) is not None   # 1.3
+    assert d.stop() == 0, d.log_text()
+
+    # an RSA server certificate: static RSA and DHE would be possible
+    key = rsa.generate_private_key(65537, 2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name("rsa server"))
+            .issuer_name(pki.srv_ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(SERVER_SAN), False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           False)
+            .sign(pki.srv_ca_key, hashes.SHA256()))
+    write_pair(pki.dir, "server", key, cert)
+    shutil.rmtree(pki.dir / "data", ignore_errors=True)
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    assert handshake(d.port, pki, "ECDHE-RSA-AES256-GCM-SHA384") == \
+        "ECDHE-RSA-AES256-GCM-SHA384"
+    for refused in ("AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+                    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-SHA",
+                    "ECDHE-RSA-AES128-SHA"):
+        assert handshake(d.port, pki, refused) is None, refused
+
+
+def create_raw(port, pki, chain, key):
+    """POST /v1/tasks with the client chain (leaf first) and key, from a
+    client that would present even a weak certificate (OpenSSL's security
+    level 0): the status, or None when the handshake fails."""
+    import socket
+    import ssl
+    c, k = pki.dir / "raw-client.crt", pki.dir / "raw-client.key"
+    c.write_bytes(b"".join(pem_cert(x) for x in chain))
+    k.write_bytes(pem_key(key))
+    k.chmod(0o600)
+    ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.load_cert_chain(str(c), str(k))
+    body = json.dumps({"agent": AGENT, "objective": "triage",
+                       "intents": [{"action": "read_ticket"}]}).encode()
+    req = (b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(req)
+                got = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    got += b
+    except (ssl.SSLError, ConnectionError):
+        return None
+    return int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else None
+
+
+def test_mtls_weak_keys_and_signatures_are_refused(tls_daemon, pki):
+    """A client chain with an RSA key under 2048 bits (leaf or intermediate)
+    or a SHA-1 signature is under 112 bits of security (NIST SP 800-57,
+    RFC 9325 4.5): it does not verify (403), though its SPIFFE ID is
+    listed.  GnuTLS's default profile (80 bits) took RSA-1024."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    td_ca = x509.load_pem_x509_certificate((pki.dir / "acme-ca.pem").read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def inter(key):
+        return (x509.CertificateBuilder().subject_name(_name("acme intermediate"))
+                .issuer_name(td_ca.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                .add_extension(_ku(True), True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                    key.public_key()), False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    pki.td_key.public_key()), False)
+                .sign(pki.td_key, hashes.SHA256()))
+
+    def leaf(key, ca_key, ca_cert, digest=hashes.SHA256()):
+        return (x509.CertificateBuilder().subject_name(_name("leaf"))
+                .issuer_name(ca_cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+                .add_extension(_ku(False), True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               False)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.UniformResourceIdentifier(ORCH)]), False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    ca_key.public_key()), False)
+                .sign(ca_key, digest))
+
+    rsa2048 = rsa.generate_private_key(65537, 2048)
+    rsa1024 = rsa.generate_private_key(65537, 1024)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    assert create_raw(tls_daemon.port, pki, [leaf(rsa2048, pki.td_key, td_ca)],
+                      rsa2048) == 201
+    assert create_raw(tls_daemon.port, pki, [leaf(rsa1024, pki.td_key, td_ca)],
+                      rsa1024) == 403
+    weak_ca = inter(rsa1024)
+    assert create_raw(tls_daemon.port, pki, [leaf(ec_key, rsa1024, weak_ca), weak_ca],
+                      ec_key) == 403
+    strong_ca = inter(rsa2048)
+    assert create_raw(tls_daemon.port, pki, [leaf(ec_key, rsa2048, strong_ca), strong_ca],
+                      ec_key) == 201
+    # SHA-1: refused by GnuTLS's defaults already; kept so that it stays so
+    assert create_raw(tls_daemon.port, pki,
+                      [leaf(ec_key, pki.td_key, td_ca, hashes.SHA1())], ec_key) == 403
+
+
+def test_client_ca_removed_at_sighup_ends_trust_on_open_connections(start_daemon, pki):
+    """SIGHUP with a client_ca_file that no longer holds a client's CA: the
+    chain is verified again, against the new bundle, at the next request of
+    a connection opened before; it gets 403 there as on a new connection.
+    (Dropping a CA is how a compromised one is revoked; a keep-alive
+    connection must not keep its trust for as long as it stays busy.)  A
+    chain that still verifies is not troubled."""
+    import signal
+    import socket
+    import ssl
+    import time
+    d = start_daemon(CONFIG % ("optional", ORCH), ready=False)
+    d.https = "https://127.0.0.1:%d" % d.port
+    wait_tls_ready(d, pki)
+    d.was_ready = True
+    body = json.dumps({"agent": AGENT, "objective": "triage",
+                       "intents": [{"action": "read_ticket"}]}).encode()
+    req = (b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    def status(s):
+        s.sendall(req)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        head, rest = got.split(b"\r\n\r\n", 1)
+        n = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(rest) < n:
+            rest += s.recv(4096)
+        return int(head.split(b" ", 2)[1])
+
+    def open_conn(cert):
+        ctx = ssl.create_default_context(cafile=str(pki.server_ca))
+        ctx.load_cert_chain(*cert)
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def hup_and_wait(count):
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while d.log_text().count("certificate reloaded") < count:
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+
+    kept, forged = open_conn(pki.orch), open_conn(pki.forged)
+    assert status(kept) == 201
+    assert status(forged) == 401      # verifies at TLS, not as an SVID
+    # the same bundle again: both connections go on as before
+    hup_and_wait(1)
+    assert status(kept) == 201
+    assert status(forged) == 401
+    # acme.test's CA is dropped from client_ca_file; the other CA stays
+    bundle = (pki.dir / "clients-ca.pem").read_bytes()
+    acme = (pki.dir / "acme-ca.pem").read_bytes()
+    (pki.dir / "clients-ca.pem").write_bytes(bundle.replace(acme, b""))
+    hup_and_wait(2)
+    assert status(kept) == 403, "trust kept across the reload"
+    assert status(forged) == 401      # its CA is still in the bundle
+    with open_conn(pki.orch) as s:
+        assert status(s) == 403
+    kept.close()
+    forged.close()
+
+
+def test_authorization_header_takes_precedence_over_the_certificate(tls_daemon, pki):
+    """docs/api.md: a request with an Authorization header is judged by it
+    alone; the listed client certificate of its connection does not rescue
+    a bad token or another scheme (fail closed, no mixing of the two)."""
+    for authz in ("Bearer abc.def.ghi", "Basic YTpi", "Bearer "):
+        r = requests.post(tls_daemon.https + "/v1/tasks", verify=str(pki.server_ca),
+                          cert=pki.orch, timeout=5, headers={"Authorization": authz},
+                          json={"agent": AGENT, "objective": "triage",
+                                "intents": [{"action": "read_ticket"}]})
+        assert r.status_code == 401, (authz, r.text)

@@ -1171,6 +1171,7 @@ struct cert_opts {
 	const char *ku;             /* keyUsage text */
 	const char *eku;            /* extendedKeyUsage text; NULL: none */
 	long days_from, days_to;    /* validity, relative to NOW */
+	bool sha1;                  /* signed with SHA-1, not SHA-256 */
 };
 
 static EVP_PKEY *
@@ -1235,7 +1236,7 @@ make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
 		add_ext(x, issuer ? issuer : x, NID_subject_alt_name, san);
 	}
 	assert_true(X509_sign(x, issuer_key ? issuer_key : key,
-	    EVP_sha256()) > 0);
+	    o->sha1 ? EVP_sha1() : EVP_sha256()) > 0);
 	return x;
 }
 
@@ -1367,6 +1368,28 @@ test_x509(void **state)
 			fail_msg("%s: why=%s", bad[i].name,
 			    identity_reason_str(why));
 		assert_int_equal(p.subject.n, 0);
+	}
+	/* weak: an RSA key of 1024 bits, a SHA-1 signature (under 112
+	 * bits, NIST SP 800-57) */
+	{
+		EVP_PKEY *rsa1024 = EVP_RSA_gen(1024);
+		struct cert_opts so = lo;
+
+		assert_non_null(rsa1024);
+		leaf = make_cert(rsa1024, ca, ca_k, "leaf", &lo);
+		ch[0] = der_of(f, leaf);
+		X509_free(leaf);
+		assert_int_equal(identity_verify_x509(v, ch, 1, NOW, &f->a,
+		    &p, &why), MANDATE_EINVAL);
+		assert_int_equal(why, IDENTITY_R_X509_CHAIN);
+		so.sha1 = true;
+		leaf = make_cert(leaf_k, ca, ca_k, "leaf", &so);
+		ch[0] = der_of(f, leaf);
+		X509_free(leaf);
+		assert_int_equal(identity_verify_x509(v, ch, 1, NOW, &f->a,
+		    &p, &why), MANDATE_EINVAL);
+		assert_int_equal(why, IDENTITY_R_X509_CHAIN);
+		EVP_PKEY_free(rsa1024);
 	}
 	/* signed by an untrusted CA */
 	leaf = make_cert(leaf_k, other, other_k, "leaf", &lo);
