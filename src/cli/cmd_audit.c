@@ -338,6 +338,30 @@ check_tables(struct vstate *v)
 	return 0;
 }
 
+/* The file itself first: records read from a damaged database prove
+ * nothing (a page SQLite cannot read may hold records that the pass over
+ * the others never reaches, and an index may disagree with its table),
+ * so the log of a file that fails SQLite's own integrity check does not
+ * verify (status 2), whatever the records say. */
+static int
+check_integrity(struct vstate *v)
+{
+	char why[512];
+	int r;
+
+	r = store_integrity_check(v->s, why, sizeof(why));
+	if (r == MANDATE_EINVAL)
+		return fail("the database file is damaged (SQLite's integrity "
+		    "check: %s): the log cannot be verified; restore the file "
+		    "from a backup and verify that", why);
+	if (r != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: checking the database file: "
+		    "%s (%s)\n", mandate_strerror(r), why);
+		return 1;
+	}
+	return 0;
+}
+
 /* The first and last record id of leaves [lo, hi). */
 static void
 id_range(const struct vstate *v, uint64_t lo, uint64_t hi, int64_t *a,
@@ -643,7 +667,8 @@ audit_verify(const struct audit_opts *o)
 		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
 		goto out;
 	}
-	if ((rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
+	if ((rc = check_integrity(&v)) != 0 ||
+	    (rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
 		goto out;
 	rc = 1;
 	if ((r = merkle_mem_build(v.leaves, v.n, &v.tree)) != MANDATE_OK ||
