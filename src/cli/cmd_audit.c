@@ -119,6 +119,17 @@ open_db(const struct audit_opts *o, char *path, size_t cap,
 		    path);
 		return MANDATE_EIO;
 	}
+	/* An empty file is not an empty log: the daemon's first start
+	 * writes the schema before anything else, and a database in WAL
+	 * mode always has its first page, so a file of 0 bytes was cut
+	 * short (or replaced).  Opening it would also write a new schema
+	 * into the file under examination. */
+	if (st.st_size == 0) {
+		fprintf(stderr, "mandate audit: %s: the database file is empty "
+		    "(0 bytes): it was truncated or replaced, and holds no "
+		    "log to verify\n", path);
+		return MANDATE_EINVAL;
+	}
 	memset(&so, 0, sizeof(so));
 	so.pool_size = 1;
 	so.log = store_log_stderr;
@@ -656,8 +667,11 @@ audit_verify(const struct audit_opts *o)
 		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
 		    o->data_dir);
 	/* the database first: without it the key does not matter */
-	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
+	if ((r = open_db(o, db, sizeof(db), &v.s)) != MANDATE_OK) {
+		if (r == MANDATE_EINVAL)  /* a file that cannot hold a log */
+			rc = AUDIT_EXIT_BAD;
 		goto out;
+	}
 	if (o->key == NULL || o->key == o->key_buf)
 		fprintf(stderr, "mandate audit: note: the audit key comes from "
 		    "beside the database (%s); whoever can rewrite the log can "

@@ -145,6 +145,16 @@ def test_verify_fails_on_a_page_sqlite_cannot_read(logged, table):
     assert "verified:" not in r.stdout
 
 
+def test_verify_on_an_empty_database_file(logged):
+    """A file cut to 0 bytes is not an empty log, and verify must not
+    write a new schema into the file it examines."""
+    os.truncate(db_path(logged), 0)
+    r = verify(logged)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "the database file is empty (0 bytes)" in r.stderr
+    assert os.path.getsize(db_path(logged)) == 0
+
+
 @pytest.mark.parametrize("cut", [50, 4096, "half", "last"])
 def test_verify_on_a_truncated_database_file(logged, cut):
     """Cut short: verify says SQLite's finding and exits non-zero (1: the
