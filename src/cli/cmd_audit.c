@@ -331,12 +331,19 @@ out:
  * today (check_records), but such a table would take the next edit of
  * any type without a word. */
 static int
-check_tables(struct vstate *v)
+check_tables(struct vstate *v, bool present_only)
 {
 	const char *table = NULL, *why = NULL;
 	int r;
 
 	r = store_audit_tables_check(v->s, &table, &why);
+	if (r == MANDATE_EINVAL && table != NULL &&
+	    strcmp(why, "is missing") == 0)
+		return fail("table %s is missing: the database holds no "
+		    "complete audit log (it was dropped, or this is not the "
+		    "daemon's database)", table);
+	if (r == MANDATE_EINVAL && table != NULL && present_only)
+		return 0;     /* named after the records (check_records) */
 	if (r == MANDATE_EINVAL && table != NULL)
 		return fail("table %s %s: it was rebuilt outside the daemon "
 		    "(its columns take values of any type, which the audit "
@@ -682,7 +689,9 @@ audit_verify(const struct audit_opts *o)
 		goto out;
 	}
 	if ((rc = check_integrity(&v)) != 0 ||
-	    (rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
+	    (rc = check_tables(&v, true)) != 0 ||
+	    (rc = check_records(&v)) != 0 ||
+	    (rc = check_tables(&v, false)) != 0)
 		goto out;
 	rc = 1;
 	if ((r = merkle_mem_build(v.leaves, v.n, &v.tree)) != MANDATE_OK ||

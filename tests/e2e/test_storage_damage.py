@@ -169,6 +169,18 @@ def test_verify_on_a_truncated_database_file(logged, cut):
     assert "verified:" not in r.stdout
 
 
+@pytest.mark.parametrize("table", ["audit_events", "audit_leaves",
+                                   "audit_checkpoints"])
+def test_verify_names_a_missing_audit_table(logged, table):
+    db = sqlite3.connect(db_path(logged))
+    db.execute("DROP TABLE " + table)
+    db.commit()
+    db.close()
+    r = verify(logged)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "table %s is missing" % table in r.stdout, r.stdout + r.stderr
+
+
 # --- the daemon on a damaged file -----------------------------------------
 
 @pytest.mark.parametrize("cut", [0.5, "header"])
