@@ -228,3 +228,45 @@ def test_full_disk_denies_and_recovers(logged):
         assert d.stop() == 0, d.log_text()
     r = verify(logged)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- key files --------------------------------------------------------------
+
+def test_a_lost_audit_key_is_not_replaced_silently(logged):
+    """The audit key file gone while the log has signed checkpoints (a
+    damaged disk, a restore that left it out): the daemon used to make a
+    new key and go on, with only a warning that the last checkpoint was
+    signed by another key.  It must refuse and name the file; a key put
+    in its place on purpose is still taken (test_audit_log.py)."""
+    key = str(logged / "data" / "audit" / "checkpoint-key.pem")
+    os.rename(key, key + ".saved")
+    log = refused(start(logged, ready=False))
+    assert ("the audit key %s is missing, but the log already has signed "
+            "checkpoints" % key) in log, log
+    assert not os.path.exists(key)          # no new key was made
+    os.rename(key + ".saved", key)          # restored: starts, verifies
+    d = start(logged)
+    assert evaluate(d) is True
+    assert d.stop() == 0, d.log_text()
+    r = verify(logged)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "directory",
+                                    "dangling-symlink", "mode-0644"])
+def test_a_damaged_audit_key_refuses_the_start(logged, damage):
+    key = str(logged / "data" / "audit" / "checkpoint-key.pem")
+    if damage == "empty":
+        open(key, "w").close()
+    elif damage == "truncated":
+        os.truncate(key, os.path.getsize(key) // 2)
+    elif damage == "directory":
+        os.unlink(key)
+        os.mkdir(key, 0o700)
+    elif damage == "dangling-symlink":
+        os.unlink(key)
+        os.symlink(key + ".gone", key)
+    else:
+        os.chmod(key, 0o644)
+    log = refused(start(logged, ready=False))
+    assert key in log and "not starting" in log, log
