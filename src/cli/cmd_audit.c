@@ -119,6 +119,17 @@ open_db(const struct audit_opts *o, char *path, size_t cap,
 		    path);
 		return MANDATE_EIO;
 	}
+	/* An empty file is not an empty log: the daemon's first start
+	 * writes the schema before anything else, and a database in WAL
+	 * mode always has its first page, so a file of 0 bytes was cut
+	 * short (or replaced).  Opening it would also write a new schema
+	 * into the file under examination. */
+	if (st.st_size == 0) {
+		fprintf(stderr, "mandate audit: %s: the database file is empty "
+		    "(0 bytes): it was truncated or replaced, and holds no "
+		    "log to verify\n", path);
+		return MANDATE_EINVAL;
+	}
 	memset(&so, 0, sizeof(so));
 	so.pool_size = 1;
 	so.log = store_log_stderr;
@@ -320,12 +331,19 @@ out:
  * today (check_records), but such a table would take the next edit of
  * any type without a word. */
 static int
-check_tables(struct vstate *v)
+check_tables(struct vstate *v, bool present_only)
 {
 	const char *table = NULL, *why = NULL;
 	int r;
 
 	r = store_audit_tables_check(v->s, &table, &why);
+	if (r == MANDATE_EINVAL && table != NULL &&
+	    strcmp(why, "is missing") == 0)
+		return fail("table %s is missing: the database holds no "
+		    "complete audit log (it was dropped, or this is not the "
+		    "daemon's database)", table);
+	if (r == MANDATE_EINVAL && table != NULL && present_only)
+		return 0;     /* named after the records (check_records) */
 	if (r == MANDATE_EINVAL && table != NULL)
 		return fail("table %s %s: it was rebuilt outside the daemon "
 		    "(its columns take values of any type, which the audit "
@@ -333,6 +351,30 @@ check_tables(struct vstate *v)
 	if (r != MANDATE_OK) {
 		fprintf(stderr, "mandate audit: reading the schema: %s\n",
 		    mandate_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
+/* The file itself first: records read from a damaged database prove
+ * nothing (a page SQLite cannot read may hold records that the pass over
+ * the others never reaches, and an index may disagree with its table),
+ * so the log of a file that fails SQLite's own integrity check does not
+ * verify (status 2), whatever the records say. */
+static int
+check_integrity(struct vstate *v)
+{
+	char why[512];
+	int r;
+
+	r = store_integrity_check(v->s, why, sizeof(why));
+	if (r == MANDATE_EINVAL)
+		return fail("the database file is damaged (SQLite's integrity "
+		    "check: %s): the log cannot be verified; restore the file "
+		    "from a backup and verify that", why);
+	if (r != MANDATE_OK) {
+		fprintf(stderr, "mandate audit: checking the database file: "
+		    "%s (%s)\n", mandate_strerror(r), why);
 		return 1;
 	}
 	return 0;
@@ -632,8 +674,11 @@ audit_verify(const struct audit_opts *o)
 		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
 		    o->data_dir);
 	/* the database first: without it the key does not matter */
-	if (open_db(o, db, sizeof(db), &v.s) != MANDATE_OK)
+	if ((r = open_db(o, db, sizeof(db), &v.s)) != MANDATE_OK) {
+		if (r == MANDATE_EINVAL)  /* a file that cannot hold a log */
+			rc = AUDIT_EXIT_BAD;
 		goto out;
+	}
 	if (o->key == NULL || o->key == o->key_buf)
 		fprintf(stderr, "mandate audit: note: the audit key comes from "
 		    "beside the database (%s); whoever can rewrite the log can "
@@ -643,7 +688,10 @@ audit_verify(const struct audit_opts *o)
 		    r == MANDATE_EIO ? strerror(errno) : "not a P-256 key");
 		goto out;
 	}
-	if ((rc = check_records(&v)) != 0 || (rc = check_tables(&v)) != 0)
+	if ((rc = check_integrity(&v)) != 0 ||
+	    (rc = check_tables(&v, true)) != 0 ||
+	    (rc = check_records(&v)) != 0 ||
+	    (rc = check_tables(&v, false)) != 0)
 		goto out;
 	rc = 1;
 	if ((r = merkle_mem_build(v.leaves, v.n, &v.tree)) != MANDATE_OK ||

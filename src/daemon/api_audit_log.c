@@ -279,6 +279,46 @@ export_missing(struct daemon *d, struct arena *a,
 		    d->cfg->audit.checkpoint_file, last->tree_size, exported);
 }
 
+/* The audit key is made at the first start, when the log has no
+ * checkpoint yet.  A key file missing later was lost (a damaged disk, a
+ * restore that left it out, a path changed by mistake): making a new
+ * one would go on signing with a key no verifier has, and every
+ * checkpoint before it would stop verifying with the key beside the
+ * database, all with a warning only.  Refused instead; replacing the key
+ * on purpose stays possible (put the new key file in place). */
+static int
+refuse_lost_key(struct daemon *d)
+{
+	struct store_audit_checkpoint last;
+	struct stat sb;
+	struct arena a;
+	int r;
+
+	if (lstat(d->cfg->audit.key_file, &sb) == 0 || errno != ENOENT)
+		return MANDATE_OK;      /* there: read and checked as before */
+	arena_init(&a, 0);
+	r = store_audit_checkpoint_latest(d->store, &a, &last);
+	if (r == MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "the audit key %s is missing, but the "
+		    "log already has signed checkpoints (the latest covers %"
+		    PRId64 " records): the key was lost, and a new one would "
+		    "sign checkpoints no verifier can tie to the old ones. "
+		    "Restore the key file; to start a new audit key on "
+		    "purpose, put a new P-256 key there (PKCS#8 PEM, mode "
+		    "0600) and keep the old public JWK to verify the older "
+		    "checkpoints; not starting", d->cfg->audit.key_file,
+		    last.tree_size);
+		r = MANDATE_EINVAL;
+	} else if (r == MANDATE_ENOTFOUND) {
+		r = MANDATE_OK;         /* the first start: made below */
+	} else {
+		daemon_log(d, DLOG_ERROR, "cannot read the last audit "
+		    "checkpoint: %s", mandate_strerror(r));
+	}
+	arena_free(&a);
+	return r;
+}
+
 int
 daemon_audit_open(struct daemon *d)
 {
@@ -292,6 +332,8 @@ daemon_audit_open(struct daemon *d)
 		return MANDATE_EINTERNAL;
 	d->audit_mu_ok = true;
 	if ((r = audit_tree_cache_new(&d->audit_cache)) != MANDATE_OK)
+		return r;
+	if ((r = refuse_lost_key(d)) != MANDATE_OK)
 		return r;
 	if ((r = audit_key_load_or_create(d->cfg->audit.key_file,
 	    &d->audit_key, err, sizeof(err))) != MANDATE_OK) {

@@ -6,6 +6,7 @@
  * within STORE_MAX_*, sane times and page sizes), so the rules live in one
  * place and a PostgreSQL backend inherits them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -810,6 +811,21 @@ store_audit_tables_check(struct store *s, const char **table,
 	if (s == NULL || table == NULL || why == NULL)
 		return MANDATE_EINVAL;
 	return s->ops->audit_tables_check(s->impl, table, why);
+}
+
+int
+store_integrity_check(struct store *s, char *why, size_t why_size)
+{
+	if (why == NULL || why_size == 0)
+		return MANDATE_EINVAL;
+	why[0] = '\0';
+	if (s == NULL)
+		return MANDATE_EINVAL;
+	if (s->ops->integrity_check == NULL) {
+		snprintf(why, why_size, "this store has no integrity check");
+		return MANDATE_EINTERNAL;
+	}
+	return s->ops->integrity_check(s->impl, why, why_size);
 }
 
 int

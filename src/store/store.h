@@ -396,6 +396,7 @@ struct store_ops {
 	    struct store_audit_checkpoint *out);
 	int (*audit_tables_check)(void *impl, const char **table,
 	    const char **why);
+	int (*integrity_check)(void *impl, char *why, size_t why_size);
 };
 
 /* The SQLite backend: target is a file path (not a symlink).  A new file
@@ -764,5 +765,14 @@ int store_audit_checkpoint_latest(struct store *s, struct arena *a,
  * store. */
 int store_audit_tables_check(struct store *s, const char **table,
     const char **why);
+
+/* Whether the database's own structure is sound (for SQLite, PRAGMA
+ * integrity_check: every page, every b-tree, every index against its
+ * table), for `mandate audit verify`, which must not report a log it read
+ * from a damaged file as verified.  MANDATE_OK when it is; EINVAL when
+ * the database is damaged, with the first problem found in why (always
+ * NUL-terminated, cut to why_size); EIO and others when the check could
+ * not run (why says why).  Reads the whole file: O(size). */
+int store_integrity_check(struct store *s, char *why, size_t why_size);
 
 #endif

@@ -3182,6 +3182,56 @@ out:
 	return r;
 }
 
+/* PRAGMA integrity_check, stopped at its first finding.  A database
+ * damaged enough that the pragma itself fails as corrupt (SQLITE_CORRUPT,
+ * SQLITE_NOTADB) is damaged too: EINVAL, with SQLite's message. */
+static int
+sq_integrity_check(void *impl, char *why, size_t why_size)
+{
+	struct op op;
+	sqlite3_stmt *q = NULL;
+	int r, rc;
+	bool first = true;
+
+	if ((r = op_begin(impl, "integrity_check", &op)) != MANDATE_OK) {
+		snprintf(why, why_size, "no connection: %s",
+		    mandate_strerror(r));
+		return r;
+	}
+	rc = sqlite3_prepare_v2(op.c->db, "PRAGMA integrity_check(1)", -1, &q,
+	    NULL);
+	if (rc == SQLITE_OK) {
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(q, 0);
+			if (!first)
+				continue;
+			first = false;
+			snprintf(why, why_size, "%s", t != NULL ?
+			    (const char *)t : "(no text)");
+		}
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK) {
+		int prim = rc & 0xff;
+		snprintf(why, why_size, "%s", sqlite3_errmsg(op.c->db));
+		r = (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) ?
+		    MANDATE_EINVAL : fail_rc(op.st, op.c->db, rc,
+		    "integrity_check");
+	} else if (first) {
+		snprintf(why, why_size, "integrity_check returned nothing");
+		r = MANDATE_EINTERNAL;
+	} else {
+		r = strcmp(why, "ok") == 0 ? MANDATE_OK : MANDATE_EINVAL;
+	}
+	for (char *p = why; *p != '\0'; p++)   /* one line for a log */
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	sqlite3_finalize(q);
+	op_end(&op);
+	return r;
+}
+
 /* --- agent sessions and decisions ---------------------------------------- */
 
 /* Count one call against the task's budget inside the caller's
@@ -3806,4 +3856,5 @@ const struct store_ops store_sqlite_ops = {
 	.audit_checkpoints = sq_audit_checkpoints,
 	.audit_checkpoint_latest = sq_audit_checkpoint_latest,
 	.audit_tables_check = sq_audit_tables_check,
+	.integrity_check = sq_integrity_check,
 };

@@ -43,7 +43,7 @@ def free_port():
 class Daemon:
     """One running daemon: .url, .proc, .log_text(), .stop()."""
 
-    def __init__(self, workdir, config_text=None):
+    def __init__(self, workdir, config_text=None, preexec_fn=None):
         self.workdir = workdir
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -60,7 +60,8 @@ class Daemon:
             args += ["--listen", "127.0.0.1:%d" % self.port]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, cwd=workdir, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn)
 
     def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + timeout

@@ -755,9 +755,19 @@ def test_checkpoint_every_and_export(start_daemon, tmp_path):
     assert d6.proc.wait(timeout=15) != 0
     assert "does not verify with the audit key" in d6.log_text()
     # a replaced audit key (and a new checkpoint file) still starts: the
-    # old key's checkpoint is checked by its row, and that is said
+    # old key's checkpoint is checked by its row, and that is said.  A key
+    # file that is only missing is a lost key, not a replaced one
+    # (test_storage_damage.py): the new key is put in place on purpose
     restore()
-    os.unlink(os.path.join(keydir, "ck.pem"))
+    from cryptography.hazmat.primitives import serialization
+    new_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    ck = os.path.join(keydir, "ck.pem")
+    os.unlink(ck)
+    fd = os.open(ck, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, new_key)
+    os.close(fd)
     d7 = start_daemon(cfg)
     assert "signed by another audit key" in d7.log_text()
     assert d7.stop() == 0

@@ -1,0 +1,272 @@
+"""Damaged storage, not tampering (test_audit_log.py covers edits made
+with sqlite3): a database file cut short or overwritten with garbage, a
+page SQLite cannot read, an audit table gone, an audit key file lost,
+a file that cannot grow (a full disk).
+
+The rule in every case: the daemon fails closed (it refuses to start and
+names the file, or answers decisions with a deny and says not ready on
+/readyz), and `mandate audit verify` reports the problem with a non-zero
+status; neither crashes, hangs, or passes on a state it cannot read.
+
+Each test makes a small log with a real daemon, stops it (or, for the
+full disk, limits it while it runs), damages one thing, and looks.
+"""
+import os
+import random
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, Daemon
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+  threads: 2
+policies:
+  platform: [@DIR@/policies]
+api_auth:
+  open_on_loopback: true
+logging:
+  level: info
+audit:
+  checkpoint_every: 5
+"""
+
+# every request is permitted: a deny below is the daemon failing closed
+POLICY = "permit(principal, action, resource);\n"
+
+
+def evaluate(d):
+    r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
+        "subject": {"type": "User", "id": "alice"},
+        "action": {"name": "read"},
+        "resource": {"type": "Doc", "id": "d1"}})
+    assert r.status_code == 200, r.text
+    return r.json()["decision"]
+
+
+def verify(tmp_path, *extra):
+    return subprocess.run([BIN, "audit", "verify", "--data-dir",
+                           str(tmp_path / "data")] + list(extra),
+                          capture_output=True, text=True, timeout=60)
+
+
+def start(tmp_path, ready=True, preexec_fn=None):
+    d = Daemon(str(tmp_path), CONFIG, preexec_fn=preexec_fn)
+    if ready:
+        d.wait_ready()
+        d.was_ready = True
+    return d
+
+
+def refused(d, timeout=20):
+    """The daemon exits non-zero without ever being ready; its log."""
+    try:
+        code = d.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        d.stop()
+        raise AssertionError("the daemon did not refuse to start:\n"
+                             + d.log_text())
+    d.log.close()
+    assert code not in (0, None) and code > 0, (code, d.log_text())
+    return d.log_text()
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """A data directory with a log of some 25 records and 5 checkpoints,
+    the daemon stopped.  Yields tmp_path; stops anything still running."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    d = start(tmp_path)
+    try:
+        for _ in range(20):
+            assert evaluate(d) is True
+    finally:
+        assert d.stop() == 0, d.log_text()
+    r = verify(tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    yield tmp_path
+
+
+def db_path(tmp_path):
+    return str(tmp_path / "data" / "mandate.db")
+
+
+def page_of(tmp_path, table):
+    """The first page of a table's b-tree, and the page size."""
+    db = sqlite3.connect("file:%s?mode=ro" % db_path(tmp_path), uri=True)
+    try:
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                          (table,)).fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        db.close()
+    return root, size
+
+
+def overwrite_page(tmp_path, page, page_size, seed):
+    rnd = random.Random(seed)
+    with open(db_path(tmp_path), "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(bytes(rnd.getrandbits(8) for _ in range(page_size)))
+
+
+# --- mandate audit verify on a damaged file -------------------------------
+
+@pytest.mark.parametrize("table", ["tasks_by_expiry", "health",
+                                   "audit_checkpoints"])
+def test_verify_fails_on_a_page_sqlite_cannot_read(logged, table):
+    """A page of garbage in the middle of the file (a disk returning bad
+    data).  Some pages are never read by the pass over the records: the
+    log must not be reported verified from a file SQLite itself calls
+    damaged (PRAGMA integrity_check)."""
+    page, size = page_of(logged, table)
+    overwrite_page(logged, page, size, seed=page)
+    db = sqlite3.connect("file:%s?mode=ro" % db_path(logged), uri=True)
+    try:
+        rows = db.execute("PRAGMA integrity_check").fetchall()
+        assert rows != [("ok",)]
+    except sqlite3.DatabaseError:
+        pass                             # damaged beyond the pragma
+    finally:
+        db.close()
+    r = verify(logged)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "the database file is damaged" in r.stdout, r.stdout + r.stderr
+    assert "verified:" not in r.stdout
+
+
+def test_verify_on_an_empty_database_file(logged):
+    """A file cut to 0 bytes is not an empty log, and verify must not
+    write a new schema into the file it examines."""
+    os.truncate(db_path(logged), 0)
+    r = verify(logged)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "the database file is empty (0 bytes)" in r.stderr
+    assert os.path.getsize(db_path(logged)) == 0
+
+
+@pytest.mark.parametrize("cut", [50, 4096, "half", "last"])
+def test_verify_on_a_truncated_database_file(logged, cut):
+    """Cut short: verify says SQLite's finding and exits non-zero (1: the
+    file cannot be opened as a database; 2: it opens but is damaged)."""
+    size = os.path.getsize(db_path(logged))
+    n = {"half": size // 2, "last": size - 4096}.get(cut, cut)
+    os.truncate(db_path(logged), n)
+    r = verify(logged)
+    assert r.returncode in (1, 2), r.stdout + r.stderr
+    assert "malformed" in r.stderr or "damaged" in r.stdout, \
+        r.stdout + r.stderr
+    assert "verified:" not in r.stdout
+
+
+@pytest.mark.parametrize("table", ["audit_events", "audit_leaves",
+                                   "audit_checkpoints"])
+def test_verify_names_a_missing_audit_table(logged, table):
+    db = sqlite3.connect(db_path(logged))
+    db.execute("DROP TABLE " + table)
+    db.commit()
+    db.close()
+    r = verify(logged)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "table %s is missing" % table in r.stdout, r.stdout + r.stderr
+
+
+# --- the daemon on a damaged file -----------------------------------------
+
+@pytest.mark.parametrize("cut", [0.5, "header"])
+def test_daemon_refuses_a_damaged_database(logged, cut):
+    if cut == "header":
+        with open(db_path(logged), "r+b") as f:
+            f.write(b"\0" * 100)
+    else:
+        os.truncate(db_path(logged), int(os.path.getsize(db_path(logged))
+                                         * cut))
+    log = refused(start(logged, ready=False))
+    assert "cannot open the store %s" % db_path(logged) in log, log
+
+
+def test_full_disk_denies_and_recovers(logged):
+    """A file that cannot grow (RLIMIT_FSIZE, with SIGXFSZ ignored so that
+    the write fails with EFBIG as on a full disk): decisions are denies,
+    /readyz says not ready, and once the limit is lifted the daemon is
+    ready again and the log verifies."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    d = start(logged, preexec_fn=limit)
+    try:
+        data = str(logged / "data")
+        biggest = max(os.path.getsize(os.path.join(data, f))
+                      for f in os.listdir(data)
+                      if os.path.isfile(os.path.join(data, f)))
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE,
+                         (biggest + 40000, resource.RLIM_INFINITY))
+        decisions = [evaluate(d) for _ in range(300)]
+        assert False in decisions, "the file never reached its limit"
+        first = decisions.index(False)
+        assert all(x is False for x in decisions[first:]), decisions
+        r = requests.get(d.url + "/readyz", timeout=5)
+        assert r.status_code == 503 and "audit_log" in r.json()["failing"]
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        deadline = time.monotonic() + 10
+        while requests.get(d.url + "/readyz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.1)
+        assert evaluate(d) is True
+        assert "fail closed" in d.log_text()
+    finally:
+        assert d.stop() == 0, d.log_text()
+    r = verify(logged)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- key files --------------------------------------------------------------
+
+def test_a_lost_audit_key_is_not_replaced_silently(logged):
+    """The audit key file gone while the log has signed checkpoints (a
+    damaged disk, a restore that left it out): the daemon used to make a
+    new key and go on, with only a warning that the last checkpoint was
+    signed by another key.  It must refuse and name the file; a key put
+    in its place on purpose is still taken (test_audit_log.py)."""
+    key = str(logged / "data" / "audit" / "checkpoint-key.pem")
+    os.rename(key, key + ".saved")
+    log = refused(start(logged, ready=False))
+    assert ("the audit key %s is missing, but the log already has signed "
+            "checkpoints" % key) in log, log
+    assert not os.path.exists(key)          # no new key was made
+    os.rename(key + ".saved", key)          # restored: starts, verifies
+    d = start(logged)
+    assert evaluate(d) is True
+    assert d.stop() == 0, d.log_text()
+    r = verify(logged)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "directory",
+                                    "dangling-symlink", "mode-0644"])
+def test_a_damaged_audit_key_refuses_the_start(logged, damage):
+    key = str(logged / "data" / "audit" / "checkpoint-key.pem")
+    if damage == "empty":
+        open(key, "w").close()
+    elif damage == "truncated":
+        os.truncate(key, os.path.getsize(key) // 2)
+    elif damage == "directory":
+        os.unlink(key)
+        os.mkdir(key, 0o700)
+    elif damage == "dangling-symlink":
+        os.unlink(key)
+        os.symlink(key + ".gone", key)
+    else:
+        os.chmod(key, 0o644)
+    log = refused(start(logged, ready=False))
+    assert key in log and "not starting" in log, log
