@@ -63,10 +63,13 @@ static const char audit_usage[] =
     "                     audit.key_file (the .jwk beside it); with\n"
     "                     audit.checkpoint_file, that file is checked too\n"
     "  --data-dir DIR     the daemon's data_dir (default ./mandate-data):\n"
-    "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk\n"
+    "                     DIR/mandate.db and DIR/audit/checkpoint-key.jwk,\n"
+    "                     and DIR/audit/checkpoints.jsonl (the default\n"
+    "                     audit.checkpoint_file) checked when it exists\n"
     "                     (not with --db or --config, which name them)\n"
     "  --db FILE          the database file, instead of --data-dir; the key\n"
-    "                     defaults to audit/checkpoint-key.jwk beside it\n"
+    "                     and the checkpoint file default to audit/ beside\n"
+    "                     it\n"
     "  --key FILE         verify: the audit public key (JWK, or the PEM\n"
     "                     key); default DIR/audit/checkpoint-key.jwk.  Pass\n"
     "                     a copy kept out of the daemon's reach.\n"
@@ -654,10 +657,10 @@ static int
 audit_verify(const struct audit_opts *o)
 {
 	struct vstate v;
-	char db[4096], key[4200];
+	char db[4096], key[4200], saved[4200];
 	merkle_hash head;
 	int rc = 1, r;
-	size_t i;
+	size_t i, n_files = 0;
 
 	memset(&v, 0, sizeof(v));
 	arena_init(&v.a, 0);
@@ -708,6 +711,24 @@ audit_verify(const struct audit_opts *o)
 	for (i = 0; i < o->n_saved; i++)
 		if ((rc = check_saved(&v, o->saved[i])) != 0)
 			goto out;
+	n_files = o->n_saved;
+	/* without --config: the daemon's default audit.checkpoint_file,
+	 * beside the database as the key is, when it is there */
+	if (o->config == NULL) {
+		if (o->db != NULL) {
+			const char *slash = strrchr(o->db, '/');
+			int dn = slash ? (int)(slash - o->db) : 1;
+			snprintf(saved, sizeof(saved), "%.*s/audit/"
+			    "checkpoints.jsonl", dn, slash ? o->db : ".");
+		} else
+			snprintf(saved, sizeof(saved), "%s/audit/"
+			    "checkpoints.jsonl", o->data_dir);
+		if (access(saved, F_OK) == 0) {
+			if ((rc = check_saved(&v, saved)) != 0)
+				goto out;
+			n_files++;
+		}
+	}
 	{
 		struct store_audit_checkpoint last;
 		if (store_audit_checkpoint_latest(v.s, &v.a, &last) ==
@@ -717,7 +738,7 @@ audit_verify(const struct audit_opts *o)
 			    v.n - (uint64_t)last.tree_size);
 	}
 	printf("verified: %" PRIu64 " records, %zu stored checkpoints, %zu "
-	    "saved checkpoint files\n", v.n, v.n_ckpts, o->n_saved);
+	    "saved checkpoint files\n", v.n, v.n_ckpts, n_files);
 	rc = 0;
 out:
 	merkle_mem_free(v.tree);

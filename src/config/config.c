@@ -2221,6 +2221,13 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	if (cfg->audit.key_file == NULL)
 		cfg->audit.key_file = aprintf(c,
 		    "%s/audit/checkpoint-key.pem", cfg->data_dir);
+	/* checkpoints are exported by default beside the database, so that
+	 * a database that lost commits (its WAL deleted or damaged, an old
+	 * copy put back) is found at the next start even where no one set
+	 * up a safer place (docs/audit.md, "Keeping checkpoints safe") */
+	if (cfg->audit.checkpoint_file == NULL)
+		cfg->audit.checkpoint_file = aprintf(c,
+		    "%s/audit/checkpoints.jsonl", cfg->data_dir);
 	if (cfg->tokens.issuer == NULL) {
 		const char *h = cfg->server.listen_host;
 		bool v6 = strchr(h, ':') != NULL;

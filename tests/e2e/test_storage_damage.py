@@ -270,3 +270,32 @@ def test_a_damaged_audit_key_refuses_the_start(logged, damage):
         os.chmod(key, 0o644)
     log = refused(start(logged, ready=False))
     assert key in log and "not starting" in log, log
+
+
+def test_a_lost_wal_is_found_by_the_default_checkpoint_file(tmp_path):
+    """Checkpoints are exported by default to <data_dir>/audit/
+    checkpoints.jsonl.  A database that lost its last commits (its WAL
+    deleted after a crash, as a careless clean-up or a damaged disk would)
+    silently goes back to an older state in SQLite; that file is how the
+    next start, and `mandate audit verify --data-dir`, find out."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    d = start(tmp_path)
+    try:
+        for _ in range(20):
+            assert evaluate(d) is True
+        exported = tmp_path / "data" / "audit" / "checkpoints.jsonl"
+        assert exported.exists() and exported.read_text().count("\n") >= 3
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+    finally:
+        d.stop()
+    for ext in ("-wal", "-shm"):
+        if os.path.exists(db_path(tmp_path) + ext):
+            os.unlink(db_path(tmp_path) + ext)
+    d2 = start(tmp_path, ready=False)
+    log = refused(d2)
+    assert "rolled back or truncated" in log, log
+    r = verify(tmp_path)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "checkpoints.jsonl" in r.stdout + r.stderr, r.stdout + r.stderr
