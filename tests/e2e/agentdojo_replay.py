@@ -415,13 +415,41 @@ def replay_user_task(rp, model, suite, ut, injection_tasks, attack_first):
     return res
 
 
+def load_attacks(path):
+    """Attacks other than the ground truth's: a JSON object mapping a suite
+    to a list of injection tasks in the data's format ({"id", "goal",
+    "calls": [{"function", "args"}]}); members starting with "_" are
+    comments."""
+    with open(path) as f:
+        spec = json.load(f)
+    out = {}
+    for suite, tasks in spec.items():
+        if suite.startswith("_"):
+            continue
+        if suite not in SUITES or not isinstance(tasks, list):
+            raise ReplayError("%s: %r is not a suite's list of attacks"
+                              % (path, suite))
+        for t in tasks:
+            if not t.get("id") or not injection_calls(t):
+                raise ReplayError("%s: an attack without id or calls: %r"
+                                  % (path, t))
+        out[suite] = tasks
+    return out
+
+
 def run_suite(rp, model, data_dir, suite, verbose=False, attack_first=False,
-              jobs=1):
+              jobs=1, attacks=None):
     """A suite's user tasks, jobs at a time (each in its own tasks, so the
-    runs are independent); results in the data's order."""
+    runs are independent); results in the data's order.  attacks, when
+    given, replaces the data's injection tasks (load_attacks)."""
     with open(os.path.join(data_dir, suite + ".json")) as f:
         ds = json.load(f)
     model.load_params(suite, ds)
+    if attacks is not None:
+        ds["injection_tasks"] = attacks.get(suite, [])
+        for it in ds["injection_tasks"]:
+            for c in injection_calls(it):
+                model.tool(suite, c["function"])   # a tool of this suite
     res = {"suite": suite, "user_tasks": len(ds["user_tasks"]),
            "benign_calls": 0, "benign_permitted": 0, "utility_ok": 0,
            "pairs": 0, "secure": 0, "pairs_without_counted_calls": 0,
@@ -449,9 +477,11 @@ def pct(a, b):
     return 100.0 * a / b if b else 100.0
 
 
-def report(results, out):
+def report(results, out, attacks_from=None):
     w = out.write
-    w("AgentDojo replay through the daemon (AgentDojo v1.2.1 ground truth)\n\n")
+    w("AgentDojo replay through the daemon (AgentDojo v1.2.1 %s)\n\n" % (
+        "user tasks, attacks from " + attacks_from if attacks_from
+        else "ground truth"))
     w("%-10s %6s %8s %10s %9s %6s %7s %9s\n" % (
         "suite", "tasks", "benign", "permitted", "utility", "pairs", "secure",
         "security"))
@@ -514,6 +544,10 @@ def main(argv=None):
     ap.add_argument("--attack-first", action="store_true",
                     help="play each injection's calls before the user task's "
                     "benign calls instead of after them")
+    ap.add_argument("--attacks", metavar="FILE",
+                    help="replay these attacks (per suite, in the data's "
+                    "injection_tasks format) instead of the ground truth's, "
+                    "e.g. tests/e2e/agentdojo_extra_attacks.json")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (daemon log, store)")
@@ -529,14 +563,15 @@ def main(argv=None):
         data = find_data(args.data)
         example = os.path.abspath(args.example)
         model = Model(example)
+        attacks = load_attacks(args.attacks) if args.attacks else None
         iss = Issuers(workdir)
         daemon = Daemon(os.path.abspath(args.bin), workdir, example)
         daemon.wait_ready()
         rp = Replay(daemon.url, iss, model)
         results = [run_suite(rp, model, data, s, args.verbose,
-                             args.attack_first, args.jobs)
+                             args.attack_first, args.jobs, attacks)
                    for s in (args.suite or SUITES)]
-        tot = report(results, sys.stdout)
+        tot = report(results, sys.stdout, args.attacks)
         print("\n%d requests in %.1f s" % (rp.requests, time.monotonic() - t0))
         code = daemon.stop()
         if code != 0:
