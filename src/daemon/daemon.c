@@ -172,6 +172,40 @@ audit_appended_cb(void *ctx, int64_t id)
 	daemon_audit_appended(ctx, id);
 }
 
+/* The redaction key is made at the first start, when the log is empty.
+ * A key file missing once the log has records was lost (a damaged disk,
+ * a restore that left it out): a new key would go on silently, and the
+ * HMAC of a value would no longer match the same value's in the older
+ * records, which is what lets an investigator follow a secret through
+ * the log without seeing it.  Refused instead, as a lost audit key is
+ * (api_audit_log.c); a new key put there on purpose is taken. */
+static int
+refuse_lost_redact_key(struct daemon *d)
+{
+	const char *path = d->cfg->audit.redact_key_file;
+	merkle_hash head;
+	struct stat sb;
+	int64_t size = 0;
+	int r;
+
+	if (lstat(path, &sb) == 0 || errno != ENOENT)
+		return MANDATE_OK;      /* there: read and checked below */
+	if ((r = store_audit_tree_head(d->store, &size, head)) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "audit tree head: %s",
+		    mandate_strerror(r));
+		return r;
+	}
+	if (size == 0)
+		return MANDATE_OK;      /* the first start: made below */
+	daemon_log(d, DLOG_ERROR, "the audit redaction key %s is missing, but "
+	    "the log already has %" PRId64 " records redacted with it: the "
+	    "key was lost, and with a new one a value's HMAC would no longer "
+	    "match the same value's in the older records.  Restore the key "
+	    "file; to start a new key on purpose, put 32 random bytes (or 64 "
+	    "hex digits) there, mode 0600; not starting", path, size);
+	return MANDATE_EINVAL;
+}
+
 /* The redaction key and the audit writer (before anything is audited). */
 static int
 audit_setup(struct daemon *d)
@@ -182,6 +216,8 @@ audit_setup(struct daemon *d)
 	char err[512];
 	int r;
 
+	if ((r = refuse_lost_redact_key(d)) != MANDATE_OK)
+		return r;
 	if ((r = redact_key_load(ac->redact_key_file, true, key)) !=
 	    MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "audit redaction key %s: %s%s; not "

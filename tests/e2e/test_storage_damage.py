@@ -299,3 +299,26 @@ def test_a_lost_wal_is_found_by_the_default_checkpoint_file(tmp_path):
     r = verify(tmp_path)
     assert r.returncode != 0, r.stdout + r.stderr
     assert "checkpoints.jsonl" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_a_lost_redaction_key_is_not_replaced_silently(logged):
+    """The redaction key gone while the log has records: a new key would
+    make the HMAC of a value differ from the same value's in the older
+    records, silently.  The start refuses and names the file; restored,
+    it starts; a key put in its place on purpose is taken."""
+    key = str(logged / "data" / "audit-redact.key")
+    os.rename(key, key + ".saved")
+    log = refused(start(logged, ready=False))
+    assert ("the audit redaction key %s is missing, but the log already "
+            "has" % key) in log, log
+    assert not os.path.exists(key)          # no new key was made
+    os.rename(key + ".saved", key)          # restored: starts
+    d = start(logged)
+    assert evaluate(d) is True
+    assert d.stop() == 0, d.log_text()
+    with open(key, "w") as f:               # a new key on purpose
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(key, 0o600)
+    d = start(logged)
+    assert evaluate(d) is True
+    assert d.stop() == 0, d.log_text()
