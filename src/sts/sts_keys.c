@@ -318,12 +318,23 @@ snap_build(struct sts *sts, int64_t now, struct sts_snap **out)
 				r = MANDATE_EINTERNAL;   /* two active keys */
 				goto out;
 			}
+			char why[160] = "";
+
 			if ((r = key_path(sts, k->kid, path, sizeof path)) !=
-			    MANDATE_OK ||
-			    (r = load_pem_file(path, &snap->signer, NULL, 0)) !=
 			    MANDATE_OK)
 				goto out;
+			if ((r = load_pem_file(path, &snap->signer, why,
+			    sizeof(why))) != MANDATE_OK) {
+				/* name the file and what is wrong with it */
+				say_why(sts->opt.err, sts->opt.err_len, "the "
+				    "active key %s: %s", path, why[0] != '\0' ?
+				    why : mandate_strerror(r));
+				goto out;
+			}
 			if (!str_eq(jose_key_kid(snap->signer), k->kid)) {
+				say_why(sts->opt.err, sts->opt.err_len, "the "
+				    "active key %s holds another key than its "
+				    "name says", path);
 				r = MANDATE_EINVAL;  /* file does not match */
 				goto out;
 			}

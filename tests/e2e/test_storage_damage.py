@@ -322,3 +322,28 @@ def test_a_lost_redaction_key_is_not_replaced_silently(logged):
     d = start(logged)
     assert evaluate(d) is True
     assert d.stop() == 0, d.log_text()
+
+
+@pytest.mark.parametrize("damage,why", [
+    ("empty", "empty or larger than"),
+    ("garbage", "not a PEM private key"),
+    ("mode-0644", "mode 0644: a private key must not be readable"),
+])
+def test_a_damaged_signing_key_is_named(logged, damage, why):
+    """The active signing key's PEM file damaged: the start refuses (as it
+    did) and now names the file and what is wrong with it, rather than
+    the key directory and a status ("limit exceeded")."""
+    keydir = logged / "data" / "keys"
+    pems = sorted(p for p in os.listdir(str(keydir)) if p.endswith(".pem"))
+    assert len(pems) == 1, pems
+    path = str(keydir / pems[0])
+    if damage == "empty":
+        open(path, "w").close()
+    elif damage == "garbage":
+        with open(path, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nnot base64\n"
+                    "-----END PRIVATE KEY-----\n")
+    else:
+        os.chmod(path, 0o644)
+    log = refused(start(logged, ready=False))
+    assert "the active key %s: %s" % (path, why) in log, log
