@@ -36,29 +36,6 @@ audit_key_jwk_path(const char *pem_path, char *buf, size_t n)
 	return w < 0 || (size_t)w >= n ? MANDATE_ELIMIT : MANDATE_OK;
 }
 
-/* mkdir -m 0700 of the file's directory (one level). */
-static int
-ensure_parent(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-	size_t n;
-
-	if (slash == NULL || slash == path)
-		return MANDATE_OK;
-	n = (size_t)(slash - path);
-	if (n >= sizeof(dir))
-		return MANDATE_ELIMIT;
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	if (mkdir(dir, 0700) == 0)
-		return MANDATE_OK;
-	if (errno != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-		return MANDATE_EIO;
-	return MANDATE_OK;
-}
-
 /* A key from PEM text with its RFC 7638 thumbprint as kid. */
 static int
 key_from_pem(const char *pem, size_t len, struct jose_key **out)
@@ -110,7 +87,7 @@ audit_key_load_or_create(const char *path, struct jose_key **out,
 		}
 		jose_key_unref(k);
 		k = NULL;
-		if ((r = ensure_parent(path)) != MANDATE_OK ||
+		if ((r = file_make_parent(path)) != MANDATE_OK ||
 		    (r = file_write(path, pem, pem_len, true, 0600)) !=
 		    MANDATE_OK) {
 			snprintf(err, err_len, "cannot write the audit key %s: "

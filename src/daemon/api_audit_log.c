@@ -33,6 +33,7 @@
 
 #include "audit/audit.h"
 #include "daemon/daemon_int.h"
+#include "util/file.h"
 #include "util/status.h"
 
 #define EXPORT_MAX_LINE (16u * 1024)   /* one checkpoint line */
@@ -396,23 +397,12 @@ export_checkpoint(struct daemon *d, struct arena *a,
 		return MANDATE_EINTERNAL;
 	fd = open(d->cfg->audit.checkpoint_file, O_WRONLY | O_APPEND |
 	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT) {
-		/* its directory, one level (the default's <data_dir>/audit
+	if (fd < 0 && errno == ENOENT &&
+	    file_make_parent(d->cfg->audit.checkpoint_file) == MANDATE_OK)
+		/* its directory was missing (the default's <data_dir>/audit
 		 * when audit.key_file is elsewhere) */
-		char dir[4096];
-		const char *slash = strrchr(d->cfg->audit.checkpoint_file, '/');
-		size_t dn = slash != NULL ? (size_t)(slash -
-		    d->cfg->audit.checkpoint_file) : 0;
-
-		if (dn > 0 && dn < sizeof(dir)) {
-			memcpy(dir, d->cfg->audit.checkpoint_file, dn);
-			dir[dn] = '\0';
-			if (mkdir(dir, 0700) == 0)
-				fd = open(d->cfg->audit.checkpoint_file,
-				    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-				    O_CLOEXEC, 0644);
-		}
-	}
+		fd = open(d->cfg->audit.checkpoint_file, O_WRONLY | O_APPEND |
+		    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: %s",
 		    d->cfg->audit.checkpoint_file, strerror(errno));

@@ -227,3 +227,25 @@ out:
 	errno = saved;
 	return r;
 }
+
+int
+file_make_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t n;
+
+	if (slash == NULL || slash == path)
+		return MANDATE_OK;
+	n = (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return MANDATE_ELIMIT;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (mkdir(dir, 0700) == 0)
+		return MANDATE_OK;
+	if (errno != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return MANDATE_EIO;
+	return MANDATE_OK;
+}

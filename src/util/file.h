@@ -40,4 +40,10 @@ int file_read_secret(const char *path, size_t max, bool follow,
 int file_write(const char *path, const void *data, size_t len, bool excl,
     mode_t mode);
 
+/* Make the directory path is in, one level, mode 0700, when it is
+ * missing.  MANDATE_OK when it is (or now is) a directory; MANDATE_EIO
+ * when it cannot be made or is something else; MANDATE_ELIMIT when the
+ * path is too long. */
+int file_make_parent(const char *path);
+
 #endif

@@ -4,10 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/arena.h"
 #include "util/diag.h"
+#include "util/file.h"
 #include "util/status.h"
 #include "util/utf8.h"
 
@@ -171,6 +176,38 @@ test_strerror(void **state)
 	assert_string_equal(mandate_strerror(12345), "unknown status");
 }
 
+/* file_make_parent: one level, 0700; an existing directory is fine; a
+ * file in the way or a missing grandparent is not. */
+static void
+test_make_parent(void **state)
+{
+	char base[] = "/tmp/mandate-util-XXXXXX", p[256], q[256];
+	struct stat st;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(p, sizeof(p), "%s/audit/checkpoints.jsonl", base);
+	assert_int_equal(file_make_parent(p), MANDATE_OK);
+	snprintf(q, sizeof(q), "%s/audit", base);
+	assert_int_equal(stat(q, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(file_make_parent(p), MANDATE_OK);   /* again */
+	assert_int_equal(file_make_parent("name-only"), MANDATE_OK);
+	snprintf(p, sizeof(p), "%s/a/b/c", base);          /* two levels */
+	assert_int_equal(file_make_parent(p), MANDATE_EIO);
+	snprintf(q, sizeof(q), "%s/file", base);
+	assert_non_null(fp = fopen(q, "w"));
+	fclose(fp);
+	snprintf(p, sizeof(p), "%s/file/x", base);         /* a file there */
+	assert_int_equal(file_make_parent(p), MANDATE_EIO);
+	unlink(q);
+	snprintf(q, sizeof(q), "%s/audit", base);
+	rmdir(q);
+	rmdir(base);
+}
+
 int
 main(void)
 {
@@ -181,6 +218,7 @@ main(void)
 		cmocka_unit_test(test_diag_linecol_and_overflow),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_make_parent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
