@@ -123,3 +123,14 @@ def start_daemon(tmp_path):
 def dev(start_daemon):
     """The development instance (no configuration)."""
     return start_daemon()
+
+
+@pytest.fixture
+def agentdojo_data():
+    """The AgentDojo ground truth's directory (agentdojo_replay.find_data);
+    the test is skipped when it is absent."""
+    import agentdojo_replay as ar
+    try:
+        return ar.find_data()
+    except ar.ReplayError:
+        pytest.skip("AgentDojo data not found (set AGENTDOJO_DATA)")

@@ -14,17 +14,9 @@ import agentdojo_replay as ar
 from conftest import BIN
 
 
-@pytest.fixture
-def data():
-    try:
-        return ar.find_data()
-    except ar.ReplayError:
-        pytest.skip("AgentDojo data not found (set AGENTDOJO_DATA)")
-
-
-def test_agentdojo_replay(data, tmp_path, capsys):
+def test_agentdojo_replay(agentdojo_data, tmp_path, capsys):
     out = tmp_path / "agentdojo.json"
-    code = ar.main(["--bin", BIN, "--data", data, "--json", str(out)])
+    code = ar.main(["--bin", BIN, "--data", agentdojo_data, "--json", str(out)])
     cap = capsys.readouterr()
     # stderr too: a failed replay says why there (and shows the log)
     printed = cap.out + cap.err
@@ -38,7 +30,7 @@ def test_agentdojo_replay(data, tmp_path, capsys):
     assert code == 0, printed
 
 
-def test_agentdojo_replay_sees_attacks(data, tmp_path, capsys):
+def test_agentdojo_replay_sees_attacks(agentdojo_data, tmp_path, capsys):
     """The same replay with 'anything inside a task' instead of the rules:
     the attacker's calls get through and the replay says so (exit 1)."""
     ex = tmp_path / "permissive"
@@ -50,7 +42,7 @@ def test_agentdojo_replay_sees_attacks(data, tmp_path, capsys):
         '@id("anything-in-a-task")\n'
         "permit (principal, action, resource is Tool) when { context has task };\n")
     out = tmp_path / "permissive.json"
-    code = ar.main(["--bin", BIN, "--data", data, "--example", str(ex),
+    code = ar.main(["--bin", BIN, "--data", agentdojo_data, "--example", str(ex),
                     "--suite", "banking", "--json", str(out)])
     cap = capsys.readouterr()
     # stderr too: a failed replay says why there (and shows the log)
@@ -117,13 +109,13 @@ def test_agentdojo_chaining_and_ceiling(tmp_path):
         assert d.stop() == 0, d.log_text()
 
 
-def test_agentdojo_rules_beyond_the_ground_truth(data, tmp_path):
+def test_agentdojo_rules_beyond_the_ground_truth(agentdojo_data, tmp_path):
     """Rules for attacks the ground truth does not make, which an outside
     review made within the intents: a bcc (or cc) to a second destination,
     a negative payment, and data in a fetched URL's query after untrusted
     input.  The same calls without the extra are permitted."""
     model = ar.Model()
-    with open(os.path.join(data, "banking.json")) as f:
+    with open(os.path.join(agentdojo_data, "banking.json")) as f:
         model.load_params("banking", json.load(f))   # amounts in cents
     iss = ar.Issuers(str(tmp_path))
     d = ar.Daemon(BIN, str(tmp_path))

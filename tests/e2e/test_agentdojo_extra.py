@@ -28,14 +28,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def data():
-    try:
-        return ar.find_data()
-    except ar.ReplayError:
-        pytest.skip("AgentDojo data not found (set AGENTDOJO_DATA)")
-
-
 def test_attacks_file_is_new():
     """Every attack has an id, a goal and calls of the suite's tools, and
     none reuses a destination of the ground truth's attackers (so the
@@ -57,9 +49,9 @@ def test_attacks_file_is_new():
                 model.tool(suite, c["function"])
 
 
-def test_agentdojo_extra_attacks(data, tmp_path, capsys):
+def test_agentdojo_extra_attacks(agentdojo_data, tmp_path, capsys):
     out = tmp_path / "extra.json"
-    code = ar.main(["--bin", BIN, "--data", data, "--attacks", ATTACKS,
+    code = ar.main(["--bin", BIN, "--data", agentdojo_data, "--attacks", ATTACKS,
                     "--json", str(out)])
     cap = capsys.readouterr()
     printed = cap.out + cap.err

@@ -80,18 +80,27 @@ def refused(d, timeout=20):
     return d.log_text()
 
 
-@pytest.fixture
-def logged(tmp_path):
-    """A data directory with a log of some 25 records and 5 checkpoints,
-    the daemon stopped.  Yields tmp_path; stops anything still running."""
+def make_log(tmp_path):
+    """A daemon that permits everything, after 20 evaluations (some 25
+    records, 5 checkpoints); running.  Stopped if an evaluation fails."""
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "p.cedar").write_text(POLICY)
     d = start(tmp_path)
     try:
         for _ in range(20):
             assert evaluate(d) is True
-    finally:
-        assert d.stop() == 0, d.log_text()
+    except BaseException:
+        d.stop()
+        raise
+    return d
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """A data directory with a log of some 25 records and 5 checkpoints,
+    the daemon stopped.  Yields tmp_path; stops anything still running."""
+    d = make_log(tmp_path)
+    assert d.stop() == 0, d.log_text()
     r = verify(tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     yield tmp_path
@@ -278,12 +287,8 @@ def test_a_lost_wal_is_found_by_the_default_checkpoint_file(tmp_path):
     deleted after a crash, as a careless clean-up or a damaged disk would)
     silently goes back to an older state in SQLite; that file is how the
     next start, and `mandate audit verify --data-dir`, find out."""
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
-    d = start(tmp_path)
+    d = make_log(tmp_path)
     try:
-        for _ in range(20):
-            assert evaluate(d) is True
         exported = tmp_path / "data" / "audit" / "checkpoints.jsonl"
         assert exported.exists() and exported.read_text().count("\n") >= 3
         d.proc.send_signal(signal.SIGKILL)
