@@ -653,6 +653,22 @@ usage:
 	return 1;
 }
 
+/* The daemon's file name in the audit directory beside the database:
+ * <dir of --db FILE>/audit/name, or <--data-dir DIR>/audit/name. */
+static void
+beside_db(const struct audit_opts *o, const char *name, char *buf,
+    size_t cap)
+{
+	if (o->db != NULL) {
+		const char *slash = strrchr(o->db, '/');
+		int dn = slash ? (int)(slash - o->db) : 1;
+
+		snprintf(buf, cap, "%.*s/audit/%s", dn, slash ? o->db : ".",
+		    name);
+	} else
+		snprintf(buf, cap, "%s/audit/%s", o->data_dir, name);
+}
+
 static int
 audit_verify(const struct audit_opts *o)
 {
@@ -667,15 +683,8 @@ audit_verify(const struct audit_opts *o)
 	v.quiet = o->quiet;
 	if (o->key != NULL)
 		snprintf(key, sizeof(key), "%s", o->key);
-	else if (o->db != NULL) {
-		/* beside the database: <dir of FILE>/audit/... */
-		const char *slash = strrchr(o->db, '/');
-		int dn = slash ? (int)(slash - o->db) : 1;
-		snprintf(key, sizeof(key), "%.*s/audit/checkpoint-key.jwk", dn,
-		    slash ? o->db : ".");
-	} else
-		snprintf(key, sizeof(key), "%s/audit/checkpoint-key.jwk",
-		    o->data_dir);
+	else
+		beside_db(o, "checkpoint-key.jwk", key, sizeof(key));
 	/* the database first: without it the key does not matter */
 	if ((r = open_db(o, db, sizeof(db), &v.s)) != MANDATE_OK) {
 		if (r == MANDATE_EINVAL)  /* a file that cannot hold a log */
@@ -715,14 +724,7 @@ audit_verify(const struct audit_opts *o)
 	/* without --config: the daemon's default audit.checkpoint_file,
 	 * beside the database as the key is, when it is there */
 	if (o->config == NULL) {
-		if (o->db != NULL) {
-			const char *slash = strrchr(o->db, '/');
-			int dn = slash ? (int)(slash - o->db) : 1;
-			snprintf(saved, sizeof(saved), "%.*s/audit/"
-			    "checkpoints.jsonl", dn, slash ? o->db : ".");
-		} else
-			snprintf(saved, sizeof(saved), "%s/audit/"
-			    "checkpoints.jsonl", o->data_dir);
+		beside_db(o, "checkpoints.jsonl", saved, sizeof(saved));
 		if (access(saved, F_OK) == 0) {
 			if ((rc = check_saved(&v, saved)) != 0)
 				goto out;
