@@ -1440,10 +1440,18 @@ utc_text(int64_t t, char out[32])
 }
 
 /* The leaf certificate of t: its SHA-256 (lowercase hex; sha256_hex may
- * be NULL) and its notBefore and notAfter (Unix seconds). */
+ * be NULL), its notBefore and notAfter (Unix seconds), and (when key is
+ * not NULL) its public key's algorithm name and size in bits and the
+ * security it gives in symmetric-key bits (RFC 3766 / NIST SP 800-57, as
+ * GnuTLS counts it). */
+struct leaf_key {
+	const char *alg;
+	unsigned bits, security;
+};
+
 static int
 creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
-    int64_t *not_after)
+    int64_t *not_after, struct leaf_key *key)
 {
 	gnutls_datum_t der = { NULL, 0 };
 	gnutls_x509_crt_t crt = NULL;
@@ -1462,6 +1470,20 @@ creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
 		*not_before = (int64_t)gnutls_x509_crt_get_activation_time(crt);
 		*not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
 		r = MANDATE_OK;
+		if (key != NULL) {
+			unsigned bits = 0;
+			int pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+			const char *name = pk < 0 ? NULL :
+			    gnutls_pk_algorithm_get_name(
+			    (gnutls_pk_algorithm_t)pk);
+
+			key->alg = name != NULL ? name : "unknown";
+			key->bits = bits;
+			key->security = pk < 0 ? 0 :
+			    gnutls_sec_param_to_symmetric_bits(
+			    gnutls_pk_bits_to_sec_param(
+			    (gnutls_pk_algorithm_t)pk, bits));
+		}
 	}
 	if (crt != NULL)
 		gnutls_x509_crt_deinit(crt);
@@ -1474,6 +1496,12 @@ creds_leaf(struct tls_creds *t, char sha256_hex[65], int64_t *not_before,
  * SIGHUP would keep the old certificate until the next reload, however
  * close its end.  Five minutes, as TLS clients commonly allow. */
 #define TLS_NOT_BEFORE_SKEW 300
+
+/* The least security the server's own certificate key may give, in
+ * symmetric-key bits: 112, the floor TLS_VERIFY_PROFILE sets for client
+ * certificate chains (RSA-2048, ECDSA P-256, Ed25519).  A weaker key is
+ * refused at start and at a reload, as an expired certificate is. */
+#define TLS_MIN_SECURITY_BITS 112
 
 /* Credentials from PEM text: the certificate chain and its key, and the
  * client CA bundle (NULL: none).  A leaf that has expired, or is not valid
@@ -1489,6 +1517,7 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 	gnutls_datum_t key = { (unsigned char *)(uintptr_t)key_pem,
 	    (unsigned int)strlen(key_pem) };
 	struct tls_creds *t;
+	struct leaf_key lk = { 0 };
 	int64_t not_before = 0, not_after = 0, now;
 	int r;
 
@@ -1511,7 +1540,7 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 		creds_put(t);
 		return MANDATE_EINVAL;
 	}
-	if (creds_leaf(t, NULL, &not_before, &not_after) != MANDATE_OK ||
+	if (creds_leaf(t, NULL, &not_before, &not_after, &lk) != MANDATE_OK ||
 	    not_before == -1 || not_after == -1) {
 		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
 		    "%s: the leaf certificate's validity cannot be read",
@@ -1529,6 +1558,16 @@ creds_new(struct http_server *srv, const char *cert_pem, const char *key_pem,
 		    "%s: the certificate %s %s (the clock says %s); clients "
 		    "refuse it", srv->cert_path, not_after <= now ?
 		    "expired at" : "is not valid before", when, clock);
+		creds_put(t);
+		return MANDATE_EINVAL;
+	}
+	if (lk.security < TLS_MIN_SECURITY_BITS) {
+		snprintf(srv->error, sizeof(srv->error), "server.tls.cert_file "
+		    "%s: the certificate's %s key of %u bits gives %u bits of "
+		    "security, below the %u required (RSA needs 2048 bits, "
+		    "ECDSA P-256); the same floor applies to client "
+		    "certificates", srv->cert_path, lk.alg, lk.bits,
+		    lk.security, TLS_MIN_SECURITY_BITS);
 		creds_put(t);
 		return MANDATE_EINVAL;
 	}
@@ -1614,7 +1653,7 @@ native_tls_leaf(struct http_server *srv, char sha256_hex[65],
 	*not_after = 0;
 	if (nat == NULL || (t = creds_get(nat, NULL)) == NULL)
 		return MANDATE_EINVAL;
-	if ((r = creds_leaf(t, sha256_hex, &not_before, not_after)) !=
+	if ((r = creds_leaf(t, sha256_hex, &not_before, not_after, NULL)) !=
 	    MANDATE_OK) {
 		sha256_hex[0] = '\0';
 		*not_after = 0;

@@ -52,9 +52,11 @@ def make_ca(cn, uri=None):
     return key, b.sign(key, hashes.SHA256())
 
 
-def make_leaf(ca_key, ca_cert, san, eku, valid=(-300, 3600)):
-    """valid: notBefore and notAfter in seconds from now."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def make_leaf(ca_key, ca_cert, san, eku, valid=(-300, 3600), key=None):
+    """valid: notBefore and notAfter in seconds from now; key: the leaf's
+    private key (default: a new P-256 one)."""
+    if key is None:
+        key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name("leaf"))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
@@ -443,6 +445,24 @@ def test_tls_certificate_out_of_validity_is_refused_at_start(start_daemon, pki):
                 % pki.dir + says) in d.log_text(), d.log_text()
 
 
+def test_tls_weak_server_key_is_refused_at_start(start_daemon, pki):
+    """A server certificate whose key gives less than 112 bits of security
+    (RSA-1024) is refused, as client certificate chains are: the daemon
+    does not start, and says why; RSA-2048 starts (the RSA test below)."""
+    import shutil
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                     ExtendedKeyUsageOID.SERVER_AUTH,
+                     key=rsa.generate_private_key(65537, 1024))
+    write_pair(pki.dir, "server", k, c)
+    shutil.rmtree(pki.dir / "data", ignore_errors=True)
+    d = start_daemon(CONFIG % ("require", ORCH), ready=False)
+    assert d.proc.wait(timeout=10) != 0, d.log_text()
+    assert ("server.tls.cert_file %s/server.crt: the certificate's RSA key of "
+            "1024 bits gives 80 bits of security, below the 112 required"
+            % pki.dir) in d.log_text(), d.log_text()
+
+
 def test_tls_certificate_issued_by_a_clock_ahead_is_taken(start_daemon, pki):
     """A certificate whose notBefore is a minute ahead of our clock (its CA's
     clock is ahead) is taken, so that a renewal is not refused for seconds
@@ -509,6 +529,14 @@ def test_tls_reload_keeps_a_valid_certificate(start_daemon, pki):
         hup_and_wait(n, "not reloaded, the certificate in use stays")
         assert fingerprint() == fp0
     assert "EXPIRED" not in d.log_text()
+    # a key too weak (RSA-1024) is refused at a reload as at start
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
+                     ExtendedKeyUsageOID.SERVER_AUTH,
+                     key=rsa.generate_private_key(65537, 1024))
+    write_pair(pki.dir, "server", k, c)
+    hup_and_wait(3, "not reloaded, the certificate in use stays")
+    assert fingerprint() == fp0
     k, c = make_leaf(pki.srv_ca_key, pki.srv_ca, SERVER_SAN,
                      ExtendedKeyUsageOID.SERVER_AUTH, (-60, 3 * 86400))
     write_pair(pki.dir, "server", k, c)
@@ -523,9 +551,10 @@ def test_tls_reload_keeps_a_valid_certificate(start_daemon, pki):
         "SELECT type, fields_json FROM audit_events WHERE type LIKE 'tls.%' ORDER BY id")]
     db.close()
     assert [t for t, _ in rows] == ["tls.reload_failed", "tls.reload_failed",
-                                    "tls.reloaded"], rows
+                                    "tls.reload_failed", "tls.reloaded"], rows
     assert "the certificate expired at" in rows[0][1]["error"], rows
     assert "is not valid before" in rows[1][1]["error"], rows
+    assert "gives 80 bits of security" in rows[2][1]["error"], rows
 
 
 def test_client_ca_file_without_client_auth_is_refused(start_daemon, pki):
