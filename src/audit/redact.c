@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1671,35 +1672,80 @@ redact_free(struct redact *r)
 	free(r);
 }
 
+/* redact_key_load's message: "audit.redact_key_file PATH: ..." */
+static void
+key_err(char *err, size_t err_len, const char *path, const char *fmt, ...)
+{
+	int w;
+	va_list ap;
+
+	if (err == NULL || err_len == 0)
+		return;
+	w = snprintf(err, err_len, "audit.redact_key_file %s: ", path);
+	if (w < 0 || (size_t)w >= err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + w, err_len - (size_t)w, fmt, ap);
+	va_end(ap);
+}
+
 int
 redact_key_load(const char *path, bool create,
-    unsigned char key[REDACT_KEY_LEN])
+    unsigned char key[REDACT_KEY_LEN], char *err, size_t err_len)
 {
-	char *buf = NULL;
+	char *buf = NULL, eb[128];
 	size_t n = 0;
 	mode_t mode = 0;
-	int rc;
+	int rc, e;
 
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
 	/* the raw key, or its hex (with a newline): 2 * REDACT_KEY_LEN + 1
 	 * bytes at most; a symlink is refused (the daemon writes this key) */
 	rc = file_read_secret(path, 2 * REDACT_KEY_LEN + 1, false, &buf, &n,
 	    &mode);
-	if (rc == MANDATE_EIO && errno == ENOENT) {
-		if (!create)
+	e = errno;
+	if (rc == MANDATE_EIO && e == ENOENT) {
+		if (!create) {
+			key_err(err, err_len, path, "no such file");
 			return MANDATE_ENOTFOUND;
-		if (RAND_bytes(key, REDACT_KEY_LEN) != 1)
+		}
+		if (RAND_bytes(key, REDACT_KEY_LEN) != 1) {
+			key_err(err, err_len, path, "no random bytes for a "
+			    "new key");
 			return MANDATE_EINTERNAL;
+		}
 		if (file_write(path, key, REDACT_KEY_LEN, true, 0600) !=
 		    MANDATE_OK) {
+			key_err(err, err_len, path, "cannot write a new key: "
+			    "%s", strerror_r(errno, eb, sizeof(eb)));
 			OPENSSL_cleanse(key, REDACT_KEY_LEN);
 			return MANDATE_EIO;
 		}
 		return MANDATE_OK;
 	}
-	if (rc == MANDATE_ELIMIT)
+	if (rc == MANDATE_ELIMIT) {
 		rc = MANDATE_EINVAL;       /* too long: not a key */
-	else if (rc == MANDATE_EINVAL && !S_ISREG(mode))
+		key_err(err, err_len, path, "not a key (expected 32 bytes or "
+		    "64 hex digits)");
+	} else if (rc == MANDATE_EINVAL && !S_ISREG(mode)) {
 		rc = MANDATE_EIO;          /* not a file: EINVAL is for access */
+		key_err(err, err_len, path, "%s, not a key file",
+		    S_ISDIR(mode) ? "a directory" : "not a regular file");
+	} else if (rc == MANDATE_EINVAL) {
+		key_err(err, err_len, path, "mode %04o: the key must not be "
+		    "readable or writable by group or others (chmod 600)",
+		    (unsigned)(mode & 07777));
+	} else if (rc == MANDATE_EIO && e == ELOOP) {
+		key_err(err, err_len, path, "a symbolic link, refused for a "
+		    "key the daemon writes itself (name the file itself)");
+	} else if (rc == MANDATE_EIO) {
+		key_err(err, err_len, path, "%s", e == EISDIR ?
+		    "a directory, not a key file" :
+		    strerror_r(e, eb, sizeof(eb)));
+	} else if (rc != MANDATE_OK) {
+		key_err(err, err_len, path, "%s", mandate_strerror(rc));
+	}
 	if (rc != MANDATE_OK)
 		goto out;
 	if (n == REDACT_KEY_LEN) {
@@ -1718,6 +1764,9 @@ redact_key_load(const char *path, bool create,
 	} else {
 		rc = MANDATE_EINVAL;
 	}
+	if (rc != MANDATE_OK)
+		key_err(err, err_len, path, "not a key (%zu bytes; expected 32 "
+		    "bytes or 64 hex digits)", n);
 out:
 	if (buf != NULL) {
 		OPENSSL_cleanse(buf, n);

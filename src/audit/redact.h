@@ -64,9 +64,11 @@ void redact_free(struct redact *r);
  * newline is fine).  When the file does not exist and create is true, a
  * fresh random key is written there with mode 0600.  A key file that
  * group or others may read is refused (MANDATE_EINVAL): it protects
- * every redacted value.  MANDATE_EIO, MANDATE_ENOTFOUND otherwise. */
+ * every redacted value; so is a symlink (the daemon writes this file).
+ * MANDATE_EIO, MANDATE_ENOTFOUND otherwise.  On failure err (err_len
+ * bytes; may be NULL) says why, naming the setting and the path. */
 int redact_key_load(const char *path, bool create,
-    unsigned char key[REDACT_KEY_LEN]);
+    unsigned char key[REDACT_KEY_LEN], char *err, size_t err_len);
 
 /* "hmac:<64 hex>" of value, NUL-terminated, into out. */
 int redact_hmac(const struct redact *r, struct str value,

@@ -218,12 +218,9 @@ audit_setup(struct daemon *d)
 
 	if ((r = refuse_lost_redact_key(d)) != MANDATE_OK)
 		return r;
-	if ((r = redact_key_load(ac->redact_key_file, true, key)) !=
-	    MANDATE_OK) {
-		daemon_log(d, DLOG_ERROR, "audit redaction key %s: %s%s; not "
-		    "starting", ac->redact_key_file, mandate_strerror(r),
-		    r == MANDATE_EINVAL ? " (expected 32 bytes or 64 hex "
-		    "digits, mode 0600)" : "");
+	if ((r = redact_key_load(ac->redact_key_file, true, key, err,
+	    sizeof(err))) != MANDATE_OK) {
+		daemon_log(d, DLOG_ERROR, "%s; not starting", err);
 		return r;
 	}
 	r = redact_new(key, sizeof(key), ac->redact_paths.v,

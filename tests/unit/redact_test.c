@@ -631,6 +631,7 @@ static void
 test_key_file(void **state)
 {
 	char dir[] = "/tmp/redact_test.XXXXXX", path[128], hexp[128];
+	char other[128], err[512];
 	unsigned char k1[REDACT_KEY_LEN], k2[REDACT_KEY_LEN];
 	struct stat st;
 	int fd;
@@ -638,14 +639,30 @@ test_key_file(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/k", dir);
-	assert_int_equal(redact_key_load(path, false, k1), MANDATE_ENOTFOUND);
-	assert_int_equal(redact_key_load(path, true, k1), MANDATE_OK);
+	assert_int_equal(redact_key_load(path, false, k1, NULL, 0), MANDATE_ENOTFOUND);
+	assert_int_equal(redact_key_load(path, true, k1, NULL, 0), MANDATE_OK);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(redact_key_load(path, true, k2), MANDATE_OK);
+	assert_int_equal(redact_key_load(path, true, k2, NULL, 0), MANDATE_OK);
 	assert_memory_equal(k1, k2, REDACT_KEY_LEN);   /* kept */
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(redact_key_load(path, false, k2), MANDATE_EINVAL);
+	assert_int_equal(redact_key_load(path, false, k2, err, sizeof(err)),
+	    MANDATE_EINVAL);
+	assert_non_null(strstr(err, "mode 0644: the key must not be readable"));
+	assert_non_null(strstr(err, "audit.redact_key_file /tmp/redact_test."));
+	assert_int_equal(chmod(path, 0600), 0);
+	/* a directory, a symlink (to a good key): each named for what it is */
+	snprintf(other, sizeof(other), "%s/d", dir);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(redact_key_load(other, true, k2, err, sizeof(err)),
+	    MANDATE_EIO);
+	assert_non_null(strstr(err, ": a directory, not a key file"));
+	rmdir(other);
+	assert_int_equal(symlink(path, other), 0);
+	assert_int_equal(redact_key_load(other, true, k2, err, sizeof(err)),
+	    MANDATE_EIO);
+	assert_non_null(strstr(err, ": a symbolic link, refused"));
+	unlink(other);
 	/* 64 hex digits and a newline */
 	snprintf(hexp, sizeof(hexp), "%s/h", dir);
 	fd = open(hexp, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -653,14 +670,16 @@ test_key_file(void **state)
 	assert_int_equal(write(fd, "000102030405060708090a0b0c0d0e0f"
 	    "101112131415161718191a1b1c1d1e1f\n", 65), 65);
 	close(fd);
-	assert_int_equal(redact_key_load(hexp, false, k2), MANDATE_OK);
+	assert_int_equal(redact_key_load(hexp, false, k2, NULL, 0), MANDATE_OK);
 	assert_int_equal(k2[0], 0);
 	assert_int_equal(k2[31], 0x1f);
 	unlink(hexp);
 	fd = open(hexp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_int_equal(write(fd, "short", 5), 5);
 	close(fd);
-	assert_int_equal(redact_key_load(hexp, false, k2), MANDATE_EINVAL);
+	assert_int_equal(redact_key_load(hexp, false, k2, err, sizeof(err)),
+	    MANDATE_EINVAL);
+	assert_non_null(strstr(err, "not a key (5 bytes; expected 32 bytes"));
 	unlink(hexp);
 	unlink(path);
 	rmdir(dir);
