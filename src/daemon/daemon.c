@@ -705,6 +705,7 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 	    d->cfg->server.threads < 64 ? d->cfg->server.threads : 4;
 	so.set_audit_indexes = true;
 	so.audit_indexes = audit_indexes(&d->cfg->audit);
+	so.check_schema = true;
 	if ((r = store_open(&store_sqlite_ops, d->cfg->store.path, &so,
 	    &d->store)) != MANDATE_OK) {
 		daemon_log(d, DLOG_ERROR, "cannot open the store %s: %s",

@@ -215,6 +215,11 @@ struct store_options {
 	 * tool that opens the daemon's database). */
 	bool set_audit_indexes;
 	unsigned audit_indexes;
+	/* The daemon's own open: every statement of this version is
+	 * prepared at open, so that a table or column the file lacks is a
+	 * refused start rather than a failing request later.  A tool that
+	 * reads one part (audit verify) leaves it off. */
+	bool check_schema;
 	int busy_timeout_ms;      /* 0 = 5000 */
 	store_log_fn *log;        /* may be NULL */
 	void *log_ctx;

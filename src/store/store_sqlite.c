@@ -1384,6 +1384,35 @@ create_file(struct sq_store *st, const char *path)
 	return MANDATE_OK;
 }
 
+/* Every statement of this version prepared once, at open: a table or
+ * column that the schema version promises but the file lacks (dropped
+ * or renamed by hand, a damaged schema) is found now, named by SQLite,
+ * rather than by the first request that needs it, hours later. */
+static int
+schema_usable(struct sq_store *st, struct sq_conn *c)
+{
+	for (int id = 0; id < ST_COUNT; id++) {
+		int rc;
+
+		if (c->stmt[id] != NULL)
+			continue;
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+		    SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			char buf[512];
+
+			snprintf(buf, sizeof(buf), "the database does not have "
+			    "what its schema version promises (%s): damaged or "
+			    "edited by hand; restore it from a backup",
+			    sqlite3_errmsg(c->db));
+			log_msg(st, MANDATE_EIO, "open", buf);
+			c->stmt[id] = NULL;
+			return MANDATE_EIO;
+		}
+	}
+	return MANDATE_OK;
+}
+
 static int
 sq_open(const char *target, const struct store_options *opt, void **impl)
 {
@@ -1462,6 +1491,10 @@ sq_open(const char *target, const struct store_options *opt, void **impl)
 		if (i == 0 && opt->set_audit_indexes &&
 		    (r = set_audit_indexes(st, st->conns[0].db,
 		    opt->audit_indexes)) != MANDATE_OK)
+			goto out;
+		if (i == 0 && opt->check_schema &&
+		    target_version == SCHEMA_LATEST &&
+		    (r = schema_usable(st, &st->conns[0])) != MANDATE_OK)
 			goto out;
 	}
 	if (st->have_ids) {

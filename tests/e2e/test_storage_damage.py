@@ -204,6 +204,28 @@ def test_daemon_refuses_a_damaged_database(logged, cut):
     assert "cannot open the store %s" % db_path(logged) in log, log
 
 
+@pytest.mark.parametrize("edit, says", [
+    ("DROP TABLE task_sessions", "no such table: task_sessions"),
+    ("ALTER TABLE credentials RENAME COLUMN cnf_jkt TO jkt",
+     "no column named cnf_jkt"),
+])
+def test_daemon_refuses_a_schema_missing_a_part(logged, edit, says):
+    """A table or column the schema version promises, gone (dropped or
+    renamed by hand): the start is refused and SQLite's words name it,
+    rather than the first request that needs it failing hours later."""
+    db = sqlite3.connect(db_path(logged))
+    db.execute(edit)
+    db.commit()
+    db.close()
+    log = refused(start(logged, ready=False))
+    assert "the database does not have what its schema version promises" \
+        in log, log
+    assert says in log, log
+    # the audit log itself is intact, and verify still says so
+    r = verify(logged)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_full_disk_denies_and_recovers(logged):
     """A file that cannot grow (RLIMIT_FSIZE, with SIGXFSZ ignored so that
     the write fails with EFBIG as on a full disk): decisions are denies,
