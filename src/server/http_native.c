@@ -115,6 +115,7 @@ struct conn {
 	 * and released (ready_next) before the worker's turn reaches it */
 	struct conn *again_next;
 	bool rdhup;                     /* the peer has shut down its side */
+	bool tls_looked;                /* TLS: its first byte was seen */
 	char *buf;                      /* read buffer: buf[rd..wr) unread */
 	size_t cap, rd, wr;
 	size_t scanned;                 /* of the head at rd, read already
@@ -979,6 +980,52 @@ linger_read(struct conn *c)
 	}
 }
 
+/* A TLS connection's first byte, before the handshake reads it: 1 it may
+ * be TLS (a handshake record is 0x16: GnuTLS judges the rest), 0 waiting
+ * for it or closed.  A letter is plain HTTP sent to the TLS port (an
+ * http:// URL where https:// was meant): answered 400 in plain HTTP,
+ * which says so, rather than a reset the client cannot explain. */
+static int
+tls_first_byte(struct conn *c)
+{
+	static const char body[] = "{\"error\":\"invalid_request\","
+	    "\"error_description\":\"this port speaks TLS: use https://\"}";
+	char head[192], b;
+	ssize_t k;
+	int n;
+
+	k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 0;
+	if (k <= 0) {
+		conn_close(c);
+		return 0;
+	}
+	c->tls_looked = true;
+	if (b < 'A' || b > 'Z')
+		return 1;
+	/* read what came (so that the close is not a reset that loses the
+	 * answer), answer, close */
+	for (int i = 0; i < 8; i++) {
+		char sink[4096];
+
+		if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <
+		    (ssize_t)sizeof(sink))
+			break;
+	}
+	n = snprintf(head, sizeof(head), "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n", sizeof(body) - 1);
+	if (n > 0 && (size_t)n < sizeof(head) &&
+	    send(c->fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n)
+		(void)send(c->fd, body, sizeof(body) - 1,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(c->fd, SHUT_WR);
+	conn_close(c);
+	return 0;
+}
+
 /* TLS: 1 done, 0 waiting for the socket or closed. */
 static int
 handshake(struct conn *c)
@@ -989,6 +1036,8 @@ handshake(struct conn *c)
 	unsigned int n = 0, status = 0;
 	int r;
 
+	if (!c->tls_looked && !tls_first_byte(c))
+		return 0;
 	do
 		r = gnutls_handshake(c->tls);
 	while (r == GNUTLS_E_INTERRUPTED);

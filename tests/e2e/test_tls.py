@@ -221,10 +221,11 @@ def test_mtls_refusals(tls_daemon, pki):
     # no client certificate: client_auth require refuses the handshake
     with pytest.raises(requests.exceptions.RequestException):
         create(tls_daemon, pki, None)
-    # plain HTTP to the TLS port gets no answer
-    with pytest.raises(requests.exceptions.RequestException):
-        r = requests.get("http://127.0.0.1:%d/readyz" % tls_daemon.port, timeout=2)
-        raise AssertionError("plain HTTP answered %d" % r.status_code)
+    # plain HTTP to the TLS port is answered 400, in plain HTTP, and
+    # nothing else (test_plain_http_to_the_tls_port_is_told)
+    r = requests.get("http://127.0.0.1:%d/readyz" % tls_daemon.port, timeout=2)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_description"] == "this port speaks TLS: use https://"
     # the server's certificate is checked by the client too
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(tls_daemon.https + "/readyz", cert=pki.orch, timeout=5)
@@ -323,6 +324,37 @@ def test_tls_http_is_read_strictly(tls_daemon, pki, name, req, status):
     assert line.startswith(b"HTTP/1.1 %d " % status), (name, got[:200])
     # refused: the answer says so, and the connection ends after it
     assert b"Connection: close\r\n" in got, got[:300]
+
+
+def test_plain_http_to_the_tls_port_is_told(tls_daemon, pki):
+    """Plain HTTP sent to the TLS port (http:// where https:// was meant)
+    gets a plain-HTTP 400 that says what is wrong, not a reset; a TLS
+    client on the next connection is served as ever."""
+    import socket
+    for req in (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 2\r\n\r\n{}"):
+        s = socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=5)
+        s.sendall(req)
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n"), got
+        assert b"Connection: close" in got, got
+        assert got.endswith(b"this port speaks TLS: use https://\"}"), got
+    # a byte that is neither a letter nor TLS: closed, as before
+    s = socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=5)
+    s.sendall(b"\x00\x01garbage")
+    try:
+        assert s.recv(4096) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert create(tls_daemon, pki, pki.orch).status_code == 201
 
 
 def test_tls_pipelined_and_large(tls_daemon, pki):
