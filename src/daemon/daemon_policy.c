@@ -10,6 +10,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +141,9 @@ read_file(FILE *err, const char *path, char **src, size_t *len)
 
 	if (r != MANDATE_OK)
 		fprintf(err, "%s: error: %s\n", path, r == MANDATE_ELIMIT ?
-		    "file too large" : strerror(errno));
+		    "file too large (over 16 MiB; split it: policies.entities "
+		    "and the policy directories take several files)" :
+		    strerror(errno));
 	return r;
 }
 
@@ -153,28 +158,60 @@ exists(const char *path)
  * the file, line and column), then several are merged into one array and
  * parsed once more as a whole (a uid defined differently in two files
  * is an error; identical copies are accepted, as Cedar does). */
+/* The members of the JSON array that src[0..len) is (it parsed as one),
+ * as the text src[*from..*to): between its brackets, without the
+ * whitespace around them; empty for [].  JSON whitespace only: nothing
+ * else may stand outside a value. */
+static bool
+json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void
+array_members(const char *src, size_t len, size_t *from, size_t *to)
+{
+	size_t a = 0, b = len;
+
+	while (a < b && json_ws(src[a]))
+		a++;
+	while (b > a && json_ws(src[b - 1]))
+		b--;
+	/* [ ... ] */
+	if (b - a < 2 || src[a] != '[' || src[b - 1] != ']') {
+		*from = *to = 0;
+		return;
+	}
+	a++;
+	b--;
+	while (a < b && json_ws(src[a]))
+		a++;
+	while (b > a && json_ws(src[b - 1]))
+		b--;
+	*from = a;
+	*to = b;
+}
+
 static int
 load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p,
     EVP_MD_CTX *h)
 {
 	const struct config_strlist *files = &cfg->policies.entity_files;
 	struct diag_list dl;
-	json_t *all = NULL;
 	char *src = NULL, *merged = NULL;
-	size_t len;
+	size_t len, m_len = 0, m_cap = 0;
 	int r = MANDATE_ENOMEM;
 
 	diag_init(&dl);
-	if (files->n > 1 && (all = json_array()) == NULL)
-		goto out;
 	for (size_t i = 0; i < files->n; i++) {
 		struct cedar_entities *es = NULL;
-		json_t *arr;
+		size_t from, to;
 
 		if ((r = read_file(err, files->v[i], &src, &len)) != MANDATE_OK)
 			goto out;
 		if ((r = hash_part(h, 'e', src, len)) != MANDATE_OK)
 			goto out;
+		/* each file on its own first: its diagnostics name it */
 		r = cedar_entities_parse_json(src, len, files->v[i], p->schema,
 		    &es, &dl);
 		diag_print(&dl, err);
@@ -187,27 +224,53 @@ load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p,
 			goto out;
 		}
 		cedar_entities_free(es);
+		/* then its array's members, as text, into one array (a JSON
+		 * tree of them all took ten times the files' size) */
 		r = MANDATE_ENOMEM;
-		if ((arr = json_loadb(src, len, 0, NULL)) == NULL)
-			goto out;
-		if (json_array_extend(all, arr) != 0) {
-			json_decref(arr);
-			goto out;
+		array_members(src, len, &from, &to);
+		if (to > from) {
+			if (m_len + (to - from) + 2 > m_cap) {
+				size_t cap = (m_len + (to - from) + 2) * 2;
+				char *n = realloc(merged, cap);
+
+				if (n == NULL)
+					goto out;
+				merged = n;
+				m_cap = cap;
+			}
+			merged[m_len] = m_len == 0 ? '[' : ',';
+			m_len++;
+			memcpy(merged + m_len, src + from, to - from);
+			m_len += to - from;
 		}
-		json_decref(arr);
 		free(src);
 		src = NULL;
 	}
-	if ((merged = json_dumps(all, JSON_COMPACT)) == NULL)
+	if (merged == NULL && (merged = malloc(2)) != NULL)
+		merged[m_len++] = '[';
+	if (merged == NULL)
 		goto out;
-	r = cedar_entities_parse_json(merged, strlen(merged),
+	merged[m_len++] = ']';
+	r = cedar_entities_parse_json(merged, m_len,
 	    "policies.entities (merged)", p->schema, &p->entities, &dl);
 	diag_print(&dl, err);
 out:
 	free(src);
 	free(merged);
-	json_decref(all);
 	return r;
+}
+
+/* Hand the heap's free pages back to the system.  A policy set with a
+ * large entity file is hundreds of MB of arena blocks; once freed (a
+ * reload's old set, a load's per-file work), glibc keeps them in the
+ * heap, and the daemon's RSS stays at its peak for ever.  Once per load
+ * or freed set, a few milliseconds. */
+static void
+give_back_memory(void)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
 }
 
 int
@@ -352,6 +415,7 @@ out:
 			fprintf(err, "mandate: out of memory loading policies\n");
 		daemon_policies_put(p);
 	}
+	give_back_memory();   /* the files' text and the per-file checks */
 	return r;
 }
 
@@ -366,6 +430,7 @@ daemon_policies_put(struct daemon_policies *p)
 	cedar_entities_free(p->entities);
 	arena_free(&p->arena_priv);
 	free(p);
+	give_back_memory();
 }
 
 struct daemon_policies *

@@ -554,15 +554,31 @@ test_policies_load(void **state)
 	    "action == Action::\"a\", resource);\n");
 	write_file("e1.json", "[{\"uid\":{\"type\":\"User\",\"id\":\"x\"},"
 	    "\"attrs\":{},\"parents\":[]}]");
-	write_file("e2.json", "[{\"uid\":{\"type\":\"User\",\"id\":\"y\"},"
-	    "\"attrs\":{},\"parents\":[]}]");
+	/* (whitespace around and inside the brackets, an empty file) */
+	write_file("e2.json", "\n [ {\"uid\":{\"type\":\"User\",\"id\":\"y\"},"
+	    "\"attrs\":{},\"parents\":[]},\n{\"uid\":{\"type\":\"User\","
+	    "\"id\":\"z\"},\"attrs\":{},\"parents\":[]}\r\n]\t\n");
+	write_file("e0.json", " [\n ] ");
 	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n"
-	    "  schema: %s/s.cedarschema\n  entities: [%s/e1.json, %s/e2.json]\n",
-	    tmpdir, tmpdir, tmpdir, tmpdir);
+	    "  schema: %s/s.cedarschema\n  entities: [%s/e0.json, %s/e1.json, "
+	    "%s/e0.json, %s/e2.json]\n", tmpdir, tmpdir, tmpdir, tmpdir, tmpdir,
+	    tmpdir);
 	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
 	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
 	assert_non_null(p->schema);
 	assert_non_null(p->entities);
+	assert_true(cedar_entities_has(p->entities, "User", 4, "x", 1));
+	assert_true(cedar_entities_has(p->entities, "User", 4, "y", 1));
+	assert_true(cedar_entities_has(p->entities, "User", 4, "z", 1));
+	assert_false(cedar_entities_has(p->entities, "User", 4, "w", 1));
+	daemon_policies_put(p);
+	config_free(cfg);
+	/* only empty files: no entities, no error */
+	snprintf(yaml, sizeof(yaml), "policies:\n  platform: [%s/ok.cedar]\n"
+	    "  entities: [%s/e0.json, %s/e0.json]\n", tmpdir, tmpdir, tmpdir);
+	assert_int_equal(load_yaml(yaml, &cfg), MANDATE_OK);
+	assert_int_equal(daemon_policies_load(cfg, err, &p), MANDATE_OK);
+	assert_false(cedar_entities_has(p->entities, "User", 4, "x", 1));
 	daemon_policies_put(p);
 	config_free(cfg);
 	/* the same uid, defined differently in two files */
