@@ -397,8 +397,18 @@ h_token(struct http_request *req, void *arg)
 		const char *why = NULL;
 		struct str htu = proof_htus(d, req, "/oauth2/token");
 
+		/* charged to the verified subject, by issuer: a hijacked
+		 * agent's proofs fill its own share of the replay cache */
+		char owner[512];
+		int on = snprintf(owner, sizeof(owner), "%.*s%c%.*s",
+		    (int)er.subject.iss.n, er.subject.iss.p, 0,
+		    (int)er.subject.sub.n, er.subject.sub.p);
+
+		if (on < 0 || (size_t)on >= sizeof(owner))
+			on = 0;        /* too long: one owner for all such */
 		if (htu.p == NULL || sts_dpop_verify(d->sts, str_c(proof),
-		    STR_LIT("POST"), htu, STR_NULL, now, jkt, &why) !=
+		    STR_LIT("POST"), htu, STR_NULL, str_make(owner,
+		    (size_t)on), now, jkt, &why) !=
 		    MANDATE_OK) {
 			char nonce[STS_DPOP_NONCE_LEN + 1];
 

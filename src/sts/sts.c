@@ -1168,8 +1168,9 @@ sts_verify_access_token(struct sts *sts, struct str token, struct str aud,
 			r = MANDATE_EINVAL;
 			goto out;
 		}
+		/* charged to the token's agent (its sub) */
 		r = sts_dpop_verify_bound(sts, dpop_proof, htm, htu, token,
-		    out->jkt, now, &why);
+		    out->jkt, out->sub, now, &why);
 		if (r != MANDATE_OK)
 			goto out;
 	} else if (sts->tok->dpop.require) {

@@ -263,13 +263,16 @@ int sts_exchange(struct sts *sts, const struct sts_exchange_req *req,
  * 7515 4.1.9).  access_token
  * (may be empty) is the token presented with it: ath must then match.
  * The proof's jti enters the replay cache (fails when seen within the
- * window, or when the cache is full of live entries: fail closed).
+ * window, or when the cache is full of live entries: fail closed),
+ * charged to owner, the verified identity that presented it (one owner
+ * may hold a quarter of the cache: past that its proofs are refused, and
+ * the others' are not).
  * MANDATE_OK with jkt (JOSE_THUMBPRINT_LEN + 1 bytes) filled, else
  * MANDATE_EINVAL (or ENOMEM) and *reason (may be NULL) says why.
  */
 int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
-    struct str htu, struct str access_token, int64_t now, char *jkt,
-    const char **reason);
+    struct str htu, struct str access_token, struct str owner, int64_t now,
+    char *jkt, const char **reason);
 
 /* sts_dpop_verify for a token bound to want_jkt (its cnf.jkt): a proof
  * signed by another key is refused before its jti enters the replay
@@ -277,7 +280,7 @@ int sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
  * token's private key, not by whoever saw the token. */
 int sts_dpop_verify_bound(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, struct str want_jkt,
-    int64_t now, const char **reason);
+    struct str owner, int64_t now, const char **reason);
 
 /* Server-provided nonces (RFC 9449 section 8), used when
  * tokens.dpop.nonce is on: a proof must then carry a nonce made by

@@ -23,7 +23,17 @@
  * Open addressing with linear probing.  Entries expire but stay in place
  * (probe chains remain intact); when the table is three quarters full it
  * is rebuilt without the expired entries.  More live entries than the
- * limit: the proof is refused (fail closed). */
+ * limit: the proof is refused (fail closed).
+ * Each entry has an owner (the agent whose token or identity came with
+ * the proof), and one owner may hold at most a quarter of the limit: an
+ * agent that sends proofs as fast as it can (a hijacked one) fills its
+ * own share and is refused, while the others' proofs still find room.
+ * The owners' counts are kept in a second table, rebuilt at each sweep
+ * (between sweeps an owner is also charged for its entries that have
+ * expired; reaching its share forces a sweep, at most once a second). */
+
+/* The share of the cache one owner may hold. */
+#define REPLAY_OWNER_SHARE 4
 
 int
 sts_replay_init(struct sts_replay *r, size_t limit)
@@ -37,11 +47,19 @@ sts_replay_init(struct sts_replay *r, size_t limit)
 	while (cap < 2 * limit)
 		cap *= 2;
 	r->slots = calloc(cap, sizeof *r->slots);
-	if (r->slots == NULL)
+	r->owners = calloc(cap, sizeof *r->owners);
+	if (r->slots == NULL || r->owners == NULL) {
+		free(r->slots);
+		free(r->owners);
+		r->slots = NULL;
+		r->owners = NULL;
 		return MANDATE_ENOMEM;
+	}
 	r->cap = cap;
 	r->used = 0;
 	r->limit = limit;
+	r->owner_limit = limit / REPLAY_OWNER_SHARE > 0 ?
+	    limit / REPLAY_OWNER_SHARE : 1;
 	pthread_mutex_init(&r->mu, NULL);
 	return MANDATE_OK;
 }
@@ -52,7 +70,9 @@ sts_replay_fini(struct sts_replay *r)
 	if (r->slots == NULL)
 		return;
 	free(r->slots);
+	free(r->owners);
 	r->slots = NULL;
+	r->owners = NULL;
 	pthread_mutex_destroy(&r->mu);
 }
 
@@ -63,6 +83,25 @@ slot_index(const uint8_t id[16], size_t cap)
 
 	memcpy(&h, id, sizeof h);
 	return (size_t)h & (cap - 1);
+}
+
+/* The owner's count entry: found, or (with add) inserted at 0; NULL when
+ * missing and not added.  The table has cap entries, of which
+ * replay_check keeps fewer than three quarters in use: a probe ends. */
+static struct sts_replay_owner *
+owner_entry(struct sts_replay *r, uint64_t owner, bool add)
+{
+	size_t j = (size_t)(owner * 0x9e3779b97f4a7c15ULL) & (r->cap - 1);
+
+	while (r->owners[j].owner != 0 && r->owners[j].owner != owner)
+		j = (j + 1) & (r->cap - 1);
+	if (r->owners[j].owner == 0) {
+		if (!add)
+			return NULL;
+		r->owners[j].owner = owner;
+		r->n_owners++;
+	}
+	return &r->owners[j];
 }
 
 static void
@@ -82,29 +121,38 @@ replay_sweep(struct sts_replay *r, int64_t now)
 		if (old[i].expires > now)
 			live[n_live++] = old[i];
 	memset(old, 0, r->cap * sizeof *old);
+	memset(r->owners, 0, r->cap * sizeof *r->owners);
+	r->n_owners = 0;
 	for (i = 0; i < n_live; i++) {
 		j = slot_index(live[i].id, r->cap);
 		while (old[j].expires != 0)
 			j = (j + 1) & (r->cap - 1);
 		old[j] = live[i];
+		owner_entry(r, live[i].owner, true)->n++;
 	}
 	r->used = n_live;
 	free(live);
 }
 
 /* MANDATE_OK when fresh (recorded), EINVAL on a replay, ELIMIT when the
- * cache is full of live entries. */
+ * cache is full of live entries, ECONFLICT when the owner holds its
+ * share. */
 static int
-replay_check(struct sts_replay *r, const uint8_t id[16], int64_t now,
-    int64_t expires)
+replay_check(struct sts_replay *r, const uint8_t id[16], uint64_t owner,
+    int64_t now, int64_t expires)
 {
 	size_t j, free_slot = (size_t)-1;
+	struct sts_replay_owner *o;
 	int rc = MANDATE_OK;
 
 	pthread_mutex_lock(&r->mu);
 	/* sweep when the table looks full, but at most once a second so a
-	 * cache full of live entries does not cost a scan per proof */
-	if (r->used >= r->limit && now != r->last_sweep) {
+	 * cache full of live entries does not cost a scan per proof; and
+	 * always when the owners' table is three quarters full (owners of
+	 * reused expired slots accumulate there until a sweep, which leaves
+	 * at most limit <= cap / 2 of them) */
+	if ((r->used >= r->limit && now != r->last_sweep) ||
+	    r->n_owners >= r->cap / 4 * 3) {
 		r->last_sweep = now;
 		replay_sweep(r, now);
 	}
@@ -122,6 +170,18 @@ replay_check(struct sts_replay *r, const uint8_t id[16], int64_t now,
 			free_slot = j;
 		j = (j + 1) & (r->cap - 1);
 	}
+	o = owner_entry(r, owner, false);
+	if (o != NULL && o->n >= r->owner_limit && now != r->last_sweep) {
+		/* its count may include expired entries: count again */
+		r->last_sweep = now;
+		replay_sweep(r, now);
+		pthread_mutex_unlock(&r->mu);
+		return replay_check(r, id, owner, now, expires);
+	}
+	if (o != NULL && o->n >= r->owner_limit) {
+		rc = MANDATE_ECONFLICT;
+		goto out;
+	}
 	if (free_slot == (size_t)-1) {
 		if (r->used >= r->limit) {
 			rc = MANDATE_ELIMIT;
@@ -131,9 +191,12 @@ replay_check(struct sts_replay *r, const uint8_t id[16], int64_t now,
 		r->used++;
 	}
 	/* An expired slot may only be reused if the id is not further down
-	 * the chain: we scanned to the end above unless we broke on it. */
+	 * the chain: we scanned to the end above unless we broke on it.
+	 * (Its former owner stays charged for it until the next sweep.) */
 	memcpy(r->slots[free_slot].id, id, 16);
 	r->slots[free_slot].expires = expires;
+	r->slots[free_slot].owner = owner;
+	owner_entry(r, owner, true)->n++;
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
@@ -336,10 +399,24 @@ json_str(const struct ajson *obj, const char *key, struct str *out)
 /* sts_dpop_verify, and with want (not empty) the proof's key must be
  * that thumbprint before its jti enters the replay cache: then only the
  * holder of a bound token's private key can fill the cache. */
+/* The replay cache's owner of a proof: 8 bytes of the SHA-256 of who
+ * presented it (never 0, the empty entry's). */
+static uint64_t
+replay_owner_hash(struct str owner)
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	uint64_t o;
+
+	SHA256((const unsigned char *)(owner.n > 0 ? owner.p : ""), owner.n,
+	    h);
+	memcpy(&o, h, sizeof o);
+	return o != 0 ? o : 1;
+}
+
 static int
 dpop_verify(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, int64_t now, struct str want_jkt,
-    char *jkt, const char **reason)
+    struct str owner, char *jkt, const char **reason)
 {
 	int r = MANDATE_EINVAL;
 	struct arena a;
@@ -457,10 +534,16 @@ dpop_verify(struct sts *sts, struct str proof, struct str htm,
 	memcpy(idbuf + JOSE_THUMBPRINT_LEN + 1, jti.p, jti.n);
 	SHA256(idbuf, JOSE_THUMBPRINT_LEN + 1 + jti.n, id);
 	/* the proof is acceptable until iat + window: remember it as long */
-	r = replay_check(&sts->replay, id, now,
+	r = replay_check(&sts->replay, id, replay_owner_hash(owner), now,
 	    (cl.iat > now ? cl.iat : now) + window + 1);
 	if (r == MANDATE_ELIMIT) {
 		why = "replay cache full";
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if (r == MANDATE_ECONFLICT) {
+		why = "too many proofs from this agent within the window "
+		    "(its share of the replay cache)";
 		r = MANDATE_EINVAL;
 		goto out;
 	}
@@ -484,17 +567,17 @@ out:
 
 int
 sts_dpop_verify(struct sts *sts, struct str proof, struct str htm,
-    struct str htu, struct str access_token, int64_t now, char *jkt,
-    const char **reason)
+    struct str htu, struct str access_token, struct str owner, int64_t now,
+    char *jkt, const char **reason)
 {
 	return dpop_verify(sts, proof, htm, htu, access_token, now, STR_NULL,
-	    jkt, reason);
+	    owner, jkt, reason);
 }
 
 int
 sts_dpop_verify_bound(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, struct str want_jkt,
-    int64_t now, const char **reason)
+    struct str owner, int64_t now, const char **reason)
 {
 	char jkt[JOSE_THUMBPRINT_LEN + 1];
 
@@ -504,5 +587,5 @@ sts_dpop_verify_bound(struct sts *sts, struct str proof, struct str htm,
 		return MANDATE_EINVAL;
 	}
 	return dpop_verify(sts, proof, htm, htu, access_token, now, want_jkt,
-	    jkt, reason);
+	    owner, jkt, reason);
 }

@@ -29,6 +29,13 @@ struct sts_snap {
 struct sts_replay_slot {
 	uint8_t id[16];               /* SHA-256(jkt, jti), truncated */
 	int64_t expires;              /* 0: empty */
+	uint64_t owner;               /* whose proof (replay_owner_hash) */
+};
+
+/* How many slots an owner holds (live, or expired since the last sweep). */
+struct sts_replay_owner {
+	uint64_t owner;               /* 0: empty */
+	size_t n;
 };
 
 struct sts_replay {
@@ -37,6 +44,9 @@ struct sts_replay {
 	size_t cap;                   /* power of two, >= 2 * limit */
 	size_t used;                  /* non-empty slots */
 	size_t limit;                 /* live entries at most */
+	size_t owner_limit;           /* of them one owner's, at most */
+	struct sts_replay_owner *owners;   /* cap entries, open addressing */
+	size_t n_owners;              /* non-empty entries of owners */
 	int64_t last_sweep;           /* sweeps at most once a second */
 };
 

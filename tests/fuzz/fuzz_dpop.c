@@ -137,8 +137,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0:
 	case 1: {
 		int r = sts_dpop_verify(h.sts, text, STR_LIT("POST"),
-		    STR_LIT(HTU), data[0] % 4 ? STR_LIT("tok") : STR_NULL, T0,
-		    jkt, &why);
+		    STR_LIT(HTU), data[0] % 4 ? STR_LIT("tok") : STR_NULL,
+		    STR_LIT(AGENT), T0, jkt, &why);
 		if (r == MANDATE_OK && (why != NULL || strlen(jkt) != 43))
 			__builtin_trap();
 		if (r != MANDATE_OK && why == NULL && r == MANDATE_EINVAL)
@@ -184,7 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (jose_jws_sign(&a, h.dkey, JOSE_ALG_ES256, &so,
 		    str_c(payload), &proof) == MANDATE_OK) {
 			int r = sts_dpop_verify(h.sts, proof, STR_LIT("GET"),
-			    text, STR_NULL, T0, jkt, &why);
+			    text, STR_NULL, STR_LIT(AGENT), T0, jkt, &why);
 			if (r != MANDATE_OK && (why == NULL ||
 			    (strcmp(why, "proof htu mismatch") != 0 &&
 			    strcmp(why, "proof too large") != 0 &&

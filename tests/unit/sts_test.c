@@ -865,7 +865,8 @@ test_dpop_nonce(void **state)
 	f->tok.dpop.nonce = true;
 	p = proof(f, f->dkey, "POST", HTU, now, "n0", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	assert_true(sts_dpop_reason_is_nonce(why));
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char jti[16];
@@ -884,7 +885,8 @@ test_dpop_nonce(void **state)
 		assert_int_equal(jose_jws_sign(&f->a, f->dkey, JOSE_ALG_ES256,
 		    &so, str_c(payload), &p), MANDATE_OK);
 		assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-		    STR_LIT(HTU), STR_NULL, cases[i].used, jkt, &why),
+		    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+		    cases[i].used, jkt, &why),
 		    cases[i].ok ? MANDATE_OK : MANDATE_EINVAL);
 		if (!cases[i].ok)
 			assert_true(sts_dpop_reason_is_nonce(why));
@@ -893,14 +895,15 @@ test_dpop_nonce(void **state)
 }
 
 /* A replay cache of 20 entries: full of live proofs refuses (fail
- * closed); once they expire it takes new ones again. */
+ * closed); once they expire it takes new ones again.  (Each proof from
+ * another agent: one agent's share is a quarter, test_replay_share.) */
 static void
 test_replay_full(void **state)
 {
 	struct fx *f = *state;
 	struct sts *small = NULL;
 	struct sts_options o;
-	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16];
+	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16], owner[64];
 	const char *why;
 	struct str p;
 	int i;
@@ -911,19 +914,86 @@ test_replay_full(void **state)
 	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
 	for (i = 0; i < 21; i++) {
 		snprintf(jti, sizeof jti, "r%d", i);
+		snprintf(owner, sizeof owner, AGENT "-%d", i);
 		p = proof(f, f->dkey, "POST", HTU, T0, jti, STR_NULL);
 		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
-		    STR_LIT(HTU), STR_NULL, T0, jkt, &why),
+		    STR_LIT(HTU), STR_NULL, str_c(owner), T0, jkt, &why),
 		    i < 20 ? MANDATE_OK : MANDATE_EINVAL);
 	}
 	assert_string_equal(why, "replay cache full");
 	for (i = 0; i < 200; i++) {
 		snprintf(jti, sizeof jti, "s%d", i);
+		snprintf(owner, sizeof owner, AGENT "-%d", i % 7);
 		p = proof(f, f->dkey, "POST", HTU, T0 + 100 + 4 * i, jti,
 		    STR_NULL);
 		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
-		    STR_LIT(HTU), STR_NULL, T0 + 100 + 4 * i, jkt, &why),
+		    STR_LIT(HTU), STR_NULL, str_c(owner), T0 + 100 + 4 * i,
+		    jkt, &why), MANDATE_OK);
+	}
+	sts_close(small);
+	f->tok.dpop.replay_cache_size = 1000;
+}
+
+/* One agent may hold a quarter of the replay cache: an agent sending
+ * proofs as fast as it can (a hijacked one) is refused past its share,
+ * the others still get in, and its share comes back as its proofs
+ * expire.  Without shares, its 20 proofs filled the cache and every
+ * other agent's proof was refused ("replay cache full"). */
+static void
+test_replay_share(void **state)
+{
+	struct fx *f = *state;
+	struct sts *small = NULL;
+	struct sts_options o;
+	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16], owner[64];
+	const char *why;
+	struct str p;
+	int i;
+
+	f->tok.dpop.replay_cache_size = 20;
+	f->tok.dpop.iat_window = 60;
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
+	for (i = 0; i < 20; i++) {
+		snprintf(jti, sizeof jti, "m%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0, jti, STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, STR_LIT("spiffe://x/mallory"), T0,
+		    jkt, &why), i < 5 ? MANDATE_OK : MANDATE_EINVAL);
+	}
+	assert_string_equal(why, "too many proofs from this agent within "
+	    "the window (its share of the replay cache)");
+	/* the others fill the rest: three more agents, five each */
+	for (i = 0; i < 15; i++) {
+		snprintf(jti, sizeof jti, "o%d", i);
+		snprintf(owner, sizeof owner, "spiffe://x/agent-%d", i / 5);
+		p = proof(f, f->dkey, "POST", HTU, T0 + 1, jti, STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, str_c(owner), T0 + 1, jkt, &why),
 		    MANDATE_OK);
+	}
+	/* a replay is still a replay, whoever sends it */
+	p = proof(f, f->dkey, "POST", HTU, T0, "m0", STR_NULL);
+	assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, STR_LIT("spiffe://x/agent-0"), T0 + 2, jkt,
+	    &why), MANDATE_EINVAL);
+	assert_string_equal(why, "proof jti replayed");
+	/* once its proofs have expired (iat + window), the share is back */
+	p = proof(f, f->dkey, "POST", HTU, T0 + 62, "m-late", STR_NULL);
+	assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+	    STR_LIT(HTU), STR_NULL, STR_LIT("spiffe://x/mallory"), T0 + 62,
+	    jkt, &why), MANDATE_OK);
+	/* many agents, one proof each, over time: the owners' table is
+	 * swept as their proofs expire and never fills */
+	for (i = 0; i < 2000; i++) {
+		snprintf(jti, sizeof jti, "t%d", i);
+		snprintf(owner, sizeof owner, "spiffe://x/passer-%d", i);
+		p = proof(f, f->dkey, "POST", HTU, T0 + 200 + 10 * i, jti,
+		    STR_NULL);
+		assert_int_equal(sts_dpop_verify(small, p, STR_LIT("POST"),
+		    STR_LIT(HTU), STR_NULL, str_c(owner), T0 + 200 + 10 * i,
+		    jkt, &why), MANDATE_OK);
 	}
 	sts_close(small);
 	f->tok.dpop.replay_cache_size = 1000;
@@ -994,74 +1064,86 @@ test_dpop(void **state)
 	assert_int_equal(jose_key_thumbprint(f->dkey, want), MANDATE_OK);
 	p = proof(f, f->dkey, "POST", HTU, now, "j1", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_OK);
 	assert_string_equal(jkt, want);
 	/* replayed */
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now + 1, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now + 1, jkt, &why), MANDATE_EINVAL);
 	assert_string_equal(why, "proof jti replayed");
 	/* wrong htm, htu */
 	p = proof(f, f->dkey, "GET", HTU, now, "j2", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	assert_string_equal(why, "proof htm mismatch");
 	p = proof(f, f->dkey, "POST", "https://mandate.test/other", now, "j3",
 	    STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	assert_string_equal(why, "proof htu mismatch");
 	/* htu normalisation: case, default port, query */
 	p = proof(f, f->dkey, "POST", "HTTPS://Mandate.TEST:443/oauth2/token",
 	    now, "j4", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU "?x=1#f"), STR_NULL, now, jkt, &why), MANDATE_OK);
+	    STR_LIT(HTU "?x=1#f"), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_OK);
 	p = proof(f, f->dkey, "POST", "https://mandate.test:8443/oauth2/token",
 	    now, "j5", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	/* htu: one of a space-separated list (the advertised URL and the
 	 * one requested) */
 	p = proof(f, f->dkey, "POST", "https://mandate.test/pdp/oauth2/token",
 	    now, "j5a", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
 	    STR_LIT(HTU " https://mandate.test/pdp/oauth2/token"), STR_NULL,
-	    now, jkt, &why), MANDATE_OK);
+	    STR_LIT(AGENT), now, jkt, &why), MANDATE_OK);
 	p = proof(f, f->dkey, "POST", HTU, now, "j5b", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
 	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
-	    now, jkt, &why), MANDATE_OK);
+	    STR_LIT(AGENT), now, jkt, &why), MANDATE_OK);
 	p = proof(f, f->dkey, "POST", "https://mandate.test/x", now, "j5c",
 	    STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
 	    STR_LIT("https://mandate.test/pdp/oauth2/token " HTU), STR_NULL,
-	    now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(AGENT), now, jkt, &why), MANDATE_EINVAL);
 	assert_string_equal(why, "proof htu mismatch");
 	/* typ is a media type: any case, application/ prefix (RFC 7515
 	 * 4.1.9); another type is refused */
 	p = proof_typ(f, f->dkey, "DPoP+JWT", "POST", HTU, now, "j5d",
 	    STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_OK);
 	p = proof_typ(f, f->dkey, "Application/dpop+jwt", "POST", HTU, now,
 	    "j5e", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_OK);
 	p = proof_typ(f, f->dkey, "at+jwt", "POST", HTU, now, "j5f",
 	    STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	/* iat outside the window, both sides */
 	p = proof(f, f->dkey, "POST", HTU, now - 61, "j6", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 	p = proof(f, f->dkey, "POST", HTU, now + 61, "j7", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_EINVAL);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_EINVAL);
 
 	/* a bound token */
 	p = proof(f, f->dkey, "POST", HTU, now, "j8", STR_NULL);
 	assert_int_equal(sts_dpop_verify(f->sts, p, STR_LIT("POST"),
-	    STR_LIT(HTU), STR_NULL, now, jkt, &why), MANDATE_OK);
+	    STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+	    now, jkt, &why), MANDATE_OK);
 	tok = get_token(f, "[\"read\"]", jkt);
 	/* used with a proof carrying the right ath */
 	p = proof(f, f->dkey, "GET", "https://api.test/doc", now + 5, "u1",
@@ -1153,7 +1235,8 @@ test_dpop_bad_headers(void **state)
 		    sizeof hb);
 		snprintf(text, sizeof text, "%s.%s.%s", hb, pb, sigs[i]);
 		assert_int_equal(sts_dpop_verify(f->sts, str_c(text),
-		    STR_LIT("POST"), STR_LIT(HTU), STR_NULL, T0, jkt, &why),
+		    STR_LIT("POST"), STR_LIT(HTU), STR_NULL, STR_LIT(AGENT),
+		    T0, jkt, &why),
 		    MANDATE_EINVAL);
 		assert_non_null(why);
 		assert_string_equal(jkt, "");
@@ -1798,6 +1881,7 @@ main(void)
 		T(test_spiffe_identities),
 		T(test_dpop_nonce),
 		T(test_replay_full),
+		T(test_replay_share),
 		T(test_threads),
 		T(test_signature_cache),
 		cmocka_unit_test_setup_teardown(test_rotation, setup_delayed,
