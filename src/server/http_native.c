@@ -994,9 +994,10 @@ tls_first_byte(struct conn *c)
 	ssize_t k;
 	int n;
 
-	k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
+	do
+		k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (k <= 0) {
 		conn_close(c);
