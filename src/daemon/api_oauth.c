@@ -725,6 +725,10 @@ static const struct api_route oauth_routes[] = {
 	{ "POST", "/oauth2/introspect", h_introspect },
 	{ "POST", "/oauth2/revoke", h_revoke },
 	{ "GET", "/.well-known/jwks.json", h_jwks },
+	/* not advertised, but under the issuer's path too: a proof's htu
+	 * may name it there (proof_htus), and a proxy that maps only the
+	 * path must reach it */
+	{ "GET", "/v1/credential", h_credential },
 };
 
 int
@@ -740,9 +744,7 @@ api_oauth_register(struct daemon *d, struct http_server *srv)
 			return r;
 	if ((r = http_server_route(srv, "GET",
 	    "/.well-known/oauth-authorization-server", h_metadata, d)) !=
-	    MANDATE_OK ||
-	    (r = http_server_route(srv, "GET", "/v1/credential",
-	    h_credential, d)) != MANDATE_OK)
+	    MANDATE_OK)
 		return r;
 	/* RFC 8414 3: with a path in the issuer, the metadata is at
 	 * /.well-known/oauth-authorization-server/<path>, and the endpoints

@@ -285,12 +285,15 @@ def test_issuer_with_a_path(start_daemon, tmp_path, suffix):
     r = requests.post(meta["introspection_endpoint"], data={"token": at},
                       headers=bearer(iss.person()), timeout=5)
     assert r.json()["active"] is True
-    # /v1/credential: the URL requested, or the one under the issuer
-    for htu in (d.url + "/v1/credential", base + "/v1/credential"):
-        r = requests.get(d.url + "/v1/credential", timeout=5, headers={
+    # /v1/credential: the URL requested, or the one under the issuer,
+    # called at the root or under the issuer's path
+    for url, htu in ((d.url + "/v1/credential", d.url + "/v1/credential"),
+                     (d.url + "/v1/credential", base + "/v1/credential"),
+                     (base + "/v1/credential", base + "/v1/credential")):
+        r = requests.get(url, timeout=5, headers={
             "Authorization": "DPoP " + at,
             "DPoP": proof(key, htu, "GET", ath=_ath(at))})
-        assert r.status_code == 200, (htu, r.text)
+        assert r.status_code == 200, (url, htu, r.text)
     r = requests.post(meta["revocation_endpoint"], data={"token": at}, timeout=5)
     assert r.status_code == 200
     r = requests.post(meta["introspection_endpoint"], data={"token": at},
