@@ -223,6 +223,19 @@ static const struct {
 	  "{\"__extn\":{\"fn\":\"offset\",\"args\":[{\"__extn\":{\"fn\":\"datetime\","
 	  "\"arg\":\"1970-01-01\"}},{\"__extn\":{\"fn\":\"duration\",\"arg\":"
 	  "\"9223372036854775807ms\"}}]}}" },
+	/* a UTC offset may carry a datetime just past year 9999 or before
+	 * year 0000, as in the reference; it has no text form, so it is
+	 * written as an offset from the epoch */
+	{ "datetime(\"9999-12-31T23:59:59.101-2359\")",
+	  "{\"__extn\":{\"fn\":\"offset\",\"args\":[{\"__extn\":{\"fn\":\"datetime\","
+	  "\"arg\":\"1970-01-01\"}},{\"__extn\":{\"fn\":\"duration\",\"arg\":"
+	  "\"253402387139101ms\"}}]}}" },
+	{ "datetime(\"0000-01-01T00:00:00+0001\")",
+	  "{\"__extn\":{\"fn\":\"offset\",\"args\":[{\"__extn\":{\"fn\":\"datetime\","
+	  "\"arg\":\"1970-01-01\"}},{\"__extn\":{\"fn\":\"duration\",\"arg\":"
+	  "\"-62167219260000ms\"}}]}}" },
+	{ "datetime(\"9999-12-31T23:59:59.101-2359\") > "
+	  "datetime(\"9999-12-31T23:59:59.999Z\")", "true" },
 	{ "duration(\"1h\").toDate()", "!type error" },
 	{ "datetime(\"2024-01-01\").toHours()", "!type error" },
 	{ "datetime(\"2024-01-01\").offset(datetime(\"2024-01-01\"))", "!type error" },
