@@ -399,16 +399,21 @@ h_token(struct http_request *req, void *arg)
 
 		/* charged to the verified subject, by issuer: a hijacked
 		 * agent's proofs fill its own share of the replay cache */
-		char owner[512];
-		int on = snprintf(owner, sizeof(owner), "%.*s%c%.*s",
-		    (int)er.subject.iss.n, er.subject.iss.p, 0,
-		    (int)er.subject.sub.n, er.subject.sub.p);
+		size_t on = er.subject.iss.n + 1 + er.subject.sub.n;
+		char *owner = arena_alloc(req->arena, on);
 
-		if (on < 0 || (size_t)on >= sizeof(owner))
-			on = 0;        /* too long: one owner for all such */
-		if (htu.p == NULL || sts_dpop_verify(d->sts, str_c(proof),
-		    STR_LIT("POST"), htu, STR_NULL, str_make(owner,
-		    (size_t)on), now, jkt, &why) !=
+		if (owner != NULL) {
+			if (er.subject.iss.n > 0)
+				memcpy(owner, er.subject.iss.p,
+				    er.subject.iss.n);
+			owner[er.subject.iss.n] = '\0';
+			if (er.subject.sub.n > 0)
+				memcpy(owner + er.subject.iss.n + 1,
+				    er.subject.sub.p, er.subject.sub.n);
+		}
+		if (htu.p == NULL || owner == NULL ||
+		    sts_dpop_verify(d->sts, str_c(proof), STR_LIT("POST"), htu,
+		    STR_NULL, str_make(owner, on), now, jkt, &why) !=
 		    MANDATE_OK) {
 			char nonce[STS_DPOP_NONCE_LEN + 1];
 
