@@ -402,16 +402,17 @@ h_token(struct http_request *req, void *arg)
 		size_t on = er.subject.iss.n + 1 + er.subject.sub.n;
 		char *owner = arena_alloc(req->arena, on);
 
-		if (owner != NULL) {
-			if (er.subject.iss.n > 0)
-				memcpy(owner, er.subject.iss.p,
-				    er.subject.iss.n);
-			owner[er.subject.iss.n] = '\0';
-			if (er.subject.sub.n > 0)
-				memcpy(owner + er.subject.iss.n + 1,
-				    er.subject.sub.p, er.subject.sub.n);
+		if (owner == NULL) {
+			http_respond_error(req, 500, "server_error", NULL);
+			return;
 		}
-		if (htu.p == NULL || owner == NULL ||
+		if (er.subject.iss.n > 0)
+			memcpy(owner, er.subject.iss.p, er.subject.iss.n);
+		owner[er.subject.iss.n] = '\0';
+		if (er.subject.sub.n > 0)
+			memcpy(owner + er.subject.iss.n + 1, er.subject.sub.p,
+			    er.subject.sub.n);
+		if (htu.p == NULL ||
 		    sts_dpop_verify(d->sts, str_c(proof), STR_LIT("POST"), htu,
 		    STR_NULL, str_make(owner, on), now, jkt, &why) !=
 		    MANDATE_OK) {
