@@ -96,7 +96,8 @@ owner_entry(struct sts_replay *r, uint64_t owner, bool add)
 	while (r->owners[j].owner != 0 && r->owners[j].owner != owner)
 		j = (j + 1) & (r->cap - 1);
 	if (r->owners[j].owner == 0) {
-		if (!add)
+		/* (full only if a sweep could not allocate: refused) */
+		if (!add || r->n_owners >= r->cap / 4 * 3)
 			return NULL;
 		r->owners[j].owner = owner;
 		r->n_owners++;
@@ -108,6 +109,7 @@ static void
 replay_sweep(struct sts_replay *r, int64_t now)
 {
 	struct sts_replay_slot *old = r->slots;
+	struct sts_replay_owner *o;
 	size_t i, j;
 
 	/* Rebuild in place is not possible with linear probing; use a
@@ -128,7 +130,8 @@ replay_sweep(struct sts_replay *r, int64_t now)
 		while (old[j].expires != 0)
 			j = (j + 1) & (r->cap - 1);
 		old[j] = live[i];
-		owner_entry(r, live[i].owner, true)->n++;
+		if ((o = owner_entry(r, live[i].owner, true)) != NULL)
+			o->n++;     /* (always: at most limit <= cap / 2) */
 	}
 	r->used = n_live;
 	free(live);
@@ -182,6 +185,10 @@ replay_check(struct sts_replay *r, const uint8_t id[16], uint64_t owner,
 		rc = MANDATE_ECONFLICT;
 		goto out;
 	}
+	if (o == NULL && (o = owner_entry(r, owner, true)) == NULL) {
+		rc = MANDATE_ELIMIT;
+		goto out;
+	}
 	if (free_slot == (size_t)-1) {
 		if (r->used >= r->limit) {
 			rc = MANDATE_ELIMIT;
@@ -196,7 +203,7 @@ replay_check(struct sts_replay *r, const uint8_t id[16], uint64_t owner,
 	memcpy(r->slots[free_slot].id, id, 16);
 	r->slots[free_slot].expires = expires;
 	r->slots[free_slot].owner = owner;
-	owner_entry(r, owner, true)->n++;
+	o->n++;
 out:
 	pthread_mutex_unlock(&r->mu);
 	return rc;
@@ -396,9 +403,6 @@ json_str(const struct ajson *obj, const char *key, struct str *out)
 	return NULL;
 }
 
-/* sts_dpop_verify, and with want (not empty) the proof's key must be
- * that thumbprint before its jti enters the replay cache: then only the
- * holder of a bound token's private key can fill the cache. */
 /* The replay cache's owner of a proof: 8 bytes of the SHA-256 of who
  * presented it (never 0, the empty entry's). */
 static uint64_t
@@ -413,6 +417,9 @@ replay_owner_hash(struct str owner)
 	return o != 0 ? o : 1;
 }
 
+/* sts_dpop_verify, and with want (not empty) the proof's key must be
+ * that thumbprint before its jti enters the replay cache: then only the
+ * holder of a bound token's private key can fill the cache. */
 static int
 dpop_verify(struct sts *sts, struct str proof, struct str htm,
     struct str htu, struct str access_token, int64_t now, struct str want_jkt,
