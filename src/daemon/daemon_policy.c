@@ -154,34 +154,30 @@ exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Every entity file is parsed on its own first (so that diagnostics name
- * the file, line and column), then several are merged into one array and
- * parsed once more as a whole (a uid defined differently in two files
- * is an error; identical copies are accepted, as Cedar does). */
-/* The members of the JSON array that src[0..len) is (it parsed as one),
- * as the text src[*from..*to): between its brackets, without the
- * whitespace around them; empty for [].  JSON whitespace only: nothing
- * else may stand outside a value. */
 static bool
 json_ws(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static void
+/* The members of the JSON array that src[0..len) is (it parsed as one),
+ * as the text src[*from..*to): between its brackets, without the
+ * whitespace around them; empty for [].  JSON whitespace only: nothing
+ * else may stand outside a value (the parser takes no byte order mark).
+ * False when src is not an array after all. */
+static bool
 array_members(const char *src, size_t len, size_t *from, size_t *to)
 {
 	size_t a = 0, b = len;
 
+	*from = *to = 0;
 	while (a < b && json_ws(src[a]))
 		a++;
 	while (b > a && json_ws(src[b - 1]))
 		b--;
 	/* [ ... ] */
-	if (b - a < 2 || src[a] != '[' || src[b - 1] != ']') {
-		*from = *to = 0;
-		return;
-	}
+	if (b - a < 2 || src[a] != '[' || src[b - 1] != ']')
+		return false;
 	a++;
 	b--;
 	while (a < b && json_ws(src[a]))
@@ -190,8 +186,13 @@ array_members(const char *src, size_t len, size_t *from, size_t *to)
 		b--;
 	*from = a;
 	*to = b;
+	return true;
 }
 
+/* Every entity file is parsed on its own first (so that diagnostics name
+ * the file, line and column), then several are merged into one array and
+ * parsed once more as a whole (a uid defined differently in two files
+ * is an error; identical copies are accepted, as Cedar does). */
 static int
 load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p,
     EVP_MD_CTX *h)
@@ -226,8 +227,13 @@ load_entities(const struct config *cfg, FILE *err, struct daemon_policies *p,
 		cedar_entities_free(es);
 		/* then its array's members, as text, into one array (a JSON
 		 * tree of them all took ten times the files' size) */
+		if (!array_members(src, len, &from, &to)) {
+			fprintf(err, "%s: error: not a JSON array of entities\n",
+			    files->v[i]);
+			r = MANDATE_EINTERNAL;    /* it parsed as one */
+			goto out;
+		}
 		r = MANDATE_ENOMEM;
-		array_members(src, len, &from, &to);
 		if (to > from) {
 			if (m_len + (to - from) + 2 > m_cap) {
 				size_t cap = (m_len + (to - from) + 2) * 2;
