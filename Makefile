@@ -9,7 +9,8 @@
 #   make bench      benchmarks (not tests): decisions/s and latency, then
 #                   token exchanges/s over HTTP (bench/sts_bench.sh), AuthZEN
 #                   evaluations/s next to nginx (bench/authzen_bench.sh),
-#                   audited vs unaudited decisions/s (bench/audit_bench.sh)
+#                   audited vs unaudited decisions/s (bench/audit_bench.sh),
+#                   task-bound vs plain evaluations/s (bench/task_bench.sh)
 #   make agentdojo  replay AgentDojo's tool calls through the daemon and print
 #                   utility and security per suite (examples/agentdojo/)
 #   make difftest N=100000 SEED=1   differential test against cedar-wasm
@@ -120,6 +121,8 @@ bench: build
 	bench/authzen_bench.sh $(BUILD)
 	@echo
 	bench/audit_bench.sh $(BUILD)
+	@echo
+	bench/task_bench.sh $(BUILD)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \
