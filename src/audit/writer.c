@@ -726,8 +726,10 @@ audit_decision_async(struct audit_log *l, const struct store_decision *dec,
 	struct qrec *q;
 	int r;
 
-	if (l == NULL || dec == NULL || build_fn == NULL || done == NULL ||
-	    l->mode != AUDIT_SYNC)
+	/* either mode: the decision's state change (the budget, the
+	 * session) must be committed before its answer whatever the mode,
+	 * and its record costs nothing more in the same transaction */
+	if (l == NULL || dec == NULL || build_fn == NULL || done == NULL)
 		return MANDATE_EINVAL;
 	/* checked here, so that one bad decision cannot fail a batch */
 	if ((r = store_decision_check(dec)) != MANDATE_OK)

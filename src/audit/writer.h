@@ -164,8 +164,11 @@ int audit_issue_async(struct audit_log *l, const struct store_credential *c,
  * on the writer thread; the record is asked of build_fn (store.h,
  * store_append) once the outcome is known, and should be made with
  * audit_prepare.  Then done(arg, status, id) as audit_record_async.
- * Sync mode only (MANDATE_EINVAL otherwise).  dec is copied; its strings,
- * and what build_fn uses, must stay valid until done is called.
+ * Both modes: in async mode too, done is called once the transaction is
+ * committed (the decision's state must be before its answer, and its
+ * record rides along), behind the records queued before it.  dec is
+ * copied; its strings, and what build_fn uses, must stay valid until
+ * done is called.
  */
 int audit_decision_async(struct audit_log *l, const struct store_decision *dec,
     int64_t now, store_decision_event_fn *build_fn, void *build_arg,

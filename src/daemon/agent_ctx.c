@@ -1128,8 +1128,10 @@ finish_held(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 	int r;
 
 	*held = false;
-	if (d->cfg->logging.audit == CONFIG_AUDIT_ASYNC ||
-	    !d->cfg->audit.decisions || !c->call->single ||
+	/* (in async mode too: the state change is committed before the
+	 * answer either way, and on the writer it does not hold a worker
+	 * thread for its commit) */
+	if (!d->cfg->audit.decisions || !c->call->single ||
 	    (h = arena_calloc(req->arena, 1, sizeof(*h))) == NULL)
 		return MANDATE_OK;
 	h->d = d;

@@ -421,6 +421,46 @@ def test_decisions_are_audited(ctl, tmp_path):
     assert "file-sensitivity-ceiling" in json.dumps(recs[did2][1])
 
 
+def test_async_mode_counts_and_records_in_one_commit(start_daemon, tmp_path):
+    """logging.audit: async: a task-bound permit is still counted against
+    its task before its answer, and its decision record is committed with
+    the count (not queued behind it): found at once, and the budget holds
+    under concurrent calls.  (Async mode used to make the count's commit
+    in the request's worker thread, holding it, and to queue the record.)"""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+    iss = Issuers(tmp_path)
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "delegation.cedar").write_text(DELEGATION)
+    shutil.copy(os.path.join(CONTROLS, "controls.cedar"), pol / "controls.cedar")
+    ents = json.load(open(os.path.join(CONTROLS, "entities.json")))
+    for e in ents:
+        if e["uid"]["type"] == "Agent":
+            e["uid"]["id"] = e["uid"]["id"].replace(
+                "spiffe://dev.local/agent/assistant", ASSISTANT)
+    (tmp_path / "entities.json").write_text(json.dumps(ents))
+    d = start_daemon(CONFIG + "logging:\n  audit: async\n")
+    task = new_task(d, iss, call_budget=12)
+    m = {"token": token(d, iss, task)}
+    args = dict(arguments={"path": "/docs/a"})
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    for _ in range(4):
+        ok, did = evaluate(d, iss, "read_file", "File", "handbook", m, **args)
+        assert ok is True
+        row = db.execute("SELECT fields_json FROM audit_events WHERE type = 'decision'"
+                         " AND json_extract(fields_json, '$.decision_id') = ?",
+                         (did,)).fetchone()
+        assert row is not None and json.loads(row[0])["decision"] is True, did
+    with ThreadPoolExecutor(16) as ex:
+        got = list(ex.map(lambda _: evaluate(d, iss, "read_file", "File", "handbook",
+                                             m, **args)[0], range(24)))
+    assert got.count(True) == 8, got
+    used = db.execute("SELECT calls_used FROM tasks WHERE id = ?", (task["id"],)).fetchone()
+    db.close()
+    assert used == (12,), used
+
+
 def _audit(tmp_path, type_, task_id):
     import sqlite3
     db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
