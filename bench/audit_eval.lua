@@ -1,10 +1,14 @@
--- audit_eval.lua - wrk script of bench/audit_bench.sh: AuthZEN evaluations
--- (POST /access/v1/evaluation) over keep-alive connections, each a permit
--- whose decision record the daemon writes (or not, with auditing off).
+-- audit_eval.lua - wrk script of bench/audit_bench.sh and
+-- bench/task_bench.sh: AuthZEN evaluations (POST /access/v1/evaluation)
+-- over keep-alive connections, each a permit whose decision record the
+-- daemon writes (or not, with auditing off).  With BODY_FILE set, every
+-- request sends that file's body (task_bench.sh); without, each names
+-- another resource and path (audit_bench.sh).
 -- A response that is not 200 with "decision":true counts as bad.
 local threads = {}
 local bad = 0
 local n = 0
+local body = nil
 
 function setup(thread)
    table.insert(threads, thread)
@@ -13,9 +17,18 @@ end
 function init(args)
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+   local path = os.getenv("BODY_FILE")
+   if path ~= nil and path ~= "" then
+      local f = assert(io.open(path, "rb"))
+      body = f:read("*a")
+      f:close()
+   end
 end
 
 function request()
+   if body ~= nil then
+      return wrk.format(nil, nil, nil, body)
+   end
    n = n + 1
    return wrk.format(nil, nil, nil, string.format(
       '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},' ..

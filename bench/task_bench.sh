@@ -16,7 +16,7 @@
 # a temporary configuration (data dir, a policy that permits the
 # agent's read), creates one task with no call budget and exchanges the
 # SVID for its access token (open_on_loopback: the development
-# delegator); then wrk (keep-alive connections, bench/task_eval.lua)
+# delegator); then wrk (keep-alive connections, bench/audit_eval.lua)
 # sends the evaluation, without the task and then with it, in rounds;
 # each round's ratio comes from its own runs, and the median of the rounds
 # is the result.  After the runs it checks that every answered task-bound
@@ -140,7 +140,7 @@ done
 
 run() { # yes|no -> "RESULT ..." line
 	BODY_FILE="$tmp/body-$1.json" wrk -t"$wthreads" -c"$conns" -d"${seconds}s" \
-	    --latency -s bench/task_eval.lua "$url/access/v1/evaluation" \
+	    --latency -s bench/audit_eval.lua "$url/access/v1/evaluation" \
 	    > "$tmp/wrk-$1.txt" 2>&1 || true
 	grep '^RESULT' "$tmp/wrk-$1.txt" || {
 		echo "task_bench: wrk failed:" >&2; cat "$tmp/wrk-$1.txt" >&2; exit 1; }

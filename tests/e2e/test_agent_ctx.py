@@ -79,8 +79,9 @@ INTENTS = [
 ]
 
 
-@pytest.fixture
-def ctl(start_daemon, tmp_path):
+def start_controls(start_daemon, tmp_path, config=CONFIG):
+    """The issuers, the delegation and control policies, the controls'
+    entities for the test's agents; a daemon started on them."""
     iss = Issuers(tmp_path)
     pol = tmp_path / "policies"
     pol.mkdir()
@@ -93,8 +94,12 @@ def ctl(start_daemon, tmp_path):
                 "spiffe://dev.local/agent/assistant", ASSISTANT).replace(
                 "spiffe://dev.local/agent/retriever", OTHER)
     (tmp_path / "entities.json").write_text(json.dumps(ents))
-    d = start_daemon(CONFIG)
-    return d, iss
+    return start_daemon(config), iss
+
+
+@pytest.fixture
+def ctl(start_daemon, tmp_path):
+    return start_controls(start_daemon, tmp_path)
 
 
 def new_task(d, iss, agent=ASSISTANT, intents=INTENTS, **kw):
@@ -429,18 +434,8 @@ def test_async_mode_counts_and_records_in_one_commit(start_daemon, tmp_path):
     in the request's worker thread, holding it, and to queue the record.)"""
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
-    iss = Issuers(tmp_path)
-    pol = tmp_path / "policies"
-    pol.mkdir()
-    (pol / "delegation.cedar").write_text(DELEGATION)
-    shutil.copy(os.path.join(CONTROLS, "controls.cedar"), pol / "controls.cedar")
-    ents = json.load(open(os.path.join(CONTROLS, "entities.json")))
-    for e in ents:
-        if e["uid"]["type"] == "Agent":
-            e["uid"]["id"] = e["uid"]["id"].replace(
-                "spiffe://dev.local/agent/assistant", ASSISTANT)
-    (tmp_path / "entities.json").write_text(json.dumps(ents))
-    d = start_daemon(CONFIG + "logging:\n  audit: async\n")
+    d, iss = start_controls(start_daemon, tmp_path,
+                            CONFIG + "logging:\n  audit: async\n")
     task = new_task(d, iss, call_budget=12)
     m = {"token": token(d, iss, task)}
     args = dict(arguments={"path": "/docs/a"})

@@ -894,6 +894,28 @@ test_dpop_nonce(void **state)
 	f->tok.dpop.nonce = false;
 }
 
+/* A token service like the fixture's with a replay cache of 20 entries;
+ * small_sts_close closes it and puts the fixture's size back. */
+static struct sts *
+small_sts(struct fx *f)
+{
+	struct sts *small = NULL;
+	struct sts_options o;
+
+	f->tok.dpop.replay_cache_size = 20;
+	memset(&o, 0, sizeof o);
+	o.tokens = &f->tok;
+	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
+	return small;
+}
+
+static void
+small_sts_close(struct fx *f, struct sts *small)
+{
+	sts_close(small);
+	f->tok.dpop.replay_cache_size = 1000;
+}
+
 /* A replay cache of 20 entries: full of live proofs refuses (fail
  * closed); once they expire it takes new ones again.  (Each proof from
  * another agent: one agent's share is a quarter, test_replay_share.) */
@@ -901,17 +923,12 @@ static void
 test_replay_full(void **state)
 {
 	struct fx *f = *state;
-	struct sts *small = NULL;
-	struct sts_options o;
+	struct sts *small = small_sts(f);
 	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16], owner[64];
 	const char *why;
 	struct str p;
 	int i;
 
-	f->tok.dpop.replay_cache_size = 20;
-	memset(&o, 0, sizeof o);
-	o.tokens = &f->tok;
-	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
 	for (i = 0; i < 21; i++) {
 		snprintf(jti, sizeof jti, "r%d", i);
 		snprintf(owner, sizeof owner, AGENT "-%d", i);
@@ -930,8 +947,7 @@ test_replay_full(void **state)
 		    STR_LIT(HTU), STR_NULL, str_c(owner), T0 + 100 + 4 * i,
 		    jkt, &why), MANDATE_OK);
 	}
-	sts_close(small);
-	f->tok.dpop.replay_cache_size = 1000;
+	small_sts_close(f, small);
 }
 
 /* One agent may hold a quarter of the replay cache: an agent sending
@@ -943,18 +959,14 @@ static void
 test_replay_share(void **state)
 {
 	struct fx *f = *state;
-	struct sts *small = NULL;
-	struct sts_options o;
+	struct sts *small;
 	char jkt[JOSE_THUMBPRINT_LEN + 1], jti[16], owner[64];
 	const char *why;
 	struct str p;
 	int i;
 
-	f->tok.dpop.replay_cache_size = 20;
 	f->tok.dpop.iat_window = 60;
-	memset(&o, 0, sizeof o);
-	o.tokens = &f->tok;
-	assert_int_equal(sts_open(&o, f->s, T0, &small), MANDATE_OK);
+	small = small_sts(f);
 	for (i = 0; i < 20; i++) {
 		snprintf(jti, sizeof jti, "m%d", i);
 		p = proof(f, f->dkey, "POST", HTU, T0, jti, STR_NULL);
@@ -995,8 +1007,7 @@ test_replay_share(void **state)
 		    STR_LIT(HTU), STR_NULL, str_c(owner), T0 + 200 + 10 * i,
 		    jkt, &why), MANDATE_OK);
 	}
-	sts_close(small);
-	f->tok.dpop.replay_cache_size = 1000;
+	small_sts_close(f, small);
 }
 
 /* Threads verify and mint while another rotates keys. */
