@@ -22,6 +22,7 @@
 
 #include "daemon/agent_ctx.h"
 #include "sts/sts.h"
+#include "util/json.h"
 #include "util/status.h"
 #include "util/utf8.h"
 
@@ -388,13 +389,6 @@ task_id_ok(struct str id)
 	return id.n == STORE_TASK_ID_LEN && hex_lower_all(id.p, id.n);
 }
 
-static bool
-str_eq_json(struct str s, const json_t *j)
-{
-	return json_is_string(j) && json_string_length(j) == s.n &&
-	    memcmp(json_string_value(j), s.p, s.n) == 0;
-}
-
 static struct str
 jstr_of(const json_t *j)
 {
@@ -402,38 +396,38 @@ jstr_of(const json_t *j)
 }
 
 /* The token's granted actions: authorization_details[type=mandate_task]
- * .actions; NULL (deny) when the claim is missing or malformed. */
-static json_t *
-token_actions(struct str payload)
+ * .actions (an array, in the request's arena with the verified claims);
+ * NULL (deny) when the claim is missing or malformed. */
+static const struct ajson *
+token_actions(const struct ajson *claims)
 {
-	json_t *claims, *ad, *e, *acts = NULL;
-	size_t i;
+	const struct ajson *ad = ajson_get(claims, "authorization_details");
 
-	claims = json_loadb(payload.p, payload.n, 0, NULL);
-	ad = json_object_get(claims, "authorization_details");
-	json_array_foreach(ad, i, e) {
-		json_t *a = json_object_get(e, "actions");
-		if (!str_eq_json(str_c(STS_AUTHZ_TYPE),
-		    json_object_get(e, "type")) || !json_is_array(a))
-			continue;
-		acts = json_incref(a);
-		break;
+	if (!ajson_is(ad, AJSON_ARRAY))
+		return NULL;
+	for (size_t i = 0; i < ad->u.arr.n; i++) {
+		const struct ajson *e = &ad->u.arr.items[i];
+		const struct ajson *t = ajson_get(e, "type");
+		const struct ajson *a = ajson_get(e, "actions");
+
+		if (ajson_is(t, AJSON_STRING) &&
+		    str_eq_c(t->u.s, STS_AUTHZ_TYPE) && ajson_is(a, AJSON_ARRAY))
+			return a;
 	}
-	json_decref(claims);
-	return acts;
+	return NULL;
 }
 
 static bool
-action_granted(const json_t *token_acts, struct str action)
+action_granted(const struct ajson *token_acts, struct str action)
 {
-	size_t i;
-	json_t *e;
-
 	if (token_acts == NULL)
 		return true;          /* named by task id: the task's intents */
-	json_array_foreach(token_acts, i, e)
-		if (str_eq_json(action, e))
+	for (size_t i = 0; i < token_acts->u.arr.n; i++) {
+		const struct ajson *e = &token_acts->u.arr.items[i];
+
+		if (e->type == AJSON_STRING && str_eq(e->u.s, action))
 			return true;
+	}
 	return false;
 }
 
@@ -445,7 +439,7 @@ action_granted(const json_t *token_acts, struct str action)
  * of the three); MANDATE_EINTERNAL on ENOMEM or unreadable intents.
  * Either is a deny. */
 static int
-match_intents(struct agent_ctx *c, const json_t *token_acts,
+match_intents(struct agent_ctx *c, const struct ajson *token_acts,
     const json_t *arguments, json_t *names, bool *match)
 {
 	json_t *intents, *it;
@@ -510,7 +504,7 @@ strs_json(const struct str *v, size_t n)
 /* Set context.task, context.session and context.approval. */
 static int
 fill_context(struct daemon *d, struct agent_ctx *c, struct http_request *req,
-    json_t *context, const json_t *token_acts)
+    json_t *context, const struct ajson *token_acts)
 {
 	struct store_session ss;
 	json_t *names = NULL, *labels = NULL, *actions = NULL, *counts = NULL;
@@ -638,10 +632,11 @@ proof_memo_keep(struct http_request *req, struct agent_proof_memo *memo,
 
 /* Resolve context.mandate into c->t.  MANDATE_OK with c->task set when a
  * task row was read; *why set (and c->usable false) when the call is to
- * be denied.  *token_acts gets the token's actions (json_decref). */
+ * be denied.  *token_acts gets the token's actions (in the request's
+ * arena), NULL when the task was named by its id. */
 static int
 resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
-    json_t *m, json_t **token_acts, const char **why)
+    json_t *m, const struct ajson **token_acts, const char **why)
 {
 	const json_t *tok = json_object_get(m, "token");
 	const json_t *tid = json_object_get(m, "task");
@@ -708,7 +703,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		}
 		if (r != MANDATE_OK)
 			return r;
-		if ((*token_acts = token_actions(vt.payload)) == NULL) {
+		if ((*token_acts = token_actions(vt.claims)) == NULL) {
 			*why = "token has no task authorization_details";
 			return MANDATE_OK;
 		}
@@ -781,7 +776,8 @@ agent_ctx_prepare(struct daemon *d, struct http_request *req,
     enum agent_ctx_result *result, const char **why)
 {
 	struct agent_ctx *c;
-	json_t *m = NULL, *token_acts = NULL;
+	json_t *m = NULL;
+	const struct ajson *token_acts = NULL;
 	int r;
 
 	*out = NULL;
@@ -847,7 +843,6 @@ out:
 	if (r != MANDATE_OK)
 		*why = c->why;
 	json_decref(m);
-	json_decref(token_acts);
 	return r;
 }
 

@@ -1139,6 +1139,7 @@ verify_core(struct sts *sts, struct str token, struct str aud, int64_t now,
 	out->task_id = get_s(cl.obj, "task");
 	out->client_id = get_s(cl.obj, "client_id");
 	out->scope = get_s(cl.obj, "scope");
+	out->claims = cl.obj;
 	cnf = ajson_get(cl.obj, "cnf");
 	if (cnf != NULL) {
 		out->jkt = get_s(cnf, "jkt");

@@ -48,6 +48,8 @@
 #include "util/arena.h"
 #include "util/str.h"
 
+struct ajson;
+
 /* Our authorization_details type (RFC 9396). */
 #define STS_AUTHZ_TYPE "mandate_task"
 
@@ -304,6 +306,7 @@ struct sts_verified {
 	struct str sub, jti, task_id, client_id, jkt, scope;
 	int64_t exp, iat;
 	struct str payload;           /* the claims JSON text */
+	const struct ajson *claims;   /* the same, parsed (in the arena) */
 };
 
 /*
