@@ -1673,6 +1673,9 @@ redact_free(struct redact *r)
 }
 
 /* redact_key_load's message: "audit.redact_key_file PATH: ..." */
+static void key_err(char *err, size_t err_len, const char *path,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 static void
 key_err(char *err, size_t err_len, const char *path, const char *fmt, ...)
 {
