@@ -301,9 +301,11 @@ caller_of(struct daemon *d, struct http_request *req, struct api_caller *c,
  * except for the task credential: an item without a "mandate" member of
  * its own stays bound to the top-level one's task (binding can only
  * narrow what an item may do).  The text was checked by the strict
- * parser already; jansson may still refuse what it cannot hold (an
- * integer past 64 bits, a NUL in a string): MANDATE_EINVAL with a
- * message in err. */
+ * parser already, and its tree becomes the object
+ * (daemon_context_jansson); what only jansson may judge goes through
+ * json_loadb, which may still refuse what it cannot hold (an integer
+ * past 64 bits, a NUL in a string): MANDATE_EINVAL with a message in
+ * err. */
 static int
 context_of(const char *body, const struct authzen_eval *e, json_t **out,
     char *err, size_t err_len)
@@ -316,13 +318,15 @@ context_of(const char *body, const struct authzen_eval *e, json_t **out,
 	memset(&je, 0, sizeof(je));
 	if (e->context == NULL)
 		ctx = json_object();
-	else
+	else if (!daemon_context_jansson(e->context, &ctx))
 		ctx = json_loadb(body + e->context->off, e->context->len, 0,
 		    &je);
 	if (ctx == NULL)
 		goto bad;
-	if (e->item_context != NULL && (item = json_loadb(body +
-	    e->item_context->off, e->item_context->len, 0, &je)) == NULL)
+	if (e->item_context != NULL &&
+	    !daemon_context_jansson(e->item_context, &item) &&
+	    (item = json_loadb(body + e->item_context->off,
+	    e->item_context->len, 0, &je)) == NULL)
 		goto bad;
 	if (item != NULL) {
 		json_t *m = json_object_get(ctx, "mandate");

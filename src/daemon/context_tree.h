@@ -1,8 +1,10 @@
 /*
- * context_tree.h - an evaluation's context for Cedar without a text round
- * trip: the jansson object as a util/json.h tree for
- * cedar_request_build_tree() (dumping it with json_dumps for Cedar to
- * parse again cost about 1.5 us an evaluation).
+ * context_tree.h - an evaluation's context without text round trips: the
+ * request's parsed tree as the jansson object the daemon works on
+ * (parsing its text again with json_loadb cost about 12 us for a
+ * context holding a task token), and that object as a util/json.h tree
+ * for cedar_request_build_tree() (dumping it with json_dumps for Cedar
+ * to parse again cost about 1.5 us an evaluation).
  */
 #ifndef MANDATE_CONTEXT_TREE_H
 #define MANDATE_CONTEXT_TREE_H
@@ -23,5 +25,15 @@
  * dump would parse to.  Strings and keys point into ctx, which must
  * outlive the tree. */
 bool daemon_context_tree(struct arena *a, json_t *ctx, struct ajson *out);
+
+/* j (a value of the request parsed by util/json.c) as the jansson value
+ * json_loadb(text, 0) gives for its text: true with *out set (a new
+ * reference), or false, with *out NULL, when j holds something on which
+ * only json_loadb may rule (a real number, an integer past 64 bits, a
+ * NUL in a string or key, a duplicate key, a top level that is not an
+ * array or an object, nesting past 512) or memory runs out; the caller
+ * then parses the text, which gives the value or the message it always
+ * gave. */
+bool daemon_context_jansson(const struct ajson *j, json_t **out);
 
 #endif

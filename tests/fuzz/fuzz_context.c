@@ -6,8 +6,14 @@
  * The input is parsed by jansson as the daemon parses a request's
  * context.  When the tree can be made and Cedar takes it, the text path
  * must take the dump too and give an equal context; when the text path
- * takes the dump, the tree path (if a tree was made) must too.  Anything
- * else aborts.
+ * takes the dump, the tree path (if a tree was made) must too.
+ *
+ * The other way too (daemon_context_jansson): the input parsed by
+ * util/json.c, as the daemon parses a request, and its tree made into
+ * jansson must print as json_loadb's value of the same text prints;
+ * when json_loadb refuses the text, no value may be made.
+ *
+ * Anything else aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +23,39 @@
 
 #include "cedar/cedar_int.h"
 #include "daemon/context_tree.h"
+#include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* util/json.c's tree as jansson against json_loadb of the text */
+static void
+to_jansson_diff(const uint8_t *data, size_t size)
+{
+	const struct ajson_opts opts = { 0, 64, 0, "fuzz" };
+	const struct ajson *root;
+	struct arena a;
+	json_t *got = NULL, *want;
+	char *gs, *ws;
+
+	arena_init(&a, 64u << 20);
+	if (ajson_parse(&a, (const char *)data, size, &opts, &root, NULL) !=
+	    MANDATE_OK || !daemon_context_jansson(root, &got)) {
+		json_decref(got);
+		arena_free(&a);
+		return;
+	}
+	if ((want = json_loadb((const char *)data, size, 0, NULL)) == NULL)
+		abort();              /* made what json_loadb refuses */
+	gs = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+	ws = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (gs != NULL && ws != NULL && strcmp(gs, ws) != 0)
+		abort();
+	free(gs);
+	free(ws);
+	json_decref(got);
+	json_decref(want);
+	arena_free(&a);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -34,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool made;
 	int r_text, r_tree;
 
+	to_jansson_diff(data, size);
 	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return 0;
 	if (!json_is_object(j) || (text = json_dumps(j, JSON_COMPACT)) ==

@@ -20,7 +20,9 @@
 
 #include <sqlite3.h>
 
+#include "daemon/context_tree.h"
 #include "daemon/daemon_int.h"
+#include "util/json.h"
 #include "util/status.h"
 
 static const struct daemon_task_limits lim = {
@@ -762,6 +764,68 @@ test_daemon_life_cycle_and_swap(void **state)
 	fclose(log);
 }
 
+/* A context's tree as jansson gives what json_loadb gives for its text,
+ * member order included, or declines so that json_loadb rules. */
+static void
+test_context_jansson(void **state)
+{
+	static const struct {
+		const char *text;
+		bool made;            /* false: json_loadb must decide */
+	} cases[] = {
+		{ "{}", true },
+		{ "[]", true },
+		{ "{\"a\":1,\"b\":[true,false,null,\"x\"],\"c\":{}}", true },
+		{ "{\"z\":1,\"a\":2,\"m\":3}", true },  /* order kept */
+		{ "{\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\n\"}", true },
+		{ "{\"min\":-9223372036854775808,\"max\":9223372036854775807}",
+		    true },
+		{ "{\"neg0\":-0}", true },
+		{ "{\"deep\":[[[[[[[[[[{\"k\":[]}]]]]]]]]]]}", true },
+		/* json_loadb decides: a real, a big integer, a NUL, a
+		 * duplicate, a top level that is no container */
+		{ "{\"r\":1.5}", false },
+		{ "{\"e\":1e2}", false },
+		{ "{\"big\":9223372036854775808}", false },
+		{ "{\"nul\":\"a\\u0000b\"}", false },
+		{ "{\"a\\u0000\":1}", false },
+		{ "{\"d\":1,\"d\":2}", false },
+		{ "\"text\"", false },
+		{ "7", false },
+	};
+	struct ajson_opts opts = { 0, 64, 0, "test" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *t = cases[i].text;
+		const struct ajson *root;
+		struct arena a;
+		json_t *got, *want;
+		char *gs, *ws;
+
+		arena_init(&a, 1u << 20);
+		assert_int_equal(ajson_parse(&a, t, strlen(t), &opts, &root,
+		    NULL), MANDATE_OK);
+		if (!cases[i].made) {
+			assert_false(daemon_context_jansson(root, &got));
+			assert_null(got);
+			arena_free(&a);
+			continue;
+		}
+		assert_true(daemon_context_jansson(root, &got));
+		want = json_loadb(t, strlen(t), 0, NULL);
+		assert_non_null(want);
+		gs = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+		ws = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_string_equal(gs, ws);
+		free(gs);
+		free(ws);
+		json_decref(got);
+		json_decref(want);
+		arena_free(&a);
+	}
+}
+
 int
 main(void)
 {
@@ -772,6 +836,7 @@ main(void)
 		cmocka_unit_test(test_intents_stored_bound),
 		cmocka_unit_test(test_task_expires_at),
 		cmocka_unit_test(test_cedar_uid),
+		cmocka_unit_test(test_context_jansson),
 		cmocka_unit_test(test_sensitivity_names),
 		cmocka_unit_test(test_path_split_encoded_slash),
 		cmocka_unit_test(test_kill_switch_path_fits_every_agent),
