@@ -88,7 +88,8 @@ CFG
 	    -d '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},"resource":{"type":"doc","id":"x"}}')
 	case "$body" in
 	*'"decision":true'*) ;;
-	*) echo "audit_bench: the evaluation was not a permit: $body" >&2; exit 1 ;;
+	*) echo "audit_bench: the evaluation was not a permit: $body" >&2
+	   stop_daemon; exit 1 ;;
 	esac
 	wrk -t"$wthreads" -c"$conns" -d"${seconds}s" --latency -s bench/audit_eval.lua \
 	    "$url/access/v1/evaluation" > "$tmp/$name/wrk.txt" 2>&1 || true

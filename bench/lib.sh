@@ -35,7 +35,11 @@ bench_tmpdir() {
 	pid=
 	bench_stop_tenths=$1
 	bench_cleanup_more=${2:-}
-	trap bench_cleanup EXIT INT TERM
+	# a signal ends the script, through the EXIT trap (a trap on the
+	# signal alone would clean up and then carry on without $tmp)
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }
 
 # The trap of bench_tmpdir.
@@ -58,8 +62,9 @@ bench_free_port() {
 # Waits until a GET of URL answers with a 2xx status (a daemon's /readyz),
 # trying every 0.1 s.  When PID has exited, or after about 100 tries,
 # prints "NAME: the WHAT did not start:" (WHAT defaults to "daemon") and
-# LOGFILE on stderr, and exits the script (or the subshell it runs in)
-# with status 1.
+# LOGFILE on stderr, stops PID (the EXIT trap does not run for a
+# subshell, where audit_bench.sh starts its daemons) and exits the
+# script (or the subshell) with status 1.
 bench_wait_ready() {
 	bench_i=0
 	until curl -sf "$2" >/dev/null 2>&1; do
@@ -67,6 +72,7 @@ bench_wait_ready() {
 		if [ "$bench_i" -gt 100 ] || ! kill -0 "$3" 2>/dev/null; then
 			echo "$1: the ${5:-daemon} did not start:" >&2
 			cat "$4" >&2
+			bench_stop "$3"
 			exit 1
 		fi
 		sleep 0.1
