@@ -35,6 +35,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=${1:-build}
 seconds=${AUDIT_SECONDS:-3}
 rounds=${AUDIT_ROUNDS:-3}
@@ -45,24 +46,11 @@ wthreads=${AUDIT_THREADS:-2}
 command -v wrk >/dev/null || { echo "audit_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }
 ninja -C "$build" src/mandate >/dev/null
 
-tmp=$(mktemp -d)
-pid=
+bench_tmpdir 150
 stop_daemon() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 150 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
+	bench_stop "$pid" 150
 	pid=
 }
-cleanup() {
-	stop_daemon
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
 
 mkdir "$tmp/policies"
 cat > "$tmp/policies/bench.cedar" <<'POL'
@@ -73,7 +61,7 @@ POL
 # run NAME sync|async true|false -> "RESULT ... records=N" line
 run() {
 	name=$1
-	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(bench_free_port)
 	url="http://127.0.0.1:$port"
 	rm -rf "${tmp:?}/$name"
 	mkdir -p "$tmp/$name"
@@ -94,22 +82,14 @@ audit:
 CFG
 	"$build/src/mandate" serve --config "$tmp/$name/mandate.yaml" > "$tmp/$name/daemon.log" 2>&1 &
 	pid=$!
-	i=0
-	until curl -sf "$url/readyz" >/dev/null 2>&1; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-			echo "audit_bench: the daemon did not start:" >&2
-			cat "$tmp/$name/daemon.log" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
+	bench_wait_ready audit_bench "$url/readyz" "$pid" "$tmp/$name/daemon.log"
 	# one evaluation by hand first: the run is worth nothing if it denies
 	body=$(curl -s "$url/access/v1/evaluation" -H 'Content-Type: application/json' \
 	    -d '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},"resource":{"type":"doc","id":"x"}}')
 	case "$body" in
 	*'"decision":true'*) ;;
-	*) echo "audit_bench: the evaluation was not a permit: $body" >&2; exit 1 ;;
+	*) echo "audit_bench: the evaluation was not a permit: $body" >&2
+	   stop_daemon; exit 1 ;;
 	esac
 	wrk -t"$wthreads" -c"$conns" -d"${seconds}s" --latency -s bench/audit_eval.lua \
 	    "$url/access/v1/evaluation" > "$tmp/$name/wrk.txt" 2>&1 || true

@@ -42,6 +42,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=${1:-build}
 seconds=${AZ_SECONDS:-5}
 rounds=${AZ_ROUNDS:-3}
@@ -53,43 +54,14 @@ command -v wrk >/dev/null || { echo "authzen_bench: wrk is missing (scripts/inst
 [ -x "$nginx" ] || { echo "authzen_bench: nginx is missing (scripts/install-deps: nginx-light)" >&2; exit 1; }
 ninja -C "$build" src/mandate >/dev/null
 
-tmp=$(mktemp -d)
-pid=
-npid=
-stop() { # pid
-	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-		kill -TERM "$1" 2>/dev/null || true
-		i=0
-		while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$1" 2>/dev/null || true
-	fi
-}
-cleanup() {
-	stop "$pid"
+# on exit, after the daemon: the nginx of nginx_run, if one still runs
+stop_nginx() {
 	if [ -f "$tmp/nginx.pid" ]; then
-		stop "$(cat "$tmp/nginx.pid")"
+		bench_stop "$(cat "$tmp/nginx.pid")"
 	fi
-	rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
-
-free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_http() { # url pid log
-	i=0
-	until curl -s -o /dev/null "$1" 2>/dev/null; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$2" 2>/dev/null; then
-			echo "authzen_bench: the server did not start:" >&2
-			cat "$3" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-}
+bench_tmpdir 100 stop_nginx
+npid=
 
 # the 40 single evaluations of the Todo interop cases, one a line
 data=../shared/testdata/authzen-interop/todo/decisions-authorization-api-1_0-02.json
@@ -101,7 +73,7 @@ for c in json.load(open(sys.argv[1]))["evaluation"]:
 PY
 
 ex=$(pwd)/examples/authzen-interop/todo
-port=$(free_port)
+port=$(bench_free_port)
 url="http://127.0.0.1:$port"
 cores=$(nproc 2>/dev/null || echo 2)
 [ "$cores" -lt 1 ] && cores=1
@@ -138,7 +110,7 @@ logging:
 CFG
 	"$build/src/mandate" serve --config "$tmp/mandate.yaml" > "$tmp/daemon.log" 2>&1 &
 	pid=$!
-	wait_http "$url/readyz" "$pid" "$tmp/daemon.log"
+	bench_wait_ready authzen_bench "$url/readyz" "$pid" "$tmp/daemon.log" server
 
 	first=$(head -n 5 "$tmp/bodies.txt" | tail -n 1)
 	out=$(curl -s "$url/access/v1/evaluation" -H 'Content-Type: application/json' -d "$first")
@@ -168,7 +140,7 @@ CFG
 	if [ "$1" = sync ]; then
 		res_health=$(run health "$url/healthz" GET)
 	fi
-	stop "$pid"
+	bench_stop "$pid"
 	pid=
 }
 
@@ -183,7 +155,7 @@ res_async=
 # nginx: the same requests, answered with a fixed body; run before and
 # after the daemon's runs, and their mean is the baseline (a shared
 # machine's speed drifts during the runs)
-nport=$(free_port)
+nport=$(bench_free_port)
 mkdir -p "$tmp/nginx"
 cat > "$tmp/nginx.conf" <<NGX
 worker_processes $cores;
@@ -212,9 +184,9 @@ nginx_run() { # label -> RESULT line
 	"$nginx" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log" \
 	    > "$tmp/nginx.out" 2>&1 &
 	npid=$!
-	wait_http "http://127.0.0.1:$nport/" "$npid" "$tmp/nginx.out"
+	bench_wait_ready authzen_bench "http://127.0.0.1:$nport/" "$npid" "$tmp/nginx.out" server
 	run "$1" "http://127.0.0.1:$nport/access/v1/evaluation"
-	stop "$npid"
+	bench_stop "$npid"
 	npid=
 }
 

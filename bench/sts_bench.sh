@@ -39,6 +39,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=${1:-build}
 requests=${STS_TOKENS:-40000}
 seconds=${STS_SECONDS:-3}
@@ -48,24 +49,11 @@ threads=${STS_THREADS:-$(nproc 2>/dev/null || echo 2)}
 command -v wrk >/dev/null || { echo "sts_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }
 ninja -C "$build" src/mandate bench/sts_bench >/dev/null
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_tmpdir 100
 
 "$build/bench/sts_bench" prepare "$tmp" "$requests"
 
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 url="http://127.0.0.1:$port"
 mkdir "$tmp/policies"
 cat > "$tmp/policies/bench.cedar" <<'POL'
@@ -97,16 +85,7 @@ logging:
 CFG
 "$build/src/mandate" serve --config "$tmp/mandate.yaml" > "$tmp/daemon.log" 2>&1 &
 pid=$!
-i=0
-until curl -sf "$url/readyz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "sts_bench: the daemon did not start:" >&2
-		cat "$tmp/daemon.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+bench_wait_ready sts_bench "$url/readyz" "$pid" "$tmp/daemon.log"
 
 task=$(curl -sf "$url/v1/tasks" -H 'Content-Type: application/json' \
     -d '{"agent":"spiffe://bench.test/agent","objective":"benchmark","intents":[{"action":"read"}],"ttl":3600}' |

@@ -30,6 +30,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=${1:-build}
 seconds=${TASK_SECONDS:-3}
 rounds=${TASK_ROUNDS:-3}
@@ -41,26 +42,13 @@ sthreads=$(nproc 2>/dev/null || echo 2)
 command -v wrk >/dev/null || { echo "task_bench: wrk is missing (scripts/install-deps)" >&2; exit 1; }
 ninja -C "$build" src/mandate bench/sts_bench >/dev/null
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 150 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_tmpdir 150
 
 # one SVID is enough: it is exchanged once
 "$build/bench/sts_bench" prepare "$tmp" 1 >/dev/null
 agent=spiffe://bench.test/agent
 
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 url="http://127.0.0.1:$port"
 mkdir "$tmp/policies"
 cat > "$tmp/policies/bench.cedar" <<POL
@@ -96,16 +84,7 @@ logging:
 CFG
 "$build/src/mandate" serve --config "$tmp/mandate.yaml" > "$tmp/daemon.log" 2>&1 &
 pid=$!
-i=0
-until curl -sf "$url/readyz" >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "task_bench: the daemon did not start:" >&2
-		cat "$tmp/daemon.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+bench_wait_ready task_bench "$url/readyz" "$pid" "$tmp/daemon.log"
 
 task=$(curl -sf "$url/v1/tasks" -H 'Content-Type: application/json' \
     -d '{"agent":"'"$agent"'","objective":"benchmark","intents":[{"action":"read"}],"ttl":3600}' |
