@@ -164,6 +164,7 @@ struct vstate {
 	int64_t *ids;             /* the event id of each leaf */
 	struct store_audit_checkpoint *ckpts;
 	size_t n_ckpts;
+	uint64_t covered;         /* records under a verified checkpoint */
 	struct merkle_mem *tree;
 };
 
@@ -451,6 +452,8 @@ check_one(struct vstate *v, const char *what, struct str signed_text,
 			return fail("%s is not consistent with the checkpoint of "
 			    "size %" PRIu64, what, prev_size);
 	}
+	if ((uint64_t)c.size > v->covered)
+		v->covered = (uint64_t)c.size;
 	*out = c;
 	return 0;
 }
@@ -731,14 +734,18 @@ audit_verify(const struct audit_opts *o)
 			n_files++;
 		}
 	}
-	{
-		struct store_audit_checkpoint last;
-		if (store_audit_checkpoint_latest(v.s, &v.a, &last) ==
-		    MANDATE_OK && (uint64_t)last.tree_size < v.n && !v.quiet)
-			printf("note: the last %" PRIu64 " records are not yet "
-			    "covered by a checkpoint\n",
-			    v.n - (uint64_t)last.tree_size);
-	}
+	/* Records no verified checkpoint covers were checked against their
+	 * leaves only, which whoever can write the file can recompute: say
+	 * so, also when no checkpoint is left at all (every one deleted, or
+	 * the tree tables dropped and rebuilt from the records). */
+	if (!v.quiet && v.covered == 0 && v.n > 0)
+		printf("note: none of the %" PRIu64 " records is covered by a "
+		    "checkpoint: they were checked against their leaves only, "
+		    "which whoever can write the database can recompute (check "
+		    "against saved checkpoints: --checkpoint FILE)\n", v.n);
+	else if (!v.quiet && v.covered < v.n)
+		printf("note: the last %" PRIu64 " records are not yet "
+		    "covered by a checkpoint\n", v.n - v.covered);
 	printf("verified: %" PRIu64 " records, %zu stored checkpoints, %zu "
 	    "saved checkpoint files\n", v.n, v.n_ckpts, n_files);
 	rc = 0;

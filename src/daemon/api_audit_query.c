@@ -89,6 +89,29 @@ parse_filter(struct http_request *req, struct store_audit_filter *f,
 
 	memset(f, 0, sizeof(*f));
 	f->limit = AUDIT_PAGE_DEFAULT;
+	/* Every parameter must be one of ours: one that is not would be
+	 * ignored, and a misspelt filter (task_id for task, the record's
+	 * own member name) answer every record as if it had matched. */
+	for (size_t i = 0; i < req->n_query; i++) {
+		static const char *const known[] = { "type", "agent", "task",
+		    "from", "to", "after", "before", "order", "limit" };
+		struct str name = req->query[i].name;
+		size_t k;
+
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (str_eq_c(name, known[k]))
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "unknown parameter %.*s "
+			    "(expected type, agent, task, from, to, after, "
+			    "before, order, limit)", (int)(name.n < 32 ?
+			    name.n : 32), name.p);
+			bad_request(req, msg);
+			return 0;
+		}
+	}
 	if ((v = http_request_query_repeated(req)).n > 0) {
 		char msg[96];
 

@@ -529,6 +529,19 @@ def test_tampering_is_detected(start_daemon, tmp_path):
     assert "covers %d records but the log has only 5" % n in r.stdout
     assert "rolled back or truncated" in r.stdout
 
+    # every stored checkpoint deleted and the file beside removed: the
+    # records can only be checked against their leaves, which whoever
+    # deleted the checkpoints can recompute; verify passes, but must say
+    # that nothing covers them, as it does for records after the last
+    copy = tampered_copy(data, os.path.join(t, "no-checkpoints"),
+                         "DELETE FROM audit_checkpoints")
+    os.unlink(os.path.join(copy, "audit", "checkpoints.jsonl"))
+    r = verify(copy, "--key", key)
+    assert r.returncode == 0, r.stdout
+    assert "none of the %d records is covered by a checkpoint" % n in r.stdout, r.stdout
+    r = verify(copy, "--key", key, "--checkpoint", saved)
+    assert r.returncode == 0 and "none of the" not in r.stdout, r.stdout
+
     # roll back to the older database: consistent in itself, caught by the
     # saved checkpoint
     assert verify(old, "--key", key).returncode == 0

@@ -262,6 +262,15 @@ def test_query_filters_paging_and_cli(start_daemon, tmp_path, indexes):
         r = requests.get(d.url + "/v1/audit", params=q, timeout=10)
         assert r.status_code == 400, (q, r.text)
         assert r.json()["error"] == "invalid_request"
+    # a parameter the endpoint does not know is refused, not ignored: a
+    # misspelt filter (the record's column task_id for the parameter
+    # task) would otherwise answer every record as if it had matched
+    for name in ("task_id", "agnet", "since"):
+        r = requests.get(d.url + "/v1/audit", params={name: other},
+                         timeout=10)
+        assert r.status_code == 400, (name, r.text)
+        assert r.json()["error"] == "invalid_request"
+        assert "unknown parameter %s" % name in r.text, r.text
     # any record id is an id; to=0 is a time no record has
     r = requests.get(d.url + "/v1/audit", timeout=10,
                      params={"after": "9223372036854775806"})
