@@ -112,6 +112,31 @@ outcome_body(struct http_request *req, int *status, struct str *labels,
 	return 1;
 }
 
+/* The labels as the task keeps them: one that looks like a secret (a
+ * key, a token: by the audit log's rules, whole or embedded) is kept as
+ * its HMAC, as the log's records show it, so that neither the decision's
+ * row nor the session holds it in clear (what the call returned is
+ * described by its labels, and a secret is no description).  A label
+ * already in that form stays.  0 when memory ran out. */
+static int
+kept_labels(struct daemon *d, struct http_request *req, struct str *labels,
+    size_t n)
+{
+	if (d->redact == NULL)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		char *h;
+
+		if (!redact_value_is_secret(labels[i]))
+			continue;
+		if ((h = arena_alloc(req->arena, REDACT_HMAC_SIZE)) == NULL ||
+		    redact_hmac(d->redact, labels[i], h) != MANDATE_OK)
+			return 0;
+		labels[i] = str_make(h, REDACT_HMAC_LEN);
+	}
+	return 1;
+}
+
 /* May this caller report on dec?  The caller that asked (open loopback
  * when the decision was asked without a verified caller), or one the
  * policies let report outcomes. */
@@ -238,9 +263,11 @@ h_outcome(struct http_request *req, void *arg)
 	}
 	if (!outcome_body(req, &status, labels, &n_labels))
 		return;
-	/* the labels as sent, for the records (refusals included) */
+	/* the labels as kept, for the store, the records (refusals
+	 * included) and the answer */
 	r = MANDATE_ENOMEM;
-	if ((jl = json_array()) == NULL)
+	if (!kept_labels(d, req, labels, n_labels) ||
+	    (jl = json_array()) == NULL)
 		goto fail;
 	for (size_t i = 0; i < n_labels; i++)
 		if (json_array_append_new(jl, json_stringn(labels[i].p,

@@ -559,6 +559,46 @@ def test_outcome_after_the_task_is_over(ctl, tmp_path):
         assert outcome(d, iss, did, {"status": "success"}).status_code == 409
 
 
+def test_secret_labels_are_kept_as_their_hmac(ctl, tmp_path):
+    """A label that looks like a secret (a key sent as a label, by mistake
+    or to plant it) is kept as its HMAC: in the decision's row, the
+    task's session, the record and the answer, as the audit log shows it;
+    ordinary labels stay as they are, and the session still steers the
+    task's next decisions with them."""
+    d, iss = ctl
+    secret = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+    embedded = "doc/" + secret
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    ok, did = evaluate(d, iss, "read_file", "File", "handbook", m,
+                       arguments={"path": "/docs/a"})
+    assert ok is True
+    r = outcome(d, iss, did, {"status": "success",
+                              "labels": ["confidential", secret, embedded]})
+    assert r.status_code == 200, r.text
+    kept = r.json()["labels"]
+    assert kept[0] == "confidential"
+    for k in kept[1:]:
+        assert k.startswith("hmac:") and len(k) == 69, kept
+    assert kept[1] != kept[2]
+    recs = _audit(tmp_path, "decision.outcome", task["id"])
+    assert [x["labels"] for x in recs] == [kept]
+    # and nothing in the database holds the secret in clear
+    requests.post(d.url + "/v1/tasks/%s/end" % task["id"],
+                  headers=bearer(iss.person()), timeout=5)
+    for name in ("mandate.db", "mandate.db-wal"):
+        path = tmp_path / "data" / name
+        if path.exists():
+            assert secret.encode() not in path.read_bytes(), name
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    names = [n for n, in db.execute(
+        "SELECT name FROM task_sessions WHERE task_id = ? AND kind = 0",
+        (task["id"],))]
+    db.close()
+    # the session holds what the answer said
+    assert sorted(names) == sorted(kept)
+
+
 def test_refused_reports_are_audited(ctl, tmp_path):
     """Every refused report on a stored decision is audited as
     decision.outcome_refused with why; the answers are unchanged, and a
