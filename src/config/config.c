@@ -2173,6 +2173,19 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 				report(c, aud, "audit.indexes: '%.60s' is "
 				    "listed twice", name);
 	}
+	/* The absent key means any subject; an empty list reads as "none"
+	 * to whoever wrote it, yet would mean any too (n == 0): refused, so
+	 * that neither reading is taken silently. */
+	if (cfg->api_auth.bearer_subjects.v != NULL &&
+	    cfg->api_auth.bearer_subjects.n == 0) {
+		const struct ynode *bs = section_node(api, "bearer_subjects",
+		    NULL);
+
+		report(c, bs != NULL ? bs : api, "api_auth.bearer_subjects: an "
+		    "empty list would let any subject call the API (as if the "
+		    "key were absent): list the principals allowed, or remove "
+		    "the key to allow any");
+	}
 	if (cfg->api_auth.mtls_identities.n > 0 &&
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)
 		report(c, api, "api_auth.mtls_identities needs "

@@ -744,6 +744,10 @@ static const struct bad_case bad_cases[] = {
 	  "audit.indexes: 'task_id' is not agent, task or type" },
 	{ "audit:\n  indexes: [type, type]\n", MANDATE_EINVAL, 0, 0,
 	  "audit.indexes: 'type' is listed twice" },
+	/* an empty list of allowed subjects is not "anyone": the absent
+	 * key is; refused rather than read either way */
+	{ "api_auth:\n  bearer_subjects: []\n", MANDATE_EINVAL, 2, 20,
+	  "api_auth.bearer_subjects: an empty list" },
 };
 
 static void
