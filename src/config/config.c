@@ -2042,7 +2042,8 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		}
 		idx = (size_t)(f - tab);
 		if (seen->key[idx] != NULL) {
-			report(c, k, "duplicate key '%s'", f->key);
+			report(c, k, "duplicate key '%s'%s%s", f->key,
+			    *section ? " in " : "", section);
 			continue;
 		}
 		seen->key[idx] = k;
