@@ -312,6 +312,15 @@ def test_json_schema_accepted(tmp_path):
     (["dev", "svid", "--agent"], "mandate dev svid: --agent needs a value"),
     (["check", "--bogus"], "mandate check: unknown option '--bogus'"),
     (["check", "--principal"], "mandate check: --principal needs a value"),
+    # --policies takes the words up to the next option: none is a missing
+    # value, not "--policies is required" after the user gave it
+    (["check", "-p", "--entities", "e.json", "--principal", 'User::"a"',
+      "--action", 'Action::"v"', "--resource", 'Doc::"d"'],
+     "mandate check: -p needs a value"),
+    (["check", "--policies", "-s", "s.cedarschema"],
+     "mandate check: --policies needs a value"),
+    (["policy", "validate", "--bogus", "p.cedar"],
+     "mandate policy validate: unknown option '--bogus'"),
 ])
 def test_bad_option_is_named(args, want):
     r = run(*args)
