@@ -321,6 +321,13 @@ def test_json_schema_accepted(tmp_path):
      "mandate check: --policies needs a value"),
     (["policy", "validate", "--bogus", "p.cedar"],
      "mandate policy validate: unknown option '--bogus'"),
+    # a task id the command will not send is named as such, before any
+    # request (an empty one went out as /v1/tasks//end)
+    (["task", "show", "a" * 65, "--server", NOWHERE],
+     "mandate task show: '%s' is not a task id" % ("a" * 65)),
+    (["task", "end", "", "--server", NOWHERE],
+     "mandate task end: '' is not a task id"),
+    (["task", "show", "--server", NOWHERE], "mandate task show: a task id is required"),
     # the audit subcommands name themselves and say it as the others do
     (["audit", "tail", "--bogus"], "mandate audit tail: unknown option '--bogus'"),
     (["audit", "tail", "-n"], "mandate audit tail: -n needs a value"),
