@@ -63,10 +63,20 @@ largest_exported(struct daemon *d, struct arena *a, struct str *jws)
 	memset(&best, 0, sizeof(best));
 	if (path == NULL)
 		return MANDATE_OK;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	/* O_NONBLOCK: a named pipe would wait for a writer here, and the
+	 * daemon hang before it listens; refused below instead (it cannot be
+	 * read back) */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) < 0)
 		return errno == ENOENT ? MANDATE_OK : MANDATE_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (fp = fdopen(fd, "r")) == NULL) {
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: not a "
+		    "regular file (the daemon reads its checkpoints back at "
+		    "start); not starting", path);
+		close(fd);
+		return MANDATE_EINVAL;
+	}
+	if (fstat(fd, &st) != 0 || (fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		return MANDATE_EIO;
 	}

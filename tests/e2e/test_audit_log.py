@@ -816,6 +816,26 @@ def test_checkpoint_file_that_cannot_be_written_is_refused_at_start(start_daemon
     assert os.path.exists(str(tmp_path / "export" / "checkpoints.jsonl"))
 
 
+def test_checkpoint_file_that_is_a_pipe_is_refused_at_start(start_daemon, tmp_path):
+    """The start reads audit.checkpoint_file back (its largest checkpoint
+    must still be in the log), which a named pipe cannot give: opening
+    one to read waited for a writer, so the daemon hung before listening,
+    saying nothing.  Refused at once now, naming the setting."""
+    from conftest import ROOT
+    pol = os.path.join(ROOT, "examples", "policies", "mandate.cedar")
+    fifo = str(tmp_path / "checkpoints.pipe")
+    os.mkfifo(fifo)
+    d = start_daemon((EXPORT_CONFIG % pol).replace(
+        "@DIR@/export/checkpoints.jsonl", fifo), ready=False)
+    try:
+        code = d.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("hung:\n" + d.log_text())
+    assert code != 0
+    assert ("audit.checkpoint_file %s: not a regular file" % fifo
+            in d.log_text()), d.log_text()
+
+
 def test_a_daemon_that_does_not_start_signs_nothing(start_daemon, tmp_path):
     """A second daemon pointed at another's store.path (its own data_dir,
     so its own audit key) that refuses to start must leave no checkpoint
