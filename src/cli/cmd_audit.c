@@ -572,6 +572,8 @@ check_saved(struct vstate *v, const char *file)
 static int
 parse_opts(int argc, char **argv, struct audit_opts *o, bool verify)
 {
+	const char *cmd = verify ? "mandate audit verify" :
+	    "mandate audit checkpoint";
 	int i;
 
 	memset(o, 0, sizeof(*o));
@@ -598,11 +600,11 @@ parse_opts(int argc, char **argv, struct audit_opts *o, bool verify)
 		    cli_opt(a, "--data-dir", NULL) || cli_opt(a, "--db", NULL) ||
 		    cli_opt(a, "--key", NULL) ||
 		    cli_opt(a, "--checkpoint", NULL))) {
-			fprintf(stderr, "mandate audit: %s needs a value\n", a);
+			fprintf(stderr, "%s: %s needs a value\n", cmd, a);
 			return 1;
 		}
 		if (i + 1 >= argc)
-			goto usage;
+			goto unknown;
 		if (cli_opt(a, "--config", "-c"))
 			o->config = argv[++i];
 		else if (cli_opt(a, "--data-dir", NULL)) {
@@ -614,11 +616,14 @@ parse_opts(int argc, char **argv, struct audit_opts *o, bool verify)
 		else if (cli_opt(a, "--key", NULL))
 			o->key = argv[++i];
 		else if (cli_opt(a, "--checkpoint", NULL)) {
-			if (o->n_saved == AUDIT_MAX_SAVED)
-				goto usage;
+			if (o->n_saved == AUDIT_MAX_SAVED) {
+				fprintf(stderr, "%s: more than %d --checkpoint\n",
+				    cmd, AUDIT_MAX_SAVED);
+				return 1;
+			}
 			o->saved[o->n_saved++] = argv[++i];
 		} else
-			goto usage;
+			goto unknown;
 	}
 	if (o->data_dir_given && (o->db != NULL || o->config != NULL)) {
 		/* it would be ignored: say so rather than check another log */
@@ -650,8 +655,9 @@ parse_opts(int argc, char **argv, struct audit_opts *o, bool verify)
 			o->saved[o->n_saved++] = o->cfg->audit.checkpoint_file;
 	}
 	return -1;
-usage:
-	fprintf(stderr, "mandate audit: bad option '%s'\n", argv[i]);
+unknown:
+	fprintf(stderr, argv[i][0] == '-' ? "%s: unknown option '%s'\n" :
+	    "%s: unexpected argument '%s'\n", cmd, argv[i]);
 	fputs(audit_usage, stderr);
 	return 1;
 }

@@ -221,8 +221,15 @@ parse(int argc, char **argv, struct aq_opts *o, bool export, const char *usage)
 		else if (!export && cli_opt(a, "--interval", NULL))
 			slot = &o->interval;
 		if (slot == NULL || i + 1 >= argc) {
-			fprintf(stderr, "mandate audit: %s '%s'\n", slot ?
-			    "missing value for" : "bad argument", a);
+			const char *cmd = export ? "mandate audit export" :
+			    "mandate audit tail";
+
+			if (slot != NULL)
+				fprintf(stderr, "%s: %s needs a value\n", cmd, a);
+			else
+				fprintf(stderr, a[0] == '-' ? "%s: unknown option "
+				    "'%s'\n" : "%s: unexpected argument '%s'\n",
+				    cmd, a);
 			fputs(usage, stderr);
 			return 1;
 		}

@@ -114,7 +114,13 @@ parse_args(int argc, char **argv, struct check_opts *o)
 			return 1;
 		}
 		if (cli_opt(a, "--policies", "-p")) {
-			/* several files may follow one flag */
+			/* several files may follow one flag; none is a
+			 * missing value, whatever comes after it */
+			if (argv[i + 1][0] == '-') {
+				fprintf(stderr, "mandate check: %s needs a "
+				    "value\n", a);
+				return 1;
+			}
 			while (i + 1 < argc && argv[i + 1][0] != '-') {
 				if (o->n_policies == CLI_MAX_POLICY_FILES) {
 					fprintf(stderr, "mandate check: too many "

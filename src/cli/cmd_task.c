@@ -579,8 +579,14 @@ run(int argc, char **argv, int start, const char *what)
 		rc = call(server, o.token, "POST", path, body);
 		goto out;
 	}
-	if (o.positional == NULL || strlen(o.positional) > 64) {
+	if (o.positional == NULL) {
 		fprintf(stderr, "mandate task %s: a task id is required\n", what);
+		goto out;
+	}
+	if (o.positional[0] == '\0' || strlen(o.positional) > 64) {
+		/* not sent: an empty one would name another path */
+		fprintf(stderr, "mandate task %s: '%.80s' is not a task id "
+		    "(1-64 characters)\n", what, o.positional);
 		goto out;
 	}
 	if ((esc = curl_easy_escape(NULL, o.positional, 0)) == NULL)

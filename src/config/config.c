@@ -2042,7 +2042,8 @@ parse_map(struct ctx *c, const struct ynode *map, const struct field *tab,
 		}
 		idx = (size_t)(f - tab);
 		if (seen->key[idx] != NULL) {
-			report(c, k, "duplicate key '%s'", f->key);
+			report(c, k, "duplicate key '%s'%s%s", f->key,
+			    *section ? " in " : "", section);
 			continue;
 		}
 		seen->key[idx] = k;
@@ -2172,6 +2173,19 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 			if (strcmp(cfg->audit.indexes.v[j], name) == 0)
 				report(c, aud, "audit.indexes: '%.60s' is "
 				    "listed twice", name);
+	}
+	/* The absent key means any subject; an empty list reads as "none"
+	 * to whoever wrote it, yet would mean any too (n == 0): refused, so
+	 * that neither reading is taken silently. */
+	if (cfg->api_auth.bearer_subjects.v != NULL &&
+	    cfg->api_auth.bearer_subjects.n == 0) {
+		const struct ynode *bs = section_node(api, "bearer_subjects",
+		    NULL);
+
+		report(c, bs != NULL ? bs : api, "api_auth.bearer_subjects: an "
+		    "empty list would let any subject call the API (as if the "
+		    "key were absent): list the principals allowed, or remove "
+		    "the key to allow any");
 	}
 	if (cfg->api_auth.mtls_identities.n > 0 &&
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)

@@ -63,10 +63,20 @@ largest_exported(struct daemon *d, struct arena *a, struct str *jws)
 	memset(&best, 0, sizeof(best));
 	if (path == NULL)
 		return MANDATE_OK;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	/* O_NONBLOCK: a named pipe would wait for a writer here, and the
+	 * daemon hang before it listens; refused below instead (it cannot be
+	 * read back) */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) < 0)
 		return errno == ENOENT ? MANDATE_OK : MANDATE_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (fp = fdopen(fd, "r")) == NULL) {
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: not a "
+		    "regular file (the daemon reads its checkpoints back at "
+		    "start); not starting", path);
+		close(fd);
+		return MANDATE_EINVAL;
+	}
+	if (fstat(fd, &st) != 0 || (fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		return MANDATE_EIO;
 	}
@@ -320,6 +330,52 @@ refuse_lost_key(struct daemon *d)
 	return r;
 }
 
+/* At start: audit.checkpoint_file can be appended to.  It is first
+ * written at the first checkpoint (or at shutdown), so a path that cannot
+ * be (its directory missing and not made, one level, as the export would;
+ * a file that may not be written) was found only then, with the daemon
+ * already serving without the anchor against a rollback it was configured
+ * to keep.  Refused now, naming the setting.  Only the directory is made
+ * here, not the file: an empty one is "no checkpoint in it" to `mandate
+ * audit verify`.  (A file there that is not a regular one was refused
+ * already, by startup_check.) */
+static int
+checkpoint_file_writable(struct daemon *d)
+{
+	const char *path = d->cfg->audit.checkpoint_file;
+	const char *slash;
+	char dir[4096];
+	int fd;
+
+	if (path == NULL)
+		return MANDATE_OK;
+	fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return MANDATE_OK;
+	}
+	if (errno == ENOENT) {
+		slash = strrchr(path, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == path)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+			    path);
+		if (file_make_parent(path) == MANDATE_OK &&
+		    access(dir, W_OK | X_OK) == 0)
+			return MANDATE_OK;
+		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: cannot "
+		    "create it in %s: %s; not starting", path, dir,
+		    strerror(errno));
+		return MANDATE_EIO;
+	}
+	daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: cannot append "
+	    "to it: %s; not starting", path, strerror(errno));
+	return MANDATE_EIO;
+}
+
 int
 daemon_audit_open(struct daemon *d)
 {
@@ -357,6 +413,8 @@ daemon_audit_open(struct daemon *d)
 		    "checkpoint: %s", mandate_strerror(r));
 	}
 	arena_free(&a);
+	if (r == MANDATE_OK)
+		r = checkpoint_file_writable(d);
 	return r;
 }
 

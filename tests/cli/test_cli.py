@@ -303,7 +303,7 @@ def test_json_schema_accepted(tmp_path):
      "mandate keys rotate: unknown option '--reason'"),
     (["audit", "checkpoint", "--key", "k", "--data-dir", "/nonexistent"],
      "mandate audit checkpoint: --key is an option of mandate audit verify"),
-    (["audit", "verify", "--db"], "mandate audit: --db needs a value"),
+    (["audit", "verify", "--db"], "mandate audit verify: --db needs a value"),
     (["serve", "--config"], "mandate serve: --config needs a value"),
     (["dev", "svid", "--bogus", "x", "--agent", "demo"],
      "mandate dev svid: unknown option '--bogus'"),
@@ -312,6 +312,34 @@ def test_json_schema_accepted(tmp_path):
     (["dev", "svid", "--agent"], "mandate dev svid: --agent needs a value"),
     (["check", "--bogus"], "mandate check: unknown option '--bogus'"),
     (["check", "--principal"], "mandate check: --principal needs a value"),
+    # --policies takes the words up to the next option: none is a missing
+    # value, not "--policies is required" after the user gave it
+    (["check", "-p", "--entities", "e.json", "--principal", 'User::"a"',
+      "--action", 'Action::"v"', "--resource", 'Doc::"d"'],
+     "mandate check: -p needs a value"),
+    (["check", "--policies", "-s", "s.cedarschema"],
+     "mandate check: --policies needs a value"),
+    (["policy", "validate", "--bogus", "p.cedar"],
+     "mandate policy validate: unknown option '--bogus'"),
+    # a task id the command will not send is named as such, before any
+    # request (an empty one went out as /v1/tasks//end)
+    (["task", "show", "a" * 65, "--server", NOWHERE],
+     "mandate task show: '%s' is not a task id" % ("a" * 65)),
+    (["task", "end", "", "--server", NOWHERE],
+     "mandate task end: '' is not a task id"),
+    (["task", "show", "--server", NOWHERE], "mandate task show: a task id is required"),
+    # the audit subcommands name themselves and say it as the others do
+    (["audit", "tail", "--bogus"], "mandate audit tail: unknown option '--bogus'"),
+    (["audit", "tail", "-n"], "mandate audit tail: -n needs a value"),
+    (["audit", "tail", "extra"], "mandate audit tail: unexpected argument 'extra'"),
+    (["audit", "export", "--since"], "mandate audit export: --since needs a value"),
+    (["audit", "export", "--lines", "3"],
+     "mandate audit export: unknown option '--lines'"),
+    (["audit", "verify", "--bogus"], "mandate audit verify: unknown option '--bogus'"),
+    (["audit", "verify", "extra"], "mandate audit verify: unexpected argument 'extra'"),
+    (["audit", "checkpoint", "--bogus", "x"],
+     "mandate audit checkpoint: unknown option '--bogus'"),
+    (["audit", "checkpoint", "--db"], "mandate audit checkpoint: --db needs a value"),
 ])
 def test_bad_option_is_named(args, want):
     r = run(*args)

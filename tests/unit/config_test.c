@@ -744,6 +744,15 @@ static const struct bad_case bad_cases[] = {
 	  "audit.indexes: 'task_id' is not agent, task or type" },
 	{ "audit:\n  indexes: [type, type]\n", MANDATE_EINVAL, 0, 0,
 	  "audit.indexes: 'type' is listed twice" },
+	/* an empty list of allowed subjects is not "anyone": the absent
+	 * key is; refused rather than read either way */
+	{ "api_auth:\n  bearer_subjects: []\n", MANDATE_EINVAL, 2, 20,
+	  "api_auth.bearer_subjects: an empty list" },
+	/* a duplicate names where it is, like an unknown key */
+	{ "server:\n  tls:\n    key_file: a\n    key_file: b\n",
+	  MANDATE_EINVAL, 4, 5, "duplicate key 'key_file' in server.tls" },
+	{ "identity:\n  issuers:\n    - name: a\n      name: b\n",
+	  MANDATE_EINVAL, 4, 7, "duplicate key 'name' in identity.issuers[0]" },
 };
 
 static void
