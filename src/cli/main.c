@@ -25,7 +25,10 @@ static const char main_usage[] =
     "  audit            the audit log: tail, export, verify, checkpoint\n"
     "  version          print the version\n"
     "\n"
-    "Run 'mandate <command> --help' for a command's options.\n";
+    "Run 'mandate <command> --help' (or 'mandate help <command>') for a\n"
+    "command's options.\n";
+
+static int dispatch(int argc, char **argv);
 
 int
 main(int argc, char **argv)
@@ -34,6 +37,23 @@ main(int argc, char **argv)
 		fputs(main_usage, stderr);
 		return 1;
 	}
+	if (strcmp(argv[1], "help") == 0 && argc > 2 && argc <= 4 &&
+	    argv[2][0] != '-') {
+		/* mandate help CMD [SUB]: mandate CMD [SUB] --help */
+		char *args[5] = { argv[0] };
+		int n = 1;
+
+		for (int i = 2; i < argc; i++)
+			args[n++] = argv[i];
+		args[n++] = "--help";
+		return dispatch(n, args);
+	}
+	return dispatch(argc, argv);
+}
+
+static int
+dispatch(int argc, char **argv)
+{
 	if (cli_opt(argv[1], "--help", "-h") || strcmp(argv[1], "help") == 0) {
 		fputs(main_usage, stdout);
 		return 0;

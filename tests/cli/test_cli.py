@@ -372,6 +372,19 @@ def test_each_subcommand_has_its_help(args, want):
     assert not any(o in r.stdout for o in others), r.stdout
 
 
+@pytest.mark.parametrize("args", [["task"], ["task", "create"], ["audit", "verify"],
+                                  ["keys"], ["serve"], ["version"]])
+def test_help_command_names_a_command(args):
+    """`mandate help CMD [SUB]` is `mandate CMD [SUB] --help`, not the list
+    of commands."""
+    r = run("help", *args)
+    want = run(*args, "--help")
+    assert r.returncode == 0 and want.returncode == 0
+    assert r.stdout == want.stdout, r.stdout
+    r = run("help", "frobnicate")
+    assert r.returncode == 1 and "unknown command" in r.stderr
+
+
 @pytest.mark.parametrize("args,listed,absent", [
     (["task", "create"], ["--agent ID", "--objective TEXT", "--intent ACTION",
                           "--sensitivity LEVEL", "--ttl SECONDS",
