@@ -74,7 +74,8 @@ static const char export_usage[] =
     "  --until TIME      likewise; default: to the last record\n"
     "  --format jsonl    the only format\n"
     "  -o, --output FILE write there (created 0600; it must not exist)\n"
-    "                    instead of standard output\n"
+    "                    instead of standard output; removed again if\n"
+    "                    the export fails\n"
     "  --type TYPE       only records of this event type (task.created...)\n"
     "  --agent ID        only records about this agent\n"
     "  --task ID         only records about this task\n"
@@ -454,11 +455,22 @@ out:
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	if (fp != stdout) {
+		/* on the disk before success is said; an export that did not
+		 * finish is removed (this run created the file: O_EXCL), so
+		 * that no partial file passes for the whole log */
+		if (rc == 0 && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) {
+			fprintf(stderr, "mandate audit export: %s: %s\n",
+			    o.output, strerror(errno));
+			rc = 1;
+		}
 		if (fclose(fp) != 0 && rc == 0) {
 			fprintf(stderr, "mandate audit export: %s: %s\n",
 			    o.output, strerror(errno));
 			rc = 1;
 		}
+		if (rc != 0 && unlink(o.output) == 0)
+			fprintf(stderr, "mandate audit export: %s removed: the "
+			    "export did not finish\n", o.output);
 	} else if (fflush(stdout) != 0) {
 		rc = 1;
 	}

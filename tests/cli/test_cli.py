@@ -385,6 +385,17 @@ def test_help_command_names_a_command(args):
     assert r.returncode == 1 and "unknown command" in r.stderr
 
 
+def test_failed_export_leaves_no_file(tmp_path):
+    """An export that does not finish removes the file it created, so that
+    no partial export passes for the whole log."""
+    out = tmp_path / "log.jsonl"
+    r = run("audit", "export", "--since", "2026-01-01T00:00:00Z", "-o", str(out),
+            "--server", NOWHERE)
+    assert r.returncode == 1
+    assert "removed" in r.stderr, r.stderr
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args,listed,absent", [
     (["task", "create"], ["--agent ID", "--objective TEXT", "--intent ACTION",
                           "--sensitivity LEVEL", "--ttl SECONDS",
