@@ -402,21 +402,25 @@ task_create(const struct opts *o, const char *server)
 		    json_string(o->sensitivity));
 	if (o->ttl != NULL) {
 		if (!parse_count(o->ttl, &v)) {
-			fprintf(stderr, "mandate: --ttl takes seconds\n");
+			fprintf(stderr, "mandate task create: --ttl takes a "
+			    "number of seconds of at least 1, not '%.40s'\n",
+			    o->ttl);
 			goto out;
 		}
 		json_object_set_new(b, "ttl", json_integer(v));
 	}
 	if (o->budget != NULL) {
 		if (!parse_count(o->budget, &v)) {
-			fprintf(stderr, "mandate: --call-budget takes a count\n");
+			fprintf(stderr, "mandate task create: --call-budget "
+			    "takes a count of at least 1, not '%.40s'\n",
+			    o->budget);
 			goto out;
 		}
 		json_object_set_new(b, "call_budget", json_integer(v));
 	}
 	if ((text = json_dumps(b, JSON_COMPACT)) == NULL) {
-		fprintf(stderr, "mandate: bad text in the arguments (not "
-		    "UTF-8?)\n");
+		fprintf(stderr, "mandate task create: bad text in the "
+		    "arguments (not UTF-8?)\n");
 		goto out;
 	}
 	rc = call(server, o->token, "POST", "/v1/tasks", text);

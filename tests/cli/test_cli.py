@@ -340,6 +340,12 @@ def test_json_schema_accepted(tmp_path):
     (["audit", "checkpoint", "--bogus", "x"],
      "mandate audit checkpoint: unknown option '--bogus'"),
     (["audit", "checkpoint", "--db"], "mandate audit checkpoint: --db needs a value"),
+    (["task", "create", "--agent", "a", "--objective", "o", "--intent", "i",
+      "--ttl", "0", "--server", NOWHERE],
+     "mandate task create: --ttl takes a number of seconds of at least 1, not '0'"),
+    (["task", "create", "--agent", "a", "--objective", "o", "--intent", "i",
+      "--call-budget", "x", "--server", NOWHERE],
+     "mandate task create: --call-budget takes a count of at least 1, not 'x'"),
 ])
 def test_bad_option_is_named(args, want):
     r = run(*args)
