@@ -136,7 +136,15 @@ open_db(const struct audit_opts *o, char *path, size_t cap,
 	memset(&so, 0, sizeof(so));
 	so.pool_size = 1;
 	so.log = store_log_stderr;
-	if (store_open(&store_sqlite_ops, path, &so, out) != MANDATE_OK) {
+	if ((n = store_open(&store_sqlite_ops, path, &so, out)) !=
+	    MANDATE_OK) {
+		if (n == MANDATE_ECONFLICT) {
+			/* its schema version does not match its tables (the
+			 * message above says which): a changed file */
+			printf("FAIL: %s: the schema version does not match "
+			    "the tables (see above)\n", path);
+			return MANDATE_EINVAL;
+		}
 		fprintf(stderr, "mandate audit: cannot open %s\n", path);
 		return MANDATE_EIO;
 	}

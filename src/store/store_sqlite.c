@@ -1219,7 +1219,7 @@ migrate(struct sq_store *st, struct sq_conn *c, int target)
 {
 	struct op op = { st, c, "migrate", NULL, 0, 0 };
 	char *errmsg = NULL;
-	char buf[160];
+	char buf[320];
 	int r, version = 0;
 
 	if ((r = tx_begin(&op)) != MANDATE_OK)
@@ -1240,6 +1240,21 @@ migrate(struct sq_store *st, struct sq_conn *c, int target)
 	}
 	for (int v = version; v < target; v++) {
 		int rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, &errmsg);
+		if (rc != SQLITE_OK && errmsg != NULL &&
+		    strstr(errmsg, "already exists") != NULL) {
+			/* what the migration makes is there already: the
+			 * recorded version is behind the file's tables, which
+			 * no release leaves; the version row was changed (or
+			 * the file damaged), and migrating on would rebuild
+			 * from whatever the tables now hold */
+			snprintf(buf, sizeof(buf), "database schema version %d "
+			    "does not match its tables (migration to version "
+			    "%d: %.60s): the schema_version row was changed or "
+			    "the file is damaged", version, v + 1, errmsg);
+			r = MANDATE_ECONFLICT;
+			log_msg(st, r, "migrate", buf);
+			goto out;
+		}
 		if (rc != SQLITE_OK) {
 			snprintf(buf, sizeof(buf), "migration to version %d: %s",
 			    v + 1, errmsg != NULL ? errmsg : sqlite3_errstr(rc));
