@@ -254,6 +254,61 @@ utf8_chars(const char *s, size_t n)
 	return c;
 }
 
+/* One character of a path as a tool may read it: a separator ('/', '\\'
+ * or their escapes %2F, %5C), a dot ('.' or %2E), or anything else; *w
+ * gets its width in bytes. */
+enum path_ch { PATH_SEP, PATH_DOT, PATH_OTHER };
+
+static enum path_ch
+path_ch_at(const char *s, size_t n, size_t i, size_t *w)
+{
+	*w = 1;
+	if (s[i] == '/' || s[i] == '\\')
+		return PATH_SEP;
+	if (s[i] == '.')
+		return PATH_DOT;
+	if (s[i] == '%' && i + 2 < n) {
+		char a = s[i + 1], b = (char)(s[i + 2] | 0x20);
+
+		*w = 3;
+		if ((a == '2' && b == 'f') || (a == '5' && b == 'c'))
+			return PATH_SEP;
+		if (a == '2' && b == 'e')
+			return PATH_DOT;
+		*w = 1;
+	}
+	return PATH_OTHER;
+}
+
+/* Does s hold a ".." path segment (between separators or the ends, dots
+ * possibly escaped)?  Such a value climbs out of any directory a prefix
+ * names ("/docs/../etc/passwd" starts with "/docs/"), so a prefix never
+ * matches it: a tool resolves the segment, the byte comparison does not. */
+static bool
+has_dotdot_segment(const char *s, size_t n)
+{
+	size_t i = 0, w, dots = 0;
+	bool other = false;
+
+	for (;;) {
+		enum path_ch k = i < n ? path_ch_at(s, n, i, &w) : PATH_SEP;
+
+		if (k == PATH_SEP) {
+			if (dots == 2 && !other)
+				return true;
+			if (i >= n)
+				return false;
+			dots = 0;
+			other = false;
+		} else if (k == PATH_DOT) {
+			dots++;
+		} else {
+			other = true;
+		}
+		i += w;
+	}
+}
+
 /* Take n steps of the budget *left; false (and nothing taken) when it
  * holds fewer. */
 static bool
@@ -312,7 +367,8 @@ match_one(json_t *con, const json_t *v, size_t *left)
 			const char *s = json_string_value(v);
 			const char *p = json_string_value(ov);
 			ok = json_is_string(v) && json_is_string(ov) && pn <= n &&
-			    memcmp(op[0] == 'p' ? s : s + n - pn, p, pn) == 0;
+			    memcmp(op[0] == 'p' ? s : s + n - pn, p, pn) == 0 &&
+			    (op[0] != 'p' || !has_dotdot_segment(s, n));
 		} else if (strcmp(op, "max_length") == 0) {
 			ok = json_is_string(v) && json_is_integer(ov) &&
 			    (json_int_t)utf8_chars(json_string_value(v),
