@@ -1077,7 +1077,8 @@ watch_check(struct daemon *d)
 		return;
 	}
 	d->watch_pending = 0;
-	daemon_policies_reload(d, "policy files changed", NULL, NULL);
+	daemon_policies_reload(d, "policy files changed", NULL, NULL,
+	    NULL);
 }
 
 /* Key maintenance (publish-then-sign rotation steps).  A key that starts
@@ -1190,7 +1191,8 @@ daemon_run(struct daemon *d)
 			if (read(d->sig_fds[0], &b, 1) != 1)
 				continue;
 			if (b == SIGHUP) {
-				daemon_policies_reload(d, "SIGHUP", NULL, NULL);
+				daemon_policies_reload(d, "SIGHUP", NULL, NULL,
+				    NULL);
 				tls_reload(d, "SIGHUP");
 				continue;
 			}

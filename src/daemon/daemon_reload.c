@@ -108,7 +108,7 @@ daemon_policies_fingerprint(const struct config *cfg)
 
 int
 daemon_policies_reload(struct daemon *d, const char *why, char **diag,
-    struct daemon_policies **in_force)
+    struct daemon_policies **in_force, bool *refused)
 {
 	struct daemon_policies *p = NULL;
 	char *text = NULL;
@@ -120,6 +120,8 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		*diag = NULL;
 	if (in_force != NULL)
 		*in_force = NULL;
+	if (refused != NULL)
+		*refused = false;
 	pthread_mutex_lock(&d->reload_lock);
 	d->policy_fp = daemon_policies_fingerprint(d->cfg);
 	if ((mem = open_memstream(&text, &len)) == NULL) {
@@ -158,6 +160,9 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		}
 	} else {
 		size_t shown = len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len;
+
+		if (refused != NULL)
+			*refused = true;
 
 		daemon_log(d, DLOG_ERROR, "policy reload (%s) refused (%s); the "
 		    "current policies stay%s", why, mandate_strerror(r),
@@ -218,7 +223,7 @@ h_reload(struct http_request *req, void *arg)
 	struct daemon_policies *p = NULL;
 	json_t *ctx, *reasons = NULL, *j = NULL, *lines;
 	char *diag = NULL, why[300];
-	bool allow = false;
+	bool allow = false, refused = false;
 	int r;
 
 	if (!api_authenticate(d, req, &caller))
@@ -247,7 +252,7 @@ h_reload(struct http_request *req, void *arg)
 	    caller.principal);
 	/* the answer and its record tell of the set this reload put in
 	 * force, even when another reload has replaced it since */
-	r = daemon_policies_reload(d, why, &diag, &p);
+	r = daemon_policies_reload(d, why, &diag, &p, &refused);
 	if (r == MANDATE_OK) {
 		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
@@ -264,7 +269,8 @@ h_reload(struct http_request *req, void *arg)
 		    json_pack("{s:s}", "by", caller.principal));
 		daemon_policies_put(p);
 		http_respond_json(req, 200, j);
-	} else if (r == MANDATE_EIO) {
+	} else if (!refused && r == MANDATE_EIO) {
+		/* the new set was good; its audit record was not written */
 		http_respond_error(req, 500, "server_error", "the policies "
 		    "were not replaced: their audit record could not be "
 		    "written; the current policies stay");

@@ -1,0 +1,119 @@
+"""Policy reload from the outside: what a refused reload answers, logs and
+records whatever triggered it (POST /v1/policies/reload, SIGHUP), with the
+last good set staying in force and decisions keeping its version hash."""
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import requests
+
+RELOAD_RULE = """
+@id("platform-loopback-reloads")
+permit (principal == Delegator::"dev:loopback",
+        action == Action::"mandate:reload_policies", resource == Policies::"default");
+"""
+
+PLATFORM = """
+@id("platform-read")
+permit (principal is User, action == Action::"read", resource);
+""" + RELOAD_RULE
+
+MAIL = """
+@id("mail-send")
+permit (principal is User, action == Action::"send", resource);
+"""
+
+ENTITIES = [{"uid": {"type": "User", "id": "alice"}, "attrs": {}, "parents": []}]
+
+CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/platform]
+  tool_servers:
+    mail: [@DIR@/mail]
+  entities: [@DIR@/entities.json]
+api_auth:
+  open_on_loopback: true
+"""
+
+
+def layout(tmp):
+    (tmp / "platform").mkdir()
+    (tmp / "mail").mkdir()
+    (tmp / "platform" / "p.cedar").write_text(PLATFORM)
+    (tmp / "mail" / "m.cedar").write_text(MAIL)
+    (tmp / "entities.json").write_text(json.dumps(ENTITIES))
+
+
+def decide(d, action):
+    r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
+        "subject": {"type": "User", "id": "alice"}, "action": {"name": action},
+        "resource": {"type": "Doc", "id": "d1"}})
+    assert r.status_code == 200, r.text
+    return r.json()["decision"]
+
+
+def records(d, *types):
+    db = sqlite3.connect(os.path.join(d.workdir, "data", "mandate.db"), timeout=10)
+    try:
+        rows = db.execute("SELECT type, fields_json FROM audit_events ORDER BY id"
+                          ).fetchall()
+    finally:
+        db.close()
+    return [(t, json.loads(f)) for t, f in rows if not types or t in types]
+
+
+def hash_in_force(d):
+    """The version hash the last decision record carries."""
+    assert decide(d, "read") is True
+    return records(d, "decision")[-1][1]["policy_hash"]
+
+
+def reload(d):
+    return requests.post(d.url + "/v1/policies/reload", timeout=10)
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_unreadable_path_is_refused_with_its_diagnostic(start_daemon, tmp_path):
+    """A layer directory or an entity file that cannot be read is a refused
+    set like any other (422 naming the path, recorded), not the 500 "the
+    audit record could not be written" that a failed swap answers."""
+    layout(tmp_path)
+    d = start_daemon(CONFIG)
+    good = hash_in_force(d)
+    os.rename(tmp_path / "mail", tmp_path / "mail.away")
+    r = reload(d)
+    assert r.status_code == 422, r.text
+    assert any("mail: error: No such file or directory" in x
+               for x in r.json()["diagnostics"]), r.text
+    assert hash_in_force(d) == good and decide(d, "send") is True
+    os.rename(tmp_path / "mail.away", tmp_path / "mail")
+    os.rename(tmp_path / "entities.json", tmp_path / "entities.away")
+    os.mkdir(tmp_path / "entities.json")
+    r = reload(d)
+    assert r.status_code == 422, r.text
+    assert any("entities.json: error: Is a directory" in x
+               for x in r.json()["diagnostics"]), r.text
+    refused = records(d, "policies.reload_refused")
+    assert len(refused) == 2, refused
+    assert hash_in_force(d) == good
+    # the files put back, the next reload takes them
+    os.rmdir(tmp_path / "entities.json")
+    os.rename(tmp_path / "entities.away", tmp_path / "entities.json")
+    (tmp_path / "mail" / "m.cedar").write_text(
+        MAIL + '@id("mail-write")\npermit (principal, action == Action::"write", resource);\n')
+    r = reload(d)
+    assert r.status_code == 200, r.text
+    assert decide(d, "write") is True and hash_in_force(d) != good
