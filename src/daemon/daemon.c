@@ -532,7 +532,12 @@ build_server(struct daemon *d)
 	d->m_tokens = http_metrics_counter(d->metrics, "mandate_tokens_total",
 	    "Token endpoint outcomes (issued, refused, error) and "
 	    "revocations.", tok_labels, 1);
-	if (d->m_tasks == NULL || d->m_decisions == NULL || d->m_tokens == NULL)
+	d->m_reloads = http_metrics_counter(d->metrics,
+	    "mandate_policy_reloads_total", "Policy reloads (SIGHUP, file "
+	    "watch, POST /v1/policies/reload): reloaded, refused (the new "
+	    "set), failed (its audit record).", tok_labels, 1);
+	if (d->m_tasks == NULL || d->m_decisions == NULL ||
+	    d->m_tokens == NULL || d->m_reloads == NULL)
 		return MANDATE_ENOMEM;
 
 	memset(&hc, 0, sizeof(hc));

@@ -64,6 +64,7 @@ struct daemon {
 	struct http_metric *m_tasks;       /* mandate_tasks_total{event} */
 	struct http_metric *m_decisions;   /* mandate_decisions_total{...} */
 	struct http_metric *m_tokens;      /* mandate_tokens_total{result} */
+	struct http_metric *m_reloads;     /* mandate_policy_reloads_total{result} */
 	/* the current snapshot; readers take a reference under policy_lock
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;

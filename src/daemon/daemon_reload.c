@@ -106,6 +106,44 @@ daemon_policies_fingerprint(const struct config *cfg)
 	return h;
 }
 
+static void
+count_reload(struct daemon *d, const char *result)
+{
+	const char *v[1] = { result };
+	http_series_add(http_metric_series(d->m_reloads, v), 1);
+}
+
+#define REFUSED_MAX_LINES 20      /* diagnostics kept in the record */
+#define REFUSED_MAX_LINE 512      /* bytes of each */
+
+/* policy.reload_refused: a refused set is an event of the audit log
+ * whatever asked for it (SIGHUP and the file watch have no answer to
+ * carry it), as a replacement is (policy.reloaded).  The record names
+ * the set that stays in force (its policy_hash). */
+static void
+audit_refused(struct daemon *d, const char *why, int status,
+    const char *text, size_t len)
+{
+	json_t *lines = json_array(), *f;
+
+	for (size_t at = 0; lines != NULL && text != NULL && at < len &&
+	    json_array_size(lines) < REFUSED_MAX_LINES;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+
+		if (n > 0)
+			json_array_append_new(lines, json_stringn(text + at,
+			    n > REFUSED_MAX_LINE ? REFUSED_MAX_LINE : n));
+		at += n + 1;
+	}
+	f = json_pack("{s:s,s:s,s:o*}", "origin", why, "status",
+	    mandate_strerror(status), "diagnostics", lines);
+	if (f == NULL || daemon_audit(d, NULL, "policy.reload_refused",
+	    STR_NULL, STR_NULL, f) != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "policy reload (%s): the refusal "
+		    "could not be recorded in the audit log", why);
+}
+
 int
 daemon_policies_reload(struct daemon *d, const char *why, char **diag,
     struct daemon_policies **in_force, bool *refused)
@@ -141,6 +179,7 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		 * (the swap drops p's own when it fails) */
 		atomic_fetch_add(&p->refs_priv, 1);
 		r = daemon_policies_swap(d, p);
+		count_reload(d, r == MANDATE_OK ? "reloaded" : "failed");
 		if (r == MANDATE_OK && in_force != NULL)
 			*in_force = p;
 		else
@@ -178,6 +217,8 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 				    "%.*s", why, (int)n, text + at);
 			at += n + 1;
 		}
+		count_reload(d, "refused");
+		audit_refused(d, why, r, text, shown);
 	}
 	pthread_mutex_unlock(&d->reload_lock);
 	if (diag != NULL && text != NULL && len > 0) {

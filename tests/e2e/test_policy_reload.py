@@ -117,3 +117,37 @@ def test_unreadable_path_is_refused_with_its_diagnostic(start_daemon, tmp_path):
     r = reload(d)
     assert r.status_code == 200, r.text
     assert decide(d, "write") is True and hash_in_force(d) != good
+
+
+def metric(d, name):
+    text = requests.get(d.url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_refused_reload_is_recorded_whatever_asked(start_daemon, tmp_path):
+    """A refused reload is an event of the audit log (policy.reload_refused,
+    with what asked, why and the diagnostics) for SIGHUP and a file change
+    too, as a replacement is (policy.reloaded); and it is counted."""
+    layout(tmp_path)
+    d = start_daemon(CONFIG)
+    good = hash_in_force(d)
+    (tmp_path / "mail" / "m.cedar").write_text(MAIL + "forbid (principal, action, resource) when { ;\n")
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: records(d, "policy.reload_refused")), d.log_text()
+    [(_, f)] = records(d, "policy.reload_refused")
+    assert f["origin"] == "SIGHUP" and f["status"] == "parse error", f
+    assert any("m.cedar:4:" in x and "error" in x for x in f["diagnostics"]), f
+    assert f["policy_hash"] == good      # the set that stays in force
+    assert hash_in_force(d) == good
+    r = reload(d)
+    assert r.status_code == 422
+    refused = records(d, "policy.reload_refused")
+    assert len(refused) == 2 and refused[1][1]["origin"].startswith(
+        "POST /v1/policies/reload by dev:loopback"), refused
+    assert metric(d, 'mandate_policy_reloads_total{result="refused"}') == 2
+    (tmp_path / "mail" / "m.cedar").write_text(MAIL)
+    assert reload(d).status_code == 200
+    assert metric(d, 'mandate_policy_reloads_total{result="reloaded"}') == 1
