@@ -151,3 +151,24 @@ def test_refused_reload_is_recorded_whatever_asked(start_daemon, tmp_path):
     (tmp_path / "mail" / "m.cedar").write_text(MAIL)
     assert reload(d).status_code == 200
     assert metric(d, 'mandate_policy_reloads_total{result="reloaded"}') == 1
+
+
+def test_named_pipe_is_refused_not_waited_on(start_daemon, tmp_path):
+    """A named pipe where a policy or entity file is expected would block
+    the load in open() until a writer came, holding the reload lock (and,
+    for SIGHUP or the file watch, the daemon's main loop): refused."""
+    layout(tmp_path)
+    d = start_daemon(CONFIG)
+    good = hash_in_force(d)
+    os.mkfifo(tmp_path / "mail" / "pipe.cedar")
+    r = requests.post(d.url + "/v1/policies/reload", timeout=5)
+    assert r.status_code == 422, r.text
+    assert any("pipe.cedar: error: not a regular file" in x
+               for x in r.json()["diagnostics"]), r.text
+    os.unlink(tmp_path / "mail" / "pipe.cedar")
+    os.rename(tmp_path / "entities.json", tmp_path / "entities.away")
+    os.mkfifo(tmp_path / "entities.json")
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: "entities.json: error: not a regular file"
+                    in d.log_text()), d.log_text()
+    assert hash_in_force(d) == good
