@@ -25,6 +25,7 @@
 #include "util/status.h"
 
 #define RELOAD_MAX_DIAG (64u << 10)   /* bytes of diagnostics returned */
+#define RELOAD_ATTEMPTS 3             /* reads of files that keep changing */
 
 static uint64_t
 mix(uint64_t h, const void *p, size_t n)
@@ -161,15 +162,44 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 	if (refused != NULL)
 		*refused = false;
 	pthread_mutex_lock(&d->reload_lock);
-	d->policy_fp = daemon_policies_fingerprint(d->cfg);
-	if ((mem = open_memstream(&text, &len)) == NULL) {
-		pthread_mutex_unlock(&d->reload_lock);
-		daemon_log(d, DLOG_ERROR, "policy reload (%s): out of memory; "
-		    "the current policies stay", why);
-		return MANDATE_ENOMEM;
+	/* The files are read one after another: a read during which they
+	 * changed may be half one state and half another (new policies with
+	 * the old entities), which the files never were.  Such a read is
+	 * done again; while they keep changing, the set is refused (the file
+	 * watch tries again once they have stayed the same). */
+	for (int attempt = 1;; attempt++) {
+		uint64_t fp = daemon_policies_fingerprint(d->cfg);
+
+		d->policy_fp = fp;
+		if ((mem = open_memstream(&text, &len)) == NULL) {
+			pthread_mutex_unlock(&d->reload_lock);
+			daemon_log(d, DLOG_ERROR, "policy reload (%s): out of "
+			    "memory; the current policies stay", why);
+			return MANDATE_ENOMEM;
+		}
+		r = daemon_policies_load(d->cfg, mem, &p);
+		if (daemon_policies_fingerprint(d->cfg) == fp) {
+			fclose(mem);
+			break;
+		}
+		if (attempt == RELOAD_ATTEMPTS) {
+			fprintf(mem, "policies: error: the files changed while "
+			    "they were read (%d times); reload once they are "
+			    "written\n", RELOAD_ATTEMPTS);
+			fclose(mem);
+			daemon_policies_put(p);
+			p = NULL;
+			if (r == MANDATE_OK)
+				r = MANDATE_ECONFLICT;
+			break;
+		}
+		fclose(mem);
+		daemon_policies_put(p);
+		p = NULL;
+		free(text);
+		text = NULL;
+		len = 0;
 	}
-	r = daemon_policies_load(d->cfg, mem, &p);
-	fclose(mem);
 	if (r == MANDATE_OK) {
 		daemon_log(d, DLOG_INFO, "policy reload (%s): %s: %zu policies "
 		    "from %zu files%s", why, p->origin,

@@ -4,6 +4,7 @@ last good set staying in force and decisions keeping its version hash."""
 import json
 import os
 import signal
+import threading
 import sqlite3
 import time
 
@@ -172,3 +173,39 @@ def test_named_pipe_is_refused_not_waited_on(start_daemon, tmp_path):
     assert wait_for(lambda: "entities.json: error: not a regular file"
                     in d.log_text()), d.log_text()
     assert hash_in_force(d) == good
+
+
+def test_files_changing_during_the_load_are_not_put_in_force(start_daemon, tmp_path):
+    """The load reads the files one after another: a set read while they
+    change may be half one state and half another (new policies with old
+    entities), which the files never were.  Such a read is tried again, and
+    while the files keep changing the reload is refused."""
+    layout(tmp_path)
+    # entities that take the load a while to parse (~0.1 s), so that the
+    # changes below fall inside every read
+    many = [{"uid": {"type": "User", "id": "u%d" % i}, "attrs": {},
+             "parents": [{"type": "Group", "id": "g%d" % (i % 100)}]}
+            for i in range(40000)]
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES + many))
+    d = start_daemon(CONFIG)
+    good = hash_in_force(d)
+    stop = threading.Event()
+
+    def rewrite():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            os.utime(tmp_path / "mail" / "m.cedar", ns=(i * 1000, i * 1000))
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        r = reload(d)
+    finally:
+        stop.set()
+        writer.join()
+    assert r.status_code == 422, r.text
+    assert any("changed while they were read" in x
+               for x in r.json()["diagnostics"]), r.text
+    assert hash_in_force(d) == good
+    # once they are still, the same files load
+    assert reload(d).status_code == 200
