@@ -284,7 +284,7 @@ diag_lines(char *diag)
 }
 
 /* POST /v1/policies/reload: 200 {"reloaded": true, policies, files,
- * [warnings]} or 422 {"error": "invalid_policies", "error_description",
+ * policy_hash, [warnings]} or 422 {"error": "invalid_policies", "error_description",
  * "diagnostics": [lines]} with the old set still in force. */
 static void
 h_reload(struct http_request *req, void *arg)
@@ -325,9 +325,10 @@ h_reload(struct http_request *req, void *arg)
 	 * force, even when another reload has replaced it since */
 	r = daemon_policies_reload(d, why, &diag, &p, &refused);
 	if (r == MANDATE_OK) {
-		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
+		j = json_pack("{s:b,s:I,s:I,s:s}", "reloaded", 1, "policies",
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
-		    "files", (json_int_t)(p ? p->n_files : 0));
+		    "files", (json_int_t)(p ? p->n_files : 0),
+		    "policy_hash", p ? p->hash : "");
 		/* what the load warned of: files it did not read */
 		if (j != NULL && diag != NULL && diag[0] != '\0')
 			json_object_set_new(j, "warnings", diag_lines(diag));

@@ -209,3 +209,16 @@ def test_files_changing_during_the_load_are_not_put_in_force(start_daemon, tmp_p
     assert hash_in_force(d) == good
     # once they are still, the same files load
     assert reload(d).status_code == 200
+
+
+def test_reload_answer_names_the_set_it_put_in_force(start_daemon, tmp_path):
+    """The 200 answer says which version is now in force, the hash that
+    the policy.reloaded record and every later decision record carry."""
+    layout(tmp_path)
+    d = start_daemon(CONFIG)
+    (tmp_path / "mail" / "m.cedar").write_text(MAIL + "// changed\n")
+    r = reload(d)
+    assert r.status_code == 200, r.text
+    h = r.json()["policy_hash"]
+    assert records(d, "policy.reloaded")[-1][1]["policy_hash"] == h
+    assert hash_in_force(d) == h
