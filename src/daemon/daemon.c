@@ -1196,6 +1196,22 @@ daemon_run(struct daemon *d)
 			if (read(d->sig_fds[0], &b, 1) != 1)
 				continue;
 			if (b == SIGHUP) {
+				/* every SIGHUP already waiting asks for the
+				 * files as this reload reads them: one reload
+				 * answers them all (one by one, a burst queued
+				 * a reload each, and a SIGTERM behind them) */
+				unsigned char more;
+				bool term = false;
+
+				while (read(d->sig_fds[0], &more, 1) == 1)
+					if (more != SIGHUP) {
+						term = true;
+						b = more;
+					}
+				if (term) {
+					r = MANDATE_OK;
+					break;
+				}
 				daemon_policies_reload(d, "SIGHUP", NULL, NULL,
 				    NULL);
 				tls_reload(d, "SIGHUP");

@@ -222,3 +222,25 @@ def test_reload_answer_names_the_set_it_put_in_force(start_daemon, tmp_path):
     h = r.json()["policy_hash"]
     assert records(d, "policy.reloaded")[-1][1]["policy_hash"] == h
     assert hash_in_force(d) == h
+
+
+def test_a_burst_of_sighups_is_one_reload(start_daemon, tmp_path):
+    """SIGHUPs that arrive while a reload runs all ask for the files as
+    they are after it: one more reload answers them all.  Taken one by one
+    they queued a reload each (the self-pipe holds thousands), each
+    recorded, with a SIGTERM waiting behind all of them."""
+    layout(tmp_path)
+    many = [{"uid": {"type": "User", "id": "u%d" % i}, "attrs": {},
+             "parents": [{"type": "Group", "id": "g%d" % (i % 100)}]}
+            for i in range(40000)]
+    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES + many))
+    d = start_daemon(CONFIG)
+    for _ in range(40):
+        os.kill(d.proc.pid, signal.SIGHUP)
+        time.sleep(0.002)
+    assert wait_for(lambda: records(d, "policy.reloaded"))
+    time.sleep(0.5)                 # what is still queued would run now
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=10)
+    n = len(records(d, "policy.reloaded"))
+    assert 1 <= n <= 3, n
