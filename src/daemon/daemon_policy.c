@@ -113,6 +113,11 @@ add_path(struct loader *l, const char *path)
 	}
 	qsort(l->files + first, l->n_files - first, sizeof(*l->files),
 	    name_cmp);
+	/* valid (a layer with no policies yet), but a layer emptied by a
+	 * deploy or a volume not mounted yet loses its forbids: said */
+	if (l->n_files == first)
+		fprintf(l->err, "%s: warning: no .cedar file in this policy "
+		    "directory: it adds no policies\n", path);
 out:
 	closedir(dir);
 	return r;

@@ -244,3 +244,19 @@ def test_a_burst_of_sighups_is_one_reload(start_daemon, tmp_path):
     d.proc.wait(timeout=10)
     n = len(records(d, "policy.reloaded"))
     assert 1 <= n <= 3, n
+
+
+def test_an_empty_layer_directory_is_said(start_daemon, tmp_path):
+    """A layer directory that holds no policy file (emptied by a deploy
+    that removes before it copies, a volume not mounted yet) is a valid,
+    smaller set, and its forbids are gone: the reload says so, in the
+    answer and the log, as it does for what it does not read."""
+    layout(tmp_path)
+    d = start_daemon(CONFIG)
+    os.unlink(tmp_path / "mail" / "m.cedar")
+    r = reload(d)
+    assert r.status_code == 200, r.text
+    w = r.json().get("warnings", [])
+    assert any("mail: warning: no .cedar file" in x for x in w), r.text
+    assert "mail: warning: no .cedar file" in d.log_text()
+    assert decide(d, "send") is False
