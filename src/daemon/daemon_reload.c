@@ -6,8 +6,10 @@
  * policies.reload_interval) and POST /v1/policies/reload.  Each builds a
  * complete snapshot with daemon_policies_load() and publishes it with
  * daemon_policies_swap(); a set that fails to parse, compile or validate
- * is refused with its diagnostics (in the log, and in the HTTP answer)
- * and the last good set stays in force.  Reloads are serialized.
+ * is refused with its diagnostics (in the log, the audit log as
+ * policy.reload_refused, and the HTTP answer) and the last good set
+ * stays in force; so is a set read while the files changed.  Reloads are
+ * serialized.
  *
  * The endpoint is authorized by the policies themselves: principal
  * Delegator::"<caller>", action Action::"mandate:reload_policies",
@@ -284,8 +286,9 @@ diag_lines(char *diag)
 }
 
 /* POST /v1/policies/reload: 200 {"reloaded": true, policies, files,
- * policy_hash, [warnings]} or 422 {"error": "invalid_policies", "error_description",
- * "diagnostics": [lines]} with the old set still in force. */
+ * policy_hash, [warnings]} or 422 {"error": "invalid_policies",
+ * "error_description", "diagnostics": [lines]} with the old set still in
+ * force. */
 static void
 h_reload(struct http_request *req, void *arg)
 {
