@@ -532,7 +532,12 @@ build_server(struct daemon *d)
 	d->m_tokens = http_metrics_counter(d->metrics, "mandate_tokens_total",
 	    "Token endpoint outcomes (issued, refused, error) and "
 	    "revocations.", tok_labels, 1);
-	if (d->m_tasks == NULL || d->m_decisions == NULL || d->m_tokens == NULL)
+	d->m_reloads = http_metrics_counter(d->metrics,
+	    "mandate_policy_reloads_total", "Policy reloads (SIGHUP, file "
+	    "watch, POST /v1/policies/reload): reloaded, refused (the new "
+	    "set), failed (its audit record).", tok_labels, 1);
+	if (d->m_tasks == NULL || d->m_decisions == NULL ||
+	    d->m_tokens == NULL || d->m_reloads == NULL)
 		return MANDATE_ENOMEM;
 
 	memset(&hc, 0, sizeof(hc));
@@ -1077,7 +1082,8 @@ watch_check(struct daemon *d)
 		return;
 	}
 	d->watch_pending = 0;
-	daemon_policies_reload(d, "policy files changed", NULL, NULL);
+	daemon_policies_reload(d, "policy files changed", NULL, NULL,
+	    NULL);
 }
 
 /* Key maintenance (publish-then-sign rotation steps).  A key that starts
@@ -1190,7 +1196,24 @@ daemon_run(struct daemon *d)
 			if (read(d->sig_fds[0], &b, 1) != 1)
 				continue;
 			if (b == SIGHUP) {
-				daemon_policies_reload(d, "SIGHUP", NULL, NULL);
+				/* every SIGHUP already waiting asks for the
+				 * files as this reload reads them: one reload
+				 * answers them all (one by one, a burst queued
+				 * a reload each, and a SIGTERM behind them) */
+				unsigned char more;
+				bool term = false;
+
+				while (read(d->sig_fds[0], &more, 1) == 1)
+					if (more != SIGHUP) {
+						term = true;
+						b = more;
+					}
+				if (term) {
+					r = MANDATE_OK;
+					break;
+				}
+				daemon_policies_reload(d, "SIGHUP", NULL, NULL,
+				    NULL);
 				tls_reload(d, "SIGHUP");
 				continue;
 			}

@@ -64,6 +64,7 @@ struct daemon {
 	struct http_metric *m_tasks;       /* mandate_tasks_total{event} */
 	struct http_metric *m_decisions;   /* mandate_decisions_total{...} */
 	struct http_metric *m_tokens;      /* mandate_tokens_total{result} */
+	struct http_metric *m_reloads;     /* mandate_policy_reloads_total{result} */
 	/* the current snapshot; readers take a reference under policy_lock
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
@@ -269,9 +270,13 @@ int api_register_under_issuer(struct daemon *d, struct http_server *srv,
  * (malloc'd text, free() it; NULL when there are none).  *in_force (may
  * be NULL) gets a reference to the snapshot this reload published
  * (daemon_policies_put() it), which another reload may already have
- * replaced; NULL on error.  MANDATE_OK, or the loader's status. */
+ * replaced; NULL on error.  *refused (may be NULL) says whether an
+ * error was the new set's (the loader's status: a file that cannot be
+ * read, a parse, validation or entity error; the diagnostics say which)
+ * or the swap's (MANDATE_EIO: the replacement's audit record could not
+ * be written).  MANDATE_OK, or the status. */
 int daemon_policies_reload(struct daemon *d, const char *why, char **diag,
-    struct daemon_policies **in_force);
+    struct daemon_policies **in_force, bool *refused);
 
 /* A fingerprint of the policy, schema and entity files (name, size,
  * modification time, inode; for directories their *.cedar entries). */

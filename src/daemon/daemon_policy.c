@@ -113,6 +113,11 @@ add_path(struct loader *l, const char *path)
 	}
 	qsort(l->files + first, l->n_files - first, sizeof(*l->files),
 	    name_cmp);
+	/* valid (a layer with no policies yet), but a layer emptied by a
+	 * deploy or a volume not mounted yet loses its forbids: said */
+	if (l->n_files == first)
+		fprintf(l->err, "%s: warning: no .cedar file in this policy "
+		    "directory: it adds no policies\n", path);
 out:
 	closedir(dir);
 	return r;
@@ -137,12 +142,14 @@ hash_part(EVP_MD_CTX *h, char tag, const char *src, size_t len)
 static int
 read_file(FILE *err, const char *path, char **src, size_t *len)
 {
-	int r = file_read_all(path, POLICY_MAX_FILE, src, len);
+	int r = file_read_regular(path, POLICY_MAX_FILE, src, len);
 
 	if (r != MANDATE_OK)
 		fprintf(err, "%s: error: %s\n", path, r == MANDATE_ELIMIT ?
 		    "file too large (over 16 MiB; split it: policies.entities "
 		    "and the policy directories take several files)" :
+		    r == MANDATE_EINVAL ? "not a regular file (a named pipe or "
+		    "a device is not read: it could block the load)" :
 		    strerror(errno));
 	return r;
 }

@@ -6,8 +6,10 @@
  * policies.reload_interval) and POST /v1/policies/reload.  Each builds a
  * complete snapshot with daemon_policies_load() and publishes it with
  * daemon_policies_swap(); a set that fails to parse, compile or validate
- * is refused with its diagnostics (in the log, and in the HTTP answer)
- * and the last good set stays in force.  Reloads are serialized.
+ * is refused with its diagnostics (in the log, the audit log as
+ * policy.reload_refused, and the HTTP answer) and the last good set
+ * stays in force; so is a set read while the files changed.  Reloads are
+ * serialized.
  *
  * The endpoint is authorized by the policies themselves: principal
  * Delegator::"<caller>", action Action::"mandate:reload_policies",
@@ -25,6 +27,7 @@
 #include "util/status.h"
 
 #define RELOAD_MAX_DIAG (64u << 10)   /* bytes of diagnostics returned */
+#define RELOAD_ATTEMPTS 3             /* reads of files that keep changing */
 
 static uint64_t
 mix(uint64_t h, const void *p, size_t n)
@@ -106,9 +109,47 @@ daemon_policies_fingerprint(const struct config *cfg)
 	return h;
 }
 
+static void
+count_reload(struct daemon *d, const char *result)
+{
+	const char *v[1] = { result };
+	http_series_add(http_metric_series(d->m_reloads, v), 1);
+}
+
+#define REFUSED_MAX_LINES 20      /* diagnostics kept in the record */
+#define REFUSED_MAX_LINE 512      /* bytes of each */
+
+/* policy.reload_refused: a refused set is an event of the audit log
+ * whatever asked for it (SIGHUP and the file watch have no answer to
+ * carry it), as a replacement is (policy.reloaded).  The record names
+ * the set that stays in force (its policy_hash). */
+static void
+audit_refused(struct daemon *d, const char *why, int status,
+    const char *text, size_t len)
+{
+	json_t *lines = json_array(), *f;
+
+	for (size_t at = 0; lines != NULL && text != NULL && at < len &&
+	    json_array_size(lines) < REFUSED_MAX_LINES;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+
+		if (n > 0)
+			json_array_append_new(lines, json_stringn(text + at,
+			    n > REFUSED_MAX_LINE ? REFUSED_MAX_LINE : n));
+		at += n + 1;
+	}
+	f = json_pack("{s:s,s:s,s:o*}", "origin", why, "status",
+	    mandate_strerror(status), "diagnostics", lines);
+	if (f == NULL || daemon_audit(d, NULL, "policy.reload_refused",
+	    STR_NULL, STR_NULL, f) != MANDATE_OK)
+		daemon_log(d, DLOG_ERROR, "policy reload (%s): the refusal "
+		    "could not be recorded in the audit log", why);
+}
+
 int
 daemon_policies_reload(struct daemon *d, const char *why, char **diag,
-    struct daemon_policies **in_force)
+    struct daemon_policies **in_force, bool *refused)
 {
 	struct daemon_policies *p = NULL;
 	char *text = NULL;
@@ -120,16 +161,47 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		*diag = NULL;
 	if (in_force != NULL)
 		*in_force = NULL;
+	if (refused != NULL)
+		*refused = false;
 	pthread_mutex_lock(&d->reload_lock);
-	d->policy_fp = daemon_policies_fingerprint(d->cfg);
-	if ((mem = open_memstream(&text, &len)) == NULL) {
-		pthread_mutex_unlock(&d->reload_lock);
-		daemon_log(d, DLOG_ERROR, "policy reload (%s): out of memory; "
-		    "the current policies stay", why);
-		return MANDATE_ENOMEM;
+	/* The files are read one after another: a read during which they
+	 * changed may be half one state and half another (new policies with
+	 * the old entities), which the files never were.  Such a read is
+	 * done again; while they keep changing, the set is refused (the file
+	 * watch tries again once they have stayed the same). */
+	for (int attempt = 1;; attempt++) {
+		uint64_t fp = daemon_policies_fingerprint(d->cfg);
+
+		d->policy_fp = fp;
+		if ((mem = open_memstream(&text, &len)) == NULL) {
+			pthread_mutex_unlock(&d->reload_lock);
+			daemon_log(d, DLOG_ERROR, "policy reload (%s): out of "
+			    "memory; the current policies stay", why);
+			return MANDATE_ENOMEM;
+		}
+		r = daemon_policies_load(d->cfg, mem, &p);
+		if (daemon_policies_fingerprint(d->cfg) == fp) {
+			fclose(mem);
+			break;
+		}
+		if (attempt == RELOAD_ATTEMPTS) {
+			fprintf(mem, "policies: error: the files changed while "
+			    "they were read (%d times); reload once they are "
+			    "written\n", RELOAD_ATTEMPTS);
+			fclose(mem);
+			daemon_policies_put(p);
+			p = NULL;
+			if (r == MANDATE_OK)
+				r = MANDATE_ECONFLICT;
+			break;
+		}
+		fclose(mem);
+		daemon_policies_put(p);
+		p = NULL;
+		free(text);
+		text = NULL;
+		len = 0;
 	}
-	r = daemon_policies_load(d->cfg, mem, &p);
-	fclose(mem);
 	if (r == MANDATE_OK) {
 		daemon_log(d, DLOG_INFO, "policy reload (%s): %s: %zu policies "
 		    "from %zu files%s", why, p->origin,
@@ -139,6 +211,7 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		 * (the swap drops p's own when it fails) */
 		atomic_fetch_add(&p->refs_priv, 1);
 		r = daemon_policies_swap(d, p);
+		count_reload(d, r == MANDATE_OK ? "reloaded" : "failed");
 		if (r == MANDATE_OK && in_force != NULL)
 			*in_force = p;
 		else
@@ -159,6 +232,9 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 	} else {
 		size_t shown = len > RELOAD_MAX_DIAG ? RELOAD_MAX_DIAG : len;
 
+		if (refused != NULL)
+			*refused = true;
+
 		daemon_log(d, DLOG_ERROR, "policy reload (%s) refused (%s); the "
 		    "current policies stay%s", why, mandate_strerror(r),
 		    shown > 0 ? ":" : "");
@@ -173,6 +249,8 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 				    "%.*s", why, (int)n, text + at);
 			at += n + 1;
 		}
+		count_reload(d, "refused");
+		audit_refused(d, why, r, text, shown);
 	}
 	pthread_mutex_unlock(&d->reload_lock);
 	if (diag != NULL && text != NULL && len > 0) {
@@ -208,8 +286,9 @@ diag_lines(char *diag)
 }
 
 /* POST /v1/policies/reload: 200 {"reloaded": true, policies, files,
- * [warnings]} or 422 {"error": "invalid_policies", "error_description",
- * "diagnostics": [lines]} with the old set still in force. */
+ * policy_hash, [warnings]} or 422 {"error": "invalid_policies",
+ * "error_description", "diagnostics": [lines]} with the old set still in
+ * force. */
 static void
 h_reload(struct http_request *req, void *arg)
 {
@@ -218,7 +297,7 @@ h_reload(struct http_request *req, void *arg)
 	struct daemon_policies *p = NULL;
 	json_t *ctx, *reasons = NULL, *j = NULL, *lines;
 	char *diag = NULL, why[300];
-	bool allow = false;
+	bool allow = false, refused = false;
 	int r;
 
 	if (!api_authenticate(d, req, &caller))
@@ -247,11 +326,12 @@ h_reload(struct http_request *req, void *arg)
 	    caller.principal);
 	/* the answer and its record tell of the set this reload put in
 	 * force, even when another reload has replaced it since */
-	r = daemon_policies_reload(d, why, &diag, &p);
+	r = daemon_policies_reload(d, why, &diag, &p, &refused);
 	if (r == MANDATE_OK) {
-		j = json_pack("{s:b,s:I,s:I}", "reloaded", 1, "policies",
+		j = json_pack("{s:b,s:I,s:I,s:s}", "reloaded", 1, "policies",
 		    (json_int_t)(p ? cedar_policy_set_count(p->set) : 0),
-		    "files", (json_int_t)(p ? p->n_files : 0));
+		    "files", (json_int_t)(p ? p->n_files : 0),
+		    "policy_hash", p ? p->hash : "");
 		/* what the load warned of: files it did not read */
 		if (j != NULL && diag != NULL && diag[0] != '\0')
 			json_object_set_new(j, "warnings", diag_lines(diag));
@@ -264,7 +344,8 @@ h_reload(struct http_request *req, void *arg)
 		    json_pack("{s:s}", "by", caller.principal));
 		daemon_policies_put(p);
 		http_respond_json(req, 200, j);
-	} else if (r == MANDATE_EIO) {
+	} else if (!refused && r == MANDATE_EIO) {
+		/* the new set was good; its audit record was not written */
 		http_respond_error(req, 500, "server_error", "the policies "
 		    "were not replaced: their audit record could not be "
 		    "written; the current policies stay");

@@ -15,20 +15,15 @@
 
 #include "status.h"
 
-int
-file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+/* Read fp to its end into a malloc'd, NUL-terminated buffer (at most
+ * max bytes).  Statuses as file_read_all(). */
+static int
+read_stream(FILE *fp, size_t max, char **out, size_t *out_len)
 {
 	int r = MANDATE_EIO;
-	FILE *fp = NULL;
 	char *buf = NULL, *nbuf;
 	size_t len = 0, cap = 0, got;
 
-	*out = NULL;
-	*out_len = 0;
-	if (strcmp(path, "-") == 0)
-		fp = stdin;
-	else if ((fp = fopen(path, "rb")) == NULL)
-		goto out;
 	for (;;) {
 		if (cap - len < 4096 + 1) {
 			size_t ncap = cap ? cap * 2 : 65536;
@@ -67,12 +62,62 @@ file_read_all(const char *path, size_t max, char **out, size_t *out_len)
 	buf = NULL;
 	r = MANDATE_OK;
 out:
-	if (fp != NULL && fp != stdin) {
-		int saved = errno;
-		fclose(fp);
-		errno = saved;
-	}
 	free(buf);
+	return r;
+}
+
+int
+file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+{
+	int r, saved;
+	FILE *fp;
+
+	*out = NULL;
+	*out_len = 0;
+	if (strcmp(path, "-") == 0)
+		return read_stream(stdin, max, out, out_len);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return MANDATE_EIO;
+	r = read_stream(fp, max, out, out_len);
+	saved = errno;
+	fclose(fp);
+	errno = saved;
+	return r;
+}
+
+int
+file_read_regular(const char *path, size_t max, char **out, size_t *out_len)
+{
+	int r = MANDATE_EIO, fd, saved;
+	struct stat st;
+	FILE *fp;
+
+	*out = NULL;
+	*out_len = 0;
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return MANDATE_EIO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = MANDATE_EINVAL;
+		goto out;
+	}
+	if ((fp = fdopen(fd, "rb")) == NULL)
+		goto out;
+	r = read_stream(fp, max, out, out_len);
+	saved = errno;
+	fclose(fp);         /* and fd */
+	errno = saved;
+	return r;
+out:
+	saved = errno;
+	close(fd);
+	errno = saved;
 	return r;
 }
 

@@ -15,6 +15,13 @@
  * *out is NULL on error and errno says why for MANDATE_EIO. */
 int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
 
+/* Read `path` like file_read_all(), but only a regular file (a symlink
+ * is followed): a named pipe, socket or device is MANDATE_EINVAL without
+ * waiting (opening a FIFO would block until a writer came), a directory
+ * MANDATE_EIO with errno EISDIR. */
+int file_read_regular(const char *path, size_t max, char **out,
+    size_t *out_len);
+
 /* Read a private key file like file_read_all(), but only a regular file
  * that group and others may neither read nor write (mode 0600 or 0400):
  * such a key is refused, not warned about.  With follow, a symlink is

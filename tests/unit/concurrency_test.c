@@ -162,7 +162,7 @@ reloader(void *arg)
 		struct daemon_policies *in_force = NULL;
 
 		if (daemon_policies_reload(sh->d, "concurrency test", NULL,
-		    &in_force) != MANDATE_OK || in_force == NULL)
+		    &in_force, NULL) != MANDATE_OK || in_force == NULL)
 			failed(sh, "reload", 0, "");
 		daemon_policies_put(in_force);
 		st = request(sh->port, "/v1/audit/checkpoint", NULL, out,

@@ -208,6 +208,39 @@ test_make_parent(void **state)
 	rmdir(base);
 }
 
+/* A named pipe is refused at once, not waited on (no writer ever
+ * comes here); a regular file and a directory read as file_read_all's. */
+static void
+test_read_regular(void **state)
+{
+	char base[] = "/tmp/mandate-util-XXXXXX", p[256];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(p, sizeof(p), "%s/pipe", base);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(file_read_regular(p, 100, &buf, &len), MANDATE_EINVAL);
+	assert_null(buf);
+	unlink(p);
+	assert_int_equal(file_read_regular(base, 100, &buf, &len), MANDATE_EIO);
+	snprintf(p, sizeof(p), "%s/f", base);
+	assert_non_null(fp = fopen(p, "w"));
+	fputs("hello", fp);
+	fclose(fp);
+	assert_int_equal(file_read_regular(p, 100, &buf, &len), MANDATE_OK);
+	assert_int_equal(len, 5);
+	assert_string_equal(buf, "hello");
+	free(buf);
+	assert_int_equal(file_read_regular(p, 4, &buf, &len), MANDATE_ELIMIT);
+	assert_null(buf);
+	unlink(p);
+	assert_int_equal(file_read_regular(p, 100, &buf, &len), MANDATE_EIO);
+	rmdir(base);
+}
+
 int
 main(void)
 {
@@ -219,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_make_parent),
+		cmocka_unit_test(test_read_regular),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
