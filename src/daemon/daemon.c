@@ -674,6 +674,13 @@ daemon_new(const struct daemon_options *opt, struct daemon **out)
 		free(d);
 		return MANDATE_EINTERNAL;
 	}
+	if (pthread_mutex_init(&d->swap_lock, NULL) != 0) {
+		pthread_mutex_destroy(&d->reload_lock);
+		pthread_mutex_destroy(&d->policy_lock);
+		pthread_mutex_destroy(&d->log_lock);
+		free(d);
+		return MANDATE_EINTERNAL;
+	}
 	d->locks_ok = true;
 	atomic_init(&d->policies, NULL);
 	atomic_init(&d->decision_next, 0);
@@ -1285,6 +1292,7 @@ daemon_free(struct daemon *d)
 	if (d->lock_fd >= 0)               /* releases the flock */
 		close(d->lock_fd);
 	if (d->locks_ok) {
+		pthread_mutex_destroy(&d->swap_lock);
 		pthread_mutex_destroy(&d->reload_lock);
 		pthread_mutex_destroy(&d->policy_lock);
 		pthread_mutex_destroy(&d->log_lock);

@@ -118,7 +118,9 @@ void daemon_policies_put(struct daemon_policies *p);
  * is released once its last reader is done.  Replacing a set is recorded
  * in the audit log first (policy.reloaded): when that record cannot be
  * written, p is dropped, the current set stays and MANDATE_EIO is
- * returned (a policy change the log cannot show does not happen). */
+ * returned (a policy change the log cannot show does not happen).  While
+ * the record is written, readers go on taking the current set: a swap
+ * never holds an evaluation for the audit log's flush or busy timeout. */
 int daemon_policies_swap(struct daemon *d, struct daemon_policies *p);
 
 #endif

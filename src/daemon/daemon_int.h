@@ -69,6 +69,10 @@ struct daemon {
 	 * so that a swap cannot free it between the load and the increment */
 	struct daemon_policies *_Atomic policies;
 	pthread_mutex_t policy_lock;
+	/* one swap at a time, its audit record written first: held across
+	 * the record's write, which policy_lock (taken by every evaluation)
+	 * is not */
+	pthread_mutex_t swap_lock;
 	/* one reload at a time (SIGHUP, file watch, POST /v1/policies/reload);
 	 * policy_fp is the watched files' fingerprint at the last attempt */
 	pthread_mutex_t reload_lock;

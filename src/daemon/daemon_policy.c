@@ -467,23 +467,30 @@ daemon_policies_swap(struct daemon *d, struct daemon_policies *p)
 {
 	struct daemon_policies *old;
 
-	pthread_mutex_lock(&d->policy_lock);
-	old = atomic_load(&d->policies);
+	/* swaps one at a time: each record, then its set */
+	pthread_mutex_lock(&d->swap_lock);
 	/* a replacement is an event of its own, recorded before it takes
 	 * effect: a policy change the audit log cannot show does not happen
-	 * (the first load is recorded by daemon_new as policy.loaded) */
-	if (old != NULL && p != NULL && d->audit != NULL &&
+	 * (the first load is recorded by daemon_new as policy.loaded).  The
+	 * record is written outside the readers' lock: a durable write can
+	 * take a flush, or the store's busy timeout when the log is down,
+	 * and every evaluation takes that lock to get its set (each decision
+	 * record names the set its evaluation used, so none is misnamed) */
+	if (atomic_load(&d->policies) != NULL && p != NULL &&
+	    d->audit != NULL &&
 	    audit_policies_of(d, p, "policy.reloaded") != MANDATE_OK) {
-		pthread_mutex_unlock(&d->policy_lock);
+		pthread_mutex_unlock(&d->swap_lock);
 		daemon_log(d, DLOG_ERROR, "policy reload: the audit record "
 		    "could not be written; the current policies stay");
 		daemon_policies_put(p);
 		return MANDATE_EIO;
 	}
+	pthread_mutex_lock(&d->policy_lock);
 	old = atomic_exchange(&d->policies, p);
 	/* later records name this version */
 	audit_set_policy_hash(d->audit, p != NULL ? p->hash : NULL);
 	pthread_mutex_unlock(&d->policy_lock);
+	pthread_mutex_unlock(&d->swap_lock);
 	daemon_policies_put(old);
 	return MANDATE_OK;
 }

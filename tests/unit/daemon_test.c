@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -651,6 +652,21 @@ reader(void *arg)
 	return NULL;
 }
 
+struct swap_arg {
+	struct daemon *d;
+	struct daemon_policies *p;
+	int r;
+};
+
+static void *
+swap_main(void *arg)
+{
+	struct swap_arg *sa = arg;
+
+	sa->r = daemon_policies_swap(sa->d, sa->p);
+	return NULL;
+}
+
 static void
 test_daemon_life_cycle_and_swap(void **state)
 {
@@ -725,7 +741,29 @@ test_daemon_life_cycle_and_swap(void **state)
 		before = daemon_policies_get(d);
 		assert_int_equal(daemon_policies_load(d->cfg, log, &p),
 		    MANDATE_OK);
-		assert_int_equal(daemon_policies_swap(d, p), MANDATE_EIO);
+		{
+			/* while the swap waits for its record, readers are
+			 * not held: they take the set in force at once (the
+			 * record used to be written under the readers' lock,
+			 * which held every evaluation for the busy timeout) */
+			struct swap_arg sa = { d, p, -1 };
+			pthread_t t;
+			struct timespec t0, t1;
+			struct daemon_policies *mid;
+
+			assert_int_equal(pthread_create(&t, NULL, swap_main,
+			    &sa), 0);
+			usleep(300000);        /* the swap is waiting now */
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			mid = daemon_policies_get(d);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			assert_ptr_equal(mid, before);
+			daemon_policies_put(mid);
+			assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+			    (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+			pthread_join(t, NULL);
+			assert_int_equal(sa.r, MANDATE_EIO);
+		}
 		after = daemon_policies_get(d);
 		assert_ptr_equal(before, after);      /* the set in force stays */
 		daemon_policies_put(after);
