@@ -535,7 +535,8 @@ build_server(struct daemon *d)
 	d->m_reloads = http_metrics_counter(d->metrics,
 	    "mandate_policy_reloads_total", "Policy reloads (SIGHUP, file "
 	    "watch, POST /v1/policies/reload): reloaded, refused (the new "
-	    "set), failed (its audit record).", tok_labels, 1);
+	    "set), failed (its audit record), unchanged (the watch found "
+	    "the set in force).", tok_labels, 1);
 	if (d->m_tasks == NULL || d->m_decisions == NULL ||
 	    d->m_tokens == NULL || d->m_reloads == NULL)
 		return MANDATE_ENOMEM;
@@ -1089,8 +1090,7 @@ watch_check(struct daemon *d)
 		return;
 	}
 	d->watch_pending = 0;
-	daemon_policies_reload(d, "policy files changed", NULL, NULL,
-	    NULL);
+	daemon_policies_reload_if_changed(d, "policy files changed");
 }
 
 /* Key maintenance (publish-then-sign rotation steps).  A key that starts

@@ -282,6 +282,11 @@ int api_register_under_issuer(struct daemon *d, struct http_server *srv,
 int daemon_policies_reload(struct daemon *d, const char *why, char **diag,
     struct daemon_policies **in_force, bool *refused);
 
+/* The same for the file watch, but a set whose hash is the one in force
+ * (a touch, an editor's swap file, the same text written again) is not
+ * swapped in again nor recorded; counted as "unchanged". */
+int daemon_policies_reload_if_changed(struct daemon *d, const char *why);
+
 /* A fingerprint of the policy, schema and entity files (name, size,
  * modification time, inode; for directories their *.cedar entries). */
 uint64_t daemon_policies_fingerprint(const struct config *cfg);

@@ -147,9 +147,40 @@ audit_refused(struct daemon *d, const char *why, int status,
 		    "could not be recorded in the audit log", why);
 }
 
+/* Is p the set in force already (same hash: the same policies, schema
+ * and entities)? */
+static bool
+same_as_in_force(struct daemon *d, const struct daemon_policies *p)
+{
+	struct daemon_policies *cur = daemon_policies_get(d);
+	bool same = cur != NULL && strcmp(cur->hash, p->hash) == 0;
+
+	daemon_policies_put(cur);
+	return same;
+}
+
+static int reload(struct daemon *d, const char *why, char **diag,
+    struct daemon_policies **in_force, bool *refused, bool if_changed);
+
 int
 daemon_policies_reload(struct daemon *d, const char *why, char **diag,
     struct daemon_policies **in_force, bool *refused)
+{
+	return reload(d, why, diag, in_force, refused, false);
+}
+
+int
+daemon_policies_reload_if_changed(struct daemon *d, const char *why)
+{
+	return reload(d, why, NULL, NULL, NULL, true);
+}
+
+/* if_changed: a set that is the one in force already is not swapped in
+ * again (nor recorded): the file watch sees touches, editors' swap
+ * files and rewrites of the same text, which change nothing. */
+static int
+reload(struct daemon *d, const char *why, char **diag,
+    struct daemon_policies **in_force, bool *refused, bool if_changed)
 {
 	struct daemon_policies *p = NULL;
 	char *text = NULL;
@@ -202,7 +233,14 @@ daemon_policies_reload(struct daemon *d, const char *why, char **diag,
 		text = NULL;
 		len = 0;
 	}
-	if (r == MANDATE_OK) {
+	if (r == MANDATE_OK && if_changed && same_as_in_force(d, p)) {
+		daemon_log(d, DLOG_INFO, "policy reload (%s): the set is the "
+		    "one in force (%.12s...): nothing to replace", why,
+		    p->hash);
+		count_reload(d, "unchanged");
+		daemon_policies_put(p);
+		p = NULL;
+	} else if (r == MANDATE_OK) {
 		daemon_log(d, DLOG_INFO, "policy reload (%s): %s: %zu policies "
 		    "from %zu files%s", why, p->origin,
 		    cedar_policy_set_count(p->set), p->n_files,

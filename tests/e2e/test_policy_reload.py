@@ -260,3 +260,32 @@ def test_an_empty_layer_directory_is_said(start_daemon, tmp_path):
     assert any("mail: warning: no .cedar file" in x for x in w), r.text
     assert "mail: warning: no .cedar file" in d.log_text()
     assert decide(d, "send") is False
+
+
+def test_the_watch_does_not_replace_a_set_by_itself(start_daemon, tmp_path):
+    """A file change that leaves the set as it is (a touch, the same text
+    written again, an editor's file that is not read) replaces nothing and
+    records nothing; a real change is put in force and recorded; SIGHUP,
+    which someone asked for, always is."""
+    layout(tmp_path)
+    cfg = CONFIG.replace("  entities:", "  watch: true\n  reload_interval: 1s\n  entities:")
+    d = start_daemon(cfg)
+    first = hash_in_force(d)
+    assert records(d, "policy.reloaded") == []
+    m = tmp_path / "mail" / "m.cedar"
+    # the same text, written again, and a touch: the watch sees them
+    m.write_text(MAIL)
+    os.utime(m, ns=(10**9, 10**9))
+    (tmp_path / "mail" / ".m.cedar.swp").write_text("editor state")
+    assert wait_for(lambda: 'result="unchanged"' in
+                    requests.get(d.url + "/metrics", timeout=10).text)
+    assert records(d, "policy.reloaded") == []
+    assert hash_in_force(d) == first
+    # a real change: replaced and recorded
+    m.write_text(MAIL + "// changed\n")
+    assert wait_for(lambda: records(d, "policy.reloaded"))
+    changed = records(d, "policy.reloaded")[-1][1]["policy_hash"]
+    assert changed != first and hash_in_force(d) == changed
+    # SIGHUP with nothing changed: still a reload, recorded
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: len(records(d, "policy.reloaded")) == 2)
