@@ -30,7 +30,7 @@
 #include "identity/identity.h"
 #include "util/status.h"
 
-#define LOOPBACK_CALLER "dev:loopback"
+#define LOOPBACK_CALLER DAEMON_LOOPBACK_CALLER
 
 static bool
 is_loopback(const char *addr)

@@ -221,6 +221,17 @@ verify_token(struct daemon *d, struct http_request *req, struct str tok,
 		audit_refusal(d, req, "invalid_request", what, reason);
 		return 0;
 	}
+	/* the open loopback caller is nobody's subject: as an actor it
+	 * would pass for the delegator of every task it created */
+	if (str_eq_c(pr.subject, DAEMON_LOOPBACK_CALLER)) {
+		const char *reason = "subject " DAEMON_LOOPBACK_CALLER " is "
+		    "reserved for the open loopback caller";
+
+		daemon_log(d, DLOG_WARN, "request %s: %s refused: %s",
+		    req->request_id, what, reason);
+		audit_refusal(d, req, "invalid_request", what, reason);
+		return 0;
+	}
 	out->sub = pr.subject;
 	out->iss = pr.issuer_name;
 	out->spiffe = pr.kind == IDENTITY_KIND_SPIFFE;

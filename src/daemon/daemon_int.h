@@ -34,6 +34,11 @@
 #define DAEMON_MAX_CONSTRAINTS 16384    /* one intent's constraints JSON */
 #define DAEMON_MAX_INTENTS_JSON STORE_MAX_JSON   /* all of them, as stored */
 
+/* The open loopback caller's name (api_auth.open_on_loopback).  No
+ * verified token may name it, on the API or at the token endpoint: an
+ * OIDC issuer without a subject_prefix can write any sub. */
+#define DAEMON_LOOPBACK_CALLER "dev:loopback"
+
 enum daemon_log_level {
 	DLOG_DEBUG = 0,
 	DLOG_INFO,

@@ -827,6 +827,16 @@ pick_issuer(struct identity_verifier *v, const struct ajson *claims)
 	return NULL;
 }
 
+/*
+ * The typs an OIDC issuer's identity and access tokens carry (absent
+ * too): ID tokens and Kubernetes tokens say JWT or nothing, RFC 9068
+ * access tokens at+jwt.  Anything else is a JWT explicitly typed as
+ * another kind that the issuer's key also signs, a back-channel logout
+ * token (logout+jwt) or a security event (secevent+jwt) made for some
+ * relying party, and must not pass for an identity (RFC 8725 3.11).
+ */
+static const char *const oidc_typs[] = { "JWT", "JOSE", "at+jwt", NULL };
+
 static struct str
 k8s_member(const struct ajson *claims, const char *outer,
     const char *inner)
@@ -936,9 +946,11 @@ identity_verify_jwt(struct identity_verifier *v, const char *token,
 	memset(&rules, 0, sizeof(rules));
 	rules.now = now;
 	rules.leeway = (int64_t)is->cfg->leeway;
-	if (!spiffe)
+	if (!spiffe) {
 		rules.iss = str_c(is->cfg->issuer);
-	else {
+		rules.typ = oidc_typs;
+		rules.typ_absent_ok = true;
+	} else {
 		rules.typ = jose_typ_jwt_svid;
 		rules.typ_absent_ok = true;
 	}

@@ -188,7 +188,9 @@ void identity_stop(struct identity_verifier *v);
  * the issuer's algorithms (JWT-SVIDs: RS/ES/PS only; none and HS* never),
  * kid (no kid: only with exactly one key), signature, exp (required),
  * nbf, iat with the issuer's leeway, aud containing one of the issuer's
- * audiences, typ (JWT-SVID: absent, JWT or JOSE), sub (SPIFFE: a valid
+ * audiences, typ (JWT-SVID: absent, JWT or JOSE; OIDC: absent, JWT, JOSE
+ * or at+jwt, so that a logout token or security event the issuer signed
+ * is no identity, RFC 8725 3.11), sub (SPIFFE: a valid
  * SPIFFE ID with a path in the configured trust domain; OIDC: present,
  * and not a spiffe: URI in any case, IDENTITY_R_SPIFFE_SUBJECT).  So a
  * subject that is a SPIFFE ID was always vouched for by a SPIFFE issuer

@@ -298,3 +298,53 @@ def test_two_oidc_issuers_without_prefix_do_not_start(start_daemon, tmp_path):
     assert ("mandate.yaml:16:7: error: identity.issuers[1]: oidc issuers 'corp' and "
             "'partner' both lack subject_prefix: the same sub from each would be one "
             "principal; set one, e.g. \"partner:\"") in log, log
+
+
+LOOPBACK_CONFIG = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+policies:
+  platform: [@DIR@/policies]
+""" + ISSUERS.replace("@PREFIX@", '      subject_prefix: "partner:"') + """
+tokens:
+  audience: tools
+api_auth:
+  bearer_issuers: [corp, partner]
+  open_on_loopback: true
+"""
+
+
+def test_no_issuer_mints_the_loopback_caller_at_the_token_endpoint(start_daemon, tmp_path):
+    """`dev:loopback` is nobody's subject (docs/sts.md, "Identities"): the
+    issuer without a prefix can write that sub, but its token is no more the
+    open loopback caller at the token endpoint than on the API.  Otherwise it
+    passes as the delegator of every task the loopback caller created and
+    puts that name in the act chain of the agent's token."""
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(
+        'permit (principal == Delegator::"dev:loopback", '
+        'action == Action::"mandate:create_task", resource);\n'
+        'permit (principal, action == Action::"read_ticket", resource);\n')
+    d = start_daemon(LOOPBACK_CONFIG)
+    r = requests.post(d.url + "/v1/tasks", timeout=5,
+                      json={"agent": AGENT, "objective": "triage",
+                            "intents": [{"action": "read_ticket"}]})
+    assert r.status_code == 201, r.text
+    task = r.json()
+    assert task["delegator"] == "dev:loopback"
+
+    forged = iss.person(CORP, sub="dev:loopback")
+    # refused as an API caller already
+    r = requests.get(d.url + "/v1/tasks/" + task["id"], headers=bearer(forged), timeout=5)
+    assert r.status_code == 401, r.text
+    # and as the actor or the subject of an exchange
+    r = exchange(d, iss.svid(), task["id"], actor_token=forged, actor_token_type=TT_JWT)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    r = exchange(d, forged, task["id"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    assert "subject dev:loopback" in d.log_text()
+    # the agent alone still gets its token
+    r = exchange(d, iss.svid(), task["id"])
+    assert r.status_code == 200, r.text

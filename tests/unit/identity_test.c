@@ -389,6 +389,18 @@ test_oidc_file_good(void **state)
 	    "\"" AUD "\"", NOW + 600, NULL));
 	assert_int_equal(verify(v, f, tok, NOW, &p, &why), MANDATE_OK);
 	assert_int_equal(p.k8s_namespace.n, 0);
+	/* the typs an OIDC issuer's identity and access tokens carry */
+	{
+		const char *typs[] = { "JWT", "jwt", "application/jwt", "JOSE",
+		    "at+jwt", "application/at+jwt" };
+
+		for (size_t i = 0; i < sizeof(typs) / sizeof(typs[0]); i++)
+			if (verify(v, f, sign(f, f->k1, typs[i], false,
+			    claims(f, ISS, "carol", "\"" AUD "\"", NOW + 600,
+			    NULL)), NOW, &p, &why) != MANDATE_OK)
+				fail_msg("typ %s: %s", typs[i],
+				    identity_reason_str(why));
+	}
 	/* within the leeway */
 	assert_int_equal(verify(v, f, sign(f, f->k1, NULL, false, claims(f,
 	    ISS, "bob", "\"" AUD "\"", NOW - 30, NULL)), NOW, &p, &why),
@@ -499,6 +511,15 @@ test_oidc_attacks(void **state)
 	CASE("OIDC sub is a SPIFFE URI in capitals", sign(f, f->k1, NULL,
 	    false, claims(f, ISS, "SPIFFE://acme.test/x", "\"" AUD "\"",
 	    NOW + 600, NULL)), IDENTITY_R_SPIFFE_SUBJECT);
+	/* RFC 8725 3.11: a JWT explicitly typed as another kind (a logout
+	 * token or a security event the issuer signed for some relying
+	 * party, a DPoP proof) is not an identity token */
+	CASE("typ logout+jwt", sign(f, f->k1, "logout+jwt", false, good),
+	    IDENTITY_R_TYP);
+	CASE("typ application/secevent+jwt", sign(f, f->k1,
+	    "application/secevent+jwt", false, good), IDENTITY_R_TYP);
+	CASE("typ dpop+jwt", sign(f, f->k1, "dpop+jwt", false, good),
+	    IDENTITY_R_TYP);
 	CASE("garbage", "not.a.jwt", IDENTITY_R_MALFORMED);
 	CASE("two parts", "eyJhbGciOiJFUzI1NiJ9.e30", IDENTITY_R_MALFORMED);
 	big = arena_alloc(&f->a, 9000);
