@@ -34,6 +34,17 @@ def jwk(key, kid, use=None):
     return k
 
 
+def wait_for(pred, timeout=10.0, step=0.05):
+    """Poll pred() every step seconds until it is true (True) or timeout
+    seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

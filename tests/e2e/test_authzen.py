@@ -15,6 +15,8 @@ import time
 import pytest
 import requests
 
+from conftest import wait_for
+
 from test_flow import Issuers, bearer
 
 POLICY_V1 = """
@@ -404,15 +406,6 @@ def test_issuer_path_the_router_cannot_hold(start_daemon, tmp_path, suffix):
     assert r.json()["policy_decision_point"] == d.url + suffix
     assert post(d, EVAL, req(props={"owner": "alice"})).json()["decision"] is True
     assert "cannot be routed" in d.log_text()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def lists(d):

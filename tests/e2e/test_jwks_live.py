@@ -15,6 +15,8 @@ import time
 import pytest
 import requests
 
+from conftest import wait_for
+
 from test_flow import jwk
 
 jwt = pytest.importorskip("jwt")
@@ -93,15 +95,6 @@ def authenticated(d, tok):
     return r.status_code == 404
 
 
-def wait_for(pred, timeout, step=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
-
-
 def test_rotation_and_outage(start_daemon, tmp_path, jwks_server):
     a = ec.generate_private_key(ec.SECP256R1())
     b = ec.generate_private_key(ec.SECP256R1())
@@ -117,7 +110,7 @@ def test_rotation_and_outage(start_daemon, tmp_path, jwks_server):
     # rotation: the issuer publishes B; a token with kid B is accepted once
     # the daemon refetches (unknown kid, rate-limited, or the 10 s refresh)
     jwks_server.keys = [jwk(a, "A"), jwk(b, "B")]
-    assert wait_for(lambda: authenticated(d, person(b, "B")), 45)
+    assert wait_for(lambda: authenticated(d, person(b, "B")), 45, step=1.0)
 
     # outage: the last good set stays in use for a while ...
     jwks_server.stop()

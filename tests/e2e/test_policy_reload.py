@@ -10,6 +10,8 @@ import time
 
 import requests
 
+from conftest import wait_for
+
 RELOAD_RULE = """
 @id("platform-loopback-reloads")
 permit (principal == Delegator::"dev:loopback",
@@ -76,15 +78,6 @@ def hash_in_force(d):
 
 def reload(d):
     return requests.post(d.url + "/v1/policies/reload", timeout=10)
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_unreadable_path_is_refused_with_its_diagnostic(start_daemon, tmp_path):
