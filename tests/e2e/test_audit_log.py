@@ -811,6 +811,24 @@ def test_bad_audit_configuration(start_daemon, tmp_path):
     assert "checkpoint_interval" in d.log_text()
 
 
+def export_policy():
+    from conftest import ROOT
+    return os.path.join(ROOT, "examples", "policies", "mandate.cedar")
+
+
+def start_refused_with_checkpoint_file(start_daemon, path):
+    """Start with audit.checkpoint_file at path; the daemon must exit
+    non-zero within 15 s (not start, not hang).  Its log."""
+    d = start_daemon((EXPORT_CONFIG % export_policy()).replace(
+        "@DIR@/export/checkpoints.jsonl", path), ready=False)
+    try:
+        code = d.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("started or hung:\n" + d.log_text())
+    assert code != 0, d.log_text()
+    return d.log_text()
+
+
 def test_checkpoint_file_that_cannot_be_written_is_refused_at_start(start_daemon, tmp_path):
     """audit.checkpoint_file is first written at the first checkpoint (or
     at shutdown): one whose directory cannot be made (two levels missing:
@@ -818,21 +836,13 @@ def test_checkpoint_file_that_cannot_be_written_is_refused_at_start(start_daemon
     anchor it was configured to keep, with an error at each checkpoint.
     Refused at start now, naming the setting and the path; a directory
     one level missing is still made, and nothing else is created."""
-    from conftest import ROOT
-    pol = os.path.join(ROOT, "examples", "policies", "mandate.cedar")
     bad = str(tmp_path / "no" / "such" / "checkpoints.jsonl")
-    d = start_daemon((EXPORT_CONFIG % pol).replace(
-        "@DIR@/export/checkpoints.jsonl", bad), ready=False)
-    try:
-        code = d.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("started:\n" + d.log_text())
-    assert code != 0
-    assert "audit.checkpoint_file %s" % bad in d.log_text(), d.log_text()
-    assert "not starting" in d.log_text(), d.log_text()
+    log = start_refused_with_checkpoint_file(start_daemon, bad)
+    assert "audit.checkpoint_file %s" % bad in log, log
+    assert "not starting" in log, log
     assert not os.path.exists(str(tmp_path / "no"))
     # one level missing: made at start, the file itself only at export
-    d = start_daemon(EXPORT_CONFIG % pol)
+    d = start_daemon(EXPORT_CONFIG % export_policy())
     assert os.path.isdir(str(tmp_path / "export"))
     assert not os.path.exists(str(tmp_path / "export" / "checkpoints.jsonl"))
     assert d.stop() == 0
@@ -844,19 +854,10 @@ def test_checkpoint_file_that_is_a_pipe_is_refused_at_start(start_daemon, tmp_pa
     must still be in the log), which a named pipe cannot give: opening
     one to read waited for a writer, so the daemon hung before listening,
     saying nothing.  Refused at once now, naming the setting."""
-    from conftest import ROOT
-    pol = os.path.join(ROOT, "examples", "policies", "mandate.cedar")
     fifo = str(tmp_path / "checkpoints.pipe")
     os.mkfifo(fifo)
-    d = start_daemon((EXPORT_CONFIG % pol).replace(
-        "@DIR@/export/checkpoints.jsonl", fifo), ready=False)
-    try:
-        code = d.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("hung:\n" + d.log_text())
-    assert code != 0
-    assert ("audit.checkpoint_file %s: not a regular file" % fifo
-            in d.log_text()), d.log_text()
+    log = start_refused_with_checkpoint_file(start_daemon, fifo)
+    assert "audit.checkpoint_file %s: not a regular file" % fifo in log, log
 
 
 def test_a_daemon_that_does_not_start_signs_nothing(start_daemon, tmp_path):
