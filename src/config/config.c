@@ -2093,6 +2093,16 @@ section_node(const struct ynode *root, const char *key, const char *sub)
 	return n;
 }
 
+/* Where to report a problem with key of section sect: the key's value,
+ * or the section when the key is not found. */
+static const struct ynode *
+key_node(const struct ynode *sect, const char *key)
+{
+	const struct ynode *n = section_node(sect, key, NULL);
+
+	return n != NULL ? n : sect;
+}
+
 static void
 finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 {
@@ -2121,12 +2131,11 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 		/* a CA bundle that nothing uses: whoever wrote it expects
 		 * callers' certificates to be checked, and none are asked
 		 * for */
-		const struct ynode *ca = section_node(tls, "client_ca_file",
-		    NULL);
-		report(c, ca != NULL ? ca : tls, "server.tls.client_ca_file "
-		    "is used only with client_auth optional or require (and "
-		    "TLS); with client_auth none no client certificate is "
-		    "asked for: set client_auth, or remove client_ca_file");
+		report(c, key_node(tls, "client_ca_file"),
+		    "server.tls.client_ca_file is used only with client_auth "
+		    "optional or require (and TLS); with client_auth none no "
+		    "client certificate is asked for: set client_auth, or "
+		    "remove client_ca_file");
 	}
 	if (cfg->store.driver == CONFIG_STORE_POSTGRES) {
 		if (cfg->store.dsn == NULL)
@@ -2178,15 +2187,11 @@ finish(struct ctx *c, struct config *cfg, const struct ynode *root)
 	 * to whoever wrote it, yet would mean any too (n == 0): refused, so
 	 * that neither reading is taken silently. */
 	if (cfg->api_auth.bearer_subjects.v != NULL &&
-	    cfg->api_auth.bearer_subjects.n == 0) {
-		const struct ynode *bs = section_node(api, "bearer_subjects",
-		    NULL);
-
-		report(c, bs != NULL ? bs : api, "api_auth.bearer_subjects: an "
-		    "empty list would let any subject call the API (as if the "
-		    "key were absent): list the principals allowed, or remove "
-		    "the key to allow any");
-	}
+	    cfg->api_auth.bearer_subjects.n == 0)
+		report(c, key_node(api, "bearer_subjects"),
+		    "api_auth.bearer_subjects: an empty list would let any "
+		    "subject call the API (as if the key were absent): list the "
+		    "principals allowed, or remove the key to allow any");
 	if (cfg->api_auth.mtls_identities.n > 0 &&
 	    t->client_auth == CONFIG_CLIENT_AUTH_NONE)
 		report(c, api, "api_auth.mtls_identities needs "

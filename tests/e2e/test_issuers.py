@@ -300,19 +300,12 @@ def test_two_oidc_issuers_without_prefix_do_not_start(start_daemon, tmp_path):
             "principal; set one, e.g. \"partner:\"") in log, log
 
 
-LOOPBACK_CONFIG = """
-data_dir: @DIR@/data
-server:
-  listen: 127.0.0.1:@PORT@
-policies:
-  platform: [@DIR@/policies]
-""" + ISSUERS.replace("@PREFIX@", '      subject_prefix: "partner:"') + """
-tokens:
-  audience: tools
-api_auth:
-  bearer_issuers: [corp, partner]
-  open_on_loopback: true
-"""
+# CONFIG with the open loopback caller and no subject allow-list
+LOOPBACK_CONFIG = CONFIG.replace(
+    '  bearer_subjects: [alice, "partner:alice", "partner:bob"]\n', "").replace(
+    "open_on_loopback: false", "open_on_loopback: true")
+assert LOOPBACK_CONFIG.count("open_on_loopback: true") == 1
+assert "bearer_subjects" not in LOOPBACK_CONFIG
 
 
 def test_no_issuer_mints_the_loopback_caller_at_the_token_endpoint(start_daemon, tmp_path):
