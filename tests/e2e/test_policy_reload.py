@@ -52,6 +52,16 @@ def layout(tmp):
     (tmp / "entities.json").write_text(json.dumps(ENTITIES))
 
 
+def slow_layout(tmp):
+    """layout() with 40,000 entities, which take a load a while to parse
+    (about 0.1 s)."""
+    layout(tmp)
+    many = [{"uid": {"type": "User", "id": "u%d" % i}, "attrs": {},
+             "parents": [{"type": "Group", "id": "g%d" % (i % 100)}]}
+            for i in range(40000)]
+    (tmp / "entities.json").write_text(json.dumps(ENTITIES + many))
+
+
 def decide(d, action):
     r = requests.post(d.url + "/access/v1/evaluation", timeout=10, json={
         "subject": {"type": "User", "id": "alice"}, "action": {"name": action},
@@ -173,13 +183,7 @@ def test_files_changing_during_the_load_are_not_put_in_force(start_daemon, tmp_p
     change may be half one state and half another (new policies with old
     entities), which the files never were.  Such a read is tried again, and
     while the files keep changing the reload is refused."""
-    layout(tmp_path)
-    # entities that take the load a while to parse (~0.1 s), so that the
-    # changes below fall inside every read
-    many = [{"uid": {"type": "User", "id": "u%d" % i}, "attrs": {},
-             "parents": [{"type": "Group", "id": "g%d" % (i % 100)}]}
-            for i in range(40000)]
-    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES + many))
+    slow_layout(tmp_path)     # the changes below fall inside every read
     d = start_daemon(CONFIG)
     good = hash_in_force(d)
     stop = threading.Event()
@@ -222,11 +226,7 @@ def test_a_burst_of_sighups_is_one_reload(start_daemon, tmp_path):
     they are after it: one more reload answers them all.  Taken one by one
     they queued a reload each (the self-pipe holds thousands), each
     recorded, with a SIGTERM waiting behind all of them."""
-    layout(tmp_path)
-    many = [{"uid": {"type": "User", "id": "u%d" % i}, "attrs": {},
-             "parents": [{"type": "Group", "id": "g%d" % (i % 100)}]}
-            for i in range(40000)]
-    (tmp_path / "entities.json").write_text(json.dumps(ENTITIES + many))
+    slow_layout(tmp_path)
     d = start_daemon(CONFIG)
     for _ in range(40):
         os.kill(d.proc.pid, signal.SIGHUP)
