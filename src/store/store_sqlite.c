@@ -2144,8 +2144,8 @@ static int decision_outcome_on(struct op *op, struct str id, int status,
     int64_t now, int *changed, int *task_active);
 static int key_activate_on(struct op *op, struct str kid, int64_t now,
     int64_t retire_after);
-static int sess_rows(struct op *op, enum stmt_id id, struct str task,
-    int64_t *rows);
+static int one_int(struct op *op, enum stmt_id id, struct str key,
+    int64_t *out);
 
 static int
 gc_run_one(struct op *op, struct gc_req *w)
@@ -3316,21 +3316,10 @@ sess_consume(struct op *op, struct str id, int64_t now, int *outcome,
 	if (rc != SQLITE_DONE)
 		return op_fail(op, rc);
 	if (sqlite3_changes(op->c->db) == 1) {
-		/* counted: the count it reached */
-		if ((q = op_stmt(op, ST_TASK_CALLS_USED, &r)) == NULL)
-			return r;
-		if ((rc = bind_str(q, 1, id)) != SQLITE_OK) {
-			r = op_fail(op, rc);
-		} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-			*calls_used = sqlite3_column_int64(q, 0);
+		/* counted: the count it reached (the row just updated) */
+		if ((r = one_int(op, ST_TASK_CALLS_USED, id, calls_used)) ==
+		    MANDATE_OK)
 			*outcome = STORE_CONSUMED;
-			r = MANDATE_OK;
-		} else {
-			/* the row just updated is gone: not a refusal */
-			r = op_fail(op, rc == SQLITE_DONE ? SQLITE_INTERNAL :
-			    rc);
-		}
-		stmt_idle(q);
 		return r;
 	}
 	if ((q = op_stmt(op, ST_TASK_STATUS, &r)) == NULL)
@@ -3387,7 +3376,7 @@ gc_decision_record(struct op *op, struct gc_req *w)
 	if (dec->permit && dec->check_labels) {
 		int64_t n = 0;
 
-		if ((r = sess_rows(op, ST_SESSION_LABELS, dec->task_id, &n)) !=
+		if ((r = one_int(op, ST_SESSION_LABELS, dec->task_id, &n)) !=
 		    MANDATE_OK)
 			return r;
 		if (n != dec->labels_seen)
@@ -3475,24 +3464,26 @@ out:
 	return r;
 }
 
-/* The number of a task's session rows (labels and actions), or with
- * ST_SESSION_LABELS of its labels. */
+/* The integer the one-row query id gives for key: a count of a task's
+ * session rows (ST_SESSION_SIZE, ST_SESSION_LABELS), or its calls used
+ * (ST_TASK_CALLS_USED).  No row is an error: each is asked only where
+ * its row must be there. */
 static int
-sess_rows(struct op *op, enum stmt_id id, struct str task, int64_t *rows)
+one_int(struct op *op, enum stmt_id id, struct str key, int64_t *out)
 {
 	sqlite3_stmt *q;
 	int r, rc;
 
-	*rows = 0;
+	*out = 0;
 	if ((q = op_stmt(op, id, &r)) == NULL)
 		return r;
-	if ((rc = bind_str(q, 1, task)) != SQLITE_OK) {
+	if ((rc = bind_str(q, 1, key)) != SQLITE_OK) {
 		r = op_fail(op, rc);
 	} else if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		*rows = sqlite3_column_int64(q, 0);
+		*out = sqlite3_column_int64(q, 0);
 		r = MANDATE_OK;
 	} else {
-		r = op_fail(op, rc);
+		r = op_fail(op, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc);
 	}
 	stmt_idle(q);
 	return r;
@@ -3608,7 +3599,7 @@ decision_outcome_on(struct op *op, struct str id, int status,
 		 * it full. */
 		int64_t rows = 0;
 
-		if ((r = sess_rows(op, ST_SESSION_SIZE, task, &rows)) ==
+		if ((r = one_int(op, ST_SESSION_SIZE, task, &rows)) ==
 		    MANDATE_OK && rows > STORE_MAX_SESSION)
 			r = MANDATE_ELIMIT;
 	}
