@@ -352,8 +352,9 @@ authzen_eval_cost(const struct authzen_eval *e)
 }
 
 /*
- * Page tokens: "p", the offset, ".", the limit, ".", and 16 hex digits of
- * a hash of the query, opaque to callers.  AuthZEN asks a PEP to send the
+ * Page tokens: "p", the offset, ".", the limit, ".", 16 hex digits of
+ * a hash of the query, ".", and 8 hex check digits (token_check), opaque
+ * to callers.  AuthZEN asks a PEP to send the
  * same query with each token and a PDP to refuse a changed one; the hash
  * is how a token tells.  It is FNV-1a over the query's parts, each
  * length-prefixed: not a secret (an offset is nothing a caller could not
@@ -458,12 +459,31 @@ query_hash(const char *body, enum authzen_search_kind kind,
 	return qh_json(h, body, q->context);
 }
 
+/* The check digits that end a token: a hash of the text before them
+ * (offset, limit and query), so that a token changed in any part (an
+ * offset or limit edited, a digit lost) is refused as one this server did
+ * not issue, not taken as another page or another page size.  Not a
+ * secret either (see above): it tells a token that was changed, not one
+ * made by someone who read this code, who could only page where paging
+ * would have taken them anyway. */
+static uint32_t
+token_check(const char *p, size_t n)
+{
+	uint64_t h = qh_part(qh_bytes(QH_SEED, "t", 1), p, n);
+
+	return (uint32_t)(h ^ h >> 32);
+}
+
 void
 authzen_page_token(const struct authzen_search *s, size_t offset,
     char *buf, size_t cap)
 {
-	snprintf(buf, cap, "p%zu.%zu.%016llx", offset, s->limit,
+	int n = snprintf(buf, cap, "p%zu.%zu.%016llx", offset, s->limit,
 	    (unsigned long long)s->query);
+
+	if (n > 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, ".%08x",
+		    (unsigned)token_check(buf, (size_t)n));
 }
 
 static bool
@@ -477,25 +497,41 @@ token_num(const char **p, const char *end, size_t *out)
 	return n > 0 && (n == 1 || (*p)[-(ptrdiff_t)n] != '0');
 }
 
+/* n lower-case hex digits at *p into *out. */
+static bool
+token_hex(const char **p, const char *end, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (end - *p < (ptrdiff_t)n)
+		return false;
+	for (size_t i = 0; i < n; i++, (*p)++) {
+		int d = **p >= '0' && **p <= '9' ? **p - '0' :
+		    **p >= 'a' && **p <= 'f' ? **p - 'a' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return true;
+}
+
 static int
 parse_token(struct str t, size_t *offset, size_t *limit, uint64_t *query)
 {
-	const char *p = t.p + 1, *end = t.p + t.n;
-	uint64_t q = 0;
+	const char *p = t.p + 1, *end = t.p + t.n, *body_end;
+	uint64_t check;
 
 	if (t.n < 2 || t.p[0] != 'p' || !token_num(&p, end, offset) ||
 	    p >= end || *p++ != '.' || !token_num(&p, end, limit) ||
-	    p >= end || *p++ != '.' || end - p != 16 || *limit < 1 ||
-	    *limit > AUTHZEN_MAX_PAGE)
+	    p >= end || *p++ != '.' || end - p != 16 + 1 + 8 ||
+	    *limit < 1 || *limit > AUTHZEN_MAX_PAGE ||
+	    !token_hex(&p, end, 16, query))
 		return MANDATE_EINVAL;
-	for (; p < end; p++) {
-		int d = *p >= '0' && *p <= '9' ? *p - '0' :
-		    *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-		if (d < 0)
-			return MANDATE_EINVAL;
-		q = q << 4 | (uint64_t)d;
-	}
-	*query = q;
+	body_end = p;
+	if (*p++ != '.' || !token_hex(&p, end, 8, &check) ||
+	    check != token_check(t.p, (size_t)(body_end - t.p)))
+		return MANDATE_EINVAL;
 	return MANDATE_OK;
 }
 

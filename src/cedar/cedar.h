@@ -114,8 +114,9 @@ bool cedar_entities_has(const struct cedar_entities *es, const char *type,
     size_t type_len, const char *id, size_t id_len);
 
 /* Call fn(arg, id, id_len) for each entity of es itself whose type is
- * `type`, in the order they were given; a non-OK return stops the walk
- * and is returned. */
+ * `type`, in the order they were given, each once (an identical repeat
+ * of an entity is not called again); a non-OK return stops the walk and
+ * is returned. */
 typedef int (*cedar_entity_fn)(void *arg, const char *id, size_t id_len);
 int cedar_entities_each(const struct cedar_entities *es, const char *type,
     size_t type_len, cedar_entity_fn fn, void *arg);

@@ -949,7 +949,9 @@ cedar_entities_each(const struct cedar_entities *es, const char *type,
 		const struct cedar_uid *u = &es->entities[i].uid;
 		int r;
 
-		if (!str_eq(u->type, t))
+		/* an identical repeat (store_index: the first is the one
+		 * indexed) is the same entity, not a second one */
+		if (!str_eq(u->type, t) || find_one(es, u) != &es->entities[i])
 			continue;
 		if ((r = fn(arg, u->id.p, u->id.n)) != MANDATE_OK)
 			return r;

@@ -1002,8 +1002,23 @@ search_mem_left(const struct search_walk *w)
 	    need <= a->limit - a->used_total);
 }
 
+/* Can a PEP ask /access/v1/evaluation about this candidate?  An entity
+ * file may hold ids the request parser refuses (empty, with a NUL, longer
+ * than an id or an action name may be: authzen.c get_string); a search
+ * answers only what an evaluation could permit, so those are never
+ * results. */
+static bool
+askable(enum authzen_search_kind kind, const char *id, size_t id_len)
+{
+	size_t max = kind == AUTHZEN_SEARCH_ACTION ? AUTHZEN_MAX_NAME :
+	    AUTHZEN_MAX_ID;
+
+	return id_len > 0 && id_len <= max && memchr(id, '\0', id_len) == NULL;
+}
+
 /* One candidate (cedar_entities_each callback).  Candidates before the
- * page's offset are skipped unevaluated; the page ends at the first
+ * page's offset, and those no request could name (askable), are skipped
+ * unevaluated; the page ends at the first
  * permitted candidate past its limit (so that a next page is announced
  * only when it has a result), after AUTHZEN_MAX_SCAN evaluations or
  * AUTHZEN_MAX_WORK bytes of context, or when the request's memory
@@ -1017,7 +1032,7 @@ search_one(void *arg, const char *id, size_t id_len)
 	size_t idx = w->cand++, used;
 	int r;
 
-	if (idx < w->offset)
+	if (idx < w->offset || !askable(w->kind, id, id_len))
 		return MANDATE_OK;
 	/* bounded in candidates and in the context they evaluate (the
 	 * first one always runs, so that every page makes progress) */

@@ -1141,3 +1141,42 @@ def test_watch_does_not_load_a_file_caught_mid_rewrite(start_daemon, tmp_path):
         t.join()
     assert permitted == [], "the forbid lapsed %d times" % len(permitted)
     assert d.stop() == 0, d.log_text()
+
+
+def test_search_answers_only_what_an_evaluation_could_ask(start_daemon, tmp_path):
+    """An entity file may hold ids a request cannot carry (empty, with a
+    NUL, past 2048 bytes; an action name past 256): no evaluation of them
+    can permit, so no search answers them (it did: the PEP got subjects it
+    could not ask about)."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(
+        '@id("all")\npermit (principal, action, resource);\n')
+    odd = ["", "a\u0000b", "x" * 2049]
+    ents = [{"uid": {"type": "User", "id": i}, "attrs": {}, "parents": []}
+            for i in odd[:1] + ["ok"] + odd[1:] + ["x" * 2048]]
+    ents += [{"uid": {"type": "Action", "id": i}, "attrs": {}, "parents": []}
+             for i in ["", "read", "a" * 257, "a\u0000b"]]
+    (tmp_path / "entities.json").write_text(json.dumps(ents))
+    d = start_daemon(CONFIG)
+    body = {"subject": {"type": "User"}, "action": {"name": "read"},
+            "resource": {"type": "Doc", "id": "d"}}
+    for i in odd:
+        r = post(d, EVAL, dict(body, subject={"type": "User", "id": i}))
+        assert r.status_code == 400, r.text
+    want = [{"type": "User", "id": "ok"}, {"type": "User", "id": "x" * 2048}]
+    r = post(d, "/access/v1/search/subject", body)
+    assert r.status_code == 200 and r.json()["results"] == want, r.text
+    got, tok = [], None
+    while True:
+        page = {"limit": 1, "token": tok} if tok else {"limit": 1}
+        j = post(d, "/access/v1/search/subject", dict(body, page=page)).json()
+        got += j["results"]
+        tok = j["page"]["next_token"]
+        if not tok:
+            break
+    assert got == want
+    r = post(d, "/access/v1/search/action",
+             {"subject": {"type": "User", "id": "ok"},
+              "resource": {"type": "Doc", "id": "d"}})
+    assert r.status_code == 200 and r.json()["results"] == [{"name": "read"}], r.text
+    assert d.stop() == 0, d.log_text()

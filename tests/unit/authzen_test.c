@@ -354,7 +354,35 @@ test_search(void **state)
 	assert_non_null(strstr(err, "another query"));
 	assert_int_equal(search_with(&a, AUTHZEN_SEARCH_RESOURCE, q2, page,
 	    &s2, err, sizeof(err)), MANDATE_EINVAL);
-	/* tokens it did not issue */
+	/* tokens it did not issue: an issued one with its offset or limit
+	 * changed (which would page elsewhere), its check digits changed */
+	{
+		char forged[AUTHZEN_TOKEN_SIZE + 8];
+		const char *edits[][2] = { { "p20.", "p21." }, { "p20.", "p2." },
+		    { ".5.", ".6." }, { ".5.", ".1000." } };
+
+		for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+			const char *at = strstr(tok, edits[i][0]);
+
+			assert_non_null(at);
+			snprintf(forged, sizeof(forged), "%.*s%s%s",
+			    (int)(at - tok), tok, edits[i][1],
+			    at + strlen(edits[i][0]));
+			snprintf(page, sizeof(page), ",\"page\":{\"token\":"
+			    "\"%s\"}", forged);
+			assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT,
+			    q, page, &s2, err, sizeof(err)), MANDATE_EINVAL);
+			assert_non_null(strstr(err, "not a token this server "
+			    "issued"));
+		}
+		snprintf(forged, sizeof(forged), "%s", tok);
+		forged[strlen(forged) - 1] ^= 1;
+		snprintf(page, sizeof(page), ",\"page\":{\"token\":\"%s\"}",
+		    forged);
+		assert_int_equal(search_with(&a, AUTHZEN_SEARCH_SUBJECT, q,
+		    page, &s2, err, sizeof(err)), MANDATE_EINVAL);
+		assert_non_null(strstr(err, "not a token this server issued"));
+	}
 	static const char *const badtoks[] = { "zz", "o20", "p", "p1.5",
 	    "p1.5.123", "p01.5.0123456789abcdef", "p1.0.0123456789abcdef",
 	    "p1.1001.0123456789abcdef", "p1.5.0123456789ABCDEF",

@@ -1170,6 +1170,51 @@ test_error_positions(void **state)
 	}
 }
 
+/* cedar_entities_each walks the entities of a type in the order given,
+ * each once: an identical repeat (accepted, as Cedar does) is not a second
+ * entity, so that a search does not answer it twice */
+struct each_seen {
+	char ids[8][8];
+	size_t n;
+};
+
+static int
+each_collect(void *arg, const char *id, size_t id_len)
+{
+	struct each_seen *s = arg;
+
+	assert_true(s->n < 8 && id_len < 8);
+	memcpy(s->ids[s->n], id, id_len);
+	s->ids[s->n++][id_len] = '\0';
+	return MANDATE_OK;
+}
+
+static void
+test_each_skips_repeats(void **state)
+{
+#define E(t, i) "{\"uid\":{\"type\":\"" t "\",\"id\":\"" i "\"}," \
+	"\"attrs\":{},\"parents\":[]}"
+	static const char text[] = "[" E("U", "b") "," E("U", "a") ","
+	    E("G", "a") "," E("U", "b") "," E("U", "c") "," E("U", "a") "]";
+#undef E
+	struct cedar_entities *es = NULL;
+	struct each_seen seen;
+	struct diag_list dl;
+
+	(void)state;
+	diag_init(&dl);
+	assert_int_equal(cedar_entities_parse_json(text, sizeof(text) - 1,
+	    NULL, NULL, &es, &dl), MANDATE_OK);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(cedar_entities_each(es, "U", 1, each_collect,
+	    &seen), MANDATE_OK);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.ids[0], "b");
+	assert_string_equal(seen.ids[1], "a");
+	assert_string_equal(seen.ids[2], "c");
+	cedar_entities_free(es);
+}
+
 static void
 test_action_hierarchy(void **state)
 {
@@ -1338,6 +1383,7 @@ main(void)
 		cmocka_unit_test(test_request_build_tree),
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_action_hierarchy),
+		cmocka_unit_test(test_each_skips_repeats),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_error_prefix),
 	};
