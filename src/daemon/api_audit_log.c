@@ -524,10 +524,14 @@ daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when)
 	}
 	if (size <= d->audit_ckpt_size)
 		goto out;            /* nothing new (r is MANDATE_OK) */
+	/* a wall clock set back since the last checkpoint (an NTP step, a
+	 * VM restored from a snapshot) makes one due, rather than none by
+	 * time until the clock has caught up with the last one's time */
 	due = when == DAUDIT_NOW ||
 	    (every > 0 && (uint64_t)(size - d->audit_ckpt_size) >= every) ||
-	    (when == DAUDIT_TICK && now - d->audit_ckpt_time >=
-	    (int64_t)d->cfg->audit.checkpoint_interval);
+	    (when == DAUDIT_TICK && (now < d->audit_ckpt_time ||
+	    now - d->audit_ckpt_time >=
+	    (int64_t)d->cfg->audit.checkpoint_interval));
 	if (!due)
 		goto out;
 	c.size = size;
