@@ -120,3 +120,64 @@ def test_checkpoints_by_time_go_on_after_the_clock_is_set_back(
                         str(tmp_path / "data")], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+QUEUE_OF_ONE = """
+data_dir: @DIR@/data
+server:
+  listen: 127.0.0.1:@PORT@
+  threads: 4
+policies:
+  platform: [@DIR@/policies]
+api_auth:
+  open_on_loopback: true
+logging:
+  audit: async
+audit:
+  queue_size: 1
+"""
+
+
+def test_a_full_audit_queue_refuses_after_two_seconds_whatever_the_clock(
+        tmp_path, shifted):
+    """A record that finds the audit queue full waits at most 2 s, then is
+    refused and its decision denied (docs/configuration.md,
+    audit.queue_size).  The wait's deadline was on the wall clock: set
+    back just after a deadline was taken, the wait lasted as much longer,
+    holding a worker thread (all of them, under load) for as long as the
+    writer made no progress.  The shim's clock, a day ahead of the
+    kernel's, is such a deadline on every wait.  The writer is kept from
+    progressing by a write lock held on the database from outside."""
+    shifted(86400)
+    d = start(tmp_path, QUEUE_OF_ONE)
+    lock = sqlite3.connect(str(tmp_path / "data" / "mandate.db"),
+                           isolation_level=None, timeout=10)
+    answers = []
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+
+        def one():
+            t0 = time.monotonic()
+            try:
+                answers.append((evaluate(d, timeout=40),
+                                time.monotonic() - t0))
+            except requests.RequestException as e:
+                answers.append((repr(e), time.monotonic() - t0))
+        clients = [threading.Thread(target=one) for _ in range(6)]
+        for c in clients:
+            c.start()
+            time.sleep(0.05)
+        # every answer well before the lock goes (at 15 s): the record
+        # that finds the queue full is refused at 2 s
+        deadline = time.monotonic() + 15
+        for c in clients:
+            c.join(timeout=max(0, deadline - time.monotonic()))
+        lock.execute("ROLLBACK")
+        for c in clients:
+            c.join(timeout=40)
+        late = [a for a in answers if a[1] > 10]
+        assert not late and len(answers) == 6, answers
+        assert False in [a[0] for a in answers], answers
+    finally:
+        lock.close()
+        assert d.stop() == 0, d.log_text()
