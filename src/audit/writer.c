@@ -562,7 +562,7 @@ enqueue(struct audit_log *l, struct qrec *q)
 	struct timespec deadline;
 	int r = MANDATE_OK;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += AUDIT_ENQUEUE_WAIT_MS / 1000;
 	deadline.tv_nsec += (AUDIT_ENQUEUE_WAIT_MS % 1000) * 1000000L;
 	if (deadline.tv_nsec >= 1000000000L) {
@@ -878,6 +878,7 @@ int
 audit_open(const struct audit_options *opt, struct audit_log **out)
 {
 	struct audit_log *l;
+	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (opt == NULL || opt->store == NULL || opt->redact == NULL ||
@@ -902,13 +903,23 @@ audit_open(const struct audit_options *opt, struct audit_log **out)
 		free(l);
 		return MANDATE_EINTERNAL;
 	}
-	if (pthread_cond_init(&l->not_empty, NULL) != 0 ||
-	    pthread_cond_init(&l->not_full, NULL) != 0 ||
-	    pthread_rwlock_init(&l->hash_lock, NULL) != 0) {
+	/* not_full's 2 s wait is on the monotonic clock: a wall clock set
+	 * back during it would make it last as much longer (enqueue) */
+	if (pthread_condattr_init(&ca) != 0) {
 		pthread_mutex_destroy(&l->mu);
 		free(l);
 		return MANDATE_EINTERNAL;
 	}
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&l->not_empty, NULL) != 0 ||
+	    pthread_cond_init(&l->not_full, &ca) != 0 ||
+	    pthread_rwlock_init(&l->hash_lock, NULL) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return MANDATE_EINTERNAL;
+	}
+	pthread_condattr_destroy(&ca);
 	atomic_init(&l->appended, 0);
 	atomic_init(&l->failed, 0);
 	atomic_init(&l->refused, 0);

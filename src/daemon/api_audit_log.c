@@ -436,6 +436,7 @@ export_checkpoint(struct daemon *d, struct arena *a,
     const struct audit_checkpoint *c, struct str jws)
 {
 	struct str root;
+	struct stat st;
 	char *line;
 	size_t cap, done = 0;
 	int fd, n, r = MANDATE_EIO;
@@ -467,6 +468,11 @@ export_checkpoint(struct daemon *d, struct arena *a,
 		return MANDATE_EIO;
 	}
 	r = MANDATE_EIO;
+	/* where the line starts: a write that fails part-way (a full disk,
+	 * a file-size limit) is cut off there again, or the next line would
+	 * be appended to the torn one and the next start refuse the file */
+	if (fstat(fd, &st) != 0)
+		goto out;
 	while (done < (size_t)n) {
 		ssize_t w = write(fd, line + done, (size_t)n - done);
 		if (w < 0 && errno == EINTR)
@@ -478,9 +484,18 @@ export_checkpoint(struct daemon *d, struct arena *a,
 	if (fsync(fd) == 0)
 		r = MANDATE_OK;
 out:
-	if (r != MANDATE_OK)
+	if (r != MANDATE_OK) {
+		int saved = errno;
+
 		daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: write: %s",
-		    d->cfg->audit.checkpoint_file, strerror(errno));
+		    d->cfg->audit.checkpoint_file, strerror(saved));
+		if (done > 0 && done < (size_t)n &&
+		    ftruncate(fd, st.st_size) != 0)
+			daemon_log(d, DLOG_ERROR, "audit.checkpoint_file %s: "
+			    "cannot take back a partial line: %s; the next "
+			    "start refuses the file until it is cut off",
+			    d->cfg->audit.checkpoint_file, strerror(errno));
+	}
 	close(fd);
 	return r;
 }
@@ -509,10 +524,14 @@ daemon_audit_checkpoint(struct daemon *d, enum daemon_audit_when when)
 	}
 	if (size <= d->audit_ckpt_size)
 		goto out;            /* nothing new (r is MANDATE_OK) */
+	/* a wall clock set back since the last checkpoint (an NTP step, a
+	 * VM restored from a snapshot) makes one due, rather than none by
+	 * time until the clock has caught up with the last one's time */
 	due = when == DAUDIT_NOW ||
 	    (every > 0 && (uint64_t)(size - d->audit_ckpt_size) >= every) ||
-	    (when == DAUDIT_TICK && now - d->audit_ckpt_time >=
-	    (int64_t)d->cfg->audit.checkpoint_interval);
+	    (when == DAUDIT_TICK && (now < d->audit_ckpt_time ||
+	    now - d->audit_ckpt_time >=
+	    (int64_t)d->cfg->audit.checkpoint_interval));
 	if (!due)
 		goto out;
 	c.size = size;

@@ -635,6 +635,18 @@ daemon_signals_early(void)
 	struct sigaction hup;
 	struct sigaction old;
 
+	/* A file-size limit (RLIMIT_FSIZE: ulimit -f, systemd's
+	 * LimitFSIZE=) reached by the database, its WAL or the checkpoint
+	 * file raises SIGXFSZ, whose default action ends the process, with
+	 * no word of why.  Ignored, the write fails with EFBIG like one on a
+	 * full disk: decisions fail closed, /readyz says not ready and the
+	 * log says why, until the limit is raised.  Never restored: the
+	 * shutdown's last writes (the queue drained, the WAL checkpointed)
+	 * come after the other handlers are. */
+	memset(&hup, 0, sizeof(hup));
+	sigemptyset(&hup.sa_mask);
+	hup.sa_handler = SIG_IGN;
+	sigaction(SIGXFSZ, &hup, NULL);
 	/* (not over the daemon's own handler, once it is installed) */
 	if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_DFL)
 		return;

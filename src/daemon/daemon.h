@@ -53,7 +53,9 @@ int daemon_new(const struct daemon_options *opt, struct daemon **out);
 
 /* Note a SIGHUP that arrives before daemon_start() installs the
  * daemon's handlers (its default action would end the process), to be
- * taken as a reload once they are.  daemon_new() calls it; a command
+ * taken as a reload once they are; and ignore SIGXFSZ for good, so that
+ * a write past a file-size limit fails (and is handled as a full disk)
+ * instead of ending the process.  daemon_new() calls it; a command
  * that does more before (mandate serve) calls it first. */
 void daemon_signals_early(void);
 

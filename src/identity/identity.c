@@ -84,6 +84,18 @@ id_clock(const struct identity_verifier *v)
 	return (int64_t)time(NULL);
 }
 
+/* Seconds from then to now by the wall clock.  One set back since then
+ * (an NTP step, a VM restored from a snapshot) gave a negative time, so
+ * nothing was due or stale until the clock caught up: a key the issuer
+ * had dropped stayed trusted that much longer.  How long it really was is
+ * unknown: taken as long ago (a refresh is due, the set is stale until
+ * one succeeds), the fail-closed side. */
+static int64_t
+id_since(int64_t now, int64_t then)
+{
+	return now >= then ? now - then : INT64_MAX;
+}
+
 static unsigned
 jose_algs_of(unsigned config_algs, bool spiffe)
 {
@@ -281,12 +293,13 @@ issuer_due(const struct identity_verifier *v, struct id_issuer *is,
 
 	pthread_mutex_lock(&is->mu);
 	if (is->keys == NULL || kid_miss) {
-		due = now - is->last_attempt >= v->opts.kid_refresh_min;
+		due = id_since(now, is->last_attempt) >=
+		    v->opts.kid_refresh_min;
 	} else {
 		min_gap = is->refresh_every < v->opts.kid_refresh_min ?
 		    is->refresh_every : v->opts.kid_refresh_min;
-		due = now - is->last_ok >= is->refresh_every &&
-		    now - is->last_attempt >= min_gap;
+		due = id_since(now, is->last_ok) >= is->refresh_every &&
+		    id_since(now, is->last_attempt) >= min_gap;
 	}
 	pthread_mutex_unlock(&is->mu);
 	return due;
@@ -321,7 +334,7 @@ id_issuer_acquire(struct identity_verifier *v, struct id_issuer *is,
 	pthread_mutex_lock(&is->mu);
 	if (is->keys == NULL) {
 		*why = IDENTITY_R_NO_KEYS;
-	} else if (now - is->last_ok >
+	} else if (id_since(now, is->last_ok) >
 	    (int64_t)is->cfg->jwks_max_stale) {
 		*why = IDENTITY_R_STALE;
 	} else {
@@ -345,8 +358,8 @@ issuer_current(struct identity_verifier *v, struct id_issuer *is,
 
 	pthread_mutex_lock(&is->mu);
 	ok = is->keys != NULL && is->generation == gen &&
-	    now - is->last_ok <= (int64_t)is->cfg->jwks_max_stale &&
-	    now - is->last_ok < is->refresh_every;
+	    id_since(now, is->last_ok) <= (int64_t)is->cfg->jwks_max_stale &&
+	    id_since(now, is->last_ok) < is->refresh_every;
 	pthread_mutex_unlock(&is->mu);
 	return ok;
 }

@@ -227,13 +227,13 @@ def test_daemon_refuses_a_schema_missing_a_part(logged, edit, says):
 
 
 def test_full_disk_denies_and_recovers(logged):
-    """A file that cannot grow (RLIMIT_FSIZE, with SIGXFSZ ignored so that
-    the write fails with EFBIG as on a full disk): decisions are denies,
-    /readyz says not ready, and once the limit is lifted the daemon is
-    ready again and the log verifies."""
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    d = start(logged, preexec_fn=limit)
+    """A file that cannot grow (RLIMIT_FSIZE: the write fails with EFBIG
+    as on a full disk): decisions are denies, /readyz says not ready, and
+    once the limit is lifted the daemon is ready again and the log
+    verifies.  SIGXFSZ is left at its default action, as ulimit -f or
+    systemd's LimitFSIZE= leave it (subprocess restores it): the daemon
+    must ignore it itself, or the first write past the limit ends it."""
+    d = start(logged)
     try:
         data = str(logged / "data")
         biggest = max(os.path.getsize(os.path.join(data, f))
@@ -374,3 +374,42 @@ def test_a_damaged_signing_key_is_named(logged, damage, why):
         os.chmod(path, 0o644)
     log = refused(start(logged, ready=False))
     assert "the active key %s: %s" % (path, why) in log, log
+
+
+def test_a_checkpoint_file_that_cannot_grow_is_not_left_torn(logged):
+    """A checkpoint append that fails part-way (a full disk, a file-size
+    limit) used to leave the part it wrote: the next checkpoint's line
+    was appended to it, and the start after refused the file ("not a
+    checkpoint").  The failed append is taken back, so the file stays
+    lines of checkpoints and the next start finds it whole.
+
+    The limit must stop the checkpoint file and not the database: the file
+    is padded with empty lines (skipped when read) past the database's
+    size, and the limit set just above the padding."""
+    exported = logged / "data" / "audit" / "checkpoints.jsonl"
+    data = str(logged / "data")
+    biggest = max(os.path.getsize(os.path.join(data, f))
+                  for f in os.listdir(data)
+                  if os.path.isfile(os.path.join(data, f)))
+    with open(exported, "a") as f:
+        f.write("\n" * (biggest + (8 << 20)))
+    padded = os.path.getsize(exported)
+    d = start(logged)
+    try:
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE,
+                         (padded + 100, resource.RLIM_INFINITY))
+        for _ in range(12):
+            evaluate(d)
+        assert "audit.checkpoint_file" in d.log_text(), d.log_text()
+        assert os.path.getsize(exported) == padded
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for _ in range(12):
+            assert evaluate(d) is True
+    finally:
+        assert d.stop() == 0, d.log_text()
+    assert os.path.getsize(exported) > padded
+    d = start(logged)
+    assert d.stop() == 0, d.log_text()
+    r = verify(logged)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -969,6 +969,68 @@ test_http_discovery_rotation_outage(void **state)
 	identity_free(v);
 }
 
+/* The wall clock set back (an NTP step, a VM restored from a snapshot):
+ * the time since the last fetch came out negative, so no refresh was due
+ * and the set never went stale until the clock caught up again; a key the
+ * issuer had dropped (compromised) was trusted that much longer, and an
+ * outage that long went unnoticed.  A clock that went back is taken as
+ * "unknown, long ago": a refresh is due at once, and the set is stale
+ * until one succeeds. */
+static void
+test_http_clock_set_back(void **state)
+{
+	struct fx *f = *state;
+	struct config_issuer is;
+	struct config_identity ci = { .issuers = &is, .n_issuers = 1,
+	    .token_cache_size = 100 };
+	struct identity_verifier *v;
+	struct identity_principal p;
+	enum identity_reason why;
+	struct jose_key *k1[] = { f->k1 }, *k2[] = { f->k2 };
+	char iss[128], buf[2048];
+	const char *t1, *t2;
+
+	start_server(f);
+	snprintf(iss, sizeof(iss), "http://127.0.0.1:%u", f->port);
+	snprintf(buf, sizeof(buf), "{\"issuer\":\"%s\",\"jwks_uri\":"
+	    "\"%s/jwks\"}", iss, iss);
+	set_body(f, f->disc, sizeof(f->disc), buf);
+	make_jwks(f, buf, sizeof(buf), NULL, NULL, k1, 1);
+	set_body(f, f->jwks, sizeof(f->jwks), buf);
+	is = oidc_issuer("idp");
+	is.issuer = iss;
+	is.discovery = true;
+	v = make_verifier(f, &ci);
+	t1 = sign(f, f->k1, NULL, false, claims(f, iss, "alice",
+	    "\"" AUD "\"", NOW + 3600, NULL));
+	t2 = sign(f, f->k2, NULL, false, claims(f, iss, "bob",
+	    "\"" AUD "\"", NOW + 3600, NULL));
+	assert_int_equal(verify(v, f, t1, NOW, &p, &why), MANDATE_OK);
+
+	/* the issuer drops k1, and the clock is set back a day */
+	make_jwks(f, buf, sizeof(buf), NULL, NULL, k2, 1);
+	set_body(f, f->jwks, sizeof(f->jwks), buf);
+	f->clock -= 86400;
+	assert_int_equal(verify(v, f, t1, NOW, &p, &why), MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_KID);
+	assert_int_equal(verify(v, f, t2, NOW, &p, &why), MANDATE_OK);
+
+	/* set back again during an outage: stale, not trusted for a day */
+	pthread_mutex_lock(&f->mu);
+	f->down = 1;
+	pthread_mutex_unlock(&f->mu);
+	f->clock -= 86400;
+	assert_int_equal(verify(v, f, t2, NOW, &p, &why), MANDATE_EINVAL);
+	assert_int_equal(why, IDENTITY_R_STALE);
+	/* back up: accepted after the next attempt the rate limit allows */
+	pthread_mutex_lock(&f->mu);
+	f->down = 0;
+	pthread_mutex_unlock(&f->mu);
+	f->clock += 10;
+	assert_int_equal(verify(v, f, t2, NOW, &p, &why), MANDATE_OK);
+	identity_free(v);
+}
+
 static void
 test_http_discovery_issuer_mismatch(void **state)
 {
@@ -1590,6 +1652,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_clock_set_back,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 
