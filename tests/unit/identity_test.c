@@ -893,6 +893,29 @@ test_spiffe_file(void **state)
 
 /* ---- over HTTP: discovery, rotation, outage ---- */
 
+/* Start the fixture's server publishing discovery for issuer "idp" at
+ * its address (written to iss) and a key set of k1 alone, and a verifier
+ * of ci (whose issuer is *is) that finds its keys through discovery. */
+static struct identity_verifier *
+discovery_verifier(struct fx *f, struct config_issuer *is,
+    struct config_identity *ci, char *iss, size_t iss_cap)
+{
+	struct jose_key *k1[] = { f->k1 };
+	char buf[2048];
+
+	start_server(f);
+	snprintf(iss, iss_cap, "http://127.0.0.1:%u", f->port);
+	snprintf(buf, sizeof(buf), "{\"issuer\":\"%s\",\"jwks_uri\":"
+	    "\"%s/jwks\"}", iss, iss);
+	set_body(f, f->disc, sizeof(f->disc), buf);
+	make_jwks(f, buf, sizeof(buf), NULL, NULL, k1, 1);
+	set_body(f, f->jwks, sizeof(f->jwks), buf);
+	*is = oidc_issuer("idp");
+	is->issuer = iss;
+	is->discovery = true;
+	return make_verifier(f, ci);
+}
+
 static void
 test_http_discovery_rotation_outage(void **state)
 {
@@ -903,21 +926,11 @@ test_http_discovery_rotation_outage(void **state)
 	struct identity_verifier *v;
 	struct identity_principal p;
 	enum identity_reason why;
-	struct jose_key *k1[] = { f->k1 }, *k2[] = { f->k2 };
+	struct jose_key *k2[] = { f->k2 };
 	char iss[128], buf[2048];
 	const char *t1, *t2;
 
-	start_server(f);
-	snprintf(iss, sizeof(iss), "http://127.0.0.1:%u", f->port);
-	snprintf(buf, sizeof(buf), "{\"issuer\":\"%s\",\"jwks_uri\":"
-	    "\"%s/jwks\"}", iss, iss);
-	set_body(f, f->disc, sizeof(f->disc), buf);
-	make_jwks(f, buf, sizeof(buf), NULL, NULL, k1, 1);
-	set_body(f, f->jwks, sizeof(f->jwks), buf);
-	is = oidc_issuer("idp");
-	is.issuer = iss;
-	is.discovery = true;
-	v = make_verifier(f, &ci);
+	v = discovery_verifier(f, &is, &ci, iss, sizeof(iss));
 
 	t1 = sign(f, f->k1, NULL, false, claims(f, iss, "alice",
 	    "\"" AUD "\"", NOW + 3600, NULL));
@@ -986,21 +999,11 @@ test_http_clock_set_back(void **state)
 	struct identity_verifier *v;
 	struct identity_principal p;
 	enum identity_reason why;
-	struct jose_key *k1[] = { f->k1 }, *k2[] = { f->k2 };
+	struct jose_key *k2[] = { f->k2 };
 	char iss[128], buf[2048];
 	const char *t1, *t2;
 
-	start_server(f);
-	snprintf(iss, sizeof(iss), "http://127.0.0.1:%u", f->port);
-	snprintf(buf, sizeof(buf), "{\"issuer\":\"%s\",\"jwks_uri\":"
-	    "\"%s/jwks\"}", iss, iss);
-	set_body(f, f->disc, sizeof(f->disc), buf);
-	make_jwks(f, buf, sizeof(buf), NULL, NULL, k1, 1);
-	set_body(f, f->jwks, sizeof(f->jwks), buf);
-	is = oidc_issuer("idp");
-	is.issuer = iss;
-	is.discovery = true;
-	v = make_verifier(f, &ci);
+	v = discovery_verifier(f, &is, &ci, iss, sizeof(iss));
 	t1 = sign(f, f->k1, NULL, false, claims(f, iss, "alice",
 	    "\"" AUD "\"", NOW + 3600, NULL));
 	t2 = sign(f, f->k2, NULL, false, claims(f, iss, "bob",
