@@ -204,6 +204,38 @@ refuse_client_auth(struct daemon *d, struct http_request *req,
 	return 0;
 }
 
+/* From a verified token's claims, what sts_exchange needs to know of
+ * its presenter (struct sts_principal): its DPoP binding (cnf.jkt), a
+ * cnf it cannot check, an act claim.  0 when the claims, which the
+ * identity module parsed already, cannot be parsed (no memory). */
+static int
+presenter_claims(struct arena *a, struct str claims_json,
+    struct sts_principal *out)
+{
+	struct ajson_opts o = { .flags = AJSON_REJECT_DUPLICATES,
+	    .max_depth = 64 };
+	const struct ajson *claims = NULL, *cnf, *jkt;
+
+	out->cnf_jkt = STR_NULL;
+	out->cnf_other = false;
+	out->delegated = false;
+	if (claims_json.n == 0)           /* an X.509-SVID: no claims */
+		return 1;
+	if (ajson_parse(a, claims_json.p, claims_json.n, &o, &claims, NULL) !=
+	    MANDATE_OK || !ajson_is(claims, AJSON_OBJECT))
+		return 0;
+	out->delegated = ajson_get(claims, "act") != NULL;
+	if ((cnf = ajson_get(claims, "cnf")) == NULL)
+		return 1;
+	jkt = ajson_get(cnf, "jkt");
+	if (ajson_is(cnf, AJSON_OBJECT) && cnf->u.obj.n == 1 &&
+	    ajson_is(jkt, AJSON_STRING) && jkt->u.s.n == JOSE_THUMBPRINT_LEN)
+		out->cnf_jkt = jkt->u.s;
+	else
+		out->cnf_other = true;
+	return 1;
+}
+
 static int
 verify_token(struct daemon *d, struct http_request *req, struct str tok,
     const char *what, struct sts_principal *out)
@@ -235,6 +267,13 @@ verify_token(struct daemon *d, struct http_request *req, struct str tok,
 	out->sub = pr.subject;
 	out->iss = pr.issuer_name;
 	out->spiffe = pr.kind == IDENTITY_KIND_SPIFFE;
+	if (!presenter_claims(req->arena, pr.claims_json, out)) {
+		daemon_log(d, DLOG_ERROR, "request %s: %s: its claims cannot "
+		    "be read again", req->request_id, what);
+		audit_refusal(d, req, "invalid_request", what,
+		    "claims unreadable");
+		return 0;
+	}
 	return 1;
 }
 
@@ -356,6 +395,7 @@ h_token(struct http_request *req, void *arg)
 	if (refuse_client_auth(d, req, &form))
 		return;
 	memset(&er, 0, sizeof(er));
+	memset(&actor, 0, sizeof(actor));
 	er.grant_type = grant;
 	er.subject_token_type = http_form_get(&form, "subject_token_type");
 	er.requested_token_type = http_form_get(&form, "requested_token_type");

@@ -436,6 +436,30 @@ audience_allowed(const struct sts *sts, struct str aud)
 	return false;
 }
 
+/* Why a verified subject or actor token may not be taken from this
+ * request's presenter, or NULL.  A token bound to a DPoP key (cnf.jkt)
+ * needs this request's proof by that key (jkt, the verified proof's
+ * thumbprint): RFC 9449 binds it to its key wherever it is presented,
+ * and without the check a stolen bound token would be exchanged as a
+ * bearer one for a fresh (unbound, or bound to the thief's key) token.
+ * A cnf of another method is one we cannot check: refused.  A token
+ * with act (RFC 8693 4.1) was issued to that actor to act for its sub:
+ * its presenter is the actor, not sub, and would vanish from the act
+ * chain of what we issue. */
+static const char *
+presenter_refused(const struct sts_principal *p, struct str jkt)
+{
+	if (p->delegated)
+		return "token carries act: presented by an actor, not its sub";
+	if (p->cnf_other)
+		return "token has a cnf other than a DPoP jkt";
+	if (p->cnf_jkt.n > 0 && (jkt.n != p->cnf_jkt.n ||
+	    CRYPTO_memcmp(jkt.p, p->cnf_jkt.p, jkt.n) != 0))
+		return "token is DPoP-bound (cnf.jkt) and this request's "
+		    "proof is not by its key";
+	return NULL;
+}
+
 /* Does the act chain (an object, nested "act") name sub? */
 /* A spiffe: URI (in any case; a task's agent in that scheme is a valid
  * SPIFFE ID, docs/api.md) names a workload, which only a SPIFFE issuer
@@ -589,6 +613,7 @@ exchange(struct xstate *x)
 	struct sts_token t;
 	struct str act_text = STR_NULL;
 	struct sts_jw w;
+	const char *why;
 	int64_t exp;
 	int r;
 
@@ -617,6 +642,13 @@ exchange(struct xstate *x)
 	if (req->subject.sub.n == 0 || req->subject.sub.n > STORE_MAX_NAME)
 		return refuse(x, 400, "invalid_request",
 		    "subject_token unacceptable", "empty subject");
+	if ((why = presenter_refused(&req->subject, req->dpop_jkt)) != NULL)
+		return refuse(x, 400, "invalid_request",
+		    "subject_token unacceptable", why);
+	if (req->has_actor_token &&
+	    (why = presenter_refused(req->actor, req->dpop_jkt)) != NULL)
+		return refuse(x, 400, "invalid_request",
+		    "actor_token unacceptable", why);
 	if (!scope_ok(req->scope))
 		return refuse(x, 400, "invalid_scope", "malformed scope",
 		    "scope characters");

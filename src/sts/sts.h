@@ -175,6 +175,18 @@ struct sts_principal {
 	 * that workload (a task's agent, its delegator or act chain) when
 	 * this is set: equal strings from an OIDC issuer are refused. */
 	bool spiffe;
+	/* What the token says of who may present it (from its claims; the
+	 * daemon fills them, all empty for an mTLS identity):
+	 * cnf_jkt, its RFC 9449 6.1 binding (cnf.jkt): it is taken only
+	 * with this request's DPoP proof by that key (dpop_jkt), else a
+	 * stolen sender-constrained token would pass as a bearer one;
+	 * cnf_other, a cnf this service cannot check (another confirmation
+	 * method, or a malformed one): refused; delegated, an act claim
+	 * (RFC 8693 4.1): the token was issued to an actor for sub, so its
+	 * presenter is not sub itself and would drop out of the chain. */
+	struct str cnf_jkt;
+	bool cnf_other;
+	bool delegated;
 };
 
 /* The form fields of a token request; absent fields are empty.  audience
@@ -225,7 +237,10 @@ struct sts_result {
  * is either the RFC 8693 response or an OAuth error:
  *   unsupported_grant_type   grant_type is not the token-exchange URN
  *   invalid_request          missing/unsupported token types, an actor
- *                            token without a verified actor, an actor who
+ *                            token without a verified actor, a subject
+ *                            or actor token that is delegated (act) or
+ *                            bound (cnf) to a key other than the
+ *                            request's DPoP proof's, an actor who
  *                            is neither the task's delegator nor in its act
  *                            chain (RFC 8693 2.2.2: unacceptable tokens)
  *   invalid_authorization_details  not exactly one entry of our type with

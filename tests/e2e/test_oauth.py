@@ -415,3 +415,70 @@ def test_revocation_whose_record_fails(oauth):
     assert "its audit record could not be written" in d.log_text()
     assert introspect(d, iss, at) == {"active": False}
     assert audited(d, iss, "token.revoked") == []
+
+
+def _thumbprint(key):
+    """RFC 7638 thumbprint of an EC P-256 key's public JWK."""
+    import base64
+    import hashlib
+    j = jwk(key, "x")
+    canon = json.dumps({"crv": j["crv"], "kty": j["kty"], "x": j["x"], "y": j["y"]},
+                       separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canon.encode()).digest()) \
+        .rstrip(b"=").decode()
+
+
+def test_subject_token_bound_or_delegated(start_daemon, tmp_path):
+    """A subject token that names who may present it is taken from no one
+    else: bound to a DPoP key (cnf.jkt, RFC 9449), it needs this request's
+    proof by that key, or a stolen bound token would be exchanged as a
+    bearer one; carrying act (RFC 8693 4.1), it was issued to an actor,
+    who would drop out of the chain.  Both are invalid_request, audited."""
+    iss = Issuers(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(AUDIT_POLICY + """
+@id("alice-delegates-to-bot")
+permit (principal == Delegator::"alice", action == Action::"mandate:create_task",
+        resource == Agent::"bot");
+""")
+    d = start_daemon(CONFIG)
+    r = requests.post(d.url + "/v1/tasks", headers=bearer(iss.person()), timeout=5,
+                      json={"agent": "bot", "objective": "o",
+                            "intents": [{"action": "read_ticket"}]})
+    assert r.status_code == 201, r.text
+    task = r.json()["id"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    other = ec.generate_private_key(ec.SECP256R1())
+    bound = iss.person(sub="bot", cnf={"jkt": _thumbprint(key)})
+    tok = d.url + "/oauth2/token"
+
+    def ask(subject, p=None, rid=None):
+        f = form(iss, task, subject_token=subject)
+        h = {"X-Request-ID": rid} if rid else {}
+        if p:
+            h["DPoP"] = p
+        return requests.post(tok, data=f, headers=h, timeout=5)
+
+    for rid, subject, p in (
+            ("bound-no-proof", bound, None),
+            ("bound-other-key", bound, proof(other, tok)),
+            ("delegated", iss.person(sub="bot", act={"sub": "mallory"}), None),
+            ("other-cnf", iss.person(sub="bot", cnf={"x5t#S256": "abc"}),
+             proof(key, tok))):
+        r = ask(subject, p, rid)
+        assert r.status_code == 400, (rid, r.text)
+        assert r.json() == {"error": "invalid_request",
+                            "error_description": "subject_token unacceptable"}, rid
+    refusals = audited_refusals(d, iss)
+    for rid in ("bound-no-proof", "bound-other-key", "delegated", "other-cnf"):
+        assert refusals[rid]["error"] == "invalid_request", rid
+    assert "DPoP-bound" in refusals["bound-no-proof"]["reason"]
+    assert "act" in refusals["delegated"]["reason"]
+    # the holder of the key, with its proof: a token bound to the same key
+    r = ask(bound, proof(key, tok))
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "DPoP"
+    assert introspect(d, iss, r.json()["access_token"])["cnf"]["jkt"] == \
+        _thumbprint(key)
+    # an unbound token of the same agent is still a plain subject token
+    assert ask(iss.person(sub="bot")).status_code == 200

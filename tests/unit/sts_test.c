@@ -185,6 +185,7 @@ do_exchange(struct fx *f, const struct xreq *x, struct sts_result *res)
 	struct sts_principal actor;
 
 	memset(&r, 0, sizeof r);
+	memset(&actor, 0, sizeof actor);
 	r.grant_type = str_c(x->grant);
 	r.subject_token_type = str_c(x->stt);
 	r.requested_token_type = str_c(x->rtt);
@@ -688,6 +689,80 @@ test_actor(void **state)
 	json_decref(b);
 }
 
+/* A subject or actor token that says someone else may present it is
+ * refused (invalid_request): one bound to a DPoP key (cnf.jkt) unless
+ * this request's proof is by that key (else a stolen bound token is
+ * exchanged as a bearer one), one with a cnf we cannot check, one with
+ * act (its presenter is the actor, who would drop out of the chain). */
+static void
+test_presenter_binding(void **state)
+{
+	static const char k1[] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+	static const char k2[] = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+	static const struct {
+		const char *name;
+		bool actor;           /* the claims are the actor token's */
+		const char *cnf_jkt;
+		bool cnf_other, delegated;
+		const char *proof_jkt;
+		const char *error;    /* NULL: issued */
+	} cases[] = {
+		{ "bound, no proof", false, k1, false, false, NULL,
+		    "invalid_request" },
+		{ "bound, proof by another key", false, k1, false, false, k2,
+		    "invalid_request" },
+		{ "bound, proof by its key", false, k1, false, false, k1, NULL },
+		{ "other cnf", false, NULL, true, false, k1, "invalid_request" },
+		{ "delegated", false, NULL, false, true, NULL,
+		    "invalid_request" },
+		{ "actor bound, no proof", true, k1, false, false, NULL,
+		    "invalid_request" },
+		{ "actor bound, its key", true, k1, false, false, k1, NULL },
+		{ "actor delegated", true, NULL, false, true, NULL,
+		    "invalid_request" },
+		{ "plain", false, NULL, false, false, NULL, NULL },
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sts_exchange_req r;
+		struct sts_principal actor, *p;
+		struct sts_result res;
+		struct xreq x;
+
+		xreq_default(f, &x, "[\"read\"]");
+		memset(&r, 0, sizeof r);
+		memset(&actor, 0, sizeof actor);
+		r.grant_type = STR_LIT(STS_GRANT_TOKEN_EXCHANGE);
+		r.subject_token_type = STR_LIT(STS_TT_JWT);
+		r.authorization_details = str_c(x.authz);
+		r.subject.sub = STR_LIT(AGENT);
+		r.subject.spiffe = true;
+		actor.sub = STR_LIT(HUMAN);
+		r.has_actor_token = true;
+		r.actor_token_type = STR_LIT(STS_TT_JWT);
+		r.actor = &actor;
+		p = cases[i].actor ? &actor : &r.subject;
+		p->cnf_jkt = str_c(cases[i].cnf_jkt);
+		p->cnf_other = cases[i].cnf_other;
+		p->delegated = cases[i].delegated;
+		r.dpop_jkt = str_c(cases[i].proof_jkt);
+		r.request_id = STR_LIT("req-b");
+		r.now = T0 + 10;
+		assert_int_equal(sts_exchange(f->sts, &r, &f->a, &res),
+		    MANDATE_OK);
+		if (cases[i].error == NULL && res.error != NULL)
+			fail_msg("%s: refused: %s (%s)", cases[i].name,
+			    res.error, res.reason);
+		if (cases[i].error != NULL && (res.error == NULL ||
+		    strcmp(res.error, cases[i].error) != 0))
+			fail_msg("%s: got %s", cases[i].name,
+			    res.error ? res.error : "a token");
+		if (cases[i].error != NULL)
+			assert_int_equal(res.http_status, 400);
+	}
+}
+
 /* A SPIFFE ID is only the workload when a SPIFFE issuer vouched for it:
  * a token of another issuer whose sub is the same string stands in for
  * neither the task's agent nor its delegator.  Other agents are names. */
@@ -813,6 +888,7 @@ test_act_chain(void **state)
 		r.n_resource = 1;
 		r.subject.sub = STR_LIT(AGENT);
 		r.subject.spiffe = true;
+		memset(&actor, 0, sizeof actor);
 		actor.sub = str_c(cases[i].actor);
 		actor.iss = STR_NULL;
 		actor.spiffe = strncmp(cases[i].actor, "spiffe:", 7) == 0;
@@ -1885,6 +1961,7 @@ main(void)
 		T(test_task_end_and_kill),
 		T(test_refusals),
 		T(test_actor),
+		T(test_presenter_binding),
 		T(test_dpop),
 		T(test_dpop_bad_headers),
 		T(test_dpop_required),
