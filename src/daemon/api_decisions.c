@@ -117,18 +117,23 @@ outcome_body(struct http_request *req, int *status, struct str *labels,
  * its HMAC, as the log's records show it, so that neither the decision's
  * row nor the session holds it in clear (what the call returned is
  * described by its labels, and a secret is no description).  A label
- * already in that form stays.  0 when memory ran out. */
+ * already in that form stays.  Any other is folded to lowercase
+ * (agent_label_fold: `Confidential` is `confidential`); the secret test
+ * looks at the label as sent, since keys are told by their capitals.
+ * 0 when memory ran out. */
 static int
 kept_labels(struct daemon *d, struct http_request *req, struct str *labels,
     size_t n)
 {
-	if (d->redact == NULL)
-		return 1;
 	for (size_t i = 0; i < n; i++) {
 		char *h;
 
-		if (!redact_value_is_secret(labels[i]))
+		if (d->redact == NULL || !redact_value_is_secret(labels[i])) {
+			if (agent_label_fold(req->arena, &labels[i]) !=
+			    MANDATE_OK)
+				return 0;
 			continue;
+		}
 		if ((h = arena_alloc(req->arena, REDACT_HMAC_SIZE)) == NULL ||
 		    redact_hmac(d->redact, labels[i], h) != MANDATE_OK)
 			return 0;

@@ -915,3 +915,42 @@ def test_task_records_keep_the_whole_mandate(ctl):
     assert [i.get("constraints") for i in f["intent_details"]] == \
         [i.get("constraints") for i in INTENTS]
     assert f["call_budget"] == 7
+
+
+def test_labels_are_case_insensitive(start_daemon, tmp_path):
+    """A label is a word of a classification, whatever its case: a
+    reported `Confidential` (as many classifiers spell it) or a configured
+    `Untrusted` is kept in lowercase, so that a policy's
+    `labels.contains("confidential")` sees it and the chain holds.  Kept
+    so in the answer, the record and the session alike; a label that looks
+    like a secret is still kept as the HMAC of what was sent."""
+    d, iss = start_controls(start_daemon, tmp_path, CONFIG.replace(
+        "fetch_web_page: [untrusted]", "fetch_web_page: [Untrusted]"))
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    secret = "AKIA" + "Q7RD2LX4N5P6Z3KWT8YB"
+    r = outcome(d, iss, did, {"status": "success",
+                              "labels": ["Confidential", "PII/SSN", secret]})
+    assert r.status_code == 200, r.text
+    kept = r.json()["labels"]
+    assert kept[:2] == ["confidential", "pii/ssn"], kept
+    assert kept[2].startswith("hmac:") and len(kept[2]) == 69, kept
+    assert [x["labels"] for x in _audit(tmp_path, "decision.outcome",
+                                         task["id"])] == [kept]
+    assert evaluate(d, iss, "send_email", "Mailbox", "outside", m, **send)[0] is False
+    # the configured label, spelt with a capital, stops any send too
+    t2 = new_task(d, iss)
+    m2 = {"token": token(d, iss, t2)}
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m2, **send)[0] is True
+    assert evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/",
+                    m2)[0] is True
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m2, **send)[0] is False
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    names = sorted(n for n, in db.execute(
+        "SELECT name FROM task_sessions WHERE kind = 0"))
+    db.close()
+    assert names == sorted(kept + ["untrusted"]), names
