@@ -954,3 +954,36 @@ def test_labels_are_case_insensitive(start_daemon, tmp_path):
         "SELECT name FROM task_sessions WHERE kind = 0"))
     db.close()
     assert names == sorted(kept + ["untrusted"]), names
+
+
+def test_outcome_records_name_the_agent(ctl, tmp_path):
+    """decision.outcome and decision.outcome_refused are about the task's
+    agent, as its decisions are: they name it, so that the log read for an
+    agent (GET /v1/audit?agent=) has the reports that steered its
+    session, and the refused ones, with its decisions."""
+    from conftest import wait_for
+    d, iss = ctl
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    assert outcome(d, iss, did, {"status": "success",
+                                 "labels": ["confidential"]}).status_code == 200
+    assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+    assert outcome(d, iss, did, {"status": "success"},
+                   who=iss.person(sub="mallory")).status_code == 404
+
+    def rows():
+        db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"),
+                             uri=True)
+        got = db.execute("SELECT type, agent FROM audit_events WHERE task_id = ?"
+                         " AND type LIKE 'decision%' ORDER BY id",
+                         (task["id"],)).fetchall()
+        db.close()
+        return got
+    assert wait_for(lambda: len(rows()) == 4), rows()
+    assert [t for t, _ in rows()] == ["decision", "decision.outcome",
+                                      "decision.outcome_refused",
+                                      "decision.outcome_refused"]
+    assert {a for _, a in rows()} == {ASSISTANT}, rows()
