@@ -987,3 +987,27 @@ def test_outcome_records_name_the_agent(ctl, tmp_path):
                                       "decision.outcome_refused",
                                       "decision.outcome_refused"]
     assert {a for _, a in rows()} == {ASSISTANT}, rows()
+
+
+def test_chain_holds_for_any_resource_of_a_send(ctl):
+    """After a confidential read, a send_email is denied unless its resource
+    is a mailbox known to be internal: an enforcement point that names the
+    recipient as another type of resource (Contact::"bob@..."), or a
+    mailbox the entities do not describe, is not a way around the chain.
+    These policies run without a schema (README), so nothing else ties
+    send_email to Mailbox resources."""
+    d, iss = ctl
+    m = {"token": token(d, iss, new_task(d, iss))}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    # before the report, any of them may be sent to
+    assert evaluate(d, iss, "send_email", "Contact", "bob@partner.example", m,
+                    **send)[0] is True
+    assert outcome(d, iss, did, {"status": "success",
+                                 "labels": ["confidential"]}).status_code == 200
+    for rtype, rid in (("Mailbox", "outside"), ("Mailbox", "unknown"),
+                       ("Contact", "bob@partner.example"), ("User", "bob")):
+        assert evaluate(d, iss, "send_email", rtype, rid, m, **send)[0] is False, rtype
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)[0] is True
