@@ -904,8 +904,31 @@ out:
 
 /* ---- finish ---- */
 
+int
+agent_label_fold(struct arena *a, struct str *label)
+{
+	size_t i = 0;
+	char *p;
+
+	while (i < label->n && !(label->p[i] >= 'A' && label->p[i] <= 'Z'))
+		i++;
+	if (i == label->n)
+		return MANDATE_OK;
+	if ((p = arena_alloc(a, label->n + 1)) == NULL)
+		return MANDATE_ENOMEM;
+	for (i = 0; i < label->n; i++) {
+		char ch = label->p[i];
+
+		p[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+	}
+	p[label->n] = '\0';
+	*label = str_make(p, label->n);
+	return MANDATE_OK;
+}
+
 /* The configured output labels of a tool (tools.output_labels), as
- * strings in the request's arena; none when not configured. */
+ * strings in the request's arena, folded as reported labels are
+ * (agent_label_fold); none when not configured. */
 static int
 tool_labels(struct daemon *d, struct http_request *req, struct str action,
     const struct str **out, size_t *n_out)
@@ -924,8 +947,11 @@ tool_labels(struct daemon *d, struct http_request *req, struct str action,
 			return MANDATE_OK;
 		if ((v = arena_calloc(req->arena, l->n, sizeof(*v))) == NULL)
 			return MANDATE_ENOMEM;
-		for (size_t j = 0; j < l->n; j++)
+		for (size_t j = 0; j < l->n; j++) {
 			v[j] = str_c(l->v[j]);
+			if (agent_label_fold(req->arena, &v[j]) != MANDATE_OK)
+				return MANDATE_ENOMEM;
+		}
 		*out = v;
 		*n_out = l->n;
 		return MANDATE_OK;

@@ -177,6 +177,19 @@ int agent_ctx_finish(struct daemon *d, struct http_request *req,
     bool *final, char id[AGENT_DECISION_ID_SIZE]);
 
 /*
+ * A session label as the task keeps it: its ASCII letters in lowercase
+ * (labels have only ASCII letters, digits and _ - . : /).  A label is a
+ * word of a classification, and classifiers spell it `Confidential` as
+ * often as `confidential`: were they two labels, a policy's
+ * labels.contains("confidential") would miss the first and let the
+ * chain it guards be passed.  Both ways into a session fold (outcome
+ * reports, configured tools.output_labels), so policies name labels in
+ * lowercase.  *label is replaced by a copy in a when it has a capital;
+ * MANDATE_OK, or MANDATE_ENOMEM (*label unchanged).
+ */
+int agent_label_fold(struct arena *a, struct str *label);
+
+/*
  * The intent constraint language (docs/policy-guide.md).  An intent's
  * "constraints" is an object: argument name -> one of
  *   a JSON scalar            the argument equals it (numbers by value)

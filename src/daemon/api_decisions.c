@@ -117,18 +117,23 @@ outcome_body(struct http_request *req, int *status, struct str *labels,
  * its HMAC, as the log's records show it, so that neither the decision's
  * row nor the session holds it in clear (what the call returned is
  * described by its labels, and a secret is no description).  A label
- * already in that form stays.  0 when memory ran out. */
+ * already in that form stays.  Any other is folded to lowercase
+ * (agent_label_fold: `Confidential` is `confidential`); the secret test
+ * looks at the label as sent, since keys are told by their capitals.
+ * 0 when memory ran out. */
 static int
 kept_labels(struct daemon *d, struct http_request *req, struct str *labels,
     size_t n)
 {
-	if (d->redact == NULL)
-		return 1;
 	for (size_t i = 0; i < n; i++) {
 		char *h;
 
-		if (!redact_value_is_secret(labels[i]))
+		if (d->redact == NULL || !redact_value_is_secret(labels[i])) {
+			if (agent_label_fold(req->arena, &labels[i]) !=
+			    MANDATE_OK)
+				return 0;
 			continue;
+		}
 		if ((h = arena_alloc(req->arena, REDACT_HMAC_SIZE)) == NULL ||
 		    redact_hmac(d->redact, labels[i], h) != MANDATE_OK)
 			return 0;
@@ -178,7 +183,8 @@ status_text(int status)
 static int
 audit_refused(struct daemon *d, struct http_request *req,
     const struct api_caller *caller, const struct store_decision *dec,
-    int status, json_t *labels, const char *reason, bool foreign)
+    struct str agent, int status, json_t *labels, const char *reason,
+    bool foreign)
 {
 	json_t *f = json_pack("{s:s%,s:s,s:s,s:s}", "decision_id",
 	    dec->id.p, dec->id.n, "by", caller->principal, "status",
@@ -197,8 +203,8 @@ audit_refused(struct daemon *d, struct http_request *req,
 		return MANDATE_ENOMEM;
 	if (foreign)
 		return api_audit_queued(d, req, "decision.outcome_refused",
-		    STR_NULL, dec->task_id, f);
-	return api_audit(d, req, "decision.outcome_refused", STR_NULL,
+		    agent, dec->task_id, f);
+	return api_audit(d, req, "decision.outcome_refused", agent,
 	    dec->task_id, f);
 }
 
@@ -211,6 +217,7 @@ struct outcome_rec {
 	struct http_request *req;
 	const char *by;
 	struct str id;
+	struct str agent;
 	struct str task_id;
 	int status;
 	json_t *labels;           /* borrowed */
@@ -232,7 +239,7 @@ outcome_record(void *arg, int task_active, struct store_audit_event *ev)
 	struct outcome_rec *o = arg;
 
 	return api_audit_prepare(o->d, o->req, "decision.outcome", o->now,
-	    STR_NULL, o->task_id, outcome_fields(o, task_active), ev);
+	    o->agent, o->task_id, outcome_fields(o, task_active), ev);
 }
 
 /* Every refusal of a report on a stored decision is audited.  Those for
@@ -246,6 +253,8 @@ h_outcome(struct http_request *req, void *arg)
 	struct daemon *d = arg;
 	struct api_caller caller;
 	struct store_decision dec;
+	struct store_task task;
+	struct str agent = STR_NULL;
 	struct str id = http_request_param(req, "id");
 	struct str labels[STORE_MAX_LABELS];
 	size_t n_labels = 0;
@@ -278,14 +287,21 @@ h_outcome(struct http_request *req, void *arg)
 		goto not_found;
 	if (r != MANDATE_OK)
 		goto fail;
+	/* the records of the report name the task's agent, as its
+	 * decisions do (a task retention deleted names none) */
+	r = store_task_get(d->store, dec.task_id, req->arena, &task);
+	if (r == MANDATE_OK)
+		agent = task.agent;
+	else if (r != MANDATE_ENOTFOUND)
+		goto fail;
 	if (!may_report(d, req, &caller, &dec)) {
-		(void)audit_refused(d, req, &caller, &dec, status, jl,
+		(void)audit_refused(d, req, &caller, &dec, agent, status, jl,
 		    "the caller did not ask for the decision and the policies "
 		    "do not let it report", true);
 		goto not_found;
 	}
 	if (!dec.permit) {
-		(void)audit_refused(d, req, &caller, &dec, status, jl,
+		(void)audit_refused(d, req, &caller, &dec, agent, status, jl,
 		    "the decision denied the call: there is no outcome", false);
 		json_decref(jl);
 		http_respond_error(req, 409, "conflict",
@@ -304,6 +320,7 @@ h_outcome(struct http_request *req, void *arg)
 	orec.req = req;
 	orec.by = caller.principal;
 	orec.id = id;
+	orec.agent = agent;
 	orec.task_id = dec.task_id;
 	orec.status = status;
 	orec.labels = jl;
@@ -325,7 +342,7 @@ h_outcome(struct http_request *req, void *arg)
 		r = store_decision_outcome(d->store, id, status, str_c(lj),
 		    labels, n_labels, orec.now, &changed, &active);
 		if (r == MANDATE_OK && changed)
-			r = api_audit(d, req, "decision.outcome", STR_NULL,
+			r = api_audit(d, req, "decision.outcome", agent,
 			    dec.task_id, outcome_fields(&orec, active));
 	}
 	free(lj);
@@ -335,8 +352,8 @@ h_outcome(struct http_request *req, void *arg)
 		 * the labels the call returned, since the call did happen,
 		 * and as that record is then the only trace of what the call
 		 * did, the answer waits for it (500 if it fails) */
-		if ((r = audit_refused(d, req, &caller, &dec, status, jl,
-		    "the task's session is past " STORE_MAX_SESSION_TEXT
+		if ((r = audit_refused(d, req, &caller, &dec, agent, status,
+		    jl, "the task's session is past " STORE_MAX_SESSION_TEXT
 		    " labels and actions: its decisions are denies", false)) !=
 		    MANDATE_OK)
 			goto fail;
@@ -362,7 +379,7 @@ h_outcome(struct http_request *req, void *arg)
 	http_respond_json(req, 200, resp);
 	return;
 duplicate:
-	(void)audit_refused(d, req, &caller, &dec, status, jl,
+	(void)audit_refused(d, req, &caller, &dec, agent, status, jl,
 	    "an outcome was already reported for this decision", false);
 	json_decref(jl);
 	http_respond_error(req, 409, "conflict",

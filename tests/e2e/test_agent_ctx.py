@@ -915,3 +915,99 @@ def test_task_records_keep_the_whole_mandate(ctl):
     assert [i.get("constraints") for i in f["intent_details"]] == \
         [i.get("constraints") for i in INTENTS]
     assert f["call_budget"] == 7
+
+
+def test_labels_are_case_insensitive(start_daemon, tmp_path):
+    """A label is a word of a classification, whatever its case: a
+    reported `Confidential` (as many classifiers spell it) or a configured
+    `Untrusted` is kept in lowercase, so that a policy's
+    `labels.contains("confidential")` sees it and the chain holds.  Kept
+    so in the answer, the record and the session alike; a label that looks
+    like a secret is still kept as the HMAC of what was sent."""
+    d, iss = start_controls(start_daemon, tmp_path, CONFIG.replace(
+        "fetch_web_page: [untrusted]", "fetch_web_page: [Untrusted]"))
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    secret = "AKIA" + "Q7RD2LX4N5P6Z3KWT8YB"
+    r = outcome(d, iss, did, {"status": "success",
+                              "labels": ["Confidential", "PII/SSN", secret]})
+    assert r.status_code == 200, r.text
+    kept = r.json()["labels"]
+    assert kept[:2] == ["confidential", "pii/ssn"], kept
+    assert kept[2].startswith("hmac:") and len(kept[2]) == 69, kept
+    assert [x["labels"] for x in _audit(tmp_path, "decision.outcome",
+                                         task["id"])] == [kept]
+    assert evaluate(d, iss, "send_email", "Mailbox", "outside", m, **send)[0] is False
+    # the configured label, spelt with a capital, stops any send too
+    t2 = new_task(d, iss)
+    m2 = {"token": token(d, iss, t2)}
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m2, **send)[0] is True
+    assert evaluate(d, iss, "fetch_web_page", "WebPage", "https://news.example/",
+                    m2)[0] is True
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m2, **send)[0] is False
+    db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"), uri=True)
+    names = sorted(n for n, in db.execute(
+        "SELECT name FROM task_sessions WHERE kind = 0"))
+    db.close()
+    assert names == sorted(kept + ["untrusted"]), names
+
+
+def test_outcome_records_name_the_agent(ctl, tmp_path):
+    """decision.outcome and decision.outcome_refused are about the task's
+    agent, as its decisions are: they name it, so that the log read for an
+    agent (GET /v1/audit?agent=) has the reports that steered its
+    session, and the refused ones, with its decisions."""
+    from conftest import wait_for
+    d, iss = ctl
+    task = new_task(d, iss)
+    m = {"token": token(d, iss, task)}
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    assert outcome(d, iss, did, {"status": "success",
+                                 "labels": ["confidential"]}).status_code == 200
+    assert outcome(d, iss, did, {"status": "success"}).status_code == 409
+    assert outcome(d, iss, did, {"status": "success"},
+                   who=iss.person(sub="mallory")).status_code == 404
+
+    def rows():
+        db = sqlite3.connect("file:%s?mode=ro" % (tmp_path / "data" / "mandate.db"),
+                             uri=True)
+        got = db.execute("SELECT type, agent FROM audit_events WHERE task_id = ?"
+                         " AND type LIKE 'decision%' ORDER BY id",
+                         (task["id"],)).fetchall()
+        db.close()
+        return got
+    assert wait_for(lambda: len(rows()) == 4), rows()
+    assert [t for t, _ in rows()] == ["decision", "decision.outcome",
+                                      "decision.outcome_refused",
+                                      "decision.outcome_refused"]
+    assert {a for _, a in rows()} == {ASSISTANT}, rows()
+
+
+def test_chain_holds_for_any_resource_of_a_send(ctl):
+    """After a confidential read, a send_email is denied unless its resource
+    is a mailbox known to be internal: an enforcement point that names the
+    recipient as another type of resource (Contact::"bob@..."), or a
+    mailbox the entities do not describe, is not a way around the chain.
+    These policies run without a schema (README), so nothing else ties
+    send_email to Mailbox resources."""
+    d, iss = ctl
+    m = {"token": token(d, iss, new_task(d, iss))}
+    send = dict(arguments={"to": ["bob@partner.example"]})
+    ok, did = evaluate(d, iss, "read_file", "File", "roadmap", m,
+                       arguments={"path": "/docs/roadmap.md"})
+    assert ok is True
+    # before the report, any of them may be sent to
+    assert evaluate(d, iss, "send_email", "Contact", "bob@partner.example", m,
+                    **send)[0] is True
+    assert outcome(d, iss, did, {"status": "success",
+                                 "labels": ["confidential"]}).status_code == 200
+    for rtype, rid in (("Mailbox", "outside"), ("Mailbox", "unknown"),
+                       ("Contact", "bob@partner.example"), ("User", "bob")):
+        assert evaluate(d, iss, "send_email", rtype, rid, m, **send)[0] is False, rtype
+    assert evaluate(d, iss, "send_email", "Mailbox", "team", m, **send)[0] is True

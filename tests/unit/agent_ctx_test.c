@@ -782,6 +782,38 @@ test_dpop_bound_token(void **state)
 	jose_key_unref(key);
 }
 
+/* Labels fold to lowercase: only ASCII capitals change, and a label
+ * without any is the caller's own string (no copy). */
+static void
+test_label_fold(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "confidential", "confidential" },
+		{ "Confidential", "confidential" },
+		{ "CONFIDENTIAL", "confidential" },
+		{ "PII/SSN:US-2_x.y", "pii/ssn:us-2_x.y" },
+		{ "hmac:0a1b", "hmac:0a1b" },
+		{ "Z", "z" },
+		{ "@[`{", "@[`{" },         /* the neighbours of A-Z, a-z */
+	};
+	struct arena a;
+
+	(void)state;
+	arena_init(&a, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct str l = str_c(cases[i].in);
+
+		assert_int_equal(agent_label_fold(&a, &l), MANDATE_OK);
+		assert_int_equal(l.n, strlen(cases[i].out));
+		assert_memory_equal(l.p, cases[i].out, l.n);
+		if (strcmp(cases[i].in, cases[i].out) == 0)
+			assert_ptr_equal(l.p, cases[i].in);
+		else
+			assert_ptr_not_equal(l.p, cases[i].in);
+	}
+	arena_free(&a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -791,6 +823,7 @@ main(void)
 		cmocka_unit_test(test_constraints_check),
 		cmocka_unit_test(test_constraints_match),
 		cmocka_unit_test(test_constraints_match_bounded),
+		cmocka_unit_test(test_label_fold),
 		T(test_no_task_strips_reserved),
 		T(test_token_flow),
 		T(test_token_actions_bound_intents),
