@@ -468,6 +468,86 @@ match_one(json_t *con, const json_t *v, size_t *left)
 	return 1;
 }
 
+/* An argument name as a tool that reads names loosely may: ASCII case
+ * folded, fullwidth ASCII (U+FF01-U+FF5E) taken as ASCII, invisible
+ * characters (path_ch_of's PATH_NONE) left out.  out has room for n
+ * bytes (folding never lengthens).  Returns the length. */
+static size_t
+fold_name(const char *s, size_t n, char *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0, w, d;
+
+	while (i < n) {
+		uint32_t cp = cp_at(u, n, i, &w);
+
+		if (cp >= 0xff01 && cp <= 0xff5e)
+			cp -= 0xfee0;
+		if (cp < 0x80)
+			out[o++] = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+		else if (path_ch_of(cp, &d) != PATH_NONE) {
+			memcpy(out + o, s + i, w);
+			o += w;
+		}
+		i += w;
+	}
+	return o;
+}
+
+struct folded {
+	char *p;
+	size_t n;
+};
+
+static int
+folded_cmp(const void *a, const void *b)
+{
+	const struct folded *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+
+	return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Do two argument names fold to the same (fold_name)?  Then a tool may
+ * read either where the constraints and policies read one: "amount"
+ * and "Amount", "url" and "ＵＲＬ".  Such arguments match no intent.
+ * True too when the copies cannot be made (fail closed). */
+static bool
+names_ambiguous(json_t *arguments)
+{
+	size_t n = json_object_size(arguments), i = 0, total = 0;
+	struct folded *f;
+	const char *key;
+	json_t *v;
+	char *buf;
+	bool dup = false;
+
+	if (n < 2)
+		return false;
+	json_object_foreach(arguments, key, v)
+		total += strlen(key);
+	f = calloc(n, sizeof(*f));
+	buf = malloc(total > 0 ? total : 1);
+	if (f == NULL || buf == NULL) {
+		free(f);
+		free(buf);
+		return true;
+	}
+	total = 0;
+	json_object_foreach(arguments, key, v) {
+		f[i].p = buf + total;
+		f[i].n = fold_name(key, strlen(key), f[i].p);
+		total += f[i].n;
+		i++;
+	}
+	qsort(f, n, sizeof(*f), folded_cmp);
+	for (i = 1; i < n && !dup; i++)
+		dup = folded_cmp(&f[i - 1], &f[i]) == 0;
+	free(f);
+	free(buf);
+	return dup;
+}
+
 int
 agent_constraints_match_bounded(json_t *constraints,
     const json_t *arguments, size_t *steps_left)
@@ -582,16 +662,20 @@ action_granted(const struct ajson *token_acts, struct str action)
  * Either is a deny. */
 static int
 match_intents(struct agent_ctx *c, const struct ajson *token_acts,
-    const json_t *arguments, json_t *names, bool *match)
+    json_t *arguments, json_t *names, bool *match)
 {
 	json_t *intents, *it;
 	size_t i, left = AGENT_MAX_MATCH_STEPS;
 	int r = MANDATE_EINTERNAL, m;
+	bool ambiguous;
 
 	*match = false;
 	intents = json_loadb(c->t.intents_json.p, c->t.intents_json.n, 0, NULL);
 	if (!json_is_array(intents))
 		goto out;
+	/* names a tool may confuse: no intent matches (the names are still
+	 * listed in task.intents) */
+	ambiguous = json_is_object(arguments) && names_ambiguous(arguments);
 	json_array_foreach(intents, i, it) {
 		json_t *act = json_is_string(it) ? it :
 		    json_object_get(it, "action");
@@ -606,7 +690,7 @@ match_intents(struct agent_ctx *c, const struct ajson *token_acts,
 			continue;
 		if (json_array_append(names, act) != 0)
 			goto out;
-		if (*match || !str_eq(an, c->call->action))
+		if (*match || ambiguous || !str_eq(an, c->call->action))
 			continue;
 		if (res != NULL && !json_is_null(res) &&
 		    (c->resource_uid == NULL || !json_is_string(res) ||
