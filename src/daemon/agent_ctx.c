@@ -254,45 +254,94 @@ utf8_chars(const char *s, size_t n)
 	return c;
 }
 
-/* One character of a path as a tool may read it: a separator ('/', '\\'
- * or their escapes %2F, %5C), a dot ('.' or %2E), or anything else; *w
- * gets its width in bytes. */
-enum path_ch { PATH_SEP, PATH_DOT, PATH_OTHER };
+/* Decode the %XX escapes of s[0..n) into out (room for n bytes; out may
+ * be s, as the output never overtakes the input); other bytes are
+ * copied.  Returns the length. */
+static size_t
+pct_decode(const char *s, size_t n, char *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		int hi, lo;
+
+		if (s[i] == '%' && i + 2 < n &&
+		    (hi = hex_digit_value((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = hex_digit_value((unsigned char)s[i + 2])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 3;
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	return o;
+}
+
+/* The code point of the valid UTF-8 sequence at s[i] (*w its width), or
+ * the byte itself (width 1) when it is ASCII or not valid UTF-8. */
+static uint32_t
+cp_at(const unsigned char *s, size_t n, size_t i, size_t *w)
+{
+	size_t k = s[i] < 0x80 ? 0 : utf8_seq_len(s, i, n);
+	uint32_t cp;
+
+	if (k == 0) {
+		*w = 1;
+		return s[i];
+	}
+	cp = s[i] & (0xff >> (k + 1));
+	for (size_t j = 1; j < k; j++)
+		cp = cp << 6 | (s[i + j] & 0x3f);
+	*w = k;
+	return cp;
+}
+
+/* How a tool that normalizes text (NFKC, or strips what is invisible)
+ * may read a code point of a path: a separator, a number of dots,
+ * nothing at all (format characters, combining marks), or anything
+ * else.  Only the look-alikes NFKC folds to '.', '/' or '\\' are mapped:
+ * what matters is whether a segment can become "..". */
+enum path_ch { PATH_SEP, PATH_DOTS, PATH_NONE, PATH_OTHER };
 
 static enum path_ch
-path_ch_at(const char *s, size_t n, size_t i, size_t *w)
+path_ch_of(uint32_t cp, size_t *dots)
 {
-	*w = 1;
-	if (s[i] == '/' || s[i] == '\\')
+	*dots = 0;
+	switch (cp) {
+	case '/': case '\\':
+	case 0xff0f: case 0xff3c: case 0xfe68:     /* fullwidth, small */
 		return PATH_SEP;
-	if (s[i] == '.')
-		return PATH_DOT;
-	if (s[i] == '%' && i + 2 < n) {
-		char a = s[i + 1], b = (char)(s[i + 2] | 0x20);
-
-		*w = 3;
-		if ((a == '2' && b == 'f') || (a == '5' && b == 'c'))
-			return PATH_SEP;
-		if (a == '2' && b == 'e')
-			return PATH_DOT;
-		*w = 1;
+	case '.': case 0xff0e: case 0xfe52: case 0x2024:
+		*dots = 1;
+		return PATH_DOTS;
+	case 0x2025:                               /* two dot leader */
+		*dots = 2;
+		return PATH_DOTS;
+	case 0x2026:                               /* ellipsis */
+		*dots = 3;
+		return PATH_DOTS;
+	case 0x00ad: case 0x034f: case 0x061c: case 0x180e: case 0xfeff:
+		return PATH_NONE;
 	}
+	if ((cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x200b && cp <= 0x200f) ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) ||
+	    (cp >= 0xfe00 && cp <= 0xfe0f))
+		return PATH_NONE;
 	return PATH_OTHER;
 }
 
-/* Does s hold a ".." path segment (between separators or the ends, dots
- * possibly escaped)?  Such a value climbs out of any directory a prefix
- * names ("/docs/../etc/passwd" starts with "/docs/"), so a prefix never
- * matches it: a tool resolves the segment, the byte comparison does not. */
+/* Does the (decoded) path p[0..n) hold a segment of exactly two dots? */
 static bool
-has_dotdot_segment(const char *s, size_t n)
+dotdot_in(const unsigned char *p, size_t n)
 {
-	size_t i = 0, w, dots = 0;
+	size_t i = 0, w, d, dots = 0;
 	bool other = false;
 
 	for (;;) {
-		enum path_ch k = i < n ? path_ch_at(s, n, i, &w) : PATH_SEP;
+		enum path_ch k = PATH_SEP;
 
+		if (i < n)
+			k = path_ch_of(cp_at(p, n, i, &w), &d);
 		if (k == PATH_SEP) {
 			if (dots == 2 && !other)
 				return true;
@@ -300,13 +349,50 @@ has_dotdot_segment(const char *s, size_t n)
 				return false;
 			dots = 0;
 			other = false;
-		} else if (k == PATH_DOT) {
-			dots++;
-		} else {
+		} else if (k == PATH_DOTS) {
+			dots += d;
+		} else if (k == PATH_OTHER) {
 			other = true;
 		}
 		i += w;
 	}
+}
+
+#define DOTDOT_DECODE_ROUNDS 4
+
+/* Does s hold a ".." path segment, as a tool may resolve it?  Such a
+ * value climbs out of any directory a prefix names
+ * ("/docs/../etc/passwd" starts with "/docs/"), so a prefix never
+ * matches it: a tool resolves the segment, the byte comparison does
+ * not.  Checked on the value as sent and after each of up to four
+ * rounds of percent-decoding (a tool or proxy may decode twice:
+ * "%252e%252e"), each with the NFKC look-alikes of '.', '/' and '\\'
+ * and with invisible characters left out (path_ch_of).  When the copy
+ * cannot be made the answer is yes: no match (fail closed). */
+static bool
+has_dotdot_segment(const char *s, size_t n)
+{
+	char *buf;
+	size_t len = n;
+	bool found;
+
+	if ((found = dotdot_in((const unsigned char *)s, n)))
+		return true;
+	if (memchr(s, '%', n) == NULL)
+		return false;
+	if ((buf = malloc(n > 0 ? n : 1)) == NULL)
+		return true;
+	memcpy(buf, s, n);
+	for (int r = 0; r < DOTDOT_DECODE_ROUNDS && !found; r++) {
+		size_t m = pct_decode(buf, len, buf);
+
+		if (m == len)
+			break;             /* nothing left to decode */
+		len = m;
+		found = dotdot_in((const unsigned char *)buf, len);
+	}
+	free(buf);
+	return found;
 }
 
 /* Take n steps of the budget *left; false (and nothing taken) when it
@@ -380,6 +466,86 @@ match_one(json_t *con, const json_t *v, size_t *left)
 			return 0;
 	}
 	return 1;
+}
+
+/* An argument name as a tool that reads names loosely may: ASCII case
+ * folded, fullwidth ASCII (U+FF01-U+FF5E) taken as ASCII, invisible
+ * characters (path_ch_of's PATH_NONE) left out.  out has room for n
+ * bytes (folding never lengthens).  Returns the length. */
+static size_t
+fold_name(const char *s, size_t n, char *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0, w, d;
+
+	while (i < n) {
+		uint32_t cp = cp_at(u, n, i, &w);
+
+		if (cp >= 0xff01 && cp <= 0xff5e)
+			cp -= 0xfee0;
+		if (cp < 0x80)
+			out[o++] = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+		else if (path_ch_of(cp, &d) != PATH_NONE) {
+			memcpy(out + o, s + i, w);
+			o += w;
+		}
+		i += w;
+	}
+	return o;
+}
+
+struct folded {
+	char *p;
+	size_t n;
+};
+
+static int
+folded_cmp(const void *a, const void *b)
+{
+	const struct folded *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+
+	return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Do two argument names fold to the same (fold_name)?  Then a tool may
+ * read either where the constraints and policies read one: "amount"
+ * and "Amount", "url" and "ＵＲＬ".  Such arguments match no intent.
+ * True too when the copies cannot be made (fail closed). */
+static bool
+names_ambiguous(json_t *arguments)
+{
+	size_t n = json_object_size(arguments), i = 0, total = 0;
+	struct folded *f;
+	const char *key;
+	json_t *v;
+	char *buf;
+	bool dup = false;
+
+	if (n < 2)
+		return false;
+	json_object_foreach(arguments, key, v)
+		total += strlen(key);
+	f = calloc(n, sizeof(*f));
+	buf = malloc(total > 0 ? total : 1);
+	if (f == NULL || buf == NULL) {
+		free(f);
+		free(buf);
+		return true;
+	}
+	total = 0;
+	json_object_foreach(arguments, key, v) {
+		f[i].p = buf + total;
+		f[i].n = fold_name(key, strlen(key), f[i].p);
+		total += f[i].n;
+		i++;
+	}
+	qsort(f, n, sizeof(*f), folded_cmp);
+	for (i = 1; i < n && !dup; i++)
+		dup = folded_cmp(&f[i - 1], &f[i]) == 0;
+	free(f);
+	free(buf);
+	return dup;
 }
 
 int
@@ -496,16 +662,20 @@ action_granted(const struct ajson *token_acts, struct str action)
  * Either is a deny. */
 static int
 match_intents(struct agent_ctx *c, const struct ajson *token_acts,
-    const json_t *arguments, json_t *names, bool *match)
+    json_t *arguments, json_t *names, bool *match)
 {
 	json_t *intents, *it;
 	size_t i, left = AGENT_MAX_MATCH_STEPS;
 	int r = MANDATE_EINTERNAL, m;
+	bool ambiguous;
 
 	*match = false;
 	intents = json_loadb(c->t.intents_json.p, c->t.intents_json.n, 0, NULL);
 	if (!json_is_array(intents))
 		goto out;
+	/* names a tool may confuse: no intent matches (the names are still
+	 * listed in task.intents) */
+	ambiguous = json_is_object(arguments) && names_ambiguous(arguments);
 	json_array_foreach(intents, i, it) {
 		json_t *act = json_is_string(it) ? it :
 		    json_object_get(it, "action");
@@ -520,7 +690,7 @@ match_intents(struct agent_ctx *c, const struct ajson *token_acts,
 			continue;
 		if (json_array_append(names, act) != 0)
 			goto out;
-		if (*match || !str_eq(an, c->call->action))
+		if (*match || ambiguous || !str_eq(an, c->call->action))
 			continue;
 		if (res != NULL && !json_is_null(res) &&
 		    (c->resource_uid == NULL || !json_is_string(res) ||
