@@ -15,6 +15,7 @@
 
 #include "cedar_int.h"
 #include "eval_int.h"
+#include "util/utf8.h"
 
 #define MAX_ARGS 3
 
@@ -34,6 +35,11 @@ fail(struct cedar_eval_ctx *ctx, const struct cedar_expr *e, int code,
 	va_start(ap, fmt);
 	vsnprintf(ctx->err.msg, sizeof(ctx->err.msg), fmt, ap);
 	va_end(ap);
+	/* a value quoted past the buffer may be cut inside a character: the
+	 * message is UTF-8 or it is dropped wherever it goes as JSON (the
+	 * answer, the audit record, the log) */
+	ctx->err.msg[utf8_invalid_at(ctx->err.msg,
+	    strlen(ctx->err.msg))] = '\0';
 	return code;
 }
 

@@ -34,6 +34,7 @@
 #include "sts/sts.h"
 #include "util/file.h"
 #include "util/status.h"
+#include "util/utf8.h"
 
 /* ---- logging ---- */
 
@@ -74,10 +75,63 @@ log_line(struct daemon *d, const char *line, size_t len)
 	pthread_mutex_unlock(&d->log_lock);
 }
 
+/* A code point a terminal or a log reader takes as more than one
+ * printable character: C0 and C1 controls, DEL (ESC, CSI: escape
+ * sequences; NEL, U+2028, U+2029: line ends to readers that split on
+ * them) and the bidirectional overrides and isolates, which reorder what
+ * is shown of the line. */
+static bool
+log_unsafe(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+	    cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Copy msg into out (cap bytes, NUL-terminated) as valid UTF-8: a byte
+ * that is not part of a valid sequence becomes '?' (a JSON line must be
+ * UTF-8, and vsnprintf may have cut a character in two), and with
+ * `plain` (the text format) so does every log_unsafe character; the JSON
+ * format keeps them, escaped by the dump.  Stops before a character that
+ * does not fit.  Returns the bytes written. */
+static size_t
+log_clean(const char *msg, char *out, size_t cap, bool plain)
+{
+	const unsigned char *s = (const unsigned char *)msg;
+	size_t n = strlen(msg), i = 0, o = 0;
+
+	while (i < n) {
+		size_t k = s[i] < 0x80 ? 1 : utf8_seq_len(s, i, n);
+		uint32_t cp = s[i];
+
+		if (k == 2)
+			cp = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
+		else if (k == 3)
+			cp = (uint32_t)(s[i] & 0x0f) << 12 |
+			    (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f);
+		if (k == 0 || (plain && log_unsafe(cp))) {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = '?';
+			i += k == 0 ? 1 : k;
+			continue;
+		}
+		if (o + k >= cap)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void
 daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 {
-	char msg[1024], when[32], line[1400];
+	char msg[1024], clean[1024], when[32], line[1400];
+	const char *text = msg;
+	char *hidden = NULL;
 	va_list ap;
 	int n;
 
@@ -88,11 +142,25 @@ daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* a line about a request carries what its client sent: the audit
+	 * log's text rules hide the secrets in it (a token as a resource
+	 * id or request id, a key in a task's objective quoted by a policy
+	 * error), as they do in its records */
+	if (d->redact != NULL && strncmp(msg, "request ", 8) == 0) {
+		hidden = redact_text(d->redact, str_c(msg));
+		text = hidden != NULL ? hidden :
+		    "request (message withheld: out of memory)";
+	}
+	log_clean(text, clean, sizeof(clean), !json_logs(d));
+	free(hidden);
 	now_iso(when, sizeof(when));
 	if (json_logs(d)) {
+		/* ASCII only: U+2028, U+2029 and NEL are line ends to some
+		 * readers, C1 controls reach a terminal that tails the log */
 		json_t *o = json_pack("{s:s,s:s,s:s}", "time", when, "level",
-		    level_names[lvl], "msg", msg);
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		    level_names[lvl], "msg", clean);
+		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) :
+		    NULL;
 		if (s != NULL)
 			log_line(d, s, strlen(s));
 		free(s);
@@ -100,11 +168,8 @@ daemon_log(struct daemon *d, enum daemon_log_level lvl, const char *fmt, ...)
 		return;
 	}
 	/* one event, one line: no control characters from request data */
-	for (char *c = msg; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
 	n = snprintf(line, sizeof(line), "%s %-5s %s", when, level_names[lvl],
-	    msg);
+	    clean);
 	if (n > 0)
 		log_line(d, line, (size_t)n < sizeof(line) ? (size_t)n :
 		    sizeof(line) - 1);

@@ -114,7 +114,12 @@ struct daemon {
 	_Atomic uint64_t decision_next;
 };
 
-/* One log line (JSON or text per configuration); thread-safe. */
+/* One log line (JSON or text per configuration); thread-safe.  The line
+ * is valid UTF-8 (a broken sequence becomes '?'); text lines carry no
+ * control, line-separator or bidi character ('?' again), JSON lines are
+ * ASCII.  A message that starts "request <id>: " is about a request and
+ * holds what its client sent: it is redacted by the audit log's text
+ * rules (docs/audit-records.md) before it is written. */
 void daemon_log(struct daemon *d, enum daemon_log_level lvl,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -34,6 +34,7 @@
 
 #define MAX_PEM_FILE (1u << 20)
 #define LOG_PATH_MAX 1024
+#define LOG_TAIL_MAX 256        /* the access log's fields after the path */
 
 /* ---- configuration ---- */
 
@@ -1081,6 +1082,8 @@ access_log(struct http_request_int *ri, long long us)
 	o = json_escape(line, sizeof(line), o, ri->req.method,
 	    strlen(ri->req.method), 32);
 	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"path\":\"");
+	/* the path is cut short of the fields after it: a path that filled
+	 * the line would leave no room for them, and the request unlogged */
 	for (size_t i = 0, n = ri->req.path.n; i < n && o < LOG_PATH_MAX * 6;) {
 		/* segment by segment, each as the scrub leaves it */
 		const char *p = ri->req.path.p + i;
@@ -1089,11 +1092,12 @@ access_log(struct http_request_int *ri, long long us)
 		struct str seg = scrubbed(srv, str_make(p, len), scrub,
 		    sizeof(scrub));
 
-		o = json_escape(line, sizeof(line), o, seg.p, seg.n,
-		    LOG_PATH_MAX);
+		o = json_escape(line, sizeof(line) - LOG_TAIL_MAX, o, seg.p,
+		    seg.n, LOG_PATH_MAX);
 		i += len;
 		if (i < n) {
-			o = json_escape(line, sizeof(line), o, "/", 1, 1);
+			o = json_escape(line, sizeof(line) - LOG_TAIL_MAX, o,
+			    "/", 1, 1);
 			i++;
 		}
 	}

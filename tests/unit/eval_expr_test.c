@@ -15,6 +15,7 @@
 #include "cedar/eval_int.h"
 
 #include "eval_world.h"
+#include "util/utf8.h"
 
 /* ------------------------------------------------------------------ */
 /* Expressions: text, and the expected value as JSON or "!" and a piece of
@@ -335,6 +336,39 @@ test_eval_exprs(void **state)
 	world_free(&env.w);
 }
 
+/* An error message that quotes a value past its buffer is cut at a
+ * character's start: a message that is not UTF-8 is dropped wherever it
+ * goes as JSON (the answer, the audit record, the log). */
+static void
+test_eval_error_cut_is_utf8(void **state)
+{
+	struct eval_env env;
+	char text[512];
+
+	(void)state;
+	eval_setup(&env);
+	for (size_t shift = 0; shift < 4; shift++) {
+		struct cedar_eval_ctx ctx;
+		struct cedar_value v;
+		size_t o = 0;
+
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "User::\"");
+		for (size_t i = 0; i < shift; i++)
+			text[o++] = 'x';
+		for (size_t i = 0; i < 100; i++)        /* U+2028, 3 bytes */
+			o += (size_t)snprintf(text + o, sizeof(text) - o,
+			    "\xe2\x80\xa8");
+		snprintf(text + o, sizeof(text) - o, "\".age");
+		assert_int_not_equal(eval_text(&env, text, &v, &ctx),
+		    MANDATE_OK);
+		assert_non_null(strstr(ctx.err.msg, "entity User::"));
+		assert_int_equal(utf8_invalid_at(ctx.err.msg,
+		    strlen(ctx.err.msg)), strlen(ctx.err.msg));
+	}
+	arena_free(&env.a);
+	world_free(&env.w);
+}
+
 /* The step limit turns runaway work into an error, not a hang. */
 static void
 test_eval_step_limit(void **state)
@@ -373,6 +407,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eval_exprs),
 		cmocka_unit_test(test_eval_step_limit),
+		cmocka_unit_test(test_eval_error_cut_is_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
