@@ -36,6 +36,7 @@ struct agent_ctx {
 	const char *resource_uid;    /* `Type::"id"` of the call */
 	bool intent_match;
 	int64_t labels_seen;         /* session labels the policies saw */
+	struct str jti;              /* the token's credential, or empty */
 	const char *why;             /* deny reason, for the audit */
 	/* for the decision's audit record (NULL if none):
 	 * context.arguments (borrowed from the caller's context, which
@@ -935,6 +936,7 @@ resolve(struct daemon *d, struct http_request *req, struct agent_ctx *c,
 		}
 		task_id = vt.task_id;
 		token_sub = vt.sub;
+		c->jti = vt.jti;
 		if (!task_id_ok(task_id)) {
 			*why = "token names no task";
 			return MANDATE_OK;
@@ -1162,6 +1164,8 @@ consume_why(int outcome)
 	case STORE_SESSION_CHANGED:
 		return "the task's session labels changed while this call was "
 		    "decided (a concurrent call or outcome): ask again";
+	case STORE_CRED_REVOKED:
+		return "credential revoked";
 	default:
 		return "task not active";
 	}
@@ -1452,6 +1456,8 @@ agent_ctx_finish(struct daemon *d, struct http_request *req,
 		 * only if they are still those at commit */
 		dec.check_labels = c->context_set;
 		dec.labels_seen = c->labels_seen;
+		/* and the token's credential must still be unrevoked */
+		dec.cred_jti = c->jti;
 		if (allow && tool_labels(d, req, c->call->action,
 		    &dec.add_labels, &dec.n_add_labels) != MANDATE_OK)
 			allow = false;

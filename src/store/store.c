@@ -583,6 +583,7 @@ store_decision_check(const struct store_decision *dec)
 	CHECK(check_str(dec->caller, STORE_MAX_NAME, 0));
 	CHECK(check_str(dec->action, STORE_MAX_LABEL, 1));
 	CHECK(check_str(dec->resource, STORE_MAX_NAME, 0));
+	CHECK(check_str(dec->cred_jti, STORE_MAX_ID, 0));
 	return check_labels(dec->add_labels, dec->n_add_labels);
 }
 

@@ -82,6 +82,9 @@ enum store_consume {
 	/* store_decision_record only: the session's labels are not those
 	 * the decision was made with (dec->labels_seen) */
 	STORE_SESSION_CHANGED = 4,
+	/* store_decision_record only: the credential the call presented
+	 * (dec->cred_jti) was revoked after the decision was made */
+	STORE_CRED_REVOKED = 5,
 };
 
 struct store_credential {
@@ -264,6 +267,10 @@ struct store_decision {
 	 * added, so the same number is the same set) */
 	bool check_labels;
 	int64_t labels_seen;
+	/* record: when not empty, the jti of the credential the call
+	 * presented; a permit stands only if it is still unrevoked at
+	 * commit */
+	struct str cred_jti;
 	/* read back only */
 	int outcome;              /* enum store_outcome */
 	int64_t outcome_at;       /* 0 until reported */
@@ -681,7 +688,11 @@ int store_audit_query(struct store *s, const struct store_audit_filter *f,
  * since the decision was made (a concurrent call's output labels or
  * outcome) makes it a deny first (*outcome STORE_SESSION_CHANGED,
  * nothing consumed): a chaining rule decided on stale labels must not
- * pass.  With dec->permit the task's budget is consumed first
+ * pass.  With dec->permit and a dec->cred_jti, a credential revoked
+ * since (store_cred_revoke, the kill switch) makes it a deny too
+ * (STORE_CRED_REVOKED, nothing consumed): a revocation that returned
+ * before the commit is not outrun by a decision in flight.  With
+ * dec->permit the task's budget is consumed first
  * (store_task_consume semantics: *outcome says whether it was); only
  * when it was is the
  * decision stored as a permit, the action's count raised and

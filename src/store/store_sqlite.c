@@ -288,6 +288,7 @@ enum stmt_id {
 	ST_CRED_EXISTS,
 	ST_CRED_REVOKE,
 	ST_CRED_USABLE,
+	ST_CRED_LIVE,
 	ST_KEY_INSERT,
 	ST_KEY_GET,
 	ST_KEY_LIST,
@@ -387,6 +388,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials WHERE jti = ?1",
 	[ST_CRED_EXISTS] = "SELECT 1 FROM credentials WHERE jti = ?1",
+	[ST_CRED_LIVE] = "SELECT count(*) FROM credentials WHERE jti = ?1"
+	    " AND revoked = 0",
 	[ST_CRED_REVOKE] = "UPDATE credentials SET revoked = 1,"
 	    " revoked_at = ?2 WHERE jti = ?1 AND revoked = 0",
 	[ST_CRED_USABLE] = "SELECT c.revoked, c.expires_at, t.state,"
@@ -3381,6 +3384,16 @@ gc_decision_record(struct op *op, struct gc_req *w)
 			return r;
 		if (n != dec->labels_seen)
 			w->outcome = STORE_SESSION_CHANGED;
+	}
+	if (dec->permit && dec->cred_jti.n > 0 &&
+	    w->outcome == STORE_CONSUMED) {
+		int64_t live = 0;
+
+		if ((r = one_int(op, ST_CRED_LIVE, dec->cred_jti, &live)) !=
+		    MANDATE_OK)
+			return r;
+		if (live == 0)
+			w->outcome = STORE_CRED_REVOKED;
 	}
 	if (dec->permit && w->outcome == STORE_CONSUMED) {
 		if ((r = sess_consume(op, dec->task_id, w->now, &w->outcome,

@@ -374,6 +374,64 @@ test_labels_changed_meanwhile(void **state)
 	assert_int_equal(outcome, STORE_SESSION_CHANGED);
 }
 
+/* A permit made with a credential stands only if that credential is
+ * still unrevoked at commit: a revocation that returned while the
+ * decision was in flight makes it a deny, and consumes nothing. */
+static void
+test_credential_revoked_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	struct store_credential c;
+	struct store_decision d, got;
+	struct store_task t;
+	int outcome, changed = -1;
+	int64_t used = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.jti = str_c("jti-1");
+	c.task_id = str_c("task1");
+	c.agent = str_c("agent-a");
+	c.audience = str_c("aud");
+	c.issued_at = T0;
+	c.expires_at = T0 + 60;
+	c.cnf_jkt = STR_LIT("");
+	assert_int_equal(store_cred_insert(f->s, &c), MANDATE_OK);
+	/* unrevoked: stands */
+	d = mk_dec("r1", "read_file", 1);
+	d.cred_jti = c.jti;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	assert_int_equal(used, 1);
+	/* revoked meanwhile: a deny, not consumed */
+	assert_int_equal(store_cred_revoke(f->s, c.jti, T0 + 1, &changed),
+	    MANDATE_OK);
+	assert_int_equal(changed, 1);
+	d = mk_dec("r2", "read_file", 1);
+	d.cred_jti = c.jti;
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CRED_REVOKED);
+	assert_int_equal(store_decision_get(f->s, d.id, &f->a, &got),
+	    MANDATE_OK);
+	assert_int_equal(got.permit, 0);
+	assert_int_equal(store_task_get(f->s, str_c("task1"), &f->a, &t),
+	    MANDATE_OK);
+	assert_int_equal(t.calls_used, 1);
+	/* an unknown credential counts as revoked; without one (a task
+	 * named by an authenticated caller) nothing is checked */
+	d = mk_dec("r3", "read_file", 1);
+	d.cred_jti = str_c("jti-unknown");
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CRED_REVOKED);
+	d = mk_dec("r4", "read_file", 1);
+	assert_int_equal(store_decision_record(f->s, &d, T0 + 1, &outcome,
+	    &used), MANDATE_OK);
+	assert_int_equal(outcome, STORE_CONSUMED);
+	assert_int_equal(used, 2);
+}
+
 static void
 test_session_limit(void **state)
 {
@@ -655,6 +713,7 @@ main(void)
 		T(test_budget_and_state),
 		T(test_outcome),
 		T(test_labels_changed_meanwhile),
+		T(test_credential_revoked_meanwhile),
 		T(test_session_limit),
 		T(test_outcome_after_task_over),
 		T(test_race),
