@@ -1323,7 +1323,9 @@ daemon_run(struct daemon *d)
 	    "requests in flight)", b == SIGINT ? "SIGINT" : "SIGTERM",
 	    DAEMON_GRACE_MS);
 	daemon_stop(d);
-	signals_restore(d);
+	/* the handlers stay until daemon_free has written what the audit
+	 * queue holds: a second SIGTERM or Ctrl-C then is taken and
+	 * ignored, not its default action, which lost the queued records */
 	daemon_log(d, DLOG_INFO, "stopped");
 	return r;
 }
@@ -1352,7 +1354,6 @@ daemon_free(struct daemon *d)
 	if (d == NULL)
 		return;
 	daemon_stop(d);
-	signals_restore(d);
 	http_server_free(d->srv);
 	http_metrics_free(d->metrics);
 	daemon_policies_put(atomic_load(&d->policies));
@@ -1363,6 +1364,8 @@ daemon_free(struct daemon *d)
 	daemon_audit_close(d);
 	redact_free(d->redact);
 	store_close(d->store);
+	/* only now: the queue is written and the store closed (daemon_run) */
+	signals_restore(d);
 	config_free(d->cfg);
 	if (d->port_hold_fd >= 0)
 		close(d->port_hold_fd);

@@ -413,3 +413,53 @@ def test_a_checkpoint_file_that_cannot_grow_is_not_left_torn(logged):
     assert d.stop() == 0, d.log_text()
     r = verify(logged)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def caught(pid, sig):
+    """Does the process catch sig (/proc/PID/status SigCgt)?"""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    return False
+
+
+def test_a_signal_during_the_last_writes_does_not_end_them(tmp_path):
+    """After the server has stopped, the daemon still writes what its
+    async audit queue holds.  The default actions of SIGTERM and SIGINT
+    were back by then, so a second Ctrl-C or a supervisor's repeated
+    SIGTERM killed it there and the queued records were lost.  The
+    records are held back by a write lock on the database from outside,
+    so that the drain lasts while the signal is sent; released, they are
+    written and the daemon exits 0."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.cedar").write_text(POLICY)
+    d = Daemon(str(tmp_path), CONFIG.replace(
+        "logging:\n", "logging:\n  audit: async\n"))
+    d.wait_ready()
+    d.was_ready = True
+    lock = sqlite3.connect(str(db_path(tmp_path)), isolation_level=None,
+                           timeout=10)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        for _ in range(4):
+            assert evaluate(d) is True      # answered; the record queued
+        d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while " stopped" not in d.log_text():
+            assert d.proc.poll() is None, d.log_text()
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+        assert d.proc.poll() is None, "the drain was over: " + d.log_text()
+        assert caught(d.proc.pid, signal.SIGTERM)
+        assert caught(d.proc.pid, signal.SIGINT)
+        d.proc.send_signal(signal.SIGINT)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert d.proc.wait(timeout=60) == 0, d.log_text()
+    d.log.close()
+    r = verify(tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
